@@ -1,0 +1,121 @@
+# SPDX-License-Identifier: MIT
+# sbx: one non-recursive Makefile; every output goes under build/.
+#   make            build everything (installs missing packages on first use)
+#   make run        build, then run a demonstration sandbox
+#   make test       build and run every test; ends with "N passed, N failed, N skipped"
+#   make bench      launch-latency benchmarks (tools/bench/)
+#   make fuzz       build the libFuzzer targets (build/fuzz/)
+#   make format / format-check
+#   make SANITIZE=address,undefined   sanitizer build;  V=1 for loud output
+
+VERSION := 0.1.0
+B := build
+CC ?= cc
+CLANG ?= clang
+CLANG_FORMAT ?= clang-format-14
+
+Q := $(if $(V),,@)
+SETUP := $(B)/.setup-stamp
+
+WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-unused-parameter
+HARDEN := -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fstack-clash-protection -fcf-protection
+CFLAGS ?= -O2 -g
+BASE_CFLAGS := -std=gnu11 $(WARN) $(HARDEN) -DSBX_VERSION='"$(VERSION)"' -MMD -MP
+ifneq ($(SANITIZE),)
+BASE_CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer
+SAN_LDFLAGS := -fsanitize=$(SANITIZE)
+endif
+# Evaluated when a recipe runs, after setup has installed the -dev packages.
+PKG_CFLAGS = $(shell pkg-config --cflags libseccomp libcap jansson)
+PKG_LIBS = $(shell pkg-config --libs libseccomp libcap jansson)
+ALL_CFLAGS = $(BASE_CFLAGS) $(PKG_CFLAGS) $(CFLAGS) -fPIE
+LDFLAGS_ALL = -pie -Wl,-z,relro,-z,now $(SAN_LDFLAGS) $(LDFLAGS)
+
+SANDBOX_SRCS := sandbox/spec.c sandbox/jsonpos.c sandbox/sysfilter.c sandbox/cgroup.c \
+	sandbox/image.c sandbox/sandbox.c sandbox/child.c
+SANDBOX_OBJS := $(SANDBOX_SRCS:%.c=$(B)/%.o)
+LIBSANDBOX := $(B)/libsandbox.a
+
+UNIT_TESTS := $(patsubst tests/unit/%.c,$(B)/tests/%,$(wildcard tests/unit/test-*.c))
+HELPERS := $(patsubst tests/helpers/%.c,$(B)/tests/helpers/%,$(wildcard tests/helpers/*.c))
+FUZZERS := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz-*.c))
+FUZZ_REPLAY := $(FUZZERS:%=$(B)/tests/%-replay)
+
+IMAGES := $(B)/images/base/manifest.json $(B)/images/host/manifest.json
+
+.PHONY: all run test bench fuzz format format-check clean setup
+all: $(B)/sbx $(B)/sbx-init $(IMAGES)
+
+$(SETUP): tools/setup.sh
+	@mkdir -p $(B)
+	$(Q)bash tools/setup.sh
+	@touch $@
+setup: $(SETUP)
+
+$(B)/%.o: %.c | $(SETUP)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(LIBSANDBOX): $(SANDBOX_OBJS)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(B)/sbx: $(B)/tools/sbx.o $(LIBSANDBOX)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS)
+
+# PID 1 of every sandbox: static, since images need not carry a libc.
+$(B)/sbx-init: sandbox/init.c | $(SETUP)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $@ (static)")
+	$(Q)$(CC) -std=gnu11 $(WARN) -O2 -static -o $@ $<
+
+$(B)/images/base/manifest.json: tools/mkimage.sh $(B)/sbx-init | $(SETUP)
+	@$(if $(Q),echo "  IMAGE   base")
+	$(Q)bash tools/mkimage.sh base $(B)/images/base $(B)/sbx-init
+$(B)/images/host/manifest.json: tools/mkimage.sh | $(SETUP)
+	@$(if $(Q),echo "  IMAGE   host")
+	$(Q)bash tools/mkimage.sh host $(B)/images/host
+
+# ---- tests ----
+$(B)/tests/test-%: $(B)/tests/unit/test-%.o $(LIBSANDBOX)
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS)
+
+# Helpers run inside sandboxes (the base image has no libc): static.
+$(B)/tests/helpers/%: tests/helpers/%.c | $(SETUP)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) -std=gnu11 $(WARN) -O2 -static -o $@ $<
+
+# Fuzz targets are replayed over their corpus by make test (a plain driver),
+# and built for libFuzzer by make fuzz.
+$(B)/tests/fuzz-%-replay: $(B)/tests/fuzz/fuzz-%.o $(B)/tests/fuzz/replay.o $(LIBSANDBOX)
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS)
+
+fuzz: $(SETUP)
+	@mkdir -p $(B)/fuzz
+	$(Q)for f in $(FUZZERS); do \
+		$(CLANG) -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined $$(pkg-config --cflags libseccomp libcap jansson) \
+			-o $(B)/fuzz/$$(basename $$f) tests/$$f.c $(SANDBOX_SRCS) \
+			$$(pkg-config --libs libseccomp libcap jansson) || exit 1; \
+		echo "  FUZZ    $(B)/fuzz/$$(basename $$f)  (run: $(B)/fuzz/$$(basename $$f) tests/fuzz/corpus/$$(basename $$f | sed s/^fuzz-//))"; \
+	done
+
+test: all $(UNIT_TESTS) $(HELPERS) $(FUZZ_REPLAY)
+	$(Q)bash tests/run.sh
+
+bench: all
+	$(Q)bash tools/bench/launch.sh
+
+run: all
+	$(Q)bash tools/demo.sh
+
+FORMAT_FILES = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
+format:
+	$(Q)$(CLANG_FORMAT) -i $(FORMAT_FILES)
+format-check:
+	$(Q)$(CLANG_FORMAT) --dry-run -Werror $(FORMAT_FILES)
+
+clean:
+	rm -rf $(B)
+
+-include $(shell find $(B) -name '*.d' 2>/dev/null)

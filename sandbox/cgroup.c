@@ -1,0 +1,360 @@
+// SPDX-License-Identifier: MIT
+/* Sandbox cgroups: pure v2, or the hybrid v1-limits + v2-identity layout. */
+#define _GNU_SOURCE
+#include "cgroup.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <linux/magic.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <time.h>
+
+#include "macro.h"
+
+#define CG_ROOT "/sys/fs/cgroup"
+#define CG_UNIFIED_HYBRID CG_ROOT "/unified"
+#define CG_PARENT "sbx"
+
+static const char *const v1_names[_CG_V1_MAX] = { "memory", "cpu", "pids" };
+
+static bool is_cgroup2(const char *path)
+{
+	struct statfs sfs;
+	return statfs(path, &sfs) == 0 && sfs.f_type == CGROUP2_SUPER_MAGIC;
+}
+
+int cgroup_detect(enum cgroup_mode *ret)
+{
+	if (is_cgroup2(CG_ROOT))
+		*ret = CGROUP_UNIFIED;
+	else if (is_cgroup2(CG_UNIFIED_HYBRID))
+		*ret = CGROUP_HYBRID;
+	else
+		return -EOPNOTSUPP; /* v1 only: no cgroup2 for identity and cgroup.kill */
+	return 0;
+}
+
+const char *cgroup_mode_name(enum cgroup_mode m)
+{
+	return m == CGROUP_UNIFIED ? "unified" : "hybrid";
+}
+
+static int write_file(const char *dir, const char *file, const char *value)
+{
+	char path[PATH_MAX];
+	_cleanup_close_ int fd = -1;
+	size_t n = strlen(value);
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, file) >= sizeof(path))
+		return -ENAMETOOLONG;
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, value, n) != (ssize_t)n)
+		return -errno;
+	return 0;
+}
+
+static int read_file(const char *dir, const char *file, char *buf, size_t size)
+{
+	char path[PATH_MAX];
+	_cleanup_close_ int fd = -1;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, file) >= sizeof(path))
+		return -ENAMETOOLONG;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	ssize_t n = read(fd, buf, size - 1);
+	if (n < 0)
+		return -errno;
+	buf[n] = '\0';
+	return 0;
+}
+
+static int mkdir_p(const char *path)
+{
+	if (mkdir(path, 0755) == 0 || errno == EEXIST)
+		return 0;
+	return -errno;
+}
+
+/* Our own cgroup in the v1 hierarchy that carries @ctl, joined to its mount point. */
+static int v1_own_dir(const char *ctl, char **ret)
+{
+	_cleanup_free_ char *line = NULL;
+	size_t cap = 0;
+	FILE *f = fopen("/proc/self/cgroup", "re");
+	int r = -ENOENT;
+
+	if (!f)
+		return -errno;
+	while (getline(&line, &cap, f) > 0) {
+		char *ctls = strchr(line, ':'), *path;
+		if (!ctls || !(path = strchr(++ctls, ':')))
+			continue;
+		*path++ = '\0';
+		path[strcspn(path, "\n")] = '\0';
+		/* controllers are a comma-separated list, e.g. "cpu,cpuacct" */
+		for (char *tok = strtok(ctls, ","); tok; tok = strtok(NULL, ","))
+			if (!strcmp(tok, ctl)) {
+				r = asprintf(ret, CG_ROOT "/%s%s", ctl, path) < 0 ? -ENOMEM : 0;
+				goto out;
+			}
+	}
+out:
+	fclose(f);
+	return r;
+}
+
+static int v2_own_path(char **ret)
+{
+	_cleanup_free_ char *line = NULL;
+	size_t cap = 0;
+	FILE *f = fopen("/proc/self/cgroup", "re");
+	int r = -ENOENT;
+
+	if (!f)
+		return -errno;
+	while (getline(&line, &cap, f) > 0)
+		if (!strncmp(line, "0::", 3)) {
+			line[strcspn(line, "\n")] = '\0';
+			*ret = strdup(line + 3);
+			r = *ret ? 0 : -ENOMEM;
+			break;
+		}
+	fclose(f);
+	return r;
+}
+
+static int v1_apply(enum cgroup_v1_ctl ctl, const char *dir, const struct sandbox_limits *lim)
+{
+	char buf[64];
+	int r;
+
+	switch (ctl) {
+	case CG_V1_MEMORY:
+		snprintf(buf, sizeof(buf), "%" PRIu64, lim->memory_bytes);
+		r = write_file(dir, "memory.limit_in_bytes", buf);
+		if (r == 0) /* with swap accounting, swap is capped at the same total */
+			(void)write_file(dir, "memory.memsw.limit_in_bytes", buf);
+		return r;
+	case CG_V1_CPU:
+		r = write_file(dir, "cpu.cfs_period_us", "100000");
+		if (r < 0)
+			return r;
+		snprintf(buf, sizeof(buf), "%" PRIu32, lim->cpu_milli * 100);
+		return write_file(dir, "cpu.cfs_quota_us", buf);
+	case CG_V1_PIDS:
+		snprintf(buf, sizeof(buf), "%" PRIu64, lim->pids);
+		return write_file(dir, "pids.max", buf);
+	default:
+		return -EINVAL;
+	}
+}
+
+static int v2_apply(const char *dir, const struct sandbox_limits *lim)
+{
+	char buf[64];
+	int r;
+
+	if (lim->memory_bytes) {
+		snprintf(buf, sizeof(buf), "%" PRIu64, lim->memory_bytes);
+		r = write_file(dir, "memory.max", buf);
+		if (r < 0)
+			return r;
+		(void)write_file(dir, "memory.swap.max", "0");
+	}
+	if (lim->cpu_milli) {
+		snprintf(buf, sizeof(buf), "%" PRIu32 " 100000", lim->cpu_milli * 100);
+		r = write_file(dir, "cpu.max", buf);
+		if (r < 0)
+			return r;
+	}
+	if (lim->pids) {
+		snprintf(buf, sizeof(buf), "%" PRIu64, lim->pids);
+		r = write_file(dir, "pids.max", buf);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static bool v1_needed(enum cgroup_v1_ctl ctl, const struct sandbox_limits *lim)
+{
+	return (ctl == CG_V1_MEMORY && lim->memory_bytes) || (ctl == CG_V1_CPU && lim->cpu_milli) ||
+	       (ctl == CG_V1_PIDS && lim->pids);
+}
+
+static void cgroup_free(struct cgroup *cg)
+{
+	if (!cg)
+		return;
+	closep(&cg->v2_fd);
+	free(cg->v2_path);
+	for (int i = 0; i < _CG_V1_MAX; i++)
+		free(cg->v1_path[i]);
+	free(cg);
+}
+
+static int create_v2(struct cgroup *cg, const char *id, const struct sandbox_limits *lim)
+{
+	_cleanup_free_ char *parent = NULL;
+	int r;
+
+	if (cg->mode == CGROUP_HYBRID) {
+		_cleanup_free_ char *own = NULL;
+		r = v2_own_path(&own);
+		if (r < 0)
+			return r;
+		if (asprintf(&parent, CG_UNIFIED_HYBRID "%s/" CG_PARENT,
+			     strcmp(own, "/") ? own : "") < 0)
+			return -ENOMEM;
+	} else {
+		/* A child of the root, which is exempt from the no-internal-process rule. */
+		if (asprintf(&parent, CG_ROOT "/" CG_PARENT) < 0)
+			return -ENOMEM;
+	}
+	r = mkdir_p(parent);
+	if (r < 0)
+		return r;
+	if (cg->mode == CGROUP_UNIFIED) {
+		/* Delegate the controllers the limits need; ignore ones this host lacks. */
+		(void)write_file(CG_ROOT, "cgroup.subtree_control", "+memory +pids +cpu");
+		(void)write_file(parent, "cgroup.subtree_control", "+memory +pids +cpu");
+	}
+	if (asprintf(&cg->v2_path, "%s/%s", parent, id) < 0)
+		return -ENOMEM;
+	if (mkdir(cg->v2_path, 0755) < 0) {
+		r = -errno;
+		free(cg->v2_path);
+		cg->v2_path = NULL;
+		return r;
+	}
+	cg->v2_fd = open(cg->v2_path, O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+	if (cg->v2_fd < 0)
+		return -errno;
+	return cg->mode == CGROUP_UNIFIED ? v2_apply(cg->v2_path, lim) : 0;
+}
+
+int cgroup_create(const char *id, const struct sandbox_limits *lim, struct cgroup **ret)
+{
+	struct cgroup *cg = calloc(1, sizeof(*cg));
+	int r;
+
+	if (!cg)
+		return -ENOMEM;
+	cg->v2_fd = -1;
+	r = cgroup_detect(&cg->mode);
+	if (r < 0)
+		goto fail;
+	r = create_v2(cg, id, lim);
+	if (r < 0)
+		goto fail;
+	for (int c = 0; cg->mode == CGROUP_HYBRID && c < _CG_V1_MAX; c++) {
+		_cleanup_free_ char *own = NULL, *parent = NULL;
+		if (!v1_needed(c, lim))
+			continue;
+		r = v1_own_dir(v1_names[c], &own);
+		if (r < 0)
+			goto fail;
+		if (asprintf(&parent, "%s/" CG_PARENT, own) < 0) {
+			r = -ENOMEM;
+			goto fail;
+		}
+		r = mkdir_p(parent);
+		if (r < 0)
+			goto fail;
+		if (asprintf(&cg->v1_path[c], "%s/%s", parent, id) < 0) {
+			r = -ENOMEM;
+			goto fail;
+		}
+		if (mkdir(cg->v1_path[c], 0755) < 0) {
+			r = -errno;
+			free(cg->v1_path[c]);
+			cg->v1_path[c] = NULL;
+			goto fail;
+		}
+		r = v1_apply(c, cg->v1_path[c], lim);
+		if (r < 0)
+			goto fail;
+	}
+	*ret = cg;
+	return 0;
+fail:
+	cgroup_destroy(cg);
+	return r;
+}
+
+int cgroup_attach_v1(const struct cgroup *cg, pid_t pid)
+{
+	char buf[32];
+
+	snprintf(buf, sizeof(buf), "%d", (int)pid);
+	for (int c = 0; c < _CG_V1_MAX; c++) {
+		if (!cg->v1_path[c])
+			continue;
+		int r = write_file(cg->v1_path[c], "cgroup.procs", buf);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+bool cgroup_populated(const struct cgroup *cg)
+{
+	char buf[256];
+
+	if (!cg->v2_path || read_file(cg->v2_path, "cgroup.events", buf, sizeof(buf)) < 0)
+		return false;
+	return strstr(buf, "populated 1") != NULL;
+}
+
+int cgroup_kill(const struct cgroup *cg)
+{
+	if (!cg->v2_path)
+		return -ENOENT;
+	return write_file(cg->v2_path, "cgroup.kill", "1");
+}
+
+/* rmdir, retrying while the last killed processes are still exiting (up to 2 s). */
+static int rmdir_wait(const char *path)
+{
+	for (int i = 0; i < 400; i++) {
+		if (rmdir(path) == 0 || errno == ENOENT)
+			return 0;
+		if (errno != EBUSY)
+			return -errno;
+		nanosleep(&(struct timespec){ .tv_nsec = 5000000 }, NULL);
+	}
+	return -EBUSY;
+}
+
+int cgroup_destroy(struct cgroup *cg)
+{
+	int r = 0, k;
+
+	if (!cg)
+		return 0;
+	if (cg->v2_path) {
+		if (cgroup_populated(cg))
+			(void)cgroup_kill(cg);
+		k = rmdir_wait(cg->v2_path);
+		if (k < 0)
+			r = k;
+	}
+	for (int c = 0; c < _CG_V1_MAX; c++) {
+		if (!cg->v1_path[c])
+			continue;
+		k = rmdir_wait(cg->v1_path[c]);
+		if (k < 0 && r == 0)
+			r = k;
+	}
+	cgroup_free(cg);
+	return r;
+}

@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: MIT */
+/* Sandbox cgroups on two layouts, detected at start:
+ *  - unified: pure cgroup v2; one cgroup under /sys/fs/cgroup/sbx holds identity and limits.
+ *  - hybrid: v1 controllers plus cgroup2 at /sys/fs/cgroup/unified without controllers;
+ *    a v2 cgroup gives identity (the id eBPF sees), cgroup.kill and freezing, and limits
+ *    go in v1 memory/cpu/pids cgroups nested under the caller's own v1 cgroups.
+ * Parent only. Functions return 0 or -errno. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "spec.h"
+
+enum cgroup_mode {
+	CGROUP_UNIFIED,
+	CGROUP_HYBRID,
+};
+
+enum cgroup_v1_ctl {
+	CG_V1_MEMORY,
+	CG_V1_CPU,
+	CG_V1_PIDS,
+	_CG_V1_MAX,
+};
+
+struct cgroup {
+	enum cgroup_mode mode;
+	char *v2_path;		   /* the sandbox's v2 cgroup directory */
+	int v2_fd;		   /* O_DIRECTORY fd of it, for CLONE_INTO_CGROUP */
+	char *v1_path[_CG_V1_MAX]; /* hybrid: v1 cgroups holding limits; NULL when unused */
+};
+
+int cgroup_detect(enum cgroup_mode *ret);
+const char *cgroup_mode_name(enum cgroup_mode m);
+
+/* Creates the cgroups of sandbox @id with @lim applied. Nothing is left behind on failure. */
+int cgroup_create(const char *id, const struct sandbox_limits *lim, struct cgroup **ret);
+/* Hybrid: moves @pid into the v1 cgroups (the v2 one is entered with CLONE_INTO_CGROUP). */
+int cgroup_attach_v1(const struct cgroup *cg, pid_t pid);
+/* Kills every process in the sandbox cgroup. */
+int cgroup_kill(const struct cgroup *cg);
+/* Kills what is left, waits for the cgroups to empty, removes them, frees @cg. */
+int cgroup_destroy(struct cgroup *cg);
+/* Whether the sandbox's v2 cgroup still has processes. */
+bool cgroup_populated(const struct cgroup *cg);

@@ -1,0 +1,225 @@
+// SPDX-License-Identifier: MIT
+/* The child half of a sandbox launch, in the order the steps must happen. Runs right
+ * after clone3 in the new namespaces; async-signal-safe throughout. */
+#define _GNU_SOURCE
+#include "child.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/close_range.h>
+#include <net/if.h>
+#include <sched.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "sysfilter.h"
+
+_Noreturn static void fail(const struct child_plan *p, enum sandbox_stage stage, int err)
+{
+	struct child_report rep = { .stage = stage, .err = err > 0 ? err : EIO };
+
+	(void)!write(p->sync_fd, &rep, sizeof(rep));
+	_exit(125);
+}
+
+#define TRY(p, stage, expr)                                                                        \
+	do {                                                                                       \
+		if ((expr) < 0)                                                                    \
+			fail(p, stage, errno);                                                     \
+	} while (0)
+
+/* Bind @src over @dst (relative to the new root), then make it read-only. */
+static int bind_ro(const char *src, const char *dst, unsigned long extra)
+{
+	if (mount(src, dst, NULL, MS_BIND, NULL) < 0)
+		return -1;
+	return mount(NULL, dst, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | extra, NULL);
+}
+
+static void setup_root(const struct child_plan *p)
+{
+	static const char root[] = "root";
+
+	/* Nothing we mount propagates back to the host. */
+	TRY(p, STAGE_MOUNTNS, mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL));
+	/* A private tmpfs holds the new root and, when asked, the writable layer. */
+	TRY(p, STAGE_SCRATCH,
+	    mount("sbx", p->scratch, "tmpfs", MS_NOSUID | MS_NODEV, p->scratch_opts));
+	TRY(p, STAGE_SCRATCH, chdir(p->scratch));
+	TRY(p, STAGE_SCRATCH, mkdir(root, 0755));
+	if (p->overlay_opts) {
+		TRY(p, STAGE_SCRATCH, mkdir("upper", 0755));
+		TRY(p, STAGE_SCRATCH, mkdir("work", 0755));
+		TRY(p, STAGE_ROOT, mount("overlay", root, "overlay", MS_NODEV, p->overlay_opts));
+	} else {
+		TRY(p, STAGE_ROOT, bind_ro(p->rootfs, root, MS_NOSUID | MS_NODEV));
+	}
+	TRY(p, STAGE_ROOT, chdir(root));
+	/* From here on paths are relative to the new root. */
+	for (const char *const *b = p->binds; b && b[0]; b += 2)
+		TRY(p, STAGE_BINDS, bind_ro(b[0], b[1] + 1, MS_NOSUID | MS_NODEV));
+}
+
+static void setup_proc(const struct child_plan *p)
+{
+	static const char *const ro[] = { "proc/sys", "proc/sysrq-trigger", "proc/irq", "proc/bus",
+					  "proc/fs" };
+	static const char *const hide_files[] = { "proc/kcore", "proc/keys", "proc/timer_list",
+						  "proc/kmsg", "proc/latency_stats",
+						  "proc/sched_debug" };
+	static const char *const hide_dirs[] = { "proc/acpi", "proc/scsi", "proc/driver" };
+	const unsigned long pflags = MS_NOSUID | MS_NODEV | MS_NOEXEC;
+
+	TRY(p, STAGE_PROC, mount("proc", "proc", "proc", pflags, NULL));
+	for (size_t i = 0; i < sizeof(ro) / sizeof(ro[0]); i++)
+		if (bind_ro(ro[i], ro[i], pflags) < 0 && errno != ENOENT)
+			fail(p, STAGE_MASK, errno);
+	for (size_t i = 0; i < sizeof(hide_files) / sizeof(hide_files[0]); i++)
+		if (mount("dev/null", hide_files[i], NULL, MS_BIND, NULL) < 0 && errno != ENOENT)
+			fail(p, STAGE_MASK, errno);
+	for (size_t i = 0; i < sizeof(hide_dirs) / sizeof(hide_dirs[0]); i++)
+		if (mount("sbx", hide_dirs[i], "tmpfs", MS_RDONLY | pflags, "size=0") < 0 &&
+		    errno != ENOENT)
+			fail(p, STAGE_MASK, errno);
+}
+
+static void setup_dev(const struct child_plan *p)
+{
+	static const struct {
+		const char *path;
+		unsigned major, minor;
+	} nodes[] = {
+		{ "dev/null", 1, 3 },	{ "dev/zero", 1, 5 }, { "dev/full", 1, 7 },
+		{ "dev/random", 1, 8 }, { "dev/urandom", 1, 9 }, { "dev/tty", 5, 0 },
+	};
+	static const char *const links[][2] = {
+		{ "pts/ptmx", "dev/ptmx" },	      { "/proc/self/fd", "dev/fd" },
+		{ "/proc/self/fd/0", "dev/stdin" },   { "/proc/self/fd/1", "dev/stdout" },
+		{ "/proc/self/fd/2", "dev/stderr" },
+	};
+
+	TRY(p, STAGE_DEV, mount("sbx", "dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "size=64k,mode=0755"));
+	for (size_t i = 0; i < sizeof(nodes) / sizeof(nodes[0]); i++) {
+		if (!p->user_ns) {
+			TRY(p, STAGE_DEV, mknod(nodes[i].path, S_IFCHR | 0666,
+						makedev(nodes[i].major, nodes[i].minor)));
+			continue;
+		}
+		/* A user namespace cannot mknod: bind the host's nodes instead. */
+		int fd = open(nodes[i].path, O_CREAT | O_WRONLY | O_CLOEXEC, 0666);
+		if (fd < 0)
+			fail(p, STAGE_DEV, errno);
+		close(fd);
+		TRY(p, STAGE_DEV, mount(nodes[i].path + 3, nodes[i].path, NULL, MS_BIND, NULL));
+	}
+	for (size_t i = 0; i < sizeof(links) / sizeof(links[0]); i++)
+		TRY(p, STAGE_DEV, symlink(links[i][0], links[i][1]));
+	TRY(p, STAGE_DEV, mkdir("dev/pts", 0755));
+	TRY(p, STAGE_DEV, mkdir("dev/shm", 01777));
+	TRY(p, STAGE_DEV, mount("devpts", "dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
+				"newinstance,ptmxmode=0666,mode=0620"));
+	TRY(p, STAGE_DEV, mount("shm", "dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+				"size=64m,mode=1777"));
+	TRY(p, STAGE_DEV, mount(NULL, "dev", NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NOEXEC,
+				"size=64k,mode=0755"));
+}
+
+static void pivot(const struct child_plan *p)
+{
+	/* Stack the old root under the new one, then detach it: the host is gone. */
+	TRY(p, STAGE_PIVOT, syscall(SYS_pivot_root, ".", "."));
+	TRY(p, STAGE_PIVOT, umount2(".", MNT_DETACH));
+	TRY(p, STAGE_PIVOT, chdir("/"));
+}
+
+static void setup_net(const struct child_plan *p)
+{
+	struct ifreq ifr = { .ifr_name = "lo" };
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		fail(p, STAGE_NET, errno);
+	TRY(p, STAGE_NET, ioctl(fd, SIOCGIFFLAGS, &ifr));
+	ifr.ifr_flags |= IFF_UP;
+	TRY(p, STAGE_NET, ioctl(fd, SIOCSIFFLAGS, &ifr));
+	close(fd);
+}
+
+static void drop_privileges(const struct child_plan *p)
+{
+	/* The bounding set first (needs CAP_SETPCAP), then ambient, then the identity,
+	 * then the remaining sets: after exec nothing can come back. */
+	for (unsigned c = 0; c <= p->cap_last; c++)
+		if (cap_drop_bound((cap_value_t)c) < 0 && errno != EINVAL)
+			fail(p, STAGE_CAPS, errno);
+	TRY(p, STAGE_CAPS, cap_reset_ambient());
+	if (p->set_user) {
+		if (!p->user_ns)
+			TRY(p, STAGE_USER, setgroups(0, NULL));
+		TRY(p, STAGE_USER, setresgid(p->gid, p->gid, p->gid));
+		TRY(p, STAGE_USER, setresuid(p->uid, p->uid, p->uid));
+	}
+	TRY(p, STAGE_CAPS, cap_set_proc(p->no_caps));
+	TRY(p, STAGE_NNP, prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0));
+}
+
+/* The workload starts with default dispositions and nothing blocked, whatever the
+ * launcher ignored or blocked. */
+static void reset_signals(void)
+{
+	struct sigaction dfl = { .sa_handler = SIG_DFL };
+	sigset_t none;
+
+	for (int sig = 1; sig < _NSIG; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			(void)sigaction(sig, &dfl, NULL);
+	sigemptyset(&none);
+	(void)sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+_Noreturn void child_main(const struct child_plan *p)
+{
+	static const struct rlimit no_core = { 0, 0 };
+	char go;
+
+	reset_signals();
+	if (p->die_with_parent)
+		TRY(p, STAGE_SYNC, prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0));
+	/* Wait until the parent has placed us in our cgroups and written the id maps. */
+	if (read(p->sync_fd, &go, 1) != 1)
+		fail(p, STAGE_SYNC, errno ? errno : EPIPE);
+	TRY(p, STAGE_CGROUPNS, unshare(CLONE_NEWCGROUP));
+
+	setup_root(p);
+	TRY(p, STAGE_TMP, mount("tmp", "tmp", "tmpfs", MS_NOSUID | MS_NODEV, p->tmp_opts));
+	setup_dev(p);
+	setup_proc(p);
+	pivot(p);
+	TRY(p, STAGE_HOSTNAME, sethostname(p->hostname, strlen(p->hostname)));
+	setup_net(p);
+	TRY(p, STAGE_WORKDIR, chdir(p->workdir));
+
+	for (int i = 0; i < 3; i++)
+		if (p->stdio[i] >= 0 && p->stdio[i] != i)
+			TRY(p, STAGE_STDIO, dup2(p->stdio[i], i));
+	/* No descriptor of the launcher reaches the workload. */
+	TRY(p, STAGE_STDIO, syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC));
+	TRY(p, STAGE_SESSION, setsid());
+	TRY(p, STAGE_RLIMITS, setrlimit(RLIMIT_CORE, &no_core));
+
+	drop_privileges(p);
+	/* Last before exec: from here only allowlisted syscalls run. */
+	if (sysfilter_install(p->filter) < 0)
+		fail(p, STAGE_SECCOMP, errno);
+	syscall(SYS_execveat, p->init_fd, "", p->argv, p->envp, AT_EMPTY_PATH);
+	fail(p, STAGE_EXEC, errno);
+}

@@ -1,0 +1,305 @@
+// SPDX-License-Identifier: MIT
+/* The parent half of a sandbox launch: prepare, clone3, place, release, report. */
+#define _GNU_SOURCE
+#include "sandbox.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <linux/sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/capability.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+#include "child.h"
+#include "macro.h"
+
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+
+static const char *const stage_names[_STAGE_MAX] = {
+	[STAGE_SPEC] = "spec",
+	[STAGE_CGROUP] = "create cgroups",
+	[STAGE_INIT] = "open sbx-init",
+	[STAGE_CLONE] = "clone3",
+	[STAGE_ATTACH] = "join v1 cgroups",
+	[STAGE_IDMAP] = "write id maps",
+	[STAGE_SYNC] = "sync with launcher",
+	[STAGE_CGROUPNS] = "cgroup namespace",
+	[STAGE_MOUNTNS] = "private mounts",
+	[STAGE_SCRATCH] = "scratch tmpfs",
+	[STAGE_ROOT] = "mount image root",
+	[STAGE_BINDS] = "bind image paths",
+	[STAGE_PROC] = "mount /proc",
+	[STAGE_DEV] = "populate /dev",
+	[STAGE_TMP] = "mount /tmp",
+	[STAGE_MASK] = "mask /proc",
+	[STAGE_PIVOT] = "pivot_root",
+	[STAGE_HOSTNAME] = "set hostname",
+	[STAGE_NET] = "bring up lo",
+	[STAGE_WORKDIR] = "enter workdir",
+	[STAGE_STDIO] = "set up stdio",
+	[STAGE_SESSION] = "setsid",
+	[STAGE_RLIMITS] = "set rlimits",
+	[STAGE_USER] = "switch user",
+	[STAGE_CAPS] = "drop capabilities",
+	[STAGE_NNP] = "set no_new_privs",
+	[STAGE_SECCOMP] = "install seccomp filter",
+	[STAGE_EXEC] = "execute sbx-init",
+};
+
+const char *sandbox_stage_name(enum sandbox_stage s)
+{
+	return s > 0 && s < _STAGE_MAX && stage_names[s] ? stage_names[s] : "unknown stage";
+}
+
+static int write_str(pid_t pid, const char *file, const char *s)
+{
+	char path[64];
+	_cleanup_close_ int fd = -1;
+
+	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, file);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, s, strlen(s)) < 0)
+		return -errno;
+	return 0;
+}
+
+static int write_id_maps(pid_t pid)
+{
+	char map[64];
+	int r;
+
+	snprintf(map, sizeof(map), "0 %u %u\n", SANDBOX_USERNS_BASE, SANDBOX_USERNS_SIZE);
+	r = write_str(pid, "uid_map", map);
+	if (r == 0)
+		r = write_str(pid, "setgroups", "deny");
+	if (r == 0)
+		r = write_str(pid, "gid_map", map);
+	return r;
+}
+
+static void plan_free(struct child_plan *p)
+{
+	free(p->overlay_opts);
+	free((void *)p->argv);
+	if (p->no_caps)
+		cap_free(p->no_caps);
+	closep(&p->init_fd);
+}
+
+static int plan_build(struct child_plan *p, const struct sandbox_spec *spec, const char *init_path)
+{
+	size_t argc = 0;
+
+	*p = (struct child_plan){
+		.sync_fd = -1,
+		.init_fd = -1,
+		.stdio = { spec->stdio[0], spec->stdio[1], spec->stdio[2] },
+		.scratch = SANDBOX_SCRATCH_DIR,
+		.rootfs = spec->rootfs,
+		.binds = spec->binds,
+		.hostname = spec->hostname ? spec->hostname : spec->id,
+		.workdir = spec->workdir ? spec->workdir : "/",
+		.user_ns = spec->user_ns,
+		.set_user = spec->set_user,
+		.uid = spec->uid,
+		.gid = spec->gid,
+		.die_with_parent = spec->die_with_parent,
+		.cap_last = (unsigned)cap_max_bits() - 1,
+		.filter = spec->filter,
+		.envp = spec->envp,
+	};
+	snprintf(p->scratch_opts, sizeof(p->scratch_opts), "size=%" PRIu64 ",mode=0755",
+		 spec->writable_bytes ? spec->writable_bytes : 65536);
+	snprintf(p->tmp_opts, sizeof(p->tmp_opts), "size=%" PRIu64 ",mode=1777", spec->tmp_bytes);
+	if (spec->writable_bytes &&
+	    asprintf(&p->overlay_opts, "lowerdir=%s,upperdir=%s/upper,workdir=%s/work%s",
+		     spec->rootfs, SANDBOX_SCRATCH_DIR, SANDBOX_SCRATCH_DIR,
+		     spec->user_ns ? ",userxattr" : "") < 0) {
+		p->overlay_opts = NULL;
+		return -ENOMEM;
+	}
+	p->no_caps = cap_init();
+	if (!p->no_caps)
+		return -ENOMEM;
+	while (spec->argv[argc])
+		argc++;
+	char **argv = calloc(argc + 3, sizeof(char *));
+	if (!argv)
+		return -ENOMEM;
+	argv[0] = "sbx-init";
+	argv[1] = "--";
+	memcpy(argv + 2, spec->argv, argc * sizeof(char *));
+	p->argv = argv;
+	p->init_fd = open(init_path, O_RDONLY | O_CLOEXEC);
+	return p->init_fd < 0 ? -errno : 0;
+}
+
+static int spec_check(const struct sandbox_spec *spec)
+{
+	if (!spec->id || !spec->rootfs || !spec->argv || !spec->argv[0] || !spec->envp ||
+	    !spec->filter || !spec->tmp_bytes)
+		return -EINVAL;
+	if (spec->workdir && spec->workdir[0] != '/')
+		return -EINVAL;
+	if (spec->hostname && !spec_hostname_valid(spec->hostname))
+		return -EINVAL;
+	if (spec->writable_bytes && strchr(spec->rootfs, ','))
+		return -EINVAL; /* would break the overlay option string */
+	return 0;
+}
+
+static void sandbox_free(struct sandbox *sb)
+{
+	if (!sb)
+		return;
+	closep(&sb->pidfd);
+	free(sb->id);
+	free(sb);
+}
+
+int sandbox_start(const struct sandbox_spec *spec, const char *init_path, struct sandbox **ret,
+		  struct sandbox_error *ret_err)
+{
+	struct child_plan plan = { .init_fd = -1 };
+	_cleanup_close_ int parent_fd = -1, child_fd = -1;
+	struct child_report rep;
+	int sv[2], pidfd = -1, r;
+	char go = 1;
+
+#define FAIL(st, e)                                                                                \
+	do {                                                                                       \
+		ret_err->stage = (st);                                                             \
+		ret_err->err = -(e);                                                               \
+		r = (e);                                                                           \
+		goto out;                                                                          \
+	} while (0)
+
+	struct sandbox *sb = calloc(1, sizeof(*sb));
+	if (!sb)
+		return -ENOMEM;
+	sb->pidfd = -1;
+	r = spec_check(spec);
+	if (r < 0)
+		FAIL(STAGE_SPEC, r);
+	sb->id = strdup(spec->id);
+	if (!sb->id)
+		FAIL(STAGE_SPEC, -ENOMEM);
+	r = plan_build(&plan, spec, init_path);
+	if (r < 0)
+		FAIL(STAGE_INIT, r);
+	if (mkdir("/run/sbx", 0700) < 0 && errno != EEXIST)
+		FAIL(STAGE_SCRATCH, -errno);
+	if (mkdir(SANDBOX_SCRATCH_DIR, 0700) < 0 && errno != EEXIST)
+		FAIL(STAGE_SCRATCH, -errno);
+	r = cgroup_create(spec->id, &spec->limits, &sb->cg);
+	if (r < 0)
+		FAIL(STAGE_CGROUP, r);
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		FAIL(STAGE_CLONE, -errno);
+	parent_fd = sv[0];
+	child_fd = sv[1];
+	plan.sync_fd = child_fd;
+
+	struct clone_args args = {
+		.flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET |
+			 CLONE_PIDFD | CLONE_INTO_CGROUP | (spec->user_ns ? CLONE_NEWUSER : 0) |
+			 (spec->time_ns ? CLONE_NEWTIME : 0),
+		.pidfd = (uint64_t)(uintptr_t)&pidfd,
+		.exit_signal = SIGCHLD,
+		.cgroup = (uint64_t)sb->cg->v2_fd,
+	};
+	pid_t pid = (pid_t)syscall(SYS_clone3, &args, sizeof(args));
+	if (pid < 0)
+		FAIL(STAGE_CLONE, -errno);
+	if (pid == 0)
+		child_main(&plan);
+	sb->pid = pid;
+	sb->pidfd = pidfd;
+	closep(&child_fd);
+
+	r = cgroup_attach_v1(sb->cg, pid);
+	if (r < 0)
+		FAIL(STAGE_ATTACH, r);
+	if (spec->user_ns) {
+		r = write_id_maps(pid);
+		if (r < 0)
+			FAIL(STAGE_IDMAP, r);
+	}
+	if (write(parent_fd, &go, 1) != 1)
+		FAIL(STAGE_SYNC, -errno);
+	/* EOF: the child reached exec (the socket is close-on-exec). */
+	ssize_t n = read(parent_fd, &rep, sizeof(rep));
+	if (n == (ssize_t)sizeof(rep))
+		FAIL((enum sandbox_stage)rep.stage, -rep.err);
+	if (n < 0)
+		FAIL(STAGE_SYNC, -errno);
+	r = 0;
+out:
+	plan_free(&plan);
+	if (r < 0) {
+		sandbox_destroy(sb);
+		return r;
+	}
+	*ret = sb;
+	return 0;
+#undef FAIL
+}
+
+int sandbox_signal(struct sandbox *sb, int sig)
+{
+	if (sb->reaped)
+		return -ESRCH;
+	if (syscall(SYS_pidfd_send_signal, sb->pidfd, sig, NULL, 0) < 0)
+		return -errno;
+	return 0;
+}
+
+int sandbox_kill(struct sandbox *sb)
+{
+	/* SIGKILL to PID 1 ends its pid namespace; cgroup.kill also catches stragglers. */
+	int r = sandbox_signal(sb, SIGKILL);
+	if (sb->cg)
+		(void)cgroup_kill(sb->cg);
+	return r == -ESRCH ? 0 : r;
+}
+
+int sandbox_wait(struct sandbox *sb)
+{
+	siginfo_t si = { 0 };
+
+	if (sb->reaped)
+		return -ECHILD;
+	while (waitid((idtype_t)P_PIDFD, (id_t)sb->pidfd, &si, WEXITED) < 0)
+		if (errno != EINTR)
+			return -errno;
+	sb->reaped = true;
+	if (si.si_code == CLD_EXITED)
+		return si.si_status;
+	return 128 + si.si_status;
+}
+
+int sandbox_destroy(struct sandbox *sb)
+{
+	int r = 0;
+
+	if (!sb)
+		return 0;
+	if (sb->pid > 0 && !sb->reaped) {
+		(void)sandbox_kill(sb);
+		(void)sandbox_wait(sb);
+	}
+	if (sb->cg)
+		r = cgroup_destroy(sb->cg);
+	sandbox_free(sb);
+	return r;
+}

@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: MIT */
+/* libsandbox: a spec in, a running sandbox out. The parent prepares everything that
+ * can fail or is slow (cgroups, seccomp program, image paths, id maps), clones into
+ * new namespaces, and the child runs one ordered function before it executes
+ * sbx-init as PID 1. Parent-side API; not thread-safe per sandbox.
+ * Returns 0 or -errno; on failure *ret_err says at which stage. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "cgroup.h"
+#include "spec.h"
+
+#define SANDBOX_SCRATCH_DIR "/run/sbx/scratch"
+#define SANDBOX_USERNS_BASE 100000u
+#define SANDBOX_USERNS_SIZE 65536u
+
+enum sandbox_stage {
+	STAGE_SPEC = 1,
+	STAGE_CGROUP,
+	STAGE_INIT,
+	STAGE_CLONE,
+	STAGE_ATTACH,
+	STAGE_IDMAP,
+	STAGE_SYNC,
+	STAGE_CGROUPNS,
+	STAGE_MOUNTNS,
+	STAGE_SCRATCH,
+	STAGE_ROOT,
+	STAGE_BINDS,
+	STAGE_PROC,
+	STAGE_DEV,
+	STAGE_TMP,
+	STAGE_MASK,
+	STAGE_PIVOT,
+	STAGE_HOSTNAME,
+	STAGE_NET,
+	STAGE_WORKDIR,
+	STAGE_STDIO,
+	STAGE_SESSION,
+	STAGE_RLIMITS,
+	STAGE_USER,
+	STAGE_CAPS,
+	STAGE_NNP,
+	STAGE_SECCOMP,
+	STAGE_EXEC,
+	_STAGE_MAX,
+};
+
+struct sandbox_error {
+	enum sandbox_stage stage;
+	int err; /* positive errno */
+};
+
+struct sandbox {
+	char *id;
+	pid_t pid; /* sbx-init, as seen from the host */
+	int pidfd;
+	struct cgroup *cg;
+	bool reaped;
+};
+
+const char *sandbox_stage_name(enum sandbox_stage s);
+
+/* @init_path: the sbx-init binary. */
+int sandbox_start(const struct sandbox_spec *spec, const char *init_path, struct sandbox **ret,
+		  struct sandbox_error *ret_err);
+/* Sends @sig to sbx-init, which forwards it to the workload. */
+int sandbox_signal(struct sandbox *sb, int sig);
+/* Kills every process of the sandbox. */
+int sandbox_kill(struct sandbox *sb);
+/* Reaps sbx-init (blocking) and returns its wait status as a shell exit code:
+ * the code, or 128+N for signal N. */
+int sandbox_wait(struct sandbox *sb);
+/* Kills what is left, reaps, removes the cgroups, frees. Returns the cgroup teardown result. */
+int sandbox_destroy(struct sandbox *sb);

@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: MIT */
+/* The sandbox spec: what a caller asks for, as a flat struct, and the pure parsers
+ * for its user-facing values (sizes, durations, decimal CPUs). No I/O here.
+ * Return convention: 0 on success, -EINVAL (or -ERANGE) on bad input. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+enum net_mode {
+	NET_NONE = 0, /* new network namespace with only lo, up */
+	NET_LOOPBACK, /* the same today: lo only, no route out */
+};
+
+struct sysfilter;
+
+struct sandbox_limits {
+	uint64_t memory_bytes; /* 0 = unlimited */
+	uint32_t cpu_milli;    /* thousandths of a core; 0 = unlimited */
+	uint64_t pids;	       /* 0 = unlimited */
+	uint64_t timeout_ns;   /* wall clock; 0 = none */
+};
+
+struct sandbox_spec {
+	const char *id;	      /* unique; names the cgroups */
+	const char *rootfs;   /* image root directory (read-only lower layer) */
+	const char *const *binds; /* pairs: host source, sandbox target; NULL-terminated */
+	char *const *argv;	  /* workload, run by sbx-init; argv[0] looked up in PATH */
+	char *const *envp;	  /* complete environment, NULL-terminated */
+	const char *workdir;	  /* inside the sandbox; default "/" */
+	const char *hostname;	  /* default "sbx" */
+	bool set_user;
+	uid_t uid;
+	gid_t gid;
+	struct sandbox_limits limits;
+	uint64_t writable_bytes; /* size of the writable layer over /; 0 = / read-only */
+	uint64_t tmp_bytes;	 /* size of /tmp */
+	enum net_mode net;
+	bool user_ns;	      /* map root to an unprivileged host range */
+	bool time_ns;	      /* own time namespace */
+	bool die_with_parent; /* SIGKILL the sandbox when the launcher dies */
+	const struct sysfilter *filter; /* seccomp program, built by the caller */
+	int stdio[3];			/* fds for 0,1,2; -1 = inherit */
+};
+
+/* "256M", "1G", "512k", "1048576": binary units, case-insensitive, optional "iB"/"B". */
+int spec_parse_size(const char *s, uint64_t *ret);
+/* "30s", "10m", "1h", "250ms", "2": seconds unless a unit is given. */
+int spec_parse_duration(const char *s, uint64_t *ret_ns);
+/* "0.5", "2", "1.25": decimal cores, at most 3 decimals, > 0 and <= 1024. */
+int spec_parse_cpus(const char *s, uint32_t *ret_milli);
+/* A hostname the kernel and resolvers accept: 1-63 chars of [A-Za-z0-9-.], no leading '-'. */
+bool spec_hostname_valid(const char *s);

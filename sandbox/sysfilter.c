@@ -1,0 +1,461 @@
+// SPDX-License-Identifier: MIT
+/* Seccomp profiles: the built-in default allowlist and OCI-shaped JSON profiles,
+ * compiled with libseccomp and exported as raw BPF for the child to install. */
+#define _GNU_SOURCE
+#include "sysfilter.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <linux/seccomp.h>
+#include <sched.h>
+#include <seccomp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+
+#include "jsonpos.h"
+#include "macro.h"
+
+#ifndef CLONE_NEWTIME
+#define CLONE_NEWTIME 0x00000080
+#endif
+
+/* Allowed: ordinary process, file, socket, memory, timer and signal work. Names
+ * this libseccomp does not know are skipped (they are then ENOSYS). */
+static const char *const default_allow[] = {
+	"accept", "accept4", "access", "alarm", "arch_prctl", "bind", "brk", "cachestat",
+	"capget", "capset", "chdir", "chmod", "chown", "clock_getres", "clock_gettime",
+	"clock_nanosleep", "close", "close_range", "connect", "copy_file_range", "creat", "dup",
+	"dup2", "dup3", "epoll_create", "epoll_create1", "epoll_ctl", "epoll_pwait",
+	"epoll_pwait2", "epoll_wait", "eventfd", "eventfd2", "execve", "execveat", "exit",
+	"exit_group", "faccessat", "faccessat2", "fadvise64", "fallocate", "fchdir", "fchmod",
+	"fchmodat", "fchmodat2", "fchown", "fchownat", "fcntl", "fdatasync", "fgetxattr",
+	"flistxattr", "flock", "fork", "fremovexattr", "fsetxattr", "fstat", "fstatfs", "fsync",
+	"ftruncate", "futex", "futex_requeue", "futex_wait", "futex_waitv", "futex_wake",
+	"get_mempolicy", "get_robust_list", "getcpu", "getcwd", "getdents", "getdents64",
+	"getegid", "geteuid", "getgid", "getgroups", "getitimer", "getpeername", "getpgid",
+	"getpgrp", "getpid", "getppid", "getpriority", "getrandom", "getresgid", "getresuid",
+	"getrlimit", "getrusage", "getsid", "getsockname", "getsockopt", "gettid",
+	"gettimeofday", "getuid", "getxattr", "inotify_add_watch", "inotify_init",
+	"inotify_init1", "inotify_rm_watch", "io_cancel", "io_destroy", "io_getevents",
+	"io_pgetevents", "io_setup", "io_submit", "ioctl", "ioprio_get", "ioprio_set", "kill",
+	"landlock_add_rule", "landlock_create_ruleset", "landlock_restrict_self", "lchown",
+	"lgetxattr", "link", "linkat", "listen", "listxattr", "llistxattr", "lremovexattr",
+	"lseek", "lsetxattr", "lstat", "madvise", "map_shadow_stack", "mbind", "membarrier",
+	"memfd_create", "memfd_secret", "mincore", "mkdir", "mkdirat", "mknod", "mknodat",
+	"mlock", "mlock2", "mlockall", "mmap", "mprotect", "mq_getsetattr", "mq_notify",
+	"mq_open", "mq_timedreceive", "mq_timedsend", "mq_unlink", "mremap", "msgctl", "msgget",
+	"msgrcv", "msgsnd", "msync", "munlock", "munlockall", "munmap", "nanosleep",
+	"newfstatat", "open", "openat", "openat2", "pause", "pidfd_open", "pidfd_send_signal",
+	"pipe", "pipe2", "pkey_alloc", "pkey_free", "pkey_mprotect", "poll", "ppoll", "prctl",
+	"pread64", "preadv", "preadv2", "prlimit64", "pselect6", "pwrite64", "pwritev",
+	"pwritev2", "read", "readahead", "readlink", "readlinkat", "readv", "recvfrom",
+	"recvmmsg", "recvmsg", "remap_file_pages", "removexattr", "rename", "renameat",
+	"renameat2", "restart_syscall", "rmdir", "rseq", "rt_sigaction", "rt_sigpending",
+	"rt_sigprocmask", "rt_sigqueueinfo", "rt_sigreturn", "rt_sigsuspend",
+	"rt_sigtimedwait", "rt_tgsigqueueinfo", "sched_get_priority_max",
+	"sched_get_priority_min", "sched_getaffinity", "sched_getattr", "sched_getparam",
+	"sched_getscheduler", "sched_rr_get_interval", "sched_setaffinity", "sched_setattr",
+	"sched_setparam", "sched_setscheduler", "sched_yield", "seccomp", "select", "semctl",
+	"semget", "semop", "semtimedop", "sendfile", "sendmmsg", "sendmsg", "sendto",
+	"set_mempolicy", "set_robust_list", "set_tid_address", "setfsgid", "setfsuid",
+	"setgid", "setgroups", "setitimer", "setpgid", "setpriority", "setregid", "setresgid",
+	"setresuid", "setreuid", "setrlimit", "setsid", "setsockopt", "setuid", "setxattr",
+	"shmat", "shmctl", "shmdt", "shmget", "shutdown", "sigaltstack", "signalfd",
+	"signalfd4", "socket", "socketpair", "splice", "stat", "statfs", "statx", "symlink",
+	"symlinkat", "sync", "sync_file_range", "syncfs", "sysinfo", "tee", "tgkill", "time",
+	"timer_create", "timer_delete", "timer_getoverrun", "timer_gettime", "timer_settime",
+	"timerfd_create", "timerfd_gettime", "timerfd_settime", "times", "tkill", "truncate",
+	"umask", "uname", "unlink", "unlinkat", "utime", "utimensat", "utimes", "vfork",
+	"wait4", "waitid", "write", "writev",
+};
+
+/* Refused with EPERM: escapes, host-wide state, kernel attack surface. */
+static const char *const default_eperm[] = {
+	"acct", "add_key", "adjtimex", "bpf", "chroot", "clock_adjtime", "clock_settime",
+	"create_module", "delete_module", "fanotify_init", "finit_module", "fsconfig",
+	"fsmount", "fsopen", "fspick", "get_kernel_syms", "init_module", "io_uring_enter",
+	"io_uring_register", "io_uring_setup", "ioperm", "iopl", "kcmp", "kexec_file_load",
+	"kexec_load", "keyctl", "lookup_dcookie", "modify_ldt", "mount", "mount_setattr",
+	"move_mount", "move_pages", "migrate_pages", "name_to_handle_at", "nfsservctl",
+	"open_by_handle_at", "open_tree", "perf_event_open", "pidfd_getfd", "pivot_root",
+	"process_madvise", "process_mrelease", "process_vm_readv", "process_vm_writev",
+	"ptrace", "query_module", "quotactl", "quotactl_fd", "reboot", "request_key",
+	"setdomainname", "sethostname", "setns", "settimeofday", "stime", "swapoff", "swapon",
+	"_sysctl", "syslog", "umount", "umount2", "unshare", "uselib", "userfaultfd", "ustat",
+	"vhangup", "vm86", "vm86old",
+};
+
+#define NS_CLONE_FLAGS                                                                             \
+	(CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER |            \
+	 CLONE_NEWPID | CLONE_NEWNET)
+
+static int export_filter(scmp_filter_ctx ctx, struct sysfilter **ret)
+{
+	_cleanup_close_ int fd = -1;
+	struct stat st;
+	int r;
+
+	fd = memfd_create("sbx-seccomp", MFD_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	r = seccomp_export_bpf(ctx, fd);
+	if (r < 0)
+		return r;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (st.st_size == 0 || st.st_size % sizeof(struct sock_filter) ||
+	    st.st_size / sizeof(struct sock_filter) > BPF_MAXINSNS)
+		return -E2BIG;
+
+	_cleanup_free_ struct sysfilter *f = calloc(1, sizeof(*f));
+	_cleanup_free_ struct sock_filter *insns = malloc((size_t)st.st_size);
+	if (!f || !insns)
+		return -ENOMEM;
+	if (pread(fd, insns, (size_t)st.st_size, 0) != st.st_size)
+		return -EIO;
+	f->prog.len = (unsigned short)(st.st_size / sizeof(struct sock_filter));
+	f->prog.filter = TAKE_PTR(insns);
+	*ret = TAKE_PTR(f);
+	return 0;
+}
+
+static void ctx_releasep(scmp_filter_ctx *ctx)
+{
+	if (*ctx)
+		seccomp_release(*ctx);
+}
+
+static scmp_filter_ctx ctx_new(uint32_t default_action)
+{
+	scmp_filter_ctx ctx = seccomp_init(default_action);
+
+	if (!ctx)
+		return NULL;
+	/* We set no_new_privs ourselves, in the child, right before installing. */
+	if (seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0) < 0 ||
+	    seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS) < 0) {
+		seccomp_release(ctx);
+		return NULL;
+	}
+	return ctx;
+}
+
+int sysfilter_new_default(struct sysfilter **ret)
+{
+	_cleanup_(ctx_releasep) scmp_filter_ctx ctx = ctx_new(SCMP_ACT_ERRNO(ENOSYS));
+	static const uint32_t personas[] = { 0x0, 0x8, 0x20000, 0x20008, 0xffffffff };
+	int r, nr;
+
+	if (!ctx)
+		return -ENOMEM;
+	for (size_t i = 0; i < ARRAY_SIZE(default_allow); i++) {
+		nr = seccomp_syscall_resolve_name(default_allow[i]);
+		if (nr == __NR_SCMP_ERROR)
+			continue;
+		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0);
+		if (r < 0)
+			return r;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(default_eperm); i++) {
+		nr = seccomp_syscall_resolve_name(default_eperm[i]);
+		if (nr == __NR_SCMP_ERROR)
+			continue;
+		r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), nr, 0);
+		if (r < 0)
+			return r;
+	}
+	/* clone: allowed without namespace flags, EPERM with any of them. */
+	r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1,
+			     SCMP_A0(SCMP_CMP_MASKED_EQ, NS_CLONE_FLAGS, 0));
+	if (r < 0)
+		return r;
+	for (unsigned bit = 0; bit < 64; bit++) {
+		uint64_t flag = 1ULL << bit;
+		if (!(NS_CLONE_FLAGS & flag))
+			continue;
+		r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(clone), 1,
+				     SCMP_A0(SCMP_CMP_MASKED_EQ, flag, flag));
+		if (r < 0)
+			return r;
+	}
+	/* clone3 is left to the default action, ENOSYS: it passes its flags in memory,
+	 * which seccomp cannot read, and ENOSYS makes libc fall back to clone, whose
+	 * flags are checked above. */
+	/* personality: only the harmless personas (no READ_IMPLIES_EXEC, ASLR stays on). */
+	for (size_t i = 0; i < ARRAY_SIZE(personas); i++) {
+		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(personality), 1,
+				     SCMP_A0(SCMP_CMP_EQ, personas[i]));
+		if (r < 0)
+			return r;
+	}
+	return export_filter(ctx, ret);
+}
+
+/* ---- JSON profiles ---- */
+
+struct profile_err {
+	const char *path, *text;
+	size_t len;
+	struct jsonpos_seg segs[4];
+	size_t depth;
+	char **ret_error;
+};
+
+static int __attribute__((format(printf, 2, 3))) profile_fail(struct profile_err *e, const char *fmt,
+							     ...)
+{
+	char field[128] = "", msg[256];
+	size_t off = 0;
+	va_list ap;
+
+	for (size_t i = 0; i < e->depth && off < sizeof(field); i++) {
+		int n = e->segs[i].key ? snprintf(field + off, sizeof(field) - off, "%s%s",
+						  i ? "." : "", e->segs[i].key)
+				       : snprintf(field + off, sizeof(field) - off, "[%zu]",
+						  e->segs[i].index);
+		if (n < 0)
+			break;
+		off += (size_t)n;
+	}
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	unsigned line = jsonpos_line(e->text, e->len, e->segs, e->depth);
+	if (asprintf(e->ret_error, "%s:%u: %s: %s", e->path, line ? line : 1,
+		     field[0] ? field : "(top level)", msg) < 0)
+		*e->ret_error = NULL;
+	return -EINVAL;
+}
+
+static void seg_push(struct profile_err *e, const char *key, size_t index)
+{
+	e->segs[e->depth++] = (struct jsonpos_seg){ .key = key, .index = index };
+}
+
+static int parse_action(struct profile_err *e, json_t *v, json_t *errno_ret, uint32_t *ret)
+{
+	const char *s = json_string_value(v);
+	int64_t err = EPERM;
+
+	if (!s)
+		return profile_fail(e, "must be a string such as \"SCMP_ACT_ALLOW\"");
+	if (errno_ret) {
+		if (!json_is_integer(errno_ret) || json_integer_value(errno_ret) < 1 ||
+		    json_integer_value(errno_ret) > 4095)
+			return profile_fail(e, "errno must be an integer between 1 and 4095");
+		err = json_integer_value(errno_ret);
+	}
+	if (!strcmp(s, "SCMP_ACT_ALLOW"))
+		*ret = SCMP_ACT_ALLOW;
+	else if (!strcmp(s, "SCMP_ACT_ERRNO"))
+		*ret = SCMP_ACT_ERRNO((uint32_t)err);
+	else if (!strcmp(s, "SCMP_ACT_KILL") || !strcmp(s, "SCMP_ACT_KILL_THREAD"))
+		*ret = SCMP_ACT_KILL;
+	else if (!strcmp(s, "SCMP_ACT_KILL_PROCESS"))
+		*ret = SCMP_ACT_KILL_PROCESS;
+	else if (!strcmp(s, "SCMP_ACT_TRAP"))
+		*ret = SCMP_ACT_TRAP;
+	else if (!strcmp(s, "SCMP_ACT_LOG"))
+		*ret = SCMP_ACT_LOG;
+	else
+		return profile_fail(e, "unknown action \"%s\"", s);
+	return 0;
+}
+
+static int parse_arg(struct profile_err *e, json_t *a, struct scmp_arg_cmp *ret)
+{
+	static const struct {
+		const char *name;
+		enum scmp_compare op;
+	} ops[] = {
+		{ "SCMP_CMP_NE", SCMP_CMP_NE }, { "SCMP_CMP_LT", SCMP_CMP_LT },
+		{ "SCMP_CMP_LE", SCMP_CMP_LE }, { "SCMP_CMP_EQ", SCMP_CMP_EQ },
+		{ "SCMP_CMP_GE", SCMP_CMP_GE }, { "SCMP_CMP_GT", SCMP_CMP_GT },
+		{ "SCMP_CMP_MASKED_EQ", SCMP_CMP_MASKED_EQ },
+	};
+	json_t *index = json_object_get(a, "index"), *value = json_object_get(a, "value");
+	json_t *two = json_object_get(a, "valueTwo"), *op = json_object_get(a, "op");
+
+	if (!json_is_object(a))
+		return profile_fail(e, "must be an object with index, value and op");
+	if (!json_is_integer(index) || json_integer_value(index) < 0 ||
+	    json_integer_value(index) > 5) {
+		seg_push(e, "index", 0);
+		return profile_fail(e, "must be an integer from 0 to 5");
+	}
+	if (!json_is_integer(value) || (two && !json_is_integer(two))) {
+		seg_push(e, value && !json_is_integer(value) ? "value" : "valueTwo", 0);
+		return profile_fail(e, "must be an integer");
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(ops); i++) {
+		if (!json_is_string(op) || strcmp(json_string_value(op), ops[i].name))
+			continue;
+		*ret = (struct scmp_arg_cmp){
+			.arg = (unsigned)json_integer_value(index),
+			.op = ops[i].op,
+			.datum_a = (uint64_t)json_integer_value(value),
+			/* MASKED_EQ, in the OCI order too: value is the mask. */
+			.datum_b = two ? (uint64_t)json_integer_value(two) : 0,
+		};
+		return 0;
+	}
+	seg_push(e, "op", 0);
+	return profile_fail(e, "unknown comparison (SCMP_CMP_EQ, SCMP_CMP_MASKED_EQ, ...)");
+}
+
+static int parse_rule(struct profile_err *e, scmp_filter_ctx ctx, json_t *rule)
+{
+	json_t *names = json_object_get(rule, "names"), *name = json_object_get(rule, "name");
+	json_t *args = json_object_get(rule, "args");
+	struct scmp_arg_cmp cmps[6];
+	unsigned ncmp = 0;
+	uint32_t action;
+	size_t depth = e->depth;
+	int r;
+
+	if (!json_is_object(rule))
+		return profile_fail(e, "must be an object");
+	seg_push(e, "action", 0);
+	r = parse_action(e, json_object_get(rule, "action"), json_object_get(rule, "errnoRet"),
+			 &action);
+	if (r < 0)
+		return r;
+	e->depth = depth;
+	if (args && !json_is_null(args)) {
+		seg_push(e, "args", 0);
+		if (!json_is_array(args) || json_array_size(args) > ARRAY_SIZE(cmps))
+			return profile_fail(e, "must be an array of at most 6 comparisons");
+		for (size_t i = 0; i < json_array_size(args); i++) {
+			seg_push(e, NULL, i);
+			r = parse_arg(e, json_array_get(args, i), &cmps[ncmp++]);
+			if (r < 0)
+				return r;
+			e->depth--;
+		}
+		e->depth = depth;
+	}
+	if (!names && name) {
+		seg_push(e, "name", 0);
+		if (!json_is_string(name))
+			return profile_fail(e, "must be a string");
+	} else {
+		seg_push(e, "names", 0);
+		if (!json_is_array(names) || json_array_size(names) == 0)
+			return profile_fail(e, "must be a non-empty array of syscall names");
+	}
+	size_t n = names ? json_array_size(names) : 1;
+	for (size_t i = 0; i < n; i++) {
+		json_t *v = names ? json_array_get(names, i) : name;
+		if (names)
+			seg_push(e, NULL, i);
+		if (!json_is_string(v))
+			return profile_fail(e, "must be a string");
+		int nr = seccomp_syscall_resolve_name(json_string_value(v));
+		if (nr == __NR_SCMP_ERROR)
+			return profile_fail(e, "unknown syscall \"%s\"", json_string_value(v));
+		r = seccomp_rule_add_array(ctx, action, nr, ncmp, cmps);
+		if (r < 0 && r != -EEXIST)
+			return profile_fail(e, "rule for \"%s\" rejected: %s",
+					    json_string_value(v), strerror(-r));
+		if (names)
+			e->depth--;
+	}
+	e->depth = depth;
+	return 0;
+}
+
+int sysfilter_new_from_json(const char *path, const char *text, size_t len,
+			    struct sysfilter **ret, char **ret_error)
+{
+	struct profile_err e = { .path = path, .text = text, .len = len, .ret_error = ret_error };
+	json_error_t jerr;
+	uint32_t def;
+	int r;
+
+	*ret_error = NULL;
+	json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!root) {
+		if (asprintf(ret_error, "%s:%d: %s", path, jerr.line, jerr.text) < 0)
+			*ret_error = NULL;
+		return -EINVAL;
+	}
+	if (!json_is_object(root)) {
+		json_decref(root);
+		return profile_fail(&e, "must be a JSON object");
+	}
+	seg_push(&e, "defaultAction", 0);
+	r = parse_action(&e, json_object_get(root, "defaultAction"),
+			 json_object_get(root, "defaultErrnoRet"), &def);
+	e.depth = 0;
+	_cleanup_(ctx_releasep) scmp_filter_ctx ctx = r < 0 ? NULL : ctx_new(def);
+	if (r == 0 && !ctx)
+		r = -ENOMEM;
+	json_t *rules = json_object_get(root, "syscalls");
+	if (r == 0 && rules) {
+		seg_push(&e, "syscalls", 0);
+		if (!json_is_array(rules))
+			r = profile_fail(&e, "must be an array of rules");
+		for (size_t i = 0; r == 0 && i < json_array_size(rules); i++) {
+			seg_push(&e, NULL, i);
+			r = parse_rule(&e, ctx, json_array_get(rules, i));
+			e.depth = 1;
+		}
+	}
+	json_decref(root);
+	if (r < 0)
+		return r;
+	r = export_filter(ctx, ret);
+	if (r < 0 && asprintf(ret_error, "%s: cannot compile profile: %s", path, strerror(-r)) < 0)
+		*ret_error = NULL;
+	return r;
+}
+
+int sysfilter_new_named(const char *name, struct sysfilter **ret, char **ret_error)
+{
+	_cleanup_close_ int fd = -1;
+	struct stat st;
+
+	*ret_error = NULL;
+	if (!name || !strcmp(name, "default"))
+		return sysfilter_new_default(ret);
+	fd = open(name, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		int r = -errno;
+		if (asprintf(ret_error, "seccomp profile %s: %s", name, strerror(errno)) < 0)
+			*ret_error = NULL;
+		return r;
+	}
+	if (!S_ISREG(st.st_mode) || st.st_size > 1 << 20) {
+		if (asprintf(ret_error, "seccomp profile %s: not a regular file of at most 1 MiB",
+			     name) < 0)
+			*ret_error = NULL;
+		return -EINVAL;
+	}
+	_cleanup_free_ char *text = malloc((size_t)st.st_size + 1);
+	if (!text)
+		return -ENOMEM;
+	ssize_t n = pread(fd, text, (size_t)st.st_size, 0);
+	if (n < 0)
+		return -errno;
+	return sysfilter_new_from_json(name, text, (size_t)n, ret, ret_error);
+}
+
+void sysfilter_free(struct sysfilter *f)
+{
+	if (!f)
+		return;
+	free(f->prog.filter);
+	free(f);
+}
+
+int sysfilter_install(const struct sysfilter *f)
+{
+	if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &f->prog) < 0)
+		return -errno;
+	return 0;
+}

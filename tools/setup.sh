@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Installs what sbx needs on a fresh Debian 12 machine: build and runtime packages,
+# CRIU >= 4.2 (built from Debian's source package when the installed one is older
+# or fails `criu check`), and bpffs. Idempotent; run as root. Called by make.
+set -euo pipefail
+
+log() { printf 'setup: %s\n' "$*" >&2; }
+die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
+
+[ "$(id -u)" = 0 ] || die "must run as root (it installs packages)"
+
+PKGS=(
+	build-essential pkg-config clang llvm clang-format-14 libclang-rt-14-dev
+	libseccomp-dev libcap-dev liburing-dev libbpf-dev bpftool linux-libc-dev
+	libjansson-dev libsqlite3-dev sqlite3 libhttp-parser-dev libssl-dev check
+	busybox-static bubblewrap hyperfine iproute2 util-linux procps curl
+	ca-certificates python3 xz-utils dpkg-dev
+)
+# CRIU's build dependencies, from bookworm.
+CRIU_DEPS=(
+	libbsd-dev libgnutls28-dev libnet1-dev libnftables-dev libnl-3-dev
+	libprotobuf-c-dev libprotobuf-dev protobuf-c-compiler protobuf-compiler
+	uuid-dev python3-protobuf libcap-dev nftables
+)
+
+export DEBIAN_FRONTEND=noninteractive
+missing=()
+for p in "${PKGS[@]}" "${CRIU_DEPS[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	log "installing: ${missing[*]}"
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+criu_ok() {
+	command -v criu >/dev/null 2>&1 || return 1
+	local v
+	v=$(criu --version 2>/dev/null | sed -n 's/^Version: *//p')
+	[ -n "$v" ] || return 1
+	dpkg --compare-versions "$v" ge 4.2 || return 1
+	criu check >/dev/null 2>&1
+}
+
+if ! criu_ok; then
+	log "building CRIU >= 4.2 from Debian's source package"
+	work=$(mktemp -d /tmp/sbx-criu.XXXXXX)
+	trap 'rm -rf "$work"' EXIT
+	mkdir -p "$work/lists/partial" "$work/src"
+	printf 'deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian unstable main\n' \
+		>"$work/sources.list"
+	aopt=(-o "Dir::Etc::SourceList=$work/sources.list" -o "Dir::Etc::SourceParts=-"
+		-o "Dir::State::Lists=$work/lists" -o "APT::Get::List-Cleanup=0")
+	apt-get "${aopt[@]}" update -qq
+	(cd "$work/src" && apt-get "${aopt[@]}" source --download-only criu >/dev/null 2>&1) || true
+	orig=$(ls "$work"/src/criu_*.orig.tar.* 2>/dev/null | head -n1)
+	[ -n "$orig" ] || die "could not download the criu source package"
+	mkdir -p "$work/build"
+	tar -xf "$orig" -C "$work/build" --strip-components=1
+	make -C "$work/build" -j"$(nproc)" criu >/dev/null 2>"$work/build.log" ||
+		{ tail -n 30 "$work/build.log" >&2; die "criu build failed"; }
+	install -m 0755 "$work/build/criu/criu" /usr/local/sbin/criu
+	hash -r
+	criu_ok || die "criu $(criu --version 2>/dev/null | head -n1) does not pass 'criu check'"
+fi
+
+if ! grep -q ' /sys/fs/bpf bpf ' /proc/mounts; then
+	mkdir -p /sys/fs/bpf
+	mount -t bpf bpf /sys/fs/bpf || log "warning: could not mount bpffs at /sys/fs/bpf"
+fi
+log "ok: $(criu --version | head -n1), $(bpftool version 2>/dev/null | head -n1)"
