@@ -44,6 +44,7 @@ FUZZ_REPLAY := $(FUZZERS:%=$(B)/tests/%-replay)
 IMAGES := $(B)/images/base/manifest.json $(B)/images/host/manifest.json
 
 .PHONY: all run test bench fuzz format format-check clean setup
+.SECONDARY:
 all: $(B)/sbx $(B)/sbx-init $(IMAGES)
 
 $(SETUP): tools/setup.sh

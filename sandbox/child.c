@@ -98,8 +98,9 @@ static void setup_dev(const struct child_plan *p)
 		const char *path;
 		unsigned major, minor;
 	} nodes[] = {
-		{ "dev/null", 1, 3 },	{ "dev/zero", 1, 5 }, { "dev/full", 1, 7 },
-		{ "dev/random", 1, 8 }, { "dev/urandom", 1, 9 }, { "dev/tty", 5, 0 },
+		/* Absolute: the host's node (the old root is still there); +1: ours. */
+		{ "/dev/null", 1, 3 },	 { "/dev/zero", 1, 5 },	   { "/dev/full", 1, 7 },
+		{ "/dev/random", 1, 8 }, { "/dev/urandom", 1, 9 }, { "/dev/tty", 5, 0 },
 	};
 	static const char *const links[][2] = {
 		{ "pts/ptmx", "dev/ptmx" },	      { "/proc/self/fd", "dev/fd" },
@@ -109,17 +110,18 @@ static void setup_dev(const struct child_plan *p)
 
 	TRY(p, STAGE_DEV, mount("sbx", "dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "size=64k,mode=0755"));
 	for (size_t i = 0; i < sizeof(nodes) / sizeof(nodes[0]); i++) {
+		const char *ours = nodes[i].path + 1;
 		if (!p->user_ns) {
-			TRY(p, STAGE_DEV, mknod(nodes[i].path, S_IFCHR | 0666,
+			TRY(p, STAGE_DEV, mknod(ours, S_IFCHR | 0666,
 						makedev(nodes[i].major, nodes[i].minor)));
 			continue;
 		}
 		/* A user namespace cannot mknod: bind the host's nodes instead. */
-		int fd = open(nodes[i].path, O_CREAT | O_WRONLY | O_CLOEXEC, 0666);
+		int fd = open(ours, O_CREAT | O_WRONLY | O_CLOEXEC, 0666);
 		if (fd < 0)
 			fail(p, STAGE_DEV, errno);
 		close(fd);
-		TRY(p, STAGE_DEV, mount(nodes[i].path + 3, nodes[i].path, NULL, MS_BIND, NULL));
+		TRY(p, STAGE_DEV, mount(nodes[i].path, ours, NULL, MS_BIND, NULL));
 	}
 	for (size_t i = 0; i < sizeof(links) / sizeof(links[0]); i++)
 		TRY(p, STAGE_DEV, symlink(links[i][0], links[i][1]));
@@ -197,6 +199,12 @@ _Noreturn void child_main(const struct child_plan *p)
 	/* Wait until the parent has placed us in our cgroups and written the id maps. */
 	if (read(p->sync_fd, &go, 1) != 1)
 		fail(p, STAGE_SYNC, errno ? errno : EPIPE);
+	/* In a user namespace, become its root (an unprivileged host id) before mounting,
+	 * so that what we mount is owned by a mapped id. */
+	if (p->user_ns) {
+		TRY(p, STAGE_USER, setresgid(0, 0, 0));
+		TRY(p, STAGE_USER, setresuid(0, 0, 0));
+	}
 	TRY(p, STAGE_CGROUPNS, unshare(CLONE_NEWCGROUP));
 
 	setup_root(p);

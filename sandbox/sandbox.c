@@ -197,9 +197,11 @@ int sandbox_start(const struct sandbox_spec *spec, const char *init_path, struct
 	r = plan_build(&plan, spec, init_path);
 	if (r < 0)
 		FAIL(STAGE_INIT, r);
-	if (mkdir("/run/sbx", 0700) < 0 && errno != EEXIST)
+	/* Searchable, not listable: a user-namespace child (host uid 100000) must reach
+	 * the scratch mount point. */
+	if (mkdir("/run/sbx", 0711) < 0 && (errno != EEXIST || chmod("/run/sbx", 0711) < 0))
 		FAIL(STAGE_SCRATCH, -errno);
-	if (mkdir(SANDBOX_SCRATCH_DIR, 0700) < 0 && errno != EEXIST)
+	if (mkdir(SANDBOX_SCRATCH_DIR, 0755) < 0 && errno != EEXIST)
 		FAIL(STAGE_SCRATCH, -errno);
 	r = cgroup_create(spec->id, &spec->limits, &sb->cg);
 	if (r < 0)

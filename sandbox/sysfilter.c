@@ -201,7 +201,7 @@ int sysfilter_new_default(struct sysfilter **ret)
 struct profile_err {
 	const char *path, *text;
 	size_t len;
-	struct jsonpos_seg segs[4];
+	struct jsonpos_seg segs[8]; /* deepest: syscalls[i].args[j].index */
 	size_t depth;
 	char **ret_error;
 };
@@ -234,7 +234,8 @@ static int __attribute__((format(printf, 2, 3))) profile_fail(struct profile_err
 
 static void seg_push(struct profile_err *e, const char *key, size_t index)
 {
-	e->segs[e->depth++] = (struct jsonpos_seg){ .key = key, .index = index };
+	if (e->depth < ARRAY_SIZE(e->segs))
+		e->segs[e->depth++] = (struct jsonpos_seg){ .key = key, .index = index };
 }
 
 static int parse_action(struct profile_err *e, json_t *v, json_t *errno_ret, uint32_t *ret)

@@ -40,7 +40,7 @@ base)
 	install -m 0755 "$bb" "$root/bin/busybox"
 	install -m 0755 "$init" "$root/sbin/sbx-init"
 	"$bb" --list-full | while read -r applet; do
-		[ "$applet" = bin/busybox ] && continue
+		case "$applet" in bin/busybox | linuxrc) continue ;; esac
 		ln -sf /bin/busybox "$root/$applet"
 	done
 	write_etc

@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Isolation, asserted from inside a sandbox by what the workload observes.
+
+t_pid_namespace() {
+	run_sbx run -- sh -c 'echo $$; ls /proc | grep -c "^[0-9]"; cat /proc/1/cmdline | tr "\0" " "'
+	assert_eq "$RC" 0 "exit code"
+	local lines
+	mapfile -t lines <<<"$OUT"
+	assert_eq "${lines[0]}" 2 "workload pid (sbx-init is 1)"
+	[ "${lines[1]}" -le 4 ] || fail "sandbox sees ${lines[1]} processes; host has $(ls /proc | grep -c '^[0-9]')"
+	assert_contains "${lines[2]}" "sbx-init" "pid 1"
+	# A host process is invisible by pid.
+	run_sbx run -- sh -c "kill -0 $$ 2>&1; ls /proc/$$ 2>&1"
+	assert_contains "$OUT" "No such" "host pid $$ from inside"
+}
+
+t_hostname() {
+	run_sbx run --hostname agent-7 -- sh -c 'hostname; cat /proc/sys/kernel/hostname; echo $HOSTNAME'
+	assert_eq "$OUT" $'agent-7\nagent-7\nagent-7' "hostname"
+	assert_eq "$(hostname)" "$(cat /proc/sys/kernel/hostname)" "host hostname unchanged"
+	run_sbx run -- hostname
+	[[ "$OUT" =~ ^[0-9a-f]{12}$ ]] || fail "default hostname is the sandbox id, got '$OUT'"
+}
+
+t_root_is_image_and_readonly() {
+	run_sbx run -- sh -c 'ls /; touch /bin/x 2>&1; mkdir /new 2>&1; echo x > /etc/passwd 2>&1'
+	assert_eq "$(echo "$OUT" | head -n 11 | tr '\n' ' ')" "$(ls "$B/images/base/rootfs" | tr '\n' ' ')" "/ listing"
+	assert_contains "$OUT" "touch: /bin/x: Read-only file system" "write to /bin"
+	assert_contains "$OUT" "mkdir: can't create directory '/new': Read-only file system" "mkdir /"
+	[ ! -e "$B/images/base/rootfs/new" ] || fail "image modified"
+	# Nothing of the host is visible.
+	run_sbx run -- sh -c 'ls /work /root/.bashrc /var/lib 2>&1; ls /dev'
+	assert_contains "$OUT" "/work: No such file" "host /work"
+	assert_eq "$(echo "$OUT" | tail -n +4 | tr '\n' ' ')" "fd full null ptmx pts random shm stderr stdin stdout tty urandom zero " "/dev"
+}
+
+t_tmp_writable_and_bounded() {
+	run_sbx run --tmp-size 2M -- sh -c 'dd if=/dev/zero of=/tmp/a bs=1k count=1024 2>/dev/null && echo wrote1M; dd if=/dev/zero of=/tmp/b bs=1k count=2048 2>&1 | head -n1'
+	assert_contains "$OUT" "wrote1M" "1 MiB in /tmp"
+	assert_contains "$OUT" "No space left on device" "writing past --tmp-size"
+}
+
+t_writable_layer() {
+	run_sbx run --writable-size 4M -- sh -c 'echo hi > /hello && cat /hello; mkdir -p /opt/x && echo made; dd if=/dev/zero of=/big bs=1k count=8192 2>&1 | head -n1'
+	assert_eq "$(echo "$OUT" | head -n 2 | tr '\n' ' ')" "hi made " "writes to /"
+	assert_contains "$OUT" "No space left on device" "writing past --writable-size"
+	[ ! -e "$B/images/base/rootfs/hello" ] || fail "the writable layer leaked into the image"
+	run_sbx run -- cat /hello
+	assert_eq "$RC" 1 "a fresh sandbox does not see the last one's writes"
+}
+
+t_network_only_loopback() {
+	# A server on the host's loopback must not be reachable from the sandbox's.
+	python3 -c 'import socket,sys,time
+s=socket.socket(); s.bind(("127.0.0.1",0)); s.listen(); print(s.getsockname()[1], flush=True); time.sleep(20)' >"$TMPD/port" &
+	local srv=$!
+	for _ in $(seq 50); do [ -s "$TMPD/port" ] && break; sleep 0.1; done
+	local port
+	port=$(cat "$TMPD/port")
+	run_sbx run --image host -- python3 -c "
+import socket
+print(open('/proc/net/dev').read().split()[-17])
+print(len(open('/proc/net/route').read().splitlines()))
+s=socket.socket()
+try:
+    s.connect(('127.0.0.1', $port)); print('connected')
+except OSError as e:
+    print('refused' if e.errno == 111 else e)
+l=socket.socket(); l.bind(('127.0.0.1', 0)); l.listen(); c=socket.create_connection(l.getsockname()); print('lo works')
+"
+	kill $srv
+	assert_eq "$RC" 0 "exit code ($ERR)"
+	assert_eq "$OUT" $'lo:\n1\nrefused\nlo works' "interfaces, routes, host loopback, own loopback"
+	run_sbx run --net loopback -- sh -c 'ls /sys/class/net 2>/dev/null; cat /proc/net/dev | tail -n +3 | cut -d: -f1 | tr -d " "'
+	assert_eq "$OUT" "lo" "--net loopback interfaces"
+}
+
+t_capabilities_all_zero() {
+	run_sbx run -- grep -E '^(Cap(Inh|Prm|Eff|Bnd|Amb)|NoNewPrivs|Seccomp):' /proc/self/status
+	assert_eq "$(echo "$OUT" | tr -s '\t ' ' ')" "$(printf 'CapInh: 0000000000000000\nCapPrm: 0000000000000000\nCapEff: 0000000000000000\nCapBnd: 0000000000000000\nCapAmb: 0000000000000000\nNoNewPrivs: 1\nSeccomp: 2')" "status"
+	run_sbx run --user-ns -- grep -E '^Cap(Eff|Bnd)' /proc/self/status
+	assert_eq "$(echo "$OUT" | tr -s '\t ' ' ')" $'CapEff: 0000000000000000\nCapBnd: 0000000000000000' "with --user-ns"
+}
+
+t_denied_syscalls_eperm() {
+	local img
+	img=$(helper_image)
+	run_sbx run --image "$img" -- /t/syscall-probe
+	assert_eq "$RC" 0 "probe exit ($ERR)"
+	local n=0 line
+	while read -r line; do
+		n=$((n + 1))
+		case "$line" in
+		clone3:*) assert_eq "$line" "clone3:ENOSYS" "clone3 (libc falls back to clone)" ;;
+		*) assert_eq "${line#*:}" EPERM "${line%%:*}" ;;
+		esac
+	done <<<"$OUT"
+	[ $n -ge 35 ] || fail "only $n probes ran"
+}
+
+t_setuid_gains_nothing() {
+	local img
+	img=$(helper_image)
+	cp "$B/tests/helpers/whoami" "$img/rootfs/t/suid-whoami"
+	chown 0:0 "$img/rootfs/t/suid-whoami"
+	chmod 6755 "$img/rootfs/t/suid-whoami"
+	run_sbx run --image "$img" --user 1000:1000 -- /t/suid-whoami
+	assert_eq "$OUT" "uid=1000 euid=1000 gid=1000 egid=1000 capeff=0000000000000000" "setuid-root binary run by uid 1000"
+	# Through the writable layer (an overlay not mounted nosuid) only no_new_privs stops it.
+	run_sbx run --image "$img" --writable-size 8M --user 1000:1000 -- sh -c 'grep " / " /proc/mounts; /t/suid-whoami'
+	assert_not_contains "$(echo "$OUT" | head -n1)" "nosuid" "overlay root mount options"
+	assert_eq "$(echo "$OUT" | tail -n1)" "uid=1000 euid=1000 gid=1000 egid=1000 capeff=0000000000000000" "setuid-root binary on the writable layer"
+}
+
+t_proc_sys_readonly() {
+	run_sbx run -- sh -c 'echo 1 > /proc/sys/kernel/core_pattern; echo x > /proc/sysrq-trigger; cat /proc/keys /proc/timer_list | wc -c'
+	assert_contains "$ERR" "/proc/sys/kernel/core_pattern: Read-only file system" "/proc/sys"
+	if [ -e /proc/sysrq-trigger ]; then
+		assert_contains "$ERR" "/proc/sysrq-trigger: Read-only file system" "sysrq-trigger"
+	fi
+	assert_eq "$(echo "$OUT" | tail -n1)" 0 "masked /proc files are empty"
+}
+
+t_user_namespace() {
+	run_sbx run --user-ns -- sh -c 'cat /proc/self/uid_map /proc/self/gid_map | tr -s " "; id -u; echo ok > /tmp/f && cat /tmp/f'
+	assert_eq "$RC" 0 "exit ($ERR)"
+	assert_eq "$OUT" $' 0 100000 65536\n 0 100000 65536\n0\nok' "maps and identity"
+	# From the host, the sandbox's root is an unprivileged uid.
+	"$SBX" run --user-ns -- sleep 2 &
+	local p=$!
+	sleep 0.7
+	local huid
+	huid=$(ps -o uid= -C sleep | tr -d ' ' | sort -u | grep -v '^0$' | head -n1)
+	wait $p
+	assert_eq "$huid" 100000 "host uid of the sandbox's root"
+}
+
+t_time_namespace() {
+	run_sbx run -- readlink /proc/self/ns/time
+	local host_ns
+	host_ns=$(readlink /proc/self/ns/time)
+	[ -n "$OUT" ] && [ "$OUT" != "$host_ns" ] || fail "time ns inside '$OUT' equals the host's '$host_ns'"
+}
+
+source "$(dirname "$0")/lib.sh"

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# The sbx test runner. Every test program answers `--list` with its case names and
+# runs one case when given its name: exit 0 = pass, 77 = skip, anything else = fail.
+# Each case runs in its own process with a timeout. With SBX_TEST_STRICT=1 a skip
+# fails unless its reason starts with "hardware:" (this machine lacks the device).
+# Usage: tests/run.sh [FILTER]   (FILTER: a substring of "program:case")
+set -u
+cd "$(dirname "$0")/.."
+B=${B:-build}
+filter=${1:-${SBX_TEST_FILTER:-}}
+timeout_s=${SBX_TEST_TIMEOUT:-180}
+strict=${SBX_TEST_STRICT:-0}
+export SBX_BUILD=$PWD/$B
+log=$B/test-logs
+rm -rf "$log" && mkdir -p "$log"
+
+progs=()
+for p in "$B"/tests/test-* tests/integ/test-*.sh "$B"/tests/fuzz-*-replay; do
+	[ -x "$p" ] || [ "${p##*.}" = sh ] || continue
+	[ -e "$p" ] && progs+=("$p")
+done
+
+pass=0 fail=0 skip=0 failed=()
+start_all=$(date +%s)
+for p in "${progs[@]}"; do
+	name=$(basename "$p" .sh)
+	if [ "${p##*.}" = sh ]; then runner=(bash "$p"); else runner=("$p"); fi
+	cases=$("${runner[@]}" --list 2>/dev/null) || { echo "FAIL $name: --list failed"; fail=$((fail + 1)); failed+=("$name"); continue; }
+	for c in $cases; do
+		id="$name:$c"
+		[ -n "$filter" ] && [[ "$id" != *"$filter"* ]] && continue
+		out="$log/$name.$c.log"
+		t0=$(date +%s%N)
+		timeout -k 5 "$timeout_s" "${runner[@]}" "$c" >"$out" 2>&1 </dev/null
+		rc=$?
+		ms=$((($(date +%s%N) - t0) / 1000000))
+		if [ $rc -eq 0 ]; then
+			pass=$((pass + 1))
+			printf 'PASS %s (%d ms)\n' "$id" "$ms"
+		elif [ $rc -eq 77 ]; then
+			reason=$(tail -n 1 "$out")
+			if [ "$strict" = 1 ] && [[ "$reason" != hardware:* ]]; then
+				fail=$((fail + 1)) failed+=("$id")
+				printf 'FAIL %s (skipped in strict mode: %s)\n' "$id" "$reason"
+			else
+				skip=$((skip + 1))
+				printf 'SKIP %s (%s)\n' "$id" "$reason"
+			fi
+		else
+			fail=$((fail + 1)) failed+=("$id")
+			[ $rc -eq 124 ] && printf 'FAIL %s (timed out after %ss)\n' "$id" "$timeout_s" ||
+				printf 'FAIL %s (exit %d, %d ms)\n' "$id" "$rc" "$ms"
+			sed 's/^/    | /' "$out" | tail -n 25
+		fi
+	done
+done
+echo
+echo "tests took $(($(date +%s) - start_all)) s; logs in $log/"
+[ ${#failed[@]} -gt 0 ] && printf 'failed: %s\n' "${failed[@]}"
+echo "$pass passed, $fail failed, $skip skipped"
+[ $fail -eq 0 ]
