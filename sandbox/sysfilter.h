@@ -15,12 +15,18 @@ struct sysfilter {
  * dangerous calls, ENOSYS for anything unknown. */
 int sysfilter_new_default(struct sysfilter **ret);
 
+#define SYSFILTER_CACHE_DIR "/run/sbx/seccomp"
+
+/* The default, compiled once per (rules, libseccomp version) and cached in @cache_dir
+ * (root-only), since compiling it costs about a millisecond. NULL: no cache. */
+int sysfilter_new_default_cached(const char *cache_dir, struct sysfilter **ret);
+
 /* A profile in the OCI seccomp JSON shape (defaultAction, defaultErrnoRet,
  * syscalls[].names/action/errnoRet/args). Errors name the file, line and field. */
 int sysfilter_new_from_json(const char *path, const char *text, size_t len,
 			    struct sysfilter **ret, char **ret_error);
 
-/* "default" or a path to a JSON profile. */
+/* "default" (cached) or a path to a JSON profile. */
 int sysfilter_new_named(const char *name, struct sysfilter **ret, char **ret_error);
 
 void sysfilter_free(struct sysfilter *f);

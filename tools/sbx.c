@@ -174,7 +174,7 @@ static int parse_run(int argc, char **argv, struct run_opts *o)
 
 	opterr = 0;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+:", opts, NULL)) != -1) {
 		const char *v = optarg;
 		uint64_t n;
 

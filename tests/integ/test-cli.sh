@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# `sbx run` as a user meets it: exit codes, options, environment, and errors that are
+# one clear line and change nothing.
+
+t_hello_exit_code() {
+	run_sbx run --image base -- sh -c 'echo hello; exit 3'
+	assert_eq "$RC" 3 "exit code"
+	assert_eq "$OUT" hello "stdout"
+	assert_eq "$ERR" "" "stderr"
+}
+
+t_host_python() {
+	run_sbx run --image host --memory 256M --cpus 0.5 --pids 64 --timeout 10s -- python3 -c 'print(1+1)'
+	assert_eq "$RC" 0 "exit ($ERR)"
+	assert_eq "$OUT" 2 "python output"
+}
+
+t_signal_exit_codes() {
+	run_sbx run -- sh -c 'kill -KILL $$'
+	assert_eq "$RC" 137 "killed by SIGKILL"
+	run_sbx run -- sh -c 'kill -SEGV $$'
+	assert_eq "$RC" 139 "killed by SIGSEGV"
+	run_sbx run -- false
+	assert_eq "$RC" 1 "false"
+}
+
+t_missing_and_unexecutable_commands() {
+	run_sbx run -- /no/such/cmd
+	assert_eq "$RC" 127 "missing command"
+	assert_eq "$ERR" "sbx: /no/such/cmd: command not found" "message"
+	run_sbx run -- nosuchcommand
+	assert_eq "$RC" 127 "missing command on PATH"
+	run_sbx run -- /etc/passwd
+	assert_eq "$RC" 126 "not executable"
+	assert_eq "$ERR" "sbx: /etc/passwd: Permission denied" "message"
+}
+
+t_env_workdir_hostname_args() {
+	run_sbx run --env FOO=bar --env 'SP=a b' --env PATH=/bin --workdir /etc --hostname h1 -- \
+		sh -c 'echo "$FOO|$SP|$PATH|$(pwd)|$(hostname)|$HOME"; printf "<%s>" "$@"' argv0 'x y' '' '$Z'
+	assert_eq "$RC" 0 "exit ($ERR)"
+	assert_eq "$OUT" $'bar|a b|/bin|/etc|h1|/tmp\n<x y><><$Z>' "env, workdir, hostname, argv"
+	# Only what the spec gives: nothing from the caller's environment leaks in.
+	SECRET_TOKEN=leak run_sbx run -- env
+	assert_not_contains "$OUT" "SECRET_TOKEN" "caller environment"
+	# stdin passes through.
+	OUT=$(printf 'in\n' | "$SBX" run -- cat)
+	assert_eq "$OUT" in "stdin"
+}
+
+# Each bad invocation: exit 125, exactly one line on stderr containing $2, no leftovers.
+bad() {
+	local want=$1
+	shift
+	local before
+	before=$(leftovers)
+	run_sbx "$@"
+	assert_eq "$RC" 125 "exit code of sbx $*"
+	assert_eq "$(printf '%s\n' "$ERR" | wc -l)" 1 "stderr lines of sbx $* ($ERR)"
+	assert_contains "$ERR" "$want" "message of sbx $*"
+	assert_eq "$OUT" "" "stdout of sbx $*"
+	assert_eq "$(leftovers)" "$before" "leftovers after sbx $*"
+}
+
+t_bad_options() {
+	bad '--memory: invalid size "lots"' run --memory lots -- true
+	bad '--memory: invalid size "1k"' run --memory 1k -- true
+	bad '--cpus: invalid value "-1"' run --cpus -1 -- true
+	bad '--cpus: invalid value "0"' run --cpus 0 -- true
+	bad '--pids: invalid value "0"' run --pids 0 -- true
+	bad '--timeout: invalid duration "soon"' run --timeout soon -- true
+	bad '--net: unknown mode "host"' run --net host -- true
+	bad '--env: "NOEQUALS" is not of the form KEY=VALUE' run --env NOEQUALS -- true
+	bad '--workdir: "rel" must be an absolute path' run --workdir rel -- true
+	bad '--hostname: "bad host" is not a valid hostname' run --hostname 'bad host' -- true
+	bad '--user: "root" is not UID[:GID]' run --user root -- true
+	bad 'unknown option --frobnicate' run --frobnicate -- true
+	bad 'option --memory needs a value' run --memory
+	bad 'no command given' run --memory 64M
+	bad 'unknown command "nope"' nope
+	bad '--workdir /nonexistent: No such file or directory' run --workdir /nonexistent -- true
+}
+
+t_bad_images() {
+	bad 'image nosuch not found in' run --image nosuch -- true
+	bad 'image /nonexistent/img: No such file or directory' run --image /nonexistent/img -- true
+	mkdir -p "$TMPD/noman/rootfs"
+	bad "no manifest.json in $TMPD/noman" run --image "$TMPD/noman" -- true
+	mkdir -p "$TMPD/badman/rootfs"
+	echo '{"rootfs": 5' >"$TMPD/badman/manifest.json"
+	bad "manifest.json:2:" run --image "$TMPD/badman" -- true
+	mkdir -p "$TMPD/nomnt/rootfs/bin"
+	echo '{}' >"$TMPD/nomnt/manifest.json"
+	bad 'sandbox setup failed at mount /tmp: No such file or directory' run --image "$TMPD/nomnt" -- true
+}
+
+t_seccomp_profiles() {
+	cat >"$TMPD/deny-mkdir.json" <<'J'
+{
+  "defaultAction": "SCMP_ACT_ALLOW",
+  "syscalls": [
+    { "names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13 }
+  ]
+}
+J
+	run_sbx run --seccomp "$TMPD/deny-mkdir.json" -- mkdir /tmp/d
+	assert_eq "$RC" 1 "mkdir under a profile that denies it"
+	assert_eq "$ERR" "mkdir: can't create directory '/tmp/d': Permission denied" "mkdir error"
+	run_sbx run --seccomp default -- sh -c 'mkdir /tmp/d && echo made'
+	assert_eq "$OUT" made "mkdir under the default profile"
+	cat >"$TMPD/bad.json" <<'J'
+{
+  "defaultAction": "SCMP_ACT_ERRNO",
+  "syscalls": [
+    { "names": ["read", "write"], "action": "SCMP_ACT_ALLOW" },
+    { "names": ["read",
+                "fly_to_moon"], "action": "SCMP_ACT_ALLOW" }
+  ]
+}
+J
+	bad "--seccomp: $TMPD/bad.json:6: syscalls[1].names[1]: unknown syscall \"fly_to_moon\"" run --seccomp "$TMPD/bad.json" -- true
+	printf '{\n"defaultAction": "SCMP_ACT_ALLOW",\n"syscalls": [\n' >"$TMPD/trunc.json"
+	bad "--seccomp: $TMPD/trunc.json:4:" run --seccomp "$TMPD/trunc.json" -- true
+	bad "--seccomp: seccomp profile /nonexistent.json: No such file or directory" run --seccomp /nonexistent.json -- true
+}
+
+t_help_and_version() {
+	run_sbx --version
+	assert_eq "$RC" 0 "--version exit"
+	[[ "$OUT" =~ ^sbx\ [0-9]+\.[0-9]+\.[0-9]+$ ]] || fail "--version printed '$OUT'"
+	run_sbx run --help
+	assert_eq "$RC" 0 "run --help exit"
+	assert_contains "$OUT" "Usage: sbx run [OPTIONS] [--] CMD [ARG...]" "run --help"
+	for o in --image --memory --cpus --pids --timeout --net --env --workdir --hostname --seccomp --user-ns --writable-size; do
+		assert_contains "$OUT" "$o" "run --help lists $o"
+	done
+	run_sbx --help
+	assert_contains "$OUT" "run [OPTIONS]" "sbx --help"
+	run_sbx
+	assert_eq "$RC" 125 "no arguments"
+}
+
+source "$(dirname "$0")/lib.sh"

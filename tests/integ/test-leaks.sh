@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Teardown leaves nothing behind: cgroups, mounts and processes are counted on the
+# host before and after many sandboxes.
+
+count_state() {
+	printf 'cgroups=%s mounts=%s procs=%s scratch=%s\n' \
+		"$(find /sys/fs/cgroup -path '*/sbx/*' -maxdepth 8 -type d 2>/dev/null | wc -l)" \
+		"$(wc -l </proc/mounts)" \
+		"$(pgrep -c -x sbx-init || true)" \
+		"$(ls -A /run/sbx/scratch 2>/dev/null | wc -l)"
+}
+
+t_sequential_100() {
+	local before after
+	before=$(count_state)
+	for i in $(seq 100); do
+		"$SBX" run --memory 64M --pids 32 --cpus 0.5 -- true || fail "run $i failed"
+	done
+	after=$(count_state)
+	assert_eq "$after" "$before" "host state after 100 sequential runs"
+}
+
+t_concurrent_20() {
+	local before after pids=() rc=0
+	before=$(count_state)
+	for i in $(seq 20); do
+		"$SBX" run --memory 64M --pids 32 -- sh -c "sleep 0.3; exit $((i % 5))" &
+		pids+=($!)
+	done
+	local i=1
+	for p in "${pids[@]}"; do
+		wait "$p"
+		rc=$?
+		assert_eq "$rc" $((i % 5)) "exit code of concurrent run $i"
+		i=$((i + 1))
+	done
+	after=$(count_state)
+	assert_eq "$after" "$before" "host state after 20 concurrent runs"
+}
+
+t_failures_leave_nothing() {
+	local before after
+	before=$(count_state)
+	"$SBX" run --memory 64M --workdir /nonexistent -- true 2>/dev/null
+	"$SBX" run --memory 64M --timeout 1s -- sleep 10 2>/dev/null
+	"$SBX" run --memory 64M -- /no/such 2>/dev/null
+	"$SBX" run --image host --memory 32M -- python3 -c 'bytearray(256 << 20)' 2>/dev/null
+	after=$(count_state)
+	assert_eq "$after" "$before" "host state after failed and killed runs"
+}
+
+source "$(dirname "$0")/lib.sh"
