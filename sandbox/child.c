@@ -8,14 +8,11 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/close_range.h>
-#include <net/if.h>
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -51,19 +48,21 @@ static void setup_root(const struct child_plan *p)
 
 	/* Nothing we mount propagates back to the host. */
 	TRY(p, STAGE_MOUNTNS, mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL));
-	/* A private tmpfs holds the new root and, when asked, the writable layer. */
-	TRY(p, STAGE_SCRATCH,
-	    mount("sbx", p->scratch, "tmpfs", MS_NOSUID | MS_NODEV, p->scratch_opts));
-	TRY(p, STAGE_SCRATCH, chdir(p->scratch));
-	TRY(p, STAGE_SCRATCH, mkdir(root, 0755));
 	if (p->overlay_opts) {
+		/* A private tmpfs holds the writable layer and the overlay's mount point. */
+		TRY(p, STAGE_SCRATCH,
+		    mount("sbx", p->scratch, "tmpfs", MS_NOSUID | MS_NODEV, p->scratch_opts));
+		TRY(p, STAGE_SCRATCH, chdir(p->scratch));
+		TRY(p, STAGE_SCRATCH, mkdir(root, 0755));
 		TRY(p, STAGE_SCRATCH, mkdir("upper", 0755));
 		TRY(p, STAGE_SCRATCH, mkdir("work", 0755));
 		TRY(p, STAGE_ROOT, mount("overlay", root, "overlay", MS_NODEV, p->overlay_opts));
+		TRY(p, STAGE_ROOT, chdir(root));
 	} else {
-		TRY(p, STAGE_ROOT, bind_ro(p->rootfs, root, MS_NOSUID | MS_NODEV));
+		/* The image itself, read-only, straight onto the mount point. */
+		TRY(p, STAGE_ROOT, bind_ro(p->rootfs, p->scratch, MS_NOSUID | MS_NODEV));
+		TRY(p, STAGE_ROOT, chdir(p->scratch));
 	}
-	TRY(p, STAGE_ROOT, chdir(root));
 	/* From here on paths are relative to the new root. */
 	for (const char *const *b = p->binds; b && b[0]; b += 2)
 		TRY(p, STAGE_BINDS, bind_ro(b[0], b[1] + 1, MS_NOSUID | MS_NODEV));
@@ -143,19 +142,6 @@ static void pivot(const struct child_plan *p)
 	TRY(p, STAGE_PIVOT, chdir("/"));
 }
 
-static void setup_net(const struct child_plan *p)
-{
-	struct ifreq ifr = { .ifr_name = "lo" };
-	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-
-	if (fd < 0)
-		fail(p, STAGE_NET, errno);
-	TRY(p, STAGE_NET, ioctl(fd, SIOCGIFFLAGS, &ifr));
-	ifr.ifr_flags |= IFF_UP;
-	TRY(p, STAGE_NET, ioctl(fd, SIOCSIFFLAGS, &ifr));
-	close(fd);
-}
-
 static void drop_privileges(const struct child_plan *p)
 {
 	/* The bounding set first (needs CAP_SETPCAP), then ambient, then the identity,
@@ -196,16 +182,14 @@ _Noreturn void child_main(const struct child_plan *p)
 	reset_signals();
 	if (p->die_with_parent)
 		TRY(p, STAGE_SYNC, prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0));
-	/* Wait until the parent has placed us in our cgroups and written the id maps. */
-	if (read(p->sync_fd, &go, 1) != 1)
-		fail(p, STAGE_SYNC, errno ? errno : EPIPE);
-	/* In a user namespace, become its root (an unprivileged host id) before mounting,
-	 * so that what we mount is owned by a mapped id. */
+	/* In a user namespace, wait for the id maps, then become its root (an unprivileged
+	 * host id) before mounting, so that what we mount is owned by a mapped id. */
 	if (p->user_ns) {
+		if (read(p->sync_fd, &go, 1) != 1)
+			fail(p, STAGE_SYNC, errno ? errno : EPIPE);
 		TRY(p, STAGE_USER, setresgid(0, 0, 0));
 		TRY(p, STAGE_USER, setresuid(0, 0, 0));
 	}
-	TRY(p, STAGE_CGROUPNS, unshare(CLONE_NEWCGROUP));
 
 	setup_root(p);
 	TRY(p, STAGE_TMP, mount("tmp", "tmp", "tmpfs", MS_NOSUID | MS_NODEV, p->tmp_opts));
@@ -213,7 +197,6 @@ _Noreturn void child_main(const struct child_plan *p)
 	setup_proc(p);
 	pivot(p);
 	TRY(p, STAGE_HOSTNAME, sethostname(p->hostname, strlen(p->hostname)));
-	setup_net(p);
 	TRY(p, STAGE_WORKDIR, chdir(p->workdir));
 
 	for (int i = 0; i < 3; i++)
@@ -223,6 +206,12 @@ _Noreturn void child_main(const struct child_plan *p)
 	TRY(p, STAGE_STDIO, syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC));
 	TRY(p, STAGE_SESSION, setsid());
 	TRY(p, STAGE_RLIMITS, setrlimit(RLIMIT_CORE, &no_core));
+
+	/* Meanwhile the parent has placed us in our v1 cgroups and brought lo up in our
+	 * network namespace; nothing of the workload runs before it says so. */
+	if (read(p->sync_fd, &go, 1) != 1)
+		fail(p, STAGE_SYNC, errno ? errno : EPIPE);
+	TRY(p, STAGE_CGROUPNS, unshare(CLONE_NEWCGROUP));
 
 	drop_privileges(p);
 	/* Last before exec: from here only allowlisted syscalls run. */

@@ -19,6 +19,30 @@ static int status_to_code(int status)
 	return 128 + WTERMSIG(status);
 }
 
+/* Starts the workload with vfork: nothing of our address space is copied. The child
+ * only restores the signal mask and execs; a failure is reported through memory it
+ * shares with us. Returns its pid, or -(exit code) after printing why. */
+static pid_t spawn(char **cmd, const sigset_t *mask)
+{
+	volatile int exec_errno = 0;
+	pid_t pid = vfork();
+
+	if (pid == 0) {
+		sigprocmask(SIG_SETMASK, mask, NULL);
+		execvp(cmd[0], cmd);
+		exec_errno = errno;
+		_exit(errno == ENOENT ? 127 : 126);
+	}
+	if (pid < 0) {
+		fprintf(stderr, "sbx-init: vfork: %s\n", strerror(errno));
+		return -125;
+	}
+	if (exec_errno)
+		fprintf(stderr, "sbx: %s: %s\n", cmd[0],
+			exec_errno == ENOENT ? "command not found" : strerror(exec_errno));
+	return pid;
+}
+
 int main(int argc, char **argv)
 {
 	sigset_t set, old;
@@ -36,19 +60,9 @@ int main(int argc, char **argv)
 		sigaddset(&set, forwarded[i]);
 	sigprocmask(SIG_BLOCK, &set, &old);
 
-	pid_t child = fork();
-	if (child < 0) {
-		fprintf(stderr, "sbx-init: fork: %s\n", strerror(errno));
-		return 125;
-	}
-	if (child == 0) {
-		sigprocmask(SIG_SETMASK, &old, NULL);
-		execvp(argv[argi], argv + argi);
-		int err = errno;
-		fprintf(stderr, "sbx: %s: %s\n", argv[argi],
-			err == ENOENT ? "command not found" : strerror(err));
-		_exit(err == ENOENT ? 127 : 126);
-	}
+	pid_t child = spawn(argv + argi, &old);
+	if (child < 0)
+		return -child;
 
 	for (;;) {
 		siginfo_t si;

@@ -7,10 +7,13 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <linux/sched.h>
+#include <net/if.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/capability.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -84,6 +87,35 @@ static int write_id_maps(pid_t pid)
 		r = write_str(pid, "setgroups", "deny");
 	if (r == 0)
 		r = write_str(pid, "gid_map", map);
+	return r;
+}
+
+/* Brings lo up in the network namespace of @pid, from the parent, while the child
+ * mounts its root: the two run in parallel. The calling thread returns to its own
+ * network namespace before this returns. */
+static int net_lo_up(pid_t pid)
+{
+	_cleanup_close_ int self = -1, target = -1, sock = -1;
+	struct ifreq ifr = { .ifr_name = "lo" };
+	char path[64];
+	int r = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)pid);
+	self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+	target = open(path, O_RDONLY | O_CLOEXEC);
+	if (self < 0 || target < 0)
+		return -errno;
+	if (setns(target, CLONE_NEWNET) < 0)
+		return -errno;
+	sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (sock < 0 || ioctl(sock, SIOCGIFFLAGS, &ifr) < 0)
+		r = -errno;
+	ifr.ifr_flags |= IFF_UP;
+	if (r == 0 && ioctl(sock, SIOCSIFFLAGS, &ifr) < 0)
+		r = -errno;
+	/* Returning to our own namespace cannot fail for a caller that could leave it. */
+	if (setns(self, CLONE_NEWNET) < 0)
+		abort();
 	return r;
 }
 
@@ -230,14 +262,20 @@ int sandbox_start(const struct sandbox_spec *spec, const char *init_path, struct
 	sb->pidfd = pidfd;
 	closep(&child_fd);
 
-	r = cgroup_attach_v1(sb->cg, pid);
-	if (r < 0)
-		FAIL(STAGE_ATTACH, r);
 	if (spec->user_ns) {
 		r = write_id_maps(pid);
 		if (r < 0)
 			FAIL(STAGE_IDMAP, r);
+		if (write(parent_fd, &go, 1) != 1)
+			FAIL(STAGE_SYNC, -errno);
 	}
+	/* In parallel with the child's mounts. */
+	r = cgroup_attach_v1(sb->cg, pid);
+	if (r < 0)
+		FAIL(STAGE_ATTACH, r);
+	r = net_lo_up(pid);
+	if (r < 0)
+		FAIL(STAGE_NET, r);
 	if (write(parent_fd, &go, 1) != 1)
 		FAIL(STAGE_SYNC, -errno);
 	/* EOF: the child reached exec (the socket is close-on-exec). */
