@@ -72,9 +72,9 @@ static void setup_proc(const struct child_plan *p)
 {
 	static const char *const ro[] = { "proc/sys", "proc/sysrq-trigger", "proc/irq", "proc/bus",
 					  "proc/fs" };
-	static const char *const hide_files[] = { "proc/kcore", "proc/keys", "proc/timer_list",
-						  "proc/kmsg", "proc/latency_stats",
-						  "proc/sched_debug" };
+	static const char *const hide_files[] = { "proc/kcore",		"proc/keys",
+						  "proc/timer_list",	"proc/kmsg",
+						  "proc/latency_stats", "proc/sched_debug" };
 	static const char *const hide_dirs[] = { "proc/acpi", "proc/scsi", "proc/driver" };
 	const unsigned long pflags = MS_NOSUID | MS_NODEV | MS_NOEXEC;
 
@@ -102,17 +102,18 @@ static void setup_dev(const struct child_plan *p)
 		{ "/dev/random", 1, 8 }, { "/dev/urandom", 1, 9 }, { "/dev/tty", 5, 0 },
 	};
 	static const char *const links[][2] = {
-		{ "pts/ptmx", "dev/ptmx" },	      { "/proc/self/fd", "dev/fd" },
-		{ "/proc/self/fd/0", "dev/stdin" },   { "/proc/self/fd/1", "dev/stdout" },
+		{ "pts/ptmx", "dev/ptmx" },	     { "/proc/self/fd", "dev/fd" },
+		{ "/proc/self/fd/0", "dev/stdin" },  { "/proc/self/fd/1", "dev/stdout" },
 		{ "/proc/self/fd/2", "dev/stderr" },
 	};
 
-	TRY(p, STAGE_DEV, mount("sbx", "dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "size=64k,mode=0755"));
+	TRY(p, STAGE_DEV,
+	    mount("sbx", "dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "size=64k,mode=0755"));
 	for (size_t i = 0; i < sizeof(nodes) / sizeof(nodes[0]); i++) {
 		const char *ours = nodes[i].path + 1;
 		if (!p->user_ns) {
-			TRY(p, STAGE_DEV, mknod(ours, S_IFCHR | 0666,
-						makedev(nodes[i].major, nodes[i].minor)));
+			TRY(p, STAGE_DEV,
+			    mknod(ours, S_IFCHR | 0666, makedev(nodes[i].major, nodes[i].minor)));
 			continue;
 		}
 		/* A user namespace cannot mknod: bind the host's nodes instead. */
@@ -126,12 +127,15 @@ static void setup_dev(const struct child_plan *p)
 		TRY(p, STAGE_DEV, symlink(links[i][0], links[i][1]));
 	TRY(p, STAGE_DEV, mkdir("dev/pts", 0755));
 	TRY(p, STAGE_DEV, mkdir("dev/shm", 01777));
-	TRY(p, STAGE_DEV, mount("devpts", "dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
-				"newinstance,ptmxmode=0666,mode=0620"));
-	TRY(p, STAGE_DEV, mount("shm", "dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-				"size=64m,mode=1777"));
-	TRY(p, STAGE_DEV, mount(NULL, "dev", NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NOEXEC,
-				"size=64k,mode=0755"));
+	TRY(p, STAGE_DEV,
+	    mount("devpts", "dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
+		  "newinstance,ptmxmode=0666,mode=0620"));
+	TRY(p, STAGE_DEV,
+	    mount("shm", "dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+		  "size=64m,mode=1777"));
+	TRY(p, STAGE_DEV,
+	    mount(NULL, "dev", NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NOEXEC,
+		  "size=64k,mode=0755"));
 }
 
 static void pivot(const struct child_plan *p)

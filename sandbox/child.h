@@ -15,19 +15,19 @@ struct child_plan {
 	int sync_fd; /* SOCK_SEQPACKET, CLOEXEC: "go" arrives here, failures leave here */
 	int init_fd; /* sbx-init, executed with execveat */
 	int stdio[3];
-	const char *scratch;   /* host directory the child mounts its private tmpfs on */
-	char scratch_opts[64]; /* tmpfs options for it */
-	char tmp_opts[64];     /* tmpfs options for /tmp */
-	const char *rootfs;    /* image root (lower layer) */
-	char *overlay_opts;    /* NULL: read-only bind of rootfs; else overlay options */
+	const char *scratch;	  /* host directory the child mounts its private tmpfs on */
+	char scratch_opts[64];	  /* tmpfs options for it */
+	char tmp_opts[64];	  /* tmpfs options for /tmp */
+	const char *rootfs;	  /* image root (lower layer) */
+	char *overlay_opts;	  /* NULL: read-only bind of rootfs; else overlay options */
 	const char *const *binds; /* source, target pairs */
 	const char *hostname;
 	const char *workdir;
 	bool user_ns, set_user, die_with_parent;
 	uid_t uid;
 	gid_t gid;
-	cap_t no_caps;	     /* an empty capability set, from cap_init() */
-	unsigned cap_last;   /* highest capability number the kernel knows */
+	cap_t no_caps;	   /* an empty capability set, from cap_init() */
+	unsigned cap_last; /* highest capability number the kernel knows */
 	const struct sysfilter *filter;
 	char *const *argv; /* sbx-init's argv */
 	char *const *envp;

@@ -111,7 +111,8 @@ static int parse_manifest(struct image *img, const char *mpath, char **ret_error
 		const char *dst = json_string_value(json_object_get(b, "target"));
 		if (!path_clean_absolute(src) || !path_clean_absolute(dst) || !strcmp(dst, "/")) {
 			r = fail(ret_error, -EINVAL,
-				 "image %s: binds[%zu]: source and target must be clean absolute paths",
+				 "image %s: binds[%zu]: source and target must be clean absolute "
+				 "paths",
 				 img->name, i);
 			goto out;
 		}
@@ -130,8 +131,7 @@ static int parse_manifest(struct image *img, const char *mpath, char **ret_error
 	const char *k;
 	json_t *v;
 	size_t n = 0;
-	json_object_foreach(env, k, v)
-	{
+	json_object_foreach (env, k, v) {
 		if (!json_is_string(v) || !k[0] || strchr(k, '=')) {
 			r = fail(ret_error, -EINVAL, "image %s: env.%s must be a string", img->name,
 				 k);

@@ -31,9 +31,9 @@ int spec_parse_size(const char *s, uint64_t *ret)
 		const char *suffix;
 		unsigned shift;
 	} units[] = {
-		{ "", 0 },     { "b", 0 },    { "k", 10 },   { "kb", 10 },  { "kib", 10 },
-		{ "m", 20 },   { "mb", 20 },  { "mib", 20 }, { "g", 30 },   { "gb", 30 },
-		{ "gib", 30 }, { "t", 40 },   { "tb", 40 },  { "tib", 40 },
+		{ "", 0 },     { "b", 0 },   { "k", 10 },   { "kb", 10 },  { "kib", 10 },
+		{ "m", 20 },   { "mb", 20 }, { "mib", 20 }, { "g", 30 },   { "gb", 30 },
+		{ "gib", 30 }, { "t", 40 },  { "tb", 40 },  { "tib", 40 },
 	};
 	uint64_t v;
 	int r;
@@ -60,8 +60,8 @@ int spec_parse_duration(const char *s, uint64_t *ret_ns)
 		const char *suffix;
 		uint64_t ns;
 	} units[] = {
-		{ "", 1000000000ULL },	 { "s", 1000000000ULL },     { "ms", 1000000ULL },
-		{ "us", 1000ULL },	 { "m", 60000000000ULL },    { "min", 60000000000ULL },
+		{ "", 1000000000ULL },	   { "s", 1000000000ULL },  { "ms", 1000000ULL },
+		{ "us", 1000ULL },	   { "m", 60000000000ULL }, { "min", 60000000000ULL },
 		{ "h", 3600000000000ULL },
 	};
 	uint64_t v;

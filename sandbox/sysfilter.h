@@ -23,8 +23,8 @@ int sysfilter_new_default_cached(const char *cache_dir, struct sysfilter **ret);
 
 /* A profile in the OCI seccomp JSON shape (defaultAction, defaultErrnoRet,
  * syscalls[].names/action/errnoRet/args). Errors name the file, line and field. */
-int sysfilter_new_from_json(const char *path, const char *text, size_t len,
-			    struct sysfilter **ret, char **ret_error);
+int sysfilter_new_from_json(const char *path, const char *text, size_t len, struct sysfilter **ret,
+			    char **ret_error);
 
 /* "default" (cached) or a path to a JSON profile. */
 int sysfilter_new_named(const char *name, struct sysfilter **ret, char **ret_error);

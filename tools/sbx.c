@@ -91,7 +91,8 @@ static void usage(FILE *f)
 {
 	fprintf(f, "Usage: sbx COMMAND [OPTIONS]\n\n"
 		   "Commands:\n"
-		   "  run [OPTIONS] [--] CMD [ARG...]   run a one-shot sandbox (see sbx run --help)\n\n"
+		   "  run [OPTIONS] [--] CMD [ARG...]   run a one-shot sandbox (see sbx run "
+		   "--help)\n\n"
 		   "  sbx --version | --help\n");
 }
 
@@ -185,14 +186,16 @@ static int parse_run(int argc, char **argv, struct run_opts *o)
 		case OPT_MEMORY:
 			if (spec_parse_size(v, &o->limits.memory_bytes) < 0 ||
 			    o->limits.memory_bytes < (4 << 20))
-				return -die("--memory: invalid size \"%s\" (at least 4M, e.g. 256M)",
-					    v);
+				return -die(
+					"--memory: invalid size \"%s\" (at least 4M, e.g. 256M)",
+					v);
 			break;
 		case OPT_CPUS:
 			if (spec_parse_cpus(v, &o->limits.cpu_milli) < 0)
-				return -die("--cpus: invalid value \"%s\" (a decimal number of cores "
-					    "between 0.001 and 1024, e.g. 0.5)",
-					    v);
+				return -die(
+					"--cpus: invalid value \"%s\" (a decimal number of cores "
+					"between 0.001 and 1024, e.g. 0.5)",
+					v);
 			break;
 		case OPT_PIDS:
 			if (spec_parse_size(v, &n) < 0 || strspn(v, "0123456789") != strlen(v) ||
@@ -203,8 +206,9 @@ static int parse_run(int argc, char **argv, struct run_opts *o)
 		case OPT_TIMEOUT:
 			if (spec_parse_duration(v, &o->limits.timeout_ns) < 0 ||
 			    o->limits.timeout_ns == 0)
-				return -die("--timeout: invalid duration \"%s\" (e.g. 30s, 10m, 1h)",
-					    v);
+				return -die(
+					"--timeout: invalid duration \"%s\" (e.g. 30s, 10m, 1h)",
+					v);
 			o->timeout_text = v;
 			break;
 		case OPT_NET:
@@ -248,7 +252,8 @@ static int parse_run(int argc, char **argv, struct run_opts *o)
 		case OPT_WRITABLE:
 			if (spec_parse_size(v, &o->writable_bytes) < 0 ||
 			    o->writable_bytes < (1 << 20))
-				return -die("--writable-size: invalid size \"%s\" (at least 1M)", v);
+				return -die("--writable-size: invalid size \"%s\" (at least 1M)",
+					    v);
 			break;
 		case OPT_TMP:
 			if (spec_parse_size(v, &o->tmp_bytes) < 0 || o->tmp_bytes < (64 << 10))

@@ -68,10 +68,10 @@ int main(void)
 		long r = syscall(p->nr, p->a[0], p->a[1], p->a[2], p->a[3], p->a[4], p->a[5]);
 		if (r == 0 && p->nr == SYS_clone)
 			_exit(0); /* a child was created: the parent reports OK */
-		const char *res = r >= 0		? "OK"
-				  : errno == EPERM	? "EPERM"
-				  : errno == ENOSYS	? "ENOSYS"
-							: strerrorname_np(errno);
+		const char *res = r >= 0	    ? "OK"
+				  : errno == EPERM  ? "EPERM"
+				  : errno == ENOSYS ? "ENOSYS"
+						    : strerrorname_np(errno);
 		printf("%s:%s\n", p->name, res ? res : "?");
 	}
 	return 0;

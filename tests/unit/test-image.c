@@ -57,8 +57,9 @@ TEST(valid_manifest)
 {
 	struct image *img = NULL;
 	char *err = NULL;
-	make_image("ok", "{\"rootfs\": \"rootfs\", \"binds\": [{\"source\": \"/usr\", "
-			 "\"target\": \"/usr\"}], \"env\": {\"PATH\": \"/bin\"}}",
+	make_image("ok",
+		   "{\"rootfs\": \"rootfs\", \"binds\": [{\"source\": \"/usr\", "
+		   "\"target\": \"/usr\"}], \"env\": {\"PATH\": \"/bin\"}}",
 		   true);
 	CHECK_EQ_INT(image_open("ok", dir, &img, &err), 0);
 	CHECK_STR_CONTAINS(img->rootfs, "/ok/rootfs");

@@ -86,5 +86,6 @@ TEST(hostname)
 	CHECK(!spec_hostname_valid("-lead"));
 	CHECK(!spec_hostname_valid("has space"));
 	CHECK(!spec_hostname_valid("semi;colon"));
-	CHECK(!spec_hostname_valid("0123456789012345678901234567890123456789012345678901234567890123"));
+	CHECK(!spec_hostname_valid(
+		"0123456789012345678901234567890123456789012345678901234567890123"));
 }

@@ -143,13 +143,15 @@ TEST(json_errors_name_line_and_field)
 		     "  {\"names\": [\"read\",\n"
 		     "             \"no_such_call\"], \"action\": \"SCMP_ACT_ALLOW\"}]}",
 		     "p.json:4: syscalls[0].names[1]: unknown syscall \"no_such_call\"");
-	expect_error("{\"defaultAction\": \"SCMP_ACT_NOPE\"}", "p.json:1: defaultAction: unknown action");
+	expect_error("{\"defaultAction\": \"SCMP_ACT_NOPE\"}",
+		     "p.json:1: defaultAction: unknown action");
 	expect_error("{\n\"defaultAction\": \"SCMP_ACT_ERRNO\",\n\"syscalls\": {}}",
 		     "p.json:3: syscalls: must be an array");
-	expect_error("{\"defaultAction\": \"SCMP_ACT_ERRNO\",\n \"syscalls\": [{\"names\": [\"read\"],"
-		     "\n \"action\": \"SCMP_ACT_ALLOW\", \"args\": [{\"index\": 9, \"value\": 1, "
-		     "\"op\": \"SCMP_CMP_EQ\"}]}]}",
-		     "p.json:3: syscalls[0].args[0].index: must be an integer from 0 to 5");
+	expect_error(
+		"{\"defaultAction\": \"SCMP_ACT_ERRNO\",\n \"syscalls\": [{\"names\": [\"read\"],"
+		"\n \"action\": \"SCMP_ACT_ALLOW\", \"args\": [{\"index\": 9, \"value\": 1, "
+		"\"op\": \"SCMP_CMP_EQ\"}]}]}",
+		"p.json:3: syscalls[0].args[0].index: must be an integer from 0 to 5");
 	expect_error("{\"defaultAction\": \n", "p.json:2:");
 	expect_error("[1]", "(top level): must be a JSON object");
 	expect_error("{\"defaultAction\": \"SCMP_ACT_ERRNO\", \"defaultErrnoRet\": 0}",

@@ -112,14 +112,34 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	char *cmd_sbx[] = { sbx, "run", "--image", "base", "--", "/bin/true", NULL };
-	char *cmd_bwrap[] = { "/usr/bin/bwrap", "--unshare-all", "--die-with-parent",
-			      "--ro-bind", rootfs, "/", "--proc", "/proc", "--dev", "/dev",
-			      "--tmpfs", "/tmp", "/bin/true", NULL };
+	char *cmd_bwrap[] = { "/usr/bin/bwrap",
+			      "--unshare-all",
+			      "--die-with-parent",
+			      "--ro-bind",
+			      rootfs,
+			      "/",
+			      "--proc",
+			      "/proc",
+			      "--dev",
+			      "/dev",
+			      "--tmpfs",
+			      "/tmp",
+			      "/bin/true",
+			      NULL };
 	char root_opt[PATH_MAX + 16];
 	snprintf(root_opt, sizeof(root_opt), "--root=%s", rootfs);
-	char *cmd_unshare[] = { "/usr/bin/unshare", "--fork", "--pid", "--mount", "--uts",
-				"--ipc", "--net", "--cgroup", root_opt, "--mount-proc",
-				"/bin/true", NULL };
+	char *cmd_unshare[] = { "/usr/bin/unshare",
+				"--fork",
+				"--pid",
+				"--mount",
+				"--uts",
+				"--ipc",
+				"--net",
+				"--cgroup",
+				root_opt,
+				"--mount-proc",
+				"/bin/true",
+				NULL };
 	char *cmd_floor[] = { "/bin/busybox", "true", NULL };
 
 	struct sysfilter *filter;
@@ -137,14 +157,22 @@ int main(int argc, char **argv)
 		.stdio = { -1, -1, -1 },
 	};
 	struct sandbox_spec limited = spec;
-	limited.limits = (struct sandbox_limits){ .memory_bytes = 256 << 20,
-						  .cpu_milli = 500,
-						  .pids = 64 };
+	limited.limits =
+		(struct sandbox_limits){ .memory_bytes = 256 << 20, .cpu_milli = 500, .pids = 64 };
 
-	enum { SBX, BWRAP, UNSHARE, FLOOR, INPROC, INPROC_LIM, TEARDOWN, NSERIES };
+	enum {
+		SBX,
+		BWRAP,
+		UNSHARE,
+		FLOOR,
+		INPROC,
+		INPROC_LIM,
+		TEARDOWN,
+		NSERIES
+	};
 	static const char *const names[NSERIES] = {
-		"sbx run (process)",	 "bwrap (process)",	  "unshare (process)",
-		"busybox true (floor)",	 "libsandbox in-process", "libsandbox + limits",
+		"sbx run (process)",	"bwrap (process)",	 "unshare (process)",
+		"busybox true (floor)", "libsandbox in-process", "libsandbox + limits",
 		"  teardown (cgroups)",
 	};
 	struct series s[NSERIES];
