@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include "cgroup.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -202,6 +203,53 @@ static void cgroup_free(struct cgroup *cg)
 	free(cg);
 }
 
+/* Removes sandbox cgroups under @parent that a launcher killed with SIGKILL left
+ * behind: older than SWEEP_AGE_S (so never one a live launcher is still setting up)
+ * and empty (rmdir refuses a cgroup with processes). */
+#define SWEEP_AGE_S 60
+static void sweep_stale(const char *parent)
+{
+	DIR *d = opendir(parent);
+	struct timespec now;
+
+	if (!d)
+		return;
+	clock_gettime(CLOCK_REALTIME, &now);
+	for (struct dirent *e; (e = readdir(d));) {
+		struct stat st;
+		if (e->d_type != DT_DIR || e->d_name[0] == '.')
+			continue;
+		if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    now.tv_sec - st.st_mtim.tv_sec < SWEEP_AGE_S)
+			continue;
+		(void)unlinkat(dirfd(d), e->d_name, AT_REMOVEDIR);
+	}
+	closedir(d);
+}
+
+static bool has_word(const char *list, const char *word)
+{
+	size_t n = strlen(word);
+	for (const char *p = list; (p = strstr(p, word)); p += n)
+		if ((p == list || p[-1] == ' ') && (p[n] == ' ' || p[n] == '\n' || p[n] == '\0'))
+			return true;
+	return false;
+}
+
+/* A limit whose controller is not delegated to us would silently not apply. */
+static int v2_check_controllers(const char *parent, const struct sandbox_limits *lim)
+{
+	char buf[512];
+	int r = read_file(parent, "cgroup.controllers", buf, sizeof(buf));
+
+	if (r < 0)
+		return r;
+	if ((lim->memory_bytes && !has_word(buf, "memory")) ||
+	    (lim->cpu_milli && !has_word(buf, "cpu")) || (lim->pids && !has_word(buf, "pids")))
+		return -EOPNOTSUPP;
+	return 0;
+}
+
 static int create_v2(struct cgroup *cg, const char *id, const struct sandbox_limits *lim)
 {
 	_cleanup_free_ char *parent = NULL;
@@ -223,10 +271,16 @@ static int create_v2(struct cgroup *cg, const char *id, const struct sandbox_lim
 	r = mkdir_p(parent);
 	if (r < 0)
 		return r;
+	sweep_stale(parent);
 	if (cg->mode == CGROUP_UNIFIED) {
 		/* Delegate the controllers the limits need; ignore ones this host lacks. */
 		(void)write_file(CG_ROOT, "cgroup.subtree_control", "+memory +pids +cpu");
 		(void)write_file(parent, "cgroup.subtree_control", "+memory +pids +cpu");
+	}
+	if (cg->mode == CGROUP_UNIFIED) {
+		r = v2_check_controllers(parent, lim);
+		if (r < 0)
+			return r;
 	}
 	if (asprintf(&cg->v2_path, "%s/%s", parent, id) < 0)
 		return -ENOMEM;
@@ -270,6 +324,7 @@ int cgroup_create(const char *id, const struct sandbox_limits *lim, struct cgrou
 		r = mkdir_p(parent);
 		if (r < 0)
 			goto fail;
+		sweep_stale(parent);
 		if (asprintf(&cg->v1_path[c], "%s/%s", parent, id) < 0) {
 			r = -ENOMEM;
 			goto fail;

@@ -35,7 +35,8 @@ struct cgroup {
 int cgroup_detect(enum cgroup_mode *ret);
 const char *cgroup_mode_name(enum cgroup_mode m);
 
-/* Creates the cgroups of sandbox @id with @lim applied. Nothing is left behind on failure. */
+/* Creates the cgroups of sandbox @id with @lim applied. Nothing is left behind on failure.
+ * -EOPNOTSUPP: a limit's controller is not available (pure v2 without delegation). */
 int cgroup_create(const char *id, const struct sandbox_limits *lim, struct cgroup **ret);
 /* Hybrid: moves @pid into the v1 cgroups (the v2 one is entered with CLONE_INTO_CGROUP). */
 int cgroup_attach_v1(const struct cgroup *cg, pid_t pid);

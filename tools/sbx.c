@@ -428,6 +428,10 @@ static int cmd_run(int argc, char **argv)
 	if (r < 0) {
 		if (serr.stage == STAGE_WORKDIR)
 			return die("--workdir %s: %s", o.workdir, strerror(serr.err));
+		if (serr.stage == STAGE_CGROUP && serr.err == EOPNOTSUPP)
+			return die(
+				"this host's cgroup v2 does not delegate the memory, cpu or pids "
+				"controller that --memory, --cpus or --pids needs");
 		return die("sandbox setup failed at %s: %s", sandbox_stage_name(serr.stage),
 			   strerror(serr.err));
 	}

@@ -24,6 +24,9 @@ CRIU_DEPS=(
 	uuid-dev python3-protobuf libcap-dev nftables
 )
 
+# The workload tests run node in the host image; Debian's nodejs unless one is present.
+command -v node >/dev/null 2>&1 || PKGS+=(nodejs)
+
 export DEBIAN_FRONTEND=noninteractive
 missing=()
 for p in "${PKGS[@]}" "${CRIU_DEPS[@]}"; do
@@ -49,6 +52,7 @@ if ! criu_ok; then
 	work=$(mktemp -d /tmp/sbx-criu.XXXXXX)
 	trap 'rm -rf "$work"' EXIT
 	mkdir -p "$work/lists/partial" "$work/src"
+	chmod 755 "$work"
 	printf 'deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian unstable main\n' \
 		>"$work/sources.list"
 	aopt=(-o "Dir::Etc::SourceList=$work/sources.list" -o "Dir::Etc::SourceParts=-"

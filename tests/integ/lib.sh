@@ -41,7 +41,7 @@ helper_image() {
 # Leftovers of sandboxes on the host: cgroups, scratch mounts, sbx-init processes.
 leftovers() {
 	local n=0
-	n=$((n + $(find /sys/fs/cgroup -path '*/sbx/*' -maxdepth 8 -type d 2>/dev/null | wc -l)))
+	n=$((n + $(find /sys/fs/cgroup -maxdepth 8 -path '*/sbx/*' -type d 2>/dev/null | wc -l)))
 	n=$((n + $(grep -c /run/sbx /proc/mounts)))
 	n=$((n + $(pgrep -c -x sbx-init || true)))
 	echo "$n"

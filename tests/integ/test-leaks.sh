@@ -4,8 +4,9 @@
 # host before and after many sandboxes.
 
 count_state() {
+	"$SBX" run -- true # sweeps stale leftovers of earlier runs first
 	printf 'cgroups=%s mounts=%s procs=%s scratch=%s\n' \
-		"$(find /sys/fs/cgroup -path '*/sbx/*' -maxdepth 8 -type d 2>/dev/null | wc -l)" \
+		"$(find /sys/fs/cgroup -maxdepth 8 -path '*/sbx/*' -type d 2>/dev/null | wc -l)" \
 		"$(wc -l </proc/mounts)" \
 		"$(pgrep -c -x sbx-init || true)" \
 		"$(ls -A /run/sbx/scratch 2>/dev/null | wc -l)"
