@@ -396,6 +396,24 @@ static const char *const default_eperm[] = {
 	(CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER |             \
 	 CLONE_NEWPID | CLONE_NEWNET)
 
+/* Reads a raw classic-BPF program of @size bytes from @fd. */
+static int read_program(int fd, off_t size, struct sysfilter **ret)
+{
+	if (size <= 0 || size % sizeof(struct sock_filter) ||
+	    size / sizeof(struct sock_filter) > BPF_MAXINSNS)
+		return -E2BIG;
+	_cleanup_free_ struct sysfilter *f = calloc(1, sizeof(*f));
+	_cleanup_free_ struct sock_filter *insns = malloc((size_t)size);
+	if (!f || !insns)
+		return -ENOMEM;
+	if (pread(fd, insns, (size_t)size, 0) != size)
+		return -EIO;
+	f->prog.len = (unsigned short)(size / sizeof(struct sock_filter));
+	f->prog.filter = TAKE_PTR(insns);
+	*ret = TAKE_PTR(f);
+	return 0;
+}
+
 static int export_filter(scmp_filter_ctx ctx, struct sysfilter **ret)
 {
 	_cleanup_close_ int fd = -1;
@@ -410,20 +428,7 @@ static int export_filter(scmp_filter_ctx ctx, struct sysfilter **ret)
 		return r;
 	if (fstat(fd, &st) < 0)
 		return -errno;
-	if (st.st_size == 0 || st.st_size % sizeof(struct sock_filter) ||
-	    st.st_size / sizeof(struct sock_filter) > BPF_MAXINSNS)
-		return -E2BIG;
-
-	_cleanup_free_ struct sysfilter *f = calloc(1, sizeof(*f));
-	_cleanup_free_ struct sock_filter *insns = malloc((size_t)st.st_size);
-	if (!f || !insns)
-		return -ENOMEM;
-	if (pread(fd, insns, (size_t)st.st_size, 0) != st.st_size)
-		return -EIO;
-	f->prog.len = (unsigned short)(st.st_size / sizeof(struct sock_filter));
-	f->prog.filter = TAKE_PTR(insns);
-	*ret = TAKE_PTR(f);
-	return 0;
+	return read_program(fd, st.st_size, ret);
 }
 
 static void ctx_releasep(scmp_filter_ctx *ctx)
@@ -762,20 +767,9 @@ static int cache_load(const char *path, struct sysfilter **ret)
 	if (fd < 0 || fstat(fd, &st) < 0)
 		return -errno;
 	/* Only a program root wrote, and nobody else can change, is trusted. */
-	if (!S_ISREG(st.st_mode) || st.st_uid != 0 || (st.st_mode & 022) || st.st_size == 0 ||
-	    st.st_size % sizeof(struct sock_filter) ||
-	    st.st_size / sizeof(struct sock_filter) > BPF_MAXINSNS)
-		return -EINVAL;
-	_cleanup_free_ struct sysfilter *f = calloc(1, sizeof(*f));
-	_cleanup_free_ struct sock_filter *insns = malloc((size_t)st.st_size);
-	if (!f || !insns)
-		return -ENOMEM;
-	if (pread(fd, insns, (size_t)st.st_size, 0) != st.st_size)
-		return -EIO;
-	f->prog.len = (unsigned short)(st.st_size / sizeof(struct sock_filter));
-	f->prog.filter = TAKE_PTR(insns);
-	*ret = TAKE_PTR(f);
-	return 0;
+	if (!S_ISREG(st.st_mode) || st.st_uid != 0 || (st.st_mode & 022))
+		return -EPERM;
+	return read_program(fd, st.st_size, ret);
 }
 
 static void cache_store(const char *dir, const char *path, const struct sysfilter *f)

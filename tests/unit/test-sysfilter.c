@@ -5,7 +5,10 @@
 #include "../../sandbox/sysfilter.h"
 
 #include <errno.h>
+#include <dirent.h>
+#include <linux/seccomp.h>
 #include <sched.h>
+#include <sys/stat.h>
 #include <sys/mount.h>
 #include <sys/personality.h>
 #include <sys/prctl.h>
@@ -171,4 +174,42 @@ TEST(named_profiles)
 	CHECK(sysfilter_new_named("/", &f, &err) < 0);
 	CHECK_STR_CONTAINS(err, "not a regular file");
 	free(err);
+}
+
+TEST(default_cache_trusts_only_root_only_files)
+{
+	char dir[] = "/tmp/sbx-test-cache.XXXXXX", path[256], cmd[300];
+	struct sysfilter *fresh = NULL, *a = NULL, *b = NULL;
+	struct dirent *e;
+	DIR *d;
+
+	CHECK(mkdtemp(dir));
+	CHECK_EQ_INT(sysfilter_new_default(&fresh), 0);
+	CHECK_EQ_INT(sysfilter_new_default_cached(dir, &a), 0); /* compiles, stores */
+	CHECK((d = opendir(dir)) != NULL);
+	while ((e = readdir(d)) && e->d_name[0] == '.')
+		;
+	CHECK(e != NULL);
+	snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+	closedir(d);
+	CHECK_EQ_INT(a->prog.len, fresh->prog.len);
+	CHECK(!memcmp(a->prog.filter, fresh->prog.filter, fresh->prog.len * 8));
+
+	/* Replace it with an allow-everything program others could have written. */
+	struct sock_filter allow = BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+	FILE *f = fopen(path, "w");
+	CHECK(f && fwrite(&allow, sizeof(allow), 1, f) == 1 && fclose(f) == 0);
+	CHECK(chmod(path, 0666) == 0);
+	CHECK_EQ_INT(sysfilter_new_default_cached(dir, &b), 0);
+	CHECK_EQ_INT(b->prog.len, fresh->prog.len); /* ignored: compiled again */
+	sysfilter_free(b);
+	/* Root-only, it is trusted as written (the directory is root's). */
+	CHECK(chmod(path, 0600) == 0);
+	CHECK_EQ_INT(sysfilter_new_default_cached(dir, &b), 0);
+	CHECK_EQ_INT(b->prog.len, 1);
+	sysfilter_free(a);
+	sysfilter_free(b);
+	sysfilter_free(fresh);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	CHECK(system(cmd) == 0);
 }
