@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <dirent.h>
+#include <limits.h>
 #include <linux/seccomp.h>
 #include <sched.h>
 #include <sys/stat.h>
@@ -178,7 +179,7 @@ TEST(named_profiles)
 
 TEST(default_cache_trusts_only_root_only_files)
 {
-	char dir[] = "/tmp/sbx-test-cache.XXXXXX", path[256], cmd[300];
+	char dir[] = "/tmp/sbx-test-cache.XXXXXX", path[PATH_MAX], cmd[PATH_MAX];
 	struct sysfilter *fresh = NULL, *a = NULL, *b = NULL;
 	struct dirent *e;
 	DIR *d;
@@ -203,8 +204,12 @@ TEST(default_cache_trusts_only_root_only_files)
 	CHECK_EQ_INT(sysfilter_new_default_cached(dir, &b), 0);
 	CHECK_EQ_INT(b->prog.len, fresh->prog.len); /* ignored: compiled again */
 	sysfilter_free(b);
+	struct stat st;
+	CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600); /* and replaced */
+	CHECK_EQ_INT(st.st_size, fresh->prog.len * 8);
 	/* Root-only, it is trusted as written (the directory is root's). */
-	CHECK(chmod(path, 0600) == 0);
+	f = fopen(path, "w");
+	CHECK(f && fwrite(&allow, sizeof(allow), 1, f) == 1 && fclose(f) == 0);
 	CHECK_EQ_INT(sysfilter_new_default_cached(dir, &b), 0);
 	CHECK_EQ_INT(b->prog.len, 1);
 	sysfilter_free(a);
