@@ -16,7 +16,7 @@ struct child_plan {
 	int init_fd; /* sbx-init, executed with execveat */
 	int stdio[3];
 	const char *scratch;	  /* host directory the child mounts its private tmpfs on */
-	char scratch_opts[64];	  /* tmpfs options for it */
+	char scratch_opts[64];	  /* tmpfs options for it, with a writable layer */
 	char tmp_opts[64];	  /* tmpfs options for /tmp */
 	const char *rootfs;	  /* image root (lower layer) */
 	char *overlay_opts;	  /* NULL: read-only bind of rootfs; else overlay options */

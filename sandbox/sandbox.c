@@ -150,15 +150,16 @@ static int plan_build(struct child_plan *p, const struct sandbox_spec *spec, con
 		.filter = spec->filter,
 		.envp = spec->envp,
 	};
-	snprintf(p->scratch_opts, sizeof(p->scratch_opts), "size=%" PRIu64 ",mode=0755",
-		 spec->writable_bytes ? spec->writable_bytes : 65536);
 	snprintf(p->tmp_opts, sizeof(p->tmp_opts), "size=%" PRIu64 ",mode=1777", spec->tmp_bytes);
-	if (spec->writable_bytes &&
-	    asprintf(&p->overlay_opts, "lowerdir=%s,upperdir=%s/upper,workdir=%s/work%s",
-		     spec->rootfs, SANDBOX_SCRATCH_DIR, SANDBOX_SCRATCH_DIR,
-		     spec->user_ns ? ",userxattr" : "") < 0) {
-		p->overlay_opts = NULL;
-		return -ENOMEM;
+	if (spec->writable_bytes) {
+		snprintf(p->scratch_opts, sizeof(p->scratch_opts), "size=%" PRIu64 ",mode=0755",
+			 spec->writable_bytes);
+		if (asprintf(&p->overlay_opts, "lowerdir=%s,upperdir=%s/upper,workdir=%s/work%s",
+			     spec->rootfs, SANDBOX_SCRATCH_DIR, SANDBOX_SCRATCH_DIR,
+			     spec->user_ns ? ",userxattr" : "") < 0) {
+			p->overlay_opts = NULL;
+			return -ENOMEM;
+		}
 	}
 	p->no_caps = cap_init();
 	if (!p->no_caps)

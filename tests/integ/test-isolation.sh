@@ -126,6 +126,10 @@ t_user_namespace() {
 	run_sbx run --user-ns -- sh -c 'cat /proc/self/uid_map /proc/self/gid_map | tr -s " "; id -u; echo ok > /tmp/f && cat /tmp/f'
 	assert_eq "$RC" 0 "exit ($ERR)"
 	assert_eq "$OUT" $' 0 100000 65536\n 0 100000 65536\n0\nok' "maps and identity"
+	run_sbx run --user-ns --user 1000:1000 -- id -u
+	assert_eq "$OUT" 1000 "--user inside a user namespace"
+	run_sbx run --user-ns --writable-size 8M -- sh -c 'echo w > /w && cat /w'
+	assert_eq "$OUT" w "writable layer inside a user namespace"
 	# From the host, the sandbox's root is an unprivileged uid.
 	"$SBX" run --user-ns -- sleep 2 &
 	local p=$!
