@@ -32,14 +32,14 @@ ALL_CFLAGS = $(BASE_CFLAGS) $(PKG_CFLAGS) $(CFLAGS) -fPIE
 LDFLAGS_ALL = -pie -Wl,-z,relro,-z,now $(SAN_LDFLAGS) $(LDFLAGS)
 
 SANDBOX_SRCS := sandbox/spec.c sandbox/jsonpos.c sandbox/sysfilter.c sandbox/cgroup.c \
-	sandbox/image.c sandbox/sandbox.c sandbox/child.c
+	sandbox/image.c sandbox/sandbox.c sandbox/child.c sandbox/text.c
 SANDBOX_OBJS := $(SANDBOX_SRCS:%.c=$(B)/%.o)
 LIBSANDBOX := $(B)/libsandbox.a
 
 # Pure host modules (parsers, no I/O): linked by sbxd, the tests and the fuzzers.
-HOST_PURE_SRCS := host/http.c
+HOST_PURE_SRCS := host/http.c host/apispec.c
 LIBHOST := $(B)/libsbxhost.a
-HOST_LIBS := -lhttp_parser
+HOST_LIBS := -lhttp_parser -lm
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(B)/tests/%,$(wildcard tests/unit/test-*.c))
 HELPERS := $(patsubst tests/helpers/%.c,$(B)/tests/helpers/%,$(wildcard tests/helpers/*.c))

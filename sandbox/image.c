@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 
 #include "macro.h"
+#include "text.h"
 
 #define MANIFEST "manifest.json"
 #define MAX_BINDS 32
@@ -41,6 +42,7 @@ static int __attribute__((format(printf, 3, 4))) fail(char **ret_error, int r, c
 	if (vasprintf(ret_error, fmt, ap) < 0)
 		*ret_error = NULL;
 	va_end(ap);
+	text_sanitize(*ret_error);
 	return r;
 }
 
@@ -72,9 +74,10 @@ static int parse_manifest(struct image *img, const char *mpath, char **ret_error
 	json_t *root = json_load_file(mpath, JSON_REJECT_DUPLICATES, &jerr);
 	int r = 0;
 
+	char text[sizeof(jerr.text) + 4];
 	if (!root)
 		return fail(ret_error, -EINVAL, "image %s: %s:%d: %s", img->name, mpath, jerr.line,
-			    jerr.text);
+			    text_printable(jerr.text, text, sizeof(text)));
 	json_t *rootfs = json_object_get(root, "rootfs"), *binds = json_object_get(root, "binds");
 	json_t *env = json_object_get(root, "env");
 	const char *rel = json_is_string(rootfs) ? json_string_value(rootfs) : "rootfs";

@@ -40,6 +40,12 @@ static bool skip_string(struct cursor *c, const char *key)
 	return key && !escaped && strlen(key) == n && memcmp(start, key, n) == 0;
 }
 
+static bool is_delim(char ch)
+{
+	return ch == ',' || ch == ']' || ch == '}' || ch == ' ' || ch == '\t' || ch == '\r' ||
+	       ch == '\n';
+}
+
 static bool skip_value(struct cursor *c, unsigned depth)
 {
 	skip_ws(c);
@@ -53,10 +59,11 @@ static bool skip_value(struct cursor *c, unsigned depth)
 		char close = *c->p == '{' ? '}' : ']';
 		bool obj = *c->p == '{';
 		c->p++;
-		for (;;) {
+		for (const char *last = NULL;;) {
 			skip_ws(c);
-			if (c->p >= c->end)
-				return false;
+			if (c->p >= c->end || c->p == last)
+				return false; /* no progress: give up rather than spin */
+			last = c->p;
 			if (*c->p == close) {
 				c->p++;
 				return true;
@@ -75,7 +82,9 @@ static bool skip_value(struct cursor *c, unsigned depth)
 				return false;
 		}
 	}
-	while (c->p < c->end && !strchr(",]} \t\r\n", *c->p))
+	/* A scalar: up to the next delimiter. (strchr would also match '\0', which
+	 * then would never be consumed.) */
+	while (c->p < c->end && !is_delim(*c->p))
 		c->p++;
 	return true;
 }
@@ -92,10 +101,11 @@ unsigned jsonpos_line(const char *text, size_t len, const struct jsonpos_seg *pa
 			return 0;
 		if (path[d].key && *c.p == '{') {
 			c.p++;
-			while (!found) {
+			for (const char *last = NULL; !found;) {
 				skip_ws(&c);
-				if (c.p >= c.end || *c.p == '}')
+				if (c.p >= c.end || *c.p == '}' || c.p == last)
 					return 0;
+				last = c.p;
 				if (*c.p == ',') {
 					c.p++;
 					continue;
@@ -112,10 +122,11 @@ unsigned jsonpos_line(const char *text, size_t len, const struct jsonpos_seg *pa
 		} else if (!path[d].key && *c.p == '[') {
 			size_t i = 0;
 			c.p++;
-			while (!found) {
+			for (const char *last = NULL; !found;) {
 				skip_ws(&c);
-				if (c.p >= c.end || *c.p == ']')
+				if (c.p >= c.end || *c.p == ']' || c.p == last)
 					return 0;
+				last = c.p;
 				if (*c.p == ',') {
 					c.p++;
 					continue;

@@ -22,6 +22,7 @@
 
 #include "jsonpos.h"
 #include "macro.h"
+#include "text.h"
 
 #ifndef CLONE_NEWTIME
 #define CLONE_NEWTIME 0x00000080
@@ -538,6 +539,7 @@ profile_fail(struct profile_err *e, const char *fmt, ...)
 	if (asprintf(e->ret_error, "%s:%u: %s: %s", e->path, line ? line : 1,
 		     field[0] ? field : "(top level)", msg) < 0)
 		*e->ret_error = NULL;
+	text_sanitize(*e->ret_error); /* it may quote the profile's own strings */
 	return -EINVAL;
 }
 
@@ -693,7 +695,9 @@ int sysfilter_new_from_json(const char *path, const char *text, size_t len, stru
 	*ret_error = NULL;
 	json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!root) {
-		if (asprintf(ret_error, "%s:%d: %s", path, jerr.line, jerr.text) < 0)
+		char near[sizeof(jerr.text) + 4];
+		if (asprintf(ret_error, "%s:%d: %s", path, jerr.line,
+			     text_printable(jerr.text, near, sizeof(near))) < 0)
 			*ret_error = NULL;
 		return -EINVAL;
 	}

@@ -90,6 +90,9 @@ t_bad_images() {
 	mkdir -p "$TMPD/badman/rootfs"
 	echo '{"rootfs": 5' >"$TMPD/badman/manifest.json"
 	bad "manifest.json:2:" run --image "$TMPD/badman" -- true
+	mkdir -p "$TMPD/ctlman/rootfs"
+	printf '{"\\\nvv' >"$TMPD/ctlman/manifest.json" # the parser's excerpt holds a newline
+	bad "manifest.json:2: invalid escape near" run --image "$TMPD/ctlman" -- true
 	mkdir -p "$TMPD/nomnt/rootfs/bin"
 	echo '{}' >"$TMPD/nomnt/manifest.json"
 	bad 'sandbox setup failed at mount /tmp: No such file or directory' run --image "$TMPD/nomnt" -- true

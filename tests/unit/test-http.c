@@ -40,8 +40,9 @@ static ssize_t feed_all(const char *in, size_t len, size_t step, struct http_req
 
 TEST(get_with_query_and_headers)
 {
-	static const char in[] = "GET /v1/sandboxes/ab%20c/files?path=%2Ftmp%2Fx&mode=1 HTTP/1.1\r\n"
-				 "Host: x\r\nX-Thing:  spaced \r\n\r\n";
+	static const char in[] =
+		"GET /v1/sandboxes/ab%20c/files?path=%2Ftmp%2Fx&mode=1 HTTP/1.1\r\n"
+		"Host: x\r\nX-Thing:  spaced \r\n\r\n";
 	struct http_request *reqs[4];
 	int n;
 	CHECK(feed_all(in, sizeof(in) - 1, 4096, reqs, &n) >= 0);
@@ -132,7 +133,8 @@ TEST(limits_and_errors)
 
 TEST(expect_continue)
 {
-	static const char head[] = "PUT /f HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n";
+	static const char head[] =
+		"PUT /f HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n";
 	struct http_reader *r;
 	struct http_request *req;
 	CHECK_EQ_INT(http_reader_new(&lim, &r), 0);

@@ -54,3 +54,12 @@ TEST(escaped_keys_do_not_match)
 	struct jsonpos_seg c[] = { { "c", 0 } };
 	CHECK_EQ_INT(jsonpos_line(t, strlen(t), c, 1), 2);
 }
+
+TEST(nul_after_scalar_terminates)
+{
+	/* Found by fuzzing: jansson accepts a NUL after a number; the locator must not spin. */
+	static const char t[] = "{\"a\":[{\"b\":1\0,\"c\":2}]}";
+	struct jsonpos_seg p[] = { { "zz", 0 } }, c[] = { { "a", 0 }, { NULL, 0 }, { "c", 0 } };
+	CHECK_EQ_INT(jsonpos_line(t, sizeof(t) - 1, p, 1), 0);
+	(void)jsonpos_line(t, sizeof(t) - 1, c, 3); /* any answer, but an answer */
+}

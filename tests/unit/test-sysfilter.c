@@ -157,6 +157,7 @@ TEST(json_errors_name_line_and_field)
 		"\"op\": \"SCMP_CMP_EQ\"}]}]}",
 		"p.json:3: syscalls[0].args[0].index: must be an integer from 0 to 5");
 	expect_error("{\"defaultAction\": \n", "p.json:2:");
+	expect_error("{\"\\\nvv", "p.json:2: invalid escape near '\"\\?'"); /* one line */
 	expect_error("[1]", "(top level): must be a JSON object");
 	expect_error("{\"defaultAction\": \"SCMP_ACT_ERRNO\", \"defaultErrnoRet\": 0}",
 		     "errno must be an integer between 1 and 4095");

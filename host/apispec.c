@@ -1,0 +1,415 @@
+// SPDX-License-Identifier: MIT
+/* /v1 request bodies: JSON in, checked structs out, one named error otherwise. */
+#define _GNU_SOURCE
+#include "apispec.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../sandbox/macro.h"
+#include "../sandbox/text.h"
+
+static int __attribute__((format(printf, 2, 3))) bad(char **ret_error, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (vasprintf(ret_error, fmt, ap) < 0)
+		*ret_error = NULL;
+	va_end(ap);
+	text_sanitize(*ret_error); /* it may quote the client's own strings */
+	return -EINVAL;
+}
+
+static void strv_free(char **v)
+{
+	for (char **p = v; p && *p; p++)
+		free(*p);
+	free(v);
+}
+
+/* Refuses members not in @known (NULL-terminated). @where prefixes the field name. */
+static int check_known(json_t *obj, const char *const *known, const char *where, char **err)
+{
+	const char *k;
+	json_t *v;
+
+	json_object_foreach (obj, k, v) {
+		bool ok = false;
+		for (const char *const *n = known; *n && !ok; n++)
+			ok = !strcmp(k, *n);
+		char name[68];
+		if (!ok)
+			return bad(err, "%s%s: unknown field", where,
+				   text_printable(k, name, sizeof(name)));
+	}
+	return 0;
+}
+
+static int get_string(json_t *obj, const char *key, size_t max, char **ret, char **err)
+{
+	json_t *v = json_object_get(obj, key);
+
+	if (!v || json_is_null(v))
+		return 0;
+	if (!json_is_string(v))
+		return bad(err, "%s: must be a string", key);
+	if (json_string_length(v) > max || strlen(json_string_value(v)) != json_string_length(v))
+		return bad(err, "%s: must be a string of at most %zu bytes without NUL", key, max);
+	*ret = strdup(json_string_value(v));
+	return *ret ? 0 : -ENOMEM;
+}
+
+static int get_argv(json_t *obj, const char *key, bool required, char ***ret, char **err)
+{
+	json_t *v = json_object_get(obj, key);
+	size_t total = 0;
+
+	if (!v || json_is_null(v))
+		return required ? bad(err, "%s: required (an array of strings)", key) : 0;
+	if (!json_is_array(v) || json_array_size(v) == 0 || json_array_size(v) > API_MAX_ARGS)
+		return bad(err, "%s: must be an array of 1 to %d strings", key, API_MAX_ARGS);
+	char **argv = calloc(json_array_size(v) + 1, sizeof(char *));
+	if (!argv)
+		return -ENOMEM;
+	for (size_t i = 0; i < json_array_size(v); i++) {
+		json_t *a = json_array_get(v, i);
+		size_t n = json_string_length(a);
+		total += n;
+		if (!json_is_string(a) || strlen(json_string_value(a)) != n ||
+		    total > API_MAX_ARG_BYTES) {
+			strv_free(argv);
+			return bad(err, "%s[%zu]: must be a string without NUL (%d bytes in all)",
+				   key, i, API_MAX_ARG_BYTES);
+		}
+		if (!(argv[i] = strdup(json_string_value(a)))) {
+			strv_free(argv);
+			return -ENOMEM;
+		}
+	}
+	*ret = argv;
+	return 0;
+}
+
+/* An object of string values, as "K=V" (env) or key, value pairs (labels). */
+static int get_string_map(json_t *obj, const char *key, size_t max, bool as_env, char ***ret,
+			  char **err)
+{
+	json_t *v = json_object_get(obj, key), *val;
+	size_t n = 0;
+	const char *k;
+
+	if (v && !json_is_null(v) && (!json_is_object(v) || json_object_size(v) > max))
+		return bad(err, "%s: must be an object of at most %zu strings", key, max);
+	char **out = calloc(2 * (v ? json_object_size(v) : 0) + 1, sizeof(char *));
+	if (!out)
+		return -ENOMEM;
+	json_object_foreach (v, k, val) {
+		const char *s = json_string_value(val);
+		bool key_ok = k[0] && strlen(k) <= 255 && !strchr(k, '=');
+		if (!json_is_string(val) || strlen(s) != json_string_length(val) || !key_ok ||
+		    json_string_length(val) > 32768) {
+			char name[68];
+			strv_free(out);
+			return bad(err, "%s.%s: must be a string (keys 1-255 bytes without '=')",
+				   key, text_printable(k, name, sizeof(name)));
+		}
+		if (as_env ? asprintf(&out[n++], "%s=%s", k, s) < 0
+			   : !(out[n++] = strdup(k)) || !(out[n++] = strdup(s))) {
+			strv_free(out);
+			return -ENOMEM;
+		}
+	}
+	*ret = out;
+	return 0;
+}
+
+/* A size or duration: a string parsed by @parse, or a non-negative integer times @unit. */
+static int get_quantity(json_t *obj, const char *key, const char *where,
+			int (*parse)(const char *, uint64_t *), uint64_t unit, const char *example,
+			uint64_t *ret, char **err)
+{
+	json_t *v = json_object_get(obj, key);
+
+	if (!v || json_is_null(v))
+		return 0;
+	if (json_is_integer(v) && json_integer_value(v) >= 0 &&
+	    (uint64_t)json_integer_value(v) <= UINT64_MAX / unit) {
+		*ret = (uint64_t)json_integer_value(v) * unit;
+		return 0;
+	}
+	if (json_is_string(v) && parse(json_string_value(v), ret) == 0)
+		return 0;
+	return bad(err, "%s%s: invalid value (e.g. %s)", where, key, example);
+}
+
+static int get_cpus(json_t *obj, uint32_t *ret, char **err)
+{
+	json_t *v = json_object_get(obj, "cpus");
+	char buf[64];
+
+	if (!v || json_is_null(v))
+		return 0;
+	if (json_is_number(v)) {
+		double x = json_number_value(v);
+		/* Exact to a thousandth of a core; the integer parser decides the rest. */
+		if (!isfinite(x) || x < 0 || x > 1e6 || fabs(x * 1000 - round(x * 1000)) > 1e-6)
+			return bad(err, "limits.cpus: at most 3 decimals, between 0.001 and 1024");
+		snprintf(buf, sizeof(buf), "%.3f", x);
+	} else if (json_is_string(v)) {
+		snprintf(buf, sizeof(buf), "%s", json_string_value(v));
+	} else {
+		return bad(err, "limits.cpus: must be a number such as 0.5");
+	}
+	if (spec_parse_cpus(buf, ret) < 0)
+		return bad(err, "limits.cpus: must be between 0.001 and 1024 (e.g. 0.5)");
+	return 0;
+}
+
+static int parse_user(json_t *obj, struct api_create *c, char **err)
+{
+	json_t *v = json_object_get(obj, "user");
+	unsigned long u, g;
+	char *end;
+
+	if (!v || json_is_null(v))
+		return 0;
+	if (json_is_integer(v) && json_integer_value(v) >= 0 && json_integer_value(v) <= 65535) {
+		c->uid = c->gid = (uid_t)json_integer_value(v);
+		c->set_user = true;
+		return 0;
+	}
+	const char *s = json_string_value(v);
+	if (!s || !*s)
+		return bad(err, "user: must be \"UID[:GID]\" or an integer from 0 to 65535");
+	u = strtoul(s, &end, 10);
+	g = u;
+	if (*end == ':')
+		g = strtoul(end + 1, &end, 10);
+	if (*end || u > 65535 || g > 65535 || s[0] == '-' || strchr(s, '-'))
+		return bad(err, "user: must be \"UID[:GID]\" or an integer from 0 to 65535");
+	c->uid = (uid_t)u;
+	c->gid = (gid_t)g;
+	c->set_user = true;
+	return 0;
+}
+
+static int parse_limits(json_t *l, struct api_create *c, char **err)
+{
+	static const char *const known[] = { "memory",	"cpus",		"pids",
+					     "timeout", "idle_timeout", NULL };
+	uint64_t pids = 0;
+	int r;
+
+	if (!l || json_is_null(l))
+		return 0;
+	if (!json_is_object(l))
+		return bad(err, "limits: must be an object");
+	if ((r = check_known(l, known, "limits.", err)) < 0 ||
+	    (r = get_quantity(l, "memory", "limits.", spec_parse_size, 1, "\"256M\"",
+			      &c->limits.memory_bytes, err)) < 0 ||
+	    (r = get_cpus(l, &c->limits.cpu_milli, err)) < 0 ||
+	    (r = get_quantity(l, "timeout", "limits.", spec_parse_duration, 1000000000ULL,
+			      "\"10m\" or 600", &c->limits.timeout_ns, err)) < 0 ||
+	    (r = get_quantity(l, "idle_timeout", "limits.", spec_parse_duration, 1000000000ULL,
+			      "\"5m\" or 300", &c->idle_timeout_ns, err)) < 0)
+		return r;
+	json_t *p = json_object_get(l, "pids");
+	if (p && !json_is_null(p)) {
+		if (!json_is_integer(p) || json_integer_value(p) < 1 ||
+		    json_integer_value(p) > 4194304)
+			return bad(err, "limits.pids: must be an integer from 1 to 4194304");
+		pids = (uint64_t)json_integer_value(p);
+	}
+	c->limits.pids = pids;
+	if (c->limits.memory_bytes && c->limits.memory_bytes < (4 << 20))
+		return bad(err, "limits.memory: at least 4M");
+	return 0;
+}
+
+static json_t *load_object(const char *body, size_t len, char **err)
+{
+	json_error_t jerr;
+	/* NUL is allowed by the parser so stdin can carry it; other strings refuse it. */
+	json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
+
+	if (!root) {
+		char text[sizeof(jerr.text) + 4];
+		/* jansson quotes the input near the error: it may hold control bytes. */
+		bad(err, "invalid JSON at line %d: %s", jerr.line,
+		    text_printable(jerr.text, text, sizeof(text)));
+		return NULL;
+	}
+	if (!json_is_object(root)) {
+		json_decref(root);
+		bad(err, "the body must be a JSON object");
+		return NULL;
+	}
+	return root;
+}
+
+int apispec_parse_create(const char *body, size_t len, struct api_create *ret, char **ret_error)
+{
+	static const char *const known[] = { "image",	 "cmd",	   "env",     "workdir",
+					     "hostname", "user",   "limits",  "net",
+					     "gpus",	 "labels", "seccomp", "writable_size",
+					     "user_ns",	 NULL };
+	struct api_create c = { 0 };
+	json_t *root, *v;
+	int r;
+
+	*ret_error = NULL;
+	if (!(root = load_object(body, len, ret_error)))
+		return -EINVAL;
+	if ((r = check_known(root, known, "", ret_error)) < 0 ||
+	    (r = get_string(root, "image", 255, &c.image, ret_error)) < 0 ||
+	    (r = get_argv(root, "cmd", false, &c.cmd, ret_error)) < 0 ||
+	    (r = get_string_map(root, "env", API_MAX_ENV, true, &c.env, ret_error)) < 0 ||
+	    (r = get_string(root, "workdir", 4095, &c.workdir, ret_error)) < 0 ||
+	    (r = get_string(root, "hostname", 63, &c.hostname, ret_error)) < 0 ||
+	    (r = get_string(root, "seccomp", 4095, &c.seccomp, ret_error)) < 0 ||
+	    (r = parse_user(root, &c, ret_error)) < 0 ||
+	    (r = parse_limits(json_object_get(root, "limits"), &c, ret_error)) < 0 ||
+	    (r = get_quantity(root, "writable_size", "", spec_parse_size, 1, "\"64M\"",
+			      &c.writable_bytes, ret_error)) < 0 ||
+	    (r = get_string_map(root, "labels", API_MAX_LABELS, false, &c.labels, ret_error)) < 0)
+		goto out;
+	if (!c.image && !(c.image = strdup("base"))) {
+		r = -ENOMEM;
+		goto out;
+	}
+	if (c.workdir && c.workdir[0] != '/') {
+		r = bad(ret_error, "workdir: must be an absolute path");
+		goto out;
+	}
+	if (c.hostname && !spec_hostname_valid(c.hostname)) {
+		r = bad(ret_error, "hostname: 1-63 characters of A-Z a-z 0-9 - .");
+		goto out;
+	}
+	if (c.writable_bytes && c.writable_bytes < (1 << 20)) {
+		r = bad(ret_error, "writable_size: at least 1M");
+		goto out;
+	}
+	v = json_object_get(root, "net");
+	if (v && !json_is_null(v)) {
+		const char *s = json_string_value(v);
+		if (s && !strcmp(s, "none"))
+			c.net = NET_NONE;
+		else if (s && !strcmp(s, "loopback"))
+			c.net = NET_LOOPBACK;
+		else {
+			r = bad(ret_error, "net: must be \"none\" or \"loopback\"");
+			goto out;
+		}
+	}
+	v = json_object_get(root, "user_ns");
+	if (v && !json_is_null(v)) {
+		if (!json_is_boolean(v)) {
+			r = bad(ret_error, "user_ns: must be true or false");
+			goto out;
+		}
+		c.user_ns = json_is_true(v);
+	}
+	v = json_object_get(root, "gpus");
+	if (v && !json_is_null(v) && (!json_is_array(v) || json_array_size(v) > API_MAX_GPUS)) {
+		r = bad(ret_error, "gpus: must be an array of at most %d GPU ids", API_MAX_GPUS);
+		goto out;
+	}
+	c.gpus = calloc(json_array_size(v) + 1, sizeof(char *));
+	if (!c.gpus) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < json_array_size(v); i++) {
+		const char *g = json_string_value(json_array_get(v, i));
+		if (!g || !*g || strlen(g) > 63) {
+			r = bad(ret_error, "gpus[%zu]: must be a GPU id string", i);
+			goto out;
+		}
+		if (!(c.gpus[i] = strdup(g))) {
+			r = -ENOMEM;
+			goto out;
+		}
+	}
+	r = 0;
+out:
+	json_decref(root);
+	if (r < 0) {
+		api_create_clear(&c);
+		return r;
+	}
+	*ret = c;
+	return 0;
+}
+
+void api_create_clear(struct api_create *c)
+{
+	free(c->image);
+	strv_free(c->cmd);
+	strv_free(c->env);
+	free(c->workdir);
+	free(c->hostname);
+	free(c->seccomp);
+	strv_free(c->gpus);
+	strv_free(c->labels);
+	*c = (struct api_create){ 0 };
+}
+
+int apispec_parse_exec(const char *body, size_t len, struct api_exec *ret, char **ret_error)
+{
+	static const char *const known[] = { "cmd", "env", "workdir", "stdin", "timeout", NULL };
+	struct api_exec e = { 0 };
+	json_t *root, *in;
+	int r;
+
+	*ret_error = NULL;
+	if (!(root = load_object(body, len, ret_error)))
+		return -EINVAL;
+	if ((r = check_known(root, known, "", ret_error)) < 0 ||
+	    (r = get_argv(root, "cmd", true, &e.cmd, ret_error)) < 0 ||
+	    (r = get_string_map(root, "env", API_MAX_ENV, true, &e.env, ret_error)) < 0 ||
+	    (r = get_string(root, "workdir", 4095, &e.workdir, ret_error)) < 0 ||
+	    (r = get_quantity(root, "timeout", "", spec_parse_duration, 1000000000ULL,
+			      "\"30s\" or 30", &e.timeout_ns, ret_error)) < 0)
+		goto out;
+	if (e.workdir && e.workdir[0] != '/') {
+		r = bad(ret_error, "workdir: must be an absolute path");
+		goto out;
+	}
+	in = json_object_get(root, "stdin");
+	if (in && !json_is_null(in)) {
+		if (!json_is_string(in)) {
+			r = bad(ret_error, "stdin: must be a string");
+			goto out;
+		}
+		e.stdin_len = json_string_length(in);
+		if (!(e.stdin_data = malloc(e.stdin_len + 1))) {
+			r = -ENOMEM;
+			goto out;
+		}
+		memcpy(e.stdin_data, json_string_value(in), e.stdin_len + 1);
+	}
+	r = 0;
+out:
+	json_decref(root);
+	if (r < 0) {
+		api_exec_clear(&e);
+		return r;
+	}
+	*ret = e;
+	return 0;
+}
+
+void api_exec_clear(struct api_exec *e)
+{
+	strv_free(e->cmd);
+	strv_free(e->env);
+	free(e->workdir);
+	free(e->stdin_data);
+	*e = (struct api_exec){ 0 };
+}

@@ -1,0 +1,26 @@
+// SPDX-License-Identifier: MIT
+/* Making untrusted text safe to quote in one-line errors. */
+#include "text.h"
+
+#include <string.h>
+
+const char *text_printable(const char *in, char *buf, size_t size)
+{
+	size_t i = 0;
+
+	for (; in[i] && i + 4 < size; i++)
+		buf[i] = (unsigned char)in[i] < 0x20 || in[i] == 0x7f ? '?' : in[i];
+	if (in[i])
+		memcpy(buf + i, "...", 4);
+	else
+		buf[i] = '\0';
+	return buf;
+}
+
+char *text_sanitize(char *s)
+{
+	for (char *p = s; p && *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
+	return s;
+}
