@@ -32,7 +32,7 @@ ALL_CFLAGS = $(BASE_CFLAGS) $(PKG_CFLAGS) $(CFLAGS) -fPIE
 LDFLAGS_ALL = -pie -Wl,-z,relro,-z,now $(SAN_LDFLAGS) $(LDFLAGS)
 
 SANDBOX_SRCS := sandbox/spec.c sandbox/jsonpos.c sandbox/sysfilter.c sandbox/cgroup.c \
-	sandbox/image.c sandbox/sandbox.c sandbox/child.c sandbox/text.c
+	sandbox/image.c sandbox/sandbox.c sandbox/child.c sandbox/text.c sandbox/ctl.c
 SANDBOX_OBJS := $(SANDBOX_SRCS:%.c=$(B)/%.o)
 LIBSANDBOX := $(B)/libsandbox.a
 
@@ -42,6 +42,7 @@ LIBHOST := $(B)/libsbxhost.a
 HOST_LIBS := -lhttp_parser -lm
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(B)/tests/%,$(wildcard tests/unit/test-*.c))
+INTEG_C_TESTS := $(patsubst tests/integ/%.c,$(B)/tests/%,$(wildcard tests/integ/test-*.c))
 HELPERS := $(patsubst tests/helpers/%.c,$(B)/tests/helpers/%,$(wildcard tests/helpers/*.c))
 FUZZERS := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz-*.c))
 FUZZ_REPLAY := $(FUZZERS:%=$(B)/tests/%-replay)
@@ -76,7 +77,7 @@ $(B)/sbx: $(B)/tools/sbx.o $(LIBSANDBOX)
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ -Wl,-Bstatic $(PKG_LIBS) -Wl,-Bdynamic
 
 # PID 1 of every sandbox: static, since images need not carry a libc.
-$(B)/sbx-init: sandbox/init.c | $(SETUP)
+$(B)/sbx-init: sandbox/init.c sandbox/ctl.h | $(SETUP)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $@ (static)")
 	$(Q)$(CC) -std=gnu11 $(WARN) -O2 -static -o $@ $<
@@ -91,6 +92,9 @@ $(B)/images/host/manifest.json: tools/mkimage.sh | $(SETUP)
 # ---- tests ----
 $(B)/tests/test-%: $(B)/tests/unit/test-%.o $(LIBHOST) $(LIBSANDBOX)
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(HOST_LIBS)
+
+$(B)/tests/test-%: $(B)/tests/integ/test-%.o $(LIBHOST) $(LIBSANDBOX) $(B)/sbx-init
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $(filter %.o %.a,$^) $(PKG_LIBS) $(HOST_LIBS)
 
 # Helpers run inside sandboxes (the base image has no libc): static.
 $(B)/tests/helpers/%: tests/helpers/%.c | $(SETUP)
@@ -111,7 +115,7 @@ fuzz: $(SETUP)
 		echo "  FUZZ    $(B)/fuzz/$$(basename $$f)  (run: $(B)/fuzz/$$f $(B)/fuzz/new-corpus tests/fuzz/corpus/$${f#fuzz-})"; \
 	done
 
-test: all $(UNIT_TESTS) $(HELPERS) $(FUZZ_REPLAY)
+test: all $(UNIT_TESTS) $(INTEG_C_TESTS) $(HELPERS) $(FUZZ_REPLAY)
 	$(Q)bash tests/run.sh
 
 bench: all

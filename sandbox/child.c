@@ -18,6 +18,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "ctl.h"
 #include "sysfilter.h"
 
 _Noreturn static void fail(const struct child_plan *p, enum sandbox_stage stage, int err)
@@ -206,8 +207,15 @@ _Noreturn void child_main(const struct child_plan *p)
 	for (int i = 0; i < 3; i++)
 		if (p->stdio[i] >= 0 && p->stdio[i] != i)
 			TRY(p, STAGE_STDIO, dup2(p->stdio[i], i));
-	/* No descriptor of the launcher reaches the workload. */
+	/* No descriptor of the launcher reaches the workload, but for sbx-init's control
+	 * socket, at fd 3 (dup2 leaves it open across exec; sbx-init then guards it). */
 	TRY(p, STAGE_STDIO, syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC));
+	if (p->ctl_fd >= 0) {
+		if (p->ctl_fd == CTL_FD)
+			TRY(p, STAGE_STDIO, fcntl(CTL_FD, F_SETFD, 0));
+		else
+			TRY(p, STAGE_STDIO, dup2(p->ctl_fd, CTL_FD));
+	}
 	TRY(p, STAGE_SESSION, setsid());
 	TRY(p, STAGE_RLIMITS, setrlimit(RLIMIT_CORE, &no_core));
 

@@ -14,6 +14,7 @@
 struct child_plan {
 	int sync_fd; /* SOCK_SEQPACKET, CLOEXEC: "go" arrives here, failures leave here */
 	int init_fd; /* sbx-init, executed with execveat */
+	int ctl_fd;  /* listening control socket for sbx-init (fd 3 there), or -1 */
 	int stdio[3];
 	const char *scratch;	  /* host directory the child mounts its private tmpfs on */
 	char scratch_opts[64];	  /* tmpfs options for it, with a writable layer */

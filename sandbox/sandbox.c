@@ -15,11 +15,13 @@
 #include <sys/capability.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
 #include "child.h"
+#include "ctl.h"
 #include "macro.h"
 
 #ifndef P_PIDFD
@@ -30,6 +32,7 @@ static const char *const stage_names[_STAGE_MAX] = {
 	[STAGE_SPEC] = "spec",
 	[STAGE_CGROUP] = "create cgroups",
 	[STAGE_INIT] = "open sbx-init",
+	[STAGE_CONTROL] = "bind control socket",
 	[STAGE_CLONE] = "clone3",
 	[STAGE_ATTACH] = "join v1 cgroups",
 	[STAGE_IDMAP] = "write id maps",
@@ -119,8 +122,46 @@ static int net_lo_up(pid_t pid)
 	return r;
 }
 
+/* Moves @fd to a number above CTL_FD, where the child's placement of the control
+ * socket at CTL_FD cannot clobber it. */
+static int fd_above_ctl(int fd)
+{
+	if (fd < 0 || fd > CTL_FD)
+		return fd;
+	int moved = fcntl(fd, F_DUPFD_CLOEXEC, CTL_FD + 1);
+	int r = moved < 0 ? -errno : moved;
+	close(fd);
+	return r;
+}
+
+/* The control socket sbx-init will listen on, bound where only root can reach it. */
+static int ctl_listen(const char *id, char **ret_path)
+{
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	_cleanup_close_ int fd = -1;
+
+	if (mkdir(CTL_DIR, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	if ((size_t)snprintf(addr.sun_path, sizeof(addr.sun_path), CTL_DIR "/%s", id) >=
+	    sizeof(addr.sun_path))
+		return -ENAMETOOLONG;
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	(void)unlink(addr.sun_path);
+	if (bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 || listen(fd, CTL_MAX_CONNS) < 0)
+		return -errno;
+	*ret_path = strdup(addr.sun_path);
+	if (!*ret_path) {
+		(void)unlink(addr.sun_path);
+		return -ENOMEM;
+	}
+	return TAKE_FD(fd);
+}
+
 static void plan_free(struct child_plan *p)
 {
+	closep(&p->ctl_fd);
 	free(p->overlay_opts);
 	free((void *)p->argv);
 	if (p->no_caps)
@@ -135,6 +176,7 @@ static int plan_build(struct child_plan *p, const struct sandbox_spec *spec, con
 	*p = (struct child_plan){
 		.sync_fd = -1,
 		.init_fd = -1,
+		.ctl_fd = -1,
 		.stdio = { spec->stdio[0], spec->stdio[1], spec->stdio[2] },
 		.scratch = SANDBOX_SCRATCH_DIR,
 		.rootfs = spec->rootfs,
@@ -164,22 +206,30 @@ static int plan_build(struct child_plan *p, const struct sandbox_spec *spec, con
 	p->no_caps = cap_init();
 	if (!p->no_caps)
 		return -ENOMEM;
-	while (spec->argv[argc])
+	while (spec->argv && spec->argv[argc])
 		argc++;
-	char **argv = calloc(argc + 3, sizeof(char *));
+	char **argv = calloc(argc + 4, sizeof(char *));
 	if (!argv)
 		return -ENOMEM;
-	argv[0] = "sbx-init";
-	argv[1] = "--";
-	memcpy(argv + 2, spec->argv, argc * sizeof(char *));
+	size_t a = 0;
+	argv[a++] = "sbx-init";
+	if (spec->control)
+		argv[a++] = "--ctl";
+	argv[a++] = "--";
+	memcpy(argv + a, spec->argv, argc * sizeof(char *));
 	p->argv = argv;
 	p->init_fd = open(init_path, O_RDONLY | O_CLOEXEC);
-	return p->init_fd < 0 ? -errno : 0;
+	if (p->init_fd < 0)
+		return -errno;
+	p->init_fd = fd_above_ctl(p->init_fd);
+	return p->init_fd < 0 ? p->init_fd : 0;
 }
 
 static int spec_check(const struct sandbox_spec *spec)
 {
-	if (!spec->id || !spec->rootfs || !spec->argv || !spec->argv[0] || !spec->envp ||
+	bool has_argv = spec->argv && spec->argv[0];
+
+	if (!spec->id || !spec->rootfs || (!has_argv && !spec->control) || !spec->envp ||
 	    !spec->filter || !spec->tmp_bytes)
 		return -EINVAL;
 	/* The child resolves paths after it has changed directory. */
@@ -197,6 +247,9 @@ static void sandbox_free(struct sandbox *sb)
 	if (!sb)
 		return;
 	closep(&sb->pidfd);
+	if (sb->ctl_path)
+		(void)unlink(sb->ctl_path);
+	free(sb->ctl_path);
 	free(sb->id);
 	free(sb);
 }
@@ -237,13 +290,21 @@ int sandbox_start(const struct sandbox_spec *spec, const char *init_path, struct
 		FAIL(STAGE_SCRATCH, -errno);
 	if (mkdir(SANDBOX_SCRATCH_DIR, 0755) < 0 && errno != EEXIST)
 		FAIL(STAGE_SCRATCH, -errno);
+	if (spec->control) {
+		r = ctl_listen(spec->id, &sb->ctl_path);
+		if (r < 0)
+			FAIL(STAGE_CONTROL, r);
+		plan.ctl_fd = r;
+	}
 	r = cgroup_create(spec->id, &spec->limits, &sb->cg);
 	if (r < 0)
 		FAIL(STAGE_CGROUP, r);
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
 		FAIL(STAGE_CLONE, -errno);
 	parent_fd = sv[0];
-	child_fd = sv[1];
+	child_fd = fd_above_ctl(sv[1]);
+	if (child_fd < 0)
+		FAIL(STAGE_CLONE, child_fd);
 	plan.sync_fd = child_fd;
 
 	struct clone_args args = {

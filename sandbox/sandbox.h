@@ -21,6 +21,7 @@ enum sandbox_stage {
 	STAGE_SPEC = 1,
 	STAGE_CGROUP,
 	STAGE_INIT,
+	STAGE_CONTROL,
 	STAGE_CLONE,
 	STAGE_ATTACH,
 	STAGE_IDMAP,
@@ -59,6 +60,7 @@ struct sandbox {
 	pid_t pid; /* sbx-init, as seen from the host */
 	int pidfd;
 	struct cgroup *cg;
+	char *ctl_path; /* control socket (spec.control), removed by sandbox_destroy */
 	bool reaped;
 };
 

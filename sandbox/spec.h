@@ -26,7 +26,8 @@ struct sandbox_spec {
 	const char *id;		  /* unique; names the cgroups */
 	const char *rootfs;	  /* image root directory (read-only lower layer) */
 	const char *const *binds; /* pairs: host source, sandbox target; NULL-terminated */
-	char *const *argv;	  /* workload, run by sbx-init; argv[0] looked up in PATH */
+	char *const *argv;	  /* workload, run by sbx-init; argv[0] looked up in PATH;
+				   * NULL with control: the sandbox only serves commands */
 	char *const *envp;	  /* complete environment, NULL-terminated */
 	const char *workdir;	  /* inside the sandbox; default "/" */
 	const char *hostname;	  /* default "sbx" */
@@ -37,9 +38,10 @@ struct sandbox_spec {
 	uint64_t writable_bytes; /* size of the writable layer over /; 0 = / read-only */
 	uint64_t tmp_bytes;	 /* size of /tmp */
 	enum net_mode net;
-	bool user_ns;			/* map root to an unprivileged host range */
-	bool time_ns;			/* own time namespace */
-	bool die_with_parent;		/* SIGKILL the sandbox when the launcher dies */
+	bool user_ns;	      /* map root to an unprivileged host range */
+	bool time_ns;	      /* own time namespace */
+	bool die_with_parent; /* SIGKILL the sandbox when the launcher dies */
+	bool control;	      /* serve the control channel (ctl.h); argv may then be NULL */
 	const struct sysfilter *filter; /* seccomp program, built by the caller */
 	int stdio[3];			/* fds for 0,1,2; -1 = inherit */
 };

@@ -1,0 +1,104 @@
+// SPDX-License-Identifier: MIT
+/* Host side of the sbx-init control channel. */
+#define _GNU_SOURCE
+#include "ctl.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "macro.h"
+
+int ctl_connect(const char *path)
+{
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	int fd;
+
+	if (strlen(path) >= sizeof(addr.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(addr.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
+		int r = -errno;
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
+static int append(char *buf, size_t *off, const char *s)
+{
+	size_t n = strlen(s) + 1;
+	if (*off + n > CTL_MAX_MSG)
+		return -E2BIG;
+	memcpy(buf + *off, s, n);
+	*off += n;
+	return 0;
+}
+
+int ctl_send_exec(int fd, uint32_t id, char *const argv[], char *const envp[], const char *cwd,
+		  const int stdio[3])
+{
+	_cleanup_free_ char *buf = malloc(CTL_MAX_MSG);
+	struct ctl_exec h = { .type = CTL_EXEC, .id = id };
+	size_t off = sizeof(h);
+	int r;
+
+	if (!buf)
+		return -ENOMEM;
+	if (!argv || !argv[0])
+		return -EINVAL;
+	if ((r = append(buf, &off, cwd ? cwd : "/")) < 0)
+		return r;
+	for (; argv[h.argc]; h.argc++)
+		if (h.argc == CTL_MAX_ARGS || (r = append(buf, &off, argv[h.argc])) < 0)
+			return r < 0 ? r : -E2BIG;
+	for (; envp && envp[h.envc]; h.envc++)
+		if (h.envc == CTL_MAX_ARGS || (r = append(buf, &off, envp[h.envc])) < 0)
+			return r < 0 ? r : -E2BIG;
+	memcpy(buf, &h, sizeof(h));
+
+	union {
+		char buf[CMSG_SPACE(3 * sizeof(int))];
+		struct cmsghdr align;
+	} ctrl = { 0 };
+	struct iovec iov = { .iov_base = buf, .iov_len = off };
+	struct msghdr msg = { .msg_iov = &iov,
+			      .msg_iovlen = 1,
+			      .msg_control = ctrl.buf,
+			      .msg_controllen = sizeof(ctrl.buf) };
+	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(3 * sizeof(int));
+	memcpy(CMSG_DATA(c), stdio, 3 * sizeof(int));
+	if (sendmsg(fd, &msg, MSG_NOSIGNAL) < 0)
+		return -errno;
+	return 0;
+}
+
+int ctl_send_signal(int fd, uint32_t id, int sig)
+{
+	struct ctl_signal s = { .type = CTL_SIGNAL, .id = id, .sig = sig };
+	if (send(fd, &s, sizeof(s), MSG_NOSIGNAL) < 0)
+		return -errno;
+	return 0;
+}
+
+int ctl_read_reply(int fd, struct ctl_reply *ret)
+{
+	ssize_t n = recv(fd, ret, sizeof(*ret), 0);
+
+	if (n < 0)
+		return -errno;
+	if (n == 0)
+		return -ECONNRESET;
+	if (n != sizeof(*ret) || ret->type < CTL_STARTED || ret->type > CTL_EXITED)
+		return -EBADMSG;
+	return 0;
+}

@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: MIT */
+/* The control channel between the host and a sandbox's sbx-init. sbx-init listens on a
+ * SOCK_SEQPACKET unix socket that libsandbox bound at /run/sbx/ctl/<id> (a root-only
+ * directory the sandbox cannot see) and passed to it as fd 3. The host connects (again,
+ * after a daemon restart) and asks sbx-init to start commands; those are sbx-init's
+ * own children, so they have exactly the workload's namespaces, cgroup, capabilities
+ * and seccomp filter: nothing of the host is carried in.
+ *
+ * Messages (one per datagram, host byte order):
+ *   host -> init  CTL_EXEC    struct ctl_exec + "cwd\0argv0\0...argvN\0env0\0...envM\0",
+ *                             with three fds (stdin, stdout, stderr) as SCM_RIGHTS
+ *   host -> init  CTL_SIGNAL  struct ctl_signal: to the command's process group
+ *   init -> host  CTL_STARTED / CTL_FAILED / CTL_EXITED  struct ctl_reply
+ * The structs below are shared by sbx-init (static, libc only) and the host side. */
+#pragma once
+
+#include <stdint.h>
+
+#define CTL_FD 3		/* where sbx-init finds its listening socket */
+#define CTL_DIR "/run/sbx/ctl"
+#define CTL_MAX_MSG (128 * 1024) /* one EXEC request, strings included */
+#define CTL_MAX_ARGS 1024
+#define CTL_MAX_CONNS 16
+
+enum ctl_type {
+	CTL_EXEC = 1,
+	CTL_SIGNAL,
+	CTL_STARTED,
+	CTL_FAILED,
+	CTL_EXITED,
+};
+
+struct ctl_exec {
+	uint32_t type; /* CTL_EXEC */
+	uint32_t id;   /* chosen by the host; echoed in replies */
+	uint32_t argc; /* >= 1 */
+	uint32_t envc;
+	/* followed by cwd, argv and env as NUL-terminated strings */
+};
+
+struct ctl_signal {
+	uint32_t type; /* CTL_SIGNAL */
+	uint32_t id;
+	int32_t sig;
+};
+
+struct ctl_reply {
+	uint32_t type; /* CTL_STARTED, CTL_FAILED or CTL_EXITED */
+	uint32_t id;
+	int32_t value; /* STARTED: pid inside the sandbox; FAILED: errno; EXITED: the exit
+			* code, or 128+N for signal N */
+};
+
+/* ---- host side (libsandbox); return 0 / fd, or -errno ---- */
+
+/* Connects to a sandbox's control socket. */
+int ctl_connect(const char *path);
+/* Asks for @argv to run with @envp in @cwd, its stdio on @stdio. */
+int ctl_send_exec(int fd, uint32_t id, char *const argv[], char *const envp[], const char *cwd,
+		  const int stdio[3]);
+int ctl_send_signal(int fd, uint32_t id, int sig);
+/* Reads one reply (blocking unless @fd is non-blocking: then -EAGAIN). */
+int ctl_read_reply(int fd, struct ctl_reply *ret);
