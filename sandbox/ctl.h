@@ -16,7 +16,7 @@
 
 #include <stdint.h>
 
-#define CTL_FD 3		/* where sbx-init finds its listening socket */
+#define CTL_FD 3 /* where sbx-init finds its listening socket */
 #define CTL_DIR "/run/sbx/ctl"
 #define CTL_MAX_MSG (128 * 1024) /* one EXEC request, strings included */
 #define CTL_MAX_ARGS 1024

@@ -52,7 +52,8 @@ static struct sandbox *start(char *const *workload)
 	};
 	int r = sandbox_start(&spec, init_path, &sb, &err);
 	if (r < 0)
-		fprintf(stderr, "start: %s: %s\n", sandbox_stage_name(err.stage), strerror(err.err));
+		fprintf(stderr, "start: %s: %s\n", sandbox_stage_name(err.stage),
+			strerror(err.err));
 	CHECK_EQ_INT(r, 0);
 	CHECK(sb->ctl_path && access(sb->ctl_path, F_OK) == 0);
 	return sb;
@@ -78,7 +79,8 @@ static void send_exec(int ctl, uint32_t id, char *const argv[], const char *cwd,
 		      int *out_r, int *err_r)
 {
 	int in[2], out[2], err[2];
-	CHECK(pipe2(in, O_CLOEXEC) == 0 && pipe2(out, O_CLOEXEC) == 0 && pipe2(err, O_CLOEXEC) == 0);
+	CHECK(pipe2(in, O_CLOEXEC) == 0 && pipe2(out, O_CLOEXEC) == 0 &&
+	      pipe2(err, O_CLOEXEC) == 0);
 	int stdio[3] = { in[0], out[1], err[1] };
 	CHECK_EQ_INT(ctl_send_exec(ctl, id, argv, envp, cwd, stdio), 0);
 	close(in[0]);
@@ -139,7 +141,8 @@ TEST(exec_has_the_workloads_restrictions)
 			 "grep -E '^(CapEff|CapBnd|CapAmb|NoNewPrivs|Seccomp):' /proc/self/status "
 			 "| tr -s '\\t ' ' '; "
 			 "for n in pid net mnt uts ipc cgroup time user; do "
-			 "[ \"$(readlink /proc/self/ns/$n)\" = \"$(readlink /proc/2/ns/$n)\" ] || echo \"$n differs\"; "
+			 "[ \"$(readlink /proc/self/ns/$n)\" = \"$(readlink /proc/2/ns/$n)\" ] || "
+			 "echo \"$n differs\"; "
 			 "done; grep ^0:: /proc/self/cgroup; hostname; "
 			 "cat /proc/2/cmdline | tr '\\0' ' '; echo; "
 			 "readlink /proc/1/fd/0 >/dev/null 2>&1 || echo init-fds-closed",
@@ -151,7 +154,8 @@ TEST(exec_has_the_workloads_restrictions)
 			     "CapAmb: 0000000000000000\nNoNewPrivs: 1\nSeccomp: 2\n"
 			     "0::/\nctl-box\nsleep 60 \ninit-fds-closed\n"));
 	/* The same denials as the workload: */
-	char *deny[] = { "sh", "-c", "mount -t tmpfs x /tmp 2>&1; unshare -n true 2>&1; true", NULL };
+	char *deny[] = { "sh", "-c", "mount -t tmpfs x /tmp 2>&1; unshare -n true 2>&1; true",
+			 NULL };
 	run(ctl, 2, deny, "/", NULL, &r);
 	CHECK_STR_CONTAINS(r.out, "mount: permission denied");
 	CHECK_STR_CONTAINS(r.out, "unshare: unshare(0x40000000): Operation not permitted");
@@ -189,7 +193,9 @@ TEST(exec_stdio_exit_codes_and_failures)
 
 TEST(many_concurrent_execs)
 {
-	enum { N = 40 };
+	enum {
+		N = 40
+	};
 	struct sandbox *sb = start(NULL);
 	int ctl = ctl_connect(sb->ctl_path), in_w[N], out_r[N], err_r[N];
 	for (int i = 0; i < N; i++) {
@@ -230,10 +236,12 @@ TEST(channel_out_of_reach_inside)
 	struct sandbox *sb = start(NULL);
 	int ctl = ctl_connect(sb->ctl_path);
 	struct result r;
-	char *argv[] = { "sh", "-c",
-			 "ls /run/sbx 2>&1; for f in /proc/$$/fd/* /proc/1/fd/*; do readlink $f; done "
-			 "2>&1 | grep -c socket",
-			 NULL };
+	char *argv[] = {
+		"sh", "-c",
+		"ls /run/sbx 2>&1; for f in /proc/$$/fd/* /proc/1/fd/*; do readlink $f; done "
+		"2>&1 | grep -c socket",
+		NULL
+	};
 	run(ctl, 1, argv, "/", NULL, &r);
 	CHECK_STR_CONTAINS(r.out, "ls: /run/sbx: No such file or directory");
 	/* The command holds no socket; PID 1's fds are not even readable to it. */

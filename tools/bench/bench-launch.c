@@ -2,8 +2,9 @@
 /* Launch latency benchmark. Interleaves, round by round, whole-process launches of
  * `sbx run --image base -- /bin/true`, bwrap and unshare doing a similar job, and a
  * plain busybox true (the floor); then times libsandbox in-process from spawn to
- * reaped exit (the path sbxd uses), with and without limits. Prints p50/p99 and
- * ratios against bwrap from the same run.
+ * reaped exit (the path sbxd uses), with and without limits, and a command's round
+ * trip through sbx-init's control channel. Prints p50/p99 and ratios against bwrap
+ * from the same run.
  * Usage: bench-launch BUILD_DIR [ROUNDS] */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -17,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../../sandbox/ctl.h"
 #include "../../sandbox/sandbox.h"
 #include "../../sandbox/sysfilter.h"
 
@@ -168,12 +170,13 @@ int main(int argc, char **argv)
 		INPROC,
 		INPROC_LIM,
 		TEARDOWN,
+		EXEC,
 		NSERIES
 	};
 	static const char *const names[NSERIES] = {
-		"sbx run (process)",	"bwrap (process)",	 "unshare (process)",
-		"busybox true (floor)", "libsandbox in-process", "libsandbox + limits",
-		"  teardown (cgroups)",
+		"sbx run (process)",	"bwrap (process)",	    "unshare (process)",
+		"busybox true (floor)", "libsandbox in-process",    "libsandbox + limits",
+		"  teardown (cgroups)", "exec via control channel",
 	};
 	struct series s[NSERIES];
 	for (int i = 0; i < NSERIES; i++)
@@ -198,6 +201,38 @@ int main(int argc, char **argv)
 		s[INPROC_LIM].ns[s[INPROC_LIM].n++] = run_inproc(&limited, init, &td);
 		s[TEARDOWN].ns[s[TEARDOWN].n++] = td;
 	}
+	/* Exec round trip through sbx-init's control channel, in one serving sandbox:
+	 * request sent to EXITED received, for /bin/true. */
+	struct sandbox_spec serving = spec;
+	serving.argv = NULL;
+	serving.control = true;
+	serving.id = "bench-exec";
+	struct sandbox *sb;
+	struct sandbox_error serr;
+	if (sandbox_start(&serving, init, &sb, &serr) < 0) {
+		fprintf(stderr, "serving sandbox: %s\n", sandbox_stage_name(serr.stage));
+		return 1;
+	}
+	int ctl = ctl_connect(sb->ctl_path), devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+	int stdio[3] = { devnull, devnull, devnull };
+	for (int r = 0; r < rounds + 5; r++) {
+		struct ctl_reply rep;
+		int64_t t0 = now_ns();
+		if (ctl_send_exec(ctl, (uint32_t)r, wl, envp, "/", stdio) < 0)
+			return 1;
+		do {
+			if (ctl_read_reply(ctl, &rep) < 0)
+				return 1;
+		} while (rep.type == CTL_STARTED);
+		if (rep.type != CTL_EXITED || rep.value != 0)
+			return 1;
+		if (r >= 5)
+			s[EXEC].ns[s[EXEC].n++] = now_ns() - t0;
+	}
+	close(ctl);
+	close(devnull);
+	sandbox_destroy(sb);
+
 	for (int i = 0; i < NSERIES; i++)
 		summarize(&s[i]);
 	printf("launch latency, %d interleaved rounds, spawn to reaped exit of /bin/true\n",
