@@ -14,17 +14,8 @@
 #include "../sandbox/macro.h"
 #include "../sandbox/text.h"
 
-static int __attribute__((format(printf, 2, 3))) bad(char **ret_error, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	if (vasprintf(ret_error, fmt, ap) < 0)
-		*ret_error = NULL;
-	va_end(ap);
-	text_sanitize(*ret_error); /* it may quote the client's own strings */
-	return -EINVAL;
-}
+/* Every refusal here is -EINVAL with a one-line reason. */
+#define bad(ret_error, ...) text_error(ret_error, -EINVAL, __VA_ARGS__)
 
 static void strv_free(char **v)
 {

@@ -6,7 +6,6 @@
 #include <errno.h>
 #include <jansson.h>
 #include <stdbool.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,17 +32,6 @@ void image_free(struct image *img)
 	free(img->dir);
 	free(img->rootfs);
 	free(img);
-}
-
-static int __attribute__((format(printf, 3, 4))) fail(char **ret_error, int r, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	if (vasprintf(ret_error, fmt, ap) < 0)
-		*ret_error = NULL;
-	va_end(ap);
-	text_sanitize(*ret_error);
-	return r;
 }
 
 /* An absolute path without "." or ".." components. */
@@ -76,16 +64,17 @@ static int parse_manifest(struct image *img, const char *mpath, char **ret_error
 
 	char text[sizeof(jerr.text) + 4];
 	if (!root)
-		return fail(ret_error, -EINVAL, "image %s: %s:%d: %s", img->name, mpath, jerr.line,
-			    text_printable(jerr.text, text, sizeof(text)));
+		return text_error(ret_error, -EINVAL, "image %s: %s:%d: %s", img->name, mpath,
+				  jerr.line, text_printable(jerr.text, text, sizeof(text)));
 	json_t *rootfs = json_object_get(root, "rootfs"), *binds = json_object_get(root, "binds");
 	json_t *env = json_object_get(root, "env");
 	const char *rel = json_is_string(rootfs) ? json_string_value(rootfs) : "rootfs";
 
 	if (!json_is_object(root) || (rootfs && !json_is_string(rootfs)) || strstr(rel, "..") ||
 	    rel[0] == '/') {
-		r = fail(ret_error, -EINVAL, "image %s: %s: \"rootfs\" must be a relative path",
-			 img->name, mpath);
+		r = text_error(ret_error, -EINVAL,
+			       "image %s: %s: \"rootfs\" must be a relative path", img->name,
+			       mpath);
 		goto out;
 	}
 	if (asprintf(&img->rootfs, "%s/%s", img->dir, rel) < 0) {
@@ -93,13 +82,15 @@ static int parse_manifest(struct image *img, const char *mpath, char **ret_error
 		goto out;
 	}
 	if (!is_dir(img->rootfs)) {
-		r = fail(ret_error, -ENOENT, "image %s: root filesystem %s is not a directory",
-			 img->name, img->rootfs);
+		r = text_error(ret_error, -ENOENT,
+			       "image %s: root filesystem %s is not a directory", img->name,
+			       img->rootfs);
 		goto out;
 	}
 	if (binds && (!json_is_array(binds) || json_array_size(binds) > MAX_BINDS)) {
-		r = fail(ret_error, -EINVAL, "image %s: \"binds\" must be an array of at most %d",
-			 img->name, MAX_BINDS);
+		r = text_error(ret_error, -EINVAL,
+			       "image %s: \"binds\" must be an array of at most %d", img->name,
+			       MAX_BINDS);
 		goto out;
 	}
 	img->binds = calloc(2 * json_array_size(binds) + 1, sizeof(char *));
@@ -113,10 +104,11 @@ static int parse_manifest(struct image *img, const char *mpath, char **ret_error
 		const char *src = json_string_value(json_object_get(b, "source"));
 		const char *dst = json_string_value(json_object_get(b, "target"));
 		if (!path_clean_absolute(src) || !path_clean_absolute(dst) || !strcmp(dst, "/")) {
-			r = fail(ret_error, -EINVAL,
-				 "image %s: binds[%zu]: source and target must be clean absolute "
-				 "paths",
-				 img->name, i);
+			r = text_error(
+				ret_error, -EINVAL,
+				"image %s: binds[%zu]: source and target must be clean absolute "
+				"paths",
+				img->name, i);
 			goto out;
 		}
 		img->binds[2 * i] = strdup(src);
@@ -127,8 +119,9 @@ static int parse_manifest(struct image *img, const char *mpath, char **ret_error
 		}
 	}
 	if (env && (!json_is_object(env) || json_object_size(env) > MAX_ENV)) {
-		r = fail(ret_error, -EINVAL, "image %s: \"env\" must be an object of at most %d",
-			 img->name, MAX_ENV);
+		r = text_error(ret_error, -EINVAL,
+			       "image %s: \"env\" must be an object of at most %d", img->name,
+			       MAX_ENV);
 		goto out;
 	}
 	const char *k;
@@ -136,8 +129,8 @@ static int parse_manifest(struct image *img, const char *mpath, char **ret_error
 	size_t n = 0;
 	json_object_foreach (env, k, v) {
 		if (!json_is_string(v) || !k[0] || strchr(k, '=')) {
-			r = fail(ret_error, -EINVAL, "image %s: env.%s must be a string", img->name,
-				 k);
+			r = text_error(ret_error, -EINVAL, "image %s: env.%s must be a string",
+				       img->name, k);
 			goto out;
 		}
 		if (asprintf(&img->env[n++], "%s=%s", k, json_string_value(v)) < 0) {
@@ -161,32 +154,32 @@ int image_open(const char *name_or_path, const char *images_dir, struct image **
 	if (!img)
 		return -ENOMEM;
 	if (!name_or_path || !name_or_path[0])
-		return fail(ret_error, -EINVAL, "image name is empty");
+		return text_error(ret_error, -EINVAL, "image name is empty");
 	img->name = strdup(name_or_path);
 	if (!img->name)
 		return -ENOMEM;
 	if (strchr(name_or_path, '/')) {
 		img->dir = realpath(name_or_path, NULL);
 		if (!img->dir)
-			return fail(ret_error, -errno, "image %s: %s", name_or_path,
-				    strerror(errno));
+			return text_error(ret_error, -errno, "image %s: %s", name_or_path,
+					  strerror(errno));
 	} else {
 		for (const char *s = name_or_path; *s; s++)
 			if (!strchr("abcdefghijklmnopqrstuvwxyz0123456789-_.", *s) ||
 			    name_or_path[0] == '.')
-				return fail(ret_error, -EINVAL, "image name \"%s\" is invalid",
-					    name_or_path);
+				return text_error(ret_error, -EINVAL,
+						  "image name \"%s\" is invalid", name_or_path);
 		if (asprintf(&img->dir, "%s/%s", images_dir, name_or_path) < 0)
 			return -ENOMEM;
 		if (!is_dir(img->dir))
-			return fail(ret_error, -ENOENT, "image %s not found in %s", name_or_path,
-				    images_dir);
+			return text_error(ret_error, -ENOENT, "image %s not found in %s",
+					  name_or_path, images_dir);
 	}
 	if (asprintf(&mpath, "%s/" MANIFEST, img->dir) < 0)
 		return -ENOMEM;
 	if (access(mpath, R_OK) < 0)
-		return fail(ret_error, -ENOENT, "image %s: no %s in %s", name_or_path, MANIFEST,
-			    img->dir);
+		return text_error(ret_error, -ENOENT, "image %s: no %s in %s", name_or_path,
+				  MANIFEST, img->dir);
 	r = parse_manifest(img, mpath, ret_error);
 	if (r < 0)
 		return r;

@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: MIT
 /* Making untrusted text safe to quote in one-line errors. */
+#define _GNU_SOURCE
 #include "text.h"
+
+#include <stdio.h>
 
 #include <string.h>
 
@@ -15,6 +18,18 @@ const char *text_printable(const char *in, char *buf, size_t size)
 	else
 		buf[i] = '\0';
 	return buf;
+}
+
+int text_error(char **ret_error, int r, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (vasprintf(ret_error, fmt, ap) < 0)
+		*ret_error = NULL;
+	va_end(ap);
+	text_sanitize(*ret_error); /* messages may quote untrusted text */
+	return r;
 }
 
 char *text_sanitize(char *s)

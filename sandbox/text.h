@@ -3,11 +3,16 @@
  * one-line error message. Pure; async-signal-safe. */
 #pragma once
 
+#include <stdarg.h>
 #include <stddef.h>
 
 /* Copies @in into @buf (@size >= 4): control bytes become '?', and text that does not
  * fit is cut and ends in "...". Returns @buf. */
 const char *text_printable(const char *in, char *buf, size_t size);
+
+/* Formats a one-line error into *ret_error (malloc'd; NULL if out of memory), with
+ * control bytes replaced, and returns @r: `return text_error(&err, -EINVAL, ...)`. */
+int text_error(char **ret_error, int r, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Replaces control bytes in @s with '?', in place. Returns @s (NULL stays NULL). */
 char *text_sanitize(char *s);
