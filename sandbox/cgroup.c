@@ -85,52 +85,29 @@ static int mkdir_p(const char *path)
 	return -errno;
 }
 
-/* Our own cgroup in the v1 hierarchy that carries @ctl, joined to its mount point. */
-static int v1_own_dir(const char *ctl, char **ret)
+/* Our cgroup path in the hierarchy carrying controller @ctl ("" for cgroup v2), looked
+ * up in @self, the text of /proc/self/cgroup (lines "ID:CONTROLLERS:PATH"). */
+static int own_path(const char *self, const char *ctl, char **ret)
 {
-	_cleanup_free_ char *line = NULL;
-	size_t cap = 0;
-	FILE *f = fopen("/proc/self/cgroup", "re");
-	int r = -ENOENT;
+	size_t clen = strlen(ctl);
 
-	if (!f)
-		return -errno;
-	while (getline(&line, &cap, f) > 0) {
-		char *ctls = strchr(line, ':'), *path;
-		if (!ctls || !(path = strchr(++ctls, ':')))
-			continue;
-		*path++ = '\0';
-		path[strcspn(path, "\n")] = '\0';
+	for (const char *line = self; *line;) {
+		const char *end = line + strcspn(line, "\n");
+		const char *ctls = memchr(line, ':', (size_t)(end - line));
+		const char *path = ctls ? memchr(ctls + 1, ':', (size_t)(end - ctls - 1)) : NULL;
+
 		/* controllers are a comma-separated list, e.g. "cpu,cpuacct" */
-		for (char *tok = strtok(ctls, ","); tok; tok = strtok(NULL, ","))
-			if (!strcmp(tok, ctl)) {
-				r = asprintf(ret, CG_ROOT "/%s%s", ctl, path) < 0 ? -ENOMEM : 0;
-				goto out;
+		for (const char *t = ctls ? ctls + 1 : end; path && t <= path;) {
+			size_t n = strcspn(t, ",:");
+			if (n == clen && !memcmp(t, ctl, n)) {
+				*ret = strndup(path + 1, (size_t)(end - path - 1));
+				return *ret ? 0 : -ENOMEM;
 			}
-	}
-out:
-	fclose(f);
-	return r;
-}
-
-static int v2_own_path(char **ret)
-{
-	_cleanup_free_ char *line = NULL;
-	size_t cap = 0;
-	FILE *f = fopen("/proc/self/cgroup", "re");
-	int r = -ENOENT;
-
-	if (!f)
-		return -errno;
-	while (getline(&line, &cap, f) > 0)
-		if (!strncmp(line, "0::", 3)) {
-			line[strcspn(line, "\n")] = '\0';
-			*ret = strdup(line + 3);
-			r = *ret ? 0 : -ENOMEM;
-			break;
+			t += n + 1;
 		}
-	fclose(f);
-	return r;
+		line = *end ? end + 1 : end;
+	}
+	return -ENOENT;
 }
 
 static int v1_apply(enum cgroup_v1_ctl ctl, const char *dir, const struct sandbox_limits *lim)
@@ -250,14 +227,15 @@ static int v2_check_controllers(const char *parent, const struct sandbox_limits 
 	return 0;
 }
 
-static int create_v2(struct cgroup *cg, const char *id, const struct sandbox_limits *lim)
+static int create_v2(struct cgroup *cg, const char *self, const char *id,
+		     const struct sandbox_limits *lim)
 {
 	_cleanup_free_ char *parent = NULL;
 	int r;
 
 	if (cg->mode == CGROUP_HYBRID) {
 		_cleanup_free_ char *own = NULL;
-		r = v2_own_path(&own);
+		r = own_path(self, "", &own);
 		if (r < 0)
 			return r;
 		if (asprintf(&parent, CG_UNIFIED_HYBRID "%s/" CG_PARENT,
@@ -299,6 +277,7 @@ static int create_v2(struct cgroup *cg, const char *id, const struct sandbox_lim
 int cgroup_create(const char *id, const struct sandbox_limits *lim, struct cgroup **ret)
 {
 	struct cgroup *cg = calloc(1, sizeof(*cg));
+	char self[4096] = "";
 	int r;
 
 	if (!cg)
@@ -307,17 +286,22 @@ int cgroup_create(const char *id, const struct sandbox_limits *lim, struct cgrou
 	r = cgroup_detect(&cg->mode);
 	if (r < 0)
 		goto fail;
-	r = create_v2(cg, id, lim);
+	if (cg->mode == CGROUP_HYBRID) { /* read once: every hierarchy's path is in it */
+		r = read_file("/proc/self", "cgroup", self, sizeof(self));
+		if (r < 0)
+			goto fail;
+	}
+	r = create_v2(cg, self, id, lim);
 	if (r < 0)
 		goto fail;
 	for (int c = 0; cg->mode == CGROUP_HYBRID && c < _CG_V1_MAX; c++) {
 		_cleanup_free_ char *own = NULL, *parent = NULL;
 		if (!v1_needed(c, lim))
 			continue;
-		r = v1_own_dir(v1_names[c], &own);
+		r = own_path(self, v1_names[c], &own);
 		if (r < 0)
 			goto fail;
-		if (asprintf(&parent, "%s/" CG_PARENT, own) < 0) {
+		if (asprintf(&parent, CG_ROOT "/%s%s/" CG_PARENT, v1_names[c], own) < 0) {
 			r = -ENOMEM;
 			goto fail;
 		}
