@@ -38,12 +38,15 @@ helper_image() {
 	fi
 	echo "$img"
 }
+# Live sbx-init processes. A zombie is not one: the init of a sandbox whose launcher
+# was SIGKILLed is re-parented to the host's PID 1, which may reap it a little later.
+live_inits() { ps -C sbx-init -o stat= | grep -vc '^Z' || true; }
 # Leftovers of sandboxes on the host: cgroups, scratch mounts, sbx-init processes.
 leftovers() {
 	local n=0
 	n=$((n + $(find /sys/fs/cgroup -maxdepth 8 -path '*/sbx/*' -type d 2>/dev/null | wc -l)))
 	n=$((n + $(grep -c /run/sbx /proc/mounts)))
-	n=$((n + $(pgrep -c -x sbx-init || true)))
+	n=$((n + $(live_inits)))
 	echo "$n"
 }
 

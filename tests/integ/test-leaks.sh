@@ -8,7 +8,7 @@ count_state() {
 	printf 'cgroups=%s mounts=%s procs=%s scratch=%s\n' \
 		"$(find /sys/fs/cgroup -maxdepth 8 -path '*/sbx/*' -type d 2>/dev/null | wc -l)" \
 		"$(wc -l </proc/mounts)" \
-		"$(pgrep -c -x sbx-init || true)" \
+		"$(live_inits)" \
 		"$(ls -A /run/sbx/scratch 2>/dev/null | wc -l)"
 }
 

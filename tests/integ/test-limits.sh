@@ -39,7 +39,7 @@ set -- /proc/[0-9]*; echo $#'
 	# A real bomb ends when the timeout kills it, and the host survives.
 	run_sbx run --pids 64 --timeout 3s -- sh -c 'b() { b | b & }; b; while :; do :; done'
 	assert_eq "$RC" 124 "fork bomb under --pids ends at the timeout"
-	[ "$(pgrep -c -x sbx-init || true)" = 0 ] || fail "sandbox processes left"
+	[ "$(live_inits)" = 0 ] || fail "sandbox processes left"
 }
 
 t_cpu_quota() {
