@@ -37,9 +37,12 @@ SANDBOX_OBJS := $(SANDBOX_SRCS:%.c=$(B)/%.o)
 LIBSANDBOX := $(B)/libsandbox.a
 
 # Pure host modules (parsers, no I/O): linked by sbxd, the tests and the fuzzers.
-HOST_PURE_SRCS := host/http.c host/apispec.c
+HOST_PURE_SRCS := host/http.c host/apispec.c host/b64.c
 LIBHOST := $(B)/libsbxhost.a
 HOST_LIBS := -lhttp_parser -lm
+# The daemon's own modules (I/O: the ring, SQLite, files).
+SBXD_SRCS := host/sbxd.c host/loop.c host/server.c host/api.c host/box.c host/store.c host/files.c
+SBXD_LIBS := -luring -lsqlite3 -lcrypto -lpthread
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(B)/tests/%,$(wildcard tests/unit/test-*.c))
 INTEG_C_TESTS := $(patsubst tests/integ/%.c,$(B)/tests/%,$(wildcard tests/integ/test-*.c))
@@ -51,7 +54,7 @@ IMAGES := $(B)/images/base/manifest.json $(B)/images/host/manifest.json
 
 .PHONY: all run test bench fuzz format format-check clean setup
 .SECONDARY:
-all: $(B)/sbx $(B)/sbx-init $(IMAGES)
+all: $(B)/sbx $(B)/sbxd $(B)/sbx-init $(IMAGES)
 
 $(SETUP): tools/setup.sh
 	@mkdir -p $(B)
@@ -75,6 +78,10 @@ $(LIBHOST): $(HOST_PURE_SRCS:%.c=$(B)/%.o)
 $(B)/sbx: $(B)/tools/sbx.o $(LIBSANDBOX)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ -Wl,-Bstatic $(PKG_LIBS) -Wl,-Bdynamic
+
+$(B)/sbxd: $(SBXD_SRCS:%.c=$(B)/%.o) $(LIBHOST) $(LIBSANDBOX)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(HOST_LIBS) $(SBXD_LIBS)
 
 # PID 1 of every sandbox: static, since images need not carry a libc.
 $(B)/sbx-init: sandbox/init.c sandbox/ctl.h | $(SETUP)

@@ -330,6 +330,40 @@ fail:
 	return r;
 }
 
+int cgroup_from_paths(enum cgroup_mode mode, const char *v2_path, const char *const *v1,
+		      struct cgroup **ret)
+{
+	struct cgroup *cg = calloc(1, sizeof(*cg));
+
+	if (!cg)
+		return -ENOMEM;
+	cg->mode = mode;
+	cg->v2_fd = -1;
+	if (!v2_path || strncmp(v2_path, CG_ROOT "/", strlen(CG_ROOT "/")) || strstr(v2_path, ".."))
+		goto inval;
+	cg->v2_path = strdup(v2_path);
+	if (!cg->v2_path)
+		goto nomem;
+	for (int c = 0; c < _CG_V1_MAX; c++) {
+		if (!v1[c])
+			continue;
+		if (strncmp(v1[c], CG_ROOT "/", strlen(CG_ROOT "/")) || strstr(v1[c], ".."))
+			goto inval;
+		cg->v1_path[c] = strdup(v1[c]);
+		if (!cg->v1_path[c])
+			goto nomem;
+	}
+	cg->v2_fd = open(cg->v2_path, O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+	*ret = cg;
+	return 0;
+inval:
+	cgroup_free(cg);
+	return -EINVAL;
+nomem:
+	cgroup_free(cg);
+	return -ENOMEM;
+}
+
 int cgroup_attach_v1(const struct cgroup *cg, pid_t pid)
 {
 	char buf[32];

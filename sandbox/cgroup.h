@@ -38,6 +38,10 @@ const char *cgroup_mode_name(enum cgroup_mode m);
 /* Creates the cgroups of sandbox @id with @lim applied. Nothing is left behind on failure.
  * -EOPNOTSUPP: a limit's controller is not available (pure v2 without delegation). */
 int cgroup_create(const char *id, const struct sandbox_limits *lim, struct cgroup **ret);
+/* The cgroups of a sandbox created earlier (by a launcher that has since exited), from
+ * the paths it recorded: @v1 holds _CG_V1_MAX paths or NULLs. */
+int cgroup_from_paths(enum cgroup_mode mode, const char *v2_path, const char *const *v1,
+		      struct cgroup **ret);
 /* Hybrid: moves @pid into the v1 cgroups (the v2 one is entered with CLONE_INTO_CGROUP). */
 int cgroup_attach_v1(const struct cgroup *cg, pid_t pid);
 /* Kills every process in the sandbox cgroup. */

@@ -208,14 +208,16 @@ _Noreturn void child_main(const struct child_plan *p)
 		if (p->stdio[i] >= 0 && p->stdio[i] != i)
 			TRY(p, STAGE_STDIO, dup2(p->stdio[i], i));
 	/* No descriptor of the launcher reaches the workload, but for sbx-init's control
-	 * socket, at fd 3 (dup2 leaves it open across exec; sbx-init then guards it). */
+	 * socket, log and status files at fds 3-5 (dup2 leaves them open across exec;
+	 * sbx-init then guards them). */
 	TRY(p, STAGE_STDIO, syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC));
-	if (p->ctl_fd >= 0) {
-		if (p->ctl_fd == CTL_FD)
-			TRY(p, STAGE_STDIO, fcntl(CTL_FD, F_SETFD, 0));
-		else
-			TRY(p, STAGE_STDIO, dup2(p->ctl_fd, CTL_FD));
-	}
+	/* The parent placed these above STATUS_FD: no dup2 here clobbers another. */
+	if (p->ctl_fd >= 0)
+		TRY(p, STAGE_STDIO, dup2(p->ctl_fd, CTL_FD));
+	if (p->log_fd >= 0)
+		TRY(p, STAGE_STDIO, dup2(p->log_fd, LOG_FD));
+	if (p->status_fd >= 0)
+		TRY(p, STAGE_STDIO, dup2(p->status_fd, STATUS_FD));
 	TRY(p, STAGE_SESSION, setsid());
 	TRY(p, STAGE_RLIMITS, setrlimit(RLIMIT_CORE, &no_core));
 

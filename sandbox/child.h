@@ -15,10 +15,13 @@ struct child_plan {
 	int sync_fd; /* SOCK_SEQPACKET, CLOEXEC: "go" arrives here, failures leave here */
 	int init_fd; /* sbx-init, executed with execveat */
 	int ctl_fd;  /* listening control socket for sbx-init (fd 3 there), or -1 */
+	int log_fd;  /* fd 4 there, or -1 */
+	int status_fd; /* fd 5 there, or -1 */
 	int stdio[3];
 	const char *scratch;	  /* host directory the child mounts its private tmpfs on */
 	char scratch_opts[64];	  /* tmpfs options for it, with a writable layer */
 	char tmp_opts[64];	  /* tmpfs options for /tmp */
+	char log_cap[24];	  /* sbx-init's --log argument */
 	const char *rootfs;	  /* image root (lower layer) */
 	char *overlay_opts;	  /* NULL: read-only bind of rootfs; else overlay options */
 	const char *const *binds; /* source, target pairs */

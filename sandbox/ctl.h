@@ -16,7 +16,9 @@
 
 #include <stdint.h>
 
-#define CTL_FD 3 /* where sbx-init finds its listening socket */
+#define CTL_FD 3    /* where sbx-init finds its listening socket */
+#define LOG_FD 4    /* with --log: where the workload's output goes */
+#define STATUS_FD 5 /* with --status: where the exit code goes ("exit N\n") */
 #define CTL_DIR "/run/sbx/ctl"
 #define CTL_MAX_MSG (128 * 1024) /* one EXEC request, strings included */
 #define CTL_MAX_ARGS 1024

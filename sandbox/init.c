@@ -4,8 +4,12 @@
  * workload's status (128+N when a signal ended it). With --ctl it also serves the
  * control channel on fd 3 (ctl.h): commands started on request are its own children,
  * so they share every restriction of the workload. Without a workload it serves until
- * a forwarded signal ends it. Built static: images need no libc.
- * Usage: sbx-init [--ctl] [--] [CMD [ARG...]] */
+ * a forwarded signal ends it. With --log CAP (a daemon's sandbox) the workload's stdout
+ * and stderr go through a pipe that sbx-init relays into the host file at fd 4, at most
+ * CAP bytes of it, so a chatty workload cannot fill the host's disk; with --status the
+ * exit code is written to fd 5 ("exit N\n") before sbx-init exits, for a daemon that
+ * was not there to reap it. Built static: images need no libc.
+ * Usage: sbx-init [--ctl] [--log CAP --status] [--] [CMD [ARG...]] */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -13,6 +17,7 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
@@ -39,6 +44,9 @@ static int conns[CTL_MAX_CONNS];
 static int nconns;
 static char msgbuf[CTL_MAX_MSG + 1];
 static char *req_argv[CTL_MAX_ARGS + 1], *req_envp[CTL_MAX_ARGS + 1];
+static int log_pipe = -1; /* read end of the workload's output, with --log */
+static unsigned long long log_cap, log_written;
+static bool log_full, status_file;
 
 static int status_to_code(int status)
 {
@@ -112,6 +120,50 @@ static pid_t spawn(char *const argv[], char *const envp[], const char *cwd, cons
 	}
 	*ret_err = pid < 0 ? errno : child_err;
 	return pid;
+}
+
+/* Moves what the workload wrote into the log, up to the cap; past it, output is read
+ * and dropped (the workload never blocks on a full pipe). At EOF the pipe closes. */
+static void log_relay(void)
+{
+	static const char marker[] = "\n[sbx: log limit reached; further output dropped]\n";
+	char buf[65536];
+
+	for (;;) {
+		ssize_t n = read(log_pipe, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return;
+		if (n <= 0) {
+			close(log_pipe);
+			log_pipe = -1;
+			return;
+		}
+		size_t keep = (size_t)n;
+		if (log_written + keep > log_cap)
+			keep = (size_t)(log_cap - log_written);
+		if (keep && write(LOG_FD, buf, keep) > 0)
+			log_written += keep;
+		if (keep < (size_t)n && !log_full) {
+			log_full = true;
+			(void)!write(LOG_FD, marker, sizeof(marker) - 1);
+		}
+	}
+}
+
+/* The end: the last of the log, the status for the host, then exit. */
+static _Noreturn void finish(int code)
+{
+	char line[32];
+
+	if (log_pipe >= 0)
+		log_relay();
+	if (status_file) {
+		int n = snprintf(line, sizeof(line), "exit %d\n", code);
+		(void)!pwrite(STATUS_FD, line, (size_t)n, 0);
+	}
+	exit(code);
 }
 
 static void reply(int conn, uint32_t type, uint32_t id, int32_t value)
@@ -256,10 +308,22 @@ int main(int argc, char **argv)
 		serve = true;
 		argi++;
 	}
+	if (argi + 2 < argc && !strcmp(argv[argi], "--log") && !strcmp(argv[argi + 2], "--status")) {
+		char *end;
+		log_cap = strtoull(argv[argi + 1], &end, 10);
+		if (*end || fcntl(LOG_FD, F_SETFD, FD_CLOEXEC) < 0 ||
+		    fcntl(STATUS_FD, F_SETFD, FD_CLOEXEC) < 0) {
+			fprintf(stderr, "sbx-init: bad --log/--status\n");
+			return 125;
+		}
+		status_file = true;
+		argi += 3;
+	}
 	if (argi < argc && !strcmp(argv[argi], "--"))
 		argi++;
 	if (argi >= argc && !serve) {
-		fprintf(stderr, "sbx-init: usage: sbx-init [--ctl] [--] [CMD [ARG...]]\n");
+		fprintf(stderr, "sbx-init: usage: sbx-init [--ctl] [--log CAP --status] [--] "
+				"[CMD [ARG...]]\n");
 		return 125;
 	}
 	/* Non-dumpable: /proc/1 (our descriptors, memory, environment) is closed to the
@@ -268,7 +332,7 @@ int main(int argc, char **argv)
 	/* The listening socket is ours alone: no command inherits it. */
 	if (serve && fcntl(CTL_FD, F_SETFD, FD_CLOEXEC) < 0) {
 		fprintf(stderr, "sbx-init: control socket: %s\n", strerror(errno));
-		return 125;
+		finish(125);
 	}
 	sigemptyset(&set);
 	sigaddset(&set, SIGCHLD);
@@ -278,14 +342,27 @@ int main(int argc, char **argv)
 	sigfd = signalfd(-1, &set, SFD_CLOEXEC);
 	if (sigfd < 0) {
 		fprintf(stderr, "sbx-init: signalfd: %s\n", strerror(errno));
-		return 125;
+		finish(125);
 	}
 
 	if (argi < argc) {
-		workload = spawn(argv + argi, environ, NULL, NULL, false, &err);
+		int pipefd[2], stdio[3] = { 0, 1, 2 };
+		if (status_file) {
+			if (pipe2(pipefd, O_CLOEXEC) < 0 ||
+			    fcntl(pipefd[0], F_SETFL, O_NONBLOCK) < 0) {
+				fprintf(stderr, "sbx-init: pipe: %s\n", strerror(errno));
+				finish(125);
+			}
+			log_pipe = pipefd[0];
+			stdio[1] = stdio[2] = pipefd[1];
+		}
+		workload = spawn(argv + argi, environ, NULL, status_file ? stdio : NULL, false,
+				 &err);
+		if (status_file)
+			close(pipefd[1]);
 		if (workload < 0) {
 			fprintf(stderr, "sbx-init: vfork: %s\n", strerror(err));
-			return 125;
+			finish(125);
 		}
 		if (err)
 			fprintf(stderr, "sbx: %s: %s\n", argv[argi],
@@ -293,7 +370,7 @@ int main(int argc, char **argv)
 	}
 
 	for (;;) {
-		struct pollfd pfd[2 + CTL_MAX_CONNS];
+		struct pollfd pfd[3 + CTL_MAX_CONNS];
 		int n = 0;
 
 		pfd[n++] = (struct pollfd){ .fd = sigfd, .events = POLLIN };
@@ -301,8 +378,12 @@ int main(int argc, char **argv)
 			pfd[n++] = (struct pollfd){ .fd = CTL_FD, .events = POLLIN };
 		for (int i = 0; i < nconns; i++)
 			pfd[n++] = (struct pollfd){ .fd = conns[i], .events = POLLIN };
+		/* Last, so the indices above stay as they were; -1 is ignored by poll. */
+		pfd[n++] = (struct pollfd){ .fd = log_pipe, .events = POLLIN };
 		if (poll(pfd, (nfds_t)n, -1) < 0)
 			continue;
+		if (log_pipe >= 0 && pfd[n - 1].revents)
+			log_relay();
 
 		/* Connections first (their indices shift when one closes). */
 		for (int i = nconns - 1; i >= 0; i--)
@@ -330,7 +411,7 @@ int main(int argc, char **argv)
 			if (workload > 0)
 				kill(workload, (int)si.ssi_signo);
 			else
-				return 128 + (int)si.ssi_signo; /* a serving init: stop */
+				finish(128 + (int)si.ssi_signo); /* a serving init: stop */
 			continue;
 		}
 		/* Reap everything that exited; orphans re-parent to us. */
@@ -340,7 +421,7 @@ int main(int argc, char **argv)
 			if (pid <= 0)
 				break;
 			if (pid == workload)
-				return status_to_code(status);
+				finish(status_to_code(status));
 			struct job *j = job_find(pid);
 			if (!j)
 				continue;

@@ -122,13 +122,13 @@ static int net_lo_up(pid_t pid)
 	return r;
 }
 
-/* Moves @fd to a number above CTL_FD, where the child's placement of the control
- * socket at CTL_FD cannot clobber it. */
+/* Moves @fd to a number above STATUS_FD, where the child's placement of the control
+ * socket, log and status files at fds 3-5 cannot clobber it. */
 static int fd_above_ctl(int fd)
 {
-	if (fd < 0 || fd > CTL_FD)
+	if (fd < 0 || fd > STATUS_FD)
 		return fd;
-	int moved = fcntl(fd, F_DUPFD_CLOEXEC, CTL_FD + 1);
+	int moved = fcntl(fd, F_DUPFD_CLOEXEC, STATUS_FD + 1);
 	int r = moved < 0 ? -errno : moved;
 	close(fd);
 	return r;
@@ -162,6 +162,8 @@ static int ctl_listen(const char *id, char **ret_path)
 static void plan_free(struct child_plan *p)
 {
 	closep(&p->ctl_fd);
+	closep(&p->log_fd);
+	closep(&p->status_fd);
 	free(p->overlay_opts);
 	free((void *)p->argv);
 	if (p->no_caps)
@@ -177,6 +179,8 @@ static int plan_build(struct child_plan *p, const struct sandbox_spec *spec, con
 		.sync_fd = -1,
 		.init_fd = -1,
 		.ctl_fd = -1,
+		.log_fd = -1,
+		.status_fd = -1,
 		.stdio = { spec->stdio[0], spec->stdio[1], spec->stdio[2] },
 		.scratch = SANDBOX_SCRATCH_DIR,
 		.rootfs = spec->rootfs,
@@ -208,13 +212,26 @@ static int plan_build(struct child_plan *p, const struct sandbox_spec *spec, con
 		return -ENOMEM;
 	while (spec->argv && spec->argv[argc])
 		argc++;
-	char **argv = calloc(argc + 4, sizeof(char *));
+	char **argv = calloc(argc + 7, sizeof(char *));
 	if (!argv)
 		return -ENOMEM;
 	size_t a = 0;
 	argv[a++] = "sbx-init";
 	if (spec->control)
 		argv[a++] = "--ctl";
+	if (spec->log_fd > 2 && spec->status_fd > 2) {
+		snprintf(p->log_cap, sizeof(p->log_cap), "%" PRIu64, spec->log_cap);
+		argv[a++] = "--log";
+		argv[a++] = p->log_cap;
+		argv[a++] = "--status";
+		/* Copies above STATUS_FD; the caller keeps its own. */
+		p->log_fd = fcntl(spec->log_fd, F_DUPFD_CLOEXEC, STATUS_FD + 1);
+		p->status_fd = fcntl(spec->status_fd, F_DUPFD_CLOEXEC, STATUS_FD + 1);
+		if (p->log_fd < 0 || p->status_fd < 0) {
+			p->argv = argv;
+			return -errno;
+		}
+	}
 	argv[a++] = "--";
 	memcpy(argv + a, spec->argv, argc * sizeof(char *));
 	p->argv = argv;
@@ -294,7 +311,9 @@ int sandbox_start(const struct sandbox_spec *spec, const char *init_path, struct
 		r = ctl_listen(spec->id, &sb->ctl_path);
 		if (r < 0)
 			FAIL(STAGE_CONTROL, r);
-		plan.ctl_fd = r;
+		plan.ctl_fd = fd_above_ctl(r);
+		if (plan.ctl_fd < 0)
+			FAIL(STAGE_CONTROL, plan.ctl_fd);
 	}
 	r = cgroup_create(spec->id, &spec->limits, &sb->cg);
 	if (r < 0)
@@ -404,5 +423,106 @@ int sandbox_destroy(struct sandbox *sb)
 	if (sb->cg)
 		r = cgroup_destroy(sb->cg);
 	sandbox_free(sb);
+	return r;
+}
+
+int sandbox_start_time(pid_t pid, uint64_t *ret)
+{
+	char path[64], buf[1024];
+	_cleanup_close_ int fd = -1;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? -ESRCH : -errno;
+	n = read(fd, buf, sizeof(buf) - 1);
+	if (n <= 0)
+		return n < 0 ? -errno : -ESRCH;
+	buf[n] = '\0';
+	/* comm may hold spaces and parentheses: fields resume after the last ')'. */
+	char *p = strrchr(buf, ')');
+	if (!p)
+		return -EINVAL;
+	p++;
+	for (int field = 3; field < 22; field++) {
+		p = strchr(p + 1, ' ');
+		if (!p)
+			return -EINVAL;
+	}
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(p + 1, &end, 10);
+	if (errno || end == p + 1)
+		return -EINVAL;
+	*ret = v;
+	return 0;
+}
+
+/* Whether @pid's v2 cgroup (the "0::" line) is @cg's. */
+static bool in_cgroup(pid_t pid, const struct cgroup *cg)
+{
+	char path[64], buf[4096];
+	_cleanup_close_ int fd = -1;
+	const char *rel;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || !cg->v2_path)
+		return false;
+	n = read(fd, buf, sizeof(buf) - 1);
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	const char *line = strstr(buf, "0::");
+	if (!line || (line != buf && line[-1] != '\n'))
+		return false;
+	line += 3;
+	/* The v2 mount is /sys/fs/cgroup (unified) or /sys/fs/cgroup/unified (hybrid). */
+	rel = cg->v2_path + strlen(cg->mode == CGROUP_HYBRID ? "/sys/fs/cgroup/unified"
+							       : "/sys/fs/cgroup");
+	size_t len = strcspn(line, "\n");
+	return strlen(rel) == len && !strncmp(rel, line, len);
+}
+
+int sandbox_adopt(const char *id, pid_t pid, uint64_t start_time, struct cgroup *cg,
+		  struct sandbox **ret)
+{
+	uint64_t now_start;
+	int r;
+
+	struct sandbox *sb = calloc(1, sizeof(*sb));
+	if (!sb) {
+		cgroup_destroy(cg);
+		return -ENOMEM;
+	}
+	sb->cg = cg;
+	sb->pid = pid;
+	sb->id = strdup(id);
+	if (!sb->id || asprintf(&sb->ctl_path, CTL_DIR "/%s", id) < 0) {
+		sb->ctl_path = NULL;
+		r = -ENOMEM;
+		goto fail;
+	}
+	sb->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (sb->pidfd < 0) {
+		r = -errno;
+		goto fail;
+	}
+	r = sandbox_start_time(pid, &now_start);
+	if (r == 0 && (now_start != start_time || !in_cgroup(pid, cg)))
+		r = -ESRCH;
+	/* Still alive after the checks: the pidfd's process is the one they read. */
+	if (r == 0 && syscall(SYS_pidfd_send_signal, sb->pidfd, 0, NULL, 0) < 0)
+		r = -errno;
+	if (r < 0)
+		goto fail;
+	*ret = sb;
+	return 0;
+fail:
+	/* Gone: what is left of it (cgroups, control socket) goes too. */
+	sb->pid = 0;
+	sandbox_destroy(sb);
 	return r;
 }

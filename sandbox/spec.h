@@ -44,6 +44,12 @@ struct sandbox_spec {
 	bool control;	      /* serve the control channel (ctl.h); argv may then be NULL */
 	const struct sysfilter *filter; /* seccomp program, built by the caller */
 	int stdio[3];			/* fds for 0,1,2; -1 = inherit */
+	/* Daemon mode (both > 2 to use, else 0): the workload's stdout and stderr are
+	 * relayed by sbx-init into @log_fd, at most @log_cap bytes; sbx-init writes the
+	 * workload's exit code to @status_fd, a host file that outlives the launcher. */
+	int log_fd;
+	uint64_t log_cap;
+	int status_fd;
 };
 
 /* "256M", "1G", "512k", "1048576": binary units, case-insensitive, optional "iB"/"B". */

@@ -1,0 +1,240 @@
+// SPDX-License-Identifier: MIT
+/* The /v1 API: authentication, routing, and the handlers that answer from memory. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <http_parser.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../sandbox/macro.h"
+#include "../sandbox/spec.h"
+#include "daemon.h"
+#include "files.h"
+#include "store.h"
+
+/* Who is asking: NULL (admin) or a tenant name in *ret. Answers 401 and returns false
+ * when a token is missing (TCP) or unknown. */
+static bool authenticate(struct conn *c, struct http_request *req, char **ret)
+{
+	const char *h = http_request_header(req, "Authorization");
+
+	*ret = NULL;
+	if (!h) {
+		if (!c->tcp)
+			return true; /* the unix socket's peers are the host's admins */
+		respond_error(c, 401, "unauthorized", "missing Authorization: Bearer token");
+		return false;
+	}
+	if (strncasecmp(h, "Bearer ", 7) || !h[7]) {
+		respond_error(c, 401, "unauthorized", "Authorization must be \"Bearer TOKEN\"");
+		return false;
+	}
+	int r = store_tenant_by_token(D.store, h + 7, ret);
+	if (r < 0) {
+		respond_error(c, 401, "unauthorized",
+			      r == -ENOENT ? "unknown token" : "cannot check the token");
+		return false;
+	}
+	return true;
+}
+
+static void handle_health(struct conn *c)
+{
+	json_t *features = json_pack("{s:b,s:b,s:b,s:b,s:b,s:b,s:b}", "sandboxes", 1, "exec", 1,
+				     "files", 1, "user_ns", D.user_ns_ok, "metering", 0,
+				     "checkpoint", 0, "gpus", 0);
+	json_t *j = json_pack("{s:s,s:s,s:s,s:o,s:{s:i,s:i},s:I}", "status",
+			      D.stopping ? "stopping" : "ok", "version", SBX_VERSION,
+			      "cgroup_mode", cgroup_mode_name(D.cgmode), "features", features,
+			      "sandboxes", "live", (int)D.live, "max", (int)D.opt.max_sandboxes,
+			      "uptime_ms", (json_int_t)((mono_ns() - D.started_mono) / 1000000));
+	respond_json(c, 200, j);
+}
+
+static bool label_match(const struct box *b, const char *kv)
+{
+	const char *eq = strchr(kv, '=');
+	size_t klen = eq ? (size_t)(eq - kv) : strlen(kv);
+
+	for (char **l = b->req.labels; l && l[0]; l += 2)
+		if (strlen(l[0]) == klen && !strncmp(l[0], kv, klen) &&
+		    (!eq || !strcmp(l[1], eq + 1)))
+			return true;
+	return false;
+}
+
+static void handle_list(struct conn *c, struct http_request *req)
+{
+	_cleanup_free_ char *state = NULL, *label = NULL;
+	json_t *arr = json_array();
+
+	if ((req->query && http_query_get(req->query, "state", &state) == -EINVAL) ||
+	    (req->query && http_query_get(req->query, "label", &label) == -EINVAL)) {
+		json_decref(arr);
+		respond_error(c, 400, "bad_request", "query: bad percent-encoding");
+		return;
+	}
+	for (struct box *b = D.boxes; b; b = b->next) {
+		if (c->tenant && strcmp(c->tenant, b->tenant))
+			continue;
+		if (state && strcmp(state, box_state_name(b->state)))
+			continue;
+		if (label && !label_match(b, label))
+			continue;
+		json_array_append_new(arr, box_json(b));
+	}
+	respond_json(c, 200, json_pack("{s:o}", "sandboxes", arr));
+}
+
+static void handle_timeout(struct conn *c, struct box *b, struct http_request *req)
+{
+	json_error_t jerr;
+	uint64_t ns = 0;
+	json_t *j = json_loadb(req->body ? req->body : "", req->body_len, JSON_REJECT_DUPLICATES,
+			       &jerr);
+	json_t *t = j ? json_object_get(j, "timeout") : NULL;
+	int r = -EINVAL;
+
+	if (j && json_is_object(j) && json_object_size(j) == 1 && t) {
+		if (json_is_string(t))
+			r = spec_parse_duration(json_string_value(t), &ns);
+		else if (json_is_integer(t) && json_integer_value(t) > 0 &&
+			 json_integer_value(t) < (json_int_t)(UINT64_MAX / 1000000000))
+			r = 0, ns = (uint64_t)json_integer_value(t) * 1000000000ULL;
+	}
+	json_decref(j);
+	if (r < 0 || ns == 0) {
+		respond_error(c, 400, "bad_request",
+			      "body must be {\"timeout\": DURATION} (\"10m\" or 600), above zero");
+		return;
+	}
+	r = box_set_timeout(b, ns);
+	if (r == -ESRCH) {
+		respond_error(c, 409, "conflict", "sandbox %s is %s", b->id,
+			      box_state_name(b->state));
+		return;
+	}
+	respond_json(c, 200, box_json(b));
+}
+
+static bool method_is(struct conn *c, struct http_request *req, int m1, int m2)
+{
+	if (req->method == m1 || req->method == m2)
+		return true;
+	respond_error(c, 405, "method_not_allowed", "%s is not allowed on %s", req->method_name,
+		      req->path);
+	return false;
+}
+
+static void route_sandbox(struct conn *c, struct http_request *req, const char *id,
+			  const char *sub)
+{
+	struct box *b = box_find(id, c->tenant);
+	char safe[40];
+
+	if (!b) {
+		size_t n = strlen(id);
+		snprintf(safe, sizeof(safe), "%.*s%s", 24, id, n > 24 ? "..." : "");
+		for (char *p = safe; *p; p++)
+			if ((unsigned char)*p < 0x20 || *p == '"' || *p == '\\' || (unsigned char)*p >= 0x7f)
+				*p = '?';
+		respond_error(c, 404, "not_found", "no sandbox %s", safe);
+		return;
+	}
+	if (!sub) {
+		if (!method_is(c, req, HTTP_GET, HTTP_DELETE))
+			return;
+		if (req->method == HTTP_GET)
+			respond_json(c, 200, box_json(b));
+		else
+			box_delete(c, b);
+		return;
+	}
+	if (!strcmp(sub, "exec")) {
+		struct api_exec e = { 0 };
+		_cleanup_free_ char *err = NULL, *stream = NULL;
+		if (!method_is(c, req, HTTP_POST, HTTP_POST))
+			return;
+		if (req->query && http_query_get(req->query, "stream", &stream) == -EINVAL) {
+			respond_error(c, 400, "bad_request", "query: bad percent-encoding");
+			return;
+		}
+		int r = apispec_parse_exec(req->body ? req->body : "", req->body_len, &e, &err);
+		if (r < 0) {
+			respond_error(c, 400, "bad_request", "%s", err ? err : strerror(-r));
+			return;
+		}
+		exec_start(c, b, &e, stream && strcmp(stream, "0") && strcmp(stream, "false"));
+		return;
+	}
+	if (!strcmp(sub, "files")) {
+		_cleanup_free_ char *path = NULL;
+		if (req->method != HTTP_GET && req->method != HTTP_PUT &&
+		    req->method != HTTP_DELETE) {
+			respond_error(c, 405, "method_not_allowed", "%s is not allowed on %s",
+				      req->method_name, req->path);
+			return;
+		}
+		int r = req->query ? http_query_get(req->query, "path", &path) : -ENOENT;
+		if (r < 0 || files_check_path(path) < 0) {
+			respond_error(c, 400, "bad_request",
+				      "path: an absolute path inside the sandbox is required "
+				      "(?path=/tmp/file)");
+			return;
+		}
+		box_files(c, b, req->method, path);
+		return;
+	}
+	if (!strcmp(sub, "timeout")) {
+		if (method_is(c, req, HTTP_POST, HTTP_POST))
+			handle_timeout(c, b, req);
+		return;
+	}
+	if (!strcmp(sub, "logs")) {
+		if (method_is(c, req, HTTP_GET, HTTP_GET))
+			box_logs(c, b);
+		return;
+	}
+	respond_error(c, 404, "not_found", "no such endpoint: %s", sub);
+}
+
+void api_handle(struct conn *c, struct http_request *req)
+{
+	char *parts[5] = { 0 };
+	int n = 0;
+	_cleanup_free_ char *path = strdup(req->path ? req->path : "");
+
+	if (!path) {
+		respond_error(c, 500, "internal", "out of memory");
+		return;
+	}
+	if (!authenticate(c, req, &c->tenant))
+		return;
+	for (char *save = NULL, *p = strtok_r(path, "/", &save); p; p = strtok_r(NULL, "/", &save)) {
+		if (n == 5) {
+			n++;
+			break;
+		}
+		parts[n++] = p;
+	}
+	if (n == 2 && !strcmp(parts[0], "v1") && !strcmp(parts[1], "health")) {
+		if (method_is(c, req, HTTP_GET, HTTP_HEAD))
+			handle_health(c);
+		return;
+	}
+	if (n >= 2 && n <= 4 && !strcmp(parts[0], "v1") && !strcmp(parts[1], "sandboxes")) {
+		if (n == 2) {
+			if (!method_is(c, req, HTTP_GET, HTTP_POST))
+				return;
+			if (req->method == HTTP_GET)
+				handle_list(c, req);
+			else
+				box_create(c, c->tenant, req->body ? req->body : "", req->body_len);
+			return;
+		}
+		route_sandbox(c, req, parts[2], n == 4 ? parts[3] : NULL);
+		return;
+	}
+	respond_error(c, 404, "not_found", "no such endpoint (the API is under /v1; see GET /v1/health)");
+}

@@ -1,0 +1,1397 @@
+// SPDX-License-Identifier: MIT
+/* Sandboxes in sbxd: create (launch on a worker), exits, timeouts, delete, re-adoption
+ * after a restart, and the commands (exec) and files that reach inside them. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <http_parser.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../sandbox/image.h"
+#include "../sandbox/macro.h"
+#include "../sandbox/sandbox.h"
+#include "../sandbox/text.h"
+#include "b64.h"
+#include "daemon.h"
+#include "files.h"
+#include "store.h"
+
+#define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+#define EXEC_GRACE_NS 200000000LL  /* output still draining after a command exited */
+#define EXITED_KEEP_NS 3600000000000LL /* exited sandboxes stay listed this long */
+
+static const char *const state_names[] = { "creating", "running", "exited", "removed" };
+
+const char *box_state_name(enum box_state s)
+{
+	return state_names[s];
+}
+
+static unsigned hash_id(const char *id)
+{
+	unsigned h = 2166136261u;
+	for (; *id; id++)
+		h = (h ^ (unsigned char)*id) * 16777619u;
+	return h % ARRAY_SIZE(D.hash);
+}
+
+struct box *box_find(const char *id, const char *tenant)
+{
+	for (struct box *b = D.hash[hash_id(id)]; b; b = b->hnext)
+		if (!strcmp(b->id, id) && !b->removing)
+			return !tenant || !strcmp(tenant, b->tenant) ? b : NULL;
+	return NULL;
+}
+
+static void box_link(struct box *b)
+{
+	unsigned h = hash_id(b->id);
+	b->hnext = D.hash[h];
+	D.hash[h] = b;
+	b->prev = D.boxes_tail;
+	if (D.boxes_tail)
+		D.boxes_tail->next = b;
+	else
+		D.boxes = b;
+	D.boxes_tail = b;
+}
+
+static void box_unlink(struct box *b)
+{
+	for (struct box **p = &D.hash[hash_id(b->id)]; *p; p = &(*p)->hnext)
+		if (*p == b) {
+			*p = b->hnext;
+			break;
+		}
+	if (b->prev)
+		b->prev->next = b->next;
+	else
+		D.boxes = b->next;
+	if (b->next)
+		b->next->prev = b->prev;
+	else
+		D.boxes_tail = b->prev;
+	b->next = b->prev = NULL;
+}
+
+static void strv_free(char **v)
+{
+	for (char **p = v; p && *p; p++)
+		free(*p);
+	free(v);
+}
+
+static void box_free(struct box *b)
+{
+	json_decref(b->spec);
+	api_create_clear(&b->req);
+	strv_free(b->envp);
+	free(b->dir);
+	free(b->tenant);
+	free(b->cgroup_json);
+	closep(&b->ctl_fd);
+	if (b->sb)
+		sandbox_destroy(b->sb);
+	free(b);
+}
+
+/* Frees a removed box once nothing refers to it. */
+static void box_maybe_free(struct box *b)
+{
+	if (b->state == BOX_REMOVED && !b->ops && !b->jobs && !b->execs && !b->waiter)
+		box_free(b);
+}
+
+static json_t *time_json(int64_t ns)
+{
+	char buf[40];
+	time_t s = (time_t)(ns / 1000000000);
+	struct tm tm;
+
+	if (!ns)
+		return json_null();
+	gmtime_r(&s, &tm);
+	size_t n = strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf + n, sizeof(buf) - n, ".%03dZ", (int)(ns / 1000000 % 1000));
+	return json_string(buf);
+}
+
+json_t *box_json(const struct box *b)
+{
+	json_t *labels = json_object();
+	for (char **l = b->req.labels; l && l[0]; l += 2)
+		json_object_set_new(labels, l[0], json_string(l[1]));
+	json_t *cmd = json_array();
+	for (char **a = b->req.cmd; a && *a; a++)
+		json_array_append_new(cmd, json_string(*a));
+	const struct sandbox_limits *lim = &b->req.limits;
+	json_t *limits = json_pack("{s:I,s:f,s:I,s:I,s:I}", "memory_bytes",
+				   (json_int_t)lim->memory_bytes, "cpus", lim->cpu_milli / 1000.0,
+				   "pids", (json_int_t)lim->pids, "timeout_s",
+				   (json_int_t)(lim->timeout_ns / 1000000000ULL), "idle_timeout_s",
+				   (json_int_t)(b->req.idle_timeout_ns / 1000000000ULL));
+	json_t *j = json_pack("{s:s,s:s,s:s,s:s,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "id", b->id,
+			      "state", box_state_name(b->state), "tenant", b->tenant, "image",
+			      b->req.image ? b->req.image : "base", "cmd", cmd, "labels", labels,
+			      "limits", limits, "created_at", time_json(b->created_ns),
+			      "started_at", time_json(b->started_ns), "ended_at",
+			      time_json(b->ended_ns), "deadline_at",
+			      time_json(b->state == BOX_RUNNING ? b->deadline_ns : 0), "spec",
+			      json_incref(b->spec));
+	json_object_set_new(j, "exit_code", b->exit_code >= 0 ? json_integer(b->exit_code)
+							      : json_null());
+	json_object_set_new(j, "reason", b->reason ? json_string(b->reason) : json_null());
+	json_object_set_new(j, "pid", b->state == BOX_RUNNING && b->pid > 0 ? json_integer(b->pid)
+									       : json_null());
+	json_object_set_new(j, "hostname",
+			    json_string(b->req.hostname ? b->req.hostname : b->id));
+	json_object_set_new(j, "net", json_string(b->req.net == NET_LOOPBACK ? "loopback"
+									     : "none"));
+	return j;
+}
+
+static void persist(struct box *b)
+{
+	char *spec = json_dumps(b->spec, JSON_COMPACT | JSON_SORT_KEYS);
+	struct store_sandbox s = {
+		.id = b->id,
+		.tenant = b->tenant,
+		.state = box_state_name(b->state),
+		.spec = spec ? spec : "{}",
+		.cgroup = b->cgroup_json,
+		.reason = b->reason,
+		.created_ns = b->created_ns,
+		.ended_ns = b->ended_ns,
+		.deadline_ns = b->deadline_ns,
+		.exit_code = b->exit_code,
+		.pid = b->state == BOX_RUNNING ? b->pid : 0,
+		.start_time = b->start_time,
+	};
+	int r = store_sandbox_put(D.store, &s);
+	if (r < 0)
+		logmsg(0, "state database: cannot record sandbox %s: %s", b->id, strerror(-r));
+	free(spec);
+}
+
+unsigned box_count_live(const char *tenant)
+{
+	unsigned n = 0;
+	for (struct box *b = D.boxes; b; b = b->next)
+		n += (b->state == BOX_CREATING || b->state == BOX_RUNNING) && !b->removing &&
+		     (!tenant || !strcmp(tenant, b->tenant));
+	return n;
+}
+
+/* ---- environment ---- */
+
+static int env_set(char ***env, size_t *n, const char *kv)
+{
+	size_t klen = strcspn(kv, "=");
+	char *dup = strdup(kv);
+
+	if (!dup)
+		return -ENOMEM;
+	for (size_t i = 0; i < *n; i++)
+		if (!strncmp((*env)[i], kv, klen) && (*env)[i][klen] == '=') {
+			free((*env)[i]);
+			(*env)[i] = dup;
+			return 0;
+		}
+	char **nv = realloc(*env, (*n + 2) * sizeof(char *));
+	if (!nv) {
+		free(dup);
+		return -ENOMEM;
+	}
+	*env = nv;
+	nv[(*n)++] = dup;
+	nv[*n] = NULL;
+	return 0;
+}
+
+/* Defaults, then the image's, then the request's: later entries win. */
+static int build_env(struct box *b, const struct image *img)
+{
+	char host[80];
+	size_t n = 0;
+	int r = 0;
+
+	snprintf(host, sizeof(host), "HOSTNAME=%s", b->req.hostname ? b->req.hostname : b->id);
+	r |= env_set(&b->envp, &n, "PATH=" DEFAULT_PATH);
+	r |= env_set(&b->envp, &n, "HOME=/tmp");
+	r |= env_set(&b->envp, &n, host);
+	for (char **e = img->env; e && *e; e++)
+		r |= env_set(&b->envp, &n, *e);
+	for (char **e = b->req.env; e && *e; e++)
+		r |= env_set(&b->envp, &n, *e);
+	return r ? -ENOMEM : 0;
+}
+
+/* ---- launch ---- */
+
+struct launch_job {
+	struct work w;
+	struct box *b;
+	struct conn *c;
+	int r;
+	char *err; /* one line: what failed */
+	int status;
+	struct sandbox *sb;
+	int ctl_fd;
+};
+
+static char *cgroup_to_json(const struct cgroup *cg)
+{
+	json_t *v1 = json_array();
+	for (int i = 0; i < _CG_V1_MAX; i++)
+		json_array_append_new(v1, cg->v1_path[i] ? json_string(cg->v1_path[i]) : json_null());
+	json_t *j = json_pack("{s:s,s:s,s:o}", "mode", cgroup_mode_name(cg->mode), "v2",
+			      cg->v2_path, "v1", v1);
+	char *s = json_dumps(j, JSON_COMPACT);
+	json_decref(j);
+	return s;
+}
+
+static int open_state_files(struct box *b, int *log_fd, int *status_fd)
+{
+	char path[4096];
+
+	if (mkdir(b->dir, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	snprintf(path, sizeof(path), "%s/log", b->dir);
+	*log_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (*log_fd < 0)
+		return -errno;
+	snprintf(path, sizeof(path), "%s/status", b->dir);
+	*status_fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (*status_fd < 0) {
+		int r = -errno;
+		close(*log_fd);
+		return r;
+	}
+	return 0;
+}
+
+static void remove_state_dir(const char *dir)
+{
+	char path[4096];
+
+	snprintf(path, sizeof(path), "%s/log", dir);
+	(void)unlink(path);
+	snprintf(path, sizeof(path), "%s/status", dir);
+	(void)unlink(path);
+	(void)rmdir(dir);
+}
+
+static void launch_fn(struct work *w)
+{
+	struct launch_job *j = (struct launch_job *)w;
+	struct box *b = j->b;
+	_cleanup_(image_freep) struct image *img = NULL;
+	_cleanup_close_ int log_fd = -1, status_fd = -1;
+	struct sandbox_error se = { 0 };
+	char *ierr = NULL;
+	int r;
+
+	r = image_open(b->req.image ? b->req.image : "base", D.opt.images_dir, &img, &ierr);
+	if (r < 0) {
+		j->status = r == -ENOENT ? 400 : 500;
+		if (asprintf(&j->err, "image: %s", ierr ? ierr : strerror(-r)) < 0)
+			j->err = NULL;
+		free(ierr);
+		j->r = r;
+		return;
+	}
+	r = build_env(b, img);
+	if (r == 0)
+		r = open_state_files(b, &log_fd, &status_fd);
+	if (r < 0) {
+		j->r = r;
+		j->status = 500;
+		if (asprintf(&j->err, "cannot prepare the sandbox: %s", strerror(-r)) < 0)
+			j->err = NULL;
+		return;
+	}
+	struct sandbox_spec spec = {
+		.id = b->id,
+		.rootfs = img->rootfs,
+		.binds = (const char *const *)img->binds,
+		.argv = b->req.cmd,
+		.envp = b->envp,
+		.workdir = b->req.workdir,
+		.hostname = b->req.hostname,
+		.set_user = b->req.set_user,
+		.uid = b->req.uid,
+		.gid = b->req.gid,
+		.limits = b->req.limits,
+		.writable_bytes = b->req.writable_bytes ? b->req.writable_bytes
+							: D.opt.writable_default,
+		.tmp_bytes = 256 << 20,
+		.net = b->req.net,
+		.user_ns = b->req.user_ns,
+		.control = true,
+		.filter = D.filter,
+		.stdio = { D.devnull, log_fd, log_fd },
+		.log_fd = log_fd,
+		.log_cap = D.opt.log_cap,
+		.status_fd = status_fd,
+	};
+	r = sandbox_start(&spec, D.opt.init_path, &j->sb, &se);
+	if (r < 0) {
+		j->r = r;
+		bool user_error = (se.stage == STAGE_WORKDIR && (r == -ENOENT || r == -ENOTDIR)) ||
+				  (se.stage == STAGE_CGROUP && r == -EOPNOTSUPP);
+		j->status = user_error ? 400 : r == -ENOSPC || r == -EAGAIN ? 503 : 500;
+		if (se.stage == STAGE_WORKDIR)
+			r = asprintf(&j->err, "workdir: %s: %s", b->req.workdir, strerror(-r));
+		else
+			r = asprintf(&j->err, "launch failed at %s: %s",
+				     sandbox_stage_name(se.stage), strerror(-r));
+		if (r < 0)
+			j->err = NULL;
+		remove_state_dir(b->dir);
+		return;
+	}
+	r = sandbox_start_time(j->sb->pid, &b->start_time);
+	if (r == 0) {
+		j->ctl_fd = ctl_connect(j->sb->ctl_path);
+		r = j->ctl_fd < 0 ? j->ctl_fd : 0;
+	}
+	if (r == 0 && fcntl(j->ctl_fd, F_SETFL, O_NONBLOCK) < 0)
+		r = -errno;
+	if (r < 0) {
+		sandbox_destroy(j->sb);
+		j->sb = NULL;
+		j->r = r;
+		j->status = 500;
+		if (asprintf(&j->err, "cannot reach the new sandbox: %s", strerror(-r)) < 0)
+			j->err = NULL;
+		remove_state_dir(b->dir);
+	}
+}
+
+static void pid_done(struct loop_op *op, int res, uint32_t flags);
+static void ctl_done(struct loop_op *op, int res, uint32_t flags);
+
+static void ctl_arm(struct box *b)
+{
+	b->ctl_op.cb = ctl_done;
+	struct io_uring_sqe *sqe = loop_sqe(&D.loop, &b->ctl_op);
+	io_uring_prep_recv(sqe, b->ctl_fd, &b->ctl_buf, sizeof(b->ctl_buf), 0);
+	b->ops++;
+}
+
+static void pid_arm(struct box *b)
+{
+	b->pid_op.cb = pid_done;
+	struct io_uring_sqe *sqe = loop_sqe(&D.loop, &b->pid_op);
+	io_uring_prep_poll_add(sqe, b->sb->pidfd, POLLIN);
+	b->ops++;
+}
+
+/* The box now runs: watch its exit and its control channel. */
+static void box_running(struct box *b)
+{
+	b->state = BOX_RUNNING;
+	b->pid = b->sb->pid;
+	b->last_active = mono_ns();
+	free(b->cgroup_json);
+	b->cgroup_json = cgroup_to_json(b->sb->cg);
+	pid_arm(b);
+	ctl_arm(b);
+}
+
+static void launch_done(struct work *w)
+{
+	struct launch_job *j = (struct launch_job *)w;
+	struct box *b = j->b;
+	struct conn *c = j->c;
+
+	b->jobs--;
+	if (j->r < 0) {
+		store_sandbox_put(D.store, &(struct store_sandbox){
+						   .id = b->id,
+						   .tenant = b->tenant,
+						   .state = "removed",
+						   .spec = "{}",
+						   .reason = "failed",
+						   .created_ns = b->created_ns,
+						   .exit_code = -1,
+					   });
+		b->state = BOX_REMOVED;
+		box_unlink(b);
+		D.live--;
+		if (!c->closing)
+			respond_error(c, j->status, j->status == 400 ? "bad_request" : "internal",
+				      "%s", j->err ? j->err : "launch failed");
+		free(j->err);
+		free(j);
+		box_maybe_free(b);
+		conn_unref(c);
+		return;
+	}
+	b->sb = j->sb;
+	b->ctl_fd = j->ctl_fd;
+	b->started_ns = real_ns();
+	if (b->req.limits.timeout_ns)
+		b->deadline_ns = b->started_ns + (int64_t)b->req.limits.timeout_ns;
+	box_running(b);
+	persist(b);
+	logmsg(2, "sandbox %s running (tenant %s, pid %d)", b->id, b->tenant, (int)b->pid);
+	free(j);
+	if (!c->closing)
+		respond_json(c, 201, box_json(b));
+	conn_unref(c);
+}
+
+static int make_id(char *buf, size_t size)
+{
+	uint8_t rnd[6];
+
+	do {
+		if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd))
+			return -errno;
+		snprintf(buf, size, "%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2], rnd[3],
+			 rnd[4], rnd[5]);
+	} while (box_find(buf, NULL));
+	return 0;
+}
+
+void box_create(struct conn *c, const char *tenant, const char *body, size_t len)
+{
+	_cleanup_free_ char *err = NULL;
+	struct api_create req = { 0 };
+	json_error_t jerr;
+	int r;
+
+	r = apispec_parse_create(body, len, &req, &err);
+	if (r < 0) {
+		respond_error(c, 400, "bad_request", "%s", err ? err : strerror(-r));
+		return;
+	}
+	if (req.seccomp && strcmp(req.seccomp, "default")) {
+		api_create_clear(&req);
+		respond_error(c, 400, "bad_request",
+			      "seccomp: only \"default\" is available through the API");
+		return;
+	}
+	if (req.gpus && req.gpus[0]) {
+		api_create_clear(&req);
+		respond_error(c, 400, "bad_request", "gpus: this host has no GPUs to grant");
+		return;
+	}
+	if (req.image && (strchr(req.image, '/') || req.image[0] == '.')) {
+		api_create_clear(&req);
+		respond_error(c, 400, "bad_request",
+			      "image: a name is required (the API does not take paths)");
+		return;
+	}
+	if (D.live >= D.opt.max_sandboxes) {
+		api_create_clear(&req);
+		respond_error(c, 429, "too_many_sandboxes",
+			      "this host runs its maximum of %u sandboxes; delete some first",
+			      D.opt.max_sandboxes);
+		return;
+	}
+	if (tenant && box_count_live(tenant) >= D.opt.max_per_tenant) {
+		api_create_clear(&req);
+		respond_error(c, 429, "too_many_sandboxes",
+			      "tenant %s runs its maximum of %u sandboxes; delete some first",
+			      tenant, D.opt.max_per_tenant);
+		return;
+	}
+	struct box *b = calloc(1, sizeof(*b));
+	struct launch_job *j = calloc(1, sizeof(*j));
+	if (!b || !j || make_id(b->id, sizeof(b->id)) < 0 ||
+	    !(b->tenant = strdup(tenant ? tenant : "admin")) ||
+	    asprintf(&b->dir, "%s/sandboxes/%s", D.opt.state_dir, b->id) < 0) {
+		free(j);
+		if (b)
+			box_free(b);
+		api_create_clear(&req);
+		respond_error(c, 500, "internal", "out of memory");
+		return;
+	}
+	b->spec = json_loadb(body, len, 0, &jerr);
+	b->req = req;
+	b->ctl_fd = -1;
+	b->exit_code = -1;
+	b->state = BOX_CREATING;
+	b->created_ns = real_ns();
+	if (!b->req.limits.timeout_ns)
+		b->req.limits.timeout_ns = D.opt.default_timeout_ns;
+	persist(b);
+	box_link(b);
+	D.live++;
+	*j = (struct launch_job){ .w = { .fn = launch_fn, .done = launch_done }, .b = b, .c = c,
+				  .ctl_fd = -1 };
+	b->jobs++;
+	c->ops++; /* the connection lives until the answer */
+	loop_queue_work(&D.loop, &j->w);
+}
+
+/* ---- exits, teardown, delete ---- */
+
+struct teardown_job {
+	struct work w;
+	struct box *b;
+	struct sandbox *sb;
+	bool remove_dir;
+};
+
+static void delete_continue(struct box *b);
+
+static void teardown_fn(struct work *w)
+{
+	struct teardown_job *j = (struct teardown_job *)w;
+	if (j->sb) {
+		int r = sandbox_destroy(j->sb);
+		if (r < 0)
+			logmsg(1, "sandbox %s: teardown: %s", j->b->id, strerror(-r));
+	}
+	if (j->remove_dir)
+		remove_state_dir(j->b->dir);
+}
+
+static void teardown_done(struct work *w)
+{
+	struct teardown_job *j = (struct teardown_job *)w;
+	struct box *b = j->b;
+
+	free(j);
+	b->jobs--;
+	if (b->removing && b->waiter && !b->jobs)
+		delete_continue(b);
+	else
+		box_maybe_free(b);
+}
+
+static void teardown_queue(struct box *b, bool remove_dir)
+{
+	struct teardown_job *j = calloc(1, sizeof(*j));
+
+	if (!j) { /* nothing better to do than block */
+		sandbox_destroy(b->sb);
+		b->sb = NULL;
+		return;
+	}
+	*j = (struct teardown_job){ .w = { .fn = teardown_fn, .done = teardown_done },
+				    .b = b,
+				    .sb = TAKE_PTR(b->sb),
+				    .remove_dir = remove_dir };
+	b->jobs++;
+	loop_queue_work(&D.loop, &j->w);
+}
+
+static void exec_check_done(struct exec *x);
+
+static void ctl_close(struct box *b)
+{
+	if (b->ctl_fd < 0)
+		return;
+	shutdown(b->ctl_fd, SHUT_RDWR);
+	close(b->ctl_fd);
+	b->ctl_fd = -1;
+}
+
+/* The sandbox stopped (or is being removed): every command in it ends too. */
+static void box_stopped(struct box *b, int code)
+{
+	if (b->state == BOX_RUNNING || b->state == BOX_CREATING)
+		D.live--;
+	b->state = BOX_EXITED;
+	b->ended_ns = real_ns();
+	if (!b->reason)
+		b->reason = "exited";
+	if (!strcmp(b->reason, "timeout") || !strcmp(b->reason, "idle_timeout"))
+		code = 124;
+	b->exit_code = code;
+	ctl_close(b);
+	for (struct exec *x = b->execs; x; x = x->next)
+		if (!x->exited) {
+			x->exited = true;
+			x->code = x->timed_out ? 124 : 137;
+			x->grace = mono_ns() + EXEC_GRACE_NS;
+		}
+	for (struct exec *x = b->execs, *n; x; x = n) {
+		n = x->next;
+		exec_check_done(x);
+	}
+}
+
+static int read_status(const char *dir)
+{
+	char path[4096], buf[32] = "";
+	int code = -1;
+
+	snprintf(path, sizeof(path), "%s/status", dir);
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0 && read(fd, buf, sizeof(buf) - 1) > 0)
+		(void)sscanf(buf, "exit %d", &code);
+	return code;
+}
+
+static void pid_done(struct loop_op *op, int res, uint32_t flags)
+{
+	struct box *b = (struct box *)((char *)op - offsetof(struct box, pid_op));
+
+	b->ops--;
+	if (b->removing || b->state != BOX_RUNNING) {
+		box_maybe_free(b);
+		return;
+	}
+	if (res < 0 && res != -ECANCELED) {
+		logmsg(1, "sandbox %s: poll: %s", b->id, strerror(-res));
+		pid_arm(b);
+		return;
+	}
+	int code = sandbox_wait(b->sb);
+	if (code < 0) /* not our child (re-adopted): sbx-init left its status */
+		code = read_status(b->dir);
+	logmsg(2, "sandbox %s exited (%d)", b->id, code);
+	box_stopped(b, code);
+	persist(b);
+	teardown_queue(b, false);
+}
+
+static void box_kill(struct box *b, const char *reason)
+{
+	if (b->killing || !b->sb)
+		return;
+	b->killing = true;
+	b->reason = reason;
+	(void)sandbox_kill(b->sb);
+}
+
+int box_set_timeout(struct box *b, uint64_t timeout_ns)
+{
+	if (b->state != BOX_RUNNING || b->killing)
+		return -ESRCH;
+	b->deadline_ns = real_ns() + (int64_t)timeout_ns;
+	b->req.limits.timeout_ns = timeout_ns;
+	persist(b);
+	return 0;
+}
+
+static void delete_continue(struct box *b)
+{
+	struct conn *c = b->waiter;
+
+	if (b->jobs)
+		return; /* a teardown runs; its completion calls again */
+	if (!b->torn_down) {
+		b->torn_down = true;
+		teardown_queue(b, true);
+		return;
+	}
+	b->waiter = NULL;
+	b->state = BOX_REMOVED;
+	b->ended_ns = b->ended_ns ? b->ended_ns : real_ns();
+	persist(b);
+	if (!c->closing)
+		respond_json(c, 200, box_json(b));
+	conn_unref(c);
+	logmsg(2, "sandbox %s removed", b->id);
+	box_unlink(b);
+	box_maybe_free(b);
+}
+
+void box_delete(struct conn *c, struct box *b)
+{
+	if (b->state == BOX_CREATING) {
+		respond_error(c, 409, "conflict", "sandbox %s is still being created", b->id);
+		return;
+	}
+	b->removing = true;
+	b->waiter = c;
+	c->ops++;
+	if (b->state == BOX_RUNNING) {
+		b->reason = "deleted";
+		(void)sandbox_kill(b->sb);
+		box_stopped(b, 137);
+	}
+	/* The exit watch and the control channel end with it. */
+	if (b->ops) {
+		io_uring_prep_cancel(loop_sqe(&D.loop, NULL), &b->pid_op, 0);
+		io_uring_prep_cancel(loop_sqe(&D.loop, NULL), &b->ctl_op, 0);
+	}
+	if (!b->jobs)
+		delete_continue(b);
+}
+
+/* ---- timers ---- */
+
+void box_tick(int64_t mono, int64_t real)
+{
+	for (struct box *b = D.boxes, *n; b; b = n) {
+		n = b->next;
+		if (b->state == BOX_RUNNING && !b->removing) {
+			if (b->deadline_ns && real >= b->deadline_ns)
+				box_kill(b, "timeout");
+			else if (b->req.idle_timeout_ns && !b->execs &&
+				 mono - b->last_active >= (int64_t)b->req.idle_timeout_ns)
+				box_kill(b, "idle_timeout");
+		}
+		for (struct exec *x = b->execs, *xn; x; x = xn) {
+			xn = x->next;
+			if (x->deadline && !x->exited && mono >= x->deadline && b->ctl_fd >= 0) {
+				x->timed_out = true;
+				x->deadline = 0;
+				(void)ctl_send_signal(b->ctl_fd, x->id, SIGKILL);
+			}
+			if (x->exited)
+				exec_check_done(x);
+		}
+		/* Exited sandboxes stay listed for a while; the database keeps them. */
+		if (b->state == BOX_EXITED && !b->removing && !b->jobs && !b->execs &&
+		    real - b->ended_ns > EXITED_KEEP_NS) {
+			b->state = BOX_REMOVED;
+			box_unlink(b);
+			box_maybe_free(b);
+		}
+	}
+}
+
+void box_kill_all(void)
+{
+	for (struct box *b = D.boxes; b; b = b->next)
+		if (b->sb) {
+			b->reason = "deleted";
+			sandbox_destroy(b->sb);
+			b->sb = NULL;
+			if (b->state == BOX_RUNNING) {
+				b->state = BOX_EXITED;
+				b->exit_code = 137;
+				b->ended_ns = real_ns();
+			}
+			persist(b);
+		}
+}
+
+/* ---- re-adoption ---- */
+
+static void readopt_one(const struct store_sandbox *s, void *userdata)
+{
+	_cleanup_free_ char *err = NULL;
+	json_error_t jerr;
+	struct box *b = calloc(1, sizeof(*b));
+	int r;
+
+	if (!b)
+		return;
+	memcpy(b->id, s->id, strnlen(s->id, sizeof(b->id) - 1));
+	b->tenant = strdup(s->tenant);
+	b->spec = json_loads(s->spec, 0, &jerr);
+	b->ctl_fd = -1;
+	b->exit_code = s->exit_code;
+	b->created_ns = s->created_ns;
+	b->ended_ns = s->ended_ns;
+	b->deadline_ns = s->deadline_ns;
+	b->pid = s->pid;
+	b->start_time = s->start_time;
+	b->reason = s->reason ? (!strcmp(s->reason, "timeout")	      ? "timeout"
+				 : !strcmp(s->reason, "idle_timeout") ? "idle_timeout"
+				 : !strcmp(s->reason, "deleted")      ? "deleted"
+				 : !strcmp(s->reason, "lost")	      ? "lost"
+								      : "exited")
+			      : NULL;
+	char *spec = json_dumps(b->spec, JSON_COMPACT);
+	r = spec ? apispec_parse_create(spec, strlen(spec), &b->req, &err) : -EINVAL;
+	free(spec);
+	if (r < 0 || !b->tenant || asprintf(&b->dir, "%s/sandboxes/%s", D.opt.state_dir, b->id) < 0) {
+		logmsg(0, "sandbox %s: unreadable record; skipped", s->id);
+		b->dir = NULL;
+		box_free(b);
+		return;
+	}
+	if (!strcmp(s->state, "exited")) {
+		b->state = BOX_EXITED;
+		box_link(b);
+		return;
+	}
+	/* creating or running: is it still there, and is it really ours? */
+	struct cgroup *cg = NULL;
+	json_t *cj = s->cgroup ? json_loads(s->cgroup, 0, &jerr) : NULL;
+	if (cj && s->pid > 0) {
+		const char *v1[_CG_V1_MAX] = { 0 };
+		json_t *arr = json_object_get(cj, "v1");
+		for (int i = 0; i < _CG_V1_MAX; i++)
+			v1[i] = json_string_value(json_array_get(arr, (size_t)i));
+		const char *mode = json_string_value(json_object_get(cj, "mode"));
+		r = cgroup_from_paths(mode && !strcmp(mode, "hybrid") ? CGROUP_HYBRID
+								       : CGROUP_UNIFIED,
+				      json_string_value(json_object_get(cj, "v2")), v1, &cg);
+		if (r == 0)
+			r = sandbox_adopt(b->id, s->pid, s->start_time, cg, &b->sb);
+	} else {
+		r = -ESRCH;
+	}
+	json_decref(cj);
+	b->cgroup_json = s->cgroup ? strdup(s->cgroup) : NULL;
+	if (r == 0)
+		b->ctl_fd = ctl_connect(b->sb->ctl_path);
+	if (r == 0 && (b->ctl_fd < 0 || fcntl(b->ctl_fd, F_SETFL, O_NONBLOCK) < 0)) {
+		/* It lives but cannot take commands: not a sandbox we can serve. */
+		logmsg(1, "sandbox %s: control channel: %s; stopping it", b->id,
+		       strerror(b->ctl_fd < 0 ? -b->ctl_fd : errno));
+		sandbox_destroy(b->sb);
+		b->sb = NULL;
+		r = -EIO;
+	}
+	box_link(b);
+	if (r == 0) {
+		b->adopted = true;
+		b->started_ns = s->created_ns;
+		box_running(b);
+		D.live++;
+		logmsg(2, "sandbox %s re-adopted (pid %d)", b->id, (int)b->pid);
+		return;
+	}
+	/* Gone while sbxd was away: keep what it left. */
+	b->state = BOX_EXITED;
+	b->exit_code = read_status(b->dir);
+	b->reason = b->exit_code >= 0 ? "exited" : "lost";
+	b->ended_ns = real_ns();
+	persist(b);
+	logmsg(2, "sandbox %s ended while sbxd was down (%d)", b->id, b->exit_code);
+}
+
+int box_readopt_all(void)
+{
+	int r = store_sandbox_each(D.store, "exited", readopt_one, NULL);
+	if (r == 0)
+		r = store_sandbox_each(D.store, "creating", readopt_one, NULL);
+	if (r == 0)
+		r = store_sandbox_each(D.store, "running", readopt_one, NULL);
+	/* Old exited records stay in the database only. */
+	box_tick(mono_ns(), real_ns());
+	return r;
+}
+
+/* ---- exec ---- */
+
+static void exec_maybe_free(struct exec *x)
+{
+	if (!x->finished || x->ops)
+		return;
+	struct box *b = x->box;
+	for (struct exec **p = &b->execs; *p; p = &(*p)->next)
+		if (*p == x) {
+			*p = x->next;
+			break;
+		}
+	closep(&x->out_fd);
+	closep(&x->err_fd);
+	closep(&x->in_fd);
+	free(x->stdin_data);
+	free(x->acc[0]);
+	free(x->acc[1]);
+	free(x);
+	box_maybe_free(b);
+}
+
+static json_t *data_json(const char *data, size_t len, const char **key)
+{
+	json_t *s = json_stringn(data, len);
+	if (s) {
+		*key = "data";
+		return s;
+	}
+	*key = "data_b64";
+	char *enc = b64_encode(data, len);
+	s = json_string(enc ? enc : "");
+	free(enc);
+	return s;
+}
+
+static void stream_event(struct exec *x, json_t *ev)
+{
+	char *s = json_dumps(ev, JSON_COMPACT);
+	json_decref(ev);
+	if (!s || !x->conn)
+		goto out;
+	size_t n = strlen(s);
+	s[n] = '\n';
+	chunk_send(x->conn, s, n + 1);
+out:
+	free(s);
+}
+
+static void exec_deliver(struct exec *x, int which, const char *data, size_t len)
+{
+	if (!x->conn || x->finished)
+		return;
+	if (x->stream) {
+		const char *key;
+		json_t *d = data_json(data, len, &key);
+		json_t *ev = json_pack("{s:s}", "type", which ? "stderr" : "stdout");
+		json_object_set_new(ev, key, d);
+		stream_event(x, ev);
+		return;
+	}
+	size_t room = D.opt.exec_output_max - x->acc_len[which];
+	if (len > room) {
+		len = room;
+		x->truncated[which] = true;
+	}
+	if (!len)
+		return;
+	char *p = realloc(x->acc[which], x->acc_len[which] + len);
+	if (!p)
+		return;
+	memcpy(p + x->acc_len[which], data, len);
+	x->acc[which] = p;
+	x->acc_len[which] += len;
+}
+
+static void exec_finish(struct exec *x)
+{
+	struct conn *c = x->conn;
+
+	x->finished = true;
+	if (x->out_armed)
+		io_uring_prep_cancel(loop_sqe(&D.loop, NULL), &x->out_op, 0);
+	if (x->err_armed)
+		io_uring_prep_cancel(loop_sqe(&D.loop, NULL), &x->err_op, 0);
+	if (x->in_fd >= 0 && x->ops)
+		io_uring_prep_cancel(loop_sqe(&D.loop, NULL), &x->in_op, 0);
+	x->box->last_active = mono_ns();
+	if (c) {
+		c->exec = NULL;
+		x->conn = NULL;
+		if (x->stream) {
+			json_t *ev = json_pack("{s:s,s:i,s:b}", "type", "exit", "exit_code", x->code,
+					       "timed_out", x->timed_out);
+			char *s = json_dumps(ev, JSON_COMPACT);
+			json_decref(ev);
+			if (s) {
+				size_t n = strlen(s);
+				s[n] = '\n';
+				chunk_send(c, s, n + 1);
+				free(s);
+			}
+			chunk_end(c);
+		} else {
+			const char *k1, *k2;
+			json_t *o = data_json(x->acc[0] ? x->acc[0] : "", x->acc_len[0], &k1);
+			json_t *e = data_json(x->acc[1] ? x->acc[1] : "", x->acc_len[1], &k2);
+			json_t *j = json_pack("{s:i,s:b}", "exit_code", x->code, "timed_out",
+					      x->timed_out);
+			json_object_set_new(j, !strcmp(k1, "data") ? "stdout" : "stdout_b64", o);
+			json_object_set_new(j, !strcmp(k2, "data") ? "stderr" : "stderr_b64", e);
+			if (x->truncated[0] || x->truncated[1])
+				json_object_set_new(j, "truncated", json_true());
+			respond_json(c, 200, j);
+		}
+	}
+	exec_maybe_free(x);
+}
+
+static void exec_check_done(struct exec *x)
+{
+	if (x->finished || !x->exited)
+		return;
+	if ((x->out_eof && x->err_eof) || mono_ns() >= x->grace)
+		exec_finish(x);
+}
+
+static void exec_arm(struct exec *x, int which);
+
+static void exec_read_done(struct exec *x, int which, int res)
+{
+	x->ops--;
+	if (which)
+		x->err_armed = false;
+	else
+		x->out_armed = false;
+	if (x->finished) {
+		exec_maybe_free(x);
+		return;
+	}
+	if (res > 0) {
+		exec_deliver(x, which, which ? x->err_buf : x->out_buf, (size_t)res);
+		exec_arm(x, which);
+	} else if (res == -EINTR || res == -EAGAIN) {
+		exec_arm(x, which);
+	} else {
+		if (which)
+			x->err_eof = true;
+		else
+			x->out_eof = true;
+		exec_check_done(x);
+	}
+}
+
+static void out_done(struct loop_op *op, int res, uint32_t flags)
+{
+	exec_read_done((struct exec *)((char *)op - offsetof(struct exec, out_op)), 0, res);
+}
+
+static void err_done(struct loop_op *op, int res, uint32_t flags)
+{
+	exec_read_done((struct exec *)((char *)op - offsetof(struct exec, err_op)), 1, res);
+}
+
+static void exec_arm(struct exec *x, int which)
+{
+	bool *armed = which ? &x->err_armed : &x->out_armed;
+	bool eof = which ? x->err_eof : x->out_eof;
+
+	if (*armed || eof || x->finished)
+		return;
+	/* A slow reader of a stream: let the pipe fill; the command then waits. */
+	if (x->conn && x->stream && out_pending(x->conn) >= (1u << 20))
+		return;
+	struct loop_op *op = which ? &x->err_op : &x->out_op;
+	op->cb = which ? err_done : out_done;
+	struct io_uring_sqe *sqe = loop_sqe(&D.loop, op);
+	io_uring_prep_read(sqe, which ? x->err_fd : x->out_fd, which ? x->err_buf : x->out_buf,
+			   sizeof(x->out_buf), (uint64_t)-1);
+	*armed = true;
+	x->ops++;
+}
+
+void exec_resume(struct exec *x)
+{
+	exec_arm(x, 0);
+	exec_arm(x, 1);
+}
+
+static void in_done(struct loop_op *op, int res, uint32_t flags)
+{
+	struct exec *x = (struct exec *)((char *)op - offsetof(struct exec, in_op));
+
+	x->ops--;
+	if (res > 0 && !x->finished && (size_t)res < x->stdin_len) {
+		memmove(x->stdin_data, x->stdin_data + res, x->stdin_len - (size_t)res);
+		x->stdin_len -= (size_t)res;
+		struct io_uring_sqe *sqe = loop_sqe(&D.loop, &x->in_op);
+		io_uring_prep_write(sqe, x->in_fd, x->stdin_data, (unsigned)x->stdin_len,
+				    (uint64_t)-1);
+		x->ops++;
+		return;
+	}
+	/* All written, or the command stopped reading: EOF for it. */
+	closep(&x->in_fd);
+	x->in_fd = -1;
+	exec_maybe_free(x);
+}
+
+void exec_conn_gone(struct exec *x)
+{
+	x->conn = NULL;
+	if (!x->exited && x->box->ctl_fd >= 0)
+		(void)ctl_send_signal(x->box->ctl_fd, x->id, SIGKILL);
+}
+
+static struct exec *exec_find(struct box *b, uint32_t id)
+{
+	for (struct exec *x = b->execs; x; x = x->next)
+		if (x->id == id)
+			return x;
+	return NULL;
+}
+
+static void ctl_done(struct loop_op *op, int res, uint32_t flags)
+{
+	struct box *b = (struct box *)((char *)op - offsetof(struct box, ctl_op));
+
+	b->ops--;
+	if (b->removing || b->state != BOX_RUNNING || b->ctl_fd < 0) {
+		box_maybe_free(b);
+		return;
+	}
+	if (res == -EINTR || res == -EAGAIN) {
+		ctl_arm(b);
+		return;
+	}
+	if (res != (int)sizeof(b->ctl_buf)) {
+		/* sbx-init went away; its exit arrives through the pidfd. */
+		if (res < 0 && res != -ECANCELED)
+			logmsg(3, "sandbox %s: control channel: %s", b->id, strerror(-res));
+		return;
+	}
+	struct ctl_reply r = b->ctl_buf;
+	struct exec *x = exec_find(b, r.id);
+	ctl_arm(b);
+	if (!x || x->exited)
+		return;
+	switch (r.type) {
+	case CTL_STARTED:
+		x->started = true;
+		if (x->stream && x->conn)
+			stream_event(x, json_pack("{s:s,s:i}", "type", "start", "pid", r.value));
+		break;
+	case CTL_FAILED: {
+		char msg[256];
+		int n = snprintf(msg, sizeof(msg), "sbx: %s: %s\n", x->argv0,
+				 r.value == ENOENT ? "command not found" : strerror(r.value));
+		exec_deliver(x, 1, msg, (size_t)n);
+		x->exited = true;
+		x->code = r.value == ENOENT ? 127 : 126;
+		x->grace = mono_ns() + EXEC_GRACE_NS;
+		exec_check_done(x);
+		break;
+	}
+	case CTL_EXITED:
+		x->exited = true;
+		x->code = x->timed_out ? 124 : r.value;
+		x->grace = mono_ns() + EXEC_GRACE_NS;
+		exec_check_done(x);
+		break;
+	}
+}
+
+void exec_start(struct conn *c, struct box *b, struct api_exec *e, bool stream)
+{
+	int out[2] = { -1, -1 }, err[2] = { -1, -1 }, in[2] = { -1, -1 };
+	char **envp = NULL;
+	size_t nenv = 0;
+	int r;
+
+	if (b->state != BOX_RUNNING || b->killing || b->ctl_fd < 0) {
+		respond_error(c, 409, "conflict", "sandbox %s is %s", b->id,
+			      b->killing ? "stopping" : box_state_name(b->state));
+		api_exec_clear(e);
+		return;
+	}
+	struct exec *x = calloc(1, sizeof(*x));
+	if (!x || pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0 ||
+	    (e->stdin_len && pipe2(in, O_CLOEXEC) < 0)) {
+		r = -errno;
+		goto fail;
+	}
+	for (char **p = b->envp; p && *p; p++)
+		if (env_set(&envp, &nenv, *p) < 0)
+			goto nomem;
+	for (char **p = e->env; p && *p; p++)
+		if (env_set(&envp, &nenv, *p) < 0)
+			goto nomem;
+	if (!envp && env_set(&envp, &nenv, "PATH=" DEFAULT_PATH) < 0)
+		goto nomem;
+	x->id = ++b->next_exec_id;
+	text_printable(e->cmd[0], x->argv0, sizeof(x->argv0));
+	int stdio[3] = { e->stdin_len ? in[0] : D.devnull, out[1], err[1] };
+	const char *cwd = e->workdir ? e->workdir : b->req.workdir ? b->req.workdir : "/";
+	r = ctl_send_exec(b->ctl_fd, x->id, e->cmd, envp, cwd, stdio);
+	strv_free(envp);
+	envp = NULL;
+	if (r < 0)
+		goto fail;
+	close(out[1]);
+	close(err[1]);
+	closep(&in[0]);
+	x->out_fd = out[0];
+	x->err_fd = err[0];
+	x->in_fd = in[1];
+	x->box = b;
+	x->conn = c;
+	x->stream = stream;
+	x->stdin_data = TAKE_PTR(e->stdin_data);
+	x->stdin_len = e->stdin_len;
+	x->deadline = e->timeout_ns ? mono_ns() + (int64_t)e->timeout_ns : 0;
+	x->next = b->execs;
+	b->execs = x;
+	b->last_active = mono_ns();
+	c->exec = x;
+	api_exec_clear(e);
+	if (stream)
+		respond_chunked_head(c, 200, "application/x-ndjson");
+	exec_arm(x, 0);
+	exec_arm(x, 1);
+	if (x->in_fd >= 0) {
+		x->in_op.cb = in_done;
+		struct io_uring_sqe *sqe = loop_sqe(&D.loop, &x->in_op);
+		io_uring_prep_write(sqe, x->in_fd, x->stdin_data, (unsigned)x->stdin_len,
+				    (uint64_t)-1);
+		x->ops++;
+	}
+	return;
+nomem:
+	r = -ENOMEM;
+fail:
+	strv_free(envp);
+	for (int i = 0; i < 2; i++) {
+		closep(&out[i]);
+		closep(&err[i]);
+		closep(&in[i]);
+	}
+	free(x);
+	api_exec_clear(e);
+	if (r == -EAGAIN)
+		respond_error(c, 503, "unavailable", "sandbox %s is busy; retry", b->id);
+	else
+		respond_error(c, 500, "internal", "cannot start the command: %s", strerror(-r));
+}
+
+/* ---- files and logs ---- */
+
+struct file_job {
+	struct work w;
+	struct conn *c;
+	int method;
+	char *path;
+	int root_fd;
+	const char *data;
+	size_t len;
+	uid_t uid;
+	gid_t gid;
+	int r;
+	char *out;
+	size_t out_len;
+	uint64_t max;
+	bool log;
+};
+
+static void file_fn(struct work *w)
+{
+	struct file_job *j = (struct file_job *)w;
+
+	if (j->method == HTTP_GET)
+		j->r = files_read(j->root_fd, j->path, j->max, &j->out, &j->out_len);
+	else if (j->method == HTTP_PUT)
+		j->r = files_write(j->root_fd, j->path, j->data, j->len, j->uid, j->gid);
+	else
+		j->r = files_remove(j->root_fd, j->path);
+}
+
+static void file_error(struct conn *c, const char *path, int r)
+{
+	char p[128];
+	text_printable(path, p, sizeof(p));
+	switch (-r) {
+	case ENOENT:
+	case ENOTDIR:
+		respond_error(c, 404, "not_found", "%s: no such file or directory", p);
+		break;
+	case EISDIR:
+		respond_error(c, 400, "bad_request", "%s: is a directory", p);
+		break;
+	case EPERM:
+	case EACCES:
+		respond_error(c, 403, "forbidden", "%s: not a regular file the API may touch", p);
+		break;
+	case EFBIG:
+		respond_error(c, 413, "too_large", "%s: larger than the limit of %" PRIu64 " bytes", p,
+			      D.opt.max_file);
+		break;
+	case EROFS:
+		respond_error(c, 409, "conflict", "%s: read-only file system", p);
+		break;
+	case ENOSPC:
+	case EDQUOT:
+		respond_error(c, 507, "no_space", "%s: no space left in the sandbox", p);
+		break;
+	case ENOTEMPTY:
+		respond_error(c, 409, "conflict", "%s: directory not empty", p);
+		break;
+	case EINVAL:
+	case ELOOP:
+	case ENAMETOOLONG:
+	case EXDEV:
+		respond_error(c, 400, "bad_request", "%s: %s", p, strerror(-r));
+		break;
+	default:
+		respond_error(c, 500, "internal", "%s: %s", p, strerror(-r));
+	}
+}
+
+static void file_done(struct work *w)
+{
+	struct file_job *j = (struct file_job *)w;
+	struct conn *c = j->c;
+
+	closep(&j->root_fd);
+	if (j->log && j->r == -ENOENT)
+		j->r = 0; /* nothing written yet */
+	if (c->closing) {
+		/* nobody to answer */
+	} else if (j->r < 0) {
+		file_error(c, j->log ? "log" : j->path, j->r);
+	} else if (j->method == HTTP_GET) {
+		respond(c, 200, j->log ? "text/plain; charset=utf-8" : "application/octet-stream",
+			j->out ? j->out : "", j->out_len);
+	} else {
+		respond_json(c, 200, json_pack("{s:s,s:I}", "path", j->path, "size",
+					       (json_int_t)(j->method == HTTP_PUT ? j->len : 0)));
+	}
+	free(j->out);
+	free(j->path);
+	free(j);
+	conn_unref(c);
+}
+
+void box_files(struct conn *c, struct box *b, int method, const char *path)
+{
+	char root[64];
+
+	if (b->state != BOX_RUNNING || !b->sb) {
+		respond_error(c, 409, "conflict", "sandbox %s is %s", b->id, box_state_name(b->state));
+		return;
+	}
+	if (method == HTTP_PUT && c->req->body_len > D.opt.max_file) {
+		respond_error(c, 413, "too_large", "file larger than the limit of %" PRIu64 " bytes",
+			      D.opt.max_file);
+		return;
+	}
+	struct file_job *j = calloc(1, sizeof(*j));
+	if (!j || !(j->path = strdup(path))) {
+		free(j);
+		respond_error(c, 500, "internal", "out of memory");
+		return;
+	}
+	/* The sandbox's root as its init sees it; the pidfd proves it is still that one. */
+	snprintf(root, sizeof(root), "/proc/%d/root", (int)b->pid);
+	j->root_fd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (j->root_fd < 0 || syscall(SYS_pidfd_send_signal, b->sb->pidfd, 0, NULL, 0) < 0) {
+		closep(&j->root_fd);
+		free(j->path);
+		free(j);
+		respond_error(c, 409, "conflict", "sandbox %s is stopping", b->id);
+		return;
+	}
+	j->w = (struct work){ .fn = file_fn, .done = file_done };
+	j->c = c;
+	j->method = method;
+	j->data = c->req->body ? c->req->body : "";
+	j->len = c->req->body_len;
+	j->max = D.opt.max_file;
+	j->uid = b->req.user_ns ? SANDBOX_USERNS_BASE + b->req.uid : b->req.uid;
+	j->gid = b->req.user_ns ? SANDBOX_USERNS_BASE + b->req.gid : b->req.gid;
+	b->last_active = mono_ns();
+	c->ops++;
+	loop_queue_work(&D.loop, &j->w);
+}
+
+void box_logs(struct conn *c, struct box *b)
+{
+	struct file_job *j = calloc(1, sizeof(*j));
+
+	if (!b->dir) {
+		free(j);
+		respond(c, 200, "text/plain; charset=utf-8", "", 0);
+		return;
+	}
+	if (!j || asprintf(&j->path, "%s/log", b->dir) < 0) {
+		free(j);
+		respond_error(c, 500, "internal", "out of memory");
+		return;
+	}
+	j->w = (struct work){ .fn = file_fn, .done = file_done };
+	j->c = c;
+	j->method = HTTP_GET;
+	j->log = true;
+	j->root_fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	j->max = D.opt.log_cap + 4096;
+	c->ops++;
+	loop_queue_work(&D.loop, &j->w);
+}

@@ -1,0 +1,185 @@
+/* SPDX-License-Identifier: MIT */
+/* sbxd's shared state: the daemon, its connections, sandboxes and running commands.
+ * Everything here is owned by the loop thread; workers only see what a struct work
+ * hands them. Objects with submissions in flight count them (ops) and are freed by
+ * the completion that brings the count to zero after they were closed. */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "../sandbox/cgroup.h"
+#include "../sandbox/ctl.h"
+#include "apispec.h"
+#include "http.h"
+#include "loop.h"
+
+struct store;
+struct sysfilter;
+
+struct options {
+	const char *socket_path, *state_dir, *listen, *images_dir, *init_path;
+	bool kill_on_exit;
+	int log_level; /* 0 error, 1 warn, 2 info, 3 debug */
+	unsigned max_sandboxes, max_per_tenant, max_conns, max_conns_per_peer;
+	uint64_t default_timeout_ns, max_body, max_file, exec_output_max, log_cap,
+		writable_default;
+	int64_t conn_idle_ns, request_ns;
+};
+
+enum box_state {
+	BOX_CREATING,
+	BOX_RUNNING,
+	BOX_EXITED,
+	BOX_REMOVED,
+};
+
+struct conn;
+struct exec;
+
+struct box {
+	struct box *next, *prev; /* all boxes, oldest first */
+	struct box *hnext;	 /* id hash chain */
+	char id[16];
+	char *tenant;
+	enum box_state state;
+	json_t *spec; /* the create request as given */
+	struct api_create req;
+	char **envp;
+	char *dir; /* state-dir/sandboxes/ID: log, status */
+	uid_t host_uid;
+	gid_t host_gid;
+	struct sandbox *sb;
+	char *cgroup_json;
+	pid_t pid;
+	uint64_t start_time;
+	int64_t created_ns, started_ns, ended_ns, deadline_ns; /* CLOCK_REALTIME */
+	int64_t last_active;				       /* CLOCK_MONOTONIC */
+	int exit_code;					       /* -1 while none */
+	const char *reason; /* why it ended: exited, timeout, idle_timeout, deleted, lost */
+	bool adopted, killing, removing, torn_down;
+	int ctl_fd;
+	struct ctl_reply ctl_buf;
+	struct loop_op ctl_op, pid_op;
+	int ops;  /* ring submissions in flight */
+	int jobs; /* worker jobs in flight */
+	struct exec *execs;
+	uint32_t next_exec_id;
+	struct conn *waiter; /* a DELETE waiting for the teardown */
+};
+
+struct exec {
+	struct exec *next;
+	struct box *box;
+	struct conn *conn; /* NULL once the client went away */
+	uint32_t id;
+	bool stream, started, exited, failed, timed_out, finished;
+	int code;
+	int out_fd, err_fd, in_fd;
+	struct loop_op out_op, err_op, in_op;
+	bool out_eof, err_eof, out_armed, err_armed;
+	char out_buf[16384], err_buf[16384];
+	char *stdin_data;
+	size_t stdin_len;
+	char *acc[2]; /* JSON mode: stdout, stderr so far */
+	size_t acc_len[2];
+	bool truncated[2];
+	int64_t deadline, grace; /* CLOCK_MONOTONIC; 0 = none */
+	int ops;
+	char argv0[64];
+};
+
+struct outbuf {
+	char *p;
+	size_t len, cap, sent;
+};
+
+struct conn {
+	struct conn *next, *prev;
+	int fd;
+	bool tcp;
+	char peer[64]; /* "uid:N" or the address */
+	struct http_reader *rd;
+	char *in;
+	size_t in_off, in_len;
+	struct http_request *req; /* the one being answered */
+	char *tenant;		  /* of that request; NULL = admin */
+	bool busy, processing, closing, close_after, recv_armed, sending, eof;
+	struct outbuf out;
+	struct loop_op recv_op, send_op;
+	int ops;
+	int64_t last_active, req_start;
+	struct exec *exec; /* a streaming or pending command */
+};
+
+struct daemon {
+	struct options opt;
+	struct loop loop;
+	struct store *store;
+	struct sysfilter *filter;
+	enum cgroup_mode cgmode;
+	int listen_fd[2];
+	struct loop_op accept_op[2];
+	int sig_fd;
+	struct loop_op sig_op;
+	char sig_buf[128];
+	struct loop_op tick_op;
+	struct __kernel_timespec tick_ts;
+	int devnull;
+	struct conn *conns;
+	unsigned nconns;
+	struct box *boxes, *boxes_tail;
+	struct box *hash[1024];
+	unsigned live; /* creating + running */
+	bool stopping;
+	int64_t stop_deadline, started_mono;
+	bool user_ns_ok;
+};
+
+extern struct daemon D;
+
+void logmsg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* server.c */
+void server_accept_arm(int which);
+void conn_tick(int64_t now);
+void conn_send_more(struct conn *c);
+void conn_request_done(struct conn *c);
+void conn_close(struct conn *c);
+/* Drops a reference taken with c->ops++ for a job; frees a closed connection. */
+void conn_unref(struct conn *c);
+void out_append(struct conn *c, const void *data, size_t len);
+void out_printf(struct conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+size_t out_pending(const struct conn *c);
+/* A whole response: status, content type, body. Ends the request. */
+void respond(struct conn *c, int status, const char *ctype, const char *body, size_t len);
+void respond_json(struct conn *c, int status, json_t *body); /* steals @body */
+void respond_error(struct conn *c, int status, const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/* Headers of a chunked response; chunks follow with chunk_send(), ended by chunk_end(). */
+void respond_chunked_head(struct conn *c, int status, const char *ctype);
+void chunk_send(struct conn *c, const char *data, size_t len);
+void chunk_end(struct conn *c);
+
+/* api.c */
+void api_handle(struct conn *c, struct http_request *req);
+
+/* box.c */
+struct box *box_find(const char *id, const char *tenant);
+json_t *box_json(const struct box *b);
+void box_create(struct conn *c, const char *tenant, const char *body, size_t len);
+void box_delete(struct conn *c, struct box *b);
+int box_readopt_all(void);
+void box_tick(int64_t mono, int64_t real);
+void box_kill_all(void);
+unsigned box_count_live(const char *tenant);
+void exec_start(struct conn *c, struct box *b, struct api_exec *e, bool stream);
+void exec_conn_gone(struct exec *x);
+void exec_resume(struct exec *x);
+void box_files(struct conn *c, struct box *b, int method, const char *path);
+void box_logs(struct conn *c, struct box *b);
+int box_set_timeout(struct box *b, uint64_t timeout_ns);
+const char *box_state_name(enum box_state s);

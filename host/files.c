@@ -1,0 +1,226 @@
+// SPDX-License-Identifier: MIT
+#define _GNU_SOURCE
+#include "files.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/magic.h>
+#include <linux/openat2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+
+#include "../sandbox/macro.h"
+
+#define RESOLVE_FLAGS (RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
+
+int files_check_path(const char *path)
+{
+	size_t len = path ? strlen(path) : 0;
+
+	if (!len || path[0] != '/' || len >= PATH_MAX)
+		return -EINVAL;
+	return 0;
+}
+
+static int open_in_root(int root_fd, const char *path, uint64_t flags)
+{
+	struct open_how how = { .flags = flags | O_CLOEXEC, .resolve = RESOLVE_FLAGS };
+	long fd;
+
+	do
+		fd = syscall(SYS_openat2, root_fd, path, &how, sizeof(how));
+	while (fd < 0 && errno == EAGAIN); /* a rename raced the walk: retry */
+	return fd < 0 ? -errno : (int)fd;
+}
+
+/* Refuses the pseudo file systems: reading or writing there as host root would reach
+ * past the sandbox (another process's memory, kernel knobs). */
+static int check_fs(int fd)
+{
+	struct statfs sfs;
+
+	if (fstatfs(fd, &sfs) < 0)
+		return -errno;
+	switch (sfs.f_type) {
+	case PROC_SUPER_MAGIC:
+	case SYSFS_MAGIC:
+	case CGROUP_SUPER_MAGIC:
+	case CGROUP2_SUPER_MAGIC:
+	case DEBUGFS_MAGIC:
+	case SECURITYFS_MAGIC:
+	case BPF_FS_MAGIC:
+		return -EACCES;
+	}
+	return 0;
+}
+
+int files_read(int root_fd, const char *path, uint64_t max, char **ret, size_t *ret_len)
+{
+	_cleanup_close_ int pfd = -1, fd = -1;
+	char self[64];
+	struct stat st;
+	int r;
+
+	r = files_check_path(path);
+	if (r < 0)
+		return r;
+	/* O_PATH first: opening a device or FIFO can have effects of its own. */
+	pfd = open_in_root(root_fd, path, O_PATH);
+	if (pfd < 0)
+		return pfd;
+	if (fstat(pfd, &st) < 0)
+		return -errno;
+	if (S_ISDIR(st.st_mode))
+		return -EISDIR;
+	if (!S_ISREG(st.st_mode))
+		return -EPERM;
+	r = check_fs(pfd);
+	if (r < 0)
+		return r;
+	if ((uint64_t)st.st_size > max)
+		return -EFBIG;
+	/* Re-open the very inode the walk found, for reading. */
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", pfd);
+	fd = open(self, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return -errno;
+	size_t cap = (size_t)st.st_size + 1, len = 0;
+	char *buf = malloc(cap);
+	if (!buf)
+		return -ENOMEM;
+	for (;;) {
+		if (len == cap) { /* it grew while we read */
+			if (cap > max) {
+				free(buf);
+				return -EFBIG;
+			}
+			char *nb = realloc(buf, cap * 2);
+			if (!nb) {
+				free(buf);
+				return -ENOMEM;
+			}
+			buf = nb;
+			cap *= 2;
+		}
+		ssize_t n = read(fd, buf + len, cap - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			r = -errno;
+			free(buf);
+			return r;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	if (len > max) {
+		free(buf);
+		return -EFBIG;
+	}
+	*ret = buf;
+	*ret_len = len;
+	return 0;
+}
+
+/* Splits @path into an O_PATH fd of its parent directory (inside the root) and the
+ * last component, which must be a plain name. */
+static int open_parent(int root_fd, const char *path, int *ret_dir, const char **ret_base)
+{
+	const char *slash = strrchr(path, '/');
+	const char *base = slash + 1;
+	int r;
+
+	if (!*base || !strcmp(base, ".") || !strcmp(base, ".."))
+		return -EINVAL;
+	if ((size_t)(slash - path) >= PATH_MAX)
+		return -ENAMETOOLONG;
+	char dir[PATH_MAX];
+	size_t dlen = (size_t)(slash - path);
+	memcpy(dir, path, dlen);
+	dir[dlen] = '\0';
+	if (!dlen)
+		strcpy(dir, "/");
+	int fd = open_in_root(root_fd, dir, O_PATH | O_DIRECTORY);
+	if (fd < 0)
+		return fd;
+	r = check_fs(fd);
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	*ret_dir = fd;
+	*ret_base = base;
+	return 0;
+}
+
+int files_write(int root_fd, const char *path, const char *data, size_t len, uid_t uid, gid_t gid)
+{
+	_cleanup_close_ int dfd = -1, fd = -1;
+	const char *base;
+	char tmp[64];
+	uint64_t rnd;
+	int r;
+
+	r = files_check_path(path);
+	if (r < 0)
+		return r;
+	r = open_parent(root_fd, path, &dfd, &base);
+	if (r < 0)
+		return r;
+	if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
+		return -errno;
+	snprintf(tmp, sizeof(tmp), ".sbx-upload-%016llx", (unsigned long long)rnd);
+	/* A new name: O_EXCL never opens what is there. */
+	fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	for (size_t off = 0; off < len;) {
+		ssize_t n = write(fd, data + off, len - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			r = -errno;
+			goto fail;
+		}
+		off += (size_t)n;
+	}
+	if (fchown(fd, uid, gid) < 0 || fchmod(fd, 0644) < 0) {
+		r = -errno;
+		goto fail;
+	}
+	if (renameat(dfd, tmp, dfd, base) < 0) {
+		r = -errno;
+		goto fail;
+	}
+	return 0;
+fail:
+	(void)unlinkat(dfd, tmp, 0);
+	return r;
+}
+
+int files_remove(int root_fd, const char *path)
+{
+	_cleanup_close_ int dfd = -1;
+	const char *base;
+	int r;
+
+	r = files_check_path(path);
+	if (r < 0)
+		return r;
+	r = open_parent(root_fd, path, &dfd, &base);
+	if (r < 0)
+		return r;
+	if (unlinkat(dfd, base, 0) == 0)
+		return 0;
+	if (errno != EISDIR)
+		return -errno;
+	return unlinkat(dfd, base, AT_REMOVEDIR) < 0 ? -errno : 0;
+}

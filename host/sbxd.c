@@ -1,0 +1,482 @@
+// SPDX-License-Identifier: MIT
+/* sbxd: the sandbox host daemon. One io_uring loop serves the HTTP/JSON API on a unix
+ * socket (and optionally TCP), launches and watches sandboxes, and keeps its state in
+ * SQLite so that a restarted daemon takes its running sandboxes back.
+ * Usage: sbxd [OPTIONS] | sbxd tenant add NAME [--state-dir DIR] */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../sandbox/macro.h"
+#include "../sandbox/spec.h"
+#include "../sandbox/sysfilter.h"
+#include "daemon.h"
+#include "store.h"
+
+#define DEFAULT_SOCKET "/run/sbx/sbxd.sock"
+#define DEFAULT_STATE "/var/lib/sbx"
+#define TICK_MS 50
+
+struct daemon D;
+
+void logmsg(int level, const char *fmt, ...)
+{
+	static const char *const names[] = { "error", "warn", "info", "debug" };
+	va_list ap;
+
+	if (level > D.opt.log_level)
+		return;
+	fprintf(stderr, "sbxd: %s: ", names[level]);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+static int __attribute__((format(printf, 1, 2))) die(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "sbxd: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return 1;
+}
+
+static char *beside_self(const char *name)
+{
+	char self[PATH_MAX], *out;
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+
+	if (n < 0)
+		return NULL;
+	self[n] = '\0';
+	*strrchr(self, '/') = '\0';
+	return asprintf(&out, "%s/%s", self, name) < 0 ? NULL : out;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: sbxd [OPTIONS]\n"
+		"       sbxd tenant add NAME [--state-dir DIR]   print a new API token\n\n"
+		"  --socket PATH          unix socket (default " DEFAULT_SOCKET ", mode 0660)\n"
+		"  --state-dir DIR        state directory (default " DEFAULT_STATE ")\n"
+		"  --listen ADDR:PORT     also serve TCP, bearer tokens required (default off)\n"
+		"  --kill-on-exit         stop every sandbox when sbxd exits\n"
+		"  --max-sandboxes N      sandboxes on this host (default 4096)\n"
+		"  --max-per-tenant N     sandboxes per tenant (default 1024)\n"
+		"  --default-timeout D    wall timeout of sandboxes that set none (default 5m)\n"
+		"  --images DIR           images directory (default: beside sbxd)\n"
+		"  --log-level LEVEL      error, warn, info (default) or debug\n");
+}
+
+static int parse_count(const char *s, unsigned *ret)
+{
+	char *end;
+	errno = 0;
+	unsigned long v = strtoul(s, &end, 10);
+	if (errno || end == s || *end || v == 0 || v > 1000000)
+		return -EINVAL;
+	*ret = (unsigned)v;
+	return 0;
+}
+
+static int parse_options(int argc, char **argv)
+{
+	enum { O_SOCKET = 256, O_STATE, O_LISTEN, O_KILL, O_MAXSB, O_MAXTEN, O_DEFTO, O_IMAGES,
+	       O_LOG, O_HELP };
+	static const struct option opts[] = {
+		{ "socket", required_argument, NULL, O_SOCKET },
+		{ "state-dir", required_argument, NULL, O_STATE },
+		{ "listen", required_argument, NULL, O_LISTEN },
+		{ "kill-on-exit", no_argument, NULL, O_KILL },
+		{ "max-sandboxes", required_argument, NULL, O_MAXSB },
+		{ "max-per-tenant", required_argument, NULL, O_MAXTEN },
+		{ "default-timeout", required_argument, NULL, O_DEFTO },
+		{ "images", required_argument, NULL, O_IMAGES },
+		{ "log-level", required_argument, NULL, O_LOG },
+		{ "help", no_argument, NULL, O_HELP },
+		{ 0 },
+	};
+	int c;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+		switch (c) {
+		case O_SOCKET:
+			if (optarg[0] != '/' || strlen(optarg) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+				return -die("--socket: \"%s\" must be an absolute path of at most 107 bytes", optarg);
+			D.opt.socket_path = optarg;
+			break;
+		case O_STATE:
+			D.opt.state_dir = optarg;
+			break;
+		case O_LISTEN:
+			D.opt.listen = optarg;
+			break;
+		case O_KILL:
+			D.opt.kill_on_exit = true;
+			break;
+		case O_MAXSB:
+			if (parse_count(optarg, &D.opt.max_sandboxes) < 0)
+				return -die("--max-sandboxes: \"%s\" is not a count from 1", optarg);
+			break;
+		case O_MAXTEN:
+			if (parse_count(optarg, &D.opt.max_per_tenant) < 0)
+				return -die("--max-per-tenant: \"%s\" is not a count from 1", optarg);
+			break;
+		case O_DEFTO:
+			if (spec_parse_duration(optarg, &D.opt.default_timeout_ns) < 0 ||
+			    !D.opt.default_timeout_ns)
+				return -die("--default-timeout: \"%s\" is not a duration (e.g. 5m)", optarg);
+			break;
+		case O_IMAGES:
+			D.opt.images_dir = optarg;
+			break;
+		case O_LOG:
+			if (!strcmp(optarg, "error"))
+				D.opt.log_level = 0;
+			else if (!strcmp(optarg, "warn"))
+				D.opt.log_level = 1;
+			else if (!strcmp(optarg, "info"))
+				D.opt.log_level = 2;
+			else if (!strcmp(optarg, "debug"))
+				D.opt.log_level = 3;
+			else
+				return -die("--log-level: \"%s\" is not error, warn, info or debug", optarg);
+			break;
+		case O_HELP:
+			usage(stdout);
+			return 0;
+		case ':':
+			return -die("option %s needs a value", argv[optind - 1]);
+		default:
+			return -die("unknown option %s (see sbxd --help)", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		return -die("unexpected argument \"%s\" (see sbxd --help)", argv[optind]);
+	return 1;
+}
+
+static int cmd_tenant(int argc, char **argv)
+{
+	const char *state = DEFAULT_STATE, *name = NULL;
+	struct store *s;
+	char *token;
+	int r;
+
+	if (argc < 3 || strcmp(argv[1], "add"))
+		return die("usage: sbxd tenant add NAME [--state-dir DIR]");
+	for (int i = 2; i < argc; i++) {
+		if (!strcmp(argv[i], "--state-dir") && i + 1 < argc)
+			state = argv[++i];
+		else if (!name && argv[i][0] != '-')
+			name = argv[i];
+		else
+			return die("tenant add: unexpected argument \"%s\"", argv[i]);
+	}
+	if (!name)
+		return die("usage: sbxd tenant add NAME [--state-dir DIR]");
+	if (!store_tenant_name_valid(name))
+		return die("tenant add: \"%s\" is not a valid name (1-32 of a-z 0-9 - _; not admin)", name);
+	r = store_open(state, &s);
+	if (r < 0)
+		return die("state database in %s: %s", state, strerror(-r));
+	r = store_tenant_add(s, name, &token);
+	store_close(s);
+	if (r == -EEXIST)
+		return die("tenant add: tenant \"%s\" exists already", name);
+	if (r < 0)
+		return die("tenant add: %s", strerror(-r));
+	printf("%s\n", token);
+	free(token);
+	return 0;
+}
+
+/* ---- listening sockets ---- */
+
+static int listen_unix(const char *path)
+{
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	_cleanup_close_ int fd = -1;
+	char dir[PATH_MAX];
+
+	snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path);
+	snprintf(dir, sizeof(dir), "%s", path);
+	*strrchr(dir, '/') = '\0';
+	if (dir[0] && mkdir(dir, 0711) < 0 && errno != EEXIST)
+		return -errno;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	/* A socket that answers belongs to a running sbxd: leave it alone. */
+	if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) == 0)
+		return -EADDRINUSE;
+	close(fd);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	(void)unlink(path);
+	mode_t old = umask(0117);
+	int r = bind(fd, (struct sockaddr *)&addr, sizeof(addr));
+	umask(old);
+	if (r < 0 || chmod(path, 0660) < 0 || listen(fd, 4096) < 0)
+		return -errno;
+	return TAKE_FD(fd);
+}
+
+static int listen_tcp(const char *spec)
+{
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+				  .ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV };
+	char host[256];
+	const char *port;
+	struct addrinfo *ai;
+	int fd, one = 1;
+
+	const char *colon = strrchr(spec, ':');
+	if (!colon || colon == spec || strlen(spec) >= sizeof(host))
+		return -EINVAL;
+	snprintf(host, sizeof(host), "%.*s", (int)(colon - spec), spec);
+	if (host[0] == '[') { /* [v6]:port */
+		size_t n = strlen(host);
+		if (host[n - 1] != ']')
+			return -EINVAL;
+		host[n - 1] = '\0';
+		memmove(host, host + 1, n - 1);
+	}
+	port = colon + 1;
+	if (getaddrinfo(host, port, &hints, &ai) != 0)
+		return -EINVAL;
+	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 4096) < 0) {
+		int r = -errno;
+		if (fd >= 0)
+			close(fd);
+		freeaddrinfo(ai);
+		return r;
+	}
+	freeaddrinfo(ai);
+	return fd;
+}
+
+/* ---- signals and the tick ---- */
+
+static void stop_listening(void)
+{
+	for (int i = 0; i < 2; i++)
+		if (D.listen_fd[i] >= 0) {
+			io_uring_prep_cancel(loop_sqe(&D.loop, NULL), &D.accept_op[i], 0);
+			close(D.listen_fd[i]);
+			D.listen_fd[i] = -1;
+		}
+	(void)unlink(D.opt.socket_path);
+}
+
+static void sig_arm(void);
+
+static void sig_done(struct loop_op *op, int res, uint32_t flags)
+{
+	struct signalfd_siginfo si;
+
+	if (res == (int)sizeof(si)) {
+		memcpy(&si, D.sig_buf, sizeof(si));
+		if (!D.stopping) {
+			logmsg(2, "signal %d: finishing requests in flight, then exiting%s",
+			       (int)si.ssi_signo, D.opt.kill_on_exit ? "; sandboxes stop" : "");
+			D.stopping = true;
+			D.stop_deadline = mono_ns() + 10000000000LL;
+			stop_listening();
+		} else if (si.ssi_signo == SIGINT) {
+			D.stop_deadline = 0; /* a second ^C: now */
+		}
+	}
+	sig_arm();
+}
+
+static void sig_arm(void)
+{
+	D.sig_op.cb = sig_done;
+	io_uring_prep_read(loop_sqe(&D.loop, &D.sig_op), D.sig_fd, D.sig_buf,
+			   sizeof(struct signalfd_siginfo), 0);
+}
+
+static void tick_arm(void);
+
+static void tick_done(struct loop_op *op, int res, uint32_t flags)
+{
+	int64_t mono = mono_ns();
+
+	conn_tick(mono);
+	box_tick(mono, real_ns());
+	tick_arm();
+}
+
+static void tick_arm(void)
+{
+	D.tick_op.cb = tick_done;
+	D.tick_ts = (struct __kernel_timespec){ .tv_nsec = TICK_MS * 1000000LL };
+	io_uring_prep_timeout(loop_sqe(&D.loop, &D.tick_op), &D.tick_ts, 0, 0);
+}
+
+static bool drained(void)
+{
+	for (struct conn *c = D.conns; c; c = c->next)
+		if (!c->closing && (c->busy || c->sending))
+			return false;
+	return true;
+}
+
+static void quickstart(void)
+{
+	const char *sock = D.opt.socket_path;
+
+	fprintf(stderr, "sbxd %s: listening on %s%s%s (cgroups: %s, state: %s)\n\n", SBX_VERSION,
+		sock, D.opt.listen ? " and " : "", D.opt.listen ? D.opt.listen : "",
+		cgroup_mode_name(D.cgmode), D.opt.state_dir);
+	fprintf(stderr, "Try, from another terminal:\n");
+	if (strcmp(sock, DEFAULT_SOCKET))
+		fprintf(stderr, "  export SBX_SOCKET=%s\n", sock);
+	fprintf(stderr,
+		"  id=$(build/sbx create --image base --memory 128M --timeout 10m)\n"
+		"  build/sbx exec $id -- sh -c 'echo hi; echo err >&2; exit 4'\n"
+		"  echo data | build/sbx cp - $id:/tmp/in.txt && build/sbx cp $id:/tmp/in.txt -\n"
+		"  build/sbx ls; build/sbx inspect $id; build/sbx rm $id\n"
+		"  curl --unix-socket %s http://x/v1/sandboxes\n\n"
+		"Stop with Ctrl-C (sandboxes keep running unless --kill-on-exit).\n",
+		sock);
+}
+
+int main(int argc, char **argv)
+{
+	_cleanup_close_ int lock_fd = -1;
+	char path[PATH_MAX];
+	sigset_t set;
+	int r;
+
+	if (argc > 1 && !strcmp(argv[1], "tenant"))
+		return cmd_tenant(argc - 1, argv + 1);
+	D.opt = (struct options){
+		.socket_path = DEFAULT_SOCKET,
+		.state_dir = DEFAULT_STATE,
+		.log_level = 2,
+		.max_sandboxes = 4096,
+		.max_per_tenant = 1024,
+		.max_conns = 4096,
+		.max_conns_per_peer = 1024,
+		.default_timeout_ns = 300ULL * 1000000000ULL,
+		.max_body = 128ULL << 20,
+		.max_file = 100ULL << 20,
+		.exec_output_max = 4ULL << 20,
+		.log_cap = 16ULL << 20,
+		.writable_default = 1ULL << 30,
+		.conn_idle_ns = 60LL * 1000000000LL,
+		.request_ns = 30LL * 1000000000LL,
+	};
+	D.listen_fd[0] = D.listen_fd[1] = -1;
+	r = parse_options(argc, argv);
+	if (r <= 0)
+		return -r;
+	if (geteuid() != 0)
+		return die("must run as root (it creates namespaces and cgroups)");
+	if (!D.opt.images_dir && !(D.opt.images_dir = beside_self("images")))
+		return die("cannot locate the images directory");
+	if (!(D.opt.init_path = beside_self("sbx-init")) || access(D.opt.init_path, X_OK) < 0)
+		return die("sbx-init not found beside sbxd (build it with make)");
+	D.started_mono = mono_ns();
+
+	r = cgroup_detect(&D.cgmode);
+	if (r < 0)
+		return die("no usable cgroup hierarchy: %s", strerror(-r));
+	if (mkdir(D.opt.state_dir, 0700) < 0 && errno != EEXIST)
+		return die("state directory %s: %s", D.opt.state_dir, strerror(errno));
+	snprintf(path, sizeof(path), "%s/sandboxes", D.opt.state_dir);
+	if (mkdir(path, 0700) < 0 && errno != EEXIST)
+		return die("%s: %s", path, strerror(errno));
+	snprintf(path, sizeof(path), "%s/sbxd.lock", D.opt.state_dir);
+	lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (lock_fd < 0 || flock(lock_fd, LOCK_EX | LOCK_NB) < 0)
+		return die("state directory %s is in use by another sbxd", D.opt.state_dir);
+	r = store_open(D.opt.state_dir, &D.store);
+	if (r < 0)
+		return die("state database in %s: %s", D.opt.state_dir, strerror(-r));
+	r = sysfilter_new_default_cached(SYSFILTER_CACHE_DIR, &D.filter);
+	if (r < 0)
+		return die("seccomp filter: %s", strerror(-r));
+	D.devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+	D.user_ns_ok = access("/proc/self/ns/user", F_OK) == 0;
+
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	D.sig_fd = signalfd(-1, &set, SFD_CLOEXEC);
+	if (D.sig_fd < 0)
+		return die("signalfd: %s", strerror(errno));
+
+	r = listen_unix(D.opt.socket_path);
+	if (r == -EADDRINUSE)
+		return die("%s: another sbxd is serving it", D.opt.socket_path);
+	if (r < 0)
+		return die("%s: %s", D.opt.socket_path, strerror(-r));
+	D.listen_fd[0] = r;
+	if (D.opt.listen) {
+		r = listen_tcp(D.opt.listen);
+		if (r < 0)
+			return die("--listen %s: %s", D.opt.listen,
+				   r == -EINVAL ? "not ADDR:PORT with a numeric address" : strerror(-r));
+		D.listen_fd[1] = r;
+	}
+	/* Sandbox launches run on workers; 4 keeps two CPUs busy while others wait on I/O. */
+	r = loop_init(&D.loop, 4096, 4);
+	if (r < 0)
+		return die("io_uring: %s", strerror(-r));
+	r = box_readopt_all();
+	if (r < 0)
+		logmsg(0, "state database: reading sandboxes: %s", strerror(-r));
+	server_accept_arm(0);
+	if (D.listen_fd[1] >= 0)
+		server_accept_arm(1);
+	sig_arm();
+	tick_arm();
+	quickstart();
+
+	for (;;) {
+		r = loop_run_once(&D.loop, -1);
+		if (r < 0) {
+			logmsg(0, "io_uring: %s", strerror(-r));
+			break;
+		}
+		if (D.stopping && (drained() || mono_ns() >= D.stop_deadline))
+			break;
+	}
+	if (D.opt.kill_on_exit)
+		box_kill_all();
+	logmsg(2, "stopped");
+	store_close(D.store);
+	return 0;
+}

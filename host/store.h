@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: MIT */
+/* sbxd's state database: SQLite in WAL mode in the state directory. Tenants (token
+ * hashes only) and sandboxes (spec, state, the process and cgroups to re-adopt).
+ * Single-threaded: the loop thread owns the handle. Return 0 or -errno. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct store;
+
+struct store_sandbox {
+	const char *id, *tenant, *state;
+	const char *spec;   /* the create request, as JSON */
+	const char *cgroup; /* JSON: {"mode", "v2", "v1": [...]} */
+	const char *reason; /* why it ended, or NULL */
+	int64_t created_ns, ended_ns, deadline_ns; /* CLOCK_REALTIME; 0 = none */
+	int exit_code;				   /* -1 = none */
+	pid_t pid;
+	uint64_t start_time;
+};
+
+int store_open(const char *dir, struct store **ret);
+void store_close(struct store *s);
+
+/* Adds tenant @name with a fresh token, returned in *ret_token (caller frees); only its
+ * SHA-256 is kept. -EEXIST if the name is taken, -EINVAL for a bad name. */
+int store_tenant_add(struct store *s, const char *name, char **ret_token);
+/* The tenant holding @token (*ret_name, caller frees), or -ENOENT. */
+int store_tenant_by_token(struct store *s, const char *token, char **ret_name);
+bool store_tenant_name_valid(const char *name);
+
+/* Inserts or replaces a sandbox row. */
+int store_sandbox_put(struct store *s, const struct store_sandbox *sb);
+/* Calls @fn for every sandbox in state @state. Strings live for the call only. */
+int store_sandbox_each(struct store *s, const char *state,
+		       void (*fn)(const struct store_sandbox *sb, void *userdata), void *userdata);
