@@ -75,9 +75,9 @@ $(LIBSANDBOX): $(SANDBOX_OBJS)
 $(LIBHOST): $(HOST_PURE_SRCS:%.c=$(B)/%.o)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-$(B)/sbx: $(B)/tools/sbx.o $(LIBSANDBOX)
+$(B)/sbx: $(B)/tools/sbx.o $(B)/tools/client.o $(B)/host/b64.o $(LIBSANDBOX)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ -Wl,-Bstatic $(PKG_LIBS) -Wl,-Bdynamic
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ -Wl,-Bstatic $(PKG_LIBS) -Wl,-Bdynamic -lhttp_parser
 
 $(B)/sbxd: $(SBXD_SRCS:%.c=$(B)/%.o) $(LIBHOST) $(LIBSANDBOX)
 	@$(if $(Q),echo "  LD      $@")

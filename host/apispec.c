@@ -12,6 +12,7 @@
 
 #include "../sandbox/macro.h"
 #include "../sandbox/text.h"
+#include "b64.h"
 
 /* Every refusal here is -EINVAL with a one-line reason. */
 #define bad(ret_error, ...) text_error(ret_error, -EINVAL, __VA_ARGS__)
@@ -352,9 +353,10 @@ void api_create_clear(struct api_create *c)
 
 int apispec_parse_exec(const char *body, size_t len, struct api_exec *ret, char **ret_error)
 {
-	static const char *const known[] = { "cmd", "env", "workdir", "stdin", "timeout", NULL };
+	static const char *const known[] = { "cmd",	"env",	   "workdir", "stdin",
+					     "stdin_b64", "timeout", NULL };
 	struct api_exec e = { 0 };
-	json_t *root, *in;
+	json_t *root, *in, *in64;
 	int r;
 
 	*ret_error = NULL;
@@ -372,7 +374,19 @@ int apispec_parse_exec(const char *body, size_t len, struct api_exec *ret, char 
 		goto out;
 	}
 	in = json_object_get(root, "stdin");
-	if (in && !json_is_null(in)) {
+	in64 = json_object_get(root, "stdin_b64");
+	if (in64 && !json_is_null(in64)) {
+		if (in && !json_is_null(in)) {
+			r = bad(ret_error, "stdin_b64: give stdin or stdin_b64, not both");
+			goto out;
+		}
+		if (!json_is_string(in64) ||
+		    b64_decode(json_string_value(in64), json_string_length(in64), &e.stdin_data,
+			       &e.stdin_len) < 0) {
+			r = bad(ret_error, "stdin_b64: must be a base64 string");
+			goto out;
+		}
+	} else if (in && !json_is_null(in)) {
 		if (!json_is_string(in)) {
 			r = bad(ret_error, "stdin: must be a string");
 			goto out;

@@ -3,7 +3,7 @@
  *   POST /v1/sandboxes    {"image", "cmd", "env", "workdir", "hostname", "user",
  *                          "limits": {"memory", "cpus", "pids", "timeout", "idle_timeout"},
  *                          "net", "gpus", "labels", "seccomp", "writable_size", "user_ns"}
- *   POST .../exec         {"cmd", "env", "workdir", "stdin", "timeout"}
+ *   POST .../exec         {"cmd", "env", "workdir", "stdin" | "stdin_b64", "timeout"}
  * Sizes and durations are strings ("256M", "10m") or integers (bytes, seconds); cpus a
  * number or string ("0.5"). Unknown fields are refused. Pure: no I/O.
  * Returns 0, or -EINVAL with *ret_error naming the field and the limit (caller frees). */

@@ -445,6 +445,9 @@ int sandbox_start_time(pid_t pid, uint64_t *ret)
 	if (!p)
 		return -EINVAL;
 	p++;
+	/* A zombie has ended: only its parent's wait is left. */
+	if (p[0] == ' ' && (p[1] == 'Z' || p[1] == 'X'))
+		return -ESRCH;
 	for (int field = 3; field < 22; field++) {
 		p = strchr(p + 1, ' ');
 		if (!p)

@@ -80,7 +80,8 @@ int sandbox_wait(struct sandbox *sb);
 int sandbox_destroy(struct sandbox *sb);
 
 /* The start time of process @pid (clock ticks since boot, /proc/PID/stat field 22):
- * with the pid, it names one process for the life of the system. */
+ * with the pid, it names one process for the life of the system. -ESRCH for a process
+ * that is gone or a zombie. */
 int sandbox_start_time(pid_t pid, uint64_t *ret);
 /* Takes a sandbox that a previous launcher started back under control: a pidfd for
  * @pid, checked to be the same process (@start_time) and to live in @cg's v2 cgroup,

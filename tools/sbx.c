@@ -3,6 +3,8 @@
  * directly, without a daemon. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -21,6 +23,8 @@
 #include "../sandbox/macro.h"
 #include "../sandbox/sandbox.h"
 #include "../sandbox/sysfilter.h"
+#include "../host/b64.h"
+#include "client.h"
 
 #ifndef SBX_VERSION
 #define SBX_VERSION "0.0.0"
@@ -87,12 +91,37 @@ static void usage_run(FILE *f)
 		SANDBOX_USERNS_BASE, SANDBOX_USERNS_BASE + SANDBOX_USERNS_SIZE - 1);
 }
 
+static void usage_create(FILE *f)
+{
+	fprintf(f, "Usage: sbx create [OPTIONS] [-- CMD [ARG...]]\n"
+		   "Create a sandbox through sbxd and print its id. Without CMD it waits for\n"
+		   "commands (sbx exec); with CMD it runs that workload (sbx logs shows its output).\n\n"
+		   "  The options of sbx run (--image --memory --cpus --pids --timeout --net --env\n"
+		   "  --workdir --hostname --user --user-ns --writable-size; --seccomp default), and:\n"
+		   "  --label K=V           attach a label (repeatable; sbx ls filters on them)\n"
+		   "  --idle-timeout D      stop after D without commands or file transfers\n"
+		   "  --json                print the whole record, not just the id\n"
+		   "  --socket PATH         sbxd's socket (default $SBX_SOCKET or %s)\n",
+		CLIENT_DEFAULT_SOCKET);
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f, "Usage: sbx COMMAND [OPTIONS]\n\n"
-		   "Commands:\n"
-		   "  run [OPTIONS] [--] CMD [ARG...]   run a one-shot sandbox (see sbx run "
-		   "--help)\n\n"
+		   "Without a daemon:\n"
+		   "  run [OPTIONS] [--] CMD [ARG...]   run a one-shot sandbox (see sbx run --help)\n\n"
+		   "Through sbxd (start it with `make run`, or build/sbxd):\n"
+		   "  create [OPTIONS] [-- CMD...]      create a sandbox; prints its id\n"
+		   "  exec [-i] [--env K=V] [--workdir D] [--timeout T] ID [--] CMD [ARG...]\n"
+		   "                                    run a command in it; streams its output\n"
+		   "  cp SRC DST                        copy a file in or out: ID:/path, a local\n"
+		   "                                    path, or - for stdin/stdout\n"
+		   "  ls [--json] [--state S] [--label K=V]   list sandboxes\n"
+		   "  inspect ID                        the sandbox's record (JSON)\n"
+		   "  rm ID...                          stop and remove sandboxes\n"
+		   "  logs ID                           the workload's output\n\n"
+		   "  Every daemon command takes --socket PATH (or $SBX_SOCKET); $SBX_TOKEN is\n"
+		   "  sent as a bearer token.\n\n"
 		   "  sbx --version | --help\n");
 }
 
@@ -107,6 +136,12 @@ struct run_opts {
 	const char *env[MAX_ENV];
 	size_t nenv;
 	const char *timeout_text;
+	/* create only */
+	bool create, json;
+	const char *socket;
+	const char *labels[64];
+	size_t nlabels;
+	uint64_t idle_timeout_ns;
 };
 
 static int parse_user(const char *s, uid_t *uid, gid_t *gid)
@@ -148,6 +183,10 @@ enum {
 	OPT_WRITABLE,
 	OPT_TMP,
 	OPT_HELP,
+	OPT_LABEL,
+	OPT_IDLE,
+	OPT_JSON,
+	OPT_SOCKET,
 };
 
 /* Returns the index of CMD in argv, 0 for --help, or -EXIT_SBX after printing why. */
@@ -169,6 +208,10 @@ static int parse_run(int argc, char **argv, struct run_opts *o)
 		{ "writable-size", required_argument, NULL, OPT_WRITABLE },
 		{ "tmp-size", required_argument, NULL, OPT_TMP },
 		{ "help", no_argument, NULL, OPT_HELP },
+		{ "label", required_argument, NULL, OPT_LABEL },
+		{ "idle-timeout", required_argument, NULL, OPT_IDLE },
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ "socket", required_argument, NULL, OPT_SOCKET },
 		{ 0 },
 	};
 	int c;
@@ -260,15 +303,45 @@ static int parse_run(int argc, char **argv, struct run_opts *o)
 				return -die("--tmp-size: invalid size \"%s\" (at least 64K)", v);
 			break;
 		case OPT_HELP:
-			usage_run(stdout);
+			if (o->create)
+				usage_create(stdout);
+			else
+				usage_run(stdout);
 			return 0;
+		case OPT_LABEL:
+		case OPT_IDLE:
+		case OPT_JSON:
+		case OPT_SOCKET:
+			if (!o->create)
+				return -die("%s is an option of sbx create, not sbx run",
+					    argv[optind - 1]);
+			if (c == OPT_JSON) {
+				o->json = true;
+			} else if (c == OPT_SOCKET) {
+				o->socket = v;
+			} else if (c == OPT_IDLE) {
+				if (spec_parse_duration(v, &o->idle_timeout_ns) < 0 ||
+				    !o->idle_timeout_ns)
+					return -die("--idle-timeout: invalid duration \"%s\" (e.g. "
+						    "5m)",
+						    v);
+			} else {
+				if (!strchr(v, '=') || v[0] == '=')
+					return -die("--label: \"%s\" is not of the form KEY=VALUE",
+						    v);
+				if (o->nlabels == ARRAY_SIZE(o->labels))
+					return -die("--label: at most %zu labels",
+						    ARRAY_SIZE(o->labels));
+				o->labels[o->nlabels++] = v;
+			}
+			break;
 		case ':':
 			return -die("option %s needs a value", argv[optind - 1]);
 		default:
 			return -die("unknown option %s (see sbx run --help)", argv[optind - 1]);
 		}
 	}
-	if (optind >= argc)
+	if (optind >= argc && !o->create)
 		return -die("no command given (usage: sbx run [OPTIONS] [--] CMD [ARG...])");
 	return optind;
 }
@@ -442,6 +515,567 @@ static int cmd_run(int argc, char **argv)
 	return code;
 }
 
+
+/* ---- commands through sbxd ---- */
+
+static const char *socket_path(const char *opt)
+{
+	const char *e = getenv("SBX_SOCKET");
+	return opt ? opt : e && e[0] ? e : CLIENT_DEFAULT_SOCKET;
+}
+
+/* One call; prints why and returns EXIT_SBX when sbxd cannot be reached. */
+static int api(const char *sock, const char *method, const char *target, const char *ctype,
+	       const char *body, size_t len, struct client_resp *resp, client_body_cb cb,
+	       void *ud)
+{
+	int r = client_call(sock, method, target, ctype, body, len, resp, cb, ud);
+
+	if (r == -ENOENT || r == -ECONNREFUSED)
+		return die("cannot reach sbxd at %s: %s (start it with `make run` or build/sbxd)",
+			   sock, strerror(-r));
+	if (r < 0)
+		return die("sbxd at %s: %s", sock, strerror(-r));
+	return 0;
+}
+
+/* 2xx, or a one-line error from sbxd's answer and EXIT_SBX. */
+static int api_check(const struct client_resp *resp)
+{
+	if (resp->status >= 200 && resp->status < 300)
+		return 0;
+	return die("%s", client_error_message(resp));
+}
+
+static char *sandbox_target(const char *id, const char *sub, const char *query)
+{
+	char *esc = client_query_escape(id), *out;
+
+	if (!esc || strchr(id, '/') || !id[0]) {
+		free(esc);
+		return NULL;
+	}
+	if (asprintf(&out, "/v1/sandboxes/%s%s%s%s%s", esc, sub ? "/" : "", sub ? sub : "",
+		     query ? "?" : "", query ? query : "") < 0)
+		out = NULL;
+	free(esc);
+	return out;
+}
+
+static json_t *kv_object(const char *const *kv, size_t n)
+{
+	json_t *o = json_object();
+	for (size_t i = 0; i < n; i++) {
+		const char *eq = strchr(kv[i], '=');
+		char *k = strndup(kv[i], (size_t)(eq - kv[i]));
+		if (k)
+			json_object_set_new(o, k, json_string(eq + 1));
+		free(k);
+	}
+	return o;
+}
+
+static int print_json(json_t *j)
+{
+	char *s = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
+	if (!s)
+		return die("cannot format the answer");
+	printf("%s\n", s);
+	free(s);
+	return 0;
+}
+
+static int cmd_create(int argc, char **argv)
+{
+	struct run_opts o = { .create = true };
+	struct client_resp resp;
+	char buf[64];
+	int r, cmd;
+
+	prog = "sbx create";
+	cmd = parse_run(argc, argv, &o);
+	if (cmd <= 0)
+		return -cmd;
+	if (o.tmp_bytes)
+		return die("--tmp-size is not available through sbxd");
+	json_t *req = json_object(), *limits = json_object();
+	if (o.image)
+		json_object_set_new(req, "image", json_string(o.image));
+	if (cmd < argc) {
+		json_t *a = json_array();
+		for (int i = cmd; i < argc; i++)
+			json_array_append_new(a, json_string(argv[i]));
+		json_object_set_new(req, "cmd", a);
+	}
+	if (o.nenv)
+		json_object_set_new(req, "env", kv_object(o.env, o.nenv));
+	if (o.nlabels)
+		json_object_set_new(req, "labels", kv_object(o.labels, o.nlabels));
+	if (o.workdir)
+		json_object_set_new(req, "workdir", json_string(o.workdir));
+	if (o.hostname)
+		json_object_set_new(req, "hostname", json_string(o.hostname));
+	if (o.set_user) {
+		snprintf(buf, sizeof(buf), "%u:%u", (unsigned)o.uid, (unsigned)o.gid);
+		json_object_set_new(req, "user", json_string(buf));
+	}
+	if (o.user_ns)
+		json_object_set_new(req, "user_ns", json_true());
+	if (o.net == NET_LOOPBACK)
+		json_object_set_new(req, "net", json_string("loopback"));
+	if (o.seccomp)
+		json_object_set_new(req, "seccomp", json_string(o.seccomp));
+	if (o.writable_bytes)
+		json_object_set_new(req, "writable_size", json_integer((json_int_t)o.writable_bytes));
+	if (o.limits.memory_bytes)
+		json_object_set_new(limits, "memory", json_integer((json_int_t)o.limits.memory_bytes));
+	if (o.limits.cpu_milli) {
+		snprintf(buf, sizeof(buf), "%u.%03u", o.limits.cpu_milli / 1000,
+			 o.limits.cpu_milli % 1000);
+		json_object_set_new(limits, "cpus", json_string(buf));
+	}
+	if (o.limits.pids)
+		json_object_set_new(limits, "pids", json_integer((json_int_t)o.limits.pids));
+	if (o.limits.timeout_ns) {
+		snprintf(buf, sizeof(buf), "%" PRIu64 "ms", o.limits.timeout_ns / 1000000);
+		json_object_set_new(limits, "timeout", json_string(buf));
+	}
+	if (o.idle_timeout_ns) {
+		snprintf(buf, sizeof(buf), "%" PRIu64 "ms", o.idle_timeout_ns / 1000000);
+		json_object_set_new(limits, "idle_timeout", json_string(buf));
+	}
+	if (json_object_size(limits))
+		json_object_set(req, "limits", limits);
+	json_decref(limits);
+	char *body = json_dumps(req, JSON_COMPACT);
+	json_decref(req);
+	if (!body)
+		return die("out of memory");
+	r = api(socket_path(o.socket), "POST", "/v1/sandboxes", "application/json", body,
+		strlen(body), &resp, NULL, NULL);
+	free(body);
+	if (r)
+		return r;
+	r = api_check(&resp);
+	if (!r) {
+		json_t *j = json_loadb(resp.body, resp.len, 0, NULL);
+		const char *id = json_string_value(json_object_get(j, "id"));
+		if (o.json)
+			r = print_json(j);
+		else if (id)
+			printf("%s\n", id);
+		else
+			r = die("sbxd's answer has no id");
+		json_decref(j);
+	}
+	client_resp_clear(&resp);
+	return r;
+}
+
+static int read_all(int fd, char **ret, size_t *ret_len)
+{
+	size_t cap = 65536, len = 0;
+	char *buf = malloc(cap);
+
+	if (!buf)
+		return -ENOMEM;
+	for (;;) {
+		if (len == cap) {
+			char *nb = realloc(buf, cap *= 2);
+			if (!nb) {
+				free(buf);
+				return -ENOMEM;
+			}
+			buf = nb;
+		}
+		ssize_t n = read(fd, buf + len, cap - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			int r = -errno;
+			free(buf);
+			return r;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	*ret = buf;
+	*ret_len = len;
+	return 0;
+}
+
+static int write_all_fd(int fd, const char *p, size_t len)
+{
+	while (len) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+struct stream {
+	struct client_resp *resp;
+	char *line;
+	size_t len, cap;
+	int code;
+	bool got_exit;
+	char *err; /* a non-200 answer's body */
+	size_t err_len;
+};
+
+static void stream_event(struct stream *st, const char *line, size_t len)
+{
+	json_t *ev = json_loadb(line, len, 0, NULL);
+	const char *type = json_string_value(json_object_get(ev, "type"));
+	json_t *d = json_object_get(ev, "data"), *d64 = json_object_get(ev, "data_b64");
+	int fd = type && !strcmp(type, "stderr") ? 2 : 1;
+
+	if (type && (!strcmp(type, "stdout") || !strcmp(type, "stderr"))) {
+		if (d)
+			(void)write_all_fd(fd, json_string_value(d), json_string_length(d));
+		else if (d64) {
+			char *raw;
+			size_t n;
+			if (b64_decode(json_string_value(d64), json_string_length(d64), &raw, &n) == 0) {
+				(void)write_all_fd(fd, raw, n);
+				free(raw);
+			}
+		}
+	} else if (type && !strcmp(type, "exit")) {
+		st->code = (int)json_integer_value(json_object_get(ev, "exit_code"));
+		st->got_exit = true;
+	}
+	json_decref(ev);
+}
+
+static bool stream_body(const char *data, size_t len, void *ud)
+{
+	struct stream *st = ud;
+
+	if (st->resp->status != 200) {
+		char *nb = realloc(st->err, st->err_len + len + 1);
+		if (!nb)
+			return false;
+		st->err = nb;
+		memcpy(st->err + st->err_len, data, len);
+		st->err_len += len;
+		st->err[st->err_len] = '\0';
+		return true;
+	}
+	for (size_t i = 0; i < len; i++) {
+		if (data[i] == '\n') {
+			stream_event(st, st->line, st->len);
+			st->len = 0;
+			continue;
+		}
+		if (st->len == st->cap) {
+			size_t cap = st->cap ? st->cap * 2 : 4096;
+			char *nb = realloc(st->line, cap);
+			if (!nb)
+				return false;
+			st->line = nb;
+			st->cap = cap;
+		}
+		st->line[st->len++] = data[i];
+	}
+	return true;
+}
+
+static int cmd_exec(int argc, char **argv)
+{
+	enum { E_ENV = 256, E_WORKDIR, E_TIMEOUT, E_SOCKET, E_HELP };
+	static const struct option opts[] = {
+		{ "interactive", no_argument, NULL, 'i' },
+		{ "env", required_argument, NULL, E_ENV },
+		{ "workdir", required_argument, NULL, E_WORKDIR },
+		{ "timeout", required_argument, NULL, E_TIMEOUT },
+		{ "socket", required_argument, NULL, E_SOCKET },
+		{ "help", no_argument, NULL, E_HELP },
+		{ 0 },
+	};
+	const char *sock = NULL, *workdir = NULL, *timeout = NULL, *env[MAX_ENV];
+	size_t nenv = 0;
+	bool in = false;
+	uint64_t ns;
+	int c;
+
+	prog = "sbx exec";
+	opterr = 0;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "+:i", opts, NULL)) != -1) {
+		switch (c) {
+		case 'i':
+			in = true;
+			break;
+		case E_ENV:
+			if (!strchr(optarg, '=') || optarg[0] == '=')
+				return die("--env: \"%s\" is not of the form KEY=VALUE", optarg);
+			if (nenv == MAX_ENV)
+				return die("--env: at most %d variables", MAX_ENV);
+			env[nenv++] = optarg;
+			break;
+		case E_WORKDIR:
+			if (optarg[0] != '/')
+				return die("--workdir: \"%s\" must be an absolute path", optarg);
+			workdir = optarg;
+			break;
+		case E_TIMEOUT:
+			if (spec_parse_duration(optarg, &ns) < 0 || !ns)
+				return die("--timeout: invalid duration \"%s\" (e.g. 30s)", optarg);
+			timeout = optarg;
+			break;
+		case E_SOCKET:
+			sock = optarg;
+			break;
+		case E_HELP:
+			printf("Usage: sbx exec [-i] [--env K=V] [--workdir DIR] [--timeout D] ID [--] "
+			       "CMD [ARG...]\n"
+			       "Run CMD in sandbox ID with the sandbox's restrictions; its stdout and\n"
+			       "stderr stream here and sbx exits with its status (124 on --timeout).\n"
+			       "  -i, --interactive   send this stdin to the command\n");
+			return 0;
+		case ':':
+			return die("option %s needs a value", argv[optind - 1]);
+		default:
+			return die("unknown option %s (see sbx exec --help)", argv[optind - 1]);
+		}
+	}
+	if (optind >= argc)
+		return die("usage: sbx exec [OPTIONS] ID [--] CMD [ARG...]");
+	const char *id = argv[optind++];
+	if (optind < argc && !strcmp(argv[optind], "--"))
+		optind++;
+	if (optind >= argc)
+		return die("no command given (usage: sbx exec ID [--] CMD [ARG...])");
+
+	json_t *req = json_object(), *cmd = json_array();
+	for (int i = optind; i < argc; i++)
+		json_array_append_new(cmd, json_string(argv[i]));
+	json_object_set_new(req, "cmd", cmd);
+	if (nenv)
+		json_object_set_new(req, "env", kv_object(env, nenv));
+	if (workdir)
+		json_object_set_new(req, "workdir", json_string(workdir));
+	if (timeout)
+		json_object_set_new(req, "timeout", json_string(timeout));
+	if (in) {
+		char *data, *enc;
+		size_t n;
+		if (read_all(0, &data, &n) < 0) {
+			json_decref(req);
+			return die("reading stdin: %s", strerror(errno));
+		}
+		enc = b64_encode(data, n);
+		free(data);
+		json_object_set_new(req, "stdin_b64", json_string(enc ? enc : ""));
+		free(enc);
+	}
+	char *body = json_dumps(req, JSON_COMPACT);
+	_cleanup_free_ char *target = sandbox_target(id, "exec", "stream=1");
+	json_decref(req);
+	if (!body || !target) {
+		free(body);
+		return die("invalid sandbox id \"%s\"", id);
+	}
+	struct client_resp resp;
+	struct stream st = { .resp = &resp, .code = EXIT_SBX };
+	int r = api(socket_path(sock), "POST", target, "application/json", body, strlen(body),
+		    &resp, stream_body, &st);
+	free(body);
+	if (!r && resp.status != 200) {
+		resp.body = st.err;
+		resp.len = st.err_len;
+		st.err = NULL;
+		r = api_check(&resp);
+	} else if (!r && !st.got_exit) {
+		r = die("the connection to sbxd ended before the command did");
+	} else if (!r) {
+		r = st.code;
+	}
+	free(st.line);
+	free(st.err);
+	client_resp_clear(&resp);
+	return r;
+}
+
+/* "ID:/path" -> id and path (in @buf); anything else is local. */
+static bool remote_spec(const char *s, char *id, size_t size, const char **path)
+{
+	const char *colon = strchr(s, ':');
+
+	if (!colon || colon == s || colon[1] != '/' || memchr(s, '/', (size_t)(colon - s)) ||
+	    (size_t)(colon - s) >= size)
+		return false;
+	memcpy(id, s, (size_t)(colon - s));
+	id[colon - s] = '\0';
+	*path = colon + 1;
+	return true;
+}
+
+static int cmd_cp(int argc, char **argv)
+{
+	const char *sock = NULL, *src, *dst, *rpath;
+	char id[128];
+	int argi = 1;
+
+	prog = "sbx cp";
+	if (argi + 1 < argc && !strcmp(argv[argi], "--socket")) {
+		sock = argv[argi + 1];
+		argi += 2;
+	}
+	if (argc - argi != 2)
+		return die("usage: sbx cp SRC DST (one of them ID:/path; - is stdin or stdout)");
+	src = argv[argi];
+	dst = argv[argi + 1];
+	bool up = remote_spec(dst, id, sizeof(id), &rpath);
+	if (up == remote_spec(src, id, sizeof(id), &rpath))
+		return die("exactly one of SRC and DST must be ID:/path");
+	if (!up)
+		remote_spec(src, id, sizeof(id), &rpath);
+	_cleanup_free_ char *esc = client_query_escape(rpath), *q = NULL, *target = NULL;
+	if (!esc || asprintf(&q, "path=%s", esc) < 0 || !(target = sandbox_target(id, "files", q)))
+		return die("invalid sandbox id \"%s\"", id);
+	struct client_resp resp;
+	int r;
+	if (up) {
+		char *data;
+		size_t n;
+		int fd = strcmp(src, "-") ? open(src, O_RDONLY | O_CLOEXEC) : 0;
+		if (fd < 0)
+			return die("%s: %s", src, strerror(errno));
+		r = read_all(fd, &data, &n);
+		if (fd > 0)
+			close(fd);
+		if (r < 0)
+			return die("%s: %s", src, strerror(-r));
+		r = api(socket_path(sock), "PUT", target, "application/octet-stream", data, n, &resp,
+			NULL, NULL);
+		free(data);
+		if (r)
+			return r;
+		r = api_check(&resp);
+	} else {
+		r = api(socket_path(sock), "GET", target, NULL, NULL, 0, &resp, NULL, NULL);
+		if (r)
+			return r;
+		r = api_check(&resp);
+		if (!r) {
+			int fd = strcmp(dst, "-") ? open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)
+						  : 1;
+			if (fd < 0)
+				r = die("%s: %s", dst, strerror(errno));
+			else if (write_all_fd(fd, resp.body, resp.len) < 0)
+				r = die("%s: %s", dst, strerror(errno));
+			if (fd > 1)
+				close(fd);
+		}
+	}
+	client_resp_clear(&resp);
+	return r;
+}
+
+/* sbx ls / inspect / rm / logs: ID-oriented calls with --socket and --json. */
+static int cmd_simple(const char *name, int argc, char **argv)
+{
+	const char *sock = NULL, *state = NULL, *label = NULL;
+	bool json = false;
+	const char *ids[256];
+	int nids = 0, r = 0;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--socket") && i + 1 < argc)
+			sock = argv[++i];
+		else if (!strcmp(argv[i], "--json"))
+			json = true;
+		else if (!strcmp(name, "ls") && !strcmp(argv[i], "--state") && i + 1 < argc)
+			state = argv[++i];
+		else if (!strcmp(name, "ls") && !strcmp(argv[i], "--label") && i + 1 < argc)
+			label = argv[++i];
+		else if (argv[i][0] == '-' && argv[i][1])
+			return die("unknown option %s (see sbx --help)", argv[i]);
+		else if (nids < (int)ARRAY_SIZE(ids))
+			ids[nids++] = argv[i];
+	}
+	if (!strcmp(name, "ls") ? nids != 0 : !strcmp(name, "rm") ? nids == 0 : nids != 1)
+		return die("usage: sbx %s", !strcmp(name, "ls") ? "ls [--json] [--state S] [--label K=V]"
+					  : !strcmp(name, "rm") ? "rm ID..."
+								: "inspect|logs ID");
+	if (!strcmp(name, "ls")) {
+		_cleanup_free_ char *q = NULL, *es = state ? client_query_escape(state) : NULL,
+				    *el = label ? client_query_escape(label) : NULL;
+		if (asprintf(&q, "/v1/sandboxes%s%s%s%s%s", state || label ? "?" : "",
+			     state ? "state=" : "", es ? es : "", state && label ? "&" : "",
+			     label ? "label=" : "") < 0)
+			return die("out of memory");
+		_cleanup_free_ char *target = NULL;
+		if (asprintf(&target, "%s%s", q, el ? el : "") < 0)
+			return die("out of memory");
+		struct client_resp resp;
+		r = api(socket_path(sock), "GET", target, NULL, NULL, 0, &resp, NULL, NULL);
+		if (r || (r = api_check(&resp)))
+			goto out_ls;
+		json_t *j = json_loadb(resp.body, resp.len, 0, NULL);
+		json_t *arr = json_object_get(j, "sandboxes"), *b;
+		size_t i;
+		if (json) {
+			print_json(arr);
+		} else {
+			printf("%-14s %-9s %-10s %-10s %-24s %s\n", "ID", "STATE", "IMAGE", "TENANT",
+			       "CREATED", "EXIT");
+			json_array_foreach (arr, i, b) {
+				json_t *ec = json_object_get(b, "exit_code");
+				char code[16] = "-";
+				if (json_is_integer(ec))
+					snprintf(code, sizeof(code), "%d", (int)json_integer_value(ec));
+				printf("%-14s %-9s %-10s %-10s %-24s %s\n",
+				       json_string_value(json_object_get(b, "id")),
+				       json_string_value(json_object_get(b, "state")),
+				       json_string_value(json_object_get(b, "image")),
+				       json_string_value(json_object_get(b, "tenant")),
+				       json_string_value(json_object_get(b, "created_at")), code);
+			}
+		}
+		json_decref(j);
+out_ls:
+		client_resp_clear(&resp);
+		return r;
+	}
+	for (int k = 0; k < nids; k++) {
+		_cleanup_free_ char *target =
+			sandbox_target(ids[k], !strcmp(name, "logs") ? "logs" : NULL, NULL);
+		struct client_resp resp;
+		int e;
+		if (!target) {
+			r = die("invalid sandbox id \"%s\"", ids[k]);
+			continue;
+		}
+		e = api(socket_path(sock), !strcmp(name, "rm") ? "DELETE" : "GET", target, NULL,
+			NULL, 0, &resp, NULL, NULL);
+		if (e)
+			return e;
+		e = api_check(&resp);
+		if (!e && !strcmp(name, "logs")) {
+			(void)write_all_fd(1, resp.body, resp.len);
+		} else if (!e && (!strcmp(name, "inspect") || json)) {
+			json_t *j = json_loadb(resp.body, resp.len, 0, NULL);
+			e = print_json(j);
+			json_decref(j);
+		} else if (!e) {
+			printf("%s\n", ids[k]);
+		}
+		if (e)
+			r = e;
+		client_resp_clear(&resp);
+	}
+	return r;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -458,5 +1092,18 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "run"))
 		return cmd_run(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "create"))
+		return cmd_create(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "exec"))
+		return cmd_exec(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "cp"))
+		return cmd_cp(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "ls") || !strcmp(argv[1], "inspect") || !strcmp(argv[1], "rm") ||
+	    !strcmp(argv[1], "logs")) {
+		prog = !strcmp(argv[1], "ls") ? "sbx ls" : !strcmp(argv[1], "rm") ? "sbx rm"
+							   : !strcmp(argv[1], "logs") ? "sbx logs"
+										      : "sbx inspect";
+		return cmd_simple(argv[1], argc - 1, argv + 1);
+	}
 	return die("unknown command \"%s\" (see sbx --help)", argv[1]);
 }

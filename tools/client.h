@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: MIT */
+/* The sbx client's side of sbxd's API: one HTTP/1.1 request per connection over the
+ * unix socket (SBX_SOCKET or --socket; default /run/sbx/sbxd.sock), with the bearer
+ * token from SBX_TOKEN when set. Responses are parsed with libhttp-parser; bodies are
+ * collected or handed to a callback as they arrive (chunked streams). */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define CLIENT_DEFAULT_SOCKET "/run/sbx/sbxd.sock"
+
+struct client_resp {
+	int status;
+	char *body; /* collected unless a callback took it; NUL-terminated */
+	size_t len;
+};
+
+/* Called with each piece of the body; return false to stop reading. */
+typedef bool (*client_body_cb)(const char *data, size_t len, void *userdata);
+
+/* Sends one request and reads the response. Returns 0, or -errno when sbxd cannot be
+ * reached (-ECONNREFUSED, -ENOENT) or the exchange broke. */
+int client_call(const char *socket_path, const char *method, const char *target,
+		const char *ctype, const char *body, size_t len, struct client_resp *resp,
+		client_body_cb cb, void *userdata);
+void client_resp_clear(struct client_resp *r);
+/* The "message" of an error body, or the body itself (static or inside @r). */
+const char *client_error_message(const struct client_resp *r);
+/* Percent-encodes @s for a query value (caller frees). */
+char *client_query_escape(const char *s);
