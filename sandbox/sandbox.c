@@ -426,7 +426,7 @@ int sandbox_destroy(struct sandbox *sb)
 	return r;
 }
 
-int sandbox_start_time(pid_t pid, uint64_t *ret)
+static int proc_stat(pid_t pid, uint64_t *ret, char *ret_state)
 {
 	char path[64], buf[1024];
 	_cleanup_close_ int fd = -1;
@@ -445,9 +445,7 @@ int sandbox_start_time(pid_t pid, uint64_t *ret)
 	if (!p)
 		return -EINVAL;
 	p++;
-	/* A zombie has ended: only its parent's wait is left. */
-	if (p[0] == ' ' && (p[1] == 'Z' || p[1] == 'X'))
-		return -ESRCH;
+	*ret_state = p[0] == ' ' ? p[1] : '?';
 	for (int field = 3; field < 22; field++) {
 		p = strchr(p + 1, ' ');
 		if (!p)
@@ -460,6 +458,12 @@ int sandbox_start_time(pid_t pid, uint64_t *ret)
 		return -EINVAL;
 	*ret = v;
 	return 0;
+}
+
+int sandbox_start_time(pid_t pid, uint64_t *ret)
+{
+	char state;
+	return proc_stat(pid, ret, &state);
 }
 
 /* Whether @pid's v2 cgroup (the "0::" line) is @cg's. */
@@ -513,8 +517,11 @@ int sandbox_adopt(const char *id, pid_t pid, uint64_t start_time, struct cgroup 
 		r = -errno;
 		goto fail;
 	}
-	r = sandbox_start_time(pid, &now_start);
-	if (r == 0 && (now_start != start_time || !in_cgroup(pid, cg)))
+	char state;
+	r = proc_stat(pid, &now_start, &state);
+	/* A zombie has ended: only its parent's wait is left. */
+	if (r == 0 && (now_start != start_time || state == 'Z' || state == 'X' ||
+		       !in_cgroup(pid, cg)))
 		r = -ESRCH;
 	/* Still alive after the checks: the pidfd's process is the one they read. */
 	if (r == 0 && syscall(SYS_pidfd_send_signal, sb->pidfd, 0, NULL, 0) < 0)

@@ -80,13 +80,12 @@ int sandbox_wait(struct sandbox *sb);
 int sandbox_destroy(struct sandbox *sb);
 
 /* The start time of process @pid (clock ticks since boot, /proc/PID/stat field 22):
- * with the pid, it names one process for the life of the system. -ESRCH for a process
- * that is gone or a zombie. */
+ * with the pid, it names one process for the life of the system. */
 int sandbox_start_time(pid_t pid, uint64_t *ret);
 /* Takes a sandbox that a previous launcher started back under control: a pidfd for
  * @pid, checked to be the same process (@start_time) and to live in @cg's v2 cgroup,
  * never trusted by pid alone. Takes @cg; on failure the cgroups and the control socket
- * are removed. -ESRCH: it is gone or is another process. The result is not our child:
+ * are removed. -ESRCH: it is gone (a zombie too) or is another process. The result is not our child:
  * sandbox_wait() says -ECHILD (its exit code is in the status file). */
 int sandbox_adopt(const char *id, pid_t pid, uint64_t start_time, struct cgroup *cg,
 		  struct sandbox **ret);
