@@ -41,14 +41,14 @@ static bool authenticate(struct conn *c, struct http_request *req, char **ret)
 
 static void handle_health(struct conn *c)
 {
-	json_t *features = json_pack("{s:b,s:b,s:b,s:b,s:b,s:b,s:b}", "sandboxes", 1, "exec", 1,
-				     "files", 1, "user_ns", D.user_ns_ok, "metering", 0,
-				     "checkpoint", 0, "gpus", 0);
+	json_t *features =
+		json_pack("{s:b,s:b,s:b,s:b,s:b,s:b,s:b}", "sandboxes", 1, "exec", 1, "files", 1,
+			  "user_ns", D.user_ns_ok, "metering", 0, "checkpoint", 0, "gpus", 0);
 	json_t *j = json_pack("{s:s,s:s,s:s,s:o,s:{s:i,s:i},s:I}", "status",
-			      D.stopping ? "stopping" : "ok", "version", SBX_VERSION,
-			      "cgroup_mode", cgroup_mode_name(D.cgmode), "features", features,
-			      "sandboxes", "live", (int)D.live, "max", (int)D.opt.max_sandboxes,
-			      "uptime_ms", (json_int_t)((mono_ns() - D.started_mono) / 1000000));
+			      D.stopping ? "stopping" : "ok", "version", SBX_VERSION, "cgroup_mode",
+			      cgroup_mode_name(D.cgmode), "features", features, "sandboxes", "live",
+			      (int)D.live, "max", (int)D.opt.max_sandboxes, "uptime_ms",
+			      (json_int_t)((mono_ns() - D.started_mono) / 1000000));
 	respond_json(c, 200, j);
 }
 
@@ -127,8 +127,7 @@ static bool method_is(struct conn *c, struct http_request *req, int m1, int m2)
 	return false;
 }
 
-static void route_sandbox(struct conn *c, struct http_request *req, const char *id,
-			  const char *sub)
+static void route_sandbox(struct conn *c, struct http_request *req, const char *id, const char *sub)
 {
 	struct box *b = box_find(id, c->tenant);
 	char safe[40];
@@ -137,7 +136,8 @@ static void route_sandbox(struct conn *c, struct http_request *req, const char *
 		size_t n = strlen(id);
 		snprintf(safe, sizeof(safe), "%.*s%s", 24, id, n > 24 ? "..." : "");
 		for (char *p = safe; *p; p++)
-			if ((unsigned char)*p < 0x20 || *p == '"' || *p == '\\' || (unsigned char)*p >= 0x7f)
+			if ((unsigned char)*p < 0x20 || *p == '"' || *p == '\\' ||
+			    (unsigned char)*p >= 0x7f)
 				*p = '?';
 		respond_error(c, 404, "not_found", "no sandbox %s", safe);
 		return;
@@ -211,7 +211,8 @@ void api_handle(struct conn *c, struct http_request *req)
 	}
 	if (!authenticate(c, req, &c->tenant))
 		return;
-	for (char *save = NULL, *p = strtok_r(path, "/", &save); p; p = strtok_r(NULL, "/", &save)) {
+	for (char *save = NULL, *p = strtok_r(path, "/", &save); p;
+	     p = strtok_r(NULL, "/", &save)) {
 		if (n == 5) {
 			n++;
 			break;
@@ -236,5 +237,6 @@ void api_handle(struct conn *c, struct http_request *req)
 		route_sandbox(c, req, parts[2], n == 4 ? parts[3] : NULL);
 		return;
 	}
-	respond_error(c, 404, "not_found", "no such endpoint (the API is under /v1; see GET /v1/health)");
+	respond_error(c, 404, "not_found",
+		      "no such endpoint (the API is under /v1; see GET /v1/health)");
 }

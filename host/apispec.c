@@ -353,7 +353,7 @@ void api_create_clear(struct api_create *c)
 
 int apispec_parse_exec(const char *body, size_t len, struct api_exec *ret, char **ret_error)
 {
-	static const char *const known[] = { "cmd",	"env",	   "workdir", "stdin",
+	static const char *const known[] = { "cmd",	  "env",     "workdir", "stdin",
 					     "stdin_b64", "timeout", NULL };
 	struct api_exec e = { 0 };
 	json_t *root, *in, *in64;

@@ -27,7 +27,7 @@
 #include "store.h"
 
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-#define EXEC_GRACE_NS 200000000LL  /* output still draining after a command exited */
+#define EXEC_GRACE_NS 200000000LL      /* output still draining after a command exited */
 #define EXITED_KEEP_NS 3600000000000LL /* exited sandboxes stay listed this long */
 
 static const char *const state_names[] = { "creating", "running", "exited", "removed" };
@@ -135,28 +135,28 @@ json_t *box_json(const struct box *b)
 	for (char **a = b->req.cmd; a && *a; a++)
 		json_array_append_new(cmd, json_string(*a));
 	const struct sandbox_limits *lim = &b->req.limits;
-	json_t *limits = json_pack("{s:I,s:f,s:I,s:I,s:I}", "memory_bytes",
-				   (json_int_t)lim->memory_bytes, "cpus", lim->cpu_milli / 1000.0,
-				   "pids", (json_int_t)lim->pids, "timeout_s",
-				   (json_int_t)(lim->timeout_ns / 1000000000ULL), "idle_timeout_s",
-				   (json_int_t)(b->req.idle_timeout_ns / 1000000000ULL));
-	json_t *j = json_pack("{s:s,s:s,s:s,s:s,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "id", b->id,
-			      "state", box_state_name(b->state), "tenant", b->tenant, "image",
-			      b->req.image ? b->req.image : "base", "cmd", cmd, "labels", labels,
-			      "limits", limits, "created_at", time_json(b->created_ns),
-			      "started_at", time_json(b->started_ns), "ended_at",
-			      time_json(b->ended_ns), "deadline_at",
-			      time_json(b->state == BOX_RUNNING ? b->deadline_ns : 0), "spec",
-			      json_incref(b->spec));
-	json_object_set_new(j, "exit_code", b->exit_code >= 0 ? json_integer(b->exit_code)
-							      : json_null());
+	json_t *limits =
+		json_pack("{s:I,s:f,s:I,s:I,s:I}", "memory_bytes", (json_int_t)lim->memory_bytes,
+			  "cpus", lim->cpu_milli / 1000.0, "pids", (json_int_t)lim->pids,
+			  "timeout_s", (json_int_t)(lim->timeout_ns / 1000000000ULL),
+			  "idle_timeout_s", (json_int_t)(b->req.idle_timeout_ns / 1000000000ULL));
+	json_t *j =
+		json_pack("{s:s,s:s,s:s,s:s,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "id", b->id, "state",
+			  box_state_name(b->state), "tenant", b->tenant, "image",
+			  b->req.image ? b->req.image : "base", "cmd", cmd, "labels", labels,
+			  "limits", limits, "created_at", time_json(b->created_ns), "started_at",
+			  time_json(b->started_ns), "ended_at", time_json(b->ended_ns),
+			  "deadline_at", time_json(b->state == BOX_RUNNING ? b->deadline_ns : 0),
+			  "spec", json_incref(b->spec));
+	json_object_set_new(j, "exit_code",
+			    b->exit_code >= 0 ? json_integer(b->exit_code) : json_null());
 	json_object_set_new(j, "reason", b->reason ? json_string(b->reason) : json_null());
-	json_object_set_new(j, "pid", b->state == BOX_RUNNING && b->pid > 0 ? json_integer(b->pid)
-									       : json_null());
-	json_object_set_new(j, "hostname",
-			    json_string(b->req.hostname ? b->req.hostname : b->id));
-	json_object_set_new(j, "net", json_string(b->req.net == NET_LOOPBACK ? "loopback"
-									     : "none"));
+	json_object_set_new(j, "pid",
+			    b->state == BOX_RUNNING && b->pid > 0 ? json_integer(b->pid)
+								  : json_null());
+	json_object_set_new(j, "hostname", json_string(b->req.hostname ? b->req.hostname : b->id));
+	json_object_set_new(j, "net",
+			    json_string(b->req.net == NET_LOOPBACK ? "loopback" : "none"));
 	return j;
 }
 
@@ -253,7 +253,8 @@ static char *cgroup_to_json(const struct cgroup *cg)
 {
 	json_t *v1 = json_array();
 	for (int i = 0; i < _CG_V1_MAX; i++)
-		json_array_append_new(v1, cg->v1_path[i] ? json_string(cg->v1_path[i]) : json_null());
+		json_array_append_new(v1,
+				      cg->v1_path[i] ? json_string(cg->v1_path[i]) : json_null());
 	json_t *j = json_pack("{s:s,s:s,s:o}", "mode", cgroup_mode_name(cg->mode), "v2",
 			      cg->v2_path, "v1", v1);
 	char *s = json_dumps(j, JSON_COMPACT);
@@ -333,8 +334,8 @@ static void launch_fn(struct work *w)
 		.uid = b->req.uid,
 		.gid = b->req.gid,
 		.limits = b->req.limits,
-		.writable_bytes = b->req.writable_bytes ? b->req.writable_bytes
-							: D.opt.writable_default,
+		.writable_bytes =
+			b->req.writable_bytes ? b->req.writable_bytes : D.opt.writable_default,
 		.tmp_bytes = 256 << 20,
 		.net = b->req.net,
 		.user_ns = b->req.user_ns,
@@ -532,8 +533,9 @@ void box_create(struct conn *c, const char *tenant, const char *body, size_t len
 	persist(b);
 	box_link(b);
 	D.live++;
-	*j = (struct launch_job){ .w = { .fn = launch_fn, .done = launch_done }, .b = b, .c = c,
-				  .ctl_fd = -1 };
+	*j = (struct launch_job){
+		.w = { .fn = launch_fn, .done = launch_done }, .b = b, .c = c, .ctl_fd = -1
+	};
 	b->jobs++;
 	c->ops++; /* the connection lives until the answer */
 	loop_queue_work(&D.loop, &j->w);
@@ -650,9 +652,9 @@ static void pid_done(struct loop_op *op, int res, uint32_t flags)
 		return;
 	}
 	if (res < 0 && res != -ECANCELED) {
-		logmsg(1, "sandbox %s: poll: %s", b->id, strerror(-res));
-		pid_arm(b);
-		return;
+		/* Cannot watch it: stop it rather than lose track of it. */
+		logmsg(0, "sandbox %s: watching its exit: %s; killing it", b->id, strerror(-res));
+		(void)sandbox_kill(b->sb);
 	}
 	int code = sandbox_wait(b->sb);
 	if (code < 0) /* not our child (re-adopted): sbx-init left its status */
@@ -807,7 +809,8 @@ static void readopt_one(const struct store_sandbox *s, void *userdata)
 	char *spec = json_dumps(b->spec, JSON_COMPACT);
 	r = spec ? apispec_parse_create(spec, strlen(spec), &b->req, &err) : -EINVAL;
 	free(spec);
-	if (r < 0 || !b->tenant || asprintf(&b->dir, "%s/sandboxes/%s", D.opt.state_dir, b->id) < 0) {
+	if (r < 0 || !b->tenant ||
+	    asprintf(&b->dir, "%s/sandboxes/%s", D.opt.state_dir, b->id) < 0) {
 		logmsg(0, "sandbox %s: unreadable record; skipped", s->id);
 		b->dir = NULL;
 		box_free(b);
@@ -828,7 +831,7 @@ static void readopt_one(const struct store_sandbox *s, void *userdata)
 			v1[i] = json_string_value(json_array_get(arr, (size_t)i));
 		const char *mode = json_string_value(json_object_get(cj, "mode"));
 		r = cgroup_from_paths(mode && !strcmp(mode, "hybrid") ? CGROUP_HYBRID
-								       : CGROUP_UNIFIED,
+								      : CGROUP_UNIFIED,
 				      json_string_value(json_object_get(cj, "v2")), v1, &cg);
 		if (r == 0)
 			r = sandbox_adopt(b->id, s->pid, s->start_time, cg, &b->sb);
@@ -969,8 +972,8 @@ static void exec_finish(struct exec *x)
 		c->exec = NULL;
 		x->conn = NULL;
 		if (x->stream) {
-			json_t *ev = json_pack("{s:s,s:i,s:b}", "type", "exit", "exit_code", x->code,
-					       "timed_out", x->timed_out);
+			json_t *ev = json_pack("{s:s,s:i,s:b}", "type", "exit", "exit_code",
+					       x->code, "timed_out", x->timed_out);
 			char *s = json_dumps(ev, JSON_COMPACT);
 			json_decref(ev);
 			if (s) {
@@ -1160,7 +1163,7 @@ void exec_start(struct conn *c, struct box *b, struct api_exec *e, bool stream)
 
 	if (b->state != BOX_RUNNING || b->killing || b->ctl_fd < 0) {
 		respond_error(c, 409, "conflict", "sandbox %s is %s", b->id,
-			      b->killing ? "stopping" : box_state_name(b->state));
+			      b->state == BOX_RUNNING ? "stopping" : box_state_name(b->state));
 		api_exec_clear(e);
 		return;
 	}
@@ -1281,8 +1284,8 @@ static void file_error(struct conn *c, const char *path, int r)
 		respond_error(c, 403, "forbidden", "%s: not a regular file the API may touch", p);
 		break;
 	case EFBIG:
-		respond_error(c, 413, "too_large", "%s: larger than the limit of %" PRIu64 " bytes", p,
-			      D.opt.max_file);
+		respond_error(c, 413, "too_large", "%s: larger than the limit of %" PRIu64 " bytes",
+			      p, D.opt.max_file);
 		break;
 	case EROFS:
 		respond_error(c, 409, "conflict", "%s: read-only file system", p);
@@ -1321,8 +1324,9 @@ static void file_done(struct work *w)
 		respond(c, 200, j->log ? "text/plain; charset=utf-8" : "application/octet-stream",
 			j->out ? j->out : "", j->out_len);
 	} else {
-		respond_json(c, 200, json_pack("{s:s,s:I}", "path", j->path, "size",
-					       (json_int_t)(j->method == HTTP_PUT ? j->len : 0)));
+		respond_json(c, 200,
+			     json_pack("{s:s,s:I}", "path", j->path, "size",
+				       (json_int_t)(j->method == HTTP_PUT ? j->len : 0)));
 	}
 	free(j->out);
 	free(j->path);
@@ -1335,12 +1339,13 @@ void box_files(struct conn *c, struct box *b, int method, const char *path)
 	char root[64];
 
 	if (b->state != BOX_RUNNING || !b->sb) {
-		respond_error(c, 409, "conflict", "sandbox %s is %s", b->id, box_state_name(b->state));
+		respond_error(c, 409, "conflict", "sandbox %s is %s", b->id,
+			      box_state_name(b->state));
 		return;
 	}
 	if (method == HTTP_PUT && c->req->body_len > D.opt.max_file) {
-		respond_error(c, 413, "too_large", "file larger than the limit of %" PRIu64 " bytes",
-			      D.opt.max_file);
+		respond_error(c, 413, "too_large",
+			      "file larger than the limit of %" PRIu64 " bytes", D.opt.max_file);
 		return;
 	}
 	struct file_job *j = calloc(1, sizeof(*j));

@@ -25,8 +25,7 @@ struct options {
 	bool kill_on_exit;
 	int log_level; /* 0 error, 1 warn, 2 info, 3 debug */
 	unsigned max_sandboxes, max_per_tenant, max_conns, max_conns_per_peer;
-	uint64_t default_timeout_ns, max_body, max_file, exec_output_max, log_cap,
-		writable_default;
+	uint64_t default_timeout_ns, max_body, max_file, exec_output_max, log_cap, writable_default;
 	int64_t conn_idle_ns, request_ns;
 };
 
@@ -108,7 +107,7 @@ struct conn {
 	struct http_request *req; /* the one being answered */
 	char *tenant;		  /* of that request; NULL = admin */
 	bool busy, processing, closing, close_after, recv_armed, sending, eof;
-	struct outbuf out;
+	struct outbuf out, wire; /* appended; in flight */
 	struct loop_op recv_op, send_op;
 	int ops;
 	int64_t last_active, req_start;

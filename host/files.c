@@ -178,10 +178,18 @@ int files_write(int root_fd, const char *path, const char *data, size_t len, uid
 	if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
 		return -errno;
 	snprintf(tmp, sizeof(tmp), ".sbx-upload-%016llx", (unsigned long long)rnd);
+	/* As the sandbox's user (a file system mounted in a user namespace takes only
+	 * ids mapped there). The raw syscalls act on this thread alone. */
+	uid_t old_uid = (uid_t)syscall(SYS_setfsuid, -1);
+	gid_t old_gid = (gid_t)syscall(SYS_setfsgid, -1);
+	syscall(SYS_setfsgid, gid);
+	syscall(SYS_setfsuid, uid);
 	/* A new name: O_EXCL never opens what is there. */
 	fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return -errno;
+	if (fd < 0) {
+		r = -errno;
+		goto out;
+	}
 	for (size_t off = 0; off < len;) {
 		ssize_t n = write(fd, data + off, len - off);
 		if (n < 0 && errno == EINTR)
@@ -192,17 +200,17 @@ int files_write(int root_fd, const char *path, const char *data, size_t len, uid
 		}
 		off += (size_t)n;
 	}
-	if (fchown(fd, uid, gid) < 0 || fchmod(fd, 0644) < 0) {
+	if (fchmod(fd, 0644) < 0 || renameat(dfd, tmp, dfd, base) < 0) {
 		r = -errno;
 		goto fail;
 	}
-	if (renameat(dfd, tmp, dfd, base) < 0) {
-		r = -errno;
-		goto fail;
-	}
-	return 0;
+	r = 0;
+	goto out;
 fail:
 	(void)unlinkat(dfd, tmp, 0);
+out:
+	syscall(SYS_setfsuid, old_uid);
+	syscall(SYS_setfsgid, old_gid);
 	return r;
 }
 

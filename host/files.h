@@ -14,8 +14,9 @@
 
 /* Reads the regular file @path (absolute, inside the root) whole; -EFBIG over @max. */
 int files_read(int root_fd, const char *path, uint64_t max, char **ret, size_t *ret_len);
-/* Creates or replaces @path with @data, owned by @uid:@gid (host ids), mode 0644. The
- * parent directory must exist. */
+/* Creates or replaces @path with @data as the host user @uid:@gid (the sandbox's user:
+ * its permissions apply, and it owns the file), mode 0644. The parent directory must
+ * exist. Switches the calling thread's fsuid and fsgid for the duration. */
 int files_write(int root_fd, const char *path, const char *data, size_t len, uid_t uid, gid_t gid);
 /* Removes the file (or empty directory) @path. */
 int files_remove(int root_fd, const char *path);

@@ -86,6 +86,7 @@ static void usage(FILE *f)
 		"  --max-sandboxes N      sandboxes on this host (default 4096)\n"
 		"  --max-per-tenant N     sandboxes per tenant (default 1024)\n"
 		"  --default-timeout D    wall timeout of sandboxes that set none (default 5m)\n"
+		"  --max-file SIZE        largest file moved through the files API (default 100M)\n"
 		"  --images DIR           images directory (default: beside sbxd)\n"
 		"  --log-level LEVEL      error, warn, info (default) or debug\n");
 }
@@ -103,8 +104,19 @@ static int parse_count(const char *s, unsigned *ret)
 
 static int parse_options(int argc, char **argv)
 {
-	enum { O_SOCKET = 256, O_STATE, O_LISTEN, O_KILL, O_MAXSB, O_MAXTEN, O_DEFTO, O_IMAGES,
-	       O_LOG, O_HELP };
+	enum {
+		O_SOCKET = 256,
+		O_STATE,
+		O_LISTEN,
+		O_KILL,
+		O_MAXSB,
+		O_MAXTEN,
+		O_DEFTO,
+		O_IMAGES,
+		O_LOG,
+		O_MAXFILE,
+		O_HELP
+	};
 	static const struct option opts[] = {
 		{ "socket", required_argument, NULL, O_SOCKET },
 		{ "state-dir", required_argument, NULL, O_STATE },
@@ -115,6 +127,7 @@ static int parse_options(int argc, char **argv)
 		{ "default-timeout", required_argument, NULL, O_DEFTO },
 		{ "images", required_argument, NULL, O_IMAGES },
 		{ "log-level", required_argument, NULL, O_LOG },
+		{ "max-file", required_argument, NULL, O_MAXFILE },
 		{ "help", no_argument, NULL, O_HELP },
 		{ 0 },
 	};
@@ -124,8 +137,11 @@ static int parse_options(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
 		switch (c) {
 		case O_SOCKET:
-			if (optarg[0] != '/' || strlen(optarg) >= sizeof(((struct sockaddr_un *)0)->sun_path))
-				return -die("--socket: \"%s\" must be an absolute path of at most 107 bytes", optarg);
+			if (optarg[0] != '/' ||
+			    strlen(optarg) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+				return -die("--socket: \"%s\" must be an absolute path of at most "
+					    "107 bytes",
+					    optarg);
 			D.opt.socket_path = optarg;
 			break;
 		case O_STATE:
@@ -139,16 +155,19 @@ static int parse_options(int argc, char **argv)
 			break;
 		case O_MAXSB:
 			if (parse_count(optarg, &D.opt.max_sandboxes) < 0)
-				return -die("--max-sandboxes: \"%s\" is not a count from 1", optarg);
+				return -die("--max-sandboxes: \"%s\" is not a count from 1",
+					    optarg);
 			break;
 		case O_MAXTEN:
 			if (parse_count(optarg, &D.opt.max_per_tenant) < 0)
-				return -die("--max-per-tenant: \"%s\" is not a count from 1", optarg);
+				return -die("--max-per-tenant: \"%s\" is not a count from 1",
+					    optarg);
 			break;
 		case O_DEFTO:
 			if (spec_parse_duration(optarg, &D.opt.default_timeout_ns) < 0 ||
 			    !D.opt.default_timeout_ns)
-				return -die("--default-timeout: \"%s\" is not a duration (e.g. 5m)", optarg);
+				return -die("--default-timeout: \"%s\" is not a duration (e.g. 5m)",
+					    optarg);
 			break;
 		case O_IMAGES:
 			D.opt.images_dir = optarg;
@@ -163,7 +182,13 @@ static int parse_options(int argc, char **argv)
 			else if (!strcmp(optarg, "debug"))
 				D.opt.log_level = 3;
 			else
-				return -die("--log-level: \"%s\" is not error, warn, info or debug", optarg);
+				return -die("--log-level: \"%s\" is not error, warn, info or debug",
+					    optarg);
+			break;
+		case O_MAXFILE:
+			if (spec_parse_size(optarg, &D.opt.max_file) < 0 || !D.opt.max_file ||
+			    D.opt.max_file > (1ULL << 30))
+				return -die("--max-file: \"%s\" is not a size up to 1G", optarg);
 			break;
 		case O_HELP:
 			usage(stdout);
@@ -199,7 +224,9 @@ static int cmd_tenant(int argc, char **argv)
 	if (!name)
 		return die("usage: sbxd tenant add NAME [--state-dir DIR]");
 	if (!store_tenant_name_valid(name))
-		return die("tenant add: \"%s\" is not a valid name (1-32 of a-z 0-9 - _; not admin)", name);
+		return die(
+			"tenant add: \"%s\" is not a valid name (1-32 of a-z 0-9 - _; not admin)",
+			name);
 	r = store_open(state, &s);
 	if (r < 0)
 		return die("state database in %s: %s", state, strerror(-r));
@@ -248,7 +275,8 @@ static int listen_unix(const char *path)
 
 static int listen_tcp(const char *spec)
 {
-	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+	struct addrinfo hints = { .ai_family = AF_UNSPEC,
+				  .ai_socktype = SOCK_STREAM,
 				  .ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV };
 	char host[256];
 	const char *port;
@@ -399,6 +427,8 @@ int main(int argc, char **argv)
 	r = parse_options(argc, argv);
 	if (r <= 0)
 		return -r;
+	/* Room for a file and its request's headers. */
+	D.opt.max_body = D.opt.max_file + (1 << 20);
 	if (geteuid() != 0)
 		return die("must run as root (it creates namespaces and cgroups)");
 	if (!D.opt.images_dir && !(D.opt.images_dir = beside_self("images")))
@@ -448,7 +478,8 @@ int main(int argc, char **argv)
 		r = listen_tcp(D.opt.listen);
 		if (r < 0)
 			return die("--listen %s: %s", D.opt.listen,
-				   r == -EINVAL ? "not ADDR:PORT with a numeric address" : strerror(-r));
+				   r == -EINVAL ? "not ADDR:PORT with a numeric address"
+						: strerror(-r));
 		D.listen_fd[1] = r;
 	}
 	/* Sandbox launches run on workers; 4 keeps two CPUs busy while others wait on I/O. */

@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -35,6 +36,7 @@ static void conn_maybe_free(struct conn *c)
 	free(c->tenant);
 	free(c->in);
 	free(c->out.p);
+	free(c->wire.p);
 	free(c);
 }
 
@@ -107,9 +109,11 @@ static void recv_arm(struct conn *c)
 	c->ops++;
 }
 
+/* Two buffers: the kernel reads the one in flight (wire) while responses append to out;
+ * neither moves under a send. */
 size_t out_pending(const struct conn *c)
 {
-	return c->out.len - c->out.sent;
+	return c->wire.len - c->wire.sent + c->out.len;
 }
 
 static void send_done(struct loop_op *op, int res, uint32_t flags)
@@ -130,10 +134,10 @@ static void send_done(struct loop_op *op, int res, uint32_t flags)
 		conn_close(c);
 		return;
 	}
-	c->out.sent += (size_t)res;
+	c->wire.sent += (size_t)res;
 	c->last_active = mono_ns();
-	if (c->out.sent == c->out.len)
-		c->out.sent = c->out.len = 0;
+	if (c->wire.sent == c->wire.len)
+		c->wire.sent = c->wire.len = 0;
 	conn_send_more(c);
 	if (c->closing)
 		return;
@@ -151,8 +155,15 @@ void conn_send_more(struct conn *c)
 {
 	if (c->sending || c->closing || out_pending(c) == 0)
 		return;
+	if (c->wire.len == 0) { /* swap: what was appended goes on the wire */
+		struct outbuf t = c->wire;
+		c->wire = c->out;
+		c->out = t;
+		c->out.len = c->out.sent = 0;
+	}
 	struct io_uring_sqe *sqe = loop_sqe(&D.loop, &c->send_op);
-	io_uring_prep_send(sqe, c->fd, c->out.p + c->out.sent, out_pending(c), MSG_NOSIGNAL);
+	io_uring_prep_send(sqe, c->fd, c->wire.p + c->wire.sent, c->wire.len - c->wire.sent,
+			   MSG_NOSIGNAL);
 	c->sending = true;
 	c->ops++;
 }
@@ -162,24 +173,16 @@ void out_append(struct conn *c, const void *data, size_t len)
 	if (c->closing)
 		return;
 	if (c->out.len + len > c->out.cap) {
-		/* Drop what was sent before growing. */
-		if (c->out.sent) {
-			memmove(c->out.p, c->out.p + c->out.sent, c->out.len - c->out.sent);
-			c->out.len -= c->out.sent;
-			c->out.sent = 0;
+		size_t cap = c->out.cap ? c->out.cap : 4096;
+		while (cap < c->out.len + len)
+			cap *= 2;
+		char *p = realloc(c->out.p, cap);
+		if (!p) {
+			conn_close(c);
+			return;
 		}
-		if (c->out.len + len > c->out.cap) {
-			size_t cap = c->out.cap ? c->out.cap : 4096;
-			while (cap < c->out.len + len)
-				cap *= 2;
-			char *p = realloc(c->out.p, cap);
-			if (!p) {
-				conn_close(c);
-				return;
-			}
-			c->out.p = p;
-			c->out.cap = cap;
-		}
+		c->out.p = p;
+		c->out.cap = cap;
 	}
 	memcpy(c->out.p + c->out.len, data, len);
 	c->out.len += len;
@@ -260,8 +263,7 @@ void respond_error(struct conn *c, int status, const char *code, const char *fmt
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	respond_json(c, status,
-		     json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg));
+	respond_json(c, status, json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg));
 }
 
 void respond_chunked_head(struct conn *c, int status, const char *ctype)
@@ -304,8 +306,18 @@ static void conn_process(struct conn *c)
 			int status = (int)-n;
 			c->busy = true;
 			c->close_after = true;
-			respond_error(c, status, status == 413 ? "too_large" : "bad_request",
-				      "malformed request: %s", http_status_reason(status));
+			if (status == 413)
+				respond_error(c, 413, "too_large",
+					      "request body larger than the limit of %" PRIu64
+					      " bytes",
+					      D.opt.max_body);
+			else if (status == 431)
+				respond_error(c, 431, "too_large", "request headers too large");
+			else if (status == 501)
+				respond_error(c, 501, "not_implemented",
+					      "unsupported method or transfer encoding");
+			else
+				respond_error(c, status, "bad_request", "malformed HTTP request");
 			break;
 		}
 		c->in_off += (size_t)n;
@@ -371,7 +383,8 @@ static void conn_new(int fd, bool tcp)
 	if (why) {
 		char body[160], msg[384];
 		int b = snprintf(body, sizeof(body),
-				 "{\"error\":{\"code\":\"unavailable\",\"message\":\"%s\"}}\n", why);
+				 "{\"error\":{\"code\":\"unavailable\",\"message\":\"%s\"}}\n",
+				 why);
 		int n = snprintf(msg, sizeof(msg),
 				 "HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n"
 				 "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",

@@ -17,27 +17,26 @@ struct store {
 	sqlite3_stmt *put, *by_token;
 };
 
-static const char schema[] =
-	"PRAGMA journal_mode=WAL;"
-	"PRAGMA synchronous=NORMAL;"
-	"CREATE TABLE IF NOT EXISTS tenants("
-	" name TEXT PRIMARY KEY,"
-	" token_sha256 TEXT NOT NULL UNIQUE,"
-	" created_ns INTEGER NOT NULL);"
-	"CREATE TABLE IF NOT EXISTS sandboxes("
-	" id TEXT PRIMARY KEY,"
-	" tenant TEXT NOT NULL,"
-	" state TEXT NOT NULL,"
-	" spec TEXT NOT NULL,"
-	" cgroup TEXT,"
-	" reason TEXT,"
-	" created_ns INTEGER NOT NULL,"
-	" ended_ns INTEGER,"
-	" deadline_ns INTEGER,"
-	" exit_code INTEGER,"
-	" pid INTEGER,"
-	" start_time INTEGER);"
-	"CREATE INDEX IF NOT EXISTS sandboxes_state ON sandboxes(state);";
+static const char schema[] = "PRAGMA journal_mode=WAL;"
+			     "PRAGMA synchronous=NORMAL;"
+			     "CREATE TABLE IF NOT EXISTS tenants("
+			     " name TEXT PRIMARY KEY,"
+			     " token_sha256 TEXT NOT NULL UNIQUE,"
+			     " created_ns INTEGER NOT NULL);"
+			     "CREATE TABLE IF NOT EXISTS sandboxes("
+			     " id TEXT PRIMARY KEY,"
+			     " tenant TEXT NOT NULL,"
+			     " state TEXT NOT NULL,"
+			     " spec TEXT NOT NULL,"
+			     " cgroup TEXT,"
+			     " reason TEXT,"
+			     " created_ns INTEGER NOT NULL,"
+			     " ended_ns INTEGER,"
+			     " deadline_ns INTEGER,"
+			     " exit_code INTEGER,"
+			     " pid INTEGER,"
+			     " start_time INTEGER);"
+			     "CREATE INDEX IF NOT EXISTS sandboxes_state ON sandboxes(state);";
 
 static int sql_err(sqlite3 *db)
 {
@@ -147,8 +146,8 @@ int store_tenant_add(struct store *s, const char *name, char **ret_token)
 		return r;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	if (sqlite3_prepare_v2(s->db,
-			       "INSERT INTO tenants(name, token_sha256, created_ns) VALUES(?,?,?)", -1,
-			       &st, NULL) != SQLITE_OK)
+			       "INSERT INTO tenants(name, token_sha256, created_ns) VALUES(?,?,?)",
+			       -1, &st, NULL) != SQLITE_OK)
 		return sql_err(s->db);
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, hash, -1, SQLITE_STATIC);
@@ -232,11 +231,12 @@ int store_sandbox_each(struct store *s, const char *state,
 	sqlite3_stmt *st = NULL;
 	int r;
 
-	if (sqlite3_prepare_v2(s->db,
-			       "SELECT id, tenant, state, spec, cgroup, reason, created_ns, ended_ns, "
-			       "deadline_ns, exit_code, pid, start_time FROM sandboxes WHERE state = ? "
-			       "ORDER BY created_ns",
-			       -1, &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(
+		    s->db,
+		    "SELECT id, tenant, state, spec, cgroup, reason, created_ns, ended_ns, "
+		    "deadline_ns, exit_code, pid, start_time FROM sandboxes WHERE state = ? "
+		    "ORDER BY created_ns",
+		    -1, &st, NULL) != SQLITE_OK)
 		return sql_err(s->db);
 	sqlite3_bind_text(st, 1, state, -1, SQLITE_STATIC);
 	while ((r = sqlite3_step(st)) == SQLITE_ROW) {

@@ -12,9 +12,9 @@ struct store;
 
 struct store_sandbox {
 	const char *id, *tenant, *state;
-	const char *spec;   /* the create request, as JSON */
-	const char *cgroup; /* JSON: {"mode", "v2", "v1": [...]} */
-	const char *reason; /* why it ended, or NULL */
+	const char *spec;			   /* the create request, as JSON */
+	const char *cgroup;			   /* JSON: {"mode", "v2", "v1": [...]} */
+	const char *reason;			   /* why it ended, or NULL */
 	int64_t created_ns, ended_ns, deadline_ns; /* CLOCK_REALTIME; 0 = none */
 	int exit_code;				   /* -1 = none */
 	pid_t pid;

@@ -12,10 +12,10 @@
 #include "sandbox.h"
 
 struct child_plan {
-	int sync_fd; /* SOCK_SEQPACKET, CLOEXEC: "go" arrives here, failures leave here */
-	int init_fd; /* sbx-init, executed with execveat */
-	int ctl_fd;  /* listening control socket for sbx-init (fd 3 there), or -1 */
-	int log_fd;  /* fd 4 there, or -1 */
+	int sync_fd;   /* SOCK_SEQPACKET, CLOEXEC: "go" arrives here, failures leave here */
+	int init_fd;   /* sbx-init, executed with execveat */
+	int ctl_fd;    /* listening control socket for sbx-init (fd 3 there), or -1 */
+	int log_fd;    /* fd 4 there, or -1 */
 	int status_fd; /* fd 5 there, or -1 */
 	int stdio[3];
 	const char *scratch;	  /* host directory the child mounts its private tmpfs on */

@@ -308,7 +308,8 @@ int main(int argc, char **argv)
 		serve = true;
 		argi++;
 	}
-	if (argi + 2 < argc && !strcmp(argv[argi], "--log") && !strcmp(argv[argi + 2], "--status")) {
+	if (argi + 2 < argc && !strcmp(argv[argi], "--log") &&
+	    !strcmp(argv[argi + 2], "--status")) {
 		char *end;
 		log_cap = strtoull(argv[argi + 1], &end, 10);
 		if (*end || fcntl(LOG_FD, F_SETFD, FD_CLOEXEC) < 0 ||
@@ -356,8 +357,8 @@ int main(int argc, char **argv)
 			log_pipe = pipefd[0];
 			stdio[1] = stdio[2] = pipefd[1];
 		}
-		workload = spawn(argv + argi, environ, NULL, status_file ? stdio : NULL, false,
-				 &err);
+		workload =
+			spawn(argv + argi, environ, NULL, status_file ? stdio : NULL, false, &err);
 		if (status_file)
 			close(pipefd[1]);
 		if (workload < 0) {

@@ -15,12 +15,15 @@ static inline void freep(void *p)
 	free(*(void **)p);
 }
 
+/* Closes and forgets: a second closep() of the same variable is a no-op, never a close
+ * of a number another thread has since been given. */
 static inline void closep(int *fd)
 {
 	if (*fd >= 0) {
 		int saved = errno;
 		close(*fd);
 		errno = saved;
+		*fd = -1;
 	}
 }
 

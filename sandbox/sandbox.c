@@ -487,8 +487,8 @@ static bool in_cgroup(pid_t pid, const struct cgroup *cg)
 		return false;
 	line += 3;
 	/* The v2 mount is /sys/fs/cgroup (unified) or /sys/fs/cgroup/unified (hybrid). */
-	rel = cg->v2_path + strlen(cg->mode == CGROUP_HYBRID ? "/sys/fs/cgroup/unified"
-							       : "/sys/fs/cgroup");
+	rel = cg->v2_path +
+	      strlen(cg->mode == CGROUP_HYBRID ? "/sys/fs/cgroup/unified" : "/sys/fs/cgroup");
 	size_t len = strcspn(line, "\n");
 	return strlen(rel) == len && !strncmp(rel, line, len);
 }
@@ -520,8 +520,8 @@ int sandbox_adopt(const char *id, pid_t pid, uint64_t start_time, struct cgroup 
 	char state;
 	r = proc_stat(pid, &now_start, &state);
 	/* A zombie has ended: only its parent's wait is left. */
-	if (r == 0 && (now_start != start_time || state == 'Z' || state == 'X' ||
-		       !in_cgroup(pid, cg)))
+	if (r == 0 &&
+	    (now_start != start_time || state == 'Z' || state == 'X' || !in_cgroup(pid, cg)))
 		r = -ESRCH;
 	/* Still alive after the checks: the pidfd's process is the one they read. */
 	if (r == 0 && syscall(SYS_pidfd_send_signal, sb->pidfd, 0, NULL, 0) < 0)

@@ -77,9 +77,9 @@ static int write_all(int fd, const char *p, size_t len)
 	return 0;
 }
 
-int client_call(const char *socket_path, const char *method, const char *target,
-		const char *ctype, const char *body, size_t len, struct client_resp *resp,
-		client_body_cb cb, void *userdata)
+int client_call(const char *socket_path, const char *method, const char *target, const char *ctype,
+		const char *body, size_t len, struct client_resp *resp, client_body_cb cb,
+		void *userdata)
 {
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };
 	_cleanup_close_ int fd = -1;
@@ -170,8 +170,8 @@ char *client_query_escape(const char *s)
 	if (!out)
 		return NULL;
 	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-		    strchr("-._~/", *p)) {
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9') || strchr("-._~/", *p)) {
 			*o++ = (char)*p;
 		} else {
 			*o++ = '%';

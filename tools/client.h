@@ -21,9 +21,9 @@ typedef bool (*client_body_cb)(const char *data, size_t len, void *userdata);
 
 /* Sends one request and reads the response. Returns 0, or -errno when sbxd cannot be
  * reached (-ECONNREFUSED, -ENOENT) or the exchange broke. */
-int client_call(const char *socket_path, const char *method, const char *target,
-		const char *ctype, const char *body, size_t len, struct client_resp *resp,
-		client_body_cb cb, void *userdata);
+int client_call(const char *socket_path, const char *method, const char *target, const char *ctype,
+		const char *body, size_t len, struct client_resp *resp, client_body_cb cb,
+		void *userdata);
 void client_resp_clear(struct client_resp *r);
 /* The "message" of an error body, or the body itself (static or inside @r). */
 const char *client_error_message(const struct client_resp *r);

@@ -93,15 +93,18 @@ static void usage_run(FILE *f)
 
 static void usage_create(FILE *f)
 {
-	fprintf(f, "Usage: sbx create [OPTIONS] [-- CMD [ARG...]]\n"
-		   "Create a sandbox through sbxd and print its id. Without CMD it waits for\n"
-		   "commands (sbx exec); with CMD it runs that workload (sbx logs shows its output).\n\n"
-		   "  The options of sbx run (--image --memory --cpus --pids --timeout --net --env\n"
-		   "  --workdir --hostname --user --user-ns --writable-size; --seccomp default), and:\n"
-		   "  --label K=V           attach a label (repeatable; sbx ls filters on them)\n"
-		   "  --idle-timeout D      stop after D without commands or file transfers\n"
-		   "  --json                print the whole record, not just the id\n"
-		   "  --socket PATH         sbxd's socket (default $SBX_SOCKET or %s)\n",
+	fprintf(f,
+		"Usage: sbx create [OPTIONS] [-- CMD [ARG...]]\n"
+		"Create a sandbox through sbxd and print its id. Without CMD it waits for\n"
+		"commands (sbx exec); with CMD it runs that workload (sbx logs shows its "
+		"output).\n\n"
+		"  The options of sbx run (--image --memory --cpus --pids --timeout --net --env\n"
+		"  --workdir --hostname --user --user-ns --writable-size; --seccomp default), "
+		"and:\n"
+		"  --label K=V           attach a label (repeatable; sbx ls filters on them)\n"
+		"  --idle-timeout D      stop after D without commands or file transfers\n"
+		"  --json                print the whole record, not just the id\n"
+		"  --socket PATH         sbxd's socket (default $SBX_SOCKET or %s)\n",
 		CLIENT_DEFAULT_SOCKET);
 }
 
@@ -109,7 +112,8 @@ static void usage(FILE *f)
 {
 	fprintf(f, "Usage: sbx COMMAND [OPTIONS]\n\n"
 		   "Without a daemon:\n"
-		   "  run [OPTIONS] [--] CMD [ARG...]   run a one-shot sandbox (see sbx run --help)\n\n"
+		   "  run [OPTIONS] [--] CMD [ARG...]   run a one-shot sandbox (see sbx run "
+		   "--help)\n\n"
 		   "Through sbxd (start it with `make run`, or build/sbxd):\n"
 		   "  create [OPTIONS] [-- CMD...]      create a sandbox; prints its id\n"
 		   "  exec [-i] [--env K=V] [--workdir D] [--timeout T] ID [--] CMD [ARG...]\n"
@@ -515,7 +519,6 @@ static int cmd_run(int argc, char **argv)
 	return code;
 }
 
-
 /* ---- commands through sbxd ---- */
 
 static const char *socket_path(const char *opt)
@@ -526,8 +529,7 @@ static const char *socket_path(const char *opt)
 
 /* One call; prints why and returns EXIT_SBX when sbxd cannot be reached. */
 static int api(const char *sock, const char *method, const char *target, const char *ctype,
-	       const char *body, size_t len, struct client_resp *resp, client_body_cb cb,
-	       void *ud)
+	       const char *body, size_t len, struct client_resp *resp, client_body_cb cb, void *ud)
 {
 	int r = client_call(sock, method, target, ctype, body, len, resp, cb, ud);
 
@@ -626,9 +628,11 @@ static int cmd_create(int argc, char **argv)
 	if (o.seccomp)
 		json_object_set_new(req, "seccomp", json_string(o.seccomp));
 	if (o.writable_bytes)
-		json_object_set_new(req, "writable_size", json_integer((json_int_t)o.writable_bytes));
+		json_object_set_new(req, "writable_size",
+				    json_integer((json_int_t)o.writable_bytes));
 	if (o.limits.memory_bytes)
-		json_object_set_new(limits, "memory", json_integer((json_int_t)o.limits.memory_bytes));
+		json_object_set_new(limits, "memory",
+				    json_integer((json_int_t)o.limits.memory_bytes));
 	if (o.limits.cpu_milli) {
 		snprintf(buf, sizeof(buf), "%u.%03u", o.limits.cpu_milli / 1000,
 			 o.limits.cpu_milli % 1000);
@@ -742,7 +746,8 @@ static void stream_event(struct stream *st, const char *line, size_t len)
 		else if (d64) {
 			char *raw;
 			size_t n;
-			if (b64_decode(json_string_value(d64), json_string_length(d64), &raw, &n) == 0) {
+			if (b64_decode(json_string_value(d64), json_string_length(d64), &raw, &n) ==
+			    0) {
 				(void)write_all_fd(fd, raw, n);
 				free(raw);
 			}
@@ -789,7 +794,13 @@ static bool stream_body(const char *data, size_t len, void *ud)
 
 static int cmd_exec(int argc, char **argv)
 {
-	enum { E_ENV = 256, E_WORKDIR, E_TIMEOUT, E_SOCKET, E_HELP };
+	enum {
+		E_ENV = 256,
+		E_WORKDIR,
+		E_TIMEOUT,
+		E_SOCKET,
+		E_HELP
+	};
 	static const struct option opts[] = {
 		{ "interactive", no_argument, NULL, 'i' },
 		{ "env", required_argument, NULL, E_ENV },
@@ -834,10 +845,13 @@ static int cmd_exec(int argc, char **argv)
 			sock = optarg;
 			break;
 		case E_HELP:
-			printf("Usage: sbx exec [-i] [--env K=V] [--workdir DIR] [--timeout D] ID [--] "
+			printf("Usage: sbx exec [-i] [--env K=V] [--workdir DIR] [--timeout D] ID "
+			       "[--] "
 			       "CMD [ARG...]\n"
-			       "Run CMD in sandbox ID with the sandbox's restrictions; its stdout and\n"
-			       "stderr stream here and sbx exits with its status (124 on --timeout).\n"
+			       "Run CMD in sandbox ID with the sandbox's restrictions; its stdout "
+			       "and\n"
+			       "stderr stream here and sbx exits with its status (124 on "
+			       "--timeout).\n"
 			       "  -i, --interactive   send this stdin to the command\n");
 			return 0;
 		case ':':
@@ -954,8 +968,8 @@ static int cmd_cp(int argc, char **argv)
 			close(fd);
 		if (r < 0)
 			return die("%s: %s", src, strerror(-r));
-		r = api(socket_path(sock), "PUT", target, "application/octet-stream", data, n, &resp,
-			NULL, NULL);
+		r = api(socket_path(sock), "PUT", target, "application/octet-stream", data, n,
+			&resp, NULL, NULL);
 		free(data);
 		if (r)
 			return r;
@@ -966,8 +980,9 @@ static int cmd_cp(int argc, char **argv)
 			return r;
 		r = api_check(&resp);
 		if (!r) {
-			int fd = strcmp(dst, "-") ? open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)
-						  : 1;
+			int fd = strcmp(dst, "-")
+					 ? open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)
+					 : 1;
 			if (fd < 0)
 				r = die("%s: %s", dst, strerror(errno));
 			else if (write_all_fd(fd, resp.body, resp.len) < 0)
@@ -1003,9 +1018,10 @@ static int cmd_simple(const char *name, int argc, char **argv)
 			ids[nids++] = argv[i];
 	}
 	if (!strcmp(name, "ls") ? nids != 0 : !strcmp(name, "rm") ? nids == 0 : nids != 1)
-		return die("usage: sbx %s", !strcmp(name, "ls") ? "ls [--json] [--state S] [--label K=V]"
-					  : !strcmp(name, "rm") ? "rm ID..."
-								: "inspect|logs ID");
+		return die("usage: sbx %s", !strcmp(name, "ls")
+						    ? "ls [--json] [--state S] [--label K=V]"
+					    : !strcmp(name, "rm") ? "rm ID..."
+								  : "inspect|logs ID");
 	if (!strcmp(name, "ls")) {
 		_cleanup_free_ char *q = NULL, *es = state ? client_query_escape(state) : NULL,
 				    *el = label ? client_query_escape(label) : NULL;
@@ -1026,13 +1042,14 @@ static int cmd_simple(const char *name, int argc, char **argv)
 		if (json) {
 			print_json(arr);
 		} else {
-			printf("%-14s %-9s %-10s %-10s %-24s %s\n", "ID", "STATE", "IMAGE", "TENANT",
-			       "CREATED", "EXIT");
+			printf("%-14s %-9s %-10s %-10s %-24s %s\n", "ID", "STATE", "IMAGE",
+			       "TENANT", "CREATED", "EXIT");
 			json_array_foreach (arr, i, b) {
 				json_t *ec = json_object_get(b, "exit_code");
 				char code[16] = "-";
 				if (json_is_integer(ec))
-					snprintf(code, sizeof(code), "%d", (int)json_integer_value(ec));
+					snprintf(code, sizeof(code), "%d",
+						 (int)json_integer_value(ec));
 				printf("%-14s %-9s %-10s %-10s %-24s %s\n",
 				       json_string_value(json_object_get(b, "id")),
 				       json_string_value(json_object_get(b, "state")),
@@ -1042,7 +1059,7 @@ static int cmd_simple(const char *name, int argc, char **argv)
 			}
 		}
 		json_decref(j);
-out_ls:
+	out_ls:
 		client_resp_clear(&resp);
 		return r;
 	}
@@ -1100,9 +1117,10 @@ int main(int argc, char **argv)
 		return cmd_cp(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "ls") || !strcmp(argv[1], "inspect") || !strcmp(argv[1], "rm") ||
 	    !strcmp(argv[1], "logs")) {
-		prog = !strcmp(argv[1], "ls") ? "sbx ls" : !strcmp(argv[1], "rm") ? "sbx rm"
-							   : !strcmp(argv[1], "logs") ? "sbx logs"
-										      : "sbx inspect";
+		prog = !strcmp(argv[1], "ls")	  ? "sbx ls"
+		       : !strcmp(argv[1], "rm")	  ? "sbx rm"
+		       : !strcmp(argv[1], "logs") ? "sbx logs"
+						  : "sbx inspect";
 		return cmd_simple(argv[1], argc - 1, argv + 1);
 	}
 	return die("unknown command \"%s\" (see sbx --help)", argv[1]);

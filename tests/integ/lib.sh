@@ -6,7 +6,7 @@ set -u
 B=${SBX_BUILD:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/build}
 SBX=$B/sbx
 TMPD=$(mktemp -d /tmp/sbx-integ.XXXXXX)
-trap 'rm -rf "$TMPD"' EXIT
+trap 'rm -rf "$TMPD"' EXIT  # replaced below by cleanup(), which also stops sbxd
 
 fail() {
 	echo "FAIL: $*" >&2
@@ -49,6 +49,66 @@ leftovers() {
 	n=$((n + $(live_inits)))
 	echo "$n"
 }
+
+# ---- sbxd: a daemon of the test's own, on a socket and state directory in $TMPD ----
+SBXD_PID=
+# start_sbxd [OPTIONS...]: starts sbxd and waits until it answers; sets SBX_SOCKET.
+start_sbxd() {
+	export SBX_SOCKET=$TMPD/sbxd.sock
+	"$B/sbxd" --socket "$SBX_SOCKET" --state-dir "$TMPD/state" --log-level debug "$@" \
+		>>"$TMPD/sbxd.log" 2>&1 &
+	SBXD_PID=$!
+	for _ in $(seq 200); do
+		curl -sf --unix-socket "$SBX_SOCKET" http://x/v1/health >/dev/null 2>&1 && return 0
+		kill -0 "$SBXD_PID" 2>/dev/null || { cat "$TMPD/sbxd.log" >&2; fail "sbxd did not start"; }
+		sleep 0.02
+	done
+	fail "sbxd did not answer"
+}
+# Removes every sandbox through the daemon, then stops it.
+stop_sbxd() {
+	[ -n "$SBXD_PID" ] || return 0
+	local ids
+	ids=$(curl -s --unix-socket "$SBX_SOCKET" http://x/v1/sandboxes |
+		python3 -c 'import json,sys; [print(s["id"]) for s in json.load(sys.stdin)["sandboxes"]]' 2>/dev/null)
+	for id in $ids; do "$SBX" rm "$id" >/dev/null 2>&1; done
+	kill -TERM "$SBXD_PID" 2>/dev/null
+	wait "$SBXD_PID" 2>/dev/null
+	SBXD_PID=
+}
+cleanup() {
+	# A case that killed its daemon leaves sandboxes: a last one takes them back and
+	# stops them.
+	if [ -z "$SBXD_PID" ] && [ -e "$TMPD/state/sbx.db" ]; then
+		start_sbxd --kill-on-exit >/dev/null 2>&1
+	fi
+	stop_sbxd
+	rm -rf "$TMPD"
+}
+trap cleanup EXIT
+# api METHOD PATH [curl args...]: sets CODE and BODY.
+api() {
+	local m=$1 p=$2
+	shift 2
+	BODY=$(curl -s -o "$TMPD/body" -w '%{http_code}' --unix-socket "$SBX_SOCKET" -X "$m" "http://x$p" "$@")
+	CODE=$BODY
+	BODY=$(cat "$TMPD/body")
+}
+# rawhttp: stdin to sbxd's socket as is; what comes back (until it closes, or 1 s of quiet).
+rawhttp() {
+	python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(sys.stdin.buffer.read())
+s.settimeout(1)
+try:
+    while True:
+        d = s.recv(65536)
+        if not d: break
+        sys.stdout.buffer.write(d)
+except socket.timeout: pass' "$SBX_SOCKET"
+}
+# jget JSON EXPR: a Python expression over j, printed.
+jget() { python3 -c "import json,sys; j=json.loads(sys.argv[1]); v=($2); print(v)" "$1"; }
 
 main() {
 	if [ "${1:-}" = --list ]; then
