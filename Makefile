@@ -1,9 +1,10 @@
 # SPDX-License-Identifier: MIT
 # sbx: one non-recursive Makefile; every output goes under build/.
 #   make            build everything (installs missing packages on first use)
-#   make run        build, then run a demonstration sandbox
+#   make run        build, then start sbxd in the foreground (prints a quickstart)
+#   make demo       build, then run demonstration one-shot sandboxes
 #   make test       build and run every test; ends with "N passed, N failed, N skipped"
-#   make bench      launch-latency benchmarks (tools/bench/)
+#   make bench      launch-latency and sbxd benchmarks (tools/bench/)
 #   make fuzz       build the libFuzzer targets (build/fuzz/)
 #   make format / format-check
 #   make SANITIZE=address,undefined   sanitizer build;  V=1 for loud output
@@ -52,7 +53,7 @@ FUZZ_REPLAY := $(FUZZERS:%=$(B)/tests/%-replay)
 
 IMAGES := $(B)/images/base/manifest.json $(B)/images/host/manifest.json
 
-.PHONY: all run test bench fuzz format format-check clean setup
+.PHONY: all run demo test bench fuzz format format-check clean setup
 .SECONDARY:
 all: $(B)/sbx $(B)/sbxd $(B)/sbx-init $(IMAGES)
 
@@ -127,8 +128,13 @@ test: all $(UNIT_TESTS) $(INTEG_C_TESTS) $(HELPERS) $(FUZZ_REPLAY)
 
 bench: all
 	$(Q)bash tools/bench/launch.sh
+	$(Q)bash tools/bench/sbxd.sh
 
+# sbxd in the foreground with its built-in defaults; `make demo` shows one-shot runs.
 run: all
+	$(Q)exec $(B)/sbxd
+
+demo: all
 	$(Q)bash tools/demo.sh
 
 FORMAT_FILES = $(shell git ls-files '*.c' '*.h' 2>/dev/null)

@@ -494,7 +494,8 @@ int main(int argc, char **argv)
 		server_accept_arm(1);
 	sig_arm();
 	tick_arm();
-	quickstart();
+	if (D.opt.log_level >= 2)
+		quickstart();
 
 	for (;;) {
 		r = loop_run_once(&D.loop, -1);
