@@ -1049,7 +1049,7 @@ static void exec_arm(struct exec *x, int which)
 	bool *armed = which ? &x->err_armed : &x->out_armed;
 	bool eof = which ? x->err_eof : x->out_eof;
 
-	if (*armed || eof || x->finished)
+	if (*armed || eof || x->finished || (!x->started && !x->failed))
 		return;
 	/* A slow reader of a stream: let the pipe fill; the command then waits. */
 	if (x->conn && x->stream && out_pending(x->conn) >= (1u << 20))
@@ -1133,12 +1133,15 @@ static void ctl_done(struct loop_op *op, int res, uint32_t flags)
 		x->started = true;
 		if (x->stream && x->conn)
 			stream_event(x, json_pack("{s:s,s:i}", "type", "start", "pid", r.value));
+		exec_resume(x);
 		break;
 	case CTL_FAILED: {
 		char msg[256];
 		int n = snprintf(msg, sizeof(msg), "sbx: %s: %s\n", x->argv0,
 				 r.value == ENOENT ? "command not found" : strerror(r.value));
 		exec_deliver(x, 1, msg, (size_t)n);
+		x->failed = true;
+		exec_resume(x);
 		x->exited = true;
 		x->code = r.value == ENOENT ? 127 : 126;
 		x->grace = mono_ns() + EXEC_GRACE_NS;
@@ -1209,8 +1212,7 @@ void exec_start(struct conn *c, struct box *b, struct api_exec *e, bool stream)
 	api_exec_clear(e);
 	if (stream)
 		respond_chunked_head(c, 200, "application/x-ndjson");
-	exec_arm(x, 0);
-	exec_arm(x, 1);
+	/* Output is read once sbx-init says it started the command: "start" comes first. */
 	if (x->in_fd >= 0) {
 		x->in_op.cb = in_done;
 		struct io_uring_sqe *sqe = loop_sqe(&D.loop, &x->in_op);

@@ -63,10 +63,17 @@ static int on_message_complete(http_parser *p)
 	return 0;
 }
 
-static int write_all(int fd, const char *p, size_t len)
+int client_write_all(int fd, const char *p, size_t len)
 {
+	bool sock = true;
+
 	while (len) {
-		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+		/* A socket's peer going away is an error here, not a SIGPIPE. */
+		ssize_t n = sock ? send(fd, p, len, MSG_NOSIGNAL) : write(fd, p, len);
+		if (n < 0 && errno == ENOTSOCK && sock) {
+			sock = false;
+			continue;
+		}
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
@@ -112,9 +119,9 @@ int client_call(const char *socket_path, const char *method, const char *target,
 		head = NULL;
 		return -ENOMEM;
 	}
-	r = write_all(fd, head, strlen(head));
+	r = client_write_all(fd, head, strlen(head));
 	if (r == 0 && len)
-		r = write_all(fd, body, len);
+		r = client_write_all(fd, body, len);
 	if (r < 0)
 		return r;
 	http_parser_init(&p, HTTP_RESPONSE);

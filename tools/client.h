@@ -27,5 +27,7 @@ int client_call(const char *socket_path, const char *method, const char *target,
 void client_resp_clear(struct client_resp *r);
 /* The "message" of an error body, or the body itself (static or inside @r). */
 const char *client_error_message(const struct client_resp *r);
+/* Writes all of @p to @fd (a socket or not); 0 or -errno. */
+int client_write_all(int fd, const char *p, size_t len);
 /* Percent-encodes @s for a query value (caller frees). */
 char *client_query_escape(const char *s);

@@ -709,20 +709,6 @@ static int read_all(int fd, char **ret, size_t *ret_len)
 	return 0;
 }
 
-static int write_all_fd(int fd, const char *p, size_t len)
-{
-	while (len) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 struct stream {
 	struct client_resp *resp;
 	char *line;
@@ -742,13 +728,13 @@ static void stream_event(struct stream *st, const char *line, size_t len)
 
 	if (type && (!strcmp(type, "stdout") || !strcmp(type, "stderr"))) {
 		if (d)
-			(void)write_all_fd(fd, json_string_value(d), json_string_length(d));
+			(void)client_write_all(fd, json_string_value(d), json_string_length(d));
 		else if (d64) {
 			char *raw;
 			size_t n;
 			if (b64_decode(json_string_value(d64), json_string_length(d64), &raw, &n) ==
 			    0) {
-				(void)write_all_fd(fd, raw, n);
+				(void)client_write_all(fd, raw, n);
 				free(raw);
 			}
 		}
@@ -985,7 +971,7 @@ static int cmd_cp(int argc, char **argv)
 					 : 1;
 			if (fd < 0)
 				r = die("%s: %s", dst, strerror(errno));
-			else if (write_all_fd(fd, resp.body, resp.len) < 0)
+			else if (client_write_all(fd, resp.body, resp.len) < 0)
 				r = die("%s: %s", dst, strerror(errno));
 			if (fd > 1)
 				close(fd);
@@ -1078,7 +1064,7 @@ static int cmd_simple(const char *name, int argc, char **argv)
 			return e;
 		e = api_check(&resp);
 		if (!e && !strcmp(name, "logs")) {
-			(void)write_all_fd(1, resp.body, resp.len);
+			(void)client_write_all(1, resp.body, resp.len);
 		} else if (!e && (!strcmp(name, "inspect") || json)) {
 			json_t *j = json_loadb(resp.body, resp.len, 0, NULL);
 			e = print_json(j);

@@ -74,7 +74,13 @@ stop_sbxd() {
 	for id in $ids; do "$SBX" rm "$id" >/dev/null 2>&1; done
 	kill -TERM "$SBXD_PID" 2>/dev/null
 	wait "$SBXD_PID" 2>/dev/null
+	local rc=$?
 	SBXD_PID=
+	# A clean exit, also under the sanitizers (a leak or an error fails the case).
+	if [ $rc != 0 ]; then
+		tail -n 40 "$TMPD/sbxd.log" >&2
+		fail "sbxd exited with status $rc"
+	fi
 }
 cleanup() {
 	# A case that killed its daemon leaves sandboxes: a last one takes them back and

@@ -75,8 +75,7 @@ static int on_done(http_parser *p)
 	return 1; /* pause: one response per call */
 }
 
-static const http_parser_settings settings = { .on_body = on_body,
-					       .on_message_complete = on_done };
+static const http_parser_settings settings = { .on_body = on_body, .on_message_complete = on_done };
 
 static void conn_open(struct conn *c)
 {
@@ -118,8 +117,8 @@ static int call(struct conn *c, const char *method, const char *path, const char
 
 static void create(struct conn *c, char id[32])
 {
-	if (call(c, "POST", "/v1/sandboxes", "{\"image\":\"base\",\"limits\":{\"timeout\":\"30m\"}}") !=
-	    201) {
+	if (call(c, "POST", "/v1/sandboxes",
+		 "{\"image\":\"base\",\"limits\":{\"timeout\":\"30m\"}}") != 201) {
 		fprintf(stderr, "bench: create: %d %s\n", c->status, c->body);
 		exit(1);
 	}
@@ -132,7 +131,8 @@ static void lifecycle(struct conn *c)
 	char id[32], path[128];
 	create(c, id);
 	snprintf(path, sizeof(path), "/v1/sandboxes/%s/exec", id);
-	if (call(c, "POST", path, "{\"cmd\":[\"true\"]}") != 200 || !strstr(c->body, "\"exit_code\":0")) {
+	if (call(c, "POST", path, "{\"cmd\":[\"true\"]}") != 200 ||
+	    !strstr(c->body, "\"exit_code\":0")) {
 		fprintf(stderr, "bench: exec: %d %s\n", c->status, c->body);
 		exit(1);
 	}
@@ -280,10 +280,10 @@ int main(int argc, char **argv)
 	pct(rt, rounds, &r50, &r99);
 	pct(os, rounds, &o50, &o99);
 	printf("%-58s %8s %8s %8s\n", "", "p50 ms", "p99 ms", "ratio");
-	printf("%-58s %8.2f %8.2f %7.2fx\n", "create + exec true + delete via sbxd (unix socket)", r50,
-	       r99, r50 / o50);
-	printf("%-58s %8.2f %8.2f %7.2fx\n", "sbx run --image base -- true (one-shot, baseline)", o50,
-	       o99, 1.0);
+	printf("%-58s %8.2f %8.2f %7.2fx\n", "create + exec true + delete via sbxd (unix socket)",
+	       r50, r99, r50 / o50);
+	printf("%-58s %8.2f %8.2f %7.2fx\n", "sbx run --image base -- true (one-shot, baseline)",
+	       o50, o99, 1.0);
 
 	/* 2. Lifecycles per second, 8 clients. */
 	double lps = run_for(lifecycle_worker, 8, 5.0);
