@@ -512,6 +512,8 @@ void box_create(struct conn *c, const char *tenant, const char *body, size_t len
 	}
 	struct box *b = calloc(1, sizeof(*b));
 	struct launch_job *j = calloc(1, sizeof(*j));
+	if (b)
+		b->ctl_fd = -1;
 	if (!b || !j || make_id(b->id, sizeof(b->id)) < 0 ||
 	    !(b->tenant = strdup(tenant ? tenant : "admin")) ||
 	    asprintf(&b->dir, "%s/sandboxes/%s", D.opt.state_dir, b->id) < 0) {
@@ -524,7 +526,6 @@ void box_create(struct conn *c, const char *tenant, const char *body, size_t len
 	}
 	b->spec = json_loadb(body, len, 0, &jerr);
 	b->req = req;
-	b->ctl_fd = -1;
 	b->exit_code = -1;
 	b->state = BOX_CREATING;
 	b->created_ns = real_ns();
@@ -790,10 +791,10 @@ static void readopt_one(const struct store_sandbox *s, void *userdata)
 
 	if (!b)
 		return;
+	b->ctl_fd = -1;
 	memcpy(b->id, s->id, strnlen(s->id, sizeof(b->id) - 1));
 	b->tenant = strdup(s->tenant);
 	b->spec = json_loads(s->spec, 0, &jerr);
-	b->ctl_fd = -1;
 	b->exit_code = s->exit_code;
 	b->created_ns = s->created_ns;
 	b->ended_ns = s->ended_ns;
