@@ -42,8 +42,13 @@ HOST_PURE_SRCS := host/http.c host/apispec.c host/b64.c
 LIBHOST := $(B)/libsbxhost.a
 HOST_LIBS := -lhttp_parser -lm
 # The daemon's own modules (I/O: the ring, SQLite, files).
-SBXD_SRCS := host/sbxd.c host/loop.c host/server.c host/api.c host/box.c host/store.c host/files.c
-SBXD_LIBS := -luring -lsqlite3 -lcrypto -lpthread
+SBXD_SRCS := host/sbxd.c host/loop.c host/server.c host/api.c host/box.c host/store.c host/files.c \
+	host/meter.c
+SBXD_LIBS := -luring -lsqlite3 -lcrypto -lpthread -lbpf
+
+# eBPF: CO-RE objects against this kernel's BTF, and libbpf skeletons; all generated.
+BPF_OBJS := $(patsubst bpf/%.bpf.c,$(B)/bpf/%.bpf.o,$(wildcard bpf/*.bpf.c))
+BPF_SKELS := $(BPF_OBJS:%.bpf.o=%.skel.h)
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(B)/tests/%,$(wildcard tests/unit/test-*.c))
 INTEG_C_TESTS := $(patsubst tests/integ/%.c,$(B)/tests/%,$(wildcard tests/integ/test-*.c))
@@ -79,6 +84,21 @@ $(LIBHOST): $(HOST_PURE_SRCS:%.c=$(B)/%.o)
 $(B)/sbx: $(B)/tools/sbx.o $(B)/tools/client.o $(B)/host/b64.o $(LIBSANDBOX)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ -Wl,-Bstatic $(PKG_LIBS) -Wl,-Bdynamic -lhttp_parser
+
+$(B)/bpf/vmlinux.h: | $(SETUP)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  BTF     $@")
+	$(Q)bpftool btf dump file /sys/kernel/btf/vmlinux format c > $@.tmp && mv $@.tmp $@
+
+$(B)/bpf/%.bpf.o: bpf/%.bpf.c bpf/meter.h $(B)/bpf/vmlinux.h
+	@$(if $(Q),echo "  BPF     $<")
+	$(Q)$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_x86 -I$(B)/bpf -Ibpf -Wall -Werror -c -o $@ $<
+
+$(B)/bpf/%.skel.h: $(B)/bpf/%.bpf.o
+	$(Q)bpftool gen skeleton $< name $*_bpf > $@.tmp && mv $@.tmp $@
+
+$(B)/host/meter.o: $(B)/bpf/meter.skel.h
+$(B)/host/meter.o: ALL_CFLAGS += -I$(B)/bpf
 
 $(B)/sbxd: $(SBXD_SRCS:%.c=$(B)/%.o) $(LIBHOST) $(LIBSANDBOX)
 	@$(if $(Q),echo "  LD      $@")

@@ -41,14 +41,17 @@ static bool authenticate(struct conn *c, struct http_request *req, char **ret)
 
 static void handle_health(struct conn *c)
 {
-	json_t *features =
-		json_pack("{s:b,s:b,s:b,s:b,s:b,s:b,s:b}", "sandboxes", 1, "exec", 1, "files", 1,
-			  "user_ns", D.user_ns_ok, "metering", 0, "checkpoint", 0, "gpus", 0);
+	json_t *features = json_pack("{s:b,s:b,s:b,s:b,s:b,s:b,s:b}", "sandboxes", 1, "exec", 1,
+				     "files", 1, "user_ns", D.user_ns_ok, "metering",
+				     D.meter != NULL, "checkpoint", 0, "gpus", 0);
 	json_t *j = json_pack("{s:s,s:s,s:s,s:o,s:{s:i,s:i},s:I}", "status",
 			      D.stopping ? "stopping" : "ok", "version", SBX_VERSION, "cgroup_mode",
 			      cgroup_mode_name(D.cgmode), "features", features, "sandboxes", "live",
 			      (int)D.live, "max", (int)D.opt.max_sandboxes, "uptime_ms",
 			      (json_int_t)((mono_ns() - D.started_mono) / 1000000));
+	if (!D.meter)
+		json_object_set_new(j, "metering_off",
+				    json_string(D.meter_why ? D.meter_why : "eBPF unavailable"));
 	respond_json(c, 200, j);
 }
 
@@ -189,6 +192,11 @@ static void route_sandbox(struct conn *c, struct http_request *req, const char *
 	if (!strcmp(sub, "timeout")) {
 		if (method_is(c, req, HTTP_POST, HTTP_POST))
 			handle_timeout(c, b, req);
+		return;
+	}
+	if (!strcmp(sub, "usage")) {
+		if (method_is(c, req, HTTP_GET, HTTP_GET))
+			respond_json(c, 200, box_usage_json(b));
 		return;
 	}
 	if (!strcmp(sub, "logs")) {

@@ -3,6 +3,7 @@
  * after a restart, and the commands (exec) and files that reach inside them. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <seccomp.h>
 #include <fcntl.h>
 #include <http_parser.h>
 #include <inttypes.h>
@@ -24,6 +25,7 @@
 #include "b64.h"
 #include "daemon.h"
 #include "files.h"
+#include "meter.h"
 #include "store.h"
 
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -99,6 +101,7 @@ static void box_free(struct box *b)
 	free(b->dir);
 	free(b->tenant);
 	free(b->cgroup_json);
+	free(b->usage_final);
 	closep(&b->ctl_fd);
 	if (b->sb)
 		sandbox_destroy(b->sb);
@@ -176,6 +179,8 @@ static void persist(struct box *b)
 		.exit_code = b->exit_code,
 		.pid = b->state == BOX_RUNNING ? b->pid : 0,
 		.start_time = b->start_time,
+		.slot = b->slot,
+		.usage = b->usage_final,
 	};
 	int r = store_sandbox_put(D.store, &s);
 	if (r < 0)
@@ -234,6 +239,167 @@ static int build_env(struct box *b, const struct image *img)
 	for (char **e = b->req.env; e && *e; e++)
 		r |= env_set(&b->envp, &n, *e);
 	return r ? -ENOMEM : 0;
+}
+
+/* ---- usage ---- */
+
+static int slot_alloc(void)
+{
+	for (int i = 0; i < METER_SLOTS; i++)
+		if (!D.slot_used[i]) {
+			D.slot_used[i] = 1;
+			return i;
+		}
+	return -1;
+}
+
+/* The sandbox stops counting; its slot is free for the next one. */
+static void slot_free(struct box *b)
+{
+	if (b->slot < 0)
+		return;
+	if (D.meter && b->cg_id)
+		(void)meter_detach(D.meter, b->cg_id);
+	D.slot_used[b->slot] = 0;
+	b->slot = -1;
+}
+
+static int cgroup_id(const char *v2_path, uint64_t *ret)
+{
+	struct stat st;
+	if (!v2_path || stat(v2_path, &st) < 0)
+		return -errno;
+	*ret = st.st_ino; /* a cgroup2 directory's inode number is its cgroup id */
+	return 0;
+}
+
+/* Runs on the launch worker once the cgroups exist, before the sandbox does. */
+static int meter_on_cgroup(const struct cgroup *cg, void *userdata)
+{
+	struct box *b = userdata;
+	int r = cgroup_id(cg->v2_path, &b->cg_id);
+	return r < 0 ? r : meter_attach(D.meter, b->cg_id, (uint32_t)b->slot, true);
+}
+
+/* A number from a cgroup file: the first one, or the value of the line "KEY N". */
+static int read_key(const char *dir, const char *file, const char *key, uint64_t *ret)
+{
+	char path[4096], buf[4096];
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
+	if (n <= 0)
+		return -EIO;
+	buf[n] = '\0';
+	if (!key)
+		return sscanf(buf, "%" SCNu64, ret) == 1 ? 0 : -EINVAL;
+	size_t k = strlen(key);
+	for (char *l = buf; l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
+		if (!strncmp(l, key, k) && l[k] == ' ')
+			return sscanf(l + k + 1, "%" SCNu64, ret) == 1 ? 0 : -EINVAL;
+	return -ENOENT;
+}
+
+static json_t *syscalls_json(const struct meter_counts *mc)
+{
+	json_t *by = json_object();
+	for (int i = 0; i < METER_SYSCALLS; i++) {
+		if (!mc->syscalls[i])
+			continue;
+		char *name = i == METER_SYSCALLS - 1
+				     ? strdup("other")
+				     : seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, i);
+		char num[16];
+		snprintf(num, sizeof(num), "%d", i);
+		json_object_set_new(by, name ? name : num,
+				    json_integer((json_int_t)mc->syscalls[i]));
+		free(name);
+	}
+	return by;
+}
+
+/* Counters now, in base units; a meter that is off says why instead of a zero. */
+static json_t *usage_now(struct box *b)
+{
+	const struct cgroup *cg = b->sb ? b->sb->cg : NULL;
+	json_t *j = json_pack("{s:s,s:s,s:s}", "id", b->id, "tenant", b->tenant, "state",
+			      box_state_name(b->state));
+	json_t *meters = json_object();
+	int64_t end = b->ended_ns ? b->ended_ns : real_ns();
+	uint64_t v, peak;
+	const char *gone = "off: the sandbox's cgroup is gone";
+
+	json_object_set_new(j, "wall_ns", json_integer(b->started_ns ? end - b->started_ns : 0));
+	if (cg && read_key(cg->v2_path, "cpu.stat", "usage_usec", &v) == 0) {
+		json_object_set_new(j, "cpu_ns", json_integer((json_int_t)(v * 1000)));
+		json_object_set_new(meters, "cpu", json_string("cgroup cpu.stat"));
+	} else {
+		json_object_set_new(j, "cpu_ns", json_null());
+		json_object_set_new(meters, "cpu", json_string(gone));
+	}
+	bool v2 = cg && cg->mode == CGROUP_UNIFIED;
+	const char *mdir = !cg ? NULL : v2 ? cg->v2_path : cg->v1_path[CG_V1_MEMORY];
+	if (mdir &&
+	    read_key(mdir, v2 ? "memory.current" : "memory.usage_in_bytes", NULL, &v) == 0 &&
+	    read_key(mdir, v2 ? "memory.peak" : "memory.max_usage_in_bytes", NULL, &peak) == 0) {
+		json_object_set_new(j, "memory_bytes", json_integer((json_int_t)v));
+		json_object_set_new(j, "memory_peak_bytes", json_integer((json_int_t)peak));
+		json_object_set_new(meters, "memory",
+				    json_string(v2 ? "cgroup v2 memory" : "cgroup v1 memory"));
+	} else {
+		json_object_set_new(j, "memory_bytes", json_null());
+		json_object_set_new(j, "memory_peak_bytes", json_null());
+		json_object_set_new(
+			meters, "memory",
+			json_string(cg ? "off: no memory cgroup (set a memory limit)" : gone));
+	}
+	struct meter_counts *mc = D.meter && b->slot >= 0 ? calloc(1, sizeof(*mc)) : NULL;
+	if (mc && meter_read(D.meter, (uint32_t)b->slot, mc) == 0) {
+		json_object_set_new(j, "syscalls_total",
+				    json_integer((json_int_t)mc->syscalls_total));
+		json_object_set_new(j, "syscalls", syscalls_json(mc));
+		json_object_set_new(j, "net",
+				    json_pack("{s:I,s:I,s:I,s:I}", "rx_bytes",
+					      (json_int_t)mc->net.rx_bytes, "rx_packets",
+					      (json_int_t)mc->net.rx_packets, "tx_bytes",
+					      (json_int_t)mc->net.tx_bytes, "tx_packets",
+					      (json_int_t)mc->net.tx_packets));
+		json_object_set_new(meters, "syscalls", json_string("ebpf tp_btf/sys_enter"));
+		json_object_set_new(meters, "net", json_string("ebpf cgroup_skb"));
+	} else {
+		char why[256];
+		snprintf(why, sizeof(why), "off: %s",
+			 !D.meter ? (D.meter_why ? D.meter_why : "eBPF unavailable")
+				  : "this sandbox has no meter slot");
+		json_object_set_new(j, "syscalls_total", json_null());
+		json_object_set_new(j, "syscalls", json_null());
+		json_object_set_new(j, "net", json_null());
+		json_object_set_new(meters, "syscalls", json_string(why));
+		json_object_set_new(meters, "net", json_string(why));
+	}
+	free(mc);
+	json_object_set_new(j, "meters", meters);
+	return j;
+}
+
+json_t *box_usage_json(struct box *b)
+{
+	json_t *j = b->usage_final ? json_loads(b->usage_final, 0, NULL) : NULL;
+	if (!j)
+		return usage_now(b);
+	json_object_set_new(j, "state", json_string(box_state_name(b->state)));
+	return j;
+}
+
+/* The last reading, kept for the record, before the meter slot and cgroups go. */
+static void usage_finalize(struct box *b)
+{
+	if (b->usage_final)
+		return;
+	json_t *u = usage_now(b);
+	b->usage_final = json_dumps(u, JSON_COMPACT);
+	json_decref(u);
+	slot_free(b);
 }
 
 /* ---- launch ---- */
@@ -345,6 +511,8 @@ static void launch_fn(struct work *w)
 		.log_fd = log_fd,
 		.log_cap = D.opt.log_cap,
 		.status_fd = status_fd,
+		.on_cgroup = b->slot >= 0 ? meter_on_cgroup : NULL,
+		.userdata = b,
 	};
 	r = sandbox_start(&spec, D.opt.init_path, &j->sb, &se);
 	if (r < 0) {
@@ -419,6 +587,7 @@ static void launch_done(struct work *w)
 
 	b->jobs--;
 	if (j->r < 0) {
+		slot_free(b);
 		store_sandbox_put(D.store, &(struct store_sandbox){
 						   .id = b->id,
 						   .tenant = b->tenant,
@@ -528,6 +697,7 @@ void box_create(struct conn *c, const char *tenant, const char *body, size_t len
 	b->req = req;
 	b->exit_code = -1;
 	b->state = BOX_CREATING;
+	b->slot = D.meter ? slot_alloc() : -1;
 	b->created_ns = real_ns();
 	if (!b->req.limits.timeout_ns)
 		b->req.limits.timeout_ns = D.opt.default_timeout_ns;
@@ -613,6 +783,7 @@ static void box_stopped(struct box *b, int code)
 		D.live--;
 	b->state = BOX_EXITED;
 	b->ended_ns = real_ns();
+	usage_finalize(b);
 	if (!b->reason)
 		b->reason = "exited";
 	if (!strcmp(b->reason, "timeout") || !strcmp(b->reason, "idle_timeout"))
@@ -700,8 +871,11 @@ static void delete_continue(struct box *b)
 	b->state = BOX_REMOVED;
 	b->ended_ns = b->ended_ns ? b->ended_ns : real_ns();
 	persist(b);
-	if (!c->closing)
-		respond_json(c, 200, box_json(b));
+	if (!c->closing) {
+		json_t *j = box_json(b);
+		json_object_set_new(j, "usage", box_usage_json(b));
+		respond_json(c, 200, j);
+	}
 	conn_unref(c);
 	logmsg(2, "sandbox %s removed", b->id);
 	box_unlink(b);
@@ -792,6 +966,8 @@ static void readopt_one(const struct store_sandbox *s, void *userdata)
 	if (!b)
 		return;
 	b->ctl_fd = -1;
+	b->slot = -1;
+	b->usage_final = s->usage ? strdup(s->usage) : NULL;
 	memcpy(b->id, s->id, strnlen(s->id, sizeof(b->id) - 1));
 	b->tenant = strdup(s->tenant);
 	b->spec = json_loads(s->spec, 0, &jerr);
@@ -852,6 +1028,13 @@ static void readopt_one(const struct store_sandbox *s, void *userdata)
 		r = -EIO;
 	}
 	box_link(b);
+	/* Its counters went on in the pinned maps while sbxd was away. */
+	if (D.meter && s->slot >= 0 && s->slot < METER_SLOTS && !D.slot_used[s->slot]) {
+		b->slot = s->slot;
+		D.slot_used[b->slot] = 1;
+		if (b->sb && cgroup_id(b->sb->cg->v2_path, &b->cg_id) == 0)
+			(void)meter_attach(D.meter, b->cg_id, (uint32_t)b->slot, false);
+	}
 	if (r == 0) {
 		b->adopted = true;
 		b->started_ns = s->created_ns;
@@ -865,6 +1048,7 @@ static void readopt_one(const struct store_sandbox *s, void *userdata)
 	b->exit_code = read_status(b->dir);
 	b->reason = b->exit_code >= 0 ? "exited" : "lost";
 	b->ended_ns = real_ns();
+	usage_finalize(b);
 	persist(b);
 	logmsg(2, "sandbox %s ended while sbxd was down (%d)", b->id, b->exit_code);
 }

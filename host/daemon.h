@@ -19,6 +19,7 @@
 
 struct store;
 struct sysfilter;
+struct meter;
 
 struct options {
 	const char *socket_path, *state_dir, *listen, *images_dir, *init_path;
@@ -60,6 +61,9 @@ struct box {
 	int exit_code;					       /* -1 while none */
 	const char *reason; /* why it ended: exited, timeout, idle_timeout, deleted, lost */
 	bool adopted, killing, removing, torn_down;
+	int slot;	   /* the meter's slot, or -1 */
+	uint64_t cg_id;	   /* cgroup-v2 id, as eBPF sees it */
+	char *usage_final; /* JSON: the usage when it ended */
 	int ctl_fd;
 	struct ctl_reply ctl_buf;
 	struct loop_op ctl_op, pid_op;
@@ -136,6 +140,9 @@ struct daemon {
 	bool stopping;
 	int64_t stop_deadline, started_mono;
 	bool user_ns_ok;
+	struct meter *meter; /* NULL: metering is off, meter_why says why */
+	char *meter_why;
+	unsigned char slot_used[4096];
 };
 
 extern struct daemon D;
@@ -181,4 +188,5 @@ void exec_resume(struct exec *x);
 void box_files(struct conn *c, struct box *b, int method, const char *path);
 void box_logs(struct conn *c, struct box *b);
 int box_set_timeout(struct box *b, uint64_t timeout_ns);
+json_t *box_usage_json(struct box *b);
 const char *box_state_name(enum box_state s);

@@ -28,6 +28,7 @@
 #include "../sandbox/spec.h"
 #include "../sandbox/sysfilter.h"
 #include "daemon.h"
+#include "meter.h"
 #include "store.h"
 
 #define DEFAULT_SOCKET "/run/sbx/sbxd.sock"
@@ -154,9 +155,10 @@ static int parse_options(int argc, char **argv)
 			D.opt.kill_on_exit = true;
 			break;
 		case O_MAXSB:
-			if (parse_count(optarg, &D.opt.max_sandboxes) < 0)
-				return -die("--max-sandboxes: \"%s\" is not a count from 1",
-					    optarg);
+			if (parse_count(optarg, &D.opt.max_sandboxes) < 0 ||
+			    D.opt.max_sandboxes > METER_SLOTS)
+				return -die("--max-sandboxes: \"%s\" is not a count from 1 to %d",
+					    optarg, METER_SLOTS);
 			break;
 		case O_MAXTEN:
 			if (parse_count(optarg, &D.opt.max_per_tenant) < 0)
@@ -456,6 +458,17 @@ int main(int argc, char **argv)
 	if (r < 0)
 		return die("seccomp filter: %s", strerror(-r));
 	D.devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+	{
+		_cleanup_free_ char *parent = NULL;
+		unsigned level;
+		r = cgroup_sandbox_parent(&parent, &level);
+		if (r < 0 && asprintf(&D.meter_why, "sandbox cgroup parent: %s", strerror(-r)) < 0)
+			D.meter_why = NULL;
+		if (r == 0 && meter_open(parent, level, &D.meter, &D.meter_why) < 0)
+			D.meter = NULL;
+		if (!D.meter)
+			logmsg(1, "metering is off: %s", D.meter_why ? D.meter_why : "unknown");
+	}
 	D.user_ns_ok = access("/proc/self/ns/user", F_OK) == 0;
 
 	signal(SIGPIPE, SIG_IGN);

@@ -38,6 +38,12 @@ static const char schema[] = "PRAGMA journal_mode=WAL;"
 			     " start_time INTEGER);"
 			     "CREATE INDEX IF NOT EXISTS sandboxes_state ON sandboxes(state);";
 
+/* Columns added after the first release of the table; "duplicate column" is fine. */
+static const char *const migrations[] = {
+	"ALTER TABLE sandboxes ADD COLUMN slot INTEGER",
+	"ALTER TABLE sandboxes ADD COLUMN usage TEXT",
+};
+
 static int sql_err(sqlite3 *db)
 {
 	int c = sqlite3_errcode(db);
@@ -74,10 +80,12 @@ int store_open(const char *dir, struct store **ret)
 		r = sql_err(s->db);
 		goto fail;
 	}
+	for (size_t i = 0; i < sizeof(migrations) / sizeof(migrations[0]); i++)
+		(void)sqlite3_exec(s->db, migrations[i], NULL, NULL, NULL);
 	if (sqlite3_prepare_v2(s->db,
 			       "INSERT OR REPLACE INTO sandboxes(id, tenant, state, spec, cgroup, "
 			       "reason, created_ns, ended_ns, deadline_ns, exit_code, pid, "
-			       "start_time) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)",
+			       "start_time, slot, usage) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
 			       -1, &s->put, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(s->db, "SELECT name FROM tenants WHERE token_sha256 = ?", -1,
 			       &s->by_token, NULL) != SQLITE_OK) {
@@ -215,6 +223,8 @@ int store_sandbox_put(struct store *s, const struct store_sandbox *sb)
 	bind_opt_int(st, 10, sb->exit_code, sb->exit_code >= 0);
 	bind_opt_int(st, 11, sb->pid, sb->pid > 0);
 	bind_opt_int(st, 12, (int64_t)sb->start_time, sb->pid > 0);
+	bind_opt_int(st, 13, sb->slot, sb->slot >= 0);
+	bind_opt_text(st, 14, sb->usage);
 	r = sqlite3_step(st) == SQLITE_DONE ? 0 : sql_err(s->db);
 	sqlite3_reset(st);
 	return r;
@@ -234,7 +244,8 @@ int store_sandbox_each(struct store *s, const char *state,
 	if (sqlite3_prepare_v2(
 		    s->db,
 		    "SELECT id, tenant, state, spec, cgroup, reason, created_ns, ended_ns, "
-		    "deadline_ns, exit_code, pid, start_time FROM sandboxes WHERE state = ? "
+		    "deadline_ns, exit_code, pid, start_time, slot, usage FROM sandboxes "
+		    "WHERE state = ? "
 		    "ORDER BY created_ns",
 		    -1, &st, NULL) != SQLITE_OK)
 		return sql_err(s->db);
@@ -255,6 +266,10 @@ int store_sandbox_each(struct store *s, const char *state,
 					     : sqlite3_column_int(st, 9),
 			.pid = (pid_t)sqlite3_column_int(st, 10),
 			.start_time = (uint64_t)sqlite3_column_int64(st, 11),
+			.slot = sqlite3_column_type(st, 12) == SQLITE_NULL
+					? -1
+					: sqlite3_column_int(st, 12),
+			.usage = col_text(st, 13),
 		};
 		fn(&sb, userdata);
 	}

@@ -19,6 +19,8 @@ struct store_sandbox {
 	int exit_code;				   /* -1 = none */
 	pid_t pid;
 	uint64_t start_time;
+	int slot;	   /* meter slot, -1 = none */
+	const char *usage; /* JSON: final usage of an ended sandbox, or NULL */
 };
 
 int store_open(const char *dir, struct store **ret);

@@ -227,25 +227,59 @@ static int v2_check_controllers(const char *parent, const struct sandbox_limits 
 	return 0;
 }
 
+/* The v2 directory that holds the caller's sandbox cgroups (not created). */
+static int v2_parent(enum cgroup_mode mode, const char *self, char **ret)
+{
+	if (mode == CGROUP_HYBRID) {
+		_cleanup_free_ char *own = NULL;
+		int r = own_path(self, "", &own);
+		if (r < 0)
+			return r;
+		return asprintf(ret, CG_UNIFIED_HYBRID "%s/" CG_PARENT,
+				strcmp(own, "/") ? own : "") < 0
+			       ? -ENOMEM
+			       : 0;
+	}
+	/* A child of the root, which is exempt from the no-internal-process rule. */
+	return asprintf(ret, CG_ROOT "/" CG_PARENT) < 0 ? -ENOMEM : 0;
+}
+
+int cgroup_sandbox_parent(char **ret_path, unsigned *ret_level)
+{
+	enum cgroup_mode mode;
+	char self[4096] = "";
+	int r;
+
+	r = cgroup_detect(&mode);
+	if (r == 0 && mode == CGROUP_HYBRID)
+		r = read_file("/proc/self", "cgroup", self, sizeof(self));
+	if (r == 0)
+		r = v2_parent(mode, self, ret_path);
+	if (r < 0)
+		return r;
+	r = mkdir_p(*ret_path);
+	if (r < 0) {
+		free(*ret_path);
+		return r;
+	}
+	/* Components below the v2 mount, plus one for the sandbox's own cgroup. */
+	const char *rel = *ret_path + strlen(mode == CGROUP_HYBRID ? CG_UNIFIED_HYBRID : CG_ROOT);
+	unsigned level = 1;
+	for (const char *p = rel; *p; p++)
+		level += *p == '/';
+	*ret_level = level;
+	return 0;
+}
+
 static int create_v2(struct cgroup *cg, const char *self, const char *id,
 		     const struct sandbox_limits *lim)
 {
 	_cleanup_free_ char *parent = NULL;
 	int r;
 
-	if (cg->mode == CGROUP_HYBRID) {
-		_cleanup_free_ char *own = NULL;
-		r = own_path(self, "", &own);
-		if (r < 0)
-			return r;
-		if (asprintf(&parent, CG_UNIFIED_HYBRID "%s/" CG_PARENT,
-			     strcmp(own, "/") ? own : "") < 0)
-			return -ENOMEM;
-	} else {
-		/* A child of the root, which is exempt from the no-internal-process rule. */
-		if (asprintf(&parent, CG_ROOT "/" CG_PARENT) < 0)
-			return -ENOMEM;
-	}
+	r = v2_parent(cg->mode, self, &parent);
+	if (r < 0)
+		return r;
 	r = mkdir_p(parent);
 	if (r < 0)
 		return r;

@@ -38,6 +38,9 @@ const char *cgroup_mode_name(enum cgroup_mode m);
 /* Creates the cgroups of sandbox @id with @lim applied. Nothing is left behind on failure.
  * -EOPNOTSUPP: a limit's controller is not available (pure v2 without delegation). */
 int cgroup_create(const char *id, const struct sandbox_limits *lim, struct cgroup **ret);
+/* The v2 directory under which this process makes sandbox cgroups (created if needed),
+ * and the cgroup level of a sandbox cgroup below it (the root is level 0). */
+int cgroup_sandbox_parent(char **ret_path, unsigned *ret_level);
 /* The cgroups of a sandbox created earlier (by a launcher that has since exited), from
  * the paths it recorded: @v1 holds _CG_V1_MAX paths or NULLs. */
 int cgroup_from_paths(enum cgroup_mode mode, const char *v2_path, const char *const *v1,

@@ -316,6 +316,8 @@ int sandbox_start(const struct sandbox_spec *spec, const char *init_path, struct
 			FAIL(STAGE_CONTROL, plan.ctl_fd);
 	}
 	r = cgroup_create(spec->id, &spec->limits, &sb->cg);
+	if (r == 0 && spec->on_cgroup)
+		r = spec->on_cgroup(sb->cg, spec->userdata);
 	if (r < 0)
 		FAIL(STAGE_CGROUP, r);
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)

@@ -14,6 +14,7 @@ enum net_mode {
 };
 
 struct sysfilter;
+struct cgroup;
 
 struct sandbox_limits {
 	uint64_t memory_bytes; /* 0 = unlimited */
@@ -50,6 +51,10 @@ struct sandbox_spec {
 	int log_fd;
 	uint64_t log_cap;
 	int status_fd;
+	/* Called once the cgroups exist, before anything runs in them (a meter attaches
+	 * here); a negative return fails the launch at STAGE_CGROUP. */
+	int (*on_cgroup)(const struct cgroup *cg, void *userdata);
+	void *userdata;
 };
 
 /* "256M", "1G", "512k", "1048576": binary units, case-insensitive, optional "iB"/"B". */

@@ -110,23 +110,25 @@ static void usage_create(FILE *f)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "Usage: sbx COMMAND [OPTIONS]\n\n"
-		   "Without a daemon:\n"
-		   "  run [OPTIONS] [--] CMD [ARG...]   run a one-shot sandbox (see sbx run "
-		   "--help)\n\n"
-		   "Through sbxd (start it with `make run`, or build/sbxd):\n"
-		   "  create [OPTIONS] [-- CMD...]      create a sandbox; prints its id\n"
-		   "  exec [-i] [--env K=V] [--workdir D] [--timeout T] ID [--] CMD [ARG...]\n"
-		   "                                    run a command in it; streams its output\n"
-		   "  cp SRC DST                        copy a file in or out: ID:/path, a local\n"
-		   "                                    path, or - for stdin/stdout\n"
-		   "  ls [--json] [--state S] [--label K=V]   list sandboxes\n"
-		   "  inspect ID                        the sandbox's record (JSON)\n"
-		   "  rm ID...                          stop and remove sandboxes\n"
-		   "  logs ID                           the workload's output\n\n"
-		   "  Every daemon command takes --socket PATH (or $SBX_SOCKET); $SBX_TOKEN is\n"
-		   "  sent as a bearer token.\n\n"
-		   "  sbx --version | --help\n");
+	fprintf(f,
+		"Usage: sbx COMMAND [OPTIONS]\n\n"
+		"Without a daemon:\n"
+		"  run [OPTIONS] [--] CMD [ARG...]   run a one-shot sandbox (see sbx run "
+		"--help)\n\n"
+		"Through sbxd (start it with `make run`, or build/sbxd):\n"
+		"  create [OPTIONS] [-- CMD...]      create a sandbox; prints its id\n"
+		"  exec [-i] [--env K=V] [--workdir D] [--timeout T] ID [--] CMD [ARG...]\n"
+		"                                    run a command in it; streams its output\n"
+		"  cp SRC DST                        copy a file in or out: ID:/path, a local\n"
+		"                                    path, or - for stdin/stdout\n"
+		"  ls [--json] [--state S] [--label K=V]   list sandboxes\n"
+		"  inspect ID                        the sandbox's record (JSON)\n"
+		"  rm ID...                          stop and remove sandboxes\n"
+		"  logs ID                           the workload's output\n"
+		"  usage [--json] ID                 CPU, memory, syscalls (by name), network\n\n"
+		"  Every daemon command takes --socket PATH (or $SBX_SOCKET); $SBX_TOKEN is\n"
+		"  sent as a bearer token.\n\n"
+		"  sbx --version | --help\n");
 }
 
 struct run_opts {
@@ -981,7 +983,66 @@ static int cmd_cp(int argc, char **argv)
 	return r;
 }
 
-/* sbx ls / inspect / rm / logs: ID-oriented calls with --socket and --json. */
+static int cmp_count_desc(const void *a, const void *b)
+{
+	json_int_t x = json_integer_value(json_object_get(*(json_t *const *)a, "n"));
+	json_int_t y = json_integer_value(json_object_get(*(json_t *const *)b, "n"));
+	return (y > x) - (y < x);
+}
+
+/* One line per meter, the ten most frequent syscalls; a meter that is off says why. */
+static void print_usage(json_t *u)
+{
+	json_t *m = json_object_get(u, "meters");
+	json_t *cpu = json_object_get(u, "cpu_ns"), *mem = json_object_get(u, "memory_bytes");
+	json_t *sys = json_object_get(u, "syscalls"), *net = json_object_get(u, "net");
+
+	printf("%-10s %.3f s\n", "wall", json_integer_value(json_object_get(u, "wall_ns")) / 1e9);
+	if (json_is_integer(cpu))
+		printf("%-10s %.3f s\n", "cpu", json_integer_value(cpu) / 1e9);
+	else
+		printf("%-10s %s\n", "cpu", json_string_value(json_object_get(m, "cpu")));
+	if (json_is_integer(mem))
+		printf("%-10s %.1f MiB (peak %.1f MiB)\n", "memory",
+		       json_integer_value(mem) / 1048576.0,
+		       json_integer_value(json_object_get(u, "memory_peak_bytes")) / 1048576.0);
+	else
+		printf("%-10s %s\n", "memory", json_string_value(json_object_get(m, "memory")));
+	if (json_is_object(sys)) {
+		size_t n = json_object_size(sys), i = 0;
+		json_t **rows = calloc(n ? n : 1, sizeof(json_t *)), *v;
+		const char *k;
+		json_object_foreach (sys, k, v)
+			if (rows)
+				rows[i++] = json_pack("{s:s,s:O}", "k", k, "n", v);
+		if (rows)
+			qsort(rows, n, sizeof(json_t *), cmp_count_desc);
+		printf("%-10s %" JSON_INTEGER_FORMAT " total\n", "syscalls",
+		       json_integer_value(json_object_get(u, "syscalls_total")));
+		for (i = 0; rows && i < n; i++) {
+			if (i < 10)
+				printf("%-10s   %-20s %" JSON_INTEGER_FORMAT "\n", "",
+				       json_string_value(json_object_get(rows[i], "k")),
+				       json_integer_value(json_object_get(rows[i], "n")));
+			json_decref(rows[i]);
+		}
+		free(rows);
+	} else {
+		printf("%-10s %s\n", "syscalls", json_string_value(json_object_get(m, "syscalls")));
+	}
+	if (json_is_object(net))
+		printf("%-10s rx %" JSON_INTEGER_FORMAT " B (%" JSON_INTEGER_FORMAT
+		       " packets), tx %" JSON_INTEGER_FORMAT " B (%" JSON_INTEGER_FORMAT
+		       " packets)\n",
+		       "net", json_integer_value(json_object_get(net, "rx_bytes")),
+		       json_integer_value(json_object_get(net, "rx_packets")),
+		       json_integer_value(json_object_get(net, "tx_bytes")),
+		       json_integer_value(json_object_get(net, "tx_packets")));
+	else
+		printf("%-10s %s\n", "net", json_string_value(json_object_get(m, "net")));
+}
+
+/* sbx ls / inspect / rm / logs / usage: ID-oriented calls with --socket and --json. */
 static int cmd_simple(const char *name, int argc, char **argv)
 {
 	const char *sock = NULL, *state = NULL, *label = NULL;
@@ -1007,7 +1068,7 @@ static int cmd_simple(const char *name, int argc, char **argv)
 		return die("usage: sbx %s", !strcmp(name, "ls")
 						    ? "ls [--json] [--state S] [--label K=V]"
 					    : !strcmp(name, "rm") ? "rm ID..."
-								  : "inspect|logs ID");
+								  : "inspect|logs|usage ID");
 	if (!strcmp(name, "ls")) {
 		_cleanup_free_ char *q = NULL, *es = state ? client_query_escape(state) : NULL,
 				    *el = label ? client_query_escape(label) : NULL;
@@ -1050,8 +1111,9 @@ static int cmd_simple(const char *name, int argc, char **argv)
 		return r;
 	}
 	for (int k = 0; k < nids; k++) {
-		_cleanup_free_ char *target =
-			sandbox_target(ids[k], !strcmp(name, "logs") ? "logs" : NULL, NULL);
+		_cleanup_free_ char *target = sandbox_target(
+			ids[k], !strcmp(name, "logs") || !strcmp(name, "usage") ? name : NULL,
+			NULL);
 		struct client_resp resp;
 		int e;
 		if (!target) {
@@ -1065,6 +1127,10 @@ static int cmd_simple(const char *name, int argc, char **argv)
 		e = api_check(&resp);
 		if (!e && !strcmp(name, "logs")) {
 			(void)client_write_all(1, resp.body, resp.len);
+		} else if (!e && !strcmp(name, "usage") && !json) {
+			json_t *j = json_loadb(resp.body, resp.len, 0, NULL);
+			print_usage(j);
+			json_decref(j);
 		} else if (!e && (!strcmp(name, "inspect") || json)) {
 			json_t *j = json_loadb(resp.body, resp.len, 0, NULL);
 			e = print_json(j);
@@ -1102,11 +1168,10 @@ int main(int argc, char **argv)
 	if (!strcmp(argv[1], "cp"))
 		return cmd_cp(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "ls") || !strcmp(argv[1], "inspect") || !strcmp(argv[1], "rm") ||
-	    !strcmp(argv[1], "logs")) {
-		prog = !strcmp(argv[1], "ls")	  ? "sbx ls"
-		       : !strcmp(argv[1], "rm")	  ? "sbx rm"
-		       : !strcmp(argv[1], "logs") ? "sbx logs"
-						  : "sbx inspect";
+	    !strcmp(argv[1], "logs") || !strcmp(argv[1], "usage")) {
+		static char name[32];
+		snprintf(name, sizeof(name), "sbx %s", argv[1]);
+		prog = name;
 		return cmd_simple(argv[1], argc - 1, argv + 1);
 	}
 	return die("unknown command \"%s\" (see sbx --help)", argv[1]);

@@ -65,6 +65,20 @@ start_sbxd() {
 	done
 	fail "sbxd did not answer"
 }
+# An images directory for sbxd with base, host and "helpers" (base plus the static test
+# helpers in /t); pass it as --images. Prints its path.
+sbxd_images() {
+	local d=$TMPD/images
+	if [ ! -d "$d" ]; then
+		mkdir -p "$d"
+		ln -s "$B/images/base" "$d/base"
+		ln -s "$B/images/host" "$d/host"
+		ln -s "$(helper_image)" "$d/helpers"
+	fi
+	echo "$d"
+}
+# usage ID EXPR: a Python expression over the sandbox's usage record j.
+usage() { jget "$(curl -s --unix-socket "$SBX_SOCKET" "http://x/v1/sandboxes/$1/usage")" "$2"; }
 # Removes every sandbox through the daemon, then stops it.
 stop_sbxd() {
 	[ -n "$SBXD_PID" ] || return 0

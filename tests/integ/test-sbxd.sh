@@ -391,9 +391,7 @@ t_sigterm() {
 
 t_exec_restrictions() {
 	start_sbxd
-	local img id
-	img=$(helper_image)
-	mkdir -p "$B/images/sbxd-test-helpers"
+	local id
 	id=$("$SBX" create --image base -- sleep 1000) || fail create
 	local w e
 	# The workload (pid 2 in the sandbox) and an exec'd command: the same restrictions.

@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: MIT */
+/* The eBPF meter (bpf/meter.bpf.c) as sbxd uses it: load once, count per sandbox slot.
+ * Maps and links are pinned under /sys/fs/bpf/sbx, so counting goes on while sbxd is
+ * down and a restarted sbxd reads the same counters. Return 0 or -errno. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../bpf/meter.h"
+
+#define METER_PIN_DIR "/sys/fs/bpf/sbx"
+
+struct meter;
+
+struct meter_counts {
+	uint64_t syscalls[METER_SYSCALLS]; /* by number; the last one: numbers above */
+	uint64_t syscalls_total;
+	struct meter_net net;
+};
+
+/* Loads and attaches (or finds pinned) the programs. @parent_v2: the cgroup-v2
+ * directory holding the sandbox cgroups (network programs attach there); @level: the
+ * cgroup level of a sandbox cgroup. *ret_why says why on failure (caller frees). */
+int meter_open(const char *parent_v2, unsigned level, struct meter **ret, char **ret_why);
+void meter_close(struct meter *m);
+
+/* Starts counting cgroup @cg_id in @slot; @fresh zeroes the slot's counters first (a new
+ * sandbox), else they continue (re-adoption). */
+int meter_attach(struct meter *m, uint64_t cg_id, uint32_t slot, bool fresh);
+int meter_detach(struct meter *m, uint64_t cg_id);
+int meter_read(struct meter *m, uint32_t slot, struct meter_counts *ret);
