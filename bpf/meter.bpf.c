@@ -28,7 +28,7 @@ struct {
  * keeps the map at 16 MiB whatever the CPU count. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, METER_SLOTS * METER_SYSCALLS);
+	__uint(max_entries, METER_SLOTS *METER_SYSCALLS);
 	__type(key, __u32);
 	__type(value, __u64);
 } syscalls SEC(".maps");

@@ -318,6 +318,36 @@ static json_t *syscalls_json(const struct meter_counts *mc)
 	return by;
 }
 
+static const char *memory_file(const struct cgroup *cg, bool peak, const char **dir)
+{
+	bool v2 = cg->mode == CGROUP_UNIFIED;
+	*dir = v2 ? cg->v2_path : cg->v1_path[CG_V1_MEMORY];
+	return v2 ? (peak ? "memory.peak" : "memory.current")
+		  : (peak ? "memory.max_usage_in_bytes" : "memory.usage_in_bytes");
+}
+
+static int memory_now(const struct box *b, uint64_t *ret)
+{
+	const char *dir, *file;
+	if (!b->sb || !b->sb->cg)
+		return -ENOENT;
+	file = memory_file(b->sb->cg, false, &dir);
+	return dir ? read_key(dir, file, NULL, ret) : -ENOENT;
+}
+
+void box_meter_tick(int64_t mono)
+{
+	uint64_t cur;
+
+	for (struct box *b = D.boxes; b; b = b->next) {
+		if (b->state != BOX_RUNNING || memory_now(b, &cur) < 0)
+			continue;
+		if (b->mem_tick)
+			b->mem_byte_ns += cur * (uint64_t)(mono - b->mem_tick);
+		b->mem_tick = mono;
+	}
+}
+
 /* Counters now, in base units; a meter that is off says why instead of a zero. */
 static json_t *usage_now(struct box *b)
 {
@@ -337,22 +367,31 @@ static json_t *usage_now(struct box *b)
 		json_object_set_new(j, "cpu_ns", json_null());
 		json_object_set_new(meters, "cpu", json_string(gone));
 	}
-	bool v2 = cg && cg->mode == CGROUP_UNIFIED;
-	const char *mdir = !cg ? NULL : v2 ? cg->v2_path : cg->v1_path[CG_V1_MEMORY];
-	if (mdir &&
-	    read_key(mdir, v2 ? "memory.current" : "memory.usage_in_bytes", NULL, &v) == 0 &&
-	    read_key(mdir, v2 ? "memory.peak" : "memory.max_usage_in_bytes", NULL, &peak) == 0) {
+	const char *mdir = NULL, *pfile = cg ? memory_file(cg, true, &mdir) : NULL;
+	if (memory_now(b, &v) == 0 && mdir && read_key(mdir, pfile, NULL, &peak) == 0) {
+		/* The integral up to the last sample, and the current level since. */
+		int64_t now = mono_ns();
+		uint64_t integral =
+			b->mem_byte_ns + (b->mem_tick ? v * (uint64_t)(now - b->mem_tick) : 0);
 		json_object_set_new(j, "memory_bytes", json_integer((json_int_t)v));
 		json_object_set_new(j, "memory_peak_bytes", json_integer((json_int_t)peak));
+		json_object_set_new(j, "memory_byte_ns", json_integer((json_int_t)integral));
 		json_object_set_new(meters, "memory",
-				    json_string(v2 ? "cgroup v2 memory" : "cgroup v1 memory"));
+				    json_string(cg->mode == CGROUP_UNIFIED ? "cgroup v2 memory"
+									   : "cgroup v1 memory"));
 	} else {
 		json_object_set_new(j, "memory_bytes", json_null());
 		json_object_set_new(j, "memory_peak_bytes", json_null());
+		json_object_set_new(j, "memory_byte_ns", json_null());
 		json_object_set_new(
 			meters, "memory",
-			json_string(cg ? "off: no memory cgroup (set a memory limit)" : gone));
+			json_string(cg ? "off: no memory cgroup for this sandbox" : gone));
 	}
+	const struct sandbox_limits *lim = &b->req.limits;
+	json_object_set_new(j, "limits",
+			    json_pack("{s:I,s:I,s:I}", "memory_bytes",
+				      (json_int_t)lim->memory_bytes, "cpu_milli",
+				      (json_int_t)lim->cpu_milli, "pids", (json_int_t)lim->pids));
 	struct meter_counts *mc = D.meter && b->slot >= 0 ? calloc(1, sizeof(*mc)) : NULL;
 	if (mc && meter_read(D.meter, (uint32_t)b->slot, mc) == 0) {
 		json_object_set_new(j, "syscalls_total",
@@ -500,6 +539,7 @@ static void launch_fn(struct work *w)
 		.uid = b->req.uid,
 		.gid = b->req.gid,
 		.limits = b->req.limits,
+		.limits.memory_account = true, /* metered even without a limit */
 		.writable_bytes =
 			b->req.writable_bytes ? b->req.writable_bytes : D.opt.writable_default,
 		.tmp_bytes = 256 << 20,

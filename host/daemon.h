@@ -23,10 +23,11 @@ struct meter;
 
 struct options {
 	const char *socket_path, *state_dir, *listen, *images_dir, *init_path;
-	bool kill_on_exit;
+	bool kill_on_exit, no_favordynmods;
 	int log_level; /* 0 error, 1 warn, 2 info, 3 debug */
 	unsigned max_sandboxes, max_per_tenant, max_conns, max_conns_per_peer;
-	uint64_t default_timeout_ns, max_body, max_file, exec_output_max, log_cap, writable_default;
+	uint64_t default_timeout_ns, max_body, max_file, exec_output_max, log_cap, writable_default,
+		meter_tick_ns;
 	int64_t conn_idle_ns, request_ns;
 };
 
@@ -61,9 +62,11 @@ struct box {
 	int exit_code;					       /* -1 while none */
 	const char *reason; /* why it ended: exited, timeout, idle_timeout, deleted, lost */
 	bool adopted, killing, removing, torn_down;
-	int slot;	   /* the meter's slot, or -1 */
-	uint64_t cg_id;	   /* cgroup-v2 id, as eBPF sees it */
-	char *usage_final; /* JSON: the usage when it ended */
+	int slot;	      /* the meter's slot, or -1 */
+	uint64_t cg_id;	      /* cgroup-v2 id, as eBPF sees it */
+	char *usage_final;    /* JSON: the usage when it ended */
+	uint64_t mem_byte_ns; /* memory integrated over time, up to mem_tick */
+	int64_t mem_tick;     /* CLOCK_MONOTONIC of the last sample; 0 = none yet */
 	int ctl_fd;
 	struct ctl_reply ctl_buf;
 	struct loop_op ctl_op, pid_op;
@@ -138,6 +141,7 @@ struct daemon {
 	struct box *hash[1024];
 	unsigned live; /* creating + running */
 	bool stopping;
+	int64_t meter_tick_last;
 	int64_t stop_deadline, started_mono;
 	bool user_ns_ok;
 	struct meter *meter; /* NULL: metering is off, meter_why says why */
@@ -180,6 +184,8 @@ void box_create(struct conn *c, const char *tenant, const char *body, size_t len
 void box_delete(struct conn *c, struct box *b);
 int box_readopt_all(void);
 void box_tick(int64_t mono, int64_t real);
+/* Samples memory for its time integral (every --meter-tick). */
+void box_meter_tick(int64_t mono);
 void box_kill_all(void);
 unsigned box_count_live(const char *tenant);
 void exec_start(struct conn *c, struct box *b, struct api_exec *e, bool stream);

@@ -107,7 +107,8 @@ int meter_open(const char *parent_v2, unsigned level, struct meter **ret, char *
 		goto fail;
 	}
 	if ((r = link_pinned_or_attach(m->skel->progs.count_syscall, "sys_enter", level, -1)) < 0 ||
-	    (r = link_pinned_or_attach(m->skel->progs.count_ingress, "ingress", level, cg_fd)) < 0 ||
+	    (r = link_pinned_or_attach(m->skel->progs.count_ingress, "ingress", level, cg_fd)) <
+		    0 ||
 	    (r = link_pinned_or_attach(m->skel->progs.count_egress, "egress", level, cg_fd)) < 0)
 		goto fail;
 	m->slots_fd = bpf_map__fd(m->skel->maps.slots);

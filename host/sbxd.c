@@ -84,6 +84,7 @@ static void usage(FILE *f)
 		"  --state-dir DIR        state directory (default " DEFAULT_STATE ")\n"
 		"  --listen ADDR:PORT     also serve TCP, bearer tokens required (default off)\n"
 		"  --kill-on-exit         stop every sandbox when sbxd exits\n"
+		"  --no-favordynmods      leave the cgroup2 mount as it is (hybrid hosts)\n"
 		"  --max-sandboxes N      sandboxes on this host (default 4096)\n"
 		"  --max-per-tenant N     sandboxes per tenant (default 1024)\n"
 		"  --default-timeout D    wall timeout of sandboxes that set none (default 5m)\n"
@@ -116,6 +117,7 @@ static int parse_options(int argc, char **argv)
 		O_IMAGES,
 		O_LOG,
 		O_MAXFILE,
+		O_NOFAVOR,
 		O_HELP
 	};
 	static const struct option opts[] = {
@@ -129,6 +131,7 @@ static int parse_options(int argc, char **argv)
 		{ "images", required_argument, NULL, O_IMAGES },
 		{ "log-level", required_argument, NULL, O_LOG },
 		{ "max-file", required_argument, NULL, O_MAXFILE },
+		{ "no-favordynmods", no_argument, NULL, O_NOFAVOR },
 		{ "help", no_argument, NULL, O_HELP },
 		{ 0 },
 	};
@@ -191,6 +194,9 @@ static int parse_options(int argc, char **argv)
 			if (spec_parse_size(optarg, &D.opt.max_file) < 0 || !D.opt.max_file ||
 			    D.opt.max_file > (1ULL << 30))
 				return -die("--max-file: \"%s\" is not a size up to 1G", optarg);
+			break;
+		case O_NOFAVOR:
+			D.opt.no_favordynmods = true;
 			break;
 		case O_HELP:
 			usage(stdout);
@@ -361,6 +367,10 @@ static void tick_done(struct loop_op *op, int res, uint32_t flags)
 
 	conn_tick(mono);
 	box_tick(mono, real_ns());
+	if (mono - D.meter_tick_last >= (int64_t)D.opt.meter_tick_ns) {
+		D.meter_tick_last = mono;
+		box_meter_tick(mono);
+	}
 	tick_arm();
 }
 
@@ -422,6 +432,7 @@ int main(int argc, char **argv)
 		.exec_output_max = 4ULL << 20,
 		.log_cap = 16ULL << 20,
 		.writable_default = 1ULL << 30,
+		.meter_tick_ns = 1000000000ULL,
 		.conn_idle_ns = 60LL * 1000000000LL,
 		.request_ns = 30LL * 1000000000LL,
 	};
@@ -442,6 +453,16 @@ int main(int argc, char **argv)
 	r = cgroup_detect(&D.cgmode);
 	if (r < 0)
 		return die("no usable cgroup hierarchy: %s", strerror(-r));
+	/* Launches move each sandbox into its v1 cgroups: without this, every move may
+	 * wait out an RCU grace period (--no-favordynmods keeps the mount as it is). */
+	if (D.cgmode == CGROUP_HYBRID && !D.opt.no_favordynmods) {
+		r = cgroup_favor_dynmods();
+		if (r < 0)
+			logmsg(1, "cgroup2 favordynmods: %s; launches may stall on cgroup moves",
+			       strerror(-r));
+		else if (r > 0)
+			logmsg(2, "remounted cgroup2 with favordynmods (fast cgroup moves)");
+	}
 	if (mkdir(D.opt.state_dir, 0700) < 0 && errno != EEXIST)
 		return die("state directory %s: %s", D.opt.state_dir, strerror(errno));
 	snprintf(path, sizeof(path), "%s/sandboxes", D.opt.state_dir);

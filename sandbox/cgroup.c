@@ -11,6 +11,7 @@
 #include <linux/magic.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <time.h>
@@ -117,6 +118,8 @@ static int v1_apply(enum cgroup_v1_ctl ctl, const char *dir, const struct sandbo
 
 	switch (ctl) {
 	case CG_V1_MEMORY:
+		if (!lim->memory_bytes)
+			return 0; /* accounting only */
 		snprintf(buf, sizeof(buf), "%" PRIu64, lim->memory_bytes);
 		r = write_file(dir, "memory.limit_in_bytes", buf);
 		if (r == 0) /* with swap accounting, swap is capped at the same total */
@@ -165,8 +168,8 @@ static int v2_apply(const char *dir, const struct sandbox_limits *lim)
 
 static bool v1_needed(enum cgroup_v1_ctl ctl, const struct sandbox_limits *lim)
 {
-	return (ctl == CG_V1_MEMORY && lim->memory_bytes) || (ctl == CG_V1_CPU && lim->cpu_milli) ||
-	       (ctl == CG_V1_PIDS && lim->pids);
+	return (ctl == CG_V1_MEMORY && (lim->memory_bytes || lim->memory_account)) ||
+	       (ctl == CG_V1_CPU && lim->cpu_milli) || (ctl == CG_V1_PIDS && lim->pids);
 }
 
 static void cgroup_free(struct cgroup *cg)
@@ -463,5 +466,61 @@ int cgroup_destroy(struct cgroup *cg)
 			r = k;
 	}
 	cgroup_free(cg);
+	return r;
+}
+
+static unsigned long mount_flags(const char *opts)
+{
+	static const struct {
+		const char *name;
+		unsigned long flag;
+	} map[] = { { "ro", MS_RDONLY },	{ "nosuid", MS_NOSUID },
+		    { "nodev", MS_NODEV },	{ "noexec", MS_NOEXEC },
+		    { "noatime", MS_NOATIME },	{ "nodiratime", MS_NODIRATIME },
+		    { "relatime", MS_RELATIME } };
+	unsigned long f = 0;
+	char buf[512];
+
+	snprintf(buf, sizeof(buf), "%s", opts);
+	for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save))
+		for (size_t i = 0; i < ARRAY_SIZE(map); i++)
+			if (!strcmp(t, map[i].name))
+				f |= map[i].flag;
+	return f;
+}
+
+int cgroup_favor_dynmods(void)
+{
+	_cleanup_free_ char *line = NULL;
+	size_t cap = 0;
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	int r = -ENOENT;
+
+	if (!f)
+		return -errno;
+	while (getline(&line, &cap, f) > 0) {
+		/* ID PARENT MAJ:MIN ROOT MOUNTPOINT MNTOPTS [OPTIONAL...] - FSTYPE SOURCE SUPEROPTS */
+		char mp[512], mopts[512], fstype[64], src[64], sopts[512];
+		char *dash = strstr(line, " - ");
+		if (!dash || sscanf(line, "%*s %*s %*s %*s %511s %511s", mp, mopts) != 2 ||
+		    sscanf(dash + 3, "%63s %63s %511s", fstype, src, sopts) != 3 ||
+		    strcmp(fstype, "cgroup2"))
+			continue;
+		if (strstr(sopts, "favordynmods")) {
+			r = 0;
+			break;
+		}
+		/* The super options stay as they are (nsdelegate, memory_recursiveprot...). */
+		char data[600];
+		const char *rest = !strncmp(sopts, "rw,", 3) ? sopts + 3
+				   : !strcmp(sopts, "rw")    ? ""
+							     : sopts;
+		snprintf(data, sizeof(data), "%s%sfavordynmods", rest, rest[0] ? "," : "");
+		r = mount("cgroup2", mp, "cgroup2", MS_REMOUNT | mount_flags(mopts), data) < 0
+			    ? -errno
+			    : 1;
+		break;
+	}
+	fclose(f);
 	return r;
 }

@@ -38,6 +38,12 @@ const char *cgroup_mode_name(enum cgroup_mode m);
 /* Creates the cgroups of sandbox @id with @lim applied. Nothing is left behind on failure.
  * -EOPNOTSUPP: a limit's controller is not available (pure v2 without delegation). */
 int cgroup_create(const char *id, const struct sandbox_limits *lim, struct cgroup **ret);
+/* Remounts the cgroup2 hierarchy with favordynmods (keeping its other options) unless it
+ * has it: moving a process between cgroups, which a hybrid host's v1 limits need at
+ * every launch, then no longer waits for an RCU grace period (p99 18 ms -> 8 ms here),
+ * at a small cost to fork and exit. Returns 1 when it remounted, 0 when there was
+ * nothing to do, or -errno. */
+int cgroup_favor_dynmods(void);
 /* The v2 directory under which this process makes sandbox cgroups (created if needed),
  * and the cgroup level of a sandbox cgroup below it (the root is level 0). */
 int cgroup_sandbox_parent(char **ret_path, unsigned *ret_level);

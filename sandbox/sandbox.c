@@ -349,8 +349,11 @@ int sandbox_start(const struct sandbox_spec *spec, const char *init_path, struct
 		r = write_id_maps(pid);
 		if (r < 0)
 			FAIL(STAGE_IDMAP, r);
-		if (write(parent_fd, &go, 1) != 1)
-			FAIL(STAGE_SYNC, -errno);
+		if (write(parent_fd, &go, 1) != 1) {
+			if (errno != EPIPE)
+				FAIL(STAGE_SYNC, -errno);
+			goto report; /* it failed first */
+		}
 	}
 	/* In parallel with the child's mounts. */
 	r = cgroup_attach_v1(sb->cg, pid);
@@ -359,8 +362,11 @@ int sandbox_start(const struct sandbox_spec *spec, const char *init_path, struct
 	r = net_lo_up(pid);
 	if (r < 0)
 		FAIL(STAGE_NET, r);
-	if (write(parent_fd, &go, 1) != 1)
+	/* A child that failed already is gone: the write then fails, but its report is
+	 * waiting in the socket. */
+	if (write(parent_fd, &go, 1) != 1 && errno != EPIPE)
 		FAIL(STAGE_SYNC, -errno);
+report:;
 	/* EOF: the child reached exec (the socket is close-on-exec). */
 	ssize_t n = read(parent_fd, &rep, sizeof(rep));
 	if (n == (ssize_t)sizeof(rep))

@@ -21,6 +21,7 @@ struct sandbox_limits {
 	uint32_t cpu_milli;    /* thousandths of a core; 0 = unlimited */
 	uint64_t pids;	       /* 0 = unlimited */
 	uint64_t timeout_ns;   /* wall clock; 0 = none */
+	bool memory_account;   /* a memory cgroup even without a limit, to meter it */
 };
 
 struct sandbox_spec {

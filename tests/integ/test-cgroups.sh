@@ -66,7 +66,7 @@ t_stale_cgroups_swept() {
 	"$SBX" run -- sleep 30 &
 	local p=$! cg
 	sleep 0.5
-	cg=$(ls -t "$parent" | head -n1)
+	cg=$(basename "$(ls -td "$parent"/*/ | head -n1)")
 	kill -KILL $p
 	wait $p 2>/dev/null
 	sleep 0.2
