@@ -227,6 +227,15 @@ void api_handle(struct conn *c, struct http_request *req)
 		}
 		parts[n++] = p;
 	}
+	if (n == 1 && !strcmp(parts[0], "metrics")) {
+		if (c->tenant) { /* every tenant's series: the host's admins only */
+			respond_error(c, 404, "not_found", "no such endpoint");
+			return;
+		}
+		if (method_is(c, req, HTTP_GET, HTTP_HEAD))
+			metrics_handle(c);
+		return;
+	}
 	if (n == 2 && !strcmp(parts[0], "v1") && !strcmp(parts[1], "health")) {
 		if (method_is(c, req, HTTP_GET, HTTP_HEAD))
 			handle_health(c);

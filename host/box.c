@@ -1084,6 +1084,7 @@ static void readopt_one(const struct store_sandbox *s, void *userdata)
 		return;
 	}
 	/* Gone while sbxd was away: keep what it left. */
+	b->started_ns = s->created_ns;
 	b->state = BOX_EXITED;
 	b->exit_code = read_status(b->dir);
 	b->reason = b->exit_code >= 0 ? "exited" : "lost";

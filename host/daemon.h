@@ -174,6 +174,9 @@ void respond_chunked_head(struct conn *c, int status, const char *ctype);
 void chunk_send(struct conn *c, const char *data, size_t len);
 void chunk_end(struct conn *c);
 
+/* metrics.c */
+void metrics_handle(struct conn *c);
+
 /* api.c */
 void api_handle(struct conn *c, struct http_request *req);
 

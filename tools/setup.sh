@@ -15,7 +15,7 @@ PKGS=(
 	libseccomp-dev libcap-dev liburing-dev libbpf-dev bpftool linux-libc-dev
 	libjansson-dev libsqlite3-dev sqlite3 libhttp-parser-dev libssl-dev check
 	busybox-static bubblewrap hyperfine iproute2 util-linux procps curl
-	ca-certificates python3 xz-utils dpkg-dev
+	ca-certificates python3 xz-utils dpkg-dev prometheus
 )
 # CRIU's build dependencies, from bookworm.
 CRIU_DEPS=(
@@ -36,6 +36,10 @@ if [ ${#missing[@]} -gt 0 ]; then
 	log "installing: ${missing[*]}"
 	apt-get update -qq
 	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+	# The tests need promtool; the Prometheus server that the package starts is not ours.
+	if [[ " ${missing[*]} " == *" prometheus "* ]] && [ -d /run/systemd/system ]; then
+		systemctl disable --now prometheus.service >/dev/null 2>&1 || true
+	fi
 fi
 
 criu_ok() {

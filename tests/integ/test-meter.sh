@@ -145,4 +145,22 @@ t_restart_continues() {
 	assert_eq "$(jget "$del" 'j["usage"]["syscalls"]["getppid"]')" "$after" "usage returned by DELETE"
 }
 
+t_metrics() {
+	need_meter
+	local id m
+	id=$("$SBX" create --image helpers) || fail create
+	"$SBX" exec "$id" -- /t/getppid-loop 4242 || fail exec
+	m=$(curl -s --unix-socket "$SBX_SOCKET" http://x/metrics)
+	echo "$m" | promtool check metrics || fail "promtool check metrics"
+	assert_contains "$m" "sbx_syscalls_total{sandbox=\"$id\",tenant=\"admin\",syscall=\"getppid\"} 42" "getppid series"
+	assert_contains "$m" "sbx_cpu_seconds_total{sandbox=\"$id\"" "cpu series"
+	assert_contains "$m" "sbx_net_bytes_total{sandbox=\"$id\",tenant=\"admin\",direction=\"rx\"}" "net series"
+	assert_contains "$m" 'sbx_sandboxes{state="running"} 1' "sandbox count"
+	assert_contains "$m" "sbx_metering_up 1" "health"
+	"$SBX" rm "$id" >/dev/null || fail rm
+	m=$(curl -s --unix-socket "$SBX_SOCKET" http://x/metrics)
+	assert_not_contains "$m" "$id" "a removed sandbox's series are dropped"
+	echo "$m" | promtool check metrics || fail "promtool check metrics, no sandboxes"
+}
+
 source "$(dirname "$0")/lib.sh"
