@@ -69,11 +69,12 @@ static bool label_match(const struct box *b, const char *kv)
 
 static void handle_list(struct conn *c, struct http_request *req)
 {
-	_cleanup_free_ char *state = NULL, *label = NULL;
+	_cleanup_free_ char *state = NULL, *label = NULL, *usage = NULL;
 	json_t *arr = json_array();
 
 	if ((req->query && http_query_get(req->query, "state", &state) == -EINVAL) ||
-	    (req->query && http_query_get(req->query, "label", &label) == -EINVAL)) {
+	    (req->query && http_query_get(req->query, "label", &label) == -EINVAL) ||
+	    (req->query && http_query_get(req->query, "usage", &usage) == -EINVAL)) {
 		json_decref(arr);
 		respond_error(c, 400, "bad_request", "query: bad percent-encoding");
 		return;
@@ -85,7 +86,10 @@ static void handle_list(struct conn *c, struct http_request *req)
 			continue;
 		if (label && !label_match(b, label))
 			continue;
-		json_array_append_new(arr, box_json(b));
+		json_t *j = box_json(b);
+		if (usage && strcmp(usage, "0"))
+			json_object_set_new(j, "usage", box_usage_json(b));
+		json_array_append_new(arr, j);
 	}
 	respond_json(c, 200, json_pack("{s:o}", "sandboxes", arr));
 }

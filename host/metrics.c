@@ -90,7 +90,8 @@ static void emit_syscalls(FILE *f, const char *l, json_t *u)
 	json_object_foreach (sys, k, v) {
 		json_int_t c = json_integer_value(v);
 		if (strcmp(k, "other") && c >= cut && shown < TOP_SYSCALLS) {
-			fprintf(f, "sbx_syscalls_total{%s,syscall=\"%s\"} %" JSON_INTEGER_FORMAT "\n",
+			fprintf(f,
+				"sbx_syscalls_total{%s,syscall=\"%s\"} %" JSON_INTEGER_FORMAT "\n",
 				l, k, c);
 			shown++;
 		} else {
@@ -176,7 +177,7 @@ void metrics_handle(struct conn *c)
 	for (struct box *b = D.boxes; b; b = b->next)
 		nbox++;
 	json_t **usage = calloc(nbox ? nbox : 1, sizeof(json_t *));
-	char (*labels)[96] = calloc(nbox ? nbox : 1, 96);
+	char(*labels)[96] = calloc(nbox ? nbox : 1, 96);
 	if (!usage || !labels) {
 		fclose(f);
 		free(text);

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/signalfd.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -125,7 +126,9 @@ static void usage(FILE *f)
 		"  inspect ID                        the sandbox's record (JSON)\n"
 		"  rm ID...                          stop and remove sandboxes\n"
 		"  logs ID                           the workload's output\n"
-		"  usage [--json] ID                 CPU, memory, syscalls (by name), network\n\n"
+		"  usage [--json] ID                 CPU, memory, syscalls (by name), network\n"
+		"  top [--sort cpu|memory|syscalls]  live table of sandboxes; q quits (one plain\n"
+		"                                    table when not on a terminal)\n\n"
 		"  Every daemon command takes --socket PATH (or $SBX_SOCKET); $SBX_TOKEN is\n"
 		"  sent as a bearer token.\n\n"
 		"  sbx --version | --help\n");
@@ -1145,6 +1148,179 @@ static int cmd_simple(const char *name, int argc, char **argv)
 	return r;
 }
 
+/* ---- sbx top ---- */
+
+enum top_sort {
+	SORT_CPU,
+	SORT_MEMORY,
+	SORT_SYSCALLS
+};
+
+struct top_row {
+	char id[16], tenant[40], state[12];
+	double cpu_pct, cpu_s, mem_mib, peak_mib;
+	long long syscalls, rx, tx;
+};
+
+static struct {
+	char id[16];
+	json_int_t cpu_ns;
+} top_prev[4096];
+static size_t top_nprev;
+static int64_t top_prev_at;
+static enum top_sort top_by;
+
+static int top_cmp(const void *a, const void *b)
+{
+	const struct top_row *x = a, *y = b;
+	double dx = top_by == SORT_CPU	    ? x->cpu_pct
+		    : top_by == SORT_MEMORY ? x->mem_mib
+					    : (double)x->syscalls;
+	double dy = top_by == SORT_CPU	    ? y->cpu_pct
+		    : top_by == SORT_MEMORY ? y->mem_mib
+					    : (double)y->syscalls;
+	return (dy > dx) - (dy < dx);
+}
+
+static json_int_t jint(json_t *o, const char *k)
+{
+	return json_integer_value(json_object_get(o, k));
+}
+
+/* One screen: a header line, then a row per sandbox, sorted. */
+static int top_once(const char *sock, bool clear, bool print)
+{
+	struct client_resp resp;
+	int r = api(sock, "GET", "/v1/sandboxes?usage=1", NULL, NULL, 0, &resp, NULL, NULL);
+	if (r)
+		return r;
+	if ((r = api_check(&resp))) {
+		client_resp_clear(&resp);
+		return r;
+	}
+	json_t *j = json_loadb(resp.body, resp.len, 0, NULL),
+	       *arr = json_object_get(j, "sandboxes"), *b;
+	size_t n = json_array_size(arr), i;
+	struct top_row *rows = calloc(n ? n : 1, sizeof(*rows));
+	int64_t now = now_ns();
+	double dt = top_prev_at ? (double)(now - top_prev_at) : 0;
+	json_array_foreach (arr, i, b) {
+		json_t *u = json_object_get(b, "usage"), *net = json_object_get(u, "net");
+		struct top_row *w = &rows[i];
+		snprintf(w->id, sizeof(w->id), "%s", json_string_value(json_object_get(b, "id")));
+		snprintf(w->tenant, sizeof(w->tenant), "%s",
+			 json_string_value(json_object_get(b, "tenant")));
+		snprintf(w->state, sizeof(w->state), "%s",
+			 json_string_value(json_object_get(b, "state")));
+		json_int_t cpu = jint(u, "cpu_ns");
+		w->cpu_s = cpu / 1e9;
+		w->mem_mib = jint(u, "memory_bytes") / 1048576.0;
+		w->peak_mib = jint(u, "memory_peak_bytes") / 1048576.0;
+		w->syscalls = jint(u, "syscalls_total");
+		w->rx = jint(net, "rx_bytes");
+		w->tx = jint(net, "tx_bytes");
+		for (size_t k = 0; dt > 0 && k < top_nprev; k++)
+			if (!strcmp(top_prev[k].id, w->id) && cpu >= top_prev[k].cpu_ns)
+				w->cpu_pct = 100.0 * (double)(cpu - top_prev[k].cpu_ns) / dt;
+	}
+	top_nprev = 0;
+	for (i = 0; i < n && i < ARRAY_SIZE(top_prev); i++) {
+		snprintf(top_prev[i].id, sizeof(top_prev[i].id), "%s", rows[i].id);
+		top_prev[i].cpu_ns = (json_int_t)(rows[i].cpu_s * 1e9);
+		top_nprev++;
+	}
+	top_prev_at = now;
+	qsort(rows, n, sizeof(*rows), top_cmp);
+	if (!print)
+		n = 0, clear = false;
+	else if (clear)
+		printf("\033[H\033[2J");
+	if (print)
+		printf("%-13s %-10s %-8s %6s %9s %9s %9s %12s %10s %10s\n", "ID", "TENANT", "STATE",
+		       "CPU%", "CPU s", "MEM MiB", "PEAK MiB", "SYSCALLS", "RX B", "TX B");
+	for (i = 0; i < n; i++)
+		printf("%-13s %-10s %-8s %6.1f %9.2f %9.1f %9.1f %12lld %10lld %10lld\n",
+		       rows[i].id, rows[i].tenant, rows[i].state, rows[i].cpu_pct, rows[i].cpu_s,
+		       rows[i].mem_mib, rows[i].peak_mib, rows[i].syscalls, rows[i].rx, rows[i].tx);
+	if (clear)
+		printf("\nsorted by %s; c cpu, m memory, s syscalls, q quits\n",
+		       top_by == SORT_CPU      ? "cpu"
+		       : top_by == SORT_MEMORY ? "memory"
+					       : "syscalls");
+	fflush(stdout);
+	free(rows);
+	json_decref(j);
+	client_resp_clear(&resp);
+	return 0;
+}
+
+static int cmd_top(int argc, char **argv)
+{
+	const char *sock = NULL;
+	double interval = 1.0;
+	bool once = false;
+
+	prog = "sbx top";
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--socket") && i + 1 < argc)
+			sock = argv[++i];
+		else if (!strcmp(argv[i], "--once"))
+			once = true;
+		else if (!strcmp(argv[i], "--interval") && i + 1 < argc && atof(argv[i + 1]) >= 0.1)
+			interval = atof(argv[++i]);
+		else if (!strcmp(argv[i], "--sort") && i + 1 < argc) {
+			const char *s = argv[++i];
+			if (!strcmp(s, "cpu"))
+				top_by = SORT_CPU;
+			else if (!strcmp(s, "memory"))
+				top_by = SORT_MEMORY;
+			else if (!strcmp(s, "syscalls"))
+				top_by = SORT_SYSCALLS;
+			else
+				return die("--sort: \"%s\" is not cpu, memory or syscalls", s);
+		} else
+			return die("usage: sbx top [--sort cpu|memory|syscalls] [--interval S] "
+				   "[--once]");
+	}
+	sock = socket_path(sock);
+	/* Not a terminal: one plain table, from two readings (CPU% is a rate). */
+	if (once || !isatty(1) || !isatty(0)) {
+		int r = top_once(sock, false, false);
+		if (r)
+			return r;
+		usleep((useconds_t)(interval * 1e6));
+		return top_once(sock, false, true);
+	}
+	struct termios old, raw;
+	if (tcgetattr(0, &old) < 0)
+		return die("terminal: %s", strerror(errno));
+	raw = old;
+	raw.c_lflag &= ~(tcflag_t)(ICANON | ECHO);
+	raw.c_cc[VMIN] = 0;
+	raw.c_cc[VTIME] = 0;
+	tcsetattr(0, TCSANOW, &raw);
+	int r = 0;
+	for (;;) {
+		r = top_once(sock, true, true);
+		if (r)
+			break;
+		struct pollfd p = { .fd = 0, .events = POLLIN };
+		if (poll(&p, 1, (int)(interval * 1000)) > 0) {
+			char ch = 0;
+			if (read(0, &ch, 1) == 1) {
+				if (ch == 'q' || ch == 'Q')
+					break;
+				top_by = ch == 'c'   ? SORT_CPU
+					 : ch == 'm' ? SORT_MEMORY
+					 : ch == 's' ? SORT_SYSCALLS
+						     : top_by;
+			}
+		}
+	}
+	tcsetattr(0, TCSANOW, &old);
+	return r;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -1167,6 +1343,8 @@ int main(int argc, char **argv)
 		return cmd_exec(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "cp"))
 		return cmd_cp(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "top"))
+		return cmd_top(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "ls") || !strcmp(argv[1], "inspect") || !strcmp(argv[1], "rm") ||
 	    !strcmp(argv[1], "logs") || !strcmp(argv[1], "usage")) {
 		static char name[32];

@@ -163,4 +163,21 @@ t_metrics() {
 	echo "$m" | promtool check metrics || fail "promtool check metrics, no sandboxes"
 }
 
+t_top() {
+	need_meter
+	local burn idle
+	burn=$("$SBX" create --image host -- python3 -c 'while True: pass') || fail create
+	idle=$("$SBX" create --image base) || fail create
+	run_sbx top --sort cpu --interval 0.5
+	assert_eq "$RC" 0 "sbx top (not a terminal: one table)"
+	assert_contains "$(echo "$OUT" | sed -n 1p)" "CPU%" "header"
+	assert_contains "$(echo "$OUT" | sed -n 2p)" "$burn" "the CPU burner first"
+	local pct
+	pct=$(echo "$OUT" | sed -n 2p | awk '{print $4}')
+	python3 -c "import sys; sys.exit(0 if float('$pct') > 50 else 1)" || fail "burner at $pct% CPU"
+	assert_contains "$OUT" "$idle" "the idle one listed"
+	run_sbx top --sort bogus
+	assert_eq "$RC" 125 "bad sort key"
+}
+
 source "$(dirname "$0")/lib.sh"
