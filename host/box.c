@@ -27,6 +27,7 @@
 #include "files.h"
 #include "meter.h"
 #include "store.h"
+#include "usage.h"
 
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #define EXEC_GRACE_NS 200000000LL      /* output still draining after a command exited */
@@ -264,75 +265,12 @@ static void slot_free(struct box *b)
 	b->slot = -1;
 }
 
-static int cgroup_id(const char *v2_path, uint64_t *ret)
-{
-	struct stat st;
-	if (!v2_path || stat(v2_path, &st) < 0)
-		return -errno;
-	*ret = st.st_ino; /* a cgroup2 directory's inode number is its cgroup id */
-	return 0;
-}
-
 /* Runs on the launch worker once the cgroups exist, before the sandbox does. */
 static int meter_on_cgroup(const struct cgroup *cg, void *userdata)
 {
 	struct box *b = userdata;
-	int r = cgroup_id(cg->v2_path, &b->cg_id);
+	int r = usage_cgroup_id(cg->v2_path, &b->cg_id);
 	return r < 0 ? r : meter_attach(D.meter, b->cg_id, (uint32_t)b->slot, true);
-}
-
-/* A number from a cgroup file: the first one, or the value of the line "KEY N". */
-static int read_key(const char *dir, const char *file, const char *key, uint64_t *ret)
-{
-	char path[4096], buf[4096];
-	snprintf(path, sizeof(path), "%s/%s", dir, file);
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
-	if (n <= 0)
-		return -EIO;
-	buf[n] = '\0';
-	if (!key)
-		return sscanf(buf, "%" SCNu64, ret) == 1 ? 0 : -EINVAL;
-	size_t k = strlen(key);
-	for (char *l = buf; l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
-		if (!strncmp(l, key, k) && l[k] == ' ')
-			return sscanf(l + k + 1, "%" SCNu64, ret) == 1 ? 0 : -EINVAL;
-	return -ENOENT;
-}
-
-static json_t *syscalls_json(const struct meter_counts *mc)
-{
-	json_t *by = json_object();
-	for (int i = 0; i < METER_SYSCALLS; i++) {
-		if (!mc->syscalls[i])
-			continue;
-		char *name = i == METER_SYSCALLS - 1
-				     ? strdup("other")
-				     : seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, i);
-		char num[16];
-		snprintf(num, sizeof(num), "%d", i);
-		json_object_set_new(by, name ? name : num,
-				    json_integer((json_int_t)mc->syscalls[i]));
-		free(name);
-	}
-	return by;
-}
-
-static const char *memory_file(const struct cgroup *cg, bool peak, const char **dir)
-{
-	bool v2 = cg->mode == CGROUP_UNIFIED;
-	*dir = v2 ? cg->v2_path : cg->v1_path[CG_V1_MEMORY];
-	return v2 ? (peak ? "memory.peak" : "memory.current")
-		  : (peak ? "memory.max_usage_in_bytes" : "memory.usage_in_bytes");
-}
-
-static int memory_now(const struct box *b, uint64_t *ret)
-{
-	const char *dir, *file;
-	if (!b->sb || !b->sb->cg)
-		return -ENOENT;
-	file = memory_file(b->sb->cg, false, &dir);
-	return dir ? read_key(dir, file, NULL, ret) : -ENOENT;
 }
 
 void box_meter_tick(int64_t mono)
@@ -340,7 +278,7 @@ void box_meter_tick(int64_t mono)
 	uint64_t cur;
 
 	for (struct box *b = D.boxes; b; b = b->next) {
-		if (b->state != BOX_RUNNING || memory_now(b, &cur) < 0)
+		if (b->state != BOX_RUNNING || !b->sb || usage_memory_now(b->sb->cg, &cur) < 0)
 			continue;
 		if (b->mem_tick)
 			b->mem_byte_ns += cur * (uint64_t)(mono - b->mem_tick);
@@ -348,77 +286,23 @@ void box_meter_tick(int64_t mono)
 	}
 }
 
-/* Counters now, in base units; a meter that is off says why instead of a zero. */
 static json_t *usage_now(struct box *b)
 {
-	const struct cgroup *cg = b->sb ? b->sb->cg : NULL;
-	json_t *j = json_pack("{s:s,s:s,s:s}", "id", b->id, "tenant", b->tenant, "state",
-			      box_state_name(b->state));
-	json_t *meters = json_object();
 	int64_t end = b->ended_ns ? b->ended_ns : real_ns();
-	uint64_t v, peak;
-	const char *gone = "off: the sandbox's cgroup is gone";
-
-	json_object_set_new(j, "wall_ns", json_integer(b->started_ns ? end - b->started_ns : 0));
-	if (cg && read_key(cg->v2_path, "cpu.stat", "usage_usec", &v) == 0) {
-		json_object_set_new(j, "cpu_ns", json_integer((json_int_t)(v * 1000)));
-		json_object_set_new(meters, "cpu", json_string("cgroup cpu.stat"));
-	} else {
-		json_object_set_new(j, "cpu_ns", json_null());
-		json_object_set_new(meters, "cpu", json_string(gone));
-	}
-	const char *mdir = NULL, *pfile = cg ? memory_file(cg, true, &mdir) : NULL;
-	if (memory_now(b, &v) == 0 && mdir && read_key(mdir, pfile, NULL, &peak) == 0) {
-		/* The integral up to the last sample, and the current level since. */
-		int64_t now = mono_ns();
-		uint64_t integral =
-			b->mem_byte_ns + (b->mem_tick ? v * (uint64_t)(now - b->mem_tick) : 0);
-		json_object_set_new(j, "memory_bytes", json_integer((json_int_t)v));
-		json_object_set_new(j, "memory_peak_bytes", json_integer((json_int_t)peak));
-		json_object_set_new(j, "memory_byte_ns", json_integer((json_int_t)integral));
-		json_object_set_new(meters, "memory",
-				    json_string(cg->mode == CGROUP_UNIFIED ? "cgroup v2 memory"
-									   : "cgroup v1 memory"));
-	} else {
-		json_object_set_new(j, "memory_bytes", json_null());
-		json_object_set_new(j, "memory_peak_bytes", json_null());
-		json_object_set_new(j, "memory_byte_ns", json_null());
-		json_object_set_new(
-			meters, "memory",
-			json_string(cg ? "off: no memory cgroup for this sandbox" : gone));
-	}
-	const struct sandbox_limits *lim = &b->req.limits;
-	json_object_set_new(j, "limits",
-			    json_pack("{s:I,s:I,s:I}", "memory_bytes",
-				      (json_int_t)lim->memory_bytes, "cpu_milli",
-				      (json_int_t)lim->cpu_milli, "pids", (json_int_t)lim->pids));
-	struct meter_counts *mc = D.meter && b->slot >= 0 ? calloc(1, sizeof(*mc)) : NULL;
-	if (mc && meter_read(D.meter, (uint32_t)b->slot, mc) == 0) {
-		json_object_set_new(j, "syscalls_total",
-				    json_integer((json_int_t)mc->syscalls_total));
-		json_object_set_new(j, "syscalls", syscalls_json(mc));
-		json_object_set_new(j, "net",
-				    json_pack("{s:I,s:I,s:I,s:I}", "rx_bytes",
-					      (json_int_t)mc->net.rx_bytes, "rx_packets",
-					      (json_int_t)mc->net.rx_packets, "tx_bytes",
-					      (json_int_t)mc->net.tx_bytes, "tx_packets",
-					      (json_int_t)mc->net.tx_packets));
-		json_object_set_new(meters, "syscalls", json_string("ebpf tp_btf/sys_enter"));
-		json_object_set_new(meters, "net", json_string("ebpf cgroup_skb"));
-	} else {
-		char why[256];
-		snprintf(why, sizeof(why), "off: %s",
-			 !D.meter ? (D.meter_why ? D.meter_why : "eBPF unavailable")
-				  : "this sandbox has no meter slot");
-		json_object_set_new(j, "syscalls_total", json_null());
-		json_object_set_new(j, "syscalls", json_null());
-		json_object_set_new(j, "net", json_null());
-		json_object_set_new(meters, "syscalls", json_string(why));
-		json_object_set_new(meters, "net", json_string(why));
-	}
-	free(mc);
-	json_object_set_new(j, "meters", meters);
-	return j;
+	struct usage_src src = {
+		.id = b->id,
+		.tenant = b->tenant,
+		.state = box_state_name(b->state),
+		.wall_ns = b->started_ns ? end - b->started_ns : 0,
+		.cg = b->sb ? b->sb->cg : NULL,
+		.mem_byte_ns = b->mem_byte_ns,
+		.mem_tick = b->mem_tick,
+		.limits = &b->req.limits,
+		.meter = D.meter,
+		.slot = b->slot,
+		.meter_off = !D.meter ? D.meter_why : "this sandbox has no meter slot",
+	};
+	return usage_json(&src);
 }
 
 json_t *box_usage_json(struct box *b)
@@ -1072,7 +956,7 @@ static void readopt_one(const struct store_sandbox *s, void *userdata)
 	if (D.meter && s->slot >= 0 && s->slot < METER_SLOTS && !D.slot_used[s->slot]) {
 		b->slot = s->slot;
 		D.slot_used[b->slot] = 1;
-		if (b->sb && cgroup_id(b->sb->cg->v2_path, &b->cg_id) == 0)
+		if (b->sb && usage_cgroup_id(b->sb->cg->v2_path, &b->cg_id) == 0)
 			(void)meter_attach(D.meter, b->cg_id, (uint32_t)b->slot, false);
 	}
 	if (r == 0) {

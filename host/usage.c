@@ -1,0 +1,153 @@
+// SPDX-License-Identifier: MIT
+#define _GNU_SOURCE
+#include "usage.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <seccomp.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../sandbox/macro.h"
+#include "meter.h"
+
+int usage_cgroup_id(const char *v2_path, uint64_t *ret)
+{
+	struct stat st;
+	if (!v2_path || stat(v2_path, &st) < 0)
+		return -errno;
+	*ret = st.st_ino; /* a cgroup2 directory's inode number is its cgroup id */
+	return 0;
+}
+
+/* A number from a cgroup file: the first one, or the value of the line "KEY N". */
+static int read_key(const char *dir, const char *file, const char *key, uint64_t *ret)
+{
+	char path[4096], buf[4096];
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
+	if (n <= 0)
+		return -EIO;
+	buf[n] = '\0';
+	if (!key)
+		return sscanf(buf, "%" SCNu64, ret) == 1 ? 0 : -EINVAL;
+	size_t k = strlen(key);
+	for (char *l = buf; l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
+		if (!strncmp(l, key, k) && l[k] == ' ')
+			return sscanf(l + k + 1, "%" SCNu64, ret) == 1 ? 0 : -EINVAL;
+	return -ENOENT;
+}
+
+static json_t *syscalls_json(const struct meter_counts *mc)
+{
+	json_t *by = json_object();
+	for (int i = 0; i < METER_SYSCALLS; i++) {
+		if (!mc->syscalls[i])
+			continue;
+		char *name = i == METER_SYSCALLS - 1
+				     ? strdup("other")
+				     : seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, i);
+		char num[16];
+		snprintf(num, sizeof(num), "%d", i);
+		json_object_set_new(by, name ? name : num,
+				    json_integer((json_int_t)mc->syscalls[i]));
+		free(name);
+	}
+	return by;
+}
+
+static const char *memory_file(const struct cgroup *cg, bool peak, const char **dir)
+{
+	bool v2 = cg->mode == CGROUP_UNIFIED;
+	*dir = v2 ? cg->v2_path : cg->v1_path[CG_V1_MEMORY];
+	return v2 ? (peak ? "memory.peak" : "memory.current")
+		  : (peak ? "memory.max_usage_in_bytes" : "memory.usage_in_bytes");
+}
+
+int usage_memory_now(const struct cgroup *cg, uint64_t *ret)
+{
+	const char *dir, *file;
+	if (!cg)
+		return -ENOENT;
+	file = memory_file(cg, false, &dir);
+	return dir ? read_key(dir, file, NULL, ret) : -ENOENT;
+}
+
+/* Counters now, in base units; a meter that is off says why instead of a zero. */
+json_t *usage_json(const struct usage_src *s)
+{
+	const struct cgroup *cg = s->cg;
+	json_t *j = json_pack("{s:s,s:s,s:s}", "id", s->id, "tenant", s->tenant, "state", s->state);
+	json_t *meters = json_object();
+	uint64_t v, peak;
+	const char *gone = "off: the sandbox's cgroup is gone";
+
+	json_object_set_new(j, "wall_ns", json_integer(s->wall_ns));
+	if (cg && read_key(cg->v2_path, "cpu.stat", "usage_usec", &v) == 0) {
+		json_object_set_new(j, "cpu_ns", json_integer((json_int_t)(v * 1000)));
+		json_object_set_new(meters, "cpu", json_string("cgroup cpu.stat"));
+	} else {
+		json_object_set_new(j, "cpu_ns", json_null());
+		json_object_set_new(meters, "cpu", json_string(gone));
+	}
+	const char *mdir = NULL, *pfile = cg ? memory_file(cg, true, &mdir) : NULL;
+	if (usage_memory_now(cg, &v) == 0 && mdir && read_key(mdir, pfile, NULL, &peak) == 0) {
+		/* The integral up to the last sample, and the current level since. */
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		int64_t now = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+		uint64_t integral =
+			s->mem_byte_ns + (s->mem_tick ? v * (uint64_t)(now - s->mem_tick) : 0);
+		json_object_set_new(j, "memory_bytes", json_integer((json_int_t)v));
+		json_object_set_new(j, "memory_peak_bytes", json_integer((json_int_t)peak));
+		json_object_set_new(j, "memory_byte_ns", json_integer((json_int_t)integral));
+		json_object_set_new(meters, "memory",
+				    json_string(cg->mode == CGROUP_UNIFIED ? "cgroup v2 memory"
+									   : "cgroup v1 memory"));
+	} else {
+		json_object_set_new(j, "memory_bytes", json_null());
+		json_object_set_new(j, "memory_peak_bytes", json_null());
+		json_object_set_new(j, "memory_byte_ns", json_null());
+		json_object_set_new(
+			meters, "memory",
+			json_string(cg ? "off: no memory cgroup for this sandbox" : gone));
+	}
+	const struct sandbox_limits *lim = s->limits;
+	json_object_set_new(j, "limits",
+			    json_pack("{s:I,s:I,s:I}", "memory_bytes",
+				      (json_int_t)lim->memory_bytes, "cpu_milli",
+				      (json_int_t)lim->cpu_milli, "pids", (json_int_t)lim->pids));
+	struct meter_counts *mc = s->meter && s->slot >= 0 ? calloc(1, sizeof(*mc)) : NULL;
+	if (mc && meter_read(s->meter, (uint32_t)s->slot, mc) == 0) {
+		json_object_set_new(j, "syscalls_total",
+				    json_integer((json_int_t)mc->syscalls_total));
+		json_object_set_new(j, "syscalls", syscalls_json(mc));
+		json_object_set_new(j, "net",
+				    json_pack("{s:I,s:I,s:I,s:I}", "rx_bytes",
+					      (json_int_t)mc->net.rx_bytes, "rx_packets",
+					      (json_int_t)mc->net.rx_packets, "tx_bytes",
+					      (json_int_t)mc->net.tx_bytes, "tx_packets",
+					      (json_int_t)mc->net.tx_packets));
+		json_object_set_new(meters, "syscalls", json_string("ebpf tp_btf/sys_enter"));
+		json_object_set_new(meters, "net", json_string("ebpf cgroup_skb"));
+	} else {
+		char why[256];
+		snprintf(why, sizeof(why), "off: %s", s->meter_off ? s->meter_off : "eBPF unavailable");
+		json_object_set_new(j, "syscalls_total", json_null());
+		json_object_set_new(j, "syscalls", json_null());
+		json_object_set_new(j, "net", json_null());
+		json_object_set_new(meters, "syscalls", json_string(why));
+		json_object_set_new(meters, "net", json_string(why));
+	}
+	free(mc);
+	json_object_set_new(j, "meters", meters);
+	return j;
+}
+

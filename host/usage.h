@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: MIT */
+/* A sandbox's usage record, in base units, from its cgroups and its eBPF meter slot:
+ * shared by sbxd (GET .../usage, /metrics) and the one-shot `sbx run --usage`.
+ * A meter that is off says why ("off: ...") instead of reading zero. */
+#pragma once
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "../sandbox/cgroup.h"
+#include "../sandbox/spec.h"
+
+struct meter;
+
+struct usage_src {
+	const char *id, *tenant, *state;
+	int64_t wall_ns;
+	const struct cgroup *cg; /* NULL once it is gone */
+	uint64_t mem_byte_ns;	 /* memory integrated up to mem_tick */
+	int64_t mem_tick;	 /* CLOCK_MONOTONIC of that sample; 0 = none */
+	const struct sandbox_limits *limits;
+	struct meter *meter; /* with slot >= 0; else meter_off says why */
+	int slot;
+	const char *meter_off;
+};
+
+json_t *usage_json(const struct usage_src *s);
+/* Memory charged to the sandbox now. */
+int usage_memory_now(const struct cgroup *cg, uint64_t *ret);
+/* The cgroup id eBPF sees for a cgroup-v2 directory. */
+int usage_cgroup_id(const char *v2_path, uint64_t *ret);
