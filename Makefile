@@ -81,9 +81,10 @@ $(LIBSANDBOX): $(SANDBOX_OBJS)
 $(LIBHOST): $(HOST_PURE_SRCS:%.c=$(B)/%.o)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-$(B)/sbx: $(B)/tools/sbx.o $(B)/tools/client.o $(B)/host/b64.o $(LIBSANDBOX)
+$(B)/sbx: $(B)/tools/sbx.o $(B)/tools/client.o $(B)/host/b64.o $(B)/host/meter.o \
+		$(B)/host/usage.o $(LIBSANDBOX)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ -Wl,-Bstatic $(PKG_LIBS) -Wl,-Bdynamic -lhttp_parser
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ -Wl,-Bstatic $(PKG_LIBS) -Wl,-Bdynamic -lhttp_parser -lbpf
 
 $(B)/bpf/vmlinux.h: | $(SETUP)
 	@mkdir -p $(dir $@)

@@ -23,7 +23,7 @@ struct meter;
 
 struct options {
 	const char *socket_path, *state_dir, *listen, *images_dir, *init_path;
-	bool kill_on_exit, no_favordynmods;
+	bool kill_on_exit, no_favordynmods, no_metering;
 	int log_level; /* 0 error, 1 warn, 2 info, 3 debug */
 	unsigned max_sandboxes, max_per_tenant, max_conns, max_conns_per_peer;
 	uint64_t default_timeout_ns, max_body, max_file, exec_output_max, log_cap, writable_default,

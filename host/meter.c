@@ -20,6 +20,7 @@
 
 struct meter {
 	struct meter_bpf *skel;
+	struct bpf_link *links[3]; /* a private instance's; pinned ones live in bpffs */
 	int slots_fd, syscalls_fd, net_fd;
 };
 
@@ -67,7 +68,8 @@ static int link_pinned_or_attach(struct bpf_program *prog, const char *name, uns
 	return r;
 }
 
-int meter_open(const char *parent_v2, unsigned level, struct meter **ret, char **ret_why)
+int meter_open(const char *parent_v2, unsigned level, bool pinned, struct meter **ret,
+	       char **ret_why)
 {
 	struct meter *m = calloc(1, sizeof(*m));
 	_cleanup_close_ int cg_fd = -1;
@@ -78,10 +80,10 @@ int meter_open(const char *parent_v2, unsigned level, struct meter **ret, char *
 	if (!m)
 		return -ENOMEM;
 	libbpf_set_print(libbpf_quiet);
-	r = ensure_bpffs();
+	r = pinned ? ensure_bpffs() : 0;
 	if (r < 0)
 		goto fail;
-	if (mkdir(METER_PIN_DIR, 0700) < 0 && errno != EEXIST) {
+	if (pinned && mkdir(METER_PIN_DIR, 0700) < 0 && errno != EEXIST) {
 		r = -errno;
 		goto fail;
 	}
@@ -93,9 +95,11 @@ int meter_open(const char *parent_v2, unsigned level, struct meter **ret, char *
 	}
 	m->skel->rodata->sandbox_level = level;
 	/* Counters live in bpffs: a restarted sbxd takes the same maps. */
-	bpf_map__set_pin_path(m->skel->maps.slots, METER_PIN_DIR "/slots");
-	bpf_map__set_pin_path(m->skel->maps.syscalls, METER_PIN_DIR "/syscalls");
-	bpf_map__set_pin_path(m->skel->maps.net, METER_PIN_DIR "/net");
+	if (pinned) {
+		bpf_map__set_pin_path(m->skel->maps.slots, METER_PIN_DIR "/slots");
+		bpf_map__set_pin_path(m->skel->maps.syscalls, METER_PIN_DIR "/syscalls");
+		bpf_map__set_pin_path(m->skel->maps.net, METER_PIN_DIR "/net");
+	}
 	what = "load the meter programs";
 	r = meter_bpf__load(m->skel);
 	if (r < 0)
@@ -106,11 +110,23 @@ int meter_open(const char *parent_v2, unsigned level, struct meter **ret, char *
 		r = -errno;
 		goto fail;
 	}
-	if ((r = link_pinned_or_attach(m->skel->progs.count_syscall, "sys_enter", level, -1)) < 0 ||
-	    (r = link_pinned_or_attach(m->skel->progs.count_ingress, "ingress", level, cg_fd)) <
-		    0 ||
-	    (r = link_pinned_or_attach(m->skel->progs.count_egress, "egress", level, cg_fd)) < 0)
+	if (!pinned) {
+		m->links[0] = bpf_program__attach(m->skel->progs.count_syscall);
+		m->links[1] = bpf_program__attach_cgroup(m->skel->progs.count_ingress, cg_fd);
+		m->links[2] = bpf_program__attach_cgroup(m->skel->progs.count_egress, cg_fd);
+		for (int i = 0; i < 3; i++)
+			if (!m->links[i]) {
+				r = -errno ? -errno : -EINVAL;
+				goto fail;
+			}
+	} else if ((r = link_pinned_or_attach(m->skel->progs.count_syscall, "sys_enter", level,
+					      -1)) < 0 ||
+		   (r = link_pinned_or_attach(m->skel->progs.count_ingress, "ingress", level,
+					      cg_fd)) < 0 ||
+		   (r = link_pinned_or_attach(m->skel->progs.count_egress, "egress", level,
+					      cg_fd)) < 0) {
 		goto fail;
+	}
 	m->slots_fd = bpf_map__fd(m->skel->maps.slots);
 	m->syscalls_fd = bpf_map__fd(m->skel->maps.syscalls);
 	m->net_fd = bpf_map__fd(m->skel->maps.net);
@@ -127,6 +143,8 @@ void meter_close(struct meter *m)
 {
 	if (!m)
 		return;
+	for (int i = 0; i < 3; i++)
+		bpf_link__destroy(m->links[i]);
 	meter_bpf__destroy(m->skel);
 	free(m);
 }

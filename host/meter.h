@@ -21,8 +21,11 @@ struct meter_counts {
 
 /* Loads and attaches (or finds pinned) the programs. @parent_v2: the cgroup-v2
  * directory holding the sandbox cgroups (network programs attach there); @level: the
- * cgroup level of a sandbox cgroup. *ret_why says why on failure (caller frees). */
-int meter_open(const char *parent_v2, unsigned level, struct meter **ret, char **ret_why);
+ * cgroup level of a sandbox cgroup. @pinned: sbxd's instance, in bpffs; else a private
+ * one (a one-shot run) whose maps and links go with meter_close(). *ret_why says why on
+ * failure (caller frees). */
+int meter_open(const char *parent_v2, unsigned level, bool pinned, struct meter **ret,
+	       char **ret_why);
 void meter_close(struct meter *m);
 
 /* Starts counting cgroup @cg_id in @slot; @fresh zeroes the slot's counters first (a new

@@ -85,6 +85,7 @@ static void usage(FILE *f)
 		"  --listen ADDR:PORT     also serve TCP, bearer tokens required (default off)\n"
 		"  --kill-on-exit         stop every sandbox when sbxd exits\n"
 		"  --no-favordynmods      leave the cgroup2 mount as it is (hybrid hosts)\n"
+		"  --no-metering          do not load the eBPF meter (usage says so)\n"
 		"  --max-sandboxes N      sandboxes on this host (default 4096)\n"
 		"  --max-per-tenant N     sandboxes per tenant (default 1024)\n"
 		"  --default-timeout D    wall timeout of sandboxes that set none (default 5m)\n"
@@ -118,6 +119,7 @@ static int parse_options(int argc, char **argv)
 		O_LOG,
 		O_MAXFILE,
 		O_NOFAVOR,
+		O_NOMETER,
 		O_HELP
 	};
 	static const struct option opts[] = {
@@ -132,6 +134,7 @@ static int parse_options(int argc, char **argv)
 		{ "log-level", required_argument, NULL, O_LOG },
 		{ "max-file", required_argument, NULL, O_MAXFILE },
 		{ "no-favordynmods", no_argument, NULL, O_NOFAVOR },
+		{ "no-metering", no_argument, NULL, O_NOMETER },
 		{ "help", no_argument, NULL, O_HELP },
 		{ 0 },
 	};
@@ -197,6 +200,9 @@ static int parse_options(int argc, char **argv)
 			break;
 		case O_NOFAVOR:
 			D.opt.no_favordynmods = true;
+			break;
+		case O_NOMETER:
+			D.opt.no_metering = true;
 			break;
 		case O_HELP:
 			usage(stdout);
@@ -482,10 +488,13 @@ int main(int argc, char **argv)
 	{
 		_cleanup_free_ char *parent = NULL;
 		unsigned level;
-		r = cgroup_sandbox_parent(&parent, &level);
-		if (r < 0 && asprintf(&D.meter_why, "sandbox cgroup parent: %s", strerror(-r)) < 0)
+		r = D.opt.no_metering ? -ECANCELED : cgroup_sandbox_parent(&parent, &level);
+		if (D.opt.no_metering)
+			D.meter_why = strdup("disabled by --no-metering");
+		else if (r < 0 &&
+			 asprintf(&D.meter_why, "sandbox cgroup parent: %s", strerror(-r)) < 0)
 			D.meter_why = NULL;
-		if (r == 0 && meter_open(parent, level, &D.meter, &D.meter_why) < 0)
+		if (r == 0 && meter_open(parent, level, true, &D.meter, &D.meter_why) < 0)
 			D.meter = NULL;
 		if (!D.meter)
 			logmsg(1, "metering is off: %s", D.meter_why ? D.meter_why : "unknown");

@@ -107,7 +107,9 @@ json_t *usage_json(const struct usage_src *s)
 			s->mem_byte_ns + (s->mem_tick ? v * (uint64_t)(now - s->mem_tick) : 0);
 		json_object_set_new(j, "memory_bytes", json_integer((json_int_t)v));
 		json_object_set_new(j, "memory_peak_bytes", json_integer((json_int_t)peak));
-		json_object_set_new(j, "memory_byte_ns", json_integer((json_int_t)integral));
+		json_object_set_new(j, "memory_byte_ns",
+				    s->no_integral ? json_null()
+						   : json_integer((json_int_t)integral));
 		json_object_set_new(meters, "memory",
 				    json_string(cg->mode == CGROUP_UNIFIED ? "cgroup v2 memory"
 									   : "cgroup v1 memory"));
@@ -139,7 +141,8 @@ json_t *usage_json(const struct usage_src *s)
 		json_object_set_new(meters, "net", json_string("ebpf cgroup_skb"));
 	} else {
 		char why[256];
-		snprintf(why, sizeof(why), "off: %s", s->meter_off ? s->meter_off : "eBPF unavailable");
+		snprintf(why, sizeof(why), "off: %s",
+			 s->meter_off ? s->meter_off : "eBPF unavailable");
 		json_object_set_new(j, "syscalls_total", json_null());
 		json_object_set_new(j, "syscalls", json_null());
 		json_object_set_new(j, "net", json_null());
@@ -150,4 +153,3 @@ json_t *usage_json(const struct usage_src *s)
 	json_object_set_new(j, "meters", meters);
 	return j;
 }
-

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "../sandbox/cgroup.h"
@@ -18,6 +19,7 @@ struct usage_src {
 	const struct cgroup *cg; /* NULL once it is gone */
 	uint64_t mem_byte_ns;	 /* memory integrated up to mem_tick */
 	int64_t mem_tick;	 /* CLOCK_MONOTONIC of that sample; 0 = none */
+	bool no_integral;	 /* memory was not sampled over time (a one-shot run) */
 	const struct sandbox_limits *limits;
 	struct meter *meter; /* with slot >= 0; else meter_off says why */
 	int slot;

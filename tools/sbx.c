@@ -25,6 +25,8 @@
 #include "../sandbox/sandbox.h"
 #include "../sandbox/sysfilter.h"
 #include "../host/b64.h"
+#include "../host/meter.h"
+#include "../host/usage.h"
 #include "client.h"
 
 #ifndef SBX_VERSION
@@ -86,6 +88,7 @@ static void usage_run(FILE *f)
 		"  --seccomp default|PATH  syscall filter; PATH is an OCI-style JSON profile\n"
 		"  --writable-size SIZE  writable layer over the read-only image (default: none)\n"
 		"  --tmp-size SIZE       size of /tmp (default 256M)\n"
+		"  --usage FILE|-        write the run's usage record (JSON) to FILE or stdout\n"
 		"  --help                show this help\n\n"
 		"Exit status: the command's; 128+N if killed by signal N; 124 on timeout;\n"
 		"125 sbx error; 126 command not executable; 127 command not found.\n",
@@ -145,6 +148,7 @@ struct run_opts {
 	const char *env[MAX_ENV];
 	size_t nenv;
 	const char *timeout_text;
+	const char *usage_out; /* run only: --usage=FILE|- */
 	/* create only */
 	bool create, json;
 	const char *socket;
@@ -196,6 +200,7 @@ enum {
 	OPT_IDLE,
 	OPT_JSON,
 	OPT_SOCKET,
+	OPT_USAGE,
 };
 
 /* Returns the index of CMD in argv, 0 for --help, or -EXIT_SBX after printing why. */
@@ -221,6 +226,7 @@ static int parse_run(int argc, char **argv, struct run_opts *o)
 		{ "idle-timeout", required_argument, NULL, OPT_IDLE },
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "socket", required_argument, NULL, OPT_SOCKET },
+		{ "usage", required_argument, NULL, OPT_USAGE },
 		{ 0 },
 	};
 	int c;
@@ -317,6 +323,11 @@ static int parse_run(int argc, char **argv, struct run_opts *o)
 			else
 				usage_run(stdout);
 			return 0;
+		case OPT_USAGE:
+			if (o->create)
+				return -die("--usage is an option of sbx run (see sbx usage ID)");
+			o->usage_out = v;
+			break;
 		case OPT_LABEL:
 		case OPT_IDLE:
 		case OPT_JSON:
@@ -426,6 +437,47 @@ static int supervise(struct sandbox *sb, int sigfd, const struct run_opts *o)
 	}
 }
 
+static int run_meter_attach(const struct cgroup *cg, void *userdata)
+{
+	uint64_t id;
+	int r = usage_cgroup_id(cg->v2_path, &id);
+	return r < 0 ? r : meter_attach(userdata, id, 0, true);
+}
+
+static void meter_closep(struct meter **m)
+{
+	meter_close(*m);
+}
+
+/* The run's usage record, as sbxd's GET .../usage gives it, plus the exit code. */
+static void write_usage(const char *out, const char *id, struct sandbox *sb,
+			const struct sandbox_limits *lim, struct meter *meter, const char *why,
+			int64_t wall_ns, int code)
+{
+	struct usage_src src = {
+		.id = id,
+		.tenant = "local",
+		.state = "exited",
+		.wall_ns = wall_ns,
+		.cg = sb->cg,
+		.no_integral = true,
+		.limits = lim,
+		.meter = meter,
+		.slot = meter ? 0 : -1,
+		.meter_off = why,
+	};
+	json_t *j = usage_json(&src);
+	json_object_set_new(j, "exit_code", json_integer(code));
+	char *s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(j);
+	FILE *f = strcmp(out, "-") ? fopen(out, "we") : stdout;
+	if (!f || !s || fprintf(f, "%s\n", s) < 0 || (f != stdout && fclose(f) != 0))
+		fprintf(stderr, "%s: --usage %s: %s\n", prog, out, strerror(errno));
+	else if (f == stdout)
+		fflush(stdout);
+	free(s);
+}
+
 static int cmd_run(int argc, char **argv)
 {
 	struct run_opts o = { .image = "base", .tmp_bytes = 256 << 20 };
@@ -504,8 +556,28 @@ static int cmd_run(int argc, char **argv)
 	if (sigfd < 0)
 		return die("signalfd: %s", strerror(errno));
 
+	/* --usage: a private instance of sbxd's meter, for this run's cgroup alone. */
+	_cleanup_(meter_closep) struct meter *meter = NULL;
+	_cleanup_free_ char *meter_why = NULL;
+	if (o.usage_out) {
+		_cleanup_free_ char *parent = NULL;
+		unsigned level;
+		r = cgroup_sandbox_parent(&parent, &level);
+		if (r < 0 && asprintf(&meter_why, "sandbox cgroup parent: %s", strerror(-r)) < 0)
+			meter_why = NULL;
+		if (r == 0 && meter_open(parent, level, false, &meter, &meter_why) < 0)
+			meter = NULL;
+		if (!meter)
+			fprintf(stderr, "%s: warning: --usage: no syscall or network meter: %s\n",
+				prog, meter_why ? meter_why : "eBPF unavailable");
+		spec.limits.memory_account = true;
+		spec.on_cgroup = meter ? run_meter_attach : NULL;
+		spec.userdata = meter;
+	}
+
 	struct sandbox *sb;
 	struct sandbox_error serr;
+	int64_t t0 = now_ns();
 	r = sandbox_start(&spec, init, &sb, &serr);
 	if (r < 0) {
 		if (serr.stage == STAGE_WORKDIR)
@@ -518,6 +590,9 @@ static int cmd_run(int argc, char **argv)
 			   strerror(serr.err));
 	}
 	int code = supervise(sb, sigfd, &o);
+	if (o.usage_out)
+		write_usage(o.usage_out, id, sb, &spec.limits, meter, meter_why, now_ns() - t0,
+			    code);
 	r = sandbox_destroy(sb);
 	if (r < 0)
 		fprintf(stderr, "%s: warning: cgroup teardown: %s\n", prog, strerror(-r));

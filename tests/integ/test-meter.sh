@@ -180,4 +180,39 @@ t_top() {
 	assert_eq "$RC" 125 "bad sort key"
 }
 
+t_run_usage() {
+	# The one-shot launcher meters itself with a private instance of the programs.
+	local links
+	links=$(bpftool link show | grep -c '^[0-9]')
+	run_sbx run --usage=- --image base -- sh -c 'ls / >/dev/null; exit 3'
+	assert_eq "$RC" 3 "exit status with --usage"
+	local rec
+	rec=$(echo "$OUT" | tail -n1)
+	assert_eq "$(jget "$rec" 'j["exit_code"], j["meters"]["syscalls"]')" "(3, 'ebpf tp_btf/sys_enter')" "record"
+	[ "$(jget "$rec" 'j["syscalls"]["getdents64"] >= 2')" = True ] || fail "ls read the directory: $rec"
+	run_sbx run --usage="$TMPD/u.json" --image "$(helper_image)" -- /t/getppid-loop 7777
+	assert_eq "$RC" 0 "run"
+	assert_eq "$(jget "$(cat "$TMPD/u.json")" 'j["syscalls"]["getppid"]')" 7777 "exact count"
+	run_sbx run --usage=/nonexistent/dir/u.json --image base -- true
+	assert_contains "$ERR" "--usage /nonexistent/dir/u.json" "unwritable usage file"
+	# No private program stays attached after the runs.
+	assert_eq "$(bpftool link show | grep -c '^[0-9]')" "$links" "links after the runs"
+}
+
+t_metering_off() {
+	# Without the meter, sbxd runs; health and usage say which meters are off and why.
+	start_sbxd --no-metering
+	local h id
+	h=$(curl -s --unix-socket "$SBX_SOCKET" http://x/v1/health)
+	assert_eq "$(jget "$h" 'j["features"]["metering"], j["metering_off"]')" "(False, 'disabled by --no-metering')" "health"
+	id=$("$SBX" create --image base) || fail create
+	"$SBX" exec "$id" -- true || fail exec
+	assert_eq "$(usage "$id" 'j["syscalls"], j["net"]')" "(None, None)" "no zeros"
+	assert_contains "$(usage "$id" 'j["meters"]["syscalls"]')" "off: disabled by --no-metering" "why"
+	[ "$(usage "$id" 'j["cpu_ns"] > 0')" = True ] || fail "cgroup meters still work"
+	run_sbx usage "$id"
+	assert_contains "$OUT" "syscalls   off: disabled" "sbx usage says it"
+	curl -s --unix-socket "$SBX_SOCKET" http://x/metrics | promtool check metrics || fail "metrics"
+}
+
 source "$(dirname "$0")/lib.sh"
