@@ -5,6 +5,18 @@
 #define METER_SLOTS 4096   /* sandboxes metered at once (sbxd's --max-sandboxes cap) */
 #define METER_SYSCALLS 512 /* syscall numbers counted one by one; the last counts the rest */
 
+#define METER_GPUS 8 /* granted devices counted per sandbox */
+
+/* Device activity on one granted device node of one slot. */
+struct meter_gpu {
+	unsigned long long opens, ioctls, ioctl_ns;
+};
+
+/* A granted device: the slot and the kernel's device number (major << 20 | minor). */
+struct meter_dev_key {
+	unsigned int slot, dev;
+};
+
 /* Network counters of one slot. */
 struct meter_net {
 	unsigned long long rx_bytes, rx_packets, tx_bytes, tx_packets;

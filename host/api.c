@@ -43,7 +43,7 @@ static void handle_health(struct conn *c)
 {
 	json_t *features = json_pack("{s:b,s:b,s:b,s:b,s:b,s:b,s:b}", "sandboxes", 1, "exec", 1,
 				     "files", 1, "user_ns", D.user_ns_ok, "metering",
-				     D.meter != NULL, "checkpoint", 0, "gpus", 0);
+				     D.meter != NULL, "checkpoint", 0, "gpus", D.ngpus > 0);
 	json_t *j = json_pack("{s:s,s:s,s:s,s:o,s:{s:i,s:i},s:I}", "status",
 			      D.stopping ? "stopping" : "ok", "version", SBX_VERSION, "cgroup_mode",
 			      cgroup_mode_name(D.cgmode), "features", features, "sandboxes", "live",
@@ -53,6 +53,21 @@ static void handle_health(struct conn *c)
 		json_object_set_new(j, "metering_off",
 				    json_string(D.meter_why ? D.meter_why : "eBPF unavailable"));
 	respond_json(c, 200, j);
+}
+
+/* The host's GPUs; a tenant sees which it holds, and that the others are taken. */
+static void handle_gpus(struct conn *c)
+{
+	json_t *arr = json_array();
+	for (unsigned i = 0; i < D.ngpus; i++) {
+		const struct gpu *g = &D.gpus[i];
+		bool mine = g->holder && (!c->tenant || !strcmp(c->tenant, g->holder->tenant));
+		json_t *o = json_pack("{s:i,s:s,s:s,s:b}", "index", (int)i, "device", g->path,
+				      "model", g->model, "free", g->holder == NULL);
+		json_object_set_new(o, "sandbox", mine ? json_string(g->holder->id) : json_null());
+		json_array_append_new(arr, o);
+	}
+	respond_json(c, 200, json_pack("{s:o}", "gpus", arr));
 }
 
 static bool label_match(const struct box *b, const char *kv)
@@ -238,6 +253,11 @@ void api_handle(struct conn *c, struct http_request *req)
 		}
 		if (method_is(c, req, HTTP_GET, HTTP_HEAD))
 			metrics_handle(c);
+		return;
+	}
+	if (n == 2 && !strcmp(parts[0], "v1") && !strcmp(parts[1], "gpus")) {
+		if (method_is(c, req, HTTP_GET, HTTP_HEAD))
+			handle_gpus(c);
 		return;
 	}
 	if (n == 2 && !strcmp(parts[0], "v1") && !strcmp(parts[1], "health")) {

@@ -265,11 +265,44 @@ static void slot_free(struct box *b)
 	b->slot = -1;
 }
 
+/* Counting the devices a box holds, from zero (@fresh) or on (re-adoption). */
+static int gpus_meter(struct box *b, bool fresh)
+{
+	for (unsigned i = 0; i < b->ngpu; i++) {
+		int r = meter_gpu_grant(D.meter, (uint32_t)b->slot, i, D.gpus[b->gpu_idx[i]].rdev,
+					fresh);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* The box gives its devices back; the ioctl timer goes off with the last holder. */
+static void gpus_release(struct box *b)
+{
+	for (unsigned i = 0; i < b->ngpu; i++) {
+		struct gpu *g = &D.gpus[b->gpu_idx[i]];
+		if (D.meter && b->slot >= 0)
+			(void)meter_gpu_revoke(D.meter, (uint32_t)b->slot, g->rdev);
+		if (g->holder == b) {
+			g->holder = NULL;
+			D.gpus_held--;
+		}
+	}
+	b->ngpu = 0;
+	if (D.meter && !D.gpus_held)
+		(void)meter_gpu_timing(D.meter, false);
+}
+
 /* Runs on the launch worker once the cgroups exist, before the sandbox does. */
 static int meter_on_cgroup(const struct cgroup *cg, void *userdata)
 {
 	struct box *b = userdata;
 	int r = usage_cgroup_id(cg->v2_path, &b->cg_id);
+	if (r == 0 && b->ngpu)
+		r = gpus_meter(b, true);
+	if (r == 0 && b->ngpu)
+		r = meter_gpu_timing(D.meter, true);
 	return r < 0 ? r : meter_attach(D.meter, b->cg_id, (uint32_t)b->slot, true);
 }
 
@@ -302,6 +335,13 @@ static json_t *usage_now(struct box *b)
 		.slot = b->slot,
 		.meter_off = !D.meter ? D.meter_why : "this sandbox has no meter slot",
 	};
+	struct usage_gpu gpus[8];
+	for (unsigned i = 0; i < b->ngpu; i++)
+		gpus[i] = (struct usage_gpu){ .path = D.gpus[b->gpu_idx[i]].path,
+					      .model = D.gpus[b->gpu_idx[i]].model,
+					      .index = i };
+	src.gpus = gpus;
+	src.ngpus = b->ngpu;
 	return usage_json(&src);
 }
 
@@ -322,6 +362,7 @@ static void usage_finalize(struct box *b)
 	json_t *u = usage_now(b);
 	b->usage_final = json_dumps(u, JSON_COMPACT);
 	json_decref(u);
+	gpus_release(b);
 	slot_free(b);
 }
 
@@ -390,7 +431,14 @@ static void launch_fn(struct work *w)
 	_cleanup_close_ int log_fd = -1, status_fd = -1;
 	struct sandbox_error se = { 0 };
 	char *ierr = NULL;
+	const char *devices[2 * 8 + 1] = { 0 };
 	int r;
+
+	for (unsigned i = 0; i < b->ngpu; i++) {
+		const char *path = D.gpus[b->gpu_idx[i]].path;
+		devices[2 * i] = path;
+		devices[2 * i + 1] = strrchr(path, '/') + 1;
+	}
 
 	r = image_open(b->req.image ? b->req.image : "base", D.opt.images_dir, &img, &ierr);
 	if (r < 0) {
@@ -437,6 +485,7 @@ static void launch_fn(struct work *w)
 		.status_fd = status_fd,
 		.on_cgroup = b->slot >= 0 ? meter_on_cgroup : NULL,
 		.userdata = b,
+		.devices = devices,
 	};
 	r = sandbox_start(&spec, D.opt.init_path, &j->sb, &se);
 	if (r < 0) {
@@ -511,6 +560,7 @@ static void launch_done(struct work *w)
 
 	b->jobs--;
 	if (j->r < 0) {
+		gpus_release(b);
 		slot_free(b);
 		store_sandbox_put(D.store, &(struct store_sandbox){
 						   .id = b->id,
@@ -578,10 +628,43 @@ void box_create(struct conn *c, const char *tenant, const char *body, size_t len
 			      "seccomp: only \"default\" is available through the API");
 		return;
 	}
-	if (req.gpus && req.gpus[0]) {
-		api_create_clear(&req);
-		respond_error(c, 400, "bad_request", "gpus: this host has no GPUs to grant");
-		return;
+	int gpu_idx[8];
+	unsigned ngpu = 0;
+	for (char **g = req.gpus; g && *g; g++) {
+		char *end, safe[24];
+		unsigned long i = strtoul(*g, &end, 10);
+		text_printable(*g, safe, sizeof(safe));
+		if (!**g || *end || i >= D.ngpus) {
+			respond_error(c, 400, "bad_request",
+				      D.ngpus ? "gpus: \"%s\" is not a GPU of this host (0 to %u)"
+					      : "gpus: \"%s\": this host has no GPUs to grant",
+				      safe, D.ngpus - 1);
+			api_create_clear(&req);
+			return;
+		}
+		bool dup = false;
+		for (unsigned k = 0; k < ngpu; k++)
+			dup |= gpu_idx[k] == (int)i;
+		if (dup || ngpu == ARRAY_SIZE(gpu_idx)) {
+			respond_error(c, 400, "bad_request", "gpus: each GPU once, at most %zu",
+				      ARRAY_SIZE(gpu_idx));
+			api_create_clear(&req);
+			return;
+		}
+		if (D.gpus[i].holder) {
+			char free_list[64] = "";
+			for (unsigned k = 0; k < D.ngpus; k++)
+				if (!D.gpus[k].holder)
+					snprintf(free_list + strlen(free_list),
+						 sizeof(free_list) - strlen(free_list), "%s%u",
+						 free_list[0] ? "," : "", k);
+			respond_error(c, 409, "conflict",
+				      "gpu %lu is held by another sandbox; free: %s", i,
+				      free_list[0] ? free_list : "none");
+			api_create_clear(&req);
+			return;
+		}
+		gpu_idx[ngpu++] = (int)i;
 	}
 	if (req.image && (strchr(req.image, '/') || req.image[0] == '.')) {
 		api_create_clear(&req);
@@ -622,6 +705,12 @@ void box_create(struct conn *c, const char *tenant, const char *body, size_t len
 	b->exit_code = -1;
 	b->state = BOX_CREATING;
 	b->slot = D.meter ? slot_alloc() : -1;
+	for (unsigned i = 0; i < ngpu; i++) {
+		b->gpu_idx[i] = gpu_idx[i];
+		D.gpus[gpu_idx[i]].holder = b;
+		D.gpus_held++;
+	}
+	b->ngpu = ngpu;
 	b->created_ns = real_ns();
 	if (!b->req.limits.timeout_ns)
 		b->req.limits.timeout_ns = D.opt.default_timeout_ns;
@@ -866,6 +955,7 @@ void box_kill_all(void)
 {
 	for (struct box *b = D.boxes; b; b = b->next)
 		if (b->sb) {
+			usage_finalize(b);
 			b->reason = "deleted";
 			sandbox_destroy(b->sb);
 			b->sb = NULL;
@@ -952,12 +1042,23 @@ static void readopt_one(const struct store_sandbox *s, void *userdata)
 		r = -EIO;
 	}
 	box_link(b);
+	/* It holds its devices again (by index into --gpu-device, as the spec says). */
+	for (char **g = b->req.gpus; g && *g && b->ngpu < ARRAY_SIZE(b->gpu_idx); g++) {
+		unsigned long i = strtoul(*g, NULL, 10);
+		if (i < D.ngpus && !D.gpus[i].holder) {
+			D.gpus[i].holder = b;
+			D.gpus_held++;
+			b->gpu_idx[b->ngpu++] = (int)i;
+		}
+	}
 	/* Its counters went on in the pinned maps while sbxd was away. */
 	if (D.meter && s->slot >= 0 && s->slot < METER_SLOTS && !D.slot_used[s->slot]) {
 		b->slot = s->slot;
 		D.slot_used[b->slot] = 1;
 		if (b->sb && usage_cgroup_id(b->sb->cg->v2_path, &b->cg_id) == 0)
 			(void)meter_attach(D.meter, b->cg_id, (uint32_t)b->slot, false);
+		if (b->sb && b->ngpu && gpus_meter(b, false) == 0)
+			(void)meter_gpu_timing(D.meter, true);
 	}
 	if (r == 0) {
 		b->adopted = true;
@@ -987,6 +1088,14 @@ int box_readopt_all(void)
 		r = store_sandbox_each(D.store, "running", readopt_one, NULL);
 	/* Old exited records stay in the database only. */
 	box_tick(mono_ns(), real_ns());
+	if (D.meter) {
+		uint64_t keep[METER_SLOTS];
+		size_t n = 0;
+		for (struct box *b = D.boxes; b && n < METER_SLOTS; b = b->next)
+			if (b->slot >= 0 && b->cg_id)
+				keep[n++] = b->cg_id;
+		(void)meter_prune(D.meter, keep, n, D.slot_used);
+	}
 	return r;
 }
 

@@ -62,9 +62,11 @@ struct box {
 	int exit_code;					       /* -1 while none */
 	const char *reason; /* why it ended: exited, timeout, idle_timeout, deleted, lost */
 	bool adopted, killing, removing, torn_down;
-	int slot;	      /* the meter's slot, or -1 */
-	uint64_t cg_id;	      /* cgroup-v2 id, as eBPF sees it */
-	char *usage_final;    /* JSON: the usage when it ended */
+	int slot;	   /* the meter's slot, or -1 */
+	uint64_t cg_id;	   /* cgroup-v2 id, as eBPF sees it */
+	char *usage_final; /* JSON: the usage when it ended */
+	int gpu_idx[8];	   /* indices into D.gpus of the devices it holds */
+	unsigned ngpu;
 	uint64_t mem_byte_ns; /* memory integrated over time, up to mem_tick */
 	int64_t mem_tick;     /* CLOCK_MONOTONIC of the last sample; 0 = none yet */
 	int ctl_fd;
@@ -147,6 +149,12 @@ struct daemon {
 	struct meter *meter; /* NULL: metering is off, meter_why says why */
 	char *meter_why;
 	unsigned char slot_used[4096];
+	struct gpu {
+		char *path, *model;
+		uint64_t rdev;
+		struct box *holder;
+	} gpus[16];
+	unsigned ngpus, gpus_held;
 };
 
 extern struct daemon D;

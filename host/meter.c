@@ -4,6 +4,7 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -11,6 +12,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/vfs.h>
 #include <unistd.h>
 #include <linux/magic.h>
@@ -20,7 +22,11 @@
 
 struct meter {
 	struct meter_bpf *skel;
-	struct bpf_link *links[3]; /* a private instance's; pinned ones live in bpffs */
+	bool pinned;
+	unsigned level;
+	uint32_t tag;
+	struct bpf_link *exit_link; /* private instance: the sys_exit program, when on */
+	struct bpf_link *links[3];  /* a private instance's; pinned ones live in bpffs */
 	int slots_fd, syscalls_fd, net_fd;
 };
 
@@ -40,32 +46,65 @@ static int ensure_bpffs(void)
 	return mount("bpf", "/sys/fs/bpf", "bpf", 0, "mode=0700") < 0 ? -errno : 0;
 }
 
-/* Links are pinned per level: a daemon whose sandboxes sit at another depth replaces
- * them. Returns 0 when a pinned link is reused, 1 when the caller must attach. */
-static int pin_path(char *buf, size_t size, const char *name, unsigned level)
+/* Links are pinned by name, level and program version: a daemon whose sandboxes sit at
+ * another depth, or whose programs changed, replaces them. */
+static int pin_path(const struct meter *m, char *buf, size_t size, const char *name)
 {
-	return snprintf(buf, size, METER_PIN_DIR "/%s-L%u", name, level) >= (int)size ? -1 : 0;
+	return snprintf(buf, size, METER_PIN_DIR "/%s-L%u-%08x", name, m->level, m->tag) >=
+			       (int)size
+		       ? -ENAMETOOLONG
+		       : 0;
 }
 
-static int link_pinned_or_attach(struct bpf_program *prog, const char *name, unsigned level,
+/* Unpins (so detaches) the links named @name that are not @keep: another version's. The
+ * new one attaches after: a moment uncounted rather than counted twice. */
+static void unpin_others(const char *name, const char *keep)
+{
+	DIR *d = opendir(METER_PIN_DIR);
+	struct dirent *e;
+	size_t n = strlen(name);
+
+	while (d && (e = readdir(d)))
+		if (!strncmp(e->d_name, name, n) && e->d_name[n] == '-' &&
+		    strcmp(e->d_name, strrchr(keep, '/') + 1))
+			(void)unlinkat(dirfd(d), e->d_name, 0);
+	if (d)
+		closedir(d);
+}
+
+static int link_pinned_or_attach(struct meter *m, struct bpf_program *prog, const char *name,
 				 int cg_fd)
 {
 	char path[256];
 	struct bpf_link *link;
+	int r = pin_path(m, path, sizeof(path), name);
 
-	pin_path(path, sizeof(path), name, level);
+	if (r < 0)
+		return r;
 	int fd = bpf_obj_get(path);
 	if (fd >= 0) { /* still counting since an earlier sbxd attached it */
 		close(fd);
 		return 0;
 	}
+	unpin_others(name, path);
 	link = cg_fd >= 0 ? bpf_program__attach_cgroup(prog, cg_fd) : bpf_program__attach(prog);
 	if (!link)
 		return -errno ? -errno : -EINVAL;
-	int r = bpf_link__pin(link, path);
+	r = bpf_link__pin(link, path);
 	bpf_link__disconnect(link); /* the pin keeps it attached after we exit */
 	bpf_link__destroy(link);
 	return r;
+}
+
+/* A version tag of the programs: FNV-1a of the object sbxd carries. */
+static uint32_t program_tag(void)
+{
+	size_t n;
+	const unsigned char *p = meter_bpf__elf_bytes(&n);
+	uint32_t h = 2166136261u;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ p[i]) * 16777619u;
+	return h;
 }
 
 int meter_open(const char *parent_v2, unsigned level, bool pinned, struct meter **ret,
@@ -94,11 +133,18 @@ int meter_open(const char *parent_v2, unsigned level, bool pinned, struct meter 
 		goto fail;
 	}
 	m->skel->rodata->sandbox_level = level;
+	m->pinned = pinned;
+	m->level = level;
+	m->tag = program_tag();
 	/* Counters live in bpffs: a restarted sbxd takes the same maps. */
 	if (pinned) {
 		bpf_map__set_pin_path(m->skel->maps.slots, METER_PIN_DIR "/slots");
 		bpf_map__set_pin_path(m->skel->maps.syscalls, METER_PIN_DIR "/syscalls");
 		bpf_map__set_pin_path(m->skel->maps.net, METER_PIN_DIR "/net");
+		bpf_map__set_pin_path(m->skel->maps.gpu_devs, METER_PIN_DIR "/gpu_devs");
+		bpf_map__set_pin_path(m->skel->maps.gpu_stats, METER_PIN_DIR "/gpu_stats");
+		bpf_map__set_pin_path(m->skel->maps.ioctls_in_flight,
+				      METER_PIN_DIR "/ioctls_in_flight");
 	}
 	what = "load the meter programs";
 	r = meter_bpf__load(m->skel);
@@ -119,12 +165,12 @@ int meter_open(const char *parent_v2, unsigned level, bool pinned, struct meter 
 				r = -errno ? -errno : -EINVAL;
 				goto fail;
 			}
-	} else if ((r = link_pinned_or_attach(m->skel->progs.count_syscall, "sys_enter", level,
-					      -1)) < 0 ||
-		   (r = link_pinned_or_attach(m->skel->progs.count_ingress, "ingress", level,
-					      cg_fd)) < 0 ||
-		   (r = link_pinned_or_attach(m->skel->progs.count_egress, "egress", level,
-					      cg_fd)) < 0) {
+	} else if ((r = link_pinned_or_attach(m, m->skel->progs.count_syscall, "sys_enter", -1)) <
+			   0 ||
+		   (r = link_pinned_or_attach(m, m->skel->progs.count_ingress, "ingress", cg_fd)) <
+			   0 ||
+		   (r = link_pinned_or_attach(m, m->skel->progs.count_egress, "egress", cg_fd)) <
+			   0) {
 		goto fail;
 	}
 	m->slots_fd = bpf_map__fd(m->skel->maps.slots);
@@ -145,6 +191,7 @@ void meter_close(struct meter *m)
 		return;
 	for (int i = 0; i < 3; i++)
 		bpf_link__destroy(m->links[i]);
+	bpf_link__destroy(m->exit_link);
 	meter_bpf__destroy(m->skel);
 	free(m);
 }
@@ -197,4 +244,104 @@ int meter_read(struct meter *m, uint32_t slot, struct meter_counts *ret)
 	for (uint32_t i = 0; i < METER_SYSCALLS; i++)
 		ret->syscalls_total += ret->syscalls[i];
 	return bpf_map_lookup_elem(m->net_fd, &slot, &ret->net) < 0 ? -errno : 0;
+}
+
+static uint32_t kernel_dev(uint64_t rdev)
+{
+	return (uint32_t)(major(rdev) << 20 | minor(rdev));
+}
+
+int meter_gpu_grant(struct meter *m, uint32_t slot, uint32_t index, uint64_t rdev, bool fresh)
+{
+	struct meter_dev_key k = { .slot = slot, .dev = kernel_dev(rdev) };
+	struct meter_gpu zero = { 0 };
+	uint32_t i = slot * METER_GPUS + index;
+
+	if (slot >= METER_SLOTS || index >= METER_GPUS)
+		return -ERANGE;
+	if ((fresh &&
+	     bpf_map_update_elem(bpf_map__fd(m->skel->maps.gpu_stats), &i, &zero, BPF_ANY) < 0) ||
+	    bpf_map_update_elem(bpf_map__fd(m->skel->maps.gpu_devs), &k, &index, BPF_ANY) < 0)
+		return -errno;
+	return 0;
+}
+
+int meter_gpu_revoke(struct meter *m, uint32_t slot, uint64_t rdev)
+{
+	struct meter_dev_key k = { .slot = slot, .dev = kernel_dev(rdev) };
+	if (bpf_map_delete_elem(bpf_map__fd(m->skel->maps.gpu_devs), &k) < 0 && errno != ENOENT)
+		return -errno;
+	return 0;
+}
+
+int meter_gpu_read(struct meter *m, uint32_t slot, uint32_t index, struct meter_gpu *ret)
+{
+	uint32_t i = slot * METER_GPUS + index;
+	if (slot >= METER_SLOTS || index >= METER_GPUS)
+		return -ERANGE;
+	return bpf_map_lookup_elem(bpf_map__fd(m->skel->maps.gpu_stats), &i, ret) < 0 ? -errno : 0;
+}
+
+int meter_gpu_timing(struct meter *m, bool on)
+{
+	char path[256];
+
+	if (pin_path(m, path, sizeof(path), "sys_exit") < 0)
+		return -ENAMETOOLONG;
+	if (!m->pinned) {
+		if (on && !m->exit_link) {
+			m->exit_link = bpf_program__attach(m->skel->progs.gpu_sys_exit);
+			return m->exit_link ? 0 : (-errno ? -errno : -EINVAL);
+		}
+		if (!on) {
+			bpf_link__destroy(m->exit_link);
+			m->exit_link = NULL;
+		}
+		return 0;
+	}
+	if (on)
+		return link_pinned_or_attach(m, m->skel->progs.gpu_sys_exit, "sys_exit", -1);
+	/* Unpinning the last reference detaches it. */
+	if (unlink(path) < 0 && errno != ENOENT)
+		return -errno;
+	return 0;
+}
+
+int meter_prune(struct meter *m, const uint64_t *keep, size_t n, const unsigned char *slot_used)
+{
+	uint64_t key, next, *prev = NULL;
+	struct meter_dev_key dk, dnext, *dprev = NULL;
+	int fd = m->slots_fd, gfd = bpf_map__fd(m->skel->maps.gpu_devs);
+
+	/* Deleting the current key would restart the walk: collect, then delete. */
+	uint64_t *gone = NULL;
+	size_t ngone = 0;
+	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+		bool kept = false;
+		for (size_t i = 0; i < n && !kept; i++)
+			kept = keep[i] == next;
+		if (!kept) {
+			uint64_t *g = realloc(gone, (ngone + 1) * sizeof(*g));
+			if (!g)
+				break;
+			gone = g;
+			gone[ngone++] = next;
+		}
+		key = next;
+		prev = &key;
+	}
+	for (size_t i = 0; i < ngone; i++)
+		(void)bpf_map_delete_elem(fd, &gone[i]);
+	free(gone);
+	struct meter_dev_key dgone[METER_SLOTS];
+	size_t ndgone = 0;
+	while (bpf_map_get_next_key(gfd, dprev, &dnext) == 0 && ndgone < METER_SLOTS) {
+		if (dnext.slot >= METER_SLOTS || !slot_used[dnext.slot])
+			dgone[ndgone++] = dnext;
+		dk = dnext;
+		dprev = &dk;
+	}
+	for (size_t i = 0; i < ndgone; i++)
+		(void)bpf_map_delete_elem(gfd, &dgone[i]);
+	return 0;
 }

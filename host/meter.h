@@ -5,6 +5,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "../bpf/meter.h"
@@ -33,3 +34,16 @@ void meter_close(struct meter *m);
 int meter_attach(struct meter *m, uint64_t cg_id, uint32_t slot, bool fresh);
 int meter_detach(struct meter *m, uint64_t cg_id);
 int meter_read(struct meter *m, uint32_t slot, struct meter_counts *ret);
+/* Forgets the cgroups and devices of sandboxes that ended while nobody watched (a daemon
+ * killed, then its sandboxes): all but the @n cgroup ids in @keep, and the devices of
+ * slots not marked in @slot_used. */
+int meter_prune(struct meter *m, const uint64_t *keep, size_t n, const unsigned char *slot_used);
+
+/* Counts device activity on the node @rdev (st_rdev) as device @index of @slot; @fresh
+ * starts from zero, else the counts continue (re-adoption). */
+int meter_gpu_grant(struct meter *m, uint32_t slot, uint32_t index, uint64_t rdev, bool fresh);
+int meter_gpu_revoke(struct meter *m, uint32_t slot, uint64_t rdev);
+int meter_gpu_read(struct meter *m, uint32_t slot, uint32_t index, struct meter_gpu *ret);
+/* Attaches (or detaches) the sys_exit program that times ioctls and sees opens: only
+ * while some sandbox holds a device, since it runs on every syscall of the host. */
+int meter_gpu_timing(struct meter *m, bool on);

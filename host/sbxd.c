@@ -86,6 +86,7 @@ static void usage(FILE *f)
 		"  --kill-on-exit         stop every sandbox when sbxd exits\n"
 		"  --no-favordynmods      leave the cgroup2 mount as it is (hybrid hosts)\n"
 		"  --no-metering          do not load the eBPF meter (usage says so)\n"
+		"  --gpu-device PATH[=MODEL]  grant this character device as a GPU (repeatable)\n"
 		"  --max-sandboxes N      sandboxes on this host (default 4096)\n"
 		"  --max-per-tenant N     sandboxes per tenant (default 1024)\n"
 		"  --default-timeout D    wall timeout of sandboxes that set none (default 5m)\n"
@@ -105,6 +106,28 @@ static int parse_count(const char *s, unsigned *ret)
 	return 0;
 }
 
+/* --gpu-device PATH[=MODEL]: a character device sandboxes may be granted as a GPU. */
+static int add_gpu_device(const char *arg)
+{
+	const char *eq = strchr(arg, '=');
+	struct stat st;
+
+	if (D.ngpus == ARRAY_SIZE(D.gpus))
+		return -die("--gpu-device: at most %zu devices", ARRAY_SIZE(D.gpus));
+	char *path = eq ? strndup(arg, (size_t)(eq - arg)) : strdup(arg);
+	char *model = strdup(eq && eq[1] ? eq + 1 : "unknown");
+	if (!path || !model)
+		return -die("out of memory");
+	if (path[0] != '/' || stat(path, &st) < 0 || !S_ISCHR(st.st_mode)) {
+		die("--gpu-device: \"%s\" is not a character device", path);
+		free(path);
+		free(model);
+		return -1;
+	}
+	D.gpus[D.ngpus++] = (struct gpu){ .path = path, .model = model, .rdev = st.st_rdev };
+	return 0;
+}
+
 static int parse_options(int argc, char **argv)
 {
 	enum {
@@ -120,6 +143,7 @@ static int parse_options(int argc, char **argv)
 		O_MAXFILE,
 		O_NOFAVOR,
 		O_NOMETER,
+		O_GPUDEV,
 		O_HELP
 	};
 	static const struct option opts[] = {
@@ -135,6 +159,7 @@ static int parse_options(int argc, char **argv)
 		{ "max-file", required_argument, NULL, O_MAXFILE },
 		{ "no-favordynmods", no_argument, NULL, O_NOFAVOR },
 		{ "no-metering", no_argument, NULL, O_NOMETER },
+		{ "gpu-device", required_argument, NULL, O_GPUDEV },
 		{ "help", no_argument, NULL, O_HELP },
 		{ 0 },
 	};
@@ -203,6 +228,10 @@ static int parse_options(int argc, char **argv)
 			break;
 		case O_NOMETER:
 			D.opt.no_metering = true;
+			break;
+		case O_GPUDEV:
+			if (add_gpu_device(optarg) < 0)
+				return -1;
 			break;
 		case O_HELP:
 			usage(stdout);

@@ -150,6 +150,28 @@ json_t *usage_json(const struct usage_src *s)
 		json_object_set_new(meters, "net", json_string(why));
 	}
 	free(mc);
+	/* GPU seconds are the time a device was attached; ioctls are driver activity. */
+	json_t *gpus = json_array();
+	for (unsigned i = 0; i < s->ngpus; i++) {
+		struct meter_gpu g = { 0 };
+		bool have = s->meter && s->slot >= 0 &&
+			    meter_gpu_read(s->meter, (uint32_t)s->slot, s->gpus[i].index, &g) == 0;
+		json_t *o = json_pack("{s:s,s:s,s:I}", "device", s->gpus[i].path, "model",
+				      s->gpus[i].model, "attached_ns", (json_int_t)s->wall_ns);
+		json_object_set_new(o, "opens",
+				    have ? json_integer((json_int_t)g.opens) : json_null());
+		json_object_set_new(o, "ioctls",
+				    have ? json_integer((json_int_t)g.ioctls) : json_null());
+		json_object_set_new(o, "ioctl_ns",
+				    have ? json_integer((json_int_t)g.ioctl_ns) : json_null());
+		json_array_append_new(gpus, o);
+	}
+	json_object_set_new(j, "gpus", gpus);
+	if (s->ngpus)
+		json_object_set_new(meters, "gpu",
+				    json_string(s->meter && s->slot >= 0
+							? "ebpf ioctl/open on granted nodes"
+							: "off: no eBPF meter"));
 	json_object_set_new(j, "meters", meters);
 	return j;
 }

@@ -13,6 +13,11 @@
 
 struct meter;
 
+struct usage_gpu {
+	const char *path, *model;
+	unsigned index; /* in the sandbox's meter row */
+};
+
 struct usage_src {
 	const char *id, *tenant, *state;
 	int64_t wall_ns;
@@ -24,6 +29,8 @@ struct usage_src {
 	struct meter *meter; /* with slot >= 0; else meter_off says why */
 	int slot;
 	const char *meter_off;
+	const struct usage_gpu *gpus; /* granted devices */
+	unsigned ngpus;
 };
 
 json_t *usage_json(const struct usage_src *s);

@@ -124,6 +124,14 @@ static void setup_dev(const struct child_plan *p)
 		close(fd);
 		TRY(p, STAGE_DEV, mount(nodes[i].path, ours, NULL, MS_BIND, NULL));
 	}
+	/* Granted devices: the host's node bound in, in either mode. */
+	for (char **d = p->devices; d && d[0]; d += 2) {
+		int fd = open(d[1], O_CREAT | O_WRONLY | O_CLOEXEC, 0666);
+		if (fd < 0)
+			fail(p, STAGE_DEV, errno);
+		close(fd);
+		TRY(p, STAGE_DEV, mount(d[0], d[1], NULL, MS_BIND, NULL));
+	}
 	for (size_t i = 0; i < sizeof(links) / sizeof(links[0]); i++)
 		TRY(p, STAGE_DEV, symlink(links[i][0], links[i][1]));
 	TRY(p, STAGE_DEV, mkdir("dev/pts", 0755));

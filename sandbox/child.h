@@ -25,6 +25,7 @@ struct child_plan {
 	const char *rootfs;	  /* image root (lower layer) */
 	char *overlay_opts;	  /* NULL: read-only bind of rootfs; else overlay options */
 	const char *const *binds; /* source, target pairs */
+	char **devices;		  /* host node, "dev/NAME" pairs, or NULL */
 	const char *hostname;
 	const char *workdir;
 	bool user_ns, set_user, die_with_parent;

@@ -161,6 +161,9 @@ static int ctl_listen(const char *id, char **ret_path)
 
 static void plan_free(struct child_plan *p)
 {
+	for (char **d = p->devices; d && d[0]; d += 2)
+		free(d[1]);
+	free(p->devices);
 	closep(&p->ctl_fd);
 	closep(&p->log_fd);
 	closep(&p->status_fd);
@@ -210,6 +213,21 @@ static int plan_build(struct child_plan *p, const struct sandbox_spec *spec, con
 	p->no_caps = cap_init();
 	if (!p->no_caps)
 		return -ENOMEM;
+	size_t ndev = 0;
+	while (spec->devices && spec->devices[ndev])
+		ndev++;
+	if (ndev) {
+		p->devices = calloc(ndev + 2, sizeof(char *));
+		if (!p->devices)
+			return -ENOMEM;
+		for (size_t i = 0; i + 1 < ndev; i += 2) {
+			p->devices[i] = (char *)spec->devices[i];
+			if (asprintf(&p->devices[i + 1], "dev/%s", spec->devices[i + 1]) < 0) {
+				p->devices[i + 1] = NULL;
+				return -ENOMEM;
+			}
+		}
+	}
 	while (spec->argv && spec->argv[argc])
 		argc++;
 	char **argv = calloc(argc + 7, sizeof(char *));
@@ -256,6 +274,10 @@ static int spec_check(const struct sandbox_spec *spec)
 		return -EINVAL;
 	if (spec->writable_bytes && strchr(spec->rootfs, ','))
 		return -EINVAL; /* would break the overlay option string */
+	for (const char *const *d = spec->devices; d && d[0]; d += 2)
+		if (d[0][0] != '/' || !d[1] || !d[1][0] || strchr(d[1], '/') ||
+		    !strcmp(d[1], ".") || !strcmp(d[1], ".."))
+			return -EINVAL;
 	return 0;
 }
 

@@ -56,6 +56,9 @@ struct sandbox_spec {
 	 * here); a negative return fails the launch at STAGE_CGROUP. */
 	int (*on_cgroup)(const struct cgroup *cg, void *userdata);
 	void *userdata;
+	/* Device nodes granted to the sandbox (GPUs): pairs of a host node and its name in
+	 * /dev; NULL-terminated, or NULL. */
+	const char *const *devices;
 };
 
 /* "256M", "1G", "512k", "1048576": binary units, case-insensitive, optional "iB"/"B". */

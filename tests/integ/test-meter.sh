@@ -215,4 +215,43 @@ t_metering_off() {
 	curl -s --unix-socket "$SBX_SOCKET" http://x/metrics | promtool check metrics || fail "metrics"
 }
 
+t_gpu_device() {
+	# A stand-in character device (1:7, what /dev/full is) granted as a GPU goes
+	# through allocation, the bind into /dev and the device meter.
+	mknod "$TMPD/gpu0" c 1 7
+	start_sbxd --images "$(sbxd_images)" --gpu-device "$TMPD/gpu0=Stand-In"
+	api GET /v1/gpus
+	assert_eq "$(jget "$BODY" 'j["gpus"][0]["model"], j["gpus"][0]["free"]')" "('Stand-In', True)" "gpus"
+	api POST /v1/sandboxes -d '{"image":"host","gpus":["0"]}'
+	assert_eq "$CODE" 201 "create with a GPU"
+	local id
+	id=$(jget "$BODY" 'j["id"]')
+	api POST /v1/sandboxes -d '{"image":"host","gpus":["0"]}'
+	assert_eq "$CODE" 409 "the GPU is taken"
+	assert_contains "$BODY" "free: none" "what is free"
+	api POST /v1/sandboxes -d '{"image":"host","gpus":["5"]}'
+	assert_eq "$CODE" 400 "no such GPU"
+	ls /sys/fs/bpf/sbx | grep -q '^sys_exit-' || fail "the ioctl timer is not attached"
+	"$SBX" exec "$id" -- python3 -c '
+import os, fcntl
+def poke(path, n):
+    fd = os.open(path, os.O_RDONLY)
+    for _ in range(n):
+        try: fcntl.ioctl(fd, 0x5401)
+        except OSError: pass
+    os.close(fd)
+for _ in range(4): poke("/dev/gpu0", 25)
+poke("/dev/null", 30); poke("/dev/zero", 10)' || fail "device workload"
+	assert_eq "$(usage "$id" '[(g["model"], g["opens"], g["ioctls"]) for g in j["gpus"]]')" \
+		"[('Stand-In', 4, 100)]" "opens and ioctls on the granted node only"
+	[ "$(usage "$id" 'j["gpus"][0]["ioctl_ns"] > 0')" = True ] || fail "time in the driver"
+	curl -s --unix-socket "$SBX_SOCKET" http://x/metrics | grep -q "sbx_gpu_ioctls_total{sandbox=\"$id\",tenant=\"admin\",gpu=\"$TMPD/gpu0\",model=\"Stand-In\"} 100" ||
+		fail "gpu ioctls in /metrics"
+	"$SBX" rm "$id" >/dev/null || fail rm
+	api GET /v1/gpus
+	assert_eq "$(jget "$BODY" 'j["gpus"][0]["free"]')" True "released on delete"
+	ls /sys/fs/bpf/sbx | grep -q '^sys_exit-' && fail "the ioctl timer stays attached without holders"
+	true
+}
+
 source "$(dirname "$0")/lib.sh"
