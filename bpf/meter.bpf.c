@@ -96,25 +96,76 @@ static __always_inline __s64 granted_index(__u32 slot, long fd)
 	return i && *i < METER_GPUS ? (__s64)(slot * METER_GPUS + *i) : -1;
 }
 
-static __always_inline __u32 *slot_of_current(void)
+/* slot -> generation, bumped by sbxd whenever the slot is given or taken back. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, METER_SLOTS);
+	__type(key, __u32);
+	__type(value, __u32);
+} slot_gen SEC(".maps");
+
+/* Each task's verdict, cached: the cgroup walk and hash lookup happen once per task. A
+ * task outside every sandbox stays outside (a sandbox's processes are born in its cgroup
+ * with CLONE_INTO_CGROUP, and nothing moves a running task into one), so that verdict is
+ * final; a sandbox's holds while its slot's generation does. */
+#define NOT_A_SANDBOX 0xffffffffu
+struct task_verdict {
+	__u32 slot_plus1; /* 0: not known yet */
+	__u32 gen;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct task_verdict);
+} verdicts SEC(".maps");
+
+/* The current task's slot, or -1. */
+static __always_inline __s64 slot_of_current(void)
 {
+	struct task_struct *t = bpf_get_current_task_btf();
+	struct task_verdict *v =
+		bpf_task_storage_get(&verdicts, t, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	__u32 *gen;
+
+	if (v && v->slot_plus1 == NOT_A_SANDBOX)
+		return -1;
+	if (v && v->slot_plus1) {
+		__u32 s = v->slot_plus1 - 1;
+		gen = bpf_map_lookup_elem(&slot_gen, &s);
+		if (gen && *gen == v->gen)
+			return s;
+	}
 	__u64 cg = bpf_get_current_ancestor_cgroup_id(sandbox_level);
-	return bpf_map_lookup_elem(&slots, &cg);
+	__u32 *slot = bpf_map_lookup_elem(&slots, &cg);
+	if (!slot) {
+		if (v)
+			v->slot_plus1 = NOT_A_SANDBOX;
+		return -1;
+	}
+	__u32 s = *slot;
+	gen = bpf_map_lookup_elem(&slot_gen, &s);
+	if (v && gen) {
+		v->slot_plus1 = s + 1;
+		v->gen = *gen;
+	}
+	return s;
 }
 
 SEC("tp_btf/sys_enter")
 int BPF_PROG(count_syscall, struct pt_regs *regs, long id)
 {
-	__u32 *slot = slot_of_current();
-	if (!slot)
+	__s64 slot = slot_of_current();
+	if (slot < 0 || slot >= METER_SLOTS)
 		return 0;
 	__u32 nr = id >= 0 && id < METER_SYSCALLS - 1 ? (__u32)id : METER_SYSCALLS - 1;
-	__u32 key = *slot * METER_SYSCALLS + nr;
+	__u32 key = (__u32)slot * METER_SYSCALLS + nr;
 	__u64 *c = bpf_map_lookup_elem(&syscalls, &key);
 	if (c)
 		__sync_fetch_and_add(c, 1);
 	if (nr == NR_IOCTL) {
-		__s64 idx = granted_index(*slot, (long)PT_REGS_PARM1_CORE(regs));
+		__s64 idx = granted_index((__u32)slot, (long)PT_REGS_PARM1_CORE(regs));
 		if (idx >= 0) {
 			__u32 i = (__u32)idx;
 			struct meter_gpu *g = bpf_map_lookup_elem(&gpu_stats, &i);
@@ -149,10 +200,10 @@ int BPF_PROG(gpu_sys_exit, struct pt_regs *regs, long ret)
 	long nr = BPF_CORE_READ(regs, orig_ax);
 	if (nr != NR_OPENAT && nr != NR_OPEN)
 		return 0;
-	__u32 *slot = slot_of_current();
-	if (!slot)
+	__s64 slot = slot_of_current();
+	if (slot < 0 || slot >= METER_SLOTS)
 		return 0;
-	__s64 idx = granted_index(*slot, ret);
+	__s64 idx = granted_index((__u32)slot, ret);
 	if (idx >= 0) {
 		__u32 i = (__u32)idx;
 		struct meter_gpu *g = bpf_map_lookup_elem(&gpu_stats, &i);

@@ -141,6 +141,7 @@ int meter_open(const char *parent_v2, unsigned level, bool pinned, struct meter 
 		bpf_map__set_pin_path(m->skel->maps.slots, METER_PIN_DIR "/slots");
 		bpf_map__set_pin_path(m->skel->maps.syscalls, METER_PIN_DIR "/syscalls");
 		bpf_map__set_pin_path(m->skel->maps.net, METER_PIN_DIR "/net");
+		bpf_map__set_pin_path(m->skel->maps.slot_gen, METER_PIN_DIR "/slot_gen");
 		bpf_map__set_pin_path(m->skel->maps.gpu_devs, METER_PIN_DIR "/gpu_devs");
 		bpf_map__set_pin_path(m->skel->maps.gpu_stats, METER_PIN_DIR "/gpu_stats");
 		bpf_map__set_pin_path(m->skel->maps.ioctls_in_flight,
@@ -196,6 +197,17 @@ void meter_close(struct meter *m)
 	free(m);
 }
 
+/* Tasks that cached this slot look it up again. */
+static int slot_bump(struct meter *m, uint32_t slot)
+{
+	int fd = bpf_map__fd(m->skel->maps.slot_gen);
+	uint32_t gen = 0;
+
+	(void)bpf_map_lookup_elem(fd, &slot, &gen);
+	gen++;
+	return bpf_map_update_elem(fd, &slot, &gen, BPF_ANY) < 0 ? -errno : 0;
+}
+
 int meter_attach(struct meter *m, uint64_t cg_id, uint32_t slot, bool fresh)
 {
 	if (slot >= METER_SLOTS)
@@ -210,15 +222,22 @@ int meter_attach(struct meter *m, uint64_t cg_id, uint32_t slot, bool fresh)
 		}
 		if (bpf_map_update_elem(m->net_fd, &slot, &nz, BPF_ANY) < 0)
 			return -errno;
+		int r = slot_bump(m, slot);
+		if (r < 0)
+			return r;
 	}
 	return bpf_map_update_elem(m->slots_fd, &cg_id, &slot, BPF_ANY) < 0 ? -errno : 0;
 }
 
 int meter_detach(struct meter *m, uint64_t cg_id)
 {
+	uint32_t slot;
+
+	if (bpf_map_lookup_elem(m->slots_fd, &cg_id, &slot) < 0)
+		return errno == ENOENT ? 0 : -errno;
 	if (bpf_map_delete_elem(m->slots_fd, &cg_id) < 0 && errno != ENOENT)
 		return -errno;
-	return 0;
+	return slot_bump(m, slot);
 }
 
 int meter_read(struct meter *m, uint32_t slot, struct meter_counts *ret)
@@ -343,5 +362,18 @@ int meter_prune(struct meter *m, const uint64_t *keep, size_t n, const unsigned 
 	}
 	for (size_t i = 0; i < ndgone; i++)
 		(void)bpf_map_delete_elem(gfd, &dgone[i]);
+	return 0;
+}
+
+int meter_syscall_prog_stats(struct meter *m, uint64_t *ret_ns, uint64_t *ret_cnt)
+{
+	struct bpf_prog_info info = { 0 };
+	uint32_t len = sizeof(info);
+	int fd = bpf_program__fd(m->skel->progs.count_syscall);
+
+	if (bpf_obj_get_info_by_fd(fd, &info, &len) < 0)
+		return -errno;
+	*ret_ns = info.run_time_ns;
+	*ret_cnt = info.run_cnt;
 	return 0;
 }

@@ -47,3 +47,5 @@ int meter_gpu_read(struct meter *m, uint32_t slot, uint32_t index, struct meter_
 /* Attaches (or detaches) the sys_exit program that times ioctls and sees opens: only
  * while some sandbox holds a device, since it runs on every syscall of the host. */
 int meter_gpu_timing(struct meter *m, bool on);
+/* Run time and count of the syscall program (with kernel.bpf_stats_enabled on). */
+int meter_syscall_prog_stats(struct meter *m, uint64_t *ret_ns, uint64_t *ret_cnt);
