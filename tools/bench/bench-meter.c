@@ -218,8 +218,8 @@ int main(int argc, char **argv)
 	double oo = median(out_off, rounds), oon = median(out_on, rounds);
 	double co = median(cc_off, rounds), con = median(cc_on, rounds);
 	printf("%-52s %10s %10s %10s\n", "", "unmetered", "metered", "added");
-	printf("%-52s %7.1f ns %7.1f ns %+7.1f ns\n", "getppid inside a sandbox (per call)", io, ion,
-	       ion - io);
+	printf("%-52s %7.1f ns %7.1f ns %+7.1f ns\n", "getppid inside a sandbox (per call)", io,
+	       ion, ion - io);
 	printf("%-52s %7.1f ns %7.1f ns %+7.1f ns\n", "getppid outside any sandbox (per call)", oo,
 	       oon, oon - oo);
 	printf("%-52s %10s %7.1f ns\n", "syscall program run time per call (bpf_stats)", "",
