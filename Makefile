@@ -38,7 +38,7 @@ SANDBOX_OBJS := $(SANDBOX_SRCS:%.c=$(B)/%.o)
 LIBSANDBOX := $(B)/libsandbox.a
 
 # Pure host modules (parsers, no I/O): linked by sbxd, the tests and the fuzzers.
-HOST_PURE_SRCS := host/http.c host/apispec.c host/b64.c
+HOST_PURE_SRCS := host/http.c host/apispec.c host/b64.c host/rates.c
 LIBHOST := $(B)/libsbxhost.a
 HOST_LIBS := -lhttp_parser -lm
 # The daemon's own modules (I/O: the ring, SQLite, files).
