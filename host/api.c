@@ -52,6 +52,7 @@ static void handle_health(struct conn *c)
 	if (!D.meter)
 		json_object_set_new(j, "metering_off",
 				    json_string(D.meter_why ? D.meter_why : "eBPF unavailable"));
+	json_object_set_new(j, "ledger", json_string(D.ledger_error ? D.ledger_error : "ok"));
 	respond_json(c, 200, j);
 }
 
@@ -253,6 +254,26 @@ void api_handle(struct conn *c, struct http_request *req)
 		}
 		if (method_is(c, req, HTTP_GET, HTTP_HEAD))
 			metrics_handle(c);
+		return;
+	}
+	if (n == 2 && !strcmp(parts[0], "v1") && !strcmp(parts[1], "usage")) {
+		if (method_is(c, req, HTTP_GET, HTTP_HEAD))
+			export_usage(c, req);
+		return;
+	}
+	if (n == 2 && !strcmp(parts[0], "v1") && !strcmp(parts[1], "rates")) {
+		if (method_is(c, req, HTTP_GET, HTTP_HEAD))
+			export_rates(c);
+		return;
+	}
+	if (n == 3 && !strcmp(parts[0], "v1") && !strcmp(parts[1], "ledger") &&
+	    !strcmp(parts[2], "verify")) {
+		if (c->tenant) { /* the whole chain: the host's admins only */
+			respond_error(c, 404, "not_found", "no such endpoint");
+			return;
+		}
+		if (method_is(c, req, HTTP_GET, HTTP_HEAD))
+			export_verify(c);
 		return;
 	}
 	if (n == 2 && !strcmp(parts[0], "v1") && !strcmp(parts[1], "gpus")) {

@@ -362,6 +362,7 @@ static void usage_finalize(struct box *b)
 	json_t *u = usage_now(b);
 	b->usage_final = json_dumps(u, JSON_COMPACT);
 	json_decref(u);
+	bill_final(b); /* the last window, while its counters are there */
 	gpus_release(b);
 	slot_free(b);
 }
@@ -589,6 +590,7 @@ static void launch_done(struct work *w)
 	if (b->req.limits.timeout_ns)
 		b->deadline_ns = b->started_ns + (int64_t)b->req.limits.timeout_ns;
 	box_running(b);
+	bill_start(b);
 	persist(b);
 	logmsg(2, "sandbox %s running (tenant %s, pid %d)", b->id, b->tenant, (int)b->pid);
 	free(j);
@@ -1060,9 +1062,10 @@ static void readopt_one(const struct store_sandbox *s, void *userdata)
 		if (b->sb && b->ngpu && gpus_meter(b, false) == 0)
 			(void)meter_gpu_timing(D.meter, true);
 	}
+	b->started_ns = s->created_ns;
+	bill_start(b);
 	if (r == 0) {
 		b->adopted = true;
-		b->started_ns = s->created_ns;
 		box_running(b);
 		D.live++;
 		logmsg(2, "sandbox %s re-adopted (pid %d)", b->id, (int)b->pid);

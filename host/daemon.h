@@ -9,17 +9,20 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 #include "../sandbox/cgroup.h"
 #include "../sandbox/ctl.h"
 #include "apispec.h"
 #include "http.h"
+#include "ledger.h"
 #include "loop.h"
 
 struct store;
 struct sysfilter;
 struct meter;
+struct rates;
 
 struct options {
 	const char *socket_path, *state_dir, *listen, *images_dir, *init_path;
@@ -27,7 +30,8 @@ struct options {
 	int log_level; /* 0 error, 1 warn, 2 info, 3 debug */
 	unsigned max_sandboxes, max_per_tenant, max_conns, max_conns_per_peer;
 	uint64_t default_timeout_ns, max_body, max_file, exec_output_max, log_cap, writable_default,
-		meter_tick_ns;
+		meter_tick_ns, bill_window_ns;
+	const char *rates_path;
 	int64_t conn_idle_ns, request_ns;
 };
 
@@ -65,7 +69,8 @@ struct box {
 	int slot;	   /* the meter's slot, or -1 */
 	uint64_t cg_id;	   /* cgroup-v2 id, as eBPF sees it */
 	char *usage_final; /* JSON: the usage when it ended */
-	int gpu_idx[8];	   /* indices into D.gpus of the devices it holds */
+	struct bill_state bill;
+	int gpu_idx[8]; /* indices into D.gpus of the devices it holds */
 	unsigned ngpu;
 	uint64_t mem_byte_ns; /* memory integrated over time, up to mem_tick */
 	int64_t mem_tick;     /* CLOCK_MONOTONIC of the last sample; 0 = none yet */
@@ -155,6 +160,10 @@ struct daemon {
 		struct box *holder;
 	} gpus[16];
 	unsigned ngpus, gpus_held;
+	struct rates *rates;
+	struct ledger *ledger;
+	char *ledger_error; /* why rows wait, or NULL */
+	int64_t bill_boundary;
 };
 
 extern struct daemon D;
@@ -181,6 +190,18 @@ void respond_error(struct conn *c, int status, const char *code, const char *fmt
 void respond_chunked_head(struct conn *c, int status, const char *ctype);
 void chunk_send(struct conn *c, const char *data, size_t len);
 void chunk_end(struct conn *c);
+
+/* bill.c */
+int bill_init(void);
+void bill_start(struct box *b);
+void bill_final(struct box *b);
+void bill_tick(int64_t real);
+void bill_metrics(FILE *f);
+
+/* export.c */
+void export_usage(struct conn *c, struct http_request *req);
+void export_rates(struct conn *c);
+void export_verify(struct conn *c);
 
 /* metrics.c */
 void metrics_handle(struct conn *c);

@@ -208,6 +208,7 @@ void metrics_handle(struct conn *c)
 		for (i = 0; i < nbox; i++)
 			families[k].emit(f, labels[i], usage[i]);
 	}
+	bill_metrics(f);
 	for (i = 0; i < nbox; i++)
 		json_decref(usage[i]);
 	free(usage);

@@ -293,7 +293,8 @@ int rates_parse(const char *name, const char *text, size_t len, struct rates **r
 	const char *cur = json_string_value(json_object_get(root, "currency"));
 	if (!cur || strlen(cur) != 3 || !isupper((unsigned char)cur[0]) ||
 	    !isupper((unsigned char)cur[1]) || !isupper((unsigned char)cur[2])) {
-		rc = bad(&e, "currency", NULL, NULL, "an ISO 4217 code such as \"USD\" is required");
+		rc = bad(&e, "currency", NULL, NULL,
+			 "an ISO 4217 code such as \"USD\" is required");
 		goto fail;
 	}
 	snprintf(r->currency, sizeof(r->currency), "%s", cur);
@@ -334,7 +335,8 @@ int rates_parse(const char *name, const char *text, size_t len, struct rates **r
 			goto fail;
 		if (c && (!json_is_string(c) ||
 			  spec_parse_cpus(json_string_value(c), &r->default_cpu_milli) < 0)) {
-			rc = bad(&e, "defaults", "cpus", NULL, "must be a string like \"1\" or \"0.5\"");
+			rc = bad(&e, "defaults", "cpus", NULL,
+				 "must be a string like \"1\" or \"0.5\"");
 			goto fail;
 		}
 		if (m && (!json_is_string(m) ||
@@ -347,7 +349,8 @@ int rates_parse(const char *name, const char *text, size_t len, struct rates **r
 	if (min) {
 		if (!json_is_integer(min) || json_integer_value(min) < 0 ||
 		    json_integer_value(min) > 86400) {
-			rc = bad(&e, "minimum_seconds", NULL, NULL, "must be an integer from 0 to 86400");
+			rc = bad(&e, "minimum_seconds", NULL, NULL,
+				 "must be an integer from 0 to 86400");
 			goto fail;
 		}
 		r->minimum_ns = (uint64_t)json_integer_value(min) * 1000000000ULL;
@@ -357,7 +360,8 @@ int rates_parse(const char *name, const char *text, size_t len, struct rates **r
 		const char *k;
 		json_t *v;
 		if (!json_is_object(ten) || json_object_size(ten) > RATES_MAX_TENANTS) {
-			rc = bad(&e, "tenants", NULL, NULL, "must be an object of at most 256 tenants");
+			rc = bad(&e, "tenants", NULL, NULL,
+				 "must be an object of at most 256 tenants");
 			goto fail;
 		}
 		r->tenants = calloc(json_object_size(ten) + 1, sizeof(*r->tenants));
@@ -369,13 +373,15 @@ int rates_parse(const char *name, const char *text, size_t len, struct rates **r
 			static const char *const known[] = { "discount", "prices", NULL };
 			struct rate_tenant *t = &r->tenants[r->ntenants];
 			if (!json_is_object(v) || strlen(k) >= sizeof(t->name) || !k[0]) {
-				rc = bad(&e, "tenants", k, NULL, "must be an object, named 1-39 bytes");
+				rc = bad(&e, "tenants", k, NULL,
+					 "must be an object, named 1-39 bytes");
 				goto fail;
 			}
 			if ((rc = check_keys(&e, v, known, "tenants", k)) < 0)
 				goto fail;
 			snprintf(t->name, sizeof(t->name), "%s", k);
-			json_t *d = json_object_get(v, "discount"), *p = json_object_get(v, "prices");
+			json_t *d = json_object_get(v, "discount"),
+			       *p = json_object_get(v, "prices");
 			if (d && (rc = get_discount(&e, d, &t->discount_bp, k)) < 0)
 				goto fail;
 			if (p && (rc = get_prices(&e, p, t->prices, &t->nprices, "tenants", k)) < 0)
@@ -407,7 +413,8 @@ static const char default_card[] =
 	"for GPUs, $0.05/GiB-month for snapshots\",\n"
 	" \"prices\": {\"cpu-core-second\": \"0.000014\", \"memory-gib-second\": \"0.0000045\",\n"
 	"  \"gpu-default-second\": \"0.001097\", \"gpu-h100-second\": \"0.001097\",\n"
-	"  \"gpu-nvidia-h100-80gb-hbm3-second\": \"0.001097\", \"gpu-a100-80gb-second\": \"0.000694\",\n"
+	"  \"gpu-nvidia-h100-80gb-hbm3-second\": \"0.001097\", \"gpu-a100-80gb-second\": "
+	"\"0.000694\",\n"
 	"  \"gpu-a100-40gb-second\": \"0.000583\", \"gpu-l40s-second\": \"0.000542\",\n"
 	"  \"gpu-a10g-second\": \"0.000306\", \"gpu-l4-second\": \"0.000222\",\n"
 	"  \"gpu-t4-second\": \"0.000164\",\n"

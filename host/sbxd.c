@@ -28,7 +28,9 @@
 #include "../sandbox/spec.h"
 #include "../sandbox/sysfilter.h"
 #include "daemon.h"
+#include "../sandbox/text.h"
 #include "meter.h"
+#include "rates.h"
 #include "store.h"
 
 #define DEFAULT_SOCKET "/run/sbx/sbxd.sock"
@@ -87,6 +89,9 @@ static void usage(FILE *f)
 		"  --no-favordynmods      leave the cgroup2 mount as it is (hybrid hosts)\n"
 		"  --no-metering          do not load the eBPF meter (usage says so)\n"
 		"  --gpu-device PATH[=MODEL]  grant this character device as a GPU (repeatable)\n"
+		"  --rates FILE           rate card (JSON) instead of the built-in one; SIGHUP\n"
+		"                         reloads it, keeping the old card if the new one is bad\n"
+		"  --bill-window D        ledger window, aligned to the clock (default 60s)\n"
 		"  --max-sandboxes N      sandboxes on this host (default 4096)\n"
 		"  --max-per-tenant N     sandboxes per tenant (default 1024)\n"
 		"  --default-timeout D    wall timeout of sandboxes that set none (default 5m)\n"
@@ -144,6 +149,8 @@ static int parse_options(int argc, char **argv)
 		O_NOFAVOR,
 		O_NOMETER,
 		O_GPUDEV,
+		O_RATES,
+		O_BILLWIN,
 		O_HELP
 	};
 	static const struct option opts[] = {
@@ -160,6 +167,8 @@ static int parse_options(int argc, char **argv)
 		{ "no-favordynmods", no_argument, NULL, O_NOFAVOR },
 		{ "no-metering", no_argument, NULL, O_NOMETER },
 		{ "gpu-device", required_argument, NULL, O_GPUDEV },
+		{ "rates", required_argument, NULL, O_RATES },
+		{ "bill-window", required_argument, NULL, O_BILLWIN },
 		{ "help", no_argument, NULL, O_HELP },
 		{ 0 },
 	};
@@ -232,6 +241,17 @@ static int parse_options(int argc, char **argv)
 		case O_GPUDEV:
 			if (add_gpu_device(optarg) < 0)
 				return -1;
+			break;
+		case O_RATES:
+			D.opt.rates_path = optarg;
+			break;
+		case O_BILLWIN:
+			if (spec_parse_duration(optarg, &D.opt.bill_window_ns) < 0 ||
+			    D.opt.bill_window_ns < 1000000000ULL ||
+			    D.opt.bill_window_ns > 86400000000000ULL)
+				return -die(
+					"--bill-window: \"%s\" is not a duration from 1s to 24h",
+					optarg);
 			break;
 		case O_HELP:
 			usage(stdout);
@@ -353,6 +373,51 @@ static int listen_tcp(const char *spec)
 	return fd;
 }
 
+/* The card from --rates, or the built-in one. */
+static int load_rates(struct rates **ret, char **ret_err)
+{
+	if (!D.opt.rates_path)
+		return rates_default(ret);
+	_cleanup_free_ char *text = NULL;
+	size_t len = 0;
+	FILE *f = fopen(D.opt.rates_path, "re");
+	if (!f)
+		return text_error(ret_err, -errno, "--rates %s: %s", D.opt.rates_path,
+				  strerror(errno));
+	char buf[4096];
+	size_t n;
+	while ((n = fread(buf, 1, sizeof(buf), f)) > 0 && len < (1 << 20)) {
+		char *t = realloc(text, len + n + 1);
+		if (!t) {
+			fclose(f);
+			return -ENOMEM;
+		}
+		text = t;
+		memcpy(text + len, buf, n);
+		len += n;
+	}
+	fclose(f);
+	return rates_parse(D.opt.rates_path, text ? text : "", len, ret, ret_err);
+}
+
+static void reload_rates(void)
+{
+	_cleanup_free_ char *err = NULL;
+	struct rates *r;
+
+	if (!D.opt.rates_path) {
+		logmsg(2, "SIGHUP: no --rates file to reload");
+		return;
+	}
+	if (load_rates(&r, &err) < 0) {
+		logmsg(0, "SIGHUP: %s; keeping the current rate card", err ? err : "cannot load");
+		return;
+	}
+	rates_free(D.rates);
+	D.rates = r;
+	logmsg(2, "SIGHUP: rate card reloaded from %s", D.opt.rates_path);
+}
+
 /* ---- signals and the tick ---- */
 
 static void stop_listening(void)
@@ -374,7 +439,9 @@ static void sig_done(struct loop_op *op, int res, uint32_t flags)
 
 	if (res == (int)sizeof(si)) {
 		memcpy(&si, D.sig_buf, sizeof(si));
-		if (!D.stopping) {
+		if (si.ssi_signo == SIGHUP) {
+			reload_rates();
+		} else if (!D.stopping) {
 			logmsg(2, "signal %d: finishing requests in flight, then exiting%s",
 			       (int)si.ssi_signo, D.opt.kill_on_exit ? "; sandboxes stop" : "");
 			D.stopping = true;
@@ -402,6 +469,7 @@ static void tick_done(struct loop_op *op, int res, uint32_t flags)
 
 	conn_tick(mono);
 	box_tick(mono, real_ns());
+	bill_tick(real_ns());
 	if (mono - D.meter_tick_last >= (int64_t)D.opt.meter_tick_ns) {
 		D.meter_tick_last = mono;
 		box_meter_tick(mono);
@@ -468,6 +536,7 @@ int main(int argc, char **argv)
 		.log_cap = 16ULL << 20,
 		.writable_default = 1ULL << 30,
 		.meter_tick_ns = 1000000000ULL,
+		.bill_window_ns = 60000000000ULL,
 		.conn_idle_ns = 60LL * 1000000000LL,
 		.request_ns = 30LL * 1000000000LL,
 	};
@@ -510,6 +579,17 @@ int main(int argc, char **argv)
 	r = store_open(D.opt.state_dir, &D.store);
 	if (r < 0)
 		return die("state database in %s: %s", D.opt.state_dir, strerror(-r));
+	{
+		_cleanup_free_ char *err = NULL;
+		r = load_rates(&D.rates, &err);
+		if (r < 0)
+			return die("%s", err ? err : strerror(-r));
+	}
+	r = ledger_open(store_db(D.store), &D.ledger);
+	if (r == 0)
+		r = bill_init();
+	if (r < 0)
+		return die("ledger in %s: %s", D.opt.state_dir, strerror(-r));
 	r = sysfilter_new_default_cached(SYSFILTER_CACHE_DIR, &D.filter);
 	if (r < 0)
 		return die("seccomp filter: %s", strerror(-r));

@@ -277,3 +277,8 @@ int store_sandbox_each(struct store *s, const char *state,
 	sqlite3_finalize(st);
 	return r;
 }
+
+struct sqlite3 *store_db(struct store *s)
+{
+	return s->db;
+}

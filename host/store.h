@@ -24,6 +24,8 @@ struct store_sandbox {
 };
 
 int store_open(const char *dir, struct store **ret);
+/* The handle, for the ledger's tables in the same database. */
+struct sqlite3 *store_db(struct store *s);
 void store_close(struct store *s);
 
 /* Adds tenant @name with a fresh token, returned in *ret_token (caller frees); only its

@@ -18,8 +18,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		for (unsigned i = 0; i < r->nprices; i++) {
 			uint64_t list, con;
-			if (rates_price(r, r->ntenants ? r->tenants[0].name : NULL, r->prices[i].sku,
-					&list, &con) < 0 ||
+			if (rates_price(r, r->ntenants ? r->tenants[0].name : NULL,
+					r->prices[i].sku, &list, &con) < 0 ||
 			    con > list)
 				abort(); /* a discount never raises a price */
 			(void)rates_cost(con, rates_pricing_quantity(UINT64_MAX / 3, 7));

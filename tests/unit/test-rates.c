@@ -150,8 +150,9 @@ TEST(refused_with_line_and_field)
 	parse_bad("{\"currency\":\"USD\",\"prices\":{},\n\"policy\":{\"cpu\":\"sometimes\"}}",
 		  "card.json:2: policy.cpu: must be \"allocated\", \"used\" or \"max\"");
 	parse_bad("{\"currency\":\"USD\",\"prices\":{\"CPU\":\"1\"}}", "a SKU is 1-63 of a-z");
-	parse_bad("{\"currency\":\"USD\",\"prices\":{},\"tenants\":{\"a\":{\"discount\":\"120%\"}}}",
-		  "tenants.a.discount: between 0% and 100%");
+	parse_bad(
+		"{\"currency\":\"USD\",\"prices\":{},\"tenants\":{\"a\":{\"discount\":\"120%\"}}}",
+		"tenants.a.discount: between 0% and 100%");
 	parse_bad("{\"currency\":\"USD\",\"prices\":{},\"tenants\":{\"a\":{\"rebate\":1}}}",
 		  "tenants.a.rebate: unknown field");
 	parse_bad("{\"currency\":\"USD\",\"prices\":{},\"minimum_seconds\":-1}", "minimum_seconds");

@@ -1,0 +1,322 @@
+// SPDX-License-Identifier: MIT
+/* Billing in sbxd: at every window boundary (default 60 s, aligned to the clock) each
+ * running sandbox's usage since it was last billed becomes priced ledger rows, one per
+ * SKU, written with the sandboxes' billing states in one transaction. A sandbox that ends
+ * gets a final partial window at once. Quantities are differences of cumulative counters
+ * (cgroup cpu.stat, pinned eBPF maps) from the saved state, so after a daemon restart the
+ * gap is billed once, as one catch-up row per SKU. Rows that cannot be written (a full
+ * disk) wait in memory and are retried; the ledger reports failing meanwhile. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../sandbox/macro.h"
+#include "../sandbox/sandbox.h"
+#include "daemon.h"
+#include "ledger.h"
+#include "meter.h"
+#include "rates.h"
+#include "usage.h"
+
+typedef unsigned __int128 u128;
+
+struct pending {
+	struct ledger_row row;
+	char *own[4]; /* tenant, sandbox, labels, sku */
+};
+
+static struct pending *pend;
+static size_t npend, cap_pend;
+static struct bill_state *pstates;
+static size_t npstates, cap_pstates;
+
+struct total {
+	char tenant[40], sku[64];
+	uint64_t nano;
+};
+static struct total *totals;
+static size_t ntotals;
+
+static void total_add(const char *tenant, const char *sku, uint64_t nano, void *ud)
+{
+	for (size_t i = 0; i < ntotals; i++)
+		if (!strcmp(totals[i].tenant, tenant) && !strcmp(totals[i].sku, sku)) {
+			totals[i].nano += nano;
+			return;
+		}
+	struct total *t = realloc(totals, (ntotals + 1) * sizeof(*t));
+	if (!t)
+		return;
+	totals = t;
+	snprintf(totals[ntotals].tenant, sizeof(totals[ntotals].tenant), "%s", tenant);
+	snprintf(totals[ntotals].sku, sizeof(totals[ntotals].sku), "%s", sku);
+	totals[ntotals++].nano = nano;
+}
+
+void bill_metrics(FILE *f)
+{
+	fprintf(f, "# HELP sbx_billed_nanos_total Billed cost in nano-units of the currency.\n"
+		   "# TYPE sbx_billed_nanos_total counter\n");
+	for (size_t i = 0; i < ntotals; i++)
+		fprintf(f, "sbx_billed_nanos_total{tenant=\"%s\",sku=\"%s\",currency=\"%s\"} %" PRIu64 "\n",
+			totals[i].tenant, totals[i].sku, D.rates->currency, totals[i].nano);
+	fprintf(f, "# HELP sbx_ledger_up 1 while ledger rows are written; 0 while they wait.\n"
+		   "# TYPE sbx_ledger_up gauge\nsbx_ledger_up %d\n"
+		   "# HELP sbx_ledger_pending_rows Rows waiting to be written.\n"
+		   "# TYPE sbx_ledger_pending_rows gauge\nsbx_ledger_pending_rows %zu\n",
+		D.ledger_error ? 0 : 1, npend);
+}
+
+int bill_init(void)
+{
+	return ledger_totals(D.ledger, total_add, NULL);
+}
+
+/* Cumulative counters of a box now (the cgroup and meter slot must still be there). */
+struct counters {
+	uint64_t cpu_ns, mem_byte_ns, syscalls, rx, tx;
+};
+
+static void counters_now(struct box *b, struct counters *c)
+{
+	memset(c, 0, sizeof(*c));
+	const struct cgroup *cg = b->sb ? b->sb->cg : NULL;
+	uint64_t v;
+	char path[4096];
+	if (cg) {
+		snprintf(path, sizeof(path), "%s/cpu.stat", cg->v2_path);
+		FILE *f = fopen(path, "re");
+		if (f) {
+			if (fscanf(f, "usage_usec %" SCNu64, &v) == 1)
+				c->cpu_ns = v * 1000;
+			fclose(f);
+		}
+	}
+	c->mem_byte_ns = b->mem_byte_ns;
+	if (cg && b->mem_tick && usage_memory_now(cg, &v) == 0)
+		c->mem_byte_ns += v * (uint64_t)(mono_ns() - b->mem_tick);
+	struct meter_counts *mc = D.meter && b->slot >= 0 ? malloc(sizeof(*mc)) : NULL;
+	if (mc && meter_read(D.meter, (uint32_t)b->slot, mc) == 0) {
+		c->syscalls = mc->syscalls_total;
+		c->rx = mc->net.rx_bytes;
+		c->tx = mc->net.tx_bytes;
+	}
+	free(mc);
+}
+
+static char *labels_json(const struct box *b)
+{
+	json_t *o = json_object();
+	for (char **l = b->req.labels; l && l[0]; l += 2)
+		json_object_set_new(o, l[0], json_string(l[1]));
+	char *s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(o);
+	return s;
+}
+
+static int push_row(const struct box *b, const char *sku, const char *policy, int64_t start,
+		    int64_t end, uint64_t qty, const char *unit, uint64_t per,
+		    const char *pricing_unit)
+{
+	uint64_t list, price;
+	if (!qty || rates_price(D.rates, b->tenant, sku, &list, &price) < 0)
+		return 0;
+	if (npend == cap_pend) {
+		size_t cap = cap_pend ? cap_pend * 2 : 64;
+		struct pending *p = realloc(pend, cap * sizeof(*p));
+		if (!p)
+			return -ENOMEM;
+		pend = p;
+		cap_pend = cap;
+	}
+	struct pending *p = &pend[npend];
+	memset(p, 0, sizeof(*p));
+	int64_t win = (int64_t)D.opt.bill_window_ns;
+	p->own[0] = strdup(b->tenant);
+	p->own[1] = strdup(b->id);
+	p->own[2] = labels_json(b);
+	p->own[3] = strdup(sku);
+	if (!p->own[0] || !p->own[1] || !p->own[2] || !p->own[3]) {
+		for (int i = 0; i < 4; i++)
+			free(p->own[i]);
+		return -ENOMEM;
+	}
+	struct ledger_row *w = &p->row;
+	/* One row per sandbox, SKU and window, named by the window's aligned start. */
+	snprintf(w->id, sizeof(w->id), "%s:%s:%" PRId64, b->id, sku, start / win * win);
+	w->tenant = p->own[0];
+	w->sandbox = p->own[1];
+	w->labels = p->own[2];
+	w->sku = p->own[3];
+	w->unit = unit;
+	w->pricing_unit = pricing_unit;
+	w->currency = D.rates->currency;
+	w->policy = policy;
+	w->start_ns = start;
+	w->end_ns = end;
+	w->quantity = qty;
+	w->pricing_quantity_nano = rates_pricing_quantity(qty, per);
+	w->list_unit_price_nano = list;
+	w->unit_price_nano = price;
+	w->list_cost_nano = rates_cost(list, w->pricing_quantity_nano);
+	w->cost_nano = rates_cost(price, w->pricing_quantity_nano);
+	npend++;
+	return 0;
+}
+
+static uint64_t by_policy(enum rate_policy p, uint64_t alloc, uint64_t used)
+{
+	return p == POLICY_ALLOCATED ? alloc : p == POLICY_USED ? used : alloc > used ? alloc : used;
+}
+
+static const char *policy_name(enum rate_policy p)
+{
+	return p == POLICY_ALLOCATED ? "allocated" : p == POLICY_USED ? "used" : "max";
+}
+
+static void save_state(const struct bill_state *s)
+{
+	for (size_t i = 0; i < npstates; i++)
+		if (!strcmp(pstates[i].sandbox, s->sandbox)) {
+			pstates[i] = *s;
+			return;
+		}
+	if (npstates == cap_pstates) {
+		size_t cap = cap_pstates ? cap_pstates * 2 : 64;
+		struct bill_state *n = realloc(pstates, cap * sizeof(*n));
+		if (!n)
+			return;
+		pstates = n;
+		cap_pstates = cap;
+	}
+	pstates[npstates++] = *s;
+}
+
+/* Rows for [billed_until, end) of @b from its counters @c; advances its state. */
+static void bill_window(struct box *b, int64_t end, const struct counters *c, bool final)
+{
+	struct bill_state *s = &b->bill;
+	int64_t start = s->billed_until;
+	if (end <= start && !final)
+		return;
+	if (end < start)
+		end = start;
+	uint64_t dt = (uint64_t)(end - start);
+	/* A minimum billed duration stretches the last window's allocation. */
+	uint64_t total = (uint64_t)(end - b->started_ns);
+	if (final && total < D.rates->minimum_ns)
+		dt += D.rates->minimum_ns - total;
+	const struct sandbox_limits *lim = &b->req.limits;
+	uint32_t milli = lim->cpu_milli ? lim->cpu_milli : D.rates->default_cpu_milli;
+	uint64_t mem = lim->memory_bytes ? lim->memory_bytes : D.rates->default_memory_bytes;
+	uint64_t cpu_used = c->cpu_ns > s->cpu_ns ? c->cpu_ns - s->cpu_ns : 0;
+	uint64_t mem_used = (c->mem_byte_ns > s->mem_byte_ns ? c->mem_byte_ns - s->mem_byte_ns : 0) /
+			    1000000;
+	uint64_t cpu_alloc = (uint64_t)((u128)milli * dt / 1000);
+	uint64_t mem_alloc = (uint64_t)((u128)mem * dt / 1000000);
+
+	push_row(b, "cpu-core-second", policy_name(D.rates->cpu_policy), start, end,
+		 by_policy(D.rates->cpu_policy, cpu_alloc, cpu_used), "core-nanoseconds",
+		 1000000000ULL, "core-seconds");
+	push_row(b, "memory-gib-second", policy_name(D.rates->memory_policy), start, end,
+		 by_policy(D.rates->memory_policy, mem_alloc, mem_used), "byte-milliseconds",
+		 (1ULL << 30) * 1000, "GiB-seconds");
+	for (unsigned i = 0; i < b->ngpu; i++) {
+		char sku[96];
+		rates_gpu_sku(D.gpus[b->gpu_idx[i]].model, sku, sizeof(sku));
+		push_row(b, sku, "allocated", start, end, dt, "gpu-nanoseconds", 1000000000ULL,
+			 "GPU-seconds");
+	}
+	push_row(b, "syscall-million", "used", start, end,
+		 c->syscalls > s->syscalls ? c->syscalls - s->syscalls : 0, "syscalls", 1000000,
+		 "million syscalls");
+	push_row(b, "net-egress-gib", "used", start, end, c->tx > s->tx_bytes ? c->tx - s->tx_bytes : 0,
+		 "bytes", 1ULL << 30, "GiB");
+	push_row(b, "net-ingress-gib", "used", start, end,
+		 c->rx > s->rx_bytes ? c->rx - s->rx_bytes : 0, "bytes", 1ULL << 30, "GiB");
+	if (!s->created_billed)
+		push_row(b, "sandbox-create", "used", start, end, 1, "sandboxes", 1, "sandboxes");
+	s->billed_until = end;
+	s->cpu_ns = c->cpu_ns > s->cpu_ns ? c->cpu_ns : s->cpu_ns;
+	s->mem_byte_ns = c->mem_byte_ns > s->mem_byte_ns ? c->mem_byte_ns : s->mem_byte_ns;
+	s->syscalls = c->syscalls > s->syscalls ? c->syscalls : s->syscalls;
+	s->rx_bytes = c->rx > s->rx_bytes ? c->rx : s->rx_bytes;
+	s->tx_bytes = c->tx > s->tx_bytes ? c->tx : s->tx_bytes;
+	s->created_billed = true;
+	s->ended = final;
+	save_state(s);
+}
+
+/* Writes what waits; on failure everything stays queued for the next try. */
+static void flush(void)
+{
+	if (!npend && !npstates)
+		return;
+	struct ledger_row *rows = malloc((npend ? npend : 1) * sizeof(*rows));
+	if (!rows)
+		return;
+	for (size_t i = 0; i < npend; i++)
+		rows[i] = pend[i].row;
+	int r = ledger_append(D.ledger, rows, npend, pstates, npstates);
+	if (r < 0) {
+		if (!D.ledger_error)
+			logmsg(0, "ledger: cannot write %zu rows: %s; retrying", npend, strerror(-r));
+		free(D.ledger_error);
+		if (asprintf(&D.ledger_error, "cannot write the ledger: %s", strerror(-r)) < 0)
+			D.ledger_error = NULL;
+		free(rows);
+		return;
+	}
+	if (D.ledger_error)
+		logmsg(2, "ledger: writing again");
+	free(D.ledger_error);
+	D.ledger_error = NULL;
+	for (size_t i = 0; i < npend; i++) {
+		total_add(rows[i].tenant, rows[i].sku, rows[i].cost_nano, NULL);
+		for (int k = 0; k < 4; k++)
+			free(pend[i].own[k]);
+	}
+	free(rows);
+	npend = npstates = 0;
+}
+
+void bill_start(struct box *b)
+{
+	if (ledger_state(D.ledger, b->id, &b->bill) == 0)
+		return; /* re-adopted: it goes on from what was billed */
+	memset(&b->bill, 0, sizeof(b->bill));
+	snprintf(b->bill.sandbox, sizeof(b->bill.sandbox), "%s", b->id);
+	b->bill.billed_until = b->started_ns;
+}
+
+void bill_final(struct box *b)
+{
+	struct counters c;
+	if (b->bill.ended || !b->bill.billed_until)
+		return;
+	counters_now(b, &c);
+	bill_window(b, b->ended_ns ? b->ended_ns : real_ns(), &c, true);
+	flush();
+}
+
+void bill_tick(int64_t real)
+{
+	int64_t win = (int64_t)D.opt.bill_window_ns;
+	int64_t boundary = real / win * win;
+
+	if (boundary > D.bill_boundary) {
+		D.bill_boundary = boundary;
+		for (struct box *b = D.boxes; b; b = b->next) {
+			if (b->state != BOX_RUNNING || !b->bill.billed_until ||
+			    b->bill.billed_until >= boundary)
+				continue;
+			struct counters c;
+			counters_now(b, &c);
+			bill_window(b, boundary, &c, false);
+		}
+	}
+	flush();
+}
