@@ -61,12 +61,15 @@ void bill_metrics(FILE *f)
 	fprintf(f, "# HELP sbx_billed_nanos_total Billed cost in nano-units of the currency.\n"
 		   "# TYPE sbx_billed_nanos_total counter\n");
 	for (size_t i = 0; i < ntotals; i++)
-		fprintf(f, "sbx_billed_nanos_total{tenant=\"%s\",sku=\"%s\",currency=\"%s\"} %" PRIu64 "\n",
+		fprintf(f,
+			"sbx_billed_nanos_total{tenant=\"%s\",sku=\"%s\",currency=\"%s\"} %" PRIu64
+			"\n",
 			totals[i].tenant, totals[i].sku, D.rates->currency, totals[i].nano);
-	fprintf(f, "# HELP sbx_ledger_up 1 while ledger rows are written; 0 while they wait.\n"
-		   "# TYPE sbx_ledger_up gauge\nsbx_ledger_up %d\n"
-		   "# HELP sbx_ledger_pending_rows Rows waiting to be written.\n"
-		   "# TYPE sbx_ledger_pending_rows gauge\nsbx_ledger_pending_rows %zu\n",
+	fprintf(f,
+		"# HELP sbx_ledger_up 1 while ledger rows are written; 0 while they wait.\n"
+		"# TYPE sbx_ledger_up gauge\nsbx_ledger_up %d\n"
+		"# HELP sbx_ledger_pending_rows Rows waiting to be written.\n"
+		"# TYPE sbx_ledger_pending_rows gauge\nsbx_ledger_pending_rows %zu\n",
 		D.ledger_error ? 0 : 1, npend);
 }
 
@@ -169,7 +172,10 @@ static int push_row(const struct box *b, const char *sku, const char *policy, in
 
 static uint64_t by_policy(enum rate_policy p, uint64_t alloc, uint64_t used)
 {
-	return p == POLICY_ALLOCATED ? alloc : p == POLICY_USED ? used : alloc > used ? alloc : used;
+	return p == POLICY_ALLOCATED ? alloc
+	       : p == POLICY_USED    ? used
+	       : alloc > used	     ? alloc
+				     : used;
 }
 
 static const char *policy_name(enum rate_policy p)
@@ -213,8 +219,8 @@ static void bill_window(struct box *b, int64_t end, const struct counters *c, bo
 	uint32_t milli = lim->cpu_milli ? lim->cpu_milli : D.rates->default_cpu_milli;
 	uint64_t mem = lim->memory_bytes ? lim->memory_bytes : D.rates->default_memory_bytes;
 	uint64_t cpu_used = c->cpu_ns > s->cpu_ns ? c->cpu_ns - s->cpu_ns : 0;
-	uint64_t mem_used = (c->mem_byte_ns > s->mem_byte_ns ? c->mem_byte_ns - s->mem_byte_ns : 0) /
-			    1000000;
+	uint64_t mem_used =
+		(c->mem_byte_ns > s->mem_byte_ns ? c->mem_byte_ns - s->mem_byte_ns : 0) / 1000000;
 	uint64_t cpu_alloc = (uint64_t)((u128)milli * dt / 1000);
 	uint64_t mem_alloc = (uint64_t)((u128)mem * dt / 1000000);
 
@@ -233,8 +239,8 @@ static void bill_window(struct box *b, int64_t end, const struct counters *c, bo
 	push_row(b, "syscall-million", "used", start, end,
 		 c->syscalls > s->syscalls ? c->syscalls - s->syscalls : 0, "syscalls", 1000000,
 		 "million syscalls");
-	push_row(b, "net-egress-gib", "used", start, end, c->tx > s->tx_bytes ? c->tx - s->tx_bytes : 0,
-		 "bytes", 1ULL << 30, "GiB");
+	push_row(b, "net-egress-gib", "used", start, end,
+		 c->tx > s->tx_bytes ? c->tx - s->tx_bytes : 0, "bytes", 1ULL << 30, "GiB");
 	push_row(b, "net-ingress-gib", "used", start, end,
 		 c->rx > s->rx_bytes ? c->rx - s->rx_bytes : 0, "bytes", 1ULL << 30, "GiB");
 	if (!s->created_billed)
@@ -263,7 +269,8 @@ static void flush(void)
 	int r = ledger_append(D.ledger, rows, npend, pstates, npstates);
 	if (r < 0) {
 		if (!D.ledger_error)
-			logmsg(0, "ledger: cannot write %zu rows: %s; retrying", npend, strerror(-r));
+			logmsg(0, "ledger: cannot write %zu rows: %s; retrying", npend,
+			       strerror(-r));
 		free(D.ledger_error);
 		if (asprintf(&D.ledger_error, "cannot write the ledger: %s", strerror(-r)) < 0)
 			D.ledger_error = NULL;

@@ -97,11 +97,12 @@ static json_t *row_json(const struct ledger_row *w)
 		(json_int_t)w->start_ns, "end_ns", (json_int_t)w->end_ns, "start", s, "end", t,
 		"quantity", (json_int_t)w->quantity, "unit", w->unit, "pricing_quantity",
 		rates_format_nano(w->pricing_quantity_nano, a, sizeof(a)), "pricing_unit",
-		w->pricing_unit, "list_unit_price", rates_format_nano(w->list_unit_price_nano, b, sizeof(b)),
-		"unit_price", rates_format_nano(w->unit_price_nano, c, sizeof(c)), "list_cost",
+		w->pricing_unit, "list_unit_price",
+		rates_format_nano(w->list_unit_price_nano, b, sizeof(b)), "unit_price",
+		rates_format_nano(w->unit_price_nano, c, sizeof(c)), "list_cost",
 		rates_format_nano(w->list_cost_nano, d, sizeof(d)), "cost",
-		rates_format_nano(w->cost_nano, e, sizeof(e)), "cost_nano", (json_int_t)w->cost_nano,
-		"currency", w->currency, "policy", w->policy, "labels",
+		rates_format_nano(w->cost_nano, e, sizeof(e)), "cost_nano",
+		(json_int_t)w->cost_nano, "currency", w->currency, "policy", w->policy, "labels",
 		labels ? labels : json_object(), "prev_hash", w->prev_hash, "hash", w->hash);
 	(void)g;
 	return j;
@@ -119,10 +120,10 @@ static bool emit(const struct ledger_row *w, void *ud)
 		return true;
 	}
 	if (x->format == 2) {
-		json_t *ev = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:o}", "specversion", "1.0", "id",
-				       w->id, "source", x->host, "type", "", "subject", w->tenant,
-				       "time", "", "datacontenttype", "application/json", "data",
-				       row_json(w));
+		json_t *ev = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:o}", "specversion", "1.0",
+				       "id", w->id, "source", x->host, "type", "", "subject",
+				       w->tenant, "time", "", "datacontenttype", "application/json",
+				       "data", row_json(w));
 		char type[96];
 		snprintf(type, sizeof(type), "sbx.usage.%s", w->sku);
 		json_object_set_new(ev, "type", json_string(type));
@@ -144,10 +145,13 @@ static bool emit(const struct ledger_row *w, void *ud)
 	fmt_time(w->end_ns, t, sizeof(t));
 	snprintf(q, sizeof(q), "%" PRIu64, w->quantity);
 	snprintf(desc, sizeof(desc), "%s of sandbox %s", w->sku, w->sandbox);
-	const char *fields[] = { cost,	   cost,       list,	  lup,	     cost,	up,
-				 pq,	   w->pricing_unit, q, w->unit, s, t, "Usage", desc,
-				 w->currency, w->sandbox, "Sandbox", w->sku, "sbx", "Compute",
-				 w->labels, w->id, w->tenant, w->policy, w->hash };
+	const char *fields[] = { cost,	    cost,    list,	  lup,
+				 cost,	    up,	     pq,	  w->pricing_unit,
+				 q,	    w->unit, s,		  t,
+				 "Usage",   desc,    w->currency, w->sandbox,
+				 "Sandbox", w->sku,  "sbx",	  "Compute",
+				 w->labels, w->id,   w->tenant,	  w->policy,
+				 w->hash };
 	for (size_t i = 0; i < ARRAY_SIZE(fields); i++)
 		csv_field(x->f, fields[i], i + 1 == ARRAY_SIZE(fields));
 	return true;
@@ -214,8 +218,8 @@ void export_usage(struct conn *c, struct http_request *req)
 	int r = ledger_each(D.ledger, from, to, tenant, sandbox, emit, &x);
 	if (x.format == 0) {
 		char tot[40];
-		json_t *j = json_pack("{s:s,s:o,s:I,s:s,s:I}", "currency", D.rates->currency, "rows",
-				      x.rows, "count", (json_int_t)x.n, "total",
+		json_t *j = json_pack("{s:s,s:o,s:I,s:s,s:I}", "currency", D.rates->currency,
+				      "rows", x.rows, "count", (json_int_t)x.n, "total",
 				      rates_format_nano(x.total, tot, sizeof(tot)), "total_nano",
 				      (json_int_t)x.total);
 		char *s = json_dumps(j, JSON_COMPACT);
@@ -240,7 +244,8 @@ void export_rates(struct conn *c)
 {
 	json_t *j = json_deep_copy(D.rates->json);
 	if (!json_object_get(j, "source"))
-		json_object_set_new(j, "source", json_string(D.opt.rates_path ? D.opt.rates_path : "built-in"));
+		json_object_set_new(j, "source",
+				    json_string(D.opt.rates_path ? D.opt.rates_path : "built-in"));
 	respond_json(c, 200, j);
 }
 
@@ -253,8 +258,9 @@ void export_verify(struct conn *c)
 	if (r == 0)
 		respond_json(c, 200, json_pack("{s:b,s:I}", "ok", 1, "rows", (json_int_t)rows));
 	else if (r == -EBADMSG)
-		respond_json(c, 200, json_pack("{s:b,s:I,s:s,s:s}", "ok", 0, "rows", (json_int_t)rows,
-					       "bad_row", bad ? bad : "?", "reason", why ? why : "?"));
+		respond_json(c, 200,
+			     json_pack("{s:b,s:I,s:s,s:s}", "ok", 0, "rows", (json_int_t)rows,
+				       "bad_row", bad ? bad : "?", "reason", why ? why : "?"));
 	else
 		respond_error(c, 500, "internal", "reading the ledger: %s", strerror(-r));
 	free(bad);

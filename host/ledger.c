@@ -38,13 +38,16 @@ static const char schema[] =
 #define GENESIS "0000000000000000000000000000000000000000000000000000000000000000"
 #define COLS                                                                                       \
 	"seq, id, tenant, sandbox, sku, start_ns, end_ns, quantity, unit, pricing_quantity_nano, " \
-	"pricing_unit, list_unit_price_nano, unit_price_nano, list_cost_nano, cost_nano, "          \
+	"pricing_unit, list_unit_price_nano, unit_price_nano, list_cost_nano, cost_nano, "         \
 	"currency, labels, policy, prev_hash, hash"
 
 static int sql_err(sqlite3 *db)
 {
 	int c = sqlite3_errcode(db) & 0xff;
-	return c == SQLITE_FULL ? -ENOSPC : c == SQLITE_CONSTRAINT ? -EEXIST : c == SQLITE_BUSY ? -EBUSY : -EIO;
+	return c == SQLITE_FULL		? -ENOSPC
+	       : c == SQLITE_CONSTRAINT ? -EEXIST
+	       : c == SQLITE_BUSY	? -EBUSY
+					: -EIO;
 }
 
 /* SHA-256 of the row's content and the hash before it, as hex. */
@@ -58,9 +61,9 @@ static int row_hash(const struct ledger_row *r, const char *prev, char out[65])
 			 "\x1f%s\x1f%" PRIu64 "\x1f%s\x1f%" PRIu64 "\x1f%" PRIu64 "\x1f%" PRIu64
 			 "\x1f%" PRIu64 "\x1f%s\x1f%s\x1f%s\x1f%s",
 			 r->id, r->tenant, r->sandbox, r->sku, r->start_ns, r->end_ns, r->quantity,
-			 r->unit, r->pricing_quantity_nano, r->pricing_unit, r->list_unit_price_nano,
-			 r->unit_price_nano, r->list_cost_nano, r->cost_nano, r->currency, r->labels,
-			 r->policy, prev);
+			 r->unit, r->pricing_quantity_nano, r->pricing_unit,
+			 r->list_unit_price_nano, r->unit_price_nano, r->list_cost_nano,
+			 r->cost_nano, r->currency, r->labels, r->policy, prev);
 	if (n < 0)
 		return -ENOMEM;
 	int ok = EVP_Digest(s, (size_t)n, md, &len, EVP_sha256(), NULL);
@@ -82,10 +85,12 @@ int ledger_open(sqlite3 *db, struct ledger **ret)
 	l->db = db;
 	snprintf(l->head, sizeof(l->head), GENESIS);
 	if (sqlite3_exec(db, schema, NULL, NULL, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(db, "INSERT INTO ledger(" COLS ") VALUES(NULL,?,?,?,?,?,?,?,?,?,?,?,?,"
-				   "?,?,?,?,?,?,?)",
+	    sqlite3_prepare_v2(db,
+			       "INSERT INTO ledger(" COLS ") VALUES(NULL,?,?,?,?,?,?,?,?,?,?,?,?,"
+			       "?,?,?,?,?,?,?)",
 			       -1, &l->insert, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO ledger_head(one, rows, hash) VALUES(1,?,?)",
+	    sqlite3_prepare_v2(db,
+			       "INSERT OR REPLACE INTO ledger_head(one, rows, hash) VALUES(1,?,?)",
 			       -1, &l->head_set, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(db,
 			       "INSERT OR REPLACE INTO billing(sandbox, billed_until, cpu_ns, "
@@ -101,8 +106,9 @@ int ledger_open(sqlite3 *db, struct ledger **ret)
 		return r;
 	}
 	/* The chain continues from its last row. */
-	if (sqlite3_prepare_v2(db, "SELECT hash, (SELECT COUNT(*) FROM ledger) FROM ledger "
-				   "ORDER BY seq DESC LIMIT 1",
+	if (sqlite3_prepare_v2(db,
+			       "SELECT hash, (SELECT COUNT(*) FROM ledger) FROM ledger "
+			       "ORDER BY seq DESC LIMIT 1",
 			       -1, &st, NULL) == SQLITE_OK &&
 	    sqlite3_step(st) == SQLITE_ROW) {
 		snprintf(l->head, sizeof(l->head), "%s", (const char *)sqlite3_column_text(st, 0));
@@ -258,16 +264,17 @@ static void row_from(sqlite3_stmt *st, struct ledger_row *w)
 	snprintf(w->hash, sizeof(w->hash), "%s", txt(st, 19));
 }
 
-int ledger_each(struct ledger *l, int64_t from, int64_t to, const char *tenant,
-		const char *sandbox, bool (*fn)(const struct ledger_row *row, void *ud), void *ud)
+int ledger_each(struct ledger *l, int64_t from, int64_t to, const char *tenant, const char *sandbox,
+		bool (*fn)(const struct ledger_row *row, void *ud), void *ud)
 {
 	sqlite3_stmt *st = NULL;
 	int r;
 
-	if (sqlite3_prepare_v2(l->db,
-			       "SELECT " COLS " FROM ledger WHERE start_ns >= ? AND start_ns < ? AND "
-			       "(?3 IS NULL OR tenant = ?3) AND (?4 IS NULL OR sandbox = ?4) ORDER BY seq",
-			       -1, &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(
+		    l->db,
+		    "SELECT " COLS " FROM ledger WHERE start_ns >= ? AND start_ns < ? AND "
+		    "(?3 IS NULL OR tenant = ?3) AND (?4 IS NULL OR sandbox = ?4) ORDER BY seq",
+		    -1, &st, NULL) != SQLITE_OK)
 		return sql_err(l->db);
 	sqlite3_bind_int64(st, 1, from);
 	sqlite3_bind_int64(st, 2, to > 0 ? to : INT64_MAX);
@@ -289,14 +296,15 @@ int ledger_each(struct ledger *l, int64_t from, int64_t to, const char *tenant,
 }
 
 int ledger_totals(struct ledger *l,
-		  void (*fn)(const char *tenant, const char *sku, uint64_t cost, void *ud), void *ud)
+		  void (*fn)(const char *tenant, const char *sku, uint64_t cost, void *ud),
+		  void *ud)
 {
 	sqlite3_stmt *st = NULL;
 	int r;
 
-	if (sqlite3_prepare_v2(l->db,
-			       "SELECT tenant, sku, SUM(cost_nano) FROM ledger GROUP BY tenant, sku",
-			       -1, &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(
+		    l->db, "SELECT tenant, sku, SUM(cost_nano) FROM ledger GROUP BY tenant, sku",
+		    -1, &st, NULL) != SQLITE_OK)
 		return sql_err(l->db);
 	while ((r = sqlite3_step(st)) == SQLITE_ROW)
 		fn(txt(st, 0), txt(st, 1), (uint64_t)sqlite3_column_int64(st, 2), ud);
@@ -323,12 +331,14 @@ int ledger_verify(struct ledger *l, uint64_t *ret_rows, char **ret_bad, char **r
 		if (strcmp(w.prev_hash, prev)) {
 			bad = 1;
 			*ret_bad = strdup(w.id);
-			*ret_why = strdup("its previous-row hash does not match: a row before it was "
-					  "deleted or changed");
+			*ret_why =
+				strdup("its previous-row hash does not match: a row before it was "
+				       "deleted or changed");
 		} else if (row_hash(&w, prev, h) < 0 || strcmp(h, w.hash)) {
 			bad = 1;
 			*ret_bad = strdup(w.id);
-			*ret_why = strdup("its content does not match its hash: the row was changed");
+			*ret_why =
+				strdup("its content does not match its hash: the row was changed");
 		}
 		snprintf(prev, sizeof(prev), "%s", w.hash);
 	}
@@ -342,8 +352,9 @@ int ledger_verify(struct ledger *l, uint64_t *ret_rows, char **ret_bad, char **r
 		if ((uint64_t)sqlite3_column_int64(st, 0) != n || strcmp(txt(st, 1), prev)) {
 			bad = 1;
 			*ret_bad = strdup("end");
-			if (asprintf(ret_why, "the ledger ends after %" PRIu64 " rows, but %" PRId64
-					      " were written: rows were removed from the end",
+			if (asprintf(ret_why,
+				     "the ledger ends after %" PRIu64 " rows, but %" PRId64
+				     " were written: rows were removed from the end",
 				     n, (int64_t)sqlite3_column_int64(st, 0)) < 0)
 				*ret_why = NULL;
 		}

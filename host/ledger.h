@@ -46,11 +46,12 @@ int ledger_state(struct ledger *l, const char *sandbox, struct bill_state *ret);
 
 /* Rows with start in [from, to) (0 = open), of @tenant and @sandbox when not NULL, in
  * ledger order. @fn returns false to stop. */
-int ledger_each(struct ledger *l, int64_t from, int64_t to, const char *tenant,
-		const char *sandbox, bool (*fn)(const struct ledger_row *row, void *ud), void *ud);
+int ledger_each(struct ledger *l, int64_t from, int64_t to, const char *tenant, const char *sandbox,
+		bool (*fn)(const struct ledger_row *row, void *ud), void *ud);
 /* Sum of cost per tenant and SKU. */
 int ledger_totals(struct ledger *l,
-		  void (*fn)(const char *tenant, const char *sku, uint64_t cost, void *ud), void *ud);
+		  void (*fn)(const char *tenant, const char *sku, uint64_t cost, void *ud),
+		  void *ud);
 
 /* Walks the chain. Returns 0 when whole (*ret_rows rows), or -EBADMSG with the first bad
  * row's id (or "end") and why, in *ret_bad / *ret_why (caller frees). */

@@ -131,7 +131,10 @@ static void usage(FILE *f)
 		"  logs ID                           the workload's output\n"
 		"  usage [--json] ID                 CPU, memory, syscalls (by name), network\n"
 		"  top [--sort cpu|memory|syscalls]  live table of sandboxes; q quits (one plain\n"
-		"                                    table when not on a terminal)\n\n"
+		"                                    table when not on a terminal)\n"
+		"  bill [--from T] [--to T] [--tenant T] [--sandbox ID]\n"
+		"       [--format table|focus|cloudevents|json]   the priced ledger\n"
+		"  bill verify                       check the ledger's hash chain\n\n"
 		"  Every daemon command takes --socket PATH (or $SBX_SOCKET); $SBX_TOKEN is\n"
 		"  sent as a bearer token.\n\n"
 		"  sbx --version | --help\n");
@@ -1223,6 +1226,206 @@ static int cmd_simple(const char *name, int argc, char **argv)
 	return r;
 }
 
+/* ---- sbx bill ---- */
+
+struct bill_line {
+	char tenant[40], sandbox[16], sku[64], unit[32];
+	uint64_t pq_nano, cost_nano;
+};
+
+static int bill_cmp(const void *a, const void *b)
+{
+	const struct bill_line *x = a, *y = b;
+	int c = strcmp(x->tenant, y->tenant);
+	if (!c)
+		c = strcmp(x->sandbox, y->sandbox);
+	return c ? c : strcmp(x->sku, y->sku);
+}
+
+/* "0.000014000" -> nano-units (the API's decimals have 9 places). */
+static uint64_t dec_nano(const char *s)
+{
+	uint64_t whole = 0, frac = 0;
+	int d = 0;
+	for (; s && *s >= '0' && *s <= '9'; s++)
+		whole = whole * 10 + (uint64_t)(*s - '0');
+	if (s && *s == '.')
+		for (s++; *s >= '0' && *s <= '9' && d < 9; s++, d++)
+			frac = frac * 10 + (uint64_t)(*s - '0');
+	for (; d < 9; d++)
+		frac *= 10;
+	return whole * 1000000000ULL + frac;
+}
+
+static void print_nano(uint64_t n)
+{
+	printf("%llu.%09llu", (unsigned long long)(n / 1000000000ULL),
+	       (unsigned long long)(n % 1000000000ULL));
+}
+
+/* Per tenant and sandbox, per SKU, with totals. */
+static int bill_table(json_t *j)
+{
+	json_t *rows = json_object_get(j, "rows"), *r;
+	const char *cur = json_string_value(json_object_get(j, "currency"));
+	size_t i, n = 0, cap = json_array_size(rows);
+	struct bill_line *lines = calloc(cap ? cap : 1, sizeof(*lines));
+	if (!lines)
+		return die("out of memory");
+	json_array_foreach (rows, i, r) {
+		const char *t = json_string_value(json_object_get(r, "tenant"));
+		const char *s = json_string_value(json_object_get(r, "sandbox"));
+		const char *k = json_string_value(json_object_get(r, "sku"));
+		struct bill_line *l = NULL;
+		for (size_t m = 0; m < n && !l; m++)
+			if (!strcmp(lines[m].tenant, t) && !strcmp(lines[m].sandbox, s) &&
+			    !strcmp(lines[m].sku, k))
+				l = &lines[m];
+		if (!l) {
+			l = &lines[n++];
+			snprintf(l->tenant, sizeof(l->tenant), "%s", t);
+			snprintf(l->sandbox, sizeof(l->sandbox), "%s", s);
+			snprintf(l->sku, sizeof(l->sku), "%s", k);
+			snprintf(l->unit, sizeof(l->unit), "%s",
+				 json_string_value(json_object_get(r, "pricing_unit")));
+		}
+		l->pq_nano += dec_nano(json_string_value(json_object_get(r, "pricing_quantity")));
+		l->cost_nano += (uint64_t)json_integer_value(json_object_get(r, "cost_nano"));
+	}
+	qsort(lines, n, sizeof(*lines), bill_cmp);
+	printf("%-10s %-13s %-34s %22s %-18s %16s\n", "TENANT", "SANDBOX", "SKU", "QUANTITY",
+	       "UNIT", cur ? cur : "COST");
+	uint64_t sb = 0, tn = 0, all = 0;
+	for (i = 0; i < n; i++) {
+		char q[40];
+		snprintf(q, sizeof(q), "%llu.%09llu",
+			 (unsigned long long)(lines[i].pq_nano / 1000000000ULL),
+			 (unsigned long long)(lines[i].pq_nano % 1000000000ULL));
+		printf("%-10s %-13s %-34s %22s %-18s ", lines[i].tenant, lines[i].sandbox,
+		       lines[i].sku, q, lines[i].unit);
+		char c[40];
+		snprintf(c, sizeof(c), "%llu.%09llu",
+			 (unsigned long long)(lines[i].cost_nano / 1000000000ULL),
+			 (unsigned long long)(lines[i].cost_nano % 1000000000ULL));
+		printf("%16s\n", c);
+		sb += lines[i].cost_nano;
+		tn += lines[i].cost_nano;
+		all += lines[i].cost_nano;
+		bool end_sb = i + 1 == n || strcmp(lines[i + 1].sandbox, lines[i].sandbox) ||
+			      strcmp(lines[i + 1].tenant, lines[i].tenant);
+		bool end_tn = i + 1 == n || strcmp(lines[i + 1].tenant, lines[i].tenant);
+		if (end_sb) {
+			printf("%-10s %-13s %-34s %41s ", "", lines[i].sandbox, "sandbox total",
+			       "");
+			print_nano(sb);
+			printf("\n");
+			sb = 0;
+		}
+		if (end_tn) {
+			printf("%-10s %-13s %-34s %41s ", lines[i].tenant, "", "tenant total", "");
+			print_nano(tn);
+			printf("\n");
+			tn = 0;
+		}
+	}
+	printf("%-10s %-13s %-34s %41s ", "", "", "total", "");
+	print_nano(all);
+	printf(" %s\n", cur ? cur : "");
+	free(lines);
+	return 0;
+}
+
+static int cmd_bill(int argc, char **argv)
+{
+	const char *sock = NULL, *format = "table", *opt[4] = { 0 };
+	static const char *const names[4] = { "from", "to", "tenant", "sandbox" };
+	bool verify = false;
+
+	prog = "sbx bill";
+	for (int i = 1; i < argc; i++) {
+		bool known = false;
+		if (!strcmp(argv[i], "verify")) {
+			verify = true;
+			continue;
+		}
+		if (!strcmp(argv[i], "--socket") && i + 1 < argc) {
+			sock = argv[++i];
+			continue;
+		}
+		if (!strcmp(argv[i], "--format") && i + 1 < argc) {
+			format = argv[++i];
+			continue;
+		}
+		for (int k = 0; k < 4 && !known; k++)
+			if (!strncmp(argv[i], "--", 2) && !strcmp(argv[i] + 2, names[k]) &&
+			    i + 1 < argc) {
+				opt[k] = argv[++i];
+				known = true;
+			}
+		if (!known)
+			return die(
+				"usage: sbx bill [--from T] [--to T] [--tenant T] [--sandbox ID] "
+				"[--format table|focus|cloudevents|json] | sbx bill verify");
+	}
+	struct client_resp resp;
+	int r;
+	if (verify) {
+		r = api(socket_path(sock), "GET", "/v1/ledger/verify", NULL, NULL, 0, &resp, NULL,
+			NULL);
+		if (r || (r = api_check(&resp))) {
+			client_resp_clear(&resp);
+			return r;
+		}
+		json_t *j = json_loadb(resp.body, resp.len, 0, NULL);
+		if (json_is_true(json_object_get(j, "ok"))) {
+			printf("ledger intact: %" JSON_INTEGER_FORMAT
+			       " rows, hash chain verified\n",
+			       json_integer_value(json_object_get(j, "rows")));
+			r = 0;
+		} else {
+			printf("ledger broken at row %s: %s\n",
+			       json_string_value(json_object_get(j, "bad_row")),
+			       json_string_value(json_object_get(j, "reason")));
+			r = 1;
+		}
+		json_decref(j);
+		client_resp_clear(&resp);
+		return r;
+	}
+	bool table = !strcmp(format, "table");
+	if (!table && strcmp(format, "focus") && strcmp(format, "cloudevents") &&
+	    strcmp(format, "json"))
+		return die("--format: \"%s\" is not table, focus, cloudevents or json", format);
+	char *target = NULL;
+	size_t tlen = 0;
+	FILE *f = open_memstream(&target, &tlen);
+	if (!f)
+		return die("out of memory");
+	fprintf(f, "/v1/usage?format=%s", table ? "json" : format);
+	for (int k = 0; k < 4; k++)
+		if (opt[k]) {
+			char *e = client_query_escape(opt[k]);
+			fprintf(f, "&%s=%s", names[k], e ? e : "");
+			free(e);
+		}
+	fclose(f);
+	r = api(socket_path(sock), "GET", target, NULL, NULL, 0, &resp, NULL, NULL);
+	free(target);
+	if (r || (r = api_check(&resp))) {
+		client_resp_clear(&resp);
+		return r;
+	}
+	if (table) {
+		json_t *j = json_loadb(resp.body, resp.len, 0, NULL);
+		r = j ? bill_table(j) : die("sbxd's answer is not JSON");
+		json_decref(j);
+	} else {
+		(void)client_write_all(1, resp.body, resp.len);
+	}
+	client_resp_clear(&resp);
+	return r;
+}
+
 /* ---- sbx top ---- */
 
 enum top_sort {
@@ -1420,6 +1623,8 @@ int main(int argc, char **argv)
 		return cmd_cp(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "top"))
 		return cmd_top(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "bill"))
+		return cmd_bill(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "ls") || !strcmp(argv[1], "inspect") || !strcmp(argv[1], "rm") ||
 	    !strcmp(argv[1], "logs") || !strcmp(argv[1], "usage")) {
 		static char name[32];
