@@ -292,19 +292,42 @@ static void flush(void)
 
 void bill_start(struct box *b)
 {
-	if (ledger_state(D.ledger, b->id, &b->bill) == 0)
-		return; /* re-adopted: it goes on from what was billed */
+	if (ledger_state(D.ledger, b->id, &b->bill) == 0) {
+		/* Re-adopted: it goes on from what was billed. The memory integral lived in
+		 * the daemon: it resumes from the billed value, the time away counted at the
+		 * level the sandbox holds now (memory is sampled, not counted by the kernel). */
+		uint64_t cur = 0;
+		int64_t away = real_ns() - b->bill.billed_until;
+		b->mem_byte_ns = b->bill.mem_byte_ns;
+		if (b->sb && away > 0 && usage_memory_now(b->sb->cg, &cur) == 0)
+			b->mem_byte_ns += cur * (uint64_t)away;
+		b->mem_tick = mono_ns();
+		return;
+	}
 	memset(&b->bill, 0, sizeof(b->bill));
 	snprintf(b->bill.sandbox, sizeof(b->bill.sandbox), "%s", b->id);
 	b->bill.billed_until = b->started_ns;
 }
 
+/* The last window, with the very counters of the sandbox's final usage record, so the
+ * ledger's sums are its totals. */
 void bill_final(struct box *b)
 {
-	struct counters c;
+	struct counters c = { 0 };
 	if (b->bill.ended || !b->bill.billed_until)
 		return;
-	counters_now(b, &c);
+	json_t *u = b->usage_final ? json_loads(b->usage_final, 0, NULL) : NULL;
+	if (u) {
+		json_t *net = json_object_get(u, "net");
+		c.cpu_ns = (uint64_t)json_integer_value(json_object_get(u, "cpu_ns"));
+		c.mem_byte_ns = (uint64_t)json_integer_value(json_object_get(u, "memory_byte_ns"));
+		c.syscalls = (uint64_t)json_integer_value(json_object_get(u, "syscalls_total"));
+		c.rx = (uint64_t)json_integer_value(json_object_get(net, "rx_bytes"));
+		c.tx = (uint64_t)json_integer_value(json_object_get(net, "tx_bytes"));
+		json_decref(u);
+	} else {
+		counters_now(b, &c);
+	}
 	bill_window(b, b->ended_ns ? b->ended_ns : real_ns(), &c, true);
 	flush();
 }
