@@ -32,6 +32,7 @@ struct {
  * keeps the map at 16 MiB whatever the CPU count. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE); /* sbxd reads it in place, without syscalls */
 	__uint(max_entries, METER_SLOTS *METER_SYSCALLS);
 	__type(key, __u32);
 	__type(value, __u64);
@@ -39,6 +40,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
 	__uint(max_entries, METER_SLOTS);
 	__type(key, __u32);
 	__type(value, struct meter_net);

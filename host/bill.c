@@ -86,21 +86,11 @@ struct counters {
 static void counters_now(struct box *b, struct counters *c)
 {
 	memset(c, 0, sizeof(*c));
-	const struct cgroup *cg = b->sb ? b->sb->cg : NULL;
 	uint64_t v;
-	char path[4096];
-	if (cg) {
-		snprintf(path, sizeof(path), "%s/cpu.stat", cg->v2_path);
-		FILE *f = fopen(path, "re");
-		if (f) {
-			if (fscanf(f, "usage_usec %" SCNu64, &v) == 1)
-				c->cpu_ns = v * 1000;
-			fclose(f);
-		}
-	}
+	if (usage_pread(b->cpu_fd, "usage_usec", &v) == 0)
+		c->cpu_ns = v * 1000;
+	/* The integral as of the last metering tick (at most a second old): no read. */
 	c->mem_byte_ns = b->mem_byte_ns;
-	if (cg && b->mem_tick && usage_memory_now(cg, &v) == 0)
-		c->mem_byte_ns += v * (uint64_t)(mono_ns() - b->mem_tick);
 	struct meter_counts *mc = D.meter && b->slot >= 0 ? malloc(sizeof(*mc)) : NULL;
 	if (mc && meter_read(D.meter, (uint32_t)b->slot, mc) == 0) {
 		c->syscalls = mc->syscalls_total;
@@ -140,7 +130,9 @@ static int push_row(const struct box *b, const char *sku, const char *policy, in
 	int64_t win = (int64_t)D.opt.bill_window_ns;
 	p->own[0] = strdup(b->tenant);
 	p->own[1] = strdup(b->id);
-	p->own[2] = labels_json(b);
+	if (!b->labels_json)
+		((struct box *)b)->labels_json = labels_json(b);
+	p->own[2] = b->labels_json ? strdup(b->labels_json) : NULL;
 	p->own[3] = strdup(sku);
 	if (!p->own[0] || !p->own[1] || !p->own[2] || !p->own[3]) {
 		for (int i = 0; i < 4; i++)

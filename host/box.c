@@ -103,7 +103,10 @@ static void box_free(struct box *b)
 	free(b->tenant);
 	free(b->cgroup_json);
 	free(b->usage_final);
+	free(b->labels_json);
 	closep(&b->ctl_fd);
+	closep(&b->cpu_fd);
+	closep(&b->mem_fd);
 	if (b->sb)
 		sandbox_destroy(b->sb);
 	free(b);
@@ -311,7 +314,7 @@ void box_meter_tick(int64_t mono)
 	uint64_t cur;
 
 	for (struct box *b = D.boxes; b; b = b->next) {
-		if (b->state != BOX_RUNNING || !b->sb || usage_memory_now(b->sb->cg, &cur) < 0)
+		if (b->state != BOX_RUNNING || usage_pread(b->mem_fd, NULL, &cur) < 0)
 			continue;
 		if (b->mem_tick)
 			b->mem_byte_ns += cur * (uint64_t)(mono - b->mem_tick);
@@ -363,6 +366,8 @@ static void usage_finalize(struct box *b)
 	b->usage_final = json_dumps(u, JSON_COMPACT);
 	json_decref(u);
 	bill_final(b); /* the last window, while its counters are there */
+	closep(&b->cpu_fd);
+	closep(&b->mem_fd);
 	gpus_release(b);
 	slot_free(b);
 }
@@ -549,6 +554,10 @@ static void box_running(struct box *b)
 	b->last_active = mono_ns();
 	free(b->cgroup_json);
 	b->cgroup_json = cgroup_to_json(b->sb->cg);
+	closep(&b->cpu_fd);
+	closep(&b->mem_fd);
+	b->cpu_fd = usage_open_cpu(b->sb->cg);
+	b->mem_fd = usage_open_memory(b->sb->cg);
 	pid_arm(b);
 	ctl_arm(b);
 }
@@ -691,7 +700,7 @@ void box_create(struct conn *c, const char *tenant, const char *body, size_t len
 	struct box *b = calloc(1, sizeof(*b));
 	struct launch_job *j = calloc(1, sizeof(*j));
 	if (b)
-		b->ctl_fd = -1;
+		b->ctl_fd = b->cpu_fd = b->mem_fd = -1;
 	if (!b || !j || make_id(b->id, sizeof(b->id)) < 0 ||
 	    !(b->tenant = strdup(tenant ? tenant : "admin")) ||
 	    asprintf(&b->dir, "%s/sandboxes/%s", D.opt.state_dir, b->id) < 0) {
@@ -981,7 +990,7 @@ static void readopt_one(const struct store_sandbox *s, void *userdata)
 
 	if (!b)
 		return;
-	b->ctl_fd = -1;
+	b->ctl_fd = b->cpu_fd = b->mem_fd = -1;
 	b->slot = -1;
 	b->usage_final = s->usage ? strdup(s->usage) : NULL;
 	memcpy(b->id, s->id, strnlen(s->id, sizeof(b->id) - 1));

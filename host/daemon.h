@@ -70,7 +70,9 @@ struct box {
 	uint64_t cg_id;	   /* cgroup-v2 id, as eBPF sees it */
 	char *usage_final; /* JSON: the usage when it ended */
 	struct bill_state bill;
-	int gpu_idx[8]; /* indices into D.gpus of the devices it holds */
+	char *labels_json;  /* for ledger rows */
+	int cpu_fd, mem_fd; /* cgroup files read each tick, or -1 */
+	int gpu_idx[8];	    /* indices into D.gpus of the devices it holds */
 	unsigned ngpu;
 	uint64_t mem_byte_ns; /* memory integrated over time, up to mem_tick */
 	int64_t mem_tick;     /* CLOCK_MONOTONIC of the last sample; 0 = none yet */

@@ -53,25 +53,35 @@ static int sql_err(sqlite3 *db)
 /* SHA-256 of the row's content and the hash before it, as hex. */
 static int row_hash(const struct ledger_row *r, const char *prev, char out[65])
 {
-	char *s = NULL;
+	char head[1024], tail[256];
 	unsigned char md[32];
 	unsigned len = 0;
-	int n = asprintf(&s,
+	/* The fields joined by US (0x1f), labels (unbounded) hashed in place. */
+	int n = snprintf(head, sizeof(head),
 			 "%s\x1f%s\x1f%s\x1f%s\x1f%" PRId64 "\x1f%" PRId64 "\x1f%" PRIu64
 			 "\x1f%s\x1f%" PRIu64 "\x1f%s\x1f%" PRIu64 "\x1f%" PRIu64 "\x1f%" PRIu64
-			 "\x1f%" PRIu64 "\x1f%s\x1f%s\x1f%s\x1f%s",
+			 "\x1f%" PRIu64 "\x1f%s\x1f",
 			 r->id, r->tenant, r->sandbox, r->sku, r->start_ns, r->end_ns, r->quantity,
 			 r->unit, r->pricing_quantity_nano, r->pricing_unit,
 			 r->list_unit_price_nano, r->unit_price_nano, r->list_cost_nano,
-			 r->cost_nano, r->currency, r->labels, r->policy, prev);
-	if (n < 0)
-		return -ENOMEM;
-	int ok = EVP_Digest(s, (size_t)n, md, &len, EVP_sha256(), NULL);
-	free(s);
+			 r->cost_nano, r->currency);
+	int m = snprintf(tail, sizeof(tail), "\x1f%s\x1f%s", r->policy, prev);
+	if (n < 0 || (size_t)n >= sizeof(head) || m < 0 || (size_t)m >= sizeof(tail))
+		return -E2BIG;
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	int ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) &&
+		 EVP_DigestUpdate(ctx, head, (size_t)n) &&
+		 EVP_DigestUpdate(ctx, r->labels, strlen(r->labels)) &&
+		 EVP_DigestUpdate(ctx, tail, (size_t)m) && EVP_DigestFinal_ex(ctx, md, &len);
+	EVP_MD_CTX_free(ctx);
 	if (!ok || len != 32)
 		return -EIO;
-	for (int i = 0; i < 32; i++)
-		snprintf(out + 2 * i, 3, "%02x", md[i]);
+	static const char hex[] = "0123456789abcdef";
+	for (int i = 0; i < 32; i++) {
+		out[2 * i] = hex[md[i] >> 4];
+		out[2 * i + 1] = hex[md[i] & 15];
+	}
+	out[64] = '\0';
 	return 0;
 }
 

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -22,6 +23,8 @@
 
 struct meter {
 	struct meter_bpf *skel;
+	const volatile uint64_t *sys_mem; /* the syscalls map, mapped read-only */
+	const volatile struct meter_net *net_mem;
 	bool pinned;
 	unsigned level;
 	uint32_t tag;
@@ -149,8 +152,33 @@ int meter_open(const char *parent_v2, unsigned level, bool pinned, struct meter 
 	}
 	what = "load the meter programs";
 	r = meter_bpf__load(m->skel);
+	if (r < 0 && pinned) {
+		/* Pinned maps of an older layout cannot be reused: start them anew. */
+		fprintf(stderr, "sbxd: warn: meter: the pinned maps do not fit these programs; "
+				"their counters start again\n");
+		meter_bpf__destroy(m->skel);
+		for (const char *const *p = (const char *const[]){ "slots", "slot_gen", "syscalls",
+								   "net", "gpu_devs", "gpu_stats",
+								   "ioctls_in_flight", NULL };
+		     *p; p++) {
+			char path[256];
+			snprintf(path, sizeof(path), METER_PIN_DIR "/%s", *p);
+			(void)unlink(path);
+		}
+		m->skel = NULL;
+		free(m);
+		return meter_open(parent_v2, level, pinned, ret, ret_why);
+	}
 	if (r < 0)
 		goto fail;
+	m->sys_mem = mmap(NULL, (size_t)METER_SLOTS * METER_SYSCALLS * sizeof(uint64_t), PROT_READ,
+			  MAP_SHARED, bpf_map__fd(m->skel->maps.syscalls), 0);
+	m->net_mem = mmap(NULL, (size_t)METER_SLOTS * sizeof(struct meter_net), PROT_READ,
+			  MAP_SHARED, bpf_map__fd(m->skel->maps.net), 0);
+	if (m->sys_mem == MAP_FAILED)
+		m->sys_mem = NULL;
+	if (m->net_mem == MAP_FAILED)
+		m->net_mem = NULL;
 	what = "attach the meter programs";
 	cg_fd = open(parent_v2, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (cg_fd < 0) {
@@ -193,6 +221,10 @@ void meter_close(struct meter *m)
 	for (int i = 0; i < 3; i++)
 		bpf_link__destroy(m->links[i]);
 	bpf_link__destroy(m->exit_link);
+	if (m->sys_mem)
+		munmap((void *)m->sys_mem, (size_t)METER_SLOTS * METER_SYSCALLS * sizeof(uint64_t));
+	if (m->net_mem)
+		munmap((void *)m->net_mem, (size_t)METER_SLOTS * sizeof(struct meter_net));
 	meter_bpf__destroy(m->skel);
 	free(m);
 }
@@ -213,13 +245,18 @@ int meter_attach(struct meter *m, uint64_t cg_id, uint32_t slot, bool fresh)
 	if (slot >= METER_SLOTS)
 		return -ERANGE;
 	if (fresh) {
-		uint64_t zero = 0;
+		static const uint64_t zeros[METER_SYSCALLS];
 		struct meter_net nz = { 0 };
-		for (uint32_t i = 0; i < METER_SYSCALLS; i++) {
-			uint32_t k = slot * METER_SYSCALLS + i;
-			if (bpf_map_update_elem(m->syscalls_fd, &k, &zero, BPF_ANY) < 0)
-				return -errno;
-		}
+		uint32_t keys[METER_SYSCALLS], count = METER_SYSCALLS;
+		for (uint32_t i = 0; i < METER_SYSCALLS; i++)
+			keys[i] = slot * METER_SYSCALLS + i;
+		/* One syscall for the row; key by key where batches are not supported. */
+		if (bpf_map_update_batch(m->syscalls_fd, keys, zeros, &count, NULL) < 0 ||
+		    count != METER_SYSCALLS)
+			for (uint32_t i = 0; i < METER_SYSCALLS; i++)
+				if (bpf_map_update_elem(m->syscalls_fd, &keys[i], &zeros[i],
+							BPF_ANY) < 0)
+					return -errno;
 		if (bpf_map_update_elem(m->net_fd, &slot, &nz, BPF_ANY) < 0)
 			return -errno;
 		int r = slot_bump(m, slot);
@@ -245,23 +282,24 @@ int meter_read(struct meter *m, uint32_t slot, struct meter_counts *ret)
 	if (slot >= METER_SLOTS)
 		return -ERANGE;
 	memset(ret, 0, sizeof(*ret));
-	/* One batch for the slot's whole row of syscall counters. */
-	uint32_t keys[METER_SYSCALLS];
-	uint32_t count = METER_SYSCALLS, in = slot * METER_SYSCALLS - 1, out;
-	DECLARE_LIBBPF_OPTS(bpf_map_batch_opts, opts);
-	/* The batch cursor names the key before the first one read. */
-	if (bpf_map_lookup_batch(m->syscalls_fd, slot ? &in : NULL, &out, keys, ret->syscalls,
-				 &count, &opts) < 0 ||
-	    count != METER_SYSCALLS || keys[0] != slot * METER_SYSCALLS) {
-		/* Arrays take the per-key path where batches are not supported. */
+	/* In place: a 4 KiB row of the mapped array, no syscall. */
+	if (m->sys_mem && m->net_mem) {
+		const volatile uint64_t *row = m->sys_mem + (size_t)slot * METER_SYSCALLS;
 		for (uint32_t i = 0; i < METER_SYSCALLS; i++) {
-			keys[i] = slot * METER_SYSCALLS + i;
-			if (bpf_map_lookup_elem(m->syscalls_fd, &keys[i], &ret->syscalls[i]) < 0)
-				return -errno;
+			ret->syscalls[i] = row[i];
+			ret->syscalls_total += ret->syscalls[i];
 		}
+		const volatile struct meter_net *n = &m->net_mem[slot];
+		ret->net = (struct meter_net){ n->rx_bytes, n->rx_packets, n->tx_bytes,
+					       n->tx_packets };
+		return 0;
 	}
-	for (uint32_t i = 0; i < METER_SYSCALLS; i++)
+	for (uint32_t i = 0; i < METER_SYSCALLS; i++) {
+		uint32_t k = slot * METER_SYSCALLS + i;
+		if (bpf_map_lookup_elem(m->syscalls_fd, &k, &ret->syscalls[i]) < 0)
+			return -errno;
 		ret->syscalls_total += ret->syscalls[i];
+	}
 	return bpf_map_lookup_elem(m->net_fd, &slot, &ret->net) < 0 ? -errno : 0;
 }
 

@@ -175,3 +175,44 @@ json_t *usage_json(const struct usage_src *s)
 	json_object_set_new(j, "meters", meters);
 	return j;
 }
+
+int usage_open_memory(const struct cgroup *cg)
+{
+	const char *dir, *file;
+	char path[4096];
+
+	if (!cg)
+		return -1;
+	file = memory_file(cg, false, &dir);
+	if (!dir)
+		return -1;
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	return open(path, O_RDONLY | O_CLOEXEC);
+}
+
+int usage_open_cpu(const struct cgroup *cg)
+{
+	char path[4096];
+
+	if (!cg || !cg->v2_path)
+		return -1;
+	snprintf(path, sizeof(path), "%s/cpu.stat", cg->v2_path);
+	return open(path, O_RDONLY | O_CLOEXEC);
+}
+
+int usage_pread(int fd, const char *key, uint64_t *ret)
+{
+	char buf[1024];
+	ssize_t n = fd < 0 ? -1 : pread(fd, buf, sizeof(buf) - 1, 0);
+
+	if (n <= 0)
+		return -EIO;
+	buf[n] = '\0';
+	if (!key)
+		return sscanf(buf, "%" SCNu64, ret) == 1 ? 0 : -EINVAL;
+	size_t k = strlen(key);
+	for (char *l = buf; l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
+		if (!strncmp(l, key, k) && l[k] == ' ')
+			return sscanf(l + k + 1, "%" SCNu64, ret) == 1 ? 0 : -EINVAL;
+	return -ENOENT;
+}

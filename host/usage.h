@@ -36,5 +36,10 @@ struct usage_src {
 json_t *usage_json(const struct usage_src *s);
 /* Memory charged to the sandbox now. */
 int usage_memory_now(const struct cgroup *cg, uint64_t *ret);
+/* The cgroup files read every tick, opened once: memory now and cpu.stat (-1 if absent). */
+int usage_open_memory(const struct cgroup *cg);
+int usage_open_cpu(const struct cgroup *cg);
+/* The first number of an open cgroup file, or the value of "KEY N" in it. */
+int usage_pread(int fd, const char *key, uint64_t *ret);
 /* The cgroup id eBPF sees for a cgroup-v2 directory. */
 int usage_cgroup_id(const char *v2_path, uint64_t *ret);
