@@ -4,7 +4,7 @@
 #   make run        build, then start sbxd in the foreground (prints a quickstart)
 #   make demo       build, then run demonstration one-shot sandboxes
 #   make test       build and run every test; ends with "N passed, N failed, N skipped"
-#   make bench      launch-latency, sbxd and meter-cost benchmarks (tools/bench/)
+#   make bench      launch, sbxd, meter-cost and billing benchmarks (tools/bench/)
 #   make fuzz       build the libFuzzer targets (build/fuzz/)
 #   make format / format-check
 #   make SANITIZE=address,undefined   sanitizer build;  V=1 for loud output
@@ -151,6 +151,7 @@ bench: all
 	$(Q)bash tools/bench/launch.sh
 	$(Q)bash tools/bench/sbxd.sh
 	$(Q)bash tools/bench/meter.sh
+	$(Q)bash tools/bench/bill.sh
 
 # sbxd in the foreground with its built-in defaults; `make demo` shows one-shot runs.
 run: all
