@@ -43,7 +43,7 @@ LIBHOST := $(B)/libsbxhost.a
 HOST_LIBS := -lhttp_parser -lm
 # The daemon's own modules (I/O: the ring, SQLite, files).
 SBXD_SRCS := host/sbxd.c host/loop.c host/server.c host/api.c host/box.c host/store.c host/files.c \
-	host/meter.c host/metrics.c host/usage.c host/ledger.c host/bill.c host/export.c
+	host/meter.c host/metrics.c host/usage.c host/ledger.c host/bill.c host/export.c host/devices.c host/gpu.c
 SBXD_LIBS := -luring -lsqlite3 -lcrypto -lpthread -lbpf
 
 # eBPF: CO-RE objects against this kernel's BTF, and libbpf skeletons; all generated.
@@ -100,6 +100,8 @@ $(B)/bpf/%.skel.h: $(B)/bpf/%.bpf.o
 
 $(B)/host/meter.o: $(B)/bpf/meter.skel.h
 $(B)/host/meter.o: ALL_CFLAGS += -I$(B)/bpf
+$(B)/host/devices.o: $(B)/bpf/devices.skel.h
+$(B)/host/devices.o: ALL_CFLAGS += -I$(B)/bpf
 
 $(B)/sbxd: $(SBXD_SRCS:%.c=$(B)/%.o) $(LIBHOST) $(LIBSANDBOX)
 	@$(if $(Q),echo "  LD      $@")

@@ -53,6 +53,10 @@ static void handle_health(struct conn *c)
 		json_object_set_new(j, "metering_off",
 				    json_string(D.meter_why ? D.meter_why : "eBPF unavailable"));
 	json_object_set_new(j, "ledger", json_string(D.ledger_error ? D.ledger_error : "ok"));
+	json_object_set_new(j, "device_allowlist",
+			    json_string(D.devices	? "on"
+					: D.devices_why ? D.devices_why
+							: "off"));
 	respond_json(c, 200, j);
 }
 
@@ -65,6 +69,11 @@ static void handle_gpus(struct conn *c)
 		bool mine = g->holder && (!c->tenant || !strcmp(c->tenant, g->holder->tenant));
 		json_t *o = json_pack("{s:i,s:s,s:s,s:b}", "index", (int)i, "device", g->path,
 				      "model", g->model, "free", g->holder == NULL);
+		json_t *nodes = json_array();
+		for (unsigned k = 0; k < g->nnodes; k++)
+			json_array_append_new(nodes, json_string(g->nodes[k]));
+		json_object_set_new(o, "nodes", nodes);
+		json_object_set_new(o, "bus", g->bus ? json_string(g->bus) : json_null());
 		json_object_set_new(o, "sandbox", mine ? json_string(g->holder->id) : json_null());
 		json_array_append_new(arr, o);
 	}

@@ -24,6 +24,7 @@
 #include "../sandbox/text.h"
 #include "b64.h"
 #include "daemon.h"
+#include "devices.h"
 #include "files.h"
 #include "meter.h"
 #include "store.h"
@@ -283,6 +284,10 @@ static int gpus_meter(struct box *b, bool fresh)
 /* The box gives its devices back; the ioctl timer goes off with the last holder. */
 static void gpus_release(struct box *b)
 {
+	uint64_t rdevs[48];
+	if (D.devices && b->cg_id)
+		devices_forget(D.devices, b->cg_id, rdevs,
+			       gpu_nodes_of(b, NULL, rdevs, ARRAY_SIZE(rdevs)));
 	for (unsigned i = 0; i < b->ngpu; i++) {
 		struct gpu *g = &D.gpus[b->gpu_idx[i]];
 		if (D.meter && b->slot >= 0)
@@ -297,12 +302,19 @@ static void gpus_release(struct box *b)
 		(void)meter_gpu_timing(D.meter, false);
 }
 
-/* Runs on the launch worker once the cgroups exist, before the sandbox does. */
-static int meter_on_cgroup(const struct cgroup *cg, void *userdata)
+/* Runs on the launch worker once the cgroups exist, before the sandbox does: its meter
+ * slot, and its device allowlist with the nodes of its GPUs. */
+static int on_cgroup(const struct cgroup *cg, void *userdata)
 {
 	struct box *b = userdata;
+	uint64_t rdevs[48];
 	int r = usage_cgroup_id(cg->v2_path, &b->cg_id);
-	if (r == 0 && b->ngpu)
+	if (r == 0 && D.devices)
+		r = devices_attach(D.devices, cg->v2_fd, b->cg_id, rdevs,
+				   gpu_nodes_of(b, NULL, rdevs, ARRAY_SIZE(rdevs)));
+	if (r < 0 || b->slot < 0)
+		return r;
+	if (b->ngpu)
 		r = gpus_meter(b, true);
 	if (r == 0 && b->ngpu)
 		r = meter_gpu_timing(D.meter, true);
@@ -437,13 +449,15 @@ static void launch_fn(struct work *w)
 	_cleanup_close_ int log_fd = -1, status_fd = -1;
 	struct sandbox_error se = { 0 };
 	char *ierr = NULL;
-	const char *devices[2 * 8 + 1] = { 0 };
+	const char *paths[48], *devices[2 * 48 + 1] = { 0 };
+	uint64_t rdevs[48];
 	int r;
 
-	for (unsigned i = 0; i < b->ngpu; i++) {
-		const char *path = D.gpus[b->gpu_idx[i]].path;
-		devices[2 * i] = path;
-		devices[2 * i + 1] = strrchr(path, '/') + 1;
+	/* The GPUs' nodes and their companions, bound into /dev under their own names. */
+	size_t nnodes = gpu_nodes_of(b, paths, rdevs, ARRAY_SIZE(paths));
+	for (size_t i = 0; i < nnodes; i++) {
+		devices[2 * i] = paths[i];
+		devices[2 * i + 1] = strrchr(paths[i], '/') + 1;
 	}
 
 	r = image_open(b->req.image ? b->req.image : "base", D.opt.images_dir, &img, &ierr);
@@ -489,7 +503,7 @@ static void launch_fn(struct work *w)
 		.log_fd = log_fd,
 		.log_cap = D.opt.log_cap,
 		.status_fd = status_fd,
-		.on_cgroup = b->slot >= 0 ? meter_on_cgroup : NULL,
+		.on_cgroup = b->slot >= 0 || D.devices ? on_cgroup : NULL,
 		.userdata = b,
 		.devices = devices,
 	};
@@ -645,6 +659,27 @@ void box_create(struct conn *c, const char *tenant, const char *body, size_t len
 		char *end, safe[24];
 		unsigned long i = strtoul(*g, &end, 10);
 		text_printable(*g, safe, sizeof(safe));
+		if (!strcmp(*g, "any")) { /* the first free one not taken by this request */
+			for (i = 0; i < D.ngpus; i++) {
+				bool mine = false;
+				for (unsigned k = 0; k < ngpu; k++)
+					mine |= gpu_idx[k] == (int)i;
+				if (!D.gpus[i].holder && !mine)
+					break;
+			}
+			if (i == D.ngpus) {
+				if (D.ngpus)
+					respond_error(c, 409, "conflict",
+						      "gpus: no free GPU left (%u on this host)",
+						      D.ngpus);
+				else
+					respond_error(c, 400, "bad_request",
+						      "gpus: this host has no GPUs to grant");
+				api_create_clear(&req);
+				return;
+			}
+			end = *g + strlen(*g);
+		}
 		if (!**g || *end || i >= D.ngpus) {
 			respond_error(c, 400, "bad_request",
 				      D.ngpus ? "gpus: \"%s\" is not a GPU of this host (0 to %u)"
@@ -1062,11 +1097,13 @@ static void readopt_one(const struct store_sandbox *s, void *userdata)
 			b->gpu_idx[b->ngpu++] = (int)i;
 		}
 	}
+	if (b->sb)
+		(void)usage_cgroup_id(b->sb->cg->v2_path, &b->cg_id);
 	/* Its counters went on in the pinned maps while sbxd was away. */
 	if (D.meter && s->slot >= 0 && s->slot < METER_SLOTS && !D.slot_used[s->slot]) {
 		b->slot = s->slot;
 		D.slot_used[b->slot] = 1;
-		if (b->sb && usage_cgroup_id(b->sb->cg->v2_path, &b->cg_id) == 0)
+		if (b->sb && b->cg_id)
 			(void)meter_attach(D.meter, b->cg_id, (uint32_t)b->slot, false);
 		if (b->sb && b->ngpu && gpus_meter(b, false) == 0)
 			(void)meter_gpu_timing(D.meter, true);
@@ -1100,14 +1137,15 @@ int box_readopt_all(void)
 		r = store_sandbox_each(D.store, "running", readopt_one, NULL);
 	/* Old exited records stay in the database only. */
 	box_tick(mono_ns(), real_ns());
-	if (D.meter) {
-		uint64_t keep[METER_SLOTS];
-		size_t n = 0;
-		for (struct box *b = D.boxes; b && n < METER_SLOTS; b = b->next)
-			if (b->slot >= 0 && b->cg_id)
-				keep[n++] = b->cg_id;
+	uint64_t keep[METER_SLOTS];
+	size_t n = 0;
+	for (struct box *b = D.boxes; b && n < METER_SLOTS; b = b->next)
+		if (b->state == BOX_RUNNING && b->cg_id)
+			keep[n++] = b->cg_id;
+	if (D.meter)
 		(void)meter_prune(D.meter, keep, n, D.slot_used);
-	}
+	if (D.devices)
+		devices_prune(D.devices, keep, n);
 	return r;
 }
 

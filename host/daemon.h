@@ -31,7 +31,7 @@ struct options {
 	unsigned max_sandboxes, max_per_tenant, max_conns, max_conns_per_peer;
 	uint64_t default_timeout_ns, max_body, max_file, exec_output_max, log_cap, writable_default,
 		meter_tick_ns, bill_window_ns;
-	const char *rates_path;
+	const char *rates_path, *nvidia_root;
 	int64_t conn_idle_ns, request_ns;
 };
 
@@ -157,10 +157,15 @@ struct daemon {
 	char *meter_why;
 	unsigned char slot_used[4096];
 	struct gpu {
-		char *path, *model;
+		char *path, *model, *bus; /* path: its own node, nodes[0] */
 		uint64_t rdev;
+		char *nodes[6]; /* the GPU and the companion nodes that go with it */
+		uint64_t node_rdev[6];
+		unsigned nnodes;
 		struct box *holder;
 	} gpus[16];
+	struct devices *devices; /* the device allowlist; NULL: off, devices_why says why */
+	char *devices_why;
 	unsigned ngpus, gpus_held;
 	struct rates *rates;
 	struct ledger *ledger;
@@ -199,6 +204,11 @@ void bill_start(struct box *b);
 void bill_final(struct box *b);
 void bill_tick(int64_t real);
 void bill_metrics(FILE *f);
+
+/* gpu.c */
+int gpu_add(const char *path, const char *model, const char *bus);
+int gpu_discover_nvidia(const char *root);
+size_t gpu_nodes_of(const struct box *b, const char **paths, uint64_t *rdevs, size_t max);
 
 /* export.c */
 void export_usage(struct conn *c, struct http_request *req);

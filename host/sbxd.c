@@ -29,6 +29,7 @@
 #include "../sandbox/sysfilter.h"
 #include "daemon.h"
 #include "../sandbox/text.h"
+#include "devices.h"
 #include "meter.h"
 #include "rates.h"
 #include "store.h"
@@ -115,23 +116,20 @@ static int parse_count(const char *s, unsigned *ret)
 static int add_gpu_device(const char *arg)
 {
 	const char *eq = strchr(arg, '=');
-	struct stat st;
+	_cleanup_free_ char *path = eq ? strndup(arg, (size_t)(eq - arg)) : strdup(arg);
 
-	if (D.ngpus == ARRAY_SIZE(D.gpus))
-		return -die("--gpu-device: at most %zu devices", ARRAY_SIZE(D.gpus));
-	char *path = eq ? strndup(arg, (size_t)(eq - arg)) : strdup(arg);
-	char *model = strdup(eq && eq[1] ? eq + 1 : "unknown");
-	if (!path || !model)
+	if (!path)
 		return -die("out of memory");
-	if (path[0] != '/' || stat(path, &st) < 0 || !S_ISCHR(st.st_mode)) {
-		die("--gpu-device: \"%s\" is not a character device", path);
-		free(path);
-		free(model);
-		return -1;
-	}
-	D.gpus[D.ngpus++] = (struct gpu){ .path = path, .model = model, .rdev = st.st_rdev };
+	int r = path[0] == '/' ? gpu_add(path, eq && eq[1] ? eq + 1 : "unknown", NULL) : -EINVAL;
+	if (r == -E2BIG)
+		return -die("--gpu-device: at most %zu devices", ARRAY_SIZE(D.gpus));
+	if (r < 0)
+		return -die("--gpu-device: \"%s\" is not a character device", path);
 	return 0;
 }
+
+static const char *gpu_args[16];
+static size_t ngpu_args;
 
 static int parse_options(int argc, char **argv)
 {
@@ -151,6 +149,7 @@ static int parse_options(int argc, char **argv)
 		O_GPUDEV,
 		O_RATES,
 		O_BILLWIN,
+		O_NVROOT,
 		O_HELP
 	};
 	static const struct option opts[] = {
@@ -169,6 +168,7 @@ static int parse_options(int argc, char **argv)
 		{ "gpu-device", required_argument, NULL, O_GPUDEV },
 		{ "rates", required_argument, NULL, O_RATES },
 		{ "bill-window", required_argument, NULL, O_BILLWIN },
+		{ "nvidia-root", required_argument, NULL, O_NVROOT },
 		{ "help", no_argument, NULL, O_HELP },
 		{ 0 },
 	};
@@ -238,12 +238,16 @@ static int parse_options(int argc, char **argv)
 		case O_NOMETER:
 			D.opt.no_metering = true;
 			break;
-		case O_GPUDEV:
-			if (add_gpu_device(optarg) < 0)
-				return -1;
+		case O_GPUDEV: /* added after the NVIDIA GPUs, which keep their numbers */
+			if (ngpu_args == ARRAY_SIZE(gpu_args))
+				return -die("--gpu-device: at most %zu", ARRAY_SIZE(gpu_args));
+			gpu_args[ngpu_args++] = optarg;
 			break;
 		case O_RATES:
 			D.opt.rates_path = optarg;
+			break;
+		case O_NVROOT: /* tests: a tree standing in for /dev and /proc */
+			D.opt.nvidia_root = optarg;
 			break;
 		case O_BILLWIN:
 			if (spec_parse_duration(optarg, &D.opt.bill_window_ns) < 0 ||
@@ -594,6 +598,14 @@ int main(int argc, char **argv)
 	if (r < 0)
 		return die("seccomp filter: %s", strerror(-r));
 	D.devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+	r = gpu_discover_nvidia(D.opt.nvidia_root ? D.opt.nvidia_root : "");
+	if (r > 0)
+		logmsg(2, "%d NVIDIA GPU%s found", r, r > 1 ? "s" : "");
+	for (size_t i = 0; i < ngpu_args; i++)
+		if (add_gpu_device(gpu_args[i]) < 0)
+			return 1;
+	if (devices_open(&D.devices, &D.devices_why) < 0)
+		logmsg(1, "device allowlist is off: %s", D.devices_why ? D.devices_why : "?");
 	{
 		_cleanup_free_ char *parent = NULL;
 		unsigned level;

@@ -106,6 +106,8 @@ static void usage_create(FILE *f)
 		"  --workdir --hostname --user --user-ns --writable-size; --seccomp default), "
 		"and:\n"
 		"  --label K=V           attach a label (repeatable; sbx ls filters on them)\n"
+		"  --gpu N               the host's GPU N, exclusively (repeatable; sbx gpus)\n"
+		"  --gpus N              N free GPUs\n"
 		"  --idle-timeout D      stop after D without commands or file transfers\n"
 		"  --json                print the whole record, not just the id\n"
 		"  --socket PATH         sbxd's socket (default $SBX_SOCKET or %s)\n",
@@ -134,7 +136,8 @@ static void usage(FILE *f)
 		"                                    table when not on a terminal)\n"
 		"  bill [--from T] [--to T] [--tenant T] [--sandbox ID]\n"
 		"       [--format table|focus|cloudevents|json]   the priced ledger\n"
-		"  bill verify                       check the ledger's hash chain\n\n"
+		"  bill verify                       check the ledger's hash chain\n"
+		"  gpus [--json]                     the host's GPUs and who holds each\n\n"
 		"  Every daemon command takes --socket PATH (or $SBX_SOCKET); $SBX_TOKEN is\n"
 		"  sent as a bearer token.\n\n"
 		"  sbx --version | --help\n");
@@ -157,6 +160,8 @@ struct run_opts {
 	const char *socket;
 	const char *labels[64];
 	size_t nlabels;
+	const char *gpus[16];
+	size_t ngpus;
 	uint64_t idle_timeout_ns;
 };
 
@@ -204,6 +209,8 @@ enum {
 	OPT_JSON,
 	OPT_SOCKET,
 	OPT_USAGE,
+	OPT_GPU,
+	OPT_GPUS,
 };
 
 /* Returns the index of CMD in argv, 0 for --help, or -EXIT_SBX after printing why. */
@@ -230,6 +237,8 @@ static int parse_run(int argc, char **argv, struct run_opts *o)
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "socket", required_argument, NULL, OPT_SOCKET },
 		{ "usage", required_argument, NULL, OPT_USAGE },
+		{ "gpu", required_argument, NULL, OPT_GPU },
+		{ "gpus", required_argument, NULL, OPT_GPUS },
 		{ 0 },
 	};
 	int c;
@@ -330,6 +339,29 @@ static int parse_run(int argc, char **argv, struct run_opts *o)
 			if (o->create)
 				return -die("--usage is an option of sbx run (see sbx usage ID)");
 			o->usage_out = v;
+			break;
+		case OPT_GPU:
+		case OPT_GPUS:
+			if (!o->create)
+				return -die(
+					"%s is an option of sbx create (GPUs are granted by sbxd)",
+					argv[optind - 1]);
+			if (c == OPT_GPU) {
+				if (strspn(v, "0123456789") != strlen(v) || !*v ||
+				    o->ngpus == ARRAY_SIZE(o->gpus))
+					return -die(
+						"--gpu: \"%s\" is not a GPU index (see sbx gpus)",
+						v);
+				o->gpus[o->ngpus++] = v;
+			} else {
+				long want = strtol(v, NULL, 10);
+				if (strspn(v, "0123456789") != strlen(v) || want < 1 ||
+				    o->ngpus + (size_t)want > ARRAY_SIZE(o->gpus))
+					return -die("--gpus: \"%s\" is not a count from 1 to 16",
+						    v);
+				while (want--)
+					o->gpus[o->ngpus++] = "any";
+			}
 			break;
 		case OPT_LABEL:
 		case OPT_IDLE:
@@ -696,6 +728,12 @@ static int cmd_create(int argc, char **argv)
 		json_object_set_new(req, "env", kv_object(o.env, o.nenv));
 	if (o.nlabels)
 		json_object_set_new(req, "labels", kv_object(o.labels, o.nlabels));
+	if (o.ngpus) {
+		json_t *g = json_array();
+		for (size_t i = 0; i < o.ngpus; i++)
+			json_array_append_new(g, json_string(o.gpus[i]));
+		json_object_set_new(req, "gpus", g);
+	}
 	if (o.workdir)
 		json_object_set_new(req, "workdir", json_string(o.workdir));
 	if (o.hostname)
@@ -1226,6 +1264,54 @@ static int cmd_simple(const char *name, int argc, char **argv)
 	return r;
 }
 
+/* sbx gpus: the host's GPUs, their models and who holds each. */
+static int cmd_gpus(int argc, char **argv)
+{
+	const char *sock = NULL;
+	bool json = false;
+	struct client_resp resp;
+	int r;
+
+	prog = "sbx gpus";
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--socket") && i + 1 < argc)
+			sock = argv[++i];
+		else if (!strcmp(argv[i], "--json"))
+			json = true;
+		else
+			return die("usage: sbx gpus [--json]");
+	}
+	r = api(socket_path(sock), "GET", "/v1/gpus", NULL, NULL, 0, &resp, NULL, NULL);
+	if (r || (r = api_check(&resp))) {
+		client_resp_clear(&resp);
+		return r;
+	}
+	json_t *j = json_loadb(resp.body, resp.len, 0, NULL), *g;
+	size_t i;
+	if (json) {
+		print_json(json_object_get(j, "gpus"));
+	} else {
+		printf("%-5s %-28s %-18s %-14s %s\n", "GPU", "MODEL", "DEVICE", "HELD BY", "BUS");
+		json_array_foreach (json_object_get(j, "gpus"), i, g) {
+			const char *sb = json_string_value(json_object_get(g, "sandbox"));
+			bool is_free = json_is_true(json_object_get(g, "free"));
+			printf("%-5d %-28s %-18s %-14s %s\n",
+			       (int)json_integer_value(json_object_get(g, "index")),
+			       json_string_value(json_object_get(g, "model")),
+			       json_string_value(json_object_get(g, "device")),
+			       is_free ? "-"
+			       : sb    ? sb
+				       : "(another)",
+			       json_is_string(json_object_get(g, "bus"))
+				       ? json_string_value(json_object_get(g, "bus"))
+				       : "-");
+		}
+	}
+	json_decref(j);
+	client_resp_clear(&resp);
+	return 0;
+}
+
 /* ---- sbx bill ---- */
 
 struct bill_line {
@@ -1625,6 +1711,8 @@ int main(int argc, char **argv)
 		return cmd_top(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "bill"))
 		return cmd_bill(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "gpus"))
+		return cmd_gpus(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "ls") || !strcmp(argv[1], "inspect") || !strcmp(argv[1], "rm") ||
 	    !strcmp(argv[1], "logs") || !strcmp(argv[1], "usage")) {
 		static char name[32];

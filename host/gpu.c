@@ -1,0 +1,159 @@
+// SPDX-License-Identifier: MIT
+/* GPUs sbxd can grant: NVIDIA devices found under a root (/ normally): /dev/nvidia<N>,
+ * their model and bus id from /proc/driver/nvidia/gpus/<bus>/information, and the
+ * companion nodes every NVIDIA GPU needs (nvidiactl, nvidia-uvm and nvidia-uvm-tools,
+ * whose major /proc/devices names, nvidia-modeset); plus --gpu-device stand-ins. */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+
+#include "../sandbox/macro.h"
+#include "daemon.h"
+
+static int add_node(struct gpu *g, const char *path)
+{
+	struct stat st;
+
+	if (g->nnodes == ARRAY_SIZE(g->nodes) || stat(path, &st) < 0 || !S_ISCHR(st.st_mode))
+		return -ENOENT;
+	g->nodes[g->nnodes] = strdup(path);
+	if (!g->nodes[g->nnodes])
+		return -ENOMEM;
+	g->node_rdev[g->nnodes++] = st.st_rdev;
+	return 0;
+}
+
+int gpu_add(const char *path, const char *model, const char *bus)
+{
+	if (D.ngpus == ARRAY_SIZE(D.gpus))
+		return -E2BIG;
+	struct gpu *g = &D.gpus[D.ngpus];
+	memset(g, 0, sizeof(*g));
+	int r = add_node(g, path);
+	if (r < 0)
+		return r;
+	g->path = g->nodes[0];
+	g->rdev = g->node_rdev[0];
+	g->model = strdup(model && *model ? model : "unknown");
+	g->bus = bus ? strdup(bus) : NULL;
+	if (!g->model)
+		return -ENOMEM;
+	D.ngpus++;
+	return 0;
+}
+
+/* The major number /proc/devices gives @name, or -1. */
+static int proc_major(const char *root, const char *name)
+{
+	char path[4096], line[256], n[128];
+	int major = -1, m;
+
+	snprintf(path, sizeof(path), "%s/proc/devices", root);
+	FILE *f = fopen(path, "re");
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "%d %127s", &m, n) == 2 && !strcmp(n, name))
+			major = m;
+	if (f)
+		fclose(f);
+	return major;
+}
+
+/* Model and bus of the GPU with device minor @minor, from the driver's information files. */
+static void nvidia_info(const char *root, unsigned minor, char *model, size_t msize, char *bus,
+			size_t bsize)
+{
+	char dir[4096], path[4400], line[512];
+	struct dirent *e;
+
+	snprintf(dir, sizeof(dir), "%s/proc/driver/nvidia/gpus", root);
+	DIR *d = opendir(dir);
+	while (d && (e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s/information", dir, e->d_name);
+		FILE *f = fopen(path, "re");
+		char m[256] = "";
+		int dm = -1;
+		while (f && fgets(line, sizeof(line), f)) {
+			char *v = strchr(line, ':');
+			if (!v)
+				continue;
+			*v++ = '\0';
+			v += strspn(v, " \t");
+			v[strcspn(v, "\n")] = '\0';
+			if (!strcmp(line, "Model"))
+				snprintf(m, sizeof(m), "%s", v);
+			else if (!strcmp(line, "Device Minor"))
+				dm = atoi(v);
+		}
+		if (f)
+			fclose(f);
+		if (dm == (int)minor) {
+			snprintf(model, msize, "%s", m);
+			snprintf(bus, bsize, "%s", e->d_name);
+		}
+	}
+	if (d)
+		closedir(d);
+}
+
+int gpu_discover_nvidia(const char *root)
+{
+	char path[4096], model[256], bus[256];
+	int found = 0, uvm = proc_major(root, "nvidia-uvm");
+
+	for (unsigned n = 0; n < 64; n++) {
+		struct stat st;
+		snprintf(path, sizeof(path), "%s/dev/nvidia%u", root, n);
+		if (stat(path, &st) < 0 || !S_ISCHR(st.st_mode))
+			continue;
+		model[0] = bus[0] = '\0';
+		nvidia_info(root, minor(st.st_rdev), model, sizeof(model), bus, sizeof(bus));
+		if (gpu_add(path, model[0] ? model : "NVIDIA GPU", bus[0] ? bus : NULL) < 0)
+			continue;
+		struct gpu *g = &D.gpus[D.ngpus - 1];
+		/* Every NVIDIA GPU needs the control node; CUDA needs uvm (its major is the
+		 * driver's, named in /proc/devices: a node with another one is not uvm). */
+		static const char *const companions[] = { "nvidiactl", "nvidia-uvm",
+							  "nvidia-uvm-tools", "nvidia-modeset" };
+		for (size_t i = 0; i < ARRAY_SIZE(companions); i++) {
+			snprintf(path, sizeof(path), "%s/dev/%s", root, companions[i]);
+			struct stat cs;
+			if (stat(path, &cs) < 0)
+				continue;
+			if (!strncmp(companions[i], "nvidia-uvm", 10) && (int)major(cs.st_rdev) != uvm) {
+				logmsg(1, "%s: major %u is not nvidia-uvm's (%d); not granted", path,
+				       major(cs.st_rdev), uvm);
+				continue;
+			}
+			(void)add_node(g, path);
+		}
+		found++;
+	}
+	return found;
+}
+
+/* Every node of the GPUs @b holds, each once. */
+size_t gpu_nodes_of(const struct box *b, const char **paths, uint64_t *rdevs, size_t max)
+{
+	size_t n = 0;
+	for (unsigned i = 0; i < b->ngpu; i++) {
+		const struct gpu *g = &D.gpus[b->gpu_idx[i]];
+		for (unsigned k = 0; k < g->nnodes && n < max; k++) {
+			bool dup = false;
+			for (size_t j = 0; j < n && !dup; j++)
+				dup = rdevs[j] == g->node_rdev[k];
+			if (dup)
+				continue;
+			if (paths)
+				paths[n] = g->nodes[k];
+			rdevs[n++] = g->node_rdev[k];
+		}
+	}
+	return n;
+}
