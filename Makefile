@@ -43,8 +43,8 @@ LIBHOST := $(B)/libsbxhost.a
 HOST_LIBS := -lhttp_parser -lm
 # The daemon's own modules (I/O: the ring, SQLite, files).
 SBXD_SRCS := host/sbxd.c host/loop.c host/server.c host/api.c host/box.c host/store.c host/files.c \
-	host/meter.c host/metrics.c host/usage.c host/ledger.c host/bill.c host/export.c host/devices.c host/gpu.c
-SBXD_LIBS := -luring -lsqlite3 -lcrypto -lpthread -lbpf
+	host/meter.c host/metrics.c host/usage.c host/ledger.c host/bill.c host/export.c host/devices.c host/gpu.c host/nvml.c
+SBXD_LIBS := -luring -lsqlite3 -lcrypto -lpthread -lbpf -ldl
 
 # eBPF: CO-RE objects against this kernel's BTF, and libbpf skeletons; all generated.
 BPF_OBJS := $(patsubst bpf/%.bpf.c,$(B)/bpf/%.bpf.o,$(wildcard bpf/*.bpf.c))
@@ -137,6 +137,11 @@ $(B)/tests/helpers/%: tests/helpers/%.c | $(SETUP)
 $(B)/tests/fuzz-%-replay: $(B)/tests/fuzz/fuzz-%.o $(B)/tests/fuzz/replay.o $(LIBHOST) $(LIBSANDBOX)
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(HOST_LIBS)
 
+# A stand-in for libnvidia-ml.so.1 (sbxd --nvml-lib), for the GPU tests.
+$(B)/tests/libnvidia-ml-test.so: tests/nvml/nvml-test.c | $(SETUP)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) -std=gnu11 $(WARN) -O2 -shared -fPIC -o $@ $<
+
 fuzz: $(SETUP)
 	@mkdir -p $(B)/fuzz
 	$(Q)for f in $(FUZZERS); do \
@@ -146,7 +151,7 @@ fuzz: $(SETUP)
 		echo "  FUZZ    $(B)/fuzz/$$(basename $$f)  (run: $(B)/fuzz/$$f $(B)/fuzz/new-corpus tests/fuzz/corpus/$${f#fuzz-})"; \
 	done
 
-test: all $(UNIT_TESTS) $(INTEG_C_TESTS) $(HELPERS) $(FUZZ_REPLAY)
+test: all $(UNIT_TESTS) $(INTEG_C_TESTS) $(HELPERS) $(FUZZ_REPLAY) $(B)/tests/libnvidia-ml-test.so
 	$(Q)bash tests/run.sh
 
 bench: all

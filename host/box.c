@@ -105,6 +105,7 @@ static void box_free(struct box *b)
 	free(b->cgroup_json);
 	free(b->usage_final);
 	free(b->labels_json);
+	free(b->cg_rel);
 	closep(&b->ctl_fd);
 	closep(&b->cpu_fd);
 	closep(&b->mem_fd);
@@ -331,6 +332,8 @@ void box_meter_tick(int64_t mono)
 		if (b->mem_tick)
 			b->mem_byte_ns += cur * (uint64_t)(mono - b->mem_tick);
 		b->mem_tick = mono;
+		if (b->ngpu)
+			gpu_nvml_tick(b, mono);
 	}
 }
 
@@ -352,9 +355,17 @@ static json_t *usage_now(struct box *b)
 	};
 	struct usage_gpu gpus[8];
 	for (unsigned i = 0; i < b->ngpu; i++)
-		gpus[i] = (struct usage_gpu){ .path = D.gpus[b->gpu_idx[i]].path,
-					      .model = D.gpus[b->gpu_idx[i]].model,
-					      .index = i };
+		gpus[i] = (struct usage_gpu){
+			.path = D.gpus[b->gpu_idx[i]].path,
+			.model = D.gpus[b->gpu_idx[i]].model,
+			.index = i,
+			.nvml_off = !D.nvml ? (D.nvml_why ? D.nvml_why : "no NVML")
+				    : !D.gpus[b->gpu_idx[i]].nvml_dev ? "not an NVML device"
+								      : NULL,
+			.busy_ns = b->gpu_use[i].busy_ns,
+			.mem_bytes = b->gpu_use[i].mem_bytes,
+			.mem_peak_bytes = b->gpu_use[i].mem_peak_bytes,
+		};
 	src.gpus = gpus;
 	src.ngpus = b->ngpu;
 	return usage_json(&src);
@@ -570,6 +581,10 @@ static void box_running(struct box *b)
 	b->cgroup_json = cgroup_to_json(b->sb->cg);
 	closep(&b->cpu_fd);
 	closep(&b->mem_fd);
+	free(b->cg_rel);
+	const char *v2 = b->sb->cg->v2_path;
+	b->cg_rel = strdup(v2 + strlen(b->sb->cg->mode == CGROUP_HYBRID ? "/sys/fs/cgroup/unified"
+									: "/sys/fs/cgroup"));
 	b->cpu_fd = usage_open_cpu(b->sb->cg);
 	b->mem_fd = usage_open_memory(b->sb->cg);
 	pid_arm(b);

@@ -31,7 +31,7 @@ struct options {
 	unsigned max_sandboxes, max_per_tenant, max_conns, max_conns_per_peer;
 	uint64_t default_timeout_ns, max_body, max_file, exec_output_max, log_cap, writable_default,
 		meter_tick_ns, bill_window_ns;
-	const char *rates_path, *nvidia_root;
+	const char *rates_path, *nvidia_root, *nvml_lib;
 	int64_t conn_idle_ns, request_ns;
 };
 
@@ -73,6 +73,11 @@ struct box {
 	char *labels_json;  /* for ledger rows */
 	int cpu_fd, mem_fd; /* cgroup files read each tick, or -1 */
 	int gpu_idx[8];	    /* indices into D.gpus of the devices it holds */
+	struct {
+		uint64_t busy_ns, mem_bytes, mem_peak_bytes, last_ts;
+	} gpu_use[8];	  /* from NVML */
+	char *cg_rel;	  /* its cgroup-v2 path below the mount, as /proc/PID/cgroup shows it */
+	int64_t gpu_tick; /* CLOCK_MONOTONIC of the last NVML sample */
 	unsigned ngpu;
 	uint64_t mem_byte_ns; /* memory integrated over time, up to mem_tick */
 	int64_t mem_tick;     /* CLOCK_MONOTONIC of the last sample; 0 = none yet */
@@ -163,7 +168,10 @@ struct daemon {
 		uint64_t node_rdev[6];
 		unsigned nnodes;
 		struct box *holder;
+		void *nvml_dev; /* NULL: not an NVML device */
 	} gpus[16];
+	struct nvml *nvml; /* NULL: nvml_why says why */
+	char *nvml_why;
 	struct devices *devices; /* the device allowlist; NULL: off, devices_why says why */
 	char *devices_why;
 	unsigned ngpus, gpus_held;
@@ -209,6 +217,9 @@ void bill_metrics(FILE *f);
 int gpu_add(const char *path, const char *model, const char *bus);
 int gpu_discover_nvidia(const char *root);
 size_t gpu_nodes_of(const struct box *b, const char **paths, uint64_t *rdevs, size_t max);
+
+void gpu_nvml_init(void);
+void gpu_nvml_tick(struct box *b, int64_t mono);
 
 /* export.c */
 void export_usage(struct conn *c, struct http_request *req);

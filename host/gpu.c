@@ -6,6 +6,7 @@
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 
 #include "../sandbox/macro.h"
 #include "daemon.h"
+#include "nvml.h"
 
 static int add_node(struct gpu *g, const char *path)
 {
@@ -126,9 +128,10 @@ int gpu_discover_nvidia(const char *root)
 			struct stat cs;
 			if (stat(path, &cs) < 0)
 				continue;
-			if (!strncmp(companions[i], "nvidia-uvm", 10) && (int)major(cs.st_rdev) != uvm) {
-				logmsg(1, "%s: major %u is not nvidia-uvm's (%d); not granted", path,
-				       major(cs.st_rdev), uvm);
+			if (!strncmp(companions[i], "nvidia-uvm", 10) &&
+			    (int)major(cs.st_rdev) != uvm) {
+				logmsg(1, "%s: major %u is not nvidia-uvm's (%d); not granted",
+				       path, major(cs.st_rdev), uvm);
 				continue;
 			}
 			(void)add_node(g, path);
@@ -156,4 +159,109 @@ size_t gpu_nodes_of(const struct box *b, const char **paths, uint64_t *rdevs, si
 		}
 	}
 	return n;
+}
+
+/* NVML where it loads: it names the devices it knows and reports their use. */
+void gpu_nvml_init(void)
+{
+	bool nvidia = false;
+	for (unsigned i = 0; i < D.ngpus; i++)
+		nvidia |= D.gpus[i].bus != NULL;
+	if (!nvidia && !D.opt.nvml_lib) {
+		D.nvml_why = strdup("no NVIDIA GPU here");
+		return;
+	}
+	if (nvml_open(D.opt.nvml_lib, &D.nvml, &D.nvml_why) < 0) {
+		logmsg(1, "NVML: %s; GPU busy time and memory are not reported",
+		       D.nvml_why ? D.nvml_why : "unavailable");
+		return;
+	}
+	for (unsigned i = 0; i < D.ngpus; i++) {
+		struct gpu *g = &D.gpus[i];
+		char name[96];
+		if (nvml_device(D.nvml, minor(g->rdev), &g->nvml_dev) < 0)
+			continue;
+		if ((!strcmp(g->model, "NVIDIA GPU") || !strcmp(g->model, "unknown")) &&
+		    nvml_name(D.nvml, g->nvml_dev, name, sizeof(name)) == 0) {
+			free(g->model);
+			g->model = strdup(name);
+		}
+	}
+}
+
+/* Whether host process @pid is in the cgroup (or below) whose path is @rel. */
+static bool pid_in(unsigned pid, const char *rel)
+{
+	char path[64], buf[2048];
+	snprintf(path, sizeof(path), "/proc/%u/cgroup", pid);
+	FILE *f = fopen(path, "re");
+	bool in = false;
+	size_t n = strlen(rel);
+	while (f && fgets(buf, sizeof(buf), f))
+		if (!strncmp(buf, "0::", 3) && !strncmp(buf + 3, rel, n) &&
+		    (buf[3 + n] == '\n' || buf[3 + n] == '/'))
+			in = true;
+	if (f)
+		fclose(f);
+	return in;
+}
+
+struct attr {
+	const char *rel;
+	uint64_t mem;
+	uint64_t ts[64];
+	unsigned sm[64], nts;
+};
+
+static void on_proc(unsigned pid, uint64_t mem, void *ud)
+{
+	struct attr *a = ud;
+	if (pid_in(pid, a->rel))
+		a->mem += mem;
+}
+
+static void on_sample(unsigned pid, unsigned sm, uint64_t ts, void *ud)
+{
+	struct attr *a = ud;
+	if (!pid_in(pid, a->rel))
+		return;
+	for (unsigned i = 0; i < a->nts; i++)
+		if (a->ts[i] == ts) {
+			a->sm[i] = a->sm[i] + sm > 100 ? 100 : a->sm[i] + sm;
+			return;
+		}
+	if (a->nts < 64) {
+		a->ts[a->nts] = ts;
+		a->sm[a->nts++] = sm > 100 ? 100 : sm;
+	}
+}
+
+/* One metering tick of a box's GPUs: memory its processes hold now (and at peak), and
+ * busy time: the interval times its processes' mean SM utilisation over NVML's samples. */
+void gpu_nvml_tick(struct box *b, int64_t mono)
+{
+	int64_t dt = b->gpu_tick ? mono - b->gpu_tick : 0;
+	b->gpu_tick = mono;
+	if (!D.nvml || !b->cg_rel)
+		return;
+	for (unsigned i = 0; i < b->ngpu; i++) {
+		struct gpu *g = &D.gpus[b->gpu_idx[i]];
+		if (!g->nvml_dev)
+			continue;
+		struct attr a = { .rel = b->cg_rel };
+		uint64_t last;
+		(void)nvml_processes(D.nvml, g->nvml_dev, on_proc, &a);
+		b->gpu_use[i].mem_bytes = a.mem;
+		if (a.mem > b->gpu_use[i].mem_peak_bytes)
+			b->gpu_use[i].mem_peak_bytes = a.mem;
+		if (nvml_utilization(D.nvml, g->nvml_dev, b->gpu_use[i].last_ts, on_sample, &a,
+				     &last) == 0) {
+			b->gpu_use[i].last_ts = last;
+			uint64_t sum = 0;
+			for (unsigned k = 0; k < a.nts; k++)
+				sum += a.sm[k];
+			if (a.nts && dt > 0)
+				b->gpu_use[i].busy_ns += (uint64_t)dt * sum / (100 * a.nts);
+		}
+	}
 }

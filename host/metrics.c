@@ -139,10 +139,39 @@ static void emit_gpu_ioctls(FILE *f, const char *l, json_t *u)
 			json_integer_value(json_object_get(g, "ioctls")));
 }
 
+static void emit_gpu_seconds(FILE *f, const char *l, json_t *u, const char *field,
+			     const char *metric)
+{
+	json_t *gpus = json_object_get(u, "gpus"), *g;
+	size_t i;
+	json_array_foreach (gpus, i, g) {
+		json_t *v = json_object_get(g, field);
+		if (json_is_integer(v))
+			fprintf(f, "%s{%s,gpu=\"%s\",model=\"%s\"} %.9f\n", metric, l,
+				json_string_value(json_object_get(g, "device")),
+				json_string_value(json_object_get(g, "model")),
+				json_integer_value(v) / 1e9);
+	}
+}
+
+static void emit_gpu_attached(FILE *f, const char *l, json_t *u)
+{
+	emit_gpu_seconds(f, l, u, "attached_ns", "sbx_gpu_attached_seconds_total");
+}
+
+static void emit_gpu_busy(FILE *f, const char *l, json_t *u)
+{
+	emit_gpu_seconds(f, l, u, "busy_ns", "sbx_gpu_busy_seconds_total");
+}
+
 static const struct {
 	const char *name, *type, *help;
 	emit_fn emit;
 } families[] = {
+	{ "sbx_gpu_attached_seconds_total", "counter",
+	  "Time a GPU has been held by the sandbox (the billable GPU time).", emit_gpu_attached },
+	{ "sbx_gpu_busy_seconds_total", "counter",
+	  "GPU time the sandbox's processes kept the SMs busy, from NVML samples.", emit_gpu_busy },
 	{ "sbx_wall_seconds_total", "counter", "Time the sandbox has been running.", emit_wall },
 	{ "sbx_cpu_seconds_total", "counter", "CPU time used by the sandbox's processes.",
 	  emit_cpu },

@@ -150,6 +150,7 @@ static int parse_options(int argc, char **argv)
 		O_RATES,
 		O_BILLWIN,
 		O_NVROOT,
+		O_NVML,
 		O_HELP
 	};
 	static const struct option opts[] = {
@@ -169,6 +170,7 @@ static int parse_options(int argc, char **argv)
 		{ "rates", required_argument, NULL, O_RATES },
 		{ "bill-window", required_argument, NULL, O_BILLWIN },
 		{ "nvidia-root", required_argument, NULL, O_NVROOT },
+		{ "nvml-lib", required_argument, NULL, O_NVML },
 		{ "help", no_argument, NULL, O_HELP },
 		{ 0 },
 	};
@@ -248,6 +250,9 @@ static int parse_options(int argc, char **argv)
 			break;
 		case O_NVROOT: /* tests: a tree standing in for /dev and /proc */
 			D.opt.nvidia_root = optarg;
+			break;
+		case O_NVML: /* tests: a library standing in for libnvidia-ml.so.1 */
+			D.opt.nvml_lib = optarg;
 			break;
 		case O_BILLWIN:
 			if (spec_parse_duration(optarg, &D.opt.bill_window_ns) < 0 ||
@@ -604,6 +609,7 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < ngpu_args; i++)
 		if (add_gpu_device(gpu_args[i]) < 0)
 			return 1;
+	gpu_nvml_init();
 	if (devices_open(&D.devices, &D.devices_why) < 0)
 		logmsg(1, "device allowlist is off: %s", D.devices_why ? D.devices_why : "?");
 	{

@@ -164,6 +164,19 @@ json_t *usage_json(const struct usage_src *s)
 				    have ? json_integer((json_int_t)g.ioctls) : json_null());
 		json_object_set_new(o, "ioctl_ns",
 				    have ? json_integer((json_int_t)g.ioctl_ns) : json_null());
+		/* From NVML, attributed through the sandbox's processes: informational. */
+		const struct usage_gpu *ug = &s->gpus[i];
+		json_object_set_new(o, "busy_ns",
+				    ug->nvml_off ? json_null()
+						 : json_integer((json_int_t)ug->busy_ns));
+		json_object_set_new(o, "memory_bytes",
+				    ug->nvml_off ? json_null()
+						 : json_integer((json_int_t)ug->mem_bytes));
+		json_object_set_new(o, "memory_peak_bytes",
+				    ug->nvml_off ? json_null()
+						 : json_integer((json_int_t)ug->mem_peak_bytes));
+		if (ug->nvml_off)
+			json_object_set_new(o, "nvml", json_string(ug->nvml_off));
 		json_array_append_new(gpus, o);
 	}
 	json_object_set_new(j, "gpus", gpus);

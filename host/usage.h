@@ -15,7 +15,9 @@ struct meter;
 
 struct usage_gpu {
 	const char *path, *model;
-	unsigned index; /* in the sandbox's meter row */
+	unsigned index;	      /* in the sandbox's meter row */
+	const char *nvml_off; /* NULL: NVML figures below are real */
+	uint64_t busy_ns, mem_bytes, mem_peak_bytes;
 };
 
 struct usage_src {

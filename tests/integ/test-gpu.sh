@@ -133,4 +133,47 @@ t_release_on_restart() {
 		"the running one keeps its GPU; the one that ended released it"
 }
 
+t_nvml_attribution() {
+	# NVML through the same dlopen path, from a stand-in library fed a script: memory
+	# and busy time of the sandbox's processes count, another process's do not.
+	local r
+	r=$(fake_nvidia)
+	export SBX_TEST_NVML=$TMPD/nvml.txt
+	printf 'device 0 NVIDIA H100 80GB HBM3\ndevice 1 NVIDIA A100-SXM4-80GB\n' >"$SBX_TEST_NVML"
+	start_sbxd --nvidia-root "$r" --nvml-lib "$B/tests/libnvidia-ml-test.so"
+	local id init w
+	id=$("$SBX" create --image base --gpu 0 -- sleep 100) || fail create
+	init=$(jget "$("$SBX" inspect "$id")" 'j["pid"]')
+	sleep 0.2
+	w=$(pgrep -P "$init" | head -1)
+	[ -n "$w" ] || fail "no workload process"
+	printf 'proc 0 %s 2147483648 50\nproc 0 %s 4096 100\n' "$w" $$ >>"$SBX_TEST_NVML"
+	sleep 3.2
+	local u
+	u=$(curl -s --unix-socket "$SBX_SOCKET" "http://x/v1/sandboxes/$id/usage")
+	assert_eq "$(jget "$u" '(j["gpus"][0]["memory_bytes"], j["gpus"][0]["memory_peak_bytes"])')" \
+		"(2147483648, 2147483648)" "memory of its own process only"
+	# Half busy for about three 1 s ticks (the first sets the baseline).
+	python3 -c "import sys; b = $(jget "$u" 'j["gpus"][0]["busy_ns"]'); sys.exit(0 if 0.9e9 <= b <= 1.6e9 else 1)" ||
+		fail "busy_ns: $(jget "$u" 'j["gpus"][0]["busy_ns"]') for 50% over about 3 s"
+	sed -i "s/^proc 0 $w .*/proc 0 $w 1073741824 0/" "$SBX_TEST_NVML"
+	sleep 1.2
+	u=$(curl -s --unix-socket "$SBX_SOCKET" "http://x/v1/sandboxes/$id/usage")
+	assert_eq "$(jget "$u" '(j["gpus"][0]["memory_bytes"], j["gpus"][0]["memory_peak_bytes"])')" \
+		"(1073741824, 2147483648)" "peak kept"
+	curl -s --unix-socket "$SBX_SOCKET" http://x/metrics | grep -q "sbx_gpu_busy_seconds_total{sandbox=\"$id\",tenant=\"admin\",gpu=\"$r/dev/nvidia0\",model=\"NVIDIA H100 80GB HBM3\"}" ||
+		fail "busy seconds in /metrics"
+	curl -s --unix-socket "$SBX_SOCKET" http://x/metrics | promtool check metrics || fail promtool
+}
+
+t_no_nvml() {
+	local r id
+	r=$(fake_nvidia)
+	start_sbxd --nvidia-root "$r" --nvml-lib "$TMPD/no-such-nvml.so"
+	id=$("$SBX" create --image base --gpu 1) || fail create
+	assert_eq "$(usage "$id" '(j["gpus"][0]["busy_ns"], j["gpus"][0]["model"])')" \
+		"(None, 'NVIDIA A100-SXM4-80GB')" "no NVML: no busy time, not a zero"
+	assert_contains "$(usage "$id" 'j["gpus"][0]["nvml"]')" "no-such-nvml.so not loaded" "says why"
+}
+
 source "$(dirname "$0")/lib.sh"
