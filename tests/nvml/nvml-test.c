@@ -48,9 +48,11 @@ static void load(void)
 	ndevs = nprocs = 0;
 	while (f && fgets(line, sizeof(line), f)) {
 		struct proc p;
-		if (ndevs < 16 && sscanf(line, "device %u %95[^\n]", &devs[ndevs].minor, devs[ndevs].name) == 2)
+		if (ndevs < 16 &&
+		    sscanf(line, "device %u %95[^\n]", &devs[ndevs].minor, devs[ndevs].name) == 2)
 			ndevs++;
-		else if (nprocs < 64 && sscanf(line, "proc %u %u %llu %u", &p.minor, &p.pid, &p.mem, &p.sm) == 4)
+		else if (nprocs < 64 &&
+			 sscanf(line, "proc %u %u %llu %u", &p.minor, &p.pid, &p.mem, &p.sm) == 4)
 			procs[nprocs++] = p;
 	}
 	if (f)
@@ -101,7 +103,8 @@ int nvmlDeviceGetComputeRunningProcesses_v3(void *dev, unsigned *count, nvmlProc
 	load();
 	for (unsigned i = 0; i < nprocs; i++)
 		if (procs[i].minor == minor && n < *count)
-			out[n++] = (nvmlProcessInfo_t){ .pid = procs[i].pid, .usedGpuMemory = procs[i].mem };
+			out[n++] = (nvmlProcessInfo_t){ .pid = procs[i].pid,
+							.usedGpuMemory = procs[i].mem };
 	*count = n;
 	return 0;
 }
@@ -112,11 +115,13 @@ int nvmlDeviceGetProcessUtilization(void *dev, nvmlProcessUtilizationSample_t *o
 	unsigned n = 0, minor = ((struct dev *)dev)->minor;
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
-	unsigned long long now = (unsigned long long)ts.tv_sec * 1000000 + (unsigned long long)ts.tv_nsec / 1000;
+	unsigned long long now =
+		(unsigned long long)ts.tv_sec * 1000000 + (unsigned long long)ts.tv_nsec / 1000;
 	load();
 	for (unsigned i = 0; i < nprocs; i++)
 		if (procs[i].minor == minor && n < *count && now > since)
-			out[n++] = (nvmlProcessUtilizationSample_t){ .pid = procs[i].pid, .timeStamp = now,
+			out[n++] = (nvmlProcessUtilizationSample_t){ .pid = procs[i].pid,
+								     .timeStamp = now,
 								     .smUtil = procs[i].sm };
 	*count = n;
 	return n ? 0 : 6; /* NVML_ERROR_NOT_FOUND: no samples */
