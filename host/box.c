@@ -1137,7 +1137,17 @@ static void readopt_one(const struct store_sandbox *s, void *userdata)
 	b->state = BOX_EXITED;
 	b->exit_code = read_status(b->dir);
 	b->reason = b->exit_code >= 0 ? "exited" : "lost";
-	b->ended_ns = real_ns();
+	/* When it ended: sbx-init wrote its status then. Without one, nothing after what
+	 * was billed is known, and nothing more is billed. */
+	char path[4096];
+	struct stat st;
+	snprintf(path, sizeof(path), "%s/status", b->dir);
+	if (b->exit_code >= 0 && stat(path, &st) == 0)
+		b->ended_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+	else
+		b->ended_ns = b->bill.billed_until ? b->bill.billed_until : b->created_ns;
+	if (b->ended_ns < b->bill.billed_until)
+		b->ended_ns = b->bill.billed_until;
 	usage_finalize(b);
 	persist(b);
 	logmsg(2, "sandbox %s ended while sbxd was down (%d)", b->id, b->exit_code);

@@ -29,20 +29,10 @@ int usage_cgroup_id(const char *v2_path, uint64_t *ret)
 /* A number from a cgroup file: the first one, or the value of the line "KEY N". */
 static int read_key(const char *dir, const char *file, const char *key, uint64_t *ret)
 {
-	char path[4096], buf[4096];
+	char path[4096];
 	snprintf(path, sizeof(path), "%s/%s", dir, file);
 	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
-	if (n <= 0)
-		return -EIO;
-	buf[n] = '\0';
-	if (!key)
-		return sscanf(buf, "%" SCNu64, ret) == 1 ? 0 : -EINVAL;
-	size_t k = strlen(key);
-	for (char *l = buf; l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
-		if (!strncmp(l, key, k) && l[k] == ' ')
-			return sscanf(l + k + 1, "%" SCNu64, ret) == 1 ? 0 : -EINVAL;
-	return -ENOENT;
+	return usage_pread(fd, key, ret);
 }
 
 static json_t *syscalls_json(const struct meter_counts *mc)
