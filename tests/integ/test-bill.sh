@@ -125,8 +125,9 @@ print(len(ids))' >"$TMPD/ids" || fail "cloudevents shape"
 t_restart_no_gap() {
 	card allocated
 	start_sbxd --bill-window 1s --rates "$TMPD/rates.json"
-	local id
+	local id short
 	id=$("$SBX" create --image base --cpus 1) || fail create
+	short=$("$SBX" create --image base --cpus 1 -- sleep 2) || fail create
 	sleep 1.5
 	kill -9 "$SBXD_PID"
 	wait "$SBXD_PID" 2>/dev/null
@@ -150,6 +151,13 @@ assert sum(r["quantity"] for r in rs) == life
 assert rs[-1]["end_ns"] - rs[0]["start_ns"] == life
 assert life >= 5.0e9, life
 print(len(rs), "windows,", life / 1e9, "s")
+PY
+	# One that ended while sbxd was away is billed to its end, not to the restart.
+	python3 - "$(bill_json "&sandbox=$short")" <<'PY' || fail "billed past its end"
+import json, sys
+rs = [r for r in json.loads(sys.argv[1])["rows"] if r["sku"] == "cpu-core-second"]
+life = max(r["end_ns"] for r in rs) - min(r["start_ns"] for r in rs)
+assert 1.9e9 <= life <= 2.6e9, life
 PY
 	run_sbx bill verify
 	assert_eq "$RC" 0 "chain after the restart"
