@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store.h"
+
 struct ledger {
 	sqlite3 *db;
 	sqlite3_stmt *insert, *head_set, *state_set, *state_get;
@@ -40,15 +42,6 @@ static const char schema[] =
 	"seq, id, tenant, sandbox, sku, start_ns, end_ns, quantity, unit, pricing_quantity_nano, " \
 	"pricing_unit, list_unit_price_nano, unit_price_nano, list_cost_nano, cost_nano, "         \
 	"currency, labels, policy, prev_hash, hash"
-
-static int sql_err(sqlite3 *db)
-{
-	int c = sqlite3_errcode(db) & 0xff;
-	return c == SQLITE_FULL		? -ENOSPC
-	       : c == SQLITE_CONSTRAINT ? -EEXIST
-	       : c == SQLITE_BUSY	? -EBUSY
-					: -EIO;
-}
 
 /* SHA-256 of the row's content and the hash before it, as hex. */
 static int row_hash(const struct ledger_row *r, const char *prev, char out[65])
@@ -111,7 +104,7 @@ int ledger_open(sqlite3 *db, struct ledger **ret)
 			       "SELECT billed_until, cpu_ns, mem_byte_ns, syscalls, rx_bytes, "
 			       "tx_bytes, created_billed, ended FROM billing WHERE sandbox = ?",
 			       -1, &l->state_get, NULL) != SQLITE_OK) {
-		int r = sql_err(db);
+		int r = store_errno(db);
 		ledger_close(l);
 		return r;
 	}
@@ -144,7 +137,7 @@ static int step_done(sqlite3 *db, sqlite3_stmt *st)
 {
 	int rc = sqlite3_step(st);
 	sqlite3_reset(st);
-	return rc == SQLITE_DONE ? 0 : sql_err(db);
+	return rc == SQLITE_DONE ? 0 : store_errno(db);
 }
 
 int ledger_append(struct ledger *l, struct ledger_row *rows, size_t nrows,
@@ -157,7 +150,7 @@ int ledger_append(struct ledger *l, struct ledger_row *rows, size_t nrows,
 		return 0;
 	snprintf(head, sizeof(head), "%s", l->head);
 	if (sqlite3_exec(l->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
-		return sql_err(l->db);
+		return store_errno(l->db);
 	for (size_t i = 0; i < nrows && r == 0; i++) {
 		struct ledger_row *w = &rows[i];
 		sqlite3_stmt *st = l->insert;
@@ -207,7 +200,7 @@ int ledger_append(struct ledger *l, struct ledger_row *rows, size_t nrows,
 		r = step_done(l->db, l->head_set);
 	}
 	if (r == 0 && sqlite3_exec(l->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
-		r = sql_err(l->db);
+		r = store_errno(l->db);
 	if (r < 0) {
 		(void)sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
 		return r;
@@ -238,7 +231,7 @@ int ledger_state(struct ledger *l, const char *sandbox, struct bill_state *ret)
 		snprintf(ret->sandbox, sizeof(ret->sandbox), "%s", sandbox);
 		r = 0;
 	} else {
-		r = r == SQLITE_DONE ? -ENOENT : sql_err(l->db);
+		r = r == SQLITE_DONE ? -ENOENT : store_errno(l->db);
 	}
 	sqlite3_reset(st);
 	return r;
@@ -285,7 +278,7 @@ int ledger_each(struct ledger *l, int64_t from, int64_t to, const char *tenant, 
 		    "SELECT " COLS " FROM ledger WHERE start_ns >= ? AND start_ns < ? AND "
 		    "(?3 IS NULL OR tenant = ?3) AND (?4 IS NULL OR sandbox = ?4) ORDER BY seq",
 		    -1, &st, NULL) != SQLITE_OK)
-		return sql_err(l->db);
+		return store_errno(l->db);
 	sqlite3_bind_int64(st, 1, from);
 	sqlite3_bind_int64(st, 2, to > 0 ? to : INT64_MAX);
 	if (tenant)
@@ -300,7 +293,7 @@ int ledger_each(struct ledger *l, int64_t from, int64_t to, const char *tenant, 
 			break;
 		}
 	}
-	r = r == SQLITE_DONE ? 0 : sql_err(l->db);
+	r = r == SQLITE_DONE ? 0 : store_errno(l->db);
 	sqlite3_finalize(st);
 	return r;
 }
@@ -315,10 +308,10 @@ int ledger_totals(struct ledger *l,
 	if (sqlite3_prepare_v2(
 		    l->db, "SELECT tenant, sku, SUM(cost_nano) FROM ledger GROUP BY tenant, sku",
 		    -1, &st, NULL) != SQLITE_OK)
-		return sql_err(l->db);
+		return store_errno(l->db);
 	while ((r = sqlite3_step(st)) == SQLITE_ROW)
 		fn(txt(st, 0), txt(st, 1), (uint64_t)sqlite3_column_int64(st, 2), ud);
-	r = r == SQLITE_DONE ? 0 : sql_err(l->db);
+	r = r == SQLITE_DONE ? 0 : store_errno(l->db);
 	sqlite3_finalize(st);
 	return r;
 }
@@ -333,7 +326,7 @@ int ledger_verify(struct ledger *l, uint64_t *ret_rows, char **ret_bad, char **r
 	*ret_bad = *ret_why = NULL;
 	if (sqlite3_prepare_v2(l->db, "SELECT " COLS " FROM ledger ORDER BY seq", -1, &st, NULL) !=
 	    SQLITE_OK)
-		return sql_err(l->db);
+		return store_errno(l->db);
 	while (!bad && (r = sqlite3_step(st)) == SQLITE_ROW) {
 		struct ledger_row w;
 		row_from(st, &w);

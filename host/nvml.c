@@ -8,24 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* NVML's own declarations (nvml.h), as far as sbxd uses them. */
-typedef int nvmlReturn_t;
-typedef void *nvmlDevice_t;
-#define NVML_SUCCESS 0
-#define NVML_ERROR_INSUFFICIENT_SIZE 7
-#define NVML_ERROR_NOT_FOUND 6
-
-typedef struct {
-	unsigned int pid;
-	unsigned long long usedGpuMemory;
-	unsigned int gpuInstanceId, computeInstanceId;
-} nvmlProcessInfo_t;
-
-typedef struct {
-	unsigned int pid;
-	unsigned long long timeStamp;
-	unsigned int smUtil, memUtil, encUtil, decUtil;
-} nvmlProcessUtilizationSample_t;
+#include "nvml-abi.h"
 
 struct nvml {
 	void *lib;

@@ -44,9 +44,9 @@ static const char *const migrations[] = {
 	"ALTER TABLE sandboxes ADD COLUMN usage TEXT",
 };
 
-static int sql_err(sqlite3 *db)
+int store_errno(struct sqlite3 *db)
 {
-	int c = sqlite3_errcode(db);
+	int c = sqlite3_errcode(db) & 0xff; /* the primary code of an extended one */
 	if (c == SQLITE_FULL)
 		return -ENOSPC;
 	if (c == SQLITE_BUSY || c == SQLITE_LOCKED)
@@ -77,7 +77,7 @@ int store_open(const char *dir, struct store **ret)
 	}
 	sqlite3_busy_timeout(s->db, 5000);
 	if (sqlite3_exec(s->db, schema, NULL, NULL, NULL) != SQLITE_OK) {
-		r = sql_err(s->db);
+		r = store_errno(s->db);
 		goto fail;
 	}
 	for (size_t i = 0; i < sizeof(migrations) / sizeof(migrations[0]); i++)
@@ -89,7 +89,7 @@ int store_open(const char *dir, struct store **ret)
 			       -1, &s->put, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(s->db, "SELECT name FROM tenants WHERE token_sha256 = ?", -1,
 			       &s->by_token, NULL) != SQLITE_OK) {
-		r = sql_err(s->db);
+		r = store_errno(s->db);
 		goto fail;
 	}
 	*ret = s;
@@ -156,11 +156,11 @@ int store_tenant_add(struct store *s, const char *name, char **ret_token)
 	if (sqlite3_prepare_v2(s->db,
 			       "INSERT INTO tenants(name, token_sha256, created_ns) VALUES(?,?,?)",
 			       -1, &st, NULL) != SQLITE_OK)
-		return sql_err(s->db);
+		return store_errno(s->db);
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, hash, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 3, (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec);
-	r = sqlite3_step(st) == SQLITE_DONE ? 0 : sql_err(s->db);
+	r = sqlite3_step(st) == SQLITE_DONE ? 0 : store_errno(s->db);
 	sqlite3_finalize(st);
 	if (r < 0)
 		return r;
@@ -183,7 +183,7 @@ int store_tenant_by_token(struct store *s, const char *token, char **ret_name)
 		*ret_name = strdup((const char *)sqlite3_column_text(s->by_token, 0));
 		r = *ret_name ? 0 : -ENOMEM;
 	} else {
-		r = r == SQLITE_DONE ? -ENOENT : sql_err(s->db);
+		r = r == SQLITE_DONE ? -ENOENT : store_errno(s->db);
 	}
 	sqlite3_reset(s->by_token);
 	return r;
@@ -225,7 +225,7 @@ int store_sandbox_put(struct store *s, const struct store_sandbox *sb)
 	bind_opt_int(st, 12, (int64_t)sb->start_time, sb->pid > 0);
 	bind_opt_int(st, 13, sb->slot, sb->slot >= 0);
 	bind_opt_text(st, 14, sb->usage);
-	r = sqlite3_step(st) == SQLITE_DONE ? 0 : sql_err(s->db);
+	r = sqlite3_step(st) == SQLITE_DONE ? 0 : store_errno(s->db);
 	sqlite3_reset(st);
 	return r;
 }
@@ -248,7 +248,7 @@ int store_sandbox_each(struct store *s, const char *state,
 		    "WHERE state = ? "
 		    "ORDER BY created_ns",
 		    -1, &st, NULL) != SQLITE_OK)
-		return sql_err(s->db);
+		return store_errno(s->db);
 	sqlite3_bind_text(st, 1, state, -1, SQLITE_STATIC);
 	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
 		struct store_sandbox sb = {
@@ -273,7 +273,7 @@ int store_sandbox_each(struct store *s, const char *state,
 		};
 		fn(&sb, userdata);
 	}
-	r = r == SQLITE_DONE ? 0 : sql_err(s->db);
+	r = r == SQLITE_DONE ? 0 : store_errno(s->db);
 	sqlite3_finalize(st);
 	return r;
 }

@@ -9,6 +9,7 @@
 #include <sys/types.h>
 
 struct store;
+struct sqlite3;
 
 struct store_sandbox {
 	const char *id, *tenant, *state;
@@ -24,6 +25,8 @@ struct store_sandbox {
 };
 
 int store_open(const char *dir, struct store **ret);
+/* The last error on @db as -errno (-ENOSPC for a full disk, -EEXIST for a constraint). */
+int store_errno(struct sqlite3 *db);
 /* The handle, for the ledger's tables in the same database. */
 struct sqlite3 *store_db(struct store *s);
 void store_close(struct store *s);

@@ -11,17 +11,7 @@
 #include <string.h>
 #include <time.h>
 
-typedef struct {
-	unsigned int pid;
-	unsigned long long usedGpuMemory;
-	unsigned int gpuInstanceId, computeInstanceId;
-} nvmlProcessInfo_t;
-
-typedef struct {
-	unsigned int pid;
-	unsigned long long timeStamp;
-	unsigned int smUtil, memUtil, encUtil, decUtil;
-} nvmlProcessUtilizationSample_t;
+#include "../../host/nvml-abi.h"
 
 struct dev {
 	unsigned minor;
@@ -80,7 +70,7 @@ int nvmlDeviceGetCount_v2(unsigned *count)
 int nvmlDeviceGetHandleByIndex_v2(unsigned index, void **dev)
 {
 	if (index >= ndevs)
-		return 2; /* NVML_ERROR_INVALID_ARGUMENT */
+		return NVML_ERROR_INVALID_ARGUMENT;
 	*dev = &devs[index];
 	return 0;
 }
@@ -124,5 +114,5 @@ int nvmlDeviceGetProcessUtilization(void *dev, nvmlProcessUtilizationSample_t *o
 								     .timeStamp = now,
 								     .smUtil = procs[i].sm };
 	*count = n;
-	return n ? 0 : 6; /* NVML_ERROR_NOT_FOUND: no samples */
+	return n ? NVML_SUCCESS : NVML_ERROR_NOT_FOUND; /* no samples */
 }
