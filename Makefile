@@ -138,7 +138,7 @@ $(B)/tests/fuzz-%-replay: $(B)/tests/fuzz/fuzz-%.o $(B)/tests/fuzz/replay.o $(LI
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(HOST_LIBS)
 
 # A stand-in for libnvidia-ml.so.1 (sbxd --nvml-lib), for the GPU tests.
-$(B)/tests/libnvidia-ml-test.so: tests/nvml/nvml-test.c | $(SETUP)
+$(B)/tests/libnvidia-ml-test.so: tests/nvml/nvml-test.c host/nvml-abi.h | $(SETUP)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) -std=gnu11 $(WARN) -O2 -shared -fPIC -o $@ $<
 
