@@ -175,13 +175,10 @@ static const char *policy_name(enum rate_policy p)
 	return p == POLICY_ALLOCATED ? "allocated" : p == POLICY_USED ? "used" : "max";
 }
 
+/* Queued with the rows; a later state of the same sandbox simply replaces it when they
+ * are written (INSERT OR REPLACE, in order). */
 static void save_state(const struct bill_state *s)
 {
-	for (size_t i = 0; i < npstates; i++)
-		if (!strcmp(pstates[i].sandbox, s->sandbox)) {
-			pstates[i] = *s;
-			return;
-		}
 	if (npstates == cap_pstates) {
 		size_t cap = cap_pstates ? cap_pstates * 2 : 64;
 		struct bill_state *n = realloc(pstates, cap * sizeof(*n));

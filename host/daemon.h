@@ -155,7 +155,7 @@ struct daemon {
 	struct box *hash[1024];
 	unsigned live; /* creating + running */
 	bool stopping;
-	int64_t meter_tick_last;
+	int64_t meter_tick_last, box_tick_last;
 	int64_t stop_deadline, started_mono;
 	bool user_ns_ok;
 	struct meter *meter; /* NULL: metering is off, meter_why says why */
