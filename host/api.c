@@ -53,6 +53,7 @@ static void handle_health(struct conn *c)
 		json_object_set_new(j, "metering_off",
 				    json_string(D.meter_why ? D.meter_why : "eBPF unavailable"));
 	json_object_set_new(j, "ledger", json_string(D.ledger_error ? D.ledger_error : "ok"));
+	json_object_set_new(j, "state_db", json_string(D.store_error ? D.store_error : "ok"));
 	json_object_set_new(j, "device_allowlist",
 			    json_string(D.devices	? "on"
 					: D.devices_why ? D.devices_why

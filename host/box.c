@@ -169,7 +169,7 @@ json_t *box_json(const struct box *b)
 	return j;
 }
 
-static void persist(struct box *b)
+static int persist(struct box *b)
 {
 	char *spec = json_dumps(b->spec, JSON_COMPACT | JSON_SORT_KEYS);
 	struct store_sandbox s = {
@@ -189,9 +189,17 @@ static void persist(struct box *b)
 		.usage = b->usage_final,
 	};
 	int r = store_sandbox_put(D.store, &s);
-	if (r < 0)
+	if (r < 0) {
 		logmsg(0, "state database: cannot record sandbox %s: %s", b->id, strerror(-r));
+		free(D.store_error);
+		if (asprintf(&D.store_error, "cannot record sandboxes: %s", strerror(-r)) < 0)
+			D.store_error = NULL;
+	} else if (D.store_error) {
+		free(D.store_error);
+		D.store_error = NULL;
+	}
 	free(spec);
+	return r;
 }
 
 unsigned box_count_live(const char *tenant)
@@ -554,6 +562,7 @@ static void launch_fn(struct work *w)
 
 static void pid_done(struct loop_op *op, int res, uint32_t flags);
 static void ctl_done(struct loop_op *op, int res, uint32_t flags);
+static void box_kill(struct box *b, const char *reason);
 
 static void ctl_arm(struct box *b)
 {
@@ -629,9 +638,17 @@ static void launch_done(struct work *w)
 		b->deadline_ns = b->started_ns + (int64_t)b->req.limits.timeout_ns;
 	box_running(b);
 	bill_start(b);
-	persist(b);
-	logmsg(2, "sandbox %s running (tenant %s, pid %d)", b->id, b->tenant, (int)b->pid);
 	free(j);
+	if (persist(b) < 0) {
+		/* Unrecorded, a restart would not find it: it does not stay. */
+		box_kill(b, "failed");
+		if (!c->closing)
+			respond_error(c, 503, "unavailable", "%s",
+				      D.store_error ? D.store_error : "state database");
+		conn_unref(c);
+		return;
+	}
+	logmsg(2, "sandbox %s running (tenant %s, pid %d)", b->id, b->tenant, (int)b->pid);
 	if (!c->closing)
 		respond_json(c, 201, box_json(b));
 	conn_unref(c);
@@ -775,7 +792,22 @@ void box_create(struct conn *c, const char *tenant, const char *body, size_t len
 	b->created_ns = real_ns();
 	if (!b->req.limits.timeout_ns)
 		b->req.limits.timeout_ns = D.opt.default_timeout_ns;
-	persist(b);
+	/* No sandbox runs that the database does not know: a restart could not find it. */
+	if (persist(b) < 0) {
+		free(j);
+		respond_error(c, 503, "unavailable", "%s",
+			      D.store_error ? D.store_error : "state database");
+		for (unsigned i = 0; i < ngpu; i++) {
+			D.gpus[gpu_idx[i]].holder = NULL;
+			D.gpus_held--;
+		}
+		b->ngpu = 0;
+		if (b->slot >= 0)
+			D.slot_used[b->slot] = 0;
+		b->slot = -1;
+		box_free(b);
+		return;
+	}
 	box_link(b);
 	D.live++;
 	*j = (struct launch_job){

@@ -178,6 +178,7 @@ struct daemon {
 	struct rates *rates;
 	struct ledger *ledger;
 	char *ledger_error; /* why rows wait, or NULL */
+	char *store_error;  /* why the last sandbox record was not written, or NULL */
 	int64_t bill_boundary;
 };
 

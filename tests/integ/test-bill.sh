@@ -240,6 +240,15 @@ t_full_disk() {
 	h=$(curl -s --unix-socket "$SBX_SOCKET" http://x/v1/health)
 	assert_contains "$(jget "$h" 'j["ledger"]')" "cannot write the ledger" "health says failing"
 	curl -s --unix-socket "$SBX_SOCKET" http://x/metrics | grep -q '^sbx_ledger_up 0' || fail "metrics say failing"
+	# A sandbox the database cannot record is not started.
+	local before
+	before=$(live_inits)
+	run_sbx create --image base
+	assert_eq "$RC" 125 "create with a full state disk"
+	assert_contains "$ERR" "cannot record sandboxes" "says why"
+	assert_eq "$(live_inits)" "$before" "nothing left running"
+	h=$(curl -s --unix-socket "$SBX_SOCKET" http://x/v1/health)
+	assert_contains "$(jget "$h" 'j["state_db"]')" "No space left" "health says the state database fails"
 	rm -f "$TMPD/state/filler"
 	sleep 1.5
 	h=$(curl -s --unix-socket "$SBX_SOCKET" http://x/v1/health)
