@@ -230,8 +230,14 @@ static void route_sandbox(struct conn *c, struct http_request *req, const char *
 		return;
 	}
 	if (!strcmp(sub, "logs")) {
-		if (method_is(c, req, HTTP_GET, HTTP_GET))
-			box_logs(c, b);
+		_cleanup_free_ char *follow = NULL;
+		if (!method_is(c, req, HTTP_GET, HTTP_GET))
+			return;
+		if (req->query && http_query_get(req->query, "follow", &follow) == -EINVAL) {
+			respond_error(c, 400, "bad_request", "query: bad percent-encoding");
+			return;
+		}
+		box_logs(c, b, follow && strcmp(follow, "0") && strcmp(follow, "false"));
 		return;
 	}
 	respond_error(c, 404, "not_found", "no such endpoint: %s", sub);

@@ -1705,8 +1705,20 @@ void box_files(struct conn *c, struct box *b, int method, const char *path)
 	loop_queue_work(&D.loop, &j->w);
 }
 
-void box_logs(struct conn *c, struct box *b)
+void box_logs(struct conn *c, struct box *b, bool follow)
 {
+	if (follow && b->dir) {
+		char path[4096];
+		snprintf(path, sizeof(path), "%s/log", b->dir);
+		c->follow_fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (c->follow_fd >= 0) {
+			c->follow_off = 0;
+			snprintf(c->follow_id, sizeof(c->follow_id), "%s", b->id);
+			respond_chunked_head(c, 200, "text/plain; charset=utf-8");
+			box_logs_follow(c);
+			return;
+		}
+	}
 	struct file_job *j = calloc(1, sizeof(*j));
 
 	if (!b->dir) {
@@ -1727,4 +1739,28 @@ void box_logs(struct conn *c, struct box *b)
 	j->max = D.opt.log_cap + 4096;
 	c->ops++;
 	loop_queue_work(&D.loop, &j->w);
+}
+
+void box_logs_follow(struct conn *c)
+{
+	char buf[65536];
+
+	if (c->follow_fd < 0 || c->closing)
+		return;
+	struct box *b = box_find(c->follow_id, NULL);
+	for (int i = 0; i < 16 && out_pending(c) < (1u << 20); i++) {
+		ssize_t n = pread(c->follow_fd, buf, sizeof(buf), (off_t)c->follow_off);
+		if (n <= 0)
+			break;
+		c->follow_off += (uint64_t)n;
+		chunk_send(c, buf, (size_t)n);
+	}
+	/* sbx-init writes its last output before it exits: once the sandbox has stopped and
+	 * nothing is left to read, the stream ends. */
+	struct stat st;
+	if ((!b || b->state != BOX_RUNNING) && fstat(c->follow_fd, &st) == 0 &&
+	    (uint64_t)st.st_size <= c->follow_off) {
+		closep(&c->follow_fd);
+		chunk_end(c);
+	}
 }

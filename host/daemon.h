@@ -133,6 +133,9 @@ struct conn {
 	int ops;
 	int64_t last_active, req_start;
 	struct exec *exec; /* a streaming or pending command */
+	int follow_fd;	   /* GET .../logs?follow=1: the log being streamed, or -1 */
+	uint64_t follow_off;
+	char follow_id[16];
 };
 
 struct daemon {
@@ -248,7 +251,9 @@ void exec_start(struct conn *c, struct box *b, struct api_exec *e, bool stream);
 void exec_conn_gone(struct exec *x);
 void exec_resume(struct exec *x);
 void box_files(struct conn *c, struct box *b, int method, const char *path);
-void box_logs(struct conn *c, struct box *b);
+void box_logs(struct conn *c, struct box *b, bool follow);
+/* Streams what a followed log gained; ends the stream once its sandbox stopped. */
+void box_logs_follow(struct conn *c);
 int box_set_timeout(struct box *b, uint64_t timeout_ns);
 json_t *box_usage_json(struct box *b);
 const char *box_state_name(enum box_state s);

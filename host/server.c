@@ -55,6 +55,10 @@ void conn_close(struct conn *c)
 		exec_conn_gone(c->exec);
 		c->exec = NULL;
 	}
+	if (c->follow_fd >= 0) {
+		close(c->follow_fd);
+		c->follow_fd = -1;
+	}
 	/* Pending reads and writes end with an error or EOF; then the fd goes. */
 	shutdown(c->fd, SHUT_RDWR);
 	if (c->recv_armed)
@@ -408,6 +412,7 @@ static void conn_new(int fd, bool tcp)
 	}
 	c->fd = fd;
 	c->tcp = tcp;
+	c->follow_fd = -1;
 	snprintf(c->peer, sizeof(c->peer), "%s", peer);
 	c->recv_op.cb = recv_done;
 	c->send_op.cb = send_done;
@@ -445,6 +450,10 @@ void conn_tick(int64_t now)
 		n = c->next;
 		if (c->closing)
 			continue;
+		if (c->follow_fd >= 0) {
+			box_logs_follow(c);
+			continue;
+		}
 		/* A request that does not arrive in time (slow headers or body): 408. */
 		if (!c->busy && c->req_start && now - c->req_start > D.opt.request_ns) {
 			c->busy = true;

@@ -130,7 +130,7 @@ static void usage(FILE *f)
 		"  ls [--json] [--state S] [--label K=V]   list sandboxes\n"
 		"  inspect ID                        the sandbox's record (JSON)\n"
 		"  rm ID...                          stop and remove sandboxes\n"
-		"  logs ID                           the workload's output\n"
+		"  logs [-f] ID                      the workload's output (-f: as it grows)\n"
 		"  usage [--json] ID                 CPU, memory, syscalls (by name), network\n"
 		"  top [--sort cpu|memory|syscalls]  live table of sandboxes; q quits (one plain\n"
 		"                                    table when not on a terminal)\n"
@@ -1161,17 +1161,36 @@ static void print_usage(json_t *u)
 		printf("%-10s %s\n", "net", json_string_value(json_object_get(m, "net")));
 }
 
+/* A followed log: its bytes to stdout as they come; an error answer is kept. */
+static bool follow_body(const char *data, size_t len, void *ud)
+{
+	struct stream *st = ud;
+	if (st->resp->status == 200)
+		return client_write_all(1, data, len) == 0;
+	char *nb = realloc(st->err, st->err_len + len + 1);
+	if (!nb)
+		return false;
+	st->err = nb;
+	memcpy(st->err + st->err_len, data, len);
+	st->err_len += len;
+	st->err[st->err_len] = '\0';
+	return true;
+}
+
 /* sbx ls / inspect / rm / logs / usage: ID-oriented calls with --socket and --json. */
 static int cmd_simple(const char *name, int argc, char **argv)
 {
 	const char *sock = NULL, *state = NULL, *label = NULL;
-	bool json = false;
+	bool json = false, follow = false;
 	const char *ids[256];
 	int nids = 0, r = 0;
 
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--socket") && i + 1 < argc)
 			sock = argv[++i];
+		else if (!strcmp(name, "logs") &&
+			 (!strcmp(argv[i], "-f") || !strcmp(argv[i], "--follow")))
+			follow = true;
 		else if (!strcmp(argv[i], "--json"))
 			json = true;
 		else if (!strcmp(name, "ls") && !strcmp(argv[i], "--state") && i + 1 < argc)
@@ -1226,6 +1245,24 @@ static int cmd_simple(const char *name, int argc, char **argv)
 		}
 		json_decref(j);
 	out_ls:
+		client_resp_clear(&resp);
+		return r;
+	}
+	if (follow) { /* the log as it grows, until the sandbox stops */
+		_cleanup_free_ char *target = sandbox_target(ids[0], "logs", "follow=1");
+		struct stream st = { 0 };
+		struct client_resp resp;
+		if (!target)
+			return die("invalid sandbox id \"%s\"", ids[0]);
+		st.resp = &resp;
+		r = api(socket_path(sock), "GET", target, NULL, NULL, 0, &resp, follow_body, &st);
+		if (!r && resp.status != 200) {
+			resp.body = st.err;
+			resp.len = st.err_len;
+			st.err = NULL;
+			r = api_check(&resp);
+		}
+		free(st.err);
 		client_resp_clear(&resp);
 		return r;
 	}

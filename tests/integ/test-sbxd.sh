@@ -434,4 +434,26 @@ t_delete_cleans() {
 	assert_eq "$(sqlite3 "$TMPD/state/sbx.db" "select state from sandboxes where id='${ids[0]}'")" removed "db record"
 }
 
+t_logs_follow() {
+	start_sbxd
+	local id t0 t1
+	id=$("$SBX" create --image base -- sh -c 'for i in 1 2 3 4 5; do echo line $i; sleep 0.3; done; echo err >&2; exit 2') || fail create
+	t0=$(date +%s%N)
+	run_sbx logs -f "$id"
+	t1=$(date +%s%N)
+	assert_eq "$RC" 0 "logs -f"
+	assert_eq "$OUT" "line 1
+line 2
+line 3
+line 4
+line 5
+err" "everything, in order, until the end"
+	[ $(((t1 - t0) / 1000000)) -ge 1000 ] || fail "logs -f returned before the workload ended"
+	# Following an ended sandbox prints its log and returns.
+	run_sbx logs -f "$id"
+	assert_eq "$(echo "$OUT" | wc -l)" 6 "an ended sandbox's log"
+	run_sbx logs -f nosuch
+	assert_eq "$RC" 125 "unknown sandbox"
+}
+
 source "$(dirname "$0")/lib.sh"
