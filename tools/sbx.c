@@ -866,20 +866,25 @@ static void stream_event(struct stream *st, const char *line, size_t len)
 	json_decref(ev);
 }
 
+/* A non-200 answer's body, kept for its error message. */
+static bool keep_error(struct stream *st, const char *data, size_t len)
+{
+	char *nb = realloc(st->err, st->err_len + len + 1);
+	if (!nb)
+		return false;
+	st->err = nb;
+	memcpy(st->err + st->err_len, data, len);
+	st->err_len += len;
+	st->err[st->err_len] = '\0';
+	return true;
+}
+
 static bool stream_body(const char *data, size_t len, void *ud)
 {
 	struct stream *st = ud;
 
-	if (st->resp->status != 200) {
-		char *nb = realloc(st->err, st->err_len + len + 1);
-		if (!nb)
-			return false;
-		st->err = nb;
-		memcpy(st->err + st->err_len, data, len);
-		st->err_len += len;
-		st->err[st->err_len] = '\0';
-		return true;
-	}
+	if (st->resp->status != 200)
+		return keep_error(st, data, len);
 	for (size_t i = 0; i < len; i++) {
 		if (data[i] == '\n') {
 			stream_event(st, st->line, st->len);
@@ -1167,14 +1172,7 @@ static bool follow_body(const char *data, size_t len, void *ud)
 	struct stream *st = ud;
 	if (st->resp->status == 200)
 		return client_write_all(1, data, len) == 0;
-	char *nb = realloc(st->err, st->err_len + len + 1);
-	if (!nb)
-		return false;
-	st->err = nb;
-	memcpy(st->err + st->err_len, data, len);
-	st->err_len += len;
-	st->err[st->err_len] = '\0';
-	return true;
+	return keep_error(st, data, len);
 }
 
 /* sbx ls / inspect / rm / logs / usage: ID-oriented calls with --socket and --json. */
