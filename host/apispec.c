@@ -17,7 +17,7 @@
 /* Every refusal here is -EINVAL with a one-line reason. */
 #define bad(ret_error, ...) text_error(ret_error, -EINVAL, __VA_ARGS__)
 
-static void strv_free(char **v)
+void strv_free(char **v)
 {
 	for (char **p = v; p && *p; p++)
 		free(*p);

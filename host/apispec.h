@@ -48,6 +48,9 @@ struct api_exec {
 	uint64_t timeout_ns; /* 0 = none */
 };
 
+/* Frees a NULL-terminated array of strings and the strings. */
+void strv_free(char **v);
+
 int apispec_parse_create(const char *body, size_t len, struct api_create *ret, char **ret_error);
 void api_create_clear(struct api_create *c);
 

@@ -130,9 +130,7 @@ static int push_row(const struct box *b, const char *sku, const char *policy, in
 	int64_t win = (int64_t)D.opt.bill_window_ns;
 	p->own[0] = strdup(b->tenant);
 	p->own[1] = strdup(b->id);
-	if (!b->labels_json)
-		((struct box *)b)->labels_json = labels_json(b);
-	p->own[2] = b->labels_json ? strdup(b->labels_json) : NULL;
+	p->own[2] = strdup(b->labels_json ? b->labels_json : "{}");
 	p->own[3] = strdup(sku);
 	if (!p->own[0] || !p->own[1] || !p->own[2] || !p->own[3]) {
 		for (int i = 0; i < 4; i++)
@@ -281,6 +279,8 @@ static void flush(void)
 
 void bill_start(struct box *b)
 {
+	if (!b->labels_json) /* the labels of its rows: fixed for its life */
+		b->labels_json = labels_json(b);
 	if (ledger_state(D.ledger, b->id, &b->bill) == 0) {
 		/* Re-adopted: it goes on from what was billed. The memory integral lived in
 		 * the daemon: it resumes from the billed value, the time away counted at the

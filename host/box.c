@@ -88,13 +88,6 @@ static void box_unlink(struct box *b)
 	b->next = b->prev = NULL;
 }
 
-static void strv_free(char **v)
-{
-	for (char **p = v; p && *p; p++)
-		free(*p);
-	free(v);
-}
-
 static void box_free(struct box *b)
 {
 	json_decref(b->spec);
@@ -797,14 +790,8 @@ void box_create(struct conn *c, const char *tenant, const char *body, size_t len
 		free(j);
 		respond_error(c, 503, "unavailable", "%s",
 			      D.store_error ? D.store_error : "state database");
-		for (unsigned i = 0; i < ngpu; i++) {
-			D.gpus[gpu_idx[i]].holder = NULL;
-			D.gpus_held--;
-		}
-		b->ngpu = 0;
-		if (b->slot >= 0)
-			D.slot_used[b->slot] = 0;
-		b->slot = -1;
+		gpus_release(b);
+		slot_free(b);
 		box_free(b);
 		return;
 	}

@@ -134,9 +134,11 @@ int files_read(int root_fd, const char *path, uint64_t max, char **ret, size_t *
  * last component, which must be a plain name. */
 static int open_parent(int root_fd, const char *path, int *ret_dir, const char **ret_base)
 {
+	int r = files_check_path(path);
+	if (r < 0)
+		return r;
 	const char *slash = strrchr(path, '/');
 	const char *base = slash + 1;
-	int r;
 
 	if (!*base || !strcmp(base, ".") || !strcmp(base, ".."))
 		return -EINVAL;
@@ -169,9 +171,6 @@ int files_write(int root_fd, const char *path, const char *data, size_t len, uid
 	uint64_t rnd;
 	int r;
 
-	r = files_check_path(path);
-	if (r < 0)
-		return r;
 	r = open_parent(root_fd, path, &dfd, &base);
 	if (r < 0)
 		return r;
@@ -220,9 +219,6 @@ int files_remove(int root_fd, const char *path)
 	const char *base;
 	int r;
 
-	r = files_check_path(path);
-	if (r < 0)
-		return r;
 	r = open_parent(root_fd, path, &dfd, &base);
 	if (r < 0)
 		return r;

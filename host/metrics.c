@@ -104,26 +104,30 @@ static void emit_syscalls(FILE *f, const char *l, json_t *u)
 	free(vals);
 }
 
-static void emit_net_bytes(FILE *f, const char *l, json_t *u)
+/* One network family: @unit is "bytes" or "packets", each direction a sample. */
+static void emit_net(FILE *f, const char *l, json_t *u, const char *unit)
 {
 	json_t *net = json_object_get(u, "net");
+	char key[32];
+
 	if (!json_is_object(net))
 		return;
-	fprintf(f, "sbx_net_bytes_total{%s,direction=\"rx\"} %" JSON_INTEGER_FORMAT "\n", l,
-		json_integer_value(json_object_get(net, "rx_bytes")));
-	fprintf(f, "sbx_net_bytes_total{%s,direction=\"tx\"} %" JSON_INTEGER_FORMAT "\n", l,
-		json_integer_value(json_object_get(net, "tx_bytes")));
+	for (int d = 0; d < 2; d++) {
+		const char *dir = d ? "tx" : "rx";
+		snprintf(key, sizeof(key), "%s_%s", dir, unit);
+		fprintf(f, "sbx_net_%s_total{%s,direction=\"%s\"} %" JSON_INTEGER_FORMAT "\n", unit,
+			l, dir, json_integer_value(json_object_get(net, key)));
+	}
+}
+
+static void emit_net_bytes(FILE *f, const char *l, json_t *u)
+{
+	emit_net(f, l, u, "bytes");
 }
 
 static void emit_net_packets(FILE *f, const char *l, json_t *u)
 {
-	json_t *net = json_object_get(u, "net");
-	if (!json_is_object(net))
-		return;
-	fprintf(f, "sbx_net_packets_total{%s,direction=\"rx\"} %" JSON_INTEGER_FORMAT "\n", l,
-		json_integer_value(json_object_get(net, "rx_packets")));
-	fprintf(f, "sbx_net_packets_total{%s,direction=\"tx\"} %" JSON_INTEGER_FORMAT "\n", l,
-		json_integer_value(json_object_get(net, "tx_packets")));
+	emit_net(f, l, u, "packets");
 }
 
 static void emit_gpu_ioctls(FILE *f, const char *l, json_t *u)
