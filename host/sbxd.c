@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../sandbox/image.h"
 #include "../sandbox/macro.h"
 #include "../sandbox/spec.h"
 #include "../sandbox/sysfilter.h"
@@ -64,18 +65,6 @@ static int __attribute__((format(printf, 1, 2))) die(const char *fmt, ...)
 	va_end(ap);
 	fputc('\n', stderr);
 	return 1;
-}
-
-static char *beside_self(const char *name)
-{
-	char self[PATH_MAX], *out;
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-
-	if (n < 0)
-		return NULL;
-	self[n] = '\0';
-	*strrchr(self, '/') = '\0';
-	return asprintf(&out, "%s/%s", self, name) < 0 ? NULL : out;
 }
 
 static void usage(FILE *f)
@@ -561,9 +550,9 @@ int main(int argc, char **argv)
 	D.opt.max_body = D.opt.max_file + (1 << 20);
 	if (geteuid() != 0)
 		return die("must run as root (it creates namespaces and cgroups)");
-	if (!D.opt.images_dir && !(D.opt.images_dir = beside_self("images")))
+	if (!D.opt.images_dir && !(D.opt.images_dir = image_beside_exe("images")))
 		return die("cannot locate the images directory");
-	if (!(D.opt.init_path = beside_self("sbx-init")) || access(D.opt.init_path, X_OK) < 0)
+	if (!(D.opt.init_path = image_beside_exe("sbx-init")) || access(D.opt.init_path, X_OK) < 0)
 		return die("sbx-init not found beside sbxd (build it with make)");
 	D.started_mono = mono_ns();
 

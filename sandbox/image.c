@@ -5,11 +5,13 @@
 
 #include <errno.h>
 #include <jansson.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "macro.h"
 #include "text.h"
@@ -185,4 +187,16 @@ int image_open(const char *name_or_path, const char *images_dir, struct image **
 		return r;
 	*ret = TAKE_PTR(img);
 	return 0;
+}
+
+char *image_beside_exe(const char *name)
+{
+	char self[PATH_MAX], *out;
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+
+	if (n < 0)
+		return NULL;
+	self[n] = '\0';
+	*strrchr(self, '/') = '\0';
+	return asprintf(&out, "%s/%s", self, name) < 0 ? NULL : out;
 }

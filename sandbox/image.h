@@ -18,6 +18,9 @@ struct image {
 int image_open(const char *name_or_path, const char *images_dir, struct image **ret,
 	       char **ret_error);
 void image_free(struct image *img);
+/* A file next to the running executable (build/sbxd -> build/NAME): where the images
+ * directory and sbx-init are found by default. NULL if /proc/self/exe is unreadable. */
+char *image_beside_exe(const char *name);
 static inline void image_freep(struct image **img)
 {
 	image_free(*img);

@@ -56,17 +56,7 @@ static int __attribute__((format(printf, 1, 2))) die(const char *fmt, ...)
 static char *beside_self(const char *env_var, const char *name)
 {
 	const char *e = getenv(env_var);
-	char self[PATH_MAX], *out;
-	ssize_t n;
-
-	if (e && e[0])
-		return strdup(e);
-	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	if (n < 0)
-		return NULL;
-	self[n] = '\0';
-	*strrchr(self, '/') = '\0';
-	return asprintf(&out, "%s/%s", self, name) < 0 ? NULL : out;
+	return e && e[0] ? strdup(e) : image_beside_exe(name);
 }
 
 static void usage_run(FILE *f)
