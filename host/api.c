@@ -68,7 +68,7 @@ static void handle_gpus(struct conn *c)
 	for (unsigned i = 0; i < D.ngpus; i++) {
 		const struct gpu *g = &D.gpus[i];
 		bool mine = g->holder && (!c->tenant || !strcmp(c->tenant, g->holder->tenant));
-		json_t *o = json_pack("{s:i,s:s,s:s,s:b}", "index", (int)i, "device", g->path,
+		json_t *o = json_pack("{s:i,s:s,s:s,s:b}", "index", (int)i, "device", g->nodes[0],
 				      "model", g->model, "free", g->holder == NULL);
 		json_t *nodes = json_array();
 		for (unsigned k = 0; k < g->nnodes; k++)

@@ -275,8 +275,8 @@ static void slot_free(struct box *b)
 static int gpus_meter(struct box *b, bool fresh)
 {
 	for (unsigned i = 0; i < b->ngpu; i++) {
-		int r = meter_gpu_grant(D.meter, (uint32_t)b->slot, i, D.gpus[b->gpu_idx[i]].rdev,
-					fresh);
+		int r = meter_gpu_grant(D.meter, (uint32_t)b->slot, i,
+					D.gpus[b->gpu_idx[i]].node_rdev[0], fresh);
 		if (r < 0)
 			return r;
 	}
@@ -293,7 +293,7 @@ static void gpus_release(struct box *b)
 	for (unsigned i = 0; i < b->ngpu; i++) {
 		struct gpu *g = &D.gpus[b->gpu_idx[i]];
 		if (D.meter && b->slot >= 0)
-			(void)meter_gpu_revoke(D.meter, (uint32_t)b->slot, g->rdev);
+			(void)meter_gpu_revoke(D.meter, (uint32_t)b->slot, g->node_rdev[0]);
 		if (g->holder == b) {
 			g->holder = NULL;
 			D.gpus_held--;
@@ -357,7 +357,7 @@ static json_t *usage_now(struct box *b)
 	struct usage_gpu gpus[8];
 	for (unsigned i = 0; i < b->ngpu; i++)
 		gpus[i] = (struct usage_gpu){
-			.path = D.gpus[b->gpu_idx[i]].path,
+			.path = D.gpus[b->gpu_idx[i]].nodes[0],
 			.model = D.gpus[b->gpu_idx[i]].model,
 			.index = i,
 			.nvml_off = !D.nvml ? (D.nvml_why ? D.nvml_why : "no NVML")

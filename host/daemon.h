@@ -165,9 +165,8 @@ struct daemon {
 	char *meter_why;
 	unsigned char slot_used[4096];
 	struct gpu {
-		char *path, *model, *bus; /* path: its own node, nodes[0] */
-		uint64_t rdev;
-		char *nodes[6]; /* the GPU and the companion nodes that go with it */
+		char *model, *bus;
+		char *nodes[6]; /* the GPU's own node first, then the companions it needs */
 		uint64_t node_rdev[6];
 		unsigned nnodes;
 		struct box *holder;

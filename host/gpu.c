@@ -39,8 +39,6 @@ int gpu_add(const char *path, const char *model, const char *bus)
 	int r = add_node(g, path);
 	if (r < 0)
 		return r;
-	g->path = g->nodes[0];
-	g->rdev = g->node_rdev[0];
 	g->model = strdup(model && *model ? model : "unknown");
 	g->bus = bus ? strdup(bus) : NULL;
 	if (!g->model)
@@ -179,7 +177,7 @@ void gpu_nvml_init(void)
 	for (unsigned i = 0; i < D.ngpus; i++) {
 		struct gpu *g = &D.gpus[i];
 		char name[96];
-		if (nvml_device(D.nvml, minor(g->rdev), &g->nvml_dev) < 0)
+		if (nvml_device(D.nvml, minor(g->node_rdev[0]), &g->nvml_dev) < 0)
 			continue;
 		if ((!strcmp(g->model, "NVIDIA GPU") || !strcmp(g->model, "unknown")) &&
 		    nvml_name(D.nvml, g->nvml_dev, name, sizeof(name)) == 0) {
