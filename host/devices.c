@@ -88,26 +88,23 @@ void devices_forget(struct devices *d, uint64_t cg_id, const uint64_t *rdevs, si
 	}
 }
 
+struct keep {
+	const uint64_t *ids;
+	size_t n;
+};
+
+static bool grant_gone(const void *key, void *ud)
+{
+	const struct keep *k = ud;
+	const struct grant_key *g = key;
+	for (size_t i = 0; i < k->n; i++)
+		if (k->ids[i] == g->cgroup)
+			return false;
+	return true;
+}
+
 void devices_prune(struct devices *d, const uint64_t *keep, size_t n)
 {
-	struct grant_key k, next, *prev = NULL, *gone = NULL;
-	size_t ngone = 0;
-
-	while (bpf_map_get_next_key(d->map_fd, prev, &next) == 0) {
-		bool kept = false;
-		for (size_t i = 0; i < n && !kept; i++)
-			kept = keep[i] == next.cgroup;
-		if (!kept) {
-			struct grant_key *g = realloc(gone, (ngone + 1) * sizeof(*g));
-			if (!g)
-				break;
-			gone = g;
-			gone[ngone++] = next;
-		}
-		k = next;
-		prev = &k;
-	}
-	for (size_t i = 0; i < ngone; i++)
-		(void)bpf_map_delete_elem(d->map_fd, &gone[i]);
-	free(gone);
+	struct keep k = { keep, n };
+	(void)bpf_hash_prune(d->map_fd, sizeof(struct grant_key), grant_gone, &k);
 }

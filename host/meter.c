@@ -364,43 +364,62 @@ int meter_gpu_timing(struct meter *m, bool on)
 	return 0;
 }
 
+int bpf_hash_prune(int fd, size_t key_size, bool (*drop)(const void *key, void *ud), void *ud)
+{
+	char *keys = NULL, cur[64], next[64];
+	size_t n = 0;
+	bool first = true;
+
+	if (key_size > sizeof(cur))
+		return -EINVAL;
+	/* Deleting the current key would restart the walk: collect, then delete. */
+	while (bpf_map_get_next_key(fd, first ? NULL : cur, next) == 0) {
+		first = false;
+		if (drop(next, ud)) {
+			char *k = realloc(keys, (n + 1) * key_size);
+			if (!k)
+				break;
+			keys = k;
+			memcpy(keys + n++ * key_size, next, key_size);
+		}
+		memcpy(cur, next, key_size);
+	}
+	for (size_t i = 0; i < n; i++)
+		(void)bpf_map_delete_elem(fd, keys + i * key_size);
+	free(keys);
+	return 0;
+}
+
+struct keep {
+	const uint64_t *ids;
+	size_t n;
+	const unsigned char *slot_used;
+};
+
+static bool slot_gone(const void *key, void *ud)
+{
+	const struct keep *k = ud;
+	uint64_t id;
+	memcpy(&id, key, sizeof(id));
+	for (size_t i = 0; i < k->n; i++)
+		if (k->ids[i] == id)
+			return false;
+	return true;
+}
+
+static bool dev_gone(const void *key, void *ud)
+{
+	const struct keep *k = ud;
+	const struct meter_dev_key *d = key;
+	return d->slot >= METER_SLOTS || !k->slot_used[d->slot];
+}
+
 int meter_prune(struct meter *m, const uint64_t *keep, size_t n, const unsigned char *slot_used)
 {
-	uint64_t key, next, *prev = NULL;
-	struct meter_dev_key dk, dnext, *dprev = NULL;
-	int fd = m->slots_fd, gfd = bpf_map__fd(m->skel->maps.gpu_devs);
-
-	/* Deleting the current key would restart the walk: collect, then delete. */
-	uint64_t *gone = NULL;
-	size_t ngone = 0;
-	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-		bool kept = false;
-		for (size_t i = 0; i < n && !kept; i++)
-			kept = keep[i] == next;
-		if (!kept) {
-			uint64_t *g = realloc(gone, (ngone + 1) * sizeof(*g));
-			if (!g)
-				break;
-			gone = g;
-			gone[ngone++] = next;
-		}
-		key = next;
-		prev = &key;
-	}
-	for (size_t i = 0; i < ngone; i++)
-		(void)bpf_map_delete_elem(fd, &gone[i]);
-	free(gone);
-	struct meter_dev_key dgone[METER_SLOTS];
-	size_t ndgone = 0;
-	while (bpf_map_get_next_key(gfd, dprev, &dnext) == 0 && ndgone < METER_SLOTS) {
-		if (dnext.slot >= METER_SLOTS || !slot_used[dnext.slot])
-			dgone[ndgone++] = dnext;
-		dk = dnext;
-		dprev = &dk;
-	}
-	for (size_t i = 0; i < ndgone; i++)
-		(void)bpf_map_delete_elem(gfd, &dgone[i]);
-	return 0;
+	struct keep k = { keep, n, slot_used };
+	(void)bpf_hash_prune(m->slots_fd, sizeof(uint64_t), slot_gone, &k);
+	return bpf_hash_prune(bpf_map__fd(m->skel->maps.gpu_devs), sizeof(struct meter_dev_key),
+			      dev_gone, &k);
 }
 
 int meter_syscall_prog_stats(struct meter *m, uint64_t *ret_ns, uint64_t *ret_cnt)

@@ -38,6 +38,8 @@ int meter_read(struct meter *m, uint32_t slot, struct meter_counts *ret);
  * killed, then its sandboxes): all but the @n cgroup ids in @keep, and the devices of
  * slots not marked in @slot_used. */
 int meter_prune(struct meter *m, const uint64_t *keep, size_t n, const unsigned char *slot_used);
+/* Deletes the keys of hash map @fd for which @drop says so. */
+int bpf_hash_prune(int fd, size_t key_size, bool (*drop)(const void *key, void *ud), void *ud);
 
 /* Counts device activity on the node @rdev (st_rdev) as device @index of @slot; @fresh
  * starts from zero, else the counts continue (re-adoption). */
