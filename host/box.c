@@ -2,6 +2,7 @@
 /* Sandboxes in sbxd: create (launch on a worker), exits, timeouts, delete, re-adoption
  * after a restart, and the commands (exec) and files that reach inside them. */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <seccomp.h>
 #include <fcntl.h>
@@ -26,6 +27,7 @@
 #include "daemon.h"
 #include "devices.h"
 #include "files.h"
+#include "layer.h"
 #include "meter.h"
 #include "store.h"
 #include "usage.h"
@@ -491,6 +493,26 @@ static void launch_fn(struct work *w)
 			j->err = NULL;
 		return;
 	}
+	/* A layer of its own on the host, reachable for checkpoints (not with a user
+	 * namespace: its overlay must live on a tmpfs the namespace owns). */
+	char layer[256];
+	uint64_t wbytes = b->req.writable_bytes ? b->req.writable_bytes : D.opt.writable_default;
+	bool own_layer = wbytes && !b->req.user_ns;
+	if (own_layer) {
+		r = layer_create(b->id, wbytes);
+		if (r == 0)
+			r = layer_path(b->id, NULL, layer, sizeof(layer));
+		if (r < 0) {
+			layer_remove(b->id);
+			j->r = r;
+			j->status = 500;
+			if (asprintf(&j->err, "cannot prepare the writable layer: %s",
+				     strerror(-r)) < 0)
+				j->err = NULL;
+			remove_state_dir(b->dir);
+			return;
+		}
+	}
 	struct sandbox_spec spec = {
 		.id = b->id,
 		.rootfs = img->rootfs,
@@ -504,8 +526,8 @@ static void launch_fn(struct work *w)
 		.gid = b->req.gid,
 		.limits = b->req.limits,
 		.limits.memory_account = true, /* metered even without a limit */
-		.writable_bytes =
-			b->req.writable_bytes ? b->req.writable_bytes : D.opt.writable_default,
+		.writable_bytes = wbytes,
+		.layer_dir = own_layer ? layer : NULL,
 		.tmp_bytes = 256 << 20,
 		.net = b->req.net,
 		.user_ns = b->req.user_ns,
@@ -533,11 +555,12 @@ static void launch_fn(struct work *w)
 		if (r < 0)
 			j->err = NULL;
 		remove_state_dir(b->dir);
+		layer_remove(b->id);
 		return;
 	}
 	r = sandbox_start_time(j->sb->pid, &b->start_time);
 	if (r == 0) {
-		j->ctl_fd = ctl_connect(j->sb->ctl_path);
+		j->ctl_fd = ctl_connect(j->sb->pidfd);
 		r = j->ctl_fd < 0 ? j->ctl_fd : 0;
 	}
 	if (r == 0 && fcntl(j->ctl_fd, F_SETFL, O_NONBLOCK) < 0)
@@ -550,6 +573,7 @@ static void launch_fn(struct work *w)
 		if (asprintf(&j->err, "cannot reach the new sandbox: %s", strerror(-r)) < 0)
 			j->err = NULL;
 		remove_state_dir(b->dir);
+		layer_remove(b->id);
 	}
 }
 
@@ -824,6 +848,7 @@ static void teardown_fn(struct work *w)
 		if (r < 0)
 			logmsg(1, "sandbox %s: teardown: %s", j->b->id, strerror(-r));
 	}
+	layer_remove(j->b->id);
 	if (j->remove_dir)
 		remove_state_dir(j->b->dir);
 }
@@ -848,6 +873,7 @@ static void teardown_queue(struct box *b, bool remove_dir)
 	if (!j) { /* nothing better to do than block */
 		sandbox_destroy(b->sb);
 		b->sb = NULL;
+		layer_remove(b->id);
 		return;
 	}
 	*j = (struct teardown_job){ .w = { .fn = teardown_fn, .done = teardown_done },
@@ -1039,6 +1065,7 @@ void box_kill_all(void)
 			b->reason = "deleted";
 			sandbox_destroy(b->sb);
 			b->sb = NULL;
+			layer_remove(b->id);
 			if (b->state == BOX_RUNNING) {
 				b->state = BOX_EXITED;
 				b->exit_code = 137;
@@ -1112,7 +1139,7 @@ static void readopt_one(const struct store_sandbox *s, void *userdata)
 	json_decref(cj);
 	b->cgroup_json = s->cgroup ? strdup(s->cgroup) : NULL;
 	if (r == 0)
-		b->ctl_fd = ctl_connect(b->sb->ctl_path);
+		b->ctl_fd = ctl_connect(b->sb->pidfd);
 	if (r == 0 && (b->ctl_fd < 0 || fcntl(b->ctl_fd, F_SETFL, O_NONBLOCK) < 0)) {
 		/* It lives but cannot take commands: not a sandbox we can serve. */
 		logmsg(1, "sandbox %s: control channel: %s; stopping it", b->id,
@@ -1121,6 +1148,8 @@ static void readopt_one(const struct store_sandbox *s, void *userdata)
 		b->sb = NULL;
 		r = -EIO;
 	}
+	if (r < 0)
+		layer_remove(b->id);
 	box_link(b);
 	/* It holds its devices again (by index into --gpu-device, as the spec says). */
 	for (char **g = b->req.gpus; g && *g && b->ngpu < ARRAY_SIZE(b->gpu_idx); g++) {
@@ -1186,6 +1215,15 @@ int box_readopt_all(void)
 	for (struct box *b = D.boxes; b && n < METER_SLOTS; b = b->next)
 		if (b->state == BOX_RUNNING && b->cg_id)
 			keep[n++] = b->cg_id;
+	/* Layers of sandboxes no record keeps running (a crash mid-launch). */
+	DIR *d = opendir(LAYER_DIR);
+	for (struct dirent *e; d && (e = readdir(d));) {
+		struct box *o = e->d_name[0] != '.' ? box_find(e->d_name, NULL) : NULL;
+		if (e->d_name[0] != '.' && (!o || o->state != BOX_RUNNING))
+			layer_remove(e->d_name);
+	}
+	if (d)
+		closedir(d);
 	if (D.meter)
 		(void)meter_prune(D.meter, keep, n, D.slot_used);
 	if (D.devices)

@@ -10,12 +10,15 @@
 #include <linux/close_range.h>
 #include <sched.h>
 #include <signal.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "ctl.h"
@@ -49,7 +52,12 @@ static void setup_root(const struct child_plan *p)
 
 	/* Nothing we mount propagates back to the host. */
 	TRY(p, STAGE_MOUNTNS, mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL));
-	if (p->overlay_opts) {
+	if (p->overlay_opts && p->layer) {
+		/* The caller's tmpfs, reachable from the host for checkpoints. */
+		TRY(p, STAGE_SCRATCH, chdir(p->scratch));
+		TRY(p, STAGE_ROOT, mount("overlay", root, "overlay", MS_NODEV, p->overlay_opts));
+		TRY(p, STAGE_ROOT, chdir(root));
+	} else if (p->overlay_opts) {
 		/* A private tmpfs holds the writable layer and the overlay's mount point. */
 		TRY(p, STAGE_SCRATCH,
 		    mount("sbx", p->scratch, "tmpfs", MS_NOSUID | MS_NODEV, p->scratch_opts));
@@ -132,6 +140,13 @@ static void setup_dev(const struct child_plan *p)
 		close(fd);
 		TRY(p, STAGE_DEV, mount(d[0], d[1], NULL, MS_BIND, NULL));
 	}
+	/* sbx-init itself, read-only: PID 1 runs from inside the sandbox's own tree, so a
+	 * checkpoint finds everything it maps under the sandbox's root. */
+	int fd = open("dev/sbx-init", O_CREAT | O_WRONLY | O_CLOEXEC, 0555);
+	if (fd < 0)
+		fail(p, STAGE_DEV, errno);
+	close(fd);
+	TRY(p, STAGE_DEV, bind_ro(p->init_path, "dev/sbx-init", MS_NOSUID | MS_NODEV));
 	for (size_t i = 0; i < sizeof(links) / sizeof(links[0]); i++)
 		TRY(p, STAGE_DEV, symlink(links[i][0], links[i][1]));
 	TRY(p, STAGE_DEV, mkdir("dev/pts", 0755));
@@ -153,6 +168,26 @@ static void pivot(const struct child_plan *p)
 	TRY(p, STAGE_PIVOT, syscall(SYS_pivot_root, ".", "."));
 	TRY(p, STAGE_PIVOT, umount2(".", MNT_DETACH));
 	TRY(p, STAGE_PIVOT, chdir("/"));
+}
+
+/* sbx-init's control socket: an abstract name in the sandbox's own network namespace,
+ * so that nothing of it lives in a host path (and a restored copy gets its own). */
+static void ctl_socket(const struct child_plan *p)
+{
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		fail(p, STAGE_CONTROL, errno);
+	memcpy(addr.sun_path + 1, CTL_NAME, sizeof(CTL_NAME) - 1);
+	TRY(p, STAGE_CONTROL,
+	    bind(fd, (struct sockaddr *)&addr,
+		 (socklen_t)(offsetof(struct sockaddr_un, sun_path) + sizeof(CTL_NAME))));
+	TRY(p, STAGE_CONTROL, listen(fd, CTL_MAX_CONNS));
+	if (fd != CTL_FD) {
+		TRY(p, STAGE_CONTROL, dup2(fd, CTL_FD));
+		close(fd);
+	}
 }
 
 static void drop_privileges(const struct child_plan *p)
@@ -219,9 +254,9 @@ _Noreturn void child_main(const struct child_plan *p)
 	 * socket, log and status files at fds 3-5 (dup2 leaves them open across exec;
 	 * sbx-init then guards them). */
 	TRY(p, STAGE_STDIO, syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC));
+	if (p->control)
+		ctl_socket(p);
 	/* The parent placed these above STATUS_FD: no dup2 here clobbers another. */
-	if (p->ctl_fd >= 0)
-		TRY(p, STAGE_STDIO, dup2(p->ctl_fd, CTL_FD));
 	if (p->log_fd >= 0)
 		TRY(p, STAGE_STDIO, dup2(p->log_fd, LOG_FD));
 	if (p->status_fd >= 0)
@@ -239,6 +274,6 @@ _Noreturn void child_main(const struct child_plan *p)
 	/* Last before exec: from here only allowlisted syscalls run. */
 	if (sysfilter_install(p->filter) < 0)
 		fail(p, STAGE_SECCOMP, errno);
-	syscall(SYS_execveat, p->init_fd, "", p->argv, p->envp, AT_EMPTY_PATH);
+	execve("/dev/sbx-init", p->argv, p->envp);
 	fail(p, STAGE_EXEC, errno);
 }

@@ -12,13 +12,15 @@
 #include "sandbox.h"
 
 struct child_plan {
-	int sync_fd;   /* SOCK_SEQPACKET, CLOEXEC: "go" arrives here, failures leave here */
-	int init_fd;   /* sbx-init, executed with execveat */
-	int ctl_fd;    /* listening control socket for sbx-init (fd 3 there), or -1 */
-	int log_fd;    /* fd 4 there, or -1 */
-	int status_fd; /* fd 5 there, or -1 */
+	int sync_fd;	       /* SOCK_SEQPACKET, CLOEXEC: "go" arrives here, failures leave here */
+	const char *init_path; /* sbx-init on the host (absolute): bound to /dev/sbx-init */
+	bool control;	       /* create the control socket (ctl.h) at fd 3 */
+	int log_fd;	       /* fd 4 there, or -1 */
+	int status_fd;	       /* fd 5 there, or -1 */
 	int stdio[3];
-	const char *scratch;	  /* host directory the child mounts its private tmpfs on */
+	const char *scratch;	  /* host directory the child mounts its private tmpfs on, or
+				   * with @layer, the caller's tmpfs holding upper/, work/, root/ */
+	bool layer;		  /* @scratch is already mounted (by the caller, on the host) */
 	char scratch_opts[64];	  /* tmpfs options for it, with a writable layer */
 	char tmp_opts[64];	  /* tmpfs options for /tmp */
 	char log_cap[24];	  /* sbx-init's --log argument */

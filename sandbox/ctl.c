@@ -4,6 +4,9 @@
 #include "ctl.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -12,23 +15,28 @@
 
 #include "macro.h"
 
-int ctl_connect(const char *path)
+int ctl_connect(int pidfd)
 {
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };
-	int fd;
+	_cleanup_close_ int self = -1, fd = -1;
 
-	if (strlen(path) >= sizeof(addr.sun_path))
-		return -ENAMETOOLONG;
-	strcpy(addr.sun_path, path);
-	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	if (fd < 0)
+	self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+	if (self < 0)
 		return -errno;
-	if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
-		int r = -errno;
-		close(fd);
-		return r;
-	}
-	return fd;
+	if (setns(pidfd, CLONE_NEWNET) < 0)
+		return -errno;
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	int err = errno;
+	/* Back home whatever happened: this thread serves others next. */
+	if (setns(self, CLONE_NEWNET) < 0)
+		abort();
+	if (fd < 0)
+		return -err;
+	memcpy(addr.sun_path + 1, CTL_NAME, sizeof(CTL_NAME) - 1);
+	if (connect(fd, (struct sockaddr *)&addr,
+		    (socklen_t)(offsetof(struct sockaddr_un, sun_path) + sizeof(CTL_NAME))) < 0)
+		return -errno;
+	return TAKE_FD(fd);
 }
 
 static int append(char *buf, size_t *off, const char *s)

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* The control channel between the host and a sandbox's sbx-init. sbx-init listens on a
- * SOCK_SEQPACKET unix socket that libsandbox bound at /run/sbx/ctl/<id> (a root-only
- * directory the sandbox cannot see) and passed to it as fd 3. The host connects (again,
- * after a daemon restart) and asks sbx-init to start commands; those are sbx-init's
+ * SOCK_SEQPACKET unix socket with the abstract name CTL_NAME in the sandbox's own network
+ * namespace, created by libsandbox's child as fd 3; it accepts only peers outside the
+ * sandbox's pid namespace (the host). The host connects (again, after a daemon restart
+ * or a restore) and asks sbx-init to start commands; those are sbx-init's
  * own children, so they have exactly the workload's namespaces, cgroup, capabilities
  * and seccomp filter: nothing of the host is carried in.
  *
@@ -16,10 +17,10 @@
 
 #include <stdint.h>
 
-#define CTL_FD 3    /* where sbx-init finds its listening socket */
-#define LOG_FD 4    /* with --log: where the workload's output goes */
-#define STATUS_FD 5 /* with --status: where the exit code goes ("exit N\n") */
-#define CTL_DIR "/run/sbx/ctl"
+#define CTL_FD 3		 /* where sbx-init finds its listening socket */
+#define LOG_FD 4		 /* with --log: where the workload's output goes */
+#define STATUS_FD 5		 /* with --status: where the exit code goes ("exit N\n") */
+#define CTL_NAME "sbx/ctl"	 /* abstract, in the sandbox's network namespace */
 #define CTL_MAX_MSG (128 * 1024) /* one EXEC request, strings included */
 #define CTL_MAX_ARGS 1024
 #define CTL_MAX_CONNS 16
@@ -55,8 +56,9 @@ struct ctl_reply {
 
 /* ---- host side (libsandbox); return 0 / fd, or -errno ---- */
 
-/* Connects to a sandbox's control socket. */
-int ctl_connect(const char *path);
+/* Connects to the control socket of the sandbox whose PID 1 is @pidfd (the socket is
+ * made in its network namespace; the calling thread's own is unchanged after). */
+int ctl_connect(int pidfd);
 /* Asks for @argv to run with @envp in @cwd, its stdio on @stdio. */
 int ctl_send_exec(int fd, uint32_t id, char *const argv[], char *const envp[], const char *cwd,
 		  const int stdio[3]);

@@ -175,6 +175,16 @@ static void reply(int conn, uint32_t type, uint32_t id, int32_t value)
 		(void)send(conn, &r, sizeof(r), MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 
+/* The name is reachable from the sandbox's network namespace: only a peer outside our
+ * pid namespace (the host; its pid reads as 0 here) may drive us. */
+static bool from_host(int conn)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	return getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 && cred.pid == 0;
+}
+
 static struct job *job_find(pid_t pid)
 {
 	for (int i = 0; i < MAX_JOBS; i++)
@@ -330,6 +340,15 @@ int main(int argc, char **argv)
 	/* Non-dumpable: /proc/1 (our descriptors, memory, environment) is closed to the
 	 * sandbox's processes, which hold no CAP_SYS_PTRACE. Their own execs reset it. */
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	/* A daemon's sandbox: stdin is the sandbox's own /dev/null, not a host file. */
+	if (status_file) {
+		int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		if (fd < 0 || dup2(fd, 0) < 0) {
+			fprintf(stderr, "sbx-init: /dev/null: %s\n", strerror(errno));
+			finish(125);
+		}
+		close(fd);
+	}
 	/* The listening socket is ours alone: no command inherits it. */
 	if (serve && fcntl(CTL_FD, F_SETFD, FD_CLOEXEC) < 0) {
 		fprintf(stderr, "sbx-init: control socket: %s\n", strerror(errno));
@@ -392,7 +411,7 @@ int main(int argc, char **argv)
 				conn_read(i);
 		if (serve && (pfd[1].revents & POLLIN)) {
 			int c = accept4(CTL_FD, NULL, NULL, SOCK_CLOEXEC);
-			if (c >= 0 && nconns < CTL_MAX_CONNS)
+			if (c >= 0 && nconns < CTL_MAX_CONNS && from_host(c))
 				conns[nconns++] = c;
 			else if (c >= 0)
 				close(c);

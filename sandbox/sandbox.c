@@ -134,44 +134,18 @@ static int fd_above_ctl(int fd)
 	return r;
 }
 
-/* The control socket sbx-init will listen on, bound where only root can reach it. */
-static int ctl_listen(const char *id, char **ret_path)
-{
-	struct sockaddr_un addr = { .sun_family = AF_UNIX };
-	_cleanup_close_ int fd = -1;
-
-	if (mkdir(CTL_DIR, 0700) < 0 && errno != EEXIST)
-		return -errno;
-	if ((size_t)snprintf(addr.sun_path, sizeof(addr.sun_path), CTL_DIR "/%s", id) >=
-	    sizeof(addr.sun_path))
-		return -ENAMETOOLONG;
-	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	(void)unlink(addr.sun_path);
-	if (bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 || listen(fd, CTL_MAX_CONNS) < 0)
-		return -errno;
-	*ret_path = strdup(addr.sun_path);
-	if (!*ret_path) {
-		(void)unlink(addr.sun_path);
-		return -ENOMEM;
-	}
-	return TAKE_FD(fd);
-}
-
 static void plan_free(struct child_plan *p)
 {
 	for (char **d = p->devices; d && d[0]; d += 2)
 		free(d[1]);
 	free(p->devices);
-	closep(&p->ctl_fd);
 	closep(&p->log_fd);
 	closep(&p->status_fd);
 	free(p->overlay_opts);
 	free((void *)p->argv);
 	if (p->no_caps)
 		cap_free(p->no_caps);
-	closep(&p->init_fd);
+	free((void *)p->init_path);
 }
 
 static int plan_build(struct child_plan *p, const struct sandbox_spec *spec, const char *init_path)
@@ -180,12 +154,12 @@ static int plan_build(struct child_plan *p, const struct sandbox_spec *spec, con
 
 	*p = (struct child_plan){
 		.sync_fd = -1,
-		.init_fd = -1,
-		.ctl_fd = -1,
+		.control = spec->control,
 		.log_fd = -1,
 		.status_fd = -1,
 		.stdio = { spec->stdio[0], spec->stdio[1], spec->stdio[2] },
-		.scratch = SANDBOX_SCRATCH_DIR,
+		.scratch = spec->layer_dir ? spec->layer_dir : SANDBOX_SCRATCH_DIR,
+		.layer = spec->layer_dir != NULL,
 		.rootfs = spec->rootfs,
 		.binds = spec->binds,
 		.hostname = spec->hostname ? spec->hostname : spec->id,
@@ -204,7 +178,7 @@ static int plan_build(struct child_plan *p, const struct sandbox_spec *spec, con
 		snprintf(p->scratch_opts, sizeof(p->scratch_opts), "size=%" PRIu64 ",mode=0755",
 			 spec->writable_bytes);
 		if (asprintf(&p->overlay_opts, "lowerdir=%s,upperdir=%s/upper,workdir=%s/work%s",
-			     spec->rootfs, SANDBOX_SCRATCH_DIR, SANDBOX_SCRATCH_DIR,
+			     spec->rootfs, p->scratch, p->scratch,
 			     spec->user_ns ? ",userxattr" : "") < 0) {
 			p->overlay_opts = NULL;
 			return -ENOMEM;
@@ -253,11 +227,13 @@ static int plan_build(struct child_plan *p, const struct sandbox_spec *spec, con
 	argv[a++] = "--";
 	memcpy(argv + a, spec->argv, argc * sizeof(char *));
 	p->argv = argv;
-	p->init_fd = open(init_path, O_RDONLY | O_CLOEXEC);
-	if (p->init_fd < 0)
+	/* The child binds it after changing directory: an absolute path, checked here. */
+	p->init_path = realpath(init_path, NULL);
+	if (!p->init_path)
 		return -errno;
-	p->init_fd = fd_above_ctl(p->init_fd);
-	return p->init_fd < 0 ? p->init_fd : 0;
+	if (access(p->init_path, X_OK) < 0)
+		return -errno;
+	return 0;
 }
 
 static int spec_check(const struct sandbox_spec *spec)
@@ -272,8 +248,11 @@ static int spec_check(const struct sandbox_spec *spec)
 		return -EINVAL;
 	if (spec->hostname && !spec_hostname_valid(spec->hostname))
 		return -EINVAL;
-	if (spec->writable_bytes && strchr(spec->rootfs, ','))
+	if (spec->writable_bytes &&
+	    (strchr(spec->rootfs, ',') || (spec->layer_dir && strchr(spec->layer_dir, ','))))
 		return -EINVAL; /* would break the overlay option string */
+	if (spec->layer_dir && (spec->layer_dir[0] != '/' || !spec->writable_bytes))
+		return -EINVAL;
 	for (const char *const *d = spec->devices; d && d[0]; d += 2)
 		if (d[0][0] != '/' || !d[1] || !d[1][0] || strchr(d[1], '/') ||
 		    !strcmp(d[1], ".") || !strcmp(d[1], ".."))
@@ -286,9 +265,6 @@ static void sandbox_free(struct sandbox *sb)
 	if (!sb)
 		return;
 	closep(&sb->pidfd);
-	if (sb->ctl_path)
-		(void)unlink(sb->ctl_path);
-	free(sb->ctl_path);
 	free(sb->id);
 	free(sb);
 }
@@ -296,7 +272,7 @@ static void sandbox_free(struct sandbox *sb)
 int sandbox_start(const struct sandbox_spec *spec, const char *init_path, struct sandbox **ret,
 		  struct sandbox_error *ret_err)
 {
-	struct child_plan plan = { .init_fd = -1 };
+	struct child_plan plan = { .sync_fd = -1 };
 	_cleanup_close_ int parent_fd = -1, child_fd = -1;
 	struct child_report rep;
 	int sv[2], pidfd = -1, r;
@@ -329,14 +305,6 @@ int sandbox_start(const struct sandbox_spec *spec, const char *init_path, struct
 		FAIL(STAGE_SCRATCH, -errno);
 	if (mkdir(SANDBOX_SCRATCH_DIR, 0755) < 0 && errno != EEXIST)
 		FAIL(STAGE_SCRATCH, -errno);
-	if (spec->control) {
-		r = ctl_listen(spec->id, &sb->ctl_path);
-		if (r < 0)
-			FAIL(STAGE_CONTROL, r);
-		plan.ctl_fd = fd_above_ctl(r);
-		if (plan.ctl_fd < 0)
-			FAIL(STAGE_CONTROL, plan.ctl_fd);
-	}
 	r = cgroup_create(spec->id, &spec->limits, &sb->cg);
 	if (r == 0 && spec->on_cgroup)
 		r = spec->on_cgroup(sb->cg, spec->userdata);
@@ -537,8 +505,7 @@ int sandbox_adopt(const char *id, pid_t pid, uint64_t start_time, struct cgroup 
 	sb->cg = cg;
 	sb->pid = pid;
 	sb->id = strdup(id);
-	if (!sb->id || asprintf(&sb->ctl_path, CTL_DIR "/%s", id) < 0) {
-		sb->ctl_path = NULL;
+	if (!sb->id) {
 		r = -ENOMEM;
 		goto fail;
 	}
@@ -561,7 +528,7 @@ int sandbox_adopt(const char *id, pid_t pid, uint64_t start_time, struct cgroup 
 	*ret = sb;
 	return 0;
 fail:
-	/* Gone: what is left of it (cgroups, control socket) goes too. */
+	/* Gone: what is left of it (its cgroups) goes too. */
 	sb->pid = 0;
 	sandbox_destroy(sb);
 	return r;

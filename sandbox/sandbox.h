@@ -60,7 +60,6 @@ struct sandbox {
 	pid_t pid; /* sbx-init, as seen from the host */
 	int pidfd;
 	struct cgroup *cg;
-	char *ctl_path; /* control socket (spec.control), removed by sandbox_destroy */
 	bool reaped;
 };
 
@@ -84,7 +83,7 @@ int sandbox_destroy(struct sandbox *sb);
 int sandbox_start_time(pid_t pid, uint64_t *ret);
 /* Takes a sandbox that a previous launcher started back under control: a pidfd for
  * @pid, checked to be the same process (@start_time) and to live in @cg's v2 cgroup,
- * never trusted by pid alone. Takes @cg; on failure the cgroups and the control socket
+ * never trusted by pid alone. Takes @cg; on failure the cgroups
  * are removed. -ESRCH: it is gone (a zombie too) or is another process. The result is not our child:
  * sandbox_wait() says -ECHILD (its exit code is in the status file). */
 int sandbox_adopt(const char *id, pid_t pid, uint64_t start_time, struct cgroup *cg,

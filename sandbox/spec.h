@@ -38,7 +38,11 @@ struct sandbox_spec {
 	gid_t gid;
 	struct sandbox_limits limits;
 	uint64_t writable_bytes; /* size of the writable layer over /; 0 = / read-only */
-	uint64_t tmp_bytes;	 /* size of /tmp */
+	/* With writable_bytes: a tmpfs the caller mounted on the host holding empty upper/,
+	 * work/ and root/ (the layer stays reachable from the host, for checkpoints); NULL:
+	 * the child mounts a private one. */
+	const char *layer_dir;
+	uint64_t tmp_bytes; /* size of /tmp */
 	enum net_mode net;
 	bool user_ns;	      /* map root to an unprivileged host range */
 	bool time_ns;	      /* own time namespace */
