@@ -44,7 +44,7 @@ HOST_LIBS := -lhttp_parser -lm
 # The daemon's own modules (I/O: the ring, SQLite, files).
 SBXD_SRCS := host/sbxd.c host/loop.c host/server.c host/api.c host/box.c host/store.c host/files.c \
 	host/meter.c host/metrics.c host/usage.c host/ledger.c host/bill.c host/export.c host/devices.c host/gpu.c host/nvml.c \
-	host/layer.c
+	host/layer.c host/snap.c host/criu.c
 SBXD_LIBS := -luring -lsqlite3 -lcrypto -lpthread -lbpf -ldl
 
 # eBPF: CO-RE objects against this kernel's BTF, and libbpf skeletons; all generated.

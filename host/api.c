@@ -9,6 +9,7 @@
 
 #include "../sandbox/macro.h"
 #include "../sandbox/spec.h"
+#include "../sandbox/text.h"
 #include "daemon.h"
 #include "files.h"
 #include "store.h"
@@ -41,14 +42,18 @@ static bool authenticate(struct conn *c, struct http_request *req, char **ret)
 
 static void handle_health(struct conn *c)
 {
-	json_t *features = json_pack("{s:b,s:b,s:b,s:b,s:b,s:b,s:b}", "sandboxes", 1, "exec", 1,
-				     "files", 1, "user_ns", D.user_ns_ok, "metering",
-				     D.meter != NULL, "checkpoint", 0, "gpus", D.ngpus > 0);
+	json_t *features =
+		json_pack("{s:b,s:b,s:b,s:b,s:b,s:b,s:b}", "sandboxes", 1, "exec", 1, "files", 1,
+			  "user_ns", D.user_ns_ok, "metering", D.meter != NULL, "checkpoint",
+			  D.criu != NULL, "gpus", D.ngpus > 0);
 	json_t *j = json_pack("{s:s,s:s,s:s,s:o,s:{s:i,s:i},s:I}", "status",
 			      D.stopping ? "stopping" : "ok", "version", SBX_VERSION, "cgroup_mode",
 			      cgroup_mode_name(D.cgmode), "features", features, "sandboxes", "live",
 			      (int)D.live, "max", (int)D.opt.max_sandboxes, "uptime_ms",
 			      (json_int_t)((mono_ns() - D.started_mono) / 1000000));
+	if (!D.criu)
+		json_object_set_new(j, "checkpoint_off",
+				    json_string(D.criu_why ? D.criu_why : "CRIU unavailable"));
 	if (!D.meter)
 		json_object_set_new(j, "metering_off",
 				    json_string(D.meter_why ? D.meter_why : "eBPF unavailable"));
@@ -229,6 +234,15 @@ static void route_sandbox(struct conn *c, struct http_request *req, const char *
 			respond_json(c, 200, box_usage_json(b));
 		return;
 	}
+	if (!strcmp(sub, "checkpoint") || !strcmp(sub, "fork")) {
+		if (!method_is(c, req, HTTP_POST, HTTP_POST))
+			return;
+		if (sub[0] == 'c')
+			snap_checkpoint(c, b, req->body, req->body_len);
+		else
+			snap_fork(c, b, req->body, req->body_len);
+		return;
+	}
 	if (!strcmp(sub, "logs")) {
 		_cleanup_free_ char *follow = NULL;
 		if (!method_is(c, req, HTTP_GET, HTTP_GET))
@@ -241,6 +255,38 @@ static void route_sandbox(struct conn *c, struct http_request *req, const char *
 		return;
 	}
 	respond_error(c, 404, "not_found", "no such endpoint: %s", sub);
+}
+
+static void route_snapshot(struct conn *c, struct http_request *req, const char *id,
+			   const char *sub)
+{
+	if (!id) {
+		if (method_is(c, req, HTTP_GET, HTTP_HEAD))
+			snap_list(c);
+		return;
+	}
+	struct snap *s = snap_find(id, c->tenant);
+	if (!s) {
+		char safe[40];
+		text_printable(id, safe, sizeof(safe));
+		respond_error(c, 404, "not_found", "no snapshot %s", safe);
+		return;
+	}
+	if (!sub) {
+		if (!method_is(c, req, HTTP_GET, HTTP_DELETE))
+			return;
+		if (req->method == HTTP_GET)
+			snap_get(c, s);
+		else
+			snap_delete(c, s);
+		return;
+	}
+	if (strcmp(sub, "restore")) {
+		respond_error(c, 404, "not_found", "no such endpoint: %s", sub);
+		return;
+	}
+	if (method_is(c, req, HTTP_POST, HTTP_POST))
+		snap_restore_api(c, s, req->body, req->body_len);
 }
 
 void api_handle(struct conn *c, struct http_request *req)
@@ -313,6 +359,10 @@ void api_handle(struct conn *c, struct http_request *req)
 			return;
 		}
 		route_sandbox(c, req, parts[2], n == 4 ? parts[3] : NULL);
+		return;
+	}
+	if (n >= 2 && n <= 4 && !strcmp(parts[0], "v1") && !strcmp(parts[1], "snapshots")) {
+		route_snapshot(c, req, n > 2 ? parts[2] : NULL, n == 4 ? parts[3] : NULL);
 		return;
 	}
 	respond_error(c, 404, "not_found",

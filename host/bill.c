@@ -83,12 +83,30 @@ struct counters {
 	uint64_t cpu_ns, mem_byte_ns, syscalls, rx, tx;
 };
 
+static uint64_t ju(const json_t *o, const char *key)
+{
+	json_int_t v = json_integer_value(json_object_get(o, key));
+	return v > 0 ? (uint64_t)v : 0;
+}
+
+/* A restored sandbox counts on from its snapshot's usage (the memory integral lives in
+ * the box, which starts from it). */
+static void base_add(const json_t *base, struct counters *c)
+{
+	if (!base)
+		return;
+	c->cpu_ns += ju(base, "cpu_ns");
+	c->syscalls += ju(base, "syscalls_total");
+	c->rx += ju(json_object_get(base, "net"), "rx_bytes");
+	c->tx += ju(json_object_get(base, "net"), "tx_bytes");
+}
+
 static void counters_now(struct box *b, struct counters *c)
 {
 	memset(c, 0, sizeof(*c));
 	uint64_t v;
 	if (usage_pread(b->cpu_fd, "usage_usec", &v) == 0)
-		c->cpu_ns = v * 1000;
+		c->cpu_ns = v * 1000 > b->cpu_offset_ns ? v * 1000 - b->cpu_offset_ns : 0;
 	/* The integral as of the last metering tick (at most a second old): no read. */
 	c->mem_byte_ns = b->mem_byte_ns;
 	struct meter_counts *mc = D.meter && b->slot >= 0 ? malloc(sizeof(*mc)) : NULL;
@@ -98,6 +116,7 @@ static void counters_now(struct box *b, struct counters *c)
 		c->tx = mc->net.tx_bytes;
 	}
 	free(mc);
+	base_add(b->base, c);
 }
 
 static char *labels_json(const struct box *b)
@@ -110,12 +129,13 @@ static char *labels_json(const struct box *b)
 	return s;
 }
 
-static int push_row(const struct box *b, const char *sku, const char *policy, int64_t start,
-		    int64_t end, uint64_t qty, const char *unit, uint64_t per,
-		    const char *pricing_unit)
+/* A row of @tenant's resource @id (a sandbox or a snapshot). */
+static int push_row_of(const char *tenant, const char *id, const char *labels, const char *sku,
+		       const char *policy, int64_t start, int64_t end, uint64_t qty,
+		       const char *unit, uint64_t per, const char *pricing_unit)
 {
 	uint64_t list, price;
-	if (!qty || rates_price(D.rates, b->tenant, sku, &list, &price) < 0)
+	if (!qty || rates_price(D.rates, tenant, sku, &list, &price) < 0)
 		return 0;
 	if (npend == cap_pend) {
 		size_t cap = cap_pend ? cap_pend * 2 : 64;
@@ -128,9 +148,9 @@ static int push_row(const struct box *b, const char *sku, const char *policy, in
 	struct pending *p = &pend[npend];
 	memset(p, 0, sizeof(*p));
 	int64_t win = (int64_t)D.opt.bill_window_ns;
-	p->own[0] = strdup(b->tenant);
-	p->own[1] = strdup(b->id);
-	p->own[2] = strdup(b->labels_json ? b->labels_json : "{}");
+	p->own[0] = strdup(tenant);
+	p->own[1] = strdup(id);
+	p->own[2] = strdup(labels ? labels : "{}");
 	p->own[3] = strdup(sku);
 	if (!p->own[0] || !p->own[1] || !p->own[2] || !p->own[3]) {
 		for (int i = 0; i < 4; i++)
@@ -139,7 +159,7 @@ static int push_row(const struct box *b, const char *sku, const char *policy, in
 	}
 	struct ledger_row *w = &p->row;
 	/* One row per sandbox, SKU and window, named by the window's aligned start. */
-	snprintf(w->id, sizeof(w->id), "%s:%s:%" PRId64, b->id, sku, start / win * win);
+	snprintf(w->id, sizeof(w->id), "%s:%s:%" PRId64, id, sku, start / win * win);
 	w->tenant = p->own[0];
 	w->sandbox = p->own[1];
 	w->labels = p->own[2];
@@ -158,6 +178,14 @@ static int push_row(const struct box *b, const char *sku, const char *policy, in
 	w->cost_nano = rates_cost(price, w->pricing_quantity_nano);
 	npend++;
 	return 0;
+}
+
+static int push_row(const struct box *b, const char *sku, const char *policy, int64_t start,
+		    int64_t end, uint64_t qty, const char *unit, uint64_t per,
+		    const char *pricing_unit)
+{
+	return push_row_of(b->tenant, b->id, b->labels_json, sku, policy, start, end, qty, unit,
+			   per, pricing_unit);
 }
 
 static uint64_t by_policy(enum rate_policy p, uint64_t alloc, uint64_t used)
@@ -296,6 +324,54 @@ void bill_start(struct box *b)
 	memset(&b->bill, 0, sizeof(b->bill));
 	snprintf(b->bill.sandbox, sizeof(b->bill.sandbox), "%s", b->id);
 	b->bill.billed_until = b->started_ns;
+	if (b->base) {
+		/* Restored: what its snapshot counted was billed to the sandbox checkpointed;
+		 * this one is billed from there on, and its creation was billed then. */
+		struct counters c = { .mem_byte_ns = ju(b->base, "memory_byte_ns") };
+		base_add(b->base, &c);
+		b->bill.cpu_ns = c.cpu_ns;
+		b->bill.mem_byte_ns = c.mem_byte_ns;
+		b->bill.syscalls = c.syscalls;
+		b->bill.rx_bytes = c.rx;
+		b->bill.tx_bytes = c.tx;
+		b->bill.created_billed = true;
+	}
+}
+
+/* ---- snapshot storage ---- */
+
+static void snapshot_window(struct snap *s, int64_t end, bool final)
+{
+	struct bill_state *st = &s->bill;
+	int64_t start = st->billed_until;
+	if (st->ended || (end <= start && !final))
+		return;
+	if (end < start)
+		end = start;
+	/* Byte-seconds, priced per GiB-hour. */
+	uint64_t qty = (uint64_t)((u128)s->size_bytes * (uint64_t)(end - start) / 1000000000);
+	push_row_of(s->tenant, s->id, "{}", "snapshot-gib-hour", "allocated", start, end, qty,
+		    "byte-seconds", (1ULL << 30) * 3600, "GiB-hours");
+	st->billed_until = end;
+	st->ended = final;
+	save_state(st);
+}
+
+void bill_snapshot_start(struct snap *s)
+{
+	if (ledger_state(D.ledger, s->id, &s->bill) == 0)
+		return;
+	memset(&s->bill, 0, sizeof(s->bill));
+	snprintf(s->bill.sandbox, sizeof(s->bill.sandbox), "%s", s->id);
+	s->bill.billed_until = s->created_ns;
+}
+
+void bill_snapshot_final(struct snap *s)
+{
+	if (!s->bill.billed_until || s->ephemeral)
+		return;
+	snapshot_window(s, real_ns(), true);
+	flush();
 }
 
 /* The last window, with the very counters of the sandbox's final usage record, so the
@@ -336,6 +412,10 @@ void bill_tick(int64_t real)
 			counters_now(b, &c);
 			bill_window(b, boundary, &c, false);
 		}
+		for (struct snap *s = D.snaps; s; s = s->next)
+			if (!s->ephemeral && s->bill.billed_until &&
+			    s->bill.billed_until < boundary)
+				snapshot_window(s, boundary, false);
 	}
 	flush();
 }

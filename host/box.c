@@ -101,6 +101,10 @@ static void box_free(struct box *b)
 	free(b->usage_final);
 	free(b->labels_json);
 	free(b->cg_rel);
+	free(b->snapshot_id);
+	free(b->restored_from);
+	json_decref(b->base);
+	json_decref(b->restore_stats);
 	closep(&b->ctl_fd);
 	closep(&b->cpu_fd);
 	closep(&b->mem_fd);
@@ -110,7 +114,7 @@ static void box_free(struct box *b)
 }
 
 /* Frees a removed box once nothing refers to it. */
-static void box_maybe_free(struct box *b)
+void box_maybe_free(struct box *b)
 {
 	if (b->state == BOX_REMOVED && !b->ops && !b->jobs && !b->execs && !b->waiter)
 		box_free(b);
@@ -161,12 +165,23 @@ json_t *box_json(const struct box *b)
 	json_object_set_new(j, "hostname", json_string(b->req.hostname ? b->req.hostname : b->id));
 	json_object_set_new(j, "net",
 			    json_string(b->req.net == NET_LOOPBACK ? "loopback" : "none"));
+	if (b->restored_from)
+		json_object_set_new(j, "restored_from", json_string(b->restored_from));
+	if (b->snapshot_id)
+		json_object_set_new(j, "snapshot", json_string(b->snapshot_id));
 	return j;
 }
 
 static int persist(struct box *b)
 {
-	char *spec = json_dumps(b->spec, JSON_COMPACT | JSON_SORT_KEYS);
+	char *spec = json_dumps(b->spec, JSON_COMPACT | JSON_SORT_KEYS), *base = NULL;
+	if (b->restored_from || b->snapshot_id) {
+		json_t *o = json_pack("{s:s?,s:s?,s:O?,s:I}", "restored_from", b->restored_from,
+				      "snapshot", b->snapshot_id, "usage", b->base, "cpu_offset_ns",
+				      (json_int_t)b->cpu_offset_ns);
+		base = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+		json_decref(o);
+	}
 	struct store_sandbox s = {
 		.id = b->id,
 		.tenant = b->tenant,
@@ -182,6 +197,7 @@ static int persist(struct box *b)
 		.start_time = b->start_time,
 		.slot = b->slot,
 		.usage = b->usage_final,
+		.base = base,
 	};
 	int r = store_sandbox_put(D.store, &s);
 	if (r < 0) {
@@ -194,6 +210,7 @@ static int persist(struct box *b)
 		D.store_error = NULL;
 	}
 	free(spec);
+	free(base);
 	return r;
 }
 
@@ -316,8 +333,8 @@ static int on_cgroup(const struct cgroup *cg, void *userdata)
 	if (r == 0 && D.devices)
 		r = devices_attach(D.devices, cg->v2_fd, b->cg_id, rdevs,
 				   gpu_nodes_of(b, NULL, rdevs, ARRAY_SIZE(rdevs)));
-	if (r < 0 || b->slot < 0)
-		return r;
+	if (r < 0 || b->slot < 0 || b->from)
+		return r; /* a restore attaches its meter once CRIU is done */
 	if (b->ngpu)
 		r = gpus_meter(b, true);
 	if (r == 0 && b->ngpu)
@@ -371,7 +388,12 @@ static json_t *usage_now(struct box *b)
 		};
 	src.gpus = gpus;
 	src.ngpus = b->ngpu;
-	return usage_json(&src);
+	json_t *u = usage_json(&src);
+	if (b->base || b->cpu_offset_ns)
+		usage_add_base(u, b->base, b->cpu_offset_ns);
+	if (b->restored_from)
+		json_object_set_new(u, "restored_from", json_string(b->restored_from));
+	return u;
 }
 
 json_t *box_usage_json(struct box *b)
@@ -446,12 +468,12 @@ static int open_state_files(struct box *b, int *log_fd, int *status_fd)
 
 static void remove_state_dir(const char *dir)
 {
-	char path[4096];
-
-	snprintf(path, sizeof(path), "%s/log", dir);
-	(void)unlink(path);
-	snprintf(path, sizeof(path), "%s/status", dir);
-	(void)unlink(path);
+	DIR *d = opendir(dir);
+	for (struct dirent *e; d && (e = readdir(d));)
+		if (e->d_type != DT_DIR)
+			(void)unlinkat(dirfd(d), e->d_name, 0);
+	if (d)
+		closedir(d);
 	(void)rmdir(dir);
 }
 
@@ -541,7 +563,26 @@ static void launch_fn(struct work *w)
 		.userdata = b,
 		.devices = devices,
 	};
-	r = sandbox_start(&spec, D.opt.init_path, &j->sb, &se);
+	if (b->from) {
+		r = snap_restore(b, &spec, img, log_fd, status_fd, &j->sb, &j->err);
+		if (r == 0 && b->slot >= 0 && b->cg_id)
+			r = meter_attach(D.meter, b->cg_id, (uint32_t)b->slot, true);
+		if (r < 0) {
+			if (j->sb) {
+				sandbox_destroy(j->sb);
+				j->sb = NULL;
+			}
+			j->r = r;
+			j->status = 500;
+			if (!j->err && asprintf(&j->err, "restore failed: %s", strerror(-r)) < 0)
+				j->err = NULL;
+			remove_state_dir(b->dir);
+			layer_remove(b->id);
+			return;
+		}
+	} else {
+		r = sandbox_start(&spec, D.opt.init_path, &j->sb, &se);
+	}
 	if (r < 0) {
 		j->r = r;
 		bool user_error = (se.stage == STAGE_WORKDIR && (r == -ENOENT || r == -ENOTDIR)) ||
@@ -579,7 +620,6 @@ static void launch_fn(struct work *w)
 
 static void pid_done(struct loop_op *op, int res, uint32_t flags);
 static void ctl_done(struct loop_op *op, int res, uint32_t flags);
-static void box_kill(struct box *b, const char *reason);
 
 static void ctl_arm(struct box *b)
 {
@@ -587,6 +627,11 @@ static void ctl_arm(struct box *b)
 	struct io_uring_sqe *sqe = loop_sqe(&D.loop, &b->ctl_op);
 	io_uring_prep_recv(sqe, b->ctl_fd, &b->ctl_buf, sizeof(b->ctl_buf), 0);
 	b->ops++;
+}
+
+void box_ctl_arm(struct box *b)
+{
+	ctl_arm(b);
 }
 
 static void pid_arm(struct box *b)
@@ -624,6 +669,12 @@ static void launch_done(struct work *w)
 	struct conn *c = j->c;
 
 	b->jobs--;
+	if (b->from) {
+		b->from->users--;
+		free(b->restored_from);
+		b->restored_from = strdup(b->from->id);
+		b->from = NULL;
+	}
 	if (j->r < 0) {
 		gpus_release(b);
 		slot_free(b);
@@ -639,13 +690,16 @@ static void launch_done(struct work *w)
 		b->state = BOX_REMOVED;
 		box_unlink(b);
 		D.live--;
-		if (!c->closing)
+		if (b->fork)
+			snap_fork_member(b->fork, NULL, j->err);
+		else if (!c->closing)
 			respond_error(c, j->status, j->status == 400 ? "bad_request" : "internal",
 				      "%s", j->err ? j->err : "launch failed");
 		free(j->err);
 		free(j);
 		box_maybe_free(b);
-		conn_unref(c);
+		if (c)
+			conn_unref(c);
 		return;
 	}
 	b->sb = j->sb;
@@ -659,19 +713,34 @@ static void launch_done(struct work *w)
 	if (persist(b) < 0) {
 		/* Unrecorded, a restart would not find it: it does not stay. */
 		box_kill(b, "failed");
-		if (!c->closing)
+		if (b->fork)
+			snap_fork_member(b->fork, NULL,
+					 D.store_error ? D.store_error : "state database");
+		else if (!c->closing)
 			respond_error(c, 503, "unavailable", "%s",
 				      D.store_error ? D.store_error : "state database");
-		conn_unref(c);
+		if (c)
+			conn_unref(c);
 		return;
 	}
-	logmsg(2, "sandbox %s running (tenant %s, pid %d)", b->id, b->tenant, (int)b->pid);
-	if (!c->closing)
-		respond_json(c, 201, box_json(b));
-	conn_unref(c);
+	logmsg(2, "sandbox %s %s (tenant %s, pid %d)", b->id,
+	       b->restored_from ? "restored" : "running", b->tenant, (int)b->pid);
+	struct fork_state *f = TAKE_PTR(b->fork);
+	if (f) {
+		snap_fork_member(f, b, NULL);
+	} else if (!c->closing) {
+		json_t *o = box_json(b);
+		if (b->restored_from)
+			json_object_set_new(o, "restore",
+					    json_pack("{s:f,s:O}", "duration_ms", b->restore_ms,
+						      "criu", b->restore_stats));
+		respond_json(c, 201, o);
+	}
+	if (c)
+		conn_unref(c);
 }
 
-static int make_id(char *buf, size_t size)
+int box_new_id(char *buf, size_t size)
 {
 	uint8_t rnd[6];
 
@@ -683,6 +752,10 @@ static int make_id(char *buf, size_t size)
 	} while (box_find(buf, NULL));
 	return 0;
 }
+
+static int box_launch(struct conn *c, const char *tenant, json_t *spec, struct api_create *req,
+		      const int *gpu_idx, unsigned ngpu, struct snap *from, struct fork_state *fork,
+		      const char **ret_err);
 
 void box_create(struct conn *c, const char *tenant, const char *body, size_t len)
 {
@@ -767,36 +840,58 @@ void box_create(struct conn *c, const char *tenant, const char *body, size_t len
 			      "image: a name is required (the API does not take paths)");
 		return;
 	}
+	const char *why = NULL;
+	int status = box_launch(c, tenant, json_loadb(body, len, 0, &jerr), &req, gpu_idx, ngpu,
+				NULL, NULL, &why);
+	if (status)
+		respond_error(c, status,
+			      status == 429   ? "too_many_sandboxes"
+			      : status == 503 ? "unavailable"
+					      : "internal",
+			      "%s", why);
+}
+
+/* The launch of a new box: takes @spec and @req. 0, or an HTTP status and *ret_err. */
+static int box_launch(struct conn *c, const char *tenant, json_t *spec, struct api_create *req,
+		      const int *gpu_idx, unsigned ngpu, struct snap *from, struct fork_state *fork,
+		      const char **ret_err)
+{
+	static char msg[160];
+
+	*ret_err = msg;
 	if (D.live >= D.opt.max_sandboxes) {
-		api_create_clear(&req);
-		respond_error(c, 429, "too_many_sandboxes",
-			      "this host runs its maximum of %u sandboxes; delete some first",
-			      D.opt.max_sandboxes);
-		return;
+		api_create_clear(req);
+		json_decref(spec);
+		snprintf(msg, sizeof(msg),
+			 "this host runs its maximum of %u sandboxes; delete some first",
+			 D.opt.max_sandboxes);
+		return 429;
 	}
 	if (tenant && box_count_live(tenant) >= D.opt.max_per_tenant) {
-		api_create_clear(&req);
-		respond_error(c, 429, "too_many_sandboxes",
-			      "tenant %s runs its maximum of %u sandboxes; delete some first",
-			      tenant, D.opt.max_per_tenant);
-		return;
+		api_create_clear(req);
+		json_decref(spec);
+		snprintf(msg, sizeof(msg),
+			 "tenant %s runs its maximum of %u sandboxes; delete some first", tenant,
+			 D.opt.max_per_tenant);
+		return 429;
 	}
 	struct box *b = calloc(1, sizeof(*b));
 	struct launch_job *j = calloc(1, sizeof(*j));
 	if (b)
 		b->ctl_fd = b->cpu_fd = b->mem_fd = -1;
-	if (!b || !j || make_id(b->id, sizeof(b->id)) < 0 ||
+	if (!b || !j || box_new_id(b->id, sizeof(b->id)) < 0 ||
 	    !(b->tenant = strdup(tenant ? tenant : "admin")) ||
 	    asprintf(&b->dir, "%s/sandboxes/%s", D.opt.state_dir, b->id) < 0) {
 		free(j);
 		if (b)
 			box_free(b);
-		api_create_clear(&req);
-		respond_error(c, 500, "internal", "out of memory");
-		return;
+		api_create_clear(req);
+		json_decref(spec);
+		snprintf(msg, sizeof(msg), "out of memory");
+		return 500;
 	}
-	b->spec = json_loadb(body, len, 0, &jerr);
-	b->req = req;
+	b->spec = spec;
+	b->req = *req;
 	b->exit_code = -1;
 	b->state = BOX_CREATING;
 	b->slot = D.meter ? slot_alloc() : -1;
@@ -809,15 +904,26 @@ void box_create(struct conn *c, const char *tenant, const char *body, size_t len
 	b->created_ns = real_ns();
 	if (!b->req.limits.timeout_ns)
 		b->req.limits.timeout_ns = D.opt.default_timeout_ns;
+	if (from) {
+		/* Its counters go on from the snapshot's. */
+		b->from = from;
+		from->users++;
+		b->restored_from = strdup(from->id);
+		b->base = json_incref(json_object_get(from->meta, "usage"));
+		b->mem_byte_ns =
+			(uint64_t)json_integer_value(json_object_get(b->base, "memory_byte_ns"));
+		b->fork = fork;
+	}
 	/* No sandbox runs that the database does not know: a restart could not find it. */
 	if (persist(b) < 0) {
 		free(j);
-		respond_error(c, 503, "unavailable", "%s",
-			      D.store_error ? D.store_error : "state database");
+		snprintf(msg, sizeof(msg), "%s", D.store_error ? D.store_error : "state database");
+		if (from)
+			from->users--;
 		gpus_release(b);
 		slot_free(b);
 		box_free(b);
-		return;
+		return 503;
 	}
 	box_link(b);
 	D.live++;
@@ -825,8 +931,26 @@ void box_create(struct conn *c, const char *tenant, const char *body, size_t len
 		.w = { .fn = launch_fn, .done = launch_done }, .b = b, .c = c, .ctl_fd = -1
 	};
 	b->jobs++;
-	c->ops++; /* the connection lives until the answer */
+	if (c)
+		c->ops++; /* the connection lives until the answer */
 	loop_queue_work(&D.loop, &j->w);
+	return 0;
+}
+
+int box_create_from(struct conn *c, struct snap *s, struct fork_state *fork, const char **ret_err)
+{
+	struct api_create req = { 0 };
+	_cleanup_free_ char *err = NULL;
+	json_t *spec = json_object_get(s->meta, "spec");
+	char *body = json_dumps(spec, JSON_COMPACT);
+	int r = body ? apispec_parse_create(body, strlen(body), &req, &err) : -ENOMEM;
+
+	free(body);
+	if (r < 0) {
+		*ret_err = "the snapshot's spec is unreadable";
+		return 500;
+	}
+	return box_launch(c, s->tenant, json_incref(spec), &req, NULL, 0, s, fork, ret_err);
 }
 
 /* ---- exits, teardown, delete ---- */
@@ -947,6 +1071,15 @@ static void pid_done(struct loop_op *op, int res, uint32_t flags)
 		logmsg(0, "sandbox %s: watching its exit: %s; killing it", b->id, strerror(-res));
 		(void)sandbox_kill(b->sb);
 	}
+	if (b->ckpt) { /* the dump holds its cgroups: after it */
+		b->exit_pending = true;
+		return;
+	}
+	box_exited(b);
+}
+
+void box_exited(struct box *b)
+{
 	int code = sandbox_wait(b->sb);
 	if (code < 0) /* not our child (re-adopted): sbx-init left its status */
 		code = read_status(b->dir);
@@ -956,7 +1089,7 @@ static void pid_done(struct loop_op *op, int res, uint32_t flags)
 	teardown_queue(b, false);
 }
 
-static void box_kill(struct box *b, const char *reason)
+void box_kill(struct box *b, const char *reason)
 {
 	if (b->killing || !b->sb)
 		return;
@@ -1007,6 +1140,10 @@ void box_delete(struct conn *c, struct box *b)
 		respond_error(c, 409, "conflict", "sandbox %s is still being created", b->id);
 		return;
 	}
+	if (b->ckpt) {
+		respond_error(c, 409, "conflict", "sandbox %s is being checkpointed", b->id);
+		return;
+	}
 	b->removing = true;
 	b->waiter = c;
 	c->ops++;
@@ -1030,7 +1167,7 @@ void box_tick(int64_t mono, int64_t real)
 {
 	for (struct box *b = D.boxes, *n; b; b = n) {
 		n = b->next;
-		if (b->state == BOX_RUNNING && !b->removing) {
+		if (b->state == BOX_RUNNING && !b->removing && !b->ckpt) {
 			if (b->deadline_ns && real >= b->deadline_ns)
 				box_kill(b, "timeout");
 			else if (b->req.idle_timeout_ns && !b->execs &&
@@ -1098,6 +1235,17 @@ static void readopt_one(const struct store_sandbox *s, void *userdata)
 	b->deadline_ns = s->deadline_ns;
 	b->pid = s->pid;
 	b->start_time = s->start_time;
+	json_t *base = s->base ? json_loads(s->base, 0, &jerr) : NULL;
+	if (base) {
+		const char *from = json_string_value(json_object_get(base, "restored_from"));
+		const char *snap = json_string_value(json_object_get(base, "snapshot"));
+		b->restored_from = from ? strdup(from) : NULL;
+		b->snapshot_id = snap ? strdup(snap) : NULL;
+		b->base = json_incref(json_object_get(base, "usage"));
+		b->cpu_offset_ns =
+			(uint64_t)json_integer_value(json_object_get(base, "cpu_offset_ns"));
+		json_decref(base);
+	}
 	b->reason = s->reason ? (!strcmp(s->reason, "timeout")	      ? "timeout"
 				 : !strcmp(s->reason, "idle_timeout") ? "idle_timeout"
 				 : !strcmp(s->reason, "deleted")      ? "deleted"
@@ -1138,6 +1286,9 @@ static void readopt_one(const struct store_sandbox *s, void *userdata)
 	}
 	json_decref(cj);
 	b->cgroup_json = s->cgroup ? strdup(s->cgroup) : NULL;
+	/* A checkpoint that sbxd did not live to finish left it frozen. */
+	if (r == 0)
+		(void)cgroup_freeze(b->sb->cg, false);
 	if (r == 0)
 		b->ctl_fd = ctl_connect(b->sb->pidfd);
 	if (r == 0 && (b->ctl_fd < 0 || fcntl(b->ctl_fd, F_SETFL, O_NONBLOCK) < 0)) {
@@ -1468,6 +1619,12 @@ static void ctl_done(struct loop_op *op, int res, uint32_t flags)
 		ctl_arm(b);
 		return;
 	}
+	if (res != (int)sizeof(b->ctl_buf) && b->ckpt) {
+		/* Closed for a checkpoint (our shutdown, answered by sbx-init's close). */
+		closep(&b->ctl_fd);
+		snap_ckpt_go(b);
+		return;
+	}
 	if (res != (int)sizeof(b->ctl_buf)) {
 		/* sbx-init went away; its exit arrives through the pidfd. */
 		if (res < 0 && res != -ECANCELED)
@@ -1515,9 +1672,11 @@ void exec_start(struct conn *c, struct box *b, struct api_exec *e, bool stream)
 	size_t nenv = 0;
 	int r;
 
-	if (b->state != BOX_RUNNING || b->killing || b->ctl_fd < 0) {
+	if (b->state != BOX_RUNNING || b->killing || b->ctl_fd < 0 || b->ckpt) {
 		respond_error(c, 409, "conflict", "sandbox %s is %s", b->id,
-			      b->state == BOX_RUNNING ? "stopping" : box_state_name(b->state));
+			      b->ckpt			? "being checkpointed"
+			      : b->state == BOX_RUNNING ? "stopping"
+							: box_state_name(b->state));
 		api_exec_clear(e);
 		return;
 	}
@@ -1691,9 +1850,9 @@ void box_files(struct conn *c, struct box *b, int method, const char *path)
 {
 	char root[64];
 
-	if (b->state != BOX_RUNNING || !b->sb) {
+	if (b->state != BOX_RUNNING || !b->sb || b->ckpt) {
 		respond_error(c, 409, "conflict", "sandbox %s is %s", b->id,
-			      box_state_name(b->state));
+			      b->ckpt ? "being checkpointed" : box_state_name(b->state));
 		return;
 	}
 	if (method == HTTP_PUT && c->req->body_len > D.opt.max_file) {

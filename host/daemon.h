@@ -31,7 +31,7 @@ struct options {
 	unsigned max_sandboxes, max_per_tenant, max_conns, max_conns_per_peer;
 	uint64_t default_timeout_ns, max_body, max_file, exec_output_max, log_cap, writable_default,
 		meter_tick_ns, bill_window_ns;
-	const char *rates_path, *nvidia_root, *nvml_lib;
+	const char *rates_path, *nvidia_root, *nvml_lib, *criu_path;
 	int64_t conn_idle_ns, request_ns;
 };
 
@@ -44,6 +44,23 @@ enum box_state {
 
 struct conn;
 struct exec;
+struct ckpt;
+struct fork_state;
+
+/* A snapshot (snap.c): CRIU images, the writable layer and the log of a sandbox. */
+struct snap {
+	struct snap *next;
+	char id[16]; /* "snap-" + 10 hex */
+	char *tenant, *parent, *dir;
+	uint64_t size_bytes;
+	int64_t created_ns; /* CLOCK_REALTIME */
+	json_t *meta;	    /* spec, image, usage, keys, binds (store.h) */
+	json_t *stats;	    /* CRIU's figures for its dump, when made by this sbxd */
+	int users;	    /* restores reading it */
+	bool ephemeral;	    /* a fork's: not listed, removed after */
+	bool deleting;
+	struct bill_state bill; /* storage, billed per window */
+};
 
 struct box {
 	struct box *next, *prev; /* all boxes, oldest first */
@@ -89,6 +106,17 @@ struct box {
 	struct exec *execs;
 	uint32_t next_exec_id;
 	struct conn *waiter; /* a DELETE waiting for the teardown */
+	/* checkpoints */
+	struct ckpt *ckpt;	 /* one in progress */
+	bool exit_pending;	 /* it exited during one: handled after */
+	char *snapshot_id;	 /* the snapshot it was checkpointed to (stopped) */
+	struct snap *from;	 /* being restored from it (a launch) */
+	char *restored_from;	 /* snapshot id */
+	json_t *base;		 /* usage at that checkpoint: counters go on from it */
+	uint64_t cpu_offset_ns;	 /* CPU that CRIU's restore spent in its cgroup */
+	double restore_ms;	 /* how long its restore took */
+	json_t *restore_stats;	 /* CRIU's restore figures */
+	struct fork_state *fork; /* a fork copy: reports there, not to a connection */
 };
 
 struct exec {
@@ -182,6 +210,9 @@ struct daemon {
 	char *ledger_error; /* why rows wait, or NULL */
 	char *store_error;  /* why the last sandbox record was not written, or NULL */
 	int64_t bill_boundary;
+	char *criu; /* the criu binary; NULL: checkpoints are off, criu_why says why */
+	char *criu_why;
+	struct snap *snaps;
 };
 
 extern struct daemon D;
@@ -215,6 +246,9 @@ void bill_start(struct box *b);
 void bill_final(struct box *b);
 void bill_tick(int64_t real);
 void bill_metrics(FILE *f);
+/* Snapshot storage: windows of snapshot-gib-hour while it is kept. */
+void bill_snapshot_start(struct snap *s);
+void bill_snapshot_final(struct snap *s);
 
 /* gpu.c */
 int gpu_add(const char *path, const char *model, const char *bus);
@@ -256,3 +290,32 @@ void box_logs_follow(struct conn *c);
 int box_set_timeout(struct box *b, uint64_t timeout_ns);
 json_t *box_usage_json(struct box *b);
 const char *box_state_name(enum box_state s);
+int box_new_id(char *buf, size_t size);
+void box_kill(struct box *b, const char *reason);
+void box_maybe_free(struct box *b);
+/* Watches the control channel again (after a checkpoint reconnected it). */
+void box_ctl_arm(struct box *b);
+/* Its PID 1 exited: records it and tears it down. */
+void box_exited(struct box *b);
+/* A restore of @s into a new sandbox, answered on @c (or reported to @fork). Returns 0
+ * when started; else an HTTP status with *ret_err (nothing was started). */
+int box_create_from(struct conn *c, struct snap *s, struct fork_state *fork, const char **ret_err);
+
+/* snap.c */
+int snap_init(void);
+struct snap *snap_find(const char *id, const char *tenant);
+void snap_checkpoint(struct conn *c, struct box *b, const char *body, size_t len);
+void snap_fork(struct conn *c, struct box *b, const char *body, size_t len);
+void snap_restore_api(struct conn *c, struct snap *s, const char *body, size_t len);
+void snap_list(struct conn *c);
+void snap_get(struct conn *c, struct snap *s);
+void snap_delete(struct conn *c, struct snap *s);
+/* The control channel of a box being checkpointed has closed: the dump starts. */
+void snap_ckpt_go(struct box *b);
+void snap_fork_member(struct fork_state *f, struct box *b, const char *err);
+struct sandbox_spec;
+struct image;
+struct sandbox;
+/* The restore step of a launch, on a worker: the sandbox in *ret, or why in *ret_err. */
+int snap_restore(struct box *b, const struct sandbox_spec *spec, const struct image *img,
+		 int log_fd, int status_fd, struct sandbox **ret, char **ret_err);

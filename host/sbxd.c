@@ -82,6 +82,8 @@ static void usage(FILE *f)
 		"  --rates FILE           rate card (JSON) instead of the built-in one; SIGHUP\n"
 		"                         reloads it, keeping the old card if the new one is bad\n"
 		"  --bill-window D        ledger window, aligned to the clock (default 60s)\n"
+		"  --criu PATH            the criu binary for checkpoints (default: found in "
+		"PATH)\n"
 		"  --max-sandboxes N      sandboxes on this host (default 4096)\n"
 		"  --max-per-tenant N     sandboxes per tenant (default 1024)\n"
 		"  --default-timeout D    wall timeout of sandboxes that set none (default 5m)\n"
@@ -140,6 +142,7 @@ static int parse_options(int argc, char **argv)
 		O_BILLWIN,
 		O_NVROOT,
 		O_NVML,
+		O_CRIU,
 		O_HELP
 	};
 	static const struct option opts[] = {
@@ -160,6 +163,7 @@ static int parse_options(int argc, char **argv)
 		{ "bill-window", required_argument, NULL, O_BILLWIN },
 		{ "nvidia-root", required_argument, NULL, O_NVROOT },
 		{ "nvml-lib", required_argument, NULL, O_NVML },
+		{ "criu", required_argument, NULL, O_CRIU },
 		{ "help", no_argument, NULL, O_HELP },
 		{ 0 },
 	};
@@ -242,6 +246,9 @@ static int parse_options(int argc, char **argv)
 			break;
 		case O_NVML: /* tests: a library standing in for libnvidia-ml.so.1 */
 			D.opt.nvml_lib = optarg;
+			break;
+		case O_CRIU:
+			D.opt.criu_path = optarg;
 			break;
 		case O_BILLWIN:
 			if (spec_parse_duration(optarg, &D.opt.bill_window_ns) < 0 ||
@@ -649,6 +656,9 @@ int main(int argc, char **argv)
 	r = loop_init(&D.loop, 4096, 4);
 	if (r < 0)
 		return die("io_uring: %s", strerror(-r));
+	r = snap_init();
+	if (r < 0)
+		logmsg(0, "state database: reading snapshots: %s", strerror(-r));
 	r = box_readopt_all();
 	if (r < 0)
 		logmsg(0, "state database: reading sandboxes: %s", strerror(-r));

@@ -36,12 +36,22 @@ static const char schema[] = "PRAGMA journal_mode=WAL;"
 			     " exit_code INTEGER,"
 			     " pid INTEGER,"
 			     " start_time INTEGER);"
-			     "CREATE INDEX IF NOT EXISTS sandboxes_state ON sandboxes(state);";
+			     "CREATE INDEX IF NOT EXISTS sandboxes_state ON sandboxes(state);"
+			     "CREATE TABLE IF NOT EXISTS snapshots("
+			     " id TEXT PRIMARY KEY,"
+			     " tenant TEXT NOT NULL,"
+			     " parent TEXT NOT NULL,"
+			     " state TEXT NOT NULL,"
+			     " size_bytes INTEGER NOT NULL,"
+			     " created_ns INTEGER NOT NULL,"
+			     " deleted_ns INTEGER,"
+			     " meta TEXT NOT NULL);";
 
 /* Columns added after the first release of the table; "duplicate column" is fine. */
 static const char *const migrations[] = {
 	"ALTER TABLE sandboxes ADD COLUMN slot INTEGER",
 	"ALTER TABLE sandboxes ADD COLUMN usage TEXT",
+	"ALTER TABLE sandboxes ADD COLUMN base TEXT",
 };
 
 int store_errno(struct sqlite3 *db)
@@ -82,11 +92,12 @@ int store_open(const char *dir, struct store **ret)
 	}
 	for (size_t i = 0; i < sizeof(migrations) / sizeof(migrations[0]); i++)
 		(void)sqlite3_exec(s->db, migrations[i], NULL, NULL, NULL);
-	if (sqlite3_prepare_v2(s->db,
-			       "INSERT OR REPLACE INTO sandboxes(id, tenant, state, spec, cgroup, "
-			       "reason, created_ns, ended_ns, deadline_ns, exit_code, pid, "
-			       "start_time, slot, usage) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-			       -1, &s->put, NULL) != SQLITE_OK ||
+	if (sqlite3_prepare_v2(
+		    s->db,
+		    "INSERT OR REPLACE INTO sandboxes(id, tenant, state, spec, cgroup, "
+		    "reason, created_ns, ended_ns, deadline_ns, exit_code, pid, "
+		    "start_time, slot, usage, base) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+		    -1, &s->put, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(s->db, "SELECT name FROM tenants WHERE token_sha256 = ?", -1,
 			       &s->by_token, NULL) != SQLITE_OK) {
 		r = store_errno(s->db);
@@ -225,6 +236,7 @@ int store_sandbox_put(struct store *s, const struct store_sandbox *sb)
 	bind_opt_int(st, 12, (int64_t)sb->start_time, sb->pid > 0);
 	bind_opt_int(st, 13, sb->slot, sb->slot >= 0);
 	bind_opt_text(st, 14, sb->usage);
+	bind_opt_text(st, 15, sb->base);
 	r = sqlite3_step(st) == SQLITE_DONE ? 0 : store_errno(s->db);
 	sqlite3_reset(st);
 	return r;
@@ -244,7 +256,7 @@ int store_sandbox_each(struct store *s, const char *state,
 	if (sqlite3_prepare_v2(
 		    s->db,
 		    "SELECT id, tenant, state, spec, cgroup, reason, created_ns, ended_ns, "
-		    "deadline_ns, exit_code, pid, start_time, slot, usage FROM sandboxes "
+		    "deadline_ns, exit_code, pid, start_time, slot, usage, base FROM sandboxes "
 		    "WHERE state = ? "
 		    "ORDER BY created_ns",
 		    -1, &st, NULL) != SQLITE_OK)
@@ -270,6 +282,7 @@ int store_sandbox_each(struct store *s, const char *state,
 					? -1
 					: sqlite3_column_int(st, 12),
 			.usage = col_text(st, 13),
+			.base = col_text(st, 14),
 		};
 		fn(&sb, userdata);
 	}
@@ -281,4 +294,58 @@ int store_sandbox_each(struct store *s, const char *state,
 struct sqlite3 *store_db(struct store *s)
 {
 	return s->db;
+}
+
+int store_snapshot_put(struct store *s, const struct store_snapshot *sn)
+{
+	sqlite3_stmt *st = NULL;
+	int r;
+
+	if (sqlite3_prepare_v2(s->db,
+			       "INSERT OR REPLACE INTO snapshots(id, tenant, parent, state, "
+			       "size_bytes, created_ns, deleted_ns, meta) VALUES(?,?,?,?,?,?,?,?)",
+			       -1, &st, NULL) != SQLITE_OK)
+		return store_errno(s->db);
+	sqlite3_bind_text(st, 1, sn->id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, sn->tenant, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, sn->parent, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, sn->state, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 5, (int64_t)sn->size_bytes);
+	sqlite3_bind_int64(st, 6, sn->created_ns);
+	bind_opt_int(st, 7, sn->deleted_ns, sn->deleted_ns != 0);
+	sqlite3_bind_text(st, 8, sn->meta, -1, SQLITE_STATIC);
+	r = sqlite3_step(st) == SQLITE_DONE ? 0 : store_errno(s->db);
+	sqlite3_finalize(st);
+	return r;
+}
+
+int store_snapshot_each(struct store *s, const char *state,
+			void (*fn)(const struct store_snapshot *sn, void *userdata), void *userdata)
+{
+	sqlite3_stmt *st = NULL;
+	int r;
+
+	if (sqlite3_prepare_v2(
+		    s->db,
+		    "SELECT id, tenant, parent, state, size_bytes, created_ns, "
+		    "deleted_ns, meta FROM snapshots WHERE state = ? ORDER BY created_ns",
+		    -1, &st, NULL) != SQLITE_OK)
+		return store_errno(s->db);
+	sqlite3_bind_text(st, 1, state, -1, SQLITE_STATIC);
+	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+		struct store_snapshot sn = {
+			.id = col_text(st, 0),
+			.tenant = col_text(st, 1),
+			.parent = col_text(st, 2),
+			.state = col_text(st, 3),
+			.size_bytes = (uint64_t)sqlite3_column_int64(st, 4),
+			.created_ns = sqlite3_column_int64(st, 5),
+			.deleted_ns = sqlite3_column_int64(st, 6),
+			.meta = col_text(st, 7),
+		};
+		fn(&sn, userdata);
+	}
+	r = r == SQLITE_DONE ? 0 : store_errno(s->db);
+	sqlite3_finalize(st);
+	return r;
 }

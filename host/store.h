@@ -22,6 +22,15 @@ struct store_sandbox {
 	uint64_t start_time;
 	int slot;	   /* meter slot, -1 = none */
 	const char *usage; /* JSON: final usage of an ended sandbox, or NULL */
+	const char *base;  /* JSON: a restored sandbox's counters at its checkpoint, or NULL */
+};
+
+/* A checkpoint: its images live in state-dir/snapshots/ID. */
+struct store_snapshot {
+	const char *id, *tenant, *parent, *state; /* state: ready or deleted */
+	uint64_t size_bytes;
+	int64_t created_ns, deleted_ns;
+	const char *meta; /* JSON: what a restore needs (spec, image, usage, criu keys) */
 };
 
 int store_open(const char *dir, struct store **ret);
@@ -43,3 +52,10 @@ int store_sandbox_put(struct store *s, const struct store_sandbox *sb);
 /* Calls @fn for every sandbox in state @state. Strings live for the call only. */
 int store_sandbox_each(struct store *s, const char *state,
 		       void (*fn)(const struct store_sandbox *sb, void *userdata), void *userdata);
+
+/* Inserts or replaces a snapshot row. */
+int store_snapshot_put(struct store *s, const struct store_snapshot *sn);
+/* Calls @fn for every snapshot in state @state. Strings live for the call only. */
+int store_snapshot_each(struct store *s, const char *state,
+			void (*fn)(const struct store_snapshot *sn, void *userdata),
+			void *userdata);

@@ -219,3 +219,36 @@ int usage_pread(int fd, const char *key, uint64_t *ret)
 			return sscanf(l + k + 1, "%" SCNu64, ret) == 1 ? 0 : -EINVAL;
 	return -ENOENT;
 }
+
+static void add_int(json_t *o, const char *key, const json_t *base, int64_t minus)
+{
+	json_t *v = json_object_get(o, key);
+	if (!json_is_integer(v))
+		return; /* a meter that is off stays off */
+	json_int_t n = json_integer_value(v) - minus;
+	if (n < 0)
+		n = 0;
+	n += json_integer_value(json_object_get(base, key));
+	json_integer_set(v, n);
+}
+
+void usage_add_base(json_t *u, const json_t *base, uint64_t cpu_offset_ns)
+{
+	static const char *const counters[] = { "wall_ns", "syscalls_total" };
+	static const char *const net[] = { "rx_bytes", "tx_bytes", "rx_packets", "tx_packets" };
+
+	add_int(u, "cpu_ns", base, (int64_t)cpu_offset_ns);
+	for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++)
+		add_int(u, counters[i], base, 0);
+	for (size_t i = 0; i < sizeof(net) / sizeof(net[0]); i++)
+		add_int(json_object_get(u, "net"), net[i], json_object_get(base, "net"), 0);
+	json_t *by = json_object_get(u, "syscalls"), *bv;
+	const char *name;
+	if (!json_is_object(by))
+		return;
+	json_object_foreach ((json_t *)json_object_get(base, "syscalls"), name, bv) {
+		json_t *v = json_object_get(by, name);
+		json_int_t n = json_integer_value(bv) + (v ? json_integer_value(v) : 0);
+		json_object_set_new(by, name, json_integer(n));
+	}
+}

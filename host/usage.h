@@ -36,6 +36,9 @@ struct usage_src {
 };
 
 json_t *usage_json(const struct usage_src *s);
+/* A restored sandbox's record: its counters on top of @base (the usage at its
+ * checkpoint), less @cpu_offset_ns of CPU that the restore itself spent. */
+void usage_add_base(json_t *u, const json_t *base, uint64_t cpu_offset_ns);
 /* Memory charged to the sandbox now. */
 int usage_memory_now(const struct cgroup *cg, uint64_t *ret);
 /* The cgroup files read every tick, opened once: memory now and cpu.stat (-1 if absent). */

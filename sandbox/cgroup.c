@@ -432,6 +432,35 @@ int cgroup_kill(const struct cgroup *cg)
 	return write_file(cg->v2_path, "cgroup.kill", "1");
 }
 
+int cgroup_freeze(const struct cgroup *cg, bool frozen)
+{
+	char path[4200], buf[512];
+	int r;
+
+	if (!cg->v2_path)
+		return -ENOENT;
+	r = write_file(cg->v2_path, "cgroup.freeze", frozen ? "1" : "0");
+	if (r < 0 || !frozen)
+		return r;
+	/* The freeze is asynchronous: cgroup.events says when every task has stopped. */
+	snprintf(path, sizeof(path), "%s/cgroup.events", cg->v2_path);
+	for (int i = 0; i < 5000; i++) {
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			return -errno;
+		ssize_t n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (n < 0)
+			return -errno;
+		buf[n] = '\0';
+		if (strstr(buf, "frozen 1"))
+			return 0;
+		nanosleep(&(struct timespec){ .tv_nsec = 200000 }, NULL);
+	}
+	(void)write_file(cg->v2_path, "cgroup.freeze", "0");
+	return -ETIMEDOUT;
+}
+
 /* rmdir, retrying while the last killed processes are still exiting (up to 2 s). */
 static int rmdir_wait(const char *path)
 {

@@ -53,6 +53,8 @@ int cgroup_from_paths(enum cgroup_mode mode, const char *v2_path, const char *co
 		      struct cgroup **ret);
 /* Hybrid: moves @pid into the v1 cgroups (the v2 one is entered with CLONE_INTO_CGROUP). */
 int cgroup_attach_v1(const struct cgroup *cg, pid_t pid);
+/* Freezes (waiting until every task has stopped, at most 1 s) or thaws the sandbox. */
+int cgroup_freeze(const struct cgroup *cg, bool frozen);
 /* Kills every process in the sandbox cgroup. */
 int cgroup_kill(const struct cgroup *cg);
 /* Kills what is left, waits for the cgroups to empty, removes them, frees @cg. */

@@ -533,3 +533,34 @@ fail:
 	sandbox_destroy(sb);
 	return r;
 }
+
+int sandbox_attach(const char *id, pid_t pid, struct cgroup *cg, struct sandbox **ret)
+{
+	int r;
+
+	struct sandbox *sb = calloc(1, sizeof(*sb));
+	if (!sb) {
+		cgroup_destroy(cg);
+		return -ENOMEM;
+	}
+	sb->cg = cg;
+	sb->pid = pid;
+	sb->id = strdup(id);
+	sb->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (!sb->id || sb->pidfd < 0) {
+		r = sb->id ? -errno : -ENOMEM;
+		goto fail;
+	}
+	/* Our child cannot be another process yet (we have not reaped it): the cgroup
+	 * check says it is the one the caller placed. */
+	if (!in_cgroup(pid, cg)) {
+		r = -ESRCH;
+		goto fail;
+	}
+	*ret = sb;
+	return 0;
+fail:
+	sb->pid = sb->pidfd >= 0 ? pid : 0;
+	sandbox_destroy(sb);
+	return r;
+}

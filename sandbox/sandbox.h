@@ -88,3 +88,7 @@ int sandbox_start_time(pid_t pid, uint64_t *ret);
  * sandbox_wait() says -ECHILD (its exit code is in the status file). */
 int sandbox_adopt(const char *id, pid_t pid, uint64_t start_time, struct cgroup *cg,
 		  struct sandbox **ret);
+/* Takes @pid, a child of this process that another program placed in @cg (a restored
+ * sandbox's PID 1, made our child by CRIU's --restore-sibling). Takes @cg; on failure
+ * kills what is in it and removes it. */
+int sandbox_attach(const char *id, pid_t pid, struct cgroup *cg, struct sandbox **ret);

@@ -1,0 +1,271 @@
+// SPDX-License-Identifier: MIT
+#define _GNU_SOURCE
+#include "criu.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/sched.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../sandbox/macro.h"
+
+#define CRIU_FD_BASE 10
+#define CRIU_MAX_FDS 8
+
+static int run_capture(const char *bin, char *const argv[], char *out, size_t size)
+{
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -errno;
+	pid_t pid = fork();
+	if (pid < 0) {
+		int r = -errno;
+		close(p[0]);
+		close(p[1]);
+		return r;
+	}
+	if (pid == 0) {
+		dup2(p[1], 1);
+		dup2(p[1], 2);
+		execv(bin, argv);
+		_exit(127);
+	}
+	close(p[1]);
+	size_t len = 0;
+	ssize_t n;
+	while (len + 1 < size && (n = read(p[0], out + len, size - 1 - len)) > 0)
+		len += (size_t)n;
+	out[len] = '\0';
+	close(p[0]);
+	int st;
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR)
+			return -errno;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+int criu_find(const char *path, char **ret_path, char **ret_why)
+{
+	static const char *const dirs[] = { "/usr/local/sbin", "/usr/sbin", "/usr/local/bin",
+					    "/usr/bin", "/sbin", "/bin" };
+	char buf[4096], out[4096];
+	const char *bin = path;
+
+	*ret_why = NULL;
+	for (size_t i = 0; !bin && i < ARRAY_SIZE(dirs); i++) {
+		snprintf(buf, sizeof(buf), "%s/criu", dirs[i]);
+		if (access(buf, X_OK) == 0)
+			bin = buf;
+	}
+	if (!bin || access(bin, X_OK) < 0) {
+		if (asprintf(ret_why, "criu not found%s%s (tools/setup.sh installs it)",
+			     path ? " at " : "", path ? path : "") < 0)
+			*ret_why = NULL;
+		return -ENOENT;
+	}
+	char *vargv[] = { "criu", "--version", NULL };
+	int r = run_capture(bin, vargv, out, sizeof(out));
+	int major = 0, minor = 0;
+	const char *v = strstr(out, "Version: ");
+	if (r != 0 || !v || sscanf(v + 9, "%d.%d", &major, &minor) != 2) {
+		if (asprintf(ret_why, "%s --version failed", bin) < 0)
+			*ret_why = NULL;
+		return -ENOEXEC;
+	}
+	if (major < 4 || (major == 4 && minor < 2)) {
+		if (asprintf(ret_why, "%s is version %d.%d; 4.2 or later is needed", bin, major,
+			     minor) < 0)
+			*ret_why = NULL;
+		return -ENOTSUP;
+	}
+	char *cargv[] = { "criu", "check", NULL };
+	r = run_capture(bin, cargv, out, sizeof(out));
+	if (r != 0) {
+		/* Its last line says what is missing. */
+		out[strcspn(out, "\0")] = '\0';
+		size_t n = strlen(out);
+		while (n && out[n - 1] == '\n')
+			out[--n] = '\0';
+		char *last = strrchr(out, '\n');
+		if (asprintf(ret_why, "criu check failed: %s", last ? last + 1 : out) < 0)
+			*ret_why = NULL;
+		return -ENOTSUP;
+	}
+	*ret_path = strdup(bin);
+	return *ret_path ? 0 : -ENOMEM;
+}
+
+/* CRIU's log: the last "Error (...): what" line that is not one of its harmless ones
+ * (no iptables binaries, RLIMIT_NOFILE above the hard limit, addresses lo has already). */
+static char *last_error(const char *log_path)
+{
+	FILE *f = fopen(log_path, "re");
+	char line[1024], *last = NULL;
+
+	while (f && fgets(line, sizeof(line), f)) {
+		char *e = strstr(line, "Error (");
+		if (!e || strstr(line, "tables") || strstr(line, "RLIMIT_NOFILE") ||
+		    strstr(line, "FAILED"))
+			continue;
+		char *what = strstr(e, "): ");
+		what = what ? what + 3 : e;
+		what[strcspn(what, "\n")] = '\0';
+		free(last);
+		last = strdup(what);
+	}
+	if (f)
+		fclose(f);
+	return last;
+}
+
+int64_t criu_stat(const char *path, const char *name)
+{
+	FILE *f = fopen(path, "re");
+	char line[512];
+	int64_t v = -1;
+	size_t n = strlen(name);
+
+	while (f && fgets(line, sizeof(line), f))
+		if (!strncmp(line, name, n) && line[n] == ':')
+			v = strtoll(line + n + 1, NULL, 10);
+	if (f)
+		fclose(f);
+	return v;
+}
+
+int criu_exec(const struct criu_run *run, const char *log_path, char **ret_err)
+{
+	char v1_procs[_CG_V1_MAX][4200];
+	int high[CRIU_MAX_FDS], out_fd = -1, pidfd = -1, r;
+	size_t argc = 0;
+
+	*ret_err = NULL;
+	if (run->nfds > CRIU_MAX_FDS)
+		return -E2BIG;
+	while (run->argv[argc])
+		argc++;
+	char **argv = calloc(argc + 2, sizeof(char *));
+	if (!argv)
+		return -ENOMEM;
+	argv[0] = "criu";
+	memcpy(argv + 1, run->argv, argc * sizeof(char *));
+	/* Everything the child needs, made before the fork: it runs async-signal-safe. */
+	for (unsigned i = 0; i < run->nfds; i++)
+		high[i] = -1;
+	for (unsigned i = 0; i < run->nfds; i++)
+		if ((high[i] = fcntl(run->fds[i], F_DUPFD_CLOEXEC, 100)) < 0) {
+			r = -errno;
+			goto out;
+		}
+	out_fd = open(run->out_path ? run->out_path : "/dev/null",
+		      O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (out_fd < 0) {
+		r = -errno;
+		goto out;
+	}
+	for (int i = 0; i < _CG_V1_MAX; i++)
+		v1_procs[i][0] = '\0';
+	for (int i = 0; run->cg && i < _CG_V1_MAX; i++)
+		if (run->cg->v1_path[i])
+			snprintf(v1_procs[i], sizeof(v1_procs[i]), "%s/cgroup.procs",
+				 run->cg->v1_path[i]);
+
+	struct clone_args args = {
+		.flags = CLONE_PIDFD | (run->cg ? CLONE_INTO_CGROUP : 0),
+		.pidfd = (uint64_t)(uintptr_t)&pidfd,
+		.exit_signal = SIGCHLD,
+		.cgroup = run->cg ? (uint64_t)run->cg->v2_fd : 0,
+	};
+	pid_t pid = (pid_t)syscall(SYS_clone3, &args, sizeof(args));
+	if (pid < 0) {
+		r = -errno;
+		goto out;
+	}
+	if (pid == 0) {
+		sigset_t none;
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		for (int i = 0; i < _CG_V1_MAX; i++) {
+			if (!v1_procs[i][0])
+				continue;
+			int fd = open(v1_procs[i], O_WRONLY | O_CLOEXEC);
+			if (fd < 0 || write(fd, "0", 1) != 1)
+				_exit(126);
+			close(fd);
+		}
+		/* What CRIU forks sees its own cgroup as the root, as the original did. */
+		if (run->cg && unshare(CLONE_NEWCGROUP) < 0)
+			_exit(126);
+		int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(out_fd, 1) < 0 ||
+		    dup2(out_fd, 2) < 0)
+			_exit(126);
+		for (unsigned i = 0; i < run->nfds; i++)
+			if (dup2(high[i], CRIU_FD_BASE + (int)i) < 0)
+				_exit(126);
+		execv(run->bin, argv);
+		_exit(127);
+	}
+	/* Wait, with a deadline. */
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		struct timespec now;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		int64_t left = run->timeout_ns - ((int64_t)(now.tv_sec - t0.tv_sec) * 1000000000 +
+						  (now.tv_nsec - t0.tv_nsec));
+		struct pollfd p = { .fd = pidfd, .events = POLLIN };
+		int n = left > 0 ? poll(&p, 1, (int)(left / 1000000) + 1) : 0;
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n == 0) {
+			(void)syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
+			siginfo_t si;
+			(void)waitid((idtype_t)P_PIDFD, (id_t)pidfd, &si, WEXITED);
+			r = -ETIMEDOUT;
+			if (asprintf(ret_err, "criu did not finish in %lld s",
+				     (long long)(run->timeout_ns / 1000000000)) < 0)
+				*ret_err = NULL;
+			goto out;
+		}
+		break;
+	}
+	siginfo_t si = { 0 };
+	while (waitid((idtype_t)P_PIDFD, (id_t)pidfd, &si, WEXITED) < 0)
+		if (errno != EINTR) {
+			r = -errno;
+			goto out;
+		}
+	if (si.si_code == CLD_EXITED && si.si_status == 0) {
+		r = 0;
+		goto out;
+	}
+	r = -EPROTO;
+	*ret_err = last_error(log_path);
+	if (!*ret_err &&
+	    asprintf(ret_err, "criu %s",
+		     si.si_code == CLD_EXITED ? (si.si_status == 127 ? "could not be run"
+					       : si.si_status == 126 ? "could not be placed"
+								     : "failed")
+					      : "was killed") < 0)
+		*ret_err = NULL;
+out:
+	for (unsigned i = 0; i < run->nfds; i++)
+		if (high[i] >= 0)
+			close(high[i]);
+	if (out_fd >= 0)
+		close(out_fd);
+	if (pidfd >= 0)
+		close(pidfd);
+	free(argv);
+	return r;
+}

@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: MIT */
+/* Running CRIU (the criu binary, >= 4.2) for checkpoints and restores, from a worker
+ * thread: a child process with chosen descriptors, optionally placed in a sandbox's
+ * cgroups and a cgroup namespace of its own (a restore: what CRIU forks is born there),
+ * waited for with a deadline. Return 0 or -errno. */
+#pragma once
+
+#include <stdint.h>
+
+#include "../sandbox/cgroup.h"
+
+/* Looks for criu (@path, or in PATH and /usr/local/sbin, /usr/sbin) and runs `criu check`
+ * and its version. 0 with the binary in *ret_path, or -errno with why in *ret_why. */
+int criu_find(const char *path, char **ret_path, char **ret_why);
+
+struct criu_run {
+	const char *bin;
+	const char *const *argv; /* arguments after the binary's name; NULL-terminated */
+	const int *fds;		 /* descriptors the child gets at 10, 11, ...: */
+	unsigned nfds;
+	const char *out_path; /* stdout and stderr (appended), e.g. for --display-stats */
+	const struct cgroup *cg; /* NULL: stays in sbxd's cgroups */
+	int64_t timeout_ns;
+};
+
+/* Runs criu to its end (killed at the deadline: -ETIMEDOUT). -EPROTO: it failed; then
+ * *ret_err is one line from its log @log_path (the last error it reported). */
+int criu_exec(const struct criu_run *run, const char *log_path, char **ret_err);
+/* A figure of --display-stats ("Frozen time: 1234 us") from @path, or -1. */
+int64_t criu_stat(const char *path, const char *name);

@@ -1,0 +1,1012 @@
+// SPDX-License-Identifier: MIT
+/* Checkpoint, restore and fork with CRIU.
+ *
+ * A checkpoint closes the control channel (CRIU cannot dump half of a connection to the
+ * host), freezes the sandbox's cgroup, archives its writable layer, copies its log and
+ * runs `criu dump --leave-running` into state-dir/snapshots/.tmp-ID; the loop thread
+ * then reads the usage of the still frozen sandbox, renames the directory into place and
+ * records the snapshot, and only then thaws the sandbox (leave_running, fork) or kills
+ * it. A failure at any step thaws it and reconnects: it runs on as before. sbxd killed
+ * in the middle leaves a .tmp directory (removed at start) and a frozen sandbox (thawed
+ * when it is re-adopted).
+ *
+ * A restore is a launch (box.c) whose last step is here: the layer comes back from the
+ * archive onto a fresh tmpfs, the overlay root is mounted on the host for CRIU's --root,
+ * new cgroups are made with the device allowlist attached, and `criu restore` runs as a
+ * child placed in them and in a cgroup namespace of its own, with the new sandbox's log
+ * and status files in place of the old ones; --restore-sibling makes the restored
+ * sbx-init sbxd's child. The meter slot is attached only after CRIU is done (its own
+ * syscalls are not the sandbox's), and the CPU CRIU spent in the cgroup is an offset.
+ *
+ * Fork is a leave-running checkpoint into a snapshot of its own, N restores of it, and
+ * the removal of that snapshot. */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../sandbox/image.h"
+#include "../sandbox/macro.h"
+#include "../sandbox/sandbox.h"
+#include "criu.h"
+#include "daemon.h"
+#include "layer.h"
+#include "store.h"
+#include "usage.h"
+
+#define CRIU_TIMEOUT_NS (120 * 1000000000LL)
+#define FORK_MAX 16
+
+static const char *const criu_common[] = { "--tcp-established", "--manage-cgroups=ignore",
+					   "--display-stats", "-v2" };
+
+/* ---- small helpers (any thread) ---- */
+
+static int rm_one(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	return (type == FTW_DP ? rmdir(path) : unlink(path)) < 0 && errno != ENOENT ? -1 : 0;
+}
+
+static void rm_rf(const char *path)
+{
+	(void)nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static uint64_t du_bytes(const char *path)
+{
+	uint64_t total = 0;
+	DIR *d = opendir(path);
+	for (struct dirent *e; d && (e = readdir(d));) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		char sub[4200];
+		struct stat st;
+		snprintf(sub, sizeof(sub), "%s/%s", path, e->d_name);
+		if (lstat(sub, &st) < 0)
+			continue;
+		total += S_ISDIR(st.st_mode) ? du_bytes(sub) : (uint64_t)st.st_size;
+	}
+	if (d)
+		closedir(d);
+	return total;
+}
+
+static int copy_file(const char *from, int to_fd)
+{
+	_cleanup_close_ int in = open(from, O_RDONLY | O_CLOEXEC);
+	char buf[65536];
+	ssize_t n;
+
+	if (in < 0)
+		return -errno;
+	/* read/write: the destination may be O_APPEND, which sendfile refuses. */
+	while ((n = read(in, buf, sizeof(buf))) > 0)
+		for (ssize_t off = 0; off < n;) {
+			ssize_t w = write(to_fd, buf + off, (size_t)(n - off));
+			if (w < 0)
+				return -errno;
+			off += w;
+		}
+	return n < 0 ? -errno : 0;
+}
+
+/* CRIU's key for an open file outside the sandbox: "file[MNT_ID:INODE]" in hex. */
+static int file_key(pid_t pid, int fd, char *buf, size_t size)
+{
+	char path[64], line[256];
+	unsigned mnt = 0;
+	struct stat st;
+	bool found = false;
+
+	snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", (int)pid, fd);
+	FILE *f = fopen(path, "re");
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "mnt_id: %u", &mnt) == 1)
+			found = true;
+	if (f)
+		fclose(f);
+	snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)pid, fd);
+	if (!found || stat(path, &st) < 0)
+		return -ENOENT;
+	snprintf(buf, size, "file[%x:%" PRIx64 "]", mnt, (uint64_t)st.st_ino);
+	return 0;
+}
+
+static char *strvcat(char **argv, size_t *n, size_t max, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static char *strvcat(char **argv, size_t *n, size_t max, const char *fmt, ...)
+{
+	va_list ap;
+	char *s = NULL;
+
+	if (*n + 1 >= max)
+		return NULL;
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0)
+		s = NULL;
+	va_end(ap);
+	if (s)
+		argv[(*n)++] = s;
+	return s;
+}
+
+static void strv_clear(char **argv, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(argv[i]);
+}
+
+static json_t *snap_json(const struct snap *s)
+{
+	json_t *j = json_pack("{s:s,s:s,s:s,s:s,s:I,s:o}", "id", s->id, "sandbox", s->parent,
+			      "tenant", s->tenant, "state", s->deleting ? "deleting" : "ready",
+			      "size_bytes", (json_int_t)s->size_bytes, "created_at",
+			      json_integer(s->created_ns / 1000000000));
+	json_object_set(j, "image", json_object_get(s->meta, "image"));
+	if (s->stats)
+		json_object_set(j, "criu", s->stats);
+	return j;
+}
+
+struct snap *snap_find(const char *id, const char *tenant)
+{
+	for (struct snap *s = D.snaps; s; s = s->next)
+		if (!strcmp(s->id, id) && !s->deleting && !s->ephemeral)
+			return !tenant || !strcmp(tenant, s->tenant) ? s : NULL;
+	return NULL;
+}
+
+static void snap_free(struct snap *s)
+{
+	if (!s)
+		return;
+	free(s->tenant);
+	free(s->parent);
+	free(s->dir);
+	json_decref(s->meta);
+	json_decref(s->stats);
+	free(s);
+}
+
+static void snap_unlink(struct snap *s)
+{
+	for (struct snap **p = &D.snaps; *p; p = &(*p)->next)
+		if (*p == s) {
+			*p = s->next;
+			return;
+		}
+}
+
+static int snap_persist(struct snap *s, const char *state)
+{
+	char *meta = json_dumps(s->meta, JSON_COMPACT | JSON_SORT_KEYS);
+	struct store_snapshot row = {
+		.id = s->id,
+		.tenant = s->tenant,
+		.parent = s->parent,
+		.state = state,
+		.size_bytes = s->size_bytes,
+		.created_ns = s->created_ns,
+		.deleted_ns = strcmp(state, "deleted") ? 0 : real_ns(),
+		.meta = meta ? meta : "{}",
+	};
+	int r = meta ? store_snapshot_put(D.store, &row) : -ENOMEM;
+	free(meta);
+	return r;
+}
+
+/* ---- delete ---- */
+
+struct snap_rm_job {
+	struct work w;
+	struct snap *s;
+	struct conn *c;
+};
+
+static void rm_fn(struct work *w)
+{
+	struct snap_rm_job *j = (struct snap_rm_job *)w;
+	rm_rf(j->s->dir);
+}
+
+static void rm_done(struct work *w)
+{
+	struct snap_rm_job *j = (struct snap_rm_job *)w;
+	struct snap *s = j->s;
+
+	bill_snapshot_final(s);
+	(void)snap_persist(s, "deleted");
+	if (j->c) {
+		if (!j->c->closing) {
+			json_t *o = snap_json(s);
+			json_object_set_new(o, "state", json_string("deleted"));
+			respond_json(j->c, 200, o);
+		}
+		conn_unref(j->c);
+	}
+	logmsg(2, "snapshot %s deleted", s->id);
+	snap_unlink(s);
+	snap_free(s);
+	free(j);
+}
+
+static void snap_remove(struct snap *s, struct conn *c)
+{
+	struct snap_rm_job *j = calloc(1, sizeof(*j));
+	s->deleting = true;
+	if (!j) {
+		rm_rf(s->dir);
+		rm_done(&(struct snap_rm_job){ .s = s, .c = c }.w);
+		return;
+	}
+	*j = (struct snap_rm_job){ .w = { .fn = rm_fn, .done = rm_done }, .s = s, .c = c };
+	if (c)
+		c->ops++;
+	loop_queue_work(&D.loop, &j->w);
+}
+
+void snap_delete(struct conn *c, struct snap *s)
+{
+	if (s->users) {
+		respond_error(c, 409, "conflict", "snapshot %s is being restored", s->id);
+		return;
+	}
+	snap_remove(s, c);
+}
+
+/* ---- checkpoint ---- */
+
+struct fork_state {
+	struct conn *c;
+	unsigned want, done;
+	json_t *ids, *errors;
+	struct snap *s;
+	int64_t t0;
+};
+
+struct ckpt {
+	struct work w;
+	struct box *b;
+	struct conn *c;
+	bool leave_running;
+	unsigned fork_count;
+	char sid[16];
+	/* inputs, copied for the worker */
+	pid_t pid;
+	const struct cgroup *cg; /* b->sb's: the sandbox is not torn down while this runs */
+	char *image, *tmp, *final, *box_dir;
+	/* outputs */
+	int r;
+	char *err;
+	json_t *binds, *keys, *stats;
+	uint64_t size;
+	int64_t t0, t_frozen, t_done;
+};
+
+static void ckpt_free(struct ckpt *k)
+{
+	free(k->image);
+	free(k->tmp);
+	free(k->final);
+	free(k->box_dir);
+	free(k->err);
+	json_decref(k->binds);
+	json_decref(k->keys);
+	json_decref(k->stats);
+	free(k);
+}
+
+static int ckpt_fail(struct ckpt *k, int r, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static int ckpt_fail(struct ckpt *k, int r, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	free(k->err);
+	if (vasprintf(&k->err, fmt, ap) < 0)
+		k->err = NULL;
+	va_end(ap);
+	k->r = r;
+	return r;
+}
+
+static json_t *dump_stats(const char *out)
+{
+	static const char *const names[][2] = {
+		{ "Freezing time", "freezing_time_us" }, { "Frozen time", "frozen_time_us" },
+		{ "Memory dump time", "memdump_time_us" }, { "Memory write time", "memwrite_time_us" },
+		{ "Memory pages written", "pages_written" },
+	};
+	json_t *o = json_object();
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+		int64_t v = criu_stat(out, names[i][0]);
+		if (v >= 0)
+			json_object_set_new(o, names[i][1], json_integer(v));
+	}
+	return o;
+}
+
+static int ckpt_dump(struct ckpt *k)
+{
+	char path[4200], log[4200], out[4200], upper[256], logkey[64], statuskey[64];
+	_cleanup_(image_freep) struct image *img = NULL;
+	char *ierr = NULL, *err = NULL;
+	char *argv[64];
+	size_t n = 0;
+	int r;
+
+	snprintf(path, sizeof(path), "%s/snapshots", D.opt.state_dir);
+	if (mkdir(path, 0700) < 0 && errno != EEXIST)
+		return ckpt_fail(k, -errno, "cannot make %s: %s", path, strerror(errno));
+	if (mkdir(k->tmp, 0700) < 0)
+		return ckpt_fail(k, -errno, "cannot make the snapshot directory: %s",
+				 strerror(errno));
+	snprintf(path, sizeof(path), "%s/images", k->tmp);
+	if (mkdir(path, 0700) < 0)
+		return ckpt_fail(k, -errno, "cannot make the snapshot directory: %s",
+				 strerror(errno));
+	r = image_open(k->image, D.opt.images_dir, &img, &ierr);
+	if (r < 0) {
+		ckpt_fail(k, r, "image %s: %s", k->image, ierr ? ierr : strerror(-r));
+		free(ierr);
+		return r;
+	}
+	if (file_key(k->pid, LOG_FD, logkey, sizeof(logkey)) < 0 ||
+	    file_key(k->pid, STATUS_FD, statuskey, sizeof(statuskey)) < 0)
+		return ckpt_fail(k, -ESRCH, "the sandbox's log and status files are not open");
+	k->keys = json_pack("{s:s,s:s}", "log", logkey, "status", statuskey);
+	k->binds = json_array();
+
+	/* Frozen from here: the layer, the log and the memory are of one instant. */
+	r = cgroup_freeze(k->cg, true);
+	if (r < 0)
+		return ckpt_fail(k, r, "cannot freeze the sandbox: %s", strerror(-r));
+	k->t_frozen = mono_ns();
+	(void)layer_path(k->b->id, "upper", upper, sizeof(upper));
+	snprintf(path, sizeof(path), "%s/layer.tar", k->tmp);
+	snprintf(out, sizeof(out), "%s/tar.log", k->tmp);
+	const char *tar_argv[] = { "--create", "--file", path, "--directory", upper,
+				   "--xattrs", "--xattrs-include=*", "--numeric-owner",
+				   "--sparse", ".", NULL };
+	r = criu_exec(&(struct criu_run){ .bin = "/bin/tar",
+					  .argv = tar_argv,
+					  .out_path = out,
+					  .timeout_ns = CRIU_TIMEOUT_NS },
+		      out, &err);
+	if (r < 0) {
+		ckpt_fail(k, r, "archiving the writable layer: %s", err ? err : strerror(-r));
+		free(err);
+		return r;
+	}
+	snprintf(path, sizeof(path), "%s/log", k->box_dir);
+	snprintf(log, sizeof(log), "%s/log", k->tmp);
+	_cleanup_close_ int logcopy = open(log, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (logcopy < 0 || (r = copy_file(path, logcopy)) < 0)
+		return ckpt_fail(k, logcopy < 0 ? -errno : r, "copying the log: %s",
+				 strerror(logcopy < 0 ? errno : -r));
+
+	snprintf(log, sizeof(log), "%s/criu-dump.log", k->tmp);
+	snprintf(out, sizeof(out), "%s/criu-dump.out", k->tmp);
+	argv[n++] = strdup("dump");
+	strvcat(argv, &n, ARRAY_SIZE(argv), "--tree=%d", (int)k->pid);
+	strvcat(argv, &n, ARRAY_SIZE(argv), "--images-dir=%s/images", k->tmp);
+	strvcat(argv, &n, ARRAY_SIZE(argv), "--log-file=%s", log);
+	strvcat(argv, &n, ARRAY_SIZE(argv), "--freeze-cgroup=%s", k->cg->v2_path);
+	strvcat(argv, &n, ARRAY_SIZE(argv), "--leave-running");
+	strvcat(argv, &n, ARRAY_SIZE(argv), "--network-lock=nftables");
+	for (size_t i = 0; i < ARRAY_SIZE(criu_common); i++)
+		strvcat(argv, &n, ARRAY_SIZE(argv), "%s", criu_common[i]);
+	strvcat(argv, &n, ARRAY_SIZE(argv), "--external=%s", logkey);
+	strvcat(argv, &n, ARRAY_SIZE(argv), "--external=%s", statuskey);
+	strvcat(argv, &n, ARRAY_SIZE(argv), "--external=mnt[/dev/sbx-init]:init");
+	size_t nb = 0;
+	for (char **b = img->binds; b && b[0]; b += 2, nb++) {
+		strvcat(argv, &n, ARRAY_SIZE(argv), "--external=mnt[%s]:b%zu", b[1], nb);
+		json_array_append_new(k->binds, json_string(b[1]));
+	}
+	argv[n] = NULL;
+	for (size_t i = 0; i < n; i++)
+		if (!argv[i]) {
+			strv_clear(argv, n);
+			return ckpt_fail(k, -ENOMEM, "out of memory");
+		}
+	r = criu_exec(&(struct criu_run){ .bin = D.criu,
+					  .argv = (const char *const *)argv,
+					  .out_path = out,
+					  .timeout_ns = CRIU_TIMEOUT_NS },
+		      log, &err);
+	strv_clear(argv, n);
+	if (r < 0) {
+		ckpt_fail(k, r, "criu dump: %s", err ? err : strerror(-r));
+		free(err);
+		return k->r;
+	}
+	k->stats = dump_stats(out);
+	k->size = du_bytes(k->tmp);
+	return 0;
+}
+
+static void ckpt_fn(struct work *w)
+{
+	struct ckpt *k = (struct ckpt *)w;
+
+	k->t0 = mono_ns();
+	if (ckpt_dump(k) < 0) {
+		(void)cgroup_freeze(k->cg, false);
+		rm_rf(k->tmp);
+		/* A full disk anywhere in the dump is a full disk. */
+		if (k->err && strstr(k->err, "No space left"))
+			k->r = -ENOSPC;
+	}
+	k->t_done = mono_ns();
+}
+
+static void reconnect(struct box *b)
+{
+	if (b->ctl_fd >= 0 || !b->sb)
+		return;
+	int fd = ctl_connect(b->sb->pidfd);
+	if (fd < 0 || fcntl(fd, F_SETFL, O_NONBLOCK) < 0) {
+		logmsg(0, "sandbox %s: control channel after a checkpoint: %s", b->id,
+		       strerror(fd < 0 ? -fd : errno));
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	b->ctl_fd = fd;
+	box_ctl_arm(b);
+}
+
+static void fork_start(struct fork_state *f);
+
+static void ckpt_done(struct work *w)
+{
+	struct ckpt *k = (struct ckpt *)w;
+	struct box *b = k->b;
+	struct conn *c = k->c;
+	struct snap *s = NULL;
+	int status = 500;
+
+	b->jobs--;
+	if (k->r == 0) {
+		json_t *u = box_usage_json(b); /* frozen: the counters of the dump */
+		s = calloc(1, sizeof(*s));
+		if (s) {
+			memcpy(s->id, k->sid, sizeof(s->id));
+			s->tenant = strdup(b->tenant);
+			s->parent = strdup(b->id);
+			s->dir = strdup(k->final);
+			s->size_bytes = k->size;
+			s->created_ns = real_ns();
+			s->ephemeral = k->fork_count > 0;
+			s->stats = json_incref(k->stats);
+			s->meta = json_pack(
+				"{s:O,s:s,s:o,s:O,s:O,s:I}", "spec", b->spec, "image",
+				b->req.image ? b->req.image : "base", "usage", u ? u : json_object(),
+				"keys", k->keys, "binds", k->binds, "writable_bytes",
+				(json_int_t)(b->req.writable_bytes ? b->req.writable_bytes
+								   : D.opt.writable_default));
+		}
+		if (!s || !s->tenant || !s->parent || !s->dir || !s->meta) {
+			ckpt_fail(k, -ENOMEM, "out of memory");
+		} else if (rename(k->tmp, k->final) < 0) {
+			ckpt_fail(k, -errno, "cannot move the snapshot into place: %s",
+				  strerror(errno));
+			rm_rf(k->tmp);
+		} else if (!s->ephemeral && snap_persist(s, "ready") < 0) {
+			status = 503;
+			ckpt_fail(k, -EIO, "the state database cannot record the snapshot");
+			rm_rf(k->final);
+		}
+		if (k->r < 0) {
+			snap_free(s);
+			s = NULL;
+		}
+	}
+	if (k->r < 0 || k->leave_running || k->fork_count) {
+		(void)cgroup_freeze(b->sb->cg, false);
+		b->ckpt = NULL;
+		reconnect(b);
+	} else {
+		/* Stopped: the sandbox ends as checkpointed, billed up to now. */
+		b->ckpt = NULL;
+		free(b->snapshot_id);
+		b->snapshot_id = strdup(s->id);
+		box_kill(b, "checkpointed");
+	}
+	if (b->exit_pending) {
+		b->exit_pending = false;
+		box_exited(b);
+	}
+	if (k->r < 0) {
+		logmsg(1, "sandbox %s: checkpoint failed: %s", b->id, k->err ? k->err : "?");
+		if (!c->closing)
+			respond_error(c, k->r == -ENOSPC ? 507 : status,
+				      k->r == -ENOSPC ? "insufficient_storage" : "checkpoint_failed",
+				      "checkpoint of %s failed: %s", b->id,
+				      k->err ? k->err : strerror(-k->r));
+		conn_unref(c);
+		box_maybe_free(b);
+		ckpt_free(k);
+		return;
+	}
+	s->next = D.snaps;
+	D.snaps = s;
+	if (!s->ephemeral)
+		bill_snapshot_start(s);
+	logmsg(2, "sandbox %s checkpointed to %s (%" PRIu64 " bytes, %.1f ms, frozen %.1f ms)",
+	       b->id, s->id, s->size_bytes, (k->t_done - k->t0) / 1e6,
+	       (k->t_done - k->t_frozen) / 1e6);
+	if (k->fork_count) {
+		struct fork_state *f = calloc(1, sizeof(*f));
+		if (!f) {
+			respond_error(c, 500, "internal", "out of memory");
+			conn_unref(c);
+			snap_remove(s, NULL);
+		} else {
+			*f = (struct fork_state){ .c = c,
+						  .want = k->fork_count,
+						  .ids = json_array(),
+						  .errors = json_array(),
+						  .s = s,
+						  .t0 = k->t0 };
+			fork_start(f);
+		}
+	} else {
+		if (!c->closing) {
+			json_t *o = snap_json(s);
+			json_object_set_new(o, "duration_ms",
+					    json_real((double)(k->t_done - k->t0) / 1e6));
+			json_object_set_new(o, "frozen_ms",
+					    json_real((double)(mono_ns() - k->t_frozen) / 1e6));
+			json_object_set_new(o, "leave_running", json_boolean(k->leave_running));
+			respond_json(c, 201, o);
+		}
+		conn_unref(c);
+	}
+	box_maybe_free(b);
+	ckpt_free(k);
+}
+
+/* The control channel is closed: the dump can start. */
+void snap_ckpt_go(struct box *b)
+{
+	struct ckpt *k = b->ckpt;
+	if (!k || k->w.fn)
+		return;
+	k->w = (struct work){ .fn = ckpt_fn, .done = ckpt_done };
+	b->jobs++;
+	loop_queue_work(&D.loop, &k->w);
+}
+
+/* Why @b cannot be checkpointed now (NULL: it can), with the HTTP status. */
+static const char *ckpt_refusal(const struct box *b, int *status)
+{
+	*status = 409;
+	if (!D.criu) {
+		*status = 503;
+		return D.criu_why ? D.criu_why : "CRIU is not available";
+	}
+	if (b->state != BOX_RUNNING || b->killing || !b->sb)
+		return "it is not running";
+	if (b->ckpt)
+		return "a checkpoint of it is in progress";
+	if (b->execs)
+		return "commands are running in it (checkpoint when they are done)";
+	if (b->jobs)
+		return "a file transfer is in progress";
+	if (b->req.user_ns)
+		return "it has a user namespace (not checkpointable)";
+	if (b->ngpu)
+		return "it holds GPUs (their state cannot be checkpointed)";
+	if (!(b->req.writable_bytes ? b->req.writable_bytes : D.opt.writable_default))
+		return "it has no writable layer";
+	return NULL;
+}
+
+static void ckpt_start(struct conn *c, struct box *b, bool leave_running, unsigned fork_count)
+{
+	int status;
+	const char *why = ckpt_refusal(b, &status);
+	if (why) {
+		respond_error(c, status, status == 503 ? "unavailable" : "conflict",
+			      "cannot checkpoint %s: %s", b->id, why);
+		return;
+	}
+	if (fork_count) {
+		unsigned mine = box_count_live(b->tenant);
+		if (D.live + fork_count > D.opt.max_sandboxes ||
+		    (strcmp(b->tenant, "admin") && mine + fork_count > D.opt.max_per_tenant)) {
+			respond_error(c, 429, "too_many_sandboxes",
+				      "%u copies would exceed the sandbox limit", fork_count);
+			return;
+		}
+	}
+	struct ckpt *k = calloc(1, sizeof(*k));
+	char sid[16];
+	if (!k || box_new_id(sid + 5, sizeof(sid) - 5) < 0) {
+		free(k);
+		respond_error(c, 500, "internal", "out of memory");
+		return;
+	}
+	memcpy(sid, "snap-", 5);
+	memcpy(k->sid, sid, sizeof(k->sid));
+	k->sid[15] = '\0';
+	k->b = b;
+	k->c = c;
+	k->leave_running = leave_running;
+	k->fork_count = fork_count;
+	k->pid = b->sb->pid;
+	k->cg = b->sb->cg;
+	k->image = strdup(b->req.image ? b->req.image : "base");
+	k->box_dir = strdup(b->dir);
+	if (asprintf(&k->tmp, "%s/snapshots/.tmp-%s", D.opt.state_dir, k->sid) < 0)
+		k->tmp = NULL;
+	if (asprintf(&k->final, "%s/snapshots/%s", D.opt.state_dir, k->sid) < 0)
+		k->final = NULL;
+	if (!k->image || !k->box_dir || !k->tmp || !k->final) {
+		ckpt_free(k);
+		respond_error(c, 500, "internal", "out of memory");
+		return;
+	}
+	c->ops++;
+	b->ckpt = k;
+	/* Close the control channel first; its end arrives in ctl_done (box.c). */
+	if (b->ctl_fd >= 0)
+		shutdown(b->ctl_fd, SHUT_WR);
+	else
+		snap_ckpt_go(b);
+}
+
+void snap_checkpoint(struct conn *c, struct box *b, const char *body, size_t len)
+{
+	json_error_t jerr;
+	json_t *j = len ? json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr) : json_object();
+	json_t *lr = j ? json_object_get(j, "leave_running") : NULL;
+
+	if (!j || !json_is_object(j) || json_object_size(j) > (lr ? 1u : 0u) ||
+	    (lr && !json_is_boolean(lr))) {
+		json_decref(j);
+		respond_error(c, 400, "bad_request",
+			      "body must be {} or {\"leave_running\": true|false}");
+		return;
+	}
+	bool leave = lr && json_is_true(lr);
+	json_decref(j);
+	ckpt_start(c, b, leave, 0);
+}
+
+void snap_fork(struct conn *c, struct box *b, const char *body, size_t len)
+{
+	json_error_t jerr;
+	json_t *j = len ? json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr) : json_object();
+	json_t *n = j ? json_object_get(j, "count") : NULL;
+	json_int_t count = n ? json_integer_value(n) : 1;
+
+	if (!j || !json_is_object(j) || json_object_size(j) > (n ? 1u : 0u) ||
+	    (n && !json_is_integer(n)) || count < 1 || count > FORK_MAX) {
+		json_decref(j);
+		respond_error(c, 400, "bad_request", "body must be {\"count\": N}, 1 <= N <= %d",
+			      FORK_MAX);
+		return;
+	}
+	json_decref(j);
+	ckpt_start(c, b, true, (unsigned)count);
+}
+
+/* ---- fork ---- */
+
+static void fork_finish(struct fork_state *f)
+{
+	struct conn *c = f->c;
+	size_t ok = json_array_size(f->ids);
+
+	if (!c->closing) {
+		json_t *o = json_pack("{s:O,s:f}", "sandboxes", f->ids, "duration_ms",
+				      (double)(mono_ns() - f->t0) / 1e6);
+		if (json_array_size(f->errors))
+			json_object_set(o, "errors", f->errors);
+		if (ok)
+			respond_json(c, 201, o);
+		else {
+			respond_error(c, 500, "fork_failed", "fork failed: %s",
+				      json_string_value(json_array_get(f->errors, 0)));
+			json_decref(o);
+		}
+	}
+	conn_unref(c);
+	snap_remove(f->s, NULL); /* the copies run from memory now */
+	json_decref(f->ids);
+	json_decref(f->errors);
+	free(f);
+}
+
+void snap_fork_member(struct fork_state *f, struct box *b, const char *err)
+{
+	if (b)
+		json_array_append_new(f->ids, json_string(b->id));
+	else
+		json_array_append_new(f->errors, json_string(err ? err : "restore failed"));
+	if (++f->done == f->want)
+		fork_finish(f);
+}
+
+static void fork_start(struct fork_state *f)
+{
+	for (unsigned i = 0; i < f->want; i++) {
+		const char *err = NULL;
+		if (box_create_from(NULL, f->s, f, &err) < 0)
+			snap_fork_member(f, NULL, err);
+	}
+}
+
+/* ---- restore (a launch step, on a worker) ---- */
+
+static json_t *restore_stats(const char *out)
+{
+	json_t *o = json_object();
+	int64_t v = criu_stat(out, "Forking time");
+	if (v >= 0)
+		json_object_set_new(o, "forking_time_us", json_integer(v));
+	v = criu_stat(out, "Restore time");
+	if (v >= 0)
+		json_object_set_new(o, "restore_time_us", json_integer(v));
+	return o;
+}
+
+int snap_restore(struct box *b, const struct sandbox_spec *spec, const struct image *img,
+		 int log_fd, int status_fd, struct sandbox **ret, char **ret_err)
+{
+	const struct snap *s = b->from;
+	char layer[256], root[256], path[4200], log[4200], out[4200], pidfile[4200];
+	struct cgroup *cg = NULL;
+	char *err = NULL, *argv[64];
+	size_t n = 0;
+	bool mounted = false;
+	int r;
+
+#define FAIL(e, ...)                                                                               \
+	do {                                                                                       \
+		r = (e);                                                                           \
+		if (asprintf(ret_err, __VA_ARGS__) < 0)                                            \
+			*ret_err = NULL;                                                           \
+		goto fail;                                                                         \
+	} while (0)
+
+	*ret_err = NULL;
+	(void)layer_path(b->id, "upper", layer, sizeof(layer));
+	(void)layer_path(b->id, "root", root, sizeof(root));
+	/* The layer, back onto its fresh tmpfs. */
+	snprintf(path, sizeof(path), "%s/layer.tar", s->dir);
+	snprintf(out, sizeof(out), "%s/sandboxes/%s/restore-tar.log", D.opt.state_dir, b->id);
+	const char *tar_argv[] = { "--extract", "--file", path, "--directory", layer,
+				   "--xattrs", "--xattrs-include=*", "--numeric-owner",
+				   "--preserve-permissions", NULL };
+	r = criu_exec(&(struct criu_run){ .bin = "/bin/tar",
+					  .argv = tar_argv,
+					  .out_path = out,
+					  .timeout_ns = CRIU_TIMEOUT_NS },
+		      out, &err);
+	(void)unlink(out);
+	if (r < 0)
+		FAIL(r, "restoring the writable layer: %s", err ? err : strerror(-r));
+	char opts[8800], work[256];
+	(void)layer_path(b->id, "work", work, sizeof(work));
+	snprintf(opts, sizeof(opts), "lowerdir=%s,upperdir=%s,workdir=%s", img->rootfs, layer,
+		 work);
+	if (mount("overlay", root, "overlay", MS_NODEV, opts) < 0)
+		FAIL(-errno, "mounting the root: %s", strerror(errno));
+	mounted = true;
+	/* The log so far, so that it reads on; its status file starts empty. */
+	snprintf(path, sizeof(path), "%s/log", s->dir);
+	r = copy_file(path, log_fd);
+	if (r < 0)
+		FAIL(r, "snapshot log: %s", strerror(-r));
+
+	r = cgroup_create(b->id, &spec->limits, &cg);
+	if (r == 0 && spec->on_cgroup)
+		r = spec->on_cgroup(cg, spec->userdata);
+	if (r < 0)
+		FAIL(r, "cgroups: %s", strerror(-r));
+
+	snprintf(log, sizeof(log), "%s/sandboxes/%s/criu-restore.log", D.opt.state_dir, b->id);
+	snprintf(out, sizeof(out), "%s/sandboxes/%s/criu-restore.out", D.opt.state_dir, b->id);
+	snprintf(pidfile, sizeof(pidfile), "%s/sandboxes/%s/criu.pid", D.opt.state_dir, b->id);
+	(void)unlink(pidfile);
+	json_t *keys = json_object_get(s->meta, "keys");
+	argv[n++] = strdup("restore");
+	strvcat(argv, &n, ARRAY_SIZE(argv), "--images-dir=%s/images", s->dir);
+	strvcat(argv, &n, ARRAY_SIZE(argv), "--log-file=%s", log);
+	strvcat(argv, &n, ARRAY_SIZE(argv), "--pidfile=%s", pidfile);
+	strvcat(argv, &n, ARRAY_SIZE(argv), "--root=%s", root);
+	strvcat(argv, &n, ARRAY_SIZE(argv), "--restore-detached");
+	strvcat(argv, &n, ARRAY_SIZE(argv), "--restore-sibling");
+	for (size_t i = 0; i < ARRAY_SIZE(criu_common); i++)
+		strvcat(argv, &n, ARRAY_SIZE(argv), "%s", criu_common[i]);
+	strvcat(argv, &n, ARRAY_SIZE(argv), "--inherit-fd=fd[10]:%s",
+		json_string_value(json_object_get(keys, "log")));
+	strvcat(argv, &n, ARRAY_SIZE(argv), "--inherit-fd=fd[11]:%s",
+		json_string_value(json_object_get(keys, "status")));
+	strvcat(argv, &n, ARRAY_SIZE(argv), "--external=mnt[init]:%s", D.opt.init_path);
+	/* The image's bind mounts, by target, from today's manifest. */
+	json_t *bt;
+	size_t bi;
+	json_array_foreach(json_object_get(s->meta, "binds"), bi, bt)
+	{
+		const char *src = NULL;
+		for (char **p = img->binds; p && p[0]; p += 2)
+			if (!strcmp(p[1], json_string_value(bt)))
+				src = p[0];
+		if (!src) {
+			strv_clear(argv, n);
+			FAIL(-ENOENT, "image %s no longer binds %s", img->name,
+			     json_string_value(bt));
+		}
+		strvcat(argv, &n, ARRAY_SIZE(argv), "--external=mnt[b%zu]:%s", bi, src);
+	}
+	argv[n] = NULL;
+	for (size_t i = 0; i < n; i++)
+		if (!argv[i]) {
+			strv_clear(argv, n);
+			FAIL(-ENOMEM, "out of memory");
+		}
+	const int fds[2] = { log_fd, status_fd };
+	int64_t t0 = mono_ns();
+	r = criu_exec(&(struct criu_run){ .bin = D.criu,
+					  .argv = (const char *const *)argv,
+					  .fds = fds,
+					  .nfds = 2,
+					  .out_path = out,
+					  .cg = cg,
+					  .timeout_ns = CRIU_TIMEOUT_NS },
+		      log, &err);
+	strv_clear(argv, n);
+	if (r < 0)
+		FAIL(r, "criu restore: %s", err ? err : strerror(-r));
+	b->restore_ms = (double)(mono_ns() - t0) / 1e6;
+	b->restore_stats = restore_stats(out);
+
+	FILE *pf = fopen(pidfile, "re");
+	int pid = 0;
+	if (!pf || fscanf(pf, "%d", &pid) != 1 || pid <= 1) {
+		if (pf)
+			fclose(pf);
+		FAIL(-EPROTO, "criu restore left no pid");
+	}
+	fclose(pf);
+	(void)unlink(pidfile);
+	/* The restored tree holds its own copy of the root: the host's goes. */
+	(void)umount2(root, MNT_DETACH);
+	mounted = false;
+	r = sandbox_attach(b->id, pid, TAKE_PTR(cg), ret);
+	if (r < 0)
+		FAIL(r, "the restored sandbox is gone: %s", strerror(-r));
+	/* What CRIU itself spent in the cgroup is not the sandbox's. */
+	uint64_t usec = 0;
+	int cfd = usage_open_cpu((*ret)->cg);
+	if (cfd >= 0 && usage_pread(cfd, "usage_usec", &usec) == 0)
+		b->cpu_offset_ns = usec * 1000;
+	if (cfd >= 0)
+		close(cfd);
+	free(err);
+	return 0;
+fail:
+	free(err);
+	if (cg) {
+		(void)cgroup_kill(cg);
+		cgroup_destroy(cg);
+	}
+	if (mounted)
+		(void)umount2(root, MNT_DETACH);
+	return r;
+#undef FAIL
+}
+
+void snap_restore_api(struct conn *c, struct snap *s, const char *body, size_t len)
+{
+	json_error_t jerr;
+	json_t *j = len ? json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr) : json_object();
+	if (!j || !json_is_object(j) || json_object_size(j)) {
+		json_decref(j);
+		respond_error(c, 400, "bad_request", "body must be {} (or empty)");
+		return;
+	}
+	json_decref(j);
+	const char *err = NULL;
+	int status = box_create_from(c, s, NULL, &err);
+	if (status > 0)
+		respond_error(c, status, status == 429 ? "too_many_sandboxes" : "internal", "%s",
+			      err ? err : "cannot restore");
+}
+
+/* ---- listing, start ---- */
+
+void snap_list(struct conn *c)
+{
+	json_t *arr = json_array();
+	for (struct snap *s = D.snaps; s; s = s->next)
+		if (!s->ephemeral && !s->deleting && (!c->tenant || !strcmp(c->tenant, s->tenant)))
+			json_array_append_new(arr, snap_json(s));
+	respond_json(c, 200, json_pack("{s:o}", "snapshots", arr));
+}
+
+void snap_get(struct conn *c, struct snap *s)
+{
+	respond_json(c, 200, snap_json(s));
+}
+
+static void load_one(const struct store_snapshot *row, void *userdata)
+{
+	(void)userdata;
+	json_error_t jerr;
+	struct snap *s = calloc(1, sizeof(*s));
+	struct stat st;
+
+	if (!s)
+		return;
+	snprintf(s->id, sizeof(s->id), "%s", row->id);
+	s->tenant = strdup(row->tenant);
+	s->parent = strdup(row->parent);
+	s->size_bytes = row->size_bytes;
+	s->created_ns = row->created_ns;
+	s->meta = json_loads(row->meta, 0, &jerr);
+	if (asprintf(&s->dir, "%s/snapshots/%s", D.opt.state_dir, row->id) < 0)
+		s->dir = NULL;
+	if (!s->tenant || !s->parent || !s->meta || !s->dir) {
+		snap_free(s);
+		return;
+	}
+	if (stat(s->dir, &st) < 0) {
+		/* Its images are gone: it cannot be restored, and is no longer stored. */
+		logmsg(1, "snapshot %s: %s is missing; marked deleted", s->id, s->dir);
+		bill_snapshot_start(s);
+		bill_snapshot_final(s);
+		(void)snap_persist(s, "deleted");
+		snap_free(s);
+		return;
+	}
+	s->next = D.snaps;
+	D.snaps = s;
+	bill_snapshot_start(s);
+}
+
+int snap_init(void)
+{
+	char path[4200];
+
+	int r = criu_find(D.opt.criu_path, &D.criu, &D.criu_why);
+	if (r < 0)
+		logmsg(1, "checkpoints are off: %s", D.criu_why);
+	r = store_snapshot_each(D.store, "ready", load_one, NULL);
+	/* Dumps that a crash interrupted, and directories no record names. */
+	snprintf(path, sizeof(path), "%s/snapshots", D.opt.state_dir);
+	DIR *d = opendir(path);
+	for (struct dirent *e; d && (e = readdir(d));) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		bool known = false;
+		for (struct snap *s = D.snaps; s; s = s->next)
+			known |= !strcmp(s->id, e->d_name);
+		if (!known) {
+			char sub[4500];
+			snprintf(sub, sizeof(sub), "%s/%s", path, e->d_name);
+			logmsg(2, "removing %s (no snapshot record)", sub);
+			rm_rf(sub);
+		}
+	}
+	if (d)
+		closedir(d);
+	return r;
+}
