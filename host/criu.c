@@ -4,13 +4,19 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/mount.h>
 #include <linux/sched.h>
+#include <net/if.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -56,7 +62,7 @@ static int run_capture(const char *bin, char *const argv[], char *out, size_t si
 int criu_find(const char *path, char **ret_path, char **ret_why)
 {
 	static const char *const dirs[] = { "/usr/local/sbin", "/usr/sbin", "/usr/local/bin",
-					    "/usr/bin", "/sbin", "/bin" };
+					    "/usr/bin",	       "/sbin",	    "/bin" };
 	char buf[4096], out[4096];
 	const char *bin = path;
 
@@ -142,6 +148,22 @@ int64_t criu_stat(const char *path, const char *name)
 	return v;
 }
 
+/* In a mount namespace of the child's own: @dir over /run, /run/sbx moved back on top.
+ * Best effort (without it CRIU only probes the kernel again); async-signal-safe. */
+static void use_run_dir(const char *dir)
+{
+	if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		return;
+	int tree = (int)syscall(SYS_open_tree, AT_FDCWD, "/run/sbx",
+				OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+	if (tree < 0 || mount(dir, "/run", NULL, MS_BIND, NULL) < 0)
+		return;
+	(void)mkdir("/run/sbx", 0711);
+	if (syscall(SYS_move_mount, tree, "", AT_FDCWD, "/run/sbx", MOVE_MOUNT_F_EMPTY_PATH) < 0)
+		(void)umount2("/run", MNT_DETACH);
+	close(tree);
+}
+
 int criu_exec(const struct criu_run *run, const char *log_path, char **ret_err)
 {
 	char v1_procs[_CG_V1_MAX][4200];
@@ -194,6 +216,8 @@ int criu_exec(const struct criu_run *run, const char *log_path, char **ret_err)
 		sigset_t none;
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
+		if (run->run_dir)
+			use_run_dir(run->run_dir);
 		for (int i = 0; i < _CG_V1_MAX; i++) {
 			if (!v1_procs[i][0])
 				continue;
@@ -205,6 +229,20 @@ int criu_exec(const struct criu_run *run, const char *log_path, char **ret_err)
 		/* What CRIU forks sees its own cgroup as the root, as the original did. */
 		if (run->cg && unshare(CLONE_NEWCGROUP) < 0)
 			_exit(126);
+		if (run->new_netns) {
+			/* The restored sandbox's network namespace: only lo, up. */
+			struct ifreq ifr = { .ifr_name = "lo" };
+			int sk, ns;
+			if (unshare(CLONE_NEWNET) < 0 ||
+			    (sk = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)) < 0 ||
+			    ioctl(sk, SIOCGIFFLAGS, &ifr) < 0)
+				_exit(126);
+			ifr.ifr_flags |= IFF_UP;
+			if (ioctl(sk, SIOCSIFFLAGS, &ifr) < 0 ||
+			    (ns = open("/proc/self/ns/net", O_RDONLY)) < 0 ||
+			    dup2(ns, CRIU_FD_BASE + (int)run->nfds) < 0)
+				_exit(126);
+		}
 		int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
 		if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(out_fd, 1) < 0 ||
 		    dup2(out_fd, 2) < 0)
@@ -253,9 +291,9 @@ int criu_exec(const struct criu_run *run, const char *log_path, char **ret_err)
 	*ret_err = last_error(log_path);
 	if (!*ret_err &&
 	    asprintf(ret_err, "criu %s",
-		     si.si_code == CLD_EXITED ? (si.si_status == 127 ? "could not be run"
-					       : si.si_status == 126 ? "could not be placed"
-								     : "failed")
+		     si.si_code == CLD_EXITED ? (si.si_status == 127   ? "could not be run"
+						 : si.si_status == 126 ? "could not be placed"
+								       : "failed")
 					      : "was killed") < 0)
 		*ret_err = NULL;
 out:

@@ -5,6 +5,7 @@
  * waited for with a deadline. Return 0 or -errno. */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "../sandbox/cgroup.h"
@@ -18,8 +19,12 @@ struct criu_run {
 	const char *const *argv; /* arguments after the binary's name; NULL-terminated */
 	const int *fds;		 /* descriptors the child gets at 10, 11, ...: */
 	unsigned nfds;
-	const char *out_path; /* stdout and stderr (appended), e.g. for --display-stats */
+	const char *out_path;	 /* stdout and stderr (appended), e.g. for --display-stats */
 	const struct cgroup *cg; /* NULL: stays in sbxd's cgroups */
+	bool new_netns;		 /* a fresh network namespace with lo up, at the fd after @fds */
+	/* A directory on a tmpfs that stands in for /run (CRIU keeps its cache of kernel
+	 * features there only on a tmpfs; /run/sbx stays reachable), or NULL. */
+	const char *run_dir;
 	int64_t timeout_ns;
 };
 

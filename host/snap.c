@@ -33,6 +33,8 @@
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <linux/magic.h>
 #include <unistd.h>
 
 #include "../sandbox/image.h"
@@ -46,6 +48,10 @@
 
 #define CRIU_TIMEOUT_NS (120 * 1000000000LL)
 #define FORK_MAX 16
+#define CRIU_RUN_DIR "/dev/shm/sbx-criu"
+
+/* CRIU's cache of kernel features, kept on a tmpfs (or NULL: probed every run). */
+static const char *run_dir;
 
 static const char *const criu_common[] = { "--tcp-established", "--manage-cgroups=ignore",
 					   "--display-stats", "-v2" };
@@ -291,7 +297,7 @@ struct ckpt {
 	int r;
 	char *err;
 	json_t *binds, *keys, *stats;
-	uint64_t size;
+	uint64_t size, netns_ino;
 	int64_t t0, t_frozen, t_done;
 };
 
@@ -325,8 +331,10 @@ static int ckpt_fail(struct ckpt *k, int r, const char *fmt, ...)
 static json_t *dump_stats(const char *out)
 {
 	static const char *const names[][2] = {
-		{ "Freezing time", "freezing_time_us" }, { "Frozen time", "frozen_time_us" },
-		{ "Memory dump time", "memdump_time_us" }, { "Memory write time", "memwrite_time_us" },
+		{ "Freezing time", "freezing_time_us" },
+		{ "Frozen time", "frozen_time_us" },
+		{ "Memory dump time", "memdump_time_us" },
+		{ "Memory write time", "memwrite_time_us" },
 		{ "Memory pages written", "pages_written" },
 	};
 	json_t *o = json_object();
@@ -363,6 +371,11 @@ static int ckpt_dump(struct ckpt *k)
 		free(ierr);
 		return r;
 	}
+	snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)k->pid);
+	struct stat nst;
+	if (stat(path, &nst) < 0)
+		return ckpt_fail(k, -errno, "the sandbox's network namespace: %s", strerror(errno));
+	k->netns_ino = (uint64_t)nst.st_ino;
 	if (file_key(k->pid, LOG_FD, logkey, sizeof(logkey)) < 0 ||
 	    file_key(k->pid, STATUS_FD, statuskey, sizeof(statuskey)) < 0)
 		return ckpt_fail(k, -ESRCH, "the sandbox's log and status files are not open");
@@ -377,9 +390,17 @@ static int ckpt_dump(struct ckpt *k)
 	(void)layer_path(k->b->id, "upper", upper, sizeof(upper));
 	snprintf(path, sizeof(path), "%s/layer.tar", k->tmp);
 	snprintf(out, sizeof(out), "%s/tar.log", k->tmp);
-	const char *tar_argv[] = { "--create", "--file", path, "--directory", upper,
-				   "--xattrs", "--xattrs-include=*", "--numeric-owner",
-				   "--sparse", ".", NULL };
+	const char *tar_argv[] = { "--create",
+				   "--file",
+				   path,
+				   "--directory",
+				   upper,
+				   "--xattrs",
+				   "--xattrs-include=*",
+				   "--numeric-owner",
+				   "--sparse",
+				   ".",
+				   NULL };
 	r = criu_exec(&(struct criu_run){ .bin = "/bin/tar",
 					  .argv = tar_argv,
 					  .out_path = out,
@@ -405,7 +426,11 @@ static int ckpt_dump(struct ckpt *k)
 	strvcat(argv, &n, ARRAY_SIZE(argv), "--log-file=%s", log);
 	strvcat(argv, &n, ARRAY_SIZE(argv), "--freeze-cgroup=%s", k->cg->v2_path);
 	strvcat(argv, &n, ARRAY_SIZE(argv), "--leave-running");
-	strvcat(argv, &n, ARRAY_SIZE(argv), "--network-lock=nftables");
+	/* The network namespace holds only lo: a restore makes a fresh one (faster than
+	 * dumping and restoring it, and nothing of it needs keeping). Loopback TCP stays
+	 * consistent without a lock: both ends are frozen. */
+	strvcat(argv, &n, ARRAY_SIZE(argv), "--network-lock=skip");
+	strvcat(argv, &n, ARRAY_SIZE(argv), "--external=net[%" PRIu64 "]:net", k->netns_ino);
 	for (size_t i = 0; i < ARRAY_SIZE(criu_common); i++)
 		strvcat(argv, &n, ARRAY_SIZE(argv), "%s", criu_common[i]);
 	strvcat(argv, &n, ARRAY_SIZE(argv), "--external=%s", logkey);
@@ -423,6 +448,7 @@ static int ckpt_dump(struct ckpt *k)
 			return ckpt_fail(k, -ENOMEM, "out of memory");
 		}
 	r = criu_exec(&(struct criu_run){ .bin = D.criu,
+					  .run_dir = run_dir,
 					  .argv = (const char *const *)argv,
 					  .out_path = out,
 					  .timeout_ns = CRIU_TIMEOUT_NS },
@@ -492,12 +518,13 @@ static void ckpt_done(struct work *w)
 			s->created_ns = real_ns();
 			s->ephemeral = k->fork_count > 0;
 			s->stats = json_incref(k->stats);
-			s->meta = json_pack(
-				"{s:O,s:s,s:o,s:O,s:O,s:I}", "spec", b->spec, "image",
-				b->req.image ? b->req.image : "base", "usage", u ? u : json_object(),
-				"keys", k->keys, "binds", k->binds, "writable_bytes",
-				(json_int_t)(b->req.writable_bytes ? b->req.writable_bytes
-								   : D.opt.writable_default));
+			s->meta = json_pack("{s:O,s:s,s:o,s:O,s:O,s:I}", "spec", b->spec, "image",
+					    b->req.image ? b->req.image : "base", "usage",
+					    u ? u : json_object(), "keys", k->keys, "binds",
+					    k->binds, "writable_bytes",
+					    (json_int_t)(b->req.writable_bytes
+								 ? b->req.writable_bytes
+								 : D.opt.writable_default));
 		}
 		if (!s || !s->tenant || !s->parent || !s->dir || !s->meta) {
 			ckpt_fail(k, -ENOMEM, "out of memory");
@@ -534,7 +561,8 @@ static void ckpt_done(struct work *w)
 		logmsg(1, "sandbox %s: checkpoint failed: %s", b->id, k->err ? k->err : "?");
 		if (!c->closing)
 			respond_error(c, k->r == -ENOSPC ? 507 : status,
-				      k->r == -ENOSPC ? "insufficient_storage" : "checkpoint_failed",
+				      k->r == -ENOSPC ? "insufficient_storage"
+						      : "checkpoint_failed",
 				      "checkpoint of %s failed: %s", b->id,
 				      k->err ? k->err : strerror(-k->r));
 		conn_unref(c);
@@ -791,9 +819,16 @@ int snap_restore(struct box *b, const struct sandbox_spec *spec, const struct im
 	/* The layer, back onto its fresh tmpfs. */
 	snprintf(path, sizeof(path), "%s/layer.tar", s->dir);
 	snprintf(out, sizeof(out), "%s/sandboxes/%s/restore-tar.log", D.opt.state_dir, b->id);
-	const char *tar_argv[] = { "--extract", "--file", path, "--directory", layer,
-				   "--xattrs", "--xattrs-include=*", "--numeric-owner",
-				   "--preserve-permissions", NULL };
+	const char *tar_argv[] = { "--extract",
+				   "--file",
+				   path,
+				   "--directory",
+				   layer,
+				   "--xattrs",
+				   "--xattrs-include=*",
+				   "--numeric-owner",
+				   "--preserve-permissions",
+				   NULL };
 	r = criu_exec(&(struct criu_run){ .bin = "/bin/tar",
 					  .argv = tar_argv,
 					  .out_path = out,
@@ -840,11 +875,11 @@ int snap_restore(struct box *b, const struct sandbox_spec *spec, const struct im
 	strvcat(argv, &n, ARRAY_SIZE(argv), "--inherit-fd=fd[11]:%s",
 		json_string_value(json_object_get(keys, "status")));
 	strvcat(argv, &n, ARRAY_SIZE(argv), "--external=mnt[init]:%s", D.opt.init_path);
+	strvcat(argv, &n, ARRAY_SIZE(argv), "--inherit-fd=fd[12]:net");
 	/* The image's bind mounts, by target, from today's manifest. */
 	json_t *bt;
 	size_t bi;
-	json_array_foreach(json_object_get(s->meta, "binds"), bi, bt)
-	{
+	json_array_foreach (json_object_get(s->meta, "binds"), bi, bt) {
 		const char *src = NULL;
 		for (char **p = img->binds; p && p[0]; p += 2)
 			if (!strcmp(p[1], json_string_value(bt)))
@@ -865,11 +900,13 @@ int snap_restore(struct box *b, const struct sandbox_spec *spec, const struct im
 	const int fds[2] = { log_fd, status_fd };
 	int64_t t0 = mono_ns();
 	r = criu_exec(&(struct criu_run){ .bin = D.criu,
+					  .run_dir = run_dir,
 					  .argv = (const char *const *)argv,
 					  .fds = fds,
 					  .nfds = 2,
 					  .out_path = out,
 					  .cg = cg,
+					  .new_netns = true,
 					  .timeout_ns = CRIU_TIMEOUT_NS },
 		      log, &err);
 	strv_clear(argv, n);
@@ -989,6 +1026,10 @@ int snap_init(void)
 	int r = criu_find(D.opt.criu_path, &D.criu, &D.criu_why);
 	if (r < 0)
 		logmsg(1, "checkpoints are off: %s", D.criu_why);
+	struct statfs sfs;
+	if (statfs("/dev/shm", &sfs) == 0 && sfs.f_type == TMPFS_MAGIC &&
+	    (mkdir(CRIU_RUN_DIR, 0700) == 0 || errno == EEXIST))
+		run_dir = CRIU_RUN_DIR;
 	r = store_snapshot_each(D.store, "ready", load_one, NULL);
 	/* Dumps that a crash interrupted, and directories no record names. */
 	snprintf(path, sizeof(path), "%s/snapshots", D.opt.state_dir);

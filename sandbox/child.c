@@ -94,10 +94,16 @@ static void setup_proc(const struct child_plan *p)
 	for (size_t i = 0; i < sizeof(hide_files) / sizeof(hide_files[0]); i++)
 		if (mount("dev/null", hide_files[i], NULL, MS_BIND, NULL) < 0 && errno != ENOENT)
 			fail(p, STAGE_MASK, errno);
-	for (size_t i = 0; i < sizeof(hide_dirs) / sizeof(hide_dirs[0]); i++)
-		if (mount("sbx", hide_dirs[i], "tmpfs", MS_RDONLY | pflags, "size=0") < 0 &&
-		    errno != ENOENT)
+	/* One empty read-only tmpfs over every hidden directory (one to checkpoint). */
+	const char *empty = NULL;
+	for (size_t i = 0; i < sizeof(hide_dirs) / sizeof(hide_dirs[0]); i++) {
+		int r = empty ? bind_ro(empty, hide_dirs[i], pflags)
+			      : mount("sbx", hide_dirs[i], "tmpfs", MS_RDONLY | pflags, "size=0");
+		if (r < 0 && errno != ENOENT)
 			fail(p, STAGE_MASK, errno);
+		if (r == 0 && !empty)
+			empty = hide_dirs[i];
+	}
 }
 
 static void setup_dev(const struct child_plan *p)
