@@ -912,6 +912,10 @@ static int box_launch(struct conn *c, const char *tenant, json_t *spec, struct a
 		b->base = json_incref(json_object_get(from->meta, "usage"));
 		b->mem_byte_ns =
 			(uint64_t)json_integer_value(json_object_get(b->base, "memory_byte_ns"));
+		/* Its UTS namespace comes back with the snapshot, and with it the name. */
+		const char *hn = json_string_value(json_object_get(from->meta, "hostname"));
+		if (!b->req.hostname && hn)
+			b->req.hostname = strdup(hn);
 		b->fork = fork;
 	}
 	/* No sandbox runs that the database does not know: a restart could not find it. */
@@ -950,7 +954,13 @@ int box_create_from(struct conn *c, struct snap *s, struct fork_state *fork, con
 		*ret_err = "the snapshot's spec is unreadable";
 		return 500;
 	}
-	return box_launch(c, s->tenant, json_incref(spec), &req, NULL, 0, s, fork, ret_err);
+	/* The restored sandbox keeps the snapshot's hostname (its UTS namespace): said so
+	 * in its spec, which outlives the snapshot. */
+	json_t *own = json_deep_copy(spec);
+	json_t *hn = json_object_get(s->meta, "hostname");
+	if (own && hn && !json_object_get(own, "hostname"))
+		json_object_set(own, "hostname", hn);
+	return box_launch(c, s->tenant, own, &req, NULL, 0, s, fork, ret_err);
 }
 
 /* ---- exits, teardown, delete ---- */

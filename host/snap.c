@@ -518,10 +518,11 @@ static void ckpt_done(struct work *w)
 			s->created_ns = real_ns();
 			s->ephemeral = k->fork_count > 0;
 			s->stats = json_incref(k->stats);
-			s->meta = json_pack("{s:O,s:s,s:o,s:O,s:O,s:I}", "spec", b->spec, "image",
-					    b->req.image ? b->req.image : "base", "usage",
-					    u ? u : json_object(), "keys", k->keys, "binds",
-					    k->binds, "writable_bytes",
+			s->meta = json_pack("{s:O,s:s,s:s,s:o,s:O,s:O,s:I}", "spec", b->spec,
+					    "image", b->req.image ? b->req.image : "base",
+					    "hostname", b->req.hostname ? b->req.hostname : b->id,
+					    "usage", u ? u : json_object(), "keys", k->keys,
+					    "binds", k->binds, "writable_bytes",
 					    (json_int_t)(b->req.writable_bytes
 								 ? b->req.writable_bytes
 								 : D.opt.writable_default));

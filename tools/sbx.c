@@ -119,7 +119,13 @@ static void usage(FILE *f)
 		"                                    path, or - for stdin/stdout\n"
 		"  ls [--json] [--state S] [--label K=V]   list sandboxes\n"
 		"  inspect ID                        the sandbox's record (JSON)\n"
-		"  rm ID...                          stop and remove sandboxes\n"
+		"  rm ID...                          stop and remove sandboxes (and snap-...\n"
+		"                                    snapshots)\n"
+		"  checkpoint [--leave-running] ID   snapshot it with CRIU (and stop it, unless\n"
+		"                                    --leave-running); prints the snapshot id\n"
+		"  restore SNAPSHOT                  a new sandbox from a snapshot; prints its id\n"
+		"  fork [-n N] ID                    N running copies of it; prints their ids\n"
+		"  snapshots [--json]                list snapshots\n"
 		"  logs [-f] ID                      the workload's output (-f: as it grows)\n"
 		"  usage [--json] ID                 CPU, memory, syscalls (by name), network\n"
 		"  top [--sort cpu|memory|syscalls]  live table of sandboxes; q quits (one plain\n"
@@ -669,6 +675,20 @@ static char *sandbox_target(const char *id, const char *sub, const char *query)
 	return out;
 }
 
+static char *snapshot_target(const char *id, const char *sub)
+{
+	char *esc = client_query_escape(id), *out;
+
+	if (!esc || strchr(id, '/') || !id[0]) {
+		free(esc);
+		return NULL;
+	}
+	if (asprintf(&out, "/v1/snapshots/%s%s%s", esc, sub ? "/" : "", sub ? sub : "") < 0)
+		out = NULL;
+	free(esc);
+	return out;
+}
+
 static json_t *kv_object(const char *const *kv, size_t n)
 {
 	json_t *o = json_object();
@@ -1166,6 +1186,89 @@ static bool follow_body(const char *data, size_t len, void *ud)
 }
 
 /* sbx ls / inspect / rm / logs / usage: ID-oriented calls with --socket and --json. */
+/* sbx checkpoint | restore | fork | snapshots */
+static int cmd_snap(const char *name, int argc, char **argv)
+{
+	const char *sock = NULL, *id = NULL;
+	bool json = false, leave = false;
+	long count = 1;
+	char body[64] = "{}";
+	int r;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--socket") && i + 1 < argc)
+			sock = argv[++i];
+		else if (!strcmp(argv[i], "--json"))
+			json = true;
+		else if (!strcmp(name, "checkpoint") && !strcmp(argv[i], "--leave-running"))
+			leave = true;
+		else if (!strcmp(name, "fork") &&
+			 (!strcmp(argv[i], "-n") || !strcmp(argv[i], "--count")) && i + 1 < argc) {
+			char *end;
+			count = strtol(argv[++i], &end, 10);
+			if (*end || count < 1 || count > 16)
+				return die("-n: a count from 1 to 16 is required");
+		} else if (argv[i][0] == '-' && argv[i][1])
+			return die("unknown option %s (see sbx --help)", argv[i]);
+		else if (!id)
+			id = argv[i];
+		else
+			return die("one id only");
+	}
+	bool list = !strcmp(name, "snapshots");
+	if (list ? id != NULL : !id)
+		return die("usage: sbx %s", list ? "snapshots [--json]"
+					    : !strcmp(name, "checkpoint")
+						    ? "checkpoint [--leave-running] [--json] ID"
+					    : !strcmp(name, "restore") ? "restore [--json] SNAPSHOT"
+								       : "fork [-n N] [--json] ID");
+	_cleanup_free_ char *target = list			 ? strdup("/v1/snapshots")
+				      : !strcmp(name, "restore") ? snapshot_target(id, "restore")
+								 : sandbox_target(id, name, NULL);
+	if (!target)
+		return die("invalid id \"%s\"", id ? id : "");
+	if (!strcmp(name, "checkpoint") && leave)
+		snprintf(body, sizeof(body), "{\"leave_running\": true}");
+	if (!strcmp(name, "fork"))
+		snprintf(body, sizeof(body), "{\"count\": %ld}", count);
+	struct client_resp resp;
+	r = api(socket_path(sock), list ? "GET" : "POST", target, list ? NULL : "application/json",
+		list ? NULL : body, list ? 0 : strlen(body), &resp, NULL, NULL);
+	if (r)
+		return r;
+	r = api_check(&resp);
+	json_t *j = r ? NULL : json_loadb(resp.body, resp.len, 0, NULL);
+	if (!r && json) {
+		r = print_json(j);
+	} else if (!r && list) {
+		json_t *arr = json_object_get(j, "snapshots"), *o;
+		size_t i;
+		printf("%-16s %-14s %-10s %-8s %12s  %s\n", "ID", "SANDBOX", "TENANT", "IMAGE",
+		       "SIZE", "CREATED");
+		json_array_foreach (arr, i, o) {
+			time_t t = (time_t)json_integer_value(json_object_get(o, "created_at"));
+			char when[32];
+			strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
+			printf("%-16s %-14s %-10s %-8s %12" JSON_INTEGER_FORMAT "  %s\n",
+			       json_string_value(json_object_get(o, "id")),
+			       json_string_value(json_object_get(o, "sandbox")),
+			       json_string_value(json_object_get(o, "tenant")),
+			       json_string_value(json_object_get(o, "image")),
+			       json_integer_value(json_object_get(o, "size_bytes")), when);
+		}
+	} else if (!r && !strcmp(name, "fork")) {
+		json_t *arr = json_object_get(j, "sandboxes"), *o;
+		size_t i;
+		json_array_foreach (arr, i, o)
+			printf("%s\n", json_string_value(o));
+	} else if (!r) {
+		printf("%s\n", json_string_value(json_object_get(j, "id")));
+	}
+	json_decref(j);
+	client_resp_clear(&resp);
+	return r;
+}
+
 static int cmd_simple(const char *name, int argc, char **argv)
 {
 	const char *sock = NULL, *state = NULL, *label = NULL;
@@ -1255,9 +1358,14 @@ static int cmd_simple(const char *name, int argc, char **argv)
 		return r;
 	}
 	for (int k = 0; k < nids; k++) {
-		_cleanup_free_ char *target = sandbox_target(
-			ids[k], !strcmp(name, "logs") || !strcmp(name, "usage") ? name : NULL,
-			NULL);
+		_cleanup_free_ char *target =
+			!strcmp(name, "rm") && !strncmp(ids[k], "snap-", 5)
+				? snapshot_target(ids[k], NULL)
+				: sandbox_target(ids[k],
+						 !strcmp(name, "logs") || !strcmp(name, "usage")
+							 ? name
+							 : NULL,
+						 NULL);
 		struct client_resp resp;
 		int e;
 		if (!target) {
@@ -1736,6 +1844,10 @@ int main(int argc, char **argv)
 		return cmd_top(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "bill"))
 		return cmd_bill(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "checkpoint") || !strcmp(argv[1], "restore") ||
+	    !strcmp(argv[1], "fork") || !strcmp(argv[1], "snapshots")) {
+		return cmd_snap(argv[1], argc - 1, argv + 1);
+	}
 	if (!strcmp(argv[1], "gpus"))
 		return cmd_gpus(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "ls") || !strcmp(argv[1], "inspect") || !strcmp(argv[1], "rm") ||
