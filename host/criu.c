@@ -110,14 +110,15 @@ int criu_find(const char *path, char **ret_path, char **ret_why)
 	return *ret_path ? 0 : -ENOMEM;
 }
 
-/* CRIU's log: the last "Error (...): what" line that is not one of its harmless ones
- * (no iptables binaries, RLIMIT_NOFILE above the hard limit, addresses lo has already). */
-static char *last_error(const char *log_path)
+/* CRIU's log: the first "Error (...): what" line that is not one of its harmless ones
+ * (no iptables binaries, RLIMIT_NOFILE above the hard limit, addresses lo already has);
+ * without one, the first line the program wrote (tar says what failed there). */
+static char *first_error(const char *log_path, const char *out_path)
 {
 	FILE *f = fopen(log_path, "re");
-	char line[1024], *last = NULL;
+	char line[1024], *found = NULL;
 
-	while (f && fgets(line, sizeof(line), f)) {
+	while (f && !found && fgets(line, sizeof(line), f)) {
 		char *e = strstr(line, "Error (");
 		if (!e || strstr(line, "tables") || strstr(line, "RLIMIT_NOFILE") ||
 		    strstr(line, "FAILED"))
@@ -125,12 +126,19 @@ static char *last_error(const char *log_path)
 		char *what = strstr(e, "): ");
 		what = what ? what + 3 : e;
 		what[strcspn(what, "\n")] = '\0';
-		free(last);
-		last = strdup(what);
+		found = strdup(what);
 	}
 	if (f)
 		fclose(f);
-	return last;
+	f = !found && out_path ? fopen(out_path, "re") : NULL;
+	while (f && !found && fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = '\0';
+		if (line[0])
+			found = strdup(line);
+	}
+	if (f)
+		fclose(f);
+	return found;
 }
 
 int64_t criu_stat(const char *path, const char *name)
@@ -178,7 +186,7 @@ int criu_exec(const struct criu_run *run, const char *log_path, char **ret_err)
 	char **argv = calloc(argc + 2, sizeof(char *));
 	if (!argv)
 		return -ENOMEM;
-	argv[0] = "criu";
+	argv[0] = strrchr(run->bin, '/') ? strrchr(run->bin, '/') + 1 : (char *)run->bin;
 	memcpy(argv + 1, run->argv, argc * sizeof(char *));
 	/* Everything the child needs, made before the fork: it runs async-signal-safe. */
 	for (unsigned i = 0; i < run->nfds; i++)
@@ -270,7 +278,8 @@ int criu_exec(const struct criu_run *run, const char *log_path, char **ret_err)
 			siginfo_t si;
 			(void)waitid((idtype_t)P_PIDFD, (id_t)pidfd, &si, WEXITED);
 			r = -ETIMEDOUT;
-			if (asprintf(ret_err, "criu did not finish in %lld s",
+			if (asprintf(ret_err, "%s did not finish in %lld s",
+				     strrchr(run->bin, '/') ? strrchr(run->bin, '/') + 1 : run->bin,
 				     (long long)(run->timeout_ns / 1000000000)) < 0)
 				*ret_err = NULL;
 			goto out;
@@ -288,9 +297,10 @@ int criu_exec(const struct criu_run *run, const char *log_path, char **ret_err)
 		goto out;
 	}
 	r = -EPROTO;
-	*ret_err = last_error(log_path);
+	*ret_err = first_error(log_path, run->out_path);
+	const char *name = strrchr(run->bin, '/') ? strrchr(run->bin, '/') + 1 : run->bin;
 	if (!*ret_err &&
-	    asprintf(ret_err, "criu %s",
+	    asprintf(ret_err, "%s %s", name,
 		     si.si_code == CLD_EXITED ? (si.si_status == 127   ? "could not be run"
 						 : si.si_status == 126 ? "could not be placed"
 								       : "failed")

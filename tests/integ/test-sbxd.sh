@@ -413,6 +413,23 @@ t_exec_restrictions() {
 	# The host's daemon socket and state are not visible inside.
 	run_sbx exec "$id" -- sh -c "ls $SBX_SOCKET $TMPD/state /run/sbx 2>&1"
 	assert_contains "$OUT" "No such file" "host paths hidden"
+	"$SBX" rm "$id" >/dev/null
+	# sbx-init's control socket is an abstract name in the sandbox's network namespace:
+	# reachable from inside, it serves only the host.
+	start_sbxd_again_with_helpers
+	id=$("$SBX" create --image helpers -- sleep 1000) || fail create
+	run_sbx exec "$id" -- /t/ctl-probe
+	assert_eq "$RC" 0 "ctl-probe exit"
+	assert_contains "$OUT" "refused" "control socket from inside"
+	run_sbx exec "$id" -- sh -c 'ls /tmp/pwned 2>&1'
+	assert_contains "$OUT" "No such file" "nothing ran"
+	run_sbx exec "$id" -- echo still
+	assert_eq "$OUT" still "the channel still serves the host"
+}
+
+start_sbxd_again_with_helpers() {
+	stop_sbxd
+	start_sbxd --images "$(sbxd_images)"
 }
 
 t_delete_cleans() {

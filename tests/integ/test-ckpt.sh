@@ -1,0 +1,379 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Checkpoint, restore and fork with real CRIU through a real sbxd: workloads in the zdtm
+# style that check their own state after a restore, fork, metering across a restore,
+# tenants, and the faults (bad snapshots, a full disk, sbxd killed mid-dump).
+
+WORKLOAD=$(cat "$(dirname "${BASH_SOURCE[0]}")/ckpt-workload.py")
+COUNTER='import time,itertools
+for i in itertools.count(): print(i, flush=True); time.sleep(0.05)'
+
+need_criu() {
+	local h
+	h=$(curl -s --unix-socket "$SBX_SOCKET" http://x/v1/health)
+	[ "$(jget "$h" 'j["features"]["checkpoint"]')" = True ] ||
+		skip "checkpoints are off: $(jget "$h" 'j.get("checkpoint_off")') (tools/setup.sh installs CRIU)"
+}
+
+# wait_log ID TEXT [SECONDS]: until the sandbox's log holds TEXT.
+wait_log() {
+	for _ in $(seq $((${3:-10} * 20))); do
+		[[ "$("$SBX" logs "$1" 2>/dev/null)" == *"$2"* ]] && return 0
+		sleep 0.05
+	done
+	fail "sandbox $1: no '$2' in its log: $("$SBX" logs "$1" | tail -n 5)"
+}
+
+# wait_exit ID: until it has exited; prints its exit code.
+wait_exit() {
+	local s
+	for _ in $(seq 400); do
+		s=$(curl -s --unix-socket "$SBX_SOCKET" "http://x/v1/sandboxes/$1")
+		if [ "$(jget "$s" 'j["state"]')" = exited ]; then
+			jget "$s" 'j["exit_code"]'
+			return 0
+		fi
+		sleep 0.05
+	done
+	fail "sandbox $1 did not exit"
+}
+
+# last_count ID: the last number the counter printed.
+last_count() { "$SBX" logs "$1" | grep -E '^[0-9]+$' | tail -n 1; }
+
+# The log is one run of 0, 1, 2, ... with nothing restarted or skipped.
+assert_consecutive() {
+	"$SBX" logs "$1" | python3 -c '
+import sys
+n = [int(l) for l in sys.stdin if l.strip().isdigit()]
+assert n and n == list(range(n[0], n[0] + len(n))) and n[0] == 0, (n[:3], n[-3:], len(n))' ||
+		fail "sandbox $1: the count did not go on where it stopped"
+}
+
+leftover_count() {
+	echo $(($(find /sys/fs/cgroup -maxdepth 8 -path '*/sbx/*' -type d 2>/dev/null | wc -l) + \
+		$(ls -A /run/sbx/layers 2>/dev/null | wc -l) + $(live_inits)))
+}
+
+t_quickstart() {
+	start_sbxd
+	need_criu
+	local id snap new snap2 n
+	id=$("$SBX" create --image host -- python3 -c "$COUNTER") || fail create
+	wait_log "$id" 10
+	snap=$("$SBX" checkpoint "$id") || fail checkpoint
+	assert_contains "$snap" "snap-" "snapshot id"
+	assert_eq "$(wait_exit "$id")" 137 "the checkpointed sandbox stopped"
+	assert_eq "$(jget "$("$SBX" inspect "$id")" 'j["reason"], j["snapshot"]')" \
+		"('checkpointed', '$snap')" "its record"
+	n=$(last_count "$id")
+	new=$("$SBX" restore "$snap") || fail restore
+	wait_log "$new" "$((n + 10))"
+	assert_consecutive "$new"
+	assert_eq "$(jget "$("$SBX" inspect "$new")" 'j["restored_from"], j["hostname"]')" \
+		"('$snap', '$id')" "restored record"
+	snap2=$("$SBX" checkpoint --leave-running "$new") || fail "checkpoint --leave-running"
+	run_sbx fork "$new" -n 3
+	assert_eq "$RC" 0 "fork: $ERR"
+	local forks
+	mapfile -t forks <<<"$OUT"
+	assert_eq "${#forks[@]}" 3 "three copies"
+	n=$(last_count "$new")
+	for f in "${forks[@]}" "$new"; do
+		wait_log "$f" "$((n + 10))"
+		assert_consecutive "$f"
+		assert_eq "$("$SBX" exec "$f" -- echo served)" served "exec in $f"
+	done
+	run_sbx snapshots
+	assert_contains "$OUT" "$snap" "snapshots lists the first"
+	assert_contains "$OUT" "$snap2" "and the second"
+	assert_eq "$(echo "$OUT" | grep -c snap-)" 2 "the fork's own snapshot is gone"
+	# The same through the API.
+	api POST "/v1/sandboxes/$new/checkpoint" -d '{"leave_running": true}'
+	assert_eq "$CODE" 201 "POST checkpoint"
+	local sid
+	sid=$(jget "$BODY" 'j["id"]')
+	api GET /v1/snapshots
+	assert_contains "$BODY" "$sid" "GET /v1/snapshots"
+	api POST "/v1/snapshots/$sid/restore"
+	assert_eq "$CODE" 201 "POST restore"
+	api POST "/v1/sandboxes/$new/fork" -d '{"count": 2}'
+	assert_eq "$CODE" 201 "POST fork"
+	assert_eq "$(jget "$BODY" 'len(j["sandboxes"])')" 2 "two copies"
+	api DELETE "/v1/snapshots/$sid"
+	assert_eq "$CODE" 200 "DELETE snapshot"
+	[ ! -e "$TMPD/state/snapshots/$sid" ] || fail "the deleted snapshot's files are still there"
+	api GET "/v1/snapshots/$sid"
+	assert_eq "$CODE" 404 "deleted snapshot"
+	"$SBX" rm "$new" "$snap" "$snap2" >/dev/null || fail rm
+	run_sbx snapshots
+	assert_not_contains "$OUT" "$snap" "removed"
+}
+
+# zdtm-style: memory (256 MiB of numbered pages), an open file with its offset, a file in
+# the writable layer, a pipe with data, a process tree, a loopback TCP connection with
+# bytes in flight, an interval timer, env and cwd; restored twice from one snapshot.
+t_zdtm_state() {
+	start_sbxd
+	need_criu
+	local id snap a b
+	id=$("$SBX" create --image host -- python3 -c "$WORKLOAD" 256) || fail create
+	wait_log "$id" READY 60
+	snap=$("$SBX" checkpoint "$id") || fail checkpoint
+	a=$("$SBX" restore "$snap") || fail "restore 1"
+	b=$("$SBX" restore "$snap") || fail "restore 2"
+	for r in "$a" "$b"; do
+		"$SBX" exec "$r" -- touch /tmp/go || fail "go $r"
+		assert_eq "$(wait_exit "$r")" 0 "workload in $r: $("$SBX" logs "$r" | tail -n 1)"
+		assert_contains "$("$SBX" logs "$r")" PASS "workload in $r"
+	done
+}
+
+# A restored sandbox is as confined as a new one, and its copies do not share state.
+t_fork_independent() {
+	start_sbxd
+	need_criu
+	local id a b
+	id=$("$SBX" create --image host -- python3 -c "$COUNTER") || fail create
+	"$SBX" exec "$id" -- sh -c 'echo original > /root/who' || fail write
+	run_sbx fork "$id" -n 2
+	assert_eq "$RC" 0 "fork: $ERR"
+	a=$(echo "$OUT" | sed -n 1p)
+	b=$(echo "$OUT" | sed -n 2p)
+	"$SBX" exec "$a" -- sh -c 'echo copy-a > /root/who; echo a > /tmp/only-a' || fail "write a"
+	"$SBX" exec "$b" -- sh -c 'echo copy-b > /root/who' || fail "write b"
+	assert_eq "$("$SBX" exec "$id" -- cat /root/who)" original "original's file"
+	assert_eq "$("$SBX" exec "$a" -- cat /root/who)" copy-a "copy a's file"
+	assert_eq "$("$SBX" exec "$b" -- cat /root/who)" copy-b "copy b's file"
+	run_sbx exec "$b" -- cat /tmp/only-a
+	assert_eq "$RC" 1 "b does not see a's /tmp"
+	# Own pid namespaces, cgroups and network namespaces: a is killed, b and the original run on.
+	local pa pb
+	pa=$(jget "$("$SBX" inspect "$a")" 'j["pid"]')
+	pb=$(jget "$("$SBX" inspect "$b")" 'j["pid"]')
+	[ "$pa" != "$pb" ] || fail "one process for two copies"
+	[ "$(readlink /proc/"$pa"/ns/net)" != "$(readlink /proc/"$pb"/ns/net)" ] || fail "shared netns"
+	[ "$(readlink /proc/"$pa"/ns/pid_for_children)" != "$(readlink /proc/"$pb"/ns/pid_for_children)" ] ||
+		fail "shared pid namespace"
+	"$SBX" rm "$a" >/dev/null
+	local n
+	n=$(last_count "$b")
+	wait_log "$b" "$((n + 5))"
+	n=$(last_count "$id")
+	wait_log "$id" "$((n + 5))"
+	# The copy's confinement: the workload's restrictions, its own cgroup as its root.
+	local st
+	st=$("$SBX" exec "$b" -- sh -c 'grep -E "^(CapEff|NoNewPrivs|Seccomp):" /proc/self/status; cat /proc/self/cgroup | tail -n 1')
+	assert_contains "$st" "CapEff:	0000000000000000" "no capabilities"
+	assert_contains "$st" "NoNewPrivs:	1" "no new privileges"
+	assert_contains "$st" "Seccomp:	2" "seccomp"
+	assert_contains "$st" "0::/" "its own cgroup namespace"
+	run_sbx exec "$b" -- sh -c 'mount -t tmpfs x /mnt 2>&1; echo "rc=$?"; grep -c " /mnt " /proc/self/mounts'
+	assert_not_contains "$OUT" "rc=0" "mount refused in a copy"
+	assert_contains "$OUT" "0" "nothing mounted"
+	run_sbx exec "$b" -- sh -c "ls $SBX_SOCKET $TMPD/state /run/sbx 2>&1"
+	assert_contains "$OUT" "No such file" "host paths hidden in a copy"
+}
+
+# Counters go on from the snapshot's; the time stored is neither CPU nor wall time.
+t_metering_continues() {
+	start_sbxd
+	need_criu
+	local id snap new u0 u1
+	id=$("$SBX" create --image host -- python3 -c '
+import time
+t = time.process_time()
+while time.process_time() - t < 0.5: pass
+print("burnt", flush=True)
+while True: time.sleep(0.05)') || fail create
+	wait_log "$id" burnt
+	snap=$("$SBX" checkpoint "$id") || fail checkpoint
+	wait_exit "$id" >/dev/null
+	u0=$(curl -s --unix-socket "$SBX_SOCKET" "http://x/v1/sandboxes/$id/usage")
+	sleep 2 # stored
+	new=$("$SBX" restore "$snap") || fail restore
+	sleep 0.5
+	u1=$(curl -s --unix-socket "$SBX_SOCKET" "http://x/v1/sandboxes/$new/usage")
+	python3 - "$u0" "$u1" <<'PY' || fail "metering across the restore"
+import json, sys
+a, b = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+assert a["cpu_ns"] >= 0.45e9, ("burn", a["cpu_ns"])
+# CPU goes on from the snapshot's, plus a little (the restored workload sleeps).
+assert a["cpu_ns"] * 0.95 <= b["cpu_ns"] <= a["cpu_ns"] + 0.3e9, ("cpu", a["cpu_ns"], b["cpu_ns"])
+assert b["syscalls_total"] > a["syscalls_total"] * 0.95, ("syscalls", a["syscalls_total"], b["syscalls_total"])
+# Wall time: the original's life plus the restored one's, not the 2 s in storage.
+assert b["wall_ns"] < a["wall_ns"] + 1.5e9, ("wall", a["wall_ns"], b["wall_ns"])
+assert b["wall_ns"] >= a["wall_ns"] + 0.4e9, ("wall", a["wall_ns"], b["wall_ns"])
+assert b["restored_from"], b
+print("cpu", a["cpu_ns"], "->", b["cpu_ns"], "wall", a["wall_ns"], "->", b["wall_ns"])
+PY
+}
+
+t_tenants() {
+	local ta tb
+	ta=$("$B/sbxd" tenant add alice --state-dir "$TMPD/state") || fail "tenant alice"
+	tb=$("$B/sbxd" tenant add bob --state-dir "$TMPD/state") || fail "tenant bob"
+	local port
+	port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	start_sbxd --listen "127.0.0.1:$port"
+	need_criu
+	tcp() { # TOKEN METHOD PATH [BODY]
+		CODE=$(curl -s -o "$TMPD/body" -w '%{http_code}' -H "Authorization: Bearer $1" \
+			-X "$2" "http://127.0.0.1:$port$3" ${4:+-d "$4"})
+		BODY=$(cat "$TMPD/body")
+	}
+	tcp "$ta" POST /v1/sandboxes '{"image": "base", "cmd": ["sleep", "1000"]}'
+	assert_eq "$CODE" 201 "alice creates"
+	local id sid
+	id=$(jget "$BODY" 'j["id"]')
+	tcp "$tb" POST "/v1/sandboxes/$id/checkpoint" '{}'
+	assert_eq "$CODE" 404 "bob cannot checkpoint alice's sandbox"
+	tcp "$ta" POST "/v1/sandboxes/$id/checkpoint" '{"leave_running": true}'
+	assert_eq "$CODE" 201 "alice checkpoints"
+	sid=$(jget "$BODY" 'j["id"]')
+	tcp "$tb" GET /v1/snapshots
+	assert_eq "$(jget "$BODY" 'len(j["snapshots"])')" 0 "bob lists no snapshots"
+	for m in "GET /v1/snapshots/$sid" "DELETE /v1/snapshots/$sid" "POST /v1/snapshots/$sid/restore"; do
+		tcp "$tb" ${m% *} ${m#* }
+		assert_eq "$CODE" 404 "bob: $m"
+	done
+	tcp "$ta" GET /v1/snapshots
+	assert_eq "$(jget "$BODY" '[s["id"] for s in j["snapshots"]]')" "['$sid']" "alice lists hers"
+	tcp "$ta" POST "/v1/snapshots/$sid/restore"
+	assert_eq "$CODE" 201 "alice restores"
+	assert_eq "$(jget "$BODY" 'j["tenant"]')" alice "the copy is alice's"
+	api GET /v1/snapshots
+	assert_contains "$BODY" "$sid" "the admin sees every snapshot"
+}
+
+# Refusals and bad input change nothing.
+t_bad_input() {
+	start_sbxd
+	need_criu
+	local id before
+	id=$("$SBX" create --image base -- sleep 1000) || fail create
+	for body in '{"leave_running": 1}' '{"x": true}' '[]' 'nope'; do
+		api POST "/v1/sandboxes/$id/checkpoint" -d "$body"
+		assert_eq "$CODE" 400 "checkpoint body $body"
+	done
+	for body in '{"count": 0}' '{"count": 17}' '{"count": "2"}' '{"n": 2}'; do
+		api POST "/v1/sandboxes/$id/fork" -d "$body"
+		assert_eq "$CODE" 400 "fork body $body"
+	done
+	api POST /v1/snapshots/snap-0000000000/restore
+	assert_eq "$CODE" 404 "unknown snapshot"
+	assert_contains "$BODY" "no snapshot" "says which"
+	api GET "/v1/sandboxes/$id/checkpoint"
+	assert_eq "$CODE" 405 "GET checkpoint"
+	# Busy: a command running in it.
+	"$SBX" exec "$id" -- sleep 2 &
+	local ex=$!
+	sleep 0.3
+	api POST "/v1/sandboxes/$id/checkpoint"
+	assert_eq "$CODE" 409 "checkpoint while a command runs"
+	assert_contains "$BODY" "commands are running" "says why"
+	wait $ex
+	# Not checkpointable: a user namespace.
+	local u
+	u=$("$SBX" create --image base --user-ns -- sleep 1000) || fail "create --user-ns"
+	api POST "/v1/sandboxes/$u/checkpoint"
+	assert_eq "$CODE" 409 "user namespace"
+	run_sbx snapshots
+	assert_eq "$(echo "$OUT" | grep -c snap-)" 0 "no snapshot was made"
+	[ -z "$(ls -A "$TMPD/state/snapshots" 2>/dev/null)" ] || fail "snapshot files left"
+	assert_eq "$("$SBX" exec "$id" -- echo ok)" ok "the sandbox serves on"
+}
+
+# A corrupted or truncated snapshot fails to restore and leaves nothing behind.
+t_corrupt_snapshot() {
+	start_sbxd
+	need_criu
+	local id before
+	id=$("$SBX" create --image host -- python3 -c "$COUNTER") || fail create
+	wait_log "$id" 5
+	local s1 s2 s3 d=$TMPD/state/snapshots
+	s1=$("$SBX" checkpoint --leave-running "$id") || fail c1
+	s2=$("$SBX" checkpoint --leave-running "$id") || fail c2
+	s3=$("$SBX" checkpoint --leave-running "$id") || fail c3
+	"$SBX" rm "$id" >/dev/null
+	before=$(leftover_count)
+	local pages
+	pages=$(ls "$d/$s1"/images/pages-*.img | head -n 1)
+	truncate -s 4096 "$pages"                              # truncated memory
+	truncate -s 100 "$d/$s2/layer.tar"                     # truncated layer
+	head -c 200 /dev/urandom | dd of="$(ls "$d/$s3"/images/core-*.img | head -n 1)" conv=notrunc 2>/dev/null # garbage
+	for s in "$s1" "$s2" "$s3"; do
+		api POST "/v1/snapshots/$s/restore"
+		assert_eq "$CODE" 500 "restore of damaged $s"
+		assert_contains "$BODY" "restor" "the error says what failed ($BODY)"
+		assert_eq "$(echo "$BODY" | wc -l)" 1 "one line"
+	done
+	sleep 0.3
+	assert_eq "$(leftover_count)" "$before" "no half-started sandbox (cgroups, layers, processes)"
+	api GET "/v1/sandboxes?state=running"
+	assert_eq "$(jget "$BODY" 'len(j["sandboxes"])')" 0 "nothing running"
+}
+
+# A full disk during the dump: the checkpoint fails and the sandbox runs on.
+t_full_disk() {
+	mkdir -p "$TMPD/small"
+	mount -t tmpfs -o size=24m sbx-test "$TMPD/small" || skip "cannot mount a tmpfs"
+	start_sbxd --state-dir "$TMPD/small/state"
+	need_criu
+	local id n
+	id=$("$SBX" create --image host -- python3 -c "
+import time, itertools
+big = bytearray(b'x' * (64 << 20))
+for i in itertools.count(): print(i, flush=True); time.sleep(0.05)") || fail create
+	wait_log "$id" 3
+	api POST "/v1/sandboxes/$id/checkpoint"
+	assert_eq "$CODE" 507 "checkpoint on a full disk ($BODY)"
+	assert_contains "$BODY" "No space left" "says why"
+	n=$(last_count "$id")
+	wait_log "$id" "$((n + 5))"
+	assert_eq "$("$SBX" exec "$id" -- echo ok)" ok "it serves on"
+	assert_eq "$(jget "$("$SBX" inspect "$id")" 'j["state"]')" running "still running"
+	[ -z "$(ls -A "$TMPD/small/state/snapshots" 2>/dev/null)" ] || fail "partial snapshot left"
+	stop_sbxd
+	umount "$TMPD/small"
+}
+
+# sbxd killed in the middle of a dump: after a restart, a whole snapshot or none, and the
+# sandbox running (thawed) or recorded.
+t_killed_mid_dump() {
+	start_sbxd
+	need_criu
+	local id n
+	id=$("$SBX" create --image host -- python3 -c "
+import time, itertools
+big = bytearray(b'y' * (256 << 20))
+for i in itertools.count(): print(i, flush=True); time.sleep(0.05)") || fail create
+	wait_log "$id" 3
+	curl -s --unix-socket "$SBX_SOCKET" -X POST "http://x/v1/sandboxes/$id/checkpoint" >/dev/null &
+	sleep 0.15
+	kill -9 "$SBXD_PID"
+	wait "$SBXD_PID" 2>/dev/null
+	SBXD_PID=
+	sleep 1 # CRIU, left alone, finishes or fails
+	start_sbxd
+	local snaps
+	api GET /v1/snapshots
+	snaps=$(jget "$BODY" '" ".join(s["id"] for s in j["snapshots"])')
+	ls "$TMPD/state/snapshots" | grep -q '^\.tmp' && fail "an unfinished dump is left"
+	for s in $snaps; do
+		local r
+		r=$("$SBX" restore "$s") || fail "a listed snapshot does not restore"
+		"$SBX" rm "$r" >/dev/null
+	done
+	local st
+	st=$(jget "$("$SBX" inspect "$id")" 'j["state"]')
+	if [ "$st" = running ]; then
+		n=$(last_count "$id")
+		wait_log "$id" "$((n + 5))" # thawed
+	else
+		assert_eq "$st" exited "recorded"
+	fi
+	echo "snapshots after the restart: ${snaps:-none}; sandbox $st"
+}
+
+. "$(dirname "$0")/lib.sh"
