@@ -160,6 +160,7 @@ bench: all
 	$(Q)bash tools/bench/sbxd.sh
 	$(Q)bash tools/bench/meter.sh
 	$(Q)bash tools/bench/bill.sh
+	$(Q)bash tools/bench/ckpt.sh
 
 # sbxd in the foreground with its built-in defaults; `make demo` shows one-shot runs.
 run: all

@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Checkpoint benchmark: a daemon of its own; for a tiny sandbox and ones with 256 MiB and
+# 1 GiB of touched memory, the HTTP round trips of checkpoint (leave_running) and of
+# restore (it answers once the copy runs), the snapshot size and CRIU's own figures,
+# then fork of N=4. Baseline, in the same script: the cold start of the same workload
+# (create until it reports ready). ROUNDS=N changes the repetitions (default 7; 3 for 1 GiB).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+B=${B:-build}
+tmp=$(mktemp -d /tmp/sbx-bench.XXXXXX)
+"$B/sbxd" --socket "$tmp/sbxd.sock" --state-dir "$tmp/state" --log-level warn --kill-on-exit &
+pid=$!
+trap 'kill -TERM $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$tmp"' EXIT
+for _ in $(seq 100); do [ -S "$tmp/sbxd.sock" ] && break; sleep 0.05; done
+python3 - "$tmp/sbxd.sock" "${ROUNDS:-7}" <<'PY'
+import http.client, json, socket, statistics, sys, time
+
+SOCK, ROUNDS = sys.argv[1], int(sys.argv[2])
+
+class Conn(http.client.HTTPConnection):
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX)
+        self.sock.connect(SOCK)
+
+def call(method, path, body=None):
+    c = Conn("x")
+    t = time.perf_counter()
+    c.request(method, path, json.dumps(body) if body is not None else None)
+    r = c.getresponse()
+    data = r.read()
+    ms = (time.perf_counter() - t) * 1e3
+    c.close()
+    j = json.loads(data) if data else {}
+    if r.status >= 300:
+        raise SystemExit(f"{method} {path}: {r.status} {data[:200]}")
+    return j, ms
+
+def logs(i):
+    c = Conn("x"); c.request("GET", f"/v1/sandboxes/{i}/logs"); d = c.getresponse().read(); c.close()
+    return d.decode(errors="replace")
+
+def pct(v, p):
+    v = sorted(v)
+    return v[min(len(v) - 1, int(round(p / 100 * (len(v) - 1))))]
+
+def spec(mb):
+    if mb == 0:
+        return {"image": "base", "cmd": ["sh", "-c", "echo READY; exec sleep 100000"]}
+    return {"image": "host", "cmd": ["python3", "-c",
+            f"import time\nb = bytearray(b'x' * ({mb} << 20))\nprint('READY', flush=True)\n"
+            "while True: time.sleep(1)"], "limits": {"memory": f"{mb + 256}M"}}
+
+def start(mb):
+    t = time.perf_counter()
+    j, _ = call("POST", "/v1/sandboxes", spec(mb))
+    while "READY" not in logs(j["id"]):
+        time.sleep(0.002)
+    return j["id"], (time.perf_counter() - t) * 1e3
+
+print(f"{'case':<24}{'p50 ms':>10}{'p99 ms':>10}{'vs cold start':>15}   notes")
+for name, mb in (("tiny", 0), ("256 MiB", 256), ("1 GiB", 1024)):
+    rounds = ROUNDS if mb < 1024 else max(3, ROUNDS // 2)
+    colds = []
+    for _ in range(rounds):
+        i, ms = start(mb)
+        colds.append(ms)
+        call("DELETE", f"/v1/sandboxes/{i}")
+    sid, _ = start(mb)
+    ck, rs, sizes, stats, rstats = [], [], [], [], []
+    for _ in range(rounds):
+        s, ms = call("POST", f"/v1/sandboxes/{sid}/checkpoint", {"leave_running": True})
+        ck.append(ms); sizes.append(s["size_bytes"]); stats.append(s.get("criu", {}))
+        r, ms = call("POST", f"/v1/snapshots/{s['id']}/restore")
+        rs.append(ms); rstats.append(r.get("restore", {}).get("criu", {}))
+        call("DELETE", f"/v1/sandboxes/{r['id']}")
+        call("DELETE", f"/v1/snapshots/{s['id']}")
+    cold = statistics.median(colds)
+    def med(rows, k):
+        v = [x[k] for x in rows if k in x]
+        return statistics.median(v) / 1e3 if v else float("nan")
+    print(f"{'cold start ' + name:<24}{cold:>10.1f}{pct(colds, 99):>10.1f}{1.0:>14.2f}x   baseline")
+    print(f"{'checkpoint ' + name:<24}{statistics.median(ck):>10.1f}{pct(ck, 99):>10.1f}"
+          f"{statistics.median(ck) / cold:>14.2f}x   size {statistics.median(sizes) / 2**20:.1f} MiB;"
+          f" criu: freezing {med(stats, 'freezing_time_us'):.1f}, frozen {med(stats, 'frozen_time_us'):.1f},"
+          f" memdump {med(stats, 'memdump_time_us'):.1f}, memwrite {med(stats, 'memwrite_time_us'):.1f} ms")
+    print(f"{'restore ' + name:<24}{statistics.median(rs):>10.1f}{pct(rs, 99):>10.1f}"
+          f"{statistics.median(rs) / cold:>14.2f}x   criu: forking {med(rstats, 'forking_time_us'):.1f},"
+          f" restore {med(rstats, 'restore_time_us'):.1f} ms")
+    if mb <= 256:
+        fk = []
+        for _ in range(max(3, rounds // 2)):
+            f, ms = call("POST", f"/v1/sandboxes/{sid}/fork", {"count": 4})
+            fk.append(ms)
+            for c in f["sandboxes"]:
+                call("DELETE", f"/v1/sandboxes/{c}")
+        print(f"{'fork N=4 ' + name:<24}{statistics.median(fk):>10.1f}{pct(fk, 99):>10.1f}"
+              f"{statistics.median(fk) / cold:>14.2f}x   one dump, four restores")
+    call("DELETE", f"/v1/sandboxes/{sid}")
+PY
