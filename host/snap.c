@@ -162,6 +162,8 @@ static json_t *snap_json(const struct snap *s)
 			      "size_bytes", (json_int_t)s->size_bytes, "created_at",
 			      json_integer(s->created_ns / 1000000000));
 	json_object_set(j, "image", json_object_get(s->meta, "image"));
+	/* The counters at the checkpoint: a restored sandbox's usage goes on from these. */
+	json_object_set(j, "usage", json_object_get(s->meta, "usage"));
 	if (s->stats)
 		json_object_set(j, "criu", s->stats);
 	return j;

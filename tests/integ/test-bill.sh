@@ -8,7 +8,8 @@ card() {
 {"currency": "USD",
  "prices": {"cpu-core-second": "0.000014", "memory-gib-second": "0.0000045",
             "syscall-million": "0.01", "net-egress-gib": "0.09", "net-ingress-gib": "0.01",
-            "gpu-default-second": "0.001097", "sandbox-create": "0.000001"},
+            "gpu-default-second": "0.001097", "sandbox-create": "0.000001",
+            "snapshot-gib-hour": "0.05"},
  "policy": {"cpu": "${1:-used}", "memory": "allocated"},
  "minimum_seconds": 1,
  "tenants": {"alice": {"discount": "10%"}}}
@@ -161,6 +162,73 @@ assert 1.9e9 <= life <= 2.6e9, life
 PY
 	run_sbx bill verify
 	assert_eq "$RC" 0 "chain after the restart"
+}
+
+# A checkpointed sandbox is billed up to its checkpoint; while stored only the snapshot
+# is (byte-seconds); the restored one from its restore on, without the snapshot's counters
+# again and without a second creation.
+t_checkpoint_restore() {
+	card used
+	start_sbxd --bill-window 1s --rates "$TMPD/rates.json"
+	[ "$(jget "$(curl -s --unix-socket "$SBX_SOCKET" http://x/v1/health)" 'j["features"]["checkpoint"]')" = True ] ||
+		skip "checkpoints are off (tools/setup.sh installs CRIU)"
+	local id sid new snapjs final orig
+	id=$("$SBX" create --image host -- python3 -c '
+import time
+t = time.process_time()
+while time.process_time() - t < 0.3: pass
+print("burnt", flush=True)
+while True: time.sleep(0.05)') || fail create
+	for _ in $(seq 100); do [[ "$("$SBX" logs "$id")" == *burnt* ]] && break; sleep 0.05; done
+	sid=$("$SBX" checkpoint "$id") || fail checkpoint
+	sleep 2.5 # stored
+	snapjs=$(curl -s --unix-socket "$SBX_SOCKET" "http://x/v1/snapshots/$sid")
+	new=$("$SBX" restore "$sid") || fail restore
+	"$SBX" exec "$new" -- python3 -c '
+import time
+t = time.process_time()
+while time.process_time() - t < 0.3: pass' || fail burn
+	sleep 1.2
+	final=$(curl -s -X DELETE --unix-socket "$SBX_SOCKET" "http://x/v1/sandboxes/$new")
+	orig=$("$SBX" inspect "$id")
+	"$SBX" rm "$sid" >/dev/null || fail "rm snapshot"
+	python3 - "$orig" "$final" "$snapjs" "$(bill_json "")" <<'PY' || fail "checkpoint billing"
+import json, sys
+orig, final, snap, b = (json.loads(a) for a in sys.argv[1:5])
+rows = b["rows"]
+mine = lambda sb, sku=None: [r for r in rows if r["sandbox"] == sb and (sku is None or r["sku"] == sku)]
+compute = ("cpu-core-second", "memory-gib-second", "syscall-million")
+ended = json.loads(json.dumps(orig))["ended_at"]
+o_rows, n_rows = mine(orig["id"]), mine(final["id"])
+o_end = max(r["end_ns"] for r in o_rows)
+n_start = min(r["start_ns"] for r in n_rows)
+stored = n_start - o_end
+assert stored >= 2.4e9, ("stored for", stored)
+# nothing computes while stored
+for r in rows:
+    if r["sku"] in compute:
+        assert r["end_ns"] <= o_end or r["start_ns"] >= n_start, ("compute while stored", r["id"])
+# storage: byte-seconds of the snapshot's size, from its creation to its deletion
+st = mine(snap["id"], "snapshot-gib-hour")
+assert st, "no storage rows"
+for r in st:
+    assert r["quantity"] == snap["size_bytes"] * (r["end_ns"] - r["start_ns"]) // 10**9, r
+span = sum(r["end_ns"] - r["start_ns"] for r in st)
+assert span >= stored, ("storage span", span, stored)
+assert all(float(r["cost"]) >= 0 for r in st)
+# the restored sandbox: its own use only, from the snapshot's counters on
+base = snap["usage"]["cpu_ns"]
+cpu = sum(r["quantity"] for r in mine(final["id"], "cpu-core-second"))
+assert cpu == final["usage"]["cpu_ns"] - base, (cpu, final["usage"]["cpu_ns"], base)
+assert 0.25e9 <= cpu <= 0.8e9, cpu
+sys_rows = sum(r["quantity"] for r in mine(final["id"], "syscall-million"))
+assert sys_rows == final["usage"]["syscalls_total"] - snap["usage"]["syscalls_total"]
+assert not mine(final["id"], "sandbox-create"), "a restore is not a new creation"
+assert len(mine(orig["id"], "sandbox-create")) == 1
+print("stored", stored / 1e9, "s; storage rows", len(st), "; restored cpu", cpu)
+PY
+	run_sbx bill verify
+	assert_eq "$RC" 0 "chain"
 }
 
 t_verify_catches_tampering() {
