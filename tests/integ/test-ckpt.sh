@@ -284,6 +284,20 @@ t_bad_input() {
 	assert_eq "$("$SBX" exec "$id" -- echo ok)" ok "the sandbox serves on"
 }
 
+# Without CRIU, health says why and a checkpoint is refused with that reason.
+t_criu_missing() {
+	start_sbxd --criu /nonexistent/criu
+	local h id
+	h=$(curl -s --unix-socket "$SBX_SOCKET" http://x/v1/health)
+	assert_eq "$(jget "$h" 'j["features"]["checkpoint"]')" False "health: checkpoint"
+	assert_contains "$(jget "$h" 'j["checkpoint_off"]')" "criu not found at /nonexistent/criu" "health says why"
+	id=$("$SBX" create --image base -- sleep 1000) || fail create
+	api POST "/v1/sandboxes/$id/checkpoint"
+	assert_eq "$CODE" 503 "checkpoint without CRIU"
+	assert_contains "$BODY" "criu not found" "the reason"
+	assert_eq "$("$SBX" exec "$id" -- echo ok)" ok "the sandbox serves on"
+}
+
 # A corrupted or truncated snapshot fails to restore and leaves nothing behind.
 t_corrupt_snapshot() {
 	start_sbxd

@@ -32,7 +32,12 @@ t_root_is_image_and_readonly() {
 	# Nothing of the host is visible.
 	run_sbx run -- sh -c 'ls /work /root/.bashrc /var/lib 2>&1; ls /dev'
 	assert_contains "$OUT" "/work: No such file" "host /work"
-	assert_eq "$(echo "$OUT" | tail -n +4 | tr '\n' ' ')" "fd full null ptmx pts random shm stderr stdin stdout tty urandom zero " "/dev"
+	# sbx-init, PID 1's binary, is the one addition: read-only, so a checkpoint finds it.
+	assert_eq "$(echo "$OUT" | tail -n +4 | tr '\n' ' ')" "fd full null ptmx pts random sbx-init shm stderr stdin stdout tty urandom zero " "/dev"
+	run_sbx run -- sh -c 'echo x > /dev/sbx-init 2>&1; rm /dev/sbx-init 2>&1; cmp /proc/1/exe /dev/sbx-init && echo same'
+	assert_contains "$OUT" "Read-only file system" "sbx-init cannot be changed"
+	assert_not_contains "$OUT" "same" "PID 1's memory is not readable"
+	cmp -s "$B/sbx-init" <("$SBX" run -- cat /dev/sbx-init) || fail "/dev/sbx-init is not sbx-init"
 }
 
 t_tmp_writable_and_bounded() {
