@@ -3,6 +3,7 @@
  * labelled by sandbox and tenant, and of the daemon itself. Removed sandboxes drop out.
  * Syscalls: each sandbox's ten most frequent by name, the rest as syscall="other". */
 #define _GNU_SOURCE
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -241,6 +242,13 @@ void metrics_handle(struct conn *c)
 		for (i = 0; i < nbox; i++)
 			families[k].emit(f, labels[i], usage[i]);
 	}
+	family(f, "sbx_snapshot_bytes", "gauge",
+	       "Size of each kept snapshot (billed as snapshot storage).");
+	for (const struct snap *sn = D.snaps; sn; sn = sn->next)
+		if (!sn->ephemeral && !sn->deleting)
+			fprintf(f,
+				"sbx_snapshot_bytes{snapshot=\"%s\",tenant=\"%s\"} %" PRIu64 "\n",
+				sn->id, sn->tenant, sn->size_bytes);
 	bill_metrics(f);
 	for (i = 0; i < nbox; i++)
 		json_decref(usage[i]);

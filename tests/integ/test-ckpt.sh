@@ -84,6 +84,10 @@ t_quickstart() {
 		assert_consecutive "$f"
 		assert_eq "$("$SBX" exec "$f" -- echo served)" served "exec in $f"
 	done
+	local m
+	m=$(curl -s --unix-socket "$SBX_SOCKET" http://x/metrics)
+	echo "$m" | promtool check metrics || fail "promtool check metrics"
+	assert_contains "$m" "sbx_snapshot_bytes{snapshot=\"$snap\",tenant=\"admin\"}" "snapshot size in /metrics"
 	run_sbx snapshots
 	assert_contains "$OUT" "$snap" "snapshots lists the first"
 	assert_contains "$OUT" "$snap2" "and the second"
