@@ -109,6 +109,29 @@ static int copy_file(const char *from, int to_fd)
 	return n < 0 ? -errno : 0;
 }
 
+/* The writable layer to (@create) or from an archive: GNU tar, with overlayfs's
+ * whiteouts (device nodes) and opaque directories (trusted.* xattrs) kept. */
+static int layer_tar(bool create, const char *archive, const char *dir, const char *log,
+		     char **ret_err)
+{
+	const char *argv[] = { create ? "--create" : "--extract",
+			       "--file",
+			       archive,
+			       "--directory",
+			       dir,
+			       "--xattrs",
+			       "--xattrs-include=*",
+			       "--numeric-owner",
+			       create ? "--sparse" : "--preserve-permissions",
+			       create ? "." : NULL,
+			       NULL };
+	return criu_exec(&(struct criu_run){ .bin = "/bin/tar",
+					     .argv = argv,
+					     .out_path = log,
+					     .timeout_ns = CRIU_TIMEOUT_NS },
+			 log, ret_err);
+}
+
 /* CRIU's key for an open file outside the sandbox: "file[MNT_ID:INODE]" in hex. */
 static int file_key(pid_t pid, int fd, char *buf, size_t size)
 {
@@ -393,22 +416,7 @@ static int ckpt_dump(struct ckpt *k)
 	(void)layer_path(k->b->id, "upper", upper, sizeof(upper));
 	snprintf(path, sizeof(path), "%s/layer.tar", k->tmp);
 	snprintf(out, sizeof(out), "%s/tar.log", k->tmp);
-	const char *tar_argv[] = { "--create",
-				   "--file",
-				   path,
-				   "--directory",
-				   upper,
-				   "--xattrs",
-				   "--xattrs-include=*",
-				   "--numeric-owner",
-				   "--sparse",
-				   ".",
-				   NULL };
-	r = criu_exec(&(struct criu_run){ .bin = "/bin/tar",
-					  .argv = tar_argv,
-					  .out_path = out,
-					  .timeout_ns = CRIU_TIMEOUT_NS },
-		      out, &err);
+	r = layer_tar(true, path, upper, out, &err);
 	if (r < 0) {
 		ckpt_fail(k, r, "archiving the writable layer: %s", err ? err : strerror(-r));
 		free(err);
@@ -859,21 +867,7 @@ int snap_restore(struct box *b, const struct sandbox_spec *spec, const struct im
 	/* The layer, back onto its fresh tmpfs. */
 	snprintf(path, sizeof(path), "%s/layer.tar", s->dir);
 	snprintf(out, sizeof(out), "%s/sandboxes/%s/restore-tar.log", D.opt.state_dir, b->id);
-	const char *tar_argv[] = { "--extract",
-				   "--file",
-				   path,
-				   "--directory",
-				   layer,
-				   "--xattrs",
-				   "--xattrs-include=*",
-				   "--numeric-owner",
-				   "--preserve-permissions",
-				   NULL };
-	r = criu_exec(&(struct criu_run){ .bin = "/bin/tar",
-					  .argv = tar_argv,
-					  .out_path = out,
-					  .timeout_ns = CRIU_TIMEOUT_NS },
-		      out, &err);
+	r = layer_tar(false, path, layer, out, &err);
 	(void)unlink(out);
 	if (r < 0)
 		FAIL(r, "restoring the writable layer: %s", err ? err : strerror(-r));
@@ -968,8 +962,10 @@ int snap_restore(struct box *b, const struct sandbox_spec *spec, const struct im
 	(void)umount2(root, MNT_DETACH);
 	mounted = false;
 	r = sandbox_attach(b->id, pid, TAKE_PTR(cg), ret);
-	if (r < 0)
+	if (r < 0) {
+		(void)waitpid(pid, NULL, WNOHANG); /* our child, if it died first */
 		FAIL(r, "the restored sandbox is gone: %s", strerror(-r));
+	}
 	/* What CRIU itself spent in the cgroup is not the sandbox's. */
 	uint64_t usec = 0;
 	int cfd = usage_open_cpu((*ret)->cg);

@@ -491,13 +491,13 @@ static bool in_cgroup(pid_t pid, const struct cgroup *cg)
 	return strlen(rel) == len && !strncmp(rel, line, len);
 }
 
-int sandbox_adopt(const char *id, pid_t pid, uint64_t start_time, struct cgroup *cg,
-		  struct sandbox **ret)
+/* A sandbox record for process @pid in @cg, with a pidfd. Takes @cg; on failure it is
+ * removed (its processes killed). */
+static int sandbox_for(const char *id, pid_t pid, struct cgroup *cg, struct sandbox **ret)
 {
-	uint64_t now_start;
+	struct sandbox *sb = calloc(1, sizeof(*sb));
 	int r;
 
-	struct sandbox *sb = calloc(1, sizeof(*sb));
 	if (!sb) {
 		cgroup_destroy(cg);
 		return -ENOMEM;
@@ -505,15 +505,26 @@ int sandbox_adopt(const char *id, pid_t pid, uint64_t start_time, struct cgroup 
 	sb->cg = cg;
 	sb->pid = pid;
 	sb->id = strdup(id);
-	if (!sb->id) {
-		r = -ENOMEM;
-		goto fail;
-	}
 	sb->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-	if (sb->pidfd < 0) {
-		r = -errno;
-		goto fail;
+	if (sb->id && sb->pidfd >= 0) {
+		*ret = sb;
+		return 0;
 	}
+	r = sb->id ? -errno : -ENOMEM;
+	sb->pid = 0;
+	sandbox_destroy(sb);
+	return r;
+}
+
+int sandbox_adopt(const char *id, pid_t pid, uint64_t start_time, struct cgroup *cg,
+		  struct sandbox **ret)
+{
+	uint64_t now_start;
+	struct sandbox *sb;
+	int r = sandbox_for(id, pid, cg, &sb);
+
+	if (r < 0)
+		return r;
 	char state;
 	r = proc_stat(pid, &now_start, &state);
 	/* A zombie has ended: only its parent's wait is left. */
@@ -536,31 +547,17 @@ fail:
 
 int sandbox_attach(const char *id, pid_t pid, struct cgroup *cg, struct sandbox **ret)
 {
-	int r;
+	struct sandbox *sb;
+	int r = sandbox_for(id, pid, cg, &sb);
 
-	struct sandbox *sb = calloc(1, sizeof(*sb));
-	if (!sb) {
-		cgroup_destroy(cg);
-		return -ENOMEM;
-	}
-	sb->cg = cg;
-	sb->pid = pid;
-	sb->id = strdup(id);
-	sb->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-	if (!sb->id || sb->pidfd < 0) {
-		r = sb->id ? -errno : -ENOMEM;
-		goto fail;
-	}
+	if (r < 0)
+		return r;
 	/* Our child cannot be another process yet (we have not reaped it): the cgroup
 	 * check says it is the one the caller placed. */
 	if (!in_cgroup(pid, cg)) {
-		r = -ESRCH;
-		goto fail;
+		sandbox_destroy(sb); /* kills what is in the cgroup, reaps our child */
+		return -ESRCH;
 	}
 	*ret = sb;
 	return 0;
-fail:
-	sb->pid = sb->pidfd >= 0 ? pid : 0;
-	sandbox_destroy(sb);
-	return r;
 }
