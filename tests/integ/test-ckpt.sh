@@ -114,6 +114,49 @@ t_quickstart() {
 	assert_not_contains "$OUT" "$snap" "removed"
 }
 
+# Dumps run on workers: several at once, and the daemon answers meanwhile.
+t_concurrent() {
+	start_sbxd
+	need_criu
+	local ids=() pids=() i
+	for i in 1 2 3; do
+		ids+=("$("$SBX" create --image host -- python3 -c "
+import time
+b = bytearray(b'z' * (96 << 20))
+print('READY', flush=True)
+while True: time.sleep(0.05)")") || fail create
+	done
+	for i in "${ids[@]}"; do wait_log "$i" READY; done
+	for i in "${ids[@]}"; do
+		curl -s -o "$TMPD/ck-$i" -w '%{http_code}' --unix-socket "$SBX_SOCKET" -X POST \
+			"http://x/v1/sandboxes/$i/checkpoint" -d '{"leave_running": true}' >"$TMPD/code-$i" &
+		pids+=($!)
+	done
+	sleep 0.05
+	local worst
+	worst=$(python3 - "$SBX_SOCKET" <<'PY'
+import socket, sys, time
+worst = 0
+for _ in range(10):
+    s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
+    t = time.perf_counter()
+    s.sendall(b"GET /v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    while s.recv(65536): pass
+    worst = max(worst, time.perf_counter() - t)
+    time.sleep(0.02)
+print(int(worst * 1000))
+PY
+)
+	wait "${pids[@]}"
+	for i in "${ids[@]}"; do
+		assert_eq "$(cat "$TMPD/code-$i")" 201 "checkpoint of $i: $(cat "$TMPD/ck-$i")"
+	done
+	[ "$worst" -lt 100 ] || fail "health took $worst ms during the dumps"
+	api GET /v1/snapshots
+	assert_eq "$(jget "$BODY" 'len(j["snapshots"])')" 3 "three snapshots"
+	echo "slowest health answer during three dumps: $worst ms"
+}
+
 # zdtm-style: memory (256 MiB of numbered pages), an open file with its offset, a file in
 # the writable layer, a pipe with data, a process tree, a loopback TCP connection with
 # bytes in flight, an interval timer, env and cwd; restored twice from one snapshot.
