@@ -105,7 +105,11 @@ static void counters_now(struct box *b, struct counters *c)
 {
 	memset(c, 0, sizeof(*c));
 	uint64_t v;
-	if (usage_pread(b->cpu_fd, "usage_usec", &v) == 0)
+	/* CPU billed on allocation does not need the cgroup's counter (the most costly
+	 * read, cpu.stat flushes the kernel's per-CPU statistics): it stays where it was,
+	 * and bill_rates_changed() catches up when the policy changes. */
+	bool cpu = D.rates->cpu_policy != POLICY_ALLOCATED;
+	if (cpu && usage_pread(b->cpu_fd, "usage_usec", &v) == 0)
 		c->cpu_ns = v * 1000 > b->cpu_offset_ns ? v * 1000 - b->cpu_offset_ns : 0;
 	/* The integral as of the last metering tick (at most a second old): no read. */
 	c->mem_byte_ns = b->mem_byte_ns;
@@ -117,6 +121,21 @@ static void counters_now(struct box *b, struct counters *c)
 	}
 	free(mc);
 	base_add(b->base, c);
+	if (!cpu)
+		c->cpu_ns = b->bill.cpu_ns;
+}
+
+void bill_rates_changed(const struct rates *old)
+{
+	if (old->cpu_policy != POLICY_ALLOCATED || D.rates->cpu_policy == POLICY_ALLOCATED)
+		return;
+	/* CPU is billed on use from now on: from the counters as they are now. */
+	for (struct box *b = D.boxes; b; b = b->next)
+		if (b->state == BOX_RUNNING && b->bill.billed_until && !b->bill.ended) {
+			struct counters c;
+			counters_now(b, &c);
+			b->bill.cpu_ns = c.cpu_ns;
+		}
 }
 
 static char *labels_json(const struct box *b)

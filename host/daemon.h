@@ -246,6 +246,8 @@ void bill_start(struct box *b);
 void bill_final(struct box *b);
 void bill_tick(int64_t real);
 void bill_metrics(FILE *f);
+/* The rate card was replaced (@old still readable). */
+void bill_rates_changed(const struct rates *old);
 /* Snapshot storage: windows of snapshot-gib-hour while it is kept. */
 void bill_snapshot_start(struct snap *s);
 void bill_snapshot_final(struct snap *s);

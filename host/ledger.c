@@ -35,7 +35,7 @@ static const char schema[] =
 	" rows INTEGER NOT NULL, hash TEXT NOT NULL);"
 	"CREATE TABLE IF NOT EXISTS billing(sandbox TEXT PRIMARY KEY, billed_until INTEGER,"
 	" cpu_ns INTEGER, mem_byte_ns INTEGER, syscalls INTEGER, rx_bytes INTEGER,"
-	" tx_bytes INTEGER, created_billed INTEGER, ended INTEGER);";
+	" tx_bytes INTEGER, created_billed INTEGER, ended INTEGER) WITHOUT ROWID;";
 
 #define GENESIS "0000000000000000000000000000000000000000000000000000000000000000"
 #define COLS                                                                                       \
@@ -96,9 +96,15 @@ int ledger_open(sqlite3 *db, struct ledger **ret)
 			       "INSERT OR REPLACE INTO ledger_head(one, rows, hash) VALUES(1,?,?)",
 			       -1, &l->head_set, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(db,
-			       "INSERT OR REPLACE INTO billing(sandbox, billed_until, cpu_ns, "
+			       /* Updated in place every window (an upsert, not a delete and
+				* an insert as REPLACE would do). */
+			       "INSERT INTO billing(sandbox, billed_until, cpu_ns, "
 			       "mem_byte_ns, syscalls, rx_bytes, tx_bytes, created_billed, ended) "
-			       "VALUES(?,?,?,?,?,?,?,?,?)",
+			       "VALUES(?,?,?,?,?,?,?,?,?) ON CONFLICT(sandbox) DO UPDATE SET "
+			       "billed_until = excluded.billed_until, cpu_ns = excluded.cpu_ns, "
+			       "mem_byte_ns = excluded.mem_byte_ns, syscalls = excluded.syscalls, "
+			       "rx_bytes = excluded.rx_bytes, tx_bytes = excluded.tx_bytes, "
+			       "created_billed = excluded.created_billed, ended = excluded.ended",
 			       -1, &l->state_set, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(db,
 			       "SELECT billed_until, cpu_ns, mem_byte_ns, syscalls, rx_bytes, "

@@ -418,8 +418,10 @@ static void reload_rates(void)
 		logmsg(0, "SIGHUP: %s; keeping the current rate card", err ? err : "cannot load");
 		return;
 	}
-	rates_free(D.rates);
+	struct rates *old = D.rates;
 	D.rates = r;
+	bill_rates_changed(old);
+	rates_free(old);
 	logmsg(2, "SIGHUP: rate card reloaded from %s", D.opt.rates_path);
 }
 

@@ -231,6 +231,40 @@ PY
 	assert_eq "$RC" 0 "chain"
 }
 
+# CPU billed on allocation is not read every window; a reload that bills it on use
+# starts from the counter as it is then, not from what was used before.
+t_policy_reload() {
+	card allocated
+	start_sbxd --bill-window 1s --rates "$TMPD/rates.json"
+	local id t
+	id=$("$SBX" create --image host --cpus 1) || fail create
+	"$SBX" exec "$id" -- python3 -c '
+import time
+t = time.process_time()
+while time.process_time() - t < 0.6: pass' || fail burn
+	sleep 1.2
+	card used
+	t=$(date +%s%N)
+	kill -HUP "$SBXD_PID"
+	sleep 2.2
+	local del
+	del=$(curl -s -X DELETE --unix-socket "$SBX_SOCKET" "http://x/v1/sandboxes/$id")
+	python3 - "$del" "$(bill_json "&sandbox=$id")" "$t" <<'PY' || fail "policy change"
+import json, sys
+d, b, t = json.loads(sys.argv[1]), json.loads(sys.argv[2]), int(sys.argv[3])
+rs = sorted((r for r in b["rows"] if r["sku"] == "cpu-core-second"), key=lambda r: r["start_ns"])
+after = [r for r in rs if r["start_ns"] >= t + 1e9]  # windows wholly after the reload
+before = [r for r in rs if r["end_ns"] <= t]
+assert before and all(r["policy"] == "allocated" for r in before), "allocated before"
+# (an idle window may have used nothing: then it has no row)
+assert all(r["policy"] == "used" for r in after), [r["policy"] for r in rs]
+used = sum(r["quantity"] for r in rs if r["policy"] == "used")
+assert used < 0.3e9, ("the earlier burn billed again", used)
+assert d["usage"]["cpu_ns"] >= 0.55e9, d["usage"]["cpu_ns"]
+print("used after the reload:", used, "of", d["usage"]["cpu_ns"])
+PY
+}
+
 t_verify_catches_tampering() {
 	card allocated
 	start_sbxd --bill-window 1s --rates "$TMPD/rates.json"
