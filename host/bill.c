@@ -25,7 +25,9 @@ typedef unsigned __int128 u128;
 
 struct pending {
 	struct ledger_row row;
-	char *own[4]; /* tenant, sandbox, labels, sku */
+	/* Copies of tenant, sandbox, labels, sku: made only when a flush fails (until then
+	 * the row points at strings its box or snapshot holds, alive until the flush). */
+	char *own[4];
 };
 
 static struct pending *pend;
@@ -113,13 +115,14 @@ static void counters_now(struct box *b, struct counters *c)
 		c->cpu_ns = v * 1000 > b->cpu_offset_ns ? v * 1000 - b->cpu_offset_ns : 0;
 	/* The integral as of the last metering tick (at most a second old): no read. */
 	c->mem_byte_ns = b->mem_byte_ns;
-	struct meter_counts *mc = D.meter && b->slot >= 0 ? malloc(sizeof(*mc)) : NULL;
-	if (mc && meter_read(D.meter, (uint32_t)b->slot, mc) == 0) {
-		c->syscalls = mc->syscalls_total;
-		c->rx = mc->net.rx_bytes;
-		c->tx = mc->net.tx_bytes;
+	uint64_t total;
+	struct meter_net net;
+	if (D.meter && b->slot >= 0 &&
+	    meter_totals(D.meter, (uint32_t)b->slot, &total, &net) == 0) {
+		c->syscalls = total;
+		c->rx = net.rx_bytes;
+		c->tx = net.tx_bytes;
 	}
-	free(mc);
 	base_add(b->base, c);
 	if (!cpu)
 		c->cpu_ns = b->bill.cpu_ns;
@@ -167,22 +170,13 @@ static int push_row_of(const char *tenant, const char *id, const char *labels, c
 	struct pending *p = &pend[npend];
 	memset(p, 0, sizeof(*p));
 	int64_t win = (int64_t)D.opt.bill_window_ns;
-	p->own[0] = strdup(tenant);
-	p->own[1] = strdup(id);
-	p->own[2] = strdup(labels ? labels : "{}");
-	p->own[3] = strdup(sku);
-	if (!p->own[0] || !p->own[1] || !p->own[2] || !p->own[3]) {
-		for (int i = 0; i < 4; i++)
-			free(p->own[i]);
-		return -ENOMEM;
-	}
 	struct ledger_row *w = &p->row;
 	/* One row per sandbox, SKU and window, named by the window's aligned start. */
 	snprintf(w->id, sizeof(w->id), "%s:%s:%" PRId64, id, sku, start / win * win);
-	w->tenant = p->own[0];
-	w->sandbox = p->own[1];
-	w->labels = p->own[2];
-	w->sku = p->own[3];
+	w->tenant = tenant;
+	w->sandbox = id;
+	w->labels = labels ? labels : "{}";
+	w->sku = sku;
 	w->unit = unit;
 	w->pricing_unit = pricing_unit;
 	w->currency = D.rates->currency;
@@ -235,6 +229,26 @@ static void save_state(const struct bill_state *s)
 	pstates[npstates++] = *s;
 }
 
+/* The SKU of a GPU model, made once per model (rows point at it until written). */
+static const char *gpu_sku(const char *model)
+{
+	static struct {
+		char *model, *sku;
+	} known[ARRAY_SIZE(D.gpus)];
+	char sku[96];
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(known) && known[i].model; i++)
+		if (!strcmp(known[i].model, model))
+			return known[i].sku;
+	rates_gpu_sku(model, sku, sizeof(sku));
+	if (i == ARRAY_SIZE(known))
+		return "gpu-default-second";
+	known[i].sku = strdup(sku);
+	known[i].model = known[i].sku ? strdup(model) : NULL;
+	return known[i].sku ? known[i].sku : "gpu-default-second";
+}
+
 /* Rows for [billed_until, end) of @b from its counters @c; advances its state. */
 static void bill_window(struct box *b, int64_t end, const struct counters *c, bool final)
 {
@@ -264,12 +278,9 @@ static void bill_window(struct box *b, int64_t end, const struct counters *c, bo
 	push_row(b, "memory-gib-second", policy_name(D.rates->memory_policy), start, end,
 		 by_policy(D.rates->memory_policy, mem_alloc, mem_used), "byte-milliseconds",
 		 (1ULL << 30) * 1000, "GiB-seconds");
-	for (unsigned i = 0; i < b->ngpu; i++) {
-		char sku[96];
-		rates_gpu_sku(D.gpus[b->gpu_idx[i]].model, sku, sizeof(sku));
-		push_row(b, sku, "allocated", start, end, dt, "gpu-nanoseconds", 1000000000ULL,
-			 "GPU-seconds");
-	}
+	for (unsigned i = 0; i < b->ngpu; i++)
+		push_row(b, gpu_sku(D.gpus[b->gpu_idx[i]].model), "allocated", start, end, dt,
+			 "gpu-nanoseconds", 1000000000ULL, "GPU-seconds");
 	push_row(b, "syscall-million", "used", start, end,
 		 c->syscalls > s->syscalls ? c->syscalls - s->syscalls : 0, "syscalls", 1000000,
 		 "million syscalls");
@@ -288,6 +299,19 @@ static void bill_window(struct box *b, int64_t end, const struct counters *c, bo
 	s->created_billed = true;
 	s->ended = final;
 	save_state(s);
+}
+
+/* Rows that wait past this tick own their strings (their box may go meanwhile). */
+static void own_pending(void)
+{
+	for (size_t i = 0; i < npend; i++) {
+		struct pending *p = &pend[i];
+		const char **f[4] = { &p->row.tenant, &p->row.sandbox, &p->row.labels,
+				      &p->row.sku };
+		for (int k = 0; k < 4; k++)
+			if (!p->own[k] && (p->own[k] = strdup(*f[k])))
+				*f[k] = p->own[k];
+	}
 }
 
 /* Writes what waits; on failure everything stays queued for the next try. */
@@ -309,6 +333,7 @@ static void flush(void)
 		if (asprintf(&D.ledger_error, "cannot write the ledger: %s", strerror(-r)) < 0)
 			D.ledger_error = NULL;
 		free(rows);
+		own_pending();
 		return;
 	}
 	if (D.ledger_error)

@@ -645,6 +645,7 @@ static void pid_arm(struct box *b)
 /* The box now runs: watch its exit and its control channel. */
 static void box_running(struct box *b)
 {
+	box_tick_soon();
 	b->state = BOX_RUNNING;
 	b->pid = b->sb->pid;
 	b->last_active = mono_ns();
@@ -1032,6 +1033,7 @@ static void ctl_close(struct box *b)
 /* The sandbox stopped (or is being removed): every command in it ends too. */
 static void box_stopped(struct box *b, int code)
 {
+	box_tick_soon();
 	if (b->state == BOX_RUNNING || b->state == BOX_CREATING)
 		D.live--;
 	b->state = BOX_EXITED;
@@ -1114,6 +1116,7 @@ int box_set_timeout(struct box *b, uint64_t timeout_ns)
 		return -ESRCH;
 	b->deadline_ns = real_ns() + (int64_t)timeout_ns;
 	b->req.limits.timeout_ns = timeout_ns;
+	box_tick_soon();
 	persist(b);
 	return 0;
 }
@@ -1173,8 +1176,30 @@ void box_delete(struct conn *c, struct box *b)
 
 /* ---- timers ---- */
 
+/* The next time the scan below has something to do: it is skipped until then (a
+ * thousand idle sandboxes need no look ten times a second), and at least once a second.
+ * Anything that may bring a due time closer calls box_tick_soon(). */
+static int64_t due_real, due_mono, last_scan;
+
+void box_tick_soon(void)
+{
+	due_real = due_mono = 0;
+}
+
+static void due_at(int64_t *due, int64_t t)
+{
+	if (!*due || t < *due)
+		*due = t;
+}
+
 void box_tick(int64_t mono, int64_t real)
 {
+	if (due_real && due_mono && real < due_real && mono < due_mono &&
+	    mono - last_scan < 1000000000)
+		return;
+	last_scan = mono;
+	due_real = real + 1000000000;
+	due_mono = mono + 1000000000;
 	for (struct box *b = D.boxes, *n; b; b = n) {
 		n = b->next;
 		if (b->state == BOX_RUNNING && !b->removing && !b->ckpt) {
@@ -1183,7 +1208,16 @@ void box_tick(int64_t mono, int64_t real)
 			else if (b->req.idle_timeout_ns && !b->execs &&
 				 mono - b->last_active >= (int64_t)b->req.idle_timeout_ns)
 				box_kill(b, "idle_timeout");
+			if (b->deadline_ns)
+				due_at(&due_real, b->deadline_ns);
+			if (b->req.idle_timeout_ns)
+				due_at(&due_mono, b->last_active + (int64_t)b->req.idle_timeout_ns);
 		}
+		/* Commands, checkpoints, teardowns and the like: look again at the next tick. */
+		if (b->execs || b->ckpt || b->jobs)
+			due_at(&due_mono, mono);
+		if (b->state == BOX_EXITED && !b->removing)
+			due_at(&due_real, b->ended_ns + EXITED_KEEP_NS + 1);
 		for (struct exec *x = b->execs, *xn; x; x = xn) {
 			xn = x->next;
 			if (x->deadline && !x->exited && mono >= x->deadline && b->ctl_fd >= 0) {
@@ -1677,6 +1711,7 @@ static void ctl_done(struct loop_op *op, int res, uint32_t flags)
 
 void exec_start(struct conn *c, struct box *b, struct api_exec *e, bool stream)
 {
+	box_tick_soon(); /* its deadline, its end */
 	int out[2] = { -1, -1 }, err[2] = { -1, -1 }, in[2] = { -1, -1 };
 	char **envp = NULL;
 	size_t nenv = 0;

@@ -278,6 +278,8 @@ void box_create(struct conn *c, const char *tenant, const char *body, size_t len
 void box_delete(struct conn *c, struct box *b);
 int box_readopt_all(void);
 void box_tick(int64_t mono, int64_t real);
+/* Something may be due sooner than the timers thought: the next tick looks. */
+void box_tick_soon(void);
 /* Samples memory for its time integral (every --meter-tick). */
 void box_meter_tick(int64_t mono);
 void box_kill_all(void);

@@ -21,7 +21,7 @@ struct ledger {
 static const char schema[] =
 	"CREATE TABLE IF NOT EXISTS ledger("
 	" seq INTEGER PRIMARY KEY,"
-	" id TEXT NOT NULL UNIQUE,"
+	" id TEXT NOT NULL,"
 	" tenant TEXT NOT NULL, sandbox TEXT NOT NULL, sku TEXT NOT NULL,"
 	" start_ns INTEGER NOT NULL, end_ns INTEGER NOT NULL,"
 	" quantity INTEGER NOT NULL, unit TEXT NOT NULL,"
@@ -30,7 +30,12 @@ static const char schema[] =
 	" list_cost_nano INTEGER NOT NULL, cost_nano INTEGER NOT NULL,"
 	" currency TEXT NOT NULL, labels TEXT NOT NULL, policy TEXT NOT NULL,"
 	" prev_hash TEXT NOT NULL, hash TEXT NOT NULL);"
-	"CREATE INDEX IF NOT EXISTS ledger_start ON ledger(start_ns);"
+	/* A row is never written twice: one per sandbox, SKU and window start (its id says
+	 * the same, but an index on numbers first costs a third of one on the id's text,
+	 * and it also serves the queries by period). Ledgers made before it lose the old
+	 * index by period. */
+	"CREATE UNIQUE INDEX IF NOT EXISTS ledger_window ON ledger(start_ns, sandbox, sku);"
+	"DROP INDEX IF EXISTS ledger_start;"
 	"CREATE TABLE IF NOT EXISTS ledger_head(one INTEGER PRIMARY KEY CHECK (one = 1),"
 	" rows INTEGER NOT NULL, hash TEXT NOT NULL);"
 	"CREATE TABLE IF NOT EXISTS billing(sandbox TEXT PRIMARY KEY, billed_until INTEGER,"
@@ -44,28 +49,75 @@ static const char schema[] =
 	"currency, labels, policy, prev_hash, hash"
 
 /* SHA-256 of the row's content and the hash before it, as hex. */
+/* Appends @s and a unit separator (0x1f); false when it does not fit. */
+static bool put_str(char *buf, size_t size, size_t *n, const char *s)
+{
+	size_t len = strlen(s);
+	if (*n + len + 1 >= size)
+		return false;
+	memcpy(buf + *n, s, len);
+	*n += len;
+	buf[(*n)++] = '\x1f';
+	return true;
+}
+
+/* The same for a number in decimal, as printf's %" PRId64 " writes it. */
+static bool put_int(char *buf, size_t size, size_t *n, uint64_t v, bool negative)
+{
+	char d[24];
+	int i = (int)sizeof(d);
+	do
+		d[--i] = (char)('0' + v % 10);
+	while ((v /= 10));
+	if (negative)
+		d[--i] = '-';
+	if (*n + (sizeof(d) - (size_t)i) + 1 >= size)
+		return false;
+	memcpy(buf + *n, d + i, sizeof(d) - (size_t)i);
+	*n += sizeof(d) - (size_t)i;
+	buf[(*n)++] = '\x1f';
+	return true;
+}
+
+static bool put_i64(char *buf, size_t size, size_t *n, int64_t v)
+{
+	return put_int(buf, size, n, v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v, v < 0);
+}
+
+/* The canonical text of a row (never to change: old ledgers verify with it): its fields
+ * joined by US (0x1f) in a fixed order, labels (unbounded) hashed in place, then the
+ * policy and the previous row's hash. */
 static int row_hash(const struct ledger_row *r, const char *prev, char out[65])
 {
 	char head[1024], tail[256];
 	unsigned char md[32];
 	unsigned len = 0;
-	/* The fields joined by US (0x1f), labels (unbounded) hashed in place. */
-	int n = snprintf(head, sizeof(head),
-			 "%s\x1f%s\x1f%s\x1f%s\x1f%" PRId64 "\x1f%" PRId64 "\x1f%" PRIu64
-			 "\x1f%s\x1f%" PRIu64 "\x1f%s\x1f%" PRIu64 "\x1f%" PRIu64 "\x1f%" PRIu64
-			 "\x1f%" PRIu64 "\x1f%s\x1f",
-			 r->id, r->tenant, r->sandbox, r->sku, r->start_ns, r->end_ns, r->quantity,
-			 r->unit, r->pricing_quantity_nano, r->pricing_unit,
-			 r->list_unit_price_nano, r->unit_price_nano, r->list_cost_nano,
-			 r->cost_nano, r->currency);
-	int m = snprintf(tail, sizeof(tail), "\x1f%s\x1f%s", r->policy, prev);
-	if (n < 0 || (size_t)n >= sizeof(head) || m < 0 || (size_t)m >= sizeof(tail))
+	size_t n = 0, m = 1;
+	bool ok = put_str(head, sizeof(head), &n, r->id) &&
+		  put_str(head, sizeof(head), &n, r->tenant) &&
+		  put_str(head, sizeof(head), &n, r->sandbox) &&
+		  put_str(head, sizeof(head), &n, r->sku) &&
+		  put_i64(head, sizeof(head), &n, r->start_ns) &&
+		  put_i64(head, sizeof(head), &n, r->end_ns) &&
+		  put_int(head, sizeof(head), &n, r->quantity, false) &&
+		  put_str(head, sizeof(head), &n, r->unit) &&
+		  put_int(head, sizeof(head), &n, r->pricing_quantity_nano, false) &&
+		  put_str(head, sizeof(head), &n, r->pricing_unit) &&
+		  put_int(head, sizeof(head), &n, r->list_unit_price_nano, false) &&
+		  put_int(head, sizeof(head), &n, r->unit_price_nano, false) &&
+		  put_int(head, sizeof(head), &n, r->list_cost_nano, false) &&
+		  put_int(head, sizeof(head), &n, r->cost_nano, false) &&
+		  put_str(head, sizeof(head), &n, r->currency) &&
+		  put_str(tail, sizeof(tail), &m, r->policy) && strlen(prev) + m < sizeof(tail);
+	if (!ok)
 		return -E2BIG;
+	tail[0] = '\x1f';
+	memcpy(tail + m, prev, strlen(prev));
+	m += strlen(prev);
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	int ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) &&
-		 EVP_DigestUpdate(ctx, head, (size_t)n) &&
-		 EVP_DigestUpdate(ctx, r->labels, strlen(r->labels)) &&
-		 EVP_DigestUpdate(ctx, tail, (size_t)m) && EVP_DigestFinal_ex(ctx, md, &len);
+	ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) && EVP_DigestUpdate(ctx, head, n) &&
+	     EVP_DigestUpdate(ctx, r->labels, strlen(r->labels)) &&
+	     EVP_DigestUpdate(ctx, tail, m) && EVP_DigestFinal_ex(ctx, md, &len);
 	EVP_MD_CTX_free(ctx);
 	if (!ok || len != 32)
 		return -EIO;
@@ -160,7 +212,7 @@ int ledger_append(struct ledger *l, struct ledger_row *rows, size_t nrows,
 	for (size_t i = 0; i < nrows && r == 0; i++) {
 		struct ledger_row *w = &rows[i];
 		sqlite3_stmt *st = l->insert;
-		snprintf(w->prev_hash, sizeof(w->prev_hash), "%s", head);
+		memcpy(w->prev_hash, head, sizeof(w->prev_hash));
 		r = row_hash(w, head, w->hash);
 		if (r < 0)
 			break;
@@ -184,7 +236,7 @@ int ledger_append(struct ledger *l, struct ledger_row *rows, size_t nrows,
 		sqlite3_bind_text(st, 18, w->prev_hash, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 19, w->hash, -1, SQLITE_STATIC);
 		r = step_done(l->db, st);
-		snprintf(head, sizeof(head), "%s", w->hash);
+		memcpy(head, w->hash, sizeof(head));
 	}
 	for (size_t i = 0; i < nstates && r == 0; i++) {
 		const struct bill_state *s = &states[i];

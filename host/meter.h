@@ -34,6 +34,8 @@ void meter_close(struct meter *m);
 int meter_attach(struct meter *m, uint64_t cg_id, uint32_t slot, bool fresh);
 int meter_detach(struct meter *m, uint64_t cg_id);
 int meter_read(struct meter *m, uint32_t slot, struct meter_counts *ret);
+/* Just the syscall total and the network counters of @slot (what billing reads). */
+int meter_totals(struct meter *m, uint32_t slot, uint64_t *ret_syscalls, struct meter_net *ret_net);
 /* Forgets the cgroups and devices of sandboxes that ended while nobody watched (a daemon
  * killed, then its sandboxes): all but the @n cgroup ids in @keep, and the devices of
  * slots not marked in @slot_used. */

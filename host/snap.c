@@ -565,6 +565,7 @@ static void ckpt_done(struct work *w)
 		b->snapshot_id = strdup(s->id);
 		box_kill(b, "checkpointed");
 	}
+	box_tick_soon(); /* timeouts waited for the checkpoint */
 	if (b->exit_pending) {
 		b->exit_pending = false;
 		box_exited(b);

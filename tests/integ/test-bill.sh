@@ -265,6 +265,26 @@ print("used after the reload:", used, "of", d["usage"]["cpu_ns"])
 PY
 }
 
+# A ledger written by an earlier sbxd (its row format and indexes) verifies and grows.
+t_old_ledger_verifies() {
+	mkdir -p "$TMPD/state"
+	sqlite3 "$TMPD/state/sbx.db" <"$(dirname "${BASH_SOURCE[0]}")/../fixtures/ledger-0.1.sql" ||
+		fail "loading the fixture"
+	card allocated
+	start_sbxd --bill-window 1s --rates "$TMPD/rates.json"
+	run_sbx bill verify
+	assert_eq "$RC" 0 "the old chain: $OUT $ERR"
+	local id
+	id=$("$SBX" create --image base) || fail create
+	sleep 1.5
+	"$SBX" rm "$id" >/dev/null
+	run_sbx bill verify
+	assert_eq "$RC" 0 "the chain grown by this sbxd: $OUT $ERR"
+	sqlite3 "$TMPD/state/sbx.db" "update ledger set quantity = quantity + 1 where seq = 3"
+	run_sbx bill verify
+	assert_eq "$RC" 1 "an edit in the old part is caught"
+}
+
 t_verify_catches_tampering() {
 	card allocated
 	start_sbxd --bill-window 1s --rates "$TMPD/rates.json"
