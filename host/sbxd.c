@@ -517,7 +517,10 @@ static void quickstart(void)
 		"  id=$(build/sbx create --image base --memory 128M --timeout 10m)\n"
 		"  build/sbx exec $id -- sh -c 'echo hi; echo err >&2; exit 4'\n"
 		"  echo data | build/sbx cp - $id:/tmp/in.txt && build/sbx cp $id:/tmp/in.txt -\n"
-		"  build/sbx ls; build/sbx inspect $id; build/sbx rm $id\n"
+		"  snap=$(build/sbx checkpoint --leave-running $id)   # CRIU snapshot\n"
+		"  build/sbx restore $snap; build/sbx fork $id -n 2; build/sbx snapshots\n"
+		"  build/sbx usage $id; build/sbx bill\n"
+		"  build/sbx ls; build/sbx inspect $id; build/sbx rm $id $snap\n"
 		"  curl --unix-socket %s http://x/v1/sandboxes\n\n"
 		"Stop with Ctrl-C (sandboxes keep running unless --kill-on-exit).\n",
 		sock);
