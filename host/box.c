@@ -1375,7 +1375,10 @@ static void readopt_one(const struct store_sandbox *s, void *userdata)
 		logmsg(2, "sandbox %s re-adopted (pid %d)", b->id, (int)b->pid);
 		return;
 	}
-	/* Gone while sbxd was away: keep what it left. */
+	/* Gone while sbxd was away: keep what it left. A launch or restore that sbxd did not
+	 * live to record may have left cgroups, and processes in them: they go. */
+	if (!strcmp(s->state, "creating") && cgroup_reclaim(b->id) > 0)
+		logmsg(1, "sandbox %s: removed what its unfinished launch left", b->id);
 	b->started_ns = s->created_ns;
 	b->state = BOX_EXITED;
 	b->exit_code = read_status(b->dir);

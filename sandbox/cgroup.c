@@ -367,6 +367,54 @@ fail:
 	return r;
 }
 
+int cgroup_reclaim(const char *id)
+{
+	_cleanup_free_ char *parent = NULL, *v2 = NULL;
+	char *v1[_CG_V1_MAX] = { 0 };
+	char self[4096] = "";
+	enum cgroup_mode mode;
+	struct cgroup *cg;
+	bool found = false;
+	int r;
+
+	if (!id[0] || strchr(id, '/') || strstr(id, ".."))
+		return -EINVAL;
+	r = cgroup_detect(&mode);
+	if (r == 0 && mode == CGROUP_HYBRID)
+		r = read_file("/proc/self", "cgroup", self, sizeof(self));
+	if (r == 0)
+		r = v2_parent(mode, self, &parent);
+	if (r < 0)
+		return r;
+	if (asprintf(&v2, "%s/%s", parent, id) < 0)
+		return -ENOMEM;
+	found = access(v2, F_OK) == 0;
+	for (int c = 0; mode == CGROUP_HYBRID && c < _CG_V1_MAX; c++) {
+		_cleanup_free_ char *own = NULL;
+		if (own_path(self, v1_names[c], &own) < 0 ||
+		    asprintf(&v1[c], CG_ROOT "/%s%s/" CG_PARENT "/%s", v1_names[c], own, id) < 0) {
+			v1[c] = NULL;
+			continue;
+		}
+		if (access(v1[c], F_OK) < 0) {
+			free(v1[c]);
+			v1[c] = NULL;
+		} else {
+			found = true;
+		}
+	}
+	r = 0;
+	if (found) {
+		/* What is in them is killed, and they are removed (the v2 one may be gone). */
+		r = cgroup_from_paths(mode, v2, (const char *const *)v1, &cg);
+		if (r == 0)
+			r = cgroup_destroy(cg) < 0 ? -EBUSY : 1;
+	}
+	for (int c = 0; c < _CG_V1_MAX; c++)
+		free(v1[c]);
+	return r;
+}
+
 int cgroup_from_paths(enum cgroup_mode mode, const char *v2_path, const char *const *v1,
 		      struct cgroup **ret)
 {

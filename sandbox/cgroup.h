@@ -51,6 +51,10 @@ int cgroup_sandbox_parent(char **ret_path, unsigned *ret_level);
  * the paths it recorded: @v1 holds _CG_V1_MAX paths or NULLs. */
 int cgroup_from_paths(enum cgroup_mode mode, const char *v2_path, const char *const *v1,
 		      struct cgroup **ret);
+/* The cgroups a launch of sandbox @id would have made here, if they exist (a launch or
+ * restore that its launcher did not live to record): what is in them is killed and they
+ * are removed. 1 when there were some, 0 when not, or -errno. */
+int cgroup_reclaim(const char *id);
 /* Hybrid: moves @pid into the v1 cgroups (the v2 one is entered with CLONE_INTO_CGROUP). */
 int cgroup_attach_v1(const struct cgroup *cg, pid_t pid);
 /* Freezes (waiting until every task has stopped, at most 1 s) or thaws the sandbox. */

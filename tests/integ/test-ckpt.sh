@@ -437,4 +437,38 @@ for i in itertools.count(): print(i, flush=True); time.sleep(0.05)") || fail cre
 	echo "snapshots after the restart: ${snaps:-none}; sandbox $st"
 }
 
+# sbxd killed in the middle of a restore: after a restart the copy is recorded lost, and
+# nothing of it (cgroups, processes, layer) is left; the snapshot restores.
+t_killed_mid_restore() {
+	start_sbxd
+	need_criu
+	local id snap before
+	id=$("$SBX" create --image host -- python3 -c "
+import time
+big = bytearray(b'r' * (256 << 20))
+print('READY', flush=True)
+while True: time.sleep(0.05)") || fail create
+	wait_log "$id" READY 30
+	snap=$("$SBX" checkpoint "$id") || fail checkpoint
+	wait_exit "$id" >/dev/null
+	sleep 0.3
+	before=$(leftover_count)
+	curl -s --unix-socket "$SBX_SOCKET" -X POST "http://x/v1/snapshots/$snap/restore" >/dev/null &
+	sleep 0.12
+	kill -9 "$SBXD_PID"
+	wait "$SBXD_PID" 2>/dev/null
+	SBXD_PID=
+	start_sbxd
+	sleep 0.5
+	api GET /v1/sandboxes
+	local lost
+	lost=$(jget "$BODY" '[s["reason"] for s in j["sandboxes"] if s["id"] != "'"$id"'"]')
+	assert_eq "$(leftover_count)" "$before" "nothing of the interrupted restore is left"
+	[[ "$lost" == "['lost']" || "$lost" == "[]" ]] || fail "the interrupted copy: $lost"
+	local new
+	new=$("$SBX" restore "$snap") || fail "the snapshot restores after all"
+	wait_log "$new" READY
+	echo "interrupted copy: $lost"
+}
+
 . "$(dirname "$0")/lib.sh"
