@@ -8,6 +8,11 @@ WORKLOAD=$(cat "$(dirname "${BASH_SOURCE[0]}")/ckpt-workload.py")
 COUNTER='import time,itertools
 for i in itertools.count(): print(i, flush=True); time.sleep(0.05)'
 
+# counter_with MB: a counter that holds MB MiB of touched memory (python3 -c script).
+counter_with() {
+	printf 'import time, itertools\nbig = bytearray(b"x" * (%d << 20))\nfor i in itertools.count(): print(i, flush=True); time.sleep(0.05)' "$1"
+}
+
 need_criu() {
 	local h
 	h=$(curl -s --unix-socket "$SBX_SOCKET" http://x/v1/health)
@@ -382,10 +387,7 @@ t_full_disk() {
 	start_sbxd --state-dir "$TMPD/small/state"
 	need_criu
 	local id n
-	id=$("$SBX" create --image host -- python3 -c "
-import time, itertools
-big = bytearray(b'x' * (64 << 20))
-for i in itertools.count(): print(i, flush=True); time.sleep(0.05)") || fail create
+	id=$("$SBX" create --image host -- python3 -c "$(counter_with 64)") || fail create
 	wait_log "$id" 3
 	api POST "/v1/sandboxes/$id/checkpoint"
 	assert_eq "$CODE" 507 "checkpoint on a full disk ($BODY)"
@@ -405,10 +407,7 @@ t_killed_mid_dump() {
 	start_sbxd
 	need_criu
 	local id n
-	id=$("$SBX" create --image host -- python3 -c "
-import time, itertools
-big = bytearray(b'y' * (256 << 20))
-for i in itertools.count(): print(i, flush=True); time.sleep(0.05)") || fail create
+	id=$("$SBX" create --image host -- python3 -c "$(counter_with 256)") || fail create
 	wait_log "$id" 3
 	curl -s --unix-socket "$SBX_SOCKET" -X POST "http://x/v1/sandboxes/$id/checkpoint" >/dev/null &
 	sleep 0.15
