@@ -73,6 +73,17 @@ cli.sendall(b"before")
 assert conn.recv(6) == b"before"
 cli.sendall(b"inflight")
 
+# Unix sockets: a pair with bytes in flight, and a listener on a path with a client.
+ua, ub = socket.socketpair()
+ua.sendall(b"unix-pair")
+ulisten = socket.socket(socket.AF_UNIX)
+ulisten.bind("/tmp/wd/sock")
+ulisten.listen(1)
+ucli = socket.socket(socket.AF_UNIX)
+ucli.connect("/tmp/wd/sock")
+userv, _ = ulisten.accept()
+ucli.sendall(b"unix-path")
+
 # An interval timer.
 ticks = 0
 
@@ -114,6 +125,13 @@ check(conn.recv(8) == b"inflight", "tcp in flight")
 conn.sendall(b"after")
 cli.settimeout(5)
 check(cli.recv(5) == b"after", "tcp after")
+ub.settimeout(5)
+check(ub.recv(9) == b"unix-pair", "unix socketpair")
+userv.settimeout(5)
+check(userv.recv(9) == b"unix-path", "unix socket on a path")
+userv.sendall(b"back")
+ucli.settimeout(5)
+check(ucli.recv(4) == b"back", "unix socket reply")
 t0 = ticks
 time.sleep(0.2)
 check(ticks > t0 + 5, "timer %d -> %d" % (t0, ticks))

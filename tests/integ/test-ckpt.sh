@@ -163,8 +163,9 @@ PY
 }
 
 # zdtm-style: memory (256 MiB of numbered pages), an open file with its offset, a file in
-# the writable layer, a pipe with data, a process tree, a loopback TCP connection with
-# bytes in flight, an interval timer, env and cwd; restored twice from one snapshot.
+# the writable layer, a pipe with data, a process tree, a loopback TCP connection and
+# unix sockets with bytes in flight, an interval timer, env and cwd; restored twice from
+# one snapshot.
 t_zdtm_state() {
 	start_sbxd
 	need_criu
@@ -179,6 +180,37 @@ t_zdtm_state() {
 		assert_eq "$(wait_exit "$r")" 0 "workload in $r: $("$SBX" logs "$r" | tail -n 1)"
 		assert_contains "$("$SBX" logs "$r")" PASS "workload in $r"
 	done
+}
+
+# Across sbxd restarts: a re-adopted sandbox checkpoints, a restored one is re-adopted
+# with its counters going on from its snapshot's.
+t_across_restart() {
+	start_sbxd
+	need_criu
+	local id snap new u0 u1
+	id=$("$SBX" create --image host -- python3 -c "$COUNTER") || fail create
+	wait_log "$id" 5
+	stop_sbxd_keep() { kill -TERM "$SBXD_PID"; wait "$SBXD_PID"; SBXD_PID=; }
+	stop_sbxd_keep
+	start_sbxd
+	snap=$("$SBX" checkpoint --leave-running "$id") || fail "checkpoint of a re-adopted sandbox"
+	new=$("$SBX" restore "$snap") || fail restore
+	wait_log "$new" "$(($(last_count "$id") + 3))"
+	u0=$(curl -s --unix-socket "$SBX_SOCKET" "http://x/v1/sandboxes/$new/usage")
+	stop_sbxd_keep
+	start_sbxd
+	assert_eq "$(jget "$("$SBX" inspect "$new")" 'j["state"], j["restored_from"]')" \
+		"('running', '$snap')" "the restored sandbox re-adopted"
+	u1=$(curl -s --unix-socket "$SBX_SOCKET" "http://x/v1/sandboxes/$new/usage")
+	python3 - "$u0" "$u1" <<'PY' || fail "counters after the restart"
+import json, sys
+a, b = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+assert b["cpu_ns"] >= a["cpu_ns"] and b["wall_ns"] > a["wall_ns"], (a["cpu_ns"], b["cpu_ns"])
+assert b["syscalls_total"] >= a["syscalls_total"], "syscalls"
+assert b["restored_from"] == a["restored_from"]
+PY
+	assert_eq "$("$SBX" exec "$new" -- echo ok)" ok "exec after the restart"
+	assert_consecutive "$new"
 }
 
 # A restored sandbox is as confined as a new one, and its copies do not share state.
