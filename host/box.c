@@ -670,10 +670,8 @@ static void launch_done(struct work *w)
 	struct conn *c = j->c;
 
 	b->jobs--;
-	if (b->from) {
+	if (b->from) { /* the restore is done with its snapshot */
 		b->from->users--;
-		free(b->restored_from);
-		b->restored_from = strdup(b->from->id);
 		b->from = NULL;
 	}
 	if (j->r < 0) {
