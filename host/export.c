@@ -144,13 +144,34 @@ static bool emit(const struct ledger_row *w, void *ud)
 	fmt_time(w->start_ns, s, sizeof(s));
 	fmt_time(w->end_ns, t, sizeof(t));
 	snprintf(q, sizeof(q), "%" PRIu64, w->quantity);
-	snprintf(desc, sizeof(desc), "%s of sandbox %s", w->sku, w->sandbox);
-	const char *fields[] = { cost,	    cost,    list,	  lup,
-				 cost,	    up,	     pq,	  w->pricing_unit,
-				 q,	    w->unit, s,		  t,
-				 "Usage",   desc,    w->currency, w->sandbox,
-				 "Sandbox", w->sku,  "sbx",	  "Compute",
-				 w->labels, w->id,   w->tenant,	  w->policy,
+	/* A snapshot's storage, or a sandbox's use (the resource names which). */
+	bool snap = !strncmp(w->sandbox, "snap-", 5);
+	snprintf(desc, sizeof(desc), "%s of %s %s", w->sku, snap ? "snapshot" : "sandbox",
+		 w->sandbox);
+	const char *fields[] = { cost,
+				 cost,
+				 list,
+				 lup,
+				 cost,
+				 up,
+				 pq,
+				 w->pricing_unit,
+				 q,
+				 w->unit,
+				 s,
+				 t,
+				 "Usage",
+				 desc,
+				 w->currency,
+				 w->sandbox,
+				 snap ? "Snapshot" : "Sandbox",
+				 w->sku,
+				 "sbx",
+				 snap ? "Storage" : "Compute",
+				 w->labels,
+				 w->id,
+				 w->tenant,
+				 w->policy,
 				 w->hash };
 	for (size_t i = 0; i < ARRAY_SIZE(fields); i++)
 		csv_field(x->f, fields[i], i + 1 == ARRAY_SIZE(fields));

@@ -227,6 +227,14 @@ assert not mine(final["id"], "sandbox-create"), "a restore is not a new creation
 assert len(mine(orig["id"], "sandbox-create")) == 1
 print("stored", stored / 1e9, "s; storage rows", len(st), "; restored cpu", cpu)
 PY
+	curl -s --unix-socket "$SBX_SOCKET" "http://x/v1/usage?format=focus" >"$TMPD/f.csv"
+	python3 - "$TMPD/f.csv" "$sid" <<'PY' || fail "FOCUS rows of the snapshot"
+import csv, sys
+rows = [r for r in csv.DictReader(open(sys.argv[1])) if r["ResourceId"] == sys.argv[2]]
+assert rows and all(r["ResourceType"] == "Snapshot" and r["ServiceCategory"] == "Storage"
+                    and r["SkuId"] == "snapshot-gib-hour" and r["PricingUnit"] == "GiB-hours"
+                    for r in rows), rows[:1]
+PY
 	run_sbx bill verify
 	assert_eq "$RC" 0 "chain"
 }
