@@ -525,14 +525,12 @@ static void launch_fn(struct work *w)
 		if (r == 0)
 			r = layer_path(b->id, NULL, layer, sizeof(layer));
 		if (r < 0) {
-			layer_remove(b->id);
 			j->r = r;
 			j->status = 500;
 			if (asprintf(&j->err, "cannot prepare the writable layer: %s",
 				     strerror(-r)) < 0)
 				j->err = NULL;
-			remove_state_dir(b->dir);
-			return;
+			goto fail;
 		}
 	}
 	struct sandbox_spec spec = {
@@ -565,20 +563,12 @@ static void launch_fn(struct work *w)
 	};
 	if (b->from) {
 		r = snap_restore(b, &spec, img, log_fd, status_fd, &j->sb, &j->err);
-		if (r == 0 && b->slot >= 0 && b->cg_id)
-			r = meter_attach(D.meter, b->cg_id, (uint32_t)b->slot, true);
 		if (r < 0) {
-			if (j->sb) {
-				sandbox_destroy(j->sb);
-				j->sb = NULL;
-			}
 			j->r = r;
 			j->status = 500;
 			if (!j->err && asprintf(&j->err, "restore failed: %s", strerror(-r)) < 0)
 				j->err = NULL;
-			remove_state_dir(b->dir);
-			layer_remove(b->id);
-			return;
+			goto fail;
 		}
 	} else {
 		r = sandbox_start(&spec, D.opt.init_path, &j->sb, &se);
@@ -595,27 +585,24 @@ static void launch_fn(struct work *w)
 				     sandbox_stage_name(se.stage), strerror(-r));
 		if (r < 0)
 			j->err = NULL;
-		remove_state_dir(b->dir);
-		layer_remove(b->id);
-		return;
+		goto fail;
 	}
 	r = sandbox_start_time(j->sb->pid, &b->start_time);
 	if (r == 0) {
-		j->ctl_fd = ctl_connect(j->sb->pidfd);
+		j->ctl_fd = ctl_connect(j->sb->pidfd, true);
 		r = j->ctl_fd < 0 ? j->ctl_fd : 0;
 	}
-	if (r == 0 && fcntl(j->ctl_fd, F_SETFL, O_NONBLOCK) < 0)
-		r = -errno;
-	if (r < 0) {
-		sandbox_destroy(j->sb);
-		j->sb = NULL;
-		j->r = r;
-		j->status = 500;
-		if (asprintf(&j->err, "cannot reach the new sandbox: %s", strerror(-r)) < 0)
-			j->err = NULL;
-		remove_state_dir(b->dir);
-		layer_remove(b->id);
-	}
+	if (r == 0)
+		return;
+	sandbox_destroy(j->sb);
+	j->sb = NULL;
+	j->r = r;
+	j->status = 500;
+	if (asprintf(&j->err, "cannot reach the new sandbox: %s", strerror(-r)) < 0)
+		j->err = NULL;
+fail:
+	remove_state_dir(b->dir);
+	layer_remove(b->id);
 }
 
 static void pid_done(struct loop_op *op, int res, uint32_t flags);
@@ -911,10 +898,6 @@ static int box_launch(struct conn *c, const char *tenant, json_t *spec, struct a
 		b->base = json_incref(json_object_get(from->meta, "usage"));
 		b->mem_byte_ns =
 			(uint64_t)json_integer_value(json_object_get(b->base, "memory_byte_ns"));
-		/* Its UTS namespace comes back with the snapshot, and with it the name. */
-		const char *hn = json_string_value(json_object_get(from->meta, "hostname"));
-		if (!b->req.hostname && hn)
-			b->req.hostname = strdup(hn);
 		b->fork = fork;
 	}
 	/* No sandbox runs that the database does not know: a restart could not find it. */
@@ -944,22 +927,22 @@ int box_create_from(struct conn *c, struct snap *s, struct fork_state *fork, con
 {
 	struct api_create req = { 0 };
 	_cleanup_free_ char *err = NULL;
-	json_t *spec = json_object_get(s->meta, "spec");
-	char *body = json_dumps(spec, JSON_COMPACT);
+	/* The restored sandbox keeps the snapshot's hostname (its UTS namespace comes back):
+	 * said so in its spec, which outlives the snapshot. */
+	json_t *spec = json_deep_copy(json_object_get(s->meta, "spec"));
+	json_t *hn = json_object_get(s->meta, "hostname");
+	if (spec && hn && !json_object_get(spec, "hostname"))
+		json_object_set(spec, "hostname", hn);
+	char *body = spec ? json_dumps(spec, JSON_COMPACT) : NULL;
 	int r = body ? apispec_parse_create(body, strlen(body), &req, &err) : -ENOMEM;
 
 	free(body);
 	if (r < 0) {
+		json_decref(spec);
 		*ret_err = "the snapshot's spec is unreadable";
 		return 500;
 	}
-	/* The restored sandbox keeps the snapshot's hostname (its UTS namespace): said so
-	 * in its spec, which outlives the snapshot. */
-	json_t *own = json_deep_copy(spec);
-	json_t *hn = json_object_get(s->meta, "hostname");
-	if (own && hn && !json_object_get(own, "hostname"))
-		json_object_set(own, "hostname", hn);
-	return box_launch(c, s->tenant, own, &req, NULL, 0, s, fork, ret_err);
+	return box_launch(c, s->tenant, spec, &req, NULL, 0, s, fork, ret_err);
 }
 
 /* ---- exits, teardown, delete ---- */
@@ -1332,11 +1315,11 @@ static void readopt_one(const struct store_sandbox *s, void *userdata)
 	if (r == 0)
 		(void)cgroup_freeze(b->sb->cg, false);
 	if (r == 0)
-		b->ctl_fd = ctl_connect(b->sb->pidfd);
-	if (r == 0 && (b->ctl_fd < 0 || fcntl(b->ctl_fd, F_SETFL, O_NONBLOCK) < 0)) {
+		b->ctl_fd = ctl_connect(b->sb->pidfd, true);
+	if (r == 0 && b->ctl_fd < 0) {
 		/* It lives but cannot take commands: not a sandbox we can serve. */
 		logmsg(1, "sandbox %s: control channel: %s; stopping it", b->id,
-		       strerror(b->ctl_fd < 0 ? -b->ctl_fd : errno));
+		       strerror(-b->ctl_fd));
 		sandbox_destroy(b->sb);
 		b->sb = NULL;
 		r = -EIO;

@@ -6,23 +6,21 @@
 #include <fcntl.h>
 #include <linux/mount.h>
 #include <linux/sched.h>
-#include <net/if.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
-#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "../sandbox/macro.h"
+#include "../sandbox/sandbox.h"
 
 #define CRIU_FD_BASE 10
 #define CRIU_MAX_FDS 8
@@ -239,14 +237,8 @@ int criu_exec(const struct criu_run *run, const char *log_path, char **ret_err)
 			_exit(126);
 		if (run->new_netns) {
 			/* The restored sandbox's network namespace: only lo, up. */
-			struct ifreq ifr = { .ifr_name = "lo" };
-			int sk, ns;
-			if (unshare(CLONE_NEWNET) < 0 ||
-			    (sk = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)) < 0 ||
-			    ioctl(sk, SIOCGIFFLAGS, &ifr) < 0)
-				_exit(126);
-			ifr.ifr_flags |= IFF_UP;
-			if (ioctl(sk, SIOCSIFFLAGS, &ifr) < 0 ||
+			int ns;
+			if (unshare(CLONE_NEWNET) < 0 || sandbox_lo_up() < 0 ||
 			    (ns = open("/proc/self/ns/net", O_RDONLY)) < 0 ||
 			    dup2(ns, CRIU_FD_BASE + (int)run->nfds) < 0)
 				_exit(126);

@@ -44,6 +44,7 @@
 #include "criu.h"
 #include "daemon.h"
 #include "layer.h"
+#include "meter.h"
 #include "store.h"
 #include "usage.h"
 
@@ -494,12 +495,10 @@ static void reconnect(struct box *b)
 {
 	if (b->ctl_fd >= 0 || !b->sb)
 		return;
-	int fd = ctl_connect(b->sb->pidfd);
-	if (fd < 0 || fcntl(fd, F_SETFL, O_NONBLOCK) < 0) {
+	int fd = ctl_connect(b->sb->pidfd, true);
+	if (fd < 0) {
 		logmsg(0, "sandbox %s: control channel after a checkpoint: %s", b->id,
-		       strerror(fd < 0 ? -fd : errno));
-		if (fd >= 0)
-			close(fd);
+		       strerror(-fd));
 		return;
 	}
 	b->ctl_fd = fd;
@@ -967,7 +966,15 @@ int snap_restore(struct box *b, const struct sandbox_spec *spec, const struct im
 		(void)waitpid(pid, NULL, WNOHANG); /* our child, if it died first */
 		FAIL(r, "the restored sandbox is gone: %s", strerror(-r));
 	}
-	/* What CRIU itself spent in the cgroup is not the sandbox's. */
+	/* Counted from here: CRIU's own syscalls in the cgroup were not the sandbox's, and
+	 * the CPU it spent there is an offset. */
+	if (b->slot >= 0 && b->cg_id) {
+		r = meter_attach(D.meter, b->cg_id, (uint32_t)b->slot, true);
+		if (r < 0) {
+			sandbox_destroy(TAKE_PTR(*ret));
+			FAIL(r, "meter: %s", strerror(-r));
+		}
+	}
 	uint64_t usec = 0;
 	int cfd = usage_open_cpu((*ret)->cg);
 	if (cfd >= 0 && usage_pread(cfd, "usage_usec", &usec) == 0)

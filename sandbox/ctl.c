@@ -15,7 +15,7 @@
 
 #include "macro.h"
 
-int ctl_connect(int pidfd)
+int ctl_connect(int pidfd, bool nonblock)
 {
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };
 	_cleanup_close_ int self = -1, fd = -1;
@@ -35,6 +35,8 @@ int ctl_connect(int pidfd)
 	memcpy(addr.sun_path + 1, CTL_NAME, sizeof(CTL_NAME) - 1);
 	if (connect(fd, (struct sockaddr *)&addr,
 		    (socklen_t)(offsetof(struct sockaddr_un, sun_path) + sizeof(CTL_NAME))) < 0)
+		return -errno;
+	if (nonblock && fcntl(fd, F_SETFL, O_NONBLOCK) < 0)
 		return -errno;
 	return TAKE_FD(fd);
 }

@@ -15,6 +15,7 @@
  * The structs below are shared by sbx-init (static, libc only) and the host side. */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #define CTL_FD 3		 /* where sbx-init finds its listening socket */
@@ -57,8 +58,9 @@ struct ctl_reply {
 /* ---- host side (libsandbox); return 0 / fd, or -errno ---- */
 
 /* Connects to the control socket of the sandbox whose PID 1 is @pidfd (the socket is
- * made in its network namespace; the calling thread's own is unchanged after). */
-int ctl_connect(int pidfd);
+ * made in its network namespace; the calling thread's own is unchanged after), and makes
+ * it non-blocking when asked. */
+int ctl_connect(int pidfd, bool nonblock);
 /* Asks for @argv to run with @envp in @cwd, its stdio on @stdio. */
 int ctl_send_exec(int fd, uint32_t id, char *const argv[], char *const envp[], const char *cwd,
 		  const int stdio[3]);

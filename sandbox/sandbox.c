@@ -96,12 +96,26 @@ static int write_id_maps(pid_t pid)
 /* Brings lo up in the network namespace of @pid, from the parent, while the child
  * mounts its root: the two run in parallel. The calling thread returns to its own
  * network namespace before this returns. */
+int sandbox_lo_up(void)
+{
+	struct ifreq ifr = { .ifr_name = "lo" };
+	int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), r = 0;
+
+	if (sock < 0 || ioctl(sock, SIOCGIFFLAGS, &ifr) < 0)
+		r = -errno;
+	ifr.ifr_flags |= IFF_UP;
+	if (r == 0 && ioctl(sock, SIOCSIFFLAGS, &ifr) < 0)
+		r = -errno;
+	if (sock >= 0)
+		close(sock);
+	return r;
+}
+
 static int net_lo_up(pid_t pid)
 {
-	_cleanup_close_ int self = -1, target = -1, sock = -1;
-	struct ifreq ifr = { .ifr_name = "lo" };
+	_cleanup_close_ int self = -1, target = -1;
 	char path[64];
-	int r = 0;
+	int r;
 
 	snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)pid);
 	self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
@@ -110,12 +124,7 @@ static int net_lo_up(pid_t pid)
 		return -errno;
 	if (setns(target, CLONE_NEWNET) < 0)
 		return -errno;
-	sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (sock < 0 || ioctl(sock, SIOCGIFFLAGS, &ifr) < 0)
-		r = -errno;
-	ifr.ifr_flags |= IFF_UP;
-	if (r == 0 && ioctl(sock, SIOCSIFFLAGS, &ifr) < 0)
-		r = -errno;
+	r = sandbox_lo_up();
 	/* Returning to our own namespace cannot fail for a caller that could leave it. */
 	if (setns(self, CLONE_NEWNET) < 0)
 		abort();

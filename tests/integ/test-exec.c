@@ -130,7 +130,7 @@ TEST(exec_has_the_workloads_restrictions)
 {
 	char *workload[] = { "sleep", "60", NULL };
 	struct sandbox *sb = start(workload);
-	int ctl = ctl_connect(sb->pidfd);
+	int ctl = ctl_connect(sb->pidfd, false);
 	CHECK(ctl >= 0);
 	struct result r;
 	char *argv[] = { "sh", "-c",
@@ -162,7 +162,7 @@ TEST(exec_has_the_workloads_restrictions)
 TEST(exec_stdio_exit_codes_and_failures)
 {
 	struct sandbox *sb = start(NULL); /* serves only */
-	int ctl = ctl_connect(sb->pidfd);
+	int ctl = ctl_connect(sb->pidfd, false);
 	struct result r;
 	char *cat[] = { "cat", NULL };
 	run(ctl, 1, cat, "/", "hello\nworld\n", &r);
@@ -193,7 +193,7 @@ TEST(many_concurrent_execs)
 		N = 40
 	};
 	struct sandbox *sb = start(NULL);
-	int ctl = ctl_connect(sb->pidfd), in_w[N], out_r[N], err_r[N];
+	int ctl = ctl_connect(sb->pidfd, false), in_w[N], out_r[N], err_r[N];
 	for (int i = 0; i < N; i++) {
 		char script[64];
 		snprintf(script, sizeof(script), "sleep 0.2; echo job-%d", i);
@@ -230,7 +230,7 @@ TEST(many_concurrent_execs)
 TEST(channel_out_of_reach_inside)
 {
 	struct sandbox *sb = start(NULL);
-	int ctl = ctl_connect(sb->pidfd);
+	int ctl = ctl_connect(sb->pidfd, false);
 	struct result r;
 	char *argv[] = {
 		"sh", "-c",
@@ -258,13 +258,13 @@ TEST(reconnect_signal_and_bad_requests)
 	struct sandbox *sb = start(NULL);
 	struct result r;
 	char *t[] = { "echo", "again", NULL };
-	int a = ctl_connect(sb->pidfd), b = ctl_connect(sb->pidfd);
+	int a = ctl_connect(sb->pidfd, false), b = ctl_connect(sb->pidfd, false);
 	CHECK(a >= 0 && b >= 0);
 	run(b, 1, t, "/", NULL, &r); /* two connections at once */
 	CHECK(!strcmp(r.out, "again\n"));
 	close(a);
 	close(b);
-	a = ctl_connect(sb->pidfd); /* as a restarted daemon would */
+	a = ctl_connect(sb->pidfd, false); /* as a restarted daemon would */
 	run(a, 2, t, "/", NULL, &r);
 	CHECK(r.type == CTL_EXITED && !strcmp(r.out, "again\n"));
 
