@@ -33,12 +33,13 @@ ALL_CFLAGS = $(BASE_CFLAGS) $(PKG_CFLAGS) $(CFLAGS) -fPIE
 LDFLAGS_ALL = -pie -Wl,-z,relro,-z,now $(SAN_LDFLAGS) $(LDFLAGS)
 
 SANDBOX_SRCS := sandbox/spec.c sandbox/jsonpos.c sandbox/sysfilter.c sandbox/cgroup.c \
-	sandbox/image.c sandbox/sandbox.c sandbox/child.c sandbox/text.c sandbox/ctl.c
+	sandbox/image.c sandbox/sandbox.c sandbox/child.c sandbox/text.c sandbox/ctl.c \
+	sandbox/idmap.c sandbox/rootfs.c
 SANDBOX_OBJS := $(SANDBOX_SRCS:%.c=$(B)/%.o)
 LIBSANDBOX := $(B)/libsandbox.a
 
 # Pure host modules (parsers, no I/O): linked by sbxd, the tests and the fuzzers.
-HOST_PURE_SRCS := host/http.c host/apispec.c host/b64.c host/rates.c
+HOST_PURE_SRCS := host/http.c host/apispec.c host/b64.c host/rates.c host/criuimg.c
 LIBHOST := $(B)/libsbxhost.a
 HOST_LIBS := -lhttp_parser -lm
 # The daemon's own modules (I/O: the ring, SQLite, files).

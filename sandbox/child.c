@@ -7,7 +7,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <poll.h>
 #include <linux/close_range.h>
+#include <linux/mount.h>
+#include <linux/openat2.h>
 #include <sched.h>
 #include <signal.h>
 #include <stddef.h>
@@ -28,7 +31,8 @@ _Noreturn static void fail(const struct child_plan *p, enum sandbox_stage stage,
 {
 	struct child_report rep = { .stage = stage, .err = err > 0 ? err : EIO };
 
-	(void)!write(p->sync_fd, &rep, sizeof(rep));
+	(void)p;
+	(void)!write(CHILD_SYNC_FD, &rep, sizeof(rep));
 	_exit(125);
 }
 
@@ -46,45 +50,89 @@ static int bind_ro(const char *src, const char *dst, unsigned long extra)
 	return mount(NULL, dst, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | extra, NULL);
 }
 
-static void setup_root(const struct child_plan *p)
+static int attach(int fd, const char *where)
 {
-	static const char root[] = "root";
+	return (int)syscall(SYS_move_mount, fd, "", AT_FDCWD, where, MOVE_MOUNT_F_EMPTY_PATH);
+}
 
+/* Every descriptor the child keeps goes to its fixed number; all others are closed, for
+ * real, before anything else happens: nothing of the launcher (a cgroup directory, a
+ * socket, a host file) can be reached through /proc/self/fd afterwards. */
+static void settle_fds(const struct child_plan *p)
+{
+	/* The channel first, so that failures from here on are reported. */
+	if (dup3(p->sync_fd, CHILD_SYNC_FD, O_CLOEXEC) < 0)
+		_exit(125);
+	for (int i = 0; i < 3; i++)
+		if (p->stdio[i] >= 0)
+			TRY(p, STAGE_STDIO, dup2(p->stdio[i], i));
+	if (p->log_fd >= 0)
+		TRY(p, STAGE_STDIO, dup2(p->log_fd, LOG_FD));
+	else
+		(void)close(LOG_FD);
+	if (p->status_fd >= 0)
+		TRY(p, STAGE_STDIO, dup2(p->status_fd, STATUS_FD));
+	else
+		(void)close(STATUS_FD);
+	(void)close(CTL_FD);
+	TRY(p, STAGE_STDIO, syscall(SYS_close_range, CHILD_SYNC_FD + 1, ~0U, 0));
+}
+
+/* The first "go": the id maps are written, and the parent's detached mounts arrive:
+ * the root, sbx-init, then the image's binds. */
+static void receive_mounts(const struct child_plan *p, int *fds)
+{
+	union {
+		char buf[CMSG_SPACE(CHILD_MAX_MOUNTS * sizeof(int))];
+		struct cmsghdr align;
+	} ctrl;
+	char go;
+	struct iovec iov = { .iov_base = &go, .iov_len = 1 };
+	struct msghdr msg = { .msg_iov = &iov,
+			      .msg_iovlen = 1,
+			      .msg_control = ctrl.buf,
+			      .msg_controllen = sizeof(ctrl.buf) };
+	unsigned want = 2 + p->nbinds + p->ndevices;
+
+	ssize_t n = recvmsg(CHILD_SYNC_FD, &msg, MSG_CMSG_CLOEXEC);
+	if (n != 1)
+		fail(p, STAGE_SYNC, n < 0 ? errno : EPIPE);
+	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+	if (!c || c->cmsg_type != SCM_RIGHTS || (msg.msg_flags & MSG_CTRUNC) ||
+	    c->cmsg_len != CMSG_LEN(want * sizeof(int)))
+		fail(p, STAGE_SYNC, EBADMSG);
+	memcpy(fds, CMSG_DATA(c), want * sizeof(int));
+}
+
+static void setup_root(const struct child_plan *p, const int *fds)
+{
 	/* Nothing we mount propagates back to the host. */
 	TRY(p, STAGE_MOUNTNS, mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL));
-	if (p->overlay_opts && p->layer) {
-		/* The caller's tmpfs, reachable from the host for checkpoints. */
-		TRY(p, STAGE_SCRATCH, chdir(p->scratch));
-		TRY(p, STAGE_ROOT, mount("overlay", root, "overlay", MS_NODEV, p->overlay_opts));
-		TRY(p, STAGE_ROOT, chdir(root));
-	} else if (p->overlay_opts) {
-		/* A private tmpfs holds the writable layer and the overlay's mount point. */
-		TRY(p, STAGE_SCRATCH,
-		    mount("sbx", p->scratch, "tmpfs", MS_NOSUID | MS_NODEV, p->scratch_opts));
-		TRY(p, STAGE_SCRATCH, chdir(p->scratch));
-		TRY(p, STAGE_SCRATCH, mkdir(root, 0755));
-		TRY(p, STAGE_SCRATCH, mkdir("upper", 0755));
-		TRY(p, STAGE_SCRATCH, mkdir("work", 0755));
-		TRY(p, STAGE_ROOT, mount("overlay", root, "overlay", MS_NODEV, p->overlay_opts));
-		TRY(p, STAGE_ROOT, chdir(root));
-	} else {
-		/* The image itself, read-only, straight onto the mount point. */
-		TRY(p, STAGE_ROOT, bind_ro(p->rootfs, p->scratch, MS_NOSUID | MS_NODEV));
-		TRY(p, STAGE_ROOT, chdir(p->scratch));
-	}
+	TRY(p, STAGE_ROOT, attach(fds[0], p->scratch));
+	TRY(p, STAGE_ROOT, chdir(p->scratch));
 	/* From here on paths are relative to the new root. */
-	for (const char *const *b = p->binds; b && b[0]; b += 2)
-		TRY(p, STAGE_BINDS, bind_ro(b[0], b[1] + 1, MS_NOSUID | MS_NODEV));
+	for (unsigned i = 0; i < p->nbinds; i++)
+		TRY(p, STAGE_BINDS, attach(fds[2 + i], p->bind_targets[i] + 1));
 }
 
 static void setup_proc(const struct child_plan *p)
 {
 	static const char *const ro[] = { "proc/sys", "proc/sysrq-trigger", "proc/irq", "proc/bus",
 					  "proc/fs" };
-	static const char *const hide_files[] = { "proc/kcore",		"proc/keys",
-						  "proc/timer_list",	"proc/kmsg",
-						  "proc/latency_stats", "proc/sched_debug" };
-	static const char *const hide_dirs[] = { "proc/acpi", "proc/scsi", "proc/driver" };
+	/* Host and kernel details no workload needs and that are readable by any uid: the
+	 * kernel's log, keys, timers, symbols, address map, configuration and command
+	 * line, the host's disks and locks. (Files only root can read, such as slabinfo,
+	 * vmallocinfo or pagetypeinfo, are closed to the sandbox's root, not the host's.)
+	 * Each mask is a mount on the launch path: the list is short on purpose. */
+	static const char *const hide_files[] = {
+		"proc/kcore",	      "proc/keys",	  "proc/timer_list", "proc/kmsg",
+		"proc/latency_stats", "proc/sched_debug", "proc/kallsyms",   "proc/iomem",
+		"proc/ioports",	      "proc/cmdline",	  "proc/config.gz",  "proc/locks",
+		"proc/partitions",    "proc/diskstats",	  "proc/swaps",
+	};
+	static const char *const hide_dirs[] = { "proc/acpi",	  "proc/scsi", "proc/driver",
+						 "proc/asound",	  "proc/tty",  "proc/dynamic_debug",
+						 "proc/pressure", "proc/fb" };
 	const unsigned long pflags = MS_NOSUID | MS_NODEV | MS_NOEXEC;
 
 	TRY(p, STAGE_PROC, mount("proc", "proc", "proc", pflags, NULL));
@@ -106,16 +154,11 @@ static void setup_proc(const struct child_plan *p)
 	}
 }
 
-static void setup_dev(const struct child_plan *p)
+static void setup_dev(const struct child_plan *p, const int *fds)
 {
-	static const struct {
-		const char *path;
-		unsigned major, minor;
-	} nodes[] = {
-		/* Absolute: the host's node (the old root is still there); +1: ours. */
-		{ "/dev/null", 1, 3 },	 { "/dev/zero", 1, 5 },	   { "/dev/full", 1, 7 },
-		{ "/dev/random", 1, 8 }, { "/dev/urandom", 1, 9 }, { "/dev/tty", 5, 0 },
-	};
+	/* The host's nodes, bound in: a user namespace cannot make device nodes. */
+	static const char *const nodes[] = { "/dev/null",   "/dev/zero",    "/dev/full",
+					     "/dev/random", "/dev/urandom", "/dev/tty" };
 	static const char *const links[][2] = {
 		{ "pts/ptmx", "dev/ptmx" },	     { "/proc/self/fd", "dev/fd" },
 		{ "/proc/self/fd/0", "dev/stdin" },  { "/proc/self/fd/1", "dev/stdout" },
@@ -125,26 +168,20 @@ static void setup_dev(const struct child_plan *p)
 	TRY(p, STAGE_DEV,
 	    mount("sbx", "dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "size=64k,mode=0755"));
 	for (size_t i = 0; i < sizeof(nodes) / sizeof(nodes[0]); i++) {
-		const char *ours = nodes[i].path + 1;
-		if (!p->user_ns) {
-			TRY(p, STAGE_DEV,
-			    mknod(ours, S_IFCHR | 0666, makedev(nodes[i].major, nodes[i].minor)));
-			continue;
-		}
-		/* A user namespace cannot mknod: bind the host's nodes instead. */
+		const char *ours = nodes[i] + 1; /* absolute: the host's; +1: ours */
 		int fd = open(ours, O_CREAT | O_WRONLY | O_CLOEXEC, 0666);
 		if (fd < 0)
 			fail(p, STAGE_DEV, errno);
 		close(fd);
-		TRY(p, STAGE_DEV, mount(nodes[i].path, ours, NULL, MS_BIND, NULL));
+		TRY(p, STAGE_DEV, mount(nodes[i], ours, NULL, MS_BIND, NULL));
 	}
-	/* Granted devices: the host's node bound in, in either mode. */
-	for (char **d = p->devices; d && d[0]; d += 2) {
-		int fd = open(d[1], O_CREAT | O_WRONLY | O_CLOEXEC, 0666);
+	/* Granted devices: the host's nodes, cloned by the parent. */
+	for (unsigned i = 0; i < p->ndevices; i++) {
+		int fd = open(p->devices[i], O_CREAT | O_WRONLY | O_CLOEXEC, 0666);
 		if (fd < 0)
 			fail(p, STAGE_DEV, errno);
 		close(fd);
-		TRY(p, STAGE_DEV, mount(d[0], d[1], NULL, MS_BIND, NULL));
+		TRY(p, STAGE_DEV, attach(fds[2 + p->nbinds + i], p->devices[i]));
 	}
 	/* sbx-init itself, read-only: PID 1 runs from inside the sandbox's own tree, so a
 	 * checkpoint finds everything it maps under the sandbox's root. */
@@ -152,7 +189,7 @@ static void setup_dev(const struct child_plan *p)
 	if (fd < 0)
 		fail(p, STAGE_DEV, errno);
 	close(fd);
-	TRY(p, STAGE_DEV, bind_ro(p->init_path, "dev/sbx-init", MS_NOSUID | MS_NODEV));
+	TRY(p, STAGE_DEV, attach(fds[1], "dev/sbx-init"));
 	for (size_t i = 0; i < sizeof(links) / sizeof(links[0]); i++)
 		TRY(p, STAGE_DEV, symlink(links[i][0], links[i][1]));
 	TRY(p, STAGE_DEV, mkdir("dev/pts", 0755));
@@ -181,7 +218,8 @@ static void pivot(const struct child_plan *p)
 static void ctl_socket(const struct child_plan *p)
 {
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };
-	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	/* Non-blocking: sbx-init drains every pending connection, and never waits. */
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 
 	if (fd < 0)
 		fail(p, STAGE_CONTROL, errno);
@@ -194,6 +232,8 @@ static void ctl_socket(const struct child_plan *p)
 		TRY(p, STAGE_CONTROL, dup2(fd, CTL_FD));
 		close(fd);
 	}
+	/* sbx-init receives it across exec (and marks it close-on-exec itself). */
+	TRY(p, STAGE_CONTROL, fcntl(CTL_FD, F_SETFD, 0));
 }
 
 static void drop_privileges(const struct child_plan *p)
@@ -205,13 +245,28 @@ static void drop_privileges(const struct child_plan *p)
 			fail(p, STAGE_CAPS, errno);
 	TRY(p, STAGE_CAPS, cap_reset_ambient());
 	if (p->set_user) {
-		if (!p->user_ns)
-			TRY(p, STAGE_USER, setgroups(0, NULL));
 		TRY(p, STAGE_USER, setresgid(p->gid, p->gid, p->gid));
 		TRY(p, STAGE_USER, setresuid(p->uid, p->uid, p->uid));
 	}
 	TRY(p, STAGE_CAPS, cap_set_proc(p->no_caps));
 	TRY(p, STAGE_NNP, prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0));
+}
+
+/* The caller's working directory, resolved inside the new root: "..", absolute symlinks
+ * and magic links (/proc/self/fd/N, /proc/1/root) cannot lead out of it. */
+static void enter_workdir(const struct child_plan *p)
+{
+	struct open_how how = { .flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
+				.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS };
+	int fd;
+
+	do
+		fd = (int)syscall(SYS_openat2, AT_FDCWD, p->workdir, &how, sizeof(how));
+	while (fd < 0 && errno == EAGAIN);
+	if (fd < 0)
+		fail(p, STAGE_WORKDIR, errno);
+	TRY(p, STAGE_WORKDIR, fchdir(fd));
+	close(fd);
 }
 
 /* The workload starts with default dispositions and nothing blocked, whatever the
@@ -231,52 +286,46 @@ static void reset_signals(void)
 _Noreturn void child_main(const struct child_plan *p)
 {
 	static const struct rlimit no_core = { 0, 0 };
+	int mounts[CHILD_MAX_MOUNTS];
 	char go;
 
+	settle_fds(p);
 	reset_signals();
-	if (p->die_with_parent)
-		TRY(p, STAGE_SYNC, prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0));
-	/* In a user namespace, wait for the id maps, then become its root (an unprivileged
-	 * host id) before mounting, so that what we mount is owned by a mapped id. */
-	if (p->user_ns) {
-		if (read(p->sync_fd, &go, 1) != 1)
-			fail(p, STAGE_SYNC, errno ? errno : EPIPE);
-		TRY(p, STAGE_USER, setresgid(0, 0, 0));
-		TRY(p, STAGE_USER, setresuid(0, 0, 0));
-	}
+	/* Wait for the id maps and the mounts, then become the namespace's root (an
+	 * unprivileged host id) before mounting, so that what we mount is owned by it. */
+	receive_mounts(p, mounts);
+	TRY(p, STAGE_USER, setresgid(0, 0, 0));
+	TRY(p, STAGE_USER, setresuid(0, 0, 0));
 
-	setup_root(p);
+	setup_root(p, mounts);
 	TRY(p, STAGE_TMP, mount("tmp", "tmp", "tmpfs", MS_NOSUID | MS_NODEV, p->tmp_opts));
-	setup_dev(p);
+	setup_dev(p, mounts);
+	for (unsigned i = 0; i < 2 + p->nbinds + p->ndevices; i++)
+		close(mounts[i]);
 	setup_proc(p);
 	pivot(p);
 	TRY(p, STAGE_HOSTNAME, sethostname(p->hostname, strlen(p->hostname)));
-	TRY(p, STAGE_WORKDIR, chdir(p->workdir));
-
-	for (int i = 0; i < 3; i++)
-		if (p->stdio[i] >= 0 && p->stdio[i] != i)
-			TRY(p, STAGE_STDIO, dup2(p->stdio[i], i));
-	/* No descriptor of the launcher reaches the workload, but for sbx-init's control
-	 * socket, log and status files at fds 3-5 (dup2 leaves them open across exec;
-	 * sbx-init then guards them). */
-	TRY(p, STAGE_STDIO, syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC));
+	enter_workdir(p);
 	if (p->control)
 		ctl_socket(p);
-	/* The parent placed these above STATUS_FD: no dup2 here clobbers another. */
-	if (p->log_fd >= 0)
-		TRY(p, STAGE_STDIO, dup2(p->log_fd, LOG_FD));
-	if (p->status_fd >= 0)
-		TRY(p, STAGE_STDIO, dup2(p->status_fd, STATUS_FD));
 	TRY(p, STAGE_SESSION, setsid());
 	TRY(p, STAGE_RLIMITS, setrlimit(RLIMIT_CORE, &no_core));
 
 	/* Meanwhile the parent has placed us in our v1 cgroups and brought lo up in our
 	 * network namespace; nothing of the workload runs before it says so. */
-	if (read(p->sync_fd, &go, 1) != 1)
+	if (read(CHILD_SYNC_FD, &go, 1) != 1)
 		fail(p, STAGE_SYNC, errno ? errno : EPIPE);
 	TRY(p, STAGE_CGROUPNS, unshare(CLONE_NEWCGROUP));
 
 	drop_privileges(p);
+	/* After the last change of credentials, which clears it; a launcher that died
+	 * before has closed its end of the channel. */
+	if (p->die_with_parent) {
+		struct pollfd pfd = { .fd = CHILD_SYNC_FD, .events = POLLIN };
+		TRY(p, STAGE_SYNC, prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0));
+		if (poll(&pfd, 1, 0) != 0)
+			_exit(125);
+	}
 	/* Last before exec: from here only allowlisted syscalls run. */
 	if (sysfilter_install(p->filter) < 0)
 		fail(p, STAGE_SECCOMP, errno);

@@ -9,28 +9,35 @@
 #include <sys/types.h>
 #include <sys/capability.h>
 
+#include "rootfs.h"
 #include "sandbox.h"
 
+/* The descriptors the child keeps, at fixed numbers: stdio 0-2, the log and status files
+ * (ctl.h LOG_FD, STATUS_FD), and the channel to the parent. Everything else it inherited
+ * is closed before it touches anything a caller named. The parent hands its copies over
+ * at CHILD_FD_FIRST and above, where moving them into place clobbers none. */
+#define CHILD_SYNC_FD 6
+#define CHILD_FD_FIRST 10
+/* Mounts the parent sends with the first "go": the root, sbx-init, the image's binds,
+ * the granted devices. */
+#define CHILD_MAX_MOUNTS (2 + ROOTFS_MAX_BINDS + ROOTFS_MAX_DEVICES)
+
 struct child_plan {
-	int sync_fd;	       /* SOCK_SEQPACKET, CLOEXEC: "go" arrives here, failures leave here */
-	const char *init_path; /* sbx-init on the host (absolute): bound to /dev/sbx-init */
-	bool control;	       /* create the control socket (ctl.h) at fd 3 */
-	int log_fd;	       /* fd 4 there, or -1 */
-	int status_fd;	       /* fd 5 there, or -1 */
-	int stdio[3];
-	const char *scratch;	  /* host directory the child mounts its private tmpfs on, or
-				   * with @layer, the caller's tmpfs holding upper/, work/, root/ */
-	bool layer;		  /* @scratch is already mounted (by the caller, on the host) */
-	char scratch_opts[64];	  /* tmpfs options for it, with a writable layer */
-	char tmp_opts[64];	  /* tmpfs options for /tmp */
-	char log_cap[24];	  /* sbx-init's --log argument */
-	const char *rootfs;	  /* image root (lower layer) */
-	char *overlay_opts;	  /* NULL: read-only bind of rootfs; else overlay options */
-	const char *const *binds; /* source, target pairs */
-	char **devices;		  /* host node, "dev/NAME" pairs, or NULL */
+	int sync_fd;   /* SOCK_SEQPACKET: "go" (with the mounts) arrives here, failures leave */
+	bool control;  /* create the control socket (ctl.h) at fd 3 */
+	int log_fd;    /* for LOG_FD, or -1 */
+	int status_fd; /* for STATUS_FD, or -1 */
+	int stdio[3];  /* for 0-2, or -1: keep the inherited one */
+	const char *scratch; /* host directory the root is attached on (a mount point only) */
+	char tmp_opts[64];   /* tmpfs options for /tmp */
+	char log_cap[24];    /* sbx-init's --log argument */
+	const char *const *bind_targets; /* where each bind goes, in the order sent */
+	unsigned nbinds;
+	char **devices; /* "dev/NAME" of each granted device, NULL-terminated, or NULL */
+	unsigned ndevices;
 	const char *hostname;
 	const char *workdir;
-	bool user_ns, set_user, die_with_parent;
+	bool set_user, die_with_parent;
 	uid_t uid;
 	gid_t gid;
 	cap_t no_caps;	   /* an empty capability set, from cap_init() */

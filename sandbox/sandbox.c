@@ -22,7 +22,9 @@
 
 #include "child.h"
 #include "ctl.h"
+#include "idmap.h"
 #include "macro.h"
+#include "rootfs.h"
 
 #ifndef P_PIDFD
 #define P_PIDFD 3
@@ -79,12 +81,12 @@ static int write_str(pid_t pid, const char *file, const char *s)
 	return 0;
 }
 
-static int write_id_maps(pid_t pid)
+static int write_id_maps(pid_t pid, uid_t base)
 {
 	char map[64];
 	int r;
 
-	snprintf(map, sizeof(map), "0 %u %u\n", SANDBOX_USERNS_BASE, SANDBOX_USERNS_SIZE);
+	idmap_line(base, map, sizeof(map));
 	r = write_str(pid, "uid_map", map);
 	if (r == 0)
 		r = write_str(pid, "setgroups", "deny");
@@ -131,49 +133,44 @@ static int net_lo_up(pid_t pid)
 	return r;
 }
 
-/* Moves @fd to a number above STATUS_FD, where the child's placement of the control
- * socket, log and status files at fds 3-5 cannot clobber it. */
-static int fd_above_ctl(int fd)
+/* A copy of @fd at CHILD_FD_FIRST or above, where the child's placement of its
+ * descriptors clobbers none; -1 stays -1. */
+static int dup_high(int fd)
 {
-	if (fd < 0 || fd > STATUS_FD)
-		return fd;
-	int moved = fcntl(fd, F_DUPFD_CLOEXEC, STATUS_FD + 1);
-	int r = moved < 0 ? -errno : moved;
-	close(fd);
-	return r;
+	if (fd < 0)
+		return -1;
+	int r = fcntl(fd, F_DUPFD_CLOEXEC, CHILD_FD_FIRST);
+	return r < 0 ? -errno : r;
 }
 
 static void plan_free(struct child_plan *p)
 {
-	for (char **d = p->devices; d && d[0]; d += 2)
-		free(d[1]);
+	for (unsigned i = 0; i < p->ndevices; i++)
+		free(p->devices[i]);
 	free(p->devices);
 	closep(&p->log_fd);
 	closep(&p->status_fd);
-	free(p->overlay_opts);
+	for (int i = 0; i < 3; i++)
+		closep(&p->stdio[i]);
+	free((void *)p->bind_targets);
 	free((void *)p->argv);
 	if (p->no_caps)
 		cap_free(p->no_caps);
-	free((void *)p->init_path);
 }
 
-static int plan_build(struct child_plan *p, const struct sandbox_spec *spec, const char *init_path)
+static int plan_build(struct child_plan *p, const struct sandbox_spec *spec)
 {
-	size_t argc = 0;
+	size_t argc = 0, nb = 0;
 
 	*p = (struct child_plan){
 		.sync_fd = -1,
 		.control = spec->control,
 		.log_fd = -1,
 		.status_fd = -1,
-		.stdio = { spec->stdio[0], spec->stdio[1], spec->stdio[2] },
-		.scratch = spec->layer_dir ? spec->layer_dir : SANDBOX_SCRATCH_DIR,
-		.layer = spec->layer_dir != NULL,
-		.rootfs = spec->rootfs,
-		.binds = spec->binds,
+		.stdio = { -1, -1, -1 },
+		.scratch = SANDBOX_SCRATCH_DIR,
 		.hostname = spec->hostname ? spec->hostname : spec->id,
 		.workdir = spec->workdir ? spec->workdir : "/",
-		.user_ns = spec->user_ns,
 		.set_user = spec->set_user,
 		.uid = spec->uid,
 		.gid = spec->gid,
@@ -183,32 +180,38 @@ static int plan_build(struct child_plan *p, const struct sandbox_spec *spec, con
 		.envp = spec->envp,
 	};
 	snprintf(p->tmp_opts, sizeof(p->tmp_opts), "size=%" PRIu64 ",mode=1777", spec->tmp_bytes);
-	if (spec->writable_bytes) {
-		snprintf(p->scratch_opts, sizeof(p->scratch_opts), "size=%" PRIu64 ",mode=0755",
-			 spec->writable_bytes);
-		if (asprintf(&p->overlay_opts, "lowerdir=%s,upperdir=%s/upper,workdir=%s/work%s",
-			     spec->rootfs, p->scratch, p->scratch,
-			     spec->user_ns ? ",userxattr" : "") < 0) {
-			p->overlay_opts = NULL;
-			return -ENOMEM;
-		}
-	}
+	for (int i = 0; i < 3; i++)
+		if ((p->stdio[i] = dup_high(spec->stdio[i])) < -1)
+			return p->stdio[i];
+	while (spec->binds && spec->binds[2 * nb])
+		nb++;
+	if (nb > ROOTFS_MAX_BINDS)
+		return -E2BIG;
+	const char **targets = calloc(nb + 1, sizeof(char *));
+	if (!targets)
+		return -ENOMEM;
+	for (size_t i = 0; i < nb; i++)
+		targets[i] = spec->binds[2 * i + 1];
+	p->bind_targets = targets;
+	p->nbinds = (unsigned)nb;
 	p->no_caps = cap_init();
 	if (!p->no_caps)
 		return -ENOMEM;
 	size_t ndev = 0;
 	while (spec->devices && spec->devices[ndev])
 		ndev++;
+	if (ndev / 2 > ROOTFS_MAX_DEVICES)
+		return -E2BIG;
 	if (ndev) {
-		p->devices = calloc(ndev + 2, sizeof(char *));
+		p->devices = calloc(ndev / 2 + 1, sizeof(char *));
 		if (!p->devices)
 			return -ENOMEM;
 		for (size_t i = 0; i + 1 < ndev; i += 2) {
-			p->devices[i] = (char *)spec->devices[i];
-			if (asprintf(&p->devices[i + 1], "dev/%s", spec->devices[i + 1]) < 0) {
-				p->devices[i + 1] = NULL;
+			if (asprintf(&p->devices[i / 2], "dev/%s", spec->devices[i + 1]) < 0) {
+				p->devices[i / 2] = NULL;
 				return -ENOMEM;
 			}
+			p->ndevices++;
 		}
 	}
 	while (spec->argv && spec->argv[argc])
@@ -220,28 +223,20 @@ static int plan_build(struct child_plan *p, const struct sandbox_spec *spec, con
 	argv[a++] = "sbx-init";
 	if (spec->control)
 		argv[a++] = "--ctl";
+	p->argv = argv;
 	if (spec->log_fd > 2 && spec->status_fd > 2) {
 		snprintf(p->log_cap, sizeof(p->log_cap), "%" PRIu64, spec->log_cap);
 		argv[a++] = "--log";
 		argv[a++] = p->log_cap;
 		argv[a++] = "--status";
-		/* Copies above STATUS_FD; the caller keeps its own. */
-		p->log_fd = fcntl(spec->log_fd, F_DUPFD_CLOEXEC, STATUS_FD + 1);
-		p->status_fd = fcntl(spec->status_fd, F_DUPFD_CLOEXEC, STATUS_FD + 1);
-		if (p->log_fd < 0 || p->status_fd < 0) {
-			p->argv = argv;
-			return -errno;
-		}
+		/* Copies; the caller keeps its own. */
+		p->log_fd = dup_high(spec->log_fd);
+		p->status_fd = dup_high(spec->status_fd);
+		if (p->log_fd < 0 || p->status_fd < 0)
+			return p->log_fd < 0 ? p->log_fd : p->status_fd;
 	}
 	argv[a++] = "--";
 	memcpy(argv + a, spec->argv, argc * sizeof(char *));
-	p->argv = argv;
-	/* The child binds it after changing directory: an absolute path, checked here. */
-	p->init_path = realpath(init_path, NULL);
-	if (!p->init_path)
-		return -errno;
-	if (access(p->init_path, X_OK) < 0)
-		return -errno;
 	return 0;
 }
 
@@ -257,9 +252,6 @@ static int spec_check(const struct sandbox_spec *spec)
 		return -EINVAL;
 	if (spec->hostname && !spec_hostname_valid(spec->hostname))
 		return -EINVAL;
-	if (spec->writable_bytes &&
-	    (strchr(spec->rootfs, ',') || (spec->layer_dir && strchr(spec->layer_dir, ','))))
-		return -EINVAL; /* would break the overlay option string */
 	if (spec->layer_dir && (spec->layer_dir[0] != '/' || !spec->writable_bytes))
 		return -EINVAL;
 	for (const char *const *d = spec->devices; d && d[0]; d += 2)
@@ -278,11 +270,65 @@ static void sandbox_free(struct sandbox *sb)
 	free(sb);
 }
 
+/* The first "go": the mounts of the sandbox's tree, made through its user namespace. */
+static int send_mounts(int sock, pid_t pid, const struct sandbox_spec *spec, const char *init,
+		       uid_t base)
+{
+	struct rootfs_plan plan = {
+		.image = spec->rootfs,
+		.binds = spec->binds,
+		.devices = spec->devices,
+		.init = init,
+		.writable_bytes = spec->writable_bytes,
+		.layer_dir = spec->layer_dir,
+		.base = base,
+	};
+	struct rootfs_mounts m;
+	char path[64];
+	int fds[CHILD_MAX_MOUNTS], r;
+
+	snprintf(path, sizeof(path), "/proc/%d/ns/user", (int)pid);
+	_cleanup_close_ int userns = open(path, O_RDONLY | O_CLOEXEC);
+	if (userns < 0)
+		return -errno;
+	r = rootfs_prepare(&plan, userns, &m);
+	if (r < 0)
+		return r;
+	unsigned n = 0;
+	fds[n++] = m.root;
+	fds[n++] = m.init;
+	for (unsigned i = 0; i < m.nbinds; i++)
+		fds[n++] = m.binds[i];
+	for (unsigned i = 0; i < m.ndevices; i++)
+		fds[n++] = m.devices[i];
+	union {
+		char buf[CMSG_SPACE(CHILD_MAX_MOUNTS * sizeof(int))];
+		struct cmsghdr align;
+	} ctrl = { 0 };
+	char go = 1;
+	struct iovec iov = { .iov_base = &go, .iov_len = 1 };
+	struct msghdr msg = { .msg_iov = &iov,
+			      .msg_iovlen = 1,
+			      .msg_control = ctrl.buf,
+			      .msg_controllen = CMSG_SPACE(n * sizeof(int)) };
+	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(n * sizeof(int));
+	memcpy(CMSG_DATA(c), fds, n * sizeof(int));
+	r = sendmsg(sock, &msg, MSG_NOSIGNAL) < 0 ? -errno : 0;
+	rootfs_mounts_close(&m);
+	return r;
+}
+
 int sandbox_start(const struct sandbox_spec *spec, const char *init_path, struct sandbox **ret,
 		  struct sandbox_error *ret_err)
 {
-	struct child_plan plan = { .sync_fd = -1 };
+	struct child_plan plan = {
+		.sync_fd = -1, .log_fd = -1, .status_fd = -1, .stdio = { -1, -1, -1 }
+	};
 	_cleanup_close_ int parent_fd = -1, child_fd = -1;
+	_cleanup_free_ char *init = NULL;
 	struct child_report rep;
 	int sv[2], pidfd = -1, r;
 	char go = 1;
@@ -305,11 +351,13 @@ int sandbox_start(const struct sandbox_spec *spec, const char *init_path, struct
 	sb->id = strdup(spec->id);
 	if (!sb->id)
 		FAIL(STAGE_SPEC, -ENOMEM);
-	r = plan_build(&plan, spec, init_path);
+	r = plan_build(&plan, spec);
+	if (r == 0)
+		r = rootfs_runtime_init(init_path, &init);
 	if (r < 0)
 		FAIL(STAGE_INIT, r);
-	/* Searchable, not listable: a user-namespace child (host uid 100000) must reach
-	 * the scratch mount point. */
+	/* Searchable, not listable: the child (an unprivileged host id) must reach the
+	 * scratch mount point. */
 	if (mkdir("/run/sbx", 0711) < 0 && (errno != EEXIST || chmod("/run/sbx", 0711) < 0))
 		FAIL(STAGE_SCRATCH, -errno);
 	if (mkdir(SANDBOX_SCRATCH_DIR, 0755) < 0 && errno != EEXIST)
@@ -319,17 +367,22 @@ int sandbox_start(const struct sandbox_spec *spec, const char *init_path, struct
 		r = spec->on_cgroup(sb->cg, spec->userdata);
 	if (r < 0)
 		FAIL(STAGE_CGROUP, r);
+	/* Host ids of its own, held while its cgroup exists. */
+	r = idmap_alloc(sb->cg->v2_path, &sb->uid_base);
+	if (r < 0)
+		FAIL(STAGE_IDMAP, r);
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
 		FAIL(STAGE_CLONE, -errno);
 	parent_fd = sv[0];
-	child_fd = fd_above_ctl(sv[1]);
+	child_fd = dup_high(sv[1]);
+	close(sv[1]);
 	if (child_fd < 0)
 		FAIL(STAGE_CLONE, child_fd);
 	plan.sync_fd = child_fd;
 
 	struct clone_args args = {
-		.flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET |
-			 CLONE_PIDFD | CLONE_INTO_CGROUP | (spec->user_ns ? CLONE_NEWUSER : 0) |
+		.flags = CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC |
+			 CLONE_NEWNET | CLONE_PIDFD | CLONE_INTO_CGROUP |
 			 (spec->time_ns ? CLONE_NEWTIME : 0),
 		.pidfd = (uint64_t)(uintptr_t)&pidfd,
 		.exit_signal = SIGCHLD,
@@ -344,16 +397,14 @@ int sandbox_start(const struct sandbox_spec *spec, const char *init_path, struct
 	sb->pidfd = pidfd;
 	closep(&child_fd);
 
-	if (spec->user_ns) {
-		r = write_id_maps(pid);
-		if (r < 0)
-			FAIL(STAGE_IDMAP, r);
-		if (write(parent_fd, &go, 1) != 1) {
-			if (errno != EPIPE)
-				FAIL(STAGE_SYNC, -errno);
-			goto report; /* it failed first */
-		}
-	}
+	r = write_id_maps(pid, sb->uid_base);
+	if (r < 0)
+		FAIL(STAGE_IDMAP, r);
+	r = send_mounts(parent_fd, pid, spec, init, sb->uid_base);
+	if (r == -EPIPE)
+		goto report; /* it failed first */
+	if (r < 0)
+		FAIL(STAGE_ROOT, r);
 	/* In parallel with the child's mounts. */
 	r = cgroup_attach_v1(sb->cg, pid);
 	if (r < 0)
@@ -429,6 +480,9 @@ int sandbox_destroy(struct sandbox *sb)
 	}
 	if (sb->cg)
 		r = cgroup_destroy(sb->cg);
+	/* Its ids are free once nothing of it runs. */
+	if (r == 0 && sb->uid_base)
+		idmap_release(sb->uid_base);
 	sandbox_free(sb);
 	return r;
 }
@@ -500,6 +554,24 @@ static bool in_cgroup(pid_t pid, const struct cgroup *cg)
 	return strlen(rel) == len && !strncmp(rel, line, len);
 }
 
+/* The host id its user namespace maps root to (uid_map's first line), or 0. */
+static uid_t uid_base_of(pid_t pid)
+{
+	char path[64], buf[128];
+	unsigned inside, outside, count;
+
+	snprintf(path, sizeof(path), "/proc/%d/uid_map", (int)pid);
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	if (sscanf(buf, "%u %u %u", &inside, &outside, &count) != 3 || inside != 0 ||
+	    !idmap_valid(outside))
+		return 0;
+	return outside;
+}
+
 /* A sandbox record for process @pid in @cg, with a pidfd. Takes @cg; on failure it is
  * removed (its processes killed). */
 static int sandbox_for(const char *id, pid_t pid, struct cgroup *cg, struct sandbox **ret)
@@ -516,6 +588,7 @@ static int sandbox_for(const char *id, pid_t pid, struct cgroup *cg, struct sand
 	sb->id = strdup(id);
 	sb->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
 	if (sb->id && sb->pidfd >= 0) {
+		sb->uid_base = uid_base_of(pid);
 		*ret = sb;
 		return 0;
 	}

@@ -14,8 +14,6 @@
 #include "spec.h"
 
 #define SANDBOX_SCRATCH_DIR "/run/sbx/scratch"
-#define SANDBOX_USERNS_BASE 100000u
-#define SANDBOX_USERNS_SIZE 65536u
 
 enum sandbox_stage {
 	STAGE_SPEC = 1,
@@ -60,6 +58,7 @@ struct sandbox {
 	pid_t pid; /* sbx-init, as seen from the host */
 	int pidfd;
 	struct cgroup *cg;
+	uid_t uid_base; /* host id of its root (idmap.h); 0 when unknown */
 	bool reaped;
 };
 

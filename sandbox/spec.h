@@ -31,20 +31,21 @@ struct sandbox_spec {
 	char *const *argv;	  /* workload, run by sbx-init; argv[0] looked up in PATH;
 				   * NULL with control: the sandbox only serves commands */
 	char *const *envp;	  /* complete environment, NULL-terminated */
-	const char *workdir;	  /* inside the sandbox; default "/" */
+	const char *workdir;	  /* inside the sandbox, resolved in its root; default "/" */
 	const char *hostname;	  /* default "sbx" */
 	bool set_user;
 	uid_t uid;
 	gid_t gid;
 	struct sandbox_limits limits;
 	uint64_t writable_bytes; /* size of the writable layer over /; 0 = / read-only */
-	/* With writable_bytes: a tmpfs the caller mounted on the host holding empty upper/,
-	 * work/ and root/ (the layer stays reachable from the host, for checkpoints); NULL:
-	 * the child mounts a private one. */
+	/* With writable_bytes: a tmpfs the caller mounted on the host holding empty upper/
+	 * and work/ (the layer stays reachable from the host, for checkpoints); NULL: a
+	 * private one. */
 	const char *layer_dir;
 	uint64_t tmp_bytes; /* size of /tmp */
 	enum net_mode net;
-	bool user_ns;	      /* map root to an unprivileged host range */
+	/* Every sandbox has a user namespace: its root is a host id of a range of its own
+	 * (idmap.h), never the host's root. */
 	bool time_ns;	      /* own time namespace */
 	bool die_with_parent; /* SIGKILL the sandbox when the launcher dies */
 	bool control;	      /* serve the control channel (ctl.h); argv may then be NULL */

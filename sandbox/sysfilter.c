@@ -10,6 +10,7 @@
 #include <limits.h>
 #include <stdbool.h>
 #include <jansson.h>
+#include <linux/netlink.h>
 #include <linux/seccomp.h>
 #include <sched.h>
 #include <seccomp.h>
@@ -18,11 +19,15 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 
 #include "jsonpos.h"
 #include "macro.h"
 #include "text.h"
+
+/* Address families the kernel may know (AF_MAX of recent kernels, with room). */
+#define SBX_AF_MAX 64
 
 #ifndef CLONE_NEWTIME
 #define CLONE_NEWTIME 0x00000080
@@ -280,8 +285,6 @@ static const char *const default_allow[] = {
 	"sigaltstack",
 	"signalfd",
 	"signalfd4",
-	"socket",
-	"socketpair",
 	"splice",
 	"stat",
 	"statfs",
@@ -455,6 +458,49 @@ static scmp_filter_ctx ctx_new(uint32_t default_action)
 	return ctx;
 }
 
+/* socket and socketpair: only the families a sandbox needs: unix, IPv4 and IPv6, and
+ * netlink for routes and addresses (what getaddrinfo and ip read). Every other family
+ * (vsock, which reaches the hypervisor and its agents; packet; the kernel's crypto API;
+ * bluetooth; the many rarely used protocol families) gets EAFNOSUPPORT, as from a kernel
+ * without it. The comparisons are of the whole register: no upper bits slip past. */
+static int add_socket_rules(scmp_filter_ctx ctx)
+{
+	int r;
+
+	for (unsigned long f = 0; f < SBX_AF_MAX; f++) {
+		bool sock_ok = f == AF_UNIX || f == AF_INET || f == AF_INET6;
+		if (f != AF_NETLINK && !sock_ok)
+			r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EAFNOSUPPORT), SCMP_SYS(socket), 1,
+					     SCMP_A0(SCMP_CMP_EQ, f));
+		else if (sock_ok)
+			r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
+					     SCMP_A0(SCMP_CMP_EQ, f));
+		else
+			r = 0;
+		if (r == 0)
+			r = seccomp_rule_add(
+				ctx, f == AF_UNIX ? SCMP_ACT_ALLOW : SCMP_ACT_ERRNO(EAFNOSUPPORT),
+				SCMP_SYS(socketpair), 1, SCMP_A0(SCMP_CMP_EQ, f));
+		if (r < 0)
+			return r;
+	}
+	r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EAFNOSUPPORT), SCMP_SYS(socket), 1,
+			     SCMP_A0(SCMP_CMP_GE, SBX_AF_MAX));
+	if (r == 0)
+		r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EAFNOSUPPORT), SCMP_SYS(socketpair), 1,
+				     SCMP_A0(SCMP_CMP_GE, SBX_AF_MAX));
+	/* Netlink: NETLINK_ROUTE only (not audit, uevents, netfilter, ...). */
+	if (r == 0)
+		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 2,
+				     SCMP_A0(SCMP_CMP_EQ, AF_NETLINK),
+				     SCMP_A2(SCMP_CMP_EQ, NETLINK_ROUTE));
+	if (r == 0)
+		r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPROTONOSUPPORT), SCMP_SYS(socket), 2,
+				     SCMP_A0(SCMP_CMP_EQ, AF_NETLINK),
+				     SCMP_A2(SCMP_CMP_NE, NETLINK_ROUTE));
+	return r;
+}
+
 int sysfilter_new_default(struct sysfilter **ret)
 {
 	_cleanup_(ctx_releasep) scmp_filter_ctx ctx = ctx_new(SCMP_ACT_ERRNO(ENOSYS));
@@ -496,6 +542,9 @@ int sysfilter_new_default(struct sysfilter **ret)
 	/* clone3 is left to the default action, ENOSYS: it passes its flags in memory,
 	 * which seccomp cannot read, and ENOSYS makes libc fall back to clone, whose
 	 * flags are checked above. */
+	r = add_socket_rules(ctx);
+	if (r < 0)
+		return r;
 	/* personality: only the harmless personas (no READ_IMPLIES_EXEC, ASLR stays on). */
 	for (size_t i = 0; i < ARRAY_SIZE(personas); i++) {
 		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(personality), 1,
@@ -735,7 +784,7 @@ int sysfilter_new_from_json(const char *path, const char *text, size_t len, stru
 /* ---- the compiled default, cached ---- */
 
 /* Bump when the rules in sysfilter_new_default() change beyond the two name lists. */
-#define DEFAULT_RULES_REVISION 1
+#define DEFAULT_RULES_REVISION 2
 
 static uint64_t fnv1a(uint64_t h, const void *data, size_t n)
 {

@@ -74,15 +74,14 @@ static void usage_run(FILE *f)
 		"  --workdir DIR         working directory inside the sandbox (default /)\n"
 		"  --hostname NAME       hostname inside the sandbox (default: the sandbox id)\n"
 		"  --user UID[:GID]      run as this user instead of root\n"
-		"  --user-ns             map root to unprivileged host ids %u-%u\n"
+		"  --user-ns             (the default: root inside is an unprivileged host id)\n"
 		"  --seccomp default|PATH  syscall filter; PATH is an OCI-style JSON profile\n"
 		"  --writable-size SIZE  writable layer over the read-only image (default: none)\n"
 		"  --tmp-size SIZE       size of /tmp (default 256M)\n"
 		"  --usage FILE|-        write the run's usage record (JSON) to FILE or stdout\n"
 		"  --help                show this help\n\n"
 		"Exit status: the command's; 128+N if killed by signal N; 124 on timeout;\n"
-		"125 sbx error; 126 command not executable; 127 command not found.\n",
-		SANDBOX_USERNS_BASE, SANDBOX_USERNS_BASE + SANDBOX_USERNS_SIZE - 1);
+		"125 sbx error; 126 command not executable; 127 command not found.\n");
 }
 
 static void usage_create(FILE *f)
@@ -571,7 +570,6 @@ static int cmd_run(int argc, char **argv)
 		.writable_bytes = o.writable_bytes,
 		.tmp_bytes = o.tmp_bytes,
 		.net = o.net,
-		.user_ns = o.user_ns,
 		.time_ns = true,
 		.die_with_parent = true,
 		.filter = filter,

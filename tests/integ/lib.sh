@@ -45,7 +45,7 @@ live_inits() { ps -C sbx-init -o stat= | grep -vc '^Z' || true; }
 leftovers() {
 	local n=0
 	n=$((n + $(find /sys/fs/cgroup -maxdepth 8 -path '*/sbx/*' -type d 2>/dev/null | wc -l)))
-	n=$((n + $(grep -c /run/sbx /proc/mounts)))
+	n=$((n + $(grep /run/sbx /proc/mounts | grep -vc ' /run/sbx/runtime ')))
 	n=$((n + $(live_inits)))
 	echo "$n"
 }

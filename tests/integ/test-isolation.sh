@@ -112,9 +112,9 @@ t_setuid_gains_nothing() {
 	chmod 6755 "$img/rootfs/t/suid-whoami"
 	run_sbx run --image "$img" --user 1000:1000 -- /t/suid-whoami
 	assert_eq "$OUT" "uid=1000 euid=1000 gid=1000 egid=1000 capeff=0000000000000000" "setuid-root binary run by uid 1000"
-	# Through the writable layer (an overlay not mounted nosuid) only no_new_privs stops it.
+	# The root is mounted nosuid, and no_new_privs holds anyway.
 	run_sbx run --image "$img" --writable-size 8M --user 1000:1000 -- sh -c 'grep " / " /proc/mounts; /t/suid-whoami'
-	assert_not_contains "$(echo "$OUT" | head -n1)" "nosuid" "overlay root mount options"
+	assert_contains "$(echo "$OUT" | head -n1)" "nosuid" "overlay root mount options"
 	assert_eq "$(echo "$OUT" | tail -n1)" "uid=1000 euid=1000 gid=1000 egid=1000 capeff=0000000000000000" "setuid-root binary on the writable layer"
 }
 
@@ -127,22 +127,41 @@ t_proc_sys_readonly() {
 	assert_eq "$(echo "$OUT" | tail -n1)" 0 "masked /proc files are empty"
 }
 
+# Every sandbox has a user namespace: root inside is a host id of a range of its own,
+# never the host's root, and the image's files are still root's inside.
 t_user_namespace() {
-	run_sbx run --user-ns -- sh -c 'cat /proc/self/uid_map /proc/self/gid_map | tr -s " "; id -u; echo ok > /tmp/f && cat /tmp/f'
+	run_sbx run -- sh -c 'cat /proc/self/uid_map /proc/self/gid_map | tr -s " "; id -u; ls -ln /etc/passwd | tr -s " " | cut -d" " -f3,4; echo ok > /tmp/f && cat /tmp/f'
 	assert_eq "$RC" 0 "exit ($ERR)"
-	assert_eq "$OUT" $' 0 100000 65536\n 0 100000 65536\n0\nok' "maps and identity"
-	run_sbx run --user-ns --user 1000:1000 -- id -u
-	assert_eq "$OUT" 1000 "--user inside a user namespace"
-	run_sbx run --user-ns --writable-size 8M -- sh -c 'echo w > /w && cat /w'
-	assert_eq "$OUT" w "writable layer inside a user namespace"
-	# From the host, the sandbox's root is an unprivileged uid.
-	"$SBX" run --user-ns -- sleep 2 &
-	local p=$!
-	sleep 0.7
-	local huid
-	huid=$(ps -o uid= -C sleep | tr -d ' ' | sort -u | grep -v '^0$' | head -n1)
-	wait $p
-	assert_eq "$huid" 100000 "host uid of the sandbox's root"
+	local base
+	base=$(echo "$OUT" | head -n1 | cut -d" " -f3)
+	[ "$base" -ge $((1 << 30)) ] && [ $((base % 65536)) = 0 ] || fail "host id range $base"
+	assert_eq "$OUT" " 0 $base 65536"$'\n'" 0 $base 65536"$'\n0\n0 0\nok' "maps, identity, image ownership"
+	run_sbx run --user 1000:1000 -- id -u
+	assert_eq "$OUT" 1000 "--user inside the user namespace"
+	run_sbx run --writable-size 8M -- sh -c 'echo w > /w && cat /w && echo x >> /etc/passwd && echo edited'
+	assert_eq "$OUT" $'w\nedited' "the image's files are writable through the layer"
+	# From the host: two sandboxes, two ranges, neither the host's root.
+	"$SBX" run -- sleep 3 &
+	local p1=$!
+	"$SBX" run --user 1000 -- sleep 3 &
+	local p2=$!
+	sleep 0.8
+	local uids
+	uids=$(ps -o uid= -C sleep | tr -d ' ' | sort -u)
+	wait $p1 $p2
+	assert_eq "$(echo "$uids" | wc -l)" 2 "two sandboxes' host uids ($uids)"
+	assert_not_contains "$uids" $'\n0' "host root"
+	local a b
+	a=$(echo "$uids" | head -n1)
+	b=$(echo "$uids" | tail -n1)
+	[ "$a" -ge $((1 << 30)) ] && [ "$b" -ge $((1 << 30)) ] || fail "host uids $a, $b"
+	[ $(((a - (1 << 30)) / 65536)) != $(((b - (1 << 30)) / 65536)) ] || fail "one range for both ($a, $b)"
+	# Their ranges are given back.
+	local slot
+	for u in $a $b; do
+		slot=$(((u - (1 << 30)) / 65536))
+		[ ! -e "/run/sbx/runtime/ids/$slot" ] || fail "range of $u still held"
+	done
 }
 
 t_time_namespace() {

@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: MIT */
+/* Host id ranges for sandboxes' user namespaces: each sandbox maps its ids 0-65535 onto
+ * a range of host ids that no other live sandbox holds, so a process that escaped one
+ * sandbox owns nothing of another's, and per-uid kernel limits (inotify, pipes, message
+ * queues) are per sandbox. The ranges lie in [IDMAP_FIRST, IDMAP_FIRST + IDMAP_SLOTS *
+ * IDMAP_SIZE), far from the ids of host users and of /etc/subuid's usual allocations.
+ *
+ * The registry is a directory of files, one per range in use, named by the range's
+ * index and holding its owner's cgroup-v2 directory: a range whose owner's cgroup no
+ * longer exists is free again (its launcher died without releasing it). Launchers in
+ * several processes (sbxd, sbx run, a CRIU restore) share it safely: a range is taken
+ * with O_EXCL. Parent only; returns 0 or -errno. */
+#pragma once
+
+#include <stdint.h>
+#include <sys/types.h>
+
+/* In the runtime tmpfs (rootfs.h), which rootfs_runtime_init() mounts: a launcher calls
+ * that first. */
+#define IDMAP_DIR "/run/sbx/runtime/ids"
+#define IDMAP_FIRST (1u << 30)
+#define IDMAP_SIZE 65536u
+#define IDMAP_SLOTS 16384u
+
+/* Takes a free range for the sandbox whose v2 cgroup is @owner; its first host id (the
+ * sandbox's root) in *ret_base. */
+int idmap_alloc(const char *owner, uid_t *ret_base);
+/* Takes the range starting at @base for @owner (a restore keeping its snapshot's ids);
+ * -EBUSY when a live sandbox holds it. */
+int idmap_claim(uid_t base, const char *owner);
+/* Gives the range back. Quiet; a @base outside the registry's ranges is ignored. */
+void idmap_release(uid_t base);
+/* Frees the ranges whose owners are gone (their launcher died first). */
+void idmap_sweep(void);
+/* Whether @base starts a registry range. */
+int idmap_valid(uid_t base);
+/* "0 BASE 65536\n": the line for uid_map and gid_map. */
+void idmap_line(uid_t base, char *buf, size_t size);
+/* A user namespace of nobody's (no process stays in it) whose ids 0-65535 are host ids
+ * @base...: for idmapped mounts made before the sandbox's own namespace exists (a
+ * restore). Returns its fd (O_CLOEXEC). */
+int idmap_userns_fd(uid_t base);

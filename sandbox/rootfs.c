@@ -1,0 +1,289 @@
+// SPDX-License-Identifier: MIT
+/* The sandbox's tree as detached mounts (rootfs.h). */
+#define _GNU_SOURCE
+#include "rootfs.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <linux/magic.h>
+#include <linux/mount.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "macro.h"
+
+static int open_tree_clone(int dfd, const char *path, unsigned extra)
+{
+	int fd = (int)syscall(SYS_open_tree, dfd, path,
+			      OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | extra);
+	return fd < 0 ? -errno : fd;
+}
+
+static int setattr(int fd, uint64_t set, int userns_fd)
+{
+	struct mount_attr a = { .attr_set = set, .userns_fd = (uint64_t)userns_fd };
+	if (syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH, &a, sizeof(a)) < 0)
+		return -errno;
+	return 0;
+}
+
+/* A read-only clone of @path, idmapped when @userns_fd >= 0 and the file system allows
+ * it (*ret_idmapped says whether it did). */
+static int clone_ro(const char *path, int userns_fd, bool *ret_idmapped)
+{
+	const uint64_t ro = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
+	int fd = open_tree_clone(AT_FDCWD, path, 0), r;
+
+	if (fd < 0)
+		return fd;
+	if (ret_idmapped)
+		*ret_idmapped = false;
+	if (userns_fd >= 0 && setattr(fd, ro | MOUNT_ATTR_IDMAP, userns_fd) == 0) {
+		if (ret_idmapped)
+			*ret_idmapped = true;
+		return fd;
+	}
+	/* Not every file system takes an idmapped mount: its files then read as nobody's. */
+	r = setattr(fd, ro, -1);
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
+static int fsconfig_fd(int fs, const char *key, int fd)
+{
+	return syscall(SYS_fsconfig, fs, FSCONFIG_SET_FD, key, NULL, fd) < 0 ? -errno : 0;
+}
+
+static int fsconfig_str(int fs, const char *key, const char *value)
+{
+	return syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, key, value, 0) < 0 ? -errno : 0;
+}
+
+/* A new detached mount of @fs after its parameters are set. */
+static int fs_mount(int fs, uint64_t attrs)
+{
+	if (syscall(SYS_fsconfig, fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+		return -errno;
+	int m = (int)syscall(SYS_fsmount, fs, FSMOUNT_CLOEXEC, attrs);
+	return m < 0 ? -errno : m;
+}
+
+/* A private tmpfs of @bytes holding upper/ (the sandbox root's) and work/. */
+static int private_layer(uint64_t bytes, uid_t base)
+{
+	char size[32];
+	_cleanup_close_ int fs = (int)syscall(SYS_fsopen, "tmpfs", FSOPEN_CLOEXEC);
+	int r;
+
+	if (fs < 0)
+		return -errno;
+	snprintf(size, sizeof(size), "%" PRIu64, bytes);
+	if ((r = fsconfig_str(fs, "size", size)) < 0 || (r = fsconfig_str(fs, "mode", "0755")) < 0)
+		return r;
+	_cleanup_close_ int m = fs_mount(fs, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
+	if (m < 0)
+		return m;
+	if (mkdirat(m, "upper", 0755) < 0 || mkdirat(m, "work", 0700) < 0 ||
+	    fchownat(m, "upper", base, base, AT_SYMLINK_NOFOLLOW) < 0)
+		return -errno;
+	return TAKE_FD(m);
+}
+
+int rootfs_prepare(const struct rootfs_plan *plan, int userns_fd, struct rootfs_mounts *ret)
+{
+	_cleanup_close_ int lower = -1, second = -1, layer = -1, upper = -1, work = -1, fs = -1;
+	struct rootfs_mounts m = { .root = -1, .init = -1 };
+	int r;
+
+	lower = clone_ro(plan->image, userns_fd, &m.idmapped);
+	if (lower < 0)
+		return lower;
+	fs = (int)syscall(SYS_fsopen, "overlay", FSOPEN_CLOEXEC);
+	if (fs < 0)
+		return -errno;
+	r = fsconfig_fd(fs, "lowerdir+", lower);
+	if (r < 0)
+		return r;
+	if (plan->writable_bytes) {
+		layer = plan->layer_dir ? open(plan->layer_dir, O_PATH | O_DIRECTORY | O_CLOEXEC)
+					: private_layer(plan->writable_bytes, plan->base);
+		if (layer < 0)
+			return plan->layer_dir ? -errno : layer;
+		upper = openat(layer, "upper", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		work = openat(layer, "work", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (upper < 0 || work < 0)
+			return -errno;
+		/* The upper layer's root is the sandbox's "/": its root owns it. */
+		if (plan->layer_dir &&
+		    fchownat(upper, "", plan->base, plan->base, AT_EMPTY_PATH) < 0)
+			return -errno;
+		if ((r = fsconfig_fd(fs, "upperdir", upper)) < 0 ||
+		    (r = fsconfig_fd(fs, "workdir", work)) < 0)
+			return r;
+	} else {
+		/* Without an upper layer overlayfs wants two lowers: an empty one below. */
+		second = open_tree_clone(AT_FDCWD, ROOTFS_RUNTIME_DIR "/empty", 0);
+		if (second < 0)
+			return second;
+		r = fsconfig_fd(fs, "lowerdir+", second);
+		if (r < 0)
+			return r;
+	}
+	m.root = fs_mount(fs, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV |
+				      (plan->writable_bytes ? 0 : MOUNT_ATTR_RDONLY));
+	if (m.root < 0)
+		return m.root;
+	m.init = plan->init ? clone_ro(plan->init, -1, NULL) : -1;
+	if (plan->init && m.init < 0) {
+		r = m.init;
+		goto fail;
+	}
+	for (const char *const *b = plan->binds; b && b[0]; b += 2) {
+		if (m.nbinds == ROOTFS_MAX_BINDS) {
+			r = -E2BIG;
+			goto fail;
+		}
+		bool idm;
+		int fd = clone_ro(b[0], userns_fd, &idm);
+		if (fd < 0) {
+			r = fd;
+			goto fail;
+		}
+		m.binds[m.nbinds++] = fd;
+	}
+	for (const char *const *d = plan->devices; d && d[0]; d += 2) {
+		if (m.ndevices == ROOTFS_MAX_DEVICES) {
+			r = -E2BIG;
+			goto fail;
+		}
+		int fd = open_tree_clone(AT_FDCWD, d[0], 0);
+		if (fd < 0) {
+			r = fd;
+			goto fail;
+		}
+		m.devices[m.ndevices++] = fd;
+	}
+	*ret = m;
+	return 0;
+fail:
+	rootfs_mounts_close(&m);
+	return r;
+}
+
+void rootfs_mounts_close(struct rootfs_mounts *m)
+{
+	closep(&m->root);
+	closep(&m->init);
+	for (unsigned i = 0; i < m->nbinds; i++)
+		closep(&m->binds[i]);
+	for (unsigned i = 0; i < m->ndevices; i++)
+		closep(&m->devices[i]);
+	m->nbinds = m->ndevices = 0;
+}
+
+/* The runtime tmpfs, mounted (once per host boot) unless it is there. Under its lock. */
+static int runtime_mount(void)
+{
+	struct statfs sfs;
+	struct stat st;
+
+	if (statfs(ROOTFS_RUNTIME_DIR, &sfs) == 0 && sfs.f_type == TMPFS_MAGIC &&
+	    stat(ROOTFS_RUNTIME_DIR, &st) == 0 && st.st_uid == 0 && !(st.st_mode & 022))
+		return 0;
+	if (mkdir(ROOTFS_RUNTIME_DIR, 0711) < 0 && errno != EEXIST)
+		return -errno;
+	if (mount("sbx-runtime", ROOTFS_RUNTIME_DIR, "tmpfs", MS_NOSUID | MS_NODEV,
+		  "size=64m,mode=0711") < 0)
+		return -errno;
+	if (mkdir(ROOTFS_RUNTIME_DIR "/empty", 0555) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+static int copy_file(const char *from, const char *to)
+{
+	_cleanup_close_ int in = open(from, O_RDONLY | O_CLOEXEC);
+	_cleanup_close_ int out = -1;
+	char buf[65536];
+	ssize_t n;
+
+	if (in < 0)
+		return -errno;
+	out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0555);
+	if (out < 0)
+		return -errno;
+	while ((n = read(in, buf, sizeof(buf))) > 0)
+		for (ssize_t off = 0; off < n;) {
+			ssize_t w = write(out, buf + off, (size_t)(n - off));
+			if (w < 0)
+				return -errno;
+			off += w;
+		}
+	if (n < 0 || fchmod(out, 0555) < 0)
+		return -errno;
+	return 0;
+}
+
+/* Other builds' copies go: sandboxes that bound one keep it until they end. */
+static void runtime_prune(const char *keep)
+{
+	DIR *d = opendir(ROOTFS_RUNTIME_DIR);
+	for (struct dirent *e; d && (e = readdir(d));)
+		if (!strncmp(e->d_name, "sbx-init-", 9) && strcmp(e->d_name, keep))
+			(void)unlinkat(dirfd(d), e->d_name, 0);
+	if (d)
+		closedir(d);
+}
+
+int rootfs_runtime_init(const char *init_path, char **ret_path)
+{
+	char name[128], path[256], tmp[300];
+	_cleanup_close_ int lock = -1;
+	struct stat st, cp;
+	int r;
+
+	if (stat(init_path, &st) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode))
+		return -ENOEXEC;
+	snprintf(name, sizeof(name), "sbx-init-%" PRIx64 "-%" PRIx64 "-%" PRIx64 "-%" PRIx64,
+		 (uint64_t)st.st_dev, (uint64_t)st.st_ino, (uint64_t)st.st_size,
+		 (uint64_t)st.st_mtim.tv_sec * 1000000000 + (uint64_t)st.st_mtim.tv_nsec);
+	snprintf(path, sizeof(path), ROOTFS_RUNTIME_DIR "/%s", name);
+	if (stat(path, &cp) == 0 && S_ISREG(cp.st_mode) && cp.st_size == st.st_size &&
+	    cp.st_uid == 0)
+		goto done;
+	if (mkdir("/run/sbx", 0711) < 0 && errno != EEXIST)
+		return -errno;
+	lock = open("/run/sbx/runtime.lock", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (lock < 0 || flock(lock, LOCK_EX) < 0)
+		return -errno;
+	r = runtime_mount();
+	if (r < 0)
+		return r;
+	if (stat(path, &cp) == 0 && S_ISREG(cp.st_mode) && cp.st_size == st.st_size)
+		goto done;
+	snprintf(tmp, sizeof(tmp), "%s.%d", path, (int)getpid());
+	r = copy_file(init_path, tmp);
+	if (r == 0 && rename(tmp, path) < 0)
+		r = -errno;
+	if (r < 0) {
+		(void)unlink(tmp);
+		return r;
+	}
+	runtime_prune(name);
+done:
+	*ret_path = strdup(path);
+	return *ret_path ? 0 : -ENOMEM;
+}

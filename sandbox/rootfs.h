@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: MIT */
+/* A sandbox's file system tree, made by the launcher as detached mounts that the child
+ * attaches with move_mount: the root is an overlay of the image (idmapped to the
+ * sandbox's user namespace, so that the image's root-owned files belong to the
+ * sandbox's root) with a writable upper layer, or read-only; the image's host binds are
+ * idmapped read-only clones; granted device nodes are clones; sbx-init is a read-only clone of a copy kept in a tmpfs of
+ * sbx's own (ROOTFS_RUNTIME_DIR). The sandbox's ids walk no host path (the tree may live
+ * in a 0700 home directory), and no host path shows in its mountinfo.
+ * Parent only; returns 0 or -errno. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define ROOTFS_RUNTIME_DIR "/run/sbx/runtime"
+#define ROOTFS_MAX_BINDS 32
+#define ROOTFS_MAX_DEVICES 48
+
+struct rootfs_plan {
+	const char *image;	  /* the image's root directory (lower layer) */
+	const char *const *binds; /* host source, sandbox target pairs; NULL-terminated */
+	const char *const *devices; /* host node, name in /dev pairs (granted GPUs), or NULL */
+	const char *init;	  /* sbx-init's copy in the runtime tmpfs (rootfs_runtime_init),
+				   * or NULL for none */
+	uint64_t writable_bytes;  /* 0: read-only root */
+	/* With @writable_bytes: a directory holding empty upper/ and work/ (the daemon's
+	 * host-visible layer), or NULL for a private tmpfs of that size. */
+	const char *layer_dir;
+	uid_t base; /* host id of the sandbox's root: owner of the upper layer's root */
+};
+
+struct rootfs_mounts {
+	int root, init;
+	int binds[ROOTFS_MAX_BINDS];
+	unsigned nbinds;
+	int devices[ROOTFS_MAX_DEVICES];
+	unsigned ndevices;
+	bool idmapped; /* false when the image's file system refused an idmapped mount */
+};
+
+/* The mounts for @plan, idmapped through @userns_fd (the sandbox's user namespace, or one
+ * with the same map). The caller closes them with rootfs_mounts_close(). */
+int rootfs_prepare(const struct rootfs_plan *plan, int userns_fd, struct rootfs_mounts *ret);
+void rootfs_mounts_close(struct rootfs_mounts *m);
+
+/* sbx-init's copy in the runtime tmpfs (mounted there on first use; one copy per build
+ * of sbx-init, named by its identity, so sandboxes of other builds keep theirs until
+ * they end). The path (malloc'd) in *ret_path. */
+int rootfs_runtime_init(const char *init_path, char **ret_path);
