@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <sched.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -25,7 +26,9 @@ int ctl_connect(int pidfd, bool nonblock)
 		return -errno;
 	if (setns(pidfd, CLONE_NEWNET) < 0)
 		return -errno;
-	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	/* Non-blocking from the start: a connect never waits on a backlog that processes
+	 * inside the sandbox filled; it fails with EAGAIN. */
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	int err = errno;
 	/* Back home whatever happened: this thread serves others next. */
 	if (setns(self, CLONE_NEWNET) < 0)
@@ -36,7 +39,7 @@ int ctl_connect(int pidfd, bool nonblock)
 	if (connect(fd, (struct sockaddr *)&addr,
 		    (socklen_t)(offsetof(struct sockaddr_un, sun_path) + sizeof(CTL_NAME))) < 0)
 		return -errno;
-	if (nonblock && fcntl(fd, F_SETFL, O_NONBLOCK) < 0)
+	if (!nonblock && fcntl(fd, F_SETFL, 0) < 0)
 		return -errno;
 	return TAKE_FD(fd);
 }
@@ -97,6 +100,25 @@ int ctl_send_signal(int fd, uint32_t id, int sig)
 	struct ctl_signal s = { .type = CTL_SIGNAL, .id = id, .sig = sig };
 	if (send(fd, &s, sizeof(s), MSG_NOSIGNAL) < 0)
 		return -errno;
+	return 0;
+}
+
+int ctl_reexec(int fd, int timeout_ms)
+{
+	struct ctl_signal s = { .type = CTL_REEXEC, .id = 0 };
+	struct ctl_reply rep;
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	if (send(fd, &s, sizeof(s), MSG_NOSIGNAL) < 0)
+		return -errno;
+	int n = poll(&p, 1, timeout_ms);
+	if (n <= 0)
+		return n < 0 ? -errno : -ETIMEDOUT;
+	int r = ctl_read_reply(fd, &rep);
+	if (r < 0)
+		return r;
+	if (rep.id != 0 || rep.type != CTL_STARTED)
+		return rep.type == CTL_FAILED ? -rep.value : -EBADMSG;
 	return 0;
 }
 

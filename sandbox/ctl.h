@@ -11,6 +11,12 @@
  *   host -> init  CTL_EXEC    struct ctl_exec + "cwd\0argv0\0...argvN\0env0\0...envM\0",
  *                             with three fds (stdin, stdout, stderr) as SCM_RIGHTS
  *   host -> init  CTL_SIGNAL  struct ctl_signal: to the command's process group
+ *   host -> init  CTL_REEXEC  struct ctl_signal (sig unused): sbx-init executes itself
+ *                             again, keeping its state, and answers CTL_STARTED from
+ *                             the new image (or CTL_FAILED). After a restore: what CRIU
+ *                             restored was made outside the sandbox's user namespace,
+ *                             and a process must come from an exec inside it for a
+ *                             next checkpoint to see it as the namespace's.
  *   init -> host  CTL_STARTED / CTL_FAILED / CTL_EXITED  struct ctl_reply
  * The structs below are shared by sbx-init (static, libc only) and the host side. */
 #pragma once
@@ -32,6 +38,7 @@ enum ctl_type {
 	CTL_STARTED,
 	CTL_FAILED,
 	CTL_EXITED,
+	CTL_REEXEC,
 };
 
 struct ctl_exec {
@@ -58,12 +65,16 @@ struct ctl_reply {
 /* ---- host side (libsandbox); return 0 / fd, or -errno ---- */
 
 /* Connects to the control socket of the sandbox whose PID 1 is @pidfd (the socket is
- * made in its network namespace; the calling thread's own is unchanged after), and makes
- * it non-blocking when asked. */
+ * made in its network namespace; the calling thread's own is unchanged after). Never
+ * blocks: -EAGAIN when the socket's backlog is full (try again later). The result is
+ * non-blocking when asked. */
 int ctl_connect(int pidfd, bool nonblock);
 /* Asks for @argv to run with @envp in @cwd, its stdio on @stdio. */
 int ctl_send_exec(int fd, uint32_t id, char *const argv[], char *const envp[], const char *cwd,
 		  const int stdio[3]);
 int ctl_send_signal(int fd, uint32_t id, int sig);
+/* Asks sbx-init to execute itself again (CTL_REEXEC), on a connection with nothing else
+ * in flight, and waits at most @timeout_ms for its answer. */
+int ctl_reexec(int fd, int timeout_ms);
 /* Reads one reply (blocking unless @fd is non-blocking: then -EAGAIN). */
 int ctl_read_reply(int fd, struct ctl_reply *ret);

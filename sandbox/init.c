@@ -8,20 +8,38 @@
  * and stderr go through a pipe that sbx-init relays into the host file at fd 4, at most
  * CAP bytes of it, so a chatty workload cannot fill the host's disk; with --status the
  * exit code is written to fd 5 ("exit N\n") before sbx-init exits, for a daemon that
- * was not there to reap it. Built static: images need no libc.
- * Usage: sbx-init [--ctl] [--log CAP --status] [--] [CMD [ARG...]] */
+ * was not there to reap it. PID 1 never waits on anything a sandbox process controls:
+ * commands are started with fork (a child stopped before its exec holds nothing up),
+ * their exec's outcome arrives on a pipe the main loop polls, and every socket is
+ * non-blocking. Only the host's signals are forwarded: one sent from inside the
+ * sandbox, or queued with a forged sender, is ignored.
+ * With --file it is the helper the host's files API runs inside the sandbox (as the
+ * sandbox's user, charged to its cgroups): see file_tool(). Built static: images need
+ * no libc.
+ * Usage: sbx-init [--ctl] [--log CAP --status] [--] [CMD [ARG...]]
+ *        sbx-init --file get PATH MAX | put PATH SIZE | rm PATH */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/magic.h>
+#include <linux/openat2.h>
+#include <linux/close_range.h>
+#include <net/if.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -36,6 +54,7 @@ struct job {
 	pid_t pid; /* 0: free slot */
 	uint32_t id;
 	int conn;    /* the connection that asked for it; -1 once it closed */
+	int errfd;   /* until its exec's outcome is known: EOF = started, an errno = failed */
 	bool silent; /* failed to start: its exit is not reported */
 };
 
@@ -44,7 +63,11 @@ static int conns[CTL_MAX_CONNS];
 static int nconns;
 static char msgbuf[CTL_MAX_MSG + 1];
 static char *req_argv[CTL_MAX_ARGS + 1], *req_envp[CTL_MAX_ARGS + 1];
-static int log_pipe = -1; /* read end of the workload's output, with --log */
+static bool serve;		/* --ctl */
+static pid_t workload;		/* 0: none (a serving init) */
+static int log_pipe = -1;	/* read end of the workload's output, with --log */
+static int workload_errfd = -1; /* the workload's exec outcome, until known */
+static const char *workload_name;
 static unsigned long long log_cap, log_written;
 static bool log_full, status_file;
 
@@ -56,7 +79,7 @@ static int status_to_code(int status)
 }
 
 /* execve, searching $PATH of @envp (not ours) when argv[0] has no '/'. Returns only
- * on failure, with errno set. Runs in a vfork child: no allocation. */
+ * on failure, with errno set. Runs in a forked child: no allocation. */
 static void exec_search(char *const argv[], char *const envp[])
 {
 	const char *path = DEFAULT_PATH;
@@ -89,37 +112,88 @@ static void exec_search(char *const argv[], char *const envp[])
 	errno = err;
 }
 
-/* Starts @argv with vfork: nothing of our address space is copied. @stdio NULL keeps
- * ours; @cwd NULL keeps ours. Returns the pid and sets *ret_err to the errno of a
- * failed exec (the child then exits 126/127) or of vfork (pid < 0). */
-static pid_t spawn(char *const argv[], char *const envp[], const char *cwd, const int *stdio,
-		   bool own_group, int *ret_err)
+/* The directory @path names inside our root ("/"), or -errno: "..", absolute symlinks
+ * and magic links (/proc/self/fd/N, /proc/1/cwd) cannot lead out of it. */
+static int open_in_root(const char *path, int flags)
 {
-	volatile int child_err = 0;
+	struct open_how how = { .flags = (uint64_t)flags | O_CLOEXEC,
+				.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS };
+	int root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC), fd;
+
+	if (root < 0)
+		return -errno;
+	do
+		fd = (int)syscall(SYS_openat2, root, path, &how, sizeof(how));
+	while (fd < 0 && errno == EAGAIN);
+	int err = errno;
+	close(root);
+	return fd < 0 ? -err : fd;
+}
+
+/* Starts @argv in a child of ours. @stdio NULL keeps ours; @cwd NULL keeps ours. Returns
+ * the pid (or -1 with errno); *ret_errfd is the read end of a pipe on which the child's
+ * failure to start arrives as an errno (it then exits 126/127), or EOF once it has
+ * executed. fork, not vfork: a child stopped before its exec must not stop PID 1. */
+static pid_t spawn(char *const argv[], char *const envp[], const char *cwd, const int *stdio,
+		   bool own_group, int *ret_errfd)
+{
 	sigset_t none;
+	int p[2];
 	pid_t pid;
 
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -1;
 	sigemptyset(&none);
-	pid = vfork();
+	pid = fork();
 	if (pid == 0) {
+		int err = 0;
 		if (own_group)
 			setpgid(0, 0);
-		for (int i = 0; stdio && i < 3; i++)
-			if (dup2(stdio[i], i) < 0) {
-				child_err = errno;
-				_exit(126);
-			}
-		if (cwd && chdir(cwd) < 0) {
-			child_err = errno;
-			_exit(126);
+		for (int i = 0; stdio && i < 3 && !err; i++)
+			if (dup2(stdio[i], i) < 0)
+				err = errno;
+		/* Nothing of ours is inherited (the report pipe goes at exec), and the
+		 * directory is entered inside our root. */
+		if (!err && (dup2(p[1], 3) < 0 || fcntl(3, F_SETFD, FD_CLOEXEC) < 0 ||
+			     syscall(SYS_close_range, 4, ~0U, 0) < 0))
+			err = errno;
+		if (!err && cwd) {
+			int dir = open_in_root(cwd, O_PATH | O_DIRECTORY);
+			if (dir < 0 || fchdir(dir) < 0)
+				err = dir < 0 ? -dir : errno;
 		}
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		exec_search(argv, envp);
-		child_err = errno;
-		_exit(errno == ENOENT ? 127 : 126);
+		if (!err) {
+			sigprocmask(SIG_SETMASK, &none, NULL);
+			exec_search(argv, envp);
+			err = errno;
+		}
+		(void)!write(3, &err, sizeof(err));
+		_exit(err == ENOENT ? 127 : 126);
 	}
-	*ret_err = pid < 0 ? errno : child_err;
+	int saved = errno;
+	close(p[1]);
+	if (pid < 0) {
+		close(p[0]);
+		errno = saved;
+		return -1;
+	}
+	(void)fcntl(p[0], F_SETFL, O_NONBLOCK);
+	*ret_errfd = p[0];
 	return pid;
+}
+
+/* The outcome of a start: 0 (it executed), an errno, or -EAGAIN while unknown. Closes
+ * *errfd once known. */
+static int start_outcome(int *errfd)
+{
+	int err;
+	ssize_t n = read(*errfd, &err, sizeof(err));
+
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return -EAGAIN;
+	close(*errfd);
+	*errfd = -1;
+	return n == (ssize_t)sizeof(err) ? err : 0;
 }
 
 /* Moves what the workload wrote into the log, up to the cap; past it, output is read
@@ -223,7 +297,7 @@ static void handle_exec(int conn, size_t len, const int *fds, int nfds)
 	struct ctl_exec h;
 	const char *cwd = "/";
 	struct job *slot = NULL;
-	int err;
+	int errfd;
 
 	memcpy(&h, msgbuf, sizeof(h));
 	for (int i = 0; i < MAX_JOBS && !slot; i++)
@@ -237,16 +311,38 @@ static void handle_exec(int conn, size_t len, const int *fds, int nfds)
 		reply(conn, CTL_FAILED, h.id, EAGAIN);
 		return;
 	}
-	pid_t pid = spawn(req_argv, req_envp, cwd, fds, true, &err);
+	pid_t pid = spawn(req_argv, req_envp, cwd, fds, true, &errfd);
 	if (pid < 0) {
-		reply(conn, CTL_FAILED, h.id, err);
+		reply(conn, CTL_FAILED, h.id, errno);
 		return;
 	}
-	*slot = (struct job){ .pid = pid, .id = h.id, .conn = conn, .silent = err != 0 };
-	if (err)
-		reply(conn, CTL_FAILED, h.id, err);
-	else
-		reply(conn, CTL_STARTED, h.id, pid);
+	/* STARTED or FAILED follows once the child has executed or failed to. */
+	*slot = (struct job){ .pid = pid, .id = h.id, .conn = conn, .errfd = errfd };
+}
+
+/* A job's start is known: tell the host. */
+static void job_started(struct job *j)
+{
+	int err = start_outcome(&j->errfd);
+
+	if (err == -EAGAIN)
+		return;
+	if (err) {
+		j->silent = true;
+		reply(j->conn, CTL_FAILED, j->id, err);
+	} else {
+		reply(j->conn, CTL_STARTED, j->id, j->pid);
+	}
+}
+
+/* The workload's start is known: a failure is said once, in its output. */
+static void workload_started(void)
+{
+	int err = start_outcome(&workload_errfd);
+
+	if (err > 0)
+		fprintf(stderr, "sbx: %s: %s\n", workload_name,
+			err == ENOENT ? "command not found" : strerror(err));
 }
 
 static void conn_close(int i)
@@ -256,6 +352,110 @@ static void conn_close(int i)
 			jobs[j].conn = -1;
 	close(conns[i]);
 	conns[i] = conns[--nconns];
+}
+
+/* ---- executing ourselves again, state kept ---- */
+
+#define RESUME_MAGIC 0x73627872u /* "sbxr" */
+
+struct resume_state {
+	uint32_t magic, size;
+	bool serve, status_file, log_full;
+	pid_t workload;
+	int log_pipe, workload_errfd, nconns, req_conn;
+	uint32_t req_id;
+	unsigned long long log_cap, log_written;
+	int conns[CTL_MAX_CONNS];
+	struct job jobs[MAX_JOBS];
+	char workload_name[256];
+};
+
+static struct resume_state rs;
+
+/* Every descriptor the new image needs survives the exec; it marks them again. */
+static void keep_across_exec(int fd)
+{
+	if (fd >= 0)
+		(void)fcntl(fd, F_SETFD, 0);
+}
+
+static void reexec(int conn, uint32_t id)
+{
+	char arg[16];
+	int fd = memfd_create("sbx-init-state", 0);
+
+	rs = (struct resume_state){ .magic = RESUME_MAGIC,
+				    .size = sizeof(rs),
+				    .serve = serve,
+				    .status_file = status_file,
+				    .log_full = log_full,
+				    .workload = workload,
+				    .log_pipe = log_pipe,
+				    .workload_errfd = workload_errfd,
+				    .nconns = nconns,
+				    .req_conn = conn,
+				    .req_id = id,
+				    .log_cap = log_cap,
+				    .log_written = log_written };
+	memcpy(rs.conns, conns, sizeof(conns));
+	memcpy(rs.jobs, jobs, sizeof(jobs));
+	snprintf(rs.workload_name, sizeof(rs.workload_name), "%s",
+		 workload_name ? workload_name : "");
+	if (fd < 0 || write(fd, &rs, sizeof(rs)) != (ssize_t)sizeof(rs)) {
+		reply(conn, CTL_FAILED, id, errno);
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	int keep[] = { CTL_FD, LOG_FD, STATUS_FD, log_pipe, workload_errfd };
+	for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++)
+		keep_across_exec(keep[i]);
+	for (int i = 0; i < nconns; i++)
+		keep_across_exec(conns[i]);
+	for (int i = 0; i < MAX_JOBS; i++)
+		if (jobs[i].pid)
+			keep_across_exec(jobs[i].errfd);
+	snprintf(arg, sizeof(arg), "%d", fd);
+	execl("/dev/sbx-init", "sbx-init", "--resume", arg, (char *)NULL);
+	int err = errno;
+	close(fd);
+	reply(conn, CTL_FAILED, id, err); /* the descriptors stay, but for this exec */
+}
+
+/* The new image: the old one's state back, its descriptors marked again. */
+static void resume(const char *arg)
+{
+	int fd = atoi(arg);
+
+	if (pread(fd, &rs, sizeof(rs), 0) != (ssize_t)sizeof(rs) || rs.magic != RESUME_MAGIC ||
+	    rs.size != sizeof(rs)) {
+		fprintf(stderr, "sbx-init: --resume: unreadable state\n");
+		exit(125);
+	}
+	close(fd);
+	serve = rs.serve;
+	status_file = rs.status_file;
+	log_full = rs.log_full;
+	workload = rs.workload;
+	log_pipe = rs.log_pipe;
+	workload_errfd = rs.workload_errfd;
+	nconns = rs.nconns;
+	log_cap = rs.log_cap;
+	log_written = rs.log_written;
+	memcpy(conns, rs.conns, sizeof(conns));
+	memcpy(jobs, rs.jobs, sizeof(jobs));
+	rs.workload_name[sizeof(rs.workload_name) - 1] = '\0';
+	workload_name = rs.workload_name;
+	int keep[] = { LOG_FD, STATUS_FD, log_pipe, workload_errfd };
+	for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++)
+		if (keep[i] >= 0 && (keep[i] != LOG_FD || status_file) &&
+		    (keep[i] != STATUS_FD || status_file))
+			(void)fcntl(keep[i], F_SETFD, FD_CLOEXEC);
+	for (int i = 0; i < nconns; i++)
+		(void)fcntl(conns[i], F_SETFD, FD_CLOEXEC);
+	for (int i = 0; i < MAX_JOBS; i++)
+		if (jobs[i].pid && jobs[i].errfd >= 0)
+			(void)fcntl(jobs[i].errfd, F_SETFD, FD_CLOEXEC);
 }
 
 /* One request from connection @i; closes it on EOF or error. */
@@ -292,6 +492,10 @@ static void conn_read(int i)
 		memcpy(&type, msgbuf, sizeof(type));
 		if (type == CTL_EXEC && (size_t)n >= sizeof(struct ctl_exec)) {
 			handle_exec(conns[i], (size_t)n, fds, nfds);
+		} else if (type == CTL_REEXEC && (size_t)n == sizeof(struct ctl_signal)) {
+			struct ctl_signal s;
+			memcpy(&s, msgbuf, sizeof(s));
+			reexec(conns[i], s.id);
 		} else if (type == CTL_SIGNAL && (size_t)n == sizeof(struct ctl_signal)) {
 			struct ctl_signal s;
 			memcpy(&s, msgbuf, sizeof(s));
@@ -306,14 +510,242 @@ static void conn_read(int i)
 		close(fds[k]);
 }
 
+/* ---- the files API's helper ---- */
+
+static _Noreturn void file_exit(int err)
+{
+	/* 126 and 127 mean the helper itself did not run. */
+	exit(err <= 0 ? 0 : err < 126 ? err : EIO);
+}
+
+/* Pseudo file systems are not files the API moves. */
+static int check_fs(int fd)
+{
+	struct statfs sfs;
+
+	if (fstatfs(fd, &sfs) < 0)
+		return errno;
+	switch (sfs.f_type) {
+	case PROC_SUPER_MAGIC:
+	case SYSFS_MAGIC:
+	case CGROUP_SUPER_MAGIC:
+	case CGROUP2_SUPER_MAGIC:
+	case DEBUGFS_MAGIC:
+	case SECURITYFS_MAGIC:
+	case BPF_FS_MAGIC:
+	case DEVPTS_SUPER_MAGIC:
+		return EACCES;
+	}
+	return 0;
+}
+
+/* The directory holding @path (absolute) and its last component, a plain name. */
+static int open_parent(const char *path, const char **ret_base)
+{
+	static char dir[4096];
+	const char *slash = strrchr(path, '/');
+
+	if (path[0] != '/' || !slash)
+		return -EINVAL;
+	const char *base = slash + 1;
+	size_t dlen = (size_t)(slash - path);
+	if (!*base || !strcmp(base, ".") || !strcmp(base, "..") || dlen >= sizeof(dir))
+		return -EINVAL;
+	memcpy(dir, path, dlen);
+	dir[dlen] = '\0';
+	int fd = open_in_root(dlen ? dir : "/", O_PATH | O_DIRECTORY);
+	if (fd < 0)
+		return fd;
+	int err = check_fs(fd);
+	if (err) {
+		close(fd);
+		return -err;
+	}
+	*ret_base = base;
+	return fd;
+}
+
+static int write_all(int fd, const char *p, size_t n)
+{
+	while (n) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return errno;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* get: an 8-byte little-endian size on stdout, then exactly that many bytes; EFBIG for
+ * a file larger than @max. */
+static int file_get(const char *path, uint64_t max)
+{
+	static char buf[65536];
+	struct stat st;
+	int fd = open_in_root(path, O_RDONLY | O_NOCTTY | O_NONBLOCK), err;
+
+	if (fd < 0)
+		return -fd;
+	if (fstat(fd, &st) < 0)
+		return errno;
+	if (S_ISDIR(st.st_mode))
+		return EISDIR;
+	if (!S_ISREG(st.st_mode))
+		return EPERM;
+	if ((err = check_fs(fd)))
+		return err;
+	if ((uint64_t)st.st_size > max)
+		return EFBIG;
+	uint64_t size = (uint64_t)st.st_size, left = size;
+	unsigned char head[8];
+	for (int i = 0; i < 8; i++)
+		head[i] = (unsigned char)(size >> (8 * i));
+	if ((err = write_all(1, (const char *)head, sizeof(head))))
+		return err;
+	while (left) {
+		ssize_t n = read(fd, buf, left < sizeof(buf) ? (size_t)left : sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) /* shorter than it was: the host cuts the transfer */
+			return n < 0 ? errno : EIO;
+		if ((err = write_all(1, buf, (size_t)n)))
+			return err;
+		left -= (uint64_t)n;
+	}
+	return 0;
+}
+
+/* put: exactly @size bytes from stdin into a new file renamed over @path, so that no
+ * existing node (a FIFO, a device, a symlink) is ever opened for writing. */
+static int file_put(const char *path, uint64_t size)
+{
+	static char buf[65536];
+	char tmp[64];
+	const char *base;
+	int dfd = open_parent(path, &base), fd = -1, err = 0;
+	uint64_t got = 0;
+
+	if (dfd < 0)
+		return -dfd;
+	for (unsigned i = 0; fd < 0; i++) {
+		snprintf(tmp, sizeof(tmp), ".sbx-upload-%d-%u", (int)getpid(), i);
+		fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+		if (fd < 0 && (errno != EEXIST || i == 100))
+			return errno;
+	}
+	for (;;) {
+		ssize_t n = read(0, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			err = errno;
+			break;
+		}
+		if (n == 0)
+			break;
+		got += (uint64_t)n;
+		if (got > size) {
+			err = EFBIG;
+			break;
+		}
+		if ((err = write_all(fd, buf, (size_t)n)))
+			break;
+	}
+	if (!err && got != size)
+		err = EPIPE; /* the upload ended early: nothing is replaced */
+	if (!err && (fchmod(fd, 0644) < 0 || renameat(dfd, tmp, dfd, base) < 0))
+		err = errno;
+	if (err)
+		(void)unlinkat(dfd, tmp, 0);
+	return err;
+}
+
+static int file_rm(const char *path)
+{
+	const char *base;
+	int dfd = open_parent(path, &base);
+
+	if (dfd < 0)
+		return -dfd;
+	if (unlinkat(dfd, base, 0) == 0)
+		return 0;
+	if (errno != EISDIR)
+		return errno;
+	return unlinkat(dfd, base, AT_REMOVEDIR) < 0 ? errno : 0;
+}
+
+/* sbx-init --file get PATH MAX | put PATH SIZE | rm PATH: run by the host's files API
+ * inside the sandbox, as its user and in its cgroups (what it writes is charged to the
+ * sandbox), with PATH resolved inside its root. Exits 0, or with the errno of the
+ * failure. */
+static int file_tool(int argc, char **argv)
+{
+	unsigned long long n = 0;
+	char *end = NULL;
+
+	if (argc == 5) {
+		errno = 0;
+		n = strtoull(argv[4], &end, 10);
+		if (errno || *end || end == argv[4])
+			file_exit(EINVAL);
+	}
+	if (argc == 5 && !strcmp(argv[2], "get"))
+		file_exit(file_get(argv[3], n));
+	if (argc == 5 && !strcmp(argv[2], "put"))
+		file_exit(file_put(argv[3], n));
+	if (argc == 4 && !strcmp(argv[2], "rm"))
+		file_exit(file_rm(argv[3]));
+	fprintf(stderr, "usage: sbx-init --file get PATH MAX | put PATH SIZE | rm PATH\n");
+	return 125;
+}
+
+/* ---- CRIU's action script, during a restore ---- */
+
+/* Once a restored sandbox's namespaces exist, before anything in it runs: its new network
+ * namespace (CRIU's --empty-ns net) gets lo up, as a launch's does. Run by CRIU as host
+ * root; inside a sandbox it can do nothing (entering a namespace takes privileges). */
+static int criu_action(const char *action)
+{
+	const char *pid = getenv("CRTOOLS_INIT_PID");
+	char path[64];
+	struct ifreq ifr = { .ifr_name = "lo" };
+
+	if (strcmp(action, "setup-namespaces"))
+		return 0;
+	if (!pid || !*pid || strspn(pid, "0123456789") != strlen(pid))
+		return 1;
+	snprintf(path, sizeof(path), "/proc/%s/ns/net", pid);
+	int ns = open(path, O_RDONLY | O_CLOEXEC);
+	if (ns < 0 || setns(ns, CLONE_NEWNET) < 0) {
+		fprintf(stderr, "sbx-init: %s: %s\n", path, strerror(errno));
+		return 1;
+	}
+	int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (sock < 0 || ioctl(sock, SIOCGIFFLAGS, &ifr) < 0)
+		return 1;
+	ifr.ifr_flags |= IFF_UP;
+	return ioctl(sock, SIOCSIFFLAGS, &ifr) < 0;
+}
+
 int main(int argc, char **argv)
 {
 	extern char **environ;
-	bool serve = false;
-	pid_t workload = 0;
+	bool resumed = false;
 	sigset_t set;
-	int argi = 1, sigfd, err;
+	int argi = 1, sigfd;
 
+	if (argc > 1 && !strcmp(argv[1], "--file"))
+		return file_tool(argc, argv);
+	if (argc == 1 && getenv("CRTOOLS_SCRIPT_ACTION"))
+		return criu_action(getenv("CRTOOLS_SCRIPT_ACTION"));
+	if (argc == 3 && !strcmp(argv[1], "--resume")) {
+		resume(argv[2]);
+		resumed = true;
+		argi = argc;
+	}
 	if (argi < argc && !strcmp(argv[argi], "--ctl")) {
 		serve = true;
 		argi++;
@@ -332,7 +764,7 @@ int main(int argc, char **argv)
 	}
 	if (argi < argc && !strcmp(argv[argi], "--"))
 		argi++;
-	if (argi >= argc && !serve) {
+	if (argi >= argc && !serve && !resumed) {
 		fprintf(stderr, "sbx-init: usage: sbx-init [--ctl] [--log CAP --status] [--] "
 				"[CMD [ARG...]]\n");
 		return 125;
@@ -341,7 +773,7 @@ int main(int argc, char **argv)
 	 * sandbox's processes, which hold no CAP_SYS_PTRACE. Their own execs reset it. */
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	/* A daemon's sandbox: stdin is the sandbox's own /dev/null, not a host file. */
-	if (status_file) {
+	if (status_file && !resumed) {
 		int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 		if (fd < 0 || dup2(fd, 0) < 0) {
 			fprintf(stderr, "sbx-init: /dev/null: %s\n", strerror(errno));
@@ -349,8 +781,9 @@ int main(int argc, char **argv)
 		}
 		close(fd);
 	}
-	/* The listening socket is ours alone: no command inherits it. */
-	if (serve && fcntl(CTL_FD, F_SETFD, FD_CLOEXEC) < 0) {
+	/* The listening socket is ours alone (no command inherits it), never waited on. */
+	if (serve &&
+	    (fcntl(CTL_FD, F_SETFD, FD_CLOEXEC) < 0 || fcntl(CTL_FD, F_SETFL, O_NONBLOCK) < 0)) {
 		fprintf(stderr, "sbx-init: control socket: %s\n", strerror(errno));
 		finish(125);
 	}
@@ -364,6 +797,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "sbx-init: signalfd: %s\n", strerror(errno));
 		finish(125);
 	}
+	if (resumed)
+		reply(rs.req_conn, CTL_STARTED, rs.req_id, 0);
 
 	if (argi < argc) {
 		int pipefd[2], stdio[3] = { 0, 1, 2 };
@@ -376,44 +811,62 @@ int main(int argc, char **argv)
 			log_pipe = pipefd[0];
 			stdio[1] = stdio[2] = pipefd[1];
 		}
-		workload =
-			spawn(argv + argi, environ, NULL, status_file ? stdio : NULL, false, &err);
+		workload_name = argv[argi];
+		workload = spawn(argv + argi, environ, NULL, status_file ? stdio : NULL, false,
+				 &workload_errfd);
 		if (status_file)
 			close(pipefd[1]);
 		if (workload < 0) {
-			fprintf(stderr, "sbx-init: vfork: %s\n", strerror(err));
+			fprintf(stderr, "sbx-init: fork: %s\n", strerror(errno));
 			finish(125);
 		}
-		if (err)
-			fprintf(stderr, "sbx: %s: %s\n", argv[argi],
-				err == ENOENT ? "command not found" : strerror(err));
 	}
 
 	for (;;) {
-		struct pollfd pfd[3 + CTL_MAX_CONNS];
-		int n = 0;
+		static struct pollfd pfd[4 + CTL_MAX_CONNS + MAX_JOBS];
+		static struct job *pending[MAX_JOBS];
+		int n = 0, np = 0;
 
 		pfd[n++] = (struct pollfd){ .fd = sigfd, .events = POLLIN };
+		int ctl_at = serve ? n++ : -1;
 		if (serve)
-			pfd[n++] = (struct pollfd){ .fd = CTL_FD, .events = POLLIN };
+			pfd[ctl_at] = (struct pollfd){ .fd = CTL_FD, .events = POLLIN };
+		int conns_at = n;
 		for (int i = 0; i < nconns; i++)
 			pfd[n++] = (struct pollfd){ .fd = conns[i], .events = POLLIN };
-		/* Last, so the indices above stay as they were; -1 is ignored by poll. */
-		pfd[n++] = (struct pollfd){ .fd = log_pipe, .events = POLLIN };
+		/* -1 is ignored by poll. */
+		int log_at = n++, start_at = n++;
+		pfd[log_at] = (struct pollfd){ .fd = log_pipe, .events = POLLIN };
+		pfd[start_at] = (struct pollfd){ .fd = workload_errfd, .events = POLLIN };
+		int jobs_at = n;
+		for (int i = 0; i < MAX_JOBS; i++)
+			if (jobs[i].pid && jobs[i].errfd >= 0) {
+				pending[np++] = &jobs[i];
+				pfd[n++] = (struct pollfd){ .fd = jobs[i].errfd, .events = POLLIN };
+			}
 		if (poll(pfd, (nfds_t)n, -1) < 0)
 			continue;
-		if (log_pipe >= 0 && pfd[n - 1].revents)
+		if (log_pipe >= 0 && pfd[log_at].revents)
 			log_relay();
+		if (workload_errfd >= 0 && pfd[start_at].revents)
+			workload_started();
+		for (int i = 0; i < np; i++)
+			if (pfd[jobs_at + i].revents && pending[i]->errfd >= 0)
+				job_started(pending[i]);
 
 		/* Connections first (their indices shift when one closes). */
 		for (int i = nconns - 1; i >= 0; i--)
-			if (pfd[(serve ? 2 : 1) + i].revents)
+			if (pfd[conns_at + i].revents)
 				conn_read(i);
-		if (serve && (pfd[1].revents & POLLIN)) {
+		/* Every pending connection: peers from inside the sandbox are closed at once,
+		 * so its processes cannot fill the backlog while we look elsewhere. */
+		while (serve && (pfd[ctl_at].revents & POLLIN)) {
 			int c = accept4(CTL_FD, NULL, NULL, SOCK_CLOEXEC);
-			if (c >= 0 && nconns < CTL_MAX_CONNS && from_host(c))
+			if (c < 0)
+				break;
+			if (nconns < CTL_MAX_CONNS && from_host(c))
 				conns[nconns++] = c;
-			else if (c >= 0)
+			else
 				close(c);
 		}
 		if (!(pfd[0].revents & POLLIN))
@@ -422,11 +875,13 @@ int main(int argc, char **argv)
 		if (read(sigfd, &si, sizeof(si)) != sizeof(si))
 			continue;
 		if (si.ssi_signo != SIGCHLD) {
-			/* Only the host may signal PID 1: its signals arrive with sender pid 0
-			 * (not visible here); one from inside the sandbox names its sender.
-			 * (The kernel's own protection of a namespace init does not apply to
-			 * signals we block for signalfd.) */
-			if (si.ssi_pid != 0)
+			/* Only the host may signal PID 1: its kill or pidfd_send_signal arrives
+			 * as SI_USER with a sender outside our pid namespace (pid 0 here). One
+			 * from inside names its sender; one queued with sigqueue carries a
+			 * negative code whatever sender it claims. (The kernel's own protection
+			 * of a namespace init does not apply to signals we block for
+			 * signalfd.) */
+			if (si.ssi_code != SI_USER || si.ssi_pid != 0)
 				continue;
 			if (workload > 0)
 				kill(workload, (int)si.ssi_signo);
@@ -440,11 +895,17 @@ int main(int argc, char **argv)
 			pid_t pid = waitpid(-1, &status, WNOHANG);
 			if (pid <= 0)
 				break;
-			if (pid == workload)
+			if (pid == workload) {
+				if (workload_errfd >= 0)
+					workload_started();
 				finish(status_to_code(status));
+			}
 			struct job *j = job_find(pid);
 			if (!j)
 				continue;
+			/* Its start is known by now (its end of the pipe is closed). */
+			if (j->errfd >= 0)
+				job_started(j);
 			if (!j->silent)
 				reply(j->conn, CTL_EXITED, j->id, status_to_code(status));
 			j->pid = 0;
