@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <http_parser.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -156,6 +157,19 @@ static void handle_timeout(struct conn *c, struct box *b, struct http_request *r
 	respond_json(c, 200, box_json(b));
 }
 
+/* ?path=: an absolute path, no NUL, shorter than PATH_MAX. Answers 400 otherwise. */
+static bool file_path(struct conn *c, struct http_request *req, char **ret)
+{
+	int r = req->query ? http_query_get(req->query, "path", ret) : -ENOENT;
+	if (r < 0 || files_check_path(*ret) < 0) {
+		respond_error(c, 400, "bad_request",
+			      "path: an absolute path inside the sandbox is required "
+			      "(?path=/tmp/file)");
+		return false;
+	}
+	return true;
+}
+
 static bool method_is(struct conn *c, struct http_request *req, int m1, int m2)
 {
 	if (req->method == m1 || req->method == m2)
@@ -214,14 +228,9 @@ static void route_sandbox(struct conn *c, struct http_request *req, const char *
 				      req->method_name, req->path);
 			return;
 		}
-		int r = req->query ? http_query_get(req->query, "path", &path) : -ENOENT;
-		if (r < 0 || files_check_path(path) < 0) {
-			respond_error(c, 400, "bad_request",
-				      "path: an absolute path inside the sandbox is required "
-				      "(?path=/tmp/file)");
+		if (!file_path(c, req, &path))
 			return;
-		}
-		box_files(c, b, req->method, path);
+		box_files(c, b, req->method, path, 0);
 		return;
 	}
 	if (!strcmp(sub, "timeout")) {
@@ -289,25 +298,85 @@ static void route_snapshot(struct conn *c, struct http_request *req, const char 
 		snap_restore_api(c, s, req->body, req->body_len);
 }
 
-void api_handle(struct conn *c, struct http_request *req)
+/* The path's segments (at most 5; *ret_n is 6 when there are more). */
+static char *split_path(const char *p, char **parts, int *ret_n)
 {
-	char *parts[5] = { 0 };
+	char *path = strdup(p ? p : "");
 	int n = 0;
-	_cleanup_free_ char *path = strdup(req->path ? req->path : "");
 
-	if (!path) {
-		respond_error(c, 500, "internal", "out of memory");
-		return;
-	}
-	if (!authenticate(c, req, &c->tenant))
-		return;
-	for (char *save = NULL, *p = strtok_r(path, "/", &save); p;
-	     p = strtok_r(NULL, "/", &save)) {
+	if (!path)
+		return NULL;
+	for (char *save = NULL, *t = strtok_r(path, "/", &save); t;
+	     t = strtok_r(NULL, "/", &save)) {
 		if (n == 5) {
 			n++;
 			break;
 		}
-		parts[n++] = p;
+		parts[n++] = t;
+	}
+	*ret_n = n;
+	return path;
+}
+
+/* PUT .../files streams: the sandbox's helper takes the body as it arrives. */
+static bool begin_upload(struct conn *c, struct http_request *req, const char *id)
+{
+	_cleanup_free_ char *path = NULL;
+	struct box *b = box_find(id, c->tenant);
+
+	if (!b) {
+		char safe[40];
+		respond_error(c, 404, "not_found", "no sandbox %s",
+			      text_printable(id, safe, sizeof(safe)));
+		return false;
+	}
+	if (!file_path(c, req, &path))
+		return false;
+	if (req->chunked || req->content_length < 0) {
+		respond_error(c, 411, "length_required",
+			      "an upload needs Content-Length (at most %" PRIu64 " bytes)",
+			      D.opt.max_file);
+		return false;
+	}
+	if ((uint64_t)req->content_length > D.opt.max_file) {
+		respond_error(c, 413, "too_large",
+			      "file larger than the limit of %" PRIu64 " bytes", D.opt.max_file);
+		return false;
+	}
+	return box_files(c, b, HTTP_PUT, path, (uint64_t)req->content_length);
+}
+
+bool api_begin(struct conn *c, struct http_request *req)
+{
+	char *parts[5] = { 0 };
+	int n;
+
+	if (!authenticate(c, req, &c->tenant))
+		return false;
+	if (c->tcp && !conn_admit(c, c->tenant))
+		return false;
+	if (req->method != HTTP_PUT)
+		return true;
+	_cleanup_free_ char *path = split_path(req->path, parts, &n);
+	if (!path) {
+		respond_error(c, 500, "internal", "out of memory");
+		return false;
+	}
+	if (n == 4 && !strcmp(parts[0], "v1") && !strcmp(parts[1], "sandboxes") &&
+	    !strcmp(parts[3], "files"))
+		return begin_upload(c, req, parts[2]);
+	return true;
+}
+
+void api_handle(struct conn *c, struct http_request *req)
+{
+	char *parts[5] = { 0 };
+	int n = 0;
+	_cleanup_free_ char *path = split_path(req->path, parts, &n);
+
+	if (!path) {
+		respond_error(c, 500, "internal", "out of memory");
+		return;
 	}
 	if (n == 1 && !strcmp(parts[0], "metrics")) {
 		if (c->tenant) { /* every tenant's series: the host's admins only */

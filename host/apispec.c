@@ -304,7 +304,13 @@ int apispec_parse_create(const char *body, size_t len, struct api_create *ret, c
 			r = bad(ret_error, "user_ns: must be true or false");
 			goto out;
 		}
-		c.user_ns = json_is_true(v);
+		/* Every sandbox has one: its root is never the host's. Asking for none is
+		 * refused rather than ignored. */
+		if (json_is_false(v)) {
+			r = bad(ret_error, "user_ns: every sandbox has a user namespace (false is "
+					   "not available)");
+			goto out;
+		}
 	}
 	v = json_object_get(root, "gpus");
 	if (v && !json_is_null(v) && (!json_is_array(v) || json_array_size(v) > API_MAX_GPUS)) {

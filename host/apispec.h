@@ -34,7 +34,6 @@ struct api_create {
 	uint64_t idle_timeout_ns;
 	uint64_t writable_bytes;
 	enum net_mode net;
-	bool user_ns;
 	char **gpus;   /* NULL-terminated, never NULL */
 	char **labels; /* key, value pairs, NULL-terminated, never NULL */
 };

@@ -35,6 +35,7 @@
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #define EXEC_GRACE_NS 200000000LL      /* output still draining after a command exited */
 #define EXITED_KEEP_NS 3600000000000LL /* exited sandboxes stay listed this long */
+#define CTL_RETRY_NS 30000000000LL     /* a control channel that cannot be reached yet */
 
 static const char *const state_names[] = { "creating", "running", "exited", "removed" };
 
@@ -515,11 +516,10 @@ static void launch_fn(struct work *w)
 			j->err = NULL;
 		return;
 	}
-	/* A layer of its own on the host, reachable for checkpoints (not with a user
-	 * namespace: its overlay must live on a tmpfs the namespace owns). */
+	/* A layer of its own on the host, reachable for checkpoints. */
 	char layer[256];
 	uint64_t wbytes = b->req.writable_bytes ? b->req.writable_bytes : D.opt.writable_default;
-	bool own_layer = wbytes && !b->req.user_ns;
+	bool own_layer = wbytes;
 	if (own_layer) {
 		r = layer_create(b->id, wbytes);
 		if (r == 0)
@@ -545,12 +545,10 @@ static void launch_fn(struct work *w)
 		.uid = b->req.uid,
 		.gid = b->req.gid,
 		.limits = b->req.limits,
-		.limits.memory_account = true, /* metered even without a limit */
 		.writable_bytes = wbytes,
 		.layer_dir = own_layer ? layer : NULL,
-		.tmp_bytes = 256 << 20,
+		.tmp_bytes = D.opt.tmp_bytes,
 		.net = b->req.net,
-		.user_ns = b->req.user_ns,
 		.control = true,
 		.filter = D.filter,
 		.stdio = { D.devnull, log_fd, log_fd },
@@ -561,6 +559,9 @@ static void launch_fn(struct work *w)
 		.userdata = b,
 		.devices = devices,
 	};
+	/* Metered even without a limit. (Set here, not in the initializer above: a second
+	 * designator for a member of .limits would reset the whole of it.) */
+	spec.limits.memory_account = true;
 	if (b->from) {
 		r = snap_restore(b, &spec, img, log_fd, status_fd, &j->sb, &j->err);
 		if (r < 0) {
@@ -575,7 +576,9 @@ static void launch_fn(struct work *w)
 	}
 	if (r < 0) {
 		j->r = r;
-		bool user_error = (se.stage == STAGE_WORKDIR && (r == -ENOENT || r == -ENOTDIR)) ||
+		bool user_error = (se.stage == STAGE_WORKDIR &&
+				   (r == -ENOENT || r == -ENOTDIR || r == -ELOOP || r == -EACCES ||
+				    r == -ENAMETOOLONG)) ||
 				  (se.stage == STAGE_CGROUP && r == -EOPNOTSUPP);
 		j->status = user_error ? 400 : r == -ENOSPC || r == -EAGAIN ? 503 : 500;
 		if (se.stage == STAGE_WORKDIR)
@@ -591,6 +594,15 @@ static void launch_fn(struct work *w)
 	if (r == 0) {
 		j->ctl_fd = ctl_connect(j->sb->pidfd, true);
 		r = j->ctl_fd < 0 ? j->ctl_fd : 0;
+	}
+	/* Restored: sbx-init starts again from an exec inside the sandbox's user namespace,
+	 * as a launched one did, so that a later checkpoint accepts it. Without that the
+	 * sandbox runs on; only its next checkpoint would fail. */
+	if (r == 0 && b->from) {
+		int e = ctl_reexec(j->ctl_fd, 5000);
+		if (e < 0)
+			logmsg(1, "sandbox %s: sbx-init did not start again after the restore: %s",
+			       b->id, strerror(-e));
 	}
 	if (r == 0)
 		return;
@@ -616,9 +628,24 @@ static void ctl_arm(struct box *b)
 	b->ops++;
 }
 
-void box_ctl_arm(struct box *b)
+int box_ctl_connect(struct box *b)
 {
+	int fd = ctl_connect(b->sb->pidfd, true);
+
+	if (fd == -EAGAIN) {
+		/* Its backlog is full (processes inside connect to it): later, never a wait
+		 * here. */
+		if (!b->ctl_retry_until)
+			b->ctl_retry_until = mono_ns() + CTL_RETRY_NS;
+		box_tick_soon();
+		return 0;
+	}
+	if (fd < 0)
+		return fd;
+	b->ctl_retry_until = 0;
+	b->ctl_fd = fd;
 	ctl_arm(b);
+	return 0;
 }
 
 static void pid_arm(struct box *b)
@@ -647,7 +674,8 @@ static void box_running(struct box *b)
 	b->cpu_fd = usage_open_cpu(b->sb->cg);
 	b->mem_fd = usage_open_memory(b->sb->cg);
 	pid_arm(b);
-	ctl_arm(b);
+	if (b->ctl_fd >= 0)
+		ctl_arm(b);
 }
 
 static void launch_done(struct work *w)
@@ -743,6 +771,52 @@ static int box_launch(struct conn *c, const char *tenant, json_t *spec, struct a
 		      const int *gpu_idx, unsigned ngpu, struct snap *from, struct fork_state *fork,
 		      const char **ret_err);
 
+/* The operator's defaults where the request set no limit, and its maxima: the limits
+ * a sandbox runs under are always the ones it records and is billed for. Writes the
+ * effective ones into @spec (the record). -EINVAL with @msg naming the field. */
+static int limits_apply(struct api_create *req, json_t *spec, char *msg, size_t size)
+{
+	struct sandbox_limits *l = &req->limits;
+	const struct sandbox_limits *def = &D.opt.default_limits, *max = &D.opt.max_limits;
+	char cpus[32];
+
+	if (!l->memory_bytes)
+		l->memory_bytes = def->memory_bytes;
+	if (!l->cpu_milli)
+		l->cpu_milli = def->cpu_milli;
+	if (!l->pids)
+		l->pids = def->pids;
+	if (l->memory_bytes > max->memory_bytes) {
+		snprintf(msg, size, "limits.memory: at most %" PRIu64 " bytes on this host",
+			 max->memory_bytes);
+		return -EINVAL;
+	}
+	if (l->cpu_milli > max->cpu_milli) {
+		snprintf(msg, size, "limits.cpus: at most %u.%03u on this host",
+			 max->cpu_milli / 1000, max->cpu_milli % 1000);
+		return -EINVAL;
+	}
+	if (l->pids > max->pids) {
+		snprintf(msg, size, "limits.pids: at most %" PRIu64 " on this host", max->pids);
+		return -EINVAL;
+	}
+	if (req->writable_bytes > D.opt.max_writable) {
+		snprintf(msg, size, "writable_size: at most %" PRIu64 " bytes on this host",
+			 D.opt.max_writable);
+		return -EINVAL;
+	}
+	json_t *lj = json_object_get(spec, "limits");
+	if (!json_is_object(lj)) {
+		lj = json_object();
+		json_object_set_new(spec, "limits", lj);
+	}
+	snprintf(cpus, sizeof(cpus), "%u.%03u", l->cpu_milli / 1000, l->cpu_milli % 1000);
+	json_object_set_new(lj, "memory", json_integer((json_int_t)l->memory_bytes));
+	json_object_set_new(lj, "cpus", json_string(cpus));
+	json_object_set_new(lj, "pids", json_integer((json_int_t)l->pids));
+	return 0;
+}
+
 void box_create(struct conn *c, const char *tenant, const char *body, size_t len)
 {
 	_cleanup_free_ char *err = NULL;
@@ -826,9 +900,17 @@ void box_create(struct conn *c, const char *tenant, const char *body, size_t len
 			      "image: a name is required (the API does not take paths)");
 		return;
 	}
+	char msg[160];
+	json_t *spec = json_loadb(body, len, 0, &jerr);
+	if (!spec || limits_apply(&req, spec, msg, sizeof(msg)) < 0) {
+		json_decref(spec);
+		api_create_clear(&req);
+		respond_error(c, spec ? 400 : 500, spec ? "bad_request" : "internal", "%s",
+			      spec ? msg : "out of memory");
+		return;
+	}
 	const char *why = NULL;
-	int status = box_launch(c, tenant, json_loadb(body, len, 0, &jerr), &req, gpu_idx, ngpu,
-				NULL, NULL, &why);
+	int status = box_launch(c, tenant, spec, &req, gpu_idx, ngpu, NULL, NULL, &why);
 	if (status)
 		respond_error(c, status,
 			      status == 429   ? "too_many_sandboxes"
@@ -941,6 +1023,13 @@ int box_create_from(struct conn *c, struct snap *s, struct fork_state *fork, con
 		json_decref(spec);
 		*ret_err = "the snapshot's spec is unreadable";
 		return 500;
+	}
+	static char msg[160];
+	if (limits_apply(&req, spec, msg, sizeof(msg)) < 0) {
+		json_decref(spec);
+		api_create_clear(&req);
+		*ret_err = msg;
+		return 400;
 	}
 	return box_launch(c, s->tenant, spec, &req, NULL, 0, s, fork, ret_err);
 }
@@ -1183,6 +1272,20 @@ void box_tick(int64_t mono, int64_t real)
 	due_mono = mono + 1000000000;
 	for (struct box *b = D.boxes, *n; b; b = n) {
 		n = b->next;
+		if (b->state == BOX_RUNNING && !b->removing && !b->ckpt && b->ctl_retry_until &&
+		    b->ctl_fd < 0 && !b->killing) {
+			if (mono >= b->ctl_retry_until) {
+				logmsg(1,
+				       "sandbox %s: its control channel stayed unreachable; "
+				       "stopping it",
+				       b->id);
+				box_kill(b, "lost");
+			} else if (box_ctl_connect(b) < 0) {
+				box_kill(b, "lost");
+			} else {
+				due_at(&due_mono, mono + 100000000);
+			}
+		}
 		if (b->state == BOX_RUNNING && !b->removing && !b->ckpt) {
 			if (b->deadline_ns && real >= b->deadline_ns)
 				box_kill(b, "timeout");
@@ -1314,9 +1417,14 @@ static void readopt_one(const struct store_sandbox *s, void *userdata)
 	/* A checkpoint that sbxd did not live to finish left it frozen. */
 	if (r == 0)
 		(void)cgroup_freeze(b->sb->cg, false);
-	if (r == 0)
+	if (r == 0) {
 		b->ctl_fd = ctl_connect(b->sb->pidfd, true);
-	if (r == 0 && b->ctl_fd < 0) {
+		if (b->ctl_fd == -EAGAIN) { /* its backlog is full: retried by the tick */
+			b->ctl_fd = -1;
+			b->ctl_retry_until = mono_ns() + CTL_RETRY_NS;
+		}
+	}
+	if (r == 0 && b->ctl_fd < 0 && !b->ctl_retry_until) {
 		/* It lives but cannot take commands: not a sandbox we can serve. */
 		logmsg(1, "sandbox %s: control channel: %s; stopping it", b->id,
 		       strerror(-b->ctl_fd));
@@ -1425,6 +1533,7 @@ static void exec_maybe_free(struct exec *x)
 	closep(&x->out_fd);
 	closep(&x->err_fd);
 	closep(&x->in_fd);
+	free(x->path);
 	free(x->stdin_data);
 	free(x->acc[0]);
 	free(x->acc[1]);
@@ -1459,10 +1568,37 @@ out:
 	free(s);
 }
 
+/* A GET's helper: the file's size, then the file, sent on as it comes. */
+static void file_deliver(struct exec *x, const char *data, size_t len)
+{
+	while (len && x->head_len < sizeof(x->head)) {
+		x->head[x->head_len++] = (unsigned char)*data++;
+		len--;
+	}
+	if (x->head_len < sizeof(x->head))
+		return;
+	if (!x->head_sent) {
+		for (int i = 7; i >= 0; i--)
+			x->left = x->left << 8 | x->head[i];
+		respond_begin(x->conn, 200, "application/octet-stream", x->left);
+		x->head_sent = true;
+	}
+	if (len > x->left)
+		len = (size_t)x->left;
+	x->left -= len;
+	out_append(x->conn, data, len);
+	conn_send_more(x->conn);
+}
+
 static void exec_deliver(struct exec *x, int which, const char *data, size_t len)
 {
 	if (!x->conn || x->finished)
 		return;
+	if (x->kind >= EXEC_FILE_GET) {
+		if (x->kind == EXEC_FILE_GET && !which)
+			file_deliver(x, data, len);
+		return;
+	}
 	if (x->stream) {
 		const char *key;
 		json_t *d = data_json(data, len, &key);
@@ -1486,6 +1622,8 @@ static void exec_deliver(struct exec *x, int which, const char *data, size_t len
 	x->acc_len[which] += len;
 }
 
+static void file_answer(struct conn *c, struct exec *x);
+
 static void exec_finish(struct exec *x)
 {
 	struct conn *c = x->conn;
@@ -1498,7 +1636,11 @@ static void exec_finish(struct exec *x)
 	if (x->in_fd >= 0 && x->ops)
 		io_uring_prep_cancel(loop_sqe(&D.loop, NULL), &x->in_op, 0);
 	x->box->last_active = mono_ns();
-	if (c) {
+	if (c && x->kind >= EXEC_FILE_GET) {
+		c->exec = NULL;
+		x->conn = NULL;
+		file_answer(c, x);
+	} else if (c) {
 		c->exec = NULL;
 		x->conn = NULL;
 		if (x->stream) {
@@ -1582,7 +1724,8 @@ static void exec_arm(struct exec *x, int which)
 	if (*armed || eof || x->finished || (!x->started && !x->failed))
 		return;
 	/* A slow reader of a stream: let the pipe fill; the command then waits. */
-	if (x->conn && x->stream && out_pending(x->conn) >= (1u << 20))
+	if (x->conn && (x->stream || x->kind == EXEC_FILE_GET) &&
+	    out_pending(x->conn) >= (1u << 20))
 		return;
 	struct loop_op *op = which ? &x->err_op : &x->out_op;
 	op->cb = which ? err_done : out_done;
@@ -1622,7 +1765,8 @@ static void in_done(struct loop_op *op, int res, uint32_t flags)
 void exec_conn_gone(struct exec *x)
 {
 	x->conn = NULL;
-	if (!x->exited && x->box->ctl_fd >= 0)
+	/* An upload's helper sees its input end early, and removes what it wrote. */
+	if (!x->exited && x->box->ctl_fd >= 0 && x->kind != EXEC_FILE_PUT)
 		(void)ctl_send_signal(x->box->ctl_fd, x->id, SIGKILL);
 }
 
@@ -1679,7 +1823,8 @@ static void ctl_done(struct loop_op *op, int res, uint32_t flags)
 		x->failed = true;
 		exec_resume(x);
 		x->exited = true;
-		x->code = r.value == ENOENT ? 127 : 126;
+		/* A command: the shell's codes; the file helper: why, as an errno. */
+		x->code = x->kind >= EXEC_FILE_GET ? r.value : r.value == ENOENT ? 127 : 126;
 		x->grace = mono_ns() + EXEC_GRACE_NS;
 		exec_check_done(x);
 		break;
@@ -1701,6 +1846,12 @@ void exec_start(struct conn *c, struct box *b, struct api_exec *e, bool stream)
 	size_t nenv = 0;
 	int r;
 
+	if (b->state == BOX_RUNNING && !b->killing && !b->ckpt && b->ctl_fd < 0) {
+		respond_error(c, 503, "unavailable", "sandbox %s cannot be reached yet; retry",
+			      b->id);
+		api_exec_clear(e);
+		return;
+	}
 	if (b->state != BOX_RUNNING || b->killing || b->ctl_fd < 0 || b->ckpt) {
 		respond_error(c, 409, "conflict", "sandbox %s is %s", b->id,
 			      b->ckpt			? "being checkpointed"
@@ -1779,35 +1930,6 @@ fail:
 
 /* ---- files and logs ---- */
 
-struct file_job {
-	struct work w;
-	struct conn *c;
-	int method;
-	char *path;
-	int root_fd;
-	const char *data;
-	size_t len;
-	uid_t uid;
-	gid_t gid;
-	int r;
-	char *out;
-	size_t out_len;
-	uint64_t max;
-	bool log;
-};
-
-static void file_fn(struct work *w)
-{
-	struct file_job *j = (struct file_job *)w;
-
-	if (j->method == HTTP_GET)
-		j->r = files_read(j->root_fd, j->path, j->max, &j->out, &j->out_len);
-	else if (j->method == HTTP_PUT)
-		j->r = files_write(j->root_fd, j->path, j->data, j->len, j->uid, j->gid);
-	else
-		j->r = files_remove(j->root_fd, j->path);
-}
-
 static void file_error(struct conn *c, const char *path, int r)
 {
 	char p[128];
@@ -1835,8 +1957,20 @@ static void file_error(struct conn *c, const char *path, int r)
 	case EDQUOT:
 		respond_error(c, 507, "no_space", "%s: no space left in the sandbox", p);
 		break;
+	case ENOMEM:
+		respond_error(c, 507, "no_space", "%s: the sandbox is out of memory", p);
+		break;
 	case ENOTEMPTY:
 		respond_error(c, 409, "conflict", "%s: directory not empty", p);
+		break;
+	case EAGAIN:
+		respond_error(c, 503, "unavailable",
+			      "%s: the sandbox cannot start its file helper now (process limit?)",
+			      p);
+		break;
+	case EPIPE:
+		respond_error(c, 400, "bad_request", "%s: the upload ended early; nothing changed",
+			      p);
 		break;
 	case EINVAL:
 	case ELOOP:
@@ -1849,73 +1983,146 @@ static void file_error(struct conn *c, const char *path, int r)
 	}
 }
 
-static void file_done(struct work *w)
+/* The helper's exit answers the request: its code is 0 or the errno of the failure. */
+static void file_answer(struct conn *c, struct exec *x)
 {
-	struct file_job *j = (struct file_job *)w;
+	int err = x->failed	  ? x->code
+		  : x->code > 128 ? ENOMEM /* killed: in a sandbox, the OOM killer */
+				  : x->code;
+
+	if (x->kind == EXEC_FILE_GET && x->head_sent) {
+		/* Cut short (the file shrank, the helper died): the length was promised. */
+		if (x->left || x->code)
+			conn_close(c);
+		else
+			conn_request_done(c);
+		return;
+	}
+	if (err) {
+		file_error(c, x->path, -err);
+		return;
+	}
+	if (x->kind == EXEC_FILE_GET) { /* an empty answer: it never said a size */
+		file_error(c, x->path, -EIO);
+		return;
+	}
+	respond_json(c, 200, json_pack("{s:s,s:I}", "path", x->path, "size", (json_int_t)x->size));
+}
+
+bool box_files(struct conn *c, struct box *b, int method, const char *path, uint64_t size)
+{
+	static const char *const op[] = {
+		[EXEC_FILE_GET] = "get", [EXEC_FILE_PUT] = "put", [EXEC_FILE_RM] = "rm"
+	};
+	enum exec_kind kind = method == HTTP_GET   ? EXEC_FILE_GET
+			      : method == HTTP_PUT ? EXEC_FILE_PUT
+						   : EXEC_FILE_RM;
+	int out[2] = { -1, -1 }, in[2] = { -1, -1 }, r;
+	char num[24];
+
+	if (b->state != BOX_RUNNING || b->killing || b->ckpt) {
+		respond_error(c, 409, "conflict", "sandbox %s is %s", b->id,
+			      b->ckpt			? "being checkpointed"
+			      : b->state == BOX_RUNNING ? "stopping"
+							: box_state_name(b->state));
+		return false;
+	}
+	if (b->ctl_fd < 0) {
+		respond_error(c, 503, "unavailable", "sandbox %s cannot be reached yet; retry",
+			      b->id);
+		return false;
+	}
+	/* The helper is sbx-init itself, run inside the sandbox as its user: the path is
+	 * resolved in its root, what it writes is charged to it, and it owns it. */
+	snprintf(num, sizeof(num), "%" PRIu64, kind == EXEC_FILE_PUT ? size : D.opt.max_file);
+	char *argv[] = { "/dev/sbx-init",
+			 "--file",
+			 (char *)op[kind],
+			 (char *)path,
+			 kind == EXEC_FILE_RM ? NULL : num,
+			 NULL };
+	char *envp[] = { NULL };
+	struct exec *x = calloc(1, sizeof(*x));
+	if (!x || !(x->path = strdup(path)) ||
+	    (kind == EXEC_FILE_GET && pipe2(out, O_CLOEXEC) < 0) ||
+	    (kind == EXEC_FILE_PUT && pipe2(in, O_CLOEXEC) < 0)) {
+		r = x && x->path ? -errno : -ENOMEM;
+		goto fail;
+	}
+	x->id = ++b->next_exec_id;
+	int stdio[3] = { in[0] >= 0 ? in[0] : D.devnull, out[1] >= 0 ? out[1] : D.devnull,
+			 D.devnull };
+	r = ctl_send_exec(b->ctl_fd, x->id, argv, envp, "/", stdio);
+	if (r < 0)
+		goto fail;
+	closep(&out[1]);
+	closep(&in[0]);
+	snprintf(x->argv0, sizeof(x->argv0), "file helper");
+	x->kind = kind;
+	x->size = size;
+	x->out_fd = out[0];
+	x->err_fd = x->in_fd = -1;
+	x->out_eof = kind != EXEC_FILE_GET;
+	x->err_eof = true;
+	x->box = b;
+	x->conn = c;
+	x->next = b->execs;
+	b->execs = x;
+	b->last_active = mono_ns();
+	c->exec = x;
+	box_tick_soon();
+	if (kind == EXEC_FILE_PUT)
+		conn_body_to_fd(c, in[1]);
+	return true;
+fail:
+	for (int i = 0; i < 2; i++) {
+		closep(&out[i]);
+		closep(&in[i]);
+	}
+	if (x)
+		free(x->path);
+	free(x);
+	file_error(c, path, r == -EAGAIN ? -EAGAIN : r);
+	return false;
+}
+
+/* The log of a sandbox (sbxd's own file, never a path inside the sandbox), read whole
+ * on a worker. */
+struct log_job {
+	struct work w;
+	struct conn *c;
+	char *path;
+	int r;
+	char *out;
+	size_t out_len;
+};
+
+static void log_fn(struct work *w)
+{
+	struct log_job *j = (struct log_job *)w;
+	_cleanup_close_ int root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+
+	j->r = root < 0 ? -errno
+			: files_read(root, j->path, D.opt.log_cap + 4096, &j->out, &j->out_len);
+	if (j->r == -ENOENT)
+		j->r = 0; /* nothing written yet */
+}
+
+static void log_done(struct work *w)
+{
+	struct log_job *j = (struct log_job *)w;
 	struct conn *c = j->c;
 
-	closep(&j->root_fd);
-	if (j->log && j->r == -ENOENT)
-		j->r = 0; /* nothing written yet */
-	if (c->closing) {
-		/* nobody to answer */
-	} else if (j->r < 0) {
-		file_error(c, j->log ? "log" : j->path, j->r);
-	} else if (j->method == HTTP_GET) {
-		respond(c, 200, j->log ? "text/plain; charset=utf-8" : "application/octet-stream",
-			j->out ? j->out : "", j->out_len);
-	} else {
-		respond_json(c, 200,
-			     json_pack("{s:s,s:I}", "path", j->path, "size",
-				       (json_int_t)(j->method == HTTP_PUT ? j->len : 0)));
-	}
+	if (c->closing)
+		; /* nobody to answer */
+	else if (j->r < 0)
+		file_error(c, "log", j->r);
+	else
+		respond(c, 200, "text/plain; charset=utf-8", j->out ? j->out : "", j->out_len);
 	free(j->out);
 	free(j->path);
 	free(j);
 	conn_unref(c);
-}
-
-void box_files(struct conn *c, struct box *b, int method, const char *path)
-{
-	char root[64];
-
-	if (b->state != BOX_RUNNING || !b->sb || b->ckpt) {
-		respond_error(c, 409, "conflict", "sandbox %s is %s", b->id,
-			      b->ckpt ? "being checkpointed" : box_state_name(b->state));
-		return;
-	}
-	if (method == HTTP_PUT && c->req->body_len > D.opt.max_file) {
-		respond_error(c, 413, "too_large",
-			      "file larger than the limit of %" PRIu64 " bytes", D.opt.max_file);
-		return;
-	}
-	struct file_job *j = calloc(1, sizeof(*j));
-	if (!j || !(j->path = strdup(path))) {
-		free(j);
-		respond_error(c, 500, "internal", "out of memory");
-		return;
-	}
-	/* The sandbox's root as its init sees it; the pidfd proves it is still that one. */
-	snprintf(root, sizeof(root), "/proc/%d/root", (int)b->pid);
-	j->root_fd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (j->root_fd < 0 || syscall(SYS_pidfd_send_signal, b->sb->pidfd, 0, NULL, 0) < 0) {
-		closep(&j->root_fd);
-		free(j->path);
-		free(j);
-		respond_error(c, 409, "conflict", "sandbox %s is stopping", b->id);
-		return;
-	}
-	j->w = (struct work){ .fn = file_fn, .done = file_done };
-	j->c = c;
-	j->method = method;
-	j->data = c->req->body ? c->req->body : "";
-	j->len = c->req->body_len;
-	j->max = D.opt.max_file;
-	j->uid = b->req.user_ns ? SANDBOX_USERNS_BASE + b->req.uid : b->req.uid;
-	j->gid = b->req.user_ns ? SANDBOX_USERNS_BASE + b->req.gid : b->req.gid;
-	b->last_active = mono_ns();
-	c->ops++;
-	loop_queue_work(&D.loop, &j->w);
 }
 
 void box_logs(struct conn *c, struct box *b, bool follow)
@@ -1932,24 +2139,18 @@ void box_logs(struct conn *c, struct box *b, bool follow)
 			return;
 		}
 	}
-	struct file_job *j = calloc(1, sizeof(*j));
-
 	if (!b->dir) {
-		free(j);
 		respond(c, 200, "text/plain; charset=utf-8", "", 0);
 		return;
 	}
+	struct log_job *j = calloc(1, sizeof(*j));
 	if (!j || asprintf(&j->path, "%s/log", b->dir) < 0) {
 		free(j);
 		respond_error(c, 500, "internal", "out of memory");
 		return;
 	}
-	j->w = (struct work){ .fn = file_fn, .done = file_done };
+	j->w = (struct work){ .fn = log_fn, .done = log_done };
 	j->c = c;
-	j->method = HTTP_GET;
-	j->log = true;
-	j->root_fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
-	j->max = D.opt.log_cap + 4096;
 	c->ops++;
 	loop_queue_work(&D.loop, &j->w);
 }

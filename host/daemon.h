@@ -28,11 +28,19 @@ struct options {
 	const char *socket_path, *state_dir, *listen, *images_dir, *init_path;
 	bool kill_on_exit, no_favordynmods, no_metering;
 	int log_level; /* 0 error, 1 warn, 2 info, 3 debug */
-	unsigned max_sandboxes, max_per_tenant, max_conns, max_conns_per_peer;
+	unsigned max_sandboxes, max_per_tenant;
+	/* Connections: TCP in all, unix socket (the host's admins, a pool of its own), TCP
+	 * not yet authenticated (in all, and per address), TCP per tenant. */
+	unsigned max_conns, max_unix_conns, max_unauth_conns, max_conns_per_peer,
+		max_conns_per_tenant;
 	uint64_t default_timeout_ns, max_body, max_file, exec_output_max, log_cap, writable_default,
 		meter_tick_ns, bill_window_ns;
+	/* Limits of sandboxes that set none, and the most any may ask for. */
+	struct sandbox_limits default_limits, max_limits;
+	uint64_t max_writable, tmp_bytes;
 	const char *rates_path, *nvidia_root, *nvml_lib, *criu_path;
-	int64_t conn_idle_ns, request_ns;
+	int64_t conn_idle_ns, request_ns, auth_ns;
+	uint64_t body_memory; /* request bodies buffered at once, all connections */
 };
 
 enum box_state {
@@ -99,6 +107,7 @@ struct box {
 	uint64_t mem_byte_ns; /* memory integrated over time, up to mem_tick */
 	int64_t mem_tick;     /* CLOCK_MONOTONIC of the last sample; 0 = none yet */
 	int ctl_fd;
+	int64_t ctl_retry_until; /* CLOCK_MONOTONIC: connecting again until then */
 	struct ctl_reply ctl_buf;
 	struct loop_op ctl_op, pid_op;
 	int ops;  /* ring submissions in flight */
@@ -119,12 +128,28 @@ struct box {
 	struct fork_state *fork; /* a fork copy: reports there, not to a connection */
 };
 
+enum exec_kind {
+	EXEC_JSON,     /* a command, answered with its output as JSON */
+	EXEC_STREAM,   /* a command, its output streamed as NDJSON events */
+	EXEC_FILE_GET, /* the files API's helper (sbx-init --file) */
+	EXEC_FILE_PUT,
+	EXEC_FILE_RM,
+};
+
 struct exec {
 	struct exec *next;
 	struct box *box;
 	struct conn *conn; /* NULL once the client went away */
 	uint32_t id;
+	enum exec_kind kind;
 	bool stream, started, exited, failed, timed_out, finished;
+	/* A file transfer: its path, its size (PUT), the size header of a GET and what of
+	 * the file is still to send. */
+	char *path;
+	uint64_t size, left;
+	unsigned char head[8];
+	unsigned head_len;
+	bool head_sent;
 	int code;
 	int out_fd, err_fd, in_fd;
 	struct loop_op out_op, err_op, in_op;
@@ -149,13 +174,25 @@ struct conn {
 	struct conn *next, *prev;
 	int fd;
 	bool tcp;
+	bool authed;   /* TCP: a request of it has presented a valid token */
 	char peer[64]; /* "uid:N" or the address */
+	char *owner;   /* TCP, once authed: its tenant ("admin" never: that is the socket) */
 	struct http_reader *rd;
 	char *in;
 	size_t in_off, in_len;
 	struct http_request *req; /* the one being answered */
 	char *tenant;		  /* of that request; NULL = admin */
-	bool busy, processing, closing, close_after, recv_armed, sending, eof;
+	/* The request's body: collected (in req->body, counted in D.body_reserved) or
+	 * streamed into body_fd through stage. */
+	struct http_collect col;
+	uint64_t reserved;
+	int body_fd;
+	char *stage;
+	size_t stage_len;
+	struct loop_op body_op;
+	bool streaming, body_writing, body_done;
+	bool busy, reading, processing, closing, close_after, recv_armed, sending, eof;
+	int64_t accepted;
 	struct outbuf out, wire; /* appended; in flight */
 	struct loop_op recv_op, send_op;
 	int ops;
@@ -181,7 +218,8 @@ struct daemon {
 	struct __kernel_timespec tick_ts;
 	int devnull;
 	struct conn *conns;
-	unsigned nconns;
+	unsigned nconns, nconns_unix, nconns_unauth;
+	uint64_t body_reserved; /* bytes of request bodies being collected */
 	struct box *boxes, *boxes_tail;
 	struct box *hash[1024];
 	unsigned live; /* creating + running */
@@ -210,7 +248,8 @@ struct daemon {
 	char *ledger_error; /* why rows wait, or NULL */
 	char *store_error;  /* why the last sandbox record was not written, or NULL */
 	int64_t bill_boundary;
-	char *criu; /* the criu binary; NULL: checkpoints are off, criu_why says why */
+	char *init_copy; /* sbx-init's copy in the runtime tmpfs (sandbox/rootfs.h) */
+	char *criu;	 /* the criu binary; NULL: checkpoints are off, criu_why says why */
 	char *criu_why;
 	struct snap *snaps;
 };
@@ -221,6 +260,9 @@ void logmsg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)
 
 /* server.c */
 void server_accept_arm(int which);
+/* A TCP connection's request authenticated as @tenant (NULL: the admin): it moves from
+ * the unauthenticated pool to its tenant's, if that has room; else answers 503. */
+bool conn_admit(struct conn *c, const char *tenant);
 void conn_tick(int64_t now);
 void conn_send_more(struct conn *c);
 void conn_request_done(struct conn *c);
@@ -235,6 +277,14 @@ void respond(struct conn *c, int status, const char *ctype, const char *body, si
 void respond_json(struct conn *c, int status, json_t *body); /* steals @body */
 void respond_error(struct conn *c, int status, const char *code, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
+/* The rest of the current request's body goes into @fd (a pipe; taken) as it arrives,
+ * at the pace @fd takes it; @fd is closed at the body's end, or when the connection
+ * goes. A reader of @fd that stops early ends the transfer: the answer then closes the
+ * connection. */
+void conn_body_to_fd(struct conn *c, int fd);
+/* Headers of a response of @len bytes, which follow with out_append(); the caller ends
+ * it with conn_request_done(), or closes the connection if it cannot send them all. */
+void respond_begin(struct conn *c, int status, const char *ctype, uint64_t len);
 /* Headers of a chunked response; chunks follow with chunk_send(), ended by chunk_end(). */
 void respond_chunked_head(struct conn *c, int status, const char *ctype);
 void chunk_send(struct conn *c, const char *data, size_t len);
@@ -269,6 +319,11 @@ void export_verify(struct conn *c);
 void metrics_handle(struct conn *c);
 
 /* api.c */
+/* A request's headers arrived: authenticates it, then answers it (no body) or says
+ * where its body goes. Returns true when the body is to be read (collected, unless it
+ * chose conn_body_to_fd), false when the request is answered already. */
+bool api_begin(struct conn *c, struct http_request *req);
+/* Its body (if any) arrived: answers it. */
 void api_handle(struct conn *c, struct http_request *req);
 
 /* box.c */
@@ -287,7 +342,10 @@ unsigned box_count_live(const char *tenant);
 void exec_start(struct conn *c, struct box *b, struct api_exec *e, bool stream);
 void exec_conn_gone(struct exec *x);
 void exec_resume(struct exec *x);
-void box_files(struct conn *c, struct box *b, int method, const char *path);
+/* GET, PUT (@size bytes, streamed from the request body) or DELETE of @path, by a
+ * helper inside the sandbox. True when the transfer started (its answer comes later),
+ * false when it was answered at once. */
+bool box_files(struct conn *c, struct box *b, int method, const char *path, uint64_t size);
 void box_logs(struct conn *c, struct box *b, bool follow);
 /* Streams what a followed log gained; ends the stream once its sandbox stopped. */
 void box_logs_follow(struct conn *c);
@@ -297,8 +355,9 @@ const char *box_state_name(enum box_state s);
 int box_new_id(char *buf, size_t size);
 void box_kill(struct box *b, const char *reason);
 void box_maybe_free(struct box *b);
-/* Watches the control channel again (after a checkpoint reconnected it). */
-void box_ctl_arm(struct box *b);
+/* Connects its control channel and watches it: at once, or (its backlog full) from the
+ * tick for a while, never waiting. 0, or -errno when it cannot be served. */
+int box_ctl_connect(struct box *b);
 /* Its PID 1 exited: records it and tears it down. */
 void box_exited(struct box *b);
 /* A restore of @s into a new sandbox, answered on @c (or reported to @fork). Returns 0

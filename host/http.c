@@ -15,9 +15,12 @@ struct http_reader {
 	http_parser parser;
 	http_parser_settings settings;
 	struct http_limits lim;
-	struct http_request *req; /* being assembled */
-	struct http_request *done;
-	size_t body_cap;
+	struct http_request *req; /* being assembled: ours until its headers are given */
+	bool given;		  /* req belongs to the caller now */
+	enum http_event ev;	  /* what the last callback saw */
+	http_body_fn sink;
+	void *sink_data;
+	uint64_t body_seen;
 	size_t field_len, value_len; /* lengths of the header being assembled */
 	bool in_value;
 	bool want_continue;
@@ -50,13 +53,23 @@ static int fail(struct http_reader *r, int status)
 	return -1;
 }
 
+static void drop_request(struct http_reader *r)
+{
+	if (!r->given)
+		http_request_free(r->req);
+	r->req = NULL;
+	r->given = false;
+	r->sink = NULL;
+	r->sink_data = NULL;
+}
+
 static int on_message_begin(http_parser *p)
 {
 	struct http_reader *r = reader_of(p);
 
-	http_request_free(r->req);
+	drop_request(r);
 	r->req = calloc(1, sizeof(*r->req));
-	r->body_cap = 0;
+	r->body_seen = 0;
 	r->field_len = r->value_len = 0;
 	r->in_value = false;
 	return r->req ? 0 : fail(r, 500);
@@ -117,6 +130,7 @@ static int on_headers_complete(http_parser *p)
 	q->method_name = http_method_str(p->method);
 	q->keep_alive = http_should_keep_alive(p);
 	q->chunked = p->flags & F_CHUNKED;
+	q->content_length = (p->flags & F_CONTENTLENGTH) ? (int64_t)p->content_length : -1;
 
 	/* Split the target into a decoded path and a raw query. */
 	struct http_parser_url u;
@@ -135,32 +149,22 @@ static int on_headers_complete(http_parser *p)
 	if (expect && !strcasecmp(expect, "100-continue") &&
 	    ((p->flags & F_CHUNKED) || p->content_length > 0))
 		r->want_continue = true;
+	/* Stop here: the caller decides about the request before its body is read. */
+	r->ev = HTTP_EV_HEADERS;
+	http_parser_pause(p, 1);
 	return 0;
 }
 
 static int on_body(http_parser *p, const char *at, size_t n)
 {
 	struct http_reader *r = reader_of(p);
-	struct http_request *q = r->req;
 
 	r->want_continue = false;
-	if (q->body_len + n > r->lim.max_body)
+	if (r->body_seen + n > r->lim.max_body || !r->sink)
 		return fail(r, 413);
-	if (q->body_len + n + 1 > r->body_cap) {
-		/* Content-Length known: allocate once; chunked: double. */
-		size_t cap = (p->flags & F_CONTENTLENGTH) && !r->body_cap
-				     ? (size_t)p->content_length + n + 1
-				     : (q->body_len + n + 1) * 2;
-		char *b = realloc(q->body, cap);
-		if (!b)
-			return fail(r, 500);
-		q->body = b;
-		r->body_cap = cap;
-	}
-	memcpy(q->body + q->body_len, at, n);
-	q->body_len += n;
-	q->body[q->body_len] = '\0';
-	return 0;
+	r->body_seen += n;
+	int st = r->sink(r->sink_data, at, n);
+	return st < 0 ? fail(r, -st) : 0;
 }
 
 /* A chunk announcing more than the body may hold is refused before it arrives. */
@@ -168,7 +172,7 @@ static int on_chunk_header(http_parser *p)
 {
 	struct http_reader *r = reader_of(p);
 
-	if (p->content_length > r->lim.max_body - r->req->body_len)
+	if (p->content_length > r->lim.max_body - r->body_seen)
 		return fail(r, 413);
 	return 0;
 }
@@ -177,12 +181,33 @@ static int on_message_complete(http_parser *p)
 {
 	struct http_reader *r = reader_of(p);
 
-	if (!r->req->body && !(r->req->body = strdup("")))
-		return fail(r, 500);
 	r->want_continue = false;
-	r->done = TAKE_PTR(r->req);
+	r->ev = HTTP_EV_DONE;
 	/* Stop here so the caller handles this request before the next one. */
 	http_parser_pause(p, 1);
+	return 0;
+}
+
+int http_collect_body(void *userdata, const char *data, size_t len)
+{
+	struct http_collect *c = userdata;
+	struct http_request *q = c->req;
+
+	if (q->body_len + len > c->max)
+		return -413;
+	if (q->body_len + len + 1 > c->cap) {
+		/* Content-Length known: allocate once; chunked: double. */
+		size_t cap = q->content_length >= 0 && !c->cap ? (size_t)q->content_length + 1
+							       : (q->body_len + len + 1) * 2;
+		char *b = realloc(q->body, cap);
+		if (!b)
+			return -500;
+		q->body = b;
+		c->cap = cap;
+	}
+	memcpy(q->body + q->body_len, data, len);
+	q->body_len += len;
+	q->body[q->body_len] = '\0';
 	return 0;
 }
 
@@ -213,8 +238,7 @@ void http_reader_free(struct http_reader *r)
 {
 	if (!r)
 		return;
-	http_request_free(r->req);
-	http_request_free(r->done);
+	drop_request(r);
 	free(r);
 }
 
@@ -232,25 +256,41 @@ static int status_of(struct http_reader *r)
 }
 
 ssize_t http_reader_feed(struct http_reader *r, const char *data, size_t len,
-			 struct http_request **ret_req)
+			 enum http_event *ret_ev, struct http_request **ret_req)
 {
+	*ret_ev = HTTP_EV_NONE;
 	*ret_req = NULL;
 	if (r->error)
 		return -r->error;
 	if (HTTP_PARSER_ERRNO(&r->parser) == HPE_PAUSED)
 		http_parser_pause(&r->parser, 0);
+	r->ev = HTTP_EV_NONE;
 	size_t n = http_parser_execute(&r->parser, &r->settings, data, len);
 	enum http_errno e = HTTP_PARSER_ERRNO(&r->parser);
 
-	if (r->done) {
-		*ret_req = TAKE_PTR(r->done);
-		return (ssize_t)n;
-	}
 	if (e != HPE_OK && e != HPE_PAUSED) {
 		r->error = status_of(r);
 		return -r->error;
 	}
+	*ret_ev = r->ev;
+	if (r->ev == HTTP_EV_HEADERS) {
+		r->given = true;
+		*ret_req = r->req;
+	} else if (r->ev == HTTP_EV_DONE) {
+		*ret_req = r->req;
+		/* The caller's now; a next request starts afresh. */
+		r->req = NULL;
+		r->given = false;
+		r->sink = NULL;
+		r->sink_data = NULL;
+	}
 	return (ssize_t)n;
+}
+
+void http_reader_body_to(struct http_reader *r, http_body_fn fn, void *userdata)
+{
+	r->sink = fn;
+	r->sink_data = userdata;
 }
 
 bool http_reader_take_continue(struct http_reader *r)

@@ -1,9 +1,13 @@
 /* SPDX-License-Identifier: MIT */
-/* HTTP/1.1 request reader for sbxd: bytes in, whole requests out, one at a time, so
- * pipelined requests are handled in order. Parsing is Debian's libhttp-parser; this
- * layer adds limits (header bytes, header count, body bytes), chunked and
- * Content-Length bodies, keep-alive and Expect: 100-continue. Pure: no I/O.
- * Errors are returned as -status (-400, -413, -431, -501). */
+/* HTTP/1.1 request reader for sbxd: bytes in, requests out, one at a time, so pipelined
+ * requests are handled in order. A request comes in two steps: its headers
+ * (HTTP_EV_HEADERS), so that the caller authenticates and routes it before a byte of
+ * its body is read, then its end (HTTP_EV_DONE); in between, the body goes to the sink
+ * the caller chose (http_reader_body_to), as it arrives: the reader never buffers a
+ * body. Parsing is Debian's libhttp-parser; this layer adds limits (header bytes,
+ * header count, body bytes), chunked and Content-Length bodies, keep-alive and
+ * Expect: 100-continue. Pure: no I/O. Errors are returned as -status (-400, -413,
+ * -431, -501). */
 #pragma once
 
 #include <stdbool.h>
@@ -15,7 +19,7 @@
 
 struct http_limits {
 	uint32_t max_header_bytes; /* request line + headers */
-	uint64_t max_body;
+	uint64_t max_body;	   /* the most any request may send, whatever its sink */
 };
 
 struct http_header {
@@ -31,11 +35,23 @@ struct http_request {
 	char *query;		 /* raw query string, without '?', or NULL */
 	struct http_header headers[HTTP_MAX_HEADERS];
 	size_t nheaders;
-	char *body; /* NUL-terminated for convenience; body_len excludes it */
-	size_t body_len;
-	bool keep_alive;
+	int64_t content_length; /* -1: none given (no body, or chunked) */
 	bool chunked;
+	bool keep_alive;
+	/* Filled by the caller's sink, if it collects the body: NUL-terminated for
+	 * convenience, body_len excludes the NUL. Freed with the request. */
+	char *body;
+	size_t body_len;
 };
+
+enum http_event {
+	HTTP_EV_NONE,	 /* more input is needed */
+	HTTP_EV_HEADERS, /* a request's headers arrived: route it, choose a sink */
+	HTTP_EV_DONE,	 /* its body (if any) went to the sink: answer it */
+};
+
+/* Takes @len bytes of a body; 0, or -status to refuse the request (-413, -503...). */
+typedef int (*http_body_fn)(void *userdata, const char *data, size_t len);
 
 struct http_reader;
 
@@ -43,18 +59,32 @@ struct http_reader;
 int http_reader_new(const struct http_limits *lim, struct http_reader **ret);
 void http_reader_free(struct http_reader *r);
 
-/* Consumes bytes from @data. Returns how many were consumed (possibly fewer than @len
- * when a request ended: feed the rest after handling it) and sets *ret_req (caller
- * frees) when a whole request has arrived, else leaves it NULL. Returns -status when
- * the input is bad; the connection should then answer that status and close. */
+/* Consumes bytes from @data, up to the next event. Returns how many were consumed
+ * (possibly fewer than @len: feed the rest after handling the event) and sets *ret_ev.
+ * At HTTP_EV_HEADERS *ret_req is the new request, which the caller now owns (and must
+ * keep until HTTP_EV_DONE, or stop feeding); at HTTP_EV_DONE it is that request again.
+ * Returns -status when the input is bad, or a sink refused it; the connection should
+ * then answer that status and close. */
 ssize_t http_reader_feed(struct http_reader *r, const char *data, size_t len,
-			 struct http_request **ret_req);
+			 enum http_event *ret_ev, struct http_request **ret_req);
+
+/* Where the current request's body goes; called between its HTTP_EV_HEADERS and its
+ * first body byte. Without a sink a body is refused (-413). */
+void http_reader_body_to(struct http_reader *r, http_body_fn fn, void *userdata);
+
+/* A sink that collects the body into @req->body, at most @max bytes (-413 beyond); its
+ * userdata is a struct http_collect, zeroed but for @req and @max. */
+struct http_collect {
+	struct http_request *req;
+	size_t max, cap;
+};
+int http_collect_body(void *userdata, const char *data, size_t len);
 
 /* True once per request whose headers asked for "Expect: 100-continue" and whose body
  * has not arrived: the server should send "HTTP/1.1 100 Continue" now. */
 bool http_reader_take_continue(struct http_reader *r);
 
-/* True between a request's first byte and its end. */
+/* True between a request's first byte and its end (its body included). */
 bool http_reader_mid_request(const struct http_reader *r);
 
 void http_request_free(struct http_request *req);

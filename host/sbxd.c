@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <netdb.h>
 #include <signal.h>
@@ -26,6 +27,8 @@
 
 #include "../sandbox/image.h"
 #include "../sandbox/macro.h"
+#include "../sandbox/idmap.h"
+#include "../sandbox/rootfs.h"
 #include "../sandbox/spec.h"
 #include "../sandbox/sysfilter.h"
 #include "daemon.h"
@@ -87,7 +90,19 @@ static void usage(FILE *f)
 		"  --max-sandboxes N      sandboxes on this host (default 4096)\n"
 		"  --max-per-tenant N     sandboxes per tenant (default 1024)\n"
 		"  --default-timeout D    wall timeout of sandboxes that set none (default 5m)\n"
+		"  --default-memory SIZE  memory of sandboxes that set none (default 512M)\n"
+		"  --default-cpus N       CPU quota of sandboxes that set none (default 1)\n"
+		"  --default-pids N       processes of sandboxes that set none (default 512)\n"
+		"  --max-memory SIZE      the most a sandbox may ask for (default: the host's "
+		"RAM)\n"
+		"  --max-cpus N           (default: the host's CPUs)\n"
+		"  --max-pids N           (default 32768)\n"
+		"  --max-writable SIZE    largest writable layer (default 8G; each sandbox's\n"
+		"                         default is 1G, or this when smaller)\n"
+		"  --tmp-size SIZE        each sandbox's /tmp (default 256M)\n"
 		"  --max-file SIZE        largest file moved through the files API (default 100M)\n"
+		"  --max-body SIZE        largest JSON request body (default 16M)\n"
+		"  --auth-timeout D       TCP peers show a valid token within D (default 10s)\n"
 		"  --images DIR           images directory (default: beside sbxd)\n"
 		"  --log-level LEVEL      error, warn, info (default) or debug\n");
 }
@@ -119,6 +134,32 @@ static int add_gpu_device(const char *arg)
 	return 0;
 }
 
+/* The maxima the host allows by default (its RAM and CPUs), and defaults within them. */
+static int limits_check(void)
+{
+	struct sandbox_limits *max = &D.opt.max_limits, *def = &D.opt.default_limits;
+
+	if (!max->memory_bytes) {
+		long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+		max->memory_bytes =
+			pages > 0 && page > 0 ? (uint64_t)pages * (uint64_t)page : 1ULL << 40;
+	}
+	if (!max->cpu_milli) {
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+		max->cpu_milli = (uint32_t)(n > 0 ? n : 1) * 1000;
+	}
+	if (def->memory_bytes > max->memory_bytes)
+		def->memory_bytes = max->memory_bytes;
+	if (def->cpu_milli > max->cpu_milli)
+		def->cpu_milli = max->cpu_milli;
+	if (def->pids > max->pids)
+		return -die("--default-pids %" PRIu64 " is above --max-pids %" PRIu64, def->pids,
+			    max->pids);
+	if (D.opt.writable_default > D.opt.max_writable)
+		D.opt.writable_default = D.opt.max_writable;
+	return 0;
+}
+
 static const char *gpu_args[16];
 static size_t ngpu_args;
 
@@ -143,6 +184,16 @@ static int parse_options(int argc, char **argv)
 		O_NVROOT,
 		O_NVML,
 		O_CRIU,
+		O_DEFMEM,
+		O_DEFCPU,
+		O_DEFPIDS,
+		O_MAXMEM,
+		O_MAXCPU,
+		O_MAXPIDS,
+		O_MAXWR,
+		O_TMP,
+		O_MAXBODY,
+		O_AUTHTO,
 		O_HELP
 	};
 	static const struct option opts[] = {
@@ -164,6 +215,16 @@ static int parse_options(int argc, char **argv)
 		{ "nvidia-root", required_argument, NULL, O_NVROOT },
 		{ "nvml-lib", required_argument, NULL, O_NVML },
 		{ "criu", required_argument, NULL, O_CRIU },
+		{ "default-memory", required_argument, NULL, O_DEFMEM },
+		{ "default-cpus", required_argument, NULL, O_DEFCPU },
+		{ "default-pids", required_argument, NULL, O_DEFPIDS },
+		{ "max-memory", required_argument, NULL, O_MAXMEM },
+		{ "max-cpus", required_argument, NULL, O_MAXCPU },
+		{ "max-pids", required_argument, NULL, O_MAXPIDS },
+		{ "max-writable", required_argument, NULL, O_MAXWR },
+		{ "tmp-size", required_argument, NULL, O_TMP },
+		{ "max-body", required_argument, NULL, O_MAXBODY },
+		{ "auth-timeout", required_argument, NULL, O_AUTHTO },
 		{ "help", no_argument, NULL, O_HELP },
 		{ 0 },
 	};
@@ -258,6 +319,57 @@ static int parse_options(int argc, char **argv)
 					"--bill-window: \"%s\" is not a duration from 1s to 24h",
 					optarg);
 			break;
+		case O_DEFMEM:
+		case O_MAXMEM: {
+			uint64_t *v = c == O_DEFMEM ? &D.opt.default_limits.memory_bytes
+						    : &D.opt.max_limits.memory_bytes;
+			if (spec_parse_size(optarg, v) < 0 || *v < (4 << 20))
+				return -die("--%s: \"%s\" is not a size of at least 4M",
+					    c == O_DEFMEM ? "default-memory" : "max-memory",
+					    optarg);
+			break;
+		}
+		case O_DEFCPU:
+		case O_MAXCPU:
+			if (spec_parse_cpus(optarg, c == O_DEFCPU
+							    ? &D.opt.default_limits.cpu_milli
+							    : &D.opt.max_limits.cpu_milli) < 0)
+				return -die("--%s: \"%s\" is not a number of cores (e.g. 0.5)",
+					    c == O_DEFCPU ? "default-cpus" : "max-cpus", optarg);
+			break;
+		case O_DEFPIDS:
+		case O_MAXPIDS: {
+			unsigned n;
+			if (parse_count(optarg, &n) < 0 || n > 4194304)
+				return -die("--%s: \"%s\" is not a count from 1 to 4194304",
+					    c == O_DEFPIDS ? "default-pids" : "max-pids", optarg);
+			*(c == O_DEFPIDS ? &D.opt.default_limits.pids : &D.opt.max_limits.pids) = n;
+			break;
+		}
+		case O_MAXWR:
+		case O_TMP:
+		case O_MAXBODY: {
+			uint64_t *v = c == O_MAXWR ? &D.opt.max_writable
+				      : c == O_TMP ? &D.opt.tmp_bytes
+						   : &D.opt.max_body;
+			if (spec_parse_size(optarg, v) < 0 || *v < (1 << 20))
+				return -die("--%s: \"%s\" is not a size of at least 1M",
+					    c == O_MAXWR ? "max-writable"
+					    : c == O_TMP ? "tmp-size"
+							 : "max-body",
+					    optarg);
+			break;
+		}
+		case O_AUTHTO: {
+			uint64_t ns;
+			if (spec_parse_duration(optarg, &ns) < 0 || ns < 100000000ULL ||
+			    ns > 600000000000ULL)
+				return -die("--auth-timeout: \"%s\" is not a duration from 100ms "
+					    "to 10m",
+					    optarg);
+			D.opt.auth_ns = (int64_t)ns;
+			break;
+		}
 		case O_HELP:
 			usage(stdout);
 			return 0;
@@ -542,9 +654,18 @@ int main(int argc, char **argv)
 		.max_sandboxes = 4096,
 		.max_per_tenant = 1024,
 		.max_conns = 4096,
-		.max_conns_per_peer = 1024,
+		.max_unix_conns = 1024,
+		.max_unauth_conns = 1024,
+		.max_conns_per_peer = 64,
+		.max_conns_per_tenant = 1024,
+		.body_memory = 256ULL << 20,
+		.auth_ns = 10LL * 1000000000LL,
+		.default_limits = { .memory_bytes = 512ULL << 20, .cpu_milli = 1000, .pids = 512 },
+		.max_limits = { .pids = 32768 },
+		.max_writable = 8ULL << 30,
+		.tmp_bytes = 256ULL << 20,
 		.default_timeout_ns = 300ULL * 1000000000ULL,
-		.max_body = 128ULL << 20,
+		.max_body = 16ULL << 20,
 		.max_file = 100ULL << 20,
 		.exec_output_max = 4ULL << 20,
 		.log_cap = 16ULL << 20,
@@ -558,14 +679,19 @@ int main(int argc, char **argv)
 	r = parse_options(argc, argv);
 	if (r <= 0)
 		return -r;
-	/* Room for a file and its request's headers. */
-	D.opt.max_body = D.opt.max_file + (1 << 20);
+	r = limits_check();
+	if (r < 0)
+		return 1;
 	if (geteuid() != 0)
 		return die("must run as root (it creates namespaces and cgroups)");
 	if (!D.opt.images_dir && !(D.opt.images_dir = image_beside_exe("images")))
 		return die("cannot locate the images directory");
 	if (!(D.opt.init_path = image_beside_exe("sbx-init")) || access(D.opt.init_path, X_OK) < 0)
 		return die("sbx-init not found beside sbxd (build it with make)");
+	r = rootfs_runtime_init(D.opt.init_path, &D.init_copy);
+	if (r < 0)
+		return die("%s: %s", ROOTFS_RUNTIME_DIR, strerror(-r));
+	idmap_sweep();
 	D.started_mono = mono_ns();
 
 	r = cgroup_detect(&D.cgmode);

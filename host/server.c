@@ -1,6 +1,15 @@
 // SPDX-License-Identifier: MIT
 /* sbxd's HTTP/1.1 server on the ring: accept, read, parse (host/http), answer in
- * order, write; keep-alive, pipelining, chunked responses, limits and idle timeouts. */
+ * order, write; keep-alive, pipelining, chunked responses, limits and idle timeouts.
+ *
+ * A tenant cannot starve the others or the host's admins: the unix socket has a pool of
+ * its own; a TCP connection must present a valid token within --auth-timeout of its
+ * accept, and until it has, it lives in a small pool of its own (per address, and in
+ * all, where the oldest idle one makes room for a new one), apart from the
+ * authenticated connections, which are counted per tenant. A request is authenticated
+ * when its headers arrive: the body of one that is refused is never read. Bodies are
+ * collected only up to --max-body each and a budget for all connections together
+ * (503 beyond it); uploads stream into the sandbox at the pace it takes them. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -13,6 +22,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "../sandbox/macro.h"
 #include "daemon.h"
 
 #define IN_BUF 65536
@@ -31,9 +41,16 @@ static void conn_maybe_free(struct conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	D.nconns--;
+	if (!c->tcp)
+		D.nconns_unix--;
+	else if (!c->authed)
+		D.nconns_unauth--;
+	D.body_reserved -= c->reserved;
 	http_request_free(c->req);
 	http_reader_free(c->rd);
 	free(c->tenant);
+	free(c->owner);
+	free(c->stage);
 	free(c->in);
 	free(c->out.p);
 	free(c->wire.p);
@@ -59,6 +76,10 @@ void conn_close(struct conn *c)
 		close(c->follow_fd);
 		c->follow_fd = -1;
 	}
+	if (c->body_writing)
+		io_uring_prep_cancel(loop_sqe(&D.loop, NULL), &c->body_op, 0);
+	else
+		closep(&c->body_fd);
 	/* Pending reads and writes end with an error or EOF; then the fd goes. */
 	shutdown(c->fd, SHUT_RDWR);
 	if (c->recv_armed)
@@ -220,6 +241,20 @@ static void head(struct conn *c, int status, const char *ctype)
 
 void conn_request_done(struct conn *c)
 {
+	/* Answered before its body was read: the rest is never read, so the connection
+	 * cannot go on. */
+	if (c->reading) {
+		c->close_after = true;
+		c->reading = false;
+	}
+	if (c->streaming) {
+		c->streaming = false;
+		c->stage_len = 0;
+		if (!c->body_writing)
+			closep(&c->body_fd);
+	}
+	D.body_reserved -= c->reserved;
+	c->reserved = 0;
 	http_request_free(c->req);
 	c->req = NULL;
 	free(c->tenant);
@@ -234,6 +269,13 @@ void conn_request_done(struct conn *c)
 		else
 			conn_process(c);
 	}
+}
+
+void respond_begin(struct conn *c, int status, const char *ctype, uint64_t len)
+{
+	head(c, status, ctype);
+	out_printf(c, "Content-Length: %" PRIu64 "\r\n\r\n", len);
+	conn_send_more(c);
 }
 
 void respond(struct conn *c, int status, const char *ctype, const char *body, size_t len)
@@ -293,64 +335,283 @@ void chunk_end(struct conn *c)
 	conn_request_done(c);
 }
 
-/* Parses and answers what has arrived, one request at a time. */
+/* ---- request bodies ---- */
+
+/* The collecting sink, within --max-body and the budget of all connections. */
+static int collect(void *userdata, const char *data, size_t len)
+{
+	struct conn *c = userdata;
+	uint64_t want = c->req->body_len + len;
+
+	if (want > c->reserved) {
+		/* Chunked: reserved as it grows. */
+		if (D.body_reserved + (want - c->reserved) > D.opt.body_memory)
+			return -503;
+		D.body_reserved += want - c->reserved;
+		c->reserved = want;
+	}
+	return http_collect_body(&c->col, data, len);
+}
+
+/* The streaming sink: into the stage, which conn_process never lets overflow. */
+static int stage(void *userdata, const char *data, size_t len)
+{
+	struct conn *c = userdata;
+
+	if (c->body_fd < 0)
+		return 0; /* its reader is gone: the rest is dropped */
+	memcpy(c->stage + c->stage_len, data, len);
+	c->stage_len += len;
+	return 0;
+}
+
+static void body_flush(struct conn *c);
+
+static void body_done(struct loop_op *op, int res, uint32_t flags)
+{
+	struct conn *c = (struct conn *)((char *)op - offsetof(struct conn, body_op));
+
+	c->ops--;
+	c->body_writing = false;
+	if (c->closing || !c->streaming) {
+		closep(&c->body_fd);
+		conn_maybe_free(c);
+		return;
+	}
+	if (res == -EINTR || res == -EAGAIN)
+		res = 0;
+	if (res < 0) {
+		/* Its reader stopped (a failed upload, which it answers): the rest of the
+		 * body is not read. */
+		closep(&c->body_fd);
+		c->stage_len = 0;
+		c->reading = false;
+		c->close_after = true;
+		return;
+	}
+	memmove(c->stage, c->stage + res, c->stage_len - (size_t)res);
+	c->stage_len -= (size_t)res;
+	body_flush(c);
+	conn_process(c);
+}
+
+/* Writes what the stage holds; at the body's end, closes the pipe (EOF for its reader). */
+static void body_flush(struct conn *c)
+{
+	if (c->body_writing || c->body_fd < 0)
+		return;
+	if (c->stage_len) {
+		c->body_op.cb = body_done;
+		io_uring_prep_write(loop_sqe(&D.loop, &c->body_op), c->body_fd, c->stage,
+				    (unsigned)c->stage_len, (uint64_t)-1);
+		c->body_writing = true;
+		c->ops++;
+	} else if (c->body_done) {
+		closep(&c->body_fd);
+	}
+}
+
+void conn_body_to_fd(struct conn *c, int fd)
+{
+	if (!c->stage && !(c->stage = malloc(IN_BUF))) {
+		close(fd);
+		return;
+	}
+	c->body_fd = fd;
+	c->stage_len = 0;
+	c->streaming = true;
+	c->body_done = false;
+	http_reader_body_to(c->rd, stage, c);
+}
+
+/* A request's headers: authenticated and routed before a byte of its body is read. */
+static void request_headers(struct conn *c, struct http_request *req)
+{
+	c->busy = c->reading = true;
+	c->req = req;
+	if (!req->keep_alive)
+		c->close_after = true;
+	if (!api_begin(c, req) || c->streaming)
+		goto cont;
+	int64_t len = req->content_length;
+	if (len > (int64_t)D.opt.max_body) {
+		respond_error(c, 413, "too_large",
+			      "request body larger than the limit of %" PRIu64 " bytes",
+			      D.opt.max_body);
+		return;
+	}
+	/* Reserved whole when its length is known: it fits, or it is not read. */
+	if (len > 0 && D.body_reserved + (uint64_t)len > D.opt.body_memory) {
+		respond_error(c, 503, "unavailable", "too many request bodies in flight; retry");
+		return;
+	}
+	if (len > 0) {
+		D.body_reserved += (uint64_t)len;
+		c->reserved = (uint64_t)len;
+	}
+	c->col = (struct http_collect){ .req = req, .max = D.opt.max_body };
+	http_reader_body_to(c->rd, collect, c);
+cont:
+	if (c->reading && http_reader_take_continue(c->rd)) {
+		out_printf(c, "HTTP/1.1 100 Continue\r\n\r\n");
+		conn_send_more(c);
+	}
+}
+
+static void request_done(struct conn *c, struct http_request *req)
+{
+	c->reading = false;
+	c->req_start = 0;
+	if (c->streaming) {
+		/* Its reader answers once it has the whole body. */
+		c->body_done = true;
+		body_flush(c);
+		return;
+	}
+	if (!req->body && !(req->body = strdup(""))) {
+		respond_error(c, 500, "internal", "out of memory");
+		return;
+	}
+	api_handle(c, req);
+}
+
+/* A request that cannot be read on: answered with @status, and the connection closes. */
+static void request_error(struct conn *c, int status)
+{
+	c->close_after = true;
+	if (c->streaming) {
+		/* An upload cut short: its reader sees it end early, and answers. */
+		c->reading = false;
+		c->stage_len = 0;
+		if (!c->body_writing)
+			closep(&c->body_fd);
+		return;
+	}
+	c->reading = false;
+	c->busy = true;
+	if (status == 413)
+		respond_error(c, 413, "too_large",
+			      "request body larger than the limit of %" PRIu64 " bytes",
+			      D.opt.max_body);
+	else if (status == 431)
+		respond_error(c, 431, "too_large", "request headers too large");
+	else if (status == 501)
+		respond_error(c, 501, "not_implemented", "unsupported method or transfer encoding");
+	else if (status == 503)
+		respond_error(c, 503, "unavailable", "too many request bodies in flight; retry");
+	else
+		respond_error(c, status, "bad_request", "malformed HTTP request");
+}
+
+/* Parses and answers what has arrived, one request at a time; a request's body is read
+ * while it is being answered. */
 static void conn_process(struct conn *c)
 {
 	if (c->processing)
 		return;
 	c->processing = true;
-	while (!c->busy && !c->closing && !c->close_after) {
+	/* Until a request is being answered, or while its body is being read. */
+	while (!c->closing && (c->reading || (!c->busy && !c->close_after))) {
 		if (c->in_off == c->in_len) {
 			recv_arm(c);
 			break;
 		}
+		size_t avail = c->in_len - c->in_off;
+		/* Streaming: no more than the stage takes until the pipe drains. */
+		if (c->streaming && c->body_fd >= 0) {
+			if (c->stage_len == IN_BUF)
+				break;
+			if (avail > IN_BUF - c->stage_len)
+				avail = IN_BUF - c->stage_len;
+		}
 		struct http_request *req = NULL;
-		ssize_t n = http_reader_feed(c->rd, c->in + c->in_off, c->in_len - c->in_off, &req);
+		enum http_event ev;
+		ssize_t n = http_reader_feed(c->rd, c->in + c->in_off, avail, &ev, &req);
 		if (n < 0) {
-			int status = (int)-n;
-			c->busy = true;
-			c->close_after = true;
-			if (status == 413)
-				respond_error(c, 413, "too_large",
-					      "request body larger than the limit of %" PRIu64
-					      " bytes",
-					      D.opt.max_body);
-			else if (status == 431)
-				respond_error(c, 431, "too_large", "request headers too large");
-			else if (status == 501)
-				respond_error(c, 501, "not_implemented",
-					      "unsupported method or transfer encoding");
-			else
-				respond_error(c, status, "bad_request", "malformed HTTP request");
+			request_error(c, (int)-n);
 			break;
 		}
 		c->in_off += (size_t)n;
-		if (http_reader_take_continue(c->rd)) {
-			out_printf(c, "HTTP/1.1 100 Continue\r\n\r\n");
-			conn_send_more(c);
-		}
+		if (c->stage_len)
+			body_flush(c);
 		if (http_reader_mid_request(c->rd) && !c->req_start)
 			c->req_start = mono_ns();
-		if (!req)
-			continue;
-		c->req_start = 0;
-		c->busy = true;
-		c->req = req;
-		if (!req->keep_alive)
-			c->close_after = true;
-		api_handle(c, req);
+		if (ev == HTTP_EV_HEADERS)
+			request_headers(c, req);
+		else if (ev == HTTP_EV_DONE)
+			request_done(c, req);
 	}
 	c->processing = false;
 	if (!c->closing && !c->busy && !c->sending && (c->close_after || c->eof))
 		conn_close(c);
 }
 
-static unsigned peer_conns(const char *peer)
+/* TCP connections not yet authenticated from @peer. */
+static unsigned peer_unauth(const char *peer)
 {
 	unsigned n = 0;
 	for (struct conn *c = D.conns; c; c = c->next)
-		n += !c->closing && !strcmp(c->peer, peer);
+		n += !c->closing && c->tcp && !c->authed && !strcmp(c->peer, peer);
 	return n;
+}
+
+/* The unauthenticated pool is full: its oldest idle member makes room. A client that
+ * authenticates promptly keeps its place; one that holds connections open without a
+ * token loses them first. */
+static bool evict_unauth(void)
+{
+	struct conn *oldest = NULL;
+	for (struct conn *c = D.conns; c; c = c->next)
+		if (!c->closing && c->tcp && !c->authed && !c->busy && !c->sending &&
+		    (!oldest || c->accepted < oldest->accepted))
+			oldest = c;
+	if (!oldest)
+		return false;
+	conn_close(oldest);
+	return true;
+}
+
+bool conn_admit(struct conn *c, const char *tenant)
+{
+	const char *who = tenant ? tenant : "admin";
+	unsigned mine = 0;
+
+	if (c->authed) {
+		/* One connection serves one tenant: another's token is not taken over it. */
+		if (!strcmp(c->owner, who))
+			return true;
+		respond_error(c, 403, "forbidden",
+			      "this connection belongs to another tenant; open a new one");
+		return false;
+	}
+	for (struct conn *o = D.conns; o; o = o->next)
+		mine += !o->closing && o->authed && !strcmp(o->owner, who);
+	if (mine >= D.opt.max_conns_per_tenant) {
+		respond_error(c, 503, "unavailable",
+			      "tenant %s holds its maximum of %u connections", who,
+			      D.opt.max_conns_per_tenant);
+		return false;
+	}
+	if (!(c->owner = strdup(who))) {
+		respond_error(c, 500, "internal", "out of memory");
+		return false;
+	}
+	c->authed = true;
+	D.nconns_unauth--;
+	return true;
+}
+
+static void refuse(int fd, const char *why)
+{
+	char body[160], msg[384];
+	int b = snprintf(body, sizeof(body),
+			 "{\"error\":{\"code\":\"unavailable\",\"message\":\"%s\"}}\n", why);
+	int n = snprintf(msg, sizeof(msg),
+			 "HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n"
+			 "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
+			 b, body);
+	(void)!send(fd, msg, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+	close(fd);
 }
 
 static void conn_new(int fd, bool tcp)
@@ -376,25 +637,22 @@ static void conn_new(int fd, bool tcp)
 		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) == 0)
 			snprintf(peer, sizeof(peer), "uid:%u", (unsigned)cred.uid);
 	}
-	/* Over the limits: a short answer, not a silent close. */
+	/* Over the limits: a short answer, not a silent close. Each pool on its own: TCP
+	 * peers cannot take the unix socket's room, nor unauthenticated ones the room of
+	 * those with a token. */
 	const char *why = NULL;
 	if (D.stopping)
 		why = "sbxd is shutting down";
-	else if (D.nconns >= D.opt.max_conns)
+	else if (!tcp && D.nconns_unix >= D.opt.max_unix_conns)
+		why = "too many connections on the unix socket";
+	else if (tcp && peer_unauth(peer) >= D.opt.max_conns_per_peer)
+		why = "too many connections without a token from this address";
+	else if (tcp && D.nconns_unauth >= D.opt.max_unauth_conns && !evict_unauth())
+		why = "too many connections without a token";
+	else if (tcp && D.nconns - D.nconns_unix >= D.opt.max_conns && !evict_unauth())
 		why = "too many connections";
-	else if (peer_conns(peer) >= D.opt.max_conns_per_peer)
-		why = "too many connections from this peer";
 	if (why) {
-		char body[160], msg[384];
-		int b = snprintf(body, sizeof(body),
-				 "{\"error\":{\"code\":\"unavailable\",\"message\":\"%s\"}}\n",
-				 why);
-		int n = snprintf(msg, sizeof(msg),
-				 "HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n"
-				 "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
-				 b, body);
-		(void)!send(fd, msg, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
-		close(fd);
+		refuse(fd, why);
 		return;
 	}
 	struct conn *c = calloc(1, sizeof(*c));
@@ -402,7 +660,7 @@ static void conn_new(int fd, bool tcp)
 		close(fd);
 		return;
 	}
-	lim.max_body = D.opt.max_body;
+	lim.max_body = D.opt.max_body > D.opt.max_file ? D.opt.max_body : D.opt.max_file;
 	c->in = malloc(IN_BUF);
 	if (!c->in || http_reader_new(&lim, &c->rd) < 0) {
 		free(c->in);
@@ -412,16 +670,20 @@ static void conn_new(int fd, bool tcp)
 	}
 	c->fd = fd;
 	c->tcp = tcp;
-	c->follow_fd = -1;
+	c->follow_fd = c->body_fd = -1;
 	snprintf(c->peer, sizeof(c->peer), "%s", peer);
 	c->recv_op.cb = recv_done;
 	c->send_op.cb = send_done;
-	c->last_active = mono_ns();
+	c->last_active = c->accepted = mono_ns();
 	c->next = D.conns;
 	if (D.conns)
 		D.conns->prev = c;
 	D.conns = c;
 	D.nconns++;
+	if (tcp)
+		D.nconns_unauth++;
+	else
+		D.nconns_unix++;
 	conn_process(c);
 }
 
@@ -454,8 +716,15 @@ void conn_tick(int64_t now)
 			box_logs_follow(c);
 			continue;
 		}
-		/* A request that does not arrive in time (slow headers or body): 408. */
-		if (!c->busy && c->req_start && now - c->req_start > D.opt.request_ns) {
+		/* A TCP peer that has not shown a valid token in time goes, answered or not. */
+		if (c->tcp && !c->authed && !c->busy && now - c->accepted > D.opt.auth_ns) {
+			conn_close(c);
+			continue;
+		}
+		/* A request whose headers, or collected body, do not arrive in time: 408. */
+		if ((!c->busy || (c->reading && !c->streaming)) && c->req_start &&
+		    now - c->req_start > D.opt.request_ns) {
+			c->reading = false;
 			c->busy = true;
 			c->close_after = true;
 			respond_error(c, 408, "timeout", "request not received in time");

@@ -27,7 +27,7 @@ TEST(create_full)
 	CHECK_EQ_INT(c.limits.pids, 64);
 	CHECK_EQ_INT(c.limits.timeout_ns, 600000000000ULL);
 	CHECK_EQ_INT(c.idle_timeout_ns, 30000000000ULL);
-	CHECK(c.net == NET_LOOPBACK && c.user_ns && c.writable_bytes == 1 << 20);
+	CHECK(c.net == NET_LOOPBACK && c.writable_bytes == 1 << 20);
 	CHECK(!strcmp(c.gpus[0], "0") && !c.gpus[1]);
 	CHECK(!strcmp(c.labels[0], "team") && !strcmp(c.labels[1], "x") && !c.labels[2]);
 	api_create_clear(&c);
@@ -86,6 +86,7 @@ TEST(create_errors_name_the_field)
 	expect("{\"user\":\"root\"}", "user: must be \"UID[:GID]\"");
 	expect("{\"user\":\"-1\"}", "user: must be");
 	expect("{\"user_ns\":\"yes\"}", "user_ns: must be true or false");
+	expect("{\"user_ns\":false}", "user_ns: every sandbox has a user namespace");
 	expect("{\"gpus\":[1]}", "gpus[0]: must be a GPU id string");
 	expect("{\"image\":\"a\\u0000b\"}",
 	       "image: must be a string of at most 255 bytes without NUL");

@@ -10,30 +10,40 @@
 
 static const struct http_limits lim = { .max_header_bytes = 8192, .max_body = 1 << 20 };
 
-/* Feeds @in in pieces of @step bytes; collects up to 4 requests; returns the last
- * feed result (<0: error status). */
+/* Feeds @in in pieces of @step bytes, collecting bodies; collects up to 4 requests;
+ * returns the last feed result (<0: error status). */
 static ssize_t feed_all(const char *in, size_t len, size_t step, struct http_request **reqs,
 			int *nreq)
 {
 	struct http_reader *r;
+	struct http_collect col[5];
+	struct http_request *pending = NULL;
 	ssize_t n = 0;
 
 	CHECK_EQ_INT(http_reader_new(&lim, &r), 0);
 	*nreq = 0;
 	for (size_t off = 0; off < len;) {
 		size_t chunk = len - off < step ? len - off : step;
+		enum http_event ev;
 		struct http_request *req;
-		n = http_reader_feed(r, in + off, chunk, &req);
+		n = http_reader_feed(r, in + off, chunk, &ev, &req);
 		if (n < 0)
 			break;
-		if (req) {
-			CHECK(*nreq < 4);
+		if (ev == HTTP_EV_HEADERS) {
+			CHECK(*nreq < 4 && !pending);
+			pending = req;
+			col[*nreq] = (struct http_collect){ .req = req, .max = lim.max_body };
+			http_reader_body_to(r, http_collect_body, &col[*nreq]);
+		} else if (ev == HTTP_EV_DONE) {
+			CHECK(req == pending);
 			reqs[(*nreq)++] = req;
+			pending = NULL;
 		}
 		off += (size_t)n;
-		if (n == 0 && !req)
+		if (n == 0 && ev == HTTP_EV_NONE)
 			break;
 	}
+	http_request_free(pending);
 	http_reader_free(r);
 	return n;
 }
@@ -55,6 +65,7 @@ TEST(get_with_query_and_headers)
 	CHECK(http_request_header(reqs[0], "Missing") == NULL);
 	CHECK(reqs[0]->keep_alive);
 	CHECK_EQ_INT(reqs[0]->body_len, 0);
+	CHECK(reqs[0]->content_length == -1);
 	char *v;
 	CHECK_EQ_INT(http_query_get(reqs[0]->query, "path", &v), 0);
 	CHECK(!strcmp(v, "/tmp/x"));
@@ -136,16 +147,47 @@ TEST(expect_continue)
 	static const char head[] =
 		"PUT /f HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n";
 	struct http_reader *r;
-	struct http_request *req;
+	struct http_request *req, *got;
+	enum http_event ev;
 	CHECK_EQ_INT(http_reader_new(&lim, &r), 0);
-	CHECK_EQ_INT(http_reader_feed(r, head, sizeof(head) - 1, &req), sizeof(head) - 1);
-	CHECK(req == NULL && http_reader_mid_request(r));
+	/* The headers stop the reader one byte short; the rest follows. */
+	ssize_t n = http_reader_feed(r, head, sizeof(head) - 1, &ev, &req);
+	CHECK(n > 0 && ev == HTTP_EV_HEADERS && req && req->content_length == 3);
 	CHECK(http_reader_take_continue(r));
 	CHECK(!http_reader_take_continue(r)); /* once */
-	CHECK_EQ_INT(http_reader_feed(r, "abc", 3, &req), 3);
-	CHECK(req && !strcmp(req->body, "abc"));
+	struct http_collect col = { .req = req, .max = 16 };
+	http_reader_body_to(r, http_collect_body, &col);
+	CHECK_EQ_INT(http_reader_feed(r, head + n, sizeof(head) - 1 - (size_t)n, &ev, &got),
+		     sizeof(head) - 1 - (size_t)n);
+	CHECK(ev == HTTP_EV_NONE && http_reader_mid_request(r));
+	CHECK_EQ_INT(http_reader_feed(r, "abc", 3, &ev, &got), 3);
+	CHECK(ev == HTTP_EV_DONE && got == req && !strcmp(req->body, "abc"));
 	CHECK(!http_reader_mid_request(r));
 	http_request_free(req);
+	http_reader_free(r);
+}
+
+/* A body is read only once the caller chose where it goes; without a sink, or past
+ * the sink's limit, the request is refused. */
+TEST(body_needs_a_sink)
+{
+	static const char in[] = "POST /a HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello";
+	struct http_reader *r;
+	struct http_request *req;
+	enum http_event ev;
+	CHECK_EQ_INT(http_reader_new(&lim, &r), 0);
+	ssize_t n = http_reader_feed(r, in, sizeof(in) - 1, &ev, &req);
+	CHECK(ev == HTTP_EV_HEADERS);
+	CHECK_EQ_INT(http_reader_feed(r, in + n, sizeof(in) - 1 - (size_t)n, &ev, &req), -413);
+	http_request_free(req);
+	http_reader_free(r);
+
+	CHECK_EQ_INT(http_reader_new(&lim, &r), 0);
+	n = http_reader_feed(r, in, sizeof(in) - 1, &ev, &req);
+	struct http_collect col = { .req = req, .max = 4 };
+	http_reader_body_to(r, http_collect_body, &col);
+	CHECK_EQ_INT(http_reader_feed(r, in + n, sizeof(in) - 1 - (size_t)n, &ev, &req), -413);
+	http_request_free(col.req);
 	http_reader_free(r);
 }
 
