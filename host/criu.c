@@ -158,8 +158,6 @@ int64_t criu_stat(const char *path, const char *name)
  * Best effort (without it CRIU only probes the kernel again); async-signal-safe. */
 static void use_run_dir(const char *dir)
 {
-	if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
-		return;
 	int tree = (int)syscall(SYS_open_tree, AT_FDCWD, "/run/sbx",
 				OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
 	if (tree < 0 || mount(dir, "/run", NULL, MS_BIND, NULL) < 0)
@@ -222,8 +220,15 @@ int criu_exec(const struct criu_run *run, const char *log_path, char **ret_err)
 		sigset_t none;
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
+		if ((run->run_dir || run->bind_file) &&
+		    (unshare(CLONE_NEWNS) < 0 ||
+		     mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0))
+			_exit(126);
 		if (run->run_dir)
 			use_run_dir(run->run_dir);
+		if (run->bind_file &&
+		    mount(run->bind_file, run->bind_over, NULL, MS_BIND, NULL) < 0)
+			_exit(126);
 		for (int i = 0; i < _CG_V1_MAX; i++) {
 			if (!v1_procs[i][0])
 				continue;
@@ -235,14 +240,6 @@ int criu_exec(const struct criu_run *run, const char *log_path, char **ret_err)
 		/* What CRIU forks sees its own cgroup as the root, as the original did. */
 		if (run->cg && unshare(CLONE_NEWCGROUP) < 0)
 			_exit(126);
-		if (run->new_netns) {
-			/* The restored sandbox's network namespace: only lo, up. */
-			int ns;
-			if (unshare(CLONE_NEWNET) < 0 || sandbox_lo_up() < 0 ||
-			    (ns = open("/proc/self/ns/net", O_RDONLY)) < 0 ||
-			    dup2(ns, CRIU_FD_BASE + (int)run->nfds) < 0)
-				_exit(126);
-		}
 		int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
 		if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(out_fd, 1) < 0 ||
 		    dup2(out_fd, 2) < 0)

@@ -21,10 +21,12 @@ struct criu_run {
 	unsigned nfds;
 	const char *out_path;	 /* stdout and stderr (appended), e.g. for --display-stats */
 	const struct cgroup *cg; /* NULL: stays in sbxd's cgroups */
-	bool new_netns;		 /* a fresh network namespace with lo up, at the fd after @fds */
 	/* A directory on a tmpfs that stands in for /run (CRIU keeps its cache of kernel
 	 * features there only on a tmpfs; /run/sbx stays reachable), or NULL. */
 	const char *run_dir;
+	/* A file bound over another in the child's own mount namespace (a snapshot's image
+	 * rewritten for one restore), or NULL. */
+	const char *bind_file, *bind_over;
 	int64_t timeout_ns;
 };
 

@@ -25,6 +25,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <linux/mount.h>
+#include <pthread.h>
+#include <sys/syscall.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -41,7 +44,10 @@
 #include "../sandbox/image.h"
 #include "../sandbox/macro.h"
 #include "../sandbox/sandbox.h"
+#include "../sandbox/idmap.h"
+#include "../sandbox/rootfs.h"
 #include "criu.h"
+#include "criuimg.h"
 #include "daemon.h"
 #include "layer.h"
 #include "meter.h"
@@ -50,7 +56,10 @@
 
 #define CRIU_TIMEOUT_NS (120 * 1000000000LL)
 #define FORK_MAX 16
-#define CRIU_RUN_DIR "/dev/shm/sbx-criu"
+/* CRIU's /run: in sbx's own runtime tmpfs, which only root can write (so nobody else can
+ * have made it first), and searchable, since CRIU goes on inside the restored sandbox's
+ * user namespace. */
+#define CRIU_RUN_DIR ROOTFS_RUNTIME_DIR "/criu"
 
 /* CRIU's cache of kernel features, kept on a tmpfs (or NULL: probed every run). */
 static const char *run_dir;
@@ -323,8 +332,8 @@ struct ckpt {
 	/* outputs */
 	int r;
 	char *err;
-	json_t *binds, *keys, *stats;
-	uint64_t size, netns_ino;
+	json_t *binds, *devs, *keys, *stats;
+	uint64_t size;
 	int64_t t0, t_frozen, t_done;
 };
 
@@ -336,6 +345,7 @@ static void ckpt_free(struct ckpt *k)
 	free(k->box_dir);
 	free(k->err);
 	json_decref(k->binds);
+	json_decref(k->devs);
 	json_decref(k->keys);
 	json_decref(k->stats);
 	free(k);
@@ -373,12 +383,39 @@ static json_t *dump_stats(const char *out)
 	return o;
 }
 
+/* The mounts of @pid's mount namespace that bind a node of the host's devtmpfs: [target
+ * inside, source on the host] pairs. NULL if its mountinfo cannot be read. */
+static json_t *dev_binds(pid_t pid)
+{
+	char path[64], line[4096];
+	json_t *arr = json_array();
+
+	snprintf(path, sizeof(path), "/proc/%d/mountinfo", (int)pid);
+	FILE *f = fopen(path, "re");
+	if (!f) {
+		json_decref(arr);
+		return NULL;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		char root[1024], target[1024], *sep = strstr(line, " - ");
+		char fstype[64];
+		if (!sep || sscanf(line, "%*s %*s %*s %1023s %1023s", root, target) != 2 ||
+		    sscanf(sep + 3, "%63s", fstype) != 1 || strcmp(fstype, "devtmpfs"))
+			continue;
+		char src[1100];
+		snprintf(src, sizeof(src), "/dev%s", root);
+		json_array_append_new(arr, json_pack("[s,s]", target, src));
+	}
+	fclose(f);
+	return arr;
+}
+
 static int ckpt_dump(struct ckpt *k)
 {
 	char path[4200], log[4200], out[4200], upper[256], logkey[64], statuskey[64];
 	_cleanup_(image_freep) struct image *img = NULL;
 	char *ierr = NULL, *err = NULL;
-	char *argv[64];
+	char *argv[128];
 	size_t n = 0;
 	int r;
 
@@ -389,7 +426,9 @@ static int ckpt_dump(struct ckpt *k)
 		return ckpt_fail(k, -errno, "cannot make the snapshot directory: %s",
 				 strerror(errno));
 	snprintf(path, sizeof(path), "%s/images", k->tmp);
-	if (mkdir(path, 0700) < 0)
+	/* Searchable by the sandbox's root: CRIU reads some images after it has entered
+	 * the restored user namespace (the directories above stay root's alone). */
+	if (mkdir(path, 0711) < 0 || chmod(path, 0711) < 0)
 		return ckpt_fail(k, -errno, "cannot make the snapshot directory: %s",
 				 strerror(errno));
 	r = image_open(k->image, D.opt.images_dir, &img, &ierr);
@@ -398,11 +437,6 @@ static int ckpt_dump(struct ckpt *k)
 		free(ierr);
 		return r;
 	}
-	snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)k->pid);
-	struct stat nst;
-	if (stat(path, &nst) < 0)
-		return ckpt_fail(k, -errno, "the sandbox's network namespace: %s", strerror(errno));
-	k->netns_ino = (uint64_t)nst.st_ino;
 	if (file_key(k->pid, LOG_FD, logkey, sizeof(logkey)) < 0 ||
 	    file_key(k->pid, STATUS_FD, statuskey, sizeof(statuskey)) < 0)
 		return ckpt_fail(k, -ESRCH, "the sandbox's log and status files are not open");
@@ -438,11 +472,13 @@ static int ckpt_dump(struct ckpt *k)
 	strvcat(argv, &n, ARRAY_SIZE(argv), "--log-file=%s", log);
 	strvcat(argv, &n, ARRAY_SIZE(argv), "--freeze-cgroup=%s", k->cg->v2_path);
 	strvcat(argv, &n, ARRAY_SIZE(argv), "--leave-running");
-	/* The network namespace holds only lo: a restore makes a fresh one (faster than
-	 * dumping and restoring it, and nothing of it needs keeping). Loopback TCP stays
-	 * consistent without a lock: both ends are frozen. */
+	/* The network namespace holds only lo: a restore makes a fresh one, owned by the
+	 * restored user namespace, and sbx-init (CRIU's action script) brings its lo up
+	 * (faster than dumping and
+	 * restoring it, and nothing of it needs keeping). Loopback TCP stays consistent
+	 * without a lock: both ends are frozen. */
 	strvcat(argv, &n, ARRAY_SIZE(argv), "--network-lock=skip");
-	strvcat(argv, &n, ARRAY_SIZE(argv), "--external=net[%" PRIu64 "]:net", k->netns_ino);
+	strvcat(argv, &n, ARRAY_SIZE(argv), "--empty-ns=net");
 	for (size_t i = 0; i < ARRAY_SIZE(criu_common); i++)
 		strvcat(argv, &n, ARRAY_SIZE(argv), "%s", criu_common[i]);
 	strvcat(argv, &n, ARRAY_SIZE(argv), "--external=%s", logkey);
@@ -453,6 +489,18 @@ static int ckpt_dump(struct ckpt *k)
 		strvcat(argv, &n, ARRAY_SIZE(argv), "--external=mnt[%s]:b%zu", b[1], nb);
 		json_array_append_new(k->binds, json_string(b[1]));
 	}
+	/* The host's device nodes bound in (a user namespace cannot make its own), and the
+	 * /proc masks made of them: external, bound again from the host's /dev. */
+	k->devs = dev_binds(k->pid);
+	if (!k->devs) {
+		strv_clear(argv, n);
+		return ckpt_fail(k, -EIO, "cannot read the sandbox's mounts");
+	}
+	json_t *dv;
+	size_t di;
+	json_array_foreach (k->devs, di, dv)
+		strvcat(argv, &n, ARRAY_SIZE(argv), "--external=mnt[%s]:d%zu",
+			json_string_value(json_array_get(dv, 0)), di);
 	argv[n] = NULL;
 	for (size_t i = 0; i < n; i++)
 		if (!argv[i]) {
@@ -495,14 +543,10 @@ static void reconnect(struct box *b)
 {
 	if (b->ctl_fd >= 0 || !b->sb)
 		return;
-	int fd = ctl_connect(b->sb->pidfd, true);
-	if (fd < 0) {
+	int r = box_ctl_connect(b);
+	if (r < 0)
 		logmsg(0, "sandbox %s: control channel after a checkpoint: %s", b->id,
-		       strerror(-fd));
-		return;
-	}
-	b->ctl_fd = fd;
-	box_ctl_arm(b);
+		       strerror(-r));
 }
 
 static void fork_start(struct fork_state *f);
@@ -528,14 +572,14 @@ static void ckpt_done(struct work *w)
 			s->created_ns = real_ns();
 			s->ephemeral = k->fork_count > 0;
 			s->stats = json_incref(k->stats);
-			s->meta = json_pack("{s:O,s:s,s:s,s:o,s:O,s:O,s:I}", "spec", b->spec,
-					    "image", b->req.image ? b->req.image : "base",
-					    "hostname", b->req.hostname ? b->req.hostname : b->id,
-					    "usage", u ? u : json_object(), "keys", k->keys,
-					    "binds", k->binds, "writable_bytes",
-					    (json_int_t)(b->req.writable_bytes
-								 ? b->req.writable_bytes
-								 : D.opt.writable_default));
+			s->meta = json_pack(
+				"{s:O,s:s,s:s,s:o,s:O,s:O,s:O,s:I,s:I}", "spec", b->spec, "image",
+				b->req.image ? b->req.image : "base", "hostname",
+				b->req.hostname ? b->req.hostname : b->id, "usage",
+				u ? u : json_object(), "keys", k->keys, "binds", k->binds, "devs",
+				k->devs, "uid_base", (json_int_t)b->sb->uid_base, "writable_bytes",
+				(json_int_t)(b->req.writable_bytes ? b->req.writable_bytes
+								   : D.opt.writable_default));
 		}
 		if (!s || !s->tenant || !s->parent || !s->dir || !s->meta) {
 			ckpt_fail(k, -ENOMEM, "out of memory");
@@ -647,8 +691,6 @@ static const char *ckpt_refusal(const struct box *b, int *status)
 		return "commands are running in it (checkpoint when they are done)";
 	if (b->jobs)
 		return "a file transfer is in progress";
-	if (b->req.user_ns)
-		return "it has a user namespace (not checkpointable)";
 	if (b->ngpu)
 		return "it holds GPUs (their state cannot be checkpointed)";
 	if (!(b->req.writable_bytes ? b->req.writable_bytes : D.opt.writable_default))
@@ -842,15 +884,89 @@ static void kill_restored(struct cgroup *cg)
 	cgroup_destroy(cg);
 }
 
+/* The writable layer's files were the snapshot's sandbox's: its ids move into the new
+ * one's range (overlayfs's whiteouts, which are host root's, stay). */
+static uid_t shift_from, shift_to;
+
+static int shift_one(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	(void)type;
+	(void)ftw;
+	uid_t u = st->st_uid, g = st->st_gid;
+	bool mu = u >= shift_from && u - shift_from < IDMAP_SIZE;
+	bool mg = g >= shift_from && g - shift_from < IDMAP_SIZE;
+	if ((mu || mg) && lchown(path, mu ? u - shift_from + shift_to : (uid_t)-1,
+				 mg ? g - shift_from + shift_to : (gid_t)-1) < 0)
+		return -1;
+	return 0;
+}
+
+static pthread_mutex_t shift_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int shift_owners(const char *dir, uid_t from, uid_t to)
+{
+	if (from == to)
+		return 0;
+	pthread_mutex_lock(&shift_lock); /* nftw has no user data: one walk at a time */
+	shift_from = from;
+	shift_to = to;
+	int r = nftw(dir, shift_one, 16, FTW_PHYS | FTW_MOUNT) < 0 ? -errno : 0;
+	pthread_mutex_unlock(&shift_lock);
+	return r;
+}
+
+/* The snapshot's image of its user namespace (in @images; its name in @ret_name),
+ * rewritten for a restore into the range starting at @to, into @out: the snapshot stays
+ * as it is, for other restores, and CRIU sees the rewritten one bound over it. */
+static int userns_image(const char *images, uid_t from, uid_t to, const char *out, char *ret_name,
+			size_t size)
+{
+	_cleanup_close_ int src = open(images, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	uint8_t in[4096], buf[4096 + 256];
+	int r = -ENOENT;
+
+	if (src < 0)
+		return -errno;
+	DIR *d = fdopendir(dup(src));
+	if (!d)
+		return -errno;
+	for (struct dirent *e; (e = readdir(d));)
+		if (!strncmp(e->d_name, "userns-", 7) && strlen(e->d_name) < size) {
+			if (r == 0) { /* one user namespace in a sandbox */
+				r = -EINVAL;
+				break;
+			}
+			snprintf(ret_name, size, "%s", e->d_name);
+			r = 0;
+		}
+	closedir(d);
+	if (r < 0)
+		return r;
+	_cleanup_close_ int fd = openat(src, ret_name, O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd < 0 ? -1 : read(fd, in, sizeof(in));
+	if (n < 0 || n == (ssize_t)sizeof(in))
+		return n < 0 ? -errno : -EFBIG;
+	ssize_t m = criuimg_userns_remap(in, (size_t)n, from, to, buf, sizeof(buf));
+	if (m < 0)
+		return (int)m;
+	_cleanup_close_ int ofd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (ofd < 0 || write(ofd, buf, (size_t)m) != m)
+		return -errno;
+	return 0;
+}
+
 int snap_restore(struct box *b, const struct sandbox_spec *spec, const struct image *img,
 		 int log_fd, int status_fd, struct sandbox **ret, char **ret_err)
 {
 	const struct snap *s = b->from;
 	char layer[256], root[256], path[4200], log[4200], out[4200], pidfile[4200];
+	char userns_img[4200], userns_name[64], userns_over[4300];
 	struct cgroup *cg = NULL;
-	char *err = NULL, *argv[64];
+	struct rootfs_mounts m = { .root = -1, .init = -1 };
+	char *err = NULL, *argv[128];
 	size_t n = 0;
 	bool mounted = false;
+	uid_t base = 0;
 	int r;
 
 #define FAIL(e, ...)                                                                               \
@@ -864,31 +980,58 @@ int snap_restore(struct box *b, const struct sandbox_spec *spec, const struct im
 	*ret_err = NULL;
 	(void)layer_path(b->id, "upper", layer, sizeof(layer));
 	(void)layer_path(b->id, "root", root, sizeof(root));
-	/* The layer, back onto its fresh tmpfs. */
+	snprintf(userns_img, sizeof(userns_img), "%s/sandboxes/%s/userns.img", D.opt.state_dir,
+		 b->id);
+	r = cgroup_create(b->id, &spec->limits, &cg);
+	if (r == 0 && spec->on_cgroup)
+		r = spec->on_cgroup(cg, spec->userdata);
+	if (r < 0)
+		FAIL(r, "cgroups: %s", strerror(-r));
+	/* Ids of its own, as every sandbox has: not the snapshot's sandbox's. */
+	uid_t from = (uid_t)json_integer_value(json_object_get(s->meta, "uid_base"));
+	if (!idmap_valid(from))
+		FAIL(-EINVAL, "the snapshot does not say its user namespace's ids");
+	r = idmap_alloc(cg->v2_path, &base);
+	if (r < 0)
+		FAIL(r, "host ids for the sandbox: %s", strerror(-r));
+	/* The layer, back onto its fresh tmpfs, owned by the new ids. */
 	snprintf(path, sizeof(path), "%s/layer.tar", s->dir);
 	snprintf(out, sizeof(out), "%s/sandboxes/%s/restore-tar.log", D.opt.state_dir, b->id);
 	r = layer_tar(false, path, layer, out, &err);
 	(void)unlink(out);
 	if (r < 0)
 		FAIL(r, "restoring the writable layer: %s", err ? err : strerror(-r));
-	char opts[8800], work[256];
-	(void)layer_path(b->id, "work", work, sizeof(work));
-	snprintf(opts, sizeof(opts), "lowerdir=%s,upperdir=%s,workdir=%s", img->rootfs, layer,
-		 work);
-	if (mount("overlay", root, "overlay", MS_NODEV, opts) < 0)
+	r = shift_owners(layer, from, base);
+	if (r < 0)
+		FAIL(r, "the writable layer's owners: %s", strerror(-r));
+	/* The root, as a launch makes it (the image idmapped to the new ids), where CRIU's
+	 * --root wants it. */
+	_cleanup_close_ int userns = idmap_userns_fd(base);
+	if (userns < 0)
+		FAIL(userns, "a user namespace for the sandbox's ids: %s", strerror(-userns));
+	(void)layer_path(b->id, NULL, path, sizeof(path));
+	struct rootfs_plan plan = {
+		.image = img->rootfs, .writable_bytes = 1, .layer_dir = path, .base = base
+	};
+	r = rootfs_prepare(&plan, userns, &m);
+	if (r < 0)
+		FAIL(r, "the root file system: %s", strerror(-r));
+	if (syscall(SYS_move_mount, m.root, "", AT_FDCWD, root, MOVE_MOUNT_F_EMPTY_PATH) < 0)
 		FAIL(-errno, "mounting the root: %s", strerror(errno));
 	mounted = true;
-	/* The log so far, so that it reads on; its status file starts empty. */
+	/* The log so far, so that it reads on; its status file starts empty. Both are the
+	 * sandbox's root's: CRIU opens them again from inside its user namespace. */
 	snprintf(path, sizeof(path), "%s/log", s->dir);
 	r = copy_file(path, log_fd);
 	if (r < 0)
 		FAIL(r, "snapshot log: %s", strerror(-r));
-
-	r = cgroup_create(b->id, &spec->limits, &cg);
-	if (r == 0 && spec->on_cgroup)
-		r = spec->on_cgroup(cg, spec->userdata);
+	if (fchown(log_fd, base, base) < 0 || fchown(status_fd, base, base) < 0)
+		FAIL(-errno, "the sandbox's log: %s", strerror(errno));
+	snprintf(path, sizeof(path), "%s/images", s->dir);
+	r = userns_image(path, from, base, userns_img, userns_name, sizeof(userns_name));
 	if (r < 0)
-		FAIL(r, "cgroups: %s", strerror(-r));
+		FAIL(r, "the snapshot's user namespace: %s", strerror(-r));
+	snprintf(userns_over, sizeof(userns_over), "%s/%s", path, userns_name);
 
 	snprintf(log, sizeof(log), "%s/sandboxes/%s/criu-restore.log", D.opt.state_dir, b->id);
 	snprintf(out, sizeof(out), "%s/sandboxes/%s/criu-restore.out", D.opt.state_dir, b->id);
@@ -902,14 +1045,15 @@ int snap_restore(struct box *b, const struct sandbox_spec *spec, const struct im
 	strvcat(argv, &n, ARRAY_SIZE(argv), "--root=%s", root);
 	strvcat(argv, &n, ARRAY_SIZE(argv), "--restore-detached");
 	strvcat(argv, &n, ARRAY_SIZE(argv), "--restore-sibling");
+	strvcat(argv, &n, ARRAY_SIZE(argv), "--empty-ns=net");
+	strvcat(argv, &n, ARRAY_SIZE(argv), "--action-script=%s", D.opt.init_path);
 	for (size_t i = 0; i < ARRAY_SIZE(criu_common); i++)
 		strvcat(argv, &n, ARRAY_SIZE(argv), "%s", criu_common[i]);
 	strvcat(argv, &n, ARRAY_SIZE(argv), "--inherit-fd=fd[10]:%s",
 		json_string_value(json_object_get(keys, "log")));
 	strvcat(argv, &n, ARRAY_SIZE(argv), "--inherit-fd=fd[11]:%s",
 		json_string_value(json_object_get(keys, "status")));
-	strvcat(argv, &n, ARRAY_SIZE(argv), "--external=mnt[init]:%s", D.opt.init_path);
-	strvcat(argv, &n, ARRAY_SIZE(argv), "--inherit-fd=fd[12]:net");
+	strvcat(argv, &n, ARRAY_SIZE(argv), "--external=mnt[init]:%s", D.init_copy);
 	/* The image's bind mounts, by target, from today's manifest. */
 	json_t *bt;
 	size_t bi;
@@ -924,6 +1068,16 @@ int snap_restore(struct box *b, const struct sandbox_spec *spec, const struct im
 			     json_string_value(bt));
 		}
 		strvcat(argv, &n, ARRAY_SIZE(argv), "--external=mnt[b%zu]:%s", bi, src);
+	}
+	json_t *dv;
+	size_t di;
+	json_array_foreach (json_object_get(s->meta, "devs"), di, dv) {
+		const char *src = json_string_value(json_array_get(dv, 1));
+		if (!src || strncmp(src, "/dev/", 5) || strstr(src, "..")) {
+			strv_clear(argv, n);
+			FAIL(-EINVAL, "the snapshot's device binds are unreadable");
+		}
+		strvcat(argv, &n, ARRAY_SIZE(argv), "--external=mnt[d%zu]:%s", di, src);
 	}
 	argv[n] = NULL;
 	for (size_t i = 0; i < n; i++)
@@ -940,10 +1094,12 @@ int snap_restore(struct box *b, const struct sandbox_spec *spec, const struct im
 					  .nfds = 2,
 					  .out_path = out,
 					  .cg = cg,
-					  .new_netns = true,
+					  .bind_file = userns_img,
+					  .bind_over = userns_over,
 					  .timeout_ns = restore_timeout(s) },
 		      log, &err);
 	strv_clear(argv, n);
+	(void)unlink(userns_img);
 	if (r < 0)
 		FAIL(r, "criu restore: %s", err ? err : strerror(-r));
 	b->restore_ms = (double)(mono_ns() - t0) / 1e6;
@@ -981,12 +1137,17 @@ int snap_restore(struct box *b, const struct sandbox_spec *spec, const struct im
 		b->cpu_offset_ns = usec * 1000;
 	if (cfd >= 0)
 		close(cfd);
+	rootfs_mounts_close(&m);
 	free(err);
 	return 0;
 fail:
 	free(err);
+	rootfs_mounts_close(&m);
+	(void)unlink(userns_img);
 	if (cg)
 		kill_restored(cg);
+	if (base)
+		idmap_release(base);
 	if (mounted)
 		(void)umount2(root, MNT_DETACH);
 	return r;
@@ -1068,9 +1229,9 @@ int snap_init(void)
 	int r = criu_find(D.opt.criu_path, &D.criu, &D.criu_why);
 	if (r < 0)
 		logmsg(1, "checkpoints are off: %s", D.criu_why);
-	struct statfs sfs;
-	if (statfs("/dev/shm", &sfs) == 0 && sfs.f_type == TMPFS_MAGIC &&
-	    (mkdir(CRIU_RUN_DIR, 0700) == 0 || errno == EEXIST))
+	struct stat st;
+	if ((mkdir(CRIU_RUN_DIR, 0711) == 0 || errno == EEXIST) && lstat(CRIU_RUN_DIR, &st) == 0 &&
+	    S_ISDIR(st.st_mode) && st.st_uid == 0 && chmod(CRIU_RUN_DIR, 0711) == 0)
 		run_dir = CRIU_RUN_DIR;
 	r = store_snapshot_each(D.store, "ready", load_one, NULL);
 	/* Dumps that a crash interrupted, and directories no record names. */

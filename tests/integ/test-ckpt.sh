@@ -10,7 +10,7 @@ for i in itertools.count(): print(i, flush=True); time.sleep(0.05)'
 
 # counter_with MB: a counter that holds MB MiB of touched memory (python3 -c script).
 counter_with() {
-	printf 'import time, itertools\nbig = bytearray(b"x" * (%d << 20))\nfor i in itertools.count(): print(i, flush=True); time.sleep(0.05)' "$1"
+	printf 'import time, itertools\nbig = bytearray(%d << 20)\nbig[::4096] = b"x" * (len(big) // 4096)\nfor i in itertools.count(): print(i, flush=True); time.sleep(0.05)' "$1"
 }
 
 need_criu() {
@@ -170,7 +170,7 @@ t_zdtm_state() {
 	start_sbxd
 	need_criu
 	local id snap a b
-	id=$("$SBX" create --image host -- python3 -c "$WORKLOAD" 256) || fail create
+	id=$("$SBX" create --image host --memory 1G -- python3 -c "$WORKLOAD" 256) || fail create
 	wait_log "$id" READY 60
 	snap=$("$SBX" checkpoint "$id") || fail checkpoint
 	a=$("$SBX" restore "$snap") || fail "restore 1"
@@ -357,11 +357,6 @@ t_bad_input() {
 	assert_eq "$CODE" 409 "checkpoint while a command runs"
 	assert_contains "$BODY" "commands are running" "says why"
 	wait $ex
-	# Not checkpointable: a user namespace.
-	local u
-	u=$("$SBX" create --image base --user-ns -- sleep 1000) || fail "create --user-ns"
-	api POST "/v1/sandboxes/$u/checkpoint"
-	assert_eq "$CODE" 409 "user namespace"
 	run_sbx snapshots
 	assert_eq "$(echo "$OUT" | grep -c snap-)" 0 "no snapshot was made"
 	[ -z "$(ls -A "$TMPD/state/snapshots" 2>/dev/null)" ] || fail "snapshot files left"
@@ -439,7 +434,7 @@ t_killed_mid_dump() {
 	start_sbxd
 	need_criu
 	local id n
-	id=$("$SBX" create --image host -- python3 -c "$(counter_with 256)") || fail create
+	id=$("$SBX" create --image host --memory 1G -- python3 -c "$(counter_with 256)") || fail create
 	wait_log "$id" 3
 	curl -s --unix-socket "$SBX_SOCKET" -X POST "http://x/v1/sandboxes/$id/checkpoint" >/dev/null &
 	sleep 0.15
@@ -474,7 +469,7 @@ t_killed_mid_restore() {
 	start_sbxd
 	need_criu
 	local id snap before
-	id=$("$SBX" create --image host -- python3 -c "
+	id=$("$SBX" create --image host --memory 1G -- python3 -c "
 import time
 big = bytearray(b'r' * (256 << 20))
 print('READY', flush=True)

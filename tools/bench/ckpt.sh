@@ -48,7 +48,8 @@ def spec(mb):
     if mb == 0:
         return {"image": "base", "cmd": ["sh", "-c", "echo READY; exec sleep 100000"]}
     return {"image": "host", "cmd": ["python3", "-c",
-            f"import time\nb = bytearray(b'x' * ({mb} << 20))\nprint('READY', flush=True)\n"
+            f"import time\nb = bytearray({mb} << 20)\nb[::4096] = b'x' * (len(b) // 4096)\n"
+            "print('READY', flush=True)\n"
             "while True: time.sleep(1)"], "limits": {"memory": f"{mb + 256}M"}}
 
 def start(mb):

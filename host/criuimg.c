@@ -1,0 +1,145 @@
+// SPDX-License-Identifier: MIT
+/* Rewriting CRIU's user-namespace image for another id range (criuimg.h). */
+#include "criuimg.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <string.h>
+
+#define RANGE 65536u
+
+struct buf {
+	uint8_t *p;
+	size_t len, size;
+};
+
+static int get_varint(const uint8_t **p, const uint8_t *end, uint64_t *ret)
+{
+	uint64_t v = 0;
+
+	for (unsigned shift = 0; shift < 64; shift += 7) {
+		if (*p >= end)
+			return -EINVAL;
+		uint8_t b = *(*p)++;
+		v |= (uint64_t)(b & 0x7f) << shift;
+		if (!(b & 0x80)) {
+			*ret = v;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+static int put(struct buf *b, const void *data, size_t n)
+{
+	if (b->len + n > b->size)
+		return -ENOSPC;
+	memcpy(b->p + b->len, data, n);
+	b->len += n;
+	return 0;
+}
+
+static int put_varint(struct buf *b, uint64_t v)
+{
+	uint8_t tmp[10];
+	size_t n = 0;
+
+	do {
+		tmp[n] = (uint8_t)(v & 0x7f);
+		v >>= 7;
+		if (v)
+			tmp[n] |= 0x80;
+		n++;
+	} while (v);
+	return put(b, tmp, n);
+}
+
+/* One UidGidExtent: its three fields, lower_first moved into the new range. */
+static int remap_extent(const uint8_t *p, const uint8_t *end, uint32_t from, uint32_t to,
+			struct buf *out)
+{
+	uint64_t f[4] = { 0 };
+	bool seen[4] = { false };
+	int r;
+
+	while (p < end) {
+		uint64_t tag, v;
+		if ((r = get_varint(&p, end, &tag)) < 0)
+			return r;
+		unsigned field = (unsigned)(tag >> 3);
+		if ((tag & 7) != 0 || field < 1 || field > 3 || seen[field])
+			return -EINVAL;
+		if ((r = get_varint(&p, end, &v)) < 0)
+			return r;
+		if (v > UINT32_MAX)
+			return -EINVAL;
+		f[field] = v;
+		seen[field] = true;
+	}
+	if (!seen[1] || !seen[2] || !seen[3])
+		return -EINVAL;
+	if (f[2] < from || f[3] > RANGE || f[2] - from > RANGE - f[3])
+		return -ERANGE;
+	f[2] = f[2] - from + to;
+	for (unsigned i = 1; i <= 3; i++)
+		if ((r = put_varint(out, (uint64_t)i << 3)) < 0 || (r = put_varint(out, f[i])) < 0)
+			return r;
+	return 0;
+}
+
+/* One UsernsEntry into @out. */
+static int remap_entry(const uint8_t *p, const uint8_t *end, uint32_t from, uint32_t to,
+		       struct buf *out)
+{
+	int r;
+
+	while (p < end) {
+		uint64_t tag, len;
+		if ((r = get_varint(&p, end, &tag)) < 0)
+			return r;
+		if ((tag & 7) != 2 || ((tag >> 3) != 1 && (tag >> 3) != 2))
+			return -EINVAL;
+		if ((r = get_varint(&p, end, &len)) < 0)
+			return r;
+		if (len > (uint64_t)(end - p))
+			return -EINVAL;
+		uint8_t ext[64];
+		struct buf e = { .p = ext, .size = sizeof(ext) };
+		if ((r = remap_extent(p, p + len, from, to, &e)) < 0)
+			return r;
+		if ((r = put_varint(out, tag)) < 0 || (r = put_varint(out, e.len)) < 0 ||
+		    (r = put(out, ext, e.len)) < 0)
+			return r;
+		p += len;
+	}
+	return 0;
+}
+
+ssize_t criuimg_userns_remap(const uint8_t *in, size_t len, uint32_t from, uint32_t to,
+			     uint8_t *out, size_t size)
+{
+	struct buf o = { .p = out, .size = size };
+	const uint8_t *p = in + 8, *end = in + len;
+	int r;
+
+	if (len < 8 || (r = put(&o, in, 8)) < 0)
+		return len < 8 ? -EINVAL : r;
+	while (p < end) {
+		if (end - p < 4)
+			return -EINVAL;
+		uint32_t n = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+			     (uint32_t)p[3] << 24;
+		p += 4;
+		if (n > (size_t)(end - p))
+			return -EINVAL;
+		size_t at = o.len;
+		uint8_t zero[4] = { 0 };
+		if ((r = put(&o, zero, 4)) < 0 || (r = remap_entry(p, p + n, from, to, &o)) < 0)
+			return r;
+		size_t m = o.len - at - 4;
+		for (int i = 0; i < 4; i++)
+			o.p[at + (size_t)i] = (uint8_t)(m >> (8 * i));
+		p += n;
+	}
+	return (ssize_t)o.len;
+}
