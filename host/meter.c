@@ -34,6 +34,8 @@ struct meter {
 };
 
 static int libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
+static int libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
 	return level == LIBBPF_WARN && getenv("SBX_BPF_DEBUG") ? vfprintf(stderr, fmt, ap) : 0;
 }

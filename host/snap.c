@@ -967,6 +967,7 @@ int snap_restore(struct box *b, const struct sandbox_spec *spec, const struct im
 	size_t n = 0;
 	bool mounted = false;
 	uid_t base = 0;
+	_cleanup_close_ int userns = -1;
 	int r;
 
 #define FAIL(e, ...)                                                                               \
@@ -1006,7 +1007,7 @@ int snap_restore(struct box *b, const struct sandbox_spec *spec, const struct im
 		FAIL(r, "the writable layer's owners: %s", strerror(-r));
 	/* The root, as a launch makes it (the image idmapped to the new ids), where CRIU's
 	 * --root wants it. */
-	_cleanup_close_ int userns = idmap_userns_fd(base);
+	userns = idmap_userns_fd(base);
 	if (userns < 0)
 		FAIL(userns, "a user namespace for the sandbox's ids: %s", strerror(-userns));
 	(void)layer_path(b->id, NULL, path, sizeof(path));

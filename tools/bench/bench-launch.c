@@ -213,7 +213,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "serving sandbox: %s\n", sandbox_stage_name(serr.stage));
 		return 1;
 	}
-	int ctl = ctl_connect(sb->ctl_path), devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+	int ctl = ctl_connect(sb->pidfd, false), devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
 	int stdio[3] = { devnull, devnull, devnull };
 	for (int r = 0; r < rounds + 5; r++) {
 		struct ctl_reply rep;

@@ -1,11 +1,10 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # sbxd benchmark: starts a daemon of its own (temporary socket and state), runs
-# bench-sbxd against it, stops it. ROUNDS=N and IDLE=N change the sizes.
+# bench-sbxd (make bench builds it) against it, stops it. ROUNDS=N and IDLE=N change the sizes.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 B=${B:-build}
-cc -std=gnu11 -O2 -Wall -Wextra -Werror -o "$B/bench-sbxd" tools/bench/bench-sbxd.c -lhttp_parser -lpthread
 tmp=$(mktemp -d /tmp/sbx-bench.XXXXXX)
 "$B/sbxd" --socket "$tmp/sbxd.sock" --state-dir "$tmp/state" --log-level warn --kill-on-exit &
 pid=$!
