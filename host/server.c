@@ -555,14 +555,15 @@ static unsigned peer_unauth(const char *peer)
 	return n;
 }
 
-/* The unauthenticated pool is full: its oldest idle member makes room. A client that
- * authenticates promptly keeps its place; one that holds connections open without a
- * token loses them first. */
-static bool evict_unauth(void)
+/* The unauthenticated pool (of @peer, or of all when NULL) is full: its oldest idle
+ * member makes room. A client that authenticates promptly keeps its place; one that
+ * holds connections open without a token loses them first. */
+static bool evict_unauth(const char *peer)
 {
 	struct conn *oldest = NULL;
 	for (struct conn *c = D.conns; c; c = c->next)
 		if (!c->closing && c->tcp && !c->authed && !c->busy && !c->sending &&
+		    (!peer || !strcmp(c->peer, peer)) &&
 		    (!oldest || c->accepted < oldest->accepted))
 			oldest = c;
 	if (!oldest)
@@ -645,11 +646,11 @@ static void conn_new(int fd, bool tcp)
 		why = "sbxd is shutting down";
 	else if (!tcp && D.nconns_unix >= D.opt.max_unix_conns)
 		why = "too many connections on the unix socket";
-	else if (tcp && peer_unauth(peer) >= D.opt.max_conns_per_peer)
+	else if (tcp && peer_unauth(peer) >= D.opt.max_conns_per_peer && !evict_unauth(peer))
 		why = "too many connections without a token from this address";
-	else if (tcp && D.nconns_unauth >= D.opt.max_unauth_conns && !evict_unauth())
+	else if (tcp && D.nconns_unauth >= D.opt.max_unauth_conns && !evict_unauth(NULL))
 		why = "too many connections without a token";
-	else if (tcp && D.nconns - D.nconns_unix >= D.opt.max_conns && !evict_unauth())
+	else if (tcp && D.nconns - D.nconns_unix >= D.opt.max_conns && !evict_unauth(NULL))
 		why = "too many connections";
 	if (why) {
 		refuse(fd, why);

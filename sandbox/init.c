@@ -619,23 +619,28 @@ static int file_get(const char *path, uint64_t max)
 }
 
 /* put: exactly @size bytes from stdin into a new file renamed over @path, so that no
- * existing node (a FIFO, a device, a symlink) is ever opened for writing. */
+ * existing node (a FIFO, a device, a symlink) is ever opened for writing. The file is
+ * unnamed until it is complete: if the helper dies on the way (the sandbox's memory
+ * limit, say), nothing is left of it. */
 static int file_put(const char *path, uint64_t size)
 {
 	static char buf[65536];
-	char tmp[64];
+	char tmp[64], self[64];
 	const char *base;
-	int dfd = open_parent(path, &base), fd = -1, err = 0;
+	int dfd = open_parent(path, &base), fd, err = 0;
 	uint64_t got = 0;
 
 	if (dfd < 0)
 		return -dfd;
-	for (unsigned i = 0; fd < 0; i++) {
-		snprintf(tmp, sizeof(tmp), ".sbx-upload-%d-%u", (int)getpid(), i);
-		fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-		if (fd < 0 && (errno != EEXIST || i == 100))
-			return errno;
+	/* Over its memory limit, the sandbox's OOM killer picks this one first. */
+	int adj = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+	if (adj >= 0) {
+		(void)!write(adj, "1000", 4);
+		close(adj);
 	}
+	fd = openat(dfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return errno;
 	for (;;) {
 		ssize_t n = read(0, buf, sizeof(buf));
 		if (n < 0 && errno == EINTR)
@@ -656,10 +661,22 @@ static int file_put(const char *path, uint64_t size)
 	}
 	if (!err && got != size)
 		err = EPIPE; /* the upload ended early: nothing is replaced */
-	if (!err && (fchmod(fd, 0644) < 0 || renameat(dfd, tmp, dfd, base) < 0))
+	if (!err && fchmod(fd, 0644) < 0)
 		err = errno;
-	if (err)
+	/* Named only now, under a name of its own, then renamed into place. */
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);
+	for (unsigned i = 0; !err; i++) {
+		snprintf(tmp, sizeof(tmp), ".sbx-upload-%d-%u", (int)getpid(), i);
+		if (linkat(AT_FDCWD, self, dfd, tmp, AT_SYMLINK_FOLLOW) == 0)
+			break;
+		if (errno != EEXIST || i == 100)
+			err = errno;
+	}
+	if (!err && renameat(dfd, tmp, dfd, base) < 0) {
+		err = errno;
 		(void)unlinkat(dfd, tmp, 0);
+	}
+	close(fd);
 	return err;
 }
 

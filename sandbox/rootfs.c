@@ -22,8 +22,8 @@
 
 static int open_tree_clone(int dfd, const char *path, unsigned extra)
 {
-	int fd = (int)syscall(SYS_open_tree, dfd, path,
-			      OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | extra);
+	int fd =
+		(int)syscall(SYS_open_tree, dfd, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | extra);
 	return fd < 0 ? -errno : fd;
 }
 
@@ -116,10 +116,12 @@ int rootfs_prepare(const struct rootfs_plan *plan, int userns_fd, struct rootfs_
 	if (r < 0)
 		return r;
 	if (plan->writable_bytes) {
-		layer = plan->layer_dir ? open(plan->layer_dir, O_PATH | O_DIRECTORY | O_CLOEXEC)
+		/* A detached clone of the caller's layer: the overlay names its layers as
+		 * paths inside it ("/upper"), not the host's. */
+		layer = plan->layer_dir ? open_tree_clone(AT_FDCWD, plan->layer_dir, 0)
 					: private_layer(plan->writable_bytes, plan->base);
 		if (layer < 0)
-			return plan->layer_dir ? -errno : layer;
+			return layer;
 		upper = openat(layer, "upper", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		work = openat(layer, "work", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (upper < 0 || work < 0)

@@ -340,6 +340,14 @@ int sandbox_start(const struct sandbox_spec *spec, const char *init_path, struct
 		r = (e);                                                                           \
 		goto out;                                                                          \
 	} while (0)
+/* A step of ours failed: if the child failed first (and so made it fail), its cause. */
+#define FAIL_AFTER_CLONE(st, e)                                                                    \
+	do {                                                                                       \
+		if (recv(parent_fd, &rep, sizeof(rep), MSG_DONTWAIT) == (ssize_t)sizeof(rep) ||    \
+		    recv(parent_fd, &rep, sizeof(rep), MSG_DONTWAIT) == (ssize_t)sizeof(rep))      \
+			FAIL((enum sandbox_stage)rep.stage, -rep.err);                             \
+		FAIL(st, e);                                                                       \
+	} while (0)
 
 	struct sandbox *sb = calloc(1, sizeof(*sb));
 	if (!sb)
@@ -399,32 +407,37 @@ int sandbox_start(const struct sandbox_spec *spec, const char *init_path, struct
 
 	r = write_id_maps(pid, sb->uid_base);
 	if (r < 0)
-		FAIL(STAGE_IDMAP, r);
+		FAIL_AFTER_CLONE(STAGE_IDMAP, r);
 	r = send_mounts(parent_fd, pid, spec, init, sb->uid_base);
-	if (r == -EPIPE)
+	if (r == -EPIPE || r == -ECONNRESET)
 		goto report; /* it failed first */
 	if (r < 0)
-		FAIL(STAGE_ROOT, r);
+		FAIL_AFTER_CLONE(STAGE_ROOT, r);
 	/* In parallel with the child's mounts. */
 	r = cgroup_attach_v1(sb->cg, pid);
 	if (r < 0)
-		FAIL(STAGE_ATTACH, r);
+		FAIL_AFTER_CLONE(STAGE_ATTACH, r);
 	r = net_lo_up(pid);
 	if (r < 0)
-		FAIL(STAGE_NET, r);
+		FAIL_AFTER_CLONE(STAGE_NET, r);
 	/* A child that failed already is gone: the write then fails, but its report is
 	 * waiting in the socket. */
-	if (write(parent_fd, &go, 1) != 1 && errno != EPIPE)
-		FAIL(STAGE_SYNC, -errno);
+	if (write(parent_fd, &go, 1) != 1 && errno != EPIPE && errno != ECONNRESET)
+		FAIL_AFTER_CLONE(STAGE_SYNC, -errno);
 report:;
 	/* EOF: the child reached exec (the socket is close-on-exec). */
 	ssize_t n = read(parent_fd, &rep, sizeof(rep));
+	/* A child that failed with our "go" unread resets the channel; its report is
+	 * still queued behind that error. */
+	if (n < 0 && errno == ECONNRESET)
+		n = read(parent_fd, &rep, sizeof(rep));
 	if (n == (ssize_t)sizeof(rep))
 		FAIL((enum sandbox_stage)rep.stage, -rep.err);
 	if (n < 0)
 		FAIL(STAGE_SYNC, -errno);
 	r = 0;
 out:
+#undef FAIL_AFTER_CLONE
 	plan_free(&plan);
 	if (r < 0) {
 		sandbox_destroy(sb);

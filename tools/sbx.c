@@ -36,6 +36,10 @@
 #define EXIT_TIMEOUT 124
 #define EXIT_SBX 125
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+/* sbx run's limits when it is given none: sbxd's defaults. */
+#define RUN_DEFAULT_MEMORY (512ULL << 20)
+#define RUN_DEFAULT_CPU_MILLI 1000
+#define RUN_DEFAULT_PIDS 512
 #define MAX_ENV 256
 
 static const char *prog = "sbx";
@@ -65,9 +69,10 @@ static void usage_run(FILE *f)
 		"Usage: sbx run [OPTIONS] [--] CMD [ARG...]\n"
 		"Run CMD in a new one-shot sandbox, without a daemon; exit with its status.\n\n"
 		"  --image NAME|PATH     image to run (default: base; also: host)\n"
-		"  --memory SIZE         memory limit, e.g. 256M (an OOM kill stays inside)\n"
-		"  --cpus N              CPU quota in cores, e.g. 0.5\n"
-		"  --pids N              maximum number of processes\n"
+		"  --memory SIZE         memory limit, e.g. 256M (default 512M; an OOM kill stays\n"
+		"                        inside)\n"
+		"  --cpus N              CPU quota in cores, e.g. 0.5 (default 1)\n"
+		"  --pids N              maximum number of processes (default 512)\n"
 		"  --timeout DURATION    wall-clock limit, e.g. 30s, 10m; exit 124 when hit\n"
 		"  --net none|loopback   network: a private namespace with only lo (default none)\n"
 		"  --env K=V             set an environment variable (repeatable)\n"
@@ -508,6 +513,26 @@ static void write_usage(const char *out, const char *id, struct sandbox *sb,
 	free(s);
 }
 
+/* The limits a run gets when it sets none (sbxd's built-in defaults), and the sizes no
+ * tmpfs may exceed: the host's memory. */
+static int run_limits(struct run_opts *o)
+{
+	long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+	uint64_t ram = pages > 0 && page > 0 ? (uint64_t)pages * (uint64_t)page : 0;
+
+	if (!o->limits.memory_bytes)
+		o->limits.memory_bytes = RUN_DEFAULT_MEMORY;
+	if (!o->limits.cpu_milli)
+		o->limits.cpu_milli = RUN_DEFAULT_CPU_MILLI;
+	if (!o->limits.pids)
+		o->limits.pids = RUN_DEFAULT_PIDS;
+	if (ram && o->writable_bytes > ram)
+		return -die("--writable-size: at most this host's memory (%" PRIu64 " bytes)", ram);
+	if (ram && o->tmp_bytes > ram)
+		return -die("--tmp-size: at most this host's memory (%" PRIu64 " bytes)", ram);
+	return 0;
+}
+
 static int cmd_run(int argc, char **argv)
 {
 	struct run_opts o = { .image = "base", .tmp_bytes = 256 << 20 };
@@ -525,6 +550,9 @@ static int cmd_run(int argc, char **argv)
 	cmd = parse_run(argc, argv, &o);
 	if (cmd <= 0)
 		return -cmd;
+	r = run_limits(&o);
+	if (r < 0)
+		return -r;
 
 	images = beside_self("SBX_IMAGES", "images");
 	init = beside_self("SBX_INIT", "sbx-init");
