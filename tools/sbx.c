@@ -642,7 +642,8 @@ static int cmd_run(int argc, char **argv)
 		if (serr.stage == STAGE_CGROUP && serr.err == EOPNOTSUPP)
 			return die(
 				"this host's cgroup v2 does not delegate the memory, cpu or pids "
-				"controller that --memory, --cpus or --pids needs");
+				"controller that --memory, --cpus or --pids (or their defaults) "
+				"need");
 		return die("sandbox setup failed at %s: %s", sandbox_stage_name(serr.stage),
 			   strerror(serr.err));
 	}

@@ -38,7 +38,8 @@ t_hybrid_limits_land_in_v1_and_identity_in_v2() {
 
 t_unified_backend() {
 	# A private mount namespace where /sys/fs/cgroup is the cgroup2 hierarchy: sbx sees a
-	# pure v2 host. Here it has no controllers, so limits must be refused clearly.
+	# pure v2 host. Here it has no controllers, so limits must be refused clearly: the
+	# defaults as well (a run is never without limits), and nothing is left behind.
 	grep -q ' /sys/fs/cgroup/unified cgroup2 ' /proc/mounts || skip "no cgroup2 mount to stage a pure v2 layout"
 	unshare -m bash -c '
 		mount --make-rprivate / && mount --bind /sys/fs/cgroup/unified /sys/fs/cgroup || exit 99
@@ -47,8 +48,9 @@ t_unified_backend() {
 		"$0" run --memory 64M -- true; echo "rc=$?"
 		echo "left=$(($(ls /sys/fs/cgroup/sbx | wc -l) - before))"
 	' "$SBX" >"$TMPD/o" 2>"$TMPD/e"
-	assert_eq "$(cat "$TMPD/o")" $'0::/\nrc=5\nrc=125\nleft=0' "runs, refusal, leftovers"
-	assert_eq "$(cat "$TMPD/e")" "sbx run: this host's cgroup v2 does not delegate the memory, cpu or pids controller that --memory, --cpus or --pids needs" "refusal message"
+	assert_eq "$(cat "$TMPD/o")" $'rc=125\nrc=125\nleft=0' "refusals, leftovers"
+	local msg="sbx run: this host's cgroup v2 does not delegate the memory, cpu or pids controller that --memory, --cpus or --pids (or their defaults) need"
+	assert_eq "$(cat "$TMPD/e")" "$msg"$'\n'"$msg" "refusal message"
 }
 
 t_stale_cgroups_swept() {

@@ -1,0 +1,510 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Attacks on the isolation and the limits, from inside sandboxes (through sbxd's API and
+# sbx run) and against the API itself, one case per class. Each checks what the kernel
+# or the daemon does (the cgroup file, the refused syscall, the answer), not a record.
+
+# wait_done ID: until the sandbox has stopped; prints its exit code.
+wait_done() {
+	local j
+	for _ in $(seq 600); do
+		j=$(curl -s --unix-socket "$SBX_SOCKET" "http://x/v1/sandboxes/$1")
+		[ "$(jget "$j" 'j["state"]')" != running ] && { jget "$j" 'j["exit_code"]'; return; }
+		sleep 0.05
+	done
+	fail "sandbox $1 did not stop"
+}
+# pid_of ID: the host pid of a sandbox's PID 1.
+pid_of() { jget "$("$SBX" inspect "$1")" 'j["pid"]'; }
+# v1_or_v2 PID FILE_V1 FILE_V2: the value of a limit in the cgroup of PID's sandbox.
+cg_limit() {
+	local pid=$1 ctl=$2 v1=$3 v2=$4 rel
+	if [ -d /sys/fs/cgroup/unified ]; then
+		rel=$(grep -E "^[0-9]+:([^:]*,)?$ctl(,[^:]*)?:" "/proc/$pid/cgroup" | cut -d: -f3)
+		cat "/sys/fs/cgroup/$ctl$rel/$v1"
+	else
+		rel=$(grep '^0::' "/proc/$pid/cgroup" | cut -d: -f3)
+		cat "/sys/fs/cgroup$rel/$v2"
+	fi
+}
+
+# ---- leaked descriptors and magic links ----
+
+# The workdir (runc's CVE-2024-21626 class): no descriptor of the launcher reaches the
+# child, and no path leads out of the root, through the API, sbx run and exec.
+t_leaked_descriptors_and_magic_links() {
+	start_sbxd
+	local p n
+	for n in $(seq 0 15); do
+		for p in "/proc/self/fd/$n" "/proc/thread-self/fd/$n" "/proc/1/fd/$n"; do
+			api POST /v1/sandboxes -d "{\"workdir\":\"$p\",\"cmd\":[\"sh\",\"-c\",\"cd ..; cd ..; cd ..; ls /\"]}"
+			assert_eq "$CODE" 400 "workdir $p ($BODY)"
+		done
+		run_sbx run --workdir "/proc/self/fd/$n" -- sh -c 'cd ../../..; ls /root /etc/shadow; pwd'
+		assert_eq "$RC" 125 "sbx run --workdir /proc/self/fd/$n ($OUT)"
+	done
+	for p in /proc/self/cwd /proc/1/cwd /proc/1/root /proc/self/root/.. /../../proc/1/root; do
+		api POST /v1/sandboxes -d "{\"workdir\":\"$p/..\"}"
+		[ "$CODE" = 400 ] || [ "$(jget "$BODY" 'j["state"]')" = running ] ||
+			fail "workdir $p: $CODE $BODY"
+	done
+	# What the workload holds: stdio of its own, nothing of the host.
+	local id out
+	id=$("$SBX" create --image host) || fail create
+	out=$("$SBX" exec "$id" -- sh -c 'for f in /proc/self/fd/* /proc/1/fd/*; do readlink "$f"; done 2>&1')
+	assert_not_contains "$out" "/sys/fs/cgroup" "a cgroup directory held"
+	assert_not_contains "$out" "$TMPD" "a host file held"
+	assert_not_contains "$out" "sbxd.sock" "sbxd's socket held"
+	out=$("$SBX" exec "$id" -- sh -c 'ls /proc/self/fd | wc -l')
+	[ "$out" -le 4 ] || fail "the command holds $out descriptors"
+	# exec: its directory is resolved inside too.
+	for n in 0 1 2 3 4 5 6 7; do
+		api POST "/v1/sandboxes/$id/exec" -d "{\"cmd\":[\"sh\",\"-c\",\"cd ../../..; ls /work /root 2>&1; pwd\"],\"workdir\":\"/proc/self/fd/$n\"}"
+		assert_not_contains "$BODY" "main" "exec in /proc/self/fd/$n reached the host: $BODY"
+		[ "$(jget "$BODY" 'j["exit_code"]')" != 0 ] || fail "exec in /proc/self/fd/$n ran: $BODY"
+	done
+	# sbx run: the launcher's descriptors (a terminal aside) never reach the workload.
+	run_sbx run -- sh -c 'ls /proc/self/fd; readlink /proc/self/fd/* 2>/dev/null'
+	assert_not_contains "$OUT" "cgroup" "sbx run: cgroup directory"
+	assert_eq "$(echo "$OUT" | head -n 5 | tr '\n' ' ')" "0 1 2 3 " "sbx run: descriptors (ls holds 3)"
+}
+
+# ---- /proc writes and kernel information ----
+
+t_proc_writes() {
+	start_sbxd
+	local id out
+	id=$("$SBX" create --image host) || fail create
+	out=$("$SBX" exec "$id" -- sh -c '
+for f in /proc/sys/kernel/core_pattern /proc/sys/kernel/modprobe /proc/sys/vm/drop_caches \
+	/proc/sysrq-trigger /proc/sys/kernel/hostname /proc/sys/net/ipv4/ip_forward; do
+	(echo 1 > $f) 2>/dev/null && echo "WROTE $f"
+done
+for f in /proc/1/mem /proc/1/environ /proc/1/maps /proc/1/fd/4 /proc/1/root/etc/passwd; do
+	(head -c 1 $f >/dev/null) 2>/dev/null && echo "READ $f"
+done
+for f in /proc/slabinfo /proc/vmallocinfo /proc/pagetypeinfo /proc/kpageflags /proc/kmsg \
+	/proc/kallsyms /proc/iomem /proc/timer_list /proc/keys /proc/kcore /proc/cmdline; do
+	[ -s $f ] && [ -n "$(head -c 64 $f 2>/dev/null)" ] && echo "INFO $f"
+done
+grep -c "" /proc/self/mountinfo >/dev/null; echo done')
+	assert_eq "$out" done "writes, reads and kernel information from inside"
+	# No host path in its mount table: not the tree, not the state, not sbx's own.
+	out=$("$SBX" exec "$id" -- cat /proc/self/mountinfo)
+	assert_not_contains "$out" "$(cd "$B/.." && pwd)" "the source tree in mountinfo"
+	assert_not_contains "$out" "$TMPD" "the state directory in mountinfo"
+	assert_not_contains "$out" "/run/sbx" "/run/sbx in mountinfo"
+	run_sbx run --writable-size 8M -- cat /proc/self/mountinfo
+	assert_not_contains "$OUT" "$(cd "$B/.." && pwd)" "sbx run: the source tree in mountinfo"
+	assert_not_contains "$OUT" "/run/sbx" "sbx run: /run/sbx in mountinfo"
+}
+
+# ---- device nodes ----
+
+t_device_nodes() {
+	local img
+	img=$(helper_image)
+	run_sbx run --image host --writable-size 8M -- sh -c '
+mknod /tmp/sda b 8 0 2>&1 | head -n1; mknod /tmp/mem c 1 1 2>&1 | head -n1
+mknod /dev/x c 1 3 2>&1 | head -n1
+for d in /dev/mem /dev/kmsg /dev/sda /dev/vda /dev/vsock /dev/kvm; do [ -e $d ] && echo "HAS $d"; done
+(echo x > /dev/sbx-init) 2>&1 | head -n1
+echo ok'
+	assert_not_contains "$OUT" "HAS" "device nodes present"
+	assert_eq "$(echo "$OUT" | tail -n1)" ok "finished"
+	[ "$(echo "$OUT" | grep -c 'Operation not permitted\|Read-only file system\|Permission denied')" -ge 4 ] ||
+		fail "device creation was not refused: $OUT"
+	cmp -s "$B/sbx-init" <("$SBX" run -- cat /dev/sbx-init) || fail "/dev/sbx-init changed"
+	# The terminal sbx run was started from cannot be driven from inside (TIOCSTI).
+	cat >"$TMPD/sti.py" <<'PY'
+import fcntl, termios, sys
+try:
+    fcntl.ioctl(0, termios.TIOCSTI, b"x")
+    print("INJECTED")
+except OSError as e:
+    print("refused", e.errno)
+PY
+	mkdir -p "$TMPD/stimg" && cp -a "$B/images/host/." "$TMPD/stimg/" 2>/dev/null
+	cp "$TMPD/sti.py" "$TMPD/stimg/rootfs/sti.py"
+	out=$(script -qec "$SBX run --image $TMPD/stimg -- python3 /sti.py" /dev/null </dev/null)
+	assert_contains "$out" "refused" "TIOCSTI on the launcher's terminal"
+	assert_not_contains "$out" "INJECTED" "TIOCSTI on the launcher's terminal"
+}
+
+# ---- sockets ----
+
+t_sockets() {
+	local probe='
+import errno, socket
+for name, fam, typ, proto in [("vsock", 40, 1, 0), ("packet", 17, 3, 0), ("alg", 38, 5, 0),
+		("bluetooth", 31, 1, 0), ("uevent", 16, 3, 15), ("audit", 16, 3, 9), ("xdp", 44, 3, 0),
+		("rds", 21, 5, 0), ("tipc", 30, 2, 0), ("key", 15, 3, 2), ("high", 0x10002, 1, 0)]:
+    try:
+        socket.socket(fam, typ, proto); print(name, "OPEN")
+    except OSError as e:
+        print(name, errno.errorcode.get(e.errno, e.errno))
+for name, fam, typ, proto in [("unix", 1, 1, 0), ("inet", 2, 1, 0), ("inet6", 10, 1, 0), ("route", 16, 3, 0)]:
+    socket.socket(fam, typ, proto); print(name, "ok")
+try:
+    socket.socketpair(2, 1); print("pair-inet OPEN")
+except OSError as e:
+    print("pair-inet", errno.errorcode.get(e.errno, e.errno))
+'
+	run_sbx run --image host -- python3 -c "$probe"
+	assert_eq "$RC" 0 "probe ($ERR)"
+	assert_not_contains "$OUT" "OPEN" "a family outside unix, inet, inet6 and netlink route"
+	assert_contains "$OUT" "vsock EAFNOSUPPORT" "AF_VSOCK"
+	assert_contains "$OUT" "uevent EPROTONOSUPPORT" "netlink uevents"
+	assert_contains "$OUT" $'unix ok\ninet ok\ninet6 ok\nroute ok' "the families a sandbox needs"
+	# The same through sbxd, and its socket is nowhere in the sandbox.
+	start_sbxd
+	local id
+	id=$("$SBX" create --image host) || fail create
+	assert_eq "$("$SBX" exec "$id" -- python3 -c "$probe" | grep -c OPEN)" 0 "sbxd sandbox: open families"
+	out=$("$SBX" exec "$id" -- python3 -c '
+import socket
+for a in ["'"$SBX_SOCKET"'", "/run/sbx/sbxd.sock", "\0sbx/ctl"]:
+    s = socket.socket(socket.AF_UNIX)
+    try:
+        s.connect(a); s.sendall(b"GET /v1/sandboxes HTTP/1.0\r\n\r\n"); print(a, s.recv(200)[:20])
+    except OSError as e:
+        print(a.replace("\0", "@"), "no")')
+	assert_not_contains "$out" "HTTP" "sbxd's API from inside"
+	assert_eq "$("$SBX" exec "$id" -- sh -c 'cat /proc/net/unix | grep -c sbxd' || true)" 0 "sbxd's socket visible"
+}
+
+# ---- signals to PID 1 ----
+
+t_signals_to_pid1() {
+	start_sbxd
+	local id
+	id=$("$SBX" create --image host -- sleep 1000) || fail create
+	# A signal queued with a forged sender (si_pid 0, as the host's look), and plain kills.
+	"$SBX" exec "$id" -- python3 -c '
+import ctypes, signal, struct, os
+libc = ctypes.CDLL(None, use_errno=True)
+for code in (-1, 0, 0x80, -6):
+    info = struct.pack("iii", signal.SIGTERM, 0, code) + struct.pack("ii", 0, 0) + bytes(128 - 20)
+    libc.syscall(129, 1, signal.SIGTERM, ctypes.c_char_p(info))  # rt_sigqueueinfo
+for s in (signal.SIGTERM, signal.SIGKILL, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1, signal.SIGSTOP):
+    try: os.kill(1, s)
+    except OSError: pass
+libc.syscall(297, 1, 1, signal.SIGTERM, ctypes.c_char_p(struct.pack("iii", signal.SIGTERM, 0, -1) + bytes(116)))  # rt_tgsigqueueinfo
+' || true
+	sleep 0.5
+	assert_eq "$(jget "$("$SBX" inspect "$id")" 'j["state"]')" running "PID 1 after signals from inside"
+	assert_eq "$("$SBX" exec "$id" -- echo alive)" alive "it serves"
+	# The host's own still work.
+	"$SBX" rm "$id" >/dev/null || fail rm
+	run_sbx run --timeout 5s -- sh -c 'trap "echo got-term; exit 7" TERM; kill -TERM 1; sleep 0.3; echo still'
+	assert_eq "$OUT" still "sbx run: a signal to PID 1 from inside"
+}
+
+# ---- PID 1 wedges ----
+
+# The workload stops every process sbx-init starts, before it can exec, and keeps the
+# control socket's backlog full; sbxd, killed and restarted, serves everyone at once.
+t_pid1_wedges() {
+	start_sbxd
+	local bad good t0 t1
+	bad=$("$SBX" create --image host -- python3 -c '
+import os, signal, socket, time
+socks = []
+mine = os.getpid()
+while True:
+    for p in os.listdir("/proc"):
+        if p.isdigit() and int(p) not in (1, mine):
+            try: os.kill(int(p), signal.SIGSTOP)
+            except OSError: pass
+    for _ in range(64):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET); s.setblocking(False)
+        try: s.connect("\0sbx/ctl"); socks.append(s)
+        except OSError: s.close()
+    socks = socks[-4096:]
+    time.sleep(0.001)') || fail create
+	good=$("$SBX" create --image base) || fail create
+	sleep 1
+	# Commands in the wedged sandbox do not hold up the daemon.
+	local execs=()
+	for _ in 1 2 3; do
+		timeout 20 "$SBX" exec --timeout 2s "$bad" -- true >/dev/null 2>&1 &
+		execs+=($!)
+	done
+	sleep 0.5
+	t0=$(date +%s%N)
+	assert_eq "$("$SBX" exec "$good" -- echo ok)" ok "another sandbox while one is wedged"
+	kill -9 "$SBXD_PID"
+	wait "$SBXD_PID" 2>/dev/null
+	SBXD_PID=
+	t0=$(date +%s%N)
+	start_sbxd
+	assert_eq "$("$SBX" exec "$good" -- echo ok)" ok "another sandbox after the restart"
+	t1=$(date +%s%N)
+	[ $(((t1 - t0) / 1000000)) -lt 5000 ] || fail "sbxd took $(((t1 - t0) / 1000000)) ms to serve after a restart"
+	api GET /v1/health
+	assert_eq "$CODE" 200 "health"
+	"$SBX" rm "$bad" >/dev/null || fail "rm of the wedged sandbox"
+	wait "${execs[@]}" || true # they end one way or another
+}
+
+# ---- resource floods: every limit holds, as recorded ----
+
+t_limits_hold_api() {
+	start_sbxd
+	local id
+	# Memory: the record says 64M, the cgroup says 64M, the workload dies at it.
+	id=$("$SBX" create --image host --memory 64M --pids 32 --cpus 0.5 -- python3 -c '
+b = []
+for i in range(64): b.append(bytearray(8 << 20)); b[-1][::4096] = b"x" * 2048
+print("survived")') || fail create
+	assert_eq "$(wait_done "$id")" 137 "an OOM kill at 64M"
+	id=$("$SBX" create --image host --memory 64M --pids 32 --cpus 0.5) || fail create
+	local pid
+	pid=$(pid_of "$id")
+	assert_eq "$(cg_limit "$pid" memory memory.limit_in_bytes memory.max)" $((64 << 20)) "memory limit in the cgroup"
+	assert_eq "$(cg_limit "$pid" pids pids.max pids.max)" 32 "pids limit in the cgroup"
+	assert_eq "$(jget "$("$SBX" inspect "$id")" 'j["limits"]["memory_bytes"], j["limits"]["pids"], j["limits"]["cpus"]')" \
+		"($((64 << 20)), 32, 0.5)" "the record"
+	# Processes: fork fails at the limit.
+	local n
+	n=$("$SBX" exec "$id" -- python3 -c '
+import os, time
+n = 0
+for i in range(100):
+    try:
+        if os.fork() == 0: time.sleep(5); os._exit(0)
+        n += 1
+    except OSError: break
+print(n)')
+	[ "$n" -lt 32 ] && [ "$n" -ge 20 ] || fail "$n processes forked under pids 32"
+	# CPU: a busy loop gets the quota, within 10%.
+	"$SBX" exec "$id" -- python3 -c '
+import time
+t = time.monotonic()
+while time.monotonic() - t < 3.0: pass'
+	local cpu
+	cpu=$(usage "$id" 'j["cpu_ns"]')
+	python3 -c "import sys; s = $cpu / 3e9; print('share', s); sys.exit(0 if 0.45 <= s <= 0.55 else 1)" ||
+		fail "CPU under cpus 0.5: $cpu ns in 3 s"
+	# Uploads are charged to the sandbox: 96 MiB into 64M fails inside, not on the host,
+	# and leaves nothing behind.
+	id=$("$SBX" create --image host --memory 64M) || fail create
+	pid=$(pid_of "$id")
+	head -c $((96 << 20)) /dev/urandom >"$TMPD/big"
+	api PUT "/v1/sandboxes/$id/files?path=/tmp/big" --data-binary "@$TMPD/big"
+	assert_eq "$CODE" 507 "96 MiB into a 64M sandbox ($BODY)"
+	assert_eq "$("$SBX" exec "$id" -- sh -c 'ls -A /tmp | grep -c . || true')" 0 "nothing left of it"
+	head -c $((16 << 20)) /dev/urandom >"$TMPD/mid"
+	local before after
+	before=$(cg_limit "$pid" memory memory.usage_in_bytes memory.current)
+	api PUT "/v1/sandboxes/$id/files?path=/tmp/mid" --data-binary "@$TMPD/mid"
+	assert_eq "$CODE" 200 "16 MiB upload ($BODY)"
+	after=$(cg_limit "$pid" memory memory.usage_in_bytes memory.current)
+	[ $((after - before)) -ge $((15 << 20)) ] || fail "the upload charged $((after - before)) bytes to the sandbox"
+	# Above the host's maxima: refused, and nothing is made.
+	api POST /v1/sandboxes -d '{"limits":{"memory":"64T"}}'
+	assert_eq "$CODE" 400 "memory above the maximum"
+	assert_contains "$BODY" "limits.memory: at most" "says which"
+	api POST /v1/sandboxes -d '{"limits":{"pids":4000000}}'
+	assert_eq "$CODE" 400 "pids above the maximum"
+	api POST /v1/sandboxes -d '{"limits":{"cpus":1000}}'
+	assert_eq "$CODE" 400 "cpus above the maximum"
+	api POST /v1/sandboxes -d '{"writable_size":"1T"}'
+	assert_eq "$CODE" 400 "writable layer above the maximum"
+	api POST /v1/sandboxes -d '{"user_ns":false}'
+	assert_eq "$CODE" 400 "no user namespace"
+}
+
+# Without limits in the request the operator's defaults hold, in the cgroup.
+t_default_limits() {
+	start_sbxd --default-memory 96M --default-pids 40 --default-cpus 0.5
+	local id pid
+	id=$("$SBX" create --image host) || fail create
+	pid=$(pid_of "$id")
+	assert_eq "$(cg_limit "$pid" memory memory.limit_in_bytes memory.max)" $((96 << 20)) "default memory"
+	assert_eq "$(cg_limit "$pid" pids pids.max pids.max)" 40 "default pids"
+	assert_eq "$(jget "$("$SBX" inspect "$id")" 'j["limits"]["memory_bytes"], j["limits"]["pids"]')" \
+		"($((96 << 20)), 40)" "the record"
+	"$SBX" exec "$id" -- python3 -c 'b = bytearray(256 << 20); b[::4096] = b"x" * (len(b) // 4096)'
+	assert_eq "$?" 137 "256 MiB under the default"
+	# sbx run has its own defaults: 512M, 512 processes, one CPU.
+	"$SBX" run --image host -- sleep 3 &
+	local p=$!
+	sleep 0.7
+	pid=$(pgrep -n -f 'sbx-init -- sleep 3')
+	assert_eq "$(cg_limit "$pid" memory memory.limit_in_bytes memory.max)" $((512 << 20)) "sbx run memory"
+	assert_eq "$(cg_limit "$pid" pids pids.max pids.max)" 512 "sbx run pids"
+	wait $p
+	run_sbx run --image host -- python3 -c 'b = bytearray(768 << 20); b[::4096] = b"x" * (len(b) // 4096)'
+	assert_eq "$RC" 137 "sbx run: 768 MiB under its default"
+}
+
+# sbx run enforces every limit too.
+t_limits_hold_run() {
+	run_sbx run --image host --memory 64M -- python3 -c 'b = bytearray(256 << 20); b[::4096] = b"x" * (len(b) // 4096)'
+	assert_eq "$RC" 137 "OOM at 64M"
+	run_sbx run --image host --pids 16 -- python3 -c '
+import os, time
+n = 0
+for i in range(100):
+    try:
+        if os.fork() == 0: time.sleep(3); os._exit(0)
+        n += 1
+    except OSError: break
+print(n)'
+	[ "$OUT" -lt 16 ] && [ "$OUT" -ge 8 ] || fail "$OUT processes forked under --pids 16"
+	run_sbx run --image host --cpus 0.5 --usage=- -- python3 -c '
+import time
+t = time.monotonic()
+while time.monotonic() - t < 3.0: pass'
+	python3 -c "import json, sys; s = json.loads('''$OUT''')['cpu_ns'] / 3e9; print('share', s); sys.exit(0 if 0.45 <= s <= 0.55 else 1)" ||
+		fail "CPU under --cpus 0.5: $OUT"
+	run_sbx run --writable-size 64T -- true
+	assert_eq "$RC" 125 "a writable layer larger than the host's memory"
+}
+
+# ---- the host's root ----
+
+t_host_uid() {
+	start_sbxd
+	local a b pa pb
+	a=$("$SBX" create --image base -- sleep 1000) || fail create
+	b=$("$SBX" create --image base --user 0 -- sleep 1000) || fail create
+	pa=$(pid_of "$a")
+	pb=$(pid_of "$b")
+	local ua ub
+	ua=$(awk '/^Uid:/ {print $2}' "/proc/$pa/status")
+	ub=$(awk '/^Uid:/ {print $2}' "/proc/$pb/status")
+	[ "$ua" != 0 ] && [ "$ub" != 0 ] || fail "a sandbox runs as the host's root ($ua, $ub)"
+	[ "$ua" != "$ub" ] || fail "two sandboxes share host uid $ua"
+	assert_eq "$(awk '{print $2}' "/proc/$pa/uid_map")" "$ua" "uid_map of $a"
+	# A file its root makes is owned, on the host, by its range, not by root.
+	"$SBX" exec "$a" -- sh -c 'echo x > /mine' || fail "write"
+	assert_eq "$(stat -c %u "/run/sbx/layers/$a/upper/mine")" "$ua" "host owner of a sandbox's file"
+	# Through the files API as well.
+	echo y | "$SBX" cp - "$a:/tmp/y" || fail "cp in"
+	assert_eq "$("$SBX" exec "$a" -- stat -c %u /tmp/y)" 0 "owner inside"
+}
+
+# ---- tenants ----
+
+t_tenants_apart() {
+	start_sbxd --listen 127.0.0.1:0
+	local port ta tb id
+	port=$(ss -ltnp 2>/dev/null | grep "pid=$SBXD_PID," | grep -o '127.0.0.1:[0-9]*' | head -n1 | cut -d: -f2)
+	[ -n "$port" ] || fail "no TCP port"
+	ta=$("$B/sbxd" tenant add alice --state-dir "$TMPD/state") || fail "tenant alice"
+	tb=$("$B/sbxd" tenant add bob --state-dir "$TMPD/state") || fail "tenant bob"
+	tcp() { # TOKEN METHOD PATH [ARGS]
+		local t=$1 m=$2 p=$3
+		shift 3
+		CODE=$(curl -s -o "$TMPD/tb" -w '%{http_code}' -H "Authorization: Bearer $t" -X "$m" \
+			"http://127.0.0.1:$port$p" "$@")
+		BODY=$(cat "$TMPD/tb")
+	}
+	tcp "$ta" POST /v1/sandboxes -d '{"image":"base"}'
+	assert_eq "$CODE" 201 "alice creates"
+	id=$(jget "$BODY" 'j["id"]')
+	for req in "GET /v1/sandboxes/$id" "DELETE /v1/sandboxes/$id" "GET /v1/sandboxes/$id/usage" \
+		"GET /v1/sandboxes/$id/logs" "GET /v1/sandboxes/$id/files?path=/etc/passwd" \
+		"DELETE /v1/sandboxes/$id/files?path=/etc/passwd" "POST /v1/sandboxes/$id/checkpoint" \
+		"POST /v1/sandboxes/$id/fork" "POST /v1/sandboxes/$id/timeout"; do
+		tcp "$tb" ${req% *} "${req#* }" -d '{}'
+		assert_eq "$CODE" 404 "bob: $req"
+	done
+	tcp "$tb" POST "/v1/sandboxes/$id/exec" -d '{"cmd":["true"]}'
+	assert_eq "$CODE" 404 "bob: exec"
+	tcp "$tb" PUT "/v1/sandboxes/$id/files?path=/tmp/x" --data-binary x
+	assert_eq "$CODE" 404 "bob: upload"
+	tcp "$tb" GET /v1/sandboxes
+	assert_not_contains "$BODY" "$id" "bob's list"
+	tcp "$tb" GET /metrics
+	assert_eq "$CODE" 404 "bob: every tenant's metrics"
+	tcp "wrong" GET /v1/sandboxes
+	assert_eq "$CODE" 401 "an unknown token"
+	CODE=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/v1/sandboxes")
+	assert_eq "$CODE" 401 "no token"
+	# One connection serves one tenant.
+	out=$(curl -s -H "Authorization: Bearer $ta" "http://127.0.0.1:$port/v1/health" \
+		-: -s -H "Authorization: Bearer $tb" "http://127.0.0.1:$port/v1/sandboxes")
+	assert_contains "$out" "another tenant" "a second tenant's token on one connection"
+}
+
+# ---- the API cannot be starved ----
+
+# Idle TCP connections without a token (from several addresses), bodies declared but
+# never sent, and tokenless uploads: the host's admins and the tenants are still served,
+# and no body of an unauthenticated request is read.
+t_api_starvation() {
+	start_sbxd --listen 127.0.0.1:0 --auth-timeout 3s
+	local port ta
+	port=$(ss -ltnp 2>/dev/null | grep "pid=$SBXD_PID," | grep -o '127.0.0.1:[0-9]*' | head -n1 | cut -d: -f2)
+	ta=$("$B/sbxd" tenant add alice --state-dir "$TMPD/state") || fail "tenant"
+	local rss0 rss1
+	rss0=$(awk '/^VmRSS:/ {print $2}' "/proc/$SBXD_PID/status")
+	python3 - "$port" "$ta" "$SBX_SOCKET" >"$TMPD/flood" 2>&1 <<'PY' || { cat "$TMPD/flood"; fail "flood"; }
+import socket, sys, time, http.client, resource
+port, token, unix = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+resource.setrlimit(resource.RLIMIT_NOFILE, (16384, 16384))
+held = []
+for a in ("127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4"):
+    for i in range(1024):
+        s = socket.socket(); s.bind((a, 0))
+        try:
+            s.connect(("127.0.0.1", port)); held.append(s)
+        except OSError:
+            s.close()
+# Tokenless requests that declare big bodies, sending a little of them.
+for i in range(16):
+    s = socket.socket(); s.bind(("127.0.0.5", 0)); s.connect(("127.0.0.1", port))
+    s.sendall(b"POST /v1/sandboxes HTTP/1.1\r\nHost: x\r\nContent-Length: 67108864\r\n\r\n" + b"x" * 65536)
+    s.settimeout(2)
+    r = s.recv(200)
+    assert b" 401 " in r, r
+    held.append(s)
+def unix_health():
+    s = socket.socket(socket.AF_UNIX); s.settimeout(2); s.connect(unix)
+    t = time.monotonic(); s.sendall(b"GET /v1/health HTTP/1.0\r\n\r\n")
+    r = s.recv(200); return r, time.monotonic() - t
+r, dt = unix_health()
+assert b" 200 " in r and dt < 1, (r, dt)
+c = http.client.HTTPConnection("127.0.0.1", port, timeout=3)
+c.request("GET", "/v1/sandboxes", headers={"Authorization": "Bearer " + token})
+resp = c.getresponse(); assert resp.status == 200, resp.status; resp.read()
+print("served with", len(held), "held")
+# The ones that never showed a token are closed after --auth-timeout.
+time.sleep(4)
+closed = 0
+for s in held:
+    s.setblocking(False)
+    try:
+        if s.recv(1) == b"": closed += 1
+    except BlockingIOError: pass
+    except OSError: closed += 1
+print("closed", closed)
+assert closed >= len(held) - 16, closed
+PY
+	cat "$TMPD/flood"
+	rss1=$(awk '/^VmRSS:/ {print $2}' "/proc/$SBXD_PID/status")
+	[ $((rss1 - rss0)) -lt $((64 * 1024)) ] || fail "sbxd grew by $((rss1 - rss0)) KiB"
+	api GET /v1/health
+	assert_eq "$CODE" 200 "health after"
+}
+
+# ---- CRIU's /run ----
+
+# A directory another user made where CRIU's cache once lived is not used.
+t_criu_run_dir() {
+	rm -rf /dev/shm/sbx-criu
+	mkdir -p /dev/shm/sbx-criu && chown 65534:65534 /dev/shm/sbx-criu && touch /dev/shm/sbx-criu/marker
+	start_sbxd
+	local id snap
+	id=$("$SBX" create --image base -- sleep 1000) || fail create
+	snap=$("$SBX" checkpoint --leave-running "$id") || fail checkpoint
+	assert_eq "$(ls /dev/shm/sbx-criu)" marker "the directory was used"
+	assert_eq "$(stat -c %U:%a /run/sbx/runtime/criu)" "root:711" "CRIU's /run"
+	"$SBX" rm "$snap" >/dev/null
+	rm -rf /dev/shm/sbx-criu
+}
+
+source "$(dirname "$0")/lib.sh"
