@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/vfs.h>
@@ -128,103 +127,4 @@ int files_read(int root_fd, const char *path, uint64_t max, char **ret, size_t *
 	*ret = buf;
 	*ret_len = len;
 	return 0;
-}
-
-/* Splits @path into an O_PATH fd of its parent directory (inside the root) and the
- * last component, which must be a plain name. */
-static int open_parent(int root_fd, const char *path, int *ret_dir, const char **ret_base)
-{
-	int r = files_check_path(path);
-	if (r < 0)
-		return r;
-	const char *slash = strrchr(path, '/');
-	const char *base = slash + 1;
-
-	if (!*base || !strcmp(base, ".") || !strcmp(base, ".."))
-		return -EINVAL;
-	if ((size_t)(slash - path) >= PATH_MAX)
-		return -ENAMETOOLONG;
-	char dir[PATH_MAX];
-	size_t dlen = (size_t)(slash - path);
-	memcpy(dir, path, dlen);
-	dir[dlen] = '\0';
-	if (!dlen)
-		strcpy(dir, "/");
-	int fd = open_in_root(root_fd, dir, O_PATH | O_DIRECTORY);
-	if (fd < 0)
-		return fd;
-	r = check_fs(fd);
-	if (r < 0) {
-		close(fd);
-		return r;
-	}
-	*ret_dir = fd;
-	*ret_base = base;
-	return 0;
-}
-
-int files_write(int root_fd, const char *path, const char *data, size_t len, uid_t uid, gid_t gid)
-{
-	_cleanup_close_ int dfd = -1, fd = -1;
-	const char *base;
-	char tmp[64];
-	uint64_t rnd;
-	int r;
-
-	r = open_parent(root_fd, path, &dfd, &base);
-	if (r < 0)
-		return r;
-	if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
-		return -errno;
-	snprintf(tmp, sizeof(tmp), ".sbx-upload-%016llx", (unsigned long long)rnd);
-	/* As the sandbox's user (a file system mounted in a user namespace takes only
-	 * ids mapped there). The raw syscalls act on this thread alone. */
-	uid_t old_uid = (uid_t)syscall(SYS_setfsuid, -1);
-	gid_t old_gid = (gid_t)syscall(SYS_setfsgid, -1);
-	syscall(SYS_setfsgid, gid);
-	syscall(SYS_setfsuid, uid);
-	/* A new name: O_EXCL never opens what is there. */
-	fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-	if (fd < 0) {
-		r = -errno;
-		goto out;
-	}
-	for (size_t off = 0; off < len;) {
-		ssize_t n = write(fd, data + off, len - off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			r = -errno;
-			goto fail;
-		}
-		off += (size_t)n;
-	}
-	if (fchmod(fd, 0644) < 0 || renameat(dfd, tmp, dfd, base) < 0) {
-		r = -errno;
-		goto fail;
-	}
-	r = 0;
-	goto out;
-fail:
-	(void)unlinkat(dfd, tmp, 0);
-out:
-	syscall(SYS_setfsuid, old_uid);
-	syscall(SYS_setfsgid, old_gid);
-	return r;
-}
-
-int files_remove(int root_fd, const char *path)
-{
-	_cleanup_close_ int dfd = -1;
-	const char *base;
-	int r;
-
-	r = open_parent(root_fd, path, &dfd, &base);
-	if (r < 0)
-		return r;
-	if (unlinkat(dfd, base, 0) == 0)
-		return 0;
-	if (errno != EISDIR)
-		return -errno;
-	return unlinkat(dfd, base, AT_REMOVEDIR) < 0 ? -errno : 0;
 }

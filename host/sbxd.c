@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -684,6 +685,13 @@ int main(int argc, char **argv)
 		return 1;
 	if (geteuid() != 0)
 		return die("must run as root (it creates namespaces and cgroups)");
+	/* Room for every connection of every pool and every sandbox's descriptors (their
+	 * own soft limit is set apart, at launch). */
+	struct rlimit nofile;
+	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+		nofile.rlim_cur = nofile.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &nofile);
+	}
 	if (!D.opt.images_dir && !(D.opt.images_dir = image_beside_exe("images")))
 		return die("cannot locate the images directory");
 	if (!(D.opt.init_path = image_beside_exe("sbx-init")) || access(D.opt.init_path, X_OK) < 0)

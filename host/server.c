@@ -239,6 +239,15 @@ static void head(struct conn *c, int status, const char *ctype)
 		out_printf(c, "Connection: close\r\n");
 }
 
+/* The rest of a streamed body is dropped; its reader sees the pipe end (once a write in
+ * flight completes). */
+static void body_stop(struct conn *c)
+{
+	c->stage_len = 0;
+	if (!c->body_writing)
+		closep(&c->body_fd);
+}
+
 void conn_request_done(struct conn *c)
 {
 	/* Answered before its body was read: the rest is never read, so the connection
@@ -249,9 +258,7 @@ void conn_request_done(struct conn *c)
 	}
 	if (c->streaming) {
 		c->streaming = false;
-		c->stage_len = 0;
-		if (!c->body_writing)
-			closep(&c->body_fd);
+		body_stop(c);
 	}
 	D.body_reserved -= c->reserved;
 	c->reserved = 0;
@@ -482,9 +489,7 @@ static void request_error(struct conn *c, int status)
 	if (c->streaming) {
 		/* An upload cut short: its reader sees it end early, and answers. */
 		c->reading = false;
-		c->stage_len = 0;
-		if (!c->body_writing)
-			closep(&c->body_fd);
+		body_stop(c);
 		return;
 	}
 	c->reading = false;

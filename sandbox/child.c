@@ -310,6 +310,13 @@ _Noreturn void child_main(const struct child_plan *p)
 		ctl_socket(p);
 	TRY(p, STAGE_SESSION, setsid());
 	TRY(p, STAGE_RLIMITS, setrlimit(RLIMIT_CORE, &no_core));
+	/* The usual soft limit on descriptors, whatever the launcher raised its own to; the
+	 * workload may raise it to the hard limit. */
+	struct rlimit nofile;
+	TRY(p, STAGE_RLIMITS, getrlimit(RLIMIT_NOFILE, &nofile));
+	if (nofile.rlim_cur > SANDBOX_NOFILE_SOFT)
+		nofile.rlim_cur = SANDBOX_NOFILE_SOFT;
+	TRY(p, STAGE_RLIMITS, setrlimit(RLIMIT_NOFILE, &nofile));
 
 	/* Meanwhile the parent has placed us in our v1 cgroups and brought lo up in our
 	 * network namespace; nothing of the workload runs before it says so. */

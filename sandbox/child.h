@@ -17,6 +17,8 @@
  * is closed before it touches anything a caller named. The parent hands its copies over
  * at CHILD_FD_FIRST and above, where moving them into place clobbers none. */
 #define CHILD_SYNC_FD 6
+/* RLIMIT_NOFILE's soft limit in a sandbox (its hard limit is the launcher's). */
+#define SANDBOX_NOFILE_SOFT 1024
 #define CHILD_FD_FIRST 10
 /* Mounts the parent sends with the first "go": the root, sbx-init, the image's binds,
  * the granted devices. */

@@ -138,7 +138,8 @@ void idmap_release(uid_t base)
 
 	if (!idmap_valid(base))
 		return;
-	snprintf(path, sizeof(path), IDMAP_DIR "/%u", (unsigned)((base - IDMAP_FIRST) / IDMAP_SIZE));
+	snprintf(path, sizeof(path), IDMAP_DIR "/%u",
+		 (unsigned)((base - IDMAP_FIRST) / IDMAP_SIZE));
 	(void)unlink(path);
 }
 
@@ -152,9 +153,23 @@ static int write_proc(pid_t pid, const char *file, const char *s)
 	return write(fd, s, strlen(s)) < 0 ? -errno : 0;
 }
 
+int idmap_write_maps(pid_t pid, uid_t base)
+{
+	char map[64];
+	int r;
+
+	idmap_line(base, map, sizeof(map));
+	r = write_proc(pid, "uid_map", map);
+	if (r == 0)
+		r = write_proc(pid, "setgroups", "deny");
+	if (r == 0)
+		r = write_proc(pid, "gid_map", map);
+	return r;
+}
+
 int idmap_userns_fd(uid_t base)
 {
-	char map[64], path[64];
+	char path[64];
 	int hold[2], r, ns = -1;
 
 	if (pipe2(hold, O_CLOEXEC) < 0)
@@ -173,12 +188,7 @@ int idmap_userns_fd(uid_t base)
 		close(hold[1]);
 		return r;
 	}
-	idmap_line(base, map, sizeof(map));
-	r = write_proc(pid, "uid_map", map);
-	if (r == 0)
-		r = write_proc(pid, "setgroups", "deny");
-	if (r == 0)
-		r = write_proc(pid, "gid_map", map);
+	r = idmap_write_maps(pid, base);
 	if (r == 0) {
 		snprintf(path, sizeof(path), "/proc/%d/ns/user", (int)pid);
 		ns = open(path, O_RDONLY | O_CLOEXEC);

@@ -36,6 +36,8 @@ void idmap_sweep(void);
 int idmap_valid(uid_t base);
 /* "0 BASE 65536\n": the line for uid_map and gid_map. */
 void idmap_line(uid_t base, char *buf, size_t size);
+/* Maps the user namespace of process @pid onto the range at @base (setgroups denied). */
+int idmap_write_maps(pid_t pid, uid_t base);
 /* A user namespace of nobody's (no process stays in it) whose ids 0-65535 are host ids
  * @base...: for idmapped mounts made before the sandbox's own namespace exists (a
  * restore). Returns its fd (O_CLOEXEC). */

@@ -18,12 +18,12 @@
 #define ROOTFS_MAX_DEVICES 48
 
 struct rootfs_plan {
-	const char *image;	  /* the image's root directory (lower layer) */
-	const char *const *binds; /* host source, sandbox target pairs; NULL-terminated */
+	const char *image;	    /* the image's root directory (lower layer) */
+	const char *const *binds;   /* host source, sandbox target pairs; NULL-terminated */
 	const char *const *devices; /* host node, name in /dev pairs (granted GPUs), or NULL */
-	const char *init;	  /* sbx-init's copy in the runtime tmpfs (rootfs_runtime_init),
+	const char *init;	    /* sbx-init's copy in the runtime tmpfs (rootfs_runtime_init),
 				   * or NULL for none */
-	uint64_t writable_bytes;  /* 0: read-only root */
+	uint64_t writable_bytes;    /* 0: read-only root */
 	/* With @writable_bytes: a directory holding empty upper/ and work/ (the daemon's
 	 * host-visible layer), or NULL for a private tmpfs of that size. */
 	const char *layer_dir;

@@ -67,34 +67,6 @@ const char *sandbox_stage_name(enum sandbox_stage s)
 	return s > 0 && s < _STAGE_MAX && stage_names[s] ? stage_names[s] : "unknown stage";
 }
 
-static int write_str(pid_t pid, const char *file, const char *s)
-{
-	char path[64];
-	_cleanup_close_ int fd = -1;
-
-	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, file);
-	fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (write(fd, s, strlen(s)) < 0)
-		return -errno;
-	return 0;
-}
-
-static int write_id_maps(pid_t pid, uid_t base)
-{
-	char map[64];
-	int r;
-
-	idmap_line(base, map, sizeof(map));
-	r = write_str(pid, "uid_map", map);
-	if (r == 0)
-		r = write_str(pid, "setgroups", "deny");
-	if (r == 0)
-		r = write_str(pid, "gid_map", map);
-	return r;
-}
-
 /* Brings lo up in the network namespace of @pid, from the parent, while the child
  * mounts its root: the two run in parallel. The calling thread returns to its own
  * network namespace before this returns. */
@@ -405,7 +377,7 @@ int sandbox_start(const struct sandbox_spec *spec, const char *init_path, struct
 	sb->pidfd = pidfd;
 	closep(&child_fd);
 
-	r = write_id_maps(pid, sb->uid_base);
+	r = idmap_write_maps(pid, sb->uid_base);
 	if (r < 0)
 		FAIL_AFTER_CLONE(STAGE_IDMAP, r);
 	r = send_mounts(parent_fd, pid, spec, init, sb->uid_base);

@@ -15,7 +15,8 @@ static const uint8_t dumped[] = { 0x19, 0x43, 0x56, 0x54, 0x06, 0x49, 0x47, 0x55
 TEST(remaps_both_maps)
 {
 	uint8_t out[128], back[128];
-	ssize_t n = criuimg_userns_remap(dumped, sizeof(dumped), 100000, 1u << 30, out, sizeof(out));
+	ssize_t n =
+		criuimg_userns_remap(dumped, sizeof(dumped), 100000, 1u << 30, out, sizeof(out));
 	/* lower_first grows from 3 varint bytes to 5: each extent by 2, the entry by 4. */
 	CHECK_EQ_INT(n, (ssize_t)sizeof(dumped) + 4);
 	CHECK(!memcmp(out, dumped, 8));
@@ -35,8 +36,9 @@ TEST(refuses_what_it_does_not_understand)
 	uint8_t img[sizeof(dumped)], out[128];
 
 	/* A map outside the range it was told of. */
-	CHECK_EQ_INT(criuimg_userns_remap(dumped, sizeof(dumped), 200000, 1u << 30, out, sizeof(out)),
-		     -ERANGE);
+	CHECK_EQ_INT(
+		criuimg_userns_remap(dumped, sizeof(dumped), 200000, 1u << 30, out, sizeof(out)),
+		-ERANGE);
 	/* Truncated anywhere. */
 	for (size_t len = 0; len < sizeof(dumped); len++)
 		CHECK(criuimg_userns_remap(dumped, len, 100000, 1u << 30, out, sizeof(out)) < 0 ||
@@ -50,4 +52,3 @@ TEST(refuses_what_it_does_not_understand)
 	CHECK_EQ_INT(criuimg_userns_remap(dumped, sizeof(dumped), 100000, 1u << 30, out, 20),
 		     -ENOSPC);
 }
-
