@@ -52,7 +52,7 @@ HOST_PURE_SRCS := host/http.c host/apispec.c host/b64.c host/rates.c host/criuim
 LIBHOST := $(B)/libsbxhost.a
 HOST_LIBS := -lhttp_parser -lm
 # The daemon's own modules (I/O: the ring, SQLite, files).
-SBXD_SRCS := host/sbxd.c host/loop.c host/server.c host/api.c host/box.c host/store.c host/files.c \
+SBXD_SRCS := host/sbxd.c host/loop.c host/server.c host/api.c host/box.c host/store.c \
 	host/meter.c host/metrics.c host/usage.c host/ledger.c host/bill.c host/export.c host/devices.c host/gpu.c host/nvml.c \
 	host/layer.c host/snap.c host/criu.c
 SBXD_LIBS := -luring -lsqlite3 -lcrypto -lpthread -lbpf -ldl

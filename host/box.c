@@ -26,7 +26,6 @@
 #include "b64.h"
 #include "daemon.h"
 #include "devices.h"
-#include "files.h"
 #include "layer.h"
 #include "meter.h"
 #include "store.h"
@@ -478,6 +477,29 @@ static void remove_state_dir(const char *dir)
 	(void)rmdir(dir);
 }
 
+/* A restored sandbox, left stopped by CRIU: its log and status files become root's again
+ * (they were its root's for CRIU to open them anew; sbx-init holds them open), then
+ * sbx-init alone goes on and starts again from an exec inside the sandbox's user
+ * namespace, as a launched one did, so that a later checkpoint accepts it; only then,
+ * non-dumpable again, does it let the rest of the sandbox go on. Nothing of the sandbox
+ * runs while PID 1 is dumpable. */
+static int restore_resume(struct box *b, struct sandbox *sb, int ctl_fd, int log_fd, int status_fd)
+{
+	if (fchown(log_fd, 0, 0) < 0 || fchown(status_fd, 0, 0) < 0)
+		return -errno;
+	int r = sandbox_signal(sb, SIGCONT);
+	if (r == 0)
+		r = ctl_reexec(ctl_fd, 5000);
+	if (r < 0) {
+		/* An sbx-init that cannot: the sandbox runs on, and only its next checkpoint
+		 * would fail. */
+		logmsg(1, "sandbox %s: sbx-init did not start again after the restore: %s", b->id,
+		       strerror(-r));
+		(void)cgroup_signal(sb->cg, SIGCONT);
+	}
+	return 0;
+}
+
 static void launch_fn(struct work *w)
 {
 	struct launch_job *j = (struct launch_job *)w;
@@ -595,15 +617,8 @@ static void launch_fn(struct work *w)
 		j->ctl_fd = ctl_connect(j->sb->pidfd, true);
 		r = j->ctl_fd < 0 ? j->ctl_fd : 0;
 	}
-	/* Restored: sbx-init starts again from an exec inside the sandbox's user namespace,
-	 * as a launched one did, so that a later checkpoint accepts it. Without that the
-	 * sandbox runs on; only its next checkpoint would fail. */
-	if (r == 0 && b->from) {
-		int e = ctl_reexec(j->ctl_fd, 5000);
-		if (e < 0)
-			logmsg(1, "sandbox %s: sbx-init did not start again after the restore: %s",
-			       b->id, strerror(-e));
-	}
+	if (r == 0 && b->from)
+		r = restore_resume(b, j->sb, j->ctl_fd, log_fd, status_fd);
 	if (r == 0)
 		return;
 	sandbox_destroy(j->sb);
@@ -996,7 +1011,10 @@ static int box_launch(struct conn *c, const char *tenant, json_t *spec, struct a
 	box_link(b);
 	D.live++;
 	*j = (struct launch_job){
-		.w = { .fn = launch_fn, .done = launch_done }, .b = b, .c = c, .ctl_fd = -1
+		.w = { .fn = launch_fn, .done = launch_done, .slow = from != NULL },
+		.b = b,
+		.c = c,
+		.ctl_fd = -1
 	};
 	b->jobs++;
 	if (c)
@@ -1537,6 +1555,7 @@ static void exec_maybe_free(struct exec *x)
 	free(x->stdin_data);
 	free(x->acc[0]);
 	free(x->acc[1]);
+	D.buffered -= x->acc_len[0] + x->acc_len[1];
 	free(x);
 	box_maybe_free(b);
 }
@@ -1607,7 +1626,10 @@ static void exec_deliver(struct exec *x, int which, const char *data, size_t len
 		stream_event(x, ev);
 		return;
 	}
+	/* At most exec_output_max a stream, within what sbxd holds for all clients. */
 	size_t room = D.opt.exec_output_max - x->acc_len[which];
+	if (D.opt.buffer_memory - D.buffered < room)
+		room = (size_t)(D.opt.buffer_memory - D.buffered);
 	if (len > room) {
 		len = room;
 		x->truncated[which] = true;
@@ -1620,6 +1642,7 @@ static void exec_deliver(struct exec *x, int which, const char *data, size_t len
 	memcpy(p + x->acc_len[which], data, len);
 	x->acc[which] = p;
 	x->acc_len[which] += len;
+	D.buffered += len;
 }
 
 static void file_answer(struct conn *c, struct exec *x);
@@ -2086,73 +2109,31 @@ fail:
 	return false;
 }
 
-/* The log of a sandbox (sbxd's own file, never a path inside the sandbox), read whole
- * on a worker. */
-struct log_job {
-	struct work w;
-	struct conn *c;
-	char *path;
-	int r;
-	char *out;
-	size_t out_len;
-};
-
-static void log_fn(struct work *w)
-{
-	struct log_job *j = (struct log_job *)w;
-	_cleanup_close_ int root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
-
-	j->r = root < 0 ? -errno
-			: files_read(root, j->path, D.opt.log_cap + 4096, &j->out, &j->out_len);
-	if (j->r == -ENOENT)
-		j->r = 0; /* nothing written yet */
-}
-
-static void log_done(struct work *w)
-{
-	struct log_job *j = (struct log_job *)w;
-	struct conn *c = j->c;
-
-	if (c->closing)
-		; /* nobody to answer */
-	else if (j->r < 0)
-		file_error(c, "log", j->r);
-	else
-		respond(c, 200, "text/plain; charset=utf-8", j->out ? j->out : "", j->out_len);
-	free(j->out);
-	free(j->path);
-	free(j);
-	conn_unref(c);
-}
-
 void box_logs(struct conn *c, struct box *b, bool follow)
 {
-	if (follow && b->dir) {
-		char path[4096];
-		snprintf(path, sizeof(path), "%s/log", b->dir);
-		c->follow_fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (c->follow_fd >= 0) {
-			c->follow_off = 0;
-			snprintf(c->follow_id, sizeof(c->follow_id), "%s", b->id);
-			respond_chunked_head(c, 200, "text/plain; charset=utf-8");
-			box_logs_follow(c);
-			return;
-		}
-	}
+	char path[4096];
+
 	if (!b->dir) {
 		respond(c, 200, "text/plain; charset=utf-8", "", 0);
 		return;
 	}
-	struct log_job *j = calloc(1, sizeof(*j));
-	if (!j || asprintf(&j->path, "%s/log", b->dir) < 0) {
-		free(j);
-		respond_error(c, 500, "internal", "out of memory");
+	/* Streamed from the file as the client takes it (never read whole into memory); with
+	 * follow, on as it grows. */
+	snprintf(path, sizeof(path), "%s/log", b->dir);
+	c->follow_fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (c->follow_fd < 0 && errno == ENOENT) { /* nothing written yet */
+		respond(c, 200, "text/plain; charset=utf-8", "", 0);
 		return;
 	}
-	j->w = (struct work){ .fn = log_fn, .done = log_done };
-	j->c = c;
-	c->ops++;
-	loop_queue_work(&D.loop, &j->w);
+	if (c->follow_fd < 0) {
+		respond_error(c, 500, "internal", "log: %s", strerror(errno));
+		return;
+	}
+	c->follow_off = 0;
+	c->follow_once = !follow;
+	snprintf(c->follow_id, sizeof(c->follow_id), "%s", b->id);
+	respond_chunked_head(c, 200, "text/plain; charset=utf-8");
+	box_logs_follow(c);
 }
 
 void box_logs_follow(struct conn *c)
@@ -2169,10 +2150,10 @@ void box_logs_follow(struct conn *c)
 		c->follow_off += (uint64_t)n;
 		chunk_send(c, buf, (size_t)n);
 	}
-	/* sbx-init writes its last output before it exits: once the sandbox has stopped and
-	 * nothing is left to read, the stream ends. */
+	/* sbx-init writes its last output before it exits: once the sandbox has stopped (or
+	 * at once, without follow) and nothing is left to read, the stream ends. */
 	struct stat st;
-	if ((!b || b->state != BOX_RUNNING) && fstat(c->follow_fd, &st) == 0 &&
+	if ((c->follow_once || !b || b->state != BOX_RUNNING) && fstat(c->follow_fd, &st) == 0 &&
 	    (uint64_t)st.st_size <= c->follow_off) {
 		closep(&c->follow_fd);
 		chunk_end(c);

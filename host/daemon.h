@@ -28,7 +28,7 @@ struct options {
 	const char *socket_path, *state_dir, *listen, *images_dir, *init_path;
 	bool kill_on_exit, no_favordynmods, no_metering;
 	int log_level; /* 0 error, 1 warn, 2 info, 3 debug */
-	unsigned max_sandboxes, max_per_tenant;
+	unsigned max_sandboxes, max_per_tenant, max_snapshots;
 	/* Connections: TCP in all, unix socket (the host's admins, a pool of its own), TCP
 	 * not yet authenticated (in all, and per address), TCP per tenant. */
 	unsigned max_conns, max_unix_conns, max_unauth_conns, max_conns_per_peer,
@@ -40,7 +40,9 @@ struct options {
 	uint64_t max_writable, tmp_bytes;
 	const char *rates_path, *nvidia_root, *nvml_lib, *criu_path;
 	int64_t conn_idle_ns, request_ns, auth_ns;
-	uint64_t body_memory; /* request bodies buffered at once, all connections */
+	/* What sbxd holds for clients at once: request bodies being collected and the
+	 * collected output of commands (JSON exec), all connections together. */
+	uint64_t buffer_memory;
 };
 
 enum box_state {
@@ -182,7 +184,7 @@ struct conn {
 	size_t in_off, in_len;
 	struct http_request *req; /* the one being answered */
 	char *tenant;		  /* of that request; NULL = admin */
-	/* The request's body: collected (in req->body, counted in D.body_reserved) or
+	/* The request's body: collected (in req->body, counted in D.buffered) or
 	 * streamed into body_fd through stage. */
 	struct http_collect col;
 	uint64_t reserved;
@@ -198,8 +200,9 @@ struct conn {
 	int ops;
 	int64_t last_active, req_start;
 	struct exec *exec; /* a streaming or pending command */
-	int follow_fd;	   /* GET .../logs?follow=1: the log being streamed, or -1 */
+	int follow_fd;	   /* GET .../logs: the log being streamed, or -1 */
 	uint64_t follow_off;
+	bool follow_once; /* to its present end, not on as it grows */
 	char follow_id[16];
 };
 
@@ -219,7 +222,7 @@ struct daemon {
 	int devnull;
 	struct conn *conns;
 	unsigned nconns, nconns_unix, nconns_unauth;
-	uint64_t body_reserved; /* bytes of request bodies being collected */
+	uint64_t buffered; /* of opt.buffer_memory, in use */
 	struct box *boxes, *boxes_tail;
 	struct box *hash[1024];
 	unsigned live; /* creating + running */
@@ -347,7 +350,8 @@ void exec_resume(struct exec *x);
  * false when it was answered at once. */
 bool box_files(struct conn *c, struct box *b, int method, const char *path, uint64_t size);
 void box_logs(struct conn *c, struct box *b, bool follow);
-/* Streams what a followed log gained; ends the stream once its sandbox stopped. */
+/* Streams what a log has, as the client takes it; ends the stream at its end (followed:
+ * once its sandbox stopped). */
 void box_logs_follow(struct conn *c);
 int box_set_timeout(struct box *b, uint64_t timeout_ns);
 json_t *box_usage_json(struct box *b);

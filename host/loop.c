@@ -24,23 +24,41 @@ int64_t real_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* The oldest queued work this worker may take (slow work only while fewer than slow_max
+ * run), unlinked; NULL when there is none. */
+static struct work *take(struct loop *l)
+{
+	for (struct work **p = &l->queue; *p; p = &(*p)->next) {
+		struct work *w = *p;
+		if (w->slow && l->slow_running >= l->slow_max)
+			continue;
+		*p = w->next;
+		if (l->queue_tail == &w->next)
+			l->queue_tail = p;
+		l->slow_running += w->slow;
+		return w;
+	}
+	return NULL;
+}
+
 static void *worker_main(void *arg)
 {
 	struct loop *l = arg;
 
 	pthread_mutex_lock(&l->mu);
 	for (;;) {
-		while (!l->queue && !l->stopping)
+		struct work *w;
+		while (!(w = take(l)) && !l->stopping)
 			pthread_cond_wait(&l->cv, &l->mu);
-		if (!l->queue)
+		if (!w)
 			break;
-		struct work *w = l->queue;
-		l->queue = w->next;
-		if (!l->queue)
-			l->queue_tail = &l->queue;
 		pthread_mutex_unlock(&l->mu);
 		w->fn(w);
 		pthread_mutex_lock(&l->mu);
+		if (w->slow) { /* room for queued slow work: a waiting worker looks again */
+			l->slow_running--;
+			pthread_cond_broadcast(&l->cv);
+		}
 		w->next = l->done;
 		l->done = w;
 		uint64_t one = 1;
@@ -107,6 +125,7 @@ int loop_init(struct loop *l, unsigned entries, unsigned workers)
 	l->queue_tail = &l->queue;
 	l->efd_op.cb = efd_done;
 	efd_arm(l);
+	l->slow_max = workers > 1 ? workers / 2 : 1;
 	l->threads = calloc(workers, sizeof(pthread_t));
 	if (!l->threads)
 		return -ENOMEM;

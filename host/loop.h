@@ -20,10 +20,13 @@ struct loop_op {
 struct work;
 typedef void (*work_fn)(struct work *w);
 
-/* Runs fn on a worker thread, then done on the loop thread. */
+/* Runs fn on a worker thread, then done on the loop thread. Slow work (a checkpoint, a
+ * restore: CRIU, up to minutes) takes at most half of the workers at once, so launches,
+ * teardowns and other short work never wait behind a queue of it. */
 struct work {
 	work_fn fn, done;
 	struct work *next;
+	bool slow;
 };
 
 struct loop {
@@ -36,6 +39,7 @@ struct loop {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	struct work *queue, **queue_tail, *done;
+	unsigned slow_running, slow_max;
 	bool stopping;
 };
 

@@ -90,6 +90,7 @@ static void usage(FILE *f)
 		"PATH)\n"
 		"  --max-sandboxes N      sandboxes on this host (default 4096)\n"
 		"  --max-per-tenant N     sandboxes per tenant (default 1024)\n"
+		"  --max-snapshots N      snapshots a tenant keeps (default 64)\n"
 		"  --default-timeout D    wall timeout of sandboxes that set none (default 5m)\n"
 		"  --default-memory SIZE  memory of sandboxes that set none (default 512M)\n"
 		"  --default-cpus N       CPU quota of sandboxes that set none (default 1)\n"
@@ -195,6 +196,7 @@ static int parse_options(int argc, char **argv)
 		O_TMP,
 		O_MAXBODY,
 		O_AUTHTO,
+		O_MAXSNAP,
 		O_HELP
 	};
 	static const struct option opts[] = {
@@ -226,6 +228,7 @@ static int parse_options(int argc, char **argv)
 		{ "tmp-size", required_argument, NULL, O_TMP },
 		{ "max-body", required_argument, NULL, O_MAXBODY },
 		{ "auth-timeout", required_argument, NULL, O_AUTHTO },
+		{ "max-snapshots", required_argument, NULL, O_MAXSNAP },
 		{ "help", no_argument, NULL, O_HELP },
 		{ 0 },
 	};
@@ -260,6 +263,11 @@ static int parse_options(int argc, char **argv)
 		case O_MAXTEN:
 			if (parse_count(optarg, &D.opt.max_per_tenant) < 0)
 				return -die("--max-per-tenant: \"%s\" is not a count from 1",
+					    optarg);
+			break;
+		case O_MAXSNAP:
+			if (parse_count(optarg, &D.opt.max_snapshots) < 0)
+				return -die("--max-snapshots: \"%s\" is not a count from 1",
 					    optarg);
 			break;
 		case O_DEFTO:
@@ -654,12 +662,13 @@ int main(int argc, char **argv)
 		.log_level = 2,
 		.max_sandboxes = 4096,
 		.max_per_tenant = 1024,
+		.max_snapshots = 64,
 		.max_conns = 4096,
 		.max_unix_conns = 1024,
 		.max_unauth_conns = 1024,
 		.max_conns_per_peer = 64,
 		.max_conns_per_tenant = 1024,
-		.body_memory = 256ULL << 20,
+		.buffer_memory = 256ULL << 20,
 		.auth_ns = 10LL * 1000000000LL,
 		.default_limits = { .memory_bytes = 512ULL << 20, .cpu_milli = 1000, .pids = 512 },
 		.max_limits = { .pids = 32768 },

@@ -45,7 +45,7 @@ static void conn_maybe_free(struct conn *c)
 		D.nconns_unix--;
 	else if (!c->authed)
 		D.nconns_unauth--;
-	D.body_reserved -= c->reserved;
+	D.buffered -= c->reserved;
 	http_request_free(c->req);
 	http_reader_free(c->rd);
 	free(c->tenant);
@@ -168,6 +168,8 @@ static void send_done(struct loop_op *op, int res, uint32_t flags)
 		return;
 	if (c->exec && out_pending(c) < OUT_HIGH)
 		exec_resume(c->exec);
+	if (c->follow_fd >= 0 && out_pending(c) < OUT_HIGH)
+		box_logs_follow(c);
 	if (!c->sending && !c->busy) {
 		if (c->close_after || c->eof)
 			conn_close(c);
@@ -260,7 +262,7 @@ void conn_request_done(struct conn *c)
 		c->streaming = false;
 		body_stop(c);
 	}
-	D.body_reserved -= c->reserved;
+	D.buffered -= c->reserved;
 	c->reserved = 0;
 	http_request_free(c->req);
 	c->req = NULL;
@@ -352,9 +354,9 @@ static int collect(void *userdata, const char *data, size_t len)
 
 	if (want > c->reserved) {
 		/* Chunked: reserved as it grows. */
-		if (D.body_reserved + (want - c->reserved) > D.opt.body_memory)
+		if (D.buffered + (want - c->reserved) > D.opt.buffer_memory)
 			return -503;
-		D.body_reserved += want - c->reserved;
+		D.buffered += want - c->reserved;
 		c->reserved = want;
 	}
 	return http_collect_body(&c->col, data, len);
@@ -448,12 +450,12 @@ static void request_headers(struct conn *c, struct http_request *req)
 		return;
 	}
 	/* Reserved whole when its length is known: it fits, or it is not read. */
-	if (len > 0 && D.body_reserved + (uint64_t)len > D.opt.body_memory) {
+	if (len > 0 && D.buffered + (uint64_t)len > D.opt.buffer_memory) {
 		respond_error(c, 503, "unavailable", "too many request bodies in flight; retry");
 		return;
 	}
 	if (len > 0) {
-		D.body_reserved += (uint64_t)len;
+		D.buffered += (uint64_t)len;
 		c->reserved = (uint64_t)len;
 	}
 	c->col = (struct http_collect){ .req = req, .max = D.opt.max_body };
@@ -515,8 +517,12 @@ static void conn_process(struct conn *c)
 	if (c->processing)
 		return;
 	c->processing = true;
-	/* Until a request is being answered, or while its body is being read. */
+	/* Until a request is being answered, or while its body is being read; and no next
+	 * request while the answers already made wait for a client that does not read them
+	 * (pipelined requests cannot pile answers up in memory). */
 	while (!c->closing && (c->reading || (!c->busy && !c->close_after))) {
+		if (!c->reading && out_pending(c) >= OUT_HIGH)
+			break;
 		if (c->in_off == c->in_len) {
 			recv_arm(c);
 			break;
@@ -738,6 +744,9 @@ void conn_tick(int64_t now)
 		}
 		if (!c->busy && !c->sending && !c->req_start &&
 		    (now - c->last_active > D.opt.conn_idle_ns || D.stopping))
+			conn_close(c);
+		/* A client that takes nothing of what it asked for is closed as an idle one. */
+		else if (c->sending && now - c->last_active > D.opt.conn_idle_ns)
 			conn_close(c);
 	}
 }

@@ -120,9 +120,10 @@ static int copy_file(const char *from, int to_fd)
 }
 
 /* The writable layer to (@create) or from an archive: GNU tar, with overlayfs's
- * whiteouts (device nodes) and opaque directories (trusted.* xattrs) kept. */
+ * whiteouts (device nodes) and opaque directories (trusted.* xattrs) kept. An extraction
+ * runs in @cg, so that the tmpfs pages it fills are charged to the sandbox they are for. */
 static int layer_tar(bool create, const char *archive, const char *dir, const char *log,
-		     char **ret_err)
+		     const struct cgroup *cg, char **ret_err)
 {
 	const char *argv[] = { create ? "--create" : "--extract",
 			       "--file",
@@ -138,6 +139,7 @@ static int layer_tar(bool create, const char *archive, const char *dir, const ch
 	return criu_exec(&(struct criu_run){ .bin = "/bin/tar",
 					     .argv = argv,
 					     .out_path = log,
+					     .cg = cg,
 					     .timeout_ns = CRIU_TIMEOUT_NS },
 			 log, ret_err);
 }
@@ -451,7 +453,7 @@ static int ckpt_dump(struct ckpt *k)
 	(void)layer_path(k->b->id, "upper", upper, sizeof(upper));
 	snprintf(path, sizeof(path), "%s/layer.tar", k->tmp);
 	snprintf(out, sizeof(out), "%s/tar.log", k->tmp);
-	r = layer_tar(true, path, upper, out, &err);
+	r = layer_tar(true, path, upper, out, NULL, &err);
 	if (r < 0) {
 		ckpt_fail(k, r, "archiving the writable layer: %s", err ? err : strerror(-r));
 		free(err);
@@ -670,7 +672,7 @@ void snap_ckpt_go(struct box *b)
 	struct ckpt *k = b->ckpt;
 	if (!k || k->w.fn)
 		return;
-	k->w = (struct work){ .fn = ckpt_fn, .done = ckpt_done };
+	k->w = (struct work){ .fn = ckpt_fn, .done = ckpt_done, .slow = true };
 	b->jobs++;
 	loop_queue_work(&D.loop, &k->w);
 }
@@ -706,6 +708,21 @@ static void ckpt_start(struct conn *c, struct box *b, bool leave_running, unsign
 		respond_error(c, status, status == 503 ? "unavailable" : "conflict",
 			      "cannot checkpoint %s: %s", b->id, why);
 		return;
+	}
+	/* A tenant's snapshots take the host's disk: as many as the operator allows. */
+	if (!fork_count && strcmp(b->tenant, "admin")) {
+		unsigned kept = 0;
+		for (struct snap *s = D.snaps; s; s = s->next)
+			kept += !s->ephemeral && !s->deleting && !strcmp(s->tenant, b->tenant);
+		for (struct box *o = D.boxes; o; o = o->next)
+			kept += o->ckpt && !o->ckpt->fork_count && !strcmp(o->tenant, b->tenant);
+		if (kept >= D.opt.max_snapshots) {
+			respond_error(
+				c, 429, "too_many_snapshots",
+				"tenant %s keeps its maximum of %u snapshots; delete some first",
+				b->tenant, D.opt.max_snapshots);
+			return;
+		}
 	}
 	if (fork_count) {
 		unsigned mine = box_count_live(b->tenant);
@@ -998,7 +1015,7 @@ int snap_restore(struct box *b, const struct sandbox_spec *spec, const struct im
 	/* The layer, back onto its fresh tmpfs, owned by the new ids. */
 	snprintf(path, sizeof(path), "%s/layer.tar", s->dir);
 	snprintf(out, sizeof(out), "%s/sandboxes/%s/restore-tar.log", D.opt.state_dir, b->id);
-	r = layer_tar(false, path, layer, out, &err);
+	r = layer_tar(false, path, layer, out, cg, &err);
 	(void)unlink(out);
 	if (r < 0)
 		FAIL(r, "restoring the writable layer: %s", err ? err : strerror(-r));
@@ -1046,6 +1063,9 @@ int snap_restore(struct box *b, const struct sandbox_spec *spec, const struct im
 	strvcat(argv, &n, ARRAY_SIZE(argv), "--root=%s", root);
 	strvcat(argv, &n, ARRAY_SIZE(argv), "--restore-detached");
 	strvcat(argv, &n, ARRAY_SIZE(argv), "--restore-sibling");
+	/* Stopped: sbx-init executes itself again (launch_fn) before anything else of the
+	 * sandbox runs, and then lets it go on. */
+	strvcat(argv, &n, ARRAY_SIZE(argv), "--leave-stopped");
 	strvcat(argv, &n, ARRAY_SIZE(argv), "--empty-ns=net");
 	strvcat(argv, &n, ARRAY_SIZE(argv), "--action-script=%s", D.opt.init_path);
 	for (size_t i = 0; i < ARRAY_SIZE(criu_common); i++)

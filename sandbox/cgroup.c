@@ -5,6 +5,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -478,6 +479,24 @@ int cgroup_kill(const struct cgroup *cg)
 	if (!cg->v2_path)
 		return -ENOENT;
 	return write_file(cg->v2_path, "cgroup.kill", "1");
+}
+
+int cgroup_signal(const struct cgroup *cg, int sig)
+{
+	char path[4200];
+	int r = 0;
+
+	if (!cg->v2_path)
+		return -ENOENT;
+	snprintf(path, sizeof(path), "%s/cgroup.procs", cg->v2_path);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	for (int pid; fscanf(f, "%d", &pid) == 1;)
+		if (kill(pid, sig) < 0 && errno != ESRCH)
+			r = -errno;
+	fclose(f);
+	return r;
 }
 
 int cgroup_freeze(const struct cgroup *cg, bool frozen)

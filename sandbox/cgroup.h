@@ -61,6 +61,8 @@ int cgroup_attach_v1(const struct cgroup *cg, pid_t pid);
 int cgroup_freeze(const struct cgroup *cg, bool frozen);
 /* Kills every process in the sandbox cgroup. */
 int cgroup_kill(const struct cgroup *cg);
+/* Sends @sig to every process in the sandbox's v2 cgroup. */
+int cgroup_signal(const struct cgroup *cg, int sig);
 /* Kills what is left, waits for the cgroups to empty, removes them, frees @cg. */
 int cgroup_destroy(struct cgroup *cg);
 /* Whether the sandbox's v2 cgroup still has processes. */

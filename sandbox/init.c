@@ -814,8 +814,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, "sbx-init: signalfd: %s\n", strerror(errno));
 		finish(125);
 	}
-	if (resumed)
+	if (resumed) {
+		/* Non-dumpable again: the rest of the sandbox (left stopped after a restore)
+		 * goes on. */
+		kill(-1, SIGCONT);
 		reply(rs.req_conn, CTL_STARTED, rs.req_id, 0);
+	}
 
 	if (argi < argc) {
 		int pipefd[2], stdio[3] = { 0, 1, 2 };

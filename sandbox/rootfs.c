@@ -213,6 +213,11 @@ static int runtime_mount(void)
 	return 0;
 }
 
+/* Readable by the sandbox: executing a file the process may not read gives its memory
+ * map to the init user namespace (mm->user_ns), and CRIU then refuses PID 1 as not the
+ * sandbox namespace's. */
+#define RUNTIME_INIT_MODE 0555
+
 static int copy_file(const char *from, const char *to)
 {
 	_cleanup_close_ int in = open(from, O_RDONLY | O_CLOEXEC);
@@ -222,7 +227,7 @@ static int copy_file(const char *from, const char *to)
 
 	if (in < 0)
 		return -errno;
-	out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0555);
+	out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, RUNTIME_INIT_MODE);
 	if (out < 0)
 		return -errno;
 	while ((n = read(in, buf, sizeof(buf))) > 0)
@@ -232,7 +237,7 @@ static int copy_file(const char *from, const char *to)
 				return -errno;
 			off += w;
 		}
-	if (n < 0 || fchmod(out, 0555) < 0)
+	if (n < 0 || fchmod(out, RUNTIME_INIT_MODE) < 0)
 		return -errno;
 	return 0;
 }
@@ -264,7 +269,7 @@ int rootfs_runtime_init(const char *init_path, char **ret_path)
 		 (uint64_t)st.st_mtim.tv_sec * 1000000000 + (uint64_t)st.st_mtim.tv_nsec);
 	snprintf(path, sizeof(path), ROOTFS_RUNTIME_DIR "/%s", name);
 	if (stat(path, &cp) == 0 && S_ISREG(cp.st_mode) && cp.st_size == st.st_size &&
-	    cp.st_uid == 0)
+	    cp.st_uid == 0 && (cp.st_mode & 07777) == RUNTIME_INIT_MODE)
 		goto done;
 	if (mkdir("/run/sbx", 0711) < 0 && errno != EEXIST)
 		return -errno;
@@ -274,7 +279,8 @@ int rootfs_runtime_init(const char *init_path, char **ret_path)
 	r = runtime_mount();
 	if (r < 0)
 		return r;
-	if (stat(path, &cp) == 0 && S_ISREG(cp.st_mode) && cp.st_size == st.st_size)
+	if (stat(path, &cp) == 0 && S_ISREG(cp.st_mode) && cp.st_size == st.st_size &&
+	    (cp.st_mode & 07777) == RUNTIME_INIT_MODE)
 		goto done;
 	snprintf(tmp, sizeof(tmp), "%s.%d", path, (int)getpid());
 	r = copy_file(init_path, tmp);

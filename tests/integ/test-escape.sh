@@ -4,6 +4,10 @@
 # sbx run) and against the API itself, one case per class. Each checks what the kernel
 # or the daemon does (the cgroup file, the refused syscall, the answer), not a record.
 
+need_criu_here() {
+	[ "$(jget "$(curl -s --unix-socket "$SBX_SOCKET" http://x/v1/health)" 'j["features"]["checkpoint"]')" = True ] ||
+		skip "checkpoints are off (tools/setup.sh installs CRIU)"
+}
 # wait_done ID: until the sandbox has stopped; prints its exit code.
 wait_done() {
 	local j
@@ -247,6 +251,36 @@ while True:
 	wait "${execs[@]}" || true # they end one way or another
 }
 
+# A restored sandbox's PID 1 starts again from an exec (so that it can be checkpointed
+# again); its processes, already running, race to open PID 1's host files meanwhile.
+t_restored_pid1_closed() {
+	start_sbxd
+	need_criu_here
+	local id snap r
+	id=$("$SBX" create --image host -- python3 -c '
+import os, time
+for i in range(2):
+    if os.fork() == 0: break
+while True:
+    for p in ("/proc/1/fd/4", "/proc/1/fd/5", "/proc/1/mem"):
+        try: fd = os.open(p, os.O_WRONLY | os.O_APPEND)
+        except OSError: continue
+        os.write(fd, b"\nPWNED " + p.encode() + b"\n")
+    time.sleep(0.0005)') || fail create
+	sleep 0.5
+	for _ in 1 2 3 4 5; do
+		snap=$("$SBX" checkpoint "$id") || fail checkpoint
+		r=$("$SBX" restore "$snap") || fail restore
+		"$SBX" rm "$snap" >/dev/null
+		sleep 0.3
+		id=$r
+	done
+	grep -la PWNED "$TMPD/state/sandboxes/"*/log "$TMPD/state/sandboxes/"*/status 2>/dev/null &&
+		fail "a restored sandbox wrote to its host files"
+	assert_eq "$(stat -c %U "$TMPD/state/sandboxes/$id/log")" root "owner of the restored log"
+	assert_eq "$("$SBX" exec "$id" -- echo served)" served "it serves"
+}
+
 # ---- resource floods: every limit holds, as recorded ----
 
 t_limits_hold_api() {
@@ -313,6 +347,92 @@ while time.monotonic() - t < 3.0: pass'
 	assert_eq "$CODE" 400 "writable layer above the maximum"
 	api POST /v1/sandboxes -d '{"user_ns":false}'
 	assert_eq "$CODE" 400 "no user namespace"
+}
+
+# A restore puts the writable layer back in the sandbox's own memory: what it held counts
+# against its limit, as before the checkpoint.
+t_restore_charges_layer() {
+	start_sbxd
+	need_criu_here
+	local id r snap pid
+	id=$("$SBX" create --image base --memory 64M --writable-size 1G) || fail create
+	"$SBX" exec "$id" -- sh -c 'dd if=/dev/zero of=/big bs=1M count=40 2>/dev/null' || fail "40 MiB"
+	snap=$("$SBX" checkpoint "$id") || fail checkpoint
+	r=$("$SBX" restore "$snap") || fail restore
+	pid=$(pid_of "$r")
+	[ "$(cg_limit "$pid" memory memory.usage_in_bytes memory.current)" -ge $((40 << 20)) ] ||
+		fail "the restored layer is not charged to the sandbox"
+	"$SBX" exec "$r" -- sh -c 'dd if=/dev/zero of=/big2 bs=1M count=40 2>/dev/null; sync'
+	local held
+	held=$("$SBX" exec "$r" -- sh -c 'du -sm /big /big2 2>/dev/null | awk "{s += \$1} END {print s}"')
+	[ "${held:-0}" -lt 64 ] || fail "$held MiB held under a 64M limit after a restore"
+}
+
+# Slow work (checkpoints) leaves room for launches: a create does not wait behind them.
+t_slow_work_apart() {
+	start_sbxd
+	need_criu_here
+	local ids=() i t0 t1
+	for i in 1 2 3 4; do
+		ids+=("$("$SBX" create --image host --memory 512M -- python3 -c '
+import time
+b = bytearray(200 << 20); b[::4096] = b"x" * (len(b) // 4096)
+print("READY", flush=True)
+while True: time.sleep(1)')") || fail create
+	done
+	sleep 2
+	local dumps=()
+	for i in "${ids[@]}"; do
+		curl -s --unix-socket "$SBX_SOCKET" -X POST -d '{"leave_running":true}' \
+			"http://x/v1/sandboxes/$i/checkpoint" >/dev/null &
+		dumps+=($!)
+	done
+	sleep 0.3
+	t0=$(date +%s%N)
+	"$SBX" create --image base >/dev/null || fail "create during checkpoints"
+	t1=$(date +%s%N)
+	wait "${dumps[@]}"
+	echo "create during 4 checkpoints: $(((t1 - t0) / 1000000)) ms"
+	[ $(((t1 - t0) / 1000000)) -lt 1000 ] || fail "a create waited $(((t1 - t0) / 1000000)) ms behind checkpoints"
+}
+
+# A tenant keeps at most --max-snapshots snapshots.
+t_snapshot_quota() {
+	start_sbxd --max-snapshots 2
+	need_criu_here
+	local t id
+	t=$("$B/sbxd" tenant add carol --state-dir "$TMPD/state") || fail tenant
+	id=$(SBX_TOKEN=$t "$SBX" create --image base -- sleep 1000) || fail create
+	SBX_TOKEN=$t "$SBX" checkpoint --leave-running "$id" >/dev/null || fail "first"
+	SBX_TOKEN=$t "$SBX" checkpoint --leave-running "$id" >/dev/null || fail "second"
+	api POST "/v1/sandboxes/$id/checkpoint" -H "Authorization: Bearer $t" -d '{"leave_running":true}'
+	assert_eq "$CODE" 429 "a third snapshot ($BODY)"
+	assert_contains "$BODY" "maximum of 2 snapshots" "says why"
+}
+
+# Pipelined requests whose answers are never read do not pile up in sbxd's memory.
+t_pipelined_answers_bounded() {
+	start_sbxd
+	local id rss0 rss1
+	id=$("$SBX" create --image base -- sh -c 'head -c 16000000 /dev/zero | tr "\0" x; sleep 1000') || fail create
+	sleep 1.5
+	rss0=$(awk '/^VmRSS:/ {print $2}' "/proc/$SBXD_PID/status")
+	python3 - "$SBX_SOCKET" "$id" <<'PY' &
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+s.connect(sys.argv[1])
+s.sendall(("GET /v1/sandboxes/%s/logs HTTP/1.1\r\nHost: x\r\n\r\n" % sys.argv[2]).encode() * 60)
+time.sleep(3)
+PY
+	local py=$!
+	sleep 2.5
+	rss1=$(awk '/^VmRSS:/ {print $2}' "/proc/$SBXD_PID/status")
+	wait $py
+	echo "sbxd grew by $((rss1 - rss0)) KiB"
+	[ $((rss1 - rss0)) -lt $((48 * 1024)) ] || fail "sbxd grew by $((rss1 - rss0)) KiB"
+	api GET /v1/health
+	assert_eq "$CODE" 200 "health"
 }
 
 # Without limits in the request the operator's defaults hold, in the cgroup.
