@@ -979,7 +979,7 @@ int snap_restore(struct box *b, const struct sandbox_spec *spec, const struct im
 	char layer[256], root[256], path[4200], log[4200], out[4200], pidfile[4200];
 	char userns_img[4200], userns_name[64], userns_over[4300];
 	struct cgroup *cg = NULL;
-	struct rootfs_mounts m = { .root = -1, .init = -1 };
+	struct rootfs_mounts m = ROOTFS_MOUNTS_INIT;
 	char *err = NULL, *argv[128];
 	size_t n = 0;
 	bool mounted = false;

@@ -79,6 +79,26 @@ static int fs_mount(int fs, uint64_t attrs)
 	return m < 0 ? -errno : m;
 }
 
+/* The empty lower layer, one detached mount for the life of the process (closing one
+ * is an unmount, which waits for an RCU grace period). */
+static int empty_lower(void)
+{
+	static int cached = -1;
+	int fd = __atomic_load_n(&cached, __ATOMIC_ACQUIRE), expected = -1;
+
+	if (fd >= 0)
+		return fd;
+	fd = open_tree_clone(AT_FDCWD, ROOTFS_RUNTIME_DIR "/empty", 0);
+	if (fd < 0)
+		return fd;
+	if (!__atomic_compare_exchange_n(&cached, &expected, fd, false, __ATOMIC_ACQ_REL,
+					 __ATOMIC_ACQUIRE)) {
+		close(fd);
+		fd = expected;
+	}
+	return fd;
+}
+
 /* A private tmpfs of @bytes holding upper/ (the sandbox root's) and work/. */
 static int private_layer(uint64_t bytes, uid_t base)
 {
@@ -102,50 +122,50 @@ static int private_layer(uint64_t bytes, uid_t base)
 
 int rootfs_prepare(const struct rootfs_plan *plan, int userns_fd, struct rootfs_mounts *ret)
 {
-	_cleanup_close_ int lower = -1, second = -1, layer = -1, upper = -1, work = -1, fs = -1;
-	struct rootfs_mounts m = { .root = -1, .init = -1 };
+	_cleanup_close_ int upper = -1, work = -1, fs = -1;
+	struct rootfs_mounts m = ROOTFS_MOUNTS_INIT;
 	int r;
 
-	lower = clone_ro(plan->image, userns_fd, &m.idmapped);
-	if (lower < 0)
-		return lower;
-	fs = (int)syscall(SYS_fsopen, "overlay", FSOPEN_CLOEXEC);
-	if (fs < 0)
-		return -errno;
-	r = fsconfig_fd(fs, "lowerdir+", lower);
+	r = m.layers[0] = clone_ro(plan->image, userns_fd, &m.idmapped);
 	if (r < 0)
-		return r;
+		goto fail;
+	fs = (int)syscall(SYS_fsopen, "overlay", FSOPEN_CLOEXEC);
+	if (fs < 0) {
+		r = -errno;
+		goto fail;
+	}
+	r = fsconfig_fd(fs, "lowerdir+", m.layers[0]);
+	if (r < 0)
+		goto fail;
 	if (plan->writable_bytes) {
 		/* A detached clone of the caller's layer: the overlay names its layers as
 		 * paths inside it ("/upper"), not the host's. */
-		layer = plan->layer_dir ? open_tree_clone(AT_FDCWD, plan->layer_dir, 0)
-					: private_layer(plan->writable_bytes, plan->base);
-		if (layer < 0)
-			return layer;
-		upper = openat(layer, "upper", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		work = openat(layer, "work", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (upper < 0 || work < 0)
-			return -errno;
+		r = m.layers[1] = plan->layer_dir ? open_tree_clone(AT_FDCWD, plan->layer_dir, 0)
+						  : private_layer(plan->writable_bytes, plan->base);
+		if (r < 0)
+			goto fail;
+		upper = openat(r, "upper", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		work = openat(r, "work", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		/* The upper layer's root is the sandbox's "/": its root owns it. */
-		if (plan->layer_dir &&
-		    fchownat(upper, "", plan->base, plan->base, AT_EMPTY_PATH) < 0)
-			return -errno;
+		if (upper < 0 || work < 0 ||
+		    (plan->layer_dir &&
+		     fchownat(upper, "", plan->base, plan->base, AT_EMPTY_PATH) < 0)) {
+			r = -errno;
+			goto fail;
+		}
 		if ((r = fsconfig_fd(fs, "upperdir", upper)) < 0 ||
 		    (r = fsconfig_fd(fs, "workdir", work)) < 0)
-			return r;
+			goto fail;
 	} else {
 		/* Without an upper layer overlayfs wants two lowers: an empty one below. */
-		second = open_tree_clone(AT_FDCWD, ROOTFS_RUNTIME_DIR "/empty", 0);
-		if (second < 0)
-			return second;
-		r = fsconfig_fd(fs, "lowerdir+", second);
-		if (r < 0)
-			return r;
+		r = empty_lower();
+		if (r < 0 || (r = fsconfig_fd(fs, "lowerdir+", r)) < 0)
+			goto fail;
 	}
-	m.root = fs_mount(fs, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV |
-				      (plan->writable_bytes ? 0 : MOUNT_ATTR_RDONLY));
-	if (m.root < 0)
-		return m.root;
+	r = m.root = fs_mount(fs, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV |
+					  (plan->writable_bytes ? 0 : MOUNT_ATTR_RDONLY));
+	if (r < 0)
+		goto fail;
 	m.init = plan->init ? clone_ro(plan->init, -1, NULL) : -1;
 	if (plan->init && m.init < 0) {
 		r = m.init;
@@ -187,6 +207,8 @@ void rootfs_mounts_close(struct rootfs_mounts *m)
 {
 	closep(&m->root);
 	closep(&m->init);
+	closep(&m->layers[0]);
+	closep(&m->layers[1]);
 	for (unsigned i = 0; i < m->nbinds; i++)
 		closep(&m->binds[i]);
 	for (unsigned i = 0; i < m->ndevices; i++)

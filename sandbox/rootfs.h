@@ -36,8 +36,17 @@ struct rootfs_mounts {
 	unsigned nbinds;
 	int devices[ROOTFS_MAX_DEVICES];
 	unsigned ndevices;
+	/* The overlay's layers, detached mounts of their own (-1: none of ours): closing one
+	 * unmounts it, which waits for an RCU grace period, so a sandbox keeps them until
+	 * it ends rather than pay for that on its launch. */
+	int layers[2];
 	bool idmapped; /* false when the image's file system refused an idmapped mount */
 };
+
+#define ROOTFS_MOUNTS_INIT                                                                         \
+	{                                                                                          \
+		.root = -1, .init = -1, .layers = { -1, -1 }                                       \
+	}
 
 /* The mounts for @plan, idmapped through @userns_fd (the sandbox's user namespace, or one
  * with the same map). The caller closes them with rootfs_mounts_close(). */

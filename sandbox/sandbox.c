@@ -238,13 +238,15 @@ static void sandbox_free(struct sandbox *sb)
 	if (!sb)
 		return;
 	closep(&sb->pidfd);
+	closep(&sb->layer_fds[0]);
+	closep(&sb->layer_fds[1]);
 	free(sb->id);
 	free(sb);
 }
 
 /* The first "go": the mounts of the sandbox's tree, made through its user namespace. */
 static int send_mounts(int sock, pid_t pid, const struct sandbox_spec *spec, const char *init,
-		       uid_t base)
+		       uid_t base, struct rootfs_mounts *m)
 {
 	struct rootfs_plan plan = {
 		.image = spec->rootfs,
@@ -255,7 +257,6 @@ static int send_mounts(int sock, pid_t pid, const struct sandbox_spec *spec, con
 		.layer_dir = spec->layer_dir,
 		.base = base,
 	};
-	struct rootfs_mounts m;
 	char path[64];
 	int fds[CHILD_MAX_MOUNTS], r;
 
@@ -263,16 +264,16 @@ static int send_mounts(int sock, pid_t pid, const struct sandbox_spec *spec, con
 	_cleanup_close_ int userns = open(path, O_RDONLY | O_CLOEXEC);
 	if (userns < 0)
 		return -errno;
-	r = rootfs_prepare(&plan, userns, &m);
+	r = rootfs_prepare(&plan, userns, m);
 	if (r < 0)
 		return r;
 	unsigned n = 0;
-	fds[n++] = m.root;
-	fds[n++] = m.init;
-	for (unsigned i = 0; i < m.nbinds; i++)
-		fds[n++] = m.binds[i];
-	for (unsigned i = 0; i < m.ndevices; i++)
-		fds[n++] = m.devices[i];
+	fds[n++] = m->root;
+	fds[n++] = m->init;
+	for (unsigned i = 0; i < m->nbinds; i++)
+		fds[n++] = m->binds[i];
+	for (unsigned i = 0; i < m->ndevices; i++)
+		fds[n++] = m->devices[i];
 	union {
 		char buf[CMSG_SPACE(CHILD_MAX_MOUNTS * sizeof(int))];
 		struct cmsghdr align;
@@ -288,9 +289,7 @@ static int send_mounts(int sock, pid_t pid, const struct sandbox_spec *spec, con
 	c->cmsg_type = SCM_RIGHTS;
 	c->cmsg_len = CMSG_LEN(n * sizeof(int));
 	memcpy(CMSG_DATA(c), fds, n * sizeof(int));
-	r = sendmsg(sock, &msg, MSG_NOSIGNAL) < 0 ? -errno : 0;
-	rootfs_mounts_close(&m);
-	return r;
+	return sendmsg(sock, &msg, MSG_NOSIGNAL) < 0 ? -errno : 0;
 }
 
 int sandbox_start(const struct sandbox_spec *spec, const char *init_path, struct sandbox **ret,
@@ -301,6 +300,7 @@ int sandbox_start(const struct sandbox_spec *spec, const char *init_path, struct
 	};
 	_cleanup_close_ int parent_fd = -1, child_fd = -1;
 	_cleanup_free_ char *init = NULL;
+	struct rootfs_mounts mounts = ROOTFS_MOUNTS_INIT;
 	struct child_report rep;
 	int sv[2], pidfd = -1, r;
 	char go = 1;
@@ -324,7 +324,7 @@ int sandbox_start(const struct sandbox_spec *spec, const char *init_path, struct
 	struct sandbox *sb = calloc(1, sizeof(*sb));
 	if (!sb)
 		return -ENOMEM;
-	sb->pidfd = -1;
+	sb->pidfd = sb->layer_fds[0] = sb->layer_fds[1] = -1;
 	r = spec_check(spec);
 	if (r < 0)
 		FAIL(STAGE_SPEC, r);
@@ -380,7 +380,7 @@ int sandbox_start(const struct sandbox_spec *spec, const char *init_path, struct
 	r = idmap_write_maps(pid, sb->uid_base);
 	if (r < 0)
 		FAIL_AFTER_CLONE(STAGE_IDMAP, r);
-	r = send_mounts(parent_fd, pid, spec, init, sb->uid_base);
+	r = send_mounts(parent_fd, pid, spec, init, sb->uid_base, &mounts);
 	if (r == -EPIPE || r == -ECONNRESET)
 		goto report; /* it failed first */
 	if (r < 0)
@@ -407,9 +407,12 @@ report:;
 		FAIL((enum sandbox_stage)rep.stage, -rep.err);
 	if (n < 0)
 		FAIL(STAGE_SYNC, -errno);
+	sb->layer_fds[0] = TAKE_FD(mounts.layers[0]);
+	sb->layer_fds[1] = TAKE_FD(mounts.layers[1]);
 	r = 0;
 out:
 #undef FAIL_AFTER_CLONE
+	rootfs_mounts_close(&mounts);
 	plan_free(&plan);
 	if (r < 0) {
 		sandbox_destroy(sb);
@@ -570,6 +573,7 @@ static int sandbox_for(const char *id, pid_t pid, struct cgroup *cg, struct sand
 	}
 	sb->cg = cg;
 	sb->pid = pid;
+	sb->layer_fds[0] = sb->layer_fds[1] = -1;
 	sb->id = strdup(id);
 	sb->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
 	if (sb->id && sb->pidfd >= 0) {

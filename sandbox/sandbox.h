@@ -58,7 +58,9 @@ struct sandbox {
 	pid_t pid; /* sbx-init, as seen from the host */
 	int pidfd;
 	struct cgroup *cg;
-	uid_t uid_base; /* host id of its root (idmap.h); 0 when unknown */
+	uid_t uid_base;	  /* host id of its root (idmap.h); 0 when unknown */
+	int layer_fds[2]; /* its root's layers, detached mounts: closed with it (off the
+			   * launch's path: closing one waits for an RCU grace period) */
 	bool reaped;
 };
 
