@@ -115,15 +115,25 @@ static void setup_root(const struct child_plan *p, const int *fds)
 		TRY(p, STAGE_BINDS, attach(fds[2 + i], p->bind_targets[i] + 1));
 }
 
+/* The mode of @path, or -1 (errno set). /proc's own files belong to the host's root, to
+ * which no sandbox id maps, and no sandbox id is in the host's groups: what only their
+ * owner may read or write needs no mask, and a mask is a mount on the launch path. */
+static int mode_of(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) < 0 ? -1 : (int)st.st_mode;
+}
+
 static void setup_proc(const struct child_plan *p)
 {
+	/* What a sandbox could otherwise change (the kernel's settings, its interrupts,
+	 * buses and file systems), read-only. */
 	static const char *const ro[] = { "proc/sys", "proc/sysrq-trigger", "proc/irq", "proc/bus",
 					  "proc/fs" };
-	/* Host and kernel details no workload needs and that are readable by any uid: the
-	 * kernel's log, keys, timers, symbols, address map, configuration and command
+	/* Host and kernel details no workload needs, hidden where any uid can read them:
+	 * the kernel's log, keys, timers, symbols, address map, configuration and command
 	 * line, the host's disks and locks. (Files only root can read, such as slabinfo,
-	 * vmallocinfo or pagetypeinfo, are closed to the sandbox's root, not the host's.)
-	 * Each mask is a mount on the launch path: the list is short on purpose. */
+	 * vmallocinfo or pagetypeinfo, are closed to the sandbox's root, not the host's.) */
 	static const char *const hide_files[] = {
 		"proc/kcore",	      "proc/keys",	  "proc/timer_list", "proc/kmsg",
 		"proc/latency_stats", "proc/sched_debug", "proc/kallsyms",   "proc/iomem",
@@ -136,16 +146,27 @@ static void setup_proc(const struct child_plan *p)
 	const unsigned long pflags = MS_NOSUID | MS_NODEV | MS_NOEXEC;
 
 	TRY(p, STAGE_PROC, mount("proc", "proc", "proc", pflags, NULL));
-	for (size_t i = 0; i < sizeof(ro) / sizeof(ro[0]); i++)
-		if (bind_ro(ro[i], ro[i], pflags) < 0 && errno != ENOENT)
+	for (size_t i = 0; i < sizeof(ro) / sizeof(ro[0]); i++) {
+		int mode = mode_of(ro[i]);
+		/* A directory may hold what the sandbox's root owns (its network's settings). */
+		if ((mode < 0 && errno == ENOENT) ||
+		    (mode >= 0 && !S_ISDIR(mode) && !(mode & (S_IWGRP | S_IWOTH))))
+			continue;
+		if (mode < 0 || bind_ro(ro[i], ro[i], pflags) < 0)
 			fail(p, STAGE_MASK, errno);
-	for (size_t i = 0; i < sizeof(hide_files) / sizeof(hide_files[0]); i++)
-		if (mount("dev/null", hide_files[i], NULL, MS_BIND, NULL) < 0 && errno != ENOENT)
+	}
+	for (size_t i = 0; i < sizeof(hide_files) / sizeof(hide_files[0]); i++) {
+		int mode = mode_of(hide_files[i]);
+		if ((mode < 0 && errno == ENOENT) || (mode >= 0 && !(mode & (S_IRGRP | S_IROTH))))
+			continue;
+		if (mode < 0 || mount("dev/null", hide_files[i], NULL, MS_BIND, NULL) < 0)
 			fail(p, STAGE_MASK, errno);
-	/* One empty read-only tmpfs over every hidden directory (one to checkpoint). */
+	}
+	/* One empty read-only tmpfs over every hidden directory (one to checkpoint): a bind
+	 * of a read-only mount is read-only. */
 	const char *empty = NULL;
 	for (size_t i = 0; i < sizeof(hide_dirs) / sizeof(hide_dirs[0]); i++) {
-		int r = empty ? bind_ro(empty, hide_dirs[i], pflags)
+		int r = empty ? mount(empty, hide_dirs[i], NULL, MS_BIND, NULL)
 			      : mount("sbx", hide_dirs[i], "tmpfs", MS_RDONLY | pflags, "size=0");
 		if (r < 0 && errno != ENOENT)
 			fail(p, STAGE_MASK, errno);
