@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <pthread.h>
 #include <linux/magic.h>
 #include <stdio.h>
 #include <string.h>
@@ -127,9 +128,7 @@ static int v1_apply(enum cgroup_v1_ctl ctl, const char *dir, const struct sandbo
 			(void)write_file(dir, "memory.memsw.limit_in_bytes", buf);
 		return r;
 	case CG_V1_CPU:
-		r = write_file(dir, "cpu.cfs_period_us", "100000");
-		if (r < 0)
-			return r;
+		/* Of the kernel's period, 100 ms, which a new group has. */
 		snprintf(buf, sizeof(buf), "%" PRIu32, lim->cpu_milli * 100);
 		return write_file(dir, "cpu.cfs_quota_us", buf);
 	case CG_V1_PIDS:
@@ -186,13 +185,42 @@ static void cgroup_free(struct cgroup *cg)
 
 /* Removes sandbox cgroups under @parent that a launcher killed with SIGKILL left
  * behind: older than SWEEP_AGE_S (so never one a live launcher is still setting up)
- * and empty (rmdir refuses a cgroup with processes). */
+ * and empty (rmdir refuses a cgroup with processes). A process sweeps each parent at
+ * most once per SWEEP_AGE_S: a sweep reads every sandbox's cgroup, which a launch
+ * should not pay for each time. */
 #define SWEEP_AGE_S 60
 static void sweep_stale(const char *parent)
 {
-	DIR *d = opendir(parent);
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	static struct {
+		uint64_t hash;
+		time_t at;
+	} swept[8];
+	static unsigned next;
 	struct timespec now;
+	uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+	bool due = true;
 
+	for (const char *c = parent; *c; c++)
+		h = (h ^ (unsigned char)*c) * 1099511628211ULL;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	pthread_mutex_lock(&lock);
+	unsigned i = 0;
+	while (i < 8 && swept[i].hash != h)
+		i++;
+	if (i < 8 && swept[i].at && now.tv_sec - swept[i].at < SWEEP_AGE_S)
+		due = false;
+	else {
+		if (i == 8)
+			i = next++ % 8;
+		swept[i].hash = h;
+		swept[i].at = now.tv_sec ? now.tv_sec : 1;
+	}
+	pthread_mutex_unlock(&lock);
+	if (!due)
+		return;
+
+	DIR *d = opendir(parent);
 	if (!d)
 		return;
 	clock_gettime(CLOCK_REALTIME, &now);
