@@ -103,6 +103,9 @@ cleanup() {
 		start_sbxd --kill-on-exit >/dev/null 2>&1
 	fi
 	stop_sbxd
+	# A case that failed before unmounting what it mounted in $TMPD (a small disk).
+	awk -v d="$TMPD/" 'index($5, d) == 1 { print $5 }' /proc/self/mountinfo | sort -r |
+		while read -r m; do umount -l "$m"; done
 	rm -rf "$TMPD"
 }
 trap cleanup EXIT
