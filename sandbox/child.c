@@ -257,6 +257,16 @@ static void ctl_socket(const struct child_plan *p)
 	TRY(p, STAGE_CONTROL, fcntl(CTL_FD, F_SETFD, 0));
 }
 
+/* By the raw system calls: glibc's wrappers signal each thread of the launcher, which
+ * this process (cloned, not forked) still believes it has, and take a lock one of those
+ * threads may have held at the clone. */
+static int set_ids(uid_t uid, gid_t gid)
+{
+	if (syscall(SYS_setresgid, gid, gid, gid) < 0)
+		return -1;
+	return syscall(SYS_setresuid, uid, uid, uid) < 0 ? -1 : 0;
+}
+
 static void drop_privileges(const struct child_plan *p)
 {
 	/* The bounding set first (needs CAP_SETPCAP), then ambient, then the identity,
@@ -265,10 +275,8 @@ static void drop_privileges(const struct child_plan *p)
 		if (cap_drop_bound((cap_value_t)c) < 0 && errno != EINVAL)
 			fail(p, STAGE_CAPS, errno);
 	TRY(p, STAGE_CAPS, cap_reset_ambient());
-	if (p->set_user) {
-		TRY(p, STAGE_USER, setresgid(p->gid, p->gid, p->gid));
-		TRY(p, STAGE_USER, setresuid(p->uid, p->uid, p->uid));
-	}
+	if (p->set_user)
+		TRY(p, STAGE_USER, set_ids(p->uid, p->gid));
 	TRY(p, STAGE_CAPS, cap_set_proc(p->no_caps));
 	TRY(p, STAGE_NNP, prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0));
 }
@@ -315,8 +323,7 @@ _Noreturn void child_main(const struct child_plan *p)
 	/* Wait for the id maps and the mounts, then become the namespace's root (an
 	 * unprivileged host id) before mounting, so that what we mount is owned by it. */
 	receive_mounts(p, mounts);
-	TRY(p, STAGE_USER, setresgid(0, 0, 0));
-	TRY(p, STAGE_USER, setresuid(0, 0, 0));
+	TRY(p, STAGE_USER, set_ids(0, 0));
 
 	setup_root(p, mounts);
 	TRY(p, STAGE_TMP, mount("tmp", "tmp", "tmpfs", MS_NOSUID | MS_NODEV, p->tmp_opts));
