@@ -100,25 +100,6 @@ static uint64_t du_bytes(const char *path)
 	return total;
 }
 
-static int copy_file(const char *from, int to_fd)
-{
-	_cleanup_close_ int in = open(from, O_RDONLY | O_CLOEXEC);
-	char buf[65536];
-	ssize_t n;
-
-	if (in < 0)
-		return -errno;
-	/* read/write: the destination may be O_APPEND, which sendfile refuses. */
-	while ((n = read(in, buf, sizeof(buf))) > 0)
-		for (ssize_t off = 0; off < n;) {
-			ssize_t w = write(to_fd, buf + off, (size_t)(n - off));
-			if (w < 0)
-				return -errno;
-			off += w;
-		}
-	return n < 0 ? -errno : 0;
-}
-
 /* The writable layer to (@create) or from an archive: GNU tar, with overlayfs's
  * whiteouts (device nodes) and opaque directories (trusted.* xattrs) kept. An extraction
  * runs in @cg, so that the tmpfs pages it fills are charged to the sandbox they are for. */
@@ -462,7 +443,7 @@ static int ckpt_dump(struct ckpt *k)
 	snprintf(path, sizeof(path), "%s/log", k->box_dir);
 	snprintf(log, sizeof(log), "%s/log", k->tmp);
 	_cleanup_close_ int logcopy = open(log, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (logcopy < 0 || (r = copy_file(path, logcopy)) < 0)
+	if (logcopy < 0 || (r = rootfs_copy(path, logcopy)) < 0)
 		return ckpt_fail(k, logcopy < 0 ? -errno : r, "copying the log: %s",
 				 strerror(logcopy < 0 ? errno : -r));
 
@@ -1040,7 +1021,7 @@ int snap_restore(struct box *b, const struct sandbox_spec *spec, const struct im
 	/* The log so far, so that it reads on; its status file starts empty. Both are the
 	 * sandbox's root's: CRIU opens them again from inside its user namespace. */
 	snprintf(path, sizeof(path), "%s/log", s->dir);
-	r = copy_file(path, log_fd);
+	r = rootfs_copy(path, log_fd);
 	if (r < 0)
 		FAIL(r, "snapshot log: %s", strerror(-r));
 	if (fchown(log_fd, base, base) < 0 || fchown(status_fd, base, base) < 0)

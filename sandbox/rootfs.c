@@ -240,28 +240,36 @@ static int runtime_mount(void)
  * sandbox namespace's. */
 #define RUNTIME_INIT_MODE 0555
 
-static int copy_file(const char *from, const char *to)
+int rootfs_copy(const char *from, int to_fd)
 {
 	_cleanup_close_ int in = open(from, O_RDONLY | O_CLOEXEC);
-	_cleanup_close_ int out = -1;
 	char buf[65536];
 	ssize_t n;
 
 	if (in < 0)
 		return -errno;
-	out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, RUNTIME_INIT_MODE);
-	if (out < 0)
-		return -errno;
 	while ((n = read(in, buf, sizeof(buf))) > 0)
 		for (ssize_t off = 0; off < n;) {
-			ssize_t w = write(out, buf + off, (size_t)(n - off));
+			ssize_t w = write(to_fd, buf + off, (size_t)(n - off));
 			if (w < 0)
 				return -errno;
 			off += w;
 		}
-	if (n < 0 || fchmod(out, RUNTIME_INIT_MODE) < 0)
+	return n < 0 ? -errno : 0;
+}
+
+static int copy_file(const char *from, const char *to)
+{
+	_cleanup_close_ int out =
+		open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, RUNTIME_INIT_MODE);
+	int r;
+
+	if (out < 0)
 		return -errno;
-	return 0;
+	r = rootfs_copy(from, out);
+	if (r == 0 && fchmod(out, RUNTIME_INIT_MODE) < 0)
+		r = -errno;
+	return r;
 }
 
 /* Other builds' copies go: sandboxes that bound one keep it until they end. */

@@ -53,6 +53,10 @@ struct rootfs_mounts {
 int rootfs_prepare(const struct rootfs_plan *plan, int userns_fd, struct rootfs_mounts *ret);
 void rootfs_mounts_close(struct rootfs_mounts *m);
 
+/* Copies the file @from to @to_fd with read and write (the destination may be
+ * O_APPEND, which sendfile refuses). */
+int rootfs_copy(const char *from, int to_fd);
+
 /* sbx-init's copy in the runtime tmpfs (mounted there on first use; one copy per build
  * of sbx-init, named by its identity, so sandboxes of other builds keep theirs until
  * they end). The path (malloc'd) in *ret_path. */

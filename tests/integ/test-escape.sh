@@ -32,6 +32,17 @@ cg_limit() {
 	fi
 }
 
+# Forks until refused, children kept; prints how many it made.
+FORK_COUNT='
+import os, time
+n = 0
+for i in range(100):
+    try:
+        if os.fork() == 0: time.sleep(5); os._exit(0)
+        n += 1
+    except OSError: break
+print(n)'
+
 # ---- leaked descriptors and magic links ----
 
 # The workdir (runc's CVE-2024-21626 class): no descriptor of the launcher reaches the
@@ -300,15 +311,7 @@ print("survived")') || fail create
 		"($((64 << 20)), 32, 0.5)" "the record"
 	# Processes: fork fails at the limit.
 	local n
-	n=$("$SBX" exec "$id" -- python3 -c '
-import os, time
-n = 0
-for i in range(100):
-    try:
-        if os.fork() == 0: time.sleep(5); os._exit(0)
-        n += 1
-    except OSError: break
-print(n)')
+	n=$("$SBX" exec "$id" -- python3 -c "$FORK_COUNT")
 	[ "$n" -lt 32 ] && [ "$n" -ge 20 ] || fail "$n processes forked under pids 32"
 	# CPU: a busy loop gets the quota, within 10%.
 	"$SBX" exec "$id" -- python3 -c '
@@ -462,15 +465,7 @@ t_default_limits() {
 t_limits_hold_run() {
 	run_sbx run --image host --memory 64M -- python3 -c 'b = bytearray(256 << 20); b[::4096] = b"x" * (len(b) // 4096)'
 	assert_eq "$RC" 137 "OOM at 64M"
-	run_sbx run --image host --pids 16 -- python3 -c '
-import os, time
-n = 0
-for i in range(100):
-    try:
-        if os.fork() == 0: time.sleep(3); os._exit(0)
-        n += 1
-    except OSError: break
-print(n)'
+	run_sbx run --image host --pids 16 -- python3 -c "$FORK_COUNT"
 	[ "$OUT" -lt 16 ] && [ "$OUT" -ge 8 ] || fail "$OUT processes forked under --pids 16"
 	run_sbx run --image host --cpus 0.5 --usage=- -- python3 -c '
 import time
