@@ -360,6 +360,11 @@ int sandbox_start(const struct sandbox_spec *spec, const char *init_path, struct
 		FAIL(STAGE_CLONE, child_fd);
 	plan.sync_fd = child_fd;
 
+	/* Supplementary groups would follow the child into its namespace as host groups
+	 * (the host's root group, say) that it could never drop there: the launching thread
+	 * sheds them (the raw call: this thread only, the one clone3 copies). */
+	if (syscall(SYS_setgroups, 0, NULL) < 0)
+		FAIL(STAGE_USER, -errno);
 	struct clone_args args = {
 		.flags = CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC |
 			 CLONE_NEWNET | CLONE_PIDFD | CLONE_INTO_CGROUP |

@@ -52,10 +52,11 @@ leftovers() {
 
 # ---- sbxd: a daemon of the test's own, on a socket and state directory in $TMPD ----
 SBXD_PID=
-# start_sbxd [OPTIONS...]: starts sbxd and waits until it answers; sets SBX_SOCKET.
+# start_sbxd [OPTIONS...]: starts sbxd (under $SBXD_WRAP, a command prefix, if set) and
+# waits until it answers; sets SBX_SOCKET.
 start_sbxd() {
 	export SBX_SOCKET=$TMPD/sbxd.sock
-	"$B/sbxd" --socket "$SBX_SOCKET" --state-dir "$TMPD/state" --log-level debug "$@" \
+	${SBXD_WRAP:-} "$B/sbxd" --socket "$SBX_SOCKET" --state-dir "$TMPD/state" --log-level debug "$@" \
 		>>"$TMPD/sbxd.log" 2>&1 &
 	SBXD_PID=$!
 	for _ in $(seq 200); do

@@ -480,12 +480,16 @@ while time.monotonic() - t < 3.0: pass'
 # ---- the host's root ----
 
 t_host_uid() {
-	start_sbxd
+	# A launcher in the host's root group (and two more) passes none of them on.
+	assert_eq "$(setpriv --groups 0,4,27 "$SBX" run -- grep Groups /proc/self/status | tr -d '[:space:]')" \
+		"Groups:" "sbx run's supplementary groups in the sandbox"
+	SBXD_WRAP="setpriv --groups 0,4,27" start_sbxd
 	local a b pa pb
 	a=$("$SBX" create --image base -- sleep 1000) || fail create
 	b=$("$SBX" create --image base --user 0 -- sleep 1000) || fail create
 	pa=$(pid_of "$a")
 	pb=$(pid_of "$b")
+	assert_eq "$(awk '/^Groups:/ {print $2}' "/proc/$pa/status")" "" "sbxd's supplementary groups in a sandbox"
 	local ua ub
 	ua=$(awk '/^Uid:/ {print $2}' "/proc/$pa/status")
 	ub=$(awk '/^Uid:/ {print $2}' "/proc/$pb/status")
