@@ -197,13 +197,15 @@ static int start_outcome(int *errfd)
 }
 
 /* Moves what the workload wrote into the log, up to the cap; past it, output is read
- * and dropped (the workload never blocks on a full pipe). At EOF the pipe closes. */
-static void log_relay(void)
+ * and dropped (the workload never blocks on a full pipe). At EOF the pipe closes. At
+ * most @rounds reads: writers that keep the pipe full do not keep PID 1 from the rest
+ * of its work (poll says again that there is more). */
+static void log_relay(int rounds)
 {
 	static const char marker[] = "\n[sbx: log limit reached; further output dropped]\n";
 	char buf[65536];
 
-	for (;;) {
+	while (rounds-- > 0) {
 		ssize_t n = read(log_pipe, buf, sizeof(buf));
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -231,8 +233,9 @@ static _Noreturn void finish(int code)
 {
 	char line[32];
 
+	/* What is in the pipe now; processes still writing are ended with us. */
 	if (log_pipe >= 0)
-		log_relay();
+		log_relay(64);
 	if (status_file) {
 		int n = snprintf(line, sizeof(line), "exit %d\n", code);
 		(void)!pwrite(STATUS_FD, line, (size_t)n, 0);
@@ -868,7 +871,7 @@ int main(int argc, char **argv)
 		if (poll(pfd, (nfds_t)n, -1) < 0)
 			continue;
 		if (log_pipe >= 0 && pfd[log_at].revents)
-			log_relay();
+			log_relay(16);
 		if (workload_errfd >= 0 && pfd[start_at].revents)
 			workload_started();
 		for (int i = 0; i < np; i++)
@@ -879,9 +882,11 @@ int main(int argc, char **argv)
 		for (int i = nconns - 1; i >= 0; i--)
 			if (pfd[conns_at + i].revents)
 				conn_read(i);
-		/* Every pending connection: peers from inside the sandbox are closed at once,
-		 * so its processes cannot fill the backlog while we look elsewhere. */
-		while (serve && (pfd[ctl_at].revents & POLLIN)) {
+		/* The pending connections, a bounded number a round: peers from inside the
+		 * sandbox are closed at once, so its processes cannot fill the backlog while we
+		 * look elsewhere, nor keep us here by connecting as fast as we close. */
+		for (int k = 0; serve && (pfd[ctl_at].revents & POLLIN) && k < 4 * CTL_MAX_CONNS;
+		     k++) {
 			int c = accept4(CTL_FD, NULL, NULL, SOCK_CLOEXEC);
 			if (c < 0)
 				break;

@@ -261,6 +261,31 @@ while True:
 	wait "${execs[@]}" || true # they end one way or another
 }
 
+# Its processes flood PID 1's log pipe and connect to its socket as fast as they can:
+# PID 1 still serves the host.
+t_pid1_floods() {
+	start_sbxd
+	local id t0 t1
+	id=$("$SBX" create --image host --cpus 2 -- sh -c 'for i in 1 2 3 4 5 6 7 8; do cat /dev/zero & done
+python3 -c "
+import socket
+while True:
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET); s.setblocking(False)
+    try: s.connect(\"\0sbx/ctl\")
+    except OSError: pass
+    s.close()" & wait') || fail create
+	sleep 1
+	t0=$(date +%s%N)
+	assert_eq "$(timeout 10 "$SBX" exec "$id" -- echo ok)" ok "a command while PID 1 is flooded"
+	t1=$(date +%s%N)
+	[ $(((t1 - t0) / 1000000)) -lt 5000 ] || fail "the command took $(((t1 - t0) / 1000000)) ms"
+	local size
+	size=$(stat -c %s "$TMPD/state/sandboxes/$id/log")
+	# The cap, and the line that says so.
+	[ "$size" -ge $((16 << 20)) ] && [ "$size" -le $(((16 << 20) + 64)) ] || fail "a log of $size bytes"
+	"$SBX" rm "$id" >/dev/null || fail rm
+}
+
 # A restored sandbox's PID 1 starts again from an exec (so that it can be checkpointed
 # again); its processes, already running, race to open PID 1's host files meanwhile.
 t_restored_pid1_closed() {
