@@ -1555,7 +1555,7 @@ static void exec_maybe_free(struct exec *x)
 	free(x->stdin_data);
 	free(x->acc[0]);
 	free(x->acc[1]);
-	D.buffered -= x->acc_len[0] + x->acc_len[1];
+	budget_give(x->share, x->charged);
 	free(x);
 	box_maybe_free(b);
 }
@@ -1609,6 +1609,17 @@ static void file_deliver(struct exec *x, const char *data, size_t len)
 	conn_send_more(x->conn);
 }
 
+/* The most a byte of output takes in a JSON answer: "\u0000" for a control byte, two
+ * for an escaped one, two for one of a multi-byte character or of output that is not
+ * UTF-8 (base64 then: four for three). */
+static unsigned json_cost(unsigned char ch)
+{
+	if (ch == '"' || ch == '\\' || ch >= 0x80 || ch == '\n' || ch == '\t' || ch == '\r' ||
+	    ch == '\b' || ch == '\f')
+		return 2;
+	return ch < 0x20 ? 6 : 1;
+}
+
 static void exec_deliver(struct exec *x, int which, const char *data, size_t len)
 {
 	if (!x->conn || x->finished)
@@ -1626,12 +1637,18 @@ static void exec_deliver(struct exec *x, int which, const char *data, size_t len
 		stream_event(x, ev);
 		return;
 	}
-	/* At most exec_output_max a stream, within what sbxd holds for all clients. */
-	size_t room = D.opt.exec_output_max - x->acc_len[which];
-	if (D.opt.buffer_memory - D.buffered < room)
-		room = (size_t)(D.opt.buffer_memory - D.buffered);
-	if (len > room) {
-		len = room;
+	/* At most exec_output_max a stream, and what its answer will take as JSON (up to
+	 * six bytes a byte) within its share of what sbxd holds. */
+	size_t max = D.opt.exec_output_max - x->acc_len[which], n = 0;
+	uint64_t room = budget_room(x->share), cost = 0;
+	for (; n < len && n < max; n++) {
+		unsigned k = json_cost((unsigned char)data[n]);
+		if (cost + k > room)
+			break;
+		cost += k;
+	}
+	if (n < len) {
+		len = n;
 		x->truncated[which] = true;
 	}
 	if (!len)
@@ -1642,7 +1659,8 @@ static void exec_deliver(struct exec *x, int which, const char *data, size_t len
 	memcpy(p + x->acc_len[which], data, len);
 	x->acc[which] = p;
 	x->acc_len[which] += len;
-	D.buffered += len;
+	budget_charge(x->share, cost);
+	x->charged += cost;
 }
 
 static void file_answer(struct conn *c, struct exec *x);
@@ -1688,7 +1706,13 @@ static void exec_finish(struct exec *x)
 			json_object_set_new(j, !strcmp(k2, "data") ? "stderr" : "stderr_b64", e);
 			if (x->truncated[0] || x->truncated[1])
 				json_object_set_new(j, "truncated", json_true());
+			/* What its output was charged, as JSON, stays charged until the
+			 * reader has the answer. */
 			respond_json(c, 200, j);
+			if (!c->closing && out_pending(c)) {
+				c->held += x->charged;
+				x->charged = 0;
+			}
 		}
 	}
 	exec_maybe_free(x);
@@ -1914,6 +1938,7 @@ void exec_start(struct conn *c, struct box *b, struct api_exec *e, bool stream)
 	x->in_fd = in[1];
 	x->box = b;
 	x->conn = c;
+	x->share = c->share;
 	x->stream = stream;
 	x->stdin_data = TAKE_PTR(e->stdin_data);
 	x->stdin_len = e->stdin_len;
@@ -2089,6 +2114,7 @@ bool box_files(struct conn *c, struct box *b, int method, const char *path, uint
 	x->err_eof = true;
 	x->box = b;
 	x->conn = c;
+	x->share = c->share;
 	x->next = b->execs;
 	b->execs = x;
 	b->last_active = mono_ns();

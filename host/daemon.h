@@ -159,6 +159,8 @@ struct exec {
 	char out_buf[16384], err_buf[16384];
 	char *stdin_data;
 	size_t stdin_len;
+	struct share *share; /* what acc is charged to: its size as JSON, charged */
+	uint64_t charged;
 	char *acc[2]; /* JSON mode: stdout, stderr so far */
 	size_t acc_len[2];
 	bool truncated[2];
@@ -170,6 +172,14 @@ struct exec {
 struct outbuf {
 	char *p;
 	size_t len, cap, sent;
+};
+
+/* Who holds what of opt.buffer_memory (bodies being collected, command output, answers
+ * waiting for their reader): the admins (the unix socket), or one tenant. */
+struct share {
+	struct share *next;
+	char *name;
+	uint64_t bytes;
 };
 
 struct conn {
@@ -188,6 +198,8 @@ struct conn {
 	 * streamed into body_fd through stage. */
 	struct http_collect col;
 	uint64_t reserved;
+	struct share *share; /* NULL until a TCP peer has shown its token */
+	uint64_t held;	     /* of share: an answer in out or on the wire */
 	int body_fd;
 	char *stage;
 	size_t stage_len;
@@ -222,7 +234,9 @@ struct daemon {
 	int devnull;
 	struct conn *conns;
 	unsigned nconns, nconns_unix, nconns_unauth;
-	uint64_t buffered; /* of opt.buffer_memory, in use */
+	uint64_t buffered;	   /* of opt.buffer_memory, in use */
+	uint64_t buffered_tenants; /* of that, by tenants (not the admins) */
+	struct share admin_share, *shares;
 	struct box *boxes, *boxes_tail;
 	struct box *hash[1024];
 	unsigned live; /* creating + running */
@@ -266,6 +280,13 @@ void server_accept_arm(int which);
 /* A TCP connection's request authenticated as @tenant (NULL: the admin): it moves from
  * the unauthenticated pool to its tenant's, if that has room; else answers 503. */
 bool conn_admit(struct conn *c, const char *tenant);
+/* The buffer budget: a tenant holds at most a quarter of opt.buffer_memory, tenants
+ * together three quarters (the rest is the admins'). budget_take() says whether @n
+ * more fits @s (NULL: nothing fits); budget_charge() takes it whether or not. */
+uint64_t budget_room(const struct share *s);
+bool budget_take(struct share *s, uint64_t n);
+void budget_charge(struct share *s, uint64_t n);
+void budget_give(struct share *s, uint64_t n);
 void conn_tick(int64_t now);
 void conn_send_more(struct conn *c);
 void conn_request_done(struct conn *c);

@@ -30,6 +30,74 @@
 
 static void conn_process(struct conn *c);
 
+/* ---- the buffer budget ---- */
+
+static uint64_t left(uint64_t limit, uint64_t used)
+{
+	return used < limit ? limit - used : 0; /* a charge may have gone past it */
+}
+
+uint64_t budget_room(const struct share *s)
+{
+	if (!s)
+		return 0;
+	uint64_t all = D.opt.buffer_memory, room = left(all, D.buffered);
+	if (s != &D.admin_share) {
+		if (left(all - all / 4, D.buffered_tenants) < room)
+			room = left(all - all / 4, D.buffered_tenants);
+		if (left(all / 4, s->bytes) < room)
+			room = left(all / 4, s->bytes);
+	}
+	return room;
+}
+
+void budget_charge(struct share *s, uint64_t n)
+{
+	if (!s)
+		return;
+	s->bytes += n;
+	D.buffered += n;
+	if (s != &D.admin_share)
+		D.buffered_tenants += n;
+}
+
+bool budget_take(struct share *s, uint64_t n)
+{
+	if (n > budget_room(s))
+		return false;
+	budget_charge(s, n);
+	return true;
+}
+
+void budget_give(struct share *s, uint64_t n)
+{
+	if (!s)
+		return;
+	s->bytes -= n;
+	D.buffered -= n;
+	if (s != &D.admin_share)
+		D.buffered_tenants -= n;
+}
+
+/* A tenant's share, made on its first connection (tenants are few: the admins make
+ * them); NULL if out of memory. */
+static struct share *share_of(const char *who)
+{
+	if (!strcmp(who, "admin"))
+		return &D.admin_share;
+	for (struct share *s = D.shares; s; s = s->next)
+		if (!strcmp(s->name, who))
+			return s;
+	struct share *s = calloc(1, sizeof(*s));
+	if (!s || !(s->name = strdup(who))) {
+		free(s);
+		return NULL;
+	}
+	s->next = D.shares;
+	D.shares = s;
+	return s;
+}
+
 static void conn_maybe_free(struct conn *c)
 {
 	if (!c->closing || c->ops > 0)
@@ -45,7 +113,7 @@ static void conn_maybe_free(struct conn *c)
 		D.nconns_unix--;
 	else if (!c->authed)
 		D.nconns_unauth--;
-	D.buffered -= c->reserved;
+	budget_give(c->share, c->reserved + c->held);
 	http_request_free(c->req);
 	http_reader_free(c->rd);
 	free(c->tenant);
@@ -106,9 +174,10 @@ static void recv_done(struct loop_op *op, int res, uint32_t flags)
 			conn_process(c);
 			return;
 		}
-		/* EOF: finish what is being answered, then close. */
+		/* EOF: finish what is being answered, then close; a request whose body is
+		 * still to come cannot be finished, and what it holds goes now. */
 		c->eof = true;
-		if (!c->busy && !c->sending)
+		if ((!c->busy && !c->sending) || c->reading)
 			conn_close(c);
 		return;
 	}
@@ -163,6 +232,10 @@ static void send_done(struct loop_op *op, int res, uint32_t flags)
 	c->last_active = mono_ns();
 	if (c->wire.sent == c->wire.len)
 		c->wire.sent = c->wire.len = 0;
+	if (c->held && out_pending(c) == 0) {
+		budget_give(c->share, c->held);
+		c->held = 0;
+	}
 	conn_send_more(c);
 	if (c->closing)
 		return;
@@ -262,7 +335,7 @@ void conn_request_done(struct conn *c)
 		c->streaming = false;
 		body_stop(c);
 	}
-	D.buffered -= c->reserved;
+	budget_give(c->share, c->reserved);
 	c->reserved = 0;
 	http_request_free(c->req);
 	c->req = NULL;
@@ -354,9 +427,8 @@ static int collect(void *userdata, const char *data, size_t len)
 
 	if (want > c->reserved) {
 		/* Chunked: reserved as it grows. */
-		if (D.buffered + (want - c->reserved) > D.opt.buffer_memory)
+		if (!budget_take(c->share, want - c->reserved))
 			return -503;
-		D.buffered += want - c->reserved;
 		c->reserved = want;
 	}
 	return http_collect_body(&c->col, data, len);
@@ -449,15 +521,13 @@ static void request_headers(struct conn *c, struct http_request *req)
 			      D.opt.max_body);
 		return;
 	}
-	/* Reserved whole when its length is known: it fits, or it is not read. */
-	if (len > 0 && D.buffered + (uint64_t)len > D.opt.buffer_memory) {
+	/* Reserved whole when its length is known: it fits its share, or it is not read. */
+	if (len > 0 && !budget_take(c->share, (uint64_t)len)) {
 		respond_error(c, 503, "unavailable", "too many request bodies in flight; retry");
 		return;
 	}
-	if (len > 0) {
-		D.buffered += (uint64_t)len;
+	if (len > 0)
 		c->reserved = (uint64_t)len;
-	}
 	c->col = (struct http_collect){ .req = req, .max = D.opt.max_body };
 	http_reader_body_to(c->rd, collect, c);
 cont:
@@ -604,7 +674,7 @@ bool conn_admit(struct conn *c, const char *tenant)
 			      D.opt.max_conns_per_tenant);
 		return false;
 	}
-	if (!(c->owner = strdup(who))) {
+	if (!(c->owner = strdup(who)) || !(c->share = share_of(who))) {
 		respond_error(c, 500, "internal", "out of memory");
 		return false;
 	}
@@ -683,6 +753,7 @@ static void conn_new(int fd, bool tcp)
 	c->fd = fd;
 	c->tcp = tcp;
 	c->follow_fd = c->body_fd = -1;
+	c->share = tcp ? NULL : &D.admin_share;
 	snprintf(c->peer, sizeof(c->peer), "%s", peer);
 	c->recv_op.cb = recv_done;
 	c->send_op.cb = send_done;

@@ -634,6 +634,75 @@ PY
 	assert_eq "$CODE" 200 "health after"
 }
 
+# One tenant cannot take the whole buffer budget: not with bodies declared and never
+# sent, not with command output it never reads. The admins and another tenant are
+# served meanwhile; a body whose sender has gone is let go at once.
+t_budget_shares() {
+	start_sbxd --listen 127.0.0.1:0
+	local port ta tb a b
+	port=$(ss -ltnp 2>/dev/null | grep "pid=$SBXD_PID," | grep -o '127.0.0.1:[0-9]*' | head -n1 | cut -d: -f2)
+	ta=$("$B/sbxd" tenant add alice --state-dir "$TMPD/state") || fail "tenant alice"
+	tb=$("$B/sbxd" tenant add bob --state-dir "$TMPD/state") || fail "tenant bob"
+	a=$(curl -s -H "Authorization: Bearer $ta" "http://127.0.0.1:$port/v1/sandboxes" -d '{"image":"base"}' |
+		python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])') || fail "alice creates"
+	b=$(curl -s -H "Authorization: Bearer $tb" "http://127.0.0.1:$port/v1/sandboxes" -d '{"image":"base"}' |
+		python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])') || fail "bob creates"
+	local rss0 rss1
+	rss0=$(awk '/^VmRSS:/ {print $2}' "/proc/$SBXD_PID/status")
+	python3 - "$port" "$ta" "$tb" "$SBX_SOCKET" "$a" "$b" >"$TMPD/flood" 2>&1 <<'PY' || { cat "$TMPD/flood"; fail "flood"; }
+import json, socket, sys, time
+port, ta, tb, unix, a, b = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6]
+def tcp(token, rcvbuf=0):
+    s = socket.socket()
+    if rcvbuf: s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    s.connect(("127.0.0.1", port)); return s
+def ask(s, method, path, token, body=b""):
+    s.sendall(b"%s %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Length: %d\r\n\r\n"
+              % (method.encode(), path.encode(), token.encode(), len(body)) + body)
+def status(s):
+    s.settimeout(10); return int(s.recv(65536).split(b" ")[1])
+exec_true = json.dumps({"cmd": ["echo", "hi"]}).encode()
+# Alice declares 16 bodies of 16M and sends none of them.
+held = []
+for _ in range(16):
+    s = tcp(ta)
+    s.sendall(b"POST /v1/sandboxes HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+              b"Content-Length: 16777216\r\n\r\n{" % ta.encode())
+    held.append(s)
+time.sleep(0.5)
+s = tcp(tb); ask(s, "POST", "/v1/sandboxes/%s/exec" % b, tb, exec_true)
+assert status(s) == 200, "bob's exec while alice holds bodies"
+u = socket.socket(socket.AF_UNIX); u.connect(unix)
+u.sendall(b"POST /v1/sandboxes/%s/exec HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (a.encode(), len(exec_true)) + exec_true)
+assert status(u) == 200, "the admin's exec while alice holds bodies"
+# She goes: what she held is let go at once, not after the request timeout.
+for s in held: s.close()
+time.sleep(0.5)
+s = tcp(ta); ask(s, "POST", "/v1/sandboxes/%s/exec" % a, ta, exec_true)
+assert status(s) == 200, "alice again, once her bodies are gone"
+# Alice's commands print 8 MiB of NULs (48 MiB as JSON) to readers that never read.
+out = json.dumps({"cmd": ["sh", "-c", "head -c 4194304 /dev/zero; head -c 4194304 /dev/zero >&2"]}).encode()
+slow = []
+for _ in range(12):
+    s = tcp(ta, 4096); ask(s, "POST", "/v1/sandboxes/%s/exec" % a, ta, out); slow.append(s)
+time.sleep(6)
+s = tcp(tb); ask(s, "POST", "/v1/sandboxes/%s/exec" % b, tb, exec_true)
+r = b""
+s.settimeout(10)
+while b"exit_code" not in r:
+    d = s.recv(65536)
+    if not d: break
+    r += d
+assert b'"stdout":"hi\\n"' in r, r[:300]
+print("served; holding", len(slow))
+PY
+	rss1=$(awk '/^VmRSS:/ {print $2}' "/proc/$SBXD_PID/status")
+	cat "$TMPD/flood"
+	# A quarter of 256 MiB, and what one answer may go past it by.
+	echo "sbxd grew by $((rss1 - rss0)) KiB"
+	[ $((rss1 - rss0)) -lt $((160 * 1024)) ] || fail "sbxd grew by $((rss1 - rss0)) KiB for one tenant"
+}
+
 # ---- CRIU's /run ----
 
 # A directory another user made where CRIU's cache once lived is not used.
