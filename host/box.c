@@ -477,6 +477,35 @@ static void remove_state_dir(const char *dir)
 	(void)rmdir(dir);
 }
 
+/* An exited sandbox leaves the list (the database keeps its record), and its log and
+ * status files go. */
+static void box_expire(struct box *b)
+{
+	remove_state_dir(b->dir);
+	b->state = BOX_REMOVED;
+	box_unlink(b);
+	box_maybe_free(b);
+}
+
+/* Exited sandboxes a tenant keeps listed (with their logs on disk): as many as it may
+ * run; past that its oldest goes, so that creating sandboxes that exit at once does not
+ * fill the host's disk with logs. */
+static void box_trim_exited(const char *tenant)
+{
+	struct box *oldest = NULL;
+	unsigned n = 0;
+
+	for (struct box *b = D.boxes; b; b = b->next)
+		if (b->state == BOX_EXITED && !b->removing && !b->jobs && !b->execs &&
+		    !strcmp(b->tenant, tenant)) {
+			n++;
+			if (!oldest || b->ended_ns < oldest->ended_ns)
+				oldest = b;
+		}
+	if (oldest && n >= D.opt.max_per_tenant)
+		box_expire(oldest);
+}
+
 /* A restored sandbox, left stopped by CRIU: its log and status files become root's again
  * (they were its root's for CRIU to open them anew; sbx-init holds them open), then
  * sbx-init alone goes on and starts again from an exec inside the sandbox's user
@@ -958,6 +987,8 @@ static int box_launch(struct conn *c, const char *tenant, json_t *spec, struct a
 			 D.opt.max_per_tenant);
 		return 429;
 	}
+	if (tenant)
+		box_trim_exited(tenant);
 	struct box *b = calloc(1, sizeof(*b));
 	struct launch_job *j = calloc(1, sizeof(*j));
 	if (b)
@@ -1332,11 +1363,8 @@ void box_tick(int64_t mono, int64_t real)
 		}
 		/* Exited sandboxes stay listed for a while; the database keeps them. */
 		if (b->state == BOX_EXITED && !b->removing && !b->jobs && !b->execs &&
-		    real - b->ended_ns > EXITED_KEEP_NS) {
-			b->state = BOX_REMOVED;
-			box_unlink(b);
-			box_maybe_free(b);
-		}
+		    real - b->ended_ns > EXITED_KEEP_NS)
+			box_expire(b);
 	}
 }
 

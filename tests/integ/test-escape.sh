@@ -703,6 +703,29 @@ PY
 	[ $((rss1 - rss0)) -lt $((160 * 1024)) ] || fail "sbxd grew by $((rss1 - rss0)) KiB for one tenant"
 }
 
+# Sandboxes that exit at once do not pile their logs up on the host's disk: a tenant
+# keeps as many exited ones listed as it may run, its oldest go with their files.
+t_exited_logs_bounded() {
+	start_sbxd --listen 127.0.0.1:0 --max-per-tenant 3
+	local port ta ids=() id n
+	port=$(ss -ltnp 2>/dev/null | grep "pid=$SBXD_PID," | grep -o '127.0.0.1:[0-9]*' | head -n1 | cut -d: -f2)
+	ta=$("$B/sbxd" tenant add alice --state-dir "$TMPD/state") || fail "tenant alice"
+	alice() { curl -s -H "Authorization: Bearer $ta" "http://127.0.0.1:$port$@"; }
+	for _ in 1 2 3 4 5 6; do
+		id=$(jget "$(alice /v1/sandboxes -d '{"image":"base","cmd":["sh","-c","head -c 1000000 /dev/zero | tr \"\\0\" a"]}')" \
+			'j["id"]') || fail create
+		ids+=("$id")
+		for _ in $(seq 100); do
+			[ "$(jget "$(alice "/v1/sandboxes/$id")" 'j["state"]')" = exited ] && break
+			sleep 0.05
+		done
+	done
+	n=$(jget "$(alice /v1/sandboxes)" 'len(j["sandboxes"])')
+	assert_eq "$n" 3 "exited sandboxes alice keeps listed"
+	[ ! -e "$TMPD/state/sandboxes/${ids[0]}" ] || fail "the oldest one's log is still on disk"
+	[ -s "$TMPD/state/sandboxes/${ids[5]}/log" ] || fail "the newest one's log is gone"
+}
+
 # ---- CRIU's /run ----
 
 # A directory another user made where CRIU's cache once lived is not used.
