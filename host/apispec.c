@@ -150,7 +150,7 @@ static int get_cpus(json_t *obj, uint32_t *ret, char **err)
 		double x = json_number_value(v);
 		/* Exact to a thousandth of a core; the integer parser decides the rest. */
 		if (!isfinite(x) || x < 0 || x > 1e6 || fabs(x * 1000 - round(x * 1000)) > 1e-6)
-			return bad(err, "limits.cpus: at most 3 decimals, between 0.001 and 1024");
+			return bad(err, "limits.cpus: at most 3 decimals, between 0.01 and 1024");
 		snprintf(buf, sizeof(buf), "%.3f", x);
 	} else if (json_is_string(v)) {
 		snprintf(buf, sizeof(buf), "%s", json_string_value(v));
@@ -158,7 +158,7 @@ static int get_cpus(json_t *obj, uint32_t *ret, char **err)
 		return bad(err, "limits.cpus: must be a number such as 0.5");
 	}
 	if (spec_parse_cpus(buf, ret) < 0)
-		return bad(err, "limits.cpus: must be between 0.001 and 1024 (e.g. 0.5)");
+		return bad(err, "limits.cpus: must be between 0.01 and 1024 (e.g. 0.5)");
 	return 0;
 }
 

@@ -110,7 +110,8 @@ int spec_parse_cpus(const char *s, uint32_t *ret_milli)
 		frac *= 10;
 	if (whole > 1024 || (whole == 1024 && frac > 0))
 		return -ERANGE;
-	if (whole == 0 && frac == 0)
+	/* The kernel's shortest quota is 1 ms of its 100 ms period. */
+	if (whole == 0 && frac < 10)
 		return -ERANGE;
 	*ret_milli = (uint32_t)(whole * 1000 + frac);
 	return 0;

@@ -264,7 +264,7 @@ static int parse_run(int argc, char **argv, struct run_opts *o)
 			if (spec_parse_cpus(v, &o->limits.cpu_milli) < 0)
 				return -die(
 					"--cpus: invalid value \"%s\" (a decimal number of cores "
-					"between 0.001 and 1024, e.g. 0.5)",
+					"between 0.01 and 1024, e.g. 0.5)",
 					v);
 			break;
 		case OPT_PIDS:

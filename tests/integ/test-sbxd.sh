@@ -281,7 +281,7 @@ t_malformed() {
 	assert_contains "$(raw 'POST /v1/sandboxes HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\nxx\r\n0\r\n\r\n')" "400" "bad chunking"
 	assert_contains "$(raw 'POST /v1/sandboxes HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{"ima\r\n8\r\nge":"bas\r\n3\r\ne"}\r\n0\r\n\r\n')" "201" "good chunking"
 	for body in '{"image":' 'not json' '[]' '{"image":5}' '{"cmd":"sh"}' '{"limits":{"memory":"lots"}}' \
-		'{"limits":{"cpus":-1}}' '{"unknown":1}' '{"env":{"A":1}}' '{"net":"host"}' '{"seccomp":"/etc/x"}' \
+		'{"limits":{"cpus":-1}}' '{"limits":{"cpus":0.005}}' '{"unknown":1}' '{"env":{"A":1}}' '{"net":"host"}' '{"seccomp":"/etc/x"}' \
 		'{"gpus":["0"]}' '{"image":"../../etc"}'; do
 		api POST /v1/sandboxes -d "$body"
 		assert_eq "$CODE" 400 "create $body"

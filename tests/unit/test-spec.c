@@ -59,8 +59,10 @@ TEST(cpus_fixed_point)
 	CHECK_EQ_INT(m, 2000);
 	CHECK_EQ_INT(spec_parse_cpus("1.25", &m), 0);
 	CHECK_EQ_INT(m, 1250);
-	CHECK_EQ_INT(spec_parse_cpus("0.001", &m), 0);
-	CHECK_EQ_INT(m, 1);
+	CHECK_EQ_INT(spec_parse_cpus("0.01", &m), 0);
+	CHECK_EQ_INT(m, 10);
+	CHECK_EQ_INT(spec_parse_cpus("0.011", &m), 0);
+	CHECK_EQ_INT(m, 11);
 	CHECK_EQ_INT(spec_parse_cpus("1024", &m), 0);
 	CHECK_EQ_INT(m, 1024000);
 }
@@ -68,6 +70,9 @@ TEST(cpus_fixed_point)
 TEST(cpus_rejects)
 {
 	uint32_t m;
+	/* Below the kernel's shortest quota (1 ms a 100 ms period). */
+	CHECK_EQ_INT(spec_parse_cpus("0.001", &m), -ERANGE);
+	CHECK_EQ_INT(spec_parse_cpus("0.009", &m), -ERANGE);
 	CHECK_EQ_INT(spec_parse_cpus("0", &m), -ERANGE);
 	CHECK_EQ_INT(spec_parse_cpus("0.0004", &m), -EINVAL);
 	CHECK_EQ_INT(spec_parse_cpus("-1", &m), -EINVAL);
