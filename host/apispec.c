@@ -165,8 +165,6 @@ static int get_cpus(json_t *obj, uint32_t *ret, char **err)
 static int parse_user(json_t *obj, struct api_create *c, char **err)
 {
 	json_t *v = json_object_get(obj, "user");
-	unsigned long u, g;
-	char *end;
 
 	if (!v || json_is_null(v))
 		return 0;
@@ -175,17 +173,8 @@ static int parse_user(json_t *obj, struct api_create *c, char **err)
 		c->set_user = true;
 		return 0;
 	}
-	const char *s = json_string_value(v);
-	if (!s || !*s)
+	if (spec_parse_user(json_string_value(v), &c->uid, &c->gid) < 0)
 		return bad(err, "user: must be \"UID[:GID]\" or an integer from 0 to 65535");
-	u = strtoul(s, &end, 10);
-	g = u;
-	if (*end == ':')
-		g = strtoul(end + 1, &end, 10);
-	if (*end || u > 65535 || g > 65535 || s[0] == '-' || strchr(s, '-'))
-		return bad(err, "user: must be \"UID[:GID]\" or an integer from 0 to 65535");
-	c->uid = (uid_t)u;
-	c->gid = (gid_t)g;
 	c->set_user = true;
 	return 0;
 }

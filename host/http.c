@@ -124,6 +124,21 @@ static int on_headers_complete(http_parser *p)
 			return fail(r, 500);
 	if (!q->url)
 		return fail(r, 400);
+	/* Headers that mean one thing: two of them are two answers to one question (which
+	 * token, which host), and the request is refused rather than one of them taken. */
+	static const char *const once[] = { "Authorization", "Host", "Content-Type",
+					    "Transfer-Encoding" };
+	for (size_t k = 0; k < sizeof(once) / sizeof(once[0]); k++) {
+		unsigned seen = 0;
+		for (size_t i = 0; i < q->nheaders; i++)
+			seen += q->headers[i].name && !strcasecmp(q->headers[i].name, once[k]);
+		if (seen > 1)
+			return fail(r, 400);
+	}
+	/* Chunked is the one transfer coding taken; a body in another cannot be read. */
+	const char *te = http_request_header(q, "Transfer-Encoding");
+	if (te && strcasecmp(te, "chunked"))
+		return fail(r, 501);
 	if ((p->flags & F_CONTENTLENGTH) && p->content_length > r->lim.max_body)
 		return fail(r, 413);
 	q->method = p->method;

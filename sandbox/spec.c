@@ -117,6 +117,34 @@ int spec_parse_cpus(const char *s, uint32_t *ret_milli)
 	return 0;
 }
 
+static int parse_id(const char **s, unsigned *ret)
+{
+	unsigned v = 0, n = 0;
+	for (; isdigit((unsigned char)**s); (*s)++)
+		if (++n > 5 || (v = v * 10 + (unsigned)(**s - '0')) > 65535)
+			return -EINVAL;
+	if (!n)
+		return -EINVAL;
+	*ret = v;
+	return 0;
+}
+
+int spec_parse_user(const char *s, uid_t *ret_uid, gid_t *ret_gid)
+{
+	unsigned u, g;
+
+	if (!s || parse_id(&s, &u) < 0)
+		return -EINVAL;
+	g = u;
+	if (*s == ':' && (s++, parse_id(&s, &g) < 0))
+		return -EINVAL;
+	if (*s)
+		return -EINVAL;
+	*ret_uid = (uid_t)u;
+	*ret_gid = (gid_t)g;
+	return 0;
+}
+
 bool spec_hostname_valid(const char *s)
 {
 	size_t n = s ? strlen(s) : 0;

@@ -70,7 +70,10 @@ struct sandbox_spec {
 int spec_parse_size(const char *s, uint64_t *ret);
 /* "30s", "10m", "1h", "250ms", "2": seconds unless a unit is given. */
 int spec_parse_duration(const char *s, uint64_t *ret_ns);
-/* "0.5", "2", "1.25": decimal cores, at most 3 decimals, > 0 and <= 1024. */
+/* "0.5", "2", "1.25": decimal cores, at most 3 decimals, 0.01 to 1024. */
 int spec_parse_cpus(const char *s, uint32_t *ret_milli);
+/* "UID" or "UID:GID", decimal digits only, each 0-65535 (a sandbox's own ids); GID is
+ * UID when not given. */
+int spec_parse_user(const char *s, uid_t *ret_uid, gid_t *ret_gid);
 /* A hostname the kernel and resolvers accept: 1-63 chars of [A-Za-z0-9-.], no leading '-'. */
 bool spec_hostname_valid(const char *s);

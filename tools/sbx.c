@@ -165,29 +165,6 @@ struct run_opts {
 	uint64_t idle_timeout_ns;
 };
 
-static int parse_user(const char *s, uid_t *uid, gid_t *gid)
-{
-	char *end;
-	unsigned long u, g;
-
-	errno = 0;
-	u = strtoul(s, &end, 10);
-	if (errno || end == s || u > 65535)
-		return -EINVAL;
-	g = u;
-	if (*end == ':') {
-		const char *gs = end + 1;
-		g = strtoul(gs, &end, 10);
-		if (errno || end == gs || g > 65535)
-			return -EINVAL;
-	}
-	if (*end)
-		return -EINVAL;
-	*uid = (uid_t)u;
-	*gid = (gid_t)g;
-	return 0;
-}
-
 enum {
 	OPT_IMAGE = 256,
 	OPT_MEMORY,
@@ -309,7 +286,7 @@ static int parse_run(int argc, char **argv, struct run_opts *o)
 			o->hostname = v;
 			break;
 		case OPT_USER:
-			if (parse_user(v, &o->uid, &o->gid) < 0)
+			if (spec_parse_user(v, &o->uid, &o->gid) < 0)
 				return -die("--user: \"%s\" is not UID[:GID] (numbers 0-65535)", v);
 			o->set_user = true;
 			break;

@@ -129,6 +129,13 @@ TEST(limits_and_errors)
 	expect_status("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nFFFFFF\r\n", 413);
 	expect_status("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\n", 400);
 	expect_status("POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", 400);
+	/* Two tokens, two hosts: refused, not one of them taken. */
+	expect_status(
+		"GET / HTTP/1.1\r\nAuthorization: Bearer a\r\nauthorization: Bearer b\r\n\r\n",
+		400);
+	expect_status("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400);
+	/* Only chunked is a transfer coding a body can come in. */
+	expect_status("POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 501);
 	expect_status("GET /%zz HTTP/1.1\r\n\r\n", 400);
 	expect_status("GET /%00 HTTP/1.1\r\n\r\n", 400);
 	int off = snprintf(big, sizeof(big), "GET / HTTP/1.1\r\n");

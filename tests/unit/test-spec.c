@@ -94,3 +94,20 @@ TEST(hostname)
 	CHECK(!spec_hostname_valid(
 		"0123456789012345678901234567890123456789012345678901234567890123"));
 }
+
+TEST(user)
+{
+	uid_t u;
+	gid_t g;
+	CHECK_EQ_INT(spec_parse_user("1000", &u, &g), 0);
+	CHECK_EQ_INT(u, 1000);
+	CHECK_EQ_INT(g, 1000);
+	CHECK_EQ_INT(spec_parse_user("0:65535", &u, &g), 0);
+	CHECK_EQ_INT(u, 0);
+	CHECK_EQ_INT(g, 65535);
+	/* Digits only, both sides, each an id of the sandbox. */
+	const char *bad[] = { "",      "1000:",	  ":1000", " 1000", "1000 ",  "+1",   "-1",
+			      "65536", "1:65536", "0x10",  "1:2:3", "000001", "root", NULL };
+	for (const char **b = bad; *b; b++)
+		CHECK_EQ_INT(spec_parse_user(*b, &u, &g), -EINVAL);
+}
