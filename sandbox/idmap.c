@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -52,31 +53,40 @@ static bool stale(int dfd, const char *name)
 	return owner[0] == '/' && stat(owner, &st) < 0 && errno == ENOENT;
 }
 
-/* Takes slot @slot for @owner: 0, -EEXIST (held), or -errno. */
+static int create(int dfd, const char *name, const char *owner)
+{
+	int fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return -errno;
+	size_t len = strlen(owner);
+	bool ok = write(fd, owner, len) == (ssize_t)len;
+	close(fd);
+	if (ok)
+		return 0;
+	(void)unlinkat(dfd, name, 0);
+	return -EIO;
+}
+
+/* Takes slot @slot for @owner: 0, -EEXIST (held), or -errno. A free slot is taken
+ * without a lock (O_EXCL decides); a stale one is judged, removed and taken again under
+ * the directory's lock, so that two takers cannot both remove what the other made. */
 static int take(int dfd, unsigned slot, const char *owner)
 {
 	char name[16];
+	int r;
 
 	snprintf(name, sizeof(name), "%u", slot);
-	for (int attempt = 0; attempt < 2; attempt++) {
-		int fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
-				0600);
-		if (fd >= 0) {
-			size_t len = strlen(owner);
-			bool ok = write(fd, owner, len) == (ssize_t)len;
-			close(fd);
-			if (ok)
-				return 0;
-			(void)unlinkat(dfd, name, 0);
-			return -EIO;
-		}
-		if (errno != EEXIST)
-			return -errno;
-		if (attempt || !stale(dfd, name))
-			return -EEXIST;
+	r = create(dfd, name, owner);
+	if (r != -EEXIST)
+		return r;
+	if (flock(dfd, LOCK_EX) < 0)
+		return -errno;
+	if (stale(dfd, name)) {
 		(void)unlinkat(dfd, name, 0);
+		r = create(dfd, name, owner);
 	}
-	return -EEXIST;
+	(void)flock(dfd, LOCK_UN);
+	return r;
 }
 
 int idmap_alloc(const char *owner, uid_t *ret_base)
@@ -125,11 +135,17 @@ void idmap_sweep(void)
 	_cleanup_close_ int dfd = open(IDMAP_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	DIR *d = dfd >= 0 ? fdopendir(dup(dfd)) : NULL;
 
+	if (d && flock(dfd, LOCK_EX) < 0) {
+		closedir(d);
+		return;
+	}
 	for (struct dirent *e; d && (e = readdir(d));)
 		if (e->d_name[0] != '.' && stale(dfd, e->d_name))
 			(void)unlinkat(dfd, e->d_name, 0);
-	if (d)
+	if (d) {
 		closedir(d);
+		(void)flock(dfd, LOCK_UN);
+	}
 }
 
 void idmap_release(uid_t base)
