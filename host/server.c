@@ -108,11 +108,6 @@ static void conn_maybe_free(struct conn *c)
 		D.conns = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
-	D.nconns--;
-	if (!c->tcp)
-		D.nconns_unix--;
-	else if (!c->authed)
-		D.nconns_unauth--;
 	budget_give(c->share, c->reserved + c->held);
 	http_request_free(c->req);
 	http_reader_free(c->rd);
@@ -136,6 +131,12 @@ void conn_close(struct conn *c)
 	if (c->closing)
 		return;
 	c->closing = true;
+	/* Its room in the pools is free now, not once its cancelled operations are in. */
+	D.nconns--;
+	if (!c->tcp)
+		D.nconns_unix--;
+	else if (!c->authed)
+		D.nconns_unauth--;
 	if (c->exec) {
 		exec_conn_gone(c->exec);
 		c->exec = NULL;
