@@ -1627,6 +1627,17 @@ static void file_deliver(struct exec *x, const char *data, size_t len)
 	if (!x->head_sent) {
 		for (int i = 7; i >= 0; i--)
 			x->left = x->left << 8 | x->head[i];
+		/* The helper runs as the sandbox's own ids: its word is bounded too. */
+		if (x->left > D.opt.max_file) {
+			struct conn *c = x->conn;
+			c->exec = NULL;
+			x->conn = NULL;
+			respond_error(c, 500, "internal",
+				      "the sandbox's file helper announced %" PRIu64
+				      " bytes, more than --max-file",
+				      x->left);
+			return;
+		}
 		respond_begin(x->conn, 200, "application/octet-stream", x->left);
 		x->head_sent = true;
 	}
@@ -2120,6 +2131,7 @@ bool box_files(struct conn *c, struct box *b, int method, const char *path, uint
 	char *envp[] = { NULL };
 	struct exec *x = calloc(1, sizeof(*x));
 	if (!x || !(x->path = strdup(path)) ||
+	    (kind == EXEC_FILE_PUT && conn_body_prepare(c) < 0) ||
 	    (kind == EXEC_FILE_GET && pipe2(out, O_CLOEXEC) < 0) ||
 	    (kind == EXEC_FILE_PUT && pipe2(in, O_CLOEXEC) < 0)) {
 		r = x && x->path ? -errno : -ENOMEM;
@@ -2159,7 +2171,7 @@ fail:
 	if (x)
 		free(x->path);
 	free(x);
-	file_error(c, path, r == -EAGAIN ? -EAGAIN : r);
+	file_error(c, path, r);
 	return false;
 }
 

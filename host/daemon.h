@@ -304,7 +304,9 @@ void respond_error(struct conn *c, int status, const char *code, const char *fmt
 /* The rest of the current request's body goes into @fd (a pipe; taken) as it arrives,
  * at the pace @fd takes it; @fd is closed at the body's end, or when the connection
  * goes. A reader of @fd that stops early ends the transfer: the answer then closes the
- * connection. */
+ * connection. conn_body_prepare() first, before anything is started for the body: what
+ * can fail fails there. */
+int conn_body_prepare(struct conn *c);
 void conn_body_to_fd(struct conn *c, int fd);
 /* Headers of a response of @len bytes, which follow with out_append(); the caller ends
  * it with conn_request_done(), or closes the connection if it cannot send them all. */

@@ -493,12 +493,15 @@ static void body_flush(struct conn *c)
 	}
 }
 
+int conn_body_prepare(struct conn *c)
+{
+	if (!c->stage && !(c->stage = malloc(IN_BUF)))
+		return -ENOMEM;
+	return 0;
+}
+
 void conn_body_to_fd(struct conn *c, int fd)
 {
-	if (!c->stage && !(c->stage = malloc(IN_BUF))) {
-		close(fd);
-		return;
-	}
 	c->body_fd = fd;
 	c->stage_len = 0;
 	c->streaming = true;
