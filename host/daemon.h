@@ -265,8 +265,7 @@ struct daemon {
 	char *ledger_error; /* why rows wait, or NULL */
 	char *store_error;  /* why the last sandbox record was not written, or NULL */
 	int64_t bill_boundary;
-	char *init_copy; /* sbx-init's copy in the runtime tmpfs (sandbox/rootfs.h) */
-	char *criu;	 /* the criu binary; NULL: checkpoints are off, criu_why says why */
+	char *criu; /* the criu binary; NULL: checkpoints are off, criu_why says why */
 	char *criu_why;
 	struct snap *snaps;
 };

@@ -705,7 +705,10 @@ int main(int argc, char **argv)
 		return die("cannot locate the images directory");
 	if (!(D.opt.init_path = image_beside_exe("sbx-init")) || access(D.opt.init_path, X_OK) < 0)
 		return die("sbx-init not found beside sbxd (build it with make)");
-	r = rootfs_runtime_init(D.opt.init_path, &D.init_copy);
+	/* Made now, so that a host that cannot have it says so at once. */
+	char *init_copy = NULL;
+	r = rootfs_runtime_init(D.opt.init_path, &init_copy);
+	free(init_copy);
 	if (r < 0)
 		return die("%s: %s", ROOTFS_RUNTIME_DIR, strerror(-r));
 	idmap_sweep();

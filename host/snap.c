@@ -966,6 +966,7 @@ int snap_restore(struct box *b, const struct sandbox_spec *spec, const struct im
 	bool mounted = false;
 	uid_t base = 0;
 	_cleanup_close_ int userns = -1;
+	_cleanup_free_ char *init = NULL;
 	int r;
 
 #define FAIL(e, ...)                                                                               \
@@ -1055,7 +1056,11 @@ int snap_restore(struct box *b, const struct sandbox_spec *spec, const struct im
 		json_string_value(json_object_get(keys, "log")));
 	strvcat(argv, &n, ARRAY_SIZE(argv), "--inherit-fd=fd[11]:%s",
 		json_string_value(json_object_get(keys, "status")));
-	strvcat(argv, &n, ARRAY_SIZE(argv), "--external=mnt[init]:%s", D.init_copy);
+	/* Where sbx-init's copy is now (made again if another build's launch removed it). */
+	r = rootfs_runtime_init(D.opt.init_path, &init);
+	if (r < 0)
+		FAIL(r, "sbx-init's copy: %s", strerror(-r));
+	strvcat(argv, &n, ARRAY_SIZE(argv), "--external=mnt[init]:%s", init);
 	/* The image's bind mounts, by target, from today's manifest. */
 	json_t *bt;
 	size_t bi;

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "macro.h"
@@ -272,13 +273,24 @@ static int copy_file(const char *from, const char *to)
 	return r;
 }
 
-/* Other builds' copies go: sandboxes that bound one keep it until they end. */
+/* Other builds' copies go once they are a day old (sandboxes that bound one keep it
+ * until they end; a daemon of that build copies it again when it next needs it): two
+ * builds in use at once do not remove each other's copy at every launch. */
+#define RUNTIME_PRUNE_AGE_S 86400
 static void runtime_prune(const char *keep)
 {
 	DIR *d = opendir(ROOTFS_RUNTIME_DIR);
-	for (struct dirent *e; d && (e = readdir(d));)
-		if (!strncmp(e->d_name, "sbx-init-", 9) && strcmp(e->d_name, keep))
-			(void)unlinkat(dirfd(d), e->d_name, 0);
+	struct timespec now;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	for (struct dirent *e; d && (e = readdir(d));) {
+		struct stat st;
+		if (strncmp(e->d_name, "sbx-init-", 9) || !strcmp(e->d_name, keep) ||
+		    fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    now.tv_sec - st.st_mtim.tv_sec < RUNTIME_PRUNE_AGE_S)
+			continue;
+		(void)unlinkat(dirfd(d), e->d_name, 0);
+	}
 	if (d)
 		closedir(d);
 }
