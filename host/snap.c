@@ -149,19 +149,26 @@ static int file_key(pid_t pid, int fd, char *buf, size_t size)
 
 static char *strvcat(char **argv, size_t *n, size_t max, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
+/* Appends a formatted argument to @argv (@max entries with the terminating NULL). A
+ * failure leaves a NULL entry among the first *n, which the caller checks for: out of
+ * memory, the new one; out of room, the last one. */
 static char *strvcat(char **argv, size_t *n, size_t max, const char *fmt, ...)
 {
 	va_list ap;
 	char *s = NULL;
 
-	if (*n + 1 >= max)
+	if (*n + 1 >= max) {
+		if (*n) {
+			free(argv[*n - 1]);
+			argv[*n - 1] = NULL;
+		}
 		return NULL;
+	}
 	va_start(ap, fmt);
 	if (vasprintf(&s, fmt, ap) < 0)
 		s = NULL;
 	va_end(ap);
-	if (s)
-		argv[(*n)++] = s;
+	argv[(*n)++] = s;
 	return s;
 }
 
