@@ -21,6 +21,7 @@
 
 #include "../sandbox/image.h"
 #include "../sandbox/macro.h"
+#include "../sandbox/rootfs.h"
 #include "../sandbox/sandbox.h"
 #include "../sandbox/text.h"
 #include "b64.h"
@@ -305,7 +306,7 @@ static int gpus_meter(struct box *b, bool fresh)
 /* The box gives its devices back; the ioctl timer goes off with the last holder. */
 static void gpus_release(struct box *b)
 {
-	uint64_t rdevs[48];
+	uint64_t rdevs[ROOTFS_MAX_DEVICES];
 	if (D.devices && b->cg_id)
 		devices_forget(D.devices, b->cg_id, rdevs,
 			       gpu_nodes_of(b, NULL, rdevs, ARRAY_SIZE(rdevs)));
@@ -328,7 +329,7 @@ static void gpus_release(struct box *b)
 static int on_cgroup(const struct cgroup *cg, void *userdata)
 {
 	struct box *b = userdata;
-	uint64_t rdevs[48];
+	uint64_t rdevs[ROOTFS_MAX_DEVICES];
 	int r = usage_cgroup_id(cg->v2_path, &b->cg_id);
 	if (r == 0 && D.devices)
 		r = devices_attach(D.devices, cg->v2_fd, b->cg_id, rdevs,
@@ -537,8 +538,8 @@ static void launch_fn(struct work *w)
 	_cleanup_close_ int log_fd = -1, status_fd = -1;
 	struct sandbox_error se = { 0 };
 	char *ierr = NULL;
-	const char *paths[48], *devices[2 * 48 + 1] = { 0 };
-	uint64_t rdevs[48];
+	const char *paths[ROOTFS_MAX_DEVICES], *devices[2 * ROOTFS_MAX_DEVICES + 1] = { 0 };
+	uint64_t rdevs[ROOTFS_MAX_DEVICES];
 	int r;
 
 	/* The GPUs' nodes and their companions, bound into /dev under their own names. */

@@ -510,6 +510,8 @@ void conn_body_to_fd(struct conn *c, int fd)
 }
 
 /* A request's headers: authenticated and routed before a byte of its body is read. */
+static void request_error(struct conn *c, int status);
+
 static void request_headers(struct conn *c, struct http_request *req)
 {
 	c->busy = c->reading = true;
@@ -520,14 +522,12 @@ static void request_headers(struct conn *c, struct http_request *req)
 		goto cont;
 	int64_t len = req->content_length;
 	if (len > (int64_t)D.opt.max_body) {
-		respond_error(c, 413, "too_large",
-			      "request body larger than the limit of %" PRIu64 " bytes",
-			      D.opt.max_body);
+		request_error(c, 413);
 		return;
 	}
 	/* Reserved whole when its length is known: it fits its share, or it is not read. */
 	if (len > 0 && !budget_take(c->share, (uint64_t)len)) {
-		respond_error(c, 503, "unavailable", "too many request bodies in flight; retry");
+		request_error(c, 503);
 		return;
 	}
 	if (len > 0)

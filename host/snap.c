@@ -680,7 +680,7 @@ static const char *ckpt_refusal(const struct box *b, int *status)
 	if (b->execs)
 		return "commands are running in it (checkpoint when they are done)";
 	if (b->jobs)
-		return "a file transfer is in progress";
+		return "it is being started or stopped";
 	if (b->ngpu)
 		return "it holds GPUs (their state cannot be checkpointed)";
 	if (!(b->req.writable_bytes ? b->req.writable_bytes : D.opt.writable_default))

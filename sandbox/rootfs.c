@@ -37,21 +37,16 @@ static int setattr(int fd, uint64_t set, int userns_fd)
 }
 
 /* A read-only clone of @path, idmapped when @userns_fd >= 0 and the file system allows
- * it (*ret_idmapped says whether it did). */
-static int clone_ro(const char *path, int userns_fd, bool *ret_idmapped)
+ * it. */
+static int clone_ro(const char *path, int userns_fd)
 {
 	const uint64_t ro = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
 	int fd = open_tree_clone(AT_FDCWD, path, 0), r;
 
 	if (fd < 0)
 		return fd;
-	if (ret_idmapped)
-		*ret_idmapped = false;
-	if (userns_fd >= 0 && setattr(fd, ro | MOUNT_ATTR_IDMAP, userns_fd) == 0) {
-		if (ret_idmapped)
-			*ret_idmapped = true;
+	if (userns_fd >= 0 && setattr(fd, ro | MOUNT_ATTR_IDMAP, userns_fd) == 0)
 		return fd;
-	}
 	/* Not every file system takes an idmapped mount: its files then read as nobody's. */
 	r = setattr(fd, ro, -1);
 	if (r < 0) {
@@ -127,7 +122,7 @@ int rootfs_prepare(const struct rootfs_plan *plan, int userns_fd, struct rootfs_
 	struct rootfs_mounts m = ROOTFS_MOUNTS_INIT;
 	int r;
 
-	r = m.layers[0] = clone_ro(plan->image, userns_fd, &m.idmapped);
+	r = m.layers[0] = clone_ro(plan->image, userns_fd);
 	if (r < 0)
 		goto fail;
 	fs = (int)syscall(SYS_fsopen, "overlay", FSOPEN_CLOEXEC);
@@ -167,7 +162,7 @@ int rootfs_prepare(const struct rootfs_plan *plan, int userns_fd, struct rootfs_
 					  (plan->writable_bytes ? 0 : MOUNT_ATTR_RDONLY));
 	if (r < 0)
 		goto fail;
-	m.init = plan->init ? clone_ro(plan->init, -1, NULL) : -1;
+	m.init = plan->init ? clone_ro(plan->init, -1) : -1;
 	if (plan->init && m.init < 0) {
 		r = m.init;
 		goto fail;
@@ -177,8 +172,7 @@ int rootfs_prepare(const struct rootfs_plan *plan, int userns_fd, struct rootfs_
 			r = -E2BIG;
 			goto fail;
 		}
-		bool idm;
-		int fd = clone_ro(b[0], userns_fd, &idm);
+		int fd = clone_ro(b[0], userns_fd);
 		if (fd < 0) {
 			r = fd;
 			goto fail;

@@ -40,7 +40,6 @@ struct rootfs_mounts {
 	 * unmounts it, which waits for an RCU grace period, so a sandbox keeps them until
 	 * it ends rather than pay for that on its launch. */
 	int layers[2];
-	bool idmapped; /* false when the image's file system refused an idmapped mount */
 };
 
 #define ROOTFS_MOUNTS_INIT                                                                         \

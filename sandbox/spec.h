@@ -70,6 +70,12 @@ struct sandbox_spec {
 int spec_parse_size(const char *s, uint64_t *ret);
 /* "30s", "10m", "1h", "250ms", "2": seconds unless a unit is given. */
 int spec_parse_duration(const char *s, uint64_t *ret_ns);
+/* The limits of a sandbox that sets none, unless an operator says otherwise: sbxd's
+ * --default-* options, and sbx run's. */
+#define SPEC_DEFAULT_MEMORY (512ULL << 20)
+#define SPEC_DEFAULT_CPU_MILLI 1000
+#define SPEC_DEFAULT_PIDS 512
+
 /* "0.5", "2", "1.25": decimal cores, at most 3 decimals, 0.01 to 1024. */
 int spec_parse_cpus(const char *s, uint32_t *ret_milli);
 /* "UID" or "UID:GID", decimal digits only, each 0-65535 (a sandbox's own ids); GID is

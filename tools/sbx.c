@@ -36,10 +36,6 @@
 #define EXIT_TIMEOUT 124
 #define EXIT_SBX 125
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-/* sbx run's limits when it is given none: sbxd's defaults. */
-#define RUN_DEFAULT_MEMORY (512ULL << 20)
-#define RUN_DEFAULT_CPU_MILLI 1000
-#define RUN_DEFAULT_PIDS 512
 #define MAX_ENV 256
 
 static const char *prog = "sbx";
@@ -498,11 +494,11 @@ static int run_limits(struct run_opts *o)
 	uint64_t ram = pages > 0 && page > 0 ? (uint64_t)pages * (uint64_t)page : 0;
 
 	if (!o->limits.memory_bytes)
-		o->limits.memory_bytes = RUN_DEFAULT_MEMORY;
+		o->limits.memory_bytes = SPEC_DEFAULT_MEMORY;
 	if (!o->limits.cpu_milli)
-		o->limits.cpu_milli = RUN_DEFAULT_CPU_MILLI;
+		o->limits.cpu_milli = SPEC_DEFAULT_CPU_MILLI;
 	if (!o->limits.pids)
-		o->limits.pids = RUN_DEFAULT_PIDS;
+		o->limits.pids = SPEC_DEFAULT_PIDS;
 	if (ram && o->writable_bytes > ram)
 		return -die("--writable-size: at most this host's memory (%" PRIu64 " bytes)", ram);
 	if (ram && o->tmp_bytes > ram)
