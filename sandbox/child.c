@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "ctl.h"
+#include "nsutil.h"
 #include "sysfilter.h"
 
 _Noreturn static void fail(const struct child_plan *p, enum sandbox_stage stage, int err)
@@ -285,15 +286,10 @@ static void drop_privileges(const struct child_plan *p)
  * and magic links (/proc/self/fd/N, /proc/1/root) cannot lead out of it. */
 static void enter_workdir(const struct child_plan *p)
 {
-	struct open_how how = { .flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
-				.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS };
-	int fd;
-
-	do
-		fd = (int)syscall(SYS_openat2, AT_FDCWD, p->workdir, &how, sizeof(how));
-	while (fd < 0 && errno == EAGAIN);
+	/* After pivot_root the working directory is the root. */
+	int fd = nsutil_open_in_root(AT_FDCWD, p->workdir, O_PATH | O_DIRECTORY);
 	if (fd < 0)
-		fail(p, STAGE_WORKDIR, errno);
+		fail(p, STAGE_WORKDIR, -fd);
 	TRY(p, STAGE_WORKDIR, fchdir(fd));
 	close(fd);
 }

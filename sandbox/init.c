@@ -44,6 +44,7 @@
 #include <unistd.h>
 
 #include "ctl.h"
+#include "nsutil.h"
 
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #define MAX_JOBS 1024
@@ -116,18 +117,12 @@ static void exec_search(char *const argv[], char *const envp[])
  * and magic links (/proc/self/fd/N, /proc/1/cwd) cannot lead out of it. */
 static int open_in_root(const char *path, int flags)
 {
-	struct open_how how = { .flags = (uint64_t)flags | O_CLOEXEC,
-				.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS };
-	int root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC), fd;
-
+	int root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (root < 0)
 		return -errno;
-	do
-		fd = (int)syscall(SYS_openat2, root, path, &how, sizeof(how));
-	while (fd < 0 && errno == EAGAIN);
-	int err = errno;
+	int fd = nsutil_open_in_root(root, path, flags);
 	close(root);
-	return fd < 0 ? -err : fd;
+	return fd;
 }
 
 /* Starts @argv in a child of ours. @stdio NULL keeps ours; @cwd NULL keeps ours. Returns
@@ -731,7 +726,6 @@ static int criu_action(const char *action)
 {
 	const char *pid = getenv("CRTOOLS_INIT_PID");
 	char path[64];
-	struct ifreq ifr = { .ifr_name = "lo" };
 
 	if (strcmp(action, "setup-namespaces"))
 		return 0;
@@ -743,11 +737,7 @@ static int criu_action(const char *action)
 		fprintf(stderr, "sbx-init: %s: %s\n", path, strerror(errno));
 		return 1;
 	}
-	int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (sock < 0 || ioctl(sock, SIOCGIFFLAGS, &ifr) < 0)
-		return 1;
-	ifr.ifr_flags |= IFF_UP;
-	return ioctl(sock, SIOCSIFFLAGS, &ifr) < 0;
+	return nsutil_lo_up() < 0;
 }
 
 int main(int argc, char **argv)

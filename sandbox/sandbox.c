@@ -24,6 +24,7 @@
 #include "ctl.h"
 #include "idmap.h"
 #include "macro.h"
+#include "nsutil.h"
 #include "rootfs.h"
 
 #ifndef P_PIDFD
@@ -70,21 +71,6 @@ const char *sandbox_stage_name(enum sandbox_stage s)
 /* Brings lo up in the network namespace of @pid, from the parent, while the child
  * mounts its root: the two run in parallel. The calling thread returns to its own
  * network namespace before this returns. */
-int sandbox_lo_up(void)
-{
-	struct ifreq ifr = { .ifr_name = "lo" };
-	int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), r = 0;
-
-	if (sock < 0 || ioctl(sock, SIOCGIFFLAGS, &ifr) < 0)
-		r = -errno;
-	ifr.ifr_flags |= IFF_UP;
-	if (r == 0 && ioctl(sock, SIOCSIFFLAGS, &ifr) < 0)
-		r = -errno;
-	if (sock >= 0)
-		close(sock);
-	return r;
-}
-
 static int net_lo_up(pid_t pid)
 {
 	_cleanup_close_ int self = -1, target = -1;
@@ -98,7 +84,7 @@ static int net_lo_up(pid_t pid)
 		return -errno;
 	if (setns(target, CLONE_NEWNET) < 0)
 		return -errno;
-	r = sandbox_lo_up();
+	r = nsutil_lo_up();
 	/* Returning to our own namespace cannot fail for a caller that could leave it. */
 	if (setns(self, CLONE_NEWNET) < 0)
 		abort();

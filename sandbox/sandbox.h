@@ -79,9 +79,6 @@ int sandbox_wait(struct sandbox *sb);
 /* Kills what is left, reaps, removes the cgroups, frees. Returns the cgroup teardown result. */
 int sandbox_destroy(struct sandbox *sb);
 
-/* Brings lo up in the calling thread's network namespace. Async-signal-safe. */
-int sandbox_lo_up(void);
-
 /* The start time of process @pid (clock ticks since boot, /proc/PID/stat field 22):
  * with the pid, it names one process for the life of the system. */
 int sandbox_start_time(pid_t pid, uint64_t *ret);

@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: MIT */
+/* Small steps inside a sandbox's namespaces that both the launcher's child and sbx-init
+ * take (sbx-init is built alone, so they are inline here). Async-signal-safe. */
+#pragma once
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+/* Opens @path as if @dirfd were "/": no "..", symlink or magic link (/proc/self/fd/N,
+ * /proc/1/root) leads out of it. The descriptor, or -errno. */
+static inline int nsutil_open_in_root(int dirfd, const char *path, int flags)
+{
+	struct open_how how = { .flags = (unsigned long long)flags | O_CLOEXEC,
+				.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS };
+	int fd;
+
+	do
+		fd = (int)syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
+	while (fd < 0 && errno == EAGAIN); /* a rename raced the walk */
+	return fd < 0 ? -errno : fd;
+}
+
+/* Brings lo up in the calling thread's network namespace: 0 or -errno. */
+static inline int nsutil_lo_up(void)
+{
+	struct ifreq ifr = { .ifr_name = "lo" };
+	int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), r = 0;
+
+	if (sock < 0 || ioctl(sock, SIOCGIFFLAGS, &ifr) < 0)
+		r = -errno;
+	ifr.ifr_flags |= IFF_UP;
+	if (r == 0 && ioctl(sock, SIOCSIFFLAGS, &ifr) < 0)
+		r = -errno;
+	if (sock >= 0)
+		close(sock);
+	return r;
+}
