@@ -141,11 +141,8 @@ static int limits_check(void)
 {
 	struct sandbox_limits *max = &D.opt.max_limits, *def = &D.opt.default_limits;
 
-	if (!max->memory_bytes) {
-		long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
-		max->memory_bytes =
-			pages > 0 && page > 0 ? (uint64_t)pages * (uint64_t)page : 1ULL << 40;
-	}
+	if (!max->memory_bytes)
+		max->memory_bytes = spec_host_memory() ? spec_host_memory() : 1ULL << 40;
 	if (!max->cpu_milli) {
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
 		max->cpu_milli = (uint32_t)(n > 0 ? n : 1) * 1000;

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 static int parse_u64_prefix(const char **p, uint64_t *ret)
 {
@@ -115,6 +116,12 @@ int spec_parse_cpus(const char *s, uint32_t *ret_milli)
 		return -ERANGE;
 	*ret_milli = (uint32_t)(whole * 1000 + frac);
 	return 0;
+}
+
+uint64_t spec_host_memory(void)
+{
+	long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+	return pages > 0 && page > 0 ? (uint64_t)pages * (uint64_t)page : 0;
 }
 
 static int parse_id(const char **s, unsigned *ret)

@@ -76,6 +76,9 @@ int spec_parse_duration(const char *s, uint64_t *ret_ns);
 #define SPEC_DEFAULT_CPU_MILLI 1000
 #define SPEC_DEFAULT_PIDS 512
 
+/* The host's memory in bytes, 0 if unknown: what no limit or tmpfs may go past. */
+uint64_t spec_host_memory(void);
+
 /* "0.5", "2", "1.25": decimal cores, at most 3 decimals, 0.01 to 1024. */
 int spec_parse_cpus(const char *s, uint32_t *ret_milli);
 /* "UID" or "UID:GID", decimal digits only, each 0-65535 (a sandbox's own ids); GID is

@@ -490,8 +490,7 @@ static void write_usage(const char *out, const char *id, struct sandbox *sb,
  * tmpfs may exceed: the host's memory. */
 static int run_limits(struct run_opts *o)
 {
-	long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
-	uint64_t ram = pages > 0 && page > 0 ? (uint64_t)pages * (uint64_t)page : 0;
+	uint64_t ram = spec_host_memory();
 
 	if (!o->limits.memory_bytes)
 		o->limits.memory_bytes = SPEC_DEFAULT_MEMORY;
