@@ -141,13 +141,13 @@ t_user_namespace() {
 	run_sbx run --writable-size 8M -- sh -c 'echo w > /w && cat /w && echo x >> /etc/passwd && echo edited'
 	assert_eq "$OUT" $'w\nedited' "the image's files are writable through the layer"
 	# From the host: two sandboxes, two ranges, neither the host's root.
-	"$SBX" run -- sleep 3 &
+	"$SBX" run -- sleep 3.17 &
 	local p1=$!
-	"$SBX" run --user 1000 -- sleep 3 &
+	"$SBX" run --user 1000 -- sleep 3.17 &
 	local p2=$!
 	sleep 0.8
-	local uids
-	uids=$(ps -o uid= -C sleep | tr -d ' ' | sort -u)
+	local uids # theirs only: other sleeps on the host are not these
+	uids=$(ps -eo uid=,args= | awk '$2 == "sleep" && $3 == "3.17" && NF == 3 { print $1 }' | sort -u)
 	wait $p1 $p2
 	assert_eq "$(echo "$uids" | wc -l)" 2 "two sandboxes' host uids ($uids)"
 	assert_not_contains "$uids" $'\n0' "host root"
