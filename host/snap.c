@@ -834,7 +834,9 @@ static void fork_start(struct fork_state *f)
 {
 	for (unsigned i = 0; i < f->want; i++) {
 		const char *err = NULL;
-		if (box_create_from(NULL, f->s, f, &err) < 0)
+		/* A copy refused at once (no slot left, say) is counted here: fork_finish()
+		 * answers when every copy has been counted. */
+		if (box_create_from(NULL, f->s, f, &err) != 0)
 			snap_fork_member(f, NULL, err);
 	}
 }

@@ -428,73 +428,119 @@ t_full_disk() {
 	umount "$TMPD/small"
 }
 
-# sbxd killed in the middle of a dump: after a restart, a whole snapshot or none, and the
-# sandbox running (thawed) or recorded.
+# park_criu: a --criu for sbxd that parks every dump and restore before CRIU starts, until
+# $TMPD/criu-go exists; $TMPD/criu-parked-dump (-restore) says one is parked. Kills then
+# land in the middle of the operation, and races happen on purpose.
+park_criu() {
+	local real
+	real=$(command -v criu) || skip "criu is not installed (tools/setup.sh installs it)"
+	cat >"$TMPD/criu-park" <<EOF
+#!/bin/sh
+for a; do
+	case \$a in dump | restore)
+		: >"$TMPD/criu-parked-\$a"
+		while [ ! -e "$TMPD/criu-go" ]; do sleep 0.01; done
+		break ;;
+	esac
+done
+exec "$real" "\$@"
+EOF
+	chmod 755 "$TMPD/criu-park"
+	echo "$TMPD/criu-park"
+}
+
+# wait_parked dump|restore: until a CRIU run is parked at that step.
+wait_parked() {
+	for _ in $(seq 400); do
+		[ -e "$TMPD/criu-parked-$1" ] && return 0
+		sleep 0.025
+	done
+	fail "no $1 reached CRIU"
+}
+
+# sbxd killed in the middle of a dump (frozen, layer saved, CRIU started): after a restart
+# no snapshot and nothing unfinished is left, and the sandbox runs on, thawed.
 t_killed_mid_dump() {
-	start_sbxd
+	start_sbxd --criu "$(park_criu)"
 	need_criu
 	local id n
-	id=$("$SBX" create --image host --memory 1G -- python3 -c "$(counter_with 256)") || fail create
+	id=$("$SBX" create --image host -- python3 -c "$COUNTER") || fail create
 	wait_log "$id" 3
 	curl -s --unix-socket "$SBX_SOCKET" -X POST "http://x/v1/sandboxes/$id/checkpoint" >/dev/null &
-	sleep 0.15
+	wait_parked dump
+	ls -A "$TMPD/state/snapshots" | grep -q '^\.tmp' || fail "the dump has no directory yet"
 	kill -9 "$SBXD_PID"
 	wait "$SBXD_PID" 2>/dev/null
 	SBXD_PID=
-	sleep 1 # CRIU, left alone, finishes or fails
+	pkill -9 -f "$TMPD/criu-park" # the dump it had started never finishes
 	start_sbxd
-	local snaps
 	api GET /v1/snapshots
-	snaps=$(jget "$BODY" '" ".join(s["id"] for s in j["snapshots"])')
-	ls "$TMPD/state/snapshots" | grep -q '^\.tmp' && fail "an unfinished dump is left"
-	for s in $snaps; do
-		local r
-		r=$("$SBX" restore "$s") || fail "a listed snapshot does not restore"
-		"$SBX" rm "$r" >/dev/null
-	done
-	local st
-	st=$(jget "$("$SBX" inspect "$id")" 'j["state"]')
-	if [ "$st" = running ]; then
-		n=$(last_count "$id")
-		wait_log "$id" "$((n + 5))" # thawed
-	else
-		assert_eq "$st" exited "recorded"
-	fi
-	echo "snapshots after the restart: ${snaps:-none}; sandbox $st"
+	assert_eq "$(jget "$BODY" 'len(j["snapshots"])')" 0 "no snapshot"
+	[ -z "$(ls -A "$TMPD/state/snapshots")" ] ||
+		fail "an unfinished dump is left: $(ls -A "$TMPD/state/snapshots")"
+	assert_eq "$(jget "$("$SBX" inspect "$id")" 'j["state"]')" running "the sandbox"
+	n=$(last_count "$id")
+	wait_log "$id" "$((n + 5))" # thawed
+	assert_eq "$("$SBX" exec "$id" -- echo ok)" ok "it serves on"
+	assert_consecutive "$id"
 }
 
-# sbxd killed in the middle of a restore: after a restart the copy is recorded lost, and
-# nothing of it (cgroups, processes, layer) is left; the snapshot restores.
+# sbxd killed in the middle of a restore (launched, CRIU started): after a restart the copy
+# is recorded lost, nothing of it (cgroups, processes, layer) is left, and the snapshot
+# restores.
 t_killed_mid_restore() {
-	start_sbxd
+	start_sbxd --criu "$(park_criu)"
 	need_criu
 	local id snap before
-	id=$("$SBX" create --image host --memory 1G -- python3 -c "
-import time
-big = bytearray(b'r' * (256 << 20))
-print('READY', flush=True)
-while True: time.sleep(0.05)") || fail create
-	wait_log "$id" READY 30
+	id=$("$SBX" create --image host -- python3 -c "$COUNTER") || fail create
+	wait_log "$id" 3
+	touch "$TMPD/criu-go"
 	snap=$("$SBX" checkpoint "$id") || fail checkpoint
 	wait_exit "$id" >/dev/null
+	rm "$TMPD/criu-go"
 	sleep 0.3
 	before=$(leftover_count)
 	curl -s --unix-socket "$SBX_SOCKET" -X POST "http://x/v1/snapshots/$snap/restore" >/dev/null &
-	sleep 0.12
+	wait_parked restore
 	kill -9 "$SBXD_PID"
 	wait "$SBXD_PID" 2>/dev/null
 	SBXD_PID=
 	start_sbxd
-	sleep 0.5
 	api GET /v1/sandboxes
-	local lost
-	lost=$(jget "$BODY" '[s["reason"] for s in j["sandboxes"] if s["id"] != "'"$id"'"]')
+	assert_eq "$(jget "$BODY" '[s["reason"] for s in j["sandboxes"] if s["id"] != "'"$id"'"]')" \
+		"['lost']" "the interrupted copy"
+	pgrep -f "$TMPD/criu-park" >/dev/null && fail "the interrupted restore's CRIU lives on"
 	assert_eq "$(leftover_count)" "$before" "nothing of the interrupted restore is left"
-	[[ "$lost" == "['lost']" || "$lost" == "[]" ]] || fail "the interrupted copy: $lost"
 	local new
 	new=$("$SBX" restore "$snap") || fail "the snapshot restores after all"
-	wait_log "$new" READY
-	echo "interrupted copy: $lost"
+	wait_log "$new" "$(($(last_count "$id") + 3))"
+	assert_consecutive "$new"
+}
+
+# A fork whose copies lose their slots while the dump runs: the copy refused is reported
+# (the answer does not wait for it), the other runs, and the fork's snapshot goes.
+t_fork_slots_taken() {
+	start_sbxd --max-sandboxes 3 --criu "$(park_criu)"
+	need_criu
+	local id body copy
+	id=$("$SBX" create --image host -- python3 -c "$COUNTER") || fail create
+	wait_log "$id" 3
+	curl -s --max-time 30 -o "$TMPD/fork.json" -w '%{http_code}' --unix-socket "$SBX_SOCKET" \
+		-X POST "http://x/v1/sandboxes/$id/fork" -d '{"count": 2}' >"$TMPD/fork.code" &
+	local cpid=$!
+	wait_parked dump
+	"$SBX" create --image base -- sleep 1000 >/dev/null || fail "create during the dump"
+	touch "$TMPD/criu-go"
+	wait "$cpid"
+	body=$(cat "$TMPD/fork.json")
+	assert_eq "$(cat "$TMPD/fork.code")" 201 "fork ($body)"
+	assert_eq "$(jget "$body" 'len(j["sandboxes"]), len(j.get("errors", []))')" "(1, 1)" \
+		"copies made and refused"
+	assert_contains "$(jget "$body" 'j["errors"][0]')" "maximum of 3 sandboxes" "the refusal says why"
+	run_sbx snapshots
+	assert_eq "$(echo "$OUT" | grep -c snap-)" 0 "the fork's snapshot is gone"
+	copy=$(jget "$body" 'j["sandboxes"][0]')
+	wait_log "$copy" "$(($(last_count "$id") + 3))"
 }
 
 . "$(dirname "$0")/lib.sh"
