@@ -38,6 +38,28 @@
 #define CTL_RETRY_NS 30000000000LL     /* a control channel that cannot be reached yet */
 
 static const char *const state_names[] = { "creating", "running", "exited", "removed" };
+static const char *const reason_names[_REASON_MAX] = {
+	[REASON_EXITED] = "exited",
+	[REASON_FAILED] = "failed",
+	[REASON_CHECKPOINTED] = "checkpointed",
+	[REASON_TIMEOUT] = "timeout",
+	[REASON_IDLE_TIMEOUT] = "idle_timeout",
+	[REASON_DELETED] = "deleted",
+	[REASON_LOST] = "lost",
+};
+
+const char *box_reason_name(enum box_reason r)
+{
+	return r > REASON_NONE && r < _REASON_MAX ? reason_names[r] : NULL;
+}
+
+int box_reason_parse(const char *name)
+{
+	for (int r = REASON_NONE + 1; r < _REASON_MAX; r++)
+		if (!strcmp(name, reason_names[r]))
+			return r;
+	return -EINVAL;
+}
 
 const char *box_state_name(enum box_state s)
 {
@@ -159,7 +181,8 @@ json_t *box_json(const struct box *b)
 			  "spec", json_incref(b->spec));
 	json_object_set_new(j, "exit_code",
 			    b->exit_code >= 0 ? json_integer(b->exit_code) : json_null());
-	json_object_set_new(j, "reason", b->reason ? json_string(b->reason) : json_null());
+	json_object_set_new(j, "reason",
+			    b->reason ? json_string(box_reason_name(b->reason)) : json_null());
 	json_object_set_new(j, "pid",
 			    b->state == BOX_RUNNING && b->pid > 0 ? json_integer(b->pid)
 								  : json_null());
@@ -189,7 +212,7 @@ static int persist(struct box *b)
 		.state = box_state_name(b->state),
 		.spec = spec ? spec : "{}",
 		.cgroup = b->cgroup_json,
-		.reason = b->reason,
+		.reason = box_reason_name(b->reason),
 		.created_ns = b->created_ns,
 		.ended_ns = b->ended_ns,
 		.deadline_ns = b->deadline_ns,
@@ -742,7 +765,7 @@ static void launch_done(struct work *w)
 						   .tenant = b->tenant,
 						   .state = "removed",
 						   .spec = "{}",
-						   .reason = "failed",
+						   .reason = box_reason_name(REASON_FAILED),
 						   .created_ns = b->created_ns,
 						   .exit_code = -1,
 					   });
@@ -771,7 +794,7 @@ static void launch_done(struct work *w)
 	free(j);
 	if (persist(b) < 0) {
 		/* Unrecorded, a restart would not find it: it does not stay. */
-		box_kill(b, "failed");
+		box_kill(b, REASON_FAILED);
 		if (b->fork)
 			snap_fork_member(b->fork, NULL,
 					 D.store_error ? D.store_error : "state database");
@@ -1160,8 +1183,8 @@ static void box_stopped(struct box *b, int code)
 	b->ended_ns = real_ns();
 	usage_finalize(b);
 	if (!b->reason)
-		b->reason = "exited";
-	if (!strcmp(b->reason, "timeout") || !strcmp(b->reason, "idle_timeout"))
+		b->reason = REASON_EXITED;
+	if (b->reason == REASON_TIMEOUT || b->reason == REASON_IDLE_TIMEOUT)
 		code = 124;
 	b->exit_code = code;
 	ctl_close(b);
@@ -1221,7 +1244,7 @@ void box_exited(struct box *b)
 	teardown_queue(b, false);
 }
 
-void box_kill(struct box *b, const char *reason)
+void box_kill(struct box *b, enum box_reason reason)
 {
 	if (b->killing || !b->sb)
 		return;
@@ -1281,7 +1304,7 @@ void box_delete(struct conn *c, struct box *b)
 	b->waiter = c;
 	c->ops++;
 	if (b->state == BOX_RUNNING) {
-		b->reason = "deleted";
+		b->reason = REASON_DELETED;
 		(void)sandbox_kill(b->sb);
 		box_stopped(b, 137);
 	}
@@ -1329,19 +1352,19 @@ void box_tick(int64_t mono, int64_t real)
 				       "sandbox %s: its control channel stayed unreachable; "
 				       "stopping it",
 				       b->id);
-				box_kill(b, "lost");
+				box_kill(b, REASON_LOST);
 			} else if (box_ctl_connect(b) < 0) {
-				box_kill(b, "lost");
+				box_kill(b, REASON_LOST);
 			} else {
 				due_at(&due_mono, mono + 100000000);
 			}
 		}
 		if (b->state == BOX_RUNNING && !b->removing && !b->ckpt) {
 			if (b->deadline_ns && real >= b->deadline_ns)
-				box_kill(b, "timeout");
+				box_kill(b, REASON_TIMEOUT);
 			else if (b->req.idle_timeout_ns && !b->execs &&
 				 mono - b->last_active >= (int64_t)b->req.idle_timeout_ns)
-				box_kill(b, "idle_timeout");
+				box_kill(b, REASON_IDLE_TIMEOUT);
 			if (b->deadline_ns)
 				due_at(&due_real, b->deadline_ns);
 			if (b->req.idle_timeout_ns)
@@ -1374,7 +1397,7 @@ void box_kill_all(void)
 	for (struct box *b = D.boxes; b; b = b->next)
 		if (b->sb) {
 			usage_finalize(b);
-			b->reason = "deleted";
+			b->reason = REASON_DELETED;
 			sandbox_destroy(b->sb);
 			b->sb = NULL;
 			layer_remove(b->id);
@@ -1421,12 +1444,13 @@ static void readopt_one(const struct store_sandbox *s, void *userdata)
 			(uint64_t)json_integer_value(json_object_get(base, "cpu_offset_ns"));
 		json_decref(base);
 	}
-	b->reason = s->reason ? (!strcmp(s->reason, "timeout")	      ? "timeout"
-				 : !strcmp(s->reason, "idle_timeout") ? "idle_timeout"
-				 : !strcmp(s->reason, "deleted")      ? "deleted"
-				 : !strcmp(s->reason, "lost")	      ? "lost"
-								      : "exited")
-			      : NULL;
+	if (s->reason) {
+		r = box_reason_parse(s->reason);
+		if (r < 0)
+			logmsg(1, "sandbox %s: unknown reason \"%s\" read as lost", s->id,
+			       s->reason);
+		b->reason = r < 0 ? REASON_LOST : (enum box_reason)r;
+	}
 	char *spec = json_dumps(b->spec, JSON_COMPACT);
 	r = spec ? apispec_parse_create(spec, strlen(spec), &b->req, &err) : -EINVAL;
 	free(spec);
@@ -1518,7 +1542,7 @@ static void readopt_one(const struct store_sandbox *s, void *userdata)
 	b->started_ns = s->created_ns;
 	b->state = BOX_EXITED;
 	b->exit_code = read_status(b->dir);
-	b->reason = b->exit_code >= 0 ? "exited" : "lost";
+	b->reason = b->exit_code >= 0 ? REASON_EXITED : REASON_LOST;
 	/* When it ended: sbx-init wrote its status then. Without one, nothing after what
 	 * was billed is known, and nothing more is billed. */
 	char path[4096];

@@ -52,6 +52,19 @@ enum box_state {
 	BOX_REMOVED,
 };
 
+/* Why a sandbox ended: stored by name (box_reason_name) and read back exactly. */
+enum box_reason {
+	REASON_NONE, /* it has not ended */
+	REASON_EXITED,
+	REASON_FAILED, /* its launch failed */
+	REASON_CHECKPOINTED,
+	REASON_TIMEOUT,
+	REASON_IDLE_TIMEOUT,
+	REASON_DELETED,
+	REASON_LOST, /* gone while sbxd was not watching */
+	_REASON_MAX,
+};
+
 struct conn;
 struct exec;
 struct ckpt;
@@ -91,7 +104,7 @@ struct box {
 	int64_t created_ns, started_ns, ended_ns, deadline_ns; /* CLOCK_REALTIME */
 	int64_t last_active;				       /* CLOCK_MONOTONIC */
 	int exit_code;					       /* -1 while none */
-	const char *reason; /* why it ended: exited, timeout, idle_timeout, deleted, lost */
+	enum box_reason reason;
 	bool adopted, killing, removing, torn_down;
 	int slot;	   /* the meter's slot, or -1 */
 	uint64_t cg_id;	   /* cgroup-v2 id, as eBPF sees it */
@@ -378,8 +391,11 @@ void box_logs_follow(struct conn *c);
 int box_set_timeout(struct box *b, uint64_t timeout_ns);
 json_t *box_usage_json(struct box *b);
 const char *box_state_name(enum box_state s);
+/* NULL for REASON_NONE. box_reason_parse: the reason of that name; -EINVAL if none. */
+const char *box_reason_name(enum box_reason r);
+int box_reason_parse(const char *name);
 int box_new_id(char *buf, size_t size);
-void box_kill(struct box *b, const char *reason);
+void box_kill(struct box *b, enum box_reason reason);
 void box_maybe_free(struct box *b);
 /* Connects its control channel and watches it: at once, or (its backlog full) from the
  * tick for a while, never waiting. 0, or -errno when it cannot be served. */

@@ -596,7 +596,7 @@ static void ckpt_done(struct work *w)
 		b->ckpt = NULL;
 		free(b->snapshot_id);
 		b->snapshot_id = strdup(s->id);
-		box_kill(b, "checkpointed");
+		box_kill(b, REASON_CHECKPOINTED);
 	}
 	box_tick_soon(); /* timeouts waited for the checkpoint */
 	if (b->exit_pending) {

@@ -543,4 +543,31 @@ t_fork_slots_taken() {
 	wait_log "$copy" "$(($(last_count "$id") + 3))"
 }
 
+# Why each sandbox ended reads the same after sbxd restarts: exited, timeout, checkpointed.
+t_reasons_across_restart() {
+	start_sbxd
+	need_criu
+	local a b c before after
+	a=$("$SBX" create --image base -- sh -c 'exit 3') || fail create
+	b=$("$SBX" create --image base --timeout 1s -- sleep 1000) || fail create
+	c=$("$SBX" create --image host -- python3 -c "$COUNTER") || fail create
+	wait_log "$c" 3
+	"$SBX" checkpoint "$c" >/dev/null || fail checkpoint
+	wait_exit "$a" >/dev/null
+	wait_exit "$b" >/dev/null
+	wait_exit "$c" >/dev/null
+	reasons() {
+		api GET /v1/sandboxes
+		jget "$BODY" '{s["id"]: (s["reason"], s["exit_code"]) for s in j["sandboxes"]}'
+	}
+	before=$(reasons)
+	assert_eq "$before" "{'$a': ('exited', 3), '$b': ('timeout', 124), '$c': ('checkpointed', $(jget "$("$SBX" inspect "$c")" 'j["exit_code"]'))}" "before"
+	kill -TERM "$SBXD_PID"
+	wait "$SBXD_PID"
+	SBXD_PID=
+	start_sbxd
+	after=$(reasons)
+	assert_eq "$after" "$before" "after a restart"
+}
+
 . "$(dirname "$0")/lib.sh"
