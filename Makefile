@@ -126,12 +126,15 @@ $(B)/sbx-init: sandbox/init.c sandbox/ctl.h sandbox/nsutil.h | $(SETUP)
 	@$(if $(Q),echo "  CC      $@ (static)")
 	$(Q)$(CC) -std=gnu11 $(WARN) -O2 -static -o $@ $<
 
-$(B)/images/base/manifest.json: tools/mkimage.sh $(B)/sbx-init | $(SETUP)
+# An image is rebuilt when its builder or a file of its recipe (or of common/) changes.
+image_srcs = images/build.sh $(wildcard images/common/* images/common/etc/* images/$(1)/* \
+	images/$(1)/etc/*)
+$(B)/images/base/manifest.json: $(call image_srcs,base) $(B)/sbx-init | $(SETUP)
 	@$(if $(Q),echo "  IMAGE   base")
-	$(Q)bash tools/mkimage.sh base $(B)/images/base $(B)/sbx-init
-$(B)/images/host/manifest.json: tools/mkimage.sh | $(SETUP)
+	$(Q)bash images/build.sh base $(B)/images/base $(B)/sbx-init
+$(B)/images/host/manifest.json: $(call image_srcs,host) | $(SETUP)
 	@$(if $(Q),echo "  IMAGE   host")
-	$(Q)bash tools/mkimage.sh host $(B)/images/host
+	$(Q)bash images/build.sh host $(B)/images/host
 
 # ---- tests ----
 $(B)/tests/test-%: $(B)/tests/unit/test-%.o $(LIBHOST) $(LIBSANDBOX)
