@@ -8,6 +8,9 @@
 #   make fuzz       build the libFuzzer targets (build/fuzz/)
 #   make format / format-check
 #   make SANITIZE=address,undefined   sanitizer build;  V=1 for loud output
+#   make SANITIZE=thread B=build-tsan check-build, then
+#     B=build-tsan tests/run.sh test-sbxd (test-gpu, test-ckpt): sbxd's threads under
+#     ThreadSanitizer (a report makes sbxd exit 66, which fails the case)
 
 VERSION := 0.1.0
 B := build

@@ -274,20 +274,20 @@ static int env_set(char ***env, size_t *n, const char *kv)
 }
 
 /* Defaults, then the image's, then the request's: later entries win. */
-static int build_env(struct box *b, const struct image *img)
+static int build_env(struct launch_io *io, const struct image *img)
 {
 	char host[80];
 	size_t n = 0;
 	int r = 0;
 
-	snprintf(host, sizeof(host), "HOSTNAME=%s", b->req.hostname ? b->req.hostname : b->id);
-	r |= env_set(&b->envp, &n, "PATH=" DEFAULT_PATH);
-	r |= env_set(&b->envp, &n, "HOME=/tmp");
-	r |= env_set(&b->envp, &n, host);
+	snprintf(host, sizeof(host), "HOSTNAME=%s", io->req->hostname ? io->req->hostname : io->id);
+	r |= env_set(&io->envp, &n, "PATH=" DEFAULT_PATH);
+	r |= env_set(&io->envp, &n, "HOME=/tmp");
+	r |= env_set(&io->envp, &n, host);
 	for (char **e = img->env; e && *e; e++)
-		r |= env_set(&b->envp, &n, *e);
-	for (char **e = b->req.env; e && *e; e++)
-		r |= env_set(&b->envp, &n, *e);
+		r |= env_set(&io->envp, &n, *e);
+	for (char **e = io->req->env; e && *e; e++)
+		r |= env_set(&io->envp, &n, *e);
 	return r ? -ENOMEM : 0;
 }
 
@@ -315,11 +315,10 @@ static void slot_free(struct box *b)
 }
 
 /* Counting the devices a box holds, from zero (@fresh) or on (re-adoption). */
-static int gpus_meter(struct box *b, bool fresh)
+static int gpus_meter(int slot, const uint64_t *rdevs, unsigned ngpu, bool fresh)
 {
-	for (unsigned i = 0; i < b->ngpu; i++) {
-		int r = meter_gpu_grant(D.meter, (uint32_t)b->slot, i,
-					D.gpus[b->gpu_idx[i]].node_rdev[0], fresh);
+	for (unsigned i = 0; i < ngpu; i++) {
+		int r = meter_gpu_grant(D.meter, (uint32_t)slot, i, rdevs[i], fresh);
 		if (r < 0)
 			return r;
 	}
@@ -349,21 +348,18 @@ static void gpus_release(struct box *b)
 
 /* Runs on the launch worker once the cgroups exist, before the sandbox does: its meter
  * slot, and its device allowlist with the nodes of its GPUs. */
+/* On the launch's worker, once its cgroup exists (before the workload runs). The ioctl
+ * timer of GPU holders was switched on by the loop thread before the launch. */
 static int on_cgroup(const struct cgroup *cg, void *userdata)
 {
-	struct box *b = userdata;
-	uint64_t rdevs[ROOTFS_MAX_DEVICES];
-	int r = usage_cgroup_id(cg->v2_path, &b->cg_id);
+	struct launch_io *io = userdata;
+	int r = usage_cgroup_id(cg->v2_path, &io->cg_id);
 	if (r == 0 && D.devices)
-		r = devices_attach(D.devices, cg->v2_fd, b->cg_id, rdevs,
-				   gpu_nodes_of(b, NULL, rdevs, ARRAY_SIZE(rdevs)));
-	if (r < 0 || b->slot < 0 || b->from)
+		r = devices_attach(D.devices, cg->v2_fd, io->cg_id, io->node_rdevs, io->nnodes);
+	if (r < 0 || io->slot < 0 || io->from)
 		return r; /* a restore attaches its meter once CRIU is done */
-	if (b->ngpu)
-		r = gpus_meter(b, true);
-	if (r == 0 && b->ngpu)
-		r = meter_gpu_timing(D.meter, true);
-	return r < 0 ? r : meter_attach(D.meter, b->cg_id, (uint32_t)b->slot, true);
+	r = gpus_meter(io->slot, io->gpu_rdevs, io->ngpu, true);
+	return r < 0 ? r : meter_attach(D.meter, io->cg_id, (uint32_t)io->slot, true);
 }
 
 void box_meter_tick(int64_t mono)
@@ -448,8 +444,9 @@ static void usage_finalize(struct box *b)
 
 struct launch_job {
 	struct work w;
-	struct box *b;
+	struct box *b; /* for the completion: the worker has io */
 	struct conn *c;
+	struct launch_io io;
 	int r;
 	char *err; /* one line: what failed */
 	int status;
@@ -470,17 +467,17 @@ static char *cgroup_to_json(const struct cgroup *cg)
 	return s;
 }
 
-static int open_state_files(struct box *b, int *log_fd, int *status_fd)
+static int open_state_files(const char *dir, int *log_fd, int *status_fd)
 {
 	char path[4096];
 
-	if (mkdir(b->dir, 0700) < 0 && errno != EEXIST)
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
 		return -errno;
-	snprintf(path, sizeof(path), "%s/log", b->dir);
+	snprintf(path, sizeof(path), "%s/log", dir);
 	*log_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 	if (*log_fd < 0)
 		return -errno;
-	snprintf(path, sizeof(path), "%s/status", b->dir);
+	snprintf(path, sizeof(path), "%s/status", dir);
 	*status_fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (*status_fd < 0) {
 		int r = -errno;
@@ -536,7 +533,7 @@ static void box_trim_exited(const char *tenant)
  * namespace, as a launched one did, so that a later checkpoint accepts it; only then,
  * non-dumpable again, does it let the rest of the sandbox go on. Nothing of the sandbox
  * runs while PID 1 is dumpable. */
-static int restore_resume(struct box *b, struct sandbox *sb, int ctl_fd, int log_fd, int status_fd)
+static int restore_resume(const char *id, struct sandbox *sb, int ctl_fd, int log_fd, int status_fd)
 {
 	if (fchown(log_fd, 0, 0) < 0 || fchown(status_fd, 0, 0) < 0)
 		return -errno;
@@ -546,7 +543,7 @@ static int restore_resume(struct box *b, struct sandbox *sb, int ctl_fd, int log
 	if (r < 0) {
 		/* An sbx-init that cannot: the sandbox runs on, and only its next checkpoint
 		 * would fail. */
-		logmsg(1, "sandbox %s: sbx-init did not start again after the restore: %s", b->id,
+		logmsg(1, "sandbox %s: sbx-init did not start again after the restore: %s", id,
 		       strerror(-r));
 		(void)cgroup_signal(sb->cg, SIGCONT);
 	}
@@ -556,23 +553,22 @@ static int restore_resume(struct box *b, struct sandbox *sb, int ctl_fd, int log
 static void launch_fn(struct work *w)
 {
 	struct launch_job *j = (struct launch_job *)w;
-	struct box *b = j->b;
+	struct launch_io *io = &j->io;
+	const struct api_create *req = io->req;
 	_cleanup_(image_freep) struct image *img = NULL;
 	_cleanup_close_ int log_fd = -1, status_fd = -1;
 	struct sandbox_error se = { 0 };
 	char *ierr = NULL;
-	const char *paths[ROOTFS_MAX_DEVICES], *devices[2 * ROOTFS_MAX_DEVICES + 1] = { 0 };
-	uint64_t rdevs[ROOTFS_MAX_DEVICES];
+	const char *devices[2 * ARRAY_SIZE(io->nodes) + 1] = { 0 };
 	int r;
 
 	/* The GPUs' nodes and their companions, bound into /dev under their own names. */
-	size_t nnodes = gpu_nodes_of(b, paths, rdevs, ARRAY_SIZE(paths));
-	for (size_t i = 0; i < nnodes; i++) {
-		devices[2 * i] = paths[i];
-		devices[2 * i + 1] = strrchr(paths[i], '/') + 1;
+	for (size_t i = 0; i < io->nnodes; i++) {
+		devices[2 * i] = io->nodes[i];
+		devices[2 * i + 1] = strrchr(io->nodes[i], '/') + 1;
 	}
 
-	r = image_open(b->req.image ? b->req.image : "base", D.opt.images_dir, &img, &ierr);
+	r = image_open(req->image ? req->image : "base", D.opt.images_dir, &img, &ierr);
 	if (r < 0) {
 		j->status = r == -ENOENT ? 400 : 500;
 		if (asprintf(&j->err, "image: %s", ierr ? ierr : strerror(-r)) < 0)
@@ -581,9 +577,9 @@ static void launch_fn(struct work *w)
 		j->r = r;
 		return;
 	}
-	r = build_env(b, img);
+	r = build_env(io, img);
 	if (r == 0)
-		r = open_state_files(b, &log_fd, &status_fd);
+		r = open_state_files(io->dir, &log_fd, &status_fd);
 	if (r < 0) {
 		j->r = r;
 		j->status = 500;
@@ -593,12 +589,12 @@ static void launch_fn(struct work *w)
 	}
 	/* A layer of its own on the host, reachable for checkpoints. */
 	char layer[256];
-	uint64_t wbytes = b->req.writable_bytes ? b->req.writable_bytes : D.opt.writable_default;
+	uint64_t wbytes = req->writable_bytes ? req->writable_bytes : D.opt.writable_default;
 	bool own_layer = wbytes;
 	if (own_layer) {
-		r = layer_create(b->id, wbytes);
+		r = layer_create(io->id, wbytes);
 		if (r == 0)
-			r = layer_path(b->id, NULL, layer, sizeof(layer));
+			r = layer_path(io->id, NULL, layer, sizeof(layer));
 		if (r < 0) {
 			j->r = r;
 			j->status = 500;
@@ -609,36 +605,36 @@ static void launch_fn(struct work *w)
 		}
 	}
 	struct sandbox_spec spec = {
-		.id = b->id,
+		.id = io->id,
 		.rootfs = img->rootfs,
 		.binds = (const char *const *)img->binds,
-		.argv = b->req.cmd,
-		.envp = b->envp,
-		.workdir = b->req.workdir,
-		.hostname = b->req.hostname,
-		.set_user = b->req.set_user,
-		.uid = b->req.uid,
-		.gid = b->req.gid,
-		.limits = b->req.limits,
+		.argv = req->cmd,
+		.envp = io->envp,
+		.workdir = req->workdir,
+		.hostname = req->hostname,
+		.set_user = req->set_user,
+		.uid = req->uid,
+		.gid = req->gid,
+		.limits = req->limits,
 		.writable_bytes = wbytes,
 		.layer_dir = own_layer ? layer : NULL,
 		.tmp_bytes = D.opt.tmp_bytes,
-		.net = b->req.net,
+		.net = req->net,
 		.control = true,
 		.filter = D.filter,
 		.stdio = { D.devnull, log_fd, log_fd },
 		.log_fd = log_fd,
 		.log_cap = D.opt.log_cap,
 		.status_fd = status_fd,
-		.on_cgroup = b->slot >= 0 || D.devices ? on_cgroup : NULL,
-		.userdata = b,
+		.on_cgroup = io->slot >= 0 || D.devices ? on_cgroup : NULL,
+		.userdata = io,
 		.devices = devices,
 	};
 	/* Metered even without a limit. (Set here, not in the initializer above: a second
 	 * designator for a member of .limits would reset the whole of it.) */
 	spec.limits.memory_account = true;
-	if (b->from) {
-		r = snap_restore(b, &spec, img, log_fd, status_fd, &j->sb, &j->err);
+	if (io->from) {
+		r = snap_restore(io, &spec, img, log_fd, status_fd, &j->sb, &j->err);
 		if (r < 0) {
 			j->r = r;
 			j->status = 500;
@@ -657,7 +653,7 @@ static void launch_fn(struct work *w)
 				  (se.stage == STAGE_CGROUP && r == -EOPNOTSUPP);
 		j->status = user_error ? 400 : r == -ENOSPC || r == -EAGAIN ? 503 : 500;
 		if (se.stage == STAGE_WORKDIR)
-			r = asprintf(&j->err, "workdir: %s: %s", b->req.workdir, strerror(-r));
+			r = asprintf(&j->err, "workdir: %s: %s", req->workdir, strerror(-r));
 		else
 			r = asprintf(&j->err, "launch failed at %s: %s",
 				     sandbox_stage_name(se.stage), strerror(-r));
@@ -665,13 +661,13 @@ static void launch_fn(struct work *w)
 			j->err = NULL;
 		goto fail;
 	}
-	r = sandbox_start_time(j->sb->pid, &b->start_time);
+	r = sandbox_start_time(j->sb->pid, &io->start_time);
 	if (r == 0) {
 		j->ctl_fd = ctl_connect(j->sb->pidfd, true);
 		r = j->ctl_fd < 0 ? j->ctl_fd : 0;
 	}
-	if (r == 0 && b->from)
-		r = restore_resume(b, j->sb, j->ctl_fd, log_fd, status_fd);
+	if (r == 0 && io->from)
+		r = restore_resume(io->id, j->sb, j->ctl_fd, log_fd, status_fd);
 	if (r == 0)
 		return;
 	sandbox_destroy(j->sb);
@@ -681,8 +677,8 @@ static void launch_fn(struct work *w)
 	if (asprintf(&j->err, "cannot reach the new sandbox: %s", strerror(-r)) < 0)
 		j->err = NULL;
 fail:
-	remove_state_dir(b->dir);
-	layer_remove(b->id);
+	remove_state_dir(io->dir);
+	layer_remove(io->id);
 }
 
 static void pid_done(struct loop_op *op, int res, uint32_t flags);
@@ -753,6 +749,13 @@ static void launch_done(struct work *w)
 	struct conn *c = j->c;
 
 	b->jobs--;
+	/* What the worker made, handed over. */
+	b->envp = TAKE_PTR(j->io.envp);
+	b->start_time = j->io.start_time;
+	b->cg_id = j->io.cg_id;
+	b->cpu_offset_ns = j->io.cpu_offset_ns;
+	b->restore_ms = j->io.restore_ms;
+	b->restore_stats = TAKE_PTR(j->io.restore_stats);
 	if (b->from) { /* the restore is done with its snapshot */
 		b->from->users--;
 		b->from = NULL;
@@ -1069,8 +1072,14 @@ static int box_launch(struct conn *c, const char *tenant, json_t *spec, struct a
 		.w = { .fn = launch_fn, .done = launch_done, .slow = from != NULL },
 		.b = b,
 		.c = c,
-		.ctl_fd = -1
+		.ctl_fd = -1,
+		.io = { .id = b->id, .dir = b->dir, .req = &b->req, .slot = b->slot, .from = from },
 	};
+	gpu_launch_io(b, &j->io);
+	/* The ioctl timer of GPU holders: switched here, on the loop thread that owns the
+	 * meter; it stays on until the last holder goes. */
+	if (ngpu && b->slot >= 0)
+		(void)meter_gpu_timing(D.meter, true);
 	b->jobs++;
 	if (c)
 		c->ops++; /* the connection lives until the answer */
@@ -1523,7 +1532,9 @@ static void readopt_one(const struct store_sandbox *s, void *userdata)
 		D.slot_used[b->slot] = 1;
 		if (b->sb && b->cg_id)
 			(void)meter_attach(D.meter, b->cg_id, (uint32_t)b->slot, false);
-		if (b->sb && b->ngpu && gpus_meter(b, false) == 0)
+		struct launch_io io = { 0 };
+		gpu_launch_io(b, &io);
+		if (b->sb && b->ngpu && gpus_meter(b->slot, io.gpu_rdevs, io.ngpu, false) == 0)
 			(void)meter_gpu_timing(D.meter, true);
 	}
 	b->started_ns = s->created_ns;

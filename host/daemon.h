@@ -341,9 +341,12 @@ void bill_snapshot_start(struct snap *s);
 void bill_snapshot_final(struct snap *s);
 
 /* gpu.c */
+struct launch_io;
 int gpu_add(const char *path, const char *model, const char *bus);
 int gpu_discover_nvidia(const char *root);
 size_t gpu_nodes_of(const struct box *b, const char **paths, uint64_t *rdevs, size_t max);
+/* Copies into @io the nodes that a launch of @b binds and meters. Loop thread. */
+void gpu_launch_io(const struct box *b, struct launch_io *io);
 
 void gpu_nvml_init(void);
 void gpu_nvml_tick(struct box *b, int64_t mono);
@@ -406,6 +409,28 @@ void box_exited(struct box *b);
  * when started; else an HTTP status with *ret_err (nothing was started). */
 int box_create_from(struct conn *c, struct snap *s, struct fork_state *fork, const char **ret_err);
 
+/* A launch, run on a worker: what the worker reads, copied or left unchanged by the loop
+ * thread while it runs, and what it hands back through the work's completion. The worker
+ * never touches the box, the daemon's GPUs or the meter's own state. */
+struct launch_io {
+	/* in */
+	const char *id, *dir;
+	const struct api_create *req; /* the box's, unchanged while the launch runs */
+	int slot;		      /* the meter's, or -1 */
+	const struct snap *from;      /* a restore's snapshot (its users count holds it) */
+	const char *nodes[8 * 6];     /* the GPUs' device nodes (their strings live as D) */
+	uint64_t node_rdevs[8 * 6];
+	size_t nnodes;
+	uint64_t gpu_rdevs[8]; /* each GPU's own node, for the meter */
+	unsigned ngpu;
+	/* out */
+	char **envp;
+	uint64_t start_time, cg_id;
+	uint64_t cpu_offset_ns; /* a restore: the CPU that CRIU spent in its cgroup */
+	double restore_ms;
+	json_t *restore_stats;
+};
+
 /* snap.c */
 int snap_init(void);
 struct snap *snap_find(const char *id, const char *tenant);
@@ -422,5 +447,5 @@ struct sandbox_spec;
 struct image;
 struct sandbox;
 /* The restore step of a launch, on a worker: the sandbox in *ret, or why in *ret_err. */
-int snap_restore(struct box *b, const struct sandbox_spec *spec, const struct image *img,
+int snap_restore(struct launch_io *io, const struct sandbox_spec *spec, const struct image *img,
 		 int log_fd, int status_fd, struct sandbox **ret, char **ret_err);

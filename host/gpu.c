@@ -159,6 +159,17 @@ size_t gpu_nodes_of(const struct box *b, const char **paths, uint64_t *rdevs, si
 	return n;
 }
 
+void gpu_launch_io(const struct box *b, struct launch_io *io)
+{
+	_Static_assert(ARRAY_SIZE(io->nodes) >=
+			       ARRAY_SIZE(b->gpu_idx) * ARRAY_SIZE(D.gpus[0].nodes),
+		       "room for every node of every GPU a box may hold");
+	io->nnodes = gpu_nodes_of(b, io->nodes, io->node_rdevs, ARRAY_SIZE(io->nodes));
+	io->ngpu = b->ngpu;
+	for (unsigned i = 0; i < b->ngpu; i++)
+		io->gpu_rdevs[i] = D.gpus[b->gpu_idx[i]].node_rdev[0];
+}
+
 /* NVML where it loads: it names the devices it knows and reports their use. */
 void gpu_nvml_init(void)
 {

@@ -962,10 +962,10 @@ static int userns_image(const char *images, uid_t from, uid_t to, const char *ou
 	return 0;
 }
 
-int snap_restore(struct box *b, const struct sandbox_spec *spec, const struct image *img,
+int snap_restore(struct launch_io *io, const struct sandbox_spec *spec, const struct image *img,
 		 int log_fd, int status_fd, struct sandbox **ret, char **ret_err)
 {
-	const struct snap *s = b->from;
+	const struct snap *s = io->from;
 	char layer[256], root[256], path[4200], log[4200], out[4200], pidfile[4200];
 	char userns_img[4200], userns_name[64], userns_over[4300];
 	struct cgroup *cg = NULL;
@@ -987,11 +987,11 @@ int snap_restore(struct box *b, const struct sandbox_spec *spec, const struct im
 	} while (0)
 
 	*ret_err = NULL;
-	(void)layer_path(b->id, "upper", layer, sizeof(layer));
-	(void)layer_path(b->id, "root", root, sizeof(root));
+	(void)layer_path(io->id, "upper", layer, sizeof(layer));
+	(void)layer_path(io->id, "root", root, sizeof(root));
 	snprintf(userns_img, sizeof(userns_img), "%s/sandboxes/%s/userns.img", D.opt.state_dir,
-		 b->id);
-	r = cgroup_create(b->id, &spec->limits, &cg);
+		 io->id);
+	r = cgroup_create(io->id, &spec->limits, &cg);
 	if (r == 0 && spec->on_cgroup)
 		r = spec->on_cgroup(cg, spec->userdata);
 	if (r < 0)
@@ -1005,7 +1005,7 @@ int snap_restore(struct box *b, const struct sandbox_spec *spec, const struct im
 		FAIL(r, "host ids for the sandbox: %s", strerror(-r));
 	/* The layer, back onto its fresh tmpfs, owned by the new ids. */
 	snprintf(path, sizeof(path), "%s/layer.tar", s->dir);
-	snprintf(out, sizeof(out), "%s/sandboxes/%s/restore-tar.log", D.opt.state_dir, b->id);
+	snprintf(out, sizeof(out), "%s/sandboxes/%s/restore-tar.log", D.opt.state_dir, io->id);
 	r = layer_tar(false, path, layer, out, cg, &err);
 	(void)unlink(out);
 	if (r < 0)
@@ -1018,7 +1018,7 @@ int snap_restore(struct box *b, const struct sandbox_spec *spec, const struct im
 	userns = idmap_userns_fd(base);
 	if (userns < 0)
 		FAIL(userns, "a user namespace for the sandbox's ids: %s", strerror(-userns));
-	(void)layer_path(b->id, NULL, path, sizeof(path));
+	(void)layer_path(io->id, NULL, path, sizeof(path));
 	struct rootfs_plan plan = {
 		.image = img->rootfs, .writable_bytes = 1, .layer_dir = path, .base = base
 	};
@@ -1042,9 +1042,9 @@ int snap_restore(struct box *b, const struct sandbox_spec *spec, const struct im
 		FAIL(r, "the snapshot's user namespace: %s", strerror(-r));
 	snprintf(userns_over, sizeof(userns_over), "%s/%s", path, userns_name);
 
-	snprintf(log, sizeof(log), "%s/sandboxes/%s/criu-restore.log", D.opt.state_dir, b->id);
-	snprintf(out, sizeof(out), "%s/sandboxes/%s/criu-restore.out", D.opt.state_dir, b->id);
-	snprintf(pidfile, sizeof(pidfile), "%s/sandboxes/%s/criu.pid", D.opt.state_dir, b->id);
+	snprintf(log, sizeof(log), "%s/sandboxes/%s/criu-restore.log", D.opt.state_dir, io->id);
+	snprintf(out, sizeof(out), "%s/sandboxes/%s/criu-restore.out", D.opt.state_dir, io->id);
+	snprintf(pidfile, sizeof(pidfile), "%s/sandboxes/%s/criu.pid", D.opt.state_dir, io->id);
 	(void)unlink(pidfile);
 	json_t *keys = json_object_get(s->meta, "keys");
 	argv[n++] = strdup("restore");
@@ -1118,8 +1118,8 @@ int snap_restore(struct box *b, const struct sandbox_spec *spec, const struct im
 	(void)unlink(userns_img);
 	if (r < 0)
 		FAIL(r, "criu restore: %s", err ? err : strerror(-r));
-	b->restore_ms = (double)(mono_ns() - t0) / 1e6;
-	b->restore_stats = restore_stats(out);
+	io->restore_ms = (double)(mono_ns() - t0) / 1e6;
+	io->restore_stats = restore_stats(out);
 
 	FILE *pf = fopen(pidfile, "re");
 	int pid = 0;
@@ -1133,15 +1133,15 @@ int snap_restore(struct box *b, const struct sandbox_spec *spec, const struct im
 	/* The restored tree holds its own copy of the root: the host's goes. */
 	(void)umount2(root, MNT_DETACH);
 	mounted = false;
-	r = sandbox_attach(b->id, pid, TAKE_PTR(cg), ret);
+	r = sandbox_attach(io->id, pid, TAKE_PTR(cg), ret);
 	if (r < 0) {
 		(void)waitpid(pid, NULL, WNOHANG); /* our child, if it died first */
 		FAIL(r, "the restored sandbox is gone: %s", strerror(-r));
 	}
 	/* Counted from here: CRIU's own syscalls in the cgroup were not the sandbox's, and
 	 * the CPU it spent there is an offset. */
-	if (b->slot >= 0 && b->cg_id) {
-		r = meter_attach(D.meter, b->cg_id, (uint32_t)b->slot, true);
+	if (io->slot >= 0 && io->cg_id) {
+		r = meter_attach(D.meter, io->cg_id, (uint32_t)io->slot, true);
 		if (r < 0) {
 			sandbox_destroy(TAKE_PTR(*ret));
 			FAIL(r, "meter: %s", strerror(-r));
@@ -1150,7 +1150,7 @@ int snap_restore(struct box *b, const struct sandbox_spec *spec, const struct im
 	uint64_t usec = 0;
 	int cfd = usage_open_cpu((*ret)->cg);
 	if (cfd >= 0 && usage_pread(cfd, "usage_usec", &usec) == 0)
-		b->cpu_offset_ns = usec * 1000;
+		io->cpu_offset_ns = usec * 1000;
 	if (cfd >= 0)
 		close(cfd);
 	rootfs_mounts_close(&m);

@@ -167,6 +167,26 @@ t_nvml_attribution() {
 	curl -s --unix-socket "$SBX_SOCKET" http://x/metrics | promtool check metrics || fail promtool
 }
 
+# Launches of GPU holders at the same moment: the meter's ioctl timer is switched by the
+# loop thread, never by two launch workers at once (each would attach and pin it).
+t_concurrent_holders() {
+	local r
+	r=$(fake_nvidia)
+	start_sbxd --nvidia-root "$r"
+	for round in 1 2 3 4 5 6; do
+		local a b
+		"$SBX" create --image base --gpu 0 -- sleep 100 >"$TMPD/a" 2>&1 &
+		a=$!
+		"$SBX" create --image base --gpu 1 -- sleep 100 >"$TMPD/b" 2>&1 &
+		b=$!
+		wait "$a" || fail "round $round, first: $(cat "$TMPD/a")"
+		wait "$b" || fail "round $round, second: $(cat "$TMPD/b")"
+		[ -n "$(ls /sys/fs/bpf/sbx/ | grep "^sys_exit-")" ] || fail "round $round: no ioctl timer"
+		"$SBX" rm "$(cat "$TMPD/a")" "$(cat "$TMPD/b")" >/dev/null || fail "rm"
+		[ -z "$(ls /sys/fs/bpf/sbx/ | grep "^sys_exit-")" ] || fail "round $round: timer left on"
+	done
+}
+
 t_no_nvml() {
 	local r id
 	r=$(fake_nvidia)
