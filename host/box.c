@@ -1021,7 +1021,7 @@ static int box_launch(struct conn *c, const char *tenant, json_t *spec, struct a
 	if (b)
 		b->ctl_fd = b->cpu_fd = b->mem_fd = -1;
 	if (!b || !j || box_new_id(b->id, sizeof(b->id)) < 0 ||
-	    !(b->tenant = strdup(tenant ? tenant : "admin")) ||
+	    !(b->tenant = strdup(tenant ? tenant : ADMIN_TENANT)) ||
 	    asprintf(&b->dir, "%s/sandboxes/%s", D.opt.state_dir, b->id) < 0) {
 		free(j);
 		if (b)

@@ -201,7 +201,7 @@ struct conn {
 	bool tcp;
 	bool authed;   /* TCP: a request of it has presented a valid token */
 	char peer[64]; /* "uid:N" or the address */
-	char *owner;   /* TCP, once authed: its tenant ("admin" never: that is the socket) */
+	char *owner;   /* TCP, once authed: its tenant (ADMIN_TENANT never: that is the socket) */
 	struct http_reader *rd;
 	char *in;
 	size_t in_off, in_len;

@@ -24,6 +24,7 @@
 
 #include "../sandbox/macro.h"
 #include "daemon.h"
+#include "store.h"
 
 #define IN_BUF 65536
 #define OUT_HIGH (1u << 20) /* stop reading command output above this much unsent */
@@ -83,7 +84,7 @@ void budget_give(struct share *s, uint64_t n)
  * them); NULL if out of memory. */
 static struct share *share_of(const char *who)
 {
-	if (!strcmp(who, "admin"))
+	if (!strcmp(who, ADMIN_TENANT))
 		return &D.admin_share;
 	for (struct share *s = D.shares; s; s = s->next)
 		if (!strcmp(s->name, who))
@@ -659,7 +660,7 @@ static bool evict_unauth(const char *peer)
 
 bool conn_admit(struct conn *c, const char *tenant)
 {
-	const char *who = tenant ? tenant : "admin";
+	const char *who = tenant ? tenant : ADMIN_TENANT;
 	unsigned mine = 0;
 
 	if (c->authed) {

@@ -698,7 +698,7 @@ static void ckpt_start(struct conn *c, struct box *b, bool leave_running, unsign
 		return;
 	}
 	/* A tenant's snapshots take the host's disk: as many as the operator allows. */
-	if (!fork_count && strcmp(b->tenant, "admin")) {
+	if (!fork_count && strcmp(b->tenant, ADMIN_TENANT)) {
 		unsigned kept = 0;
 		for (struct snap *s = D.snaps; s; s = s->next)
 			kept += !s->ephemeral && !s->deleting && !strcmp(s->tenant, b->tenant);
@@ -715,7 +715,7 @@ static void ckpt_start(struct conn *c, struct box *b, bool leave_running, unsign
 	if (fork_count) {
 		unsigned mine = box_count_live(b->tenant);
 		if (D.live + fork_count > D.opt.max_sandboxes ||
-		    (strcmp(b->tenant, "admin") && mine + fork_count > D.opt.max_per_tenant)) {
+		    (strcmp(b->tenant, ADMIN_TENANT) && mine + fork_count > D.opt.max_per_tenant)) {
 			respond_error(c, 429, "too_many_sandboxes",
 				      "%u copies would exceed the sandbox limit", fork_count);
 			return;

@@ -123,7 +123,7 @@ void store_close(struct store *s)
 bool store_tenant_name_valid(const char *name)
 {
 	size_t n = strlen(name);
-	if (n < 1 || n > 32 || !strcmp(name, "admin"))
+	if (n < 1 || n > 32 || !strcmp(name, ADMIN_TENANT))
 		return false;
 	for (size_t i = 0; i < n; i++) {
 		char c = name[i];

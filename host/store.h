@@ -45,6 +45,9 @@ void store_close(struct store *s);
 int store_tenant_add(struct store *s, const char *name, char **ret_token);
 /* The tenant holding @token (*ret_name, caller frees), or -ENOENT. */
 int store_tenant_by_token(struct store *s, const char *token, char **ret_name);
+/* The tenant of the host's admins (the unix socket's peers): the owner recorded for what
+ * they create, and a name no tenant may take. */
+#define ADMIN_TENANT "admin"
 bool store_tenant_name_valid(const char *name);
 
 /* Inserts or replaces a sandbox row. */
