@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "../sandbox/image.h"
+#include "../sandbox/instance.h"
 #include "../sandbox/macro.h"
 #include "../sandbox/rootfs.h"
 #include "../sandbox/sandbox.h"
@@ -1585,7 +1586,7 @@ int box_readopt_all(void)
 		if (b->state == BOX_RUNNING && b->cg_id)
 			keep[n++] = b->cg_id;
 	/* Layers of sandboxes no record keeps running (a crash mid-launch). */
-	DIR *d = opendir(LAYER_DIR);
+	DIR *d = opendir(instance_layer_dir());
 	for (struct dirent *e; d && (e = readdir(d));) {
 		struct box *o = e->d_name[0] != '.' ? box_find(e->d_name, NULL) : NULL;
 		if (e->d_name[0] != '.' && (!o || o->state != BOX_RUNNING))

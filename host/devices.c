@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/sysmacros.h>
 
+#include "../sandbox/instance.h"
 #include "devices.skel.h"
 #include "meter.h"
 
@@ -39,7 +40,9 @@ int devices_open(struct devices **ret, char **ret_why)
 		goto fail;
 	}
 	/* Grants outlive the daemon, as the programs attached to running sandboxes do. */
-	bpf_map__set_pin_path(d->skel->maps.granted, METER_PIN_DIR "/dev_granted");
+	char pin[256]; /* libbpf keeps a copy */
+	snprintf(pin, sizeof(pin), "%s/dev_granted", instance_pin_dir());
+	bpf_map__set_pin_path(d->skel->maps.granted, pin);
 	r = devices_bpf__load(d->skel);
 	if (r < 0)
 		goto fail;

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /* The writable layer of a daemon's sandbox: a tmpfs of its own, mounted on the host at
- * LAYER_DIR/<id> with upper/, work/ and root/, so that a checkpoint can read the layer
+ * instance_layer_dir()/<id> with upper/, work/ and root/, so that a checkpoint can read the layer
  * and a restore can rebuild it. The sandbox mounts its overlay root from it. */
 #define _GNU_SOURCE
 #include "layer.h"
@@ -13,11 +13,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../sandbox/instance.h"
 #include "../sandbox/macro.h"
 
 int layer_path(const char *id, const char *sub, char *buf, size_t size)
 {
-	int n = snprintf(buf, size, LAYER_DIR "/%s%s%s", id, sub ? "/" : "", sub ? sub : "");
+	int n = snprintf(buf, size, "%s/%s%s%s", instance_layer_dir(), id, sub ? "/" : "",
+			 sub ? sub : "");
 	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
 }
 
@@ -27,9 +29,9 @@ int layer_create(const char *id, uint64_t bytes)
 	char path[256], opts[64];
 	int r;
 
-	if (mkdir("/run/sbx", 0711) < 0 && errno != EEXIST)
-		return -errno;
-	if (mkdir(LAYER_DIR, 0700) < 0 && errno != EEXIST)
+	if ((r = instance_run_dir_make()) < 0)
+		return r;
+	if (mkdir(instance_layer_dir(), 0700) < 0 && errno != EEXIST)
 		return -errno;
 	if ((r = layer_path(id, NULL, path, sizeof(path))) < 0)
 		return r;

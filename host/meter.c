@@ -18,6 +18,7 @@
 #include <unistd.h>
 #include <linux/magic.h>
 
+#include "../sandbox/instance.h"
 #include "../sandbox/macro.h"
 #include "meter.skel.h"
 
@@ -55,17 +56,24 @@ static int ensure_bpffs(void)
  * another depth, or whose programs changed, replaces them. */
 static int pin_path(const struct meter *m, char *buf, size_t size, const char *name)
 {
-	return snprintf(buf, size, METER_PIN_DIR "/%s-L%u-%08x", name, m->level, m->tag) >=
+	return snprintf(buf, size, "%s/%s-L%u-%08x", instance_pin_dir(), name, m->level, m->tag) >=
 			       (int)size
 		       ? -ENAMETOOLONG
 		       : 0;
+}
+
+/* Where the map @name is pinned (this instance's directory). */
+static const char *map_pin(char buf[static 256], const char *name)
+{
+	snprintf(buf, 256, "%s/%s", instance_pin_dir(), name);
+	return buf;
 }
 
 /* Unpins (so detaches) the links named @name that are not @keep: another version's. The
  * new one attaches after: a moment uncounted rather than counted twice. */
 static void unpin_others(const char *name, const char *keep)
 {
-	DIR *d = opendir(METER_PIN_DIR);
+	DIR *d = opendir(instance_pin_dir());
 	struct dirent *e;
 	size_t n = strlen(name);
 
@@ -127,7 +135,7 @@ int meter_open(const char *parent_v2, unsigned level, bool pinned, struct meter 
 	r = pinned ? ensure_bpffs() : 0;
 	if (r < 0)
 		goto fail;
-	if (pinned && mkdir(METER_PIN_DIR, 0700) < 0 && errno != EEXIST) {
+	if (pinned && mkdir(instance_pin_dir(), 0700) < 0 && errno != EEXIST) {
 		r = -errno;
 		goto fail;
 	}
@@ -143,14 +151,15 @@ int meter_open(const char *parent_v2, unsigned level, bool pinned, struct meter 
 	m->tag = program_tag();
 	/* Counters live in bpffs: a restarted sbxd takes the same maps. */
 	if (pinned) {
-		bpf_map__set_pin_path(m->skel->maps.slots, METER_PIN_DIR "/slots");
-		bpf_map__set_pin_path(m->skel->maps.syscalls, METER_PIN_DIR "/syscalls");
-		bpf_map__set_pin_path(m->skel->maps.net, METER_PIN_DIR "/net");
-		bpf_map__set_pin_path(m->skel->maps.slot_gen, METER_PIN_DIR "/slot_gen");
-		bpf_map__set_pin_path(m->skel->maps.gpu_devs, METER_PIN_DIR "/gpu_devs");
-		bpf_map__set_pin_path(m->skel->maps.gpu_stats, METER_PIN_DIR "/gpu_stats");
+		char pin[256]; /* libbpf keeps a copy */
+		bpf_map__set_pin_path(m->skel->maps.slots, map_pin(pin, "slots"));
+		bpf_map__set_pin_path(m->skel->maps.syscalls, map_pin(pin, "syscalls"));
+		bpf_map__set_pin_path(m->skel->maps.net, map_pin(pin, "net"));
+		bpf_map__set_pin_path(m->skel->maps.slot_gen, map_pin(pin, "slot_gen"));
+		bpf_map__set_pin_path(m->skel->maps.gpu_devs, map_pin(pin, "gpu_devs"));
+		bpf_map__set_pin_path(m->skel->maps.gpu_stats, map_pin(pin, "gpu_stats"));
 		bpf_map__set_pin_path(m->skel->maps.ioctls_in_flight,
-				      METER_PIN_DIR "/ioctls_in_flight");
+				      map_pin(pin, "ioctls_in_flight"));
 	}
 	what = "load the meter programs";
 	r = meter_bpf__load(m->skel);
@@ -164,8 +173,7 @@ int meter_open(const char *parent_v2, unsigned level, bool pinned, struct meter 
 								   "ioctls_in_flight", NULL };
 		     *p; p++) {
 			char path[256];
-			snprintf(path, sizeof(path), METER_PIN_DIR "/%s", *p);
-			(void)unlink(path);
+			(void)unlink(map_pin(path, *p));
 		}
 		m->skel = NULL;
 		free(m);

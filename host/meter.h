@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* The eBPF meter (bpf/meter.bpf.c) as sbxd uses it: load once, count per sandbox slot.
- * Maps and links are pinned under /sys/fs/bpf/sbx, so counting goes on while sbxd is
+ * Maps and links are pinned under /sys/fs/bpf/sbx (an instance's: instance.h), so
+ * counting goes on while sbxd is
  * down and a restarted sbxd reads the same counters. Return 0 or -errno. */
 #pragma once
 
@@ -9,8 +10,6 @@
 #include <stdint.h>
 
 #include "../bpf/meter.h"
-
-#define METER_PIN_DIR "/sys/fs/bpf/sbx"
 
 struct meter;
 

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "../sandbox/image.h"
+#include "../sandbox/instance.h"
 #include "../sandbox/macro.h"
 #include "../sandbox/idmap.h"
 #include "../sandbox/rootfs.h"
@@ -80,6 +81,8 @@ static void usage(FILE *f)
 		"  --state-dir DIR        state directory (default " DEFAULT_STATE ")\n"
 		"  --listen ADDR:PORT     also serve TCP, bearer tokens required (default off)\n"
 		"  --kill-on-exit         stop every sandbox when sbxd exits\n"
+		"  --instance NAME        an sbxd of its own beside others (or SBX_INSTANCE): its\n"
+		"                         cgroups, pinned meter, layers and default socket apart\n"
 		"  --no-favordynmods      leave the cgroup2 mount as it is (hybrid hosts)\n"
 		"  --no-metering          do not load the eBPF meter (usage says so)\n"
 		"  --gpu-device PATH[=MODEL]  grant this character device as a GPU (repeatable)\n"
@@ -194,6 +197,7 @@ static int parse_options(int argc, char **argv)
 		O_MAXBODY,
 		O_AUTHTO,
 		O_MAXSNAP,
+		O_INSTANCE,
 		O_HELP
 	};
 	static const struct option opts[] = {
@@ -226,15 +230,29 @@ static int parse_options(int argc, char **argv)
 		{ "max-body", required_argument, NULL, O_MAXBODY },
 		{ "auth-timeout", required_argument, NULL, O_AUTHTO },
 		{ "max-snapshots", required_argument, NULL, O_MAXSNAP },
+		{ "instance", required_argument, NULL, O_INSTANCE },
 		{ "help", no_argument, NULL, O_HELP },
 		{ 0 },
 	};
 	int c;
+	bool socket_set = false;
+	const char *env = getenv("SBX_INSTANCE");
 
+	/* The environment names the instance unless --instance does (the tests set it for
+	 * every program they start). */
+	if (env && instance_set(env) < 0)
+		return -die("SBX_INSTANCE: \"%s\" is not 1-%d of a-z 0-9 - _", env,
+			    INSTANCE_NAME_MAX);
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
 		switch (c) {
+		case O_INSTANCE:
+			if (instance_set(optarg) < 0)
+				return -die("--instance: \"%s\" is not 1-%d of a-z 0-9 - _", optarg,
+					    INSTANCE_NAME_MAX);
+			break;
 		case O_SOCKET:
+			socket_set = true;
 			if (optarg[0] != '/' ||
 			    strlen(optarg) >= sizeof(((struct sockaddr_un *)0)->sun_path))
 				return -die("--socket: \"%s\" must be an absolute path of at most "
@@ -387,6 +405,12 @@ static int parse_options(int argc, char **argv)
 	}
 	if (optind < argc)
 		return -die("unexpected argument \"%s\" (see sbxd --help)", argv[optind]);
+	/* A named instance listens in its own run directory unless told where. */
+	static char inst_socket[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	if (instance_name()[0] && !socket_set) {
+		snprintf(inst_socket, sizeof(inst_socket), "%s/sbxd.sock", instance_run_dir());
+		D.opt.socket_path = inst_socket;
+	}
 	return 1;
 }
 
@@ -438,8 +462,13 @@ static int listen_unix(const char *path)
 	snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path);
 	snprintf(dir, sizeof(dir), "%s", path);
 	*strrchr(dir, '/') = '\0';
-	if (dir[0] && mkdir(dir, 0711) < 0 && errno != EEXIST)
+	if (!strcmp(dir, instance_run_dir())) {
+		int r = instance_run_dir_make();
+		if (r < 0)
+			return r;
+	} else if (dir[0] && mkdir(dir, 0711) < 0 && errno != EEXIST) {
 		return -errno;
+	}
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;

@@ -2,6 +2,7 @@
 /* Sandbox cgroups: pure v2, or the hybrid v1-limits + v2-identity layout. */
 #define _GNU_SOURCE
 #include "cgroup.h"
+#include "instance.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -22,7 +23,6 @@
 
 #define CG_ROOT "/sys/fs/cgroup"
 #define CG_UNIFIED_HYBRID CG_ROOT "/unified"
-#define CG_PARENT "sbx"
 
 static const char *const v1_names[_CG_V1_MAX] = { "memory", "cpu", "pids" };
 
@@ -267,13 +267,13 @@ static int v2_parent(enum cgroup_mode mode, const char *self, char **ret)
 		int r = own_path(self, "", &own);
 		if (r < 0)
 			return r;
-		return asprintf(ret, CG_UNIFIED_HYBRID "%s/" CG_PARENT,
-				strcmp(own, "/") ? own : "") < 0
+		return asprintf(ret, CG_UNIFIED_HYBRID "%s/%s", strcmp(own, "/") ? own : "",
+				instance_cgroup_parent()) < 0
 			       ? -ENOMEM
 			       : 0;
 	}
 	/* A child of the root, which is exempt from the no-internal-process rule. */
-	return asprintf(ret, CG_ROOT "/" CG_PARENT) < 0 ? -ENOMEM : 0;
+	return asprintf(ret, CG_ROOT "/%s", instance_cgroup_parent()) < 0 ? -ENOMEM : 0;
 }
 
 int cgroup_sandbox_parent(char **ret_path, unsigned *ret_level)
@@ -367,7 +367,8 @@ int cgroup_create(const char *id, const struct sandbox_limits *lim, struct cgrou
 		r = own_path(self, v1_names[c], &own);
 		if (r < 0)
 			goto fail;
-		if (asprintf(&parent, CG_ROOT "/%s%s/" CG_PARENT, v1_names[c], own) < 0) {
+		if (asprintf(&parent, CG_ROOT "/%s%s/%s", v1_names[c], own,
+			     instance_cgroup_parent()) < 0) {
 			r = -ENOMEM;
 			goto fail;
 		}
@@ -421,7 +422,8 @@ int cgroup_reclaim(const char *id)
 	for (int c = 0; mode == CGROUP_HYBRID && c < _CG_V1_MAX; c++) {
 		_cleanup_free_ char *own = NULL;
 		if (own_path(self, v1_names[c], &own) < 0 ||
-		    asprintf(&v1[c], CG_ROOT "/%s%s/" CG_PARENT "/%s", v1_names[c], own, id) < 0) {
+		    asprintf(&v1[c], CG_ROOT "/%s%s/%s/%s", v1_names[c], own,
+			     instance_cgroup_parent(), id) < 0) {
 			v1[c] = NULL;
 			continue;
 		}

@@ -2,6 +2,7 @@
 /* The parent half of a sandbox launch: prepare, clone3, place, release, report. */
 #define _GNU_SOURCE
 #include "sandbox.h"
+#include "instance.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -126,7 +127,7 @@ static int plan_build(struct child_plan *p, const struct sandbox_spec *spec)
 		.log_fd = -1,
 		.status_fd = -1,
 		.stdio = { -1, -1, -1 },
-		.scratch = SANDBOX_SCRATCH_DIR,
+		.scratch = instance_scratch_dir(),
 		.hostname = spec->hostname ? spec->hostname : spec->id,
 		.workdir = spec->workdir ? spec->workdir : "/",
 		.set_user = spec->set_user,
@@ -324,9 +325,10 @@ int sandbox_start(const struct sandbox_spec *spec, const char *init_path, struct
 		FAIL(STAGE_INIT, r);
 	/* Searchable, not listable: the child (an unprivileged host id) must reach the
 	 * scratch mount point. */
-	if (mkdir("/run/sbx", 0711) < 0 && (errno != EEXIST || chmod("/run/sbx", 0711) < 0))
-		FAIL(STAGE_SCRATCH, -errno);
-	if (mkdir(SANDBOX_SCRATCH_DIR, 0755) < 0 && errno != EEXIST)
+	r = instance_run_dir_make();
+	if (r < 0)
+		FAIL(STAGE_SCRATCH, r);
+	if (mkdir(instance_scratch_dir(), 0755) < 0 && errno != EEXIST)
 		FAIL(STAGE_SCRATCH, -errno);
 	r = cgroup_create(spec->id, &spec->limits, &sb->cg);
 	if (r == 0 && spec->on_cgroup)

@@ -13,8 +13,6 @@
 #include "cgroup.h"
 #include "spec.h"
 
-#define SANDBOX_SCRATCH_DIR "/run/sbx/scratch"
-
 enum sandbox_stage {
 	STAGE_SPEC = 1,
 	STAGE_CGROUP,

@@ -12,6 +12,9 @@ filter=${1:-${SBX_TEST_FILTER:-}}
 timeout_s=${SBX_TEST_TIMEOUT:-180}
 strict=${SBX_TEST_STRICT:-0}
 export SBX_BUILD=$PWD/$B
+# The tests' own sbx instance: their cgroups, pinned meter and run directory are apart
+# from those of an sbxd serving on this host (SBX_INSTANCE= runs them as the default).
+export SBX_INSTANCE=${SBX_INSTANCE-test}
 log=$B/test-logs
 rm -rf "$log" && mkdir -p "$log"
 

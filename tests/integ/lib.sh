@@ -5,6 +5,12 @@
 set -u
 B=${SBX_BUILD:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/build}
 SBX=$B/sbx
+# What the instance the tests run as (tests/run.sh: SBX_INSTANCE) has on the host.
+INST_CG=sbx${SBX_INSTANCE:+-$SBX_INSTANCE}
+INST_PINS=/sys/fs/bpf/$INST_CG
+INST_RUN=/run/sbx${SBX_INSTANCE:+/instance/$SBX_INSTANCE}
+# inst_cgroups: this instance's sandbox cgroups, one directory a line.
+inst_cgroups() { find /sys/fs/cgroup -maxdepth 8 -path "*/$INST_CG/*" -type d 2>/dev/null; }
 TMPD=$(mktemp -d /tmp/sbx-integ.XXXXXX)
 trap 'rm -rf "$TMPD"' EXIT  # replaced below by cleanup(), which also stops sbxd
 
@@ -40,12 +46,18 @@ helper_image() {
 }
 # Live sbx-init processes. A zombie is not one: the init of a sandbox whose launcher
 # was SIGKILLed is re-parented to the host's PID 1, which may reap it a little later.
-live_inits() { ps -C sbx-init -o stat= | grep -vc '^Z' || true; }
+live_inits() {
+	local n=0 p
+	for p in $(ps -C sbx-init -o pid=,stat= | awk '$2 !~ /^Z/ { print $1 }'); do
+		grep -q "/$INST_CG/" "/proc/$p/cgroup" 2>/dev/null && n=$((n + 1))
+	done
+	echo "$n"
+}
 # Leftovers of sandboxes on the host: cgroups, scratch mounts, sbx-init processes.
 leftovers() {
 	local n=0
-	n=$((n + $(find /sys/fs/cgroup -maxdepth 8 -path '*/sbx/*' -type d 2>/dev/null | wc -l)))
-	n=$((n + $(grep /run/sbx /proc/mounts | grep -vc ' /run/sbx/runtime ')))
+	n=$((n + $(inst_cgroups | wc -l)))
+	n=$((n + $(awk -v d="$INST_RUN/" '$2 != "/run/sbx/runtime" && index($2 "/", d) == 1' /proc/mounts | wc -l)))
 	n=$((n + $(live_inits)))
 	echo "$n"
 }

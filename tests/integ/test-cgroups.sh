@@ -55,8 +55,8 @@ t_unified_backend() {
 
 t_stale_cgroups_swept() {
 	# What a SIGKILLed launcher leaves behind is removed by a later launch, once stale.
-	local parent=/sys/fs/cgroup/sbx
-	[ -d /sys/fs/cgroup/unified ] && parent=/sys/fs/cgroup/unified/sbx
+	local parent=/sys/fs/cgroup/$INST_CG
+	[ -d /sys/fs/cgroup/unified ] && parent=/sys/fs/cgroup/unified/$INST_CG
 	"$SBX" run -- true
 	mkdir "$parent/deadbeef0001" "$parent/deadbeef0002"
 	touch -d '2 min ago' "$parent/deadbeef0001"

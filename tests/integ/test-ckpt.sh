@@ -56,8 +56,7 @@ assert n and n == list(range(n[0], n[0] + len(n))) and n[0] == 0, (n[:3], n[-3:]
 }
 
 leftover_count() {
-	echo $(($(find /sys/fs/cgroup -maxdepth 8 -path '*/sbx/*' -type d 2>/dev/null | wc -l) + \
-		$(ls -A /run/sbx/layers 2>/dev/null | wc -l) + $(live_inits)))
+	echo $(($(inst_cgroups | wc -l) + $(ls -A "$INST_RUN/layers" 2>/dev/null | wc -l) + $(live_inits)))
 }
 
 t_quickstart() {

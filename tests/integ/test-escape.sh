@@ -523,7 +523,7 @@ t_host_uid() {
 	assert_eq "$(awk '{print $2}' "/proc/$pa/uid_map")" "$ua" "uid_map of $a"
 	# A file its root makes is owned, on the host, by its range, not by root.
 	"$SBX" exec "$a" -- sh -c 'echo x > /mine' || fail "write"
-	assert_eq "$(stat -c %u "/run/sbx/layers/$a/upper/mine")" "$ua" "host owner of a sandbox's file"
+	assert_eq "$(stat -c %u "$INST_RUN/layers/$a/upper/mine")" "$ua" "host owner of a sandbox's file"
 	# Through the files API as well.
 	echo y | "$SBX" cp - "$a:/tmp/y" || fail "cp in"
 	assert_eq "$("$SBX" exec "$a" -- stat -c %u /tmp/y)" 0 "owner inside"

@@ -110,9 +110,9 @@ t_device_allowlist() {
 	local ida idb
 	ida=$(stat -c %i "$(find /sys/fs/cgroup/unified /sys/fs/cgroup -maxdepth 6 -type d -name "$a" | head -1)")
 	idb=$(stat -c %i "$(find /sys/fs/cgroup/unified /sys/fs/cgroup -maxdepth 6 -type d -name "$b" | head -1)")
-	bpftool map dump pinned /sys/fs/bpf/sbx/dev_granted | grep -q "\"cgroup\": $ida," || fail "A's grant"
+	bpftool map dump pinned $INST_PINS/dev_granted | grep -q "\"cgroup\": $ida," || fail "A's grant"
 	"$SBX" rm "$a" "$b" >/dev/null
-	bpftool map dump pinned /sys/fs/bpf/sbx/dev_granted | grep -qE "\"cgroup\": ($ida|$idb)," && fail "grants left"
+	bpftool map dump pinned $INST_PINS/dev_granted | grep -qE "\"cgroup\": ($ida|$idb)," && fail "grants left"
 	true
 }
 
@@ -181,9 +181,9 @@ t_concurrent_holders() {
 		b=$!
 		wait "$a" || fail "round $round, first: $(cat "$TMPD/a")"
 		wait "$b" || fail "round $round, second: $(cat "$TMPD/b")"
-		[ -n "$(ls /sys/fs/bpf/sbx/ | grep "^sys_exit-")" ] || fail "round $round: no ioctl timer"
+		[ -n "$(ls "$INST_PINS"/ | grep "^sys_exit-")" ] || fail "round $round: no ioctl timer"
 		"$SBX" rm "$(cat "$TMPD/a")" "$(cat "$TMPD/b")" >/dev/null || fail "rm"
-		[ -z "$(ls /sys/fs/bpf/sbx/ | grep "^sys_exit-")" ] || fail "round $round: timer left on"
+		[ -z "$(ls "$INST_PINS"/ | grep "^sys_exit-")" ] || fail "round $round: timer left on"
 	done
 }
 

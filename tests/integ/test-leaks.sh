@@ -6,10 +6,10 @@
 count_state() {
 	"$SBX" run -- true # sweeps stale leftovers of earlier runs first
 	printf 'cgroups=%s mounts=%s procs=%s scratch=%s\n' \
-		"$(find /sys/fs/cgroup -maxdepth 8 -path '*/sbx/*' -type d 2>/dev/null | wc -l)" \
+		"$(inst_cgroups | wc -l)" \
 		"$(wc -l </proc/mounts)" \
 		"$(live_inits)" \
-		"$(ls -A /run/sbx/scratch 2>/dev/null | wc -l)"
+		"$(ls -A "$INST_RUN/scratch" 2>/dev/null | wc -l)"
 }
 
 t_sequential_100() {

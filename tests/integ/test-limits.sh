@@ -97,7 +97,7 @@ t_launcher_death_kills_sandbox() {
 	assert_eq "$(pgrep -c -f 'sleep 4321' || true)" 0 "workload after sbx run was SIGKILLed"
 	# Its cgroups stay until a later launch sweeps them (test-cgroups:stale_cgroups_swept);
 	# remove them now so other tests count from a clean host.
-	find /sys/fs/cgroup -maxdepth 8 -path '*/sbx/*' -type d 2>/dev/null | while read -r d; do
+	inst_cgroups | while read -r d; do
 		[ -z "$(cat "$d/cgroup.procs" 2>/dev/null)" ] && rmdir "$d" 2>/dev/null
 	done
 	true

@@ -15,7 +15,7 @@ t_programs_load() {
 	# Every meter program passes the verifier and attaches (a regression fails here).
 	need_meter
 	for l in sys_enter ingress egress; do
-		ls /sys/fs/bpf/sbx/ | grep -q "^$l-L" || fail "no pinned link for $l"
+		ls "$INST_PINS"/ | grep -q "^$l-L" || fail "no pinned link for $l"
 	done
 }
 
@@ -250,7 +250,7 @@ t_gpu_device() {
 	assert_contains "$BODY" "free: none" "what is free"
 	api POST /v1/sandboxes -d '{"image":"host","gpus":["5"]}'
 	assert_eq "$CODE" 400 "no such GPU"
-	ls /sys/fs/bpf/sbx | grep -q '^sys_exit-' || fail "the ioctl timer is not attached"
+	ls "$INST_PINS" | grep -q '^sys_exit-' || fail "the ioctl timer is not attached"
 	"$SBX" exec "$id" -- python3 -c '
 import os, fcntl
 def poke(path, n):
@@ -269,7 +269,7 @@ poke("/dev/null", 30); poke("/dev/zero", 10)' || fail "device workload"
 	"$SBX" rm "$id" >/dev/null || fail rm
 	api GET /v1/gpus
 	assert_eq "$(jget "$BODY" 'j["gpus"][0]["free"]')" True "released on delete"
-	ls /sys/fs/bpf/sbx | grep -q '^sys_exit-' && fail "the ioctl timer stays attached without holders"
+	ls "$INST_PINS" | grep -q '^sys_exit-' && fail "the ioctl timer stays attached without holders"
 	true
 }
 

@@ -473,4 +473,44 @@ err" "everything, in order, until the end"
 	assert_eq "$RC" 125 "unknown sandbox"
 }
 
+# The tests run as an instance of their own: another sbxd serving on the host (an instance
+# named apart, as a production one is by default) keeps its sandbox, cgroups, layer and
+# counters through test cases that start, sweep, kill and stop their own daemons.
+t_instances_apart() {
+	local other=apart$$ osock=$TMPD/other.sock opid id cg u0 u1
+	SBX_INSTANCE=$other "$B/sbxd" --socket "$osock" --state-dir "$TMPD/other" --kill-on-exit \
+		>>"$TMPD/other.log" 2>&1 &
+	opid=$!
+	for _ in $(seq 200); do [ -S "$osock" ] && break; sleep 0.02; done
+	id=$(SBX_SOCKET=$osock "$SBX" create --image base -- sh -c 'while :; do sleep 0.01; done') ||
+		fail "the other sbxd: $(cat "$TMPD/other.log")"
+	cg=$(find /sys/fs/cgroup -maxdepth 8 -type d -path "*/sbx-$other/$id" | head -n 1)
+	[ -n "$cg" ] || fail "no cgroup of the other instance's sandbox"
+	[ -d "/run/sbx/instance/$other/layers/$id/upper" ] || fail "no layer of its own"
+	[ -e "/sys/fs/bpf/sbx-$other/slots" ] || fail "no pinned meter of its own"
+	sleep 1.2 # a meter tick
+	u0=$(curl -s --unix-socket "$osock" "http://x/v1/sandboxes/$id/usage")
+	for c in test-cgroups.sh:stale_cgroups_swept test-ckpt.sh:killed_mid_dump test-sbxd.sh:restart; do
+		bash "$(dirname "$0")/${c%%:*}" "${c#*:}" >"$TMPD/case.log" 2>&1 ||
+			fail "$c beside another sbxd: $(tail -n 5 "$TMPD/case.log")"
+	done
+	sleep 1.2
+	u1=$(curl -s --unix-socket "$osock" "http://x/v1/sandboxes/$id/usage")
+	assert_eq "$(jget "$u1" 'j["state"]')" running "the other instance's sandbox"
+	[ -d "$cg" ] && [ -n "$(cat "$cg/cgroup.procs")" ] || fail "its cgroup was swept"
+	[ -d "/run/sbx/instance/$other/layers/$id/upper" ] || fail "its layer was removed"
+	python3 - "$u0" "$u1" <<'PY' || fail "its counters"
+import json, sys
+a, b = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+assert b["syscalls_total"] > a["syscalls_total"] > 0, (a["syscalls_total"], b["syscalls_total"])
+assert b["cpu_ns"] > a["cpu_ns"], "cpu"
+PY
+	SBX_SOCKET=$osock "$SBX" rm "$id" >/dev/null
+	kill -TERM "$opid"
+	wait "$opid" || fail "the other sbxd exited with $?"
+	rm -rf "/sys/fs/bpf/sbx-$other" "/run/sbx/instance/$other"
+	find /sys/fs/cgroup -maxdepth 6 -type d -name "sbx-$other" -exec rmdir {} + 2>/dev/null
+	true
+}
+
 source "$(dirname "$0")/lib.sh"

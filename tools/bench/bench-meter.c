@@ -167,10 +167,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "bench: host image: %s\n", ierr);
 		return 1;
 	}
-	if (access(METER_PIN_DIR "/slots", F_OK) == 0)
-		fprintf(stderr, "bench: note: sbxd's pinned meter is attached on this host; every "
-				"column carries its cost (stop sbxd and remove " METER_PIN_DIR
-				" for a clean baseline)\n");
+	if (access("/sys/fs/bpf/sbx/slots", F_OK) == 0)
+		fprintf(stderr,
+			"bench: note: sbxd's pinned meter is attached on this host; every "
+			"column carries its cost (stop sbxd and remove /sys/fs/bpf/sbx for a "
+			"clean baseline)\n");
 	char *parent;
 	unsigned level;
 	if (cgroup_sandbox_parent(&parent, &level) < 0)

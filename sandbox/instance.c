@@ -1,0 +1,111 @@
+// SPDX-License-Identifier: MIT
+/* The instance name and the host paths it scopes (instance.h). */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "instance.h"
+
+static struct {
+	bool set;
+	char name[INSTANCE_NAME_MAX + 1];
+	char cgroup[sizeof("sbx-") + INSTANCE_NAME_MAX];
+	char pins[sizeof("/sys/fs/bpf/sbx-") + INSTANCE_NAME_MAX];
+	char run[sizeof("/run/sbx/instance/") + INSTANCE_NAME_MAX];
+	char scratch[sizeof("/run/sbx/instance//scratch") + INSTANCE_NAME_MAX];
+	char layers[sizeof("/run/sbx/instance//layers") + INSTANCE_NAME_MAX];
+} inst;
+
+static bool name_valid(const char *name)
+{
+	size_t n = strlen(name);
+	if (n < 1 || n > INSTANCE_NAME_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = name[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_'))
+			return false;
+	}
+	return true;
+}
+
+int instance_set(const char *name)
+{
+	if (name && name[0] && !name_valid(name))
+		return -EINVAL;
+	bool named = name && name[0];
+	snprintf(inst.name, sizeof(inst.name), "%s", named ? name : "");
+	snprintf(inst.cgroup, sizeof(inst.cgroup), "sbx%s%s", named ? "-" : "", inst.name);
+	snprintf(inst.pins, sizeof(inst.pins), "/sys/fs/bpf/%s", inst.cgroup);
+	snprintf(inst.run, sizeof(inst.run), "/run/sbx%s%s", named ? "/instance/" : "",
+		 inst.name);
+	snprintf(inst.scratch, sizeof(inst.scratch), "%s/scratch", inst.run);
+	snprintf(inst.layers, sizeof(inst.layers), "%s/layers", inst.run);
+	inst.set = true;
+	return 0;
+}
+
+static void instance_init(void)
+{
+	/* An invalid SBX_INSTANCE cannot be reported from here: it is the default, and the
+	 * front-ends (sbx, sbxd) check the variable and refuse it first. */
+	if (!inst.set && instance_set(getenv("SBX_INSTANCE")) < 0)
+		(void)instance_set(NULL);
+}
+
+const char *instance_name(void)
+{
+	instance_init();
+	return inst.name;
+}
+
+const char *instance_cgroup_parent(void)
+{
+	instance_init();
+	return inst.cgroup;
+}
+
+const char *instance_pin_dir(void)
+{
+	instance_init();
+	return inst.pins;
+}
+
+const char *instance_run_dir(void)
+{
+	instance_init();
+	return inst.run;
+}
+
+const char *instance_scratch_dir(void)
+{
+	instance_init();
+	return inst.scratch;
+}
+
+const char *instance_layer_dir(void)
+{
+	instance_init();
+	return inst.layers;
+}
+
+static int dir_searchable(const char *path)
+{
+	if (mkdir(path, 0711) < 0 && (errno != EEXIST || chmod(path, 0711) < 0))
+		return -errno;
+	return 0;
+}
+
+int instance_run_dir_make(void)
+{
+	instance_init();
+	int r = dir_searchable("/run/sbx");
+	if (r == 0 && inst.name[0])
+		r = dir_searchable("/run/sbx/instance");
+	if (r == 0 && inst.name[0])
+		r = dir_searchable(inst.run);
+	return r;
+}
