@@ -59,6 +59,11 @@ SBXD_SRCS := host/sbxd.c host/loop.c host/server.c host/api.c host/box.c host/st
 	host/meter.c host/metrics.c host/usage.c host/ledger.c host/bill.c host/export.c host/devices.c host/gpu.c host/nvml.c \
 	host/layer.c host/snap.c host/criu.c
 SBXD_LIBS := -luring -lsqlite3 -lcrypto -lpthread -lbpf -ldl
+# The CLI: main.c (the table of verbs), a file per verb or family of verbs, common.c.
+SBX_SRCS := tools/sbx/main.c tools/sbx/common.c tools/sbx/runopts.c tools/sbx/run.c \
+	tools/sbx/create.c tools/sbx/exec.c tools/sbx/cp.c tools/sbx/ls.c tools/sbx/inspect.c \
+	tools/sbx/rm.c tools/sbx/logs.c tools/sbx/usage.c tools/sbx/snap.c tools/sbx/top.c \
+	tools/sbx/bill.c tools/sbx/gpus.c
 
 # eBPF: CO-RE objects against this kernel's BTF, and libbpf skeletons; all generated.
 BPF_OBJS := $(patsubst bpf/%.bpf.c,$(B)/bpf/%.bpf.o,$(wildcard bpf/*.bpf.c))
@@ -97,7 +102,7 @@ $(LIBSANDBOX): $(SANDBOX_OBJS)
 $(LIBHOST): $(HOST_PURE_SRCS:%.c=$(B)/%.o)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-$(B)/sbx: $(B)/tools/sbx.o $(B)/tools/client.o $(B)/host/b64.o $(B)/host/meter.o \
+$(B)/sbx: $(SBX_SRCS:%.c=$(B)/%.o) $(B)/tools/client.o $(B)/host/b64.o $(B)/host/meter.o \
 		$(B)/host/usage.o $(LIBSANDBOX)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ -Wl,-Bstatic $(PKG_LIBS) -Wl,-Bdynamic -lhttp_parser -lbpf

@@ -1,0 +1,333 @@
+// SPDX-License-Identifier: MIT
+/* sbx run: a one-shot sandbox started with libsandbox directly, without a daemon; sbx
+ * waits for it, forwards signals, enforces --timeout and exits with its status. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "../../sandbox/image.h"
+#include "../../sandbox/macro.h"
+#include "../../sandbox/sysfilter.h"
+#include "../../host/meter.h"
+#include "../../host/usage.h"
+#include "sbx.h"
+
+#define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+/* What a run holds from its options to its end. */
+struct run {
+	struct run_opts o;
+	struct image *img;
+	struct sysfilter *filter;
+	char *images, *init, *hostvar;
+	char *env[MAX_ENV + 80];
+	size_t nenv;
+	char id[16];
+	int sigfd;
+	struct meter *meter; /* --usage only */
+	char *meter_why;     /* why there is no meter */
+};
+
+static void run_clear(struct run *run)
+{
+	meter_close(run->meter);
+	free(run->meter_why);
+	closep(&run->sigfd);
+	free(run->hostvar);
+	free(run->init);
+	free(run->images);
+	sysfilter_free(run->filter);
+	image_free(run->img);
+}
+
+/* A file next to this executable (build/sbx -> build/<name>), unless @env_var names one. */
+static char *beside_self(const char *env_var, const char *name)
+{
+	const char *e = getenv(env_var);
+	return e && e[0] ? strdup(e) : image_beside_exe(name);
+}
+
+static int make_id(char *buf, size_t size)
+{
+	uint8_t rnd[6];
+
+	if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd))
+		return -errno;
+	snprintf(buf, size, "%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2], rnd[3], rnd[4],
+		 rnd[5]);
+	return 0;
+}
+
+/* The limits a run gets when it sets none (sbxd's built-in defaults), and the sizes no
+ * tmpfs may exceed: the host's memory. */
+static int run_limits(struct run_opts *o)
+{
+	uint64_t ram = spec_host_memory();
+
+	if (!o->limits.memory_bytes)
+		o->limits.memory_bytes = SPEC_DEFAULT_MEMORY;
+	if (!o->limits.cpu_milli)
+		o->limits.cpu_milli = SPEC_DEFAULT_CPU_MILLI;
+	if (!o->limits.pids)
+		o->limits.pids = SPEC_DEFAULT_PIDS;
+	if (ram && o->writable_bytes > ram)
+		return -sbx_die("--writable-size: at most this host's memory (%" PRIu64 " bytes)",
+				ram);
+	if (ram && o->tmp_bytes > ram)
+		return -sbx_die("--tmp-size: at most this host's memory (%" PRIu64 " bytes)", ram);
+	return 0;
+}
+
+/* sbx-init, the image, the seccomp filter and an id: 0 or EXIT_SBX. */
+static int run_prepare(struct run *run)
+{
+	_cleanup_free_ char *img_err = NULL, *filter_err = NULL;
+	int r;
+
+	run->images = beside_self("SBX_IMAGES", "images");
+	run->init = beside_self("SBX_INIT", "sbx-init");
+	if (!run->images || !run->init)
+		return sbx_die("cannot locate the images directory or sbx-init");
+	if (access(run->init, X_OK) < 0)
+		return sbx_die("sbx-init not found at %s (build it with make)", run->init);
+	r = image_open(run->o.image, run->images, &run->img, &img_err);
+	if (r < 0)
+		return sbx_die("%s", img_err ? img_err : strerror(-r));
+	r = sysfilter_new_named(run->o.seccomp, &run->filter, &filter_err);
+	if (r < 0)
+		return sbx_die("--seccomp: %s", filter_err ? filter_err : strerror(-r));
+	if (make_id(run->id, sizeof(run->id)) < 0)
+		return sbx_die("getrandom: %s", strerror(errno));
+	return 0;
+}
+
+static bool env_has(char **env, size_t n, const char *kv)
+{
+	size_t klen = strcspn(kv, "=");
+	for (size_t i = 0; i < n; i++)
+		if (!strncmp(env[i], kv, klen) && env[i][klen] == '=')
+			return true;
+	return false;
+}
+
+/* Later entries win: --env over the image's env over the defaults. */
+static void env_set(char **env, size_t *n, const char *kv)
+{
+	size_t klen = strcspn(kv, "=");
+	for (size_t i = 0; i < *n; i++)
+		if (!strncmp(env[i], kv, klen) && env[i][klen] == '=') {
+			env[i] = (char *)kv;
+			return;
+		}
+	env[(*n)++] = (char *)kv;
+}
+
+/* Environment: defaults, then the image's, then --env. 0 or EXIT_SBX. */
+static int run_env(struct run *run)
+{
+	const struct run_opts *o = &run->o;
+
+	if (asprintf(&run->hostvar, "HOSTNAME=%s", o->hostname ? o->hostname : run->id) < 0) {
+		run->hostvar = NULL;
+		return sbx_die("out of memory");
+	}
+	env_set(run->env, &run->nenv, "PATH=" DEFAULT_PATH);
+	env_set(run->env, &run->nenv, "HOME=/tmp");
+	env_set(run->env, &run->nenv, run->hostvar);
+	for (char **e = run->img->env; e && *e; e++)
+		env_set(run->env, &run->nenv, *e);
+	if (getenv("TERM") && !env_has(run->env, run->nenv, "TERM="))
+		env_set(run->env, &run->nenv, getenv("TERM") - strlen("TERM="));
+	for (size_t i = 0; i < o->nenv; i++)
+		env_set(run->env, &run->nenv, o->env[i]);
+	run->env[run->nenv] = NULL;
+	return 0;
+}
+
+/* Signals for the workload arrive on a signalfd and are forwarded to sbx-init. */
+static int run_signals(struct run *run)
+{
+	sigset_t fwd;
+
+	sigemptyset(&fwd);
+	for (int s = 0, sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 }; s < 6; s++)
+		sigaddset(&fwd, sigs[s]);
+	sigprocmask(SIG_BLOCK, &fwd, NULL);
+	run->sigfd = signalfd(-1, &fwd, SFD_CLOEXEC);
+	if (run->sigfd < 0)
+		return sbx_die("signalfd: %s", strerror(errno));
+	return 0;
+}
+
+static int run_meter_attach(const struct cgroup *cg, void *userdata)
+{
+	uint64_t id;
+	int r = usage_cgroup_id(cg->v2_path, &id);
+	return r < 0 ? r : meter_attach(userdata, id, 0, true);
+}
+
+/* --usage: a private instance of sbxd's meter, for this run's cgroup alone. */
+static void run_meter(struct run *run, struct sandbox_spec *spec)
+{
+	_cleanup_free_ char *parent = NULL;
+	unsigned level;
+	int r = cgroup_sandbox_parent(&parent, &level);
+
+	if (r < 0 && asprintf(&run->meter_why, "sandbox cgroup parent: %s", strerror(-r)) < 0)
+		run->meter_why = NULL;
+	if (r == 0 && meter_open(parent, level, false, &run->meter, &run->meter_why) < 0)
+		run->meter = NULL;
+	if (!run->meter)
+		fprintf(stderr, "%s: warning: --usage: no syscall or network meter: %s\n", sbx_prog,
+			run->meter_why ? run->meter_why : "eBPF unavailable");
+	spec->limits.memory_account = true;
+	spec->on_cgroup = run->meter ? run_meter_attach : NULL;
+	spec->userdata = run->meter;
+}
+
+/* Waits for the sandbox, forwarding signals and enforcing the timeout. */
+static int supervise(struct sandbox *sb, int sigfd, const struct run_opts *o)
+{
+	int64_t deadline = o->limits.timeout_ns ? sbx_now_ns() + (int64_t)o->limits.timeout_ns : 0;
+
+	for (;;) {
+		struct pollfd pfd[2] = { { sb->pidfd, POLLIN, 0 }, { sigfd, POLLIN, 0 } };
+		int timeout_ms = -1;
+
+		if (deadline) {
+			int64_t left = deadline - sbx_now_ns();
+			if (left <= 0) {
+				sandbox_kill(sb);
+				sandbox_wait(sb);
+				fprintf(stderr, "%s: sandbox timed out after %s; killed\n",
+					sbx_prog, o->timeout_text);
+				return EXIT_TIMEOUT;
+			}
+			timeout_ms = (int)((left + 999999) / 1000000);
+		}
+		if (poll(pfd, 2, timeout_ms) < 0 && errno != EINTR)
+			return sbx_die("poll: %s", strerror(errno));
+		if (pfd[1].revents & POLLIN) {
+			struct signalfd_siginfo si;
+			if (read(sigfd, &si, sizeof(si)) == sizeof(si))
+				(void)sandbox_signal(sb, (int)si.ssi_signo);
+		}
+		if (pfd[0].revents & POLLIN)
+			return sandbox_wait(sb);
+	}
+}
+
+/* The run's usage record, as sbxd's GET .../usage gives it, plus the exit code. */
+static void write_usage(const struct run *run, struct sandbox *sb, const struct sandbox_limits *lim,
+			int64_t wall_ns, int code)
+{
+	const char *out = run->o.usage_out;
+	struct usage_src src = {
+		.id = run->id,
+		.tenant = "local",
+		.state = "exited",
+		.wall_ns = wall_ns,
+		.cg = sb->cg,
+		.no_integral = true,
+		.limits = lim,
+		.meter = run->meter,
+		.slot = run->meter ? 0 : -1,
+		.meter_off = run->meter_why,
+	};
+	json_t *j = usage_json(&src);
+	json_object_set_new(j, "exit_code", json_integer(code));
+	char *s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(j);
+	FILE *f = strcmp(out, "-") ? fopen(out, "we") : stdout;
+	if (!f || !s || fprintf(f, "%s\n", s) < 0 || (f != stdout && fclose(f) != 0))
+		fprintf(stderr, "%s: --usage %s: %s\n", sbx_prog, out, strerror(errno));
+	else if (f == stdout)
+		fflush(stdout);
+	free(s);
+}
+
+/* Starts the sandbox, waits for it, writes --usage and tears it down: its exit status. */
+static int run_sandbox(struct run *run, const struct sandbox_spec *spec)
+{
+	struct sandbox *sb;
+	struct sandbox_error serr;
+	int64_t t0 = sbx_now_ns();
+	int r = sandbox_start(spec, run->init, &sb, &serr);
+
+	if (r < 0) {
+		if (serr.stage == STAGE_WORKDIR)
+			return sbx_die("--workdir %s: %s", run->o.workdir, strerror(serr.err));
+		if (serr.stage == STAGE_CGROUP && serr.err == EOPNOTSUPP)
+			return sbx_die(
+				"this host's cgroup v2 does not delegate the memory, cpu or pids "
+				"controller that --memory, --cpus or --pids (or their defaults) "
+				"need");
+		return sbx_die("sandbox setup failed at %s: %s", sandbox_stage_name(serr.stage),
+			       strerror(serr.err));
+	}
+	int code = supervise(sb, run->sigfd, &run->o);
+	if (run->o.usage_out)
+		write_usage(run, sb, &spec->limits, sbx_now_ns() - t0, code);
+	r = sandbox_destroy(sb);
+	if (r < 0)
+		fprintf(stderr, "%s: warning: cgroup teardown: %s\n", sbx_prog, strerror(-r));
+	return code;
+}
+
+int cmd_run(int argc, char **argv)
+{
+	_cleanup_(run_clear) struct run run = {
+		.o = { .image = "base", .tmp_bytes = 256 << 20 },
+		.sigfd = -1,
+	};
+	const struct run_opts *o = &run.o;
+	int r, cmd;
+
+	sbx_prog = "sbx run";
+	cmd = runopts_parse(argc, argv, &run.o);
+	if (cmd <= 0)
+		return -cmd;
+	r = run_limits(&run.o);
+	if (r < 0)
+		return -r;
+	r = run_prepare(&run);
+	if (!r)
+		r = run_env(&run);
+	if (r)
+		return r;
+
+	struct sandbox_spec spec = {
+		.id = run.id,
+		.rootfs = run.img->rootfs,
+		.binds = (const char *const *)run.img->binds,
+		.argv = argv + cmd,
+		.envp = run.env,
+		.workdir = o->workdir,
+		.hostname = o->hostname,
+		.set_user = o->set_user,
+		.uid = o->uid,
+		.gid = o->gid,
+		.limits = o->limits,
+		.writable_bytes = o->writable_bytes,
+		.tmp_bytes = o->tmp_bytes,
+		.net = o->net,
+		.time_ns = true,
+		.die_with_parent = true,
+		.filter = run.filter,
+		.stdio = { -1, -1, -1 },
+	};
+	r = run_signals(&run);
+	if (r)
+		return r;
+	if (o->usage_out)
+		run_meter(&run, &spec);
+	return run_sandbox(&run, &spec);
+}

@@ -1,0 +1,148 @@
+/* SPDX-License-Identifier: MIT */
+/* What the sbx verbs share: error reporting, calls to sbxd, option reading, and the verbs
+ * themselves (a file per verb or family, in main.c's table). Every verb returns the process's
+ * exit status; a helper that prints why it failed returns EXIT_SBX. */
+#pragma once
+
+#include <getopt.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#include "../../sandbox/sandbox.h"
+#include "../client.h"
+
+#define EXIT_TIMEOUT 124
+#define EXIT_SBX 125
+#define MAX_ENV 256
+
+/* The prefix of error lines: "sbx", or "sbx VERB" once a verb sets it. */
+extern const char *sbx_prog;
+
+/* Prints "<sbx_prog>: <message>" on stderr; returns EXIT_SBX. */
+int __attribute__((format(printf, 1, 2))) sbx_die(const char *fmt, ...);
+
+int64_t sbx_now_ns(void);
+/* Reads @fd to its end into *ret (caller frees); 0 or -errno. */
+int sbx_read_all(int fd, char **ret, size_t *ret_len);
+
+/* getopt_long without its own messages; *ret_at is the index of the argument the option
+ * was read from. @optstring starts with "+" or "-", so that arguments stay in order. */
+int sbx_getopt(int argc, char **argv, const char *optstring, const struct option *opts,
+	       int *ret_at);
+
+/* Long options shared by the verbs that talk to sbxd; a verb's own start at OPT_VERB. */
+enum {
+	OPT_SOCKET = 256,
+	OPT_JSON,
+	OPT_VERB,
+};
+/* clang-format off */
+#define SBX_SOCKET_OPTION { "socket", required_argument, NULL, OPT_SOCKET }
+#define SBX_JSON_OPTION { "json", no_argument, NULL, OPT_JSON }
+/* clang-format on */
+
+/* What ls, inspect, logs, rm and usage share: --socket, --json, and the IDs in order. */
+struct sbx_args {
+	const char *sock;
+	bool json;
+	const char *ids[256]; /* more are dropped */
+	size_t nids;
+};
+
+/* Takes --socket, --json or an ID (getopt's 1) into @a; anything else is an unknown
+ * option (argv[@at]): printed, EXIT_SBX. */
+int sbx_args_take(struct sbx_args *a, int c, char **argv, int at);
+/* Takes the IDs after "--". */
+void sbx_args_rest(struct sbx_args *a, int argc, char **argv);
+/* A verb with no options of its own: all of argv into @a; 0 or EXIT_SBX. */
+int sbx_args_parse(int argc, char **argv, struct sbx_args *a);
+
+/* --socket's value, else $SBX_SOCKET, else the default. */
+const char *sbx_socket_path(const char *opt);
+/* One call; prints why and returns EXIT_SBX when sbxd cannot be reached (then *resp is
+ * empty). */
+int sbx_api(const char *sock, const char *method, const char *target, const char *ctype,
+	    const char *body, size_t len, struct client_resp *resp, client_body_cb cb, void *ud);
+/* 2xx, or a one-line error from sbxd's answer and EXIT_SBX. */
+int sbx_api_check(const struct client_resp *resp);
+/* A call whose answer is JSON: 0 with *ret the parsed answer (NULL if it does not
+ * parse; caller decrefs), or EXIT_SBX after printing why. @body is JSON or NULL. */
+int sbx_call_json(const char *sock, const char *method, const char *target, const char *body,
+		  json_t **ret);
+/* GET of a sandbox's record (@sub NULL) or of one of its resources: 0 with *resp filled
+ * (caller clears), or EXIT_SBX after printing why. */
+int sbx_sandbox_get(const char *sock, const char *id, const char *sub, struct client_resp *resp);
+
+/* API paths for an ID (caller frees); NULL for an invalid ID or no memory. */
+char *sbx_sandbox_target(const char *id, const char *sub, const char *query);
+char *sbx_snapshot_target(const char *id, const char *sub);
+
+/* {"K": "V", ...} from "K=V" strings. */
+json_t *sbx_kv_object(const char *const *kv, size_t n);
+/* Indented, keys sorted; 0 or EXIT_SBX. */
+int sbx_print_json(json_t *j);
+
+/* A streamed answer (exec, logs -f): a 200's body goes to a callback; any other
+ * answer's body is kept for its error message. */
+struct sbx_stream {
+	struct client_resp *resp;
+	char *line; /* exec: the event being read */
+	size_t len, cap;
+	int code;
+	bool got_exit;
+	char *err; /* a non-200 answer's body */
+	size_t err_len;
+};
+
+bool sbx_stream_keep_error(struct sbx_stream *st, const char *data, size_t len);
+/* After a call that returned 0 with a non-200 status: its message, EXIT_SBX. */
+int sbx_stream_error(struct sbx_stream *st);
+
+/* sbx run's and sbx create's options (runopts.c reads them for both). */
+struct run_opts {
+	const char *image, *workdir, *hostname, *seccomp;
+	struct sandbox_limits limits;
+	uint64_t writable_bytes, tmp_bytes;
+	enum net_mode net;
+	bool user_ns, set_user;
+	uid_t uid;
+	gid_t gid;
+	const char *env[MAX_ENV];
+	size_t nenv;
+	const char *timeout_text;
+	const char *usage_out; /* run only: --usage=FILE|- */
+	/* create only */
+	bool create, json;
+	const char *socket;
+	const char *labels[64];
+	size_t nlabels;
+	const char *gpus[16];
+	size_t ngpus;
+	uint64_t idle_timeout_ns;
+};
+
+/* Reads them into @o (o->create: sbx create's); returns the index of CMD in argv, 0 for
+ * --help (printed), or -EXIT_SBX after printing why. */
+int runopts_parse(int argc, char **argv, struct run_opts *o);
+
+/* The verbs: argv[0] is the verb's name. */
+int cmd_run(int argc, char **argv);
+int cmd_create(int argc, char **argv);
+int cmd_exec(int argc, char **argv);
+int cmd_cp(int argc, char **argv);
+int cmd_ls(int argc, char **argv);
+int cmd_inspect(int argc, char **argv);
+int cmd_rm(int argc, char **argv);
+int cmd_logs(int argc, char **argv);
+int cmd_usage(int argc, char **argv);
+int cmd_checkpoint(int argc, char **argv);
+int cmd_restore(int argc, char **argv);
+int cmd_fork(int argc, char **argv);
+int cmd_snapshots(int argc, char **argv);
+int cmd_top(int argc, char **argv);
+int cmd_bill(int argc, char **argv);
+int cmd_gpus(int argc, char **argv);
