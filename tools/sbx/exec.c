@@ -52,10 +52,10 @@ static void exec_usage(void)
 static int exec_parse(int argc, char **argv, struct exec_opts *o)
 {
 	uint64_t ns;
-	int c;
+	int c, at;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+:i", exec_options, NULL)) != -1) {
+	while ((c = sbx_getopt(argc, argv, "+:i", exec_options, &at)) != -1) {
 		switch (c) {
 		case 'i':
 			o->in = true;
@@ -87,9 +87,9 @@ static int exec_parse(int argc, char **argv, struct exec_opts *o)
 			exec_usage();
 			return 0;
 		case ':':
-			return sbx_die("option %s needs a value", argv[optind - 1]);
+			return sbx_die("option %s needs a value", argv[at]);
 		default:
-			return sbx_die("unknown option %s (see sbx exec --help)", argv[optind - 1]);
+			return sbx_die("unknown option %s (see sbx exec --help)", argv[at]);
 		}
 	}
 	if (optind >= argc)

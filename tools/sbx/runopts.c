@@ -200,11 +200,11 @@ static int opt_box(int c, const char *v, struct run_opts *o)
 	}
 }
 
-/* --gpu N, --gpus N (sbx create only; @arg is how the option was spelled) */
-static int opt_gpu(int c, const char *v, const char *arg, struct run_opts *o)
+/* --gpu N, --gpus N (sbx create only; @name is the option's) */
+static int opt_gpu(int c, const char *v, const char *name, struct run_opts *o)
 {
 	if (!o->create)
-		return -sbx_die("%s is an option of sbx create (GPUs are granted by sbxd)", arg);
+		return -sbx_die("--%s is an option of sbx create (GPUs are granted by sbxd)", name);
 	if (c == OPT_GPU) {
 		if (strspn(v, "0123456789") != strlen(v) || !*v || o->ngpus == ARRAY_SIZE(o->gpus))
 			return -sbx_die("--gpu: \"%s\" is not a GPU index (see sbx gpus)", v);
@@ -221,8 +221,8 @@ static int opt_gpu(int c, const char *v, const char *arg, struct run_opts *o)
 }
 
 /* --usage (sbx run only); --gpu --gpus --label --idle-timeout --json --socket (sbx create
- * only) */
-static int opt_create(int c, const char *v, const char *arg, struct run_opts *o)
+ * only); @name is the option's */
+static int opt_create(int c, const char *v, const char *name, struct run_opts *o)
 {
 	switch (c) {
 	case OPT_USAGE:
@@ -232,7 +232,7 @@ static int opt_create(int c, const char *v, const char *arg, struct run_opts *o)
 		return 0;
 	case OPT_GPU:
 	case OPT_GPUS:
-		return opt_gpu(c, v, arg, o);
+		return opt_gpu(c, v, name, o);
 	case OPT_LABEL:
 	case OPT_IDLE:
 	case OPT_JSON:
@@ -242,7 +242,7 @@ static int opt_create(int c, const char *v, const char *arg, struct run_opts *o)
 		return 1;
 	}
 	if (!o->create)
-		return -sbx_die("%s is an option of sbx create, not sbx run", arg);
+		return -sbx_die("--%s is an option of sbx create, not sbx run", name);
 	if (c == OPT_JSON) {
 		o->json = true;
 	} else if (c == OPT_SOCKET) {
@@ -262,10 +262,14 @@ static int opt_create(int c, const char *v, const char *arg, struct run_opts *o)
 
 int runopts_parse(int argc, char **argv, struct run_opts *o)
 {
-	int c, r;
+	int c, r, at, li = 0;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+:", run_options, NULL)) != -1) {
+	for (;;) {
+		at = optind; /* the argument being read: optind moves past it */
+		c = getopt_long(argc, argv, "+:", run_options, &li);
+		if (c == -1)
+			break;
 		if (c == OPT_HELP) {
 			if (o->create)
 				usage_create(stdout);
@@ -274,14 +278,14 @@ int runopts_parse(int argc, char **argv, struct run_opts *o)
 			return 0;
 		}
 		if (c == ':')
-			return -sbx_die("option %s needs a value", argv[optind - 1]);
+			return -sbx_die("option %s needs a value", argv[at]);
 		r = opt_limit(c, optarg, o);
 		if (r > 0)
 			r = opt_box(c, optarg, o);
+		if (r > 0) /* li: set by getopt_long for every long option found */
+			r = opt_create(c, optarg, run_options[li].name, o);
 		if (r > 0)
-			r = opt_create(c, optarg, argv[optind - 1], o);
-		if (r > 0)
-			return -sbx_die("unknown option %s (see sbx run --help)", argv[optind - 1]);
+			return -sbx_die("unknown option %s (see sbx run --help)", argv[at]);
 		if (r < 0)
 			return r;
 	}
