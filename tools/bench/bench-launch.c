@@ -100,6 +100,75 @@ static int64_t run_inproc(struct sandbox_spec *spec, const char *init, int64_t *
 	return dt;
 }
 
+enum {
+	SBX,
+	BWRAP,
+	UNSHARE,
+	FLOOR,
+	INPROC,
+	INPROC_LIM,
+	TEARDOWN,
+	EXEC,
+	NSERIES
+};
+
+static const char *const names[NSERIES] = {
+	"sbx run (process)",	"bwrap (process)",	    "unshare (process)",
+	"busybox true (floor)", "libsandbox in-process",    "libsandbox + limits",
+	"  teardown (cgroups)", "exec via control channel",
+};
+
+/* Exec round trip through sbx-init's control channel, in one serving sandbox made from
+ * @spec: request sent to EXITED received, for @spec's command. 0 or -1. */
+static int exec_rounds(const struct sandbox_spec *spec, const char *init, int rounds,
+		       struct series *exec)
+{
+	struct sandbox_spec serving = *spec;
+	serving.argv = NULL;
+	serving.control = true;
+	serving.id = "bench-exec";
+	struct sandbox *sb;
+	struct sandbox_error serr;
+	if (sandbox_start(&serving, init, &sb, &serr) < 0) {
+		fprintf(stderr, "serving sandbox: %s\n", sandbox_stage_name(serr.stage));
+		return -1;
+	}
+	int ctl = ctl_connect(sb->pidfd, false), devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+	int stdio[3] = { devnull, devnull, devnull };
+	for (int r = 0; r < rounds + 5; r++) {
+		struct ctl_reply rep;
+		int64_t t0 = now_ns();
+		if (ctl_send_exec(ctl, (uint32_t)r, spec->argv, spec->envp, "/", stdio) < 0)
+			return -1;
+		do {
+			if (ctl_read_reply(ctl, &rep) < 0)
+				return -1;
+		} while (rep.type == CTL_STARTED);
+		if (rep.type != CTL_EXITED || rep.value != 0)
+			return -1;
+		if (r >= 5)
+			exec->ns[exec->n++] = now_ns() - t0;
+	}
+	close(ctl);
+	close(devnull);
+	sandbox_destroy(sb);
+	return 0;
+}
+
+static void report(struct series *s, int rounds)
+{
+	for (int i = 0; i < NSERIES; i++)
+		summarize(&s[i]);
+	printf("launch latency, %d interleaved rounds, spawn to reaped exit of /bin/true\n",
+	       rounds);
+	printf("%-26s %9s %9s %12s\n", "", "p50 ms", "p99 ms", "p50 vs bwrap");
+	for (int i = 0; i < NSERIES; i++)
+		printf("%-26s %9.2f %9.2f %11.2fx\n", s[i].name, s[i].p50, s[i].p99,
+		       s[i].p50 / s[BWRAP].p50);
+	printf("\nsbx run does more than bwrap here: cgroups (v2 + CLONE_INTO_CGROUP), seccomp,\n"
+	       "time namespace, /proc masking; limits add v1 cgroup writes on hybrid hosts.\n");
+}
+
 int main(int argc, char **argv)
 {
 	const char *b = argc > 1 ? argv[1] : "build";
@@ -162,22 +231,6 @@ int main(int argc, char **argv)
 	limited.limits =
 		(struct sandbox_limits){ .memory_bytes = 256 << 20, .cpu_milli = 500, .pids = 64 };
 
-	enum {
-		SBX,
-		BWRAP,
-		UNSHARE,
-		FLOOR,
-		INPROC,
-		INPROC_LIM,
-		TEARDOWN,
-		EXEC,
-		NSERIES
-	};
-	static const char *const names[NSERIES] = {
-		"sbx run (process)",	"bwrap (process)",	    "unshare (process)",
-		"busybox true (floor)", "libsandbox in-process",    "libsandbox + limits",
-		"  teardown (cgroups)", "exec via control channel",
-	};
 	struct series s[NSERIES];
 	for (int i = 0; i < NSERIES; i++)
 		s[i] = (struct series){ .name = names[i] };
@@ -201,48 +254,9 @@ int main(int argc, char **argv)
 		s[INPROC_LIM].ns[s[INPROC_LIM].n++] = run_inproc(&limited, init, &td);
 		s[TEARDOWN].ns[s[TEARDOWN].n++] = td;
 	}
-	/* Exec round trip through sbx-init's control channel, in one serving sandbox:
-	 * request sent to EXITED received, for /bin/true. */
-	struct sandbox_spec serving = spec;
-	serving.argv = NULL;
-	serving.control = true;
-	serving.id = "bench-exec";
-	struct sandbox *sb;
-	struct sandbox_error serr;
-	if (sandbox_start(&serving, init, &sb, &serr) < 0) {
-		fprintf(stderr, "serving sandbox: %s\n", sandbox_stage_name(serr.stage));
+	if (exec_rounds(&spec, init, rounds, &s[EXEC]) < 0)
 		return 1;
-	}
-	int ctl = ctl_connect(sb->pidfd, false), devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
-	int stdio[3] = { devnull, devnull, devnull };
-	for (int r = 0; r < rounds + 5; r++) {
-		struct ctl_reply rep;
-		int64_t t0 = now_ns();
-		if (ctl_send_exec(ctl, (uint32_t)r, wl, envp, "/", stdio) < 0)
-			return 1;
-		do {
-			if (ctl_read_reply(ctl, &rep) < 0)
-				return 1;
-		} while (rep.type == CTL_STARTED);
-		if (rep.type != CTL_EXITED || rep.value != 0)
-			return 1;
-		if (r >= 5)
-			s[EXEC].ns[s[EXEC].n++] = now_ns() - t0;
-	}
-	close(ctl);
-	close(devnull);
-	sandbox_destroy(sb);
-
-	for (int i = 0; i < NSERIES; i++)
-		summarize(&s[i]);
-	printf("launch latency, %d interleaved rounds, spawn to reaped exit of /bin/true\n",
-	       rounds);
-	printf("%-26s %9s %9s %12s\n", "", "p50 ms", "p99 ms", "p50 vs bwrap");
-	for (int i = 0; i < NSERIES; i++)
-		printf("%-26s %9.2f %9.2f %11.2fx\n", s[i].name, s[i].p50, s[i].p99,
-		       s[i].p50 / s[BWRAP].p50);
-	printf("\nsbx run does more than bwrap here: cgroups (v2 + CLONE_INTO_CGROUP), seccomp,\n"
-	       "time namespace, /proc masking; limits add v1 cgroup writes on hybrid hosts.\n");
+	report(s, rounds);
 	sysfilter_free(filter);
 	return 0;
 }
