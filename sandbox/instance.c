@@ -40,8 +40,7 @@ int instance_set(const char *name)
 	snprintf(inst.name, sizeof(inst.name), "%s", named ? name : "");
 	snprintf(inst.cgroup, sizeof(inst.cgroup), "sbx%s%s", named ? "-" : "", inst.name);
 	snprintf(inst.pins, sizeof(inst.pins), "/sys/fs/bpf/%s", inst.cgroup);
-	snprintf(inst.run, sizeof(inst.run), "/run/sbx%s%s", named ? "/instance/" : "",
-		 inst.name);
+	snprintf(inst.run, sizeof(inst.run), "/run/sbx%s%s", named ? "/instance/" : "", inst.name);
 	snprintf(inst.scratch, sizeof(inst.scratch), "%s/scratch", inst.run);
 	snprintf(inst.layers, sizeof(inst.layers), "%s/layers", inst.run);
 	inst.set = true;

@@ -2,8 +2,10 @@
 /* sbx: the command-line client. A table of verbs, each in its own file; `sbx run`
  * launches a one-shot sandbox with libsandbox directly, the others talk to sbxd. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "../../sandbox/instance.h"
 #include "../../sandbox/macro.h"
 #include "sbx.h"
 
@@ -148,6 +150,11 @@ int main(int argc, char **argv)
 		usage(stdout);
 		return 0;
 	}
+	/* One-shot sandboxes of `sbx run` belong to the instance the environment names. */
+	const char *inst = getenv("SBX_INSTANCE");
+	if (inst && instance_set(inst) < 0)
+		return sbx_die("SBX_INSTANCE: \"%s\" is not 1-%d of a-z 0-9 - _", inst,
+			       INSTANCE_NAME_MAX);
 	opterr = 0;
 	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
 		if (commands[i].name && !strcmp(argv[1], commands[i].name))
