@@ -12,6 +12,8 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "../sandbox/text.h"
+
 struct store {
 	sqlite3 *db;
 	sqlite3_stmt *put, *by_token;
@@ -122,15 +124,7 @@ void store_close(struct store *s)
 
 bool store_tenant_name_valid(const char *name)
 {
-	size_t n = strlen(name);
-	if (n < 1 || n > 32 || !strcmp(name, ADMIN_TENANT))
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char c = name[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_'))
-			return false;
-	}
-	return true;
+	return text_is_name(name, 32) && strcmp(name, ADMIN_TENANT);
 }
 
 static int token_hash(const char *token, char out[65])

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "instance.h"
+#include "text.h"
 
 static struct {
 	bool set;
@@ -19,22 +20,9 @@ static struct {
 	char layers[sizeof("/run/sbx/instance//layers") + INSTANCE_NAME_MAX];
 } inst;
 
-static bool name_valid(const char *name)
-{
-	size_t n = strlen(name);
-	if (n < 1 || n > INSTANCE_NAME_MAX)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char c = name[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_'))
-			return false;
-	}
-	return true;
-}
-
 int instance_set(const char *name)
 {
-	if (name && name[0] && !name_valid(name))
+	if (name && name[0] && !text_is_name(name, INSTANCE_NAME_MAX))
 		return -EINVAL;
 	bool named = name && name[0];
 	snprintf(inst.name, sizeof(inst.name), "%s", named ? name : "");

@@ -39,3 +39,16 @@ char *text_sanitize(char *s)
 			*p = '?';
 	return s;
 }
+
+bool text_is_name(const char *s, size_t max)
+{
+	size_t n = strlen(s);
+	if (n < 1 || n > max)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_'))
+			return false;
+	}
+	return true;
+}

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 /* Copies @in into @buf (@size >= 4): control bytes become '?', and text that does not
@@ -16,3 +17,6 @@ int text_error(char **ret_error, int r, const char *fmt, ...) __attribute__((for
 
 /* Replaces control bytes in @s with '?', in place. Returns @s (NULL stays NULL). */
 char *text_sanitize(char *s);
+
+/* Whether @s is a name sbx accepts for tenants and instances: 1 to @max of a-z 0-9 - _. */
+bool text_is_name(const char *s, size_t max);
