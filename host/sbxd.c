@@ -714,6 +714,10 @@ int main(int argc, char **argv)
 		.request_ns = 30LL * 1000000000LL,
 	};
 	D.listen_fd[0] = D.listen_fd[1] = -1;
+	/* The programs sbxd runs (CRIU, tar) report in the C locale: their messages are
+	 * matched (a full disk is told by CRIU's "No space left on device"). */
+	if (setenv("LC_ALL", "C", 1) < 0)
+		return die("setenv: %s", strerror(errno));
 	r = parse_options(argc, argv);
 	if (r <= 0)
 		return -r;

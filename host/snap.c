@@ -522,7 +522,8 @@ static void ckpt_fn(struct work *w)
 	if (ckpt_dump(k) < 0) {
 		(void)cgroup_freeze(k->cg, false);
 		rm_rf(k->tmp);
-		/* A full disk anywhere in the dump is a full disk. */
+		/* A full disk anywhere in the dump is a full disk (CRIU and tar run in the C
+		 * locale: sbxd.c). */
 		if (k->err && strstr(k->err, "No space left"))
 			k->r = -ENOSPC;
 	}
