@@ -102,8 +102,8 @@ $(LIBSANDBOX): $(SANDBOX_OBJS)
 $(LIBHOST): $(HOST_PURE_SRCS:%.c=$(B)/%.o)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-$(B)/sbx: $(SBX_SRCS:%.c=$(B)/%.o) $(B)/tools/client.o $(B)/host/b64.o $(B)/host/meter.o \
-		$(B)/host/usage.o $(LIBSANDBOX)
+$(B)/sbx: $(SBX_SRCS:%.c=$(B)/%.o) $(B)/tools/client.o $(B)/host/meter.o $(B)/host/usage.o \
+		$(LIBHOST) $(LIBSANDBOX)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ -Wl,-Bstatic $(PKG_LIBS) -Wl,-Bdynamic -lhttp_parser -lbpf
 

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../host/rates.h"
 #include "sbx.h"
 
 /* The query's filters, in the order of their options (OPT_FROM ...). */
@@ -39,27 +40,6 @@ static int bill_cmp(const void *a, const void *b)
 	return c ? c : strcmp(x->sku, y->sku);
 }
 
-/* "0.000014000" -> nano-units (the API's decimals have 9 places). */
-static uint64_t dec_nano(const char *s)
-{
-	uint64_t whole = 0, frac = 0;
-	int d = 0;
-	for (; s && *s >= '0' && *s <= '9'; s++)
-		whole = whole * 10 + (uint64_t)(*s - '0');
-	if (s && *s == '.')
-		for (s++; *s >= '0' && *s <= '9' && d < 9; s++, d++)
-			frac = frac * 10 + (uint64_t)(*s - '0');
-	for (; d < 9; d++)
-		frac *= 10;
-	return whole * 1000000000ULL + frac;
-}
-
-static void print_nano(uint64_t n)
-{
-	printf("%llu.%09llu", (unsigned long long)(n / 1000000000ULL),
-	       (unsigned long long)(n % 1000000000ULL));
-}
-
 /* The rows summed per tenant, sandbox and SKU (caller frees); *ret_n of them, sorted. */
 static struct bill_line *bill_lines(json_t *rows, size_t *ret_n)
 {
@@ -86,7 +66,12 @@ static struct bill_line *bill_lines(json_t *rows, size_t *ret_n)
 			snprintf(l->unit, sizeof(l->unit), "%s",
 				 json_string_value(json_object_get(r, "pricing_unit")));
 		}
-		l->pq_nano += dec_nano(json_string_value(json_object_get(r, "pricing_quantity")));
+		/* The API's decimals have 9 places; one that is not a decimal counts 0. */
+		uint64_t pq = 0;
+		if (rates_parse_nano(json_string_value(json_object_get(r, "pricing_quantity")),
+				     &pq) < 0)
+			pq = 0;
+		l->pq_nano += pq;
 		l->cost_nano += (uint64_t)json_integer_value(json_object_get(r, "cost_nano"));
 	}
 	qsort(lines, n, sizeof(*lines), bill_cmp);
@@ -109,34 +94,27 @@ static int bill_table(json_t *j)
 	for (size_t i = 0; i < n; i++) {
 		const struct bill_line *l = &lines[i], *next = i + 1 < n ? &lines[i + 1] : NULL;
 		char q[40], c[40];
-		snprintf(q, sizeof(q), "%llu.%09llu",
-			 (unsigned long long)(l->pq_nano / 1000000000ULL),
-			 (unsigned long long)(l->pq_nano % 1000000000ULL));
-		printf("%-10s %-13s %-34s %22s %-18s ", l->tenant, l->sandbox, l->sku, q, l->unit);
-		snprintf(c, sizeof(c), "%llu.%09llu",
-			 (unsigned long long)(l->cost_nano / 1000000000ULL),
-			 (unsigned long long)(l->cost_nano % 1000000000ULL));
-		printf("%16s\n", c);
+		printf("%-10s %-13s %-34s %22s %-18s %16s\n", l->tenant, l->sandbox, l->sku,
+		       rates_format_nano(l->pq_nano, q, sizeof(q)), l->unit,
+		       rates_format_nano(l->cost_nano, c, sizeof(c)));
 		sb += l->cost_nano;
 		tn += l->cost_nano;
 		all += l->cost_nano;
 		bool end_tn = !next || strcmp(next->tenant, l->tenant);
 		if (end_tn || strcmp(next->sandbox, l->sandbox)) {
-			printf("%-10s %-13s %-34s %41s ", "", l->sandbox, "sandbox total", "");
-			print_nano(sb);
-			printf("\n");
+			printf("%-10s %-13s %-34s %41s %s\n", "", l->sandbox, "sandbox total", "",
+			       rates_format_nano(sb, c, sizeof(c)));
 			sb = 0;
 		}
 		if (end_tn) {
-			printf("%-10s %-13s %-34s %41s ", l->tenant, "", "tenant total", "");
-			print_nano(tn);
-			printf("\n");
+			printf("%-10s %-13s %-34s %41s %s\n", l->tenant, "", "tenant total", "",
+			       rates_format_nano(tn, c, sizeof(c)));
 			tn = 0;
 		}
 	}
-	printf("%-10s %-13s %-34s %41s ", "", "", "total", "");
-	print_nano(all);
-	printf(" %s\n", cur ? cur : "");
+	char c[40];
+	printf("%-10s %-13s %-34s %41s %s %s\n", "", "", "total", "",
+	       rates_format_nano(all, c, sizeof(c)), cur ? cur : "");
 	free(lines);
 	return 0;
 }
