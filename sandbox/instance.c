@@ -24,59 +24,55 @@ int instance_set(const char *name)
 {
 	if (name && name[0] && !text_is_name(name, INSTANCE_NAME_MAX))
 		return -EINVAL;
-	bool named = name && name[0];
-	snprintf(inst.name, sizeof(inst.name), "%s", named ? name : "");
-	snprintf(inst.cgroup, sizeof(inst.cgroup), "sbx%s%s", named ? "-" : "", inst.name);
+	snprintf(inst.name, sizeof(inst.name), "%s", name ? name : "");
+	snprintf(inst.cgroup, sizeof(inst.cgroup), "sbx%s%s", inst.name[0] ? "-" : "", inst.name);
 	snprintf(inst.pins, sizeof(inst.pins), "/sys/fs/bpf/%s", inst.cgroup);
-	snprintf(inst.run, sizeof(inst.run), "/run/sbx%s%s", named ? "/instance/" : "", inst.name);
+	snprintf(inst.run, sizeof(inst.run), "/run/sbx%s%s", inst.name[0] ? "/instance/" : "",
+		 inst.name);
 	snprintf(inst.scratch, sizeof(inst.scratch), "%s/scratch", inst.run);
 	snprintf(inst.layers, sizeof(inst.layers), "%s/layers", inst.run);
 	inst.set = true;
 	return 0;
 }
 
-static void instance_init(void)
+/* The paths, set from SBX_INSTANCE on first use. An invalid SBX_INSTANCE cannot be
+ * reported from here: it is the default, and the front-ends (sbx, sbxd) check the
+ * variable and refuse it first. */
+static const typeof(inst) *paths(void)
 {
-	/* An invalid SBX_INSTANCE cannot be reported from here: it is the default, and the
-	 * front-ends (sbx, sbxd) check the variable and refuse it first. */
 	if (!inst.set && instance_set(getenv("SBX_INSTANCE")) < 0)
 		(void)instance_set(NULL);
+	return &inst;
 }
 
 const char *instance_name(void)
 {
-	instance_init();
-	return inst.name;
+	return paths()->name;
 }
 
 const char *instance_cgroup_parent(void)
 {
-	instance_init();
-	return inst.cgroup;
+	return paths()->cgroup;
 }
 
 const char *instance_pin_dir(void)
 {
-	instance_init();
-	return inst.pins;
+	return paths()->pins;
 }
 
 const char *instance_run_dir(void)
 {
-	instance_init();
-	return inst.run;
+	return paths()->run;
 }
 
 const char *instance_scratch_dir(void)
 {
-	instance_init();
-	return inst.scratch;
+	return paths()->scratch;
 }
 
 const char *instance_layer_dir(void)
 {
-	instance_init();
-	return inst.layers;
+	return paths()->layers;
 }
 
 static int dir_searchable(const char *path)
@@ -88,11 +84,8 @@ static int dir_searchable(const char *path)
 
 int instance_run_dir_make(void)
 {
-	instance_init();
 	int r = dir_searchable("/run/sbx");
-	if (r == 0 && inst.name[0])
-		r = dir_searchable("/run/sbx/instance");
-	if (r == 0 && inst.name[0])
+	if (r == 0 && paths()->name[0] && (r = dir_searchable("/run/sbx/instance")) == 0)
 		r = dir_searchable(inst.run);
 	return r;
 }
