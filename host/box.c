@@ -348,9 +348,8 @@ static void gpus_release(struct box *b)
 }
 
 /* Runs on the launch worker once the cgroups exist, before the sandbox does: its meter
- * slot, and its device allowlist with the nodes of its GPUs. */
-/* On the launch's worker, once its cgroup exists (before the workload runs). The ioctl
- * timer of GPU holders was switched on by the loop thread before the launch. */
+ * slot, and its device allowlist with the nodes of its GPUs. (The ioctl timer of GPU
+ * holders is the loop thread's to switch: box_launch did.) */
 static int on_cgroup(const struct cgroup *cg, void *userdata)
 {
 	struct launch_io *io = userdata;
