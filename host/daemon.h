@@ -247,8 +247,7 @@ struct daemon {
 	int devnull;
 	struct conn *conns;
 	unsigned nconns, nconns_unix, nconns_unauth;
-	uint64_t buffered;	   /* of opt.buffer_memory, in use */
-	uint64_t buffered_tenants; /* of that, by tenants (not the admins) */
+	uint64_t buffered; /* of opt.buffer_memory, in use */
 	struct share admin_share, *shares;
 	struct box *boxes, *boxes_tail;
 	struct box *hash[1024];
@@ -293,10 +292,9 @@ void server_accept_arm(int which);
  * the unauthenticated pool to its tenant's, if that has room; else answers 503. */
 bool conn_admit(struct conn *c, const char *tenant);
 /* The buffer budget: a tenant holds at most a quarter of opt.buffer_memory, tenants
- * together three quarters (the rest is the admins'). budget_take() says whether @n
- * more fits @s (NULL: nothing fits); budget_charge() takes it whether or not. */
+ * together three quarters (the rest is the admins'). budget_room() says how much more
+ * fits @s (NULL: nothing); budget_charge() takes it whether or not. */
 uint64_t budget_room(const struct share *s);
-bool budget_take(struct share *s, uint64_t n);
 void budget_charge(struct share *s, uint64_t n);
 void budget_give(struct share *s, uint64_t n);
 void conn_tick(int64_t now);

@@ -44,8 +44,9 @@ uint64_t budget_room(const struct share *s)
 		return 0;
 	uint64_t all = D.opt.buffer_memory, room = left(all, D.buffered);
 	if (s != &D.admin_share) {
-		if (left(all - all / 4, D.buffered_tenants) < room)
-			room = left(all - all / 4, D.buffered_tenants);
+		uint64_t tenants = D.buffered - D.admin_share.bytes;
+		if (left(all - all / 4, tenants) < room)
+			room = left(all - all / 4, tenants);
 		if (left(all / 4, s->bytes) < room)
 			room = left(all / 4, s->bytes);
 	}
@@ -58,11 +59,9 @@ void budget_charge(struct share *s, uint64_t n)
 		return;
 	s->bytes += n;
 	D.buffered += n;
-	if (s != &D.admin_share)
-		D.buffered_tenants += n;
 }
 
-bool budget_take(struct share *s, uint64_t n)
+static bool budget_take(struct share *s, uint64_t n)
 {
 	if (n > budget_room(s))
 		return false;
@@ -76,8 +75,6 @@ void budget_give(struct share *s, uint64_t n)
 		return;
 	s->bytes -= n;
 	D.buffered -= n;
-	if (s != &D.admin_share)
-		D.buffered_tenants -= n;
 }
 
 /* A tenant's share, made on its first connection (tenants are few: the admins make
