@@ -26,7 +26,8 @@ int idmap_valid(uid_t base)
 	       (base - IDMAP_FIRST) / IDMAP_SIZE < IDMAP_SLOTS;
 }
 
-void idmap_line(uid_t base, char *buf, size_t size)
+/* "0 BASE 65536\n": the line for uid_map and gid_map. */
+static void idmap_line(uid_t base, char *buf, size_t size)
 {
 	snprintf(buf, size, "0 %u %u\n", (unsigned)base, IDMAP_SIZE);
 }
@@ -115,21 +116,6 @@ int idmap_alloc(const char *owner, uid_t *ret_base)
 	return -EAGAIN;
 }
 
-int idmap_claim(uid_t base, const char *owner)
-{
-	int r = ensure_dir();
-
-	if (r < 0)
-		return r;
-	if (!idmap_valid(base))
-		return -EINVAL;
-	_cleanup_close_ int dfd = open(IDMAP_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0)
-		return -errno;
-	r = take(dfd, (base - IDMAP_FIRST) / IDMAP_SIZE, owner);
-	return r == -EEXIST ? -EBUSY : r;
-}
-
 void idmap_sweep(void)
 {
 	_cleanup_close_ int dfd = open(IDMAP_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -214,4 +200,21 @@ int idmap_userns_fd(uid_t base)
 	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
 		;
 	return r < 0 ? r : ns;
+}
+
+uid_t idmap_base_of(pid_t pid)
+{
+	char path[64], buf[128];
+	unsigned inside, outside, count;
+
+	snprintf(path, sizeof(path), "/proc/%d/uid_map", (int)pid);
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	if (sscanf(buf, "%u %u %u", &inside, &outside, &count) != 3 || inside != 0 ||
+	    !idmap_valid(outside))
+		return 0;
+	return outside;
 }

@@ -25,17 +25,15 @@
 /* Takes a free range for the sandbox whose v2 cgroup is @owner; its first host id (the
  * sandbox's root) in *ret_base. */
 int idmap_alloc(const char *owner, uid_t *ret_base);
-/* Takes the range starting at @base for @owner (a restore keeping its snapshot's ids);
- * -EBUSY when a live sandbox holds it. */
-int idmap_claim(uid_t base, const char *owner);
 /* Gives the range back. Quiet; a @base outside the registry's ranges is ignored. */
 void idmap_release(uid_t base);
 /* Frees the ranges whose owners are gone (their launcher died first). */
 void idmap_sweep(void);
 /* Whether @base starts a registry range. */
 int idmap_valid(uid_t base);
-/* "0 BASE 65536\n": the line for uid_map and gid_map. */
-void idmap_line(uid_t base, char *buf, size_t size);
+/* The registry range that the user namespace of @pid maps its root to (uid_map's first
+ * line), or 0 if none. */
+uid_t idmap_base_of(pid_t pid);
 /* Maps the user namespace of process @pid onto the range at @base (setgroups denied). */
 int idmap_write_maps(pid_t pid, uid_t base);
 /* A user namespace of nobody's (no process stays in it) whose ids 0-65535 are host ids

@@ -535,24 +535,6 @@ static bool in_cgroup(pid_t pid, const struct cgroup *cg)
 	return strlen(rel) == len && !strncmp(rel, line, len);
 }
 
-/* The host id its user namespace maps root to (uid_map's first line), or 0. */
-static uid_t uid_base_of(pid_t pid)
-{
-	char path[64], buf[128];
-	unsigned inside, outside, count;
-
-	snprintf(path, sizeof(path), "/proc/%d/uid_map", (int)pid);
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
-	if (sscanf(buf, "%u %u %u", &inside, &outside, &count) != 3 || inside != 0 ||
-	    !idmap_valid(outside))
-		return 0;
-	return outside;
-}
-
 /* A sandbox record for process @pid in @cg, with a pidfd. Takes @cg; on failure it is
  * removed (its processes killed). */
 static int sandbox_for(const char *id, pid_t pid, struct cgroup *cg, struct sandbox **ret)
@@ -570,7 +552,7 @@ static int sandbox_for(const char *id, pid_t pid, struct cgroup *cg, struct sand
 	sb->id = strdup(id);
 	sb->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
 	if (sb->id && sb->pidfd >= 0) {
-		sb->uid_base = uid_base_of(pid);
+		sb->uid_base = idmap_base_of(pid);
 		*ret = sb;
 		return 0;
 	}
