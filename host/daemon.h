@@ -144,8 +144,8 @@ struct box {
 };
 
 enum exec_kind {
-	EXEC_JSON,     /* a command, answered with its output as JSON */
-	EXEC_STREAM,   /* a command, its output streamed as NDJSON events */
+	EXEC_COMMAND,  /* a command: its output answered as JSON, or streamed as NDJSON
+			* events (exec.stream) */
 	EXEC_FILE_GET, /* the files API's helper (sbx-init --file) */
 	EXEC_FILE_PUT,
 	EXEC_FILE_RM,
