@@ -1532,9 +1532,9 @@ static void readopt_one(const struct store_sandbox *s, void *userdata)
 		D.slot_used[b->slot] = 1;
 		if (b->sb && b->cg_id)
 			(void)meter_attach(D.meter, b->cg_id, (uint32_t)b->slot, false);
-		struct launch_io io = { 0 };
-		gpu_launch_io(b, &io);
-		if (b->sb && b->ngpu && gpus_meter(b->slot, io.gpu_rdevs, io.ngpu, false) == 0)
+		uint64_t rdevs[ARRAY_SIZE(b->gpu_idx)];
+		unsigned ngpu = gpu_rdevs_of(b, rdevs);
+		if (b->sb && ngpu && gpus_meter(b->slot, rdevs, ngpu, false) == 0)
 			(void)meter_gpu_timing(D.meter, true);
 	}
 	b->started_ns = s->created_ns;

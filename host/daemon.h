@@ -343,6 +343,8 @@ struct launch_io;
 int gpu_add(const char *path, const char *model, const char *bus);
 int gpu_discover_nvidia(const char *root);
 size_t gpu_nodes_of(const struct box *b, const char **paths, uint64_t *rdevs, size_t max);
+/* Each GPU's own node, in @rdevs (room for 8); returns how many. */
+unsigned gpu_rdevs_of(const struct box *b, uint64_t *rdevs);
 /* Copies into @io the nodes that a launch of @b binds and meters. Loop thread. */
 void gpu_launch_io(const struct box *b, struct launch_io *io);
 

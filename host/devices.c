@@ -41,8 +41,7 @@ int devices_open(struct devices **ret, char **ret_why)
 	}
 	/* Grants outlive the daemon, as the programs attached to running sandboxes do. */
 	char pin[256]; /* libbpf keeps a copy */
-	snprintf(pin, sizeof(pin), "%s/dev_granted", instance_pin_dir());
-	bpf_map__set_pin_path(d->skel->maps.granted, pin);
+	bpf_map__set_pin_path(d->skel->maps.granted, instance_pin_path(pin, "dev_granted"));
 	r = devices_bpf__load(d->skel);
 	if (r < 0)
 		goto fail;

@@ -159,15 +159,20 @@ size_t gpu_nodes_of(const struct box *b, const char **paths, uint64_t *rdevs, si
 	return n;
 }
 
+unsigned gpu_rdevs_of(const struct box *b, uint64_t *rdevs)
+{
+	for (unsigned i = 0; i < b->ngpu; i++)
+		rdevs[i] = D.gpus[b->gpu_idx[i]].node_rdev[0];
+	return b->ngpu;
+}
+
 void gpu_launch_io(const struct box *b, struct launch_io *io)
 {
 	_Static_assert(ARRAY_SIZE(io->nodes) >=
 			       ARRAY_SIZE(b->gpu_idx) * ARRAY_SIZE(D.gpus[0].nodes),
 		       "room for every node of every GPU a box may hold");
 	io->nnodes = gpu_nodes_of(b, io->nodes, io->node_rdevs, ARRAY_SIZE(io->nodes));
-	io->ngpu = b->ngpu;
-	for (unsigned i = 0; i < b->ngpu; i++)
-		io->gpu_rdevs[i] = D.gpus[b->gpu_idx[i]].node_rdev[0];
+	io->ngpu = gpu_rdevs_of(b, io->gpu_rdevs);
 }
 
 /* NVML where it loads: it names the devices it knows and reports their use. */

@@ -62,13 +62,6 @@ static int pin_path(const struct meter *m, char *buf, size_t size, const char *n
 		       : 0;
 }
 
-/* Where the map @name is pinned (this instance's directory). */
-static const char *map_pin(char buf[static 256], const char *name)
-{
-	snprintf(buf, 256, "%s/%s", instance_pin_dir(), name);
-	return buf;
-}
-
 /* Unpins (so detaches) the links named @name that are not @keep: another version's. The
  * new one attaches after: a moment uncounted rather than counted twice. */
 static void unpin_others(const char *name, const char *keep)
@@ -152,14 +145,14 @@ int meter_open(const char *parent_v2, unsigned level, bool pinned, struct meter 
 	/* Counters live in bpffs: a restarted sbxd takes the same maps. */
 	if (pinned) {
 		char pin[256]; /* libbpf keeps a copy */
-		bpf_map__set_pin_path(m->skel->maps.slots, map_pin(pin, "slots"));
-		bpf_map__set_pin_path(m->skel->maps.syscalls, map_pin(pin, "syscalls"));
-		bpf_map__set_pin_path(m->skel->maps.net, map_pin(pin, "net"));
-		bpf_map__set_pin_path(m->skel->maps.slot_gen, map_pin(pin, "slot_gen"));
-		bpf_map__set_pin_path(m->skel->maps.gpu_devs, map_pin(pin, "gpu_devs"));
-		bpf_map__set_pin_path(m->skel->maps.gpu_stats, map_pin(pin, "gpu_stats"));
+		bpf_map__set_pin_path(m->skel->maps.slots, instance_pin_path(pin, "slots"));
+		bpf_map__set_pin_path(m->skel->maps.syscalls, instance_pin_path(pin, "syscalls"));
+		bpf_map__set_pin_path(m->skel->maps.net, instance_pin_path(pin, "net"));
+		bpf_map__set_pin_path(m->skel->maps.slot_gen, instance_pin_path(pin, "slot_gen"));
+		bpf_map__set_pin_path(m->skel->maps.gpu_devs, instance_pin_path(pin, "gpu_devs"));
+		bpf_map__set_pin_path(m->skel->maps.gpu_stats, instance_pin_path(pin, "gpu_stats"));
 		bpf_map__set_pin_path(m->skel->maps.ioctls_in_flight,
-				      map_pin(pin, "ioctls_in_flight"));
+				      instance_pin_path(pin, "ioctls_in_flight"));
 	}
 	what = "load the meter programs";
 	r = meter_bpf__load(m->skel);
@@ -173,7 +166,7 @@ int meter_open(const char *parent_v2, unsigned level, bool pinned, struct meter 
 								   "ioctls_in_flight", NULL };
 		     *p; p++) {
 			char path[256];
-			(void)unlink(map_pin(path, *p));
+			(void)unlink(instance_pin_path(path, *p));
 		}
 		m->skel = NULL;
 		free(m);

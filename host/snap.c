@@ -990,8 +990,7 @@ int snap_restore(struct launch_io *io, const struct sandbox_spec *spec, const st
 	*ret_err = NULL;
 	(void)layer_path(io->id, "upper", layer, sizeof(layer));
 	(void)layer_path(io->id, "root", root, sizeof(root));
-	snprintf(userns_img, sizeof(userns_img), "%s/sandboxes/%s/userns.img", D.opt.state_dir,
-		 io->id);
+	snprintf(userns_img, sizeof(userns_img), "%s/userns.img", io->dir);
 	r = cgroup_create(io->id, &spec->limits, &cg);
 	if (r == 0 && spec->on_cgroup)
 		r = spec->on_cgroup(cg, spec->userdata);
@@ -1006,7 +1005,7 @@ int snap_restore(struct launch_io *io, const struct sandbox_spec *spec, const st
 		FAIL(r, "host ids for the sandbox: %s", strerror(-r));
 	/* The layer, back onto its fresh tmpfs, owned by the new ids. */
 	snprintf(path, sizeof(path), "%s/layer.tar", s->dir);
-	snprintf(out, sizeof(out), "%s/sandboxes/%s/restore-tar.log", D.opt.state_dir, io->id);
+	snprintf(out, sizeof(out), "%s/restore-tar.log", io->dir);
 	r = layer_tar(false, path, layer, out, cg, &err);
 	(void)unlink(out);
 	if (r < 0)
@@ -1043,9 +1042,9 @@ int snap_restore(struct launch_io *io, const struct sandbox_spec *spec, const st
 		FAIL(r, "the snapshot's user namespace: %s", strerror(-r));
 	snprintf(userns_over, sizeof(userns_over), "%s/%s", path, userns_name);
 
-	snprintf(log, sizeof(log), "%s/sandboxes/%s/criu-restore.log", D.opt.state_dir, io->id);
-	snprintf(out, sizeof(out), "%s/sandboxes/%s/criu-restore.out", D.opt.state_dir, io->id);
-	snprintf(pidfile, sizeof(pidfile), "%s/sandboxes/%s/criu.pid", D.opt.state_dir, io->id);
+	snprintf(log, sizeof(log), "%s/criu-restore.log", io->dir);
+	snprintf(out, sizeof(out), "%s/criu-restore.out", io->dir);
+	snprintf(pidfile, sizeof(pidfile), "%s/criu.pid", io->dir);
 	(void)unlink(pidfile);
 	json_t *keys = json_object_get(s->meta, "keys");
 	argv[n++] = strdup("restore");

@@ -60,6 +60,12 @@ const char *instance_pin_dir(void)
 	return paths()->pins;
 }
 
+const char *instance_pin_path(char buf[static 256], const char *name)
+{
+	snprintf(buf, 256, "%s/%s", paths()->pins, name);
+	return buf;
+}
+
 const char *instance_run_dir(void)
 {
 	return paths()->run;

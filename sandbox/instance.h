@@ -19,6 +19,8 @@ const char *instance_name(void);
 const char *instance_cgroup_parent(void);
 /* "/sys/fs/bpf/sbx", or "/sys/fs/bpf/sbx-NAME". */
 const char *instance_pin_dir(void);
+/* The path of the object pinned as @name there, in @buf (256 bytes). Returns @buf. */
+const char *instance_pin_path(char buf[static 256], const char *name);
 /* "/run/sbx", or "/run/sbx/instance/NAME": its layers and scratch mounts live below. */
 const char *instance_run_dir(void);
 /* Its subdirectories: sandboxes' scratch mount points, sbxd's writable layers. */
