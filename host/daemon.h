@@ -199,9 +199,7 @@ struct conn {
 	struct conn *next, *prev;
 	int fd;
 	bool tcp;
-	bool authed;   /* TCP: a request of it has presented a valid token */
 	char peer[64]; /* "uid:N" or the address */
-	char *owner;   /* TCP, once authed: its tenant (ADMIN_TENANT never: that is the socket) */
 	struct http_reader *rd;
 	char *in;
 	size_t in_off, in_len;
@@ -211,8 +209,10 @@ struct conn {
 	 * streamed into body_fd through stage. */
 	struct http_collect col;
 	uint64_t reserved;
-	struct share *share; /* NULL until a TCP peer has shown its token */
-	uint64_t held;	     /* of share: an answer in out or on the wire */
+	/* The socket's admins', or (TCP) its tenant's once a request of it has presented a
+	 * valid token: NULL until then. */
+	struct share *share;
+	uint64_t held; /* of share: an answer in out or on the wire */
 	int body_fd;
 	char *stage;
 	size_t stage_len;

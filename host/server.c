@@ -110,7 +110,6 @@ static void conn_maybe_free(struct conn *c)
 	http_request_free(c->req);
 	http_reader_free(c->rd);
 	free(c->tenant);
-	free(c->owner);
 	free(c->stage);
 	free(c->in);
 	free(c->out.p);
@@ -133,7 +132,7 @@ void conn_close(struct conn *c)
 	D.nconns--;
 	if (!c->tcp)
 		D.nconns_unix--;
-	else if (!c->authed)
+	else if (!c->share)
 		D.nconns_unauth--;
 	if (c->exec) {
 		exec_conn_gone(c->exec);
@@ -634,7 +633,7 @@ static unsigned peer_unauth(const char *peer)
 {
 	unsigned n = 0;
 	for (struct conn *c = D.conns; c; c = c->next)
-		n += !c->closing && c->tcp && !c->authed && !strcmp(c->peer, peer);
+		n += !c->closing && c->tcp && !c->share && !strcmp(c->peer, peer);
 	return n;
 }
 
@@ -645,7 +644,7 @@ static bool evict_unauth(const char *peer)
 {
 	struct conn *oldest = NULL;
 	for (struct conn *c = D.conns; c; c = c->next)
-		if (!c->closing && c->tcp && !c->authed && !c->busy && !c->sending &&
+		if (!c->closing && c->tcp && !c->share && !c->busy && !c->sending &&
 		    (!peer || !strcmp(c->peer, peer)) &&
 		    (!oldest || c->accepted < oldest->accepted))
 			oldest = c;
@@ -660,27 +659,26 @@ bool conn_admit(struct conn *c, const char *tenant)
 	const char *who = tenant ? tenant : ADMIN_TENANT;
 	unsigned mine = 0;
 
-	if (c->authed) {
+	if (c->share) {
 		/* One connection serves one tenant: another's token is not taken over it. */
-		if (!strcmp(c->owner, who))
+		if (!strcmp(c->share->name, who))
 			return true;
 		respond_error(c, 403, "forbidden",
 			      "this connection belongs to another tenant; open a new one");
 		return false;
 	}
 	for (struct conn *o = D.conns; o; o = o->next)
-		mine += !o->closing && o->authed && !strcmp(o->owner, who);
+		mine += !o->closing && o->tcp && o->share && !strcmp(o->share->name, who);
 	if (mine >= D.opt.max_conns_per_tenant) {
 		respond_error(c, 503, "unavailable",
 			      "tenant %s holds its maximum of %u connections", who,
 			      D.opt.max_conns_per_tenant);
 		return false;
 	}
-	if (!(c->owner = strdup(who)) || !(c->share = share_of(who))) {
+	if (!(c->share = share_of(who))) {
 		respond_error(c, 500, "internal", "out of memory");
 		return false;
 	}
-	c->authed = true;
 	D.nconns_unauth--;
 	return true;
 }
@@ -802,7 +800,7 @@ void conn_tick(int64_t now)
 			continue;
 		}
 		/* A TCP peer that has not shown a valid token in time goes, answered or not. */
-		if (c->tcp && !c->authed && !c->busy && now - c->accepted > D.opt.auth_ns) {
+		if (c->tcp && !c->share && !c->busy && now - c->accepted > D.opt.auth_ns) {
 			conn_close(c);
 			continue;
 		}
