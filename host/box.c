@@ -1960,6 +1960,36 @@ static void ctl_done(struct loop_op *op, int res, uint32_t flags)
 	}
 }
 
+/* Answers why nothing can run in @b now (true), or says it can (false). */
+static bool exec_refused(struct conn *c, const struct box *b)
+{
+	if (b->state != BOX_RUNNING || b->killing || b->ckpt) {
+		respond_error(c, 409, "conflict", "sandbox %s is %s", b->id,
+			      b->ckpt			? "being checkpointed"
+			      : b->state == BOX_RUNNING ? "stopping"
+							: box_state_name(b->state));
+		return true;
+	}
+	if (b->ctl_fd < 0) {
+		respond_error(c, 503, "unavailable", "sandbox %s cannot be reached yet; retry",
+			      b->id);
+		return true;
+	}
+	return false;
+}
+
+/* A started command or transfer joins its sandbox and its connection. */
+static void exec_link(struct exec *x, struct box *b, struct conn *c)
+{
+	x->box = b;
+	x->conn = c;
+	x->share = c->share;
+	x->next = b->execs;
+	b->execs = x;
+	b->last_active = mono_ns();
+	c->exec = x;
+}
+
 void exec_start(struct conn *c, struct box *b, struct api_exec *e, bool stream)
 {
 	box_tick_soon(); /* its deadline, its end */
@@ -1968,17 +1998,7 @@ void exec_start(struct conn *c, struct box *b, struct api_exec *e, bool stream)
 	size_t nenv = 0;
 	int r;
 
-	if (b->state == BOX_RUNNING && !b->killing && !b->ckpt && b->ctl_fd < 0) {
-		respond_error(c, 503, "unavailable", "sandbox %s cannot be reached yet; retry",
-			      b->id);
-		api_exec_clear(e);
-		return;
-	}
-	if (b->state != BOX_RUNNING || b->killing || b->ctl_fd < 0 || b->ckpt) {
-		respond_error(c, 409, "conflict", "sandbox %s is %s", b->id,
-			      b->ckpt			? "being checkpointed"
-			      : b->state == BOX_RUNNING ? "stopping"
-							: box_state_name(b->state));
+	if (exec_refused(c, b)) {
 		api_exec_clear(e);
 		return;
 	}
@@ -2011,17 +2031,11 @@ void exec_start(struct conn *c, struct box *b, struct api_exec *e, bool stream)
 	x->out_fd = out[0];
 	x->err_fd = err[0];
 	x->in_fd = in[1];
-	x->box = b;
-	x->conn = c;
-	x->share = c->share;
 	x->stream = stream;
 	x->stdin_data = TAKE_PTR(e->stdin_data);
 	x->stdin_len = e->stdin_len;
 	x->deadline = e->timeout_ns ? mono_ns() + (int64_t)e->timeout_ns : 0;
-	x->next = b->execs;
-	b->execs = x;
-	b->last_active = mono_ns();
-	c->exec = x;
+	exec_link(x, b, c);
 	api_exec_clear(e);
 	if (stream)
 		respond_chunked_head(c, 200, "application/x-ndjson");
@@ -2143,18 +2157,8 @@ bool box_files(struct conn *c, struct box *b, int method, const char *path, uint
 	int out[2] = { -1, -1 }, in[2] = { -1, -1 }, r;
 	char num[24];
 
-	if (b->state != BOX_RUNNING || b->killing || b->ckpt) {
-		respond_error(c, 409, "conflict", "sandbox %s is %s", b->id,
-			      b->ckpt			? "being checkpointed"
-			      : b->state == BOX_RUNNING ? "stopping"
-							: box_state_name(b->state));
+	if (exec_refused(c, b))
 		return false;
-	}
-	if (b->ctl_fd < 0) {
-		respond_error(c, 503, "unavailable", "sandbox %s cannot be reached yet; retry",
-			      b->id);
-		return false;
-	}
 	/* The helper is sbx-init itself, run inside the sandbox as its user: the path is
 	 * resolved in its root, what it writes is charged to it, and it owns it. */
 	snprintf(num, sizeof(num), "%" PRIu64, kind == EXEC_FILE_PUT ? size : D.opt.max_file);
@@ -2188,13 +2192,7 @@ bool box_files(struct conn *c, struct box *b, int method, const char *path, uint
 	x->err_fd = x->in_fd = -1;
 	x->out_eof = kind != EXEC_FILE_GET;
 	x->err_eof = true;
-	x->box = b;
-	x->conn = c;
-	x->share = c->share;
-	x->next = b->execs;
-	b->execs = x;
-	b->last_active = mono_ns();
-	c->exec = x;
+	exec_link(x, b, c);
 	box_tick_soon();
 	if (kind == EXEC_FILE_PUT)
 		conn_body_to_fd(c, in[1]);
