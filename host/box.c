@@ -692,24 +692,31 @@ static void ctl_arm(struct box *b)
 	b->ops++;
 }
 
-int box_ctl_connect(struct box *b)
+/* Opens its control channel into b->ctl_fd; its backlog full (processes inside connect
+ * to it), the tick tries again for a while (ctl_retry_until), never a wait here. 0, or
+ * -errno when it cannot be served. */
+static int ctl_open(struct box *b)
 {
 	int fd = ctl_connect(b->sb->pidfd, true);
 
 	if (fd == -EAGAIN) {
-		/* Its backlog is full (processes inside connect to it): later, never a wait
-		 * here. */
 		if (!b->ctl_retry_until)
 			b->ctl_retry_until = mono_ns() + CTL_RETRY_NS;
-		box_tick_soon();
 		return 0;
 	}
 	if (fd < 0)
 		return fd;
 	b->ctl_retry_until = 0;
 	b->ctl_fd = fd;
-	ctl_arm(b);
 	return 0;
+}
+
+int box_ctl_connect(struct box *b)
+{
+	int r = ctl_open(b);
+	if (r == 0 && b->ctl_fd >= 0)
+		ctl_arm(b);
+	return r;
 }
 
 static void pid_arm(struct box *b)
@@ -1497,17 +1504,10 @@ static void readopt_one(const struct store_sandbox *s, void *userdata)
 	/* A checkpoint that sbxd did not live to finish left it frozen. */
 	if (r == 0)
 		(void)cgroup_freeze(b->sb->cg, false);
-	if (r == 0) {
-		b->ctl_fd = ctl_connect(b->sb->pidfd, true);
-		if (b->ctl_fd == -EAGAIN) { /* its backlog is full: retried by the tick */
-			b->ctl_fd = -1;
-			b->ctl_retry_until = mono_ns() + CTL_RETRY_NS;
-		}
-	}
-	if (r == 0 && b->ctl_fd < 0 && !b->ctl_retry_until) {
+	int cr = r == 0 ? ctl_open(b) : 0;
+	if (cr < 0) {
 		/* It lives but cannot take commands: not a sandbox we can serve. */
-		logmsg(1, "sandbox %s: control channel: %s; stopping it", b->id,
-		       strerror(-b->ctl_fd));
+		logmsg(1, "sandbox %s: control channel: %s; stopping it", b->id, strerror(-cr));
 		sandbox_destroy(b->sb);
 		b->sb = NULL;
 		r = -EIO;

@@ -401,7 +401,8 @@ int box_new_id(char *buf, size_t size);
 void box_kill(struct box *b, enum box_reason reason);
 void box_maybe_free(struct box *b);
 /* Connects its control channel and watches it: at once, or (its backlog full) from the
- * tick for a while, never waiting. 0, or -errno when it cannot be served. */
+ * tick for a while, never waiting (the caller makes the next tick look: box_tick_soon).
+ * 0, or -errno when it cannot be served. */
 int box_ctl_connect(struct box *b);
 /* Its PID 1 exited: records it and tears it down. */
 void box_exited(struct box *b);
