@@ -577,6 +577,8 @@ static void request_error(struct conn *c, int status)
 		respond_error(c, 501, "not_implemented", "unsupported method or transfer encoding");
 	else if (status == 503)
 		respond_error(c, 503, "unavailable", "too many request bodies in flight; retry");
+	else if (status == 408)
+		respond_error(c, 408, "timeout", "request not received in time");
 	else
 		respond_error(c, status, "bad_request", "malformed HTTP request");
 }
@@ -807,10 +809,7 @@ void conn_tick(int64_t now)
 		/* A request whose headers, or collected body, do not arrive in time: 408. */
 		if ((!c->busy || (c->reading && !c->streaming)) && c->req_start &&
 		    now - c->req_start > D.opt.request_ns) {
-			c->reading = false;
-			c->busy = true;
-			c->close_after = true;
-			respond_error(c, 408, "timeout", "request not received in time");
+			request_error(c, 408);
 			continue;
 		}
 		if (!c->busy && !c->sending && !c->req_start &&
