@@ -509,29 +509,35 @@ void conn_body_to_fd(struct conn *c, int fd)
 /* A request's headers: authenticated and routed before a byte of its body is read. */
 static void request_error(struct conn *c, int status);
 
+/* The body of @req is to be collected: its reservation made, or the request refused
+ * (false). */
+static bool body_collect_begin(struct conn *c, struct http_request *req)
+{
+	int64_t len = req->content_length;
+	if (len > (int64_t)D.opt.max_body) {
+		request_error(c, 413);
+		return false;
+	}
+	/* Reserved whole when its length is known: it fits its share, or it is not read. */
+	if (len > 0 && !budget_take(c->share, (uint64_t)len)) {
+		request_error(c, 503);
+		return false;
+	}
+	if (len > 0)
+		c->reserved = (uint64_t)len;
+	c->col = (struct http_collect){ .req = req, .max = D.opt.max_body };
+	http_reader_body_to(c->rd, collect, c);
+	return true;
+}
+
 static void request_headers(struct conn *c, struct http_request *req)
 {
 	c->busy = c->reading = true;
 	c->req = req;
 	if (!req->keep_alive)
 		c->close_after = true;
-	if (!api_begin(c, req) || c->streaming)
-		goto cont;
-	int64_t len = req->content_length;
-	if (len > (int64_t)D.opt.max_body) {
-		request_error(c, 413);
+	if (api_begin(c, req) && !c->streaming && !body_collect_begin(c, req))
 		return;
-	}
-	/* Reserved whole when its length is known: it fits its share, or it is not read. */
-	if (len > 0 && !budget_take(c->share, (uint64_t)len)) {
-		request_error(c, 503);
-		return;
-	}
-	if (len > 0)
-		c->reserved = (uint64_t)len;
-	c->col = (struct http_collect){ .req = req, .max = D.opt.max_body };
-	http_reader_body_to(c->rd, collect, c);
-cont:
 	if (c->reading && http_reader_take_continue(c->rd)) {
 		out_printf(c, "HTTP/1.1 100 Continue\r\n\r\n");
 		conn_send_more(c);
