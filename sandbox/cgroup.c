@@ -10,8 +10,8 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <pthread.h>
 #include <linux/magic.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mount.h>
@@ -185,39 +185,20 @@ static void cgroup_free(struct cgroup *cg)
 
 /* Removes sandbox cgroups under @parent that a launcher killed with SIGKILL left
  * behind: older than SWEEP_AGE_S (so never one a live launcher is still setting up)
- * and empty (rmdir refuses a cgroup with processes). A process sweeps each parent at
- * most once per SWEEP_AGE_S: a sweep reads every sandbox's cgroup, which a launch
- * should not pay for each time. */
+ * and empty (rmdir refuses a cgroup with processes). A process sweeps each parent (@which:
+ * 0 the v2 one, 1 + the v1 controller) at most once per SWEEP_AGE_S: a sweep reads every
+ * sandbox's cgroup, which a launch should not pay for each time. */
 #define SWEEP_AGE_S 60
-static void sweep_stale(const char *parent)
+static void sweep_stale(const char *parent, unsigned which)
 {
-	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-	static struct {
-		uint64_t hash;
-		time_t at;
-	} swept[8];
-	static unsigned next;
+	static _Atomic int64_t swept[1 + _CG_V1_MAX]; /* CLOCK_MONOTONIC seconds */
 	struct timespec now;
-	uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-	bool due = true;
 
-	for (const char *c = parent; *c; c++)
-		h = (h ^ (unsigned char)*c) * 1099511628211ULL;
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	pthread_mutex_lock(&lock);
-	unsigned i = 0;
-	while (i < 8 && swept[i].hash != h)
-		i++;
-	if (i < 8 && swept[i].at && now.tv_sec - swept[i].at < SWEEP_AGE_S)
-		due = false;
-	else {
-		if (i == 8)
-			i = next++ % 8;
-		swept[i].hash = h;
-		swept[i].at = now.tv_sec ? now.tv_sec : 1;
-	}
-	pthread_mutex_unlock(&lock);
-	if (!due)
+	int64_t last = atomic_load(&swept[which]), t = now.tv_sec ? now.tv_sec : 1;
+	/* Due, and not taken by another thread's launch meanwhile. */
+	if ((last && t - last < SWEEP_AGE_S) ||
+	    !atomic_compare_exchange_strong(&swept[which], &last, t))
 		return;
 
 	DIR *d = opendir(parent);
@@ -315,7 +296,7 @@ static int create_v2(struct cgroup *cg, const char *self, const char *id,
 	r = mkdir_p(parent);
 	if (r < 0)
 		return r;
-	sweep_stale(parent);
+	sweep_stale(parent, 0);
 	if (cg->mode == CGROUP_UNIFIED) {
 		/* Delegate the controllers the limits need; ignore ones this host lacks. */
 		(void)write_file(CG_ROOT, "cgroup.subtree_control", "+memory +pids +cpu");
@@ -375,7 +356,7 @@ int cgroup_create(const char *id, const struct sandbox_limits *lim, struct cgrou
 		r = mkdir_p(parent);
 		if (r < 0)
 			goto fail;
-		sweep_stale(parent);
+		sweep_stale(parent, 1 + (unsigned)c);
 		if (asprintf(&cg->v1_path[c], "%s/%s", parent, id) < 0) {
 			r = -ENOMEM;
 			goto fail;
