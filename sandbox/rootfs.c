@@ -289,11 +289,19 @@ static void runtime_prune(const char *keep)
 		closedir(d);
 }
 
+/* Whether @path is a whole copy of @src, made by root, with the mode PID 1 runs from. */
+static bool copy_current(const char *path, const struct stat *src)
+{
+	struct stat cp;
+	return stat(path, &cp) == 0 && S_ISREG(cp.st_mode) && cp.st_size == src->st_size &&
+	       cp.st_uid == 0 && (cp.st_mode & 07777) == RUNTIME_INIT_MODE;
+}
+
 int rootfs_runtime_init(const char *init_path, char **ret_path)
 {
 	char name[128], path[256], tmp[300];
 	_cleanup_close_ int lock = -1;
-	struct stat st, cp;
+	struct stat st;
 	int r;
 
 	if (stat(init_path, &st) < 0)
@@ -304,8 +312,7 @@ int rootfs_runtime_init(const char *init_path, char **ret_path)
 		 (uint64_t)st.st_dev, (uint64_t)st.st_ino, (uint64_t)st.st_size,
 		 (uint64_t)st.st_mtim.tv_sec * 1000000000 + (uint64_t)st.st_mtim.tv_nsec);
 	snprintf(path, sizeof(path), ROOTFS_RUNTIME_DIR "/%s", name);
-	if (stat(path, &cp) == 0 && S_ISREG(cp.st_mode) && cp.st_size == st.st_size &&
-	    cp.st_uid == 0 && (cp.st_mode & 07777) == RUNTIME_INIT_MODE)
+	if (copy_current(path, &st))
 		goto done;
 	if (mkdir("/run/sbx", 0711) < 0 && errno != EEXIST)
 		return -errno;
@@ -315,8 +322,7 @@ int rootfs_runtime_init(const char *init_path, char **ret_path)
 	r = runtime_mount();
 	if (r < 0)
 		return r;
-	if (stat(path, &cp) == 0 && S_ISREG(cp.st_mode) && cp.st_size == st.st_size &&
-	    (cp.st_mode & 07777) == RUNTIME_INIT_MODE)
+	if (copy_current(path, &st)) /* made by another launcher meanwhile */
 		goto done;
 	snprintf(tmp, sizeof(tmp), "%s.%d", path, (int)getpid());
 	r = copy_file(init_path, tmp);
