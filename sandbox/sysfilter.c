@@ -469,14 +469,11 @@ static int add_socket_rules(scmp_filter_ctx ctx)
 
 	for (unsigned long f = 0; f < SBX_AF_MAX; f++) {
 		bool sock_ok = f == AF_UNIX || f == AF_INET || f == AF_INET6;
-		if (f != AF_NETLINK && !sock_ok)
-			r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EAFNOSUPPORT), SCMP_SYS(socket), 1,
-					     SCMP_A0(SCMP_CMP_EQ, f));
-		else if (sock_ok)
-			r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
-					     SCMP_A0(SCMP_CMP_EQ, f));
-		else
-			r = 0;
+		r = 0;
+		if (f != AF_NETLINK) /* its socket() rules go by protocol (below) */
+			r = seccomp_rule_add(
+				ctx, sock_ok ? SCMP_ACT_ALLOW : SCMP_ACT_ERRNO(EAFNOSUPPORT),
+				SCMP_SYS(socket), 1, SCMP_A0(SCMP_CMP_EQ, f));
 		if (r == 0)
 			r = seccomp_rule_add(
 				ctx, f == AF_UNIX ? SCMP_ACT_ALLOW : SCMP_ACT_ERRNO(EAFNOSUPPORT),
