@@ -54,6 +54,28 @@ static int append(char *buf, size_t *off, const char *s)
 	return 0;
 }
 
+int ctl_send_fds(int sock, const void *buf, size_t len, const int *fds, unsigned n)
+{
+	union {
+		char buf[CMSG_SPACE(CTL_MAX_FDS * sizeof(int))];
+		struct cmsghdr align;
+	} ctrl = { 0 };
+	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
+	struct msghdr msg = { .msg_iov = &iov,
+			      .msg_iovlen = 1,
+			      .msg_control = ctrl.buf,
+			      .msg_controllen = CMSG_SPACE(n * sizeof(int)) };
+
+	if (n < 1 || n > CTL_MAX_FDS)
+		return -EINVAL;
+	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(n * sizeof(int));
+	memcpy(CMSG_DATA(c), fds, n * sizeof(int));
+	return sendmsg(sock, &msg, MSG_NOSIGNAL) < 0 ? -errno : 0;
+}
+
 int ctl_send_exec(int fd, uint32_t id, char *const argv[], char *const envp[], const char *cwd,
 		  const int stdio[3])
 {
@@ -75,24 +97,7 @@ int ctl_send_exec(int fd, uint32_t id, char *const argv[], char *const envp[], c
 		if (h.envc == CTL_MAX_ARGS || (r = append(buf, &off, envp[h.envc])) < 0)
 			return r < 0 ? r : -E2BIG;
 	memcpy(buf, &h, sizeof(h));
-
-	union {
-		char buf[CMSG_SPACE(3 * sizeof(int))];
-		struct cmsghdr align;
-	} ctrl = { 0 };
-	struct iovec iov = { .iov_base = buf, .iov_len = off };
-	struct msghdr msg = { .msg_iov = &iov,
-			      .msg_iovlen = 1,
-			      .msg_control = ctrl.buf,
-			      .msg_controllen = sizeof(ctrl.buf) };
-	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(3 * sizeof(int));
-	memcpy(CMSG_DATA(c), stdio, 3 * sizeof(int));
-	if (sendmsg(fd, &msg, MSG_NOSIGNAL) < 0)
-		return -errno;
-	return 0;
+	return ctl_send_fds(fd, buf, off, stdio, 3);
 }
 
 int ctl_send_signal(int fd, uint32_t id, int sig)

@@ -22,6 +22,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define CTL_FD 3		 /* where sbx-init finds its listening socket */
@@ -69,6 +70,11 @@ struct ctl_reply {
  * blocks: -EAGAIN when the socket's backlog is full (try again later). The result is
  * non-blocking when asked. */
 int ctl_connect(int pidfd, bool nonblock);
+/* The most descriptors one message carries (the kernel's SCM_MAX_FD). */
+#define CTL_MAX_FDS 253
+/* Sends @len bytes of @buf with @n (1 to CTL_MAX_FDS) descriptors over the unix socket
+ * @sock. 0 or -errno. Either side. */
+int ctl_send_fds(int sock, const void *buf, size_t len, const int *fds, unsigned n);
 /* Asks for @argv to run with @envp in @cwd, its stdio on @stdio. */
 int ctl_send_exec(int fd, uint32_t id, char *const argv[], char *const envp[], const char *cwd,
 		  const int stdio[3]);

@@ -261,22 +261,8 @@ static int send_mounts(int sock, pid_t pid, const struct sandbox_spec *spec, con
 		fds[n++] = m->binds[i];
 	for (unsigned i = 0; i < m->ndevices; i++)
 		fds[n++] = m->devices[i];
-	union {
-		char buf[CMSG_SPACE(CHILD_MAX_MOUNTS * sizeof(int))];
-		struct cmsghdr align;
-	} ctrl = { 0 };
-	char go = 1;
-	struct iovec iov = { .iov_base = &go, .iov_len = 1 };
-	struct msghdr msg = { .msg_iov = &iov,
-			      .msg_iovlen = 1,
-			      .msg_control = ctrl.buf,
-			      .msg_controllen = CMSG_SPACE(n * sizeof(int)) };
-	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(n * sizeof(int));
-	memcpy(CMSG_DATA(c), fds, n * sizeof(int));
-	return sendmsg(sock, &msg, MSG_NOSIGNAL) < 0 ? -errno : 0;
+	_Static_assert(CHILD_MAX_MOUNTS <= CTL_MAX_FDS, "one message carries every mount");
+	return ctl_send_fds(sock, &(char){ 1 }, 1, fds, n);
 }
 
 int sandbox_start(const struct sandbox_spec *spec, const char *init_path, struct sandbox **ret,
