@@ -28,19 +28,18 @@
 #include "nsutil.h"
 #include "sysfilter.h"
 
-_Noreturn static void fail(const struct child_plan *p, enum sandbox_stage stage, int err)
+_Noreturn static void fail(enum sandbox_stage stage, int err)
 {
 	struct child_report rep = { .stage = stage, .err = err > 0 ? err : EIO };
 
-	(void)p;
 	(void)!write(CHILD_SYNC_FD, &rep, sizeof(rep));
 	_exit(125);
 }
 
-#define TRY(p, stage, expr)                                                                        \
+#define TRY(stage, expr)                                                                           \
 	do {                                                                                       \
 		if ((expr) < 0)                                                                    \
-			fail(p, stage, errno);                                                     \
+			fail(stage, errno);                                                        \
 	} while (0)
 
 /* Bind @src over @dst (relative to the new root), then make it read-only. */
@@ -66,17 +65,17 @@ static void settle_fds(const struct child_plan *p)
 		_exit(125);
 	for (int i = 0; i < 3; i++)
 		if (p->stdio[i] >= 0)
-			TRY(p, STAGE_STDIO, dup2(p->stdio[i], i));
+			TRY(STAGE_STDIO, dup2(p->stdio[i], i));
 	if (p->log_fd >= 0)
-		TRY(p, STAGE_STDIO, dup2(p->log_fd, LOG_FD));
+		TRY(STAGE_STDIO, dup2(p->log_fd, LOG_FD));
 	else
 		(void)close(LOG_FD);
 	if (p->status_fd >= 0)
-		TRY(p, STAGE_STDIO, dup2(p->status_fd, STATUS_FD));
+		TRY(STAGE_STDIO, dup2(p->status_fd, STATUS_FD));
 	else
 		(void)close(STATUS_FD);
 	(void)close(CTL_FD);
-	TRY(p, STAGE_STDIO, syscall(SYS_close_range, CHILD_SYNC_FD + 1, ~0U, 0));
+	TRY(STAGE_STDIO, syscall(SYS_close_range, CHILD_SYNC_FD + 1, ~0U, 0));
 }
 
 /* The first "go": the id maps are written, and the parent's detached mounts arrive:
@@ -97,23 +96,23 @@ static void receive_mounts(const struct child_plan *p, int *fds)
 
 	ssize_t n = recvmsg(CHILD_SYNC_FD, &msg, MSG_CMSG_CLOEXEC);
 	if (n != 1)
-		fail(p, STAGE_SYNC, n < 0 ? errno : EPIPE);
+		fail(STAGE_SYNC, n < 0 ? errno : EPIPE);
 	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
 	if (!c || c->cmsg_type != SCM_RIGHTS || (msg.msg_flags & MSG_CTRUNC) ||
 	    c->cmsg_len != CMSG_LEN(want * sizeof(int)))
-		fail(p, STAGE_SYNC, EBADMSG);
+		fail(STAGE_SYNC, EBADMSG);
 	memcpy(fds, CMSG_DATA(c), want * sizeof(int));
 }
 
 static void setup_root(const struct child_plan *p, const int *fds)
 {
 	/* Nothing we mount propagates back to the host. */
-	TRY(p, STAGE_MOUNTNS, mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL));
-	TRY(p, STAGE_ROOT, attach(fds[0], p->scratch));
-	TRY(p, STAGE_ROOT, chdir(p->scratch));
+	TRY(STAGE_MOUNTNS, mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL));
+	TRY(STAGE_ROOT, attach(fds[0], p->scratch));
+	TRY(STAGE_ROOT, chdir(p->scratch));
 	/* From here on paths are relative to the new root. */
 	for (unsigned i = 0; i < p->nbinds; i++)
-		TRY(p, STAGE_BINDS, attach(fds[2 + i], p->bind_targets[i] + 1));
+		TRY(STAGE_BINDS, attach(fds[2 + i], p->bind_targets[i] + 1));
 }
 
 /* The mode of @path, or -1 (errno set). /proc's own files belong to the host's root, to
@@ -146,7 +145,7 @@ static void setup_proc(const struct child_plan *p)
 						 "proc/pressure", "proc/fb" };
 	const unsigned long pflags = MS_NOSUID | MS_NODEV | MS_NOEXEC;
 
-	TRY(p, STAGE_PROC, mount("proc", "proc", "proc", pflags, NULL));
+	TRY(STAGE_PROC, mount("proc", "proc", "proc", pflags, NULL));
 	for (size_t i = 0; i < sizeof(ro) / sizeof(ro[0]); i++) {
 		int mode = mode_of(ro[i]);
 		/* A directory may hold what the sandbox's root owns (its network's settings). */
@@ -154,14 +153,14 @@ static void setup_proc(const struct child_plan *p)
 		    (mode >= 0 && !S_ISDIR(mode) && !(mode & (S_IWGRP | S_IWOTH))))
 			continue;
 		if (mode < 0 || bind_ro(ro[i], ro[i], pflags) < 0)
-			fail(p, STAGE_MASK, errno);
+			fail(STAGE_MASK, errno);
 	}
 	for (size_t i = 0; i < sizeof(hide_files) / sizeof(hide_files[0]); i++) {
 		int mode = mode_of(hide_files[i]);
 		if ((mode < 0 && errno == ENOENT) || (mode >= 0 && !(mode & (S_IRGRP | S_IROTH))))
 			continue;
 		if (mode < 0 || mount("dev/null", hide_files[i], NULL, MS_BIND, NULL) < 0)
-			fail(p, STAGE_MASK, errno);
+			fail(STAGE_MASK, errno);
 	}
 	/* One empty read-only tmpfs over every hidden directory (one to checkpoint): a bind
 	 * of a read-only mount is read-only. */
@@ -170,7 +169,7 @@ static void setup_proc(const struct child_plan *p)
 		int r = empty ? mount(empty, hide_dirs[i], NULL, MS_BIND, NULL)
 			      : mount("sbx", hide_dirs[i], "tmpfs", MS_RDONLY | pflags, "size=0");
 		if (r < 0 && errno != ENOENT)
-			fail(p, STAGE_MASK, errno);
+			fail(STAGE_MASK, errno);
 		if (r == 0 && !empty)
 			empty = hide_dirs[i];
 	}
@@ -187,52 +186,48 @@ static void setup_dev(const struct child_plan *p, const int *fds)
 		{ "/proc/self/fd/2", "dev/stderr" },
 	};
 
-	TRY(p, STAGE_DEV,
-	    mount("sbx", "dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "size=64k,mode=0755"));
+	TRY(STAGE_DEV, mount("sbx", "dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "size=64k,mode=0755"));
 	for (size_t i = 0; i < sizeof(nodes) / sizeof(nodes[0]); i++) {
 		const char *ours = nodes[i] + 1; /* absolute: the host's; +1: ours */
 		int fd = open(ours, O_CREAT | O_WRONLY | O_CLOEXEC, 0666);
 		if (fd < 0)
-			fail(p, STAGE_DEV, errno);
+			fail(STAGE_DEV, errno);
 		close(fd);
-		TRY(p, STAGE_DEV, mount(nodes[i], ours, NULL, MS_BIND, NULL));
+		TRY(STAGE_DEV, mount(nodes[i], ours, NULL, MS_BIND, NULL));
 	}
 	/* Granted devices: the host's nodes, cloned by the parent. */
 	for (unsigned i = 0; i < p->ndevices; i++) {
 		int fd = open(p->devices[i], O_CREAT | O_WRONLY | O_CLOEXEC, 0666);
 		if (fd < 0)
-			fail(p, STAGE_DEV, errno);
+			fail(STAGE_DEV, errno);
 		close(fd);
-		TRY(p, STAGE_DEV, attach(fds[2 + p->nbinds + i], p->devices[i]));
+		TRY(STAGE_DEV, attach(fds[2 + p->nbinds + i], p->devices[i]));
 	}
 	/* sbx-init itself, read-only: PID 1 runs from inside the sandbox's own tree, so a
 	 * checkpoint finds everything it maps under the sandbox's root. */
 	int fd = open("dev/sbx-init", O_CREAT | O_WRONLY | O_CLOEXEC, 0555);
 	if (fd < 0)
-		fail(p, STAGE_DEV, errno);
+		fail(STAGE_DEV, errno);
 	close(fd);
-	TRY(p, STAGE_DEV, attach(fds[1], "dev/sbx-init"));
+	TRY(STAGE_DEV, attach(fds[1], "dev/sbx-init"));
 	for (size_t i = 0; i < sizeof(links) / sizeof(links[0]); i++)
-		TRY(p, STAGE_DEV, symlink(links[i][0], links[i][1]));
-	TRY(p, STAGE_DEV, mkdir("dev/pts", 0755));
-	TRY(p, STAGE_DEV, mkdir("dev/shm", 01777));
-	TRY(p, STAGE_DEV,
-	    mount("devpts", "dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
-		  "newinstance,ptmxmode=0666,mode=0620"));
-	TRY(p, STAGE_DEV,
-	    mount("shm", "dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-		  "size=64m,mode=1777"));
-	TRY(p, STAGE_DEV,
-	    mount(NULL, "dev", NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NOEXEC,
-		  "size=64k,mode=0755"));
+		TRY(STAGE_DEV, symlink(links[i][0], links[i][1]));
+	TRY(STAGE_DEV, mkdir("dev/pts", 0755));
+	TRY(STAGE_DEV, mkdir("dev/shm", 01777));
+	TRY(STAGE_DEV, mount("devpts", "dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
+			     "newinstance,ptmxmode=0666,mode=0620"));
+	TRY(STAGE_DEV, mount("shm", "dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+			     "size=64m,mode=1777"));
+	TRY(STAGE_DEV, mount(NULL, "dev", NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NOEXEC,
+			     "size=64k,mode=0755"));
 }
 
 static void pivot(const struct child_plan *p)
 {
 	/* Stack the old root under the new one, then detach it: the host is gone. */
-	TRY(p, STAGE_PIVOT, syscall(SYS_pivot_root, ".", "."));
-	TRY(p, STAGE_PIVOT, umount2(".", MNT_DETACH));
-	TRY(p, STAGE_PIVOT, chdir("/"));
+	TRY(STAGE_PIVOT, syscall(SYS_pivot_root, ".", "."));
+	TRY(STAGE_PIVOT, umount2(".", MNT_DETACH));
+	TRY(STAGE_PIVOT, chdir("/"));
 }
 
 /* sbx-init's control socket: an abstract name in the sandbox's own network namespace,
@@ -244,18 +239,18 @@ static void ctl_socket(const struct child_plan *p)
 	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 
 	if (fd < 0)
-		fail(p, STAGE_CONTROL, errno);
+		fail(STAGE_CONTROL, errno);
 	memcpy(addr.sun_path + 1, CTL_NAME, sizeof(CTL_NAME) - 1);
-	TRY(p, STAGE_CONTROL,
+	TRY(STAGE_CONTROL,
 	    bind(fd, (struct sockaddr *)&addr,
 		 (socklen_t)(offsetof(struct sockaddr_un, sun_path) + sizeof(CTL_NAME))));
-	TRY(p, STAGE_CONTROL, listen(fd, CTL_MAX_CONNS));
+	TRY(STAGE_CONTROL, listen(fd, CTL_MAX_CONNS));
 	if (fd != CTL_FD) {
-		TRY(p, STAGE_CONTROL, dup2(fd, CTL_FD));
+		TRY(STAGE_CONTROL, dup2(fd, CTL_FD));
 		close(fd);
 	}
 	/* sbx-init receives it across exec (and marks it close-on-exec itself). */
-	TRY(p, STAGE_CONTROL, fcntl(CTL_FD, F_SETFD, 0));
+	TRY(STAGE_CONTROL, fcntl(CTL_FD, F_SETFD, 0));
 }
 
 /* By the raw system calls: glibc's wrappers signal each thread of the launcher, which
@@ -274,12 +269,12 @@ static void drop_privileges(const struct child_plan *p)
 	 * then the remaining sets: after exec nothing can come back. */
 	for (unsigned c = 0; c <= p->cap_last; c++)
 		if (cap_drop_bound((cap_value_t)c) < 0 && errno != EINVAL)
-			fail(p, STAGE_CAPS, errno);
-	TRY(p, STAGE_CAPS, cap_reset_ambient());
+			fail(STAGE_CAPS, errno);
+	TRY(STAGE_CAPS, cap_reset_ambient());
 	if (p->set_user)
-		TRY(p, STAGE_USER, set_ids(p->uid, p->gid));
-	TRY(p, STAGE_CAPS, cap_set_proc(p->no_caps));
-	TRY(p, STAGE_NNP, prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0));
+		TRY(STAGE_USER, set_ids(p->uid, p->gid));
+	TRY(STAGE_CAPS, cap_set_proc(p->no_caps));
+	TRY(STAGE_NNP, prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0));
 }
 
 /* The caller's working directory, resolved inside the new root: "..", absolute symlinks
@@ -289,8 +284,8 @@ static void enter_workdir(const struct child_plan *p)
 	/* After pivot_root the working directory is the root. */
 	int fd = nsutil_open_in_root(AT_FDCWD, p->workdir, O_PATH | O_DIRECTORY);
 	if (fd < 0)
-		fail(p, STAGE_WORKDIR, -fd);
-	TRY(p, STAGE_WORKDIR, fchdir(fd));
+		fail(STAGE_WORKDIR, -fd);
+	TRY(STAGE_WORKDIR, fchdir(fd));
 	close(fd);
 }
 
@@ -319,47 +314,47 @@ _Noreturn void child_main(const struct child_plan *p)
 	/* Wait for the id maps and the mounts, then become the namespace's root (an
 	 * unprivileged host id) before mounting, so that what we mount is owned by it. */
 	receive_mounts(p, mounts);
-	TRY(p, STAGE_USER, set_ids(0, 0));
+	TRY(STAGE_USER, set_ids(0, 0));
 
 	setup_root(p, mounts);
-	TRY(p, STAGE_TMP, mount("tmp", "tmp", "tmpfs", MS_NOSUID | MS_NODEV, p->tmp_opts));
+	TRY(STAGE_TMP, mount("tmp", "tmp", "tmpfs", MS_NOSUID | MS_NODEV, p->tmp_opts));
 	setup_dev(p, mounts);
 	for (unsigned i = 0; i < 2 + p->nbinds + p->ndevices; i++)
 		close(mounts[i]);
 	setup_proc(p);
 	pivot(p);
-	TRY(p, STAGE_HOSTNAME, sethostname(p->hostname, strlen(p->hostname)));
+	TRY(STAGE_HOSTNAME, sethostname(p->hostname, strlen(p->hostname)));
 	enter_workdir(p);
 	if (p->control)
 		ctl_socket(p);
-	TRY(p, STAGE_SESSION, setsid());
-	TRY(p, STAGE_RLIMITS, setrlimit(RLIMIT_CORE, &no_core));
+	TRY(STAGE_SESSION, setsid());
+	TRY(STAGE_RLIMITS, setrlimit(RLIMIT_CORE, &no_core));
 	/* The usual soft limit on descriptors, whatever the launcher raised its own to; the
 	 * workload may raise it to the hard limit. */
 	struct rlimit nofile;
-	TRY(p, STAGE_RLIMITS, getrlimit(RLIMIT_NOFILE, &nofile));
+	TRY(STAGE_RLIMITS, getrlimit(RLIMIT_NOFILE, &nofile));
 	if (nofile.rlim_cur > SANDBOX_NOFILE_SOFT)
 		nofile.rlim_cur = SANDBOX_NOFILE_SOFT;
-	TRY(p, STAGE_RLIMITS, setrlimit(RLIMIT_NOFILE, &nofile));
+	TRY(STAGE_RLIMITS, setrlimit(RLIMIT_NOFILE, &nofile));
 
 	/* Meanwhile the parent has placed us in our v1 cgroups and brought lo up in our
 	 * network namespace; nothing of the workload runs before it says so. */
 	if (read(CHILD_SYNC_FD, &go, 1) != 1)
-		fail(p, STAGE_SYNC, errno ? errno : EPIPE);
-	TRY(p, STAGE_CGROUPNS, unshare(CLONE_NEWCGROUP));
+		fail(STAGE_SYNC, errno ? errno : EPIPE);
+	TRY(STAGE_CGROUPNS, unshare(CLONE_NEWCGROUP));
 
 	drop_privileges(p);
 	/* After the last change of credentials, which clears it; a launcher that died
 	 * before has closed its end of the channel. */
 	if (p->die_with_parent) {
 		struct pollfd pfd = { .fd = CHILD_SYNC_FD, .events = POLLIN };
-		TRY(p, STAGE_SYNC, prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0));
+		TRY(STAGE_SYNC, prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0));
 		if (poll(&pfd, 1, 0) != 0)
 			_exit(125);
 	}
 	/* Last before exec: from here only allowlisted syscalls run. */
 	if (sysfilter_install(p->filter) < 0)
-		fail(p, STAGE_SECCOMP, errno);
+		fail(STAGE_SECCOMP, errno);
 	execve("/dev/sbx-init", p->argv, p->envp);
-	fail(p, STAGE_EXEC, errno);
+	fail(STAGE_EXEC, errno);
 }
