@@ -265,6 +265,17 @@ static int send_mounts(int sock, pid_t pid, const struct sandbox_spec *spec, con
 	return ctl_send_fds(sock, &(char){ 1 }, 1, fds, n);
 }
 
+/* The child's report of its failure, if it sent one: the bytes read, 0 at EOF (it
+ * reached exec), or -1 with errno. A child that failed with our "go" unread resets the
+ * channel; its report is still queued behind that error. */
+static ssize_t read_report(int fd, int flags, struct child_report *rep)
+{
+	ssize_t n = recv(fd, rep, sizeof(*rep), flags);
+	if (n < 0 && errno == ECONNRESET)
+		n = recv(fd, rep, sizeof(*rep), flags);
+	return n;
+}
+
 int sandbox_start(const struct sandbox_spec *spec, const char *init_path, struct sandbox **ret,
 		  struct sandbox_error *ret_err)
 {
@@ -288,8 +299,7 @@ int sandbox_start(const struct sandbox_spec *spec, const char *init_path, struct
 /* A step of ours failed: if the child failed first (and so made it fail), its cause. */
 #define FAIL_AFTER_CLONE(st, e)                                                                    \
 	do {                                                                                       \
-		if (recv(parent_fd, &rep, sizeof(rep), MSG_DONTWAIT) == (ssize_t)sizeof(rep) ||    \
-		    recv(parent_fd, &rep, sizeof(rep), MSG_DONTWAIT) == (ssize_t)sizeof(rep))      \
+		if (read_report(parent_fd, MSG_DONTWAIT, &rep) == (ssize_t)sizeof(rep))            \
 			FAIL((enum sandbox_stage)rep.stage, -rep.err);                             \
 		FAIL(st, e);                                                                       \
 	} while (0)
@@ -377,11 +387,7 @@ int sandbox_start(const struct sandbox_spec *spec, const char *init_path, struct
 		FAIL_AFTER_CLONE(STAGE_SYNC, -errno);
 report:;
 	/* EOF: the child reached exec (the socket is close-on-exec). */
-	ssize_t n = read(parent_fd, &rep, sizeof(rep));
-	/* A child that failed with our "go" unread resets the channel; its report is
-	 * still queued behind that error. */
-	if (n < 0 && errno == ECONNRESET)
-		n = read(parent_fd, &rep, sizeof(rep));
+	ssize_t n = read_report(parent_fd, 0, &rep);
 	if (n == (ssize_t)sizeof(rep))
 		FAIL((enum sandbox_stage)rep.stage, -rep.err);
 	if (n < 0)
