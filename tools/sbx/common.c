@@ -205,6 +205,22 @@ char *sbx_snapshot_target(const char *id, const char *sub)
 	return out;
 }
 
+int sbx_kv_add(const char *opt, const char *noun, const char *v, const char **list, size_t *n,
+	       size_t max)
+{
+	if (!strchr(v, '=') || v[0] == '=')
+		return sbx_die("--%s: \"%s\" is not of the form KEY=VALUE", opt, v);
+	if (*n == max)
+		return sbx_die("--%s: at most %zu %s", opt, max, noun);
+	list[(*n)++] = v;
+	return 0;
+}
+
+int sbx_workdir_check(const char *v)
+{
+	return v[0] == '/' ? 0 : sbx_die("--workdir: \"%s\" must be an absolute path", v);
+}
+
 json_t *sbx_kv_object(const char *const *kv, size_t n)
 {
 	json_t *o = json_object();

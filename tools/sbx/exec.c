@@ -52,7 +52,7 @@ static void exec_usage(void)
 static int exec_parse(int argc, char **argv, struct exec_opts *o)
 {
 	uint64_t ns;
-	int c, at;
+	int c, at, r;
 
 	optind = 1;
 	while ((c = sbx_getopt(argc, argv, "+:i", exec_options, &at)) != -1) {
@@ -61,17 +61,12 @@ static int exec_parse(int argc, char **argv, struct exec_opts *o)
 			o->in = true;
 			break;
 		case E_ENV:
-			if (!strchr(optarg, '=') || optarg[0] == '=')
-				return sbx_die("--env: \"%s\" is not of the form KEY=VALUE",
-					       optarg);
-			if (o->nenv == MAX_ENV)
-				return sbx_die("--env: at most %d variables", MAX_ENV);
-			o->env[o->nenv++] = optarg;
+			if ((r = sbx_kv_add("env", "variables", optarg, o->env, &o->nenv, MAX_ENV)))
+				return r;
 			break;
 		case E_WORKDIR:
-			if (optarg[0] != '/')
-				return sbx_die("--workdir: \"%s\" must be an absolute path",
-					       optarg);
+			if ((r = sbx_workdir_check(optarg)))
+				return r;
 			o->workdir = optarg;
 			break;
 		case E_TIMEOUT:
@@ -123,7 +118,7 @@ static char *exec_body(const struct exec_opts *o, int *ret_err)
 		size_t n;
 		int r = sbx_read_all(0, &data, &n);
 		if (r < 0) {
-			*ret_err = errno ? errno : -r;
+			*ret_err = -r;
 			json_decref(req);
 			return NULL;
 		}
@@ -201,8 +196,10 @@ int cmd_exec(int argc, char **argv)
 	char *body = exec_body(&o, &err);
 	if (err)
 		return sbx_die("reading stdin: %s", strerror(err));
+	if (!body)
+		return sbx_die("out of memory");
 	_cleanup_free_ char *target = sbx_sandbox_target(o.id, "exec", "stream=1");
-	if (!body || !target) {
+	if (!target) {
 		free(body);
 		return sbx_die("invalid sandbox id \"%s\"", o.id);
 	}

@@ -166,17 +166,10 @@ static int opt_box(int c, const char *v, struct run_opts *o)
 			return -sbx_die("--net: unknown mode \"%s\" (none or loopback)", v);
 		return 0;
 	case OPT_ENV:
-		if (!strchr(v, '=') || v[0] == '=')
-			return -sbx_die("--env: \"%s\" is not of the form KEY=VALUE", v);
-		if (o->nenv == MAX_ENV)
-			return -sbx_die("--env: at most %d variables", MAX_ENV);
-		o->env[o->nenv++] = v;
-		return 0;
+		return -sbx_kv_add("env", "variables", v, o->env, &o->nenv, MAX_ENV);
 	case OPT_WORKDIR:
-		if (v[0] != '/')
-			return -sbx_die("--workdir: \"%s\" must be an absolute path", v);
 		o->workdir = v;
-		return 0;
+		return -sbx_workdir_check(v);
 	case OPT_HOSTNAME:
 		if (!spec_hostname_valid(v))
 			return -sbx_die("--hostname: \"%s\" is not a valid hostname (1-63 of "
@@ -251,11 +244,8 @@ static int opt_create(int c, const char *v, const char *name, struct run_opts *o
 		if (spec_parse_duration(v, &o->idle_timeout_ns) < 0 || !o->idle_timeout_ns)
 			return -sbx_die("--idle-timeout: invalid duration \"%s\" (e.g. 5m)", v);
 	} else {
-		if (!strchr(v, '=') || v[0] == '=')
-			return -sbx_die("--label: \"%s\" is not of the form KEY=VALUE", v);
-		if (o->nlabels == ARRAY_SIZE(o->labels))
-			return -sbx_die("--label: at most %zu labels", ARRAY_SIZE(o->labels));
-		o->labels[o->nlabels++] = v;
+		return -sbx_kv_add("label", "labels", v, o->labels, &o->nlabels,
+				   ARRAY_SIZE(o->labels));
 	}
 	return 0;
 }

@@ -83,6 +83,12 @@ char *sbx_snapshot_target(const char *id, const char *sub);
 
 /* {"K": "V", ...} from "K=V" strings. */
 json_t *sbx_kv_object(const char *const *kv, size_t n);
+/* A KEY=VALUE given to --@opt, added to @list (*n of @max; @noun names them in the
+ * error): 0, or sbx_die()'s status with the reason said. */
+int sbx_kv_add(const char *opt, const char *noun, const char *v, const char **list, size_t *n,
+	       size_t max);
+/* A --workdir value: 0, or sbx_die()'s status unless absolute. */
+int sbx_workdir_check(const char *v);
 /* Indented, keys sorted; 0 or EXIT_SBX. */
 int sbx_print_json(json_t *j);
 
