@@ -176,6 +176,16 @@ int sbx_sandbox_get(const char *sock, const char *id, const char *sub, struct cl
 	return r;
 }
 
+int sbx_sandbox_get_json(const char *sock, const char *id, const char *sub, json_t **ret)
+{
+	_cleanup_free_ char *target = sbx_sandbox_target(id, sub, NULL);
+
+	*ret = NULL;
+	if (!target)
+		return sbx_die("invalid sandbox id \"%s\"", id);
+	return sbx_call_json(sbx_socket_path(sock), "GET", target, NULL, ret);
+}
+
 char *sbx_sandbox_target(const char *id, const char *sub, const char *query)
 {
 	char *esc = client_query_escape(id), *out;

@@ -7,7 +7,7 @@
 int cmd_inspect(int argc, char **argv)
 {
 	struct sbx_args a = { 0 };
-	struct client_resp resp;
+	json_t *j;
 	int r;
 
 	sbx_prog = "sbx inspect";
@@ -16,12 +16,10 @@ int cmd_inspect(int argc, char **argv)
 		return r;
 	if (a.nids != 1)
 		return sbx_die("usage: sbx inspect|logs|usage ID");
-	r = sbx_sandbox_get(a.sock, a.ids[0], NULL, &resp);
+	r = sbx_sandbox_get_json(a.sock, a.ids[0], NULL, &j);
 	if (r)
 		return r;
-	json_t *j = json_loadb(resp.body, resp.len, 0, NULL);
 	r = sbx_print_json(j);
 	json_decref(j);
-	client_resp_clear(&resp);
 	return r;
 }

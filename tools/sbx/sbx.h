@@ -76,6 +76,9 @@ int sbx_call_json(const char *sock, const char *method, const char *target, cons
 /* GET of a sandbox's record (@sub NULL) or of one of its resources: 0 with *resp filled
  * (caller clears), or EXIT_SBX after printing why. */
 int sbx_sandbox_get(const char *sock, const char *id, const char *sub, struct client_resp *resp);
+/* The same, parsed: 0 with *ret (caller frees; NULL if the answer is not JSON), or
+ * EXIT_SBX after printing why. */
+int sbx_sandbox_get_json(const char *sock, const char *id, const char *sub, json_t **ret);
 
 /* API paths for an ID (caller frees); NULL for an invalid ID or no memory. */
 char *sbx_sandbox_target(const char *id, const char *sub, const char *query);

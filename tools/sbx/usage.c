@@ -74,7 +74,7 @@ static void print_usage(json_t *u)
 int cmd_usage(int argc, char **argv)
 {
 	struct sbx_args a = { 0 };
-	struct client_resp resp;
+	json_t *j;
 	int r;
 
 	sbx_prog = "sbx usage";
@@ -83,15 +83,13 @@ int cmd_usage(int argc, char **argv)
 		return r;
 	if (a.nids != 1)
 		return sbx_die("usage: sbx inspect|logs|usage ID");
-	r = sbx_sandbox_get(a.sock, a.ids[0], "usage", &resp);
+	r = sbx_sandbox_get_json(a.sock, a.ids[0], "usage", &j);
 	if (r)
 		return r;
-	json_t *j = json_loadb(resp.body, resp.len, 0, NULL);
 	if (a.json)
 		r = sbx_print_json(j);
 	else
 		print_usage(j);
 	json_decref(j);
-	client_resp_clear(&resp);
 	return r;
 }
