@@ -21,48 +21,35 @@ struct snap_args {
 	long count;
 };
 
-static int snap_take_id(struct snap_args *a, const char *id)
-{
-	if (a->id)
-		return sbx_die("one id only");
-	a->id = id;
-	return 0;
-}
-
 /* --socket, --json and at most one ID, in order, with the options in @opts (checkpoint's
  * --leave-running, fork's -n): 0 or EXIT_SBX. */
 static int snap_parse(int argc, char **argv, const char *optstring, const struct option *opts,
 		      struct snap_args *a)
 {
+	struct sbx_args common = { 0 };
 	char *end;
 	int c, at, r = 0;
 
 	while (!r && (c = sbx_getopt(argc, argv, optstring, opts, &at)) != -1) {
-		switch (c) {
-		case OPT_SOCKET:
-			a->sock = optarg;
-			break;
-		case OPT_JSON:
-			a->json = true;
-			break;
-		case OPT_LEAVE:
+		if (c == OPT_LEAVE) {
 			a->leave = true;
-			break;
-		case 'n':
+		} else if (c == 'n') {
 			a->count = strtol(optarg, &end, 10);
 			if (*end || a->count < 1 || a->count > 16)
 				return sbx_die("-n: a count from 1 to 16 is required");
-			break;
-		case 1:
-			r = snap_take_id(a, optarg);
-			break;
-		default:
-			return sbx_die("unknown option %s (see sbx --help)", argv[at]);
+		} else if ((r = sbx_args_take(&common, c, argv, at)) == 0 && common.nids > 1) {
+			r = sbx_die("one id only");
 		}
 	}
-	for (; !r && optind < argc; optind++)
-		r = snap_take_id(a, argv[optind]);
-	return r;
+	if (r)
+		return r;
+	sbx_args_rest(&common, argc, argv);
+	if (common.nids > 1)
+		return sbx_die("one id only");
+	a->sock = common.sock;
+	a->json = common.json;
+	a->id = common.nids ? common.ids[0] : NULL;
+	return 0;
 }
 
 /* POST @target with @body; prints the new id, or the whole answer with --json. */
