@@ -20,7 +20,18 @@ wait_done() {
 }
 # pid_of ID: the host pid of a sandbox's PID 1.
 pid_of() { jget "$("$SBX" inspect "$1")" 'j["pid"]'; }
-# v1_or_v2 PID FILE_V1 FILE_V2: the value of a limit in the cgroup of PID's sandbox.
+# cpu_quota PID: the CPU quota in the cgroup of PID's sandbox, in microseconds a period.
+cpu_quota() { cg_limit "$1" cpu cpu.cfs_quota_us cpu.max | cut -d' ' -f1; }
+# wait_pgrep PATTERN: until a process matches (pgrep -f); prints the newest one's pid.
+wait_pgrep() {
+	for _ in $(seq 200); do
+		pgrep -n -f "$1" && return 0
+		sleep 0.02
+	done
+	fail "no process matches '$1'"
+}
+# cg_limit PID CONTROLLER FILE_V1 FILE_V2: the value of a limit in the cgroup of PID's
+# sandbox (the v1 controller's file on hybrid hosts, else the v2 one).
 cg_limit() {
 	local pid=$1 ctl=$2 v1=$3 v2=$4 rel
 	if [ -d /sys/fs/cgroup/unified ]; then
@@ -192,8 +203,9 @@ for a in ["'"$SBX_SOCKET"'", "/run/sbx/sbxd.sock", "\0sbx/ctl"]:
 
 t_signals_to_pid1() {
 	start_sbxd
-	local id
+	local id pid
 	id=$("$SBX" create --image host -- sleep 1000) || fail create
+	pid=$(pid_of "$id")
 	# A signal queued with a forged sender (si_pid 0, as the host's look), and plain kills.
 	"$SBX" exec "$id" -- python3 -c '
 import ctypes, signal, struct, os
@@ -207,7 +219,11 @@ for s in (signal.SIGTERM, signal.SIGKILL, signal.SIGINT, signal.SIGHUP, signal.S
 libc.syscall(297, 1, 1, signal.SIGTERM, ctypes.c_char_p(struct.pack("iii", signal.SIGTERM, 0, -1) + bytes(116)))  # rt_tgsigqueueinfo
 ' || true
 	sleep 0.5
-	assert_eq "$(jget "$("$SBX" inspect "$id")" 'j["state"]')" running "PID 1 after signals from inside"
+	kill -0 "$pid" || fail "PID 1 ($pid) is gone"
+	local st
+	st=$(awk '/^State:/ { print $2 }' "/proc/$pid/status")
+	[[ "$st" == [SR] ]] || fail "PID 1's state is $st (stopped or dead)"
+	assert_eq "$(pid_of "$id")" "$pid" "the same PID 1"
 	assert_eq "$("$SBX" exec "$id" -- echo alive)" alive "it serves"
 	# The host's own still work.
 	"$SBX" rm "$id" >/dev/null || fail rm
@@ -332,6 +348,7 @@ print("survived")') || fail create
 	pid=$(pid_of "$id")
 	assert_eq "$(cg_limit "$pid" memory memory.limit_in_bytes memory.max)" $((64 << 20)) "memory limit in the cgroup"
 	assert_eq "$(cg_limit "$pid" pids pids.max pids.max)" 32 "pids limit in the cgroup"
+	assert_eq "$(cpu_quota "$pid")" 50000 "CPU quota in the cgroup (0.5 of 100 ms)"
 	assert_eq "$(jget "$("$SBX" inspect "$id")" 'j["limits"]["memory_bytes"], j["limits"]["pids"], j["limits"]["cpus"]')" \
 		"($((64 << 20)), 32, 0.5)" "the record"
 	# Processes: fork fails at the limit.
@@ -470,6 +487,7 @@ t_default_limits() {
 	pid=$(pid_of "$id")
 	assert_eq "$(cg_limit "$pid" memory memory.limit_in_bytes memory.max)" $((96 << 20)) "default memory"
 	assert_eq "$(cg_limit "$pid" pids pids.max pids.max)" 40 "default pids"
+	assert_eq "$(cpu_quota "$pid")" 50000 "default CPU quota"
 	assert_eq "$(jget "$("$SBX" inspect "$id")" 'j["limits"]["memory_bytes"], j["limits"]["pids"]')" \
 		"($((96 << 20)), 40)" "the record"
 	"$SBX" exec "$id" -- python3 -c 'b = bytearray(256 << 20); b[::4096] = b"x" * (len(b) // 4096)'
@@ -477,10 +495,10 @@ t_default_limits() {
 	# sbx run has its own defaults: 512M, 512 processes, one CPU.
 	"$SBX" run --image host -- sleep 3 &
 	local p=$!
-	sleep 0.7
-	pid=$(pgrep -n -f 'sbx-init -- sleep 3')
+	pid=$(wait_pgrep 'sbx-init -- sleep 3')
 	assert_eq "$(cg_limit "$pid" memory memory.limit_in_bytes memory.max)" $((512 << 20)) "sbx run memory"
 	assert_eq "$(cg_limit "$pid" pids pids.max pids.max)" 512 "sbx run pids"
+	assert_eq "$(cpu_quota "$pid")" 100000 "sbx run: one CPU"
 	wait $p
 	run_sbx run --image host -- python3 -c 'b = bytearray(768 << 20); b[::4096] = b"x" * (len(b) // 4096)'
 	assert_eq "$RC" 137 "sbx run: 768 MiB under its default"
