@@ -78,6 +78,58 @@ start_sbxd() {
 	done
 	fail "sbxd did not answer"
 }
+# kill_sbxd: SIGKILLs the daemon, as a crash would; its sandboxes run on.
+kill_sbxd() {
+	kill -9 "$SBXD_PID"
+	wait "$SBXD_PID" 2>/dev/null
+	SBXD_PID=
+}
+# sbxd_rss: the daemon's resident memory, in KiB.
+sbxd_rss() { awk '/^VmRSS:/ { print $2 }' "/proc/$SBXD_PID/status"; }
+# sbxd_port: the TCP port of a daemon started with --listen 127.0.0.1:0.
+sbxd_port() {
+	local p
+	p=$(ss -ltnp 2>/dev/null | grep "pid=$SBXD_PID," | grep -o '127.0.0.1:[0-9]*' | head -n1 | cut -d: -f2)
+	[ -n "$p" ] || fail "sbxd listens on no TCP port"
+	echo "$p"
+}
+# tcp TOKEN METHOD PATH [CURL ARGS...]: a request over TCP to 127.0.0.1:$SBXD_PORT with
+# TOKEN; sets CODE and BODY.
+tcp() {
+	local t=$1 m=$2 p=$3
+	shift 3
+	CODE=$(curl -s -o "$TMPD/tcp-body" -w '%{http_code}' -H "Authorization: Bearer $t" -X "$m" \
+		"http://127.0.0.1:$SBXD_PORT$p" "$@")
+	BODY=$(cat "$TMPD/tcp-body")
+}
+# need_criu: skips unless sbxd can checkpoint (says why).
+need_criu() {
+	local h
+	h=$(curl -s --unix-socket "$SBX_SOCKET" http://x/v1/health)
+	[ "$(jget "$h" 'j["features"]["checkpoint"]')" = True ] ||
+		skip "checkpoints are off: $(jget "$h" 'j.get("checkpoint_off")') (tools/setup.sh installs CRIU)"
+}
+# wait_log ID TEXT [SECONDS]: until the sandbox's log holds TEXT.
+wait_log() {
+	for _ in $(seq $((${3:-10} * 20))); do
+		[[ "$("$SBX" logs "$1" 2>/dev/null)" == *"$2"* ]] && return 0
+		sleep 0.05
+	done
+	fail "sandbox $1: no '$2' in its log: $("$SBX" logs "$1" | tail -n 5)"
+}
+# wait_exit ID: until it has exited (30 s at most); prints its exit code.
+wait_exit() {
+	local s
+	for _ in $(seq 600); do
+		s=$(curl -s --unix-socket "$SBX_SOCKET" "http://x/v1/sandboxes/$1")
+		if [ "$(jget "$s" 'j["state"]')" = exited ]; then
+			jget "$s" 'j["exit_code"]'
+			return 0
+		fi
+		sleep 0.05
+	done
+	fail "sandbox $1 did not exit"
+}
 # An images directory for sbxd with base, host and "helpers" (base plus the static test
 # helpers in /t); pass it as --images. Prints its path.
 sbxd_images() {

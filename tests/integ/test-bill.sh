@@ -130,9 +130,7 @@ t_restart_no_gap() {
 	id=$("$SBX" create --image base --cpus 1) || fail create
 	short=$("$SBX" create --image base --cpus 1 -- sleep 2) || fail create
 	sleep 1.5
-	kill -9 "$SBXD_PID"
-	wait "$SBXD_PID" 2>/dev/null
-	SBXD_PID=
+	kill_sbxd
 	sleep 2.5 # windows pass while sbxd is away
 	start_sbxd --bill-window 1s --rates "$TMPD/rates.json"
 	sleep 1.5

@@ -13,36 +13,6 @@ counter_with() {
 	printf 'import time, itertools\nbig = bytearray(%d << 20)\nbig[::4096] = b"x" * (len(big) // 4096)\nfor i in itertools.count(): print(i, flush=True); time.sleep(0.05)' "$1"
 }
 
-need_criu() {
-	local h
-	h=$(curl -s --unix-socket "$SBX_SOCKET" http://x/v1/health)
-	[ "$(jget "$h" 'j["features"]["checkpoint"]')" = True ] ||
-		skip "checkpoints are off: $(jget "$h" 'j.get("checkpoint_off")') (tools/setup.sh installs CRIU)"
-}
-
-# wait_log ID TEXT [SECONDS]: until the sandbox's log holds TEXT.
-wait_log() {
-	for _ in $(seq $((${3:-10} * 20))); do
-		[[ "$("$SBX" logs "$1" 2>/dev/null)" == *"$2"* ]] && return 0
-		sleep 0.05
-	done
-	fail "sandbox $1: no '$2' in its log: $("$SBX" logs "$1" | tail -n 5)"
-}
-
-# wait_exit ID: until it has exited; prints its exit code.
-wait_exit() {
-	local s
-	for _ in $(seq 400); do
-		s=$(curl -s --unix-socket "$SBX_SOCKET" "http://x/v1/sandboxes/$1")
-		if [ "$(jget "$s" 'j["state"]')" = exited ]; then
-			jget "$s" 'j["exit_code"]'
-			return 0
-		fi
-		sleep 0.05
-	done
-	fail "sandbox $1 did not exit"
-}
-
 # last_count ID: the last number the counter printed.
 last_count() { "$SBX" logs "$1" | grep -E '^[0-9]+$' | tail -n 1; }
 
@@ -296,22 +266,16 @@ t_tenants() {
 	local ta tb
 	ta=$("$B/sbxd" tenant add alice --state-dir "$TMPD/state") || fail "tenant alice"
 	tb=$("$B/sbxd" tenant add bob --state-dir "$TMPD/state") || fail "tenant bob"
-	local port
-	port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-	start_sbxd --listen "127.0.0.1:$port"
+	start_sbxd --listen 127.0.0.1:0
+	SBXD_PORT=$(sbxd_port)
 	need_criu
-	tcp() { # TOKEN METHOD PATH [BODY]
-		CODE=$(curl -s -o "$TMPD/body" -w '%{http_code}' -H "Authorization: Bearer $1" \
-			-X "$2" "http://127.0.0.1:$port$3" ${4:+-d "$4"})
-		BODY=$(cat "$TMPD/body")
-	}
-	tcp "$ta" POST /v1/sandboxes '{"image": "base", "cmd": ["sleep", "1000"]}'
+	tcp "$ta" POST /v1/sandboxes -d '{"image": "base", "cmd": ["sleep", "1000"]}'
 	assert_eq "$CODE" 201 "alice creates"
 	local id sid
 	id=$(jget "$BODY" 'j["id"]')
-	tcp "$tb" POST "/v1/sandboxes/$id/checkpoint" '{}'
+	tcp "$tb" POST "/v1/sandboxes/$id/checkpoint" -d '{}'
 	assert_eq "$CODE" 404 "bob cannot checkpoint alice's sandbox"
-	tcp "$ta" POST "/v1/sandboxes/$id/checkpoint" '{"leave_running": true}'
+	tcp "$ta" POST "/v1/sandboxes/$id/checkpoint" -d '{"leave_running": true}'
 	assert_eq "$CODE" 201 "alice checkpoints"
 	sid=$(jget "$BODY" 'j["id"]')
 	tcp "$tb" GET /v1/snapshots
@@ -468,9 +432,7 @@ t_killed_mid_dump() {
 	curl -s --unix-socket "$SBX_SOCKET" -X POST "http://x/v1/sandboxes/$id/checkpoint" >/dev/null &
 	wait_parked dump
 	ls -A "$TMPD/state/snapshots" | grep -q '^\.tmp' || fail "the dump has no directory yet"
-	kill -9 "$SBXD_PID"
-	wait "$SBXD_PID" 2>/dev/null
-	SBXD_PID=
+	kill_sbxd
 	pkill -9 -f "$TMPD/criu-park" # the dump it had started never finishes
 	start_sbxd
 	api GET /v1/snapshots
@@ -501,9 +463,7 @@ t_killed_mid_restore() {
 	before=$(leftover_count)
 	curl -s --unix-socket "$SBX_SOCKET" -X POST "http://x/v1/snapshots/$snap/restore" >/dev/null &
 	wait_parked restore
-	kill -9 "$SBXD_PID"
-	wait "$SBXD_PID" 2>/dev/null
-	SBXD_PID=
+	kill_sbxd
 	start_sbxd
 	api GET /v1/sandboxes
 	assert_eq "$(jget "$BODY" '[s["reason"] for s in j["sandboxes"] if s["id"] != "'"$id"'"]')" \

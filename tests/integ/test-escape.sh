@@ -4,20 +4,6 @@
 # sbx run) and against the API itself, one case per class. Each checks what the kernel
 # or the daemon does (the cgroup file, the refused syscall, the answer), not a record.
 
-need_criu_here() {
-	[ "$(jget "$(curl -s --unix-socket "$SBX_SOCKET" http://x/v1/health)" 'j["features"]["checkpoint"]')" = True ] ||
-		skip "checkpoints are off (tools/setup.sh installs CRIU)"
-}
-# wait_done ID: until the sandbox has stopped; prints its exit code.
-wait_done() {
-	local j
-	for _ in $(seq 600); do
-		j=$(curl -s --unix-socket "$SBX_SOCKET" "http://x/v1/sandboxes/$1")
-		[ "$(jget "$j" 'j["state"]')" != running ] && { jget "$j" 'j["exit_code"]'; return; }
-		sleep 0.05
-	done
-	fail "sandbox $1 did not stop"
-}
 # pid_of ID: the host pid of a sandbox's PID 1.
 pid_of() { jget "$("$SBX" inspect "$1")" 'j["pid"]'; }
 # cpu_quota PID: the CPU quota in the cgroup of PID's sandbox, in microseconds a period.
@@ -263,9 +249,7 @@ while True:
 	sleep 0.5
 	t0=$(date +%s%N)
 	assert_eq "$(timeout 10 "$SBX" exec "$good" -- echo ok)" ok "another sandbox while one is wedged"
-	kill -9 "$SBXD_PID"
-	wait "$SBXD_PID" 2>/dev/null
-	SBXD_PID=
+	kill_sbxd
 	t0=$(date +%s%N)
 	start_sbxd
 	assert_eq "$(timeout 10 "$SBX" exec "$good" -- echo ok)" ok "another sandbox after the restart"
@@ -306,7 +290,7 @@ while True:
 # again); its processes, already running, race to open PID 1's host files meanwhile.
 t_restored_pid1_closed() {
 	start_sbxd
-	need_criu_here
+	need_criu
 	local id snap r
 	id=$("$SBX" create --image host -- python3 -c '
 import os, time
@@ -342,7 +326,7 @@ t_limits_hold_api() {
 b = []
 for i in range(64): b.append(bytearray(8 << 20)); b[-1][::4096] = b"x" * 2048
 print("survived")') || fail create
-	assert_eq "$(wait_done "$id")" 137 "an OOM kill at 64M"
+	assert_eq "$(wait_exit "$id")" 137 "an OOM kill at 64M"
 	id=$("$SBX" create --image host --memory 64M --pids 32 --cpus 0.5) || fail create
 	local pid
 	pid=$(pid_of "$id")
@@ -397,7 +381,7 @@ while time.monotonic() - t < 3.0: pass'
 # against its limit, as before the checkpoint.
 t_restore_charges_layer() {
 	start_sbxd
-	need_criu_here
+	need_criu
 	local id r snap pid
 	id=$("$SBX" create --image base --memory 64M --writable-size 1G) || fail create
 	"$SBX" exec "$id" -- sh -c 'dd if=/dev/zero of=/big bs=1M count=40 2>/dev/null' || fail "40 MiB"
@@ -415,7 +399,7 @@ t_restore_charges_layer() {
 # Slow work (checkpoints) leaves room for launches: a create does not wait behind them.
 t_slow_work_apart() {
 	start_sbxd
-	need_criu_here
+	need_criu
 	local ids=() i t0 t1
 	for i in 1 2 3 4; do
 		ids+=("$("$SBX" create --image host --memory 512M -- python3 -c '
@@ -443,7 +427,7 @@ while True: time.sleep(1)')") || fail create
 # A tenant keeps at most --max-snapshots snapshots.
 t_snapshot_quota() {
 	start_sbxd --max-snapshots 2
-	need_criu_here
+	need_criu
 	local t id
 	t=$("$B/sbxd" tenant add carol --state-dir "$TMPD/state") || fail tenant
 	id=$(SBX_TOKEN=$t "$SBX" create --image base -- sleep 1000) || fail create
@@ -460,7 +444,7 @@ t_pipelined_answers_bounded() {
 	local id rss0 rss1
 	id=$("$SBX" create --image base -- sh -c 'head -c 16000000 /dev/zero | tr "\0" x; sleep 1000') || fail create
 	sleep 1.5
-	rss0=$(awk '/^VmRSS:/ {print $2}' "/proc/$SBXD_PID/status")
+	rss0=$(sbxd_rss)
 	python3 - "$SBX_SOCKET" "$id" <<'PY' &
 import socket, sys, time
 s = socket.socket(socket.AF_UNIX)
@@ -471,7 +455,7 @@ time.sleep(3)
 PY
 	local py=$!
 	sleep 2.5
-	rss1=$(awk '/^VmRSS:/ {print $2}' "/proc/$SBXD_PID/status")
+	rss1=$(sbxd_rss)
 	wait $py
 	echo "sbxd grew by $((rss1 - rss0)) KiB"
 	[ $((rss1 - rss0)) -lt $((48 * 1024)) ] || fail "sbxd grew by $((rss1 - rss0)) KiB"
@@ -552,17 +536,9 @@ t_host_uid() {
 t_tenants_apart() {
 	start_sbxd --listen 127.0.0.1:0
 	local port ta tb id
-	port=$(ss -ltnp 2>/dev/null | grep "pid=$SBXD_PID," | grep -o '127.0.0.1:[0-9]*' | head -n1 | cut -d: -f2)
-	[ -n "$port" ] || fail "no TCP port"
+	port=$(sbxd_port) SBXD_PORT=$port
 	ta=$("$B/sbxd" tenant add alice --state-dir "$TMPD/state") || fail "tenant alice"
 	tb=$("$B/sbxd" tenant add bob --state-dir "$TMPD/state") || fail "tenant bob"
-	tcp() { # TOKEN METHOD PATH [ARGS]
-		local t=$1 m=$2 p=$3
-		shift 3
-		CODE=$(curl -s -o "$TMPD/tb" -w '%{http_code}' -H "Authorization: Bearer $t" -X "$m" \
-			"http://127.0.0.1:$port$p" "$@")
-		BODY=$(cat "$TMPD/tb")
-	}
 	tcp "$ta" POST /v1/sandboxes -d '{"image":"base"}'
 	assert_eq "$CODE" 201 "alice creates"
 	id=$(jget "$BODY" 'j["id"]')
@@ -599,10 +575,10 @@ t_tenants_apart() {
 t_api_starvation() {
 	start_sbxd --listen 127.0.0.1:0 --auth-timeout 3s
 	local port ta
-	port=$(ss -ltnp 2>/dev/null | grep "pid=$SBXD_PID," | grep -o '127.0.0.1:[0-9]*' | head -n1 | cut -d: -f2)
+	port=$(sbxd_port)
 	ta=$("$B/sbxd" tenant add alice --state-dir "$TMPD/state") || fail "tenant"
 	local rss0 rss1
-	rss0=$(awk '/^VmRSS:/ {print $2}' "/proc/$SBXD_PID/status")
+	rss0=$(sbxd_rss)
 	python3 - "$port" "$ta" "$SBX_SOCKET" >"$TMPD/flood" 2>&1 <<'PY' || { cat "$TMPD/flood"; fail "flood"; }
 import socket, sys, time, http.client, resource
 port, token, unix = int(sys.argv[1]), sys.argv[2], sys.argv[3]
@@ -646,7 +622,7 @@ print("closed", closed)
 assert closed >= len(held) - 16, closed
 PY
 	cat "$TMPD/flood"
-	rss1=$(awk '/^VmRSS:/ {print $2}' "/proc/$SBXD_PID/status")
+	rss1=$(sbxd_rss)
 	[ $((rss1 - rss0)) -lt $((64 * 1024)) ] || fail "sbxd grew by $((rss1 - rss0)) KiB"
 	api GET /v1/health
 	assert_eq "$CODE" 200 "health after"
@@ -658,7 +634,7 @@ PY
 t_budget_shares() {
 	start_sbxd --listen 127.0.0.1:0
 	local port ta tb a b
-	port=$(ss -ltnp 2>/dev/null | grep "pid=$SBXD_PID," | grep -o '127.0.0.1:[0-9]*' | head -n1 | cut -d: -f2)
+	port=$(sbxd_port)
 	ta=$("$B/sbxd" tenant add alice --state-dir "$TMPD/state") || fail "tenant alice"
 	tb=$("$B/sbxd" tenant add bob --state-dir "$TMPD/state") || fail "tenant bob"
 	a=$(curl -s -H "Authorization: Bearer $ta" "http://127.0.0.1:$port/v1/sandboxes" -d '{"image":"base"}' |
@@ -666,7 +642,7 @@ t_budget_shares() {
 	b=$(curl -s -H "Authorization: Bearer $tb" "http://127.0.0.1:$port/v1/sandboxes" -d '{"image":"base"}' |
 		python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])') || fail "bob creates"
 	local rss0 rss1
-	rss0=$(awk '/^VmRSS:/ {print $2}' "/proc/$SBXD_PID/status")
+	rss0=$(sbxd_rss)
 	python3 - "$port" "$ta" "$tb" "$SBX_SOCKET" "$a" "$b" >"$TMPD/flood" 2>&1 <<'PY' || { cat "$TMPD/flood"; fail "flood"; }
 import json, socket, sys, time
 port, ta, tb, unix, a, b = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6]
@@ -714,7 +690,7 @@ while b"exit_code" not in r:
 assert b'"stdout":"hi\\n"' in r, r[:300]
 print("served; holding", len(slow))
 PY
-	rss1=$(awk '/^VmRSS:/ {print $2}' "/proc/$SBXD_PID/status")
+	rss1=$(sbxd_rss)
 	cat "$TMPD/flood"
 	# A quarter of 256 MiB, and what one answer may go past it by.
 	echo "sbxd grew by $((rss1 - rss0)) KiB"
@@ -726,7 +702,7 @@ PY
 t_exited_logs_bounded() {
 	start_sbxd --listen 127.0.0.1:0 --max-per-tenant 3
 	local port ta ids=() id n
-	port=$(ss -ltnp 2>/dev/null | grep "pid=$SBXD_PID," | grep -o '127.0.0.1:[0-9]*' | head -n1 | cut -d: -f2)
+	port=$(sbxd_port)
 	ta=$("$B/sbxd" tenant add alice --state-dir "$TMPD/state") || fail "tenant alice"
 	alice() { curl -s -H "Authorization: Bearer $ta" "http://127.0.0.1:$port$@"; }
 	for _ in 1 2 3 4 5 6; do

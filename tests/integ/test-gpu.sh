@@ -123,9 +123,7 @@ t_release_on_restart() {
 	local keep gone
 	keep=$("$SBX" create --image base --gpu 0) || fail create
 	gone=$("$SBX" create --image base --gpu 1 -- sleep 1) || fail create
-	kill -9 "$SBXD_PID"
-	wait "$SBXD_PID" 2>/dev/null
-	SBXD_PID=
+	kill_sbxd
 	sleep 1.5
 	start_sbxd --nvidia-root "$r"
 	api GET /v1/gpus

@@ -148,9 +148,7 @@ t_restart_continues() {
 	before=$(usage "$id" 'j["syscalls"]["getppid"]')
 	# The shell itself asks for its parent once ($PPID).
 	[ "$before" -ge 10000 ] && [ "$before" -le 10002 ] || fail "before the restart: $before"
-	kill -9 "$SBXD_PID"
-	wait "$SBXD_PID" 2>/dev/null
-	SBXD_PID=
+	kill_sbxd
 	sleep 2 # the second loop runs while sbxd is away
 	start_sbxd --images "$(sbxd_images)"
 	after=$(usage "$id" 'j["syscalls"]["getppid"]')

@@ -335,9 +335,7 @@ t_restart() {
 	work=$("$SBX" create --image base -- sh -c 'echo started; sleep 1; echo finished; exit 7') || fail create
 	timed=$("$SBX" create --image base --timeout 2s) || fail create
 	echo before | "$SBX" cp - "$idle:/tmp/f" || fail cp
-	kill -9 "$SBXD_PID"
-	wait "$SBXD_PID" 2>/dev/null
-	SBXD_PID=
+	kill_sbxd
 	sleep 2.5 # the workload finishes and the deadline passes while sbxd is away
 	start_sbxd
 	run_sbx exec "$idle" -- cat /tmp/f
