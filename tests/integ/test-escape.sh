@@ -408,7 +408,7 @@ b = bytearray(200 << 20); b[::4096] = b"x" * (len(b) // 4096)
 print("READY", flush=True)
 while True: time.sleep(1)')") || fail create
 	done
-	sleep 2
+	for i in "${ids[@]}"; do wait_log "$i" READY 30; done
 	local dumps=()
 	for i in "${ids[@]}"; do
 		curl -s --unix-socket "$SBX_SOCKET" -X POST -d '{"leave_running":true}' \
@@ -443,7 +443,10 @@ t_pipelined_answers_bounded() {
 	start_sbxd
 	local id rss0 rss1
 	id=$("$SBX" create --image base -- sh -c 'head -c 16000000 /dev/zero | tr "\0" x; sleep 1000') || fail create
-	sleep 1.5
+	for _ in $(seq 300); do
+		[ "$(stat -c %s "$TMPD/state/sandboxes/$id/log")" -ge 16000000 ] && break
+		sleep 0.02
+	done
 	rss0=$(sbxd_rss)
 	python3 - "$SBX_SOCKET" "$id" <<'PY' &
 import socket, sys, time
