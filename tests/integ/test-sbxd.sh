@@ -475,7 +475,7 @@ err" "everything, in order, until the end"
 # named apart, as a production one is by default) keeps its sandbox, cgroups, layer and
 # counters through test cases that start, sweep, kill and stop their own daemons.
 t_instances_apart() {
-	local other=apart$$ osock=$TMPD/other.sock opid id cg u0 u1
+	local other=apart$$ osock=$TMPD/other.sock opid id cg u0= u1
 	SBX_INSTANCE=$other "$B/sbxd" --socket "$osock" --state-dir "$TMPD/other" --kill-on-exit \
 		>>"$TMPD/other.log" 2>&1 &
 	opid=$!
@@ -486,13 +486,15 @@ t_instances_apart() {
 	[ -n "$cg" ] || fail "no cgroup of the other instance's sandbox"
 	[ -d "/run/sbx/instance/$other/layers/$id/upper" ] || fail "no layer of its own"
 	[ -e "/sys/fs/bpf/sbx-$other/slots" ] || fail "no pinned meter of its own"
-	sleep 1.2 # a meter tick
-	u0=$(curl -s --unix-socket "$osock" "http://x/v1/sandboxes/$id/usage")
+	for _ in $(seq 100); do # until its meter has counted
+		u0=$(curl -s --unix-socket "$osock" "http://x/v1/sandboxes/$id/usage")
+		[ "$(jget "$u0" 'j["syscalls_total"]')" -gt 0 ] && break
+		sleep 0.05
+	done
 	for c in test-cgroups.sh:stale_cgroups_swept test-ckpt.sh:killed_mid_dump test-sbxd.sh:restart; do
 		bash "$(dirname "$0")/${c%%:*}" "${c#*:}" >"$TMPD/case.log" 2>&1 ||
 			fail "$c beside another sbxd: $(tail -n 5 "$TMPD/case.log")"
 	done
-	sleep 1.2
 	u1=$(curl -s --unix-socket "$osock" "http://x/v1/sandboxes/$id/usage")
 	assert_eq "$(jget "$u1" 'j["state"]')" running "the other instance's sandbox"
 	[ -d "$cg" ] && [ -n "$(cat "$cg/cgroup.procs")" ] || fail "its cgroup was swept"
