@@ -12,6 +12,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <sys/capability.h>
 #include <sys/ioctl.h>
@@ -265,6 +266,24 @@ static int send_mounts(int sock, pid_t pid, const struct sandbox_spec *spec, con
 	return ctl_send_fds(sock, &(char){ 1 }, 1, fds, n);
 }
 
+/* The directory of scratch mount points. The directories above it are made searchable,
+ * not listable (the child, an unprivileged host id, must reach its mount point), once a
+ * process, or again if they went. */
+static int scratch_dir_make(void)
+{
+	static _Atomic bool made;
+	const char *dir = instance_scratch_dir();
+
+	if (atomic_load(&made) && (mkdir(dir, 0755) == 0 || errno == EEXIST))
+		return 0;
+	int r = instance_run_dir_make();
+	if (r == 0 && mkdir(dir, 0755) < 0 && errno != EEXIST)
+		r = -errno;
+	if (r == 0)
+		atomic_store(&made, true);
+	return r;
+}
+
 /* The child's report of its failure, if it sent one: the bytes read, 0 at EOF (it
  * reached exec), or -1 with errno. A child that failed with our "go" unread resets the
  * channel; its report is still queued behind that error. */
@@ -319,13 +338,9 @@ int sandbox_start(const struct sandbox_spec *spec, const char *init_path, struct
 		r = rootfs_runtime_init(init_path, &init);
 	if (r < 0)
 		FAIL(STAGE_INIT, r);
-	/* Searchable, not listable: the child (an unprivileged host id) must reach the
-	 * scratch mount point. */
-	r = instance_run_dir_make();
+	r = scratch_dir_make();
 	if (r < 0)
 		FAIL(STAGE_SCRATCH, r);
-	if (mkdir(instance_scratch_dir(), 0755) < 0 && errno != EEXIST)
-		FAIL(STAGE_SCRATCH, -errno);
 	r = cgroup_create(spec->id, &spec->limits, &sb->cg);
 	if (r == 0 && spec->on_cgroup)
 		r = spec->on_cgroup(sb->cg, spec->userdata);
