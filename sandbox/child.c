@@ -92,7 +92,7 @@ static void receive_mounts(const struct child_plan *p, int *fds)
 			      .msg_iovlen = 1,
 			      .msg_control = ctrl.buf,
 			      .msg_controllen = sizeof(ctrl.buf) };
-	unsigned want = 2 + p->nbinds + p->ndevices;
+	unsigned want = child_mnt_count(p);
 
 	ssize_t n = recvmsg(CHILD_SYNC_FD, &msg, MSG_CMSG_CLOEXEC);
 	if (n != 1)
@@ -108,11 +108,11 @@ static void setup_root(const struct child_plan *p, const int *fds)
 {
 	/* Nothing we mount propagates back to the host. */
 	TRY(STAGE_MOUNTNS, mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL));
-	TRY(STAGE_ROOT, attach(fds[0], p->scratch));
+	TRY(STAGE_ROOT, attach(fds[CHILD_MNT_ROOT], p->scratch));
 	TRY(STAGE_ROOT, chdir(p->scratch));
 	/* From here on paths are relative to the new root. */
 	for (unsigned i = 0; i < p->nbinds; i++)
-		TRY(STAGE_BINDS, attach(fds[2 + i], p->bind_targets[i] + 1));
+		TRY(STAGE_BINDS, attach(fds[CHILD_MNT_BINDS + i], p->binds[2 * i + 1] + 1));
 }
 
 /* The mode of @path, or -1 (errno set). /proc's own files belong to the host's root, to
@@ -201,7 +201,7 @@ static void setup_dev(const struct child_plan *p, const int *fds)
 		if (fd < 0)
 			fail(STAGE_DEV, errno);
 		close(fd);
-		TRY(STAGE_DEV, attach(fds[2 + p->nbinds + i], p->devices[i]));
+		TRY(STAGE_DEV, attach(fds[child_mnt_devices(p) + i], p->devices[i]));
 	}
 	/* sbx-init itself, read-only: PID 1 runs from inside the sandbox's own tree, so a
 	 * checkpoint finds everything it maps under the sandbox's root. */
@@ -209,7 +209,7 @@ static void setup_dev(const struct child_plan *p, const int *fds)
 	if (fd < 0)
 		fail(STAGE_DEV, errno);
 	close(fd);
-	TRY(STAGE_DEV, attach(fds[1], "dev/sbx-init"));
+	TRY(STAGE_DEV, attach(fds[CHILD_MNT_INIT], "dev/sbx-init"));
 	for (size_t i = 0; i < sizeof(links) / sizeof(links[0]); i++)
 		TRY(STAGE_DEV, symlink(links[i][0], links[i][1]));
 	TRY(STAGE_DEV, mkdir("dev/pts", 0755));
@@ -319,7 +319,7 @@ _Noreturn void child_main(const struct child_plan *p)
 	setup_root(p, mounts);
 	TRY(STAGE_TMP, mount("tmp", "tmp", "tmpfs", MS_NOSUID | MS_NODEV, p->tmp_opts));
 	setup_dev(p, mounts);
-	for (unsigned i = 0; i < 2 + p->nbinds + p->ndevices; i++)
+	for (unsigned i = 0; i < child_mnt_count(p); i++)
 		close(mounts[i]);
 	setup_proc(p);
 	pivot(p);

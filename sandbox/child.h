@@ -20,9 +20,14 @@
 /* RLIMIT_NOFILE's soft limit in a sandbox (its hard limit is the launcher's). */
 #define SANDBOX_NOFILE_SOFT 1024
 #define CHILD_FD_FIRST 10
-/* Mounts the parent sends with the first "go": the root, sbx-init, the image's binds,
- * the granted devices. */
-#define CHILD_MAX_MOUNTS (2 + ROOTFS_MAX_BINDS + ROOTFS_MAX_DEVICES)
+/* Mounts the parent sends with the first "go", in this order: the root, sbx-init, the
+ * image's binds, the granted devices. */
+enum {
+	CHILD_MNT_ROOT,
+	CHILD_MNT_INIT,
+	CHILD_MNT_BINDS
+};
+#define CHILD_MAX_MOUNTS (CHILD_MNT_BINDS + ROOTFS_MAX_BINDS + ROOTFS_MAX_DEVICES)
 
 struct child_plan {
 	int sync_fd;   /* SOCK_SEQPACKET: "go" (with the mounts) arrives here, failures leave */
@@ -30,10 +35,10 @@ struct child_plan {
 	int log_fd;    /* for LOG_FD, or -1 */
 	int status_fd; /* for STATUS_FD, or -1 */
 	int stdio[3];  /* for 0-2, or -1: keep the inherited one */
-	const char *scratch; /* host directory the root is attached on (a mount point only) */
-	char tmp_opts[64];   /* tmpfs options for /tmp */
-	char log_cap[24];    /* sbx-init's --log argument */
-	const char *const *bind_targets; /* where each bind goes, in the order sent */
+	const char *scratch;	  /* host directory the root is attached on (a mount point only) */
+	char tmp_opts[64];	  /* tmpfs options for /tmp */
+	char log_cap[24];	  /* sbx-init's --log argument */
+	const char *const *binds; /* the spec's (source, target) pairs, in the order sent */
 	unsigned nbinds;
 	char **devices; /* "dev/NAME" of each granted device, NULL-terminated, or NULL */
 	unsigned ndevices;
@@ -53,5 +58,16 @@ struct child_report {
 	int32_t stage; /* enum sandbox_stage */
 	int32_t err;   /* positive errno */
 };
+
+/* How many mounts the parent sends, and where the device ones start. */
+static inline unsigned child_mnt_devices(const struct child_plan *p)
+{
+	return CHILD_MNT_BINDS + p->nbinds;
+}
+
+static inline unsigned child_mnt_count(const struct child_plan *p)
+{
+	return child_mnt_devices(p) + p->ndevices;
+}
 
 _Noreturn void child_main(const struct child_plan *p);

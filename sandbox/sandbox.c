@@ -112,7 +112,6 @@ static void plan_free(struct child_plan *p)
 	closep(&p->status_fd);
 	for (int i = 0; i < 3; i++)
 		closep(&p->stdio[i]);
-	free((void *)p->bind_targets);
 	free((void *)p->argv);
 	if (p->no_caps)
 		cap_free(p->no_caps);
@@ -147,12 +146,7 @@ static int plan_build(struct child_plan *p, const struct sandbox_spec *spec)
 		nb++;
 	if (nb > ROOTFS_MAX_BINDS)
 		return -E2BIG;
-	const char **targets = calloc(nb + 1, sizeof(char *));
-	if (!targets)
-		return -ENOMEM;
-	for (size_t i = 0; i < nb; i++)
-		targets[i] = spec->binds[2 * i + 1];
-	p->bind_targets = targets;
+	p->binds = spec->binds;
 	p->nbinds = (unsigned)nb;
 	p->no_caps = cap_init();
 	if (!p->no_caps)
@@ -255,9 +249,10 @@ static int send_mounts(int sock, pid_t pid, const struct sandbox_spec *spec, con
 	r = rootfs_prepare(&plan, userns, m);
 	if (r < 0)
 		return r;
-	unsigned n = 0;
-	fds[n++] = m->root;
-	fds[n++] = m->init;
+	/* In the order the child takes them (child.h: CHILD_MNT_*). */
+	unsigned n = CHILD_MNT_BINDS;
+	fds[CHILD_MNT_ROOT] = m->root;
+	fds[CHILD_MNT_INIT] = m->init;
 	for (unsigned i = 0; i < m->nbinds; i++)
 		fds[n++] = m->binds[i];
 	for (unsigned i = 0; i < m->ndevices; i++)
