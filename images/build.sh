@@ -36,6 +36,11 @@ rm -rf "$tmp"
 root="$tmp/rootfs"
 mkdir -p "$root"
 binds=() # host paths bound read-only at the same path, in manifest order
+# add_bind PATH: the host's PATH bound read-only at PATH, its mount point made.
+add_bind() {
+	mkdir -p "$root$1"
+	binds+=("$1")
+}
 
 # One recipe line: VERB PATH... (chmod: VERB MODE PATH...). $where names the line.
 do_verb() {
@@ -70,21 +75,16 @@ do_verb() {
 			install -m 0755 "$init" "$root$p"
 			;;
 		bind)
-			mkdir -p "$root$p"
-			binds+=("$p")
+			add_bind "$p"
 			;;
 		bind-if-dir)
-			if [ -d "$p" ]; then
-				mkdir -p "$root$p"
-				binds+=("$p")
-			fi
+			if [ -d "$p" ]; then add_bind "$p"; fi
 			;;
 		mirror)
 			if [ -L "$p" ]; then
 				ln -s "$(readlink "$p")" "$root$p"
 			elif [ -d "$p" ]; then
-				mkdir -p "$root$p"
-				binds+=("$p")
+				add_bind "$p"
 			fi
 			;;
 		copy)
