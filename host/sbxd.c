@@ -63,12 +63,15 @@ void logmsg(int level, const char *fmt, ...)
 static int __attribute__((format(printf, 1, 2))) die(const char *fmt, ...)
 {
 	va_list ap;
+	char *msg = NULL;
 
-	fprintf(stderr, "sbxd: ");
+	/* One line, whatever the values it quotes hold (control bytes become '?'). */
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	if (vasprintf(&msg, fmt, ap) < 0)
+		msg = NULL;
 	va_end(ap);
-	fputc('\n', stderr);
+	fprintf(stderr, "sbxd: %s\n", msg ? text_sanitize(msg) : "out of memory");
+	free(msg);
 	return 1;
 }
 

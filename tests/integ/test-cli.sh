@@ -80,6 +80,28 @@ t_bad_options() {
 	bad 'no command given' run --memory 64M
 	bad 'unknown command "nope"' nope
 	bad '--workdir /nonexistent: No such file or directory' run --workdir /nonexistent -- true
+	bad '--env: "A?B" is not of the form KEY=VALUE' run --env "$(printf 'A\nB')" -- true
+}
+
+# An instance name is a name, not a path: sbx and sbxd refuse anything else before they
+# make a cgroup, a pin or a directory from it.
+t_instance_names() {
+	local n long
+	long=$(printf 'x%.0s' $(seq 17))
+	for n in ../x a/b Bad 'a b' . "$long" "$(printf 'a\nb')"; do
+		SBX_INSTANCE=$n bad "SBX_INSTANCE: \"" run -- true
+		SBX_INSTANCE=$n "$B/sbxd" --socket "$TMPD/i.sock" --state-dir "$TMPD/i" 2>"$TMPD/err" &&
+			fail "sbxd ran as instance '$n'"
+		assert_contains "$(cat "$TMPD/err")" "SBX_INSTANCE: " "sbxd says why ('$n')"
+		"$B/sbxd" --instance "$n" --socket "$TMPD/i.sock" --state-dir "$TMPD/i" 2>"$TMPD/err" &&
+			fail "sbxd --instance '$n' ran"
+		assert_contains "$(cat "$TMPD/err")" "--instance: " "sbxd --instance says why ('$n')"
+	done
+	[ ! -e "$TMPD/i" ] || fail "a state directory was made"
+	for n in ../x a/b Bad "$long"; do
+		[ ! -e "/run/sbx/instance/$n" ] && [ ! -e "/sys/fs/bpf/sbx-$n" ] ||
+			fail "something was made for '$n'"
+	done
 }
 
 t_bad_images() {

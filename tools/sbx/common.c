@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "../../sandbox/macro.h"
+#include "../../sandbox/text.h"
 #include "sbx.h"
 
 const char *sbx_prog = "sbx";
@@ -18,12 +19,15 @@ const char *sbx_prog = "sbx";
 int sbx_die(const char *fmt, ...)
 {
 	va_list ap;
+	char *msg = NULL;
 
-	fprintf(stderr, "%s: ", sbx_prog);
+	/* One line, whatever the values it quotes hold (control bytes become '?'). */
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	if (vasprintf(&msg, fmt, ap) < 0)
+		msg = NULL;
 	va_end(ap);
-	fputc('\n', stderr);
+	fprintf(stderr, "%s: %s\n", sbx_prog, msg ? text_sanitize(msg) : "out of memory");
+	free(msg);
 	return EXIT_SBX;
 }
 
