@@ -51,13 +51,17 @@ SANDBOX_OBJS := $(SANDBOX_SRCS:%.c=$(B)/%.o)
 LIBSANDBOX := $(B)/libsandbox.a
 
 # Pure host modules (parsers, no I/O): linked by sbxd, the tests and the fuzzers.
-HOST_PURE_SRCS := host/http.c host/apispec.c host/b64.c host/rates.c host/criuimg.c
+HOST_PURE_SRCS := host/edge/http.c host/domain/apispec.c host/sys/b64.c host/billing/rates.c \
+	host/sys/criuimg.c
 LIBHOST := $(B)/libsbxhost.a
 HOST_LIBS := -lhttp_parser -lm
 # The daemon's own modules (I/O: the ring, SQLite, files).
-SBXD_SRCS := host/sbxd.c host/loop.c host/server.c host/api.c host/box.c host/store.c \
-	host/meter.c host/metrics.c host/usage.c host/ledger.c host/bill.c host/export.c host/devices.c host/gpu.c host/nvml.c \
-	host/layer.c host/snap.c host/criu.c
+SBXD_SRCS := host/sbxd.c \
+	host/sys/loop.c host/sys/store.c host/sys/meter.c host/sys/usage.c host/sys/devices.c \
+	host/sys/nvml.c host/sys/layer.c host/sys/criu.c \
+	host/billing/ledger.c \
+	host/domain/box.c host/domain/bill.c host/domain/gpu.c host/domain/snap.c \
+	host/edge/server.c host/edge/api.c host/edge/metrics.c host/edge/export.c
 SBXD_LIBS := -luring -lsqlite3 -lcrypto -lpthread -lbpf -ldl
 # The CLI: main.c (the table of verbs), a file per verb or family of verbs, common.c.
 SBX_SRCS := tools/sbx/main.c tools/sbx/common.c tools/sbx/runopts.c tools/sbx/run.c \
@@ -102,7 +106,7 @@ $(LIBSANDBOX): $(SANDBOX_OBJS)
 $(LIBHOST): $(HOST_PURE_SRCS:%.c=$(B)/%.o)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-$(B)/sbx: $(SBX_SRCS:%.c=$(B)/%.o) $(B)/tools/client.o $(B)/host/meter.o $(B)/host/usage.o \
+$(B)/sbx: $(SBX_SRCS:%.c=$(B)/%.o) $(B)/tools/client.o $(B)/host/sys/meter.o $(B)/host/sys/usage.o \
 		$(LIBHOST) $(LIBSANDBOX)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ -Wl,-Bstatic $(PKG_LIBS) -Wl,-Bdynamic -lhttp_parser -lbpf
@@ -119,10 +123,10 @@ $(B)/bpf/%.bpf.o: bpf/%.bpf.c bpf/meter.h $(B)/bpf/vmlinux.h
 $(B)/bpf/%.skel.h: $(B)/bpf/%.bpf.o
 	$(Q)bpftool gen skeleton $< name $*_bpf > $@.tmp && mv $@.tmp $@
 
-$(B)/host/meter.o: $(B)/bpf/meter.skel.h
-$(B)/host/meter.o: ALL_CFLAGS += -I$(B)/bpf
-$(B)/host/devices.o: $(B)/bpf/devices.skel.h
-$(B)/host/devices.o: ALL_CFLAGS += -I$(B)/bpf
+$(B)/host/sys/meter.o: $(B)/bpf/meter.skel.h
+$(B)/host/sys/meter.o: ALL_CFLAGS += -I$(B)/bpf
+$(B)/host/sys/devices.o: $(B)/bpf/devices.skel.h
+$(B)/host/sys/devices.o: ALL_CFLAGS += -I$(B)/bpf
 
 $(B)/sbxd: $(SBXD_SRCS:%.c=$(B)/%.o) $(LIBHOST) $(LIBSANDBOX)
 	@$(if $(Q),echo "  LD      $@")
@@ -162,7 +166,7 @@ $(B)/tests/fuzz-%-replay: $(B)/tests/fuzz/fuzz-%.o $(B)/tests/fuzz/replay.o $(LI
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(HOST_LIBS)
 
 # A stand-in for libnvidia-ml.so.1 (sbxd --nvml-lib), for the GPU tests.
-$(B)/tests/libnvidia-ml-test.so: tests/nvml/nvml-test.c host/nvml-abi.h | $(SETUP)
+$(B)/tests/libnvidia-ml-test.so: tests/nvml/nvml-test.c host/sys/nvml-abi.h | $(SETUP)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) -std=gnu11 $(WARN) -O2 -shared -fPIC -o $@ $<
 
@@ -186,9 +190,9 @@ $(B)/bench-launch: tools/bench/bench-launch.c $(LIBSANDBOX)
 	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS_ALL) -o $@ $< $(LIBSANDBOX) $(PKG_LIBS)
 $(B)/bench-sbxd: tools/bench/bench-sbxd.c | $(SETUP)
 	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS_ALL) -o $@ $< -lhttp_parser -lpthread
-$(B)/bench-meter: tools/bench/bench-meter.c $(B)/host/meter.o $(B)/host/usage.o $(LIBSANDBOX)
-	$(Q)$(CC) $(ALL_CFLAGS) -I$(B)/bpf $(LDFLAGS_ALL) -o $@ $< $(B)/host/meter.o \
-		$(B)/host/usage.o $(LIBSANDBOX) $(PKG_LIBS) -lbpf
+$(B)/bench-meter: tools/bench/bench-meter.c $(B)/host/sys/meter.o $(B)/host/sys/usage.o $(LIBSANDBOX)
+	$(Q)$(CC) $(ALL_CFLAGS) -I$(B)/bpf $(LDFLAGS_ALL) -o $@ $< $(B)/host/sys/meter.o \
+		$(B)/host/sys/usage.o $(LIBSANDBOX) $(PKG_LIBS) -lbpf
 
 bench: all $(BENCH) $(B)/tests/helpers/getppid-loop
 	$(Q)bash tools/bench/launch.sh

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../host/apispec.h"
+#include "../../host/domain/apispec.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../host/http.h"
+#include "../../host/edge/http.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../host/rates.h"
+#include "../../host/billing/rates.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "../../host/nvml-abi.h"
+#include "../../host/sys/nvml-abi.h"
 
 struct dev {
 	unsigned minor;

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* Unit tests for /v1 request bodies. */
 #define _GNU_SOURCE
-#include "../../host/apispec.h"
+#include "../../host/domain/apispec.h"
 
 #include <errno.h>
 

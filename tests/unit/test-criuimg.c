@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /* Unit tests for the rewrite of CRIU's user-namespace image. */
-#include "../../host/criuimg.h"
+#include "../../host/sys/criuimg.h"
 
 #include <errno.h>
 

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* Unit tests for the HTTP/1.1 request reader. */
 #define _GNU_SOURCE
-#include "../../host/http.h"
+#include "../../host/edge/http.h"
 
 #include <errno.h>
 #include <http_parser.h>

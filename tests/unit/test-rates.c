@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* Unit tests for the rate card and the ledger's arithmetic: integers only. */
 #define _GNU_SOURCE
-#include "../../host/rates.h"
+#include "../../host/billing/rates.h"
 
 #include <errno.h>
 

@@ -20,8 +20,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../../host/meter.h"
-#include "../../host/usage.h"
+#include "../../host/sys/meter.h"
+#include "../../host/sys/usage.h"
 #include "../../sandbox/image.h"
 #include "../../sandbox/sandbox.h"
 #include "../../sandbox/sysfilter.h"

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../host/rates.h"
+#include "../../host/billing/rates.h"
 #include "sbx.h"
 
 /* The query's filters, in the order of their options (OPT_FROM ...). */

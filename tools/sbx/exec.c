@@ -10,7 +10,7 @@
 
 #include "../../sandbox/macro.h"
 #include "../../sandbox/spec.h"
-#include "../../host/b64.h"
+#include "../../host/sys/b64.h"
 #include "sbx.h"
 
 struct exec_opts {

@@ -16,8 +16,8 @@
 #include "../../sandbox/image.h"
 #include "../../sandbox/macro.h"
 #include "../../sandbox/sysfilter.h"
-#include "../../host/meter.h"
-#include "../../host/usage.h"
+#include "../../host/sys/meter.h"
+#include "../../host/sys/usage.h"
 #include "sbx.h"
 
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"

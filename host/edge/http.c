@@ -9,7 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "../sandbox/macro.h"
+#include "../../sandbox/macro.h"
 
 struct http_reader {
 	http_parser parser;

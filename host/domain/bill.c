@@ -13,13 +13,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../sandbox/macro.h"
-#include "../sandbox/sandbox.h"
-#include "daemon.h"
-#include "ledger.h"
-#include "meter.h"
-#include "rates.h"
-#include "usage.h"
+#include "../../sandbox/macro.h"
+#include "../../sandbox/sandbox.h"
+#include "domain.h"
+#include "../billing/ledger.h"
+#include "../sys/meter.h"
+#include "../billing/rates.h"
+#include "../sys/usage.h"
 
 typedef unsigned __int128 u128;
 

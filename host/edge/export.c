@@ -11,10 +11,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../sandbox/macro.h"
-#include "daemon.h"
-#include "ledger.h"
-#include "rates.h"
+#include "../../sandbox/macro.h"
+#include "../domain/domain.h"
+#include "../billing/ledger.h"
+#include "../billing/rates.h"
 
 /* "2026-11-26T00:00:00Z", with optional fractional seconds, as ns. */
 static int parse_time(const char *s, int64_t *ret)

@@ -22,9 +22,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "../sandbox/macro.h"
-#include "daemon.h"
-#include "store.h"
+#include "../../sandbox/macro.h"
+#include "../domain/domain.h"
+#include "../sys/store.h"
 
 #define IN_BUF 65536
 #define OUT_HIGH (1u << 20) /* stop reading command output above this much unsent */

@@ -14,7 +14,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "../sandbox/spec.h"
+#include "../../sandbox/spec.h"
 
 #define API_MAX_ARGS 256
 #define API_MAX_ARG_BYTES (64 * 1024)

@@ -18,8 +18,8 @@
 #include <unistd.h>
 #include <linux/magic.h>
 
-#include "../sandbox/instance.h"
-#include "../sandbox/macro.h"
+#include "../../sandbox/instance.h"
+#include "../../sandbox/macro.h"
 #include "meter.skel.h"
 
 struct meter {

@@ -19,19 +19,19 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../sandbox/image.h"
-#include "../sandbox/instance.h"
-#include "../sandbox/macro.h"
-#include "../sandbox/rootfs.h"
-#include "../sandbox/sandbox.h"
-#include "../sandbox/text.h"
-#include "b64.h"
-#include "daemon.h"
-#include "devices.h"
-#include "layer.h"
-#include "meter.h"
-#include "store.h"
-#include "usage.h"
+#include "../../sandbox/image.h"
+#include "../../sandbox/instance.h"
+#include "../../sandbox/macro.h"
+#include "../../sandbox/rootfs.h"
+#include "../../sandbox/sandbox.h"
+#include "../../sandbox/text.h"
+#include "../sys/b64.h"
+#include "domain.h"
+#include "../sys/devices.h"
+#include "../sys/layer.h"
+#include "../sys/meter.h"
+#include "../sys/store.h"
+#include "../sys/usage.h"
 
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #define EXEC_GRACE_NS 200000000LL      /* output still draining after a command exited */

@@ -12,12 +12,12 @@
 #include <stdio.h>
 #include <sys/types.h>
 
-#include "../sandbox/cgroup.h"
-#include "../sandbox/ctl.h"
+#include "../../sandbox/cgroup.h"
+#include "../../sandbox/ctl.h"
 #include "apispec.h"
-#include "http.h"
-#include "ledger.h"
-#include "loop.h"
+#include "../edge/http.h"
+#include "../billing/ledger.h"
+#include "../sys/loop.h"
 
 struct store;
 struct sysfilter;

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon.h"
+#include "../domain/domain.h"
 
 #define TOP_SYSCALLS 10
 

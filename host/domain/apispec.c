@@ -10,9 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../sandbox/macro.h"
-#include "../sandbox/text.h"
-#include "b64.h"
+#include "../../sandbox/macro.h"
+#include "../../sandbox/text.h"
+#include "../sys/b64.h"
 
 /* Every refusal here is -EINVAL with a one-line reason. */
 #define bad(ret_error, ...) text_error(ret_error, -EINVAL, __VA_ARGS__)

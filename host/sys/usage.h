@@ -8,8 +8,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "../sandbox/cgroup.h"
-#include "../sandbox/spec.h"
+#include "../../sandbox/cgroup.h"
+#include "../../sandbox/spec.h"
 
 struct meter;
 

@@ -13,9 +13,9 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
-#include "../sandbox/macro.h"
-#include "daemon.h"
-#include "nvml.h"
+#include "../../sandbox/macro.h"
+#include "domain.h"
+#include "../sys/nvml.h"
 
 static int add_node(struct gpu *g, const char *path)
 {

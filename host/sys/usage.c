@@ -14,7 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../sandbox/macro.h"
+#include "../../sandbox/macro.h"
 #include "meter.h"
 
 int usage_cgroup_id(const char *v2_path, uint64_t *ret)

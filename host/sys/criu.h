@@ -8,7 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "../sandbox/cgroup.h"
+#include "../../sandbox/cgroup.h"
 
 /* Looks for criu (@path, or in PATH and /usr/local/sbin, /usr/sbin) and runs `criu check`
  * and its version. 0 with the binary in *ret_path, or -errno with why in *ret_why. */

@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "../sandbox/text.h"
+#include "../../sandbox/text.h"
 
 struct store {
 	sqlite3 *db;

@@ -9,11 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../sandbox/macro.h"
-#include "../sandbox/spec.h"
-#include "../sandbox/text.h"
-#include "daemon.h"
-#include "store.h"
+#include "../../sandbox/macro.h"
+#include "../../sandbox/spec.h"
+#include "../../sandbox/text.h"
+#include "../domain/domain.h"
+#include "../sys/store.h"
 
 /* Who is asking: NULL (admin) or a tenant name in *ret. Answers 401 and returns false
  * when a token is missing (TCP) or unknown. */

@@ -41,18 +41,18 @@
 #include <linux/magic.h>
 #include <unistd.h>
 
-#include "../sandbox/image.h"
-#include "../sandbox/macro.h"
-#include "../sandbox/sandbox.h"
-#include "../sandbox/idmap.h"
-#include "../sandbox/rootfs.h"
-#include "criu.h"
-#include "criuimg.h"
-#include "daemon.h"
-#include "layer.h"
-#include "meter.h"
-#include "store.h"
-#include "usage.h"
+#include "../../sandbox/image.h"
+#include "../../sandbox/macro.h"
+#include "../../sandbox/sandbox.h"
+#include "../../sandbox/idmap.h"
+#include "../../sandbox/rootfs.h"
+#include "../sys/criu.h"
+#include "../sys/criuimg.h"
+#include "domain.h"
+#include "../sys/layer.h"
+#include "../sys/meter.h"
+#include "../sys/store.h"
+#include "../sys/usage.h"
 
 #define CRIU_TIMEOUT_NS (120 * 1000000000LL)
 #define FORK_MAX 16

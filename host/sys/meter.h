@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../bpf/meter.h"
+#include "../../bpf/meter.h"
 
 struct meter;
 

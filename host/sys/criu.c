@@ -19,8 +19,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../sandbox/macro.h"
-#include "../sandbox/sandbox.h"
+#include "../../sandbox/macro.h"
+#include "../../sandbox/sandbox.h"
 
 #define CRIU_FD_BASE 10
 #define CRIU_MAX_FDS 8

@@ -8,9 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../sandbox/jsonpos.h"
-#include "../sandbox/spec.h"
-#include "../sandbox/text.h"
+#include "../../sandbox/jsonpos.h"
+#include "../../sandbox/spec.h"
+#include "../../sandbox/text.h"
 
 typedef unsigned __int128 u128;
 

@@ -13,8 +13,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../sandbox/instance.h"
-#include "../sandbox/macro.h"
+#include "../../sandbox/instance.h"
+#include "../../sandbox/macro.h"
 
 int layer_path(const char *id, const char *sub, char *buf, size_t size)
 {

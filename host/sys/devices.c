@@ -11,7 +11,7 @@
 #include <string.h>
 #include <sys/sysmacros.h>
 
-#include "../sandbox/instance.h"
+#include "../../sandbox/instance.h"
 #include "devices.skel.h"
 #include "meter.h"
 

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "store.h"
+#include "../sys/store.h"
 
 struct ledger {
 	sqlite3 *db;
