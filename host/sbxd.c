@@ -34,6 +34,7 @@
 #include "../sandbox/spec.h"
 #include "../sandbox/sysfilter.h"
 #include "domain/domain.h"
+#include "edge/edge.h"
 #include "../sandbox/text.h"
 #include "sys/devices.h"
 #include "sys/meter.h"
@@ -46,19 +47,10 @@
 
 struct daemon D;
 
-void logmsg(int level, const char *fmt, ...)
-{
-	static const char *const names[] = { "error", "warn", "info", "debug" };
-	va_list ap;
-
-	if (level > D.opt.log_level)
-		return;
-	fprintf(stderr, "sbxd: %s: ", names[level]);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
+static int sig_fd = -1;
+static struct loop_op sig_op, tick_op;
+static char sig_buf[128];
+static struct __kernel_timespec tick_ts;
 
 static int __attribute__((format(printf, 1, 2))) die(const char *fmt, ...)
 {
@@ -454,81 +446,6 @@ static int cmd_tenant(int argc, char **argv)
 	return 0;
 }
 
-/* ---- listening sockets ---- */
-
-static int listen_unix(const char *path)
-{
-	struct sockaddr_un addr = { .sun_family = AF_UNIX };
-	_cleanup_close_ int fd = -1;
-	char dir[PATH_MAX];
-
-	snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path);
-	snprintf(dir, sizeof(dir), "%s", path);
-	*strrchr(dir, '/') = '\0';
-	if (!strcmp(dir, instance_run_dir())) {
-		int r = instance_run_dir_make();
-		if (r < 0)
-			return r;
-	} else if (dir[0] && mkdir(dir, 0711) < 0 && errno != EEXIST) {
-		return -errno;
-	}
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	/* A socket that answers belongs to a running sbxd: leave it alone. */
-	if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) == 0)
-		return -EADDRINUSE;
-	close(fd);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	(void)unlink(path);
-	mode_t old = umask(0117);
-	int r = bind(fd, (struct sockaddr *)&addr, sizeof(addr));
-	umask(old);
-	if (r < 0 || chmod(path, 0660) < 0 || listen(fd, 4096) < 0)
-		return -errno;
-	return TAKE_FD(fd);
-}
-
-static int listen_tcp(const char *spec)
-{
-	struct addrinfo hints = { .ai_family = AF_UNSPEC,
-				  .ai_socktype = SOCK_STREAM,
-				  .ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV };
-	char host[256];
-	const char *port;
-	struct addrinfo *ai;
-	int fd, one = 1;
-
-	const char *colon = strrchr(spec, ':');
-	if (!colon || colon == spec || strlen(spec) >= sizeof(host))
-		return -EINVAL;
-	snprintf(host, sizeof(host), "%.*s", (int)(colon - spec), spec);
-	if (host[0] == '[') { /* [v6]:port */
-		size_t n = strlen(host);
-		if (host[n - 1] != ']')
-			return -EINVAL;
-		host[n - 1] = '\0';
-		memmove(host, host + 1, n - 1);
-	}
-	port = colon + 1;
-	if (getaddrinfo(host, port, &hints, &ai) != 0)
-		return -EINVAL;
-	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-	    bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 4096) < 0) {
-		int r = -errno;
-		if (fd >= 0)
-			close(fd);
-		freeaddrinfo(ai);
-		return r;
-	}
-	freeaddrinfo(ai);
-	return fd;
-}
-
-/* The card from --rates, or the built-in one. */
 static int load_rates(struct rates **ret, char **ret_err)
 {
 	if (!D.opt.rates_path)
@@ -577,17 +494,6 @@ static void reload_rates(void)
 
 /* ---- signals and the tick ---- */
 
-static void stop_listening(void)
-{
-	for (int i = 0; i < 2; i++)
-		if (D.listen_fd[i] >= 0) {
-			io_uring_prep_cancel(loop_sqe(&D.loop, NULL), &D.accept_op[i], 0);
-			close(D.listen_fd[i]);
-			D.listen_fd[i] = -1;
-		}
-	(void)unlink(D.opt.socket_path);
-}
-
 static void sig_arm(void);
 
 static void sig_done(struct loop_op *op, int res, uint32_t flags)
@@ -595,7 +501,7 @@ static void sig_done(struct loop_op *op, int res, uint32_t flags)
 	struct signalfd_siginfo si;
 
 	if (res == (int)sizeof(si)) {
-		memcpy(&si, D.sig_buf, sizeof(si));
+		memcpy(&si, sig_buf, sizeof(si));
 		if (si.ssi_signo == SIGHUP) {
 			reload_rates();
 		} else if (!D.stopping) {
@@ -603,7 +509,7 @@ static void sig_done(struct loop_op *op, int res, uint32_t flags)
 			       (int)si.ssi_signo, D.opt.kill_on_exit ? "; sandboxes stop" : "");
 			D.stopping = true;
 			D.stop_deadline = mono_ns() + 10000000000LL;
-			stop_listening();
+			server_stop_listening();
 		} else if (si.ssi_signo == SIGINT) {
 			D.stop_deadline = 0; /* a second ^C: now */
 		}
@@ -613,8 +519,8 @@ static void sig_done(struct loop_op *op, int res, uint32_t flags)
 
 static void sig_arm(void)
 {
-	D.sig_op.cb = sig_done;
-	io_uring_prep_read(loop_sqe(&D.loop, &D.sig_op), D.sig_fd, D.sig_buf,
+	sig_op.cb = sig_done;
+	io_uring_prep_read(loop_sqe(&D.loop, &sig_op), sig_fd, sig_buf,
 			   sizeof(struct signalfd_siginfo), 0);
 }
 
@@ -640,17 +546,9 @@ static void tick_done(struct loop_op *op, int res, uint32_t flags)
 
 static void tick_arm(void)
 {
-	D.tick_op.cb = tick_done;
-	D.tick_ts = (struct __kernel_timespec){ .tv_nsec = TICK_MS * 1000000LL };
-	io_uring_prep_timeout(loop_sqe(&D.loop, &D.tick_op), &D.tick_ts, 0, 0);
-}
-
-static bool drained(void)
-{
-	for (struct conn *c = D.conns; c; c = c->next)
-		if (!c->closing && (c->busy || c->sending))
-			return false;
-	return true;
+	tick_op.cb = tick_done;
+	tick_ts = (struct __kernel_timespec){ .tv_nsec = TICK_MS * 1000000LL };
+	io_uring_prep_timeout(loop_sqe(&D.loop, &tick_op), &tick_ts, 0, 0);
 }
 
 static void quickstart(void)
@@ -716,7 +614,7 @@ int main(int argc, char **argv)
 		.conn_idle_ns = 60LL * 1000000000LL,
 		.request_ns = 30LL * 1000000000LL,
 	};
-	D.listen_fd[0] = D.listen_fd[1] = -1;
+	E.listen_fd[0] = E.listen_fd[1] = -1;
 	/* The programs sbxd runs (CRIU, tar) report in the C locale: their messages are
 	 * matched (a full disk is told by CRIU's "No space left on device"). */
 	if (setenv("LC_ALL", "C", 1) < 0)
@@ -724,6 +622,7 @@ int main(int argc, char **argv)
 	r = parse_options(argc, argv);
 	if (r <= 0)
 		return -r;
+	log_level = D.opt.log_level;
 	r = limits_check();
 	if (r < 0)
 		return 1;
@@ -820,23 +719,23 @@ int main(int argc, char **argv)
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
 	sigprocmask(SIG_BLOCK, &set, NULL);
-	D.sig_fd = signalfd(-1, &set, SFD_CLOEXEC);
-	if (D.sig_fd < 0)
+	sig_fd = signalfd(-1, &set, SFD_CLOEXEC);
+	if (sig_fd < 0)
 		return die("signalfd: %s", strerror(errno));
 
-	r = listen_unix(D.opt.socket_path);
+	r = server_listen_unix(D.opt.socket_path);
 	if (r == -EADDRINUSE)
 		return die("%s: another sbxd is serving it", D.opt.socket_path);
 	if (r < 0)
 		return die("%s: %s", D.opt.socket_path, strerror(-r));
-	D.listen_fd[0] = r;
+	E.listen_fd[0] = r;
 	if (D.opt.listen) {
-		r = listen_tcp(D.opt.listen);
+		r = server_listen_tcp(D.opt.listen);
 		if (r < 0)
 			return die("--listen %s: %s", D.opt.listen,
 				   r == -EINVAL ? "not ADDR:PORT with a numeric address"
 						: strerror(-r));
-		D.listen_fd[1] = r;
+		E.listen_fd[1] = r;
 	}
 	/* Sandbox launches run on workers; 4 keeps two CPUs busy while others wait on I/O. */
 	r = loop_init(&D.loop, 4096, 4);
@@ -849,7 +748,7 @@ int main(int argc, char **argv)
 	if (r < 0)
 		logmsg(0, "state database: reading sandboxes: %s", strerror(-r));
 	server_accept_arm(0);
-	if (D.listen_fd[1] >= 0)
+	if (E.listen_fd[1] >= 0)
 		server_accept_arm(1);
 	sig_arm();
 	tick_arm();
@@ -862,7 +761,7 @@ int main(int argc, char **argv)
 			logmsg(0, "io_uring: %s", strerror(-r));
 			break;
 		}
-		if (D.stopping && (drained() || mono_ns() >= D.stop_deadline))
+		if (D.stopping && (server_idle() || mono_ns() >= D.stop_deadline))
 			break;
 	}
 	if (D.opt.kill_on_exit)

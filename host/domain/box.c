@@ -27,6 +27,7 @@
 #include "../../sandbox/text.h"
 #include "../sys/b64.h"
 #include "domain.h"
+#include "../edge/edge.h" /* until the reply interface */
 #include "../sys/devices.h"
 #include "../sys/layer.h"
 #include "../sys/meter.h"

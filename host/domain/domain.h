@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* sbxd's shared state: the daemon, its connections, sandboxes and running commands.
+/* sbxd's domain state: the daemon, its sandboxes, snapshots and running commands.
  * Everything here is owned by the loop thread; workers only see what a struct work
  * hands them. Objects with submissions in flight count them (ops) and are freed by
  * the completion that brings the count to zero after they were closed. */
@@ -15,8 +15,8 @@
 #include "../../sandbox/cgroup.h"
 #include "../../sandbox/ctl.h"
 #include "apispec.h"
-#include "../edge/http.h"
 #include "../billing/ledger.h"
+#include "../sys/log.h"
 #include "../sys/loop.h"
 
 struct store;
@@ -182,73 +182,13 @@ struct exec {
 	char argv0[64];
 };
 
-struct outbuf {
-	char *p;
-	size_t len, cap, sent;
-};
-
-/* Who holds what of opt.buffer_memory (bodies being collected, command output, answers
- * waiting for their reader): the admins (the unix socket), or one tenant. */
-struct share {
-	struct share *next;
-	char *name;
-	uint64_t bytes;
-};
-
-struct conn {
-	struct conn *next, *prev;
-	int fd;
-	bool tcp;
-	char peer[64]; /* "uid:N" or the address */
-	struct http_reader *rd;
-	char *in;
-	size_t in_off, in_len;
-	struct http_request *req; /* the one being answered */
-	char *tenant;		  /* of that request; NULL = admin */
-	/* The request's body: collected (in req->body, counted in D.buffered) or
-	 * streamed into body_fd through stage. */
-	struct http_collect col;
-	uint64_t reserved;
-	/* The socket's admins', or (TCP) its tenant's once a request of it has presented a
-	 * valid token: NULL until then. */
-	struct share *share;
-	uint64_t held; /* of share: an answer in out or on the wire */
-	int body_fd;
-	char *stage;
-	size_t stage_len;
-	struct loop_op body_op;
-	bool streaming, body_writing, body_done;
-	bool busy, reading, processing, closing, close_after, recv_armed, sending, eof;
-	int64_t accepted;
-	struct outbuf out, wire; /* appended; in flight */
-	struct loop_op recv_op, send_op;
-	int ops;
-	int64_t last_active, req_start;
-	struct exec *exec; /* a streaming or pending command */
-	int follow_fd;	   /* GET .../logs: the log being streamed, or -1 */
-	uint64_t follow_off;
-	bool follow_once; /* to its present end, not on as it grows */
-	char follow_id[16];
-};
-
 struct daemon {
 	struct options opt;
 	struct loop loop;
 	struct store *store;
 	struct sysfilter *filter;
 	enum cgroup_mode cgmode;
-	int listen_fd[2];
-	struct loop_op accept_op[2];
-	int sig_fd;
-	struct loop_op sig_op;
-	char sig_buf[128];
-	struct loop_op tick_op;
-	struct __kernel_timespec tick_ts;
 	int devnull;
-	struct conn *conns;
-	unsigned nconns, nconns_unix, nconns_unauth;
-	uint64_t buffered; /* of opt.buffer_memory, in use */
-	struct share admin_share, *shares;
 	struct box *boxes, *boxes_tail;
 	struct box *hash[1024];
 	unsigned live; /* creating + running */
@@ -284,48 +224,6 @@ struct daemon {
 
 extern struct daemon D;
 
-void logmsg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-/* server.c */
-void server_accept_arm(int which);
-/* A TCP connection's request authenticated as @tenant (NULL: the admin): it moves from
- * the unauthenticated pool to its tenant's, if that has room; else answers 503. */
-bool conn_admit(struct conn *c, const char *tenant);
-/* The buffer budget: a tenant holds at most a quarter of opt.buffer_memory, tenants
- * together three quarters (the rest is the admins'). budget_room() says how much more
- * fits @s (NULL: nothing); budget_charge() takes it whether or not. */
-uint64_t budget_room(const struct share *s);
-void budget_charge(struct share *s, uint64_t n);
-void budget_give(struct share *s, uint64_t n);
-void conn_tick(int64_t now);
-void conn_send_more(struct conn *c);
-void conn_request_done(struct conn *c);
-void conn_close(struct conn *c);
-/* Drops a reference taken with c->ops++ for a job; frees a closed connection. */
-void conn_unref(struct conn *c);
-void out_append(struct conn *c, const void *data, size_t len);
-void out_printf(struct conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-size_t out_pending(const struct conn *c);
-/* A whole response: status, content type, body. Ends the request. */
-void respond(struct conn *c, int status, const char *ctype, const char *body, size_t len);
-void respond_json(struct conn *c, int status, json_t *body); /* steals @body */
-void respond_error(struct conn *c, int status, const char *code, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-/* The rest of the current request's body goes into @fd (a pipe; taken) as it arrives,
- * at the pace @fd takes it; @fd is closed at the body's end, or when the connection
- * goes. A reader of @fd that stops early ends the transfer: the answer then closes the
- * connection. conn_body_prepare() first, before anything is started for the body: what
- * can fail fails there. */
-int conn_body_prepare(struct conn *c);
-void conn_body_to_fd(struct conn *c, int fd);
-/* Headers of a response of @len bytes, which follow with out_append(); the caller ends
- * it with conn_request_done(), or closes the connection if it cannot send them all. */
-void respond_begin(struct conn *c, int status, const char *ctype, uint64_t len);
-/* Headers of a chunked response; chunks follow with chunk_send(), ended by chunk_end(). */
-void respond_chunked_head(struct conn *c, int status, const char *ctype);
-void chunk_send(struct conn *c, const char *data, size_t len);
-void chunk_end(struct conn *c);
-
 /* bill.c */
 int bill_init(void);
 void bill_start(struct box *b);
@@ -350,22 +248,6 @@ void gpu_launch_io(const struct box *b, struct launch_io *io);
 
 void gpu_nvml_init(void);
 void gpu_nvml_tick(struct box *b, int64_t mono);
-
-/* export.c */
-void export_usage(struct conn *c, struct http_request *req);
-void export_rates(struct conn *c);
-void export_verify(struct conn *c);
-
-/* metrics.c */
-void metrics_handle(struct conn *c);
-
-/* api.c */
-/* A request's headers arrived: authenticates it, then answers it (no body) or says
- * where its body goes. Returns true when the body is to be read (collected, unless it
- * chose conn_body_to_fd), false when the request is answered already. */
-bool api_begin(struct conn *c, struct http_request *req);
-/* Its body (if any) arrived: answers it. */
-void api_handle(struct conn *c, struct http_request *req);
 
 /* box.c */
 struct box *box_find(const char *id, const char *tenant);

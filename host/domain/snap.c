@@ -49,6 +49,7 @@
 #include "../sys/criu.h"
 #include "../sys/criuimg.h"
 #include "domain.h"
+#include "../edge/edge.h" /* until the reply interface */
 #include "../sys/layer.h"
 #include "../sys/meter.h"
 #include "../sys/store.h"

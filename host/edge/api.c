@@ -12,7 +12,7 @@
 #include "../../sandbox/macro.h"
 #include "../../sandbox/spec.h"
 #include "../../sandbox/text.h"
-#include "../domain/domain.h"
+#include "edge.h"
 #include "../sys/store.h"
 
 /* Who is asking: NULL (admin) or a tenant name in *ret. Answers 401 and returns false

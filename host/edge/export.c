@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "../../sandbox/macro.h"
-#include "../domain/domain.h"
+#include "edge.h"
 #include "../billing/ledger.h"
 #include "../billing/rates.h"
 

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../domain/domain.h"
+#include "edge.h"
 
 #define TOP_SYSCALLS 10
 
@@ -233,7 +233,7 @@ void metrics_handle(struct conn *c)
 	family(f, "sbx_build_info", "gauge", "sbxd's version.");
 	fprintf(f, "sbx_build_info{version=\"%s\"} 1\n", SBX_VERSION);
 	family(f, "sbx_connections", "gauge", "Client connections open.");
-	fprintf(f, "sbx_connections %u\n", D.nconns);
+	fprintf(f, "sbx_connections %u\n", E.nconns);
 	family(f, "sbx_sandboxes", "gauge", "Sandboxes sbxd lists, by state.");
 	for (int s = BOX_CREATING; s <= BOX_EXITED; s++)
 		fprintf(f, "sbx_sandboxes{state=\"%s\"} %u\n", box_state_name(s), states[s]);

@@ -23,11 +23,13 @@
 #include <unistd.h>
 
 #include "../../sandbox/macro.h"
-#include "../domain/domain.h"
+#include "edge.h"
 #include "../sys/store.h"
 
 #define IN_BUF 65536
 #define OUT_HIGH (1u << 20) /* stop reading command output above this much unsent */
+
+struct edge E = { .listen_fd = { -1, -1 } };
 
 static void conn_process(struct conn *c);
 
@@ -42,9 +44,9 @@ uint64_t budget_room(const struct share *s)
 {
 	if (!s)
 		return 0;
-	uint64_t all = D.opt.buffer_memory, room = left(all, D.buffered);
-	if (s != &D.admin_share) {
-		uint64_t tenants = D.buffered - D.admin_share.bytes;
+	uint64_t all = D.opt.buffer_memory, room = left(all, E.buffered);
+	if (s != &E.admin_share) {
+		uint64_t tenants = E.buffered - E.admin_share.bytes;
 		if (left(all - all / 4, tenants) < room)
 			room = left(all - all / 4, tenants);
 		if (left(all / 4, s->bytes) < room)
@@ -58,7 +60,7 @@ void budget_charge(struct share *s, uint64_t n)
 	if (!s)
 		return;
 	s->bytes += n;
-	D.buffered += n;
+	E.buffered += n;
 }
 
 static bool budget_take(struct share *s, uint64_t n)
@@ -74,7 +76,7 @@ void budget_give(struct share *s, uint64_t n)
 	if (!s)
 		return;
 	s->bytes -= n;
-	D.buffered -= n;
+	E.buffered -= n;
 }
 
 /* A tenant's share, made on its first connection (tenants are few: the admins make
@@ -82,8 +84,8 @@ void budget_give(struct share *s, uint64_t n)
 static struct share *share_of(const char *who)
 {
 	if (!strcmp(who, ADMIN_TENANT))
-		return &D.admin_share;
-	for (struct share *s = D.shares; s; s = s->next)
+		return &E.admin_share;
+	for (struct share *s = E.shares; s; s = s->next)
 		if (!strcmp(s->name, who))
 			return s;
 	struct share *s = calloc(1, sizeof(*s));
@@ -91,8 +93,8 @@ static struct share *share_of(const char *who)
 		free(s);
 		return NULL;
 	}
-	s->next = D.shares;
-	D.shares = s;
+	s->next = E.shares;
+	E.shares = s;
 	return s;
 }
 
@@ -103,7 +105,7 @@ static void conn_maybe_free(struct conn *c)
 	if (c->prev)
 		c->prev->next = c->next;
 	else
-		D.conns = c->next;
+		E.conns = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
 	budget_give(c->share, c->reserved + c->held);
@@ -129,11 +131,11 @@ void conn_close(struct conn *c)
 		return;
 	c->closing = true;
 	/* Its room in the pools is free now, not once its cancelled operations are in. */
-	D.nconns--;
+	E.nconns--;
 	if (!c->tcp)
-		D.nconns_unix--;
+		E.nconns_unix--;
 	else if (!c->share)
-		D.nconns_unauth--;
+		E.nconns_unauth--;
 	if (c->exec) {
 		exec_conn_gone(c->exec);
 		c->exec = NULL;
@@ -640,7 +642,7 @@ static void conn_process(struct conn *c)
 static unsigned peer_unauth(const char *peer)
 {
 	unsigned n = 0;
-	for (struct conn *c = D.conns; c; c = c->next)
+	for (struct conn *c = E.conns; c; c = c->next)
 		n += !c->closing && c->tcp && !c->share && !strcmp(c->peer, peer);
 	return n;
 }
@@ -651,7 +653,7 @@ static unsigned peer_unauth(const char *peer)
 static bool evict_unauth(const char *peer)
 {
 	struct conn *oldest = NULL;
-	for (struct conn *c = D.conns; c; c = c->next)
+	for (struct conn *c = E.conns; c; c = c->next)
 		if (!c->closing && c->tcp && !c->share && !c->busy && !c->sending &&
 		    (!peer || !strcmp(c->peer, peer)) &&
 		    (!oldest || c->accepted < oldest->accepted))
@@ -675,7 +677,7 @@ bool conn_admit(struct conn *c, const char *tenant)
 			      "this connection belongs to another tenant; open a new one");
 		return false;
 	}
-	for (struct conn *o = D.conns; o; o = o->next)
+	for (struct conn *o = E.conns; o; o = o->next)
 		mine += !o->closing && o->tcp && o->share && !strcmp(o->share->name, who);
 	if (mine >= D.opt.max_conns_per_tenant) {
 		respond_error(c, 503, "unavailable",
@@ -687,7 +689,7 @@ bool conn_admit(struct conn *c, const char *tenant)
 		respond_error(c, 500, "internal", "out of memory");
 		return false;
 	}
-	D.nconns_unauth--;
+	E.nconns_unauth--;
 	return true;
 }
 
@@ -733,13 +735,13 @@ static void conn_new(int fd, bool tcp)
 	const char *why = NULL;
 	if (D.stopping)
 		why = "sbxd is shutting down";
-	else if (!tcp && D.nconns_unix >= D.opt.max_unix_conns)
+	else if (!tcp && E.nconns_unix >= D.opt.max_unix_conns)
 		why = "too many connections on the unix socket";
 	else if (tcp && peer_unauth(peer) >= D.opt.max_conns_per_peer && !evict_unauth(peer))
 		why = "too many connections without a token from this address";
-	else if (tcp && D.nconns_unauth >= D.opt.max_unauth_conns && !evict_unauth(NULL))
+	else if (tcp && E.nconns_unauth >= D.opt.max_unauth_conns && !evict_unauth(NULL))
 		why = "too many connections without a token";
-	else if (tcp && D.nconns - D.nconns_unix >= D.opt.max_conns && !evict_unauth(NULL))
+	else if (tcp && E.nconns - E.nconns_unix >= D.opt.max_conns && !evict_unauth(NULL))
 		why = "too many connections";
 	if (why) {
 		refuse(fd, why);
@@ -761,45 +763,45 @@ static void conn_new(int fd, bool tcp)
 	c->fd = fd;
 	c->tcp = tcp;
 	c->follow_fd = c->body_fd = -1;
-	c->share = tcp ? NULL : &D.admin_share;
+	c->share = tcp ? NULL : &E.admin_share;
 	snprintf(c->peer, sizeof(c->peer), "%s", peer);
 	c->recv_op.cb = recv_done;
 	c->send_op.cb = send_done;
 	c->last_active = c->accepted = mono_ns();
-	c->next = D.conns;
-	if (D.conns)
-		D.conns->prev = c;
-	D.conns = c;
-	D.nconns++;
+	c->next = E.conns;
+	if (E.conns)
+		E.conns->prev = c;
+	E.conns = c;
+	E.nconns++;
 	if (tcp)
-		D.nconns_unauth++;
+		E.nconns_unauth++;
 	else
-		D.nconns_unix++;
+		E.nconns_unix++;
 	conn_process(c);
 }
 
 static void accept_done(struct loop_op *op, int res, uint32_t flags)
 {
-	int which = op == &D.accept_op[1];
+	int which = op == &E.accept_op[1];
 
 	if (res >= 0)
 		conn_new(res, which == 1);
 	else if (res != -ECANCELED)
 		logmsg(res == -EMFILE || res == -ENFILE ? 1 : 3, "accept: %s", strerror(-res));
-	if (!(flags & IORING_CQE_F_MORE) && !D.stopping && D.listen_fd[which] >= 0)
+	if (!(flags & IORING_CQE_F_MORE) && !D.stopping && E.listen_fd[which] >= 0)
 		server_accept_arm(which);
 }
 
 void server_accept_arm(int which)
 {
-	D.accept_op[which].cb = accept_done;
-	struct io_uring_sqe *sqe = loop_sqe(&D.loop, &D.accept_op[which]);
-	io_uring_prep_multishot_accept(sqe, D.listen_fd[which], NULL, NULL, SOCK_CLOEXEC);
+	E.accept_op[which].cb = accept_done;
+	struct io_uring_sqe *sqe = loop_sqe(&D.loop, &E.accept_op[which]);
+	io_uring_prep_multishot_accept(sqe, E.listen_fd[which], NULL, NULL, SOCK_CLOEXEC);
 }
 
 void conn_tick(int64_t now)
 {
-	for (struct conn *c = D.conns, *n; c; c = n) {
+	for (struct conn *c = E.conns, *n; c; c = n) {
 		n = c->next;
 		if (c->closing)
 			continue;
