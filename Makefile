@@ -60,8 +60,8 @@ SBXD_SRCS := host/sbxd.c \
 	host/sys/log.c host/sys/loop.c host/sys/store.c host/sys/meter.c host/sys/usage.c host/sys/devices.c \
 	host/sys/nvml.c host/sys/layer.c host/sys/criu.c \
 	host/billing/ledger.c \
-	host/domain/box.c host/domain/bill.c host/domain/gpu.c host/domain/snap.c \
-	host/edge/server.c host/edge/listen.c host/edge/api.c host/edge/metrics.c host/edge/export.c
+	host/domain/reply.c host/domain/box.c host/domain/exec.c host/domain/files.c host/domain/logs.c host/domain/bill.c host/domain/gpu.c host/domain/snap.c \
+	host/edge/server.c host/edge/reply.c host/edge/listen.c host/edge/api.c host/edge/metrics.c host/edge/export.c
 SBXD_LIBS := -luring -lsqlite3 -lcrypto -lpthread -lbpf -ldl
 # The CLI: main.c (the table of verbs), a file per verb or family of verbs, common.c.
 SBX_SRCS := tools/sbx/main.c tools/sbx/common.c tools/sbx/runopts.c tools/sbx/run.c \

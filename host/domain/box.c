@@ -26,16 +26,13 @@
 #include "../../sandbox/sandbox.h"
 #include "../../sandbox/text.h"
 #include "../sys/b64.h"
-#include "domain.h"
-#include "../edge/edge.h" /* until the reply interface */
+#include "internal.h"
 #include "../sys/devices.h"
 #include "../sys/layer.h"
 #include "../sys/meter.h"
 #include "../sys/store.h"
 #include "../sys/usage.h"
 
-#define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-#define EXEC_GRACE_NS 200000000LL      /* output still draining after a command exited */
 #define EXITED_KEEP_NS 3600000000000LL /* exited sandboxes stay listed this long */
 #define CTL_RETRY_NS 30000000000LL     /* a control channel that cannot be reached yet */
 
@@ -251,7 +248,7 @@ unsigned box_count_live(const char *tenant)
 
 /* ---- environment ---- */
 
-static int env_set(char ***env, size_t *n, const char *kv)
+int env_set(char ***env, size_t *n, const char *kv)
 {
 	size_t klen = strcspn(kv, "=");
 	char *dup = strdup(kv);
@@ -445,12 +442,11 @@ static void usage_finalize(struct box *b)
 
 struct launch_job {
 	struct work w;
-	struct box *b; /* for the completion: the worker has io */
-	struct conn *c;
+	struct box *b;	  /* for the completion: the worker has io */
+	struct reply *rp; /* held until the answer */
 	struct launch_io io;
-	int r;
+	int r;	   /* -errno */
 	char *err; /* one line: what failed */
-	int status;
 	struct sandbox *sb;
 	int ctl_fd;
 };
@@ -571,19 +567,17 @@ static void launch_fn(struct work *w)
 
 	r = image_open(req->image ? req->image : "base", D.opt.images_dir, &img, &ierr);
 	if (r < 0) {
-		j->status = r == -ENOENT ? 400 : 500;
 		if (asprintf(&j->err, "image: %s", ierr ? ierr : strerror(-r)) < 0)
 			j->err = NULL;
 		free(ierr);
-		j->r = r;
+		j->r = r == -ENOENT ? -EINVAL : -EIO;
 		return;
 	}
 	r = build_env(io, img);
 	if (r == 0)
 		r = open_state_files(io->dir, &log_fd, &status_fd);
 	if (r < 0) {
-		j->r = r;
-		j->status = 500;
+		j->r = -EIO;
 		if (asprintf(&j->err, "cannot prepare the sandbox: %s", strerror(-r)) < 0)
 			j->err = NULL;
 		return;
@@ -597,8 +591,7 @@ static void launch_fn(struct work *w)
 		if (r == 0)
 			r = layer_path(io->id, NULL, layer, sizeof(layer));
 		if (r < 0) {
-			j->r = r;
-			j->status = 500;
+			j->r = -EIO;
 			if (asprintf(&j->err, "cannot prepare the writable layer: %s",
 				     strerror(-r)) < 0)
 				j->err = NULL;
@@ -637,8 +630,7 @@ static void launch_fn(struct work *w)
 	if (io->from) {
 		r = snap_restore(io, &spec, img, log_fd, status_fd, &j->sb, &j->err);
 		if (r < 0) {
-			j->r = r;
-			j->status = 500;
+			j->r = -EIO;
 			if (!j->err && asprintf(&j->err, "restore failed: %s", strerror(-r)) < 0)
 				j->err = NULL;
 			goto fail;
@@ -647,12 +639,11 @@ static void launch_fn(struct work *w)
 		r = sandbox_start(&spec, D.opt.init_path, &j->sb, &se);
 	}
 	if (r < 0) {
-		j->r = r;
 		bool user_error = (se.stage == STAGE_WORKDIR &&
 				   (r == -ENOENT || r == -ENOTDIR || r == -ELOOP || r == -EACCES ||
 				    r == -ENAMETOOLONG)) ||
 				  (se.stage == STAGE_CGROUP && r == -EOPNOTSUPP);
-		j->status = user_error ? 400 : r == -ENOSPC || r == -EAGAIN ? 503 : 500;
+		j->r = user_error ? -EINVAL : r == -ENOSPC || r == -EAGAIN ? -EAGAIN : -EIO;
 		if (se.stage == STAGE_WORKDIR)
 			r = asprintf(&j->err, "workdir: %s: %s", req->workdir, strerror(-r));
 		else
@@ -673,8 +664,7 @@ static void launch_fn(struct work *w)
 		return;
 	sandbox_destroy(j->sb);
 	j->sb = NULL;
-	j->r = r;
-	j->status = 500;
+	j->r = -EIO;
 	if (asprintf(&j->err, "cannot reach the new sandbox: %s", strerror(-r)) < 0)
 		j->err = NULL;
 fail:
@@ -754,7 +744,7 @@ static void launch_done(struct work *w)
 {
 	struct launch_job *j = (struct launch_job *)w;
 	struct box *b = j->b;
-	struct conn *c = j->c;
+	struct reply *rp = j->rp;
 
 	b->jobs--;
 	/* What the worker made, handed over. */
@@ -783,16 +773,11 @@ static void launch_done(struct work *w)
 		b->state = BOX_REMOVED;
 		box_unlink(b);
 		D.live--;
-		if (b->fork)
-			snap_fork_member(b->fork, NULL, j->err);
-		else if (!c->closing)
-			respond_error(c, j->status, j->status == 400 ? "bad_request" : "internal",
-				      "%s", j->err ? j->err : "launch failed");
+		reply_fail(rp, j->r, j->err ? j->err : "launch failed");
+		reply_release(rp);
 		free(j->err);
 		free(j);
 		box_maybe_free(b);
-		if (c)
-			conn_unref(c);
 		return;
 	}
 	b->sb = j->sb;
@@ -806,31 +791,21 @@ static void launch_done(struct work *w)
 	if (persist(b) < 0) {
 		/* Unrecorded, a restart would not find it: it does not stay. */
 		box_kill(b, REASON_FAILED);
-		if (b->fork)
-			snap_fork_member(b->fork, NULL,
-					 D.store_error ? D.store_error : "state database");
-		else if (!c->closing)
-			respond_error(c, 503, "unavailable", "%s",
-				      D.store_error ? D.store_error : "state database");
-		if (c)
-			conn_unref(c);
+		reply_fail(rp, -EAGAIN, D.store_error ? D.store_error : "state database");
+		reply_release(rp);
 		return;
 	}
 	logmsg(2, "sandbox %s %s (tenant %s, pid %d)", b->id,
 	       b->restored_from ? "restored" : "running", b->tenant, (int)b->pid);
-	struct fork_state *f = TAKE_PTR(b->fork);
-	if (f) {
-		snap_fork_member(f, b, NULL);
-	} else if (!c->closing) {
+	if (reply_alive(rp)) {
 		json_t *o = box_json(b);
 		if (b->restored_from)
 			json_object_set_new(o, "restore",
 					    json_pack("{s:f,s:O}", "duration_ms", b->restore_ms,
 						      "criu", b->restore_stats));
-		respond_json(c, 201, o);
+		reply_done(rp, REPLY_CREATED, o);
 	}
-	if (c)
-		conn_unref(c);
+	reply_release(rp);
 }
 
 int box_new_id(char *buf, size_t size)
@@ -846,14 +821,13 @@ int box_new_id(char *buf, size_t size)
 	return 0;
 }
 
-static int box_launch(struct conn *c, const char *tenant, json_t *spec, struct api_create *req,
-		      const int *gpu_idx, unsigned ngpu, struct snap *from, struct fork_state *fork,
-		      const char **ret_err);
+static int box_launch(struct reply *rp, const char *tenant, json_t *spec, struct api_create *req,
+		      const int *gpu_idx, unsigned ngpu, struct snap *from, struct why *why);
 
 /* The operator's defaults where the request set no limit, and its maxima: the limits
  * a sandbox runs under are always the ones it records and is billed for. Writes the
  * effective ones into @spec (the record). -EINVAL with @msg naming the field. */
-static int limits_apply(struct api_create *req, json_t *spec, char *msg, size_t size)
+static int limits_apply(struct api_create *req, json_t *spec, struct why *why)
 {
 	struct sandbox_limits *l = &req->limits;
 	const struct sandbox_limits *def = &D.opt.default_limits, *max = &D.opt.max_limits;
@@ -865,25 +839,20 @@ static int limits_apply(struct api_create *req, json_t *spec, char *msg, size_t 
 		l->cpu_milli = def->cpu_milli;
 	if (!l->pids)
 		l->pids = def->pids;
-	if (l->memory_bytes > max->memory_bytes) {
-		snprintf(msg, size, "limits.memory: at most %" PRIu64 " bytes on this host",
-			 max->memory_bytes);
-		return -EINVAL;
-	}
-	if (l->cpu_milli > max->cpu_milli) {
-		snprintf(msg, size, "limits.cpus: at most %u.%03u on this host",
-			 max->cpu_milli / 1000, max->cpu_milli % 1000);
-		return -EINVAL;
-	}
-	if (l->pids > max->pids) {
-		snprintf(msg, size, "limits.pids: at most %" PRIu64 " on this host", max->pids);
-		return -EINVAL;
-	}
-	if (req->writable_bytes > D.opt.max_writable) {
-		snprintf(msg, size, "writable_size: at most %" PRIu64 " bytes on this host",
-			 D.opt.max_writable);
-		return -EINVAL;
-	}
+	if (l->memory_bytes > max->memory_bytes)
+		return why_set(why, -EINVAL,
+			       "limits.memory: at most %" PRIu64 " bytes on this host",
+			       max->memory_bytes);
+	if (l->cpu_milli > max->cpu_milli)
+		return why_set(why, -EINVAL, "limits.cpus: at most %u.%03u on this host",
+			       max->cpu_milli / 1000, max->cpu_milli % 1000);
+	if (l->pids > max->pids)
+		return why_set(why, -EINVAL, "limits.pids: at most %" PRIu64 " on this host",
+			       max->pids);
+	if (req->writable_bytes > D.opt.max_writable)
+		return why_set(why, -EINVAL,
+			       "writable_size: at most %" PRIu64 " bytes on this host",
+			       D.opt.max_writable);
 	json_t *lj = json_object_get(spec, "limits");
 	if (!json_is_object(lj)) {
 		lj = json_object();
@@ -896,68 +865,43 @@ static int limits_apply(struct api_create *req, json_t *spec, char *msg, size_t 
 	return 0;
 }
 
-void box_create(struct conn *c, const char *tenant, const char *body, size_t len)
+/* The GPUs a request names ("any": the first free one), in @idx. -errno and why. */
+static int gpus_pick(char **names, int *idx, unsigned max, unsigned *ret_n, struct why *why)
 {
-	_cleanup_free_ char *err = NULL;
-	struct api_create req = { 0 };
-	json_error_t jerr;
-	int r;
+	unsigned n = 0;
 
-	r = apispec_parse_create(body, len, &req, &err);
-	if (r < 0) {
-		respond_error(c, 400, "bad_request", "%s", err ? err : strerror(-r));
-		return;
-	}
-	if (req.seccomp && strcmp(req.seccomp, "default")) {
-		api_create_clear(&req);
-		respond_error(c, 400, "bad_request",
-			      "seccomp: only \"default\" is available through the API");
-		return;
-	}
-	int gpu_idx[8];
-	unsigned ngpu = 0;
-	for (char **g = req.gpus; g && *g; g++) {
+	for (char **g = names; g && *g; g++) {
 		char *end, safe[24];
 		unsigned long i = strtoul(*g, &end, 10);
 		text_printable(*g, safe, sizeof(safe));
 		if (!strcmp(*g, "any")) { /* the first free one not taken by this request */
 			for (i = 0; i < D.ngpus; i++) {
 				bool mine = false;
-				for (unsigned k = 0; k < ngpu; k++)
-					mine |= gpu_idx[k] == (int)i;
+				for (unsigned k = 0; k < n; k++)
+					mine |= idx[k] == (int)i;
 				if (!D.gpus[i].holder && !mine)
 					break;
 			}
-			if (i == D.ngpus) {
-				if (D.ngpus)
-					respond_error(c, 409, "conflict",
-						      "gpus: no free GPU left (%u on this host)",
-						      D.ngpus);
-				else
-					respond_error(c, 400, "bad_request",
-						      "gpus: this host has no GPUs to grant");
-				api_create_clear(&req);
-				return;
-			}
+			if (i == D.ngpus && D.ngpus)
+				return why_set(why, -EBUSY,
+					       "gpus: no free GPU left (%u on this host)", D.ngpus);
+			if (i == D.ngpus)
+				return why_set(why, -EINVAL,
+					       "gpus: this host has no GPUs to grant");
 			end = *g + strlen(*g);
 		}
-		if (!**g || *end || i >= D.ngpus) {
-			respond_error(c, 400, "bad_request",
-				      D.ngpus ? "gpus: \"%s\" is not a GPU of this host (0 to %u)"
-					      : "gpus: \"%s\": this host has no GPUs to grant",
-				      safe, D.ngpus - 1);
-			api_create_clear(&req);
-			return;
-		}
+		if (!**g || *end || i >= D.ngpus)
+			return D.ngpus ? why_set(why, -EINVAL,
+						 "gpus: \"%s\" is not a GPU of this host (0 to %u)",
+						 safe, D.ngpus - 1)
+				       : why_set(why, -EINVAL,
+						 "gpus: \"%s\": this host has no GPUs to grant",
+						 safe);
 		bool dup = false;
-		for (unsigned k = 0; k < ngpu; k++)
-			dup |= gpu_idx[k] == (int)i;
-		if (dup || ngpu == ARRAY_SIZE(gpu_idx)) {
-			respond_error(c, 400, "bad_request", "gpus: each GPU once, at most %zu",
-				      ARRAY_SIZE(gpu_idx));
-			api_create_clear(&req);
-			return;
-		}
+		for (unsigned k = 0; k < n; k++)
+			dup |= idx[k] == (int)i;
+		if (dup || n == max)
+			return why_set(why, -EINVAL, "gpus: each GPU once, at most %u", max);
 		if (D.gpus[i].holder) {
 			char free_list[64] = "";
 			for (unsigned k = 0; k < D.ngpus; k++)
@@ -965,62 +909,64 @@ void box_create(struct conn *c, const char *tenant, const char *body, size_t len
 					snprintf(free_list + strlen(free_list),
 						 sizeof(free_list) - strlen(free_list), "%s%u",
 						 free_list[0] ? "," : "", k);
-			respond_error(c, 409, "conflict",
-				      "gpu %lu is held by another sandbox; free: %s", i,
-				      free_list[0] ? free_list : "none");
-			api_create_clear(&req);
-			return;
+			return why_set(why, -EBUSY, "gpu %lu is held by another sandbox; free: %s",
+				       i, free_list[0] ? free_list : "none");
 		}
-		gpu_idx[ngpu++] = (int)i;
+		idx[n++] = (int)i;
 	}
-	if (req.image && (strchr(req.image, '/') || req.image[0] == '.')) {
-		api_create_clear(&req);
-		respond_error(c, 400, "bad_request",
-			      "image: a name is required (the API does not take paths)");
-		return;
-	}
-	char msg[160];
-	json_t *spec = json_loadb(body, len, 0, &jerr);
-	if (!spec || limits_apply(&req, spec, msg, sizeof(msg)) < 0) {
-		json_decref(spec);
-		api_create_clear(&req);
-		respond_error(c, spec ? 400 : 500, spec ? "bad_request" : "internal", "%s",
-			      spec ? msg : "out of memory");
-		return;
-	}
-	const char *why = NULL;
-	int status = box_launch(c, tenant, spec, &req, gpu_idx, ngpu, NULL, NULL, &why);
-	if (status)
-		respond_error(c, status,
-			      status == 429   ? "too_many_sandboxes"
-			      : status == 503 ? "unavailable"
-					      : "internal",
-			      "%s", why);
+	*ret_n = n;
+	return 0;
 }
 
-/* The launch of a new box: takes @spec and @req. 0, or an HTTP status and *ret_err. */
-static int box_launch(struct conn *c, const char *tenant, json_t *spec, struct api_create *req,
-		      const int *gpu_idx, unsigned ngpu, struct snap *from, struct fork_state *fork,
-		      const char **ret_err)
+int box_create(struct reply *rp, const char *tenant, const char *body, size_t len, struct why *why)
 {
-	static char msg[160];
+	_cleanup_free_ char *err = NULL;
+	struct api_create req = { 0 };
+	json_error_t jerr;
+	int gpu_idx[8], r;
+	unsigned ngpu = 0;
 
-	*ret_err = msg;
+	r = apispec_parse_create(body, len, &req, &err);
+	if (r < 0)
+		return why_set(why, -EINVAL, "%s", err ? err : strerror(-r));
+	if (req.seccomp && strcmp(req.seccomp, "default"))
+		r = why_set(why, -EINVAL, "seccomp: only \"default\" is available through the API");
+	else if (req.image && (strchr(req.image, '/') || req.image[0] == '.'))
+		r = why_set(why, -EINVAL,
+			    "image: a name is required (the API does not take paths)");
+	else
+		r = gpus_pick(req.gpus, gpu_idx, ARRAY_SIZE(gpu_idx), &ngpu, why);
+	json_t *spec = r < 0 ? NULL : json_loadb(body, len, 0, &jerr);
+	if (r == 0 && !spec)
+		r = why_set(why, -ENOMEM, "out of memory");
+	if (r == 0)
+		r = limits_apply(&req, spec, why);
+	if (r < 0) {
+		json_decref(spec);
+		api_create_clear(&req);
+		return r;
+	}
+	return box_launch(rp, tenant, spec, &req, gpu_idx, ngpu, NULL, why);
+}
+
+/* The launch of a new box, answered on @rp: takes @spec and @req. 0, or -errno and why
+ * (nothing was started). */
+static int box_launch(struct reply *rp, const char *tenant, json_t *spec, struct api_create *req,
+		      const int *gpu_idx, unsigned ngpu, struct snap *from, struct why *why)
+{
 	if (D.live >= D.opt.max_sandboxes) {
 		api_create_clear(req);
 		json_decref(spec);
-		snprintf(msg, sizeof(msg),
-			 "this host runs its maximum of %u sandboxes; delete some first",
-			 D.opt.max_sandboxes);
-		return 429;
+		return why_set(why, -EUSERS,
+			       "this host runs its maximum of %u sandboxes; delete some first",
+			       D.opt.max_sandboxes);
 	}
 	if (tenant && box_count_live(tenant) >= D.opt.max_per_tenant) {
 		api_create_clear(req);
 		json_decref(spec);
-		snprintf(msg, sizeof(msg),
-			 "tenant %s runs its maximum of %u sandboxes; delete some first", tenant,
-			 D.opt.max_per_tenant);
-		return 429;
+		return why_set(why, -EUSERS,
+			       "tenant %s runs its maximum of %u sandboxes; delete some first",
+			       tenant, D.opt.max_per_tenant);
 	}
 	if (tenant)
 		box_trim_exited(tenant);
@@ -1036,8 +982,7 @@ static int box_launch(struct conn *c, const char *tenant, json_t *spec, struct a
 			box_free(b);
 		api_create_clear(req);
 		json_decref(spec);
-		snprintf(msg, sizeof(msg), "out of memory");
-		return 500;
+		return why_set(why, -ENOMEM, "out of memory");
 	}
 	b->spec = spec;
 	b->req = *req;
@@ -1061,25 +1006,24 @@ static int box_launch(struct conn *c, const char *tenant, json_t *spec, struct a
 		b->base = json_incref(json_object_get(from->meta, "usage"));
 		b->mem_byte_ns =
 			(uint64_t)json_integer_value(json_object_get(b->base, "memory_byte_ns"));
-		b->fork = fork;
 	}
 	/* No sandbox runs that the database does not know: a restart could not find it. */
 	if (persist(b) < 0) {
 		free(j);
-		snprintf(msg, sizeof(msg), "%s", D.store_error ? D.store_error : "state database");
+		why_set(why, -EAGAIN, "%s", D.store_error ? D.store_error : "state database");
 		if (from)
 			from->users--;
 		gpus_release(b);
 		slot_free(b);
 		box_free(b);
-		return 503;
+		return -EAGAIN;
 	}
 	box_link(b);
 	D.live++;
 	*j = (struct launch_job){
 		.w = { .fn = launch_fn, .done = launch_done, .slow = from != NULL },
 		.b = b,
-		.c = c,
+		.rp = rp,
 		.ctl_fd = -1,
 		.io = { .id = b->id, .dir = b->dir, .req = &b->req, .slot = b->slot, .from = from },
 	};
@@ -1089,13 +1033,12 @@ static int box_launch(struct conn *c, const char *tenant, json_t *spec, struct a
 	if (ngpu && b->slot >= 0)
 		(void)meter_gpu_timing(D.meter, true);
 	b->jobs++;
-	if (c)
-		c->ops++; /* the connection lives until the answer */
+	reply_hold(rp);
 	loop_queue_work(&D.loop, &j->w);
 	return 0;
 }
 
-int box_create_from(struct conn *c, struct snap *s, struct fork_state *fork, const char **ret_err)
+int box_create_from(struct reply *rp, struct snap *s, struct why *why)
 {
 	struct api_create req = { 0 };
 	_cleanup_free_ char *err = NULL;
@@ -1111,17 +1054,15 @@ int box_create_from(struct conn *c, struct snap *s, struct fork_state *fork, con
 	free(body);
 	if (r < 0) {
 		json_decref(spec);
-		*ret_err = "the snapshot's spec is unreadable";
-		return 500;
+		return why_set(why, -EIO, "the snapshot's spec is unreadable");
 	}
-	static char msg[160];
-	if (limits_apply(&req, spec, msg, sizeof(msg)) < 0) {
+	r = limits_apply(&req, spec, why);
+	if (r < 0) {
 		json_decref(spec);
 		api_create_clear(&req);
-		*ret_err = msg;
-		return 400;
+		return r;
 	}
-	return box_launch(c, s->tenant, spec, &req, NULL, 0, s, fork, ret_err);
+	return box_launch(rp, s->tenant, spec, &req, NULL, 0, s, why);
 }
 
 /* ---- exits, teardown, delete ---- */
@@ -1179,8 +1120,6 @@ static void teardown_queue(struct box *b, bool remove_dir)
 	loop_queue_work(&D.loop, &j->w);
 }
 
-static void exec_check_done(struct exec *x);
-
 static void ctl_close(struct box *b)
 {
 	if (b->ctl_fd < 0)
@@ -1205,16 +1144,7 @@ static void box_stopped(struct box *b, int code)
 		code = 124;
 	b->exit_code = code;
 	ctl_close(b);
-	for (struct exec *x = b->execs; x; x = x->next)
-		if (!x->exited) {
-			x->exited = true;
-			x->code = x->timed_out ? 124 : 137;
-			x->grace = mono_ns() + EXEC_GRACE_NS;
-		}
-	for (struct exec *x = b->execs, *n; x; x = n) {
-		n = x->next;
-		exec_check_done(x);
-	}
+	exec_all_stopped(b);
 }
 
 static int read_status(const char *dir)
@@ -1283,7 +1213,7 @@ int box_set_timeout(struct box *b, uint64_t timeout_ns)
 
 static void delete_continue(struct box *b)
 {
-	struct conn *c = b->waiter;
+	struct reply *rp = b->waiter;
 
 	if (b->jobs)
 		return; /* a teardown runs; its completion calls again */
@@ -1296,30 +1226,26 @@ static void delete_continue(struct box *b)
 	b->state = BOX_REMOVED;
 	b->ended_ns = b->ended_ns ? b->ended_ns : real_ns();
 	persist(b);
-	if (!c->closing) {
+	if (reply_alive(rp)) {
 		json_t *j = box_json(b);
 		json_object_set_new(j, "usage", box_usage_json(b));
-		respond_json(c, 200, j);
+		reply_done(rp, REPLY_OK, j);
 	}
-	conn_unref(c);
+	reply_release(rp);
 	logmsg(2, "sandbox %s removed", b->id);
 	box_unlink(b);
 	box_maybe_free(b);
 }
 
-void box_delete(struct conn *c, struct box *b)
+int box_delete(struct reply *rp, struct box *b, struct why *why)
 {
-	if (b->state == BOX_CREATING) {
-		respond_error(c, 409, "conflict", "sandbox %s is still being created", b->id);
-		return;
-	}
-	if (b->ckpt) {
-		respond_error(c, 409, "conflict", "sandbox %s is being checkpointed", b->id);
-		return;
-	}
+	if (b->state == BOX_CREATING)
+		return why_set(why, -EBUSY, "sandbox %s is still being created", b->id);
+	if (b->ckpt)
+		return why_set(why, -EBUSY, "sandbox %s is being checkpointed", b->id);
 	b->removing = true;
-	b->waiter = c;
-	c->ops++;
+	b->waiter = rp;
+	reply_hold(rp);
 	if (b->state == BOX_RUNNING) {
 		b->reason = REASON_DELETED;
 		(void)sandbox_kill(b->sb);
@@ -1332,6 +1258,7 @@ void box_delete(struct conn *c, struct box *b)
 	}
 	if (!b->jobs)
 		delete_continue(b);
+	return 0;
 }
 
 /* ---- timers ---- */
@@ -1392,16 +1319,7 @@ void box_tick(int64_t mono, int64_t real)
 			due_at(&due_mono, mono);
 		if (b->state == BOX_EXITED && !b->removing)
 			due_at(&due_real, b->ended_ns + EXITED_KEEP_NS + 1);
-		for (struct exec *x = b->execs, *xn; x; x = xn) {
-			xn = x->next;
-			if (x->deadline && !x->exited && mono >= x->deadline && b->ctl_fd >= 0) {
-				x->timed_out = true;
-				x->deadline = 0;
-				(void)ctl_send_signal(b->ctl_fd, x->id, SIGKILL);
-			}
-			if (x->exited)
-				exec_check_done(x);
-		}
+		exec_tick(b, mono);
 		/* Exited sandboxes stay listed for a while; the database keeps them. */
 		if (b->state == BOX_EXITED && !b->removing && !b->jobs && !b->execs &&
 		    real - b->ended_ns > EXITED_KEEP_NS)
@@ -1601,306 +1519,6 @@ int box_readopt_all(void)
 	return r;
 }
 
-/* ---- exec ---- */
-
-static void exec_maybe_free(struct exec *x)
-{
-	if (!x->finished || x->ops)
-		return;
-	struct box *b = x->box;
-	for (struct exec **p = &b->execs; *p; p = &(*p)->next)
-		if (*p == x) {
-			*p = x->next;
-			break;
-		}
-	closep(&x->out_fd);
-	closep(&x->err_fd);
-	closep(&x->in_fd);
-	free(x->path);
-	free(x->stdin_data);
-	free(x->acc[0]);
-	free(x->acc[1]);
-	budget_give(x->share, x->charged);
-	free(x);
-	box_maybe_free(b);
-}
-
-static json_t *data_json(const char *data, size_t len, const char **key)
-{
-	json_t *s = json_stringn(data, len);
-	if (s) {
-		*key = "data";
-		return s;
-	}
-	*key = "data_b64";
-	char *enc = b64_encode(data, len);
-	s = json_string(enc ? enc : "");
-	free(enc);
-	return s;
-}
-
-static void stream_event(struct exec *x, json_t *ev)
-{
-	char *s = json_dumps(ev, JSON_COMPACT);
-	json_decref(ev);
-	if (!s || !x->conn)
-		goto out;
-	size_t n = strlen(s);
-	s[n] = '\n';
-	chunk_send(x->conn, s, n + 1);
-out:
-	free(s);
-}
-
-/* A GET's helper: the file's size, then the file, sent on as it comes. */
-static void file_deliver(struct exec *x, const char *data, size_t len)
-{
-	while (len && x->head_len < sizeof(x->head)) {
-		x->head[x->head_len++] = (unsigned char)*data++;
-		len--;
-	}
-	if (x->head_len < sizeof(x->head))
-		return;
-	if (!x->head_sent) {
-		for (int i = 7; i >= 0; i--)
-			x->left = x->left << 8 | x->head[i];
-		/* The helper runs as the sandbox's own ids: its word is bounded too. */
-		if (x->left > D.opt.max_file) {
-			struct conn *c = x->conn;
-			c->exec = NULL;
-			x->conn = NULL;
-			respond_error(c, 500, "internal",
-				      "the sandbox's file helper announced %" PRIu64
-				      " bytes, more than --max-file",
-				      x->left);
-			return;
-		}
-		respond_begin(x->conn, 200, "application/octet-stream", x->left);
-		x->head_sent = true;
-	}
-	if (len > x->left)
-		len = (size_t)x->left;
-	x->left -= len;
-	out_append(x->conn, data, len);
-	conn_send_more(x->conn);
-}
-
-/* The most a byte of output takes in a JSON answer: "\u0000" for a control byte, two
- * for an escaped one, two for one of a multi-byte character or of output that is not
- * UTF-8 (base64 then: four for three). */
-static unsigned json_cost(unsigned char ch)
-{
-	if (ch == '"' || ch == '\\' || ch >= 0x80 || ch == '\n' || ch == '\t' || ch == '\r' ||
-	    ch == '\b' || ch == '\f')
-		return 2;
-	return ch < 0x20 ? 6 : 1;
-}
-
-static void exec_deliver(struct exec *x, int which, const char *data, size_t len)
-{
-	if (!x->conn || x->finished)
-		return;
-	if (x->kind >= EXEC_FILE_GET) {
-		if (x->kind == EXEC_FILE_GET && !which)
-			file_deliver(x, data, len);
-		return;
-	}
-	if (x->stream) {
-		const char *key;
-		json_t *d = data_json(data, len, &key);
-		json_t *ev = json_pack("{s:s}", "type", which ? "stderr" : "stdout");
-		json_object_set_new(ev, key, d);
-		stream_event(x, ev);
-		return;
-	}
-	/* At most exec_output_max a stream, and what its answer will take as JSON (up to
-	 * six bytes a byte) within its share of what sbxd holds. */
-	size_t max = D.opt.exec_output_max - x->acc_len[which], n = 0;
-	uint64_t room = budget_room(x->share), cost = 0;
-	for (; n < len && n < max; n++) {
-		unsigned k = json_cost((unsigned char)data[n]);
-		if (cost + k > room)
-			break;
-		cost += k;
-	}
-	if (n < len) {
-		len = n;
-		x->truncated[which] = true;
-	}
-	if (!len)
-		return;
-	char *p = realloc(x->acc[which], x->acc_len[which] + len);
-	if (!p)
-		return;
-	memcpy(p + x->acc_len[which], data, len);
-	x->acc[which] = p;
-	x->acc_len[which] += len;
-	budget_charge(x->share, cost);
-	x->charged += cost;
-}
-
-static void file_answer(struct conn *c, struct exec *x);
-
-static void exec_finish(struct exec *x)
-{
-	struct conn *c = x->conn;
-
-	x->finished = true;
-	if (x->out_armed)
-		io_uring_prep_cancel(loop_sqe(&D.loop, NULL), &x->out_op, 0);
-	if (x->err_armed)
-		io_uring_prep_cancel(loop_sqe(&D.loop, NULL), &x->err_op, 0);
-	if (x->in_fd >= 0 && x->ops)
-		io_uring_prep_cancel(loop_sqe(&D.loop, NULL), &x->in_op, 0);
-	x->box->last_active = mono_ns();
-	if (c && x->kind >= EXEC_FILE_GET) {
-		c->exec = NULL;
-		x->conn = NULL;
-		file_answer(c, x);
-	} else if (c) {
-		c->exec = NULL;
-		x->conn = NULL;
-		if (x->stream) {
-			json_t *ev = json_pack("{s:s,s:i,s:b}", "type", "exit", "exit_code",
-					       x->code, "timed_out", x->timed_out);
-			char *s = json_dumps(ev, JSON_COMPACT);
-			json_decref(ev);
-			if (s) {
-				size_t n = strlen(s);
-				s[n] = '\n';
-				chunk_send(c, s, n + 1);
-				free(s);
-			}
-			chunk_end(c);
-		} else {
-			const char *k1, *k2;
-			json_t *o = data_json(x->acc[0] ? x->acc[0] : "", x->acc_len[0], &k1);
-			json_t *e = data_json(x->acc[1] ? x->acc[1] : "", x->acc_len[1], &k2);
-			json_t *j = json_pack("{s:i,s:b}", "exit_code", x->code, "timed_out",
-					      x->timed_out);
-			json_object_set_new(j, !strcmp(k1, "data") ? "stdout" : "stdout_b64", o);
-			json_object_set_new(j, !strcmp(k2, "data") ? "stderr" : "stderr_b64", e);
-			if (x->truncated[0] || x->truncated[1])
-				json_object_set_new(j, "truncated", json_true());
-			/* What its output was charged, as JSON, stays charged until the
-			 * reader has the answer. */
-			respond_json(c, 200, j);
-			if (!c->closing && out_pending(c)) {
-				c->held += x->charged;
-				x->charged = 0;
-			}
-		}
-	}
-	exec_maybe_free(x);
-}
-
-static void exec_check_done(struct exec *x)
-{
-	if (x->finished || !x->exited)
-		return;
-	if ((x->out_eof && x->err_eof) || mono_ns() >= x->grace)
-		exec_finish(x);
-}
-
-static void exec_arm(struct exec *x, int which);
-
-static void exec_read_done(struct exec *x, int which, int res)
-{
-	x->ops--;
-	if (which)
-		x->err_armed = false;
-	else
-		x->out_armed = false;
-	if (x->finished) {
-		exec_maybe_free(x);
-		return;
-	}
-	if (res > 0) {
-		exec_deliver(x, which, which ? x->err_buf : x->out_buf, (size_t)res);
-		exec_arm(x, which);
-	} else if (res == -EINTR || res == -EAGAIN) {
-		exec_arm(x, which);
-	} else {
-		if (which)
-			x->err_eof = true;
-		else
-			x->out_eof = true;
-		exec_check_done(x);
-	}
-}
-
-static void out_done(struct loop_op *op, int res, uint32_t flags)
-{
-	exec_read_done((struct exec *)((char *)op - offsetof(struct exec, out_op)), 0, res);
-}
-
-static void err_done(struct loop_op *op, int res, uint32_t flags)
-{
-	exec_read_done((struct exec *)((char *)op - offsetof(struct exec, err_op)), 1, res);
-}
-
-static void exec_arm(struct exec *x, int which)
-{
-	bool *armed = which ? &x->err_armed : &x->out_armed;
-	bool eof = which ? x->err_eof : x->out_eof;
-
-	if (*armed || eof || x->finished || (!x->started && !x->failed))
-		return;
-	/* A slow reader of a stream: let the pipe fill; the command then waits. */
-	if (x->conn && (x->stream || x->kind == EXEC_FILE_GET) &&
-	    out_pending(x->conn) >= (1u << 20))
-		return;
-	struct loop_op *op = which ? &x->err_op : &x->out_op;
-	op->cb = which ? err_done : out_done;
-	struct io_uring_sqe *sqe = loop_sqe(&D.loop, op);
-	io_uring_prep_read(sqe, which ? x->err_fd : x->out_fd, which ? x->err_buf : x->out_buf,
-			   sizeof(x->out_buf), (uint64_t)-1);
-	*armed = true;
-	x->ops++;
-}
-
-void exec_resume(struct exec *x)
-{
-	exec_arm(x, 0);
-	exec_arm(x, 1);
-}
-
-static void in_done(struct loop_op *op, int res, uint32_t flags)
-{
-	struct exec *x = (struct exec *)((char *)op - offsetof(struct exec, in_op));
-
-	x->ops--;
-	if (res > 0 && !x->finished && (size_t)res < x->stdin_len) {
-		memmove(x->stdin_data, x->stdin_data + res, x->stdin_len - (size_t)res);
-		x->stdin_len -= (size_t)res;
-		struct io_uring_sqe *sqe = loop_sqe(&D.loop, &x->in_op);
-		io_uring_prep_write(sqe, x->in_fd, x->stdin_data, (unsigned)x->stdin_len,
-				    (uint64_t)-1);
-		x->ops++;
-		return;
-	}
-	/* All written, or the command stopped reading: EOF for it. */
-	closep(&x->in_fd);
-	x->in_fd = -1;
-	exec_maybe_free(x);
-}
-
-void exec_conn_gone(struct exec *x)
-{
-	x->conn = NULL;
-	/* An upload's helper sees its input end early, and removes what it wrote. */
-	if (!x->exited && x->box->ctl_fd >= 0 && x->kind != EXEC_FILE_PUT)
-		(void)ctl_send_signal(x->box->ctl_fd, x->id, SIGKILL);
-}
-
-static struct exec *exec_find(struct box *b, uint32_t id)
-{
-	for (struct exec *x = b->execs; x; x = x->next)
-		if (x->id == id)
-			return x;
-	return NULL;
-}
-
 static void ctl_done(struct loop_op *op, int res, uint32_t flags)
 {
 	struct box *b = (struct box *)((char *)op - offsetof(struct box, ctl_op));
@@ -1927,336 +1545,6 @@ static void ctl_done(struct loop_op *op, int res, uint32_t flags)
 		return;
 	}
 	struct ctl_reply r = b->ctl_buf;
-	struct exec *x = exec_find(b, r.id);
 	ctl_arm(b);
-	if (!x || x->exited)
-		return;
-	switch (r.type) {
-	case CTL_STARTED:
-		x->started = true;
-		if (x->stream && x->conn)
-			stream_event(x, json_pack("{s:s,s:i}", "type", "start", "pid", r.value));
-		exec_resume(x);
-		break;
-	case CTL_FAILED: {
-		char msg[256];
-		int n = snprintf(msg, sizeof(msg), "sbx: %s: %s\n", x->argv0,
-				 r.value == ENOENT ? "command not found" : strerror(r.value));
-		exec_deliver(x, 1, msg, (size_t)n);
-		x->failed = true;
-		exec_resume(x);
-		x->exited = true;
-		/* A command: the shell's codes; the file helper: why, as an errno. */
-		x->code = x->kind >= EXEC_FILE_GET ? r.value : r.value == ENOENT ? 127 : 126;
-		x->grace = mono_ns() + EXEC_GRACE_NS;
-		exec_check_done(x);
-		break;
-	}
-	case CTL_EXITED:
-		x->exited = true;
-		x->code = x->timed_out ? 124 : r.value;
-		x->grace = mono_ns() + EXEC_GRACE_NS;
-		exec_check_done(x);
-		break;
-	}
-}
-
-/* Answers why nothing can run in @b now (true), or says it can (false). */
-static bool exec_refused(struct conn *c, const struct box *b)
-{
-	if (b->state != BOX_RUNNING || b->killing || b->ckpt) {
-		respond_error(c, 409, "conflict", "sandbox %s is %s", b->id,
-			      b->ckpt			? "being checkpointed"
-			      : b->state == BOX_RUNNING ? "stopping"
-							: box_state_name(b->state));
-		return true;
-	}
-	if (b->ctl_fd < 0) {
-		respond_error(c, 503, "unavailable", "sandbox %s cannot be reached yet; retry",
-			      b->id);
-		return true;
-	}
-	return false;
-}
-
-/* A started command or transfer joins its sandbox and its connection. */
-static void exec_link(struct exec *x, struct box *b, struct conn *c)
-{
-	x->box = b;
-	x->conn = c;
-	x->share = c->share;
-	x->next = b->execs;
-	b->execs = x;
-	b->last_active = mono_ns();
-	c->exec = x;
-}
-
-void exec_start(struct conn *c, struct box *b, struct api_exec *e, bool stream)
-{
-	box_tick_soon(); /* its deadline, its end */
-	int out[2] = { -1, -1 }, err[2] = { -1, -1 }, in[2] = { -1, -1 };
-	char **envp = NULL;
-	size_t nenv = 0;
-	int r;
-
-	if (exec_refused(c, b)) {
-		api_exec_clear(e);
-		return;
-	}
-	struct exec *x = calloc(1, sizeof(*x));
-	if (!x || pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0 ||
-	    (e->stdin_len && pipe2(in, O_CLOEXEC) < 0)) {
-		r = -errno;
-		goto fail;
-	}
-	for (char **p = b->envp; p && *p; p++)
-		if (env_set(&envp, &nenv, *p) < 0)
-			goto nomem;
-	for (char **p = e->env; p && *p; p++)
-		if (env_set(&envp, &nenv, *p) < 0)
-			goto nomem;
-	if (!envp && env_set(&envp, &nenv, "PATH=" DEFAULT_PATH) < 0)
-		goto nomem;
-	x->id = ++b->next_exec_id;
-	text_printable(e->cmd[0], x->argv0, sizeof(x->argv0));
-	int stdio[3] = { e->stdin_len ? in[0] : D.devnull, out[1], err[1] };
-	const char *cwd = e->workdir ? e->workdir : b->req.workdir ? b->req.workdir : "/";
-	r = ctl_send_exec(b->ctl_fd, x->id, e->cmd, envp, cwd, stdio);
-	strv_free(envp);
-	envp = NULL;
-	if (r < 0)
-		goto fail;
-	close(out[1]);
-	close(err[1]);
-	closep(&in[0]);
-	x->out_fd = out[0];
-	x->err_fd = err[0];
-	x->in_fd = in[1];
-	x->stream = stream;
-	x->stdin_data = TAKE_PTR(e->stdin_data);
-	x->stdin_len = e->stdin_len;
-	x->deadline = e->timeout_ns ? mono_ns() + (int64_t)e->timeout_ns : 0;
-	exec_link(x, b, c);
-	api_exec_clear(e);
-	if (stream)
-		respond_chunked_head(c, 200, "application/x-ndjson");
-	/* Output is read once sbx-init says it started the command: "start" comes first. */
-	if (x->in_fd >= 0) {
-		x->in_op.cb = in_done;
-		struct io_uring_sqe *sqe = loop_sqe(&D.loop, &x->in_op);
-		io_uring_prep_write(sqe, x->in_fd, x->stdin_data, (unsigned)x->stdin_len,
-				    (uint64_t)-1);
-		x->ops++;
-	}
-	return;
-nomem:
-	r = -ENOMEM;
-fail:
-	strv_free(envp);
-	for (int i = 0; i < 2; i++) {
-		closep(&out[i]);
-		closep(&err[i]);
-		closep(&in[i]);
-	}
-	free(x);
-	api_exec_clear(e);
-	if (r == -EAGAIN)
-		respond_error(c, 503, "unavailable", "sandbox %s is busy; retry", b->id);
-	else
-		respond_error(c, 500, "internal", "cannot start the command: %s", strerror(-r));
-}
-
-/* ---- files and logs ---- */
-
-static void file_error(struct conn *c, const char *path, int r)
-{
-	char p[128];
-	text_printable(path, p, sizeof(p));
-	switch (-r) {
-	case ENOENT:
-	case ENOTDIR:
-		respond_error(c, 404, "not_found", "%s: no such file or directory", p);
-		break;
-	case EISDIR:
-		respond_error(c, 400, "bad_request", "%s: is a directory", p);
-		break;
-	case EPERM:
-	case EACCES:
-		respond_error(c, 403, "forbidden", "%s: not a regular file the API may touch", p);
-		break;
-	case EFBIG:
-		respond_error(c, 413, "too_large", "%s: larger than the limit of %" PRIu64 " bytes",
-			      p, D.opt.max_file);
-		break;
-	case EROFS:
-		respond_error(c, 409, "conflict", "%s: read-only file system", p);
-		break;
-	case ENOSPC:
-	case EDQUOT:
-		respond_error(c, 507, "no_space", "%s: no space left in the sandbox", p);
-		break;
-	case ENOMEM:
-		respond_error(c, 507, "no_space", "%s: the sandbox is out of memory", p);
-		break;
-	case ENOTEMPTY:
-		respond_error(c, 409, "conflict", "%s: directory not empty", p);
-		break;
-	case EAGAIN:
-		respond_error(c, 503, "unavailable",
-			      "%s: the sandbox cannot start its file helper now (process limit?)",
-			      p);
-		break;
-	case EPIPE:
-		respond_error(c, 400, "bad_request", "%s: the upload ended early; nothing changed",
-			      p);
-		break;
-	case EINVAL:
-	case ELOOP:
-	case ENAMETOOLONG:
-	case EXDEV:
-		respond_error(c, 400, "bad_request", "%s: %s", p, strerror(-r));
-		break;
-	default:
-		respond_error(c, 500, "internal", "%s: %s", p, strerror(-r));
-	}
-}
-
-/* The helper's exit answers the request: its code is 0 or the errno of the failure. */
-static void file_answer(struct conn *c, struct exec *x)
-{
-	int err = x->failed	  ? x->code
-		  : x->code > 128 ? ENOMEM /* killed: in a sandbox, the OOM killer */
-				  : x->code;
-
-	if (x->kind == EXEC_FILE_GET && x->head_sent) {
-		/* Cut short (the file shrank, the helper died): the length was promised. */
-		if (x->left || x->code)
-			conn_close(c);
-		else
-			conn_request_done(c);
-		return;
-	}
-	if (err) {
-		file_error(c, x->path, -err);
-		return;
-	}
-	if (x->kind == EXEC_FILE_GET) { /* an empty answer: it never said a size */
-		file_error(c, x->path, -EIO);
-		return;
-	}
-	respond_json(c, 200, json_pack("{s:s,s:I}", "path", x->path, "size", (json_int_t)x->size));
-}
-
-bool box_files(struct conn *c, struct box *b, int method, const char *path, uint64_t size)
-{
-	static const char *const op[] = {
-		[EXEC_FILE_GET] = "get", [EXEC_FILE_PUT] = "put", [EXEC_FILE_RM] = "rm"
-	};
-	enum exec_kind kind = method == HTTP_GET   ? EXEC_FILE_GET
-			      : method == HTTP_PUT ? EXEC_FILE_PUT
-						   : EXEC_FILE_RM;
-	int out[2] = { -1, -1 }, in[2] = { -1, -1 }, r;
-	char num[24];
-
-	if (exec_refused(c, b))
-		return false;
-	/* The helper is sbx-init itself, run inside the sandbox as its user: the path is
-	 * resolved in its root, what it writes is charged to it, and it owns it. */
-	snprintf(num, sizeof(num), "%" PRIu64, kind == EXEC_FILE_PUT ? size : D.opt.max_file);
-	char *argv[] = { "/dev/sbx-init",
-			 "--file",
-			 (char *)op[kind],
-			 (char *)path,
-			 kind == EXEC_FILE_RM ? NULL : num,
-			 NULL };
-	char *envp[] = { NULL };
-	struct exec *x = calloc(1, sizeof(*x));
-	if (!x || !(x->path = strdup(path)) ||
-	    (kind == EXEC_FILE_PUT && conn_body_prepare(c) < 0) ||
-	    (kind == EXEC_FILE_GET && pipe2(out, O_CLOEXEC) < 0) ||
-	    (kind == EXEC_FILE_PUT && pipe2(in, O_CLOEXEC) < 0)) {
-		r = x && x->path ? -errno : -ENOMEM;
-		goto fail;
-	}
-	x->id = ++b->next_exec_id;
-	int stdio[3] = { in[0] >= 0 ? in[0] : D.devnull, out[1] >= 0 ? out[1] : D.devnull,
-			 D.devnull };
-	r = ctl_send_exec(b->ctl_fd, x->id, argv, envp, "/", stdio);
-	if (r < 0)
-		goto fail;
-	closep(&out[1]);
-	closep(&in[0]);
-	snprintf(x->argv0, sizeof(x->argv0), "file helper");
-	x->kind = kind;
-	x->size = size;
-	x->out_fd = out[0];
-	x->err_fd = x->in_fd = -1;
-	x->out_eof = kind != EXEC_FILE_GET;
-	x->err_eof = true;
-	exec_link(x, b, c);
-	box_tick_soon();
-	if (kind == EXEC_FILE_PUT)
-		conn_body_to_fd(c, in[1]);
-	return true;
-fail:
-	for (int i = 0; i < 2; i++) {
-		closep(&out[i]);
-		closep(&in[i]);
-	}
-	if (x)
-		free(x->path);
-	free(x);
-	file_error(c, path, r);
-	return false;
-}
-
-void box_logs(struct conn *c, struct box *b, bool follow)
-{
-	char path[4096];
-
-	if (!b->dir) {
-		respond(c, 200, "text/plain; charset=utf-8", "", 0);
-		return;
-	}
-	/* Streamed from the file as the client takes it (never read whole into memory); with
-	 * follow, on as it grows. */
-	snprintf(path, sizeof(path), "%s/log", b->dir);
-	c->follow_fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (c->follow_fd < 0 && errno == ENOENT) { /* nothing written yet */
-		respond(c, 200, "text/plain; charset=utf-8", "", 0);
-		return;
-	}
-	if (c->follow_fd < 0) {
-		respond_error(c, 500, "internal", "log: %s", strerror(errno));
-		return;
-	}
-	c->follow_off = 0;
-	c->follow_once = !follow;
-	snprintf(c->follow_id, sizeof(c->follow_id), "%s", b->id);
-	respond_chunked_head(c, 200, "text/plain; charset=utf-8");
-	box_logs_follow(c);
-}
-
-void box_logs_follow(struct conn *c)
-{
-	char buf[65536];
-
-	if (c->follow_fd < 0 || c->closing)
-		return;
-	struct box *b = box_find(c->follow_id, NULL);
-	for (int i = 0; i < 16 && out_pending(c) < (1u << 20); i++) {
-		ssize_t n = pread(c->follow_fd, buf, sizeof(buf), (off_t)c->follow_off);
-		if (n <= 0)
-			break;
-		c->follow_off += (uint64_t)n;
-		chunk_send(c, buf, (size_t)n);
-	}
-	/* sbx-init writes its last output before it exits: once the sandbox has stopped (or
-	 * at once, without follow) and nothing is left to read, the stream ends. */
-	struct stat st;
-	if ((c->follow_once || !b || b->state != BOX_RUNNING) && fstat(c->follow_fd, &st) == 0 &&
-	    (uint64_t)st.st_size <= c->follow_off) {
-		closep(&c->follow_fd);
-		chunk_end(c);
-	}
+	exec_event(b, &r);
 }

@@ -15,6 +15,7 @@
 #include "../../sandbox/cgroup.h"
 #include "../../sandbox/ctl.h"
 #include "apispec.h"
+#include "reply.h"
 #include "../billing/ledger.h"
 #include "../sys/log.h"
 #include "../sys/loop.h"
@@ -65,10 +66,8 @@ enum box_reason {
 	_REASON_MAX,
 };
 
-struct conn;
 struct exec;
 struct ckpt;
-struct fork_state;
 
 /* A snapshot (snap.c): CRIU images, the writable layer and the log of a sandbox. */
 struct snap {
@@ -129,18 +128,17 @@ struct box {
 	int jobs; /* worker jobs in flight */
 	struct exec *execs;
 	uint32_t next_exec_id;
-	struct conn *waiter; /* a DELETE waiting for the teardown */
+	struct reply *waiter; /* a delete waiting for the teardown */
 	/* checkpoints */
-	struct ckpt *ckpt;	 /* one in progress */
-	bool exit_pending;	 /* it exited during one: handled after */
-	char *snapshot_id;	 /* the snapshot it was checkpointed to (stopped) */
-	struct snap *from;	 /* being restored from it (a launch) */
-	char *restored_from;	 /* snapshot id */
-	json_t *base;		 /* usage at that checkpoint: counters go on from it */
-	uint64_t cpu_offset_ns;	 /* CPU that CRIU's restore spent in its cgroup */
-	double restore_ms;	 /* how long its restore took */
-	json_t *restore_stats;	 /* CRIU's restore figures */
-	struct fork_state *fork; /* a fork copy: reports there, not to a connection */
+	struct ckpt *ckpt;	/* one in progress */
+	bool exit_pending;	/* it exited during one: handled after */
+	char *snapshot_id;	/* the snapshot it was checkpointed to (stopped) */
+	struct snap *from;	/* being restored from it (a launch) */
+	char *restored_from;	/* snapshot id */
+	json_t *base;		/* usage at that checkpoint: counters go on from it */
+	uint64_t cpu_offset_ns; /* CPU that CRIU's restore spent in its cgroup */
+	double restore_ms;	/* how long its restore took */
+	json_t *restore_stats;	/* CRIU's restore figures */
 };
 
 enum exec_kind {
@@ -154,7 +152,7 @@ enum exec_kind {
 struct exec {
 	struct exec *next;
 	struct box *box;
-	struct conn *conn; /* NULL once the client went away */
+	struct reply *rp; /* NULL once answered, or its reader went away */
 	uint32_t id;
 	enum exec_kind kind;
 	bool stream, started, exited, failed, timed_out, finished;
@@ -172,8 +170,6 @@ struct exec {
 	char out_buf[16384], err_buf[16384];
 	char *stdin_data;
 	size_t stdin_len;
-	struct share *share; /* what acc is charged to: its size as JSON, charged */
-	uint64_t charged;
 	char *acc[2]; /* JSON mode: stdout, stderr so far */
 	size_t acc_len[2];
 	bool truncated[2];
@@ -249,11 +245,12 @@ void gpu_launch_io(const struct box *b, struct launch_io *io);
 void gpu_nvml_init(void);
 void gpu_nvml_tick(struct box *b, int64_t mono);
 
-/* box.c */
+/* box.c: the registry, launch, lifecycle. Calls that take a reply return 0 when the
+ * answer goes through it (now or later), or -errno with why (nothing was started). */
 struct box *box_find(const char *id, const char *tenant);
 json_t *box_json(const struct box *b);
-void box_create(struct conn *c, const char *tenant, const char *body, size_t len);
-void box_delete(struct conn *c, struct box *b);
+int box_create(struct reply *rp, const char *tenant, const char *body, size_t len, struct why *why);
+int box_delete(struct reply *rp, struct box *b, struct why *why);
 int box_readopt_all(void);
 void box_tick(int64_t mono, int64_t real);
 /* Something may be due sooner than the timers thought: the next tick looks. */
@@ -262,17 +259,6 @@ void box_tick_soon(void);
 void box_meter_tick(int64_t mono);
 void box_kill_all(void);
 unsigned box_count_live(const char *tenant);
-void exec_start(struct conn *c, struct box *b, struct api_exec *e, bool stream);
-void exec_conn_gone(struct exec *x);
-void exec_resume(struct exec *x);
-/* GET, PUT (@size bytes, streamed from the request body) or DELETE of @path, by a
- * helper inside the sandbox. True when the transfer started (its answer comes later),
- * false when it was answered at once. */
-bool box_files(struct conn *c, struct box *b, int method, const char *path, uint64_t size);
-void box_logs(struct conn *c, struct box *b, bool follow);
-/* Streams what a log has, as the client takes it; ends the stream at its end (followed:
- * once its sandbox stopped). */
-void box_logs_follow(struct conn *c);
 int box_set_timeout(struct box *b, uint64_t timeout_ns);
 json_t *box_usage_json(struct box *b);
 const char *box_state_name(enum box_state s);
@@ -288,9 +274,26 @@ void box_maybe_free(struct box *b);
 int box_ctl_connect(struct box *b);
 /* Its PID 1 exited: records it and tears it down. */
 void box_exited(struct box *b);
-/* A restore of @s into a new sandbox, answered on @c (or reported to @fork). Returns 0
- * when started; else an HTTP status with *ret_err (nothing was started). */
-int box_create_from(struct conn *c, struct snap *s, struct fork_state *fork, const char **ret_err);
+/* A restore of @s into a new sandbox, answered on @rp. */
+int box_create_from(struct reply *rp, struct snap *s, struct why *why);
+
+/* exec.c: a command in @b; its output collected into one answer, or streamed as
+ * events (@stream). */
+int exec_start(struct reply *rp, struct box *b, struct api_exec *e, bool stream, struct why *why);
+
+/* files.c: a file in @b, by a helper inside it: GET streams it, PUT (@size bytes) reads
+ * it from the reply's body, RM removes it. */
+enum file_op {
+	FILE_GET,
+	FILE_PUT,
+	FILE_RM
+};
+int box_files(struct reply *rp, struct box *b, enum file_op op, const char *path, uint64_t size,
+	      struct why *why);
+
+/* logs.c: what its log has, as the reader takes it; with @follow, on as it grows until
+ * the sandbox stopped. */
+int box_logs(struct reply *rp, struct box *b, bool follow, struct why *why);
 
 /* A launch, run on a worker: what the worker reads, copied or left unchanged by the loop
  * thread while it runs, and what it hands back through the work's completion. The worker
@@ -317,15 +320,16 @@ struct launch_io {
 /* snap.c */
 int snap_init(void);
 struct snap *snap_find(const char *id, const char *tenant);
-void snap_checkpoint(struct conn *c, struct box *b, const char *body, size_t len);
-void snap_fork(struct conn *c, struct box *b, const char *body, size_t len);
-void snap_restore_api(struct conn *c, struct snap *s, const char *body, size_t len);
-void snap_list(struct conn *c);
-void snap_get(struct conn *c, struct snap *s);
-void snap_delete(struct conn *c, struct snap *s);
+json_t *snap_json(const struct snap *s);
+/* Snapshots of @tenant (NULL: every one), as {"snapshots": [...]}. */
+json_t *snap_list(const char *tenant);
+int snap_checkpoint(struct reply *rp, struct box *b, const char *body, size_t len, struct why *why);
+int snap_fork(struct reply *rp, struct box *b, const char *body, size_t len, struct why *why);
+int snap_restore_api(struct reply *rp, struct snap *s, const char *body, size_t len,
+		     struct why *why);
+int snap_delete(struct reply *rp, struct snap *s, struct why *why);
 /* The control channel of a box being checkpointed has closed: the dump starts. */
 void snap_ckpt_go(struct box *b);
-void snap_fork_member(struct fork_state *f, struct box *b, const char *err);
 struct sandbox_spec;
 struct image;
 struct sandbox;

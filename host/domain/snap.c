@@ -48,8 +48,7 @@
 #include "../../sandbox/rootfs.h"
 #include "../sys/criu.h"
 #include "../sys/criuimg.h"
-#include "domain.h"
-#include "../edge/edge.h" /* until the reply interface */
+#include "internal.h"
 #include "../sys/layer.h"
 #include "../sys/meter.h"
 #include "../sys/store.h"
@@ -179,7 +178,7 @@ static void strv_clear(char **argv, size_t n)
 		free(argv[i]);
 }
 
-static json_t *snap_json(const struct snap *s)
+json_t *snap_json(const struct snap *s)
 {
 	json_t *j = json_pack("{s:s,s:s,s:s,s:s,s:I,s:o}", "id", s->id, "sandbox", s->parent,
 			      "tenant", s->tenant, "state", s->deleting ? "deleting" : "ready",
@@ -245,7 +244,7 @@ static int snap_persist(struct snap *s, const char *state)
 struct snap_rm_job {
 	struct work w;
 	struct snap *s;
-	struct conn *c;
+	struct reply *rp; /* held; NULL: nobody asked */
 };
 
 static void rm_fn(struct work *w)
@@ -261,13 +260,13 @@ static void rm_done(struct work *w)
 
 	bill_snapshot_final(s);
 	(void)snap_persist(s, "deleted");
-	if (j->c) {
-		if (!j->c->closing) {
+	if (j->rp) {
+		if (reply_alive(j->rp)) {
 			json_t *o = snap_json(s);
 			json_object_set_new(o, "state", json_string("deleted"));
-			respond_json(j->c, 200, o);
+			reply_done(j->rp, REPLY_OK, o);
 		}
-		conn_unref(j->c);
+		reply_release(j->rp);
 	}
 	logmsg(2, "snapshot %s deleted", s->id);
 	snap_unlink(s);
@@ -275,35 +274,37 @@ static void rm_done(struct work *w)
 	free(j);
 }
 
-static void snap_remove(struct snap *s, struct conn *c)
+static void snap_remove(struct snap *s, struct reply *rp)
 {
 	struct snap_rm_job *j = calloc(1, sizeof(*j));
 	s->deleting = true;
+	if (rp)
+		reply_hold(rp);
 	if (!j) {
 		rm_rf(s->dir);
-		rm_done(&(struct snap_rm_job){ .s = s, .c = c }.w);
+		rm_done(&(struct snap_rm_job){ .s = s, .rp = rp }.w);
 		return;
 	}
-	*j = (struct snap_rm_job){ .w = { .fn = rm_fn, .done = rm_done }, .s = s, .c = c };
-	if (c)
-		c->ops++;
+	*j = (struct snap_rm_job){ .w = { .fn = rm_fn, .done = rm_done }, .s = s, .rp = rp };
 	loop_queue_work(&D.loop, &j->w);
 }
 
-void snap_delete(struct conn *c, struct snap *s)
+int snap_delete(struct reply *rp, struct snap *s, struct why *why)
 {
-	if (s->users) {
-		respond_error(c, 409, "conflict", "snapshot %s is being restored", s->id);
-		return;
-	}
-	snap_remove(s, c);
+	if (s->users)
+		return why_set(why, -EBUSY, "snapshot %s is being restored", s->id);
+	snap_remove(s, rp);
+	return 0;
 }
 
 /* ---- checkpoint ---- */
 
+/* A fork's copies answer to it as to a caller: it counts them, and answers its own
+ * caller once each has been counted. */
 struct fork_state {
-	struct conn *c;
-	unsigned want, done;
+	struct reply reply; /* the copies' */
+	struct reply *rp;   /* its caller's, held */
+	unsigned want, done, refs;
 	json_t *ids, *errors;
 	struct snap *s;
 	int64_t t0;
@@ -312,7 +313,7 @@ struct fork_state {
 struct ckpt {
 	struct work w;
 	struct box *b;
-	struct conn *c;
+	struct reply *rp; /* held */
 	bool leave_running;
 	unsigned fork_count;
 	char sid[16];
@@ -541,15 +542,15 @@ static void reconnect(struct box *b)
 		       strerror(-r));
 }
 
-static void fork_start(struct fork_state *f);
+static void fork_start(struct reply *rp, struct snap *s, unsigned count, int64_t t0);
 
 static void ckpt_done(struct work *w)
 {
 	struct ckpt *k = (struct ckpt *)w;
 	struct box *b = k->b;
-	struct conn *c = k->c;
+	struct reply *rp = k->rp;
 	struct snap *s = NULL;
-	int status = 500;
+	int err = -EIO; /* what a failure answers */
 
 	b->jobs--;
 	if (k->r == 0) {
@@ -580,7 +581,7 @@ static void ckpt_done(struct work *w)
 				  strerror(errno));
 			rm_rf(k->tmp);
 		} else if (!s->ephemeral && snap_persist(s, "ready") < 0) {
-			status = 503;
+			err = -EAGAIN;
 			ckpt_fail(k, -EIO, "the state database cannot record the snapshot");
 			rm_rf(k->final);
 		}
@@ -607,13 +608,11 @@ static void ckpt_done(struct work *w)
 	}
 	if (k->r < 0) {
 		logmsg(1, "sandbox %s: checkpoint failed: %s", b->id, k->err ? k->err : "?");
-		if (!c->closing)
-			respond_error(c, k->r == -ENOSPC ? 507 : status,
-				      k->r == -ENOSPC ? "insufficient_storage"
-						      : "checkpoint_failed",
-				      "checkpoint of %s failed: %s", b->id,
-				      k->err ? k->err : strerror(-k->r));
-		conn_unref(c);
+		struct why why;
+		why_set(&why, 0, "checkpoint of %s failed: %s", b->id,
+			k->err ? k->err : strerror(-k->r));
+		reply_fail_why(rp, k->r == -ENOSPC ? -ENOSPC : err, &why);
+		reply_release(rp);
 		box_maybe_free(b);
 		ckpt_free(k);
 		return;
@@ -626,31 +625,18 @@ static void ckpt_done(struct work *w)
 	       b->id, s->id, s->size_bytes, (k->t_done - k->t0) / 1e6,
 	       (k->t_done - k->t_frozen) / 1e6);
 	if (k->fork_count) {
-		struct fork_state *f = calloc(1, sizeof(*f));
-		if (!f) {
-			respond_error(c, 500, "internal", "out of memory");
-			conn_unref(c);
-			snap_remove(s, NULL);
-		} else {
-			*f = (struct fork_state){ .c = c,
-						  .want = k->fork_count,
-						  .ids = json_array(),
-						  .errors = json_array(),
-						  .s = s,
-						  .t0 = k->t0 };
-			fork_start(f);
-		}
+		fork_start(rp, s, k->fork_count, k->t0);
 	} else {
-		if (!c->closing) {
+		if (reply_alive(rp)) {
 			json_t *o = snap_json(s);
 			json_object_set_new(o, "duration_ms",
 					    json_real((double)(k->t_done - k->t0) / 1e6));
 			json_object_set_new(o, "frozen_ms",
 					    json_real((double)(mono_ns() - k->t_frozen) / 1e6));
 			json_object_set_new(o, "leave_running", json_boolean(k->leave_running));
-			respond_json(c, 201, o);
+			reply_done(rp, REPLY_CREATED, o);
 		}
-		conn_unref(c);
+		reply_release(rp);
 	}
 	box_maybe_free(b);
 	ckpt_free(k);
@@ -667,12 +653,12 @@ void snap_ckpt_go(struct box *b)
 	loop_queue_work(&D.loop, &k->w);
 }
 
-/* Why @b cannot be checkpointed now (NULL: it can), with the HTTP status. */
-static const char *ckpt_refusal(const struct box *b, int *status)
+/* Why @b cannot be checkpointed now (NULL: it can), with the errno (-EBUSY, -EAGAIN). */
+static const char *ckpt_refusal(const struct box *b, int *err)
 {
-	*status = 409;
+	*err = -EBUSY;
 	if (!D.criu) {
-		*status = 503;
+		*err = -EAGAIN;
 		return D.criu_why ? D.criu_why : "CRIU is not available";
 	}
 	if (b->state != BOX_RUNNING || b->killing || !b->sb)
@@ -690,51 +676,52 @@ static const char *ckpt_refusal(const struct box *b, int *status)
 	return NULL;
 }
 
-static void ckpt_start(struct conn *c, struct box *b, bool leave_running, unsigned fork_count)
+/* Room for what a checkpoint of @b makes: a tenant's snapshots take the host's disk (as
+ * many as the operator allows), a fork's copies are sandboxes. */
+static int ckpt_room(const struct box *b, unsigned fork_count, struct why *why)
 {
-	int status;
-	const char *why = ckpt_refusal(b, &status);
-	if (why) {
-		respond_error(c, status, status == 503 ? "unavailable" : "conflict",
-			      "cannot checkpoint %s: %s", b->id, why);
-		return;
-	}
-	/* A tenant's snapshots take the host's disk: as many as the operator allows. */
 	if (!fork_count && strcmp(b->tenant, ADMIN_TENANT)) {
 		unsigned kept = 0;
 		for (struct snap *s = D.snaps; s; s = s->next)
 			kept += !s->ephemeral && !s->deleting && !strcmp(s->tenant, b->tenant);
 		for (struct box *o = D.boxes; o; o = o->next)
 			kept += o->ckpt && !o->ckpt->fork_count && !strcmp(o->tenant, b->tenant);
-		if (kept >= D.opt.max_snapshots) {
-			respond_error(
-				c, 429, "too_many_snapshots",
+		if (kept >= D.opt.max_snapshots)
+			return why_set(
+				why, -EDQUOT,
 				"tenant %s keeps its maximum of %u snapshots; delete some first",
 				b->tenant, D.opt.max_snapshots);
-			return;
-		}
 	}
 	if (fork_count) {
 		unsigned mine = box_count_live(b->tenant);
 		if (D.live + fork_count > D.opt.max_sandboxes ||
-		    (strcmp(b->tenant, ADMIN_TENANT) && mine + fork_count > D.opt.max_per_tenant)) {
-			respond_error(c, 429, "too_many_sandboxes",
-				      "%u copies would exceed the sandbox limit", fork_count);
-			return;
-		}
+		    (strcmp(b->tenant, ADMIN_TENANT) && mine + fork_count > D.opt.max_per_tenant))
+			return why_set(why, -EUSERS, "%u copies would exceed the sandbox limit",
+				       fork_count);
 	}
+	return 0;
+}
+
+static int ckpt_start(struct reply *rp, struct box *b, bool leave_running, unsigned fork_count,
+		      struct why *why)
+{
+	int r;
+	const char *refused = ckpt_refusal(b, &r);
+	if (refused)
+		return why_set(why, r, "cannot checkpoint %s: %s", b->id, refused);
+	r = ckpt_room(b, fork_count, why);
+	if (r < 0)
+		return r;
 	struct ckpt *k = calloc(1, sizeof(*k));
 	char sid[16];
 	if (!k || box_new_id(sid + 5, sizeof(sid) - 5) < 0) {
 		free(k);
-		respond_error(c, 500, "internal", "out of memory");
-		return;
+		return why_set(why, -ENOMEM, "out of memory");
 	}
 	memcpy(sid, "snap-", 5);
 	memcpy(k->sid, sid, sizeof(k->sid));
 	k->sid[15] = '\0';
 	k->b = b;
-	k->c = c;
 	k->leave_running = leave_running;
 	k->fork_count = fork_count;
 	k->pid = b->sb->pid;
@@ -747,19 +734,20 @@ static void ckpt_start(struct conn *c, struct box *b, bool leave_running, unsign
 		k->final = NULL;
 	if (!k->image || !k->box_dir || !k->tmp || !k->final) {
 		ckpt_free(k);
-		respond_error(c, 500, "internal", "out of memory");
-		return;
+		return why_set(why, -ENOMEM, "out of memory");
 	}
-	c->ops++;
+	k->rp = rp;
+	reply_hold(rp);
 	b->ckpt = k;
 	/* Close the control channel first; its end arrives in ctl_done (box.c). */
 	if (b->ctl_fd >= 0)
 		shutdown(b->ctl_fd, SHUT_WR);
 	else
 		snap_ckpt_go(b);
+	return 0;
 }
 
-void snap_checkpoint(struct conn *c, struct box *b, const char *body, size_t len)
+int snap_checkpoint(struct reply *rp, struct box *b, const char *body, size_t len, struct why *why)
 {
 	json_error_t jerr;
 	json_t *j = len ? json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr) : json_object();
@@ -768,16 +756,14 @@ void snap_checkpoint(struct conn *c, struct box *b, const char *body, size_t len
 	if (!j || !json_is_object(j) || json_object_size(j) > (lr ? 1u : 0u) ||
 	    (lr && !json_is_boolean(lr))) {
 		json_decref(j);
-		respond_error(c, 400, "bad_request",
-			      "body must be {} or {\"leave_running\": true|false}");
-		return;
+		return why_set(why, -EINVAL, "body must be {} or {\"leave_running\": true|false}");
 	}
 	bool leave = lr && json_is_true(lr);
 	json_decref(j);
-	ckpt_start(c, b, leave, 0);
+	return ckpt_start(rp, b, leave, 0, why);
 }
 
-void snap_fork(struct conn *c, struct box *b, const char *body, size_t len)
+int snap_fork(struct reply *rp, struct box *b, const char *body, size_t len, struct why *why)
 {
 	json_error_t jerr;
 	json_t *j = len ? json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr) : json_object();
@@ -787,60 +773,122 @@ void snap_fork(struct conn *c, struct box *b, const char *body, size_t len)
 	if (!j || !json_is_object(j) || json_object_size(j) > (n ? 1u : 0u) ||
 	    (n && !json_is_integer(n)) || count < 1 || count > FORK_MAX) {
 		json_decref(j);
-		respond_error(c, 400, "bad_request", "body must be {\"count\": N}, 1 <= N <= %d",
-			      FORK_MAX);
-		return;
+		return why_set(why, -EINVAL, "body must be {\"count\": N}, 1 <= N <= %d", FORK_MAX);
 	}
 	json_decref(j);
-	ckpt_start(c, b, true, (unsigned)count);
+	return ckpt_start(rp, b, true, (unsigned)count, why);
 }
 
 /* ---- fork ---- */
 
-static void fork_finish(struct fork_state *f)
+static struct fork_state *fork_of(const struct reply *r)
 {
-	struct conn *c = f->c;
-	size_t ok = json_array_size(f->ids);
+	return (struct fork_state *)((char *)r - offsetof(struct fork_state, reply));
+}
 
-	if (!c->closing) {
-		json_t *o = json_pack("{s:O,s:f}", "sandboxes", f->ids, "duration_ms",
-				      (double)(mono_ns() - f->t0) / 1e6);
-		if (json_array_size(f->errors))
-			json_object_set(o, "errors", f->errors);
-		if (ok)
-			respond_json(c, 201, o);
-		else {
-			respond_error(c, 500, "fork_failed", "fork failed: %s",
-				      json_string_value(json_array_get(f->errors, 0)));
-			json_decref(o);
-		}
-	}
-	conn_unref(c);
-	snap_remove(f->s, NULL); /* the copies run from memory now */
+static void fork_hold(struct reply *r)
+{
+	fork_of(r)->refs++;
+}
+
+static void fork_release(struct reply *r)
+{
+	struct fork_state *f = fork_of(r);
+	if (--f->refs)
+		return;
 	json_decref(f->ids);
 	json_decref(f->errors);
 	free(f);
 }
 
-void snap_fork_member(struct fork_state *f, struct box *b, const char *err)
+static bool fork_alive(const struct reply *r)
 {
-	if (b)
-		json_array_append_new(f->ids, json_string(b->id));
-	else
-		json_array_append_new(f->errors, json_string(err ? err : "restore failed"));
+	return true;
+}
+
+/* Every copy counted: the caller gets the copies that run, and why the others do not. */
+static void fork_finish(struct fork_state *f)
+{
+	struct reply *rp = TAKE_PTR(f->rp);
+	size_t ok = json_array_size(f->ids);
+
+	if (ok) {
+		json_t *o = json_pack("{s:O,s:f}", "sandboxes", f->ids, "duration_ms",
+				      (double)(mono_ns() - f->t0) / 1e6);
+		if (json_array_size(f->errors))
+			json_object_set(o, "errors", f->errors);
+		reply_done(rp, REPLY_CREATED, o);
+	} else {
+		struct why why;
+		why_set(&why, 0, "fork failed: %s",
+			json_string_value(json_array_get(f->errors, 0)));
+		reply_fail_why(rp, -EIO, &why);
+	}
+	reply_release(rp);
+	snap_remove(f->s, NULL); /* the copies run from memory now */
+}
+
+static void fork_count(struct fork_state *f)
+{
 	if (++f->done == f->want)
 		fork_finish(f);
 }
 
-static void fork_start(struct fork_state *f)
+static void fork_copy_done(struct reply *r, enum reply_kind kind, json_t *body)
 {
-	for (unsigned i = 0; i < f->want; i++) {
-		const char *err = NULL;
+	struct fork_state *f = fork_of(r);
+	json_array_append(f->ids, json_object_get(body, "id"));
+	json_decref(body);
+	fork_count(f);
+}
+
+static void fork_copy_fail(struct reply *r, int err, const char *msg)
+{
+	struct fork_state *f = fork_of(r);
+	json_array_append_new(f->errors, json_string(msg ? msg : "restore failed"));
+	fork_count(f);
+}
+
+static const struct reply_ops fork_ops = {
+	.hold = fork_hold,
+	.release = fork_release,
+	.alive = fork_alive,
+	.done = fork_copy_done,
+	.fail = fork_copy_fail,
+};
+
+/* @count copies of @s, answered on @rp (held by the caller; taken). */
+static void fork_start(struct reply *rp, struct snap *s, unsigned count, int64_t t0)
+{
+	struct fork_state *f = calloc(1, sizeof(*f));
+	if (f)
+		*f = (struct fork_state){ .reply = { .ops = &fork_ops },
+					  .rp = rp,
+					  .want = count,
+					  .refs = 1, /* this call's */
+					  .ids = json_array(),
+					  .errors = json_array(),
+					  .s = s,
+					  .t0 = t0 };
+	if (!f || !f->ids || !f->errors) {
+		if (f) {
+			json_decref(f->ids);
+			json_decref(f->errors);
+		}
+		free(f);
+		reply_fail(rp, -ENOMEM, "out of memory");
+		reply_release(rp);
+		snap_remove(s, NULL);
+		return;
+	}
+	for (unsigned i = 0; i < count; i++) {
+		struct why why;
 		/* A copy refused at once (no slot left, say) is counted here: fork_finish()
 		 * answers when every copy has been counted. */
-		if (box_create_from(NULL, f->s, f, &err) != 0)
-			snap_fork_member(f, NULL, err);
+		if (box_create_from(&f->reply, s, &why) < 0)
+			fork_copy_fail(&f->reply, 0, why.msg);
 	}
+	fork_release(&f->reply);
 }
 
 /* ---- restore (a launch step, on a worker) ---- */
@@ -1171,37 +1219,27 @@ fail:
 #undef FAIL
 }
 
-void snap_restore_api(struct conn *c, struct snap *s, const char *body, size_t len)
+int snap_restore_api(struct reply *rp, struct snap *s, const char *body, size_t len,
+		     struct why *why)
 {
 	json_error_t jerr;
 	json_t *j = len ? json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr) : json_object();
-	if (!j || !json_is_object(j) || json_object_size(j)) {
-		json_decref(j);
-		respond_error(c, 400, "bad_request", "body must be {} (or empty)");
-		return;
-	}
+	bool empty = j && json_is_object(j) && !json_object_size(j);
 	json_decref(j);
-	const char *err = NULL;
-	int status = box_create_from(c, s, NULL, &err);
-	if (status > 0)
-		respond_error(c, status, status == 429 ? "too_many_sandboxes" : "internal", "%s",
-			      err ? err : "cannot restore");
+	if (!empty)
+		return why_set(why, -EINVAL, "body must be {} (or empty)");
+	return box_create_from(rp, s, why);
 }
 
 /* ---- listing, start ---- */
 
-void snap_list(struct conn *c)
+json_t *snap_list(const char *tenant)
 {
 	json_t *arr = json_array();
 	for (struct snap *s = D.snaps; s; s = s->next)
-		if (!s->ephemeral && !s->deleting && (!c->tenant || !strcmp(c->tenant, s->tenant)))
+		if (!s->ephemeral && !s->deleting && (!tenant || !strcmp(tenant, s->tenant)))
 			json_array_append_new(arr, snap_json(s));
-	respond_json(c, 200, json_pack("{s:o}", "snapshots", arr));
-}
-
-void snap_get(struct conn *c, struct snap *s)
-{
-	respond_json(c, 200, snap_json(s));
+	return json_pack("{s:o}", "snapshots", arr);
 }
 
 static void load_one(const struct store_snapshot *row, void *userdata)

@@ -171,6 +171,13 @@ static bool file_path(struct conn *c, struct http_request *req, char **ret)
 	return true;
 }
 
+/* A domain call's outcome: answered through the reply (0), or refused now. */
+static void answer(struct conn *c, int r, const struct why *why)
+{
+	if (r < 0)
+		respond_fail(c, r, why->msg);
+}
+
 static bool method_is(struct conn *c, struct http_request *req, int m1, int m2)
 {
 	if (req->method == m1 || req->method == m2)
@@ -183,6 +190,7 @@ static bool method_is(struct conn *c, struct http_request *req, int m1, int m2)
 static void route_sandbox(struct conn *c, struct http_request *req, const char *id, const char *sub)
 {
 	struct box *b = box_find(id, c->tenant);
+	struct why why;
 	char safe[40];
 
 	if (!b) {
@@ -201,7 +209,7 @@ static void route_sandbox(struct conn *c, struct http_request *req, const char *
 		if (req->method == HTTP_GET)
 			respond_json(c, 200, box_json(b));
 		else
-			box_delete(c, b);
+			answer(c, box_delete(&c->reply, b, &why), &why);
 		return;
 	}
 	if (!strcmp(sub, "exec")) {
@@ -218,7 +226,8 @@ static void route_sandbox(struct conn *c, struct http_request *req, const char *
 			respond_error(c, 400, "bad_request", "%s", err ? err : strerror(-r));
 			return;
 		}
-		exec_start(c, b, &e, stream && strcmp(stream, "0") && strcmp(stream, "false"));
+		bool on = stream && strcmp(stream, "0") && strcmp(stream, "false");
+		answer(c, exec_start(&c->reply, b, &e, on, &why), &why);
 		return;
 	}
 	if (!strcmp(sub, "files")) {
@@ -231,7 +240,8 @@ static void route_sandbox(struct conn *c, struct http_request *req, const char *
 		}
 		if (!file_path(c, req, &path))
 			return;
-		box_files(c, b, req->method, path, 0);
+		enum file_op op = req->method == HTTP_GET ? FILE_GET : FILE_RM;
+		answer(c, box_files(&c->reply, b, op, path, 0, &why), &why);
 		return;
 	}
 	if (!strcmp(sub, "timeout")) {
@@ -247,10 +257,12 @@ static void route_sandbox(struct conn *c, struct http_request *req, const char *
 	if (!strcmp(sub, "checkpoint") || !strcmp(sub, "fork")) {
 		if (!method_is(c, req, HTTP_POST, HTTP_POST))
 			return;
+		int r;
 		if (sub[0] == 'c')
-			snap_checkpoint(c, b, req->body, req->body_len);
+			r = snap_checkpoint(&c->reply, b, req->body, req->body_len, &why);
 		else
-			snap_fork(c, b, req->body, req->body_len);
+			r = snap_fork(&c->reply, b, req->body, req->body_len, &why);
+		answer(c, r, &why);
 		return;
 	}
 	if (!strcmp(sub, "logs")) {
@@ -261,7 +273,8 @@ static void route_sandbox(struct conn *c, struct http_request *req, const char *
 			respond_error(c, 400, "bad_request", "query: bad percent-encoding");
 			return;
 		}
-		box_logs(c, b, follow && strcmp(follow, "0") && strcmp(follow, "false"));
+		bool on = follow && strcmp(follow, "0") && strcmp(follow, "false");
+		answer(c, box_logs(&c->reply, b, on, &why), &why);
 		return;
 	}
 	respond_error(c, 404, "not_found", "no such endpoint: %s", sub);
@@ -272,10 +285,11 @@ static void route_snapshot(struct conn *c, struct http_request *req, const char 
 {
 	if (!id) {
 		if (method_is(c, req, HTTP_GET, HTTP_HEAD))
-			snap_list(c);
+			respond_json(c, 200, snap_list(c->tenant));
 		return;
 	}
 	struct snap *s = snap_find(id, c->tenant);
+	struct why why;
 	if (!s) {
 		char safe[40];
 		text_printable(id, safe, sizeof(safe));
@@ -286,9 +300,9 @@ static void route_snapshot(struct conn *c, struct http_request *req, const char 
 		if (!method_is(c, req, HTTP_GET, HTTP_DELETE))
 			return;
 		if (req->method == HTTP_GET)
-			snap_get(c, s);
+			respond_json(c, 200, snap_json(s));
 		else
-			snap_delete(c, s);
+			answer(c, snap_delete(&c->reply, s, &why), &why);
 		return;
 	}
 	if (strcmp(sub, "restore")) {
@@ -296,7 +310,7 @@ static void route_snapshot(struct conn *c, struct http_request *req, const char 
 		return;
 	}
 	if (method_is(c, req, HTTP_POST, HTTP_POST))
-		snap_restore_api(c, s, req->body, req->body_len);
+		answer(c, snap_restore_api(&c->reply, s, req->body, req->body_len, &why), &why);
 }
 
 /* The path's segments (at most 5; *ret_n is 6 when there are more). */
@@ -344,7 +358,10 @@ static bool begin_upload(struct conn *c, struct http_request *req, const char *i
 			      "file larger than the limit of %" PRIu64 " bytes", D.opt.max_file);
 		return false;
 	}
-	return box_files(c, b, HTTP_PUT, path, (uint64_t)req->content_length);
+	struct why why;
+	int r = box_files(&c->reply, b, FILE_PUT, path, (uint64_t)req->content_length, &why);
+	answer(c, r, &why);
+	return r == 0;
 }
 
 bool api_begin(struct conn *c, struct http_request *req)
@@ -422,10 +439,14 @@ void api_handle(struct conn *c, struct http_request *req)
 		if (n == 2) {
 			if (!method_is(c, req, HTTP_GET, HTTP_POST))
 				return;
-			if (req->method == HTTP_GET)
+			if (req->method == HTTP_GET) {
 				handle_list(c, req);
-			else
-				box_create(c, c->tenant, req->body ? req->body : "", req->body_len);
+			} else {
+				struct why why;
+				int r = box_create(&c->reply, c->tenant, req->body ? req->body : "",
+						   req->body_len, &why);
+				answer(c, r, &why);
+			}
 			return;
 		}
 		route_sandbox(c, req, parts[2], n == 4 ? parts[3] : NULL);

@@ -52,11 +52,12 @@ struct conn {
 	struct loop_op recv_op, send_op;
 	int ops;
 	int64_t last_active, req_start;
-	struct exec *exec; /* a streaming or pending command */
-	int follow_fd;	   /* GET .../logs: the log being streamed, or -1 */
-	uint64_t follow_off;
-	bool follow_once; /* to its present end, not on as it grows */
-	char follow_id[16];
+	/* How the domain answers its request (reply.c); a stream's kind while one is open
+	 * (chunked unless bytes of a known length); what a collected answer took of share
+	 * so far. */
+	struct reply reply;
+	bool stream_open, stream_bytes;
+	uint64_t charged;
 };
 
 struct edge {
@@ -69,6 +70,17 @@ struct edge {
 };
 
 extern struct edge E;
+
+/* reply.c: the reply of a connection's request; the errno -> HTTP status table. */
+void conn_reply_init(struct conn *c);
+/* The status and error code that answer @err (a -errno of the domain). */
+int http_status_of(int err, const char **code);
+/* An error answer for -errno @err with @msg. Ends the request. */
+void respond_fail(struct conn *c, int err, const char *msg);
+/* The domain's watch of @c's reply: told its reader took what was pending (false: @c
+ * closed meanwhile, and may be gone), or went away (from conn_close). */
+bool conn_watch_drained(struct conn *c);
+void conn_watch_gone(struct conn *c);
 
 /* server.c */
 void server_accept_arm(int which);

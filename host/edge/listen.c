@@ -104,4 +104,3 @@ bool server_idle(void)
 			return false;
 	return true;
 }
-

@@ -27,7 +27,7 @@
 #include "../sys/store.h"
 
 #define IN_BUF 65536
-#define OUT_HIGH (1u << 20) /* stop reading command output above this much unsent */
+#define OUT_HIGH REPLY_HIGH /* a stream waits above this much unsent */
 
 struct edge E = { .listen_fd = { -1, -1 } };
 
@@ -108,7 +108,7 @@ static void conn_maybe_free(struct conn *c)
 		E.conns = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
-	budget_give(c->share, c->reserved + c->held);
+	budget_give(c->share, c->reserved + c->held + c->charged);
 	http_request_free(c->req);
 	http_reader_free(c->rd);
 	free(c->tenant);
@@ -136,14 +136,7 @@ void conn_close(struct conn *c)
 		E.nconns_unix--;
 	else if (!c->share)
 		E.nconns_unauth--;
-	if (c->exec) {
-		exec_conn_gone(c->exec);
-		c->exec = NULL;
-	}
-	if (c->follow_fd >= 0) {
-		close(c->follow_fd);
-		c->follow_fd = -1;
-	}
+	conn_watch_gone(c);
 	if (c->body_writing)
 		io_uring_prep_cancel(loop_sqe(&D.loop, NULL), &c->body_op, 0);
 	else
@@ -239,10 +232,8 @@ static void send_done(struct loop_op *op, int res, uint32_t flags)
 	conn_send_more(c);
 	if (c->closing)
 		return;
-	if (c->exec && out_pending(c) < OUT_HIGH)
-		exec_resume(c->exec);
-	if (c->follow_fd >= 0 && out_pending(c) < OUT_HIGH)
-		box_logs_follow(c);
+	if (out_pending(c) < OUT_HIGH && !conn_watch_drained(c))
+		return;
 	if (!c->sending && !c->busy) {
 		if (c->close_after || c->eof)
 			conn_close(c);
@@ -762,7 +753,8 @@ static void conn_new(int fd, bool tcp)
 	}
 	c->fd = fd;
 	c->tcp = tcp;
-	c->follow_fd = c->body_fd = -1;
+	c->body_fd = -1;
+	conn_reply_init(c);
 	c->share = tcp ? NULL : &E.admin_share;
 	snprintf(c->peer, sizeof(c->peer), "%s", peer);
 	c->recv_op.cb = recv_done;
@@ -805,8 +797,9 @@ void conn_tick(int64_t now)
 		n = c->next;
 		if (c->closing)
 			continue;
-		if (c->follow_fd >= 0) {
-			box_logs_follow(c);
+		/* A followed log: looked at on each tick, however long it stays quiet. */
+		if (c->reply.watch && c->reply.watch->poll) {
+			conn_watch_drained(c);
 			continue;
 		}
 		/* A TCP peer that has not shown a valid token in time goes, answered or not. */

@@ -1,0 +1,473 @@
+// SPDX-License-Identifier: MIT
+/* Commands run inside a sandbox: started by sbx-init over the control channel, their
+ * output read through pipes and answered on a reply, collected (JSON) or streamed as
+ * events at the pace the reader takes them. The files API's helper is such a command
+ * too (files.c). */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../../sandbox/macro.h"
+#include "../../sandbox/text.h"
+#include "../sys/b64.h"
+#include "internal.h"
+
+static void exec_gone(void *ud);
+
+static const struct reply_watch exec_watch = {
+	.drained = exec_resume,
+	.gone = exec_gone,
+};
+
+static void exec_maybe_free(struct exec *x)
+{
+	if (!x->finished || x->ops)
+		return;
+	struct box *b = x->box;
+	for (struct exec **p = &b->execs; *p; p = &(*p)->next)
+		if (*p == x) {
+			*p = x->next;
+			break;
+		}
+	closep(&x->out_fd);
+	closep(&x->err_fd);
+	closep(&x->in_fd);
+	free(x->path);
+	free(x->stdin_data);
+	free(x->acc[0]);
+	free(x->acc[1]);
+	free(x);
+	box_maybe_free(b);
+}
+
+/* The reply is answered (or its reader went): the command no longer writes to it. */
+struct reply *exec_detach(struct exec *x)
+{
+	struct reply *rp = x->rp;
+	if (rp)
+		reply_watch(rp, NULL, NULL);
+	x->rp = NULL;
+	return rp;
+}
+
+static json_t *data_json(const char *data, size_t len, const char **key)
+{
+	json_t *s = json_stringn(data, len);
+	if (s) {
+		*key = "data";
+		return s;
+	}
+	*key = "data_b64";
+	char *enc = b64_encode(data, len);
+	s = json_string(enc ? enc : "");
+	free(enc);
+	return s;
+}
+
+static void stream_event(struct exec *x, json_t *ev)
+{
+	char *s = json_dumps(ev, JSON_COMPACT);
+	json_decref(ev);
+	if (!s || !x->rp)
+		goto out;
+	size_t n = strlen(s);
+	s[n] = '\n';
+	reply_write(x->rp, s, n + 1);
+out:
+	free(s);
+}
+
+/* The most a byte of output takes in a JSON answer: "\u0000" for a control byte, two
+ * for an escaped one, two for one of a multi-byte character or of output that is not
+ * UTF-8 (base64 then: four for three). */
+static unsigned json_cost(unsigned char ch)
+{
+	if (ch == '"' || ch == '\\' || ch >= 0x80 || ch == '\n' || ch == '\t' || ch == '\r' ||
+	    ch == '\b' || ch == '\f')
+		return 2;
+	return ch < 0x20 ? 6 : 1;
+}
+
+/* JSON mode: at most exec_output_max a stream, and what its answer will take as JSON
+ * (up to six bytes a byte) within what the reply may hold. */
+static void exec_collect(struct exec *x, int which, const char *data, size_t len)
+{
+	size_t max = D.opt.exec_output_max - x->acc_len[which], n = 0;
+	uint64_t room = x->rp->ops->room(x->rp), cost = 0;
+	for (; n < len && n < max; n++) {
+		unsigned k = json_cost((unsigned char)data[n]);
+		if (cost + k > room)
+			break;
+		cost += k;
+	}
+	if (n < len) {
+		len = n;
+		x->truncated[which] = true;
+	}
+	if (!len)
+		return;
+	char *p = realloc(x->acc[which], x->acc_len[which] + len);
+	if (!p)
+		return;
+	memcpy(p + x->acc_len[which], data, len);
+	x->acc[which] = p;
+	x->acc_len[which] += len;
+	x->rp->ops->charge(x->rp, cost);
+}
+
+static void exec_deliver(struct exec *x, int which, const char *data, size_t len)
+{
+	if (!x->rp || x->finished)
+		return;
+	if (x->kind >= EXEC_FILE_GET) {
+		if (x->kind == EXEC_FILE_GET && !which)
+			file_deliver(x, data, len);
+		return;
+	}
+	if (x->stream) {
+		const char *key;
+		json_t *d = data_json(data, len, &key);
+		json_t *ev = json_pack("{s:s}", "type", which ? "stderr" : "stdout");
+		json_object_set_new(ev, key, d);
+		stream_event(x, ev);
+		return;
+	}
+	exec_collect(x, which, data, len);
+}
+
+static json_t *exec_result(const struct exec *x)
+{
+	const char *k1, *k2;
+	json_t *o = data_json(x->acc[0] ? x->acc[0] : "", x->acc_len[0], &k1);
+	json_t *e = data_json(x->acc[1] ? x->acc[1] : "", x->acc_len[1], &k2);
+	json_t *j = json_pack("{s:i,s:b}", "exit_code", x->code, "timed_out", x->timed_out);
+	json_object_set_new(j, !strcmp(k1, "data") ? "stdout" : "stdout_b64", o);
+	json_object_set_new(j, !strcmp(k2, "data") ? "stderr" : "stderr_b64", e);
+	if (x->truncated[0] || x->truncated[1])
+		json_object_set_new(j, "truncated", json_true());
+	return j;
+}
+
+static void exec_finish(struct exec *x)
+{
+	x->finished = true;
+	if (x->out_armed)
+		io_uring_prep_cancel(loop_sqe(&D.loop, NULL), &x->out_op, 0);
+	if (x->err_armed)
+		io_uring_prep_cancel(loop_sqe(&D.loop, NULL), &x->err_op, 0);
+	if (x->in_fd >= 0 && x->ops)
+		io_uring_prep_cancel(loop_sqe(&D.loop, NULL), &x->in_op, 0);
+	x->box->last_active = mono_ns();
+	struct reply *rp = exec_detach(x);
+	if (rp && x->kind >= EXEC_FILE_GET) {
+		file_answer(rp, x);
+	} else if (rp && x->stream) {
+		stream_event(&(struct exec){ .rp = rp },
+			     json_pack("{s:s,s:i,s:b}", "type", "exit", "exit_code", x->code,
+				       "timed_out", x->timed_out));
+		reply_close(rp, true);
+	} else if (rp) {
+		reply_done(rp, REPLY_OK, exec_result(x));
+	}
+	if (rp)
+		reply_release(rp);
+	exec_maybe_free(x);
+}
+
+void exec_check_done(struct exec *x)
+{
+	if (x->finished || !x->exited)
+		return;
+	if ((x->out_eof && x->err_eof) || mono_ns() >= x->grace)
+		exec_finish(x);
+}
+
+static void exec_arm(struct exec *x, int which);
+
+static void exec_read_done(struct exec *x, int which, int res)
+{
+	x->ops--;
+	if (which)
+		x->err_armed = false;
+	else
+		x->out_armed = false;
+	if (x->finished) {
+		exec_maybe_free(x);
+		return;
+	}
+	if (res > 0) {
+		exec_deliver(x, which, which ? x->err_buf : x->out_buf, (size_t)res);
+		exec_arm(x, which);
+	} else if (res == -EINTR || res == -EAGAIN) {
+		exec_arm(x, which);
+	} else {
+		if (which)
+			x->err_eof = true;
+		else
+			x->out_eof = true;
+		exec_check_done(x);
+	}
+}
+
+static void out_done(struct loop_op *op, int res, uint32_t flags)
+{
+	exec_read_done((struct exec *)((char *)op - offsetof(struct exec, out_op)), 0, res);
+}
+
+static void err_done(struct loop_op *op, int res, uint32_t flags)
+{
+	exec_read_done((struct exec *)((char *)op - offsetof(struct exec, err_op)), 1, res);
+}
+
+static void exec_arm(struct exec *x, int which)
+{
+	bool *armed = which ? &x->err_armed : &x->out_armed;
+	bool eof = which ? x->err_eof : x->out_eof;
+
+	if (*armed || eof || x->finished || (!x->started && !x->failed))
+		return;
+	/* A slow reader of a stream: let the pipe fill; the command then waits. */
+	if (x->rp && (x->stream || x->kind == EXEC_FILE_GET) && reply_pending(x->rp) >= REPLY_HIGH)
+		return;
+	struct loop_op *op = which ? &x->err_op : &x->out_op;
+	op->cb = which ? err_done : out_done;
+	struct io_uring_sqe *sqe = loop_sqe(&D.loop, op);
+	io_uring_prep_read(sqe, which ? x->err_fd : x->out_fd, which ? x->err_buf : x->out_buf,
+			   sizeof(x->out_buf), (uint64_t)-1);
+	*armed = true;
+	x->ops++;
+}
+
+void exec_resume(void *ud)
+{
+	struct exec *x = ud;
+	exec_arm(x, 0);
+	exec_arm(x, 1);
+}
+
+static void in_done(struct loop_op *op, int res, uint32_t flags)
+{
+	struct exec *x = (struct exec *)((char *)op - offsetof(struct exec, in_op));
+
+	x->ops--;
+	if (res > 0 && !x->finished && (size_t)res < x->stdin_len) {
+		memmove(x->stdin_data, x->stdin_data + res, x->stdin_len - (size_t)res);
+		x->stdin_len -= (size_t)res;
+		struct io_uring_sqe *sqe = loop_sqe(&D.loop, &x->in_op);
+		io_uring_prep_write(sqe, x->in_fd, x->stdin_data, (unsigned)x->stdin_len,
+				    (uint64_t)-1);
+		x->ops++;
+		return;
+	}
+	/* All written, or the command stopped reading: EOF for it. */
+	closep(&x->in_fd);
+	x->in_fd = -1;
+	exec_maybe_free(x);
+}
+
+/* Its reader went away. */
+static void exec_gone(void *ud)
+{
+	struct exec *x = ud;
+	struct reply *rp = exec_detach(x);
+	if (rp)
+		reply_release(rp);
+	/* An upload's helper sees its input end early, and removes what it wrote. */
+	if (!x->exited && x->box->ctl_fd >= 0 && x->kind != EXEC_FILE_PUT)
+		(void)ctl_send_signal(x->box->ctl_fd, x->id, SIGKILL);
+}
+
+static struct exec *exec_find(struct box *b, uint32_t id)
+{
+	for (struct exec *x = b->execs; x; x = x->next)
+		if (x->id == id)
+			return x;
+	return NULL;
+}
+
+static void exec_failed(struct exec *x, int err)
+{
+	char msg[256];
+	int n = snprintf(msg, sizeof(msg), "sbx: %s: %s\n", x->argv0,
+			 err == ENOENT ? "command not found" : strerror(err));
+	exec_deliver(x, 1, msg, (size_t)n);
+	x->failed = true;
+	exec_resume(x);
+	x->exited = true;
+	/* A command: the shell's codes; the file helper: why, as an errno. */
+	x->code = x->kind >= EXEC_FILE_GET ? err : err == ENOENT ? 127 : 126;
+	x->grace = mono_ns() + EXEC_GRACE_NS;
+	exec_check_done(x);
+}
+
+void exec_event(struct box *b, const struct ctl_reply *r)
+{
+	struct exec *x = exec_find(b, r->id);
+	if (!x || x->exited)
+		return;
+	switch (r->type) {
+	case CTL_STARTED:
+		x->started = true;
+		if (x->stream && x->rp)
+			stream_event(x, json_pack("{s:s,s:i}", "type", "start", "pid", r->value));
+		exec_resume(x);
+		break;
+	case CTL_FAILED:
+		exec_failed(x, r->value);
+		break;
+	case CTL_EXITED:
+		x->exited = true;
+		x->code = x->timed_out ? 124 : r->value;
+		x->grace = mono_ns() + EXEC_GRACE_NS;
+		exec_check_done(x);
+		break;
+	}
+}
+
+/* The sandbox stopped: every command in it ends too. */
+void exec_all_stopped(struct box *b)
+{
+	for (struct exec *x = b->execs; x; x = x->next)
+		if (!x->exited) {
+			x->exited = true;
+			x->code = x->timed_out ? 124 : 137;
+			x->grace = mono_ns() + EXEC_GRACE_NS;
+		}
+	for (struct exec *x = b->execs, *n; x; x = n) {
+		n = x->next;
+		exec_check_done(x);
+	}
+}
+
+/* Deadlines of @b's commands; those that exited and drained end. */
+void exec_tick(struct box *b, int64_t mono)
+{
+	for (struct exec *x = b->execs, *xn; x; x = xn) {
+		xn = x->next;
+		if (x->deadline && !x->exited && mono >= x->deadline && b->ctl_fd >= 0) {
+			x->timed_out = true;
+			x->deadline = 0;
+			(void)ctl_send_signal(b->ctl_fd, x->id, SIGKILL);
+		}
+		if (x->exited)
+			exec_check_done(x);
+	}
+}
+
+int exec_refused(const struct box *b, struct why *why)
+{
+	if (b->state != BOX_RUNNING || b->killing || b->ckpt)
+		return why_set(why, -EBUSY, "sandbox %s is %s", b->id,
+			       b->ckpt			 ? "being checkpointed"
+			       : b->state == BOX_RUNNING ? "stopping"
+							 : box_state_name(b->state));
+	if (b->ctl_fd < 0)
+		return why_set(why, -EAGAIN, "sandbox %s cannot be reached yet; retry", b->id);
+	return 0;
+}
+
+void exec_link(struct exec *x, struct box *b, struct reply *rp)
+{
+	x->box = b;
+	x->rp = rp;
+	reply_hold(rp);
+	reply_watch(rp, &exec_watch, x);
+	x->next = b->execs;
+	b->execs = x;
+	b->last_active = mono_ns();
+}
+
+/* The environment of a command: the sandbox's, then its own; PATH if neither sets any. */
+static int exec_env(const struct box *b, char **env, char ***ret)
+{
+	char **envp = NULL;
+	size_t nenv = 0;
+
+	for (char **p = b->envp; p && *p; p++)
+		if (env_set(&envp, &nenv, *p) < 0)
+			goto nomem;
+	for (char **p = env; p && *p; p++)
+		if (env_set(&envp, &nenv, *p) < 0)
+			goto nomem;
+	if (!envp && env_set(&envp, &nenv, "PATH=" DEFAULT_PATH) < 0)
+		goto nomem;
+	*ret = envp;
+	return 0;
+nomem:
+	strv_free(envp);
+	return -ENOMEM;
+}
+
+static void exec_write_stdin(struct exec *x)
+{
+	x->in_op.cb = in_done;
+	struct io_uring_sqe *sqe = loop_sqe(&D.loop, &x->in_op);
+	io_uring_prep_write(sqe, x->in_fd, x->stdin_data, (unsigned)x->stdin_len, (uint64_t)-1);
+	x->ops++;
+}
+
+int exec_start(struct reply *rp, struct box *b, struct api_exec *e, bool stream, struct why *why)
+{
+	int out[2] = { -1, -1 }, err[2] = { -1, -1 }, in[2] = { -1, -1 };
+	char **envp = NULL;
+	struct exec *x = NULL;
+	int r;
+
+	box_tick_soon(); /* its deadline, its end */
+	r = exec_refused(b, why);
+	if (r < 0)
+		goto out;
+	x = calloc(1, sizeof(*x));
+	if (!x || pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0 ||
+	    (e->stdin_len && pipe2(in, O_CLOEXEC) < 0)) {
+		r = why_set(why, -EIO, "cannot start the command: %s", strerror(errno));
+		goto out;
+	}
+	r = exec_env(b, e->env, &envp);
+	if (r == 0) {
+		x->id = ++b->next_exec_id;
+		text_printable(e->cmd[0], x->argv0, sizeof(x->argv0));
+		int stdio[3] = { e->stdin_len ? in[0] : D.devnull, out[1], err[1] };
+		const char *cwd = e->workdir ? e->workdir : b->req.workdir ? b->req.workdir : "/";
+		r = ctl_send_exec(b->ctl_fd, x->id, e->cmd, envp, cwd, stdio);
+		strv_free(envp);
+	}
+	if (r == -EAGAIN)
+		r = why_set(why, -EAGAIN, "sandbox %s is busy; retry", b->id);
+	else if (r < 0)
+		r = why_set(why, -EIO, "cannot start the command: %s", strerror(-r));
+	if (r < 0)
+		goto out;
+	close(out[1]);
+	close(err[1]);
+	closep(&in[0]);
+	x->out_fd = out[0];
+	x->err_fd = err[0];
+	x->in_fd = in[1];
+	x->stream = stream;
+	x->stdin_data = TAKE_PTR(e->stdin_data);
+	x->stdin_len = e->stdin_len;
+	x->deadline = e->timeout_ns ? mono_ns() + (int64_t)e->timeout_ns : 0;
+	exec_link(x, b, rp);
+	api_exec_clear(e);
+	if (stream)
+		reply_open(rp, STREAM_EVENTS, 0);
+	/* Output is read once sbx-init says it started the command: "start" comes first. */
+	if (x->in_fd >= 0)
+		exec_write_stdin(x);
+	return 0;
+out:
+	for (int i = 0; i < 2; i++) {
+		closep(&out[i]);
+		closep(&err[i]);
+		closep(&in[i]);
+	}
+	free(x);
+	api_exec_clear(e);
+	return r;
+}

@@ -1,0 +1,176 @@
+// SPDX-License-Identifier: MIT
+/* The files API: a GET, PUT or DELETE of a path inside a sandbox, done by a helper that
+ * runs there as its user (sbx-init --file): the path resolves in the sandbox's root,
+ * what it writes is the sandbox's and is charged to it. The helper's exit code is 0 or
+ * the errno of what failed; a GET's output is the file's size, then the file. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../../sandbox/macro.h"
+#include "../../sandbox/text.h"
+#include "internal.h"
+
+/* Why a transfer of @path failed with @r (the helper's errno), as the caller's errno. */
+static int file_why(struct why *w, const char *path, int r)
+{
+	char p[128];
+	text_printable(path, p, sizeof(p));
+	switch (-r) {
+	case ENOENT:
+	case ENOTDIR:
+		return why_set(w, -ENOENT, "%s: no such file or directory", p);
+	case EISDIR:
+		return why_set(w, -EISDIR, "%s: is a directory", p);
+	case EPERM:
+	case EACCES:
+		return why_set(w, -EACCES, "%s: not a regular file the API may touch", p);
+	case EFBIG:
+		return why_set(w, -EFBIG, "%s: larger than the limit of %" PRIu64 " bytes", p,
+			       D.opt.max_file);
+	case EROFS:
+		return why_set(w, -EROFS, "%s: read-only file system", p);
+	case ENOSPC:
+	case EDQUOT:
+		return why_set(w, -ENOSPC, "%s: no space left in the sandbox", p);
+	case ENOMEM:
+		return why_set(w, -ENOSPC, "%s: the sandbox is out of memory", p);
+	case ENOTEMPTY:
+		return why_set(w, -ENOTEMPTY, "%s: directory not empty", p);
+	case EAGAIN:
+		return why_set(w, -EAGAIN,
+			       "%s: the sandbox cannot start its file helper now (process limit?)", p);
+	case EPIPE:
+		return why_set(w, -EPIPE, "%s: the upload ended early; nothing changed", p);
+	case EINVAL:
+	case ELOOP:
+	case ENAMETOOLONG:
+	case EXDEV:
+		return why_set(w, -EINVAL, "%s: %s", p, strerror(-r));
+	default:
+		return why_set(w, -EIO, "%s: %s", p, strerror(-r));
+	}
+}
+
+static void file_fail(struct reply *rp, const char *path, int r)
+{
+	struct why w;
+	reply_fail_why(rp, file_why(&w, path, r), &w);
+}
+
+/* A GET's helper: the file's size, then the file, sent on as it comes. */
+void file_deliver(struct exec *x, const char *data, size_t len)
+{
+	while (len && x->head_len < sizeof(x->head)) {
+		x->head[x->head_len++] = (unsigned char)*data++;
+		len--;
+	}
+	if (x->head_len < sizeof(x->head))
+		return;
+	if (!x->head_sent) {
+		for (int i = 7; i >= 0; i--)
+			x->left = x->left << 8 | x->head[i];
+		/* The helper runs as the sandbox's own ids: its word is bounded too. */
+		if (x->left > D.opt.max_file) {
+			struct reply *rp = exec_detach(x);
+			struct why w;
+			why_set(&w, -EIO,
+				"the sandbox's file helper announced %" PRIu64
+				" bytes, more than --max-file",
+				x->left);
+			reply_fail_why(rp, -EIO, &w);
+			reply_release(rp);
+			return;
+		}
+		reply_open(x->rp, STREAM_BYTES, x->left);
+		x->head_sent = true;
+	}
+	if (len > x->left)
+		len = (size_t)x->left;
+	x->left -= len;
+	reply_write(x->rp, data, len);
+}
+
+/* The helper's exit answers the request: its code is 0 or the errno of the failure. */
+void file_answer(struct reply *rp, struct exec *x)
+{
+	int err = x->failed	  ? x->code
+		  : x->code > 128 ? ENOMEM /* killed: in a sandbox, the OOM killer */
+				  : x->code;
+
+	if (x->kind == EXEC_FILE_GET && x->head_sent)
+		/* Cut short (the file shrank, the helper died): the length was promised. */
+		reply_close(rp, !x->left && !x->code);
+	else if (err)
+		file_fail(rp, x->path, -err);
+	else if (x->kind == EXEC_FILE_GET) /* an empty answer: it never said a size */
+		file_fail(rp, x->path, -EIO);
+	else
+		reply_done(rp, REPLY_OK,
+			   json_pack("{s:s,s:I}", "path", x->path, "size", (json_int_t)x->size));
+}
+
+int box_files(struct reply *rp, struct box *b, enum file_op op, const char *path, uint64_t size,
+	      struct why *why)
+{
+	static const char *const ops[] = { [FILE_GET] = "get", [FILE_PUT] = "put", [FILE_RM] = "rm" };
+	enum exec_kind kind = op == FILE_GET ? EXEC_FILE_GET
+			      : op == FILE_PUT ? EXEC_FILE_PUT
+					       : EXEC_FILE_RM;
+	int out[2] = { -1, -1 }, in[2] = { -1, -1 }, r;
+	char num[24];
+
+	r = exec_refused(b, why);
+	if (r < 0)
+		return r;
+	/* The helper is sbx-init itself, run inside the sandbox as its user: the path is
+	 * resolved in its root, what it writes is charged to it, and it owns it. */
+	snprintf(num, sizeof(num), "%" PRIu64, op == FILE_PUT ? size : D.opt.max_file);
+	char *argv[] = {
+		"/dev/sbx-init", "--file", (char *)ops[op], (char *)path, op == FILE_RM ? NULL : num,
+		NULL
+	};
+	char *envp[] = { NULL };
+	struct exec *x = calloc(1, sizeof(*x));
+	if (!x || !(x->path = strdup(path)) ||
+	    (op == FILE_PUT && rp->ops->body_prepare(rp) < 0) ||
+	    (op == FILE_GET && pipe2(out, O_CLOEXEC) < 0) ||
+	    (op == FILE_PUT && pipe2(in, O_CLOEXEC) < 0)) {
+		r = x && x->path ? -errno : -ENOMEM;
+		goto fail;
+	}
+	x->id = ++b->next_exec_id;
+	int stdio[3] = { in[0] >= 0 ? in[0] : D.devnull, out[1] >= 0 ? out[1] : D.devnull,
+			 D.devnull };
+	r = ctl_send_exec(b->ctl_fd, x->id, argv, envp, "/", stdio);
+	if (r < 0)
+		goto fail;
+	closep(&out[1]);
+	closep(&in[0]);
+	snprintf(x->argv0, sizeof(x->argv0), "file helper");
+	x->kind = kind;
+	x->size = size;
+	x->out_fd = out[0];
+	x->err_fd = x->in_fd = -1;
+	x->out_eof = kind != EXEC_FILE_GET;
+	x->err_eof = true;
+	exec_link(x, b, rp);
+	box_tick_soon();
+	if (op == FILE_PUT)
+		rp->ops->body_to_fd(rp, in[1]);
+	return 0;
+fail:
+	for (int i = 0; i < 2; i++) {
+		closep(&out[i]);
+		closep(&in[i]);
+	}
+	if (x)
+		free(x->path);
+	free(x);
+	return file_why(why, path, r);
+}

@@ -1,0 +1,124 @@
+/* SPDX-License-Identifier: MIT */
+/* How the domain answers. A domain call that fails at once returns -errno with a
+ * one-line message in a struct why. One that goes on (a launch, a checkpoint, a
+ * command, a transfer) holds its reply and ends it later, exactly once: with a result
+ * (reply_done), with -errno and a message (reply_fail), or, for a stream, with
+ * reply_close. Errors carry an errno whose meaning the caller's surface renders (the
+ * HTTP edge has one table); the domain never names a status.
+ *
+ * The edge implements a reply for an HTTP request; fork implements one that counts
+ * its copies; another API surface implements its own and calls the same functions.
+ * Loop thread only. */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* What a result is. */
+enum reply_kind {
+	REPLY_OK,      /* the state of something that was there */
+	REPLY_CREATED, /* something new: a sandbox, a snapshot, copies */
+};
+
+/* What a stream carries. */
+enum reply_stream {
+	STREAM_EVENTS, /* a command's events, one JSON object a line */
+	STREAM_TEXT,   /* a log, as it is written */
+	STREAM_BYTES,  /* a file, of the length given to reply_open */
+};
+
+struct reply;
+
+struct reply_ops {
+	void (*hold)(struct reply *r);	  /* kept past the call that got it */
+	void (*release)(struct reply *r); /* a hold let go */
+	bool (*alive)(const struct reply *r); /* its reader is still there */
+	void (*done)(struct reply *r, enum reply_kind kind, json_t *body); /* takes @body */
+	void (*fail)(struct reply *r, int err, const char *msg);
+	/* Streams (not every reply has them: fork's does not). */
+	void (*open)(struct reply *r, enum reply_stream kind, uint64_t len);
+	void (*write)(struct reply *r, const void *data, size_t len);
+	void (*close)(struct reply *r, bool whole); /* !whole: cut short, the reader must see */
+	size_t (*pending)(const struct reply *r);   /* written, not yet taken by the reader */
+	/* The request's body, streamed into a pipe (uploads): prepare first (what can
+	 * fail fails there), then hand the pipe's write end over. */
+	int (*body_prepare)(struct reply *r);
+	void (*body_to_fd)(struct reply *r, int fd);
+	/* What of the caller's share of held memory a collected answer may take. */
+	uint64_t (*room)(const struct reply *r);
+	void (*charge)(struct reply *r, uint64_t n);
+};
+
+/* The domain's side of a stream, called by the reply's owner: its reader took what was
+ * pending (drained), or went away (gone). poll: drained is called on every tick too (a
+ * log followed as it grows). */
+struct reply_watch {
+	void (*drained)(void *ud);
+	void (*gone)(void *ud);
+	bool poll;
+};
+
+struct reply {
+	const struct reply_ops *ops;
+	const struct reply_watch *watch; /* NULL: none */
+	void *watch_ud;
+};
+
+/* Backpressure: a stream waits while its reader has this much to take. */
+#define REPLY_HIGH (1u << 20)
+
+/* Why a call failed, in one line. */
+struct why {
+	char msg[256];
+};
+
+/* Writes the message (control bytes made '?') and returns @err (a -errno). */
+int why_set(struct why *w, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static inline void reply_hold(struct reply *r)
+{
+	r->ops->hold(r);
+}
+static inline void reply_release(struct reply *r)
+{
+	r->ops->release(r);
+}
+static inline bool reply_alive(const struct reply *r)
+{
+	return r->ops->alive(r);
+}
+static inline void reply_done(struct reply *r, enum reply_kind kind, json_t *body)
+{
+	r->ops->done(r, kind, body);
+}
+static inline void reply_fail(struct reply *r, int err, const char *msg)
+{
+	r->ops->fail(r, err, msg);
+}
+static inline void reply_fail_why(struct reply *r, int err, const struct why *w)
+{
+	r->ops->fail(r, err, w->msg);
+}
+static inline void reply_open(struct reply *r, enum reply_stream kind, uint64_t len)
+{
+	r->ops->open(r, kind, len);
+}
+static inline void reply_write(struct reply *r, const void *data, size_t len)
+{
+	r->ops->write(r, data, len);
+}
+static inline void reply_close(struct reply *r, bool whole)
+{
+	r->ops->close(r, whole);
+}
+static inline size_t reply_pending(const struct reply *r)
+{
+	return r->ops->pending(r);
+}
+static inline void reply_watch(struct reply *r, const struct reply_watch *w, void *ud)
+{
+	r->watch = w;
+	r->watch_ud = ud;
+}
