@@ -21,6 +21,7 @@
 
 #include "../../sandbox/image.h"
 #include "../../sandbox/instance.h"
+#include "../../sandbox/launch.h"
 #include "../../sandbox/macro.h"
 #include "../../sandbox/rootfs.h"
 #include "../../sandbox/sandbox.h"
@@ -33,7 +34,6 @@
 #include "../sys/store.h"
 #include "../sys/usage.h"
 
-#define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #define EXEC_GRACE_NS 200000000LL      /* output still draining after a command exited */
 #define EXITED_KEEP_NS 3600000000000LL /* exited sandboxes stay listed this long */
 #define CTL_RETRY_NS 30000000000LL     /* a control channel that cannot be reached yet */
@@ -250,46 +250,15 @@ unsigned box_count_live(const char *tenant)
 
 /* ---- environment ---- */
 
-static int env_set(char ***env, size_t *n, const char *kv)
-{
-	size_t klen = strcspn(kv, "=");
-	char *dup = strdup(kv);
-
-	if (!dup)
-		return -ENOMEM;
-	for (size_t i = 0; i < *n; i++)
-		if (!strncmp((*env)[i], kv, klen) && (*env)[i][klen] == '=') {
-			free((*env)[i]);
-			(*env)[i] = dup;
-			return 0;
-		}
-	char **nv = realloc(*env, (*n + 2) * sizeof(char *));
-	if (!nv) {
-		free(dup);
-		return -ENOMEM;
-	}
-	*env = nv;
-	nv[(*n)++] = dup;
-	nv[*n] = NULL;
-	return 0;
-}
-
-/* Defaults, then the image's, then the request's: later entries win. */
+/* Defaults, then the image's, then the request's: later entries win (launch.h). */
 static int build_env(struct launch_io *io, const struct image *img)
 {
-	char host[80];
-	size_t n = 0;
-	int r = 0;
-
-	snprintf(host, sizeof(host), "HOSTNAME=%s", io->req->hostname ? io->req->hostname : io->id);
-	r |= env_set(&io->envp, &n, "PATH=" DEFAULT_PATH);
-	r |= env_set(&io->envp, &n, "HOME=/tmp");
-	r |= env_set(&io->envp, &n, host);
-	for (char **e = img->env; e && *e; e++)
-		r |= env_set(&io->envp, &n, *e);
-	for (char **e = io->req->env; e && *e; e++)
-		r |= env_set(&io->envp, &n, *e);
-	return r ? -ENOMEM : 0;
+	const struct launch_env_src src = {
+		.hostname = launch_hostname(io->req->hostname, io->id),
+		.image = img->env,
+		.request = io->req->env,
+	};
+	return launch_env_build(&src, &io->envp);
 }
 
 /* ---- usage ---- */
@@ -834,15 +803,12 @@ static void launch_done(struct work *w)
 
 int box_new_id(char *buf, size_t size)
 {
-	uint8_t rnd[6];
+	int r;
 
-	do {
-		if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd))
-			return -errno;
-		snprintf(buf, size, "%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2], rnd[3],
-			 rnd[4], rnd[5]);
-	} while (box_find(buf, NULL));
-	return 0;
+	do
+		r = launch_id_new("", buf, size);
+	while (r == 0 && box_find(buf, NULL));
+	return r;
 }
 
 static int box_launch(struct conn *c, const char *tenant, json_t *spec, struct api_create *req,
@@ -1995,7 +1961,6 @@ void exec_start(struct conn *c, struct box *b, struct api_exec *e, bool stream)
 	box_tick_soon(); /* its deadline, its end */
 	int out[2] = { -1, -1 }, err[2] = { -1, -1 }, in[2] = { -1, -1 };
 	char **envp = NULL;
-	size_t nenv = 0;
 	int r;
 
 	if (exec_refused(c, b)) {
@@ -2008,13 +1973,7 @@ void exec_start(struct conn *c, struct box *b, struct api_exec *e, bool stream)
 		r = -errno;
 		goto fail;
 	}
-	for (char **p = b->envp; p && *p; p++)
-		if (env_set(&envp, &nenv, *p) < 0)
-			goto nomem;
-	for (char **p = e->env; p && *p; p++)
-		if (env_set(&envp, &nenv, *p) < 0)
-			goto nomem;
-	if (!envp && env_set(&envp, &nenv, "PATH=" DEFAULT_PATH) < 0)
+	if (launch_env_exec(b->envp, e->env, &envp) < 0)
 		goto nomem;
 	x->id = ++b->next_exec_id;
 	text_printable(e->cmd[0], x->argv0, sizeof(x->argv0));
