@@ -46,7 +46,7 @@ LDFLAGS_ALL = -pie -Wl,-z,relro,-z,now $(SAN_LDFLAGS) $(LDFLAGS)
 
 SANDBOX_SRCS := sandbox/spec.c sandbox/jsonpos.c sandbox/sysfilter.c sandbox/cgroup.c \
 	sandbox/image.c sandbox/sandbox.c sandbox/child.c sandbox/text.c sandbox/ctl.c \
-	sandbox/idmap.c sandbox/rootfs.c sandbox/instance.c
+	sandbox/idmap.c sandbox/rootfs.c sandbox/instance.c sandbox/launch.c
 SANDBOX_OBJS := $(SANDBOX_SRCS:%.c=$(B)/%.o)
 LIBSANDBOX := $(B)/libsandbox.a
 
@@ -133,7 +133,8 @@ $(B)/sbxd: $(SBXD_SRCS:%.c=$(B)/%.o) $(LIBHOST) $(LIBSANDBOX)
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(HOST_LIBS) $(SBXD_LIBS)
 
 # PID 1 of every sandbox: static, since images need not carry a libc.
-$(B)/sbx-init: sandbox/init.c sandbox/ctl.h sandbox/nsutil.h | $(SETUP)
+$(B)/sbx-init: sandbox/init.c sandbox/ctl.h sandbox/nsutil.h sandbox/launch.h sandbox/spec.h \
+		| $(SETUP)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $@ (static)")
 	$(Q)$(CC) -std=gnu11 $(WARN) -O2 -static -o $@ $<

@@ -28,6 +28,7 @@
 
 #include "../sandbox/image.h"
 #include "../sandbox/instance.h"
+#include "../sandbox/launch.h"
 #include "../sandbox/macro.h"
 #include "../sandbox/idmap.h"
 #include "../sandbox/rootfs.h"
@@ -597,12 +598,10 @@ int main(int argc, char **argv)
 		.max_conns_per_tenant = 1024,
 		.buffer_memory = 256ULL << 20,
 		.auth_ns = 10LL * 1000000000LL,
-		.default_limits = { .memory_bytes = SPEC_DEFAULT_MEMORY,
-				    .cpu_milli = SPEC_DEFAULT_CPU_MILLI,
-				    .pids = SPEC_DEFAULT_PIDS },
+		.default_limits = LAUNCH_DEFAULT_LIMITS,
 		.max_limits = { .pids = 32768 },
 		.max_writable = 8ULL << 30,
-		.tmp_bytes = 256ULL << 20,
+		.tmp_bytes = LAUNCH_DEFAULT_TMP_BYTES,
 		.default_timeout_ns = 300ULL * 1000000000ULL,
 		.max_body = 16ULL << 20,
 		.max_file = 100ULL << 20,

@@ -44,9 +44,9 @@
 #include <unistd.h>
 
 #include "ctl.h"
+#include "launch.h"
 #include "nsutil.h"
 
-#define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #define MAX_JOBS 1024
 
 static const int forwarded[] = { SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 };
@@ -83,7 +83,7 @@ static int status_to_code(int status)
  * on failure, with errno set. Runs in a forked child: no allocation. */
 static void exec_search(char *const argv[], char *const envp[])
 {
-	const char *path = DEFAULT_PATH;
+	const char *path = LAUNCH_DEFAULT_PATH;
 	char buf[4096];
 	int err = ENOENT;
 

@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include "sandbox.h"
 #include "instance.h"
+#include "launch.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -128,8 +129,8 @@ static int plan_build(struct child_plan *p, const struct sandbox_spec *spec)
 		.status_fd = -1,
 		.stdio = { -1, -1, -1 },
 		.scratch = instance_scratch_dir(),
-		.hostname = spec->hostname ? spec->hostname : spec->id,
-		.workdir = spec->workdir ? spec->workdir : "/",
+		.hostname = launch_hostname(spec->hostname, spec->id),
+		.workdir = spec->workdir ? spec->workdir : LAUNCH_DEFAULT_WORKDIR,
 		.set_user = spec->set_user,
 		.uid = spec->uid,
 		.gid = spec->gid,

@@ -32,7 +32,7 @@ struct sandbox_spec {
 				   * NULL with control: the sandbox only serves commands */
 	char *const *envp;	  /* complete environment, NULL-terminated */
 	const char *workdir;	  /* inside the sandbox, resolved in its root; default "/" */
-	const char *hostname;	  /* default "sbx" */
+	const char *hostname;	  /* default: the id (launch_hostname()) */
 	bool set_user;
 	uid_t uid;
 	gid_t gid;

@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -21,6 +20,7 @@
 
 #include "../../sandbox/image.h"
 #include "../../sandbox/instance.h"
+#include "../../sandbox/launch.h"
 #include "../../sandbox/macro.h"
 #include "../../sandbox/rootfs.h"
 #include "../../sandbox/sandbox.h"
@@ -170,14 +170,14 @@ json_t *box_json(const struct box *b)
 			  "cpus", lim->cpu_milli / 1000.0, "pids", (json_int_t)lim->pids,
 			  "timeout_s", (json_int_t)(lim->timeout_ns / 1000000000ULL),
 			  "idle_timeout_s", (json_int_t)(b->req.idle_timeout_ns / 1000000000ULL));
-	json_t *j =
-		json_pack("{s:s,s:s,s:s,s:s,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "id", b->id, "state",
-			  box_state_name(b->state), "tenant", b->tenant, "image",
-			  b->req.image ? b->req.image : "base", "cmd", cmd, "labels", labels,
-			  "limits", limits, "created_at", time_json(b->created_ns), "started_at",
-			  time_json(b->started_ns), "ended_at", time_json(b->ended_ns),
-			  "deadline_at", time_json(b->state == BOX_RUNNING ? b->deadline_ns : 0),
-			  "spec", json_incref(b->spec));
+	json_t *j = json_pack("{s:s,s:s,s:s,s:s,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "id", b->id,
+			      "state", box_state_name(b->state), "tenant", b->tenant, "image",
+			      b->req.image ? b->req.image : LAUNCH_DEFAULT_IMAGE, "cmd", cmd,
+			      "labels", labels, "limits", limits, "created_at",
+			      time_json(b->created_ns), "started_at", time_json(b->started_ns),
+			      "ended_at", time_json(b->ended_ns), "deadline_at",
+			      time_json(b->state == BOX_RUNNING ? b->deadline_ns : 0), "spec",
+			      json_incref(b->spec));
 	json_object_set_new(j, "exit_code",
 			    b->exit_code >= 0 ? json_integer(b->exit_code) : json_null());
 	json_object_set_new(j, "reason",
@@ -185,7 +185,7 @@ json_t *box_json(const struct box *b)
 	json_object_set_new(j, "pid",
 			    b->state == BOX_RUNNING && b->pid > 0 ? json_integer(b->pid)
 								  : json_null());
-	json_object_set_new(j, "hostname", json_string(b->req.hostname ? b->req.hostname : b->id));
+	json_object_set_new(j, "hostname", json_string(launch_hostname(b->req.hostname, b->id)));
 	json_object_set_new(j, "net",
 			    json_string(b->req.net == NET_LOOPBACK ? "loopback" : "none"));
 	if (b->restored_from)
@@ -248,46 +248,15 @@ unsigned box_count_live(const char *tenant)
 
 /* ---- environment ---- */
 
-int env_set(char ***env, size_t *n, const char *kv)
-{
-	size_t klen = strcspn(kv, "=");
-	char *dup = strdup(kv);
-
-	if (!dup)
-		return -ENOMEM;
-	for (size_t i = 0; i < *n; i++)
-		if (!strncmp((*env)[i], kv, klen) && (*env)[i][klen] == '=') {
-			free((*env)[i]);
-			(*env)[i] = dup;
-			return 0;
-		}
-	char **nv = realloc(*env, (*n + 2) * sizeof(char *));
-	if (!nv) {
-		free(dup);
-		return -ENOMEM;
-	}
-	*env = nv;
-	nv[(*n)++] = dup;
-	nv[*n] = NULL;
-	return 0;
-}
-
-/* Defaults, then the image's, then the request's: later entries win. */
+/* Defaults, then the image's, then the request's: later entries win (launch.h). */
 static int build_env(struct launch_io *io, const struct image *img)
 {
-	char host[80];
-	size_t n = 0;
-	int r = 0;
-
-	snprintf(host, sizeof(host), "HOSTNAME=%s", io->req->hostname ? io->req->hostname : io->id);
-	r |= env_set(&io->envp, &n, "PATH=" DEFAULT_PATH);
-	r |= env_set(&io->envp, &n, "HOME=/tmp");
-	r |= env_set(&io->envp, &n, host);
-	for (char **e = img->env; e && *e; e++)
-		r |= env_set(&io->envp, &n, *e);
-	for (char **e = io->req->env; e && *e; e++)
-		r |= env_set(&io->envp, &n, *e);
-	return r ? -ENOMEM : 0;
+	const struct launch_env_src src = {
+		.hostname = launch_hostname(io->req->hostname, io->id),
+		.image = img->env,
+		.request = io->req->env,
+	};
+	return launch_env_build(&src, &io->envp);
 }
 
 /* ---- usage ---- */
@@ -565,7 +534,8 @@ static void launch_fn(struct work *w)
 		devices[2 * i + 1] = strrchr(io->nodes[i], '/') + 1;
 	}
 
-	r = image_open(req->image ? req->image : "base", D.opt.images_dir, &img, &ierr);
+	r = image_open(req->image ? req->image : LAUNCH_DEFAULT_IMAGE, D.opt.images_dir, &img,
+		       &ierr);
 	if (r < 0) {
 		if (asprintf(&j->err, "image: %s", ierr ? ierr : strerror(-r)) < 0)
 			j->err = NULL;
@@ -810,15 +780,12 @@ static void launch_done(struct work *w)
 
 int box_new_id(char *buf, size_t size)
 {
-	uint8_t rnd[6];
+	int r;
 
-	do {
-		if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd))
-			return -errno;
-		snprintf(buf, size, "%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2], rnd[3],
-			 rnd[4], rnd[5]);
-	} while (box_find(buf, NULL));
-	return 0;
+	do
+		r = launch_id_new("", buf, size);
+	while (r == 0 && box_find(buf, NULL));
+	return r;
 }
 
 static int box_launch(struct reply *rp, const char *tenant, json_t *spec, struct api_create *req,
@@ -833,12 +800,7 @@ static int limits_apply(struct api_create *req, json_t *spec, struct why *why)
 	const struct sandbox_limits *def = &D.opt.default_limits, *max = &D.opt.max_limits;
 	char cpus[32];
 
-	if (!l->memory_bytes)
-		l->memory_bytes = def->memory_bytes;
-	if (!l->cpu_milli)
-		l->cpu_milli = def->cpu_milli;
-	if (!l->pids)
-		l->pids = def->pids;
+	launch_limits_fill(l, def);
 	if (l->memory_bytes > max->memory_bytes)
 		return why_set(why, -EINVAL,
 			       "limits.memory: at most %" PRIu64 " bytes on this host",

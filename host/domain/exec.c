@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../../sandbox/launch.h"
 #include "../../sandbox/macro.h"
 #include "../../sandbox/text.h"
 #include "../sys/b64.h"
@@ -382,27 +383,6 @@ void exec_link(struct exec *x, struct box *b, struct reply *rp)
 	b->last_active = mono_ns();
 }
 
-/* The environment of a command: the sandbox's, then its own; PATH if neither sets any. */
-static int exec_env(const struct box *b, char **env, char ***ret)
-{
-	char **envp = NULL;
-	size_t nenv = 0;
-
-	for (char **p = b->envp; p && *p; p++)
-		if (env_set(&envp, &nenv, *p) < 0)
-			goto nomem;
-	for (char **p = env; p && *p; p++)
-		if (env_set(&envp, &nenv, *p) < 0)
-			goto nomem;
-	if (!envp && env_set(&envp, &nenv, "PATH=" DEFAULT_PATH) < 0)
-		goto nomem;
-	*ret = envp;
-	return 0;
-nomem:
-	strv_free(envp);
-	return -ENOMEM;
-}
-
 static void exec_write_stdin(struct exec *x)
 {
 	x->in_op.cb = in_done;
@@ -428,12 +408,14 @@ int exec_start(struct reply *rp, struct box *b, struct api_exec *e, bool stream,
 		r = why_set(why, -EIO, "cannot start the command: %s", strerror(errno));
 		goto out;
 	}
-	r = exec_env(b, e->env, &envp);
+	r = launch_env_exec(b->envp, e->env, &envp);
 	if (r == 0) {
 		x->id = ++b->next_exec_id;
 		text_printable(e->cmd[0], x->argv0, sizeof(x->argv0));
 		int stdio[3] = { e->stdin_len ? in[0] : D.devnull, out[1], err[1] };
-		const char *cwd = e->workdir ? e->workdir : b->req.workdir ? b->req.workdir : "/";
+		const char *cwd = e->workdir	   ? e->workdir
+				  : b->req.workdir ? b->req.workdir
+						   : LAUNCH_DEFAULT_WORKDIR;
 		r = ctl_send_exec(b->ctl_fd, x->id, e->cmd, envp, cwd, stdio);
 		strv_free(envp);
 	}

@@ -44,7 +44,8 @@ static int file_why(struct why *w, const char *path, int r)
 		return why_set(w, -ENOTEMPTY, "%s: directory not empty", p);
 	case EAGAIN:
 		return why_set(w, -EAGAIN,
-			       "%s: the sandbox cannot start its file helper now (process limit?)", p);
+			       "%s: the sandbox cannot start its file helper now (process limit?)",
+			       p);
 	case EPIPE:
 		return why_set(w, -EPIPE, "%s: the upload ended early; nothing changed", p);
 	case EINVAL:
@@ -118,8 +119,10 @@ void file_answer(struct reply *rp, struct exec *x)
 int box_files(struct reply *rp, struct box *b, enum file_op op, const char *path, uint64_t size,
 	      struct why *why)
 {
-	static const char *const ops[] = { [FILE_GET] = "get", [FILE_PUT] = "put", [FILE_RM] = "rm" };
-	enum exec_kind kind = op == FILE_GET ? EXEC_FILE_GET
+	static const char *const ops[] = {
+		[FILE_GET] = "get", [FILE_PUT] = "put", [FILE_RM] = "rm"
+	};
+	enum exec_kind kind = op == FILE_GET   ? EXEC_FILE_GET
 			      : op == FILE_PUT ? EXEC_FILE_PUT
 					       : EXEC_FILE_RM;
 	int out[2] = { -1, -1 }, in[2] = { -1, -1 }, r;
@@ -131,14 +134,15 @@ int box_files(struct reply *rp, struct box *b, enum file_op op, const char *path
 	/* The helper is sbx-init itself, run inside the sandbox as its user: the path is
 	 * resolved in its root, what it writes is charged to it, and it owns it. */
 	snprintf(num, sizeof(num), "%" PRIu64, op == FILE_PUT ? size : D.opt.max_file);
-	char *argv[] = {
-		"/dev/sbx-init", "--file", (char *)ops[op], (char *)path, op == FILE_RM ? NULL : num,
-		NULL
-	};
+	char *argv[] = { "/dev/sbx-init",
+			 "--file",
+			 (char *)ops[op],
+			 (char *)path,
+			 op == FILE_RM ? NULL : num,
+			 NULL };
 	char *envp[] = { NULL };
 	struct exec *x = calloc(1, sizeof(*x));
-	if (!x || !(x->path = strdup(path)) ||
-	    (op == FILE_PUT && rp->ops->body_prepare(rp) < 0) ||
+	if (!x || !(x->path = strdup(path)) || (op == FILE_PUT && rp->ops->body_prepare(rp) < 0) ||
 	    (op == FILE_GET && pipe2(out, O_CLOEXEC) < 0) ||
 	    (op == FILE_PUT && pipe2(in, O_CLOEXEC) < 0)) {
 		r = x && x->path ? -errno : -ENOMEM;

@@ -4,11 +4,7 @@
 
 #include "domain.h"
 
-#define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #define EXEC_GRACE_NS 200000000LL /* output still draining after a command exited */
-
-/* box.c: sets or replaces NAME=VALUE in a NULL-terminated environment. */
-int env_set(char ***env, size_t *n, const char *kv);
 
 /* exec.c */
 /* A message of sbx-init about command @r->id. */

@@ -32,8 +32,8 @@ enum reply_stream {
 struct reply;
 
 struct reply_ops {
-	void (*hold)(struct reply *r);	  /* kept past the call that got it */
-	void (*release)(struct reply *r); /* a hold let go */
+	void (*hold)(struct reply *r);	      /* kept past the call that got it */
+	void (*release)(struct reply *r);     /* a hold let go */
 	bool (*alive)(const struct reply *r); /* its reader is still there */
 	void (*done)(struct reply *r, enum reply_kind kind, json_t *body); /* takes @body */
 	void (*fail)(struct reply *r, int err, const char *msg);

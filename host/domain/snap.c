@@ -42,6 +42,7 @@
 #include <unistd.h>
 
 #include "../../sandbox/image.h"
+#include "../../sandbox/launch.h"
 #include "../../sandbox/macro.h"
 #include "../../sandbox/sandbox.h"
 #include "../../sandbox/idmap.h"
@@ -567,8 +568,8 @@ static void ckpt_done(struct work *w)
 			s->stats = json_incref(k->stats);
 			s->meta = json_pack(
 				"{s:O,s:s,s:s,s:o,s:O,s:O,s:O,s:I,s:I}", "spec", b->spec, "image",
-				b->req.image ? b->req.image : "base", "hostname",
-				b->req.hostname ? b->req.hostname : b->id, "usage",
+				b->req.image ? b->req.image : LAUNCH_DEFAULT_IMAGE, "hostname",
+				launch_hostname(b->req.hostname, b->id), "usage",
 				u ? u : json_object(), "keys", k->keys, "binds", k->binds, "devs",
 				k->devs, "uid_base", (json_int_t)b->sb->uid_base, "writable_bytes",
 				(json_int_t)(b->req.writable_bytes ? b->req.writable_bytes
@@ -726,7 +727,7 @@ static int ckpt_start(struct reply *rp, struct box *b, bool leave_running, unsig
 	k->fork_count = fork_count;
 	k->pid = b->sb->pid;
 	k->cg = b->sb->cg;
-	k->image = strdup(b->req.image ? b->req.image : "base");
+	k->image = strdup(b->req.image ? b->req.image : LAUNCH_DEFAULT_IMAGE);
 	k->box_dir = strdup(b->dir);
 	if (asprintf(&k->tmp, "%s/snapshots/.tmp-%s", D.opt.state_dir, k->sid) < 0)
 		k->tmp = NULL;

@@ -9,27 +9,24 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
 #include "../../sandbox/image.h"
+#include "../../sandbox/launch.h"
 #include "../../sandbox/macro.h"
 #include "../../sandbox/sysfilter.h"
 #include "../../host/sys/meter.h"
 #include "../../host/sys/usage.h"
 #include "sbx.h"
 
-#define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-
 /* What a run holds from its options to its end. */
 struct run {
 	struct run_opts o;
 	struct image *img;
 	struct sysfilter *filter;
-	char *images, *init, *hostvar;
-	char *env[MAX_ENV + 80];
-	size_t nenv;
+	char *images, *init;
+	char **env;
 	char id[16];
 	int sigfd;
 	struct meter *meter; /* --usage only */
@@ -41,7 +38,7 @@ static void run_clear(struct run *run)
 	meter_close(run->meter);
 	free(run->meter_why);
 	closep(&run->sigfd);
-	free(run->hostvar);
+	launch_env_free(run->env);
 	free(run->init);
 	free(run->images);
 	sysfilter_free(run->filter);
@@ -55,29 +52,14 @@ static char *beside_self(const char *env_var, const char *name)
 	return e && e[0] ? strdup(e) : image_beside_exe(name);
 }
 
-static int make_id(char *buf, size_t size)
-{
-	uint8_t rnd[6];
-
-	if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd))
-		return -errno;
-	snprintf(buf, size, "%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2], rnd[3], rnd[4],
-		 rnd[5]);
-	return 0;
-}
-
 /* The limits a run gets when it sets none (sbxd's built-in defaults), and the sizes no
  * tmpfs may exceed: the host's memory. */
 static int run_limits(struct run_opts *o)
 {
+	static const struct sandbox_limits def = LAUNCH_DEFAULT_LIMITS;
 	uint64_t ram = spec_host_memory();
 
-	if (!o->limits.memory_bytes)
-		o->limits.memory_bytes = SPEC_DEFAULT_MEMORY;
-	if (!o->limits.cpu_milli)
-		o->limits.cpu_milli = SPEC_DEFAULT_CPU_MILLI;
-	if (!o->limits.pids)
-		o->limits.pids = SPEC_DEFAULT_PIDS;
+	launch_limits_fill(&o->limits, &def);
 	if (ram && o->writable_bytes > ram)
 		return -sbx_die("--writable-size: at most this host's memory (%" PRIu64 " bytes)",
 				ram);
@@ -104,52 +86,26 @@ static int run_prepare(struct run *run)
 	r = sysfilter_new_named(run->o.seccomp, &run->filter, &filter_err);
 	if (r < 0)
 		return sbx_die("--seccomp: %s", filter_err ? filter_err : strerror(-r));
-	if (make_id(run->id, sizeof(run->id)) < 0)
-		return sbx_die("getrandom: %s", strerror(errno));
+	r = launch_id_new("", run->id, sizeof(run->id));
+	if (r < 0)
+		return sbx_die("getrandom: %s", strerror(-r));
 	return 0;
 }
 
-static bool env_has(char **env, size_t n, const char *kv)
-{
-	size_t klen = strcspn(kv, "=");
-	for (size_t i = 0; i < n; i++)
-		if (!strncmp(env[i], kv, klen) && env[i][klen] == '=')
-			return true;
-	return false;
-}
-
-/* Later entries win: --env over the image's env over the defaults. */
-static void env_set(char **env, size_t *n, const char *kv)
-{
-	size_t klen = strcspn(kv, "=");
-	for (size_t i = 0; i < *n; i++)
-		if (!strncmp(env[i], kv, klen) && env[i][klen] == '=') {
-			env[i] = (char *)kv;
-			return;
-		}
-	env[(*n)++] = (char *)kv;
-}
-
-/* Environment: defaults, then the image's, then --env. 0 or EXIT_SBX. */
+/* Environment: defaults, then the image's, then the host's TERM where the image sets
+ * none, then --env (launch_env_build()). 0 or EXIT_SBX. */
 static int run_env(struct run *run)
 {
 	const struct run_opts *o = &run->o;
+	const struct launch_env_src src = {
+		.hostname = launch_hostname(o->hostname, run->id),
+		.image = run->img->env,
+		.term = getenv("TERM"),
+		.request = (char *const *)o->env,
+	};
+	int r = launch_env_build(&src, &run->env);
 
-	if (asprintf(&run->hostvar, "HOSTNAME=%s", o->hostname ? o->hostname : run->id) < 0) {
-		run->hostvar = NULL;
-		return sbx_die("out of memory");
-	}
-	env_set(run->env, &run->nenv, "PATH=" DEFAULT_PATH);
-	env_set(run->env, &run->nenv, "HOME=/tmp");
-	env_set(run->env, &run->nenv, run->hostvar);
-	for (char **e = run->img->env; e && *e; e++)
-		env_set(run->env, &run->nenv, *e);
-	if (getenv("TERM") && !env_has(run->env, run->nenv, "TERM="))
-		env_set(run->env, &run->nenv, getenv("TERM") - strlen("TERM="));
-	for (size_t i = 0; i < o->nenv; i++)
-		env_set(run->env, &run->nenv, o->env[i]);
-	run->env[run->nenv] = NULL;
-	return 0;
+	return r < 0 ? sbx_die("environment: %s", strerror(-r)) : 0;
 }
 
 /* Signals for the workload arrive on a signalfd and are forwarded to sbx-init. */
@@ -285,7 +241,7 @@ static int run_sandbox(struct run *run, const struct sandbox_spec *spec)
 int cmd_run(int argc, char **argv)
 {
 	_cleanup_(run_clear) struct run run = {
-		.o = { .image = "base", .tmp_bytes = 256 << 20 },
+		.o = { .image = LAUNCH_DEFAULT_IMAGE, .tmp_bytes = LAUNCH_DEFAULT_TMP_BYTES },
 		.sigfd = -1,
 	};
 	const struct run_opts *o = &run.o;

@@ -120,7 +120,7 @@ struct run_opts {
 	bool user_ns, set_user;
 	uid_t uid;
 	gid_t gid;
-	const char *env[MAX_ENV];
+	const char *env[MAX_ENV + 1]; /* NULL-terminated: at most MAX_ENV are set */
 	size_t nenv;
 	const char *timeout_text;
 	const char *usage_out; /* run only: --usage=FILE|- */
