@@ -6,6 +6,7 @@
 #   make test       build and run every test; ends with "N passed, N failed, N skipped"
 #   make bench      launch, sbxd, meter-cost and billing benchmarks (tools/bench/)
 #   make fuzz       build the libFuzzer targets (build/fuzz/)
+#   make check-layers  host/'s rooms include only downwards (run by make test)
 #   make format / format-check
 #   make SANITIZE=address,undefined   sanitizer build;  V=1 for loud output
 #   make SANITIZE=thread B=build-tsan check-build, then
@@ -60,7 +61,7 @@ SBXD_SRCS := host/sbxd.c \
 	host/sys/log.c host/sys/loop.c host/sys/store.c host/sys/meter.c host/sys/usage.c host/sys/devices.c \
 	host/sys/nvml.c host/sys/layer.c host/sys/criu.c \
 	host/billing/ledger.c \
-	host/domain/reply.c host/domain/box.c host/domain/exec.c host/domain/files.c host/domain/logs.c host/domain/bill.c host/domain/gpu.c host/domain/snap.c \
+	host/domain/reply.c host/domain/box.c host/domain/metering.c host/domain/launch.c host/domain/lifecycle.c host/domain/readopt.c host/domain/exec.c host/domain/files.c host/domain/logs.c host/domain/bill.c host/domain/gpu.c host/domain/snap.c host/domain/checkpoint.c host/domain/fork.c host/domain/restore.c \
 	host/edge/server.c host/edge/reply.c host/edge/listen.c host/edge/api.c host/edge/metrics.c host/edge/export.c
 SBXD_LIBS := -luring -lsqlite3 -lcrypto -lpthread -lbpf -ldl
 # The CLI: main.c (the table of verbs), a file per verb or family of verbs, common.c.
@@ -83,7 +84,7 @@ IMAGES := $(B)/images/base/manifest.json $(B)/images/host/manifest.json
 # Benchmark programs: built by make test too, so that every change keeps them building.
 BENCH := $(B)/bench-launch $(B)/bench-sbxd $(B)/bench-meter
 
-.PHONY: all run demo test check-build bench fuzz format format-check clean setup
+.PHONY: all run demo test check-build check-layers bench fuzz format format-check clean setup
 .SECONDARY:
 all: $(B)/sbx $(B)/sbxd $(B)/sbx-init $(IMAGES)
 
@@ -184,7 +185,11 @@ fuzz: $(SETUP)
 check-build: all $(UNIT_TESTS) $(INTEG_C_TESTS) $(HELPERS) $(FUZZ_REPLAY) \
 		$(B)/tests/libnvidia-ml-test.so $(BENCH)
 
-test: check-build
+# The rooms of host/ include only downwards (tools/check-layers.sh says the order).
+check-layers:
+	$(Q)bash tools/check-layers.sh
+
+test: check-build check-layers
 	$(Q)bash tests/run.sh
 
 $(B)/bench-launch: tools/bench/bench-launch.c $(LIBSANDBOX)

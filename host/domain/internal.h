@@ -6,6 +6,69 @@
 
 #define EXEC_GRACE_NS 200000000LL /* output still draining after a command exited */
 
+#define EXITED_KEEP_NS 3600000000000LL /* exited sandboxes stay listed this long */
+#define CTL_RETRY_NS 30000000000LL     /* a control channel that cannot be reached yet */
+
+struct cgroup;
+
+/* box.c: the registry */
+void box_link(struct box *b);
+void box_unlink(struct box *b);
+void box_free(struct box *b);
+/* Its record in the state database, as it is now. 0 or -errno (D.store_error says). */
+int box_persist(struct box *b);
+/* An exited sandbox's record leaves the list (its time is up). */
+void box_expire(struct box *b);
+/* A tenant keeps at most --max-per-tenant exited sandboxes: the oldest go. */
+void box_trim_exited(const char *tenant);
+
+/* metering.c */
+int slot_alloc(void);
+void slot_free(struct box *b);
+/* Registers the GPUs (their nodes' rdevs) of meter slot @slot. */
+int gpus_meter(int slot, const uint64_t *rdevs, unsigned ngpu, bool fresh);
+void gpus_release(struct box *b);
+/* libsandbox's hook once the sandbox's cgroup exists: its meter slot and devices. */
+int on_cgroup(const struct cgroup *cg, void *userdata);
+/* Its usage as it ended, kept for its record and its bill. */
+void usage_finalize(struct box *b);
+
+/* launch.c */
+char *cgroup_to_json(const struct cgroup *cg);
+void remove_state_dir(const char *dir);
+
+/* lifecycle.c */
+/* It runs: its exit watch and control channel are armed, its meters opened. */
+void box_running(struct box *b);
+int ctl_open(struct box *b);
+/* The exit code sbx-init wrote in @dir/status, or -1. */
+int read_status(const char *dir);
+
+/* snap.c: snapshots' registry and what checkpoint.c and restore.c share */
+#define CRIU_TIMEOUT_NS (120 * 1000000000LL)
+/* CRIU's cache of kernel features, kept on a tmpfs (or NULL: probed every run). */
+extern const char *criu_cache_dir;
+/* Options of every criu dump and restore. */
+extern const char *const criu_common[4];
+void rm_rf(const char *path);
+uint64_t du_bytes(const char *path);
+/* tar of a writable layer (create: from @dir into @archive; else back), run in @cg. */
+int layer_tar(bool create, const char *archive, const char *dir, const char *log,
+	      const struct cgroup *cg, char **ret_err);
+/* CRIU's key of an open file of @pid (--external, --inherit-fd). */
+int file_key(pid_t pid, int fd, char *buf, size_t size);
+/* Appends a formatted argument to @argv (of @max), NULL-terminated; NULL if no room. */
+char *strvcat(char **argv, size_t *n, size_t max, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+void strv_clear(char **argv, size_t n);
+void snap_free(struct snap *s);
+int snap_persist(struct snap *s, const char *state);
+/* Removes @s (on a worker), answering @rp (held) when done, if not NULL. */
+void snap_remove(struct snap *s, struct reply *rp);
+
+/* fork.c: @count copies of @s, answered on @rp (held by the caller; taken). */
+void fork_start(struct reply *rp, struct snap *s, unsigned count, int64_t t0);
+
 /* exec.c */
 /* A message of sbx-init about command @r->id. */
 void exec_event(struct box *b, const struct ctl_reply *r);

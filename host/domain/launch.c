@@ -1,0 +1,555 @@
+// SPDX-License-Identifier: MIT
+/* Creating a sandbox: the request checked against the host (limits, GPUs, images), the
+ * launch on a worker (libsandbox, or a restore from a snapshot), and its answer. */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <seccomp.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+#include "../../sandbox/image.h"
+#include "../../sandbox/instance.h"
+#include "../../sandbox/launch.h"
+#include "../../sandbox/macro.h"
+#include "../../sandbox/rootfs.h"
+#include "../../sandbox/sandbox.h"
+#include "../../sandbox/text.h"
+#include "internal.h"
+#include "../sys/devices.h"
+#include "../sys/layer.h"
+#include "../sys/meter.h"
+#include "../sys/store.h"
+#include "../sys/usage.h"
+
+
+/* Defaults, then the image's, then the request's: later entries win (launch.h). */
+static int build_env(struct launch_io *io, const struct image *img)
+{
+	const struct launch_env_src src = {
+		.hostname = launch_hostname(io->req->hostname, io->id),
+		.image = img->env,
+		.request = io->req->env,
+	};
+	return launch_env_build(&src, &io->envp);
+}
+
+struct launch_job {
+	struct work w;
+	struct box *b;	  /* for the completion: the worker has io */
+	struct reply *rp; /* held until the answer */
+	struct launch_io io;
+	int r;	   /* -errno */
+	char *err; /* one line: what failed */
+	struct sandbox *sb;
+	int ctl_fd;
+};
+
+char *cgroup_to_json(const struct cgroup *cg)
+{
+	json_t *v1 = json_array();
+	for (int i = 0; i < _CG_V1_MAX; i++)
+		json_array_append_new(v1,
+				      cg->v1_path[i] ? json_string(cg->v1_path[i]) : json_null());
+	json_t *j = json_pack("{s:s,s:s,s:o}", "mode", cgroup_mode_name(cg->mode), "v2",
+			      cg->v2_path, "v1", v1);
+	char *s = json_dumps(j, JSON_COMPACT);
+	json_decref(j);
+	return s;
+}
+
+static int open_state_files(const char *dir, int *log_fd, int *status_fd)
+{
+	char path[4096];
+
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	snprintf(path, sizeof(path), "%s/log", dir);
+	*log_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (*log_fd < 0)
+		return -errno;
+	snprintf(path, sizeof(path), "%s/status", dir);
+	*status_fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (*status_fd < 0) {
+		int r = -errno;
+		close(*log_fd);
+		return r;
+	}
+	return 0;
+}
+
+void remove_state_dir(const char *dir)
+{
+	DIR *d = opendir(dir);
+	for (struct dirent *e; d && (e = readdir(d));)
+		if (e->d_type != DT_DIR)
+			(void)unlinkat(dirfd(d), e->d_name, 0);
+	if (d)
+		closedir(d);
+	(void)rmdir(dir);
+}
+
+/* A restored sandbox, left stopped by CRIU: its log and status files become root's again
+ * (they were its root's for CRIU to open them anew; sbx-init holds them open), then
+ * sbx-init alone goes on and starts again from an exec inside the sandbox's user
+ * namespace, as a launched one did, so that a later checkpoint accepts it; only then,
+ * non-dumpable again, does it let the rest of the sandbox go on. Nothing of the sandbox
+ * runs while PID 1 is dumpable. */
+static int restore_resume(const char *id, struct sandbox *sb, int ctl_fd, int log_fd, int status_fd)
+{
+	if (fchown(log_fd, 0, 0) < 0 || fchown(status_fd, 0, 0) < 0)
+		return -errno;
+	int r = sandbox_signal(sb, SIGCONT);
+	if (r == 0)
+		r = ctl_reexec(ctl_fd, 5000);
+	if (r < 0) {
+		/* An sbx-init that cannot: the sandbox runs on, and only its next checkpoint
+		 * would fail. */
+		logmsg(1, "sandbox %s: sbx-init did not start again after the restore: %s", id,
+		       strerror(-r));
+		(void)cgroup_signal(sb->cg, SIGCONT);
+	}
+	return 0;
+}
+
+static void launch_fn(struct work *w)
+{
+	struct launch_job *j = (struct launch_job *)w;
+	struct launch_io *io = &j->io;
+	const struct api_create *req = io->req;
+	_cleanup_(image_freep) struct image *img = NULL;
+	_cleanup_close_ int log_fd = -1, status_fd = -1;
+	struct sandbox_error se = { 0 };
+	char *ierr = NULL;
+	const char *devices[2 * ARRAY_SIZE(io->nodes) + 1] = { 0 };
+	int r;
+
+	/* The GPUs' nodes and their companions, bound into /dev under their own names. */
+	for (size_t i = 0; i < io->nnodes; i++) {
+		devices[2 * i] = io->nodes[i];
+		devices[2 * i + 1] = strrchr(io->nodes[i], '/') + 1;
+	}
+
+	r = image_open(req->image ? req->image : LAUNCH_DEFAULT_IMAGE, D.opt.images_dir, &img,
+		       &ierr);
+	if (r < 0) {
+		if (asprintf(&j->err, "image: %s", ierr ? ierr : strerror(-r)) < 0)
+			j->err = NULL;
+		free(ierr);
+		j->r = r == -ENOENT ? -EINVAL : -EIO;
+		return;
+	}
+	r = build_env(io, img);
+	if (r == 0)
+		r = open_state_files(io->dir, &log_fd, &status_fd);
+	if (r < 0) {
+		j->r = -EIO;
+		if (asprintf(&j->err, "cannot prepare the sandbox: %s", strerror(-r)) < 0)
+			j->err = NULL;
+		return;
+	}
+	/* A layer of its own on the host, reachable for checkpoints. */
+	char layer[256];
+	uint64_t wbytes = req->writable_bytes ? req->writable_bytes : D.opt.writable_default;
+	bool own_layer = wbytes;
+	if (own_layer) {
+		r = layer_create(io->id, wbytes);
+		if (r == 0)
+			r = layer_path(io->id, NULL, layer, sizeof(layer));
+		if (r < 0) {
+			j->r = -EIO;
+			if (asprintf(&j->err, "cannot prepare the writable layer: %s",
+				     strerror(-r)) < 0)
+				j->err = NULL;
+			goto fail;
+		}
+	}
+	struct sandbox_spec spec = {
+		.id = io->id,
+		.rootfs = img->rootfs,
+		.binds = (const char *const *)img->binds,
+		.argv = req->cmd,
+		.envp = io->envp,
+		.workdir = req->workdir,
+		.hostname = req->hostname,
+		.set_user = req->set_user,
+		.uid = req->uid,
+		.gid = req->gid,
+		.limits = req->limits,
+		.writable_bytes = wbytes,
+		.layer_dir = own_layer ? layer : NULL,
+		.tmp_bytes = D.opt.tmp_bytes,
+		.net = req->net,
+		.control = true,
+		.filter = D.filter,
+		.stdio = { D.devnull, log_fd, log_fd },
+		.log_fd = log_fd,
+		.log_cap = D.opt.log_cap,
+		.status_fd = status_fd,
+		.on_cgroup = io->slot >= 0 || D.devices ? on_cgroup : NULL,
+		.userdata = io,
+		.devices = devices,
+	};
+	/* Metered even without a limit. (Set here, not in the initializer above: a second
+	 * designator for a member of .limits would reset the whole of it.) */
+	spec.limits.memory_account = true;
+	if (io->from) {
+		r = snap_restore(io, &spec, img, log_fd, status_fd, &j->sb, &j->err);
+		if (r < 0) {
+			j->r = -EIO;
+			if (!j->err && asprintf(&j->err, "restore failed: %s", strerror(-r)) < 0)
+				j->err = NULL;
+			goto fail;
+		}
+	} else {
+		r = sandbox_start(&spec, D.opt.init_path, &j->sb, &se);
+	}
+	if (r < 0) {
+		bool user_error = (se.stage == STAGE_WORKDIR &&
+				   (r == -ENOENT || r == -ENOTDIR || r == -ELOOP || r == -EACCES ||
+				    r == -ENAMETOOLONG)) ||
+				  (se.stage == STAGE_CGROUP && r == -EOPNOTSUPP);
+		j->r = user_error ? -EINVAL : r == -ENOSPC || r == -EAGAIN ? -EAGAIN : -EIO;
+		if (se.stage == STAGE_WORKDIR)
+			r = asprintf(&j->err, "workdir: %s: %s", req->workdir, strerror(-r));
+		else
+			r = asprintf(&j->err, "launch failed at %s: %s",
+				     sandbox_stage_name(se.stage), strerror(-r));
+		if (r < 0)
+			j->err = NULL;
+		goto fail;
+	}
+	r = sandbox_start_time(j->sb->pid, &io->start_time);
+	if (r == 0) {
+		j->ctl_fd = ctl_connect(j->sb->pidfd, true);
+		r = j->ctl_fd < 0 ? j->ctl_fd : 0;
+	}
+	if (r == 0 && io->from)
+		r = restore_resume(io->id, j->sb, j->ctl_fd, log_fd, status_fd);
+	if (r == 0)
+		return;
+	sandbox_destroy(j->sb);
+	j->sb = NULL;
+	j->r = -EIO;
+	if (asprintf(&j->err, "cannot reach the new sandbox: %s", strerror(-r)) < 0)
+		j->err = NULL;
+fail:
+	remove_state_dir(io->dir);
+	layer_remove(io->id);
+}
+
+static void launch_done(struct work *w)
+{
+	struct launch_job *j = (struct launch_job *)w;
+	struct box *b = j->b;
+	struct reply *rp = j->rp;
+
+	b->jobs--;
+	/* What the worker made, handed over. */
+	b->envp = TAKE_PTR(j->io.envp);
+	b->start_time = j->io.start_time;
+	b->cg_id = j->io.cg_id;
+	b->cpu_offset_ns = j->io.cpu_offset_ns;
+	b->restore_ms = j->io.restore_ms;
+	b->restore_stats = TAKE_PTR(j->io.restore_stats);
+	if (b->from) { /* the restore is done with its snapshot */
+		b->from->users--;
+		b->from = NULL;
+	}
+	if (j->r < 0) {
+		gpus_release(b);
+		slot_free(b);
+		store_sandbox_put(D.store, &(struct store_sandbox){
+						   .id = b->id,
+						   .tenant = b->tenant,
+						   .state = "removed",
+						   .spec = "{}",
+						   .reason = box_reason_name(REASON_FAILED),
+						   .created_ns = b->created_ns,
+						   .exit_code = -1,
+					   });
+		b->state = BOX_REMOVED;
+		box_unlink(b);
+		D.live--;
+		reply_fail(rp, j->r, j->err ? j->err : "launch failed");
+		reply_release(rp);
+		free(j->err);
+		free(j);
+		box_maybe_free(b);
+		return;
+	}
+	b->sb = j->sb;
+	b->ctl_fd = j->ctl_fd;
+	b->started_ns = real_ns();
+	if (b->req.limits.timeout_ns)
+		b->deadline_ns = b->started_ns + (int64_t)b->req.limits.timeout_ns;
+	box_running(b);
+	bill_start(b);
+	free(j);
+	if (box_persist(b) < 0) {
+		/* Unrecorded, a restart would not find it: it does not stay. */
+		box_kill(b, REASON_FAILED);
+		reply_fail(rp, -EAGAIN, D.store_error ? D.store_error : "state database");
+		reply_release(rp);
+		return;
+	}
+	logmsg(2, "sandbox %s %s (tenant %s, pid %d)", b->id,
+	       b->restored_from ? "restored" : "running", b->tenant, (int)b->pid);
+	if (reply_alive(rp)) {
+		json_t *o = box_json(b);
+		if (b->restored_from)
+			json_object_set_new(o, "restore",
+					    json_pack("{s:f,s:O}", "duration_ms", b->restore_ms,
+						      "criu", b->restore_stats));
+		reply_done(rp, REPLY_CREATED, o);
+	}
+	reply_release(rp);
+}
+
+
+/* The operator's defaults where the request set no limit, and its maxima: the limits
+ * a sandbox runs under are always the ones it records and is billed for. Writes the
+ * effective ones into @spec (the record). -EINVAL with @msg naming the field. */
+static int limits_apply(struct api_create *req, json_t *spec, struct why *why)
+{
+	struct sandbox_limits *l = &req->limits;
+	const struct sandbox_limits *def = &D.opt.default_limits, *max = &D.opt.max_limits;
+	char cpus[32];
+
+	launch_limits_fill(l, def);
+	if (l->memory_bytes > max->memory_bytes)
+		return why_set(why, -EINVAL,
+			       "limits.memory: at most %" PRIu64 " bytes on this host",
+			       max->memory_bytes);
+	if (l->cpu_milli > max->cpu_milli)
+		return why_set(why, -EINVAL, "limits.cpus: at most %u.%03u on this host",
+			       max->cpu_milli / 1000, max->cpu_milli % 1000);
+	if (l->pids > max->pids)
+		return why_set(why, -EINVAL, "limits.pids: at most %" PRIu64 " on this host",
+			       max->pids);
+	if (req->writable_bytes > D.opt.max_writable)
+		return why_set(why, -EINVAL,
+			       "writable_size: at most %" PRIu64 " bytes on this host",
+			       D.opt.max_writable);
+	json_t *lj = json_object_get(spec, "limits");
+	if (!json_is_object(lj)) {
+		lj = json_object();
+		json_object_set_new(spec, "limits", lj);
+	}
+	snprintf(cpus, sizeof(cpus), "%u.%03u", l->cpu_milli / 1000, l->cpu_milli % 1000);
+	json_object_set_new(lj, "memory", json_integer((json_int_t)l->memory_bytes));
+	json_object_set_new(lj, "cpus", json_string(cpus));
+	json_object_set_new(lj, "pids", json_integer((json_int_t)l->pids));
+	return 0;
+}
+
+/* The GPUs a request names ("any": the first free one), in @idx. -errno and why. */
+static int gpus_pick(char **names, int *idx, unsigned max, unsigned *ret_n, struct why *why)
+{
+	unsigned n = 0;
+
+	for (char **g = names; g && *g; g++) {
+		char *end, safe[24];
+		unsigned long i = strtoul(*g, &end, 10);
+		text_printable(*g, safe, sizeof(safe));
+		if (!strcmp(*g, "any")) { /* the first free one not taken by this request */
+			for (i = 0; i < D.ngpus; i++) {
+				bool mine = false;
+				for (unsigned k = 0; k < n; k++)
+					mine |= idx[k] == (int)i;
+				if (!D.gpus[i].holder && !mine)
+					break;
+			}
+			if (i == D.ngpus && D.ngpus)
+				return why_set(why, -EBUSY,
+					       "gpus: no free GPU left (%u on this host)", D.ngpus);
+			if (i == D.ngpus)
+				return why_set(why, -EINVAL,
+					       "gpus: this host has no GPUs to grant");
+			end = *g + strlen(*g);
+		}
+		if (!**g || *end || i >= D.ngpus)
+			return D.ngpus ? why_set(why, -EINVAL,
+						 "gpus: \"%s\" is not a GPU of this host (0 to %u)",
+						 safe, D.ngpus - 1)
+				       : why_set(why, -EINVAL,
+						 "gpus: \"%s\": this host has no GPUs to grant",
+						 safe);
+		bool dup = false;
+		for (unsigned k = 0; k < n; k++)
+			dup |= idx[k] == (int)i;
+		if (dup || n == max)
+			return why_set(why, -EINVAL, "gpus: each GPU once, at most %u", max);
+		if (D.gpus[i].holder) {
+			char free_list[64] = "";
+			for (unsigned k = 0; k < D.ngpus; k++)
+				if (!D.gpus[k].holder)
+					snprintf(free_list + strlen(free_list),
+						 sizeof(free_list) - strlen(free_list), "%s%u",
+						 free_list[0] ? "," : "", k);
+			return why_set(why, -EBUSY, "gpu %lu is held by another sandbox; free: %s",
+				       i, free_list[0] ? free_list : "none");
+		}
+		idx[n++] = (int)i;
+	}
+	*ret_n = n;
+	return 0;
+}
+static int box_launch(struct reply *rp, const char *tenant, json_t *spec, struct api_create *req,
+		      const int *gpu_idx, unsigned ngpu, struct snap *from, struct why *why);
+
+
+int box_create(struct reply *rp, const char *tenant, const char *body, size_t len, struct why *why)
+{
+	_cleanup_free_ char *err = NULL;
+	struct api_create req = { 0 };
+	json_error_t jerr;
+	int gpu_idx[8], r;
+	unsigned ngpu = 0;
+
+	r = apispec_parse_create(body, len, &req, &err);
+	if (r < 0)
+		return why_set(why, -EINVAL, "%s", err ? err : strerror(-r));
+	if (req.seccomp && strcmp(req.seccomp, "default"))
+		r = why_set(why, -EINVAL, "seccomp: only \"default\" is available through the API");
+	else if (req.image && (strchr(req.image, '/') || req.image[0] == '.'))
+		r = why_set(why, -EINVAL,
+			    "image: a name is required (the API does not take paths)");
+	else
+		r = gpus_pick(req.gpus, gpu_idx, ARRAY_SIZE(gpu_idx), &ngpu, why);
+	json_t *spec = r < 0 ? NULL : json_loadb(body, len, 0, &jerr);
+	if (r == 0 && !spec)
+		r = why_set(why, -ENOMEM, "out of memory");
+	if (r == 0)
+		r = limits_apply(&req, spec, why);
+	if (r < 0) {
+		json_decref(spec);
+		api_create_clear(&req);
+		return r;
+	}
+	return box_launch(rp, tenant, spec, &req, gpu_idx, ngpu, NULL, why);
+}
+
+/* The launch of a new box, answered on @rp: takes @spec and @req. 0, or -errno and why
+ * (nothing was started). */
+static int box_launch(struct reply *rp, const char *tenant, json_t *spec, struct api_create *req,
+		      const int *gpu_idx, unsigned ngpu, struct snap *from, struct why *why)
+{
+	if (D.live >= D.opt.max_sandboxes) {
+		api_create_clear(req);
+		json_decref(spec);
+		return why_set(why, -EUSERS,
+			       "this host runs its maximum of %u sandboxes; delete some first",
+			       D.opt.max_sandboxes);
+	}
+	if (tenant && box_count_live(tenant) >= D.opt.max_per_tenant) {
+		api_create_clear(req);
+		json_decref(spec);
+		return why_set(why, -EUSERS,
+			       "tenant %s runs its maximum of %u sandboxes; delete some first",
+			       tenant, D.opt.max_per_tenant);
+	}
+	if (tenant)
+		box_trim_exited(tenant);
+	struct box *b = calloc(1, sizeof(*b));
+	struct launch_job *j = calloc(1, sizeof(*j));
+	if (b)
+		b->ctl_fd = b->cpu_fd = b->mem_fd = -1;
+	if (!b || !j || box_new_id(b->id, sizeof(b->id)) < 0 ||
+	    !(b->tenant = strdup(tenant ? tenant : ADMIN_TENANT)) ||
+	    asprintf(&b->dir, "%s/sandboxes/%s", D.opt.state_dir, b->id) < 0) {
+		free(j);
+		if (b)
+			box_free(b);
+		api_create_clear(req);
+		json_decref(spec);
+		return why_set(why, -ENOMEM, "out of memory");
+	}
+	b->spec = spec;
+	b->req = *req;
+	b->exit_code = -1;
+	b->state = BOX_CREATING;
+	b->slot = D.meter ? slot_alloc() : -1;
+	for (unsigned i = 0; i < ngpu; i++) {
+		b->gpu_idx[i] = gpu_idx[i];
+		D.gpus[gpu_idx[i]].holder = b;
+		D.gpus_held++;
+	}
+	b->ngpu = ngpu;
+	b->created_ns = real_ns();
+	if (!b->req.limits.timeout_ns)
+		b->req.limits.timeout_ns = D.opt.default_timeout_ns;
+	if (from) {
+		/* Its counters go on from the snapshot's. */
+		b->from = from;
+		from->users++;
+		b->restored_from = strdup(from->id);
+		b->base = json_incref(json_object_get(from->meta, "usage"));
+		b->mem_byte_ns =
+			(uint64_t)json_integer_value(json_object_get(b->base, "memory_byte_ns"));
+	}
+	/* No sandbox runs that the database does not know: a restart could not find it. */
+	if (box_persist(b) < 0) {
+		free(j);
+		why_set(why, -EAGAIN, "%s", D.store_error ? D.store_error : "state database");
+		if (from)
+			from->users--;
+		gpus_release(b);
+		slot_free(b);
+		box_free(b);
+		return -EAGAIN;
+	}
+	box_link(b);
+	D.live++;
+	*j = (struct launch_job){
+		.w = { .fn = launch_fn, .done = launch_done, .slow = from != NULL },
+		.b = b,
+		.rp = rp,
+		.ctl_fd = -1,
+		.io = { .id = b->id, .dir = b->dir, .req = &b->req, .slot = b->slot, .from = from },
+	};
+	gpu_launch_io(b, &j->io);
+	/* The ioctl timer of GPU holders: switched here, on the loop thread that owns the
+	 * meter; it stays on until the last holder goes. */
+	if (ngpu && b->slot >= 0)
+		(void)meter_gpu_timing(D.meter, true);
+	b->jobs++;
+	reply_hold(rp);
+	loop_queue_work(&D.loop, &j->w);
+	return 0;
+}
+
+int box_create_from(struct reply *rp, struct snap *s, struct why *why)
+{
+	struct api_create req = { 0 };
+	_cleanup_free_ char *err = NULL;
+	/* The restored sandbox keeps the snapshot's hostname (its UTS namespace comes back):
+	 * said so in its spec, which outlives the snapshot. */
+	json_t *spec = json_deep_copy(json_object_get(s->meta, "spec"));
+	json_t *hn = json_object_get(s->meta, "hostname");
+	if (spec && hn && !json_object_get(spec, "hostname"))
+		json_object_set(spec, "hostname", hn);
+	char *body = spec ? json_dumps(spec, JSON_COMPACT) : NULL;
+	int r = body ? apispec_parse_create(body, strlen(body), &req, &err) : -ENOMEM;
+
+	free(body);
+	if (r < 0) {
+		json_decref(spec);
+		return why_set(why, -EIO, "the snapshot's spec is unreadable");
+	}
+	r = limits_apply(&req, spec, why);
+	if (r < 0) {
+		json_decref(spec);
+		api_create_clear(&req);
+		return r;
+	}
+	return box_launch(rp, s->tenant, spec, &req, NULL, 0, s, why);
+}
