@@ -136,7 +136,7 @@ void box_maybe_free(struct box *b)
 		box_free(b);
 }
 
-static json_t *time_json(int64_t ns)
+json_t *time_json(int64_t ns)
 {
 	char buf[40];
 	time_t s = (time_t)(ns / 1000000000);

@@ -36,7 +36,6 @@
 #include "../sys/store.h"
 #include "../sys/usage.h"
 
-
 /* A fork's copies answer to it as to a caller: it counts them, and answers its own
  * caller once each has been counted. */
 struct fork_state {
@@ -47,7 +46,6 @@ struct fork_state {
 	struct snap *s;
 	int64_t t0;
 };
-
 
 static struct fork_state *fork_of(const struct reply *r)
 {

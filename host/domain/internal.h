@@ -17,6 +17,8 @@ void box_unlink(struct box *b);
 void box_free(struct box *b);
 /* Its record in the state database, as it is now. 0 or -errno (D.store_error says). */
 int box_persist(struct box *b);
+/* @ns (CLOCK_REALTIME) as RFC 3339 UTC with milliseconds; null for 0. */
+json_t *time_json(int64_t ns);
 /* An exited sandbox's record leaves the list (its time is up). */
 void box_expire(struct box *b);
 /* A tenant keeps at most --max-per-tenant exited sandboxes: the oldest go. */

@@ -30,7 +30,6 @@
 #include "../sys/store.h"
 #include "../sys/usage.h"
 
-
 /* Defaults, then the image's, then the request's: later entries win (launch.h). */
 static int build_env(struct launch_io *io, const struct image *img)
 {
@@ -314,7 +313,6 @@ static void launch_done(struct work *w)
 	reply_release(rp);
 }
 
-
 /* The operator's defaults where the request set no limit, and its maxima: the limits
  * a sandbox runs under are always the ones it records and is billed for. Writes the
  * effective ones into @spec (the record). -EINVAL with @msg naming the field. */
@@ -405,7 +403,6 @@ static int gpus_pick(char **names, int *idx, unsigned max, unsigned *ret_n, stru
 }
 static int box_launch(struct reply *rp, const char *tenant, json_t *spec, struct api_create *req,
 		      const int *gpu_idx, unsigned ngpu, struct snap *from, struct why *why);
-
 
 int box_create(struct reply *rp, const char *tenant, const char *body, size_t len, struct why *why)
 {

@@ -30,7 +30,6 @@
 #include "../sys/store.h"
 #include "../sys/usage.h"
 
-
 int slot_alloc(void)
 {
 	for (int i = 0; i < METER_SLOTS; i++)

@@ -30,7 +30,6 @@
 #include "../sys/store.h"
 #include "../sys/usage.h"
 
-
 static void readopt_one(const struct store_sandbox *s, void *userdata)
 {
 	_cleanup_free_ char *err = NULL;

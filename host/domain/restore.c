@@ -40,7 +40,6 @@
 #include "../sys/store.h"
 #include "../sys/usage.h"
 
-
 /* Restores run at disk speed: 10 s, and 5 s more per 256 MiB of snapshot. */
 static int64_t restore_timeout(const struct snap *s)
 {

@@ -154,10 +154,12 @@ void strv_clear(char **argv, size_t n)
 
 json_t *snap_json(const struct snap *s)
 {
-	json_t *j = json_pack("{s:s,s:s,s:s,s:s,s:I,s:o}", "id", s->id, "sandbox", s->parent,
-			      "tenant", s->tenant, "state", s->deleting ? "deleting" : "ready",
-			      "size_bytes", (json_int_t)s->size_bytes, "created_at",
-			      json_integer(s->created_ns / 1000000000));
+	json_t *j =
+		json_pack("{s:s,s:s,s:s,s:s,s:I,s:o}", "id", s->id, "sandbox", s->parent, "tenant",
+			  s->tenant, "state", s->deleting ? "deleting" : "ready", "size_bytes",
+			  (json_int_t)s->size_bytes, "created_at", time_json(s->created_ns));
+	/* What created_at was before it was RFC 3339 like every other time of the API. */
+	json_object_set_new(j, "created_unix", json_integer(s->created_ns / 1000000000));
 	json_object_set(j, "image", json_object_get(s->meta, "image"));
 	/* The counters at the checkpoint: a restored sandbox's usage goes on from these. */
 	json_object_set(j, "usage", json_object_get(s->meta, "usage"));

@@ -73,6 +73,12 @@ t_quickstart() {
 	sid=$(jget "$BODY" 'j["id"]')
 	api GET /v1/snapshots
 	assert_contains "$BODY" "$sid" "GET /v1/snapshots"
+	# Times as sandboxes have them: RFC 3339, UTC; the seconds kept as created_unix.
+	api GET "/v1/snapshots/$sid"
+	jget "$BODY" 'j["created_at"]' | grep -Eq '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z$' ||
+		fail "created_at is not RFC 3339: $BODY"
+	[ "$(jget "$BODY" 'abs(j["created_unix"] - __import__("time").time()) < 60')" = True ] ||
+		fail "created_unix is not now: $BODY"
 	api POST "/v1/snapshots/$sid/restore"
 	assert_eq "$CODE" 201 "POST restore"
 	api POST "/v1/sandboxes/$new/fork" -d '{"count": 2}'
@@ -381,6 +387,7 @@ t_full_disk() {
 	wait_log "$id" 3
 	api POST "/v1/sandboxes/$id/checkpoint"
 	assert_eq "$CODE" 507 "checkpoint on a full disk ($BODY)"
+	assert_eq "$(jget "$BODY" 'j["error"]["code"]')" no_space "the documented code"
 	assert_contains "$BODY" "No space left" "says why"
 	n=$(last_count "$id")
 	wait_log "$id" "$((n + 5))"

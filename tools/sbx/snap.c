@@ -147,9 +147,14 @@ static void snapshots_print(json_t *arr)
 	printf("%-16s %-14s %-10s %-8s %12s  %s\n", "ID", "SANDBOX", "TENANT", "IMAGE", "SIZE",
 	       "CREATED");
 	json_array_foreach (arr, i, o) {
-		time_t t = (time_t)json_integer_value(json_object_get(o, "created_at"));
-		char when[32];
-		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
+		json_t *at = json_object_get(o, "created_at");
+		char when[32] = "-";
+		if (json_is_string(at)) { /* RFC 3339, to the second */
+			snprintf(when, sizeof(when), "%.19sZ", json_string_value(at));
+		} else if (json_is_integer(at)) { /* an older sbxd: seconds */
+			time_t t = (time_t)json_integer_value(at);
+			strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
+		}
 		printf("%-16s %-14s %-10s %-8s %12" JSON_INTEGER_FORMAT "  %s\n",
 		       json_string_value(json_object_get(o, "id")),
 		       json_string_value(json_object_get(o, "sandbox")),
