@@ -87,12 +87,16 @@ void server_accept_arm(int which);
 /* A TCP connection's request authenticated as @tenant (NULL: the admin): it moves from
  * the unauthenticated pool to its tenant's, if that has room; else answers 503. */
 bool conn_admit(struct conn *c, const char *tenant);
-/* The buffer budget: a tenant holds at most a quarter of opt.buffer_memory, tenants
+/* budget.c: the buffer budget. A tenant holds at most a quarter of opt.buffer_memory, tenants
  * together three quarters (the rest is the admins'). budget_room() says how much more
  * fits @s (NULL: nothing); budget_charge() takes it whether or not. */
 uint64_t budget_room(const struct share *s);
 void budget_charge(struct share *s, uint64_t n);
 void budget_give(struct share *s, uint64_t n);
+/* Charges @n to @s if it fits (false: nothing charged). */
+bool budget_take(struct share *s, uint64_t n);
+/* The admins' share, or a tenant's (made on its first connection); NULL: out of memory. */
+struct share *share_of(const char *who);
 void conn_tick(int64_t now);
 void conn_send_more(struct conn *c);
 void conn_request_done(struct conn *c);
