@@ -52,7 +52,7 @@ LIBSANDBOX := $(B)/libsandbox.a
 
 # Pure host modules (parsers, no I/O): linked by sbxd, the tests and the fuzzers.
 HOST_PURE_SRCS := host/edge/http.c host/domain/apispec.c host/sys/b64.c host/billing/rates.c \
-	host/billing/window.c \
+	host/billing/window.c host/billing/writers.c \
 	host/sys/criuimg.c
 LIBHOST := $(B)/libsbxhost.a
 HOST_LIBS := -lhttp_parser -lm
