@@ -134,7 +134,7 @@ $(B)/sbxd: $(SBXD_SRCS:%.c=$(B)/%.o) $(LIBHOST) $(LIBSANDBOX)
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(HOST_LIBS) $(SBXD_LIBS)
 
 # PID 1 of every sandbox: static, since images need not carry a libc.
-$(B)/sbx-init: sandbox/init.c sandbox/ctl.h sandbox/nsutil.h | $(SETUP)
+$(B)/sbx-init: sandbox/init.c sandbox/ctl.h sandbox/nsutil.h sandbox/filepath.h | $(SETUP)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $@ (static)")
 	$(Q)$(CC) -std=gnu11 $(WARN) -O2 -static -o $@ $<
