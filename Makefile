@@ -153,6 +153,11 @@ $(B)/images/host/manifest.json: $(call image_srcs,host) | $(SETUP)
 $(B)/tests/test-%: $(B)/tests/unit/test-%.o $(LIBHOST) $(LIBSANDBOX)
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(HOST_LIBS)
 
+# The ledger against SQLite: sbxd's database (store.c) in a temporary directory.
+$(B)/tests/test-ledger: $(B)/tests/unit/test-ledger.o $(B)/host/billing/ledger.o \
+		$(B)/host/sys/store.o $(LIBHOST) $(LIBSANDBOX)
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(HOST_LIBS) -lsqlite3 -lcrypto
+
 $(B)/tests/test-%: $(B)/tests/integ/test-%.o $(LIBHOST) $(LIBSANDBOX) $(B)/sbx-init
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $(filter %.o %.a,$^) $(PKG_LIBS) $(HOST_LIBS)
 
