@@ -53,6 +53,7 @@ LIBSANDBOX := $(B)/libsandbox.a
 
 # Pure host modules (parsers, no I/O): linked by sbxd, the tests and the fuzzers.
 HOST_PURE_SRCS := host/edge/http.c host/domain/apispec.c host/sys/b64.c host/billing/rates.c \
+	host/billing/window.c host/billing/writers.c \
 	host/sys/criuimg.c
 LIBHOST := $(B)/libsbxhost.a
 HOST_LIBS := -lhttp_parser -lm
@@ -135,7 +136,7 @@ $(B)/sbxd: $(SBXD_SRCS:%.c=$(B)/%.o) $(LIBHOST) $(LIBSANDBOX)
 
 # PID 1 of every sandbox: static, since images need not carry a libc.
 $(B)/sbx-init: sandbox/init.c sandbox/ctl.h sandbox/nsutil.h sandbox/launch.h sandbox/spec.h \
-		| $(SETUP)
+		sandbox/filepath.h | $(SETUP)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $@ (static)")
 	$(Q)$(CC) -std=gnu11 $(WARN) -O2 -static -o $@ $<
@@ -153,6 +154,11 @@ $(B)/images/host/manifest.json: $(call image_srcs,host) | $(SETUP)
 # ---- tests ----
 $(B)/tests/test-%: $(B)/tests/unit/test-%.o $(LIBHOST) $(LIBSANDBOX)
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(HOST_LIBS)
+
+# The ledger against SQLite: sbxd's database (store.c) in a temporary directory.
+$(B)/tests/test-ledger: $(B)/tests/unit/test-ledger.o $(B)/host/billing/ledger.o \
+		$(B)/host/sys/store.o $(LIBHOST) $(LIBSANDBOX)
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(HOST_LIBS) -lsqlite3 -lcrypto
 
 $(B)/tests/test-%: $(B)/tests/integ/test-%.o $(LIBHOST) $(LIBSANDBOX) $(B)/sbx-init
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $(filter %.o %.a,$^) $(PKG_LIBS) $(HOST_LIBS)

@@ -44,6 +44,7 @@
 #include <unistd.h>
 
 #include "ctl.h"
+#include "filepath.h"
 #include "launch.h"
 #include "nsutil.h"
 
@@ -541,17 +542,12 @@ static int check_fs(int fd)
 static int open_parent(const char *path, const char **ret_base)
 {
 	static char dir[4096];
-	const char *slash = strrchr(path, '/');
+	const char *base;
+	int r = filepath_split(path, dir, sizeof(dir), &base);
 
-	if (path[0] != '/' || !slash)
-		return -EINVAL;
-	const char *base = slash + 1;
-	size_t dlen = (size_t)(slash - path);
-	if (!*base || !strcmp(base, ".") || !strcmp(base, "..") || dlen >= sizeof(dir))
-		return -EINVAL;
-	memcpy(dir, path, dlen);
-	dir[dlen] = '\0';
-	int fd = open_in_root(dlen ? dir : "/", O_PATH | O_DIRECTORY);
+	if (r < 0)
+		return r;
+	int fd = open_in_root(*dir ? dir : "/", O_PATH | O_DIRECTORY);
 	if (fd < 0)
 		return fd;
 	int err = check_fs(fd);

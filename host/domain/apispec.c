@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <jansson.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -411,4 +412,10 @@ void api_exec_clear(struct api_exec *e)
 	free(e->workdir);
 	free(e->stdin_data);
 	*e = (struct api_exec){ 0 };
+}
+
+bool apispec_file_path_valid(const char *path)
+{
+	size_t len = strlen(path);
+	return len && path[0] == '/' && len < PATH_MAX;
 }

@@ -55,3 +55,8 @@ void api_create_clear(struct api_create *c);
 
 int apispec_parse_exec(const char *body, size_t len, struct api_exec *ret, char **ret_error);
 void api_exec_clear(struct api_exec *e);
+
+/* The files API's ?path= (percent-decoded): absolute, not empty, shorter than PATH_MAX.
+ * Nothing else is checked here: "..", symlinks and the rest resolve inside the sandbox's
+ * root (sbx-init --file, sandbox/filepath.h). */
+bool apispec_file_path_valid(const char *path);

@@ -5,7 +5,8 @@
  * gets a final partial window at once. Quantities are differences of cumulative counters
  * (cgroup cpu.stat, pinned eBPF maps) from the saved state, so after a daemon restart the
  * gap is billed once, as one catch-up row per SKU. Rows that cannot be written (a full
- * disk) wait in memory and are retried; the ledger reports failing meanwhile. */
+ * disk) wait in memory and are retried; the ledger reports failing meanwhile. The
+ * pricing of a window is billing/window.c; this is its glue to sandboxes and snapshots. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <inttypes.h>
@@ -13,15 +14,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../sandbox/macro.h"
 #include "../../sandbox/sandbox.h"
 #include "domain.h"
 #include "../billing/ledger.h"
 #include "../sys/meter.h"
 #include "../billing/rates.h"
+#include "../billing/window.h"
 #include "../sys/usage.h"
-
-typedef unsigned __int128 u128;
 
 struct pending {
 	struct ledger_row row;
@@ -80,11 +79,6 @@ int bill_init(void)
 	return ledger_totals(D.ledger, total_add, NULL);
 }
 
-/* Cumulative counters of a box now (the cgroup and meter slot must still be there). */
-struct counters {
-	uint64_t cpu_ns, mem_byte_ns, syscalls, rx, tx;
-};
-
 static uint64_t ju(const json_t *o, const char *key)
 {
 	json_int_t v = json_integer_value(json_object_get(o, key));
@@ -93,7 +87,7 @@ static uint64_t ju(const json_t *o, const char *key)
 
 /* A restored sandbox counts on from its snapshot's usage (the memory integral lives in
  * the box, which starts from it). */
-static void base_add(const json_t *base, struct counters *c)
+static void base_add(const json_t *base, struct window_counters *c)
 {
 	if (!base)
 		return;
@@ -103,7 +97,8 @@ static void base_add(const json_t *base, struct counters *c)
 	c->tx += ju(json_object_get(base, "net"), "tx_bytes");
 }
 
-static void counters_now(struct box *b, struct counters *c)
+/* Cumulative counters of a box now (the cgroup and meter slot must still be there). */
+static void counters_now(struct box *b, struct window_counters *c)
 {
 	memset(c, 0, sizeof(*c));
 	uint64_t v;
@@ -135,7 +130,7 @@ void bill_rates_changed(const struct rates *old)
 	/* CPU is billed on use from now on: from the counters as they are now. */
 	for (struct box *b = D.boxes; b; b = b->next)
 		if (b->state == BOX_RUNNING && b->bill.billed_until && !b->bill.ended) {
-			struct counters c;
+			struct window_counters c;
 			counters_now(b, &c);
 			b->bill.cpu_ns = c.cpu_ns;
 		}
@@ -151,14 +146,9 @@ static char *labels_json(const struct box *b)
 	return s;
 }
 
-/* A row of @tenant's resource @id (a sandbox or a snapshot). */
-static int push_row_of(const char *tenant, const char *id, const char *labels, const char *sku,
-		       const char *policy, int64_t start, int64_t end, uint64_t qty,
-		       const char *unit, uint64_t per, const char *pricing_unit)
+/* Queues @row; it points at strings its box or snapshot holds until the flush. */
+static int push_row(const struct ledger_row *row)
 {
-	uint64_t list, price;
-	if (!qty || rates_price(D.rates, tenant, sku, &list, &price) < 0)
-		return 0;
 	if (npend == cap_pend) {
 		size_t cap = cap_pend ? cap_pend * 2 : 64;
 		struct pending *p = realloc(pend, cap * sizeof(*p));
@@ -169,49 +159,9 @@ static int push_row_of(const char *tenant, const char *id, const char *labels, c
 	}
 	struct pending *p = &pend[npend];
 	memset(p, 0, sizeof(*p));
-	int64_t win = (int64_t)D.opt.bill_window_ns;
-	struct ledger_row *w = &p->row;
-	/* One row per sandbox, SKU and window, named by the window's aligned start. */
-	snprintf(w->id, sizeof(w->id), "%s:%s:%" PRId64, id, sku, start / win * win);
-	w->tenant = tenant;
-	w->sandbox = id;
-	w->labels = labels ? labels : "{}";
-	w->sku = sku;
-	w->unit = unit;
-	w->pricing_unit = pricing_unit;
-	w->currency = D.rates->currency;
-	w->policy = policy;
-	w->start_ns = start;
-	w->end_ns = end;
-	w->quantity = qty;
-	w->pricing_quantity_nano = rates_pricing_quantity(qty, per);
-	w->list_unit_price_nano = list;
-	w->unit_price_nano = price;
-	w->list_cost_nano = rates_cost(list, w->pricing_quantity_nano);
-	w->cost_nano = rates_cost(price, w->pricing_quantity_nano);
+	p->row = *row;
 	npend++;
 	return 0;
-}
-
-static int push_row(const struct box *b, const char *sku, const char *policy, int64_t start,
-		    int64_t end, uint64_t qty, const char *unit, uint64_t per,
-		    const char *pricing_unit)
-{
-	return push_row_of(b->tenant, b->id, b->labels_json, sku, policy, start, end, qty, unit,
-			   per, pricing_unit);
-}
-
-static uint64_t by_policy(enum rate_policy p, uint64_t alloc, uint64_t used)
-{
-	return p == POLICY_ALLOCATED ? alloc
-	       : p == POLICY_USED    ? used
-	       : alloc > used	     ? alloc
-				     : used;
-}
-
-static const char *policy_name(enum rate_policy p)
-{
-	return p == POLICY_ALLOCATED ? "allocated" : p == POLICY_USED ? "used" : "max";
 }
 
 /* Queued with the rows; a later state of the same sandbox simply replaces it when they
@@ -229,76 +179,37 @@ static void save_state(const struct bill_state *s)
 	pstates[npstates++] = *s;
 }
 
-/* The SKU of a GPU model, made once per model (rows point at it until written). */
-static const char *gpu_sku(const char *model)
+/* A window's rows and the state it leaves, queued. */
+static void push_window(const struct window_rows *rows, const struct bill_state *s)
 {
-	static struct {
-		char *model, *sku;
-	} known[ARRAY_SIZE(D.gpus)];
-	char sku[96];
-	size_t i;
-
-	for (i = 0; i < ARRAY_SIZE(known) && known[i].model; i++)
-		if (!strcmp(known[i].model, model))
-			return known[i].sku;
-	rates_gpu_sku(model, sku, sizeof(sku));
-	if (i == ARRAY_SIZE(known))
-		return "gpu-default-second";
-	known[i].sku = strdup(sku);
-	known[i].model = known[i].sku ? strdup(model) : NULL;
-	return known[i].sku ? known[i].sku : "gpu-default-second";
+	for (size_t i = 0; i < rows->n; i++)
+		push_row(&rows->row[i]);
+	save_state(s);
 }
 
-/* Rows for [billed_until, end) of @b from its counters @c; advances its state. */
-static void bill_window(struct box *b, int64_t end, const struct counters *c, bool final)
-{
-	struct bill_state *s = &b->bill;
-	int64_t start = s->billed_until;
-	if (end <= start && !final)
-		return;
-	if (end < start)
-		end = start;
-	uint64_t dt = (uint64_t)(end - start);
-	/* A minimum billed duration stretches the last window's allocation. */
-	uint64_t total = (uint64_t)(end - b->started_ns);
-	if (final && total < D.rates->minimum_ns)
-		dt += D.rates->minimum_ns - total;
-	const struct sandbox_limits *lim = &b->req.limits;
-	uint32_t milli = lim->cpu_milli ? lim->cpu_milli : D.rates->default_cpu_milli;
-	uint64_t mem = lim->memory_bytes ? lim->memory_bytes : D.rates->default_memory_bytes;
-	uint64_t cpu_used = c->cpu_ns > s->cpu_ns ? c->cpu_ns - s->cpu_ns : 0;
-	uint64_t mem_used =
-		(c->mem_byte_ns > s->mem_byte_ns ? c->mem_byte_ns - s->mem_byte_ns : 0) / 1000000;
-	uint64_t cpu_alloc = (uint64_t)((u128)milli * dt / 1000);
-	uint64_t mem_alloc = (uint64_t)((u128)mem * dt / 1000000);
+/* The SKUs of the GPU models seen (rows point at them until written). */
+static struct window_gpu_skus gpu_skus;
 
-	push_row(b, "cpu-core-second", policy_name(D.rates->cpu_policy), start, end,
-		 by_policy(D.rates->cpu_policy, cpu_alloc, cpu_used), "core-nanoseconds",
-		 1000000000ULL, "core-seconds");
-	push_row(b, "memory-gib-second", policy_name(D.rates->memory_policy), start, end,
-		 by_policy(D.rates->memory_policy, mem_alloc, mem_used), "byte-milliseconds",
-		 (1ULL << 30) * 1000, "GiB-seconds");
-	for (unsigned i = 0; i < b->ngpu; i++)
-		push_row(b, gpu_sku(D.gpus[b->gpu_idx[i]].model), "allocated", start, end, dt,
-			 "gpu-nanoseconds", 1000000000ULL, "GPU-seconds");
-	push_row(b, "syscall-million", "used", start, end,
-		 c->syscalls > s->syscalls ? c->syscalls - s->syscalls : 0, "syscalls", 1000000,
-		 "million syscalls");
-	push_row(b, "net-egress-gib", "used", start, end,
-		 c->tx > s->tx_bytes ? c->tx - s->tx_bytes : 0, "bytes", 1ULL << 30, "GiB");
-	push_row(b, "net-ingress-gib", "used", start, end,
-		 c->rx > s->rx_bytes ? c->rx - s->rx_bytes : 0, "bytes", 1ULL << 30, "GiB");
-	if (!s->created_billed)
-		push_row(b, "sandbox-create", "used", start, end, 1, "sandboxes", 1, "sandboxes");
-	s->billed_until = end;
-	s->cpu_ns = c->cpu_ns > s->cpu_ns ? c->cpu_ns : s->cpu_ns;
-	s->mem_byte_ns = c->mem_byte_ns > s->mem_byte_ns ? c->mem_byte_ns : s->mem_byte_ns;
-	s->syscalls = c->syscalls > s->syscalls ? c->syscalls : s->syscalls;
-	s->rx_bytes = c->rx > s->rx_bytes ? c->rx : s->rx_bytes;
-	s->tx_bytes = c->tx > s->tx_bytes ? c->tx : s->tx_bytes;
-	s->created_billed = true;
-	s->ended = final;
-	save_state(s);
+/* Rows for [billed_until, end) of @b from its counters @c; advances its state. */
+static void bill_window(struct box *b, int64_t end, const struct window_counters *c, bool final)
+{
+	const char *skus[WINDOW_MAX_GPUS];
+	struct window_sandbox sb = {
+		.id = b->id,
+		.tenant = b->tenant,
+		.labels = b->labels_json,
+		.limits = &b->req.limits,
+		.started_ns = b->started_ns,
+		.gpu_skus = skus,
+		.ngpus = b->ngpu,
+	};
+	struct window_rows rows;
+
+	for (unsigned i = 0; i < b->ngpu && i < WINDOW_MAX_GPUS; i++)
+		skus[i] = window_gpu_sku(&gpu_skus, D.gpus[b->gpu_idx[i]].model);
+	if (window_sandbox_rows(D.rates, (int64_t)D.opt.bill_window_ns, &sb, c, end, final,
+				&b->bill, &rows))
+		push_window(&rows, &b->bill);
 }
 
 /* Rows that wait past this tick own their strings (their box may go meanwhile). */
@@ -371,7 +282,7 @@ void bill_start(struct box *b)
 	if (b->base) {
 		/* Restored: what its snapshot counted was billed to the sandbox checkpointed;
 		 * this one is billed from there on, and its creation was billed then. */
-		struct counters c = { .mem_byte_ns = ju(b->base, "memory_byte_ns") };
+		struct window_counters c = { .mem_byte_ns = ju(b->base, "memory_byte_ns") };
 		base_add(b->base, &c);
 		b->bill.cpu_ns = c.cpu_ns;
 		b->bill.mem_byte_ns = c.mem_byte_ns;
@@ -386,19 +297,11 @@ void bill_start(struct box *b)
 
 static void snapshot_window(struct snap *s, int64_t end, bool final)
 {
-	struct bill_state *st = &s->bill;
-	int64_t start = st->billed_until;
-	if (st->ended || (end <= start && !final))
-		return;
-	if (end < start)
-		end = start;
-	/* Byte-seconds, priced per GiB-hour. */
-	uint64_t qty = (uint64_t)((u128)s->size_bytes * (uint64_t)(end - start) / 1000000000);
-	push_row_of(s->tenant, s->id, "{}", "snapshot-gib-hour", "allocated", start, end, qty,
-		    "byte-seconds", (1ULL << 30) * 3600, "GiB-hours");
-	st->billed_until = end;
-	st->ended = final;
-	save_state(st);
+	struct window_rows rows;
+
+	if (window_snapshot_rows(D.rates, (int64_t)D.opt.bill_window_ns, s->id, s->tenant,
+				 s->size_bytes, end, final, &s->bill, &rows))
+		push_window(&rows, &s->bill);
 }
 
 void bill_snapshot_start(struct snap *s)
@@ -422,7 +325,7 @@ void bill_snapshot_final(struct snap *s)
  * ledger's sums are its totals. */
 void bill_final(struct box *b)
 {
-	struct counters c = { 0 };
+	struct window_counters c = { 0 };
 	if (b->bill.ended || !b->bill.billed_until)
 		return;
 	json_t *u = b->usage_final ? json_loads(b->usage_final, 0, NULL) : NULL;
@@ -452,7 +355,7 @@ void bill_tick(int64_t real)
 			if (b->state != BOX_RUNNING || !b->bill.billed_until ||
 			    b->bill.billed_until >= boundary)
 				continue;
-			struct counters c;
+			struct window_counters c;
 			counters_now(b, &c);
 			bill_window(b, boundary, &c, false);
 		}

@@ -161,8 +161,7 @@ static void handle_timeout(struct conn *c, struct box *b, struct http_request *r
 static bool file_path(struct conn *c, struct http_request *req, char **ret)
 {
 	int r = req->query ? http_query_get(req->query, "path", ret) : -ENOENT;
-	size_t len = r == 0 ? strlen(*ret) : 0;
-	if (r < 0 || !len || (*ret)[0] != '/' || len >= PATH_MAX) {
+	if (r < 0 || !apispec_file_path_valid(*ret)) {
 		respond_error(c, 400, "bad_request",
 			      "path: an absolute path inside the sandbox is required "
 			      "(?path=/tmp/file)");
