@@ -35,3 +35,4 @@ t_planted_includes_fail() {
 	done
 	rm -rf "$tmp"
 }
+source "$(dirname "$0")/lib.sh"
