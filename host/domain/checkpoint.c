@@ -136,14 +136,19 @@ static json_t *dev_binds(pid_t pid)
 	return arr;
 }
 
-static int ckpt_dump(struct ckpt *k)
-{
-	char path[4200], log[4200], out[4200], upper[256], logkey[64], statuskey[64];
-	_cleanup_(image_freep) struct image *img = NULL;
-	char *ierr = NULL, *err = NULL;
+/* One dump on its worker, between its stages. */
+struct dump_ctx {
+	struct image *img;
+	char logkey[64], statuskey[64]; /* CRIU's keys of the sandbox's log and status */
+	char log[4200], out[4200];	/* criu dump's log and output */
 	char *argv[128];
-	size_t n = 0;
-	int r;
+	size_t n;
+};
+
+/* state-dir/snapshots, and in it the snapshot's directory (k->tmp) with its images/. */
+static int ckpt_dirs(struct ckpt *k)
+{
+	char path[4200];
 
 	snprintf(path, sizeof(path), "%s/snapshots", D.opt.state_dir);
 	if (mkdir(path, 0700) < 0 && errno != EEXIST)
@@ -157,97 +162,148 @@ static int ckpt_dump(struct ckpt *k)
 	if (mkdir(path, 0711) < 0 || chmod(path, 0711) < 0)
 		return ckpt_fail(k, -errno, "cannot make the snapshot directory: %s",
 				 strerror(errno));
-	r = image_open(k->image, D.opt.images_dir, &img, &ierr);
+	return 0;
+}
+
+/* The sandbox's image (for its bind mounts), and the keys of its log and status files,
+ * which stay outside the dump (k->keys). */
+static int ckpt_open(struct ckpt *k, struct dump_ctx *c)
+{
+	char *ierr = NULL;
+
+	int r = image_open(k->image, D.opt.images_dir, &c->img, &ierr);
 	if (r < 0) {
 		ckpt_fail(k, r, "image %s: %s", k->image, ierr ? ierr : strerror(-r));
 		free(ierr);
 		return r;
 	}
-	if (file_key(k->pid, LOG_FD, logkey, sizeof(logkey)) < 0 ||
-	    file_key(k->pid, STATUS_FD, statuskey, sizeof(statuskey)) < 0)
+	if (file_key(k->pid, LOG_FD, c->logkey, sizeof(c->logkey)) < 0 ||
+	    file_key(k->pid, STATUS_FD, c->statuskey, sizeof(c->statuskey)) < 0)
 		return ckpt_fail(k, -ESRCH, "the sandbox's log and status files are not open");
-	k->keys = json_pack("{s:s,s:s}", "log", logkey, "status", statuskey);
+	k->keys = json_pack("{s:s,s:s}", "log", c->logkey, "status", c->statuskey);
 	k->binds = json_array();
+	return 0;
+}
 
-	/* Frozen from here: the layer, the log and the memory are of one instant. */
-	r = cgroup_freeze(k->cg, true);
+/* Frozen from here: the layer, the log and the memory are of one instant. The layer is
+ * archived and the log copied into the snapshot. */
+static int ckpt_freeze(struct ckpt *k)
+{
+	char path[4200], dst[4200], upper[256];
+	char *err = NULL;
+
+	int r = cgroup_freeze(k->cg, true);
 	if (r < 0)
 		return ckpt_fail(k, r, "cannot freeze the sandbox: %s", strerror(-r));
 	k->t_frozen = mono_ns();
 	(void)layer_path(k->b->id, "upper", upper, sizeof(upper));
 	snprintf(path, sizeof(path), "%s/layer.tar", k->tmp);
-	snprintf(out, sizeof(out), "%s/tar.log", k->tmp);
-	r = layer_tar(true, path, upper, out, NULL, &err);
+	snprintf(dst, sizeof(dst), "%s/tar.log", k->tmp);
+	r = layer_tar(true, path, upper, dst, NULL, &err);
 	if (r < 0) {
 		ckpt_fail(k, r, "archiving the writable layer: %s", err ? err : strerror(-r));
 		free(err);
 		return r;
 	}
 	snprintf(path, sizeof(path), "%s/log", k->box_dir);
-	snprintf(log, sizeof(log), "%s/log", k->tmp);
-	_cleanup_close_ int logcopy = open(log, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	snprintf(dst, sizeof(dst), "%s/log", k->tmp);
+	_cleanup_close_ int logcopy = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (logcopy < 0 || (r = rootfs_copy(path, logcopy)) < 0)
 		return ckpt_fail(k, logcopy < 0 ? -errno : r, "copying the log: %s",
 				 strerror(logcopy < 0 ? errno : -r));
+	return 0;
+}
 
-	snprintf(log, sizeof(log), "%s/criu-dump.log", k->tmp);
-	snprintf(out, sizeof(out), "%s/criu-dump.out", k->tmp);
-	argv[n++] = strdup("dump");
-	strvcat(argv, &n, ARRAY_SIZE(argv), "--tree=%d", (int)k->pid);
-	strvcat(argv, &n, ARRAY_SIZE(argv), "--images-dir=%s/images", k->tmp);
-	strvcat(argv, &n, ARRAY_SIZE(argv), "--log-file=%s", log);
-	strvcat(argv, &n, ARRAY_SIZE(argv), "--freeze-cgroup=%s", k->cg->v2_path);
-	strvcat(argv, &n, ARRAY_SIZE(argv), "--leave-running");
+/* criu dump's command line, in c->argv (cleared again if it fails). */
+static int ckpt_argv(struct ckpt *k, struct dump_ctx *c)
+{
+	char **argv = c->argv;
+	size_t *n = &c->n, max = ARRAY_SIZE(c->argv);
+
+	snprintf(c->log, sizeof(c->log), "%s/criu-dump.log", k->tmp);
+	snprintf(c->out, sizeof(c->out), "%s/criu-dump.out", k->tmp);
+	argv[(*n)++] = strdup("dump");
+	strvcat(argv, n, max, "--tree=%d", (int)k->pid);
+	strvcat(argv, n, max, "--images-dir=%s/images", k->tmp);
+	strvcat(argv, n, max, "--log-file=%s", c->log);
+	strvcat(argv, n, max, "--freeze-cgroup=%s", k->cg->v2_path);
+	strvcat(argv, n, max, "--leave-running");
 	/* The network namespace holds only lo: a restore makes a fresh one, owned by the
 	 * restored user namespace, and sbx-init (CRIU's action script) brings its lo up
 	 * (faster than dumping and
 	 * restoring it, and nothing of it needs keeping). Loopback TCP stays consistent
 	 * without a lock: both ends are frozen. */
-	strvcat(argv, &n, ARRAY_SIZE(argv), "--network-lock=skip");
-	strvcat(argv, &n, ARRAY_SIZE(argv), "--empty-ns=net");
+	strvcat(argv, n, max, "--network-lock=skip");
+	strvcat(argv, n, max, "--empty-ns=net");
 	for (size_t i = 0; i < ARRAY_SIZE(criu_common); i++)
-		strvcat(argv, &n, ARRAY_SIZE(argv), "%s", criu_common[i]);
-	strvcat(argv, &n, ARRAY_SIZE(argv), "--external=%s", logkey);
-	strvcat(argv, &n, ARRAY_SIZE(argv), "--external=%s", statuskey);
-	strvcat(argv, &n, ARRAY_SIZE(argv), "--external=mnt[/dev/sbx-init]:init");
+		strvcat(argv, n, max, "%s", criu_common[i]);
+	strvcat(argv, n, max, "--external=%s", c->logkey);
+	strvcat(argv, n, max, "--external=%s", c->statuskey);
+	strvcat(argv, n, max, "--external=mnt[/dev/sbx-init]:init");
 	size_t nb = 0;
-	for (char **b = img->binds; b && b[0]; b += 2, nb++) {
-		strvcat(argv, &n, ARRAY_SIZE(argv), "--external=mnt[%s]:b%zu", b[1], nb);
+	for (char **b = c->img->binds; b && b[0]; b += 2, nb++) {
+		strvcat(argv, n, max, "--external=mnt[%s]:b%zu", b[1], nb);
 		json_array_append_new(k->binds, json_string(b[1]));
 	}
 	/* The host's device nodes bound in (a user namespace cannot make its own), and the
 	 * /proc masks made of them: external, bound again from the host's /dev. */
 	k->devs = dev_binds(k->pid);
 	if (!k->devs) {
-		strv_clear(argv, n);
+		strv_clear(argv, *n);
 		return ckpt_fail(k, -EIO, "cannot read the sandbox's mounts");
 	}
 	json_t *dv;
 	size_t di;
 	json_array_foreach (k->devs, di, dv)
-		strvcat(argv, &n, ARRAY_SIZE(argv), "--external=mnt[%s]:d%zu",
+		strvcat(argv, n, max, "--external=mnt[%s]:d%zu",
 			json_string_value(json_array_get(dv, 0)), di);
-	argv[n] = NULL;
-	for (size_t i = 0; i < n; i++)
+	argv[*n] = NULL;
+	for (size_t i = 0; i < *n; i++)
 		if (!argv[i]) {
-			strv_clear(argv, n);
+			strv_clear(argv, *n);
 			return ckpt_fail(k, -ENOMEM, "out of memory");
 		}
-	r = criu_exec(&(struct criu_run){ .bin = D.criu,
-					  .run_dir = criu_cache_dir,
-					  .argv = (const char *const *)argv,
-					  .out_path = out,
-					  .timeout_ns = CRIU_TIMEOUT_NS },
-		      log, &err);
-	strv_clear(argv, n);
+	return 0;
+}
+
+/* criu dump, the sandbox left running (frozen still); its figures and the snapshot's
+ * size. */
+static int ckpt_criu(struct ckpt *k, struct dump_ctx *c)
+{
+	char *err = NULL;
+
+	int r = criu_exec(&(struct criu_run){ .bin = D.criu,
+					      .run_dir = criu_cache_dir,
+					      .argv = (const char *const *)c->argv,
+					      .out_path = c->out,
+					      .timeout_ns = CRIU_TIMEOUT_NS },
+			  c->log, &err);
+	strv_clear(c->argv, c->n);
 	if (r < 0) {
 		ckpt_fail(k, r, "criu dump: %s", err ? err : strerror(-r));
 		free(err);
 		return k->r;
 	}
-	k->stats = dump_stats(out);
+	k->stats = dump_stats(c->out);
 	k->size = du_bytes(k->tmp);
 	return 0;
+}
+
+static int ckpt_dump(struct ckpt *k)
+{
+	struct dump_ctx c = { 0 };
+
+	int r = ckpt_dirs(k);
+	if (r == 0)
+		r = ckpt_open(k, &c);
+	if (r == 0)
+		r = ckpt_freeze(k);
+	if (r == 0)
+		r = ckpt_argv(k, &c);
+	if (r == 0)
+		r = ckpt_criu(k, &c);
+	image_free(c.img);
+	return r;
 }
 
 static void ckpt_fn(struct work *w)

@@ -9,6 +9,7 @@
 #include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,62 +120,87 @@ static int restore_resume(const char *id, struct sandbox *sb, int ctl_fd, int lo
 	return 0;
 }
 
-static void launch_fn(struct work *w)
-{
-	struct launch_job *j = (struct launch_job *)w;
-	struct launch_io *io = &j->io;
-	const struct api_create *req = io->req;
-	_cleanup_(image_freep) struct image *img = NULL;
-	_cleanup_close_ int log_fd = -1, status_fd = -1;
-	struct sandbox_error se = { 0 };
-	char *ierr = NULL;
-	const char *devices[2 * ARRAY_SIZE(io->nodes) + 1] = { 0 };
-	int r;
-
-	/* The GPUs' nodes and their companions, bound into /dev under their own names. */
-	for (size_t i = 0; i < io->nnodes; i++) {
-		devices[2 * i] = io->nodes[i];
-		devices[2 * i + 1] = strrchr(io->nodes[i], '/') + 1;
-	}
-
-	r = image_open(req->image ? req->image : LAUNCH_DEFAULT_IMAGE, D.opt.images_dir, &img,
-		       &ierr);
-	if (r < 0) {
-		if (asprintf(&j->err, "image: %s", ierr ? ierr : strerror(-r)) < 0)
-			j->err = NULL;
-		free(ierr);
-		j->r = r == -ENOENT ? -EINVAL : -EIO;
-		return;
-	}
-	r = build_env(io, img);
-	if (r == 0)
-		r = open_state_files(io->dir, &log_fd, &status_fd);
-	if (r < 0) {
-		j->r = -EIO;
-		if (asprintf(&j->err, "cannot prepare the sandbox: %s", strerror(-r)) < 0)
-			j->err = NULL;
-		return;
-	}
-	/* A layer of its own on the host, reachable for checkpoints. */
+/* A launch on its worker, between its stages. */
+struct launch_ctx {
+	struct launch_job *j;
+	struct image *img;
+	int log_fd, status_fd;
+	uint64_t wbytes; /* its writable layer's size; 0: none of its own */
 	char layer[256];
-	uint64_t wbytes = req->writable_bytes ? req->writable_bytes : D.opt.writable_default;
-	bool own_layer = wbytes;
-	if (own_layer) {
-		r = layer_create(io->id, wbytes);
-		if (r == 0)
-			r = layer_path(io->id, NULL, layer, sizeof(layer));
-		if (r < 0) {
-			j->r = -EIO;
-			if (asprintf(&j->err, "cannot prepare the writable layer: %s",
-				     strerror(-r)) < 0)
-				j->err = NULL;
-			goto fail;
-		}
+	struct sandbox_spec spec;
+};
+
+static void launch_ctx_clear(struct launch_ctx *c)
+{
+	closep(&c->status_fd);
+	closep(&c->log_fd);
+	image_free(c->img);
+}
+
+/* The launch failed: @r for its answer, and why in one line. */
+static void launch_fail(struct launch_job *j, int r, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void launch_fail(struct launch_job *j, int r, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	if (vasprintf(&j->err, fmt, ap) < 0)
+		j->err = NULL;
+	va_end(ap);
+	j->r = r;
+}
+
+/* Its image, its environment and its state files (log, status). */
+static int launch_prepare(struct launch_ctx *c)
+{
+	struct launch_job *j = c->j;
+	const struct api_create *req = j->io.req;
+	char *ierr = NULL;
+
+	int r = image_open(req->image ? req->image : LAUNCH_DEFAULT_IMAGE, D.opt.images_dir,
+			   &c->img, &ierr);
+	if (r < 0) {
+		launch_fail(j, r == -ENOENT ? -EINVAL : -EIO, "image: %s",
+			    ierr ? ierr : strerror(-r));
+		free(ierr);
+		return r;
 	}
-	struct sandbox_spec spec = {
+	r = build_env(&j->io, c->img);
+	if (r == 0)
+		r = open_state_files(j->io.dir, &c->log_fd, &c->status_fd);
+	if (r < 0)
+		launch_fail(j, -EIO, "cannot prepare the sandbox: %s", strerror(-r));
+	return r;
+}
+
+/* A layer of its own on the host, reachable for checkpoints. */
+static int launch_layer(struct launch_ctx *c)
+{
+	const struct launch_io *io = &c->j->io;
+	int r = 0;
+
+	c->wbytes = io->req->writable_bytes ? io->req->writable_bytes : D.opt.writable_default;
+	if (c->wbytes) {
+		r = layer_create(io->id, c->wbytes);
+		if (r == 0)
+			r = layer_path(io->id, NULL, c->layer, sizeof(c->layer));
+		if (r < 0)
+			launch_fail(c->j, -EIO, "cannot prepare the writable layer: %s",
+				    strerror(-r));
+	}
+	return r;
+}
+
+/* What libsandbox makes (or a restore remakes), in c->spec. */
+static void launch_spec(struct launch_ctx *c, const char **devices)
+{
+	struct launch_io *io = &c->j->io;
+	const struct api_create *req = io->req;
+
+	c->spec = (struct sandbox_spec){
 		.id = io->id,
-		.rootfs = img->rootfs,
-		.binds = (const char *const *)img->binds,
+		.rootfs = c->img->rootfs,
+		.binds = (const char *const *)c->img->binds,
 		.argv = req->cmd,
 		.envp = io->envp,
 		.workdir = req->workdir,
@@ -183,64 +209,100 @@ static void launch_fn(struct work *w)
 		.uid = req->uid,
 		.gid = req->gid,
 		.limits = req->limits,
-		.writable_bytes = wbytes,
-		.layer_dir = own_layer ? layer : NULL,
+		.writable_bytes = c->wbytes,
+		.layer_dir = c->wbytes ? c->layer : NULL,
 		.tmp_bytes = D.opt.tmp_bytes,
 		.net = req->net,
 		.control = true,
 		.filter = D.filter,
-		.stdio = { D.devnull, log_fd, log_fd },
-		.log_fd = log_fd,
+		.stdio = { D.devnull, c->log_fd, c->log_fd },
+		.log_fd = c->log_fd,
 		.log_cap = D.opt.log_cap,
-		.status_fd = status_fd,
+		.status_fd = c->status_fd,
 		.on_cgroup = io->slot >= 0 || D.devices ? on_cgroup : NULL,
 		.userdata = io,
 		.devices = devices,
 	};
 	/* Metered even without a limit. (Set here, not in the initializer above: a second
 	 * designator for a member of .limits would reset the whole of it.) */
-	spec.limits.memory_account = true;
-	if (io->from) {
-		r = snap_restore(io, &spec, img, log_fd, status_fd, &j->sb, &j->err);
+	c->spec.limits.memory_account = true;
+}
+
+/* The sandbox, started by libsandbox or restored from the snapshot, in j->sb. */
+static int launch_start(struct launch_ctx *c)
+{
+	struct launch_job *j = c->j;
+	struct sandbox_error se = { 0 };
+	int r;
+
+	if (j->io.from) {
+		r = snap_restore(&j->io, &c->spec, c->img, c->log_fd, c->status_fd, &j->sb,
+				 &j->err);
 		if (r < 0) {
 			j->r = -EIO;
-			if (!j->err && asprintf(&j->err, "restore failed: %s", strerror(-r)) < 0)
-				j->err = NULL;
-			goto fail;
+			if (!j->err)
+				launch_fail(j, -EIO, "restore failed: %s", strerror(-r));
 		}
-	} else {
-		r = sandbox_start(&spec, D.opt.init_path, &j->sb, &se);
+		return r;
 	}
+	r = sandbox_start(&c->spec, D.opt.init_path, &j->sb, &se);
 	if (r < 0) {
 		bool user_error = (se.stage == STAGE_WORKDIR &&
 				   (r == -ENOENT || r == -ENOTDIR || r == -ELOOP || r == -EACCES ||
 				    r == -ENAMETOOLONG)) ||
 				  (se.stage == STAGE_CGROUP && r == -EOPNOTSUPP);
-		j->r = user_error ? -EINVAL : r == -ENOSPC || r == -EAGAIN ? -EAGAIN : -EIO;
+		int e = user_error ? -EINVAL : r == -ENOSPC || r == -EAGAIN ? -EAGAIN : -EIO;
 		if (se.stage == STAGE_WORKDIR)
-			r = asprintf(&j->err, "workdir: %s: %s", req->workdir, strerror(-r));
+			launch_fail(j, e, "workdir: %s: %s", j->io.req->workdir, strerror(-r));
 		else
-			r = asprintf(&j->err, "launch failed at %s: %s",
-				     sandbox_stage_name(se.stage), strerror(-r));
-		if (r < 0)
-			j->err = NULL;
-		goto fail;
+			launch_fail(j, e, "launch failed at %s: %s", sandbox_stage_name(se.stage),
+				    strerror(-r));
 	}
-	r = sandbox_start_time(j->sb->pid, &io->start_time);
+	return r;
+}
+
+/* Its start time and control channel; a restored one goes on (restore_resume). A
+ * sandbox that cannot be reached is destroyed. */
+static int launch_connect(struct launch_ctx *c)
+{
+	struct launch_job *j = c->j;
+	int r = sandbox_start_time(j->sb->pid, &j->io.start_time);
+
 	if (r == 0) {
 		j->ctl_fd = ctl_connect(j->sb->pidfd, true);
 		r = j->ctl_fd < 0 ? j->ctl_fd : 0;
 	}
-	if (r == 0 && io->from)
-		r = restore_resume(io->id, j->sb, j->ctl_fd, log_fd, status_fd);
+	if (r == 0 && j->io.from)
+		r = restore_resume(j->io.id, j->sb, j->ctl_fd, c->log_fd, c->status_fd);
 	if (r == 0)
-		return;
+		return 0;
 	sandbox_destroy(j->sb);
 	j->sb = NULL;
-	j->r = -EIO;
-	if (asprintf(&j->err, "cannot reach the new sandbox: %s", strerror(-r)) < 0)
-		j->err = NULL;
-fail:
+	launch_fail(j, -EIO, "cannot reach the new sandbox: %s", strerror(-r));
+	return r;
+}
+
+static void launch_fn(struct work *w)
+{
+	struct launch_job *j = (struct launch_job *)w;
+	struct launch_io *io = &j->io;
+	const char *devices[2 * ARRAY_SIZE(io->nodes) + 1] = { 0 };
+	_cleanup_(launch_ctx_clear) struct launch_ctx c = { .j = j, .log_fd = -1, .status_fd = -1 };
+
+	/* The GPUs' nodes and their companions, bound into /dev under their own names. */
+	for (size_t i = 0; i < io->nnodes; i++) {
+		devices[2 * i] = io->nodes[i];
+		devices[2 * i + 1] = strrchr(io->nodes[i], '/') + 1;
+	}
+	/* A failure before its layer removes nothing. */
+	if (launch_prepare(&c) < 0)
+		return;
+	if (launch_layer(&c) >= 0) {
+		launch_spec(&c, devices);
+		if (launch_start(&c) >= 0 && launch_connect(&c) >= 0)
+			return;
+	}
+	/* Failed: its state directory and layer go. */
 	remove_state_dir(io->dir);
 	layer_remove(io->id);
 }

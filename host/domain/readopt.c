@@ -30,15 +30,13 @@
 #include "../sys/store.h"
 #include "../sys/usage.h"
 
-static void readopt_one(const struct store_sandbox *s, void *userdata)
+/* What its record says, copied into @b: ids, times, the base its counters go on from (a
+ * restore's or a checkpoint's) and why it ended. */
+static void readopt_fields(struct box *b, const struct store_sandbox *s)
 {
-	_cleanup_free_ char *err = NULL;
 	json_error_t jerr;
-	struct box *b = calloc(1, sizeof(*b));
 	int r;
 
-	if (!b)
-		return;
 	b->ctl_fd = b->cpu_fd = b->mem_fd = -1;
 	b->slot = -1;
 	b->usage_final = s->usage ? strdup(s->usage) : NULL;
@@ -69,6 +67,19 @@ static void readopt_one(const struct store_sandbox *s, void *userdata)
 			       s->reason);
 		b->reason = r < 0 ? REASON_LOST : (enum box_reason)r;
 	}
+}
+
+/* The box of record @s, its spec parsed again; NULL if it cannot be made (an unreadable
+ * record is logged and skipped). Not linked yet. */
+static struct box *readopt_box(const struct store_sandbox *s)
+{
+	_cleanup_free_ char *err = NULL;
+	struct box *b = calloc(1, sizeof(*b));
+	int r;
+
+	if (!b)
+		return NULL;
+	readopt_fields(b, s);
 	char *spec = json_dumps(b->spec, JSON_COMPACT);
 	r = spec ? apispec_parse_create(spec, strlen(spec), &b->req, &err) : -EINVAL;
 	free(spec);
@@ -77,15 +88,19 @@ static void readopt_one(const struct store_sandbox *s, void *userdata)
 		logmsg(0, "sandbox %s: unreadable record; skipped", s->id);
 		b->dir = NULL;
 		box_free(b);
-		return;
+		return NULL;
 	}
-	if (!strcmp(s->state, "exited")) {
-		b->state = BOX_EXITED;
-		box_link(b);
-		return;
-	}
-	/* creating or running: is it still there, and is it really ours? */
+	return b;
+}
+
+/* Creating or running: is it still there, and is it really ours? 0 with b->sb adopted,
+ * its control channel open; else -errno (what was adopted was stopped again). */
+static int readopt_adopt(struct box *b, const struct store_sandbox *s)
+{
+	json_error_t jerr;
 	struct cgroup *cg = NULL;
+	int r;
+
 	json_t *cj = s->cgroup ? json_loads(s->cgroup, 0, &jerr) : NULL;
 	if (cj && s->pid > 0) {
 		const char *v1[_CG_V1_MAX] = { 0 };
@@ -114,10 +129,13 @@ static void readopt_one(const struct store_sandbox *s, void *userdata)
 		b->sb = NULL;
 		r = -EIO;
 	}
-	if (r < 0)
-		layer_remove(b->id);
-	box_link(b);
-	/* It holds its devices again (by index into --gpu-device, as the spec says). */
+	return r;
+}
+
+/* It holds its devices again (by index into --gpu-device, as the spec says), and its
+ * meter slot: its counters went on in the pinned maps while sbxd was away. */
+static void readopt_resources(struct box *b, const struct store_sandbox *s)
+{
 	for (char **g = b->req.gpus; g && *g && b->ngpu < ARRAY_SIZE(b->gpu_idx); g++) {
 		unsigned long i = strtoul(*g, NULL, 10);
 		if (i < D.ngpus && !D.gpus[i].holder) {
@@ -128,7 +146,6 @@ static void readopt_one(const struct store_sandbox *s, void *userdata)
 	}
 	if (b->sb)
 		(void)usage_cgroup_id(b->sb->cg->v2_path, &b->cg_id);
-	/* Its counters went on in the pinned maps while sbxd was away. */
 	if (D.meter && s->slot >= 0 && s->slot < METER_SLOTS && !D.slot_used[s->slot]) {
 		b->slot = s->slot;
 		D.slot_used[b->slot] = 1;
@@ -139,17 +156,12 @@ static void readopt_one(const struct store_sandbox *s, void *userdata)
 		if (b->sb && ngpu && gpus_meter(b->slot, rdevs, ngpu, false) == 0)
 			(void)meter_gpu_timing(D.meter, true);
 	}
-	b->started_ns = s->created_ns;
-	bill_start(b);
-	if (r == 0) {
-		b->adopted = true;
-		box_running(b);
-		D.live++;
-		logmsg(2, "sandbox %s re-adopted (pid %d)", b->id, (int)b->pid);
-		return;
-	}
-	/* Gone while sbxd was away: keep what it left. A launch or restore that sbxd did not
-	 * live to record may have left cgroups, and processes in them: they go. */
+}
+
+/* Gone while sbxd was away: keep what it left. A launch or restore that sbxd did not
+ * live to record may have left cgroups, and processes in them: they go. */
+static void readopt_lost(struct box *b, const struct store_sandbox *s)
+{
 	if (!strcmp(s->state, "creating") && cgroup_reclaim(b->id) > 0)
 		logmsg(1, "sandbox %s: removed what its unfinished launch left", b->id);
 	b->started_ns = s->created_ns;
@@ -170,6 +182,35 @@ static void readopt_one(const struct store_sandbox *s, void *userdata)
 	usage_finalize(b);
 	box_persist(b);
 	logmsg(2, "sandbox %s ended while sbxd was down (%d)", b->id, b->exit_code);
+}
+
+static void readopt_one(const struct store_sandbox *s, void *userdata)
+{
+	struct box *b = readopt_box(s);
+	int r;
+
+	if (!b)
+		return;
+	if (!strcmp(s->state, "exited")) {
+		b->state = BOX_EXITED;
+		box_link(b);
+		return;
+	}
+	r = readopt_adopt(b, s);
+	if (r < 0)
+		layer_remove(b->id);
+	box_link(b);
+	readopt_resources(b, s);
+	b->started_ns = s->created_ns;
+	bill_start(b);
+	if (r == 0) {
+		b->adopted = true;
+		box_running(b);
+		D.live++;
+		logmsg(2, "sandbox %s re-adopted (pid %d)", b->id, (int)b->pid);
+		return;
+	}
+	readopt_lost(b, s);
 }
 
 int box_readopt_all(void)

@@ -159,188 +159,252 @@ static int userns_image(const char *images, uid_t from, uid_t to, const char *ou
 	return 0;
 }
 
-int snap_restore(struct launch_io *io, const struct sandbox_spec *spec, const struct image *img,
-		 int log_fd, int status_fd, struct sandbox **ret, char **ret_err)
+/* One restore, passed between its stages: what it has made so far is what a failure
+ * undoes (restore_unwind). */
+struct restore_ctx {
+	struct launch_io *io;
+	const struct snap *s;
+	const struct image *img;
+	int log_fd, status_fd;
+	char **ret_err;
+	char layer[256], root[256], log[4200], out[4200], pidfile[4200];
+	char userns_img[4200], userns_over[4300];
+	struct cgroup *cg;
+	struct rootfs_mounts m;
+	bool mounted;
+	uid_t from, base; /* the snapshot's sandbox's ids, the new one's (0: none yet) */
+	int userns;
+	char *init;
+	char *argv[128];
+	size_t n;
+};
+
+/* Says why in *ret_err (one line); returns @r. */
+static int restore_fail(struct restore_ctx *c, int r, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static int restore_fail(struct restore_ctx *c, int r, const char *fmt, ...)
 {
-	const struct snap *s = io->from;
-	char layer[256], root[256], path[4200], log[4200], out[4200], pidfile[4200];
-	char userns_img[4200], userns_name[64], userns_over[4300];
-	struct cgroup *cg = NULL;
-	struct rootfs_mounts m = ROOTFS_MOUNTS_INIT;
-	char *err = NULL, *argv[128];
-	size_t n = 0;
-	bool mounted = false;
-	uid_t base = 0;
-	_cleanup_close_ int userns = -1;
-	_cleanup_free_ char *init = NULL;
-	int r;
+	va_list ap;
+	va_start(ap, fmt);
+	if (vasprintf(c->ret_err, fmt, ap) < 0)
+		*c->ret_err = NULL;
+	va_end(ap);
+	return r;
+}
 
-#define FAIL(e, ...)                                                                               \
-	do {                                                                                       \
-		r = (e);                                                                           \
-		if (asprintf(ret_err, __VA_ARGS__) < 0)                                            \
-			*ret_err = NULL;                                                           \
-		goto fail;                                                                         \
-	} while (0)
-
-	*ret_err = NULL;
-	(void)layer_path(io->id, "upper", layer, sizeof(layer));
-	(void)layer_path(io->id, "root", root, sizeof(root));
-	snprintf(userns_img, sizeof(userns_img), "%s/userns.img", io->dir);
-	r = cgroup_create(io->id, &spec->limits, &cg);
+/* Its cgroups (the device allowlist attached by the launch's hook) and ids of its own,
+ * as every sandbox has: not the snapshot's sandbox's. */
+static int restore_cgroup(struct restore_ctx *c, const struct sandbox_spec *spec)
+{
+	int r = cgroup_create(c->io->id, &spec->limits, &c->cg);
 	if (r == 0 && spec->on_cgroup)
-		r = spec->on_cgroup(cg, spec->userdata);
+		r = spec->on_cgroup(c->cg, spec->userdata);
 	if (r < 0)
-		FAIL(r, "cgroups: %s", strerror(-r));
-	/* Ids of its own, as every sandbox has: not the snapshot's sandbox's. */
-	uid_t from = (uid_t)json_integer_value(json_object_get(s->meta, "uid_base"));
-	if (!idmap_valid(from))
-		FAIL(-EINVAL, "the snapshot does not say its user namespace's ids");
-	r = idmap_alloc(cg->v2_path, &base);
+		return restore_fail(c, r, "cgroups: %s", strerror(-r));
+	c->from = (uid_t)json_integer_value(json_object_get(c->s->meta, "uid_base"));
+	if (!idmap_valid(c->from))
+		return restore_fail(c, -EINVAL,
+				    "the snapshot does not say its user namespace's ids");
+	r = idmap_alloc(c->cg->v2_path, &c->base);
 	if (r < 0)
-		FAIL(r, "host ids for the sandbox: %s", strerror(-r));
-	/* The layer, back onto its fresh tmpfs, owned by the new ids. */
-	snprintf(path, sizeof(path), "%s/layer.tar", s->dir);
-	snprintf(out, sizeof(out), "%s/restore-tar.log", io->dir);
-	r = layer_tar(false, path, layer, out, cg, &err);
+		return restore_fail(c, r, "host ids for the sandbox: %s", strerror(-r));
+	return 0;
+}
+
+/* The layer, back onto its fresh tmpfs, owned by the new ids. */
+static int restore_layer(struct restore_ctx *c)
+{
+	char path[4200], out[4200];
+	_cleanup_free_ char *err = NULL;
+
+	snprintf(path, sizeof(path), "%s/layer.tar", c->s->dir);
+	snprintf(out, sizeof(out), "%s/restore-tar.log", c->io->dir);
+	int r = layer_tar(false, path, c->layer, out, c->cg, &err);
 	(void)unlink(out);
 	if (r < 0)
-		FAIL(r, "restoring the writable layer: %s", err ? err : strerror(-r));
-	r = shift_owners(layer, from, base);
+		return restore_fail(c, r, "restoring the writable layer: %s",
+				    err ? err : strerror(-r));
+	r = shift_owners(c->layer, c->from, c->base);
 	if (r < 0)
-		FAIL(r, "the writable layer's owners: %s", strerror(-r));
-	/* The root, as a launch makes it (the image idmapped to the new ids), where CRIU's
-	 * --root wants it. */
-	userns = idmap_userns_fd(base);
-	if (userns < 0)
-		FAIL(userns, "a user namespace for the sandbox's ids: %s", strerror(-userns));
-	(void)layer_path(io->id, NULL, path, sizeof(path));
-	struct rootfs_plan plan = {
-		.image = img->rootfs, .writable_bytes = 1, .layer_dir = path, .base = base
-	};
-	r = rootfs_prepare(&plan, userns, &m);
-	if (r < 0)
-		FAIL(r, "the root file system: %s", strerror(-r));
-	if (syscall(SYS_move_mount, m.root, "", AT_FDCWD, root, MOVE_MOUNT_F_EMPTY_PATH) < 0)
-		FAIL(-errno, "mounting the root: %s", strerror(errno));
-	mounted = true;
-	/* The log so far, so that it reads on; its status file starts empty. Both are the
-	 * sandbox's root's: CRIU opens them again from inside its user namespace. */
-	snprintf(path, sizeof(path), "%s/log", s->dir);
-	r = rootfs_copy(path, log_fd);
-	if (r < 0)
-		FAIL(r, "snapshot log: %s", strerror(-r));
-	if (fchown(log_fd, base, base) < 0 || fchown(status_fd, base, base) < 0)
-		FAIL(-errno, "the sandbox's log: %s", strerror(errno));
-	snprintf(path, sizeof(path), "%s/images", s->dir);
-	r = userns_image(path, from, base, userns_img, userns_name, sizeof(userns_name));
-	if (r < 0)
-		FAIL(r, "the snapshot's user namespace: %s", strerror(-r));
-	snprintf(userns_over, sizeof(userns_over), "%s/%s", path, userns_name);
+		return restore_fail(c, r, "the writable layer's owners: %s", strerror(-r));
+	return 0;
+}
 
-	snprintf(log, sizeof(log), "%s/criu-restore.log", io->dir);
-	snprintf(out, sizeof(out), "%s/criu-restore.out", io->dir);
-	snprintf(pidfile, sizeof(pidfile), "%s/criu.pid", io->dir);
-	(void)unlink(pidfile);
-	json_t *keys = json_object_get(s->meta, "keys");
-	argv[n++] = strdup("restore");
-	strvcat(argv, &n, ARRAY_SIZE(argv), "--images-dir=%s/images", s->dir);
-	strvcat(argv, &n, ARRAY_SIZE(argv), "--log-file=%s", log);
-	strvcat(argv, &n, ARRAY_SIZE(argv), "--pidfile=%s", pidfile);
-	strvcat(argv, &n, ARRAY_SIZE(argv), "--root=%s", root);
-	strvcat(argv, &n, ARRAY_SIZE(argv), "--restore-detached");
-	strvcat(argv, &n, ARRAY_SIZE(argv), "--restore-sibling");
-	/* Stopped: sbx-init executes itself again (launch_fn) before anything else of the
-	 * sandbox runs, and then lets it go on. */
-	strvcat(argv, &n, ARRAY_SIZE(argv), "--leave-stopped");
-	strvcat(argv, &n, ARRAY_SIZE(argv), "--empty-ns=net");
-	strvcat(argv, &n, ARRAY_SIZE(argv), "--action-script=%s", D.opt.init_path);
-	for (size_t i = 0; i < ARRAY_SIZE(criu_common); i++)
-		strvcat(argv, &n, ARRAY_SIZE(argv), "%s", criu_common[i]);
-	strvcat(argv, &n, ARRAY_SIZE(argv), "--inherit-fd=fd[10]:%s",
-		json_string_value(json_object_get(keys, "log")));
-	strvcat(argv, &n, ARRAY_SIZE(argv), "--inherit-fd=fd[11]:%s",
-		json_string_value(json_object_get(keys, "status")));
-	/* Where sbx-init's copy is now (made again if another build's launch removed it). */
-	r = rootfs_runtime_init(D.opt.init_path, &init);
+/* The root, as a launch makes it (the image idmapped to the new ids), where CRIU's
+ * --root wants it. */
+static int restore_root(struct restore_ctx *c)
+{
+	char path[4200];
+
+	c->userns = idmap_userns_fd(c->base);
+	if (c->userns < 0)
+		return restore_fail(c, c->userns, "a user namespace for the sandbox's ids: %s",
+				    strerror(-c->userns));
+	(void)layer_path(c->io->id, NULL, path, sizeof(path));
+	struct rootfs_plan plan = {
+		.image = c->img->rootfs, .writable_bytes = 1, .layer_dir = path, .base = c->base
+	};
+	int r = rootfs_prepare(&plan, c->userns, &c->m);
 	if (r < 0)
-		FAIL(r, "sbx-init's copy: %s", strerror(-r));
-	strvcat(argv, &n, ARRAY_SIZE(argv), "--external=mnt[init]:%s", init);
-	/* The image's bind mounts, by target, from today's manifest. */
-	json_t *bt;
-	size_t bi;
-	json_array_foreach (json_object_get(s->meta, "binds"), bi, bt) {
+		return restore_fail(c, r, "the root file system: %s", strerror(-r));
+	if (syscall(SYS_move_mount, c->m.root, "", AT_FDCWD, c->root, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+		return restore_fail(c, -errno, "mounting the root: %s", strerror(errno));
+	c->mounted = true;
+	return 0;
+}
+
+/* The log so far, so that it reads on; its status file starts empty. Both are the
+ * sandbox's root's: CRIU opens them again from inside its user namespace. And the
+ * snapshot's user namespace, rewritten for the new ids. */
+static int restore_files(struct restore_ctx *c)
+{
+	char path[4200], name[64];
+
+	snprintf(path, sizeof(path), "%s/log", c->s->dir);
+	int r = rootfs_copy(path, c->log_fd);
+	if (r < 0)
+		return restore_fail(c, r, "snapshot log: %s", strerror(-r));
+	if (fchown(c->log_fd, c->base, c->base) < 0 || fchown(c->status_fd, c->base, c->base) < 0)
+		return restore_fail(c, -errno, "the sandbox's log: %s", strerror(errno));
+	snprintf(path, sizeof(path), "%s/images", c->s->dir);
+	r = userns_image(path, c->from, c->base, c->userns_img, name, sizeof(name));
+	if (r < 0)
+		return restore_fail(c, r, "the snapshot's user namespace: %s", strerror(-r));
+	snprintf(c->userns_over, sizeof(c->userns_over), "%s/%s", path, name);
+	return 0;
+}
+
+/* The mounts that CRIU finds outside: the image's bind mounts, by target, from today's
+ * manifest, and the host's device nodes. */
+static int restore_argv_externals(struct restore_ctx *c)
+{
+	json_t *bt, *dv;
+	size_t bi, di;
+
+	json_array_foreach (json_object_get(c->s->meta, "binds"), bi, bt) {
 		const char *src = NULL;
-		for (char **p = img->binds; p && p[0]; p += 2)
+		for (char **p = c->img->binds; p && p[0]; p += 2)
 			if (!strcmp(p[1], json_string_value(bt)))
 				src = p[0];
-		if (!src) {
-			strv_clear(argv, n);
-			FAIL(-ENOENT, "image %s no longer binds %s", img->name,
-			     json_string_value(bt));
-		}
-		strvcat(argv, &n, ARRAY_SIZE(argv), "--external=mnt[b%zu]:%s", bi, src);
+		if (!src)
+			return restore_fail(c, -ENOENT, "image %s no longer binds %s", c->img->name,
+					    json_string_value(bt));
+		strvcat(c->argv, &c->n, ARRAY_SIZE(c->argv), "--external=mnt[b%zu]:%s", bi, src);
 	}
-	json_t *dv;
-	size_t di;
-	json_array_foreach (json_object_get(s->meta, "devs"), di, dv) {
+	json_array_foreach (json_object_get(c->s->meta, "devs"), di, dv) {
 		const char *src = json_string_value(json_array_get(dv, 1));
-		if (!src || strncmp(src, "/dev/", 5) || strstr(src, "..")) {
-			strv_clear(argv, n);
-			FAIL(-EINVAL, "the snapshot's device binds are unreadable");
-		}
-		strvcat(argv, &n, ARRAY_SIZE(argv), "--external=mnt[d%zu]:%s", di, src);
+		if (!src || strncmp(src, "/dev/", 5) || strstr(src, ".."))
+			return restore_fail(c, -EINVAL,
+					    "the snapshot's device binds are unreadable");
+		strvcat(c->argv, &c->n, ARRAY_SIZE(c->argv), "--external=mnt[d%zu]:%s", di, src);
 	}
-	argv[n] = NULL;
-	for (size_t i = 0; i < n; i++)
-		if (!argv[i]) {
-			strv_clear(argv, n);
-			FAIL(-ENOMEM, "out of memory");
-		}
-	const int fds[2] = { log_fd, status_fd };
-	int64_t t0 = mono_ns();
-	r = criu_exec(&(struct criu_run){ .bin = D.criu,
-					  .run_dir = criu_cache_dir,
-					  .argv = (const char *const *)argv,
-					  .fds = fds,
-					  .nfds = 2,
-					  .out_path = out,
-					  .cg = cg,
-					  .bind_file = userns_img,
-					  .bind_over = userns_over,
-					  .timeout_ns = restore_timeout(s) },
-		      log, &err);
-	strv_clear(argv, n);
-	(void)unlink(userns_img);
-	if (r < 0)
-		FAIL(r, "criu restore: %s", err ? err : strerror(-r));
-	io->restore_ms = (double)(mono_ns() - t0) / 1e6;
-	io->restore_stats = restore_stats(out);
+	return 0;
+}
 
-	FILE *pf = fopen(pidfile, "re");
+/* criu restore's command line, in c->argv (cleared again if it fails). */
+static int restore_argv(struct restore_ctx *c)
+{
+	char **argv = c->argv;
+	size_t *n = &c->n, max = ARRAY_SIZE(c->argv);
+	json_t *keys = json_object_get(c->s->meta, "keys");
+	int r;
+
+	snprintf(c->log, sizeof(c->log), "%s/criu-restore.log", c->io->dir);
+	snprintf(c->out, sizeof(c->out), "%s/criu-restore.out", c->io->dir);
+	snprintf(c->pidfile, sizeof(c->pidfile), "%s/criu.pid", c->io->dir);
+	(void)unlink(c->pidfile);
+	argv[(*n)++] = strdup("restore");
+	strvcat(argv, n, max, "--images-dir=%s/images", c->s->dir);
+	strvcat(argv, n, max, "--log-file=%s", c->log);
+	strvcat(argv, n, max, "--pidfile=%s", c->pidfile);
+	strvcat(argv, n, max, "--root=%s", c->root);
+	strvcat(argv, n, max, "--restore-detached");
+	strvcat(argv, n, max, "--restore-sibling");
+	/* Stopped: sbx-init executes itself again (launch_fn) before anything else of the
+	 * sandbox runs, and then lets it go on. */
+	strvcat(argv, n, max, "--leave-stopped");
+	strvcat(argv, n, max, "--empty-ns=net");
+	strvcat(argv, n, max, "--action-script=%s", D.opt.init_path);
+	for (size_t i = 0; i < ARRAY_SIZE(criu_common); i++)
+		strvcat(argv, n, max, "%s", criu_common[i]);
+	strvcat(argv, n, max, "--inherit-fd=fd[10]:%s",
+		json_string_value(json_object_get(keys, "log")));
+	strvcat(argv, n, max, "--inherit-fd=fd[11]:%s",
+		json_string_value(json_object_get(keys, "status")));
+	/* Where sbx-init's copy is now (made again if another build's launch removed it). */
+	r = rootfs_runtime_init(D.opt.init_path, &c->init);
+	if (r < 0)
+		r = restore_fail(c, r, "sbx-init's copy: %s", strerror(-r));
+	else
+		strvcat(argv, n, max, "--external=mnt[init]:%s", c->init);
+	if (r == 0)
+		r = restore_argv_externals(c);
+	argv[*n] = NULL;
+	for (size_t i = 0; r == 0 && i < *n; i++)
+		if (!argv[i])
+			r = restore_fail(c, -ENOMEM, "out of memory");
+	if (r < 0)
+		strv_clear(argv, *n);
+	return r;
+}
+
+/* criu restore, run in the new cgroups: the restored tree's root, stopped, in *ret_pid. */
+static int restore_criu(struct restore_ctx *c, pid_t *ret_pid)
+{
+	_cleanup_free_ char *err = NULL;
+	const int fds[2] = { c->log_fd, c->status_fd };
+	int64_t t0 = mono_ns();
+	int r = criu_exec(&(struct criu_run){ .bin = D.criu,
+					      .run_dir = criu_cache_dir,
+					      .argv = (const char *const *)c->argv,
+					      .fds = fds,
+					      .nfds = 2,
+					      .out_path = c->out,
+					      .cg = c->cg,
+					      .bind_file = c->userns_img,
+					      .bind_over = c->userns_over,
+					      .timeout_ns = restore_timeout(c->s) },
+			  c->log, &err);
+	strv_clear(c->argv, c->n);
+	(void)unlink(c->userns_img);
+	if (r < 0)
+		return restore_fail(c, r, "criu restore: %s", err ? err : strerror(-r));
+	c->io->restore_ms = (double)(mono_ns() - t0) / 1e6;
+	c->io->restore_stats = restore_stats(c->out);
+
+	FILE *pf = fopen(c->pidfile, "re");
 	int pid = 0;
 	if (!pf || fscanf(pf, "%d", &pid) != 1 || pid <= 1) {
 		if (pf)
 			fclose(pf);
-		FAIL(-EPROTO, "criu restore left no pid");
+		return restore_fail(c, -EPROTO, "criu restore left no pid");
 	}
 	fclose(pf);
-	(void)unlink(pidfile);
+	*ret_pid = pid;
+	return 0;
+}
+
+/* The restored tree becomes the sandbox in *ret, its cgroups with it, and is metered
+ * from here: CRIU's own syscalls in the cgroup were not the sandbox's, and the CPU it
+ * spent there is an offset. */
+static int restore_attach(struct restore_ctx *c, pid_t pid, struct sandbox **ret)
+{
+	struct launch_io *io = c->io;
+
+	(void)unlink(c->pidfile);
 	/* The restored tree holds its own copy of the root: the host's goes. */
-	(void)umount2(root, MNT_DETACH);
-	mounted = false;
-	r = sandbox_attach(io->id, pid, TAKE_PTR(cg), ret);
+	(void)umount2(c->root, MNT_DETACH);
+	c->mounted = false;
+	int r = sandbox_attach(io->id, pid, TAKE_PTR(c->cg), ret);
 	if (r < 0) {
 		(void)waitpid(pid, NULL, WNOHANG); /* our child, if it died first */
-		FAIL(r, "the restored sandbox is gone: %s", strerror(-r));
+		return restore_fail(c, r, "the restored sandbox is gone: %s", strerror(-r));
 	}
-	/* Counted from here: CRIU's own syscalls in the cgroup were not the sandbox's, and
-	 * the CPU it spent there is an offset. */
 	if (io->slot >= 0 && io->cg_id) {
 		r = meter_attach(D.meter, io->cg_id, (uint32_t)io->slot, true);
 		if (r < 0) {
 			sandbox_destroy(TAKE_PTR(*ret));
-			FAIL(r, "meter: %s", strerror(-r));
+			return restore_fail(c, r, "meter: %s", strerror(-r));
 		}
 	}
 	uint64_t usec = 0;
@@ -349,21 +413,61 @@ int snap_restore(struct launch_io *io, const struct sandbox_spec *spec, const st
 		io->cpu_offset_ns = usec * 1000;
 	if (cfd >= 0)
 		close(cfd);
-	rootfs_mounts_close(&m);
-	free(err);
 	return 0;
-fail:
-	free(err);
-	rootfs_mounts_close(&m);
-	(void)unlink(userns_img);
-	if (cg)
-		kill_restored(cg);
-	if (base)
-		idmap_release(base);
-	if (mounted)
-		(void)umount2(root, MNT_DETACH);
+}
+
+/* A failed restore: what it made goes, and the ids it took. */
+static void restore_unwind(struct restore_ctx *c)
+{
+	rootfs_mounts_close(&c->m);
+	(void)unlink(c->userns_img);
+	if (c->cg)
+		kill_restored(c->cg);
+	if (c->base)
+		idmap_release(c->base);
+	if (c->mounted)
+		(void)umount2(c->root, MNT_DETACH);
+}
+
+int snap_restore(struct launch_io *io, const struct sandbox_spec *spec, const struct image *img,
+		 int log_fd, int status_fd, struct sandbox **ret, char **ret_err)
+{
+	struct restore_ctx c = { .io = io,
+				 .s = io->from,
+				 .img = img,
+				 .log_fd = log_fd,
+				 .status_fd = status_fd,
+				 .ret_err = ret_err,
+				 .m = ROOTFS_MOUNTS_INIT,
+				 .userns = -1 };
+	pid_t pid = 0;
+	int r;
+
+	*ret_err = NULL;
+	(void)layer_path(io->id, "upper", c.layer, sizeof(c.layer));
+	(void)layer_path(io->id, "root", c.root, sizeof(c.root));
+	snprintf(c.userns_img, sizeof(c.userns_img), "%s/userns.img", io->dir);
+	r = restore_cgroup(&c, spec);
+	if (r == 0)
+		r = restore_layer(&c);
+	if (r == 0)
+		r = restore_root(&c);
+	if (r == 0)
+		r = restore_files(&c);
+	if (r == 0)
+		r = restore_argv(&c);
+	if (r == 0)
+		r = restore_criu(&c, &pid);
+	if (r == 0)
+		r = restore_attach(&c, pid, ret);
+	if (r < 0)
+		restore_unwind(&c);
+	else
+		rootfs_mounts_close(&c.m);
+	if (c.userns >= 0)
+		close(c.userns);
+	free(c.init);
 	return r;
-#undef FAIL
 }
 
 int snap_restore_api(struct reply *rp, struct snap *s, const char *body, size_t len,
