@@ -261,8 +261,18 @@ static int launch_start(struct launch_ctx *c)
 	return r;
 }
 
+/* Its PID 1 has exited already (a workload as short as `true`), or is exiting: its
+ * namespaces go before it can be waited for, so the pidfd (readable once it has
+ * exited) is given a moment. Not reaped: the exit watch does that. */
+static bool launch_ended(const struct sandbox *sb)
+{
+	struct pollfd p = { .fd = sb->pidfd, .events = POLLIN };
+	return poll(&p, 1, 1000) == 1;
+}
+
 /* Its start time and control channel; a restored one goes on (restore_resume). A
- * sandbox that cannot be reached is destroyed. */
+ * sandbox that cannot be reached is destroyed, unless it ran and ended already: that
+ * is a launch like any other, whose exit the watch then records. */
 static int launch_connect(struct launch_ctx *c)
 {
 	struct launch_job *j = c->j;
@@ -271,6 +281,10 @@ static int launch_connect(struct launch_ctx *c)
 	if (r == 0) {
 		j->ctl_fd = ctl_connect(j->sb->pidfd, true);
 		r = j->ctl_fd < 0 ? j->ctl_fd : 0;
+	}
+	if (r < 0 && j->ctl_fd < 0 && !j->io.from && launch_ended(j->sb)) {
+		j->ctl_fd = -1;
+		return 0;
 	}
 	if (r == 0 && j->io.from)
 		r = restore_resume(j->io.id, j->sb, j->ctl_fd, c->log_fd, c->status_fd);

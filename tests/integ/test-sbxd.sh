@@ -52,6 +52,23 @@ for l in sys.stdin:
 	assert_eq "$RC" 126 "not executable"
 }
 
+# A workload that ends before sbxd has connected to the sandbox (`true`) is a launch
+# like any other: created (201), then exited with its code; never a failed create.
+t_short_lived() {
+	start_sbxd
+	local ids=() id i
+	for i in $(seq 40); do
+		api POST /v1/sandboxes -d "{\"image\":\"base\",\"cmd\":[\"sh\",\"-c\",\"exit $((i % 3))\"]}"
+		assert_eq "$CODE" 201 "create of a short workload ($BODY)"
+		ids+=("$(jget "$BODY" 'j["id"]')")
+	done
+	i=1
+	for id in "${ids[@]}"; do
+		assert_eq "$(wait_exit "$id")" $((i % 3)) "exit code of short workload $i"
+		i=$((i + 1))
+	done
+}
+
 t_stdin() {
 	start_sbxd
 	local id
