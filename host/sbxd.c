@@ -617,15 +617,8 @@ static void quickstart(void)
 		sock);
 }
 
-int main(int argc, char **argv)
+static void options_default(void)
 {
-	_cleanup_close_ int lock_fd = -1;
-	char path[PATH_MAX];
-	sigset_t set;
-	int r;
-
-	if (argc > 1 && !strcmp(argv[1], "tenant"))
-		return cmd_tenant(argc - 1, argv + 1);
 	D.opt = (struct options){
 		.socket_path = DEFAULT_SOCKET,
 		.state_dir = DEFAULT_STATE,
@@ -656,17 +649,13 @@ int main(int argc, char **argv)
 		.request_ns = 30LL * 1000000000LL,
 	};
 	E.listen_fd[0] = E.listen_fd[1] = -1;
-	/* The programs sbxd runs (CRIU, tar) report in the C locale: their messages are
-	 * matched (a full disk is told by CRIU's "No space left on device"). */
-	if (setenv("LC_ALL", "C", 1) < 0)
-		return die("setenv: %s", strerror(errno));
-	r = parse_options(argc, argv);
-	if (r <= 0)
-		return -r;
-	log_level = D.opt.log_level;
-	r = limits_check();
-	if (r < 0)
-		return 1;
+}
+
+/* The stages of start-up below return 0, or sbxd's exit status once they have said why. */
+
+/* Root, descriptors, sbx-init and the images, and the cgroup hierarchy. */
+static int start_host(void)
+{
 	if (geteuid() != 0)
 		return die("must run as root (it creates namespaces and cgroups)");
 	/* Room for every connection of every pool and every sandbox's descriptors (their
@@ -682,7 +671,7 @@ int main(int argc, char **argv)
 		return die("sbx-init not found beside sbxd (build it with make)");
 	/* Made now, so that a host that cannot have it says so at once. */
 	char *init_copy = NULL;
-	r = rootfs_runtime_init(D.opt.init_path, &init_copy);
+	int r = rootfs_runtime_init(D.opt.init_path, &init_copy);
 	free(init_copy);
 	if (r < 0)
 		return die("%s: %s", ROOTFS_RUNTIME_DIR, strerror(-r));
@@ -702,14 +691,24 @@ int main(int argc, char **argv)
 		else if (r > 0)
 			logmsg(2, "remounted cgroup2 with favordynmods (fast cgroup moves)");
 	}
+	return 0;
+}
+
+/* The state directory, locked (*ret_lock_fd, held while sbxd runs), its database, the
+ * rate card and the ledger. */
+static int start_state(int *ret_lock_fd)
+{
+	char path[PATH_MAX];
+	int r;
+
 	if (mkdir(D.opt.state_dir, 0700) < 0 && errno != EEXIST)
 		return die("state directory %s: %s", D.opt.state_dir, strerror(errno));
 	snprintf(path, sizeof(path), "%s/sandboxes", D.opt.state_dir);
 	if (mkdir(path, 0700) < 0 && errno != EEXIST)
 		return die("%s: %s", path, strerror(errno));
 	snprintf(path, sizeof(path), "%s/sbxd.lock", D.opt.state_dir);
-	lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (lock_fd < 0 || flock(lock_fd, LOCK_EX | LOCK_NB) < 0)
+	*ret_lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (*ret_lock_fd < 0 || flock(*ret_lock_fd, LOCK_EX | LOCK_NB) < 0)
 		return die("state directory %s is in use by another sbxd", D.opt.state_dir);
 	r = store_open(D.opt.state_dir, &D.store);
 	if (r < 0)
@@ -725,7 +724,13 @@ int main(int argc, char **argv)
 		r = bill_init();
 	if (r < 0)
 		return die("ledger in %s: %s", D.opt.state_dir, strerror(-r));
-	r = sysfilter_new_default_cached(SYSFILTER_CACHE_DIR, &D.filter);
+	return 0;
+}
+
+/* What launches need: the seccomp filter, /dev/null, the GPUs and the device allowlist. */
+static int start_devices(void)
+{
+	int r = sysfilter_new_default_cached(SYSFILTER_CACHE_DIR, &D.filter);
 	if (r < 0)
 		return die("seccomp filter: %s", strerror(-r));
 	D.devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
@@ -738,21 +743,30 @@ int main(int argc, char **argv)
 	gpu_nvml_init();
 	if (devices_open(&D.devices, &D.devices_why) < 0)
 		logmsg(1, "device allowlist is off: %s", D.devices_why ? D.devices_why : "?");
-	{
-		_cleanup_free_ char *parent = NULL;
-		unsigned level;
-		r = D.opt.no_metering ? -ECANCELED : cgroup_sandbox_parent(&parent, &level);
-		if (D.opt.no_metering)
-			D.meter_why = strdup("disabled by --no-metering");
-		else if (r < 0 &&
-			 asprintf(&D.meter_why, "sandbox cgroup parent: %s", strerror(-r)) < 0)
-			D.meter_why = NULL;
-		if (r == 0 && meter_open(parent, level, true, &D.meter, &D.meter_why) < 0)
-			D.meter = NULL;
-		if (!D.meter)
-			logmsg(1, "metering is off: %s", D.meter_why ? D.meter_why : "unknown");
-	}
-	D.user_ns_ok = access("/proc/self/ns/user", F_OK) == 0;
+	return 0;
+}
+
+/* The eBPF meter, pinned; without it usage says why (D.meter_why). */
+static void start_metering(void)
+{
+	_cleanup_free_ char *parent = NULL;
+	unsigned level;
+	int r = D.opt.no_metering ? -ECANCELED : cgroup_sandbox_parent(&parent, &level);
+
+	if (D.opt.no_metering)
+		D.meter_why = strdup("disabled by --no-metering");
+	else if (r < 0 && asprintf(&D.meter_why, "sandbox cgroup parent: %s", strerror(-r)) < 0)
+		D.meter_why = NULL;
+	if (r == 0 && meter_open(parent, level, true, &D.meter, &D.meter_why) < 0)
+		D.meter = NULL;
+	if (!D.meter)
+		logmsg(1, "metering is off: %s", D.meter_why ? D.meter_why : "unknown");
+}
+
+/* SIGTERM, SIGINT and SIGHUP arrive through a signalfd the ring reads. */
+static int start_signals(void)
+{
+	sigset_t set;
 
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&set);
@@ -763,8 +777,14 @@ int main(int argc, char **argv)
 	sig_fd = signalfd(-1, &set, SFD_CLOEXEC);
 	if (sig_fd < 0)
 		return die("signalfd: %s", strerror(errno));
+	return 0;
+}
 
-	r = server_listen_unix(D.opt.socket_path);
+/* The unix socket, and the TCP address of --listen. */
+static int start_listeners(void)
+{
+	int r = server_listen_unix(D.opt.socket_path);
+
 	if (r == -EADDRINUSE)
 		return die("%s: another sbxd is serving it", D.opt.socket_path);
 	if (r < 0)
@@ -778,8 +798,15 @@ int main(int argc, char **argv)
 						: strerror(-r));
 		E.listen_fd[1] = r;
 	}
+	return 0;
+}
+
+/* The ring, the snapshots and sandboxes of the state database, and the first reads:
+ * connections, signals and the tick. */
+static int start_loop(void)
+{
 	/* Sandbox launches run on workers; 4 keeps two CPUs busy while others wait on I/O. */
-	r = loop_init(&D.loop, 4096, 4);
+	int r = loop_init(&D.loop, 4096, 4);
 	if (r < 0)
 		return die("io_uring: %s", strerror(-r));
 	r = snap_init();
@@ -793,11 +820,15 @@ int main(int argc, char **argv)
 		server_accept_arm(1);
 	sig_arm();
 	tick_arm();
-	if (D.opt.log_level >= 2)
-		quickstart();
+	return 0;
+}
 
+/* Serves until a signal asks sbxd to stop and what is in flight is done (or its
+ * deadline has passed). */
+static int run_loop(void)
+{
 	for (;;) {
-		r = loop_run_once(&D.loop, -1);
+		int r = loop_run_once(&D.loop, -1);
 		if (r < 0) {
 			logmsg(0, "io_uring: %s", strerror(-r));
 			break;
@@ -810,4 +841,34 @@ int main(int argc, char **argv)
 	logmsg(2, "stopped");
 	store_close(D.store);
 	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	_cleanup_close_ int lock_fd = -1;
+	int r;
+
+	if (argc > 1 && !strcmp(argv[1], "tenant"))
+		return cmd_tenant(argc - 1, argv + 1);
+	options_default();
+	/* The programs sbxd runs (CRIU, tar) report in the C locale: their messages are
+	 * matched (a full disk is told by CRIU's "No space left on device"). */
+	if (setenv("LC_ALL", "C", 1) < 0)
+		return die("setenv: %s", strerror(errno));
+	r = parse_options(argc, argv);
+	if (r <= 0)
+		return -r;
+	log_level = D.opt.log_level;
+	r = limits_check();
+	if (r < 0)
+		return 1;
+	if ((r = start_host()) || (r = start_state(&lock_fd)) || (r = start_devices()))
+		return r;
+	start_metering();
+	D.user_ns_ok = access("/proc/self/ns/user", F_OK) == 0;
+	if ((r = start_signals()) || (r = start_listeners()) || (r = start_loop()))
+		return r;
+	if (D.opt.log_level >= 2)
+		quickstart();
+	return run_loop();
 }
