@@ -161,76 +161,268 @@ static int limits_check(void)
 static const char *gpu_args[16];
 static size_t ngpu_args;
 
+enum {
+	O_SOCKET = 256,
+	O_STATE,
+	O_LISTEN,
+	O_KILL,
+	O_MAXSB,
+	O_MAXTEN,
+	O_DEFTO,
+	O_IMAGES,
+	O_LOG,
+	O_MAXFILE,
+	O_NOFAVOR,
+	O_NOMETER,
+	O_GPUDEV,
+	O_RATES,
+	O_BILLWIN,
+	O_NVROOT,
+	O_NVML,
+	O_CRIU,
+	O_DEFMEM,
+	O_DEFCPU,
+	O_DEFPIDS,
+	O_MAXMEM,
+	O_MAXCPU,
+	O_MAXPIDS,
+	O_MAXWR,
+	O_TMP,
+	O_MAXBODY,
+	O_AUTHTO,
+	O_MAXSNAP,
+	O_INSTANCE,
+	O_HELP
+};
+
+static const struct option sbxd_options[] = {
+	{ "socket", required_argument, NULL, O_SOCKET },
+	{ "state-dir", required_argument, NULL, O_STATE },
+	{ "listen", required_argument, NULL, O_LISTEN },
+	{ "kill-on-exit", no_argument, NULL, O_KILL },
+	{ "max-sandboxes", required_argument, NULL, O_MAXSB },
+	{ "max-per-tenant", required_argument, NULL, O_MAXTEN },
+	{ "default-timeout", required_argument, NULL, O_DEFTO },
+	{ "images", required_argument, NULL, O_IMAGES },
+	{ "log-level", required_argument, NULL, O_LOG },
+	{ "max-file", required_argument, NULL, O_MAXFILE },
+	{ "no-favordynmods", no_argument, NULL, O_NOFAVOR },
+	{ "no-metering", no_argument, NULL, O_NOMETER },
+	{ "gpu-device", required_argument, NULL, O_GPUDEV },
+	{ "rates", required_argument, NULL, O_RATES },
+	{ "bill-window", required_argument, NULL, O_BILLWIN },
+	{ "nvidia-root", required_argument, NULL, O_NVROOT },
+	{ "nvml-lib", required_argument, NULL, O_NVML },
+	{ "criu", required_argument, NULL, O_CRIU },
+	{ "default-memory", required_argument, NULL, O_DEFMEM },
+	{ "default-cpus", required_argument, NULL, O_DEFCPU },
+	{ "default-pids", required_argument, NULL, O_DEFPIDS },
+	{ "max-memory", required_argument, NULL, O_MAXMEM },
+	{ "max-cpus", required_argument, NULL, O_MAXCPU },
+	{ "max-pids", required_argument, NULL, O_MAXPIDS },
+	{ "max-writable", required_argument, NULL, O_MAXWR },
+	{ "tmp-size", required_argument, NULL, O_TMP },
+	{ "max-body", required_argument, NULL, O_MAXBODY },
+	{ "auth-timeout", required_argument, NULL, O_AUTHTO },
+	{ "max-snapshots", required_argument, NULL, O_MAXSNAP },
+	{ "instance", required_argument, NULL, O_INSTANCE },
+	{ "help", no_argument, NULL, O_HELP },
+	{ 0 },
+};
+
+/* --max-sandboxes, --max-per-tenant, --max-snapshots. */
+static int parse_count_option(int c, const char *arg)
+{
+	if (c == O_MAXSB) {
+		if (parse_count(arg, &D.opt.max_sandboxes) < 0 || D.opt.max_sandboxes > METER_SLOTS)
+			return -die("--max-sandboxes: \"%s\" is not a count from 1 to %d", arg,
+				    METER_SLOTS);
+	} else if (c == O_MAXTEN) {
+		if (parse_count(arg, &D.opt.max_per_tenant) < 0)
+			return -die("--max-per-tenant: \"%s\" is not a count from 1", arg);
+	} else if (parse_count(arg, &D.opt.max_snapshots) < 0) {
+		return -die("--max-snapshots: \"%s\" is not a count from 1", arg);
+	}
+	return 0;
+}
+
+/* --default-timeout, --bill-window, --auth-timeout. */
+static int parse_duration_option(int c, const char *arg)
+{
+	uint64_t ns;
+
+	if (c == O_DEFTO) {
+		if (spec_parse_duration(arg, &D.opt.default_timeout_ns) < 0 ||
+		    !D.opt.default_timeout_ns)
+			return -die("--default-timeout: \"%s\" is not a duration (e.g. 5m)", arg);
+	} else if (c == O_BILLWIN) {
+		if (spec_parse_duration(arg, &D.opt.bill_window_ns) < 0 ||
+		    D.opt.bill_window_ns < 1000000000ULL ||
+		    D.opt.bill_window_ns > 86400000000000ULL)
+			return -die("--bill-window: \"%s\" is not a duration from 1s to 24h", arg);
+	} else {
+		if (spec_parse_duration(arg, &ns) < 0 || ns < 100000000ULL || ns > 600000000000ULL)
+			return -die("--auth-timeout: \"%s\" is not a duration from 100ms to 10m",
+				    arg);
+		D.opt.auth_ns = (int64_t)ns;
+	}
+	return 0;
+}
+
+/* --max-file, and --max-writable, --tmp-size and --max-body (at least 1M each). */
+static int parse_size_option(int c, const char *arg)
+{
+	if (c == O_MAXFILE) {
+		if (spec_parse_size(arg, &D.opt.max_file) < 0 || !D.opt.max_file ||
+		    D.opt.max_file > (1ULL << 30))
+			return -die("--max-file: \"%s\" is not a size up to 1G", arg);
+		return 0;
+	}
+	uint64_t *v = c == O_MAXWR ? &D.opt.max_writable
+		      : c == O_TMP ? &D.opt.tmp_bytes
+				   : &D.opt.max_body;
+	if (spec_parse_size(arg, v) < 0 || *v < (1 << 20))
+		return -die("--%s: \"%s\" is not a size of at least 1M",
+			    c == O_MAXWR ? "max-writable"
+			    : c == O_TMP ? "tmp-size"
+					 : "max-body",
+			    arg);
+	return 0;
+}
+
+/* --default-memory, --default-cpus, --default-pids and their --max- counterparts. */
+static int parse_limit_option(int c, const char *arg)
+{
+	bool def = c == O_DEFMEM || c == O_DEFCPU || c == O_DEFPIDS;
+	struct sandbox_limits *lim = def ? &D.opt.default_limits : &D.opt.max_limits;
+	unsigned n;
+
+	if (c == O_DEFMEM || c == O_MAXMEM) {
+		if (spec_parse_size(arg, &lim->memory_bytes) < 0 || lim->memory_bytes < (4 << 20))
+			return -die("--%s: \"%s\" is not a size of at least 4M",
+				    def ? "default-memory" : "max-memory", arg);
+	} else if (c == O_DEFCPU || c == O_MAXCPU) {
+		if (spec_parse_cpus(arg, &lim->cpu_milli) < 0)
+			return -die("--%s: \"%s\" is not a number of cores (e.g. 0.5)",
+				    def ? "default-cpus" : "max-cpus", arg);
+	} else {
+		if (parse_count(arg, &n) < 0 || n > 4194304)
+			return -die("--%s: \"%s\" is not a count from 1 to 4194304",
+				    def ? "default-pids" : "max-pids", arg);
+		lim->pids = n;
+	}
+	return 0;
+}
+
+static int parse_log_level(const char *arg)
+{
+	static const char *const levels[] = { "error", "warn", "info", "debug" };
+
+	for (size_t i = 0; i < ARRAY_SIZE(levels); i++)
+		if (!strcmp(arg, levels[i])) {
+			D.opt.log_level = (int)i;
+			return 0;
+		}
+	return -die("--log-level: \"%s\" is not error, warn, info or debug", arg);
+}
+
+/* --socket: an absolute path that fits a unix socket address. */
+static int parse_socket(const char *arg)
+{
+	if (arg[0] != '/' || strlen(arg) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+		return -die("--socket: \"%s\" must be an absolute path of at most 107 bytes", arg);
+	D.opt.socket_path = arg;
+	return 0;
+}
+
+/* Options taken as given (paths, an address, switches); any other is unknown. */
+static int parse_plain_option(int c, char **argv)
+{
+	switch (c) {
+	case O_STATE:
+		D.opt.state_dir = optarg;
+		break;
+	case O_LISTEN:
+		D.opt.listen = optarg;
+		break;
+	case O_KILL:
+		D.opt.kill_on_exit = true;
+		break;
+	case O_IMAGES:
+		D.opt.images_dir = optarg;
+		break;
+	case O_NOFAVOR:
+		D.opt.no_favordynmods = true;
+		break;
+	case O_NOMETER:
+		D.opt.no_metering = true;
+		break;
+	case O_RATES:
+		D.opt.rates_path = optarg;
+		break;
+	case O_NVROOT: /* tests: a tree standing in for /dev and /proc */
+		D.opt.nvidia_root = optarg;
+		break;
+	case O_NVML: /* tests: a library standing in for libnvidia-ml.so.1 */
+		D.opt.nvml_lib = optarg;
+		break;
+	case O_CRIU:
+		D.opt.criu_path = optarg;
+		break;
+	default:
+		return -die("unknown option %s (see sbxd --help)", argv[optind - 1]);
+	}
+	return 0;
+}
+
+/* One option that getopt_long returned (@c, with optarg); not --help. */
+static int parse_option(int c, char **argv, bool *socket_set)
+{
+	switch (c) {
+	case O_INSTANCE:
+		if (instance_set(optarg) < 0)
+			return -die("--instance: \"%s\" is not 1-%d of a-z 0-9 - _", optarg,
+				    INSTANCE_NAME_MAX);
+		return 0;
+	case O_SOCKET:
+		*socket_set = true;
+		return parse_socket(optarg);
+	case O_MAXSB:
+	case O_MAXTEN:
+	case O_MAXSNAP:
+		return parse_count_option(c, optarg);
+	case O_DEFTO:
+	case O_BILLWIN:
+	case O_AUTHTO:
+		return parse_duration_option(c, optarg);
+	case O_MAXFILE:
+	case O_MAXWR:
+	case O_TMP:
+	case O_MAXBODY:
+		return parse_size_option(c, optarg);
+	case O_DEFMEM:
+	case O_MAXMEM:
+	case O_DEFCPU:
+	case O_MAXCPU:
+	case O_DEFPIDS:
+	case O_MAXPIDS:
+		return parse_limit_option(c, optarg);
+	case O_LOG:
+		return parse_log_level(optarg);
+	case O_GPUDEV: /* added after the NVIDIA GPUs, which keep their numbers */
+		if (ngpu_args == ARRAY_SIZE(gpu_args))
+			return -die("--gpu-device: at most %zu", ARRAY_SIZE(gpu_args));
+		gpu_args[ngpu_args++] = optarg;
+		return 0;
+	case ':':
+		return -die("option %s needs a value", argv[optind - 1]);
+	default:
+		return parse_plain_option(c, argv);
+	}
+}
 static int parse_options(int argc, char **argv)
 {
-	enum {
-		O_SOCKET = 256,
-		O_STATE,
-		O_LISTEN,
-		O_KILL,
-		O_MAXSB,
-		O_MAXTEN,
-		O_DEFTO,
-		O_IMAGES,
-		O_LOG,
-		O_MAXFILE,
-		O_NOFAVOR,
-		O_NOMETER,
-		O_GPUDEV,
-		O_RATES,
-		O_BILLWIN,
-		O_NVROOT,
-		O_NVML,
-		O_CRIU,
-		O_DEFMEM,
-		O_DEFCPU,
-		O_DEFPIDS,
-		O_MAXMEM,
-		O_MAXCPU,
-		O_MAXPIDS,
-		O_MAXWR,
-		O_TMP,
-		O_MAXBODY,
-		O_AUTHTO,
-		O_MAXSNAP,
-		O_INSTANCE,
-		O_HELP
-	};
-	static const struct option opts[] = {
-		{ "socket", required_argument, NULL, O_SOCKET },
-		{ "state-dir", required_argument, NULL, O_STATE },
-		{ "listen", required_argument, NULL, O_LISTEN },
-		{ "kill-on-exit", no_argument, NULL, O_KILL },
-		{ "max-sandboxes", required_argument, NULL, O_MAXSB },
-		{ "max-per-tenant", required_argument, NULL, O_MAXTEN },
-		{ "default-timeout", required_argument, NULL, O_DEFTO },
-		{ "images", required_argument, NULL, O_IMAGES },
-		{ "log-level", required_argument, NULL, O_LOG },
-		{ "max-file", required_argument, NULL, O_MAXFILE },
-		{ "no-favordynmods", no_argument, NULL, O_NOFAVOR },
-		{ "no-metering", no_argument, NULL, O_NOMETER },
-		{ "gpu-device", required_argument, NULL, O_GPUDEV },
-		{ "rates", required_argument, NULL, O_RATES },
-		{ "bill-window", required_argument, NULL, O_BILLWIN },
-		{ "nvidia-root", required_argument, NULL, O_NVROOT },
-		{ "nvml-lib", required_argument, NULL, O_NVML },
-		{ "criu", required_argument, NULL, O_CRIU },
-		{ "default-memory", required_argument, NULL, O_DEFMEM },
-		{ "default-cpus", required_argument, NULL, O_DEFCPU },
-		{ "default-pids", required_argument, NULL, O_DEFPIDS },
-		{ "max-memory", required_argument, NULL, O_MAXMEM },
-		{ "max-cpus", required_argument, NULL, O_MAXCPU },
-		{ "max-pids", required_argument, NULL, O_MAXPIDS },
-		{ "max-writable", required_argument, NULL, O_MAXWR },
-		{ "tmp-size", required_argument, NULL, O_TMP },
-		{ "max-body", required_argument, NULL, O_MAXBODY },
-		{ "auth-timeout", required_argument, NULL, O_AUTHTO },
-		{ "max-snapshots", required_argument, NULL, O_MAXSNAP },
-		{ "instance", required_argument, NULL, O_INSTANCE },
-		{ "help", no_argument, NULL, O_HELP },
-		{ 0 },
-	};
-	int c;
+	int c, r;
 	bool socket_set = false;
 	const char *env = getenv("SBX_INSTANCE");
 
@@ -240,164 +432,14 @@ static int parse_options(int argc, char **argv)
 		return -die("SBX_INSTANCE: \"%s\" is not 1-%d of a-z 0-9 - _", env,
 			    INSTANCE_NAME_MAX);
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
-		switch (c) {
-		case O_INSTANCE:
-			if (instance_set(optarg) < 0)
-				return -die("--instance: \"%s\" is not 1-%d of a-z 0-9 - _", optarg,
-					    INSTANCE_NAME_MAX);
-			break;
-		case O_SOCKET:
-			socket_set = true;
-			if (optarg[0] != '/' ||
-			    strlen(optarg) >= sizeof(((struct sockaddr_un *)0)->sun_path))
-				return -die("--socket: \"%s\" must be an absolute path of at most "
-					    "107 bytes",
-					    optarg);
-			D.opt.socket_path = optarg;
-			break;
-		case O_STATE:
-			D.opt.state_dir = optarg;
-			break;
-		case O_LISTEN:
-			D.opt.listen = optarg;
-			break;
-		case O_KILL:
-			D.opt.kill_on_exit = true;
-			break;
-		case O_MAXSB:
-			if (parse_count(optarg, &D.opt.max_sandboxes) < 0 ||
-			    D.opt.max_sandboxes > METER_SLOTS)
-				return -die("--max-sandboxes: \"%s\" is not a count from 1 to %d",
-					    optarg, METER_SLOTS);
-			break;
-		case O_MAXTEN:
-			if (parse_count(optarg, &D.opt.max_per_tenant) < 0)
-				return -die("--max-per-tenant: \"%s\" is not a count from 1",
-					    optarg);
-			break;
-		case O_MAXSNAP:
-			if (parse_count(optarg, &D.opt.max_snapshots) < 0)
-				return -die("--max-snapshots: \"%s\" is not a count from 1",
-					    optarg);
-			break;
-		case O_DEFTO:
-			if (spec_parse_duration(optarg, &D.opt.default_timeout_ns) < 0 ||
-			    !D.opt.default_timeout_ns)
-				return -die("--default-timeout: \"%s\" is not a duration (e.g. 5m)",
-					    optarg);
-			break;
-		case O_IMAGES:
-			D.opt.images_dir = optarg;
-			break;
-		case O_LOG:
-			if (!strcmp(optarg, "error"))
-				D.opt.log_level = 0;
-			else if (!strcmp(optarg, "warn"))
-				D.opt.log_level = 1;
-			else if (!strcmp(optarg, "info"))
-				D.opt.log_level = 2;
-			else if (!strcmp(optarg, "debug"))
-				D.opt.log_level = 3;
-			else
-				return -die("--log-level: \"%s\" is not error, warn, info or debug",
-					    optarg);
-			break;
-		case O_MAXFILE:
-			if (spec_parse_size(optarg, &D.opt.max_file) < 0 || !D.opt.max_file ||
-			    D.opt.max_file > (1ULL << 30))
-				return -die("--max-file: \"%s\" is not a size up to 1G", optarg);
-			break;
-		case O_NOFAVOR:
-			D.opt.no_favordynmods = true;
-			break;
-		case O_NOMETER:
-			D.opt.no_metering = true;
-			break;
-		case O_GPUDEV: /* added after the NVIDIA GPUs, which keep their numbers */
-			if (ngpu_args == ARRAY_SIZE(gpu_args))
-				return -die("--gpu-device: at most %zu", ARRAY_SIZE(gpu_args));
-			gpu_args[ngpu_args++] = optarg;
-			break;
-		case O_RATES:
-			D.opt.rates_path = optarg;
-			break;
-		case O_NVROOT: /* tests: a tree standing in for /dev and /proc */
-			D.opt.nvidia_root = optarg;
-			break;
-		case O_NVML: /* tests: a library standing in for libnvidia-ml.so.1 */
-			D.opt.nvml_lib = optarg;
-			break;
-		case O_CRIU:
-			D.opt.criu_path = optarg;
-			break;
-		case O_BILLWIN:
-			if (spec_parse_duration(optarg, &D.opt.bill_window_ns) < 0 ||
-			    D.opt.bill_window_ns < 1000000000ULL ||
-			    D.opt.bill_window_ns > 86400000000000ULL)
-				return -die(
-					"--bill-window: \"%s\" is not a duration from 1s to 24h",
-					optarg);
-			break;
-		case O_DEFMEM:
-		case O_MAXMEM: {
-			uint64_t *v = c == O_DEFMEM ? &D.opt.default_limits.memory_bytes
-						    : &D.opt.max_limits.memory_bytes;
-			if (spec_parse_size(optarg, v) < 0 || *v < (4 << 20))
-				return -die("--%s: \"%s\" is not a size of at least 4M",
-					    c == O_DEFMEM ? "default-memory" : "max-memory",
-					    optarg);
-			break;
-		}
-		case O_DEFCPU:
-		case O_MAXCPU:
-			if (spec_parse_cpus(optarg, c == O_DEFCPU
-							    ? &D.opt.default_limits.cpu_milli
-							    : &D.opt.max_limits.cpu_milli) < 0)
-				return -die("--%s: \"%s\" is not a number of cores (e.g. 0.5)",
-					    c == O_DEFCPU ? "default-cpus" : "max-cpus", optarg);
-			break;
-		case O_DEFPIDS:
-		case O_MAXPIDS: {
-			unsigned n;
-			if (parse_count(optarg, &n) < 0 || n > 4194304)
-				return -die("--%s: \"%s\" is not a count from 1 to 4194304",
-					    c == O_DEFPIDS ? "default-pids" : "max-pids", optarg);
-			*(c == O_DEFPIDS ? &D.opt.default_limits.pids : &D.opt.max_limits.pids) = n;
-			break;
-		}
-		case O_MAXWR:
-		case O_TMP:
-		case O_MAXBODY: {
-			uint64_t *v = c == O_MAXWR ? &D.opt.max_writable
-				      : c == O_TMP ? &D.opt.tmp_bytes
-						   : &D.opt.max_body;
-			if (spec_parse_size(optarg, v) < 0 || *v < (1 << 20))
-				return -die("--%s: \"%s\" is not a size of at least 1M",
-					    c == O_MAXWR ? "max-writable"
-					    : c == O_TMP ? "tmp-size"
-							 : "max-body",
-					    optarg);
-			break;
-		}
-		case O_AUTHTO: {
-			uint64_t ns;
-			if (spec_parse_duration(optarg, &ns) < 0 || ns < 100000000ULL ||
-			    ns > 600000000000ULL)
-				return -die("--auth-timeout: \"%s\" is not a duration from 100ms "
-					    "to 10m",
-					    optarg);
-			D.opt.auth_ns = (int64_t)ns;
-			break;
-		}
-		case O_HELP:
+	while ((c = getopt_long(argc, argv, ":", sbxd_options, NULL)) != -1) {
+		if (c == O_HELP) {
 			usage(stdout);
 			return 0;
-		case ':':
-			return -die("option %s needs a value", argv[optind - 1]);
-		default:
-			return -die("unknown option %s (see sbxd --help)", argv[optind - 1]);
 		}
+		r = parse_option(c, argv, &socket_set);
+		if (r < 0)
+			return r;
 	}
 	if (optind < argc)
 		return -die("unexpected argument \"%s\" (see sbxd --help)", argv[optind]);
@@ -575,15 +617,8 @@ static void quickstart(void)
 		sock);
 }
 
-int main(int argc, char **argv)
+static void options_default(void)
 {
-	_cleanup_close_ int lock_fd = -1;
-	char path[PATH_MAX];
-	sigset_t set;
-	int r;
-
-	if (argc > 1 && !strcmp(argv[1], "tenant"))
-		return cmd_tenant(argc - 1, argv + 1);
 	D.opt = (struct options){
 		.socket_path = DEFAULT_SOCKET,
 		.state_dir = DEFAULT_STATE,
@@ -614,17 +649,13 @@ int main(int argc, char **argv)
 		.request_ns = 30LL * 1000000000LL,
 	};
 	E.listen_fd[0] = E.listen_fd[1] = -1;
-	/* The programs sbxd runs (CRIU, tar) report in the C locale: their messages are
-	 * matched (a full disk is told by CRIU's "No space left on device"). */
-	if (setenv("LC_ALL", "C", 1) < 0)
-		return die("setenv: %s", strerror(errno));
-	r = parse_options(argc, argv);
-	if (r <= 0)
-		return -r;
-	log_level = D.opt.log_level;
-	r = limits_check();
-	if (r < 0)
-		return 1;
+}
+
+/* The stages of start-up below return 0, or sbxd's exit status once they have said why. */
+
+/* Root, descriptors, sbx-init and the images, and the cgroup hierarchy. */
+static int start_host(void)
+{
 	if (geteuid() != 0)
 		return die("must run as root (it creates namespaces and cgroups)");
 	/* Room for every connection of every pool and every sandbox's descriptors (their
@@ -640,7 +671,7 @@ int main(int argc, char **argv)
 		return die("sbx-init not found beside sbxd (build it with make)");
 	/* Made now, so that a host that cannot have it says so at once. */
 	char *init_copy = NULL;
-	r = rootfs_runtime_init(D.opt.init_path, &init_copy);
+	int r = rootfs_runtime_init(D.opt.init_path, &init_copy);
 	free(init_copy);
 	if (r < 0)
 		return die("%s: %s", ROOTFS_RUNTIME_DIR, strerror(-r));
@@ -660,14 +691,24 @@ int main(int argc, char **argv)
 		else if (r > 0)
 			logmsg(2, "remounted cgroup2 with favordynmods (fast cgroup moves)");
 	}
+	return 0;
+}
+
+/* The state directory, locked (*ret_lock_fd, held while sbxd runs), its database, the
+ * rate card and the ledger. */
+static int start_state(int *ret_lock_fd)
+{
+	char path[PATH_MAX];
+	int r;
+
 	if (mkdir(D.opt.state_dir, 0700) < 0 && errno != EEXIST)
 		return die("state directory %s: %s", D.opt.state_dir, strerror(errno));
 	snprintf(path, sizeof(path), "%s/sandboxes", D.opt.state_dir);
 	if (mkdir(path, 0700) < 0 && errno != EEXIST)
 		return die("%s: %s", path, strerror(errno));
 	snprintf(path, sizeof(path), "%s/sbxd.lock", D.opt.state_dir);
-	lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (lock_fd < 0 || flock(lock_fd, LOCK_EX | LOCK_NB) < 0)
+	*ret_lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (*ret_lock_fd < 0 || flock(*ret_lock_fd, LOCK_EX | LOCK_NB) < 0)
 		return die("state directory %s is in use by another sbxd", D.opt.state_dir);
 	r = store_open(D.opt.state_dir, &D.store);
 	if (r < 0)
@@ -683,7 +724,13 @@ int main(int argc, char **argv)
 		r = bill_init();
 	if (r < 0)
 		return die("ledger in %s: %s", D.opt.state_dir, strerror(-r));
-	r = sysfilter_new_default_cached(SYSFILTER_CACHE_DIR, &D.filter);
+	return 0;
+}
+
+/* What launches need: the seccomp filter, /dev/null, the GPUs and the device allowlist. */
+static int start_devices(void)
+{
+	int r = sysfilter_new_default_cached(SYSFILTER_CACHE_DIR, &D.filter);
 	if (r < 0)
 		return die("seccomp filter: %s", strerror(-r));
 	D.devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
@@ -696,21 +743,30 @@ int main(int argc, char **argv)
 	gpu_nvml_init();
 	if (devices_open(&D.devices, &D.devices_why) < 0)
 		logmsg(1, "device allowlist is off: %s", D.devices_why ? D.devices_why : "?");
-	{
-		_cleanup_free_ char *parent = NULL;
-		unsigned level;
-		r = D.opt.no_metering ? -ECANCELED : cgroup_sandbox_parent(&parent, &level);
-		if (D.opt.no_metering)
-			D.meter_why = strdup("disabled by --no-metering");
-		else if (r < 0 &&
-			 asprintf(&D.meter_why, "sandbox cgroup parent: %s", strerror(-r)) < 0)
-			D.meter_why = NULL;
-		if (r == 0 && meter_open(parent, level, true, &D.meter, &D.meter_why) < 0)
-			D.meter = NULL;
-		if (!D.meter)
-			logmsg(1, "metering is off: %s", D.meter_why ? D.meter_why : "unknown");
-	}
-	D.user_ns_ok = access("/proc/self/ns/user", F_OK) == 0;
+	return 0;
+}
+
+/* The eBPF meter, pinned; without it usage says why (D.meter_why). */
+static void start_metering(void)
+{
+	_cleanup_free_ char *parent = NULL;
+	unsigned level;
+	int r = D.opt.no_metering ? -ECANCELED : cgroup_sandbox_parent(&parent, &level);
+
+	if (D.opt.no_metering)
+		D.meter_why = strdup("disabled by --no-metering");
+	else if (r < 0 && asprintf(&D.meter_why, "sandbox cgroup parent: %s", strerror(-r)) < 0)
+		D.meter_why = NULL;
+	if (r == 0 && meter_open(parent, level, true, &D.meter, &D.meter_why) < 0)
+		D.meter = NULL;
+	if (!D.meter)
+		logmsg(1, "metering is off: %s", D.meter_why ? D.meter_why : "unknown");
+}
+
+/* SIGTERM, SIGINT and SIGHUP arrive through a signalfd the ring reads. */
+static int start_signals(void)
+{
+	sigset_t set;
 
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&set);
@@ -721,8 +777,14 @@ int main(int argc, char **argv)
 	sig_fd = signalfd(-1, &set, SFD_CLOEXEC);
 	if (sig_fd < 0)
 		return die("signalfd: %s", strerror(errno));
+	return 0;
+}
 
-	r = server_listen_unix(D.opt.socket_path);
+/* The unix socket, and the TCP address of --listen. */
+static int start_listeners(void)
+{
+	int r = server_listen_unix(D.opt.socket_path);
+
 	if (r == -EADDRINUSE)
 		return die("%s: another sbxd is serving it", D.opt.socket_path);
 	if (r < 0)
@@ -736,8 +798,15 @@ int main(int argc, char **argv)
 						: strerror(-r));
 		E.listen_fd[1] = r;
 	}
+	return 0;
+}
+
+/* The ring, the snapshots and sandboxes of the state database, and the first reads:
+ * connections, signals and the tick. */
+static int start_loop(void)
+{
 	/* Sandbox launches run on workers; 4 keeps two CPUs busy while others wait on I/O. */
-	r = loop_init(&D.loop, 4096, 4);
+	int r = loop_init(&D.loop, 4096, 4);
 	if (r < 0)
 		return die("io_uring: %s", strerror(-r));
 	r = snap_init();
@@ -751,11 +820,15 @@ int main(int argc, char **argv)
 		server_accept_arm(1);
 	sig_arm();
 	tick_arm();
-	if (D.opt.log_level >= 2)
-		quickstart();
+	return 0;
+}
 
+/* Serves until a signal asks sbxd to stop and what is in flight is done (or its
+ * deadline has passed). */
+static int run_loop(void)
+{
 	for (;;) {
-		r = loop_run_once(&D.loop, -1);
+		int r = loop_run_once(&D.loop, -1);
 		if (r < 0) {
 			logmsg(0, "io_uring: %s", strerror(-r));
 			break;
@@ -768,4 +841,34 @@ int main(int argc, char **argv)
 	logmsg(2, "stopped");
 	store_close(D.store);
 	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	_cleanup_close_ int lock_fd = -1;
+	int r;
+
+	if (argc > 1 && !strcmp(argv[1], "tenant"))
+		return cmd_tenant(argc - 1, argv + 1);
+	options_default();
+	/* The programs sbxd runs (CRIU, tar) report in the C locale: their messages are
+	 * matched (a full disk is told by CRIU's "No space left on device"). */
+	if (setenv("LC_ALL", "C", 1) < 0)
+		return die("setenv: %s", strerror(errno));
+	r = parse_options(argc, argv);
+	if (r <= 0)
+		return -r;
+	log_level = D.opt.log_level;
+	r = limits_check();
+	if (r < 0)
+		return 1;
+	if ((r = start_host()) || (r = start_state(&lock_fd)) || (r = start_devices()))
+		return r;
+	start_metering();
+	D.user_ns_ok = access("/proc/self/ns/user", F_OK) == 0;
+	if ((r = start_signals()) || (r = start_listeners()) || (r = start_loop()))
+		return r;
+	if (D.opt.log_level >= 2)
+		quickstart();
+	return run_loop();
 }

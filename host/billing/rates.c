@@ -260,14 +260,145 @@ static int get_discount(struct perr *e, json_t *v, uint32_t *ret, const char *te
 	return 0;
 }
 
-int rates_parse(const char *name, const char *text, size_t len, struct rates **ret,
-		char **ret_error)
+static int get_currency(struct perr *e, json_t *root, struct rates *r)
+{
+	const char *cur = json_string_value(json_object_get(root, "currency"));
+
+	if (!cur || strlen(cur) != 3 || !isupper((unsigned char)cur[0]) ||
+	    !isupper((unsigned char)cur[1]) || !isupper((unsigned char)cur[2]))
+		return bad(e, "currency", NULL, NULL,
+			   "an ISO 4217 code such as \"USD\" is required");
+	snprintf(r->currency, sizeof(r->currency), "%s", cur);
+	return 0;
+}
+
+static int get_source(struct perr *e, json_t *root, struct rates *r)
+{
+	json_t *src = json_object_get(root, "source");
+
+	if (src && !json_is_string(src))
+		return bad(e, "source", NULL, NULL, "must be a string");
+	snprintf(r->source, sizeof(r->source), "%s", src ? json_string_value(src) : "");
+	return 0;
+}
+
+/* "policy": {"cpu": ..., "memory": ...}, each optional. */
+static int get_policies(struct perr *e, json_t *pol, struct rates *r)
+{
+	static const char *const known[] = { "cpu", "memory", NULL };
+	int rc;
+
+	if (!json_is_object(pol))
+		return bad(e, "policy", NULL, NULL, "must be an object");
+	if ((rc = check_keys(e, pol, known, "policy", NULL)) < 0 ||
+	    (rc = get_policy(e, pol, "cpu", &r->cpu_policy)) < 0 ||
+	    (rc = get_policy(e, pol, "memory", &r->memory_policy)) < 0)
+		return rc;
+	return 0;
+}
+
+/* "defaults": the allocation charged for a sandbox without limits. */
+static int get_defaults(struct perr *e, json_t *def, struct rates *r)
+{
+	static const char *const known[] = { "cpus", "memory", NULL };
+	json_t *c = json_object_get(def, "cpus"), *m = json_object_get(def, "memory");
+	int rc;
+
+	if (!json_is_object(def))
+		return bad(e, "defaults", NULL, NULL, "must be an object");
+	if ((rc = check_keys(e, def, known, "defaults", NULL)) < 0)
+		return rc;
+	if (c && (!json_is_string(c) ||
+		  spec_parse_cpus(json_string_value(c), &r->default_cpu_milli) < 0))
+		return bad(e, "defaults", "cpus", NULL, "must be a string like \"1\" or \"0.5\"");
+	if (m && (!json_is_string(m) ||
+		  spec_parse_size(json_string_value(m), &r->default_memory_bytes) < 0))
+		return bad(e, "defaults", "memory", NULL, "must be a size like \"512M\"");
+	return 0;
+}
+
+static int get_minimum(struct perr *e, json_t *min, struct rates *r)
+{
+	if (!json_is_integer(min) || json_integer_value(min) < 0 || json_integer_value(min) > 86400)
+		return bad(e, "minimum_seconds", NULL, NULL, "must be an integer from 0 to 86400");
+	r->minimum_ns = (uint64_t)json_integer_value(min) * 1000000000ULL;
+	return 0;
+}
+
+/* One entry of "tenants": @k's discount and own prices, into @t. */
+static int get_tenant(struct perr *e, const char *k, json_t *v, struct rate_tenant *t)
+{
+	static const char *const known[] = { "discount", "prices", NULL };
+	int rc;
+
+	if (!json_is_object(v) || strlen(k) >= sizeof(t->name) || !k[0])
+		return bad(e, "tenants", k, NULL, "must be an object, named 1-39 bytes");
+	if ((rc = check_keys(e, v, known, "tenants", k)) < 0)
+		return rc;
+	snprintf(t->name, sizeof(t->name), "%s", k);
+	json_t *d = json_object_get(v, "discount"), *p = json_object_get(v, "prices");
+	if (d && (rc = get_discount(e, d, &t->discount_bp, k)) < 0)
+		return rc;
+	if (p && (rc = get_prices(e, p, t->prices, &t->nprices, "tenants", k)) < 0)
+		return rc;
+	return 0;
+}
+
+static int get_tenants(struct perr *e, json_t *ten, struct rates *r)
+{
+	const char *k;
+	json_t *v;
+	int rc;
+
+	if (!json_is_object(ten) || json_object_size(ten) > RATES_MAX_TENANTS)
+		return bad(e, "tenants", NULL, NULL, "must be an object of at most 256 tenants");
+	r->tenants = calloc(json_object_size(ten) + 1, sizeof(*r->tenants));
+	if (!r->tenants)
+		return -ENOMEM;
+	json_object_foreach (ten, k, v) {
+		rc = get_tenant(e, k, v, &r->tenants[r->ntenants]);
+		if (rc < 0)
+			return rc;
+		r->ntenants++;
+	}
+	return 0;
+}
+
+/* The card's sections, in the order their errors are reported. */
+static int get_card(struct perr *e, json_t *root, struct rates *r)
 {
 	static const char *const top[] = { "currency", "source",	  "prices",  "policy",
 					   "defaults", "minimum_seconds", "tenants", NULL };
+	json_t *v;
+	int rc;
+
+	if (!json_is_object(root))
+		return bad(e, NULL, NULL, NULL, "a rate card is a JSON object");
+	if ((rc = check_keys(e, root, top, NULL, NULL)) < 0 ||
+	    (rc = get_currency(e, root, r)) < 0 || (rc = get_source(e, root, r)) < 0)
+		return rc;
+	v = json_object_get(root, "prices");
+	if (!v)
+		return bad(e, "prices", NULL, NULL, "is required");
+	if ((rc = get_prices(e, v, r->prices, &r->nprices, "prices", NULL)) < 0)
+		return rc;
+	if ((v = json_object_get(root, "policy")) && (rc = get_policies(e, v, r)) < 0)
+		return rc;
+	if ((v = json_object_get(root, "defaults")) && (rc = get_defaults(e, v, r)) < 0)
+		return rc;
+	if ((v = json_object_get(root, "minimum_seconds")) && (rc = get_minimum(e, v, r)) < 0)
+		return rc;
+	if ((v = json_object_get(root, "tenants")) && (rc = get_tenants(e, v, r)) < 0)
+		return rc;
+	return 0;
+}
+
+int rates_parse(const char *name, const char *text, size_t len, struct rates **ret,
+		char **ret_error)
+{
 	struct perr e = { name, text, len, ret_error };
 	json_error_t jerr;
-	struct rates *r = NULL;
+	struct rates *r;
 	int rc;
 
 	*ret_error = NULL;
@@ -284,116 +415,13 @@ int rates_parse(const char *name, const char *text, size_t len, struct rates **r
 	r->memory_policy = POLICY_ALLOCATED;
 	r->default_cpu_milli = 1000;
 	r->default_memory_bytes = 512ULL << 20;
-	if (!json_is_object(root)) {
-		rc = bad(&e, NULL, NULL, NULL, "a rate card is a JSON object");
-		goto fail;
-	}
-	if ((rc = check_keys(&e, root, top, NULL, NULL)) < 0)
-		goto fail;
-	const char *cur = json_string_value(json_object_get(root, "currency"));
-	if (!cur || strlen(cur) != 3 || !isupper((unsigned char)cur[0]) ||
-	    !isupper((unsigned char)cur[1]) || !isupper((unsigned char)cur[2])) {
-		rc = bad(&e, "currency", NULL, NULL,
-			 "an ISO 4217 code such as \"USD\" is required");
-		goto fail;
-	}
-	snprintf(r->currency, sizeof(r->currency), "%s", cur);
-	json_t *src = json_object_get(root, "source");
-	if (src && !json_is_string(src)) {
-		rc = bad(&e, "source", NULL, NULL, "must be a string");
-		goto fail;
-	}
-	snprintf(r->source, sizeof(r->source), "%s", src ? json_string_value(src) : "");
-	json_t *prices = json_object_get(root, "prices");
-	if (!prices) {
-		rc = bad(&e, "prices", NULL, NULL, "is required");
-		goto fail;
-	}
-	if ((rc = get_prices(&e, prices, r->prices, &r->nprices, "prices", NULL)) < 0)
-		goto fail;
-	json_t *pol = json_object_get(root, "policy");
-	if (pol) {
-		static const char *const known[] = { "cpu", "memory", NULL };
-		if (!json_is_object(pol)) {
-			rc = bad(&e, "policy", NULL, NULL, "must be an object");
-			goto fail;
-		}
-		if ((rc = check_keys(&e, pol, known, "policy", NULL)) < 0 ||
-		    (rc = get_policy(&e, pol, "cpu", &r->cpu_policy)) < 0 ||
-		    (rc = get_policy(&e, pol, "memory", &r->memory_policy)) < 0)
-			goto fail;
-	}
-	json_t *def = json_object_get(root, "defaults");
-	if (def) {
-		static const char *const known[] = { "cpus", "memory", NULL };
-		json_t *c = json_object_get(def, "cpus"), *m = json_object_get(def, "memory");
-		if (!json_is_object(def)) {
-			rc = bad(&e, "defaults", NULL, NULL, "must be an object");
-			goto fail;
-		}
-		if ((rc = check_keys(&e, def, known, "defaults", NULL)) < 0)
-			goto fail;
-		if (c && (!json_is_string(c) ||
-			  spec_parse_cpus(json_string_value(c), &r->default_cpu_milli) < 0)) {
-			rc = bad(&e, "defaults", "cpus", NULL,
-				 "must be a string like \"1\" or \"0.5\"");
-			goto fail;
-		}
-		if (m && (!json_is_string(m) ||
-			  spec_parse_size(json_string_value(m), &r->default_memory_bytes) < 0)) {
-			rc = bad(&e, "defaults", "memory", NULL, "must be a size like \"512M\"");
-			goto fail;
-		}
-	}
-	json_t *min = json_object_get(root, "minimum_seconds");
-	if (min) {
-		if (!json_is_integer(min) || json_integer_value(min) < 0 ||
-		    json_integer_value(min) > 86400) {
-			rc = bad(&e, "minimum_seconds", NULL, NULL,
-				 "must be an integer from 0 to 86400");
-			goto fail;
-		}
-		r->minimum_ns = (uint64_t)json_integer_value(min) * 1000000000ULL;
-	}
-	json_t *ten = json_object_get(root, "tenants");
-	if (ten) {
-		const char *k;
-		json_t *v;
-		if (!json_is_object(ten) || json_object_size(ten) > RATES_MAX_TENANTS) {
-			rc = bad(&e, "tenants", NULL, NULL,
-				 "must be an object of at most 256 tenants");
-			goto fail;
-		}
-		r->tenants = calloc(json_object_size(ten) + 1, sizeof(*r->tenants));
-		if (!r->tenants) {
-			rc = -ENOMEM;
-			goto fail;
-		}
-		json_object_foreach (ten, k, v) {
-			static const char *const known[] = { "discount", "prices", NULL };
-			struct rate_tenant *t = &r->tenants[r->ntenants];
-			if (!json_is_object(v) || strlen(k) >= sizeof(t->name) || !k[0]) {
-				rc = bad(&e, "tenants", k, NULL,
-					 "must be an object, named 1-39 bytes");
-				goto fail;
-			}
-			if ((rc = check_keys(&e, v, known, "tenants", k)) < 0)
-				goto fail;
-			snprintf(t->name, sizeof(t->name), "%s", k);
-			json_t *d = json_object_get(v, "discount"),
-			       *p = json_object_get(v, "prices");
-			if (d && (rc = get_discount(&e, d, &t->discount_bp, k)) < 0)
-				goto fail;
-			if (p && (rc = get_prices(&e, p, t->prices, &t->nprices, "tenants", k)) < 0)
-				goto fail;
-			r->ntenants++;
-		}
+	rc = get_card(&e, root, r);
+	if (rc < 0) {
+		rates_free(r);
+		return rc;
 	}
 	*ret = r;
 	return 0;
-fail:
-	rates_free(r);
-	return rc;
 }
 
 void rates_free(struct rates *r)

@@ -168,90 +168,92 @@ static void use_run_dir(const char *dir)
 	close(tree);
 }
 
-int criu_exec(const struct criu_run *run, const char *log_path, char **ret_err)
+/* "criu" of "/usr/sbin/criu". */
+static const char *bin_name(const char *bin)
 {
-	char v1_procs[_CG_V1_MAX][4200];
-	int high[CRIU_MAX_FDS], out_fd = -1, pidfd = -1, r;
+	return strrchr(bin, '/') ? strrchr(bin, '/') + 1 : bin;
+}
+
+/* Everything the child needs, made before the fork: it runs async-signal-safe. */
+struct criu_child {
+	char **argv;
+	int high[CRIU_MAX_FDS]; /* run->fds, duplicated above the ones they are moved to */
+	int out_fd;
+	char v1_procs[_CG_V1_MAX][4200]; /* hybrid: the v1 cgroup.procs files it joins */
+};
+
+static int child_prepare(const struct criu_run *run, struct criu_child *c)
+{
 	size_t argc = 0;
 
-	*ret_err = NULL;
-	if (run->nfds > CRIU_MAX_FDS)
-		return -E2BIG;
+	c->out_fd = -1;
+	for (unsigned i = 0; i < run->nfds; i++)
+		c->high[i] = -1;
 	while (run->argv[argc])
 		argc++;
-	char **argv = calloc(argc + 2, sizeof(char *));
-	if (!argv)
+	c->argv = calloc(argc + 2, sizeof(char *));
+	if (!c->argv)
 		return -ENOMEM;
-	argv[0] = strrchr(run->bin, '/') ? strrchr(run->bin, '/') + 1 : (char *)run->bin;
-	memcpy(argv + 1, run->argv, argc * sizeof(char *));
-	/* Everything the child needs, made before the fork: it runs async-signal-safe. */
+	c->argv[0] = (char *)bin_name(run->bin);
+	memcpy(c->argv + 1, run->argv, argc * sizeof(char *));
 	for (unsigned i = 0; i < run->nfds; i++)
-		high[i] = -1;
-	for (unsigned i = 0; i < run->nfds; i++)
-		if ((high[i] = fcntl(run->fds[i], F_DUPFD_CLOEXEC, 100)) < 0) {
-			r = -errno;
-			goto out;
-		}
-	out_fd = open(run->out_path ? run->out_path : "/dev/null",
-		      O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-	if (out_fd < 0) {
-		r = -errno;
-		goto out;
-	}
+		if ((c->high[i] = fcntl(run->fds[i], F_DUPFD_CLOEXEC, 100)) < 0)
+			return -errno;
+	c->out_fd = open(run->out_path ? run->out_path : "/dev/null",
+			 O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (c->out_fd < 0)
+		return -errno;
 	for (int i = 0; i < _CG_V1_MAX; i++)
-		v1_procs[i][0] = '\0';
+		c->v1_procs[i][0] = '\0';
 	for (int i = 0; run->cg && i < _CG_V1_MAX; i++)
 		if (run->cg->v1_path[i])
-			snprintf(v1_procs[i], sizeof(v1_procs[i]), "%s/cgroup.procs",
+			snprintf(c->v1_procs[i], sizeof(c->v1_procs[i]), "%s/cgroup.procs",
 				 run->cg->v1_path[i]);
+	return 0;
+}
 
-	struct clone_args args = {
-		.flags = CLONE_PIDFD | (run->cg ? CLONE_INTO_CGROUP : 0),
-		.pidfd = (uint64_t)(uintptr_t)&pidfd,
-		.exit_signal = SIGCHLD,
-		.cgroup = run->cg ? (uint64_t)run->cg->v2_fd : 0,
-	};
-	pid_t pid = (pid_t)syscall(SYS_clone3, &args, sizeof(args));
-	if (pid < 0) {
-		r = -errno;
-		goto out;
+/* The child: its mounts, its v1 cgroups and cgroup namespace, its descriptors, then
+ * criu. Async-signal-safe; exits 126 when it cannot be placed, 127 when exec fails. */
+static _Noreturn void child_run(const struct criu_run *run, const struct criu_child *c)
+{
+	sigset_t none;
+
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	if ((run->run_dir || run->bind_file) &&
+	    (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0))
+		_exit(126);
+	if (run->run_dir)
+		use_run_dir(run->run_dir);
+	if (run->bind_file && mount(run->bind_file, run->bind_over, NULL, MS_BIND, NULL) < 0)
+		_exit(126);
+	for (int i = 0; i < _CG_V1_MAX; i++) {
+		if (!c->v1_procs[i][0])
+			continue;
+		int fd = open(c->v1_procs[i], O_WRONLY | O_CLOEXEC);
+		if (fd < 0 || write(fd, "0", 1) != 1)
+			_exit(126);
+		close(fd);
 	}
-	if (pid == 0) {
-		sigset_t none;
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		if ((run->run_dir || run->bind_file) &&
-		    (unshare(CLONE_NEWNS) < 0 ||
-		     mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0))
+	/* What CRIU forks sees its own cgroup as the root, as the original did. */
+	if (run->cg && unshare(CLONE_NEWCGROUP) < 0)
+		_exit(126);
+	int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(c->out_fd, 1) < 0 || dup2(c->out_fd, 2) < 0)
+		_exit(126);
+	for (unsigned i = 0; i < run->nfds; i++)
+		if (dup2(c->high[i], CRIU_FD_BASE + (int)i) < 0)
 			_exit(126);
-		if (run->run_dir)
-			use_run_dir(run->run_dir);
-		if (run->bind_file &&
-		    mount(run->bind_file, run->bind_over, NULL, MS_BIND, NULL) < 0)
-			_exit(126);
-		for (int i = 0; i < _CG_V1_MAX; i++) {
-			if (!v1_procs[i][0])
-				continue;
-			int fd = open(v1_procs[i], O_WRONLY | O_CLOEXEC);
-			if (fd < 0 || write(fd, "0", 1) != 1)
-				_exit(126);
-			close(fd);
-		}
-		/* What CRIU forks sees its own cgroup as the root, as the original did. */
-		if (run->cg && unshare(CLONE_NEWCGROUP) < 0)
-			_exit(126);
-		int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
-		if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(out_fd, 1) < 0 ||
-		    dup2(out_fd, 2) < 0)
-			_exit(126);
-		for (unsigned i = 0; i < run->nfds; i++)
-			if (dup2(high[i], CRIU_FD_BASE + (int)i) < 0)
-				_exit(126);
-		execv(run->bin, argv);
-		_exit(127);
-	}
-	/* Wait, with a deadline. */
+	execv(run->bin, c->argv);
+	_exit(127);
+}
+
+/* Waits for @pidfd to be readable until run->timeout_ns has passed; past it, kills and
+ * reaps the child: -ETIMEDOUT with *ret_err. */
+static int child_wait_deadline(const struct criu_run *run, int pidfd, char **ret_err)
+{
 	struct timespec t0;
+
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (;;) {
 		struct timespec now;
@@ -266,43 +268,71 @@ int criu_exec(const struct criu_run *run, const char *log_path, char **ret_err)
 			(void)syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
 			siginfo_t si;
 			(void)waitid((idtype_t)P_PIDFD, (id_t)pidfd, &si, WEXITED);
-			r = -ETIMEDOUT;
-			if (asprintf(ret_err, "%s did not finish in %lld s",
-				     strrchr(run->bin, '/') ? strrchr(run->bin, '/') + 1 : run->bin,
+			if (asprintf(ret_err, "%s did not finish in %lld s", bin_name(run->bin),
 				     (long long)(run->timeout_ns / 1000000000)) < 0)
 				*ret_err = NULL;
-			goto out;
+			return -ETIMEDOUT;
 		}
-		break;
+		return 0;
 	}
+}
+
+/* Reaps the child: 0 when it exited 0, else -EPROTO with what failed in *ret_err. */
+static int child_reap(const struct criu_run *run, int pidfd, const char *log_path, char **ret_err)
+{
 	siginfo_t si = { 0 };
+
 	while (waitid((idtype_t)P_PIDFD, (id_t)pidfd, &si, WEXITED) < 0)
-		if (errno != EINTR) {
-			r = -errno;
-			goto out;
-		}
-	if (si.si_code == CLD_EXITED && si.si_status == 0) {
-		r = 0;
-		goto out;
-	}
-	r = -EPROTO;
+		if (errno != EINTR)
+			return -errno;
+	if (si.si_code == CLD_EXITED && si.si_status == 0)
+		return 0;
 	*ret_err = first_error(log_path, run->out_path);
-	const char *name = strrchr(run->bin, '/') ? strrchr(run->bin, '/') + 1 : run->bin;
 	if (!*ret_err &&
-	    asprintf(ret_err, "%s %s", name,
+	    asprintf(ret_err, "%s %s", bin_name(run->bin),
 		     si.si_code == CLD_EXITED ? (si.si_status == 127   ? "could not be run"
 						 : si.si_status == 126 ? "could not be placed"
 								       : "failed")
 					      : "was killed") < 0)
 		*ret_err = NULL;
+	return -EPROTO;
+}
+
+int criu_exec(const struct criu_run *run, const char *log_path, char **ret_err)
+{
+	struct criu_child c;
+	int pidfd = -1, r;
+
+	*ret_err = NULL;
+	if (run->nfds > CRIU_MAX_FDS)
+		return -E2BIG;
+	r = child_prepare(run, &c);
+	if (r < 0)
+		goto out;
+	struct clone_args args = {
+		.flags = CLONE_PIDFD | (run->cg ? CLONE_INTO_CGROUP : 0),
+		.pidfd = (uint64_t)(uintptr_t)&pidfd,
+		.exit_signal = SIGCHLD,
+		.cgroup = run->cg ? (uint64_t)run->cg->v2_fd : 0,
+	};
+	pid_t pid = (pid_t)syscall(SYS_clone3, &args, sizeof(args));
+	if (pid < 0) {
+		r = -errno;
+		goto out;
+	}
+	if (pid == 0)
+		child_run(run, &c);
+	r = child_wait_deadline(run, pidfd, ret_err);
+	if (r == 0)
+		r = child_reap(run, pidfd, log_path, ret_err);
 out:
 	for (unsigned i = 0; i < run->nfds; i++)
-		if (high[i] >= 0)
-			close(high[i]);
-	if (out_fd >= 0)
-		close(out_fd);
+		if (c.high[i] >= 0)
+			close(c.high[i]);
+	if (c.out_fd >= 0)
+		close(c.out_fd);
 	if (pidfd >= 0)
 		close(pidfd);
-	free(argv);
+	free(c.argv);
 	return r;
 }

@@ -113,6 +113,103 @@ static uint32_t program_tag(void)
 	return h;
 }
 
+/* bpffs mounted, and the instance's directory of pins in it. */
+static int pin_dir_make(void)
+{
+	int r = ensure_bpffs();
+
+	if (r < 0)
+		return r;
+	if (mkdir(instance_pin_dir(), 0700) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+/* Counters live in bpffs: a restarted sbxd takes the same maps. */
+static void pin_maps(struct meter *m)
+{
+	char pin[256]; /* libbpf keeps a copy */
+
+	bpf_map__set_pin_path(m->skel->maps.slots, instance_pin_path(pin, "slots"));
+	bpf_map__set_pin_path(m->skel->maps.syscalls, instance_pin_path(pin, "syscalls"));
+	bpf_map__set_pin_path(m->skel->maps.net, instance_pin_path(pin, "net"));
+	bpf_map__set_pin_path(m->skel->maps.slot_gen, instance_pin_path(pin, "slot_gen"));
+	bpf_map__set_pin_path(m->skel->maps.gpu_devs, instance_pin_path(pin, "gpu_devs"));
+	bpf_map__set_pin_path(m->skel->maps.gpu_stats, instance_pin_path(pin, "gpu_stats"));
+	bpf_map__set_pin_path(m->skel->maps.ioctls_in_flight,
+			      instance_pin_path(pin, "ioctls_in_flight"));
+}
+
+static int skel_open(struct meter *m, unsigned level, bool pinned)
+{
+	m->skel = meter_bpf__open();
+	if (!m->skel)
+		return -errno ? -errno : -EINVAL;
+	m->skel->rodata->sandbox_level = level;
+	m->pinned = pinned;
+	m->level = level;
+	m->tag = program_tag();
+	if (pinned)
+		pin_maps(m);
+	return 0;
+}
+
+/* Pinned maps of an older layout cannot be reused: unpins them, so that they start anew,
+ * and frees @m. */
+static void unpin_maps(struct meter *m)
+{
+	fprintf(stderr, "sbxd: warn: meter: the pinned maps do not fit these programs; "
+			"their counters start again\n");
+	meter_bpf__destroy(m->skel);
+	for (const char *const *p =
+		     (const char *const[]){ "slots", "slot_gen", "syscalls", "net", "gpu_devs",
+					    "gpu_stats", "ioctls_in_flight", NULL };
+	     *p; p++) {
+		char path[256];
+		(void)unlink(instance_pin_path(path, *p));
+	}
+	m->skel = NULL;
+	free(m);
+}
+
+/* The syscalls and net maps, mapped read-only for reads without a syscall (NULL where
+ * they cannot be: reads then look the counters up). */
+static void map_counters(struct meter *m)
+{
+	m->sys_mem = mmap(NULL, (size_t)METER_SLOTS * METER_SYSCALLS * sizeof(uint64_t), PROT_READ,
+			  MAP_SHARED, bpf_map__fd(m->skel->maps.syscalls), 0);
+	m->net_mem = mmap(NULL, (size_t)METER_SLOTS * sizeof(struct meter_net), PROT_READ,
+			  MAP_SHARED, bpf_map__fd(m->skel->maps.net), 0);
+	if (m->sys_mem == MAP_FAILED)
+		m->sys_mem = NULL;
+	if (m->net_mem == MAP_FAILED)
+		m->net_mem = NULL;
+}
+
+/* A private instance: links that live as long as @m. */
+static int attach_private(struct meter *m, int cg_fd)
+{
+	m->links[0] = bpf_program__attach(m->skel->progs.count_syscall);
+	m->links[1] = bpf_program__attach_cgroup(m->skel->progs.count_ingress, cg_fd);
+	m->links[2] = bpf_program__attach_cgroup(m->skel->progs.count_egress, cg_fd);
+	for (int i = 0; i < 3; i++)
+		if (!m->links[i])
+			return -errno ? -errno : -EINVAL;
+	return 0;
+}
+
+/* sbxd's instance: links pinned in bpffs, taken over from an earlier sbxd if there. */
+static int attach_pinned(struct meter *m, int cg_fd)
+{
+	int r;
+
+	if ((r = link_pinned_or_attach(m, m->skel->progs.count_syscall, "sys_enter", -1)) < 0 ||
+	    (r = link_pinned_or_attach(m, m->skel->progs.count_ingress, "ingress", cg_fd)) < 0 ||
+	    (r = link_pinned_or_attach(m, m->skel->progs.count_egress, "egress", cg_fd)) < 0)
+		return r;
+	return 0;
+}
+
 int meter_open(const char *parent_v2, unsigned level, bool pinned, struct meter **ret,
 	       char **ret_why)
 {
@@ -125,86 +222,31 @@ int meter_open(const char *parent_v2, unsigned level, bool pinned, struct meter 
 	if (!m)
 		return -ENOMEM;
 	libbpf_set_print(libbpf_quiet);
-	r = pinned ? ensure_bpffs() : 0;
+	r = pinned ? pin_dir_make() : 0;
 	if (r < 0)
 		goto fail;
-	if (pinned && mkdir(instance_pin_dir(), 0700) < 0 && errno != EEXIST) {
-		r = -errno;
-		goto fail;
-	}
 	what = "open the meter programs";
-	m->skel = meter_bpf__open();
-	if (!m->skel) {
-		r = -errno ? -errno : -EINVAL;
+	r = skel_open(m, level, pinned);
+	if (r < 0)
 		goto fail;
-	}
-	m->skel->rodata->sandbox_level = level;
-	m->pinned = pinned;
-	m->level = level;
-	m->tag = program_tag();
-	/* Counters live in bpffs: a restarted sbxd takes the same maps. */
-	if (pinned) {
-		char pin[256]; /* libbpf keeps a copy */
-		bpf_map__set_pin_path(m->skel->maps.slots, instance_pin_path(pin, "slots"));
-		bpf_map__set_pin_path(m->skel->maps.syscalls, instance_pin_path(pin, "syscalls"));
-		bpf_map__set_pin_path(m->skel->maps.net, instance_pin_path(pin, "net"));
-		bpf_map__set_pin_path(m->skel->maps.slot_gen, instance_pin_path(pin, "slot_gen"));
-		bpf_map__set_pin_path(m->skel->maps.gpu_devs, instance_pin_path(pin, "gpu_devs"));
-		bpf_map__set_pin_path(m->skel->maps.gpu_stats, instance_pin_path(pin, "gpu_stats"));
-		bpf_map__set_pin_path(m->skel->maps.ioctls_in_flight,
-				      instance_pin_path(pin, "ioctls_in_flight"));
-	}
 	what = "load the meter programs";
 	r = meter_bpf__load(m->skel);
 	if (r < 0 && pinned) {
-		/* Pinned maps of an older layout cannot be reused: start them anew. */
-		fprintf(stderr, "sbxd: warn: meter: the pinned maps do not fit these programs; "
-				"their counters start again\n");
-		meter_bpf__destroy(m->skel);
-		for (const char *const *p = (const char *const[]){ "slots", "slot_gen", "syscalls",
-								   "net", "gpu_devs", "gpu_stats",
-								   "ioctls_in_flight", NULL };
-		     *p; p++) {
-			char path[256];
-			(void)unlink(instance_pin_path(path, *p));
-		}
-		m->skel = NULL;
-		free(m);
+		unpin_maps(m);
 		return meter_open(parent_v2, level, pinned, ret, ret_why);
 	}
 	if (r < 0)
 		goto fail;
-	m->sys_mem = mmap(NULL, (size_t)METER_SLOTS * METER_SYSCALLS * sizeof(uint64_t), PROT_READ,
-			  MAP_SHARED, bpf_map__fd(m->skel->maps.syscalls), 0);
-	m->net_mem = mmap(NULL, (size_t)METER_SLOTS * sizeof(struct meter_net), PROT_READ,
-			  MAP_SHARED, bpf_map__fd(m->skel->maps.net), 0);
-	if (m->sys_mem == MAP_FAILED)
-		m->sys_mem = NULL;
-	if (m->net_mem == MAP_FAILED)
-		m->net_mem = NULL;
+	map_counters(m);
 	what = "attach the meter programs";
 	cg_fd = open(parent_v2, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (cg_fd < 0) {
 		r = -errno;
 		goto fail;
 	}
-	if (!pinned) {
-		m->links[0] = bpf_program__attach(m->skel->progs.count_syscall);
-		m->links[1] = bpf_program__attach_cgroup(m->skel->progs.count_ingress, cg_fd);
-		m->links[2] = bpf_program__attach_cgroup(m->skel->progs.count_egress, cg_fd);
-		for (int i = 0; i < 3; i++)
-			if (!m->links[i]) {
-				r = -errno ? -errno : -EINVAL;
-				goto fail;
-			}
-	} else if ((r = link_pinned_or_attach(m, m->skel->progs.count_syscall, "sys_enter", -1)) <
-			   0 ||
-		   (r = link_pinned_or_attach(m, m->skel->progs.count_ingress, "ingress", cg_fd)) <
-			   0 ||
-		   (r = link_pinned_or_attach(m, m->skel->progs.count_egress, "egress", cg_fd)) <
-			   0) {
+	r = pinned ? attach_pinned(m, cg_fd) : attach_private(m, cg_fd);
+	if (r < 0)
 		goto fail;
-	}
 	m->slots_fd = bpf_map__fd(m->skel->maps.slots);
 	m->syscalls_fd = bpf_map__fd(m->skel->maps.syscalls);
 	m->net_fd = bpf_map__fd(m->skel->maps.net);

@@ -70,24 +70,29 @@ int usage_memory_now(const struct cgroup *cg, uint64_t *ret)
 	return dir ? read_key(dir, file, NULL, ret) : -ENOENT;
 }
 
-/* Counters now, in base units; a meter that is off says why instead of a zero. */
-json_t *usage_json(const struct usage_src *s)
-{
-	const struct cgroup *cg = s->cg;
-	json_t *j = json_pack("{s:s,s:s,s:s}", "id", s->id, "tenant", s->tenant, "state", s->state);
-	json_t *meters = json_object();
-	uint64_t v, peak;
-	const char *gone = "off: the sandbox's cgroup is gone";
+static const char usage_gone[] = "off: the sandbox's cgroup is gone";
 
-	json_object_set_new(j, "wall_ns", json_integer(s->wall_ns));
-	if (cg && read_key(cg->v2_path, "cpu.stat", "usage_usec", &v) == 0) {
+/* cpu_ns, from cpu.stat. */
+static void cpu_json(const struct usage_src *s, json_t *j, json_t *meters)
+{
+	uint64_t v;
+
+	if (s->cg && read_key(s->cg->v2_path, "cpu.stat", "usage_usec", &v) == 0) {
 		json_object_set_new(j, "cpu_ns", json_integer((json_int_t)(v * 1000)));
 		json_object_set_new(meters, "cpu", json_string("cgroup cpu.stat"));
 	} else {
 		json_object_set_new(j, "cpu_ns", json_null());
-		json_object_set_new(meters, "cpu", json_string(gone));
+		json_object_set_new(meters, "cpu", json_string(usage_gone));
 	}
+}
+
+/* memory_bytes, memory_peak_bytes and memory_byte_ns, from the memory cgroup. */
+static void memory_json(const struct usage_src *s, json_t *j, json_t *meters)
+{
+	const struct cgroup *cg = s->cg;
 	const char *mdir = NULL, *pfile = cg ? memory_file(cg, true, &mdir) : NULL;
+	uint64_t v, peak;
+
 	if (usage_memory_now(cg, &v) == 0 && mdir && read_key(mdir, pfile, NULL, &peak) == 0) {
 		/* The integral up to the last sample, and the current level since. */
 		struct timespec ts;
@@ -109,14 +114,15 @@ json_t *usage_json(const struct usage_src *s)
 		json_object_set_new(j, "memory_byte_ns", json_null());
 		json_object_set_new(
 			meters, "memory",
-			json_string(cg ? "off: no memory cgroup for this sandbox" : gone));
+			json_string(cg ? "off: no memory cgroup for this sandbox" : usage_gone));
 	}
-	const struct sandbox_limits *lim = s->limits;
-	json_object_set_new(j, "limits",
-			    json_pack("{s:I,s:I,s:I}", "memory_bytes",
-				      (json_int_t)lim->memory_bytes, "cpu_milli",
-				      (json_int_t)lim->cpu_milli, "pids", (json_int_t)lim->pids));
+}
+
+/* syscalls_total, syscalls and net, from the eBPF meter's slot. */
+static void ebpf_json(const struct usage_src *s, json_t *j, json_t *meters)
+{
 	struct meter_counts *mc = s->meter && s->slot >= 0 ? calloc(1, sizeof(*mc)) : NULL;
+
 	if (mc && meter_read(s->meter, (uint32_t)s->slot, mc) == 0) {
 		json_object_set_new(j, "syscalls_total",
 				    json_integer((json_int_t)mc->syscalls_total));
@@ -140,41 +146,66 @@ json_t *usage_json(const struct usage_src *s)
 		json_object_set_new(meters, "net", json_string(why));
 	}
 	free(mc);
-	/* GPU seconds are the time a device was attached; ioctls are driver activity. */
+}
+
+/* One granted GPU: what the eBPF meter saw of it, and NVML's figures. */
+static json_t *gpu_json(const struct usage_src *s, unsigned i)
+{
+	const struct usage_gpu *ug = &s->gpus[i];
+	struct meter_gpu g = { 0 };
+	bool have = s->meter && s->slot >= 0 &&
+		    meter_gpu_read(s->meter, (uint32_t)s->slot, ug->index, &g) == 0;
+	json_t *o = json_pack("{s:s,s:s,s:I}", "device", ug->path, "model", ug->model,
+			      "attached_ns", (json_int_t)s->wall_ns);
+
+	json_object_set_new(o, "opens", have ? json_integer((json_int_t)g.opens) : json_null());
+	json_object_set_new(o, "ioctls", have ? json_integer((json_int_t)g.ioctls) : json_null());
+	json_object_set_new(o, "ioctl_ns",
+			    have ? json_integer((json_int_t)g.ioctl_ns) : json_null());
+	/* From NVML, attributed through the sandbox's processes: informational. */
+	json_object_set_new(o, "busy_ns",
+			    ug->nvml_off ? json_null() : json_integer((json_int_t)ug->busy_ns));
+	json_object_set_new(o, "memory_bytes",
+			    ug->nvml_off ? json_null() : json_integer((json_int_t)ug->mem_bytes));
+	json_object_set_new(o, "memory_peak_bytes",
+			    ug->nvml_off ? json_null()
+					 : json_integer((json_int_t)ug->mem_peak_bytes));
+	if (ug->nvml_off)
+		json_object_set_new(o, "nvml", json_string(ug->nvml_off));
+	return o;
+}
+
+/* GPU seconds are the time a device was attached; ioctls are driver activity. */
+static void gpus_json(const struct usage_src *s, json_t *j, json_t *meters)
+{
 	json_t *gpus = json_array();
-	for (unsigned i = 0; i < s->ngpus; i++) {
-		struct meter_gpu g = { 0 };
-		bool have = s->meter && s->slot >= 0 &&
-			    meter_gpu_read(s->meter, (uint32_t)s->slot, s->gpus[i].index, &g) == 0;
-		json_t *o = json_pack("{s:s,s:s,s:I}", "device", s->gpus[i].path, "model",
-				      s->gpus[i].model, "attached_ns", (json_int_t)s->wall_ns);
-		json_object_set_new(o, "opens",
-				    have ? json_integer((json_int_t)g.opens) : json_null());
-		json_object_set_new(o, "ioctls",
-				    have ? json_integer((json_int_t)g.ioctls) : json_null());
-		json_object_set_new(o, "ioctl_ns",
-				    have ? json_integer((json_int_t)g.ioctl_ns) : json_null());
-		/* From NVML, attributed through the sandbox's processes: informational. */
-		const struct usage_gpu *ug = &s->gpus[i];
-		json_object_set_new(o, "busy_ns",
-				    ug->nvml_off ? json_null()
-						 : json_integer((json_int_t)ug->busy_ns));
-		json_object_set_new(o, "memory_bytes",
-				    ug->nvml_off ? json_null()
-						 : json_integer((json_int_t)ug->mem_bytes));
-		json_object_set_new(o, "memory_peak_bytes",
-				    ug->nvml_off ? json_null()
-						 : json_integer((json_int_t)ug->mem_peak_bytes));
-		if (ug->nvml_off)
-			json_object_set_new(o, "nvml", json_string(ug->nvml_off));
-		json_array_append_new(gpus, o);
-	}
+
+	for (unsigned i = 0; i < s->ngpus; i++)
+		json_array_append_new(gpus, gpu_json(s, i));
 	json_object_set_new(j, "gpus", gpus);
 	if (s->ngpus)
 		json_object_set_new(meters, "gpu",
 				    json_string(s->meter && s->slot >= 0
 							? "ebpf ioctl/open on granted nodes"
 							: "off: no eBPF meter"));
+}
+
+/* Counters now, in base units; a meter that is off says why instead of a zero. */
+json_t *usage_json(const struct usage_src *s)
+{
+	json_t *j = json_pack("{s:s,s:s,s:s}", "id", s->id, "tenant", s->tenant, "state", s->state);
+	json_t *meters = json_object();
+	const struct sandbox_limits *lim = s->limits;
+
+	json_object_set_new(j, "wall_ns", json_integer(s->wall_ns));
+	cpu_json(s, j, meters);
+	memory_json(s, j, meters);
+	json_object_set_new(j, "limits",
+			    json_pack("{s:I,s:I,s:I}", "memory_bytes",
+				      (json_int_t)lim->memory_bytes, "cpu_milli",
+				      (json_int_t)lim->cpu_milli, "pids", (json_int_t)lim->pids));
+	ebpf_json(s, j, meters);
+	gpus_json(s, j, meters);
 	json_object_set_new(j, "meters", meters);
 	return j;
 }

@@ -141,29 +141,39 @@ static double outside(const char *helper)
 	return atof(out);
 }
 
-int main(int argc, char **argv)
+struct bench {
+	const char *hroot; /* the helper's rootfs */
+	char init[PATH_MAX], helper[PATH_MAX];
+	struct image *host;
+	char *parent; /* the cgroup the meter's network programs attach to */
+	unsigned level;
+};
+
+/* Each round's figures, unmetered (_off) and metered (_on). */
+struct figures {
+	double in_off[64], in_on[64], out_off[64], out_on[64], cc_off[64], cc_on[64];
+	double ccpu_off[64], ccpu_on[64], cc_sys[64];
+	double prog_ns[64];
+};
+
+/* Paths, the seccomp filter, the host image and the sandboxes' cgroup parent; 0 or the
+ * exit status. */
+static int bench_setup(struct bench *bn, const char *b)
 {
-	if (argc < 3) {
-		fprintf(stderr, "usage: bench-meter BUILD_DIR HELPER_ROOTFS [ROUNDS]\n");
-		return 2;
-	}
-	const char *b = argv[1], *hroot = argv[2];
-	int rounds = argc > 3 ? atoi(argv[3]) : 5;
-	char initp[PATH_MAX], helper[PATH_MAX], images[PATH_MAX];
-	snprintf(initp, sizeof(initp), "%s/sbx-init", b);
-	snprintf(helper, sizeof(helper), "%s/t/getppid-loop", hroot);
-	char rel[PATH_MAX];
+	char rel[PATH_MAX], images[PATH_MAX];
+	char *ierr = NULL;
+
+	snprintf(bn->init, sizeof(bn->init), "%s/sbx-init", b);
+	snprintf(bn->helper, sizeof(bn->helper), "%s/t/getppid-loop", bn->hroot);
 	snprintf(rel, sizeof(rel), "%s/images", b);
 	if (!realpath(rel, images)) {
 		perror(rel);
 		return 1;
 	}
-	init = initp;
+	init = bn->init;
 	if (sysfilter_new_default(&filter) < 0)
 		return 1;
-	struct image *host;
-	char *ierr = NULL;
-	if (image_open("host", images, &host, &ierr) < 0) {
+	if (image_open("host", images, &bn->host, &ierr) < 0) {
 		fprintf(stderr, "bench: host image: %s\n", ierr);
 		return 1;
 	}
@@ -172,75 +182,98 @@ int main(int argc, char **argv)
 			"bench: note: sbxd's pinned meter is attached on this host; every "
 			"column carries its cost (stop sbxd and remove /sys/fs/bpf/sbx for a "
 			"clean baseline)\n");
-	char *parent;
-	unsigned level;
-	if (cgroup_sandbox_parent(&parent, &level) < 0)
+	if (cgroup_sandbox_parent(&bn->parent, &bn->level) < 0)
 		return 1;
+	return 0;
+}
 
-	double in_off[64], in_on[64], out_off[64], out_on[64], cc_off[64], cc_on[64];
-	double ccpu_off[64], ccpu_on[64], cc_sys[64];
-	double prog_ns[64];
+/* Round @r's pass with the meter attached (@on) or not; 0 or the exit status. */
+static int bench_pass(const struct bench *bn, struct figures *f, int r, bool on)
+{
 	char *loop[] = { "/t/getppid-loop", LOOP, "time", NULL };
 	char *cc[] = { "/bin/sh", "-c",
 		       "cd /tmp && for i in $(seq 40); do printf 'int f%d(int x){return x*%d;}\\n' "
 		       "$i $i > f$i.c && gcc -O1 -c f$i.c || exit 1; done",
 		       NULL };
-	rounds = rounds > 64 ? 64 : rounds;
-	/* ABBA: odd rounds measure metered first, so warm-up favours neither. */
-	for (int r = 0; r < rounds; r++) {
-		for (int pass = 0; pass < 2; pass++) {
-			bool on = (pass == 0) == (r % 2 == 1);
-			struct meter *m = NULL;
-			char *why = NULL;
-			if (on && meter_open(parent, level, false, &m, &why) < 0) {
-				fprintf(stderr, "bench: meter: %s\n", why);
-				return 1;
-			}
-			(on ? in_on : in_off)[r] = in_sandbox(hroot, NULL, loop, m, false);
-			(on ? out_on : out_off)[r] = outside(helper);
-			/* The program's own time, in a run of its own: stats cost time too. */
-			if (on) {
-				uint64_t ns0 = 0, n0 = 0, ns1 = 0, n1 = 0;
-				int stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
-				meter_syscall_prog_stats(m, &ns0, &n0);
-				in_sandbox(hroot, NULL, loop, m, false);
-				meter_syscall_prog_stats(m, &ns1, &n1);
-				if (stats_fd >= 0)
-					close(stats_fd);
-				prog_ns[r] = n1 > n0 ? (double)(ns1 - ns0) / (double)(n1 - n0) : 0;
-			}
-			(on ? cc_on : cc_off)[r] = in_sandbox(
-				host->rootfs, (const char *const *)host->binds, cc, m, true);
-			(on ? ccpu_on : ccpu_off)[r] = last_cpu_ms;
-			if (on) {
-				struct meter_counts mc;
-				if (meter_read(m, 0, &mc) == 0)
-					cc_sys[r] = (double)mc.syscalls_total;
-			}
-			meter_close(m);
-		}
+	struct meter *m = NULL;
+	char *why = NULL;
+
+	if (on && meter_open(bn->parent, bn->level, false, &m, &why) < 0) {
+		fprintf(stderr, "bench: meter: %s\n", why);
+		return 1;
 	}
-	double io = median(in_off, rounds), ion = median(in_on, rounds);
-	double oo = median(out_off, rounds), oon = median(out_on, rounds);
-	double co = median(cc_off, rounds), con = median(cc_on, rounds);
+	(on ? f->in_on : f->in_off)[r] = in_sandbox(bn->hroot, NULL, loop, m, false);
+	(on ? f->out_on : f->out_off)[r] = outside(bn->helper);
+	/* The program's own time, in a run of its own: stats cost time too. */
+	if (on) {
+		uint64_t ns0 = 0, n0 = 0, ns1 = 0, n1 = 0;
+		int stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
+		meter_syscall_prog_stats(m, &ns0, &n0);
+		in_sandbox(bn->hroot, NULL, loop, m, false);
+		meter_syscall_prog_stats(m, &ns1, &n1);
+		if (stats_fd >= 0)
+			close(stats_fd);
+		f->prog_ns[r] = n1 > n0 ? (double)(ns1 - ns0) / (double)(n1 - n0) : 0;
+	}
+	(on ? f->cc_on : f->cc_off)[r] =
+		in_sandbox(bn->host->rootfs, (const char *const *)bn->host->binds, cc, m, true);
+	(on ? f->ccpu_on : f->ccpu_off)[r] = last_cpu_ms;
+	if (on) {
+		struct meter_counts mc;
+		if (meter_read(m, 0, &mc) == 0)
+			f->cc_sys[r] = (double)mc.syscalls_total;
+	}
+	meter_close(m);
+	return 0;
+}
+
+static void bench_print(struct figures *f, int rounds)
+{
+	double io = median(f->in_off, rounds), ion = median(f->in_on, rounds);
+	double oo = median(f->out_off, rounds), oon = median(f->out_on, rounds);
+	double co = median(f->cc_off, rounds), con = median(f->cc_on, rounds);
 	printf("%-52s %10s %10s %10s\n", "", "unmetered", "metered", "added");
 	printf("%-52s %7.1f ns %7.1f ns %+7.1f ns\n", "getppid inside a sandbox (per call)", io,
 	       ion, ion - io);
 	printf("%-52s %7.1f ns %7.1f ns %+7.1f ns\n", "getppid outside any sandbox (per call)", oo,
 	       oon, oon - oo);
 	printf("%-52s %10s %7.1f ns\n", "syscall program run time per call (bpf_stats)", "",
-	       median(prog_ns, rounds));
-	double cpo = median(ccpu_off, rounds), cpon = median(ccpu_on, rounds);
+	       median(f->prog_ns, rounds));
+	double cpo = median(f->ccpu_off, rounds), cpon = median(f->ccpu_on, rounds);
 	printf("%-52s %7.0f ms %7.0f ms %9.3fx\n", "gcc -O1 -c of 40 files in a sandbox: wall", co,
 	       con, con / co);
 	printf("%-52s %7.0f ms %7.0f ms %9.3fx\n", "  the same: CPU time of the sandbox", cpo, cpon,
 	       cpon / cpo);
 	/* The machine's noise is larger than the effect: the same from the syscalls counted
 	 * and the measured cost of one. */
-	double sys = median(cc_sys, rounds);
+	double sys = median(f->cc_sys, rounds);
 	printf("%-52s %10.0f syscalls x %+.1f ns = %.2f%% of its CPU time\n",
 	       "  estimated from its syscalls", sys, ion - io,
 	       100.0 * sys * (ion - io) / 1e6 / cpo);
 	printf("(medians of %d interleaved rounds; %s calls per loop)\n", rounds, LOOP);
+}
+
+int main(int argc, char **argv)
+{
+	struct bench bn = { 0 };
+	struct figures f;
+	int r;
+
+	if (argc < 3) {
+		fprintf(stderr, "usage: bench-meter BUILD_DIR HELPER_ROOTFS [ROUNDS]\n");
+		return 2;
+	}
+	bn.hroot = argv[2];
+	int rounds = argc > 3 ? atoi(argv[3]) : 5;
+	r = bench_setup(&bn, argv[1]);
+	if (r)
+		return r;
+	rounds = rounds > 64 ? 64 : rounds;
+	/* ABBA: odd rounds measure metered first, so warm-up favours neither. */
+	for (int i = 0; i < rounds; i++)
+		for (int pass = 0; pass < 2; pass++)
+			if ((r = bench_pass(&bn, &f, i, (pass == 0) == (i % 2 == 1))))
+				return r;
+	bench_print(&f, rounds);
 	return 0;
 }
