@@ -210,8 +210,10 @@ static int attach_pinned(struct meter *m, int cg_fd)
 	return 0;
 }
 
-int meter_open(const char *parent_v2, unsigned level, bool pinned, struct meter **ret,
-	       char **ret_why)
+/* @may_unpin: a failed load of pinned maps unpins them (an older layout) and tries once
+ * more, never again. */
+static int meter_try(const char *parent_v2, unsigned level, bool pinned, bool may_unpin,
+		     struct meter **ret, char **ret_why)
 {
 	struct meter *m = calloc(1, sizeof(*m));
 	_cleanup_close_ int cg_fd = -1;
@@ -231,9 +233,9 @@ int meter_open(const char *parent_v2, unsigned level, bool pinned, struct meter 
 		goto fail;
 	what = "load the meter programs";
 	r = meter_bpf__load(m->skel);
-	if (r < 0 && pinned) {
+	if (r < 0 && pinned && may_unpin) {
 		unpin_maps(m);
-		return meter_open(parent_v2, level, pinned, ret, ret_why);
+		return meter_try(parent_v2, level, pinned, false, ret, ret_why);
 	}
 	if (r < 0)
 		goto fail;
@@ -499,4 +501,10 @@ int meter_syscall_prog_stats(struct meter *m, uint64_t *ret_ns, uint64_t *ret_cn
 	*ret_ns = info.run_time_ns;
 	*ret_cnt = info.run_cnt;
 	return 0;
+}
+
+int meter_open(const char *parent_v2, unsigned level, bool pinned, struct meter **ret,
+	       char **ret_why)
+{
+	return meter_try(parent_v2, level, pinned, true, ret, ret_why);
 }
