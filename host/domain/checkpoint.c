@@ -527,7 +527,7 @@ static int ckpt_start(struct reply *rp, struct box *b, bool leave_running, unsig
 	k->rp = rp;
 	reply_hold(rp);
 	b->ckpt = k;
-	/* Close the control channel first; its end arrives in ctl_done (box.c). */
+	/* Close the control channel first; its end arrives in ctl_done (lifecycle.c). */
 	if (b->ctl_fd >= 0)
 		shutdown(b->ctl_fd, SHUT_WR);
 	else

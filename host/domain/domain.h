@@ -245,7 +245,7 @@ void gpu_launch_io(const struct box *b, struct launch_io *io);
 void gpu_nvml_init(void);
 void gpu_nvml_tick(struct box *b, int64_t mono);
 
-/* box.c: the registry, launch, lifecycle. Calls that take a reply return 0 when the
+/* box.c (registry), launch.c, lifecycle.c, readopt.c, metering.c. Calls that take a reply return 0 when the
  * answer goes through it (now or later), or -errno with why (nothing was started). */
 struct box *box_find(const char *id, const char *tenant);
 json_t *box_json(const struct box *b);
@@ -317,7 +317,7 @@ struct launch_io {
 	json_t *restore_stats;
 };
 
-/* snap.c */
+/* snap.c (registry), checkpoint.c, fork.c, restore.c */
 int snap_init(void);
 struct snap *snap_find(const char *id, const char *tenant);
 json_t *snap_json(const struct snap *s);
