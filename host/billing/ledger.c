@@ -40,7 +40,24 @@ static const char schema[] =
 	" rows INTEGER NOT NULL, hash TEXT NOT NULL);"
 	"CREATE TABLE IF NOT EXISTS billing(sandbox TEXT PRIMARY KEY, billed_until INTEGER,"
 	" cpu_ns INTEGER, mem_byte_ns INTEGER, syscalls INTEGER, rx_bytes INTEGER,"
-	" tx_bytes INTEGER, created_billed INTEGER, ended INTEGER) WITHOUT ROWID;";
+	" tx_bytes INTEGER, created_billed INTEGER, ended INTEGER, mem_kib_ms INTEGER)"
+	" WITHOUT ROWID;";
+
+/* The memory integral in KiB-ms: a column that billing tables made before it gain. Their
+ * mem_byte_ns (64 bits that wrapped past 17 GiB-seconds) is read where it is unset. */
+static int billing_kib_ms(sqlite3 *db)
+{
+	sqlite3_stmt *st = NULL;
+	if (sqlite3_prepare_v2(db, "SELECT mem_kib_ms FROM billing LIMIT 0", -1, &st, NULL) ==
+	    SQLITE_OK) {
+		sqlite3_finalize(st);
+		return 0;
+	}
+	if (sqlite3_exec(db, "ALTER TABLE billing ADD COLUMN mem_kib_ms INTEGER", NULL, NULL,
+			 NULL) != SQLITE_OK)
+		return store_errno(db);
+	return 0;
+}
 
 #define GENESIS "0000000000000000000000000000000000000000000000000000000000000000"
 #define COLS                                                                                       \
@@ -139,7 +156,7 @@ int ledger_open(sqlite3 *db, struct ledger **ret)
 		return -ENOMEM;
 	l->db = db;
 	snprintf(l->head, sizeof(l->head), GENESIS);
-	if (sqlite3_exec(db, schema, NULL, NULL, NULL) != SQLITE_OK ||
+	if (sqlite3_exec(db, schema, NULL, NULL, NULL) != SQLITE_OK || billing_kib_ms(db) < 0 ||
 	    sqlite3_prepare_v2(db,
 			       "INSERT INTO ledger(" COLS ") VALUES(NULL,?,?,?,?,?,?,?,?,?,?,?,?,"
 			       "?,?,?,?,?,?,?)",
@@ -151,17 +168,20 @@ int ledger_open(sqlite3 *db, struct ledger **ret)
 			       /* Updated in place every window (an upsert, not a delete and
 				* an insert as REPLACE would do). */
 			       "INSERT INTO billing(sandbox, billed_until, cpu_ns, "
-			       "mem_byte_ns, syscalls, rx_bytes, tx_bytes, created_billed, ended) "
+			       "mem_kib_ms, syscalls, rx_bytes, tx_bytes, created_billed, ended) "
 			       "VALUES(?,?,?,?,?,?,?,?,?) ON CONFLICT(sandbox) DO UPDATE SET "
 			       "billed_until = excluded.billed_until, cpu_ns = excluded.cpu_ns, "
-			       "mem_byte_ns = excluded.mem_byte_ns, syscalls = excluded.syscalls, "
+			       "mem_kib_ms = excluded.mem_kib_ms, mem_byte_ns = NULL, "
+			       "syscalls = excluded.syscalls, "
 			       "rx_bytes = excluded.rx_bytes, tx_bytes = excluded.tx_bytes, "
 			       "created_billed = excluded.created_billed, ended = excluded.ended",
 			       -1, &l->state_set, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(db,
-			       "SELECT billed_until, cpu_ns, mem_byte_ns, syscalls, rx_bytes, "
-			       "tx_bytes, created_billed, ended FROM billing WHERE sandbox = ?",
-			       -1, &l->state_get, NULL) != SQLITE_OK) {
+	    sqlite3_prepare_v2(
+		    db,
+		    "SELECT billed_until, cpu_ns, "
+		    "COALESCE(mem_kib_ms, mem_byte_ns / 1024000000), syscalls, rx_bytes, "
+		    "tx_bytes, created_billed, ended FROM billing WHERE sandbox = ?",
+		    -1, &l->state_get, NULL) != SQLITE_OK) {
 		int r = store_errno(db);
 		ledger_close(l);
 		return r;
@@ -244,7 +264,7 @@ int ledger_append(struct ledger *l, struct ledger_row *rows, size_t nrows,
 		sqlite3_bind_text(st, 1, s->sandbox, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 2, s->billed_until);
 		sqlite3_bind_int64(st, 3, (int64_t)s->cpu_ns);
-		sqlite3_bind_int64(st, 4, (int64_t)s->mem_byte_ns);
+		sqlite3_bind_int64(st, 4, (int64_t)s->mem_kib_ms);
 		sqlite3_bind_int64(st, 5, (int64_t)s->syscalls);
 		sqlite3_bind_int64(st, 6, (int64_t)s->rx_bytes);
 		sqlite3_bind_int64(st, 7, (int64_t)s->tx_bytes);
@@ -279,7 +299,7 @@ int ledger_state(struct ledger *l, const char *sandbox, struct bill_state *ret)
 		*ret = (struct bill_state){
 			.billed_until = sqlite3_column_int64(st, 0),
 			.cpu_ns = (uint64_t)sqlite3_column_int64(st, 1),
-			.mem_byte_ns = (uint64_t)sqlite3_column_int64(st, 2),
+			.mem_kib_ms = (uint64_t)sqlite3_column_int64(st, 2),
 			.syscalls = (uint64_t)sqlite3_column_int64(st, 3),
 			.rx_bytes = (uint64_t)sqlite3_column_int64(st, 4),
 			.tx_bytes = (uint64_t)sqlite3_column_int64(st, 5),

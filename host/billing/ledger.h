@@ -31,7 +31,7 @@ struct ledger_row {
 struct bill_state {
 	char sandbox[16];
 	int64_t billed_until; /* CLOCK_REALTIME ns; 0 = not billed yet */
-	uint64_t cpu_ns, mem_byte_ns, syscalls, rx_bytes, tx_bytes;
+	uint64_t cpu_ns, mem_kib_ms, syscalls, rx_bytes, tx_bytes; /* mem: KiB-milliseconds */
 	bool created_billed, ended;
 };
 

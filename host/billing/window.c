@@ -109,7 +109,7 @@ bool window_sandbox_rows(const struct rates *r, int64_t window_ns, const struct 
 	uint64_t mem =
 		sb->limits->memory_bytes ? sb->limits->memory_bytes : r->default_memory_bytes;
 	uint64_t cpu_used = since(c->cpu_ns, s->cpu_ns);
-	uint64_t mem_used = since(c->mem_byte_ns, s->mem_byte_ns) / 1000000;
+	uint64_t mem_used = since(c->mem_kib_ms, s->mem_kib_ms) * 1024; /* byte-ms */
 	uint64_t cpu_alloc = (uint64_t)((u128)milli * dt / 1000);
 	uint64_t mem_alloc = (uint64_t)((u128)mem * dt / 1000000);
 
@@ -132,7 +132,7 @@ bool window_sandbox_rows(const struct rates *r, int64_t window_ns, const struct 
 		add_row(&w, "sandbox-create", "used", 1, "sandboxes", 1, "sandboxes");
 	s->billed_until = end;
 	s->cpu_ns = larger(c->cpu_ns, s->cpu_ns);
-	s->mem_byte_ns = larger(c->mem_byte_ns, s->mem_byte_ns);
+	s->mem_kib_ms = larger(c->mem_kib_ms, s->mem_kib_ms);
 	s->syscalls = larger(c->syscalls, s->syscalls);
 	s->rx_bytes = larger(c->rx, s->rx_bytes);
 	s->tx_bytes = larger(c->tx, s->tx_bytes);

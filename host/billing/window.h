@@ -21,7 +21,7 @@
 /* A sandbox's cumulative counters (from its start; a restored one's include its
  * snapshot's). */
 struct window_counters {
-	uint64_t cpu_ns, mem_byte_ns, syscalls, rx, tx;
+	uint64_t cpu_ns, mem_kib_ms, syscalls, rx, tx; /* mem: KiB-milliseconds */
 };
 
 struct window_sandbox {

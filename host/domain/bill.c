@@ -109,7 +109,7 @@ static void counters_now(struct box *b, struct window_counters *c)
 	if (cpu && usage_pread(b->cpu_fd, "usage_usec", &v) == 0)
 		c->cpu_ns = v * 1000 > b->cpu_offset_ns ? v * 1000 - b->cpu_offset_ns : 0;
 	/* The integral as of the last metering tick (at most a second old): no read. */
-	c->mem_byte_ns = b->mem_byte_ns;
+	c->mem_kib_ms = usage_kib_ms(b->mem_byte_ns);
 	uint64_t total;
 	struct meter_net net;
 	if (D.meter && b->slot >= 0 &&
@@ -270,9 +270,9 @@ void bill_start(struct box *b)
 		 * level the sandbox holds now (memory is sampled, not counted by the kernel). */
 		uint64_t cur = 0;
 		int64_t away = real_ns() - b->bill.billed_until;
-		b->mem_byte_ns = b->bill.mem_byte_ns;
+		b->mem_byte_ns = (usage_byte_ns)b->bill.mem_kib_ms * USAGE_KIB_MS;
 		if (b->sb && away > 0 && usage_memory_now(b->sb->cg, &cur) == 0)
-			b->mem_byte_ns += cur * (uint64_t)away;
+			b->mem_byte_ns += (usage_byte_ns)cur * (uint64_t)away;
 		b->mem_tick = mono_ns();
 		return;
 	}
@@ -282,10 +282,11 @@ void bill_start(struct box *b)
 	if (b->base) {
 		/* Restored: what its snapshot counted was billed to the sandbox checkpointed;
 		 * this one is billed from there on, and its creation was billed then. */
-		struct window_counters c = { .mem_byte_ns = ju(b->base, "memory_byte_ns") };
+		struct window_counters c = { .mem_kib_ms =
+						     usage_kib_ms(usage_integral_of(b->base)) };
 		base_add(b->base, &c);
 		b->bill.cpu_ns = c.cpu_ns;
-		b->bill.mem_byte_ns = c.mem_byte_ns;
+		b->bill.mem_kib_ms = c.mem_kib_ms;
 		b->bill.syscalls = c.syscalls;
 		b->bill.rx_bytes = c.rx;
 		b->bill.tx_bytes = c.tx;
@@ -332,7 +333,7 @@ void bill_final(struct box *b)
 	if (u) {
 		json_t *net = json_object_get(u, "net");
 		c.cpu_ns = (uint64_t)json_integer_value(json_object_get(u, "cpu_ns"));
-		c.mem_byte_ns = (uint64_t)json_integer_value(json_object_get(u, "memory_byte_ns"));
+		c.mem_kib_ms = usage_kib_ms(usage_integral_of(u));
 		c.syscalls = (uint64_t)json_integer_value(json_object_get(u, "syscalls_total"));
 		c.rx = (uint64_t)json_integer_value(json_object_get(net, "rx_bytes"));
 		c.tx = (uint64_t)json_integer_value(json_object_get(net, "tx_bytes"));

@@ -19,6 +19,7 @@
 #include "../billing/ledger.h"
 #include "../sys/log.h"
 #include "../sys/loop.h"
+#include "../sys/usage.h"
 
 struct store;
 struct sysfilter;
@@ -118,8 +119,8 @@ struct box {
 	char *cg_rel;	  /* its cgroup-v2 path below the mount, as /proc/PID/cgroup shows it */
 	int64_t gpu_tick; /* CLOCK_MONOTONIC of the last NVML sample */
 	unsigned ngpu;
-	uint64_t mem_byte_ns; /* memory integrated over time, up to mem_tick */
-	int64_t mem_tick;     /* CLOCK_MONOTONIC of the last sample; 0 = none yet */
+	usage_byte_ns mem_byte_ns; /* memory integrated over time, up to mem_tick */
+	int64_t mem_tick;	   /* CLOCK_MONOTONIC of the last sample; 0 = none yet */
 	int ctl_fd;
 	int64_t ctl_retry_until; /* CLOCK_MONOTONIC: connecting again until then */
 	struct ctl_reply ctl_buf;

@@ -566,8 +566,7 @@ static int box_launch(struct reply *rp, const char *tenant, json_t *spec, struct
 		from->users++;
 		b->restored_from = strdup(from->id);
 		b->base = json_incref(json_object_get(from->meta, "usage"));
-		b->mem_byte_ns =
-			(uint64_t)json_integer_value(json_object_get(b->base, "memory_byte_ns"));
+		b->mem_byte_ns = usage_integral_of(b->base);
 	}
 	/* No sandbox runs that the database does not know: a restart could not find it. */
 	if (box_persist(b) < 0) {

@@ -106,7 +106,7 @@ void box_meter_tick(int64_t mono)
 		if (b->state != BOX_RUNNING || usage_pread(b->mem_fd, NULL, &cur) < 0)
 			continue;
 		if (b->mem_tick)
-			b->mem_byte_ns += cur * (uint64_t)(mono - b->mem_tick);
+			b->mem_byte_ns += (usage_byte_ns)cur * (uint64_t)(mono - b->mem_tick);
 		b->mem_tick = mono;
 		if (b->ngpu)
 			gpu_nvml_tick(b, mono);

@@ -58,10 +58,10 @@ static void emit_mem_peak(FILE *f, const char *l, json_t *u)
 
 static void emit_mem_integral(FILE *f, const char *l, json_t *u)
 {
-	json_t *v = json_object_get(u, "memory_byte_ns");
-	if (json_is_integer(v))
-		fprintf(f, "sbx_memory_byte_seconds_total{%s} %.9f\n", l,
-			json_integer_value(v) / 1e9);
+	json_t *v = json_object_get(u, "memory_kib_ms");
+	if (json_is_integer(v)) /* KiB-ms: 1.024 byte-seconds each */
+		fprintf(f, "sbx_memory_byte_seconds_total{%s} %.3f\n", l,
+			(double)json_integer_value(v) * 1.024);
 }
 
 static void emit_wall(FILE *f, const char *l, json_t *u)

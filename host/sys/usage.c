@@ -86,7 +86,31 @@ static void cpu_json(const struct usage_src *s, json_t *j, json_t *meters)
 	}
 }
 
-/* memory_bytes, memory_peak_bytes and memory_byte_ns, from the memory cgroup. */
+usage_byte_ns usage_integral_of(const json_t *u)
+{
+	json_t *k = json_object_get(u, "memory_kib_ms"), *n = json_object_get(u, "memory_byte_ns");
+	if (json_is_integer(k) && json_integer_value(k) >= 0)
+		return (usage_byte_ns)json_integer_value(k) * USAGE_KIB_MS;
+	if (json_is_integer(n) && json_integer_value(n) >= 0)
+		return (usage_byte_ns)json_integer_value(n);
+	return 0;
+}
+
+/* The integral as the record carries it: KiB-ms, and byte-ns while that fits (null
+ * after: it only ever said so up to 2^63). */
+static void integral_json(json_t *j, const struct usage_src *s, usage_byte_ns v)
+{
+	uint64_t kib_ms = usage_kib_ms(v);
+	json_object_set_new(j, "memory_kib_ms",
+			    s->no_integral || kib_ms > INT64_MAX
+				    ? json_null()
+				    : json_integer((json_int_t)kib_ms));
+	json_object_set_new(j, "memory_byte_ns",
+			    s->no_integral || v > INT64_MAX ? json_null()
+							    : json_integer((json_int_t)v));
+}
+
+/* memory_bytes, memory_peak_bytes and the integral, from the memory cgroup. */
 static void memory_json(const struct usage_src *s, json_t *j, json_t *meters)
 {
 	const struct cgroup *cg = s->cg;
@@ -98,19 +122,19 @@ static void memory_json(const struct usage_src *s, json_t *j, json_t *meters)
 		struct timespec ts;
 		clock_gettime(CLOCK_MONOTONIC, &ts);
 		int64_t now = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-		uint64_t integral =
-			s->mem_byte_ns + (s->mem_tick ? v * (uint64_t)(now - s->mem_tick) : 0);
+		usage_byte_ns integral =
+			s->mem_byte_ns +
+			(s->mem_tick ? (usage_byte_ns)v * (uint64_t)(now - s->mem_tick) : 0);
 		json_object_set_new(j, "memory_bytes", json_integer((json_int_t)v));
 		json_object_set_new(j, "memory_peak_bytes", json_integer((json_int_t)peak));
-		json_object_set_new(j, "memory_byte_ns",
-				    s->no_integral ? json_null()
-						   : json_integer((json_int_t)integral));
+		integral_json(j, s, integral);
 		json_object_set_new(meters, "memory",
 				    json_string(cg->mode == CGROUP_UNIFIED ? "cgroup v2 memory"
 									   : "cgroup v1 memory"));
 	} else {
 		json_object_set_new(j, "memory_bytes", json_null());
 		json_object_set_new(j, "memory_peak_bytes", json_null());
+		json_object_set_new(j, "memory_kib_ms", json_null());
 		json_object_set_new(j, "memory_byte_ns", json_null());
 		json_object_set_new(
 			meters, "memory",

@@ -20,13 +20,25 @@ struct usage_gpu {
 	uint64_t busy_ns, mem_bytes, mem_peak_bytes;
 };
 
+/* Memory integrated over time, in byte-nanoseconds, 128 bits wide (64 would wrap at 17
+ * GiB-seconds: 1 GiB held for 17 s). The API, snapshots and the ledger carry it in
+ * KiB-milliseconds (USAGE_KIB_MS byte-ns each), whose 64 bits hold 128 GiB for 4 years. */
+typedef unsigned __int128 usage_byte_ns;
+#define USAGE_KIB_MS (1024ULL * 1000000ULL)
+
+static inline uint64_t usage_kib_ms(usage_byte_ns v)
+{
+	v /= USAGE_KIB_MS;
+	return v > UINT64_MAX ? UINT64_MAX : (uint64_t)v;
+}
+
 struct usage_src {
 	const char *id, *tenant, *state;
 	int64_t wall_ns;
-	const struct cgroup *cg; /* NULL once it is gone */
-	uint64_t mem_byte_ns;	 /* memory integrated up to mem_tick */
-	int64_t mem_tick;	 /* CLOCK_MONOTONIC of that sample; 0 = none */
-	bool no_integral;	 /* memory was not sampled over time (a one-shot run) */
+	const struct cgroup *cg;   /* NULL once it is gone */
+	usage_byte_ns mem_byte_ns; /* memory integrated up to mem_tick */
+	int64_t mem_tick;	   /* CLOCK_MONOTONIC of that sample; 0 = none */
+	bool no_integral;	   /* memory was not sampled over time (a one-shot run) */
 	const struct sandbox_limits *limits;
 	struct meter *meter; /* with slot >= 0; else meter_off says why */
 	int slot;
@@ -36,6 +48,9 @@ struct usage_src {
 };
 
 json_t *usage_json(const struct usage_src *s);
+/* The memory integral of a usage record: its memory_kib_ms, or (a record written before
+ * there was one) its memory_byte_ns; 0 if neither. */
+usage_byte_ns usage_integral_of(const json_t *u);
 /* A restored sandbox's record: its counters on top of @base (the usage at its
  * checkpoint), less @cpu_offset_ns of CPU that the restore itself spent. */
 void usage_add_base(json_t *u, const json_t *base, uint64_t cpu_offset_ns);

@@ -133,10 +133,12 @@ while time.process_time() - t < 2.0: pass' || fail "cpu burn"
 	free=$("$SBX" create --image host) || fail create
 	"$SBX" exec "$free" -- python3 -c 'import time; b = bytearray(64 << 20); b[::4096] = b"x" * (len(b) // 4096); time.sleep(2.5)' ||
 		fail "hold 64 MiB"
-	local bns
+	local bns kms
 	bns=$(usage "$free" 'j["memory_byte_ns"]')
-	# About 64 MiB held for over 2 s: at least 64 MiB x 1 s counted.
+	kms=$(usage "$free" 'j["memory_kib_ms"]')
+	# About 64 MiB held for over 2 s: at least 64 MiB x 1 s counted, in byte-ns and KiB-ms.
 	[ "$bns" -ge $(((64 << 20) * 1000000000)) ] || fail "memory_byte_ns $bns"
+	[ "$kms" -ge $(((64 << 10) * 1000)) ] || fail "memory_kib_ms $kms"
 	assert_eq "$(usage "$free" 'j["limits"]["memory_bytes"]')" $((512 << 20)) "the default limit allocated"
 }
 

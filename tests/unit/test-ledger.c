@@ -357,7 +357,7 @@ TEST(states)
 	struct bill_state s = { .sandbox = "0123456789",
 				.billed_until = T0,
 				.cpu_ns = 1,
-				.mem_byte_ns = 2,
+				.mem_kib_ms = 2,
 				.syscalls = 3,
 				.rx_bytes = 4,
 				.tx_bytes = 5,
@@ -379,6 +379,35 @@ TEST(states)
 	CHECK_EQ_INT(ledger_state(d.ledger, "0123456789", &got), 0);
 	CHECK_EQ_INT(got.billed_until, T0 + 120 * SEC);
 	CHECK(got.ended);
+	db_close(&d);
+}
+
+TEST(states_of_an_older_table)
+{
+	struct db d;
+	struct bill_state got;
+	db_open(&d);
+	/* A billing table of an sbxd before KiB-ms: the memory integral in byte-ns only. */
+	ledger_close(d.ledger);
+	sql(&d, "DROP TABLE billing");
+	sql(&d, "CREATE TABLE billing(sandbox TEXT PRIMARY KEY, billed_until INTEGER,"
+		" cpu_ns INTEGER, mem_byte_ns INTEGER, syscalls INTEGER, rx_bytes INTEGER,"
+		" tx_bytes INTEGER, created_billed INTEGER, ended INTEGER) WITHOUT ROWID");
+	sql(&d, "INSERT INTO billing VALUES('0123456789', 1, 2, 5120000007, 3, 4, 5, 1, 0)");
+	CHECK_EQ_INT(ledger_open(d.sql, &d.ledger), 0);
+	CHECK_EQ_INT(ledger_state(d.ledger, "0123456789", &got), 0);
+	CHECK_EQ_INT(got.mem_kib_ms, 5); /* 5,120,000,007 byte-ns */
+	CHECK_EQ_INT(got.cpu_ns, 2);
+	/* Written again: in KiB-ms, past what 64-bit byte-ns could hold. */
+	got.mem_kib_ms = 1ULL << 50;
+	CHECK_EQ_INT(ledger_append(d.ledger, NULL, 0, &got, 1), 0);
+	CHECK_EQ_INT(ledger_state(d.ledger, "0123456789", &got), 0);
+	CHECK_EQ_INT(got.mem_kib_ms, 1ULL << 50);
+	/* Opened again, the column is there: nothing to add. */
+	ledger_close(d.ledger);
+	CHECK_EQ_INT(ledger_open(d.sql, &d.ledger), 0);
+	CHECK_EQ_INT(ledger_state(d.ledger, "0123456789", &got), 0);
+	CHECK_EQ_INT(got.mem_kib_ms, 1ULL << 50);
 	db_close(&d);
 }
 

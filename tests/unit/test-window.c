@@ -2,6 +2,7 @@
 /* Unit tests for window pricing: a window's rows from a card, limits and counters. */
 #define _GNU_SOURCE
 #include "../../host/billing/window.h"
+#include "../../host/sys/usage.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -96,7 +97,7 @@ TEST(allocated_window)
 	struct window_sandbox sb = box("bob", &half_core_256m);
 	struct bill_state s = fresh();
 	struct window_counters c = {
-		.cpu_ns = 12 * SEC, .mem_byte_ns = 1, .syscalls = 2500000, .tx = 3 * GIB, .rx = GIB
+		.cpu_ns = 12 * SEC, .mem_kib_ms = 1, .syscalls = 2500000, .tx = 3 * GIB, .rx = GIB
 	};
 	struct window_rows w;
 
@@ -132,7 +133,7 @@ TEST(allocated_window)
 	/* The state moves to the end of the window and the counters billed. */
 	CHECK_EQ_INT(s.billed_until, T0 + 60 * SEC);
 	CHECK_EQ_INT(s.cpu_ns, 12 * SEC);
-	CHECK_EQ_INT(s.mem_byte_ns, 1);
+	CHECK_EQ_INT(s.mem_kib_ms, 1);
 	CHECK_EQ_INT(s.syscalls, 2500000);
 	CHECK_EQ_INT(s.tx_bytes, 3 * GIB);
 	CHECK_EQ_INT(s.rx_bytes, GIB);
@@ -156,11 +157,11 @@ TEST(used_policy)
 	struct window_sandbox sb = box("bob", &half_core_256m);
 	struct bill_state s = fresh();
 	s.cpu_ns = 2 * SEC;
-	s.mem_byte_ns = 1000;
+	s.mem_kib_ms = 1000;
 	s.created_billed = true;
-	/* 12 core-seconds used; 128 MiB held for the 60 s (the integral is in byte-ns). */
+	/* 12 core-seconds used; 128 MiB held for the 60 s (the integral is in KiB-ms). */
 	struct window_counters c = { .cpu_ns = 14 * SEC,
-				     .mem_byte_ns = 1000 + (128ULL << 20) * 60 * SEC };
+				     .mem_kib_ms = 1000 + (128ULL << 10) * 60 * 1000 };
 	struct window_rows w;
 
 	CHECK(window_sandbox_rows(r, WIN, &sb, &c, T0 + 60 * SEC, false, &s, &w));
@@ -184,7 +185,7 @@ TEST(max_policy)
 	struct bill_state s = fresh();
 	s.created_billed = true;
 	/* Less used than allocated: the allocation. */
-	struct window_counters c = { .cpu_ns = 12 * SEC, .mem_byte_ns = 0 };
+	struct window_counters c = { .cpu_ns = 12 * SEC, .mem_kib_ms = 0 };
 	struct window_rows w;
 
 	CHECK(window_sandbox_rows(r, WIN, &sb, &c, T0 + 60 * SEC, false, &s, &w));
@@ -195,7 +196,7 @@ TEST(max_policy)
 		  "GiB-seconds", 4500, 4500, 67500, 67500);
 	/* More used than allocated in the next 10 s (a burst above the quota): the use. */
 	c.cpu_ns += 45 * SEC;
-	c.mem_byte_ns += (512ULL << 20) * 10 * SEC;
+	c.mem_kib_ms += (512ULL << 10) * 10 * 1000;
 	CHECK(window_sandbox_rows(r, WIN, &sb, &c, T0 + 70 * SEC, false, &s, &w));
 	check_row(&w.row[0], "max", 45 * SEC, "core-nanoseconds", 45 * SEC, "core-seconds", 14000,
 		  14000, 630000, 630000);
@@ -398,26 +399,53 @@ TEST(rounding)
 	struct rates *r = card(text);
 	struct window_sandbox sb = box("bob", &half_core_256m);
 	struct bill_state s = fresh();
-	struct window_counters c = { .cpu_ns = SEC / 2, .mem_byte_ns = 1000000 };
+	struct window_counters c = { .cpu_ns = SEC / 2, .mem_kib_ms = 1 };
 	struct window_rows w;
 
 	CHECK(window_sandbox_rows(r, WIN, &sb, &c, T0 + 60 * SEC, false, &s, &w));
 	check_row(row_of(&w, "cpu-core-second"), "used", SEC / 2, "core-nanoseconds", SEC / 2,
 		  "core-seconds", 9, 9, 5, 5);
 	CHECK(!strcmp(w.row[0].currency, "EUR"));
-	/* One byte-millisecond is 0.0000000009 GiB-seconds: it rounds to no pricing
-	 * quantity, and costs nothing, but its row is there. */
-	check_row(row_of(&w, "memory-gib-second"), "used", 1, "byte-milliseconds", 0, "GiB-seconds",
-		  1000000000, 1000000000, 0, 0);
+	/* One KiB-millisecond (1,024 byte-ms) is 0.00000000095 GiB-seconds: one nano of
+	 * pricing quantity, rounded up from 0.95, at 1 a GiB-second. */
+	check_row(row_of(&w, "memory-gib-second"), "used", 1024, "byte-milliseconds", 1,
+		  "GiB-seconds", 1000000000, 1000000000, 1, 1);
 	/* Just under the half: down. */
 	c.cpu_ns += SEC / 2 - 1;
 	CHECK(window_sandbox_rows(r, WIN, &sb, &c, T0 + 120 * SEC, false, &s, &w));
 	check_row(row_of(&w, "cpu-core-second"), "used", SEC / 2 - 1, "core-nanoseconds",
 		  SEC / 2 - 1, "core-seconds", 9, 9, 4, 4);
-	/* A memory integral below a byte-millisecond is not billed. */
-	c.mem_byte_ns += 999999;
+	/* A memory integral that did not grow by a KiB-millisecond is not billed. */
+	c.mem_kib_ms += 0;
 	CHECK(window_sandbox_rows(r, WIN, &sb, &c, T0 + 180 * SEC, false, &s, &w));
 	CHECK(!row_of(&w, "memory-gib-second"));
+	rates_free(r);
+}
+
+TEST(memory_integral_wide)
+{
+	/* 64 GiB held for 10 hours: 2.5e24 byte-ns, far past the 1.8e19 of 64 bits (which
+	 * wrapped at 17 GiB-seconds). Carried as KiB-ms, exactly. */
+	usage_byte_ns v = (usage_byte_ns)(64ULL << 30) * (10ULL * 3600 * SEC);
+	CHECK_EQ_INT(usage_kib_ms(v), (64ULL << 20) * 10 * 3600 * 1000);
+	CHECK_EQ_INT(usage_kib_ms((usage_byte_ns)USAGE_KIB_MS - 1), 0);
+	CHECK_EQ_INT(usage_kib_ms(~(usage_byte_ns)0), UINT64_MAX);
+
+	/* Billed under "used": the hour of the 64 GiB after nine is its own quantity. */
+	static const char text[] = "{\"currency\": \"USD\","
+				   " \"prices\": {\"memory-gib-second\": \"0.0000045\"},"
+				   " \"policy\": {\"cpu\": \"used\", \"memory\": \"used\"}}";
+	struct rates *r = card(text);
+	struct window_sandbox sb = box("bob", &half_core_256m);
+	struct bill_state s = fresh();
+	s.created_billed = true;
+	s.mem_kib_ms = usage_kib_ms((usage_byte_ns)(64ULL << 30) * (9ULL * 3600 * SEC));
+	struct window_counters c = { .mem_kib_ms = usage_kib_ms(v) };
+	struct window_rows w;
+	CHECK(window_sandbox_rows(r, 3600 * SEC, &sb, &c, T0 + 3600 * SEC, false, &s, &w));
+	check_row(row_of(&w, "memory-gib-second"), "used", (64ULL << 30) * 3600 * 1000,
+		  "byte-milliseconds", 64ULL * 3600 * SEC, "GiB-seconds", 4500, 4500,
+		  64ULL * 3600 * 4500, 64ULL * 3600 * 4500);
 	rates_free(r);
 }
 
