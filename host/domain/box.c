@@ -199,6 +199,11 @@ int box_persist(struct box *b)
 		base = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
 		json_decref(o);
 	}
+	json_t *env = b->envp ? json_array() : NULL;
+	for (char **e = b->envp; e && *e; e++)
+		json_array_append_new(env, json_string(*e));
+	char *env_json = env ? json_dumps(env, JSON_COMPACT) : NULL;
+	json_decref(env);
 	struct store_sandbox s = {
 		.id = b->id,
 		.tenant = b->tenant,
@@ -215,6 +220,7 @@ int box_persist(struct box *b)
 		.slot = b->slot,
 		.usage = b->usage_final,
 		.base = base,
+		.env = env_json,
 	};
 	int r = store_sandbox_put(D.store, &s);
 	if (r < 0) {
@@ -228,6 +234,7 @@ int box_persist(struct box *b)
 	}
 	free(spec);
 	free(base);
+	free(env_json);
 	return r;
 }
 

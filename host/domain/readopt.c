@@ -30,8 +30,31 @@
 #include "../sys/store.h"
 #include "../sys/usage.h"
 
-/* What its record says, copied into @b: ids, times, the base its counters go on from (a
- * restore's or a checkpoint's) and why it ended. */
+/* The environment its PID 1 was given, which its commands start from (a record made
+ * before sbxd kept it has none: they get the default PATH, as then). */
+static void readopt_env(struct box *b, const char *text)
+{
+	json_error_t jerr;
+	json_t *env = text ? json_loads(text, 0, &jerr) : NULL, *e;
+	size_t i, n = json_array_size(env);
+	char **v = n ? calloc(n + 1, sizeof(*v)) : NULL;
+	size_t k = 0;
+
+	json_array_foreach (env, i, e) {
+		const char *kv = json_string_value(e);
+		if (!v || !kv || !strchr(kv, '=')) /* what the record holds is only ever K=V */
+			continue;
+		if (!(v[k++] = strdup(kv))) {
+			strv_free(v);
+			v = NULL;
+		}
+	}
+	json_decref(env);
+	b->envp = v;
+}
+
+/* What its record says, copied into @b: ids, times, its environment, the base its counters go
+ * on from (a restore's or a checkpoint's) and why it ended. */
 static void readopt_fields(struct box *b, const struct store_sandbox *s)
 {
 	json_error_t jerr;
@@ -60,6 +83,7 @@ static void readopt_fields(struct box *b, const struct store_sandbox *s)
 			(uint64_t)json_integer_value(json_object_get(base, "cpu_offset_ns"));
 		json_decref(base);
 	}
+	readopt_env(b, s->env);
 	if (s->reason) {
 		r = box_reason_parse(s->reason);
 		if (r < 0)

@@ -54,6 +54,7 @@ static const char *const migrations[] = {
 	"ALTER TABLE sandboxes ADD COLUMN slot INTEGER",
 	"ALTER TABLE sandboxes ADD COLUMN usage TEXT",
 	"ALTER TABLE sandboxes ADD COLUMN base TEXT",
+	"ALTER TABLE sandboxes ADD COLUMN env TEXT",
 };
 
 int store_errno(struct sqlite3 *db)
@@ -98,7 +99,7 @@ int store_open(const char *dir, struct store **ret)
 		    s->db,
 		    "INSERT OR REPLACE INTO sandboxes(id, tenant, state, spec, cgroup, "
 		    "reason, created_ns, ended_ns, deadline_ns, exit_code, pid, "
-		    "start_time, slot, usage, base) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+		    "start_time, slot, usage, base, env) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
 		    -1, &s->put, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(s->db, "SELECT name FROM tenants WHERE token_sha256 = ?", -1,
 			       &s->by_token, NULL) != SQLITE_OK) {
@@ -231,6 +232,7 @@ int store_sandbox_put(struct store *s, const struct store_sandbox *sb)
 	bind_opt_int(st, 13, sb->slot, sb->slot >= 0);
 	bind_opt_text(st, 14, sb->usage);
 	bind_opt_text(st, 15, sb->base);
+	bind_opt_text(st, 16, sb->env);
 	r = sqlite3_step(st) == SQLITE_DONE ? 0 : store_errno(s->db);
 	sqlite3_reset(st);
 	return r;
@@ -250,7 +252,8 @@ int store_sandbox_each(struct store *s, const char *state,
 	if (sqlite3_prepare_v2(
 		    s->db,
 		    "SELECT id, tenant, state, spec, cgroup, reason, created_ns, ended_ns, "
-		    "deadline_ns, exit_code, pid, start_time, slot, usage, base FROM sandboxes "
+		    "deadline_ns, exit_code, pid, start_time, slot, usage, base, env FROM "
+		    "sandboxes "
 		    "WHERE state = ? "
 		    "ORDER BY created_ns",
 		    -1, &st, NULL) != SQLITE_OK)
@@ -277,6 +280,7 @@ int store_sandbox_each(struct store *s, const char *state,
 					: sqlite3_column_int(st, 12),
 			.usage = col_text(st, 13),
 			.base = col_text(st, 14),
+			.env = col_text(st, 15),
 		};
 		fn(&sb, userdata);
 	}

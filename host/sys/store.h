@@ -23,6 +23,8 @@ struct store_sandbox {
 	int slot;	   /* meter slot, -1 = none */
 	const char *usage; /* JSON: final usage of an ended sandbox, or NULL */
 	const char *base;  /* JSON: a restored sandbox's counters at its checkpoint, or NULL */
+	const char *env;   /* JSON array of "K=V": its PID 1's environment, which its commands
+			    * start from; NULL before it runs */
 };
 
 /* A checkpoint: its images live in state-dir/snapshots/ID. */

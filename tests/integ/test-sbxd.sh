@@ -348,7 +348,9 @@ t_many_clients() {
 t_restart() {
 	start_sbxd
 	local idle work timed
-	idle=$("$SBX" create --image base --label keep=yes) || fail create
+	idle=$("$SBX" create --image base --label keep=yes --env A=1) || fail create
+	local env_before
+	env_before=$("$SBX" exec --env B=2 "$idle" -- env | sort)
 	work=$("$SBX" create --image base -- sh -c 'echo started; sleep 1; echo finished; exit 7') || fail create
 	timed=$("$SBX" create --image base --timeout 2s) || fail create
 	echo before | "$SBX" cp - "$idle:/tmp/f" || fail cp
@@ -358,6 +360,10 @@ t_restart() {
 	run_sbx exec "$idle" -- cat /tmp/f
 	assert_eq "$RC:$OUT" "0:before" "exec in a re-adopted sandbox"
 	echo after | "$SBX" cp - "$idle:/tmp/g" || fail "files in a re-adopted sandbox"
+	# A command's environment starts from the sandbox's, as before the restart.
+	assert_eq "$("$SBX" exec --env B=2 "$idle" -- env | sort)" "$env_before" "env after the restart"
+	assert_contains "$env_before" "A=1" "the sandbox's env"
+	assert_contains "$env_before" "HOSTNAME=$idle" "the default env"
 	run_sbx inspect "$idle"
 	assert_eq "$(jget "$OUT" 'j["state"], j["labels"]')" "('running', {'keep': 'yes'})" "re-adopted record"
 	run_sbx inspect "$work"
