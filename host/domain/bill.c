@@ -24,9 +24,10 @@
 
 struct pending {
 	struct ledger_row row;
-	/* Copies of tenant, sandbox, labels, sku: made only when a flush fails (until then
-	 * the row points at strings its box or snapshot holds, alive until the flush). */
-	char *own[4];
+	/* Copies of tenant, sandbox, labels, sku and currency: made only when a flush fails
+	 * (until then the row points at strings its box or snapshot and the rate card hold,
+	 * alive until the flush; a card reloaded while rows wait is freed). */
+	char *own[5];
 };
 
 static struct pending *pend;
@@ -217,9 +218,9 @@ static void own_pending(void)
 {
 	for (size_t i = 0; i < npend; i++) {
 		struct pending *p = &pend[i];
-		const char **f[4] = { &p->row.tenant, &p->row.sandbox, &p->row.labels,
-				      &p->row.sku };
-		for (int k = 0; k < 4; k++)
+		const char **f[5] = { &p->row.tenant, &p->row.sandbox, &p->row.labels, &p->row.sku,
+				      &p->row.currency };
+		for (int k = 0; k < 5; k++)
 			if (!p->own[k] && (p->own[k] = strdup(*f[k])))
 				*f[k] = p->own[k];
 	}
@@ -253,7 +254,7 @@ static void flush(void)
 	D.ledger_error = NULL;
 	for (size_t i = 0; i < npend; i++) {
 		total_add(rows[i].tenant, rows[i].sku, rows[i].cost_nano, NULL);
-		for (int k = 0; k < 4; k++)
+		for (int k = 0; k < 5; k++)
 			free(pend[i].own[k]);
 	}
 	free(rows);
