@@ -20,10 +20,9 @@ struct window {
 	struct window_rows *out;
 };
 
-void window_row_id(char *buf, size_t size, const char *resource, const char *sku, int64_t start,
-		   int64_t window_ns)
+void window_row_id(char *buf, size_t size, const char *resource, const char *sku, int64_t start)
 {
-	snprintf(buf, size, "%s:%s:%" PRId64, resource, sku, start / window_ns * window_ns);
+	snprintf(buf, size, "%s:%s:%" PRId64, resource, sku, start);
 }
 
 /* A row of @qty base units of @sku, of which @per make one @pricing_unit; none when
@@ -38,7 +37,7 @@ static void add_row(struct window *w, const char *sku, const char *policy, uint6
 		return;
 	struct ledger_row *row = &w->out->row[w->out->n++];
 	memset(row, 0, sizeof(*row));
-	window_row_id(row->id, sizeof(row->id), w->id, sku, w->start, w->window_ns);
+	window_row_id(row->id, sizeof(row->id), w->id, sku, w->start);
 	row->tenant = w->tenant;
 	row->sandbox = w->id;
 	row->labels = w->labels ? w->labels : "{}";

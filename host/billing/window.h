@@ -38,10 +38,10 @@ struct window_rows {
 	size_t n;
 };
 
-/* The row id of @resource's @sku in the window of @window_ns holding @start:
- * "RESOURCE:SKU:ALIGNED_START", so that a window is never billed twice. */
-void window_row_id(char *buf, size_t size, const char *resource, const char *sku, int64_t start,
-		   int64_t window_ns);
+/* The row id of @resource's @sku for the window starting at @start:
+ * "RESOURCE:SKU:START", what the ledger keeps unique (a window is never billed twice),
+ * whatever the window's length was then or is now. */
+void window_row_id(char *buf, size_t size, const char *resource, const char *sku, int64_t start);
 
 /* The rows of @sb for [s->billed_until, end) at @now: time-based SKUs by the card's
  * policy (allocated, used or the larger), counted ones by use, creation once. A @final

@@ -338,18 +338,30 @@ TEST(minimum_charge_and_use)
 TEST(row_ids)
 {
 	char id[96];
-	/* Named by the aligned start of the window that holds the row's start. */
-	window_row_id(id, sizeof(id), "0123456789", "cpu-core-second", T0, WIN);
+	/* Named by the row's own start: what the ledger keeps unique. */
+	window_row_id(id, sizeof(id), "0123456789", "cpu-core-second", T0);
 	CHECK(!strcmp(id, "0123456789:cpu-core-second:1800000000000000000"));
-	window_row_id(id, sizeof(id), "0123456789", "cpu-core-second", T0 + WIN - 1, WIN);
-	CHECK(!strcmp(id, "0123456789:cpu-core-second:1800000000000000000"));
-	window_row_id(id, sizeof(id), "0123456789", "cpu-core-second", T0 + WIN, WIN);
-	CHECK(!strcmp(id, "0123456789:cpu-core-second:1800000060000000000"));
-	window_row_id(id, sizeof(id), "snap-0123456789", "snapshot-gib-hour", T0 + 1, 7 * SEC);
-	CHECK(!strcmp(id, "snap-0123456789:snapshot-gib-hour:1799999999000000000"));
+	window_row_id(id, sizeof(id), "0123456789", "cpu-core-second", T0 + WIN - 1);
+	CHECK(!strcmp(id, "0123456789:cpu-core-second:1800000059999999999"));
+	window_row_id(id, sizeof(id), "snap-0123456789", "snapshot-gib-hour", T0 + 1);
+	CHECK(!strcmp(id, "snap-0123456789:snapshot-gib-hour:1800000000000000001"));
 
-	/* A sandbox started mid-window: its first rows carry the window's start in their
-	 * ids, their own start in start_ns. */
+	/* The window's length changed across a restart (60 s, then 120 s): the row from
+	 * T0 + 60 s is not named like the one from T0 (aligned to 120 s, it was). */
+	{
+		struct rates *r2 = policy_card("allocated", "allocated");
+		struct window_sandbox sb2 = box("bob", &half_core_256m);
+		struct bill_state s2 = fresh();
+		struct window_counters c2 = { 0 };
+		struct window_rows w1, w2;
+		CHECK(window_sandbox_rows(r2, WIN, &sb2, &c2, T0 + WIN, false, &s2, &w1));
+		CHECK(window_sandbox_rows(r2, 2 * WIN, &sb2, &c2, T0 + 2 * WIN, false, &s2, &w2));
+		CHECK(strcmp(row_of(&w1, "cpu-core-second")->id,
+			     row_of(&w2, "cpu-core-second")->id));
+		rates_free(r2);
+	}
+
+	/* A sandbox started mid-window: its first rows carry their own start. */
 	struct rates *r = policy_card("allocated", "allocated");
 	struct window_sandbox sb = box("bob", &half_core_256m);
 	struct bill_state s = fresh();
@@ -361,7 +373,7 @@ TEST(row_ids)
 	CHECK_EQ_INT(w.n, 3);
 	for (size_t i = 0; i < w.n; i++) {
 		char want[96];
-		snprintf(want, sizeof(want), "0123456789:%s:1800000000000000000", w.row[i].sku);
+		snprintf(want, sizeof(want), "0123456789:%s:1800000010500000000", w.row[i].sku);
 		CHECK(!strcmp(w.row[i].id, want));
 		CHECK_EQ_INT(w.row[i].start_ns, T0 + 10 * SEC + SEC / 2);
 	}
