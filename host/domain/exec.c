@@ -70,17 +70,17 @@ static json_t *data_json(const char *data, size_t len, const char **key)
 	return s;
 }
 
-static void stream_event(struct exec *x, json_t *ev)
+/* One event of a streamed command, a line of JSON, to @rp (none: dropped). */
+static void stream_event(struct reply *rp, json_t *ev)
 {
-	char *s = json_dumps(ev, JSON_COMPACT);
+	char *line = json_dumps(ev, JSON_COMPACT);
 	json_decref(ev);
-	if (!s || !x->rp)
-		goto out;
-	size_t n = strlen(s);
-	s[n] = '\n';
-	reply_write(x->rp, s, n + 1);
-out:
-	free(s);
+	if (line && rp) {
+		size_t n = strlen(line);
+		line[n] = '\n';
+		reply_write(rp, line, n + 1);
+	}
+	free(line);
 }
 
 /* The most a byte of output takes in a JSON answer: "\u0000" for a control byte, two
@@ -135,7 +135,7 @@ static void exec_deliver(struct exec *x, int which, const char *data, size_t len
 		json_t *d = data_json(data, len, &key);
 		json_t *ev = json_pack("{s:s}", "type", which ? "stderr" : "stdout");
 		json_object_set_new(ev, key, d);
-		stream_event(x, ev);
+		stream_event(x->rp, ev);
 		return;
 	}
 	exec_collect(x, which, data, len);
@@ -168,9 +168,8 @@ static void exec_finish(struct exec *x)
 	if (rp && x->kind >= EXEC_FILE_GET) {
 		file_answer(rp, x);
 	} else if (rp && x->stream) {
-		stream_event(&(struct exec){ .rp = rp },
-			     json_pack("{s:s,s:i,s:b}", "type", "exit", "exit_code", x->code,
-				       "timed_out", x->timed_out));
+		stream_event(rp, json_pack("{s:s,s:i,s:b}", "type", "exit", "exit_code", x->code,
+					   "timed_out", x->timed_out));
 		reply_close(rp, true);
 	} else if (rp) {
 		reply_done(rp, REPLY_OK, exec_result(x));
@@ -315,7 +314,8 @@ void exec_event(struct box *b, const struct ctl_reply *r)
 	case CTL_STARTED:
 		x->started = true;
 		if (x->stream && x->rp)
-			stream_event(x, json_pack("{s:s,s:i}", "type", "start", "pid", r->value));
+			stream_event(x->rp,
+				     json_pack("{s:s,s:i}", "type", "start", "pid", r->value));
 		exec_resume(x);
 		break;
 	case CTL_FAILED:
