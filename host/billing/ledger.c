@@ -178,9 +178,8 @@ int ledger_open(sqlite3 *db, struct ledger **ret)
 			       -1, &l->state_set, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(
 		    db,
-		    "SELECT billed_until, cpu_ns, "
-		    "COALESCE(mem_kib_ms, mem_byte_ns / 1024000000), syscalls, rx_bytes, "
-		    "tx_bytes, created_billed, ended FROM billing WHERE sandbox = ?",
+		    "SELECT billed_until, cpu_ns, mem_kib_ms, syscalls, rx_bytes, "
+		    "tx_bytes, created_billed, ended, mem_byte_ns FROM billing WHERE sandbox = ?",
 		    -1, &l->state_get, NULL) != SQLITE_OK) {
 		int r = store_errno(db);
 		ledger_close(l);
@@ -299,7 +298,11 @@ int ledger_state(struct ledger *l, const char *sandbox, struct bill_state *ret)
 		*ret = (struct bill_state){
 			.billed_until = sqlite3_column_int64(st, 0),
 			.cpu_ns = (uint64_t)sqlite3_column_int64(st, 1),
-			.mem_kib_ms = (uint64_t)sqlite3_column_int64(st, 2),
+			/* unset in a table made before there was one: its byte-ns (a uint64,
+			 * which read negative past 2^63) */
+			.mem_kib_ms = sqlite3_column_type(st, 2) == SQLITE_NULL
+					      ? (uint64_t)sqlite3_column_int64(st, 8) / 1024000000
+					      : (uint64_t)sqlite3_column_int64(st, 2),
 			.syscalls = (uint64_t)sqlite3_column_int64(st, 3),
 			.rx_bytes = (uint64_t)sqlite3_column_int64(st, 4),
 			.tx_bytes = (uint64_t)sqlite3_column_int64(st, 5),

@@ -179,11 +179,27 @@ static void exec_finish(struct exec *x)
 	exec_maybe_free(x);
 }
 
+/* Its reader has not taken what it was sent: reading waits (the pipe fills). */
+static bool exec_paused(const struct exec *x)
+{
+	return x->rp && (x->stream || x->kind == EXEC_FILE_GET) &&
+	       reply_pending(x->rp) >= REPLY_HIGH;
+}
+
 void exec_check_done(struct exec *x)
 {
 	if (x->finished || !x->exited)
 		return;
-	if ((x->out_eof && x->err_eof) || mono_ns() >= x->grace)
+	if (x->out_eof && x->err_eof) {
+		exec_finish(x);
+		return;
+	}
+	/* Output still in the pipe after the command exited gets its grace once reading
+	 * goes on, not while a slow reader holds it back (that is never cut short: a
+	 * reader that takes nothing is closed as idle, and then it ends). */
+	if (exec_paused(x))
+		x->grace = mono_ns() + EXEC_GRACE_NS;
+	else if (mono_ns() >= x->grace)
 		exec_finish(x);
 }
 
@@ -232,7 +248,7 @@ static void exec_arm(struct exec *x, int which)
 	if (*armed || eof || x->finished || (!x->started && !x->failed))
 		return;
 	/* A slow reader of a stream: let the pipe fill; the command then waits. */
-	if (x->rp && (x->stream || x->kind == EXEC_FILE_GET) && reply_pending(x->rp) >= REPLY_HIGH)
+	if (exec_paused(x))
 		return;
 	struct loop_op *op = which ? &x->err_op : &x->out_op;
 	op->cb = which ? err_done : out_done;
@@ -280,6 +296,10 @@ static void exec_gone(void *ud)
 	/* An upload's helper sees its input end early, and removes what it wrote. */
 	if (!x->exited && x->box->ctl_fd >= 0 && x->kind != EXEC_FILE_PUT)
 		(void)ctl_send_signal(x->box->ctl_fd, x->id, SIGKILL);
+	/* Reading paused for it goes on (what comes is dropped) to the command's end, also
+	 * for a sandbox already removed, whose commands the tick no longer sees. */
+	exec_resume(x);
+	exec_check_done(x);
 }
 
 static struct exec *exec_find(struct box *b, uint32_t id)

@@ -142,12 +142,14 @@ int box_files(struct reply *rp, struct box *b, enum file_op op, const char *path
 			 NULL };
 	char *envp[] = { NULL };
 	struct exec *x = calloc(1, sizeof(*x));
-	if (!x || !(x->path = strdup(path)) || (op == FILE_PUT && rp->ops->body_prepare(rp) < 0) ||
-	    (op == FILE_GET && pipe2(out, O_CLOEXEC) < 0) ||
-	    (op == FILE_PUT && pipe2(in, O_CLOEXEC) < 0)) {
-		r = x && x->path ? -errno : -ENOMEM;
+	r = !x || !(x->path = strdup(path)) ? -ENOMEM : 0;
+	if (r == 0 && op == FILE_PUT)
+		r = rp->ops->body_prepare(rp);
+	if (r == 0 && ((op == FILE_GET && pipe2(out, O_CLOEXEC) < 0) ||
+		       (op == FILE_PUT && pipe2(in, O_CLOEXEC) < 0)))
+		r = -errno;
+	if (r < 0)
 		goto fail;
-	}
 	x->id = ++b->next_exec_id;
 	int stdio[3] = { in[0] >= 0 ? in[0] : D.devnull, out[1] >= 0 ? out[1] : D.devnull,
 			 D.devnull };

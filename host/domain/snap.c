@@ -227,24 +227,28 @@ static void rm_fn(struct work *w)
 	rm_rf(j->s->dir);
 }
 
-static void rm_done(struct work *w)
+/* Its files are gone: its record and bill end, @rp (held, or NULL) is answered. */
+static void snap_removed(struct snap *s, struct reply *rp)
 {
-	struct snap_rm_job *j = (struct snap_rm_job *)w;
-	struct snap *s = j->s;
-
 	bill_snapshot_final(s);
 	(void)snap_persist(s, "deleted");
-	if (j->rp) {
-		if (reply_alive(j->rp)) {
+	if (rp) {
+		if (reply_alive(rp)) {
 			json_t *o = snap_json(s);
 			json_object_set_new(o, "state", json_string("deleted"));
-			reply_done(j->rp, REPLY_OK, o);
+			reply_done(rp, REPLY_OK, o);
 		}
-		reply_release(j->rp);
+		reply_release(rp);
 	}
 	logmsg(2, "snapshot %s deleted", s->id);
 	snap_unlink(s);
 	snap_free(s);
+}
+
+static void rm_done(struct work *w)
+{
+	struct snap_rm_job *j = (struct snap_rm_job *)w;
+	snap_removed(j->s, j->rp);
 	free(j);
 }
 
@@ -254,9 +258,9 @@ void snap_remove(struct snap *s, struct reply *rp)
 	s->deleting = true;
 	if (rp)
 		reply_hold(rp);
-	if (!j) {
+	if (!j) { /* on this thread, then */
 		rm_rf(s->dir);
-		rm_done(&(struct snap_rm_job){ .s = s, .rp = rp }.w);
+		snap_removed(s, rp);
 		return;
 	}
 	*j = (struct snap_rm_job){ .w = { .fn = rm_fn, .done = rm_done }, .s = s, .rp = rp };

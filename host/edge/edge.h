@@ -50,6 +50,10 @@ struct conn {
 	int64_t accepted;
 	struct outbuf out, wire; /* appended; in flight */
 	struct loop_op recv_op, send_op;
+	/* A loop turn to go on after a request was answered from outside the edge's own
+	 * processing (a domain completion): the next one never runs inside that caller. */
+	struct loop_op next_op;
+	bool next_armed;
 	int ops;
 	int64_t last_active, req_start;
 	/* How the domain answers its request (reply.c); a stream's kind while one is open

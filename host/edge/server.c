@@ -249,6 +249,20 @@ static void body_stop(struct conn *c)
 		closep(&c->body_fd);
 }
 
+static void next_done(struct loop_op *op, int res, uint32_t flags)
+{
+	struct conn *c = (struct conn *)((char *)op - offsetof(struct conn, next_op));
+
+	c->next_armed = false;
+	if (!c->closing && !c->busy && !c->sending) {
+		if (c->close_after || c->eof)
+			conn_close(c);
+		else
+			conn_process(c);
+	}
+	conn_unref(c);
+}
+
 void conn_request_done(struct conn *c)
 {
 	/* Answered before its body was read: the rest is never read, so the connection
@@ -269,13 +283,16 @@ void conn_request_done(struct conn *c)
 	c->tenant = NULL;
 	c->busy = false;
 	conn_send_more(c);
-	if (c->closing)
+	if (c->closing || c->processing)
 		return;
-	if (!c->processing) {
-		if (!c->sending && (c->close_after || c->eof))
-			conn_close(c);
-		else
-			conn_process(c);
+	/* Answered from a completion of the domain: it may be walking its lists, which the
+	 * next request could change. The send's completion goes on (send_done); with
+	 * nothing to send, a loop turn does. */
+	if (!c->sending && !c->next_armed) {
+		c->next_op.cb = next_done;
+		io_uring_prep_nop(loop_sqe(&D.loop, &c->next_op));
+		c->next_armed = true;
+		c->ops++;
 	}
 }
 
@@ -524,6 +541,7 @@ static void conn_process(struct conn *c)
 	if (c->processing)
 		return;
 	c->processing = true;
+	c->ops++; /* what it answers may close it: freed after this, not during */
 	/* Until a request is being answered, or while its body is being read; and no next
 	 * request while the answers already made wait for a client that does not read them
 	 * (pipelined requests cannot pile answers up in memory). */
@@ -562,6 +580,7 @@ static void conn_process(struct conn *c)
 	c->processing = false;
 	if (!c->closing && !c->busy && !c->sending && (c->close_after || c->eof))
 		conn_close(c);
+	conn_unref(c);
 }
 
 /* TCP connections not yet authenticated from @peer. */
@@ -732,11 +751,10 @@ void conn_tick(int64_t now)
 		n = c->next;
 		if (c->closing)
 			continue;
-		/* A followed log: looked at on each tick, however long it stays quiet. */
-		if (c->reply.watch && c->reply.watch->poll) {
-			conn_watch_drained(c);
+		/* A followed log: looked at on each tick, however long it stays quiet (a
+		 * reader that takes nothing is still closed as idle, below). */
+		if (c->reply.watch && c->reply.watch->poll && !conn_watch_drained(c))
 			continue;
-		}
 		/* A TCP peer that has not shown a valid token in time goes, answered or not. */
 		if (c->tcp && !c->share && !c->busy && now - c->accepted > D.opt.auth_ns) {
 			conn_close(c);

@@ -91,8 +91,8 @@ usage_byte_ns usage_integral_of(const json_t *u)
 	json_t *k = json_object_get(u, "memory_kib_ms"), *n = json_object_get(u, "memory_byte_ns");
 	if (json_is_integer(k) && json_integer_value(k) >= 0)
 		return (usage_byte_ns)json_integer_value(k) * USAGE_KIB_MS;
-	if (json_is_integer(n) && json_integer_value(n) >= 0)
-		return (usage_byte_ns)json_integer_value(n);
+	if (json_is_integer(n)) /* a uint64, which read negative past 2^63 */
+		return (usage_byte_ns)(uint64_t)json_integer_value(n);
 	return 0;
 }
 

@@ -69,6 +69,40 @@ t_short_lived() {
 	done
 }
 
+# A reader that takes a download in bursts with pauses longer than the grace a command's
+# last output gets: the file arrives whole (reading waits while the reader does).
+t_slow_reader() {
+	start_sbxd
+	local id
+	id=$("$SBX" create --image base) || fail create
+	head -c $((3 << 20)) /dev/urandom >"$TMPD/big"
+	"$SBX" cp "$TMPD/big" "$id:/tmp/big" || fail "cp in"
+	local want got
+	want=$(sha256sum <"$TMPD/big" | cut -d' ' -f1)
+	got=$(python3 - "$SBX_SOCKET" "$id" <<'PY'
+import hashlib, socket, sys, time
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
+s.sendall(f"GET /v1/sandboxes/{sys.argv[2]}/files?path=/tmp/big HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+buf = b""
+while b"\r\n\r\n" not in buf:
+    buf += s.recv(65536)
+head, body = buf.split(b"\r\n\r\n", 1)
+n = int([l.split(b":")[1] for l in head.split(b"\r\n") if l.lower().startswith(b"content-length")][0])
+h = hashlib.sha256(body); got = len(body); burst = got
+s.settimeout(5)
+while got < n:
+    d = s.recv(min(65536, n - got))
+    if not d:
+        break
+    h.update(d); got += len(d); burst += len(d)
+    if burst >= 192 << 10:
+        time.sleep(0.3); burst = 0
+print(h.hexdigest() if got == n else f"short: {got} of {n}")
+PY
+)
+	assert_eq "$got" "$want" "a download taken in bursts"
+}
+
 t_stdin() {
 	start_sbxd
 	local id
@@ -313,11 +347,16 @@ t_malformed() {
 	out=$(printf 'GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\nGET /v1/sandboxes/nope HTTP/1.1\r\nHost: x\r\n\r\nGET /v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' |
 		rawhttp | grep -a '^HTTP/1.1' | tr -d '\r' | tr '\n' ' ')
 	assert_eq "$out" "HTTP/1.1 200 OK HTTP/1.1 404 Not Found HTTP/1.1 200 OK " "pipelining"
+	# Behind requests answered later (a command, a create): each in its turn.
+	local ex='{"cmd":["sh","-c","sleep 0.2; echo hi"]}'
+	out=$(printf 'POST /v1/sandboxes/%s/exec HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%sPOST /v1/sandboxes HTTP/1.1\r\nHost: x\r\nContent-Length: 16\r\n\r\n{"image":"base"}GET /v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' \
+		"$id" ${#ex} "$ex" | rawhttp | grep -a '^HTTP/1.1' | tr -d '\r' | tr '\n' ' ')
+	assert_eq "$out" "HTTP/1.1 200 OK HTTP/1.1 201 Created HTTP/1.1 200 OK " "pipelined behind later answers"
 	kill -0 "$SBXD_PID" || fail "sbxd died"
 	local after
 	after=$(curl -s --unix-socket "$SBX_SOCKET" http://x/v1/sandboxes)
-	# Only the well-formed chunked create added a sandbox.
-	assert_eq "$(jget "$after" 'len(j["sandboxes"])')" 2 "state after malformed input"
+	# Only the well-formed chunked create (and the pipelined one) added a sandbox.
+	assert_eq "$(jget "$after" 'len(j["sandboxes"])')" 3 "state after malformed input"
 	assert_eq "$(jget "$before" 'len(j["sandboxes"])')" 1 "state before"
 }
 

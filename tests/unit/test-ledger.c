@@ -394,6 +394,9 @@ TEST(states_of_an_older_table)
 		" cpu_ns INTEGER, mem_byte_ns INTEGER, syscalls INTEGER, rx_bytes INTEGER,"
 		" tx_bytes INTEGER, created_billed INTEGER, ended INTEGER) WITHOUT ROWID");
 	sql(&d, "INSERT INTO billing VALUES('0123456789', 1, 2, 5120000007, 3, 4, 5, 1, 0)");
+	/* A uint64 past 2^63, which SQLite holds as a negative int64. */
+	sql(&d,
+	    "INSERT INTO billing VALUES('past2to63', 1, 2, -9223372031734775808, 3, 4, 5, 1, 0)");
 	CHECK_EQ_INT(ledger_open(d.sql, &d.ledger), 0);
 	CHECK_EQ_INT(ledger_state(d.ledger, "0123456789", &got), 0);
 	CHECK_EQ_INT(got.mem_kib_ms, 5); /* 5,120,000,007 byte-ns */
@@ -408,6 +411,8 @@ TEST(states_of_an_older_table)
 	CHECK_EQ_INT(ledger_open(d.sql, &d.ledger), 0);
 	CHECK_EQ_INT(ledger_state(d.ledger, "0123456789", &got), 0);
 	CHECK_EQ_INT(got.mem_kib_ms, 1ULL << 50);
+	CHECK_EQ_INT(ledger_state(d.ledger, "past2to63", &got), 0);
+	CHECK_EQ_INT(got.mem_kib_ms, ((1ULL << 63) + 5120000000ULL) / 1024000000ULL);
 	db_close(&d);
 }
 
