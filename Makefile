@@ -58,7 +58,7 @@ HOST_PURE_SRCS := host/edge/http.c host/domain/apispec.c host/sys/b64.c host/bil
 LIBHOST := $(B)/libsbxhost.a
 HOST_LIBS := -lhttp_parser -lm
 # The daemon's own modules (I/O: the ring, SQLite, files).
-SBXD_SRCS := host/sbxd.c \
+SBXD_SRCS := host/sbxd.c host/options.c \
 	host/sys/log.c host/sys/loop.c host/sys/store.c host/sys/meter.c host/sys/usage.c host/sys/devices.c \
 	host/sys/nvml.c host/sys/layer.c host/sys/criu.c \
 	host/billing/ledger.c \
