@@ -175,6 +175,7 @@ struct exec {
 	size_t acc_len[2];
 	bool truncated[2];
 	int64_t deadline, grace; /* CLOCK_MONOTONIC; 0 = none */
+	int64_t hold_until;	 /* the most its last output waits for a slow reader */
 	int ops;
 	char argv0[64];
 };

@@ -195,11 +195,15 @@ void exec_check_done(struct exec *x)
 		return;
 	}
 	/* Output still in the pipe after the command exited gets its grace once reading
-	 * goes on, not while a slow reader holds it back (that is never cut short: a
-	 * reader that takes nothing is closed as idle, and then it ends). */
-	if (exec_paused(x))
-		x->grace = mono_ns() + EXEC_GRACE_NS;
-	else if (mono_ns() >= x->grace)
+	 * goes on, not while a slow reader holds it back (a reader that takes nothing is
+	 * closed as idle, and then it ends); for at most the idle time, so that a child
+	 * left writing to a slow reader cannot keep the command open for ever. */
+	int64_t now = mono_ns();
+	if (exec_paused(x) && !x->hold_until)
+		x->hold_until = now + D.opt.conn_idle_ns;
+	if (exec_paused(x) && now < x->hold_until)
+		x->grace = now + EXEC_GRACE_NS;
+	else if (now >= x->grace)
 		exec_finish(x);
 }
 

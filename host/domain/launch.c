@@ -267,7 +267,7 @@ static int launch_start(struct launch_ctx *c)
 static bool launch_ended(const struct sandbox *sb)
 {
 	struct pollfd p = { .fd = sb->pidfd, .events = POLLIN };
-	return poll(&p, 1, 1000) == 1;
+	return poll(&p, 1, 1000) == 1 && (p.revents & POLLIN);
 }
 
 /* Its start time and control channel; a restored one goes on (restore_resume). A

@@ -192,6 +192,9 @@ void conn_send_more(struct conn *c)
 			   MSG_NOSIGNAL);
 	c->sending = true;
 	c->ops++;
+	/* Starting a send is activity (a stream quiet for a while has just spoken); one that
+	 * never completes leaves this as the last, and the idle rule closes it. */
+	c->last_active = mono_ns();
 }
 
 void out_append(struct conn *c, const void *data, size_t len)
@@ -510,6 +513,7 @@ static void request_done(struct conn *c, struct http_request *req)
 static void request_error(struct conn *c, int status)
 {
 	c->close_after = true;
+	c->req_start = 0; /* answered: the timer of its arrival stops (else a 408 a tick) */
 	if (c->streaming) {
 		/* An upload cut short: its reader sees it end early, and answers. */
 		c->reading = false;
