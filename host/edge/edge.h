@@ -60,7 +60,7 @@ struct conn {
 	 * (chunked unless bytes of a known length); what a collected answer took of share
 	 * so far. */
 	struct reply reply;
-	bool stream_open, stream_bytes;
+	bool stream_bytes;
 	uint64_t charged;
 };
 

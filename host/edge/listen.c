@@ -85,7 +85,6 @@ int server_listen_tcp(const char *spec)
 	return fd;
 }
 
-/* The card from --rates, or the built-in one. */
 void server_stop_listening(void)
 {
 	for (int i = 0; i < 2; i++)

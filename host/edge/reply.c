@@ -103,7 +103,6 @@ static void conn_open(struct reply *r, enum reply_stream kind, uint64_t len)
 		[STREAM_BYTES] = "application/octet-stream",
 	};
 	struct conn *c = conn_of(r);
-	c->stream_open = true;
 	c->stream_bytes = kind == STREAM_BYTES;
 	if (c->stream_bytes)
 		respond_begin(c, 200, types[kind], len);
@@ -127,7 +126,7 @@ static void conn_stream_close(struct reply *r, bool whole)
 	struct conn *c = conn_of(r);
 	bool bytes = c->stream_bytes;
 
-	c->stream_open = c->stream_bytes = false;
+	c->stream_bytes = false;
 	if (!bytes)
 		chunk_end(c);
 	else if (whole)
