@@ -59,10 +59,9 @@ int die(const char *fmt, ...)
 
 	/* One line, whatever the values it quotes hold (control bytes become '?'). */
 	va_start(ap, fmt);
-	if (vasprintf(&msg, fmt, ap) < 0)
-		msg = NULL;
+	text_verror(&msg, 0, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "sbxd: %s\n", msg ? text_sanitize(msg) : "out of memory");
+	fprintf(stderr, "sbxd: %s\n", msg ? msg : "out of memory");
 	free(msg);
 	return 1;
 }

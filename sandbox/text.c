@@ -20,15 +20,21 @@ const char *text_printable(const char *in, char *buf, size_t size)
 	return buf;
 }
 
+int text_verror(char **ret_error, int r, const char *fmt, va_list ap)
+{
+	if (vasprintf(ret_error, fmt, ap) < 0)
+		*ret_error = NULL;
+	text_sanitize(*ret_error); /* messages may quote untrusted text */
+	return r;
+}
+
 int text_error(char **ret_error, int r, const char *fmt, ...)
 {
 	va_list ap;
 
 	va_start(ap, fmt);
-	if (vasprintf(ret_error, fmt, ap) < 0)
-		*ret_error = NULL;
+	r = text_verror(ret_error, r, fmt, ap);
 	va_end(ap);
-	text_sanitize(*ret_error); /* messages may quote untrusted text */
 	return r;
 }
 

@@ -14,6 +14,9 @@ const char *text_printable(const char *in, char *buf, size_t size);
 /* Formats a one-line error into *ret_error (malloc'd; NULL if out of memory), with
  * control bytes replaced, and returns @r: `return text_error(&err, -EINVAL, ...)`. */
 int text_error(char **ret_error, int r, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* The same with a va_list, for callers that take a format of their own. */
+int text_verror(char **ret_error, int r, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
 
 /* Replaces control bytes in @s with '?', in place. Returns @s (NULL stays NULL). */
 char *text_sanitize(char *s);

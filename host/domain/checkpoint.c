@@ -31,6 +31,7 @@
 #include "../../sandbox/launch.h"
 #include "../../sandbox/macro.h"
 #include "../../sandbox/sandbox.h"
+#include "../../sandbox/text.h"
 #include "../../sandbox/idmap.h"
 #include "../../sandbox/rootfs.h"
 #include "../sys/criu.h"
@@ -84,10 +85,8 @@ static int ckpt_fail(struct ckpt *k, int r, const char *fmt, ...)
 	va_list ap;
 	va_start(ap, fmt);
 	free(k->err);
-	if (vasprintf(&k->err, fmt, ap) < 0)
-		k->err = NULL;
+	k->r = text_verror(&k->err, r, fmt, ap);
 	va_end(ap);
-	k->r = r;
 	return r;
 }
 

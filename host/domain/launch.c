@@ -144,10 +144,8 @@ static void launch_fail(struct launch_job *j, int r, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	if (vasprintf(&j->err, fmt, ap) < 0)
-		j->err = NULL;
+	j->r = text_verror(&j->err, r, fmt, ap);
 	va_end(ap);
-	j->r = r;
 }
 
 /* Its image, its environment and its state files (log, status). */

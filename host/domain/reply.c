@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #include "reply.h"
 
+#include "../../sandbox/text.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 
@@ -11,9 +13,6 @@ int why_set(struct why *w, int err, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(w->msg, sizeof(w->msg), fmt, ap);
 	va_end(ap);
-	/* One line whatever the values it quotes. */
-	for (char *p = w->msg; *p; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			*p = '?';
+	text_sanitize(w->msg); /* one line whatever the values it quotes */
 	return err;
 }

@@ -30,6 +30,7 @@
 #include "../../sandbox/launch.h"
 #include "../../sandbox/macro.h"
 #include "../../sandbox/sandbox.h"
+#include "../../sandbox/text.h"
 #include "../../sandbox/idmap.h"
 #include "../../sandbox/rootfs.h"
 #include "../sys/criu.h"
@@ -186,8 +187,7 @@ static int restore_fail(struct restore_ctx *c, int r, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	if (vasprintf(c->ret_err, fmt, ap) < 0)
-		*c->ret_err = NULL;
+	r = text_verror(c->ret_err, r, fmt, ap);
 	va_end(ap);
 	return r;
 }

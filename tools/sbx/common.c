@@ -23,10 +23,9 @@ int sbx_die(const char *fmt, ...)
 
 	/* One line, whatever the values it quotes hold (control bytes become '?'). */
 	va_start(ap, fmt);
-	if (vasprintf(&msg, fmt, ap) < 0)
-		msg = NULL;
+	text_verror(&msg, 0, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "%s: %s\n", sbx_prog, msg ? text_sanitize(msg) : "out of memory");
+	fprintf(stderr, "%s: %s\n", sbx_prog, msg ? msg : "out of memory");
 	free(msg);
 	return EXIT_SBX;
 }
