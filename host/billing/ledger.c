@@ -43,21 +43,11 @@ static const char schema[] =
 	" tx_bytes INTEGER, created_billed INTEGER, ended INTEGER, mem_kib_ms INTEGER)"
 	" WITHOUT ROWID;";
 
-/* The memory integral in KiB-ms: a column that billing tables made before it gain. Their
- * mem_byte_ns (64 bits that wrapped past 17 GiB-seconds) is read where it is unset. */
-static int billing_kib_ms(sqlite3 *db)
-{
-	sqlite3_stmt *st = NULL;
-	if (sqlite3_prepare_v2(db, "SELECT mem_kib_ms FROM billing LIMIT 0", -1, &st, NULL) ==
-	    SQLITE_OK) {
-		sqlite3_finalize(st);
-		return 0;
-	}
-	if (sqlite3_exec(db, "ALTER TABLE billing ADD COLUMN mem_kib_ms INTEGER", NULL, NULL,
-			 NULL) != SQLITE_OK)
-		return store_errno(db);
-	return 0;
-}
+/* Columns added after the first release of a table, as store.c adds its own:
+ * "duplicate column" is fine, and a column that could not be added fails the statements
+ * that use it. The memory integral in KiB-ms replaces mem_byte_ns (64 bits that wrapped
+ * past 17 GiB-seconds), which is read where it is unset. */
+static const char migrate[] = "ALTER TABLE billing ADD COLUMN mem_kib_ms INTEGER";
 
 #define GENESIS "0000000000000000000000000000000000000000000000000000000000000000"
 #define COLS                                                                                       \
@@ -156,7 +146,10 @@ int ledger_open(sqlite3 *db, struct ledger **ret)
 		return -ENOMEM;
 	l->db = db;
 	snprintf(l->head, sizeof(l->head), GENESIS);
-	if (sqlite3_exec(db, schema, NULL, NULL, NULL) != SQLITE_OK || billing_kib_ms(db) < 0 ||
+	bool made = sqlite3_exec(db, schema, NULL, NULL, NULL) == SQLITE_OK;
+	if (made)
+		(void)sqlite3_exec(db, migrate, NULL, NULL, NULL);
+	if (!made ||
 	    sqlite3_prepare_v2(db,
 			       "INSERT INTO ledger(" COLS ") VALUES(NULL,?,?,?,?,?,?,?,?,?,?,?,?,"
 			       "?,?,?,?,?,?,?)",
