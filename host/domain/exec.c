@@ -199,9 +199,10 @@ void exec_check_done(struct exec *x)
 	 * closed as idle, and then it ends); for at most the idle time, so that a child
 	 * left writing to a slow reader cannot keep the command open for ever. */
 	int64_t now = mono_ns();
-	if (exec_paused(x) && !x->hold_until)
+	bool paused = exec_paused(x);
+	if (paused && !x->hold_until)
 		x->hold_until = now + D.opt.conn_idle_ns;
-	if (exec_paused(x) && now < x->hold_until)
+	if (paused && now < x->hold_until)
 		x->grace = now + EXEC_GRACE_NS;
 	else if (now >= x->grace)
 		exec_finish(x);
