@@ -19,6 +19,7 @@
 #include "internal.h"
 
 static void exec_gone(void *ud);
+static void exec_resume(void *ud);
 
 static const struct reply_watch exec_watch = {
 	.drained = exec_resume,
@@ -186,7 +187,7 @@ static bool exec_paused(const struct exec *x)
 	       reply_pending(x->rp) >= REPLY_HIGH;
 }
 
-void exec_check_done(struct exec *x)
+static void exec_check_done(struct exec *x)
 {
 	if (x->finished || !x->exited)
 		return;
@@ -264,7 +265,7 @@ static void exec_arm(struct exec *x, int which)
 	x->ops++;
 }
 
-void exec_resume(void *ud)
+static void exec_resume(void *ud)
 {
 	struct exec *x = ud;
 	exec_arm(x, 0);

@@ -74,7 +74,6 @@ void fork_start(struct reply *rp, struct snap *s, unsigned count, int64_t t0);
 /* exec.c */
 /* A message of sbx-init about command @r->id. */
 void exec_event(struct box *b, const struct ctl_reply *r);
-void exec_check_done(struct exec *x);
 /* The sandbox stopped: its commands end. */
 void exec_all_stopped(struct box *b);
 /* Deadlines and ends of @b's commands, at the box tick. */
@@ -85,8 +84,6 @@ int exec_refused(const struct box *b, struct why *why);
 void exec_link(struct exec *x, struct box *b, struct reply *rp);
 /* Its reply, no longer watched or written by it (the caller releases it), or NULL. */
 struct reply *exec_detach(struct exec *x);
-/* Its reader took what was pending: reading goes on. */
-void exec_resume(void *x);
 
 /* files.c */
 void file_deliver(struct exec *x, const char *data, size_t len);
