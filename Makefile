@@ -60,11 +60,11 @@ HOST_LIBS := -lhttp_parser -lm
 # The daemon's own modules (I/O: the ring, SQLite, files).
 SBXD_SRCS := host/sbxd.c host/options.c \
 	host/sys/log.c host/sys/loop.c host/sys/store.c host/sys/meter.c host/sys/usage.c host/sys/devices.c \
-	host/sys/nvml.c host/sys/layer.c host/sys/criu.c \
+	host/sys/nvml.c host/sys/layer.c host/sys/criu.c host/sys/netlink.c host/sys/nft.c \
 	host/billing/ledger.c \
-	host/domain/reply.c host/domain/box.c host/domain/metering.c host/domain/launch.c host/domain/lifecycle.c host/domain/readopt.c host/domain/exec.c host/domain/files.c host/domain/logs.c host/domain/bill.c host/domain/gpu.c host/domain/snap.c host/domain/checkpoint.c host/domain/fork.c host/domain/restore.c \
+	host/domain/reply.c host/domain/box.c host/domain/metering.c host/domain/launch.c host/domain/lifecycle.c host/domain/readopt.c host/domain/exec.c host/domain/files.c host/domain/logs.c host/domain/bill.c host/domain/gpu.c host/domain/snap.c host/domain/checkpoint.c host/domain/fork.c host/domain/restore.c host/domain/network.c \
 	host/edge/server.c host/edge/budget.c host/edge/reply.c host/edge/listen.c host/edge/api.c host/edge/metrics.c host/edge/export.c
-SBXD_LIBS := -luring -lsqlite3 -lcrypto -lpthread -lbpf -ldl
+SBXD_LIBS := -luring -lsqlite3 -lcrypto -lpthread -lbpf -ldl -lnftables
 # The CLI: main.c (the table of verbs), a file per verb or family of verbs, common.c.
 SBX_SRCS := tools/sbx/main.c tools/sbx/common.c tools/sbx/runopts.c tools/sbx/run.c \
 	tools/sbx/create.c tools/sbx/exec.c tools/sbx/cp.c tools/sbx/ls.c tools/sbx/inspect.c \

@@ -225,9 +225,17 @@ static __always_inline void count_skb(struct __sk_buff *skb, bool egress)
 	struct meter_net *n = bpf_map_lookup_elem(&net, slot);
 	if (!n)
 		return;
-	if (egress) {
+	/* The loopback device is number 1 in every network namespace. */
+	bool local = skb->ifindex == 1;
+	if (egress && local) {
+		__sync_fetch_and_add(&n->lo_tx_bytes, skb->len);
+		__sync_fetch_and_add(&n->lo_tx_packets, 1);
+	} else if (egress) {
 		__sync_fetch_and_add(&n->tx_bytes, skb->len);
 		__sync_fetch_and_add(&n->tx_packets, 1);
+	} else if (local) {
+		__sync_fetch_and_add(&n->lo_rx_bytes, skb->len);
+		__sync_fetch_and_add(&n->lo_rx_packets, 1);
 	} else {
 		__sync_fetch_and_add(&n->rx_bytes, skb->len);
 		__sync_fetch_and_add(&n->rx_packets, 1);

@@ -17,7 +17,9 @@ struct meter_dev_key {
 	unsigned int slot, dev;
 };
 
-/* Network counters of one slot. */
+/* Network counters of one slot: through its links to the host (rx_, tx_: what it
+ * exchanged with the internet) and on its loopback (lo_: local to the sandbox). */
 struct meter_net {
 	unsigned long long rx_bytes, rx_packets, tx_bytes, tx_packets;
+	unsigned long long lo_rx_bytes, lo_rx_packets, lo_tx_bytes, lo_tx_packets;
 };

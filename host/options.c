@@ -72,6 +72,8 @@ void options_default(void)
 		.bill_window_ns = 60000000000ULL,
 		.conn_idle_ns = 60LL * 1000000000LL,
 		.request_ns = 30LL * 1000000000LL,
+		.net_pool = NET_DEFAULT_POOL,
+		.net_max_conns = 1024,
 	};
 	E.listen_fd[0] = E.listen_fd[1] = -1;
 }
@@ -113,6 +115,17 @@ static void usage(FILE *f)
 		"  --max-body SIZE        largest JSON request body (default 16M)\n"
 		"  --auth-timeout D       TCP peers show a valid token within D (default 10s)\n"
 		"  --images DIR           images directory (default: beside sbxd)\n"
+		"  --net-pool CIDR        sandbox addresses, a /31 each (default " NET_DEFAULT_POOL
+		")\n"
+		"  --net-uplink IFACE     where sandbox traffic leaves (default: the interface of\n"
+		"                         the default route)\n"
+		"  --net-dns ADDR         resolver sandboxes' queries go to (default: the first\n"
+		"                         IPv4 nameserver of /etc/resolv.conf)\n"
+		"  --net-allow CIDR[:PORT]  open this network (port) to every sandbox despite the\n"
+		"                         platform deny set, e.g. a package mirror (repeatable)\n"
+		"  --net-max-conns N      concurrent connections a sandbox may open (default "
+		"1024)\n"
+		"  --no-net               no sandbox networking: the host is left as it is\n"
 		"  --log-level LEVEL      error, warn, info (default) or debug\n");
 }
 
@@ -124,6 +137,30 @@ static int parse_count(const char *s, unsigned *ret)
 	if (errno || end == s || *end || v == 0 || v > 1000000)
 		return -EINVAL;
 	*ret = (unsigned)v;
+	return 0;
+}
+
+/* --net-allow CIDR[:PORT]: an exception to the platform deny set, for every sandbox. */
+static int parse_net_allow(const char *arg)
+{
+	char buf[32], *colon;
+	struct net_exception e = { 0 };
+
+	snprintf(buf, sizeof(buf), "%s", arg);
+	if ((colon = strchr(buf, ':'))) {
+		*colon++ = '\0';
+		unsigned port;
+		if (parse_count(colon, &port) < 0 || port > 65535)
+			return -die("--net-allow %s: the port must be 1-65535", arg);
+		e.port = (uint16_t)port;
+	}
+	if (strlen(arg) >= sizeof(buf) || apispec_parse_cidr(buf, &e.net) < 0)
+		return -die("--net-allow %s: not CIDR[:PORT] (\"10.1.2.0/24:3128\")", arg);
+	struct net_exception *v = realloc(D.opt.net_allow, (D.opt.n_net_allow + 1) * sizeof(*v));
+	if (!v)
+		return -die("out of memory");
+	D.opt.net_allow = v;
+	v[D.opt.n_net_allow++] = e;
 	return 0;
 }
 
@@ -200,6 +237,12 @@ enum {
 	O_AUTHTO,
 	O_MAXSNAP,
 	O_INSTANCE,
+	O_NETPOOL,
+	O_NETUPLINK,
+	O_NETDNS,
+	O_NONET,
+	O_NETALLOW,
+	O_NETCONNS,
 	O_HELP
 };
 
@@ -234,6 +277,12 @@ static const struct option sbxd_options[] = {
 	{ "auth-timeout", required_argument, NULL, O_AUTHTO },
 	{ "max-snapshots", required_argument, NULL, O_MAXSNAP },
 	{ "instance", required_argument, NULL, O_INSTANCE },
+	{ "net-pool", required_argument, NULL, O_NETPOOL },
+	{ "net-uplink", required_argument, NULL, O_NETUPLINK },
+	{ "net-dns", required_argument, NULL, O_NETDNS },
+	{ "no-net", no_argument, NULL, O_NONET },
+	{ "net-allow", required_argument, NULL, O_NETALLOW },
+	{ "net-max-conns", required_argument, NULL, O_NETCONNS },
 	{ "help", no_argument, NULL, O_HELP },
 	{ 0 },
 };
@@ -377,6 +426,18 @@ static int parse_plain_option(int c, char **argv)
 	case O_CRIU:
 		D.opt.criu_path = optarg;
 		break;
+	case O_NETPOOL:
+		D.opt.net_pool = optarg;
+		break;
+	case O_NETUPLINK:
+		D.opt.net_uplink = optarg;
+		break;
+	case O_NETDNS:
+		D.opt.net_dns = optarg;
+		break;
+	case O_NONET:
+		D.opt.no_net = true;
+		break;
 	default:
 		return -die("unknown option %s (see sbxd --help)", argv[optind - 1]);
 	}
@@ -417,6 +478,13 @@ static int parse_option(int c, char **argv, bool *socket_set)
 		return parse_limit_option(c, optarg);
 	case O_LOG:
 		return parse_log_level(optarg);
+	case O_NETALLOW:
+		return parse_net_allow(optarg);
+	case O_NETCONNS:
+		if (parse_count(optarg, &D.opt.net_max_conns) < 0)
+			return -die("--net-max-conns: \"%s\" is not a count from 1 to 1000000",
+				    optarg);
+		return 0;
 	case O_GPUDEV: /* added after the NVIDIA GPUs, which keep their numbers */
 		if (ngpu_args == ARRAY_SIZE(gpu_args))
 			return -die("--gpu-device: at most %zu", ARRAY_SIZE(gpu_args));

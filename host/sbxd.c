@@ -395,6 +395,7 @@ static int start_loop(void)
 	r = box_readopt_all();
 	if (r < 0)
 		logmsg(0, "state database: reading sandboxes: %s", strerror(-r));
+	net_start();
 	server_accept_arm(0);
 	if (E.listen_fd[1] >= 0)
 		server_accept_arm(1);
@@ -418,6 +419,7 @@ static int run_loop(void)
 	}
 	if (D.opt.kill_on_exit)
 		box_kill_all();
+	net_shutdown();
 	logmsg(2, "stopped");
 	store_close(D.store);
 	return 0;
@@ -445,6 +447,7 @@ int main(int argc, char **argv)
 	if ((r = start_host()) || (r = start_state(&lock_fd)) || (r = start_devices()))
 		return r;
 	start_metering();
+	net_init();
 	D.user_ns_ok = access("/proc/self/ns/user", F_OK) == 0;
 	if ((r = start_signals()) || (r = start_listeners()) || (r = start_loop()))
 		return r;

@@ -390,6 +390,8 @@ int sandbox_start(const struct sandbox_spec *spec, const char *init_path, struct
 	if (r < 0)
 		FAIL_AFTER_CLONE(STAGE_ATTACH, r);
 	r = net_lo_up(pid);
+	if (r == 0 && spec->on_netns)
+		r = spec->on_netns(pid, spec->userdata);
 	if (r < 0)
 		FAIL_AFTER_CLONE(STAGE_NET, r);
 	/* A child that failed already is gone: the write then fails, but its report is

@@ -10,7 +10,8 @@
 
 enum net_mode {
 	NET_NONE = 0, /* new network namespace with only lo, up */
-	NET_LOOPBACK, /* the same today: lo only, no route out */
+	NET_LOOPBACK, /* the same: lo only, no route out */
+	NET_INTERNET, /* lo, and a veth to the host, routed out through NAT (sbxd only) */
 };
 
 struct sysfilter;
@@ -60,6 +61,10 @@ struct sandbox_spec {
 	/* Called once the cgroups exist, before anything runs in them (a meter attaches
 	 * here); a negative return fails the launch at STAGE_CGROUP. */
 	int (*on_cgroup)(const struct cgroup *cg, void *userdata);
+	/* Called in the launching thread once the sandbox's network namespace exists (its
+	 * loopback up), while its root is being mounted: links of its own go in here; a
+	 * negative return fails the launch at STAGE_NET. */
+	int (*on_netns)(pid_t pid, void *userdata);
 	void *userdata;
 	/* Device nodes granted to the sandbox (GPUs): pairs of a host node and its name in
 	 * /dev; NULL-terminated, or NULL. */

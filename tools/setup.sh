@@ -15,7 +15,7 @@ PKGS=(
 	libseccomp-dev libcap-dev liburing-dev libbpf-dev bpftool linux-libc-dev
 	libjansson-dev libsqlite3-dev sqlite3 libhttp-parser-dev libssl-dev check
 	busybox-static bubblewrap hyperfine iproute2 util-linux procps curl
-	ca-certificates python3 xz-utils dpkg-dev prometheus
+	ca-certificates python3 xz-utils dpkg-dev prometheus libnftables-dev nftables
 )
 # CRIU's build dependencies, from bookworm.
 CRIU_DEPS=(

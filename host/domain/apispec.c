@@ -3,6 +3,8 @@
 #define _GNU_SOURCE
 #include "apispec.h"
 
+#include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <jansson.h>
 #include <limits.h>
@@ -180,10 +182,47 @@ static int parse_user(json_t *obj, struct api_create *c, char **err)
 	return 0;
 }
 
+/* "100Mbit", "1gbit", "512kbit" (bits a second, decimal units), or an integer of bits a
+ * second; 64kbit to 100gbit. */
+static int get_net_rate(json_t *l, struct api_create *c, char **err)
+{
+	json_t *v = json_object_get(l, "net_rate");
+	static const struct {
+		const char *unit;
+		uint64_t mul;
+	} units[] = { { "gbit", 1000000000ULL },
+		      { "mbit", 1000000ULL },
+		      { "kbit", 1000ULL },
+		      { "bit", 1ULL } };
+	uint64_t n = 0, mul = 0;
+
+	if (!v || json_is_null(v))
+		return 0;
+	if (json_is_integer(v) && json_integer_value(v) > 0) {
+		n = (uint64_t)json_integer_value(v), mul = 1;
+	} else if (json_is_string(v)) {
+		const char *s = json_string_value(v);
+		char *end;
+		errno = 0;
+		if (isdigit((unsigned char)*s))
+			n = strtoull(s, &end, 10);
+		else
+			end = (char *)s;
+		for (size_t i = 0; i < ARRAY_SIZE(units) && !mul && end != s && errno == 0; i++)
+			if (!strcasecmp(end, units[i].unit))
+				mul = units[i].mul;
+	}
+	if (!mul || n > 100000000000ULL / mul || n * mul < 64000)
+		return bad(err,
+			   "limits.net_rate: must be a rate from 64kbit to 100gbit (\"100Mbit\")");
+	c->netp.rate_bits = n * mul;
+	return 0;
+}
+
 static int parse_limits(json_t *l, struct api_create *c, char **err)
 {
-	static const char *const known[] = { "memory",	"cpus",		"pids",
-					     "timeout", "idle_timeout", NULL };
+	static const char *const known[] = { "memory",	     "cpus",	 "pids", "timeout",
+					     "idle_timeout", "net_rate", NULL };
 	uint64_t pids = 0;
 	int r;
 
@@ -198,7 +237,8 @@ static int parse_limits(json_t *l, struct api_create *c, char **err)
 	    (r = get_quantity(l, "timeout", "limits.", spec_parse_duration, 1000000000ULL,
 			      "\"10m\" or 600", &c->limits.timeout_ns, err)) < 0 ||
 	    (r = get_quantity(l, "idle_timeout", "limits.", spec_parse_duration, 1000000000ULL,
-			      "\"5m\" or 300", &c->idle_timeout_ns, err)) < 0)
+			      "\"5m\" or 300", &c->idle_timeout_ns, err)) < 0 ||
+	    (r = get_net_rate(l, c, err)) < 0)
 		return r;
 	json_t *p = json_object_get(l, "pids");
 	if (p && !json_is_null(p)) {
@@ -210,6 +250,169 @@ static int parse_limits(json_t *l, struct api_create *c, char **err)
 	c->limits.pids = pids;
 	if (c->limits.memory_bytes && c->limits.memory_bytes < (4 << 20))
 		return bad(err, "limits.memory: at least 4M");
+	return 0;
+}
+
+int apispec_parse_cidr(const char *s, struct net_cidr *ret)
+{
+	char buf[19], *slash;
+	unsigned long prefix = 32;
+	struct in_addr a;
+
+	if (strlen(s) >= sizeof(buf))
+		return -EINVAL;
+	strcpy(buf, s);
+	slash = strchr(buf, '/');
+	if (slash) {
+		char *end;
+		*slash++ = '\0';
+		if (!isdigit((unsigned char)*slash) || strlen(slash) > 2)
+			return -EINVAL;
+		prefix = strtoul(slash, &end, 10);
+		if (*end || prefix > 32)
+			return -EINVAL;
+	}
+	/* inet_pton takes exactly four decimal parts: no octal, no short forms. */
+	if (inet_pton(AF_INET, buf, &a) != 1)
+		return -EINVAL;
+	uint32_t mask = prefix ? htonl(~0U << (32 - prefix)) : 0;
+	*ret = (struct net_cidr){ .addr = a.s_addr & mask, .prefix = (uint8_t)prefix };
+	return 0;
+}
+
+/* "api.example.com", "*.pkg.example": labels of [a-z0-9-] (upper case folded), 1-63 each,
+ * at least two, 253 at most in all; "*." only as the whole first label. */
+static bool domain_valid(const char *s)
+{
+	size_t len = strlen(s), label = 0, labels = 1;
+
+	if (!strncmp(s, "*.", 2))
+		s += 2, len -= 2;
+	if (len == 0 || len > 253 || s[0] == '.' || s[len - 1] == '.')
+		return false;
+	for (const char *p = s; *p; p++) {
+		if (*p == '.') {
+			if (label == 0 || p[-1] == '-')
+				return false;
+			label = 0, labels++;
+			continue;
+		}
+		if (!isalnum((unsigned char)*p) && !(*p == '-' && label > 0))
+			return false;
+		if (++label > 63)
+			return false;
+	}
+	return labels >= 2 && s[len - 1] != '-';
+}
+
+/* allow_out or deny_out: addresses and networks into @cidrs, names into @domains. */
+static int parse_net_list(json_t *v, const char *name, struct net_cidr *cidrs, unsigned *n,
+			  char ***domains, char **err)
+{
+	size_t nd = 0, i;
+	json_t *e;
+
+	if (!json_is_array(v) || json_array_size(v) > API_MAX_NET_RULES)
+		return bad(err,
+			   "net.%s: must be an array of at most %d addresses, networks or "
+			   "domains",
+			   name, API_MAX_NET_RULES);
+	*n = 0;
+	json_array_foreach (v, i, e) {
+		const char *s = json_string_value(e);
+		char shown[68];
+		if (!s || !*s || strlen(s) > 255)
+			return bad(err, "net.%s[%zu]: must be an address, a network or a domain",
+				   name, i);
+		text_printable(s, shown, sizeof(shown));
+		if (strchr(s, ':'))
+			return bad(err, "net.%s[%zu]: \"%s\": IPv6 is not available to sandboxes",
+				   name, i, shown);
+		if (apispec_parse_cidr(s, &cidrs[*n]) == 0) {
+			(*n)++;
+			continue;
+		}
+		bool numeric = strspn(s, "0123456789./") == strlen(s);
+		if (numeric || !domain_valid(s))
+			return bad(err,
+				   "net.%s[%zu]: \"%s\" is not an IPv4 address, a network "
+				   "(\"203.0.113.0/24\") or a domain (\"api.example.com\", "
+				   "\"*.example.com\")",
+				   name, i, shown);
+		if (!*domains && !(*domains = calloc(API_MAX_NET_RULES + 1, sizeof(char *))))
+			return -ENOMEM;
+		char *d = strdup(s);
+		if (!d)
+			return -ENOMEM;
+		for (char *p = d; *p; p++)
+			*p = (char)tolower((unsigned char)*p);
+		(*domains)[nd++] = d;
+	}
+	return 0;
+}
+
+static int parse_ports(json_t *v, struct net_policy *p, char **err)
+{
+	size_t i;
+	json_t *e;
+
+	if (!json_is_array(v) || json_array_size(v) > API_MAX_PORTS)
+		return bad(err, "net.ports: must be an array of at most %d TCP ports",
+			   API_MAX_PORTS);
+	p->nports = 0;
+	json_array_foreach (v, i, e) {
+		if (!json_is_integer(e) || json_integer_value(e) < 1 ||
+		    json_integer_value(e) > 65535)
+			return bad(err, "net.ports[%zu]: must be a TCP port from 1 to 65535", i);
+		p->ports[p->nports++] = (uint16_t)json_integer_value(e);
+	}
+	return 0;
+}
+
+/* The members of the object form of "net" other than "mode". */
+static int parse_net_policy(json_t *o, struct net_policy *p, char **err)
+{
+	json_t *v;
+	int r = 0;
+
+	if ((v = json_object_get(o, "allow_out")) && !json_is_null(v)) {
+		p->allow_list = true;
+		r = parse_net_list(v, "allow_out", p->allow, &p->nallow, &p->allow_domains, err);
+	}
+	if (r == 0 && (v = json_object_get(o, "deny_out")) && !json_is_null(v))
+		r = parse_net_list(v, "deny_out", p->deny, &p->ndeny, &p->deny_domains, err);
+	if (r == 0 && (v = json_object_get(o, "ports")) && !json_is_null(v))
+		r = parse_ports(v, p, err);
+	return r;
+}
+
+static int parse_net(json_t *v, struct api_create *c, char **err)
+{
+	static const char *const known[] = { "mode", "allow_out", "deny_out", "ports", NULL };
+	const char *s = json_string_value(v);
+	int r;
+
+	if (!v || json_is_null(v))
+		return 0;
+	if (json_is_object(v)) {
+		if ((r = check_known(v, known, "net.", err)) < 0)
+			return r;
+		s = json_string_value(json_object_get(v, "mode"));
+		if (!s || strcmp(s, "internet"))
+			return bad(err, "net.mode: the object form is for \"internet\"");
+		c->net = NET_INTERNET;
+		return parse_net_policy(v, &c->netp, err);
+	}
+	if (s && !strcmp(s, "none"))
+		c->net = NET_NONE;
+	else if (s && !strcmp(s, "loopback"))
+		c->net = NET_LOOPBACK;
+	else if (s && !strcmp(s, "internet"))
+		c->net = NET_INTERNET;
+	else
+		return bad(err, "net: must be \"none\", \"loopback\", \"internet\" or "
+				"{\"mode\": \"internet\", \"allow_out\": [...], \"deny_out\": "
+				"[...], \"ports\": [...]}");
 	return 0;
 }
 
@@ -276,17 +479,11 @@ int apispec_parse_create(const char *body, size_t len, struct api_create *ret, c
 		r = bad(ret_error, "writable_size: at least 1M");
 		goto out;
 	}
-	v = json_object_get(root, "net");
-	if (v && !json_is_null(v)) {
-		const char *s = json_string_value(v);
-		if (s && !strcmp(s, "none"))
-			c.net = NET_NONE;
-		else if (s && !strcmp(s, "loopback"))
-			c.net = NET_LOOPBACK;
-		else {
-			r = bad(ret_error, "net: must be \"none\" or \"loopback\"");
-			goto out;
-		}
+	if ((r = parse_net(json_object_get(root, "net"), &c, ret_error)) < 0)
+		goto out;
+	if (c.net != NET_INTERNET && c.netp.rate_bits) {
+		r = bad(ret_error, "limits.net_rate: only for net \"internet\"");
+		goto out;
 	}
 	v = json_object_get(root, "user_ns");
 	if (v && !json_is_null(v)) {
@@ -344,7 +541,74 @@ void api_create_clear(struct api_create *c)
 	free(c->seccomp);
 	strv_free(c->gpus);
 	strv_free(c->labels);
+	net_policy_clear(&c->netp);
 	*c = (struct api_create){ 0 };
+}
+
+void net_policy_clear(struct net_policy *p)
+{
+	strv_free(p->allow_domains);
+	strv_free(p->deny_domains);
+	p->allow_domains = p->deny_domains = NULL;
+}
+
+int apispec_parse_network(const char *body, size_t len, struct net_policy *ret, char **ret_error)
+{
+	static const char *const known[] = { "mode", "allow_out", "deny_out", "ports", NULL };
+	struct net_policy p = { .rate_bits = ret->rate_bits };
+	json_t *root, *mode;
+	int r;
+
+	*ret_error = NULL;
+	if (!(root = load_object(body, len, ret_error)))
+		return -EINVAL;
+	mode = json_object_get(root, "mode");
+	if ((r = check_known(root, known, "net.", ret_error)) == 0 && mode &&
+	    (!json_is_string(mode) || strcmp(json_string_value(mode), "internet")))
+		r = bad(ret_error, "net.mode: a sandbox's mode cannot change (only \"internet\")");
+	if (r == 0)
+		r = parse_net_policy(root, &p, ret_error);
+	json_decref(root);
+	if (r < 0) {
+		net_policy_clear(&p);
+		return r;
+	}
+	net_policy_clear(ret);
+	*ret = p;
+	return 0;
+}
+
+static json_t *net_list_json(const struct net_cidr *c, unsigned n, char **domains)
+{
+	json_t *a = json_array();
+	char addr[INET_ADDRSTRLEN], buf[INET_ADDRSTRLEN + 8];
+
+	for (unsigned i = 0; i < n; i++) {
+		inet_ntop(AF_INET, &c[i].addr, addr, sizeof(addr));
+		if (c[i].prefix != 32)
+			snprintf(buf, sizeof(buf), "%s/%u", addr, c[i].prefix);
+		else
+			snprintf(buf, sizeof(buf), "%s", addr);
+		json_array_append_new(a, json_string(buf));
+	}
+	for (char **d = domains; d && *d; d++)
+		json_array_append_new(a, json_string(*d));
+	return a;
+}
+
+json_t *net_policy_json(const struct net_policy *p)
+{
+	json_t *o = json_pack("{s:s}", "mode", "internet");
+	json_t *ports = json_array();
+
+	if (p->allow_list)
+		json_object_set_new(o, "allow_out",
+				    net_list_json(p->allow, p->nallow, p->allow_domains));
+	json_object_set_new(o, "deny_out", net_list_json(p->deny, p->ndeny, p->deny_domains));
+	for (unsigned i = 0; i < p->nports; i++)
+		json_array_append_new(ports, json_integer(p->ports[i]));
+	json_object_set_new(o, "ports", ports);
+	return o;
 }
 
 int apispec_parse_exec(const char *body, size_t len, struct api_exec *ret, char **ret_error)

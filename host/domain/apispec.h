@@ -3,12 +3,14 @@
  *   POST /v1/sandboxes    {"image", "cmd", "env", "workdir", "hostname", "user",
  *                          "limits": {"memory", "cpus", "pids", "timeout", "idle_timeout"},
  *                          "net", "gpus", "labels", "seccomp", "writable_size", "user_ns"}
+ *   PUT .../network       {"allow_out", "deny_out", "ports"} (the object form of "net")
  *   POST .../exec         {"cmd", "env", "workdir", "stdin" | "stdin_b64", "timeout"}
  * Sizes and durations are strings ("256M", "10m") or integers (bytes, seconds); cpus a
  * number or string ("0.5"). Unknown fields are refused. Pure: no I/O.
  * Returns 0, or -EINVAL with *ret_error naming the field and the limit (caller frees). */
 #pragma once
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -21,6 +23,26 @@
 #define API_MAX_ENV 256
 #define API_MAX_LABELS 64
 #define API_MAX_GPUS 16
+#define API_MAX_NET_RULES 64 /* entries of allow_out, and of deny_out */
+#define API_MAX_PORTS 16
+
+/* An IPv4 network: address (network byte order, host bits zero) and prefix length. */
+struct net_cidr {
+	uint32_t addr;
+	uint8_t prefix;
+};
+
+/* What a sandbox of mode "internet" may reach, beyond the platform's deny set. Domain
+ * entries are lower-case names, exact or "*." wildcards. */
+struct net_policy {
+	struct net_cidr allow[API_MAX_NET_RULES], deny[API_MAX_NET_RULES];
+	unsigned nallow, ndeny;
+	char **allow_domains, **deny_domains; /* NULL-terminated, or NULL */
+	bool allow_list;		      /* allow_out given: nothing else is reachable */
+	uint16_t ports[API_MAX_PORTS];	      /* published */
+	unsigned nports;
+	uint64_t rate_bits; /* limits.net_rate, bits a second; 0 = none */
+};
 
 struct api_create {
 	char *image;
@@ -34,6 +56,7 @@ struct api_create {
 	uint64_t idle_timeout_ns;
 	uint64_t writable_bytes;
 	enum net_mode net;
+	struct net_policy netp;
 	char **gpus;   /* NULL-terminated, never NULL */
 	char **labels; /* key, value pairs, NULL-terminated, never NULL */
 };
@@ -52,6 +75,14 @@ void strv_free(char **v);
 
 int apispec_parse_create(const char *body, size_t len, struct api_create *ret, char **ret_error);
 void api_create_clear(struct api_create *c);
+
+/* The body of PUT .../network: a whole new policy (rate kept from @ret). */
+int apispec_parse_network(const char *body, size_t len, struct net_policy *ret, char **ret_error);
+void net_policy_clear(struct net_policy *p);
+/* "203.0.113.0/24", "198.51.100.7": 0, or -EINVAL. */
+int apispec_parse_cidr(const char *s, struct net_cidr *ret);
+/* The policy as the object form of "net" (mode "internet"), for records. */
+json_t *net_policy_json(const struct net_policy *p);
 
 int apispec_parse_exec(const char *body, size_t len, struct api_exec *ret, char **ret_error);
 void api_exec_clear(struct api_exec *e);

@@ -94,8 +94,8 @@ static void base_add(const json_t *base, struct window_counters *c)
 		return;
 	c->cpu_ns += ju(base, "cpu_ns");
 	c->syscalls += ju(base, "syscalls_total");
-	c->rx += ju(json_object_get(base, "net"), "rx_bytes");
-	c->tx += ju(json_object_get(base, "net"), "tx_bytes");
+	c->rx += ju(usage_net_internet(json_object_get(base, "net")), "rx_bytes");
+	c->tx += ju(usage_net_internet(json_object_get(base, "net")), "tx_bytes");
 }
 
 /* Cumulative counters of a box now (the cgroup and meter slot must still be there). */
@@ -332,7 +332,7 @@ void bill_final(struct box *b)
 		return;
 	json_t *u = b->usage_final ? json_loads(b->usage_final, 0, NULL) : NULL;
 	if (u) {
-		json_t *net = json_object_get(u, "net");
+		const json_t *net = usage_net_internet(json_object_get(u, "net"));
 		c.cpu_ns = (uint64_t)json_integer_value(json_object_get(u, "cpu_ns"));
 		c.mem_kib_ms = usage_kib_ms(usage_integral_of(u));
 		c.syscalls = (uint64_t)json_integer_value(json_object_get(u, "syscalls_total"));

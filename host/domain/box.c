@@ -180,8 +180,16 @@ json_t *box_json(const struct box *b)
 			    b->state == BOX_RUNNING && b->pid > 0 ? json_integer(b->pid)
 								  : json_null());
 	json_object_set_new(j, "hostname", json_string(launch_hostname(b->req.hostname, b->id)));
-	json_object_set_new(j, "net",
-			    json_string(b->req.net == NET_LOOPBACK ? "loopback" : "none"));
+	char addr[16];
+	json_object_set_new(
+		j, "net",
+		b->req.net == NET_INTERNET
+			? net_policy_json(&b->req.netp)
+			: json_string(b->req.net == NET_LOOPBACK ? "loopback" : "none"));
+	json_object_set_new(j, "address",
+			    b->net_idx && b->state == BOX_RUNNING && net_address(b->net_idx, addr)
+				    ? json_string(addr)
+				    : json_null());
 	if (b->restored_from)
 		json_object_set_new(j, "restored_from", json_string(b->restored_from));
 	if (b->snapshot_id)
@@ -221,6 +229,7 @@ int box_persist(struct box *b)
 		.usage = b->usage_final,
 		.base = base,
 		.env = env_json,
+		.net_pair = b->net_idx,
 	};
 	int r = store_sandbox_put(D.store, &s);
 	if (r < 0) {

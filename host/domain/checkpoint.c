@@ -458,6 +458,8 @@ static const char *ckpt_refusal(const struct box *b, int *err)
 		return "it is being started or stopped";
 	if (b->ngpu)
 		return "it holds GPUs (their state cannot be checkpointed)";
+	if (b->req.net == NET_INTERNET)
+		return "sandboxes with net \"internet\" cannot be checkpointed yet";
 	if (!(b->req.writable_bytes ? b->req.writable_bytes : D.opt.writable_default))
 		return "it has no writable layer";
 	return NULL;

@@ -26,6 +26,14 @@ struct sysfilter;
 struct meter;
 struct rates;
 
+#define NET_DEFAULT_POOL "10.200.0.0/16"
+
+/* An operator's exception to the platform deny set (sbxd --net-allow CIDR[:PORT]). */
+struct net_exception {
+	struct net_cidr net;
+	uint16_t port; /* 0: every port */
+};
+
 struct options {
 	const char *socket_path, *state_dir, *listen, *images_dir, *init_path;
 	bool kill_on_exit, no_favordynmods, no_metering;
@@ -45,6 +53,12 @@ struct options {
 	/* What sbxd holds for clients at once: request bodies being collected and the
 	 * collected output of commands (JSON exec), all connections together. */
 	uint64_t buffer_memory;
+	/* Networking: the address pool, the uplink, the upstream resolver (NULL: defaults),
+	 * the operator's exceptions, and each sandbox's cap of concurrent connections. */
+	const char *net_pool, *net_uplink, *net_dns;
+	bool no_net;
+	struct net_exception *net_allow;
+	unsigned n_net_allow, net_max_conns;
 };
 
 enum box_state {
@@ -107,6 +121,7 @@ struct box {
 	enum box_reason reason;
 	bool adopted, killing, removing, torn_down;
 	int slot;	   /* the meter's slot, or -1 */
+	int net_idx;	   /* its link pair (network.c), or 0 */
 	uint64_t cg_id;	   /* cgroup-v2 id, as eBPF sees it */
 	char *usage_final; /* JSON: the usage when it ended */
 	struct bill_state bill;
@@ -196,6 +211,8 @@ struct daemon {
 	bool user_ns_ok;
 	struct meter *meter; /* NULL: metering is off, meter_why says why */
 	char *meter_why;
+	bool net_on; /* mode "internet" is available; else net_why says why not */
+	char *net_why;
 	unsigned char slot_used[4096];
 	struct gpu {
 		char *model, *bus;
@@ -254,6 +271,13 @@ json_t *box_json(const struct box *b);
 int box_create(struct reply *rp, const char *tenant, const char *body, size_t len, struct why *why);
 int box_delete(struct reply *rp, struct box *b, struct why *why);
 int box_readopt_all(void);
+/* network.c: mode "internet" on this host (D.net_on, or D.net_why), before re-adoption;
+ * then its table and threads, after it; stopped at exit. */
+int net_init(void);
+void net_start(void);
+void net_shutdown(void);
+/* PUT .../network: @b's policy replaced by the body's. */
+int box_set_network(struct reply *rp, struct box *b, const char *body, size_t len, struct why *why);
 void box_tick(int64_t mono, int64_t real);
 /* Something may be due sooner than the timers thought: the next tick looks. */
 void box_tick_soon(void);
@@ -312,6 +336,7 @@ struct launch_io {
 	uint64_t gpu_rdevs[8]; /* each GPU's own node, for the meter */
 	unsigned ngpu;
 	/* out */
+	int net_idx; /* its link pair (mode "internet"), 0 = none */
 	char **envp;
 	uint64_t start_time, cg_id;
 	uint64_t cpu_offset_ns; /* a restore: the CPU that CRIU spent in its cgroup */

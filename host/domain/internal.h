@@ -35,6 +35,27 @@ int on_cgroup(const struct cgroup *cg, void *userdata);
 /* Its usage as it ended, kept for its record and its bill. */
 void usage_finalize(struct box *b);
 
+/* network.c: mode "internet". Numbers of link pairs are > 0. */
+/* Whether a sandbox of mode "internet" with policy @p can be made here: 0, or -EINVAL
+ * with why. */
+int net_check(const struct net_policy *p, struct why *why);
+/* Its pair, with @p in place: 0, or -errno with @err (one line). A launch worker. */
+int net_acquire(const struct net_policy *p, int *ret_idx, char *err, size_t size);
+/* Moves pair @idx's sandbox end into @pid's namespace and configures it (libsandbox's
+ * hook, in the launching thread). */
+int net_attach(int idx, pid_t pid, uint64_t rate_bits);
+/* Its link, entries (@p: its policy's, or NULL) and connections gone; the number free. */
+void net_release(int idx, const struct net_policy *p);
+/* A re-adopted sandbox's pair and policy, before net_start(). */
+int net_claim(int idx, const struct net_policy *p);
+int net_policy_replace(int idx, const struct net_policy *old, const struct net_policy *p, char *err,
+		       size_t size);
+/* Connections refused to pair @idx so far. */
+uint64_t net_denied(int idx);
+/* Its address and its gateway's (dotted), or NULL. */
+const char *net_address(int idx, char buf[static 16]);
+const char *net_gateway(int idx, char buf[static 16]);
+
 /* launch.c */
 char *cgroup_to_json(const struct cgroup *cg);
 void remove_state_dir(const char *dir);

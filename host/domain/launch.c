@@ -124,6 +124,8 @@ static int restore_resume(const char *id, struct sandbox *sb, int ctl_fd, int lo
 struct launch_ctx {
 	struct launch_job *j;
 	struct image *img;
+	const char **binds; /* the image's, and resolv.conf's */
+	char resolv[4096];
 	int log_fd, status_fd;
 	uint64_t wbytes; /* its writable layer's size; 0: none of its own */
 	char layer[256];
@@ -134,6 +136,7 @@ static void launch_ctx_clear(struct launch_ctx *c)
 {
 	closep(&c->status_fd);
 	closep(&c->log_fd);
+	free(c->binds);
 	image_free(c->img);
 }
 
@@ -171,6 +174,63 @@ static int launch_prepare(struct launch_ctx *c)
 	return r;
 }
 
+static int launch_on_netns(pid_t pid, void *userdata)
+{
+	const struct launch_io *io = userdata;
+	return net_attach(io->net_idx, pid, io->req->netp.rate_bits);
+}
+
+/* Its /etc/resolv.conf names its gateway, where sbxd answers, when the image has one. */
+static int launch_resolv_conf(struct launch_ctx *c)
+{
+	const struct launch_io *io = &c->j->io;
+	char path[4096], gw[16], text[128];
+	struct stat st;
+	size_t n = 0;
+
+	snprintf(path, sizeof(path), "%s/etc/resolv.conf", c->img->rootfs);
+	if (lstat(path, &st) < 0 || !S_ISREG(st.st_mode))
+		return 0;
+	snprintf(c->resolv, sizeof(c->resolv), "%s/resolv.conf", io->dir);
+	int len = snprintf(text, sizeof(text), "nameserver %s\noptions edns0\n",
+			   net_gateway(io->net_idx, gw));
+	_cleanup_close_ int fd = open(c->resolv, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0 || write(fd, text, (size_t)len) != len)
+		return -errno;
+	while (c->img->binds && c->img->binds[n])
+		n++;
+	if (!(c->binds = calloc(n + 3, sizeof(char *))))
+		return -ENOMEM;
+	memcpy(c->binds, c->img->binds, n * sizeof(char *));
+	c->binds[n] = c->resolv;
+	c->binds[n + 1] = "/etc/resolv.conf";
+	return 0;
+}
+
+/* Mode "internet": its link pair, its policy in place, its resolver. */
+static int launch_net(struct launch_ctx *c)
+{
+	struct launch_io *io = &c->j->io;
+	char err[320];
+
+	if (io->req->net != NET_INTERNET)
+		return 0;
+	int r = net_acquire(&io->req->netp, &io->net_idx, err, sizeof(err));
+	if (r < 0) {
+		launch_fail(c->j,
+			    r == -EAGAIN       ? -EAGAIN
+			    : r == -EOPNOTSUPP ? -EINVAL
+					       : -EIO,
+			    "%s", err);
+		return r;
+	}
+	r = launch_resolv_conf(c);
+	if (r < 0)
+		launch_fail(c->j, -EIO, "cannot prepare the sandbox's resolv.conf: %s",
+			    strerror(-r));
+	return r;
+}
+
 /* A layer of its own on the host, reachable for checkpoints. */
 static int launch_layer(struct launch_ctx *c)
 {
@@ -198,7 +258,7 @@ static void launch_spec(struct launch_ctx *c, const char **devices)
 	c->spec = (struct sandbox_spec){
 		.id = io->id,
 		.rootfs = c->img->rootfs,
-		.binds = (const char *const *)c->img->binds,
+		.binds = c->binds ? c->binds : (const char *const *)c->img->binds,
 		.argv = req->cmd,
 		.envp = io->envp,
 		.workdir = req->workdir,
@@ -218,6 +278,7 @@ static void launch_spec(struct launch_ctx *c, const char **devices)
 		.log_cap = D.opt.log_cap,
 		.status_fd = c->status_fd,
 		.on_cgroup = io->slot >= 0 || D.devices ? on_cgroup : NULL,
+		.on_netns = io->net_idx ? launch_on_netns : NULL,
 		.userdata = io,
 		.devices = devices,
 	};
@@ -309,14 +370,18 @@ static void launch_fn(struct work *w)
 	/* A failure before its layer removes nothing. */
 	if (launch_prepare(&c) < 0)
 		return;
-	if (launch_layer(&c) >= 0) {
+	if (launch_net(&c) >= 0 && launch_layer(&c) >= 0) {
 		launch_spec(&c, devices);
 		if (launch_start(&c) >= 0 && launch_connect(&c) >= 0)
 			return;
 	}
-	/* Failed: its state directory and layer go. */
+	/* Failed: its state directory, layer and link pair go. */
 	remove_state_dir(io->dir);
 	layer_remove(io->id);
+	if (io->net_idx) {
+		net_release(io->net_idx, &io->req->netp);
+		io->net_idx = 0;
+	}
 }
 
 static void launch_done(struct work *w)
@@ -328,6 +393,7 @@ static void launch_done(struct work *w)
 	b->jobs--;
 	/* What the worker made, handed over. */
 	b->envp = TAKE_PTR(j->io.envp);
+	b->net_idx = j->io.net_idx;
 	b->start_time = j->io.start_time;
 	b->cg_id = j->io.cg_id;
 	b->cpu_offset_ns = j->io.cpu_offset_ns;
@@ -494,7 +560,9 @@ int box_create(struct reply *rp, const char *tenant, const char *body, size_t le
 	else if (req.image && (strchr(req.image, '/') || req.image[0] == '.'))
 		r = why_set(why, -EINVAL,
 			    "image: a name is required (the API does not take paths)");
-	else
+	else if (req.net == NET_INTERNET)
+		r = net_check(&req.netp, why);
+	if (r == 0)
 		r = gpus_pick(req.gpus, gpu_idx, ARRAY_SIZE(gpu_idx), &ngpu, why);
 	json_t *spec = r < 0 ? NULL : json_loadb(body, len, 0, &jerr);
 	if (r == 0 && !spec)

@@ -128,6 +128,7 @@ static json_t *usage_now(struct box *b)
 		.meter = D.meter,
 		.slot = b->slot,
 		.meter_off = !D.meter ? D.meter_why : "this sandbox has no meter slot",
+		.net_denied = b->net_idx ? net_denied(b->net_idx) : 0,
 	};
 	struct usage_gpu gpus[8];
 	for (unsigned i = 0; i < b->ngpu; i++)
@@ -174,4 +175,8 @@ void usage_finalize(struct box *b)
 	closep(&b->mem_fd);
 	gpus_release(b);
 	slot_free(b);
+	if (b->net_idx) {
+		net_release(b->net_idx, &b->req.netp);
+		b->net_idx = 0;
+	}
 }

@@ -72,6 +72,7 @@ static void readopt_fields(struct box *b, const struct store_sandbox *s)
 	b->deadline_ns = s->deadline_ns;
 	b->pid = s->pid;
 	b->start_time = s->start_time;
+	b->net_idx = s->net_pair;
 	json_t *base = s->base ? json_loads(s->base, 0, &jerr) : NULL;
 	if (base) {
 		const char *from = json_string_value(json_object_get(base, "restored_from"));
@@ -227,6 +228,11 @@ static void readopt_one(const struct store_sandbox *s, void *userdata)
 	readopt_resources(b, s);
 	b->started_ns = s->created_ns;
 	bill_start(b);
+	if (r == 0 && b->net_idx && net_claim(b->net_idx, &b->req.netp) < 0) {
+		logmsg(1, "sandbox %s: its network link pair %d is not available", b->id,
+		       b->net_idx);
+		b->net_idx = 0;
+	}
 	if (r == 0) {
 		b->adopted = true;
 		box_running(b);

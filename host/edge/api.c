@@ -44,9 +44,9 @@ static bool authenticate(struct conn *c, struct http_request *req, char **ret)
 static void handle_health(struct conn *c)
 {
 	json_t *features =
-		json_pack("{s:b,s:b,s:b,s:b,s:b,s:b,s:b}", "sandboxes", 1, "exec", 1, "files", 1,
-			  "user_ns", D.user_ns_ok, "metering", D.meter != NULL, "checkpoint",
-			  D.criu != NULL, "gpus", D.ngpus > 0);
+		json_pack("{s:b,s:b,s:b,s:b,s:b,s:b,s:b,s:b}", "sandboxes", 1, "exec", 1, "files",
+			  1, "user_ns", D.user_ns_ok, "metering", D.meter != NULL, "checkpoint",
+			  D.criu != NULL, "gpus", D.ngpus > 0, "network", D.net_on);
 	json_t *j = json_pack("{s:s,s:s,s:s,s:o,s:{s:i,s:i},s:I}", "status",
 			      D.stopping ? "stopping" : "ok", "version", SBX_VERSION, "cgroup_mode",
 			      cgroup_mode_name(D.cgmode), "features", features, "sandboxes", "live",
@@ -58,6 +58,9 @@ static void handle_health(struct conn *c)
 	if (!D.meter)
 		json_object_set_new(j, "metering_off",
 				    json_string(D.meter_why ? D.meter_why : "eBPF unavailable"));
+	if (!D.net_on)
+		json_object_set_new(j, "network_off",
+				    json_string(D.net_why ? D.net_why : "unknown"));
 	json_object_set_new(j, "ledger", json_string(D.ledger_error ? D.ledger_error : "ok"));
 	json_object_set_new(j, "state_db", json_string(D.store_error ? D.store_error : "ok"));
 	json_object_set_new(j, "device_allowlist",
@@ -246,6 +249,14 @@ static void route_sandbox(struct conn *c, struct http_request *req, const char *
 	if (!strcmp(sub, "timeout")) {
 		if (method_is(c, req, HTTP_POST, HTTP_POST))
 			handle_timeout(c, b, req);
+		return;
+	}
+	if (!strcmp(sub, "network")) {
+		if (method_is(c, req, HTTP_PUT, HTTP_PUT))
+			answer(c,
+			       box_set_network(&c->reply, b, req->body ? req->body : "",
+					       req->body_len, &why),
+			       &why);
 		return;
 	}
 	if (!strcmp(sub, "usage")) {

@@ -324,6 +324,14 @@ int meter_detach(struct meter *m, uint64_t cg_id)
 	return slot_bump(m, slot);
 }
 
+static void net_copy(struct meter_net *d, const volatile struct meter_net *n)
+{
+	*d =
+		(struct meter_net){ n->rx_bytes,    n->rx_packets,   n->tx_bytes,
+				    n->tx_packets,  n->lo_rx_bytes,  n->lo_rx_packets,
+				    n->lo_tx_bytes, n->lo_tx_packets };
+}
+
 int meter_read(struct meter *m, uint32_t slot, struct meter_counts *ret)
 {
 	if (slot >= METER_SLOTS)
@@ -337,8 +345,7 @@ int meter_read(struct meter *m, uint32_t slot, struct meter_counts *ret)
 			ret->syscalls_total += ret->syscalls[i];
 		}
 		const volatile struct meter_net *n = &m->net_mem[slot];
-		ret->net = (struct meter_net){ n->rx_bytes, n->rx_packets, n->tx_bytes,
-					       n->tx_packets };
+		net_copy(&ret->net, n);
 		return 0;
 	}
 	for (uint32_t i = 0; i < METER_SYSCALLS; i++) {
@@ -367,7 +374,7 @@ int meter_totals(struct meter *m, uint32_t slot, uint64_t *ret_syscalls, struct 
 		total += row[i];
 	const volatile struct meter_net *n = &m->net_mem[slot];
 	*ret_syscalls = total;
-	*ret_net = (struct meter_net){ n->rx_bytes, n->rx_packets, n->tx_bytes, n->tx_packets };
+	net_copy(ret_net, n);
 	return 0;
 }
 

@@ -55,6 +55,7 @@ static const char *const migrations[] = {
 	"ALTER TABLE sandboxes ADD COLUMN usage TEXT",
 	"ALTER TABLE sandboxes ADD COLUMN base TEXT",
 	"ALTER TABLE sandboxes ADD COLUMN env TEXT",
+	"ALTER TABLE sandboxes ADD COLUMN net_pair INTEGER",
 };
 
 int store_errno(struct sqlite3 *db)
@@ -95,12 +96,12 @@ int store_open(const char *dir, struct store **ret)
 	}
 	for (size_t i = 0; i < sizeof(migrations) / sizeof(migrations[0]); i++)
 		(void)sqlite3_exec(s->db, migrations[i], NULL, NULL, NULL);
-	if (sqlite3_prepare_v2(
-		    s->db,
-		    "INSERT OR REPLACE INTO sandboxes(id, tenant, state, spec, cgroup, "
-		    "reason, created_ns, ended_ns, deadline_ns, exit_code, pid, "
-		    "start_time, slot, usage, base, env) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-		    -1, &s->put, NULL) != SQLITE_OK ||
+	if (sqlite3_prepare_v2(s->db,
+			       "INSERT OR REPLACE INTO sandboxes(id, tenant, state, spec, cgroup, "
+			       "reason, created_ns, ended_ns, deadline_ns, exit_code, pid, "
+			       "start_time, slot, usage, base, env, net_pair) "
+			       "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+			       -1, &s->put, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(s->db, "SELECT name FROM tenants WHERE token_sha256 = ?", -1,
 			       &s->by_token, NULL) != SQLITE_OK) {
 		r = store_errno(s->db);
@@ -233,6 +234,7 @@ int store_sandbox_put(struct store *s, const struct store_sandbox *sb)
 	bind_opt_text(st, 14, sb->usage);
 	bind_opt_text(st, 15, sb->base);
 	bind_opt_text(st, 16, sb->env);
+	bind_opt_int(st, 17, sb->net_pair, sb->net_pair > 0);
 	r = sqlite3_step(st) == SQLITE_DONE ? 0 : store_errno(s->db);
 	sqlite3_reset(st);
 	return r;
@@ -252,8 +254,8 @@ int store_sandbox_each(struct store *s, const char *state,
 	if (sqlite3_prepare_v2(
 		    s->db,
 		    "SELECT id, tenant, state, spec, cgroup, reason, created_ns, ended_ns, "
-		    "deadline_ns, exit_code, pid, start_time, slot, usage, base, env FROM "
-		    "sandboxes "
+		    "deadline_ns, exit_code, pid, start_time, slot, usage, base, env, net_pair "
+		    "FROM sandboxes "
 		    "WHERE state = ? "
 		    "ORDER BY created_ns",
 		    -1, &st, NULL) != SQLITE_OK)
@@ -281,6 +283,7 @@ int store_sandbox_each(struct store *s, const char *state,
 			.usage = col_text(st, 13),
 			.base = col_text(st, 14),
 			.env = col_text(st, 15),
+			.net_pair = sqlite3_column_int(st, 16),
 		};
 		fn(&sb, userdata);
 	}

@@ -25,6 +25,7 @@ struct store_sandbox {
 	const char *base;  /* JSON: a restored sandbox's counters at its checkpoint, or NULL */
 	const char *env;   /* JSON array of "K=V": its PID 1's environment, which its commands
 			    * start from; NULL before it runs */
+	int net_pair;	   /* its network link pair (mode "internet"), 0 = none */
 };
 
 /* A checkpoint: its images live in state-dir/snapshots/ID. */

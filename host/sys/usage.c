@@ -151,12 +151,18 @@ static void ebpf_json(const struct usage_src *s, json_t *j, json_t *meters)
 		json_object_set_new(j, "syscalls_total",
 				    json_integer((json_int_t)mc->syscalls_total));
 		json_object_set_new(j, "syscalls", syscalls_json(mc));
+		const struct meter_net *n = &mc->net;
 		json_object_set_new(j, "net",
-				    json_pack("{s:I,s:I,s:I,s:I}", "rx_bytes",
-					      (json_int_t)mc->net.rx_bytes, "rx_packets",
-					      (json_int_t)mc->net.rx_packets, "tx_bytes",
-					      (json_int_t)mc->net.tx_bytes, "tx_packets",
-					      (json_int_t)mc->net.tx_packets));
+				    json_pack("{s:{s:I,s:I,s:I,s:I},s:{s:I,s:I,s:I,s:I},s:I}",
+					      "internet", "rx_bytes", (json_int_t)n->rx_bytes,
+					      "rx_packets", (json_int_t)n->rx_packets, "tx_bytes",
+					      (json_int_t)n->tx_bytes, "tx_packets",
+					      (json_int_t)n->tx_packets, "local", "rx_bytes",
+					      (json_int_t)n->lo_rx_bytes, "rx_packets",
+					      (json_int_t)n->lo_rx_packets, "tx_bytes",
+					      (json_int_t)n->lo_tx_bytes, "tx_packets",
+					      (json_int_t)n->lo_tx_packets, "denied",
+					      (json_int_t)s->net_denied));
 		json_object_set_new(meters, "syscalls", json_string("ebpf tp_btf/sys_enter"));
 		json_object_set_new(meters, "net", json_string("ebpf cgroup_skb"));
 	} else {
@@ -287,23 +293,34 @@ static void add_int(json_t *o, const char *key, const json_t *base, int64_t minu
 	json_integer_set(v, n);
 }
 
+const json_t *usage_net_internet(const json_t *net)
+{
+	const json_t *i = json_object_get(net, "internet");
+	return i ? i : net;
+}
+
 void usage_add_base(json_t *u, const json_t *base, uint64_t cpu_offset_ns)
 {
 	static const char *const counters[] = { "wall_ns", "syscalls_total" };
 	static const char *const net[] = { "rx_bytes", "tx_bytes", "rx_packets", "tx_packets" };
+	json_t *n = json_object_get(u, "net");
+	const json_t *bn = json_object_get(base, "net");
 
 	add_int(u, "cpu_ns", base, (int64_t)cpu_offset_ns);
 	for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++)
 		add_int(u, counters[i], base, 0);
-	for (size_t i = 0; i < sizeof(net) / sizeof(net[0]); i++)
-		add_int(json_object_get(u, "net"), net[i], json_object_get(base, "net"), 0);
+	for (size_t i = 0; i < sizeof(net) / sizeof(net[0]); i++) {
+		add_int(json_object_get(n, "internet"), net[i], usage_net_internet(bn), 0);
+		add_int(json_object_get(n, "local"), net[i], json_object_get(bn, "local"), 0);
+	}
+	add_int(n, "denied", bn, 0);
 	json_t *by = json_object_get(u, "syscalls"), *bv;
 	const char *name;
 	if (!json_is_object(by))
 		return;
 	json_object_foreach ((json_t *)json_object_get(base, "syscalls"), name, bv) {
 		json_t *v = json_object_get(by, name);
-		json_int_t n = json_integer_value(bv) + (v ? json_integer_value(v) : 0);
-		json_object_set_new(by, name, json_integer(n));
+		json_int_t sum = json_integer_value(bv) + (v ? json_integer_value(v) : 0);
+		json_object_set_new(by, name, json_integer(sum));
 	}
 }

@@ -43,6 +43,7 @@ struct usage_src {
 	struct meter *meter; /* with slot >= 0; else meter_off says why */
 	int slot;
 	const char *meter_off;
+	uint64_t net_denied;	      /* connections its network policy refused */
 	const struct usage_gpu *gpus; /* granted devices */
 	unsigned ngpus;
 };
@@ -54,6 +55,9 @@ usage_byte_ns usage_integral_of(const json_t *u);
 /* A restored sandbox's record: its counters on top of @base (the usage at its
  * checkpoint), less @cpu_offset_ns of CPU that the restore itself spent. */
 void usage_add_base(json_t *u, const json_t *base, uint64_t cpu_offset_ns);
+/* The "internet" counters of a usage record's "net" (a record written before the split:
+ * "net" itself). */
+const json_t *usage_net_internet(const json_t *net);
 /* Memory charged to the sandbox now. */
 int usage_memory_now(const struct cgroup *cg, uint64_t *ret);
 /* The cgroup files read every tick, opened once: memory now and cpu.stat (-1 if absent). */

@@ -44,7 +44,7 @@ mem = total("memory-gib-second")
 want = (256 << 20) * usage["wall_ns"] // 10**6
 assert abs(mem - want) <= (256 << 20) * 1000, (mem, want)
 assert total("syscall-million") == usage["syscalls_total"], "syscalls"
-assert total("net-egress-gib") == usage["net"]["tx_bytes"]
+assert total("net-egress-gib") == usage["net"]["internet"]["tx_bytes"]
 assert total("sandbox-create") == 1
 # the windows of each SKU follow one another; allocated memory's tile the sandbox's
 # life (a window of no CPU used has no row: its quantity would be 0)

@@ -94,9 +94,9 @@ for _ in range(1000):  # until all is acknowledged: nothing can be resent after
 c.close()
 print(struct.unpack_from('Q', info, 208)[0])") || fail "loopback transfer"
 	local tx rx txp
-	tx=$(usage "$id" 'j["net"]["tx_bytes"]')
-	rx=$(usage "$id" 'j["net"]["rx_bytes"]')
-	txp=$(usage "$id" 'j["net"]["tx_packets"]')
+	tx=$(usage "$id" 'j["net"]["local"]["tx_bytes"]')
+	rx=$(usage "$id" 'j["net"]["local"]["rx_bytes"]')
+	txp=$(usage "$id" 'j["net"]["local"]["tx_packets"]')
 	# Every byte sent is counted once out and once in, plus IP and TCP headers
 	# (at most 80 bytes a packet with options).
 	local sent=$((k + retrans))

@@ -71,11 +71,28 @@ static char *create_body(const struct run_opts *o, int ncmd, char **cmd)
 		json_object_set_new(req, "user_ns", json_true());
 	if (o->net == NET_LOOPBACK)
 		json_object_set_new(req, "net", json_string("loopback"));
+	if (o->net == NET_INTERNET) {
+		json_t *net = json_pack("{s:s}", "mode", "internet");
+		if (o->nallow)
+			json_object_set_new(net, "allow_out",
+					    string_array(o->allow_out, o->nallow));
+		if (o->ndeny)
+			json_object_set_new(net, "deny_out", string_array(o->deny_out, o->ndeny));
+		if (o->npublish) {
+			json_t *ports = json_array();
+			for (size_t i = 0; i < o->npublish; i++)
+				json_array_append_new(ports, json_integer(o->publish[i]));
+			json_object_set_new(net, "ports", ports);
+		}
+		json_object_set_new(req, "net", net);
+	}
 	if (o->seccomp)
 		json_object_set_new(req, "seccomp", json_string(o->seccomp));
 	if (o->writable_bytes)
 		json_object_set_new(req, "writable_size",
 				    json_integer((json_int_t)o->writable_bytes));
+	if (o->net_rate)
+		json_object_set_new(limits, "net_rate", json_string(o->net_rate));
 	if (json_object_size(limits))
 		json_object_set(req, "limits", limits);
 	json_decref(limits);

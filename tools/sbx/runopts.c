@@ -21,7 +21,8 @@ static void usage_run(FILE *f)
 		"  --cpus N              CPU quota in cores, e.g. 0.5 (default 1)\n"
 		"  --pids N              maximum number of processes (default 512)\n"
 		"  --timeout DURATION    wall-clock limit, e.g. 30s, 10m; exit 124 when hit\n"
-		"  --net none|loopback   network: a private namespace with only lo (default none)\n"
+		"  --net none|loopback   network: a private namespace with only lo (default none;\n"
+		"                        internet: through sbxd, see sbx create)\n"
 		"  --env K=V             set an environment variable (repeatable)\n"
 		"  --workdir DIR         working directory inside the sandbox (default /)\n"
 		"  --hostname NAME       hostname inside the sandbox (default: the sandbox id)\n"
@@ -49,6 +50,11 @@ static void usage_create(FILE *f)
 		"  --label K=V           attach a label (repeatable; sbx ls filters on them)\n"
 		"  --gpu N               the host's GPU N, exclusively (repeatable; sbx gpus)\n"
 		"  --gpus N              N free GPUs\n"
+		"  --net internet        outbound internet through NAT (the platform deny set\n"
+		"                        always applies: private ranges, metadata, port 25, IPv6)\n"
+		"  --allow-out NET       with it, only these addresses/networks (repeatable)\n"
+		"  --deny-out NET        never these (repeatable)\n"
+		"  --net-rate RATE       egress shaped to RATE, e.g. 100Mbit\n"
 		"  --idle-timeout D      stop after D without commands or file transfers\n"
 		"  --json                print the whole record, not just the id\n"
 		"  --socket PATH         sbxd's socket (default $SBX_SOCKET or %s)\n",
@@ -76,6 +82,10 @@ enum {
 	OPT_USAGE,
 	OPT_GPU,
 	OPT_GPUS,
+	OPT_ALLOW,
+	OPT_DENY,
+	OPT_PUBLISH,
+	OPT_NETRATE,
 };
 
 static const struct option run_options[] = {
@@ -101,6 +111,10 @@ static const struct option run_options[] = {
 	{ "usage", required_argument, NULL, OPT_USAGE },
 	{ "gpu", required_argument, NULL, OPT_GPU },
 	{ "gpus", required_argument, NULL, OPT_GPUS },
+	{ "allow-out", required_argument, NULL, OPT_ALLOW },
+	{ "deny-out", required_argument, NULL, OPT_DENY },
+	{ "publish", required_argument, NULL, OPT_PUBLISH },
+	{ "net-rate", required_argument, NULL, OPT_NETRATE },
 	{ 0 },
 };
 
@@ -162,8 +176,15 @@ static int opt_box(int c, const char *v, struct run_opts *o)
 			o->net = NET_NONE;
 		else if (!strcmp(v, "loopback"))
 			o->net = NET_LOOPBACK;
+		else if (!strcmp(v, "internet") && o->create)
+			o->net = NET_INTERNET;
+		else if (!strcmp(v, "internet"))
+			return -sbx_die(
+				"--net internet: networking is sbxd's; use sbx create --net "
+				"internet, then sbx exec");
 		else
-			return -sbx_die("--net: unknown mode \"%s\" (none or loopback)", v);
+			return -sbx_die("--net: unknown mode \"%s\" (none, loopback or internet)",
+					v);
 		return 0;
 	case OPT_ENV:
 		return -sbx_kv_add("env", "variables", v, o->env, &o->nenv, MAX_ENV);
@@ -211,6 +232,40 @@ static int opt_gpu(int c, const char *v, const char *name, struct run_opts *o)
 	while (want--)
 		o->gpus[o->ngpus++] = "any";
 	return 0;
+}
+
+/* --allow-out --deny-out --publish --net-rate (sbx create, with --net internet) */
+static int opt_net(int c, const char *v, const char *name, struct run_opts *o)
+{
+	char *end;
+	unsigned long port;
+
+	if (c != OPT_ALLOW && c != OPT_DENY && c != OPT_PUBLISH && c != OPT_NETRATE)
+		return 1;
+	if (!o->create)
+		return -sbx_die("--%s is an option of sbx create (networking is sbxd's)", name);
+	switch (c) {
+	case OPT_ALLOW:
+		if (o->nallow == ARRAY_SIZE(o->allow_out))
+			return -sbx_die("--allow-out: at most %zu", ARRAY_SIZE(o->allow_out));
+		o->allow_out[o->nallow++] = v;
+		return 0;
+	case OPT_DENY:
+		if (o->ndeny == ARRAY_SIZE(o->deny_out))
+			return -sbx_die("--deny-out: at most %zu", ARRAY_SIZE(o->deny_out));
+		o->deny_out[o->ndeny++] = v;
+		return 0;
+	case OPT_PUBLISH:
+		port = strtoul(v, &end, 10);
+		if (!*v || *end || port < 1 || port > 65535 ||
+		    o->npublish == ARRAY_SIZE(o->publish))
+			return -sbx_die("--publish: \"%s\" is not a TCP port (1-65535)", v);
+		o->publish[o->npublish++] = (unsigned)port;
+		return 0;
+	default:
+		o->net_rate = v;
+		return 0;
+	}
 }
 
 /* --usage (sbx run only); --gpu --gpus --label --idle-timeout --json --socket (sbx create
@@ -275,10 +330,15 @@ int runopts_parse(int argc, char **argv, struct run_opts *o)
 		if (r > 0) /* li: set by getopt_long for every long option found */
 			r = opt_create(c, optarg, run_options[li].name, o);
 		if (r > 0)
+			r = opt_net(c, optarg, run_options[li].name, o);
+		if (r > 0)
 			return -sbx_die("unknown option %s (see sbx run --help)", argv[at]);
 		if (r < 0)
 			return r;
 	}
+	if ((o->nallow || o->ndeny || o->npublish || o->net_rate) && o->net != NET_INTERNET)
+		return -sbx_die("--allow-out, --deny-out, --publish and --net-rate need --net "
+				"internet");
 	if (optind >= argc && !o->create)
 		return -sbx_die("no command given (usage: sbx run [OPTIONS] [--] CMD [ARG...])");
 	return optind;

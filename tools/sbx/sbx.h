@@ -132,6 +132,12 @@ struct run_opts {
 	const char *gpus[16];
 	size_t ngpus;
 	uint64_t idle_timeout_ns;
+	const char *allow_out[64], *deny_out[64]; /* --allow-out, --deny-out */
+	size_t nallow, ndeny;
+	bool allow_given;
+	unsigned publish[16]; /* --publish PORT */
+	size_t npublish;
+	const char *net_rate;
 };
 
 /* Reads them into @o (o->create: sbx create's); returns the index of CMD in argv, 0 for

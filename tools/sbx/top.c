@@ -62,6 +62,8 @@ static json_int_t jint(json_t *o, const char *k)
 static void top_row_read(struct top_row *w, json_t *b, double dt)
 {
 	json_t *u = json_object_get(b, "usage"), *net = json_object_get(u, "net");
+	if (json_object_get(net, "internet"))
+		net = json_object_get(net, "internet");
 
 	snprintf(w->id, sizeof(w->id), "%s", json_string_value(json_object_get(b, "id")));
 	snprintf(w->tenant, sizeof(w->tenant), "%s",

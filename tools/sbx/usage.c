@@ -59,15 +59,22 @@ static void print_usage(json_t *u)
 		print_syscalls(u, sys);
 	else
 		printf("%-10s %s\n", "syscalls", json_string_value(json_object_get(m, "syscalls")));
-	if (json_is_object(net))
-		printf("%-10s rx %" JSON_INTEGER_FORMAT " B (%" JSON_INTEGER_FORMAT
-		       " packets), tx %" JSON_INTEGER_FORMAT " B (%" JSON_INTEGER_FORMAT
-		       " packets)\n",
-		       "net", json_integer_value(json_object_get(net, "rx_bytes")),
-		       json_integer_value(json_object_get(net, "rx_packets")),
-		       json_integer_value(json_object_get(net, "tx_bytes")),
-		       json_integer_value(json_object_get(net, "tx_packets")));
-	else
+	if (json_is_object(net)) {
+		static const char *const parts[] = { "internet", "local" };
+		for (size_t i = 0; i < 2; i++) {
+			json_t *p = json_object_get(net, parts[i]);
+			printf("%-10s rx %" JSON_INTEGER_FORMAT " B (%" JSON_INTEGER_FORMAT
+			       " packets), tx %" JSON_INTEGER_FORMAT " B (%" JSON_INTEGER_FORMAT
+			       " packets)\n",
+			       i ? "net local" : "net",
+			       json_integer_value(json_object_get(p, "rx_bytes")),
+			       json_integer_value(json_object_get(p, "rx_packets")),
+			       json_integer_value(json_object_get(p, "tx_bytes")),
+			       json_integer_value(json_object_get(p, "tx_packets")));
+		}
+		printf("%-10s %" JSON_INTEGER_FORMAT " connections refused\n", "net denied",
+		       json_integer_value(json_object_get(net, "denied")));
+	} else
 		printf("%-10s %s\n", "net", json_string_value(json_object_get(m, "net")));
 }
 

@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: MIT */
+/* rtnetlink for sbx's own interfaces, and conntrack flushes (netlink.c): just the few
+ * requests sandbox networking makes, each acknowledged before it returns. A socket
+ * works in the network namespace of the thread that opened it. Addresses are IPv4 in
+ * network byte order. Every call returns 0 or -errno (the kernel's). */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct nl {
+	int fd;
+	uint32_t seq;
+};
+
+int nl_open(struct nl *nl);
+void nl_close(struct nl *nl);
+
+/* A veth pair @name <-> @peer in this namespace, both down. */
+int nl_veth_add(struct nl *nl, const char *name, const char *peer);
+/* Moves @ifindex into the network namespace @netns_fd, renamed @new_name there. */
+int nl_link_move(struct nl *nl, int ifindex, int netns_fd, const char *new_name);
+/* Up, with IPv6 address generation off (no link-local address either). */
+int nl_link_up(struct nl *nl, int ifindex);
+int nl_link_del(struct nl *nl, int ifindex);
+/* @addr/@prefix on @ifindex. */
+int nl_addr_add(struct nl *nl, int ifindex, uint32_t addr, unsigned prefix);
+/* A route to @dst/@prefix (0/0: the default) via @gw (0: none) out of @ifindex. */
+int nl_route_add(struct nl *nl, uint32_t dst, unsigned prefix, uint32_t gw, int ifindex);
+/* A token bucket as @ifindex's root queue: @rate bytes a second, bursts of @burst bytes. */
+int nl_qdisc_tbf(struct nl *nl, int ifindex, uint64_t rate, uint32_t burst);
+/* Removes every conntrack entry of this namespace whose mark is @mark. */
+int nl_ct_flush_mark(uint32_t mark);

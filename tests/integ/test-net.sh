@@ -1,0 +1,317 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Sandbox networking, mode "internet", on real kernel networking: each case builds its own
+# "internet" (a network namespace holding documentation addresses with a DNS server and
+# TCP servers) and runs sbxd in a namespace of its own whose only uplink leads there.
+# Nothing is sent anywhere else: the host's own routes are never used.
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+LAB=
+# The servers: 203.0.113.10 and .11 (TCP 80, 25 and 9000), DNS at 203.0.113.53 knowing
+# a.test -> .10, b.test -> .11; the router 198.51.100.1; sbxd's uplink 198.51.100.2.
+lab_up() {
+	LAB=sbxn$$
+	ip netns add "${LAB}u" && ip netns add "${LAB}h" || fail "ip netns add"
+	ip link add "${LAB}a" type veth peer name "${LAB}b" || fail "veth"
+	ip link set "${LAB}a" netns "${LAB}u" && ip link set "${LAB}b" netns "${LAB}h" || fail "veth move"
+	U=(nsenter --net=/run/netns/${LAB}u)
+	H=(nsenter --net=/run/netns/${LAB}h)
+	"${U[@]}" sh -ec "ip link set lo up; ip link set ${LAB}a name up0; ip link set up0 up
+		ip addr add 198.51.100.1/24 dev up0
+		for a in 10 11 53; do ip addr add 203.0.113.\$a/32 dev lo; done" || fail "lab upstream"
+	"${H[@]}" sh -ec "ip link set lo up; ip link set ${LAB}b name uplink0; ip link set uplink0 up
+		ip addr add 198.51.100.2/24 dev uplink0; ip route add default via 198.51.100.1" ||
+		fail "lab host"
+	trap 'cleanup; lab_down' EXIT
+	: >"$TMPD/tcp.log"
+	"${U[@]}" python3 "$HERE/netlab.py" dns 203.0.113.53 a.test=203.0.113.10,b.test=203.0.113.11 \
+		>"$TMPD/dns.out" 2>"$TMPD/dns.log" &
+	for a in 10 11; do
+		for p in 80 25 9000; do
+			"${U[@]}" python3 "$HERE/netlab.py" tcp 203.0.113.$a $p "$TMPD/tcp.log" >"$TMPD/tcp.$a.$p" &
+		done
+	done
+	for _ in $(seq 100); do
+		[ "$(cat "$TMPD"/dns.out "$TMPD"/tcp.* 2>/dev/null | grep -c ready)" = 7 ] && break
+		sleep 0.05
+	done
+	export SBXD_WRAP="nsenter --net=/run/netns/${LAB}h"
+}
+lab_down() {
+	local p
+	for p in $(ip netns pids "${LAB}u" 2>/dev/null); do kill "$p" 2>/dev/null; done
+	ip netns del "${LAB}u" 2>/dev/null
+	ip netns del "${LAB}h" 2>/dev/null
+}
+# lab_sbxd [OPTIONS]: sbxd in the lab's host namespace, its resolver upstream the lab's.
+lab_sbxd() {
+	start_sbxd --images "$(sbxd_images)" --net-dns 203.0.113.53 "$@"
+	local h
+	h=$(curl -s --unix-socket "$SBX_SOCKET" http://x/v1/health)
+	[ "$(jget "$h" 'j["features"]["network"]')" = True ] ||
+		fail "networking is off: $(jget "$h" 'j.get("network_off")')"
+}
+# netbox [JSON of net [MORE MEMBERS]]: a sandbox of the host image (python3), waiting for
+# commands; its id in NB.
+netbox() {
+	api POST /v1/sandboxes -d "{\"image\":\"host\",\"net\":${1:-\"internet\"}${2:+,$2}}"
+	[ "$CODE" = 201 ] || fail "create: $CODE $BODY"
+	NB=$(jget "$BODY" 'j["id"]')
+}
+# probe ID HOST:PORT...: each connection's outcome and time, "HOST:PORT open|refused|... MS".
+probe() {
+	local id=$1
+	shift
+	"$SBX" exec "$id" -- python3 -c '
+import socket, sys, time
+for a in sys.argv[1:]:
+    h, p = a.rsplit(":", 1)
+    t = time.time(); s = socket.socket(); s.settimeout(3)
+    try:
+        s.connect((h, int(p))); r = "open"
+    except ConnectionRefusedError: r = "refused"
+    except OSError as e: r = type(e).__name__
+    print(a, r, int((time.time() - t) * 1000))' "$@"
+}
+# expect_refused ID HOST:PORT...: each refused, within 100 ms.
+expect_refused() {
+	local id=$1 out dst r ms
+	shift
+	out=$(probe "$id" "$@")
+	[ -n "$out" ] || fail "probe $id: no answer"
+	while read -r dst r ms; do
+		[ "$r" = refused ] && [ "$ms" -lt 100 ] || fail "$dst: $r after $ms ms (expected refused at once)"
+	done <<<"$out"
+}
+expect_open() {
+	local id=$1 out dst r ms
+	shift
+	out=$(probe "$id" "$@")
+	[ -n "$out" ] || fail "probe $id: no answer"
+	while read -r dst r ms; do
+		[ "$r" = open ] || fail "$dst: $r after $ms ms (expected open)"
+	done <<<"$out"
+}
+# What sbxd's instance holds in its namespace: links and table entries.
+lab_links() { "${H[@]}" ip -o link | grep -c ': s[0-9a-f]\{5\}_[0-9]*p\?@' ; }
+lab_marks() { "${H[@]}" nft list map inet sbx_test marks 2>/dev/null | grep -o ' : 0x' | wc -l ; }
+
+t_internet_reaches_servers_by_name() {
+	lab_up
+	lab_sbxd
+	local id out
+	netbox
+	id=$NB
+	out=$("$SBX" exec "$id" -- python3 -c '
+import socket
+a = socket.gethostbyname("a.test")
+s = socket.create_connection((a, 80), timeout=3); s.sendall(b"HTTP hello"); print(a, s.recv(100).split(b"\r\n")[-1].decode())')
+	assert_eq "$out" "203.0.113.10 ok" "a.test through the sandbox's resolver"
+	grep -q '^Q a.test 1' "$TMPD/dns.log" || fail "the lab's DNS server saw no query: $(cat "$TMPD/dns.log")"
+	# Its record says its address; resolv.conf names its gateway.
+	api GET "/v1/sandboxes/$id"
+	local addr
+	addr=$(jget "$BODY" 'j["address"]')
+	[[ "$addr" == 10.200.* ]] || fail "address: $addr"
+	out=$("$SBX" exec "$id" -- cat /etc/resolv.conf)
+	assert_contains "$out" "nameserver 10.200." "resolv.conf"
+}
+
+t_none_and_loopback_have_no_route() {
+	lab_up
+	lab_sbxd
+	local id out
+	for mode in none loopback; do
+		netbox "\"$mode\""
+	id=$NB
+		out=$(probe "$id" 203.0.113.10:80)
+		[[ "$out" == *" OSError "* || "$out" == *"Unreachable"* || "$out" == *refused* ]] ||
+			fail "$mode: $out"
+		local ms=${out##* }
+		[ "$ms" -lt 100 ] || fail "$mode: no fast failure: $out"
+	done
+}
+
+t_platform_deny_set_beats_allow_out() {
+	lab_up
+	lab_sbxd --listen 0.0.0.0:7777
+	local other id oaddr
+	netbox
+	other=$NB
+	api GET "/v1/sandboxes/$other"
+	oaddr=$(jget "$BODY" 'j["address"]')
+	# Every one named in allow_out: the platform deny set still wins.
+	netbox '{"mode":"internet","allow_out":["0.0.0.0/0","169.254.169.254","198.51.100.2","10.0.0.0/8","203.0.113.10"]}'
+	id=$NB
+	local gw
+	gw=$("$SBX" exec "$id" -- sh -c 'sed -n "s/nameserver //p" /etc/resolv.conf')
+	expect_refused "$id" 169.254.169.254:80 198.51.100.2:7777 198.51.100.2:22 "$gw:7777" \
+		"$oaddr:80" 10.1.2.3:80 192.168.0.1:80 172.16.0.1:80 100.64.0.1:80 127.0.0.53:53 \
+		203.0.113.10:25
+	expect_open "$id" 203.0.113.10:80
+	local denied
+	denied=$(usage "$id" 'j["net"]["denied"]')
+	# 127.0.0.53 is the sandbox's own loopback (refused there, not by the policy).
+	[ "$denied" -ge 10 ] || fail "denied: $denied (expected at least 10)"
+	# No IPv6 at all: no address but loopback's, no route.
+	local v6
+	v6=$("$SBX" exec "$id" -- python3 -c '
+import socket
+s = socket.socket(socket.AF_INET6); s.settimeout(2)
+print(s.connect_ex(("2001:db8::1", 80)), open("/proc/net/if_inet6").read().count("\n"))')
+	assert_eq "$v6" "101 1" "IPv6: ENETUNREACH, and ::1 the only address"
+}
+
+t_allow_and_deny_lists() {
+	lab_up
+	lab_sbxd
+	local a d
+	netbox '{"mode":"internet","allow_out":["203.0.113.10"]}'
+	a=$NB
+	expect_open "$a" 203.0.113.10:80 203.0.113.10:9000
+	expect_refused "$a" 203.0.113.11:80
+	# DNS goes to sbxd's resolver only, even to a server allow_out names.
+	local out
+	out=$("$SBX" exec "$a" -- python3 -c '
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(1)
+s.connect(("203.0.113.10", 53))
+try: s.send(b"\0" * 17); s.recv(10); print("answered")
+except socket.timeout: print("timeout")
+except OSError: print("refused")')
+	assert_eq "$out" refused "direct DNS in allowlist mode"
+	netbox '{"mode":"internet","deny_out":["203.0.113.11/32"]}'
+	d=$NB
+	expect_open "$d" 203.0.113.10:80
+	expect_refused "$d" 203.0.113.11:80 203.0.113.11:9000
+	# The live update: deny .10 as well, then allow everything again.
+	api PUT "/v1/sandboxes/$d/network" -d '{"deny_out":["203.0.113.10","203.0.113.11"]}'
+	[ "$CODE" = 200 ] || fail "PUT network: $CODE $BODY"
+	expect_refused "$d" 203.0.113.10:80
+	api PUT "/v1/sandboxes/$d/network" -d '{}'
+	expect_open "$d" 203.0.113.10:80 203.0.113.11:80
+}
+
+t_bad_network_requests_change_nothing() {
+	lab_up
+	lab_sbxd
+	local before body
+	before=$(lab_links)
+	for body in '{"net":"intranet"}' '{"net":{"mode":"internet","allow_out":["::1"]}}' \
+		'{"net":{"mode":"internet","allow_out":["300.1.1.1"]}}' \
+		'{"net":{"mode":"internet","deny_out":["a..b"]}}' \
+		'{"net":{"mode":"internet","deny_out":"203.0.113.10"}}' \
+		'{"net":{"mode":"loopback"}}' '{"net":"internet","limits":{"net_rate":"fast"}}' \
+		'{"net":"none","limits":{"net_rate":"1mbit"}}' \
+		'{"net":{"mode":"internet","surprise":1}}'; do
+		api POST /v1/sandboxes -d "$body"
+		[ "$CODE" = 400 ] || fail "$body: $CODE $BODY"
+		[ "$(jget "$BODY" 'j["error"]["message"].count(chr(10))')" = 0 ] || fail "not one line: $BODY"
+	done
+	assert_eq "$(lab_links)" "$before" "links after refused requests"
+	local id
+	netbox '"none"'
+	id=$NB
+	api PUT "/v1/sandboxes/$id/network" -d '{"deny_out":["203.0.113.10"]}'
+	[ "$CODE" = 400 ] || fail "PUT network of a none sandbox: $CODE"
+}
+
+t_no_net_leaves_the_host_alone() {
+	lab_up
+	start_sbxd --images "$(sbxd_images)" --no-net
+	local h
+	h=$(curl -s --unix-socket "$SBX_SOCKET" http://x/v1/health)
+	assert_eq "$(jget "$h" 'j["features"]["network"], j["network_off"]')" "(False, 'disabled by --no-net')" "health"
+	api POST /v1/sandboxes -d '{"net":"internet"}'
+	[ "$CODE" = 400 ] || fail "internet with --no-net: $CODE"
+	assert_contains "$BODY" "off on this host" "the error"
+	"${H[@]}" nft list tables | grep -q sbx && fail "a table was made"
+	assert_eq "$("${H[@]}" cat /proc/sys/net/ipv4/conf/uplink0/forwarding)" 0 "uplink forwarding"
+}
+
+t_rate_limit_and_connection_cap() {
+	lab_up
+	lab_sbxd --net-max-conns 8
+	local id out
+	netbox '"internet"' '"limits":{"net_rate":"40mbit"}'
+	id=$NB
+	# 4 MB out: at 40 Mbit/s, 0.8 s.
+	out=$("$SBX" exec "$id" -- python3 -c '
+import socket, time
+s = socket.create_connection(("203.0.113.10", 9000)); t = time.time()
+s.sendall(b"x" * 4000000); s.shutdown(socket.SHUT_WR); s.recv(1); print(int(4000000 * 8 / (time.time() - t)))')
+	python3 -c "import sys; r=$out; sys.exit(0 if 0.9*40e6 <= r <= 1.1*40e6 else 1)" ||
+		fail "measured $out bit/s for a 40 Mbit/s limit"
+	# Eight at once, then the ninth is refused.
+	out=$("$SBX" exec "$id" -- python3 -c '
+import socket
+held = [socket.create_connection(("203.0.113.10", 9000), timeout=3) for _ in range(8)]
+try: socket.create_connection(("203.0.113.10", 9000), timeout=3); print("open")
+except ConnectionRefusedError: print("refused")')
+	assert_eq "$out" refused "the ninth concurrent connection"
+}
+
+t_byte_counts_split_internet_and_local() {
+	lab_up
+	lab_sbxd
+	local id
+	netbox
+	id=$NB
+	"$SBX" exec "$id" -- python3 -c '
+import socket, threading
+s = socket.create_connection(("203.0.113.11", 9000)); s.sendall(b"x" * 1000000); s.close()
+l = socket.socket(); l.bind(("127.0.0.1", 0)); l.listen()
+def eat():
+    c, _ = l.accept()
+    while c.recv(65536): pass
+t = threading.Thread(target=eat); t.start()
+c = socket.create_connection(l.getsockname()); c.sendall(b"y" * 300000); c.close(); t.join()'
+	for _ in $(seq 40); do grep -q 'IN 1000000' "$TMPD/tcp.log" && break; sleep 0.05; done
+	grep -q 'IN 1000000' "$TMPD/tcp.log" || fail "the server did not get 1000000 bytes: $(cat "$TMPD/tcp.log")"
+	local tx txp ltx
+	tx=$(usage "$id" 'j["net"]["internet"]["tx_bytes"]')
+	txp=$(usage "$id" 'j["net"]["internet"]["tx_packets"]')
+	ltx=$(usage "$id" 'j["net"]["local"]["tx_bytes"]')
+	# Payload plus IP and TCP headers (at most 80 bytes a packet), DNS none.
+	[ "$tx" -ge 1000000 ] && [ "$tx" -le $((1000000 + txp * 80)) ] || fail "internet tx $tx in $txp packets"
+	[ "$ltx" -ge 300000 ] && [ "$ltx" -le 400000 ] || fail "local tx $ltx"
+}
+
+t_lifecycle_leaves_nothing_behind() {
+	lab_up
+	lab_sbxd
+	local ids=() id i
+	for i in $(seq 40); do
+		netbox
+		ids+=("$NB")
+	done
+	[ "$(lab_marks)" = 40 ] || fail "marks: $(lab_marks)"
+	expect_open "${ids[0]}" 203.0.113.10:80
+	# A crash of sbxd in the middle: the sandboxes keep their network, and the next sbxd
+	# takes it over.
+	kill_sbxd
+	lab_sbxd
+	[ "$(lab_marks)" = 40 ] || fail "marks after the restart: $(lab_marks)"
+	expect_open "${ids[1]}" 203.0.113.10:80 a.test:80
+	expect_refused "${ids[1]}" 169.254.169.254:80
+	for id in "${ids[@]}"; do "$SBX" rm "$id" >/dev/null || fail "rm $id"; done
+	# One exits by itself, one times out.
+	api POST /v1/sandboxes -d '{"image":"host","net":"internet","cmd":["true"]}'
+	id=$(jget "$BODY" 'j["id"]')
+	wait_exit "$id" >/dev/null
+	api POST /v1/sandboxes -d '{"image":"host","net":"internet","cmd":["sleep","60"],"limits":{"timeout":1}}'
+	id=$(jget "$BODY" 'j["id"]')
+	wait_exit "$id" >/dev/null
+	assert_eq "$(lab_marks)" 0 "marks left"
+	"${H[@]}" nft list set inet sbx_test deny | grep -q elements && fail "deny entries left"
+	local left
+	left=$("${H[@]}" ip -o link | grep -c 's[0-9a-f]\{5\}_[0-9]*p\?@')
+	# The pairs made ahead (4) are all that stays; none is held by a sandbox.
+	[ "$left" -le 8 ] || fail "$left links left"
+	"${H[@]}" ip -o addr | grep -q ' eth0 ' && fail "a sandbox end left"
+	local ct
+	ct=$("${H[@]}" cat /proc/net/nf_conntrack 2>/dev/null | grep -c 'mark=[1-9]')
+	assert_eq "$ct" 0 "conntrack entries of sandboxes"
+}
+
+source "$(dirname "$0")/lib.sh"
