@@ -39,11 +39,11 @@ void usage_finalize(struct box *b);
 /* Whether a sandbox of mode "internet" with policy @p can be made here: 0, or -EINVAL
  * with why. */
 int net_check(const struct net_policy *p, struct why *why);
-/* Its pair, with @p in place: 0, or -errno with @err (one line). A launch worker. */
-int net_acquire(const struct net_policy *p, int *ret_idx, char *err, size_t size);
-/* Moves pair @idx's sandbox end into @pid's namespace and configures it (libsandbox's
- * hook, in the launching thread). */
-int net_attach(int idx, pid_t pid, uint64_t rate_bits);
+/* Its pair, with @p in place and egress shaped to @rate bits a second (0: not), and the
+ * network namespace to launch it in (the caller closes it): 0, or -errno with @err (one
+ * line). A launch worker. */
+int net_acquire(const struct net_policy *p, uint64_t rate, int *ret_idx, int *ret_netns, char *err,
+		size_t size);
 /* Its link, entries (@p: its policy's, or NULL) and connections gone; the number free. */
 void net_release(int idx, const struct net_policy *p);
 /* A re-adopted sandbox's pair and policy, before net_start(). */

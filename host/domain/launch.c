@@ -174,12 +174,6 @@ static int launch_prepare(struct launch_ctx *c)
 	return r;
 }
 
-static int launch_on_netns(pid_t pid, void *userdata)
-{
-	const struct launch_io *io = userdata;
-	return net_attach(io->net_idx, pid, io->req->netp.rate_bits);
-}
-
 /* Its /etc/resolv.conf names its gateway, where sbxd answers, when the image has one. */
 static int launch_resolv_conf(struct launch_ctx *c)
 {
@@ -215,7 +209,8 @@ static int launch_net(struct launch_ctx *c)
 
 	if (io->req->net != NET_INTERNET)
 		return 0;
-	int r = net_acquire(&io->req->netp, &io->net_idx, err, sizeof(err));
+	int r = net_acquire(&io->req->netp, io->req->netp.rate_bits, &io->net_idx, &io->netns_fd,
+			    err, sizeof(err));
 	if (r < 0) {
 		launch_fail(c->j,
 			    r == -EAGAIN       ? -EAGAIN
@@ -278,7 +273,7 @@ static void launch_spec(struct launch_ctx *c, const char **devices)
 		.log_cap = D.opt.log_cap,
 		.status_fd = c->status_fd,
 		.on_cgroup = io->slot >= 0 || D.devices ? on_cgroup : NULL,
-		.on_netns = io->net_idx ? launch_on_netns : NULL,
+		.join_netns_fd = io->netns_fd,
 		.userdata = io,
 		.devices = devices,
 	};
@@ -372,9 +367,12 @@ static void launch_fn(struct work *w)
 		return;
 	if (launch_net(&c) >= 0 && launch_layer(&c) >= 0) {
 		launch_spec(&c, devices);
-		if (launch_start(&c) >= 0 && launch_connect(&c) >= 0)
+		int r = launch_start(&c);
+		closep(&io->netns_fd); /* the sandbox holds it now, if it runs */
+		if (r >= 0 && launch_connect(&c) >= 0)
 			return;
 	}
+	closep(&io->netns_fd);
 	/* Failed: its state directory, layer and link pair go. */
 	remove_state_dir(io->dir);
 	layer_remove(io->id);
@@ -652,7 +650,12 @@ static int box_launch(struct reply *rp, const char *tenant, json_t *spec, struct
 		.b = b,
 		.rp = rp,
 		.ctl_fd = -1,
-		.io = { .id = b->id, .dir = b->dir, .req = &b->req, .slot = b->slot, .from = from },
+		.io = { .id = b->id,
+			.dir = b->dir,
+			.req = &b->req,
+			.slot = b->slot,
+			.from = from,
+			.netns_fd = -1 },
 	};
 	gpu_launch_io(b, &j->io);
 	/* The ioctl timer of GPU holders: switched here, on the loop thread that owns the

@@ -3,9 +3,11 @@
  *
  * Each sandbox gets a veth pair of its own, numbered: pair N is the host's link
  * PREFIX<N> with address BASE+2N/31, and the sandbox's eth0 with BASE+2N+1/31, whose
- * default route is the host's end. No bridge: sandboxes share no link. Pairs are made
- * ahead of need by a thread of their own, so a launch only moves one end into the new
- * namespace and configures it.
+ * default route is the host's end. No bridge: sandboxes share no link. A thread of its
+ * own makes network namespaces ahead of need, each with its loopback up and its pair in
+ * place, since moving a link between namespaces waits for an RCU grace period (tens of
+ * milliseconds); a launch only has the sandbox born in one. The namespace belongs to the
+ * host's user namespace: nothing in the sandbox can reconfigure it.
  *
  * One nftables table per instance holds every rule, keyed by sets and maps (so the cost
  * per packet does not grow with the number of sandboxes): the platform deny set, the
@@ -39,11 +41,12 @@
 
 #include "../../sandbox/instance.h"
 #include "../../sandbox/macro.h"
+#include "../../sandbox/nsutil.h"
 #include "../sys/log.h"
 #include "../sys/netlink.h"
 #include "../sys/nft.h"
 
-#define NET_READY 4 /* pairs made ahead */
+#define NET_READY 8 /* pairs made ahead */
 
 enum pair_state {
 	PAIR_FREE,
@@ -65,6 +68,7 @@ static struct {
 	pthread_mutex_t lock;
 	pthread_cond_t want;
 	uint8_t *state;
+	int *netns; /* a pair's namespace while it waits (PAIR_READY), else -1 */
 	unsigned nready, next;
 	bool stop;
 	pthread_t maker, dns;
@@ -73,7 +77,7 @@ static struct {
 	struct claim {
 		int idx;
 		const struct net_policy *p;
-	} *claims;
+	} * claims;
 	unsigned nclaims;
 } N = { .lock = PTHREAD_MUTEX_INITIALIZER,
 	.want = PTHREAD_COND_INITIALIZER,
@@ -81,9 +85,9 @@ static struct {
 	.dns_up_fd = -1 };
 
 static const char *const platform_deny[] = {
-	"0.0.0.0/8",	  "10.0.0.0/8",	    "100.64.0.0/10", "127.0.0.0/8",  "169.254.0.0/16",
-	"172.16.0.0/12",  "192.0.0.0/24",   "192.168.0.0/16", "198.18.0.0/15", "224.0.0.0/4",
-	"240.0.0.0/4",
+	"0.0.0.0/8",	  "10.0.0.0/8",	   "100.64.0.0/10", "127.0.0.0/8",
+	"169.254.0.0/16", "172.16.0.0/12", "192.0.0.0/24",  "192.168.0.0/16",
+	"198.18.0.0/15",  "224.0.0.0/4",   "240.0.0.0/4",
 };
 
 static uint32_t host_addr(int idx)
@@ -101,25 +105,87 @@ static const char *ntoa(uint32_t a, char buf[static INET_ADDRSTRLEN])
 	return inet_ntop(AF_INET, &a, buf, INET_ADDRSTRLEN);
 }
 
-static void link_name(int idx, bool peer, char buf[static IF_NAMESIZE])
+static void link_name(int idx, char buf[static IF_NAMESIZE])
 {
-	/* 7 + at most 5 digits + 1 (pairs number below 65536) */
-	snprintf(buf, IF_NAMESIZE, "%.7s%u%s", N.ifprefix, (unsigned)idx & 0xffff, peer ? "p" : "");
+	/* 7 + at most 5 digits (pairs number below 65536) */
+	snprintf(buf, IF_NAMESIZE, "%.7s%u", N.ifprefix, (unsigned)idx & 0xffff);
 }
 
-/* A pair, made and its host end configured: 0 or -errno. */
-static int pair_make(int idx)
+/* Runs @fn(@idx, @arg) in the network namespace @ns, from the calling thread, which comes
+ * back to its own. */
+static int in_netns(int ns, int (*fn)(int idx, uint64_t arg), int idx, uint64_t arg)
 {
-	char name[IF_NAMESIZE], peer[IF_NAMESIZE], path[96];
-	struct nl nl;
-	int r = nl_open(&nl);
+	_cleanup_close_ int self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
 
+	if (self < 0 || setns(ns, CLONE_NEWNET) < 0)
+		return -errno;
+	int r = fn(idx, arg);
+	if (setns(self, CLONE_NEWNET) < 0)
+		abort(); /* cannot fail for a thread that could leave it */
+	return r;
+}
+
+/* Inside a pair's namespace: lo, and eth0 with its address and default route. */
+static int inside_setup(int idx, uint64_t arg)
+{
+	struct nl nl;
+	int r = nsutil_lo_up(), ifindex;
+
+	(void)arg;
+	if (r == 0)
+		r = nl_open(&nl);
 	if (r < 0)
 		return r;
-	link_name(idx, false, name);
-	link_name(idx, true, peer);
-	r = nl_veth_add(&nl, name, peer);
-	int ifindex = r == 0 ? (int)if_nametoindex(name) : 0;
+	ifindex = (int)if_nametoindex("eth0");
+	r = ifindex ? nl_addr_add(&nl, ifindex, box_addr(idx), 31) : -ENODEV;
+	if (r == 0)
+		r = nl_link_up(&nl, ifindex);
+	if (r == 0)
+		r = nl_route_add(&nl, 0, 0, host_addr(idx), ifindex);
+	nl_close(&nl);
+	return r;
+}
+
+/* Egress of @rate bits a second on eth0, beyond the sandbox's reach. */
+static int inside_rate(int idx, uint64_t rate)
+{
+	struct nl nl;
+	int r = nl_open(&nl), ifindex = (int)if_nametoindex("eth0");
+	uint64_t bytes = rate / 8;
+	/* A burst of 1/100 s at the rate, at least 16 KiB. */
+	uint32_t burst = bytes / 100 > 16384 ? (uint32_t)(bytes / 100) : 16384;
+
+	(void)idx;
+	if (r < 0)
+		return r;
+	r = ifindex ? nl_qdisc_tbf(&nl, ifindex, bytes, burst) : -ENODEV;
+	nl_close(&nl);
+	return r;
+}
+
+/* Pair @idx: its namespace (returned in @ret_ns), both ends configured. 0 or -errno. */
+static int pair_make(int idx, int *ret_ns)
+{
+	char name[IF_NAMESIZE], path[96];
+	_cleanup_close_ int self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+	_cleanup_close_ int ns = -1;
+	struct nl nl;
+	int r, ifindex = 0;
+
+	if (self < 0)
+		return -errno;
+	/* A new namespace, made by this thread, which goes back to its own at once. */
+	if (unshare(CLONE_NEWNET) < 0)
+		return -errno;
+	ns = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+	r = ns < 0 ? -errno : 0;
+	if (setns(self, CLONE_NEWNET) < 0)
+		abort();
+	if (r < 0 || (r = nl_open(&nl)) < 0)
+		return r;
+	link_name(idx, name);
+	r = nl_veth_add(&nl, name, "eth0", ns);
+	ifindex = r == 0 ? (int)if_nametoindex(name) : 0;
 	if (r == 0 && !ifindex)
 		r = -ENODEV;
 	if (r == 0)
@@ -133,9 +199,13 @@ static int pair_make(int idx)
 		if (fd < 0 || write(fd, "1", 1) != 1)
 			r = -errno;
 	}
+	if (r == 0)
+		r = in_netns(ns, inside_setup, idx, 0);
 	if (r < 0 && ifindex)
 		(void)nl_link_del(&nl, ifindex);
 	nl_close(&nl);
+	if (r == 0)
+		*ret_ns = TAKE_FD(ns);
 	return r;
 }
 
@@ -168,7 +238,7 @@ static void *maker_main(void *arg)
 			continue;
 		}
 		pthread_mutex_unlock(&N.lock);
-		int r = pair_make(idx);
+		int ns = -1, r = pair_make(idx, &ns);
 		pthread_mutex_lock(&N.lock);
 		if (r < 0) {
 			N.state[idx] = PAIR_FREE;
@@ -180,6 +250,7 @@ static void *maker_main(void *arg)
 			continue;
 		}
 		N.state[idx] = PAIR_READY;
+		N.netns[idx] = ns;
 		N.nready++;
 	}
 	pthread_mutex_unlock(&N.lock);
@@ -326,7 +397,8 @@ static int table_install(char *err, size_t size)
 		t, t, t, t, t, t, t);
 	cmd_add(&c,
 		"add rule inet %s tenant ip saddr . ip daddr @deny goto refuse\n"
-		"add rule inet %s tenant ip saddr @listed ip saddr . ip daddr != @allow goto refuse\n"
+		"add rule inet %s tenant ip saddr @listed ip saddr . ip daddr != @allow goto "
+		"refuse\n"
 		"add rule inet %s tenant ip saddr @listed meta l4proto { tcp, udp } th dport 53 "
 		"goto refuse\n"
 		"add rule inet %s tenant add @conns { ip saddr ct count over %u } goto refuse\n"
@@ -337,9 +409,8 @@ static int table_install(char *err, size_t size)
 		"add rule inet %s refuse meta l4proto tcp reject with tcp reset\n"
 		"add rule inet %s refuse reject with icmpx admin-prohibited\n",
 		t, t, t);
-	cmd_add(&c,
-		"add rule inet %s postrouting ip saddr %s/%u oifname \"%s\" masquerade\n", t, pool,
-		N.prefix, N.uplink);
+	cmd_add(&c, "add rule inet %s postrouting ip saddr %s/%u oifname \"%s\" masquerade\n", t,
+		pool, N.prefix, N.uplink);
 	return cmd_run(&c, err, size);
 }
 
@@ -364,8 +435,8 @@ static void cidr_elements(struct cmd *c, const char *verb, const char *set, cons
 
 	for (unsigned i = 0; i < n; i++)
 		if (!covered(v, n, i))
-			cmd_add(c, "%s element inet %s %s { %s . %s/%u }\n", verb, N.table, set, src,
-				ntoa(v[i].addr, a), v[i].prefix);
+			cmd_add(c, "%s element inet %s %s { %s . %s/%u }\n", verb, N.table, set,
+				src, ntoa(v[i].addr, a), v[i].prefix);
 }
 
 /* The elements of pair @idx's policy, added ("add") or removed ("delete"). */
@@ -449,15 +520,17 @@ static int dns_upstream(struct sockaddr_in *ret, char *why, size_t size)
 		while (f && fgets(line, sizeof(line), f) && !*addr) {
 			char a[64];
 			struct in_addr tmp;
-			if (sscanf(line, "nameserver %63s", a) == 1 && inet_pton(AF_INET, a, &tmp) == 1)
+			if (sscanf(line, "nameserver %63s", a) == 1 &&
+			    inet_pton(AF_INET, a, &tmp) == 1)
 				strcpy(addr, a);
 		}
 		if (f)
 			fclose(f);
 	}
 	if (!*addr || inet_pton(AF_INET, addr, &ret->sin_addr) != 1) {
-		snprintf(why, size, *addr ? "--net-dns %s: not an IPv4 address"
-					  : "no IPv4 nameserver in /etc/resolv.conf (give --net-dns)",
+		snprintf(why, size,
+			 *addr ? "--net-dns %s: not an IPv4 address"
+			       : "no IPv4 nameserver in /etc/resolv.conf (give --net-dns)",
 			 addr);
 		return -EINVAL;
 	}
@@ -565,7 +638,8 @@ static int net_setup(char *why, size_t size)
 	snprintf(N.ifprefix, sizeof(N.ifprefix), "s%05x_", h & 0xfffff);
 	snprintf(N.table, sizeof(N.table), "sbx%s%s", *inst ? "_" : "", inst);
 	if (apispec_parse_cidr(D.opt.net_pool, &pool) < 0 || pool.prefix < 8 || pool.prefix > 28) {
-		snprintf(why, size, "--net-pool %s: not an IPv4 network from /8 to /28", D.opt.net_pool);
+		snprintf(why, size, "--net-pool %s: not an IPv4 network from /8 to /28",
+			 D.opt.net_pool);
 		return -EINVAL;
 	}
 	N.base = ntohl(pool.addr);
@@ -585,8 +659,12 @@ static int net_setup(char *why, size_t size)
 		snprintf(why, size, "uplink %s: no such interface", N.uplink);
 		return -ENODEV;
 	}
-	if (!(N.state = calloc(N.npairs, 1)))
+	N.state = calloc(N.npairs, 1);
+	N.netns = malloc(N.npairs * sizeof(int));
+	if (!N.state || !N.netns)
 		return -ENOMEM;
+	for (unsigned i = 0; i < N.npairs; i++)
+		N.netns[i] = -1;
 	if ((r = dns_open(why, size)) < 0 || (r = uplink_forwarding(why, size)) < 0)
 		return r;
 	/* libnftables is there and nftables works: the table itself waits for net_start. */
@@ -638,9 +716,10 @@ static void sweep_set(const char *set)
 		json_t *s = json_object_get(o, "set") ?: json_object_get(o, "map");
 		json_array_foreach (json_object_get(s, "elem"), k, el) {
 			/* A plain element is its value; one with a counter or data is an object. */
-			json_t *v = json_is_string(el)	   ? el
-				    : json_is_array(el)	   ? json_array_get(el, 0)
-							   : json_object_get(json_object_get(el, "elem"), "val");
+			json_t *v = json_is_string(el) ? el
+				    : json_is_array(el)
+					    ? json_array_get(el, 0)
+					    : json_object_get(json_object_get(el, "elem"), "val");
 			struct in_addr a;
 			if (!json_is_string(v) || inet_pton(AF_INET, json_string_value(v), &a) != 1)
 				continue;
@@ -711,6 +790,9 @@ void net_shutdown(void)
 	pthread_join(N.maker, NULL);
 	pthread_join(N.dns, NULL);
 	N.threads = false;
+	/* The namespaces made ahead go, and their pairs with them. */
+	for (unsigned i = 0; i < N.npairs; i++)
+		closep(&N.netns[i]);
 }
 
 /* ---- a sandbox's pair ---- */
@@ -730,8 +812,7 @@ int net_check(const struct net_policy *p, struct why *why)
 	return 0;
 }
 
-int box_set_network(struct reply *rp, struct box *b, const char *body, size_t len,
-		    struct why *why)
+int box_set_network(struct reply *rp, struct box *b, const char *body, size_t len, struct why *why)
 {
 	struct net_policy p = b->req.netp;
 	_cleanup_free_ char *perr = NULL;
@@ -765,9 +846,10 @@ int box_set_network(struct reply *rp, struct box *b, const char *body, size_t le
 	return 0;
 }
 
-int net_acquire(const struct net_policy *p, int *ret_idx, char *err, size_t size)
+int net_acquire(const struct net_policy *p, uint64_t rate, int *ret_idx, int *ret_netns, char *err,
+		size_t size)
 {
-	int idx = -1, r;
+	int idx = -1, ns = -1, r;
 	char a[INET_ADDRSTRLEN];
 	struct cmd c = { 0 };
 
@@ -782,6 +864,8 @@ int net_acquire(const struct net_policy *p, int *ret_idx, char *err, size_t size
 			idx = (int)k;
 	if (idx >= 0) {
 		N.state[idx] = PAIR_TAKEN;
+		ns = N.netns[idx];
+		N.netns[idx] = -1;
 		N.nready--;
 	} else {
 		idx = pair_pick(PAIR_TAKEN);
@@ -792,13 +876,15 @@ int net_acquire(const struct net_policy *p, int *ret_idx, char *err, size_t size
 		snprintf(err, size, "net: the address pool is exhausted");
 		return -EAGAIN;
 	}
-	char name[IF_NAMESIZE];
-	link_name(idx, false, name);
-	if (!if_nametoindex(name) && (r = pair_make(idx)) < 0) {
+	if (ns < 0 && (r = pair_make(idx, &ns)) < 0) {
 		snprintf(err, size, "net: cannot make the sandbox's link: %s", strerror(-r));
 		goto fail;
 	}
-	/* Its policy is in place before its link exists in its namespace. */
+	if (rate && (r = in_netns(ns, inside_rate, idx, rate)) < 0) {
+		snprintf(err, size, "net: limits.net_rate: %s", strerror(-r));
+		goto fail;
+	}
+	/* Its policy is in place before anything runs in its namespace. */
 	cmd_add(&c, "add element inet %s marks { %s : %d }\n", N.table, ntoa(box_addr(idx), a),
 		idx);
 	policy_elements(&c, "add", idx, p);
@@ -809,53 +895,11 @@ int net_acquire(const struct net_policy *p, int *ret_idx, char *err, size_t size
 		goto fail;
 	}
 	*ret_idx = idx;
+	*ret_netns = ns;
 	return 0;
 fail:
+	closep(&ns);
 	net_release(idx, NULL);
-	return r;
-}
-
-int net_attach(int idx, pid_t pid, uint64_t rate_bits)
-{
-	char peer[IF_NAMESIZE], path[64];
-	struct nl nl;
-	int r;
-
-	link_name(idx, true, peer);
-	snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)pid);
-	_cleanup_close_ int self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-	_cleanup_close_ int target = open(path, O_RDONLY | O_CLOEXEC);
-	int ifindex = (int)if_nametoindex(peer);
-	if (self < 0 || target < 0)
-		return -errno;
-	if (!ifindex)
-		return -ENODEV;
-	if ((r = nl_open(&nl)) < 0)
-		return r;
-	r = nl_link_move(&nl, ifindex, target, "eth0");
-	nl_close(&nl);
-	if (r < 0)
-		return r;
-	if (setns(target, CLONE_NEWNET) < 0)
-		return -errno;
-	r = nl_open(&nl);
-	if (r == 0) {
-		ifindex = (int)if_nametoindex("eth0");
-		r = ifindex ? nl_addr_add(&nl, ifindex, box_addr(idx), 31) : -ENODEV;
-		if (r == 0)
-			r = nl_link_up(&nl, ifindex);
-		if (r == 0)
-			r = nl_route_add(&nl, 0, 0, host_addr(idx), ifindex);
-		/* Egress shaped on its own end, beyond its reach (it holds no capability). */
-		if (r == 0 && rate_bits) {
-			uint64_t bytes = rate_bits / 8;
-			uint32_t burst = bytes / 100 > 16384 ? (uint32_t)(bytes / 100) : 16384;
-			r = nl_qdisc_tbf(&nl, ifindex, bytes, burst);
-		}
-		nl_close(&nl);
-	}
-	if (setns(self, CLONE_NEWNET) < 0)
-		abort();
 	return r;
 }
 
@@ -867,7 +911,7 @@ void net_release(int idx, const struct net_policy *p)
 
 	if (idx <= 0 || !D.net_on)
 		return;
-	link_name(idx, false, name);
+	link_name(idx, name);
 	int ifindex = (int)if_nametoindex(name);
 	if (ifindex && nl_open(&nl) == 0) {
 		(void)nl_link_del(&nl, ifindex);
@@ -906,8 +950,8 @@ int net_claim(int idx, const struct net_policy *p)
 	return 0;
 }
 
-int net_policy_replace(int idx, const struct net_policy *old, const struct net_policy *p,
-		       char *err, size_t size)
+int net_policy_replace(int idx, const struct net_policy *old, const struct net_policy *p, char *err,
+		       size_t size)
 {
 	struct cmd c = { 0 };
 

@@ -105,7 +105,8 @@ static void emit_syscalls(FILE *f, const char *l, json_t *u)
 	free(vals);
 }
 
-/* One network family: @unit is "bytes" or "packets", each direction a sample. */
+/* One network family: @unit is "bytes" or "packets", a sample each direction and scope
+ * (internet: billed; local: the sandbox's loopback). */
 static void emit_net(FILE *f, const char *l, json_t *u, const char *unit)
 {
 	json_t *net = json_object_get(u, "net");
@@ -113,11 +114,18 @@ static void emit_net(FILE *f, const char *l, json_t *u, const char *unit)
 
 	if (!json_is_object(net))
 		return;
-	for (int d = 0; d < 2; d++) {
-		const char *dir = d ? "tx" : "rx";
-		snprintf(key, sizeof(key), "%s_%s", dir, unit);
-		fprintf(f, "sbx_net_%s_total{%s,direction=\"%s\"} %" JSON_INTEGER_FORMAT "\n", unit,
-			l, dir, json_integer_value(json_object_get(net, key)));
+	for (int s = 0; s < 2; s++) {
+		const char *scope = s ? "local" : "internet";
+		for (int d = 0; d < 2; d++) {
+			const char *dir = d ? "tx" : "rx";
+			snprintf(key, sizeof(key), "%s_%s", dir, unit);
+			fprintf(f,
+				"sbx_net_%s_total{%s,direction=\"%s\",scope=\"%s\"} "
+				"%" JSON_INTEGER_FORMAT "\n",
+				unit, l, dir, scope,
+				json_integer_value(
+					json_object_get(json_object_get(net, scope), key)));
+		}
 	}
 }
 

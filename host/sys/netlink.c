@@ -148,7 +148,7 @@ static void no_ipv6_addresses(struct msg *m)
 	nest_close(m, spec);
 }
 
-int nl_veth_add(struct nl *nl, const char *name, const char *peer)
+int nl_veth_add(struct nl *nl, const char *name, const char *peer, int peer_netns_fd)
 {
 	struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC };
 	struct msg m;
@@ -166,20 +166,11 @@ int nl_veth_add(struct nl *nl, const char *name, const char *peer)
 		m.h.nlmsg_len += (uint32_t)NLMSG_ALIGN(sizeof(*pi));
 	}
 	attr_str(&m, IFLA_IFNAME, peer);
+	if (peer_netns_fd >= 0)
+		attr_u32(&m, IFLA_NET_NS_FD, (uint32_t)peer_netns_fd);
 	nest_close(&m, p);
 	nest_close(&m, data);
 	nest_close(&m, info);
-	return nl_do(nl, &m);
-}
-
-int nl_link_move(struct nl *nl, int ifindex, int netns_fd, const char *new_name)
-{
-	struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC, .ifi_index = ifindex };
-	struct msg m;
-
-	msg_init(&m, RTM_NEWLINK, 0, &ifi, sizeof(ifi));
-	attr_u32(&m, IFLA_NET_NS_FD, (uint32_t)netns_fd);
-	attr_str(&m, IFLA_IFNAME, new_name);
 	return nl_do(nl, &m);
 }
 

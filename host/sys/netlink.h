@@ -16,10 +16,9 @@ struct nl {
 int nl_open(struct nl *nl);
 void nl_close(struct nl *nl);
 
-/* A veth pair @name <-> @peer in this namespace, both down. */
-int nl_veth_add(struct nl *nl, const char *name, const char *peer);
-/* Moves @ifindex into the network namespace @netns_fd, renamed @new_name there. */
-int nl_link_move(struct nl *nl, int ifindex, int netns_fd, const char *new_name);
+/* A veth pair @name <-> @peer, both down: @name in this namespace, @peer in the network
+ * namespace @peer_netns_fd (-1: this one too). */
+int nl_veth_add(struct nl *nl, const char *name, const char *peer, int peer_netns_fd);
 /* Up, with IPv6 address generation off (no link-local address either). */
 int nl_link_up(struct nl *nl, int ifindex);
 int nl_link_del(struct nl *nl, int ifindex);

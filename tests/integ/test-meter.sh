@@ -173,7 +173,7 @@ t_metrics() {
 	echo "$m" | promtool check metrics || fail "promtool check metrics"
 	assert_contains "$m" "sbx_syscalls_total{sandbox=\"$id\",tenant=\"admin\",syscall=\"getppid\"} 42" "getppid series"
 	assert_contains "$m" "sbx_cpu_seconds_total{sandbox=\"$id\"" "cpu series"
-	assert_contains "$m" "sbx_net_bytes_total{sandbox=\"$id\",tenant=\"admin\",direction=\"rx\"}" "net series"
+	assert_contains "$m" "sbx_net_bytes_total{sandbox=\"$id\",tenant=\"admin\",direction=\"rx\",scope=\"internet\"}" "net series"
 	assert_contains "$m" 'sbx_sandboxes{state="running"} 1' "sandbox count"
 	assert_contains "$m" "sbx_metering_up 1" "health"
 	"$SBX" rm "$id" >/dev/null || fail rm

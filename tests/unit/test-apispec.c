@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include "../../host/domain/apispec.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 
 #include "harness.h"
@@ -80,7 +81,7 @@ TEST(create_errors_name_the_field)
 	expect("{\"limits\":{\"pids\":0}}", "limits.pids: must be an integer from 1");
 	expect("{\"limits\":{\"timeout\":\"soon\"}}", "limits.timeout: invalid value");
 	expect("{\"limits\":[]}", "limits: must be an object");
-	expect("{\"net\":\"host\"}", "net: must be \"none\" or \"loopback\"");
+	expect("{\"net\":\"host\"}", "net: must be \"none\", \"loopback\", \"internet\"");
 	expect("{\"workdir\":\"tmp\"}", "workdir: must be an absolute path");
 	expect("{\"hostname\":\"a b\"}", "hostname: 1-63 characters");
 	expect("{\"user\":\"root\"}", "user: must be \"UID[:GID]\"");
@@ -114,4 +115,76 @@ TEST(exec_bodies)
 	CHECK_EQ_INT(apispec_parse_exec(b3, strlen(b3), &e, &err), -EINVAL);
 	CHECK_STR_CONTAINS(err, "tty: unknown field");
 	free(err);
+}
+
+TEST(net_internet_forms)
+{
+	static const char b[] = "{\"net\":{\"mode\":\"internet\",\"allow_out\":[\"203.0.113.0/24\","
+				"\"198.51.100.7\",\"API.Example.com\",\"*.pkg.example\"],"
+				"\"deny_out\":[\"203.0.113.9/32\",\"0.0.0.0/0\"],\"ports\":[8080]},"
+				"\"limits\":{\"net_rate\":\"100Mbit\"}}";
+	struct api_create c;
+	char *err = NULL;
+	CHECK_EQ_INT(apispec_parse_create(b, sizeof(b) - 1, &c, &err), 0);
+	CHECK(c.net == NET_INTERNET && c.netp.allow_list);
+	CHECK_EQ_INT(c.netp.nallow, 2);
+	CHECK_EQ_INT(c.netp.allow[0].prefix, 24);
+	CHECK_EQ_INT(c.netp.allow[0].addr, htonl(0xcb007100));
+	CHECK_EQ_INT(c.netp.allow[1].prefix, 32);
+	CHECK(!strcmp(c.netp.allow_domains[0], "api.example.com"));
+	CHECK(!strcmp(c.netp.allow_domains[1], "*.pkg.example") && !c.netp.allow_domains[2]);
+	CHECK_EQ_INT(c.netp.ndeny, 2);
+	CHECK_EQ_INT(c.netp.deny[1].prefix, 0);
+	CHECK_EQ_INT(c.netp.nports, 1);
+	CHECK_EQ_INT(c.netp.ports[0], 8080);
+	CHECK_EQ_INT(c.netp.rate_bits, 100000000);
+	/* The record's form of it, read back the same. */
+	json_t *j = net_policy_json(&c.netp);
+	char *s = json_dumps(j, JSON_COMPACT);
+	CHECK_STR_CONTAINS(
+		s, "\"allow_out\":[\"203.0.113.0/24\",\"198.51.100.7\",\"api.example.com\"");
+	free(s);
+	json_decref(j);
+	api_create_clear(&c);
+	/* A host's bits are dropped; the string form has no policy. */
+	static const char b2[] = "{\"net\":{\"mode\":\"internet\",\"deny_out\":[\"10.1.2.3/8\"]}}";
+	CHECK_EQ_INT(apispec_parse_create(b2, sizeof(b2) - 1, &c, &err), 0);
+	CHECK_EQ_INT(c.netp.deny[0].addr, htonl(0x0a000000));
+	CHECK(!c.netp.allow_list);
+	api_create_clear(&c);
+	CHECK_EQ_INT(apispec_parse_create("{\"net\":\"internet\"}", 18, &c, &err), 0);
+	CHECK(c.net == NET_INTERNET && !c.netp.allow_list && !c.netp.ndeny);
+	api_create_clear(&c);
+}
+
+TEST(net_errors_name_the_entry)
+{
+	expect("{\"net\":\"intranet\"}", "net: must be");
+	expect("{\"net\":{\"mode\":\"none\"}}", "net.mode");
+	expect("{\"net\":{\"mode\":\"internet\",\"x\":1}}", "net.x: unknown field");
+	expect("{\"net\":{\"mode\":\"internet\",\"allow_out\":[\"::1\"]}}",
+	       "allow_out[0]: \"::1\": IPv6");
+	expect("{\"net\":{\"mode\":\"internet\",\"allow_out\":[\"1.2.3.4\",\"300.1.1.1\"]}}",
+	       "allow_out[1]: \"300.1.1.1\" is not");
+	expect("{\"net\":{\"mode\":\"internet\",\"deny_out\":[\"1.2.3.4/33\"]}}", "deny_out[0]");
+	expect("{\"net\":{\"mode\":\"internet\",\"deny_out\":[\"010.1.1.1\"]}}", "deny_out[0]");
+	expect("{\"net\":{\"mode\":\"internet\",\"deny_out\":[\"a..b\"]}}", "deny_out[0]");
+	expect("{\"net\":{\"mode\":\"internet\",\"deny_out\":[\"-a.b\"]}}", "deny_out[0]");
+	expect("{\"net\":{\"mode\":\"internet\",\"deny_out\":[\"a.*.b\"]}}", "deny_out[0]");
+	expect("{\"net\":{\"mode\":\"internet\",\"deny_out\":[\"localhost\"]}}", "deny_out[0]");
+	expect("{\"net\":{\"mode\":\"internet\",\"deny_out\":\"1.2.3.4\"}}", "must be an array");
+	expect("{\"net\":{\"mode\":\"internet\",\"ports\":[0]}}", "net.ports[0]");
+	expect("{\"net\":{\"mode\":\"internet\",\"ports\":[65536]}}", "net.ports[0]");
+	expect("{\"net\":\"internet\",\"limits\":{\"net_rate\":\"fast\"}}", "limits.net_rate");
+	expect("{\"net\":\"internet\",\"limits\":{\"net_rate\":\"1kbit\"}}", "limits.net_rate");
+	expect("{\"net\":\"internet\",\"limits\":{\"net_rate\":\"200gbit\"}}", "limits.net_rate");
+	expect("{\"net\":\"none\",\"limits\":{\"net_rate\":\"1mbit\"}}", "only for net");
+	struct net_policy p = { .rate_bits = 5 };
+	char *err = NULL;
+	CHECK_EQ_INT(apispec_parse_network("{\"mode\":\"loopback\"}", 19, &p, &err), -EINVAL);
+	CHECK_STR_CONTAINS(err, "cannot change");
+	free(err);
+	CHECK_EQ_INT(apispec_parse_network("{\"deny_out\":[\"1.2.3.4\"]}", 24, &p, &err), 0);
+	CHECK(p.ndeny == 1 && p.rate_bits == 5 && !p.allow_list);
+	net_policy_clear(&p);
 }

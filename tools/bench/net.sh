@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Networking benchmark, on a lab of network namespaces (nothing leaves the machine): an
+# "internet" namespace with a TCP server at 203.0.113.10, and sbxd in a namespace whose
+# only uplink leads there. Each figure has its baseline from the same run:
+#   1. create with net "internet" against net "none" (interleaved, p50/p99);
+#   2. a bulk download through NAT against the same download from sbxd's namespace;
+#   3. TCP connect time, sandbox against sbxd's namespace;
+#   4. the same connect and download with SCALE (default 1000) networked sandboxes
+#      running, against the first run (their rules are sets: the cost should not grow).
+# ROUNDS=N (default 40), MB=N (default 200), SCALE=N change the sizes.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+B=${B:-build}
+ROUNDS=${ROUNDS:-40}
+MB=${MB:-200}
+SCALE=${SCALE:-1000}
+tmp=$(mktemp -d /tmp/sbx-bench-net.XXXXXX)
+lab=sbxb$$
+U=(nsenter --net=/run/netns/${lab}u)
+H=(nsenter --net=/run/netns/${lab}h)
+pid=
+cleanup() {
+	[ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+	for p in $(ip netns pids "${lab}u" 2>/dev/null); do kill "$p" 2>/dev/null; done
+	ip netns del "${lab}u" 2>/dev/null || true
+	ip netns del "${lab}h" 2>/dev/null || true
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+ip netns add "${lab}u"
+ip netns add "${lab}h"
+ip link add "${lab}a" type veth peer name "${lab}b"
+ip link set "${lab}a" netns "${lab}u"
+ip link set "${lab}b" netns "${lab}h"
+"${U[@]}" sh -ec "ip link set lo up; ip link set ${lab}a name up0; ip link set up0 up
+	ip addr add 198.51.100.1/24 dev up0; ip addr add 203.0.113.10/32 dev lo"
+"${H[@]}" sh -ec "ip link set lo up; ip link set ${lab}b name uplink0; ip link set uplink0 up
+	ip addr add 198.51.100.2/24 dev uplink0; ip route add default via 198.51.100.1"
+"${U[@]}" python3 tests/integ/netlab.py tcp 203.0.113.10 9000 /dev/null >"$tmp/ready" &
+for _ in $(seq 100); do grep -q ready "$tmp/ready" && break; sleep 0.05; done
+
+"${H[@]}" "$B/sbxd" --instance bench --socket "$tmp/sock" --state-dir "$tmp/state" \
+	--log-level warn --kill-on-exit --net-dns 198.51.100.1 --max-per-tenant 100000 &
+pid=$!
+for _ in $(seq 100); do curl -sf --unix-socket "$tmp/sock" http://x/v1/health >/dev/null 2>&1 && break; sleep 0.05; done
+export SBX_SOCKET=$tmp/sock
+
+# The client measures: connect p50/p99 (N tries) and a download of MB megabytes.
+cat >"$tmp/client.py" <<'EOF'
+import json, socket, sys, time
+n, mb = int(sys.argv[1]), int(sys.argv[2])
+ts = []
+for _ in range(n):
+    t = time.perf_counter(); s = socket.create_connection(("203.0.113.10", 9000)); ts.append(time.perf_counter() - t); s.close()
+ts.sort()
+s = socket.create_connection(("203.0.113.10", 9000))
+s.sendall(b"GET %d\n" % (mb << 20)); got = 0; t = time.perf_counter()
+buf = bytearray(1 << 20)
+while True:
+    k = s.recv_into(buf)
+    if not k: break
+    got += k
+dt = time.perf_counter() - t
+print(json.dumps({"connect_p50_ms": ts[n // 2] * 1e3, "connect_p99_ms": ts[min(n - 1, n * 99 // 100)] * 1e3, "mbit_s": got * 8 / dt / 1e6, "bytes": got}))
+EOF
+
+python3 - "$tmp" "$ROUNDS" <<'EOF'
+import http.client, json, socket, statistics, sys, time
+tmp, rounds = sys.argv[1], int(sys.argv[2])
+class U(http.client.HTTPConnection):
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX); self.sock.connect(tmp + "/sock")
+c = U("x")
+def call(m, p, body=None):
+    c.request(m, p, body=body, headers={"Content-Type": "application/json"})
+    r = c.getresponse(); d = r.read(); return r.status, d
+t = {"none": [], "internet": []}
+for i in range(rounds + 5):
+    for mode in ("none", "internet"):
+        t0 = time.perf_counter()
+        st, d = call("POST", "/v1/sandboxes", json.dumps({"net": mode}))
+        dt = time.perf_counter() - t0
+        assert st == 201, d
+        call("DELETE", "/v1/sandboxes/" + json.loads(d)["id"])
+        if i >= 5:
+            t[mode].append(dt * 1e3)
+def p(v, q): v = sorted(v); return v[min(len(v) - 1, int(len(v) * q))]
+n50, i50 = p(t["none"], .5), p(t["internet"], .5)
+print("create  none:     p50 %.2f ms  p99 %.2f ms" % (n50, p(t["none"], .99)))
+print("create  internet: p50 %.2f ms  p99 %.2f ms  (+%.2f ms p50 over none; target <= 1 ms)" % (i50, p(t["internet"], .99), i50 - n50))
+EOF
+
+host=$("${H[@]}" python3 "$tmp/client.py" 200 "$MB")
+id=$("$B/sbx" create --image host --net internet)
+"$B/sbx" cp "$tmp/client.py" "$id:/tmp/client.py" >/dev/null
+box=$("$B/sbx" exec "$id" -- python3 /tmp/client.py 200 "$MB")
+report() { # LABEL BASE_JSON JSON
+	python3 - "$@" <<'EOF'
+import json, sys
+label, b, s = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3])
+print("%-34s connect p50 %.3f ms (baseline %.3f, +%.3f; target <= 0.5)  p99 %.3f ms" % (label, s["connect_p50_ms"], b["connect_p50_ms"], s["connect_p50_ms"] - b["connect_p50_ms"], s["connect_p99_ms"]))
+print("%-34s download %.0f Mbit/s (baseline %.0f: %.0f%%; target >= 90%%)" % (label, s["mbit_s"], b["mbit_s"], 100 * s["mbit_s"] / b["mbit_s"]))
+EOF
+}
+report "sandbox through NAT vs sbxd's ns:" "$host" "$box"
+
+# SCALE networked sandboxes at once, then the same measurements from the first one.
+t0=$(date +%s.%N)
+for i in $(seq 2 "$SCALE"); do
+	curl -sf --unix-socket "$tmp/sock" -X POST http://x/v1/sandboxes -d '{"net":"internet"}' >/dev/null ||
+		{ echo "bench: create $i of $SCALE failed" >&2; break; }
+done
+t1=$(date +%s.%N)
+n=$(curl -s --unix-socket "$tmp/sock" http://x/v1/health | python3 -c 'import json,sys; print(json.load(sys.stdin)["sandboxes"]["live"])')
+echo "$n networked sandboxes running (created in $(python3 -c "print('%.1f' % ($t1 - $t0))") s)"
+scaled=$("$B/sbx" exec "$id" -- python3 /tmp/client.py 200 "$MB")
+report "with $n sandboxes vs with 1:" "$box" "$scaled"
