@@ -19,7 +19,7 @@
  * Threads: the launch workers (acquire, attach), the loop (release, policy, counters),
  * the pair maker and the DNS forwarder. N.lock guards the pairs' states. */
 #define _GNU_SOURCE
-#include "internal.h"
+#include "network.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -62,16 +62,16 @@ static struct {
 	char uplink[IF_NAMESIZE];
 	char ifprefix[8]; /* "s" + 5 hex + "_" */
 	char table[32];
-	uint16_t dns_port;
-	struct sockaddr_in dns_up;
-	int dns_fd, dns_up_fd;
+	uint16_t dns_port, proxy_port;
+	uint32_t *host_addrs; /* the host's own IPv4 addresses, when the table was made */
+	unsigned nhost_addrs;
 	pthread_mutex_t lock;
 	pthread_cond_t want;
 	uint8_t *state;
 	int *netns; /* a pair's namespace while it waits (PAIR_READY), else -1 */
 	unsigned nready, next;
 	bool stop;
-	pthread_t maker, dns;
+	pthread_t maker;
 	bool threads;
 	/* Re-adopted sandboxes' pairs and policies, until the table is installed. */
 	struct claim {
@@ -79,10 +79,7 @@ static struct {
 		const struct net_policy *p;
 	} * claims;
 	unsigned nclaims;
-} N = { .lock = PTHREAD_MUTEX_INITIALIZER,
-	.want = PTHREAD_COND_INITIALIZER,
-	.dns_fd = -1,
-	.dns_up_fd = -1 };
+} N = { .lock = PTHREAD_MUTEX_INITIALIZER, .want = PTHREAD_COND_INITIALIZER };
 
 static const char *const platform_deny[] = {
 	"0.0.0.0/8",	  "10.0.0.0/8",	   "100.64.0.0/10", "127.0.0.0/8",
@@ -321,11 +318,17 @@ static int table_install(char *err, size_t size)
 	cmd_add(&c, "add element inet %s platform { %s/%u }\n", t, pool, N.prefix);
 	/* The host's own addresses (the uplink's, whatever they are). */
 	if (getifaddrs(&ifa) == 0) {
-		for (struct ifaddrs *i = ifa; i; i = i->ifa_next)
-			if (i->ifa_addr && i->ifa_addr->sa_family == AF_INET)
-				cmd_add(&c, "add element inet %s platform { %s }\n", t,
-					ntoa(((struct sockaddr_in *)i->ifa_addr)->sin_addr.s_addr,
-					     a));
+		for (struct ifaddrs *i = ifa; i; i = i->ifa_next) {
+			if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET)
+				continue;
+			uint32_t x = ((struct sockaddr_in *)i->ifa_addr)->sin_addr.s_addr;
+			cmd_add(&c, "add element inet %s platform { %s }\n", t, ntoa(x, a));
+			uint32_t *v = realloc(N.host_addrs, (N.nhost_addrs + 1) * sizeof(*v));
+			if (v) {
+				N.host_addrs = v;
+				v[N.nhost_addrs++] = x;
+			}
+		}
 		freeifaddrs(ifa);
 	}
 	cmd_add(&c,
@@ -342,11 +345,13 @@ static int table_install(char *err, size_t size)
 		"add set inet %s deny { type ipv4_addr . ipv4_addr; flags interval; }\n"
 		"add set inet %s allow { type ipv4_addr . ipv4_addr; flags interval,timeout; }\n"
 		"add set inet %s listed { type ipv4_addr; }\n"
+		"add set inet %s checked { type ipv4_addr; }\n"
 		"add map inet %s marks { type ipv4_addr : mark; }\n"
 		"add set inet %s denied { type ipv4_addr; size 65535; flags dynamic; }\n"
 		"add set inet %s conns { type ipv4_addr; size 65535; flags dynamic; }\n"
-		"flush set inet %s deny\nflush set inet %s allow\nflush set inet %s listed\n",
-		t, t, t, t, t, t, t, t, t);
+		"flush set inet %s deny\nflush set inet %s allow\nflush set inet %s listed\n"
+		"flush set inet %s checked\n",
+		t, t, t, t, t, t, t, t, t, t, t);
 	/* The policies of the sandboxes still running, in the same transaction: never a
 	 * moment without them. */
 	for (unsigned i = 0; i < N.nclaims; i++)
@@ -373,14 +378,17 @@ static int table_install(char *err, size_t size)
 		t, p, t, p);
 	cmd_add(&c,
 		"add rule inet %s dns iifname \"%s*\" fib daddr type local udp dport 53 "
+		"redirect to :%u\n"
+		"add rule inet %s dns iifname \"%s*\" ip saddr @checked tcp dport { 80, 443 } "
 		"redirect to :%u\n",
-		t, p, N.dns_port);
+		t, p, N.dns_port, t, p, N.proxy_port);
 	cmd_add(&c,
 		"add rule inet %s input iifname \"%s*\" jump sandbox_in\n"
 		"add rule inet %s sandbox_in ct state established,related accept\n"
 		"add rule inet %s sandbox_in udp dport %u accept\n"
+		"add rule inet %s sandbox_in ip saddr @checked tcp dport %u accept\n"
 		"add rule inet %s sandbox_in goto refuse\n",
-		t, p, t, t, N.dns_port, t);
+		t, p, t, t, N.dns_port, t, N.proxy_port, t);
 	cmd_add(&c,
 		"add rule inet %s forward iifname \"%s*\" jump sandbox_out\n"
 		"add rule inet %s forward oifname \"%s*\" ct state established,related accept\n"
@@ -446,116 +454,12 @@ static void policy_elements(struct cmd *c, const char *verb, int idx, const stru
 
 	ntoa(box_addr(idx), src);
 	cidr_elements(c, verb, "deny", src, p->deny, p->ndeny);
+	if (guard_checks(p))
+		cmd_add(c, "%s element inet %s checked { %s }\n", verb, N.table, src);
 	if (!p->allow_list)
 		return;
 	cmd_add(c, "%s element inet %s listed { %s }\n", verb, N.table, src);
 	cidr_elements(c, verb, "allow", src, p->allow, p->nallow);
-}
-
-/* ---- DNS ---- */
-
-/* A query in flight upstream, by the id sbxd gave it. */
-static struct dns_pending {
-	struct sockaddr_in from;
-	uint16_t id;
-	bool used;
-} pending[65536];
-
-static void *dns_main(void *arg)
-{
-	(void)arg;
-	uint16_t next_id = (uint16_t)getpid();
-	unsigned char buf[4096];
-
-	for (;;) {
-		struct pollfd p[2] = { { .fd = N.dns_fd, .events = POLLIN },
-				       { .fd = N.dns_up_fd, .events = POLLIN } };
-		if (poll(p, 2, 1000) < 0 && errno != EINTR)
-			break;
-		if (__atomic_load_n(&N.stop, __ATOMIC_ACQUIRE))
-			break;
-		if (p[0].revents & POLLIN) {
-			struct sockaddr_in from;
-			socklen_t fl = sizeof(from);
-			ssize_t n = recvfrom(N.dns_fd, buf, sizeof(buf), MSG_DONTWAIT,
-					     (struct sockaddr *)&from, &fl);
-			if (n >= 12) {
-				uint16_t id = next_id++;
-				struct dns_pending *q = &pending[id];
-				q->from = from;
-				memcpy(&q->id, buf, 2);
-				q->used = true;
-				memcpy(buf, &id, 2);
-				(void)send(N.dns_up_fd, buf, (size_t)n, MSG_DONTWAIT);
-			}
-		}
-		if (p[1].revents & POLLIN) {
-			ssize_t n = recv(N.dns_up_fd, buf, sizeof(buf), MSG_DONTWAIT);
-			uint16_t id;
-			if (n >= 12) {
-				memcpy(&id, buf, 2);
-				struct dns_pending *q = &pending[id];
-				if (q->used) {
-					q->used = false;
-					memcpy(buf, &q->id, 2);
-					(void)sendto(N.dns_fd, buf, (size_t)n, MSG_DONTWAIT,
-						     (struct sockaddr *)&q->from, sizeof(q->from));
-				}
-			}
-		}
-	}
-	return NULL;
-}
-
-/* The upstream resolver: --net-dns, else the host's first IPv4 nameserver. */
-static int dns_upstream(struct sockaddr_in *ret, char *why, size_t size)
-{
-	char line[256], addr[64] = "";
-	*ret = (struct sockaddr_in){ .sin_family = AF_INET, .sin_port = htons(53) };
-
-	if (D.opt.net_dns) {
-		snprintf(addr, sizeof(addr), "%s", D.opt.net_dns);
-	} else {
-		FILE *f = fopen("/etc/resolv.conf", "re");
-		while (f && fgets(line, sizeof(line), f) && !*addr) {
-			char a[64];
-			struct in_addr tmp;
-			if (sscanf(line, "nameserver %63s", a) == 1 &&
-			    inet_pton(AF_INET, a, &tmp) == 1)
-				strcpy(addr, a);
-		}
-		if (f)
-			fclose(f);
-	}
-	if (!*addr || inet_pton(AF_INET, addr, &ret->sin_addr) != 1) {
-		snprintf(why, size,
-			 *addr ? "--net-dns %s: not an IPv4 address"
-			       : "no IPv4 nameserver in /etc/resolv.conf (give --net-dns)",
-			 addr);
-		return -EINVAL;
-	}
-	return 0;
-}
-
-static int dns_open(char *why, size_t size)
-{
-	struct sockaddr_in any = { .sin_family = AF_INET };
-	socklen_t len = sizeof(any);
-	int r = dns_upstream(&N.dns_up, why, size);
-
-	if (r < 0)
-		return r;
-	N.dns_fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	N.dns_up_fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (N.dns_fd < 0 || N.dns_up_fd < 0 ||
-	    bind(N.dns_fd, (struct sockaddr *)&any, sizeof(any)) < 0 ||
-	    getsockname(N.dns_fd, (struct sockaddr *)&any, &len) < 0 ||
-	    connect(N.dns_up_fd, (struct sockaddr *)&N.dns_up, sizeof(N.dns_up)) < 0) {
-		snprintf(why, size, "resolver socket: %s", strerror(errno));
-		return -errno;
-	}
-	N.dns_port = ntohs(any.sin_port);
-	return 0;
 }
 
 /* ---- start-up ---- */
@@ -665,7 +569,8 @@ static int net_setup(char *why, size_t size)
 		return -ENOMEM;
 	for (unsigned i = 0; i < N.npairs; i++)
 		N.netns[i] = -1;
-	if ((r = dns_open(why, size)) < 0 || (r = uplink_forwarding(why, size)) < 0)
+	if ((r = guard_open(&N.dns_port, &N.proxy_port, why, size)) < 0 ||
+	    (r = uplink_forwarding(why, size)) < 0)
 		return r;
 	/* libnftables is there and nftables works: the table itself waits for net_start. */
 	char err[256];
@@ -774,9 +679,11 @@ void net_start(void)
 	static const char *const sets[] = { "marks", "denied", "conns" };
 	for (size_t i = 0; i < ARRAY_SIZE(sets); i++)
 		sweep_set(sets[i]);
-	if (pthread_create(&N.maker, NULL, maker_main, NULL) == 0 &&
-	    pthread_create(&N.dns, NULL, dns_main, NULL) == 0)
+	if (pthread_create(&N.maker, NULL, maker_main, NULL) == 0) {
 		N.threads = true;
+		if (guard_start() < 0)
+			logmsg(0, "network: cannot start the resolver: %s", strerror(EAGAIN));
+	}
 }
 
 void net_shutdown(void)
@@ -788,11 +695,73 @@ void net_shutdown(void)
 	pthread_cond_broadcast(&N.want);
 	pthread_mutex_unlock(&N.lock);
 	pthread_join(N.maker, NULL);
-	pthread_join(N.dns, NULL);
+	guard_stop();
 	N.threads = false;
 	/* The namespaces made ahead go, and their pairs with them. */
 	for (unsigned i = 0; i < N.npairs; i++)
 		closep(&N.netns[i]);
+}
+
+/* ---- for the guard ---- */
+
+int net_pair_of(uint32_t addr)
+{
+	uint32_t x = ntohl(addr) - N.base;
+	unsigned idx = x / 2;
+
+	if (!D.net_on || x % 2 != 1 || idx == 0 || idx >= N.npairs)
+		return 0;
+	pthread_mutex_lock(&N.lock);
+	bool taken = N.state[idx] == PAIR_TAKEN;
+	pthread_mutex_unlock(&N.lock);
+	return taken ? (int)idx : 0;
+}
+
+static bool in_cidr(uint32_t addr, const struct net_cidr *c)
+{
+	uint32_t mask = c->prefix ? htonl(~0U << (32 - c->prefix)) : 0;
+	return (addr & mask) == c->addr;
+}
+
+bool net_platform_denied(uint32_t addr, uint16_t port)
+{
+	struct net_cidr c;
+
+	if (port == 25)
+		return true;
+	for (unsigned i = 0; i < D.opt.n_net_allow; i++)
+		if (in_cidr(addr, &D.opt.net_allow[i].net) &&
+		    (!D.opt.net_allow[i].port || D.opt.net_allow[i].port == port))
+			return false;
+	for (size_t i = 0; i < ARRAY_SIZE(platform_deny); i++)
+		if (apispec_parse_cidr(platform_deny[i], &c) == 0 && in_cidr(addr, &c))
+			return true;
+	c = (struct net_cidr){ htonl(N.base), (uint8_t)N.prefix };
+	if (in_cidr(addr, &c))
+		return true;
+	for (unsigned i = 0; i < N.nhost_addrs; i++)
+		if (N.host_addrs[i] == addr)
+			return true;
+	return false;
+}
+
+int net_admit(int idx, uint32_t addr, uint32_t secs)
+{
+	char cmd[512], src[INET_ADDRSTRLEN], a[INET_ADDRSTRLEN];
+
+	ntoa(box_addr(idx), src);
+	ntoa(addr, a);
+	/* Again: its time starts anew. Else the first time (or inside an allowed network,
+	 * where the set has it already: fine). */
+	snprintf(cmd, sizeof(cmd),
+		 "delete element inet %s allow { %s . %s/32 }\n"
+		 "add element inet %s allow { %s . %s/32 timeout %us }\n",
+		 N.table, src, a, N.table, src, a, secs);
+	if (nft_run(cmd, NULL, 0) == 0)
+		return 0;
+	snprintf(cmd, sizeof(cmd), "add element inet %s allow { %s . %s/32 timeout %us }", N.table,
+		 src, a, secs);
+	return nft_run(cmd, NULL, 0);
 }
 
 /* ---- a sandbox's pair ---- */
@@ -802,11 +771,6 @@ int net_check(const struct net_policy *p, struct why *why)
 	if (!D.net_on)
 		return why_set(why, -EINVAL, "net: \"internet\" is off on this host: %s",
 			       D.net_why ? D.net_why : "unknown");
-	if (p->allow_domains || p->deny_domains)
-		return why_set(why, -EINVAL,
-			       "net: domain entries (\"%s\") are not available yet; give "
-			       "addresses or networks",
-			       p->allow_domains ? p->allow_domains[0] : p->deny_domains[0]);
 	if (p->nports)
 		return why_set(why, -EINVAL, "net.ports: published ports are not available yet");
 	return 0;
@@ -894,6 +858,10 @@ int net_acquire(const struct net_policy *p, uint64_t rate, int *ret_idx, int *re
 		snprintf(err, size, "net: policy: %s", nerr);
 		goto fail;
 	}
+	if ((r = guard_policy_set(idx, p)) < 0) {
+		snprintf(err, size, "net: policy: %s", strerror(-r));
+		goto fail;
+	}
 	*ret_idx = idx;
 	*ret_netns = ns;
 	return 0;
@@ -932,6 +900,7 @@ void net_release(int idx, const struct net_policy *p)
 		(void)cmd_run(&c, NULL, 0);
 	}
 	(void)nl_ct_flush_mark((uint32_t)idx);
+	(void)guard_policy_set(idx, NULL);
 	pthread_mutex_lock(&N.lock);
 	N.state[idx] = PAIR_FREE;
 	pthread_mutex_unlock(&N.lock);
@@ -947,7 +916,7 @@ int net_claim(int idx, const struct net_policy *p)
 	N.claims = c;
 	N.claims[N.nclaims++] = (struct claim){ idx, p };
 	N.state[idx] = PAIR_TAKEN;
-	return 0;
+	return guard_policy_set(idx, p);
 }
 
 int net_policy_replace(int idx, const struct net_policy *old, const struct net_policy *p, char *err,
@@ -959,8 +928,10 @@ int net_policy_replace(int idx, const struct net_policy *old, const struct net_p
 	policy_elements(&c, "add", idx, p);
 	char nerr[256];
 	int r = cmd_run(&c, nerr, sizeof(nerr));
+	if (r == 0)
+		r = guard_policy_set(idx, p);
 	if (r < 0)
-		snprintf(err, size, "net: policy: %s", nerr);
+		snprintf(err, size, "net: policy: %s", r == -EINVAL ? nerr : strerror(-r));
 	return r;
 }
 
@@ -980,7 +951,7 @@ uint64_t net_denied(int idx)
 	if (p)
 		n = strtoull(p + strlen("counter packets "), NULL, 10);
 	free(out);
-	return n;
+	return n + guard_denied(idx);
 }
 
 const char *net_address(int idx, char buf[static INET_ADDRSTRLEN])

@@ -3,8 +3,10 @@
 """Servers of the tests' own "internet" (run inside its network namespace):
   netlab.py dns ADDR NAME=IP[,NAME=IP...]   a DNS server answering A queries of those names
                                             (others: NXDOMAIN); logs "Q NAME" lines
-  netlab.py tcp ADDR PORT LOG              a TCP server: each connection's bytes received
-                                            are counted ("IN n" to LOG); "GET N" sends N bytes
+  netlab.py tcp ADDR PORT LOG [CERT KEY]   a TCP server (TLS with CERT and KEY): each
+                                            connection's bytes received are counted ("IN n"
+                                            to LOG); "GET N" (N digits) sends N bytes; another
+                                            request (an HTTP one) gets "HTTP/1.1 200" and "ok"
 Each prints "ready" on stdout once it listens."""
 import socket
 import struct
@@ -45,8 +47,13 @@ def dns(addr, spec):
         s.sendto(hdr + question + ans, peer)
 
 
-def tcp(addr, port, log):
+def tcp(addr, port, log, cert=None, key=None):
     lock = threading.Lock()
+    ctx = None
+    if cert:
+        import ssl
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(cert, key)
     srv = socket.socket()
     srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     srv.bind((addr, int(port)))
@@ -56,18 +63,22 @@ def tcp(addr, port, log):
     def serve(c):
         first, n = b"", 0
         try:
+            if ctx:
+                c = ctx.wrap_socket(c, server_side=True)
             while True:
                 d = c.recv(65536)
                 if not d:
                     break
                 if not first:
                     first = d[:64]
-                    if first.startswith(b"GET "):
-                        want = int(first.split()[1])
-                        c.sendall(b"x" * want)
+                    words = first.split()
+                    if len(words) > 1 and words[0] == b"GET" and words[1].isdigit():
+                        c.sendall(b"x" * int(words[1]))
                         c.shutdown(socket.SHUT_WR)
-                    elif first.startswith(b"HTTP"):
+                    elif first[:1].isupper():
                         c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                        if ctx:
+                            break
                 n += len(d)
         except OSError:
             pass
@@ -84,4 +95,4 @@ if __name__ == "__main__":
     if sys.argv[1] == "dns":
         dns(sys.argv[2], sys.argv[3])
     elif sys.argv[1] == "tcp":
-        tcp(sys.argv[2], sys.argv[3], sys.argv[4])
+        tcp(*sys.argv[2:])

@@ -7,8 +7,10 @@
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 LAB=
-# The servers: 203.0.113.10 and .11 (TCP 80, 25 and 9000), DNS at 203.0.113.53 knowing
-# a.test -> .10, b.test -> .11; the router 198.51.100.1; sbxd's uplink 198.51.100.2.
+# The servers: 203.0.113.10 and .11 (TCP 80, 25 and 9000, TLS 443 with a certificate of
+# the lab's own CA for every name below), DNS at 203.0.113.53 knowing a.test and c.test
+# -> .10 (two names on one address), b.test and x.w.test -> .11; the router
+# 198.51.100.1; sbxd's uplink 198.51.100.2.
 lab_up() {
 	LAB=sbxn$$
 	ip netns add "${LAB}u" && ip netns add "${LAB}h" || fail "ip netns add"
@@ -24,15 +26,26 @@ lab_up() {
 		fail "lab host"
 	trap 'cleanup; lab_down' EXIT
 	: >"$TMPD/tcp.log"
-	"${U[@]}" python3 "$HERE/netlab.py" dns 203.0.113.53 a.test=203.0.113.10,b.test=203.0.113.11 \
+	openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=lab-ca -keyout "$TMPD/ca.key" \
+		-out "$TMPD/ca.pem" -addext basicConstraints=critical,CA:TRUE 2>/dev/null &&
+		openssl req -newkey rsa:2048 -nodes -subj /CN=a.test -keyout "$TMPD/srv.key" \
+			-out "$TMPD/srv.csr" 2>/dev/null &&
+		printf 'subjectAltName=DNS:a.test,DNS:b.test,DNS:c.test,DNS:x.w.test\n' >"$TMPD/san" &&
+		openssl x509 -req -in "$TMPD/srv.csr" -CA "$TMPD/ca.pem" -CAkey "$TMPD/ca.key" \
+			-CAcreateserial -days 2 -extfile "$TMPD/san" -out "$TMPD/srv.pem" 2>/dev/null ||
+		fail "the lab's certificates"
+	"${U[@]}" python3 "$HERE/netlab.py" dns 203.0.113.53 \
+		a.test=203.0.113.10,c.test=203.0.113.10,b.test=203.0.113.11,x.w.test=203.0.113.11 \
 		>"$TMPD/dns.out" 2>"$TMPD/dns.log" &
 	for a in 10 11; do
 		for p in 80 25 9000; do
 			"${U[@]}" python3 "$HERE/netlab.py" tcp 203.0.113.$a $p "$TMPD/tcp.log" >"$TMPD/tcp.$a.$p" &
 		done
+		"${U[@]}" python3 "$HERE/netlab.py" tcp 203.0.113.$a 443 "$TMPD/tcp.log" \
+			"$TMPD/srv.pem" "$TMPD/srv.key" >"$TMPD/tcp.$a.443" &
 	done
-	for _ in $(seq 100); do
-		[ "$(cat "$TMPD"/dns.out "$TMPD"/tcp.* 2>/dev/null | grep -c ready)" = 7 ] && break
+	for _ in $(seq 200); do
+		[ "$(cat "$TMPD"/dns.out "$TMPD"/tcp.* 2>/dev/null | grep -c ready)" = 9 ] && break
 		sleep 0.05
 	done
 	export SBXD_WRAP="nsenter --net=/run/netns/${LAB}h"
@@ -190,6 +203,67 @@ except OSError: print("refused")')
 	expect_refused "$d" 203.0.113.10:80
 	api PUT "/v1/sandboxes/$d/network" -d '{}'
 	expect_open "$d" 203.0.113.10:80 203.0.113.11:80
+}
+
+# web ID HOST PORT NAME: an HTTP request (port 80) or TLS handshake and request (443)
+# naming NAME, to HOST; prints "ok" or why not.
+web() {
+	"$SBX" exec "$1" -- python3 -c '
+import socket, ssl, sys
+host, port, name = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+try:
+    s = socket.create_connection((host, port), timeout=3)
+    if port == 443:
+        ctx = ssl.create_default_context(cafile="/tmp/ca.pem")
+        s = ctx.wrap_socket(s, server_hostname=name)
+    s.sendall(b"GET / HTTP/1.1\r\nHost: " + name.encode() + b"\r\n\r\n")
+    print(s.recv(200).split(b"\r\n")[-1].decode() or "empty")
+except ConnectionResetError: print("reset")
+except Exception as e: print(type(e).__name__)' "$2" "$3" "$4"
+}
+# resolve ID NAME: the address, or the error's name.
+resolve() {
+	"$SBX" exec "$1" -- python3 -c '
+import socket, sys
+try: print(socket.gethostbyname(sys.argv[1]))
+except socket.gaierror as e: print("gaierror")' "$2"
+}
+
+t_domains_admit_by_name() {
+	lab_up
+	lab_sbxd
+	local id
+	netbox '{"mode":"internet","allow_out":["a.test","*.w.test"]}'
+	id=$NB
+	"$SBX" cp "$TMPD/ca.pem" "$id:/tmp/ca.pem" >/dev/null || fail "cp ca.pem"
+	# Nothing reachable before its name is resolved.
+	expect_refused "$id" 203.0.113.10:9000
+	assert_eq "$(resolve "$id" a.test)" 203.0.113.10 "a.test"
+	# Names allow_out does not list are not resolved: DNS is no way out.
+	assert_eq "$(resolve "$id" b.test)" gaierror "b.test"
+	grep -q '^Q b.test' "$TMPD/dns.log" && fail "b.test went upstream"
+	expect_open "$id" 203.0.113.10:9000
+	expect_refused "$id" 203.0.113.11:9000
+	# On the web ports the name must be allowed too: c.test shares a.test's address.
+	assert_eq "$(web "$id" 203.0.113.10 80 a.test)" ok "HTTP, Host a.test"
+	assert_eq "$(web "$id" 203.0.113.10 80 c.test)" reset "HTTP, Host c.test"
+	assert_eq "$(web "$id" 203.0.113.10 443 a.test)" ok "TLS, SNI a.test"
+	assert_eq "$(web "$id" 203.0.113.10 443 c.test)" reset "TLS, SNI c.test"
+	# A wildcard: x.w.test admits .11, where b.test is not allowed by name.
+	assert_eq "$(resolve "$id" x.w.test)" 203.0.113.11 "x.w.test"
+	assert_eq "$(web "$id" 203.0.113.11 443 x.w.test)" ok "TLS, SNI x.w.test"
+	assert_eq "$(web "$id" 203.0.113.11 443 b.test)" reset "TLS, SNI b.test"
+	local denied
+	denied=$(usage "$id" 'j["net"]["denied"]')
+	[ "$denied" -ge 5 ] || fail "denied: $denied"
+	# A name that deny_out lists, in a sandbox without an allow list.
+	netbox '{"mode":"internet","deny_out":["b.test"]}'
+	id=$NB
+	"$SBX" cp "$TMPD/ca.pem" "$id:/tmp/ca.pem" >/dev/null || fail "cp ca.pem"
+	assert_eq "$(resolve "$id" b.test)" gaierror "denied b.test"
+	assert_eq "$(resolve "$id" c.test)" 203.0.113.10 "c.test"
+	assert_eq "$(web "$id" 203.0.113.11 443 b.test)" reset "TLS, SNI b.test (denied)"
+	assert_eq "$(web "$id" 203.0.113.11 80 x.w.test)" ok "HTTP, Host x.w.test"
 }
 
 t_bad_network_requests_change_nothing() {

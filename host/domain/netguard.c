@@ -1,0 +1,623 @@
+// SPDX-License-Identifier: MIT
+/* The resolver sbxd serves to sandboxes, and the name check of their web connections.
+ *
+ * Resolver: every sandbox's DNS (UDP, to its gateway) is redirected here and forwarded to
+ * the upstream resolver. A sandbox whose allow_out lists names gets answers only for
+ * those names (REFUSED otherwise, so DNS is no channel out), and the addresses an answer
+ * gives it are admitted for it, for their TTL, before the answer goes back. A name that
+ * deny_out lists is REFUSED.
+ *
+ * Name check: a sandbox whose policy names domains has its TCP connections to ports 80
+ * and 443 redirected here. The first bytes name the site (the TLS server name, the HTTP
+ * Host); the connection goes on to the address the sandbox asked for only if the policy
+ * allows both the address and the name, so that an allowed name cannot carry a
+ * connection to another site on a shared address. Then the bytes are spliced through.
+ * A refused connection is reset at once.
+ *
+ * Threads: the resolver's, the name check's listener, and two per checked connection. */
+#define _GNU_SOURCE
+#include "network.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../../sandbox/macro.h"
+#include "netparse.h"
+
+#ifndef SO_ORIGINAL_DST
+#define SO_ORIGINAL_DST 80 /* linux/netfilter_ipv4.h */
+#endif
+
+#define ADMIT_MIN_S 60	 /* an admitted address stays at least this long, */
+#define ADMIT_MAX_S 3600 /* and at most this long after its answer */
+#define CHECK_WAIT_MS 10000
+#define CHECK_HEAD 8192 /* the most a connection's first bytes are read for its name */
+#define MAX_CHECKED 4096
+
+/* A pair's policy as the guard applies it. */
+struct gpol {
+	bool listed;
+	char **allow, **deny;
+	struct net_cidr allow_c[API_MAX_NET_RULES], deny_c[API_MAX_NET_RULES];
+	unsigned nallow_c, ndeny_c;
+	struct admitted {
+		uint32_t addr;
+		int64_t until; /* CLOCK_MONOTONIC ns */
+	} *adm;
+	unsigned nadm;
+	uint64_t denied;
+	unsigned conns;
+};
+
+static struct {
+	pthread_mutex_t lock;
+	struct gpol **pol; /* by pair */
+	unsigned npol;
+	int dns_fd, up_fd, proxy_fd;
+	struct sockaddr_in up;
+	pthread_t dns, proxy;
+	bool started, stop;
+	unsigned conns;
+} G = { .lock = PTHREAD_MUTEX_INITIALIZER, .dns_fd = -1, .up_fd = -1, .proxy_fd = -1 };
+
+static int64_t mono(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void gpol_free(struct gpol *g)
+{
+	if (!g)
+		return;
+	strv_free(g->allow);
+	strv_free(g->deny);
+	free(g->adm);
+	free(g);
+}
+
+static char **strv_copy(char **v)
+{
+	size_t n = 0;
+	while (v && v[n])
+		n++;
+	if (!v)
+		return NULL;
+	char **c = calloc(n + 1, sizeof(*c));
+	for (size_t i = 0; c && i < n; i++)
+		if (!(c[i] = strdup(v[i]))) {
+			strv_free(c);
+			return NULL;
+		}
+	return c;
+}
+
+bool guard_checks(const struct net_policy *p)
+{
+	return p->allow_domains || p->deny_domains;
+}
+
+int guard_policy_set(int idx, const struct net_policy *p)
+{
+	struct gpol *g = NULL;
+
+	if (idx <= 0)
+		return -EINVAL;
+	if (p && (p->allow_list || guard_checks(p))) {
+		if (!(g = calloc(1, sizeof(*g))))
+			return -ENOMEM;
+		g->listed = p->allow_list;
+		g->allow = strv_copy(p->allow_domains);
+		g->deny = strv_copy(p->deny_domains);
+		if ((p->allow_domains && !g->allow) || (p->deny_domains && !g->deny)) {
+			gpol_free(g);
+			return -ENOMEM;
+		}
+		memcpy(g->allow_c, p->allow, sizeof(g->allow_c));
+		memcpy(g->deny_c, p->deny, sizeof(g->deny_c));
+		g->nallow_c = p->nallow;
+		g->ndeny_c = p->ndeny;
+	}
+	pthread_mutex_lock(&G.lock);
+	if ((unsigned)idx >= G.npol) {
+		unsigned n = (unsigned)idx + 1024;
+		struct gpol **v = realloc(G.pol, n * sizeof(*v));
+		if (!v) {
+			pthread_mutex_unlock(&G.lock);
+			gpol_free(g);
+			return -ENOMEM;
+		}
+		memset(v + G.npol, 0, (n - G.npol) * sizeof(*v));
+		G.pol = v;
+		G.npol = n;
+	}
+	struct gpol *old = G.pol[idx];
+	if (old && g) {
+		g->denied = old->denied; /* counters go on across a policy change */
+		g->conns = old->conns;
+	}
+	G.pol[idx] = g;
+	pthread_mutex_unlock(&G.lock);
+	gpol_free(old);
+	return 0;
+}
+
+uint64_t guard_denied(int idx)
+{
+	uint64_t n = 0;
+	pthread_mutex_lock(&G.lock);
+	if (idx > 0 && (unsigned)idx < G.npol && G.pol[idx])
+		n = G.pol[idx]->denied;
+	pthread_mutex_unlock(&G.lock);
+	return n;
+}
+
+static bool names_match(char **patterns, const char *name)
+{
+	for (char **p = patterns; p && *p; p++)
+		if (domain_match(*p, name))
+			return true;
+	return false;
+}
+
+static bool in_cidrs(const struct net_cidr *v, unsigned n, uint32_t addr)
+{
+	for (unsigned i = 0; i < n; i++) {
+		uint32_t mask = v[i].prefix ? htonl(~0U << (32 - v[i].prefix)) : 0;
+		if ((addr & mask) == v[i].addr)
+			return true;
+	}
+	return false;
+}
+
+/* ---- the resolver ---- */
+
+/* A query in flight upstream, by the id sbxd gave it. */
+static struct dns_pending {
+	struct sockaddr_in from;
+	int64_t at;
+	uint16_t id;
+	int idx;
+	bool used;
+} pending[65536];
+
+/* What the policy of pair @idx says of a question for @name: forward it, or refuse. */
+static bool dns_allowed(int idx, const char *name)
+{
+	bool ok = true;
+	pthread_mutex_lock(&G.lock);
+	struct gpol *g = (unsigned)idx < G.npol ? G.pol[idx] : NULL;
+	if (g && names_match(g->deny, name))
+		ok = false;
+	else if (g && g->listed)
+		ok = names_match(g->allow, name);
+	pthread_mutex_unlock(&G.lock);
+	return ok;
+}
+
+/* An answer for pair @idx: the addresses of a listed name are admitted before it goes. */
+static void dns_admit(int idx, const uint8_t *m, size_t len)
+{
+	char name[NAME_MAX_LEN + 1];
+	uint32_t addrs[32], ttls[32];
+	uint16_t type;
+	size_t end;
+	int n;
+
+	if (dns_question(m, len, name, &type, &end) < 0 ||
+	    (n = dns_answers_a(m, len, addrs, ttls, 32)) <= 0)
+		return;
+	pthread_mutex_lock(&G.lock);
+	struct gpol *g = (unsigned)idx < G.npol ? G.pol[idx] : NULL;
+	bool listed = g && g->listed && names_match(g->allow, name);
+	pthread_mutex_unlock(&G.lock);
+	if (!listed)
+		return;
+	for (int i = 0; i < n; i++) {
+		uint32_t secs = ttls[i] < ADMIT_MIN_S ? ADMIT_MIN_S
+				: ttls[i] > ADMIT_MAX_S ? ADMIT_MAX_S
+							: ttls[i];
+		if (net_admit(idx, addrs[i], secs) < 0)
+			continue;
+		int64_t until = mono() + (int64_t)secs * 1000000000;
+		pthread_mutex_lock(&G.lock);
+		g = (unsigned)idx < G.npol ? G.pol[idx] : NULL;
+		unsigned k = 0;
+		while (g && k < g->nadm && g->adm[k].addr != addrs[i] && g->adm[k].until > mono())
+			k++;
+		if (g && k == g->nadm) {
+			struct admitted *v = realloc(g->adm, (g->nadm + 1) * sizeof(*v));
+			if (v)
+				g->adm = v, g->nadm++;
+			else
+				k = UINT32_MAX;
+		}
+		if (g && k != UINT32_MAX)
+			g->adm[k] = (struct admitted){ addrs[i], until };
+		pthread_mutex_unlock(&G.lock);
+	}
+}
+
+static void dns_query(void)
+{
+	uint8_t buf[4096], out[512];
+	char name[NAME_MAX_LEN + 1];
+	struct sockaddr_in from;
+	socklen_t fl = sizeof(from);
+	uint16_t type, id;
+	size_t end;
+	ssize_t n = recvfrom(G.dns_fd, buf, sizeof(buf), MSG_DONTWAIT, (struct sockaddr *)&from, &fl);
+	int idx = n >= 12 ? net_pair_of(from.sin_addr.s_addr) : 0;
+
+	if (idx <= 0 || dns_question(buf, (size_t)n, name, &type, &end) < 0)
+		return;
+	if (!dns_allowed(idx, name)) {
+		size_t r = dns_refuse(buf, end, out, sizeof(out));
+		if (r)
+			(void)sendto(G.dns_fd, out, r, MSG_DONTWAIT, (struct sockaddr *)&from, fl);
+		return;
+	}
+	/* A random id for upstream, not one in use: answers are matched by it. */
+	int64_t now = mono();
+	for (int tries = 0;; tries++) {
+		if (getrandom(&id, sizeof(id), 0) != sizeof(id) || tries == 8)
+			return;
+		if (!pending[id].used || now - pending[id].at > 10000000000LL)
+			break;
+	}
+	struct dns_pending *q = &pending[id];
+	*q = (struct dns_pending){ .from = from, .at = now, .idx = idx, .used = true };
+	memcpy(&q->id, buf, 2);
+	memcpy(buf, &id, 2);
+	(void)send(G.up_fd, buf, (size_t)n, MSG_DONTWAIT);
+}
+
+static void dns_answer(void)
+{
+	uint8_t buf[4096];
+	ssize_t n = recv(G.up_fd, buf, sizeof(buf), MSG_DONTWAIT);
+	uint16_t id;
+
+	if (n < 12)
+		return;
+	memcpy(&id, buf, 2);
+	struct dns_pending *q = &pending[id];
+	if (!q->used)
+		return;
+	q->used = false;
+	memcpy(buf, &q->id, 2);
+	dns_admit(q->idx, buf, (size_t)n);
+	(void)sendto(G.dns_fd, buf, (size_t)n, MSG_DONTWAIT, (struct sockaddr *)&q->from,
+		     sizeof(q->from));
+}
+
+static void *dns_main(void *arg)
+{
+	(void)arg;
+	while (!__atomic_load_n(&G.stop, __ATOMIC_ACQUIRE)) {
+		struct pollfd p[2] = { { .fd = G.dns_fd, .events = POLLIN },
+				       { .fd = G.up_fd, .events = POLLIN } };
+		if (poll(p, 2, 500) < 0 && errno != EINTR)
+			break;
+		if (p[0].revents & POLLIN)
+			dns_query();
+		if (p[1].revents & POLLIN)
+			dns_answer();
+	}
+	return NULL;
+}
+
+/* ---- the name check ---- */
+
+struct checked {
+	int fd, up; /* the sandbox's connection, and ours to where it asked */
+	int idx;
+	struct sockaddr_in dst;
+};
+
+/* Whether pair @idx may reach @dst (port @port) naming @name (NULL: none found). */
+static bool check_allows(int idx, uint32_t dst, uint16_t port, const char *name)
+{
+	bool ok;
+
+	if (net_platform_denied(dst, port))
+		return false;
+	pthread_mutex_lock(&G.lock);
+	struct gpol *g = (unsigned)idx < G.npol ? G.pol[idx] : NULL;
+	if (!g) {
+		ok = true;
+	} else if (in_cidrs(g->deny_c, g->ndeny_c, dst) || (name && names_match(g->deny, name))) {
+		ok = false;
+	} else if (!g->listed || in_cidrs(g->allow_c, g->nallow_c, dst)) {
+		ok = true;
+	} else {
+		/* Admitted for a listed name, and the connection names a listed name. */
+		ok = false;
+		for (unsigned k = 0; k < g->nadm && !ok; k++)
+			ok = g->adm[k].addr == dst && g->adm[k].until > mono();
+		ok = ok && name && names_match(g->allow, name);
+	}
+	if (!ok && g)
+		g->denied++;
+	pthread_mutex_unlock(&G.lock);
+	return ok;
+}
+
+/* The first bytes of @c, until they name a site (or cannot): 1 with @name, 0 without. */
+static int read_head(struct checked *c, uint8_t *buf, size_t *len, char *name)
+{
+	bool tls = ntohs(c->dst.sin_port) == 443;
+	int64_t deadline = mono() + (int64_t)CHECK_WAIT_MS * 1000000;
+
+	for (*len = 0; *len < CHECK_HEAD;) {
+		int left = (int)((deadline - mono()) / 1000000);
+		struct pollfd p = { .fd = c->fd, .events = POLLIN };
+		if (left <= 0 || poll(&p, 1, left) <= 0)
+			return 0;
+		ssize_t n = recv(c->fd, buf + *len, CHECK_HEAD - *len, 0);
+		if (n <= 0)
+			return 0;
+		*len += (size_t)n;
+		int r = tls ? tls_sni(buf, *len, name) : http_host((const char *)buf, *len, name);
+		if (r != 0)
+			return r > 0;
+	}
+	return 0;
+}
+
+static void splice_through(int from, int to)
+{
+	int pipefd[2];
+
+	if (pipe2(pipefd, O_CLOEXEC) == 0) {
+		for (;;) {
+			ssize_t n = splice(from, NULL, pipefd[1], NULL, 1 << 16, SPLICE_F_MOVE);
+			if (n <= 0)
+				break;
+			while (n > 0) {
+				ssize_t w = splice(pipefd[0], NULL, to, NULL, (size_t)n, SPLICE_F_MOVE);
+				if (w <= 0)
+					goto out;
+				n -= w;
+			}
+		}
+out:
+		close(pipefd[0]);
+		close(pipefd[1]);
+	}
+	shutdown(to, SHUT_WR);
+}
+
+static void *back_main(void *arg)
+{
+	struct checked *c = arg;
+	splice_through(c->up, c->fd);
+	return NULL;
+}
+
+static void conn_end(struct checked *c)
+{
+	pthread_mutex_lock(&G.lock);
+	struct gpol *g = (unsigned)c->idx < G.npol ? G.pol[c->idx] : NULL;
+	if (g && g->conns)
+		g->conns--;
+	G.conns--;
+	pthread_mutex_unlock(&G.lock);
+	closep(&c->fd);
+	closep(&c->up);
+	free(c);
+}
+
+/* A refused connection is reset, not closed: the sandbox's side fails at once. */
+static void reset(int fd)
+{
+	struct linger l = { .l_onoff = 1, .l_linger = 0 };
+	(void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+}
+
+static void *checked_main(void *arg)
+{
+	struct checked *c = arg;
+	uint8_t buf[CHECK_HEAD];
+	char name[NAME_MAX_LEN + 1];
+	size_t len;
+	pthread_t back;
+
+	bool named = read_head(c, buf, &len, name) == 1;
+	if (!check_allows(c->idx, c->dst.sin_addr.s_addr, ntohs(c->dst.sin_port),
+			  named ? name : NULL)) {
+		reset(c->fd);
+		conn_end(c);
+		return NULL;
+	}
+	struct timeval tv = { .tv_sec = 10 };
+	c->up = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (c->up < 0 || setsockopt(c->up, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0 ||
+	    connect(c->up, (struct sockaddr *)&c->dst, sizeof(c->dst)) < 0 ||
+	    send(c->up, buf, len, MSG_NOSIGNAL) != (ssize_t)len) {
+		reset(c->fd);
+		conn_end(c);
+		return NULL;
+	}
+	tv.tv_sec = 0;
+	(void)setsockopt(c->up, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	int one = 1;
+	(void)setsockopt(c->up, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	pthread_attr_t at;
+	pthread_attr_init(&at);
+	pthread_attr_setstacksize(&at, 64 << 10);
+	bool two = pthread_create(&back, &at, back_main, c) == 0;
+	pthread_attr_destroy(&at);
+	if (two) {
+		splice_through(c->fd, c->up);
+		pthread_join(back, NULL);
+	}
+	conn_end(c);
+	return NULL;
+}
+
+static void proxy_accept(void)
+{
+	struct sockaddr_in peer;
+	socklen_t pl = sizeof(peer), dl = sizeof(struct sockaddr_in);
+	int fd = accept4(G.proxy_fd, (struct sockaddr *)&peer, &pl, SOCK_CLOEXEC);
+	struct checked *c = fd >= 0 ? calloc(1, sizeof(*c)) : NULL;
+	pthread_attr_t at;
+	pthread_t t;
+
+	if (!c) {
+		if (fd >= 0) {
+			reset(fd);
+			close(fd);
+		}
+		return;
+	}
+	*c = (struct checked){ .fd = fd, .up = -1, .idx = net_pair_of(peer.sin_addr.s_addr) };
+	pthread_mutex_lock(&G.lock);
+	struct gpol *g = c->idx > 0 && (unsigned)c->idx < G.npol ? G.pol[c->idx] : NULL;
+	bool room = g && G.conns < MAX_CHECKED && g->conns < D.opt.net_max_conns;
+	if (room) {
+		g->conns++;
+		G.conns++;
+	} else if (g) {
+		g->denied++;
+	}
+	pthread_mutex_unlock(&G.lock);
+	if (!room) {
+		reset(fd);
+		close(fd);
+		free(c);
+		return;
+	}
+	pthread_attr_init(&at);
+	pthread_attr_setstacksize(&at, 128 << 10);
+	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+	if (getsockopt(fd, SOL_IP, SO_ORIGINAL_DST, &c->dst, &dl) < 0 ||
+	    pthread_create(&t, &at, checked_main, c) != 0) {
+		reset(fd);
+		conn_end(c);
+	}
+	pthread_attr_destroy(&at);
+}
+
+static void *proxy_main(void *arg)
+{
+	(void)arg;
+	while (!__atomic_load_n(&G.stop, __ATOMIC_ACQUIRE)) {
+		struct pollfd p = { .fd = G.proxy_fd, .events = POLLIN };
+		if (poll(&p, 1, 500) < 0 && errno != EINTR)
+			break;
+		if (p.revents & POLLIN)
+			proxy_accept();
+	}
+	return NULL;
+}
+
+/* ---- start and stop ---- */
+
+/* The upstream resolver: --net-dns, else the host's first IPv4 nameserver. */
+static int dns_upstream(struct sockaddr_in *ret, char *why, size_t size)
+{
+	char line[256], addr[64] = "";
+	*ret = (struct sockaddr_in){ .sin_family = AF_INET, .sin_port = htons(53) };
+
+	if (D.opt.net_dns) {
+		snprintf(addr, sizeof(addr), "%s", D.opt.net_dns);
+	} else {
+		FILE *f = fopen("/etc/resolv.conf", "re");
+		while (f && fgets(line, sizeof(line), f) && !*addr) {
+			char a[64];
+			struct in_addr tmp;
+			if (sscanf(line, "nameserver %63s", a) == 1 &&
+			    inet_pton(AF_INET, a, &tmp) == 1)
+				strcpy(addr, a);
+		}
+		if (f)
+			fclose(f);
+	}
+	if (!*addr || inet_pton(AF_INET, addr, &ret->sin_addr) != 1) {
+		snprintf(why, size,
+			 *addr ? "--net-dns %s: not an IPv4 address"
+			       : "no IPv4 nameserver in /etc/resolv.conf (give --net-dns)",
+			 addr);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* A socket of @type bound to an ephemeral port of every address: its port. */
+static int bind_any(int type, int *ret_fd)
+{
+	struct sockaddr_in any = { .sin_family = AF_INET };
+	socklen_t len = sizeof(any);
+	int fd = socket(AF_INET, type | SOCK_CLOEXEC, 0);
+
+	if (fd < 0 || bind(fd, (struct sockaddr *)&any, sizeof(any)) < 0 ||
+	    getsockname(fd, (struct sockaddr *)&any, &len) < 0 ||
+	    (type == SOCK_STREAM && listen(fd, 1024) < 0)) {
+		int r = -errno;
+		if (fd >= 0)
+			close(fd);
+		return r;
+	}
+	*ret_fd = fd;
+	return ntohs(any.sin_port);
+}
+
+int guard_open(uint16_t *ret_dns_port, uint16_t *ret_proxy_port, char *why, size_t size)
+{
+	int r = dns_upstream(&G.up, why, size), dport = 0, pport = 0;
+
+	if (r < 0)
+		return r;
+	G.up_fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (G.up_fd < 0 || connect(G.up_fd, (struct sockaddr *)&G.up, sizeof(G.up)) < 0 ||
+	    (dport = bind_any(SOCK_DGRAM, &G.dns_fd)) < 0 ||
+	    (pport = bind_any(SOCK_STREAM, &G.proxy_fd)) < 0) {
+		r = dport < 0 ? dport : pport < 0 ? pport : -errno;
+		snprintf(why, size, "resolver and name check sockets: %s", strerror(-r));
+		return r;
+	}
+	*ret_dns_port = (uint16_t)dport;
+	*ret_proxy_port = (uint16_t)pport;
+	return 0;
+}
+
+int guard_start(void)
+{
+	if (pthread_create(&G.dns, NULL, dns_main, NULL) != 0)
+		return -EAGAIN;
+	if (pthread_create(&G.proxy, NULL, proxy_main, NULL) != 0) {
+		__atomic_store_n(&G.stop, true, __ATOMIC_RELEASE);
+		pthread_join(G.dns, NULL);
+		return -EAGAIN;
+	}
+	G.started = true;
+	return 0;
+}
+
+void guard_stop(void)
+{
+	if (!G.started)
+		return;
+	__atomic_store_n(&G.stop, true, __ATOMIC_RELEASE);
+	pthread_join(G.dns, NULL);
+	pthread_join(G.proxy, NULL);
+	G.started = false;
+	closep(&G.dns_fd);
+	closep(&G.up_fd);
+	closep(&G.proxy_fd);
+}
