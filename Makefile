@@ -69,7 +69,7 @@ SBXD_LIBS := -luring -lsqlite3 -lcrypto -lpthread -lbpf -ldl -lnftables
 SBX_SRCS := tools/sbx/main.c tools/sbx/common.c tools/sbx/runopts.c tools/sbx/run.c \
 	tools/sbx/create.c tools/sbx/exec.c tools/sbx/cp.c tools/sbx/ls.c tools/sbx/inspect.c \
 	tools/sbx/rm.c tools/sbx/logs.c tools/sbx/usage.c tools/sbx/snap.c tools/sbx/top.c \
-	tools/sbx/bill.c tools/sbx/gpus.c
+	tools/sbx/bill.c tools/sbx/gpus.c tools/sbx/port.c
 
 # eBPF: CO-RE objects against this kernel's BTF, and libbpf skeletons; all generated.
 BPF_OBJS := $(patsubst bpf/%.bpf.c,$(B)/bpf/%.bpf.o,$(wildcard bpf/*.bpf.c))

@@ -73,6 +73,7 @@ void options_default(void)
 		.conn_idle_ns = 60LL * 1000000000LL,
 		.request_ns = 30LL * 1000000000LL,
 		.net_pool = NET_DEFAULT_POOL,
+		.domain = "sbx.localhost",
 		.net_max_conns = 1024,
 	};
 	E.listen_fd[0] = E.listen_fd[1] = -1;
@@ -126,6 +127,8 @@ static void usage(FILE *f)
 		"  --net-max-conns N      concurrent connections a sandbox may open (default "
 		"1024)\n"
 		"  --no-net               no sandbox networking: the host is left as it is\n"
+		"  --domain DOMAIN        published ports answer as PORT-ID.DOMAIN on the TCP\n"
+		"                         listener (default sbx.localhost)\n"
 		"  --log-level LEVEL      error, warn, info (default) or debug\n");
 }
 
@@ -243,6 +246,7 @@ enum {
 	O_NONET,
 	O_NETALLOW,
 	O_NETCONNS,
+	O_DOMAIN,
 	O_HELP
 };
 
@@ -283,6 +287,7 @@ static const struct option sbxd_options[] = {
 	{ "no-net", no_argument, NULL, O_NONET },
 	{ "net-allow", required_argument, NULL, O_NETALLOW },
 	{ "net-max-conns", required_argument, NULL, O_NETCONNS },
+	{ "domain", required_argument, NULL, O_DOMAIN },
 	{ "help", no_argument, NULL, O_HELP },
 	{ 0 },
 };
@@ -437,6 +442,11 @@ static int parse_plain_option(int c, char **argv)
 		break;
 	case O_NONET:
 		D.opt.no_net = true;
+		break;
+	case O_DOMAIN:
+		if (!spec_hostname_valid(optarg) || !strchr(optarg, '.'))
+			return -die("--domain: \"%s\" is not a domain name", optarg);
+		D.opt.domain = optarg;
 		break;
 	default:
 		return -die("unknown option %s (see sbxd --help)", argv[optind - 1]);

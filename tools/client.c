@@ -189,3 +189,75 @@ char *client_query_escape(const char *s)
 	*o = '\0';
 	return out;
 }
+
+int client_upgrade(const char *socket_path, const char *target, int *ret_fd,
+		   struct client_resp *resp)
+{
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	const char *token = getenv("SBX_TOKEN");
+	char head[4096];
+	size_t n = 0;
+	int fd, r;
+
+	*resp = (struct client_resp){ 0 };
+	if (strlen(socket_path) >= sizeof(addr.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(addr.sun_path, socket_path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	r = snprintf(head, sizeof(head),
+		     "POST %s HTTP/1.1\r\nHost: sbxd\r\nUser-Agent: sbx/" SBX_VERSION
+		     "\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n%s%s%sContent-Length: 0\r\n\r\n",
+		     target, token && token[0] ? "Authorization: Bearer " : "",
+		     token && token[0] ? token : "", token && token[0] ? "\r\n" : "");
+	r = r < 0 || (size_t)r >= sizeof(head) ? -E2BIG : client_write_all(fd, head, (size_t)r);
+	/* The answer's head, a byte at a time: what follows it is the stream's. */
+	while (r == 0 && n + 1 < sizeof(head)) {
+		ssize_t k = read(fd, head + n, 1);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0) {
+			r = k < 0 ? -errno : -ECONNRESET;
+			break;
+		}
+		n++;
+		if (n >= 4 && !memcmp(head + n - 4, "\r\n\r\n", 4))
+			break;
+	}
+	head[n] = '\0';
+	if (r == 0 && sscanf(head, "HTTP/1.1 %d", &resp->status) != 1)
+		r = -EPROTO;
+	if (r == 0 && resp->status == 101) {
+		*ret_fd = fd;
+		return 0;
+	}
+	if (r == 0) {
+		/* An error: its body, to the end (sbxd closes after it). */
+		char *body = NULL;
+		size_t len = 0, cap = 0;
+		for (;;) {
+			if (len + 4096 > cap) {
+				char *b = realloc(body, cap = cap ? 2 * cap : 8192);
+				if (!b)
+					break;
+				body = b;
+			}
+			ssize_t k = read(fd, body + len, cap - len - 1);
+			if (k <= 0)
+				break;
+			len += (size_t)k;
+		}
+		if (body)
+			body[len] = '\0';
+		resp->body = body;
+		resp->len = len;
+	}
+	close(fd);
+	return r;
+}

@@ -27,6 +27,11 @@ int client_call(const char *socket_path, const char *method, const char *target,
 void client_resp_clear(struct client_resp *r);
 /* The "message" of an error body, or the body itself (static or inside @r). */
 const char *client_error_message(const struct client_resp *r);
+/* POST @target asking "Upgrade: tcp": 0 with *ret_fd the byte stream when sbxd answers
+ * 101 (resp->status), else 0 with the answer in *resp (caller clears); -errno when sbxd
+ * cannot be reached. */
+int client_upgrade(const char *socket_path, const char *target, int *ret_fd,
+		   struct client_resp *resp);
 /* Writes all of @p to @fd (a socket or not); 0 or -errno. */
 int client_write_all(int fd, const char *p, size_t len);
 /* Percent-encodes @s for a query value (caller frees). */

@@ -383,12 +383,18 @@ static int parse_net_policy(json_t *o, struct net_policy *p, char **err)
 		r = parse_net_list(v, "deny_out", p->deny, &p->ndeny, &p->deny_domains, err);
 	if (r == 0 && (v = json_object_get(o, "ports")) && !json_is_null(v))
 		r = parse_ports(v, p, err);
+	if (r == 0 && (v = json_object_get(o, "public")) && !json_is_null(v)) {
+		if (!json_is_boolean(v))
+			return bad(err, "net.public: must be true or false");
+		p->public_ports = json_is_true(v);
+	}
 	return r;
 }
 
 static int parse_net(json_t *v, struct api_create *c, char **err)
 {
-	static const char *const known[] = { "mode", "allow_out", "deny_out", "ports", NULL };
+	static const char *const known[] = { "mode",  "allow_out", "deny_out",
+					     "ports", "public",	   NULL };
 	const char *s = json_string_value(v);
 	int r;
 
@@ -554,7 +560,8 @@ void net_policy_clear(struct net_policy *p)
 
 int apispec_parse_network(const char *body, size_t len, struct net_policy *ret, char **ret_error)
 {
-	static const char *const known[] = { "mode", "allow_out", "deny_out", "ports", NULL };
+	static const char *const known[] = { "mode",  "allow_out", "deny_out",
+					     "ports", "public",	   NULL };
 	struct net_policy p = { .rate_bits = ret->rate_bits };
 	json_t *root, *mode;
 	int r;
@@ -608,6 +615,7 @@ json_t *net_policy_json(const struct net_policy *p)
 	for (unsigned i = 0; i < p->nports; i++)
 		json_array_append_new(ports, json_integer(p->ports[i]));
 	json_object_set_new(o, "ports", ports);
+	json_object_set_new(o, "public", json_boolean(p->public_ports));
 	return o;
 }
 

@@ -186,6 +186,13 @@ json_t *box_json(const struct box *b)
 		b->req.net == NET_INTERNET
 			? net_policy_json(&b->req.netp)
 			: json_string(b->req.net == NET_LOOPBACK ? "loopback" : "none"));
+	json_t *hosts = json_array();
+	for (unsigned i = 0; b->req.net == NET_INTERNET && i < b->req.netp.nports; i++) {
+		char h[320];
+		snprintf(h, sizeof(h), "%u-%s.%s", b->req.netp.ports[i], b->id, D.opt.domain);
+		json_array_append_new(hosts, json_string(h));
+	}
+	json_object_set_new(j, "hosts", hosts);
 	json_object_set_new(j, "address",
 			    b->net_idx && b->state == BOX_RUNNING && net_address(b->net_idx, addr)
 				    ? json_string(addr)

@@ -56,6 +56,7 @@ struct options {
 	/* Networking: the address pool, the uplink, the upstream resolver (NULL: defaults),
 	 * the operator's exceptions, and each sandbox's cap of concurrent connections. */
 	const char *net_pool, *net_uplink, *net_dns;
+	const char *domain; /* published ports are PORT-ID.DOMAIN on the TCP listener */
 	bool no_net;
 	struct net_exception *net_allow;
 	unsigned n_net_allow, net_max_conns;
@@ -276,6 +277,15 @@ int box_readopt_all(void);
 int net_init(void);
 void net_start(void);
 void net_shutdown(void);
+/* Whether @b (mode "internet", running) publishes TCP port @port; *ret_public: without
+ * its tenant's token. */
+bool box_port_published(const struct box *b, uint16_t port, bool *ret_public);
+/* A client's connection @fd (taken on success) to port @port of @b, on threads of their
+ * own: @head (@len bytes, a request's head and what followed it) goes first; with
+ * @upgrade the client is answered "101 Switching Protocols" once it is connected. Then
+ * bytes flow both ways until either side closes. 0, or -errno with why. */
+int box_port_connect(struct box *b, uint16_t port, int fd, const char *head, size_t len,
+		     bool upgrade, struct why *why);
 /* PUT .../network: @b's policy replaced by the body's. */
 int box_set_network(struct reply *rp, struct box *b, const char *body, size_t len, struct why *why);
 void box_tick(int64_t mono, int64_t real);

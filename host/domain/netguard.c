@@ -55,7 +55,7 @@ struct gpol {
 	struct admitted {
 		uint32_t addr;
 		int64_t until; /* CLOCK_MONOTONIC ns */
-	} *adm;
+	} * adm;
 	unsigned nadm;
 	uint64_t denied;
 	unsigned conns;
@@ -227,7 +227,7 @@ static void dns_admit(int idx, const uint8_t *m, size_t len)
 	if (!listed)
 		return;
 	for (int i = 0; i < n; i++) {
-		uint32_t secs = ttls[i] < ADMIT_MIN_S ? ADMIT_MIN_S
+		uint32_t secs = ttls[i] < ADMIT_MIN_S	? ADMIT_MIN_S
 				: ttls[i] > ADMIT_MAX_S ? ADMIT_MAX_S
 							: ttls[i];
 		if (net_admit(idx, addrs[i], secs) < 0)
@@ -259,7 +259,8 @@ static void dns_query(void)
 	socklen_t fl = sizeof(from);
 	uint16_t type, id;
 	size_t end;
-	ssize_t n = recvfrom(G.dns_fd, buf, sizeof(buf), MSG_DONTWAIT, (struct sockaddr *)&from, &fl);
+	ssize_t n =
+		recvfrom(G.dns_fd, buf, sizeof(buf), MSG_DONTWAIT, (struct sockaddr *)&from, &fl);
 	int idx = n >= 12 ? net_pair_of(from.sin_addr.s_addr) : 0;
 
 	if (idx <= 0 || dns_question(buf, (size_t)n, name, &type, &end) < 0)
@@ -388,13 +389,14 @@ static void splice_through(int from, int to)
 			if (n <= 0)
 				break;
 			while (n > 0) {
-				ssize_t w = splice(pipefd[0], NULL, to, NULL, (size_t)n, SPLICE_F_MOVE);
+				ssize_t w =
+					splice(pipefd[0], NULL, to, NULL, (size_t)n, SPLICE_F_MOVE);
 				if (w <= 0)
 					goto out;
 				n -= w;
 			}
 		}
-out:
+	out:
 		close(pipefd[0]);
 		close(pipefd[1]);
 	}
@@ -620,4 +622,146 @@ void guard_stop(void)
 	closep(&G.dns_fd);
 	closep(&G.up_fd);
 	closep(&G.proxy_fd);
+}
+
+/* ---- connections to a sandbox's ports ---- */
+
+struct portconn {
+	int fd, up;
+	bool upgrade;
+	bool netns; /* by its namespace's loopback, not its address */
+	pid_t pid;
+	struct sockaddr_in dst;
+	char *head;
+	size_t head_len;
+};
+
+/* A socket in the network namespace of @pid (its loopback is then reachable). */
+static int socket_in(pid_t pid)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)pid);
+	_cleanup_close_ int self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+	_cleanup_close_ int ns = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (self < 0 || ns < 0 || setns(ns, CLONE_NEWNET) < 0)
+		return -1;
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int e = errno;
+	if (setns(self, CLONE_NEWNET) < 0)
+		abort();
+	errno = e;
+	return fd;
+}
+
+static void *port_main(void *arg)
+{
+	struct portconn *p = arg;
+	struct timeval tv = { .tv_sec = 5 };
+	static const char fail[] =
+		"HTTP/1.1 502 Bad Gateway\r\nContent-Type: application/json\r\n"
+		"Content-Length: 79\r\nConnection: close\r\n\r\n"
+		"{\"error\":{\"code\":\"bad_gateway\",\"message\":\"nothing listens on "
+		"that port\"}}\n";
+	static const char ok[] = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: tcp\r\n"
+				 "Connection: Upgrade\r\n\r\n";
+	pthread_t back;
+
+	p->up = p->netns ? socket_in(p->pid) : socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	bool up = p->up >= 0 && setsockopt(p->up, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) == 0 &&
+		  connect(p->up, (struct sockaddr *)&p->dst, sizeof(p->dst)) == 0;
+	if (up && p->upgrade)
+		up = send(p->fd, ok, sizeof(ok) - 1, MSG_NOSIGNAL) == sizeof(ok) - 1;
+	if (up && p->head_len)
+		up = send(p->up, p->head, p->head_len, MSG_NOSIGNAL) == (ssize_t)p->head_len;
+	if (!up) {
+		(void)send(p->fd, fail, sizeof(fail) - 1, MSG_NOSIGNAL);
+	} else {
+		tv.tv_sec = 0;
+		(void)setsockopt(p->up, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+		struct checked c = { .fd = p->fd, .up = p->up };
+		pthread_attr_t at;
+		pthread_attr_init(&at);
+		pthread_attr_setstacksize(&at, 64 << 10);
+		if (pthread_create(&back, &at, back_main, &c) == 0) {
+			splice_through(p->fd, p->up);
+			pthread_join(back, NULL);
+		}
+		pthread_attr_destroy(&at);
+	}
+	pthread_mutex_lock(&G.lock);
+	G.conns--;
+	pthread_mutex_unlock(&G.lock);
+	closep(&p->fd);
+	closep(&p->up);
+	free(p->head);
+	free(p);
+	return NULL;
+}
+
+bool box_port_published(const struct box *b, uint16_t port, bool *ret_public)
+{
+	*ret_public = b->req.netp.public_ports;
+	if (b->req.net != NET_INTERNET || b->state != BOX_RUNNING || !b->net_idx)
+		return false;
+	for (unsigned i = 0; i < b->req.netp.nports; i++)
+		if (b->req.netp.ports[i] == port)
+			return true;
+	return false;
+}
+
+int box_port_connect(struct box *b, uint16_t port, int fd, const char *head, size_t len,
+		     bool upgrade, struct why *why)
+{
+	struct portconn *p;
+	char addr[16];
+	pthread_attr_t at;
+	pthread_t t;
+
+	if (b->state != BOX_RUNNING || b->pid <= 0)
+		return why_set(why, -EBUSY, "sandbox %s is not running", b->id);
+	if (!(p = calloc(1, sizeof(*p))) || (len && !(p->head = malloc(len)))) {
+		free(p);
+		return why_set(why, -ENOMEM, "out of memory");
+	}
+	*p = (struct portconn){ .fd = -1,
+				.up = -1,
+				.upgrade = upgrade,
+				.pid = b->pid,
+				.head = p->head,
+				.head_len = len };
+	if (len)
+		memcpy(p->head, head, len);
+	p->dst = (struct sockaddr_in){ .sin_family = AF_INET, .sin_port = htons(port) };
+	/* By its address when it has one (what it serves outside is billed as such), else
+	 * by its own loopback. */
+	if (b->net_idx && net_address(b->net_idx, addr))
+		inet_pton(AF_INET, addr, &p->dst.sin_addr);
+	else
+		p->dst.sin_addr.s_addr = htonl(INADDR_LOOPBACK), p->netns = true;
+	pthread_mutex_lock(&G.lock);
+	bool room = G.conns < MAX_CHECKED;
+	if (room)
+		G.conns++;
+	pthread_mutex_unlock(&G.lock);
+	if (!room) {
+		free(p->head);
+		free(p);
+		return why_set(why, -EAGAIN, "too many connections to sandbox ports; retry");
+	}
+	p->fd = fd;
+	pthread_attr_init(&at);
+	pthread_attr_setstacksize(&at, 128 << 10);
+	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+	int r = pthread_create(&t, &at, port_main, p);
+	pthread_attr_destroy(&at);
+	if (r != 0) {
+		pthread_mutex_lock(&G.lock);
+		G.conns--;
+		pthread_mutex_unlock(&G.lock);
+		free(p->head);
+		free(p);
+		return why_set(why, -EAGAIN, "cannot start a thread; retry");
+	}
+	return 0;
 }

@@ -771,8 +771,6 @@ int net_check(const struct net_policy *p, struct why *why)
 	if (!D.net_on)
 		return why_set(why, -EINVAL, "net: \"internet\" is off on this host: %s",
 			       D.net_why ? D.net_why : "unknown");
-	if (p->nports)
-		return why_set(why, -EINVAL, "net.ports: published ports are not available yet");
 	return 0;
 }
 

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
 /* The /v1 API: authentication, routing, and the handlers that answer from memory. */
 #define _GNU_SOURCE
+#include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <http_parser.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -40,6 +42,9 @@ static bool authenticate(struct conn *c, struct http_request *req, char **ret)
 	}
 	return true;
 }
+
+static void hand_off(struct conn *c, struct http_request *req, struct box *b, uint16_t port,
+		     const char *drop, bool upgrade);
 
 static void handle_health(struct conn *c)
 {
@@ -251,6 +256,24 @@ static void route_sandbox(struct conn *c, struct http_request *req, const char *
 			handle_timeout(c, b, req);
 		return;
 	}
+	if (!strcmp(sub, "connect")) {
+		/* POST .../connect?port=N with "Upgrade: tcp": a byte stream to that port. */
+		_cleanup_free_ char *p = NULL;
+		const char *up = http_request_header(req, "Upgrade");
+		char *end;
+		if (!method_is(c, req, HTTP_POST, HTTP_POST))
+			return;
+		unsigned long port = 0;
+		if (req->query && http_query_get(req->query, "port", &p) == 0 && p)
+			port = strtoul(p, &end, 10);
+		if (!p || !*p || *end || port < 1 || port > 65535 || !up || strcasecmp(up, "tcp")) {
+			respond_error(c, 400, "bad_request",
+				      "connect: needs ?port=1-65535 and \"Upgrade: tcp\"");
+			return;
+		}
+		hand_off(c, req, b, (uint16_t)port, NULL, true);
+		return;
+	}
 	if (!strcmp(sub, "network")) {
 		if (method_is(c, req, HTTP_PUT, HTTP_PUT))
 			answer(c,
@@ -374,11 +397,129 @@ static bool begin_upload(struct conn *c, struct http_request *req, const char *i
 	return r == 0;
 }
 
+/* "8080-0123456789ab.DOMAIN": the Host of a sandbox's published port. */
+static bool port_host(const struct http_request *req, uint16_t *ret_port, char id[13])
+{
+	const char *h = http_request_header(req, "Host"), *i;
+	char *end;
+
+	if (!h || !isdigit((unsigned char)h[0]))
+		return false;
+	unsigned long port = strtoul(h, &end, 10);
+	if (*end != '-' || end - h > 5 || port < 1 || port > 65535)
+		return false;
+	i = end + 1;
+	for (int k = 0; k < 12; k++)
+		if (!isdigit((unsigned char)i[k]) && !(i[k] >= 'a' && i[k] <= 'f'))
+			return false;
+	if (i[12] != '.' || !i[13])
+		return false;
+	memcpy(id, i, 12);
+	id[12] = '\0';
+	*ret_port = (uint16_t)port;
+	return true;
+}
+
+/* The token of a request to a published port: X-Sbx-Token, or Authorization: Bearer
+ * (the header it came in, which is not passed on, in *ret_header). */
+static const char *port_token(const struct http_request *req, const char **ret_header)
+{
+	const char *t = http_request_header(req, "X-Sbx-Token");
+
+	*ret_header = "X-Sbx-Token";
+	if (t)
+		return t;
+	t = http_request_header(req, "Authorization");
+	*ret_header = "Authorization";
+	return t && !strncasecmp(t, "Bearer ", 7) && t[7] ? t + 7 : NULL;
+}
+
+/* The connection goes to the sandbox's port with what it sent: the request's head again
+ * (less sbxd's token) and what followed it. The edge lets it go. */
+static void hand_off(struct conn *c, struct http_request *req, struct box *b, uint16_t port,
+		     const char *drop, bool upgrade)
+{
+	struct why why;
+	char *head = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&head, &len);
+
+	if (!f) {
+		respond_error(c, 500, "internal", "out of memory");
+		return;
+	}
+	if (!upgrade) {
+		fprintf(f, "%s %s HTTP/1.1\r\n", req->method_name, req->url);
+		for (size_t i = 0; i < req->nheaders; i++)
+			if (!drop || strcasecmp(req->headers[i].name, drop))
+				fprintf(f, "%s: %s\r\n", req->headers[i].name,
+					req->headers[i].value);
+		fprintf(f, "X-Forwarded-For: %s\r\n\r\n", c->peer);
+	}
+	fwrite(c->in + c->in_off, 1, c->in_len - c->in_off, f);
+	if (fclose(f) != 0) {
+		free(head);
+		respond_error(c, 500, "internal", "out of memory");
+		return;
+	}
+	int fd = c->sending || out_pending(c) ? -1 : fcntl(c->fd, F_DUPFD_CLOEXEC, 3);
+	int r = fd < 0 ? why_set(&why, -EAGAIN, "answers to earlier requests are still being sent")
+		       : box_port_connect(b, port, fd, head, len, upgrade, &why);
+	free(head);
+	if (r < 0) {
+		if (fd >= 0)
+			close(fd);
+		answer(c, r, &why);
+		return;
+	}
+	c->in_off = c->in_len;
+	c->reading = false;
+	c->handed_off = true;
+	conn_close(c);
+}
+
+/* A request to a published port (the Host names it): the tenant's token unless public. */
+static void port_request(struct conn *c, struct http_request *req, uint16_t port, const char *id)
+{
+	struct box *b = box_find(id, NULL);
+	_cleanup_free_ char *tenant = NULL;
+	const char *used = NULL, *tok;
+	bool pub = false;
+
+	if (!b || !box_port_published(b, port, &pub)) {
+		respond_error(c, 404, "not_found", "no published port %u of sandbox %s", port, id);
+		return;
+	}
+	if (!pub) {
+		if (!(tok = port_token(req, &used))) {
+			respond_error(
+				c, 401, "unauthorized",
+				"port %u of sandbox %s needs its tenant's token (X-Sbx-Token, "
+				"or Authorization: Bearer)",
+				port, id);
+			return;
+		}
+		if (store_tenant_by_token(D.store, tok, &tenant) < 0 ||
+		    (strcmp(tenant, b->tenant) && strcmp(tenant, ADMIN_TENANT))) {
+			respond_error(c, 404, "not_found", "no published port %u of sandbox %s",
+				      port, id);
+			return;
+		}
+	}
+	hand_off(c, req, b, port, used, false);
+}
+
 bool api_begin(struct conn *c, struct http_request *req)
 {
 	char *parts[5] = { 0 };
+	char id[13];
+	uint16_t port;
 	int n;
 
+	if (c->tcp && port_host(req, &port, id)) {
+		port_request(c, req, port, id);
+		return false;
+	}
 	if (!authenticate(c, req, &c->tenant))
 		return false;
 	if (c->tcp && !conn_admit(c, c->tenant))

@@ -47,6 +47,7 @@ struct conn {
 	struct loop_op body_op;
 	bool streaming, body_writing, body_done;
 	bool busy, reading, processing, closing, close_after, recv_armed, sending, eof;
+	bool handed_off; /* its socket went to a sandbox's port (a dup): not shut down here */
 	int64_t accepted;
 	struct outbuf out, wire; /* appended; in flight */
 	struct loop_op recv_op, send_op;

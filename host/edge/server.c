@@ -77,7 +77,8 @@ void conn_close(struct conn *c)
 	else
 		closep(&c->body_fd);
 	/* Pending reads and writes end with an error or EOF; then the fd goes. */
-	shutdown(c->fd, SHUT_RDWR);
+	if (!c->handed_off)
+		shutdown(c->fd, SHUT_RDWR);
 	if (c->recv_armed)
 		io_uring_prep_cancel(loop_sqe(&D.loop, NULL), &c->recv_op, 0);
 	if (c->sending)

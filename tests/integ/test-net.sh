@@ -266,6 +266,120 @@ t_domains_admit_by_name() {
 	assert_eq "$(web "$id" 203.0.113.11 80 x.w.test)" ok "HTTP, Host x.w.test"
 }
 
+# lab_port: the TCP port of a daemon started with --listen 127.0.0.1:0 (in its namespace).
+lab_port() {
+	"${H[@]}" ss -ltnp 2>/dev/null | grep "pid=$SBXD_PID," | grep -o '127.0.0.1:[0-9]*' | head -n1 | cut -d: -f2
+}
+# pget TOKEN HOST PATH: a GET through sbxd's listener with Host HOST (TOKEN "-": none);
+# prints "CODE BODY".
+pget() {
+	local auth=()
+	[ "$1" = - ] || auth=(-H "X-Sbx-Token: $1")
+	"${H[@]}" curl -s -m 5 -o "$TMPD/pget" -w '%{http_code}' "${auth[@]}" -H "Host: $2" \
+		"http://127.0.0.1:$LPORT$3"
+	echo " $(head -c 200 "$TMPD/pget")"
+}
+# A WebSocket handshake and one echoed message through sbxd (TOKEN "-": none): prints
+# "echo: MESSAGE", or the status line it got.
+ws_echo() {
+	"${H[@]}" python3 - "$LPORT" "$2" "$1" <<'EOF'
+import base64, hashlib, os, socket, sys
+port, host, tok = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+s = socket.create_connection(("127.0.0.1", port), timeout=5)
+key = base64.b64encode(os.urandom(16))
+h = b"GET /ws HTTP/1.1\r\nHost: " + host.encode() + b"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + key + b"\r\nSec-WebSocket-Version: 13\r\n"
+if tok != "-":
+    h += b"X-Sbx-Token: " + tok.encode() + b"\r\n"
+s.sendall(h + b"\r\n")
+d = b""
+while b"\r\n\r\n" not in d:
+    k = s.recv(4096)
+    if not k: break
+    d += k
+head = d.split(b"\r\n\r\n")[0].decode()
+want = base64.b64encode(hashlib.sha1(key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest()).decode()
+if not head.startswith("HTTP/1.1 101") or want not in head:
+    print(head.split("\r\n")[0]); sys.exit(0)
+m = os.urandom(4); p = b"hello ws"
+s.sendall(bytes([0x81, 0x80 | len(p)]) + m + bytes(b ^ m[i % 4] for i, b in enumerate(p)))
+r = s.recv(2); n = r[1] & 127; out = b""
+while len(out) < n: out += s.recv(n - len(out))
+print("echo:", out.decode())
+EOF
+}
+
+t_published_ports_http_websocket_and_forward() {
+	lab_up
+	local ta tb id ws out
+	ta=$("$B/sbxd" tenant add alice --state-dir "$TMPD/state") || fail "tenant alice"
+	tb=$("$B/sbxd" tenant add bob --state-dir "$TMPD/state") || fail "tenant bob"
+	lab_sbxd --listen 127.0.0.1:0
+	LPORT=$(lab_port)
+	[ -n "$LPORT" ] || fail "no TCP listener"
+	# Alice's sandbox serves HTTP on 8080 and publishes it.
+	CODE=$("${H[@]}" curl -s -o "$TMPD/c" -w '%{http_code}' -H "Authorization: Bearer $ta" \
+		"http://127.0.0.1:$LPORT/v1/sandboxes" -d '{"image":"host","net":{"mode":"internet","ports":[8080]},
+		"cmd":["sh","-c","echo hello-from-sandbox >/tmp/index.html; cd /tmp; exec python3 -m http.server 8080"]}')
+	[ "$CODE" = 201 ] || fail "create: $CODE $(cat "$TMPD/c")"
+	id=$(jget "$(cat "$TMPD/c")" 'j["id"]')
+	assert_eq "$(jget "$(cat "$TMPD/c")" 'j["hosts"]')" "['8080-$id.sbx.localhost']" "hosts"
+	local host=8080-$id.sbx.localhost
+	for _ in $(seq 100); do [[ "$(pget "$ta" "$host" /index.html)" == 200* ]] && break; sleep 0.05; done
+	assert_eq "$(pget "$ta" "$host" /index.html)" "200 hello-from-sandbox" "with alice's token"
+	[[ "$(pget - "$host" /index.html)" == 401* ]] || fail "without a token: $(pget - "$host" /index.html)"
+	[[ "$(pget "$tb" "$host" /index.html)" == 404* ]] || fail "bob's token: $(pget "$tb" "$host" /index.html)"
+	[[ "$(pget "$ta" "8081-$id.sbx.localhost" /)" == 404* ]] || fail "a port not published"
+	[[ "$(pget "$ta" "8080-000000000000.sbx.localhost" /)" == 404* ]] || fail "no such sandbox"
+	# The token never reaches the sandbox; keep-alive requests follow on the same stream.
+	out=$("${H[@]}" curl -s -m 5 -H "Host: $host" -H "X-Sbx-Token: $ta" \
+		"http://127.0.0.1:$LPORT/index.html" "http://127.0.0.1:$LPORT/index.html")
+	assert_eq "$out" "hello-from-sandbox
+hello-from-sandbox" "two requests on one connection"
+	# Made public: no token needed.
+	api PUT "/v1/sandboxes/$id/network" -d '{"ports":[8080],"public":true}'
+	[ "$CODE" = 200 ] || fail "PUT network: $CODE $BODY"
+	assert_eq "$(pget - "$host" /index.html)" "200 hello-from-sandbox" "public, without a token"
+	# A WebSocket, with and without the token (sbx port publishes its port).
+	cat >"$TMPD/ws.py" <<'EOF'
+import base64, hashlib, socket
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", 8765)); s.listen()
+while True:
+    c, _ = s.accept(); d = b""
+    while b"\r\n\r\n" not in d:
+        d += c.recv(4096)
+    key = [l.split(b":", 1)[1].strip() for l in d.split(b"\r\n") if l.lower().startswith(b"sec-websocket-key")][0]
+    acc = base64.b64encode(hashlib.sha1(key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
+    c.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " + acc + b"\r\n\r\n")
+    h = c.recv(2); n = h[1] & 127; m = c.recv(4); p = c.recv(n)
+    c.sendall(bytes([0x81, n]) + bytes(b ^ m[i % 4] for i, b in enumerate(p))); c.close()
+EOF
+	python3 -c 'import json, sys; print(json.dumps({"image": "host", "net": "internet", "cmd": ["python3", "-c", open(sys.argv[1]).read()]}))' \
+		"$TMPD/ws.py" >"$TMPD/ws.json"
+	CODE=$("${H[@]}" curl -s -o "$TMPD/c" -w '%{http_code}' -H "Authorization: Bearer $ta" \
+		"http://127.0.0.1:$LPORT/v1/sandboxes" -d @"$TMPD/ws.json")
+	[ "$CODE" = 201 ] || fail "create ws: $CODE $(cat "$TMPD/c")"
+	ws=$(jget "$(cat "$TMPD/c")" 'j["id"]')
+	out=$("$SBX" port "$ws" 8765) || fail "sbx port: $out"
+	assert_eq "$out" "8765-$ws.sbx.localhost" "sbx port"
+	for _ in $(seq 100); do [[ "$(ws_echo "$ta" "$out")" == echo* ]] && break; sleep 0.05; done
+	assert_eq "$(ws_echo "$ta" "$out")" "echo: hello ws" "WebSocket with the token"
+	assert_contains "$(ws_echo - "$out")" "401" "WebSocket without the token"
+	# Plain TCP from the host, through the unix socket.
+	"${H[@]}" "$SBX" port-forward "$id" 8080 18080 >"$TMPD/pf" 2>&1 &
+	local pf=$!
+	for _ in $(seq 100); do grep -q 127.0.0.1:18080 "$TMPD/pf" && break; sleep 0.05; done
+	out=$("${H[@]}" curl -s -m 5 http://127.0.0.1:18080/index.html)
+	kill "$pf"
+	assert_eq "$out" hello-from-sandbox "port-forward"
+	"$SBX" port-forward "$id" 9 19009 >"$TMPD/pf2" 2>&1 &
+	pf=$!
+	for _ in $(seq 100); do grep -q 127.0.0.1:19009 "$TMPD/pf2" && break; sleep 0.05; done
+	out=$(curl -s -m 5 http://127.0.0.1:19009/ 2>&1; echo "rc=$?")
+	kill "$pf"
+	assert_contains "$(cat "$TMPD/pf2")" "nothing listens on that port" "port-forward to a closed port"
+}
+
 t_bad_network_requests_change_nothing() {
 	lab_up
 	lab_sbxd

@@ -40,9 +40,9 @@ TEST(dns_question_and_answers)
 	/* An answer: a CNAME (compressed), then two A records, one of class CH. */
 	m[2] = 0x81, m[3] = 0x80, m[7] = 3;
 	static const uint8_t rr[] = {
-		0xc0, 12, 0, 5, 0, 1, 0, 0, 0, 30, 0, 2, 0xc0, 12,	     /* CNAME */
-		0xc0, 12, 0, 1, 0, 1, 0, 0, 1, 0, 0, 4, 203, 0, 113, 10, /* A, TTL 256 */
-		0xc0, 12, 0, 1, 0, 3, 0, 0, 0, 9, 0, 4, 10, 0, 0, 1,	     /* A, class CH */
+		0xc0, 12, 0, 5, 0, 1, 0, 0, 0, 30, 0, 2, 0xc0, 12,	    /* CNAME */
+		0xc0, 12, 0, 1, 0, 1, 0, 0, 1, 0,  0, 4, 203,  0,  113, 10, /* A, TTL 256 */
+		0xc0, 12, 0, 1, 0, 3, 0, 0, 0, 9,  0, 4, 10,   0,  0,	1,  /* A, class CH */
 	};
 	memcpy(m + len, rr, sizeof(rr));
 	uint32_t addrs[4], ttls[4];
@@ -99,10 +99,10 @@ static size_t hello(uint8_t *b, const char *sni)
 	size_t at = 0;
 	body[at++] = 3, body[at++] = 3; /* legacy_version */
 	memset(body + at, 7, 32), at += 32;
-	body[at++] = 0;			  /* session id */
-	body[at++] = 0, body[at++] = 2;	  /* cipher suites */
+	body[at++] = 0;			/* session id */
+	body[at++] = 0, body[at++] = 2; /* cipher suites */
 	body[at++] = 0x13, body[at++] = 1;
-	body[at++] = 1, body[at++] = 0;	  /* compression */
+	body[at++] = 1, body[at++] = 0; /* compression */
 	body[at++] = 0, body[at++] = (uint8_t)el;
 	memcpy(body + at, ext, el), at += el;
 	b[0] = 22, b[1] = 3, b[2] = 1, b[3] = (uint8_t)((at + 4) >> 8), b[4] = (uint8_t)(at + 4);

@@ -58,6 +58,16 @@ static const struct command commands[] = {
 	  .synopsis = "rm ID...",
 	  .help = "stop and remove sandboxes (and snap-...\n"
 		  "snapshots)" },
+	{ .name = "port",
+	  .run = cmd_port,
+	  .synopsis = "port ID PORT",
+	  .help = "publish its TCP port PORT on sbxd's listener;\n"
+		  "prints the Host that reaches it" },
+	{ .name = "port-forward",
+	  .run = cmd_port_forward,
+	  .synopsis = "port-forward ID PORT [LOCAL]",
+	  .help = "127.0.0.1:LOCAL on this host reaches its\n"
+		  "port PORT (plain TCP, through sbxd)" },
 	{ .name = "checkpoint",
 	  .run = cmd_checkpoint,
 	  .synopsis = "checkpoint [--leave-running] ID",

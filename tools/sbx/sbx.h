@@ -161,3 +161,5 @@ int cmd_snapshots(int argc, char **argv);
 int cmd_top(int argc, char **argv);
 int cmd_bill(int argc, char **argv);
 int cmd_gpus(int argc, char **argv);
+int cmd_port(int argc, char **argv);
+int cmd_port_forward(int argc, char **argv);
