@@ -19,8 +19,11 @@
  * Usage: sbx-init [--ctl] [--log CAP --status] [--] [CMD [ARG...]]
  *        sbx-init --file get PATH MAX | put PATH SIZE | rm PATH */
 #define _GNU_SOURCE
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <net/route.h>
+#include <netinet/in.h>
 #include <linux/magic.h>
 #include <linux/openat2.h>
 #include <linux/close_range.h>
@@ -715,12 +718,33 @@ static int file_tool(int argc, char **argv)
 
 /* ---- CRIU's action script, during a restore ---- */
 
+/* @addr (dotted) on lo, a /32 of the label lo:@n. */
+static int lo_alias(int sock, const char *addr, unsigned n)
+{
+	struct ifreq ifr = { 0 };
+	struct sockaddr_in *sin = (struct sockaddr_in *)&ifr.ifr_addr;
+
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo:%u", n);
+	sin->sin_family = AF_INET;
+	if (inet_pton(AF_INET, addr, &sin->sin_addr) != 1)
+		return -EINVAL;
+	if (ioctl(sock, SIOCSIFADDR, &ifr) < 0)
+		return -errno;
+	inet_pton(AF_INET, "255.255.255.255", &sin->sin_addr);
+	return ioctl(sock, SIOCSIFNETMASK, &ifr) < 0 ? -errno : 0;
+}
+
 /* Once a restored sandbox's namespaces exist, before anything in it runs: its new network
- * namespace (CRIU's --empty-ns net) gets lo up, as a launch's does. Run by CRIU as host
- * root; inside a sandbox it can do nothing (entering a namespace takes privileges). */
+ * namespace (CRIU's --empty-ns net) gets lo up, as a launch's does. A sandbox with an
+ * address of its own had its connections to the outside reset at the checkpoint; CRIU
+ * puts those sockets back closed, bound to their addresses (SBX_RESTORE_ADDRESS, "A,B")
+ * and connected (in repair mode) to their old peers: for that, the addresses are put on
+ * lo and a default route through lo, all gone (sbxd) before the sandbox runs again. Run by
+ * CRIU as host root; inside a sandbox it can do nothing (entering a namespace takes
+ * privileges). */
 static int criu_action(const char *action)
 {
-	const char *pid = getenv("CRTOOLS_INIT_PID");
+	const char *pid = getenv("CRTOOLS_INIT_PID"), *addr = getenv("SBX_RESTORE_ADDRESS");
 	char path[64];
 
 	if (strcmp(action, "setup-namespaces"))
@@ -733,7 +757,27 @@ static int criu_action(const char *action)
 		fprintf(stderr, "sbx-init: %s: %s\n", path, strerror(errno));
 		return 1;
 	}
-	return nsutil_lo_up() < 0;
+	if (nsutil_lo_up() < 0)
+		return 1;
+	if (!addr || !*addr)
+		return 0;
+	struct rtentry rt = { .rt_flags = RTF_UP, .rt_dev = (char *)"lo" };
+	((struct sockaddr_in *)&rt.rt_dst)->sin_family = AF_INET;
+	((struct sockaddr_in *)&rt.rt_genmask)->sin_family = AF_INET;
+	int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	int r = sock < 0 ? -errno : 0;
+	char list[256], *save = NULL;
+	unsigned n = 1;
+	snprintf(list, sizeof(list), "%s", addr);
+	for (char *t = strtok_r(list, ",", &save); r == 0 && t; t = strtok_r(NULL, ",", &save))
+		r = lo_alias(sock, t, n++);
+	if (r == 0 && ioctl(sock, SIOCADDRT, &rt) < 0 && errno != EEXIST)
+		r = -errno;
+	if (r < 0)
+		fprintf(stderr, "sbx-init: %s on lo for the restore: %s\n", addr, strerror(-r));
+	if (sock >= 0)
+		close(sock);
+	return r < 0;
 }
 
 int main(int argc, char **argv)

@@ -297,7 +297,7 @@ int sandbox_start(const struct sandbox_spec *spec, const char *init_path, struct
 	struct child_plan plan = {
 		.sync_fd = -1, .log_fd = -1, .status_fd = -1, .stdio = { -1, -1, -1 }
 	};
-	_cleanup_close_ int parent_fd = -1, child_fd = -1, own_netns = -1;
+	_cleanup_close_ int parent_fd = -1, child_fd = -1;
 	_cleanup_free_ char *init = NULL;
 	struct rootfs_mounts mounts = ROOTFS_MOUNTS_INIT;
 	struct child_report rep;
@@ -368,22 +368,9 @@ int sandbox_start(const struct sandbox_spec *spec, const char *init_path, struct
 		.exit_signal = SIGCHLD,
 		.cgroup = (uint64_t)sb->cg->v2_fd,
 	};
-	/* A namespace made ahead: the child is born in it (the launching thread enters it
-	 * for the clone, and returns to its own at once). */
-	if (spec->join_netns_fd > 2) {
-		args.flags &= ~(uint64_t)CLONE_NEWNET;
-		own_netns = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-		if (own_netns < 0 || setns(spec->join_netns_fd, CLONE_NEWNET) < 0)
-			FAIL(STAGE_NET, -errno);
-	}
 	pid_t pid = (pid_t)syscall(SYS_clone3, &args, sizeof(args));
-	int clone_errno = errno;
-	if (pid != 0 && own_netns >= 0 && setns(own_netns, CLONE_NEWNET) < 0)
-		abort(); /* cannot fail for a thread that could leave it */
-	if (pid != 0)
-		closep(&own_netns);
 	if (pid < 0)
-		FAIL(STAGE_CLONE, -clone_errno);
+		FAIL(STAGE_CLONE, -errno);
 	if (pid == 0)
 		child_main(&plan);
 	sb->pid = pid;
@@ -402,7 +389,9 @@ int sandbox_start(const struct sandbox_spec *spec, const char *init_path, struct
 	r = cgroup_attach_v1(sb->cg, pid);
 	if (r < 0)
 		FAIL_AFTER_CLONE(STAGE_ATTACH, r);
-	r = spec->join_netns_fd > 2 ? 0 : net_lo_up(pid);
+	r = net_lo_up(pid);
+	if (r == 0 && spec->on_netns)
+		r = spec->on_netns(pid, spec->userdata);
 	if (r < 0)
 		FAIL_AFTER_CLONE(STAGE_NET, r);
 	/* A child that failed already is gone: the write then fails, but its report is

@@ -61,10 +61,11 @@ struct sandbox_spec {
 	/* Called once the cgroups exist, before anything runs in them (a meter attaches
 	 * here); a negative return fails the launch at STAGE_CGROUP. */
 	int (*on_cgroup)(const struct cgroup *cg, void *userdata);
+	/* Called in the launching thread once the sandbox's network namespace exists (its
+	 * loopback up), while its root is being mounted: links of its own go in here; a
+	 * negative return fails the launch at STAGE_NET. */
+	int (*on_netns)(pid_t pid, void *userdata);
 	void *userdata;
-	/* > 2: a network namespace the caller made and configured (loopback up, links of its
-	 * own), which the sandbox joins instead of a new empty one; the caller keeps it. */
-	int join_netns_fd;
 	/* Device nodes granted to the sandbox (GPUs): pairs of a host node and its name in
 	 * /dev; NULL-terminated, or NULL. */
 	const char *const *devices;

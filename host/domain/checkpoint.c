@@ -55,6 +55,9 @@ struct ckpt {
 	/* inputs, copied for the worker */
 	pid_t pid;
 	const struct cgroup *cg; /* b->sb's: the sandbox is not torn down while this runs */
+	bool internet;		 /* net "internet": its own links, reset at the dump */
+	bool resolv;		 /* sbxd's resolv.conf bound in */
+	char addrs[NET_RESTORE_ADDRS * 16]; /* its sockets' own addresses, "A,B,..." */
 	char *image, *tmp, *final, *box_dir;
 	/* outputs */
 	int r;
@@ -195,6 +198,10 @@ static int ckpt_freeze(struct ckpt *k)
 	if (r < 0)
 		return ckpt_fail(k, r, "cannot freeze the sandbox: %s", strerror(-r));
 	k->t_frozen = mono_ns();
+	/* Its connections to the outside are reset: a restored copy has an address of its
+	 * own. Its loopback connections are kept (both ends are frozen). */
+	if (k->internet && (r = net_reset_outside(k->pid, k->addrs, sizeof(k->addrs))) < 0)
+		return ckpt_fail(k, r, "resetting its connections: %s", strerror(-r));
 	(void)layer_path(k->b->id, "upper", upper, sizeof(upper));
 	snprintf(path, sizeof(path), "%s/layer.tar", k->tmp);
 	snprintf(dst, sizeof(dst), "%s/tar.log", k->tmp);
@@ -239,6 +246,13 @@ static int ckpt_argv(struct ckpt *k, struct dump_ctx *c)
 	strvcat(argv, n, max, "--external=%s", c->logkey);
 	strvcat(argv, n, max, "--external=%s", c->statuskey);
 	strvcat(argv, n, max, "--external=mnt[/dev/sbx-init]:init");
+	/* Net "internet": sbxd's resolv.conf is bound in where its image has one. */
+	char resolv[4200];
+	struct stat st;
+	snprintf(resolv, sizeof(resolv), "%s/etc/resolv.conf", c->img->rootfs);
+	k->resolv = k->internet && lstat(resolv, &st) == 0 && S_ISREG(st.st_mode);
+	if (k->resolv)
+		strvcat(argv, n, max, "--external=mnt[/etc/resolv.conf]:resolv");
 	size_t nb = 0;
 	for (char **b = c->img->binds; b && b[0]; b += 2, nb++) {
 		strvcat(argv, n, max, "--external=mnt[%s]:b%zu", b[1], nb);
@@ -361,6 +375,10 @@ static void ckpt_done(struct work *w)
 				(json_int_t)(b->req.writable_bytes ? b->req.writable_bytes
 								   : D.opt.writable_default));
 		}
+		if (s && s->meta && k->resolv)
+			json_object_set_new(s->meta, "resolv", json_true());
+		if (s && s->meta && k->addrs[0])
+			json_object_set_new(s->meta, "addresses", json_string(k->addrs));
 		if (!s || !s->tenant || !s->parent || !s->dir || !s->meta) {
 			ckpt_fail(k, -ENOMEM, "out of memory");
 		} else if (rename(k->tmp, k->final) < 0) {
@@ -458,8 +476,6 @@ static const char *ckpt_refusal(const struct box *b, int *err)
 		return "it is being started or stopped";
 	if (b->ngpu)
 		return "it holds GPUs (their state cannot be checkpointed)";
-	if (b->req.net == NET_INTERNET)
-		return "sandboxes with net \"internet\" cannot be checkpointed yet";
 	if (!(b->req.writable_bytes ? b->req.writable_bytes : D.opt.writable_default))
 		return "it has no writable layer";
 	return NULL;
@@ -515,6 +531,7 @@ static int ckpt_start(struct reply *rp, struct box *b, bool leave_running, unsig
 	k->fork_count = fork_count;
 	k->pid = b->sb->pid;
 	k->cg = b->sb->cg;
+	k->internet = b->req.net == NET_INTERNET;
 	k->image = strdup(b->req.image ? b->req.image : LAUNCH_DEFAULT_IMAGE);
 	k->box_dir = strdup(b->dir);
 	if (asprintf(&k->tmp, "%s/snapshots/.tmp-%s", D.opt.state_dir, k->sid) < 0)

@@ -346,8 +346,7 @@ struct launch_io {
 	uint64_t gpu_rdevs[8]; /* each GPU's own node, for the meter */
 	unsigned ngpu;
 	/* out */
-	int net_idx;  /* its link pair (mode "internet"), 0 = none */
-	int netns_fd; /* the namespace it is launched in, until then; else -1 */
+	int net_idx; /* its link pair (mode "internet"), 0 = none */
 	char **envp;
 	uint64_t start_time, cg_id;
 	uint64_t cpu_offset_ns; /* a restore: the CPU that CRIU spent in its cgroup */

@@ -39,17 +39,29 @@ void usage_finalize(struct box *b);
 /* Whether a sandbox of mode "internet" with policy @p can be made here: 0, or -EINVAL
  * with why. */
 int net_check(const struct net_policy *p, struct why *why);
-/* Its pair, with @p in place and egress shaped to @rate bits a second (0: not), and the
- * network namespace to launch it in (the caller closes it): 0, or -errno with @err (one
- * line). A launch worker. */
-int net_acquire(const struct net_policy *p, uint64_t rate, int *ret_idx, int *ret_netns, char *err,
-		size_t size);
+/* A pair for a sandbox, with @p in place (before its link exists): 0, or -errno with
+ * @err (one line). A launch worker. */
+int net_acquire(const struct net_policy *p, int *ret_idx, char *err, size_t size);
+/* Pair @idx made, its sandbox end in @pid's network namespace (its egress shaped to
+ * @rate bits a second, 0: not). 0 or -errno. A launch worker, while the sandbox mounts
+ * its root, or after a restore before it goes on. */
+int net_attach(int idx, pid_t pid, uint64_t rate);
 /* Its link, entries (@p: its policy's, or NULL) and connections gone; the number free. */
 void net_release(int idx, const struct net_policy *p);
 /* A re-adopted sandbox's pair and policy, before net_start(). */
 int net_claim(int idx, const struct net_policy *p);
 int net_policy_replace(int idx, const struct net_policy *old, const struct net_policy *p, char *err,
 		       size_t size);
+/* The TCP and UDP sockets of @pid's network namespace on an address of its own (not
+ * loopback) destroyed: their connections reset (before a checkpoint). The addresses
+ * they were bound to, "A,B,..." in @ret_addrs (a restore lends them to lo). */
+#define NET_RESTORE_ADDRS 8
+int net_reset_outside(pid_t pid, char *ret_addrs, size_t size);
+/* A restored sandbox's namespace as a launch makes it again: what sbx-init set up for
+ * CRIU's restore of its sockets bound to @old_addrs ("A,B,...", or NULL: none) undone. */
+int net_restored(pid_t pid, const char *old_addrs);
+/* Pair @idx's resolv.conf (naming its gateway, where sbxd answers), in @buf. */
+const char *net_resolv_conf(int idx, char buf[static 256]);
 /* Connections refused to pair @idx so far. */
 uint64_t net_denied(int idx);
 /* Its address and its gateway's (dotted), or NULL. */

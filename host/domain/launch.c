@@ -125,7 +125,7 @@ struct launch_ctx {
 	struct launch_job *j;
 	struct image *img;
 	const char **binds; /* the image's, and resolv.conf's */
-	char resolv[4096];
+	char resolv[256];
 	int log_fd, status_fd;
 	uint64_t wbytes; /* its writable layer's size; 0: none of its own */
 	char layer[256];
@@ -174,23 +174,23 @@ static int launch_prepare(struct launch_ctx *c)
 	return r;
 }
 
+static int launch_on_netns(pid_t pid, void *userdata)
+{
+	const struct launch_io *io = userdata;
+	return net_attach(io->net_idx, pid, io->req->netp.rate_bits);
+}
+
 /* Its /etc/resolv.conf names its gateway, where sbxd answers, when the image has one. */
 static int launch_resolv_conf(struct launch_ctx *c)
 {
-	const struct launch_io *io = &c->j->io;
-	char path[4096], gw[16], text[128];
+	char path[4096];
 	struct stat st;
 	size_t n = 0;
 
 	snprintf(path, sizeof(path), "%s/etc/resolv.conf", c->img->rootfs);
 	if (lstat(path, &st) < 0 || !S_ISREG(st.st_mode))
 		return 0;
-	snprintf(c->resolv, sizeof(c->resolv), "%s/resolv.conf", io->dir);
-	int len = snprintf(text, sizeof(text), "nameserver %s\noptions edns0\n",
-			   net_gateway(io->net_idx, gw));
-	_cleanup_close_ int fd = open(c->resolv, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0 || write(fd, text, (size_t)len) != len)
-		return -errno;
+	net_resolv_conf(c->j->io.net_idx, c->resolv);
 	while (c->img->binds && c->img->binds[n])
 		n++;
 	if (!(c->binds = calloc(n + 3, sizeof(char *))))
@@ -209,8 +209,7 @@ static int launch_net(struct launch_ctx *c)
 
 	if (io->req->net != NET_INTERNET)
 		return 0;
-	int r = net_acquire(&io->req->netp, io->req->netp.rate_bits, &io->net_idx, &io->netns_fd,
-			    err, sizeof(err));
+	int r = net_acquire(&io->req->netp, &io->net_idx, err, sizeof(err));
 	if (r < 0) {
 		launch_fail(c->j,
 			    r == -EAGAIN       ? -EAGAIN
@@ -273,7 +272,7 @@ static void launch_spec(struct launch_ctx *c, const char **devices)
 		.log_cap = D.opt.log_cap,
 		.status_fd = c->status_fd,
 		.on_cgroup = io->slot >= 0 || D.devices ? on_cgroup : NULL,
-		.join_netns_fd = io->netns_fd,
+		.on_netns = io->net_idx ? launch_on_netns : NULL,
 		.userdata = io,
 		.devices = devices,
 	};
@@ -367,12 +366,9 @@ static void launch_fn(struct work *w)
 		return;
 	if (launch_net(&c) >= 0 && launch_layer(&c) >= 0) {
 		launch_spec(&c, devices);
-		int r = launch_start(&c);
-		closep(&io->netns_fd); /* the sandbox holds it now, if it runs */
-		if (r >= 0 && launch_connect(&c) >= 0)
+		if (launch_start(&c) >= 0 && launch_connect(&c) >= 0)
 			return;
 	}
-	closep(&io->netns_fd);
 	/* Failed: its state directory, layer and link pair go. */
 	remove_state_dir(io->dir);
 	layer_remove(io->id);
@@ -650,12 +646,7 @@ static int box_launch(struct reply *rp, const char *tenant, json_t *spec, struct
 		.b = b,
 		.rp = rp,
 		.ctl_fd = -1,
-		.io = { .id = b->id,
-			.dir = b->dir,
-			.req = &b->req,
-			.slot = b->slot,
-			.from = from,
-			.netns_fd = -1 },
+		.io = { .id = b->id, .dir = b->dir, .req = &b->req, .slot = b->slot, .from = from },
 	};
 	gpu_launch_io(b, &j->io);
 	/* The ioctl timer of GPU holders: switched here, on the loop thread that owns the
@@ -687,6 +678,8 @@ int box_create_from(struct reply *rp, struct snap *s, struct why *why)
 		return why_set(why, -EIO, "the snapshot's spec is unreadable");
 	}
 	r = limits_apply(&req, spec, why);
+	if (r == 0 && req.net == NET_INTERNET)
+		r = net_check(&req.netp, why);
 	if (r < 0) {
 		json_decref(spec);
 		api_create_clear(&req);

@@ -3,11 +3,10 @@
  *
  * Each sandbox gets a veth pair of its own, numbered: pair N is the host's link
  * PREFIX<N> with address BASE+2N/31, and the sandbox's eth0 with BASE+2N+1/31, whose
- * default route is the host's end. No bridge: sandboxes share no link. A thread of its
- * own makes network namespaces ahead of need, each with its loopback up and its pair in
- * place, since moving a link between namespaces waits for an RCU grace period (tens of
- * milliseconds); a launch only has the sandbox born in one. The namespace belongs to the
- * host's user namespace: nothing in the sandbox can reconfigure it.
+ * default route is the host's end. No bridge: sandboxes share no link. The pair is made
+ * with its sandbox end already in the sandbox's namespace (moving a link between
+ * namespaces would wait for an RCU grace period, tens of milliseconds), while the
+ * sandbox mounts its root. Its policy is in place before: nothing can be sent unchecked.
  *
  * One nftables table per instance holds every rule, keyed by sets and maps (so the cost
  * per packet does not grow with the number of sandboxes): the platform deny set, the
@@ -16,8 +15,8 @@
  * uplink. A refused packet is answered (TCP reset, ICMP administratively prohibited) and
  * counted per source address.
  *
- * Threads: the launch workers (acquire, attach), the loop (release, policy, counters),
- * the pair maker and the DNS forwarder. N.lock guards the pairs' states. */
+ * Threads: the launch workers (acquire, attach), the loop (release, policy, counters)
+ * and the guard's (netguard.c). N.lock guards the pairs' states. */
 #define _GNU_SOURCE
 #include "network.h"
 
@@ -37,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "../../sandbox/instance.h"
@@ -46,12 +46,8 @@
 #include "../sys/netlink.h"
 #include "../sys/nft.h"
 
-#define NET_READY 8 /* pairs made ahead */
-
 enum pair_state {
 	PAIR_FREE,
-	PAIR_MAKING, /* the maker is creating it */
-	PAIR_READY,
 	PAIR_TAKEN,
 };
 
@@ -66,12 +62,8 @@ static struct {
 	uint32_t *host_addrs; /* the host's own IPv4 addresses, when the table was made */
 	unsigned nhost_addrs;
 	pthread_mutex_t lock;
-	pthread_cond_t want;
 	uint8_t *state;
-	int *netns; /* a pair's namespace while it waits (PAIR_READY), else -1 */
-	unsigned nready, next;
-	bool stop;
-	pthread_t maker;
+	unsigned next;
 	bool threads;
 	/* Re-adopted sandboxes' pairs and policies, until the table is installed. */
 	struct claim {
@@ -79,7 +71,7 @@ static struct {
 		const struct net_policy *p;
 	} * claims;
 	unsigned nclaims;
-} N = { .lock = PTHREAD_MUTEX_INITIALIZER, .want = PTHREAD_COND_INITIALIZER };
+} N = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 static const char *const platform_deny[] = {
 	"0.0.0.0/8",	  "10.0.0.0/8",	   "100.64.0.0/10", "127.0.0.0/8",
@@ -160,25 +152,15 @@ static int inside_rate(int idx, uint64_t rate)
 	return r;
 }
 
-/* Pair @idx: its namespace (returned in @ret_ns), both ends configured. 0 or -errno. */
-static int pair_make(int idx, int *ret_ns)
+/* Pair @idx, its sandbox end made in the network namespace @ns: both ends configured.
+ * 0 or -errno (nothing left then). */
+static int pair_make(int idx, int ns)
 {
 	char name[IF_NAMESIZE], path[96];
-	_cleanup_close_ int self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-	_cleanup_close_ int ns = -1;
 	struct nl nl;
 	int r, ifindex = 0;
 
-	if (self < 0)
-		return -errno;
-	/* A new namespace, made by this thread, which goes back to its own at once. */
-	if (unshare(CLONE_NEWNET) < 0)
-		return -errno;
-	ns = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-	r = ns < 0 ? -errno : 0;
-	if (setns(self, CLONE_NEWNET) < 0)
-		abort();
-	if (r < 0 || (r = nl_open(&nl)) < 0)
+	if ((r = nl_open(&nl)) < 0)
 		return r;
 	link_name(idx, name);
 	r = nl_veth_add(&nl, name, "eth0", ns);
@@ -201,8 +183,6 @@ static int pair_make(int idx, int *ret_ns)
 	if (r < 0 && ifindex)
 		(void)nl_link_del(&nl, ifindex);
 	nl_close(&nl);
-	if (r == 0)
-		*ret_ns = TAKE_FD(ns);
 	return r;
 }
 
@@ -218,40 +198,6 @@ static int pair_pick(enum pair_state state)
 		return (int)i;
 	}
 	return -ENOSPC;
-}
-
-static void *maker_main(void *arg)
-{
-	(void)arg;
-	pthread_mutex_lock(&N.lock);
-	while (!N.stop) {
-		if (N.nready >= NET_READY) {
-			pthread_cond_wait(&N.want, &N.lock);
-			continue;
-		}
-		int idx = pair_pick(PAIR_MAKING);
-		if (idx < 0) {
-			pthread_cond_wait(&N.want, &N.lock);
-			continue;
-		}
-		pthread_mutex_unlock(&N.lock);
-		int ns = -1, r = pair_make(idx, &ns);
-		pthread_mutex_lock(&N.lock);
-		if (r < 0) {
-			N.state[idx] = PAIR_FREE;
-			logmsg(1, "network: cannot make link pair %d: %s", idx, strerror(-r));
-			/* Not again at once: a launch makes its own meanwhile. */
-			pthread_mutex_unlock(&N.lock);
-			sleep(1);
-			pthread_mutex_lock(&N.lock);
-			continue;
-		}
-		N.state[idx] = PAIR_READY;
-		N.netns[idx] = ns;
-		N.nready++;
-	}
-	pthread_mutex_unlock(&N.lock);
-	return NULL;
 }
 
 /* ---- nftables ---- */
@@ -564,11 +510,8 @@ static int net_setup(char *why, size_t size)
 		return -ENODEV;
 	}
 	N.state = calloc(N.npairs, 1);
-	N.netns = malloc(N.npairs * sizeof(int));
-	if (!N.state || !N.netns)
+	if (!N.state)
 		return -ENOMEM;
-	for (unsigned i = 0; i < N.npairs; i++)
-		N.netns[i] = -1;
 	if ((r = guard_open(&N.dns_port, &N.proxy_port, why, size)) < 0 ||
 	    (r = uplink_forwarding(why, size)) < 0)
 		return r;
@@ -679,27 +622,18 @@ void net_start(void)
 	static const char *const sets[] = { "marks", "denied", "conns" };
 	for (size_t i = 0; i < ARRAY_SIZE(sets); i++)
 		sweep_set(sets[i]);
-	if (pthread_create(&N.maker, NULL, maker_main, NULL) == 0) {
+	if (guard_start() < 0)
+		logmsg(0, "network: cannot start the resolver: %s", strerror(EAGAIN));
+	else
 		N.threads = true;
-		if (guard_start() < 0)
-			logmsg(0, "network: cannot start the resolver: %s", strerror(EAGAIN));
-	}
 }
 
 void net_shutdown(void)
 {
 	if (!N.threads)
 		return;
-	pthread_mutex_lock(&N.lock);
-	N.stop = true;
-	pthread_cond_broadcast(&N.want);
-	pthread_mutex_unlock(&N.lock);
-	pthread_join(N.maker, NULL);
 	guard_stop();
 	N.threads = false;
-	/* The namespaces made ahead go, and their pairs with them. */
-	for (unsigned i = 0; i < N.npairs; i++)
-		closep(&N.netns[i]);
 }
 
 /* ---- for the guard ---- */
@@ -808,12 +742,36 @@ int box_set_network(struct reply *rp, struct box *b, const char *body, size_t le
 	return 0;
 }
 
-int net_acquire(const struct net_policy *p, uint64_t rate, int *ret_idx, int *ret_netns, char *err,
-		size_t size)
+const char *net_resolv_conf(int idx, char buf[static 256])
 {
-	int idx = -1, ns = -1, r;
-	char a[INET_ADDRSTRLEN];
+	snprintf(buf, 256, "%s/resolv/%d", instance_run_dir(), idx);
+	return buf;
+}
+
+/* Pair @idx's resolv.conf, naming its gateway: where a sandbox's restore (CRIU, inside
+ * its user namespace) can open it too, under the instance's run directory. */
+static int resolv_write(int idx)
+{
+	char path[256], dir[256], gw[INET_ADDRSTRLEN], text[128];
+	int r = instance_run_dir_make();
+
+	snprintf(dir, sizeof(dir), "%s/resolv", instance_run_dir());
+	if (r < 0 || (mkdir(dir, 0711) < 0 && errno != EEXIST))
+		return r < 0 ? r : -errno;
+	int len = snprintf(text, sizeof(text), "nameserver %s\noptions edns0\n",
+			   ntoa(host_addr(idx), gw));
+	_cleanup_close_ int fd =
+		open(net_resolv_conf(idx, path), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0 || write(fd, text, (size_t)len) != len)
+		return -errno;
+	return 0;
+}
+
+int net_acquire(const struct net_policy *p, int *ret_idx, char *err, size_t size)
+{
+	char a[INET_ADDRSTRLEN], nerr[256];
 	struct cmd c = { 0 };
+	int idx, r;
 
 	if (!D.net_on) {
 		snprintf(err, size, "net: \"internet\" is off on this host: %s",
@@ -821,51 +779,40 @@ int net_acquire(const struct net_policy *p, uint64_t rate, int *ret_idx, int *re
 		return -EOPNOTSUPP;
 	}
 	pthread_mutex_lock(&N.lock);
-	for (unsigned k = 1; k < N.npairs && idx < 0; k++)
-		if (N.state[k] == PAIR_READY)
-			idx = (int)k;
-	if (idx >= 0) {
-		N.state[idx] = PAIR_TAKEN;
-		ns = N.netns[idx];
-		N.netns[idx] = -1;
-		N.nready--;
-	} else {
-		idx = pair_pick(PAIR_TAKEN);
-	}
-	pthread_cond_signal(&N.want);
+	idx = pair_pick(PAIR_TAKEN);
 	pthread_mutex_unlock(&N.lock);
 	if (idx < 0) {
 		snprintf(err, size, "net: the address pool is exhausted");
 		return -EAGAIN;
 	}
-	if (ns < 0 && (r = pair_make(idx, &ns)) < 0) {
-		snprintf(err, size, "net: cannot make the sandbox's link: %s", strerror(-r));
-		goto fail;
-	}
-	if (rate && (r = in_netns(ns, inside_rate, idx, rate)) < 0) {
-		snprintf(err, size, "net: limits.net_rate: %s", strerror(-r));
-		goto fail;
-	}
-	/* Its policy is in place before anything runs in its namespace. */
+	/* Its policy is in place before its link exists. */
 	cmd_add(&c, "add element inet %s marks { %s : %d }\n", N.table, ntoa(box_addr(idx), a),
 		idx);
 	policy_elements(&c, "add", idx, p);
-	char nerr[256];
 	r = cmd_run(&c, nerr, sizeof(nerr));
-	if (r < 0) {
+	if (r < 0)
 		snprintf(err, size, "net: policy: %s", nerr);
-		goto fail;
-	}
-	if ((r = guard_policy_set(idx, p)) < 0) {
+	else if ((r = guard_policy_set(idx, p)) < 0)
 		snprintf(err, size, "net: policy: %s", strerror(-r));
-		goto fail;
+	else if ((r = resolv_write(idx)) < 0)
+		snprintf(err, size, "net: resolv.conf: %s", strerror(-r));
+	if (r < 0) {
+		net_release(idx, NULL);
+		return r;
 	}
 	*ret_idx = idx;
-	*ret_netns = ns;
 	return 0;
-fail:
-	closep(&ns);
-	net_release(idx, NULL);
+}
+
+int net_attach(int idx, pid_t pid, uint64_t rate)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)pid);
+	_cleanup_close_ int ns = open(path, O_RDONLY | O_CLOEXEC);
+	int r = ns < 0 ? -errno : pair_make(idx, ns);
+
+	if (r == 0 && rate)
+		r = in_netns(ns, inside_rate, idx, rate);
 	return r;
 }
 
@@ -899,9 +846,73 @@ void net_release(int idx, const struct net_policy *p)
 	}
 	(void)nl_ct_flush_mark((uint32_t)idx);
 	(void)guard_policy_set(idx, NULL);
+	char path[256];
+	(void)unlink(net_resolv_conf(idx, path));
 	pthread_mutex_lock(&N.lock);
 	N.state[idx] = PAIR_FREE;
 	pthread_mutex_unlock(&N.lock);
+}
+
+struct reset_out {
+	uint32_t addrs[NET_RESTORE_ADDRS];
+	unsigned n;
+};
+
+static int reset_inside(int idx, uint64_t arg)
+{
+	struct reset_out *o = (struct reset_out *)(uintptr_t)arg;
+	(void)idx;
+	return nl_inet_reset_outside(o->addrs, NET_RESTORE_ADDRS, &o->n);
+}
+
+int net_reset_outside(pid_t pid, char *ret_addrs, size_t size)
+{
+	char path[64], a[INET_ADDRSTRLEN];
+	struct reset_out o = { 0 };
+	snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)pid);
+	_cleanup_close_ int ns = open(path, O_RDONLY | O_CLOEXEC);
+	int r = ns < 0 ? -errno : in_netns(ns, reset_inside, 0, (uint64_t)(uintptr_t)&o);
+
+	ret_addrs[0] = '\0';
+	for (unsigned i = 0; r == 0 && i < o.n; i++)
+		snprintf(ret_addrs + strlen(ret_addrs), size - strlen(ret_addrs), "%s%s",
+			 i ? "," : "", ntoa(o.addrs[i], a));
+	return r;
+}
+
+/* What sbx-init set up for CRIU's restore of sockets undone: the old addresses on lo
+ * (@arg: "A,B,...") and the default route through lo. */
+static int restore_undo(int idx, uint64_t arg)
+{
+	const char *list = (const char *)(uintptr_t)arg;
+	char buf[NET_RESTORE_ADDRS * 16];
+	struct nl nl;
+	struct in_addr a;
+
+	(void)idx;
+	snprintf(buf, sizeof(buf), "%s", list);
+	int r = nl_open(&nl);
+	if (r < 0)
+		return r;
+	for (char *save = NULL, *t = strtok_r(buf, ",", &save); r == 0 && t;
+	     t = strtok_r(NULL, ",", &save))
+		if (inet_pton(AF_INET, t, &a) == 1)
+			r = nl_addr_del(&nl, 1, a.s_addr, 32);
+	if (r == 0)
+		r = nl_route_del_default(&nl);
+	nl_close(&nl);
+	return r;
+}
+
+int net_restored(pid_t pid, const char *old_addrs)
+{
+	char path[64];
+
+	if (!old_addrs || !*old_addrs)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)pid);
+	_cleanup_close_ int ns = open(path, O_RDONLY | O_CLOEXEC);
+	return ns < 0 ? -errno : in_netns(ns, restore_undo, 0, (uint64_t)(uintptr_t)old_addrs);
 }
 
 int net_claim(int idx, const struct net_policy *p)

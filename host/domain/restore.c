@@ -7,6 +7,7 @@
  * sbx-init sbxd's child. The meter slot is attached only after CRIU is done (its own
  * syscalls are not the sandbox's), and the CPU CRIU spent in the cgroup is an offset. */
 #define _GNU_SOURCE
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -323,7 +324,14 @@ static int restore_argv(struct restore_ctx *c)
 	/* Stopped: sbx-init executes itself again (launch_fn) before anything else of the
 	 * sandbox runs, and then lets it go on. */
 	strvcat(argv, n, max, "--leave-stopped");
+	/* A new network namespace: a sandbox of net "internet" gets its link pair there once
+	 * restored (its connections to the outside were reset at the checkpoint). */
 	strvcat(argv, n, max, "--empty-ns=net");
+	/* Its resolv.conf names its new gateway. */
+	char resolv[256];
+	if (json_is_true(json_object_get(c->s->meta, "resolv")))
+		strvcat(argv, n, max, "--external=mnt[resolv]:%s",
+			c->io->net_idx ? net_resolv_conf(c->io->net_idx, resolv) : "/dev/null");
 	strvcat(argv, n, max, "--action-script=%s", D.opt.init_path);
 	for (size_t i = 0; i < ARRAY_SIZE(criu_common); i++)
 		strvcat(argv, n, max, "%s", criu_common[i]);
@@ -353,6 +361,12 @@ static int restore_criu(struct restore_ctx *c, pid_t *ret_pid)
 {
 	_cleanup_free_ char *err = NULL;
 	const int fds[2] = { c->log_fd, c->status_fd };
+	/* The addresses its sockets were bound to: sbx-init (CRIU's action script) lends them
+	 * to lo for their restore. Only dotted addresses and commas pass. */
+	const char *old = json_string_value(json_object_get(c->s->meta, "addresses"));
+	char env[NET_RESTORE_ADDRS * 16 + 32] = "";
+	if (old && strspn(old, "0123456789.,") == strlen(old) && strlen(old) < sizeof(env) - 32)
+		snprintf(env, sizeof(env), "SBX_RESTORE_ADDRESS=%s", old);
 	int64_t t0 = mono_ns();
 	int r = criu_exec(&(struct criu_run){ .bin = D.criu,
 					      .run_dir = criu_cache_dir,
@@ -363,6 +377,7 @@ static int restore_criu(struct restore_ctx *c, pid_t *ret_pid)
 					      .cg = c->cg,
 					      .bind_file = c->userns_img,
 					      .bind_over = c->userns_over,
+					      .env_add = env[0] ? env : NULL,
 					      .timeout_ns = restore_timeout(c->s) },
 			  c->log, &err);
 	strv_clear(c->argv, c->n);
@@ -458,6 +473,14 @@ int snap_restore(struct launch_io *io, const struct sandbox_spec *spec, const st
 		r = restore_argv(&c);
 	if (r == 0)
 		r = restore_criu(&c, &pid);
+	/* Before anything of it runs again (it is stopped): what sbx-init set up for the
+	 * restore of its sockets undone, then its own address. */
+	if (r == 0 &&
+	    (r = net_restored(pid, json_string_value(json_object_get(c.s->meta, "addresses")))) < 0)
+		restore_fail(&c, r, "its network namespace: %s", strerror(-r));
+	if (r == 0 && io->net_idx &&
+	    (r = net_attach(io->net_idx, pid, io->req->netp.rate_bits)) < 0)
+		restore_fail(&c, r, "its network link: %s", strerror(-r));
 	if (r == 0)
 		r = restore_attach(&c, pid, ret);
 	if (r < 0)

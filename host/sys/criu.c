@@ -176,7 +176,7 @@ static const char *bin_name(const char *bin)
 
 /* Everything the child needs, made before the fork: it runs async-signal-safe. */
 struct criu_child {
-	char **argv;
+	char **argv, **envp;
 	int high[CRIU_MAX_FDS]; /* run->fds, duplicated above the ones they are moved to */
 	int out_fd;
 	char v1_procs[_CG_V1_MAX][4200]; /* hybrid: the v1 cgroup.procs files it joins */
@@ -196,6 +196,15 @@ static int child_prepare(const struct criu_run *run, struct criu_child *c)
 		return -ENOMEM;
 	c->argv[0] = (char *)bin_name(run->bin);
 	memcpy(c->argv + 1, run->argv, argc * sizeof(char *));
+	/* Its environment: sbxd's, and the caller's entry. */
+	size_t envc = 0;
+	while (environ[envc])
+		envc++;
+	c->envp = calloc(envc + 2, sizeof(char *));
+	if (!c->envp)
+		return -ENOMEM;
+	memcpy(c->envp, environ, envc * sizeof(char *));
+	c->envp[envc] = (char *)run->env_add;
 	for (unsigned i = 0; i < run->nfds; i++)
 		if ((c->high[i] = fcntl(run->fds[i], F_DUPFD_CLOEXEC, 100)) < 0)
 			return -errno;
@@ -244,7 +253,7 @@ static _Noreturn void child_run(const struct criu_run *run, const struct criu_ch
 	for (unsigned i = 0; i < run->nfds; i++)
 		if (dup2(c->high[i], CRIU_FD_BASE + (int)i) < 0)
 			_exit(126);
-	execv(run->bin, c->argv);
+	execve(run->bin, c->argv, c->envp);
 	_exit(127);
 }
 
@@ -334,5 +343,6 @@ out:
 	if (pidfd >= 0)
 		close(pidfd);
 	free(c.argv);
+	free(c.envp);
 	return r;
 }

@@ -27,6 +27,8 @@ struct criu_run {
 	/* A file bound over another in the child's own mount namespace (a snapshot's image
 	 * rewritten for one restore), or NULL. */
 	const char *bind_file, *bind_over;
+	/* "NAME=VALUE" added to its environment (its action scripts see it), or NULL. */
+	const char *env_add;
 	int64_t timeout_ns;
 };
 

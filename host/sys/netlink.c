@@ -8,13 +8,17 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <linux/if_link.h>
+#include <linux/inet_diag.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netfilter/nfnetlink_conntrack.h>
 #include <linux/netlink.h>
 #include <linux/pkt_sched.h>
 #include <linux/rtnetlink.h>
+#include <linux/sock_diag.h>
 #include <linux/veth.h>
 #include <net/if.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -222,6 +226,21 @@ int nl_addr_add(struct nl *nl, int ifindex, uint32_t addr, unsigned prefix)
 	return nl_do(nl, &m);
 }
 
+int nl_addr_del(struct nl *nl, int ifindex, uint32_t addr, unsigned prefix)
+{
+	struct ifaddrmsg ifa = {
+		.ifa_family = AF_INET,
+		.ifa_prefixlen = (uint8_t)prefix,
+		.ifa_index = (uint32_t)ifindex,
+	};
+	struct msg m;
+
+	msg_init(&m, RTM_DELADDR, 0, &ifa, sizeof(ifa));
+	attr_u32(&m, IFA_LOCAL, addr);
+	int r = nl_do(nl, &m);
+	return r == -EADDRNOTAVAIL ? 0 : r;
+}
+
 int nl_route_add(struct nl *nl, uint32_t dst, unsigned prefix, uint32_t gw, int ifindex)
 {
 	struct rtmsg rt = {
@@ -234,13 +253,27 @@ int nl_route_add(struct nl *nl, uint32_t dst, unsigned prefix, uint32_t gw, int 
 	};
 	struct msg m;
 
-	msg_init(&m, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, &rt, sizeof(rt));
+	msg_init(&m, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE, &rt, sizeof(rt));
 	if (prefix)
 		attr_u32(&m, RTA_DST, dst);
 	if (gw)
 		attr_u32(&m, RTA_GATEWAY, gw);
 	attr_u32(&m, RTA_OIF, (uint32_t)ifindex);
 	return nl_do(nl, &m);
+}
+
+int nl_route_del_default(struct nl *nl)
+{
+	struct rtmsg rt = {
+		.rtm_family = AF_INET,
+		.rtm_table = RT_TABLE_MAIN,
+		.rtm_scope = RT_SCOPE_NOWHERE,
+	};
+	struct msg m;
+
+	msg_init(&m, RTM_DELROUTE, 0, &rt, sizeof(rt));
+	int r = nl_do(nl, &m);
+	return r == -ESRCH || r == -ENOENT ? 0 : r;
 }
 
 int nl_qdisc_tbf(struct nl *nl, int ifindex, uint64_t rate, uint32_t burst)
@@ -285,4 +318,78 @@ int nl_ct_flush_mark(uint32_t mark)
 	attr_u32(&m, CTA_MARK_MASK, htonl(UINT32_MAX));
 	int r = transact(fd, 1, &m);
 	return r == -ENOENT ? 0 : r;
+}
+
+/* Adds @a to the set @v (of @max, *@n in it). */
+static void addr_note(uint32_t a, uint32_t *v, unsigned max, unsigned *n)
+{
+	for (unsigned i = 0; i < *n; i++)
+		if (v[i] == a)
+			return;
+	if (*n < max)
+		v[(*n)++] = a;
+}
+
+/* The sockets of @proto in this namespace bound to an address that is neither loopback
+ * nor the wildcard, each destroyed (reset: its peer is told); their addresses noted. */
+static int destroy_bound(int fd, uint8_t proto, uint32_t *addrs, unsigned max, unsigned *naddrs)
+{
+	struct inet_diag_req_v2 req = {
+		.sdiag_family = AF_INET,
+		.sdiag_protocol = proto,
+		.idiag_states = ~0U,
+	};
+	struct msg m;
+	char buf[16384];
+	int r = 0, n_destroy = 0;
+	struct inet_diag_sockid victims[256];
+
+	msg_init(&m, SOCK_DIAG_BY_FAMILY, NLM_F_DUMP, &req, sizeof(req));
+	m.h.nlmsg_flags &= (uint16_t)~NLM_F_ACK;
+	m.h.nlmsg_seq = 1;
+	if (send(fd, m.buf, m.h.nlmsg_len, 0) < 0)
+		return -errno;
+	for (bool done = false; !done;) {
+		ssize_t n = recv(fd, buf, sizeof(buf), 0);
+		if (n < 0)
+			return errno == EINTR ? 0 : -errno;
+		for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)n);
+		     h = NLMSG_NEXT(h, n)) {
+			if (h->nlmsg_type == NLMSG_DONE) {
+				done = true;
+				break;
+			}
+			if (h->nlmsg_type == NLMSG_ERROR)
+				return ((struct nlmsgerr *)NLMSG_DATA(h))->error;
+			const struct inet_diag_msg *d = NLMSG_DATA(h);
+			uint32_t a = ntohl(d->id.idiag_src[0]);
+			if (a == 0 || (a >> 24) == 127)
+				continue;
+			addr_note(d->id.idiag_src[0], addrs, max, naddrs);
+			if (d->idiag_state != TCP_CLOSE && n_destroy < (int)ARRAY_SIZE(victims))
+				victims[n_destroy++] = d->id;
+		}
+	}
+	for (int i = 0; i < n_destroy; i++) {
+		req.id = victims[i];
+		msg_init(&m, SOCK_DESTROY, 0, &req, sizeof(req));
+		int e = transact(fd, (uint32_t)i + 2, &m);
+		if (e < 0 && e != -ENOENT && !r)
+			r = e;
+	}
+	return r;
+}
+
+int nl_inet_reset_outside(uint32_t *addrs, unsigned max, unsigned *ret_n)
+{
+	struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
+	_cleanup_close_ int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+	int r;
+
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return -errno;
+	*ret_n = 0;
+	r = destroy_bound(fd, IPPROTO_TCP, addrs, max, ret_n);
+	int u = destroy_bound(fd, IPPROTO_UDP, addrs, max, ret_n);
+	return r ? r : u;
 }

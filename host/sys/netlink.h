@@ -24,9 +24,19 @@ int nl_link_up(struct nl *nl, int ifindex);
 int nl_link_del(struct nl *nl, int ifindex);
 /* @addr/@prefix on @ifindex. */
 int nl_addr_add(struct nl *nl, int ifindex, uint32_t addr, unsigned prefix);
-/* A route to @dst/@prefix (0/0: the default) via @gw (0: none) out of @ifindex. */
+/* @addr/@prefix off @ifindex, if it is there. */
+int nl_addr_del(struct nl *nl, int ifindex, uint32_t addr, unsigned prefix);
+/* A route to @dst/@prefix (0/0: the default) via @gw (0: none) out of @ifindex, in place
+ * of one to the same destination. */
 int nl_route_add(struct nl *nl, uint32_t dst, unsigned prefix, uint32_t gw, int ifindex);
+/* The IPv4 default route gone, if there is one. */
+int nl_route_del_default(struct nl *nl);
 /* A token bucket as @ifindex's root queue: @rate bytes a second, bursts of @burst bytes. */
 int nl_qdisc_tbf(struct nl *nl, int ifindex, uint64_t rate, uint32_t burst);
+/* Every TCP and UDP socket of this namespace bound to an address other than loopback
+ * and the wildcard, destroyed: its connection is reset (one closed already stays so).
+ * The addresses they were bound to in @addrs (network byte order, at most @max, *@ret_n
+ * of them). 0 or the first error. */
+int nl_inet_reset_outside(uint32_t *addrs, unsigned max, unsigned *ret_n);
 /* Removes every conntrack entry of this namespace whose mark is @mark. */
 int nl_ct_flush_mark(uint32_t mark);

@@ -380,6 +380,61 @@ EOF
 	assert_contains "$(cat "$TMPD/pf2")" "nothing listens on that port" "port-forward to a closed port"
 }
 
+t_checkpoint_restore_and_fork_get_addresses_of_their_own() {
+	lab_up
+	lab_sbxd
+	need_criu
+	cat >"$TMPD/hold.py" <<'EOF'
+import socket, sys, time
+o = socket.create_connection(("203.0.113.10", 9000))
+print("ready", flush=True)
+try:
+    d = o.recv(1)
+    print("outside connection ended", repr(d), flush=True)
+except OSError as e:
+    print("outside connection reset", e.errno, flush=True)
+time.sleep(3600)
+EOF
+	python3 -c 'import json, sys; print(json.dumps({"image": "host", "cmd": ["python3", "-c", open(sys.argv[1]).read()],
+		"net": {"mode": "internet", "allow_out": ["203.0.113.10", "a.test"]}}))' "$TMPD/hold.py" >"$TMPD/hold.json"
+	api POST /v1/sandboxes -d @"$TMPD/hold.json"
+	[ "$CODE" = 201 ] || fail "create: $CODE $BODY"
+	local id old snap new addr
+	id=$(jget "$BODY" 'j["id"]')
+	old=$(jget "$BODY" 'j["address"]')
+	wait_log "$id" ready
+	api POST "/v1/sandboxes/$id/checkpoint" -d '{}'
+	[ "$CODE" = 201 ] || fail "checkpoint: $CODE $BODY"
+	snap=$(jget "$BODY" 'j["id"]')
+	# The upstream end saw its connection end at the checkpoint.
+	for _ in $(seq 40); do grep -q '^IN 0' "$TMPD/tcp.log" && break; sleep 0.05; done
+	grep -q '^IN 0' "$TMPD/tcp.log" || fail "the outside connection was not reset: $(cat "$TMPD/tcp.log")"
+	api POST "/v1/snapshots/$snap/restore" -d '{}'
+	[ "$CODE" = 201 ] || fail "restore: $CODE $BODY"
+	new=$(jget "$BODY" 'j["id"]')
+	addr=$(jget "$BODY" 'j["address"]')
+	[[ "$addr" == 10.200.* && "$addr" != "$old" ]] || fail "restored address $addr (was $old)"
+	assert_eq "$(jget "$BODY" 'j["net"]["allow_out"]')" "['203.0.113.10', 'a.test']" "the policy it carried"
+	wait_log "$new" "outside connection"
+	expect_open "$new" 203.0.113.10:9000
+	expect_refused "$new" 203.0.113.11:9000
+	assert_eq "$(resolve "$new" a.test)" 203.0.113.10 "a.test through its new gateway"
+	assert_contains "$("$SBX" exec "$new" -- cat /etc/resolv.conf)" "nameserver ${addr%.*}." "resolv.conf"
+	# Forks: each its own address.
+	api POST "/v1/sandboxes/$new/fork" -d '{"count":2}'
+	[ "$CODE" = 201 ] || fail "fork: $CODE $BODY"
+	local f1 f2 a1 a2
+	f1=$(jget "$BODY" 'j["sandboxes"][0]')
+	f2=$(jget "$BODY" 'j["sandboxes"][1]')
+	api GET "/v1/sandboxes/$f1"
+	a1=$(jget "$BODY" 'j["address"]')
+	api GET "/v1/sandboxes/$f2"
+	a2=$(jget "$BODY" 'j["address"]')
+	[ "$a1" != "$a2" ] && [ "$a1" != "$addr" ] && [ "$a2" != "$addr" ] || fail "fork addresses: $a1 $a2 ($addr)"
+	expect_open "$f1" 203.0.113.10:9000
+	expect_refused "$f2" 203.0.113.11:9000
+}
+
 t_bad_network_requests_change_nothing() {
 	lab_up
 	lab_sbxd

@@ -134,7 +134,8 @@ static void forward_one(int fd, const char *sock, const char *target)
 int cmd_port_forward(int argc, char **argv)
 {
 	struct sbx_args a = { 0 };
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	socklen_t sl = sizeof(sa);
 	char query[32];
 	int r, port, local, one = 1;
