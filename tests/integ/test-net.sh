@@ -20,7 +20,8 @@ lab_up() {
 	H=(nsenter --net=/run/netns/${LAB}h)
 	"${U[@]}" sh -ec "ip link set lo up; ip link set ${LAB}a name up0; ip link set up0 up
 		ip addr add 198.51.100.1/24 dev up0
-		for a in 10 11 53; do ip addr add 203.0.113.\$a/32 dev lo; done" || fail "lab upstream"
+		for a in 10 11 53; do ip addr add 203.0.113.\$a/32 dev lo; done
+		ip addr add 10.66.0.1/32 dev lo" || fail "lab upstream"
 	"${H[@]}" sh -ec "ip link set lo up; ip link set ${LAB}b name uplink0; ip link set uplink0 up
 		ip addr add 198.51.100.2/24 dev uplink0; ip route add default via 198.51.100.1" ||
 		fail "lab host"
@@ -44,8 +45,12 @@ lab_up() {
 		"${U[@]}" python3 "$HERE/netlab.py" tcp 203.0.113.$a 443 "$TMPD/tcp.log" \
 			"$TMPD/srv.pem" "$TMPD/srv.key" >"$TMPD/tcp.$a.443" &
 	done
+	# A private address (an operator's mirror, say): 10.66.0.1, TCP 80 and 9000.
+	for p in 80 9000; do
+		"${U[@]}" python3 "$HERE/netlab.py" tcp 10.66.0.1 $p "$TMPD/tcp.log" >"$TMPD/tcp.p.$p" &
+	done
 	for _ in $(seq 200); do
-		[ "$(cat "$TMPD"/dns.out "$TMPD"/tcp.* 2>/dev/null | grep -c ready)" = 9 ] && break
+		[ "$(cat "$TMPD"/dns.out "$TMPD"/tcp.* 2>/dev/null | grep -c ready)" = 11 ] && break
 		sleep 0.05
 	done
 	export SBXD_WRAP="nsenter --net=/run/netns/${LAB}h"
@@ -435,6 +440,45 @@ EOF
 	expect_refused "$f2" 203.0.113.11:9000
 }
 
+t_operator_exceptions_open_the_platform_deny_set() {
+	lab_up
+	lab_sbxd --net-allow 10.66.0.0/16:9000
+	local id
+	netbox
+	id=$NB
+	expect_open "$id" 10.66.0.1:9000
+	expect_refused "$id" 10.66.0.1:80 169.254.169.254:9000
+	# The tenant's own lists still apply.
+	netbox '{"mode":"internet","deny_out":["10.66.0.0/16"]}'
+	expect_refused "$NB" 10.66.0.1:9000
+	netbox '{"mode":"internet","allow_out":["203.0.113.10"]}'
+	expect_refused "$NB" 10.66.0.1:9000
+	local out
+	out=$(setpriv --reuid=65534 --regid=65534 --clear-groups "$B/sbxd" --net-allow 10.66.0.0/16:99999 2>&1)
+	assert_contains "$out" "--net-allow 10.66.0.0/16:99999: the port must be 1-65535" "a bad --net-allow"
+}
+
+t_sbx_run_with_internet() {
+	lab_up
+	lab_sbxd
+	local out rc
+	out=$("${H[@]}" "$SBX" run --net internet --image host -- python3 -c '
+import socket, sys
+s = socket.create_connection((socket.gethostbyname("a.test"), 80), timeout=3); s.sendall(b"HTTP x")
+print(s.recv(100).split(b"\r\n")[-1].decode()); sys.exit(3)')
+	rc=$?
+	assert_eq "$out $rc" "ok 3" "sbx run --net internet: output and status"
+	out=$("${H[@]}" "$SBX" run --net internet --deny-out 203.0.113.10 --image host -- python3 -c '
+import socket
+try: socket.create_connection(("203.0.113.10", 80), timeout=3); print("open")
+except ConnectionRefusedError: print("refused")')
+	assert_eq "$out" refused "sbx run --deny-out"
+	api GET /v1/sandboxes
+	assert_eq "$(jget "$BODY" 'len([s for s in j["sandboxes"] if s["state"] != "exited"])')" 0 "sandboxes left running"
+	out=$("$SBX" run --allow-out 203.0.113.10 -- true 2>&1)
+	assert_contains "$out" "need --net internet" "--allow-out without --net internet"
+}
+
 t_bad_network_requests_change_nothing() {
 	lab_up
 	lab_sbxd
@@ -533,17 +577,17 @@ t_lifecycle_leaves_nothing_behind() {
 	lab_up
 	lab_sbxd
 	local ids=() id i
-	for i in $(seq 40); do
-		netbox
+	for i in $(seq 200); do
+		netbox '"internet"' '"limits":{"memory":"64M"}'
 		ids+=("$NB")
 	done
-	[ "$(lab_marks)" = 40 ] || fail "marks: $(lab_marks)"
+	[ "$(lab_marks)" = 200 ] || fail "marks: $(lab_marks)"
 	expect_open "${ids[0]}" 203.0.113.10:80
 	# A crash of sbxd in the middle: the sandboxes keep their network, and the next sbxd
 	# takes it over.
 	kill_sbxd
 	lab_sbxd
-	[ "$(lab_marks)" = 40 ] || fail "marks after the restart: $(lab_marks)"
+	[ "$(lab_marks)" = 200 ] || fail "marks after the restart: $(lab_marks)"
 	expect_open "${ids[1]}" 203.0.113.10:80 a.test:80
 	expect_refused "${ids[1]}" 169.254.169.254:80
 	for id in "${ids[@]}"; do "$SBX" rm "$id" >/dev/null || fail "rm $id"; done

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../../sandbox/macro.h"
 #include "sbx.h"
 
 /* The "limits" object: only what was given, so that sbxd applies its defaults. */
@@ -128,5 +129,45 @@ int cmd_create(int argc, char **argv)
 	else
 		r = sbx_die("sbxd's answer has no id");
 	json_decref(j);
+	return r;
+}
+
+int sbx_run_remote(const struct run_opts *o, int ncmd, char **cmd)
+{
+	const char *sock = sbx_socket_path(o->socket);
+	json_t *j = NULL, *rec = NULL;
+	int r;
+
+	if (o->usage_out)
+		return sbx_die("--usage: not with --net internet (sbx usage ID, through sbxd)");
+	if (o->seccomp && strcmp(o->seccomp, "default"))
+		return sbx_die("--seccomp: only \"default\" with --net internet (through sbxd)");
+	char *body = create_body(o, ncmd, cmd);
+	if (!body)
+		return sbx_die("out of memory");
+	r = sbx_call_json(sock, "POST", "/v1/sandboxes", body, &j);
+	free(body);
+	if (r)
+		return r;
+	char id[32];
+	snprintf(id, sizeof(id), "%s", json_string_value(json_object_get(j, "id")) ?: "");
+	json_decref(j);
+	if (!id[0])
+		return sbx_die("sbxd's answer has no id");
+	r = sbx_logs_follow(sock, id);
+	if (r == 0)
+		r = sbx_sandbox_get_json(sock, id, NULL, &rec);
+	if (r == 0) {
+		const char *reason = json_string_value(json_object_get(rec, "reason"));
+		json_t *code = json_object_get(rec, "exit_code");
+		r = reason && !strcmp(reason, "timeout") ? EXIT_TIMEOUT
+		    : json_is_integer(code)		 ? (int)json_integer_value(code)
+							 : EXIT_SBX;
+	}
+	json_decref(rec);
+	_cleanup_free_ char *target = sbx_sandbox_target(id, NULL, NULL);
+	struct client_resp resp;
+	if (target && client_call(sock, "DELETE", target, NULL, NULL, 0, &resp, NULL, NULL) == 0)
+		client_resp_clear(&resp);
 	return r;
 }

@@ -16,7 +16,7 @@ static bool follow_body(const char *data, size_t len, void *ud)
 	return sbx_stream_keep_error(st, data, len);
 }
 
-static int logs_follow(const char *sock, const char *id)
+int sbx_logs_follow(const char *sock, const char *id)
 {
 	_cleanup_free_ char *target = sbx_sandbox_target(id, "logs", "follow=1");
 	struct client_resp resp;
@@ -57,7 +57,7 @@ int cmd_logs(int argc, char **argv)
 	if (a.nids != 1)
 		return sbx_die("usage: sbx inspect|logs|usage ID");
 	if (follow)
-		return logs_follow(a.sock, a.ids[0]);
+		return sbx_logs_follow(a.sock, a.ids[0]);
 	r = sbx_sandbox_get(a.sock, a.ids[0], "logs", &resp);
 	if (r)
 		return r;

@@ -251,6 +251,9 @@ int cmd_run(int argc, char **argv)
 	cmd = runopts_parse(argc, argv, &run.o);
 	if (cmd <= 0)
 		return -cmd;
+	/* A network of its own is sbxd's to give: the sandbox is made there. */
+	if (o->net == NET_INTERNET)
+		return sbx_run_remote(o, argc - cmd, argv + cmd);
 	r = run_limits(&run.o);
 	if (r < 0)
 		return -r;

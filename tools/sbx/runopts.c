@@ -21,8 +21,10 @@ static void usage_run(FILE *f)
 		"  --cpus N              CPU quota in cores, e.g. 0.5 (default 1)\n"
 		"  --pids N              maximum number of processes (default 512)\n"
 		"  --timeout DURATION    wall-clock limit, e.g. 30s, 10m; exit 124 when hit\n"
-		"  --net none|loopback   network: a private namespace with only lo (default none;\n"
-		"                        internet: through sbxd, see sbx create)\n"
+		"  --net none|loopback|internet  network: a private namespace with only lo\n"
+		"                        (default none); internet: outbound through sbxd's NAT\n"
+		"                        (sbxd makes the sandbox; see sbx create for --allow-out,\n"
+		"                        --deny-out, --net-rate)\n"
 		"  --env K=V             set an environment variable (repeatable)\n"
 		"  --workdir DIR         working directory inside the sandbox (default /)\n"
 		"  --hostname NAME       hostname inside the sandbox (default: the sandbox id)\n"
@@ -176,12 +178,8 @@ static int opt_box(int c, const char *v, struct run_opts *o)
 			o->net = NET_NONE;
 		else if (!strcmp(v, "loopback"))
 			o->net = NET_LOOPBACK;
-		else if (!strcmp(v, "internet") && o->create)
-			o->net = NET_INTERNET;
 		else if (!strcmp(v, "internet"))
-			return -sbx_die(
-				"--net internet: networking is sbxd's; use sbx create --net "
-				"internet, then sbx exec");
+			o->net = NET_INTERNET;
 		else
 			return -sbx_die("--net: unknown mode \"%s\" (none, loopback or internet)",
 					v);
@@ -240,10 +238,9 @@ static int opt_net(int c, const char *v, const char *name, struct run_opts *o)
 	char *end;
 	unsigned long port;
 
+	(void)name;
 	if (c != OPT_ALLOW && c != OPT_DENY && c != OPT_PUBLISH && c != OPT_NETRATE)
 		return 1;
-	if (!o->create)
-		return -sbx_die("--%s is an option of sbx create (networking is sbxd's)", name);
 	switch (c) {
 	case OPT_ALLOW:
 		if (o->nallow == ARRAY_SIZE(o->allow_out))

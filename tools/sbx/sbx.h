@@ -162,4 +162,9 @@ int cmd_top(int argc, char **argv);
 int cmd_bill(int argc, char **argv);
 int cmd_gpus(int argc, char **argv);
 int cmd_port(int argc, char **argv);
+/* A sandbox's log to stdout as it grows, until it stops: 0 or EXIT_SBX. */
+int sbx_logs_follow(const char *sock, const char *id);
+/* sbx run of a sandbox with a network (--net internet): through sbxd, which makes it,
+ * its output followed, removed after; its exit status. */
+int sbx_run_remote(const struct run_opts *o, int ncmd, char **cmd);
 int cmd_port_forward(int argc, char **argv);
