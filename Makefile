@@ -4,7 +4,7 @@
 #   make run        build, then start sbxd in the foreground (prints a quickstart)
 #   make demo       build, then run demonstration one-shot sandboxes
 #   make test       build and run every test; ends with "N passed, N failed, N skipped"
-#   make bench      launch, sbxd, meter-cost and billing benchmarks (tools/bench/)
+#   make bench      launch, sbxd, meter-cost and networking benchmarks (tools/bench/)
 #   make fuzz       build the libFuzzer targets (build/fuzz/)
 #   make check-layers  host/'s rooms include only downwards (run by make test)
 #   make format / format-check
@@ -210,6 +210,7 @@ bench: all $(BENCH) $(B)/tests/helpers/getppid-loop
 	$(Q)bash tools/bench/launch.sh
 	$(Q)bash tools/bench/sbxd.sh
 	$(Q)bash tools/bench/meter.sh
+	$(Q)bash tools/bench/net.sh
 	$(Q)bash tools/bench/bill.sh
 	$(Q)bash tools/bench/ckpt.sh
 

@@ -224,11 +224,12 @@ static void quickstart(void)
 		"  echo data | build/sbx cp - $id:/tmp/in.txt && build/sbx cp $id:/tmp/in.txt -\n"
 		"  snap=$(build/sbx checkpoint --leave-running $id)   # CRIU snapshot\n"
 		"  build/sbx restore $snap; build/sbx fork $id -n 2; build/sbx snapshots\n"
+		"  build/sbx run --net internet --image host -- curl -sI https://example.org%s\n"
 		"  build/sbx usage $id; build/sbx bill\n"
 		"  build/sbx ls; build/sbx inspect $id; build/sbx rm $id $snap\n"
 		"  curl --unix-socket %s http://x/v1/sandboxes\n\n"
 		"Stop with Ctrl-C (sandboxes keep running unless --kill-on-exit).\n",
-		sock);
+		D.net_on ? "" : "   # networking is off", sock);
 }
 
 /* The stages of start-up below return 0, or sbxd's exit status once they have said why. */
