@@ -84,11 +84,30 @@ int client_write_all(int fd, const char *p, size_t len)
 	return 0;
 }
 
+/* A connection to sbxd's socket: its descriptor, or -errno. */
+static int client_connect(const char *socket_path)
+{
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	int fd, r;
+
+	if (strlen(socket_path) >= sizeof(addr.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(addr.sun_path, socket_path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
 int client_call(const char *socket_path, const char *method, const char *target, const char *ctype,
 		const char *body, size_t len, struct client_resp *resp, client_body_cb cb,
 		void *userdata)
 {
-	struct sockaddr_un addr = { .sun_family = AF_UNIX };
 	_cleanup_close_ int fd = -1;
 	_cleanup_free_ char *head = NULL;
 	const char *token = getenv("SBX_TOKEN");
@@ -101,14 +120,9 @@ int client_call(const char *socket_path, const char *method, const char *target,
 	int r;
 
 	*resp = (struct client_resp){ 0 };
-	if (strlen(socket_path) >= sizeof(addr.sun_path))
-		return -ENAMETOOLONG;
-	strcpy(addr.sun_path, socket_path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	fd = client_connect(socket_path);
 	if (fd < 0)
-		return -errno;
-	if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0)
-		return -errno;
+		return fd;
 	r = asprintf(&head,
 		     "%s %s HTTP/1.1\r\nHost: sbxd\r\nUser-Agent: sbx/" SBX_VERSION
 		     "\r\nConnection: close\r\n%s%s%s%s%s%sContent-Length: %zu\r\n\r\n",
@@ -193,24 +207,15 @@ char *client_query_escape(const char *s)
 int client_upgrade(const char *socket_path, const char *target, int *ret_fd,
 		   struct client_resp *resp)
 {
-	struct sockaddr_un addr = { .sun_family = AF_UNIX };
 	const char *token = getenv("SBX_TOKEN");
 	char head[4096];
 	size_t n = 0;
 	int fd, r;
 
 	*resp = (struct client_resp){ 0 };
-	if (strlen(socket_path) >= sizeof(addr.sun_path))
-		return -ENAMETOOLONG;
-	strcpy(addr.sun_path, socket_path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	fd = client_connect(socket_path);
 	if (fd < 0)
-		return -errno;
-	if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
-		r = -errno;
-		close(fd);
-		return r;
-	}
+		return fd;
 	r = snprintf(head, sizeof(head),
 		     "POST %s HTTP/1.1\r\nHost: sbxd\r\nUser-Agent: sbx/" SBX_VERSION
 		     "\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n%s%s%sContent-Length: 0\r\n\r\n",

@@ -21,6 +21,7 @@
 #include "network.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ifaddrs.h>
@@ -622,6 +623,19 @@ void net_start(void)
 	static const char *const sets[] = { "marks", "denied", "conns" };
 	for (size_t i = 0; i < ARRAY_SIZE(sets); i++)
 		sweep_set(sets[i]);
+	/* And their resolv.conf files. */
+	char dir[256];
+	snprintf(dir, sizeof(dir), "%s/resolv", instance_run_dir());
+	DIR *d = opendir(dir);
+	for (struct dirent *e; d && (e = readdir(d));) {
+		char *end;
+		long idx = strtol(e->d_name, &end, 10);
+		if (e->d_name[0] != '.' && (*end || idx <= 0 || (unsigned long)idx >= N.npairs ||
+					    N.state[idx] != PAIR_TAKEN))
+			(void)unlinkat(dirfd(d), e->d_name, 0);
+	}
+	if (d)
+		closedir(d);
 	if (guard_start() < 0)
 		logmsg(0, "network: cannot start the resolver: %s", strerror(EAGAIN));
 	else

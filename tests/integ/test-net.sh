@@ -91,25 +91,19 @@ for a in sys.argv[1:]:
     except OSError as e: r = type(e).__name__
     print(a, r, int((time.time() - t) * 1000))' "$@"
 }
-# expect_refused ID HOST:PORT...: each refused, within 100 ms.
-expect_refused() {
-	local id=$1 out dst r ms
-	shift
+# expect open|refused ID HOST:PORT...: each so (refused: within 100 ms).
+expect() {
+	local want=$1 id=$2 out dst r ms
+	shift 2
 	out=$(probe "$id" "$@")
 	[ -n "$out" ] || fail "probe $id: no answer"
 	while read -r dst r ms; do
-		[ "$r" = refused ] && [ "$ms" -lt 100 ] || fail "$dst: $r after $ms ms (expected refused at once)"
+		[ "$r" = "$want" ] && { [ "$want" = open ] || [ "$ms" -lt 100 ]; } ||
+			fail "$dst: $r after $ms ms (expected $want)"
 	done <<<"$out"
 }
-expect_open() {
-	local id=$1 out dst r ms
-	shift
-	out=$(probe "$id" "$@")
-	[ -n "$out" ] || fail "probe $id: no answer"
-	while read -r dst r ms; do
-		[ "$r" = open ] || fail "$dst: $r after $ms ms (expected open)"
-	done <<<"$out"
-}
+expect_refused() { expect refused "$@"; }
+expect_open() { expect open "$@"; }
 # What sbxd's instance holds in its namespace: links and table entries.
 lab_links() { "${H[@]}" ip -o link | grep -c ': s[0-9a-f]\{5\}_[0-9]*p\?@' ; }
 lab_marks() { "${H[@]}" nft list map inet sbx_test marks 2>/dev/null | grep -o ' : 0x' | wc -l ; }
