@@ -64,6 +64,7 @@ static struct {
 	unsigned nhost_addrs;
 	pthread_mutex_t lock;
 	uint8_t *state;
+	uint64_t *denied; /* refusals by pair, as last listed (denied_refresh) */
 	unsigned next;
 	bool threads;
 	/* Re-adopted sandboxes' pairs and policies, until the table is installed. */
@@ -506,6 +507,13 @@ static int net_setup(char *why, size_t size)
 		snprintf(why, size, "no IPv4 default route to find the uplink (give --net-uplink)");
 		return -ENOENT;
 	}
+	/* It goes into the table's rules: a name of plain characters only. */
+	if (strspn(N.uplink,
+		   "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-@") !=
+	    strlen(N.uplink)) {
+		snprintf(why, size, "uplink %s: a name of letters, digits and _.-@ only", N.uplink);
+		return -EINVAL;
+	}
 	if (!if_nametoindex(N.uplink)) {
 		snprintf(why, size, "uplink %s: no such interface", N.uplink);
 		return -ENODEV;
@@ -651,6 +659,13 @@ void net_shutdown(void)
 }
 
 /* ---- for the guard ---- */
+
+/* The pair whose sandbox end is @addr, taken or not; 0 if none. */
+static int net_pair_index(uint32_t addr)
+{
+	uint32_t x = ntohl(addr) - N.base;
+	return x % 2 == 1 && x / 2 > 0 && x / 2 < N.npairs ? (int)(x / 2) : 0;
+}
 
 int net_pair_of(uint32_t addr)
 {
@@ -958,23 +973,46 @@ int net_policy_replace(int idx, const struct net_policy *old, const struct net_p
 	return r;
 }
 
+/* The refusals of every pair, read in one listing of the set at most every 250 ms (a
+ * listing of usage or metrics asks for each sandbox's). Loop thread. */
+static void denied_refresh(void)
+{
+	static int64_t at;
+	char cmd[128];
+
+	if (N.denied && mono_ns() - at < 250000000)
+		return;
+	if (!N.denied && !(N.denied = calloc(N.npairs, sizeof(*N.denied))))
+		return;
+	at = mono_ns();
+	memset(N.denied, 0, N.npairs * sizeof(*N.denied));
+	/* "elements = { 10.200.0.3 counter packets 5 bytes 300, 10.200.0.5 counter ..." */
+	snprintf(cmd, sizeof(cmd), "list set inet %s denied", N.table);
+	char *out = nft_query(cmd, false, NULL, 0), *save = NULL;
+	struct in_addr a;
+	int idx = 0;
+	bool want = false;
+	for (char *t = out ? strtok_r(out, " \t\n{},=", &save) : NULL; t;
+	     t = strtok_r(NULL, " \t\n{},=", &save)) {
+		if (inet_pton(AF_INET, t, &a) == 1) {
+			idx = net_pair_index(a.s_addr);
+			want = false;
+		} else if (!strcmp(t, "packets")) {
+			want = true;
+		} else if (want && idx > 0) {
+			N.denied[idx] = strtoull(t, NULL, 10);
+			want = false;
+		}
+	}
+	free(out);
+}
+
 uint64_t net_denied(int idx)
 {
-	char cmd[128], a[INET_ADDRSTRLEN];
-	uint64_t n = 0;
-
-	if (!D.net_on || idx <= 0)
+	if (!D.net_on || idx <= 0 || (unsigned)idx >= N.npairs)
 		return 0;
-	snprintf(cmd, sizeof(cmd), "get element inet %s denied { %s }", N.table,
-		 ntoa(box_addr(idx), a));
-	/* "elements = { 10.200.0.3 counter packets 5 bytes 300 }" (nft prints this one in
-	 * its own language only); no element: none refused. */
-	char *out = nft_query(cmd, false, NULL, 0);
-	const char *p = out ? strstr(out, "counter packets ") : NULL;
-	if (p)
-		n = strtoull(p + strlen("counter packets "), NULL, 10);
-	free(out);
-	return n + guard_denied(idx);
+	denied_refresh();
+	return (N.denied ? N.denied[idx] : 0) + guard_denied(idx);
 }
 
 const char *net_address(int idx, char buf[static INET_ADDRSTRLEN])
