@@ -44,6 +44,7 @@
 #define ADMIT_MAX_S 3600 /* and at most this long after its answer */
 #define CHECK_WAIT_MS 10000
 #define CHECK_HEAD 8192 /* the most a connection's first bytes are read for its name */
+#define ADMIT_MAX 1024	/* addresses admitted for names, per sandbox */
 #define MAX_CHECKED 4096
 
 /* A pair's policy as the guard applies it. */
@@ -189,6 +190,7 @@ static bool in_cidrs(const struct net_cidr *v, unsigned n, uint32_t addr)
 static struct dns_pending {
 	struct sockaddr_in from;
 	int64_t at;
+	uint64_t qhash;
 	uint16_t id;
 	int idx;
 	bool used;
@@ -208,7 +210,8 @@ static bool dns_allowed(int idx, const char *name)
 	return ok;
 }
 
-/* An answer for pair @idx: the addresses of a listed name are admitted before it goes. */
+/* An answer for pair @idx: the addresses of a listed name are admitted (for the name
+ * check of its web connections) before it goes. */
 static void dns_admit(int idx, const uint8_t *m, size_t len)
 {
 	char name[NAME_MAX_LEN + 1];
@@ -220,35 +223,87 @@ static void dns_admit(int idx, const uint8_t *m, size_t len)
 	if (dns_question(m, len, name, &type, &end) < 0 ||
 	    (n = dns_answers_a(m, len, addrs, ttls, 32)) <= 0)
 		return;
+	int64_t now = mono();
 	pthread_mutex_lock(&G.lock);
 	struct gpol *g = (unsigned)idx < G.npol ? G.pol[idx] : NULL;
-	bool listed = g && g->listed && names_match(g->allow, name);
-	pthread_mutex_unlock(&G.lock);
-	if (!listed)
-		return;
-	for (int i = 0; i < n; i++) {
+	for (int i = 0; g && g->listed && names_match(g->allow, name) && i < n; i++) {
 		uint32_t secs = ttls[i] < ADMIT_MIN_S	? ADMIT_MIN_S
 				: ttls[i] > ADMIT_MAX_S ? ADMIT_MAX_S
 							: ttls[i];
-		if (net_admit(idx, addrs[i], secs) < 0)
-			continue;
-		int64_t until = mono() + (int64_t)secs * 1000000000;
-		pthread_mutex_lock(&G.lock);
-		g = (unsigned)idx < G.npol ? G.pol[idx] : NULL;
+		/* Its own slot again, or an expired one, or a new one (up to ADMIT_MAX). */
 		unsigned k = 0;
-		while (g && k < g->nadm && g->adm[k].addr != addrs[i] && g->adm[k].until > mono())
+		while (k < g->nadm && g->adm[k].addr != addrs[i] && g->adm[k].until > now)
 			k++;
-		if (g && k == g->nadm) {
-			struct admitted *v = realloc(g->adm, (g->nadm + 1) * sizeof(*v));
-			if (v)
-				g->adm = v, g->nadm++;
-			else
-				k = UINT32_MAX;
+		if (k == g->nadm) {
+			struct admitted *v = g->nadm < ADMIT_MAX
+						     ? realloc(g->adm, (g->nadm + 1) * sizeof(*v))
+						     : NULL;
+			if (!v)
+				break;
+			g->adm = v;
+			g->nadm++;
 		}
-		if (g && k != UINT32_MAX)
-			g->adm[k] = (struct admitted){ addrs[i], until };
-		pthread_mutex_unlock(&G.lock);
+		g->adm[k] = (struct admitted){ addrs[i], now + (int64_t)secs * 1000000000 };
 	}
+	pthread_mutex_unlock(&G.lock);
+}
+
+/* The query sbxd sends upstream for question @q (of @qend bytes, its question parsed):
+ * made anew, a standard recursive query of that one question with EDNS, so that nothing
+ * else of what a sandbox sent (opcode, flags, other sections) reaches the resolver. */
+static size_t dns_rebuild(const uint8_t *q, size_t qend, uint16_t id, uint8_t *out, size_t cap)
+{
+	static const uint8_t opt[11] = { 0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, 0 }; /* 1232 B */
+	if (qend + sizeof(opt) > cap)
+		return 0;
+	memcpy(out, &id, 2);
+	out[2] = 0x01, out[3] = 0x00;		/* query, RD */
+	memcpy(out + 4, "\0\1\0\0\0\0\0\1", 8); /* one question, one additional */
+	memcpy(out + 12, q + 12, qend - 12);
+	memcpy(out + qend, opt, sizeof(opt));
+	return qend + sizeof(opt);
+}
+
+/* Names no resolver of the internet answers, which would only tell about the host's own
+ * network (its search domains, mDNS, LLMNR): refused. */
+static bool dns_local_name(const char *name)
+{
+	size_t n = strlen(name);
+	return !strchr(name, '.') || (n >= 6 && !strcmp(name + n - 6, ".local"));
+}
+
+/* FNV-1a of a question section: an answer must carry the one its query asked. */
+static uint64_t dns_qhash(const uint8_t *q, size_t end)
+{
+	uint64_t h = 1469598103934665603ULL;
+	for (size_t i = 12; i < end; i++)
+		h = (h ^ (uint8_t)(q[i] | ((q[i] >= 'A' && q[i] <= 'Z') ? 0x20 : 0))) *
+		    1099511628211ULL;
+	return h;
+}
+
+/* Queries of one pair in flight at most, and how long one waits for its answer. */
+#define DNS_INFLIGHT 64
+#define DNS_WAIT_NS 10000000000LL
+static uint8_t inflight[65536];
+
+static void dns_forget(struct dns_pending *q)
+{
+	if (q->used && q->idx > 0 && q->idx < 65536 && inflight[q->idx])
+		inflight[q->idx]--;
+	q->used = false;
+}
+
+/* Queries unanswered for too long are forgotten (each second). */
+static void dns_expire(int64_t now)
+{
+	static int64_t last;
+	if (now - last < 1000000000)
+		return;
+	last = now;
+	for (size_t i = 0; i < 65536; i++)
+		if (pending[i].used && now - pending[i].at > DNS_WAIT_NS)
+			dns_forget(&pending[i]);
 }
 
 static void dns_query(void)
@@ -263,9 +318,11 @@ static void dns_query(void)
 		recvfrom(G.dns_fd, buf, sizeof(buf), MSG_DONTWAIT, (struct sockaddr *)&from, &fl);
 	int idx = n >= 12 ? net_pair_of(from.sin_addr.s_addr) : 0;
 
-	if (idx <= 0 || dns_question(buf, (size_t)n, name, &type, &end) < 0)
+	/* A standard query (QR 0, opcode 0) of one valid name, from a sandbox. */
+	if (idx <= 0 || idx >= 65536 || (buf[2] & 0xf8) ||
+	    dns_question(buf, (size_t)n, name, &type, &end) < 0)
 		return;
-	if (!dns_allowed(idx, name)) {
+	if (!dns_allowed(idx, name) || dns_local_name(name) || inflight[idx] >= DNS_INFLIGHT) {
 		size_t r = dns_refuse(buf, end, out, sizeof(out));
 		if (r)
 			(void)sendto(G.dns_fd, out, r, MSG_DONTWAIT, (struct sockaddr *)&from, fl);
@@ -276,33 +333,42 @@ static void dns_query(void)
 	for (int tries = 0;; tries++) {
 		if (getrandom(&id, sizeof(id), 0) != sizeof(id) || tries == 8)
 			return;
-		if (!pending[id].used || now - pending[id].at > 10000000000LL)
+		if (!pending[id].used)
 			break;
 	}
 	struct dns_pending *q = &pending[id];
-	*q = (struct dns_pending){ .from = from, .at = now, .idx = idx, .used = true };
+	*q = (struct dns_pending){
+		.from = from, .at = now, .idx = idx, .used = true, .qhash = dns_qhash(buf, end)
+	};
 	memcpy(&q->id, buf, 2);
-	memcpy(buf, &id, 2);
-	(void)send(G.up_fd, buf, (size_t)n, MSG_DONTWAIT);
+	inflight[idx]++;
+	size_t len = dns_rebuild(buf, end, id, out, sizeof(out));
+	if (!len || send(G.up_fd, out, len, MSG_DONTWAIT) < 0)
+		dns_forget(q);
 }
 
 static void dns_answer(void)
 {
 	uint8_t buf[4096];
+	char name[NAME_MAX_LEN + 1];
 	ssize_t n = recv(G.up_fd, buf, sizeof(buf), MSG_DONTWAIT);
-	uint16_t id;
+	uint16_t id, type;
+	size_t end;
 
 	if (n < 12)
 		return;
 	memcpy(&id, buf, 2);
 	struct dns_pending *q = &pending[id];
-	if (!q->used)
+	/* An answer (QR 1) to the question asked under that id. */
+	if (!q->used || !(buf[2] & 0x80) || dns_question(buf, (size_t)n, name, &type, &end) < 0 ||
+	    dns_qhash(buf, end) != q->qhash)
 		return;
-	q->used = false;
+	struct sockaddr_in to = q->from;
+	int idx = q->idx;
 	memcpy(buf, &q->id, 2);
-	dns_admit(q->idx, buf, (size_t)n);
-	(void)sendto(G.dns_fd, buf, (size_t)n, MSG_DONTWAIT, (struct sockaddr *)&q->from,
-		     sizeof(q->from));
+	dns_forget(q);
+	dns_admit(idx, buf, (size_t)n);
+	(void)sendto(G.dns_fd, buf, (size_t)n, MSG_DONTWAIT, (struct sockaddr *)&to, sizeof(to));
 }
 
 static void *dns_main(void *arg)
@@ -317,6 +383,7 @@ static void *dns_main(void *arg)
 			dns_query();
 		if (p[1].revents & POLLIN)
 			dns_answer();
+		dns_expire(mono());
 	}
 	return NULL;
 }

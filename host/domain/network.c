@@ -47,6 +47,9 @@
 #include "../sys/netlink.h"
 #include "../sys/nft.h"
 
+/* Connections of pair N carry the mark NET_CT_MARK | N (apart from marks others use). */
+#define NET_CT_MARK 0x5b000000U
+
 enum pair_state {
 	PAIR_FREE,
 	PAIR_TAKEN,
@@ -60,8 +63,6 @@ static struct {
 	char ifprefix[8]; /* "s" + 5 hex + "_" */
 	char table[32];
 	uint16_t dns_port, proxy_port;
-	uint32_t *host_addrs; /* the host's own IPv4 addresses, when the table was made */
-	unsigned nhost_addrs;
 	pthread_mutex_t lock;
 	uint8_t *state;
 	uint64_t *denied; /* refusals by pair, as last listed (denied_refresh) */
@@ -214,10 +215,17 @@ struct cmd {
 static void __attribute__((format(printf, 2, 3))) cmd_add(struct cmd *c, const char *fmt, ...)
 {
 	va_list ap;
-	if (c->full)
+	va_start(ap, fmt);
+	int n = c->full ? -1 : vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0) {
+		c->full = true;
 		return;
-	if (c->cap - c->len < 512) {
-		size_t cap = c->cap ? 2 * c->cap : 4096;
+	}
+	if (c->cap - c->len <= (size_t)n) {
+		size_t cap = c->cap ? c->cap : 4096;
+		while (cap - c->len <= (size_t)n)
+			cap *= 2;
 		char *b = realloc(c->buf, cap);
 		if (!b) {
 			c->full = true;
@@ -226,16 +234,15 @@ static void __attribute__((format(printf, 2, 3))) cmd_add(struct cmd *c, const c
 		c->buf = b, c->cap = cap;
 	}
 	va_start(ap, fmt);
-	int n = vsnprintf(c->buf + c->len, c->cap - c->len, fmt, ap);
+	vsnprintf(c->buf + c->len, c->cap - c->len, fmt, ap);
 	va_end(ap);
-	if (n < 0 || (size_t)n >= c->cap - c->len)
-		c->full = true;
-	else
-		c->len += (size_t)n;
+	c->len += (size_t)n;
 }
 
 static int cmd_run(struct cmd *c, char *err, size_t size)
 {
+	if (err && size)
+		snprintf(err, size, "out of memory");
 	int r = c->full ? -ENOMEM : nft_run(c->buf ? c->buf : "", err, size);
 	if (r < 0 && err)
 		logmsg(3, "network: nft refused: %s\n%s", err, c->buf ? c->buf : "");
@@ -271,11 +278,6 @@ static int table_install(char *err, size_t size)
 				continue;
 			uint32_t x = ((struct sockaddr_in *)i->ifa_addr)->sin_addr.s_addr;
 			cmd_add(&c, "add element inet %s platform { %s }\n", t, ntoa(x, a));
-			uint32_t *v = realloc(N.host_addrs, (N.nhost_addrs + 1) * sizeof(*v));
-			if (v) {
-				N.host_addrs = v;
-				v[N.nhost_addrs++] = x;
-			}
 		}
 		freeifaddrs(ifa);
 	}
@@ -312,6 +314,7 @@ static int table_install(char *err, size_t size)
 		{ "input", "type filter hook input priority 0;" },
 		{ "forward", "type filter hook forward priority 0;" },
 		{ "postrouting", "type nat hook postrouting priority 100;" },
+		{ "output", "type filter hook output priority 0;" },
 		{ "sandbox_out", "" },
 		{ "tenant", "" },
 		{ "refuse", "" },
@@ -345,21 +348,26 @@ static int table_install(char *err, size_t size)
 	cmd_add(&c,
 		"add rule inet %s sandbox_out ct state established,related accept\n"
 		"add rule inet %s sandbox_out meta nfproto ipv6 goto refuse\n"
+		"add rule inet %s sandbox_out oifname != \"%s\" goto refuse\n"
 		"add rule inet %s sandbox_out ct state new ct mark set ip saddr map @marks\n"
 		"add rule inet %s sandbox_out tcp dport 25 goto refuse\n"
 		"add rule inet %s sandbox_out ip daddr . th dport @exceptions goto tenant\n"
 		"add rule inet %s sandbox_out ip daddr @platform goto refuse\n"
 		"add rule inet %s sandbox_out goto tenant\n",
-		t, t, t, t, t, t, t);
+		t, t, t, N.uplink, t, t, t, t, t);
 	cmd_add(&c,
 		"add rule inet %s tenant ip saddr . ip daddr @deny goto refuse\n"
 		"add rule inet %s tenant ip saddr @listed ip saddr . ip daddr != @allow goto "
 		"refuse\n"
 		"add rule inet %s tenant ip saddr @listed meta l4proto { tcp, udp } th dport 53 "
 		"goto refuse\n"
+		"add rule inet %s tenant ip saddr @checked udp dport { 80, 443 } goto refuse\n"
 		"add rule inet %s tenant add @conns { ip saddr ct count over %u } goto refuse\n"
 		"add rule inet %s tenant accept\n",
-		t, t, t, t, D.opt.net_max_conns, t);
+		t, t, t, t, t, D.opt.net_max_conns, t);
+	/* The host's other users do not reach sandboxes (a published port wants a token). */
+	cmd_add(&c, "add rule inet %s output oifname \"%s*\" ct state new meta skuid != 0 reject\n",
+		t, p);
 	cmd_add(&c,
 		"add rule inet %s refuse update @denied { ip saddr counter }\n"
 		"add rule inet %s refuse meta l4proto tcp reject with tcp reset\n"
@@ -702,29 +710,16 @@ bool net_platform_denied(uint32_t addr, uint16_t port)
 	c = (struct net_cidr){ htonl(N.base), (uint8_t)N.prefix };
 	if (in_cidr(addr, &c))
 		return true;
-	for (unsigned i = 0; i < N.nhost_addrs; i++)
-		if (N.host_addrs[i] == addr)
-			return true;
-	return false;
-}
-
-int net_admit(int idx, uint32_t addr, uint32_t secs)
-{
-	char cmd[512], src[INET_ADDRSTRLEN], a[INET_ADDRSTRLEN];
-
-	ntoa(box_addr(idx), src);
-	ntoa(addr, a);
-	/* Again: its time starts anew. Else the first time (or inside an allowed network,
-	 * where the set has it already: fine). */
-	snprintf(cmd, sizeof(cmd),
-		 "delete element inet %s allow { %s . %s/32 }\n"
-		 "add element inet %s allow { %s . %s/32 timeout %us }\n",
-		 N.table, src, a, N.table, src, a, secs);
-	if (nft_run(cmd, NULL, 0) == 0)
-		return 0;
-	snprintf(cmd, sizeof(cmd), "add element inet %s allow { %s . %s/32 timeout %us }", N.table,
-		 src, a, secs);
-	return nft_run(cmd, NULL, 0);
+	/* The host's addresses as they are now (one added since the table was made too). */
+	struct ifaddrs *ifa = NULL;
+	bool local = false;
+	if (getifaddrs(&ifa) < 0)
+		return true;
+	for (struct ifaddrs *i = ifa; i && !local; i = i->ifa_next)
+		local = i->ifa_addr && i->ifa_addr->sa_family == AF_INET &&
+			((struct sockaddr_in *)i->ifa_addr)->sin_addr.s_addr == addr;
+	freeifaddrs(ifa);
+	return local;
 }
 
 /* ---- a sandbox's pair ---- */
@@ -815,8 +810,8 @@ int net_acquire(const struct net_policy *p, int *ret_idx, char *err, size_t size
 		return -EAGAIN;
 	}
 	/* Its policy is in place before its link exists. */
-	cmd_add(&c, "add element inet %s marks { %s : %d }\n", N.table, ntoa(box_addr(idx), a),
-		idx);
+	cmd_add(&c, "add element inet %s marks { %s : 0x%08x }\n", N.table, ntoa(box_addr(idx), a),
+		NET_CT_MARK | (unsigned)idx);
 	policy_elements(&c, "add", idx, p);
 	r = cmd_run(&c, nerr, sizeof(nerr));
 	if (r < 0)
@@ -826,7 +821,7 @@ int net_acquire(const struct net_policy *p, int *ret_idx, char *err, size_t size
 	else if ((r = resolv_write(idx)) < 0)
 		snprintf(err, size, "net: resolv.conf: %s", strerror(-r));
 	if (r < 0) {
-		net_release(idx, NULL);
+		net_release(idx, p);
 		return r;
 	}
 	*ret_idx = idx;
@@ -873,7 +868,7 @@ void net_release(int idx, const struct net_policy *p)
 		cmd_add(&c, "delete element inet %s %s { %s }\n", N.table, sets[i], a);
 		(void)cmd_run(&c, NULL, 0);
 	}
-	(void)nl_ct_flush_mark((uint32_t)idx);
+	(void)nl_ct_flush_mark(NET_CT_MARK | (uint32_t)idx);
 	(void)guard_policy_set(idx, NULL);
 	char path[256];
 	(void)unlink(net_resolv_conf(idx, path));

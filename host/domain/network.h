@@ -14,8 +14,6 @@
 int net_pair_of(uint32_t addr);
 /* Whether @addr:@port is in the platform deny set, and no operator's exception opens it. */
 bool net_platform_denied(uint32_t addr, uint16_t port);
-/* Pair @idx may reach @addr for @secs seconds (a name allow_out lists resolved to it). */
-int net_admit(int idx, uint32_t addr, uint32_t secs);
 
 /* netguard.c: two threads, started and stopped by network.c. */
 /* Their sockets (the resolver's port and the name check's, for the table's rules): 0,

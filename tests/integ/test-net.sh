@@ -241,8 +241,15 @@ t_domains_admit_by_name() {
 	# Names allow_out does not list are not resolved: DNS is no way out.
 	assert_eq "$(resolve "$id" b.test)" gaierror "b.test"
 	grep -q '^Q b.test' "$TMPD/dns.log" && fail "b.test went upstream"
-	expect_open "$id" 203.0.113.10:9000
-	expect_refused "$id" 203.0.113.11:9000
+	# A name opens its addresses to web connections (TCP 80 and 443) that name it, and
+	# to nothing else: not other ports, not UDP (QUIC).
+	expect_refused "$id" 203.0.113.10:9000 203.0.113.11:9000
+	assert_eq "$("$SBX" exec "$id" -- python3 -c '
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(1); s.connect(("203.0.113.10", 443))
+try: s.send(b"q"); s.recv(10); print("answered")
+except socket.timeout: print("timeout")
+except OSError: print("refused")')" refused "UDP 443 (QUIC) to an admitted address"
 	# On the web ports the name must be allowed too: c.test shares a.test's address.
 	assert_eq "$(web "$id" 203.0.113.10 80 a.test)" ok "HTTP, Host a.test"
 	assert_eq "$(web "$id" 203.0.113.10 80 c.test)" reset "HTTP, Host c.test"
@@ -261,6 +268,10 @@ t_domains_admit_by_name() {
 	"$SBX" cp "$TMPD/ca.pem" "$id:/tmp/ca.pem" >/dev/null || fail "cp ca.pem"
 	assert_eq "$(resolve "$id" b.test)" gaierror "denied b.test"
 	assert_eq "$(resolve "$id" c.test)" 203.0.113.10 "c.test"
+	# Names only the host's own network would answer are never asked upstream.
+	assert_eq "$(resolve "$id" gateway)" gaierror "a single-label name"
+	assert_eq "$(resolve "$id" printer.local)" gaierror "an mDNS name"
+	grep -q '^Q \(gateway\|printer.local\)' "$TMPD/dns.log" && fail "a local name went upstream"
 	assert_eq "$(web "$id" 203.0.113.11 443 b.test)" reset "TLS, SNI b.test (denied)"
 	assert_eq "$(web "$id" 203.0.113.11 80 x.w.test)" ok "HTTP, Host x.w.test"
 }
