@@ -19,6 +19,7 @@
 #include "network.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -497,13 +498,200 @@ static void reset(int fd)
 	(void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
 }
 
+/* ---- one HTTP request at a time ---- */
+
+#define IDLE_S 900 /* a forwarded connection quiet this long goes */
+
+static int send_all(int fd, const char *p, size_t len)
+{
+	while (len) {
+		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -EPIPE;
+		p += n, len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Exactly @n body bytes from @from to @to, those already read (@pre) first. */
+static int copy_n(int from, int to, const char *pre, size_t pre_len, uint64_t n)
+{
+	char buf[65536];
+	size_t k = pre_len < n ? pre_len : (size_t)n;
+
+	if (send_all(to, pre, k) < 0)
+		return -EPIPE;
+	for (n -= k; n > 0; n -= k) {
+		ssize_t r = recv(from, buf, n < sizeof(buf) ? (size_t)n : sizeof(buf), 0);
+		if (r < 0 && errno == EINTR) {
+			k = 0;
+			continue;
+		}
+		if (r <= 0 || send_all(to, buf, (size_t)r) < 0)
+			return -EPIPE;
+		k = (size_t)r;
+	}
+	return 0;
+}
+
+/* A chunked body, passed on as it is up to its end (the last chunk and the trailers),
+ * and not a byte more. */
+struct chunked {
+	enum {
+		CH_SIZE,
+		CH_DATA,
+		CH_DATA_END,
+		CH_TRAILER,
+		CH_DONE
+	} st;
+	uint64_t left; /* of the chunk's data */
+	char line[256];
+	size_t ll;
+};
+
+/* Consumes @len bytes of @p; how many belong to the body (fewer once it has ended), or
+ * -EINVAL. */
+static ssize_t chunked_feed(struct chunked *c, const char *p, size_t len)
+{
+	size_t i = 0;
+	while (i < len && c->st != CH_DONE) {
+		if (c->st == CH_DATA) {
+			size_t k = len - i < c->left ? len - i : (size_t)c->left;
+			i += k, c->left -= k;
+			if (!c->left)
+				c->st = CH_DATA_END, c->ll = 0;
+			continue;
+		}
+		char ch = p[i++];
+		if (c->ll == sizeof(c->line) - 1)
+			return -EINVAL;
+		c->line[c->ll++] = ch;
+		if (ch != '\n')
+			continue;
+		if (c->ll < 2 || c->line[c->ll - 2] != '\r')
+			return -EINVAL;
+		c->line[c->ll - 2] = '\0';
+		c->ll = 0;
+		if (c->st == CH_DATA_END) {
+			if (c->line[0])
+				return -EINVAL;
+			c->st = CH_SIZE;
+		} else if (c->st == CH_SIZE) {
+			char *end;
+			if (!isxdigit((unsigned char)c->line[0]) || strlen(c->line) > 200)
+				return -EINVAL;
+			errno = 0;
+			c->left = strtoull(c->line, &end, 16);
+			if (errno || (*end && *end != ';'))
+				return -EINVAL;
+			c->st = c->left ? CH_DATA : CH_TRAILER;
+		} else if (!c->line[0]) { /* CH_TRAILER: an empty line ends it */
+			c->st = CH_DONE;
+		}
+	}
+	return (ssize_t)i;
+}
+
+static int copy_chunked(int from, int to, const char *pre, size_t pre_len)
+{
+	struct chunked c = { 0 };
+	char buf[65536];
+	const char *p = pre;
+	ssize_t n = (ssize_t)pre_len;
+
+	for (;;) {
+		ssize_t k = chunked_feed(&c, p, (size_t)n);
+		if (k < 0 || send_all(to, p, (size_t)k) < 0)
+			return -EPIPE;
+		if (c.st == CH_DONE)
+			return 0;
+		do
+			n = recv(from, buf, sizeof(buf), 0);
+		while (n < 0 && errno == EINTR);
+		if (n <= 0)
+			return -EPIPE;
+		p = buf;
+	}
+}
+
+static void idle_timeout(int fd)
+{
+	struct timeval tv = { .tv_sec = IDLE_S };
+	(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+}
+
+/* Both ways at once, until either side has ended both. */
+static void both_ways(int client, int up)
+{
+	struct checked c = { .fd = client, .up = up };
+	pthread_attr_t at;
+	pthread_t back;
+
+	pthread_attr_init(&at);
+	pthread_attr_setstacksize(&at, 64 << 10);
+	if (pthread_create(&back, &at, back_main, &c) == 0) {
+		splice_through(client, up);
+		pthread_join(back, NULL);
+	}
+	pthread_attr_destroy(&at);
+}
+
+/* One request (its head complete in @buf, @len bytes with what followed) from @client to
+ * @up, rewritten (http_rewrite_head: less @drop, @extra added, "Connection: close"), its
+ * body to its end and no further: a second request on the connection never reaches @up
+ * unchecked. Then the answer back; an upgrade answered 101 goes on as a stream both ways.
+ * -EINVAL: a request to refuse. */
+static int http_one(int client, int up, const char *buf, size_t len, const char *const *drop,
+		    const char *extra)
+{
+	struct http_framing f;
+	char *head, status[1024];
+	size_t hl, sl = 0;
+	int r = http_rewrite_head(buf, len, drop, extra, &head, &hl, &f);
+
+	if (r < 0)
+		return r;
+	idle_timeout(client);
+	idle_timeout(up);
+	r = send_all(up, head, hl);
+	free(head);
+	const char *rest = buf + f.head_len;
+	size_t rl = len - f.head_len;
+	if (r == 0 && f.chunked)
+		r = copy_chunked(client, up, rest, rl);
+	else if (r == 0 && f.content_length > 0)
+		r = copy_n(client, up, rest, rl, (uint64_t)f.content_length);
+	if (r < 0)
+		return 0; /* the client or server went: nothing to answer */
+	if (!f.upgrade) {
+		splice_through(up, client);
+		return 0;
+	}
+	/* An upgrade: its answer's status line says whether the connection turns. */
+	while (sl < sizeof(status) && !memmem(status, sl, "\r\n", 2)) {
+		ssize_t n = recv(up, status + sl, sizeof(status) - sl, 0);
+		if (n <= 0)
+			return 0;
+		sl += (size_t)n;
+	}
+	if (send_all(client, status, sl) < 0)
+		return 0;
+	if (sl > 12 &&
+	    (!strncmp(status, "HTTP/1.1 101", 12) || !strncmp(status, "HTTP/1.0 101", 12)))
+		both_ways(client, up);
+	else
+		splice_through(up, client);
+	return 0;
+}
+
 static void *checked_main(void *arg)
 {
 	struct checked *c = arg;
 	uint8_t buf[CHECK_HEAD];
 	char name[NAME_MAX_LEN + 1];
 	size_t len;
-	pthread_t back;
 
 	bool named = read_head(c, buf, &len, name) == 1;
 	if (!check_allows(c->idx, c->dst.sin_addr.s_addr, ntohs(c->dst.sin_port),
@@ -513,10 +701,10 @@ static void *checked_main(void *arg)
 		return NULL;
 	}
 	struct timeval tv = { .tv_sec = 10 };
+	bool tls = ntohs(c->dst.sin_port) == 443;
 	c->up = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (c->up < 0 || setsockopt(c->up, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0 ||
-	    connect(c->up, (struct sockaddr *)&c->dst, sizeof(c->dst)) < 0 ||
-	    send(c->up, buf, len, MSG_NOSIGNAL) != (ssize_t)len) {
+	    connect(c->up, (struct sockaddr *)&c->dst, sizeof(c->dst)) < 0) {
 		reset(c->fd);
 		conn_end(c);
 		return NULL;
@@ -525,14 +713,15 @@ static void *checked_main(void *arg)
 	(void)setsockopt(c->up, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	int one = 1;
 	(void)setsockopt(c->up, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	pthread_attr_t at;
-	pthread_attr_init(&at);
-	pthread_attr_setstacksize(&at, 64 << 10);
-	bool two = pthread_create(&back, &at, back_main, c) == 0;
-	pthread_attr_destroy(&at);
-	if (two) {
-		splice_through(c->fd, c->up);
-		pthread_join(back, NULL);
+	if (tls) {
+		/* TLS: the name it asked for holds for the whole connection. */
+		idle_timeout(c->fd);
+		idle_timeout(c->up);
+		if (send_all(c->up, (const char *)buf, len) == 0)
+			both_ways(c->fd, c->up);
+	} else if (http_one(c->fd, c->up, (const char *)buf, len, NULL, NULL) < 0) {
+		/* HTTP: this request only; the next one comes on a connection checked anew. */
+		reset(c->fd);
 	}
 	conn_end(c);
 	return NULL;
@@ -627,23 +816,28 @@ static int dns_upstream(struct sockaddr_in *ret, char *why, size_t size)
 	return 0;
 }
 
-/* A socket of @type bound to an ephemeral port of every address: its port. */
+/* A socket of @type bound to a free port below 1024 of every address (one only root can
+ * take: no other user of the host can stand in while sbxd is down and its table still
+ * sends sandboxes' DNS and web connections there): its port. */
 static int bind_any(int type, int *ret_fd)
 {
 	struct sockaddr_in any = { .sin_family = AF_INET };
-	socklen_t len = sizeof(any);
-	int fd = socket(AF_INET, type | SOCK_CLOEXEC, 0);
+	int fd = socket(AF_INET, type | SOCK_CLOEXEC, 0), r = -EADDRINUSE;
 
-	if (fd < 0 || bind(fd, (struct sockaddr *)&any, sizeof(any)) < 0 ||
-	    getsockname(fd, (struct sockaddr *)&any, &len) < 0 ||
-	    (type == SOCK_STREAM && listen(fd, 1024) < 0)) {
-		int r = -errno;
-		if (fd >= 0)
-			close(fd);
+	if (fd < 0)
+		return -errno;
+	for (unsigned port = 1023; port >= 600 && r == -EADDRINUSE; port--) {
+		any.sin_port = htons((uint16_t)port);
+		r = bind(fd, (struct sockaddr *)&any, sizeof(any)) == 0 ? (int)port : -errno;
+	}
+	if (r > 0 && type == SOCK_STREAM && listen(fd, 1024) < 0)
+		r = -errno;
+	if (r < 0) {
+		close(fd);
 		return r;
 	}
 	*ret_fd = fd;
-	return ntohs(any.sin_port);
+	return r;
 }
 
 int guard_open(uint16_t *ret_dns_port, uint16_t *ret_proxy_port, char *why, size_t size)
@@ -730,31 +924,30 @@ static void *port_main(void *arg)
 		"Content-Length: 79\r\nConnection: close\r\n\r\n"
 		"{\"error\":{\"code\":\"bad_gateway\",\"message\":\"nothing listens on "
 		"that port\"}}\n";
+	static const char bad[] = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n"
+				  "Connection: close\r\n\r\n";
 	static const char ok[] = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: tcp\r\n"
 				 "Connection: Upgrade\r\n\r\n";
-	pthread_t back;
 
 	p->up = p->netns ? socket_in(p->pid) : socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	bool up = p->up >= 0 && setsockopt(p->up, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) == 0 &&
 		  connect(p->up, (struct sockaddr *)&p->dst, sizeof(p->dst)) == 0;
-	if (up && p->upgrade)
-		up = send(p->fd, ok, sizeof(ok) - 1, MSG_NOSIGNAL) == sizeof(ok) - 1;
-	if (up && p->head_len)
-		up = send(p->up, p->head, p->head_len, MSG_NOSIGNAL) == (ssize_t)p->head_len;
-	if (!up) {
-		(void)send(p->fd, fail, sizeof(fail) - 1, MSG_NOSIGNAL);
-	} else {
+	if (up) {
 		tv.tv_sec = 0;
 		(void)setsockopt(p->up, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-		struct checked c = { .fd = p->fd, .up = p->up };
-		pthread_attr_t at;
-		pthread_attr_init(&at);
-		pthread_attr_setstacksize(&at, 64 << 10);
-		if (pthread_create(&back, &at, back_main, &c) == 0) {
-			splice_through(p->fd, p->up);
-			pthread_join(back, NULL);
-		}
-		pthread_attr_destroy(&at);
+	}
+	if (!up) {
+		(void)send(p->fd, fail, sizeof(fail) - 1, MSG_NOSIGNAL);
+	} else if (p->upgrade) {
+		/* A byte stream (sbx port-forward). */
+		idle_timeout(p->fd);
+		idle_timeout(p->up);
+		if (send_all(p->fd, ok, sizeof(ok) - 1) == 0 &&
+		    send_all(p->up, p->head, p->head_len) == 0)
+			both_ways(p->fd, p->up);
+	} else if (http_one(p->fd, p->up, p->head, p->head_len, NULL, NULL) < 0) {
+		/* One request a connection: each is authenticated (and stripped) by sbxd. */
+		(void)send(p->fd, bad, sizeof(bad) - 1, MSG_NOSIGNAL);
 	}
 	pthread_mutex_lock(&G.lock);
 	G.conns--;

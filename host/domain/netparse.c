@@ -6,6 +6,8 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -159,13 +161,17 @@ int tls_sni(const uint8_t *b, size_t len, char name[NAME_MAX_LEN + 1])
 	const uint8_t *ext_end = p + 2 + be16(p);
 	if (ext_end > end)
 		return -EINVAL;
+	int found = -EINVAL;
 	for (p += 2; ext_end - p >= 4;) {
 		uint16_t type = be16(p), elen = be16(p + 2);
 		const uint8_t *e = p + 4;
 		if (ext_end - e < elen)
 			return -EINVAL;
 		p = e + elen;
-		if (type != 0)
+		/* Encrypted Client Hello: the name it shows is not the one it asks for. */
+		if (type == 0xfe0d)
+			return -EINVAL;
+		if (type != 0 || found == 1)
 			continue;
 		/* server_name_list: length, then entries of type(1) length(2) name. */
 		if (elen < 5 || be16(e) + 2 > elen || e[2] != 0)
@@ -173,9 +179,9 @@ int tls_sni(const uint8_t *b, size_t len, char name[NAME_MAX_LEN + 1])
 		size_t nlen = be16(e + 3);
 		if (nlen + 5 > elen || !host_copy((const char *)e + 5, nlen, name))
 			return -EINVAL;
-		return 1;
+		found = 1;
 	}
-	return -EINVAL;
+	return found;
 }
 
 int http_host(const char *buf, size_t len, char name[NAME_MAX_LEN + 1])
@@ -226,4 +232,152 @@ bool domain_match(const char *pattern, const char *name)
 		return nl > pl && !strcmp(name + nl - pl, pattern + 1);
 	}
 	return !strcmp(pattern, name);
+}
+
+/* Whether @c may stand in a header's name (RFC 9110 token). */
+static bool tchar(char c)
+{
+	return isalnum((unsigned char)c) || (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+static bool header_is(const char *name, size_t n, const char *want)
+{
+	return strlen(want) == n && !strncasecmp(name, want, n);
+}
+
+/* Whether the comma-separated list @v (@n bytes) has the token @tok. */
+static bool list_has(const char *v, size_t n, const char *tok)
+{
+	size_t tl = strlen(tok);
+	for (size_t i = 0; i < n;) {
+		while (i < n && (v[i] == ' ' || v[i] == '\t' || v[i] == ','))
+			i++;
+		size_t s = i;
+		while (i < n && v[i] != ',')
+			i++;
+		size_t e = i;
+		while (e > s && (v[e - 1] == ' ' || v[e - 1] == '\t'))
+			e--;
+		if (e - s == tl && !strncasecmp(v + s, tok, tl))
+			return true;
+	}
+	return false;
+}
+
+int http_rewrite_head(const char *buf, size_t len, const char *const *drop, const char *extra,
+		      char **ret, size_t *ret_len, struct http_framing *ret_f)
+{
+	const char *end = memmem(buf, len, "\r\n\r\n", 4), *p, *host = NULL, *target;
+	size_t host_len = 0, target_len;
+	struct http_framing f = { .content_length = -1 };
+	bool conn_upgrade = false, has_upgrade = false;
+	char *out = NULL;
+	size_t out_len = 0;
+
+	if (!end)
+		return -EINVAL;
+	end += 2; /* the last header line's CRLF; the empty line follows */
+	/* No bare CR or LF anywhere in the head: each line ends CRLF. */
+	for (p = buf; p < end + 2; p++)
+		if ((*p == '\r' && p[1] != '\n') || (*p == '\n' && (p == buf || p[-1] != '\r')) ||
+		    *p == '\0')
+			return -EINVAL;
+	const char *line_end = memchr(buf, '\r', (size_t)(end - buf));
+	/* METHOD SP target SP HTTP/1.x */
+	const char *sp1 = memchr(buf, ' ', (size_t)(line_end - buf));
+	const char *sp2 = sp1 ? memchr(sp1 + 1, ' ', (size_t)(line_end - sp1 - 1)) : NULL;
+	if (!sp1 || !sp2 || sp1 == buf || sp2 == sp1 + 1 || line_end - sp2 != 9 ||
+	    strncmp(sp2 + 1, "HTTP/1.", 7))
+		return -EINVAL;
+	for (p = buf; p < sp1; p++)
+		if (!tchar(*p))
+			return -EINVAL;
+	target = sp1 + 1;
+	target_len = (size_t)(sp2 - target);
+	FILE *o = open_memstream(&out, &out_len);
+	if (!o)
+		return -ENOMEM;
+	fwrite(buf, 1, (size_t)(line_end - buf) + 2, o);
+	int r = 0;
+	for (p = line_end + 2; p < end && r == 0;) {
+		const char *eol = memchr(p, '\r', (size_t)(end - p));
+		const char *colon = memchr(p, ':', (size_t)(eol - p));
+		if (!colon || colon == p) {
+			r = -EINVAL; /* no name (an obs-fold line starts with a space) */
+			break;
+		}
+		for (const char *q = p; q < colon; q++)
+			if (!tchar(*q))
+				r = -EINVAL;
+		size_t nl = (size_t)(colon - p);
+		const char *v = colon + 1, *ve = eol;
+		while (v < ve && (*v == ' ' || *v == '\t'))
+			v++;
+		while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
+			ve--;
+		size_t vl = (size_t)(ve - v);
+		bool keep = true;
+		if (header_is(p, nl, "Host")) {
+			if (host)
+				r = -EINVAL;
+			host = v, host_len = vl;
+		} else if (header_is(p, nl, "Content-Length")) {
+			char num[24];
+			if (vl == 0 || vl >= sizeof(num) || strspn(v, "0123456789") < vl)
+				r = -EINVAL;
+			else {
+				memcpy(num, v, vl), num[vl] = '\0';
+				int64_t cl = strtoll(num, NULL, 10);
+				if (f.content_length >= 0 && f.content_length != cl)
+					r = -EINVAL;
+				f.content_length = cl;
+			}
+		} else if (header_is(p, nl, "Transfer-Encoding")) {
+			if (!(vl == 7 && !strncasecmp(v, "chunked", 7)) || f.chunked)
+				r = -EINVAL; /* only chunked, once */
+			f.chunked = true;
+		} else if (header_is(p, nl, "Connection")) {
+			conn_upgrade |= list_has(v, vl, "upgrade");
+			keep = false;
+		} else if (header_is(p, nl, "Keep-Alive") || header_is(p, nl, "Proxy-Connection")) {
+			keep = false;
+		} else if (header_is(p, nl, "Upgrade")) {
+			has_upgrade = true;
+		}
+		for (const char *const *d = drop; d && *d && keep; d++)
+			keep = !header_is(p, nl, *d);
+		if (keep)
+			fwrite(p, 1, (size_t)(eol - p) + 2, o);
+		p = eol + 2;
+	}
+	if (r == 0 && (!host || (f.chunked && f.content_length >= 0)))
+		r = -EINVAL;
+	/* An absolute target names the same host as Host (a server would go by it). */
+	if (r == 0 && target_len > 7 &&
+	    (!strncasecmp(target, "http://", 7) || !strncasecmp(target, "https://", 8))) {
+		const char *h = target + (target[4] == ':' ? 7 : 8);
+		size_t hl = strcspn(h, "/?#");
+		if (hl > (size_t)(target + target_len - h))
+			hl = (size_t)(target + target_len - h);
+		if (hl != host_len || strncasecmp(h, host, hl))
+			r = -EINVAL;
+	}
+	f.upgrade = has_upgrade && conn_upgrade;
+	if (r == 0) {
+		fprintf(o, "%s%s\r\n", f.upgrade ? "Connection: Upgrade" : "Connection: close", "");
+		if (extra)
+			fputs(extra, o);
+		fputs("\r\n", o);
+	}
+	if (fclose(o) != 0 && r == 0)
+		r = -ENOMEM;
+	if (r < 0) {
+		free(out);
+		return r;
+	}
+	f.head_len = (size_t)(end + 2 - buf);
+	*ret = out;
+	*ret_len = out_len;
+	*ret_f = f;
+	return 0;
 }

@@ -449,11 +449,16 @@ static void hand_off(struct conn *c, struct http_request *req, struct box *b, ui
 		return;
 	}
 	if (!upgrade) {
+		/* Neither token goes on (X-Sbx-Token is sbxd's; Authorization only when it
+		 * carried sbxd's token), nor a client's own X-Forwarded-For. */
 		fprintf(f, "%s %s HTTP/1.1\r\n", req->method_name, req->url);
-		for (size_t i = 0; i < req->nheaders; i++)
-			if (!drop || strcasecmp(req->headers[i].name, drop))
-				fprintf(f, "%s: %s\r\n", req->headers[i].name,
-					req->headers[i].value);
+		for (size_t i = 0; i < req->nheaders; i++) {
+			const char *n = req->headers[i].name;
+			if ((drop && !strcasecmp(n, drop)) || !strcasecmp(n, "X-Sbx-Token") ||
+			    !strcasecmp(n, "X-Forwarded-For"))
+				continue;
+			fprintf(f, "%s: %s\r\n", n, req->headers[i].value);
+		}
 		fprintf(f, "X-Forwarded-For: %s\r\n\r\n", c->peer);
 	}
 	fwrite(c->in + c->in_off, 1, c->in_len - c->in_off, f);
@@ -499,8 +504,7 @@ static void port_request(struct conn *c, struct http_request *req, uint16_t port
 				port, id);
 			return;
 		}
-		if (store_tenant_by_token(D.store, tok, &tenant) < 0 ||
-		    (strcmp(tenant, b->tenant) && strcmp(tenant, ADMIN_TENANT))) {
+		if (store_tenant_by_token(D.store, tok, &tenant) < 0 || strcmp(tenant, b->tenant)) {
 			respond_error(c, 404, "not_found", "no published port %u of sandbox %s",
 				      port, id);
 			return;

@@ -2,6 +2,7 @@
 /* Fuzz target: what sandbox networking reads of a sandbox's traffic (untrusted: every
  * byte comes from inside a sandbox or from the resolver it asked): DNS messages, TLS
  * ClientHellos, HTTP request heads. Any name returned must be a clean host name. */
+#define _GNU_SOURCE
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,5 +41,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		clean(name);
 	if (http_host((const char *)data, size, name) == 1)
 		clean(name);
+	char *head;
+	size_t hlen;
+	struct http_framing f;
+	if (http_rewrite_head((const char *)data, size, NULL, NULL, &head, &hlen, &f) == 0) {
+		if (f.head_len > size || memchr(head, '\0', hlen) ||
+		    !memmem(head, hlen, "\r\n\r\n", 4))
+			abort();
+		free(head);
+	}
 	return 0;
 }

@@ -61,7 +61,7 @@ def tcp(addr, port, log, cert=None, key=None):
     print("ready", flush=True)
 
     def serve(c):
-        first, n = b"", 0
+        first, n, seen = b"", 0, b""
         try:
             if ctx:
                 c = ctx.wrap_socket(c, server_side=True)
@@ -69,6 +69,9 @@ def tcp(addr, port, log, cert=None, key=None):
                 d = c.recv(65536)
                 if not d:
                     break
+                n += len(d)
+                if len(seen) < 65536:
+                    seen += d[:65536]
                 if not first:
                     first = d[:64]
                     words = first.split()
@@ -77,14 +80,16 @@ def tcp(addr, port, log, cert=None, key=None):
                         c.shutdown(socket.SHUT_WR)
                     elif first[:1].isupper():
                         c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-                        if ctx:
+                        if ctx or b"connection: close" in d.lower():
                             break
-                n += len(d)
         except OSError:
             pass
         c.close()
         with lock, open(log, "a") as f:
             f.write("IN %d\n" % n)
+            hosts = [l.split(b":", 1)[1].strip().decode(errors="replace") for l in seen.split(b"\r\n") if l.lower().startswith(b"host:")]
+            if hosts:
+                f.write("HOSTS %s\n" % ",".join(hosts))
 
     while True:
         c, _ = srv.accept()

@@ -255,6 +255,27 @@ except OSError: print("refused")')" refused "UDP 443 (QUIC) to an admitted addre
 	assert_eq "$(web "$id" 203.0.113.10 80 c.test)" reset "HTTP, Host c.test"
 	assert_eq "$(web "$id" 203.0.113.10 443 a.test)" ok "TLS, SNI a.test"
 	assert_eq "$(web "$id" 203.0.113.10 443 c.test)" reset "TLS, SNI c.test"
+	# One request a connection: a second one naming another site never goes on, nor does
+	# an absolute target naming another host than Host.
+	: >"$TMPD/tcp.log"
+	out=$("$SBX" exec "$id" -- python3 -c '
+import socket
+s = socket.create_connection(("203.0.113.10", 80), timeout=3)
+s.sendall(b"GET / HTTP/1.1\r\nHost: a.test\r\n\r\nGET / HTTP/1.1\r\nHost: c.test\r\n\r\n")
+d = b""
+while True:
+    k = s.recv(4096)
+    if not k: break
+    d += k
+print(d.count(b"200 OK"))
+t = socket.create_connection(("203.0.113.10", 80), timeout=3)
+t.sendall(b"GET http://c.test/ HTTP/1.1\r\nHost: a.test\r\n\r\n")
+try: print(t.recv(100) or b"closed")
+except ConnectionResetError: print("reset")')
+	assert_eq "$out" "1
+reset" "a second request on one connection; an absolute target"
+	for _ in $(seq 20); do grep -q HOSTS "$TMPD/tcp.log" && break; sleep 0.05; done
+	assert_eq "$(grep HOSTS "$TMPD/tcp.log")" "HOSTS a.test" "what the server saw"
 	# A wildcard: x.w.test admits .11, where b.test is not allowed by name.
 	assert_eq "$(resolve "$id" x.w.test)" 203.0.113.11 "x.w.test"
 	assert_eq "$(web "$id" 203.0.113.11 443 x.w.test)" ok "TLS, SNI x.w.test"

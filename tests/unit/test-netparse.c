@@ -160,3 +160,82 @@ TEST(domain_patterns)
 	CHECK(!domain_match("*.pkg.example", "evilpkg.example"));
 	CHECK(!domain_match("*.pkg.example", "pkg.example.evil"));
 }
+
+static int rewrite(const char *req, char **out, struct http_framing *f)
+{
+	static const char *const drop[] = { "X-Sbx-Token", NULL };
+	size_t len;
+	return http_rewrite_head(req, strlen(req), drop, "X-Forwarded-For: 1.2.3.4\r\n", out, &len,
+				 f);
+}
+
+TEST(http_rewrite_one_request)
+{
+	char *out;
+	struct http_framing f;
+	static const char ok[] =
+		"POST /x HTTP/1.1\r\nHost: a.test\r\nX-Sbx-Token: secret\r\n"
+		"Connection: keep-alive\r\nKeep-Alive: 5\r\nContent-Length: 3\r\n\r\n"
+		"abcGET / HTTP/1.1\r\nHost: b.test\r\n\r\n";
+	CHECK_EQ_INT(rewrite(ok, &out, &f), 0);
+	CHECK(!strcmp(out, "POST /x HTTP/1.1\r\nHost: a.test\r\nContent-Length: 3\r\n"
+			   "Connection: close\r\nX-Forwarded-For: 1.2.3.4\r\n\r\n"));
+	CHECK_EQ_INT(f.content_length, 3);
+	CHECK(!f.chunked && !f.upgrade);
+	CHECK_EQ_INT(f.head_len, strstr(ok, "abc") - ok);
+	free(out);
+	static const char ws[] = "GET /ws HTTP/1.1\r\nHost: a.test\r\nUpgrade: websocket\r\n"
+				 "Connection: keep-alive, Upgrade\r\n\r\n";
+	CHECK_EQ_INT(rewrite(ws, &out, &f), 0);
+	CHECK(f.upgrade);
+	CHECK_STR_CONTAINS(out, "Connection: Upgrade\r\n");
+	free(out);
+	static const char ch[] = "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n";
+	CHECK_EQ_INT(rewrite(ch, &out, &f), 0);
+	CHECK(f.chunked && f.content_length == -1);
+	free(out);
+}
+
+TEST(http_rewrite_refuses_ambiguity)
+{
+	char *out;
+	struct http_framing f;
+	static const char *const bad[] = {
+		"GET / HTTP/1.1\r\nHost: a\r\nX: \rHost: b\r\n\r\n", /* a bare CR */
+		"GET / HTTP/1.1\r\nHost: a\nHost: b\r\n\r\n",	     /* a bare LF */
+		"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",	     /* two Hosts */
+		"GET / HTTP/1.1\r\nX: y\r\n\r\n",		     /* none */
+		"GET http://b/ HTTP/1.1\r\nHost: a\r\n\r\n",	     /* another host */
+		"GET / HTTP/1.1\r\nHost: a\r\n folded\r\n\r\n",	     /* obs-fold */
+		"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: +1\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: "
+		"1\r\n\r\n",
+		"GET / HTTP/2\r\nHost: a\r\n\r\n",
+		"G(T / HTTP/1.1\r\nHost: a\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: a\r\n", /* not complete */
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		CHECK_EQ_INT(rewrite(bad[i], &out, &f), -EINVAL);
+	static const char same[] = "GET http://A:80/p HTTP/1.1\r\nHost: a:80\r\n\r\n";
+	CHECK_EQ_INT(rewrite(same, &out, &f), 0);
+	free(out);
+}
+
+TEST(tls_encrypted_client_hello_refused)
+{
+	uint8_t b[700];
+	char name[NAME_MAX_LEN + 1];
+	size_t len = hello(b, "cover.example");
+	/* An ECH extension (0xfe0d, empty) appended to the extensions. */
+	size_t ext_len_at = 9 + 2 + 32 + 1 + 2 + 2 + 2;
+	uint16_t el = (uint16_t)(b[ext_len_at] << 8 | b[ext_len_at + 1]);
+	memcpy(b + len, "\xfe\x0d\x00\x00", 4);
+	len += 4, el += 4;
+	b[ext_len_at] = (uint8_t)(el >> 8), b[ext_len_at + 1] = (uint8_t)el;
+	size_t hs = len - 9, rec = len - 5;
+	b[7] = (uint8_t)(hs >> 8), b[8] = (uint8_t)hs, b[3] = (uint8_t)(rec >> 8),
+	b[4] = (uint8_t)rec;
+	CHECK_EQ_INT(tls_sni(b, len, name), -EINVAL);
+}
