@@ -44,9 +44,10 @@
 #define ADMIT_MIN_S 60	 /* an admitted address stays at least this long, */
 #define ADMIT_MAX_S 3600 /* and at most this long after its answer */
 #define CHECK_WAIT_MS 10000
-#define CHECK_HEAD 8192 /* the most a connection's first bytes are read for its name */
-#define ADMIT_MAX 1024	/* addresses admitted for names, per sandbox */
-#define MAX_CHECKED 4096
+#define CHECK_HEAD 8192	 /* the most a connection's first bytes are read for its name */
+#define ADMIT_MAX 1024	 /* addresses admitted for names, per sandbox */
+#define MAX_CHECKED 4096 /* connections through the name check, of all sandboxes */
+#define MAX_PORTS 4096	 /* connections to published ports, apart */
 
 /* A pair's policy as the guard applies it. */
 struct gpol {
@@ -71,7 +72,7 @@ static struct {
 	struct sockaddr_in up;
 	pthread_t dns, proxy;
 	bool started, stop;
-	unsigned conns;
+	unsigned conns, port_conns;
 } G = { .lock = PTHREAD_MUTEX_INITIALIZER, .dns_fd = -1, .up_fd = -1, .proxy_fd = -1 };
 
 static int64_t mono(void)
@@ -950,7 +951,7 @@ static void *port_main(void *arg)
 		(void)send(p->fd, bad, sizeof(bad) - 1, MSG_NOSIGNAL);
 	}
 	pthread_mutex_lock(&G.lock);
-	G.conns--;
+	G.port_conns--;
 	pthread_mutex_unlock(&G.lock);
 	closep(&p->fd);
 	closep(&p->up);
@@ -1000,9 +1001,9 @@ int box_port_connect(struct box *b, uint16_t port, int fd, const char *head, siz
 	else
 		p->dst.sin_addr.s_addr = htonl(INADDR_LOOPBACK), p->netns = true;
 	pthread_mutex_lock(&G.lock);
-	bool room = G.conns < MAX_CHECKED;
+	bool room = G.port_conns < MAX_PORTS;
 	if (room)
-		G.conns++;
+		G.port_conns++;
 	pthread_mutex_unlock(&G.lock);
 	if (!room) {
 		free(p->head);
@@ -1017,7 +1018,7 @@ int box_port_connect(struct box *b, uint16_t port, int fd, const char *head, siz
 	pthread_attr_destroy(&at);
 	if (r != 0) {
 		pthread_mutex_lock(&G.lock);
-		G.conns--;
+		G.port_conns--;
 		pthread_mutex_unlock(&G.lock);
 		free(p->head);
 		free(p);

@@ -412,7 +412,11 @@ static bool port_host(const struct http_request *req, uint16_t *ret_port, char i
 	for (int k = 0; k < 12; k++)
 		if (!isdigit((unsigned char)i[k]) && !(i[k] >= 'a' && i[k] <= 'f'))
 			return false;
-	if (i[12] != '.' || !i[13])
+	/* Then ".DOMAIN" (sbxd --domain), an optional port, and nothing else. */
+	size_t dl = strlen(D.opt.domain);
+	if (i[12] != '.' || strncasecmp(i + 13, D.opt.domain, dl) ||
+	    (i[13 + dl] && (i[13 + dl] != ':' || !isdigit((unsigned char)i[14 + dl]) ||
+			    strspn(i + 14 + dl, "0123456789") != strlen(i + 14 + dl))))
 		return false;
 	memcpy(id, i, 12);
 	id[12] = '\0';

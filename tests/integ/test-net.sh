@@ -361,6 +361,9 @@ t_published_ports_http_websocket_and_forward() {
 	[[ "$(pget "$tb" "$host" /index.html)" == 404* ]] || fail "bob's token: $(pget "$tb" "$host" /index.html)"
 	[[ "$(pget "$ta" "8081-$id.sbx.localhost" /)" == 404* ]] || fail "a port not published"
 	[[ "$(pget "$ta" "8080-000000000000.sbx.localhost" /)" == 404* ]] || fail "no such sandbox"
+	# Another domain is no published port's: the API answers it (and wants a token).
+	[[ "$(pget "$ta" "8080-$id.elsewhere.test" /index.html)" == 401* ]] || fail "another domain"
+	assert_eq "$(pget "$ta" "8080-$id.sbx.localhost:$LPORT" /index.html)" "200 hello-from-sandbox" "Host with a port"
 	# The token never reaches the sandbox; keep-alive requests follow on the same stream.
 	out=$("${H[@]}" curl -s -m 5 -H "Host: $host" -H "X-Sbx-Token: $ta" \
 		"http://127.0.0.1:$LPORT/index.html" "http://127.0.0.1:$LPORT/index.html")
