@@ -483,7 +483,40 @@ static int uplink_forwarding(char *why, size_t size)
 		return -errno;
 	}
 	logmsg(2, "network: host change: net.ipv4.conf.%s.forwarding 0 -> 1", N.uplink);
+	/* Remembered (past a crash too), so that the sbxd that last stops puts it back. */
+	char mark[256];
+	snprintf(mark, sizeof(mark), "%s/net-forwarding", instance_run_dir());
+	_cleanup_close_ int m = instance_run_dir_make() == 0
+					? open(mark, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)
+					: -1;
+	if (m >= 0 && write(m, N.uplink, strlen(N.uplink)) < 0)
+		logmsg(1, "network: %s: %s", mark, strerror(errno));
 	return 0;
+}
+
+/* sbxd stops with no networked sandbox left: what it changed on the host goes back (its
+ * table, and the uplink's forwarding if an sbxd of this instance turned it on). */
+static void net_undo_host(void)
+{
+	char cmd[96], mark[256], dev[IF_NAMESIZE + 1] = "", path[96];
+
+	snprintf(cmd, sizeof(cmd), "delete table inet %s", N.table);
+	if (nft_run(cmd, NULL, 0) == 0)
+		logmsg(2, "network: table inet %s removed", N.table);
+	snprintf(mark, sizeof(mark), "%s/net-forwarding", instance_run_dir());
+	_cleanup_close_ int m = open(mark, O_RDONLY | O_CLOEXEC);
+	ssize_t n = m >= 0 ? read(m, dev, IF_NAMESIZE) : -1;
+	if (n <= 0)
+		return;
+	dev[n] = '\0';
+	(void)unlink(mark);
+	if (strspn(dev, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-@") !=
+	    strlen(dev))
+		return;
+	snprintf(path, sizeof(path), "/proc/sys/net/ipv4/conf/%s/forwarding", dev);
+	_cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd >= 0 && write(fd, "0", 1) == 1)
+		logmsg(2, "network: host change undone: net.ipv4.conf.%s.forwarding 1 -> 0", dev);
 }
 
 static int net_setup(char *why, size_t size)
@@ -664,6 +697,11 @@ void net_shutdown(void)
 		return;
 	guard_stop();
 	N.threads = false;
+	bool held = false;
+	for (unsigned i = 1; i < N.npairs && !held; i++)
+		held = N.state[i] == PAIR_TAKEN;
+	if (!held)
+		net_undo_host();
 }
 
 /* ---- for the guard ---- */

@@ -65,10 +65,13 @@ leftovers() {
 # ---- sbxd: a daemon of the test's own, on a socket and state directory in $TMPD ----
 SBXD_PID=
 # start_sbxd [OPTIONS...]: starts sbxd (under $SBXD_WRAP, a command prefix, if set) and
-# waits until it answers; sets SBX_SOCKET.
+# waits until it answers; sets SBX_SOCKET. Without networking (--no-net: the host's own
+# network is left alone) unless SBXD_NET=1 (test-net.sh, in a namespace of its own).
 start_sbxd() {
 	export SBX_SOCKET=$TMPD/sbxd.sock
-	${SBXD_WRAP:-} "$B/sbxd" --socket "$SBX_SOCKET" --state-dir "$TMPD/state" --log-level debug "$@" \
+	local net=--no-net
+	[ "${SBXD_NET:-}" = 1 ] && net=
+	${SBXD_WRAP:-} "$B/sbxd" --socket "$SBX_SOCKET" --state-dir "$TMPD/state" --log-level debug $net "$@" \
 		>>"$TMPD/sbxd.log" 2>&1 &
 	SBXD_PID=$!
 	for _ in $(seq 200); do

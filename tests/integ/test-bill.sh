@@ -326,7 +326,7 @@ t_verify_catches_tampering() {
 
 t_rates_refused() {
 	printf '{"currency": "USD",\n "prices": {\n  "cpu-core-second": 0.000014}}\n' >"$TMPD/bad.json"
-	"$B/sbxd" --socket "$TMPD/x.sock" --state-dir "$TMPD/state" --rates "$TMPD/bad.json" 2>"$TMPD/err"
+	"$B/sbxd" --no-net --socket "$TMPD/x.sock" --state-dir "$TMPD/state" --rates "$TMPD/bad.json" 2>"$TMPD/err"
 	assert_eq "$?" 1 "a bad card is refused at start"
 	assert_contains "$(cat "$TMPD/err")" "bad.json:3: prices.cpu-core-second: write prices as decimal strings" "line and field"
 	assert_eq "$(wc -l <"$TMPD/err")" 1 "one line"

@@ -90,10 +90,10 @@ t_instance_names() {
 	long=$(printf 'x%.0s' $(seq 17))
 	for n in ../x a/b Bad 'a b' . "$long" "$(printf 'a\nb')"; do
 		SBX_INSTANCE=$n bad "SBX_INSTANCE: \"" run -- true
-		SBX_INSTANCE=$n "$B/sbxd" --socket "$TMPD/i.sock" --state-dir "$TMPD/i" 2>"$TMPD/err" &&
+		SBX_INSTANCE=$n "$B/sbxd" --no-net --socket "$TMPD/i.sock" --state-dir "$TMPD/i" 2>"$TMPD/err" &&
 			fail "sbxd ran as instance '$n'"
 		assert_contains "$(cat "$TMPD/err")" "SBX_INSTANCE: " "sbxd says why ('$n')"
-		"$B/sbxd" --instance "$n" --socket "$TMPD/i.sock" --state-dir "$TMPD/i" 2>"$TMPD/err" &&
+		"$B/sbxd" --no-net --instance "$n" --socket "$TMPD/i.sock" --state-dir "$TMPD/i" 2>"$TMPD/err" &&
 			fail "sbxd --instance '$n' ran"
 		assert_contains "$(cat "$TMPD/err")" "--instance: " "sbxd --instance says why ('$n')"
 	done

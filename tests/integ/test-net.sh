@@ -53,7 +53,7 @@ lab_up() {
 		[ "$(cat "$TMPD"/dns.out "$TMPD"/tcp.* 2>/dev/null | grep -c ready)" = 11 ] && break
 		sleep 0.05
 	done
-	export SBXD_WRAP="nsenter --net=/run/netns/${LAB}h"
+	export SBXD_WRAP="nsenter --net=/run/netns/${LAB}h" SBXD_NET=1
 }
 lab_down() {
 	local p
@@ -635,8 +635,14 @@ t_lifecycle_leaves_nothing_behind() {
 	[ "$left" -le 8 ] || fail "$left links left"
 	"${H[@]}" ip -o addr | grep -q ' eth0 ' && fail "a sandbox end left"
 	local ct
-	ct=$("${H[@]}" cat /proc/net/nf_conntrack 2>/dev/null | grep -c 'mark=[1-9]')
+	# Sandboxes' connections carry the marks 0x5b000000 + pair.
+	ct=$("${H[@]}" cat /proc/net/nf_conntrack 2>/dev/null |
+		awk -F'mark=' 'NF > 1 { split($2, a, " "); if (a[1] >= 1526726656 && a[1] < 1526792192) n++ } END { print n + 0 }')
 	assert_eq "$ct" 0 "conntrack entries of sandboxes"
+	# A clean stop with no networked sandbox left puts the host back as it was.
+	stop_sbxd
+	"${H[@]}" nft list tables | grep -q sbx_test && fail "the table stayed after sbxd stopped"
+	assert_eq "$("${H[@]}" cat /proc/sys/net/ipv4/conf/uplink0/forwarding)" 0 "the uplink's forwarding"
 }
 
 source "$(dirname "$0")/lib.sh"

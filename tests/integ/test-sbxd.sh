@@ -538,7 +538,7 @@ err" "everything, in order, until the end"
 # counters through test cases that start, sweep, kill and stop their own daemons.
 t_instances_apart() {
 	local other=apart$$ osock=$TMPD/other.sock opid id cg u0= u1
-	SBX_INSTANCE=$other "$B/sbxd" --socket "$osock" --state-dir "$TMPD/other" --kill-on-exit \
+	SBX_INSTANCE=$other "$B/sbxd" --no-net --socket "$osock" --state-dir "$TMPD/other" --kill-on-exit \
 		>>"$TMPD/other.log" 2>&1 &
 	opid=$!
 	for _ in $(seq 200); do [ -S "$osock" ] && break; sleep 0.02; done

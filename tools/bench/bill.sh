@@ -17,7 +17,7 @@ stop() {
 }
 trap 'stop; rm -rf "$tmp"' EXIT
 start() {
-	"$B/sbxd" --socket "$tmp/sbxd.sock" --state-dir "$tmp/state" --log-level error "$@" &
+	"$B/sbxd" --no-net --socket "$tmp/sbxd.sock" --state-dir "$tmp/state" --log-level error "$@" &
 	pid=$!
 	for _ in $(seq 100); do [ -S "$tmp/sbxd.sock" ] && break; sleep 0.05; done
 }

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 B=${B:-build}
 tmp=$(mktemp -d /tmp/sbx-bench.XXXXXX)
-"$B/sbxd" --socket "$tmp/sbxd.sock" --state-dir "$tmp/state" --log-level warn --kill-on-exit &
+"$B/sbxd" --no-net --socket "$tmp/sbxd.sock" --state-dir "$tmp/state" --log-level warn --kill-on-exit &
 pid=$!
 trap 'kill -TERM $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$tmp"' EXIT
 for _ in $(seq 100); do [ -S "$tmp/sbxd.sock" ] && break; sleep 0.05; done
