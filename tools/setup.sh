@@ -52,14 +52,29 @@ criu_ok() {
 	criu check >/dev/null 2>&1
 }
 
+# The first Debian archive of the host's apt sources (deb822 .sources, else one-line
+# .list), security archives aside.
+host_archive() {
+	local u
+	u=$(awk '$1 == "URIs:" { for (i = 2; i <= NF; i++) if ($i !~ /security/) { print $i; exit } }' \
+		/etc/apt/sources.list.d/*.sources 2>/dev/null)
+	[ -n "$u" ] || u=$(awk '$1 == "deb" { for (i = 2; i <= NF; i++) if ($i ~ /^[a-z+]+:\/\//) {
+		if ($i !~ /security/) { print $i; exit } else break } }' \
+		/etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null)
+	echo "${u%/}"
+}
+
 if ! criu_ok; then
 	log "building CRIU >= 4.2 from Debian's source package"
 	work=$(mktemp -d /tmp/sbx-criu.XXXXXX)
 	trap 'rm -rf "$work"' EXIT
 	mkdir -p "$work/lists/partial" "$work/src"
 	chmod 755 "$work"
-	printf 'deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian unstable main\n' \
-		>"$work/sources.list"
+	# The host's own Debian archive (its apt sources), for the newer source package.
+	archive=$(host_archive)
+	[ -n "$archive" ] || die "no Debian archive in the host's apt sources to fetch CRIU's source from"
+	printf 'deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] %s unstable main\n' \
+		"$archive" >"$work/sources.list"
 	aopt=(-o "Dir::Etc::SourceList=$work/sources.list" -o "Dir::Etc::SourceParts=-"
 		-o "Dir::State::Lists=$work/lists" -o "APT::Get::List-Cleanup=0")
 	apt-get "${aopt[@]}" update -qq
