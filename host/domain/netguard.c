@@ -453,8 +453,11 @@ static void splice_through(int from, int to)
 	int pipefd[2];
 
 	if (pipe2(pipefd, O_CLOEXEC) == 0) {
+		/* A larger pipe moves more a call (the default holds 64 KiB). */
+		int size = fcntl(pipefd[1], F_SETPIPE_SZ, 1 << 20);
+		size_t chunk = size > 0 ? (size_t)size : 1 << 16;
 		for (;;) {
-			ssize_t n = splice(from, NULL, pipefd[1], NULL, 1 << 16, SPLICE_F_MOVE);
+			ssize_t n = splice(from, NULL, pipefd[1], NULL, chunk, SPLICE_F_MOVE);
 			if (n <= 0)
 				break;
 			while (n > 0) {
