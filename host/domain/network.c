@@ -345,6 +345,13 @@ static int table_install(char *err, size_t size)
 		"add rule inet %s forward oifname \"%s*\" ct state established,related accept\n"
 		"add rule inet %s forward oifname \"%s*\" drop\n",
 		t, p, t, p, t, p);
+	/* Where sbxd turned the uplink's forwarding on (it was off), it forwards from there
+	 * to its sandboxes' links only: the host routes nothing else it did not before. */
+	char mark[256];
+	snprintf(mark, sizeof(mark), "%s/net-forwarding", instance_run_dir());
+	if (access(mark, F_OK) == 0)
+		cmd_add(&c, "add rule inet %s forward iifname \"%s\" oifname != \"%s*\" drop\n", t,
+			N.uplink, p);
 	cmd_add(&c,
 		"add rule inet %s sandbox_out ct state established,related accept\n"
 		"add rule inet %s sandbox_out meta nfproto ipv6 goto refuse\n"

@@ -508,6 +508,30 @@ except ConnectionRefusedError: print("refused")')
 	assert_contains "$out" "need --net internet" "--allow-out without --net internet"
 }
 
+t_uplink_forwards_only_to_sandboxes() {
+	lab_up
+	# Another network behind sbxd's namespace: 192.0.2.0/24, a host at .2.
+	ip netns add "${LAB}o" || fail "netns"
+	ip link add "${LAB}c" type veth peer name "${LAB}d" || fail "veth"
+	ip link set "${LAB}c" netns "${LAB}h" && ip link set "${LAB}d" netns "${LAB}o" || fail "veth move"
+	"${H[@]}" sh -ec "ip link set ${LAB}c up; ip addr add 192.0.2.1/24 dev ${LAB}c
+		echo 1 >/proc/sys/net/ipv4/conf/${LAB}c/forwarding"
+	nsenter --net="/run/netns/${LAB}o" sh -ec "ip link set lo up; ip link set ${LAB}d up
+		ip addr add 192.0.2.2/24 dev ${LAB}d; ip route add default via 192.0.2.1"
+	"${U[@]}" ip route add 192.0.2.0/24 via 198.51.100.2 || fail "route"
+	trap 'cleanup; lab_down; ip netns del "${LAB}o" 2>/dev/null' EXIT
+	lab_sbxd
+	# The uplink's forwarding was off: sbxd turned it on, for its sandboxes only.
+	local out
+	out=$("${U[@]}" python3 -c '
+import socket
+s = socket.socket(); s.settimeout(1)
+try: s.connect(("192.0.2.2", 9)); print("open")
+except ConnectionRefusedError: print("reached")
+except OSError: print("dropped")')
+	assert_eq "$out" dropped "a packet from the uplink to another network of the host"
+}
+
 t_bad_network_requests_change_nothing() {
 	lab_up
 	lab_sbxd
