@@ -280,6 +280,12 @@ int apispec_parse_cidr(const char *s, struct net_cidr *ret)
 	return 0;
 }
 
+bool net_cidr_has(const struct net_cidr *c, uint32_t addr)
+{
+	uint32_t mask = c->prefix ? htonl(~0U << (32 - c->prefix)) : 0;
+	return (addr & mask) == c->addr;
+}
+
 /* "api.example.com", "*.pkg.example": labels of [a-z0-9-] (upper case folded), 1-63 each,
  * at least two, 253 at most in all; "*." only as the whole first label. */
 static bool domain_valid(const char *s)

@@ -82,6 +82,8 @@ int apispec_parse_network(const char *body, size_t len, struct net_policy *ret, 
 void net_policy_clear(struct net_policy *p);
 /* "203.0.113.0/24", "198.51.100.7": 0, or -EINVAL. */
 int apispec_parse_cidr(const char *s, struct net_cidr *ret);
+/* Whether @addr (network byte order) is in @c. */
+bool net_cidr_has(const struct net_cidr *c, uint32_t addr);
 /* The policy as the object form of "net" (mode "internet"), for records. */
 json_t *net_policy_json(const struct net_policy *p);
 

@@ -247,10 +247,7 @@ static int ckpt_argv(struct ckpt *k, struct dump_ctx *c)
 	strvcat(argv, n, max, "--external=%s", c->statuskey);
 	strvcat(argv, n, max, "--external=mnt[/dev/sbx-init]:init");
 	/* Net "internet": sbxd's resolv.conf is bound in where its image has one. */
-	char resolv[4200];
-	struct stat st;
-	snprintf(resolv, sizeof(resolv), "%s/etc/resolv.conf", c->img->rootfs);
-	k->resolv = k->internet && lstat(resolv, &st) == 0 && S_ISREG(st.st_mode);
+	k->resolv = k->internet && image_has_resolv_conf(c->img);
 	if (k->resolv)
 		strvcat(argv, n, max, "--external=mnt[/etc/resolv.conf]:resolv");
 	size_t nb = 0;

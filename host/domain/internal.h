@@ -64,11 +64,13 @@ int net_restored(pid_t pid, const char *old_addrs);
 const char *net_resolv_conf(int idx, char buf[static 256]);
 /* Connections refused to pair @idx so far. */
 uint64_t net_denied(int idx);
-/* Its address and its gateway's (dotted), or NULL. */
+/* Its address (dotted), or NULL. */
 const char *net_address(int idx, char buf[static 16]);
-const char *net_gateway(int idx, char buf[static 16]);
 
 /* launch.c */
+struct image;
+/* Whether @img has an /etc/resolv.conf (a file) for sbxd's to be bound over. */
+bool image_has_resolv_conf(const struct image *img);
 char *cgroup_to_json(const struct cgroup *cg);
 void remove_state_dir(const char *dir);
 

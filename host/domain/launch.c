@@ -180,15 +180,21 @@ static int launch_on_netns(pid_t pid, void *userdata)
 	return net_attach(io->net_idx, pid, io->req->netp.rate_bits);
 }
 
-/* Its /etc/resolv.conf names its gateway, where sbxd answers, when the image has one. */
-static int launch_resolv_conf(struct launch_ctx *c)
+bool image_has_resolv_conf(const struct image *img)
 {
 	char path[4096];
 	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/etc/resolv.conf", img->rootfs);
+	return lstat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* Its /etc/resolv.conf names its gateway, where sbxd answers, when the image has one. */
+static int launch_resolv_conf(struct launch_ctx *c)
+{
 	size_t n = 0;
 
-	snprintf(path, sizeof(path), "%s/etc/resolv.conf", c->img->rootfs);
-	if (lstat(path, &st) < 0 || !S_ISREG(st.st_mode))
+	if (!image_has_resolv_conf(c->img))
 		return 0;
 	net_resolv_conf(c->j->io.net_idx, c->resolv);
 	while (c->img->binds && c->img->binds[n])

@@ -75,13 +75,6 @@ static struct {
 	unsigned conns, port_conns;
 } G = { .lock = PTHREAD_MUTEX_INITIALIZER, .dns_fd = -1, .up_fd = -1, .proxy_fd = -1 };
 
-static int64_t mono(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 static void gpol_free(struct gpol *g)
 {
 	if (!g)
@@ -178,11 +171,9 @@ static bool names_match(char **patterns, const char *name)
 
 static bool in_cidrs(const struct net_cidr *v, unsigned n, uint32_t addr)
 {
-	for (unsigned i = 0; i < n; i++) {
-		uint32_t mask = v[i].prefix ? htonl(~0U << (32 - v[i].prefix)) : 0;
-		if ((addr & mask) == v[i].addr)
+	for (unsigned i = 0; i < n; i++)
+		if (net_cidr_has(&v[i], addr))
 			return true;
-	}
 	return false;
 }
 
@@ -225,7 +216,7 @@ static void dns_admit(int idx, const uint8_t *m, size_t len)
 	if (dns_question(m, len, name, &type, &end) < 0 ||
 	    (n = dns_answers_a(m, len, addrs, ttls, 32)) <= 0)
 		return;
-	int64_t now = mono();
+	int64_t now = mono_ns();
 	pthread_mutex_lock(&G.lock);
 	struct gpol *g = (unsigned)idx < G.npol ? G.pol[idx] : NULL;
 	for (int i = 0; g && g->listed && names_match(g->allow, name) && i < n; i++) {
@@ -331,7 +322,7 @@ static void dns_query(void)
 		return;
 	}
 	/* A random id for upstream, not one in use: answers are matched by it. */
-	int64_t now = mono();
+	int64_t now = mono_ns();
 	for (int tries = 0;; tries++) {
 		if (getrandom(&id, sizeof(id), 0) != sizeof(id) || tries == 8)
 			return;
@@ -385,7 +376,7 @@ static void *dns_main(void *arg)
 			dns_query();
 		if (p[1].revents & POLLIN)
 			dns_answer();
-		dns_expire(mono());
+		dns_expire(mono_ns());
 	}
 	return NULL;
 }
@@ -417,7 +408,7 @@ static bool check_allows(int idx, uint32_t dst, uint16_t port, const char *name)
 		/* Admitted for a listed name, and the connection names a listed name. */
 		ok = false;
 		for (unsigned k = 0; k < g->nadm && !ok; k++)
-			ok = g->adm[k].addr == dst && g->adm[k].until > mono();
+			ok = g->adm[k].addr == dst && g->adm[k].until > mono_ns();
 		ok = ok && name && names_match(g->allow, name);
 	}
 	if (!ok && g)
@@ -430,10 +421,10 @@ static bool check_allows(int idx, uint32_t dst, uint16_t port, const char *name)
 static int read_head(struct checked *c, uint8_t *buf, size_t *len, char *name)
 {
 	bool tls = ntohs(c->dst.sin_port) == 443;
-	int64_t deadline = mono() + (int64_t)CHECK_WAIT_MS * 1000000;
+	int64_t deadline = mono_ns() + (int64_t)CHECK_WAIT_MS * 1000000;
 
 	for (*len = 0; *len < CHECK_HEAD;) {
-		int left = (int)((deadline - mono()) / 1000000);
+		int left = (int)((deadline - mono_ns()) / 1000000);
 		struct pollfd p = { .fd = c->fd, .events = POLLIN };
 		if (left <= 0 || poll(&p, 1, left) <= 0)
 			return 0;
@@ -902,21 +893,11 @@ struct portconn {
 };
 
 /* A socket in the network namespace of @pid (its loopback is then reachable). */
-static int socket_in(pid_t pid)
+static int tcp_socket(int idx, uint64_t arg)
 {
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)pid);
-	_cleanup_close_ int self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-	_cleanup_close_ int ns = open(path, O_RDONLY | O_CLOEXEC);
-
-	if (self < 0 || ns < 0 || setns(ns, CLONE_NEWNET) < 0)
-		return -1;
+	(void)idx, (void)arg;
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	int e = errno;
-	if (setns(self, CLONE_NEWNET) < 0)
-		abort();
-	errno = e;
-	return fd;
+	return fd < 0 ? -errno : fd;
 }
 
 static void *port_main(void *arg)
@@ -933,7 +914,7 @@ static void *port_main(void *arg)
 	static const char ok[] = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: tcp\r\n"
 				 "Connection: Upgrade\r\n\r\n";
 
-	p->up = p->netns ? socket_in(p->pid) : socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	p->up = p->netns ? net_in_pid(p->pid, tcp_socket, 0, 0) : tcp_socket(0, 0);
 	bool up = p->up >= 0 && setsockopt(p->up, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) == 0 &&
 		  connect(p->up, (struct sockaddr *)&p->dst, sizeof(p->dst)) == 0;
 	if (up) {
@@ -978,7 +959,6 @@ int box_port_connect(struct box *b, uint16_t port, int fd, const char *head, siz
 		     bool upgrade, struct why *why)
 {
 	struct portconn *p;
-	char addr[16];
 	pthread_attr_t at;
 	pthread_t t;
 
@@ -999,9 +979,8 @@ int box_port_connect(struct box *b, uint16_t port, int fd, const char *head, siz
 	p->dst = (struct sockaddr_in){ .sin_family = AF_INET, .sin_port = htons(port) };
 	/* By its address when it has one (what it serves outside is billed as such), else
 	 * by its own loopback. */
-	if (b->net_idx && net_address(b->net_idx, addr))
-		inet_pton(AF_INET, addr, &p->dst.sin_addr);
-	else
+	p->dst.sin_addr.s_addr = b->net_idx ? net_pair_address(b->net_idx) : 0;
+	if (!p->dst.sin_addr.s_addr)
 		p->dst.sin_addr.s_addr = htonl(INADDR_LOOPBACK), p->netns = true;
 	pthread_mutex_lock(&G.lock);
 	bool room = G.port_conns < MAX_PORTS;

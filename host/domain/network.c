@@ -55,8 +55,16 @@ enum pair_state {
 	PAIR_TAKEN,
 };
 
+/* The platform's deny set, besides the pool and the host's own addresses. */
+static const char *const platform_deny[] = {
+	"0.0.0.0/8",	  "10.0.0.0/8",	   "100.64.0.0/10", "127.0.0.0/8",
+	"169.254.0.0/16", "172.16.0.0/12", "192.0.0.0/24",  "192.168.0.0/16",
+	"198.18.0.0/15",  "224.0.0.0/4",   "240.0.0.0/4",
+};
+
 static struct {
-	uint32_t base; /* host byte order */
+	struct net_cidr platform[ARRAY_SIZE(platform_deny)]; /* parsed */
+	uint32_t base;					     /* host byte order */
 	unsigned prefix;
 	unsigned npairs;
 	char uplink[IF_NAMESIZE];
@@ -75,12 +83,6 @@ static struct {
 	} * claims;
 	unsigned nclaims;
 } N = { .lock = PTHREAD_MUTEX_INITIALIZER };
-
-static const char *const platform_deny[] = {
-	"0.0.0.0/8",	  "10.0.0.0/8",	   "100.64.0.0/10", "127.0.0.0/8",
-	"169.254.0.0/16", "172.16.0.0/12", "192.0.0.0/24",  "192.168.0.0/16",
-	"198.18.0.0/15",  "224.0.0.0/4",   "240.0.0.0/4",
-};
 
 static uint32_t host_addr(int idx)
 {
@@ -104,7 +106,7 @@ static void link_name(int idx, char buf[static IF_NAMESIZE])
 }
 
 /* Runs @fn(@idx, @arg) in the network namespace @ns, from the calling thread, which comes
- * back to its own. */
+ * back to its own; what @fn returned. */
 static int in_netns(int ns, int (*fn)(int idx, uint64_t arg), int idx, uint64_t arg)
 {
 	_cleanup_close_ int self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
@@ -115,6 +117,14 @@ static int in_netns(int ns, int (*fn)(int idx, uint64_t arg), int idx, uint64_t 
 	if (setns(self, CLONE_NEWNET) < 0)
 		abort(); /* cannot fail for a thread that could leave it */
 	return r;
+}
+
+int net_in_pid(pid_t pid, int (*fn)(int idx, uint64_t arg), int idx, uint64_t arg)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)pid);
+	_cleanup_close_ int ns = open(path, O_RDONLY | O_CLOEXEC);
+	return ns < 0 ? -errno : in_netns(ns, fn, idx, arg);
 }
 
 /* Inside a pair's namespace: lo, and eth0 with its address and default route. */
@@ -390,10 +400,8 @@ static int table_install(char *err, size_t size)
 static bool covered(const struct net_cidr *v, unsigned n, unsigned i)
 {
 	for (unsigned k = 0; k < n; k++) {
-		if (k == i || v[k].prefix > v[i].prefix)
-			continue;
-		uint32_t mask = v[k].prefix ? htonl(~0U << (32 - v[k].prefix)) : 0;
-		if ((v[i].addr & mask) == v[k].addr && (v[k].prefix < v[i].prefix || k < i))
+		if (k != i && v[k].prefix <= v[i].prefix && net_cidr_has(&v[k], v[i].addr) &&
+		    (v[k].prefix < v[i].prefix || k < i))
 			return true;
 	}
 	return false;
@@ -544,6 +552,8 @@ static int net_setup(char *why, size_t size)
 	}
 	N.base = ntohl(pool.addr);
 	N.prefix = pool.prefix;
+	for (size_t i = 0; i < ARRAY_SIZE(platform_deny); i++)
+		(void)apispec_parse_cidr(platform_deny[i], &N.platform[i]);
 	N.npairs = 1U << (31 - pool.prefix);
 	if (N.npairs > 65536)
 		N.npairs = 65536;
@@ -603,41 +613,56 @@ int net_init(void)
 	return 0;
 }
 
-/* The elements of @set whose address is no running sandbox's, removed. */
-static void sweep_set(const char *set)
+/* The pair whose sandbox end is @addr, taken or not; 0 if none. */
+static int net_pair_index(uint32_t addr)
 {
-	char cmd[128];
-	json_error_t e;
-	size_t i, k;
-	json_t *o, *el;
+	uint32_t x = ntohl(addr) - N.base;
+	return x % 2 == 1 && x / 2 > 0 && x / 2 < N.npairs ? (int)(x / 2) : 0;
+}
 
-	snprintf(cmd, sizeof(cmd), "list set inet %s %s", N.table, set);
-	if (!strcmp(set, "marks"))
-		snprintf(cmd, sizeof(cmd), "list map inet %s %s", N.table, set);
-	char *out = nft_query(cmd, true, NULL, 0);
-	json_t *j = out ? json_loads(out, 0, &e) : NULL;
-	free(out);
-	json_array_foreach (json_object_get(j, "nftables"), i, o) {
-		json_t *s = json_object_get(o, "set") ?: json_object_get(o, "map");
-		json_array_foreach (json_object_get(s, "elem"), k, el) {
-			/* A plain element is its value; one with a counter or data is an object. */
-			json_t *v = json_is_string(el) ? el
-				    : json_is_array(el)
-					    ? json_array_get(el, 0)
-					    : json_object_get(json_object_get(el, "elem"), "val");
-			struct in_addr a;
-			if (!json_is_string(v) || inet_pton(AF_INET, json_string_value(v), &a) != 1)
-				continue;
-			uint32_t x = ntohl(a.s_addr) - N.base;
-			unsigned idx = x / 2;
-			if (x % 2 == 1 && idx < N.npairs && N.state[idx] == PAIR_TAKEN)
-				continue;
-			snprintf(cmd, sizeof(cmd), "delete element inet %s %s { %s }", N.table, set,
-				 json_string_value(v));
-			(void)nft_run(cmd, NULL, 0);
+/* Each element of the set or map @name of the table: its address (network byte order)
+ * and its counter's packets (0 without one), read from one listing in nft's language
+ * ("elements = { 10.200.0.3 counter packets 5 bytes 300, 10.200.0.5 : 0x5b000002 }"). */
+static void set_each(const char *kind, const char *name,
+		     void (*fn)(uint32_t addr, uint64_t packets, void *ud), void *ud)
+{
+	char cmd[128], *save = NULL;
+	struct in_addr a;
+	uint32_t addr = 0;
+	uint64_t packets = 0;
+	bool want = false;
+
+	snprintf(cmd, sizeof(cmd), "list %s inet %s %s", kind, N.table, name);
+	char *out = nft_query(cmd, NULL, 0);
+	for (char *t = out ? strtok_r(out, " \t\n{},=", &save) : NULL; t;
+	     t = strtok_r(NULL, " \t\n{},=", &save)) {
+		if (inet_pton(AF_INET, t, &a) == 1) {
+			if (addr)
+				fn(addr, packets, ud);
+			addr = a.s_addr, packets = 0, want = false;
+		} else if (!strcmp(t, "packets")) {
+			want = true;
+		} else if (want) {
+			packets = strtoull(t, NULL, 10), want = false;
 		}
 	}
-	json_decref(j);
+	if (addr)
+		fn(addr, packets, ud);
+	free(out);
+}
+
+/* An element of a pair no running sandbox holds goes (@ud: its set's name). */
+static void sweep_one(uint32_t addr, uint64_t packets, void *ud)
+{
+	int idx = net_pair_index(addr);
+	char cmd[128], a[INET_ADDRSTRLEN];
+
+	(void)packets;
+	if (idx > 0 && N.state[idx] == PAIR_TAKEN)
+		return;
+	snprintf(cmd, sizeof(cmd), "delete element inet %s %s { %s }", N.table, (const char *)ud,
+		 ntoa(addr, a));
+	(void)nft_run(cmd, NULL, 0);
 }
 
 /* Links and table entries that no sandbox holds (a previous sbxd's), removed; then the
@@ -678,7 +703,7 @@ void net_start(void)
 	N.nclaims = 0;
 	static const char *const sets[] = { "marks", "denied", "conns" };
 	for (size_t i = 0; i < ARRAY_SIZE(sets); i++)
-		sweep_set(sets[i]);
+		set_each(i ? "set" : "map", sets[i], sweep_one, (void *)sets[i]);
 	/* And their resolv.conf files. */
 	char dir[256];
 	snprintf(dir, sizeof(dir), "%s/resolv", instance_run_dir());
@@ -713,13 +738,6 @@ void net_shutdown(void)
 
 /* ---- for the guard ---- */
 
-/* The pair whose sandbox end is @addr, taken or not; 0 if none. */
-static int net_pair_index(uint32_t addr)
-{
-	uint32_t x = ntohl(addr) - N.base;
-	return x % 2 == 1 && x / 2 > 0 && x / 2 < N.npairs ? (int)(x / 2) : 0;
-}
-
 int net_pair_of(uint32_t addr)
 {
 	uint32_t x = ntohl(addr) - N.base;
@@ -733,12 +751,6 @@ int net_pair_of(uint32_t addr)
 	return taken ? (int)idx : 0;
 }
 
-static bool in_cidr(uint32_t addr, const struct net_cidr *c)
-{
-	uint32_t mask = c->prefix ? htonl(~0U << (32 - c->prefix)) : 0;
-	return (addr & mask) == c->addr;
-}
-
 bool net_platform_denied(uint32_t addr, uint16_t port)
 {
 	struct net_cidr c;
@@ -746,14 +758,14 @@ bool net_platform_denied(uint32_t addr, uint16_t port)
 	if (port == 25)
 		return true;
 	for (unsigned i = 0; i < D.opt.n_net_allow; i++)
-		if (in_cidr(addr, &D.opt.net_allow[i].net) &&
+		if (net_cidr_has(&D.opt.net_allow[i].net, addr) &&
 		    (!D.opt.net_allow[i].port || D.opt.net_allow[i].port == port))
 			return false;
-	for (size_t i = 0; i < ARRAY_SIZE(platform_deny); i++)
-		if (apispec_parse_cidr(platform_deny[i], &c) == 0 && in_cidr(addr, &c))
+	for (size_t i = 0; i < ARRAY_SIZE(N.platform); i++)
+		if (net_cidr_has(&N.platform[i], addr))
 			return true;
 	c = (struct net_cidr){ htonl(N.base), (uint8_t)N.prefix };
-	if (in_cidr(addr, &c))
+	if (net_cidr_has(&c, addr))
 		return true;
 	/* The host's addresses as they are now (one added since the table was made too). */
 	struct ifaddrs *ifa = NULL;
@@ -936,11 +948,9 @@ static int reset_inside(int idx, uint64_t arg)
 
 int net_reset_outside(pid_t pid, char *ret_addrs, size_t size)
 {
-	char path[64], a[INET_ADDRSTRLEN];
+	char a[INET_ADDRSTRLEN];
 	struct reset_out o = { 0 };
-	snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)pid);
-	_cleanup_close_ int ns = open(path, O_RDONLY | O_CLOEXEC);
-	int r = ns < 0 ? -errno : in_netns(ns, reset_inside, 0, (uint64_t)(uintptr_t)&o);
+	int r = net_in_pid(pid, reset_inside, 0, (uint64_t)(uintptr_t)&o);
 
 	ret_addrs[0] = '\0';
 	for (unsigned i = 0; r == 0 && i < o.n; i++)
@@ -975,13 +985,9 @@ static int restore_undo(int idx, uint64_t arg)
 
 int net_restored(pid_t pid, const char *old_addrs)
 {
-	char path[64];
-
 	if (!old_addrs || !*old_addrs)
 		return 0;
-	snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)pid);
-	_cleanup_close_ int ns = open(path, O_RDONLY | O_CLOEXEC);
-	return ns < 0 ? -errno : in_netns(ns, restore_undo, 0, (uint64_t)(uintptr_t)old_addrs);
+	return net_in_pid(pid, restore_undo, 0, (uint64_t)(uintptr_t)old_addrs);
 }
 
 int net_claim(int idx, const struct net_policy *p)
@@ -1015,10 +1021,17 @@ int net_policy_replace(int idx, const struct net_policy *old, const struct net_p
 
 /* The refusals of every pair, read in one listing of the set at most every 250 ms (a
  * listing of usage or metrics asks for each sandbox's). Loop thread. */
+static void denied_one(uint32_t addr, uint64_t packets, void *ud)
+{
+	int idx = net_pair_index(addr);
+	(void)ud;
+	if (idx > 0)
+		N.denied[idx] = packets;
+}
+
 static void denied_refresh(void)
 {
 	static int64_t at;
-	char cmd[128];
 
 	if (N.denied && mono_ns() - at < 250000000)
 		return;
@@ -1026,25 +1039,7 @@ static void denied_refresh(void)
 		return;
 	at = mono_ns();
 	memset(N.denied, 0, N.npairs * sizeof(*N.denied));
-	/* "elements = { 10.200.0.3 counter packets 5 bytes 300, 10.200.0.5 counter ..." */
-	snprintf(cmd, sizeof(cmd), "list set inet %s denied", N.table);
-	char *out = nft_query(cmd, false, NULL, 0), *save = NULL;
-	struct in_addr a;
-	int idx = 0;
-	bool want = false;
-	for (char *t = out ? strtok_r(out, " \t\n{},=", &save) : NULL; t;
-	     t = strtok_r(NULL, " \t\n{},=", &save)) {
-		if (inet_pton(AF_INET, t, &a) == 1) {
-			idx = net_pair_index(a.s_addr);
-			want = false;
-		} else if (!strcmp(t, "packets")) {
-			want = true;
-		} else if (want && idx > 0) {
-			N.denied[idx] = strtoull(t, NULL, 10);
-			want = false;
-		}
-	}
-	free(out);
+	set_each("set", "denied", denied_one, NULL);
 }
 
 uint64_t net_denied(int idx)
@@ -1055,12 +1050,12 @@ uint64_t net_denied(int idx)
 	return (N.denied ? N.denied[idx] : 0) + guard_denied(idx);
 }
 
+uint32_t net_pair_address(int idx)
+{
+	return idx > 0 && D.net_on ? box_addr(idx) : 0;
+}
+
 const char *net_address(int idx, char buf[static INET_ADDRSTRLEN])
 {
 	return idx > 0 && D.net_on ? ntoa(box_addr(idx), buf) : NULL;
-}
-
-const char *net_gateway(int idx, char buf[static INET_ADDRSTRLEN])
-{
-	return idx > 0 && D.net_on ? ntoa(host_addr(idx), buf) : NULL;
 }

@@ -6,12 +6,18 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "internal.h"
 
 /* network.c */
 /* The pair whose sandbox has address @addr (network byte order), or 0. */
 int net_pair_of(uint32_t addr);
+/* Runs @fn(@idx, @arg) in the network namespace of @pid, from the calling thread, which
+ * comes back to its own: what @fn returned, or -errno. */
+int net_in_pid(pid_t pid, int (*fn)(int idx, uint64_t arg), int idx, uint64_t arg);
+/* Pair @idx's sandbox address (network byte order), or 0. */
+uint32_t net_pair_address(int idx);
 /* Whether @addr:@port is in the platform deny set, and no operator's exception opens it. */
 bool net_platform_denied(uint32_t addr, uint16_t port);
 

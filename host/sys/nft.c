@@ -27,7 +27,7 @@ static void first_line(const char *text, char *err, size_t size)
 	snprintf(err, size, "%.*s", (int)n, s);
 }
 
-static char *run_locked(const char *cmd, bool json, char *err, size_t size)
+static char *run_locked(const char *cmd, char *err, size_t size)
 {
 	if (!nft) {
 		nft = nft_ctx_new(NFT_CTX_DEFAULT);
@@ -39,7 +39,6 @@ static char *run_locked(const char *cmd, bool json, char *err, size_t size)
 			return NULL;
 		}
 	}
-	nft_ctx_output_set_flags(nft, json ? NFT_CTX_OUTPUT_JSON : 0);
 	int r = nft_run_cmd_from_buffer(nft, cmd);
 	const char *out = nft_ctx_get_output_buffer(nft);
 	const char *e = nft_ctx_get_error_buffer(nft);
@@ -53,7 +52,7 @@ static char *run_locked(const char *cmd, bool json, char *err, size_t size)
 int nft_run(const char *cmd, char *err, size_t size)
 {
 	pthread_mutex_lock(&nft_lock);
-	char *out = run_locked(cmd, false, err, size);
+	char *out = run_locked(cmd, err, size);
 	pthread_mutex_unlock(&nft_lock);
 	if (!out)
 		return -EINVAL;
@@ -61,10 +60,10 @@ int nft_run(const char *cmd, char *err, size_t size)
 	return 0;
 }
 
-char *nft_query(const char *cmd, bool json, char *err, size_t size)
+char *nft_query(const char *cmd, char *err, size_t size)
 {
 	pthread_mutex_lock(&nft_lock);
-	char *out = run_locked(cmd, json, err, size);
+	char *out = run_locked(cmd, err, size);
 	pthread_mutex_unlock(&nft_lock);
 	return out;
 }

@@ -5,11 +5,9 @@
  * from a caller's string. Thread-safe: one context, one command at a time. */
 #pragma once
 
-#include <stdbool.h>
 #include <stddef.h>
 
 /* Runs @cmd. 0, or -EINVAL with nft's first error line in @err (of @size), if given. */
 int nft_run(const char *cmd, char *err, size_t size);
-/* Runs @cmd and returns what it printed (in JSON if @json and the command can), or NULL
- * with @err set. Caller frees. */
-char *nft_query(const char *cmd, bool json, char *err, size_t size);
+/* Runs @cmd and returns what it printed, or NULL with @err set. Caller frees. */
+char *nft_query(const char *cmd, char *err, size_t size);
