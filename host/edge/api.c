@@ -424,18 +424,24 @@ static bool port_host(const struct http_request *req, uint16_t *ret_port, char i
 	return true;
 }
 
-/* The token of a request to a published port: X-Sbx-Token, or Authorization: Bearer
- * (the header it came in, which is not passed on, in *ret_header). */
-static const char *port_token(const struct http_request *req, const char **ret_header)
+/* The token of a request to a published port: X-Sbx-Token, or Authorization: Bearer. */
+static const char *port_token(const struct http_request *req)
 {
 	const char *t = http_request_header(req, "X-Sbx-Token");
-
-	*ret_header = "X-Sbx-Token";
 	if (t)
 		return t;
 	t = http_request_header(req, "Authorization");
-	*ret_header = "Authorization";
 	return t && !strncasecmp(t, "Bearer ", 7) && t[7] ? t + 7 : NULL;
+}
+
+/* Whether the request's Authorization carries a token of sbxd's (any tenant's, whether
+ * or not it was the one checked): such a header never reaches a sandbox. */
+static bool auth_is_sbxd(const struct http_request *req)
+{
+	const char *a = http_request_header(req, "Authorization");
+	_cleanup_free_ char *t = NULL;
+	return a && !strncasecmp(a, "Bearer ", 7) && a[7] &&
+	       store_tenant_by_token(D.store, a + 7, &t) == 0;
 }
 
 /* The connection goes to the sandbox's port with what it sent: the request's head again
@@ -453,8 +459,8 @@ static void hand_off(struct conn *c, struct http_request *req, struct box *b, ui
 		return;
 	}
 	if (!upgrade) {
-		/* Neither token goes on (X-Sbx-Token is sbxd's; Authorization only when it
-		 * carried sbxd's token), nor a client's own X-Forwarded-For. */
+		/* No token of sbxd's goes on (X-Sbx-Token never; Authorization when it
+		 * carries one: @drop), nor a client's own X-Forwarded-For. */
 		fprintf(f, "%s %s HTTP/1.1\r\n", req->method_name, req->url);
 		for (size_t i = 0; i < req->nheaders; i++) {
 			const char *n = req->headers[i].name;
@@ -492,7 +498,7 @@ static void port_request(struct conn *c, struct http_request *req, uint16_t port
 {
 	struct box *b = box_find(id, NULL);
 	_cleanup_free_ char *tenant = NULL;
-	const char *used = NULL, *tok;
+	const char *tok;
 	bool pub = false;
 
 	if (!b || !box_port_published(b, port, &pub)) {
@@ -500,7 +506,7 @@ static void port_request(struct conn *c, struct http_request *req, uint16_t port
 		return;
 	}
 	if (!pub) {
-		if (!(tok = port_token(req, &used))) {
+		if (!(tok = port_token(req))) {
 			respond_error(
 				c, 401, "unauthorized",
 				"port %u of sandbox %s needs its tenant's token (X-Sbx-Token, "
@@ -514,7 +520,7 @@ static void port_request(struct conn *c, struct http_request *req, uint16_t port
 			return;
 		}
 	}
-	hand_off(c, req, b, port, used, false);
+	hand_off(c, req, b, port, auth_is_sbxd(req) ? "Authorization" : NULL, false);
 }
 
 bool api_begin(struct conn *c, struct http_request *req)
