@@ -369,6 +369,20 @@ t_published_ports_http_websocket_and_forward() {
 		"http://127.0.0.1:$LPORT/index.html" "http://127.0.0.1:$LPORT/index.html")
 	assert_eq "$out" "hello-from-sandbox
 hello-from-sandbox" "two requests on one connection"
+	# Neither token reaches the sandbox's server, on any request of a connection.
+	CODE=$("${H[@]}" curl -s -o "$TMPD/c" -w '%{http_code}' -H "Authorization: Bearer $ta" \
+		"http://127.0.0.1:$LPORT/v1/sandboxes" -d '{"image":"host","net":{"mode":"internet","ports":[8090]},
+		"cmd":["python3","-c","import http.server as h\nclass E(h.BaseHTTPRequestHandler):\n    protocol_version = \"HTTP/1.1\"\n    def do_GET(self):\n        b = str(self.headers).encode()\n        self.send_response(200); self.send_header(\"Content-Length\", str(len(b))); self.end_headers(); self.wfile.write(b)\nh.HTTPServer((\"0.0.0.0\", 8090), E).serve_forever()"]}')
+	[ "$CODE" = 201 ] || fail "create echo: $CODE $(cat "$TMPD/c")"
+	local echo_host
+	echo_host=8090-$(jget "$(cat "$TMPD/c")" 'j["id"]').sbx.localhost
+	for _ in $(seq 100); do [[ "$(pget "$ta" "$echo_host" /)" == 200* ]] && break; sleep 0.05; done
+	out=$("${H[@]}" curl -s -m 5 -H "Host: $echo_host" -H "X-Sbx-Token: $ta" -H "Authorization: Bearer $ta" \
+		"http://127.0.0.1:$LPORT/a" "http://127.0.0.1:$LPORT/b")
+	assert_contains "$out" "X-Forwarded-For" "the echoed headers"
+	[[ "$out" == *"$ta"* ]] && fail "a token reached the sandbox: $out"
+	out=$("${H[@]}" curl -s -m 5 -H "Host: $echo_host" -H "X-Sbx-Token: $ta" "http://127.0.0.1:$LPORT/a")
+	[[ "$out" == *"$ta"* || "$out" == *"X-Sbx-Token"* ]] && fail "X-Sbx-Token reached the sandbox: $out"
 	# Made public: no token needed.
 	api PUT "/v1/sandboxes/$id/network" -d '{"ports":[8080],"public":true}'
 	[ "$CODE" = 200 ] || fail "PUT network: $CODE $BODY"
@@ -519,8 +533,13 @@ t_uplink_forwards_only_to_sandboxes() {
 	nsenter --net="/run/netns/${LAB}o" sh -ec "ip link set lo up; ip link set ${LAB}d up
 		ip addr add 192.0.2.2/24 dev ${LAB}d; ip route add default via 192.0.2.1"
 	"${U[@]}" ip route add 192.0.2.0/24 via 198.51.100.2 || fail "route"
-	trap 'cleanup; lab_down; ip netns del "${LAB}o" 2>/dev/null' EXIT
+	trap 'cleanup; lab_down; for p in $(ip netns pids "${LAB}o"); do kill $p; done; ip netns del "${LAB}o" 2>/dev/null' EXIT
+	nsenter --net="/run/netns/${LAB}o" python3 "$HERE/netlab.py" tcp 192.0.2.2 9000 /dev/null >"$TMPD/o.ready" &
+	for _ in $(seq 100); do grep -q ready "$TMPD/o.ready" && break; sleep 0.05; done
 	lab_sbxd
+	# Sandboxes leave by the uplink only, not into the host's other networks.
+	netbox
+	expect_refused "$NB" 192.0.2.2:9000
 	# The uplink's forwarding was off: sbxd turned it on, for its sandboxes only.
 	local out
 	out=$("${U[@]}" python3 -c '
