@@ -28,6 +28,14 @@ void image_free(struct image *img)
 		free(*p);
 	for (char **p = img->env; p && *p; p++)
 		free(*p);
+	for (char **p = img->lowers; p && *p; p++)
+		free(*p);
+	for (char **p = img->cmd; p && *p; p++)
+		free(*p);
+	free(img->lowers);
+	free(img->cmd);
+	free(img->workdir);
+	free(img->user);
 	free(img->binds);
 	free(img->env);
 	free(img->name);
@@ -58,7 +66,63 @@ static bool is_dir(const char *p)
 	return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-static int parse_manifest(struct image *img, const char *mpath, char **ret_error)
+bool image_id_valid(const char *id)
+{
+	return id && strlen(id) == IMAGE_ID_LEN && strspn(id, "0123456789abcdef") == IMAGE_ID_LEN;
+}
+
+/* A store manifest's "layers" (bottom first): the top one is the root, the rest lowers. */
+static int parse_layers(struct image *img, json_t *layers, const char *store, char **ret_error)
+{
+	size_t n = json_array_size(layers);
+
+	if (!json_is_array(layers) || n == 0 || n > IMAGE_MAX_LAYERS)
+		return text_error(ret_error, -EINVAL,
+				  "image %s: \"layers\" must be an array of 1 to %d", img->name,
+				  IMAGE_MAX_LAYERS);
+	if (!(img->lowers = calloc(n, sizeof(char *))))
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		const char *id = json_string_value(json_array_get(layers, n - 1 - i));
+		char *dir;
+		if (!image_id_valid(id))
+			return text_error(ret_error, -EINVAL, "image %s: layer %zu is not an id",
+					  img->name, n - 1 - i);
+		if (asprintf(&dir, "%s/layers/%s", store, id) < 0)
+			return -ENOMEM;
+		if (i == 0)
+			img->rootfs = dir;
+		else
+			img->lowers[i - 1] = dir;
+		if (!is_dir(dir))
+			return text_error(ret_error, -ENOENT, "image %s: layer %s is missing",
+					  img->name, id);
+	}
+	return 0;
+}
+
+/* "cmd": an array of strings, into a NULL-terminated copy. */
+static int parse_cmd(struct image *img, json_t *cmd, char **ret_error)
+{
+	size_t n = json_array_size(cmd);
+
+	if (!json_is_array(cmd) || n > 256)
+		return text_error(ret_error, -EINVAL, "image %s: \"cmd\" must be an array",
+				  img->name);
+	if (!(img->cmd = calloc(n + 1, sizeof(char *))))
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		const char *a = json_string_value(json_array_get(cmd, i));
+		if (!a)
+			return text_error(ret_error, -EINVAL, "image %s: cmd[%zu] is not a string",
+					  img->name, i);
+		if (!(img->cmd[i] = strdup(a)))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static int parse_manifest(struct image *img, const char *mpath, const char *store, char **ret_error)
 {
 	json_error_t jerr;
 	json_t *root = json_load_file(mpath, JSON_REJECT_DUPLICATES, &jerr);
@@ -72,6 +136,19 @@ static int parse_manifest(struct image *img, const char *mpath, char **ret_error
 	json_t *env = json_object_get(root, "env");
 	const char *rel = json_is_string(rootfs) ? json_string_value(rootfs) : "rootfs";
 
+	json_t *layers = json_object_get(root, "layers"), *cmd = json_object_get(root, "cmd");
+	json_t *workdir = json_object_get(root, "workdir"), *user = json_object_get(root, "user");
+
+	if (store) {
+		if (!json_is_object(root)) {
+			r = text_error(ret_error, -EINVAL, "image %s: %s is not an object",
+				       img->name, mpath);
+			goto out;
+		}
+		if ((r = parse_layers(img, layers, store, ret_error)) < 0)
+			goto out;
+		goto layers_done;
+	}
 	if (!json_is_object(root) || (rootfs && !json_is_string(rootfs)) || strstr(rel, "..") ||
 	    rel[0] == '/') {
 		r = text_error(ret_error, -EINVAL,
@@ -87,6 +164,23 @@ static int parse_manifest(struct image *img, const char *mpath, char **ret_error
 		r = text_error(ret_error, -ENOENT,
 			       "image %s: root filesystem %s is not a directory", img->name,
 			       img->rootfs);
+		goto out;
+	}
+layers_done:
+	if (cmd && (r = parse_cmd(img, cmd, ret_error)) < 0)
+		goto out;
+	if ((workdir &&
+	     (!json_is_string(workdir) || !path_clean_absolute(json_string_value(workdir)))) ||
+	    (user && !json_is_string(user))) {
+		r = text_error(ret_error, -EINVAL,
+			       "image %s: \"workdir\" must be a clean absolute path and \"user\" "
+			       "a string",
+			       img->name);
+		goto out;
+	}
+	if ((workdir && !(img->workdir = strdup(json_string_value(workdir)))) ||
+	    (user && !(img->user = strdup(json_string_value(user))))) {
+		r = -ENOMEM;
 		goto out;
 	}
 	if (binds && (!json_is_array(binds) || json_array_size(binds) > MAX_BINDS)) {
@@ -182,7 +276,32 @@ int image_open(const char *name_or_path, const char *images_dir, struct image **
 	if (access(mpath, R_OK) < 0)
 		return text_error(ret_error, -ENOENT, "image %s: no %s in %s", name_or_path,
 				  MANIFEST, img->dir);
-	r = parse_manifest(img, mpath, ret_error);
+	r = parse_manifest(img, mpath, NULL, ret_error);
+	if (r < 0)
+		return r;
+	*ret = TAKE_PTR(img);
+	return 0;
+}
+
+int image_open_store(const char *store, const char *id, const char *name, struct image **ret,
+		     char **ret_error)
+{
+	_cleanup_(image_freep) struct image *img = calloc(1, sizeof(*img));
+	_cleanup_free_ char *mpath = NULL;
+
+	*ret_error = NULL;
+	if (!img)
+		return -ENOMEM;
+	if (!image_id_valid(id))
+		return text_error(ret_error, -EINVAL, "image id \"%s\" is invalid", id ? id : "");
+	if (!(img->name = strdup(name ? name : id)) ||
+	    asprintf(&img->dir, "%s/manifests", store) < 0 ||
+	    asprintf(&mpath, "%s/%s.json", img->dir, id) < 0)
+		return -ENOMEM;
+	if (access(mpath, R_OK) < 0)
+		return text_error(ret_error, -ENOENT, "image %s (%.12s) is not in the store",
+				  img->name, id);
+	int r = parse_manifest(img, mpath, store, ret_error);
 	if (r < 0)
 		return r;
 	*ret = TAKE_PTR(img);

@@ -133,6 +133,18 @@ int rootfs_prepare(const struct rootfs_plan *plan, int userns_fd, struct rootfs_
 	r = fsconfig_fd(fs, "lowerdir+", m.layers[0]);
 	if (r < 0)
 		goto fail;
+	for (const char *const *l = plan->lowers; l && *l; l++) {
+		if (m.nlowers == ROOTFS_MAX_LOWERS) {
+			r = -E2BIG;
+			goto fail;
+		}
+		r = m.lowers[m.nlowers] = clone_ro(*l, userns_fd);
+		if (r < 0)
+			goto fail;
+		m.nlowers++;
+		if ((r = fsconfig_fd(fs, "lowerdir+", r)) < 0)
+			goto fail;
+	}
 	if (plan->writable_bytes) {
 		/* A detached clone of the caller's layer: the overlay names its layers as
 		 * paths inside it ("/upper"), not the host's. */
@@ -152,7 +164,7 @@ int rootfs_prepare(const struct rootfs_plan *plan, int userns_fd, struct rootfs_
 		if ((r = fsconfig_fd(fs, "upperdir", upper)) < 0 ||
 		    (r = fsconfig_fd(fs, "workdir", work)) < 0)
 			goto fail;
-	} else {
+	} else if (!m.nlowers) {
 		/* Without an upper layer overlayfs wants two lowers: an empty one below. */
 		r = empty_lower();
 		if (r < 0 || (r = fsconfig_fd(fs, "lowerdir+", r)) < 0)
@@ -208,7 +220,9 @@ void rootfs_mounts_close(struct rootfs_mounts *m)
 		closep(&m->binds[i]);
 	for (unsigned i = 0; i < m->ndevices; i++)
 		closep(&m->devices[i]);
-	m->nbinds = m->ndevices = 0;
+	for (unsigned i = 0; i < m->nlowers; i++)
+		closep(&m->lowers[i]);
+	m->nbinds = m->ndevices = m->nlowers = 0;
 }
 
 /* The runtime tmpfs, mounted (once per host boot) unless it is there. Under its lock. */

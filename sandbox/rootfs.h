@@ -16,9 +16,11 @@
 #define ROOTFS_RUNTIME_DIR "/run/sbx/runtime"
 #define ROOTFS_MAX_BINDS 32
 #define ROOTFS_MAX_DEVICES 48
+#define ROOTFS_MAX_LOWERS 64
 
 struct rootfs_plan {
 	const char *image;	    /* the image's root directory (lower layer) */
+	const char *const *lowers;  /* its layers below, top first, NULL-terminated, or NULL */
 	const char *const *binds;   /* host source, sandbox target pairs; NULL-terminated */
 	const char *const *devices; /* host node, name in /dev pairs (granted GPUs), or NULL */
 	const char *init;	    /* sbx-init's copy in the runtime tmpfs (rootfs_runtime_init),
@@ -40,6 +42,8 @@ struct rootfs_mounts {
 	 * unmounts it, which waits for an RCU grace period, so a sandbox keeps them until
 	 * it ends rather than pay for that on its launch. */
 	int layers[2];
+	int lowers[ROOTFS_MAX_LOWERS]; /* the image's layers below layers[0] */
+	unsigned nlowers;
 };
 
 #define ROOTFS_MOUNTS_INIT                                                                         \

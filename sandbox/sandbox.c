@@ -233,6 +233,7 @@ static int send_mounts(int sock, pid_t pid, const struct sandbox_spec *spec, con
 {
 	struct rootfs_plan plan = {
 		.image = spec->rootfs,
+		.lowers = spec->lowers,
 		.binds = spec->binds,
 		.devices = spec->devices,
 		.init = init,
@@ -249,6 +250,8 @@ static int send_mounts(int sock, pid_t pid, const struct sandbox_spec *spec, con
 		return -errno;
 	r = rootfs_prepare(&plan, userns, m);
 	if (r < 0)
+		return r;
+	if (spec->on_root && (r = spec->on_root(m->root, spec->userdata)) < 0)
 		return r;
 	/* In the order the child takes them (child.h: CHILD_MNT_*). */
 	unsigned n = CHILD_MNT_BINDS;

@@ -26,8 +26,10 @@ struct sandbox_limits {
 };
 
 struct sandbox_spec {
-	const char *id;		  /* unique; names the cgroups */
-	const char *rootfs;	  /* image root directory (read-only lower layer) */
+	const char *id;	    /* unique; names the cgroups */
+	const char *rootfs; /* image root directory (read-only lower layer) */
+	const char *const
+		*lowers;	  /* the image's layers below @rootfs, top first; NULL-terminated */
 	const char *const *binds; /* pairs: host source, sandbox target; NULL-terminated */
 	char *const *argv;	  /* workload, run by sbx-init; argv[0] looked up in PATH;
 				   * NULL with control: the sandbox only serves commands */
@@ -65,6 +67,10 @@ struct sandbox_spec {
 	 * loopback up), while its root is being mounted: links of its own go in here; a
 	 * negative return fails the launch at STAGE_NET. */
 	int (*on_netns)(pid_t pid, void *userdata);
+	/* Called with the sandbox's root (a detached mount) before the child attaches it:
+	 * a recorder of the files its workload opens marks it here; a negative return fails
+	 * the launch. */
+	int (*on_root)(int root_fd, void *userdata);
 	void *userdata;
 	/* Device nodes granted to the sandbox (GPUs): pairs of a host node and its name in
 	 * /dev; NULL-terminated, or NULL. */
