@@ -61,15 +61,16 @@ HOST_LIBS := -lhttp_parser -lm
 SBXD_SRCS := host/sbxd.c host/options.c \
 	host/sys/log.c host/sys/loop.c host/sys/store.c host/sys/meter.c host/sys/usage.c host/sys/devices.c \
 	host/sys/nvml.c host/sys/layer.c host/sys/criu.c host/sys/netlink.c host/sys/nft.c \
+	host/sys/tree.c host/sys/unpack.c host/sys/recorder.c host/domain/images.c host/domain/templates.c \
 	host/billing/ledger.c \
 	host/domain/reply.c host/domain/box.c host/domain/metering.c host/domain/launch.c host/domain/lifecycle.c host/domain/readopt.c host/domain/exec.c host/domain/files.c host/domain/logs.c host/domain/bill.c host/domain/gpu.c host/domain/snap.c host/domain/checkpoint.c host/domain/fork.c host/domain/restore.c host/domain/network.c host/domain/netguard.c \
 	host/edge/server.c host/edge/budget.c host/edge/reply.c host/edge/listen.c host/edge/api.c host/edge/metrics.c host/edge/export.c
-SBXD_LIBS := -luring -lsqlite3 -lcrypto -lpthread -lbpf -ldl -lnftables
+SBXD_LIBS := -luring -lsqlite3 -lcrypto -lpthread -lbpf -ldl -lnftables -larchive
 # The CLI: main.c (the table of verbs), a file per verb or family of verbs, common.c.
 SBX_SRCS := tools/sbx/main.c tools/sbx/common.c tools/sbx/runopts.c tools/sbx/run.c \
 	tools/sbx/create.c tools/sbx/exec.c tools/sbx/cp.c tools/sbx/ls.c tools/sbx/inspect.c \
 	tools/sbx/rm.c tools/sbx/logs.c tools/sbx/usage.c tools/sbx/snap.c tools/sbx/top.c \
-	tools/sbx/bill.c tools/sbx/gpus.c tools/sbx/port.c
+	tools/sbx/bill.c tools/sbx/gpus.c tools/sbx/port.c tools/sbx/image.c
 
 # eBPF: CO-RE objects against this kernel's BTF, and libbpf skeletons; all generated.
 BPF_OBJS := $(patsubst bpf/%.bpf.c,$(B)/bpf/%.bpf.o,$(wildcard bpf/*.bpf.c))
@@ -111,7 +112,8 @@ $(LIBHOST): $(HOST_PURE_SRCS:%.c=$(B)/%.o)
 $(B)/sbx: $(SBX_SRCS:%.c=$(B)/%.o) $(B)/tools/client.o $(B)/host/sys/meter.o $(B)/host/sys/usage.o \
 		$(LIBHOST) $(LIBSANDBOX)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ -Wl,-Bstatic $(PKG_LIBS) -Wl,-Bdynamic -lhttp_parser -lbpf
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ -Wl,-Bstatic $(PKG_LIBS) -Wl,-Bdynamic -lhttp_parser -lbpf \
+		-lsqlite3
 
 $(B)/bpf/vmlinux.h: | $(SETUP)
 	@mkdir -p $(dir $@)

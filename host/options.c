@@ -65,6 +65,7 @@ void options_default(void)
 		.default_timeout_ns = 300ULL * 1000000000ULL,
 		.max_body = 16ULL << 20,
 		.max_file = 100ULL << 20,
+		.max_image = 8ULL << 30,
 		.exec_output_max = 4ULL << 20,
 		.log_cap = 16ULL << 20,
 		.writable_default = 1ULL << 30,
@@ -113,6 +114,8 @@ static void usage(FILE *f)
 		"                         default is 1G, or this when smaller)\n"
 		"  --tmp-size SIZE        each sandbox's /tmp (default 256M)\n"
 		"  --max-file SIZE        largest file moved through the files API (default 100M)\n"
+		"  --max-image SIZE       largest image archive, and its unpacked data (default "
+		"8G)\n"
 		"  --max-body SIZE        largest JSON request body (default 16M)\n"
 		"  --auth-timeout D       TCP peers show a valid token within D (default 10s)\n"
 		"  --images DIR           images directory (default: beside sbxd)\n"
@@ -247,6 +250,7 @@ enum {
 	O_NETALLOW,
 	O_NETCONNS,
 	O_DOMAIN,
+	O_MAXIMAGE,
 	O_HELP
 };
 
@@ -261,6 +265,7 @@ static const struct option sbxd_options[] = {
 	{ "images", required_argument, NULL, O_IMAGES },
 	{ "log-level", required_argument, NULL, O_LOG },
 	{ "max-file", required_argument, NULL, O_MAXFILE },
+	{ "max-image", required_argument, NULL, O_MAXIMAGE },
 	{ "no-favordynmods", no_argument, NULL, O_NOFAVOR },
 	{ "no-metering", no_argument, NULL, O_NOMETER },
 	{ "gpu-device", required_argument, NULL, O_GPUDEV },
@@ -340,14 +345,16 @@ static int parse_size_option(int c, const char *arg)
 			return -die("--max-file: \"%s\" is not a size up to 1G", arg);
 		return 0;
 	}
-	uint64_t *v = c == O_MAXWR ? &D.opt.max_writable
-		      : c == O_TMP ? &D.opt.tmp_bytes
-				   : &D.opt.max_body;
+	uint64_t *v = c == O_MAXWR	? &D.opt.max_writable
+		      : c == O_TMP	? &D.opt.tmp_bytes
+		      : c == O_MAXIMAGE ? &D.opt.max_image
+					: &D.opt.max_body;
 	if (spec_parse_size(arg, v) < 0 || *v < (1 << 20))
 		return -die("--%s: \"%s\" is not a size of at least 1M",
-			    c == O_MAXWR ? "max-writable"
-			    : c == O_TMP ? "tmp-size"
-					 : "max-body",
+			    c == O_MAXWR      ? "max-writable"
+			    : c == O_TMP      ? "tmp-size"
+			    : c == O_MAXIMAGE ? "max-image"
+					      : "max-body",
 			    arg);
 	return 0;
 }
@@ -475,6 +482,7 @@ static int parse_option(int c, char **argv, bool *socket_set)
 	case O_AUTHTO:
 		return parse_duration_option(c, optarg);
 	case O_MAXFILE:
+	case O_MAXIMAGE:
 	case O_MAXWR:
 	case O_TMP:
 	case O_MAXBODY:

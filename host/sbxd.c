@@ -35,6 +35,7 @@
 #include "../sandbox/spec.h"
 #include "../sandbox/sysfilter.h"
 #include "domain/domain.h"
+#include "domain/images.h"
 #include "edge/edge.h"
 #include "../sandbox/text.h"
 #include "sys/devices.h"
@@ -305,6 +306,9 @@ static int start_state(int *ret_lock_fd)
 		r = bill_init();
 	if (r < 0)
 		return die("ledger in %s: %s", D.opt.state_dir, strerror(-r));
+	r = images_init();
+	if (r < 0)
+		return die("image store in %s/images: %s", D.opt.state_dir, strerror(-r));
 	return 0;
 }
 
@@ -397,6 +401,7 @@ static int start_loop(void)
 	if (r < 0)
 		logmsg(0, "state database: reading sandboxes: %s", strerror(-r));
 	net_start();
+	images_collect(); /* what no name, sandbox or snapshot holds any more */
 	server_accept_arm(0);
 	if (E.listen_fd[1] >= 0)
 		server_accept_arm(1);

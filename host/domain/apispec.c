@@ -3,6 +3,8 @@
 #define _GNU_SOURCE
 #include "apispec.h"
 
+#include "../../sandbox/image.h"
+
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
@@ -451,10 +453,11 @@ static json_t *load_object(const char *body, size_t len, char **err)
 
 int apispec_parse_create(const char *body, size_t len, struct api_create *ret, char **ret_error)
 {
-	static const char *const known[] = { "image",	 "cmd",	   "env",     "workdir",
-					     "hostname", "user",   "limits",  "net",
-					     "gpus",	 "labels", "seccomp", "writable_size",
-					     "user_ns",	 NULL };
+	static const char *const known[] = {
+		"image",   "cmd",      "env",	       "workdir", "hostname", "user",
+		"limits",  "net",      "gpus",	       "labels",  "seccomp",  "writable_size",
+		"user_ns", "image_id", "record_files", NULL
+	};
 	struct api_create c = { 0 };
 	json_t *root, *v;
 	int r;
@@ -464,6 +467,7 @@ int apispec_parse_create(const char *body, size_t len, struct api_create *ret, c
 		return -EINVAL;
 	if ((r = check_known(root, known, "", ret_error)) < 0 ||
 	    (r = get_string(root, "image", 255, &c.image, ret_error)) < 0 ||
+	    (r = get_string(root, "image_id", 64, &c.image_id, ret_error)) < 0 ||
 	    (r = get_argv(root, "cmd", false, &c.cmd, ret_error)) < 0 ||
 	    (r = get_string_map(root, "env", API_MAX_ENV, true, &c.env, ret_error)) < 0 ||
 	    (r = get_string(root, "workdir", 4095, &c.workdir, ret_error)) < 0 ||
@@ -477,6 +481,10 @@ int apispec_parse_create(const char *body, size_t len, struct api_create *ret, c
 		goto out;
 	if (!c.image && !(c.image = strdup("base"))) {
 		r = -ENOMEM;
+		goto out;
+	}
+	if (c.image_id && !image_id_valid(c.image_id)) {
+		r = bad(ret_error, "image_id: must be 64 hex digits");
 		goto out;
 	}
 	if (c.workdir && c.workdir[0] != '/') {
@@ -497,6 +505,12 @@ int apispec_parse_create(const char *body, size_t len, struct api_create *ret, c
 		r = bad(ret_error, "limits.net_rate: only for net \"internet\"");
 		goto out;
 	}
+	v = json_object_get(root, "record_files");
+	if (v && !json_is_boolean(v)) {
+		r = bad(ret_error, "record_files: must be true or false");
+		goto out;
+	}
+	c.record_files = json_is_true(v);
 	v = json_object_get(root, "user_ns");
 	if (v && !json_is_null(v)) {
 		if (!json_is_boolean(v)) {
@@ -546,6 +560,7 @@ out:
 void api_create_clear(struct api_create *c)
 {
 	free(c->image);
+	free(c->image_id);
 	strv_free(c->cmd);
 	strv_free(c->env);
 	free(c->workdir);

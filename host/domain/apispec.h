@@ -47,8 +47,10 @@ struct net_policy {
 
 struct api_create {
 	char *image;
-	char **cmd; /* NULL-terminated; NULL when not given (the image's default) */
-	char **env; /* "K=V", NULL-terminated, never NULL */
+	char *image_id;	   /* the store's image it runs, pinned by sbxd at its launch */
+	bool record_files; /* record what its workload opens (sbx image slim) */
+	char **cmd;	   /* NULL-terminated; NULL when not given (the image's default) */
+	char **env;	   /* "K=V", NULL-terminated, never NULL */
 	char *workdir, *hostname, *seccomp;
 	bool set_user;
 	uid_t uid;

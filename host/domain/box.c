@@ -24,6 +24,7 @@
 #include "../../sandbox/sandbox.h"
 #include "../../sandbox/text.h"
 #include "internal.h"
+#include "../sys/recorder.h"
 #include "../sys/devices.h"
 #include "../sys/layer.h"
 #include "../sys/meter.h"
@@ -108,6 +109,7 @@ void box_unlink(struct box *b)
 
 void box_free(struct box *b)
 {
+	recorder_free(b->rec);
 	json_decref(b->spec);
 	api_create_clear(&b->req);
 	strv_free(b->envp);
@@ -172,6 +174,8 @@ json_t *box_json(const struct box *b)
 			      "ended_at", time_json(b->ended_ns), "deadline_at",
 			      time_json(b->state == BOX_RUNNING ? b->deadline_ns : 0), "spec",
 			      json_incref(b->spec));
+	if (b->req.image_id)
+		json_object_set_new(j, "image_id", json_string(b->req.image_id));
 	json_object_set_new(j, "exit_code",
 			    b->exit_code >= 0 ? json_integer(b->exit_code) : json_null());
 	json_object_set_new(j, "reason",

@@ -36,6 +36,7 @@
 #include "../../sandbox/rootfs.h"
 #include "../sys/criu.h"
 #include "../sys/criuimg.h"
+#include "images.h"
 #include "internal.h"
 #include "../sys/layer.h"
 #include "../sys/meter.h"
@@ -58,7 +59,7 @@ struct ckpt {
 	bool internet;		 /* net "internet": its own links, reset at the dump */
 	bool resolv;		 /* sbxd's resolv.conf bound in */
 	char addrs[NET_RESTORE_ADDRS * 16]; /* its sockets' own addresses, "A,B,..." */
-	char *image, *tmp, *final, *box_dir;
+	char *image, *image_id, *tmp, *final, *box_dir;
 	/* outputs */
 	int r;
 	char *err;
@@ -70,6 +71,7 @@ struct ckpt {
 static void ckpt_free(struct ckpt *k)
 {
 	free(k->image);
+	free(k->image_id);
 	free(k->tmp);
 	free(k->final);
 	free(k->box_dir);
@@ -173,7 +175,8 @@ static int ckpt_open(struct ckpt *k, struct dump_ctx *c)
 {
 	char *ierr = NULL;
 
-	int r = image_open(k->image, D.opt.images_dir, &c->img, &ierr);
+	struct api_create pick = { .image = k->image, .image_id = k->image_id };
+	int r = images_open(&pick, &c->img, &ierr);
 	if (r < 0) {
 		ckpt_fail(k, r, "image %s: %s", k->image, ierr ? ierr : strerror(-r));
 		free(ierr);
@@ -530,12 +533,13 @@ static int ckpt_start(struct reply *rp, struct box *b, bool leave_running, unsig
 	k->cg = b->sb->cg;
 	k->internet = b->req.net == NET_INTERNET;
 	k->image = strdup(b->req.image ? b->req.image : LAUNCH_DEFAULT_IMAGE);
+	k->image_id = b->req.image_id ? strdup(b->req.image_id) : NULL;
 	k->box_dir = strdup(b->dir);
 	if (asprintf(&k->tmp, "%s/snapshots/.tmp-%s", D.opt.state_dir, k->sid) < 0)
 		k->tmp = NULL;
 	if (asprintf(&k->final, "%s/snapshots/%s", D.opt.state_dir, k->sid) < 0)
 		k->final = NULL;
-	if (!k->image || !k->box_dir || !k->tmp || !k->final) {
+	if (!k->image || !k->box_dir || !k->tmp || !k->final || (b->req.image_id && !k->image_id)) {
 		ckpt_free(k);
 		return why_set(why, -ENOMEM, "out of memory");
 	}

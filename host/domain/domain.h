@@ -48,6 +48,7 @@ struct options {
 	/* Limits of sandboxes that set none, and the most any may ask for. */
 	struct sandbox_limits default_limits, max_limits;
 	uint64_t max_writable, tmp_bytes;
+	uint64_t max_image; /* an image archive, and its unpacked data */
 	const char *rates_path, *nvidia_root, *nvml_lib, *criu_path;
 	int64_t conn_idle_ns, request_ns, auth_ns;
 	/* What sbxd holds for clients at once: request bodies being collected and the
@@ -156,6 +157,7 @@ struct box {
 	uint64_t cpu_offset_ns; /* CPU that CRIU's restore spent in its cgroup */
 	double restore_ms;	/* how long its restore took */
 	json_t *restore_stats;	/* CRIU's restore figures */
+	struct recorder *rec;	/* what its workload opens (record_files), or NULL */
 };
 
 enum exec_kind {
@@ -340,6 +342,7 @@ struct launch_io {
 	const struct api_create *req; /* the box's, unchanged while the launch runs */
 	int slot;		      /* the meter's, or -1 */
 	const struct snap *from;      /* a restore's snapshot (its users count holds it) */
+	struct recorder *rec;	      /* record_files: marks the root it mounts */
 	const char *nodes[8 * 6];     /* the GPUs' device nodes (their strings live as D) */
 	uint64_t node_rdevs[8 * 6];
 	size_t nnodes;

@@ -24,7 +24,9 @@
 #include "../../sandbox/rootfs.h"
 #include "../../sandbox/sandbox.h"
 #include "../../sandbox/text.h"
+#include "images.h"
 #include "internal.h"
+#include "../sys/recorder.h"
 #include "../sys/devices.h"
 #include "../sys/layer.h"
 #include "../sys/meter.h"
@@ -158,8 +160,7 @@ static int launch_prepare(struct launch_ctx *c)
 	const struct api_create *req = j->io.req;
 	char *ierr = NULL;
 
-	int r = image_open(req->image ? req->image : LAUNCH_DEFAULT_IMAGE, D.opt.images_dir,
-			   &c->img, &ierr);
+	int r = images_open(req, &c->img, &ierr);
 	if (r < 0) {
 		launch_fail(j, r == -ENOENT ? -EINVAL : -EIO, "image: %s",
 			    ierr ? ierr : strerror(-r));
@@ -174,6 +175,12 @@ static int launch_prepare(struct launch_ctx *c)
 	return r;
 }
 
+static int launch_on_root(int root_fd, void *userdata)
+{
+	const struct launch_io *io = userdata;
+	return recorder_mark(io->rec, root_fd);
+}
+
 static int launch_on_netns(pid_t pid, void *userdata)
 {
 	const struct launch_io *io = userdata;
@@ -185,8 +192,14 @@ bool image_has_resolv_conf(const struct image *img)
 	char path[4096];
 	struct stat st;
 
-	snprintf(path, sizeof(path), "%s/etc/resolv.conf", img->rootfs);
-	return lstat(path, &st) == 0 && S_ISREG(st.st_mode);
+	/* The topmost layer that has the name says (a whiteout there: none). */
+	for (size_t i = 0; i == 0 || (img->lowers && img->lowers[i - 1]); i++) {
+		snprintf(path, sizeof(path), "%s/etc/resolv.conf",
+			 i ? img->lowers[i - 1] : img->rootfs);
+		if (lstat(path, &st) == 0)
+			return S_ISREG(st.st_mode);
+	}
+	return false;
 }
 
 /* Its /etc/resolv.conf names its gateway, where sbxd answers, when the image has one. */
@@ -258,6 +271,7 @@ static void launch_spec(struct launch_ctx *c, const char **devices)
 	c->spec = (struct sandbox_spec){
 		.id = io->id,
 		.rootfs = c->img->rootfs,
+		.lowers = (const char *const *)c->img->lowers,
 		.binds = c->binds ? c->binds : (const char *const *)c->img->binds,
 		.argv = req->cmd,
 		.envp = io->envp,
@@ -279,6 +293,7 @@ static void launch_spec(struct launch_ctx *c, const char **devices)
 		.status_fd = c->status_fd,
 		.on_cgroup = io->slot >= 0 || D.devices ? on_cgroup : NULL,
 		.on_netns = io->net_idx ? launch_on_netns : NULL,
+		.on_root = io->rec ? launch_on_root : NULL,
 		.userdata = io,
 		.devices = devices,
 	};
@@ -560,6 +575,8 @@ int box_create(struct reply *rp, const char *tenant, const char *body, size_t le
 	else if (req.image && (strchr(req.image, '/') || req.image[0] == '.'))
 		r = why_set(why, -EINVAL,
 			    "image: a name is required (the API does not take paths)");
+	else if (req.image_id)
+		r = why_set(why, -EINVAL, "image_id: sbxd sets it; ask for an image by name");
 	else if (req.net == NET_INTERNET)
 		r = net_check(&req.netp, why);
 	if (r == 0)
@@ -596,6 +613,12 @@ static int box_launch(struct reply *rp, const char *tenant, json_t *spec, struct
 			       "tenant %s runs its maximum of %u sandboxes; delete some first",
 			       tenant, D.opt.max_per_tenant);
 	}
+	int pr = images_pin(tenant, req, spec, why);
+	if (pr < 0) {
+		api_create_clear(req);
+		json_decref(spec);
+		return pr;
+	}
 	if (tenant)
 		box_trim_exited(tenant);
 	struct box *b = calloc(1, sizeof(*b));
@@ -615,6 +638,14 @@ static int box_launch(struct reply *rp, const char *tenant, json_t *spec, struct
 	b->spec = spec;
 	b->req = *req;
 	b->exit_code = -1;
+	if (b->req.record_files && !from) {
+		int rr = recorder_new(&b->rec);
+		if (rr < 0) {
+			free(j);
+			box_free(b);
+			return why_set(why, rr, "record_files: fanotify: %s", strerror(-rr));
+		}
+	}
 	b->state = BOX_CREATING;
 	b->slot = D.meter ? slot_alloc() : -1;
 	for (unsigned i = 0; i < ngpu; i++) {
@@ -652,7 +683,12 @@ static int box_launch(struct reply *rp, const char *tenant, json_t *spec, struct
 		.b = b,
 		.rp = rp,
 		.ctl_fd = -1,
-		.io = { .id = b->id, .dir = b->dir, .req = &b->req, .slot = b->slot, .from = from },
+		.io = { .id = b->id,
+			.dir = b->dir,
+			.req = &b->req,
+			.slot = b->slot,
+			.from = from,
+			.rec = b->rec },
 	};
 	gpu_launch_io(b, &j->io);
 	/* The ioctl timer of GPU holders: switched here, on the loop thread that owns the

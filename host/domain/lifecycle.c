@@ -24,6 +24,7 @@
 #include "../../sandbox/sandbox.h"
 #include "../../sandbox/text.h"
 #include "internal.h"
+#include "../sys/recorder.h"
 #include "../sys/devices.h"
 #include "../sys/layer.h"
 #include "../sys/meter.h"
@@ -171,6 +172,7 @@ static void box_stopped(struct box *b, int code)
 		D.live--;
 	b->state = BOX_EXITED;
 	b->ended_ns = real_ns();
+	recorder_stop(b->rec);
 	usage_finalize(b);
 	if (!b->reason)
 		b->reason = REASON_EXITED;

@@ -23,6 +23,7 @@
 #include "../../sandbox/rootfs.h"
 #include "../../sandbox/sandbox.h"
 #include "../../sandbox/text.h"
+#include "images.h"
 #include "internal.h"
 #include "../sys/devices.h"
 #include "../sys/layer.h"
@@ -108,6 +109,10 @@ static struct box *readopt_box(const struct store_sandbox *s)
 	char *spec = json_dumps(b->spec, JSON_COMPACT);
 	r = spec ? apispec_parse_create(spec, strlen(spec), &b->req, &err) : -EINVAL;
 	free(spec);
+	/* The defaults its image gave it (its commands' workdir and user). */
+	struct why why;
+	if (r == 0 && b->req.image_id)
+		(void)images_pin(b->tenant, &b->req, NULL, &why);
 	if (r < 0 || !b->tenant ||
 	    asprintf(&b->dir, "%s/sandboxes/%s", D.opt.state_dir, b->id) < 0) {
 		logmsg(0, "sandbox %s: unreadable record; skipped", s->id);

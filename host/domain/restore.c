@@ -243,7 +243,11 @@ static int restore_root(struct restore_ctx *c)
 				    strerror(-c->userns));
 	(void)layer_path(c->io->id, NULL, path, sizeof(path));
 	struct rootfs_plan plan = {
-		.image = c->img->rootfs, .writable_bytes = 1, .layer_dir = path, .base = c->base
+		.image = c->img->rootfs,
+		.lowers = (const char *const *)c->img->lowers,
+		.writable_bytes = 1,
+		.layer_dir = path,
+		.base = c->base,
 	};
 	int r = rootfs_prepare(&plan, c->userns, &c->m);
 	if (r < 0)

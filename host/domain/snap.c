@@ -30,6 +30,7 @@
 #include "../../sandbox/rootfs.h"
 #include "../sys/criu.h"
 #include "../sys/criuimg.h"
+#include "images.h"
 #include "internal.h"
 #include "../sys/layer.h"
 #include "../sys/meter.h"
@@ -271,6 +272,10 @@ int snap_delete(struct reply *rp, struct snap *s, struct why *why)
 {
 	if (s->users)
 		return why_set(why, -EBUSY, "snapshot %s is being restored", s->id);
+	const char *t = templates_holding(s);
+	if (t)
+		return why_set(why, -EBUSY, "snapshot %s is template %s's (remove the template)",
+			       s->id, t);
 	snap_remove(s, rp);
 	return 0;
 }

@@ -15,6 +15,7 @@
 #include "../../sandbox/spec.h"
 #include "../../sandbox/text.h"
 #include "edge.h"
+#include "../domain/images.h"
 #include "../sys/store.h"
 
 /* Who is asking: NULL (admin) or a tenant name in *ret. Answers 401 and returns false
@@ -397,6 +398,127 @@ static bool begin_upload(struct conn *c, struct http_request *req, const char *i
 	return r == 0;
 }
 
+/* A query flag: "1" or "true". */
+static bool query_flag(const struct http_request *req, const char *key)
+{
+	_cleanup_free_ char *v = NULL;
+	return req->query && http_query_get(req->query, key, &v) == 0 && v &&
+	       (!strcmp(v, "1") || !strcmp(v, "true"));
+}
+
+/* POST /v1/images?name=N: the body, an archive, streams into an import; with
+ * &recipe=R (no body), a build. Answered with the job. */
+static bool begin_image(struct conn *c, struct http_request *req)
+{
+	_cleanup_free_ char *name = NULL, *recipe = NULL, *slim = NULL;
+	struct why why;
+	int r;
+
+	if (req->query && (http_query_get(req->query, "name", &name) == -EINVAL ||
+			   http_query_get(req->query, "recipe", &recipe) == -EINVAL ||
+			   http_query_get(req->query, "slim_from", &slim) == -EINVAL)) {
+		respond_error(c, 400, "bad_request", "query: bad percent-encoding");
+		return false;
+	}
+	if (slim) {
+		r = images_slim(&c->reply, c->tenant, name, slim, &why);
+		answer(c, r, &why);
+		return false;
+	}
+	if (recipe) {
+		r = images_build(&c->reply, c->tenant, recipe, name, &why);
+		answer(c, r, &why);
+		return false; /* no body to stream: the request is answered once it is read */
+	}
+	if (req->chunked || req->content_length < 0) {
+		respond_error(c, 411, "length_required",
+			      "an import needs Content-Length (at most %" PRIu64 " bytes)",
+			      D.opt.max_image);
+		return false;
+	}
+	r = images_import(&c->reply, c->tenant, name, query_flag(req, "public"),
+			  query_flag(req, "keep_setuid"), req->content_length, &why);
+	answer(c, r, &why);
+	return r == 0;
+}
+
+static void route_image(struct conn *c, struct http_request *req, const char *name)
+{
+	struct why why;
+	json_t *j = NULL;
+
+	if (!name) {
+		if (method_is(c, req, HTTP_GET, HTTP_HEAD))
+			respond_json(c, 200, images_list(c->tenant));
+		return;
+	}
+	if (!method_is(c, req, HTTP_GET, HTTP_DELETE))
+		return;
+	if (req->method == HTTP_DELETE) {
+		int r = images_delete(c->tenant, name, &why);
+		if (r == 0)
+			respond_json(c, 200, json_pack("{s:s}", "deleted", name));
+		answer(c, r, &why);
+		return;
+	}
+	int r = images_get(c->tenant, name, &j, &why);
+	if (r == 0)
+		respond_json(c, 200, j);
+	answer(c, r, &why);
+}
+
+static void route_template(struct conn *c, struct http_request *req, const char *name)
+{
+	struct why why;
+	json_t *j = NULL;
+	int r;
+
+	if (!name) {
+		if (!method_is(c, req, HTTP_GET, HTTP_POST))
+			return;
+		if (req->method == HTTP_GET) {
+			respond_json(c, 200, templates_list(c->tenant));
+			return;
+		}
+		r = templates_add(c->tenant, req->body ? req->body : "", req->body_len, &j, &why);
+		if (r == 0)
+			respond_json(c, 201, j);
+		answer(c, r, &why);
+		return;
+	}
+	if (!method_is(c, req, HTTP_GET, HTTP_DELETE))
+		return;
+	if (req->method == HTTP_DELETE) {
+		answer(c, templates_delete(&c->reply, c->tenant, name, &why), &why);
+		return;
+	}
+	r = templates_get(c->tenant, name, &j, &why);
+	if (r == 0)
+		respond_json(c, 200, j);
+	answer(c, r, &why);
+}
+
+/* POST /v1/sandboxes {"template": NAME}: a restore of the template, nothing else asked. */
+static bool create_from_template(struct conn *c, struct http_request *req)
+{
+	json_t *body = json_loadb(req->body ? req->body : "", req->body_len, 0, NULL);
+	json_t *t = json_object_get(body, "template");
+	struct why why;
+
+	if (!t) {
+		json_decref(body);
+		return false;
+	}
+	if (!json_is_string(t) || json_object_size(body) != 1)
+		respond_error(
+			c, 400, "bad_request",
+			"template: a sandbox from a template takes only {\"template\": NAME}");
+	else
+		answer(c, templates_launch(&c->reply, c->tenant, json_string_value(t), &why), &why);
+	json_decref(body);
+	return true;
+}
+
 /* "8080-0123456789ab.DOMAIN": the Host of a sandbox's published port. */
 static bool port_host(const struct http_request *req, uint16_t *ret_port, char id[13])
 {
@@ -538,16 +660,19 @@ bool api_begin(struct conn *c, struct http_request *req)
 		return false;
 	if (c->tcp && !conn_admit(c, c->tenant))
 		return false;
-	if (req->method != HTTP_PUT)
+	if (req->method != HTTP_PUT && req->method != HTTP_POST)
 		return true;
 	_cleanup_free_ char *path = split_path(req->path, parts, &n);
 	if (!path) {
 		respond_error(c, 500, "internal", "out of memory");
 		return false;
 	}
-	if (n == 4 && !strcmp(parts[0], "v1") && !strcmp(parts[1], "sandboxes") &&
-	    !strcmp(parts[3], "files"))
+	if (req->method == HTTP_PUT && n == 4 && !strcmp(parts[0], "v1") &&
+	    !strcmp(parts[1], "sandboxes") && !strcmp(parts[3], "files"))
 		return begin_upload(c, req, parts[2]);
+	if (req->method == HTTP_POST && n == 2 && !strcmp(parts[0], "v1") &&
+	    !strcmp(parts[1], "images"))
+		return begin_image(c, req);
 	return true;
 }
 
@@ -606,7 +731,7 @@ void api_handle(struct conn *c, struct http_request *req)
 				return;
 			if (req->method == HTTP_GET) {
 				handle_list(c, req);
-			} else {
+			} else if (!create_from_template(c, req)) {
 				struct why why;
 				int r = box_create(&c->reply, c->tenant, req->body ? req->body : "",
 						   req->body_len, &why);
@@ -615,6 +740,26 @@ void api_handle(struct conn *c, struct http_request *req)
 			return;
 		}
 		route_sandbox(c, req, parts[2], n == 4 ? parts[3] : NULL);
+		return;
+	}
+	if (n >= 2 && n <= 3 && !strcmp(parts[0], "v1") && !strcmp(parts[1], "images")) {
+		/* A POST to /v1/images streamed (api_begin); one here is of a subpath. */
+		route_image(c, req, n == 3 ? parts[2] : NULL);
+		return;
+	}
+	if (n >= 2 && n <= 3 && !strcmp(parts[0], "v1") && !strcmp(parts[1], "templates")) {
+		route_template(c, req, n == 3 ? parts[2] : NULL);
+		return;
+	}
+	if (n == 3 && !strcmp(parts[0], "v1") && !strcmp(parts[1], "jobs")) {
+		struct why why;
+		json_t *j = NULL;
+		if (!method_is(c, req, HTTP_GET, HTTP_HEAD))
+			return;
+		int r = images_job(c->tenant, parts[2], &j, &why);
+		if (r == 0)
+			respond_json(c, 200, j);
+		answer(c, r, &why);
 		return;
 	}
 	if (n >= 2 && n <= 4 && !strcmp(parts[0], "v1") && !strcmp(parts[1], "snapshots")) {
