@@ -104,9 +104,10 @@ static int client_connect(const char *socket_path)
 	return fd;
 }
 
-int client_call(const char *socket_path, const char *method, const char *target, const char *ctype,
-		const char *body, size_t len, struct client_resp *resp, client_body_cb cb,
-		void *userdata)
+/* The body from @body_fd when it is >= 0 (reporting to @progress), else from @body. */
+static int call(const char *socket_path, const char *method, const char *target, const char *ctype,
+		const char *body, int body_fd, size_t len, client_progress_cb progress,
+		struct client_resp *resp, client_body_cb cb, void *userdata)
 {
 	_cleanup_close_ int fd = -1;
 	_cleanup_free_ char *head = NULL;
@@ -134,8 +135,22 @@ int client_call(const char *socket_path, const char *method, const char *target,
 		return -ENOMEM;
 	}
 	r = client_write_all(fd, head, strlen(head));
-	if (r == 0 && len)
+	if (r == 0 && len && body_fd < 0)
 		r = client_write_all(fd, body, len);
+	for (size_t sent = 0; r == 0 && body_fd >= 0 && sent < len;) {
+		ssize_t n = read(body_fd, buf, sizeof(buf) < len - sent ? sizeof(buf) : len - sent);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EPIPE;
+		/* sbxd may answer (and close) before the whole body, refusing it: the
+		 * answer is read below. */
+		if (client_write_all(fd, buf, (size_t)n) < 0)
+			break;
+		sent += (size_t)n;
+		if (progress)
+			progress(sent, len, userdata);
+	}
 	if (r < 0)
 		return r;
 	http_parser_init(&p, HTTP_RESPONSE);
@@ -163,6 +178,21 @@ int client_call(const char *socket_path, const char *method, const char *target,
 			return -ENOMEM;
 	}
 	return 0;
+}
+
+int client_call(const char *socket_path, const char *method, const char *target, const char *ctype,
+		const char *body, size_t len, struct client_resp *resp, client_body_cb cb,
+		void *userdata)
+{
+	return call(socket_path, method, target, ctype, body, -1, len, NULL, resp, cb, userdata);
+}
+
+int client_call_fd(const char *socket_path, const char *method, const char *target,
+		   const char *ctype, int body_fd, size_t len, client_progress_cb progress,
+		   void *userdata, struct client_resp *resp)
+{
+	return call(socket_path, method, target, ctype, NULL, body_fd, len, progress, resp, NULL,
+		    userdata);
 }
 
 void client_resp_clear(struct client_resp *r)

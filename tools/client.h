@@ -24,6 +24,12 @@ typedef bool (*client_body_cb)(const char *data, size_t len, void *userdata);
 int client_call(const char *socket_path, const char *method, const char *target, const char *ctype,
 		const char *body, size_t len, struct client_resp *resp, client_body_cb cb,
 		void *userdata);
+/* The same with the body read from @body_fd (@len bytes); @progress (may be NULL) is
+ * told what is sent as it goes. The answer is collected. */
+typedef void (*client_progress_cb)(size_t sent, size_t total, void *userdata);
+int client_call_fd(const char *socket_path, const char *method, const char *target,
+		   const char *ctype, int body_fd, size_t len, client_progress_cb progress,
+		   void *userdata, struct client_resp *resp);
 void client_resp_clear(struct client_resp *r);
 /* The "message" of an error body, or the body itself (static or inside @r). */
 const char *client_error_message(const struct client_resp *r);

@@ -5,6 +5,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "../../sandbox/macro.h"
 #include "sbx.h"
@@ -114,7 +115,11 @@ int cmd_create(int argc, char **argv)
 		return -cmd;
 	if (o.tmp_bytes)
 		return sbx_die("--tmp-size is not available through sbxd");
-	char *body = create_body(&o, argc - cmd, argv + cmd);
+	if (o.template_name && (o.image || cmd < argc))
+		return sbx_die("--template: a sandbox from a template takes no image or command");
+	json_t *tb = o.template_name ? json_pack("{s:s}", "template", o.template_name) : NULL;
+	char *body = tb ? json_dumps(tb, JSON_COMPACT) : create_body(&o, argc - cmd, argv + cmd);
+	json_decref(tb);
 	if (!body)
 		return sbx_die("out of memory");
 	r = sbx_call_json(sbx_socket_path(o.socket), "POST", "/v1/sandboxes", body, &j);
@@ -170,4 +175,164 @@ int sbx_run_remote(const struct run_opts *o, int ncmd, char **cmd)
 	if (target && client_call(sock, "DELETE", target, NULL, NULL, 0, &resp, NULL, NULL) == 0)
 		client_resp_clear(&resp);
 	return r;
+}
+
+/* sbx template create NAME [--ready CMD] [--ready-timeout DUR] [create options] -- CMD:
+ * the workload started, its readiness command run until it succeeds, a checkpoint, the
+ * template named after it; the sandbox goes. */
+static int template_create(int argc, char **argv)
+{
+	struct run_opts o = { .create = true };
+	const char *ready = "true", *name = argc > 1 ? argv[1] : NULL;
+	uint64_t ready_ns = 300000000000ULL;
+	char *args[256];
+	int n = 0, r, cmd;
+
+	if (!name || name[0] == '-')
+		return sbx_die(
+			"usage: sbx template create NAME [--ready CMD] [--ready-timeout DUR] "
+			"[--image IMAGE ...] -- CMD...");
+	/* --ready and --ready-timeout are this verb's; the rest are sbx create's. */
+	args[n++] = argv[0];
+	for (int i = 2; i < argc && n < 255; i++) {
+		if (!strcmp(argv[i], "--")) {
+			while (i < argc && n < 255)
+				args[n++] = argv[i++];
+			break;
+		}
+		if (!strcmp(argv[i], "--ready") && i + 1 < argc) {
+			ready = argv[++i];
+		} else if (!strcmp(argv[i], "--ready-timeout") && i + 1 < argc) {
+			if (spec_parse_duration(argv[++i], &ready_ns) < 0 || !ready_ns)
+				return sbx_die("--ready-timeout: invalid duration \"%s\"", argv[i]);
+		} else {
+			args[n++] = argv[i];
+		}
+	}
+	args[n] = NULL;
+	cmd = runopts_parse(n, args, &o);
+	if (cmd <= 0)
+		return -cmd;
+	if (cmd >= n)
+		return sbx_die("a template needs its workload: sbx template create NAME -- CMD...");
+	const char *sock = sbx_socket_path(o.socket);
+	char *body = create_body(&o, n - cmd, args + cmd), target[160], snap[32] = "";
+	json_t *j = NULL;
+	if (!body)
+		return sbx_die("out of memory");
+	fprintf(stderr, "starting the workload\n");
+	r = sbx_call_json(sock, "POST", "/v1/sandboxes", body, &j);
+	free(body);
+	if (r)
+		return r;
+	char id[32];
+	snprintf(id, sizeof(id), "%s", json_string_value(json_object_get(j, "id")) ?: "");
+	json_decref(j);
+	fprintf(stderr, "waiting until it is ready: %s\n", ready);
+	json_t *rb = json_pack("{s:[s,s,s],s:i}", "cmd", "sh", "-c", ready, "timeout", 60);
+	char *rbody = json_dumps(rb, JSON_COMPACT);
+	json_decref(rb);
+	int64_t deadline = sbx_now_ns() + (int64_t)ready_ns;
+	snprintf(target, sizeof(target), "/v1/sandboxes/%s/exec", id);
+	for (r = 1; r;) {
+		json_t *x = NULL;
+		struct client_resp resp;
+		if (sbx_api(sock, "POST", target, "application/json", rbody, strlen(rbody), &resp,
+			    NULL, NULL)) {
+			r = EXIT_SBX;
+			break;
+		}
+		x = resp.status == 200 ? json_loads(resp.body, 0, NULL) : NULL;
+		client_resp_clear(&resp);
+		int code = x ? (int)json_integer_value(json_object_get(x, "exit_code")) : -1;
+		json_decref(x);
+		if (code == 0 && x) {
+			r = 0;
+			break;
+		}
+		if (sbx_now_ns() > deadline) {
+			r = sbx_die("not ready within --ready-timeout: %s", ready);
+			break;
+		}
+		struct timespec ts = { 0, 100000000 };
+		nanosleep(&ts, NULL);
+	}
+	free(rbody);
+	if (r == 0) {
+		fprintf(stderr, "checkpointing\n");
+		snprintf(target, sizeof(target), "/v1/sandboxes/%s/checkpoint", id);
+		r = sbx_call_json(sock, "POST", target, "{}", &j);
+		if (r == 0)
+			snprintf(snap, sizeof(snap), "%s",
+				 json_string_value(json_object_get(j, "id")) ?: "");
+		json_decref(j);
+	}
+	if (r == 0) {
+		json_t *t = json_pack("{s:s,s:s}", "name", name, "snapshot", snap);
+		char *tb = json_dumps(t, JSON_COMPACT);
+		json_decref(t);
+		r = sbx_call_json(sock, "POST", "/v1/templates", tb, &j);
+		free(tb);
+		if (r == 0 && o.json)
+			r = sbx_print_json(j);
+		else if (r == 0)
+			printf("%s %s\n", name, snap);
+		json_decref(j);
+	}
+	struct client_resp resp;
+	if (r && snap[0]) {
+		snprintf(target, sizeof(target), "/v1/snapshots/%s", snap);
+		if (!sbx_api(sock, "DELETE", target, NULL, NULL, 0, &resp, NULL, NULL))
+			client_resp_clear(&resp);
+	}
+	snprintf(target, sizeof(target), "/v1/sandboxes/%s", id);
+	if (!sbx_api(sock, "DELETE", target, NULL, NULL, 0, &resp, NULL, NULL))
+		client_resp_clear(&resp);
+	return r;
+}
+
+int cmd_template(int argc, char **argv)
+{
+	const char *sub = argc > 1 ? argv[1] : "";
+	sbx_prog = "sbx template";
+	if (!strcmp(sub, "create"))
+		return template_create(argc - 1, argv + 1);
+	struct sbx_args a = { 0 };
+	int r = sbx_args_parse(argc - 1, argv + 1, &a);
+	if (r)
+		return r;
+	json_t *j;
+	char target[200];
+	if (!strcmp(sub, "ls")) {
+		r = sbx_call_json(sbx_socket_path(a.sock), "GET", "/v1/templates", NULL, &j);
+		if (r)
+			return r;
+		if (a.json) {
+			r = sbx_print_json(json_object_get(j, "templates"));
+		} else {
+			json_t *v;
+			size_t i;
+			printf("%-24s %-18s %-12s %s\n", "NAME", "SNAPSHOT", "IMAGE", "SIZE");
+			json_array_foreach (json_object_get(j, "templates"), i, v)
+				printf("%-24s %-18s %-12s %" JSON_INTEGER_FORMAT "\n",
+				       json_string_value(json_object_get(v, "name")),
+				       json_string_value(json_object_get(v, "snapshot")),
+				       json_string_value(json_object_get(v, "image")) ?: "-",
+				       json_integer_value(json_object_get(v, "size_bytes")));
+		}
+		json_decref(j);
+		return r;
+	}
+	if ((!strcmp(sub, "rm") || !strcmp(sub, "inspect")) && a.nids == 1 &&
+	    !strchr(a.ids[0], '/') && strlen(a.ids[0]) < 150) {
+		snprintf(target, sizeof(target), "/v1/templates/%s", a.ids[0]);
+		r = sbx_call_json(sbx_socket_path(a.sock), sub[0] == 'r' ? "DELETE" : "GET", target,
+				  NULL, &j);
+		if (r == 0 && sub[0] == 'i')
+			r = sbx_print_json(j);
+		json_decref(j);
+		return r;
+	}
+	return sbx_die("usage: sbx template create NAME [--ready CMD] -- CMD... | ls [--json] | "
+		       "inspect NAME | rm NAME");
 }

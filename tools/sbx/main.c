@@ -108,6 +108,20 @@ static const struct command commands[] = {
 	  .run = cmd_gpus,
 	  .synopsis = "gpus [--json]",
 	  .help = "the host's GPUs and who holds each" },
+	{ .name = "image",
+	  .run = cmd_image,
+	  .synopsis = "image ls [--json] | inspect NAME | rm NAME",
+	  .help = "the image store" },
+	{ .synopsis = "image import FILE|DIR --name NAME",
+	  .help = "a docker-save tar or an OCI layout\n(--public, --keep-setuid: admins)" },
+	{ .synopsis = "image build RECIPE [--name NAME]",
+	  .help = "an images/ recipe, into the store" },
+	{ .name = "template",
+	  .run = cmd_template,
+	  .synopsis = "template create NAME [--ready CMD]\n"
+		      "     [CREATE OPTIONS] -- CMD...",
+	  .help = "start, wait until ready, snapshot: sbx\ncreate --template NAME restores it" },
+	{ .synopsis = "template ls [--json] | inspect NAME | rm NAME", .help = "templates" },
 };
 
 /* "  SYNOPSIS  HELP": the help in its column when the synopsis leaves room, three spaces

@@ -3,6 +3,8 @@
  * waits for it, forwards signals, enforces --timeout and exits with its status. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <limits.h>
+#include <sqlite3.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
@@ -68,6 +70,35 @@ static int run_limits(struct run_opts *o)
 	return 0;
 }
 
+/* A name that is no built-in image: the one of sbxd's store (public, or the host's
+ * admins'), read from its database ($SBX_STATE_DIR, else /var/lib/sbx). */
+static int store_image(const char *name, struct image **ret, char **ret_error)
+{
+	const char *state = getenv("SBX_STATE_DIR");
+	char db[PATH_MAX], store[PATH_MAX], id[IMAGE_ID_LEN + 1] = "";
+	sqlite3 *h = NULL;
+	sqlite3_stmt *st = NULL;
+
+	if (!state || !state[0])
+		state = "/var/lib/sbx";
+	snprintf(db, sizeof(db), "%s/sbx.db", state);
+	snprintf(store, sizeof(store), "%s/images", state);
+	if (sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+	    sqlite3_prepare_v2(h,
+			       "SELECT id FROM images WHERE name = ? AND tenant IN ('admin', '') "
+			       "ORDER BY tenant DESC LIMIT 1",
+			       -1, &st, NULL) == SQLITE_OK) {
+		sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+		if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+			snprintf(id, sizeof(id), "%s", (const char *)sqlite3_column_text(st, 0));
+	}
+	sqlite3_finalize(st);
+	sqlite3_close(h);
+	if (!id[0])
+		return -ENOENT;
+	return image_open_store(store, id, name, ret, ret_error);
+}
+
 /* sbx-init, the image, the seccomp filter and an id: 0 or EXIT_SBX. */
 static int run_prepare(struct run *run)
 {
@@ -81,8 +112,27 @@ static int run_prepare(struct run *run)
 	if (access(run->init, X_OK) < 0)
 		return sbx_die("sbx-init not found at %s (build it with make)", run->init);
 	r = image_open(run->o.image, run->images, &run->img, &img_err);
+	if (r == -ENOENT && !strchr(run->o.image, '/')) {
+		char *serr = NULL;
+		int s = store_image(run->o.image, &run->img, &serr);
+		if (s != -ENOENT) {
+			free(img_err);
+			img_err = serr;
+			r = s;
+		}
+	}
 	if (r < 0)
 		return sbx_die("%s", img_err ? img_err : strerror(-r));
+	/* The image's defaults where no option says otherwise. */
+	unsigned long u, g;
+	if (!run->o.workdir && run->img->workdir)
+		run->o.workdir = run->img->workdir;
+	if (!run->o.set_user && run->img->user && sscanf(run->img->user, "%lu:%lu", &u, &g) == 2 &&
+	    u <= 65534 && g <= 65534) {
+		run->o.set_user = true;
+		run->o.uid = (uid_t)u;
+		run->o.gid = (gid_t)g;
+	}
 	r = sysfilter_new_named(run->o.seccomp, &run->filter, &filter_err);
 	if (r < 0)
 		return sbx_die("--seccomp: %s", filter_err ? filter_err : strerror(-r));
@@ -266,6 +316,7 @@ int cmd_run(int argc, char **argv)
 	struct sandbox_spec spec = {
 		.id = run.id,
 		.rootfs = run.img->rootfs,
+		.lowers = (const char *const *)run.img->lowers,
 		.binds = (const char *const *)run.img->binds,
 		.argv = argv + cmd,
 		.envp = run.env,

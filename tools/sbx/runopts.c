@@ -88,6 +88,7 @@ enum {
 	OPT_DENY,
 	OPT_PUBLISH,
 	OPT_NETRATE,
+	OPT_TEMPLATE,
 };
 
 static const struct option run_options[] = {
@@ -117,6 +118,7 @@ static const struct option run_options[] = {
 	{ "deny-out", required_argument, NULL, OPT_DENY },
 	{ "publish", required_argument, NULL, OPT_PUBLISH },
 	{ "net-rate", required_argument, NULL, OPT_NETRATE },
+	{ "template", required_argument, NULL, OPT_TEMPLATE },
 	{ 0 },
 };
 
@@ -282,13 +284,16 @@ static int opt_create(int c, const char *v, const char *name, struct run_opts *o
 	case OPT_IDLE:
 	case OPT_JSON:
 	case OPT_SOCKET:
+	case OPT_TEMPLATE:
 		break;
 	default:
 		return 1;
 	}
 	if (!o->create)
 		return -sbx_die("--%s is an option of sbx create, not sbx run", name);
-	if (c == OPT_JSON) {
+	if (c == OPT_TEMPLATE) {
+		o->template_name = v;
+	} else if (c == OPT_JSON) {
 		o->json = true;
 	} else if (c == OPT_SOCKET) {
 		o->socket = v;

@@ -126,6 +126,7 @@ struct run_opts {
 	const char *usage_out; /* run only: --usage=FILE|- */
 	/* create only */
 	bool create, json;
+	const char *template_name; /* --template: a restore of it, nothing else asked */
 	const char *socket;
 	const char *labels[64];
 	size_t nlabels;
@@ -161,6 +162,8 @@ int cmd_snapshots(int argc, char **argv);
 int cmd_top(int argc, char **argv);
 int cmd_bill(int argc, char **argv);
 int cmd_gpus(int argc, char **argv);
+int cmd_image(int argc, char **argv);
+int cmd_template(int argc, char **argv);
 int cmd_port(int argc, char **argv);
 /* A sandbox's log to stdout as it grows, until it stops: 0 or EXIT_SBX. */
 int sbx_logs_follow(const char *sock, const char *id);
