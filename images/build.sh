@@ -53,6 +53,7 @@ do_verb() {
 		shift
 	fi
 	[ $# -gt 0 ] || die "$where: $verb wants at least one path"
+	[ "$verb" = debian ] && return 0
 	for p in "$@"; do
 		# Plain absolute paths only: they go into the manifest's JSON unescaped.
 		if ! [[ "$p" =~ ^/[A-Za-z0-9._+/-]+$ ]] || [[ "$p" == *..* ]]; then
@@ -93,6 +94,7 @@ do_verb() {
 		copy-as-is)
 			if [ -e "$p" ]; then cp -P "$p" "$root$p"; fi
 			;;
+		debian) ;; # done first, into the empty rootfs (debian_base)
 		*) die "$where: unknown verb '$verb'" ;;
 		esac
 	done
@@ -141,6 +143,42 @@ write_manifest() {
 	fi
 }
 
+# The recipe's `debian PKG...` lines: one Debian root filesystem of the host's release
+# with those packages, from the host's own apt sources and configuration, made by
+# mmdebstrap into the still-empty rootfs before any other step. Documentation, manual
+# pages and translations are left out.
+debian_base() {
+	local pkgs=() line words suite srcs=() f
+	while IFS= read -r line || [ -n "$line" ]; do
+		line=${line%%#*}
+		read -ra words <<<"$line"
+		[ "${words[0]:-}" = debian ] || continue
+		for f in "${words[@]:1}"; do
+			[[ "$f" =~ ^[a-z0-9][a-z0-9.+-]*$ ]] || die "debian: '$f' is not a package name"
+			pkgs+=("$f")
+		done
+	done <"$here/$name/recipe"
+	[ ${#pkgs[@]} -gt 0 ] || return 0
+	command -v mmdebstrap >/dev/null || die "mmdebstrap is not installed (make setup)"
+	suite=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
+	[ -n "$suite" ] || die "the host's release has no codename in /etc/os-release"
+	for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
+		[ -f "$f" ] && grep -qE '^(deb |Types:.*deb)' "$f" && srcs+=("$f")
+	done
+	[ ${#srcs[@]} -gt 0 ] || die "the host has no apt sources to build from"
+	rmdir "$root"
+	mmdebstrap --quiet --mode=root --variant=minbase --format=directory \
+		--aptopt='APT::Install-Recommends "false"' \
+		--dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-exclude=/usr/share/man/*' \
+		--dpkgopt='path-exclude=/usr/share/locale/*' --dpkgopt='path-exclude=/usr/share/info/*' \
+		--include="$(
+			IFS=,
+			echo "${pkgs[*]}"
+		)" "$suite" "$root" "${srcs[@]}" || die "mmdebstrap failed"
+	rm -rf "$root/var/cache/apt/archives"/*.deb "$root/var/lib/apt/lists"/* "$root/dev"/*
+}
+
+debian_base
 run_recipe "$here/common/recipe"
 run_recipe "$here/$name/recipe"
 copy_etc
