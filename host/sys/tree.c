@@ -357,7 +357,8 @@ int tree_copy(int src, int dst, enum tree_mode mode,
 	c->mode = mode;
 	c->keep = keep;
 	c->ud = ud;
-	if (digest && (!(c->md = EVP_MD_CTX_new()) || !EVP_DigestInit_ex(c->md, EVP_sha256(), NULL))) {
+	if (digest &&
+	    (!(c->md = EVP_MD_CTX_new()) || !EVP_DigestInit_ex(c->md, EVP_sha256(), NULL))) {
 		r = -ENOMEM;
 		goto out;
 	}
@@ -367,7 +368,8 @@ int tree_copy(int src, int dst, enum tree_mode mode,
 	}
 	hash_record(c, "dir", "/", &st, NULL);
 	r = copy_dir(c, src, dst, path, 0, &kept);
-	if (r == 0 && (fchown(dst, st.st_uid, st.st_gid) < 0 || fchmod(dst, st.st_mode & 07777) < 0))
+	if (r == 0 &&
+	    (fchown(dst, st.st_uid, st.st_gid) < 0 || fchmod(dst, st.st_mode & 07777) < 0))
 		r = -errno;
 	if (r == 0 && digest) {
 		unsigned char md[EVP_MAX_MD_SIZE];

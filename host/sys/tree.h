@@ -16,7 +16,10 @@ int tree_usage(int dfd, uint64_t *ret_bytes, uint64_t *ret_entries);
 /* How tree_copy copies files: their bytes (the digest covers them), or hard links to
  * them where both trees are on one file system (the digest covers their sizes and
  * modification times instead: nothing is read). */
-enum tree_mode { TREE_BYTES, TREE_LINKS };
+enum tree_mode {
+	TREE_BYTES,
+	TREE_LINKS
+};
 
 /* Copies the tree at @src to the empty directory @dst (owners, modes, symlinks, times of
  * files; hard links within the tree stay links), and, unless @digest is NULL, its SHA-256

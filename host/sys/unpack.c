@@ -195,8 +195,8 @@ static int write_file(struct unpacker *u, struct archive *a, struct archive_entr
 		if (off < 0 || (uint64_t)off + len > (uint64_t)size)
 			return fail(u, -EINVAL, "%s: data beyond the entry's size", path);
 		for (size_t done = 0; done < len;) {
-			ssize_t w = pwrite(fd, (const char *)buf + done, len - done,
-					   off + (off_t)done);
+			ssize_t w =
+				pwrite(fd, (const char *)buf + done, len - done, off + (off_t)done);
 			if (w < 0)
 				return fail(u, -errno, "%s: %s", path, strerror(errno));
 			done += (size_t)w;
@@ -291,8 +291,7 @@ static int apply_entry(struct unpacker *u, struct archive *a, struct archive_ent
 	if (!raw)
 		return fail(u, -EINVAL, "an entry without a name");
 	if (!clean_path(raw, path, sizeof(path)))
-		return fail(u, -EINVAL, "'%s': a path outside the image (\"..\") or too long",
-			    raw);
+		return fail(u, -EINVAL, "'%s': a path outside the image (\"..\") or too long", raw);
 	if (!path[0])
 		return 0; /* the root itself: it stays as the store made it */
 	char *slash = strrchr(path, '/');
@@ -349,11 +348,15 @@ static int apply_entry(struct unpacker *u, struct archive *a, struct archive_ent
 	}
 }
 
-int unpack_tar(int fd, int root_fd, const struct unpack_opts *o, struct unpack_stats *st,
-	       char *err, size_t errlen)
+int unpack_tar(int fd, int root_fd, const struct unpack_opts *o, struct unpack_stats *st, char *err,
+	       size_t errlen)
 {
 	struct unpacker u = {
-		.root = root_fd, .o = o, .st = st, .err = err, .errlen = errlen,
+		.root = root_fd,
+		.o = o,
+		.st = st,
+		.err = err,
+		.errlen = errlen,
 		.next_progress = PROGRESS_STEP,
 	};
 	struct archive *a = archive_read_new();

@@ -12,8 +12,8 @@
 #include <stdint.h>
 
 struct unpack_opts {
-	bool layer;	  /* OCI whiteouts (.wh.NAME, .wh..wh..opq) become overlayfs ones */
-	bool keep_setuid; /* keep setuid/setgid bits (dropped otherwise) */
+	bool layer;	      /* OCI whiteouts (.wh.NAME, .wh..wh..opq) become overlayfs ones */
+	bool keep_setuid;     /* keep setuid/setgid bits (dropped otherwise) */
 	uint64_t max_bytes;   /* the most file data, all entries together */
 	uint64_t max_entries; /* the most entries */
 	/* Called every few MiB with the data written so far (may be NULL). */
@@ -27,5 +27,5 @@ struct unpack_stats {
 };
 
 /* Applies the archive in @fd (tar, any compression libarchive reads) to @root_fd. */
-int unpack_tar(int fd, int root_fd, const struct unpack_opts *o, struct unpack_stats *st,
-	       char *err, size_t errlen);
+int unpack_tar(int fd, int root_fd, const struct unpack_opts *o, struct unpack_stats *st, char *err,
+	       size_t errlen);
