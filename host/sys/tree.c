@@ -21,6 +21,9 @@
 #include "../../sandbox/macro.h"
 
 #define OPAQUE "trusted.overlay.opaque"
+/* The deepest tree walked (unpack makes none deeper than 256): a bound on the stack and
+ * the descriptors a walk holds. */
+#define MAX_DEPTH 512
 
 static int cmp_names(const void *a, const void *b)
 {
@@ -75,12 +78,14 @@ static void free_list(char **v, size_t n)
 	free(v);
 }
 
-int tree_remove_at(int dfd, const char *name)
+static int remove_at(int dfd, const char *name, int depth)
 {
 	struct stat st;
 	char **v;
 	size_t n;
 
+	if (depth > MAX_DEPTH)
+		return -ELOOP;
 	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return errno == ENOENT ? 0 : -errno;
 	if (!S_ISDIR(st.st_mode))
@@ -92,18 +97,23 @@ int tree_remove_at(int dfd, const char *name)
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < n && r == 0; i++)
-		r = tree_remove_at(fd, v[i]);
+		r = remove_at(fd, v[i], depth + 1);
 	free_list(v, n);
 	if (r < 0)
 		return r;
 	return unlinkat(dfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT ? -errno : 0;
 }
 
-static int usage_at(int fd, uint64_t *bytes, uint64_t *entries)
+int tree_remove_at(int dfd, const char *name)
+{
+	return remove_at(dfd, name, 0);
+}
+
+static int usage_at(int fd, uint64_t *bytes, uint64_t *entries, int depth)
 {
 	char **v = NULL;
 	size_t n = 0;
-	int r = list_dir(fd, &v, &n);
+	int r = depth > MAX_DEPTH ? -ELOOP : list_dir(fd, &v, &n);
 
 	for (size_t i = 0; i < n && r == 0; i++) {
 		struct stat st;
@@ -119,7 +129,7 @@ static int usage_at(int fd, uint64_t *bytes, uint64_t *entries)
 				r = -errno;
 				break;
 			}
-			r = usage_at(sub, bytes, entries);
+			r = usage_at(sub, bytes, entries, depth + 1);
 			close(sub);
 		}
 	}
@@ -130,7 +140,7 @@ static int usage_at(int fd, uint64_t *bytes, uint64_t *entries)
 int tree_usage(int dfd, uint64_t *ret_bytes, uint64_t *ret_entries)
 {
 	*ret_bytes = *ret_entries = 0;
-	return usage_at(dfd, ret_bytes, ret_entries);
+	return usage_at(dfd, ret_bytes, ret_entries, 0);
 }
 
 /* Files with more than one link, by (dev, ino): the path of the first copy. */
@@ -149,7 +159,9 @@ struct copy {
 	uint64_t bytes;
 	struct seen *seen;
 	size_t nseen, capseen;
+	int depth;
 	char buf[1 << 16];
+	char target[PATH_MAX]; /* a symlink's, read into the heap rather than each frame */
 };
 
 static void hash_record(struct copy *c, const char *kind, const char *path, const struct stat *st,
@@ -253,10 +265,11 @@ static int copy_dir(struct copy *c, int src, int dst, char *path, size_t plen, s
 {
 	char **v;
 	size_t n, kept = 0;
-	int r = list_dir(src, &v, &n);
+	int r = c->depth > MAX_DEPTH ? -ELOOP : list_dir(src, &v, &n);
 
 	if (r < 0)
 		return r;
+	c->depth++;
 	for (size_t i = 0; i < n && r == 0; i++) {
 		const char *name = v[i];
 		struct stat st;
@@ -311,15 +324,14 @@ static int copy_dir(struct copy *c, int src, int dst, char *path, size_t plen, s
 		if (S_ISREG(st.st_mode)) {
 			r = copy_file(c, src, dst, name, path, &st);
 		} else if (S_ISLNK(st.st_mode)) {
-			char target[PATH_MAX];
-			ssize_t tl = readlinkat(src, name, target, sizeof(target) - 1);
+			ssize_t tl = readlinkat(src, name, c->target, sizeof(c->target) - 1);
 			if (tl < 0) {
 				r = -errno;
 				break;
 			}
-			target[tl] = '\0';
-			hash_record(c, "symlink", path, &st, target);
-			if (symlinkat(target, dst, name) < 0 ||
+			c->target[tl] = '\0';
+			hash_record(c, "symlink", path, &st, c->target);
+			if (symlinkat(c->target, dst, name) < 0 ||
 			    fchownat(dst, name, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW) < 0)
 				r = -errno;
 		} else if (S_ISCHR(st.st_mode) && st.st_rdev == makedev(0, 0)) {
@@ -337,6 +349,7 @@ static int copy_dir(struct copy *c, int src, int dst, char *path, size_t plen, s
 			kept++;
 	}
 	free_list(v, n);
+	c->depth--;
 	*ret_kept = kept;
 	return r;
 }

@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: MIT
 /* Tar streams applied inside a directory (unpack.h). Each entry's path is made clean
- * first (leading "/" and "." dropped, ".." refused); its parent is resolved inside the
- * root with openat2(RESOLVE_IN_ROOT), created where missing, and the entry made there
- * with *at calls that never follow its last component. */
+ * first (leading "/" and "." dropped, ".." refused, at most UNPACK_MAX_DEPTH deep); its
+ * parent is resolved inside the root with openat2(RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS:
+ * an entry below a symlink of its own archive is refused, so no chain of links makes a
+ * tree deeper than its paths), created where missing one component at a time from the
+ * last one found, and the entry made there with *at calls that never follow its last
+ * component. Every inode made is charged against the data budget (INODE_COST). */
 #define _GNU_SOURCE
 #include "unpack.h"
 
@@ -27,6 +30,7 @@
 #include "tree.h"
 
 #define PROGRESS_STEP (4u << 20)
+#define INODE_COST 4096 /* what a directory, link or node costs the budget */
 #define WH ".wh."
 #define WH_OPAQUE ".wh..wh..opq"
 
@@ -57,7 +61,7 @@ static int fail(struct unpacker *u, int r, const char *fmt, ...)
  * false for a ".." component or a name too long. "" is the root itself. */
 static bool clean_path(const char *in, char *out, size_t size)
 {
-	size_t n = 0;
+	size_t n = 0, depth = 0;
 
 	for (const char *s = in; *s;) {
 		while (*s == '/')
@@ -68,7 +72,7 @@ static bool clean_path(const char *in, char *out, size_t size)
 		if (len == 2 && s[0] == '.' && s[1] == '.')
 			return false;
 		if (!(len == 1 && s[0] == '.')) {
-			if (len > NAME_MAX || n + len + 2 > size)
+			if (len > NAME_MAX || n + len + 2 > size || ++depth > UNPACK_MAX_DEPTH)
 				return false;
 			if (n)
 				out[n++] = '/';
@@ -87,55 +91,53 @@ static int open_in(int root, const char *path, int flags)
 {
 	struct open_how how = {
 		.flags = (uint64_t)(flags | O_CLOEXEC),
-		.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV,
+		.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_XDEV,
 	};
 	int fd = (int)syscall(SYS_openat2, root, path[0] ? path : ".", &how, sizeof(how));
 	return fd < 0 ? -errno : fd;
 }
 
-/* The directory @path inside the root, made (0755, root's) where it is missing. */
-static int make_dirs(int root, const char *path)
+/* The directory @path inside the root, made (0755, root's) where it is missing: the
+ * deepest existing prefix is found inside the root, the rest made below it. *made counts
+ * the directories made. */
+static int make_dirs(int root, const char *path, uint64_t *made)
 {
 	char prefix[PATH_MAX];
+	size_t len = strlen(path), end = len;
 	int fd = open_in(root, path, O_PATH | O_DIRECTORY);
 
 	if (fd != -ENOENT)
 		return fd;
-	size_t len = strlen(path);
-	for (size_t i = 0; i <= len; i++) {
-		if (path[i] != '/' && path[i])
-			continue;
-		memcpy(prefix, path, i);
-		prefix[i] = '\0';
+	/* Back to the deepest prefix that exists. */
+	for (;;) {
+		while (end > 0 && path[end] != '/')
+			end--;
+		memcpy(prefix, path, end);
+		prefix[end] = '\0';
 		fd = open_in(root, prefix, O_PATH | O_DIRECTORY);
-		if (fd != -ENOENT) {
-			if (fd < 0)
-				return fd;
-			if (i < len)
-				close(fd);
-			continue;
-		}
-		/* Missing: made in its parent, itself opened inside the root. */
-		char *slash = strrchr(prefix, '/');
-		_cleanup_close_ int parent = -1;
-		const char *name = prefix;
-		if (slash) {
-			*slash = '\0';
-			parent = open_in(root, prefix, O_PATH | O_DIRECTORY);
-			*slash = '/';
-			name = slash + 1;
-		} else {
-			parent = open_in(root, "", O_PATH | O_DIRECTORY);
-		}
-		if (parent < 0)
-			return parent;
-		if (mkdirat(parent, name, 0755) < 0 && errno != EEXIST)
-			return -errno;
-		fd = open_in(root, prefix, O_PATH | O_DIRECTORY);
-		if (fd < 0)
-			return fd;
-		if (i < len)
+		if (fd != -ENOENT || end == 0)
+			break;
+	}
+	if (fd < 0)
+		return fd;
+	/* Then each missing component, made and opened in its parent, never followed. */
+	for (size_t i = end ? end + 1 : 0; i < len;) {
+		size_t n = strcspn(path + i, "/");
+		char name[NAME_MAX + 1];
+		memcpy(name, path + i, n);
+		name[n] = '\0';
+		if (mkdirat(fd, name, 0755) < 0 && errno != EEXIST) {
+			int e = -errno;
 			close(fd);
+			return e;
+		}
+		(*made)++;
+		int next = openat(fd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		close(fd);
+		if (next < 0)
+			return errno == ELOOP ? -ENOTDIR : -errno;
+		fd = next;
+		i += n + 1;
 	}
 	return fd;
 }
@@ -150,6 +152,16 @@ static int clear_at(int dfd, const char *name, bool keep_dir)
 	if (S_ISDIR(st.st_mode))
 		return keep_dir ? 0 : tree_remove_at(dfd, name);
 	return unlinkat(dfd, name, 0) < 0 ? -errno : 0;
+}
+
+/* @n more bytes of the budget (file data, INODE_COST an inode), or the refusal. */
+static int charge(struct unpacker *u, uint64_t n, const char *path)
+{
+	if (n > u->o->max_bytes - u->st->bytes)
+		return fail(u, -EFBIG, "%s: more data than the limit allows (%" PRIu64 " bytes)",
+			    path, u->o->max_bytes);
+	u->st->bytes += n;
+	return 0;
 }
 
 static mode_t entry_mode(struct unpacker *u, mode_t mode)
@@ -176,9 +188,10 @@ static int write_file(struct unpacker *u, struct archive *a, struct archive_entr
 	uid_t uid;
 	gid_t gid;
 
-	if (size < 0 || (uint64_t)size > u->o->max_bytes - u->st->bytes)
-		return fail(u, -EFBIG, "%s: more data than the limit allows (%" PRIu64 " bytes)",
-			    path, u->o->max_bytes);
+	int r = size < 0 ? fail(u, -EINVAL, "%s: a negative size", path)
+			 : charge(u, (uint64_t)size, path);
+	if (r < 0)
+		return r;
 	_cleanup_close_ int fd =
 		openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
@@ -187,10 +200,10 @@ static int write_file(struct unpacker *u, struct archive *a, struct archive_entr
 		const void *buf;
 		size_t len;
 		la_int64_t off;
-		int r = archive_read_data_block(a, &buf, &len, &off);
-		if (r == ARCHIVE_EOF)
+		int d = archive_read_data_block(a, &buf, &len, &off);
+		if (d == ARCHIVE_EOF)
 			break;
-		if (r < ARCHIVE_WARN)
+		if (d < ARCHIVE_WARN)
 			return fail(u, -EIO, "%s: %s", path, archive_error_string(a));
 		if (off < 0 || (uint64_t)off + len > (uint64_t)size)
 			return fail(u, -EINVAL, "%s: data beyond the entry's size", path);
@@ -204,7 +217,6 @@ static int write_file(struct unpacker *u, struct archive *a, struct archive_entr
 	}
 	if (ftruncate(fd, size) < 0)
 		return fail(u, -errno, "%s: %s", path, strerror(errno));
-	u->st->bytes += (uint64_t)size;
 	owner(e, &uid, &gid);
 	if (fchown(fd, uid, gid) < 0 || fchmod(fd, entry_mode(u, archive_entry_perm(e))) < 0)
 		return fail(u, -errno, "%s: %s", path, strerror(errno));
@@ -291,7 +303,9 @@ static int apply_entry(struct unpacker *u, struct archive *a, struct archive_ent
 	if (!raw)
 		return fail(u, -EINVAL, "an entry without a name");
 	if (!clean_path(raw, path, sizeof(path)))
-		return fail(u, -EINVAL, "'%s': a path outside the image (\"..\") or too long", raw);
+		return fail(u, -EINVAL,
+			    "a path outside the image (\"..\"), too long or too deep: '%.120s'",
+			    raw);
 	if (!path[0])
 		return 0; /* the root itself: it stays as the store made it */
 	char *slash = strrchr(path, '/');
@@ -299,17 +313,25 @@ static int apply_entry(struct unpacker *u, struct archive *a, struct archive_ent
 	char dir[PATH_MAX] = "";
 	if (slash)
 		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
-	if (!hard && (type == AE_IFCHR || type == AE_IFBLK || type == AE_IFSOCK)) {
+	if ((hard || type != AE_IFREG) && archive_entry_size(e) > 0)
+		return fail(u, -EINVAL, "%s: an entry that is no file carries data", path);
+	/* Device nodes and sockets; and in the outer archive, FIFOs (its files are read). */
+	if (!hard && (type == AE_IFCHR || type == AE_IFBLK || type == AE_IFSOCK ||
+		      (type == AE_IFIFO && !u->o->layer))) {
 		u->st->dropped_devices++;
 		return 0;
 	}
-	_cleanup_close_ int dfd = make_dirs(u->root, dir);
+	uint64_t made = 0;
+	_cleanup_close_ int dfd = make_dirs(u->root, dir, &made);
 	if (dfd < 0)
 		return fail(u, dfd, "%s: %s", path,
-			    dfd == -ENOTDIR  ? "a parent is not a directory"
-			    : dfd == -ENOENT ? "a parent cannot be made inside the layer (a "
-					       "symlink on the way?)"
-					     : strerror(-dfd));
+			    dfd == -ENOTDIR ? "a parent is not a directory"
+			    : dfd == -ELOOP ? "a parent is a symlink (entries go below real "
+					      "directories)"
+					    : strerror(-dfd));
+	int c = charge(u, (made + (type != AE_IFREG || hard)) * INODE_COST, path);
+	if (c < 0)
+		return c;
 	if (u->o->layer && !strncmp(base, WH, strlen(WH)))
 		return whiteout(u, dir, dfd, base, path);
 	if (hard) {
@@ -366,7 +388,11 @@ int unpack_tar(int fd, int root_fd, const struct unpack_opts *o, struct unpack_s
 	*st = (struct unpack_stats){ 0 };
 	if (!a)
 		return fail(&u, -ENOMEM, "out of memory");
-	archive_read_support_filter_all(a);
+	/* The compressions image layers use; none that runs a program of the host. */
+	archive_read_support_filter_gzip(a);
+	archive_read_support_filter_bzip2(a);
+	archive_read_support_filter_xz(a);
+	archive_read_support_filter_zstd(a);
 	archive_read_support_format_tar(a);
 	archive_read_support_format_gnutar(a);
 	if (archive_read_open_fd(a, fd, 1 << 16) != ARCHIVE_OK) {
@@ -375,6 +401,14 @@ int unpack_tar(int fd, int root_fd, const struct unpack_opts *o, struct unpack_s
 	}
 	for (;;) {
 		int h = archive_read_next_header(a, &e);
+		/* What it decompresses to, skipped data included, stays near what it may
+		 * unpack. */
+		if ((uint64_t)archive_filter_bytes(a, 0) > 2 * o->max_bytes + (64u << 20)) {
+			r = fail(&u, -EFBIG,
+				 "it decompresses to far more than the limit of %" PRIu64 " bytes",
+				 o->max_bytes);
+			goto out;
+		}
 		if (h == ARCHIVE_EOF)
 			break;
 		if (h < ARCHIVE_WARN) {
