@@ -60,14 +60,20 @@ struct slim_set {
 	size_t n;
 };
 
-enum job_state { JOB_RECEIVING, JOB_UNPACKING, JOB_BUILDING, JOB_DONE, JOB_FAILED };
+enum job_state {
+	JOB_RECEIVING,
+	JOB_UNPACKING,
+	JOB_BUILDING,
+	JOB_DONE,
+	JOB_FAILED
+};
 
 struct job {
 	struct job *next;
 	char id[16];
 	char *tenant, *owner, *name, *recipe;
-	char *source; /* a build's: "recipe:HASH" of what it was built from */
-	struct slim_set *slim; /* a slim image's: the recorded paths */
+	char *source;			/* a build's: "recipe:HASH" of what it was built from */
+	struct slim_set *slim;		/* a slim image's: the recorded paths */
 	char from_id[IMAGE_ID_LEN + 1]; /* ... and the image they are taken from */
 	const char *kind;
 	bool keep_setuid;
@@ -75,6 +81,7 @@ struct job {
 	/* Written by its worker, read by the loop: atomics, and @step/@error under mu. */
 	int state, err;
 	uint64_t received, total, unpacked;
+	uint64_t unpack_base, entries; /* the worker's: layers' bytes and all entries so far */
 	unsigned layers_done, layers_total;
 	char step[96], error[256];
 	/* The worker's. */
@@ -94,7 +101,7 @@ static struct {
 	struct pending {
 		struct pending *next;
 		char *name, *dir;
-	} *pending;
+	} * pending;
 	struct job *jobs;
 	pthread_mutex_t mu;
 	bool collecting;
@@ -165,7 +172,7 @@ static int open_in(int root, const char *path, int flags)
 /* A JSON file of the outer archive, read inside its directory. */
 static json_t *load_in(int root, const char *path, char *err, size_t errlen)
 {
-	_cleanup_close_ int fd = open_in(root, path, O_RDONLY);
+	_cleanup_close_ int fd = open_in(root, path, O_RDONLY | O_NONBLOCK);
 	struct stat st;
 	json_error_t jerr;
 
@@ -274,8 +281,9 @@ static int recs_load(void)
 			 " size_bytes INTEGER NOT NULL, created_ns INTEGER NOT NULL,"
 			 " source TEXT NOT NULL, PRIMARY KEY(tenant, name))",
 			 NULL, NULL, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(db, "SELECT tenant, name, id, size_bytes, created_ns, source FROM images",
-			       -1, &st, NULL) != SQLITE_OK)
+	    sqlite3_prepare_v2(
+		    db, "SELECT tenant, name, id, size_bytes, created_ns, source FROM images", -1,
+		    &st, NULL) != SQLITE_OK)
 		return store_errno(db);
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		struct img_rec *r = calloc(1, sizeof(*r));
@@ -305,8 +313,8 @@ static int rec_unstore(const struct img_rec *r)
 {
 	sqlite3 *db = store_db(D.store);
 	sqlite3_stmt *st = NULL;
-	int rc = sqlite3_prepare_v2(db, "DELETE FROM images WHERE tenant = ? AND name = ?", -1,
-				    &st, NULL);
+	int rc = sqlite3_prepare_v2(db, "DELETE FROM images WHERE tenant = ? AND name = ?", -1, &st,
+				    NULL);
 	if (rc == SQLITE_OK) {
 		sqlite3_bind_text(st, 1, r->tenant, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 2, r->name, -1, SQLITE_STATIC);
@@ -404,7 +412,8 @@ static bool layer_exists(const char *id)
  * the same build is there already. */
 static int builtin_take(const char *name, const char *dir)
 {
-	char mpath[PATH_MAX + 160], rpath[PATH_MAX + 160], source[128], tmp[PATH_MAX + 64], digest[65];
+	char mpath[PATH_MAX + 160], rpath[PATH_MAX + 160], source[128], tmp[PATH_MAX + 64],
+		digest[65];
 	char id[IMAGE_ID_LEN + 1];
 	struct stat st;
 	uint64_t bytes;
@@ -469,7 +478,8 @@ static int skeleton_make(void)
 		if (mkdir(path, 0755) < 0 || chmod(path, i == 3 ? 01777 : 0755) < 0)
 			r = -errno;
 	}
-	static const char *const files[][2] = { { "/etc/hosts", hosts }, { "/etc/resolv.conf", "" } };
+	static const char *const files[][2] = { { "/etc/hosts", hosts },
+						{ "/etc/resolv.conf", "" } };
 	for (size_t i = 0; i < ARRAY_SIZE(files) && r == 0; i++) {
 		snprintf(path, sizeof(path), "%s%s", tmp, files[i][0]);
 		int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
@@ -488,7 +498,9 @@ static int skeleton_make(void)
 	if (r == 0) {
 		_cleanup_close_ int src = open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		_cleanup_close_ int dst = open(copy, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		r = src < 0 || dst < 0 ? -errno : tree_copy(src, dst, TREE_BYTES, NULL, NULL, S.skeleton, NULL);
+		r = src < 0 || dst < 0
+			    ? -errno
+			    : tree_copy(src, dst, TREE_BYTES, NULL, NULL, S.skeleton, NULL);
 	}
 	if (r == 0)
 		r = layer_commit(copy, S.skeleton);
@@ -623,10 +635,10 @@ static json_t *rec_json(const struct img_rec *r)
 	char path[PATH_MAX + 100];
 	snprintf(path, sizeof(path), "%s/manifests/%s.json", S.dir, r->id);
 	json_t *m = json_load_file(path, 0, NULL);
-	json_t *j = json_pack("{s:s,s:s,s:I,s:I,s:b,s:s}", "name", r->name, "id", r->id,
-			      "size_bytes", (json_int_t)r->size, "created_ns",
-			      (json_int_t)r->created_ns, "public", !r->tenant[0], "owner",
-			      r->tenant[0] ? r->tenant : "public");
+	json_t *j =
+		json_pack("{s:s,s:s,s:I,s:I,s:b,s:s}", "name", r->name, "id", r->id, "size_bytes",
+			  (json_int_t)r->size, "created_ns", (json_int_t)r->created_ns, "public",
+			  !r->tenant[0], "owner", r->tenant[0] ? r->tenant : "public");
 	static const char *const keys[] = { "layers", "env", "cmd", "workdir", "user", "binds" };
 	for (size_t i = 0; j && m && i < ARRAY_SIZE(keys); i++)
 		if (json_object_get(m, keys[i]))
@@ -747,11 +759,14 @@ void images_collect(void)
 	json_t *keep_m = json_object(), *keep_l = json_object();
 	DIR *d;
 
+	/* Layers and manifests that jobs under way made are in no name yet: anything
+	 * changed since the oldest of them began stays. */
+	int64_t spare_from = INT64_MAX;
 	if (S.collecting || !keep_m || !keep_l)
 		goto out;
 	for (struct job *j = S.jobs; j; j = j->next)
-		if (!j->ended_ns)
-			goto out; /* its layers are in no manifest yet */
+		if (!j->ended_ns && j->created_ns < spare_from)
+			spare_from = j->created_ns;
 	for (struct img_rec *r = S.recs; r; r = r->next)
 		json_object_set_new(keep_m, r->id, json_true());
 	json_object_set_new(keep_l, S.skeleton, json_true());
@@ -760,7 +775,8 @@ void images_collect(void)
 	d = opendir(path);
 	for (struct dirent *e; d && (e = readdir(d));) {
 		char id[IMAGE_ID_LEN + 1];
-		if (strlen(e->d_name) != IMAGE_ID_LEN + 5 || strcmp(e->d_name + IMAGE_ID_LEN, ".json"))
+		if (strlen(e->d_name) != IMAGE_ID_LEN + 5 ||
+		    strcmp(e->d_name + IMAGE_ID_LEN, ".json"))
 			continue;
 		snprintf(id, sizeof(id), "%.*s", IMAGE_ID_LEN, e->d_name);
 		if (!in_set(keep_m, id) && users_of(id, users, sizeof(users)))
@@ -792,8 +808,12 @@ void images_collect(void)
 		for (struct dirent *e; d && (e = readdir(d));) {
 			char id[IMAGE_ID_LEN + 1];
 			snprintf(id, sizeof(id), "%.*s", IMAGE_ID_LEN, e->d_name);
+			struct stat st;
 			if (e->d_name[0] == '.' || !image_id_valid(id) ||
-			    in_set(s == 0 ? keep_m : keep_l, id))
+			    in_set(s == 0 ? keep_m : keep_l, id) ||
+			    fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+			    (int64_t)st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec >=
+				    spare_from - 1000000000)
 				continue;
 			if (!gone++ && mkdir(grave, 0700) < 0)
 				break;
@@ -802,7 +822,7 @@ void images_collect(void)
 			snprintf(to, sizeof(to), "%s/%s-%s", grave, subs[s], e->d_name);
 			if (rename(from, to) < 0)
 				logmsg(1, "image store: cannot collect %s: %s", from,
-					 strerror(errno));
+				       strerror(errno));
 		}
 		if (d)
 			closedir(d);
@@ -859,10 +879,10 @@ static json_t *job_json(struct job *j)
 	int st = __atomic_load_n(&j->state, __ATOMIC_ACQUIRE);
 	pthread_mutex_lock(&S.mu);
 	json_t *o = json_pack(
-		"{s:s,s:s,s:s,s:s,s:s,s:{s:I,s:I,s:I,s:i,s:i},s:I}", "id", j->id, "kind",
-		j->kind, "name", j->name, "state", states[st], "step", j->step, "progress",
-		"received_bytes", (json_int_t)__atomic_load_n(&j->received, __ATOMIC_RELAXED),
-		"total_bytes", (json_int_t)j->total, "unpacked_bytes",
+		"{s:s,s:s,s:s,s:s,s:s,s:{s:I,s:I,s:I,s:i,s:i},s:I}", "id", j->id, "kind", j->kind,
+		"name", j->name, "state", states[st], "step", j->step, "progress", "received_bytes",
+		(json_int_t)__atomic_load_n(&j->received, __ATOMIC_RELAXED), "total_bytes",
+		(json_int_t)j->total, "unpacked_bytes",
 		(json_int_t)__atomic_load_n(&j->unpacked, __ATOMIC_RELAXED), "layers_done",
 		(int)__atomic_load_n(&j->layers_done, __ATOMIC_RELAXED), "layers_total",
 		(int)__atomic_load_n(&j->layers_total, __ATOMIC_RELAXED), "created_ns",
@@ -875,8 +895,9 @@ static json_t *job_json(struct job *j)
 		if (r && !strcmp(r->id, j->img_id))
 			json_object_set_new(o, "image", rec_json(r));
 		else
-			json_object_set_new(o, "image", json_pack("{s:s,s:s}", "name", j->name,
-								  "id", j->img_id));
+			json_object_set_new(
+				o, "image",
+				json_pack("{s:s,s:s}", "name", j->name, "id", j->img_id));
 	}
 	return o;
 }
@@ -976,7 +997,8 @@ int images_job(const char *tenant, const char *id, json_t **ret, struct why *why
 static void job_finish(struct job *j)
 {
 	if (__atomic_load_n(&j->state, __ATOMIC_ACQUIRE) != JOB_FAILED) {
-		int r = rec_put(j->owner, j->name, j->img_id, j->size, j->source ? j->source : j->kind);
+		int r = rec_put(j->owner, j->name, j->img_id, j->size,
+				j->source ? j->source : j->kind);
 		if (r < 0)
 			job_fail(j, r, "cannot record image %s: %s", j->name, strerror(-r));
 		else
@@ -1010,9 +1032,14 @@ static int lookup_id(json_t *layers, const char *file, const char *name, unsigne
 		snprintf(path, sizeof(path), "%s/layers/%s", S.dir,
 			 json_string_value(json_array_get(layers, i)));
 		_cleanup_close_ int root = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
-		int fd = root < 0 ? -1 : open_in(root, file, O_RDONLY);
+		int fd = root < 0 ? -1 : open_in(root, file, O_RDONLY | O_NONBLOCK);
+		struct stat st;
 		if (fd < 0)
 			continue;
+		if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > MAX_META) {
+			close(fd);
+			return -EINVAL;
+		}
 		FILE *f = fdopen(fd, "r");
 		char line[1024];
 		int r = -ENOENT;
@@ -1105,12 +1132,14 @@ static int workdir_layer(struct job *j, json_t *layers, const char *wd)
 	if (r == 0) {
 		_cleanup_close_ int src = open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		_cleanup_close_ int dst = open(copy, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		r = src < 0 || dst < 0 ? -errno : tree_copy(src, dst, TREE_BYTES, NULL, NULL, id, NULL);
+		r = src < 0 || dst < 0 ? -errno
+				       : tree_copy(src, dst, TREE_BYTES, NULL, NULL, id, NULL);
 	}
 	if (r == 0)
 		r = layer_commit(copy, id);
 	if (r < 0)
-		return job_fail(j, r, "config: cannot make its WorkingDir %s: %s", wd, strerror(-r));
+		return job_fail(j, r, "config: cannot make its WorkingDir %s: %s", wd,
+				strerror(-r));
 	json_array_append_new(layers, json_string(id));
 	return 0;
 }
@@ -1172,16 +1201,17 @@ out:
 static void unpack_progress(uint64_t bytes, void *ud)
 {
 	struct job *j = ud;
-	__atomic_store_n(&j->unpacked, bytes, __ATOMIC_RELAXED);
+	__atomic_store_n(&j->unpacked, j->unpack_base + bytes, __ATOMIC_RELAXED);
 }
 
 /* One layer: the blob at @path in the outer archive, checked against @want (its sha256),
  * applied unless the store has it; its id appended to @layers. */
-static int import_layer(struct job *j, int outer, const char *path, const char *want,
-			unsigned idx, json_t *layers)
+static int import_layer(struct job *j, int outer, const char *path, const char *want, unsigned idx,
+			json_t *layers)
 {
 	char got[IMAGE_ID_LEN + 1], id[IMAGE_ID_LEN + 1], dir[PATH_MAX + 32], err[300];
-	_cleanup_close_ int fd = open_in(outer, path, O_RDONLY);
+	/* Not blocking: a FIFO would hold the worker (the outer archive has none; still). */
+	_cleanup_close_ int fd = open_in(outer, path, O_RDONLY | O_NONBLOCK);
 	struct stat st;
 	int r;
 
@@ -1204,22 +1234,25 @@ static int import_layer(struct job *j, int outer, const char *path, const char *
 		if (mkdir(dir, 0755) < 0)
 			return job_fail(j, -errno, "layer %u: %s", idx, strerror(errno));
 		_cleanup_close_ int root = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		/* One budget for all the layers of an import: --max-image bytes (each inode
+		 * 4 KiB) and MAX_ENTRIES entries, the outer archive's entries included. */
 		struct unpack_opts o = {
 			.layer = true,
 			.keep_setuid = j->keep_setuid,
-			.max_bytes = D.opt.max_image - __atomic_load_n(&j->unpacked, __ATOMIC_RELAXED),
-			.max_entries = MAX_ENTRIES,
+			.max_bytes = D.opt.max_image - j->unpack_base,
+			.max_entries = MAX_ENTRIES - j->entries,
 			.progress = unpack_progress,
 			.ud = j,
 		};
 		struct unpack_stats s;
-		uint64_t before = __atomic_load_n(&j->unpacked, __ATOMIC_RELAXED);
 		if (root < 0)
 			return job_fail(j, -errno, "layer %u: %s", idx, strerror(errno));
 		r = unpack_tar(fd, root, &o, &s, err, sizeof(err));
 		if (r < 0)
 			return job_fail(j, r, "layer %u: %s", idx, err);
-		__atomic_store_n(&j->unpacked, before + s.bytes, __ATOMIC_RELAXED);
+		j->unpack_base += s.bytes;
+		j->entries += s.entries;
+		__atomic_store_n(&j->unpacked, j->unpack_base, __ATOMIC_RELAXED);
 		if ((r = layer_commit(dir, id)) < 0)
 			return job_fail(j, r, "layer %u: %s", idx, strerror(-r));
 	}
@@ -1310,7 +1343,8 @@ static int find_image(struct job *j, int outer, json_t **config, json_t **paths,
 	if (!man || !digest_hex(json_string_value(json_object_get(cd, "digest")), h) ||
 	    !json_is_array(ls)) {
 		json_decref(man);
-		return job_fail(j, -EINVAL, "index.json: no image manifest with a config and layers");
+		return job_fail(j, -EINVAL,
+				"index.json: no image manifest with a config and layers");
 	}
 	snprintf(path, sizeof(path), "blobs/sha256/%s", h);
 	*config = load_in(outer, path, err, sizeof(err));
@@ -1357,19 +1391,26 @@ static void import_fn(struct work *w)
 		job_fail(j, r, "archive: %s", err);
 		goto out;
 	}
+	/* The archive is in outer/ now: its copy goes (the disk holds at most the outer
+	 * files and the layers, --max-image each). */
 	closep(&in);
+	snprintf(path, sizeof(path), "%s/archive", j->dir);
+	(void)unlink(path);
+	j->entries = s.entries;
 	if ((r = find_image(j, outer, &config, &paths, &digests)) < 0)
 		goto out;
-	if (json_array_size(paths) == 0 || json_array_size(paths) > IMAGE_MAX_LAYERS) {
+	/* Its layers, then sbxd's own: the workdir's, if made, and the skeleton. */
+	if (json_array_size(paths) == 0 || json_array_size(paths) > IMAGE_MAX_LAYERS - 2) {
 		r = job_fail(j, -EINVAL, "an image of %zu layers (1 to %d)", json_array_size(paths),
-			     IMAGE_MAX_LAYERS);
+			     IMAGE_MAX_LAYERS - 2);
 		goto out;
 	}
 	__atomic_store_n(&j->layers_total, (unsigned)json_array_size(paths), __ATOMIC_RELAXED);
 	for (size_t i = 0; i < json_array_size(paths); i++) {
 		job_step(j, JOB_UNPACKING, "layer %zu of %zu", i + 1, json_array_size(paths));
 		r = import_layer(j, outer, json_string_value(json_array_get(paths, i)),
-				 json_string_value(json_array_get(digests, i)), (unsigned)i, layers);
+				 json_string_value(json_array_get(digests, i)), (unsigned)i,
+				 layers);
 		if (r < 0)
 			goto out;
 	}
@@ -1469,8 +1510,9 @@ int images_import(struct reply *rp, const char *tenant, const char *name, bool p
 	if (len < 0)
 		return why_set(why, -EINVAL, "an import needs Content-Length");
 	if ((uint64_t)len > D.opt.max_image)
-		return why_set(why, -EFBIG, "an archive of %" PRId64 " bytes is over the limit of %" PRIu64,
-			       len, D.opt.max_image);
+		return why_set(why, -EFBIG,
+			       "an archive of %" PRId64 " bytes is over the limit of %" PRIu64, len,
+			       D.opt.max_image);
 	if ((r = job_new(tenant, name, "import", public_, &j, why)) < 0)
 		return r;
 	j->keep_setuid = keep_setuid;
@@ -1556,7 +1598,8 @@ static void slim_fn(struct work *w)
 	__atomic_store_n(&j->unpacked, bytes, __ATOMIC_RELAXED);
 	char mpath[PATH_MAX + 100];
 	snprintf(mpath, sizeof(mpath), "%s/manifests/%s.json", S.dir, j->from_id);
-	json_t *man = json_load_file(mpath, 0, NULL), *layers = json_pack("[s,s]", digest, S.skeleton);
+	json_t *man = json_load_file(mpath, 0, NULL),
+	       *layers = json_pack("[s,s]", digest, S.skeleton);
 	if (!json_is_object(man) || !layers) {
 		json_decref(man);
 		json_decref(layers);
@@ -1598,8 +1641,9 @@ int images_slim(struct reply *rp, const char *tenant, const char *name, const ch
 			       "sandbox %s recorded nothing: create it with \"record_files\": true",
 			       b->id);
 	if (b->state != BOX_EXITED)
-		return why_set(why, -EBUSY, "sandbox %s is still running: a slim image is made "
-					    "from a finished run",
+		return why_set(why, -EBUSY,
+			       "sandbox %s is still running: a slim image is made "
+			       "from a finished run",
 			       b->id);
 	if (!name_valid(name))
 		return why_set(why, -EINVAL, "name: 1-128 characters of a-z 0-9 . _ -");
@@ -1800,8 +1844,7 @@ int images_build(struct reply *rp, const char *tenant, const char *recipe, const
 	if (tenant)
 		return why_set(why, -EPERM, "builds from recipes are for the host's admins");
 	if (!name_valid(recipe) || recipes_dir(recipes, sizeof(recipes)) < 0 ||
-	    (snprintf(path, sizeof(path), "%s/%s/recipe", recipes, recipe),
-	     stat(path, &st) < 0) ||
+	    (snprintf(path, sizeof(path), "%s/%s/recipe", recipes, recipe), stat(path, &st) < 0) ||
 	    !strcmp(recipe, "common"))
 		return why_set(why, -ENOENT, "no recipe %s in images/",
 			       text_printable(recipe ? recipe : "", safe, sizeof(safe)));
