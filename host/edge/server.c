@@ -702,7 +702,11 @@ static void conn_new(int fd, bool tcp)
 		close(fd);
 		return;
 	}
+	/* The most of any sink: a collected body (--max-body), a file (--max-file), an
+	 * image archive (--max-image); each sink holds its own. */
 	lim.max_body = D.opt.max_body > D.opt.max_file ? D.opt.max_body : D.opt.max_file;
+	if (D.opt.max_image > lim.max_body)
+		lim.max_body = D.opt.max_image;
 	c->in = malloc(IN_BUF);
 	if (!c->in || http_reader_new(&lim, &c->rd) < 0) {
 		free(c->in);
