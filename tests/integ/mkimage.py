@@ -7,8 +7,10 @@ or directories) of a busybox image, and hostile ones.
                                            opaque directory, Env/Cmd/WorkingDir/User
   mkimage.py oci OUT.tar|OUTDIR             the same as an OCI layout (gzip layers)
   mkimage.py hostile KIND OUT.tar         one layer with one attack: dotdot, absolute,
-                                           symlink-out, hardlink-out, device, setuid,
-                                           truncated, digest, big, opaque-xattr
+                                           symlink-out, hardlink-out, hardlink-abs, device,
+                                           setuid, truncated, digest, big, opaque-xattr,
+                                           deep, dirs, dir-with-data, many-layers,
+                                           fifo-manifest
 """
 import gzip
 import hashlib
@@ -168,6 +170,30 @@ def hostile(kind, out):
         bad = layer([(info("zeros"), bytes(4 << 20))])
         gz = gzip.compress(bad)
         docker_tar(out, [base, gz], diff_ids=["sha256:" + sha(base), "sha256:" + sha(gz)])
+        return
+    elif kind == "deep":
+        bad = layer([(info("/".join(["d"] * 300) + "/f"), b"x")])
+    elif kind == "dirs":
+        # Inodes that hold no data still cost: 1500 directories.
+        bad = layer([(info(f"d{i}", tarfile.DIRTYPE, 0o755), None) for i in range(1500)])
+    elif kind == "dir-with-data":
+        # A directory and a hard link declaring data (a pax size), which unpacking would
+        # skip: 80 MiB behind each, compressed to little.
+        raw = b""
+        for typ, name in ((tarfile.DIRTYPE, "dir"), (tarfile.LNKTYPE, "hl")):
+            t = info(name, typ, 0o755, linkname="bin/busybox")
+            t.pax_headers = {"size": str(80 << 20)}
+            raw += t.tobuf(tarfile.PAX_FORMAT) + b"A" * (80 << 20)
+        gz = gzip.compress(raw + bytes(1024), 1)
+        docker_tar(out, [base, gz], diff_ids=["sha256:" + sha(base), "sha256:" + sha(gz)])
+        return
+    elif kind == "many-layers":
+        layers = [base] + [layer([(info(f"f{i}"), b"x")]) for i in range(70)]
+        docker_tar(out, layers)
+        return
+    elif kind == "fifo-manifest":
+        open(out, "wb").write(layer([(info("manifest.json", tarfile.FIFOTYPE), None),
+                                     (info("index.json", tarfile.FIFOTYPE), None)]))
         return
     elif kind in ("truncated", "digest"):
         bad = layer([(info("file"), os.urandom(100000))])

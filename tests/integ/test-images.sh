@@ -14,7 +14,7 @@ t_builtins_in_store() {
 	start_sbxd
 	run_sbx image ls --json
 	assert_eq "$RC" 0 "image ls"
-	assert_eq "$(jget "$OUT" '",".join(sorted(i["name"] for i in j if i["owner"] == "public"))')" \
+	assert_eq "$(jget "$OUT" '",".join(sorted(i["name"] for i in j if i["owner"] == "public" and i["name"] in ("base", "host")))')" \
 		base,host "built-in images"
 	[ "$(jget "$OUT" '[i["size_bytes"] for i in j if i["name"] == "base"][0]')" -gt 500000 ] ||
 		fail "base's size_bytes"
@@ -158,7 +158,7 @@ t_tenants_apart() {
 	tcp "$tb" GET "/v1/jobs/$job"
 	assert_eq "$CODE" 404 "bob does not see alice's job"
 	tcp "$tb" GET /v1/images
-	assert_eq "$(jget "$BODY" '",".join(sorted(i["name"] for i in j["images"]))')" base,host \
+	assert_eq "$(jget "$BODY" 'sorted(set(i["owner"] for i in j["images"]))')" "['public']" \
 		"bob sees the public images only"
 	tcp "$tb" POST /v1/sandboxes -d '{"image":"mine"}'
 	assert_eq "$CODE" 400 "bob cannot run alice's image"
@@ -183,21 +183,25 @@ t_hostile_archives() {
 	rm -f /tmp/sbx-escape-* /srv/sbx-escape-*
 	local before kind
 	before=$(layers)
-	for kind in dotdot:"a path outside the image" symlink-out:"a parent cannot be made" \
+	for kind in dotdot:"a path outside the image" symlink-out:"a parent is a symlink" \
 		hardlink-out:"leaves the image" hardlink-abs:"not a file of this archive" \
 		truncated:"Truncated tar archive" digest:"does not match its digest" \
-		big:"more data than the limit allows"; do
+		big:"more data than the limit allows" deep:"a path outside the image" \
+		dirs:"more data than the limit allows" dir-with-data:"no file carries data" \
+		many-layers:"an image of 71 layers" fifo-manifest:"neither a docker-save"; do
 		python3 "$MKIMAGE" hostile "${kind%%:*}" "$TMPD/h.tar" || fail "mkimage ${kind%%:*}"
 		run_sbx image import "$TMPD/h.tar" --name "h-${kind%%:*}"
 		assert_eq "$RC" 125 "${kind%%:*} refused"
 		assert_contains "$ERR" "${kind#*:}" "${kind%%:*}: the reason"
 		[ "$(echo "$ERR" | grep -c '^sbx')" = 1 ] || fail "${kind%%:*}: one error line: $ERR"
 		assert_eq "$(layers)" "$before" "${kind%%:*}: no layer left"
-		[ -z "$(ls "$TMPD/state/images/tmp")" ] || fail "${kind%%:*}: tmp/ is not empty"
+		[ -z "$(ls "$TMPD/state/images/tmp" | grep -v '^gc-')" ] ||
+			fail "${kind%%:*}: tmp/ holds $(ls "$TMPD/state/images/tmp")"
 	done
 	ls /tmp/sbx-escape-* /srv/sbx-escape-* 2>/dev/null && fail "a file escaped the store"
 	run_sbx image ls --json
-	assert_eq "$(jget "$OUT" 'len(j)')" 2 "no image of a refused archive"
+	assert_eq "$(jget "$OUT" 'len([i for i in j if i["owner"] != "public"])')" 0 \
+		"no image of a refused archive"
 	# An archive over --max-image is refused before a byte of it is read.
 	head -c 4M /dev/zero >"$TMPD/huge.tar"
 	run_sbx image import "$TMPD/huge.tar" --name huge
