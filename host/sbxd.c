@@ -193,6 +193,7 @@ static void tick_done(struct loop_op *op, int res, uint32_t flags)
 	if (mono - D.box_tick_last >= 100000000) {
 		D.box_tick_last = mono;
 		box_tick(mono, real_ns());
+		templates_tick(mono);
 	}
 	bill_tick(real_ns());
 	if (mono - D.meter_tick_last >= (int64_t)D.opt.meter_tick_ns) {

@@ -176,6 +176,8 @@ json_t *box_json(const struct box *b)
 			      json_incref(b->spec));
 	if (b->req.image_id)
 		json_object_set_new(j, "image_id", json_string(b->req.image_id));
+	if (b->pooled)
+		json_object_set_new(j, "pooled", json_true());
 	json_object_set_new(j, "exit_code",
 			    b->exit_code >= 0 ? json_integer(b->exit_code) : json_null());
 	json_object_set_new(j, "reason",

@@ -158,6 +158,7 @@ struct box {
 	double restore_ms;	/* how long its restore took */
 	json_t *restore_stats;	/* CRIU's restore figures */
 	struct recorder *rec;	/* what its workload opens (record_files), or NULL */
+	bool pooled;		/* restored ahead for a template's warm pool, not taken yet */
 };
 
 enum exec_kind {

@@ -51,11 +51,12 @@ void images_collect(void);
 struct snap;
 json_t *templates_list(const char *tenant);
 int templates_get(const char *tenant, const char *name, json_t **ret, struct why *why);
-int templates_add(const char *tenant, const char *body, size_t len, json_t **ret,
-		  struct why *why);
+int templates_add(const char *tenant, const char *body, size_t len, json_t **ret, struct why *why);
 /* Removes the template and its snapshot; answers @rp. */
 int templates_delete(struct reply *rp, const char *tenant, const char *name, struct why *why);
 /* A new sandbox restored from the template's snapshot, answered on @rp. */
 int templates_launch(struct reply *rp, const char *tenant, const char *name, struct why *why);
+/* The tick: warm pools kept at their size. */
+void templates_tick(int64_t mono);
 /* The template holding snapshot @s, or NULL. */
 const char *templates_holding(const struct snap *s);

@@ -184,6 +184,8 @@ static int template_create(int argc, char **argv)
 {
 	struct run_opts o = { .create = true };
 	const char *ready = "true", *name = argc > 1 ? argv[1] : NULL;
+	long pool = 0;
+	char *end;
 	uint64_t ready_ns = 300000000000ULL;
 	char *args[256];
 	int n = 0, r, cmd;
@@ -191,8 +193,8 @@ static int template_create(int argc, char **argv)
 	if (!name || name[0] == '-')
 		return sbx_die(
 			"usage: sbx template create NAME [--ready CMD] [--ready-timeout DUR] "
-			"[--image IMAGE ...] -- CMD...");
-	/* --ready and --ready-timeout are this verb's; the rest are sbx create's. */
+			"[--pool N] [--image IMAGE ...] -- CMD...");
+	/* --ready, --ready-timeout and --pool are this verb's; the rest are sbx create's. */
 	args[n++] = argv[0];
 	for (int i = 2; i < argc && n < 255; i++) {
 		if (!strcmp(argv[i], "--")) {
@@ -202,6 +204,10 @@ static int template_create(int argc, char **argv)
 		}
 		if (!strcmp(argv[i], "--ready") && i + 1 < argc) {
 			ready = argv[++i];
+		} else if (!strcmp(argv[i], "--pool") && i + 1 < argc) {
+			pool = strtol(argv[++i], &end, 10);
+			if (*end || pool < 0 || pool > 16)
+				return sbx_die("--pool: a count from 0 to 16");
 		} else if (!strcmp(argv[i], "--ready-timeout") && i + 1 < argc) {
 			if (spec_parse_duration(argv[++i], &ready_ns) < 0 || !ready_ns)
 				return sbx_die("--ready-timeout: invalid duration \"%s\"", argv[i]);
@@ -268,7 +274,8 @@ static int template_create(int argc, char **argv)
 		json_decref(j);
 	}
 	if (r == 0) {
-		json_t *t = json_pack("{s:s,s:s}", "name", name, "snapshot", snap);
+		json_t *t = json_pack("{s:s,s:s,s:i}", "name", name, "snapshot", snap, "pool",
+				      (int)pool);
 		char *tb = json_dumps(t, JSON_COMPACT);
 		json_decref(t);
 		r = sbx_call_json(sock, "POST", "/v1/templates", tb, &j);

@@ -118,9 +118,10 @@ static const struct command commands[] = {
 	  .help = "an images/ recipe, into the store" },
 	{ .name = "template",
 	  .run = cmd_template,
-	  .synopsis = "template create NAME [--ready CMD]\n"
+	  .synopsis = "template create NAME [--ready CMD] [--pool N]\n"
 		      "     [CREATE OPTIONS] -- CMD...",
-	  .help = "start, wait until ready, snapshot: sbx\ncreate --template NAME restores it" },
+	  .help = "start, wait until ready, snapshot: sbx\ncreate --template NAME restores it\n"
+		  "(--pool: N kept warm, billed as running)" },
 	{ .synopsis = "template ls [--json] | inspect NAME | rm NAME", .help = "templates" },
 };
 
