@@ -86,7 +86,7 @@ IMAGES := $(B)/images/base/manifest.json $(B)/images/host/manifest.json
 # Benchmark programs: built by make test too, so that every change keeps them building.
 BENCH := $(B)/bench-launch $(B)/bench-sbxd $(B)/bench-meter
 
-.PHONY: all run demo test check-build check-layers bench fuzz format format-check clean setup
+.PHONY: all run demo test check-build check-layers bench fuzz format format-check clean setup images
 .SECONDARY:
 all: $(B)/sbx $(B)/sbxd $(B)/sbx-init $(IMAGES)
 
@@ -152,6 +152,15 @@ $(B)/images/base/manifest.json: $(call image_srcs,base) $(B)/sbx-init | $(SETUP)
 $(B)/images/host/manifest.json: $(call image_srcs,host) | $(SETUP)
 	@$(if $(Q),echo "  IMAGE   host")
 	$(Q)bash images/build.sh host $(B)/images/host
+# Debian images (mmdebstrap, about a minute each): built by `make images`, `make bench`
+# (python) or `sbx image build NAME` through sbxd; not by `make`.
+DEBIAN_IMAGES := python node agent
+$(DEBIAN_IMAGES:%=$(B)/images/%/manifest.json): $(B)/images/%/manifest.json: \
+		images/build.sh $(wildcard images/common/* images/common/etc/*) images/%/recipe \
+		images/%/manifest.json | $(SETUP)
+	@$(if $(Q),echo "  IMAGE   $*")
+	$(Q)bash images/build.sh $* $(B)/images/$*
+images: $(IMAGES) $(DEBIAN_IMAGES:%=$(B)/images/%/manifest.json)
 
 # ---- tests ----
 $(B)/tests/test-%: $(B)/tests/unit/test-%.o $(LIBHOST) $(LIBSANDBOX)
@@ -232,4 +241,4 @@ format-check:
 clean:
 	rm -rf $(B)
 
--include $(shell find $(B) -name '*.d' 2>/dev/null)
+-include $(shell find $(B) -path '$(B)/images' -prune -o -name '*.d' -type f -print 2>/dev/null)
