@@ -4,7 +4,8 @@
 #   make run        build, then start sbxd in the foreground (prints a quickstart)
 #   make demo       build, then run demonstration one-shot sandboxes
 #   make test       build and run every test; ends with "N passed, N failed, N skipped"
-#   make bench      launch, sbxd, meter-cost and networking benchmarks (tools/bench/)
+#   make bench      launch, sbxd, meter-cost, networking, checkpoint and image benchmarks
+#                   (tools/bench/; builds the python image)
 #   make fuzz       build the libFuzzer targets (build/fuzz/)
 #   make check-layers  host/'s rooms include only downwards (run by make test)
 #   make format / format-check
@@ -217,13 +218,14 @@ $(B)/bench-meter: tools/bench/bench-meter.c $(B)/host/sys/meter.o $(B)/host/sys/
 	$(Q)$(CC) $(ALL_CFLAGS) -I$(B)/bpf $(LDFLAGS_ALL) -o $@ $< $(B)/host/sys/meter.o \
 		$(B)/host/sys/usage.o $(LIBSANDBOX) $(PKG_LIBS) -lbpf
 
-bench: all $(BENCH) $(B)/tests/helpers/getppid-loop
+bench: all $(BENCH) $(B)/tests/helpers/getppid-loop $(B)/images/python/manifest.json
 	$(Q)bash tools/bench/launch.sh
 	$(Q)bash tools/bench/sbxd.sh
 	$(Q)bash tools/bench/meter.sh
 	$(Q)bash tools/bench/net.sh
 	$(Q)bash tools/bench/bill.sh
 	$(Q)bash tools/bench/ckpt.sh
+	$(Q)bash tools/bench/images.sh
 
 # sbxd in the foreground with its built-in defaults; `make demo` shows one-shot runs.
 run: all

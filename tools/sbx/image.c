@@ -157,8 +157,8 @@ static void bar_draw(struct bar *b, const char *what, uint64_t done, uint64_t to
 		memset(bar + fill, '.', (size_t)(30 - fill));
 		bar[30] = '\0';
 		human(total, t, sizeof(t));
-		fprintf(stderr, "\r\033[K[%s] %3d%% %s / %s  %s", bar, (int)(100.0 * done / total), d,
-			t, what);
+		fprintf(stderr, "\r\033[K[%s] %3d%% %s / %s  %s", bar, (int)(100.0 * done / total),
+			d, t, what);
 	} else {
 		fprintf(stderr, "\r\033[K%s  %s", what, d);
 	}
@@ -244,7 +244,8 @@ static int image_import(const struct image_args *a)
 		return sbx_die("%s: %s", a->arg, strerror(errno));
 	int fd = S_ISDIR(st.st_mode) ? tar_dir(a->arg) : open(a->arg, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return sbx_die("%s: %s", a->arg, fd == -EIO ? "cannot make a tar of it" : strerror(errno));
+		return sbx_die("%s: %s", a->arg,
+			       fd == -EIO ? "cannot make a tar of it" : strerror(errno));
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		close(fd);
 		return sbx_die("%s: not a file or directory", a->arg);
