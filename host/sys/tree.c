@@ -299,7 +299,6 @@ static int copy_dir(struct copy *c, int src, int dst, char *path, size_t plen, s
 				r = -errno;
 				break;
 			}
-			hash_record(c, "dir", path, &st, NULL);
 			r = copy_dir(c, s, d, path, plen + 1 + nlen, &sub);
 			if (r < 0)
 				break;
@@ -309,6 +308,8 @@ static int copy_dir(struct copy *c, int src, int dst, char *path, size_t plen, s
 				r = unlinkat(dst, name, AT_REMOVEDIR) < 0 ? -errno : 0;
 				continue;
 			}
+			/* After what it holds: a directory left out is in no digest. */
+			hash_record(c, "dir", path, &st, NULL);
 			if (fgetxattr(s, OPAQUE, opq, sizeof(opq)) == 1 && opq[0] == 'y')
 				(void)fsetxattr(d, OPAQUE, "y", 1, 0);
 			if (fchown(d, st.st_uid, st.st_gid) < 0 ||
