@@ -223,6 +223,9 @@ static void sandbox_free(struct sandbox *sb)
 	closep(&sb->pidfd);
 	closep(&sb->layer_fds[0]);
 	closep(&sb->layer_fds[1]);
+	for (unsigned i = 0; i < sb->nlower_fds; i++)
+		closep(&sb->lower_fds[i]);
+	free(sb->lower_fds);
 	free(sb->id);
 	free(sb);
 }
@@ -410,6 +413,12 @@ report:;
 		FAIL(STAGE_SYNC, -errno);
 	sb->layer_fds[0] = TAKE_FD(mounts.layers[0]);
 	sb->layer_fds[1] = TAKE_FD(mounts.layers[1]);
+	if (mounts.nlowers && (sb->lower_fds = calloc(mounts.nlowers, sizeof(int)))) {
+		for (unsigned i = 0; i < mounts.nlowers; i++)
+			sb->lower_fds[i] = TAKE_FD(mounts.lowers[i]);
+		sb->nlower_fds = mounts.nlowers;
+		mounts.nlowers = 0;
+	}
 	r = 0;
 out:
 #undef FAIL_AFTER_CLONE

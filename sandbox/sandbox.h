@@ -59,6 +59,8 @@ struct sandbox {
 	uid_t uid_base;	  /* host id of its root (idmap.h); 0 when unknown */
 	int layer_fds[2]; /* its root's layers, detached mounts: closed with it (off the
 			   * launch's path: closing one waits for an RCU grace period) */
+	int *lower_fds;	  /* the image's further layers, the same way */
+	unsigned nlower_fds;
 	bool reaped;
 };
 
