@@ -647,6 +647,31 @@ static json_t *rec_json(const struct img_rec *r)
 	return j;
 }
 
+static int recipes_dir(char *out, size_t size);
+
+/* The recipes of images/ that no public image of the same name holds yet. */
+static json_t *recipes_unbuilt(void)
+{
+	char dir[2048], path[2400];
+	json_t *a = json_array();
+	struct dirent **list = NULL;
+	struct stat st;
+
+	if (!a || recipes_dir(dir, sizeof(dir)) < 0)
+		return a;
+	int n = scandir(dir, &list, NULL, alphasort);
+	for (int i = 0; i < n; i++) {
+		const char *r = list[i]->d_name;
+		snprintf(path, sizeof(path), "%s/%s/recipe", dir, r);
+		if (name_valid(r) && strcmp(r, "common") && stat(path, &st) == 0 &&
+		    !rec_find("", r))
+			json_array_append_new(a, json_string(r));
+		free(list[i]);
+	}
+	free(list);
+	return a;
+}
+
 json_t *images_list(const char *tenant)
 {
 	json_t *a = json_array();
@@ -659,7 +684,7 @@ json_t *images_list(const char *tenant)
 			continue;
 		json_array_append_new(a, rec_json(r));
 	}
-	return json_pack("{s:o}", "images", a);
+	return json_pack("{s:o,s:o}", "images", a, "recipes", recipes_unbuilt());
 }
 
 int images_get(const char *tenant, const char *name, json_t **ret, struct why *why)
@@ -1551,12 +1576,57 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* What a slim image keeps: what the workload opened (a directory it opened keeps its
- * entries' names only where they were opened too), and every symlink. */
+static bool slim_has(const struct slim_set *s, const char *path)
+{
+	return bsearch(&path, s->paths, s->n, sizeof(char *), cmp_str) != NULL;
+}
+
+/* Whether a recorded path starts with @prefix and ends with @suffix. */
+static bool slim_has_prefix(const struct slim_set *s, const char *prefix, const char *suffix)
+{
+	size_t lo = 0, hi = s->n, pl = strlen(prefix), sl = strlen(suffix);
+	while (lo < hi) { /* the first path not below @prefix */
+		size_t mid = lo + (hi - lo) / 2;
+		if (strcmp(s->paths[mid], prefix) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (; lo < s->n && !strncmp(s->paths[lo], prefix, pl); lo++) {
+		size_t n = strlen(s->paths[lo]);
+		if (n >= pl + sl && !strcmp(s->paths[lo] + n - sl, suffix))
+			return true;
+	}
+	return false;
+}
+
+/* What a slim image keeps. fanotify reports opens, not lookups: a file a program only
+ * checks by name (stat) is not reported, so besides what the workload opened it keeps
+ * every symlink, the files of each directory the workload listed and its subdirectories
+ * (empty, unless more is kept in them: a listing is how a program finds what to stat),
+ * and D/M.py wherever D/__pycache__/M.TAG.pyc was opened (Python checks the source beside
+ * its cached bytecode by stat). */
 static bool slim_keep(const char *path, mode_t type, void *ud)
 {
 	const struct slim_set *s = ud;
-	return type == S_IFLNK || bsearch(&path, s->paths, s->n, sizeof(char *), cmp_str) != NULL;
+	if (type == S_IFLNK || slim_has(s, path))
+		return true;
+	size_t len = strlen(path);
+	const char *base = strrchr(path, '/');
+	if (base && len > 3 && !strcmp(path + len - 3, ".py") && len + 16 < PATH_MAX) {
+		char pyc[PATH_MAX];
+		snprintf(pyc, sizeof(pyc), "%.*s/__pycache__/%.*s.", (int)(base - path), path,
+			 (int)(len - 3 - (size_t)(base + 1 - path)), base + 1);
+		if (slim_has_prefix(s, pyc, ".pyc"))
+			return true;
+	}
+	const char *slash = strrchr(path, '/');
+	char parent[PATH_MAX];
+	if (!slash || (size_t)(slash - path) >= sizeof(parent))
+		return false;
+	memcpy(parent, path, (size_t)(slash - path));
+	parent[slash - path] = '\0';
+	return slash != path && slim_has(s, parent);
 }
 
 static void slim_fn(struct work *w)
