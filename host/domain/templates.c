@@ -41,6 +41,10 @@ struct pool_reply {
 
 static struct tmpl *T;
 static bool loaded;
+/* Snapshots of removed templates that restores (a pool's) still read: removed once they
+ * are done. */
+static char orphans[64][16];
+static unsigned norphans;
 
 static void pool_fill(struct tmpl *t);
 static void pool_drain(struct tmpl *t);
@@ -367,7 +371,7 @@ int templates_delete(struct reply *rp, const char *tenant, const char *name, str
 	if (!t)
 		return not_found(why, name);
 	struct snap *s = snap_find(t->snapshot, NULL);
-	if (s && s->users)
+	if (s && s->users && norphans == sizeof(orphans) / sizeof(orphans[0]))
 		return why_set(why, -EBUSY, "template %s is being started from", name);
 	int r = db_exec("DELETE FROM templates WHERE tenant = ? AND name = ?", t->tenant, t->name,
 			NULL, 0, 0);
@@ -378,8 +382,14 @@ int templates_delete(struct reply *rp, const char *tenant, const char *name, str
 			*p = t->next;
 			break;
 		}
+	t->pool = 0;
 	pool_drain(t);
 	tmpl_free(t);
+	if (s && s->users) {
+		/* Restores read it still: it goes after them (templates_tick). */
+		snprintf(orphans[norphans++], sizeof(orphans[0]), "%s", s->id);
+		s = NULL;
+	}
 	if (s) {
 		snap_remove(s, rp); /* answers @rp when its files are gone */
 		return 0;
@@ -419,6 +429,16 @@ void templates_tick(int64_t mono)
 {
 	if (!loaded)
 		return;
+	for (unsigned i = 0; i < norphans;) {
+		struct snap *s = snap_find(orphans[i], NULL);
+		if (s && s->users) {
+			i++;
+			continue;
+		}
+		if (s)
+			snap_remove(s, NULL);
+		memmove(orphans[i], orphans[i + 1], (--norphans - i) * sizeof(orphans[0]));
+	}
 	for (struct tmpl *t = T; t; t = t->next) {
 		/* Pooled sandboxes that ended (a timeout, a kill) leave the pool. */
 		unsigned k = 0;
