@@ -97,6 +97,13 @@ static int image_ls(const struct image_args *a)
 		       json_string_value(json_object_get(v, "owner")),
 		       json_array_size(json_object_get(v, "layers")), size);
 	}
+	json_t *rec = json_object_get(j, "recipes");
+	if (json_array_size(rec)) {
+		printf("\nRecipes not built yet (sbx image build NAME):");
+		json_array_foreach (rec, i, v)
+			printf(" %s", json_string_value(v));
+		printf("\n");
+	}
 	json_decref(j);
 	return 0;
 }
@@ -296,13 +303,91 @@ static int image_build(const struct image_args *a)
 	return r;
 }
 
+/* sbx image slim NAME --from IMAGE -- CMD...: the command run in a sandbox of IMAGE whose
+ * opened files are recorded, then an image of those files alone. */
+static int image_slim(int argc, char **argv)
+{
+	const char *name = NULL, *from = NULL, *sock = NULL;
+	struct bar b = { .tty = isatty(2) };
+	bool json = false;
+	int i = 1;
+
+	for (; i < argc && strcmp(argv[i], "--"); i++) {
+		if (!strcmp(argv[i], "--from") && i + 1 < argc)
+			from = argv[++i];
+		else if (!strcmp(argv[i], "--socket") && i + 1 < argc)
+			sock = argv[++i];
+		else if (!strcmp(argv[i], "--json"))
+			json = true;
+		else if (argv[i][0] != '-' && !name)
+			name = argv[i];
+		else
+			return sbx_die("unexpected argument: %s", argv[i]);
+	}
+	if (!name || !from || i + 1 >= argc)
+		return sbx_die("usage: sbx image slim NAME --from IMAGE -- CMD...");
+	struct image_args a = { .sock = sock, .json = json };
+	json_t *cmd = json_array(), *j = NULL;
+	for (i++; i < argc; i++)
+		json_array_append_new(cmd, json_string(argv[i]));
+	json_t *req = json_pack("{s:s,s:o,s:b}", "image", from, "cmd", cmd, "record_files", 1);
+	char *body = json_dumps(req, JSON_COMPACT), target[256], id[32] = "";
+	json_decref(req);
+	const char *path = sbx_socket_path(sock);
+	bar_draw(&b, "running the workload, its opened files recorded", 0, 0, true);
+	int r = body ? sbx_call_json(path, "POST", "/v1/sandboxes", body, &j)
+		     : sbx_die("out of memory");
+	free(body);
+	if (r)
+		return r;
+	snprintf(id, sizeof(id), "%s", json_string_value(json_object_get(j, "id")) ?: "");
+	json_decref(j);
+	snprintf(target, sizeof(target), "/v1/sandboxes/%s", id);
+	for (r = -1; r < 0;) {
+		if (sbx_call_json(path, "GET", target, NULL, &j)) {
+			r = EXIT_SBX;
+			break;
+		}
+		const char *state = json_string_value(json_object_get(j, "state"));
+		json_t *code = json_object_get(j, "exit_code");
+		if (state && !strcmp(state, "exited"))
+			r = json_integer_value(code) == 0
+				    ? 0
+				    : sbx_die("the workload exited with %d: a slim image is made "
+					      "from a run that succeeds",
+					      (int)json_integer_value(code));
+		json_decref(j);
+		struct timespec ts = { 0, 50000000 };
+		if (r < 0)
+			nanosleep(&ts, NULL);
+	}
+	if (b.tty)
+		fputc('\n', stderr);
+	if (r == 0) {
+		_cleanup_free_ char *en = client_query_escape(name);
+		char t2[400];
+		snprintf(t2, sizeof(t2), "/v1/images?name=%s&slim_from=%s", en ? en : "", id);
+		r = sbx_call_json(path, "POST", t2, NULL, &j);
+		const char *job = r ? NULL : json_string_value(json_object_get(j, "id"));
+		if (r == 0)
+			r = job ? follow_job(&a, &b, job) : sbx_die("sbxd answered no job");
+		json_decref(j);
+	}
+	struct client_resp resp;
+	if (!sbx_api(path, "DELETE", target, NULL, NULL, 0, &resp, NULL, NULL))
+		client_resp_clear(&resp);
+	return r;
+}
+
 int cmd_image(int argc, char **argv)
 {
 	struct image_args a = { 0 };
 	const char *sub = argc > 1 ? argv[1] : NULL;
 
 	if (!sub)
-		return sbx_die("usage: sbx image ls|inspect|import|build|rm ...");
+		return sbx_die("usage: sbx image ls|inspect|import|build|slim|rm ...");
+	if (!strcmp(sub, "slim"))
+		return image_slim(argc - 1, argv + 1);
 	int r = image_parse(argc - 1, argv + 1, &a);
 	if (r)
 		return r;
@@ -316,5 +401,5 @@ int cmd_image(int argc, char **argv)
 		return image_import(&a);
 	if (!strcmp(sub, "build"))
 		return image_build(&a);
-	return sbx_die("unknown image command \"%s\" (ls, inspect, import, build, rm)", sub);
+	return sbx_die("unknown image command \"%s\" (ls, inspect, import, build, slim, rm)", sub);
 }
