@@ -15,6 +15,7 @@
 #include <limits.h>
 #include <linux/openat2.h>
 #include <openssl/evp.h>
+#include <poll.h>
 #include <spawn.h>
 #include <sqlite3.h>
 #include <stdarg.h>
@@ -41,7 +42,8 @@
 #define MAX_JOBS_PER_TENANT 1
 #define JOB_KEEP_NS 3600000000000LL /* finished jobs stay readable this long */
 #define MAX_ENTRIES 2000000
-#define MAX_META (4u << 20) /* the most a manifest, index or config may be */
+#define MAX_META (4u << 20)  /* the most a manifest, index or config may be */
+#define UPLOAD_IDLE_MS 30000 /* an upload quiet this long is dropped */
 
 extern char **environ;
 
@@ -96,6 +98,7 @@ struct job {
 static struct {
 	char dir[2048];
 	char skeleton[IMAGE_ID_LEN + 1]; /* the layer every import gets on top */
+	char secret[IMAGE_ID_LEN + 1];	 /* salts the ids of layers unpacked with setuid bits */
 	struct img_rec *recs;
 	/* Built-in images (sbxd --images) not taken in yet: on their first use. */
 	struct pending {
@@ -398,12 +401,56 @@ static int layer_commit(const char *from, const char *id)
 	return tree_remove_at(AT_FDCWD, from);
 }
 
-static bool layer_exists(const char *id)
+/* Whether layer @id is stored; if so, its change time is made now, so that a collection
+ * while the job that found it runs spares it (images_collect). 0 or -ENOENT. */
+static int layer_touch(const char *id)
 {
 	char path[PATH_MAX + 80];
 	struct stat st;
 	snprintf(path, sizeof(path), "%s/layers/%s", S.dir, id);
-	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+	if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode))
+		return -ENOENT;
+	(void)utimensat(AT_FDCWD, path, NULL, 0);
+	return 0;
+}
+
+/* The same for a manifest and its layers (a slim job's source). */
+static void manifest_touch(const char *id)
+{
+	char path[PATH_MAX + 100];
+	snprintf(path, sizeof(path), "%s/manifests/%s.json", S.dir, id);
+	(void)utimensat(AT_FDCWD, path, NULL, 0);
+	json_t *layers = manifest_layers(id), *l;
+	size_t i;
+	json_array_foreach (layers, i, l)
+		if (json_is_string(l))
+			(void)layer_touch(json_string_value(l));
+	json_decref(layers);
+}
+
+/* The store's secret: 32 random bytes, made once, in hex. */
+static int secret_load(void)
+{
+	char path[PATH_MAX + 16];
+	unsigned char rnd[32];
+	snprintf(path, sizeof(path), "%s/secret", S.dir);
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd >= 0) {
+		ssize_t n = read(fd, S.secret, IMAGE_ID_LEN);
+		close(fd);
+		S.secret[n > 0 ? n : 0] = '\0';
+		if (image_id_valid(S.secret))
+			return 0;
+	}
+	if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd))
+		return -EIO;
+	hex(rnd, sizeof(rnd), S.secret);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return -errno;
+	ssize_t w = write(fd, S.secret, IMAGE_ID_LEN);
+	close(fd);
+	return w == IMAGE_ID_LEN ? 0 : -EIO;
 }
 
 /* Built-in images */
@@ -525,7 +572,7 @@ int images_init(void)
 		if (mkdir(path, 0700) < 0 && errno != EEXIST)
 			return -errno;
 	}
-	if ((r = recs_load()) < 0 || (r = skeleton_make()) < 0)
+	if ((r = recs_load()) < 0 || (r = skeleton_make()) < 0 || (r = secret_load()) < 0)
 		return r;
 	DIR *d = opendir(D.opt.images_dir);
 	for (struct dirent *e; d && (e = readdir(d));) {
@@ -699,15 +746,17 @@ int images_get(const char *tenant, const char *name, json_t **ret, struct why *w
 	return *ret ? 0 : why_set(why, -ENOMEM, "out of memory");
 }
 
-/* Who runs or keeps image @id: sandboxes (not ended) and snapshots, into @out. */
-static unsigned users_of(const char *id, char *out, size_t size)
+/* Who runs or keeps image @id: sandboxes (not ended) and snapshots of @owner (NULL: of
+ * anyone), named in @out. */
+static unsigned users_of(const char *id, const char *owner, char *out, size_t size)
 {
 	unsigned n = 0;
 	size_t len = 0;
 
 	out[0] = '\0';
 	for (struct box *b = D.boxes; b; b = b->next) {
-		if (b->state >= BOX_EXITED || !b->req.image_id || strcmp(b->req.image_id, id))
+		if (b->state >= BOX_EXITED || !b->req.image_id || strcmp(b->req.image_id, id) ||
+		    (owner && strcmp(b->tenant, owner)))
 			continue;
 		if (n++ < 8 && len < size)
 			len += (size_t)snprintf(out + len, size - len, "%ssandbox %s",
@@ -716,7 +765,7 @@ static unsigned users_of(const char *id, char *out, size_t size)
 	for (struct snap *s = D.snaps; s; s = s->next) {
 		const char *sid = json_string_value(
 			json_object_get(json_object_get(s->meta, "spec"), "image_id"));
-		if (s->deleting || !sid || strcmp(sid, id))
+		if (s->deleting || !sid || strcmp(sid, id) || (owner && strcmp(s->tenant, owner)))
 			continue;
 		if (n++ < 8 && len < size)
 			len += (size_t)snprintf(out + len, size - len, "%ssnapshot %s",
@@ -740,7 +789,9 @@ int images_delete(const char *tenant, const char *name, struct why *why)
 	if (!r)
 		return why_set(why, -ENOENT, "no image %s of yours",
 			       text_printable(name, safe, sizeof(safe)));
-	if (users_of(r->id, users, sizeof(users)))
+	/* Its owner's users hold it (an image of the same id that others named stays
+	 * theirs, and collection keeps what anyone runs); a public one: anyone's. */
+	if (users_of(r->id, r->tenant[0] ? r->tenant : NULL, users, sizeof(users)))
 		return why_set(why, -EBUSY, "image %s is in use by %s", r->name, users);
 	if ((e = rec_unstore(r)) < 0)
 		return why_set(why, e, "cannot remove image %s: %s", r->name, strerror(-e));
@@ -804,7 +855,7 @@ void images_collect(void)
 		    strcmp(e->d_name + IMAGE_ID_LEN, ".json"))
 			continue;
 		snprintf(id, sizeof(id), "%.*s", IMAGE_ID_LEN, e->d_name);
-		if (!in_set(keep_m, id) && users_of(id, users, sizeof(users)))
+		if (!in_set(keep_m, id) && users_of(id, NULL, users, sizeof(users)))
 			json_object_set_new(keep_m, id, json_true());
 	}
 	if (d)
@@ -1006,6 +1057,82 @@ nomem:
 	return why_set(why, -ENOMEM, "out of memory");
 }
 
+/* GET /v1/jobs/ID?follow=1: the job's record, a line each time it changes, until it
+ * ends. */
+struct job_follower {
+	struct reply *rp;
+	char id[16];
+	char *last;
+};
+
+static void follow_end(struct job_follower *f, bool whole)
+{
+	struct reply *rp = f->rp;
+	reply_watch(rp, NULL, NULL);
+	free(f->last);
+	free(f);
+	if (whole)
+		reply_close(rp, true);
+	reply_release(rp);
+}
+
+static void follow_gone(void *ud)
+{
+	follow_end(ud, false);
+}
+
+static void follow_pump(void *ud)
+{
+	struct job_follower *f = ud;
+	struct job *j = S.jobs;
+
+	while (j && strcmp(j->id, f->id))
+		j = j->next;
+	if (!j) {
+		follow_end(f, true);
+		return;
+	}
+	json_t *o = job_json(j);
+	char *line = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	if (line && (!f->last || strcmp(line, f->last))) {
+		reply_write(f->rp, line, strlen(line));
+		reply_write(f->rp, "\n", 1);
+		free(f->last);
+		f->last = TAKE_PTR(line);
+	}
+	free(line);
+	if (j->ended_ns)
+		follow_end(f, true);
+}
+
+static const struct reply_watch follow_watch = {
+	.drained = follow_pump,
+	.gone = follow_gone,
+	.poll = true,
+};
+
+int images_job_follow(struct reply *rp, const char *tenant, const char *id, struct why *why)
+{
+	char safe[40];
+	struct job *j = S.jobs;
+
+	while (j && (strcmp(j->id, id) || (tenant && strcmp(j->tenant, tenant))))
+		j = j->next;
+	if (!j)
+		return why_set(why, -ENOENT, "no job %s", text_printable(id, safe, sizeof(safe)));
+	struct job_follower *f = calloc(1, sizeof(*f));
+	if (!f)
+		return why_set(why, -ENOMEM, "out of memory");
+	f->rp = rp;
+	snprintf(f->id, sizeof(f->id), "%s", j->id);
+	reply_open(rp, STREAM_EVENTS, 0);
+	reply_hold(rp);
+	reply_watch(rp, &follow_watch, f);
+	follow_pump(f);
+	return 0;
+}
+
 int images_job(const char *tenant, const char *id, json_t **ret, struct why *why)
 {
 	char safe[40];
@@ -1030,6 +1157,7 @@ static void job_finish(struct job *j)
 			job_step(j, JOB_DONE, "image %s is ready", j->name);
 		__atomic_store_n(&j->state, r < 0 ? JOB_FAILED : JOB_DONE, __ATOMIC_RELEASE);
 	}
+	closep(&j->in_fd);
 	if (j->dir[0]) {
 		(void)tree_remove_at(AT_FDCWD, j->dir);
 		j->dir[0] = '\0';
@@ -1248,13 +1376,15 @@ static int import_layer(struct job *j, int outer, const char *path, const char *
 		return job_fail(j, -EINVAL, "layer %u: its content does not match its digest %s",
 				idx, want);
 	if (j->keep_setuid) {
-		char salted[80];
-		snprintf(salted, sizeof(salted), "setuid:%s", got);
+		/* Not the blob's id: no archive's blob can hash to it (the salt is the
+		 * store's secret), so no import without setuid bits meets this layer. */
+		char salted[160];
+		snprintf(salted, sizeof(salted), "setuid:%s:%s", S.secret, got);
 		sha256_buf(salted, strlen(salted), id);
 	} else {
 		snprintf(id, sizeof(id), "%s", got);
 	}
-	if (!layer_exists(id)) {
+	if (layer_touch(id) < 0) {
 		snprintf(dir, sizeof(dir), "%s/layer-%u", j->dir, idx);
 		if (mkdir(dir, 0755) < 0)
 			return job_fail(j, -errno, "layer %u: %s", idx, strerror(errno));
@@ -1470,7 +1600,16 @@ static void recv_fn(struct work *w)
 	char buf[1 << 16];
 
 	for (;;) {
-		ssize_t n = read(rw->pipe_rd, buf, sizeof(buf));
+		/* An upload that stalls gives its worker back (the edge then sees its pipe
+		 * closed and drops the connection). */
+		struct pollfd p = { .fd = rw->pipe_rd, .events = POLLIN };
+		int pr = poll(&p, 1, UPLOAD_IDLE_MS);
+		if (pr == 0) {
+			job_fail(j, -ETIMEDOUT, "upload: nothing came for %d s",
+				 UPLOAD_IDLE_MS / 1000);
+			break;
+		}
+		ssize_t n = pr < 0 ? -1 : read(rw->pipe_rd, buf, sizeof(buf));
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
@@ -1737,6 +1876,7 @@ int images_slim(struct reply *rp, const char *tenant, const char *name, const ch
 			set->n++;
 	j->slim = set;
 	snprintf(j->from_id, sizeof(j->from_id), "%s", b->req.image_id);
+	manifest_touch(j->from_id); /* kept while the job reads it */
 	snprintf(j->step, sizeof(j->step), "queued");
 	__atomic_store_n(&j->state, JOB_BUILDING, __ATOMIC_RELEASE);
 	j->next = S.jobs;

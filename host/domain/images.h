@@ -43,6 +43,8 @@ int images_build(struct reply *rp, const char *tenant, const char *recipe, const
 int images_slim(struct reply *rp, const char *tenant, const char *name, const char *box_id,
 		struct why *why);
 int images_job(const char *tenant, const char *id, json_t **ret, struct why *why);
+/* The job's record as a stream: a line each time it changes, until it ends. */
+int images_job_follow(struct reply *rp, const char *tenant, const char *id, struct why *why);
 /* Removes manifests and layers that no name, sandbox or snapshot holds. */
 void images_collect(void);
 

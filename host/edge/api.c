@@ -756,6 +756,10 @@ void api_handle(struct conn *c, struct http_request *req)
 		json_t *j = NULL;
 		if (!method_is(c, req, HTTP_GET, HTTP_HEAD))
 			return;
+		if (query_flag(req, "follow")) {
+			answer(c, images_job_follow(&c->reply, c->tenant, parts[2], &why), &why);
+			return;
+		}
 		int r = images_job(c->tenant, parts[2], &j, &why);
 		if (r == 0)
 			respond_json(c, 200, j);
