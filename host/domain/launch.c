@@ -643,6 +643,11 @@ static int box_launch(struct reply *rp, const char *tenant, json_t *spec, struct
 		if (rr < 0) {
 			free(j);
 			box_free(b);
+			if (rr == -EAGAIN)
+				return why_set(why, rr,
+					       "record_files: %d sandboxes record at once; wait "
+					       "for one to end",
+					       RECORDER_MAX);
 			return why_set(why, rr, "record_files: fanotify: %s", strerror(-rr));
 		}
 	}

@@ -17,6 +17,11 @@
 
 #include "../../sandbox/macro.h"
 
+/* The most paths kept (more: the recording says it lost some). */
+#define MAX_PATHS 262144
+
+static unsigned live; /* recorders whose fanotify group is open (recorder.h) */
+
 struct recorder {
 	int fan;
 	pthread_t thread;
@@ -37,6 +42,10 @@ static void take(struct recorder *r, int fd)
 	for (size_t i = r->n > 8 ? r->n - 8 : 0; i < r->n; i++)
 		if (!strcmp(r->paths[i], path))
 			return;
+	if (r->n == MAX_PATHS) {
+		r->lost = true;
+		return;
+	}
 	if (r->n == r->cap) {
 		size_t cap = r->cap ? 2 * r->cap : 1024;
 		char **np = realloc(r->paths, cap * sizeof(*np));
@@ -89,6 +98,8 @@ static void *reader(void *arg)
 
 int recorder_new(struct recorder **ret)
 {
+	if (__atomic_load_n(&live, __ATOMIC_RELAXED) >= RECORDER_MAX)
+		return -EAGAIN;
 	struct recorder *r = calloc(1, sizeof(*r));
 	if (!r)
 		return -ENOMEM;
@@ -106,6 +117,7 @@ int recorder_new(struct recorder **ret)
 		return -e;
 	}
 	r->running = true;
+	__atomic_add_fetch(&live, 1, __ATOMIC_RELAXED);
 	*ret = r;
 	return 0;
 }
@@ -129,6 +141,9 @@ void recorder_stop(struct recorder *r)
 	__atomic_store_n(&r->stop, true, __ATOMIC_RELEASE);
 	pthread_join(r->thread, NULL);
 	r->running = false;
+	/* Its group goes now: the kernel allows a user 128 of them. */
+	closep(&r->fan);
+	__atomic_sub_fetch(&live, 1, __ATOMIC_RELAXED);
 }
 
 static int cmp(const void *a, const void *b)

@@ -12,6 +12,10 @@
 
 struct recorder;
 
+/* Recorders at once (each a fanotify group, of which the kernel allows 128 a user):
+ * -EAGAIN beyond. At most 256 Ki paths each (more: recorder_paths says some were lost). */
+#define RECORDER_MAX 32
+
 int recorder_new(struct recorder **ret);
 /* Marks @root_fd's mount (a detached mount: the sandbox's root before it is attached).
  * Any thread. */
