@@ -29,6 +29,7 @@ struct tmpl {
 	char ready[POOL_MAX][16]; /* their ids, restored and waiting */
 	unsigned nready;
 	int64_t retry_at; /* CLOCK_MONOTONIC: no refill before (after a failure) */
+	uint64_t gen;	  /* which template of this name a pool restore is for */
 };
 
 /* A pool restore's answer: the sandbox joins the pool of the template, if it is still
@@ -36,6 +37,7 @@ struct tmpl {
 struct pool_reply {
 	struct reply reply;
 	char *tenant, *name;
+	uint64_t gen;
 	unsigned refs;
 };
 
@@ -48,6 +50,7 @@ static unsigned norphans;
 
 static void pool_fill(struct tmpl *t);
 static void pool_drain(struct tmpl *t);
+static uint64_t next_gen = 1;
 
 static void tmpl_free(struct tmpl *t)
 {
@@ -105,6 +108,7 @@ static int load(void)
 		t->snapshot = strdup((const char *)sqlite3_column_text(st, 2));
 		t->created_ns = sqlite3_column_int64(st, 3);
 		t->pool = (unsigned)sqlite3_column_int(st, 4);
+		t->gen = next_gen++;
 		if (t->pool > POOL_MAX)
 			t->pool = POOL_MAX;
 		if (!t->tenant || !t->name || !t->snapshot) {
@@ -187,10 +191,11 @@ static bool pool_alive(const struct reply *r)
 	return true;
 }
 
-static struct tmpl *find_owned(const char *owner, const char *name)
+/* The template a pool restore was for: of that name, and not one made again since. */
+static struct tmpl *find_owned(const struct pool_reply *p)
 {
 	for (struct tmpl *t = T; t; t = t->next)
-		if (!strcmp(t->tenant, owner) && !strcmp(t->name, name))
+		if (!strcmp(t->tenant, p->tenant) && !strcmp(t->name, p->name) && t->gen == p->gen)
 			return t;
 	return NULL;
 }
@@ -198,7 +203,7 @@ static struct tmpl *find_owned(const char *owner, const char *name)
 static void pool_done(struct reply *r, enum reply_kind kind, json_t *body)
 {
 	struct pool_reply *p = pool_of(r);
-	struct tmpl *t = find_owned(p->tenant, p->name);
+	struct tmpl *t = find_owned(p);
 	const char *id = json_string_value(json_object_get(body, "id"));
 	struct box *b = id ? box_find(id, NULL) : NULL;
 
@@ -216,7 +221,7 @@ static void pool_done(struct reply *r, enum reply_kind kind, json_t *body)
 static void pool_fail(struct reply *r, int err, const char *msg)
 {
 	struct pool_reply *p = pool_of(r);
-	struct tmpl *t = find_owned(p->tenant, p->name);
+	struct tmpl *t = find_owned(p);
 	logmsg(1, "template %s: a warm sandbox failed: %s", p->name, msg ? msg : "?");
 	if (t) {
 		t->filling--;
@@ -248,6 +253,7 @@ static void pool_fill(struct tmpl *t)
 		}
 		p->reply.ops = &pool_ops;
 		p->refs = 1;
+		p->gen = t->gen;
 		int r = box_create_from(&p->reply, s, &why);
 		if (r < 0) {
 			logmsg(1, "template %s: no warm sandbox: %s", t->name, why.msg);
@@ -324,9 +330,14 @@ int templates_add(const char *tenant, const char *body, size_t len, json_t **ret
 			       "NAME of 1-128 a-z 0-9 . _ - (not first . or -)",
 			       POOL_MAX);
 	}
+	/* The caller's own snapshot (an admin's too: sandboxes from a template are its
+	 * snapshot's tenant's), and not one a removed template leaves to go. */
 	struct snap *s = snap_find(sid, tenant);
-	if (!s) {
-		r = why_set(why, -ENOENT, "no snapshot %s",
+	bool orphan = false;
+	for (unsigned i = 0; s && i < norphans; i++)
+		orphan |= !strcmp(orphans[i], s->id);
+	if (!s || strcmp(s->tenant, owner_of(tenant)) || orphan) {
+		r = why_set(why, -ENOENT, "no snapshot %s of yours",
 			    text_printable(sid, safe, sizeof(safe)));
 		goto out;
 	}
@@ -347,6 +358,7 @@ int templates_add(const char *tenant, const char *body, size_t len, json_t **ret
 		goto out;
 	}
 	t->created_ns = real_ns();
+	t->gen = next_gen++;
 	t->pool = pool ? (unsigned)json_integer_value(pool) : 0;
 	r = db_exec("INSERT INTO templates(tenant, name, snapshot, created_ns, pool) "
 		    "VALUES(?,?,?,?,?)",
@@ -447,6 +459,10 @@ void templates_tick(int64_t mono)
 			if (b && b->state == BOX_RUNNING && !b->killing && !b->removing)
 				memcpy(t->ready[k++], t->ready[i], sizeof(t->ready[i]));
 		}
+		/* One that died waiting (its workload's own timeout, say) is not replaced
+		 * at once: a template whose sandboxes die fast does not restore in a loop. */
+		if (k < t->nready)
+			t->retry_at = mono + POOL_RETRY_NS;
 		t->nready = k;
 		if (mono >= t->retry_at)
 			pool_fill(t);
