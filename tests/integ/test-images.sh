@@ -246,6 +246,14 @@ t_progress_and_cut_uploads() {
 	script -qfec "$SBX image import $TMPD/img.tar --name tty" /dev/null >"$TMPD/tty.out" 2>&1
 	grep -q '\[#*\.*\] *[0-9]*%' "$TMPD/tty.out" || fail "no progress bar: $(head -c 300 "$TMPD/tty.out")"
 	grep -q "image tty is ready" "$TMPD/tty.out" || fail "no end line"
+	# Through the API: the job, followed to its end.
+	api POST "/v1/images?name=followed" --data-binary "@$TMPD/img.tar"
+	assert_eq "$CODE" 201 "import: $BODY"
+	local job
+	job=$(jget "$BODY" 'j["id"]')
+	curl -sN --max-time 60 --unix-socket "$SBX_SOCKET" "http://x/v1/jobs/$job?follow=1" >"$TMPD/follow"
+	[ "$(wc -l <"$TMPD/follow")" -ge 1 ] || fail "no job lines"
+	assert_eq "$(jget "$(tail -n 1 "$TMPD/follow")" 'j["state"]')" done "the last line of a followed job"
 	# Half an archive, then the connection closes.
 	local before
 	before=$(layers)
@@ -344,6 +352,39 @@ gone" "what it did not open is not there"
 	api POST "/v1/images?name=x&slim_from=$id"
 	assert_eq "$CODE" 400 "not recorded"
 	assert_contains "$BODY" "record_files" "says how"
+}
+
+# A template is of its owner's snapshot: no tenant (nor the host's admins) names
+# another's, and none starts another's.
+t_templates_of_others() {
+	local port=$((20000 + RANDOM % 20000)) ta tb
+	ta=$("$B/sbxd" tenant add alice --state-dir "$TMPD/state") || fail "tenant add"
+	tb=$("$B/sbxd" tenant add bob --state-dir "$TMPD/state") || fail "tenant add"
+	start_sbxd --listen "127.0.0.1:$port"
+	need_criu
+	SBXD_PORT=$port
+	tcp "$ta" POST /v1/sandboxes -d '{"image":"base","cmd":["sleep","1000"]}'
+	assert_eq "$CODE" 201 "alice creates"
+	local id sid
+	id=$(jget "$BODY" 'j["id"]')
+	tcp "$ta" POST "/v1/sandboxes/$id/checkpoint" -d '{}'
+	assert_eq "$CODE" 201 "alice checkpoints: $BODY"
+	sid=$(jget "$BODY" 'j["id"]')
+	tcp "$tb" POST /v1/templates -d "{\"name\":\"t\",\"snapshot\":\"$sid\"}"
+	assert_eq "$CODE" 404 "bob names alice's snapshot"
+	api POST /v1/templates -d "{\"name\":\"t\",\"snapshot\":\"$sid\"}"
+	assert_eq "$CODE" 404 "the admins name alice's snapshot"
+	tcp "$ta" POST /v1/templates -d "{\"name\":\"t\",\"snapshot\":\"$sid\",\"pool\":1}"
+	assert_eq "$CODE" 201 "alice names hers: $BODY"
+	tcp "$tb" POST /v1/sandboxes -d '{"template":"t"}'
+	assert_eq "$CODE" 400 "bob starts alice's template"
+	tcp "$tb" GET /v1/templates
+	assert_eq "$(jget "$BODY" 'len(j["templates"])')" 0 "bob sees none"
+	tcp "$ta" POST /v1/sandboxes -d '{"template":"t"}'
+	assert_eq "$CODE" 201 "alice starts hers"
+	assert_eq "$(jget "$BODY" 'j["tenant"]')" alice "hers"
+	tcp "$ta" DELETE /v1/templates/t
+	assert_eq "$CODE" 200 "alice removes hers: $BODY"
 }
 
 source "$(dirname "$0")/lib.sh"
