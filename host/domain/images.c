@@ -120,7 +120,7 @@ static const char *owner_of(const char *tenant)
 	return tenant ? tenant : ADMIN_TENANT;
 }
 
-static bool name_valid(const char *n)
+bool images_name_valid(const char *n)
 {
 	size_t len = n ? strlen(n) : 0;
 	return len > 0 && len <= 128 && n[0] != '.' && n[0] != '-' &&
@@ -577,7 +577,7 @@ int images_init(void)
 	DIR *d = opendir(D.opt.images_dir);
 	for (struct dirent *e; d && (e = readdir(d));) {
 		struct pending *p = calloc(1, sizeof(*p));
-		if (!name_valid(e->d_name) || !p ||
+		if (!images_name_valid(e->d_name) || !p ||
 		    asprintf(&p->dir, "%s/%s", D.opt.images_dir, e->d_name) < 0 ||
 		    !(p->name = strdup(e->d_name))) {
 			if (p)
@@ -710,7 +710,7 @@ static json_t *recipes_unbuilt(void)
 	for (int i = 0; i < n; i++) {
 		const char *r = list[i]->d_name;
 		snprintf(path, sizeof(path), "%s/%s/recipe", dir, r);
-		if (name_valid(r) && strcmp(r, "common") && stat(path, &st) == 0 &&
+		if (images_name_valid(r) && strcmp(r, "common") && stat(path, &st) == 0 &&
 		    !rec_find("", r))
 			json_array_append_new(a, json_string(r));
 		free(list[i]);
@@ -736,7 +736,7 @@ json_t *images_list(const char *tenant)
 
 int images_get(const char *tenant, const char *name, json_t **ret, struct why *why)
 {
-	struct img_rec *r = name_valid(name) ? rec_visible(tenant, name) : NULL;
+	struct img_rec *r = images_name_valid(name) ? rec_visible(tenant, name) : NULL;
 	char safe[140];
 
 	if (!r)
@@ -778,11 +778,11 @@ static unsigned users_of(const char *id, const char *owner, char *out, size_t si
 
 int images_delete(const char *tenant, const char *name, struct why *why)
 {
-	struct img_rec *r = name_valid(name) ? rec_find(owner_of(tenant), name) : NULL;
+	struct img_rec *r = images_name_valid(name) ? rec_find(owner_of(tenant), name) : NULL;
 	char safe[140], users[200];
 	int e;
 
-	if (!r && !tenant && name_valid(name)) {
+	if (!r && !tenant && images_name_valid(name)) {
 		builtins_settle(name);
 		r = rec_find("", name); /* the host's admins remove public ones too */
 	}
@@ -1664,7 +1664,7 @@ int images_import(struct reply *rp, const char *tenant, const char *name, bool p
 	struct job *j;
 	int pfd[2] = { -1, -1 }, r;
 
-	if (!name_valid(name))
+	if (!images_name_valid(name))
 		return why_set(why, -EINVAL,
 			       "name: 1-128 characters of a-z 0-9 . _ - (not first . or -), not "
 			       "\"%s\"",
@@ -1854,7 +1854,7 @@ int images_slim(struct reply *rp, const char *tenant, const char *name, const ch
 			       "sandbox %s is still running: a slim image is made "
 			       "from a finished run",
 			       b->id);
-	if (!name_valid(name))
+	if (!images_name_valid(name))
 		return why_set(why, -EINVAL, "name: 1-128 characters of a-z 0-9 . _ -");
 	const char *const *paths = recorder_paths(b->rec, &n, &lost);
 	if (lost)
@@ -2053,12 +2053,12 @@ int images_build(struct reply *rp, const char *tenant, const char *recipe, const
 
 	if (tenant)
 		return why_set(why, -EPERM, "builds from recipes are for the host's admins");
-	if (!name_valid(recipe) || recipes_dir(recipes, sizeof(recipes)) < 0 ||
+	if (!images_name_valid(recipe) || recipes_dir(recipes, sizeof(recipes)) < 0 ||
 	    (snprintf(path, sizeof(path), "%s/%s/recipe", recipes, recipe), stat(path, &st) < 0) ||
 	    !strcmp(recipe, "common"))
 		return why_set(why, -ENOENT, "no recipe %s in images/",
 			       text_printable(recipe ? recipe : "", safe, sizeof(safe)));
-	if (!name_valid(name))
+	if (!images_name_valid(name))
 		name = recipe;
 	if ((r = job_new(tenant, name, "build", true, &j, why)) < 0)
 		return r;

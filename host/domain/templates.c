@@ -303,13 +303,6 @@ int templates_get(const char *tenant, const char *name, json_t **ret, struct why
 	return *ret ? 0 : why_set(why, -ENOMEM, "out of memory");
 }
 
-static bool name_valid(const char *n)
-{
-	size_t len = n ? strlen(n) : 0;
-	return len > 0 && len <= 128 && n[0] != '.' && n[0] != '-' &&
-	       strspn(n, "abcdefghijklmnopqrstuvwxyz0123456789._-") == len;
-}
-
 int templates_add(const char *tenant, const char *body, size_t len, json_t **ret, struct why *why)
 {
 	json_error_t jerr;
@@ -320,8 +313,8 @@ int templates_add(const char *tenant, const char *body, size_t len, json_t **ret
 	char safe[140];
 	int r;
 
-	if (!json_is_object(j) || json_object_size(j) != 2 + (pool != NULL) || !name_valid(name) ||
-	    !sid ||
+	if (!json_is_object(j) || json_object_size(j) != 2 + (pool != NULL) ||
+	    !images_name_valid(name) || !sid ||
 	    (pool && (!json_is_integer(pool) || json_integer_value(pool) < 0 ||
 		      json_integer_value(pool) > POOL_MAX))) {
 		json_decref(j);

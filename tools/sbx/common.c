@@ -276,3 +276,17 @@ int sbx_stream_error(struct sbx_stream *st)
 	st->err = NULL;
 	return sbx_api_check(st->resp);
 }
+
+int sbx_create_id(const char *sock, char *body, char id[32])
+{
+	json_t *j = NULL;
+	int r = body ? sbx_call_json(sock, "POST", "/v1/sandboxes", body, &j)
+		     : sbx_die("out of memory");
+
+	free(body);
+	if (r)
+		return r;
+	snprintf(id, 32, "%s", json_string_value(json_object_get(j, "id")) ?: "");
+	json_decref(j);
+	return id[0] ? 0 : sbx_die("sbxd's answer has no id");
+}

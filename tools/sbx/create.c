@@ -140,25 +140,17 @@ int cmd_create(int argc, char **argv)
 int sbx_run_remote(const struct run_opts *o, int ncmd, char **cmd)
 {
 	const char *sock = sbx_socket_path(o->socket);
-	json_t *j = NULL, *rec = NULL;
+	json_t *rec = NULL;
 	int r;
 
 	if (o->usage_out)
 		return sbx_die("--usage: not with --net internet (sbx usage ID, through sbxd)");
 	if (o->seccomp && strcmp(o->seccomp, "default"))
 		return sbx_die("--seccomp: only \"default\" with --net internet (through sbxd)");
-	char *body = create_body(o, ncmd, cmd);
-	if (!body)
-		return sbx_die("out of memory");
-	r = sbx_call_json(sock, "POST", "/v1/sandboxes", body, &j);
-	free(body);
+	char id[32];
+	r = sbx_create_id(sock, create_body(o, ncmd, cmd), id);
 	if (r)
 		return r;
-	char id[32];
-	snprintf(id, sizeof(id), "%s", json_string_value(json_object_get(j, "id")) ?: "");
-	json_decref(j);
-	if (!id[0])
-		return sbx_die("sbxd's answer has no id");
 	r = sbx_logs_follow(sock, id);
 	if (r == 0)
 		r = sbx_sandbox_get_json(sock, id, NULL, &rec);
@@ -222,18 +214,12 @@ static int template_create(int argc, char **argv)
 	if (cmd >= n)
 		return sbx_die("a template needs its workload: sbx template create NAME -- CMD...");
 	const char *sock = sbx_socket_path(o.socket);
-	char *body = create_body(&o, n - cmd, args + cmd), target[160], snap[32] = "";
+	char target[160], snap[32] = "", id[32];
 	json_t *j = NULL;
-	if (!body)
-		return sbx_die("out of memory");
 	fprintf(stderr, "starting the workload\n");
-	r = sbx_call_json(sock, "POST", "/v1/sandboxes", body, &j);
-	free(body);
+	r = sbx_create_id(sock, create_body(&o, n - cmd, args + cmd), id);
 	if (r)
 		return r;
-	char id[32];
-	snprintf(id, sizeof(id), "%s", json_string_value(json_object_get(j, "id")) ?: "");
-	json_decref(j);
 	fprintf(stderr, "waiting until it is ready: %s\n", ready);
 	json_t *rb = json_pack("{s:[s,s,s],s:i}", "cmd", "sh", "-c", ready, "timeout", 60);
 	char *rbody = json_dumps(rb, JSON_COMPACT);

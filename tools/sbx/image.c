@@ -216,6 +216,13 @@ static int follow_job(const struct image_args *a, struct bar *b, const char *id)
 	}
 }
 
+/* The job that answer @j names, followed to its end. */
+static int follow_answer(const struct image_args *a, struct bar *b, json_t *j)
+{
+	const char *id = json_string_value(json_object_get(j, "id"));
+	return id ? follow_job(a, b, id) : sbx_die("sbxd answered no job");
+}
+
 /* An OCI layout directory, as a tar in a temporary file (unlinked; its descriptor). */
 static int tar_dir(const char *dir)
 {
@@ -277,8 +284,7 @@ static int image_import(const struct image_args *a)
 	client_resp_clear(&resp);
 	if (r)
 		return r;
-	const char *id = json_string_value(json_object_get(j, "id"));
-	r = id ? follow_job(a, &b, id) : sbx_die("sbxd answered no job");
+	r = follow_answer(a, &b, j);
 	json_decref(j);
 	return r;
 }
@@ -297,8 +303,7 @@ static int image_build(const struct image_args *a)
 	int r = sbx_call_json(sbx_socket_path(a->sock), "POST", target, NULL, &j);
 	if (r)
 		return r;
-	const char *id = json_string_value(json_object_get(j, "id"));
-	r = id ? follow_job(a, &b, id) : sbx_die("sbxd answered no job");
+	r = follow_answer(a, &b, j);
 	json_decref(j);
 	return r;
 }
@@ -335,13 +340,9 @@ static int image_slim(int argc, char **argv)
 	json_decref(req);
 	const char *path = sbx_socket_path(sock);
 	bar_draw(&b, "running the workload, its opened files recorded", 0, 0, true);
-	int r = body ? sbx_call_json(path, "POST", "/v1/sandboxes", body, &j)
-		     : sbx_die("out of memory");
-	free(body);
+	int r = sbx_create_id(path, body, id);
 	if (r)
 		return r;
-	snprintf(id, sizeof(id), "%s", json_string_value(json_object_get(j, "id")) ?: "");
-	json_decref(j);
 	snprintf(target, sizeof(target), "/v1/sandboxes/%s", id);
 	for (r = -1; r < 0;) {
 		if (sbx_call_json(path, "GET", target, NULL, &j)) {
@@ -368,9 +369,8 @@ static int image_slim(int argc, char **argv)
 		char t2[400];
 		snprintf(t2, sizeof(t2), "/v1/images?name=%s&slim_from=%s", en ? en : "", id);
 		r = sbx_call_json(path, "POST", t2, NULL, &j);
-		const char *job = r ? NULL : json_string_value(json_object_get(j, "id"));
 		if (r == 0)
-			r = job ? follow_job(&a, &b, job) : sbx_die("sbxd answered no job");
+			r = follow_answer(&a, &b, j);
 		json_decref(j);
 	}
 	struct client_resp resp;

@@ -73,6 +73,9 @@ int sbx_api_check(const struct client_resp *resp);
  * parse; caller decrefs), or EXIT_SBX after printing why. @body is JSON or NULL. */
 int sbx_call_json(const char *sock, const char *method, const char *target, const char *body,
 		  json_t **ret);
+/* POST /v1/sandboxes with @body (taken, freed; NULL: out of memory): 0 with the new
+ * sandbox's id in @id, or EXIT_SBX after printing why. */
+int sbx_create_id(const char *sock, char *body, char id[32]);
 /* GET of a sandbox's record (@sub NULL) or of one of its resources: 0 with *resp filled
  * (caller clears), or EXIT_SBX after printing why. */
 int sbx_sandbox_get(const char *sock, const char *id, const char *sub, struct client_resp *resp);
