@@ -98,6 +98,7 @@ struct job {
 static struct {
 	char dir[2048];
 	char skeleton[IMAGE_ID_LEN + 1]; /* the layer every import gets on top */
+	json_t *manifests;		 /* id -> parsed manifest (manifest_get) */
 	char secret[IMAGE_ID_LEN + 1];	 /* salts the ids of layers unpacked with setuid bits */
 	struct img_rec *recs;
 	/* Built-in images (sbxd --images) not taken in yet: on their first use. */
@@ -358,15 +359,27 @@ static int manifest_write(json_t *m, char id[IMAGE_ID_LEN + 1])
 	return r;
 }
 
+/* Manifest @id, parsed once: a manifest never changes, and launches, listings and
+ * collections read them (the loop's; workers read their files). Borrowed, or NULL. */
+static json_t *manifest_get(const char *id)
+{
+	json_t *m = json_object_get(S.manifests, id);
+	char path[PATH_MAX + 100];
+
+	if (m || !image_id_valid(id))
+		return m;
+	snprintf(path, sizeof(path), "%s/manifests/%s.json", S.dir, id);
+	m = json_load_file(path, 0, NULL);
+	if (json_is_object(m) && !json_object_set_new(S.manifests, id, m))
+		return m;
+	json_decref(m);
+	return NULL;
+}
+
 /* The layers of manifest @id (bottom first), as a JSON array, or NULL. */
 static json_t *manifest_layers(const char *id)
 {
-	char path[PATH_MAX + 100];
-	snprintf(path, sizeof(path), "%s/manifests/%s.json", S.dir, id);
-	json_t *m = json_load_file(path, 0, NULL);
-	json_t *l = json_incref(json_object_get(m, "layers"));
-	json_decref(m);
-	return l;
+	return json_incref(json_object_get(manifest_get(id), "layers"));
 }
 
 static uint64_t layers_size(json_t *layers)
@@ -563,6 +576,8 @@ int images_init(void)
 
 	if ((size_t)snprintf(S.dir, sizeof(S.dir), "%s/images", D.opt.state_dir) >= sizeof(S.dir))
 		return -ENAMETOOLONG;
+	if (!S.manifests && !(S.manifests = json_object()))
+		return -ENOMEM;
 	if (mkdir(S.dir, 0700) < 0 && errno != EEXIST)
 		return -errno;
 	snprintf(path, sizeof(path), "%s/tmp", S.dir);
@@ -617,9 +632,7 @@ static void builtins_settle(const char *name)
 /* The image's defaults where the request sets none: its command, workdir and user. */
 static int apply_defaults(struct api_create *req, struct why *why)
 {
-	char path[PATH_MAX + 100];
-	snprintf(path, sizeof(path), "%s/manifests/%s.json", S.dir, req->image_id);
-	json_t *m = json_load_file(path, 0, NULL);
+	json_t *m = manifest_get(req->image_id);
 	json_t *cmd = json_object_get(m, "cmd"), *v;
 	const char *wd = json_string_value(json_object_get(m, "workdir"));
 	const char *user = json_string_value(json_object_get(m, "user"));
@@ -645,7 +658,6 @@ static int apply_defaults(struct api_create *req, struct why *why)
 		req->uid = (uid_t)u;
 		req->gid = (gid_t)g;
 	}
-	json_decref(m);
 	return r < 0 ? why_set(why, r, "out of memory") : 0;
 }
 
@@ -679,9 +691,7 @@ int images_open(const struct api_create *req, struct image **ret, char **ret_err
 
 static json_t *rec_json(const struct img_rec *r)
 {
-	char path[PATH_MAX + 100];
-	snprintf(path, sizeof(path), "%s/manifests/%s.json", S.dir, r->id);
-	json_t *m = json_load_file(path, 0, NULL);
+	json_t *m = manifest_get(r->id);
 	json_t *j =
 		json_pack("{s:s,s:s,s:I,s:I,s:b,s:s}", "name", r->name, "id", r->id, "size_bytes",
 			  (json_int_t)r->size, "created_ns", (json_int_t)r->created_ns, "public",
@@ -690,7 +700,6 @@ static json_t *rec_json(const struct img_rec *r)
 	for (size_t i = 0; j && m && i < ARRAY_SIZE(keys); i++)
 		if (json_object_get(m, keys[i]))
 			json_object_set(j, keys[i], json_object_get(m, keys[i]));
-	json_decref(m);
 	return j;
 }
 
@@ -899,6 +908,8 @@ void images_collect(void)
 			if (rename(from, to) < 0)
 				logmsg(1, "image store: cannot collect %s: %s", from,
 				       strerror(errno));
+			else if (s == 0)
+				json_object_del(S.manifests, id);
 		}
 		if (d)
 			closedir(d);
