@@ -116,7 +116,7 @@ const char *images_store_dir(void)
 	return S.dir;
 }
 
-static const char *owner_of(const char *tenant)
+const char *images_owner(const char *tenant)
 {
 	return tenant ? tenant : ADMIN_TENANT;
 }
@@ -153,14 +153,6 @@ static int sha256_fd(int fd, char out[IMAGE_ID_LEN + 1])
 		return -errno;
 	hex(d, len, out);
 	return lseek(fd, 0, SEEK_SET) < 0 ? -errno : 0;
-}
-
-static void sha256_buf(const void *p, size_t n, char out[IMAGE_ID_LEN + 1])
-{
-	unsigned char d[EVP_MAX_MD_SIZE];
-	unsigned len = 0;
-	EVP_Digest(p, n, d, &len, EVP_sha256(), NULL);
-	hex(d, len, out);
 }
 
 static int open_in(int root, const char *path, int flags)
@@ -206,7 +198,7 @@ static void builtins_settle(const char *name);
 /* What @tenant sees by @name: its own, else a public one. */
 static struct img_rec *rec_visible(const char *tenant, const char *name)
 {
-	struct img_rec *r = rec_find(owner_of(tenant), name);
+	struct img_rec *r = rec_find(images_owner(tenant), name);
 	if (r)
 		return r;
 	builtins_settle(name);
@@ -339,7 +331,7 @@ static int manifest_write(json_t *m, char id[IMAGE_ID_LEN + 1])
 
 	if (!text)
 		return -ENOMEM;
-	sha256_buf(text, strlen(text), id);
+	(void)store_sha256_hex(text, strlen(text), id);
 	snprintf(path, sizeof(path), "%s/manifests/%s.json", S.dir, id);
 	snprintf(tmp, sizeof(tmp), "%s/tmp/manifest-%s.%d", S.dir, id, (int)gettid());
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
@@ -731,7 +723,7 @@ static json_t *recipes_unbuilt(void)
 json_t *images_list(const char *tenant)
 {
 	json_t *a = json_array();
-	const char *own = owner_of(tenant);
+	const char *own = images_owner(tenant);
 
 	builtins_settle(NULL);
 	for (struct img_rec *r = S.recs; r; r = r->next) {
@@ -787,7 +779,7 @@ static unsigned users_of(const char *id, const char *owner, char *out, size_t si
 
 int images_delete(const char *tenant, const char *name, struct why *why)
 {
-	struct img_rec *r = images_name_valid(name) ? rec_find(owner_of(tenant), name) : NULL;
+	struct img_rec *r = images_name_valid(name) ? rec_find(images_owner(tenant), name) : NULL;
 	char safe[140], users[200];
 	int e;
 
@@ -1035,7 +1027,7 @@ static int job_new(const char *tenant, const char *name, const char *kind, bool 
 	for (struct job *j = S.jobs; j; j = j->next)
 		if (!j->ended_ns) {
 			all++;
-			mine += !strcmp(j->tenant, owner_of(tenant));
+			mine += !strcmp(j->tenant, images_owner(tenant));
 		}
 	if (all >= MAX_JOBS || mine >= MAX_JOBS_PER_TENANT)
 		return why_set(why, -EAGAIN,
@@ -1050,8 +1042,8 @@ static int job_new(const char *tenant, const char *name, const char *kind, bool 
 		 rnd[4]);
 	j->kind = kind;
 	j->created_ns = real_ns();
-	if (!(j->tenant = strdup(owner_of(tenant))) ||
-	    !(j->owner = strdup(public_ ? "" : owner_of(tenant))) || !(j->name = strdup(name)))
+	if (!(j->tenant = strdup(images_owner(tenant))) ||
+	    !(j->owner = strdup(public_ ? "" : images_owner(tenant))) || !(j->name = strdup(name)))
 		goto nomem;
 	snprintf(j->dir, sizeof(j->dir), "%s/tmp/%s", S.dir, j->id);
 	if (mkdir(j->dir, 0700) < 0) {
@@ -1391,7 +1383,7 @@ static int import_layer(struct job *j, int outer, const char *path, const char *
 		 * store's secret), so no import without setuid bits meets this layer. */
 		char salted[160];
 		snprintf(salted, sizeof(salted), "setuid:%s:%s", S.secret, got);
-		sha256_buf(salted, strlen(salted), id);
+		(void)store_sha256_hex(salted, strlen(salted), id);
 	} else {
 		snprintf(id, sizeof(id), "%s", got);
 	}
@@ -1900,18 +1892,13 @@ int images_slim(struct reply *rp, const char *tenant, const char *name, const ch
 
 /* Builds */
 
-/* images/build.sh beside the daemon's build directory (build/sbxd -> images/). */
+/* The recipes, images/ beside the daemon's build directory (build/sbxd -> images/). */
 static int recipes_dir(char *out, size_t size)
 {
-	char self[2048];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	if (n < 0)
-		return -errno;
-	self[n] = '\0';
-	char *slash = strrchr(self, '/');
-	if (slash)
-		*slash = '\0';
-	snprintf(out, size, "%s/../images", self);
+	_cleanup_free_ char *dir = image_beside_exe("../images");
+	if (!dir)
+		return -ENOENT;
+	snprintf(out, size, "%s", dir);
 	return 0;
 }
 

@@ -27,6 +27,8 @@ int images_pin(const char *tenant, struct api_create *req, json_t *spec, struct 
  * thread. */
 int images_open(const struct api_create *req, struct image **ret, char **ret_error);
 
+/* Whose a request's things are: its tenant, or the host's admins' (NULL). */
+const char *images_owner(const char *tenant);
 /* A name of an image or template: 1-128 of a-z 0-9 . _ -, not first . or -. */
 bool images_name_valid(const char *name);
 json_t *images_list(const char *tenant);

@@ -123,17 +123,12 @@ static int load(void)
 	return 0;
 }
 
-static const char *owner_of(const char *tenant)
-{
-	return tenant ? tenant : ADMIN_TENANT;
-}
-
 static struct tmpl *find(const char *tenant, const char *name)
 {
 	if (load() < 0 || !name)
 		return NULL;
 	for (struct tmpl *t = T; t; t = t->next)
-		if (!strcmp(t->tenant, owner_of(tenant)) && !strcmp(t->name, name))
+		if (!strcmp(t->tenant, images_owner(tenant)) && !strcmp(t->name, name))
 			return t;
 	return NULL;
 }
@@ -329,7 +324,7 @@ int templates_add(const char *tenant, const char *body, size_t len, json_t **ret
 	bool orphan = false;
 	for (unsigned i = 0; s && i < norphans; i++)
 		orphan |= !strcmp(orphans[i], s->id);
-	if (!s || strcmp(s->tenant, owner_of(tenant)) || orphan) {
+	if (!s || strcmp(s->tenant, images_owner(tenant)) || orphan) {
 		r = why_set(why, -ENOENT, "no snapshot %s of yours",
 			    text_printable(sid, safe, sizeof(safe)));
 		goto out;
@@ -344,7 +339,7 @@ int templates_add(const char *tenant, const char *body, size_t len, json_t **ret
 		goto out;
 	}
 	struct tmpl *t = calloc(1, sizeof(*t));
-	if (!t || !(t->tenant = strdup(owner_of(tenant))) || !(t->name = strdup(name)) ||
+	if (!t || !(t->tenant = strdup(images_owner(tenant))) || !(t->name = strdup(name)) ||
 	    !(t->snapshot = strdup(s->id))) {
 		tmpl_free(t);
 		r = why_set(why, -ENOMEM, "out of memory");

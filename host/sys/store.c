@@ -129,12 +129,12 @@ bool store_tenant_name_valid(const char *name)
 	return text_is_name(name, 32) && strcmp(name, ADMIN_TENANT);
 }
 
-static int token_hash(const char *token, char out[65])
+int store_sha256_hex(const void *data, size_t len, char out[65])
 {
 	unsigned char md[32];
 	unsigned int mdlen = 0;
 
-	if (!EVP_Digest(token, strlen(token), md, &mdlen, EVP_sha256(), NULL) || mdlen != 32)
+	if (!EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) || mdlen != 32)
 		return -EIO;
 	for (int i = 0; i < 32; i++)
 		snprintf(out + 2 * i, 3, "%02x", md[i]);
@@ -156,7 +156,7 @@ int store_tenant_add(struct store *s, const char *name, char **ret_token)
 	strcpy(token, "sbx_");
 	for (size_t i = 0; i < sizeof(rnd); i++)
 		snprintf(token + 4 + 2 * i, 3, "%02x", rnd[i]);
-	r = token_hash(token, hash);
+	r = store_sha256_hex(token, strlen(token), hash);
 	if (r < 0)
 		return r;
 	clock_gettime(CLOCK_REALTIME, &ts);
@@ -180,7 +180,7 @@ int store_tenant_by_token(struct store *s, const char *token, char **ret_name)
 	char hash[65];
 	int r;
 
-	r = token_hash(token, hash);
+	r = store_sha256_hex(token, strlen(token), hash);
 	if (r < 0)
 		return r;
 	sqlite3_reset(s->by_token);

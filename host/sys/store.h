@@ -52,6 +52,8 @@ int store_tenant_by_token(struct store *s, const char *token, char **ret_name);
  * they create, and a name no tenant may take. */
 #define ADMIN_TENANT "admin"
 bool store_tenant_name_valid(const char *name);
+/* SHA-256 of @len bytes as 64 hex digits (tokens' hashes, the image store's ids). */
+int store_sha256_hex(const void *data, size_t len, char out[65]);
 
 /* Inserts or replaces a sandbox row. */
 int store_sandbox_put(struct store *s, const struct store_sandbox *sb);
