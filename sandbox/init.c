@@ -44,6 +44,7 @@
 #include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <dirent.h>
 #include <unistd.h>
 
 #include "ctl.h"
@@ -691,6 +692,292 @@ static int file_rm(const char *path)
 	return unlinkat(dfd, base, AT_REMOVEDIR) < 0 ? errno : 0;
 }
 
+/* ---- the filesystem helpers of the E2B surface ---- */
+
+/* The name of uid (or gid) @id in /etc/passwd (/etc/group) of the sandbox, or the
+ * number. The files are read once; at most 64 KiB of each. */
+static const char *id_name(bool group, unsigned id)
+{
+	static char buf[2][65536], num[2][16];
+	static bool loaded[2];
+	char *b = buf[group];
+
+	if (!loaded[group]) {
+		loaded[group] = true;
+		int fd = open_in_root(group ? "/etc/group" : "/etc/passwd",
+				      O_RDONLY | O_NONBLOCK | O_NOCTTY);
+		struct stat st;
+		if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+			ssize_t n = read(fd, b, sizeof(buf[0]) - 1);
+			b[n > 0 ? n : 0] = '\0';
+		}
+		if (fd >= 0)
+			close(fd);
+	}
+	/* name:x:ID:... one a line */
+	for (char *line = b; *line;) {
+		char *end = strchr(line, '\n'), *c1 = strchr(line, ':');
+		char *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+		if (!end)
+			end = line + strlen(line);
+		if (c1 && c2 && c2 < end && c1 - line < 64) {
+			char *e;
+			unsigned long v = strtoul(c2 + 1, &e, 10);
+			if (e != c2 + 1 && *e == ':' && v == id) {
+				static char name[2][64];
+				memcpy(name[group], line, (size_t)(c1 - line));
+				name[group][c1 - line] = '\0';
+				return name[group];
+			}
+		}
+		line = *end ? end + 1 : end;
+	}
+	snprintf(num[group], sizeof(num[group]), "%u", id);
+	return num[group];
+}
+
+/* One entry on stdout: "KIND MODE SIZE SEC NSEC\0OWNER\0GROUP\0PATH\0TARGET\0", KIND f
+ * (file), d, l (symlink) or o (other). */
+static int fs_emit(const char *path, const struct stat *st, int dfd, const char *name)
+{
+	char head[128], target[4096] = "";
+	char kind = S_ISREG(st->st_mode)   ? 'f'
+		    : S_ISDIR(st->st_mode) ? 'd'
+		    : S_ISLNK(st->st_mode) ? 'l'
+					   : 'o';
+	if (kind == 'l') {
+		ssize_t n = readlinkat(dfd, name, target, sizeof(target) - 1);
+		target[n > 0 ? n : 0] = '\0';
+	}
+	int n = snprintf(head, sizeof(head), "%c %o %lld %lld %ld", kind,
+			 (unsigned)(st->st_mode & 07777), (long long)st->st_size,
+			 (long long)st->st_mtim.tv_sec, (long)st->st_mtim.tv_nsec);
+	int err = write_all(1, head, (size_t)n + 1);
+	const char *owner = id_name(false, st->st_uid);
+	if (!err)
+		err = write_all(1, owner, strlen(owner) + 1);
+	const char *group = id_name(true, st->st_gid);
+	if (!err)
+		err = write_all(1, group, strlen(group) + 1);
+	if (!err)
+		err = write_all(1, path, strlen(path) + 1);
+	if (!err)
+		err = write_all(1, target, strlen(target) + 1);
+	return err;
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+#define FS_MAX_ENTRIES 100000
+
+/* Entries below @dfd (named @path), in name order, each directory's entries after it,
+ * @depth levels down; symlinks are not followed. */
+static int fs_walk(int dfd, const char *path, unsigned depth, unsigned *count)
+{
+	DIR *d = fdopendir(dfd);
+	char **names = NULL;
+	size_t n = 0, cap = 0;
+	int err = 0;
+
+	if (!d) {
+		close(dfd);
+		return errno;
+	}
+	for (struct dirent *e; (e = readdir(d));) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		if (n == cap) {
+			char **p = realloc(names, (cap = cap ? 2 * cap : 64) * sizeof(*p));
+			if (!p) {
+				err = ENOMEM;
+				break;
+			}
+			names = p;
+		}
+		if (!(names[n] = strdup(e->d_name))) {
+			err = ENOMEM;
+			break;
+		}
+		n++;
+	}
+	if (!err)
+		qsort(names, n, sizeof(*names), name_cmp);
+	for (size_t i = 0; i < n && !err; i++) {
+		struct stat st;
+		char sub[4096];
+		if (fstatat(dirfd(d), names[i], &st, AT_SYMLINK_NOFOLLOW) < 0)
+			continue; /* gone meanwhile */
+		if (++*count > FS_MAX_ENTRIES) {
+			err = E2BIG;
+			break;
+		}
+		if ((size_t)snprintf(sub, sizeof(sub), "%s/%s", strcmp(path, "/") ? path : "",
+				     names[i]) >= sizeof(sub))
+			continue;
+		err = fs_emit(sub, &st, dirfd(d), names[i]);
+		if (!err && depth > 1 && S_ISDIR(st.st_mode)) {
+			int sfd = openat(dirfd(d), names[i],
+					 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (sfd >= 0)
+				err = fs_walk(sfd, sub, depth - 1, count);
+		}
+	}
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	closedir(d);
+	return err;
+}
+
+/* stat PATH: the entry itself; ls PATH DEPTH: what is below it. */
+static int fs_stat(const char *path, unsigned depth)
+{
+	const char *base;
+	struct stat st;
+	int dfd;
+
+	if (!strcmp(path, "/")) {
+		dfd = open_in_root("/", O_PATH | O_DIRECTORY);
+		base = "";
+	} else {
+		dfd = open_parent(path, &base);
+	}
+	if (dfd < 0)
+		return -dfd;
+	if (fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) < 0) {
+		int err = errno;
+		close(dfd);
+		return err;
+	}
+	if (!depth) {
+		int err = fs_emit(path, &st, dfd, base);
+		close(dfd);
+		return err;
+	}
+	close(dfd);
+	/* ls: the directory itself may be a symlink to one (followed, in the root). */
+	int fd = open_in_root(path, O_RDONLY | O_DIRECTORY);
+	if (fd < 0)
+		return -fd;
+	int err = check_fs(fd);
+	unsigned count = 0;
+	if (err) {
+		close(fd);
+		return err;
+	}
+	return fs_walk(fd, path, depth, &count);
+}
+
+/* mkdir -p PATH; EEXIST when it was a directory already. */
+static int fs_mkdir(const char *path, bool exist_ok)
+{
+	char buf[4096];
+	int dfd = open_in_root("/", O_PATH | O_DIRECTORY), err = 0;
+	bool made = false;
+
+	if (dfd < 0)
+		return -dfd;
+	if (strlen(path) >= sizeof(buf)) {
+		close(dfd);
+		return ENAMETOOLONG;
+	}
+	strcpy(buf, path);
+	for (char *save = NULL, *c = strtok_r(buf, "/", &save); c && !err;
+	     c = strtok_r(NULL, "/", &save)) {
+		if (!strcmp(c, ".") || !strcmp(c, "..")) {
+			err = EINVAL;
+			break;
+		}
+		made = mkdirat(dfd, c, 0755) == 0;
+		if (!made && errno != EEXIST) {
+			err = errno;
+			break;
+		}
+		int next = openat(dfd, c, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (next < 0)
+			err = errno == ELOOP ? ENOTDIR : errno;
+		else if ((err = check_fs(next)))
+			close(next);
+		if (!err) {
+			close(dfd);
+			dfd = next;
+		}
+	}
+	close(dfd);
+	if (!err && !made && !exist_ok)
+		err = EEXIST;
+	return err;
+}
+
+/* mv SRC DST: DST's parent made if missing, then renamed. */
+static int fs_move(const char *src, const char *dst)
+{
+	char dir[4096];
+	const char *sb, *db;
+	int r = filepath_split(dst, dir, sizeof(dir), &db);
+
+	if (r < 0)
+		return -r;
+	if (*dir && (r = fs_mkdir(dir, true)))
+		return r;
+	int sfd = open_parent(src, &sb);
+	if (sfd < 0)
+		return -sfd;
+	int dfd = open_parent(dst, &db);
+	if (dfd < 0) {
+		close(sfd);
+		return -dfd;
+	}
+	r = renameat(sfd, sb, dfd, db) < 0 ? errno : 0;
+	close(sfd);
+	close(dfd);
+	return r;
+}
+
+/* rm -rf: what is below @name in @dfd, then it; a missing one is no error. */
+static int fs_remove_at(int dfd, const char *name, unsigned depth)
+{
+	if (unlinkat(dfd, name, 0) == 0 || errno == ENOENT)
+		return 0;
+	if (errno != EISDIR && errno != EPERM)
+		return errno;
+	if (depth > 512)
+		return ELOOP;
+	int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return errno;
+	DIR *d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return errno;
+	}
+	int err = 0;
+	for (struct dirent *e; !err && (e = readdir(d));)
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+			err = fs_remove_at(dirfd(d), e->d_name, depth + 1);
+	closedir(d);
+	if (!err && unlinkat(dfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+		err = errno;
+	return err;
+}
+
+static int fs_remove(const char *path)
+{
+	const char *base;
+	int dfd = open_parent(path, &base);
+
+	if (dfd == -ENOENT)
+		return 0;
+	if (dfd < 0)
+		return -dfd;
+	int err = fs_remove_at(dfd, base, 0);
+	close(dfd);
+	return err;
+}
+
 /* sbx-init --file get PATH MAX | put PATH SIZE | rm PATH: run by the host's files API
  * inside the sandbox, as its user and in its cgroups (what it writes is charged to the
  * sandbox), with PATH resolved inside its root. Exits 0, or with the errno of the
@@ -700,7 +987,7 @@ static int file_tool(int argc, char **argv)
 	unsigned long long n = 0;
 	char *end = NULL;
 
-	if (argc == 5) {
+	if (argc == 5 && strcmp(argv[2], "mv")) {
 		errno = 0;
 		n = strtoull(argv[4], &end, 10);
 		if (errno || *end || end == argv[4])
@@ -710,9 +997,29 @@ static int file_tool(int argc, char **argv)
 		file_exit(file_get(argv[3], n));
 	if (argc == 5 && !strcmp(argv[2], "put"))
 		file_exit(file_put(argv[3], n));
+	if (argc == 5 && !strcmp(argv[2], "putp")) {
+		char dir[4096];
+		const char *base;
+		int err = filepath_split(argv[3], dir, sizeof(dir), &base) < 0 ? EINVAL
+			  : *dir					       ? fs_mkdir(dir, true)
+									       : 0;
+		file_exit(err ? err : file_put(argv[3], n));
+	}
 	if (argc == 4 && !strcmp(argv[2], "rm"))
 		file_exit(file_rm(argv[3]));
-	fprintf(stderr, "usage: sbx-init --file get PATH MAX | put PATH SIZE | rm PATH\n");
+	if (argc == 4 && !strcmp(argv[2], "stat"))
+		file_exit(fs_stat(argv[3], 0));
+	if (argc == 5 && !strcmp(argv[2], "ls"))
+		file_exit(n >= 1 && n <= 64 ? fs_stat(argv[3], (unsigned)n) : EINVAL);
+	if (argc == 4 && !strcmp(argv[2], "mkdir"))
+		file_exit(fs_mkdir(argv[3], false));
+	if (argc == 5 && !strcmp(argv[2], "mv"))
+		file_exit(fs_move(argv[3], argv[4]));
+	if (argc == 4 && !strcmp(argv[2], "rmrf"))
+		file_exit(fs_remove(argv[3]));
+	fprintf(stderr,
+		"usage: sbx-init --file get PATH MAX | put[p] PATH SIZE | rm PATH | stat PATH "
+		"| ls PATH DEPTH | mkdir PATH | mv SRC DST | rmrf PATH\n");
 	return 125;
 }
 

@@ -704,6 +704,7 @@ void api_exec_clear(struct api_exec *e)
 	strv_free(e->env);
 	free(e->workdir);
 	free(e->stdin_data);
+	free(e->tag);
 	*e = (struct api_exec){ 0 };
 }
 

@@ -71,6 +71,10 @@ struct api_exec {
 	char *stdin_data;
 	size_t stdin_len;
 	uint64_t timeout_ns; /* 0 = none */
+	/* Not of /v1's body: a process that outlives its request (the E2B surface's), its
+	 * stdin left open for input (exec_input), and the tag it is found by. */
+	bool keep, keep_stdin;
+	char *tag;
 };
 
 /* Frees a NULL-terminated array of strings and the strings. */

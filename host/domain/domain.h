@@ -57,7 +57,8 @@ struct options {
 	/* Networking: the address pool, the uplink, the upstream resolver (NULL: defaults),
 	 * the operator's exceptions, and each sandbox's cap of concurrent connections. */
 	const char *net_pool, *net_uplink, *net_dns;
-	const char *domain; /* published ports are PORT-ID.DOMAIN on the TCP listener */
+	const char *domain;   /* published ports are PORT-ID.DOMAIN on the TCP listener */
+	const char *e2b_base; /* the image of E2B's default template, "base" */
 	bool no_net;
 	struct net_exception *net_allow;
 	unsigned n_net_allow, net_max_conns;
@@ -167,7 +168,10 @@ enum exec_kind {
 	EXEC_FILE_GET, /* the files API's helper (sbx-init --file) */
 	EXEC_FILE_PUT,
 	EXEC_FILE_RM,
+	EXEC_FILE_FS, /* box_fs(): its output collected, parsed at its end */
 };
+
+struct exec_tap;
 
 struct exec {
 	struct exec *next;
@@ -176,6 +180,13 @@ struct exec {
 	uint32_t id;
 	enum exec_kind kind;
 	bool stream, started, exited, failed, timed_out, finished;
+	/* A kept process (api_exec.keep): it runs on when its readers go; more readers
+	 * attach to its stream (exec_attach); its stdin takes input while it runs. */
+	bool keep, stdin_keep, in_busy;
+	int pid;	 /* inside the sandbox, once started */
+	int signal_sent; /* the last signal a caller sent it */
+	char **argv, **env_given, *cwd, *tag;
+	struct exec_tap *taps;
 	/* A file transfer: its path, its size (PUT), the size header of a GET and what of
 	 * the file is still to send. */
 	char *path;
@@ -319,6 +330,15 @@ int box_create_from(struct reply *rp, struct snap *s, struct why *why);
 /* exec.c: a command in @b; its output collected into one answer, or streamed as
  * events (@stream). */
 int exec_start(struct reply *rp, struct box *b, struct api_exec *e, bool stream, struct why *why);
+/* Kept processes: the one of @b with pid @pid (inside the sandbox), or with tag @tag;
+ * NULL if none runs. */
+struct exec *exec_find_kept(struct box *b, int pid, const char *tag);
+/* Another reader of its events, from now on ("start" first, then its output, its end). */
+int exec_attach(struct reply *rp, struct exec *x, struct why *why);
+/* Bytes for its stdin, in order; or its stdin closed (EOF). */
+int exec_input(struct exec *x, const void *data, size_t len, struct why *why);
+int exec_close_stdin(struct exec *x, struct why *why);
+int exec_signal(struct exec *x, int sig, struct why *why);
 
 /* files.c: a file in @b, by a helper inside it: GET streams it, PUT (@size bytes) reads
  * it from the reply's body, RM removes it. */
@@ -329,6 +349,24 @@ enum file_op {
 };
 int box_files(struct reply *rp, struct box *b, enum file_op op, const char *path, uint64_t size,
 	      struct why *why);
+/* A PUT of @len bytes of @data (copied), the file's missing directories made first. */
+int box_files_data(struct reply *rp, struct box *b, const char *path, const char *data, size_t len,
+		   struct why *why);
+
+/* Directories and metadata, by the same helper: the entry at a path (STAT) or those
+ * below it, @depth levels (LS), made with its parents (MKDIR; -EEXIST when it was a
+ * directory already), renamed to @path2 (MOVE), removed with all below it (REMOVE).
+ * Answers {"entries": [{"path", "kind": "file"|"dir"|"symlink"|"other", "mode", "size",
+ * "mtime_ns", "owner", "group", "target"?}]} (STAT and LS), or {}. */
+enum fs_op {
+	FS_STAT,
+	FS_LS,
+	FS_MKDIR,
+	FS_MOVE,
+	FS_REMOVE,
+};
+int box_fs(struct reply *rp, struct box *b, enum fs_op op, const char *path, const char *path2,
+	   unsigned depth, struct why *why);
 
 /* logs.c: what its log has, as the reader takes it; with @follow, on as it grows until
  * the sandbox stopped. */

@@ -20,11 +20,31 @@
 
 static void exec_gone(void *ud);
 static void exec_resume(void *ud);
+static void tap_gone(void *ud);
+static void tap_drained(void *ud);
 
 static const struct reply_watch exec_watch = {
 	.drained = exec_resume,
 	.gone = exec_gone,
 };
+
+/* Another reader of a kept process's events (exec_attach). */
+struct exec_tap {
+	struct exec_tap *next;
+	struct exec *x;
+	struct reply *rp;
+};
+
+static const struct reply_watch tap_watch = {
+	.drained = tap_drained,
+	.gone = tap_gone,
+};
+
+/* The most bytes waiting for a process's stdin, and readers of one process. */
+#define EXEC_STDIN_MAX (1u << 20)
+#define EXEC_MAX_TAPS 16
+/* The most kept processes of a sandbox at once. */
+#define EXEC_MAX_KEPT 256
 
 static void exec_maybe_free(struct exec *x)
 {
@@ -43,6 +63,10 @@ static void exec_maybe_free(struct exec *x)
 	free(x->stdin_data);
 	free(x->acc[0]);
 	free(x->acc[1]);
+	strv_free(x->argv);
+	strv_free(x->env_given);
+	free(x->cwd);
+	free(x->tag);
 	free(x);
 	box_maybe_free(b);
 }
@@ -57,31 +81,13 @@ struct reply *exec_detach(struct exec *x)
 	return rp;
 }
 
-static json_t *data_json(const char *data, size_t len, const char **key)
+/* An event to every reader of @x's stream. */
+static void exec_emit(struct exec *x, const struct reply_ev *ev)
 {
-	json_t *s = json_stringn(data, len);
-	if (s) {
-		*key = "data";
-		return s;
-	}
-	*key = "data_b64";
-	char *enc = b64_encode(data, len);
-	s = json_string(enc ? enc : "");
-	free(enc);
-	return s;
-}
-
-/* One event of a streamed command, a line of JSON, to @rp (none: dropped). */
-static void stream_event(struct reply *rp, json_t *ev)
-{
-	char *line = json_dumps(ev, JSON_COMPACT);
-	json_decref(ev);
-	if (line && rp) {
-		size_t n = strlen(line);
-		line[n] = '\n';
-		reply_write(rp, line, n + 1);
-	}
-	free(line);
+	if (x->rp)
+		reply_event(x->rp, ev);
+	for (struct exec_tap *t = x->taps; t; t = t->next)
+		reply_event(t->rp, ev);
 }
 
 /* The most a byte of output takes in a JSON answer: "\u0000" for a control byte, two
@@ -124,19 +130,20 @@ static void exec_collect(struct exec *x, int which, const char *data, size_t len
 
 static void exec_deliver(struct exec *x, int which, const char *data, size_t len)
 {
-	if (!x->rp || x->finished)
+	if ((!x->rp && !x->taps) || x->finished)
 		return;
 	if (x->kind >= EXEC_FILE_GET) {
 		if (x->kind == EXEC_FILE_GET && !which)
 			file_deliver(x, data, len);
+		if (x->kind == EXEC_FILE_FS && !which)
+			fs_collect(x, data, len);
 		return;
 	}
 	if (x->stream) {
-		const char *key;
-		json_t *d = data_json(data, len, &key);
-		json_t *ev = json_pack("{s:s}", "type", which ? "stderr" : "stdout");
-		json_object_set_new(ev, key, d);
-		stream_event(x->rp, ev);
+		struct reply_ev ev = { .type = which ? REV_STDERR : REV_STDOUT,
+				       .data = data,
+				       .len = len };
+		exec_emit(x, &ev);
 		return;
 	}
 	exec_collect(x, which, data, len);
@@ -145,8 +152,8 @@ static void exec_deliver(struct exec *x, int which, const char *data, size_t len
 static json_t *exec_result(const struct exec *x)
 {
 	const char *k1, *k2;
-	json_t *o = data_json(x->acc[0] ? x->acc[0] : "", x->acc_len[0], &k1);
-	json_t *e = data_json(x->acc[1] ? x->acc[1] : "", x->acc_len[1], &k2);
+	json_t *o = reply_data_json(x->acc[0] ? x->acc[0] : "", x->acc_len[0], &k1);
+	json_t *e = reply_data_json(x->acc[1] ? x->acc[1] : "", x->acc_len[1], &k2);
 	json_t *j = json_pack("{s:i,s:b}", "exit_code", x->code, "timed_out", x->timed_out);
 	json_object_set_new(j, !strcmp(k1, "data") ? "stdout" : "stdout_b64", o);
 	json_object_set_new(j, !strcmp(k2, "data") ? "stderr" : "stderr_b64", e);
@@ -162,15 +169,28 @@ static void exec_finish(struct exec *x)
 		io_uring_prep_cancel(loop_sqe(&D.loop, NULL), &x->out_op, 0);
 	if (x->err_armed)
 		io_uring_prep_cancel(loop_sqe(&D.loop, NULL), &x->err_op, 0);
-	if (x->in_fd >= 0 && x->ops)
+	if (x->in_busy)
 		io_uring_prep_cancel(loop_sqe(&D.loop, NULL), &x->in_op, 0);
+	else
+		closep(&x->in_fd);
 	x->box->last_active = mono_ns();
+	struct reply_ev ev = { .type = REV_EXIT, .code = x->code, .timed_out = x->timed_out };
+	if (x->signal_sent && x->code == 128 + x->signal_sent)
+		ev.signal = x->signal_sent;
+	while (x->taps) {
+		struct exec_tap *t = x->taps;
+		x->taps = t->next;
+		reply_watch(t->rp, NULL, NULL);
+		reply_event(t->rp, &ev);
+		reply_close(t->rp, true);
+		reply_release(t->rp);
+		free(t);
+	}
 	struct reply *rp = exec_detach(x);
 	if (rp && x->kind >= EXEC_FILE_GET) {
 		file_answer(rp, x);
 	} else if (rp && x->stream) {
-		stream_event(rp, json_pack("{s:s,s:i,s:b}", "type", "exit", "exit_code", x->code,
-					   "timed_out", x->timed_out));
+		reply_event(rp, &ev);
 		reply_close(rp, true);
 	} else if (rp) {
 		reply_done(rp, REPLY_OK, exec_result(x));
@@ -183,6 +203,9 @@ static void exec_finish(struct exec *x)
 /* Its reader has not taken what it was sent: reading waits (the pipe fills). */
 static bool exec_paused(const struct exec *x)
 {
+	for (const struct exec_tap *t = x->taps; t; t = t->next)
+		if (reply_pending(t->rp) >= REPLY_HIGH)
+			return true;
 	return x->rp && (x->stream || x->kind == EXEC_FILE_GET) &&
 	       reply_pending(x->rp) >= REPLY_HIGH;
 }
@@ -272,23 +295,28 @@ static void exec_resume(void *ud)
 	exec_arm(x, 1);
 }
 
+static void exec_write_stdin(struct exec *x);
+
 static void in_done(struct loop_op *op, int res, uint32_t flags)
 {
 	struct exec *x = (struct exec *)((char *)op - offsetof(struct exec, in_op));
 
 	x->ops--;
-	if (res > 0 && !x->finished && (size_t)res < x->stdin_len) {
+	x->in_busy = false;
+	if (res > 0 && !x->finished) {
 		memmove(x->stdin_data, x->stdin_data + res, x->stdin_len - (size_t)res);
 		x->stdin_len -= (size_t)res;
-		struct io_uring_sqe *sqe = loop_sqe(&D.loop, &x->in_op);
-		io_uring_prep_write(sqe, x->in_fd, x->stdin_data, (unsigned)x->stdin_len,
-				    (uint64_t)-1);
-		x->ops++;
+	} else if (res < 0 && res != -EINTR && res != -EAGAIN) {
+		x->stdin_len = 0; /* the command stopped reading */
+		x->stdin_keep = false;
+	}
+	if (x->stdin_len && !x->finished && x->in_fd >= 0) {
+		exec_write_stdin(x);
 		return;
 	}
-	/* All written, or the command stopped reading: EOF for it. */
-	closep(&x->in_fd);
-	x->in_fd = -1;
+	/* All written: EOF for it, unless it is kept open for more. */
+	if (!x->stdin_keep || x->finished)
+		closep(&x->in_fd);
 	exec_maybe_free(x);
 }
 
@@ -299,13 +327,34 @@ static void exec_gone(void *ud)
 	struct reply *rp = exec_detach(x);
 	if (rp)
 		reply_release(rp);
-	/* An upload's helper sees its input end early, and removes what it wrote. */
-	if (!x->exited && x->box->ctl_fd >= 0 && x->kind != EXEC_FILE_PUT)
+	/* An upload's helper sees its input end early, and removes what it wrote; a kept
+	 * process runs on. */
+	if (!x->exited && x->box->ctl_fd >= 0 && x->kind != EXEC_FILE_PUT && !x->keep)
 		(void)ctl_send_signal(x->box->ctl_fd, x->id, SIGKILL);
 	/* Reading paused for it goes on (what comes is dropped) to the command's end, also
 	 * for a sandbox already removed, whose commands the tick no longer sees. */
 	exec_resume(x);
 	exec_check_done(x);
+}
+
+static void tap_drained(void *ud)
+{
+	exec_resume(((struct exec_tap *)ud)->x);
+}
+
+static void tap_gone(void *ud)
+{
+	struct exec_tap *t = ud;
+	struct exec *x = t->x;
+	for (struct exec_tap **p = &x->taps; *p; p = &(*p)->next)
+		if (*p == t) {
+			*p = t->next;
+			break;
+		}
+	reply_watch(t->rp, NULL, NULL);
+	reply_release(t->rp);
+	free(t);
+	exec_resume(x);
 }
 
 static struct exec *exec_find(struct box *b, uint32_t id)
@@ -339,9 +388,9 @@ void exec_event(struct box *b, const struct ctl_reply *r)
 	switch (r->type) {
 	case CTL_STARTED:
 		x->started = true;
-		if (x->stream && x->rp)
-			stream_event(x->rp,
-				     json_pack("{s:s,s:i}", "type", "start", "pid", r->value));
+		x->pid = r->value;
+		if (x->stream)
+			exec_emit(x, &(struct reply_ev){ .type = REV_START, .pid = r->value });
 		exec_resume(x);
 		break;
 	case CTL_FAILED:
@@ -411,6 +460,7 @@ void exec_link(struct exec *x, struct box *b, struct reply *rp)
 
 static void exec_write_stdin(struct exec *x)
 {
+	x->in_busy = true;
 	x->in_op.cb = in_done;
 	struct io_uring_sqe *sqe = loop_sqe(&D.loop, &x->in_op);
 	io_uring_prep_write(sqe, x->in_fd, x->stdin_data, (unsigned)x->stdin_len, (uint64_t)-1);
@@ -428,9 +478,19 @@ int exec_start(struct reply *rp, struct box *b, struct api_exec *e, bool stream,
 	r = exec_refused(b, why);
 	if (r < 0)
 		goto out;
+	if (e->keep) {
+		unsigned kept = 0;
+		for (struct exec *k = b->execs; k; k = k->next)
+			kept += k->keep && !k->finished;
+		if (kept >= EXEC_MAX_KEPT) {
+			r = why_set(why, -EAGAIN, "sandbox %s runs %u processes, the most it may",
+				    b->id, kept);
+			goto out;
+		}
+	}
 	x = calloc(1, sizeof(*x));
 	if (!x || pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0 ||
-	    (e->stdin_len && pipe2(in, O_CLOEXEC) < 0)) {
+	    ((e->stdin_len || e->keep_stdin) && pipe2(in, O_CLOEXEC) < 0)) {
 		r = why_set(why, -EIO, "cannot start the command: %s", strerror(errno));
 		goto out;
 	}
@@ -438,11 +498,13 @@ int exec_start(struct reply *rp, struct box *b, struct api_exec *e, bool stream,
 	if (r == 0) {
 		x->id = ++b->next_exec_id;
 		text_printable(e->cmd[0], x->argv0, sizeof(x->argv0));
-		int stdio[3] = { e->stdin_len ? in[0] : D.devnull, out[1], err[1] };
+		int stdio[3] = { in[0] >= 0 ? in[0] : D.devnull, out[1], err[1] };
 		const char *cwd = e->workdir	   ? e->workdir
 				  : b->req.workdir ? b->req.workdir
 						   : LAUNCH_DEFAULT_WORKDIR;
 		r = ctl_send_exec(b->ctl_fd, x->id, e->cmd, envp, cwd, stdio);
+		if (r == 0 && e->keep && !(x->cwd = strdup(cwd)))
+			r = -ENOMEM;
 		strv_free(envp);
 	}
 	if (r == -EAGAIN)
@@ -460,14 +522,23 @@ int exec_start(struct reply *rp, struct box *b, struct api_exec *e, bool stream,
 	x->stream = stream;
 	x->stdin_data = TAKE_PTR(e->stdin_data);
 	x->stdin_len = e->stdin_len;
+	x->keep = e->keep && stream;
+	x->stdin_keep = e->keep_stdin;
+	if (x->keep) {
+		x->argv = TAKE_PTR(e->cmd);
+		x->env_given = TAKE_PTR(e->env);
+		x->tag = TAKE_PTR(e->tag);
+	}
 	x->deadline = e->timeout_ns ? mono_ns() + (int64_t)e->timeout_ns : 0;
 	exec_link(x, b, rp);
 	api_exec_clear(e);
 	if (stream)
 		reply_open(rp, STREAM_EVENTS, 0);
 	/* Output is read once sbx-init says it started the command: "start" comes first. */
-	if (x->in_fd >= 0)
+	if (x->in_fd >= 0 && x->stdin_len)
 		exec_write_stdin(x);
+	else if (x->in_fd >= 0 && !x->stdin_keep)
+		closep(&x->in_fd);
 	return 0;
 out:
 	for (int i = 0; i < 2; i++) {
@@ -475,7 +546,92 @@ out:
 		closep(&err[i]);
 		closep(&in[i]);
 	}
+	if (x)
+		free(x->cwd);
 	free(x);
 	api_exec_clear(e);
 	return r;
+}
+
+void exec_feed(struct exec *x, char *data, size_t len)
+{
+	free(x->stdin_data);
+	x->stdin_data = data;
+	x->stdin_len = len;
+	if (len)
+		exec_write_stdin(x);
+	else
+		closep(&x->in_fd);
+}
+
+struct exec *exec_find_kept(struct box *b, int pid, const char *tag)
+{
+	for (struct exec *x = b->execs; x; x = x->next)
+		if (x->keep && x->started && !x->exited &&
+		    (tag ? x->tag && !strcmp(x->tag, tag) : x->pid == pid))
+			return x;
+	return NULL;
+}
+
+int exec_attach(struct reply *rp, struct exec *x, struct why *why)
+{
+	unsigned n = 0;
+	for (struct exec_tap *t = x->taps; t; t = t->next)
+		n++;
+	if (n >= EXEC_MAX_TAPS)
+		return why_set(why, -EAGAIN, "process %d has %u readers, the most it may", x->pid,
+			       n);
+	struct exec_tap *t = calloc(1, sizeof(*t));
+	if (!t)
+		return why_set(why, -ENOMEM, "out of memory");
+	*t = (struct exec_tap){ .next = x->taps, .x = x, .rp = rp };
+	x->taps = t;
+	reply_hold(rp);
+	reply_watch(rp, &tap_watch, t);
+	reply_open(rp, STREAM_EVENTS, 0);
+	reply_event(rp, &(struct reply_ev){ .type = REV_START, .pid = x->pid });
+	return 0;
+}
+
+int exec_input(struct exec *x, const void *data, size_t len, struct why *why)
+{
+	if (x->in_fd < 0 || !x->stdin_keep)
+		return why_set(why, -EBUSY, "process %d: its stdin is closed", x->pid);
+	if (x->stdin_len + len > EXEC_STDIN_MAX)
+		return why_set(why, -EAGAIN,
+			       "process %d: %zu bytes wait for its stdin already; retry later",
+			       x->pid, x->stdin_len);
+	if (!len)
+		return 0;
+	char *p = realloc(x->stdin_data, x->stdin_len + len);
+	if (!p)
+		return why_set(why, -ENOMEM, "out of memory");
+	memcpy(p + x->stdin_len, data, len);
+	x->stdin_data = p;
+	x->stdin_len += len;
+	if (!x->in_busy)
+		exec_write_stdin(x);
+	return 0;
+}
+
+int exec_close_stdin(struct exec *x, struct why *why)
+{
+	(void)why;
+	x->stdin_keep = false;
+	if (!x->in_busy)
+		closep(&x->in_fd);
+	return 0;
+}
+
+int exec_signal(struct exec *x, int sig, struct why *why)
+{
+	struct box *b = x->box;
+	if (b->ctl_fd < 0)
+		return why_set(why, -EAGAIN, "sandbox %s cannot be reached now; retry", b->id);
+	int r = ctl_send_signal(b->ctl_fd, x->id, sig);
+	if (r < 0)
+		return why_set(why, r == -EAGAIN ? -EAGAIN : -EIO, "process %d: %s", x->pid,
+			       strerror(-r));
+	x->signal_sent = sig;
+	return 0;
 }

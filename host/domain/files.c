@@ -42,6 +42,10 @@ static int file_why(struct why *w, const char *path, int r)
 		return why_set(w, -ENOSPC, "%s: the sandbox is out of memory", p);
 	case ENOTEMPTY:
 		return why_set(w, -ENOTEMPTY, "%s: directory not empty", p);
+	case EEXIST:
+		return why_set(w, -EEXIST, "%s: already exists", p);
+	case E2BIG:
+		return why_set(w, -EFBIG, "%s: more than 100000 entries", p);
 	case EAGAIN:
 		return why_set(w, -EAGAIN,
 			       "%s: the sandbox cannot start its file helper now (process limit?)",
@@ -97,12 +101,98 @@ void file_deliver(struct exec *x, const char *data, size_t len)
 	reply_write(x->rp, data, len);
 }
 
+/* The most a listing's records take on the host. */
+#define FS_OUTPUT_MAX (32u << 20)
+
+void fs_collect(struct exec *x, const char *data, size_t len)
+{
+	if (x->truncated[0] || x->acc_len[0] + len > FS_OUTPUT_MAX) {
+		x->truncated[0] = true;
+		return;
+	}
+	char *p = realloc(x->acc[0], x->acc_len[0] + len);
+	if (!p) {
+		x->truncated[0] = true;
+		return;
+	}
+	memcpy(p + x->acc_len[0], data, len);
+	x->acc[0] = p;
+	x->acc_len[0] += len;
+}
+
+/* The helper's records (sbx-init --file stat|ls): "KIND MODE SIZE SEC NSEC\0OWNER\0
+ * GROUP\0PATH\0TARGET\0" each. NULL when they are malformed. */
+static json_t *fs_entries(const char *p, size_t len)
+{
+	static const struct {
+		char c;
+		const char *name;
+	} kinds[] = { { 'f', "file" }, { 'd', "dir" }, { 'l', "symlink" }, { 'o', "other" } };
+	const char *end = p + len, *f[5];
+	json_t *arr = json_array();
+
+	while (p < end) {
+		for (int i = 0; i < 5; i++) {
+			const char *nul = memchr(p, '\0', (size_t)(end - p));
+			if (!nul)
+				goto bad;
+			f[i] = p;
+			p = nul + 1;
+		}
+		char kind;
+		unsigned mode;
+		long long size, sec;
+		long nsec;
+		int used = 0;
+		if (sscanf(f[0], "%c %o %lld %lld %ld%n", &kind, &mode, &size, &sec, &nsec,
+			   &used) != 5 ||
+		    f[0][used])
+			goto bad;
+		const char *kname = NULL;
+		for (size_t i = 0; i < ARRAY_SIZE(kinds); i++)
+			if (kinds[i].c == kind)
+				kname = kinds[i].name;
+		if (!kname)
+			goto bad;
+		json_t *e = json_pack("{s:s,s:s,s:i,s:I,s:I,s:s,s:s}", "path", f[3], "kind", kname,
+				      "mode", (int)mode, "size", (json_int_t)size, "mtime_ns",
+				      (json_int_t)(sec * 1000000000LL + nsec), "owner", f[1],
+				      "group", f[2]);
+		if (!e) /* not UTF-8 */
+			continue;
+		if (kind == 'l')
+			json_object_set_new(e, "target", json_string(f[4]));
+		json_array_append_new(arr, e);
+	}
+	return json_pack("{s:o}", "entries", arr);
+bad:
+	json_decref(arr);
+	return NULL;
+}
+
 /* The helper's exit answers the request: its code is 0 or the errno of the failure. */
 void file_answer(struct reply *rp, struct exec *x)
 {
 	int err = x->failed	  ? x->code
 		  : x->code > 128 ? ENOMEM /* killed: in a sandbox, the OOM killer */
 				  : x->code;
+
+	if (x->kind == EXEC_FILE_FS) {
+		json_t *j = NULL;
+		if (!err && x->truncated[0])
+			err = E2BIG;
+		if (!err && !(j = fs_entries(x->acc[0] ? x->acc[0] : "", x->acc_len[0]))) {
+			struct why w;
+			why_set(&w, -EIO, "the sandbox's file helper answered malformed records");
+			reply_fail_why(rp, -EIO, &w);
+			return;
+		}
+		if (err)
+			file_fail(rp, x->path, -err);
+		else
+			reply_done(rp, REPLY_OK, j);
+		return;
+	}
 
 	if (x->kind == EXEC_FILE_GET && x->head_sent)
 		/* Cut short (the file shrank, the helper died): the length was promised. */
@@ -175,6 +265,107 @@ fail:
 		closep(&out[i]);
 		closep(&in[i]);
 	}
+	if (x)
+		free(x->path);
+	free(x);
+	return file_why(why, path, r);
+}
+
+int box_fs(struct reply *rp, struct box *b, enum fs_op op, const char *path, const char *path2,
+	   unsigned depth, struct why *why)
+{
+	static const char *const ops[] = { [FS_STAT] = "stat",
+					   [FS_LS] = "ls",
+					   [FS_MKDIR] = "mkdir",
+					   [FS_MOVE] = "mv",
+					   [FS_REMOVE] = "rmrf" };
+	int out[2] = { -1, -1 }, r;
+	char num[16];
+
+	r = exec_refused(b, why);
+	if (r < 0)
+		return r;
+	snprintf(num, sizeof(num), "%u", depth);
+	char *argv[] = { "/dev/sbx-init",
+			 "--file",
+			 (char *)ops[op],
+			 (char *)path,
+			 op == FS_LS	 ? num
+			 : op == FS_MOVE ? (char *)path2
+					 : NULL,
+			 NULL };
+	char *envp[] = { NULL };
+	struct exec *x = calloc(1, sizeof(*x));
+	r = !x || !(x->path = strdup(path)) ? -ENOMEM : 0;
+	if (r == 0 && pipe2(out, O_CLOEXEC) < 0)
+		r = -errno;
+	if (r < 0)
+		goto fail;
+	x->id = ++b->next_exec_id;
+	int stdio[3] = { D.devnull, out[1], D.devnull };
+	r = ctl_send_exec(b->ctl_fd, x->id, argv, envp, "/", stdio);
+	if (r < 0)
+		goto fail;
+	closep(&out[1]);
+	snprintf(x->argv0, sizeof(x->argv0), "file helper");
+	x->kind = EXEC_FILE_FS;
+	x->out_fd = out[0];
+	x->err_fd = x->in_fd = -1;
+	x->err_eof = true;
+	exec_link(x, b, rp);
+	box_tick_soon();
+	return 0;
+fail:
+	closep(&out[0]);
+	closep(&out[1]);
+	if (x)
+		free(x->path);
+	free(x);
+	return file_why(why, path, r);
+}
+
+int box_files_data(struct reply *rp, struct box *b, const char *path, const char *data, size_t len,
+		   struct why *why)
+{
+	int in[2] = { -1, -1 }, r;
+	char num[24];
+	char *copy = NULL;
+
+	r = exec_refused(b, why);
+	if (r < 0)
+		return r;
+	if (len > D.opt.max_file)
+		return file_why(why, path, -EFBIG);
+	snprintf(num, sizeof(num), "%zu", len);
+	char *argv[] = { "/dev/sbx-init", "--file", "putp", (char *)path, num, NULL };
+	char *envp[] = { NULL };
+	struct exec *x = calloc(1, sizeof(*x));
+	r = !x || !(x->path = strdup(path)) || !(copy = malloc(len ? len : 1)) ? -ENOMEM : 0;
+	if (r == 0 && pipe2(in, O_CLOEXEC) < 0)
+		r = -errno;
+	if (r < 0)
+		goto fail;
+	memcpy(copy, data, len);
+	x->id = ++b->next_exec_id;
+	int stdio[3] = { in[0], D.devnull, D.devnull };
+	r = ctl_send_exec(b->ctl_fd, x->id, argv, envp, "/", stdio);
+	if (r < 0)
+		goto fail;
+	closep(&in[0]);
+	snprintf(x->argv0, sizeof(x->argv0), "file helper");
+	x->kind = EXEC_FILE_PUT;
+	x->size = len;
+	x->out_fd = x->err_fd = -1;
+	x->in_fd = in[1];
+	x->out_eof = x->err_eof = true;
+	exec_link(x, b, rp);
+	exec_feed(x, copy, len);
+	box_tick_soon();
+	return 0;
+fail:
+	closep(&in[0]);
+	closep(&in[1]);
+	free(copy);
 	if (x)
 		free(x->path);
 	free(x);

@@ -123,3 +123,6 @@ struct reply *exec_detach(struct exec *x);
 /* files.c */
 void file_deliver(struct exec *x, const char *data, size_t len);
 void file_answer(struct reply *rp, struct exec *x);
+void fs_collect(struct exec *x, const char *data, size_t len);
+/* @len bytes of @data (taken) for @x's stdin, which closes after them. */
+void exec_feed(struct exec *x, char *data, size_t len);

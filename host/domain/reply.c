@@ -2,9 +2,11 @@
 #include "reply.h"
 
 #include "../../sandbox/text.h"
+#include "../sys/b64.h"
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 int why_set(struct why *w, int err, const char *fmt, ...)
 {
@@ -15,4 +17,40 @@ int why_set(struct why *w, int err, const char *fmt, ...)
 	va_end(ap);
 	text_sanitize(w->msg); /* one line whatever the values it quotes */
 	return err;
+}
+
+json_t *reply_data_json(const char *data, size_t len, const char **key)
+{
+	json_t *s = json_stringn(data, len);
+	if (s) {
+		*key = "data";
+		return s;
+	}
+	*key = "data_b64";
+	char *enc = b64_encode(data, len);
+	s = json_string(enc ? enc : "");
+	free(enc);
+	return s;
+}
+
+json_t *reply_ev_json(const struct reply_ev *ev)
+{
+	const char *key;
+	json_t *d;
+
+	switch (ev->type) {
+	case REV_START:
+		return json_pack("{s:s,s:i}", "type", "start", "pid", ev->pid);
+	case REV_STDOUT:
+	case REV_STDERR:
+		d = reply_data_json(ev->data, ev->len, &key);
+		json_t *j =
+			json_pack("{s:s}", "type", ev->type == REV_STDOUT ? "stdout" : "stderr");
+		json_object_set_new(j, key, d);
+		return j;
+	case REV_EXIT:
+		break;
+	}
+	return json_pack("{s:s,s:i,s:b}", "type", "exit", "exit_code", ev->code, "timed_out",
+			 ev->timed_out);
 }

@@ -29,6 +29,33 @@ enum reply_stream {
 	STREAM_BYTES,  /* a file, of the length given to reply_open */
 };
 
+/* One event of a command's stream (STREAM_EVENTS from exec_start): its start, a piece
+ * of its output, its end. Each surface renders them its own way; reply_ev_json() is the
+ * /v1 API's line. */
+enum reply_ev_type {
+	REV_START,
+	REV_STDOUT,
+	REV_STDERR,
+	REV_EXIT,
+};
+
+struct reply_ev {
+	enum reply_ev_type type;
+	int pid;	  /* START: inside the sandbox */
+	const char *data; /* STDOUT, STDERR */
+	size_t len;
+	int code;	/* EXIT: the exit code, or 128+N after signal N */
+	bool timed_out; /* EXIT: its timeout ended it */
+	int signal;	/* EXIT: the signal a caller sent that ended it, or 0 */
+};
+
+/* {"type": "start"|"stdout"|"stderr"|"exit", ...}: output as "data" when it is UTF-8,
+ * else "data_b64". */
+json_t *reply_ev_json(const struct reply_ev *ev);
+/* @data as a JSON string under *key "data", or base64 under "data_b64" when it is not
+ * UTF-8. */
+json_t *reply_data_json(const char *data, size_t len, const char **key);
+
 struct reply;
 
 struct reply_ops {
@@ -40,6 +67,7 @@ struct reply_ops {
 	/* Streams (not every reply has them: fork's does not). */
 	void (*open)(struct reply *r, enum reply_stream kind, uint64_t len);
 	void (*write)(struct reply *r, const void *data, size_t len);
+	void (*event)(struct reply *r, const struct reply_ev *ev); /* a command's stream */
 	void (*close)(struct reply *r, bool whole); /* !whole: cut short, the reader must see */
 	size_t (*pending)(const struct reply *r);   /* written, not yet taken by the reader */
 	/* The request's body, streamed into a pipe (uploads): prepare first (what can
@@ -108,6 +136,10 @@ static inline void reply_open(struct reply *r, enum reply_stream kind, uint64_t 
 static inline void reply_write(struct reply *r, const void *data, size_t len)
 {
 	r->ops->write(r, data, len);
+}
+static inline void reply_event(struct reply *r, const struct reply_ev *ev)
+{
+	r->ops->event(r, ev);
 }
 static inline void reply_close(struct reply *r, bool whole)
 {
