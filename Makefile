@@ -53,7 +53,7 @@ SANDBOX_OBJS := $(SANDBOX_SRCS:%.c=$(B)/%.o)
 LIBSANDBOX := $(B)/libsandbox.a
 
 # Pure host modules (parsers, no I/O): linked by sbxd, the tests and the fuzzers.
-HOST_PURE_SRCS := host/edge/http.c host/domain/apispec.c host/domain/netparse.c host/sys/b64.c host/billing/rates.c \
+HOST_PURE_SRCS := host/edge/http.c host/edge/connect.c host/domain/apispec.c host/domain/netparse.c host/sys/b64.c host/billing/rates.c \
 	host/billing/window.c host/billing/writers.c \
 	host/sys/criuimg.c
 LIBHOST := $(B)/libsbxhost.a
@@ -65,7 +65,8 @@ SBXD_SRCS := host/sbxd.c host/options.c \
 	host/sys/tree.c host/sys/unpack.c host/sys/recorder.c host/domain/images.c host/domain/templates.c \
 	host/billing/ledger.c \
 	host/domain/reply.c host/domain/box.c host/domain/metering.c host/domain/launch.c host/domain/lifecycle.c host/domain/readopt.c host/domain/exec.c host/domain/files.c host/domain/logs.c host/domain/bill.c host/domain/gpu.c host/domain/snap.c host/domain/checkpoint.c host/domain/fork.c host/domain/restore.c host/domain/network.c host/domain/netguard.c \
-	host/edge/server.c host/edge/budget.c host/edge/reply.c host/edge/listen.c host/edge/api.c host/edge/metrics.c host/edge/export.c
+	host/edge/server.c host/edge/budget.c host/edge/reply.c host/edge/listen.c host/edge/api.c host/edge/metrics.c host/edge/export.c \
+	host/edge/e2b.c
 SBXD_LIBS := -luring -lsqlite3 -lcrypto -lpthread -lbpf -ldl -lnftables -larchive
 # The CLI: main.c (the table of verbs), a file per verb or family of verbs, common.c.
 SBX_SRCS := tools/sbx/main.c tools/sbx/common.c tools/sbx/runopts.c tools/sbx/run.c \

@@ -33,6 +33,7 @@
 #include "../sandbox/spec.h"
 #include "../sandbox/sysfilter.h"
 #include "domain/domain.h"
+#include "domain/images.h"
 #include "edge/edge.h"
 #include "../sandbox/text.h"
 #include "sys/devices.h"
@@ -75,6 +76,7 @@ void options_default(void)
 		.request_ns = 30LL * 1000000000LL,
 		.net_pool = NET_DEFAULT_POOL,
 		.domain = "sbx.localhost",
+		.e2b_base = "host",
 		.net_max_conns = 1024,
 	};
 	E.listen_fd[0] = E.listen_fd[1] = -1;
@@ -132,6 +134,8 @@ static void usage(FILE *f)
 		"  --no-net               no sandbox networking: the host is left as it is\n"
 		"  --domain DOMAIN        published ports answer as PORT-ID.DOMAIN on the TCP\n"
 		"                         listener (default sbx.localhost)\n"
+		"  --e2b-base IMAGE       what E2B's default template \"base\" runs (default\n"
+		"                         host: the host's /usr, with bash, read-only)\n"
 		"  --log-level LEVEL      error, warn, info (default) or debug\n");
 }
 
@@ -250,6 +254,7 @@ enum {
 	O_NETALLOW,
 	O_NETCONNS,
 	O_DOMAIN,
+	O_E2B_BASE,
 	O_MAXIMAGE,
 	O_HELP
 };
@@ -293,6 +298,7 @@ static const struct option sbxd_options[] = {
 	{ "net-allow", required_argument, NULL, O_NETALLOW },
 	{ "net-max-conns", required_argument, NULL, O_NETCONNS },
 	{ "domain", required_argument, NULL, O_DOMAIN },
+	{ "e2b-base", required_argument, NULL, O_E2B_BASE },
 	{ "help", no_argument, NULL, O_HELP },
 	{ 0 },
 };
@@ -454,6 +460,11 @@ static int parse_plain_option(int c, char **argv)
 		if (!spec_hostname_valid(optarg) || !strchr(optarg, '.'))
 			return -die("--domain: \"%s\" is not a domain name", optarg);
 		D.opt.domain = optarg;
+		break;
+	case O_E2B_BASE:
+		if (!images_name_valid(optarg))
+			return -die("--e2b-base: \"%s\" is not an image name", optarg);
+		D.opt.e2b_base = optarg;
 		break;
 	default:
 		return -die("unknown option %s (see sbxd --help)", argv[optind - 1]);

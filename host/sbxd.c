@@ -35,6 +35,7 @@
 #include "../sandbox/spec.h"
 #include "../sandbox/sysfilter.h"
 #include "domain/domain.h"
+#include "edge/e2b.h"
 #include "domain/images.h"
 #include "edge/edge.h"
 #include "../sandbox/text.h"
@@ -313,6 +314,9 @@ static int start_state(int *ret_lock_fd)
 	r = images_init();
 	if (r < 0)
 		return die("image store in %s/images: %s", D.opt.state_dir, strerror(-r));
+	r = e2b_init();
+	if (r < 0)
+		return die("the E2B surface's key in %s: %s", D.opt.state_dir, strerror(-r));
 	return 0;
 }
 

@@ -14,6 +14,7 @@
 #include "../../sandbox/macro.h"
 #include "../../sandbox/spec.h"
 #include "../../sandbox/text.h"
+#include "e2b.h"
 #include "edge.h"
 #include "../domain/images.h"
 #include "../sys/store.h"
@@ -348,7 +349,7 @@ static void route_snapshot(struct conn *c, struct http_request *req, const char 
 }
 
 /* The path's segments (at most 5; *ret_n is 6 when there are more). */
-static char *split_path(const char *p, char **parts, int *ret_n)
+char *split_path(const char *p, char **parts, int *ret_n)
 {
 	char *path = strdup(p ? p : "");
 	int n = 0;
@@ -652,10 +653,14 @@ bool api_begin(struct conn *c, struct http_request *req)
 	uint16_t port;
 	int n;
 
+	conn_reply_init(c);
+	c->e2b = 0;
 	if (c->tcp && port_host(req, &port, id)) {
 		port_request(c, req, port, id);
 		return false;
 	}
+	if (e2b_claims(req))
+		return e2b_begin(c, req);
 	if (!authenticate(c, req, &c->tenant))
 		return false;
 	if (c->tcp && !conn_admit(c, c->tenant))
@@ -682,6 +687,10 @@ void api_handle(struct conn *c, struct http_request *req)
 	int n = 0;
 	_cleanup_free_ char *path = split_path(req->path, parts, &n);
 
+	if (c->e2b) {
+		e2b_handle(c, req);
+		return;
+	}
 	if (!path) {
 		respond_error(c, 500, "internal", "out of memory");
 		return;

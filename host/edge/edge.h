@@ -63,6 +63,13 @@ struct conn {
 	struct reply reply;
 	bool stream_bytes;
 	uint64_t charged;
+	/* A request of the E2B surface (e2b.c): how its reply renders (0: /v1's way), its
+	 * state, what renders a result, and a Connect stream's progress. */
+	uint8_t e2b;
+	bool e2b_open, e2b_ended, e2b_keepalive_event;
+	int64_t e2b_beat;
+	void *e2b_state;
+	void (*e2b_done)(struct conn *c, json_t *body);
 };
 
 struct edge {
@@ -77,7 +84,10 @@ struct edge {
 extern struct edge E;
 
 /* reply.c: the reply of a connection's request; the errno -> HTTP status table. */
+extern const struct reply_ops conn_reply_ops;
 void conn_reply_init(struct conn *c);
+/* What a collected answer was charged is given back once its reader has it. */
+void conn_charged_settle(struct conn *c);
 /* The status and error code that answer @err (a -errno of the domain). */
 int http_status_of(int err, const char **code);
 /* An error answer for -errno @err with @msg. Ends the request. */
@@ -114,6 +124,11 @@ size_t out_pending(const struct conn *c);
 /* A whole response: status, content type, body. Ends the request. */
 void respond(struct conn *c, int status, const char *ctype, const char *body, size_t len);
 void respond_json(struct conn *c, int status, json_t *body); /* steals @body */
+/* A response without a body (204): no Content-Length. */
+void respond_empty(struct conn *c, int status);
+/* respond() with one more header line (@header, without CRLF). */
+void respond_with_header(struct conn *c, int status, const char *ctype, const char *header,
+			 const char *body, size_t len);
 void respond_error(struct conn *c, int status, const char *code, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 /* The rest of the current request's body goes into @fd (a pipe; taken) as it arrives,
@@ -140,6 +155,8 @@ void server_stop_listening(void);
 bool server_idle(void);
 
 /* api.c */
+/* @p split at '/' into at most 5 parts (a copy, returned, that they point into). */
+char *split_path(const char *p, char **parts, int *ret_n);
 /* A request's headers arrived: authenticates it, then answers it (no body) or says
  * where its body goes. Returns true when the body is to be read (collected, unless it
  * chose conn_body_to_fd), false when the request is answered already. */

@@ -414,10 +414,14 @@ const char *http_status_reason(int status)
 		return "Bad Request";
 	case 401:
 		return "Unauthorized";
+	case 403:
+		return "Forbidden";
 	case 404:
 		return "Not Found";
 	case 405:
 		return "Method Not Allowed";
+	case 408:
+		return "Request Timeout";
 	case 409:
 		return "Conflict";
 	case 413:
@@ -432,8 +436,14 @@ const char *http_status_reason(int status)
 		return "Internal Server Error";
 	case 501:
 		return "Not Implemented";
+	case 502:
+		return "Bad Gateway";
 	case 503:
 		return "Service Unavailable";
+	case 504:
+		return "Gateway Timeout";
+	case 507:
+		return "Insufficient Storage";
 	default:
 		return "Unknown";
 	}

@@ -2,6 +2,8 @@
 /* The reply of an HTTP request: how the domain's results, errors and streams become
  * responses on a connection. The one place where an errno becomes a status. */
 #include <errno.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "../../sandbox/macro.h"
 #include "edge.h"
@@ -19,6 +21,7 @@ static const struct {
 	{ EPERM, 403, "forbidden" },
 	{ ENOENT, 404, "not_found" },
 	{ EBUSY, 409, "conflict" }, /* not in a state that allows it */
+	{ EEXIST, 409, "conflict" },
 	{ EROFS, 409, "conflict" },
 	{ ENOTEMPTY, 409, "conflict" },
 	{ EFBIG, 413, "too_large" },
@@ -67,7 +70,7 @@ static bool conn_alive(const struct reply *r)
 }
 
 /* What a collected answer was charged stays charged until its reader has it. */
-static void charged_settle(struct conn *c)
+void conn_charged_settle(struct conn *c)
 {
 	if (!c->closing && out_pending(c))
 		c->held += c->charged;
@@ -84,7 +87,7 @@ static void conn_done(struct reply *r, enum reply_kind kind, json_t *body)
 		return;
 	}
 	respond_json(c, kind == REPLY_CREATED ? 201 : 200, body);
-	charged_settle(c);
+	conn_charged_settle(c);
 }
 
 static void conn_fail(struct reply *r, int err, const char *msg)
@@ -92,7 +95,7 @@ static void conn_fail(struct reply *r, int err, const char *msg)
 	struct conn *c = conn_of(r);
 	if (!c->closing)
 		respond_fail(c, err, msg);
-	charged_settle(c);
+	conn_charged_settle(c);
 }
 
 static void conn_open(struct reply *r, enum reply_stream kind, uint64_t len)
@@ -119,6 +122,20 @@ static void conn_write(struct reply *r, const void *data, size_t len)
 	}
 	out_append(c, data, len);
 	conn_send_more(c);
+}
+
+/* A command's event: a line of JSON. */
+static void conn_event(struct reply *r, const struct reply_ev *ev)
+{
+	json_t *j = reply_ev_json(ev);
+	char *line = json_dumps(j, JSON_COMPACT);
+	json_decref(j);
+	if (!line)
+		return;
+	size_t n = strlen(line);
+	line[n] = '\n';
+	conn_write(r, line, n + 1);
+	free(line);
 }
 
 static void conn_stream_close(struct reply *r, bool whole)
@@ -162,7 +179,7 @@ static void conn_charge(struct reply *r, uint64_t n)
 	c->charged += n;
 }
 
-static const struct reply_ops conn_reply_ops = {
+const struct reply_ops conn_reply_ops = {
 	.hold = conn_hold,
 	.release = conn_release,
 	.alive = conn_alive,
@@ -170,6 +187,7 @@ static const struct reply_ops conn_reply_ops = {
 	.fail = conn_fail,
 	.open = conn_open,
 	.write = conn_write,
+	.event = conn_event,
 	.close = conn_stream_close,
 	.pending = conn_pending,
 	.body_prepare = conn_body_prep,

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "../../sandbox/macro.h"
+#include "e2b.h"
 #include "edge.h"
 #include "../sys/store.h"
 
@@ -46,6 +47,7 @@ static void conn_maybe_free(struct conn *c)
 	budget_give(c->share, c->reserved + c->held + c->charged);
 	http_request_free(c->req);
 	http_reader_free(c->rd);
+	e2b_request_end(c);
 	free(c->tenant);
 	free(c->stage);
 	free(c->in);
@@ -285,6 +287,7 @@ void conn_request_done(struct conn *c)
 	c->req = NULL;
 	free(c->tenant);
 	c->tenant = NULL;
+	e2b_request_end(c);
 	c->busy = false;
 	conn_send_more(c);
 	if (c->closing || c->processing)
@@ -311,6 +314,22 @@ void respond(struct conn *c, int status, const char *ctype, const char *body, si
 {
 	head(c, status, ctype);
 	out_printf(c, "Content-Length: %zu\r\n\r\n", len);
+	out_append(c, body, len);
+	conn_request_done(c);
+}
+
+void respond_empty(struct conn *c, int status)
+{
+	head(c, status, NULL);
+	out_printf(c, "\r\n");
+	conn_request_done(c);
+}
+
+void respond_with_header(struct conn *c, int status, const char *ctype, const char *header,
+			 const char *body, size_t len)
+{
+	head(c, status, ctype);
+	out_printf(c, "%s\r\nContent-Length: %zu\r\n\r\n", header, len);
 	out_append(c, body, len);
 	conn_request_done(c);
 }
@@ -764,6 +783,7 @@ void conn_tick(int64_t now)
 		 * reader that takes nothing is still closed as idle, below). */
 		if (c->reply.watch && c->reply.watch->poll && !conn_watch_drained(c))
 			continue;
+		e2b_tick(c, now);
 		/* A TCP peer that has not shown a valid token in time goes, answered or not. */
 		if (c->tcp && !c->share && !c->busy && now - c->accepted > D.opt.auth_ns) {
 			conn_close(c);

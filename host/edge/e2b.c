@@ -1,0 +1,1596 @@
+// SPDX-License-Identifier: MIT
+/* The E2B-compatible surface (DESIGN.md 3.2), on the same listener as /v1: the control
+ * plane (/sandboxes, /v2/sandboxes) and the data plane that E2B's in-sandbox daemon,
+ * envd, serves (Connect RPC over HTTP/1.1 for process.Process and filesystem.Filesystem,
+ * /files, /health), routed by the E2b-Sandbox-Id header. The domain does the work; this
+ * file reads E2B's requests and renders the domain's answers in E2B's shapes through a
+ * reply of its own (struct conn's, with other done/fail/stream functions). */
+#define _GNU_SOURCE
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <http_parser.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/statfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../../sandbox/macro.h"
+#include "../../sandbox/text.h"
+#include "connect.h"
+#include "e2b.h"
+#include "edge.h"
+#include "../domain/images.h"
+#include "../sys/b64.h"
+#include "../sys/store.h"
+
+/* What the SDK compares its features against (envd/versions.ts): stdin closing and
+ * octet-stream uploads (0.5.7) are served; file metadata and the newer watch options
+ * are not claimed. */
+#define ENVD_VERSION "0.5.7"
+#define HOME "/root"
+#define LABEL_TEMPLATE "sbx.e2b.template"
+#define LABEL_PREFIX "sbx.e2b."
+#define KEEPALIVE_NS (30LL * 1000000000LL)
+#define MAX_UPLOAD_FILES 256
+
+enum e2b_mode {
+	MODE_NONE,
+	MODE_API,    /* control plane: JSON, errors {"code": N, "message"} */
+	MODE_FILES,  /* envd's /files and /health: the same error shape */
+	MODE_UNARY,  /* a unary Connect call */
+	MODE_STREAM, /* a server-streaming Connect call */
+};
+
+/* What one request of this surface needs between its start and its answer. */
+struct e2b_req {
+	char box[16];
+	char *path2; /* a move's destination */
+	/* An upload: the files of its body, written one after the other. */
+	struct upload {
+		char *path;
+		const char *data;
+		size_t len;
+	} *files;
+	size_t nfiles, next;
+	json_t *written;
+	/* A stream: what a command said before it started (its failure). */
+	char *early;
+	size_t early_len;
+	bool started;
+};
+
+static unsigned char secret[32];
+static bool secret_ok;
+
+/* ---- tokens ---- */
+
+/* The key of the sandboxes' access tokens: 32 random bytes, made once in the state
+ * directory, so that tokens stay valid across restarts of sbxd. */
+int e2b_init(void)
+{
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%s/e2b.key", D.opt.state_dir);
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd >= 0) {
+		ssize_t n = read(fd, secret, sizeof(secret));
+		close(fd);
+		if (n == (ssize_t)sizeof(secret)) {
+			secret_ok = true;
+			return 0;
+		}
+	}
+	if (getrandom(secret, sizeof(secret), 0) != (ssize_t)sizeof(secret))
+		return -errno;
+	char tmp[PATH_MAX + 8];
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return -errno;
+	bool ok = write(fd, secret, sizeof(secret)) == (ssize_t)sizeof(secret) && fsync(fd) == 0;
+	close(fd);
+	if (!ok || rename(tmp, path) < 0) {
+		unlink(tmp);
+		return -EIO;
+	}
+	secret_ok = true;
+	return 0;
+}
+
+/* A sandbox's access token: HMAC-SHA256 of its id under the key, 32 hex digits. */
+static void box_token(const char *id, char out[33])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned len = 0;
+	HMAC(EVP_sha256(), secret, sizeof(secret), (const unsigned char *)id, strlen(id), md,
+	     &len);
+	for (int i = 0; i < 16; i++)
+		snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
+
+/* ---- rendering ---- */
+
+static struct conn *conn_of(struct reply *r)
+{
+	return (struct conn *)((char *)r - offsetof(struct conn, reply));
+}
+
+static struct e2b_req *state(struct conn *c)
+{
+	return c->e2b_state;
+}
+
+/* An error of the control plane or /files: {"code": status, "message"}. */
+static void rest_error(struct conn *c, int status, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void rest_error(struct conn *c, int status, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	text_sanitize(msg);
+	respond_json(c, status, json_pack("{s:i,s:s}", "code", status, "message", msg));
+}
+
+static void stream_send(struct conn *c, uint8_t flags, json_t *j)
+{
+	size_t n;
+	char *env = connect_envelope(flags, j, &n);
+	json_decref(j);
+	if (env)
+		chunk_send(c, env, n);
+	free(env);
+	c->e2b_beat = mono_ns();
+}
+
+static void stream_head(struct conn *c)
+{
+	if (c->e2b_open)
+		return;
+	c->e2b_open = true;
+	c->e2b_beat = mono_ns();
+	respond_chunked_head(c, 200, "application/connect+json");
+}
+
+/* The stream's end: {} or its error; the response ends. */
+static void stream_end(struct conn *c, const char *code, const char *msg)
+{
+	if (c->e2b_ended)
+		return;
+	stream_head(c);
+	c->e2b_ended = true;
+	json_t *j = code ? json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg)
+			 : json_object();
+	stream_send(c, CONNECT_END_STREAM, j);
+	chunk_end(c);
+}
+
+static void unary_error(struct conn *c, int err, const char *msg)
+{
+	int status;
+	const char *code = connect_code(err, &status);
+	respond_json(c, status, json_pack("{s:s,s:s}", "code", code, "message", msg));
+}
+
+/* -errno @err with @msg, in the request's shape. */
+static void fail_as(struct conn *c, int err, const char *msg)
+{
+	int status;
+	const char *code;
+
+	switch (c->e2b) {
+	case MODE_STREAM:
+		code = connect_code(err, &status);
+		stream_end(c, code, msg);
+		break;
+	case MODE_UNARY:
+		unary_error(c, err, msg);
+		break;
+	default:
+		status = http_status_of(err, &code);
+		rest_error(c, status, "%s", msg);
+	}
+}
+
+static void e2b_done(struct reply *r, enum reply_kind kind, json_t *body)
+{
+	struct conn *c = conn_of(r);
+	if (c->closing) {
+		json_decref(body);
+		return;
+	}
+	void (*render)(struct conn *, json_t *) = c->e2b_done;
+	if (render)
+		render(c, body);
+	else
+		respond_json(c, kind == REPLY_CREATED ? 201 : 200, body);
+	conn_charged_settle(c);
+}
+
+static void e2b_fail(struct reply *r, int err, const char *msg)
+{
+	struct conn *c = conn_of(r);
+	if (!c->closing)
+		fail_as(c, err, msg);
+	conn_charged_settle(c);
+}
+
+static void e2b_open(struct reply *r, enum reply_stream kind, uint64_t len)
+{
+	struct conn *c = conn_of(r);
+	if (c->e2b == MODE_STREAM)
+		stream_head(c);
+	else
+		conn_reply_ops.open(r, kind, len);
+}
+
+static void e2b_write(struct reply *r, const void *data, size_t len)
+{
+	struct conn *c = conn_of(r);
+	if (c->e2b != MODE_STREAM)
+		conn_reply_ops.write(r, data, len);
+}
+
+/* A command's event, as envd's ProcessEvent. A command that never started (sbx-init
+ * could not execute it) ends the stream with why, as envd does. */
+static void e2b_event(struct reply *r, const struct reply_ev *ev)
+{
+	struct conn *c = conn_of(r);
+	struct e2b_req *q = state(c);
+	char *b64;
+	json_t *j;
+
+	if (c->closing || c->e2b_ended)
+		return;
+	switch (ev->type) {
+	case REV_START:
+		q->started = true;
+		stream_head(c);
+		stream_send(c, 0, json_pack("{s:{s:{s:i}}}", "event", "start", "pid", ev->pid));
+		return;
+	case REV_STDOUT:
+	case REV_STDERR:
+		if (!q->started) {
+			/* sbx-init's word on a command that did not start */
+			char *p = realloc(q->early, q->early_len + ev->len + 1);
+			if (p && q->early_len + ev->len < 4096) {
+				memcpy(p + q->early_len, ev->data, ev->len);
+				q->early_len += ev->len;
+				p[q->early_len] = '\0';
+			}
+			if (p)
+				q->early = p;
+			return;
+		}
+		b64 = b64_encode(ev->data, ev->len);
+		j = json_pack("{s:{s:{s:s}}}", "event", "data",
+			      ev->type == REV_STDOUT ? "stdout" : "stderr", b64 ? b64 : "");
+		free(b64);
+		stream_send(c, 0, j);
+		return;
+	case REV_EXIT:
+		break;
+	}
+	if (!q->started) {
+		char msg[512];
+		snprintf(msg, sizeof(msg), "%s",
+			 q->early ? q->early : "the command did not start");
+		text_sanitize(msg);
+		for (size_t n = strlen(msg); n && msg[n - 1] == ' '; n--)
+			msg[n - 1] = '\0';
+		stream_end(c, "invalid_argument", msg);
+		return;
+	}
+	if (ev->timed_out) {
+		stream_end(c, "deadline_exceeded", "the command ran past its timeout and was killed");
+		return;
+	}
+	char status[64];
+	json_t *end;
+	if (ev->signal) {
+		snprintf(status, sizeof(status), "signal: %s",
+			 ev->signal == 9 ? "killed" : strsignal(ev->signal));
+		end = json_pack("{s:i,s:b,s:s,s:s}", "exitCode", -1, "exited", 0, "status", status,
+				"error", status);
+	} else {
+		snprintf(status, sizeof(status), "exit status %d", ev->code);
+		end = json_pack("{s:i,s:b,s:s}", "exitCode", ev->code, "exited", 1, "status",
+				status);
+		if (ev->code)
+			json_object_set_new(end, "error", json_string(status));
+	}
+	stream_send(c, 0, json_pack("{s:{s:o}}", "event", "end", end));
+}
+
+static void e2b_close(struct reply *r, bool whole)
+{
+	struct conn *c = conn_of(r);
+	if (c->e2b != MODE_STREAM) {
+		conn_reply_ops.close(r, whole);
+		return;
+	}
+	if (whole)
+		stream_end(c, NULL, NULL);
+	else
+		stream_end(c, "unavailable", "the stream was cut short");
+}
+
+static struct reply_ops e2b_ops;
+
+static void e2b_reply_set(struct conn *c, enum e2b_mode mode)
+{
+	if (!e2b_ops.done) {
+		e2b_ops = conn_reply_ops;
+		e2b_ops.done = e2b_done;
+		e2b_ops.fail = e2b_fail;
+		e2b_ops.open = e2b_open;
+		e2b_ops.write = e2b_write;
+		e2b_ops.event = e2b_event;
+		e2b_ops.close = e2b_close;
+	}
+	c->reply.ops = &e2b_ops;
+	c->e2b = (uint8_t)mode;
+	c->e2b_open = c->e2b_ended = false;
+	c->e2b_done = NULL;
+}
+
+void e2b_request_end(struct conn *c)
+{
+	struct e2b_req *q = c->e2b_state;
+	if (q) {
+		free(q->path2);
+		for (size_t i = 0; i < q->nfiles; i++)
+			free(q->files[i].path);
+		free(q->files);
+		json_decref(q->written);
+		free(q->early);
+		free(q);
+	}
+	/* The mode stays until the next request: a stream's reply may still be closed. */
+	c->e2b_state = NULL;
+	c->e2b_done = NULL;
+}
+
+void e2b_tick(struct conn *c, int64_t now)
+{
+	if (c->e2b == MODE_STREAM && c->e2b_open && !c->e2b_ended && !c->closing &&
+	    now - c->e2b_beat > KEEPALIVE_NS && out_pending(c) < REPLY_HIGH)
+		stream_send(c, 0,
+			    c->e2b_keepalive_event ? json_pack("{s:{s:{}}}", "event", "keepalive")
+						   : json_pack("{s:{}}", "keepalive"));
+}
+
+/* ---- shapes ---- */
+
+static json_t *time_rfc3339(int64_t ns)
+{
+	char buf[64];
+	struct tm tm;
+	time_t t = (time_t)(ns / 1000000000LL);
+	if (ns <= 0)
+		return json_null();
+	gmtime_r(&t, &tm);
+	size_t n = strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf + n, sizeof(buf) - n, ".%09lldZ", (long long)(ns % 1000000000LL));
+	return json_string(buf);
+}
+
+static const char *box_label(const struct box *b, const char *key)
+{
+	for (char **l = b->req.labels; l && l[0]; l += 2)
+		if (!strcmp(l[0], key))
+			return l[1];
+	return NULL;
+}
+
+static const char *box_template(const struct box *b)
+{
+	const char *t = box_label(b, LABEL_TEMPLATE);
+	return t ? t : b->req.image ? b->req.image : "base";
+}
+
+/* A sandbox as E2B's ListedSandbox / SandboxDetail. */
+static json_t *sandbox_json(const struct box *b)
+{
+	json_t *meta = json_object();
+	for (char **l = b->req.labels; l && l[0]; l += 2)
+		if (strncmp(l[0], LABEL_PREFIX, strlen(LABEL_PREFIX)))
+			json_object_set_new(meta, l[0], json_string(l[1]));
+	const struct sandbox_limits *lim = &b->req.limits;
+	long cpus = lim->cpu_milli ? (long)((lim->cpu_milli + 999) / 1000)
+				   : sysconf(_SC_NPROCESSORS_ONLN);
+	uint64_t mem = lim->memory_bytes ? lim->memory_bytes
+					 : (uint64_t)sysconf(_SC_PHYS_PAGES) *
+						   (uint64_t)sysconf(_SC_PAGESIZE);
+	const char *tpl = box_template(b);
+	uint64_t disk = b->req.writable_bytes ? b->req.writable_bytes : D.opt.writable_default;
+	json_t *j = json_pack("{s:s,s:s,s:s,s:s,s:o,s:o,s:o,s:s,s:I,s:I,s:I,s:s,s:[],s:s}",
+			      "sandboxID", b->id, "templateID", tpl, "alias", tpl, "clientID",
+			      "sbx", "metadata", meta, "startedAt", time_rfc3339(b->started_ns),
+			      "endAt", time_rfc3339(b->deadline_ns), "state", "running", "cpuCount",
+			      (json_int_t)cpus, "memoryMB", (json_int_t)(mem >> 20), "diskSizeMB",
+			      (json_int_t)(disk >> 20), "envdVersion",
+			      ENVD_VERSION, "volumeMounts", "domain", D.opt.domain);
+	json_object_set_new(j, "allowInternetAccess", json_boolean(b->req.net == NET_INTERNET));
+	return j;
+}
+
+/* A sandbox as create and connect answer it: with its access token. */
+static json_t *sandbox_created_json(const struct box *b)
+{
+	char tok[33];
+	box_token(b->id, tok);
+	const char *tpl = box_template(b);
+	return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:n,s:s}", "sandboxID", b->id, "templateID",
+			 tpl, "alias", tpl, "clientID", "sbx", "envdVersion", ENVD_VERSION,
+			 "envdAccessToken", tok, "trafficAccessToken", "domain", D.opt.domain);
+}
+
+/* The running sandbox @id of @tenant (NULL: any), as this surface sees sandboxes. */
+static struct box *box_live(const char *id, const char *tenant)
+{
+	struct box *b = box_find(id, tenant);
+	return b && b->state == BOX_RUNNING && !b->killing ? b : NULL;
+}
+
+/* ---- the control plane ---- */
+
+static void render_created(struct conn *c, json_t *body)
+{
+	const char *id = json_string_value(json_object_get(body, "id"));
+	struct box *b = id ? box_find(id, NULL) : NULL;
+	json_decref(body);
+	if (!b) {
+		rest_error(c, 500, "the new sandbox is gone");
+		return;
+	}
+	respond_json(c, 201, sandbox_created_json(b));
+}
+
+static void render_no_content(struct conn *c, json_t *body)
+{
+	json_decref(body);
+	respond_empty(c, 204);
+}
+
+/* A string array of E2B's network object into /v1's, or -EINVAL. */
+static int net_list(json_t *net, const char *from, json_t *to, const char *key)
+{
+	json_t *v = json_object_get(net, from), *x;
+	size_t i;
+	if (!v || json_is_null(v))
+		return 0;
+	if (!json_is_array(v))
+		return -EINVAL;
+	json_t *arr = json_array();
+	json_array_foreach (v, i, x) {
+		if (!json_is_string(x)) {
+			json_decref(arr);
+			return -EINVAL;
+		}
+		if (strcmp(json_string_value(x), "0.0.0.0/0"))
+			json_array_append(arr, x);
+	}
+	json_object_set_new(to, key, arr);
+	return 0;
+}
+
+/* true when @list holds "0.0.0.0/0" (E2B's allTraffic). */
+static bool net_all(json_t *list)
+{
+	size_t i;
+	json_t *x;
+	json_array_foreach (list, i, x)
+		if (json_is_string(x) && !strcmp(json_string_value(x), "0.0.0.0/0"))
+			return true;
+	return false;
+}
+
+/* POST /sandboxes, /v2/sandboxes: E2B's NewSandbox into /v1's create. */
+static void api_create(struct conn *c, struct http_request *req)
+{
+	json_error_t jerr;
+	json_t *in = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr), *v;
+	struct why why;
+	const char *k;
+
+	if (!json_is_object(in)) {
+		rest_error(c, 400, "body: %s", in ? "not a JSON object" : jerr.text);
+		json_decref(in);
+		return;
+	}
+	json_object_foreach (in, k, v) {
+		static const char *const known[] = {
+			"templateID", "metadata",  "envVars", "timeout",	 "allow_internet_access",
+			"network",    "autoPause", "secure",  "autoPauseMemory", "autoResume",
+			"mcp",	      "alias",
+		};
+		bool ok = false;
+		for (size_t i = 0; i < ARRAY_SIZE(known); i++)
+			ok |= !strcmp(k, known[i]);
+		if (!ok) {
+			char name[64];
+			rest_error(c, 400, "%s: not a field of a new sandbox",
+				   text_printable(k, name, sizeof(name)));
+			json_decref(in);
+			return;
+		}
+	}
+	json_t *tv = json_object_get(in, "templateID"), *to = json_object_get(in, "timeout");
+	json_t *meta = json_object_get(in, "metadata"), *envs = json_object_get(in, "envVars");
+	json_t *inet = json_object_get(in, "allow_internet_access");
+	json_t *net = json_object_get(in, "network");
+	const char *tpl = tv ? json_string_value(tv) : "base";
+	if (!tpl || !*tpl || strlen(tpl) > 128 ||
+	    (to && !json_is_null(to) && (!json_is_integer(to) || json_integer_value(to) < 0)) ||
+	    (meta && !json_is_null(meta) && !json_is_object(meta)) ||
+	    (envs && !json_is_null(envs) && !json_is_object(envs)) ||
+	    (inet && !json_is_null(inet) && !json_is_boolean(inet)) ||
+	    (net && !json_is_null(net) && !json_is_object(net)) ||
+	    json_object_get(in, "mcp")) {
+		rest_error(c, 400,
+			   json_object_get(in, "mcp")
+				   ? "mcp: MCP gateways are not served by this host"
+				   : "templateID must be a name; timeout a number of seconds; "
+				     "metadata and envVars objects of strings; "
+				     "allow_internet_access a boolean; network an object");
+		json_decref(in);
+		return;
+	}
+	if (json_is_true(json_object_get(in, "autoPause"))) {
+		rest_error(c, 400, "autoPause: not served yet by this host (betaPause is)");
+		json_decref(in);
+		return;
+	}
+	/* Metadata keys of sbx's own are not the caller's to set. */
+	json_object_foreach (meta, k, v)
+		if (!strncmp(k, LABEL_PREFIX, strlen(LABEL_PREFIX))) {
+			rest_error(c, 400, "metadata: keys starting %s are sbx's own", LABEL_PREFIX);
+			json_decref(in);
+			return;
+		}
+
+	/* A warm template (images issue) takes nothing else. */
+	json_t *t = NULL;
+	if (templates_get(c->tenant, tpl, &t, &why) == 0) {
+		json_decref(t);
+		c->e2b_done = render_created;
+		int r = templates_launch(&c->reply, c->tenant, tpl, &why);
+		if (r < 0)
+			fail_as(c, r, why.msg);
+		json_decref(in);
+		return;
+	}
+
+	json_t *spec = json_object();
+	json_object_set_new(spec, "image",
+			    json_string(!strcmp(tpl, "base") ? D.opt.e2b_base : tpl));
+	json_t *labels = meta && json_is_object(meta) ? json_deep_copy(meta) : json_object();
+	json_object_set_new(labels, LABEL_TEMPLATE, json_string(tpl));
+	json_object_set_new(spec, "labels", labels);
+	if (envs && json_is_object(envs))
+		json_object_set(spec, "env", envs);
+	json_object_set_new(spec, "workdir", json_string(HOME));
+	json_object_set_new(spec, "limits",
+			    json_pack("{s:I}", "timeout",
+				      (json_int_t)(to && json_is_integer(to) ? json_integer_value(to)
+									     : 300)));
+	/* Internet on by default, as E2B has it, where this host serves it. */
+	bool want = inet ? json_is_true(inet) : D.net_on;
+	json_t *netv = json_string(want ? "internet" : "none");
+	if (want && net && json_is_object(net)) {
+		json_t *deny = json_object_get(net, "denyOut");
+		json_t *pol = json_pack("{s:s}", "mode", "internet");
+		int r = 0;
+		if (deny && json_is_array(deny) && net_all(deny))
+			/* everything denied but what allowOut names: an allow list */
+			r = net_list(net, "allowOut", pol, "allow_out");
+		else
+			r = net_list(net, "denyOut", pol, "deny_out");
+		if (r < 0) {
+			json_decref(pol);
+			json_decref(netv);
+			json_decref(spec);
+			json_decref(in);
+			rest_error(c, 400, "network: allowOut and denyOut must be arrays of strings");
+			return;
+		}
+		json_decref(netv);
+		netv = pol;
+	}
+	json_object_set_new(spec, "net", netv);
+	json_decref(in);
+
+	char *body = json_dumps(spec, JSON_COMPACT);
+	json_decref(spec);
+	if (!body) {
+		rest_error(c, 500, "out of memory");
+		return;
+	}
+	c->e2b_done = render_created;
+	int r = box_create(&c->reply, c->tenant, body, strlen(body), &why);
+	free(body);
+	if (r < 0)
+		fail_as(c, r, why.msg);
+}
+
+/* application/x-www-form-urlencoded: '+' is a space, then percent-decoding. NULL on a
+ * bad escape. */
+static char *form_decode(const char *in)
+{
+	_cleanup_free_ char *plus = strdup(in);
+	char *out = NULL;
+	if (!plus)
+		return NULL;
+	for (char *p = plus; *p; p++)
+		if (*p == '+')
+			*p = ' ';
+	return http_percent_decode(plus, strlen(plus), &out) < 0 ? NULL : out;
+}
+
+/* Metadata filter of a listing: "k=v&k2=v2", form-encoded, each part encoded once more
+ * by the SDK. */
+static bool meta_match(const struct box *b, const char *filter)
+{
+	_cleanup_free_ char *dup = strdup(filter);
+	char *save = NULL;
+	if (!dup)
+		return false;
+	for (char *kv = strtok_r(dup, "&", &save); kv; kv = strtok_r(NULL, "&", &save)) {
+		char *eq = strchr(kv, '=');
+		_cleanup_free_ char *k = NULL, *v = NULL;
+		if (eq)
+			*eq = '\0';
+		/* two decodings: the form's, then the SDK's own */
+		_cleanup_free_ char *k1 = form_decode(kv), *v1 = form_decode(eq ? eq + 1 : "");
+		if (!k1 || !v1 || http_percent_decode(k1, strlen(k1), &k) < 0 ||
+		    http_percent_decode(v1, strlen(v1), &v) < 0)
+			return false;
+		const char *have = box_label(b, k);
+		if (!have || strcmp(have, v) || !strncmp(k, LABEL_PREFIX, strlen(LABEL_PREFIX)))
+			return false;
+	}
+	return true;
+}
+
+static void api_list(struct conn *c, struct http_request *req)
+{
+	_cleanup_free_ char *meta = NULL, *st = NULL, *limit_s = NULL, *next = NULL;
+	if (req->query && (http_query_get(req->query, "metadata", &meta) == -EINVAL ||
+			   http_query_get(req->query, "state", &st) == -EINVAL ||
+			   http_query_get(req->query, "limit", &limit_s) == -EINVAL ||
+			   http_query_get(req->query, "nextToken", &next) == -EINVAL)) {
+		rest_error(c, 400, "query: bad percent-encoding");
+		return;
+	}
+	unsigned long limit = 100;
+	if (limit_s) {
+		char *end;
+		limit = strtoul(limit_s, &end, 10);
+		if (*end || !*limit_s || limit < 1 || limit > 100) {
+			rest_error(c, 400, "limit: a number from 1 to 100");
+			return;
+		}
+	}
+	bool running = true;
+	if (st) {
+		running = false;
+		_cleanup_free_ char *dup = strdup(st);
+		char *save = NULL;
+		for (char *s = dup ? strtok_r(dup, ",", &save) : NULL; s;
+		     s = strtok_r(NULL, ",", &save)) {
+			if (!strcmp(s, "running"))
+				running = true;
+			else if (strcmp(s, "paused")) {
+				rest_error(c, 400, "state: running or paused, comma-separated");
+				return;
+			}
+		}
+	}
+	/* Newest first; the token is the id of the last one of the page before. */
+	json_t *arr = json_array();
+	bool skipping = next != NULL, more = false;
+	const char *last = NULL;
+	for (struct box *b = D.boxes_tail; b; b = b->prev) {
+		if ((c->tenant && strcmp(c->tenant, b->tenant)) || b->state != BOX_RUNNING ||
+		    b->killing || b->pooled || !running)
+			continue;
+		if (meta && *meta && !meta_match(b, meta))
+			continue;
+		if (skipping) {
+			skipping = strcmp(b->id, next) != 0;
+			continue;
+		}
+		if (json_array_size(arr) == limit) {
+			more = true;
+			break;
+		}
+		json_array_append_new(arr, sandbox_json(b));
+		last = b->id;
+	}
+	if (skipping) {
+		json_decref(arr);
+		rest_error(c, 400, "nextToken: no such page (its sandbox is gone; list again)");
+		return;
+	}
+	char *s = json_dumps(arr, JSON_COMPACT);
+	json_decref(arr);
+	if (!s) {
+		rest_error(c, 500, "out of memory");
+		return;
+	}
+	if (more) {
+		char hdr[64];
+		snprintf(hdr, sizeof(hdr), "x-next-token: %s", last);
+		respond_with_header(c, 200, "application/json", hdr, s, strlen(s));
+	} else {
+		respond(c, 200, "application/json", s, strlen(s));
+	}
+	free(s);
+}
+
+/* The body's "timeout" in seconds; -1 when absent; -2 when bad. */
+static json_int_t body_timeout(struct http_request *req)
+{
+	json_t *j = json_loadb(req->body, req->body_len, 0, NULL);
+	json_t *t = json_object_get(j, "timeout");
+	json_int_t r = !j || (req->body_len && !json_is_object(j)) ? -2
+		       : !t || json_is_null(t)			    ? -1
+		       : json_is_integer(t) && json_integer_value(t) >= 0 &&
+				 json_integer_value(t) <= 30LL * 86400
+			       ? json_integer_value(t)
+			       : -2;
+	if (!req->body_len)
+		r = -1;
+	json_decref(j);
+	return r;
+}
+
+/* One sample of SandboxMetric: CPU as the average since its start, memory now, the
+ * writable layer's use (statfs of its root: the upper file system). */
+static json_t *metrics_json(struct box *b)
+{
+	json_t *u = box_usage_json(b), *sj = sandbox_json(b);
+	int64_t now = real_ns();
+	double up = (double)(now - b->started_ns);
+	json_int_t ncpu = json_integer_value(json_object_get(sj, "cpuCount"));
+	double cpu = (double)json_integer_value(json_object_get(u, "cpu_ns"));
+	uint64_t used = 0, total = 0;
+	char root[64];
+	struct statfs sfs;
+	snprintf(root, sizeof(root), "/proc/%d/root/", (int)b->pid);
+	if (b->pid > 0 && statfs(root, &sfs) == 0) {
+		total = (uint64_t)sfs.f_blocks * (uint64_t)sfs.f_bsize;
+		used = total - (uint64_t)sfs.f_bfree * (uint64_t)sfs.f_bsize;
+	}
+	json_t *m = json_pack("{s:o,s:I,s:f,s:I,s:I,s:I,s:I,s:I,s:I}", "timestamp",
+			      time_rfc3339(now), "timestampUnix", (json_int_t)(now / 1000000000LL),
+			      "cpuUsedPct", up > 0 && ncpu > 0 ? 100.0 * cpu / up / (double)ncpu : 0.0,
+			      "cpuCount", ncpu, "memUsed",
+			      json_integer_value(json_object_get(u, "memory_bytes")), "memTotal",
+			      json_integer_value(json_object_get(sj, "memoryMB")) << 20, "memCache",
+			      (json_int_t)0, "diskUsed", (json_int_t)used, "diskTotal",
+			      (json_int_t)total);
+	json_decref(u);
+	json_decref(sj);
+	return m;
+}
+
+static void api_sandbox(struct conn *c, struct http_request *req, const char *id, const char *sub)
+{
+	struct box *b = box_live(id, c->tenant);
+	struct why why;
+	char safe[40];
+
+	text_printable(id, safe, sizeof(safe));
+	if (!b) {
+		rest_error(c, 404, "sandbox %s not found", safe);
+		return;
+	}
+	if (!sub && req->method == HTTP_GET) {
+		respond_json(c, 200, sandbox_json(b));
+		return;
+	}
+	if (!sub && req->method == HTTP_DELETE) {
+		c->e2b_done = render_no_content;
+		int r = box_delete(&c->reply, b, &why);
+		if (r < 0)
+			fail_as(c, r, why.msg);
+		return;
+	}
+	if (sub && req->method == HTTP_POST && (!strcmp(sub, "timeout") || !strcmp(sub, "connect"))) {
+		json_int_t t = body_timeout(req);
+		if (t == -2 || (t == -1 && sub[0] == 't')) {
+			rest_error(c, 400, "timeout: a number of seconds (at most 30 days)");
+			return;
+		}
+		if (t < 0)
+			t = 300;
+		int64_t want = real_ns() + (int64_t)t * 1000000000LL;
+		/* connect only extends; timeout sets */
+		if (sub[0] == 't' || want > b->deadline_ns)
+			(void)box_set_timeout(b, (uint64_t)t * 1000000000ULL);
+		if (sub[0] == 't')
+			respond_empty(c, 204);
+		else
+			respond_json(c, 200, sandbox_created_json(b));
+		return;
+	}
+	if (sub && req->method == HTTP_GET && !strcmp(sub, "metrics")) {
+		respond_json(c, 200, json_pack("[o]", metrics_json(b)));
+		return;
+	}
+	if (sub && !strcmp(sub, "pause")) {
+		rest_error(c, 501, "pause: not served yet by this host");
+		return;
+	}
+	rest_error(c, 404, "no such endpoint: %s %s", req->method_name, req->path);
+}
+
+/* ---- the data plane ---- */
+
+/* A caller's path inside the sandbox: absolute, "~/..." or relative to the home. */
+static bool sb_path(const char *in, char *out, size_t size)
+{
+	int n;
+	if (!in || !*in)
+		return false;
+	if (in[0] == '/')
+		n = snprintf(out, size, "%s", in);
+	else if (in[0] == '~' && (!in[1] || in[1] == '/'))
+		n = snprintf(out, size, "%s%s", HOME, in + 1);
+	else
+		n = snprintf(out, size, "%s/%s", HOME, in);
+	return n > 0 && (size_t)n < size && apispec_file_path_valid(out) && !memchr(out, 0, n);
+}
+
+static const char *base_name(const char *path)
+{
+	const char *s = strrchr(path, '/');
+	return s && s[1] ? s + 1 : path;
+}
+
+/* The user of a data-plane call (Authorization: Basic base64("user:")): this surface
+ * runs every command as its sandbox's identity, root of its own user namespace; E2B's
+ * two names for it are taken. */
+static bool user_ok(struct conn *c, struct http_request *req, const char *query_user)
+{
+	const char *a = http_request_header(req, "Authorization");
+	char user[64] = "";
+	if (query_user) {
+		snprintf(user, sizeof(user), "%s", query_user);
+	} else if (a && !strncasecmp(a, "Basic ", 6)) {
+		char *dec = NULL;
+		size_t n = 0;
+		if (b64_decode(a + 6, strlen(a + 6), &dec, &n) < 0) {
+			fail_as(c, -EINVAL, "Authorization: bad base64");
+			return false;
+		}
+		char *colon = memchr(dec, ':', n);
+		size_t ulen = colon ? (size_t)(colon - dec) : n;
+		snprintf(user, sizeof(user), "%.*s", (int)(ulen < 63 ? ulen : 63), dec);
+		free(dec);
+	}
+	if (!*user || !strcmp(user, "root") || !strcmp(user, "user"))
+		return true;
+	char safe[64];
+	char msg[160];
+	snprintf(msg, sizeof(msg),
+		 "user %s: commands run as the sandbox's root (\"root\" or \"user\")",
+		 text_printable(user, safe, sizeof(safe)));
+	fail_as(c, -EINVAL, msg);
+	return false;
+}
+
+static const char *str_of(json_t *o, const char *key)
+{
+	return json_string_value(json_object_get(o, key));
+}
+
+/* A ProcessSelector: the kept process it names, or NULL (answered). */
+static struct exec *selected(struct conn *c, struct box *b, json_t *m)
+{
+	json_t *p = json_object_get(m, "process");
+	json_t *pid = json_object_get(p, "pid");
+	const char *tag = str_of(p, "tag");
+	char msg[128];
+	if (!json_is_object(p) || (!json_is_integer(pid) && !tag)) {
+		fail_as(c, -EINVAL, "process: {\"pid\": N} or {\"tag\": T}");
+		return NULL;
+	}
+	struct exec *x = exec_find_kept(b, tag ? 0 : (int)json_integer_value(pid), tag);
+	if (!x) {
+		if (tag)
+			snprintf(msg, sizeof(msg), "process with tag %.64s not found", tag);
+		else
+			snprintf(msg, sizeof(msg), "process with pid %" JSON_INTEGER_FORMAT " not found",
+				 json_integer_value(pid));
+		text_sanitize(msg);
+		fail_as(c, -ENOENT, msg);
+	}
+	return x;
+}
+
+/* process.Process/Start: a ProcessConfig into a kept command. */
+static void rpc_start(struct conn *c, struct http_request *req, struct box *b, json_t *m)
+{
+	json_t *p = json_object_get(m, "process"), *args = json_object_get(p, "args");
+	json_t *envs = json_object_get(p, "envs"), *in = json_object_get(m, "stdin"), *v;
+	const char *cmd = str_of(p, "cmd"), *cwd = str_of(p, "cwd"), *tag = str_of(m, "tag");
+	struct api_exec e = { .keep = true };
+	struct why why;
+	char dir[PATH_MAX];
+	size_t i, n = json_array_size(args);
+	const char *k;
+
+	if (!user_ok(c, req, NULL))
+		return;
+	if (json_object_get(m, "pty")) {
+		fail_as(c, -EOPNOTSUPP, "pty: terminals are not served yet by this host");
+		return;
+	}
+	if (!json_is_object(p) || !cmd || !*cmd || (args && !json_is_array(args)) ||
+	    n + 1 > API_MAX_ARGS || (envs && !json_is_object(envs)) ||
+	    json_object_size(envs) > API_MAX_ENV || (in && !json_is_boolean(in)) ||
+	    (json_object_get(m, "tag") && (!tag || strlen(tag) > 256))) {
+		fail_as(c, -EINVAL, "process: {\"cmd\", \"args\": [...], \"envs\": {...}, \"cwd\"} "
+				    "(at most 256 arguments and 256 variables)");
+		return;
+	}
+	if (cwd && *cwd && !sb_path(cwd, dir, sizeof(dir))) {
+		fail_as(c, -EINVAL, "cwd: not a path");
+		return;
+	}
+	size_t bytes = strlen(cmd);
+	e.cmd = calloc(n + 2, sizeof(char *));
+	e.env = calloc(json_object_size(envs) + 1, sizeof(char *));
+	int r = e.cmd && e.env && (e.cmd[0] = strdup(cmd)) ? 0 : -ENOMEM;
+	json_array_foreach (args, i, v) {
+		if (r == 0 && !json_is_string(v))
+			r = -EINVAL;
+		else if (r == 0 && !(e.cmd[i + 1] = strdup(json_string_value(v))))
+			r = -ENOMEM;
+		else if (r == 0)
+			bytes += json_string_length(v);
+	}
+	size_t ne = 0;
+	json_object_foreach (envs, k, v) {
+		if (r == 0 && (!json_is_string(v) || !*k || strchr(k, '=')))
+			r = -EINVAL;
+		else if (r == 0 && asprintf(&e.env[ne++], "%s=%s", k, json_string_value(v)) < 0)
+			r = -ENOMEM;
+		else if (r == 0)
+			bytes += strlen(k) + json_string_length(v);
+	}
+	if (r == 0 && bytes > API_MAX_ARG_BYTES)
+		r = -EINVAL;
+	if (r == 0 && cwd && *cwd && !(e.workdir = strdup(dir)))
+		r = -ENOMEM;
+	if (r == 0 && tag && !(e.tag = strdup(tag)))
+		r = -ENOMEM;
+	if (r < 0) {
+		api_exec_clear(&e);
+		fail_as(c, r,
+			r == -EINVAL ? "process: arguments and variables must be strings (64 KiB in "
+				       "all; names without '=')"
+				     : "out of memory");
+		return;
+	}
+	/* connect-timeout-ms: the command is killed at that deadline, as envd does */
+	const char *tm = http_request_header(req, "connect-timeout-ms");
+	if (tm) {
+		char *end;
+		unsigned long long ms = strtoull(tm, &end, 10);
+		if (*end || end == tm || ms > 365ULL * 86400 * 1000) {
+			api_exec_clear(&e);
+			fail_as(c, -EINVAL, "connect-timeout-ms: a number of milliseconds");
+			return;
+		}
+		e.timeout_ns = ms * 1000000ULL;
+	}
+	e.keep_stdin = !in || json_is_true(in);
+	state(c)->started = false;
+	r = exec_start(&c->reply, b, &e, true, &why);
+	if (r < 0)
+		fail_as(c, r, why.msg);
+}
+
+static json_t *strv_json(char **v, bool pairs)
+{
+	json_t *j = pairs ? json_object() : json_array();
+	for (; v && *v; v++) {
+		if (!pairs) {
+			json_array_append_new(j, json_string(*v));
+			continue;
+		}
+		char *eq = strchr(*v, '=');
+		if (eq) {
+			_cleanup_free_ char *k = strndup(*v, (size_t)(eq - *v));
+			if (k)
+				json_object_set_new(j, k, json_string(eq + 1));
+		}
+	}
+	return j;
+}
+
+static void rpc_list(struct conn *c, struct box *b)
+{
+	json_t *arr = json_array();
+	for (struct exec *x = b->execs; x; x = x->next) {
+		if (!x->keep || !x->started || x->exited)
+			continue;
+		json_t *cfg = json_pack("{s:s,s:o,s:o,s:s}", "cmd", x->argv[0], "args",
+					strv_json(x->argv + 1, false), "envs",
+					strv_json(x->env_given, true), "cwd", x->cwd ? x->cwd : "/");
+		json_t *pj = json_pack("{s:o,s:i}", "config", cfg, "pid", x->pid);
+		if (x->tag)
+			json_object_set_new(pj, "tag", json_string(x->tag));
+		json_array_append_new(arr, pj);
+	}
+	respond_json(c, 200, json_pack("{s:o}", "processes", arr));
+}
+
+static void rpc_process(struct conn *c, struct http_request *req, struct box *b,
+			const char *method, json_t *m)
+{
+	struct why why;
+	struct exec *x;
+	int r;
+
+	if (!strcmp(method, "Start")) {
+		rpc_start(c, req, b, m);
+	} else if (!strcmp(method, "Connect")) {
+		if ((x = selected(c, b, m)) && (r = exec_attach(&c->reply, x, &why)) < 0)
+			fail_as(c, r, why.msg);
+		if (x)
+			state(c)->started = true;
+	} else if (!strcmp(method, "List")) {
+		rpc_list(c, b);
+	} else if (!strcmp(method, "SendInput")) {
+		json_t *in = json_object_get(m, "input");
+		const char *data = str_of(in, "stdin");
+		char *dec = NULL;
+		size_t n = 0;
+		if (!(x = selected(c, b, m)))
+			return;
+		if (str_of(in, "pty")) {
+			fail_as(c, -EOPNOTSUPP, "pty: terminals are not served yet by this host");
+			return;
+		}
+		if (!data || b64_decode(data, strlen(data), &dec, &n) < 0) {
+			fail_as(c, -EINVAL, "input: {\"stdin\": BASE64}");
+			return;
+		}
+		r = exec_input(x, dec, n, &why);
+		free(dec);
+		if (r < 0)
+			fail_as(c, r, why.msg);
+		else
+			respond_json(c, 200, json_object());
+	} else if (!strcmp(method, "SendSignal")) {
+		json_t *s = json_object_get(m, "signal");
+		const char *name = json_string_value(s);
+		int sig = name && !strcmp(name, "SIGNAL_SIGKILL")   ? 9
+			  : name && !strcmp(name, "SIGNAL_SIGTERM") ? 15
+			  : json_is_integer(s) && (json_integer_value(s) == 9 ||
+						   json_integer_value(s) == 15)
+				  ? (int)json_integer_value(s)
+				  : 0;
+		if (!sig) {
+			fail_as(c, -EINVAL, "signal: SIGNAL_SIGKILL or SIGNAL_SIGTERM");
+			return;
+		}
+		if (!(x = selected(c, b, m)))
+			return;
+		if ((r = exec_signal(x, sig, &why)) < 0)
+			fail_as(c, r, why.msg);
+		else
+			respond_json(c, 200, json_object());
+	} else if (!strcmp(method, "CloseStdin")) {
+		if (!(x = selected(c, b, m)))
+			return;
+		(void)exec_close_stdin(x, &why);
+		respond_json(c, 200, json_object());
+	} else if (!strcmp(method, "Update")) {
+		if (selected(c, b, m))
+			fail_as(c, -EOPNOTSUPP, "pty: terminals are not served yet by this host");
+	} else {
+		fail_as(c, -EOPNOTSUPP, "process.Process: no such method");
+	}
+}
+
+/* Go's FileMode.String() of an entry, as envd shows it. */
+static void mode_string(const char *kind, unsigned mode, char out[12])
+{
+	static const char rwx[] = "rwxrwxrwx";
+	out[0] = !strcmp(kind, "dir") ? 'd' : !strcmp(kind, "symlink") ? 'L' : '-';
+	for (int i = 0; i < 9; i++)
+		out[1 + i] = mode & (1u << (8 - i)) ? rwx[i] : '-';
+	out[10] = '\0';
+}
+
+/* The helper's entry as envd's EntryInfo. */
+static json_t *entry_info(json_t *e)
+{
+	const char *kind = str_of(e, "kind"), *path = str_of(e, "path");
+	unsigned mode = (unsigned)json_integer_value(json_object_get(e, "mode"));
+	char perms[12], size[24];
+	const char *type = !strcmp(kind, "file")      ? "FILE_TYPE_FILE"
+			   : !strcmp(kind, "dir")     ? "FILE_TYPE_DIRECTORY"
+			   : !strcmp(kind, "symlink") ? "FILE_TYPE_SYMLINK"
+						      : "FILE_TYPE_UNSPECIFIED";
+	mode_string(kind, mode, perms);
+	snprintf(size, sizeof(size), "%" JSON_INTEGER_FORMAT,
+		 json_integer_value(json_object_get(e, "size")));
+	json_t *j = json_pack("{s:s,s:s,s:s,s:s,s:i,s:s,s:s,s:s,s:o}", "name", base_name(path),
+			      "type", type, "path", path, "size", size, "mode", (int)(mode & 0777),
+			      "permissions", perms, "owner", str_of(e, "owner"), "group",
+			      str_of(e, "group"), "modifiedTime",
+			      time_rfc3339(json_integer_value(json_object_get(e, "mtime_ns"))));
+	if (str_of(e, "target"))
+		json_object_set_new(j, "symlinkTarget", json_string(str_of(e, "target")));
+	return j;
+}
+
+static void render_stat(struct conn *c, json_t *body)
+{
+	json_t *e = json_array_get(json_object_get(body, "entries"), 0);
+	if (!e)
+		unary_error(c, -EIO, "the sandbox's file helper answered no entry");
+	else
+		respond_json(c, 200, json_pack("{s:o}", "entry", entry_info(e)));
+	json_decref(body);
+}
+
+static void render_ls(struct conn *c, json_t *body)
+{
+	json_t *arr = json_array(), *e;
+	size_t i;
+	json_array_foreach (json_object_get(body, "entries"), i, e)
+		json_array_append_new(arr, entry_info(e));
+	json_decref(body);
+	respond_json(c, 200, json_pack("{s:o}", "entries", arr));
+}
+
+static void render_mkdir(struct conn *c, json_t *body)
+{
+	json_decref(body);
+	/* the path of the request, kept in path2 */
+	const char *p = state(c)->path2;
+	respond_json(c, 200,
+		     json_pack("{s:{s:s,s:s,s:s}}", "entry", "name", base_name(p), "type",
+			       "FILE_TYPE_DIRECTORY", "path", p));
+}
+
+static void render_empty_rpc(struct conn *c, json_t *body)
+{
+	json_decref(body);
+	respond_json(c, 200, json_object());
+}
+
+/* A move done: the destination's entry, from another look. */
+static void render_moved(struct conn *c, json_t *body)
+{
+	struct why why;
+	struct box *b = box_live(state(c)->box, NULL);
+	json_decref(body);
+	c->e2b_done = render_stat;
+	int r = b ? box_fs(&c->reply, b, FS_STAT, state(c)->path2, NULL, 0, &why)
+		  : why_set(&why, -ENOENT, "the sandbox is gone");
+	if (r < 0)
+		unary_error(c, r, why.msg);
+}
+
+static void rpc_fs(struct conn *c, struct http_request *req, struct box *b, const char *method,
+		   json_t *m)
+{
+	char path[PATH_MAX], dst[PATH_MAX];
+	struct why why;
+	int r;
+	enum fs_op op;
+	unsigned depth = 0;
+
+	if (!strcmp(method, "Stat")) {
+		op = FS_STAT;
+		c->e2b_done = render_stat;
+	} else if (!strcmp(method, "ListDir")) {
+		json_t *d = json_object_get(m, "depth");
+		op = FS_LS;
+		depth = d ? (unsigned)json_integer_value(d) : 1;
+		if ((d && !json_is_integer(d)) || depth < 1 || depth > 64) {
+			fail_as(c, -EINVAL, "depth: 1 to 64");
+			return;
+		}
+		c->e2b_done = render_ls;
+	} else if (!strcmp(method, "MakeDir")) {
+		op = FS_MKDIR;
+		c->e2b_done = render_mkdir;
+	} else if (!strcmp(method, "Move")) {
+		op = FS_MOVE;
+		c->e2b_done = render_moved;
+	} else if (!strcmp(method, "Remove")) {
+		op = FS_REMOVE;
+		c->e2b_done = render_empty_rpc;
+	} else {
+		fail_as(c, -EOPNOTSUPP, "filesystem.Filesystem: no such method (watching "
+					"directories is not served yet by this host)");
+		return;
+	}
+	if (!user_ok(c, req, NULL))
+		return;
+	const char *src = str_of(m, op == FS_MOVE ? "source" : "path");
+	if (!sb_path(src, path, sizeof(path)) ||
+	    (op == FS_MOVE && !sb_path(str_of(m, "destination"), dst, sizeof(dst)))) {
+		fail_as(c, -EINVAL,
+			op == FS_MOVE ? "source and destination: paths" : "path: a path");
+		return;
+	}
+	if ((op == FS_MOVE || op == FS_MKDIR) &&
+	    !(state(c)->path2 = strdup(op == FS_MOVE ? dst : path))) {
+		fail_as(c, -ENOMEM, "out of memory");
+		return;
+	}
+	r = box_fs(&c->reply, b, op, path, op == FS_MOVE ? dst : NULL, depth, &why);
+	if (r < 0)
+		fail_as(c, r, why.msg);
+}
+
+/* ---- /files ---- */
+
+static void upload_next(struct conn *c);
+
+static void render_uploaded(struct conn *c, json_t *body)
+{
+	struct e2b_req *q = state(c);
+	const char *p = q->files[q->next].path;
+	json_decref(body);
+	json_array_append_new(q->written, json_pack("{s:s,s:s,s:s}", "name", base_name(p), "type",
+						    "file", "path", p));
+	q->next++;
+	upload_next(c);
+}
+
+static void upload_next(struct conn *c)
+{
+	struct e2b_req *q = state(c);
+	struct box *b = box_live(q->box, NULL);
+	struct why why;
+
+	if (q->next == q->nfiles) {
+		respond_json(c, 200, json_incref(q->written));
+		return;
+	}
+	struct upload *u = &q->files[q->next];
+	c->e2b_done = render_uploaded;
+	int r = b ? box_files_data(&c->reply, b, u->path, u->data, u->len, &why)
+		  : why_set(&why, -ENOENT, "the sandbox is gone");
+	if (r < 0)
+		fail_as(c, r, why.msg);
+}
+
+static int upload_add(struct e2b_req *q, const char *path, const char *data, size_t len)
+{
+	char abs[PATH_MAX];
+	if (!sb_path(path, abs, sizeof(abs)))
+		return -EINVAL;
+	for (size_t i = 0; i < q->nfiles; i++)
+		if (!strcmp(q->files[i].path, abs))
+			return -EEXIST;
+	if (q->nfiles == MAX_UPLOAD_FILES)
+		return -E2BIG;
+	struct upload *f = realloc(q->files, (q->nfiles + 1) * sizeof(*f));
+	if (!f)
+		return -ENOMEM;
+	q->files = f;
+	if (!(f[q->nfiles].path = strdup(abs)))
+		return -ENOMEM;
+	f[q->nfiles].data = data;
+	f[q->nfiles].len = len;
+	q->nfiles++;
+	return 0;
+}
+
+/* A multipart filename as the SDK's fetch writes it: '"', CR and LF escaped as %22,
+ * %0D and %0A, nothing else. */
+static void filename_unescape(char *s)
+{
+	static const struct {
+		const char *esc;
+		char ch;
+	} map[] = { { "%22", '"' }, { "%0D", '\r' }, { "%0A", '\n' } };
+	char *o = s;
+	for (const char *p = s; *p;) {
+		bool done = false;
+		for (size_t i = 0; i < ARRAY_SIZE(map) && !done; i++)
+			if (!strncasecmp(p, map[i].esc, 3)) {
+				*o++ = map[i].ch;
+				p += 3;
+				done = true;
+			}
+		if (!done)
+			*o++ = *p++;
+	}
+	*o = '\0';
+}
+
+/* multipart/form-data: each part named "file", its filename the path unless @path. */
+static int multipart(struct e2b_req *q, const char *ctype, const char *body, size_t len,
+		     const char *path)
+{
+	const char *bp = strcasestr(ctype, "boundary=");
+	char delim[256];
+	if (!bp)
+		return -EINVAL;
+	bp += 9;
+	size_t bl = strcspn(bp, ";");
+	if (bl >= 2 && bp[0] == '"' && bp[bl - 1] == '"')
+		bp++, bl -= 2;
+	if (!bl || bl > 200)
+		return -EINVAL;
+	int dl = snprintf(delim, sizeof(delim), "--%.*s", (int)bl, bp);
+	const char *p = memmem(body, len, delim, (size_t)dl), *end = body + len;
+	if (!p)
+		return -EINVAL;
+	for (;;) {
+		p += dl;
+		if (end - p >= 2 && p[0] == '-' && p[1] == '-')
+			return 0; /* the closing delimiter */
+		if (end - p < 2 || p[0] != '\r' || p[1] != '\n')
+			return -EINVAL;
+		p += 2;
+		const char *hend = memmem(p, (size_t)(end - p), "\r\n\r\n", 4);
+		if (!hend)
+			return -EINVAL;
+		char name[64] = "", fname[PATH_MAX] = "";
+		for (const char *h = p; h < hend;) {
+			const char *eol = memmem(h, (size_t)(hend - h), "\r\n", 2);
+			if (!eol)
+				eol = hend;
+			size_t hl = (size_t)(eol - h);
+			if (hl > 20 && !strncasecmp(h, "Content-Disposition:", 20)) {
+				_cleanup_free_ char *line = strndup(h, hl);
+				const char *n = line ? strstr(line, " name=\"") : NULL;
+				const char *f = line ? strstr(line, "filename=\"") : NULL;
+				if (n)
+					sscanf(n + 7, "%63[^\"]", name);
+				if (f)
+					sscanf(f + 10, "%4095[^\"]", fname);
+			}
+			h = eol + 2;
+		}
+		const char *data = hend + 4;
+		char close_delim[260];
+		int cl = snprintf(close_delim, sizeof(close_delim), "\r\n%s", delim);
+		const char *next = memmem(data, (size_t)(end - data), close_delim, (size_t)cl);
+		if (!next)
+			return -EINVAL;
+		if (!strcmp(name, "file")) {
+			filename_unescape(fname);
+			int r = upload_add(q, path ? path : fname, data, (size_t)(next - data));
+			if (r < 0)
+				return r;
+		}
+		p = next + 2;
+	}
+}
+
+static void files_post(struct conn *c, struct http_request *req, const char *path)
+{
+	struct e2b_req *q = state(c);
+	const char *ctype = http_request_header(req, "Content-Type");
+	const char *enc = http_request_header(req, "Content-Encoding");
+	int r;
+
+	if (enc && strcasecmp(enc, "identity")) {
+		rest_error(c, 400, "Content-Encoding %s: uploads are taken uncompressed", enc);
+		return;
+	}
+	if (!(q->written = json_array())) {
+		rest_error(c, 500, "out of memory");
+		return;
+	}
+	if (ctype && !strncasecmp(ctype, "multipart/form-data", 19))
+		r = multipart(q, ctype, req->body, req->body_len, path);
+	else if (path)
+		r = upload_add(q, path, req->body, req->body_len);
+	else
+		r = -EINVAL;
+	if (r == 0 && !q->nfiles)
+		r = -EINVAL;
+	if (r < 0) {
+		rest_error(c, 400, "%s",
+			   r == -EEXIST	 ? "the same path twice in one upload"
+			   : r == -E2BIG ? "more than 256 files in one upload"
+					 : "upload: a multipart/form-data body of parts named "
+					   "\"file\", or a body with ?path=");
+		return;
+	}
+	upload_next(c);
+}
+
+static void files(struct conn *c, struct http_request *req, struct box *b)
+{
+	_cleanup_free_ char *path = NULL, *user = NULL;
+	char abs[PATH_MAX];
+	struct why why;
+
+	if (req->query && (http_query_get(req->query, "path", &path) == -EINVAL ||
+			   http_query_get(req->query, "username", &user) == -EINVAL)) {
+		rest_error(c, 400, "query: bad percent-encoding");
+		return;
+	}
+	if (!user_ok(c, req, user ? user : ""))
+		return;
+	if (req->method == HTTP_POST) {
+		files_post(c, req, path);
+		return;
+	}
+	if (req->method != HTTP_GET) {
+		rest_error(c, 405, "%s is not allowed on /files", req->method_name);
+		return;
+	}
+	if (!sb_path(path, abs, sizeof(abs))) {
+		rest_error(c, 400, "path: a path inside the sandbox");
+		return;
+	}
+	int r = box_files(&c->reply, b, FILE_GET, abs, 0, &why);
+	if (r < 0)
+		fail_as(c, r, why.msg);
+}
+
+/* ---- routing ---- */
+
+bool e2b_claims(const struct http_request *req)
+{
+	const char *p = req->path;
+	return !strcmp(p, "/sandboxes") || !strncmp(p, "/sandboxes/", 11) ||
+	       !strcmp(p, "/v2/sandboxes") || !strncmp(p, "/v2/sandboxes/", 14) ||
+	       !strcmp(p, "/health") || !strcmp(p, "/files") ||
+	       !strncmp(p, "/process.Process/", 17) || !strncmp(p, "/filesystem.Filesystem/", 23);
+}
+
+static bool is_control(const struct http_request *req)
+{
+	return !strncmp(req->path, "/sandboxes", 10) || !strncmp(req->path, "/v2/sandboxes", 13);
+}
+
+bool e2b_begin(struct conn *c, struct http_request *req)
+{
+	struct e2b_req *q = calloc(1, sizeof(*q));
+	bool stream = !strcmp(req->path, "/process.Process/Start") ||
+		      !strcmp(req->path, "/process.Process/Connect") ||
+		      !strcmp(req->path, "/filesystem.Filesystem/WatchDir");
+
+	bool rpc = !strncmp(req->path, "/process.", 9) || !strncmp(req->path, "/filesystem.", 12);
+	e2b_reply_set(c, is_control(req) ? MODE_API
+			 : rpc		 ? stream ? MODE_STREAM : MODE_UNARY
+					 : MODE_FILES);
+	c->e2b_state = q;
+	c->e2b_keepalive_event = !strncmp(req->path, "/process.", 9);
+	if (!q) {
+		respond_error(c, 500, "internal", "out of memory");
+		return false;
+	}
+	if (!secret_ok) {
+		rest_error(c, 503, "the E2B surface is off: its key could not be made");
+		return false;
+	}
+	if (is_control(req)) {
+		const char *key = http_request_header(req, "X-API-KEY");
+		char *tenant = NULL;
+		if (!key || !*key) {
+			rest_error(c, 401, "missing X-API-KEY (a tenant token of sbxd tenant add)");
+			return false;
+		}
+		int r = store_tenant_by_token(D.store, key, &tenant);
+		if (r < 0) {
+			rest_error(c, 401, r == -ENOENT ? "unknown API key" : "cannot check the API key");
+			return false;
+		}
+		c->tenant = tenant;
+		return !c->tcp || conn_admit(c, c->tenant);
+	}
+	/* The data plane: the sandbox by its header, the caller by the sandbox's token. */
+	const char *id = http_request_header(req, "E2b-Sandbox-Id");
+	const char *tok = http_request_header(req, "X-Access-Token");
+	struct box *b = id ? box_live(id, NULL) : NULL;
+	char want[33];
+	if (!b) {
+		/* The SDK reads 502 alone as "not running". */
+		if (c->e2b == MODE_UNARY)
+			respond_json(c, 502,
+				     json_pack("{s:s,s:s}", "code", "unavailable", "message",
+					       "sandbox is not running"));
+		else
+			rest_error(c, 502, "%s", id ? "sandbox is not running" : "missing E2b-Sandbox-Id");
+		return false;
+	}
+	box_token(b->id, want);
+	if (!tok || strlen(tok) != 32 || CRYPTO_memcmp(tok, want, 32)) {
+		if (c->e2b == MODE_UNARY || c->e2b == MODE_STREAM)
+			respond_json(c, 401,
+				     json_pack("{s:s,s:s}", "code", "unauthenticated", "message",
+					       "missing or wrong X-Access-Token"));
+		else
+			rest_error(c, 401, "missing or wrong X-Access-Token");
+		return false;
+	}
+	snprintf(q->box, sizeof(q->box), "%s", b->id);
+	if (!(c->tenant = strdup(b->tenant))) {
+		rest_error(c, 500, "out of memory");
+		return false;
+	}
+	return !c->tcp || conn_admit(c, c->tenant);
+}
+
+void e2b_handle(struct conn *c, struct http_request *req)
+{
+	char *parts[5] = { 0 };
+	int n = 0;
+	_cleanup_free_ char *path = NULL;
+
+	if (is_control(req)) {
+		path = split_path(req->path, parts, &n);
+		int at = n && !strcmp(parts[0], "v2") ? 1 : 0;
+		if (!path) {
+			rest_error(c, 500, "out of memory");
+		} else if (n == at + 1 && req->method == HTTP_POST) {
+			api_create(c, req);
+		} else if (n == at + 1 && req->method == HTTP_GET) {
+			api_list(c, req);
+		} else if (n == at + 2 || n == at + 3) {
+			api_sandbox(c, req, parts[at + 1], n == at + 3 ? parts[at + 2] : NULL);
+		} else {
+			rest_error(c, 404, "no such endpoint: %s %s", req->method_name, req->path);
+		}
+		return;
+	}
+	struct box *b = box_live(state(c)->box, NULL);
+	if (!b) {
+		rest_error(c, 502, "sandbox is not running");
+		return;
+	}
+	if (!strcmp(req->path, "/health")) {
+		respond_empty(c, 204);
+		return;
+	}
+	if (!strcmp(req->path, "/files")) {
+		files(c, req, b);
+		return;
+	}
+	const char *ct = http_request_header(req, "Content-Type");
+	bool stream = c->e2b == MODE_STREAM;
+	json_t *m = NULL;
+	char err[160];
+	if (req->method != HTTP_POST) {
+		fail_as(c, -EINVAL, "Connect calls are POSTs");
+		return;
+	}
+	if (!ct || strncasecmp(ct, stream ? "application/connect+json" : "application/json",
+			       stream ? 24 : 16)) {
+		fail_as(c, -EINVAL,
+			stream ? "Content-Type: application/connect+json (the JSON codec)"
+			       : "Content-Type: application/json (the JSON codec)");
+		return;
+	}
+	if (connect_request(req->body, req->body_len, stream, &m, err, sizeof(err)) < 0) {
+		fail_as(c, -EINVAL, err);
+		return;
+	}
+	const char *dot = strchr(req->path + 1, '/');
+	if (!strncmp(req->path, "/process.Process/", 17))
+		rpc_process(c, req, b, dot + 1, m);
+	else
+		rpc_fs(c, req, b, dot + 1, m);
+	json_decref(m);
+}
