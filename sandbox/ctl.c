@@ -76,11 +76,11 @@ int ctl_send_fds(int sock, const void *buf, size_t len, const int *fds, unsigned
 	return sendmsg(sock, &msg, MSG_NOSIGNAL) < 0 ? -errno : 0;
 }
 
-int ctl_send_exec(int fd, uint32_t id, char *const argv[], char *const envp[], const char *cwd,
-		  const int stdio[3])
+static int send_exec(int fd, uint32_t type, uint32_t id, char *const argv[], char *const envp[],
+		     const char *cwd, const int stdio[3])
 {
 	_cleanup_free_ char *buf = malloc(CTL_MAX_MSG);
-	struct ctl_exec h = { .type = CTL_EXEC, .id = id };
+	struct ctl_exec h = { .type = type, .id = id };
 	size_t off = sizeof(h);
 	int r;
 
@@ -98,6 +98,19 @@ int ctl_send_exec(int fd, uint32_t id, char *const argv[], char *const envp[], c
 			return r < 0 ? r : -E2BIG;
 	memcpy(buf, &h, sizeof(h));
 	return ctl_send_fds(fd, buf, off, stdio, 3);
+}
+
+int ctl_send_exec(int fd, uint32_t id, char *const argv[], char *const envp[], const char *cwd,
+		  const int stdio[3])
+{
+	return send_exec(fd, CTL_EXEC, id, argv, envp, cwd, stdio);
+}
+
+int ctl_send_exec_tty(int fd, uint32_t id, char *const argv[], char *const envp[],
+		      const char *cwd, int tty)
+{
+	int stdio[3] = { tty, tty, tty };
+	return send_exec(fd, CTL_EXEC_TTY, id, argv, envp, cwd, stdio);
 }
 
 int ctl_send_signal(int fd, uint32_t id, int sig)

@@ -10,6 +10,10 @@
  * Messages (one per datagram, host byte order):
  *   host -> init  CTL_EXEC    struct ctl_exec + "cwd\0argv0\0...argvN\0env0\0...envM\0",
  *                             with three fds (stdin, stdout, stderr) as SCM_RIGHTS
+ *   host -> init  CTL_EXEC_TTY  as CTL_EXEC, the three fds one terminal's (a pty's
+ *                             other end, opened by the host in the sandbox's devpts):
+ *                             the command leads a new session with it as its
+ *                             controlling terminal
  *   host -> init  CTL_SIGNAL  struct ctl_signal: to the command's process group
  *   host -> init  CTL_REEXEC  struct ctl_signal (sig unused): sbx-init executes itself
  *                             again, keeping its state, and answers CTL_STARTED from
@@ -40,6 +44,7 @@ enum ctl_type {
 	CTL_FAILED,
 	CTL_EXITED,
 	CTL_REEXEC,
+	CTL_EXEC_TTY,
 };
 
 struct ctl_exec {
@@ -59,9 +64,12 @@ struct ctl_signal {
 struct ctl_reply {
 	uint32_t type; /* CTL_STARTED, CTL_FAILED or CTL_EXITED */
 	uint32_t id;
-	int32_t value; /* STARTED: pid inside the sandbox; FAILED: errno; EXITED: the exit
+	int32_t value; /* STARTED: pid inside the sandbox; FAILED: errno (| CTL_ERR_CWD when
+			* its working directory could not be entered); EXITED: the exit
 			* code, or 128+N for signal N */
 };
+
+#define CTL_ERR_CWD 0x10000
 
 /* ---- host side (libsandbox); return 0 / fd, or -errno ---- */
 
@@ -78,6 +86,9 @@ int ctl_send_fds(int sock, const void *buf, size_t len, const int *fds, unsigned
 /* Asks for @argv to run with @envp in @cwd, its stdio on @stdio. */
 int ctl_send_exec(int fd, uint32_t id, char *const argv[], char *const envp[], const char *cwd,
 		  const int stdio[3]);
+/* The same, @tty (all three of stdio) its controlling terminal (CTL_EXEC_TTY). */
+int ctl_send_exec_tty(int fd, uint32_t id, char *const argv[], char *const envp[],
+		      const char *cwd, int tty);
 int ctl_send_signal(int fd, uint32_t id, int sig);
 /* Asks sbx-init to execute itself again (CTL_REEXEC), on a connection with nothing else
  * in flight, and waits at most @timeout_ms for its answer. */

@@ -135,7 +135,7 @@ static int open_in_root(const char *path, int flags)
  * failure to start arrives as an errno (it then exits 126/127), or EOF once it has
  * executed. fork, not vfork: a child stopped before its exec must not stop PID 1. */
 static pid_t spawn(char *const argv[], char *const envp[], const char *cwd, const int *stdio,
-		   bool own_group, int *ret_errfd)
+		   bool own_group, bool tty, int *ret_errfd)
 {
 	sigset_t none;
 	int p[2];
@@ -147,11 +147,15 @@ static pid_t spawn(char *const argv[], char *const envp[], const char *cwd, cons
 	pid = fork();
 	if (pid == 0) {
 		int err = 0;
-		if (own_group)
+		if (own_group && !tty)
 			setpgid(0, 0);
 		for (int i = 0; stdio && i < 3 && !err; i++)
 			if (dup2(stdio[i], i) < 0)
 				err = errno;
+		/* A terminal's command leads a session of its own, the terminal its
+		 * controlling one (so ^C, job control and SIGWINCH reach it). */
+		if (!err && tty && (setsid() < 0 || ioctl(0, TIOCSCTTY, 0) < 0))
+			err = errno;
 		/* Nothing of ours is inherited (the report pipe goes at exec), and the
 		 * directory is entered inside our root. */
 		if (!err && (dup2(p[1], 3) < 0 || fcntl(3, F_SETFD, FD_CLOEXEC) < 0 ||
@@ -160,7 +164,7 @@ static pid_t spawn(char *const argv[], char *const envp[], const char *cwd, cons
 		if (!err && cwd) {
 			int dir = open_in_root(cwd, O_PATH | O_DIRECTORY);
 			if (dir < 0 || fchdir(dir) < 0)
-				err = dir < 0 ? -dir : errno;
+				err = CTL_ERR_CWD | (dir < 0 ? -dir : errno);
 		}
 		if (!err) {
 			sigprocmask(SIG_SETMASK, &none, NULL);
@@ -169,6 +173,7 @@ static pid_t spawn(char *const argv[], char *const envp[], const char *cwd, cons
 		}
 		(void)!write(3, &err, sizeof(err));
 		_exit(err == ENOENT ? 127 : 126);
+
 	}
 	int saved = errno;
 	close(p[1]);
@@ -295,7 +300,7 @@ static bool parse_exec(size_t len, const struct ctl_exec *h, const char **cwd)
 	return p == end;
 }
 
-static void handle_exec(int conn, size_t len, const int *fds, int nfds)
+static void handle_exec(int conn, size_t len, const int *fds, int nfds, bool tty)
 {
 	struct ctl_exec h;
 	const char *cwd = "/";
@@ -314,7 +319,7 @@ static void handle_exec(int conn, size_t len, const int *fds, int nfds)
 		reply(conn, CTL_FAILED, h.id, EAGAIN);
 		return;
 	}
-	pid_t pid = spawn(req_argv, req_envp, cwd, fds, true, &errfd);
+	pid_t pid = spawn(req_argv, req_envp, cwd, fds, true, tty, &errfd);
 	if (pid < 0) {
 		reply(conn, CTL_FAILED, h.id, errno);
 		return;
@@ -493,8 +498,9 @@ static void conn_read(int i)
 		reply(conns[i], CTL_FAILED, 0, EBADMSG);
 	} else {
 		memcpy(&type, msgbuf, sizeof(type));
-		if (type == CTL_EXEC && (size_t)n >= sizeof(struct ctl_exec)) {
-			handle_exec(conns[i], (size_t)n, fds, nfds);
+		if ((type == CTL_EXEC || type == CTL_EXEC_TTY) &&
+		    (size_t)n >= sizeof(struct ctl_exec)) {
+			handle_exec(conns[i], (size_t)n, fds, nfds, type == CTL_EXEC_TTY);
 		} else if (type == CTL_REEXEC && (size_t)n == sizeof(struct ctl_signal)) {
 			struct ctl_signal s;
 			memcpy(&s, msgbuf, sizeof(s));
@@ -673,6 +679,47 @@ static int file_put(const char *path, uint64_t size)
 	if (!err && renameat(dfd, tmp, dfd, base) < 0) {
 		err = errno;
 		(void)unlinkat(dfd, tmp, 0);
+	}
+	close(fd);
+	return err;
+}
+
+/* putp: @size bytes from stdin into @path in place, as a program of the sandbox would
+ * write it (created, or truncated and rewritten; a watcher sees it created and
+ * written), its missing directories made first. Only a regular file is opened for
+ * writing: a FIFO, a device or a symlink is refused, never waited on. */
+static int file_write(const char *path, uint64_t size)
+{
+	static char buf[65536];
+	const char *base;
+	struct stat st;
+	uint64_t got = 0;
+	int err = 0;
+
+	int dfd = open_parent(path, &base);
+	if (dfd < 0)
+		return -dfd;
+	int fd = openat(dfd, base, O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC,
+			0644);
+	close(dfd);
+	if (fd < 0)
+		return errno == ELOOP || errno == ENXIO ? EPERM : errno;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return S_ISDIR(st.st_mode) ? EISDIR : EPERM;
+	}
+	if (ftruncate(fd, 0) < 0 || fcntl(fd, F_SETFL, 0) < 0)
+		err = errno;
+	while (!err) {
+		ssize_t n = read(0, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			err = n < 0 ? errno : got != size ? EPIPE : 0;
+			break;
+		}
+		got += (uint64_t)n;
+		err = got > size ? EFBIG : write_all(fd, buf, (size_t)n);
 	}
 	close(fd);
 	return err;
@@ -1003,7 +1050,7 @@ static int file_tool(int argc, char **argv)
 		int err = filepath_split(argv[3], dir, sizeof(dir), &base) < 0 ? EINVAL
 			  : *dir					       ? fs_mkdir(dir, true)
 									       : 0;
-		file_exit(err ? err : file_put(argv[3], n));
+		file_exit(err ? err : file_write(argv[3], n));
 	}
 	if (argc == 4 && !strcmp(argv[2], "rm"))
 		file_exit(file_rm(argv[3]));
@@ -1174,7 +1221,7 @@ int main(int argc, char **argv)
 		}
 		workload_name = argv[argi];
 		workload = spawn(argv + argi, environ, NULL, status_file ? stdio : NULL, false,
-				 &workload_errfd);
+				 false, &workload_errfd);
 		if (status_file)
 			close(pipefd[1]);
 		if (workload < 0) {

@@ -75,6 +75,8 @@ struct api_exec {
 	 * stdin left open for input (exec_input), and the tag it is found by. */
 	bool keep, keep_stdin;
 	char *tag;
+	bool tty; /* a terminal of @rows x @cols for its stdio (stdin kept) */
+	unsigned rows, cols;
 };
 
 /* Frees a NULL-terminated array of strings and the strings. */

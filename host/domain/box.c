@@ -134,7 +134,8 @@ void box_free(struct box *b)
 /* Frees a removed box once nothing refers to it. */
 void box_maybe_free(struct box *b)
 {
-	if (b->state == BOX_REMOVED && !b->ops && !b->jobs && !b->execs && !b->waiter)
+	if (b->state == BOX_REMOVED && !b->ops && !b->jobs && !b->execs && !b->watches &&
+	    !b->waiter)
 		box_free(b);
 }
 

@@ -146,6 +146,7 @@ struct box {
 	int ops;  /* ring submissions in flight */
 	int jobs; /* worker jobs in flight */
 	struct exec *execs;
+	struct watch *watches; /* directories watched (watch.c) */
 	uint32_t next_exec_id;
 	struct reply *waiter; /* a delete waiting for the teardown */
 	/* checkpoints */
@@ -183,6 +184,8 @@ struct exec {
 	/* A kept process (api_exec.keep): it runs on when its readers go; more readers
 	 * attach to its stream (exec_attach); its stdin takes input while it runs. */
 	bool keep, stdin_keep, in_busy;
+	bool tty;   /* its stdio a terminal: tty_fd its master */
+	int tty_fd;
 	int pid;	 /* inside the sandbox, once started */
 	int signal_sent; /* the last signal a caller sent it */
 	char **argv, **env_given, *cwd, *tag;
@@ -339,6 +342,8 @@ int exec_attach(struct reply *rp, struct exec *x, struct why *why);
 int exec_input(struct exec *x, const void *data, size_t len, struct why *why);
 int exec_close_stdin(struct exec *x, struct why *why);
 int exec_signal(struct exec *x, int sig, struct why *why);
+/* A terminal's window (api_exec.tty). */
+int exec_resize(struct exec *x, unsigned rows, unsigned cols, struct why *why);
 
 /* files.c: a file in @b, by a helper inside it: GET streams it, PUT (@size bytes) reads
  * it from the reply's body, RM removes it. */
@@ -367,6 +372,11 @@ enum fs_op {
 };
 int box_fs(struct reply *rp, struct box *b, enum fs_op op, const char *path, const char *path2,
 	   unsigned depth, struct why *why);
+
+/* watch.c: changes below @path (absolute, in @b's root; with @recursive its
+ * subdirectories too) as REV_FS events, after one REV_WATCHING, until the reader goes,
+ * the directory goes, or @b stops. */
+int box_watch(struct reply *rp, struct box *b, const char *path, bool recursive, struct why *why);
 
 /* logs.c: what its log has, as the reader takes it; with @follow, on as it grows until
  * the sandbox stopped. */

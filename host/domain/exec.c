@@ -11,6 +11,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <linux/magic.h>
+#include <linux/openat2.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <termios.h>
 
 #include "../../sandbox/launch.h"
 #include "../../sandbox/macro.h"
@@ -59,6 +67,8 @@ static void exec_maybe_free(struct exec *x)
 	closep(&x->out_fd);
 	closep(&x->err_fd);
 	closep(&x->in_fd);
+	if (x->tty)
+		closep(&x->tty_fd);
 	free(x->path);
 	free(x->stdin_data);
 	free(x->acc[0]);
@@ -142,7 +152,8 @@ static void exec_deliver(struct exec *x, int which, const char *data, size_t len
 	if (x->stream) {
 		struct reply_ev ev = { .type = which ? REV_STDERR : REV_STDOUT,
 				       .data = data,
-				       .len = len };
+				       .len = len,
+				       .tty = x->tty };
 		exec_emit(x, &ev);
 		return;
 	}
@@ -368,8 +379,12 @@ static struct exec *exec_find(struct box *b, uint32_t id)
 static void exec_failed(struct exec *x, int err)
 {
 	char msg[256];
-	int n = snprintf(msg, sizeof(msg), "sbx: %s: %s\n", x->argv0,
-			 err == ENOENT ? "command not found" : strerror(err));
+	int n = err & CTL_ERR_CWD
+			? snprintf(msg, sizeof(msg), "sbx: cannot enter the working directory: %s\n",
+				   strerror(err & ~CTL_ERR_CWD))
+			: snprintf(msg, sizeof(msg), "sbx: %s: %s\n", x->argv0,
+				   err == ENOENT ? "command not found" : strerror(err));
+	err &= ~CTL_ERR_CWD;
 	exec_deliver(x, 1, msg, (size_t)n);
 	x->failed = true;
 	exec_resume(x);
@@ -467,6 +482,9 @@ static void exec_write_stdin(struct exec *x)
 	x->ops++;
 }
 
+static int box_pty(struct box *b, unsigned rows, unsigned cols, int *ret_master,
+		   int *ret_slave);
+
 int exec_start(struct reply *rp, struct box *b, struct api_exec *e, bool stream, struct why *why)
 {
 	int out[2] = { -1, -1 }, err[2] = { -1, -1 }, in[2] = { -1, -1 };
@@ -489,8 +507,25 @@ int exec_start(struct reply *rp, struct box *b, struct api_exec *e, bool stream,
 		}
 	}
 	x = calloc(1, sizeof(*x));
-	if (!x || pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0 ||
-	    ((e->stdin_len || e->keep_stdin) && pipe2(in, O_CLOEXEC) < 0)) {
+	if (x)
+		x->tty_fd = -1;
+	if (x && e->tty) {
+		/* One terminal: read and written through the master, its other end the
+		 * command's stdio. */
+		r = box_pty(b, e->rows, e->cols, &x->tty_fd, &out[1]);
+		if (r < 0) {
+			r = why_set(why, r, "cannot open a terminal in sandbox %s: %s", b->id,
+				    strerror(-r));
+			goto out;
+		}
+		x->tty = true;
+		if ((out[0] = fcntl(x->tty_fd, F_DUPFD_CLOEXEC, 3)) < 0 ||
+		    (in[1] = fcntl(x->tty_fd, F_DUPFD_CLOEXEC, 3)) < 0) {
+			r = why_set(why, -EIO, "cannot start the command: %s", strerror(errno));
+			goto out;
+		}
+	} else if (!x || pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0 ||
+		   ((e->stdin_len || e->keep_stdin) && pipe2(in, O_CLOEXEC) < 0)) {
 		r = why_set(why, -EIO, "cannot start the command: %s", strerror(errno));
 		goto out;
 	}
@@ -502,7 +537,8 @@ int exec_start(struct reply *rp, struct box *b, struct api_exec *e, bool stream,
 		const char *cwd = e->workdir	   ? e->workdir
 				  : b->req.workdir ? b->req.workdir
 						   : LAUNCH_DEFAULT_WORKDIR;
-		r = ctl_send_exec(b->ctl_fd, x->id, e->cmd, envp, cwd, stdio);
+		r = x->tty ? ctl_send_exec_tty(b->ctl_fd, x->id, e->cmd, envp, cwd, out[1])
+			   : ctl_send_exec(b->ctl_fd, x->id, e->cmd, envp, cwd, stdio);
 		if (r == 0 && e->keep && !(x->cwd = strdup(cwd)))
 			r = -ENOMEM;
 		strv_free(envp);
@@ -513,17 +549,18 @@ int exec_start(struct reply *rp, struct box *b, struct api_exec *e, bool stream,
 		r = why_set(why, -EIO, "cannot start the command: %s", strerror(-r));
 	if (r < 0)
 		goto out;
-	close(out[1]);
-	close(err[1]);
+	closep(&out[1]);
+	closep(&err[1]);
 	closep(&in[0]);
 	x->out_fd = out[0];
 	x->err_fd = err[0];
+	x->err_eof = x->tty;
 	x->in_fd = in[1];
 	x->stream = stream;
 	x->stdin_data = TAKE_PTR(e->stdin_data);
 	x->stdin_len = e->stdin_len;
 	x->keep = e->keep && stream;
-	x->stdin_keep = e->keep_stdin;
+	x->stdin_keep = e->keep_stdin || x->tty;
 	if (x->keep) {
 		x->argv = TAKE_PTR(e->cmd);
 		x->env_given = TAKE_PTR(e->env);
@@ -546,11 +583,68 @@ out:
 		closep(&err[i]);
 		closep(&in[i]);
 	}
-	if (x)
+	if (x) {
 		free(x->cwd);
+		closep(&x->tty_fd);
+	}
 	free(x);
 	api_exec_clear(e);
 	return r;
+}
+
+/* A new terminal in @b's own devpts (its /dev/pts/ptmx, resolved in its root without
+ * following links, and checked to be a devpts master): the master in *ret_master, its
+ * other end in *ret_slave, the window @rows x @cols. */
+static int box_pty(struct box *b, unsigned rows, unsigned cols, int *ret_master, int *ret_slave)
+{
+	char path[64];
+	struct open_how how = { .flags = O_RDWR | O_NOCTTY | O_CLOEXEC,
+				.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS |
+					   RESOLVE_NO_MAGICLINKS };
+	struct statfs sfs;
+	struct stat st;
+	int unlock = 0;
+
+	if (b->pid <= 0)
+		return -ESRCH;
+	snprintf(path, sizeof(path), "/proc/%d/root", (int)b->pid);
+	int root = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (root < 0)
+		return -errno;
+	int m = (int)syscall(SYS_openat2, root, "dev/pts/ptmx", &how, sizeof(how));
+	int r = m < 0 ? -errno : 0;
+	close(root);
+	if (r == 0 && (fstatfs(m, &sfs) < 0 || sfs.f_type != DEVPTS_SUPER_MAGIC ||
+		       fstat(m, &st) < 0 || !S_ISCHR(st.st_mode) || major(st.st_rdev) != 5 ||
+		       minor(st.st_rdev) != 2))
+		r = -ENOTTY;
+	struct winsize ws = { .ws_row = (unsigned short)(rows ? rows : 24),
+			      .ws_col = (unsigned short)(cols ? cols : 80) };
+	if (r == 0 && (ioctl(m, TIOCSPTLCK, &unlock) < 0 || ioctl(m, TIOCSWINSZ, &ws) < 0))
+		r = -errno;
+	int s = r == 0 ? ioctl(m, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC) : -1;
+	if (r == 0 && s < 0)
+		r = -errno;
+	if (r < 0) {
+		if (m >= 0)
+			close(m);
+		return r;
+	}
+	*ret_master = m;
+	*ret_slave = s;
+	return 0;
+}
+
+int exec_resize(struct exec *x, unsigned rows, unsigned cols, struct why *why)
+{
+	struct winsize ws = { .ws_row = (unsigned short)rows, .ws_col = (unsigned short)cols };
+	if (!x->tty)
+		return why_set(why, -EINVAL, "process %d has no terminal", x->pid);
+	if (!rows || !cols || rows > 10000 || cols > 10000)
+		return why_set(why, -EINVAL, "a terminal of 1-10000 rows and columns");
+	if (ioctl(x->tty_fd, TIOCSWINSZ, &ws) < 0)
+		return why_set(why, -EIO, "process %d: %s", x->pid, strerror(errno));
+	return 0;
 }
 
 void exec_feed(struct exec *x, char *data, size_t len)

@@ -111,6 +111,8 @@ void fork_start(struct reply *rp, struct snap *s, unsigned count, int64_t t0);
 void exec_event(struct box *b, const struct ctl_reply *r);
 /* The sandbox stopped: its commands end. */
 void exec_all_stopped(struct box *b);
+/* watch.c: the sandbox stopped; its watches end. */
+void watch_all_stopped(struct box *b);
 /* Deadlines and ends of @b's commands, at the box tick. */
 void exec_tick(struct box *b, int64_t mono);
 /* Why nothing can run in @b now (-EBUSY, -EAGAIN), or 0. */

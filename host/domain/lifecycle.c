@@ -181,6 +181,7 @@ static void box_stopped(struct box *b, int code)
 	b->exit_code = code;
 	ctl_close(b);
 	exec_all_stopped(b);
+	watch_all_stopped(b);
 }
 
 int read_status(const char *dir)

@@ -48,6 +48,19 @@ json_t *reply_ev_json(const struct reply_ev *ev)
 			json_pack("{s:s}", "type", ev->type == REV_STDOUT ? "stdout" : "stderr");
 		json_object_set_new(j, key, d);
 		return j;
+	case REV_WATCHING:
+		return json_pack("{s:s}", "type", "watching");
+	case REV_FS: {
+		static const char *const kinds[] = { [FSEV_CREATE] = "create",
+						     [FSEV_WRITE] = "write",
+						     [FSEV_REMOVE] = "remove",
+						     [FSEV_RENAME] = "rename",
+						     [FSEV_CHMOD] = "chmod" };
+		d = reply_data_json(ev->data, ev->len, &key);
+		json_t *fs = json_pack("{s:s,s:s}", "type", "fs", "event", kinds[ev->code]);
+		json_object_set_new(fs, key, d);
+		return fs;
+	}
 	case REV_EXIT:
 		break;
 	}

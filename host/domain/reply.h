@@ -30,13 +30,23 @@ enum reply_stream {
 };
 
 /* One event of a command's stream (STREAM_EVENTS from exec_start): its start, a piece
- * of its output, its end. Each surface renders them its own way; reply_ev_json() is the
+ * of its output, its end; or of a directory watched (box_watch). Each surface renders them its own way; reply_ev_json() is the
  * /v1 API's line. */
 enum reply_ev_type {
 	REV_START,
 	REV_STDOUT,
 	REV_STDERR,
 	REV_EXIT,
+	REV_WATCHING, /* a watch (box_watch) is set: changes follow */
+	REV_FS,	      /* a change: data/len its name, code its enum reply_fs_kind */
+};
+
+enum reply_fs_kind {
+	FSEV_CREATE,
+	FSEV_WRITE,
+	FSEV_REMOVE,
+	FSEV_RENAME,
+	FSEV_CHMOD,
 };
 
 struct reply_ev {
@@ -44,6 +54,7 @@ struct reply_ev {
 	int pid;	  /* START: inside the sandbox */
 	const char *data; /* STDOUT, STDERR */
 	size_t len;
+	bool tty; /* STDOUT: a terminal's */
 	int code;	/* EXIT: the exit code, or 128+N after signal N */
 	bool timed_out; /* EXIT: its timeout ended it */
 	int signal;	/* EXIT: the signal a caller sent that ended it, or 0 */

@@ -253,6 +253,22 @@ static void e2b_event(struct reply *r, const struct reply_ev *ev)
 	if (c->closing || c->e2b_ended)
 		return;
 	switch (ev->type) {
+	case REV_WATCHING:
+		stream_head(c);
+		stream_send(c, 0, json_pack("{s:{}}", "start"));
+		return;
+	case REV_FS: {
+		static const char *const types[] = { [FSEV_CREATE] = "EVENT_TYPE_CREATE",
+						     [FSEV_WRITE] = "EVENT_TYPE_WRITE",
+						     [FSEV_REMOVE] = "EVENT_TYPE_REMOVE",
+						     [FSEV_RENAME] = "EVENT_TYPE_RENAME",
+						     [FSEV_CHMOD] = "EVENT_TYPE_CHMOD" };
+		j = json_pack("{s:{s:s%,s:s}}", "filesystem", "name", ev->data, ev->len, "type",
+			      types[ev->code]);
+		if (j) /* names that are not UTF-8 are not said */
+			stream_send(c, 0, j);
+		return;
+	}
 	case REV_START:
 		q->started = true;
 		stream_head(c);
@@ -274,7 +290,10 @@ static void e2b_event(struct reply *r, const struct reply_ev *ev)
 		}
 		b64 = b64_encode(ev->data, ev->len);
 		j = json_pack("{s:{s:{s:s}}}", "event", "data",
-			      ev->type == REV_STDOUT ? "stdout" : "stderr", b64 ? b64 : "");
+			      ev->tty			? "pty"
+			      : ev->type == REV_STDOUT ? "stdout"
+							: "stderr",
+			      b64 ? b64 : "");
 		free(b64);
 		stream_send(c, 0, j);
 		return;
@@ -285,9 +304,9 @@ static void e2b_event(struct reply *r, const struct reply_ev *ev)
 		char msg[512];
 		snprintf(msg, sizeof(msg), "%s",
 			 q->early ? q->early : "the command did not start");
-		text_sanitize(msg);
-		for (size_t n = strlen(msg); n && msg[n - 1] == ' '; n--)
+		for (size_t n = strlen(msg); n && isspace((unsigned char)msg[n - 1]); n--)
 			msg[n - 1] = '\0';
+		text_sanitize(msg);
 		stream_end(c, "invalid_argument", msg);
 		return;
 	}
@@ -935,9 +954,19 @@ static void rpc_start(struct conn *c, struct http_request *req, struct box *b, j
 
 	if (!user_ok(c, req, NULL))
 		return;
-	if (json_object_get(m, "pty")) {
-		fail_as(c, -EOPNOTSUPP, "pty: terminals are not served yet by this host");
-		return;
+	json_t *pty = json_object_get(m, "pty");
+	if (pty && !json_is_null(pty)) {
+		json_t *size = json_object_get(pty, "size");
+		json_t *rows = json_object_get(size, "rows"), *cols = json_object_get(size, "cols");
+		if (!json_is_integer(rows) || !json_is_integer(cols) ||
+		    json_integer_value(rows) < 1 || json_integer_value(rows) > 10000 ||
+		    json_integer_value(cols) < 1 || json_integer_value(cols) > 10000) {
+			fail_as(c, -EINVAL, "pty: {\"size\": {\"rows\": 1-10000, \"cols\": 1-10000}}");
+			return;
+		}
+		e.tty = true;
+		e.rows = (unsigned)json_integer_value(rows);
+		e.cols = (unsigned)json_integer_value(cols);
 	}
 	if (!json_is_object(p) || !cmd || !*cmd || (args && !json_is_array(args)) ||
 	    n + 1 > API_MAX_ARGS || (envs && !json_is_object(envs)) ||
@@ -1058,17 +1087,16 @@ static void rpc_process(struct conn *c, struct http_request *req, struct box *b,
 		rpc_list(c, b);
 	} else if (!strcmp(method, "SendInput")) {
 		json_t *in = json_object_get(m, "input");
-		const char *data = str_of(in, "stdin");
+		const char *data = str_of(in, "stdin"), *tty = str_of(in, "pty");
 		char *dec = NULL;
 		size_t n = 0;
 		if (!(x = selected(c, b, m)))
 			return;
-		if (str_of(in, "pty")) {
-			fail_as(c, -EOPNOTSUPP, "pty: terminals are not served yet by this host");
-			return;
-		}
-		if (!data || b64_decode(data, strlen(data), &dec, &n) < 0) {
-			fail_as(c, -EINVAL, "input: {\"stdin\": BASE64}");
+		if ((data && tty) || (!data && !tty) || (tty && !x->tty) || (data && x->tty) ||
+		    b64_decode(data ? data : tty, strlen(data ? data : tty), &dec, &n) < 0) {
+			fail_as(c, -EINVAL,
+				x->tty ? "input: {\"pty\": BASE64} (a terminal's process)"
+				       : "input: {\"stdin\": BASE64}");
 			return;
 		}
 		r = exec_input(x, dec, n, &why);
@@ -1102,8 +1130,21 @@ static void rpc_process(struct conn *c, struct http_request *req, struct box *b,
 		(void)exec_close_stdin(x, &why);
 		respond_json(c, 200, json_object());
 	} else if (!strcmp(method, "Update")) {
-		if (selected(c, b, m))
-			fail_as(c, -EOPNOTSUPP, "pty: terminals are not served yet by this host");
+		json_t *size = json_object_get(json_object_get(m, "pty"), "size");
+		json_t *rows = json_object_get(size, "rows"), *cols = json_object_get(size, "cols");
+		if (!(x = selected(c, b, m)))
+			return;
+		if (!json_is_integer(rows) || !json_is_integer(cols) ||
+		    json_integer_value(rows) < 1 || json_integer_value(cols) < 1) {
+			fail_as(c, -EINVAL, "pty: {\"size\": {\"rows\", \"cols\"}}");
+			return;
+		}
+		r = exec_resize(x, (unsigned)json_integer_value(rows),
+				(unsigned)json_integer_value(cols), &why);
+		if (r < 0)
+			fail_as(c, r, why.msg);
+		else
+			respond_json(c, 200, json_object());
 	} else {
 		fail_as(c, -EOPNOTSUPP, "process.Process: no such method");
 	}
@@ -1221,9 +1262,20 @@ static void rpc_fs(struct conn *c, struct http_request *req, struct box *b, cons
 	} else if (!strcmp(method, "Remove")) {
 		op = FS_REMOVE;
 		c->e2b_done = render_empty_rpc;
+	} else if (!strcmp(method, "WatchDir")) {
+		json_t *rec = json_object_get(m, "recursive");
+		if (!user_ok(c, req, NULL))
+			return;
+		if (!sb_path(str_of(m, "path"), path, sizeof(path)) || (rec && !json_is_boolean(rec))) {
+			fail_as(c, -EINVAL, "{\"path\", \"recursive\": bool}");
+			return;
+		}
+		r = box_watch(&c->reply, b, path, json_is_true(rec), &why);
+		if (r < 0)
+			fail_as(c, r, why.msg);
+		return;
 	} else {
-		fail_as(c, -EOPNOTSUPP, "filesystem.Filesystem: no such method (watching "
-					"directories is not served yet by this host)");
+		fail_as(c, -EOPNOTSUPP, "filesystem.Filesystem: no such method");
 		return;
 	}
 	if (!user_ok(c, req, NULL))
