@@ -106,8 +106,8 @@ int ctl_send_exec(int fd, uint32_t id, char *const argv[], char *const envp[], c
 	return send_exec(fd, CTL_EXEC, id, argv, envp, cwd, stdio);
 }
 
-int ctl_send_exec_tty(int fd, uint32_t id, char *const argv[], char *const envp[],
-		      const char *cwd, int tty)
+int ctl_send_exec_tty(int fd, uint32_t id, char *const argv[], char *const envp[], const char *cwd,
+		      int tty)
 {
 	int stdio[3] = { tty, tty, tty };
 	return send_exec(fd, CTL_EXEC_TTY, id, argv, envp, cwd, stdio);
@@ -116,6 +116,14 @@ int ctl_send_exec_tty(int fd, uint32_t id, char *const argv[], char *const envp[
 int ctl_send_signal(int fd, uint32_t id, int sig)
 {
 	struct ctl_signal s = { .type = CTL_SIGNAL, .id = id, .sig = sig };
+	if (send(fd, &s, sizeof(s), MSG_NOSIGNAL) < 0)
+		return -errno;
+	return 0;
+}
+
+int ctl_send_adopt(int fd, uint32_t id, int pid)
+{
+	struct ctl_signal s = { .type = CTL_ADOPT, .id = id, .sig = pid };
 	if (send(fd, &s, sizeof(s), MSG_NOSIGNAL) < 0)
 		return -errno;
 	return 0;

@@ -15,6 +15,11 @@
  *                             the command leads a new session with it as its
  *                             controlling terminal
  *   host -> init  CTL_SIGNAL  struct ctl_signal: to the command's process group
+ *   host -> init  CTL_ADOPT   struct ctl_signal, sig = the command's pid: a command of a
+ *                             connection gone (a checkpoint closes it; a restore brings
+ *                             the commands back) is this one's, under a new id; one
+ *                             that exited meanwhile answers CTL_EXITED, an unknown one
+ *                             CTL_FAILED ESRCH
  *   host -> init  CTL_REEXEC  struct ctl_signal (sig unused): sbx-init executes itself
  *                             again, keeping its state, and answers CTL_STARTED from
  *                             the new image (or CTL_FAILED). After a restore: what CRIU
@@ -45,6 +50,7 @@ enum ctl_type {
 	CTL_EXITED,
 	CTL_REEXEC,
 	CTL_EXEC_TTY,
+	CTL_ADOPT,
 };
 
 struct ctl_exec {
@@ -87,9 +93,10 @@ int ctl_send_fds(int sock, const void *buf, size_t len, const int *fds, unsigned
 int ctl_send_exec(int fd, uint32_t id, char *const argv[], char *const envp[], const char *cwd,
 		  const int stdio[3]);
 /* The same, @tty (all three of stdio) its controlling terminal (CTL_EXEC_TTY). */
-int ctl_send_exec_tty(int fd, uint32_t id, char *const argv[], char *const envp[],
-		      const char *cwd, int tty);
+int ctl_send_exec_tty(int fd, uint32_t id, char *const argv[], char *const envp[], const char *cwd,
+		      int tty);
 int ctl_send_signal(int fd, uint32_t id, int sig);
+int ctl_send_adopt(int fd, uint32_t id, int pid);
 /* Asks sbx-init to execute itself again (CTL_REEXEC), on a connection with nothing else
  * in flight, and waits at most @timeout_ms for its answer. */
 int ctl_reexec(int fd, int timeout_ms);

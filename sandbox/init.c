@@ -62,6 +62,11 @@ struct job {
 	int conn;    /* the connection that asked for it; -1 once it closed */
 	int errfd;   /* until its exec's outcome is known: EOF = started, an errno = failed */
 	bool silent; /* failed to start: its exit is not reported */
+	/* It exited while no connection had it: its code waits for the host to adopt it
+	 * (CTL_ADOPT, after a checkpoint or a restore). Kept in what was padding, so that
+	 * the state carried across an exec of ourselves keeps its size. */
+	bool done;
+	uint8_t code;
 };
 
 static struct job jobs[MAX_JOBS];
@@ -173,7 +178,6 @@ static pid_t spawn(char *const argv[], char *const envp[], const char *cwd, cons
 		}
 		(void)!write(3, &err, sizeof(err));
 		_exit(err == ENOENT ? 127 : 126);
-
 	}
 	int saved = errno;
 	close(p[1]);
@@ -270,9 +274,28 @@ static bool from_host(int conn)
 static struct job *job_find(pid_t pid)
 {
 	for (int i = 0; i < MAX_JOBS; i++)
-		if (jobs[i].pid == pid && pid > 0)
+		if (jobs[i].pid == pid && pid > 0 && !jobs[i].done)
 			return &jobs[i];
 	return NULL;
+}
+
+/* CTL_ADOPT: the host's new connection takes job @pid over, under id @id; one that
+ * exited meanwhile is reported at once. */
+static void adopt(int conn, uint32_t id, pid_t pid)
+{
+	struct job *live = job_find(pid);
+	if (live) {
+		live->id = id;
+		live->conn = conn;
+		return;
+	}
+	for (int i = 0; i < MAX_JOBS; i++)
+		if (jobs[i].done && jobs[i].pid == pid && pid > 0) {
+			reply(conn, CTL_EXITED, id, jobs[i].code);
+			jobs[i] = (struct job){ 0 };
+			return;
+		}
+	reply(conn, CTL_FAILED, id, ESRCH);
 }
 
 /* Splits an EXEC request into cwd, argv and envp; false if malformed. */
@@ -310,6 +333,10 @@ static void handle_exec(int conn, size_t len, const int *fds, int nfds, bool tty
 	memcpy(&h, msgbuf, sizeof(h));
 	for (int i = 0; i < MAX_JOBS && !slot; i++)
 		if (!jobs[i].pid)
+			slot = &jobs[i];
+	/* Full: the oldest report nobody adopted gives way. */
+	for (int i = 0; i < MAX_JOBS && !slot; i++)
+		if (jobs[i].done)
 			slot = &jobs[i];
 	if (nfds != 3 || !parse_exec(len, &h, &cwd)) {
 		reply(conn, CTL_FAILED, h.id, EBADMSG);
@@ -505,6 +532,10 @@ static void conn_read(int i)
 			struct ctl_signal s;
 			memcpy(&s, msgbuf, sizeof(s));
 			reexec(conns[i], s.id);
+		} else if (type == CTL_ADOPT && (size_t)n == sizeof(struct ctl_signal)) {
+			struct ctl_signal s;
+			memcpy(&s, msgbuf, sizeof(s));
+			adopt(conns[i], s.id, s.sig);
 		} else if (type == CTL_SIGNAL && (size_t)n == sizeof(struct ctl_signal)) {
 			struct ctl_signal s;
 			memcpy(&s, msgbuf, sizeof(s));
@@ -699,8 +730,8 @@ static int file_write(const char *path, uint64_t size)
 	int dfd = open_parent(path, &base);
 	if (dfd < 0)
 		return -dfd;
-	int fd = openat(dfd, base, O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC,
-			0644);
+	int fd = openat(dfd, base,
+			O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0644);
 	close(dfd);
 	if (fd < 0)
 		return errno == ELOOP || errno == ENXIO ? EPERM : errno;
@@ -1316,6 +1347,11 @@ int main(int argc, char **argv)
 			/* Its start is known by now (its end of the pipe is closed). */
 			if (j->errfd >= 0)
 				job_started(j);
+			if (!j->silent && j->conn < 0) {
+				j->done = true;
+				j->code = (uint8_t)status_to_code(status);
+				continue;
+			}
 			if (!j->silent)
 				reply(j->conn, CTL_EXITED, j->id, status_to_code(status));
 			j->pid = 0;

@@ -64,6 +64,7 @@ struct ckpt {
 	int r;
 	char *err;
 	json_t *binds, *devs, *keys, *stats;
+	json_t *procs; /* its kept processes (exec_carried), taken at the start */
 	uint64_t size;
 	int64_t t0, t_frozen, t_done;
 };
@@ -80,6 +81,7 @@ static void ckpt_free(struct ckpt *k)
 	json_decref(k->devs);
 	json_decref(k->keys);
 	json_decref(k->stats);
+	json_decref(k->procs);
 	free(k);
 }
 
@@ -377,6 +379,8 @@ static void ckpt_done(struct work *w)
 		}
 		if (s && s->meta && k->resolv)
 			json_object_set_new(s->meta, "resolv", json_true());
+		if (s && s->meta && json_array_size(k->procs))
+			json_object_set(s->meta, "procs", k->procs);
 		if (s && s->meta && k->addrs[0])
 			json_object_set_new(s->meta, "addresses", json_string(k->addrs));
 		if (!s || !s->tenant || !s->parent || !s->dir || !s->meta) {
@@ -470,8 +474,9 @@ static const char *ckpt_refusal(const struct box *b, int *err)
 		return "it is not running";
 	if (b->ckpt)
 		return "a checkpoint of it is in progress";
-	if (b->execs)
-		return "commands are running in it (checkpoint when they are done)";
+	const char *why;
+	if (exec_blocks_checkpoint(b, &why))
+		return why;
 	if (b->jobs)
 		return "it is being started or stopped";
 	if (b->ngpu)
@@ -527,6 +532,7 @@ static int ckpt_start(struct reply *rp, struct box *b, bool leave_running, unsig
 	memcpy(k->sid, sid, sizeof(k->sid));
 	k->sid[15] = '\0';
 	k->b = b;
+	k->procs = exec_carried(b);
 	k->leave_running = leave_running;
 	k->fork_count = fork_count;
 	k->pid = b->sb->pid;

@@ -184,7 +184,8 @@ struct exec {
 	/* A kept process (api_exec.keep): it runs on when its readers go; more readers
 	 * attach to its stream (exec_attach); its stdin takes input while it runs. */
 	bool keep, stdin_keep, in_busy;
-	bool tty;   /* its stdio a terminal: tty_fd its master */
+	bool stopped; /* its sandbox was checkpointed and stopped around it */
+	bool tty;     /* its stdio a terminal: tty_fd its master */
 	int tty_fd;
 	int pid;	 /* inside the sandbox, once started */
 	int signal_sent; /* the last signal a caller sent it */
@@ -329,6 +330,8 @@ int box_ctl_connect(struct box *b);
 void box_exited(struct box *b);
 /* A restore of @s into a new sandbox, answered on @rp. */
 int box_create_from(struct reply *rp, struct snap *s, struct why *why);
+/* The same, with @labels (an object of strings; not taken) added to the snapshot's. */
+int box_create_from_labeled(struct reply *rp, struct snap *s, json_t *labels, struct why *why);
 
 /* exec.c: a command in @b; its output collected into one answer, or streamed as
  * events (@stream). */
@@ -404,6 +407,8 @@ struct launch_io {
 	uint64_t cpu_offset_ns; /* a restore: the CPU that CRIU spent in its cgroup */
 	double restore_ms;
 	json_t *restore_stats;
+	int proc_fds[3 * 32]; /* a restore: the host's ends of its kept processes' pipes */
+	unsigned nproc_fds;
 };
 
 /* snap.c (registry), checkpoint.c, fork.c, restore.c */

@@ -53,6 +53,8 @@ static const struct reply_watch tap_watch = {
 #define EXEC_MAX_TAPS 16
 /* The most kept processes of a sandbox at once. */
 #define EXEC_MAX_KEPT 256
+/* The most a checkpoint carries (each of their pipes is an fd of criu restore). */
+#define EXEC_MAX_CARRIED 32
 
 static void exec_maybe_free(struct exec *x)
 {
@@ -188,12 +190,16 @@ static void exec_finish(struct exec *x)
 	struct reply_ev ev = { .type = REV_EXIT, .code = x->code, .timed_out = x->timed_out };
 	if (x->signal_sent && x->code == 128 + x->signal_sent)
 		ev.signal = x->signal_sent;
+	/* A kept process of a sandbox checkpointed and stopped has not ended: it comes back
+	 * with a restore. Its readers see their stream cut, not an exit. */
+	bool carried = x->keep && x->stopped;
 	while (x->taps) {
 		struct exec_tap *t = x->taps;
 		x->taps = t->next;
 		reply_watch(t->rp, NULL, NULL);
-		reply_event(t->rp, &ev);
-		reply_close(t->rp, true);
+		if (!carried)
+			reply_event(t->rp, &ev);
+		reply_close(t->rp, !carried);
 		reply_release(t->rp);
 		free(t);
 	}
@@ -201,8 +207,9 @@ static void exec_finish(struct exec *x)
 	if (rp && x->kind >= EXEC_FILE_GET) {
 		file_answer(rp, x);
 	} else if (rp && x->stream) {
-		reply_event(rp, &ev);
-		reply_close(rp, true);
+		if (!carried)
+			reply_event(rp, &ev);
+		reply_close(rp, !carried);
 	} else if (rp) {
 		reply_done(rp, REPLY_OK, exec_result(x));
 	}
@@ -379,11 +386,11 @@ static struct exec *exec_find(struct box *b, uint32_t id)
 static void exec_failed(struct exec *x, int err)
 {
 	char msg[256];
-	int n = err & CTL_ERR_CWD
-			? snprintf(msg, sizeof(msg), "sbx: cannot enter the working directory: %s\n",
-				   strerror(err & ~CTL_ERR_CWD))
-			: snprintf(msg, sizeof(msg), "sbx: %s: %s\n", x->argv0,
-				   err == ENOENT ? "command not found" : strerror(err));
+	int n = err & CTL_ERR_CWD ? snprintf(msg, sizeof(msg),
+					     "sbx: cannot enter the working directory: %s\n",
+					     strerror(err & ~CTL_ERR_CWD))
+				  : snprintf(msg, sizeof(msg), "sbx: %s: %s\n", x->argv0,
+					     err == ENOENT ? "command not found" : strerror(err));
 	err &= ~CTL_ERR_CWD;
 	exec_deliver(x, 1, msg, (size_t)n);
 	x->failed = true;
@@ -409,6 +416,13 @@ void exec_event(struct box *b, const struct ctl_reply *r)
 		exec_resume(x);
 		break;
 	case CTL_FAILED:
+		if (x->started) { /* taken over after a restore, and gone without a word */
+			x->exited = true;
+			x->code = 137;
+			x->grace = mono_ns() + EXEC_GRACE_NS;
+			exec_check_done(x);
+			break;
+		}
 		exec_failed(x, r->value);
 		break;
 	case CTL_EXITED:
@@ -425,6 +439,7 @@ void exec_all_stopped(struct box *b)
 {
 	for (struct exec *x = b->execs; x; x = x->next)
 		if (!x->exited) {
+			x->stopped = b->reason == REASON_CHECKPOINTED;
 			x->exited = true;
 			x->code = x->timed_out ? 124 : 137;
 			x->grace = mono_ns() + EXEC_GRACE_NS;
@@ -482,8 +497,7 @@ static void exec_write_stdin(struct exec *x)
 	x->ops++;
 }
 
-static int box_pty(struct box *b, unsigned rows, unsigned cols, int *ret_master,
-		   int *ret_slave);
+static int box_pty(struct box *b, unsigned rows, unsigned cols, int *ret_master, int *ret_slave);
 
 int exec_start(struct reply *rp, struct box *b, struct api_exec *e, bool stream, struct why *why)
 {
@@ -614,9 +628,9 @@ static int box_pty(struct box *b, unsigned rows, unsigned cols, int *ret_master,
 	int m = (int)syscall(SYS_openat2, root, "dev/pts/ptmx", &how, sizeof(how));
 	int r = m < 0 ? -errno : 0;
 	close(root);
-	if (r == 0 && (fstatfs(m, &sfs) < 0 || sfs.f_type != DEVPTS_SUPER_MAGIC ||
-		       fstat(m, &st) < 0 || !S_ISCHR(st.st_mode) || major(st.st_rdev) != 5 ||
-		       minor(st.st_rdev) != 2))
+	if (r == 0 &&
+	    (fstatfs(m, &sfs) < 0 || sfs.f_type != DEVPTS_SUPER_MAGIC || fstat(m, &st) < 0 ||
+	     !S_ISCHR(st.st_mode) || major(st.st_rdev) != 5 || minor(st.st_rdev) != 2))
 		r = -ENOTTY;
 	struct winsize ws = { .ws_row = (unsigned short)(rows ? rows : 24),
 			      .ws_col = (unsigned short)(cols ? cols : 80) };
@@ -728,4 +742,134 @@ int exec_signal(struct exec *x, int sig, struct why *why)
 			       strerror(-r));
 	x->signal_sent = sig;
 	return 0;
+}
+
+/* ---- kept processes across a checkpoint ---- */
+
+bool exec_blocks_checkpoint(const struct box *b, const char **why)
+{
+	unsigned kept = 0;
+	for (const struct exec *x = b->execs; x; x = x->next) {
+		if (x->finished)
+			continue;
+		if (!x->keep) {
+			*why = "commands are running in it (checkpoint when they are done)";
+			return true;
+		}
+		if (x->tty) {
+			*why = "a terminal runs in it (end it first: a terminal is not carried "
+			       "across a checkpoint)";
+			return true;
+		}
+		if (++kept > EXEC_MAX_CARRIED) {
+			*why = "more processes than a checkpoint carries (32) run in it";
+			return true;
+		}
+	}
+	return false;
+}
+
+/* CRIU's key of the pipe that @fd is an end of. */
+static json_t *pipe_key(int fd)
+{
+	struct stat st;
+	char key[48];
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISFIFO(st.st_mode))
+		return json_null();
+	snprintf(key, sizeof(key), "pipe:[%llu]", (unsigned long long)st.st_ino);
+	return json_string(key);
+}
+
+json_t *exec_carried(const struct box *b)
+{
+	json_t *arr = json_array();
+	for (const struct exec *x = b->execs; x; x = x->next) {
+		if (!x->keep || x->finished || x->exited || !x->started)
+			continue;
+		json_t *argv = json_array(), *env = json_array();
+		for (char **a = x->argv; a && *a; a++)
+			json_array_append_new(argv, json_string(*a));
+		for (char **e = x->env_given; e && *e; e++)
+			json_array_append_new(env, json_string(*e));
+		json_t *p = json_pack("{s:i,s:o,s:o,s:s,s:o,s:o,s:o}", "pid", x->pid, "argv", argv,
+				      "env", env, "cwd", x->cwd ? x->cwd : "/", "in",
+				      pipe_key(x->stdin_keep ? x->in_fd : -1), "out",
+				      pipe_key(x->out_eof ? -1 : x->out_fd), "err",
+				      pipe_key(x->err_eof ? -1 : x->err_fd));
+		if (x->tag)
+			json_object_set_new(p, "tag", json_string(x->tag));
+		json_array_append_new(arr, p);
+	}
+	return arr;
+}
+
+static char **strv_of(json_t *arr)
+{
+	size_t i, n = json_array_size(arr);
+	json_t *v;
+	char **out = calloc(n + 1, sizeof(char *));
+	json_array_foreach (arr, i, v)
+		if (out && !(out[i] = strdup(json_string_value(v) ? json_string_value(v) : ""))) {
+			strv_free(out);
+			return NULL;
+		}
+	return out;
+}
+
+void exec_restore_kept(struct box *b, json_t *procs, const int *fds, unsigned nfds)
+{
+	size_t i;
+	json_t *p;
+	unsigned k = 0;
+
+	json_array_foreach (procs, i, p) {
+		int fd[3] = { -1, -1, -1 };
+		static const char *const keys[3] = { "in", "out", "err" };
+		for (int w = 0; w < 3; w++)
+			if (json_is_string(json_object_get(p, keys[w])) && k < nfds)
+				fd[w] = fds[k++];
+		struct exec *x = calloc(1, sizeof(*x));
+		char **argv = strv_of(json_object_get(p, "argv"));
+		if (!x || !argv || !argv[0]) {
+			for (int w = 0; w < 3; w++)
+				closep(&fd[w]);
+			strv_free(argv);
+			free(x);
+			continue;
+		}
+		x->box = b;
+		x->id = ++b->next_exec_id;
+		x->kind = EXEC_COMMAND;
+		x->stream = x->keep = x->started = true;
+		x->pid = (int)json_integer_value(json_object_get(p, "pid"));
+		x->argv = argv;
+		x->env_given = strv_of(json_object_get(p, "env"));
+		x->cwd = json_string_value(json_object_get(p, "cwd"))
+				 ? strdup(json_string_value(json_object_get(p, "cwd")))
+				 : NULL;
+		x->tag = json_string_value(json_object_get(p, "tag"))
+				 ? strdup(json_string_value(json_object_get(p, "tag")))
+				 : NULL;
+		x->tty_fd = -1;
+		x->in_fd = fd[0];
+		x->stdin_keep = fd[0] >= 0;
+		x->out_fd = fd[1];
+		x->out_eof = fd[1] < 0;
+		x->err_fd = fd[2];
+		x->err_eof = fd[2] < 0;
+		text_printable(argv[0], x->argv0, sizeof(x->argv0));
+		x->next = b->execs;
+		b->execs = x;
+		/* Read from now on; what it wrote before is in the pipe still. */
+		exec_resume(x);
+	}
+}
+
+void exec_adopt_all(struct box *b)
+{
+	for (struct exec *x = b->execs; x && b->ctl_fd >= 0; x = x->next)
+		if (x->keep && x->started && !x->exited &&
+		    ctl_send_adopt(b->ctl_fd, x->id, x->pid) < 0)
+			logmsg(1, "sandbox %s: process %d cannot be taken over: %s", b->id, x->pid,
+			       strerror(errno));
 }

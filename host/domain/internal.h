@@ -128,3 +128,12 @@ void file_answer(struct reply *rp, struct exec *x);
 void fs_collect(struct exec *x, const char *data, size_t len);
 /* @len bytes of @data (taken) for @x's stdin, which closes after them. */
 void exec_feed(struct exec *x, char *data, size_t len);
+/* Checkpoints: whether @b's commands keep it from one (*why says how); its kept
+ * processes as the snapshot records them ({"pid", "argv", "env", "cwd", "tag", "in",
+ * "out", "err"}: CRIU's keys of their pipes, or null); those processes back in a
+ * restored @b, wired to @fds (the host's ends of new pipes, in the order of their
+ * keys); and, once its control channel is there, taken over from sbx-init. */
+bool exec_blocks_checkpoint(const struct box *b, const char **why);
+json_t *exec_carried(const struct box *b);
+void exec_restore_kept(struct box *b, json_t *procs, const int *fds, unsigned nfds);
+void exec_adopt_all(struct box *b);

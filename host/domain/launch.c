@@ -414,6 +414,7 @@ static void launch_done(struct work *w)
 	b->cpu_offset_ns = j->io.cpu_offset_ns;
 	b->restore_ms = j->io.restore_ms;
 	b->restore_stats = TAKE_PTR(j->io.restore_stats);
+	json_t *procs = b->from ? json_incref(json_object_get(b->from->meta, "procs")) : NULL;
 	if (b->from) { /* the restore is done with its snapshot */
 		b->from->users--;
 		b->from = NULL;
@@ -433,6 +434,9 @@ static void launch_done(struct work *w)
 		b->state = BOX_REMOVED;
 		box_unlink(b);
 		D.live--;
+		json_decref(procs);
+		for (unsigned i = 0; i < j->io.nproc_fds; i++)
+			close(j->io.proc_fds[i]);
 		reply_fail(rp, j->r, j->err ? j->err : "launch failed");
 		reply_release(rp);
 		free(j->err);
@@ -442,6 +446,9 @@ static void launch_done(struct work *w)
 	}
 	b->sb = j->sb;
 	b->ctl_fd = j->ctl_fd;
+	/* Its kept processes come back, taken over from sbx-init once the channel is up. */
+	exec_restore_kept(b, procs, j->io.proc_fds, j->io.nproc_fds);
+	json_decref(procs);
 	b->started_ns = real_ns();
 	if (b->req.limits.timeout_ns)
 		b->deadline_ns = b->started_ns + (int64_t)b->req.limits.timeout_ns;
@@ -708,6 +715,11 @@ static int box_launch(struct reply *rp, const char *tenant, json_t *spec, struct
 
 int box_create_from(struct reply *rp, struct snap *s, struct why *why)
 {
+	return box_create_from_labeled(rp, s, NULL, why);
+}
+
+int box_create_from_labeled(struct reply *rp, struct snap *s, json_t *labels, struct why *why)
+{
 	struct api_create req = { 0 };
 	_cleanup_free_ char *err = NULL;
 	/* The restored sandbox keeps the snapshot's hostname (its UTS namespace comes back):
@@ -716,6 +728,12 @@ int box_create_from(struct reply *rp, struct snap *s, struct why *why)
 	json_t *hn = json_object_get(s->meta, "hostname");
 	if (spec && hn && !json_object_get(spec, "hostname"))
 		json_object_set(spec, "hostname", hn);
+	if (spec && labels) {
+		json_t *have = json_object_get(spec, "labels");
+		if (!json_is_object(have))
+			json_object_set_new(spec, "labels", have = json_object());
+		json_object_update(have, labels);
+	}
 	char *body = spec ? json_dumps(spec, JSON_COMPACT) : NULL;
 	int r = body ? apispec_parse_create(body, strlen(body), &req, &err) : -ENOMEM;
 

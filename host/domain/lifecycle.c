@@ -67,8 +67,10 @@ int ctl_open(struct box *b)
 int box_ctl_connect(struct box *b)
 {
 	int r = ctl_open(b);
-	if (r == 0 && b->ctl_fd >= 0)
+	if (r == 0 && b->ctl_fd >= 0) {
 		ctl_arm(b);
+		exec_adopt_all(b); /* its kept processes, after a checkpoint */
+	}
 	return r;
 }
 
@@ -98,8 +100,10 @@ void box_running(struct box *b)
 	b->cpu_fd = usage_open_cpu(b->sb->cg);
 	b->mem_fd = usage_open_memory(b->sb->cg);
 	pid_arm(b);
-	if (b->ctl_fd >= 0)
+	if (b->ctl_fd >= 0) {
 		ctl_arm(b);
+		exec_adopt_all(b); /* a restore's kept processes */
+	}
 }
 
 struct teardown_job {

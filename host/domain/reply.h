@@ -54,7 +54,7 @@ struct reply_ev {
 	int pid;	  /* START: inside the sandbox */
 	const char *data; /* STDOUT, STDERR */
 	size_t len;
-	bool tty; /* STDOUT: a terminal's */
+	bool tty;	/* STDOUT: a terminal's */
 	int code;	/* EXIT: the exit code, or 128+N after signal N */
 	bool timed_out; /* EXIT: its timeout ended it */
 	int signal;	/* EXIT: the signal a caller sent that ended it, or 0 */

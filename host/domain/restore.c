@@ -161,6 +161,8 @@ static int userns_image(const char *images, uid_t from, uid_t to, const char *ou
 	return 0;
 }
 
+#define RESTORE_MAX_PIPES (3 * 32)
+
 /* One restore, passed between its stages: what it has made so far is what a failure
  * undoes (restore_unwind). */
 struct restore_ctx {
@@ -177,8 +179,12 @@ struct restore_ctx {
 	uid_t from, base; /* the snapshot's sandbox's ids, the new one's (0: none yet) */
 	int userns;
 	char *init;
-	char *argv[128];
+	char *argv[256];
 	size_t n;
+	/* The pipes of its kept processes (exec_carried): the restored ends, given to CRIU
+	 * for the old ones; the host's ends go out in io->proc_fds. */
+	int fds[2 + RESTORE_MAX_PIPES];
+	unsigned nfds;
 };
 
 /* Says why in *ret_err (one line); returns @r. */
@@ -306,6 +312,44 @@ static int restore_argv_externals(struct restore_ctx *c)
 	return 0;
 }
 
+/* New pipes for those of its kept processes: CRIU gives their restored ends (at fd
+ * 12 and on) in place of the old pipes; the host's ends go out in the launch's io. */
+static int restore_argv_pipes(struct restore_ctx *c)
+{
+	static const char *const keys[3] = { "in", "out", "err" };
+	json_t *p;
+	size_t i;
+
+	c->fds[0] = c->log_fd;
+	c->fds[1] = c->status_fd;
+	c->nfds = 2;
+	json_array_foreach (json_object_get(c->s->meta, "procs"), i, p) {
+		for (int w = 0; w < 3; w++) {
+			const char *key = json_string_value(json_object_get(p, keys[w]));
+			int pp[2];
+			if (!key)
+				continue;
+			if (strncmp(key, "pipe:[", 6) ||
+			    strspn(key + 6, "0123456789") + 7 != strlen(key) ||
+			    key[strlen(key) - 1] != ']')
+				return restore_fail(c, -EINVAL,
+						    "the snapshot's processes are unreadable");
+			if (c->nfds == ARRAY_SIZE(c->fds))
+				return restore_fail(c, -E2BIG,
+						    "the snapshot carries too many processes");
+			if (pipe2(pp, O_CLOEXEC) < 0)
+				return restore_fail(c, -errno, "pipe: %s", strerror(errno));
+			/* stdin: the process reads; stdout and stderr: it writes */
+			c->fds[c->nfds] = pp[w == 0 ? 0 : 1];
+			c->io->proc_fds[c->io->nproc_fds++] = pp[w == 0 ? 1 : 0];
+			strvcat(c->argv, &c->n, ARRAY_SIZE(c->argv), "--inherit-fd=fd[%u]:%s",
+				10 + c->nfds, key);
+			c->nfds++;
+		}
+	}
+	return 0;
+}
+
 /* criu restore's command line, in c->argv (cleared again if it fails). */
 static int restore_argv(struct restore_ctx *c)
 {
@@ -351,6 +395,8 @@ static int restore_argv(struct restore_ctx *c)
 		strvcat(argv, n, max, "--external=mnt[init]:%s", c->init);
 	if (r == 0)
 		r = restore_argv_externals(c);
+	if (r == 0)
+		r = restore_argv_pipes(c);
 	argv[*n] = NULL;
 	for (size_t i = 0; r == 0 && i < *n; i++)
 		if (!argv[i])
@@ -364,7 +410,6 @@ static int restore_argv(struct restore_ctx *c)
 static int restore_criu(struct restore_ctx *c, pid_t *ret_pid)
 {
 	_cleanup_free_ char *err = NULL;
-	const int fds[2] = { c->log_fd, c->status_fd };
 	/* The addresses its sockets were bound to: sbx-init (CRIU's action script) lends them
 	 * to lo for their restore. Only dotted addresses and commas pass. */
 	const char *old = json_string_value(json_object_get(c->s->meta, "addresses"));
@@ -375,8 +420,8 @@ static int restore_criu(struct restore_ctx *c, pid_t *ret_pid)
 	int r = criu_exec(&(struct criu_run){ .bin = D.criu,
 					      .run_dir = criu_cache_dir,
 					      .argv = (const char *const *)c->argv,
-					      .fds = fds,
-					      .nfds = 2,
+					      .fds = c->fds,
+					      .nfds = c->nfds,
 					      .out_path = c->out,
 					      .cg = c->cg,
 					      .bind_file = c->userns_img,
@@ -438,6 +483,9 @@ static int restore_attach(struct restore_ctx *c, pid_t pid, struct sandbox **ret
 /* A failed restore: what it made goes, and the ids it took. */
 static void restore_unwind(struct restore_ctx *c)
 {
+	for (unsigned i = 0; i < c->io->nproc_fds; i++)
+		close(c->io->proc_fds[i]);
+	c->io->nproc_fds = 0;
 	rootfs_mounts_close(&c->m);
 	(void)unlink(c->userns_img);
 	if (c->cg)
@@ -487,6 +535,8 @@ int snap_restore(struct launch_io *io, const struct sandbox_spec *spec, const st
 		restore_fail(&c, r, "its network link: %s", strerror(-r));
 	if (r == 0)
 		r = restore_attach(&c, pid, ret);
+	for (unsigned i = 2; i < c.nfds; i++)
+		close(c.fds[i]);
 	if (r < 0)
 		restore_unwind(&c);
 	else

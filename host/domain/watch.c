@@ -21,11 +21,11 @@
 #include "../../sandbox/macro.h"
 #include "internal.h"
 
-#define WATCH_MAX_DIRS 1024	/* directories one watch follows */
-#define WATCH_MAX_PER_BOX 4	/* watches of one sandbox at once */
-#define WATCH_MAX_ALL 64	/* of the host's inotify instances (root's limit: 128) */
-#define WATCH_MASK                                                                           \
-	(IN_CREATE | IN_MODIFY | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_ATTRIB |       \
+#define WATCH_MAX_DIRS 1024 /* directories one watch follows */
+#define WATCH_MAX_PER_BOX 4 /* watches of one sandbox at once */
+#define WATCH_MAX_ALL 64    /* of the host's inotify instances (root's limit: 128) */
+#define WATCH_MASK                                                                                 \
+	(IN_CREATE | IN_MODIFY | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_ATTRIB |             \
 	 IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR)
 
 struct watch {
@@ -131,7 +131,8 @@ static int watch_add(struct watch *w, int dfd, const char *rel, unsigned depth)
 		if (e->d_type != DT_DIR || !strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
 			continue;
 		char sub[PATH_MAX];
-		int fd = openat(dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		int fd = openat(dirfd(d), e->d_name,
+				O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (fd < 0)
 			continue;
 		if ((size_t)snprintf(sub, sizeof(sub), "%s%s%s", rel, *rel ? "/" : "", e->d_name) >=
@@ -173,9 +174,9 @@ static void watch_event(struct watch *w, const struct inotify_event *ev)
 		uint32_t mask;
 		enum reply_fs_kind kind;
 	} map[] = {
-		{ IN_CREATE, FSEV_CREATE },	  { IN_MOVED_TO, FSEV_CREATE },
+		{ IN_CREATE, FSEV_CREATE },	{ IN_MOVED_TO, FSEV_CREATE },
 		{ IN_MOVED_FROM, FSEV_RENAME }, { IN_ATTRIB, FSEV_CHMOD },
-		{ IN_MODIFY, FSEV_WRITE },	  { IN_DELETE, FSEV_REMOVE },
+		{ IN_MODIFY, FSEV_WRITE },	{ IN_DELETE, FSEV_REMOVE },
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(map) && w->rp; i++)
 		if (ev->mask & map[i].mask)
@@ -232,8 +233,7 @@ static void watch_arm(struct watch *w)
 	if (w->armed || w->closed || !w->rp || reply_pending(w->rp) >= REPLY_HIGH)
 		return;
 	w->op.cb = watch_read_done;
-	io_uring_prep_read(loop_sqe(&D.loop, &w->op), w->ifd, w->buf, sizeof(w->buf),
-			   (uint64_t)-1);
+	io_uring_prep_read(loop_sqe(&D.loop, &w->op), w->ifd, w->buf, sizeof(w->buf), (uint64_t)-1);
 	w->armed = true;
 	w->ops++;
 }
@@ -256,15 +256,16 @@ int box_watch(struct reply *rp, struct box *b, const char *path, bool recursive,
 	for (struct watch *w = b->watches; w; w = w->next)
 		mine++;
 	if (mine >= WATCH_MAX_PER_BOX || nwatches >= WATCH_MAX_ALL)
-		return why_set(why, -EAGAIN, "%s: too many directories watched (%u in this sandbox, "
-					     "%u on this host); stop one",
+		return why_set(why, -EAGAIN,
+			       "%s: too many directories watched (%u in this sandbox, "
+			       "%u on this host); stop one",
 			       path, mine, nwatches);
 	snprintf(root, sizeof(root), "/proc/%d/root", (int)b->pid);
 	int rfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (rfd < 0)
 		return why_set(why, -EAGAIN, "sandbox %s cannot be reached now", b->id);
-	int dfd = (int)syscall(SYS_openat2, rfd, path[0] == '/' ? path + 1 : path, &how,
-			       sizeof(how));
+	int dfd =
+		(int)syscall(SYS_openat2, rfd, path[0] == '/' ? path + 1 : path, &how, sizeof(how));
 	r = dfd < 0 ? -errno : 0;
 	close(rfd);
 	if (r == -ENOENT)
@@ -289,7 +290,10 @@ int box_watch(struct reply *rp, struct box *b, const char *path, bool recursive,
 			close(dfd);
 		w->closed = true;
 		watch_free(w);
-		return why_set(why, r == -E2BIG ? -EFBIG : r == -ENOSPC ? -EAGAIN : r,
+		return why_set(why,
+			       r == -E2BIG    ? -EFBIG
+			       : r == -ENOSPC ? -EAGAIN
+					      : r,
 			       "%s: cannot watch it: %s", path,
 			       r == -E2BIG ? "more than 1024 directories" : strerror(-r));
 	}

@@ -20,10 +20,12 @@ int connect_request(const char *body, size_t len, bool enveloped, json_t **ret, 
 			return -EINVAL;
 		}
 		const unsigned char *h = (const unsigned char *)body;
-		uint32_t n = (uint32_t)h[1] << 24 | (uint32_t)h[2] << 16 | (uint32_t)h[3] << 8 | h[4];
+		uint32_t n =
+			(uint32_t)h[1] << 24 | (uint32_t)h[2] << 16 | (uint32_t)h[3] << 8 | h[4];
 		if (h[0] != 0) {
-			snprintf(err, errlen, "protocol error: envelope flags 0x%02x (compression "
-					      "and end-of-stream are not requests)",
+			snprintf(err, errlen,
+				 "protocol error: envelope flags 0x%02x (compression "
+				 "and end-of-stream are not requests)",
 				 h[0]);
 			return -EINVAL;
 		}
@@ -80,16 +82,16 @@ const char *connect_code(int err, int *ret_status)
 		int err, status;
 		const char *code;
 	} codes[] = {
-		{ EINVAL, 400, "invalid_argument" },	  { EISDIR, 400, "invalid_argument" },
-		{ ENOTDIR, 400, "invalid_argument" },	  { EPIPE, 400, "invalid_argument" },
-		{ ENOENT, 404, "not_found" },		  { ESRCH, 404, "not_found" },
-		{ EEXIST, 409, "already_exists" },	  { EACCES, 403, "permission_denied" },
-		{ EPERM, 403, "permission_denied" },	  { EBUSY, 400, "failed_precondition" },
-		{ EROFS, 400, "failed_precondition" },	  { ENOTEMPTY, 400, "failed_precondition" },
-		{ EFBIG, 400, "out_of_range" },		  { ENOSPC, 429, "resource_exhausted" },
-		{ EAGAIN, 503, "unavailable" },		  { ETIMEDOUT, 504, "deadline_exceeded" },
-		{ EOPNOTSUPP, 501, "unimplemented" },	  { EUSERS, 429, "resource_exhausted" },
-		{ ENOMEM, 429, "resource_exhausted" },	  { EDQUOT, 429, "resource_exhausted" },
+		{ EINVAL, 400, "invalid_argument" },   { EISDIR, 400, "invalid_argument" },
+		{ ENOTDIR, 400, "invalid_argument" },  { EPIPE, 400, "invalid_argument" },
+		{ ENOENT, 404, "not_found" },	       { ESRCH, 404, "not_found" },
+		{ EEXIST, 409, "already_exists" },     { EACCES, 403, "permission_denied" },
+		{ EPERM, 403, "permission_denied" },   { EBUSY, 400, "failed_precondition" },
+		{ EROFS, 400, "failed_precondition" }, { ENOTEMPTY, 400, "failed_precondition" },
+		{ EFBIG, 400, "out_of_range" },	       { ENOSPC, 429, "resource_exhausted" },
+		{ EAGAIN, 503, "unavailable" },	       { ETIMEDOUT, 504, "deadline_exceeded" },
+		{ EOPNOTSUPP, 501, "unimplemented" },  { EUSERS, 429, "resource_exhausted" },
+		{ ENOMEM, 429, "resource_exhausted" }, { EDQUOT, 429, "resource_exhausted" },
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(codes); i++)
 		if (codes[i].err == -err) {

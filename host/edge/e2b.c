@@ -38,6 +38,7 @@
 #define ENVD_VERSION "0.5.7"
 #define HOME "/root"
 #define LABEL_TEMPLATE "sbx.e2b.template"
+#define LABEL_ID "sbx.e2b.id" /* a resumed sandbox's E2B id */
 #define LABEL_PREFIX "sbx.e2b."
 #define KEEPALIVE_NS (30LL * 1000000000LL)
 #define MAX_UPLOAD_FILES 256
@@ -59,9 +60,12 @@ struct e2b_req {
 		char *path;
 		const char *data;
 		size_t len;
-	} *files;
+	} * files;
 	size_t nfiles, next;
 	json_t *written;
+	/* A resume: the snapshot, the timeout asked. */
+	char snap[16];
+	json_int_t timeout_s;
 	/* A stream: what a command said before it started (its failure). */
 	char *early;
 	size_t early_len;
@@ -110,8 +114,7 @@ static void box_token(const char *id, char out[33])
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned len = 0;
-	HMAC(EVP_sha256(), secret, sizeof(secret), (const unsigned char *)id, strlen(id), md,
-	     &len);
+	HMAC(EVP_sha256(), secret, sizeof(secret), (const unsigned char *)id, strlen(id), md, &len);
 	for (int i = 0; i < 16; i++)
 		snprintf(out + 2 * i, 3, "%02x", md[i]);
 }
@@ -290,9 +293,9 @@ static void e2b_event(struct reply *r, const struct reply_ev *ev)
 		}
 		b64 = b64_encode(ev->data, ev->len);
 		j = json_pack("{s:{s:{s:s}}}", "event", "data",
-			      ev->tty			? "pty"
+			      ev->tty		       ? "pty"
 			      : ev->type == REV_STDOUT ? "stdout"
-							: "stderr",
+						       : "stderr",
 			      b64 ? b64 : "");
 		free(b64);
 		stream_send(c, 0, j);
@@ -302,8 +305,7 @@ static void e2b_event(struct reply *r, const struct reply_ev *ev)
 	}
 	if (!q->started) {
 		char msg[512];
-		snprintf(msg, sizeof(msg), "%s",
-			 q->early ? q->early : "the command did not start");
+		snprintf(msg, sizeof(msg), "%s", q->early ? q->early : "the command did not start");
 		for (size_t n = strlen(msg); n && isspace((unsigned char)msg[n - 1]); n--)
 			msg[n - 1] = '\0';
 		text_sanitize(msg);
@@ -311,7 +313,8 @@ static void e2b_event(struct reply *r, const struct reply_ev *ev)
 		return;
 	}
 	if (ev->timed_out) {
-		stream_end(c, "deadline_exceeded", "the command ran past its timeout and was killed");
+		stream_end(c, "deadline_exceeded",
+			   "the command ran past its timeout and was killed");
 		return;
 	}
 	char status[64];
@@ -418,6 +421,8 @@ static const char *box_template(const struct box *b)
 	return t ? t : b->req.image ? b->req.image : "base";
 }
 
+static const char *e2b_id(const struct box *b);
+
 /* A sandbox as E2B's ListedSandbox / SandboxDetail. */
 static json_t *sandbox_json(const struct box *b)
 {
@@ -434,12 +439,12 @@ static json_t *sandbox_json(const struct box *b)
 	const char *tpl = box_template(b);
 	uint64_t disk = b->req.writable_bytes ? b->req.writable_bytes : D.opt.writable_default;
 	json_t *j = json_pack("{s:s,s:s,s:s,s:s,s:o,s:o,s:o,s:s,s:I,s:I,s:I,s:s,s:[],s:s}",
-			      "sandboxID", b->id, "templateID", tpl, "alias", tpl, "clientID",
+			      "sandboxID", e2b_id(b), "templateID", tpl, "alias", tpl, "clientID",
 			      "sbx", "metadata", meta, "startedAt", time_rfc3339(b->started_ns),
 			      "endAt", time_rfc3339(b->deadline_ns), "state", "running", "cpuCount",
 			      (json_int_t)cpus, "memoryMB", (json_int_t)(mem >> 20), "diskSizeMB",
-			      (json_int_t)(disk >> 20), "envdVersion",
-			      ENVD_VERSION, "volumeMounts", "domain", D.opt.domain);
+			      (json_int_t)(disk >> 20), "envdVersion", ENVD_VERSION, "volumeMounts",
+			      "domain", D.opt.domain);
 	json_object_set_new(j, "allowInternetAccess", json_boolean(b->req.net == NET_INTERNET));
 	return j;
 }
@@ -448,18 +453,85 @@ static json_t *sandbox_json(const struct box *b)
 static json_t *sandbox_created_json(const struct box *b)
 {
 	char tok[33];
-	box_token(b->id, tok);
+	box_token(e2b_id(b), tok);
 	const char *tpl = box_template(b);
-	return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:n,s:s}", "sandboxID", b->id, "templateID",
+	return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:n,s:s}", "sandboxID", e2b_id(b), "templateID",
 			 tpl, "alias", tpl, "clientID", "sbx", "envdVersion", ENVD_VERSION,
 			 "envdAccessToken", tok, "trafficAccessToken", "domain", D.opt.domain);
 }
 
-/* The running sandbox @id of @tenant (NULL: any), as this surface sees sandboxes. */
+/* The running sandbox @id of @tenant (NULL: any), by sbx's id. */
 static struct box *box_live(const char *id, const char *tenant)
 {
 	struct box *b = box_find(id, tenant);
 	return b && b->state == BOX_RUNNING && !b->killing ? b : NULL;
+}
+
+/* A sandbox's E2B id: its first id, which a resumed one keeps (LABEL_ID). */
+static const char *e2b_id(const struct box *b)
+{
+	const char *id = box_label(b, LABEL_ID);
+	return id ? id : b->id;
+}
+
+/* The running sandbox of E2B id @id (a resumed one runs under an id of its own). */
+static struct box *e2b_box(const char *id, const char *tenant)
+{
+	struct box *b = box_live(id, tenant);
+	if (b && !box_label(b, LABEL_ID))
+		return b;
+	for (b = D.boxes; b; b = b->next) {
+		const char *l = box_label(b, LABEL_ID);
+		if (l && !strcmp(l, id) && b->state == BOX_RUNNING && !b->killing &&
+		    (!tenant || !strcmp(tenant, b->tenant)))
+			return b;
+	}
+	return NULL;
+}
+
+static json_t *snap_labels(const struct snap *s)
+{
+	return json_object_get(json_object_get(s->meta, "spec"), "labels");
+}
+
+/* The E2B id a snapshot was taken of. */
+static const char *snap_e2b_id(const struct snap *s)
+{
+	const char *id = json_string_value(json_object_get(snap_labels(s), LABEL_ID));
+	return id ? id : s->parent;
+}
+
+/* A paused sandbox: the newest snapshot of an E2B sandbox that does not run now. */
+static bool snap_is_pause(const struct snap *s, const char *tenant)
+{
+	return !s->ephemeral && !s->deleting && (!tenant || !strcmp(tenant, s->tenant)) &&
+	       json_object_get(snap_labels(s), LABEL_TEMPLATE) && !e2b_box(snap_e2b_id(s), NULL);
+}
+
+static struct snap *e2b_paused(const char *id, const char *tenant)
+{
+	struct snap *best = NULL;
+	for (struct snap *s = D.snaps; s; s = s->next)
+		if (snap_is_pause(s, tenant) && !strcmp(snap_e2b_id(s), id) &&
+		    (!best || s->created_ns > best->created_ns))
+			best = s;
+	return best;
+}
+
+/* A paused sandbox as ListedSandbox. */
+static json_t *paused_json(const struct snap *s)
+{
+	json_t *meta = json_object(), *v;
+	const char *k, *tpl = json_string_value(json_object_get(snap_labels(s), LABEL_TEMPLATE));
+	json_object_foreach (snap_labels(s), k, v)
+		if (strncmp(k, LABEL_PREFIX, strlen(LABEL_PREFIX)) && json_is_string(v))
+			json_object_set(meta, k, v);
+	return json_pack("{s:s,s:s,s:s,s:s,s:o,s:o,s:n,s:s,s:i,s:i,s:i,s:s,s:[],s:s}", "sandboxID",
+			 snap_e2b_id(s), "templateID", tpl ? tpl : "base", "alias",
+			 tpl ? tpl : "base", "clientID", "sbx", "metadata", meta, "startedAt",
+			 time_rfc3339(s->created_ns), "endAt", "state", "paused", "cpuCount", 0,
+			 "memoryMB", 0, "diskSizeMB", 0, "envdVersion", ENVD_VERSION,
+			 "volumeMounts", "domain", D.opt.domain);
 }
 
 /* ---- the control plane ---- */
@@ -530,9 +602,18 @@ static void api_create(struct conn *c, struct http_request *req)
 	}
 	json_object_foreach (in, k, v) {
 		static const char *const known[] = {
-			"templateID", "metadata",  "envVars", "timeout",	 "allow_internet_access",
-			"network",    "autoPause", "secure",  "autoPauseMemory", "autoResume",
-			"mcp",	      "alias",
+			"templateID",
+			"metadata",
+			"envVars",
+			"timeout",
+			"allow_internet_access",
+			"network",
+			"autoPause",
+			"secure",
+			"autoPauseMemory",
+			"autoResume",
+			"mcp",
+			"alias",
 		};
 		bool ok = false;
 		for (size_t i = 0; i < ARRAY_SIZE(known); i++)
@@ -555,8 +636,7 @@ static void api_create(struct conn *c, struct http_request *req)
 	    (meta && !json_is_null(meta) && !json_is_object(meta)) ||
 	    (envs && !json_is_null(envs) && !json_is_object(envs)) ||
 	    (inet && !json_is_null(inet) && !json_is_boolean(inet)) ||
-	    (net && !json_is_null(net) && !json_is_object(net)) ||
-	    json_object_get(in, "mcp")) {
+	    (net && !json_is_null(net) && !json_is_object(net)) || json_object_get(in, "mcp")) {
 		rest_error(c, 400,
 			   json_object_get(in, "mcp")
 				   ? "mcp: MCP gateways are not served by this host"
@@ -574,7 +654,8 @@ static void api_create(struct conn *c, struct http_request *req)
 	/* Metadata keys of sbx's own are not the caller's to set. */
 	json_object_foreach (meta, k, v)
 		if (!strncmp(k, LABEL_PREFIX, strlen(LABEL_PREFIX))) {
-			rest_error(c, 400, "metadata: keys starting %s are sbx's own", LABEL_PREFIX);
+			rest_error(c, 400, "metadata: keys starting %s are sbx's own",
+				   LABEL_PREFIX);
 			json_decref(in);
 			return;
 		}
@@ -600,10 +681,10 @@ static void api_create(struct conn *c, struct http_request *req)
 	if (envs && json_is_object(envs))
 		json_object_set(spec, "env", envs);
 	json_object_set_new(spec, "workdir", json_string(HOME));
-	json_object_set_new(spec, "limits",
-			    json_pack("{s:I}", "timeout",
-				      (json_int_t)(to && json_is_integer(to) ? json_integer_value(to)
-									     : 300)));
+	json_object_set_new(
+		spec, "limits",
+		json_pack("{s:I}", "timeout",
+			  (json_int_t)(to && json_is_integer(to) ? json_integer_value(to) : 300)));
 	/* Internet on by default, as E2B has it, where this host serves it. */
 	bool want = inet ? json_is_true(inet) : D.net_on;
 	json_t *netv = json_string(want ? "internet" : "none");
@@ -621,7 +702,8 @@ static void api_create(struct conn *c, struct http_request *req)
 			json_decref(netv);
 			json_decref(spec);
 			json_decref(in);
-			rest_error(c, 400, "network: allowOut and denyOut must be arrays of strings");
+			rest_error(c, 400,
+				   "network: allowOut and denyOut must be arrays of strings");
 			return;
 		}
 		json_decref(netv);
@@ -659,7 +741,7 @@ static char *form_decode(const char *in)
 
 /* Metadata filter of a listing: "k=v&k2=v2", form-encoded, each part encoded once more
  * by the SDK. */
-static bool meta_match(const struct box *b, const char *filter)
+static bool meta_match(json_t *have_meta, const char *filter)
 {
 	_cleanup_free_ char *dup = strdup(filter);
 	char *save = NULL;
@@ -675,8 +757,8 @@ static bool meta_match(const struct box *b, const char *filter)
 		if (!k1 || !v1 || http_percent_decode(k1, strlen(k1), &k) < 0 ||
 		    http_percent_decode(v1, strlen(v1), &v) < 0)
 			return false;
-		const char *have = box_label(b, k);
-		if (!have || strcmp(have, v) || !strncmp(k, LABEL_PREFIX, strlen(LABEL_PREFIX)))
+		const char *have = json_string_value(json_object_get(have_meta, k));
+		if (!have || strcmp(have, v))
 			return false;
 	}
 	return true;
@@ -701,42 +783,55 @@ static void api_list(struct conn *c, struct http_request *req)
 			return;
 		}
 	}
-	bool running = true;
+	bool running = true, paused = true;
 	if (st) {
-		running = false;
+		running = paused = false;
 		_cleanup_free_ char *dup = strdup(st);
 		char *save = NULL;
 		for (char *s = dup ? strtok_r(dup, ",", &save) : NULL; s;
 		     s = strtok_r(NULL, ",", &save)) {
 			if (!strcmp(s, "running"))
 				running = true;
-			else if (strcmp(s, "paused")) {
+			else if (!strcmp(s, "paused"))
+				paused = true;
+			else {
 				rest_error(c, 400, "state: running or paused, comma-separated");
 				return;
 			}
 		}
 	}
-	/* Newest first; the token is the id of the last one of the page before. */
-	json_t *arr = json_array();
+	/* Running ones newest first, then paused ones; the token is the E2B id of the last
+	 * one of the page before. */
+	json_t *all = json_array(), *arr = json_array(), *it;
+	size_t i;
+	for (struct box *b = D.boxes_tail; b && running; b = b->prev)
+		if ((!c->tenant || !strcmp(c->tenant, b->tenant)) && b->state == BOX_RUNNING &&
+		    !b->killing && !b->pooled)
+			json_array_append_new(all, sandbox_json(b));
+	for (struct snap *sp = D.snaps; sp && paused; sp = sp->next)
+		if (snap_is_pause(sp, c->tenant) && e2b_paused(snap_e2b_id(sp), c->tenant) == sp)
+			json_array_append_new(all, paused_json(sp));
 	bool skipping = next != NULL, more = false;
 	const char *last = NULL;
-	for (struct box *b = D.boxes_tail; b; b = b->prev) {
-		if ((c->tenant && strcmp(c->tenant, b->tenant)) || b->state != BOX_RUNNING ||
-		    b->killing || b->pooled || !running)
-			continue;
-		if (meta && *meta && !meta_match(b, meta))
+	json_array_foreach (all, i, it) {
+		const char *id = json_string_value(json_object_get(it, "sandboxID"));
+		if (meta && *meta && !meta_match(json_object_get(it, "metadata"), meta))
 			continue;
 		if (skipping) {
-			skipping = strcmp(b->id, next) != 0;
+			skipping = strcmp(id, next) != 0;
 			continue;
 		}
 		if (json_array_size(arr) == limit) {
 			more = true;
 			break;
 		}
-		json_array_append_new(arr, sandbox_json(b));
-		last = b->id;
+		json_array_append(arr, it);
+		last = id;
 	}
+	char lastbuf[64] = "";
+	if (last)
+		snprintf(lastbuf, sizeof(lastbuf), "%s", last);
+	json_decref(all);
 	if (skipping) {
 		json_decref(arr);
 		rest_error(c, 400, "nextToken: no such page (its sandbox is gone; list again)");
@@ -750,7 +845,7 @@ static void api_list(struct conn *c, struct http_request *req)
 	}
 	if (more) {
 		char hdr[64];
-		snprintf(hdr, sizeof(hdr), "x-next-token: %s", last);
+		snprintf(hdr, sizeof(hdr), "x-next-token: %s", lastbuf);
 		respond_with_header(c, 200, "application/json", hdr, s, strlen(s));
 	} else {
 		respond(c, 200, "application/json", s, strlen(s));
@@ -764,9 +859,9 @@ static json_int_t body_timeout(struct http_request *req)
 	json_t *j = json_loadb(req->body, req->body_len, 0, NULL);
 	json_t *t = json_object_get(j, "timeout");
 	json_int_t r = !j || (req->body_len && !json_is_object(j)) ? -2
-		       : !t || json_is_null(t)			    ? -1
+		       : !t || json_is_null(t)			   ? -1
 		       : json_is_integer(t) && json_integer_value(t) >= 0 &&
-				 json_integer_value(t) <= 30LL * 86400
+				       json_integer_value(t) <= 30LL * 86400
 			       ? json_integer_value(t)
 			       : -2;
 	if (!req->body_len)
@@ -792,26 +887,88 @@ static json_t *metrics_json(struct box *b)
 		total = (uint64_t)sfs.f_blocks * (uint64_t)sfs.f_bsize;
 		used = total - (uint64_t)sfs.f_bfree * (uint64_t)sfs.f_bsize;
 	}
-	json_t *m = json_pack("{s:o,s:I,s:f,s:I,s:I,s:I,s:I,s:I,s:I}", "timestamp",
-			      time_rfc3339(now), "timestampUnix", (json_int_t)(now / 1000000000LL),
-			      "cpuUsedPct", up > 0 && ncpu > 0 ? 100.0 * cpu / up / (double)ncpu : 0.0,
-			      "cpuCount", ncpu, "memUsed",
-			      json_integer_value(json_object_get(u, "memory_bytes")), "memTotal",
-			      json_integer_value(json_object_get(sj, "memoryMB")) << 20, "memCache",
-			      (json_int_t)0, "diskUsed", (json_int_t)used, "diskTotal",
-			      (json_int_t)total);
+	json_t *m = json_pack(
+		"{s:o,s:I,s:f,s:I,s:I,s:I,s:I,s:I,s:I}", "timestamp", time_rfc3339(now),
+		"timestampUnix", (json_int_t)(now / 1000000000LL), "cpuUsedPct",
+		up > 0 && ncpu > 0 ? 100.0 * cpu / up / (double)ncpu : 0.0, "cpuCount", ncpu,
+		"memUsed", json_integer_value(json_object_get(u, "memory_bytes")), "memTotal",
+		json_integer_value(json_object_get(sj, "memoryMB")) << 20, "memCache",
+		(json_int_t)0, "diskUsed", (json_int_t)used, "diskTotal", (json_int_t)total);
 	json_decref(u);
 	json_decref(sj);
 	return m;
 }
 
+/* A resume done: the snapshot it came from goes (E2B keeps no copy of a resumed
+ * sandbox), its timeout is the one asked, and the caller has it under its E2B id. */
+static void render_resumed(struct conn *c, json_t *body)
+{
+	struct e2b_req *q = state(c);
+	struct why why;
+	const char *id = json_string_value(json_object_get(body, "id"));
+	struct box *b = id ? box_live(id, NULL) : NULL;
+	struct snap *s = snap_find(q->snap, NULL);
+	json_decref(body);
+	if (s && snap_delete(NULL, s, &why) < 0)
+		logmsg(1, "e2b: snapshot %s of a resumed sandbox stays: %s", q->snap, why.msg);
+	if (!b) {
+		rest_error(c, 500, "the resumed sandbox is gone");
+		return;
+	}
+	(void)box_set_timeout(b, (uint64_t)q->timeout_s * 1000000000ULL);
+	respond_json(c, 201, sandbox_created_json(b));
+}
+
+/* A paused sandbox: resumed by a connect, forgotten by a kill, itself otherwise. */
+static void api_paused(struct conn *c, struct http_request *req, struct snap *s, const char *sub)
+{
+	struct why why;
+	int r;
+
+	if (!sub && req->method == HTTP_GET) {
+		respond_json(c, 200, paused_json(s));
+	} else if (!sub && req->method == HTTP_DELETE) {
+		if ((r = snap_delete(NULL, s, &why)) < 0)
+			fail_as(c, r, why.msg);
+		else
+			respond_empty(c, 204);
+	} else if (sub && !strcmp(sub, "pause") && req->method == HTTP_POST) {
+		rest_error(c, 409, "sandbox %s is paused already", snap_e2b_id(s));
+	} else if (sub && !strcmp(sub, "metrics") && req->method == HTTP_GET) {
+		respond_json(c, 200, json_array());
+	} else if (sub && (!strcmp(sub, "connect") || !strcmp(sub, "resume")) &&
+		   req->method == HTTP_POST) {
+		json_int_t t = body_timeout(req);
+		if (t == -2) {
+			rest_error(c, 400, "timeout: a number of seconds (at most 30 days)");
+			return;
+		}
+		struct e2b_req *q = state(c);
+		q->timeout_s = t < 0 ? 300 : t;
+		snprintf(q->snap, sizeof(q->snap), "%s", s->id);
+		json_t *labels = json_pack("{s:s}", LABEL_ID, snap_e2b_id(s));
+		c->e2b_done = render_resumed;
+		r = box_create_from_labeled(&c->reply, s, labels, &why);
+		json_decref(labels);
+		if (r < 0)
+			fail_as(c, r, why.msg);
+	} else {
+		rest_error(c, 404, "sandbox %s is paused (resume it with connect)", snap_e2b_id(s));
+	}
+}
+
 static void api_sandbox(struct conn *c, struct http_request *req, const char *id, const char *sub)
 {
-	struct box *b = box_live(id, c->tenant);
+	struct box *b = e2b_box(id, c->tenant);
+	struct snap *paused = b ? NULL : e2b_paused(id, c->tenant);
 	struct why why;
 	char safe[40];
 
 	text_printable(id, safe, sizeof(safe));
+	if (paused) {
+		api_paused(c, req, paused, sub);
+		return;
+	}
 	if (!b) {
 		rest_error(c, 404, "sandbox %s not found", safe);
 		return;
@@ -827,7 +984,8 @@ static void api_sandbox(struct conn *c, struct http_request *req, const char *id
 			fail_as(c, r, why.msg);
 		return;
 	}
-	if (sub && req->method == HTTP_POST && (!strcmp(sub, "timeout") || !strcmp(sub, "connect"))) {
+	if (sub && req->method == HTTP_POST &&
+	    (!strcmp(sub, "timeout") || !strcmp(sub, "connect"))) {
 		json_int_t t = body_timeout(req);
 		if (t == -2 || (t == -1 && sub[0] == 't')) {
 			rest_error(c, 400, "timeout: a number of seconds (at most 30 days)");
@@ -849,8 +1007,13 @@ static void api_sandbox(struct conn *c, struct http_request *req, const char *id
 		respond_json(c, 200, json_pack("[o]", metrics_json(b)));
 		return;
 	}
-	if (sub && !strcmp(sub, "pause")) {
-		rest_error(c, 501, "pause: not served yet by this host");
+	if (sub && !strcmp(sub, "pause") && req->method == HTTP_POST) {
+		/* A checkpoint that stops it: no compute while paused, its snapshot's storage
+		 * instead; a connect restores it under the same E2B id. */
+		c->e2b_done = render_no_content;
+		int r = snap_checkpoint(&c->reply, b, "{}", 2, &why);
+		if (r < 0)
+			fail_as(c, r, why.msg);
 		return;
 	}
 	rest_error(c, 404, "no such endpoint: %s %s", req->method_name, req->path);
@@ -932,7 +1095,8 @@ static struct exec *selected(struct conn *c, struct box *b, json_t *m)
 		if (tag)
 			snprintf(msg, sizeof(msg), "process with tag %.64s not found", tag);
 		else
-			snprintf(msg, sizeof(msg), "process with pid %" JSON_INTEGER_FORMAT " not found",
+			snprintf(msg, sizeof(msg),
+				 "process with pid %" JSON_INTEGER_FORMAT " not found",
 				 json_integer_value(pid));
 		text_sanitize(msg);
 		fail_as(c, -ENOENT, msg);
@@ -961,7 +1125,8 @@ static void rpc_start(struct conn *c, struct http_request *req, struct box *b, j
 		if (!json_is_integer(rows) || !json_is_integer(cols) ||
 		    json_integer_value(rows) < 1 || json_integer_value(rows) > 10000 ||
 		    json_integer_value(cols) < 1 || json_integer_value(cols) > 10000) {
-			fail_as(c, -EINVAL, "pty: {\"size\": {\"rows\": 1-10000, \"cols\": 1-10000}}");
+			fail_as(c, -EINVAL,
+				"pty: {\"size\": {\"rows\": 1-10000, \"cols\": 1-10000}}");
 			return;
 		}
 		e.tty = true;
@@ -972,8 +1137,9 @@ static void rpc_start(struct conn *c, struct http_request *req, struct box *b, j
 	    n + 1 > API_MAX_ARGS || (envs && !json_is_object(envs)) ||
 	    json_object_size(envs) > API_MAX_ENV || (in && !json_is_boolean(in)) ||
 	    (json_object_get(m, "tag") && (!tag || strlen(tag) > 256))) {
-		fail_as(c, -EINVAL, "process: {\"cmd\", \"args\": [...], \"envs\": {...}, \"cwd\"} "
-				    "(at most 256 arguments and 256 variables)");
+		fail_as(c, -EINVAL,
+			"process: {\"cmd\", \"args\": [...], \"envs\": {...}, \"cwd\"} "
+			"(at most 256 arguments and 256 variables)");
 		return;
 	}
 	if (cwd && *cwd && !sb_path(cwd, dir, sizeof(dir))) {
@@ -1010,9 +1176,10 @@ static void rpc_start(struct conn *c, struct http_request *req, struct box *b, j
 	if (r < 0) {
 		api_exec_clear(&e);
 		fail_as(c, r,
-			r == -EINVAL ? "process: arguments and variables must be strings (64 KiB in "
-				       "all; names without '=')"
-				     : "out of memory");
+			r == -EINVAL
+				? "process: arguments and variables must be strings (64 KiB in "
+				  "all; names without '=')"
+				: "out of memory");
 		return;
 	}
 	/* connect-timeout-ms: the command is killed at that deadline, as envd does */
@@ -1058,9 +1225,10 @@ static void rpc_list(struct conn *c, struct box *b)
 	for (struct exec *x = b->execs; x; x = x->next) {
 		if (!x->keep || !x->started || x->exited)
 			continue;
-		json_t *cfg = json_pack("{s:s,s:o,s:o,s:s}", "cmd", x->argv[0], "args",
-					strv_json(x->argv + 1, false), "envs",
-					strv_json(x->env_given, true), "cwd", x->cwd ? x->cwd : "/");
+		json_t *cfg =
+			json_pack("{s:s,s:o,s:o,s:s}", "cmd", x->argv[0], "args",
+				  strv_json(x->argv + 1, false), "envs",
+				  strv_json(x->env_given, true), "cwd", x->cwd ? x->cwd : "/");
 		json_t *pj = json_pack("{s:o,s:i}", "config", cfg, "pid", x->pid);
 		if (x->tag)
 			json_object_set_new(pj, "tag", json_string(x->tag));
@@ -1069,8 +1237,8 @@ static void rpc_list(struct conn *c, struct box *b)
 	respond_json(c, 200, json_pack("{s:o}", "processes", arr));
 }
 
-static void rpc_process(struct conn *c, struct http_request *req, struct box *b,
-			const char *method, json_t *m)
+static void rpc_process(struct conn *c, struct http_request *req, struct box *b, const char *method,
+			json_t *m)
 {
 	struct why why;
 	struct exec *x;
@@ -1266,7 +1434,8 @@ static void rpc_fs(struct conn *c, struct http_request *req, struct box *b, cons
 		json_t *rec = json_object_get(m, "recursive");
 		if (!user_ok(c, req, NULL))
 			return;
-		if (!sb_path(str_of(m, "path"), path, sizeof(path)) || (rec && !json_is_boolean(rec))) {
+		if (!sb_path(str_of(m, "path"), path, sizeof(path)) ||
+		    (rec && !json_is_boolean(rec))) {
 			fail_as(c, -EINVAL, "{\"path\", \"recursive\": bool}");
 			return;
 		}
@@ -1546,7 +1715,8 @@ bool e2b_begin(struct conn *c, struct http_request *req)
 		}
 		int r = store_tenant_by_token(D.store, key, &tenant);
 		if (r < 0) {
-			rest_error(c, 401, r == -ENOENT ? "unknown API key" : "cannot check the API key");
+			rest_error(c, 401,
+				   r == -ENOENT ? "unknown API key" : "cannot check the API key");
 			return false;
 		}
 		c->tenant = tenant;
@@ -1555,7 +1725,7 @@ bool e2b_begin(struct conn *c, struct http_request *req)
 	/* The data plane: the sandbox by its header, the caller by the sandbox's token. */
 	const char *id = http_request_header(req, "E2b-Sandbox-Id");
 	const char *tok = http_request_header(req, "X-Access-Token");
-	struct box *b = id ? box_live(id, NULL) : NULL;
+	struct box *b = id ? e2b_box(id, NULL) : NULL;
 	char want[33];
 	if (!b) {
 		/* The SDK reads 502 alone as "not running". */
@@ -1564,10 +1734,11 @@ bool e2b_begin(struct conn *c, struct http_request *req)
 				     json_pack("{s:s,s:s}", "code", "unavailable", "message",
 					       "sandbox is not running"));
 		else
-			rest_error(c, 502, "%s", id ? "sandbox is not running" : "missing E2b-Sandbox-Id");
+			rest_error(c, 502, "%s",
+				   id ? "sandbox is not running" : "missing E2b-Sandbox-Id");
 		return false;
 	}
-	box_token(b->id, want);
+	box_token(e2b_id(b), want);
 	if (!tok || strlen(tok) != 32 || CRYPTO_memcmp(tok, want, 32)) {
 		if (c->e2b == MODE_UNARY || c->e2b == MODE_STREAM)
 			respond_json(c, 401,

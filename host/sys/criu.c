@@ -23,7 +23,7 @@
 #include "../../sandbox/sandbox.h"
 
 #define CRIU_FD_BASE 10
-#define CRIU_MAX_FDS 8
+#define CRIU_MAX_FDS 104 /* the log, the status, 3 pipes of 32 processes, some room */
 
 static int run_capture(const char *bin, char *const argv[], char *out, size_t size)
 {

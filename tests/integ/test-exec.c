@@ -182,7 +182,7 @@ TEST(exec_stdio_exit_codes_and_failures)
 	CHECK(r.type == CTL_FAILED && r.value == EACCES);
 	char *t[] = { "true", NULL };
 	run(ctl, 6, t, "/nonexistent", NULL, &r);
-	CHECK(r.type == CTL_FAILED && r.value == ENOENT);
+	CHECK(r.type == CTL_FAILED && r.value == (CTL_ERR_CWD | ENOENT));
 	close(ctl);
 	stop(sb);
 }
