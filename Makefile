@@ -208,7 +208,14 @@ check-build: all $(UNIT_TESTS) $(INTEG_C_TESTS) $(HELPERS) $(FUZZ_REPLAY) \
 check-layers:
 	$(Q)bash tools/check-layers.sh
 
-test: check-build check-layers
+# The E2B SDK the E2B tests drive, pinned by tests/e2b/package-lock.json, from the
+# host's npm configuration.
+E2B_SDK := tests/e2b/node_modules/.sbx-installed
+$(E2B_SDK): tests/e2b/package.json tests/e2b/package-lock.json | $(SETUP)
+	$(Q)cd tests/e2b && npm ci --no-audit --no-fund --loglevel=error >/dev/null
+	$(Q)touch $@
+
+test: check-build check-layers $(E2B_SDK)
 	$(Q)bash tests/run.sh
 
 $(B)/bench-launch: tools/bench/bench-launch.c $(LIBSANDBOX)

@@ -25,8 +25,10 @@ CRIU_DEPS=(
 	uuid-dev python3-protobuf libcap-dev nftables
 )
 
-# The workload tests run node in the host image; Debian's nodejs unless one is present.
+# The workload tests run node in the host image, and the E2B tests the E2B SDK (npm);
+# Debian's nodejs and npm unless they are present.
 command -v node >/dev/null 2>&1 || PKGS+=(nodejs)
+command -v npm >/dev/null 2>&1 || PKGS+=(npm)
 
 export DEBIAN_FRONTEND=noninteractive
 missing=()

@@ -1720,7 +1720,7 @@ bool e2b_begin(struct conn *c, struct http_request *req)
 			return false;
 		}
 		c->tenant = tenant;
-		return !c->tcp || conn_admit(c, c->tenant);
+		return !c->tcp || conn_admit_as(c, c->tenant, true);
 	}
 	/* The data plane: the sandbox by its header, the caller by the sandbox's token. */
 	const char *id = http_request_header(req, "E2b-Sandbox-Id");
@@ -1753,7 +1753,7 @@ bool e2b_begin(struct conn *c, struct http_request *req)
 		rest_error(c, 500, "out of memory");
 		return false;
 	}
-	return !c->tcp || conn_admit(c, c->tenant);
+	return !c->tcp || conn_admit_as(c, c->tenant, true);
 }
 
 void e2b_handle(struct conn *c, struct http_request *req)

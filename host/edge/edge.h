@@ -102,6 +102,9 @@ void server_accept_arm(int which);
 /* A TCP connection's request authenticated as @tenant (NULL: the admin): it moves from
  * the unauthenticated pool to its tenant's, if that has room; else answers 503. */
 bool conn_admit(struct conn *c, const char *tenant);
+/* The same; with @pass_on an idle connection of another tenant passes to this one (the
+ * E2B surface: its SDKs pool connections whatever the key). */
+bool conn_admit_as(struct conn *c, const char *tenant, bool pass_on);
 /* budget.c: the buffer budget. A tenant holds at most a quarter of opt.buffer_memory, tenants
  * together three quarters (the rest is the admins'). budget_room() says how much more
  * fits @s (NULL: nothing); budget_charge() takes it whether or not. */

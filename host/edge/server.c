@@ -635,13 +635,20 @@ static bool evict_unauth(const char *peer)
 
 bool conn_admit(struct conn *c, const char *tenant)
 {
+	return conn_admit_as(c, tenant, false);
+}
+
+bool conn_admit_as(struct conn *c, const char *tenant, bool pass_on)
+{
 	const char *who = tenant ? tenant : ADMIN_TENANT;
 	unsigned mine = 0;
 
-	if (c->share) {
-		/* One connection serves one tenant: another's token is not taken over it. */
-		if (!strcmp(c->share->name, who))
-			return true;
+	if (c->share && !strcmp(c->share->name, who))
+		return true;
+	/* One connection serves one tenant: another's token is not taken over it; but
+	 * where clients pool their connections across keys (@pass_on), an idle one (it
+	 * holds nothing of its tenant's buffer share) passes to the new tenant. */
+	if (c->share && (!pass_on || c->held || c->charged || c->reserved)) {
 		respond_error(c, 403, "forbidden",
 			      "this connection belongs to another tenant; open a new one");
 		return false;
@@ -654,11 +661,14 @@ bool conn_admit(struct conn *c, const char *tenant)
 			      D.opt.max_conns_per_tenant);
 		return false;
 	}
-	if (!(c->share = share_of(who))) {
+	struct share *sh = share_of(who);
+	if (!sh) {
 		respond_error(c, 500, "internal", "out of memory");
 		return false;
 	}
-	E.nconns_unauth--;
+	if (!c->share)
+		E.nconns_unauth--;
+	c->share = sh;
 	return true;
 }
 
