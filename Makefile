@@ -53,7 +53,7 @@ SANDBOX_OBJS := $(SANDBOX_SRCS:%.c=$(B)/%.o)
 LIBSANDBOX := $(B)/libsandbox.a
 
 # Pure host modules (parsers, no I/O): linked by sbxd, the tests and the fuzzers.
-HOST_PURE_SRCS := host/edge/http.c host/edge/connect.c host/domain/apispec.c host/domain/netparse.c host/sys/b64.c host/billing/rates.c \
+HOST_PURE_SRCS := host/edge/http.c host/edge/connect.c host/edge/form.c host/domain/apispec.c host/domain/netparse.c host/sys/b64.c host/billing/rates.c \
 	host/billing/window.c host/billing/writers.c \
 	host/sys/criuimg.c
 LIBHOST := $(B)/libsbxhost.a

@@ -26,6 +26,7 @@
 #include "../../sandbox/macro.h"
 #include "../../sandbox/text.h"
 #include "connect.h"
+#include "form.h"
 #include "e2b.h"
 #include "edge.h"
 #include "../domain/images.h"
@@ -1521,88 +1522,14 @@ static int upload_add(struct e2b_req *q, const char *path, const char *data, siz
 	return 0;
 }
 
-/* A multipart filename as the SDK's fetch writes it: '"', CR and LF escaped as %22,
- * %0D and %0A, nothing else. */
-static void filename_unescape(char *s)
+static int upload_part(void *ud, const char *name, const char *filename, const char *data,
+		       size_t len)
 {
-	static const struct {
-		const char *esc;
-		char ch;
-	} map[] = { { "%22", '"' }, { "%0D", '\r' }, { "%0A", '\n' } };
-	char *o = s;
-	for (const char *p = s; *p;) {
-		bool done = false;
-		for (size_t i = 0; i < ARRAY_SIZE(map) && !done; i++)
-			if (!strncasecmp(p, map[i].esc, 3)) {
-				*o++ = map[i].ch;
-				p += 3;
-				done = true;
-			}
-		if (!done)
-			*o++ = *p++;
-	}
-	*o = '\0';
-}
-
-/* multipart/form-data: each part named "file", its filename the path unless @path. */
-static int multipart(struct e2b_req *q, const char *ctype, const char *body, size_t len,
-		     const char *path)
-{
-	const char *bp = strcasestr(ctype, "boundary=");
-	char delim[256];
-	if (!bp)
-		return -EINVAL;
-	bp += 9;
-	size_t bl = strcspn(bp, ";");
-	if (bl >= 2 && bp[0] == '"' && bp[bl - 1] == '"')
-		bp++, bl -= 2;
-	if (!bl || bl > 200)
-		return -EINVAL;
-	int dl = snprintf(delim, sizeof(delim), "--%.*s", (int)bl, bp);
-	const char *p = memmem(body, len, delim, (size_t)dl), *end = body + len;
-	if (!p)
-		return -EINVAL;
-	for (;;) {
-		p += dl;
-		if (end - p >= 2 && p[0] == '-' && p[1] == '-')
-			return 0; /* the closing delimiter */
-		if (end - p < 2 || p[0] != '\r' || p[1] != '\n')
-			return -EINVAL;
-		p += 2;
-		const char *hend = memmem(p, (size_t)(end - p), "\r\n\r\n", 4);
-		if (!hend)
-			return -EINVAL;
-		char name[64] = "", fname[PATH_MAX] = "";
-		for (const char *h = p; h < hend;) {
-			const char *eol = memmem(h, (size_t)(hend - h), "\r\n", 2);
-			if (!eol)
-				eol = hend;
-			size_t hl = (size_t)(eol - h);
-			if (hl > 20 && !strncasecmp(h, "Content-Disposition:", 20)) {
-				_cleanup_free_ char *line = strndup(h, hl);
-				const char *n = line ? strstr(line, " name=\"") : NULL;
-				const char *f = line ? strstr(line, "filename=\"") : NULL;
-				if (n)
-					sscanf(n + 7, "%63[^\"]", name);
-				if (f)
-					sscanf(f + 10, "%4095[^\"]", fname);
-			}
-			h = eol + 2;
-		}
-		const char *data = hend + 4;
-		char close_delim[260];
-		int cl = snprintf(close_delim, sizeof(close_delim), "\r\n%s", delim);
-		const char *next = memmem(data, (size_t)(end - data), close_delim, (size_t)cl);
-		if (!next)
-			return -EINVAL;
-		if (!strcmp(name, "file")) {
-			filename_unescape(fname);
-			int r = upload_add(q, path ? path : fname, data, (size_t)(next - data));
-			if (r < 0)
-				return r;
-		}
-		p = next + 2;
-	}
+	struct e2b_req *q = ud;
+	/* parts of other names are not files; with ?path= that path is the file's */
+	if (strcmp(name, "file"))
+		return 0;
+	return upload_add(q, q->path2 ? q->path2 : filename, data, len);
 }
 
 static void files_post(struct conn *c, struct http_request *req, const char *path)
@@ -1620,8 +1547,12 @@ static void files_post(struct conn *c, struct http_request *req, const char *pat
 		rest_error(c, 500, "out of memory");
 		return;
 	}
+	if (path && !(q->path2 = strdup(path))) {
+		rest_error(c, 500, "out of memory");
+		return;
+	}
 	if (ctype && !strncasecmp(ctype, "multipart/form-data", 19))
-		r = multipart(q, ctype, req->body, req->body_len, path);
+		r = form_multipart(ctype, req->body, req->body_len, upload_part, q);
 	else if (path)
 		r = upload_add(q, path, req->body, req->body_len);
 	else
