@@ -226,7 +226,7 @@ $(B)/bench-meter: tools/bench/bench-meter.c $(B)/host/sys/meter.o $(B)/host/sys/
 	$(Q)$(CC) $(ALL_CFLAGS) -I$(B)/bpf $(LDFLAGS_ALL) -o $@ $< $(B)/host/sys/meter.o \
 		$(B)/host/sys/usage.o $(LIBSANDBOX) $(PKG_LIBS) -lbpf
 
-bench: all $(BENCH) $(B)/tests/helpers/getppid-loop $(B)/images/python/manifest.json
+bench: all $(BENCH) $(E2B_SDK) $(B)/tests/helpers/getppid-loop $(B)/images/python/manifest.json
 	$(Q)bash tools/bench/launch.sh
 	$(Q)bash tools/bench/sbxd.sh
 	$(Q)bash tools/bench/meter.sh
@@ -234,6 +234,7 @@ bench: all $(BENCH) $(B)/tests/helpers/getppid-loop $(B)/images/python/manifest.
 	$(Q)bash tools/bench/bill.sh
 	$(Q)bash tools/bench/ckpt.sh
 	$(Q)bash tools/bench/images.sh
+	$(Q)bash tools/bench/e2b.sh
 
 # sbxd in the foreground with its built-in defaults; `make demo` shows one-shot runs.
 run: all

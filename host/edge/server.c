@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -694,6 +695,10 @@ static void conn_new(int fd, bool tcp)
 	if (tcp) {
 		struct sockaddr_storage ss;
 		socklen_t sl = sizeof(ss);
+		int one = 1;
+		/* Answers go as they are ready: a stream's small pieces (a command's events)
+		 * must not wait for the peer's delayed acknowledgment of the last one. */
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0) {
 			if (ss.ss_family == AF_INET)
 				inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, peer,
