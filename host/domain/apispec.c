@@ -454,9 +454,9 @@ static json_t *load_object(const char *body, size_t len, char **err)
 int apispec_parse_create(const char *body, size_t len, struct api_create *ret, char **ret_error)
 {
 	static const char *const known[] = {
-		"image",   "cmd",      "env",	       "workdir", "hostname", "user",
-		"limits",  "net",      "gpus",	       "labels",  "seccomp",  "writable_size",
-		"user_ns", "image_id", "record_files", NULL
+		"image",   "cmd",      "env",	       "workdir",    "hostname", "user",
+		"limits",  "net",      "gpus",	       "labels",     "seccomp",	 "writable_size",
+		"user_ns", "image_id", "record_files", "on_timeout", NULL
 	};
 	struct api_create c = { 0 };
 	json_t *root, *v;
@@ -511,6 +511,15 @@ int apispec_parse_create(const char *body, size_t len, struct api_create *ret, c
 		goto out;
 	}
 	c.record_files = json_is_true(v);
+	v = json_object_get(root, "on_timeout");
+	if (v && !json_is_null(v) &&
+	    (!json_is_string(v) || (strcmp(json_string_value(v), "kill") &&
+				    strcmp(json_string_value(v), "checkpoint")))) {
+		r = bad(ret_error, "on_timeout: \"kill\" (the default) or \"checkpoint\"");
+		goto out;
+	}
+	c.timeout_checkpoint =
+		v && json_is_string(v) && !strcmp(json_string_value(v), "checkpoint");
 	v = json_object_get(root, "user_ns");
 	if (v && !json_is_null(v)) {
 		if (!json_is_boolean(v)) {

@@ -2,7 +2,8 @@
 /* JSON request bodies of the /v1 API (DESIGN.md section 3.1), checked and converted:
  *   POST /v1/sandboxes    {"image", "cmd", "env", "workdir", "hostname", "user",
  *                          "limits": {"memory", "cpus", "pids", "timeout", "idle_timeout"},
- *                          "net", "gpus", "labels", "seccomp", "writable_size", "user_ns"}
+ *                          "net", "gpus", "labels", "seccomp", "writable_size", "user_ns",
+ *                          "on_timeout"}
  *   PUT .../network       {"allow_out", "deny_out", "ports"} (the object form of "net")
  *   POST .../exec         {"cmd", "env", "workdir", "stdin" | "stdin_b64", "timeout"}
  * Sizes and durations are strings ("256M", "10m") or integers (bytes, seconds); cpus a
@@ -47,10 +48,12 @@ struct net_policy {
 
 struct api_create {
 	char *image;
-	char *image_id;	   /* the store's image it runs, pinned by sbxd at its launch */
-	bool record_files; /* record what its workload opens (sbx image slim) */
-	char **cmd;	   /* NULL-terminated; NULL when not given (the image's default) */
-	char **env;	   /* "K=V", NULL-terminated, never NULL */
+	char *image_id;		 /* the store's image it runs, pinned by sbxd at its launch */
+	bool record_files;	 /* record what its workload opens (sbx image slim) */
+	bool timeout_checkpoint; /* "on_timeout": "checkpoint": checkpointed (and stopped)
+				  * at its timeout rather than killed */
+	char **cmd;		 /* NULL-terminated; NULL when not given (the image's default) */
+	char **env;		 /* "K=V", NULL-terminated, never NULL */
 	char *workdir, *hostname, *seccomp;
 	bool set_user;
 	uid_t uid;

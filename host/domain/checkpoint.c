@@ -51,6 +51,7 @@ struct ckpt {
 	struct box *b;
 	struct reply *rp; /* held */
 	bool leave_running;
+	bool on_timeout; /* its timeout's: a failure kills the sandbox as the timeout would */
 	unsigned fork_count;
 	char sid[16];
 	/* inputs, copied for the worker */
@@ -415,6 +416,8 @@ static void ckpt_done(struct work *w)
 		b->exit_pending = false;
 		box_exited(b);
 	}
+	if (k->r < 0 && k->on_timeout && b->state == BOX_RUNNING)
+		box_kill(b, REASON_TIMEOUT);
 	if (k->r < 0) {
 		logmsg(1, "sandbox %s: checkpoint failed: %s", b->id, k->err ? k->err : "?");
 		struct why why;
@@ -557,6 +560,19 @@ static int ckpt_start(struct reply *rp, struct box *b, bool leave_running, unsig
 		shutdown(b->ctl_fd, SHUT_WR);
 	else
 		snap_ckpt_go(b);
+	return 0;
+}
+
+int snap_checkpoint_timeout(struct box *b)
+{
+	struct why why;
+	int r = ckpt_start(reply_none(), b, false, 0, &why);
+	if (r < 0) {
+		logmsg(1, "sandbox %s: at its timeout: %s", b->id, why.msg);
+		return r;
+	}
+	b->ckpt->on_timeout = true;
+	logmsg(2, "sandbox %s: checkpointed at its timeout", b->id);
 	return 0;
 }
 

@@ -418,6 +418,9 @@ json_t *snap_json(const struct snap *s);
 /* Snapshots of @tenant (NULL: every one), as {"snapshots": [...]}. */
 json_t *snap_list(const char *tenant);
 int snap_checkpoint(struct reply *rp, struct box *b, const char *body, size_t len, struct why *why);
+/* Its timeout came and it asked for a checkpoint then (on_timeout): started, or -errno
+ * (the caller kills it). */
+int snap_checkpoint_timeout(struct box *b);
 int snap_fork(struct reply *rp, struct box *b, const char *body, size_t len, struct why *why);
 int snap_restore_api(struct reply *rp, struct snap *s, const char *body, size_t len,
 		     struct why *why);

@@ -343,7 +343,8 @@ void box_tick(int64_t mono, int64_t real)
 			}
 		}
 		if (b->state == BOX_RUNNING && !b->removing && !b->ckpt) {
-			if (b->deadline_ns && real >= b->deadline_ns)
+			if (b->deadline_ns && real >= b->deadline_ns &&
+			    (!b->req.timeout_checkpoint || snap_checkpoint_timeout(b) < 0))
 				box_kill(b, REASON_TIMEOUT);
 			else if (b->req.idle_timeout_ns && !b->execs &&
 				 mono - b->last_active >= (int64_t)b->req.idle_timeout_ns)

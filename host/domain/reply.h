@@ -113,6 +113,10 @@ struct why {
 	char msg[256];
 };
 
+/* A reply nobody reads: for what the domain starts on its own (a checkpoint at a
+ * timeout). No streams. */
+struct reply *reply_none(void);
+
 /* Writes the message (control bytes made '?') and returns @err (a -errno). */
 int why_set(struct why *w, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 

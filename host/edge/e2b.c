@@ -447,6 +447,10 @@ static json_t *sandbox_json(const struct box *b)
 			      (json_int_t)(disk >> 20), "envdVersion", ENVD_VERSION, "volumeMounts",
 			      "domain", D.opt.domain);
 	json_object_set_new(j, "allowInternetAccess", json_boolean(b->req.net == NET_INTERNET));
+	json_object_set_new(j, "lifecycle",
+			    json_pack("{s:s,s:b}", "onTimeout",
+				      b->req.timeout_checkpoint ? "pause" : "kill", "autoResume",
+				      0));
 	return j;
 }
 
@@ -647,8 +651,12 @@ static void api_create(struct conn *c, struct http_request *req)
 		json_decref(in);
 		return;
 	}
-	if (json_is_true(json_object_get(in, "autoPause"))) {
-		rest_error(c, 400, "autoPause: not served yet by this host (betaPause is)");
+	json_t *ap = json_object_get(in, "autoPause"), *ar = json_object_get(in, "autoResume");
+	if ((ap && !json_is_boolean(ap)) || json_is_true(json_object_get(ar, "enabled")) ||
+	    (ar && !json_is_object(ar))) {
+		rest_error(c, 400,
+			   "autoPause: a boolean; autoResume: not served by this host "
+			   "(resume with connect)");
 		json_decref(in);
 		return;
 	}
@@ -682,6 +690,9 @@ static void api_create(struct conn *c, struct http_request *req)
 	if (envs && json_is_object(envs))
 		json_object_set(spec, "env", envs);
 	json_object_set_new(spec, "workdir", json_string(HOME));
+	/* autoPause: a checkpoint at the timeout, paused as betaPause leaves it */
+	if (json_is_true(ap))
+		json_object_set_new(spec, "on_timeout", json_string("checkpoint"));
 	json_object_set_new(
 		spec, "limits",
 		json_pack("{s:I}", "timeout",

@@ -65,4 +65,26 @@ export default {
       await Sandbox.kill(id).catch(() => {})
     }
   },
+
+  async auto_pause_at_timeout() {
+    const sbx = await Sandbox.create({ timeoutMs: 2000, lifecycle: { onTimeout: 'pause' } })
+    const id = sbx.sandboxId
+    try {
+      await sbx.files.write('/root/auto.txt', 'paused, not killed')
+      const info = await until(async () => {
+        const i = await Sandbox.getInfo(id).catch(() => null)
+        return i && i.state === 'paused' && i
+      }, 15000, 'the timeout to pause it')
+      assert.equal(info.lifecycle?.onTimeout ?? 'pause', 'pause')
+      assert.equal(await sbx.isRunning(), false)
+      const again = await Sandbox.connect(id, { timeoutMs: 60000 })
+      assert.equal(await again.files.read('/root/auto.txt'), 'paused, not killed')
+      // a sandbox without it is killed at its timeout, as ever
+      const plain = await Sandbox.create({ timeoutMs: 1000 })
+      await until(async () => !(await plain.isRunning()), 10000, 'the plain one to end')
+      await assert.rejects(Sandbox.getInfo(plain.sandboxId), NotFoundError)
+    } finally {
+      await Sandbox.kill(id).catch(() => {})
+    }
+  },
 }
