@@ -776,14 +776,68 @@ static bool meta_match(json_t *have_meta, const char *filter)
 	return true;
 }
 
+/* RFC 3339 (UTC "Z" or an offset, any fraction) in ns since the epoch; -1 if not. */
+static int64_t rfc3339_ns(const char *s)
+{
+	struct tm tm = { 0 };
+	const char *p = s ? strptime(s, "%Y-%m-%dT%H:%M:%S", &tm) : NULL;
+	int64_t frac = 0, scale = 1000000000;
+	if (!p)
+		return -1;
+	if (*p == '.')
+		for (p++; isdigit((unsigned char)*p); p++)
+			if (scale > 1) {
+				scale /= 10;
+				frac += (*p - '0') * scale;
+			}
+	int64_t off = 0;
+	if ((*p == '+' || *p == '-') && isdigit((unsigned char)p[1])) {
+		int hh, mm;
+		if (sscanf(p + 1, "%2d:%2d", &hh, &mm) != 2)
+			return -1;
+		off = (*p == '+' ? 1 : -1) * (hh * 3600 + mm * 60);
+		p += 6;
+	} else if (*p == 'Z') {
+		p++;
+	}
+	if (*p)
+		return -1;
+	return ((int64_t)timegm(&tm) - off) * 1000000000LL + frac;
+}
+
+static int by_start_asc(const void *a, const void *b)
+{
+	json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
+	int64_t tx = rfc3339_ns(json_string_value(json_object_get(x, "startedAt")));
+	int64_t ty = rfc3339_ns(json_string_value(json_object_get(y, "startedAt")));
+	if (tx != ty)
+		return tx < ty ? -1 : 1;
+	return strcmp(json_string_value(json_object_get(x, "sandboxID")),
+		      json_string_value(json_object_get(y, "sandboxID")));
+}
+
+static int by_start_desc(const void *a, const void *b)
+{
+	return by_start_asc(b, a);
+}
+
 static void api_list(struct conn *c, struct http_request *req)
 {
 	_cleanup_free_ char *meta = NULL, *st = NULL, *limit_s = NULL, *next = NULL;
+	_cleanup_free_ char *tpl = NULL, *after = NULL, *order = NULL;
 	if (req->query && (http_query_get(req->query, "metadata", &meta) == -EINVAL ||
 			   http_query_get(req->query, "state", &st) == -EINVAL ||
 			   http_query_get(req->query, "limit", &limit_s) == -EINVAL ||
-			   http_query_get(req->query, "nextToken", &next) == -EINVAL)) {
+			   http_query_get(req->query, "nextToken", &next) == -EINVAL ||
+			   http_query_get(req->query, "template", &tpl) == -EINVAL ||
+			   http_query_get(req->query, "startedAfter", &after) == -EINVAL ||
+			   http_query_get(req->query, "order", &order) == -EINVAL)) {
 		rest_error(c, 400, "query: bad percent-encoding");
+		return;
+	}
+	int64_t after_ns = after ? rfc3339_ns(after) : 0;
+	if (after_ns < 0 || (order && strcmp(order, "asc") && strcmp(order, "desc"))) {
+		rest_error(c, 400, "startedAfter: an RFC 3339 time; order: asc or desc");
 		return;
 	}
 	unsigned long limit = 100;
@@ -825,9 +879,33 @@ static void api_list(struct conn *c, struct http_request *req)
 			json_array_append_new(all, paused_json(sp));
 	bool skipping = next != NULL, more = false;
 	const char *last = NULL;
+	/* By start, newest first unless asked otherwise; the id breaks ties. */
+	size_t n = json_array_size(all);
+	json_t **v = calloc(n ? n : 1, sizeof(*v));
+	if (!v) {
+		json_decref(all);
+		json_decref(arr);
+		rest_error(c, 500, "out of memory");
+		return;
+	}
+	for (size_t k = 0; k < n; k++)
+		v[k] = json_array_get(all, k);
+	qsort(v, n, sizeof(*v), order && !strcmp(order, "asc") ? by_start_asc : by_start_desc);
+	json_t *sorted = json_array();
+	for (size_t k = 0; k < n; k++)
+		json_array_append(sorted, v[k]);
+	free(v);
+	json_decref(all);
+	all = sorted;
 	json_array_foreach (all, i, it) {
 		const char *id = json_string_value(json_object_get(it, "sandboxID"));
 		if (meta && *meta && !meta_match(json_object_get(it, "metadata"), meta))
+			continue;
+		if (tpl && *tpl &&
+		    strcmp(tpl, json_string_value(json_object_get(it, "templateID"))))
+			continue;
+		if (after_ns &&
+		    rfc3339_ns(json_string_value(json_object_get(it, "startedAt"))) < after_ns)
 			continue;
 		if (skipping) {
 			skipping = strcmp(id, next) != 0;

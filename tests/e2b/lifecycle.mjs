@@ -89,6 +89,16 @@ export default {
       assert.equal(none.length, 0)
       const paused = await Sandbox.list({ query: { metadata: { tag }, state: ['paused'] } }).nextItems()
       assert.equal(paused.length, 0)
+      // by start: newest first, or oldest with order asc; started after a time; a template
+      const desc = await Sandbox.list({ query: { metadata: { tag } } }).nextItems()
+      assert.deepEqual(desc.map((s) => s.sandboxId), made.map((s) => s.sandboxId).reverse())
+      const asc = await Sandbox.list({ query: { metadata: { tag } }, order: 'asc' }).nextItems()
+      assert.deepEqual(asc.map((s) => s.sandboxId), made.map((s) => s.sandboxId))
+      const third = desc.find((s) => s.sandboxId === made[2].sandboxId).startedAt
+      const late = await Sandbox.list({ query: { metadata: { tag }, startedAfter: third } }).nextItems()
+      assert.deepEqual(late.map((s) => s.sandboxId).sort(), made.slice(2).map((s) => s.sandboxId).sort())
+      assert.equal((await Sandbox.list({ query: { metadata: { tag }, template: 'base' } }).nextItems()).length, 5)
+      assert.equal((await Sandbox.list({ query: { metadata: { tag }, template: 'other' } }).nextItems()).length, 0)
     } finally {
       for (const s of made) await s.kill()
     }
