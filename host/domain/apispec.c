@@ -364,10 +364,13 @@ static int parse_ports(json_t *v, struct net_policy *p, char **err)
 	size_t i;
 	json_t *e;
 
-	if (!json_is_array(v) || json_array_size(v) > API_MAX_PORTS)
-		return bad(err, "net.ports: must be an array of at most %d TCP ports",
-			   API_MAX_PORTS);
 	p->nports = 0;
+	p->all_ports = json_is_string(v) && !strcmp(json_string_value(v), "all");
+	if (p->all_ports)
+		return 0;
+	if (!json_is_array(v) || json_array_size(v) > API_MAX_PORTS)
+		return bad(err, "net.ports: must be \"all\" or an array of at most %d TCP ports",
+			   API_MAX_PORTS);
 	json_array_foreach (v, i, e) {
 		if (!json_is_integer(e) || json_integer_value(e) < 1 ||
 		    json_integer_value(e) > 65535)
@@ -644,6 +647,10 @@ json_t *net_policy_json(const struct net_policy *p)
 	json_object_set_new(o, "deny_out", net_list_json(p->deny, p->ndeny, p->deny_domains));
 	for (unsigned i = 0; i < p->nports; i++)
 		json_array_append_new(ports, json_integer(p->ports[i]));
+	if (p->all_ports) {
+		json_decref(ports);
+		ports = json_string("all");
+	}
 	json_object_set_new(o, "ports", ports);
 	json_object_set_new(o, "public", json_boolean(p->public_ports));
 	return o;

@@ -42,6 +42,7 @@ struct net_policy {
 	bool allow_list;		      /* allow_out given: nothing else is reachable */
 	uint16_t ports[API_MAX_PORTS];	      /* published */
 	unsigned nports;
+	bool all_ports;	    /* "ports": "all": every TCP port published */
 	bool public_ports;  /* reachable without the tenant's token */
 	uint64_t rate_bits; /* limits.net_rate, bits a second; 0 = none */
 };

@@ -900,15 +900,21 @@ static int tcp_socket(int idx, uint64_t arg)
 	return fd < 0 ? -errno : fd;
 }
 
+/* The length of PORT_FAIL_BODY (checked where it is used), as a string too. */
+#define PORT_FAIL_LEN 74
+#define PORT_STR_(x) #x
+#define PORT_STR(x) PORT_STR_(x)
+
 static void *port_main(void *arg)
 {
 	struct portconn *p = arg;
 	struct timeval tv = { .tv_sec = 5 };
-	static const char fail[] =
-		"HTTP/1.1 502 Bad Gateway\r\nContent-Type: application/json\r\n"
-		"Content-Length: 79\r\nConnection: close\r\n\r\n"
-		"{\"error\":{\"code\":\"bad_gateway\",\"message\":\"nothing listens on "
-		"that port\"}}\n";
+#define PORT_FAIL_BODY                                                                             \
+	"{\"error\":{\"code\":\"bad_gateway\",\"message\":\"nothing listens on that port\"}}\n"
+	static const char fail[] = "HTTP/1.1 502 Bad Gateway\r\nContent-Type: application/json\r\n"
+				   "Connection: close\r\nContent-Length: " PORT_STR(
+					   PORT_FAIL_LEN) "\r\n\r\n" PORT_FAIL_BODY;
+	_Static_assert(sizeof(PORT_FAIL_BODY) - 1 == PORT_FAIL_LEN, "the 502's Content-Length");
 	static const char bad[] = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n"
 				  "Connection: close\r\n\r\n";
 	static const char ok[] = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: tcp\r\n"
@@ -949,6 +955,8 @@ bool box_port_published(const struct box *b, uint16_t port, bool *ret_public)
 	*ret_public = b->req.netp.public_ports;
 	if (b->req.net != NET_INTERNET || b->state != BOX_RUNNING || !b->net_idx)
 		return false;
+	if (b->req.netp.all_ports)
+		return true;
 	for (unsigned i = 0; i < b->req.netp.nports; i++)
 		if (b->req.netp.ports[i] == port)
 			return true;

@@ -624,11 +624,13 @@ static void port_request(struct conn *c, struct http_request *req, uint16_t port
 	const char *tok;
 	bool pub = false;
 
+	if (!b || b->state != BOX_RUNNING)
+		b = e2b_port_box(id); /* a resumed E2B sandbox, by its first id */
 	if (!b || !box_port_published(b, port, &pub)) {
 		respond_error(c, 404, "not_found", "no published port %u of sandbox %s", port, id);
 		return;
 	}
-	if (!pub) {
+	if (!pub && !e2b_traffic_ok(b, req)) {
 		if (!(tok = port_token(req))) {
 			respond_error(
 				c, 401, "unauthorized",

@@ -460,9 +460,11 @@ static json_t *sandbox_created_json(const struct box *b)
 	char tok[33];
 	box_token(e2b_id(b), tok);
 	const char *tpl = box_template(b);
-	return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:n,s:s}", "sandboxID", e2b_id(b), "templateID",
+	bool private = b->req.net == NET_INTERNET && !b->req.netp.public_ports;
+	return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s?,s:s}", "sandboxID", e2b_id(b), "templateID",
 			 tpl, "alias", tpl, "clientID", "sbx", "envdVersion", ENVD_VERSION,
-			 "envdAccessToken", tok, "trafficAccessToken", "domain", D.opt.domain);
+			 "envdAccessToken", tok, "trafficAccessToken", private ? tok : NULL,
+			 "domain", D.opt.domain);
 }
 
 /* The running sandbox @id of @tenant (NULL: any), by sbx's id. */
@@ -697,14 +699,20 @@ static void api_create(struct conn *c, struct http_request *req)
 		spec, "limits",
 		json_pack("{s:I}", "timeout",
 			  (json_int_t)(to && json_is_integer(to) ? json_integer_value(to) : 300)));
-	/* Internet on by default, as E2B has it, where this host serves it. */
+	/* Internet on by default, as E2B has it, where this host serves it; every port
+	 * reachable as PORT-ID.DOMAIN (getHost), publicly unless allowPublicTraffic is
+	 * false (then with the sandbox's traffic token, or its tenant's). */
 	bool want = inet ? json_is_true(inet) : D.net_on;
-	json_t *netv = json_string(want ? "internet" : "none");
-	if (want && net && json_is_object(net)) {
+	json_t *netv = json_string("none");
+	if (want) {
 		json_t *deny = json_object_get(net, "denyOut");
-		json_t *pol = json_pack("{s:s}", "mode", "internet");
+		json_t *pub = json_object_get(net, "allowPublicTraffic");
+		json_t *pol = json_pack("{s:s,s:s,s:b}", "mode", "internet", "ports", "all",
+					"public", !json_is_false(pub));
 		int r = 0;
-		if (deny && json_is_array(deny) && net_all(deny))
+		if (pub && !json_is_boolean(pub))
+			r = -EINVAL;
+		else if (deny && json_is_array(deny) && net_all(deny))
 			/* everything denied but what allowOut names: an allow list */
 			r = net_list(net, "allowOut", pol, "allow_out");
 		else
@@ -715,7 +723,8 @@ static void api_create(struct conn *c, struct http_request *req)
 			json_decref(spec);
 			json_decref(in);
 			rest_error(c, 400,
-				   "network: allowOut and denyOut must be arrays of strings");
+				   "network: allowOut and denyOut must be arrays of strings, "
+				   "allowPublicTraffic a boolean");
 			return;
 		}
 		json_decref(netv);
@@ -1836,4 +1845,17 @@ void e2b_handle(struct conn *c, struct http_request *req)
 	else
 		rpc_fs(c, req, b, dot + 1, m);
 	json_decref(m);
+}
+
+struct box *e2b_port_box(const char *id)
+{
+	return e2b_box(id, NULL);
+}
+
+bool e2b_traffic_ok(const struct box *b, const struct http_request *req)
+{
+	const char *t = http_request_header(req, "e2b-traffic-access-token");
+	char want[33];
+	box_token(e2b_id(b), want);
+	return t && strlen(t) == 32 && !CRYPTO_memcmp(t, want, 32);
 }

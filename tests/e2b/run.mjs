@@ -9,14 +9,18 @@ import files from './files.mjs'
 import pause from './pause.mjs'
 import auth from './auth.mjs'
 import input from './input.mjs'
+import network from './lab/network.mjs'
 
+// lab/: cases that need test-net.sh's network lab (run from there, not listed here)
 const cases = { ...lifecycle, ...commands, ...pty, ...files, ...pause, ...auth, ...input }
+const lab = { ...network }
 
 const name = process.argv[2]
 if (name === '--list') {
   console.log(Object.keys(cases).join('\n'))
   process.exit(0)
 }
+if (lab[name]) cases[name] = lab[name]
 if (!cases[name]) {
   console.error(`no case ${name}`)
   process.exit(2)

@@ -428,6 +428,25 @@ EOF
 	assert_contains "$(cat "$TMPD/pf2")" "nothing listens on that port" "port-forward to a closed port"
 }
 
+# The E2B surface's networking (tests/e2b/lab/network.mjs): internet by default, its
+# allow and deny lists, no internet, and getHost on every port, public or with the
+# sandbox's traffic token.
+t_e2b_network_and_get_host() {
+	local e2b
+	e2b=$(cd "$HERE/../e2b" && pwd)
+	command -v node >/dev/null || skip "node is not installed (tools/setup.sh installs it)"
+	[ -d "$e2b/node_modules/e2b" ] || skip "the E2B SDK is not installed (make test runs npm ci in tests/e2b)"
+	lab_up
+	local ta
+	ta=$("$B/sbxd" tenant add alice --state-dir "$TMPD/state") || fail "tenant alice"
+	lab_sbxd --listen 127.0.0.1:0
+	LPORT=$(lab_port)
+	[ -n "$LPORT" ] || fail "no TCP listener"
+	"${H[@]}" env E2B_API_URL="http://127.0.0.1:$LPORT" E2B_SANDBOX_URL="http://127.0.0.1:$LPORT" \
+		E2B_API_KEY="$ta" SBX_SOCKET="$SBX_SOCKET" node "$e2b/run.mjs" e2b_network >"$TMPD/node.out" 2>&1 || { cat "$TMPD/node.out" >&2;
+		fail "the E2B networking case"; }
+}
+
 t_checkpoint_restore_and_fork_get_addresses_of_their_own() {
 	lab_up
 	lab_sbxd
