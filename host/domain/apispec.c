@@ -125,6 +125,19 @@ static int get_string_map(json_t *obj, const char *key, size_t max, bool as_env,
 	return 0;
 }
 
+/* Labels whose keys start "sbx." are sbxd's own (the E2B surface's template and first
+ * id): a caller may not set them. */
+int apispec_labels_reserved(char **labels, char **err)
+{
+	for (char **l = labels; l && l[0]; l += 2)
+		if (!strncmp(l[0], "sbx.", 4)) {
+			char name[68];
+			return bad(err, "labels.%s: keys starting \"sbx.\" are sbxd's own",
+				   text_printable(l[0], name, sizeof(name)));
+		}
+	return 0;
+}
+
 /* A size or duration: a string parsed by @parse, or a non-negative integer times @unit. */
 static int get_quantity(json_t *obj, const char *key, const char *where,
 			int (*parse)(const char *, uint64_t *), uint64_t unit, const char *example,

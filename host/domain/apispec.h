@@ -87,6 +87,9 @@ struct api_exec {
 void strv_free(char **v);
 
 int apispec_parse_create(const char *body, size_t len, struct api_create *ret, char **ret_error);
+/* -EINVAL when a label's key starts "sbx." (sbxd's own: what a caller of the API may not
+ * set); 0 otherwise. */
+int apispec_labels_reserved(char **labels, char **ret_error);
 void api_create_clear(struct api_create *c);
 
 /* The body of PUT .../network: a whole new policy (rate kept from @ret). */

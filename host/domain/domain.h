@@ -203,8 +203,10 @@ struct exec {
 	struct loop_op out_op, err_op, in_op;
 	bool out_eof, err_eof, out_armed, err_armed;
 	char out_buf[16384], err_buf[16384];
-	char *stdin_data;
+	char *stdin_data; /* the write in flight (in_busy) is of it */
 	size_t stdin_len;
+	char *stdin_more; /* input that came during that write */
+	size_t stdin_more_len;
 	char *acc[2]; /* JSON mode: stdout, stderr so far */
 	size_t acc_len[2];
 	bool truncated[2];
@@ -288,6 +290,10 @@ void gpu_nvml_tick(struct box *b, int64_t mono);
 struct box *box_find(const char *id, const char *tenant);
 json_t *box_json(const struct box *b);
 int box_create(struct reply *rp, const char *tenant, const char *body, size_t len, struct why *why);
+/* The same; with @own_labels, labels of sbxd's own ("sbx.") are taken (another surface of
+ * sbxd's that sets them, not its caller). */
+int box_create_as(struct reply *rp, const char *tenant, const char *body, size_t len,
+		  bool own_labels, struct why *why);
 int box_delete(struct reply *rp, struct box *b, struct why *why);
 int box_readopt_all(void);
 /* network.c: mode "internet" on this host (D.net_on, or D.net_why), before re-adoption;

@@ -49,10 +49,28 @@ static const struct reply_watch tap_watch = {
 };
 
 /* The most bytes waiting for a process's stdin, and readers of one process. */
-#define EXEC_STDIN_MAX (1u << 20)
+#define EXEC_STDIN_MAX (256u << 10)
+#define EXEC_STDIN_ALL (64u << 20) /* all commands together */
 #define EXEC_MAX_TAPS 16
+/* Bytes waiting for kept processes' stdin (exec_input), all of them: bounded host-wide. */
+static size_t stdin_queued;
+
+static void stdin_drop(struct exec *x)
+{
+	if (x->keep)
+		stdin_queued -= x->stdin_len + x->stdin_more_len;
+	x->stdin_len = x->stdin_more_len = 0;
+	free(x->stdin_more);
+	x->stdin_more = NULL;
+}
+
+/* Kept processes on the host (each holds up to three descriptors of sbxd's). */
+static unsigned kept_all;
+
 /* The most kept processes of a sandbox at once. */
-#define EXEC_MAX_KEPT 256
+#define EXEC_MAX_KEPT 64
+#define EXEC_MAX_KEPT_TENANT 1024
+#define EXEC_MAX_KEPT_ALL 4096
 /* The most a checkpoint carries (each of their pipes is an fd of criu restore). */
 #define EXEC_MAX_CARRIED 32
 
@@ -72,6 +90,9 @@ static void exec_maybe_free(struct exec *x)
 	if (x->tty)
 		closep(&x->tty_fd);
 	free(x->path);
+	stdin_drop(x);
+	if (x->keep)
+		kept_all--;
 	free(x->stdin_data);
 	free(x->acc[0]);
 	free(x->acc[1]);
@@ -324,9 +345,19 @@ static void in_done(struct loop_op *op, int res, uint32_t flags)
 	if (res > 0 && !x->finished) {
 		memmove(x->stdin_data, x->stdin_data + res, x->stdin_len - (size_t)res);
 		x->stdin_len -= (size_t)res;
+		if (x->keep)
+			stdin_queued -= (size_t)res;
 	} else if (res < 0 && res != -EINTR && res != -EAGAIN) {
-		x->stdin_len = 0; /* the command stopped reading */
+		stdin_drop(x); /* the command stopped reading */
 		x->stdin_keep = false;
+	}
+	/* What came while that write was in flight goes next (that buffer was never under a
+	 * write, so it could grow). */
+	if (!x->stdin_len && x->stdin_more) {
+		free(x->stdin_data);
+		x->stdin_data = TAKE_PTR(x->stdin_more);
+		x->stdin_len = x->stdin_more_len;
+		x->stdin_more_len = 0;
 	}
 	if (x->stdin_len && !x->finished && x->in_fd >= 0) {
 		exec_write_stdin(x);
@@ -511,12 +542,20 @@ int exec_start(struct reply *rp, struct box *b, struct api_exec *e, bool stream,
 	if (r < 0)
 		goto out;
 	if (e->keep) {
-		unsigned kept = 0;
+		/* Each holds descriptors of sbxd's: bounded a sandbox, a tenant, the host. */
+		unsigned kept = 0, tenant = 0;
 		for (struct exec *k = b->execs; k; k = k->next)
 			kept += k->keep && !k->finished;
-		if (kept >= EXEC_MAX_KEPT) {
-			r = why_set(why, -EAGAIN, "sandbox %s runs %u processes, the most it may",
-				    b->id, kept);
+		for (struct box *o = D.boxes; o && kept < EXEC_MAX_KEPT; o = o->next)
+			for (struct exec *k = o->execs; k && !strcmp(o->tenant, b->tenant);
+			     k = k->next)
+				tenant += k->keep && !k->finished;
+		if (kept >= EXEC_MAX_KEPT || tenant >= EXEC_MAX_KEPT_TENANT ||
+		    kept_all >= EXEC_MAX_KEPT_ALL) {
+			r = why_set(why, -ENOBUFS,
+				    "sandbox %s runs %u processes (its tenant %u, the host %u): "
+				    "the most it may",
+				    b->id, kept, tenant, kept_all);
 			goto out;
 		}
 	}
@@ -574,6 +613,7 @@ int exec_start(struct reply *rp, struct box *b, struct api_exec *e, bool stream,
 	x->stdin_data = TAKE_PTR(e->stdin_data);
 	x->stdin_len = e->stdin_len;
 	x->keep = e->keep && stream;
+	kept_all += x->keep;
 	x->stdin_keep = e->keep_stdin || x->tty;
 	if (x->keep) {
 		x->argv = TAKE_PTR(e->cmd);
@@ -612,7 +652,7 @@ out:
 static int box_pty(struct box *b, unsigned rows, unsigned cols, int *ret_master, int *ret_slave)
 {
 	char path[64];
-	struct open_how how = { .flags = O_RDWR | O_NOCTTY | O_CLOEXEC,
+	struct open_how how = { .flags = O_PATH | O_CLOEXEC,
 				.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS |
 					   RESOLVE_NO_MAGICLINKS };
 	struct statfs sfs;
@@ -625,13 +665,23 @@ static int box_pty(struct box *b, unsigned rows, unsigned cols, int *ret_master,
 	int root = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (root < 0)
 		return -errno;
-	int m = (int)syscall(SYS_openat2, root, "dev/pts/ptmx", &how, sizeof(how));
-	int r = m < 0 ? -errno : 0;
+	/* Looked at before it is opened: only a devpts master is, and without waiting. */
+	int node = (int)syscall(SYS_openat2, root, "dev/pts/ptmx", &how, sizeof(how));
+	int r = node < 0 ? -errno : 0;
 	close(root);
 	if (r == 0 &&
-	    (fstatfs(m, &sfs) < 0 || sfs.f_type != DEVPTS_SUPER_MAGIC || fstat(m, &st) < 0 ||
+	    (fstatfs(node, &sfs) < 0 || sfs.f_type != DEVPTS_SUPER_MAGIC || fstat(node, &st) < 0 ||
 	     !S_ISCHR(st.st_mode) || major(st.st_rdev) != 5 || minor(st.st_rdev) != 2))
 		r = -ENOTTY;
+	int m = -1;
+	if (r == 0) {
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", node);
+		m = open(path, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+		if (m < 0 || fcntl(m, F_SETFL, 0) < 0)
+			r = -errno;
+	}
+	if (node >= 0)
+		close(node);
 	struct winsize ws = { .ws_row = (unsigned short)(rows ? rows : 24),
 			      .ws_col = (unsigned short)(cols ? cols : 80) };
 	if (r == 0 && (ioctl(m, TIOCSPTLCK, &unlock) < 0 || ioctl(m, TIOCSWINSZ, &ws) < 0))
@@ -687,7 +737,7 @@ int exec_attach(struct reply *rp, struct exec *x, struct why *why)
 	for (struct exec_tap *t = x->taps; t; t = t->next)
 		n++;
 	if (n >= EXEC_MAX_TAPS)
-		return why_set(why, -EAGAIN, "process %d has %u readers, the most it may", x->pid,
+		return why_set(why, -ENOBUFS, "process %d has %u readers, the most it may", x->pid,
 			       n);
 	struct exec_tap *t = calloc(1, sizeof(*t));
 	if (!t)
@@ -705,18 +755,24 @@ int exec_input(struct exec *x, const void *data, size_t len, struct why *why)
 {
 	if (x->in_fd < 0 || !x->stdin_keep)
 		return why_set(why, -EBUSY, "process %d: its stdin is closed", x->pid);
-	if (x->stdin_len + len > EXEC_STDIN_MAX)
-		return why_set(why, -EAGAIN,
+	size_t waiting = x->stdin_len + x->stdin_more_len;
+	if (waiting + len > EXEC_STDIN_MAX || stdin_queued + len > EXEC_STDIN_ALL)
+		return why_set(why, -ENOBUFS,
 			       "process %d: %zu bytes wait for its stdin already; retry later",
-			       x->pid, x->stdin_len);
+			       x->pid, waiting);
 	if (!len)
 		return 0;
-	char *p = realloc(x->stdin_data, x->stdin_len + len);
+	/* The buffer of a write in flight is the kernel's until it completes: never moved
+	 * or freed under it. */
+	char **buf = x->in_busy ? &x->stdin_more : &x->stdin_data;
+	size_t *have = x->in_busy ? &x->stdin_more_len : &x->stdin_len;
+	char *p = realloc(*buf, *have + len);
 	if (!p)
 		return why_set(why, -ENOMEM, "out of memory");
-	memcpy(p + x->stdin_len, data, len);
-	x->stdin_data = p;
-	x->stdin_len += len;
+	memcpy(p + *have, data, len);
+	*buf = p;
+	*have += len;
+	stdin_queued += len;
 	if (!x->in_busy)
 		exec_write_stdin(x);
 	return 0;
@@ -841,6 +897,7 @@ void exec_restore_kept(struct box *b, json_t *procs, const int *fds, unsigned nf
 		x->id = ++b->next_exec_id;
 		x->kind = EXEC_COMMAND;
 		x->stream = x->keep = x->started = true;
+		kept_all++;
 		x->pid = (int)json_integer_value(json_object_get(p, "pid"));
 		x->argv = argv;
 		x->env_given = strv_of(json_object_get(p, "env"));

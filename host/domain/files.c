@@ -45,7 +45,10 @@ static int file_why(struct why *w, const char *path, int r)
 	case EEXIST:
 		return why_set(w, -EEXIST, "%s: already exists", p);
 	case E2BIG:
-		return why_set(w, -EFBIG, "%s: more than 100000 entries", p);
+		return why_set(w, -EFBIG,
+			       "%s: a listing larger than this host answers (100000 "
+			       "entries, 8 MiB); list less deep",
+			       p);
 	case EAGAIN:
 		return why_set(w, -EAGAIN,
 			       "%s: the sandbox cannot start its file helper now (process limit?)",
@@ -101,15 +104,18 @@ void file_deliver(struct exec *x, const char *data, size_t len)
 	reply_write(x->rp, data, len);
 }
 
-/* The most a listing's records take on the host. */
-#define FS_OUTPUT_MAX (32u << 20)
+/* The most a listing's records take on the host; each byte is charged three times to
+ * the caller's share of held memory (its JSON, twice, and the answer). */
+#define FS_OUTPUT_MAX (8u << 20)
 
 void fs_collect(struct exec *x, const char *data, size_t len)
 {
-	if (x->truncated[0] || x->acc_len[0] + len > FS_OUTPUT_MAX) {
+	if (x->truncated[0] || x->acc_len[0] + len > FS_OUTPUT_MAX || !x->rp ||
+	    x->rp->ops->room(x->rp) < 3 * (uint64_t)len) {
 		x->truncated[0] = true;
 		return;
 	}
+	x->rp->ops->charge(x->rp, 3 * (uint64_t)len);
 	char *p = realloc(x->acc[0], x->acc_len[0] + len);
 	if (!p) {
 		x->truncated[0] = true;

@@ -568,6 +568,12 @@ static int box_launch(struct reply *rp, const char *tenant, json_t *spec, struct
 
 int box_create(struct reply *rp, const char *tenant, const char *body, size_t len, struct why *why)
 {
+	return box_create_as(rp, tenant, body, len, false, why);
+}
+
+int box_create_as(struct reply *rp, const char *tenant, const char *body, size_t len,
+		  bool own_labels, struct why *why)
+{
 	_cleanup_free_ char *err = NULL;
 	struct api_create req = { 0 };
 	json_error_t jerr;
@@ -575,8 +581,12 @@ int box_create(struct reply *rp, const char *tenant, const char *body, size_t le
 	unsigned ngpu = 0;
 
 	r = apispec_parse_create(body, len, &req, &err);
-	if (r < 0)
+	if (r == 0 && !own_labels)
+		r = apispec_labels_reserved(req.labels, &err);
+	if (r < 0) {
+		api_create_clear(&req);
 		return why_set(why, -EINVAL, "%s", err ? err : strerror(-r));
+	}
 	if (req.seccomp && strcmp(req.seccomp, "default"))
 		r = why_set(why, -EINVAL, "seccomp: only \"default\" is available through the API");
 	else if (req.image && (strchr(req.image, '/') || req.image[0] == '.'))

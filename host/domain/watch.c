@@ -14,16 +14,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/magic.h>
 #include <sys/inotify.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include "../../sandbox/macro.h"
 #include "internal.h"
 
-#define WATCH_MAX_DIRS 1024 /* directories one watch follows */
-#define WATCH_MAX_PER_BOX 4 /* watches of one sandbox at once */
-#define WATCH_MAX_ALL 64    /* of the host's inotify instances (root's limit: 128) */
+#define WATCH_MAX_DIRS 1024	/* directories one watch follows */
+#define WATCH_MAX_SCAN 65536	/* entries its walks read, all of them */
+#define WATCH_MAX_PER_BOX 4	/* watches of one sandbox at once */
+#define WATCH_MAX_PER_TENANT 16 /* of one tenant, all its sandboxes */
+#define WATCH_MAX_ALL 64	/* of the host's inotify instances (root's limit: 128) */
 #define WATCH_MASK                                                                                 \
 	(IN_CREATE | IN_MODIFY | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_ATTRIB |             \
 	 IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR)
@@ -32,9 +36,10 @@ struct watch {
 	struct watch *next;
 	struct box *box;
 	struct reply *rp;
-	int ifd, base_fd, ops; /* base_fd: the watched directory */
+	int ifd, ops;
+	char *path; /* the watched directory, in the sandbox's root */
 	bool recursive, closed, armed;
-	unsigned ndirs;
+	unsigned ndirs, scanned;
 	struct {
 		int wd;
 		char *rel; /* "" for the watched directory */
@@ -60,7 +65,7 @@ static void watch_free(struct watch *w)
 	for (unsigned i = 0; i < w->ndirs; i++)
 		free(w->dirs[i].rel);
 	closep(&w->ifd);
-	closep(&w->base_fd);
+	free(w->path);
 	nwatches--;
 	free(w);
 	box_maybe_free(b);
@@ -96,7 +101,30 @@ static void watch_gone(void *ud)
 	watch_close(w, false);
 }
 
-/* @dfd (taken): a directory of the watch, named @rel; with recursion, those below it. */
+/* Pseudo file systems are not watched (their directories are the kernel's view of
+ * processes and devices: nothing of the sandbox's to follow). */
+static bool pseudo_fs(int fd)
+{
+	struct statfs sfs;
+	if (fstatfs(fd, &sfs) < 0)
+		return true;
+	switch (sfs.f_type) {
+	case PROC_SUPER_MAGIC:
+	case SYSFS_MAGIC:
+	case CGROUP_SUPER_MAGIC:
+	case CGROUP2_SUPER_MAGIC:
+	case DEBUGFS_MAGIC:
+	case SECURITYFS_MAGIC:
+	case BPF_FS_MAGIC:
+	case DEVPTS_SUPER_MAGIC:
+		return true;
+	}
+	return false;
+}
+
+/* @dfd (taken): a directory of the watch, named @rel; with recursion, those below it.
+ * Its walks read at most WATCH_MAX_SCAN entries in all: run on the loop thread, they are
+ * bounded whatever the sandbox puts in its directories. */
 static int watch_add(struct watch *w, int dfd, const char *rel, unsigned depth)
 {
 	char self[32];
@@ -105,6 +133,10 @@ static int watch_add(struct watch *w, int dfd, const char *rel, unsigned depth)
 	if (w->ndirs == WATCH_MAX_DIRS) {
 		close(dfd);
 		return -E2BIG;
+	}
+	if (pseudo_fs(dfd)) {
+		close(dfd);
+		return depth ? 0 : -EINVAL;
 	}
 	snprintf(self, sizeof(self), "/proc/self/fd/%d", dfd);
 	int wd = inotify_add_watch(w->ifd, self, WATCH_MASK);
@@ -128,6 +160,10 @@ static int watch_add(struct watch *w, int dfd, const char *rel, unsigned depth)
 		return -errno;
 	}
 	for (struct dirent *e; r == 0 && (e = readdir(d));) {
+		if (++w->scanned > WATCH_MAX_SCAN) {
+			r = -E2BIG;
+			break;
+		}
 		if (e->d_type != DT_DIR || !strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
 			continue;
 		char sub[PATH_MAX];
@@ -143,6 +179,25 @@ static int watch_add(struct watch *w, int dfd, const char *rel, unsigned depth)
 		r = watch_add(w, fd, sub, depth + 1);
 	}
 	closedir(d);
+	return r;
+}
+
+/* @path (absolute) opened as a directory in @b's root, no magic link followed (@more:
+ * further RESOLVE_ flags); -errno. No descriptor of the watched tree is kept: one would
+ * keep a removed directory's inode, and its IN_DELETE_SELF, from coming. */
+static int open_in_sandbox(const struct box *b, const char *path, uint64_t more)
+{
+	struct open_how how = { .flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC,
+				.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | more };
+	char root[64];
+	snprintf(root, sizeof(root), "/proc/%d/root", (int)b->pid);
+	int rfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (rfd < 0)
+		return -errno;
+	int fd =
+		(int)syscall(SYS_openat2, rfd, path[0] == '/' ? path + 1 : path, &how, sizeof(how));
+	int r = fd < 0 ? -errno : fd;
+	close(rfd);
 	return r;
 }
 
@@ -187,10 +242,9 @@ static void watch_event(struct watch *w, const struct inotify_event *ev)
 	/* A new directory of a recursive watch is followed too, opened beneath the watched
 	 * one without following links. */
 	if (w->recursive && (ev->mask & (IN_CREATE | IN_MOVED_TO)) && (ev->mask & IN_ISDIR)) {
-		struct open_how how = { .flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC,
-					.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
-						   RESOLVE_NO_MAGICLINKS };
-		int fd = (int)syscall(SYS_openat2, w->base_fd, name, &how, sizeof(how));
+		char full[PATH_MAX * 2];
+		snprintf(full, sizeof(full), "%s/%s", w->path, name);
+		int fd = open_in_sandbox(w->box, full, RESOLVE_NO_SYMLINKS);
 		unsigned depth = 1;
 		for (const char *p = name; *p; p++)
 			depth += *p == '/';
@@ -213,16 +267,23 @@ static void watch_read_done(struct loop_op *op, int res, uint32_t flags)
 		watch_close(w, res == 0);
 		return;
 	}
-	for (int off = 0; res > 0 && off + (int)sizeof(struct inotify_event) <= res;) {
+	/* Held while its events go out: one may close it. */
+	w->ops++;
+	for (int off = 0;
+	     res > 0 && off + (int)sizeof(struct inotify_event) <= res && !w->closed;) {
 		const struct inotify_event *ev = (const void *)(w->buf + off);
 		if (ev->mask & IN_Q_OVERFLOW) {
 			watch_close(w, false); /* changes were lost: the reader must know */
-			return;
+			break;
 		}
 		watch_event(w, ev);
-		if (w->closed)
-			return;
 		off += (int)sizeof(*ev) + (int)ev->len;
+	}
+	w->ops--;
+	if (w->closed) {
+		if (!w->ops)
+			watch_free(w);
+		return;
 	}
 	watch_arm(w);
 }
@@ -245,29 +306,24 @@ static void watch_drained(void *ud)
 
 int box_watch(struct reply *rp, struct box *b, const char *path, bool recursive, struct why *why)
 {
-	struct open_how how = { .flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC,
-				.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS };
-	char root[64];
-	unsigned mine = 0;
+	unsigned mine = 0, tenant = 0;
 	int r;
 
 	if ((r = exec_refused(b, why)) < 0)
 		return r;
 	for (struct watch *w = b->watches; w; w = w->next)
 		mine++;
-	if (mine >= WATCH_MAX_PER_BOX || nwatches >= WATCH_MAX_ALL)
-		return why_set(why, -EAGAIN,
-			       "%s: too many directories watched (%u in this sandbox, "
-			       "%u on this host); stop one",
-			       path, mine, nwatches);
-	snprintf(root, sizeof(root), "/proc/%d/root", (int)b->pid);
-	int rfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (rfd < 0)
-		return why_set(why, -EAGAIN, "sandbox %s cannot be reached now", b->id);
-	int dfd =
-		(int)syscall(SYS_openat2, rfd, path[0] == '/' ? path + 1 : path, &how, sizeof(how));
-	r = dfd < 0 ? -errno : 0;
-	close(rfd);
+	for (struct box *o = D.boxes; o; o = o->next)
+		for (struct watch *w = o->watches; w && !strcmp(o->tenant, b->tenant); w = w->next)
+			tenant++;
+	if (mine >= WATCH_MAX_PER_BOX || tenant >= WATCH_MAX_PER_TENANT ||
+	    nwatches >= WATCH_MAX_ALL)
+		return why_set(why, -ENOBUFS,
+			       "%s: too many directories watched (%u in this sandbox, %u of its "
+			       "tenant's, %u on this host); stop one",
+			       path, mine, tenant, nwatches);
+	int dfd = open_in_sandbox(b, path, 0);
+	r = dfd < 0 ? dfd : 0;
 	if (r == -ENOENT)
 		return why_set(why, -ENOENT, "%s: no such directory", path);
 	if (r < 0)
@@ -279,8 +335,8 @@ int box_watch(struct reply *rp, struct box *b, const char *path, bool recursive,
 	}
 	w->box = b;
 	w->recursive = recursive;
-	w->base_fd = fcntl(dfd, F_DUPFD_CLOEXEC, 3);
-	w->ifd = w->base_fd < 0 ? -1 : inotify_init1(IN_CLOEXEC);
+	w->path = strdup(path);
+	w->ifd = !w->path ? -1 : inotify_init1(IN_CLOEXEC);
 	nwatches++;
 	w->next = b->watches;
 	b->watches = w;
@@ -292,10 +348,12 @@ int box_watch(struct reply *rp, struct box *b, const char *path, bool recursive,
 		watch_free(w);
 		return why_set(why,
 			       r == -E2BIG    ? -EFBIG
-			       : r == -ENOSPC ? -EAGAIN
+			       : r == -ENOSPC ? -ENOBUFS
 					      : r,
 			       "%s: cannot watch it: %s", path,
-			       r == -E2BIG ? "more than 1024 directories" : strerror(-r));
+			       r == -E2BIG    ? "more than 1024 directories (or 65536 entries)"
+			       : r == -EINVAL ? "a pseudo file system"
+					      : strerror(-r));
 	}
 	w->rp = rp;
 	reply_hold(rp);

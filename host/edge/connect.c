@@ -91,7 +91,8 @@ const char *connect_code(int err, int *ret_status)
 		{ EFBIG, 400, "out_of_range" },	       { ENOSPC, 429, "resource_exhausted" },
 		{ EAGAIN, 503, "unavailable" },	       { ETIMEDOUT, 504, "deadline_exceeded" },
 		{ EOPNOTSUPP, 501, "unimplemented" },  { EUSERS, 429, "resource_exhausted" },
-		{ ENOMEM, 429, "resource_exhausted" }, { EDQUOT, 429, "resource_exhausted" },
+		{ ENOMEM, 429, "resource_exhausted" }, { ENOBUFS, 429, "resource_exhausted" },
+		{ EDQUOT, 429, "resource_exhausted" },
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(codes); i++)
 		if (codes[i].err == -err) {

@@ -110,14 +110,36 @@ int e2b_init(void)
 	return 0;
 }
 
-/* A sandbox's access token: HMAC-SHA256 of its id under the key, 32 hex digits. */
-static void box_token(const char *id, char out[33])
+/* HMAC-SHA256 of "@what:@id" under the key, 32 hex digits. */
+static void hmac_hex(const char *what, const char *id, char out[33])
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
+	char msg[128];
 	unsigned len = 0;
-	HMAC(EVP_sha256(), secret, sizeof(secret), (const unsigned char *)id, strlen(id), md, &len);
+	int n = snprintf(msg, sizeof(msg), "%s:%s", what, id);
+	HMAC(EVP_sha256(), secret, sizeof(secret), (const unsigned char *)msg,
+	     (size_t)(n < (int)sizeof(msg) ? n : (int)sizeof(msg) - 1), md, &len);
 	for (int i = 0; i < 16; i++)
 		snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
+
+/* A sandbox's access token (its data plane), of its E2B id: only the tenant that made
+ * it (or resumed it under that id: labels "sbx." are sbxd's own) is ever given it. */
+static void box_token(const char *id, char out[33])
+{
+	hmac_hex("envd", id, out);
+}
+
+/* Its traffic token (its published ports, when not public): another, so that handing
+ * out port access hands out nothing more. */
+static void traffic_token(const char *id, char out[33])
+{
+	hmac_hex("traffic", id, out);
+}
+
+static bool token_is(const char *have, const char want[33])
+{
+	return have && strlen(have) == 32 && !CRYPTO_memcmp(have, want, 32);
 }
 
 /* ---- rendering ---- */
@@ -175,6 +197,8 @@ static void stream_end(struct conn *c, const char *code, const char *msg)
 	c->e2b_ended = true;
 	json_t *j = code ? json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg)
 			 : json_object();
+	if (!j) /* a message that is not UTF-8: the code alone */
+		j = json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", code);
 	stream_send(c, CONNECT_END_STREAM, j);
 	chunk_end(c);
 }
@@ -457,8 +481,9 @@ static json_t *sandbox_json(const struct box *b)
 /* A sandbox as create and connect answer it: with its access token. */
 static json_t *sandbox_created_json(const struct box *b)
 {
-	char tok[33];
+	char tok[33], traffic[33];
 	box_token(e2b_id(b), tok);
+	traffic_token(e2b_id(b), traffic);
 	const char *tpl = box_template(b);
 	bool private = b->req.net == NET_INTERNET && !b->req.netp.public_ports;
 	return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s?,s:s}", "sandboxID", e2b_id(b), "templateID",
@@ -664,9 +689,8 @@ static void api_create(struct conn *c, struct http_request *req)
 	}
 	/* Metadata keys of sbx's own are not the caller's to set. */
 	json_object_foreach (meta, k, v)
-		if (!strncmp(k, LABEL_PREFIX, strlen(LABEL_PREFIX))) {
-			rest_error(c, 400, "metadata: keys starting %s are sbx's own",
-				   LABEL_PREFIX);
+		if (!strncmp(k, "sbx.", 4)) {
+			rest_error(c, 400, "metadata: keys starting \"sbx.\" are sbx's own");
 			json_decref(in);
 			return;
 		}
@@ -740,7 +764,7 @@ static void api_create(struct conn *c, struct http_request *req)
 		return;
 	}
 	c->e2b_done = render_created;
-	int r = box_create(&c->reply, c->tenant, body, strlen(body), &why);
+	int r = box_create_as(&c->reply, c->tenant, body, strlen(body), true, &why);
 	free(body);
 	if (r < 0)
 		fail_as(c, r, why.msg);
@@ -928,8 +952,12 @@ static void api_list(struct conn *c, struct http_request *req)
 		last = id;
 	}
 	char lastbuf[64] = "";
-	if (last)
+	/* An id goes into a header: hex only (the ids of sandboxes are). */
+	if (last && strlen(last) < sizeof(lastbuf) &&
+	    strspn(last, "0123456789abcdef") == strlen(last))
 		snprintf(lastbuf, sizeof(lastbuf), "%s", last);
+	else
+		more = false;
 	json_decref(all);
 	if (skipping) {
 		json_decref(arr);
@@ -1040,6 +1068,10 @@ static void api_paused(struct conn *c, struct http_request *req, struct snap *s,
 		json_int_t t = body_timeout(req);
 		if (t == -2) {
 			rest_error(c, 400, "timeout: a number of seconds (at most 30 days)");
+			return;
+		}
+		if (s->users) {
+			rest_error(c, 409, "sandbox %s is being resumed", snap_e2b_id(s));
 			return;
 		}
 		struct e2b_req *q = state(c);
@@ -1294,7 +1326,6 @@ static void rpc_start(struct conn *c, struct http_request *req, struct box *b, j
 		e.timeout_ns = ms * 1000000ULL;
 	}
 	e.keep_stdin = !in || json_is_true(in);
-	state(c)->started = false;
 	r = exec_start(&c->reply, b, &e, true, &why);
 	if (r < 0)
 		fail_as(c, r, why.msg);
@@ -1346,10 +1377,10 @@ static void rpc_process(struct conn *c, struct http_request *req, struct box *b,
 	if (!strcmp(method, "Start")) {
 		rpc_start(c, req, b, m);
 	} else if (!strcmp(method, "Connect")) {
+		/* its "start" comes from the attach (nothing of the request is touched after
+		 * an answer: a failure ends it) */
 		if ((x = selected(c, b, m)) && (r = exec_attach(&c->reply, x, &why)) < 0)
 			fail_as(c, r, why.msg);
-		if (x)
-			state(c)->started = true;
 	} else if (!strcmp(method, "List")) {
 		rpc_list(c, b);
 	} else if (!strcmp(method, "SendInput")) {
@@ -1756,8 +1787,13 @@ bool e2b_begin(struct conn *c, struct http_request *req)
 	const char *tok = http_request_header(req, "X-Access-Token");
 	struct box *b = id ? e2b_box(id, NULL) : NULL;
 	char want[33];
-	if (!b) {
-		/* The SDK reads 502 alone as "not running". */
+	if (id && strlen(id) < 64)
+		box_token(id, want);
+	/* The SDK reads 502 alone as "not running": said only to the holder of the id's
+	 * token, so that nobody else learns which ids run. */
+	if (!b && (!id || strlen(id) >= 64 || !token_is(tok, want)))
+		b = NULL, id = NULL, tok = NULL;
+	else if (!b) {
 		if (c->e2b == MODE_UNARY)
 			respond_json(c, 502,
 				     json_pack("{s:s,s:s}", "code", "unavailable", "message",
@@ -1767,8 +1803,7 @@ bool e2b_begin(struct conn *c, struct http_request *req)
 				   id ? "sandbox is not running" : "missing E2b-Sandbox-Id");
 		return false;
 	}
-	box_token(e2b_id(b), want);
-	if (!tok || strlen(tok) != 32 || CRYPTO_memcmp(tok, want, 32)) {
+	if (!b || !token_is(tok, want)) {
 		if (c->e2b == MODE_UNARY || c->e2b == MODE_STREAM)
 			respond_json(c, 401,
 				     json_pack("{s:s,s:s}", "code", "unauthenticated", "message",
@@ -1854,8 +1889,7 @@ struct box *e2b_port_box(const char *id)
 
 bool e2b_traffic_ok(const struct box *b, const struct http_request *req)
 {
-	const char *t = http_request_header(req, "e2b-traffic-access-token");
 	char want[33];
-	box_token(e2b_id(b), want);
-	return t && strlen(t) == 32 && !CRYPTO_memcmp(t, want, 32);
+	traffic_token(e2b_id(b), want);
+	return token_is(http_request_header(req, "e2b-traffic-access-token"), want);
 }

@@ -26,6 +26,7 @@ static const struct {
 	{ ENOTEMPTY, 409, "conflict" },
 	{ EFBIG, 413, "too_large" },
 	{ EUSERS, 429, "too_many_sandboxes" },
+	{ ENOBUFS, 429, "too_many" }, /* of a bounded resource: processes, watches, queues */
 	{ EDQUOT, 429, "too_many_snapshots" },
 	{ EAGAIN, 503, "unavailable" }, /* try again later */
 	{ ENOSPC, 507, "no_space" },

@@ -128,4 +128,36 @@ export default {
       assert.equal(u.state, 'running')
     })
   },
+
+  async stdin_while_the_pipe_is_full() {
+    await withSandbox({}, async (sbx) => {
+      // the command reads nothing for a while: its pipe fills, writes wait, more comes
+      const h = await sbx.commands.run('sleep 1; sha256sum', { background: true, stdin: true })
+      // 280 KB while it sleeps: 64 KiB in its pipe, the rest waiting in sbxd (256 KiB at most)
+      const parts = [...Array(4).keys()].map((i) => String.fromCharCode(97 + i).repeat(70000))
+      for (const p of parts) await sbx.commands.sendStdin(h.pid, p)
+      await sbx.commands.closeStdin(h.pid)
+      const r = await h.wait()
+      assert.equal(r.stdout.split(' ')[0], createHash('sha256').update(parts.join('')).digest('hex'))
+      // a queue past its bound is refused, not kept
+      const slow = await sbx.commands.run('sleep 30', { background: true, stdin: true })
+      let refused = null
+      for (let i = 0; i < 8 && !refused; i++) await sbx.commands.sendStdin(slow.pid, 'y'.repeat(100000)).catch((e) => (refused = e))
+      assert.ok(refused && /wait for its stdin already/.test(refused.message), String(refused))
+      await sbx.commands.kill(slow.pid)
+    })
+  },
+
+  async readers_of_one_process_are_bounded() {
+    await withSandbox({}, async (sbx) => {
+      const h = await sbx.commands.run('sleep 30', { background: true })
+      const readers = []
+      for (let i = 0; i < 16; i++) readers.push(await sbx.commands.connect(h.pid))
+      await assert.rejects(sbx.commands.connect(h.pid), /16 readers, the most/)
+      // sbxd is alive and serves
+      assert.equal((await sbx.commands.run('echo ok')).stdout, 'ok\n')
+      for (const r of readers) await r.disconnect()
+      assert.equal(await sbx.commands.kill(h.pid), true)
+    })
+  },
 }

@@ -99,6 +99,14 @@ export default {
       await h2.stop()
       assert.ok(!flat.some((e) => e.includes('deep')), JSON.stringify(flat))
       await assert.rejects(sbx.files.watchDir('/tmp/none', () => {}), FileNotFoundError)
+      await assert.rejects(sbx.files.watchDir('/proc', () => {}), InvalidArgumentError)
+      // the watched directory goes: its watch ends, and sbxd serves on
+      let ended = false
+      await sbx.files.makeDir('/tmp/gone')
+      await sbx.files.watchDir('/tmp/gone', () => {}, { onExit: () => (ended = true) })
+      await sbx.commands.run('rmdir /tmp/gone')
+      await until(() => ended, 5000, 'the watch of a removed directory to end')
+      assert.equal((await sbx.commands.run('echo alive')).stdout, 'alive\n')
       await sleep(100)
     })
   },
