@@ -488,7 +488,7 @@ static json_t *sandbox_created_json(const struct box *b)
 	bool private = b->req.net == NET_INTERNET && !b->req.netp.public_ports;
 	return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s?,s:s}", "sandboxID", e2b_id(b), "templateID",
 			 tpl, "alias", tpl, "clientID", "sbx", "envdVersion", ENVD_VERSION,
-			 "envdAccessToken", tok, "trafficAccessToken", private ? tok : NULL,
+			 "envdAccessToken", tok, "trafficAccessToken", private ? traffic : NULL,
 			 "domain", D.opt.domain);
 }
 

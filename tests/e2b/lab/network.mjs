@@ -56,10 +56,12 @@ export default {
       await serve(priv, 'hello-private')
       const ph = priv.getHost(8000)
       assert.ok(priv.trafficAccessToken)
+      assert.notEqual(priv.trafficAccessToken, priv.envdAccessToken) // port access is no more
       await until(async () => (await get(ph, { 'e2b-traffic-access-token': priv.trafficAccessToken })).status === 200, 10000, 'the private server')
       assert.equal((await get(ph)).status, 401)
       assert.equal((await get(ph, { 'e2b-traffic-access-token': '0'.repeat(32) })).status, 401)
       assert.equal((await get(ph, { 'e2b-traffic-access-token': open.envdAccessToken })).status, 401)
+      assert.equal((await get(ph, { 'e2b-traffic-access-token': priv.envdAccessToken })).status, 401)
       assert.deepEqual(await get(ph, { 'e2b-traffic-access-token': priv.trafficAccessToken }), { status: 200, body: 'hello-private\n' })
       // a port nobody listens on; a sandbox without internet has no published port
       const none = await get(open.getHost(8001))
