@@ -561,22 +561,8 @@ static _Noreturn void file_exit(int err)
 /* Pseudo file systems are not files the API moves. */
 static int check_fs(int fd)
 {
-	struct statfs sfs;
-
-	if (fstatfs(fd, &sfs) < 0)
-		return errno;
-	switch (sfs.f_type) {
-	case PROC_SUPER_MAGIC:
-	case SYSFS_MAGIC:
-	case CGROUP_SUPER_MAGIC:
-	case CGROUP2_SUPER_MAGIC:
-	case DEBUGFS_MAGIC:
-	case SECURITYFS_MAGIC:
-	case BPF_FS_MAGIC:
-	case DEVPTS_SUPER_MAGIC:
-		return EACCES;
-	}
-	return 0;
+	int r = nsutil_pseudo_fs(fd);
+	return r < 0 ? -r : r ? EACCES : 0;
 }
 
 /* The directory holding @path (absolute) and its last component, a plain name. */

@@ -5,10 +5,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <linux/openat2.h>
 #include <net/if.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -24,6 +26,28 @@ static inline int nsutil_open_in_root(int dirfd, const char *path, int flags)
 		fd = (int)syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
 	while (fd < 0 && errno == EAGAIN); /* a rename raced the walk */
 	return fd < 0 ? -errno : fd;
+}
+
+/* Whether @fd is on a pseudo file system (the kernel's view of processes, devices and
+ * control groups: nothing of a sandbox's files): 1, 0, or -errno. */
+static inline int nsutil_pseudo_fs(int fd)
+{
+	struct statfs sfs;
+
+	if (fstatfs(fd, &sfs) < 0)
+		return -errno;
+	switch (sfs.f_type) {
+	case PROC_SUPER_MAGIC:
+	case SYSFS_MAGIC:
+	case CGROUP_SUPER_MAGIC:
+	case CGROUP2_SUPER_MAGIC:
+	case DEBUGFS_MAGIC:
+	case SECURITYFS_MAGIC:
+	case BPF_FS_MAGIC:
+	case DEVPTS_SUPER_MAGIC:
+		return 1;
+	}
+	return 0;
 }
 
 /* Brings lo up in the calling thread's network namespace: 0 or -errno. */

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "../../sandbox/macro.h"
+#include "../../sandbox/nsutil.h"
 #include "internal.h"
 
 #define WATCH_MAX_DIRS 1024	/* directories one watch follows */
@@ -105,21 +106,7 @@ static void watch_gone(void *ud)
  * processes and devices: nothing of the sandbox's to follow). */
 static bool pseudo_fs(int fd)
 {
-	struct statfs sfs;
-	if (fstatfs(fd, &sfs) < 0)
-		return true;
-	switch (sfs.f_type) {
-	case PROC_SUPER_MAGIC:
-	case SYSFS_MAGIC:
-	case CGROUP_SUPER_MAGIC:
-	case CGROUP2_SUPER_MAGIC:
-	case DEBUGFS_MAGIC:
-	case SECURITYFS_MAGIC:
-	case BPF_FS_MAGIC:
-	case DEVPTS_SUPER_MAGIC:
-		return true;
-	}
-	return false;
+	return nsutil_pseudo_fs(fd) != 0;
 }
 
 /* @dfd (taken): a directory of the watch, named @rel; with recursion, those below it.

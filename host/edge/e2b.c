@@ -713,8 +713,11 @@ static void api_create(struct conn *c, struct http_request *req)
 	json_t *labels = meta && json_is_object(meta) ? json_deep_copy(meta) : json_object();
 	json_object_set_new(labels, LABEL_TEMPLATE, json_string(tpl));
 	json_object_set_new(spec, "labels", labels);
+	/* The user's HOME and USER, as a login would set them, unless envVars say otherwise. */
+	json_t *env = json_pack("{s:s,s:s}", "HOME", HOME, "USER", "root");
 	if (envs && json_is_object(envs))
-		json_object_set(spec, "env", envs);
+		json_object_update(env, envs);
+	json_object_set_new(spec, "env", env);
 	json_object_set_new(spec, "workdir", json_string(HOME));
 	/* autoPause: a checkpoint at the timeout, paused as betaPause leaves it */
 	if (json_is_true(ap))

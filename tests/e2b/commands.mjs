@@ -37,6 +37,7 @@ export default {
       const r = await sbx.commands.run('echo "$A $B $C"; pwd', { envs: { A: 'from-run', C: 'c d' }, cwd: '/tmp' })
       assert.equal(r.stdout, 'from-run b c d\n/tmp\n')
       assert.equal((await sbx.commands.run('pwd')).stdout, '/root\n')
+      assert.equal((await sbx.commands.run('echo "$HOME $USER"; whoami')).stdout, '/root root\nroot\n')
       assert.equal((await sbx.commands.run('pwd', { cwd: '~' })).stdout, '/root\n')
       assert.equal((await sbx.commands.run('id -u', { user: 'root' })).stdout, '0\n')
       assert.equal((await sbx.commands.run('id -u', { user: 'user' })).stdout, '0\n')
