@@ -55,7 +55,7 @@ void options_default(void)
 		.max_conns = 4096,
 		.max_unix_conns = 1024,
 		.max_unauth_conns = 1024,
-		.max_conns_per_peer = 64,
+		.max_conns_per_peer = 512,
 		.max_conns_per_tenant = 1024,
 		.buffer_memory = 256ULL << 20,
 		.auth_ns = 10LL * 1000000000LL,
