@@ -233,9 +233,19 @@ static void quickstart(void)
 		"  build/sbx image import app.tar --name app   # a docker save tar, an OCI layout\n"
 		"  build/sbx usage $id; build/sbx bill\n"
 		"  build/sbx ls; build/sbx inspect $id; build/sbx rm $id $snap\n"
-		"  curl --unix-socket %s http://x/v1/sandboxes\n\n"
-		"Stop with Ctrl-C (sandboxes keep running unless --kill-on-exit).\n",
+		"  curl --unix-socket %s http://x/v1/sandboxes\n\n",
 		D.net_on ? "" : "   # networking is off", sock);
+	/* The E2B SDK, on the TCP listener. */
+	if (D.opt.listen)
+		fprintf(stderr,
+			"The E2B SDK, unchanged (README: Use the E2B SDK):\n"
+			"  export E2B_API_URL=http://%s E2B_SANDBOX_URL=http://%s\n"
+			"  export E2B_API_KEY=$(build/sbxd tenant add me --state-dir %s)\n\n",
+			D.opt.listen, D.opt.listen, D.opt.state_dir);
+	else
+		fprintf(stderr, "The E2B SDK: start sbxd with --listen 127.0.0.1:3000 (README: Use "
+				"the E2B SDK).\n\n");
+	fprintf(stderr, "Stop with Ctrl-C (sandboxes keep running unless --kill-on-exit).\n");
 }
 
 /* The stages of start-up below return 0, or sbxd's exit status once they have said why. */
