@@ -22,6 +22,7 @@
 #include <sys/statfs.h>
 #include <time.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "../../sandbox/macro.h"
 #include "../../sandbox/text.h"
@@ -64,6 +65,7 @@ struct e2b_req {
 	} * files;
 	size_t nfiles, next;
 	json_t *written;
+	char *inflated; /* a gzip upload's body */
 	/* A resume: the snapshot, the timeout asked. */
 	char snap[16];
 	json_int_t timeout_s;
@@ -400,6 +402,7 @@ void e2b_request_end(struct conn *c)
 			free(q->files[i].path);
 		free(q->files);
 		json_decref(q->written);
+		free(q->inflated);
 		free(q->early);
 		free(q);
 	}
@@ -1629,7 +1632,7 @@ static void upload_next(struct conn *c)
 	int r = b ? box_files_data(&c->reply, b, u->path, u->data, u->len, &why)
 		  : why_set(&why, -ENOENT, "the sandbox is gone");
 	if (r < 0)
-		fail_as(c, r, why.msg);
+		fail_as(c, r, why.msg), conn_charged_settle(c);
 }
 
 static int upload_add(struct e2b_req *q, const char *path, const char *data, size_t len)
@@ -1664,6 +1667,61 @@ static int upload_part(void *ud, const char *name, const char *filename, const c
 	return upload_add(q, q->path2 ? q->path2 : filename, data, len);
 }
 
+/* A gzip body inflated into *ret (at most --max-body, charged to the caller's share of
+ * held memory until its answer); -EFBIG past that, -EINVAL if it is not gzip. */
+static int gunzip(struct conn *c, const char *in, size_t len, char **ret, size_t *ret_len)
+{
+	z_stream zs = { .next_in = (Bytef *)(uintptr_t)in, .avail_in = (uInt)len };
+	size_t cap = 0, n = 0, max = D.opt.max_body;
+	char *out = NULL;
+	int zr = Z_OK;
+
+	if (len > UINT32_MAX || inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK)
+		return -EINVAL;
+	while (zr == Z_OK) {
+		if (n == cap) {
+			size_t more = cap ? cap : 65536;
+			if (cap + more > max || c->reply.ops->room(&c->reply) < more) {
+				zr = Z_BUF_ERROR;
+				n = max + 1;
+				break;
+			}
+			char *p = realloc(out, cap + more);
+			if (!p)
+				break;
+			c->reply.ops->charge(&c->reply, more);
+			out = p;
+			cap += more;
+		}
+		zs.next_out = (Bytef *)out + n;
+		zs.avail_out = (uInt)(cap - n);
+		zr = inflate(&zs, Z_NO_FLUSH);
+		n = cap - zs.avail_out;
+	}
+	inflateEnd(&zs);
+	if (zr != Z_STREAM_END) {
+		free(out);
+		return n > max ? -EFBIG : -EINVAL;
+	}
+	*ret = out;
+	*ret_len = n;
+	return 0;
+}
+
+/* An upload refused: what its inflated body was charged goes back with the answer. */
+static void upload_refuse(struct conn *c, int status, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void upload_refuse(struct conn *c, int status, const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	rest_error(c, status, "%s", msg);
+	conn_charged_settle(c);
+}
+
 static void files_post(struct conn *c, struct http_request *req, const char *path)
 {
 	struct e2b_req *q = state(c);
@@ -1671,32 +1729,44 @@ static void files_post(struct conn *c, struct http_request *req, const char *pat
 	const char *enc = http_request_header(req, "Content-Encoding");
 	int r;
 
-	if (enc && strcasecmp(enc, "identity")) {
-		rest_error(c, 400, "Content-Encoding %s: uploads are taken uncompressed", enc);
+	const char *body = req->body;
+	size_t len = req->body_len;
+	if (enc && !strcasecmp(enc, "gzip")) {
+		int r0 = gunzip(c, body, len, &q->inflated, &len);
+		if (r0 < 0) {
+			upload_refuse(c, r0 == -EFBIG ? 413 : 400, "%s",
+				      r0 == -EFBIG ? "the upload inflates past --max-body"
+						   : "Content-Encoding gzip: not a gzip stream");
+			return;
+		}
+		body = q->inflated;
+	} else if (enc && strcasecmp(enc, "identity")) {
+		upload_refuse(c, 400, "Content-Encoding %s: uploads are taken as they are or gzip",
+			      enc);
 		return;
 	}
 	if (!(q->written = json_array())) {
-		rest_error(c, 500, "out of memory");
+		upload_refuse(c, 500, "out of memory");
 		return;
 	}
 	if (path && !(q->path2 = strdup(path))) {
-		rest_error(c, 500, "out of memory");
+		upload_refuse(c, 500, "out of memory");
 		return;
 	}
 	if (ctype && !strncasecmp(ctype, "multipart/form-data", 19))
-		r = form_multipart(ctype, req->body, req->body_len, upload_part, q);
+		r = form_multipart(ctype, body, len, upload_part, q);
 	else if (path)
-		r = upload_add(q, path, req->body, req->body_len);
+		r = upload_add(q, path, body, len);
 	else
 		r = -EINVAL;
 	if (r == 0 && !q->nfiles)
 		r = -EINVAL;
 	if (r < 0) {
-		rest_error(c, 400, "%s",
-			   r == -EEXIST	 ? "the same path twice in one upload"
-			   : r == -E2BIG ? "more than 256 files in one upload"
-					 : "upload: a multipart/form-data body of parts named "
-					   "\"file\", or a body with ?path=");
+		upload_refuse(c, 400, "%s",
+			      r == -EEXIST  ? "the same path twice in one upload"
+			      : r == -E2BIG ? "more than 256 files in one upload"
+					    : "upload: a multipart/form-data body of parts named "
+					      "\"file\", or a body with ?path=");
 		return;
 	}
 	upload_next(c);

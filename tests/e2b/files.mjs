@@ -38,6 +38,13 @@ export default {
       ])
       assert.deepEqual(many.map((f) => f.path), ['/tmp/m/a.txt', '/tmp/m/sub/b.txt'])
       assert.equal((await sbx.commands.run('cat /tmp/m/a.txt /tmp/m/sub/b.txt')).stdout, 'AB')
+      // compressed on the way (Content-Encoding: gzip), and a stream as the data
+      const z = randomBytes(200000)
+      await sbx.files.write('/tmp/z.bin', z.buffer.slice(z.byteOffset, z.byteOffset + z.length), { gzip: true })
+      assert.equal((await sbx.commands.run('sha256sum /tmp/z.bin')).stdout.split(' ')[0], sha(z))
+      await sbx.files.write('/tmp/s.txt', new Blob(['from a ', 'stream']).stream())
+      assert.equal(await sbx.files.read('/tmp/s.txt'), 'from a stream')
+      assert.equal(await sbx.files.read('/tmp/s.txt', { gzip: true }), 'from a stream')
       // overwritten in place
       await sbx.files.write('/tmp/m/a.txt', 'A2')
       assert.equal(await sbx.files.read('/tmp/m/a.txt'), 'A2')

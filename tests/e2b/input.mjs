@@ -87,8 +87,18 @@ export default {
       assert.equal((await post('raw', 'application/octet-stream')).status, 400) // no path
       assert.equal((await post(mp([['file', '/tmp', 'a']]))).status, 400) // a directory
       assert.equal((await post(mp([['file', '/proc/1/environ', 'a']]))).status >= 400, true)
+      const gz = await raw('POST', '/files?path=%2Ftmp%2Fg', { headers: { ...h, 'Content-Type': 'application/octet-stream', 'Content-Encoding': 'gzip' }, body: 'not gzip at all' })
+      assert.equal(gz.status, 400)
+      assert.match(gz.json.message, /gzip/)
+      const br = await raw('POST', '/files?path=%2Ftmp%2Fg', { headers: { ...h, 'Content-Type': 'application/octet-stream', 'Content-Encoding': 'br' }, body: 'x' })
+      assert.equal(br.status, 400)
+      // a bomb: 1 KB that inflates past --max-body (16 MiB) is refused, not held
+      const { gzipSync } = await import('node:zlib')
+      const bomb = gzipSync(Buffer.alloc(32 << 20))
+      const big = await raw('POST', '/files?path=%2Ftmp%2Fbomb', { headers: { ...h, 'Content-Type': 'application/octet-stream', 'Content-Encoding': 'gzip' }, body: bomb })
+      assert.equal(big.status, 413)
       // none of them wrote anything
-      assert.equal((await sbx.commands.run('ls /tmp/x /tmp/y /tmp/z 2>/dev/null | wc -l')).stdout.trim(), '0')
+      assert.equal((await sbx.commands.run('ls /tmp/x /tmp/y /tmp/z /tmp/g /tmp/bomb 2>/dev/null | wc -l')).stdout.trim(), '0')
       // a good one, octet-stream, and the SDK reads it back
       const ok = await post('body bytes', 'application/octet-stream', '?path=%2Ftmp%2Fraw.txt')
       assert.equal(ok.status, 200)
