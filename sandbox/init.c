@@ -44,6 +44,7 @@
 #include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <dirent.h>
 #include <unistd.h>
 
@@ -701,11 +702,15 @@ static int file_put(const char *path, uint64_t size)
 	return err;
 }
 
+/* Metadata of files (the E2B surface's): user.e2b.KEY extended attributes. */
+#define META_PREFIX "user.e2b."
+#define META_MAX 32
+
 /* putp: @size bytes from stdin into @path in place, as a program of the sandbox would
  * write it (created, or truncated and rewritten; a watcher sees it created and
  * written), its missing directories made first. Only a regular file is opened for
  * writing: a FIFO, a device or a symlink is refused, never waited on. */
-static int file_write(const char *path, uint64_t size)
+static int file_write(const char *path, uint64_t size, char **meta, int nmeta)
 {
 	static char buf[65536];
 	const char *base;
@@ -737,6 +742,18 @@ static int file_write(const char *path, uint64_t size)
 		}
 		got += (uint64_t)n;
 		err = got > size ? EFBIG : write_all(fd, buf, (size_t)n);
+	}
+	/* KEY=VALUE: the user.e2b.KEY extended attribute */
+	for (int i = 0; i < nmeta && !err; i++) {
+		char key[128];
+		const char *eq = strchr(meta[i], '=');
+		if (!eq || eq == meta[i] || eq - meta[i] > 64) {
+			err = EINVAL;
+			break;
+		}
+		snprintf(key, sizeof(key), META_PREFIX "%.*s", (int)(eq - meta[i]), meta[i]);
+		if (fsetxattr(fd, key, eq + 1, strlen(eq + 1), 0) < 0)
+			err = errno;
 	}
 	close(fd);
 	return err;
@@ -800,8 +817,54 @@ static const char *id_name(bool group, unsigned id)
 	return num[group];
 }
 
-/* One entry on stdout: "KIND MODE SIZE SEC NSEC\0OWNER\0GROUP\0PATH\0TARGET\0", KIND f
- * (file), d, l (symlink) or o (other). */
+/* Its metadata, the user.e2b.* extended attributes of a file or directory: "N\0" then N
+ * keys and values, each "\0"-ended (values with a NUL are left out). */
+static int fs_emit_metadata(const struct stat *st, int dfd, const char *name)
+{
+	static char names[16384], value[4096];
+	char path[4200], num[16];
+	ssize_t n = -1;
+	unsigned count = 0;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d/%s", dfd, *name ? name : ".");
+	if (S_ISREG(st->st_mode) || S_ISDIR(st->st_mode))
+		n = llistxattr(path, names, sizeof(names));
+	/* Counted first, then written. */
+	for (int pass = 0; pass < 2; pass++) {
+		if (pass) {
+			snprintf(num, sizeof(num), "%u", count);
+			int err = write_all(1, num, strlen(num) + 1);
+			if (err)
+				return err;
+		}
+		unsigned k = 0;
+		for (ssize_t off = 0; off < n && k < META_MAX;
+		     off += (ssize_t)strlen(names + off) + 1) {
+			const char *key = names + off;
+			if (strncmp(key, META_PREFIX, strlen(META_PREFIX)) ||
+			    !key[strlen(META_PREFIX)])
+				continue;
+			ssize_t v = lgetxattr(path, key, value, sizeof(value) - 1);
+			if (v < 0 || memchr(value, '\0', (size_t)v))
+				continue;
+			value[v] = '\0';
+			k++;
+			if (!pass)
+				continue;
+			const char *short_key = key + strlen(META_PREFIX);
+			int err = write_all(1, short_key, strlen(short_key) + 1);
+			if (!err)
+				err = write_all(1, value, (size_t)v + 1);
+			if (err)
+				return err;
+		}
+		count = k;
+	}
+	return 0;
+}
+
+/* One entry on stdout: "KIND MODE SIZE SEC NSEC\0OWNER\0GROUP\0PATH\0TARGET\0" and its
+ * metadata (fs_emit_metadata), KIND f (file), d, l (symlink) or o (other). */
 static int fs_emit(const char *path, const struct stat *st, int dfd, const char *name)
 {
 	char head[128], target[4096] = "";
@@ -827,6 +890,8 @@ static int fs_emit(const char *path, const struct stat *st, int dfd, const char 
 		err = write_all(1, path, strlen(path) + 1);
 	if (!err)
 		err = write_all(1, target, strlen(target) + 1);
+	if (!err)
+		err = fs_emit_metadata(st, dfd, name);
 	return err;
 }
 
@@ -1051,7 +1116,7 @@ static int file_tool(int argc, char **argv)
 	unsigned long long n = 0;
 	char *end = NULL;
 
-	if (argc == 5 && strcmp(argv[2], "mv")) {
+	if (argc >= 5 && strcmp(argv[2], "mv")) {
 		errno = 0;
 		n = strtoull(argv[4], &end, 10);
 		if (errno || *end || end == argv[4])
@@ -1061,13 +1126,13 @@ static int file_tool(int argc, char **argv)
 		file_exit(file_get(argv[3], n));
 	if (argc == 5 && !strcmp(argv[2], "put"))
 		file_exit(file_put(argv[3], n));
-	if (argc == 5 && !strcmp(argv[2], "putp")) {
+	if (argc >= 5 && argc <= 5 + META_MAX && !strcmp(argv[2], "putp")) {
 		char dir[4096];
 		const char *base;
 		int err = filepath_split(argv[3], dir, sizeof(dir), &base) < 0 ? EINVAL
 			  : *dir					       ? fs_mkdir(dir, true)
 									       : 0;
-		file_exit(err ? err : file_write(argv[3], n));
+		file_exit(err ? err : file_write(argv[3], n, argv + 5, argc - 5));
 	}
 	if (argc == 4 && !strcmp(argv[2], "rm"))
 		file_exit(file_rm(argv[3]));

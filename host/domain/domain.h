@@ -363,9 +363,11 @@ enum file_op {
 };
 int box_files(struct reply *rp, struct box *b, enum file_op op, const char *path, uint64_t size,
 	      struct why *why);
-/* A PUT of @len bytes of @data (copied), the file's missing directories made first. */
+/* A PUT of @len bytes of @data (copied), the file's missing directories made first, the
+ * file written in place; @meta ("KEY=VALUE", NULL-terminated, at most 32, or NULL): its
+ * user.e2b.KEY extended attributes. */
 int box_files_data(struct reply *rp, struct box *b, const char *path, const char *data, size_t len,
-		   struct why *why);
+		   char *const *meta, struct why *why);
 
 /* Directories and metadata, by the same helper: the entry at a path (STAT) or those
  * below it, @depth levels (LS), made with its parents (MKDIR; -EEXIST when it was a
@@ -383,9 +385,10 @@ int box_fs(struct reply *rp, struct box *b, enum fs_op op, const char *path, con
 	   unsigned depth, struct why *why);
 
 /* watch.c: changes below @path (absolute, in @b's root; with @recursive its
- * subdirectories too) as REV_FS events, after one REV_WATCHING, until the reader goes,
+ * subdirectories too; @with_entry: each with what is at its name now) as REV_FS events, after one REV_WATCHING, until the reader goes,
  * the directory goes, or @b stops. */
-int box_watch(struct reply *rp, struct box *b, const char *path, bool recursive, struct why *why);
+int box_watch(struct reply *rp, struct box *b, const char *path, bool recursive, bool with_entry,
+	      struct why *why);
 
 /* logs.c: what its log has, as the reader takes it; with @follow, on as it grows until
  * the sandbox stopped. */

@@ -168,6 +168,38 @@ static json_t *fs_entries(const char *p, size_t len)
 			continue;
 		if (kind == 'l')
 			json_object_set_new(e, "target", json_string(f[4]));
+		/* then "N\0" and N keys and values: its metadata (a helper of an older build, in
+		 * a sandbox that outlived it, says none: the next record starts with a letter) */
+		const char *nul = p < end ? memchr(p, '\0', (size_t)(end - p)) : NULL;
+		unsigned long nmeta = 0;
+		if (nul && nul > p && strspn(p, "0123456789") == (size_t)(nul - p)) {
+			nmeta = strtoul(p, NULL, 10);
+			p = nul + 1;
+		}
+		if (nmeta > 32) {
+			json_decref(e);
+			goto bad;
+		}
+		json_t *meta = json_object();
+		const char *key = "";
+		for (unsigned long k = 0; k < 2 * nmeta; k++) {
+			const char *z = memchr(p, '\0', (size_t)(end - p));
+			if (!z) {
+				json_decref(meta);
+				json_decref(e);
+				goto bad;
+			}
+			if (k % 2)
+				json_object_set_new(meta, key,
+						    json_string(p)); /* NULL if not UTF-8 */
+			else
+				key = p;
+			p = z + 1;
+		}
+		if (json_object_size(meta))
+			json_object_set_new(e, "metadata", meta);
+		else
+			json_decref(meta);
 		json_array_append_new(arr, e);
 	}
 	return json_pack("{s:o}", "entries", arr);
@@ -331,7 +363,7 @@ fail:
 }
 
 int box_files_data(struct reply *rp, struct box *b, const char *path, const char *data, size_t len,
-		   struct why *why)
+		   char *const *meta, struct why *why)
 {
 	int in[2] = { -1, -1 }, r;
 	char num[24];
@@ -343,7 +375,9 @@ int box_files_data(struct reply *rp, struct box *b, const char *path, const char
 	if (len > D.opt.max_file)
 		return file_why(why, path, -EFBIG);
 	snprintf(num, sizeof(num), "%zu", len);
-	char *argv[] = { "/dev/sbx-init", "--file", "putp", (char *)path, num, NULL };
+	char *argv[5 + 32 + 1] = { "/dev/sbx-init", "--file", "putp", (char *)path, num };
+	for (size_t i = 0; meta && meta[i] && i < 32; i++)
+		argv[5 + i] = meta[i];
 	char *envp[] = { NULL };
 	struct exec *x = calloc(1, sizeof(*x));
 	r = !x || !(x->path = strdup(path)) || !(copy = malloc(len ? len : 1)) ? -ENOMEM : 0;

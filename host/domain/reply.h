@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 /* What a result is. */
 enum reply_kind {
@@ -54,10 +55,12 @@ struct reply_ev {
 	int pid;	  /* START: inside the sandbox */
 	const char *data; /* STDOUT, STDERR */
 	size_t len;
-	bool tty;	/* STDOUT: a terminal's */
-	int code;	/* EXIT: the exit code, or 128+N after signal N */
-	bool timed_out; /* EXIT: its timeout ended it */
-	int signal;	/* EXIT: the signal a caller sent that ended it, or 0 */
+	bool tty;	       /* STDOUT: a terminal's */
+	int code;	       /* EXIT: the exit code, or 128+N after signal N */
+	bool timed_out;	       /* EXIT: its timeout ended it */
+	int signal;	       /* EXIT: the signal a caller sent that ended it, or 0 */
+	const struct stat *st; /* FS: what is at the name now, if asked and there is */
+	const char *path;      /* FS: the name's absolute path in the sandbox */
 };
 
 /* {"type": "start"|"stdout"|"stderr"|"exit", ...}: output as "data" when it is UTF-8,

@@ -16,12 +16,14 @@
 #include <string.h>
 #include <linux/magic.h>
 #include <sys/inotify.h>
+#include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include "../../sandbox/macro.h"
 #include "../../sandbox/nsutil.h"
+#include "../../sandbox/sandbox.h"
 #include "internal.h"
 
 #define WATCH_MAX_DIRS 1024	/* directories one watch follows */
@@ -39,7 +41,7 @@ struct watch {
 	struct reply *rp;
 	int ifd, ops;
 	char *path; /* the watched directory, in the sandbox's root */
-	bool recursive, closed, armed;
+	bool recursive, with_entry, closed, armed;
 	unsigned ndirs, scanned;
 	struct {
 		int wd;
@@ -172,9 +174,16 @@ static int watch_add(struct watch *w, int dfd, const char *rel, unsigned depth)
 /* @path (absolute) opened as a directory in @b's root, no magic link followed (@more:
  * further RESOLVE_ flags); -errno. No descriptor of the watched tree is kept: one would
  * keep a removed directory's inode, and its IN_DELETE_SELF, from coming. */
+static int open_how_in_sandbox(const struct box *b, const char *path, int flags, uint64_t more);
+
 static int open_in_sandbox(const struct box *b, const char *path, uint64_t more)
 {
-	struct open_how how = { .flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC,
+	return open_how_in_sandbox(b, path, O_RDONLY | O_DIRECTORY, more);
+}
+
+static int open_how_in_sandbox(const struct box *b, const char *path, int flags, uint64_t more)
+{
+	struct open_how how = { .flags = (uint64_t)flags | O_CLOEXEC,
 				.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | more };
 	char root[64];
 	snprintf(root, sizeof(root), "/proc/%d/root", (int)b->pid);
@@ -220,17 +229,37 @@ static void watch_event(struct watch *w, const struct inotify_event *ev)
 		{ IN_MOVED_FROM, FSEV_RENAME }, { IN_ATTRIB, FSEV_CHMOD },
 		{ IN_MODIFY, FSEV_WRITE },	{ IN_DELETE, FSEV_REMOVE },
 	};
+	/* With its entry: what is at the name now (looked at, not opened: O_PATH, its last
+	 * link not followed), when something is. */
+	char full[PATH_MAX * 2];
+	struct stat st;
+	bool have = false;
+	snprintf(full, sizeof(full), "%s/%s", w->path, name);
+	if (w->with_entry && !(ev->mask & (IN_DELETE | IN_MOVED_FROM))) {
+		int fd = open_how_in_sandbox(w->box, full, O_PATH | O_NOFOLLOW, 0);
+		have = fd >= 0 && fstat(fd, &st) == 0;
+		if (fd >= 0)
+			close(fd);
+		/* Its owner as the sandbox sees it: ids of its range, less its base. */
+		uid_t base = w->box->sb ? w->box->sb->uid_base : 0;
+		if (have) {
+			st.st_uid = st.st_uid >= base && st.st_uid - base < 65536 ? st.st_uid - base
+										  : 65534;
+			st.st_gid = st.st_gid >= base && st.st_gid - base < 65536 ? st.st_gid - base
+										  : 65534;
+		}
+	}
 	for (size_t i = 0; i < ARRAY_SIZE(map) && w->rp; i++)
 		if (ev->mask & map[i].mask)
 			reply_event(w->rp, &(struct reply_ev){ .type = REV_FS,
 							       .data = name,
 							       .len = strlen(name),
-							       .code = map[i].kind });
+							       .code = map[i].kind,
+							       .st = have ? &st : NULL,
+							       .path = full });
 	/* A new directory of a recursive watch is followed too, opened beneath the watched
 	 * one without following links. */
 	if (w->recursive && (ev->mask & (IN_CREATE | IN_MOVED_TO)) && (ev->mask & IN_ISDIR)) {
-		char full[PATH_MAX * 2];
-		snprintf(full, sizeof(full), "%s/%s", w->path, name);
 		int fd = open_in_sandbox(w->box, full, RESOLVE_NO_SYMLINKS);
 		unsigned depth = 1;
 		for (const char *p = name; *p; p++)
@@ -291,7 +320,8 @@ static void watch_drained(void *ud)
 	watch_arm(ud);
 }
 
-int box_watch(struct reply *rp, struct box *b, const char *path, bool recursive, struct why *why)
+int box_watch(struct reply *rp, struct box *b, const char *path, bool recursive, bool with_entry,
+	      struct why *why)
 {
 	unsigned mine = 0, tenant = 0;
 	int r;
@@ -322,6 +352,7 @@ int box_watch(struct reply *rp, struct box *b, const char *path, bool recursive,
 	}
 	w->box = b;
 	w->recursive = recursive;
+	w->with_entry = with_entry;
 	w->path = strdup(path);
 	w->ifd = !w->path ? -1 : inotify_init1(IN_CLOEXEC);
 	nwatches++;

@@ -34,10 +34,10 @@
 #include "../sys/b64.h"
 #include "../sys/store.h"
 
-/* What the SDK compares its features against (envd/versions.ts): stdin closing and
- * octet-stream uploads (0.5.7) are served; file metadata and the newer watch options
- * are not claimed. */
-#define ENVD_VERSION "0.5.7"
+/* What the SDK compares its features against (envd/versions.ts): everything up to
+ * 0.6.4 is served (stdin closing, octet-stream and gzip uploads, file metadata, watch
+ * entries; network mounts there are none of). */
+#define ENVD_VERSION "0.6.4"
 #define HOME "/root"
 #define LABEL_TEMPLATE "sbx.e2b.template"
 #define LABEL_ID "sbx.e2b.id" /* a resumed sandbox's E2B id */
@@ -66,6 +66,7 @@ struct e2b_req {
 	size_t nfiles, next;
 	json_t *written;
 	char *inflated; /* a gzip upload's body */
+	char **meta;	/* its X-Metadata-KEY headers, "key=value" */
 	/* A resume: the snapshot, the timeout asked. */
 	char snap[16];
 	json_int_t timeout_s;
@@ -271,6 +272,35 @@ static void e2b_write(struct reply *r, const void *data, size_t len)
 		conn_reply_ops.write(r, data, len);
 }
 
+static void mode_string(const char *kind, unsigned mode, char out[12]);
+static json_t *time_rfc3339(int64_t ns);
+static const char *base_name(const char *path);
+
+/* A watch's entry: what stat() says of @path (the sandbox's; owners as numbers but its
+ * root). NULL when @path is not UTF-8. */
+static json_t *stat_entry(const char *path, const struct stat *st)
+{
+	const char *kind = S_ISREG(st->st_mode)	  ? "file"
+			   : S_ISDIR(st->st_mode) ? "dir"
+			   : S_ISLNK(st->st_mode) ? "symlink"
+						  : "other";
+	char perms[12], size[24], uid[16], gid[16];
+	mode_string(kind, (unsigned)st->st_mode, perms);
+	snprintf(size, sizeof(size), "%lld", (long long)st->st_size);
+	snprintf(uid, sizeof(uid), "%u", (unsigned)st->st_uid);
+	snprintf(gid, sizeof(gid), "%u", (unsigned)st->st_gid);
+	return json_pack(
+		"{s:s,s:s,s:s,s:s,s:i,s:s,s:s,s:s,s:o}", "name", base_name(path), "type",
+		!strcmp(kind, "file")	   ? "FILE_TYPE_FILE"
+		: !strcmp(kind, "dir")	   ? "FILE_TYPE_DIRECTORY"
+		: !strcmp(kind, "symlink") ? "FILE_TYPE_SYMLINK"
+					   : "FILE_TYPE_UNSPECIFIED",
+		"path", path, "size", size, "mode", (int)(st->st_mode & 0777), "permissions", perms,
+		"owner", st->st_uid ? uid : "root", "group", st->st_gid ? gid : "root",
+		"modifiedTime",
+		time_rfc3339((int64_t)st->st_mtim.tv_sec * 1000000000LL + st->st_mtim.tv_nsec));
+}
+
 /* A command's event, as envd's ProcessEvent. A command that never started (sbx-init
  * could not execute it) ends the stream with why, as envd does. */
 static void e2b_event(struct reply *r, const struct reply_ev *ev)
@@ -295,6 +325,9 @@ static void e2b_event(struct reply *r, const struct reply_ev *ev)
 						     [FSEV_CHMOD] = "EVENT_TYPE_CHMOD" };
 		j = json_pack("{s:{s:s%,s:s}}", "filesystem", "name", ev->data, ev->len, "type",
 			      types[ev->code]);
+		if (j && ev->st)
+			json_object_set_new(json_object_get(j, "filesystem"), "entry",
+					    stat_entry(ev->path, ev->st));
 		if (j) /* names that are not UTF-8 are not said */
 			stream_send(c, 0, j);
 		return;
@@ -403,6 +436,7 @@ void e2b_request_end(struct conn *c)
 		free(q->files);
 		json_decref(q->written);
 		free(q->inflated);
+		strv_free(q->meta);
 		free(q->early);
 		free(q);
 	}
@@ -1484,6 +1518,8 @@ static json_t *entry_info(json_t *e)
 			      time_rfc3339(json_integer_value(json_object_get(e, "mtime_ns"))));
 	if (str_of(e, "target"))
 		json_object_set_new(j, "symlinkTarget", json_string(str_of(e, "target")));
+	if (json_object_get(e, "metadata"))
+		json_object_set(j, "metadata", json_object_get(e, "metadata"));
 	return j;
 }
 
@@ -1568,14 +1604,19 @@ static void rpc_fs(struct conn *c, struct http_request *req, struct box *b, cons
 		c->e2b_done = render_empty_rpc;
 	} else if (!strcmp(method, "WatchDir")) {
 		json_t *rec = json_object_get(m, "recursive");
+		json_t *ent = json_object_get(m, "includeEntry");
+		json_t *netm = json_object_get(m, "allowNetworkMounts");
 		if (!user_ok(c, req, NULL))
 			return;
+		/* allowNetworkMounts: a sandbox has no network mounts to refuse */
 		if (!sb_path(str_of(m, "path"), path, sizeof(path)) ||
-		    (rec && !json_is_boolean(rec))) {
-			fail_as(c, -EINVAL, "{\"path\", \"recursive\": bool}");
+		    (rec && !json_is_boolean(rec)) || (ent && !json_is_boolean(ent)) ||
+		    (netm && !json_is_boolean(netm))) {
+			fail_as(c, -EINVAL,
+				"{\"path\", \"recursive\": bool, \"includeEntry\": bool}");
 			return;
 		}
-		r = box_watch(&c->reply, b, path, json_is_true(rec), &why);
+		r = box_watch(&c->reply, b, path, json_is_true(rec), json_is_true(ent), &why);
 		if (r < 0)
 			fail_as(c, r, why.msg);
 		return;
@@ -1611,8 +1652,18 @@ static void render_uploaded(struct conn *c, json_t *body)
 	struct e2b_req *q = state(c);
 	const char *p = q->files[q->next].path;
 	json_decref(body);
-	json_array_append_new(q->written, json_pack("{s:s,s:s,s:s}", "name", base_name(p), "type",
-						    "file", "path", p));
+	json_t *wi = json_pack("{s:s,s:s,s:s}", "name", base_name(p), "type", "file", "path", p);
+	if (q->meta && q->meta[0]) {
+		json_t *m = json_object();
+		for (char **kv = q->meta; *kv; kv++) {
+			char *eq = strchr(*kv, '=');
+			_cleanup_free_ char *k = strndup(*kv, (size_t)(eq - *kv));
+			if (k)
+				json_object_set_new(m, k, json_string(eq + 1));
+		}
+		json_object_set_new(wi, "metadata", m);
+	}
+	json_array_append_new(q->written, wi);
 	q->next++;
 	upload_next(c);
 }
@@ -1629,7 +1680,7 @@ static void upload_next(struct conn *c)
 	}
 	struct upload *u = &q->files[q->next];
 	c->e2b_done = render_uploaded;
-	int r = b ? box_files_data(&c->reply, b, u->path, u->data, u->len, &why)
+	int r = b ? box_files_data(&c->reply, b, u->path, u->data, u->len, q->meta, &why)
 		  : why_set(&why, -ENOENT, "the sandbox is gone");
 	if (r < 0)
 		fail_as(c, r, why.msg), conn_charged_settle(c);
@@ -1708,6 +1759,41 @@ static int gunzip(struct conn *c, const char *in, size_t len, char **ret, size_t
 	return 0;
 }
 
+/* The X-Metadata-KEY headers of an upload as "key=value" (keys lower-cased, as envd
+ * stores them): -EINVAL for a bad one, -E2BIG past 32. */
+static int upload_metadata(const struct http_request *req, char ***ret)
+{
+	size_t n = 0;
+	char **out = calloc(33, sizeof(char *));
+	if (!out)
+		return -ENOMEM;
+	for (size_t i = 0; i < req->nheaders; i++) {
+		const char *name = req->headers[i].name, *v = req->headers[i].value;
+		if (strncasecmp(name, "X-Metadata-", 11))
+			continue;
+		const char *k = name + 11;
+		size_t kl = strlen(k), vl = strlen(v);
+		bool ok = kl >= 1 && kl <= 64 && vl <= 1024 &&
+			  strspn(k, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+				    "!#$%&'*+-.^_`|~") == kl;
+		for (const char *p = v; ok && *p; p++)
+			ok = *p >= 0x20 && *p <= 0x7e;
+		if (!ok || n == 32) {
+			strv_free(out);
+			return ok ? -E2BIG : -EINVAL;
+		}
+		if (asprintf(&out[n], "%s=%s", k, v) < 0) {
+			strv_free(out);
+			return -ENOMEM;
+		}
+		for (char *p = out[n]; *p != '='; p++)
+			*p = (char)tolower((unsigned char)*p);
+		n++;
+	}
+	*ret = out;
+	return 0;
+}
+
 /* An upload refused: what its inflated body was charged goes back with the answer. */
 static void upload_refuse(struct conn *c, int status, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -1743,6 +1829,16 @@ static void files_post(struct conn *c, struct http_request *req, const char *pat
 	} else if (enc && strcasecmp(enc, "identity")) {
 		upload_refuse(c, 400, "Content-Encoding %s: uploads are taken as they are or gzip",
 			      enc);
+		return;
+	}
+	int mr = upload_metadata(req, &q->meta);
+	if (mr < 0) {
+		upload_refuse(
+			c, 400, "%s",
+			mr == -E2BIG
+				? "more than 32 X-Metadata- headers"
+				: "X-Metadata-KEY: a key of 1-64 token characters, a printable "
+				  "ASCII value of at most 1024 bytes");
 		return;
 	}
 	if (!(q->written = json_array())) {

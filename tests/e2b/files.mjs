@@ -45,6 +45,13 @@ export default {
       await sbx.files.write('/tmp/s.txt', new Blob(['from a ', 'stream']).stream())
       assert.equal(await sbx.files.read('/tmp/s.txt'), 'from a stream')
       assert.equal(await sbx.files.read('/tmp/s.txt', { gzip: true }), 'from a stream')
+      // metadata: user.e2b.* extended attributes, read back by getInfo and list
+      const wm = await sbx.files.write('/tmp/meta/m.txt', 'm', { metadata: { Owner: 'agent-7', stage: 'draft v2' } })
+      assert.deepEqual(wm.metadata, { owner: 'agent-7', stage: 'draft v2' })
+      assert.deepEqual((await sbx.files.getInfo('/tmp/meta/m.txt')).metadata, { owner: 'agent-7', stage: 'draft v2' })
+      assert.deepEqual((await sbx.files.list('/tmp/meta'))[0].metadata, { owner: 'agent-7', stage: 'draft v2' })
+      assert.equal((await sbx.commands.run("python3 -c \"import os; print(os.getxattr('/tmp/meta/m.txt', 'user.e2b.stage').decode())\"")).stdout, 'draft v2\n')
+      assert.equal((await sbx.files.getInfo('/tmp/m/a.txt')).metadata, undefined)
       // overwritten in place
       await sbx.files.write('/tmp/m/a.txt', 'A2')
       assert.equal(await sbx.files.read('/tmp/m/a.txt'), 'A2')
@@ -98,6 +105,18 @@ export default {
       await until(() => evs.includes('remove:c.txt'), 5000, 'the remove event')
       await h.stop()
       assert.deepEqual(evs, ['create:a.txt', 'write:a.txt', 'create:sub', 'create:sub/b.txt', 'write:sub/b.txt', 'rename:a.txt', 'create:c.txt', 'chmod:c.txt', 'remove:c.txt'])
+      // with each event's entry, when asked
+      const withEntry = []
+      const he = await sbx.files.watchDir('/tmp/w', (e) => withEntry.push(e), { includeEntry: true })
+      await sbx.files.write('/tmp/w/e.txt', 'entry!')
+      await until(() => withEntry.some((e) => e.type === 'write' && e.name === 'e.txt'), 5000, 'the entry event')
+      await he.stop()
+      const we = withEntry.find((e) => e.type === 'write' && e.name === 'e.txt')
+      assert.equal(we.entry.name, 'e.txt')
+      assert.equal(we.entry.path, '/tmp/w/e.txt')
+      assert.equal(we.entry.type, 'file')
+      assert.equal(we.entry.owner, 'root')
+      assert.ok(we.entry.size >= 0 && we.entry.modifiedTime instanceof Date)
       // without recursion, changes below are not seen
       const flat = []
       const h2 = await sbx.files.watchDir('/tmp/w', (e) => flat.push(`${e.type}:${e.name}`))

@@ -87,6 +87,10 @@ export default {
       assert.equal((await post('raw', 'application/octet-stream')).status, 400) // no path
       assert.equal((await post(mp([['file', '/tmp', 'a']]))).status, 400) // a directory
       assert.equal((await post(mp([['file', '/proc/1/environ', 'a']]))).status >= 400, true)
+      for (const [k, v] of [['bad key', 'x'], ['k', 'caf\u00e9'], ['k'.repeat(65), 'x']]) {
+        const r = await raw('POST', '/files?path=%2Ftmp%2Fmeta', { headers: { ...h, 'Content-Type': 'application/octet-stream', [`X-Metadata-${k}`]: v }, body: 'x' }).catch((e) => ({ status: 'refused by the client', e }))
+        assert.ok(r.status === 400 || r.status === 'refused by the client', `${k}: ${r.status}`)
+      }
       const gz = await raw('POST', '/files?path=%2Ftmp%2Fg', { headers: { ...h, 'Content-Type': 'application/octet-stream', 'Content-Encoding': 'gzip' }, body: 'not gzip at all' })
       assert.equal(gz.status, 400)
       assert.match(gz.json.message, /gzip/)
@@ -98,7 +102,7 @@ export default {
       const big = await raw('POST', '/files?path=%2Ftmp%2Fbomb', { headers: { ...h, 'Content-Type': 'application/octet-stream', 'Content-Encoding': 'gzip' }, body: bomb })
       assert.equal(big.status, 413)
       // none of them wrote anything
-      assert.equal((await sbx.commands.run('ls /tmp/x /tmp/y /tmp/z /tmp/g /tmp/bomb 2>/dev/null | wc -l')).stdout.trim(), '0')
+      assert.equal((await sbx.commands.run('ls /tmp/x /tmp/y /tmp/z /tmp/g /tmp/bomb /tmp/meta 2>/dev/null | wc -l')).stdout.trim(), '0')
       // a good one, octet-stream, and the SDK reads it back
       const ok = await post('body bytes', 'application/octet-stream', '?path=%2Ftmp%2Fraw.txt')
       assert.equal(ok.status, 200)
