@@ -623,6 +623,16 @@ static void render_no_content(struct conn *c, json_t *body)
 	respond_empty(c, 204);
 }
 
+/* A sandbox of a template: its timeout is the one asked (from now). */
+static void render_from_template(struct conn *c, json_t *body)
+{
+	const char *id = json_string_value(json_object_get(body, "id"));
+	struct box *b = id ? box_find(id, NULL) : NULL;
+	if (b)
+		(void)box_set_timeout(b, (uint64_t)state(c)->timeout_s * 1000000000ULL);
+	render_created(c, body);
+}
+
 /* A string array of E2B's network object into /v1's, or -EINVAL. */
 static int net_list(json_t *net, const char *from, json_t *to, const char *key)
 {
@@ -732,11 +742,23 @@ static void api_create(struct conn *c, struct http_request *req)
 			return;
 		}
 
-	/* A warm template (images issue) takes nothing else. */
+	/* A warm template (images issue): its sandbox is the template's (its env, its
+	 * labels), with the timeout asked; what it cannot take is refused, not dropped. */
 	json_t *t = NULL;
 	if (templates_get(c->tenant, tpl, &t, &why) == 0) {
 		json_decref(t);
-		c->e2b_done = render_created;
+		if (json_object_size(meta) || json_object_size(envs) || json_is_true(ap) || net ||
+		    inet) {
+			rest_error(
+				c, 400,
+				"template %s: its sandboxes are restored as it was made; metadata, "
+				"envVars, autoPause and network options are not taken",
+				tpl);
+			json_decref(in);
+			return;
+		}
+		state(c)->timeout_s = to && json_is_integer(to) ? json_integer_value(to) : 300;
+		c->e2b_done = render_from_template;
 		int r = templates_launch(&c->reply, c->tenant, tpl, &why);
 		if (r < 0)
 			fail_as(c, r, why.msg);

@@ -139,4 +139,32 @@ export default {
     // nothing was made of any of them
     assert.equal((await admin('/v1/sandboxes')).sandboxes.length, before)
   },
+
+  async from_a_warm_template() {
+    // a template of alice's: a sandbox with a file, checkpointed, named
+    const v1 = (method, path, body) =>
+      raw(method, path, { headers: { Authorization: `Bearer ${KEY}`, 'Content-Type': 'application/json' }, body: body && JSON.stringify(body) })
+    const made = (await v1('POST', '/v1/sandboxes', { image: 'host' })).json
+    await v1('POST', `/v1/sandboxes/${made.id}/exec`, { cmd: ['sh', '-c', 'echo baked > /root/baked.txt'] })
+    const snap = (await v1('POST', `/v1/sandboxes/${made.id}/checkpoint`, {})).json
+    assert.ok(snap.id, JSON.stringify(snap))
+    const t = await v1('POST', '/v1/templates', { name: 'baked', snapshot: snap.id })
+    assert.equal(t.status, 201, t.body)
+    try {
+      const sbx = await Sandbox.create('baked', { timeoutMs: 90000 })
+      try {
+        assert.equal(await sbx.files.read('/root/baked.txt'), 'baked\n')
+        const info = await sbx.getInfo()
+        const ttl = info.endAt.getTime() - Date.now()
+        assert.ok(ttl > 80000 && ttl <= 91000, `timeout 90 s: ${ttl}`)
+      } finally {
+        await sbx.kill()
+      }
+      // what a template's sandbox cannot take is refused by name, not dropped
+      await assert.rejects(Sandbox.create('baked', { metadata: { k: 'v' } }), /metadata/)
+    } finally {
+      await v1('DELETE', '/v1/templates/baked')
+      await v1('DELETE', `/v1/snapshots/${snap.id}`)
+    }
+  },
 }
