@@ -244,6 +244,37 @@ void file_answer(struct reply *rp, struct exec *x)
 			   json_pack("{s:s,s:I}", "path", x->path, "size", (json_int_t)x->size));
 }
 
+/* The helper, sbx-init itself (sbx-init --file @argv...), started inside @b as its user:
+ * a path is resolved in its root, what it writes is charged to it, and it owns it. @in
+ * and @out are the sandbox's ends of its stdin and stdout (-1: /dev/null); the exec, in
+ * *ret, reads and writes nothing yet and answers @rp; -errno when nothing started. */
+static int helper_start(struct reply *rp, struct box *b, enum exec_kind kind, const char *path,
+			char *const argv[], int in, int out, struct exec **ret)
+{
+	char *envp[] = { NULL };
+	struct exec *x = calloc(1, sizeof(*x));
+	if (!x || !(x->path = strdup(path))) {
+		free(x);
+		return -ENOMEM;
+	}
+	x->id = ++b->next_exec_id;
+	int stdio[3] = { in >= 0 ? in : D.devnull, out >= 0 ? out : D.devnull, D.devnull };
+	int r = ctl_send_exec(b->ctl_fd, x->id, argv, envp, "/", stdio);
+	if (r < 0) {
+		free(x->path);
+		free(x);
+		return r;
+	}
+	snprintf(x->argv0, sizeof(x->argv0), "file helper");
+	x->kind = kind;
+	x->out_fd = x->err_fd = x->in_fd = -1;
+	x->out_eof = x->err_eof = true;
+	exec_link(x, b, rp);
+	box_tick_soon();
+	*ret = x;
+	return 0;
+}
+
 int box_files(struct reply *rp, struct box *b, enum file_op op, const char *path, uint64_t size,
 	      struct why *why)
 {
@@ -254,13 +285,12 @@ int box_files(struct reply *rp, struct box *b, enum file_op op, const char *path
 			      : op == FILE_PUT ? EXEC_FILE_PUT
 					       : EXEC_FILE_RM;
 	int out[2] = { -1, -1 }, in[2] = { -1, -1 }, r;
+	struct exec *x;
 	char num[24];
 
 	r = exec_refused(b, why);
 	if (r < 0)
 		return r;
-	/* The helper is sbx-init itself, run inside the sandbox as its user: the path is
-	 * resolved in its root, what it writes is charged to it, and it owns it. */
 	snprintf(num, sizeof(num), "%" PRIu64, op == FILE_PUT ? size : D.opt.max_file);
 	char *argv[] = { "/dev/sbx-init",
 			 "--file",
@@ -268,45 +298,25 @@ int box_files(struct reply *rp, struct box *b, enum file_op op, const char *path
 			 (char *)path,
 			 op == FILE_RM ? NULL : num,
 			 NULL };
-	char *envp[] = { NULL };
-	struct exec *x = calloc(1, sizeof(*x));
-	r = !x || !(x->path = strdup(path)) ? -ENOMEM : 0;
-	if (r == 0 && op == FILE_PUT)
-		r = rp->ops->body_prepare(rp);
+	r = op == FILE_PUT ? rp->ops->body_prepare(rp) : 0;
 	if (r == 0 && ((op == FILE_GET && pipe2(out, O_CLOEXEC) < 0) ||
 		       (op == FILE_PUT && pipe2(in, O_CLOEXEC) < 0)))
 		r = -errno;
-	if (r < 0)
-		goto fail;
-	x->id = ++b->next_exec_id;
-	int stdio[3] = { in[0] >= 0 ? in[0] : D.devnull, out[1] >= 0 ? out[1] : D.devnull,
-			 D.devnull };
-	r = ctl_send_exec(b->ctl_fd, x->id, argv, envp, "/", stdio);
-	if (r < 0)
-		goto fail;
+	if (r == 0)
+		r = helper_start(rp, b, kind, path, argv, in[0], out[1], &x);
 	closep(&out[1]);
 	closep(&in[0]);
-	snprintf(x->argv0, sizeof(x->argv0), "file helper");
-	x->kind = kind;
+	if (r < 0) {
+		closep(&out[0]);
+		closep(&in[1]);
+		return file_why(why, path, r);
+	}
 	x->size = size;
 	x->out_fd = out[0];
-	x->err_fd = x->in_fd = -1;
 	x->out_eof = kind != EXEC_FILE_GET;
-	x->err_eof = true;
-	exec_link(x, b, rp);
-	box_tick_soon();
 	if (op == FILE_PUT)
 		rp->ops->body_to_fd(rp, in[1]);
 	return 0;
-fail:
-	for (int i = 0; i < 2; i++) {
-		closep(&out[i]);
-		closep(&in[i]);
-	}
-	if (x)
-		free(x->path);
-	free(x);
-	return file_why(why, path, r);
 }
 
 int box_fs(struct reply *rp, struct box *b, enum fs_op op, const char *path, const char *path2,
@@ -318,6 +328,7 @@ int box_fs(struct reply *rp, struct box *b, enum fs_op op, const char *path, con
 					   [FS_MOVE] = "mv",
 					   [FS_REMOVE] = "rmrf" };
 	int out[2] = { -1, -1 }, r;
+	struct exec *x;
 	char num[16];
 
 	r = exec_refused(b, why);
@@ -332,42 +343,25 @@ int box_fs(struct reply *rp, struct box *b, enum fs_op op, const char *path, con
 			 : op == FS_MOVE ? (char *)path2
 					 : NULL,
 			 NULL };
-	char *envp[] = { NULL };
-	struct exec *x = calloc(1, sizeof(*x));
-	r = !x || !(x->path = strdup(path)) ? -ENOMEM : 0;
-	if (r == 0 && pipe2(out, O_CLOEXEC) < 0)
-		r = -errno;
-	if (r < 0)
-		goto fail;
-	x->id = ++b->next_exec_id;
-	int stdio[3] = { D.devnull, out[1], D.devnull };
-	r = ctl_send_exec(b->ctl_fd, x->id, argv, envp, "/", stdio);
-	if (r < 0)
-		goto fail;
+	r = pipe2(out, O_CLOEXEC) < 0 ? -errno : 0;
+	if (r == 0)
+		r = helper_start(rp, b, EXEC_FILE_FS, path, argv, -1, out[1], &x);
 	closep(&out[1]);
-	snprintf(x->argv0, sizeof(x->argv0), "file helper");
-	x->kind = EXEC_FILE_FS;
+	if (r < 0) {
+		closep(&out[0]);
+		return file_why(why, path, r);
+	}
 	x->out_fd = out[0];
-	x->err_fd = x->in_fd = -1;
-	x->err_eof = true;
-	exec_link(x, b, rp);
-	box_tick_soon();
+	x->out_eof = false;
 	return 0;
-fail:
-	closep(&out[0]);
-	closep(&out[1]);
-	if (x)
-		free(x->path);
-	free(x);
-	return file_why(why, path, r);
 }
 
 int box_files_data(struct reply *rp, struct box *b, const char *path, const char *data, size_t len,
 		   char *const *meta, struct why *why)
 {
 	int in[2] = { -1, -1 }, r;
+	struct exec *x;
 	char num[24];
-	char *copy = NULL;
 
 	r = exec_refused(b, why);
 	if (r < 0)
@@ -378,36 +372,19 @@ int box_files_data(struct reply *rp, struct box *b, const char *path, const char
 	char *argv[5 + 32 + 1] = { "/dev/sbx-init", "--file", "putp", (char *)path, num };
 	for (size_t i = 0; meta && meta[i] && i < 32; i++)
 		argv[5 + i] = meta[i];
-	char *envp[] = { NULL };
-	struct exec *x = calloc(1, sizeof(*x));
-	r = !x || !(x->path = strdup(path)) || !(copy = malloc(len ? len : 1)) ? -ENOMEM : 0;
-	if (r == 0 && pipe2(in, O_CLOEXEC) < 0)
-		r = -errno;
-	if (r < 0)
-		goto fail;
+	char *copy = malloc(len ? len : 1);
+	r = !copy ? -ENOMEM : pipe2(in, O_CLOEXEC) < 0 ? -errno : 0;
+	if (r == 0)
+		r = helper_start(rp, b, EXEC_FILE_PUT, path, argv, in[0], -1, &x);
+	closep(&in[0]);
+	if (r < 0) {
+		closep(&in[1]);
+		free(copy);
+		return file_why(why, path, r);
+	}
 	memcpy(copy, data, len);
-	x->id = ++b->next_exec_id;
-	int stdio[3] = { in[0], D.devnull, D.devnull };
-	r = ctl_send_exec(b->ctl_fd, x->id, argv, envp, "/", stdio);
-	if (r < 0)
-		goto fail;
-	closep(&in[0]);
-	snprintf(x->argv0, sizeof(x->argv0), "file helper");
-	x->kind = EXEC_FILE_PUT;
 	x->size = len;
-	x->out_fd = x->err_fd = -1;
 	x->in_fd = in[1];
-	x->out_eof = x->err_eof = true;
-	exec_link(x, b, rp);
 	exec_feed(x, copy, len);
-	box_tick_soon();
 	return 0;
-fail:
-	closep(&in[0]);
-	closep(&in[1]);
-	free(copy);
-	if (x)
-		free(x->path);
-	free(x);
-	return file_why(why, path, r);
 }
