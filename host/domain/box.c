@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <seccomp.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
@@ -306,5 +307,24 @@ int box_new_id(char *buf, size_t size)
 	do
 		r = launch_id_new("", buf, size);
 	while (r == 0 && box_find(buf, NULL));
+	return r;
+}
+
+int box_open_in_root(const struct box *b, const char *path, int flags, uint64_t resolve)
+{
+	struct open_how how = { .flags = (uint64_t)flags | O_CLOEXEC,
+				.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | resolve };
+	char root[64];
+
+	if (b->pid <= 0)
+		return -ESRCH;
+	snprintf(root, sizeof(root), "/proc/%d/root", (int)b->pid);
+	int rfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (rfd < 0)
+		return -errno;
+	int fd =
+		(int)syscall(SYS_openat2, rfd, path[0] == '/' ? path + 1 : path, &how, sizeof(how));
+	int r = fd < 0 ? -errno : fd;
+	close(rfd);
 	return r;
 }

@@ -16,7 +16,6 @@
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
-#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <termios.h>
 
@@ -652,23 +651,13 @@ out:
 static int box_pty(struct box *b, unsigned rows, unsigned cols, int *ret_master, int *ret_slave)
 {
 	char path[64];
-	struct open_how how = { .flags = O_PATH | O_CLOEXEC,
-				.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS |
-					   RESOLVE_NO_MAGICLINKS };
 	struct statfs sfs;
 	struct stat st;
 	int unlock = 0;
 
-	if (b->pid <= 0)
-		return -ESRCH;
-	snprintf(path, sizeof(path), "/proc/%d/root", (int)b->pid);
-	int root = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (root < 0)
-		return -errno;
 	/* Looked at before it is opened: only a devpts master is, and without waiting. */
-	int node = (int)syscall(SYS_openat2, root, "dev/pts/ptmx", &how, sizeof(how));
-	int r = node < 0 ? -errno : 0;
-	close(root);
+	int node = box_open_in_root(b, "/dev/pts/ptmx", O_PATH, RESOLVE_NO_SYMLINKS);
+	int r = node < 0 ? node : 0;
 	if (r == 0 &&
 	    (fstatfs(node, &sfs) < 0 || sfs.f_type != DEVPTS_SUPER_MAGIC || fstat(node, &st) < 0 ||
 	     !S_ISCHR(st.st_mode) || major(st.st_rdev) != 5 || minor(st.st_rdev) != 2))

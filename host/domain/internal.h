@@ -13,6 +13,9 @@ struct cgroup;
 
 /* box.c: the registry */
 void box_link(struct box *b);
+/* @path (absolute) opened in @b's root as its processes see it: no "..", magic link or
+ * (with @resolve's RESOLVE_ flags) symlink leads out of it. A descriptor or -errno. */
+int box_open_in_root(const struct box *b, const char *path, int flags, uint64_t resolve);
 void box_unlink(struct box *b);
 void box_free(struct box *b);
 /* Its record in the state database, as it is now. 0 or -errno (D.store_error says). */

@@ -14,11 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <linux/magic.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
-#include <sys/statfs.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "../../sandbox/macro.h"
@@ -104,13 +101,6 @@ static void watch_gone(void *ud)
 	watch_close(w, false);
 }
 
-/* Pseudo file systems are not watched (their directories are the kernel's view of
- * processes and devices: nothing of the sandbox's to follow). */
-static bool pseudo_fs(int fd)
-{
-	return nsutil_pseudo_fs(fd) != 0;
-}
-
 /* @dfd (taken): a directory of the watch, named @rel; with recursion, those below it.
  * Its walks read at most WATCH_MAX_SCAN entries in all: run on the loop thread, they are
  * bounded whatever the sandbox puts in its directories. */
@@ -123,7 +113,9 @@ static int watch_add(struct watch *w, int dfd, const char *rel, unsigned depth)
 		close(dfd);
 		return -E2BIG;
 	}
-	if (pseudo_fs(dfd)) {
+	/* Pseudo file systems are not watched: the kernel's view of processes and devices,
+	 * nothing of the sandbox's to follow. */
+	if (nsutil_pseudo_fs(dfd) != 0) {
 		close(dfd);
 		return depth ? 0 : -EINVAL;
 	}
@@ -171,30 +163,11 @@ static int watch_add(struct watch *w, int dfd, const char *rel, unsigned depth)
 	return r;
 }
 
-/* @path (absolute) opened as a directory in @b's root, no magic link followed (@more:
- * further RESOLVE_ flags); -errno. No descriptor of the watched tree is kept: one would
- * keep a removed directory's inode, and its IN_DELETE_SELF, from coming. */
-static int open_how_in_sandbox(const struct box *b, const char *path, int flags, uint64_t more);
-
+/* No descriptor of the watched tree is kept (box_open_in_root each time): one would keep
+ * a removed directory's inode, and its IN_DELETE_SELF, from coming. */
 static int open_in_sandbox(const struct box *b, const char *path, uint64_t more)
 {
-	return open_how_in_sandbox(b, path, O_RDONLY | O_DIRECTORY, more);
-}
-
-static int open_how_in_sandbox(const struct box *b, const char *path, int flags, uint64_t more)
-{
-	struct open_how how = { .flags = (uint64_t)flags | O_CLOEXEC,
-				.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | more };
-	char root[64];
-	snprintf(root, sizeof(root), "/proc/%d/root", (int)b->pid);
-	int rfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (rfd < 0)
-		return -errno;
-	int fd =
-		(int)syscall(SYS_openat2, rfd, path[0] == '/' ? path + 1 : path, &how, sizeof(how));
-	int r = fd < 0 ? -errno : fd;
-	close(rfd);
-	return r;
+	return box_open_in_root(b, path, O_RDONLY | O_DIRECTORY, more);
 }
 
 static const char *dir_of(const struct watch *w, int wd)
@@ -236,7 +209,7 @@ static void watch_event(struct watch *w, const struct inotify_event *ev)
 	bool have = false;
 	snprintf(full, sizeof(full), "%s/%s", w->path, name);
 	if (w->with_entry && !(ev->mask & (IN_DELETE | IN_MOVED_FROM))) {
-		int fd = open_how_in_sandbox(w->box, full, O_PATH | O_NOFOLLOW, 0);
+		int fd = box_open_in_root(w->box, full, O_PATH | O_NOFOLLOW, 0);
 		have = fd >= 0 && fstat(fd, &st) == 0;
 		if (fd >= 0)
 			close(fd);
