@@ -41,7 +41,7 @@
 #define HOME "/root"
 #define LABEL_TEMPLATE "sbx.e2b.template"
 #define LABEL_ID "sbx.e2b.id" /* a resumed sandbox's E2B id */
-#define LABEL_PREFIX "sbx.e2b."
+#define LABEL_PREFIX "sbx."   /* labels of sbxd's own: not metadata */
 #define KEEPALIVE_NS (30LL * 1000000000LL)
 #define MAX_UPLOAD_FILES 256
 
@@ -157,7 +157,8 @@ static struct e2b_req *state(struct conn *c)
 	return c->e2b_state;
 }
 
-/* An error of the control plane or /files: {"code": status, "message"}. */
+/* An error of the control plane or /files: {"code": status, "message"}. What the request
+ * was charged (an inflated upload's body) goes back with it. */
 static void rest_error(struct conn *c, int status, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 static void rest_error(struct conn *c, int status, const char *fmt, ...)
@@ -169,6 +170,7 @@ static void rest_error(struct conn *c, int status, const char *fmt, ...)
 	va_end(ap);
 	text_sanitize(msg);
 	respond_json(c, status, json_pack("{s:i,s:s}", "code", status, "message", msg));
+	conn_charged_settle(c);
 }
 
 static void stream_send(struct conn *c, uint8_t flags, json_t *j)
@@ -272,33 +274,28 @@ static void e2b_write(struct reply *r, const void *data, size_t len)
 		conn_reply_ops.write(r, data, len);
 }
 
-static void mode_string(const char *kind, unsigned mode, char out[12]);
-static json_t *time_rfc3339(int64_t ns);
-static const char *base_name(const char *path);
+static json_t *entry_info(json_t *e);
 
 /* A watch's entry: what stat() says of @path (the sandbox's; owners as numbers but its
  * root). NULL when @path is not UTF-8. */
 static json_t *stat_entry(const char *path, const struct stat *st)
 {
-	const char *kind = S_ISREG(st->st_mode)	  ? "file"
-			   : S_ISDIR(st->st_mode) ? "dir"
-			   : S_ISLNK(st->st_mode) ? "symlink"
-						  : "other";
-	char perms[12], size[24], uid[16], gid[16];
-	mode_string(kind, (unsigned)st->st_mode, perms);
-	snprintf(size, sizeof(size), "%lld", (long long)st->st_size);
+	char uid[16], gid[16];
 	snprintf(uid, sizeof(uid), "%u", (unsigned)st->st_uid);
 	snprintf(gid, sizeof(gid), "%u", (unsigned)st->st_gid);
-	return json_pack(
-		"{s:s,s:s,s:s,s:s,s:i,s:s,s:s,s:s,s:o}", "name", base_name(path), "type",
-		!strcmp(kind, "file")	   ? "FILE_TYPE_FILE"
-		: !strcmp(kind, "dir")	   ? "FILE_TYPE_DIRECTORY"
-		: !strcmp(kind, "symlink") ? "FILE_TYPE_SYMLINK"
-					   : "FILE_TYPE_UNSPECIFIED",
-		"path", path, "size", size, "mode", (int)(st->st_mode & 0777), "permissions", perms,
-		"owner", st->st_uid ? uid : "root", "group", st->st_gid ? gid : "root",
-		"modifiedTime",
-		time_rfc3339((int64_t)st->st_mtim.tv_sec * 1000000000LL + st->st_mtim.tv_nsec));
+	/* As the file helper would say it, then as any entry is said */
+	json_t *e = json_pack(
+		"{s:s,s:s,s:i,s:I,s:I,s:s,s:s}", "path", path, "kind",
+		S_ISREG(st->st_mode)   ? "file"
+		: S_ISDIR(st->st_mode) ? "dir"
+		: S_ISLNK(st->st_mode) ? "symlink"
+				       : "other",
+		"mode", (int)(st->st_mode & 07777), "size", (json_int_t)st->st_size, "mtime_ns",
+		(json_int_t)st->st_mtim.tv_sec * 1000000000LL + st->st_mtim.tv_nsec, "owner",
+		st->st_uid ? uid : "root", "group", st->st_gid ? gid : "root");
+	json_t *j = e ? entry_info(e) : NULL;
+	json_decref(e);
+	return j;
 }
 
 /* A command's event, as envd's ProcessEvent. A command that never started (sbx-init
@@ -736,7 +733,7 @@ static void api_create(struct conn *c, struct http_request *req)
 	}
 	/* Metadata keys of sbx's own are not the caller's to set. */
 	json_object_foreach (meta, k, v)
-		if (!strncmp(k, "sbx.", 4)) {
+		if (!strncmp(k, LABEL_PREFIX, strlen(LABEL_PREFIX))) {
 			rest_error(c, 400, "metadata: keys starting \"sbx.\" are sbx's own");
 			json_decref(in);
 			return;
@@ -1226,7 +1223,7 @@ static bool sb_path(const char *in, char *out, size_t size)
 		n = snprintf(out, size, "%s%s", HOME, in + 1);
 	else
 		n = snprintf(out, size, "%s/%s", HOME, in);
-	return n > 0 && (size_t)n < size && apispec_file_path_valid(out) && !memchr(out, 0, n);
+	return n > 0 && (size_t)n < size && apispec_file_path_valid(out);
 }
 
 static const char *base_name(const char *path)
@@ -1267,9 +1264,19 @@ static bool user_ok(struct conn *c, struct http_request *req, const char *query_
 	return false;
 }
 
+/* A JSON string without a NUL (a C string of one with a NUL would say less than was
+ * asked). */
+static bool plain_string(json_t *v)
+{
+	const char *s = json_string_value(v);
+	return s && strlen(s) == json_string_length(v);
+}
+
+/* A string member, NULL when absent, not a string or not plain_string. */
 static const char *str_of(json_t *o, const char *key)
 {
-	return json_string_value(json_object_get(o, key));
+	json_t *v = json_object_get(o, key);
+	return plain_string(v) ? json_string_value(v) : NULL;
 }
 
 /* A ProcessSelector: the kept process it names, or NULL (answered). */
@@ -1344,7 +1351,7 @@ static void rpc_start(struct conn *c, struct http_request *req, struct box *b, j
 	e.env = calloc(json_object_size(envs) + 1, sizeof(char *));
 	int r = e.cmd && e.env && (e.cmd[0] = strdup(cmd)) ? 0 : -ENOMEM;
 	json_array_foreach (args, i, v) {
-		if (r == 0 && !json_is_string(v))
+		if (r == 0 && !plain_string(v))
 			r = -EINVAL;
 		else if (r == 0 && !(e.cmd[i + 1] = strdup(json_string_value(v))))
 			r = -ENOMEM;
@@ -1353,7 +1360,7 @@ static void rpc_start(struct conn *c, struct http_request *req, struct box *b, j
 	}
 	size_t ne = 0;
 	json_object_foreach (envs, k, v) {
-		if (r == 0 && (!json_is_string(v) || !*k || strchr(k, '=')))
+		if (r == 0 && (!plain_string(v) || !*k || strchr(k, '=')))
 			r = -EINVAL;
 		else if (r == 0 && asprintf(&e.env[ne++], "%s=%s", k, json_string_value(v)) < 0)
 			r = -ENOMEM;
@@ -1705,7 +1712,7 @@ static void upload_next(struct conn *c)
 	int r = b ? box_files_data(&c->reply, b, u->path, u->data, u->len, q->meta, &why)
 		  : why_set(&why, -ENOENT, "the sandbox is gone");
 	if (r < 0)
-		fail_as(c, r, why.msg), conn_charged_settle(c);
+		fail_as(c, r, why.msg);
 }
 
 static int upload_add(struct e2b_req *q, const char *path, const char *data, size_t len)
@@ -1816,20 +1823,6 @@ static int upload_metadata(const struct http_request *req, char ***ret)
 	return 0;
 }
 
-/* An upload refused: what its inflated body was charged goes back with the answer. */
-static void upload_refuse(struct conn *c, int status, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void upload_refuse(struct conn *c, int status, const char *fmt, ...)
-{
-	char msg[256];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	rest_error(c, status, "%s", msg);
-	conn_charged_settle(c);
-}
-
 static void files_post(struct conn *c, struct http_request *req, const char *path)
 {
 	struct e2b_req *q = state(c);
@@ -1842,33 +1835,32 @@ static void files_post(struct conn *c, struct http_request *req, const char *pat
 	if (enc && !strcasecmp(enc, "gzip")) {
 		int r0 = gunzip(c, body, len, &q->inflated, &len);
 		if (r0 < 0) {
-			upload_refuse(c, r0 == -EFBIG ? 413 : 400, "%s",
-				      r0 == -EFBIG ? "the upload inflates past --max-body"
-						   : "Content-Encoding gzip: not a gzip stream");
+			rest_error(c, r0 == -EFBIG ? 413 : 400, "%s",
+				   r0 == -EFBIG ? "the upload inflates past --max-body"
+						: "Content-Encoding gzip: not a gzip stream");
 			return;
 		}
 		body = q->inflated;
 	} else if (enc && strcasecmp(enc, "identity")) {
-		upload_refuse(c, 400, "Content-Encoding %s: uploads are taken as they are or gzip",
-			      enc);
+		rest_error(c, 400, "Content-Encoding %s: uploads are taken as they are or gzip",
+			   enc);
 		return;
 	}
 	int mr = upload_metadata(req, &q->meta);
 	if (mr < 0) {
-		upload_refuse(
-			c, 400, "%s",
-			mr == -E2BIG
-				? "more than 32 X-Metadata- headers"
-				: "X-Metadata-KEY: a key of 1-64 token characters, a printable "
-				  "ASCII value of at most 1024 bytes");
+		rest_error(c, 400, "%s",
+			   mr == -E2BIG
+				   ? "more than 32 X-Metadata- headers"
+				   : "X-Metadata-KEY: a key of 1-64 token characters, a printable "
+				     "ASCII value of at most 1024 bytes");
 		return;
 	}
 	if (!(q->written = json_array())) {
-		upload_refuse(c, 500, "out of memory");
+		rest_error(c, 500, "out of memory");
 		return;
 	}
 	if (path && !(q->path2 = strdup(path))) {
-		upload_refuse(c, 500, "out of memory");
+		rest_error(c, 500, "out of memory");
 		return;
 	}
 	if (ctype && !strncasecmp(ctype, "multipart/form-data", 19))
@@ -1880,11 +1872,11 @@ static void files_post(struct conn *c, struct http_request *req, const char *pat
 	if (r == 0 && !q->nfiles)
 		r = -EINVAL;
 	if (r < 0) {
-		upload_refuse(c, 400, "%s",
-			      r == -EEXIST  ? "the same path twice in one upload"
-			      : r == -E2BIG ? "more than 256 files in one upload"
-					    : "upload: a multipart/form-data body of parts named "
-					      "\"file\", or a body with ?path=");
+		rest_error(c, 400, "%s",
+			   r == -EEXIST	 ? "the same path twice in one upload"
+			   : r == -E2BIG ? "more than 256 files in one upload"
+					 : "upload: a multipart/form-data body of parts named "
+					   "\"file\", or a body with ?path=");
 		return;
 	}
 	upload_next(c);

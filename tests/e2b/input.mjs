@@ -30,6 +30,8 @@ export default {
         envelope({ process: { cmd: '/bin/true', envs: { 'A=B': 'c' } } }),
         envelope({ process: { cmd: '/bin/true' }, pty: { size: { cols: 0, rows: 5 } } }),
         envelope({ process: { cmd: '/bin/true', args: Array(300).fill('a') } }),
+        envelope({ process: { cmd: '/bin/true', args: ['a\u0000b'] } }), // a NUL says less than asked
+        envelope({ process: { cmd: '/bin/true\u0000x' } }),
       ]
       for (const b of bad) {
         const r = await start(b)
