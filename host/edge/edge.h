@@ -62,6 +62,7 @@ struct conn {
 	 * so far. */
 	struct reply reply;
 	bool stream_bytes;
+	bool chunked_out; /* a chunked answer (a stream) is being sent */
 	uint64_t charged;
 	/* A request of the E2B surface (e2b.c): how its reply renders (0: /v1's way), its
 	 * state, what renders a result, and a Connect stream's progress. */

@@ -91,6 +91,8 @@ void conn_close(struct conn *c)
 	conn_maybe_free(c);
 }
 
+static void eof_watch(struct conn *c);
+
 static void recv_done(struct loop_op *op, int res, uint32_t flags)
 {
 	struct conn *c = (struct conn *)((char *)op - offsetof(struct conn, recv_op));
@@ -109,13 +111,15 @@ static void recv_done(struct loop_op *op, int res, uint32_t flags)
 		/* EOF: finish what is being answered, then close; a request whose body is
 		 * still to come cannot be finished, and what it holds goes now. */
 		c->eof = true;
-		if ((!c->busy && !c->sending) || c->reading)
+		/* A stream's reader gone: the stream ends (its domain side is told). */
+		if ((!c->busy && !c->sending) || c->reading || c->chunked_out)
 			conn_close(c);
 		return;
 	}
 	c->in_len += (size_t)res;
 	c->last_active = mono_ns();
 	conn_process(c);
+	eof_watch(c);
 }
 
 static void recv_arm(struct conn *c)
@@ -133,6 +137,15 @@ static void recv_arm(struct conn *c)
 	io_uring_prep_recv(sqe, c->fd, c->in + c->in_len, IN_BUF - c->in_len, 0);
 	c->recv_armed = true;
 	c->ops++;
+}
+
+/* While a stream is answered (it may go on for as long as its source does), a read stays
+ * armed so that a reader who goes is seen at once, not at the stream's next write: what
+ * arrives meanwhile (a pipelined request) waits in the buffer, while it has room. */
+static void eof_watch(struct conn *c)
+{
+	if (c->chunked_out && !c->closing && c->in_len < IN_BUF)
+		recv_arm(c);
 }
 
 /* Two buffers: the kernel reads the one in flight (wire) while responses append to out;
@@ -289,6 +302,7 @@ void conn_request_done(struct conn *c)
 	free(c->tenant);
 	c->tenant = NULL;
 	e2b_request_end(c);
+	c->chunked_out = false;
 	c->busy = false;
 	conn_send_more(c);
 	if (c->closing || c->processing)
@@ -365,7 +379,9 @@ void respond_chunked_head(struct conn *c, int status, const char *ctype)
 {
 	head(c, status, ctype);
 	out_printf(c, "Transfer-Encoding: chunked\r\nX-Content-Type-Options: nosniff\r\n\r\n");
+	c->chunked_out = true;
 	conn_send_more(c);
+	eof_watch(c);
 }
 
 void chunk_send(struct conn *c, const char *data, size_t len)
