@@ -161,4 +161,17 @@ export default {
       assert.equal(await sbx.commands.kill(h.pid), true)
     })
   },
+
+  async kept_processes_are_bounded() {
+    await withSandbox({}, async (sbx) => {
+      const hs = []
+      for (let i = 0; i < 64; i++) hs.push(await sbx.commands.run('sleep 300', { background: true }))
+      await assert.rejects(sbx.commands.run('sleep 300', { background: true }), /64 processes/)
+      // room again once some end; the sandbox's own process table agrees (60 sleeps: the
+      // refused one never started)
+      for (const h of hs.slice(0, 4)) await h.kill()
+      await until(async () => (await sbx.commands.list()).length === 60, 5000, 'the killed ones to go')
+      assert.equal((await sbx.commands.run('ps -eo comm | grep -c "^sleep$"')).stdout.trim(), '60')
+    })
+  },
 }

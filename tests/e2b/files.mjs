@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict'
 import { createHash, randomBytes } from 'node:crypto'
 import { NotFoundError, FileNotFoundError, InvalidArgumentError } from 'e2b'
-import { withSandbox, sleep, until } from './lib.mjs'
+import { withSandbox, inotifyFds, sleep, until } from './lib.mjs'
 
 const sha = (b) => createHash('sha256').update(b).digest('hex')
 
@@ -126,6 +126,17 @@ export default {
       assert.ok(!flat.some((e) => e.includes('deep')), JSON.stringify(flat))
       await assert.rejects(sbx.files.watchDir('/tmp/none', () => {}), FileNotFoundError)
       await assert.rejects(sbx.files.watchDir('/proc', () => {}), InvalidArgumentError)
+      // four watches a sandbox: each an inotify instance of sbxd's, gone with its stop
+      // (the watches stopped above go once sbxd sees their connections close; it holds
+      // no inotify instance of its own)
+      await until(() => inotifyFds() === 0, 5000, 'the earlier watches to be let go')
+      const base = 0
+      const four = []
+      for (let i = 0; i < 4; i++) four.push(await sbx.files.watchDir('/tmp', () => {}))
+      assert.equal(inotifyFds(), base + 4)
+      await assert.rejects(sbx.files.watchDir('/tmp', () => {}), /too many directories watched/)
+      for (const w of four) await w.stop()
+      await until(() => inotifyFds() === base, 5000, 'the watches to be let go')
       // the watched directory goes: its watch ends, and sbxd serves on
       let ended = false
       await sbx.files.makeDir('/tmp/gone')

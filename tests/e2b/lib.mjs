@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 // What the cases share: sandboxes that go at the end, raw HTTP, the admin socket.
+import fs from 'node:fs'
 import http from 'node:http'
 import { Sandbox } from 'e2b'
 
@@ -88,4 +89,19 @@ export async function until(fn, ms = 5000, what = 'condition') {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
     await sleep(50)
   }
+}
+
+// Whether host process @pid is there (the kernel's word, not a record's).
+export const alive = (pid) => fs.existsSync(`/proc/${pid}`)
+
+// How many inotify instances sbxd holds (its descriptors, as /proc shows them).
+export function inotifyFds() {
+  const dir = `/proc/${process.env.SBXD_PID}/fd`
+  return fs.readdirSync(dir).filter((f) => {
+    try {
+      return fs.readlinkSync(`${dir}/${f}`) === 'anon_inode:inotify'
+    } catch {
+      return false
+    }
+  }).length
 }

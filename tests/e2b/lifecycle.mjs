@@ -2,7 +2,7 @@
 // Sandboxes: create, connect, list, getInfo, setTimeout, kill, isRunning, metrics.
 import assert from 'node:assert/strict'
 import { Sandbox, NotFoundError, SandboxError } from 'e2b'
-import { admin, withSandbox, raw, KEY, sleep } from './lib.mjs'
+import { admin, alive, withSandbox, raw, KEY, sleep, until } from './lib.mjs'
 
 export default {
   async create_info_and_kill() {
@@ -26,8 +26,10 @@ export default {
     assert.equal(h.labels.owner, 'ci')
     assert.equal(h.limits.timeout_s, 90)
     assert.equal(await sbx.isRunning(), true)
+    assert.ok(alive(h.pid), 'its sbx-init runs on the host')
     assert.equal(await sbx.kill(), true)
     assert.equal(await sbx.isRunning(), false)
+    await until(() => !alive(h.pid), 5000, 'its sbx-init to be gone')
     // Gone for the API and for the host (its processes, its cgroup).
     await assert.rejects(Sandbox.getInfo(sbx.sandboxId), NotFoundError)
     assert.equal(await Sandbox.kill(sbx.sandboxId), false)

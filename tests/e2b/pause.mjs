@@ -3,7 +3,7 @@
 // while paused.
 import assert from 'node:assert/strict'
 import { Sandbox, NotFoundError } from 'e2b'
-import { admin, sleep, until } from './lib.mjs'
+import { admin, alive, sleep, until } from './lib.mjs'
 
 export default {
   async pause_and_resume() {
@@ -32,6 +32,7 @@ export default {
         return x.state === 'exited' && x
       }, 5000, 'the paused sandbox to stop')
       assert.equal(h.reason, 'checkpointed')
+      assert.ok(before.pid > 1 && !alive(before.pid), 'no process of it left on the host')
       assert.equal((await admin('/v1/health')).sandboxes.live, 0)
       assert.equal(await Sandbox.pause(id), false) // paused already
       const n1 = Number((await admin('/v1/snapshots')).snapshots.length)

@@ -18,7 +18,7 @@ e2b_case() {
 	local port
 	port=$(sbxd_port)
 	E2B_API_URL=http://127.0.0.1:$port E2B_SANDBOX_URL=http://127.0.0.1:$port \
-		E2B_API_KEY=$a SBX_TOKEN_B=$b SBX_SOCKET=$SBX_SOCKET \
+		E2B_API_KEY=$a SBX_TOKEN_B=$b SBX_SOCKET=$SBX_SOCKET SBXD_PID=$SBXD_PID \
 		node "$E2B_DIR/run.mjs" "$1" || fail "case $1 (sbxd's log: $TMPD/sbxd.log)"
 	# Nothing of the case's sandboxes is left: processes, cgroups, mounts.
 	for _ in $(seq 100); do
