@@ -24,7 +24,15 @@
 #define CG_ROOT "/sys/fs/cgroup"
 #define CG_UNIFIED_HYBRID CG_ROOT "/unified"
 
-static const char *const v1_names[_CG_V1_MAX] = { "memory", "cpu", "pids" };
+static const char *const v1_names[_CG_V1_MAX] = { "memory", "cpu", "pids", "cpuacct" };
+
+/* Whether cpuacct is a hierarchy of its own (not mounted with cpu, as "cpu,cpuacct"). */
+static bool cpuacct_apart(void)
+{
+	struct stat a, b;
+	return stat(CG_ROOT "/cpuacct", &a) == 0 && stat(CG_ROOT "/cpu", &b) == 0 &&
+	       (a.st_dev != b.st_dev || a.st_ino != b.st_ino);
+}
 
 static bool is_cgroup2(const char *path)
 {
@@ -128,12 +136,25 @@ static int v1_apply(enum cgroup_v1_ctl ctl, const char *dir, const struct sandbo
 			(void)write_file(dir, "memory.memsw.limit_in_bytes", buf);
 		return r;
 	case CG_V1_CPU:
-		/* Of the kernel's period, 100 ms, which a new group has. */
-		snprintf(buf, sizeof(buf), "%" PRIu32, lim->cpu_milli * 100);
+		if (lim->cpu_weight) {
+			/* v1's shares, from v2's weight: the default 100 is 1024 shares. */
+			snprintf(buf, sizeof(buf), "%" PRIu64,
+				 (uint64_t)lim->cpu_weight * 1024 / 100 ?: 2);
+			r = write_file(dir, "cpu.shares", buf);
+			if (r < 0)
+				return r;
+		}
+		/* Of the kernel's period, 100 ms, which a new group has; -1: no quota. */
+		if (lim->cpu_milli)
+			snprintf(buf, sizeof(buf), "%" PRIu32, lim->cpu_milli * 100);
+		else
+			snprintf(buf, sizeof(buf), "-1");
 		return write_file(dir, "cpu.cfs_quota_us", buf);
 	case CG_V1_PIDS:
 		snprintf(buf, sizeof(buf), "%" PRIu64, lim->pids);
 		return write_file(dir, "pids.max", buf);
+	case CG_V1_CPUACCT:
+		return 0;
 	default:
 		return -EINVAL;
 	}
@@ -157,6 +178,12 @@ static int v2_apply(const char *dir, const struct sandbox_limits *lim)
 		if (r < 0)
 			return r;
 	}
+	if (lim->cpu_weight) {
+		snprintf(buf, sizeof(buf), "%" PRIu32, lim->cpu_weight);
+		r = write_file(dir, "cpu.weight", buf);
+		if (r < 0)
+			return r;
+	}
 	if (lim->pids) {
 		snprintf(buf, sizeof(buf), "%" PRIu64, lim->pids);
 		r = write_file(dir, "pids.max", buf);
@@ -169,7 +196,9 @@ static int v2_apply(const char *dir, const struct sandbox_limits *lim)
 static bool v1_needed(enum cgroup_v1_ctl ctl, const struct sandbox_limits *lim)
 {
 	return (ctl == CG_V1_MEMORY && (lim->memory_bytes || lim->memory_account)) ||
-	       (ctl == CG_V1_CPU && lim->cpu_milli) || (ctl == CG_V1_PIDS && lim->pids);
+	       (ctl == CG_V1_CPU && (lim->cpu_milli || lim->cpu_weight)) ||
+	       (ctl == CG_V1_PIDS && lim->pids) ||
+	       (ctl == CG_V1_CPUACCT && lim->cpu_account && cpuacct_apart());
 }
 
 static void cgroup_free(struct cgroup *cg)
@@ -181,6 +210,11 @@ static void cgroup_free(struct cgroup *cg)
 	for (int i = 0; i < _CG_V1_MAX; i++)
 		free(cg->v1_path[i]);
 	free(cg);
+}
+
+void cgroup_forget(struct cgroup *cg)
+{
+	cgroup_free(cg);
 }
 
 /* Removes sandbox cgroups under @parent that a launcher killed with SIGKILL left
@@ -235,7 +269,8 @@ static int v2_check_controllers(const char *parent, const struct sandbox_limits 
 	if (r < 0)
 		return r;
 	if ((lim->memory_bytes && !has_word(buf, "memory")) ||
-	    (lim->cpu_milli && !has_word(buf, "cpu")) || (lim->pids && !has_word(buf, "pids")))
+	    ((lim->cpu_milli || lim->cpu_weight) && !has_word(buf, "cpu")) ||
+	    (lim->pids && !has_word(buf, "pids")))
 		return -EOPNOTSUPP;
 	return 0;
 }
@@ -376,6 +411,22 @@ int cgroup_create(const char *id, const struct sandbox_limits *lim, struct cgrou
 fail:
 	cgroup_destroy(cg);
 	return r;
+}
+
+int cgroup_set_limits(const struct cgroup *cg, const struct sandbox_limits *lim)
+{
+	if (cg->mode == CGROUP_UNIFIED)
+		return v2_apply(cg->v2_path, lim);
+	for (int c = 0; c < _CG_V1_MAX; c++) {
+		if (!v1_needed(c, lim))
+			continue;
+		if (!cg->v1_path[c])
+			return -EOPNOTSUPP; /* made without that controller */
+		int r = v1_apply(c, cg->v1_path[c], lim);
+		if (r < 0)
+			return r;
+	}
+	return 0;
 }
 
 int cgroup_reclaim(const char *id)

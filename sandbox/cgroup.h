@@ -22,6 +22,8 @@ enum cgroup_v1_ctl {
 	CG_V1_MEMORY,
 	CG_V1_CPU,
 	CG_V1_PIDS,
+	CG_V1_CPUACCT, /* accounting only (sandbox_limits.cpu_account), where it is a
+			* hierarchy apart from cpu's */
 	_CG_V1_MAX,
 };
 
@@ -55,6 +57,9 @@ int cgroup_from_paths(enum cgroup_mode mode, const char *v2_path, const char *co
  * restore that its launcher did not live to record): what is in them is killed and they
  * are removed. 1 when there were some, 0 when not, or -errno. */
 int cgroup_reclaim(const char *id);
+/* Sets @lim (every limit it holds, the others left as they are) on a sandbox's cgroups.
+ * -EOPNOTSUPP: hybrid, and a limit's v1 cgroup was not made with the sandbox. */
+int cgroup_set_limits(const struct cgroup *cg, const struct sandbox_limits *lim);
 /* Hybrid: moves @pid into the v1 cgroups (the v2 one is entered with CLONE_INTO_CGROUP). */
 int cgroup_attach_v1(const struct cgroup *cg, pid_t pid);
 /* Freezes (waiting until every task has stopped, at most 1 s) or thaws the sandbox. */
@@ -63,6 +68,8 @@ int cgroup_freeze(const struct cgroup *cg, bool frozen);
 int cgroup_kill(const struct cgroup *cg);
 /* Sends @sig to every process in the sandbox's v2 cgroup. */
 int cgroup_signal(const struct cgroup *cg, int sig);
+/* Frees @cg, leaving its cgroups as they are (another program's). */
+void cgroup_forget(struct cgroup *cg);
 /* Kills what is left, waits for the cgroups to empty, removes them, frees @cg. */
 int cgroup_destroy(struct cgroup *cg);
 /* Whether the sandbox's v2 cgroup still has processes. */

@@ -74,8 +74,19 @@ static void settle_fds(const struct child_plan *p)
 		TRY(STAGE_STDIO, dup2(p->status_fd, STATUS_FD));
 	else
 		(void)close(STATUS_FD);
+	if (p->start_fd >= 0)
+		TRY(STAGE_STDIO, dup2(p->start_fd, START_FD));
+	else
+		(void)close(START_FD);
+	if (p->console_fd >= 0)
+		TRY(STAGE_STDIO, dup2(p->console_fd, CONSOLE_FD));
+	else
+		(void)close(CONSOLE_FD);
 	(void)close(CTL_FD);
-	TRY(STAGE_STDIO, syscall(SYS_close_range, CHILD_SYNC_FD + 1, ~0U, 0));
+	_Static_assert(CHILD_SYNC_FD < START_FD && START_FD < CONSOLE_FD &&
+			       CONSOLE_FD < CHILD_FD_FIRST,
+		       "the kept descriptors sit below the parent's copies");
+	TRY(STAGE_STDIO, syscall(SYS_close_range, CONSOLE_FD + 1, ~0U, 0));
 }
 
 /* The first "go": the id maps are written, and the parent's detached mounts arrive:
@@ -175,6 +186,179 @@ static void setup_proc(const struct child_plan *p)
 	}
 }
 
+/* "/proc/self/fd/N" for @fd in @buf (a mount(2) target: the place @fd names, whatever
+ * path led there). */
+static const char *fd_path(int fd, char buf[static 32])
+{
+	char digits[12];
+	int n = 0;
+
+	do
+		digits[n++] = (char)('0' + fd % 10);
+	while ((fd /= 10) && n < (int)sizeof(digits));
+	memcpy(buf, "/proc/self/fd/", 14);
+	for (int i = 0; i < n; i++)
+		buf[14 + i] = digits[n - 1 - i];
+	buf[14 + n] = '\0';
+	return buf;
+}
+
+/* @path (absolute) in the root @root_fd, resolved inside it, its missing directories
+ * made (and, with @file, a missing last component made an empty file): an O_PATH
+ * descriptor, or -errno. */
+static int make_in_root(int root_fd, const char *path, bool file)
+{
+	char prefix[4096];
+	size_t len = strlen(path);
+	int fd;
+
+	if (len >= sizeof(prefix))
+		return -ENAMETOOLONG;
+	fd = nsutil_open_in_root(root_fd, "/", O_PATH | O_DIRECTORY);
+	if (fd < 0)
+		return fd;
+	for (size_t i = 1; i <= len; i++) {
+		if (i < len && path[i] != '/')
+			continue;
+		if (path[i - 1] == '/')
+			continue; /* "//" */
+		memcpy(prefix, path, i);
+		prefix[i] = '\0';
+		bool last = i == len;
+		int next = nsutil_open_in_root(root_fd, prefix,
+					       O_PATH | (last && file ? 0 : O_DIRECTORY));
+		if (next == -ENOENT) {
+			const char *name = strrchr(prefix, '/') + 1;
+			int made;
+			if (last && file) {
+				made = openat(fd, name,
+					      O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC,
+					      0644);
+				if (made >= 0)
+					close(made);
+			} else {
+				made = mkdirat(fd, name, 0755);
+			}
+			if (made < 0 && errno != EEXIST) {
+				close(fd);
+				return -errno;
+			}
+			next = nsutil_open_in_root(root_fd, prefix,
+						   O_PATH | (last && file ? 0 : O_DIRECTORY));
+		}
+		close(fd);
+		if (next < 0)
+			return next;
+		fd = next;
+	}
+	return fd;
+}
+
+static unsigned long ms_flags(uint64_t attrs)
+{
+	return ((attrs & MOUNT_ATTR_RDONLY) ? MS_RDONLY : 0) |
+	       ((attrs & MOUNT_ATTR_NOSUID) ? MS_NOSUID : 0) |
+	       ((attrs & MOUNT_ATTR_NODEV) ? MS_NODEV : 0) |
+	       ((attrs & MOUNT_ATTR_NOEXEC) ? MS_NOEXEC : 0);
+}
+
+/* An OCI bundle's mounts, in its order, at targets resolved in the new root (the
+ * working directory): binds are the parent's clones, the others new file systems of
+ * this namespace. */
+static void oci_mounts(const struct child_plan *p, const int *fds)
+{
+	unsigned b = child_mnt_bind_mounts(p);
+	char buf[32];
+
+	if (!p->nmounts)
+		return;
+	int root = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (root < 0)
+		fail(STAGE_BINDS, errno);
+	for (unsigned i = 0; i < p->nmounts; i++) {
+		const struct sandbox_mount *m = &p->mounts[i];
+		bool bind = !strcmp(m->type, "bind");
+		struct stat st;
+		if (!strcmp(m->type, "cgroup2"))
+			continue; /* cgroup_mounts(), later */
+		if (bind && fstat(fds[b], &st) < 0)
+			fail(STAGE_BINDS, errno);
+		int t = make_in_root(root, m->target, bind && !S_ISDIR(st.st_mode));
+		if (t < 0)
+			fail(STAGE_BINDS, -t);
+		if (bind)
+			TRY(STAGE_BINDS,
+			    syscall(SYS_move_mount, fds[b++], "", t, "",
+				    MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH));
+		else
+			TRY(STAGE_BINDS,
+			    mount(m->type, fd_path(t, buf), m->type, ms_flags(m->attrs), m->data));
+		close(t);
+	}
+	close(root);
+}
+
+/* An OCI bundle's cgroup2 mounts, once the sandbox has its own cgroup namespace (the
+ * root is entered by then). */
+static void cgroup_mounts(const struct child_plan *p)
+{
+	char buf[32];
+
+	for (unsigned i = 0; i < p->nmounts; i++) {
+		const struct sandbox_mount *m = &p->mounts[i];
+		if (strcmp(m->type, "cgroup2"))
+			continue;
+		int fd = nsutil_open_in_root(AT_FDCWD, m->target, O_PATH | O_DIRECTORY);
+		if (fd < 0)
+			fail(STAGE_CGROUPNS, -fd);
+		TRY(STAGE_CGROUPNS,
+		    mount("cgroup2", fd_path(fd, buf), "cgroup2", ms_flags(m->attrs), NULL));
+		close(fd);
+	}
+}
+
+/* An OCI bundle's masked and read-only paths, once the root is entered; those that do
+ * not exist are passed over. */
+static void oci_masks(const struct child_plan *p)
+{
+	char buf[32];
+
+	for (const char *const *m = p->masked; m && *m; m++) {
+		struct stat st;
+		int fd = nsutil_open_in_root(AT_FDCWD, *m, O_PATH);
+		if (fd == -ENOENT)
+			continue;
+		if (fd < 0 || fstat(fd, &st) < 0)
+			fail(STAGE_MASK, fd < 0 ? -fd : errno);
+		if (S_ISDIR(st.st_mode))
+			TRY(STAGE_MASK,
+			    mount("sbx", fd_path(fd, buf), "tmpfs",
+				  MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=0"));
+		else
+			TRY(STAGE_MASK, mount("/dev/null", fd_path(fd, buf), NULL, MS_BIND, NULL));
+		close(fd);
+	}
+	for (const char *const *r = p->readonly; r && *r; r++) {
+		struct mount_attr a = { .attr_set = MOUNT_ATTR_RDONLY };
+		int fd = nsutil_open_in_root(AT_FDCWD, *r, O_PATH);
+		if (fd == -ENOENT)
+			continue;
+		if (fd < 0)
+			fail(STAGE_MASK, -fd);
+		int tree = (int)syscall(SYS_open_tree, fd, "",
+					OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH |
+						AT_RECURSIVE);
+		if (tree < 0)
+			fail(STAGE_MASK, errno);
+		TRY(STAGE_MASK, syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | AT_RECURSIVE,
+					&a, sizeof(a)));
+		TRY(STAGE_MASK, syscall(SYS_move_mount, tree, "", fd, "",
+					MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH));
+		close(tree);
+		close(fd);
+	}
+}
+
 static void setup_dev(const struct child_plan *p, const int *fds)
 {
 	/* The host's nodes, bound in: a user namespace cannot make device nodes. */
@@ -218,12 +402,16 @@ static void setup_dev(const struct child_plan *p, const int *fds)
 			     "newinstance,ptmxmode=0666,mode=0620"));
 	TRY(STAGE_DEV, mount("shm", "dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
 			     "size=64m,mode=1777"));
+	/* Before /dev is read-only: a bundle's mounts may land in it. */
+	oci_mounts(p, fds);
 	TRY(STAGE_DEV, mount(NULL, "dev", NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NOEXEC,
 			     "size=64k,mode=0755"));
 }
 
 static void pivot(const struct child_plan *p)
 {
+	if (p->root_readonly)
+		TRY(STAGE_PIVOT, mount(NULL, ".", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL));
 	/* Stack the old root under the new one, then detach it: the host is gone. */
 	TRY(STAGE_PIVOT, syscall(SYS_pivot_root, ".", "."));
 	TRY(STAGE_PIVOT, umount2(".", MNT_DETACH));
@@ -256,15 +444,41 @@ static void ctl_socket(const struct child_plan *p)
 /* By the raw system calls: glibc's wrappers signal each thread of the launcher, which
  * this process (cloned, not forked) still believes it has, and take a lock one of those
  * threads may have held at the clone. */
-static int set_ids(uid_t uid, gid_t gid)
+static int set_ids(const struct child_plan *p, uid_t uid, gid_t gid)
 {
+	if (p && p->ngroups && syscall(SYS_setgroups, p->ngroups, p->groups) < 0)
+		return -1;
 	if (syscall(SYS_setresgid, gid, gid, gid) < 0)
 		return -1;
 	return syscall(SYS_setresuid, uid, uid, uid) < 0 ? -1 : 0;
 }
 
+/* An OCI bundle's capabilities instead of none: its bounding set, its identity (keeping
+ * what it is given across a change of uid), its sets, then its ambient ones. */
+static void keep_privileges(const struct child_plan *p)
+{
+	for (unsigned c = 0; c <= p->cap_last; c++)
+		if ((c >= 64 || !(p->cap_bounding & (1ULL << c))) &&
+		    cap_drop_bound((cap_value_t)c) < 0 && errno != EINVAL)
+			fail(STAGE_CAPS, errno);
+	TRY(STAGE_CAPS, cap_reset_ambient());
+	if (p->set_user) {
+		TRY(STAGE_CAPS, prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0));
+		TRY(STAGE_USER, set_ids(p, p->uid, p->gid));
+	}
+	TRY(STAGE_CAPS, cap_set_proc(p->caps));
+	for (unsigned c = 0; c <= p->cap_last && c < 64; c++)
+		if (p->cap_ambient & (1ULL << c))
+			TRY(STAGE_CAPS, prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, c, 0, 0));
+}
+
 static void drop_privileges(const struct child_plan *p)
 {
+	if (p->caps) {
+		keep_privileges(p);
+		TRY(STAGE_NNP, prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0));
+		return;
+	}
 	/* The bounding set first (needs CAP_SETPCAP), then ambient, then the identity,
 	 * then the remaining sets: after exec nothing can come back. */
 	for (unsigned c = 0; c <= p->cap_last; c++)
@@ -272,7 +486,7 @@ static void drop_privileges(const struct child_plan *p)
 			fail(STAGE_CAPS, errno);
 	TRY(STAGE_CAPS, cap_reset_ambient());
 	if (p->set_user)
-		TRY(STAGE_USER, set_ids(p->uid, p->gid));
+		TRY(STAGE_USER, set_ids(p, p->uid, p->gid));
 	TRY(STAGE_CAPS, cap_set_proc(p->no_caps));
 	TRY(STAGE_NNP, prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0));
 }
@@ -314,7 +528,7 @@ _Noreturn void child_main(const struct child_plan *p)
 	/* Wait for the id maps and the mounts, then become the namespace's root (an
 	 * unprivileged host id) before mounting, so that what we mount is owned by it. */
 	receive_mounts(p, mounts);
-	TRY(STAGE_USER, set_ids(0, 0));
+	TRY(STAGE_USER, set_ids(NULL, 0, 0));
 
 	setup_root(p, mounts);
 	TRY(STAGE_TMP, mount("tmp", "tmp", "tmpfs", MS_NOSUID | MS_NODEV, p->tmp_opts));
@@ -323,7 +537,9 @@ _Noreturn void child_main(const struct child_plan *p)
 		close(mounts[i]);
 	setup_proc(p);
 	pivot(p);
-	TRY(STAGE_HOSTNAME, sethostname(p->hostname, strlen(p->hostname)));
+	oci_masks(p);
+	if (!p->share_uts)
+		TRY(STAGE_HOSTNAME, sethostname(p->hostname, strlen(p->hostname)));
 	enter_workdir(p);
 	if (p->control)
 		ctl_socket(p);
@@ -336,12 +552,17 @@ _Noreturn void child_main(const struct child_plan *p)
 	if (nofile.rlim_cur > SANDBOX_NOFILE_SOFT)
 		nofile.rlim_cur = SANDBOX_NOFILE_SOFT;
 	TRY(STAGE_RLIMITS, setrlimit(RLIMIT_NOFILE, &nofile));
+	for (unsigned i = 0; i < p->nrlimits; i++) {
+		struct rlimit rl = { p->rlimits[i].soft, p->rlimits[i].hard };
+		TRY(STAGE_RLIMITS, setrlimit(p->rlimits[i].resource, &rl));
+	}
 
 	/* Meanwhile the parent has placed us in our v1 cgroups and brought lo up in our
 	 * network namespace; nothing of the workload runs before it says so. */
 	if (read(CHILD_SYNC_FD, &go, 1) != 1)
 		fail(STAGE_SYNC, errno ? errno : EPIPE);
 	TRY(STAGE_CGROUPNS, unshare(CLONE_NEWCGROUP));
+	cgroup_mounts(p);
 
 	drop_privileges(p);
 	/* After the last change of credentials, which clears it; a launcher that died

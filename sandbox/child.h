@@ -27,7 +27,9 @@ enum {
 	CHILD_MNT_INIT,
 	CHILD_MNT_BINDS
 };
-#define CHILD_MAX_MOUNTS (CHILD_MNT_BINDS + ROOTFS_MAX_BINDS + ROOTFS_MAX_DEVICES)
+/* ... then the detached clones of the spec's bind mounts (struct sandbox_mount). */
+#define CHILD_MAX_MOUNTS                                                                           \
+	(CHILD_MNT_BINDS + ROOTFS_MAX_BINDS + ROOTFS_MAX_DEVICES + SANDBOX_MAX_MOUNTS)
 
 struct child_plan {
 	int sync_fd;   /* SOCK_SEQPACKET: "go" (with the mounts) arrives here, failures leave */
@@ -50,6 +52,19 @@ struct child_plan {
 	cap_t no_caps;	   /* an empty capability set, from cap_init() */
 	unsigned cap_last; /* highest capability number the kernel knows */
 	const struct sysfilter *filter;
+	/* OCI containers: their descriptors (for START_FD, CONSOLE_FD, or -1), their own
+	 * capabilities (NULL: none), limits, mounts and masks (spec.h). */
+	int start_fd, console_fd;
+	bool share_uts, root_readonly;
+	cap_t caps;
+	uint64_t cap_bounding, cap_ambient;
+	const struct sandbox_rlimit *rlimits;
+	unsigned nrlimits;
+	const gid_t *groups;
+	unsigned ngroups;
+	const struct sandbox_mount *mounts;
+	unsigned nmounts, nbind_mounts; /* of them, binds: their clones come last */
+	const char *const *masked, *const *readonly;
 	char *const *argv; /* sbx-init's argv */
 	char *const *envp;
 };
@@ -65,9 +80,14 @@ static inline unsigned child_mnt_devices(const struct child_plan *p)
 	return CHILD_MNT_BINDS + p->nbinds;
 }
 
-static inline unsigned child_mnt_count(const struct child_plan *p)
+static inline unsigned child_mnt_bind_mounts(const struct child_plan *p)
 {
 	return child_mnt_devices(p) + p->ndevices;
+}
+
+static inline unsigned child_mnt_count(const struct child_plan *p)
+{
+	return child_mnt_bind_mounts(p) + p->nbind_mounts;
 }
 
 _Noreturn void child_main(const struct child_plan *p);

@@ -34,9 +34,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CTL_FD 3		 /* where sbx-init finds its listening socket */
-#define LOG_FD 4		 /* with --log: where the workload's output goes */
-#define STATUS_FD 5		 /* with --status: where the exit code goes ("exit N\n") */
+#define CTL_FD 3    /* where sbx-init finds its listening socket */
+#define LOG_FD 4    /* with --log: where the workload's output goes */
+#define STATUS_FD 5 /* with --status: where the exit code goes ("exit N\n") */
+/* sbx-oci's containers: with --start, sbx-init starts the workload once a byte arrives on
+ * START_FD (EOF: it never does); with --console, it sends a terminal's master over the
+ * unix socket CONSOLE_FD and runs the workload on that terminal. */
+#define START_FD 7
+#define CONSOLE_FD 8
 #define CTL_NAME "sbx/ctl"	 /* abstract, in the sandbox's network namespace */
 #define CTL_MAX_MSG (128 * 1024) /* one EXEC request, strings included */
 #define CTL_MAX_ARGS 1024

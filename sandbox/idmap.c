@@ -155,7 +155,7 @@ static int write_proc(pid_t pid, const char *file, const char *s)
 	return write(fd, s, strlen(s)) < 0 ? -errno : 0;
 }
 
-int idmap_write_maps(pid_t pid, uid_t base)
+int idmap_write_maps(pid_t pid, uid_t base, bool setgroups)
 {
 	char map[64];
 	int r;
@@ -163,7 +163,7 @@ int idmap_write_maps(pid_t pid, uid_t base)
 	idmap_line(base, map, sizeof(map));
 	r = write_proc(pid, "uid_map", map);
 	if (r == 0)
-		r = write_proc(pid, "setgroups", "deny");
+		r = write_proc(pid, "setgroups", setgroups ? "allow" : "deny");
 	if (r == 0)
 		r = write_proc(pid, "gid_map", map);
 	return r;
@@ -190,7 +190,7 @@ int idmap_userns_fd(uid_t base)
 		close(hold[1]);
 		return r;
 	}
-	r = idmap_write_maps(pid, base);
+	r = idmap_write_maps(pid, base, false);
 	if (r == 0) {
 		snprintf(path, sizeof(path), "/proc/%d/ns/user", (int)pid);
 		ns = open(path, O_RDONLY | O_CLOEXEC);

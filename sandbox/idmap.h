@@ -12,6 +12,7 @@
  * with O_EXCL. Parent only; returns 0 or -errno. */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -34,8 +35,9 @@ int idmap_valid(uid_t base);
 /* The registry range that the user namespace of @pid maps its root to (uid_map's first
  * line), or 0 if none. */
 uid_t idmap_base_of(pid_t pid);
-/* Maps the user namespace of process @pid onto the range at @base (setgroups denied). */
-int idmap_write_maps(pid_t pid, uid_t base);
+/* Maps the user namespace of process @pid onto the range at @base; setgroups(2) denied
+ * there unless @setgroups (its groups are then of that range too). */
+int idmap_write_maps(pid_t pid, uid_t base, bool setgroups);
 /* A user namespace of nobody's (no process stays in it) whose ids 0-65535 are host ids
  * @base...: for idmapped mounts made before the sandbox's own namespace exists (a
  * restore). Returns its fd (O_CLOEXEC). */

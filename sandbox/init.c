@@ -42,6 +42,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/un.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
@@ -1216,6 +1217,64 @@ static int criu_action(const char *action)
 	return r < 0;
 }
 
+/* --console: a terminal of our devpts, its master sent over CONSOLE_FD (an OCI runtime's
+ * console socket), its other end the workload's stdio. The descriptor of that end, or
+ * exits. */
+static int console_open(void)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} ctrl = { 0 };
+	char name[] = "/dev/ptmx";
+	struct iovec iov = { .iov_base = name, .iov_len = sizeof(name) - 1 };
+	struct msghdr msg = { .msg_iov = &iov,
+			      .msg_iovlen = 1,
+			      .msg_control = ctrl.buf,
+			      .msg_controllen = sizeof(ctrl.buf) };
+	int unlock = 0, master, peer;
+
+	master = open("/dev/pts/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (master < 0 || ioctl(master, TIOCSPTLCK, &unlock) < 0 ||
+	    (peer = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC)) < 0) {
+		fprintf(stderr, "sbx-init: terminal: %s\n", strerror(errno));
+		exit(125);
+	}
+	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &master, sizeof(int));
+	if (sendmsg(CONSOLE_FD, &msg, MSG_NOSIGNAL) < 0) {
+		fprintf(stderr, "sbx-init: console socket: %s\n", strerror(errno));
+		exit(125);
+	}
+	close(master);
+	close(CONSOLE_FD);
+	/* Our own stdio too: what the runtime's caller gave it (pipes it waits to see
+	 * closed) is not held on. */
+	for (int i = 0; i < 3; i++)
+		if (dup2(peer, i) < 0)
+			exit(125);
+	return peer;
+}
+
+/* --start: nothing runs until the runtime's start says so (a byte on START_FD); EOF or an
+ * error: it never will. */
+static void start_wait(void)
+{
+	char go;
+	ssize_t n;
+
+	(void)fcntl(START_FD, F_SETFD, FD_CLOEXEC);
+	do
+		n = read(START_FD, &go, 1);
+	while (n < 0 && errno == EINTR);
+	if (n != 1)
+		exit(125);
+	close(START_FD);
+}
+
 int main(int argc, char **argv)
 {
 	extern char **environ;
@@ -1248,10 +1307,20 @@ int main(int argc, char **argv)
 		status_file = true;
 		argi += 3;
 	}
+	bool wait_start = false, console = false;
+	if (argi < argc && !strcmp(argv[argi], "--start")) {
+		wait_start = true;
+		argi++;
+	}
+	if (argi < argc && !strcmp(argv[argi], "--console")) {
+		console = true;
+		argi++;
+	}
 	if (argi < argc && !strcmp(argv[argi], "--"))
 		argi++;
 	if (argi >= argc && !serve && !resumed) {
-		fprintf(stderr, "sbx-init: usage: sbx-init [--ctl] [--log CAP --status] [--] "
+		fprintf(stderr, "sbx-init: usage: sbx-init [--ctl] [--log CAP --status] [--start] "
+				"[--console] [--] "
 				"[CMD [ARG...]]\n");
 		return 125;
 	}
@@ -1290,8 +1359,13 @@ int main(int argc, char **argv)
 		reply(rs.req_conn, CTL_STARTED, rs.req_id, 0);
 	}
 
+	int tty = console ? console_open() : -1;
+	if (wait_start)
+		start_wait();
 	if (argi < argc) {
 		int pipefd[2], stdio[3] = { 0, 1, 2 };
+		if (tty >= 0)
+			stdio[0] = stdio[1] = stdio[2] = tty;
 		if (status_file) {
 			if (pipe2(pipefd, O_CLOEXEC) < 0 ||
 			    fcntl(pipefd[0], F_SETFL, O_NONBLOCK) < 0) {
@@ -1302,10 +1376,12 @@ int main(int argc, char **argv)
 			stdio[1] = stdio[2] = pipefd[1];
 		}
 		workload_name = argv[argi];
-		workload = spawn(argv + argi, environ, NULL, status_file ? stdio : NULL, false,
-				 false, &workload_errfd);
+		workload = spawn(argv + argi, environ, NULL, status_file || tty >= 0 ? stdio : NULL,
+				 false, tty >= 0, &workload_errfd);
 		if (status_file)
 			close(pipefd[1]);
+		if (tty >= 0)
+			close(tty);
 		if (workload < 0) {
 			fprintf(stderr, "sbx-init: fork: %s\n", strerror(errno));
 			finish(125);

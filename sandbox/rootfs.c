@@ -56,6 +56,27 @@ static int clone_ro(const char *path, int userns_fd)
 	return fd;
 }
 
+int rootfs_clone_mount(const char *path, bool recursive, uint64_t attrs, int userns_fd)
+{
+	struct mount_attr a = { .attr_set = attrs | MOUNT_ATTR_IDMAP,
+				.userns_fd = (uint64_t)userns_fd };
+	unsigned at = AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0);
+	int fd = open_tree_clone(AT_FDCWD, path, recursive ? AT_RECURSIVE : 0);
+
+	if (fd < 0)
+		return fd;
+	if (userns_fd >= 0 && syscall(SYS_mount_setattr, fd, "", at, &a, sizeof(a)) == 0)
+		return fd;
+	/* Not every file system takes an idmapped mount: its files then read as nobody's. */
+	a = (struct mount_attr){ .attr_set = attrs };
+	if (syscall(SYS_mount_setattr, fd, "", at, &a, sizeof(a)) < 0) {
+		int r = -errno;
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
 static int fsconfig_fd(int fs, const char *key, int fd)
 {
 	return syscall(SYS_fsconfig, fs, FSCONFIG_SET_FD, key, NULL, fd) < 0 ? -errno : 0;

@@ -56,6 +56,11 @@ struct rootfs_mounts {
 int rootfs_prepare(const struct rootfs_plan *plan, int userns_fd, struct rootfs_mounts *ret);
 void rootfs_mounts_close(struct rootfs_mounts *m);
 
+/* A detached clone of @path (with the mounts below it when @recursive) with @attrs
+ * (MOUNT_ATTR_*), idmapped through @userns_fd when its file system allows. A descriptor
+ * or -errno. */
+int rootfs_clone_mount(const char *path, bool recursive, uint64_t attrs, int userns_fd);
+
 /* Copies the file @from to @to_fd with read and write (the destination may be
  * O_APPEND, which sendfile refuses). */
 int rootfs_copy(const char *from, int to_fd);

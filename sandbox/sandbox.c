@@ -104,6 +104,13 @@ static int dup_high(int fd)
 	return r < 0 ? -errno : r;
 }
 
+/* Closes the @n descriptors at @fds. */
+static void fds_close(int *fds, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		closep(&fds[i]);
+}
+
 static void plan_free(struct child_plan *p)
 {
 	for (unsigned i = 0; i < p->ndevices; i++)
@@ -111,11 +118,40 @@ static void plan_free(struct child_plan *p)
 	free(p->devices);
 	closep(&p->log_fd);
 	closep(&p->status_fd);
+	closep(&p->start_fd);
+	closep(&p->console_fd);
+	if (p->caps)
+		cap_free(p->caps);
 	for (int i = 0; i < 3; i++)
 		closep(&p->stdio[i]);
 	free((void *)p->argv);
 	if (p->no_caps)
 		cap_free(p->no_caps);
+}
+
+/* The workload's capability sets (an OCI bundle's), for the child to set. */
+static int caps_build(const struct sandbox_caps *c, struct child_plan *p)
+{
+	p->caps = cap_init();
+	if (!p->caps)
+		return -ENOMEM;
+	for (unsigned n = 0; n <= p->cap_last && n < 64; n++) {
+		cap_value_t v = (cap_value_t)n;
+		uint64_t bit = 1ULL << n;
+		if (((c->effective & bit) &&
+		     cap_set_flag(p->caps, CAP_EFFECTIVE, 1, &v, CAP_SET)) ||
+		    ((c->permitted & bit) &&
+		     cap_set_flag(p->caps, CAP_PERMITTED, 1, &v, CAP_SET)) ||
+		    ((c->inheritable & bit) &&
+		     cap_set_flag(p->caps, CAP_INHERITABLE, 1, &v, CAP_SET)))
+			return -EINVAL;
+	}
+	/* Ambient ones must be permitted and inheritable; effective ones permitted. */
+	if ((c->ambient & ~(c->permitted & c->inheritable)) || (c->effective & ~c->permitted))
+		return -EINVAL;
+	p->cap_bounding = c->bounding;
+	p->cap_ambient = c->ambient;
+	return 0;
 }
 
 static int plan_build(struct child_plan *p, const struct sandbox_spec *spec)
@@ -138,7 +174,26 @@ static int plan_build(struct child_plan *p, const struct sandbox_spec *spec)
 		.cap_last = (unsigned)cap_max_bits() - 1,
 		.filter = spec->filter,
 		.envp = spec->envp,
+		.start_fd = -1,
+		.console_fd = -1,
+		.share_uts = spec->share_uts,
+		.root_readonly = spec->root_readonly,
+		.rlimits = spec->rlimits,
+		.nrlimits = spec->nrlimits,
+		.groups = spec->groups,
+		.ngroups = spec->ngroups,
+		.mounts = spec->mounts,
+		.nmounts = spec->nmounts,
+		.masked = spec->masked,
+		.readonly = spec->readonly,
 	};
+	for (unsigned i = 0; i < spec->nmounts; i++)
+		p->nbind_mounts += !strcmp(spec->mounts[i].type, "bind");
+	if (spec->caps) {
+		int r = caps_build(spec->caps, p);
+		if (r < 0)
+			return r;
+	}
 	snprintf(p->tmp_opts, sizeof(p->tmp_opts), "size=%" PRIu64 ",mode=1777", spec->tmp_bytes);
 	for (int i = 0; i < 3; i++)
 		if ((p->stdio[i] = dup_high(spec->stdio[i])) < -1)
@@ -171,7 +226,7 @@ static int plan_build(struct child_plan *p, const struct sandbox_spec *spec)
 	}
 	while (spec->argv && spec->argv[argc])
 		argc++;
-	char **argv = calloc(argc + 7, sizeof(char *));
+	char **argv = calloc(argc + 9, sizeof(char *));
 	if (!argv)
 		return -ENOMEM;
 	size_t a = 0;
@@ -189,6 +244,16 @@ static int plan_build(struct child_plan *p, const struct sandbox_spec *spec)
 		p->status_fd = dup_high(spec->status_fd);
 		if (p->log_fd < 0 || p->status_fd < 0)
 			return p->log_fd < 0 ? p->log_fd : p->status_fd;
+	}
+	if (spec->start_fd > 2) {
+		argv[a++] = "--start";
+		if ((p->start_fd = dup_high(spec->start_fd)) < 0)
+			return p->start_fd;
+	}
+	if (spec->console_fd > 2) {
+		argv[a++] = "--console";
+		if ((p->console_fd = dup_high(spec->console_fd)) < 0)
+			return p->console_fd;
 	}
 	argv[a++] = "--";
 	memcpy(argv + a, spec->argv, argc * sizeof(char *));
@@ -209,6 +274,14 @@ static int spec_check(const struct sandbox_spec *spec)
 		return -EINVAL;
 	if (spec->layer_dir && (spec->layer_dir[0] != '/' || !spec->writable_bytes))
 		return -EINVAL;
+	if (spec->nmounts > SANDBOX_MAX_MOUNTS || (spec->share_uts && spec->hostname))
+		return -EINVAL;
+	for (unsigned i = 0; i < spec->nmounts; i++) {
+		const struct sandbox_mount *m = &spec->mounts[i];
+		if (!m->type || !m->target || m->target[0] != '/' ||
+		    (!strcmp(m->type, "bind") && (!m->source || m->source[0] != '/')))
+			return -EINVAL;
+	}
 	for (const char *const *d = spec->devices; d && d[0]; d += 2)
 		if (d[0][0] != '/' || !d[1] || !d[1][0] || strchr(d[1], '/') ||
 		    !strcmp(d[1], ".") || !strcmp(d[1], ".."))
@@ -264,8 +337,23 @@ static int send_mounts(int sock, pid_t pid, const struct sandbox_spec *spec, con
 		fds[n++] = m->binds[i];
 	for (unsigned i = 0; i < m->ndevices; i++)
 		fds[n++] = m->devices[i];
+	for (unsigned i = 0; i < spec->nmounts; i++) {
+		const struct sandbox_mount *o = &spec->mounts[i];
+		if (strcmp(o->type, "bind"))
+			continue;
+		r = rootfs_clone_mount(o->source, o->recursive, o->attrs, userns);
+		if (r < 0) {
+			fds_close(fds + CHILD_MNT_BINDS + m->nbinds + m->ndevices,
+				  n - (CHILD_MNT_BINDS + m->nbinds + m->ndevices));
+			return r;
+		}
+		fds[n++] = r;
+	}
 	_Static_assert(CHILD_MAX_MOUNTS <= CTL_MAX_FDS, "one message carries every mount");
-	return ctl_send_fds(sock, &(char){ 1 }, 1, fds, n);
+	unsigned first = CHILD_MNT_BINDS + m->nbinds + m->ndevices;
+	r = ctl_send_fds(sock, &(char){ 1 }, 1, fds, n);
+	fds_close(fds + first, n - first);
+	return r;
 }
 
 /* The directory of scratch mount points. The directories above it are made searchable,
@@ -367,9 +455,11 @@ int sandbox_start(const struct sandbox_spec *spec, const char *init_path, struct
 	if (syscall(SYS_setgroups, 0, NULL) < 0)
 		FAIL(STAGE_USER, -errno);
 	struct clone_args args = {
-		.flags = CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC |
-			 CLONE_NEWNET | CLONE_PIDFD | CLONE_INTO_CGROUP |
-			 (spec->time_ns ? CLONE_NEWTIME : 0),
+		.flags = CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_PIDFD |
+			 CLONE_INTO_CGROUP | (spec->time_ns ? CLONE_NEWTIME : 0) |
+			 (spec->share_uts ? 0 : CLONE_NEWUTS) |
+			 (spec->share_ipc ? 0 : CLONE_NEWIPC) |
+			 (spec->share_net ? 0 : CLONE_NEWNET),
 		.pidfd = (uint64_t)(uintptr_t)&pidfd,
 		.exit_signal = SIGCHLD,
 		.cgroup = (uint64_t)sb->cg->v2_fd,
@@ -383,7 +473,7 @@ int sandbox_start(const struct sandbox_spec *spec, const char *init_path, struct
 	sb->pidfd = pidfd;
 	closep(&child_fd);
 
-	r = idmap_write_maps(pid, sb->uid_base);
+	r = idmap_write_maps(pid, sb->uid_base, spec->ngroups > 0);
 	if (r < 0)
 		FAIL_AFTER_CLONE(STAGE_IDMAP, r);
 	r = send_mounts(parent_fd, pid, spec, init, sb->uid_base, &mounts);
@@ -395,7 +485,7 @@ int sandbox_start(const struct sandbox_spec *spec, const char *init_path, struct
 	r = cgroup_attach_v1(sb->cg, pid);
 	if (r < 0)
 		FAIL_AFTER_CLONE(STAGE_ATTACH, r);
-	r = net_lo_up(pid);
+	r = spec->share_net ? 0 : net_lo_up(pid);
 	if (r == 0 && spec->on_netns)
 		r = spec->on_netns(pid, spec->userdata);
 	if (r < 0)

@@ -20,9 +20,35 @@ struct cgroup;
 struct sandbox_limits {
 	uint64_t memory_bytes; /* 0 = unlimited */
 	uint32_t cpu_milli;    /* thousandths of a core; 0 = unlimited */
+	uint32_t cpu_weight;   /* cgroup v2's cpu.weight (1-10000; v1: shares = weight *
+				* 1024 / 100); 0 = the default */
 	uint64_t pids;	       /* 0 = unlimited */
 	uint64_t timeout_ns;   /* wall clock; 0 = none */
 	bool memory_account;   /* a memory cgroup even without a limit, to meter it */
+	bool cpu_account;      /* hybrid: a v1 cpuacct cgroup too (what OCI tools read) */
+};
+
+/* A mount an OCI bundle asks for (sbx-oci), made in the sandbox's root before it is
+ * entered, at a target resolved inside that root (missing directories made). */
+#define SANDBOX_MAX_MOUNTS 32
+struct sandbox_mount {
+	const char *type;   /* "bind", "tmpfs", "sysfs", "mqueue" or "cgroup2" (of the
+			     * sandbox's own cgroup namespace: made once it has one) */
+	const char *source; /* bind: a host path (a directory or a file) */
+	const char *target; /* absolute, inside the sandbox */
+	uint64_t attrs;	    /* MOUNT_ATTR_RDONLY, _NOSUID, _NODEV, _NOEXEC */
+	const char *data;   /* tmpfs: its options ("size=64m,mode=755"), or NULL */
+	bool recursive;	    /* bind: with the mounts below the source */
+};
+
+struct sandbox_rlimit {
+	int resource; /* RLIMIT_* */
+	uint64_t soft, hard;
+};
+
+/* Capability sets of the workload's PID 1 (cap numbers as bits); without them, none. */
+struct sandbox_caps {
+	uint64_t bounding, effective, permitted, inheritable, ambient;
 };
 
 struct sandbox_spec {
@@ -75,6 +101,27 @@ struct sandbox_spec {
 	/* Device nodes granted to the sandbox (GPUs): pairs of a host node and its name in
 	 * /dev; NULL-terminated, or NULL. */
 	const char *const *devices;
+	/* OCI containers (sbx-oci). @start_fd (> 2): sbx-init waits for a byte on it before
+	 * it starts the workload (EOF: it exits without). @console_fd (> 2): a unix socket
+	 * over which sbx-init sends the master of a terminal of the sandbox's own devpts,
+	 * the workload's stdio and controlling terminal. */
+	int start_fd, console_fd;
+	/* The launcher's own namespace of that kind (joined beforehand: a pod's), not a new
+	 * one. */
+	bool share_net, share_ipc, share_uts;
+	/* With writable_bytes: the root made read-only once its mounts are in place (their
+	 * mount points may be made in the writable layer first). */
+	bool root_readonly;
+	const struct sandbox_caps *caps; /* NULL: none */
+	const gid_t *groups;		 /* supplementary groups (with set_user) */
+	unsigned ngroups;
+	const struct sandbox_rlimit *rlimits;
+	unsigned nrlimits;
+	const struct sandbox_mount *mounts;
+	unsigned nmounts;
+	/* Paths hidden (a file: /dev/null over it; a directory: an empty read-only tmpfs)
+	 * and made read-only, when they exist; NULL-terminated, or NULL. */
+	const char *const *masked, *const *readonly;
 };
 
 /* "256M", "1G", "512k", "1048576": binary units, case-insensitive, optional "iB"/"B". */
