@@ -64,7 +64,7 @@ SBXD_SRCS := host/sbxd.c host/options.c \
 	host/sys/nvml.c host/sys/layer.c host/sys/criu.c host/sys/netlink.c host/sys/nft.c \
 	host/sys/tree.c host/sys/unpack.c host/sys/recorder.c host/domain/images.c host/domain/templates.c \
 	host/billing/ledger.c \
-	host/domain/reply.c host/domain/box.c host/domain/metering.c host/domain/launch.c host/domain/lifecycle.c host/domain/readopt.c host/domain/exec.c host/domain/watch.c host/domain/files.c host/domain/logs.c host/domain/bill.c host/domain/gpu.c host/domain/snap.c host/domain/checkpoint.c host/domain/fork.c host/domain/restore.c host/domain/network.c host/domain/netguard.c \
+	host/domain/reply.c host/domain/box.c host/domain/metering.c host/domain/launch.c host/domain/lifecycle.c host/domain/readopt.c host/domain/exec.c host/domain/watch.c host/domain/files.c host/domain/logs.c host/domain/bill.c host/domain/gpu.c host/domain/snap.c host/domain/checkpoint.c host/domain/fork.c host/domain/restore.c host/domain/network.c host/domain/netguard.c host/domain/oci.c \
 	host/edge/server.c host/edge/budget.c host/edge/reply.c host/edge/listen.c host/edge/api.c host/edge/metrics.c host/edge/export.c \
 	host/edge/e2b.c
 SBXD_LIBS := -luring -lsqlite3 -lcrypto -lpthread -lbpf -ldl -lnftables -larchive -lz
@@ -73,6 +73,9 @@ SBX_SRCS := tools/sbx/main.c tools/sbx/common.c tools/sbx/runopts.c tools/sbx/ru
 	tools/sbx/create.c tools/sbx/exec.c tools/sbx/cp.c tools/sbx/ls.c tools/sbx/inspect.c \
 	tools/sbx/rm.c tools/sbx/logs.c tools/sbx/usage.c tools/sbx/snap.c tools/sbx/top.c \
 	tools/sbx/bill.c tools/sbx/gpus.c tools/sbx/port.c tools/sbx/image.c
+# The OCI runtime (runc's command line) for containerd.
+OCI_SRCS := tools/oci/main.c tools/oci/config.c tools/oci/state.c tools/oci/run.c \
+	tools/oci/exec.c tools/oci/ctl.c tools/oci/register.c
 
 # eBPF: CO-RE objects against this kernel's BTF, and libbpf skeletons; all generated.
 BPF_OBJS := $(patsubst bpf/%.bpf.c,$(B)/bpf/%.bpf.o,$(wildcard bpf/*.bpf.c))
@@ -90,7 +93,7 @@ BENCH := $(B)/bench-launch $(B)/bench-sbxd $(B)/bench-meter
 
 .PHONY: all run demo test check-build check-layers bench fuzz format format-check clean setup images
 .SECONDARY:
-all: $(B)/sbx $(B)/sbxd $(B)/sbx-init $(IMAGES)
+all: $(B)/sbx $(B)/sbxd $(B)/sbx-init $(B)/sbx-oci $(IMAGES)
 
 $(SETUP): tools/setup.sh
 	@mkdir -p $(B)
@@ -116,6 +119,11 @@ $(B)/sbx: $(SBX_SRCS:%.c=$(B)/%.o) $(B)/tools/client.o $(B)/host/sys/meter.o $(B
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ -Wl,-Bstatic $(PKG_LIBS) -Wl,-Bdynamic -lhttp_parser -lbpf \
 		-lsqlite3
+
+$(B)/sbx-oci: $(OCI_SRCS:%.c=$(B)/%.o) $(B)/tools/client.o $(B)/host/sys/usage.o \
+		$(B)/host/sys/meter.o $(LIBHOST) $(LIBSANDBOX)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ -Wl,-Bstatic $(PKG_LIBS) -Wl,-Bdynamic -lhttp_parser -lbpf
 
 $(B)/bpf/vmlinux.h: | $(SETUP)
 	@mkdir -p $(dir $@)

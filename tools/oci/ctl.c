@@ -1,0 +1,511 @@
+// SPDX-License-Identifier: MIT
+/* The commands on a container that exists: state, kill, delete, ps, list, pause, resume,
+ * update, events; and features. Each reads the container's record, then asks the kernel
+ * (its process, by pid and start time; its cgroups). */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../../host/sys/usage.h"
+#include "../../sandbox/macro.h"
+#include "../../sandbox/sandbox.h"
+#include "oci.h"
+
+static json_t *rfc3339(int64_t ns)
+{
+	char buf[64];
+	struct tm tm;
+	time_t s = (time_t)(ns / 1000000000);
+
+	gmtime_r(&s, &tm);
+	size_t n = strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf + n, sizeof(buf) - n, ".%09" PRId64 "Z", ns % 1000000000);
+	return json_string(buf);
+}
+
+static int print_json(json_t *j)
+{
+	char *t = j ? json_dumps(j, JSON_INDENT(2)) : NULL;
+	json_decref(j);
+	if (!t)
+		return oci_error("out of memory");
+	printf("%s\n", t);
+	free(t);
+	return fflush(stdout) == 0 ? 0 : -1;
+}
+
+static json_t *state_json(const struct oci_state *s)
+{
+	const char *status = oci_status(s);
+	return json_pack("{s:s, s:s, s:i, s:s, s:s, s:s, s:o, s:s, s:O*}", "ociVersion",
+			 OCI_VERSION, "id", s->id, "pid", strcmp(status, "stopped") ? (int)s->pid : 0,
+			 "status", status, "bundle", s->bundle ?: "", "rootfs", s->rootfs ?: "",
+			 "created", rfc3339(s->created_ns), "owner", "", "annotations",
+			 s->annotations);
+}
+
+/* Loads the one container id of @argv past its flags (which @flag takes, returning
+ * whether it knew one). */
+static int one_container(int argc, char **argv, struct oci_state *st,
+			 bool (*flag)(int argc, char **argv, int *i, void *ud), void *ud,
+			 char **rest)
+{
+	const char *id = NULL;
+	int i;
+
+	for (i = 1; i < argc; i++) {
+		if (argv[i][0] == '-' && argv[i][1]) {
+			if (!flag || !flag(argc, argv, &i, ud))
+				return oci_error("%s: unknown flag %s", argv[0], argv[i]);
+			continue;
+		}
+		if (!id) {
+			id = argv[i];
+			continue;
+		}
+		if (rest && !*rest) {
+			*rest = argv[i];
+			continue;
+		}
+		return oci_error("%s: unexpected argument %s", argv[0], argv[i]);
+	}
+	if (!id)
+		return oci_error("%s: a container id is needed", argv[0]);
+	return oci_state_load(id, st) < 0 ? -1 : 0;
+}
+
+int cmd_state(int argc, char **argv)
+{
+	struct oci_state st;
+
+	if (one_container(argc, argv, &st, NULL, NULL, NULL) < 0)
+		return -1;
+	int r = print_json(state_json(&st));
+	oci_state_clear(&st);
+	return r;
+}
+
+/* A signal to the container's PID 1 through a pidfd of the process its record names. */
+static int signal_init(const struct oci_state *st, int sig)
+{
+	int fd = (int)syscall(SYS_pidfd_open, st->pid, 0);
+	uint64_t t;
+
+	if (fd < 0 || sandbox_start_time(st->pid, &t) < 0 || t != st->start_time) {
+		if (fd >= 0)
+			close(fd);
+		return -ESRCH;
+	}
+	int r = (int)syscall(SYS_pidfd_send_signal, fd, sig, NULL, 0);
+	int e = errno;
+	close(fd);
+	return r < 0 ? -e : 0;
+}
+
+static bool kill_flag(int argc, char **argv, int *i, void *ud)
+{
+	(void)argc;
+	if (strcmp(argv[*i], "--all") && strcmp(argv[*i], "-a"))
+		return false;
+	*(bool *)ud = true;
+	return true;
+}
+
+int cmd_kill(int argc, char **argv)
+{
+	struct oci_state st;
+	char *sig_arg = NULL;
+	bool all = false;
+
+	if (one_container(argc, argv, &st, kill_flag, &all, &sig_arg) < 0)
+		return -1;
+	int sig = signal_parse(sig_arg), r;
+	if (sig < 0) {
+		oci_state_clear(&st);
+		return oci_error("kill: unknown signal %s", sig_arg);
+	}
+	if (all && st.cg) {
+		r = cgroup_signal(st.cg, sig);
+		if (sig == SIGKILL)
+			(void)cgroup_kill(st.cg);
+	} else {
+		r = oci_alive(&st) ? signal_init(&st, sig) : -ESRCH;
+	}
+	if (r == -ESRCH)
+		oci_error("kill %s: container not running", st.id);
+	else if (r < 0)
+		oci_error("kill %s: %s", st.id, strerror(-r));
+	oci_state_clear(&st);
+	return r < 0 ? -1 : 0;
+}
+
+static bool force_flag(int argc, char **argv, int *i, void *ud)
+{
+	(void)argc;
+	if (strcmp(argv[*i], "--force") && strcmp(argv[*i], "-f"))
+		return false;
+	*(bool *)ud = true;
+	return true;
+}
+
+static void rm_state_dir(const char *id)
+{
+	char dir[PATH_MAX], path[PATH_MAX + 16];
+
+	oci_dir(id, dir);
+	snprintf(path, sizeof(path), "%s/start", dir);
+	(void)unlink(path);
+	snprintf(path, sizeof(path), "%s/state.json", dir);
+	(void)unlink(path);
+	(void)rmdir(dir);
+}
+
+int cmd_delete(int argc, char **argv)
+{
+	struct oci_state st;
+	bool force = false;
+	int r;
+
+	r = one_container(argc, argv, &st, force_flag, &force, NULL);
+	if (r < 0)
+		return -1;
+	const char *status = oci_status(&st);
+	if (!strcmp(status, "running") || !strcmp(status, "paused")) {
+		if (!force) {
+			oci_state_clear(&st);
+			return oci_error("delete %s: the container is %s (use --force)", argv[argc - 1],
+					 status);
+		}
+	}
+	/* Whatever still runs goes (a created container's PID 1 too), thawed first. */
+	if (st.cg) {
+		(void)cgroup_freeze(st.cg, false);
+		(void)cgroup_kill(st.cg);
+	}
+	/* sbxd closes its usage while the cgroups still tell it. */
+	oci_unregister(&st);
+	r = st.cg ? cgroup_destroy(st.cg) : 0;
+	st.cg = NULL;
+	if (r < 0 && r != -ENOENT) {
+		oci_state_clear(&st);
+		return oci_error("delete: its cgroups: %s", strerror(-r));
+	}
+	rm_state_dir(st.id);
+	oci_state_clear(&st);
+	return 0;
+}
+
+static bool format_flag(int argc, char **argv, int *i, void *ud)
+{
+	const char *a = argv[*i];
+	if (!strncmp(a, "--format=", 9) || !strncmp(a, "-f=", 3)) {
+		*(const char **)ud = strchr(a, '=') + 1;
+		return true;
+	}
+	if ((strcmp(a, "--format") && strcmp(a, "-f")) || *i + 1 >= argc)
+		return false;
+	*(const char **)ud = argv[++*i];
+	return true;
+}
+
+int cmd_ps(int argc, char **argv)
+{
+	struct oci_state st;
+	const char *format = "table";
+	char path[PATH_MAX];
+
+	if (one_container(argc, argv, &st, format_flag, &format, NULL) < 0)
+		return -1;
+	if (strcmp(format, "json") && strcmp(format, "table")) {
+		oci_state_clear(&st);
+		return oci_error("ps: --format json or table, not %s", format);
+	}
+	json_t *pids = json_array();
+	snprintf(path, sizeof(path), "%s/cgroup.procs", st.cg ? st.cg->v2_path : "/nonexistent");
+	FILE *f = fopen(path, "re");
+	for (long p; f && fscanf(f, "%ld", &p) == 1;)
+		json_array_append_new(pids, json_integer(p));
+	if (f)
+		fclose(f);
+	oci_state_clear(&st);
+	if (!strcmp(format, "json"))
+		return print_json(pids);
+	size_t i;
+	json_t *e;
+	printf("PID\n");
+	json_array_foreach (pids, i, e)
+		printf("%" JSON_INTEGER_FORMAT "\n", json_integer_value(e));
+	json_decref(pids);
+	return 0;
+}
+
+int cmd_list(int argc, char **argv)
+{
+	const char *format = "table";
+	int i = 0;
+
+	for (i = 1; i < argc; i++)
+		if (!format_flag(argc, argv, &i, &format) && strcmp(argv[i], "-q") &&
+		    strcmp(argv[i], "--quiet"))
+			return oci_error("list: unknown argument %s", argv[i]);
+	DIR *d = opendir(G.root);
+	json_t *all = json_array();
+	for (struct dirent *e; d && (e = readdir(d));) {
+		struct oci_state st;
+		if (e->d_name[0] == '.' || !oci_id_valid(e->d_name) ||
+		    oci_state_load(e->d_name, &st) < 0)
+			continue;
+		json_array_append_new(all, state_json(&st));
+		oci_state_clear(&st);
+	}
+	if (d)
+		closedir(d);
+	if (!strcmp(format, "json"))
+		return print_json(all);
+	size_t k;
+	json_t *c;
+	printf("ID\tPID\tSTATUS\tBUNDLE\n");
+	json_array_foreach (all, k, c)
+		printf("%s\t%" JSON_INTEGER_FORMAT "\t%s\t%s\n",
+		       json_string_value(json_object_get(c, "id")),
+		       json_integer_value(json_object_get(c, "pid")),
+		       json_string_value(json_object_get(c, "status")),
+		       json_string_value(json_object_get(c, "bundle")));
+	json_decref(all);
+	return 0;
+}
+
+static int freeze(int argc, char **argv, bool frozen)
+{
+	struct oci_state st;
+
+	if (one_container(argc, argv, &st, NULL, NULL, NULL) < 0)
+		return -1;
+	const char *status = oci_status(&st);
+	int r = 0;
+	if (strcmp(status, frozen ? "running" : "paused"))
+		r = oci_error("%s %s: the container is %s", argv[0], st.id, status);
+	else if ((r = cgroup_freeze(st.cg, frozen)) < 0)
+		r = oci_error("%s %s: %s", argv[0], st.id, strerror(-r));
+	oci_state_clear(&st);
+	return r;
+}
+
+int cmd_pause(int argc, char **argv)
+{
+	return freeze(argc, argv, true);
+}
+
+int cmd_resume(int argc, char **argv)
+{
+	return freeze(argc, argv, false);
+}
+
+static bool resources_flag(int argc, char **argv, int *i, void *ud)
+{
+	const char *a = argv[*i];
+	if (!strncmp(a, "--resources=", 12) || !strncmp(a, "-r=", 3)) {
+		*(const char **)ud = strchr(a, '=') + 1;
+		return true;
+	}
+	if ((strcmp(a, "--resources") && strcmp(a, "-r")) || *i + 1 >= argc)
+		return false;
+	*(const char **)ud = argv[++*i];
+	return true;
+}
+
+int cmd_update(int argc, char **argv)
+{
+	struct oci_state st;
+	const char *file = NULL;
+	json_error_t jerr;
+	json_t *res;
+	bool m = false, c = false, p = false;
+	int r = -1;
+
+	if (one_container(argc, argv, &st, resources_flag, &file, NULL) < 0)
+		return -1;
+	if (!file) {
+		oci_state_clear(&st);
+		return oci_error("update: --resources FILE (or -) is needed");
+	}
+	res = !strcmp(file, "-") ? json_loadf(stdin, 0, &jerr) : json_load_file(file, 0, &jerr);
+	struct sandbox_limits lim = {
+		.memory_bytes = (uint64_t)json_integer_value(json_object_get(st.limits, "memory")),
+		.cpu_milli = (uint32_t)json_integer_value(json_object_get(st.limits, "cpu_milli")),
+		.cpu_weight = (uint32_t)json_integer_value(json_object_get(st.limits, "cpu_weight")),
+		.pids = (uint64_t)json_integer_value(json_object_get(st.limits, "pids")),
+	};
+	if (!res)
+		oci_error("update: --resources: %s", jerr.text);
+	else if (strcmp(oci_status(&st), "stopped") &&
+		 oci_resources_parse(res, "resources", &lim, &m, &c, &p) == 0) {
+		int e = cgroup_set_limits(st.cg, &lim);
+		if (e < 0)
+			oci_error("update %s: %s", st.id,
+				  e == -EOPNOTSUPP ? "a limit the container was created without"
+						   : strerror(-e));
+		else {
+			json_decref(st.limits);
+			st.limits = json_pack("{s:I, s:i, s:i, s:I}", "memory",
+					      (json_int_t)lim.memory_bytes, "cpu_milli",
+					      (int)lim.cpu_milli, "cpu_weight", (int)lim.cpu_weight,
+					      "pids", (json_int_t)lim.pids);
+			r = oci_state_save(&st);
+		}
+	} else if (!strcmp(oci_status(&st), "stopped")) {
+		oci_error("update %s: the container is stopped", st.id);
+	}
+	json_decref(res);
+	oci_state_clear(&st);
+	return r;
+}
+
+static uint64_t read_u64(const char *dir, const char *file, const char *key)
+{
+	char path[PATH_MAX];
+	uint64_t v = 0;
+
+	if (!dir)
+		return 0;
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		(void)usage_pread(fd, key, &v);
+		close(fd);
+	}
+	return v;
+}
+
+/* runc's stats shape, from the container's cgroups. */
+static json_t *stats_json(const struct oci_state *st)
+{
+	const struct cgroup *cg = st->cg;
+	bool hybrid = cg->mode == CGROUP_HYBRID;
+	uint64_t mem = 0;
+	(void)usage_memory_now(cg, &mem);
+	const char *mdir = hybrid ? cg->v1_path[CG_V1_MEMORY] : cg->v2_path;
+	const char *pdir = hybrid ? cg->v1_path[CG_V1_PIDS] : cg->v2_path;
+	uint64_t peak = hybrid ? read_u64(mdir, "memory.max_usage_in_bytes", NULL)
+			       : read_u64(mdir, "memory.peak", NULL);
+	uint64_t limit = (uint64_t)json_integer_value(json_object_get(st->limits, "memory"));
+	uint64_t plimit = (uint64_t)json_integer_value(json_object_get(st->limits, "pids"));
+
+	return json_pack(
+		"{s:s, s:s, s:{s:{s:{s:I, s:I, s:I}}, s:{s:{s:I, s:I, s:I, s:I}}, s:{s:I, s:I}}}",
+		"type", "stats", "id", st->id, "data", "cpu", "usage", "total",
+		(json_int_t)(read_u64(cg->v2_path, "cpu.stat", "usage_usec") * 1000), "user",
+		(json_int_t)(read_u64(cg->v2_path, "cpu.stat", "user_usec") * 1000), "kernel",
+		(json_int_t)(read_u64(cg->v2_path, "cpu.stat", "system_usec") * 1000), "memory",
+		"usage", "usage", (json_int_t)mem, "max", (json_int_t)peak, "limit",
+		(json_int_t)limit, "failcnt",
+		(json_int_t)(hybrid ? read_u64(mdir, "memory.failcnt", NULL)
+				    : read_u64(mdir, "memory.events", "max")),
+		"pids", "current", (json_int_t)read_u64(pdir, "pids.current", NULL), "limit",
+		(json_int_t)plimit);
+}
+
+struct events_opts {
+	bool stats;
+	unsigned interval;
+};
+
+static bool events_flag(int argc, char **argv, int *i, void *ud)
+{
+	struct events_opts *o = ud;
+	const char *a = argv[*i], *v = NULL;
+	if (!strcmp(a, "--stats")) {
+		o->stats = true;
+		return true;
+	}
+	if (!strncmp(a, "--interval=", 11))
+		v = a + 11;
+	else if (!strcmp(a, "--interval") && *i + 1 < argc)
+		v = argv[++*i];
+	if (!v)
+		return false;
+	uint64_t ns;
+	if (spec_parse_duration(v, &ns) < 0 || ns < 100000000ULL || ns > 3600000000000ULL)
+		return false;
+	o->interval = (unsigned)(ns / 1000000);
+	return true;
+}
+
+int cmd_events(int argc, char **argv)
+{
+	struct oci_state st;
+	struct events_opts o = { .interval = 5000 };
+
+	if (one_container(argc, argv, &st, events_flag, &o, NULL) < 0)
+		return -1;
+	int r = 0;
+	if (!st.cg)
+		r = oci_error("events %s: no cgroups", st.id);
+	while (r == 0) {
+		json_t *j = stats_json(&st);
+		char *t = j ? json_dumps(j, JSON_COMPACT) : NULL;
+		json_decref(j);
+		if (!t) {
+			r = oci_error("events: out of memory");
+			break;
+		}
+		printf("%s\n", t);
+		free(t);
+		fflush(stdout);
+		if (o.stats || !oci_alive(&st))
+			break;
+		struct timespec ts = { o.interval / 1000, (long)(o.interval % 1000) * 1000000 };
+		nanosleep(&ts, NULL);
+	}
+	oci_state_clear(&st);
+	return r;
+}
+
+int cmd_features(int argc, char **argv)
+{
+	(void)argv;
+	if (argc != 1)
+		return oci_error("features: no arguments");
+	json_t *j = json_pack(
+		"{s:s, s:s, s:[s,s,s,s,s,s,s,s,s,s,s,s], s:[], "
+		"s:{s:[s,s,s,s,s,s,s,s], s:[s,s,s,s,s,s,s,s,s,s,s,s,s,s,s,s], "
+		"s:{s:b, s:b, s:b}, s:{s:b, s:[], s:[], s:[], s:[]}, s:{s:b}, s:{s:b}}, "
+		"s:{s:s, s:s}}",
+		"ociVersionMin", "1.0.0", "ociVersionMax", OCI_VERSION, "mountOptions", "ro", "rw",
+		"nosuid", "suid", "nodev", "dev", "noexec", "exec", "bind", "rbind", "private",
+		"rprivate", "hooks", "linux", "namespaces", "pid", "network", "mount", "ipc", "uts",
+		"user", "cgroup", "time", "capabilities", "CAP_CHOWN", "CAP_DAC_OVERRIDE",
+		"CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW", "CAP_SETGID", "CAP_SETUID",
+		"CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL",
+		"CAP_AUDIT_WRITE", "CAP_SYS_PTRACE", "CAP_NET_ADMIN", "cgroup", "v1", true, "v2",
+		true, "systemd", false, "seccomp", "enabled", true, "actions", "operators", "archs",
+		"knownFlags", "apparmor", "enabled", false, "selinux", "enabled", false,
+		"annotations", "io.github.sbx.runtime", "sbx-oci", "io.github.sbx.isolation",
+		"user namespace with a host id range of its own; sbx seccomp by default");
+	return print_json(j);
+}
+
+int cmd_checkpoint(int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	return oci_error("checkpoint: not supported by sbx-oci yet (sbxd's own sandboxes "
+			 "checkpoint with `sbx checkpoint`)");
+}
+
+int cmd_restore(int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	return oci_error("restore: not supported by sbx-oci yet");
+}
