@@ -416,6 +416,7 @@ static int start_loop(void)
 	if (r < 0)
 		logmsg(0, "state database: reading snapshots: %s", strerror(-r));
 	r = box_readopt_all();
+	oci_spool_scan();
 	if (r < 0)
 		logmsg(0, "state database: reading sandboxes: %s", strerror(-r));
 	net_start();

@@ -178,6 +178,8 @@ json_t *box_json(const struct box *b)
 			      json_incref(b->spec));
 	if (b->req.image_id)
 		json_object_set_new(j, "image_id", json_string(b->req.image_id));
+	if (box_oci_container(b))
+		json_object_set_new(j, "container_id", json_string(box_oci_container(b)));
 	if (b->pooled)
 		json_object_set_new(j, "pooled", json_true());
 	json_object_set_new(j, "exit_code",

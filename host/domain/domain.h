@@ -334,6 +334,16 @@ void box_maybe_free(struct box *b);
 int box_ctl_connect(struct box *b);
 /* Its PID 1 exited: records it and tears it down. */
 void box_exited(struct box *b);
+
+/* oci.c: containers of sbx-oci (containerd's runtime), metered and billed here. */
+/* The container id of an OCI container's sandbox, or NULL for sbxd's own. */
+const char *box_oci_container(const struct box *b);
+/* A container's record (sbx-oci's JSON): registered (adopted by pid, start time and
+ * cgroup) or, with @end (and @id its sandbox id), its end. *ret: the sandbox. */
+int oci_register(const char *body, size_t len, bool end, const char *id, json_t **ret,
+		 struct why *why);
+/* The records sbx-oci spooled while sbxd was away: registered, or closed. */
+void oci_spool_scan(void);
 /* A restore of @s into a new sandbox, answered on @rp. */
 int box_create_from(struct reply *rp, struct snap *s, struct why *why);
 /* The same, with @labels (an object of strings; not taken) added to the snapshot's. */

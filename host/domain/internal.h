@@ -106,6 +106,9 @@ int snap_persist(struct snap *s, const char *state);
 /* Removes @s (on a worker), answering @rp (held) when done, if not NULL. */
 void snap_remove(struct snap *s, struct reply *rp);
 
+/* oci.c: a lost OCI container's end, from sbx-oci's spool if it left one there. */
+void oci_readopt_lost(struct box *b);
+
 /* fork.c: @count copies of @s, answered on @rp (held by the caller; taken). */
 void fork_start(struct reply *rp, struct snap *s, unsigned count, int64_t t0);
 

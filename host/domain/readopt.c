@@ -151,7 +151,8 @@ static int readopt_adopt(struct box *b, const struct store_sandbox *s)
 	/* A checkpoint that sbxd did not live to finish left it frozen. */
 	if (r == 0)
 		(void)cgroup_freeze(b->sb->cg, false);
-	int cr = r == 0 ? ctl_open(b) : 0;
+	/* An OCI container has no control channel: sbx-oci's exec joins it. */
+	int cr = r == 0 && !box_oci_container(b) ? ctl_open(b) : 0;
 	if (cr < 0) {
 		/* It lives but cannot take commands: not a sandbox we can serve. */
 		logmsg(1, "sandbox %s: control channel: %s; stopping it", b->id, strerror(-cr));
@@ -209,6 +210,7 @@ static void readopt_lost(struct box *b, const struct store_sandbox *s)
 		b->ended_ns = b->bill.billed_until ? b->bill.billed_until : b->created_ns;
 	if (b->ended_ns < b->bill.billed_until)
 		b->ended_ns = b->bill.billed_until;
+	oci_readopt_lost(b);
 	usage_finalize(b);
 	box_persist(b);
 	logmsg(2, "sandbox %s ended while sbxd was down (%d)", b->id, b->exit_code);

@@ -196,6 +196,41 @@ static bool method_is(struct conn *c, struct http_request *req, int m1, int m2)
 	return false;
 }
 
+/* A running OCI container is containerd's to run, exec in and stop: here it is only
+ * looked at (GET). Answers 409 and returns true when @req would do more. */
+static bool oci_refused(struct conn *c, struct http_request *req, const struct box *b)
+{
+	if (!box_oci_container(b) || b->state != BOX_RUNNING || req->method == HTTP_GET ||
+	    req->method == HTTP_HEAD)
+		return false;
+	respond_error(c, 409, "conflict",
+		      "sandbox %s is container %.128s of containerd (sbx-oci): run, exec in and "
+		      "stop it there",
+		      b->id, box_oci_container(b));
+	return true;
+}
+
+/* POST /v1/oci/containers and /v1/oci/containers/ID/end: sbx-oci's registrations (the
+ * host's admins only). */
+static void route_oci(struct conn *c, struct http_request *req, char **parts, int n)
+{
+	struct why why = { "" };
+	json_t *j = NULL;
+
+	if (c->tenant || (n != 3 && (n != 5 || strcmp(parts[4], "end")))) {
+		respond_error(c, 404, "not_found", "no such endpoint");
+		return;
+	}
+	if (!method_is(c, req, HTTP_POST, HTTP_POST))
+		return;
+	int r = oci_register(req->body ? req->body : "", req->body_len, n == 5,
+			     n == 5 ? parts[3] : NULL, &j, &why);
+	if (r < 0)
+		respond_fail(c, r, why.msg);
+	else
+		respond_json(c, n == 5 ? 200 : 201, j);
+}
+
 static void route_sandbox(struct conn *c, struct http_request *req, const char *id, const char *sub)
 {
 	struct box *b = box_find(id, c->tenant);
@@ -212,6 +247,8 @@ static void route_sandbox(struct conn *c, struct http_request *req, const char *
 		respond_error(c, 404, "not_found", "no sandbox %s", safe);
 		return;
 	}
+	if (oci_refused(c, req, b))
+		return;
 	if (!sub) {
 		if (!method_is(c, req, HTTP_GET, HTTP_DELETE))
 			return;
@@ -380,6 +417,8 @@ static bool begin_upload(struct conn *c, struct http_request *req, const char *i
 			      text_printable(id, safe, sizeof(safe)));
 		return false;
 	}
+	if (oci_refused(c, req, b))
+		return false;
 	if (!file_path(c, req, &path))
 		return false;
 	if (req->chunked || req->content_length < 0) {
@@ -751,6 +790,11 @@ void api_handle(struct conn *c, struct http_request *req)
 			return;
 		}
 		route_sandbox(c, req, parts[2], n == 4 ? parts[3] : NULL);
+		return;
+	}
+	if (n >= 3 && n <= 5 && !strcmp(parts[0], "v1") && !strcmp(parts[1], "oci") &&
+	    !strcmp(parts[2], "containers")) {
+		route_oci(c, req, parts, n);
 		return;
 	}
 	if (n >= 2 && n <= 3 && !strcmp(parts[0], "v1") && !strcmp(parts[1], "images")) {

@@ -530,7 +530,8 @@ static json_t *sandbox_created_json(const struct box *b)
 static struct box *box_live(const char *id, const char *tenant)
 {
 	struct box *b = box_find(id, tenant);
-	return b && b->state == BOX_RUNNING && !b->killing ? b : NULL;
+	/* containerd's containers are not E2B sandboxes. */
+	return b && b->state == BOX_RUNNING && !b->killing && !box_oci_container(b) ? b : NULL;
 }
 
 /* A sandbox's E2B id: its first id, which a resumed one keeps (LABEL_ID). */
@@ -964,7 +965,7 @@ static void api_list(struct conn *c, struct http_request *req)
 	size_t i;
 	for (struct box *b = D.boxes_tail; b && running; b = b->prev)
 		if ((!c->tenant || !strcmp(c->tenant, b->tenant)) && b->state == BOX_RUNNING &&
-		    !b->killing && !b->pooled)
+		    !b->killing && !b->pooled && !box_oci_container(b))
 			json_array_append_new(all, sandbox_json(b));
 	for (struct snap *sp = D.snaps; sp && paused; sp = sp->next)
 		if (snap_is_pause(sp, c->tenant) && e2b_paused(snap_e2b_id(sp), c->tenant) == sp)
