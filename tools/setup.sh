@@ -16,7 +16,7 @@ PKGS=(
 	libjansson-dev libsqlite3-dev sqlite3 libhttp-parser-dev libssl-dev check
 	busybox-static bubblewrap hyperfine iproute2 util-linux procps curl
 	ca-certificates python3 xz-utils dpkg-dev prometheus libnftables-dev nftables
-	openssl libarchive-dev mmdebstrap zlib1g-dev
+	openssl libarchive-dev mmdebstrap zlib1g-dev containerd runc crun
 )
 # CRIU's build dependencies, from bookworm.
 CRIU_DEPS=(

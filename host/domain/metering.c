@@ -148,6 +148,11 @@ static json_t *usage_now(struct box *b)
 	json_t *u = usage_json(&src);
 	if (b->base || b->cpu_offset_ns)
 		usage_add_base(u, b->base, b->cpu_offset_ns);
+	/* No cgroup to read (an OCI container that ended while sbxd was away): the CPU its
+	 * base says, rather than none. */
+	if (!json_is_integer(json_object_get(u, "cpu_ns")) &&
+	    json_is_integer(json_object_get(b->base, "cpu_ns")))
+		json_object_set(u, "cpu_ns", json_object_get(b->base, "cpu_ns"));
 	if (b->restored_from)
 		json_object_set_new(u, "restored_from", json_string(b->restored_from));
 	return u;

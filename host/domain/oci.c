@@ -111,6 +111,8 @@ static int record_parse(json_t *j, struct record *r, struct why *why)
 	r->start_time = st > 0 ? (uint64_t)st : 0;
 	r->created_ns = json_integer_value(json_object_get(j, "created"));
 	r->annotations = json_object_get(j, "annotations");
+	if (json_is_null(r->annotations))
+		r->annotations = NULL;
 	r->limits = json_object_get(j, "limits");
 	r->ended = json_object_get(j, "ended");
 	if (json_is_null(r->ended))
@@ -127,7 +129,8 @@ static int record_parse(json_t *j, struct record *r, struct why *why)
 		json_t *v = json_array_get(json_object_get(cg, "v1"), (size_t)c);
 		r->v1[c] = json_string_value(v);
 		if (r->v1[c] && !cgroup_path_ours(r->v1[c], r->id))
-			return why_set(why, -EINVAL, "cgroup.v1: not a cgroup of this sbxd's sandboxes");
+			return why_set(why, -EINVAL,
+				       "cgroup.v1: not a cgroup of this sbxd's sandboxes");
 	}
 	if (r->annotations && !json_is_object(r->annotations))
 		return why_set(why, -EINVAL, "annotations: an object of strings");
@@ -147,9 +150,9 @@ static json_t *record_spec(const struct record *r, json_t *skipped)
 
 	json_object_foreach (r->annotations, k, v) {
 		const char *s = json_string_value(v);
-		if (!s || !k[0] || strlen(k) > 255 || strchr(k, '=') || json_string_length(v) > 4096 ||
-		    strlen(s) != json_string_length(v) || !strncmp(k, "sbx.", 4) ||
-		    n + 2 >= API_MAX_LABELS) {
+		if (!s || !k[0] || strlen(k) > 255 || strchr(k, '=') ||
+		    json_string_length(v) > 4096 || strlen(s) != json_string_length(v) ||
+		    !strncmp(k, "sbx.", 4) || n + 2 >= API_MAX_LABELS) {
 			json_array_append_new(skipped, json_string(k));
 			continue;
 		}

@@ -165,6 +165,8 @@ stop_sbxd() {
 	fi
 }
 cleanup() {
+	# What a test file started besides sbxd (its case_cleanup), first.
+	declare -F case_cleanup >/dev/null && case_cleanup
 	# A case that killed its daemon leaves sandboxes: a last one takes them back and
 	# stops them.
 	if [ -z "$SBXD_PID" ] && [ -e "$TMPD/state/sbx.db" ]; then

@@ -1,0 +1,371 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# sbx-oci under a real containerd (Debian's, started by each case with a root, state and
+# socket of its own in $TMPD): `ctr run` with containerd's runc shim pointed at sbx-oci
+# (--runc-binary), the kernel's view of what it made, and sbxd's metering of it.
+
+B=${SBX_BUILD:-$(cd "$(dirname "$0")/../.." && pwd)/build}
+OCI=$B/sbx-oci
+NS=sbxtest$$ # containerd namespace: the shim keeps runtime state in /run/containerd/runc/$NS
+IMG=docker.io/sbx/helpers:latest
+CTD_PID=
+
+need_containerd() {
+	command -v containerd >/dev/null && command -v ctr >/dev/null &&
+		command -v containerd-shim-runc-v2 >/dev/null ||
+		skip "containerd is not installed (tools/setup.sh installs it)"
+}
+
+# start_containerd: a containerd of the case's own (CRI off), the helper image imported.
+start_containerd() {
+	need_containerd
+	mkdir -p "$TMPD/ctd"
+	cat >"$TMPD/ctd/config.toml" <<EOF
+version = 2
+root = "$TMPD/ctd/root"
+state = "$TMPD/ctd/state"
+disabled_plugins = ["io.containerd.grpc.v1.cri"]
+[grpc]
+  address = "$TMPD/ctd/ctd.sock"
+[ttrpc]
+  address = "$TMPD/ctd/ctd.sock.ttrpc"
+EOF
+	containerd --config "$TMPD/ctd/config.toml" >>"$TMPD/ctd/log" 2>&1 &
+	CTD_PID=$!
+	for _ in $(seq 200); do
+		ctr --address "$TMPD/ctd/ctd.sock" version >/dev/null 2>&1 && break
+		kill -0 "$CTD_PID" 2>/dev/null || fail "containerd did not start: $(tail -n 5 "$TMPD/ctd/log")"
+		sleep 0.05
+	done
+	[ -e "$TMPD/helpers.tar" ] ||
+		python3 "$(dirname "$0")/../oci/mkimage.py" "$(helper_image)" "$TMPD/helpers.tar" "$IMG" ||
+		fail "mkimage"
+	c images import "$TMPD/helpers.tar" >/dev/null || fail "ctr images import"
+}
+c() { ctr --address "$TMPD/ctd/ctd.sock" -n "$NS" "$@"; }
+# crun_ NAME ARGS...: ctr run (detached unless --rm is given) with sbx-oci as runtime.
+crun_() { c run --runc-binary "$OCI" "$@"; }
+task_pid() { c task ls | awk -v id="$1" '$1 == id { print $2 }'; }
+task_status() { c task ls | awk -v id="$1" '$1 == id { print $3 }'; }
+# v2 cgroup directory of a container, from its record.
+oci_cgroup() { jget "$(cat "/run/containerd/runc/$NS/$1/state.json")" 'j["cgroup"]["v2"]'; }
+
+# Every container gone, then containerd; nothing of either is left.
+stop_containerd() {
+	[ -n "$CTD_PID" ] || return 0
+	local id
+	for id in $(c task ls -q 2>/dev/null); do
+		c task kill -s KILL "$id" >/dev/null 2>&1
+		for _ in $(seq 100); do [ "$(task_status "$id")" = STOPPED ] && break; sleep 0.02; done
+		c task delete "$id" >/dev/null 2>&1
+	done
+	for id in $(c containers ls -q 2>/dev/null); do c containers rm "$id" >/dev/null 2>&1; done
+	c images rm "$IMG" >/dev/null 2>&1
+	kill "$CTD_PID" 2>/dev/null
+	wait "$CTD_PID" 2>/dev/null
+	CTD_PID=
+	pkill -f "containerd-shim-runc-v2 -namespace $NS " 2>/dev/null
+	rmdir "/run/containerd/runc/$NS" 2>/dev/null
+}
+case_cleanup() { stop_containerd; }
+
+# no_leftovers: no container's processes, cgroups, runtime state or spool left.
+no_leftovers() {
+	stop_containerd
+	[ ! -e "/run/containerd/runc/$NS" ] || fail "runtime state left: $(ls "/run/containerd/runc/$NS")"
+	[ -z "$(inst_cgroups)" ] || fail "cgroups left: $(inst_cgroups)"
+	assert_eq "$(live_inits)" 0 "sbx-init processes left"
+	[ -z "$(ls "$INST_RUN/oci" 2>/dev/null)" ] || fail "spool left: $(ls "$INST_RUN/oci")"
+	awk -v d="$TMPD/ctd" 'index($5, d) == 1' /proc/self/mountinfo | grep -q . &&
+		fail "mounts left: $(awk -v d="$TMPD/ctd" 'index($5, d) == 1 { print $5 }' /proc/self/mountinfo)"
+	return 0
+}
+
+t_run_to_exit() {
+	start_sbxd
+	start_containerd
+	OUT=$(crun_ --rm "$IMG" r1 sh -c 'echo out; echo err >&2; exit 7' 2>&1)
+	assert_eq "$?" 7 "ctr run's exit status"
+	assert_contains "$OUT" out "stdout"
+	assert_contains "$OUT" err "stderr"
+	# Killed by a signal: 128+N, as runc's containers.
+	crun_ --rm "$IMG" r2 sh -c 'kill -KILL $$'
+	assert_eq "$?" 137 "killed by SIGKILL"
+	# The process runs as PID 2 under sbx-init, in namespaces of its own.
+	OUT=$(crun_ --rm "$IMG" r3 sh -c 'echo $$; ls /proc | grep -c "^[0-9]"; readlink /proc/self/ns/pid')
+	assert_eq "$(echo "$OUT" | head -n 1)" 2 "its pid"
+	[ "$(echo "$OUT" | sed -n 2p)" -le 4 ] || fail "it sees host processes: $OUT"
+	[ "$(echo "$OUT" | sed -n 3p)" != "$(readlink /proc/self/ns/pid)" ] || fail "the host's pid namespace"
+	no_leftovers
+}
+
+t_exec_with_and_without_tty() {
+	start_sbxd
+	start_containerd
+	crun_ -d "$IMG" e1 sleep 600 || fail "ctr run -d"
+	OUT=$(c task exec --exec-id x1 e1 sh -c 'echo in $(cat /proc/1/cmdline | tr "\0" " "); exit 5')
+	assert_eq "$?" 5 "exec's exit status"
+	assert_contains "$OUT" "in sbx-init" "exec sees the container's PID 1"
+	# Its process is in the container's cgroup while it runs.
+	c task exec --exec-id x2 e1 sleep 30 &
+	local bg=$! p=
+	for _ in $(seq 100); do
+		p=$(grep -l "^sleep" /proc/[0-9]*/comm 2>/dev/null | while read -r f; do d=${f%/comm}; grep -q "/$INST_CG/" "$d/cgroup" && [ "$(tr '\0' ' ' <"$d/cmdline")" = "sleep 30 " ] && echo "${d#/proc/}"; done | head -n1)
+		[ -n "$p" ] && break
+		sleep 0.05
+	done
+	[ -n "$p" ] || fail "the exec'd process is not in the container's cgroup"
+	grep -q "$(oci_cgroup e1 | sed 's|/sys/fs/cgroup/unified||; s|/sys/fs/cgroup||')" "/proc/$p/cgroup" ||
+		fail "exec'd process $p: $(cat "/proc/$p/cgroup")"
+	[ "$(readlink "/proc/$p/ns/pid")" = "$(readlink "/proc/$(task_pid e1)/ns/pid")" ] ||
+		fail "exec'd process not in the container's pid namespace"
+	[ "$(awk '/^Uid:/ { print $2 }' "/proc/$p/status")" != 0 ] || fail "exec'd process is the host's root"
+	kill "$bg" 2>/dev/null
+	# A terminal: a pty of the container's own devpts.
+	command -v script >/dev/null || skip "script(1) is not installed"
+	OUT=$(script -qec "ctr --address $TMPD/ctd/ctd.sock -n $NS task exec -t --exec-id x3 e1 sh -c 'tty; exit 6'" /dev/null </dev/null)
+	assert_eq "$?" 6 "exec -t's exit status"
+	assert_contains "$OUT" "/dev/pts/0" "exec -t's terminal"
+	# A missing executable fails the exec, by name.
+	OUT=$(c task exec --exec-id x4 e1 /no/such 2>&1)
+	[ $? != 0 ] || fail "exec of a missing file succeeded"
+	assert_contains "$OUT" "/no/such" "the error names it"
+	# run -t: the container's own process on a terminal.
+	OUT=$(script -qec "ctr --address $TMPD/ctd/ctd.sock -n $NS run --rm -t --runc-binary $OCI $IMG t1 sh -c 'tty; exit 3'" /dev/null </dev/null)
+	assert_eq "$?" 3 "run -t's exit status"
+	assert_contains "$OUT" "/dev/pts/0" "run -t's terminal"
+	no_leftovers
+}
+
+t_kill_pause_resume_metrics_delete() {
+	start_sbxd
+	start_containerd
+	crun_ -d "$IMG" k1 sh -c 'trap "exit 42" TERM; while :; do sleep 0.1; done' || fail "ctr run -d"
+	local cg
+	cg=$(oci_cgroup k1)
+	c task pause k1 || fail "pause"
+	assert_eq "$(task_status k1)" PAUSED "status after pause"
+	grep -q "^frozen 1" "$cg/cgroup.events" || fail "pause did not freeze the cgroup: $(cat "$cg/cgroup.events")"
+	c task resume k1 || fail "resume"
+	assert_eq "$(task_status k1)" RUNNING "status after resume"
+	grep -q "^frozen 0" "$cg/cgroup.events" || fail "resume did not thaw the cgroup"
+	OUT=$(c task metrics k1)
+	assert_contains "$OUT" "memory.limit_in_bytes    536870912" "the default memory limit, read by the shim"
+	assert_contains "$OUT" "pids.limit               512" "the default pids limit"
+	local acct
+	acct=$(echo "$OUT" | awk '$1 == "cpuacct.usage" { print $2 }')
+	[ -n "$acct" ] && [ "$acct" -lt 600000000000 ] || fail "cpuacct is the container's, not the host's: $acct"
+	OUT=$(c task ps k1)
+	[ "$(echo "$OUT" | tail -n +2 | wc -l)" -ge 2 ] || fail "task ps: $OUT"
+	# The shim's kill: SIGTERM reaches the workload, which chooses its exit.
+	c task kill k1 || fail "kill"
+	for _ in $(seq 100); do [ "$(task_status k1)" = STOPPED ] && break; sleep 0.05; done
+	assert_eq "$(task_status k1)" STOPPED "after kill"
+	OUT=$(c task delete k1 2>&1)
+	assert_contains "$OUT" "42" "its exit status"
+	[ ! -e "$cg" ] || fail "delete left its cgroup"
+	[ ! -e "/run/containerd/runc/$NS/k1" ] || fail "delete left its state"
+	no_leftovers
+}
+
+t_limits_enforced() {
+	start_sbxd
+	start_containerd
+	# Memory: 32 MiB from the bundle; 64 MiB asked for is OOM-killed.
+	crun_ --rm --memory-limit 33554432 "$IMG" m1 sh -c 'x=$(head -c 67108864 /dev/zero | tr "\0" a); echo survived'
+	local rc=$?
+	[ $rc = 137 ] || fail "64 MiB in a 32 MiB container: exit $rc, not 137"
+	crun_ -d --memory-limit 33554432 "$IMG" m2 sleep 60 || fail "run"
+	local v1
+	v1=$(jget "$(cat "/run/containerd/runc/$NS/m2/state.json")" 'j["cgroup"]["v1"][0] or j["cgroup"]["v2"]')
+	if [ -e "$v1/memory.limit_in_bytes" ]; then
+		assert_eq "$(cat "$v1/memory.limit_in_bytes")" 33554432 "the kernel's memory limit"
+	else
+		assert_eq "$(cat "$v1/memory.max")" 33554432 "the kernel's memory limit"
+	fi
+	# Updated on the live container (runc's update, as containerd's Update calls it).
+	echo '{"memory": {"limit": 67108864}, "cpu": {"quota": 50000, "period": 100000}}' |
+		"$OCI" --root "/run/containerd/runc/$NS" update --resources - m2 || fail "update"
+	if [ -e "$v1/memory.limit_in_bytes" ]; then
+		assert_eq "$(cat "$v1/memory.limit_in_bytes")" 67108864 "memory after update"
+	fi
+	local cpu
+	cpu=$(jget "$(cat "/run/containerd/runc/$NS/m2/state.json")" 'j["cgroup"]["v1"][1] or j["cgroup"]["v2"]')
+	if [ -e "$cpu/cpu.cfs_quota_us" ]; then
+		assert_eq "$(cat "$cpu/cpu.cfs_quota_us")" 50000 "CPU quota after update"
+	else
+		assert_eq "$(cat "$cpu/cpu.max")" "50000 100000" "CPU quota after update"
+	fi
+	OUT=$(echo '{"blockIO": {"weight": 10}}' | "$OCI" --root "/run/containerd/runc/$NS" update --resources - m2 2>&1)
+	[ $? != 0 ] || fail "an update of block I/O was accepted"
+	assert_contains "$OUT" "blockIO" "the refused update names its field"
+	# Pids: a bundle of sbx-oci's own (ctr has no flag for it), fork until refused.
+	local bundle=$TMPD/pids
+	mkdir -p "$bundle"
+	ln -s "$(helper_image)/rootfs" "$bundle/rootfs"
+	python3 - "$bundle" <<'EOF' || fail "bundle"
+import json, sys
+d = sys.argv[1]
+c = {"ociVersion": "1.0.2", "root": {"path": "rootfs", "readonly": True},
+     "process": {"args": ["sh", "-c", "for i in $(seq 40); do sleep 5 & done 2>&1 | tail -n 1; wait; echo done"],
+                 "env": ["PATH=/bin:/usr/bin"], "cwd": "/", "user": {"uid": 0, "gid": 0}},
+     "linux": {"namespaces": [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount")],
+               "resources": {"pids": {"limit": 16}}}}
+json.dump(c, open(d + "/config.json", "w"))
+EOF
+	OUT=$(timeout 60 "$OCI" --root "$TMPD/ocir" run --bundle "$bundle" p1 2>&1)
+	assert_contains "$OUT" "Resource temporarily unavailable" "forking past pids.limit 16"
+	"$OCI" --root "$TMPD/ocir" delete -f p1 >/dev/null 2>&1
+	no_leftovers
+}
+
+# The isolation probes of sbx's own sandboxes, inside an OCI container.
+t_isolation_probes() {
+	start_sbxd
+	start_containerd
+	OUT=$(crun_ --rm "$IMG" i1 sh -c '
+		/t/whoami
+		mount -t tmpfs x /mnt 2>&1 | head -n1
+		cat /proc/kcore 2>&1 | head -c 20; echo
+		ls /dev | tr "\n" " "; echo
+		cat /proc/1/environ >/dev/null 2>&1 && echo environ-readable || echo environ-closed
+		grep NoNewPrivs /proc/self/status
+		grep Seccomp: /proc/self/status
+		echo x > /proc/sys/kernel/hostname 2>&1 | head -n1
+		ls /sys/fs/cgroup | head -n 3 | tr "\n" " "; echo
+		/t/syscall-probe 2>&1 | tail -n 3' 2>&1)
+	assert_contains "$OUT" "uid=0 euid=0" "root of its own user namespace"
+	assert_contains "$OUT" "permission denied" "mount refused"
+	assert_not_contains "$OUT" "ELF" "/proc/kcore masked"
+	assert_not_contains "$OUT" "sda" "no host disks in /dev"
+	assert_contains "$OUT" "environ-closed" "PID 1's environment"
+	assert_contains "$OUT" "NoNewPrivs:	1" "no_new_privs"
+	assert_contains "$OUT" "Seccomp:	2" "seccomp filter"
+	assert_contains "$OUT" "Read-only file system" "/proc/sys read-only"
+	# Host side: its processes run as a host id of a range of its own, never root.
+	crun_ -d "$IMG" i2 sleep 60 || fail "run"
+	local p uid
+	p=$(task_pid i2)
+	uid=$(awk '/^Uid:/ { print $2 }' "/proc/$p/status")
+	[ "$uid" -ge 100000 ] || fail "container PID 1 runs as host uid $uid"
+	[ "$(readlink "/proc/$p/ns/user")" != "$(readlink /proc/self/ns/user)" ] || fail "the host's user namespace"
+	[ "$(readlink "/proc/$p/ns/net")" != "$(readlink /proc/self/ns/net)" ] || fail "the host's network namespace"
+	no_leftovers
+}
+
+t_unsupported_field_refused() {
+	local bundle=$TMPD/bad
+	mkdir -p "$bundle"
+	ln -s "$B/images/base/rootfs" "$bundle/rootfs"
+	for field in 'hooks={"prestart":[{"path":"/bin/true"}]}' \
+		'linux.sysctl={"net.ipv4.ip_forward":"1"}' \
+		'linux.uidMappings=[{"containerID":0,"hostID":1000,"size":1}]' \
+		'linux.resources.blockIO={"weight":10}' 'process.apparmorProfile="x"' \
+		'linux.newThing=1'; do
+		python3 - "$bundle" "$field" <<'EOF' || fail "bundle"
+import json, sys
+d, f = sys.argv[1], sys.argv[2]
+key, val = f.split("=", 1)
+c = {"ociVersion": "1.0.2", "root": {"path": "rootfs"},
+     "process": {"args": ["true"], "cwd": "/", "env": []},
+     "linux": {"namespaces": [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount")]}}
+o = c
+parts = key.split(".")
+for p in parts[:-1]:
+    o = o.setdefault(p, {})
+o[parts[-1]] = json.loads(val)
+json.dump(c, open(d + "/config.json", "w"))
+EOF
+		OUT=$("$OCI" --root "$TMPD/ocir" create --bundle "$bundle" bad 2>&1)
+		[ $? != 0 ] || fail "$field: accepted"
+		assert_contains "$OUT" "${field%%=*}" "the error names the field"
+		assert_eq "$(echo "$OUT" | wc -l)" 1 "one line"
+		[ ! -e "$TMPD/ocir/bad" ] || fail "$field: state left"
+		[ -z "$(inst_cgroups)" ] || fail "$field: cgroups left"
+	done
+	# Through containerd too: a privileged container (every host device) is refused, and
+	# the shim says why.
+	start_sbxd
+	start_containerd
+	OUT=$(crun_ --rm --privileged "$IMG" s1 true 2>&1)
+	[ $? != 0 ] || fail "a privileged container ran"
+	assert_contains "$OUT" "config: linux.devices" "ctr's error"
+	no_leftovers
+}
+
+# sbxd's view: registered with labels from annotations, metered, billed, with the
+# Kubernetes namespace as tenant; a running container cannot be changed through /v1.
+t_metered_and_billed() {
+	start_sbxd
+	start_containerd
+	crun_ -d --annotation io.kubernetes.pod.namespace=alice --annotation io.kubernetes.pod.name=web-1 \
+		--annotation team=search "$IMG" w1 sh -c 'i=0; while [ $i -lt 20000 ]; do i=$((i+1)); : > /tmp/x; done; sleep 600' ||
+		fail "run"
+	local id
+	api GET /v1/sandboxes
+	id=$(jget "$BODY" '[s["id"] for s in j["sandboxes"] if s.get("container_id") == "w1"][0]')
+	api GET "/v1/sandboxes/$id"
+	assert_eq "$(jget "$BODY" 'j["tenant"]')" alice "tenant from the pod's namespace"
+	assert_eq "$(jget "$BODY" 'j["labels"]["io.kubernetes.pod.name"]')" web-1 "label from an annotation"
+	assert_eq "$(jget "$BODY" 'j["labels"]["team"]')" search "any annotation"
+	assert_eq "$(jget "$BODY" 'j["pid"]')" "$(task_pid w1)" "its PID 1"
+	for _ in $(seq 100); do
+		[ "$(usage "$id" 'j["syscalls"].get("openat", 0) >= 20000')" = True ] && break
+		sleep 0.1
+	done
+	assert_eq "$(usage "$id" 'j["syscalls"].get("openat", 0) >= 20000')" True "its syscalls counted by the meter"
+	[ "$(usage "$id" 'j["cpu_ns"]')" -gt 0 ] || fail "its CPU"
+	curl -s --unix-socket "$SBX_SOCKET" http://x/metrics | grep -q "sandbox=\"$id\"" || fail "no /metrics series"
+	api DELETE "/v1/sandboxes/$id"
+	assert_eq "$CODE" 409 "DELETE of a running container through /v1 ($BODY)"
+	api POST "/v1/sandboxes/$id/exec" -d '{"cmd":["true"]}'
+	assert_eq "$CODE" 409 "exec through /v1"
+	# A tenant cannot register containers.
+	local tok
+	tok=$("$B/sbxd" tenant add carol --state-dir "$TMPD/state")
+	CODE=$(curl -s -o /dev/null -w '%{http_code}' --unix-socket "$SBX_SOCKET" -H "Authorization: Bearer $tok" -X POST http://x/v1/oci/containers -d '{}')
+	assert_eq "$CODE" 404 "a tenant's registration"
+	c task kill -s KILL w1
+	for _ in $(seq 100); do [ "$(task_status w1)" = STOPPED ] && break; sleep 0.05; done
+	c task delete w1 >/dev/null
+	api GET "/v1/sandboxes/$id"
+	assert_eq "$(jget "$BODY" 'j["state"]')" exited "after ctr task delete"
+	OUT=$(SBX_SOCKET=$SBX_SOCKET "$SBX" bill --format json)
+	assert_eq "$(jget "$OUT" "len([r for r in j['rows'] if r['sandbox'] == '$id' and r['labels'].get('sbx.oci.container') == 'w1' and r['tenant'] == 'alice' and r['sku'] == 'cpu-core-second'])")" 1 "its CPU ledger row, labelled"
+	no_leftovers
+}
+
+# sbxd killed and restarted while containers run; containers made and deleted while it
+# is away: nothing lost.
+t_sbxd_restart() {
+	start_sbxd
+	start_containerd
+	crun_ -d "$IMG" a1 sh -c 'while :; do : > /tmp/x; sleep 0.01; done' || fail "run a1"
+	local a1
+	api GET /v1/sandboxes
+	a1=$(jget "$BODY" '[s["id"] for s in j["sandboxes"] if s.get("container_id") == "a1"][0]')
+	local before
+	before=$(usage "$a1" 'j["syscalls_total"]')
+	kill_sbxd
+	# Made, and another deleted, while sbxd is away.
+	crun_ -d "$IMG" a2 sleep 600 || fail "run a2 without sbxd"
+	crun_ -d "$IMG" a3 sh -c 'i=0; while [ $i -lt 30000 ]; do i=$((i+1)); done; sleep 600' || fail "run a3"
+	sleep 1
+	c task kill -s KILL a3
+	for _ in $(seq 100); do [ "$(task_status a3)" = STOPPED ] && break; sleep 0.05; done
+	c task delete a3 >/dev/null || fail "delete a3 without sbxd"
+	sleep 1
+	start_sbxd
+	api GET /v1/sandboxes
+	local ids
+	ids=$(jget "$BODY" '" ".join(sorted(s.get("container_id", "") + ":" + s["state"] for s in j["sandboxes"]))')
+	assert_eq "$ids" "a1:running a2:running a3:exited" "containers after sbxd's restart"
+	# a1 was counted throughout.
+	[ "$(usage "$a1" 'j["syscalls_total"]')" -gt "$before" ] || fail "a1's counters did not go on"
+	local a3
+	a3=$(jget "$BODY" '[s["id"] for s in j["sandboxes"] if s.get("container_id") == "a3"][0]')
+	[ "$(usage "$a3" 'j["cpu_ns"]')" -gt 10000000 ] || fail "a3's CPU, told after its end: $(usage "$a3" 'j["cpu_ns"]')"
+	no_leftovers
+}
+
+source "$(dirname "$0")/lib.sh"
