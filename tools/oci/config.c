@@ -58,8 +58,7 @@ static int get_string(json_t *obj, const char *where, const char *key, bool requ
 	if (!v && !required)
 		return 0;
 	if (!json_is_string(v))
-		return oci_error("config: %s.%s: %s", where, key,
-				 v ? "not a string" : "missing");
+		return oci_error("config: %s.%s: %s", where, key, v ? "not a string" : "missing");
 	if (strlen(json_string_value(v)) != json_string_length(v))
 		return oci_error("config: %s.%s: holds a NUL", where, key);
 	*ret = json_string_value(v);
@@ -74,7 +73,8 @@ static int get_u64(json_t *obj, const char *where, const char *key, uint64_t max
 		return 0;
 	if (!json_is_integer(v) || json_integer_value(v) < 0 ||
 	    (uint64_t)json_integer_value(v) > max)
-		return oci_error("config: %s.%s: not an integer from 0 to %" PRIu64, where, key, max);
+		return oci_error("config: %s.%s: not an integer from 0 to %" PRIu64, where, key,
+				 max);
 	*ret = (uint64_t)json_integer_value(v);
 	return 0;
 }
@@ -131,14 +131,22 @@ static const struct {
 	const char *name;
 	int resource;
 } rlimit_names[] = {
-	{ "RLIMIT_AS", RLIMIT_AS },	    { "RLIMIT_CORE", RLIMIT_CORE },
-	{ "RLIMIT_CPU", RLIMIT_CPU },	    { "RLIMIT_DATA", RLIMIT_DATA },
-	{ "RLIMIT_FSIZE", RLIMIT_FSIZE },   { "RLIMIT_LOCKS", RLIMIT_LOCKS },
-	{ "RLIMIT_MEMLOCK", RLIMIT_MEMLOCK }, { "RLIMIT_MSGQUEUE", RLIMIT_MSGQUEUE },
-	{ "RLIMIT_NICE", RLIMIT_NICE },	    { "RLIMIT_NOFILE", RLIMIT_NOFILE },
-	{ "RLIMIT_NPROC", RLIMIT_NPROC },   { "RLIMIT_RSS", RLIMIT_RSS },
-	{ "RLIMIT_RTPRIO", RLIMIT_RTPRIO }, { "RLIMIT_RTTIME", RLIMIT_RTTIME },
-	{ "RLIMIT_SIGPENDING", RLIMIT_SIGPENDING }, { "RLIMIT_STACK", RLIMIT_STACK },
+	{ "RLIMIT_AS", RLIMIT_AS },
+	{ "RLIMIT_CORE", RLIMIT_CORE },
+	{ "RLIMIT_CPU", RLIMIT_CPU },
+	{ "RLIMIT_DATA", RLIMIT_DATA },
+	{ "RLIMIT_FSIZE", RLIMIT_FSIZE },
+	{ "RLIMIT_LOCKS", RLIMIT_LOCKS },
+	{ "RLIMIT_MEMLOCK", RLIMIT_MEMLOCK },
+	{ "RLIMIT_MSGQUEUE", RLIMIT_MSGQUEUE },
+	{ "RLIMIT_NICE", RLIMIT_NICE },
+	{ "RLIMIT_NOFILE", RLIMIT_NOFILE },
+	{ "RLIMIT_NPROC", RLIMIT_NPROC },
+	{ "RLIMIT_RSS", RLIMIT_RSS },
+	{ "RLIMIT_RTPRIO", RLIMIT_RTPRIO },
+	{ "RLIMIT_RTTIME", RLIMIT_RTTIME },
+	{ "RLIMIT_SIGPENDING", RLIMIT_SIGPENDING },
+	{ "RLIMIT_STACK", RLIMIT_STACK },
 };
 
 static int rlimits_parse(json_t *arr, const char *where, struct oci_process *p)
@@ -184,17 +192,27 @@ void oci_process_clear(struct oci_process *p)
 
 int oci_process_parse(json_t *obj, const char *where, struct oci_process *p)
 {
-	static const char *const known[] = {
-		"terminal",	 "consoleSize",	    "user",	       "args",
-		"env",		 "cwd",		    "capabilities",    "rlimits",
-		"noNewPrivileges", "apparmorProfile", "oomScoreAdj", "selinuxLabel",
-		"commandLine",	 "ioPriority",	    "scheduler",       "execCPUAffinity",
-		NULL
-	};
-	static const char *const user_known[] = { "uid", "gid", "umask", "additionalGids",
-						   "username", NULL };
-	static const char *const caps_known[] = { "bounding", "effective", "inheritable",
-						  "permitted", "ambient", NULL };
+	static const char *const known[] = { "terminal",
+					     "consoleSize",
+					     "user",
+					     "args",
+					     "env",
+					     "cwd",
+					     "capabilities",
+					     "rlimits",
+					     "noNewPrivileges",
+					     "apparmorProfile",
+					     "oomScoreAdj",
+					     "selinuxLabel",
+					     "commandLine",
+					     "ioPriority",
+					     "scheduler",
+					     "execCPUAffinity",
+					     NULL };
+	static const char *const user_known[] = { "uid",      "gid", "umask", "additionalGids",
+						  "username", NULL };
+	static const char *const caps_known[] = { "bounding",  "effective", "inheritable",
+						  "permitted", "ambient",   NULL };
 	char at[64];
 	json_t *v;
 
@@ -250,7 +268,8 @@ int oci_process_parse(json_t *obj, const char *where, struct oci_process *p)
 		if (!json_is_object(v) || keys_known(v, at, user_known) < 0 ||
 		    refuse_set(v, at, "umask", "not supported by sbx-oci") < 0 ||
 		    refuse_set(v, at, "username", "Windows only") < 0 ||
-		    get_u64(v, at, "uid", 65535, &uid) < 0 || get_u64(v, at, "gid", 65535, &gid) < 0)
+		    get_u64(v, at, "uid", 65535, &uid) < 0 ||
+		    get_u64(v, at, "gid", 65535, &gid) < 0)
 			goto fail;
 		p->set_user = true;
 		p->uid = (uid_t)uid;
@@ -271,8 +290,9 @@ int oci_process_parse(json_t *obj, const char *where, struct oci_process *p)
 		json_array_foreach (g, i, e) {
 			if (!json_is_integer(e) || json_integer_value(e) < 0 ||
 			    json_integer_value(e) > 65535) {
-				oci_error("config: %s.additionalGids[%zu]: not a gid from 0 to 65535",
-					  at, i);
+				oci_error(
+					"config: %s.additionalGids[%zu]: not a gid from 0 to 65535",
+					at, i);
 				goto fail;
 			}
 			p->groups[p->ngroups++] = (gid_t)json_integer_value(e);
@@ -338,18 +358,24 @@ static uint32_t shares_to_weight(uint64_t shares)
 int oci_resources_parse(json_t *res, const char *where, struct sandbox_limits *lim, bool *has_mem,
 			bool *has_cpu, bool *has_pids)
 {
-	static const char *const known[] = { "devices", "memory",	 "cpu",
-					     "pids",	"blockIO",	 "hugepageLimits",
-					     "network", "rdma",		 "unified",
+	static const char *const known[] = { "devices", "memory",  "cpu",
+					     "pids",	"blockIO", "hugepageLimits",
+					     "network", "rdma",	   "unified",
 					     NULL };
-	static const char *const mem_known[] = { "limit",      "reservation",	   "swap",
-						 "kernel",     "kernelTCP",	   "swappiness",
-						 "disableOOMKiller", "useHierarchy", "checkBeforeUpdate",
+	static const char *const mem_known[] = { "limit",
+						 "reservation",
+						 "swap",
+						 "kernel",
+						 "kernelTCP",
+						 "swappiness",
+						 "disableOOMKiller",
+						 "useHierarchy",
+						 "checkBeforeUpdate",
 						 NULL };
-	static const char *const cpu_known[] = { "shares",	    "quota",	 "burst",
-						 "period",	    "realtimeRuntime", "realtimePeriod",
-						 "cpus",	    "mems",	 "idle",
-						 NULL };
+	static const char *const cpu_known[] = {
+		"shares",	  "quota", "burst", "period", "realtimeRuntime",
+		"realtimePeriod", "cpus",  "mems",  "idle",   NULL
+	};
 	static const char *const pids_known[] = { "limit", NULL };
 	char at[96];
 	json_t *v;
@@ -470,8 +496,8 @@ int oci_resources_parse(json_t *res, const char *where, struct sandbox_limits *l
 static int namespaces_parse(json_t *arr, struct oci_config *c)
 {
 	bool seen[8] = { false };
-	static const char *const kinds[] = { "pid",    "network", "mount", "ipc",
-					     "uts",    "user",    "cgroup", "time" };
+	static const char *const kinds[] = { "pid", "network", "mount",	 "ipc",
+					     "uts", "user",    "cgroup", "time" };
 	size_t i;
 	json_t *e;
 
@@ -505,8 +531,8 @@ static int namespaces_parse(json_t *arr, struct oci_config *c)
 		else if (!strcmp(type, "uts"))
 			c->uts = ns;
 		else if (ns.kind == NS_PATH)
-			return oci_error("config: %s.path: sbx makes every %s namespace its own", at,
-					 type);
+			return oci_error("config: %s.path: sbx makes every %s namespace its own",
+					 at, type);
 	}
 	/* What is not listed would be the host's: sbx gives none of those. */
 	if (!seen[1])
@@ -556,7 +582,8 @@ static uint64_t mount_attrs(json_t *opts, const char *at, bool *recursive, bool 
 			 strcmp(o, "noatime") && strncmp(o, "size=", 5) && strncmp(o, "mode=", 5) &&
 			 strncmp(o, "newinstance", 11) && strncmp(o, "ptmxmode=", 9) &&
 			 strncmp(o, "gid=", 4)) {
-			*err = oci_error("config: %s.options: \"%s\" is not supported by sbx-oci", at, o);
+			*err = oci_error("config: %s.options: \"%s\" is not supported by sbx-oci",
+					 at, o);
 			return 0;
 		}
 	}
@@ -617,8 +644,8 @@ static int mounts_parse(json_t *arr, struct oci_config *c)
 		if (err)
 			return -1;
 		if (dst[0] != '/' || strstr(dst, "/../") || !strcmp(dst + strlen(dst) - 3, "/.."))
-			return oci_error("config: %s.destination: not an absolute path without \"..\"",
-					 at);
+			return oci_error(
+				"config: %s.destination: not an absolute path without \"..\"", at);
 		bool is_bind = bind || (type && !strcmp(type, "bind"));
 		if (!type)
 			type = is_bind ? "bind" : "";
@@ -630,8 +657,8 @@ static int mounts_parse(json_t *arr, struct oci_config *c)
 		    (!strcmp(dst, "/dev/shm") && !strcmp(type, "tmpfs")))
 			continue;
 		if (!strcmp(dst, "/proc") || !strncmp(dst, "/proc/", 6) || !strcmp(dst, "/dev") ||
-		    !strcmp(dst, "/dev/pts") || !strncmp(dst, "/dev/pts/", 9) || !strcmp(dst, "/") ||
-		    !strcmp(dst, "/dev/sbx-init"))
+		    !strcmp(dst, "/dev/pts") || !strncmp(dst, "/dev/pts/", 9) ||
+		    !strcmp(dst, "/") || !strcmp(dst, "/dev/sbx-init"))
 			return oci_error("config: %s: %s on %s is not supported by sbx-oci", at,
 					 type[0] ? type : "a mount", dst);
 		if (c->nmounts == SANDBOX_MAX_MOUNTS)
@@ -641,8 +668,8 @@ static int mounts_parse(json_t *arr, struct oci_config *c)
 		*m = (struct sandbox_mount){ .target = dst, .attrs = attrs, .recursive = rec };
 		if (is_bind) {
 			if (!src || src[0] != '/')
-				return oci_error("config: %s.source: a bind needs an absolute source",
-						 at);
+				return oci_error(
+					"config: %s.source: a bind needs an absolute source", at);
 			m->type = "bind";
 			m->source = src;
 		} else if (!strcmp(type, "tmpfs")) {
@@ -651,9 +678,10 @@ static int mounts_parse(json_t *arr, struct oci_config *c)
 				return -1;
 		} else if (!strcmp(type, "sysfs")) {
 			if (c->net.kind == NS_PATH)
-				return oci_error("config: %s: sysfs needs the container's own network "
-						 "namespace",
-						 at);
+				return oci_error(
+					"config: %s: sysfs needs the container's own network "
+					"namespace",
+					at);
 			m->type = "sysfs";
 			m->attrs |= MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOEXEC;
 		} else if (!strcmp(type, "cgroup") || !strcmp(type, "cgroup2")) {
@@ -667,8 +695,8 @@ static int mounts_parse(json_t *arr, struct oci_config *c)
 						 at);
 			m->type = "mqueue";
 		} else {
-			return oci_error("config: %s.type: %s mounts are not supported by sbx-oci", at,
-					 type[0] ? type : "(none)");
+			return oci_error("config: %s.type: %s mounts are not supported by sbx-oci",
+					 at, type[0] ? type : "(none)");
 		}
 		c->nmounts++;
 	}
@@ -693,10 +721,10 @@ static int paths(json_t *arr, const char *where, const char ***ret)
 static int linux_parse(json_t *lx, struct oci_config *c)
 {
 	static const char *const known[] = {
-		"namespaces", "uidMappings",	   "gidMappings", "sysctl",	    "resources",
-		"cgroupsPath", "rootfsPropagation", "maskedPaths", "readonlyPaths", "devices",
-		"seccomp",    "mountLabel",	   "personality", "intelRdt",	    "timeOffsets",
-		"memoryPolicy", "netDevices",	   NULL
+		"namespaces",	"uidMappings",	     "gidMappings", "sysctl",	     "resources",
+		"cgroupsPath",	"rootfsPropagation", "maskedPaths", "readonlyPaths", "devices",
+		"seccomp",	"mountLabel",	     "personality", "intelRdt",	     "timeOffsets",
+		"memoryPolicy", "netDevices",	     NULL
 	};
 	const char *prop;
 
@@ -725,8 +753,8 @@ static int linux_parse(json_t *lx, struct oci_config *c)
 				&c->has_memory, &c->has_cpu, &c->has_pids) < 0)
 		return -1;
 	if (paths(json_object_get(lx, "maskedPaths"), "linux.maskedPaths", &c->masked) < 0 ||
-	    paths(json_object_get(lx, "readonlyPaths"), "linux.readonlyPaths",
-		  &c->readonly_paths) < 0)
+	    paths(json_object_get(lx, "readonlyPaths"), "linux.readonlyPaths", &c->readonly_paths) <
+		    0)
 		return -1;
 	json_t *sc = json_object_get(lx, "seccomp");
 	if (sc && !json_is_null(sc)) {
@@ -754,9 +782,9 @@ void oci_config_clear(struct oci_config *c)
 
 int oci_config_load(const char *bundle, struct oci_config *c)
 {
-	static const char *const known[] = { "ociVersion", "process",	"root",	   "hostname",
-					     "domainname", "mounts",	"hooks",   "annotations",
-					     "linux",	   "solaris",	"windows", "vm",
+	static const char *const known[] = { "ociVersion", "process", "root",	 "hostname",
+					     "domainname", "mounts",  "hooks",	 "annotations",
+					     "linux",	   "solaris", "windows", "vm",
 					     "zos",	   NULL };
 	char path[PATH_MAX];
 	json_error_t jerr;

@@ -48,10 +48,10 @@ static json_t *state_json(const struct oci_state *s)
 {
 	const char *status = oci_status(s);
 	return json_pack("{s:s, s:s, s:i, s:s, s:s, s:s, s:o, s:s, s:O*}", "ociVersion",
-			 OCI_VERSION, "id", s->id, "pid", strcmp(status, "stopped") ? (int)s->pid : 0,
-			 "status", status, "bundle", s->bundle ?: "", "rootfs", s->rootfs ?: "",
-			 "created", rfc3339(s->created_ns), "owner", "", "annotations",
-			 s->annotations);
+			 OCI_VERSION, "id", s->id, "pid",
+			 strcmp(status, "stopped") ? (int)s->pid : 0, "status", status, "bundle",
+			 s->bundle ?: "", "rootfs", s->rootfs ?: "", "created",
+			 rfc3339(s->created_ns), "owner", "", "annotations", s->annotations);
 }
 
 /* Loads the one container id of @argv past its flags (which @flag takes, returning
@@ -183,8 +183,8 @@ int cmd_delete(int argc, char **argv)
 	if (!strcmp(status, "running") || !strcmp(status, "paused")) {
 		if (!force) {
 			oci_state_clear(&st);
-			return oci_error("delete %s: the container is %s (use --force)", argv[argc - 1],
-					 status);
+			return oci_error("delete %s: the container is %s (use --force)",
+					 argv[argc - 1], status);
 		}
 	}
 	/* Whatever still runs goes (a created container's PID 1 too), thawed first. */
@@ -343,7 +343,8 @@ int cmd_update(int argc, char **argv)
 	struct sandbox_limits lim = {
 		.memory_bytes = (uint64_t)json_integer_value(json_object_get(st.limits, "memory")),
 		.cpu_milli = (uint32_t)json_integer_value(json_object_get(st.limits, "cpu_milli")),
-		.cpu_weight = (uint32_t)json_integer_value(json_object_get(st.limits, "cpu_weight")),
+		.cpu_weight =
+			(uint32_t)json_integer_value(json_object_get(st.limits, "cpu_weight")),
 		.pids = (uint64_t)json_integer_value(json_object_get(st.limits, "pids")),
 	};
 	if (!res)

@@ -92,7 +92,8 @@ static int exec_args(int argc, char **argv, struct exec_opts *o, const char **id
 		if (!strncmp(a, "--preserve-fds", 14)) {
 			const char *v = inl ? val : (i + 1 < argc ? argv[++i] : "0");
 			if (strcmp(v, "0"))
-				return oci_error("exec: --preserve-fds is not supported by sbx-oci");
+				return oci_error(
+					"exec: --preserve-fds is not supported by sbx-oci");
 			continue;
 		}
 		if (a[0] == '-')
@@ -123,8 +124,9 @@ static json_t *process_from_args(const struct exec_opts *o)
 	if (p && o->user) {
 		unsigned uid = 0, gid = 0;
 		int n = sscanf(o->user, "%u:%u", &uid, &gid);
-		json_object_set_new(p, "user", json_pack("{s:i, s:i}", "uid", (int)uid, "gid",
-							 (int)(n == 2 ? gid : 0)));
+		json_object_set_new(
+			p, "user",
+			json_pack("{s:i, s:i}", "uid", (int)uid, "gid", (int)(n == 2 ? gid : 0)));
 	}
 	return p;
 }
@@ -194,8 +196,8 @@ static _Noreturn void exec_child(const struct oci_process *p, const struct sysfi
 	unsigned last = (unsigned)cap_max_bits() - 1;
 	const struct sandbox_caps *want = p->has_caps ? &p->caps : &(struct sandbox_caps){ 0 };
 	for (unsigned c = 0; c <= last; c++)
-		if ((c >= 64 || !(want->bounding & (1ULL << c))) && cap_drop_bound((cap_value_t)c) < 0 &&
-		    errno != EINVAL)
+		if ((c >= 64 || !(want->bounding & (1ULL << c))) &&
+		    cap_drop_bound((cap_value_t)c) < 0 && errno != EINVAL)
 			goto fail_errno;
 	CHECK(cap_reset_ambient());
 	/* Its ids (the container's root unless it names others): the host's root that we
@@ -214,8 +216,10 @@ static _Noreturn void exec_child(const struct oci_process *p, const struct sysfi
 	for (unsigned c = 0; c <= last && c < 64; c++) {
 		cap_value_t v = (cap_value_t)c;
 		uint64_t bit = 1ULL << c;
-		if (((want->effective & bit) && cap_set_flag(caps, CAP_EFFECTIVE, 1, &v, CAP_SET)) ||
-		    ((want->permitted & bit) && cap_set_flag(caps, CAP_PERMITTED, 1, &v, CAP_SET)) ||
+		if (((want->effective & bit) &&
+		     cap_set_flag(caps, CAP_EFFECTIVE, 1, &v, CAP_SET)) ||
+		    ((want->permitted & bit) &&
+		     cap_set_flag(caps, CAP_PERMITTED, 1, &v, CAP_SET)) ||
 		    ((want->inheritable & bit) &&
 		     cap_set_flag(caps, CAP_INHERITABLE, 1, &v, CAP_SET)))
 			goto fail_errno;
@@ -362,7 +366,8 @@ int cmd_exec(int argc, char **argv)
 	(void)!write(go[1], "g", 1);
 	pid_t pid = 0;
 	int err = EIO;
-	if (read(out[0], &pid, sizeof(pid)) != sizeof(pid) || read(out[0], &err, sizeof(err)) != sizeof(err))
+	if (read(out[0], &pid, sizeof(pid)) != sizeof(pid) ||
+	    read(out[0], &err, sizeof(err)) != sizeof(err))
 		err = EIO;
 	waitpid(helper, NULL, 0);
 	if (err) {

@@ -159,11 +159,21 @@ static const struct {
 	const char *name;
 	int (*fn)(int argc, char **argv);
 } commands[] = {
-	{ "create", cmd_create }, { "start", cmd_start },	{ "run", cmd_run },
-	{ "exec", cmd_exec },	  { "state", cmd_state },	{ "kill", cmd_kill },
-	{ "delete", cmd_delete }, { "ps", cmd_ps },		{ "list", cmd_list },
-	{ "pause", cmd_pause },	  { "resume", cmd_resume },	{ "update", cmd_update },
-	{ "events", cmd_events }, { "features", cmd_features }, { "checkpoint", cmd_checkpoint },
+	{ "create", cmd_create },
+	{ "start", cmd_start },
+	{ "run", cmd_run },
+	{ "exec", cmd_exec },
+	{ "state", cmd_state },
+	{ "kill", cmd_kill },
+	{ "delete", cmd_delete },
+	{ "ps", cmd_ps },
+	{ "list", cmd_list },
+	{ "pause", cmd_pause },
+	{ "resume", cmd_resume },
+	{ "update", cmd_update },
+	{ "events", cmd_events },
+	{ "features", cmd_features },
+	{ "checkpoint", cmd_checkpoint },
 	{ "restore", cmd_restore },
 };
 

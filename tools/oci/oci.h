@@ -31,7 +31,10 @@ int oci_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void oci_log(const char *level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* What sbx makes of a bundle's config.json (config.c). Strings point into @json. */
-enum oci_ns_kind { NS_NEW, NS_PATH };
+enum oci_ns_kind {
+	NS_NEW,
+	NS_PATH
+};
 struct oci_ns {
 	enum oci_ns_kind kind;
 	const char *path;
@@ -68,7 +71,7 @@ struct oci_config {
 	const char **masked, **readonly_paths; /* NULL-terminated, malloc'd */
 	struct sandbox_limits limits;
 	bool has_memory, has_cpu, has_pids;
-	char *seccomp;	    /* linux.seccomp as JSON text, or NULL: sbx's default */
+	char *seccomp;	     /* linux.seccomp as JSON text, or NULL: sbx's default */
 	json_t *annotations; /* borrowed from @json, or NULL */
 	const char *cgroups_path;
 };
@@ -95,8 +98,8 @@ struct oci_state {
 	bool started;
 	struct cgroup *cg;
 	json_t *annotations;
-	json_t *limits; /* {"memory", "cpu_milli", "cpu_weight", "pids"} as applied */
-	char *seccomp;	/* the profile its processes get, or NULL: sbx's default */
+	json_t *limits;	 /* {"memory", "cpu_milli", "cpu_weight", "pids"} as applied */
+	char *seccomp;	 /* the profile its processes get, or NULL: sbx's default */
 	bool registered; /* sbxd knows it */
 };
 

@@ -63,9 +63,10 @@ static json_t *record(const struct oci_state *s, json_t *ended)
 {
 	json_t *v1 = json_array();
 	for (int c = 0; c < _CG_V1_MAX; c++)
-		json_array_append_new(v1, s->cg && s->cg->v1_path[c] ? json_string(s->cg->v1_path[c])
-								     : json_null());
-	return json_pack("{s:s, s:s, s:s, s:i, s:I, s:I, s:{s:s, s:s?, s:o}, s:O?, s:s, s:O?, "
+		json_array_append_new(v1, s->cg && s->cg->v1_path[c]
+						  ? json_string(s->cg->v1_path[c])
+						  : json_null());
+	return json_pack("{s:s, s:s, s:s, s:i, s:I, s:I, s:{s:s, s:s?, s:o}, s:O*, s:s, s:O*, "
 			 "s:o*}",
 			 "id", s->sbx_id, "container_id", s->id, "bundle", s->bundle ?: "", "pid",
 			 (int)s->pid, "start_time", (json_int_t)s->start_time, "created",
@@ -121,8 +122,9 @@ void oci_register(struct oci_state *s)
 	int r = tell("/v1/oci/containers", rec);
 	json_decref(rec);
 	if (r < 0) {
-		oci_log("warning", "sbxd away (%s): %s is registered when it is back", strerror(-r),
-			s->id);
+		if (r != -EPROTO)
+			oci_log("warning", "sbxd away (%s): %s is registered when it is back",
+				strerror(-r), s->id);
 		return;
 	}
 	s->registered = true;
@@ -145,9 +147,9 @@ void oci_unregister(const struct oci_state *s)
 		(void)usage_memory_now(s->cg, &mem);
 	}
 	clock_gettime(CLOCK_REALTIME, &now);
-	json_t *ended = json_pack("{s:I, s:I}", "at",
-				  (json_int_t)now.tv_sec * 1000000000 + now.tv_nsec, "cpu_usec",
-				  (json_int_t)cpu);
+	json_t *ended =
+		json_pack("{s:I, s:I}", "at", (json_int_t)now.tv_sec * 1000000000 + now.tv_nsec,
+			  "cpu_usec", (json_int_t)cpu);
 	json_t *rec = record(s, ended);
 	if (!rec)
 		return;
@@ -158,8 +160,9 @@ void oci_unregister(const struct oci_state *s)
 			(void)unlink(path);
 	} else {
 		(void)spool_write(s, rec);
-		oci_log("warning", "sbxd away (%s): the end of %s is told when it is back",
-			strerror(-r), s->id);
+		if (r != -EPROTO)
+			oci_log("warning", "sbxd away (%s): the end of %s is told when it is back",
+				strerror(-r), s->id);
 	}
 	json_decref(rec);
 }

@@ -142,7 +142,7 @@ int oci_filter(const char *profile, struct sysfilter **ret)
 {
 	_cleanup_free_ char *why = NULL;
 	int r = profile ? sysfilter_new_from_json("config.json linux.seccomp", profile,
-						   strlen(profile), ret, &why)
+						  strlen(profile), ret, &why)
 			: sysfilter_new_default_cached(SYSFILTER_CACHE_DIR, ret);
 	if (r < 0)
 		return oci_error("seccomp: %s", why ? why : strerror(-r));
@@ -151,8 +151,8 @@ int oci_filter(const char *profile, struct sysfilter **ret)
 
 static json_t *limits_json(const struct sandbox_limits *l)
 {
-	return json_pack("{s:I, s:i, s:i, s:I}", "memory", (json_int_t)l->memory_bytes,
-			 "cpu_milli", (int)l->cpu_milli, "cpu_weight", (int)l->cpu_weight, "pids",
+	return json_pack("{s:I, s:i, s:i, s:I}", "memory", (json_int_t)l->memory_bytes, "cpu_milli",
+			 (int)l->cpu_milli, "cpu_weight", (int)l->cpu_weight, "pids",
 			 (json_int_t)l->pids);
 }
 

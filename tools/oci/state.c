@@ -40,16 +40,18 @@ int oci_state_save(const struct oci_state *s)
 	json_t *v1 = json_array();
 
 	for (int c = 0; c < _CG_V1_MAX; c++)
-		json_array_append_new(v1, s->cg && s->cg->v1_path[c] ? json_string(s->cg->v1_path[c])
-								     : json_null());
-	json_t *j = json_pack(
-		"{s:s, s:s, s:s, s:s, s:i, s:I, s:I, s:b, s:b, s:{s:s, s:s?, s:o}, s:O?, s:O?, s:s?}",
-		"id", s->id, "sbx_id", s->sbx_id, "bundle", s->bundle, "rootfs", s->rootfs, "pid",
-		(int)s->pid, "start_time", (json_int_t)s->start_time, "created",
-		(json_int_t)s->created_ns, "started", s->started, "registered", s->registered,
-		"cgroup", "mode", s->cg ? cgroup_mode_name(s->cg->mode) : "", "v2",
-		s->cg ? s->cg->v2_path : NULL, "v1", v1, "annotations", s->annotations, "limits",
-		s->limits, "seccomp", s->seccomp);
+		json_array_append_new(v1, s->cg && s->cg->v1_path[c]
+						  ? json_string(s->cg->v1_path[c])
+						  : json_null());
+	json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:i, s:I, s:I, s:b, s:b, s:{s:s, s:s?, s:o}, "
+			      "s:O?, s:O?, s:s?}",
+			      "id", s->id, "sbx_id", s->sbx_id, "bundle", s->bundle, "rootfs",
+			      s->rootfs, "pid", (int)s->pid, "start_time",
+			      (json_int_t)s->start_time, "created", (json_int_t)s->created_ns,
+			      "started", s->started, "registered", s->registered, "cgroup", "mode",
+			      s->cg ? cgroup_mode_name(s->cg->mode) : "", "v2",
+			      s->cg ? s->cg->v2_path : NULL, "v1", v1, "annotations",
+			      s->annotations, "limits", s->limits, "seccomp", s->seccomp);
 	if (!j)
 		return oci_error("state of %s: out of memory", s->id);
 	_cleanup_free_ char *text = json_dumps(j, JSON_COMPACT);
