@@ -40,6 +40,7 @@ struct child_plan {
 	const char *scratch;	  /* host directory the root is attached on (a mount point only) */
 	char tmp_opts[64];	  /* tmpfs options for /tmp */
 	char log_cap[24];	  /* sbx-init's --log argument */
+	char console_size[16];	  /* sbx-init's --console argument: "ROWSxCOLS" */
 	const char *const *binds; /* the spec's (source, target) pairs, in the order sent */
 	unsigned nbinds;
 	char **devices; /* "dev/NAME" of each granted device, NULL-terminated, or NULL */

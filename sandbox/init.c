@@ -1220,7 +1220,7 @@ static int criu_action(const char *action)
 /* --console: a terminal of our devpts, its master sent over CONSOLE_FD (an OCI runtime's
  * console socket), its other end the workload's stdio. The descriptor of that end, or
  * exits. */
-static int console_open(void)
+static int console_open(const char *size)
 {
 	union {
 		char buf[CMSG_SPACE(sizeof(int))];
@@ -1239,6 +1239,13 @@ static int console_open(void)
 	    (peer = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC)) < 0) {
 		fprintf(stderr, "sbx-init: terminal: %s\n", strerror(errno));
 		exit(125);
+	}
+	unsigned rows = 0, cols = 0;
+	if (sscanf(size, "%ux%u", &rows, &cols) == 2 && rows && cols && rows < 65536 &&
+	    cols < 65536) {
+		struct winsize ws = { .ws_row = (unsigned short)rows,
+				      .ws_col = (unsigned short)cols };
+		(void)ioctl(master, TIOCSWINSZ, &ws);
 	}
 	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
 	c->cmsg_level = SOL_SOCKET;
@@ -1307,20 +1314,21 @@ int main(int argc, char **argv)
 		status_file = true;
 		argi += 3;
 	}
-	bool wait_start = false, console = false;
+	bool wait_start = false;
+	const char *console = NULL;
 	if (argi < argc && !strcmp(argv[argi], "--start")) {
 		wait_start = true;
 		argi++;
 	}
-	if (argi < argc && !strcmp(argv[argi], "--console")) {
-		console = true;
-		argi++;
+	if (argi + 1 < argc && !strcmp(argv[argi], "--console")) {
+		console = argv[argi + 1];
+		argi += 2;
 	}
 	if (argi < argc && !strcmp(argv[argi], "--"))
 		argi++;
 	if (argi >= argc && !serve && !resumed) {
 		fprintf(stderr, "sbx-init: usage: sbx-init [--ctl] [--log CAP --status] [--start] "
-				"[--console] [--] "
+				"[--console ROWSxCOLS] [--] "
 				"[CMD [ARG...]]\n");
 		return 125;
 	}
@@ -1359,7 +1367,7 @@ int main(int argc, char **argv)
 		reply(rs.req_conn, CTL_STARTED, rs.req_id, 0);
 	}
 
-	int tty = console ? console_open() : -1;
+	int tty = console ? console_open(console) : -1;
 	if (wait_start)
 		start_wait();
 	if (argi < argc) {

@@ -226,7 +226,7 @@ static int plan_build(struct child_plan *p, const struct sandbox_spec *spec)
 	}
 	while (spec->argv && spec->argv[argc])
 		argc++;
-	char **argv = calloc(argc + 9, sizeof(char *));
+	char **argv = calloc(argc + 10, sizeof(char *));
 	if (!argv)
 		return -ENOMEM;
 	size_t a = 0;
@@ -252,6 +252,9 @@ static int plan_build(struct child_plan *p, const struct sandbox_spec *spec)
 	}
 	if (spec->console_fd > 2) {
 		argv[a++] = "--console";
+		snprintf(p->console_size, sizeof(p->console_size), "%ux%u",
+			 (unsigned)spec->console_rows, (unsigned)spec->console_cols);
+		argv[a++] = p->console_size;
 		if ((p->console_fd = dup_high(spec->console_fd)) < 0)
 			return p->console_fd;
 	}

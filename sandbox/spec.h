@@ -106,6 +106,7 @@ struct sandbox_spec {
 	 * over which sbx-init sends the master of a terminal of the sandbox's own devpts,
 	 * the workload's stdio and controlling terminal. */
 	int start_fd, console_fd;
+	unsigned short console_rows, console_cols; /* its size at the start, if known */
 	/* The launcher's own namespace of that kind (joined beforehand: a pod's), not a new
 	 * one. */
 	bool share_net, share_ipc, share_uts;

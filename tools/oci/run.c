@@ -241,6 +241,8 @@ static int create(const struct create_opts *o, struct oci_state *st)
 		.stdio = { -1, -1, -1 },
 		.start_fd = start_fd,
 		.console_fd = console_fd,
+		.console_rows = c.proc.rows,
+		.console_cols = c.proc.cols,
 		.share_net = c.net.kind == NS_PATH,
 		.share_ipc = c.ipc.kind == NS_PATH,
 		.share_uts = c.uts.kind == NS_PATH,
