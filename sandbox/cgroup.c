@@ -139,10 +139,8 @@ static int v1_apply(enum cgroup_v1_ctl ctl, const char *dir, const struct sandbo
 			(void)write_file(dir, "memory.memsw.limit_in_bytes", buf);
 		return r;
 	case CG_V1_CPU:
-		if (lim->cpu_weight) {
-			/* v1's shares, from v2's weight: the default 100 is 1024 shares. */
-			snprintf(buf, sizeof(buf), "%" PRIu64,
-				 (uint64_t)lim->cpu_weight * 1024 / 100 ?: 2);
+		if (lim->cpu_shares) {
+			snprintf(buf, sizeof(buf), "%" PRIu32, lim->cpu_shares);
 			r = write_file(dir, "cpu.shares", buf);
 			if (r < 0)
 				return r;
@@ -181,8 +179,12 @@ static int v2_apply(const char *dir, const struct sandbox_limits *lim)
 		if (r < 0)
 			return r;
 	}
-	if (lim->cpu_weight) {
-		snprintf(buf, sizeof(buf), "%" PRIu32, lim->cpu_weight);
+	if (lim->cpu_shares) {
+		/* runc's mapping of shares (2-262144) onto weight (1-10000). */
+		uint64_t s = lim->cpu_shares < 2	? 2
+			     : lim->cpu_shares > 262144 ? 262144
+							: lim->cpu_shares;
+		snprintf(buf, sizeof(buf), "%" PRIu64, 1 + ((s - 2) * 9999) / 262142);
 		r = write_file(dir, "cpu.weight", buf);
 		if (r < 0)
 			return r;
@@ -199,7 +201,7 @@ static int v2_apply(const char *dir, const struct sandbox_limits *lim)
 static bool v1_needed(enum cgroup_v1_ctl ctl, const struct sandbox_limits *lim)
 {
 	return (ctl == CG_V1_MEMORY && (lim->memory_bytes || lim->memory_account)) ||
-	       (ctl == CG_V1_CPU && (lim->cpu_milli || lim->cpu_weight)) ||
+	       (ctl == CG_V1_CPU && (lim->cpu_milli || lim->cpu_shares)) ||
 	       (ctl == CG_V1_PIDS && lim->pids) ||
 	       (ctl == CG_V1_CPUACCT && lim->cpu_account && cpuacct_apart());
 }
@@ -272,7 +274,7 @@ static int v2_check_controllers(const char *parent, const struct sandbox_limits 
 	if (r < 0)
 		return r;
 	if ((lim->memory_bytes && !has_word(buf, "memory")) ||
-	    ((lim->cpu_milli || lim->cpu_weight) && !has_word(buf, "cpu")) ||
+	    ((lim->cpu_milli || lim->cpu_shares) && !has_word(buf, "cpu")) ||
 	    (lim->pids && !has_word(buf, "pids")))
 		return -EOPNOTSUPP;
 	return 0;

@@ -277,7 +277,7 @@ static void oci_mounts(const struct child_plan *p, const int *fds)
 		fail(STAGE_BINDS, errno);
 	for (unsigned i = 0; i < p->nmounts; i++) {
 		const struct sandbox_mount *m = &p->mounts[i];
-		bool bind = !strcmp(m->type, "bind");
+		bool bind = sandbox_mount_by_parent(m, p->share_net, p->share_ipc);
 		struct stat st;
 		if (!strcmp(m->type, "cgroup2"))
 			continue; /* cgroup_mounts(), later */

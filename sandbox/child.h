@@ -56,7 +56,7 @@ struct child_plan {
 	/* OCI containers: their descriptors (for START_FD, CONSOLE_FD, or -1), their own
 	 * capabilities (NULL: none), limits, mounts and masks (spec.h). */
 	int start_fd, console_fd;
-	bool share_uts, root_readonly;
+	bool share_net, share_ipc, share_uts, root_readonly;
 	cap_t caps;
 	uint64_t cap_bounding, cap_ambient;
 	const struct sandbox_rlimit *rlimits;
@@ -64,7 +64,7 @@ struct child_plan {
 	const gid_t *groups;
 	unsigned ngroups;
 	const struct sandbox_mount *mounts;
-	unsigned nmounts, nbind_mounts; /* of them, binds: their clones come last */
+	unsigned nmounts, nbind_mounts; /* of them, the parent's (binds...): they come last */
 	const char *const *masked, *const *readonly;
 	char *const *argv; /* sbx-init's argv */
 	char *const *envp;

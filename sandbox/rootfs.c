@@ -96,6 +96,16 @@ static int fs_mount(int fs, uint64_t attrs)
 	return m < 0 ? -errno : m;
 }
 
+int rootfs_new_mount(const char *type, uint64_t attrs)
+{
+	int fs = (int)syscall(SYS_fsopen, type, FSOPEN_CLOEXEC);
+	if (fs < 0)
+		return -errno;
+	int m = fs_mount(fs, attrs);
+	close(fs);
+	return m;
+}
+
 /* The empty lower layer, one detached mount for the life of the process (closing one
  * is an unmount, which waits for an RCU grace period). */
 static int empty_lower(void)

@@ -61,6 +61,10 @@ void rootfs_mounts_close(struct rootfs_mounts *m);
  * or -errno. */
 int rootfs_clone_mount(const char *path, bool recursive, uint64_t attrs, int userns_fd);
 
+/* A new detached mount of file system @type (no source, no options: sysfs, mqueue) of
+ * the caller's namespaces, with @attrs. A descriptor or -errno. */
+int rootfs_new_mount(const char *type, uint64_t attrs);
+
 /* Copies the file @from to @to_fd with read and write (the destination may be
  * O_APPEND, which sendfile refuses). */
 int rootfs_copy(const char *from, int to_fd);

@@ -176,6 +176,8 @@ static int plan_build(struct child_plan *p, const struct sandbox_spec *spec)
 		.envp = spec->envp,
 		.start_fd = -1,
 		.console_fd = -1,
+		.share_net = spec->share_net,
+		.share_ipc = spec->share_ipc,
 		.share_uts = spec->share_uts,
 		.root_readonly = spec->root_readonly,
 		.rlimits = spec->rlimits,
@@ -188,7 +190,8 @@ static int plan_build(struct child_plan *p, const struct sandbox_spec *spec)
 		.readonly = spec->readonly,
 	};
 	for (unsigned i = 0; i < spec->nmounts; i++)
-		p->nbind_mounts += !strcmp(spec->mounts[i].type, "bind");
+		p->nbind_mounts +=
+			sandbox_mount_by_parent(&spec->mounts[i], spec->share_net, spec->share_ipc);
 	if (spec->caps) {
 		int r = caps_build(spec->caps, p);
 		if (r < 0)
@@ -342,9 +345,12 @@ static int send_mounts(int sock, pid_t pid, const struct sandbox_spec *spec, con
 		fds[n++] = m->devices[i];
 	for (unsigned i = 0; i < spec->nmounts; i++) {
 		const struct sandbox_mount *o = &spec->mounts[i];
-		if (strcmp(o->type, "bind"))
+		if (!sandbox_mount_by_parent(o, spec->share_net, spec->share_ipc))
 			continue;
-		r = rootfs_clone_mount(o->source, o->recursive, o->attrs, userns);
+		/* We are in the namespace it joins: a sysfs or mqueue made here is of it. */
+		r = strcmp(o->type, "bind")
+			    ? rootfs_new_mount(o->type, o->attrs)
+			    : rootfs_clone_mount(o->source, o->recursive, o->attrs, userns);
 		if (r < 0) {
 			fds_close(fds + CHILD_MNT_BINDS + m->nbinds + m->ndevices,
 				  n - (CHILD_MNT_BINDS + m->nbinds + m->ndevices));

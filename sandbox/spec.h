@@ -20,8 +20,8 @@ struct cgroup;
 struct sandbox_limits {
 	uint64_t memory_bytes; /* 0 = unlimited */
 	uint32_t cpu_milli;    /* thousandths of a core; 0 = unlimited */
-	uint32_t cpu_weight;   /* cgroup v2's cpu.weight (1-10000; v1: shares = weight *
-				* 1024 / 100); 0 = the default */
+	uint32_t cpu_shares;   /* cgroup v1's cpu.shares (2-262144; v2: cpu.weight as runc
+				* maps it); 0 = the default */
 	uint64_t pids;	       /* 0 = unlimited */
 	uint64_t timeout_ns;   /* wall clock; 0 = none */
 	bool memory_account;   /* a memory cgroup even without a limit, to meter it */
@@ -40,6 +40,17 @@ struct sandbox_mount {
 	const char *data;   /* tmpfs: its options ("size=64m,mode=755"), or NULL */
 	bool recursive;	    /* bind: with the mounts below the source */
 };
+
+/* Whether the launcher makes mount @m and sends it to the child: a bind (a clone of a
+ * host path), or a sysfs or mqueue of a network or ipc namespace the sandbox joins (only
+ * the launcher, in it, may mount those). Pure. */
+static inline bool sandbox_mount_by_parent(const struct sandbox_mount *m, bool share_net,
+					   bool share_ipc)
+{
+	return !__builtin_strcmp(m->type, "bind") ||
+	       (share_net && !__builtin_strcmp(m->type, "sysfs")) ||
+	       (share_ipc && !__builtin_strcmp(m->type, "mqueue"));
+}
 
 struct sandbox_rlimit {
 	int resource; /* RLIMIT_* */

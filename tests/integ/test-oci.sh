@@ -368,4 +368,37 @@ t_sbxd_restart() {
 	no_leftovers
 }
 
+# A pod's shape: a first container makes the network, ipc and uts namespaces, the next
+# joins them by path (as the CRI's containers join the pause container's), with ctr's
+# default /sys and /dev/mqueue mounts made in them.
+t_pod_namespaces() {
+	start_sbxd
+	start_containerd
+	crun_ -d "$IMG" pause sh -c 'nc -l -p 7000 -e echo hello-from-pause 2>/dev/null || sleep 600' || fail "run pause"
+	local p net host
+	p=$(task_pid pause)
+	net=$(readlink "/proc/$p/ns/net")
+	host=$(c task exec --exec-id h pause hostname)
+	OUT=$(crun_ --rm --with-ns "network:/proc/$p/ns/net" --with-ns "ipc:/proc/$p/ns/ipc" \
+		--with-ns "uts:/proc/$p/ns/uts" "$IMG" app sh -c 'readlink /proc/self/ns/net; hostname; ls -d /sys/class/net/lo; grep -c " /dev/mqueue mqueue " /proc/mounts; sleep 0.3; nc 127.0.0.1 7000 </dev/null' 2>&1)
+	assert_eq "$?" 0 "the joining container ($OUT)"
+	assert_eq "$(echo "$OUT" | head -n 1)" "$net" "its network namespace"
+	assert_eq "$(echo "$OUT" | sed -n 2p)" "$host" "its uts namespace"
+	assert_contains "$OUT" "/sys/class/net/lo" "sysfs of the joined network namespace"
+	assert_contains "$OUT" "hello-from-pause" "the first container's loopback"
+	no_leftovers
+}
+
+# Each row of the runtime-spec table in docs/oci.md, tested; the table is the one the
+# test's rows print.
+t_spec_fields() {
+	start_sbxd
+	local fields
+	fields=$(dirname "$0")/../oci/fields.py
+	python3 "$fields" "$OCI" "$B/images/base/rootfs" "$TMPD/fields" || fail "a row does not hold"
+	diff <(python3 "$fields" --table) <(sed -n '/^| Field /,/^$/p' "$(dirname "$0")/../../docs/oci.md" | sed '/^$/d') ||
+		fail "docs/oci.md's table is not the tested one (python3 tests/oci/fields.py --table)"
+	no_leftovers
+}
+
 source "$(dirname "$0")/lib.sh"

@@ -345,16 +345,6 @@ fail:
 	return -1;
 }
 
-/* runc's mapping of v1 shares (2-262144) onto v2's weight (1-10000). */
-static uint32_t shares_to_weight(uint64_t shares)
-{
-	if (shares < 2)
-		shares = 2;
-	if (shares > 262144)
-		shares = 262144;
-	return (uint32_t)(1 + ((shares - 2) * 9999) / 262142);
-}
-
 int oci_resources_parse(json_t *res, const char *where, struct sandbox_limits *lim, bool *has_mem,
 			bool *has_cpu, bool *has_pids)
 {
@@ -454,7 +444,7 @@ int oci_resources_parse(json_t *res, const char *where, struct sandbox_limits *l
 		    get_u64(v, at, "period", 1000000, &period) < 0)
 			return -1;
 		if (shares) {
-			lim->cpu_weight = shares_to_weight(shares);
+			lim->cpu_shares = (uint32_t)(shares < 2 ? 2 : shares);
 			*has_cpu = true;
 		}
 		if (quota && !json_is_null(quota)) {
@@ -677,11 +667,6 @@ static int mounts_parse(json_t *arr, struct oci_config *c)
 			if (tmpfs_data(opts, at, (char **)&m->data) < 0)
 				return -1;
 		} else if (!strcmp(type, "sysfs")) {
-			if (c->net.kind == NS_PATH)
-				return oci_error(
-					"config: %s: sysfs needs the container's own network "
-					"namespace",
-					at);
 			m->type = "sysfs";
 			m->attrs |= MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOEXEC;
 		} else if (!strcmp(type, "cgroup") || !strcmp(type, "cgroup2")) {
@@ -689,10 +674,6 @@ static int mounts_parse(json_t *arr, struct oci_config *c)
 			m->type = "cgroup2";
 			m->attrs |= MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOEXEC;
 		} else if (!strcmp(type, "mqueue")) {
-			if (c->ipc.kind == NS_PATH)
-				return oci_error("config: %s: mqueue needs the container's own ipc "
-						 "namespace",
-						 at);
 			m->type = "mqueue";
 		} else {
 			return oci_error("config: %s.type: %s mounts are not supported by sbx-oci",

@@ -343,8 +343,8 @@ int cmd_update(int argc, char **argv)
 	struct sandbox_limits lim = {
 		.memory_bytes = (uint64_t)json_integer_value(json_object_get(st.limits, "memory")),
 		.cpu_milli = (uint32_t)json_integer_value(json_object_get(st.limits, "cpu_milli")),
-		.cpu_weight =
-			(uint32_t)json_integer_value(json_object_get(st.limits, "cpu_weight")),
+		.cpu_shares =
+			(uint32_t)json_integer_value(json_object_get(st.limits, "cpu_shares")),
 		.pids = (uint64_t)json_integer_value(json_object_get(st.limits, "pids")),
 	};
 	if (!res)
@@ -360,7 +360,7 @@ int cmd_update(int argc, char **argv)
 			json_decref(st.limits);
 			st.limits = json_pack("{s:I, s:i, s:i, s:I}", "memory",
 					      (json_int_t)lim.memory_bytes, "cpu_milli",
-					      (int)lim.cpu_milli, "cpu_weight", (int)lim.cpu_weight,
+					      (int)lim.cpu_milli, "cpu_shares", (int)lim.cpu_shares,
 					      "pids", (json_int_t)lim.pids);
 			r = oci_state_save(&st);
 		}

@@ -98,7 +98,7 @@ struct oci_state {
 	bool started;
 	struct cgroup *cg;
 	json_t *annotations;
-	json_t *limits;	 /* {"memory", "cpu_milli", "cpu_weight", "pids"} as applied */
+	json_t *limits;	 /* {"memory", "cpu_milli", "cpu_shares", "pids"} as applied */
 	char *seccomp;	 /* the profile its processes get, or NULL: sbx's default */
 	bool registered; /* sbxd knows it */
 };

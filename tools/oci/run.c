@@ -152,7 +152,7 @@ int oci_filter(const char *profile, struct sysfilter **ret)
 static json_t *limits_json(const struct sandbox_limits *l)
 {
 	return json_pack("{s:I, s:i, s:i, s:I}", "memory", (json_int_t)l->memory_bytes, "cpu_milli",
-			 (int)l->cpu_milli, "cpu_weight", (int)l->cpu_weight, "pids",
+			 (int)l->cpu_milli, "cpu_shares", (int)l->cpu_shares, "pids",
 			 (json_int_t)l->pids);
 }
 
