@@ -259,7 +259,9 @@ static unsigned long ms_flags(uint64_t attrs)
 	return ((attrs & MOUNT_ATTR_RDONLY) ? MS_RDONLY : 0) |
 	       ((attrs & MOUNT_ATTR_NOSUID) ? MS_NOSUID : 0) |
 	       ((attrs & MOUNT_ATTR_NODEV) ? MS_NODEV : 0) |
-	       ((attrs & MOUNT_ATTR_NOEXEC) ? MS_NOEXEC : 0);
+	       ((attrs & MOUNT_ATTR_NOEXEC) ? MS_NOEXEC : 0) |
+	       ((attrs & MOUNT_ATTR_NOATIME) ? MS_NOATIME : 0) |
+	       ((attrs & MOUNT_ATTR_STRICTATIME) ? MS_STRICTATIME : 0);
 }
 
 /* An OCI bundle's mounts, in its order, at targets resolved in the new root (the
@@ -308,7 +310,12 @@ static void cgroup_mounts(const struct child_plan *p)
 		const struct sandbox_mount *m = &p->mounts[i];
 		if (strcmp(m->type, "cgroup2"))
 			continue;
-		int fd = nsutil_open_in_root(AT_FDCWD, m->target, O_PATH | O_DIRECTORY);
+		/* The root, not the working directory (the workload's by now). */
+		int root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+		int fd = root < 0 ? -errno
+				  : nsutil_open_in_root(root, m->target, O_PATH | O_DIRECTORY);
+		if (root >= 0)
+			close(root);
 		if (fd < 0)
 			fail(STAGE_CGROUPNS, -fd);
 		TRY(STAGE_CGROUPNS,

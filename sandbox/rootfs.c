@@ -58,7 +58,11 @@ static int clone_ro(const char *path, int userns_fd)
 
 int rootfs_clone_mount(const char *path, bool recursive, uint64_t attrs, int userns_fd)
 {
+	/* An atime mode replaces the one it has. */
+	uint64_t clr =
+		attrs & (MOUNT_ATTR_NOATIME | MOUNT_ATTR_STRICTATIME) ? MOUNT_ATTR__ATIME : 0;
 	struct mount_attr a = { .attr_set = attrs | MOUNT_ATTR_IDMAP,
+				.attr_clr = clr,
 				.userns_fd = (uint64_t)userns_fd };
 	unsigned at = AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0);
 	int fd = open_tree_clone(AT_FDCWD, path, recursive ? AT_RECURSIVE : 0);
@@ -68,7 +72,7 @@ int rootfs_clone_mount(const char *path, bool recursive, uint64_t attrs, int use
 	if (userns_fd >= 0 && syscall(SYS_mount_setattr, fd, "", at, &a, sizeof(a)) == 0)
 		return fd;
 	/* Not every file system takes an idmapped mount: its files then read as nobody's. */
-	a = (struct mount_attr){ .attr_set = attrs };
+	a = (struct mount_attr){ .attr_set = attrs, .attr_clr = clr };
 	if (syscall(SYS_mount_setattr, fd, "", at, &a, sizeof(a)) < 0) {
 		int r = -errno;
 		close(fd);

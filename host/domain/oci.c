@@ -71,12 +71,18 @@ static bool cgroup_path_ours(const char *path, const char *id)
 	return n > t && !strcmp(path + n - t, tail);
 }
 
-/* Its tenant: the Kubernetes namespace, else containerd's, where either is a valid
- * tenant name; else "oci". */
+/* Its tenant: the pod's namespace as containerd's CRI writes it (a key of its own, which
+ * a pod's pass-through annotations cannot set); outside the CRI's containerd namespace
+ * (k8s.io), the annotation io.kubernetes.pod.namespace of whoever made the container;
+ * else the containerd namespace. Each only when a valid tenant name; else "oci". */
 static const char *tenant_of(json_t *ann, const char *ns)
 {
+	const char *cri =
+		json_string_value(json_object_get(ann, "io.kubernetes.cri.sandbox-namespace"));
+	if (cri)
+		return store_tenant_name_valid(cri) ? cri : "oci";
 	const char *k8s = json_string_value(json_object_get(ann, "io.kubernetes.pod.namespace"));
-	if (k8s && store_tenant_name_valid(k8s))
+	if (k8s && (!ns || strcmp(ns, "k8s.io")) && store_tenant_name_valid(k8s))
 		return k8s;
 	if (ns && store_tenant_name_valid(ns))
 		return ns;
@@ -359,11 +365,20 @@ int oci_register(const char *body, size_t len, bool end, const char *id, json_t 
 	return r;
 }
 
+/* The spool: "oci" beside sbxd's socket (/run/sbx/oci for the default one), where
+ * sbx-oci, finding sbxd by that socket, writes. */
+static const char *spool_dir(char buf[static PATH_MAX])
+{
+	const char *sock = D.opt.socket_path, *slash = strrchr(sock, '/');
+	snprintf(buf, PATH_MAX, "%.*s/oci", slash ? (int)(slash - sock) : 1, slash ? sock : ".");
+	return buf;
+}
+
 void oci_spool_scan(void)
 {
 	char dir[PATH_MAX];
 
-	snprintf(dir, sizeof(dir), "%s/oci", instance_run_dir());
+	spool_dir(dir);
 	DIR *d = opendir(dir);
 	for (struct dirent *e; d && (e = readdir(d));) {
 		char path[PATH_MAX + 300];
@@ -390,11 +405,11 @@ void oci_spool_scan(void)
 /* A lost container's end, if sbx-oci left it in the spool: when it ended and its CPU. */
 void oci_readopt_lost(struct box *b)
 {
-	char path[PATH_MAX];
+	char dir[PATH_MAX], path[PATH_MAX + 32];
 
 	if (!box_oci_container(b))
 		return;
-	snprintf(path, sizeof(path), "%s/oci/%s.json", instance_run_dir(), b->id);
+	snprintf(path, sizeof(path), "%s/%s.json", spool_dir(dir), b->id);
 	json_t *j = json_load_file(path, 0, NULL);
 	struct record r;
 	struct why why;

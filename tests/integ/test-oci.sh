@@ -75,7 +75,7 @@ no_leftovers() {
 	[ ! -e "/run/containerd/runc/$NS" ] || fail "runtime state left: $(ls "/run/containerd/runc/$NS")"
 	[ -z "$(inst_cgroups)" ] || fail "cgroups left: $(inst_cgroups)"
 	assert_eq "$(live_inits)" 0 "sbx-init processes left"
-	[ -z "$(ls "$INST_RUN/oci" 2>/dev/null)" ] || fail "spool left: $(ls "$INST_RUN/oci")"
+	[ -z "$(ls "$TMPD/oci" 2>/dev/null)" ] || fail "spool left: $(ls "$TMPD/oci")"
 	awk -v d="$TMPD/ctd" 'index($5, d) == 1' /proc/self/mountinfo | grep -q . &&
 		fail "mounts left: $(awk -v d="$TMPD/ctd" 'index($5, d) == 1 { print $5 }' /proc/self/mountinfo)"
 	return 0
@@ -316,6 +316,11 @@ t_metered_and_billed() {
 	assert_eq "$(usage "$id" 'j["syscalls"].get("openat", 0) >= 20000')" True "its syscalls counted by the meter"
 	[ "$(usage "$id" 'j["cpu_ns"]')" -gt 0 ] || fail "its CPU"
 	curl -s --unix-socket "$SBX_SOCKET" http://x/metrics | grep -q "sandbox=\"$id\"" || fail "no /metrics series"
+	# containerd's CRI key wins over the pod annotation.
+	crun_ --rm --annotation io.kubernetes.cri.sandbox-namespace=bob --annotation io.kubernetes.pod.namespace=alice \
+		"$IMG" w2 true || fail "run w2"
+	api GET /v1/sandboxes
+	assert_eq "$(jget "$BODY" '[s["tenant"] for s in j["sandboxes"] if s.get("container_id") == "w2"]')" "['bob']" "tenant from the CRI's key"
 	api DELETE "/v1/sandboxes/$id"
 	assert_eq "$CODE" 409 "DELETE of a running container through /v1 ($BODY)"
 	api POST "/v1/sandboxes/$id/exec" -d '{"cmd":["true"]}'

@@ -410,7 +410,9 @@ int oci_resources_parse(json_t *res, const char *where, struct sandbox_limits *l
 		    refuse_set(v, at, "kernel", "not supported by sbx-oci") < 0 ||
 		    refuse_set(v, at, "kernelTCP", "not supported by sbx-oci") < 0 ||
 		    refuse_set(v, at, "swappiness", "not supported by sbx-oci") < 0 ||
-		    refuse_set(v, at, "disableOOMKiller", "sbx keeps the OOM killer") < 0)
+		    refuse_set(v, at, "disableOOMKiller", "sbx keeps the OOM killer") < 0 ||
+		    refuse_set(v, at, "useHierarchy", "not supported by sbx-oci") < 0 ||
+		    refuse_set(v, at, "checkBeforeUpdate", "not supported by sbx-oci") < 0)
 			return -1;
 		if (limit && !json_is_null(limit)) {
 			json_int_t l = json_integer_value(limit);
@@ -525,6 +527,11 @@ static int namespaces_parse(json_t *arr, struct oci_config *c)
 					 at, type);
 	}
 	/* What is not listed would be the host's: sbx gives none of those. */
+	if (!seen[0] || !seen[2])
+		return oci_error("config: linux.namespaces: no %s namespace (the host's) is not "
+				 "supported by sbx",
+				 seen[0] ? "mount" : "pid");
+	c->time_ns = seen[7];
 	if (!seen[1])
 		return oci_error("config: linux.namespaces: no network namespace (the host's) is "
 				 "not supported by sbx");
@@ -566,12 +573,17 @@ static uint64_t mount_attrs(json_t *opts, const char *at, bool *recursive, bool 
 			*bind = *recursive = true;
 		else if (!strcmp(o, "bind"))
 			*bind = true;
+		else if (!strcmp(o, "noatime"))
+			a |= MOUNT_ATTR_NOATIME;
+		else if (!strcmp(o, "strictatime"))
+			a |= MOUNT_ATTR_STRICTATIME;
+		/* The defaults (relatime, rw, ...), tmpfs's own (tmpfs_data), and devpts's, of a
+		 * devpts that sbx provides. */
 		else if (strcmp(o, "rw") && strcmp(o, "suid") && strcmp(o, "dev") &&
 			 strcmp(o, "exec") && strcmp(o, "private") && strcmp(o, "rprivate") &&
-			 strcmp(o, "relatime") && strcmp(o, "strictatime") &&
-			 strcmp(o, "noatime") && strncmp(o, "size=", 5) && strncmp(o, "mode=", 5) &&
-			 strncmp(o, "newinstance", 11) && strncmp(o, "ptmxmode=", 9) &&
-			 strncmp(o, "gid=", 4)) {
+			 strcmp(o, "relatime") && strncmp(o, "size=", 5) &&
+			 strncmp(o, "mode=", 5) && strncmp(o, "gid=", 4) &&
+			 strcmp(o, "newinstance") && strncmp(o, "ptmxmode=", 9)) {
 			*err = oci_error("config: %s.options: \"%s\" is not supported by sbx-oci",
 					 at, o);
 			return 0;
@@ -581,7 +593,7 @@ static uint64_t mount_attrs(json_t *opts, const char *at, bool *recursive, bool 
 	return a | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
 }
 
-/* tmpfs options sbx passes on: size and mode only. */
+/* tmpfs options sbx passes on: size, mode and gid (of the container's ids). */
 static int tmpfs_data(json_t *opts, const char *at, char **ret)
 {
 	char buf[128] = "";
@@ -590,8 +602,9 @@ static int tmpfs_data(json_t *opts, const char *at, char **ret)
 
 	json_array_foreach (opts, i, e) {
 		const char *o = json_string_value(e);
-		if (o && (!strncmp(o, "size=", 5) || !strncmp(o, "mode=", 5))) {
-			const char *val = o + 5;
+		if (o && (!strncmp(o, "size=", 5) || !strncmp(o, "mode=", 5) ||
+			  !strncmp(o, "gid=", 4))) {
+			const char *val = o + (o[0] == 'g' ? 4 : 5);
 			if (strspn(val, "0123456789kKmMgG") != strlen(val) || strlen(val) > 20)
 				return oci_error("config: %s.options: bad \"%s\"", at, o);
 			size_t n = strlen(buf);
@@ -604,6 +617,38 @@ static int tmpfs_data(json_t *opts, const char *at, char **ret)
 	}
 	*ret = strdup(buf);
 	return *ret ? 0 : oci_error("config: out of memory");
+}
+
+/* @p (absolute) without empty and "." components, or NULL if it is not absolute or
+ * holds "..". Caller frees. */
+static char *path_clean(const char *p)
+{
+	size_t n = strlen(p);
+	char *out = p[0] == '/' && n < 4096 ? malloc(n + 2) : NULL, *o = out;
+
+	if (!out)
+		return NULL;
+	for (const char *s = p; *s;) {
+		while (*s == '/')
+			s++;
+		size_t len = strcspn(s, "/");
+		if (!len)
+			break;
+		if (len == 2 && !strncmp(s, "..", 2)) {
+			free(out);
+			return NULL;
+		}
+		if (!(len == 1 && s[0] == '.')) {
+			*o++ = '/';
+			memcpy(o, s, len);
+			o += len;
+		}
+		s += len;
+	}
+	if (o == out)
+		*o++ = '/';
+	*o = '\0';
+	return out;
 }
 
 static int mounts_parse(json_t *arr, struct oci_config *c)
@@ -633,9 +678,17 @@ static int mounts_parse(json_t *arr, struct oci_config *c)
 		uint64_t attrs = mount_attrs(opts, at, &rec, &bind, &err);
 		if (err)
 			return -1;
-		if (dst[0] != '/' || strstr(dst, "/../") || !strcmp(dst + strlen(dst) - 3, "/.."))
+		/* Compared and used in one form: "//", "/./" and a trailing "/" gone. */
+		char *clean = path_clean(dst);
+		if (!clean)
 			return oci_error(
 				"config: %s.destination: not an absolute path without \"..\"", at);
+		if (c->nclean == SANDBOX_MAX_MOUNTS + 8) {
+			free(clean);
+			return oci_error("config: mounts: too many");
+		}
+		c->clean[c->nclean++] = clean;
+		dst = clean;
 		bool is_bind = bind || (type && !strcmp(type, "bind"));
 		if (!type)
 			type = is_bind ? "bind" : "";
@@ -739,6 +792,19 @@ static int linux_parse(json_t *lx, struct oci_config *c)
 		return -1;
 	json_t *sc = json_object_get(lx, "seccomp");
 	if (sc && !json_is_null(sc)) {
+		static const char *const sc_known[] = {
+			"defaultAction", "defaultErrnoRet", "architectures",	"syscalls",
+			"flags",	 "listenerPath",    "listenerMetadata", NULL
+		};
+		if (!json_is_object(sc) || keys_known(sc, "linux.seccomp", sc_known) < 0 ||
+		    refuse_set(sc, "linux.seccomp", "flags", "not supported by sbx-oci") < 0 ||
+		    refuse_set(sc, "linux.seccomp", "listenerPath",
+			       "seccomp notification is not supported by sbx-oci") < 0 ||
+		    refuse_set(sc, "linux.seccomp", "listenerMetadata",
+			       "seccomp notification is not supported by sbx-oci") < 0)
+			return json_is_object(sc)
+				       ? -1
+				       : oci_error("config: linux.seccomp: not an object");
 		c->seccomp = json_dumps(sc, JSON_COMPACT);
 		if (!c->seccomp)
 			return oci_error("config: linux.seccomp: cannot be read");
@@ -752,6 +818,8 @@ void oci_config_clear(struct oci_config *c)
 	for (unsigned i = 0; i < c->nmounts; i++)
 		if (c->mounts[i].type && !strcmp(c->mounts[i].type, "tmpfs"))
 			free((char *)c->mounts[i].data);
+	for (unsigned i = 0; i < c->nclean; i++)
+		free(c->clean[i]);
 	free(c->masked);
 	free(c->readonly_paths);
 	free(c->seccomp);

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/capability.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -134,10 +135,16 @@ int cmd_kill(int argc, char **argv)
 		oci_state_clear(&st);
 		return oci_error("kill: unknown signal %s", sig_arg);
 	}
-	if (all && st.cg) {
-		r = cgroup_signal(st.cg, sig);
-		if (sig == SIGKILL)
-			(void)cgroup_kill(st.cg);
+	if (all && st.cg && sig == SIGKILL) {
+		r = cgroup_kill(st.cg); /* the kernel's, by cgroup: no pid read and reused */
+	} else if (all && st.cg) {
+		/* Frozen, its processes can neither exit nor fork: the pids read are theirs. */
+		bool was = !strcmp(oci_status(&st), "paused");
+		r = was ? 0 : cgroup_freeze(st.cg, true);
+		if (r == 0)
+			r = cgroup_signal(st.cg, sig);
+		if (!was)
+			(void)cgroup_freeze(st.cg, false);
 	} else {
 		r = oci_alive(&st) ? signal_init(&st, sig) : -ESRCH;
 	}
@@ -351,8 +358,13 @@ int cmd_update(int argc, char **argv)
 		oci_error("update: --resources: %s", jerr.text);
 	else if (strcmp(oci_status(&st), "stopped") &&
 		 oci_resources_parse(res, "resources", &lim, &m, &c, &p) == 0) {
-		int e = cgroup_set_limits(st.cg, &lim);
-		if (e < 0)
+		int e = 0;
+		/* Every container has limits (sbx's defaults at least): none is lifted. */
+		if ((m && !lim.memory_bytes) || (p && !lim.pids) ||
+		    (c && !lim.cpu_milli &&
+		     json_integer_value(json_object_get(st.limits, "cpu_milli"))))
+			oci_error("update %s: -1 (no limit) is not offered by sbx-oci", st.id);
+		else if ((e = cgroup_set_limits(st.cg, &lim)) < 0)
 			oci_error("update %s: %s", st.id,
 				  e == -EOPNOTSUPP ? "a limit the container was created without"
 						   : strerror(-e));
@@ -477,22 +489,34 @@ int cmd_features(int argc, char **argv)
 	(void)argv;
 	if (argc != 1)
 		return oci_error("features: no arguments");
+	json_t *caps = json_array();
+	for (int c = 0; c < cap_max_bits(); c++) {
+		char *name = cap_to_name((cap_value_t)c);
+		for (char *p = name; p && *p; p++)
+			*p = (char)(*p >= 'a' && *p <= 'z' ? *p - 'a' + 'A' : *p);
+		if (name && !strncmp(name, "CAP_", 4))
+			json_array_append_new(caps, json_string(name));
+		cap_free(name);
+	}
 	json_t *j = json_pack(
-		"{s:s, s:s, s:[s,s,s,s,s,s,s,s,s,s,s,s], s:[], "
-		"s:{s:[s,s,s,s,s,s,s,s], s:[s,s,s,s,s,s,s,s,s,s,s,s,s,s,s,s], "
-		"s:{s:b, s:b, s:b}, s:{s:b, s:[], s:[], s:[], s:[]}, s:{s:b}, s:{s:b}}, "
+		"{s:s, s:s, s:[s,s,s,s,s,s,s,s,s,s,s,s,s,s,s], s:[], "
+		"s:{s:[s,s,s,s,s,s,s], s:o, "
+		"s:{s:b, s:b, s:b}, s:{s:b, s:[s,s,s,s,s,s,s], s:[s,s,s,s,s,s,s], s:[s], s:[]}, "
+		"s:{s:b}, s:{s:b}}, "
 		"s:{s:s, s:s}}",
 		"ociVersionMin", "1.0.0", "ociVersionMax", OCI_VERSION, "mountOptions", "ro", "rw",
 		"nosuid", "suid", "nodev", "dev", "noexec", "exec", "bind", "rbind", "private",
-		"rprivate", "hooks", "linux", "namespaces", "pid", "network", "mount", "ipc", "uts",
-		"user", "cgroup", "time", "capabilities", "CAP_CHOWN", "CAP_DAC_OVERRIDE",
-		"CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW", "CAP_SETGID", "CAP_SETUID",
-		"CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL",
-		"CAP_AUDIT_WRITE", "CAP_SYS_PTRACE", "CAP_NET_ADMIN", "cgroup", "v1", true, "v2",
-		true, "systemd", false, "seccomp", "enabled", true, "actions", "operators", "archs",
+		"rprivate", "relatime", "strictatime", "noatime", "hooks", "linux", "namespaces",
+		"pid", "network", "mount", "ipc", "uts", "user", "cgroup", "capabilities", caps,
+		"cgroup", "v1", true, "v2", true, "systemd", false, "seccomp", "enabled", true,
+		"actions", "SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL",
+		"SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD", "SCMP_ACT_LOG", "SCMP_ACT_TRAP",
+		"operators", "SCMP_CMP_EQ", "SCMP_CMP_NE", "SCMP_CMP_LT", "SCMP_CMP_LE",
+		"SCMP_CMP_GT", "SCMP_CMP_GE", "SCMP_CMP_MASKED_EQ", "archs", "SCMP_ARCH_X86_64",
 		"knownFlags", "apparmor", "enabled", false, "selinux", "enabled", false,
 		"annotations", "io.github.sbx.runtime", "sbx-oci", "io.github.sbx.isolation",
-		"user namespace with a host id range of its own; sbx seccomp by default");
+		"a user namespace with a host id range of its own; sbx's seccomp allowlist by "
+		"default");
 	return print_json(j);
 }
 

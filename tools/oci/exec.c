@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/close_range.h>
 #include <linux/sched.h>
 #include <sched.h>
 #include <signal.h>
@@ -133,12 +134,39 @@ static json_t *process_from_args(const struct exec_opts *o)
 
 /* The process's own side, in the container: it never returns; a failure is written to
  * @err_fd (close-on-exec: EOF means it executed). */
+/* The process's OOM score: @p's, else that of the container's PID 1 @init. */
+static int oom_score_set(const struct oci_process *p, pid_t init)
+{
+	char path[64], buf[16] = "";
+	int n;
+
+	if (p->has_oom_score) {
+		n = snprintf(buf, sizeof(buf), "%d", p->oom_score_adj);
+	} else {
+		snprintf(path, sizeof(path), "/proc/%d/oom_score_adj", (int)init);
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		n = fd < 0 ? -1 : (int)read(fd, buf, sizeof(buf) - 1);
+		if (fd >= 0)
+			close(fd);
+		if (n <= 0)
+			return 0; /* gone: the exec fails later, saying so */
+	}
+	int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+	int r = fd < 0 || write(fd, buf, (size_t)n) != n ? -1 : 0;
+	if (fd >= 0)
+		close(fd);
+	return r;
+}
+
 static _Noreturn void exec_child(const struct oci_process *p, const struct sysfilter *filter,
 				 int console_fd, int err_fd)
 {
 	int err = 0;
 	cap_t caps = NULL;
 
+	/* Nothing of ours reaches what it executes, whatever was opened without
+	 * close-on-exec. */
+	(void)syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC);
 #define CHECK(expr)                                                                                \
 	do {                                                                                       \
 		if ((expr) < 0) {                                                                  \
@@ -327,6 +355,12 @@ int cmd_exec(int argc, char **argv)
 		close(out[0]);
 		if (read(go[0], &c, 1) != 1)
 			_exit(1);
+		/* Until it executes, the process is the host's root in the container's pid
+		 * namespace: not dumpable (its memory and descriptors closed to the
+		 * container's processes, whatever capabilities they hold there). Its OOM score:
+		 * the one it asks for, else the container's (not the shim's), set while we may. */
+		if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0 || oom_score_set(&proc, st.pid) < 0)
+			_exit(1);
 		/* The host's groups would follow it in, as ids it could not drop there. */
 		if (syscall(SYS_setgroups, 0, NULL) < 0 ||
 		    setns(pidfd, CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET |
@@ -342,6 +376,8 @@ int cmd_exec(int argc, char **argv)
 		if (pid == 0) {
 			close(err_pipe[0]);
 			close(out[1]);
+			close(pidfd);
+			close(cg_fd);
 			exec_child(&proc, filter, console_fd, err_pipe[1]);
 		}
 		int e = pid < 0 ? errno : 0;

@@ -66,8 +66,11 @@ struct oci_config {
 	const char *hostname;
 	struct oci_process proc;
 	struct oci_ns net, ipc, uts;
+	bool time_ns; /* a time namespace of its own */
 	struct sandbox_mount mounts[SANDBOX_MAX_MOUNTS];
 	unsigned nmounts;
+	char *clean[SANDBOX_MAX_MOUNTS + 8]; /* the destinations, cleaned (path_clean) */
+	unsigned nclean;
 	const char **masked, **readonly_paths; /* NULL-terminated, malloc'd */
 	struct sandbox_limits limits;
 	bool has_memory, has_cpu, has_pids;

@@ -36,18 +36,21 @@ static const char *socket_path(void)
 	return buf;
 }
 
+/* sbxd's spool: "oci" beside its socket, made (0700) if missing; sbxd reads it when it
+ * starts. */
 static int spool_path(const struct oci_state *s, char *buf, size_t size, bool make)
 {
 	char dir[PATH_MAX];
+	const char *sock = socket_path(), *slash = strrchr(sock, '/');
 
-	snprintf(dir, sizeof(dir), "%s/oci", instance_run_dir());
-	if (make) {
+	snprintf(dir, sizeof(dir), "%.*s/oci", slash ? (int)(slash - sock) : 1, slash ? sock : ".");
+	if (make && !getenv("SBX_SOCKET")) {
 		int r = instance_run_dir_make();
 		if (r < 0)
 			return r;
-		if (mkdir(dir, 0700) < 0 && errno != EEXIST)
-			return -errno;
 	}
+	if (make && mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return -errno;
 	return snprintf(buf, size, "%s/%s.json", dir, s->sbx_id) < (int)size ? 0 : -ENAMETOOLONG;
 }
 

@@ -237,6 +237,7 @@ static int create(const struct create_opts *o, struct oci_state *st)
 		.root_readonly = c.readonly,
 		.tmp_bytes = LAUNCH_DEFAULT_TMP_BYTES,
 		.net = NET_NONE,
+		.time_ns = c.time_ns,
 		.filter = filter,
 		.stdio = { -1, -1, -1 },
 		.start_fd = start_fd,
