@@ -1222,41 +1222,15 @@ static int criu_action(const char *action)
  * exits. */
 static int console_open(const char *size)
 {
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} ctrl = { 0 };
-	char name[] = "/dev/ptmx";
-	struct iovec iov = { .iov_base = name, .iov_len = sizeof(name) - 1 };
-	struct msghdr msg = { .msg_iov = &iov,
-			      .msg_iovlen = 1,
-			      .msg_control = ctrl.buf,
-			      .msg_controllen = sizeof(ctrl.buf) };
-	int unlock = 0, master, peer;
-
-	master = open("/dev/pts/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
-	if (master < 0 || ioctl(master, TIOCSPTLCK, &unlock) < 0 ||
-	    (peer = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC)) < 0) {
-		fprintf(stderr, "sbx-init: terminal: %s\n", strerror(errno));
-		exit(125);
-	}
 	unsigned rows = 0, cols = 0;
-	if (sscanf(size, "%ux%u", &rows, &cols) == 2 && rows && cols && rows < 65536 &&
-	    cols < 65536) {
-		struct winsize ws = { .ws_row = (unsigned short)rows,
-				      .ws_col = (unsigned short)cols };
-		(void)ioctl(master, TIOCSWINSZ, &ws);
-	}
-	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(c), &master, sizeof(int));
-	if (sendmsg(CONSOLE_FD, &msg, MSG_NOSIGNAL) < 0) {
-		fprintf(stderr, "sbx-init: console socket: %s\n", strerror(errno));
+
+	if (sscanf(size, "%ux%u", &rows, &cols) != 2 || rows > 65535 || cols > 65535)
+		rows = cols = 0;
+	int peer = nsutil_console(CONSOLE_FD, (unsigned short)rows, (unsigned short)cols);
+	if (peer < 0) {
+		fprintf(stderr, "sbx-init: terminal: %s\n", strerror(-peer));
 		exit(125);
 	}
-	close(master);
 	close(CONSOLE_FD);
 	/* Our own stdio too: what the runtime's caller gave it (pipes it waits to see
 	 * closed) is not held on. */

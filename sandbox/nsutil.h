@@ -65,3 +65,44 @@ static inline int nsutil_lo_up(void)
 		close(sock);
 	return r;
 }
+
+/* An OCI runtime's console: a terminal of the devpts at /dev/pts (the sandbox's own),
+ * sized @rows x @cols when both are given, its master sent over the unix socket @sock
+ * (runc's console socket: one descriptor, the message its name). The other end, or
+ * -errno. */
+static inline int nsutil_console(int sock, unsigned short rows, unsigned short cols)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} ctrl = { 0 };
+	char name[] = "/dev/ptmx";
+	struct iovec iov = { .iov_base = name, .iov_len = sizeof(name) - 1 };
+	struct msghdr msg = { .msg_iov = &iov,
+			      .msg_iovlen = 1,
+			      .msg_control = ctrl.buf,
+			      .msg_controllen = sizeof(ctrl.buf) };
+	int unlock = 0, peer = -1, r = 0;
+
+	int master = open("/dev/pts/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (master < 0)
+		return -errno;
+	if (ioctl(master, TIOCSPTLCK, &unlock) < 0 ||
+	    (peer = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC)) < 0)
+		r = -errno;
+	if (r == 0 && rows && cols) {
+		struct winsize ws = { .ws_row = rows, .ws_col = cols };
+		(void)ioctl(master, TIOCSWINSZ, &ws);
+	}
+	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	__builtin_memcpy(CMSG_DATA(c), &master, sizeof(int));
+	if (r == 0 && sendmsg(sock, &msg, MSG_NOSIGNAL) < 0)
+		r = -errno;
+	close(master);
+	if (r < 0 && peer >= 0)
+		close(peer);
+	return r < 0 ? r : peer;
+}

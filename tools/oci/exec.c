@@ -187,32 +187,11 @@ static _Noreturn void exec_child(const struct oci_process *p, const struct sysfi
 	}
 	CHECK(setsid());
 	if (console_fd >= 0) {
-		union {
-			char buf[CMSG_SPACE(sizeof(int))];
-			struct cmsghdr align;
-		} ctrl = { 0 };
-		char name[] = "/dev/ptmx";
-		struct iovec iov = { .iov_base = name, .iov_len = sizeof(name) - 1 };
-		struct msghdr msg = { .msg_iov = &iov,
-				      .msg_iovlen = 1,
-				      .msg_control = ctrl.buf,
-				      .msg_controllen = sizeof(ctrl.buf) };
-		int unlock = 0, master, peer;
-		master = open("/dev/pts/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
-		CHECK(master);
-		CHECK(ioctl(master, TIOCSPTLCK, &unlock));
-		CHECK(peer = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY));
-		if (p->rows && p->cols) {
-			struct winsize ws = { .ws_row = p->rows, .ws_col = p->cols };
-			(void)ioctl(master, TIOCSWINSZ, &ws);
+		int peer = nsutil_console(console_fd, p->rows, p->cols);
+		if (peer < 0) {
+			err = -peer;
+			goto fail;
 		}
-		struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &master, sizeof(int));
-		CHECK(sendmsg(console_fd, &msg, MSG_NOSIGNAL));
-		close(master);
 		close(console_fd);
 		for (int i = 0; i < 3; i++)
 			CHECK(dup2(peer, i));
