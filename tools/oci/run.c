@@ -310,6 +310,9 @@ out:
 		free(sb);
 	}
 	if (r < 0 && made) {
+		char state[PATH_MAX + 16];
+		snprintf(state, sizeof(state), "%s/state.json", dir);
+		(void)unlink(state); /* saved before the pid file failed */
 		(void)unlink(fifo);
 		(void)rmdir(dir);
 	}
