@@ -74,8 +74,8 @@ SBX_SRCS := tools/sbx/main.c tools/sbx/common.c tools/sbx/runopts.c tools/sbx/ru
 	tools/sbx/rm.c tools/sbx/logs.c tools/sbx/usage.c tools/sbx/snap.c tools/sbx/top.c \
 	tools/sbx/bill.c tools/sbx/gpus.c tools/sbx/port.c tools/sbx/image.c
 # The OCI runtime (runc's command line) for containerd.
-OCI_SRCS := tools/oci/main.c tools/oci/config.c tools/oci/state.c tools/oci/run.c \
-	tools/oci/exec.c tools/oci/ctl.c tools/oci/register.c
+OCI_SRCS := tools/oci/main.c tools/oci/util.c tools/oci/config.c tools/oci/state.c \
+	tools/oci/run.c tools/oci/exec.c tools/oci/ctl.c tools/oci/register.c
 
 # eBPF: CO-RE objects against this kernel's BTF, and libbpf skeletons; all generated.
 BPF_OBJS := $(patsubst bpf/%.bpf.c,$(B)/bpf/%.bpf.o,$(wildcard bpf/*.bpf.c))
@@ -193,6 +193,11 @@ $(B)/tests/helpers/%: tests/helpers/%.c | $(SETUP)
 # and built for libFuzzer by make fuzz.
 $(B)/tests/fuzz-%-replay: $(B)/tests/fuzz/fuzz-%.o $(B)/tests/fuzz/replay.o $(LIBHOST) $(LIBSANDBOX)
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(HOST_LIBS)
+# sbx-oci's parser: its own sources beside (in make fuzz too).
+OCI_FUZZ_SRCS := tools/oci/config.c tools/oci/util.c
+$(B)/tests/fuzz-oci-config-replay: $(B)/tests/fuzz/fuzz-oci-config.o $(B)/tests/fuzz/replay.o \
+		$(OCI_FUZZ_SRCS:%.c=$(B)/%.o) $(LIBHOST) $(LIBSANDBOX)
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(HOST_LIBS)
 
 # A stand-in for libnvidia-ml.so.1 (sbxd --nvml-lib), for the GPU tests.
 $(B)/tests/libnvidia-ml-test.so: tests/nvml/nvml-test.c host/sys/nvml-abi.h | $(SETUP)
@@ -204,6 +209,7 @@ fuzz: $(SETUP)
 	$(Q)for f in $(FUZZERS); do \
 		$(CLANG) -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined $$(pkg-config --cflags libseccomp libcap jansson) \
 			-o $(B)/fuzz/$$f tests/fuzz/$$f.c $(SANDBOX_SRCS) $(HOST_PURE_SRCS) \
+			$$([ $$f = fuzz-oci-config ] && echo $(OCI_FUZZ_SRCS)) \
 			$$(pkg-config --libs libseccomp libcap jansson) $(HOST_LIBS) || exit 1; \
 		echo "  FUZZ    $(B)/fuzz/$$(basename $$f)  (run: $(B)/fuzz/$$f $(B)/fuzz/new-corpus tests/fuzz/corpus/$${f#fuzz-})"; \
 	done

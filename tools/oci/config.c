@@ -745,8 +745,9 @@ static int paths(json_t *arr, const char *where, const char ***ret)
 		return -1;
 	for (char **p = v; *p; p++)
 		if ((*p)[0] != '/') {
+			int r = oci_error("config: %s: \"%s\" is not absolute", where, *p);
 			free(v);
-			return oci_error("config: %s: \"%s\" is not absolute", where, *p);
+			return r;
 		}
 	*ret = (const char **)v;
 	return 0;
@@ -829,7 +830,7 @@ void oci_config_clear(struct oci_config *c)
 	*c = (struct oci_config){ 0 };
 }
 
-int oci_config_load(const char *bundle, struct oci_config *c)
+int oci_config_parse(const char *text, size_t len, const char *bundle, struct oci_config *c)
 {
 	static const char *const known[] = { "ociVersion", "process", "root",	 "hostname",
 					     "domainname", "mounts",  "hooks",	 "annotations",
@@ -838,19 +839,14 @@ int oci_config_load(const char *bundle, struct oci_config *c)
 	char path[PATH_MAX];
 	json_error_t jerr;
 	const char *ver, *root_path;
-	size_t len;
 
 	*c = (struct oci_config){ 0 };
-	c->bundle = realpath(bundle, NULL);
+	c->bundle = strdup(bundle ? bundle : "");
 	if (!c->bundle)
-		return oci_error("bundle %s: %s", bundle, strerror(errno));
-	snprintf(path, sizeof(path), "%s/config.json", c->bundle);
-	_cleanup_free_ char *text = read_text(path, 4 << 20, &len);
-	if (!text)
-		return oci_error("%s: %s", path, strerror(errno));
+		return oci_error("config: out of memory");
 	c->json = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!c->json || !json_is_object(c->json))
-		return oci_error("%s: line %d: %s", path, jerr.line,
+		return oci_error("config.json: line %d: %s", jerr.line,
 				 c->json ? "not an object" : jerr.text);
 	json_t *j = c->json;
 	if (keys_known(j, "", known) < 0 || get_string(j, "", "ociVersion", true, &ver) < 0 ||
@@ -869,13 +865,6 @@ int oci_config_load(const char *bundle, struct oci_config *c)
 	    get_string(root, "root", "path", true, &root_path) < 0)
 		return json_is_object(root) ? -1 : oci_error("config: root: missing");
 	c->readonly = json_is_true(json_object_get(root, "readonly"));
-	if (root_path[0] == '/')
-		snprintf(path, sizeof(path), "%s", root_path);
-	else
-		snprintf(path, sizeof(path), "%s/%s", c->bundle, root_path);
-	c->rootfs = realpath(path, NULL);
-	if (!c->rootfs)
-		return oci_error("config: root.path: %s: %s", path, strerror(errno));
 	if (get_string(j, "", "hostname", false, &c->hostname) < 0)
 		return -1;
 	if (c->hostname && !c->hostname[0])
@@ -894,5 +883,33 @@ int oci_config_load(const char *bundle, struct oci_config *c)
 	if (ann && !json_is_object(ann))
 		return oci_error("config: annotations: not an object");
 	c->annotations = ann;
+	/* Last: the only step that looks at the disk. */
+	if (!bundle) {
+		c->rootfs = strdup(root_path);
+		return c->rootfs ? 0 : oci_error("config: out of memory");
+	}
+	if (root_path[0] == '/')
+		snprintf(path, sizeof(path), "%s", root_path);
+	else
+		snprintf(path, sizeof(path), "%s/%s", c->bundle, root_path);
+	c->rootfs = realpath(path, NULL);
+	if (!c->rootfs)
+		return oci_error("config: root.path: %s: %s", path, strerror(errno));
 	return 0;
+}
+
+int oci_config_load(const char *bundle, struct oci_config *c)
+{
+	char path[PATH_MAX];
+	size_t len;
+
+	*c = (struct oci_config){ 0 };
+	_cleanup_free_ char *dir = realpath(bundle, NULL);
+	if (!dir)
+		return oci_error("bundle %s: %s", bundle, strerror(errno));
+	snprintf(path, sizeof(path), "%s/config.json", dir);
+	_cleanup_free_ char *text = read_text(path, 4 << 20, &len);
+	if (!text)
+		return oci_error("%s: %s", path, strerror(errno));
+	return oci_config_parse(text, len, dir, c);
 }

@@ -22,6 +22,7 @@ struct oci_global {
 	const char *log;
 	bool log_json;
 	bool debug;
+	bool quiet; /* errors to --log only (the fuzz target) */
 };
 extern struct oci_global G;
 
@@ -81,6 +82,9 @@ struct oci_config {
 
 /* Reads @bundle/config.json. 0, or -1 having said which field is refused and why. */
 int oci_config_load(const char *bundle, struct oci_config *ret);
+/* The same from @len bytes of @text; @bundle (absolute) resolves root.path, or NULL: it
+ * is taken as it is (nothing on disk is touched). */
+int oci_config_parse(const char *text, size_t len, const char *bundle, struct oci_config *ret);
 void oci_config_clear(struct oci_config *c);
 /* A "process" object (config.json's, or exec's --process file) into @p; @where names it
  * in errors. Strings point into @obj. */
