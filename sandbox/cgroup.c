@@ -363,6 +363,12 @@ static int create_v2(struct cgroup *cg, const char *self, const char *id,
 
 int cgroup_create(const char *id, const struct sandbox_limits *lim, struct cgroup **ret)
 {
+	return cgroup_create_as(id, lim, NULL, ret);
+}
+
+int cgroup_create_as(const char *id, const struct sandbox_limits *lim, const char *as,
+		     struct cgroup **ret)
+{
 	struct cgroup *cg = calloc(1, sizeof(*cg));
 	char self[4096] = "";
 	int r;
@@ -373,7 +379,13 @@ int cgroup_create(const char *id, const struct sandbox_limits *lim, struct cgrou
 	r = cgroup_detect(&cg->mode);
 	if (r < 0)
 		goto fail;
-	if (cg->mode == CGROUP_HYBRID) { /* read once: every hierarchy's path is in it */
+	if (cg->mode == CGROUP_HYBRID && as) {
+		if (strlen(as) >= sizeof(self) || strstr(as, "..")) {
+			r = -EINVAL;
+			goto fail;
+		}
+		memcpy(self, as, strlen(as) + 1);
+	} else if (cg->mode == CGROUP_HYBRID) { /* read once: every hierarchy's path is in it */
 		r = read_file("/proc/self", "cgroup", self, sizeof(self));
 		if (r < 0)
 			goto fail;

@@ -40,6 +40,10 @@ const char *cgroup_mode_name(enum cgroup_mode m);
 /* Creates the cgroups of sandbox @id with @lim applied. Nothing is left behind on failure.
  * -EOPNOTSUPP: a limit's controller is not available (pure v2 without delegation). */
 int cgroup_create(const char *id, const struct sandbox_limits *lim, struct cgroup **ret);
+/* The same, placed as if this process's cgroups were those @as lists (another process's
+ * /proc/PID/cgroup: sbx-oci's containers go where sbxd's sandboxes go); NULL: ours. */
+int cgroup_create_as(const char *id, const struct sandbox_limits *lim, const char *as,
+		     struct cgroup **ret);
 /* Remounts the cgroup2 hierarchy with favordynmods (keeping its other options) unless it
  * has it: moving a process between cgroups, which a hybrid host's v1 limits need at
  * every launch, then no longer waits for an RCU grace period (p99 18 ms -> 8 ms here),

@@ -440,7 +440,7 @@ int sandbox_start(const struct sandbox_spec *spec, const char *init_path, struct
 	r = scratch_dir_make();
 	if (r < 0)
 		FAIL(STAGE_SCRATCH, r);
-	r = cgroup_create(spec->id, &spec->limits, &sb->cg);
+	r = cgroup_create_as(spec->id, &spec->limits, spec->cgroup_as, &sb->cg);
 	if (r == 0 && spec->on_cgroup)
 		r = spec->on_cgroup(sb->cg, spec->userdata);
 	if (r < 0)

@@ -131,6 +131,9 @@ struct sandbox_spec {
 	unsigned nrlimits;
 	const struct sandbox_mount *mounts;
 	unsigned nmounts;
+	/* Hybrid hosts: the cgroups whose sandbox parents it goes under, as /proc/PID/cgroup
+	 * lists them (another launcher's), or NULL: the launcher's own. */
+	const char *cgroup_as;
 	/* Paths hidden (a file: /dev/null over it; a directory: an empty read-only tmpfs)
 	 * and made read-only, when they exist; NULL-terminated, or NULL. */
 	const char *const *masked, *const *readonly;

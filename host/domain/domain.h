@@ -342,7 +342,8 @@ const char *box_oci_container(const struct box *b);
  * cgroup) or, with @end (and @id its sandbox id), its end. *ret: the sandbox. */
 int oci_register(const char *body, size_t len, bool end, const char *id, json_t **ret,
 		 struct why *why);
-/* The records sbx-oci spooled while sbxd was away: registered, or closed. */
+/* The records sbx-oci spooled while sbxd was away: registered, or closed; and where
+ * sbx-oci puts containers' cgroups (beside our sandboxes'). */
 void oci_spool_scan(void);
 /* A restore of @s into a new sandbox, answered on @rp. */
 int box_create_from(struct reply *rp, struct snap *s, struct why *why);

@@ -10,11 +10,13 @@
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "../../sandbox/instance.h"
@@ -374,11 +376,35 @@ static const char *spool_dir(char buf[static PATH_MAX])
 	return buf;
 }
 
+/* Where sbx-oci's containers' cgroups go (hybrid hosts): under ours, as our sandboxes',
+ * so that the meter's network programs and its cgroup level are theirs too. Our
+ * /proc/self/cgroup, in the spool as sbxd.cgroup. */
+static void publish_cgroup(const char *dir)
+{
+	char path[PATH_MAX + 16], buf[4096];
+	int fd = open("/proc/self/cgroup", O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof(buf));
+
+	if (fd >= 0)
+		close(fd);
+	if (n <= 0 || n == (ssize_t)sizeof(buf))
+		return;
+	snprintf(path, sizeof(path), "%s/sbxd.cgroup", dir);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0 || write(fd, buf, (size_t)n) != n)
+		logmsg(1, "oci: %s: %s", path, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+}
+
 void oci_spool_scan(void)
 {
 	char dir[PATH_MAX];
 
 	spool_dir(dir);
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		logmsg(1, "oci: %s: %s", dir, strerror(errno));
+	publish_cgroup(dir);
 	DIR *d = opendir(dir);
 	for (struct dirent *e; d && (e = readdir(d));) {
 		char path[PATH_MAX + 300];

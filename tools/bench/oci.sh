@@ -47,6 +47,10 @@ cleanup() {
 	kill -TERM "$sbxd" 2>/dev/null || true
 	wait "$sbxd" 2>/dev/null || true
 	rmdir "/run/containerd/runc/$ns" 2>/dev/null || true
+	# runc and crun leave the cgroups of the namespace (their cgroupsPath's parent).
+	find /sys/fs/cgroup -maxdepth 3 -type d -name "$ns" 2>/dev/null | while read -r d; do
+		find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null || true
+	done
 	awk -v d="$tmp/" 'index($5, d) == 1 { print $5 }' /proc/self/mountinfo | sort -r |
 		while read -r m; do umount -l "$m"; done
 	rm -rf "$tmp"

@@ -143,6 +143,9 @@ int cmd_restore(int argc, char **argv);
  * container. */
 void oci_register(struct oci_state *s);
 void oci_unregister(const struct oci_state *s);
+/* sbxd's cgroups, as it published them beside its socket (hybrid hosts place containers'
+ * cgroups under its), or NULL. Caller frees. */
+char *oci_sbxd_cgroup(void);
 
 /* Small helpers (main.c). */
 int write_file_atomic(const char *path, const char *data, size_t len);

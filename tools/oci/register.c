@@ -113,6 +113,24 @@ static int tell(const char *target, json_t *rec)
 	return r;
 }
 
+char *oci_sbxd_cgroup(void)
+{
+	char path[PATH_MAX];
+	const char *sock = socket_path(), *slash = strrchr(sock, '/');
+	size_t len;
+
+	snprintf(path, sizeof(path), "%.*s/oci/sbxd.cgroup", slash ? (int)(slash - sock) : 1,
+		 slash ? sock : ".");
+	char *text = read_text(path, 4095, &len);
+	/* "N:controllers:/path" lines, nothing else. */
+	for (size_t i = 0; text && i < len; i++)
+		if ((unsigned char)text[i] < 0x20 && text[i] != '\n') {
+			free(text);
+			return NULL;
+		}
+	return text;
+}
+
 void oci_register(struct oci_state *s)
 {
 	json_t *rec = record(s, NULL);

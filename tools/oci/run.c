@@ -165,7 +165,7 @@ static int create(const struct create_opts *o, struct oci_state *st)
 	struct sandbox *sb = NULL;
 	struct sandbox_error serr = { 0 };
 	_cleanup_(sysfilter_freep) struct sysfilter *filter = NULL;
-	_cleanup_free_ char *init = NULL;
+	_cleanup_free_ char *init = NULL, *sbxd_cg = NULL;
 	char dir[PATH_MAX], fifo[PATH_MAX + 8];
 	int start_fd = -1, console_fd = -1, r = -1;
 	bool made = false;
@@ -218,6 +218,7 @@ static int create(const struct create_opts *o, struct oci_state *st)
 		goto out;
 	}
 	uint64_t ram = spec_host_memory();
+	sbxd_cg = oci_sbxd_cgroup();
 	struct sandbox_spec spec = {
 		.id = st->sbx_id,
 		.rootfs = c.rootfs,
@@ -254,6 +255,7 @@ static int create(const struct create_opts *o, struct oci_state *st)
 		.nmounts = c.nmounts,
 		.masked = c.masked,
 		.readonly = c.readonly_paths,
+		.cgroup_as = sbxd_cg,
 	};
 	r = sandbox_start(&spec, init, &sb, &serr);
 	if (r < 0) {
