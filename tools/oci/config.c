@@ -46,7 +46,20 @@ static int refuse_set(json_t *obj, const char *where, const char *key, const cha
 {
 	if (is_empty(json_object_get(obj, key)))
 		return 0;
-	return oci_error("config: %s.%s: %s", where, key, why);
+	return oci_error("config: %s%s%s: %s", where, where[0] ? "." : "", key, why);
+}
+
+/* Fields of one object that sbx refuses, each with why; the list ends with a NULL key. */
+struct refusal {
+	const char *key, *why;
+};
+
+static int refuse_each(json_t *obj, const char *where, const struct refusal *list)
+{
+	for (; list->key; list++)
+		if (refuse_set(obj, where, list->key, list->why) < 0)
+			return -1;
+	return 0;
 }
 
 static int get_string(json_t *obj, const char *where, const char *key, bool required,
@@ -220,12 +233,15 @@ int oci_process_parse(json_t *obj, const char *where, struct oci_process *p)
 	if (!json_is_object(obj))
 		return oci_error("config: %s: missing or not an object", where);
 	if (keys_known(obj, where, known) < 0 ||
-	    refuse_set(obj, where, "apparmorProfile", "AppArmor is not used by sbx") < 0 ||
-	    refuse_set(obj, where, "selinuxLabel", "SELinux is not used by sbx") < 0 ||
-	    refuse_set(obj, where, "commandLine", "Windows only") < 0 ||
-	    refuse_set(obj, where, "ioPriority", "not supported by sbx-oci") < 0 ||
-	    refuse_set(obj, where, "scheduler", "not supported by sbx-oci") < 0 ||
-	    refuse_set(obj, where, "execCPUAffinity", "not supported by sbx-oci") < 0)
+	    refuse_each(
+		    obj, where,
+		    (const struct refusal[]){ { "apparmorProfile", "AppArmor is not used by sbx" },
+					      { "selinuxLabel", "SELinux is not used by sbx" },
+					      { "commandLine", "Windows only" },
+					      { "ioPriority", "not supported by sbx-oci" },
+					      { "scheduler", "not supported by sbx-oci" },
+					      { "execCPUAffinity", "not supported by sbx-oci" },
+					      { NULL, NULL } }) < 0)
 		return -1;
 	if (strings(json_object_get(obj, "args"), "process.args", 4096, &p->args) < 0)
 		goto fail;
@@ -266,8 +282,10 @@ int oci_process_parse(json_t *obj, const char *where, struct oci_process *p)
 		uint64_t uid = 0, gid = 0;
 		snprintf(at, sizeof(at), "%s.user", where);
 		if (!json_is_object(v) || keys_known(v, at, user_known) < 0 ||
-		    refuse_set(v, at, "umask", "not supported by sbx-oci") < 0 ||
-		    refuse_set(v, at, "username", "Windows only") < 0 ||
+		    refuse_each(v, at,
+				(const struct refusal[]){ { "umask", "not supported by sbx-oci" },
+							  { "username", "Windows only" },
+							  { NULL, NULL } }) < 0 ||
 		    get_u64(v, at, "uid", 65535, &uid) < 0 ||
 		    get_u64(v, at, "gid", 65535, &gid) < 0)
 			goto fail;
@@ -375,11 +393,14 @@ int oci_resources_parse(json_t *res, const char *where, struct sandbox_limits *l
 	if (!json_is_object(res))
 		return oci_error("config: %s: not an object", where);
 	if (keys_known(res, where, known) < 0 ||
-	    refuse_set(res, where, "blockIO", "block I/O limits are not supported by sbx") < 0 ||
-	    refuse_set(res, where, "hugepageLimits", "huge pages are not offered by sbx") < 0 ||
-	    refuse_set(res, where, "network", "not supported by sbx-oci") < 0 ||
-	    refuse_set(res, where, "rdma", "not supported by sbx-oci") < 0 ||
-	    refuse_set(res, where, "unified", "not supported by sbx-oci") < 0)
+	    refuse_each(res, where,
+			(const struct refusal[]){
+				{ "blockIO", "block I/O limits are not supported by sbx" },
+				{ "hugepageLimits", "huge pages are not offered by sbx" },
+				{ "network", "not supported by sbx-oci" },
+				{ "rdma", "not supported by sbx-oci" },
+				{ "unified", "not supported by sbx-oci" },
+				{ NULL, NULL } }) < 0)
 		return -1;
 	/* Devices: sbx's own /dev is a fixed, smaller set and no sandbox can make a node,
 	 * so a list that starts by denying all can only narrow what is already there. */
@@ -406,13 +427,16 @@ int oci_resources_parse(json_t *res, const char *where, struct sandbox_limits *l
 		json_t *limit = json_object_get(v, "limit"), *swap = json_object_get(v, "swap");
 		snprintf(at, sizeof(at), "%s.memory", where);
 		if (keys_known(v, at, mem_known) < 0 ||
-		    refuse_set(v, at, "reservation", "not supported by sbx-oci") < 0 ||
-		    refuse_set(v, at, "kernel", "not supported by sbx-oci") < 0 ||
-		    refuse_set(v, at, "kernelTCP", "not supported by sbx-oci") < 0 ||
-		    refuse_set(v, at, "swappiness", "not supported by sbx-oci") < 0 ||
-		    refuse_set(v, at, "disableOOMKiller", "sbx keeps the OOM killer") < 0 ||
-		    refuse_set(v, at, "useHierarchy", "not supported by sbx-oci") < 0 ||
-		    refuse_set(v, at, "checkBeforeUpdate", "not supported by sbx-oci") < 0)
+		    refuse_each(v, at,
+				(const struct refusal[]){
+					{ "reservation", "not supported by sbx-oci" },
+					{ "kernel", "not supported by sbx-oci" },
+					{ "kernelTCP", "not supported by sbx-oci" },
+					{ "swappiness", "not supported by sbx-oci" },
+					{ "disableOOMKiller", "sbx keeps the OOM killer" },
+					{ "useHierarchy", "not supported by sbx-oci" },
+					{ "checkBeforeUpdate", "not supported by sbx-oci" },
+					{ NULL, NULL } }) < 0)
 			return -1;
 		if (limit && !json_is_null(limit)) {
 			json_int_t l = json_integer_value(limit);
@@ -436,12 +460,15 @@ int oci_resources_parse(json_t *res, const char *where, struct sandbox_limits *l
 		json_t *quota = json_object_get(v, "quota");
 		snprintf(at, sizeof(at), "%s.cpu", where);
 		if (keys_known(v, at, cpu_known) < 0 ||
-		    refuse_set(v, at, "burst", "not supported by sbx-oci") < 0 ||
-		    refuse_set(v, at, "realtimeRuntime", "no real-time scheduling in sbx") < 0 ||
-		    refuse_set(v, at, "realtimePeriod", "no real-time scheduling in sbx") < 0 ||
-		    refuse_set(v, at, "cpus", "cpusets are not supported by sbx-oci") < 0 ||
-		    refuse_set(v, at, "mems", "cpusets are not supported by sbx-oci") < 0 ||
-		    refuse_set(v, at, "idle", "not supported by sbx-oci") < 0 ||
+		    refuse_each(v, at,
+				(const struct refusal[]){
+					{ "burst", "not supported by sbx-oci" },
+					{ "realtimeRuntime", "no real-time scheduling in sbx" },
+					{ "realtimePeriod", "no real-time scheduling in sbx" },
+					{ "cpus", "cpusets are not supported by sbx-oci" },
+					{ "mems", "cpusets are not supported by sbx-oci" },
+					{ "idle", "not supported by sbx-oci" },
+					{ NULL, NULL } }) < 0 ||
 		    get_u64(v, at, "shares", 262144, &shares) < 0 ||
 		    get_u64(v, at, "period", 1000000, &period) < 0)
 			return -1;
@@ -668,8 +695,11 @@ static int mounts_parse(json_t *arr, struct oci_config *c)
 		int err;
 		snprintf(at, sizeof(at), "mounts[%zu]", i);
 		if (!json_is_object(e) || keys_known(e, at, known) < 0 ||
-		    refuse_set(e, at, "uidMappings", "idmapped mounts are sbx's own") < 0 ||
-		    refuse_set(e, at, "gidMappings", "idmapped mounts are sbx's own") < 0 ||
+		    refuse_each(e, at,
+				(const struct refusal[]){
+					{ "uidMappings", "idmapped mounts are sbx's own" },
+					{ "gidMappings", "idmapped mounts are sbx's own" },
+					{ NULL, NULL } }) < 0 ||
 		    get_string(e, at, "destination", true, &dst) < 0 ||
 		    get_string(e, at, "type", false, &type) < 0 ||
 		    get_string(e, at, "source", false, &src) < 0)
@@ -766,16 +796,19 @@ static int linux_parse(json_t *lx, struct oci_config *c)
 	if (!json_is_object(lx))
 		return oci_error("config: linux: missing or not an object");
 	if (keys_known(lx, "linux", known) < 0 ||
-	    refuse_set(lx, "linux", "uidMappings", "sbx maps ids to a host range of its own") < 0 ||
-	    refuse_set(lx, "linux", "gidMappings", "sbx maps ids to a host range of its own") < 0 ||
-	    refuse_set(lx, "linux", "sysctl", "not supported by sbx-oci") < 0 ||
-	    refuse_set(lx, "linux", "devices", "sbx offers its own fixed set of devices") < 0 ||
-	    refuse_set(lx, "linux", "mountLabel", "SELinux is not used by sbx") < 0 ||
-	    refuse_set(lx, "linux", "personality", "not supported by sbx-oci") < 0 ||
-	    refuse_set(lx, "linux", "intelRdt", "not supported by sbx-oci") < 0 ||
-	    refuse_set(lx, "linux", "timeOffsets", "not supported by sbx-oci") < 0 ||
-	    refuse_set(lx, "linux", "memoryPolicy", "not supported by sbx-oci") < 0 ||
-	    refuse_set(lx, "linux", "netDevices", "not supported by sbx-oci") < 0 ||
+	    refuse_each(lx, "linux",
+			(const struct refusal[]){
+				{ "uidMappings", "sbx maps ids to a host range of its own" },
+				{ "gidMappings", "sbx maps ids to a host range of its own" },
+				{ "sysctl", "not supported by sbx-oci" },
+				{ "devices", "sbx offers its own fixed set of devices" },
+				{ "mountLabel", "SELinux is not used by sbx" },
+				{ "personality", "not supported by sbx-oci" },
+				{ "intelRdt", "not supported by sbx-oci" },
+				{ "timeOffsets", "not supported by sbx-oci" },
+				{ "memoryPolicy", "not supported by sbx-oci" },
+				{ "netDevices", "not supported by sbx-oci" },
+				{ NULL, NULL } }) < 0 ||
 	    get_string(lx, "linux", "rootfsPropagation", false, &prop) < 0 ||
 	    get_string(lx, "linux", "cgroupsPath", false, &c->cgroups_path) < 0)
 		return -1;
@@ -798,11 +831,14 @@ static int linux_parse(json_t *lx, struct oci_config *c)
 			"flags",	 "listenerPath",    "listenerMetadata", NULL
 		};
 		if (!json_is_object(sc) || keys_known(sc, "linux.seccomp", sc_known) < 0 ||
-		    refuse_set(sc, "linux.seccomp", "flags", "not supported by sbx-oci") < 0 ||
-		    refuse_set(sc, "linux.seccomp", "listenerPath",
-			       "seccomp notification is not supported by sbx-oci") < 0 ||
-		    refuse_set(sc, "linux.seccomp", "listenerMetadata",
-			       "seccomp notification is not supported by sbx-oci") < 0)
+		    refuse_each(sc, "linux.seccomp",
+				(const struct refusal[]){
+					{ "flags", "not supported by sbx-oci" },
+					{ "listenerPath",
+					  "seccomp notification is not supported by sbx-oci" },
+					{ "listenerMetadata",
+					  "seccomp notification is not supported by sbx-oci" },
+					{ NULL, NULL } }) < 0)
 			return json_is_object(sc)
 				       ? -1
 				       : oci_error("config: linux.seccomp: not an object");
@@ -850,12 +886,14 @@ int oci_config_parse(const char *text, size_t len, const char *bundle, struct oc
 				 c->json ? "not an object" : jerr.text);
 	json_t *j = c->json;
 	if (keys_known(j, "", known) < 0 || get_string(j, "", "ociVersion", true, &ver) < 0 ||
-	    refuse_set(j, "", "hooks", "sbx-oci runs no hooks") < 0 ||
-	    refuse_set(j, "", "domainname", "not supported by sbx-oci") < 0 ||
-	    refuse_set(j, "", "solaris", "not Linux") < 0 ||
-	    refuse_set(j, "", "windows", "not Linux") < 0 ||
-	    refuse_set(j, "", "vm", "sbx-oci runs no virtual machines") < 0 ||
-	    refuse_set(j, "", "zos", "not Linux") < 0)
+	    refuse_each(j, "",
+			(const struct refusal[]){ { "hooks", "sbx-oci runs no hooks" },
+						  { "domainname", "not supported by sbx-oci" },
+						  { "solaris", "not Linux" },
+						  { "windows", "not Linux" },
+						  { "vm", "sbx-oci runs no virtual machines" },
+						  { "zos", "not Linux" },
+						  { NULL, NULL } }) < 0)
 		return -1;
 	if (strncmp(ver, "1.", 2))
 		return oci_error("config: ociVersion: %s is not 1.x", ver);

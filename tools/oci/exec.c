@@ -54,54 +54,36 @@ static int exec_args(int argc, char **argv, struct exec_opts *o, const char **id
 	o->env = calloc((size_t)argc + 1, sizeof(char *));
 	if (!o->env)
 		return oci_error("exec: out of memory");
+	const char *preserve = "0", *env = NULL;
+	const struct oci_flag flags[] = {
+		{ "--process", "-p", &o->process, NULL },
+		{ "--pid-file", NULL, &o->pid_file, NULL },
+		{ "--console-socket", NULL, &o->console_socket, NULL },
+		{ "--cwd", NULL, &o->cwd, NULL },
+		{ "--user", "-u", &o->user, NULL },
+		{ "--env", "-e", &env, NULL },
+		{ "--preserve-fds", NULL, &preserve, NULL },
+		{ "--detach", "-d", NULL, &o->detach },
+		{ "--tty", "-t", NULL, &o->tty },
+		{ NULL, NULL, NULL, NULL },
+	};
 	for (i = 1; i < argc && !*id; i++) {
 		const char *a = argv[i];
-		size_t n = strcspn(a, "=");
-		bool inl = a[n] == '=';
-		const char *val = inl ? a + n + 1 : (i + 1 < argc ? argv[i + 1] : NULL);
-#define TAKE(name, field)                                                                          \
-	if (!strncmp(a, name, n) && strlen(name) == n) {                                           \
-		if (!val)                                                                          \
-			return oci_error("exec: %s needs a value", name);                          \
-		o->field = val;                                                                    \
-		i += !inl;                                                                         \
-		continue;                                                                          \
-	}
-		TAKE("--process", process)
-		TAKE("-p", process)
-		TAKE("--pid-file", pid_file)
-		TAKE("--console-socket", console_socket)
-		TAKE("--cwd", cwd)
-		TAKE("--user", user)
-		TAKE("-u", user)
-#undef TAKE
-		if ((!strncmp(a, "--env", n) && n == 5) || (!strncmp(a, "-e", n) && n == 2)) {
-			if (!val)
-				return oci_error("exec: --env needs KEY=VALUE");
-			o->env[o->nenv++] = (char *)val;
-			i += !inl;
+		env = NULL;
+		int t = oci_flag_take(argc, argv, &i, flags);
+		if (t < 0)
+			return -1;
+		if (env)
+			o->env[o->nenv++] = (char *)env; /* repeatable */
+		if (t > 0)
 			continue;
-		}
-		if (!strcmp(a, "--detach") || !strcmp(a, "-d")) {
-			o->detach = true;
-			continue;
-		}
-		if (!strcmp(a, "--tty") || !strcmp(a, "-t")) {
-			o->tty = true;
-			continue;
-		}
-		if (!strncmp(a, "--preserve-fds", 14)) {
-			const char *v = inl ? val : (i + 1 < argc ? argv[++i] : "0");
-			if (strcmp(v, "0"))
-				return oci_error(
-					"exec: --preserve-fds is not supported by sbx-oci");
-			continue;
-		}
 		if (a[0] == '-')
 			return oci_error("exec: flag %s is not supported by sbx-oci", a);
 		*id = a;
 	}
 	o->cmd = argv + i;
+	if (strcmp(preserve, "0"))
+		return oci_error("exec: --preserve-fds is not supported by sbx-oci");
 	if (!*id)
 		return oci_error("exec: a container id is needed");
 	if (o->process && o->cmd[0])

@@ -49,25 +49,23 @@ static int usage(void)
 	return 2;
 }
 
-/* "--name=value" or "--name value": the value, advancing *i; NULL if @arg is not --name. */
-static const char *flag_value(int argc, char **argv, int *i, const char *name)
-{
-	size_t n = strlen(name);
-	const char *a = argv[*i];
-
-	if (strncmp(a, name, n))
-		return NULL;
-	if (a[n] == '=')
-		return a + n + 1;
-	if (a[n] || *i + 1 >= argc)
-		return NULL;
-	return argv[++*i];
-}
-
 int main(int argc, char **argv)
 {
 	int i = 1;
-	const char *v;
+	const char *root = NULL, *log = NULL, *format = NULL, *criu = NULL, *rootless = NULL;
+	bool debug = false, systemd = false, help = false, version = false;
+	const struct oci_flag flags[] = {
+		{ "--root", NULL, &root, NULL },
+		{ "--log", NULL, &log, NULL },
+		{ "--log-format", NULL, &format, NULL },
+		{ "--criu", NULL, &criu, NULL },
+		{ "--rootless", NULL, &rootless, NULL },
+		{ "--debug", NULL, NULL, &debug },
+		{ "--systemd-cgroup", NULL, NULL, &systemd },
+		{ "--help", "-h", NULL, &help },
+		{ "--version", "-v", NULL, &version },
+		{ NULL, NULL, NULL, NULL },
+	};
 
 	/* Its instance (SBX_INSTANCE) scopes its cgroups as sbxd's. */
 	if (instance_set(getenv("SBX_INSTANCE")) < 0) {
@@ -75,36 +73,35 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	for (; i < argc && argv[i][0] == '-'; i++) {
-		const char *a = argv[i];
-		if ((v = flag_value(argc, argv, &i, "--root")))
-			G.root = v;
-		else if ((v = flag_value(argc, argv, &i, "--log")))
-			G.log = v[0] ? v : NULL;
-		else if ((v = flag_value(argc, argv, &i, "--log-format"))) {
-			if (strcmp(v, "json") && strcmp(v, "text"))
-				return oci_error("--log-format: json or text, not %s", v), 1;
-			G.log_json = !strcmp(v, "json");
-		} else if (!strcmp(a, "--debug"))
-			G.debug = true;
-		else if (!strcmp(a, "--systemd-cgroup"))
-			return oci_error("--systemd-cgroup: sbx manages its sandboxes' cgroups "
-					 "itself (set SystemdCgroup = false)"),
-			       1;
-		else if (!strcmp(a, "--rootless") && i + 1 < argc) {
-			if (strcmp(argv[++i], "false") && strcmp(argv[i], "auto"))
-				return oci_error("--rootless: sbx-oci runs as root"), 1;
-		} else if ((v = flag_value(argc, argv, &i, "--criu")))
-			continue; /* sbx's own CRIU is used */
-		else if (!strcmp(a, "--version") || !strcmp(a, "-v")) {
-			printf("sbx-oci version 1.0\nspec: %s\n", OCI_VERSION);
-			return 0;
-		} else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-			usage();
-			return 0;
-		} else {
-			return oci_error("unknown global flag %s", a), 1;
-		}
+		int t = oci_flag_take(argc, argv, &i, flags);
+		if (t < 0)
+			return 1;
+		if (t == 0)
+			return oci_error("unknown global flag %s", argv[i]), 1;
 	}
+	(void)criu; /* sbx's own CRIU would be used */
+	(void)debug;
+	if (version) {
+		printf("sbx-oci version 1.0\nspec: %s\n", OCI_VERSION);
+		return 0;
+	}
+	if (help) {
+		usage();
+		return 0;
+	}
+	if (systemd)
+		return oci_error("--systemd-cgroup: sbx manages its sandboxes' cgroups itself "
+				 "(set SystemdCgroup = false)"),
+		       1;
+	if (rootless && strcmp(rootless, "false") && strcmp(rootless, "auto"))
+		return oci_error("--rootless: sbx-oci runs as root"), 1;
+	if (format && strcmp(format, "json") && strcmp(format, "text"))
+		return oci_error("--log-format: json or text, not %s", format), 1;
+	G.log_json = format && !strcmp(format, "json");
+	G.log = log && log[0] ? log : NULL;
+	G.debug = debug;
+	if (root)
+		G.root = root;
 	if (i >= argc)
 		return usage();
 	if (G.root[0] != '/')

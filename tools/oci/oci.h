@@ -147,7 +147,18 @@ void oci_unregister(const struct oci_state *s);
  * cgroups under its), or NULL. Caller frees. */
 char *oci_sbxd_cgroup(void);
 
-/* Small helpers (main.c). */
+/* A command's flags: runc's "--name value", "--name=value" or a short @alt; a flag with
+ * @set takes no value. The table ends with a NULL name. */
+struct oci_flag {
+	const char *name, *alt;
+	const char **value;
+	bool *set;
+};
+/* argv[*i] as one of @flags (*i past its value): 1; not one of them: 0; -1 (said): a
+ * value is missing or given to a flag without one. */
+int oci_flag_take(int argc, char **argv, int *i, const struct oci_flag *flags);
+
+/* Small helpers (util.c). */
 int write_file_atomic(const char *path, const char *data, size_t len);
 char *read_text(const char *path, size_t max, size_t *ret_len);
 int signal_parse(const char *s);

@@ -37,45 +37,36 @@ struct create_opts {
  * over: --no-pivot, --no-new-keyring). */
 static int create_args(int argc, char **argv, struct create_opts *o)
 {
+	const char *preserve = "0";
+	bool ignored = false;
 	*o = (struct create_opts){ .bundle = "." };
+	const struct oci_flag flags[] = {
+		{ "--bundle", "-b", &o->bundle, NULL },
+		{ "--pid-file", NULL, &o->pid_file, NULL },
+		{ "--console-socket", NULL, &o->console_socket, NULL },
+		{ "--preserve-fds", NULL, &preserve, NULL },
+		{ "--detach", "-d", NULL, &o->detach },
+		/* What changes nothing here. */
+		{ "--no-pivot", NULL, NULL, &ignored },
+		{ "--no-new-keyring", NULL, NULL, &ignored },
+		{ "--no-subreaper", NULL, NULL, &ignored },
+		{ NULL, NULL, NULL, NULL },
+	};
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
-		size_t n = strcspn(a, "=");
-		const char *val = a[n] == '=' ? a + n + 1 : (i + 1 < argc ? argv[i + 1] : NULL);
-		bool inl = a[n] == '=';
-#define TAKE(name, field)                                                                          \
-	if (!strncmp(a, name, n) && strlen(name) == n) {                                           \
-		if (!val)                                                                          \
-			return oci_error("%s: %s needs a value", argv[0], name);                   \
-		o->field = val;                                                                    \
-		i += !inl;                                                                         \
-		continue;                                                                          \
-	}
-		TAKE("--bundle", bundle)
-		TAKE("-b", bundle)
-		TAKE("--pid-file", pid_file)
-		TAKE("--console-socket", console_socket)
-#undef TAKE
-		if (!strcmp(a, "--detach") || !strcmp(a, "-d")) {
-			o->detach = true;
+		int t = oci_flag_take(argc, argv, &i, flags);
+		if (t < 0)
+			return -1;
+		if (t > 0)
 			continue;
-		}
-		if (!strcmp(a, "--no-pivot") || !strcmp(a, "--no-new-keyring") ||
-		    !strcmp(a, "--no-subreaper"))
-			continue;
-		if (!strncmp(a, "--preserve-fds", 14)) {
-			const char *v = inl ? val : (i + 1 < argc ? argv[++i] : "0");
-			if (strcmp(v, "0"))
-				return oci_error("%s: --preserve-fds is not supported by sbx-oci",
-						 argv[0]);
-			continue;
-		}
 		if (a[0] == '-')
 			return oci_error("%s: unknown flag %s", argv[0], a);
 		if (o->id)
 			return oci_error("%s: one container id, not %s and %s", argv[0], o->id, a);
 		o->id = a;
 	}
+	if (strcmp(preserve, "0"))
+		return oci_error("%s: --preserve-fds is not supported by sbx-oci", argv[0]);
 	if (!o->id)
 		return oci_error("%s: a container id is needed", argv[0]);
 	if (!oci_id_valid(o->id))

@@ -154,3 +154,31 @@ int signal_parse(const char *s)
 			return names[i].sig;
 	return -1;
 }
+
+int oci_flag_take(int argc, char **argv, int *i, const struct oci_flag *flags)
+{
+	const char *a = argv[*i];
+	size_t n = strcspn(a, "=");
+
+	for (const struct oci_flag *f = flags; f->name; f++) {
+		bool named = (strlen(f->name) == n && !strncmp(a, f->name, n)) ||
+			     (f->alt && strlen(f->alt) == n && !strncmp(a, f->alt, n));
+		if (!named)
+			continue;
+		if (f->set) {
+			if (a[n])
+				return oci_error("%s: %s takes no value", argv[0], f->name);
+			*f->set = true;
+			return 1;
+		}
+		if (a[n] == '=') {
+			*f->value = a + n + 1;
+		} else if (*i + 1 < argc) {
+			*f->value = argv[++*i];
+		} else {
+			return oci_error("%s: %s needs a value", argv[0], f->name);
+		}
+		return 1;
+	}
+	return 0;
+}
