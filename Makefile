@@ -46,7 +46,7 @@ PKG_LIBS = $(shell pkg-config --libs libseccomp libcap jansson)
 ALL_CFLAGS = $(BASE_CFLAGS) $(PKG_CFLAGS) $(CFLAGS) -fPIE
 LDFLAGS_ALL = -pie -Wl,-z,relro,-z,now $(SAN_LDFLAGS) $(LDFLAGS)
 
-SANDBOX_SRCS := sandbox/spec.c sandbox/jsonpos.c sandbox/sysfilter.c sandbox/cgroup.c \
+SANDBOX_SRCS := sandbox/spec.c sandbox/privs.c sandbox/jsonpos.c sandbox/sysfilter.c sandbox/cgroup.c \
 	sandbox/image.c sandbox/sandbox.c sandbox/child.c sandbox/text.c sandbox/ctl.c \
 	sandbox/idmap.c sandbox/rootfs.c sandbox/instance.c sandbox/launch.c
 SANDBOX_OBJS := $(SANDBOX_SRCS:%.c=$(B)/%.o)

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "ctl.h"
+#include "privs.h"
 #include "nsutil.h"
 #include "sysfilter.h"
 
@@ -464,19 +465,10 @@ static int set_ids(const struct child_plan *p, uid_t uid, gid_t gid)
  * what it is given across a change of uid), its sets, then its ambient ones. */
 static void keep_privileges(const struct child_plan *p)
 {
-	for (unsigned c = 0; c <= p->cap_last; c++)
-		if ((c >= 64 || !(p->cap_bounding & (1ULL << c))) &&
-		    cap_drop_bound((cap_value_t)c) < 0 && errno != EINVAL)
-			fail(STAGE_CAPS, errno);
-	TRY(STAGE_CAPS, cap_reset_ambient());
-	if (p->set_user) {
-		TRY(STAGE_CAPS, prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0));
-		TRY(STAGE_USER, set_ids(p, p->uid, p->gid));
-	}
-	TRY(STAGE_CAPS, cap_set_proc(p->caps));
-	for (unsigned c = 0; c <= p->cap_last && c < 64; c++)
-		if (p->cap_ambient & (1ULL << c))
-			TRY(STAGE_CAPS, prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, c, 0, 0));
+	/* The namespace's root until then (set_ids(NULL, 0, 0)). */
+	TRY(STAGE_CAPS,
+	    privs_become(p->set_user ? p->uid : 0, p->set_user ? p->gid : 0, p->groups, p->ngroups,
+			 p->caps, p->cap_bounding, p->cap_ambient, p->cap_last));
 }
 
 static void drop_privileges(const struct child_plan *p)

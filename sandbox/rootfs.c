@@ -28,34 +28,6 @@ static int open_tree_clone(int dfd, const char *path, unsigned extra)
 	return fd < 0 ? -errno : fd;
 }
 
-static int setattr(int fd, uint64_t set, int userns_fd)
-{
-	struct mount_attr a = { .attr_set = set, .userns_fd = (uint64_t)userns_fd };
-	if (syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH, &a, sizeof(a)) < 0)
-		return -errno;
-	return 0;
-}
-
-/* A read-only clone of @path, idmapped when @userns_fd >= 0 and the file system allows
- * it. */
-static int clone_ro(const char *path, int userns_fd)
-{
-	const uint64_t ro = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
-	int fd = open_tree_clone(AT_FDCWD, path, 0), r;
-
-	if (fd < 0)
-		return fd;
-	if (userns_fd >= 0 && setattr(fd, ro | MOUNT_ATTR_IDMAP, userns_fd) == 0)
-		return fd;
-	/* Not every file system takes an idmapped mount: its files then read as nobody's. */
-	r = setattr(fd, ro, -1);
-	if (r < 0) {
-		close(fd);
-		return r;
-	}
-	return fd;
-}
-
 int rootfs_clone_mount(const char *path, bool recursive, uint64_t attrs, int userns_fd)
 {
 	/* An atime mode replaces the one it has. */
@@ -79,6 +51,14 @@ int rootfs_clone_mount(const char *path, bool recursive, uint64_t attrs, int use
 		return r;
 	}
 	return fd;
+}
+
+/* A read-only clone of @path, idmapped when @userns_fd >= 0 and the file system allows
+ * it. */
+static int clone_ro(const char *path, int userns_fd)
+{
+	return rootfs_clone_mount(
+		path, false, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, userns_fd);
 }
 
 static int fsconfig_fd(int fs, const char *key, int fd)

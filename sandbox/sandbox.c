@@ -24,6 +24,7 @@
 #include <sys/wait.h>
 
 #include "child.h"
+#include "privs.h"
 #include "ctl.h"
 #include "idmap.h"
 #include "macro.h"
@@ -132,23 +133,9 @@ static void plan_free(struct child_plan *p)
 /* The workload's capability sets (an OCI bundle's), for the child to set. */
 static int caps_build(const struct sandbox_caps *c, struct child_plan *p)
 {
-	p->caps = cap_init();
+	p->caps = privs_sets(c);
 	if (!p->caps)
-		return -ENOMEM;
-	for (unsigned n = 0; n <= p->cap_last && n < 64; n++) {
-		cap_value_t v = (cap_value_t)n;
-		uint64_t bit = 1ULL << n;
-		if (((c->effective & bit) &&
-		     cap_set_flag(p->caps, CAP_EFFECTIVE, 1, &v, CAP_SET)) ||
-		    ((c->permitted & bit) &&
-		     cap_set_flag(p->caps, CAP_PERMITTED, 1, &v, CAP_SET)) ||
-		    ((c->inheritable & bit) &&
-		     cap_set_flag(p->caps, CAP_INHERITABLE, 1, &v, CAP_SET)))
-			return -EINVAL;
-	}
-	/* Ambient ones must be permitted and inheritable; effective ones permitted. */
-	if ((c->ambient & ~(c->permitted & c->inheritable)) || (c->effective & ~c->permitted))
-		return -EINVAL;
+		return -errno;
 	p->cap_bounding = c->bounding;
 	p->cap_ambient = c->ambient;
 	return 0;
@@ -678,20 +665,25 @@ static int sandbox_for(const char *id, pid_t pid, struct cgroup *cg, struct sand
 	return r;
 }
 
+bool sandbox_running(pid_t pid, uint64_t start_time)
+{
+	uint64_t now_start;
+	char state;
+
+	/* A zombie has ended: only its parent's wait is left. */
+	return pid > 0 && proc_stat(pid, &now_start, &state) == 0 && now_start == start_time &&
+	       state != 'Z' && state != 'X';
+}
+
 int sandbox_adopt(const char *id, pid_t pid, uint64_t start_time, struct cgroup *cg,
 		  struct sandbox **ret)
 {
-	uint64_t now_start;
 	struct sandbox *sb;
 	int r = sandbox_for(id, pid, cg, &sb);
 
 	if (r < 0)
 		return r;
-	char state;
-	r = proc_stat(pid, &now_start, &state);
-	/* A zombie has ended: only its parent's wait is left. */
-	if (r == 0 &&
-	    (now_start != start_time || state == 'Z' || state == 'X' || !in_cgroup(pid, cg)))
+	if (!sandbox_running(pid, start_time) || !in_cgroup(pid, cg))
 		r = -ESRCH;
 	/* Still alive after the checks: the pidfd's process is the one they read. */
 	if (r == 0 && syscall(SYS_pidfd_send_signal, sb->pidfd, 0, NULL, 0) < 0)

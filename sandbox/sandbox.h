@@ -82,6 +82,9 @@ int sandbox_destroy(struct sandbox *sb);
 /* The start time of process @pid (clock ticks since boot, /proc/PID/stat field 22):
  * with the pid, it names one process for the life of the system. */
 int sandbox_start_time(pid_t pid, uint64_t *ret);
+/* Whether process @pid is the one that started at @start_time and has not ended (a
+ * zombie has). */
+bool sandbox_running(pid_t pid, uint64_t start_time);
 /* Takes a sandbox that a previous launcher started back under control: a pidfd for
  * @pid, checked to be the same process (@start_time) and to live in @cg's v2 cgroup,
  * never trusted by pid alone. Takes @cg; on failure the cgroups

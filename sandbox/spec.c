@@ -152,6 +152,14 @@ int spec_parse_user(const char *s, uid_t *ret_uid, gid_t *ret_gid)
 	return 0;
 }
 
+bool spec_oci_id_valid(const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+
+	return n && n <= SPEC_OCI_ID_MAX && strcmp(s, ".") && strcmp(s, "..") &&
+	       strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_+-.") == n;
+}
+
 bool spec_hostname_valid(const char *s)
 {
 	size_t n = s ? strlen(s) : 0;

@@ -157,5 +157,9 @@ int spec_parse_cpus(const char *s, uint32_t *ret_milli);
 /* "UID" or "UID:GID", decimal digits only, each 0-65535 (a sandbox's own ids); GID is
  * UID when not given. */
 int spec_parse_user(const char *s, uid_t *ret_uid, gid_t *ret_gid);
+/* An OCI container id as sbx-oci and sbxd take it (it names a directory): 1 to
+ * SPEC_OCI_ID_MAX of A-Z a-z 0-9 _ + - ., not "." or "..". */
+#define SPEC_OCI_ID_MAX 128
+bool spec_oci_id_valid(const char *s);
 /* A hostname the kernel and resolvers accept: 1-63 chars of [A-Za-z0-9-.], no leading '-'. */
 bool spec_hostname_valid(const char *s);

@@ -23,6 +23,7 @@
 #include "../../sandbox/launch.h"
 #include "../../sandbox/macro.h"
 #include "../../sandbox/sandbox.h"
+#include "../../sandbox/spec.h"
 #include "../sys/log.h"
 #include "../sys/meter.h"
 #include "../sys/store.h"
@@ -41,22 +42,9 @@ const char *box_oci_container(const struct box *b)
 	return NULL;
 }
 
-static bool start_time_matches(pid_t pid, uint64_t want)
-{
-	uint64_t t;
-	return sandbox_start_time(pid, &t) == 0 && t == want;
-}
-
 static bool hex_id(const char *s)
 {
 	return s && strlen(s) == 2 * LAUNCH_ID_BYTES && strspn(s, "0123456789abcdef") == strlen(s);
-}
-
-static bool container_id_valid(const char *s)
-{
-	size_t n = s ? strlen(s) : 0;
-	return n && n <= 128 && strcmp(s, ".") && strcmp(s, "..") &&
-	       strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_+-.") == n;
 }
 
 /* A cgroup path a record may name: under the cgroup mount, of this instance's parent,
@@ -127,7 +115,7 @@ static int record_parse(json_t *j, struct record *r, struct why *why)
 		r->ended = NULL;
 	if (!hex_id(r->id))
 		return why_set(why, -EINVAL, "id: a sandbox id is 12 hex digits");
-	if (!container_id_valid(r->container_id))
+	if (!spec_oci_id_valid(r->container_id))
 		return why_set(why, -EINVAL, "container_id: 1-128 of A-Z a-z 0-9 _ + - .");
 	if (!r->pid || !r->start_time)
 		return why_set(why, -EINVAL, "pid, start_time: needed");
@@ -329,7 +317,7 @@ static int apply(json_t *j, bool from_spool, json_t **ret, struct why *why)
 	json_t *skipped = json_array();
 	if (b && r.ended)
 		end_known(b, &r);
-	else if (!b && (r.ended || (from_spool && !start_time_matches(r.pid, r.start_time))))
+	else if (!b && (r.ended || (from_spool && !sandbox_running(r.pid, r.start_time))))
 		b = register_ended(&r, skipped, why);
 	else if (!b)
 		b = register_running(&r, skipped, why);

@@ -55,18 +55,20 @@ static json_t *state_json(const struct oci_state *s)
 			 rfc3339(s->created_ns), "owner", "", "annotations", s->annotations);
 }
 
-/* Loads the one container id of @argv past its flags (which @flag takes, returning
- * whether it knew one). */
-static int one_container(int argc, char **argv, struct oci_state *st,
-			 bool (*flag)(int argc, char **argv, int *i, void *ud), void *ud,
+/* Loads the one container id of @argv past its @flags (NULL: none), and the argument
+ * after it into *@rest if it takes one. */
+static int one_container(int argc, char **argv, struct oci_state *st, const struct oci_flag *flags,
 			 char **rest)
 {
+	const struct oci_flag none[] = { { NULL, NULL, NULL, NULL } };
 	const char *id = NULL;
-	int i;
 
-	for (i = 1; i < argc; i++) {
+	for (int i = 1; i < argc; i++) {
 		if (argv[i][0] == '-' && argv[i][1]) {
-			if (!flag || !flag(argc, argv, &i, ud))
+			int t = oci_flag_take(argc, argv, &i, flags ? flags : none);
+			if (t < 0)
+				return -1;
+			if (t == 0)
 				return oci_error("%s: unknown flag %s", argv[0], argv[i]);
 			continue;
 		}
@@ -89,7 +91,7 @@ int cmd_state(int argc, char **argv)
 {
 	struct oci_state st;
 
-	if (one_container(argc, argv, &st, NULL, NULL, NULL) < 0)
+	if (one_container(argc, argv, &st, NULL, NULL) < 0)
 		return -1;
 	int r = print_json(state_json(&st));
 	oci_state_clear(&st);
@@ -113,22 +115,15 @@ static int signal_init(const struct oci_state *st, int sig)
 	return r < 0 ? -e : 0;
 }
 
-static bool kill_flag(int argc, char **argv, int *i, void *ud)
-{
-	(void)argc;
-	if (strcmp(argv[*i], "--all") && strcmp(argv[*i], "-a"))
-		return false;
-	*(bool *)ud = true;
-	return true;
-}
-
 int cmd_kill(int argc, char **argv)
 {
 	struct oci_state st;
 	char *sig_arg = NULL;
 	bool all = false;
 
-	if (one_container(argc, argv, &st, kill_flag, &all, &sig_arg) < 0)
+	const struct oci_flag flags[] = { { "--all", "-a", NULL, &all },
+					  { NULL, NULL, NULL, NULL } };
+	if (one_container(argc, argv, &st, flags, &sig_arg) < 0)
 		return -1;
 	int sig = signal_parse(sig_arg), r;
 	if (sig < 0) {
@@ -156,15 +151,6 @@ int cmd_kill(int argc, char **argv)
 	return r < 0 ? -1 : 0;
 }
 
-static bool force_flag(int argc, char **argv, int *i, void *ud)
-{
-	(void)argc;
-	if (strcmp(argv[*i], "--force") && strcmp(argv[*i], "-f"))
-		return false;
-	*(bool *)ud = true;
-	return true;
-}
-
 static void rm_state_dir(const char *id)
 {
 	char dir[PATH_MAX], path[PATH_MAX + 16];
@@ -183,7 +169,9 @@ int cmd_delete(int argc, char **argv)
 	bool force = false;
 	int r;
 
-	r = one_container(argc, argv, &st, force_flag, &force, NULL);
+	const struct oci_flag flags[] = { { "--force", "-f", NULL, &force },
+					  { NULL, NULL, NULL, NULL } };
+	r = one_container(argc, argv, &st, flags, NULL);
 	if (r < 0)
 		return -1;
 	const char *status = oci_status(&st);
@@ -212,18 +200,14 @@ int cmd_delete(int argc, char **argv)
 	return 0;
 }
 
-static bool format_flag(int argc, char **argv, int *i, void *ud)
-{
-	const char *a = argv[*i];
-	if (!strncmp(a, "--format=", 9) || !strncmp(a, "-f=", 3)) {
-		*(const char **)ud = strchr(a, '=') + 1;
-		return true;
+/* --format json|table (ps, list). */
+#define FORMAT_FLAGS(f)                                                                            \
+	{                                                                                          \
+		{ "--format", "-f", &(f), NULL },                                                  \
+		{                                                                                  \
+			NULL, NULL, NULL, NULL                                                     \
+		}                                                                                  \
 	}
-	if ((strcmp(a, "--format") && strcmp(a, "-f")) || *i + 1 >= argc)
-		return false;
-	*(const char **)ud = argv[++*i];
-	return true;
-}
 
 int cmd_ps(int argc, char **argv)
 {
@@ -231,7 +215,8 @@ int cmd_ps(int argc, char **argv)
 	const char *format = "table";
 	char path[PATH_MAX];
 
-	if (one_container(argc, argv, &st, format_flag, &format, NULL) < 0)
+	const struct oci_flag flags[] = FORMAT_FLAGS(format);
+	if (one_container(argc, argv, &st, flags, NULL) < 0)
 		return -1;
 	if (strcmp(format, "json") && strcmp(format, "table")) {
 		oci_state_clear(&st);
@@ -261,15 +246,22 @@ int cmd_list(int argc, char **argv)
 	const char *format = "table";
 	int i = 0;
 
-	for (i = 1; i < argc; i++)
-		if (!format_flag(argc, argv, &i, &format) && strcmp(argv[i], "-q") &&
-		    strcmp(argv[i], "--quiet"))
+	bool quiet = false;
+	const struct oci_flag flags[] = { { "--format", "-f", &format, NULL },
+					  { "--quiet", "-q", NULL, &quiet },
+					  { NULL, NULL, NULL, NULL } };
+	for (i = 1; i < argc; i++) {
+		int t = oci_flag_take(argc, argv, &i, flags);
+		if (t < 0)
+			return -1;
+		if (t == 0)
 			return oci_error("list: unknown argument %s", argv[i]);
+	}
 	DIR *d = opendir(G.root);
 	json_t *all = json_array();
 	for (struct dirent *e; d && (e = readdir(d));) {
 		struct oci_state st;
-		if (e->d_name[0] == '.' || !oci_id_valid(e->d_name) ||
+		if (e->d_name[0] == '.' || !spec_oci_id_valid(e->d_name) ||
 		    oci_state_load(e->d_name, &st) < 0)
 			continue;
 		json_array_append_new(all, state_json(&st));
@@ -281,13 +273,17 @@ int cmd_list(int argc, char **argv)
 		return print_json(all);
 	size_t k;
 	json_t *c;
-	printf("ID\tPID\tSTATUS\tBUNDLE\n");
+	if (!quiet)
+		printf("ID\tPID\tSTATUS\tBUNDLE\n");
 	json_array_foreach (all, k, c)
-		printf("%s\t%" JSON_INTEGER_FORMAT "\t%s\t%s\n",
-		       json_string_value(json_object_get(c, "id")),
-		       json_integer_value(json_object_get(c, "pid")),
-		       json_string_value(json_object_get(c, "status")),
-		       json_string_value(json_object_get(c, "bundle")));
+		if (quiet)
+			printf("%s\n", json_string_value(json_object_get(c, "id")));
+		else
+			printf("%s\t%" JSON_INTEGER_FORMAT "\t%s\t%s\n",
+			       json_string_value(json_object_get(c, "id")),
+			       json_integer_value(json_object_get(c, "pid")),
+			       json_string_value(json_object_get(c, "status")),
+			       json_string_value(json_object_get(c, "bundle")));
 	json_decref(all);
 	return 0;
 }
@@ -296,7 +292,7 @@ static int freeze(int argc, char **argv, bool frozen)
 {
 	struct oci_state st;
 
-	if (one_container(argc, argv, &st, NULL, NULL, NULL) < 0)
+	if (one_container(argc, argv, &st, NULL, NULL) < 0)
 		return -1;
 	const char *status = oci_status(&st);
 	int r = 0;
@@ -318,19 +314,6 @@ int cmd_resume(int argc, char **argv)
 	return freeze(argc, argv, false);
 }
 
-static bool resources_flag(int argc, char **argv, int *i, void *ud)
-{
-	const char *a = argv[*i];
-	if (!strncmp(a, "--resources=", 12) || !strncmp(a, "-r=", 3)) {
-		*(const char **)ud = strchr(a, '=') + 1;
-		return true;
-	}
-	if ((strcmp(a, "--resources") && strcmp(a, "-r")) || *i + 1 >= argc)
-		return false;
-	*(const char **)ud = argv[++*i];
-	return true;
-}
-
 int cmd_update(int argc, char **argv)
 {
 	struct oci_state st;
@@ -340,44 +323,34 @@ int cmd_update(int argc, char **argv)
 	bool m = false, c = false, p = false;
 	int r = -1;
 
-	if (one_container(argc, argv, &st, resources_flag, &file, NULL) < 0)
+	const struct oci_flag flags[] = { { "--resources", "-r", &file, NULL },
+					  { NULL, NULL, NULL, NULL } };
+	if (one_container(argc, argv, &st, flags, NULL) < 0)
 		return -1;
 	if (!file) {
 		oci_state_clear(&st);
 		return oci_error("update: --resources FILE (or -) is needed");
 	}
 	res = !strcmp(file, "-") ? json_loadf(stdin, 0, &jerr) : json_load_file(file, 0, &jerr);
-	struct sandbox_limits lim = {
-		.memory_bytes = (uint64_t)json_integer_value(json_object_get(st.limits, "memory")),
-		.cpu_milli = (uint32_t)json_integer_value(json_object_get(st.limits, "cpu_milli")),
-		.cpu_shares =
-			(uint32_t)json_integer_value(json_object_get(st.limits, "cpu_shares")),
-		.pids = (uint64_t)json_integer_value(json_object_get(st.limits, "pids")),
-	};
+	struct sandbox_limits lim = st.limits;
+	int e = 0;
 	if (!res)
 		oci_error("update: --resources: %s", jerr.text);
-	else if (strcmp(oci_status(&st), "stopped") &&
-		 oci_resources_parse(res, "resources", &lim, &m, &c, &p) == 0) {
-		int e = 0;
-		/* Every container has limits (sbx's defaults at least): none is lifted. */
-		if ((m && !lim.memory_bytes) || (p && !lim.pids) ||
-		    (c && !lim.cpu_milli &&
-		     json_integer_value(json_object_get(st.limits, "cpu_milli"))))
-			oci_error("update %s: -1 (no limit) is not offered by sbx-oci", st.id);
-		else if ((e = cgroup_set_limits(st.cg, &lim)) < 0)
-			oci_error("update %s: %s", st.id,
-				  e == -EOPNOTSUPP ? "a limit the container was created without"
-						   : strerror(-e));
-		else {
-			json_decref(st.limits);
-			st.limits = json_pack("{s:I, s:i, s:i, s:I}", "memory",
-					      (json_int_t)lim.memory_bytes, "cpu_milli",
-					      (int)lim.cpu_milli, "cpu_shares", (int)lim.cpu_shares,
-					      "pids", (json_int_t)lim.pids);
-			r = oci_state_save(&st);
-		}
-	} else if (!strcmp(oci_status(&st), "stopped")) {
+	else if (!strcmp(oci_status(&st), "stopped"))
 		oci_error("update %s: the container is stopped", st.id);
+	else if (oci_resources_parse(res, "resources", &lim, &m, &c, &p) < 0)
+		; /* said */
+	/* Every container has limits (sbx's defaults at least): none is lifted. */
+	else if ((m && !lim.memory_bytes) || (p && !lim.pids) ||
+		 (c && !lim.cpu_milli && st.limits.cpu_milli))
+		oci_error("update %s: -1 (no limit) is not offered by sbx-oci", st.id);
+	else if ((e = cgroup_set_limits(st.cg, &lim)) < 0)
+		oci_error("update %s: %s", st.id,
+			  e == -EOPNOTSUPP ? "a limit the container was created without"
+					   : strerror(-e));
+	else {
+		st.limits = lim;
+		r = oci_state_save(&st);
 	}
 	json_decref(res);
 	oci_state_clear(&st);
@@ -411,8 +384,7 @@ static json_t *stats_json(const struct oci_state *st)
 	const char *pdir = hybrid ? cg->v1_path[CG_V1_PIDS] : cg->v2_path;
 	uint64_t peak = hybrid ? read_u64(mdir, "memory.max_usage_in_bytes", NULL)
 			       : read_u64(mdir, "memory.peak", NULL);
-	uint64_t limit = (uint64_t)json_integer_value(json_object_get(st->limits, "memory"));
-	uint64_t plimit = (uint64_t)json_integer_value(json_object_get(st->limits, "pids"));
+	uint64_t limit = st->limits.memory_bytes, plimit = st->limits.pids;
 
 	return json_pack(
 		"{s:s, s:s, s:{s:{s:{s:I, s:I, s:I}}, s:{s:{s:I, s:I, s:I, s:I}}, s:{s:I, s:I}}}",
@@ -428,39 +400,22 @@ static json_t *stats_json(const struct oci_state *st)
 		(json_int_t)plimit);
 }
 
-struct events_opts {
-	bool stats;
-	unsigned interval;
-};
-
-static bool events_flag(int argc, char **argv, int *i, void *ud)
-{
-	struct events_opts *o = ud;
-	const char *a = argv[*i], *v = NULL;
-	if (!strcmp(a, "--stats")) {
-		o->stats = true;
-		return true;
-	}
-	if (!strncmp(a, "--interval=", 11))
-		v = a + 11;
-	else if (!strcmp(a, "--interval") && *i + 1 < argc)
-		v = argv[++*i];
-	if (!v)
-		return false;
-	uint64_t ns;
-	if (spec_parse_duration(v, &ns) < 0 || ns < 100000000ULL || ns > 3600000000000ULL)
-		return false;
-	o->interval = (unsigned)(ns / 1000000);
-	return true;
-}
-
 int cmd_events(int argc, char **argv)
 {
 	struct oci_state st;
-	struct events_opts o = { .interval = 5000 };
+	const char *interval = "5s";
+	bool stats = false;
+	uint64_t ns;
+	const struct oci_flag flags[] = { { "--stats", NULL, NULL, &stats },
+					  { "--interval", NULL, &interval, NULL },
+					  { NULL, NULL, NULL, NULL } };
 
-	if (one_container(argc, argv, &st, events_flag, &o, NULL) < 0)
+	if (one_container(argc, argv, &st, flags, NULL) < 0)
 		return -1;
+	if (spec_parse_duration(interval, &ns) < 0 || ns < 100000000ULL || ns > 3600000000000ULL) {
+		oci_state_clear(&st);
+		return oci_error("events: --interval: from 100ms to 1h, not %s", interval);
+	}
 	int r = 0;
 	if (!st.cg)
 		r = oci_error("events %s: no cgroups", st.id);
@@ -475,9 +430,9 @@ int cmd_events(int argc, char **argv)
 		printf("%s\n", t);
 		free(t);
 		fflush(stdout);
-		if (o.stats || !oci_alive(&st))
+		if (stats || !oci_alive(&st))
 			break;
-		struct timespec ts = { o.interval / 1000, (long)(o.interval % 1000) * 1000000 };
+		struct timespec ts = { (time_t)(ns / 1000000000), (long)(ns % 1000000000) };
 		nanosleep(&ts, NULL);
 	}
 	oci_state_clear(&st);

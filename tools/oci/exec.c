@@ -30,12 +30,10 @@
 #include "../../sandbox/launch.h"
 #include "../../sandbox/macro.h"
 #include "../../sandbox/nsutil.h"
+#include "../../sandbox/privs.h"
 #include "../../sandbox/sandbox.h"
 #include "../../sandbox/sysfilter.h"
 #include "oci.h"
-
-int console_connect(const char *path);
-int oci_filter(const char *profile, struct sysfilter **ret);
 
 struct exec_opts {
 	const char *process, *pid_file, *console_socket, *cwd, *user;
@@ -181,42 +179,17 @@ static _Noreturn void exec_child(const struct oci_process *p, const struct sysfi
 			close(peer);
 		CHECK(ioctl(0, TIOCSCTTY, 0));
 	}
-	/* Its capabilities: those it asks for (of the container's user namespace), else none. */
-	unsigned last = (unsigned)cap_max_bits() - 1;
+	/* Its capabilities: those it asks for (of the container's user namespace), else none.
+	 * Its ids: the container's root unless it names others (the host's root that we were
+	 * has no id there); supplementary groups only where the container was made with some
+	 * (setgroups is denied in it otherwise). */
 	const struct sandbox_caps *want = p->has_caps ? &p->caps : &(struct sandbox_caps){ 0 };
-	for (unsigned c = 0; c <= last; c++)
-		if ((c >= 64 || !(want->bounding & (1ULL << c))) &&
-		    cap_drop_bound((cap_value_t)c) < 0 && errno != EINVAL)
-			goto fail_errno;
-	CHECK(cap_reset_ambient());
-	/* Its ids (the container's root unless it names others): the host's root that we
-	 * were has no id in the container's user namespace. Supplementary groups only where
-	 * the container was made with some (setgroups is denied in it otherwise). */
-	uid_t uid = p->set_user ? p->uid : 0;
-	gid_t gid = p->set_user ? p->gid : 0;
-	CHECK(prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0));
-	if (p->ngroups)
-		CHECK(syscall(SYS_setgroups, p->ngroups, p->groups));
-	CHECK(syscall(SYS_setresgid, gid, gid, gid));
-	CHECK(syscall(SYS_setresuid, uid, uid, uid));
-	caps = cap_init();
+	caps = privs_sets(want);
 	if (!caps)
 		goto fail_errno;
-	for (unsigned c = 0; c <= last && c < 64; c++) {
-		cap_value_t v = (cap_value_t)c;
-		uint64_t bit = 1ULL << c;
-		if (((want->effective & bit) &&
-		     cap_set_flag(caps, CAP_EFFECTIVE, 1, &v, CAP_SET)) ||
-		    ((want->permitted & bit) &&
-		     cap_set_flag(caps, CAP_PERMITTED, 1, &v, CAP_SET)) ||
-		    ((want->inheritable & bit) &&
-		     cap_set_flag(caps, CAP_INHERITABLE, 1, &v, CAP_SET)))
-			goto fail_errno;
-	}
-	CHECK(cap_set_proc(caps));
-	for (unsigned c = 0; c <= last && c < 64; c++)
-		if (want->ambient & (1ULL << c))
-			CHECK(prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, c, 0, 0));
+	CHECK(privs_become(p->set_user ? p->uid : 0, p->set_user ? p->gid : 0, p->groups,
+			   p->ngroups, caps, want->bounding, want->ambient,
+			   (unsigned)cap_max_bits() - 1));
 	CHECK(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0));
 	CHECK(sysfilter_install(filter));
 	/* argv[0] searched in the process's own PATH. */
@@ -374,15 +347,9 @@ int cmd_exec(int argc, char **argv)
 			  err == ENOENT ? "executable file not found" : strerror(err));
 		goto done;
 	}
-	if (o.pid_file) {
-		char buf[16];
-		int n = snprintf(buf, sizeof(buf), "%d", (int)pid);
-		int w = write_file_atomic(o.pid_file, buf, (size_t)n);
-		if (w < 0) {
-			kill(pid, SIGKILL);
-			oci_error("--pid-file %s: %s", o.pid_file, strerror(-w));
-			goto done;
-		}
+	if (write_pid_file(o.pid_file, pid) < 0) {
+		kill(pid, SIGKILL);
+		goto done;
 	}
 	if (o.detach) {
 		r = 0;

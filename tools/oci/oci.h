@@ -14,7 +14,6 @@
 
 #define OCI_VERSION "1.0.2"
 #define OCI_DEFAULT_ROOT "/run/sbx-oci"
-#define OCI_ID_MAX 128
 
 /* The global flags. */
 struct oci_global {
@@ -96,7 +95,7 @@ int oci_resources_parse(json_t *res, const char *where, struct sandbox_limits *l
 
 /* A container's record in --root (state.c). */
 struct oci_state {
-	char id[OCI_ID_MAX + 1];
+	char id[SPEC_OCI_ID_MAX + 1];
 	char sbx_id[16]; /* its sandbox id: names its cgroups */
 	char *bundle, *rootfs;
 	pid_t pid;
@@ -105,12 +104,14 @@ struct oci_state {
 	bool started;
 	struct cgroup *cg;
 	json_t *annotations;
-	json_t *limits;	 /* {"memory", "cpu_milli", "cpu_shares", "pids"} as applied */
-	char *seccomp;	 /* the profile its processes get, or NULL: sbx's default */
-	bool registered; /* sbxd knows it */
+	struct sandbox_limits limits; /* as applied */
+	char *seccomp;		      /* the profile its processes get, or NULL: sbx's default */
+	bool registered;	      /* sbxd knows it */
 };
 
-bool oci_id_valid(const char *id);
+/* Its limits as its record (and sbxd's) says them: {"memory", "cpu_milli", "cpu_shares",
+ * "pids"}. */
+json_t *oci_limits_json(const struct sandbox_limits *l);
 /* <root>/<id>, in @buf (PATH_MAX). */
 const char *oci_dir(const char *id, char *buf);
 int oci_state_save(const struct oci_state *s);
@@ -157,6 +158,13 @@ struct oci_flag {
 /* argv[*i] as one of @flags (*i past its value): 1; not one of them: 0; -1 (said): a
  * value is missing or given to a flag without one. */
 int oci_flag_take(int argc, char **argv, int *i, const struct oci_flag *flags);
+
+/* run.c, for exec too: the console socket connected; the seccomp program of a profile
+ * (NULL: sbx's default); @pid into --pid-file @path (NULL: none). -1 said. */
+int console_connect(const char *path);
+struct sysfilter;
+int oci_filter(const char *profile, struct sysfilter **ret);
+int write_pid_file(const char *path, pid_t pid);
 
 /* Small helpers (util.c). */
 int write_file_atomic(const char *path, const char *data, size_t len);

@@ -38,12 +38,19 @@ static const char *socket_path(void)
 
 /* sbxd's spool: "oci" beside its socket, made (0700) if missing; sbxd reads it when it
  * starts. */
+static const char *spool_dir(char buf[static PATH_MAX])
+{
+	const char *sock = socket_path(), *slash = strrchr(sock, '/');
+
+	snprintf(buf, PATH_MAX, "%.*s/oci", slash ? (int)(slash - sock) : 1, slash ? sock : ".");
+	return buf;
+}
+
 static int spool_path(const struct oci_state *s, char *buf, size_t size, bool make)
 {
 	char dir[PATH_MAX];
-	const char *sock = socket_path(), *slash = strrchr(sock, '/');
 
-	snprintf(dir, sizeof(dir), "%.*s/oci", slash ? (int)(slash - sock) : 1, slash ? sock : ".");
+	spool_dir(dir);
 	if (make && !getenv("SBX_SOCKET")) {
 		int r = instance_run_dir_make();
 		if (r < 0)
@@ -69,14 +76,15 @@ static json_t *record(const struct oci_state *s, json_t *ended)
 		json_array_append_new(v1, s->cg && s->cg->v1_path[c]
 						  ? json_string(s->cg->v1_path[c])
 						  : json_null());
-	return json_pack("{s:s, s:s, s:s, s:i, s:I, s:I, s:{s:s, s:s?, s:o}, s:O*, s:s, s:O*, "
+	return json_pack("{s:s, s:s, s:s, s:i, s:I, s:I, s:{s:s, s:s?, s:o}, s:O*, s:s, s:o, "
 			 "s:o*}",
 			 "id", s->sbx_id, "container_id", s->id, "bundle", s->bundle ?: "", "pid",
 			 (int)s->pid, "start_time", (json_int_t)s->start_time, "created",
 			 (json_int_t)s->created_ns, "cgroup", "mode",
 			 s->cg ? cgroup_mode_name(s->cg->mode) : "", "v2",
 			 s->cg ? s->cg->v2_path : NULL, "v1", v1, "annotations", s->annotations,
-			 "namespace", namespace_of_root(), "limits", s->limits, "ended", ended);
+			 "namespace", namespace_of_root(), "limits", oci_limits_json(&s->limits),
+			 "ended", ended);
 }
 
 static int spool_write(const struct oci_state *s, json_t *rec)
@@ -115,12 +123,10 @@ static int tell(const char *target, json_t *rec)
 
 char *oci_sbxd_cgroup(void)
 {
-	char path[PATH_MAX];
-	const char *sock = socket_path(), *slash = strrchr(sock, '/');
+	char dir[PATH_MAX], path[PATH_MAX + 16];
 	size_t len;
 
-	snprintf(path, sizeof(path), "%.*s/oci/sbxd.cgroup", slash ? (int)(slash - sock) : 1,
-		 slash ? sock : ".");
+	snprintf(path, sizeof(path), "%s/sbxd.cgroup", spool_dir(dir));
 	char *text = read_text(path, 4095, &len);
 	/* "N:controllers:/path" lines, nothing else. */
 	for (size_t i = 0; text && i < len; i++)

@@ -69,13 +69,13 @@ static int create_args(int argc, char **argv, struct create_opts *o)
 		return oci_error("%s: --preserve-fds is not supported by sbx-oci", argv[0]);
 	if (!o->id)
 		return oci_error("%s: a container id is needed", argv[0]);
-	if (!oci_id_valid(o->id))
+	if (!spec_oci_id_valid(o->id))
 		return oci_error("container id \"%s\": 1-%d of A-Z a-z 0-9 _ + - .", o->id,
-				 OCI_ID_MAX);
+				 SPEC_OCI_ID_MAX);
 	return 0;
 }
 
-static int write_pid_file(const char *path, pid_t pid)
+int write_pid_file(const char *path, pid_t pid)
 {
 	char buf[16];
 	int n = snprintf(buf, sizeof(buf), "%d", (int)pid);
@@ -83,9 +83,7 @@ static int write_pid_file(const char *path, pid_t pid)
 	if (!path)
 		return 0;
 	/* runc writes it where it is told, relative to the caller's directory. */
-	char tmp[PATH_MAX];
-	snprintf(tmp, sizeof(tmp), "%s", path);
-	int r = write_file_atomic(tmp, buf, (size_t)n);
+	int r = write_file_atomic(path, buf, (size_t)n);
 	return r < 0 ? oci_error("--pid-file %s: %s", path, strerror(-r)) : 0;
 }
 
@@ -138,13 +136,6 @@ int oci_filter(const char *profile, struct sysfilter **ret)
 	if (r < 0)
 		return oci_error("seccomp: %s", why ? why : strerror(-r));
 	return 0;
-}
-
-static json_t *limits_json(const struct sandbox_limits *l)
-{
-	return json_pack("{s:I, s:i, s:i, s:I}", "memory", (json_int_t)l->memory_bytes, "cpu_milli",
-			 (int)l->cpu_milli, "cpu_shares", (int)l->cpu_shares, "pids",
-			 (json_int_t)l->pids);
 }
 
 /* Everything up to a created container: 0 with its state saved, or -1 with nothing of
@@ -274,7 +265,7 @@ static int create(const struct create_opts *o, struct oci_state *st)
 	st->rootfs = strdup(c.rootfs);
 	st->pid = sb->pid;
 	st->annotations = json_incref(c.annotations);
-	st->limits = limits_json(&lim);
+	st->limits = lim;
 	st->seccomp = c.seccomp ? strdup(c.seccomp) : NULL;
 	struct timespec now;
 	clock_gettime(CLOCK_REALTIME, &now);

@@ -15,18 +15,9 @@
 #include <unistd.h>
 
 #include "../../sandbox/macro.h"
+#include "../../host/sys/usage.h"
 #include "../../sandbox/sandbox.h"
 #include "oci.h"
-
-bool oci_id_valid(const char *id)
-{
-	size_t n = strlen(id);
-
-	if (!n || n > OCI_ID_MAX || !strcmp(id, ".") || !strcmp(id, ".."))
-		return false;
-	return strspn(id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_+-.") ==
-	       n;
-}
 
 const char *oci_dir(const char *id, char *buf)
 {
@@ -43,15 +34,15 @@ int oci_state_save(const struct oci_state *s)
 		json_array_append_new(v1, s->cg && s->cg->v1_path[c]
 						  ? json_string(s->cg->v1_path[c])
 						  : json_null());
-	json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:i, s:I, s:I, s:b, s:b, s:{s:s, s:s?, s:o}, "
-			      "s:O?, s:O?, s:s?}",
-			      "id", s->id, "sbx_id", s->sbx_id, "bundle", s->bundle, "rootfs",
-			      s->rootfs, "pid", (int)s->pid, "start_time",
-			      (json_int_t)s->start_time, "created", (json_int_t)s->created_ns,
-			      "started", s->started, "registered", s->registered, "cgroup", "mode",
-			      s->cg ? cgroup_mode_name(s->cg->mode) : "", "v2",
-			      s->cg ? s->cg->v2_path : NULL, "v1", v1, "annotations",
-			      s->annotations, "limits", s->limits, "seccomp", s->seccomp);
+	json_t *j = json_pack(
+		"{s:s, s:s, s:s, s:s, s:i, s:I, s:I, s:b, s:b, s:{s:s, s:s?, s:o}, "
+		"s:O?, s:o, s:s?}",
+		"id", s->id, "sbx_id", s->sbx_id, "bundle", s->bundle, "rootfs", s->rootfs, "pid",
+		(int)s->pid, "start_time", (json_int_t)s->start_time, "created",
+		(json_int_t)s->created_ns, "started", s->started, "registered", s->registered,
+		"cgroup", "mode", s->cg ? cgroup_mode_name(s->cg->mode) : "", "v2",
+		s->cg ? s->cg->v2_path : NULL, "v1", v1, "annotations", s->annotations, "limits",
+		oci_limits_json(&s->limits), "seccomp", s->seccomp);
 	if (!j)
 		return oci_error("state of %s: out of memory", s->id);
 	_cleanup_free_ char *text = json_dumps(j, JSON_COMPACT);
@@ -69,14 +60,8 @@ void oci_state_clear(struct oci_state *s)
 	free(s->rootfs);
 	free(s->seccomp);
 	json_decref(s->annotations);
-	json_decref(s->limits);
-	if (s->cg) {
-		closep(&s->cg->v2_fd);
-		free(s->cg->v2_path);
-		for (int c = 0; c < _CG_V1_MAX; c++)
-			free(s->cg->v1_path[c]);
-		free(s->cg);
-	}
+	if (s->cg)
+		cgroup_forget(s->cg); /* the cgroups stay */
 	*s = (struct oci_state){ 0 };
 }
 
@@ -94,9 +79,9 @@ int oci_state_load(const char *id, struct oci_state *s)
 	size_t len;
 
 	*s = (struct oci_state){ 0 };
-	if (!oci_id_valid(id))
+	if (!spec_oci_id_valid(id))
 		return oci_error("container id \"%s\": 1-%d of A-Z a-z 0-9 _ + - .", id,
-				 OCI_ID_MAX);
+				 SPEC_OCI_ID_MAX);
 	snprintf(path, sizeof(path), "%s/state.json", oci_dir(id, dir));
 	_cleanup_free_ char *text = read_text(path, 1 << 20, &len);
 	if (!text) {
@@ -118,7 +103,13 @@ int oci_state_load(const char *id, struct oci_state *s)
 	s->started = json_is_true(json_object_get(j, "started"));
 	s->registered = json_is_true(json_object_get(j, "registered"));
 	s->annotations = json_incref(json_object_get(j, "annotations"));
-	s->limits = json_incref(json_object_get(j, "limits"));
+	json_t *lim = json_object_get(j, "limits");
+	s->limits = (struct sandbox_limits){
+		.memory_bytes = (uint64_t)json_integer_value(json_object_get(lim, "memory")),
+		.cpu_milli = (uint32_t)json_integer_value(json_object_get(lim, "cpu_milli")),
+		.cpu_shares = (uint32_t)json_integer_value(json_object_get(lim, "cpu_shares")),
+		.pids = (uint64_t)json_integer_value(json_object_get(lim, "pids")),
+	};
 	int r = dup_str(j, "bundle", &s->bundle);
 	if (r == 0)
 		r = dup_str(j, "rootfs", &s->rootfs);
@@ -141,35 +132,23 @@ int oci_state_load(const char *id, struct oci_state *s)
 	return 0;
 }
 
-static bool zombie(pid_t pid)
+json_t *oci_limits_json(const struct sandbox_limits *l)
 {
-	char path[64], buf[512];
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return true;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return true;
-	buf[n] = '\0';
-	const char *p = strrchr(buf, ')');
-	return !p || p[1] != ' ' || p[2] == 'Z' || p[2] == 'X';
+	return json_pack("{s:I, s:i, s:i, s:I}", "memory", (json_int_t)l->memory_bytes, "cpu_milli",
+			 (int)l->cpu_milli, "cpu_shares", (int)l->cpu_shares, "pids",
+			 (json_int_t)l->pids);
 }
 
 bool oci_alive(const struct oci_state *s)
 {
-	uint64_t t;
-
 	/* The same process, not a later one that got its pid. */
-	return s->pid > 0 && sandbox_start_time(s->pid, &t) == 0 && t == s->start_time &&
-	       kill(s->pid, 0) == 0 && !zombie(s->pid);
+	return sandbox_running(s->pid, s->start_time);
 }
 
 static bool frozen(const struct oci_state *s)
 {
-	char path[PATH_MAX], buf[256];
+	char path[PATH_MAX];
+	uint64_t v = 0;
 
 	if (!s->cg || !s->cg->v2_path)
 		return false;
@@ -177,12 +156,9 @@ static bool frozen(const struct oci_state *s)
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return false;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	(void)usage_pread(fd, "frozen", &v);
 	close(fd);
-	if (n <= 0)
-		return false;
-	buf[n] = '\0';
-	return strstr(buf, "frozen 1") != NULL;
+	return v == 1;
 }
 
 const char *oci_status(const struct oci_state *s)
