@@ -50,7 +50,8 @@ int privs_become(uid_t uid, gid_t gid, const gid_t *groups, unsigned ngroups, ca
 	if (cap_set_proc(sets) < 0)
 		return -1;
 	for (unsigned c = 0; c <= cap_last && c < 64; c++)
-		if ((ambient & (1ULL << c)) && prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, c, 0, 0) < 0)
+		if ((ambient & (1ULL << c)) &&
+		    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, c, 0, 0) < 0)
 			return -1;
 	return 0;
 }
