@@ -49,6 +49,13 @@ c() { ctr --address "$TMPD/ctd/ctd.sock" -n "$NS" "$@"; }
 crun_() { c run --runc-binary "$OCI" "$@"; }
 task_pid() { c task ls | awk -v id="$1" '$1 == id { print $2 }'; }
 task_status() { c task ls | awk -v id="$1" '$1 == id { print $3 }'; }
+# The v2 directory this instance's sandbox cgroups are made in (sbxd's, the test's).
+inst_parent_v2() {
+	local own
+	own=$(awk -F: '$1 == "0" { print $3 }' /proc/self/cgroup)
+	[ "$own" = / ] && own=
+	if [ -d /sys/fs/cgroup/unified ]; then echo "/sys/fs/cgroup/unified$own/$INST_CG"; else echo "/sys/fs/cgroup/$INST_CG"; fi
+}
 # v2 cgroup directory of a container, from its record.
 oci_cgroup() { jget "$(cat "/run/containerd/runc/$NS/$1/state.json")" 'j["cgroup"]["v2"]'; }
 
@@ -447,6 +454,46 @@ t_cgroups_beside_sbxd() {
 	[ "$(usage "$id" 'j["syscalls_total"]')" -gt 100 ] || fail "its syscalls"
 	no_leftovers
 	rmdir "$v2" $mem || fail "containerd's cgroups are still busy"
+}
+
+# kill --all: every process of the container signalled (frozen while pids are read), the
+# cgroup thawed after.
+t_kill_all() {
+	start_sbxd
+	start_containerd
+	crun_ -d "$IMG" ka sh -c 'sleep 600 & sleep 600 & wait' || fail "run"
+	local cg
+	cg=$(oci_cgroup ka)
+	for _ in $(seq 100); do [ "$(wc -l <"$cg/cgroup.procs")" -ge 4 ] && break; sleep 0.05; done
+	"$OCI" --root "/run/containerd/runc/$NS" kill --all ka TERM || fail "kill --all"
+	for _ in $(seq 100); do [ ! -s "$cg/cgroup.procs" ] && break; sleep 0.05; done
+	[ ! -s "$cg/cgroup.procs" ] || fail "processes left after kill --all TERM: $(cat "$cg/cgroup.procs" 2>/dev/null)"
+	no_leftovers
+}
+
+# Registration with hostile records: only a process that lives in a cgroup of this sbxd's
+# instance, named by the record's id, is adopted.
+t_registration_refuses_hostile() {
+	start_sbxd
+	local id=0123456789ab v2 rec
+	v2=$(dirname "$(inst_parent_v2)")
+	for bad in "/sys/fs/cgroup/unified/../../etc/$INST_CG/$id" "/sys/fs/cgroup/unified/other/$id" \
+		"/tmp/$INST_CG/$id" "$(inst_parent_v2)/fedcba987654"; do
+		rec="{\"id\":\"$id\",\"container_id\":\"c\",\"pid\":1,\"start_time\":1,\"created\":1,\"cgroup\":{\"mode\":\"hybrid\",\"v2\":\"$bad\",\"v1\":[]}}"
+		api POST /v1/oci/containers -d "$rec"
+		assert_eq "$CODE" 400 "cgroup $bad ($BODY)"
+	done
+	# A well-formed record naming a process that is not in that cgroup (the host's PID 1).
+	rec="{\"id\":\"$id\",\"container_id\":\"c\",\"pid\":1,\"start_time\":$(awk '{print $22}' /proc/1/stat),\"created\":1,\"cgroup\":{\"mode\":\"hybrid\",\"v2\":\"$(inst_parent_v2)/$id\",\"v1\":[]}}"
+	api POST /v1/oci/containers -d "$rec"
+	[ "$CODE" = 400 ] || [ "$CODE" = 404 ] || [ "$CODE" = 409 ] || fail "the host's PID 1 adopted: $CODE $BODY"
+	for b in '{"id":"../../x","container_id":"c","pid":1,"start_time":1}' '{"id":"0123456789ab","container_id":"../c","pid":1,"start_time":1}' '[1]' 'x'; do
+		api POST /v1/oci/containers -d "$b"
+		assert_eq "$CODE" 400 "record $b ($BODY)"
+	done
+	api GET /v1/sandboxes
+	assert_eq "$(jget "$BODY" 'len(j["sandboxes"])')" 0 "sandboxes after hostile records"
+	kill -0 1 || fail "PID 1"
 }
 
 source "$(dirname "$0")/lib.sh"
