@@ -43,7 +43,6 @@
 #include "../sys/store.h"
 #include "../sys/usage.h"
 
-#define CRIU_TIMEOUT_NS (120 * 1000000000LL)
 #define FORK_MAX 16
 
 struct ckpt {
@@ -114,33 +113,6 @@ static json_t *dump_stats(const char *out)
 			json_object_set_new(o, names[i][1], json_integer(v));
 	}
 	return o;
-}
-
-/* The mounts of @pid's mount namespace that bind a node of the host's devtmpfs: [target
- * inside, source on the host] pairs. NULL if its mountinfo cannot be read. */
-static json_t *dev_binds(pid_t pid)
-{
-	char path[64], line[4096];
-	json_t *arr = json_array();
-
-	snprintf(path, sizeof(path), "/proc/%d/mountinfo", (int)pid);
-	FILE *f = fopen(path, "re");
-	if (!f) {
-		json_decref(arr);
-		return NULL;
-	}
-	while (fgets(line, sizeof(line), f)) {
-		char root[1024], target[1024], *sep = strstr(line, " - ");
-		char fstype[64];
-		if (!sep || sscanf(line, "%*s %*s %*s %1023s %1023s", root, target) != 2 ||
-		    sscanf(sep + 3, "%63s", fstype) != 1 || strcmp(fstype, "devtmpfs"))
-			continue;
-		char src[1100];
-		snprintf(src, sizeof(src), "/dev%s", root);
-		json_array_append_new(arr, json_pack("[s,s]", target, src));
-	}
-	fclose(f);
-	return arr;
 }
 
 /* One dump on its worker, between its stages. */
@@ -263,7 +235,7 @@ static int ckpt_argv(struct ckpt *k, struct dump_ctx *c)
 	}
 	/* The host's device nodes bound in (a user namespace cannot make its own), and the
 	 * /proc masks made of them: external, bound again from the host's /dev. */
-	k->devs = dev_binds(k->pid);
+	k->devs = criu_dev_binds(k->pid);
 	if (!k->devs) {
 		strv_clear(argv, *n);
 		return ckpt_fail(k, -EIO, "cannot read the sandbox's mounts");

@@ -85,22 +85,8 @@ int ctl_open(struct box *b);
 int read_status(const char *dir);
 
 /* snap.c: snapshots' registry and what checkpoint.c and restore.c share */
-#define CRIU_TIMEOUT_NS (120 * 1000000000LL)
 /* CRIU's cache of kernel features, kept on a tmpfs (or NULL: probed every run). */
 extern const char *criu_cache_dir;
-/* Options of every criu dump and restore. */
-extern const char *const criu_common[4];
-void rm_rf(const char *path);
-uint64_t du_bytes(const char *path);
-/* tar of a writable layer (create: from @dir into @archive; else back), run in @cg. */
-int layer_tar(bool create, const char *archive, const char *dir, const char *log,
-	      const struct cgroup *cg, char **ret_err);
-/* CRIU's key of an open file of @pid (--external, --inherit-fd). */
-int file_key(pid_t pid, int fd, char *buf, size_t size);
-/* Appends a formatted argument to @argv (of @max), NULL-terminated; NULL if no room. */
-char *strvcat(char **argv, size_t *n, size_t max, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-void strv_clear(char **argv, size_t n);
 void snap_free(struct snap *s);
 int snap_persist(struct snap *s, const char *state);
 /* Removes @s (on a worker), answering @rp (held) when done, if not NULL. */

@@ -90,77 +90,6 @@ static void kill_restored(struct cgroup *cg)
 	cgroup_destroy(cg);
 }
 
-/* The writable layer's files were the snapshot's sandbox's: its ids move into the new
- * one's range (overlayfs's whiteouts, which are host root's, stay). */
-static uid_t shift_from, shift_to;
-
-static int shift_one(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-	(void)type;
-	(void)ftw;
-	uid_t u = st->st_uid, g = st->st_gid;
-	bool mu = u >= shift_from && u - shift_from < IDMAP_SIZE;
-	bool mg = g >= shift_from && g - shift_from < IDMAP_SIZE;
-	if ((mu || mg) && lchown(path, mu ? u - shift_from + shift_to : (uid_t)-1,
-				 mg ? g - shift_from + shift_to : (gid_t)-1) < 0)
-		return -1;
-	return 0;
-}
-
-static pthread_mutex_t shift_lock = PTHREAD_MUTEX_INITIALIZER;
-
-static int shift_owners(const char *dir, uid_t from, uid_t to)
-{
-	if (from == to)
-		return 0;
-	pthread_mutex_lock(&shift_lock); /* nftw has no user data: one walk at a time */
-	shift_from = from;
-	shift_to = to;
-	int r = nftw(dir, shift_one, 16, FTW_PHYS | FTW_MOUNT) < 0 ? -errno : 0;
-	pthread_mutex_unlock(&shift_lock);
-	return r;
-}
-
-/* The snapshot's image of its user namespace (in @images; its name in @ret_name),
- * rewritten for a restore into the range starting at @to, into @out: the snapshot stays
- * as it is, for other restores, and CRIU sees the rewritten one bound over it. */
-static int userns_image(const char *images, uid_t from, uid_t to, const char *out, char *ret_name,
-			size_t size)
-{
-	_cleanup_close_ int src = open(images, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	uint8_t in[4096], buf[4096 + 256];
-	int r = -ENOENT;
-
-	if (src < 0)
-		return -errno;
-	DIR *d = fdopendir(dup(src));
-	if (!d)
-		return -errno;
-	for (struct dirent *e; (e = readdir(d));)
-		if (!strncmp(e->d_name, "userns-", 7) && strlen(e->d_name) < size) {
-			if (r == 0) { /* one user namespace in a sandbox */
-				r = -EINVAL;
-				break;
-			}
-			snprintf(ret_name, size, "%s", e->d_name);
-			r = 0;
-		}
-	closedir(d);
-	if (r < 0)
-		return r;
-	_cleanup_close_ int fd = openat(src, ret_name, O_RDONLY | O_CLOEXEC);
-	ssize_t n = fd < 0 ? -1 : read(fd, in, sizeof(in));
-	if (n < 0 || n == (ssize_t)sizeof(in))
-		return n < 0 ? -errno : -EFBIG;
-	ssize_t m = criuimg_userns_remap(in, (size_t)n, from, to, buf, sizeof(buf));
-	if (m < 0)
-		return (int)m;
-	_cleanup_close_ int ofd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (ofd < 0 || write(ofd, buf, (size_t)m) != m)
-		return -errno;
-	return 0;
-}
-
 #define RESTORE_MAX_PIPES (3 * 32)
 
 /* One restore, passed between its stages: what it has made so far is what a failure
@@ -231,7 +160,7 @@ static int restore_layer(struct restore_ctx *c)
 	if (r < 0)
 		return restore_fail(c, r, "restoring the writable layer: %s",
 				    err ? err : strerror(-r));
-	r = shift_owners(c->layer, c->from, c->base);
+	r = layer_shift_owners(c->layer, c->from, c->base);
 	if (r < 0)
 		return restore_fail(c, r, "the writable layer's owners: %s", strerror(-r));
 	return 0;
@@ -278,7 +207,7 @@ static int restore_files(struct restore_ctx *c)
 	if (fchown(c->log_fd, c->base, c->base) < 0 || fchown(c->status_fd, c->base, c->base) < 0)
 		return restore_fail(c, -errno, "the sandbox's log: %s", strerror(errno));
 	snprintf(path, sizeof(path), "%s/images", c->s->dir);
-	r = userns_image(path, c->from, c->base, c->userns_img, name, sizeof(name));
+	r = criu_userns_image(path, c->from, c->base, c->userns_img, name, sizeof(name));
 	if (r < 0)
 		return restore_fail(c, r, "the snapshot's user namespace: %s", strerror(-r));
 	snprintf(c->userns_over, sizeof(c->userns_over), "%s/%s", path, name);

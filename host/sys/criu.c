@@ -2,13 +2,17 @@
 #define _GNU_SOURCE
 #include "criu.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
+#include <inttypes.h>
 #include <linux/mount.h>
 #include <linux/sched.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +25,7 @@
 
 #include "../../sandbox/macro.h"
 #include "../../sandbox/sandbox.h"
+#include "criuimg.h"
 
 #define CRIU_FD_BASE 10
 #define CRIU_MAX_FDS 104 /* the log, the status, 3 pipes of 32 processes, some room */
@@ -345,4 +350,156 @@ out:
 	free(c.argv);
 	free(c.envp);
 	return r;
+}
+
+const char *const criu_common[] = { "--tcp-established", "--manage-cgroups=ignore",
+				    "--display-stats", "-v2" };
+
+static int rm_one(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	return (type == FTW_DP ? rmdir(path) : unlink(path)) < 0 && errno != ENOENT ? -1 : 0;
+}
+
+void rm_rf(const char *path)
+{
+	(void)nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+uint64_t du_bytes(const char *path)
+{
+	uint64_t total = 0;
+	DIR *d = opendir(path);
+	for (struct dirent *e; d && (e = readdir(d));) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		char sub[4200];
+		struct stat st;
+		snprintf(sub, sizeof(sub), "%s/%s", path, e->d_name);
+		if (lstat(sub, &st) < 0)
+			continue;
+		total += S_ISDIR(st.st_mode) ? du_bytes(sub) : (uint64_t)st.st_size;
+	}
+	if (d)
+		closedir(d);
+	return total;
+}
+
+/* CRIU's key for an open file outside the sandbox: "file[MNT_ID:INODE]" in hex. */
+int file_key(pid_t pid, int fd, char *buf, size_t size)
+{
+	char path[64], line[256];
+	unsigned mnt = 0;
+	struct stat st;
+	bool found = false;
+
+	snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", (int)pid, fd);
+	FILE *f = fopen(path, "re");
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "mnt_id: %u", &mnt) == 1)
+			found = true;
+	if (f)
+		fclose(f);
+	snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)pid, fd);
+	if (!found || stat(path, &st) < 0)
+		return -ENOENT;
+	snprintf(buf, size, "file[%x:%" PRIx64 "]", mnt, (uint64_t)st.st_ino);
+	return 0;
+}
+
+/* Appends a formatted argument to @argv (@max entries with the terminating NULL). A
+ * failure leaves a NULL entry among the first *n, which the caller checks for: out of
+ * memory, the new one; out of room, the last one. */
+char *strvcat(char **argv, size_t *n, size_t max, const char *fmt, ...)
+{
+	va_list ap;
+	char *s = NULL;
+
+	if (*n + 1 >= max) {
+		if (*n) {
+			free(argv[*n - 1]);
+			argv[*n - 1] = NULL;
+		}
+		return NULL;
+	}
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0)
+		s = NULL;
+	va_end(ap);
+	argv[(*n)++] = s;
+	return s;
+}
+
+void strv_clear(char **argv, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(argv[i]);
+}
+
+/* The mounts of @pid's mount namespace that bind a node of the host's devtmpfs: [target
+ * inside, source on the host] pairs. NULL if its mountinfo cannot be read. */
+json_t *criu_dev_binds(pid_t pid)
+{
+	char path[64], line[4096];
+	json_t *arr = json_array();
+
+	snprintf(path, sizeof(path), "/proc/%d/mountinfo", (int)pid);
+	FILE *f = fopen(path, "re");
+	if (!f) {
+		json_decref(arr);
+		return NULL;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		char root[1024], target[1024], *sep = strstr(line, " - ");
+		char fstype[64];
+		if (!sep || sscanf(line, "%*s %*s %*s %1023s %1023s", root, target) != 2 ||
+		    sscanf(sep + 3, "%63s", fstype) != 1 || strcmp(fstype, "devtmpfs"))
+			continue;
+		char src[1100];
+		snprintf(src, sizeof(src), "/dev%s", root);
+		json_array_append_new(arr, json_pack("[s,s]", target, src));
+	}
+	fclose(f);
+	return arr;
+}
+
+/* The snapshot's image of its user namespace (in @images; its name in @ret_name),
+ * rewritten for a restore into the range starting at @to, into @out: the snapshot stays
+ * as it is, for other restores, and CRIU sees the rewritten one bound over it. */
+int criu_userns_image(const char *images, uid_t from, uid_t to, const char *out, char *ret_name,
+		      size_t size)
+{
+	_cleanup_close_ int src = open(images, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	uint8_t in[4096], buf[4096 + 256];
+	int r = -ENOENT;
+
+	if (src < 0)
+		return -errno;
+	DIR *d = fdopendir(dup(src));
+	if (!d)
+		return -errno;
+	for (struct dirent *e; (e = readdir(d));)
+		if (!strncmp(e->d_name, "userns-", 7) && strlen(e->d_name) < size) {
+			if (r == 0) { /* one user namespace in a sandbox */
+				r = -EINVAL;
+				break;
+			}
+			snprintf(ret_name, size, "%s", e->d_name);
+			r = 0;
+		}
+	closedir(d);
+	if (r < 0)
+		return r;
+	_cleanup_close_ int fd = openat(src, ret_name, O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd < 0 ? -1 : read(fd, in, sizeof(in));
+	if (n < 0 || n == (ssize_t)sizeof(in))
+		return n < 0 ? -errno : -EFBIG;
+	ssize_t m = criuimg_userns_remap(in, (size_t)n, from, to, buf, sizeof(buf));
+	if (m < 0)
+		return (int)m;
+	_cleanup_close_ int ofd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (ofd < 0 || write(ofd, buf, (size_t)m) != m)
+		return -errno;
+	return 0;
 }

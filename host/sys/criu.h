@@ -7,6 +7,9 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
+
+#include <jansson.h>
 
 #include "../../sandbox/cgroup.h"
 
@@ -37,3 +40,24 @@ struct criu_run {
 int criu_exec(const struct criu_run *run, const char *log_path, char **ret_err);
 /* A figure of --display-stats ("Frozen time: 1234 us") from @path, or -1. */
 int64_t criu_stat(const char *path, const char *name);
+
+#define CRIU_TIMEOUT_NS (120 * 1000000000LL)
+/* Options of every criu dump and restore (sbxd's and sbx-oci's). */
+extern const char *const criu_common[4];
+
+/* CRIU's key of an open file of @pid (--external, --inherit-fd): "file[MNT_ID:INODE]". */
+int file_key(pid_t pid, int fd, char *buf, size_t size);
+/* The mounts of @pid's mount namespace that bind a node of the host's devtmpfs: [target
+ * inside, source on the host] pairs (CRIU's externals). NULL if they cannot be read. */
+json_t *criu_dev_binds(pid_t pid);
+/* The image of the user namespace in @images (its name in @ret_name), rewritten from the
+ * ids at @from to those at @to, into @out (bound over the original for one restore). */
+int criu_userns_image(const char *images, uid_t from, uid_t to, const char *out, char *ret_name,
+		      size_t size);
+
+/* Appends a formatted argument to @argv (of @max), NULL-terminated; NULL if no room. */
+char *strvcat(char **argv, size_t *n, size_t max, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+void strv_clear(char **argv, size_t n);
+void rm_rf(const char *path);
+uint64_t du_bytes(const char *path);

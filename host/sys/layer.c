@@ -6,15 +6,19 @@
 #include "layer.h"
 
 #include <errno.h>
+#include <ftw.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../../sandbox/idmap.h"
 #include "../../sandbox/instance.h"
 #include "../../sandbox/macro.h"
+#include "criu.h"
 
 int layer_path(const char *id, const char *sub, char *buf, size_t size)
 {
@@ -23,18 +27,12 @@ int layer_path(const char *id, const char *sub, char *buf, size_t size)
 	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
 }
 
-int layer_create(const char *id, uint64_t bytes)
+int layer_mount(const char *path, uint64_t bytes)
 {
 	static const char *const subs[] = { "upper", "work", "root" };
-	char path[256], opts[64];
+	char opts[64];
 	int r;
 
-	if ((r = instance_run_dir_make()) < 0)
-		return r;
-	if (mkdir(instance_layer_dir(), 0700) < 0 && errno != EEXIST)
-		return -errno;
-	if ((r = layer_path(id, NULL, path, sizeof(path))) < 0)
-		return r;
 	if (mkdir(path, 0700) < 0)
 		return -errno;
 	snprintf(opts, sizeof(opts), "size=%" PRIu64 ",mode=0755", bytes);
@@ -44,25 +42,101 @@ int layer_create(const char *id, uint64_t bytes)
 		return r;
 	}
 	for (size_t i = 0; i < ARRAY_SIZE(subs); i++) {
-		char sub[300];
+		char sub[4200];
 		snprintf(sub, sizeof(sub), "%s/%s", path, subs[i]);
 		if (mkdir(sub, 0755) < 0) {
 			r = -errno;
-			layer_remove(id);
+			layer_unmount(path);
 			return r;
 		}
 	}
 	return 0;
 }
 
+void layer_unmount(const char *path)
+{
+	char sub[4200];
+
+	snprintf(sub, sizeof(sub), "%s/root", path);
+	(void)umount2(sub, MNT_DETACH); /* a restore's root, if one is still there */
+	(void)umount2(path, MNT_DETACH);
+	(void)rmdir(path);
+}
+
+int layer_create(const char *id, uint64_t bytes)
+{
+	char path[256];
+	int r;
+
+	if ((r = instance_run_dir_make()) < 0)
+		return r;
+	if (mkdir(instance_layer_dir(), 0700) < 0 && errno != EEXIST)
+		return -errno;
+	if ((r = layer_path(id, NULL, path, sizeof(path))) < 0)
+		return r;
+	return layer_mount(path, bytes);
+}
+
 void layer_remove(const char *id)
 {
 	char path[256];
 
-	if (layer_path(id, "root", path, sizeof(path)) < 0)
-		return;
-	(void)umount2(path, MNT_DETACH); /* a restore's root, if one is still there */
-	(void)layer_path(id, NULL, path, sizeof(path));
-	(void)umount2(path, MNT_DETACH);
-	(void)rmdir(path);
+	if (layer_path(id, NULL, path, sizeof(path)) == 0)
+		layer_unmount(path);
+}
+
+/* The writable layer to (@create) or from an archive: GNU tar, with overlayfs's
+ * whiteouts (device nodes) and opaque directories (trusted.* xattrs) kept. An extraction
+ * runs in @cg, so that the tmpfs pages it fills are charged to the sandbox they are for. */
+int layer_tar(bool create, const char *archive, const char *dir, const char *log,
+	      const struct cgroup *cg, char **ret_err)
+{
+	const char *argv[] = { create ? "--create" : "--extract",
+			       "--file",
+			       archive,
+			       "--directory",
+			       dir,
+			       "--xattrs",
+			       "--xattrs-include=*",
+			       "--numeric-owner",
+			       create ? "--sparse" : "--preserve-permissions",
+			       create ? "." : NULL,
+			       NULL };
+	return criu_exec(&(struct criu_run){ .bin = "/bin/tar",
+					     .argv = argv,
+					     .out_path = log,
+					     .cg = cg,
+					     .timeout_ns = CRIU_TIMEOUT_NS },
+			 log, ret_err);
+}
+
+/* The writable layer's files were the snapshot's sandbox's: its ids move into the new
+ * one's range (overlayfs's whiteouts, which are host root's, stay). */
+static uid_t shift_from, shift_to;
+
+static int shift_one(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	(void)type;
+	(void)ftw;
+	uid_t u = st->st_uid, g = st->st_gid;
+	bool mu = u >= shift_from && u - shift_from < IDMAP_SIZE;
+	bool mg = g >= shift_from && g - shift_from < IDMAP_SIZE;
+	if ((mu || mg) && lchown(path, mu ? u - shift_from + shift_to : (uid_t)-1,
+				 mg ? g - shift_from + shift_to : (gid_t)-1) < 0)
+		return -1;
+	return 0;
+}
+
+static pthread_mutex_t shift_lock = PTHREAD_MUTEX_INITIALIZER;
+
+int layer_shift_owners(const char *dir, uid_t from, uid_t to)
+{
+	if (from == to)
+		return 0;
+	pthread_mutex_lock(&shift_lock); /* nftw has no user data: one walk at a time */
+	shift_from = from;
+	shift_to = to;
+	int r = nftw(dir, shift_one, 16, FTW_PHYS | FTW_MOUNT) < 0 ? -errno : 0;
+	pthread_mutex_unlock(&shift_lock);
+	return r;
 }
