@@ -370,8 +370,7 @@ static void oci_masks(const struct child_plan *p)
 static void setup_dev(const struct child_plan *p, const int *fds)
 {
 	/* The host's nodes, bound in: a user namespace cannot make device nodes. */
-	static const char *const nodes[] = { "/dev/null",   "/dev/zero",    "/dev/full",
-					     "/dev/random", "/dev/urandom", "/dev/tty" };
+	static const char *const nodes[] = { SANDBOX_DEV_NODES };
 	static const char *const links[][2] = {
 		{ "pts/ptmx", "dev/ptmx" },	     { "/proc/self/fd", "dev/fd" },
 		{ "/proc/self/fd/0", "dev/stdin" },  { "/proc/self/fd/1", "dev/stdout" },

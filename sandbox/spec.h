@@ -31,6 +31,10 @@ struct sandbox_limits {
 /* A mount an OCI bundle asks for (sbx-oci), made in the sandbox's root before it is
  * entered, at a target resolved inside that root (missing directories made). */
 #define SANDBOX_MAX_MOUNTS 32
+/* The host's device nodes bound into every sandbox's /dev (a user namespace cannot make
+ * its own); the masks of /proc are binds of the first. */
+#define SANDBOX_DEV_NODES                                                                          \
+	"/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty"
 struct sandbox_mount {
 	const char *type;   /* "bind", "tmpfs", "sysfs", "mqueue" or "cgroup2" (of the
 			     * sandbox's own cgroup namespace: made once it has one) */

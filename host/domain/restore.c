@@ -233,7 +233,7 @@ static int restore_argv_externals(struct restore_ctx *c)
 	}
 	json_array_foreach (json_object_get(c->s->meta, "devs"), di, dv) {
 		const char *src = json_string_value(json_array_get(dv, 1));
-		if (!src || strncmp(src, "/dev/", 5) || strstr(src, ".."))
+		if (!criu_dev_node_known(src))
 			return restore_fail(c, -EINVAL,
 					    "the snapshot's device binds are unreadable");
 		strvcat(c->argv, &c->n, ARRAY_SIZE(c->argv), "--external=mnt[d%zu]:%s", di, src);

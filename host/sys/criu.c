@@ -439,6 +439,16 @@ void strv_clear(char **argv, size_t n)
 
 /* The mounts of @pid's mount namespace that bind a node of the host's devtmpfs: [target
  * inside, source on the host] pairs. NULL if its mountinfo cannot be read. */
+bool criu_dev_node_known(const char *src)
+{
+	static const char *const nodes[] = { SANDBOX_DEV_NODES };
+
+	for (size_t i = 0; src && i < ARRAY_SIZE(nodes); i++)
+		if (!strcmp(src, nodes[i]))
+			return true;
+	return false;
+}
+
 json_t *criu_dev_binds(pid_t pid)
 {
 	char path[64], line[4096];

@@ -50,6 +50,9 @@ int file_key(pid_t pid, int fd, char *buf, size_t size);
 /* The mounts of @pid's mount namespace that bind a node of the host's devtmpfs: [target
  * inside, source on the host] pairs (CRIU's externals). NULL if they cannot be read. */
 json_t *criu_dev_binds(pid_t pid);
+/* Whether @src is one of the host's nodes a sandbox has (SANDBOX_DEV_NODES): the only
+ * device binds a restore makes. */
+bool criu_dev_node_known(const char *src);
 /* The image of the user namespace in @images (its name in @ret_name), rewritten from the
  * ids at @from to those at @to, into @out (bound over the original for one restore). */
 int criu_userns_image(const char *images, uid_t from, uid_t to, const char *out, char *ret_name,
