@@ -42,6 +42,11 @@
  * unix socket CONSOLE_FD and runs the workload on that terminal. */
 #define START_FD 7
 #define CONSOLE_FD 8
+/* Without a control channel (an OCI container's sbx-init), this signal from the host (kill
+ * or pidfd_send_signal from outside its pid namespace) asks sbx-init to execute itself
+ * again, as CTL_REEXEC does: after a restore, so that a later checkpoint accepts it. It
+ * is SIGRTMAX - 2, never forwarded to the workload. */
+#define INIT_REEXEC_SIGNAL 62
 #define CTL_NAME "sbx/ctl"	 /* abstract, in the sandbox's network namespace */
 #define CTL_MAX_MSG (128 * 1024) /* one EXEC request, strings included */
 #define CTL_MAX_ARGS 1024

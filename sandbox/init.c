@@ -1326,6 +1326,8 @@ int main(int argc, char **argv)
 	}
 	sigemptyset(&set);
 	sigaddset(&set, SIGCHLD);
+	if (!serve)
+		sigaddset(&set, INIT_REEXEC_SIGNAL);
 	for (size_t i = 0; i < sizeof(forwarded) / sizeof(forwarded[0]); i++)
 		sigaddset(&set, forwarded[i]);
 	sigprocmask(SIG_BLOCK, &set, NULL);
@@ -1433,6 +1435,10 @@ int main(int argc, char **argv)
 			 * signalfd.) */
 			if (si.ssi_code != SI_USER || si.ssi_pid != 0)
 				continue;
+			if (si.ssi_signo == INIT_REEXEC_SIGNAL) {
+				reexec(-1, 0); /* returns only if it failed: we go on as we are */
+				continue;
+			}
 			if (workload > 0)
 				kill(workload, (int)si.ssi_signo);
 			else
