@@ -296,11 +296,12 @@ static int copy_file(const char *from, const char *to)
 	return r;
 }
 
-/* Other builds' copies go once they are a day old (sandboxes that bound one keep it
+/* Other builds' copies go once they are @age_s old (sandboxes that bound one keep it
  * until they end; a daemon of that build copies it again when it next needs it): two
- * builds in use at once do not remove each other's copy at every launch. */
+ * builds in use at once do not remove each other's copy at every launch, unless the
+ * tmpfs is full (then any age goes). */
 #define RUNTIME_PRUNE_AGE_S 86400
-static void runtime_prune(const char *keep)
+static void runtime_prune(const char *keep, time_t age_s)
 {
 	DIR *d = opendir(ROOTFS_RUNTIME_DIR);
 	struct timespec now;
@@ -310,7 +311,7 @@ static void runtime_prune(const char *keep)
 		struct stat st;
 		if (strncmp(e->d_name, "sbx-init-", 9) || !strcmp(e->d_name, keep) ||
 		    fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
-		    now.tv_sec - st.st_mtim.tv_sec < RUNTIME_PRUNE_AGE_S)
+		    now.tv_sec - st.st_mtim.tv_sec < age_s)
 			continue;
 		(void)unlinkat(dirfd(d), e->d_name, 0);
 	}
@@ -355,13 +356,18 @@ int rootfs_runtime_init(const char *init_path, char **ret_path)
 		goto done;
 	snprintf(tmp, sizeof(tmp), "%s.%d", path, (int)getpid());
 	r = copy_file(init_path, tmp);
+	if (r == -ENOSPC) { /* full of other builds' copies: room made, once */
+		(void)unlink(tmp);
+		runtime_prune(name, 0);
+		r = copy_file(init_path, tmp);
+	}
 	if (r == 0 && rename(tmp, path) < 0)
 		r = -errno;
 	if (r < 0) {
 		(void)unlink(tmp);
 		return r;
 	}
-	runtime_prune(name);
+	runtime_prune(name, RUNTIME_PRUNE_AGE_S);
 done:
 	*ret_path = strdup(path);
 	return *ret_path ? 0 : -ENOMEM;
