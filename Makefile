@@ -75,7 +75,7 @@ SBX_SRCS := tools/sbx/main.c tools/sbx/common.c tools/sbx/runopts.c tools/sbx/ru
 	tools/sbx/bill.c tools/sbx/gpus.c tools/sbx/port.c tools/sbx/image.c
 # The OCI runtime (runc's command line) for containerd.
 OCI_SRCS := tools/oci/main.c tools/oci/util.c tools/oci/config.c tools/oci/state.c \
-	tools/oci/run.c tools/oci/exec.c tools/oci/ctl.c tools/oci/register.c
+	tools/oci/run.c tools/oci/exec.c tools/oci/ctl.c tools/oci/register.c tools/oci/ckpt.c
 
 # eBPF: CO-RE objects against this kernel's BTF, and libbpf skeletons; all generated.
 BPF_OBJS := $(patsubst bpf/%.bpf.c,$(B)/bpf/%.bpf.o,$(wildcard bpf/*.bpf.c))
@@ -121,7 +121,7 @@ $(B)/sbx: $(SBX_SRCS:%.c=$(B)/%.o) $(B)/tools/client.o $(B)/host/sys/meter.o $(B
 		-lsqlite3
 
 $(B)/sbx-oci: $(OCI_SRCS:%.c=$(B)/%.o) $(B)/tools/client.o $(B)/host/sys/usage.o \
-		$(B)/host/sys/meter.o $(LIBHOST) $(LIBSANDBOX)
+		$(B)/host/sys/meter.o $(B)/host/sys/criu.o $(B)/host/sys/layer.o $(LIBHOST) $(LIBSANDBOX)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ -Wl,-Bstatic $(PKG_LIBS) -Wl,-Bdynamic -lhttp_parser -lbpf
 

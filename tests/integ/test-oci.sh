@@ -79,6 +79,8 @@ stop_containerd() {
 CTD_CG_DIRS= # cgroups a case made for containerd: removed once it is gone
 case_cleanup() {
 	stop_containerd
+	local c
+	for c in $(ls "$TMPD/ocir" 2>/dev/null); do "$OCI" --root "$TMPD/ocir" delete -f "$c" >/dev/null 2>&1; done
 	local d
 	for d in $CTD_CG_DIRS; do
 		[ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null
@@ -494,6 +496,233 @@ t_registration_refuses_hostile() {
 	api GET /v1/sandboxes
 	assert_eq "$(jget "$BODY" 'len(j["sandboxes"])')" 0 "sandboxes after hostile records"
 	kill -0 1 || fail "PID 1"
+}
+
+# Checkpoint and restore through containerd (`ctr containers checkpoint --task`, then
+# `ctr containers restore --live` of the image it made): the container's memory, files
+# and pid namespace come back in a new sandbox (its own cgroups, limits and host ids),
+# whose isolation holds, metered by sbxd; a restored container checkpoints again.
+t_checkpoint_restore() {
+	start_sbxd
+	start_containerd
+	crun_ -d --memory-limit 67108864 "$IMG" k1 sh -c 'echo kept > /root/f; i=0; while true; do i=$((i+1)); echo $i > /tmp/n; sleep 0.05; done' ||
+		fail "run"
+	local before after pid1 pid2 map1 map2 cg1 cg2 rp
+	for _ in $(seq 100); do
+		before=$(c task exec --exec-id n1 k1 cat /tmp/n 2>/dev/null)
+		[ "${before:-0}" -ge 5 ] && break
+		sleep 0.05
+	done
+	pid1=$(task_pid k1)
+	map1=$(awk '{ print $2 }' "/proc/$pid1/uid_map")
+	cg1=$(oci_cgroup k1)
+	OUT=$(c containers checkpoint --task k1 sbx/k1:ckpt 2>&1) || fail "checkpoint: $OUT"
+	before=$(c task exec --exec-id n2 k1 cat /tmp/n)
+	c task kill -s KILL k1
+	for _ in $(seq 100); do [ "$(task_status k1)" = STOPPED ] && break; sleep 0.02; done
+	c task delete k1 >/dev/null && c containers rm k1 || fail "delete"
+	[ ! -d "$cg1" ] || fail "the first container's cgroup is left"
+	c containers restore --live k1 sbx/k1:ckpt >"$TMPD/restore.out" 2>&1 &
+	rp=$!
+	for _ in $(seq 200); do [ "$(task_status k1)" = RUNNING ] && break; sleep 0.05; done
+	assert_eq "$(task_status k1)" RUNNING "the restored task ($(cat "$TMPD/restore.out"))"
+	sleep 0.3
+	after=$(c task exec --exec-id n3 k1 cat /tmp/n)
+	# Its shell's counter went on from where it was: memory came back, not a new start.
+	[ "$after" -ge "$before" ] || fail "counter $after after the restore, $before before"
+	assert_eq "$(c task exec --exec-id f1 k1 cat /root/f)" kept "its writable layer"
+	OUT=$(c task exec --exec-id p1 k1 sh -c 'echo $$; cat /proc/2/cmdline | tr "\0" " "')
+	assert_contains "$OUT" "while true" "its workload is PID 2 again"
+	pid2=$(task_pid k1)
+	map2=$(awk '{ print $2 }' "/proc/$pid2/uid_map")
+	cg2=$(oci_cgroup k1)
+	[ "$pid2" != "$pid1" ] && [ "$map2" != "$map1" ] && [ "$cg2" != "$cg1" ] ||
+		fail "not a new sandbox: pid $pid1/$pid2 ids $map1/$map2 cgroup $cg1/$cg2"
+	[ "$map2" -ne 0 ] || fail "host root"
+	[ "$(dirname "$cg2")" = "$(inst_parent_v2)" ] || fail "its cgroup $cg2 is not beside sbxd's"
+	grep -qx "$pid2" "$cg2/cgroup.procs" || fail "its PID 1 is not in its cgroup"
+	local mem
+	mem=$(jget "$(cat "/run/containerd/runc/$NS/k1/state.json")" 'j["cgroup"]["v1"][0] or j["cgroup"]["v2"]')
+	if [ -e "$mem/memory.limit_in_bytes" ]; then
+		assert_eq "$(cat "$mem/memory.limit_in_bytes")" 67108864 "the restored memory limit"
+	else
+		assert_eq "$(cat "$mem/memory.max")" 67108864 "the restored memory limit"
+	fi
+	# Isolation holds in the restored container.
+	OUT=$(c task exec --exec-id i1 k1 sh -c 'cat /proc/1/environ >/dev/null 2>&1 && echo environ-open;
+		grep -E "^(NoNewPrivs|Seccomp):" /proc/self/status | tr -s "\t " " "; mount -t tmpfs t /mnt 2>&1 || echo mount-refused')
+	assert_not_contains "$OUT" environ-open "PID 1's environ"
+	assert_contains "$OUT" "NoNewPrivs: 1" "no_new_privs"
+	assert_contains "$OUT" "Seccomp: 2" "seccomp"
+	assert_contains "$OUT" mount-refused "mount"
+	# sbxd meters the restored container.
+	local id
+	for _ in $(seq 100); do
+		api GET /v1/sandboxes
+		id=$(jget "$BODY" '([s["id"] for s in j["sandboxes"] if s.get("container_id") == "k1" and s["state"] == "running"] + [""])[0]')
+		[ -n "$id" ] && break
+		sleep 0.05
+	done
+	[ -n "$id" ] || fail "sbxd does not list the restored container: $BODY"
+	api GET "/v1/sandboxes/$id"
+	assert_eq "$(jget "$BODY" 'j["pid"]')" "$pid2" "sbxd's record of it"
+	# A restored container checkpoints again, and runs on (leave running).
+	OUT=$("$OCI" --root "/run/containerd/runc/$NS" checkpoint --leave-running --image-path "$TMPD/ck2" k1 2>&1) ||
+		fail "a second checkpoint: $OUT"
+	[ -s "$TMPD/ck2/sbx-layer.tar" ] && [ -s "$TMPD/ck2/sbx-oci.json" ] || fail "the second checkpoint's files"
+	after=$(c task exec --exec-id n4 k1 cat /tmp/n)
+	sleep 0.2
+	[ "$(c task exec --exec-id n5 k1 cat /tmp/n)" -gt "$after" ] || fail "it does not run on after the checkpoint"
+	c task kill -s KILL k1
+	wait "$rp"
+	c images rm sbx/k1:ckpt >/dev/null
+	no_leftovers
+}
+
+# checkpoint and restore through runc's command line: what cannot be carried is refused by
+# name before anything changes; a dump that fails leaves the container running and
+# thawed; a checkpoint record that is not one (or names a host device, a foreign stdio,
+# ids outside sbx's) restores nothing and leaves nothing; a foreground restore exits with
+# the container's code.
+t_checkpoint_refusals() {
+	start_sbxd
+	local R="$TMPD/ocir" b=$TMPD/ck-bundle
+	mkdir -p "$b"
+	ln -s "$B/images/base/rootfs" "$b/rootfs"
+	mk_bundle() { # ARGS-JSON [EXTRA-LINUX-JSON]
+		python3 - "$b" "$1" "${2:-{\}}" <<'EOF2' || fail "bundle"
+import json, sys
+d, args, extra = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3])
+c = {"ociVersion": "1.0.2", "root": {"path": "rootfs"},
+     "process": {"args": args, "cwd": "/", "env": ["PATH=/bin:/usr/bin"]},
+     "linux": {"namespaces": [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount")]}}
+c["linux"].update(extra)
+json.dump(c, open(d + "/config.json", "w"))
+EOF2
+	}
+	oci() { "$OCI" --root "$R" "$@"; }
+	# one_line_refusal WHAT EXPECTED ARGS...: fails, one line naming EXPECTED.
+	one_line_refusal() {
+		local what=$1 want=$2
+		shift 2
+		OUT=$(oci "$@" 2>&1)
+		[ $? != 0 ] || fail "$what: accepted"
+		assert_contains "$OUT" "$want" "$what"
+		assert_eq "$(echo "$OUT" | wc -l)" 1 "$what: one line"
+	}
+	mk_bundle '["sh", "-c", "i=0; while true; do i=$((i+1)); echo $i > /tmp/n; sleep 0.05; done"]'
+	oci create --bundle "$b" k1 </dev/null 2>&1 | cat >/dev/null &
+	for _ in $(seq 100); do [ -e "$R/k1/state.json" ] && break; sleep 0.02; done
+	one_line_refusal "a created container" "the container is created" checkpoint --image-path "$TMPD/x" k1
+	oci start k1 || fail "start"
+	for f in --pre-dump --lazy-pages --auto-dedup --link-remap "--parent-path=$TMPD" "--page-server=1:2"; do
+		one_line_refusal "$f" "${f%%=*} is not supported" checkpoint --image-path "$TMPD/x" "$f" k1
+	done
+	one_line_refusal "an unknown flag" "unknown flag --bogus" checkpoint --bogus k1
+	# A read-only root, and a container in another's network namespace (a pod's).
+	local p1
+	p1=$(jget "$(oci state k1)" 'j["pid"]')
+	mk_bundle '["sleep", "60"]' '{"namespaces": [{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}, {"type": "network", "path": "/proc/'"$p1"'/ns/net"}]}'
+	oci create --bundle "$b" j1 </dev/null 2>&1 | cat >/dev/null &
+	for _ in $(seq 100); do [ -e "$R/j1/state.json" ] && break; sleep 0.02; done
+	oci start j1 || fail "start j1"
+	one_line_refusal "a joined network namespace" "linux.namespaces[network].path" checkpoint --image-path "$TMPD/x" j1
+	oci delete -f j1 || fail "delete j1"
+	python3 - "$b/config.json" <<'EOF2' || fail "bundle"
+import json, sys
+c = json.load(open(sys.argv[1]))
+c["root"]["readonly"] = True
+c["linux"]["namespaces"] = [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount")]
+json.dump(c, open(sys.argv[1], "w"))
+EOF2
+	oci create --bundle "$b" ro1 </dev/null 2>&1 | cat >/dev/null &
+	for _ in $(seq 100); do [ -e "$R/ro1/state.json" ] && break; sleep 0.02; done
+	oci start ro1 || fail "start ro1"
+	one_line_refusal "a read-only root" "root.readonly" checkpoint --image-path "$TMPD/x" ro1
+	assert_contains "$(oci state ro1)" '"running"' "running after the refusal"
+	oci delete -f ro1 || fail "delete ro1"
+	mk_bundle '["sh", "-c", "i=0; while true; do i=$((i+1)); echo $i > /tmp/n; sleep 0.05; done"]'
+	# Its stdout a host file (CRIU would open it again as the container's root).
+	oci create --bundle "$b" fs1 </dev/null >"$TMPD/fs1.out" 2>&1 || fail "create fs1"
+	oci start fs1 || fail "start fs1"
+	one_line_refusal "a file as stdio" "its stdio 1 is $TMPD/fs1.out" checkpoint --image-path "$TMPD/x" fs1
+	oci delete -f fs1 || fail "delete fs1"
+	one_line_refusal "--empty-ns ipc" "--empty-ns ipc" checkpoint --empty-ns ipc k1
+	one_line_refusal "restore's flag" "unknown flag --detach" checkpoint --detach k1
+	# CRIU fails (its image directory is read-only): the container runs on, thawed.
+	mkdir -p "$TMPD/ro" && mount -t tmpfs -o ro,size=1m ro "$TMPD/ro" || fail "mount"
+	OUT=$(oci checkpoint --image-path "$TMPD/ro" k1 2>&1)
+	[ $? != 0 ] || fail "a dump into a read-only directory succeeded"
+	assert_eq "$(echo "$OUT" | wc -l)" 1 "one line ($OUT)"
+	umount "$TMPD/ro"
+	local cg n1
+	cg=$(jget "$(cat "$R/k1/state.json")" 'j["cgroup"]["v2"]')
+	assert_eq "$(awk '$1 == "frozen" { print $2 }' "$cg/cgroup.events")" 0 "thawed after the failed dump"
+	assert_contains "$(oci state k1)" '"running"' "running after the failed dump"
+	n1=$(oci exec k1 cat /tmp/n)
+	sleep 0.2
+	[ "$(oci exec k1 cat /tmp/n)" -gt "$n1" ] || fail "not running on after the failed dump"
+	# A good checkpoint that stops it (no --leave-running): its processes are gone.
+	oci checkpoint --image-path "$TMPD/good" --work-path "$TMPD/goodw" k1 || fail "checkpoint"
+	assert_contains "$(oci state k1)" '"stopped"' "stopped after the checkpoint"
+	assert_eq "$(wc -l <"$cg/cgroup.procs")" 0 "processes after the checkpoint"
+	oci delete k1 || fail "delete"
+	# Hostile or broken records restore nothing.
+	rest() { # WHAT EXPECTED IMAGE
+		one_line_refusal "$1" "$2" restore --image-path "$3" --work-path "$TMPD/rw" --bundle "$b" -d r1
+		[ ! -e "$R/r1" ] || fail "$1: state left"
+		[ -z "$(inst_cgroups)" ] || fail "$1: cgroups left: $(inst_cgroups)"
+		! grep -q " $R/" /proc/self/mountinfo || fail "$1: mounts left"
+	}
+	rest "no such directory" "$TMPD/none" "$TMPD/none"
+	mkdir -p "$TMPD/empty"
+	rest "not a checkpoint" "not a checkpoint of sbx-oci" "$TMPD/empty"
+	edit() { # KEY JSON: a copy of the good checkpoint with its record's KEY set
+		rm -rf "$TMPD/bad" && cp -a "$TMPD/good" "$TMPD/bad" || fail "copy"
+		python3 - "$TMPD/bad/sbx-oci.json" "$1" "$2" <<'EOF2' || fail "edit"
+import json, sys
+p, k, v = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+j = json.load(open(p))
+if k == "devs":
+    j[k][0][1] = v
+elif k == "stdio":
+    j[k][1] = v
+else:
+    j[k] = v
+json.dump(j, open(p, "w"))
+EOF2
+	}
+	edit devs '"/dev/vda"'
+	rest "a host disk as device bind" "a device bind of /dev/vda" "$TMPD/bad"
+	edit devs '"/dev/null/../vda"'
+	rest "a climbing device bind" "a device bind of" "$TMPD/bad"
+	edit stdio '"pipe:[1]x --external=mnt[/]:/"'
+	rest "an injected stdio key" "its stdio is unreadable" "$TMPD/bad"
+	edit uid_base 0
+	rest "host root's ids" "not a checkpoint of this sbx-oci" "$TMPD/bad"
+	edit version 99
+	rest "another version" "not a checkpoint of this sbx-oci" "$TMPD/bad"
+	one_line_refusal "a terminal" "--console-socket" restore --image-path "$TMPD/good" --console-socket "$TMPD/s" -b "$b" r1
+	# A foreground restore waits for the container and exits with its code.
+	mk_bundle '["sh", "-c", "sleep 1; exit 3"]'
+	oci create --bundle "$b" f1 </dev/null 2>&1 | cat >/dev/null &
+	for _ in $(seq 100); do [ -e "$R/f1/state.json" ] && break; sleep 0.02; done
+	oci start f1 || fail "start f1"
+	oci checkpoint --image-path "$TMPD/f1ck" f1 || fail "checkpoint f1"
+	oci delete f1 || fail "delete f1"
+	oci restore --image-path "$TMPD/f1ck" --bundle "$b" f1 </dev/null 2>&1 | cat >/dev/null
+	assert_eq "${PIPESTATUS[0]}" 3 "the restored container's exit code"
+	oci delete f1 || fail "delete the restored f1"
+	# A second container of the same bundle stays: restore into its id is refused.
+	mk_bundle '["sleep", "60"]'
+	oci create --bundle "$b" s1 </dev/null 2>&1 | cat >/dev/null &
+	for _ in $(seq 100); do [ -e "$R/s1/state.json" ] && break; sleep 0.02; done
+	one_line_refusal "an id in use" 'container "s1" already exists' restore --image-path "$TMPD/good" -b "$b" -d s1
+	[ -e "$R/s1/state.json" ] || fail "the refused restore removed s1's state"
+	oci delete -f s1 || fail "delete s1"
+	[ -z "$(inst_cgroups)" ] || fail "cgroups left: $(inst_cgroups)"
+	assert_eq "$(live_inits)" 0 "sbx-init processes left"
+	! grep -q " $R/" /proc/self/mountinfo || fail "mounts left: $(grep " $R/" /proc/self/mountinfo)"
 }
 
 source "$(dirname "$0")/lib.sh"

@@ -96,11 +96,12 @@ static int ckpt_args(int argc, char **argv, struct ckpt_opts *o, const char **re
 					 argv[i]);
 		id = argv[i];
 	}
-	static const char *const refused[] = { "--parent-path", "--page-server", "--status-fd",
-					       "--pre-dump",	"--lazy-pages",	 "--auto-dedup",
+	static const char *const refused[] = { "--parent-path",	       "--page-server",
+					       "--status-fd",	       "--pre-dump",
+					       "--lazy-pages",	       "--auto-dedup",
 					       "--tcp-skip-in-flight", "--link-remap" };
-	const bool set[] = { o->parent,	    o->page_server, o->status_fd, o->pre_dump,
-			     o->lazy,	    o->auto_dedup,  o->tcp_skip,  o->link_remap };
+	const bool set[] = { o->parent, o->page_server, o->status_fd, o->pre_dump,
+			     o->lazy,	o->auto_dedup,	o->tcp_skip,  o->link_remap };
 	for (size_t i = 0; i < ARRAY_SIZE(refused); i++)
 		if (set[i])
 			return oci_error("%s: %s is not supported by sbx-oci", argv[0], refused[i]);
@@ -128,6 +129,12 @@ static int ckpt_args(int argc, char **argv, struct ckpt_opts *o, const char **re
 /* What a checkpoint cannot carry, said by name. */
 static int ckpt_refusal(const char *cmd, const struct oci_config *c)
 {
+	/* CRIU cannot make the restored root read-only again inside the container's user
+	 * namespace. */
+	if (c->readonly)
+		return oci_error("%s: root.readonly: a container with a read-only root cannot be "
+				 "checkpointed or restored by sbx-oci",
+				 cmd);
 	if (c->proc.terminal)
 		return oci_error("%s: process.terminal: a container with a terminal cannot be "
 				 "checkpointed or restored by sbx-oci",
@@ -196,9 +203,10 @@ static int dump_stdio(struct dump *d)
 			snprintf(key, sizeof(key), "%s", link);
 		} else if (link[0] != '/' || stat(path, &sb) < 0 || !S_ISCHR(sb.st_mode)) {
 			/* A file CRIU would open again as the container's root. */
-			return oci_error("checkpoint %s: its stdio %d is %s: only pipes and devices "
-					 "(what containerd's shim gives) can be carried",
-					 d->st.id, fd, link);
+			return oci_error(
+				"checkpoint %s: its stdio %d is %s: only pipes and devices "
+				"(what containerd's shim gives) can be carried",
+				d->st.id, fd, link);
 		} else if (file_key(d->st.pid, fd, key, sizeof(key)) < 0) {
 			return oci_error("checkpoint %s: its stdio %d: gone", d->st.id, fd);
 		}
@@ -243,6 +251,11 @@ static int dump_argv(struct dump *d)
 	for (unsigned i = 0; i < d->c.nmounts; i++) {
 		if (strcmp(d->c.mounts[i].type, "bind"))
 			continue;
+		/* CRIU's "mnt[PATH]:KEY" ends PATH at the first "]". */
+		if (strchr(d->c.mounts[i].target, ']'))
+			return oci_error("checkpoint %s: mounts: a bind at %s cannot be "
+					 "checkpointed (a \"]\" in its destination)",
+					 d->st.id, d->c.mounts[i].target);
 		strvcat(argv, n, max, "--external=mnt[%s]:b%zu", d->c.mounts[i].target,
 			json_array_size(binds));
 		json_array_append_new(binds, json_string(d->c.mounts[i].target));
@@ -285,7 +298,8 @@ static int dump_frozen(struct dump *d, const char *criu)
 					  .timeout_ns = CRIU_TIMEOUT_NS },
 		      d->log, &err);
 	if (r < 0)
-		return oci_error("checkpoint %s: criu dump: %s", d->st.id, err ? err : strerror(-r));
+		return oci_error("checkpoint %s: criu dump: %s", d->st.id,
+				 err ? err : strerror(-r));
 	snprintf(path, sizeof(path), "%s/" META, d->image);
 	_cleanup_free_ char *text = json_dumps(d->meta, JSON_COMPACT);
 	r = text ? write_file_atomic(path, text, strlen(text)) : -ENOMEM;
@@ -306,9 +320,10 @@ static int dump_prepare(struct dump *d, char **ret_criu)
 		return -1;
 	snprintf(upper, sizeof(upper), "%s/layer/upper", oci_dir(d->st.id, dir));
 	if (stat(upper, &sb) < 0)
-		return oci_error("checkpoint %s: its writable layer is not on the host (a container "
-				 "of an older sbx-oci): %s",
-				 d->st.id, strerror(errno));
+		return oci_error(
+			"checkpoint %s: its writable layer is not on the host (a container "
+			"of an older sbx-oci): %s",
+			d->st.id, strerror(errno));
 	char *why = NULL;
 	if (criu_find(NULL, ret_criu, &why) < 0) {
 		oci_error("checkpoint %s: %s", d->st.id, why ? why : "CRIU is not available");
@@ -320,9 +335,9 @@ static int dump_prepare(struct dump *d, char **ret_criu)
 		return -1;
 	uid_t base = idmap_base_of(d->st.pid);
 	if (!idmap_valid(base))
-		return oci_error("checkpoint %s: its user namespace's ids cannot be read", d->st.id);
-	d->meta = json_pack("{s:i,s:I,s:b}", "version", META_VERSION, "uid_base",
-			    (json_int_t)base, "readonly", d->c.readonly);
+		return oci_error("checkpoint %s: its user namespace's ids cannot be read",
+				 d->st.id);
+	d->meta = json_pack("{s:i,s:I}", "version", META_VERSION, "uid_base", (json_int_t)base);
 	return d->meta ? 0 : oci_error("checkpoint: out of memory");
 }
 
@@ -476,8 +491,8 @@ static int rest_sandbox(struct rest *t)
 }
 
 /* The root, as create makes it (the bundle's root idmapped to the new ids under the
- * layer, read-only if the bundle says so), where CRIU's --root wants it; the checkpoint's
- * user namespace rewritten for the new ids. */
+ * layer), where CRIU's --root wants it; the checkpoint's user namespace rewritten for the
+ * new ids. */
 static int rest_root(struct rest *t)
 {
 	struct rootfs_mounts m = ROOTFS_MOUNTS_INIT;
@@ -495,14 +510,9 @@ static int rest_root(struct rest *t)
 				    .layer_dir = t->layer,
 				    .base = t->base };
 	int r = rootfs_prepare(&plan, userns, &m);
-	if (r == 0 && t->c.readonly &&
-	    syscall(SYS_mount_setattr, m.root, "", AT_EMPTY_PATH,
-		    &(struct mount_attr){ .attr_set = MOUNT_ATTR_RDONLY },
-		    sizeof(struct mount_attr)) < 0)
-		r = -errno;
 	snprintf(t->root, sizeof(t->root), "%s/root", t->layer);
-	if (r == 0 && syscall(SYS_move_mount, m.root, "", AT_FDCWD, t->root,
-			      MOVE_MOUNT_F_EMPTY_PATH) < 0)
+	if (r == 0 &&
+	    syscall(SYS_move_mount, m.root, "", AT_FDCWD, t->root, MOVE_MOUNT_F_EMPTY_PATH) < 0)
 		r = -errno;
 	rootfs_mounts_close(&m);
 	if (r < 0)
@@ -668,8 +678,7 @@ static int rest_state(struct rest *t)
 	t->st.created_ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
 	if (!t->st.bundle || !t->st.rootfs || (t->c.seccomp && !t->st.seccomp))
 		return oci_error("restore %s: out of memory", t->id);
-	return oci_state_save(&t->st) < 0 || write_pid_file(t->o->pid_file, t->st.pid) < 0 ? -1
-											      : 0;
+	return oci_state_save(&t->st) < 0 || write_pid_file(t->o->pid_file, t->st.pid) < 0 ? -1 : 0;
 }
 
 /* A restore that failed: what CRIU made of it (our children) killed and reaped, its

@@ -2,6 +2,7 @@
 /* A bundle's config.json as sbx honours it. Every field is either honoured or refused
  * by its name: nothing is passed over in silence. The table in docs/oci.md lists them. */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -862,6 +863,9 @@ void oci_config_clear(struct oci_config *c)
 	free(c->seccomp);
 	free(c->bundle);
 	free(c->rootfs);
+	for (char **l = c->root_layers; l && *l; l++)
+		free(*l);
+	free(c->root_layers);
 	json_decref(c->json);
 	*c = (struct oci_config){ 0 };
 }
@@ -936,6 +940,106 @@ int oci_config_parse(const char *text, size_t len, const char *bundle, struct oc
 	return 0;
 }
 
+/* Appends a copy of @dir (an absolute path without escapes) to c->root_layers. */
+static int layer_add(struct oci_config *c, const char *dir, size_t len, size_t *n)
+{
+	if (!len || dir[0] != '/' || memchr(dir, '\\', len) || *n >= 64)
+		return -EINVAL;
+	char **l = realloc(c->root_layers, (*n + 2) * sizeof(*l));
+	if (!l)
+		return -ENOMEM;
+	c->root_layers = l;
+	if (!(l[*n] = strndup(dir, len)))
+		return -ENOMEM;
+	l[++*n] = NULL;
+	return 0;
+}
+
+static bool dir_empty(const char *path)
+{
+	DIR *d = opendir(path);
+	struct dirent *e;
+	bool empty = d != NULL;
+
+	while (d && (e = readdir(d)))
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+			empty = false;
+			break;
+		}
+	if (d)
+		closedir(d);
+	return empty;
+}
+
+/* The layers of the overlayfs superblock options @opts, top first: its upper directory,
+ * then its lower ones ("lowerdir=A:B" or "lowerdir+=A" each). -EINVAL for options this
+ * does not follow (escaped paths, data-only layers, metacopy). */
+static int layers_of(struct oci_config *c, char *opts)
+{
+	char *upper = NULL, *lowers[64], *save = NULL;
+	size_t nl = 0, n = 0;
+	int r = 0;
+
+	for (char *o = strtok_r(opts, ",", &save); o; o = strtok_r(NULL, ",", &save)) {
+		if (!strncmp(o, "upperdir=", 9))
+			upper = o + 9;
+		else if (!strncmp(o, "datadir+=", 9) || !strcmp(o, "metacopy=on"))
+			return -EINVAL;
+		else if ((!strncmp(o, "lowerdir=", 9) || !strncmp(o, "lowerdir+=", 10)) &&
+			 nl < ARRAY_SIZE(lowers))
+			lowers[nl++] = o;
+	}
+	/* Its upper directory, unless empty (a new container's snapshot is): overlayfs warns
+	 * of a directory that is one mount's upper and another's lower. */
+	if (upper && !dir_empty(upper))
+		r = layer_add(c, upper, strlen(upper), &n);
+	for (size_t i = 0; r == 0 && i < nl; i++) {
+		if (lowers[i][8] == '+') { /* one layer each */
+			r = layer_add(c, lowers[i] + 10, strlen(lowers[i] + 10), &n);
+			continue;
+		}
+		for (char *p = lowers[i] + 9; r == 0 && *p;) {
+			size_t l = strcspn(p, ":");
+			r = layer_add(c, p, l, &n);
+			p += l + (p[l] == ':');
+		}
+	}
+	return r < 0 ? r : n ? 0 : -EINVAL;
+}
+
+/* A bundle root that is an overlayfs mount (containerd's snapshots are): its layers in
+ * c->root_layers, so that the container's overlay is made of them directly, not stacked
+ * on that mount (files mapped from an overlay over an overlay name a mount outside the
+ * container, which CRIU cannot checkpoint). Any other root, or one this does not follow:
+ * nothing set, the root is the lower layer as it is. */
+static void root_layers(struct oci_config *c)
+{
+	_cleanup_free_ char *real = realpath(c->rootfs, NULL), *line = NULL, *opts = NULL;
+	size_t cap = 0;
+	FILE *f = real ? fopen("/proc/self/mountinfo", "re") : NULL;
+
+	while (f && getline(&line, &cap, f) > 0) {
+		char mp[PATH_MAX], fstype[32], super[4096];
+		char *sep = strstr(line, " - ");
+		if (!sep || sscanf(line, "%*s %*s %*s %*s %4095s", mp) != 1 || strcmp(mp, real))
+			continue;
+		/* The last mount there is the one seen. */
+		free(opts);
+		opts = NULL;
+		if (sscanf(sep + 3, "%31s %*s %4095s", fstype, super) == 2 &&
+		    !strcmp(fstype, "overlay"))
+			opts = strdup(super);
+	}
+	if (f)
+		fclose(f);
+	if (opts && layers_of(c, opts) < 0) {
+		for (char **l = c->root_layers; l && *l; l++)
+			free(*l);
+		free(c->root_layers);
+		c->root_layers = NULL;
+	}
+}
+
 int oci_config_load(const char *bundle, struct oci_config *c)
 {
 	char path[PATH_MAX];
@@ -949,5 +1053,8 @@ int oci_config_load(const char *bundle, struct oci_config *c)
 	_cleanup_free_ char *text = read_text(path, 4 << 20, &len);
 	if (!text)
 		return oci_error("%s: %s", path, strerror(errno));
-	return oci_config_parse(text, len, dir, c);
+	if (oci_config_parse(text, len, dir, c) < 0)
+		return -1;
+	root_layers(c);
+	return 0;
 }

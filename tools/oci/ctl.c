@@ -20,6 +20,7 @@
 #include "../../host/sys/usage.h"
 #include "../../sandbox/macro.h"
 #include "../../sandbox/sandbox.h"
+#include "../../host/sys/layer.h"
 #include "oci.h"
 
 static json_t *rfc3339(int64_t ns)
@@ -55,10 +56,8 @@ static json_t *state_json(const struct oci_state *s)
 			 rfc3339(s->created_ns), "owner", "", "annotations", s->annotations);
 }
 
-/* Loads the one container id of @argv past its @flags (NULL: none), and the argument
- * after it into *@rest if it takes one. */
-static int one_container(int argc, char **argv, struct oci_state *st, const struct oci_flag *flags,
-			 char **rest)
+int oci_one_container(int argc, char **argv, struct oci_state *st, const struct oci_flag *flags,
+		      char **rest)
 {
 	const struct oci_flag none[] = { { NULL, NULL, NULL, NULL } };
 	const char *id = NULL;
@@ -91,7 +90,7 @@ int cmd_state(int argc, char **argv)
 {
 	struct oci_state st;
 
-	if (one_container(argc, argv, &st, NULL, NULL) < 0)
+	if (oci_one_container(argc, argv, &st, NULL, NULL) < 0)
 		return -1;
 	int r = print_json(state_json(&st));
 	oci_state_clear(&st);
@@ -123,7 +122,7 @@ int cmd_kill(int argc, char **argv)
 
 	const struct oci_flag flags[] = { { "--all", "-a", NULL, &all },
 					  { NULL, NULL, NULL, NULL } };
-	if (one_container(argc, argv, &st, flags, &sig_arg) < 0)
+	if (oci_one_container(argc, argv, &st, flags, &sig_arg) < 0)
 		return -1;
 	int sig = signal_parse(sig_arg), r;
 	if (sig < 0) {
@@ -160,6 +159,8 @@ static void rm_state_dir(const char *id)
 	(void)unlink(path);
 	snprintf(path, sizeof(path), "%s/state.json", dir);
 	(void)unlink(path);
+	snprintf(path, sizeof(path), "%s/layer", dir);
+	layer_unmount(path);
 	(void)rmdir(dir);
 }
 
@@ -171,7 +172,7 @@ int cmd_delete(int argc, char **argv)
 
 	const struct oci_flag flags[] = { { "--force", "-f", NULL, &force },
 					  { NULL, NULL, NULL, NULL } };
-	r = one_container(argc, argv, &st, flags, NULL);
+	r = oci_one_container(argc, argv, &st, flags, NULL);
 	if (r < 0)
 		return -1;
 	const char *status = oci_status(&st);
@@ -216,7 +217,7 @@ int cmd_ps(int argc, char **argv)
 	char path[PATH_MAX];
 
 	const struct oci_flag flags[] = FORMAT_FLAGS(format);
-	if (one_container(argc, argv, &st, flags, NULL) < 0)
+	if (oci_one_container(argc, argv, &st, flags, NULL) < 0)
 		return -1;
 	if (strcmp(format, "json") && strcmp(format, "table")) {
 		oci_state_clear(&st);
@@ -292,7 +293,7 @@ static int freeze(int argc, char **argv, bool frozen)
 {
 	struct oci_state st;
 
-	if (one_container(argc, argv, &st, NULL, NULL) < 0)
+	if (oci_one_container(argc, argv, &st, NULL, NULL) < 0)
 		return -1;
 	const char *status = oci_status(&st);
 	int r = 0;
@@ -325,7 +326,7 @@ int cmd_update(int argc, char **argv)
 
 	const struct oci_flag flags[] = { { "--resources", "-r", &file, NULL },
 					  { NULL, NULL, NULL, NULL } };
-	if (one_container(argc, argv, &st, flags, NULL) < 0)
+	if (oci_one_container(argc, argv, &st, flags, NULL) < 0)
 		return -1;
 	if (!file) {
 		oci_state_clear(&st);
@@ -410,7 +411,7 @@ int cmd_events(int argc, char **argv)
 					  { "--interval", NULL, &interval, NULL },
 					  { NULL, NULL, NULL, NULL } };
 
-	if (one_container(argc, argv, &st, flags, NULL) < 0)
+	if (oci_one_container(argc, argv, &st, flags, NULL) < 0)
 		return -1;
 	if (spec_parse_duration(interval, &ns) < 0 || ns < 100000000ULL || ns > 3600000000000ULL) {
 		oci_state_clear(&st);
@@ -473,19 +474,4 @@ int cmd_features(int argc, char **argv)
 		"a user namespace with a host id range of its own; sbx's seccomp allowlist by "
 		"default");
 	return print_json(j);
-}
-
-int cmd_checkpoint(int argc, char **argv)
-{
-	(void)argc;
-	(void)argv;
-	return oci_error("checkpoint: not supported by sbx-oci yet (sbxd's own sandboxes "
-			 "checkpoint with `sbx checkpoint`)");
-}
-
-int cmd_restore(int argc, char **argv)
-{
-	(void)argc;
-	(void)argv;
-	return oci_error("restore: not supported by sbx-oci yet");
 }

@@ -62,6 +62,9 @@ struct oci_config {
 	json_t *json;
 	char *bundle; /* absolute */
 	char *rootfs; /* absolute */
+	/* An overlayfs root's layers, top first, NULL-terminated (each malloc'd); or NULL:
+	 * @rootfs is the container's lower layer (oci_config_load). */
+	char **root_layers;
 	bool readonly;
 	const char *hostname;
 	struct oci_process proc;
@@ -92,6 +95,10 @@ void oci_process_clear(struct oci_process *p);
 /* linux.resources (or update's JSON) over @lim; @where names it in errors. */
 int oci_resources_parse(json_t *res, const char *where, struct sandbox_limits *lim, bool *has_mem,
 			bool *has_cpu, bool *has_pids);
+
+/* The limits a container of @c gets (sbx's defaults for those it does not set), in
+ * @lim; returns the size of its writable layer (run.c). */
+uint64_t oci_limits(const struct oci_config *c, struct sandbox_limits *lim);
 
 /* A container's record in --root (state.c). */
 struct oci_state {
@@ -148,8 +155,9 @@ void oci_unregister(const struct oci_state *s);
  * cgroups under its), or NULL. Caller frees. */
 char *oci_sbxd_cgroup(void);
 
-/* A command's flags: runc's "--name value", "--name=value" or a short @alt; a flag with
- * @set takes no value. The table ends with a NULL name. */
+/* A command's flags: runc's "--name value", "--name=value", "-name ..." or a short @alt;
+ * a flag with @set takes no value, one with neither @value nor @set is not taken. The
+ * table ends with a NULL name. */
 struct oci_flag {
 	const char *name, *alt;
 	const char **value;
@@ -159,12 +167,19 @@ struct oci_flag {
  * value is missing or given to a flag without one. */
 int oci_flag_take(int argc, char **argv, int *i, const struct oci_flag *flags);
 
+/* Loads the one container id of @argv past its @flags (NULL: none), and the argument
+ * after it into *@rest if it takes one (ctl.c). */
+int oci_one_container(int argc, char **argv, struct oci_state *st, const struct oci_flag *flags,
+		      char **rest);
+
 /* run.c, for exec too: the console socket connected; the seccomp program of a profile
  * (NULL: sbx's default); @pid into --pid-file @path (NULL: none). -1 said. */
 int console_connect(const char *path);
 struct sysfilter;
 int oci_filter(const char *profile, struct sysfilter **ret);
 int write_pid_file(const char *path, pid_t pid);
+/* sbx-init's path: beside sbx-oci, or $SBX_INIT. Caller frees; NULL if none. */
+char *oci_init_path(void);
 
 /* Small helpers (util.c). */
 int write_file_atomic(const char *path, const char *data, size_t len);

@@ -26,6 +26,7 @@
 #include "../../sandbox/macro.h"
 #include "../../sandbox/sandbox.h"
 #include "../../sandbox/sysfilter.h"
+#include "../../host/sys/layer.h"
 #include "oci.h"
 
 struct create_opts {
@@ -138,19 +139,36 @@ int oci_filter(const char *profile, struct sysfilter **ret)
 	return 0;
 }
 
+uint64_t oci_limits(const struct oci_config *c, struct sandbox_limits *lim)
+{
+	static const struct sandbox_limits def = LAUNCH_DEFAULT_LIMITS;
+
+	*lim = c->limits;
+	launch_limits_fill(lim, &def);
+	/* An explicit -1 (unlimited) stays so. */
+	if (c->has_memory && !c->limits.memory_bytes)
+		lim->memory_bytes = 0;
+	if (c->has_pids && !c->limits.pids)
+		lim->pids = 0;
+	lim->memory_account = lim->cpu_account = true;
+	/* A writable layer over the bundle's root, as large as its memory may be (its pages
+	 * are charged there). */
+	uint64_t ram = spec_host_memory();
+	return c->readonly ? (1ULL << 20) : (lim->memory_bytes ?: ram ?: (1ULL << 30));
+}
+
 /* Everything up to a created container: 0 with its state saved, or -1 with nothing of
  * it left (its directory, cgroups and processes gone). */
 static int create(const struct create_opts *o, struct oci_state *st)
 {
-	static const struct sandbox_limits def = LAUNCH_DEFAULT_LIMITS;
 	struct oci_config c;
 	struct sandbox *sb = NULL;
 	struct sandbox_error serr = { 0 };
 	_cleanup_(sysfilter_freep) struct sysfilter *filter = NULL;
 	_cleanup_free_ char *init = NULL, *sbxd_cg = NULL;
-	char dir[PATH_MAX], fifo[PATH_MAX + 8];
+	char dir[PATH_MAX], fifo[PATH_MAX + 8], layer[PATH_MAX + 8];
 	int start_fd = -1, console_fd = -1, r = -1;
-	bool made = false;
+	bool made = false, layered = false;
 
 	oci_dir(o->id, dir);
 	if (oci_config_load(o->bundle, &c) < 0)
@@ -187,23 +205,24 @@ static int create(const struct create_opts *o, struct oci_state *st)
 	    join(&c.uts, CLONE_NEWUTS, "uts") < 0)
 		goto out;
 
-	struct sandbox_limits lim = c.limits;
-	launch_limits_fill(&lim, &def);
-	/* An explicit -1 (unlimited) stays so. */
-	if (c.has_memory && !c.limits.memory_bytes)
-		lim.memory_bytes = 0;
-	if (c.has_pids && !c.limits.pids)
-		lim.pids = 0;
-	lim.memory_account = lim.cpu_account = true;
+	struct sandbox_limits lim;
+	uint64_t writable = oci_limits(&c, &lim);
+	snprintf(layer, sizeof(layer), "%s/layer", dir);
+	int lr = layer_mount(layer, writable);
+	if (lr < 0) {
+		oci_error("create %s: its writable layer %s: %s", o->id, layer, strerror(-lr));
+		goto out;
+	}
+	layered = true;
 	if (launch_id_new("", st->sbx_id, sizeof(st->sbx_id)) < 0) {
 		oci_error("create: no random id");
 		goto out;
 	}
-	uint64_t ram = spec_host_memory();
 	sbxd_cg = oci_sbxd_cgroup();
 	struct sandbox_spec spec = {
 		.id = st->sbx_id,
-		.rootfs = c.rootfs,
+		.rootfs = c.root_layers ? c.root_layers[0] : c.rootfs,
+		.lowers = c.root_layers ? (const char *const *)c.root_layers + 1 : NULL,
 		.argv = c.proc.args,
 		.envp = c.proc.env,
 		.workdir = c.proc.cwd,
@@ -214,9 +233,8 @@ static int create(const struct create_opts *o, struct oci_state *st)
 		.groups = c.proc.groups,
 		.ngroups = c.proc.ngroups,
 		.limits = lim,
-		/* A writable layer over the bundle's root, as large as its memory may be
-		 * (its pages are charged there). */
-		.writable_bytes = c.readonly ? (1ULL << 20) : (lim.memory_bytes ?: ram ?: (1ULL << 30)),
+		.writable_bytes = writable,
+		.layer_dir = layer,
 		.root_readonly = c.readonly,
 		.tmp_bytes = LAUNCH_DEFAULT_TMP_BYTES,
 		.net = NET_NONE,
@@ -298,6 +316,8 @@ out:
 		snprintf(state, sizeof(state), "%s/state.json", dir);
 		(void)unlink(state); /* saved before the pid file failed */
 		(void)unlink(fifo);
+		if (layered)
+			layer_unmount(layer);
 		(void)rmdir(dir);
 	}
 	if (start_fd >= 0)

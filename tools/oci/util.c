@@ -160,10 +160,15 @@ int oci_flag_take(int argc, char **argv, int *i, const struct oci_flag *flags)
 	const char *a = argv[*i];
 	size_t n = strcspn(a, "=");
 
+	/* "-name" is "--name" too, as runc's parser (and go-runc's -no-subreaper) has it. */
+	bool one_dash = a[0] == '-' && a[1] != '-' && n > 2;
 	for (const struct oci_flag *f = flags; f->name; f++) {
-		bool named = (strlen(f->name) == n && !strncmp(a, f->name, n)) ||
-			     (f->alt && strlen(f->alt) == n && !strncmp(a, f->alt, n));
-		if (!named)
+		bool named =
+			(strlen(f->name) == n && !strncmp(a, f->name, n)) ||
+			(one_dash && strlen(f->name) == n + 1 && !strncmp(a, f->name + 1, n)) ||
+			(f->alt && strlen(f->alt) == n && !strncmp(a, f->alt, n));
+		/* A flag of another command (neither slot given) is not this one's. */
+		if (!named || (!f->set && !f->value))
 			continue;
 		if (f->set) {
 			if (a[n])
