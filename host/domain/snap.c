@@ -37,8 +37,6 @@
 #include "../sys/store.h"
 #include "../sys/usage.h"
 
-#define CRIU_RUN_DIR ROOTFS_RUNTIME_DIR "/criu"
-
 /* CRIU's cache of kernel features, kept on a tmpfs (or NULL: probed every run). */
 const char *criu_cache_dir;
 
@@ -217,13 +215,10 @@ int snap_init(void)
 {
 	char path[4200];
 
-	int r = criu_find(D.opt.criu_path, &D.criu, &D.criu_why);
+	int r = criu_find(D.opt.criu_path, true, &D.criu, &D.criu_why);
 	if (r < 0)
 		logmsg(1, "checkpoints are off: %s", D.criu_why);
-	struct stat st;
-	if ((mkdir(CRIU_RUN_DIR, 0711) == 0 || errno == EEXIST) && lstat(CRIU_RUN_DIR, &st) == 0 &&
-	    S_ISDIR(st.st_mode) && st.st_uid == 0 && chmod(CRIU_RUN_DIR, 0711) == 0)
-		criu_cache_dir = CRIU_RUN_DIR;
+	criu_cache_dir = criu_cache_dir_make();
 	r = store_snapshot_each(D.store, "ready", load_one, NULL);
 	/* Dumps that a crash interrupted, and directories no record names. */
 	snprintf(path, sizeof(path), "%s/snapshots", D.opt.state_dir);

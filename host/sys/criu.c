@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "../../sandbox/macro.h"
+#include "../../sandbox/rootfs.h"
 #include "../../sandbox/sandbox.h"
 #include "criuimg.h"
 
@@ -62,7 +63,7 @@ static int run_capture(const char *bin, char *const argv[], char *out, size_t si
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
-int criu_find(const char *path, char **ret_path, char **ret_why)
+int criu_find(const char *path, bool check, char **ret_path, char **ret_why)
 {
 	static const char *const dirs[] = { "/usr/local/sbin", "/usr/sbin", "/usr/local/bin",
 					    "/usr/bin",	       "/sbin",	    "/bin" };
@@ -97,7 +98,7 @@ int criu_find(const char *path, char **ret_path, char **ret_why)
 		return -ENOTSUP;
 	}
 	char *cargv[] = { "criu", "check", NULL };
-	r = run_capture(bin, cargv, out, sizeof(out));
+	r = check ? run_capture(bin, cargv, out, sizeof(out)) : 0;
 	if (r != 0) {
 		/* Its last line says what is missing. */
 		out[strcspn(out, "\0")] = '\0';
@@ -111,6 +112,19 @@ int criu_find(const char *path, char **ret_path, char **ret_why)
 	}
 	*ret_path = strdup(bin);
 	return *ret_path ? 0 : -ENOMEM;
+}
+
+#define CRIU_CACHE_DIR ROOTFS_RUNTIME_DIR "/criu"
+
+const char *criu_cache_dir_make(void)
+{
+	struct stat st;
+
+	if ((mkdir(CRIU_CACHE_DIR, 0711) == 0 || errno == EEXIST) &&
+	    lstat(CRIU_CACHE_DIR, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == 0 &&
+	    chmod(CRIU_CACHE_DIR, 0711) == 0)
+		return CRIU_CACHE_DIR;
+	return NULL;
 }
 
 /* CRIU's log: the first "Error (...): what" line that is not one of its harmless ones

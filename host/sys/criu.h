@@ -13,9 +13,15 @@
 
 #include "../../sandbox/cgroup.h"
 
-/* Looks for criu (@path, or in PATH and /usr/local/sbin, /usr/sbin) and runs `criu check`
- * and its version. 0 with the binary in *ret_path, or -errno with why in *ret_why. */
-int criu_find(const char *path, char **ret_path, char **ret_why);
+/* Looks for criu (@path, or in PATH and /usr/local/sbin, /usr/sbin), checks its version
+ * and, with @check, runs `criu check` (tens of ms: once, where a daemon starts). 0 with
+ * the binary in *ret_path, or -errno with why in *ret_why. */
+int criu_find(const char *path, bool check, char **ret_path, char **ret_why);
+
+/* CRIU's cache of kernel features kept on the runtime tmpfs (CRIU keeps it only on a
+ * tmpfs; without it every run probes the kernel again), made if need be: the directory
+ * that criu_run's run_dir takes, or NULL (then none). */
+const char *criu_cache_dir_make(void);
 
 struct criu_run {
 	const char *bin;

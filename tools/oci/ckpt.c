@@ -293,6 +293,7 @@ static int dump_frozen(struct dump *d, const char *criu)
 				 err ? err : strerror(-r));
 	snprintf(out, sizeof(out), "%s/dump.out", d->work);
 	r = criu_exec(&(struct criu_run){ .bin = criu,
+					  .run_dir = criu_cache_dir_make(),
 					  .argv = (const char *const *)d->argv,
 					  .out_path = out,
 					  .timeout_ns = CRIU_TIMEOUT_NS },
@@ -325,7 +326,7 @@ static int dump_prepare(struct dump *d, char **ret_criu)
 			"of an older sbx-oci): %s",
 			d->st.id, strerror(errno));
 	char *why = NULL;
-	if (criu_find(NULL, ret_criu, &why) < 0) {
+	if (criu_find(NULL, false, ret_criu, &why) < 0) {
 		oci_error("checkpoint %s: %s", d->st.id, why ? why : "CRIU is not available");
 		free(why);
 		return -1;
@@ -629,6 +630,7 @@ static int rest_criu(struct rest *t)
 		return oci_error("restore %s: --image-path %s: %s", t->id, t->image,
 				 strerror(errno));
 	int r = criu_exec(&(struct criu_run){ .bin = t->criu,
+					      .run_dir = criu_cache_dir_make(),
 					      .argv = (const char *const *)t->argv,
 					      .fds = t->fds,
 					      .nfds = t->nfds,
@@ -717,7 +719,7 @@ static int restore(struct rest *t)
 
 	if (oci_config_load(t->o->bundle, &t->c) < 0 || ckpt_refusal("restore", &t->c) < 0)
 		return -1;
-	if (criu_find(NULL, &t->criu, &why) < 0) {
+	if (criu_find(NULL, false, &t->criu, &why) < 0) {
 		oci_error("restore %s: %s", t->id, why ? why : "CRIU is not available");
 		free(why);
 		return -1;
