@@ -4,6 +4,7 @@
 # round by round, through the same containerd and runc shim (ctr --runc-binary):
 #   run   `ctr run --rm IMAGE ID true`: create, start, wait, delete
 #   exec  `ctr task exec ID true` into a running container of each runtime
+#   ckpt  `ctr task checkpoint --image-path D ID`, left running (sbx-oci and runc)
 # sbx-oci registers each container with an sbxd of the bench's own (metered, billed),
 # as it does on a node. containerd runs in a mount namespace where the hybrid host's
 # cgroup2 offers no controllers (crun refuses hybrid hosts otherwise; the others are
@@ -83,6 +84,26 @@ for ((i = 0; i < ROUNDS; i++)); do
 		echo "exec $r $(($(ms) - t0))" >>"$tmp/samples"
 	done
 done
+# Checkpoint, the container left running (`ctr task checkpoint --image-path`), of a
+# shell waiting in a loop: sbx-oci against runc (Debian's crun is built without CRIU).
+# runc's CRIU skips the network lock (no iptables here) through the bundle annotation
+# it reads; sbx-oci always does.
+printf 'network-lock skip\n' >"$tmp/criu.conf"
+CK_ROUNDS=${CK_ROUNDS:-$((ROUNDS < 15 ? ROUNDS : 15))}
+ck=(sbx-oci runc)
+for r in "${ck[@]}"; do
+	c run -d --annotation org.criu.config="$tmp/criu.conf" --runc-binary "${bin[$r]}" "$img" \
+		"k-$r" sh -c 'while true; do sleep 1; done' >/dev/null
+done
+for ((i = 0; i < CK_ROUNDS; i++)); do
+	for k in 0 1; do
+		r=${ck[$(((i + k) % 2))]}
+		t0=$(ms)
+		c task checkpoint --image-path "$tmp/ck-$r-$i" "k-$r" >/dev/null
+		echo "ckpt $r $(($(ms) - t0))" >>"$tmp/samples"
+		rm -rf "$tmp/ck-$r-$i"
+	done
+done
 python3 - "$tmp/samples" "$ROUNDS" <<'EOF'
 import statistics, sys
 rows = [l.split() for l in open(sys.argv[1])]
@@ -100,4 +121,8 @@ for what in ("run", "exec"):
           f"sbx-oci/runc {p50['sbx-oci'] / p50['runc']:.2f}x"
           + ("" if what != "run" else
              ("  (sbx-oci p50 <= crun's)" if p50["sbx-oci"] <= p50["crun"] else "  (ABOVE crun's p50)")))
+v = {rt: [int(x[2]) / 1000 for x in rows if x[0] == "ckpt" and x[1] == rt] for rt in ("sbx-oci", "runc")}
+for rt in v:
+    print(f"  ckpt {rt:8} p50 {statistics.median(v[rt]):7.1f}  p99 {pct(v[rt], 99):7.1f}  ({len(v[rt])} rounds)")
+print(f"  ckpt sbx-oci/runc {statistics.median(v['sbx-oci']) / statistics.median(v['runc']):.2f}x")
 EOF
