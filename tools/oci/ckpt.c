@@ -292,8 +292,9 @@ static int dump_frozen(struct dump *d, const char *criu)
 		return oci_error("checkpoint %s: archiving its writable layer: %s", d->st.id,
 				 err ? err : strerror(-r));
 	snprintf(out, sizeof(out), "%s/dump.out", d->work);
+	/* No run_dir (CRIU's kernel-feature cache, which sbxd keeps): it stands in for /run,
+	 * where containerd keeps the container's state and the paths CRIU is given. */
 	r = criu_exec(&(struct criu_run){ .bin = criu,
-					  .run_dir = criu_cache_dir_make(),
 					  .argv = (const char *const *)d->argv,
 					  .out_path = out,
 					  .timeout_ns = CRIU_TIMEOUT_NS },
@@ -630,7 +631,6 @@ static int rest_criu(struct rest *t)
 		return oci_error("restore %s: --image-path %s: %s", t->id, t->image,
 				 strerror(errno));
 	int r = criu_exec(&(struct criu_run){ .bin = t->criu,
-					      .run_dir = criu_cache_dir_make(),
 					      .argv = (const char *const *)t->argv,
 					      .fds = t->fds,
 					      .nfds = t->nfds,
