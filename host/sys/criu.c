@@ -248,11 +248,14 @@ static _Noreturn void child_run(const struct criu_run *run, const struct criu_ch
 
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
-	if ((run->run_dir || run->bind_file) &&
+	if ((run->run_dir || run->bind_file || run->mount_at) &&
 	    (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0))
 		_exit(126);
 	if (run->run_dir)
 		use_run_dir(run->run_dir);
+	if (run->mount_at && syscall(SYS_move_mount, run->mount_fd, "", AT_FDCWD, run->mount_at,
+				     MOVE_MOUNT_F_EMPTY_PATH) < 0)
+		_exit(126);
 	if (run->bind_file && mount(run->bind_file, run->bind_over, NULL, MS_BIND, NULL) < 0)
 		_exit(126);
 	for (int i = 0; i < _CG_V1_MAX; i++) {

@@ -33,6 +33,10 @@ struct criu_run {
 	/* A directory on a tmpfs that stands in for /run (CRIU keeps its cache of kernel
 	 * features there only on a tmpfs; /run/sbx stays reachable), or NULL. */
 	const char *run_dir;
+	/* A detached mount (open_tree's) attached at @mount_at in the child's own mount
+	 * namespace, before @bind_file; or @mount_at NULL. */
+	int mount_fd;
+	const char *mount_at;
 	/* A file bound over another in the child's own mount namespace (a snapshot's image
 	 * rewritten for one restore), or NULL. */
 	const char *bind_file, *bind_over;

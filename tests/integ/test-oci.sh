@@ -702,6 +702,10 @@ EOF2
 	rest "host root's ids" "not a checkpoint of this sbx-oci" "$TMPD/bad"
 	edit version 99
 	rest "another version" "not a checkpoint of this sbx-oci" "$TMPD/bad"
+	# CRIU's own images tampered with: its processes without seccomp and no_new_privs.
+	rm -rf "$TMPD/bad" && cp -a "$TMPD/good" "$TMPD/bad" &&
+		python3 "$(dirname "$0")/../oci/unconfine.py" "$TMPD/bad" || fail "unconfine"
+	rest "processes unconfined by their images" "is not confined as the container's are" "$TMPD/bad"
 	one_line_refusal "a terminal" "--console-socket" restore --image-path "$TMPD/good" --console-socket "$TMPD/s" -b "$b" r1
 	# A foreground restore waits for the container and exits with its code.
 	mk_bundle '["sh", "-c", "sleep 1; exit 3"]'

@@ -9,6 +9,7 @@
  * had becomes the restore's own. A failure at any step leaves nothing: the container runs
  * on (checkpoint) or nothing of it exists (restore). */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -387,12 +388,12 @@ struct rest {
 	struct oci_config c;
 	struct oci_state st;
 	json_t *meta;
-	char dir[PATH_MAX], image[PATH_MAX], work[PATH_MAX];
-	char layer[PATH_MAX + 16], root[PATH_MAX + 32], log[PATH_MAX + 16];
+	char dir[PATH_MAX], image[PATH_MAX], work[PATH_MAX + 16];
+	char layer[PATH_MAX + 16], root[PATH_MAX + 32], log[PATH_MAX + 48];
 	char userns_img[PATH_MAX + 16], userns_over[PATH_MAX + 80];
 	char *criu, *init_path, *init;
 	uid_t from, base;
-	bool made, layered, mounted;
+	bool made, layered, mounted, own_work;
 	char *argv[160];
 	size_t n;
 	int fds[3];
@@ -617,20 +618,138 @@ static void rest_resume(struct rest *t)
 	(void)cgroup_signal(t->st.cg, SIGCONT);
 }
 
+/* CRIU reads some images once it is in the restored user namespace, as the container's
+ * root: it reads them through a read-only clone of the directory idmapped to the
+ * container's ids (attached in CRIU's own mount namespace), whose owner that root then
+ * is. The directory itself is not changed. */
+static int image_clone(struct rest *t)
+{
+	_cleanup_close_ int userns = idmap_userns_fd(t->base);
+	int fd = userns < 0 ? userns
+			    : (int)syscall(SYS_open_tree, AT_FDCWD, t->image,
+					   OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+	struct mount_attr a = { .attr_set = MOUNT_ATTR_IDMAP | MOUNT_ATTR_RDONLY |
+					    MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV |
+					    MOUNT_ATTR_NOEXEC,
+				.userns_fd = (uint64_t)userns };
+	int e = fd == -1 ? errno : userns < 0 ? -userns : 0;
+	if (fd >= 0 && syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH, &a, sizeof(a)) < 0) {
+		e = errno;
+		close(fd);
+		fd = -1;
+	}
+	if (fd < 0)
+		return oci_error("restore %s: --image-path %s: an idmapped clone of it: %s", t->id,
+				 t->image, strerror(e));
+	return fd;
+}
+
+/* The namespace @ns of @pid (or of "self"): its device and inode in *ret. */
+static int ns_of(const char *pid, const char *tid, const char *ns, struct stat *ret)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), "/proc/%s%s%s/ns/%s", pid, tid ? "/task/" : "", tid ? tid : "",
+		 ns);
+	return stat(path, ret) < 0 ? -errno : 0;
+}
+
+/* "0 @base 65536", the one line of @pid's uid_map or gid_map @file. */
+static bool map_is(pid_t pid, const char *file, uid_t base)
+{
+	char path[64], buf[256];
+	unsigned a, b, n;
+	int end = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, file);
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t len = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
+	if (len <= 0)
+		return false;
+	buf[len] = '\0';
+	return sscanf(buf, " %u %u %u%n", &a, &b, &n, &end) == 3 && a == 0 && b == base &&
+	       n == IDMAP_SIZE && strspn(buf + end, " \n") == strlen(buf + end);
+}
+
+/* One thread of the container, stopped: in the container's user namespace, its own pid
+ * and mount namespaces, with no_new_privs and a seccomp filter. */
+static bool task_confined(const char *pid, const char *tid, const struct stat *user)
+{
+	struct stat u, p, m, hp, hm;
+	char path[300], line[256];
+	int nnp = 0, secc = 0;
+
+	if (ns_of(pid, tid, "user", &u) < 0 || ns_of(pid, tid, "pid", &p) < 0 ||
+	    ns_of(pid, tid, "mnt", &m) < 0 || ns_of("self", NULL, "pid", &hp) < 0 ||
+	    ns_of("self", NULL, "mnt", &hm) < 0)
+		return false;
+	if (u.st_ino != user->st_ino || u.st_dev != user->st_dev || p.st_ino == hp.st_ino ||
+	    m.st_ino == hm.st_ino)
+		return false;
+	snprintf(path, sizeof(path), "/proc/%s/task/%s/status", pid, tid);
+	FILE *f = fopen(path, "re");
+	while (f && fgets(line, sizeof(line), f)) {
+		nnp |= !strcmp(line, "NoNewPrivs:\t1\n");
+		secc |= !strcmp(line, "Seccomp:\t2\n");
+	}
+	if (f)
+		fclose(f);
+	return nnp && secc;
+}
+
+/* What CRIU made is held to what create makes, whatever its images say (they are read as
+ * root): its PID 1 in a user namespace of its own mapping the new ids alone, and every
+ * thread in the container's cgroup confined (task_confined). Checked while all of them
+ * are still stopped. */
+static int rest_verify(struct rest *t)
+{
+	char pid1[16], path[PATH_MAX + 32];
+	struct stat user, host;
+
+	snprintf(pid1, sizeof(pid1), "%d", (int)t->st.pid);
+	if (ns_of(pid1, NULL, "user", &user) < 0 || ns_of("self", NULL, "user", &host) < 0 ||
+	    user.st_ino == host.st_ino || !map_is(t->st.pid, "uid_map", t->base) ||
+	    !map_is(t->st.pid, "gid_map", t->base))
+		return oci_error("restore %s: the restored container is not in a user namespace "
+				 "of its own ids",
+				 t->id);
+	snprintf(path, sizeof(path), "%s/cgroup.procs", t->st.cg->v2_path);
+	FILE *f = fopen(path, "re");
+	int bad = f ? 0 : -1, n = 0;
+	for (int pid; bad == 0 && f && fscanf(f, "%d", &pid) == 1; n++) {
+		char p[16], tasks[64];
+		snprintf(p, sizeof(p), "%d", pid);
+		snprintf(tasks, sizeof(tasks), "/proc/%d/task", pid);
+		DIR *d = opendir(tasks);
+		bad = d ? 0 : pid;
+		for (struct dirent *e; d && bad == 0 && (e = readdir(d));)
+			if (e->d_name[0] != '.' && !task_confined(p, e->d_name, &user))
+				bad = pid;
+		if (d)
+			closedir(d);
+	}
+	if (f)
+		fclose(f);
+	if (bad || !n)
+		return oci_error("restore %s: a restored process (%d) is not confined as the "
+				 "container's are (namespaces, no_new_privs, seccomp)",
+				 t->id, bad);
+	return 0;
+}
+
 /* criu restore, run in the new cgroups: the restored PID 1 in t->st.pid. */
 static int rest_criu(struct rest *t)
 {
-	char out[PATH_MAX + 16], path[PATH_MAX + 16];
+	char out[PATH_MAX + 48], path[PATH_MAX + 16];
 	_cleanup_free_ char *err = NULL;
 
 	snprintf(out, sizeof(out), "%s/restore.out", t->work);
-	/* CRIU reads some images once it is in the restored user namespace: the directory
-	 * is the container's root's for the restore (CRIU opened it before, as root). */
-	struct stat sb;
-	if (stat(t->image, &sb) < 0 || chown(t->image, t->base, t->base) < 0)
-		return oci_error("restore %s: --image-path %s: %s", t->id, t->image,
-				 strerror(errno));
+	_cleanup_close_ int images = image_clone(t);
+	if (images < 0)
+		return -1;
 	int r = criu_exec(&(struct criu_run){ .bin = t->criu,
+					      .mount_fd = images,
+					      .mount_at = t->image,
 					      .argv = (const char *const *)t->argv,
 					      .fds = t->fds,
 					      .nfds = t->nfds,
@@ -641,8 +760,6 @@ static int rest_criu(struct rest *t)
 					      .timeout_ns = CRIU_TIMEOUT_NS },
 			  t->log, &err);
 	(void)unlink(t->userns_img);
-	if (chown(t->image, sb.st_uid, sb.st_gid) < 0 && r == 0)
-		r = -errno;
 	if (r < 0)
 		return oci_error("restore %s: criu restore: %s", t->id, err ? err : strerror(-r));
 	snprintf(path, sizeof(path), "%s/criu.pid", t->dir);
@@ -661,6 +778,8 @@ static int rest_criu(struct rest *t)
 	t->mounted = false;
 	if (sandbox_start_time(pid, &t->st.start_time) < 0)
 		return oci_error("restore %s: the restored container is gone", t->id);
+	if (rest_verify(t) < 0)
+		return -1;
 	rest_resume(t);
 	return 0;
 }
@@ -692,8 +811,15 @@ static void rest_unwind(struct rest *t)
 	if (t->st.cg) {
 		(void)cgroup_freeze(t->st.cg, false);
 		(void)cgroup_kill(t->st.cg);
-		while (waitpid(-1, NULL, 0) > 0 || errno == EINTR)
-			;
+		/* The restored tree's root is our child (--restore-sibling): reaped, for at
+		 * most 5 s (sbx-oci has no other child by now). */
+		for (int i = 0; i < 500; i++) {
+			pid_t p = waitpid(-1, NULL, WNOHANG);
+			if (p < 0 && errno != EINTR)
+				break;
+			if (p == 0)
+				nanosleep(&(struct timespec){ .tv_nsec = 10 * 1000 * 1000 }, NULL);
+		}
 		cgroup_destroy(t->st.cg);
 		t->st.cg = NULL;
 	}
@@ -704,6 +830,8 @@ static void rest_unwind(struct rest *t)
 	if (t->layered)
 		layer_unmount(t->layer);
 	(void)unlink(t->userns_img);
+	if (t->own_work)
+		rm_rf(t->work);
 	if (t->made) {
 		snprintf(path, sizeof(path), "%s/state.json", t->dir);
 		(void)unlink(path);
@@ -733,14 +861,25 @@ static int restore(struct rest *t)
 	if (!realpath(t->o->image, t->image))
 		return oci_error("restore %s: --image-path %s: %s", t->id, t->o->image,
 				 strerror(errno));
-	if (dir_make("restore", "--work-path", t->o->work ?: t->o->image, t->work) < 0 ||
-	    rest_meta(t) < 0)
+	if (rest_meta(t) < 0)
 		return -1;
 	oci_dir(t->id, t->dir);
 	if (mkdir(t->dir, 0700) < 0)
 		return oci_error(errno == EEXIST ? "container \"%s\" already exists" : "%s: %s",
 				 errno == EEXIST ? t->id : t->dir, strerror(errno));
 	t->made = true;
+	/* CRIU reads the images through a read-only clone (image_clone): its logs and work
+	 * go elsewhere, to the container's directory unless --work-path is outside them. */
+	if (t->o->work && dir_make("restore", "--work-path", t->o->work, t->work) < 0)
+		return -1;
+	size_t il = strlen(t->image);
+	if (!t->o->work ||
+	    (!strncmp(t->work, t->image, il) && (t->work[il] == '/' || !t->work[il]))) {
+		snprintf(t->work, sizeof(t->work), "%s/criu", t->dir);
+		if (mkdir(t->work, 0700) < 0)
+			return oci_error("restore %s: %s: %s", t->id, t->work, strerror(errno));
+		t->own_work = true;
+	}
 	if (rest_sandbox(t) < 0 || rest_root(t) < 0 || rest_argv(t) < 0 || rest_criu(t) < 0)
 		return -1;
 	return rest_state(t);
@@ -756,6 +895,8 @@ int cmd_restore(int argc, char **argv)
 	int r = restore(&t);
 	if (r < 0)
 		rest_unwind(&t);
+	else if (t.own_work)
+		rm_rf(t.work);
 	strv_clear(t.argv, t.n);
 	json_decref(t.meta);
 	free(t.criu);
@@ -766,7 +907,7 @@ int cmd_restore(int argc, char **argv)
 	if (r == 0) {
 		oci_register(&t.st);
 		if (!o.detach) {
-			int status;
+			int status = 0;
 			pid_t pid = t.st.pid;
 			oci_state_clear(&t.st);
 			while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
