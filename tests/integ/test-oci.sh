@@ -505,7 +505,9 @@ t_registration_refuses_hostile() {
 t_checkpoint_restore() {
 	start_sbxd
 	start_containerd
-	crun_ -d --memory-limit 67108864 "$IMG" k1 sh -c 'echo kept > /root/f; i=0; while true; do i=$((i+1)); echo $i > /tmp/n; sleep 0.05; done' ||
+	mkdir -p "$TMPD/vol" && echo vol >"$TMPD/vol/v"
+	crun_ -d --memory-limit 67108864 --mount "type=bind,src=$TMPD/vol,dst=/vol,options=rbind:ro" "$IMG" k1 \
+		sh -c 'echo kept > /root/f; i=0; while true; do i=$((i+1)); echo $i > /tmp/n; sleep 0.05; done' ||
 		fail "run"
 	local before after pid1 pid2 map1 map2 cg1 cg2 rp
 	for _ in $(seq 100); do
@@ -531,6 +533,10 @@ t_checkpoint_restore() {
 	# Its shell's counter went on from where it was: memory came back, not a new start.
 	[ "$after" -ge "$before" ] || fail "counter $after after the restore, $before before"
 	assert_eq "$(c task exec --exec-id f1 k1 cat /root/f)" kept "its writable layer"
+	# Its bind mount as create made it: idmapped (the host's root owns it as the
+	# container's root), read-only.
+	OUT=$(c task exec --exec-id v1 k1 sh -c 'stat -c %u /vol/v; cat /vol/v; { echo x > /vol/v; } 2>/dev/null || echo ro')
+	assert_eq "$(echo $OUT)" "0 vol ro" "its bind mount"
 	OUT=$(c task exec --exec-id p1 k1 sh -c 'echo $$; cat /proc/2/cmdline | tr "\0" " "')
 	assert_contains "$OUT" "while true" "its workload is PID 2 again"
 	pid2=$(task_pid k1)

@@ -394,6 +394,7 @@ struct rest {
 	char *criu, *init_path, *init;
 	uid_t from, base;
 	bool made, layered, mounted, own_work;
+	unsigned nbinds; /* rest_bind's */
 	char *argv[160];
 	size_t n;
 	int fds[3];
@@ -531,6 +532,50 @@ static int rest_root(struct rest *t)
 	return 0;
 }
 
+/* The bundle's bind @m as create makes it (an idmapped clone of its source, with its
+ * mount options), mounted on the host for CRIU to bind from, its path in @at: in the
+ * runtime tmpfs, which the container's root (as which CRIU opens it) may walk. Unmounted
+ * once CRIU is done (rest_binds_drop). */
+static int rest_bind(struct rest *t, const struct sandbox_mount *m, size_t i, char *at, size_t size)
+{
+	char dir[PATH_MAX];
+	struct stat st;
+
+	snprintf(dir, sizeof(dir), ROOTFS_RUNTIME_DIR "/binds-%s", t->st.sbx_id);
+	snprintf(at, size, "%s/%zu", dir, i);
+	if (stat(m->source, &st) < 0)
+		return oci_error("restore %s: bind of %s: %s", t->id, m->source, strerror(errno));
+	if ((mkdir(dir, 0711) < 0 && errno != EEXIST) ||
+	    (S_ISDIR(st.st_mode) ? mkdir(at, 0700) : mknod(at, S_IFREG | 0600, 0)) < 0)
+		return oci_error("restore %s: %s: %s", t->id, at, strerror(errno));
+	t->nbinds = i + 1;
+	_cleanup_close_ int userns = idmap_userns_fd(t->base);
+	int fd =
+		userns < 0 ? userns : rootfs_clone_mount(m->source, m->recursive, m->attrs, userns);
+	if (fd < 0)
+		return oci_error("restore %s: bind of %s: %s", t->id, m->source, strerror(-fd));
+	int r = (int)syscall(SYS_move_mount, fd, "", AT_FDCWD, at, MOVE_MOUNT_F_EMPTY_PATH);
+	int e = errno;
+	close(fd);
+	return r < 0 ? oci_error("restore %s: bind of %s: %s", t->id, m->source, strerror(e)) : 0;
+}
+
+/* The binds rest_bind made, gone from the host (the restored container holds its own). */
+static void rest_binds_drop(struct rest *t)
+{
+	char path[PATH_MAX + 48];
+
+	for (unsigned i = 0; i < t->nbinds; i++) {
+		snprintf(path, sizeof(path), ROOTFS_RUNTIME_DIR "/binds-%s/%u", t->st.sbx_id, i);
+		(void)umount2(path, MNT_DETACH);
+		if (rmdir(path) < 0)
+			(void)unlink(path);
+	}
+	snprintf(path, sizeof(path), ROOTFS_RUNTIME_DIR "/binds-%s", t->st.sbx_id);
+	(void)rmdir(path);
+	t->nbinds = 0;
+}
+
 /* criu restore's command line. */
 static int rest_argv(struct rest *t)
 {
@@ -561,15 +606,18 @@ static int rest_argv(struct rest *t)
 		strvcat(argv, n, max, "--file-locks");
 	strvcat(argv, n, max, "--external=mnt[init]:%s", t->init);
 	json_array_foreach (json_object_get(t->meta, "binds"), i, e) {
-		const char *src = NULL;
-		for (unsigned k = 0; k < t->c.nmounts; k++)
-			if (!strcmp(t->c.mounts[k].type, "bind") &&
-			    !strcmp(t->c.mounts[k].target, json_string_value(e) ?: ""))
-				src = t->c.mounts[k].source;
-		if (!src)
+		const struct sandbox_mount *m = NULL;
+		char at[PATH_MAX + 48];
+		for (unsigned j = 0; j < t->c.nmounts; j++)
+			if (!strcmp(t->c.mounts[j].type, "bind") &&
+			    !strcmp(t->c.mounts[j].target, json_string_value(e) ?: ""))
+				m = &t->c.mounts[j];
+		if (!m)
 			return oci_error("restore %s: the bundle no longer binds %s", t->id,
 					 json_string_value(e) ?: "?");
-		strvcat(argv, n, max, "--external=mnt[b%zu]:%s", i, src);
+		if (rest_bind(t, m, i, at, sizeof(at)) < 0)
+			return -1;
+		strvcat(argv, n, max, "--external=mnt[b%zu]:%s", i, at);
 	}
 	json_array_foreach (json_object_get(t->meta, "devs"), i, e)
 		strvcat(argv, n, max, "--external=mnt[d%zu]:%s", i,
@@ -760,6 +808,7 @@ static int rest_criu(struct rest *t)
 					      .timeout_ns = CRIU_TIMEOUT_NS },
 			  t->log, &err);
 	(void)unlink(t->userns_img);
+	rest_binds_drop(t);
 	if (r < 0)
 		return oci_error("restore %s: criu restore: %s", t->id, err ? err : strerror(-r));
 	snprintf(path, sizeof(path), "%s/criu.pid", t->dir);
@@ -830,6 +879,7 @@ static void rest_unwind(struct rest *t)
 	if (t->layered)
 		layer_unmount(t->layer);
 	(void)unlink(t->userns_img);
+	rest_binds_drop(t);
 	if (t->own_work)
 		rm_rf(t->work);
 	if (t->made) {

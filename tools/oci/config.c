@@ -980,14 +980,36 @@ static int layers_of(struct oci_config *c, char *opts)
 	size_t nl = 0, n = 0;
 	int r = 0;
 
+	/* Options that change nothing of how its layers read (an overlay of sbx's own reads
+	 * them as the kernel's defaults say: trusted.* xattrs, redirects followed). */
+	static const char *const same[] = { "rw",
+					    "ro",
+					    "index=off",
+					    "xino=off",
+					    "xino=on",
+					    "xino=auto",
+					    "redirect_dir=on",
+					    "redirect_dir=follow",
+					    "redirect_dir=off",
+					    "metacopy=off",
+					    "nfs_export=off",
+					    "uuid=on",
+					    "uuid=off",
+					    "uuid=null",
+					    "uuid=auto",
+					    "volatile" };
 	for (char *o = strtok_r(opts, ",", &save); o; o = strtok_r(NULL, ",", &save)) {
+		bool known = false;
+		for (size_t i = 0; i < ARRAY_SIZE(same); i++)
+			known |= !strcmp(o, same[i]);
 		if (!strncmp(o, "upperdir=", 9))
 			upper = o + 9;
-		else if (!strncmp(o, "datadir+=", 9) || !strcmp(o, "metacopy=on"))
-			return -EINVAL;
-		else if ((!strncmp(o, "lowerdir=", 9) || !strncmp(o, "lowerdir+=", 10)) &&
-			 nl < ARRAY_SIZE(lowers))
+		else if (!strncmp(o, "lowerdir=", 9) || !strncmp(o, "lowerdir+=", 10)) {
+			if (nl == ARRAY_SIZE(lowers))
+				return -E2BIG;
 			lowers[nl++] = o;
+		} else if (strncmp(o, "workdir=", 8) && !known)
+			return -EINVAL; /* userxattr, metacopy=on, datadir+, ... */
 	}
 	/* Its upper directory, unless empty (a new container's snapshot is): overlayfs warns
 	 * of a directory that is one mount's upper and another's lower. */
@@ -1019,16 +1041,23 @@ static void root_layers(struct oci_config *c)
 	FILE *f = real ? fopen("/proc/self/mountinfo", "re") : NULL;
 
 	while (f && getline(&line, &cap, f) > 0) {
-		char mp[PATH_MAX], fstype[32], super[4096];
-		char *sep = strstr(line, " - ");
-		if (!sep || sscanf(line, "%*s %*s %*s %*s %4095s", mp) != 1 || strcmp(mp, real))
+		/* ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [TAGS...] - TYPE SOURCE SUPER */
+		char *field[64], *save = NULL;
+		size_t n = 0, dash = 0;
+		for (char *t = strtok_r(line, " \n", &save); t && n < ARRAY_SIZE(field);
+		     t = strtok_r(NULL, " \n", &save)) {
+			if (!dash && n >= 6 && !strcmp(t, "-"))
+				dash = n;
+			field[n++] = t;
+		}
+		if (!dash || n != dash + 4 || strcmp(field[4], real))
 			continue;
-		/* The last mount there is the one seen. */
+		/* The last mount there is the one seen: the whole of an overlay, or nothing
+		 * followed (a bind of a directory inside one, another file system). */
 		free(opts);
-		opts = NULL;
-		if (sscanf(sep + 3, "%31s %*s %4095s", fstype, super) == 2 &&
-		    !strcmp(fstype, "overlay"))
-			opts = strdup(super);
+		opts = !strcmp(field[dash + 1], "overlay") && !strcmp(field[3], "/")
+			       ? strdup(field[dash + 3])
+			       : NULL;
 	}
 	if (f)
 		fclose(f);
