@@ -309,9 +309,12 @@ static void runtime_prune(const char *keep, time_t age_s)
 	clock_gettime(CLOCK_REALTIME, &now);
 	for (struct dirent *e; d && (e = readdir(d));) {
 		struct stat st;
+		/* Never another launcher's copy in the making ("NAME.PID"), nor one made in
+		 * the last minute (about to be bound). */
 		if (strncmp(e->d_name, "sbx-init-", 9) || !strcmp(e->d_name, keep) ||
+		    strchr(e->d_name, '.') ||
 		    fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
-		    now.tv_sec - st.st_mtim.tv_sec < age_s)
+		    now.tv_sec - st.st_mtim.tv_sec < (age_s > 60 ? age_s : 60))
 			continue;
 		(void)unlinkat(dirfd(d), e->d_name, 0);
 	}

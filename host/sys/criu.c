@@ -468,26 +468,37 @@ bool criu_dev_node_known(const char *src)
 
 json_t *criu_dev_binds(pid_t pid)
 {
-	char path[64], line[4096];
+	char path[64];
+	_cleanup_free_ char *line = NULL;
+	size_t cap = 0;
 	json_t *arr = json_array();
+	bool bad = !arr;
 
 	snprintf(path, sizeof(path), "/proc/%d/mountinfo", (int)pid);
 	FILE *f = fopen(path, "re");
-	if (!f) {
-		json_decref(arr);
-		return NULL;
-	}
-	while (fgets(line, sizeof(line), f)) {
-		char root[1024], target[1024], *sep = strstr(line, " - ");
-		char fstype[64];
-		if (!sep || sscanf(line, "%*s %*s %*s %1023s %1023s", root, target) != 2 ||
-		    sscanf(sep + 3, "%63s", fstype) != 1 || strcmp(fstype, "devtmpfs"))
+	while (f && !bad && getline(&line, &cap, f) > 0) {
+		/* ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [TAGS...] - TYPE ... */
+		char *field[64], *save = NULL, src[4200];
+		size_t n = 0, dash = 0;
+		for (char *t = strtok_r(line, " \n", &save); t && n < ARRAY_SIZE(field);
+		     t = strtok_r(NULL, " \n", &save)) {
+			if (!dash && n >= 6 && !strcmp(t, "-"))
+				dash = n;
+			field[n++] = t;
+		}
+		if (!dash || dash + 1 >= n || strcmp(field[dash + 1], "devtmpfs"))
 			continue;
-		char src[1100];
-		snprintf(src, sizeof(src), "/dev%s", root);
-		json_array_append_new(arr, json_pack("[s,s]", target, src));
+		/* CRIU's "mnt[PATH]" ends at "]"; mountinfo escapes what it does not print. */
+		bad = strpbrk(field[3], "]\\") || strpbrk(field[4], "]\\") ||
+		      (size_t)snprintf(src, sizeof(src), "/dev%s", field[3]) >= sizeof(src) ||
+		      json_array_append_new(arr, json_pack("[s,s]", field[4], src)) < 0;
 	}
-	fclose(f);
+	if (!f || bad) {
+		json_decref(arr);
+		arr = NULL;
+	}
+	if (f)
+		fclose(f);
 	return arr;
 }
 
@@ -518,7 +529,7 @@ int criu_userns_image(const char *images, uid_t from, uid_t to, const char *out,
 	closedir(d);
 	if (r < 0)
 		return r;
-	_cleanup_close_ int fd = openat(src, ret_name, O_RDONLY | O_CLOEXEC);
+	_cleanup_close_ int fd = openat(src, ret_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	ssize_t n = fd < 0 ? -1 : read(fd, in, sizeof(in));
 	if (n < 0 || n == (ssize_t)sizeof(in))
 		return n < 0 ? -errno : -EFBIG;

@@ -58,7 +58,8 @@ extern const char *const criu_common[4];
 /* CRIU's key of an open file of @pid (--external, --inherit-fd): "file[MNT_ID:INODE]". */
 int file_key(pid_t pid, int fd, char *buf, size_t size);
 /* The mounts of @pid's mount namespace that bind a node of the host's devtmpfs: [target
- * inside, source on the host] pairs (CRIU's externals). NULL if they cannot be read. */
+ * inside, source on the host] pairs (CRIU's externals). NULL if they cannot be read, or
+ * one cannot be named to CRIU ("]" or an escaped character in its path). */
 json_t *criu_dev_binds(pid_t pid);
 /* Whether @src is one of the host's nodes a sandbox has (SANDBOX_DEV_NODES): the only
  * device binds a restore makes. */

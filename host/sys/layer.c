@@ -124,6 +124,11 @@ static int shift_one(const char *path, const struct stat *st, int type, struct F
 	if ((mu || mg) && lchown(path, mu ? u - shift_from + shift_to : (uid_t)-1,
 				 mg ? g - shift_from + shift_to : (gid_t)-1) < 0)
 		return -1;
+	/* chown clears a file's set-id bits: they come back (a capability xattr does not:
+	 * no_new_privs makes it inert in every sandbox). */
+	if ((mu || mg) && S_ISREG(st->st_mode) && (st->st_mode & (S_ISUID | S_ISGID)) &&
+	    chmod(path, st->st_mode & 07777) < 0)
+		return -1;
 	return 0;
 }
 

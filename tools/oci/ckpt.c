@@ -286,7 +286,13 @@ static int dump_frozen(struct dump *d, const char *criu)
 	_cleanup_free_ char *err = NULL;
 
 	snprintf(upper, sizeof(upper), "%s/layer/upper", oci_dir(d->st.id, dir));
+	/* An earlier checkpoint's record in the directory never pairs with this one's. */
+	snprintf(path, sizeof(path), "%s/" META, d->image);
+	if (unlink(path) < 0 && errno != ENOENT)
+		return oci_error("checkpoint %s: %s: %s", d->st.id, path, strerror(errno));
 	snprintf(path, sizeof(path), "%s/" LAYER_TAR, d->image);
+	if (unlink(path) < 0 && errno != ENOENT)
+		return oci_error("checkpoint %s: %s: %s", d->st.id, path, strerror(errno));
 	snprintf(out, sizeof(out), "%s/tar.log", d->work);
 	int r = layer_tar(true, path, upper, out, NULL, &err);
 	if (r < 0)
