@@ -58,3 +58,18 @@ bool text_is_name(const char *s, size_t max)
 	}
 	return true;
 }
+
+size_t text_mountinfo_fields(char *line, char **field, size_t max, size_t *ret_dash)
+{
+	char *save = NULL;
+	size_t n = 0;
+
+	*ret_dash = 0;
+	for (char *t = strtok_r(line, " \n", &save); t && n < max;
+	     t = strtok_r(NULL, " \n", &save)) {
+		if (!*ret_dash && n >= 6 && !strcmp(t, "-"))
+			*ret_dash = n;
+		field[n++] = t;
+	}
+	return n;
+}

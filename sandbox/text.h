@@ -23,3 +23,8 @@ char *text_sanitize(char *s);
 
 /* Whether @s is a name sbx accepts for tenants and instances: 1 to @max of a-z 0-9 - _. */
 bool text_is_name(const char *s, size_t max);
+
+/* The fields of a /proc/PID/mountinfo line, split in place at spaces (at most @max): "ID
+ * PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [TAGS...] - TYPE SOURCE SUPER". Returns their
+ * number, with the index of "-" in *ret_dash (0: none, the line is not one). */
+size_t text_mountinfo_fields(char *line, char **field, size_t max, size_t *ret_dash);

@@ -26,6 +26,7 @@
 #include "../../sandbox/macro.h"
 #include "../../sandbox/rootfs.h"
 #include "../../sandbox/sandbox.h"
+#include "../../sandbox/text.h"
 #include "criuimg.h"
 
 #define CRIU_FD_BASE 10
@@ -477,15 +478,8 @@ json_t *criu_dev_binds(pid_t pid)
 	snprintf(path, sizeof(path), "/proc/%d/mountinfo", (int)pid);
 	FILE *f = fopen(path, "re");
 	while (f && !bad && getline(&line, &cap, f) > 0) {
-		/* ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [TAGS...] - TYPE ... */
-		char *field[64], *save = NULL, src[4200];
-		size_t n = 0, dash = 0;
-		for (char *t = strtok_r(line, " \n", &save); t && n < ARRAY_SIZE(field);
-		     t = strtok_r(NULL, " \n", &save)) {
-			if (!dash && n >= 6 && !strcmp(t, "-"))
-				dash = n;
-			field[n++] = t;
-		}
+		char *field[64], src[4200];
+		size_t dash, n = text_mountinfo_fields(line, field, ARRAY_SIZE(field), &dash);
 		if (!dash || dash + 1 >= n || strcmp(field[dash + 1], "devtmpfs"))
 			continue;
 		/* CRIU's "mnt[PATH]" ends at "]"; mountinfo escapes what it does not print. */

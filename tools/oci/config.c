@@ -14,6 +14,7 @@
 #include <sys/resource.h>
 
 #include "../../sandbox/macro.h"
+#include "../../sandbox/text.h"
 #include "oci.h"
 
 /* A key of @obj that is not in @known: refused by name. */
@@ -1041,15 +1042,8 @@ static void root_layers(struct oci_config *c)
 	FILE *f = real ? fopen("/proc/self/mountinfo", "re") : NULL;
 
 	while (f && getline(&line, &cap, f) > 0) {
-		/* ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [TAGS...] - TYPE SOURCE SUPER */
-		char *field[64], *save = NULL;
-		size_t n = 0, dash = 0;
-		for (char *t = strtok_r(line, " \n", &save); t && n < ARRAY_SIZE(field);
-		     t = strtok_r(NULL, " \n", &save)) {
-			if (!dash && n >= 6 && !strcmp(t, "-"))
-				dash = n;
-			field[n++] = t;
-		}
+		char *field[64];
+		size_t dash, n = text_mountinfo_fields(line, field, ARRAY_SIZE(field), &dash);
 		if (!dash || n != dash + 4 || strcmp(field[4], real))
 			continue;
 		/* The last mount there is the one seen: the whole of an overlay, or nothing
