@@ -59,6 +59,18 @@ inst_parent_v2() {
 # v2 cgroup directory of a container, from its record.
 oci_cgroup() { jget "$(cat "/run/containerd/runc/$NS/$1/state.json")" 'j["cgroup"]["v2"]'; }
 
+# assert_memory_limit ID BYTES WHAT: the kernel's memory limit of a container (its v1
+# memory cgroup on a hybrid host, else its v2 one).
+assert_memory_limit() {
+	local mem
+	mem=$(jget "$(cat "/run/containerd/runc/$NS/$1/state.json")" 'j["cgroup"]["v1"][0] or j["cgroup"]["v2"]')
+	if [ -e "$mem/memory.limit_in_bytes" ]; then
+		assert_eq "$(cat "$mem/memory.limit_in_bytes")" "$2" "$3"
+	else
+		assert_eq "$(cat "$mem/memory.max")" "$2" "$3"
+	fi
+}
+
 # Every container gone, then containerd; nothing of either is left.
 stop_containerd() {
 	[ -n "$CTD_PID" ] || return 0
@@ -198,11 +210,7 @@ t_limits_enforced() {
 	crun_ -d --memory-limit 33554432 "$IMG" m2 sleep 60 || fail "run"
 	local v1
 	v1=$(jget "$(cat "/run/containerd/runc/$NS/m2/state.json")" 'j["cgroup"]["v1"][0] or j["cgroup"]["v2"]')
-	if [ -e "$v1/memory.limit_in_bytes" ]; then
-		assert_eq "$(cat "$v1/memory.limit_in_bytes")" 33554432 "the kernel's memory limit"
-	else
-		assert_eq "$(cat "$v1/memory.max")" 33554432 "the kernel's memory limit"
-	fi
+	assert_memory_limit m2 33554432 "the kernel's memory limit"
 	# Updated on the live container (runc's update, as containerd's Update calls it).
 	echo '{"memory": {"limit": 67108864}, "cpu": {"quota": 50000, "period": 100000}}' |
 		"$OCI" --root "/run/containerd/runc/$NS" update --resources - m2 || fail "update"
@@ -547,13 +555,7 @@ t_checkpoint_restore() {
 	[ "$map2" -ne 0 ] || fail "host root"
 	[ "$(dirname "$cg2")" = "$(inst_parent_v2)" ] || fail "its cgroup $cg2 is not beside sbxd's"
 	grep -qx "$pid2" "$cg2/cgroup.procs" || fail "its PID 1 is not in its cgroup"
-	local mem
-	mem=$(jget "$(cat "/run/containerd/runc/$NS/k1/state.json")" 'j["cgroup"]["v1"][0] or j["cgroup"]["v2"]')
-	if [ -e "$mem/memory.limit_in_bytes" ]; then
-		assert_eq "$(cat "$mem/memory.limit_in_bytes")" 67108864 "the restored memory limit"
-	else
-		assert_eq "$(cat "$mem/memory.max")" 67108864 "the restored memory limit"
-	fi
+	assert_memory_limit k1 67108864 "the restored memory limit"
 	# Isolation holds in the restored container.
 	OUT=$(c task exec --exec-id i1 k1 sh -c 'cat /proc/1/environ >/dev/null 2>&1 && echo environ-open;
 		grep -E "^(NoNewPrivs|Seccomp):" /proc/self/status | tr -s "\t " " "; mount -t tmpfs t /mnt 2>&1 || echo mount-refused')
