@@ -558,6 +558,11 @@ int sandbox_destroy(struct sandbox *sb)
 
 	if (!sb)
 		return 0;
+	if (sb->borrowed) { /* its owner's to end */
+		cgroup_forget(sb->cg);
+		sandbox_free(sb);
+		return 0;
+	}
 	if (sb->pid > 0 && !sb->reaped) {
 		(void)sandbox_kill(sb);
 		(void)sandbox_wait(sb);
@@ -640,15 +645,20 @@ static bool in_cgroup(pid_t pid, const struct cgroup *cg)
 
 /* A sandbox record for process @pid in @cg, with a pidfd. Takes @cg; on failure it is
  * removed (its processes killed). */
-static int sandbox_for(const char *id, pid_t pid, struct cgroup *cg, struct sandbox **ret)
+static int sandbox_for(const char *id, pid_t pid, struct cgroup *cg, bool borrowed,
+		       struct sandbox **ret)
 {
 	struct sandbox *sb = calloc(1, sizeof(*sb));
 	int r;
 
 	if (!sb) {
-		cgroup_destroy(cg);
+		if (borrowed)
+			cgroup_forget(cg);
+		else
+			cgroup_destroy(cg);
 		return -ENOMEM;
 	}
+	sb->borrowed = borrowed;
 	sb->cg = cg;
 	sb->pid = pid;
 	sb->layer_fds[0] = sb->layer_fds[1] = -1;
@@ -675,11 +685,11 @@ bool sandbox_running(pid_t pid, uint64_t start_time)
 	       state != 'Z' && state != 'X';
 }
 
-int sandbox_adopt(const char *id, pid_t pid, uint64_t start_time, struct cgroup *cg,
-		  struct sandbox **ret)
+static int adopt(const char *id, pid_t pid, uint64_t start_time, struct cgroup *cg, bool borrowed,
+		 struct sandbox **ret)
 {
 	struct sandbox *sb;
-	int r = sandbox_for(id, pid, cg, &sb);
+	int r = sandbox_for(id, pid, cg, borrowed, &sb);
 
 	if (r < 0)
 		return r;
@@ -693,16 +703,28 @@ int sandbox_adopt(const char *id, pid_t pid, uint64_t start_time, struct cgroup 
 	*ret = sb;
 	return 0;
 fail:
-	/* Gone: what is left of it (its cgroups) goes too. */
+	/* Gone: what is left of it (its cgroups, unless borrowed) goes too. */
 	sb->pid = 0;
 	sandbox_destroy(sb);
 	return r;
 }
 
+int sandbox_adopt(const char *id, pid_t pid, uint64_t start_time, struct cgroup *cg,
+		  struct sandbox **ret)
+{
+	return adopt(id, pid, start_time, cg, false, ret);
+}
+
+int sandbox_borrow(const char *id, pid_t pid, uint64_t start_time, struct cgroup *cg,
+		   struct sandbox **ret)
+{
+	return adopt(id, pid, start_time, cg, true, ret);
+}
+
 int sandbox_attach(const char *id, pid_t pid, struct cgroup *cg, struct sandbox **ret)
 {
 	struct sandbox *sb;
-	int r = sandbox_for(id, pid, cg, &sb);
+	int r = sandbox_for(id, pid, cg, false, &sb);
 
 	if (r < 0)
 		return r;

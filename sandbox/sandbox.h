@@ -62,6 +62,9 @@ struct sandbox {
 	int *lower_fds;	  /* the image's further layers, the same way */
 	unsigned nlower_fds;
 	bool reaped;
+	/* Another program's (an OCI runtime's, sandbox_borrow): sandbox_destroy never kills
+	 * it nor removes its cgroups or gives back its ids; it only lets go of them. */
+	bool borrowed;
 };
 
 const char *sandbox_stage_name(enum sandbox_stage s);
@@ -92,6 +95,10 @@ bool sandbox_running(pid_t pid, uint64_t start_time);
  * sandbox_wait() says -ECHILD (its exit code is in the status file). */
 int sandbox_adopt(const char *id, pid_t pid, uint64_t start_time, struct cgroup *cg,
 		  struct sandbox **ret);
+/* The same for a sandbox another program owns and ends (an OCI runtime's container): the
+ * result is borrowed (see struct sandbox). On failure @cg is let go of, not removed. */
+int sandbox_borrow(const char *id, pid_t pid, uint64_t start_time, struct cgroup *cg,
+		   struct sandbox **ret);
 /* Takes @pid, a child of this process that another program placed in @cg (a restored
  * sandbox's PID 1, made our child by CRIU's --restore-sibling). Takes @cg; on failure
  * kills what is in it and removes it. */

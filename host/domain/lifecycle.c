@@ -143,11 +143,6 @@ static void teardown_done(struct work *w)
 
 static void teardown_queue(struct box *b, bool remove_dir)
 {
-	/* An OCI container's cgroups are sbx-oci's to remove, when containerd deletes it. */
-	if (b->sb && b->sb->cg && box_oci_container(b)) {
-		cgroup_forget(b->sb->cg);
-		b->sb->cg = NULL;
-	}
 	struct teardown_job *j = calloc(1, sizeof(*j));
 
 	if (!j) { /* nothing better to do than block */
@@ -375,7 +370,7 @@ void box_tick(int64_t mono, int64_t real)
 void box_kill_all(void)
 {
 	for (struct box *b = D.boxes; b; b = b->next)
-		if (b->sb && !box_oci_container(b)) { /* containerd's are its own */
+		if (b->sb && !b->sb->borrowed) { /* containerd's are its own */
 			usage_finalize(b);
 			b->reason = REASON_DELETED;
 			sandbox_destroy(b->sb);

@@ -265,7 +265,7 @@ static struct box *register_running(const struct record *r, json_t *skipped, str
 		return NULL;
 	}
 	/* Its cgroups are not ours to remove, whatever happens here. */
-	e = sandbox_adopt(b->id, r->pid, r->start_time, cg, &b->sb);
+	e = sandbox_borrow(b->id, r->pid, r->start_time, cg, &b->sb);
 	if (e < 0) {
 		box_free(b);
 		why_set(why, e, "container %s: its process %d is not running in its cgroup",

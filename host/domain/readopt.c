@@ -141,8 +141,10 @@ static int readopt_adopt(struct box *b, const struct store_sandbox *s)
 		r = cgroup_from_paths(mode && !strcmp(mode, "hybrid") ? CGROUP_HYBRID
 								      : CGROUP_UNIFIED,
 				      json_string_value(json_object_get(cj, "v2")), v1, &cg);
+		/* An OCI container is sbx-oci's to end, and its cgroups to remove. */
 		if (r == 0)
-			r = sandbox_adopt(b->id, s->pid, s->start_time, cg, &b->sb);
+			r = (box_oci_container(b) ? sandbox_borrow : sandbox_adopt)(
+				b->id, s->pid, s->start_time, cg, &b->sb);
 	} else {
 		r = -ESRCH;
 	}

@@ -306,10 +306,8 @@ out:
 		sandbox_destroy(sb); /* its cgroups too */
 	} else if (sb) {
 		/* It runs on without us; its cgroups are the state's now. */
-		closep(&sb->pidfd);
-		free(sb->lower_fds);
-		free(sb->id);
-		free(sb);
+		sb->borrowed = true;
+		sandbox_destroy(sb);
 	}
 	if (r < 0 && made) {
 		char state[PATH_MAX + 16];
