@@ -162,6 +162,14 @@ t_exec_with_and_without_tty() {
 	OUT=$(c task exec --exec-id x4 e1 /no/such 2>&1)
 	[ $? != 0 ] || fail "exec of a missing file succeeded"
 	assert_contains "$OUT" "/no/such" "the error names it"
+	# runc's --user: UID[:GID] (the group 0 when not given); anything else refused.
+	OUT=$("$OCI" --root "/run/containerd/runc/$NS" exec --user 1000 e1 id 2>&1)
+	assert_contains "$OUT" "uid=1000(sandbox) gid=0(root)" "exec --user 1000"
+	for u in abc 1000:x -1 70000 "1:2:3"; do
+		OUT=$("$OCI" --root "/run/containerd/runc/$NS" exec --user "$u" e1 id 2>&1)
+		[ $? != 0 ] || fail "exec --user $u ran: $OUT"
+		assert_contains "$OUT" "--user $u" "the error names it"
+	done
 	# run -t: the container's own process on a terminal.
 	OUT=$(script -qec "ctr --address $TMPD/ctd/ctd.sock -n $NS run --rm -t --runc-binary $OCI $IMG t1 sh -c 'tty; exit 3'" /dev/null </dev/null)
 	assert_eq "$?" 3 "run -t's exit status"

@@ -38,6 +38,8 @@
 struct exec_opts {
 	const char *process, *pid_file, *console_socket, *cwd, *user;
 	bool detach, tty;
+	uid_t uid; /* --user, parsed */
+	gid_t gid;
 	char **env;
 	unsigned nenv;
 	char **cmd;
@@ -88,6 +90,13 @@ static int exec_args(int argc, char **argv, struct exec_opts *o, const char **id
 		return oci_error("exec: --process, or a command, not both");
 	if (!o->process && !o->cmd[0])
 		return oci_error("exec: --process FILE or a command is needed");
+	/* runc's: UID, or UID:GID; the group is 0 when not given. */
+	if (o->user) {
+		if (spec_parse_user(o->user, &o->uid, &o->gid) < 0)
+			return oci_error("exec: --user %s: UID or UID:GID (0-65535)", o->user);
+		if (!strchr(o->user, ':'))
+			o->gid = 0;
+	}
 	return 0;
 }
 
@@ -102,13 +111,9 @@ static json_t *process_from_args(const struct exec_opts *o)
 		json_array_append_new(env, json_string(o->env[i]));
 	json_t *p = json_pack("{s:o, s:o, s:s, s:b}", "args", args, "env", env, "cwd",
 			      o->cwd ? o->cwd : "/", "terminal", o->tty);
-	if (p && o->user) {
-		unsigned uid = 0, gid = 0;
-		int n = sscanf(o->user, "%u:%u", &uid, &gid);
+	if (p && o->user)
 		json_object_set_new(
-			p, "user",
-			json_pack("{s:i, s:i}", "uid", (int)uid, "gid", (int)(n == 2 ? gid : 0)));
-	}
+			p, "user", json_pack("{s:i, s:i}", "uid", (int)o->uid, "gid", (int)o->gid));
 	return p;
 }
 
