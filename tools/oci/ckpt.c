@@ -399,6 +399,7 @@ struct rest {
 	char userns_img[PATH_MAX + 16], userns_over[PATH_MAX + 80];
 	char *criu, *init_path, *init;
 	uid_t from, base;
+	int userns; /* a user namespace mapping @base (idmap_userns_fd), for idmapped mounts */
 	bool made, layered, mounted, own_work;
 	unsigned nbinds; /* rest_bind's */
 	char *argv[160];
@@ -480,6 +481,10 @@ static int rest_sandbox(struct rest *t)
 	r = idmap_alloc(t->st.cg->v2_path, &t->base);
 	if (r < 0)
 		return oci_error("restore %s: host ids: %s", t->id, strerror(-r));
+	t->userns = idmap_userns_fd(t->base);
+	if (t->userns < 0)
+		return oci_error("restore %s: a user namespace for its ids: %s", t->id,
+				 strerror(-t->userns));
 	snprintf(t->layer, sizeof(t->layer), "%s/layer", t->dir);
 	r = layer_mount(t->layer, writable);
 	if (r < 0)
@@ -508,10 +513,6 @@ static int rest_root(struct rest *t)
 	struct rootfs_mounts m = ROOTFS_MOUNTS_INIT;
 	char name[64], images[PATH_MAX];
 
-	_cleanup_close_ int userns = idmap_userns_fd(t->base);
-	if (userns < 0)
-		return oci_error("restore %s: a user namespace for its ids: %s", t->id,
-				 strerror(-userns));
 	struct rootfs_plan plan = { .image = t->c.root_layers ? t->c.root_layers[0] : t->c.rootfs,
 				    .lowers = t->c.root_layers
 						      ? (const char *const *)t->c.root_layers + 1
@@ -519,7 +520,7 @@ static int rest_root(struct rest *t)
 				    .writable_bytes = 1,
 				    .layer_dir = t->layer,
 				    .base = t->base };
-	int r = rootfs_prepare(&plan, userns, &m);
+	int r = rootfs_prepare(&plan, t->userns, &m);
 	snprintf(t->root, sizeof(t->root), "%s/root", t->layer);
 	if (r == 0 &&
 	    syscall(SYS_move_mount, m.root, "", AT_FDCWD, t->root, MOVE_MOUNT_F_EMPTY_PATH) < 0)
@@ -555,9 +556,7 @@ static int rest_bind(struct rest *t, const struct sandbox_mount *m, size_t i, ch
 	    (S_ISDIR(st.st_mode) ? mkdir(at, 0700) : mknod(at, S_IFREG | 0600, 0)) < 0)
 		return oci_error("restore %s: %s: %s", t->id, at, strerror(errno));
 	t->nbinds = i + 1;
-	_cleanup_close_ int userns = idmap_userns_fd(t->base);
-	int fd =
-		userns < 0 ? userns : rootfs_clone_mount(m->source, m->recursive, m->attrs, userns);
+	int fd = rootfs_clone_mount(m->source, m->recursive, m->attrs, t->userns);
 	if (fd < 0)
 		return oci_error("restore %s: bind of %s: %s", t->id, m->source, strerror(-fd));
 	int r = (int)syscall(SYS_move_mount, fd, "", AT_FDCWD, at, MOVE_MOUNT_F_EMPTY_PATH);
@@ -678,15 +677,13 @@ static void rest_resume(struct rest *t)
  * is. The directory itself is not changed. */
 static int image_clone(struct rest *t)
 {
-	_cleanup_close_ int userns = idmap_userns_fd(t->base);
-	int fd = userns < 0 ? userns
-			    : (int)syscall(SYS_open_tree, AT_FDCWD, t->image,
-					   OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+	int fd = (int)syscall(SYS_open_tree, AT_FDCWD, t->image,
+			      OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
 	struct mount_attr a = { .attr_set = MOUNT_ATTR_IDMAP | MOUNT_ATTR_RDONLY |
 					    MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV |
 					    MOUNT_ATTR_NOEXEC,
-				.userns_fd = (uint64_t)userns };
-	int e = fd == -1 ? errno : userns < 0 ? -userns : 0;
+				.userns_fd = (uint64_t)t->userns };
+	int e = errno;
 	if (fd >= 0 && syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH, &a, sizeof(a)) < 0) {
 		e = errno;
 		close(fd);
@@ -903,6 +900,7 @@ static int restore(struct rest *t)
 
 	if (oci_config_load(t->o->bundle, &t->c) < 0 || ckpt_refusal("restore", &t->c) < 0)
 		return -1;
+	oci_config_root_layers(&t->c);
 	if (criu_find(NULL, false, &t->criu, &why) < 0) {
 		oci_error("restore %s: %s", t->id, why ? why : "CRIU is not available");
 		free(why);
@@ -944,7 +942,7 @@ static int restore(struct rest *t)
 int cmd_restore(int argc, char **argv)
 {
 	struct ckpt_opts o;
-	struct rest t = { .o = &o };
+	struct rest t = { .o = &o, .userns = -1 };
 
 	if (ckpt_args(argc, argv, &o, &t.id) < 0)
 		return -1;
@@ -958,6 +956,8 @@ int cmd_restore(int argc, char **argv)
 	free(t.criu);
 	free(t.init_path);
 	free(t.init);
+	if (t.userns >= 0)
+		close(t.userns);
 	if (t.c.json)
 		oci_config_clear(&t.c);
 	if (r == 0) {

@@ -851,6 +851,14 @@ static int linux_parse(json_t *lx, struct oci_config *c)
 	return 0;
 }
 
+static void layers_clear(struct oci_config *c)
+{
+	for (char **l = c->root_layers; l && *l; l++)
+		free(*l);
+	free(c->root_layers);
+	c->root_layers = NULL;
+}
+
 void oci_config_clear(struct oci_config *c)
 {
 	oci_process_clear(&c->proc);
@@ -864,9 +872,7 @@ void oci_config_clear(struct oci_config *c)
 	free(c->seccomp);
 	free(c->bundle);
 	free(c->rootfs);
-	for (char **l = c->root_layers; l && *l; l++)
-		free(*l);
-	free(c->root_layers);
+	layers_clear(c);
 	json_decref(c->json);
 	*c = (struct oci_config){ 0 };
 }
@@ -1030,21 +1036,16 @@ static int layers_of(struct oci_config *c, char *opts)
 	return r < 0 ? r : n ? 0 : -EINVAL;
 }
 
-/* A bundle root that is an overlayfs mount (containerd's snapshots are): its layers in
- * c->root_layers, so that the container's overlay is made of them directly, not stacked
- * on that mount (files mapped from an overlay over an overlay name a mount outside the
- * container, which CRIU cannot checkpoint). Any other root, or one this does not follow:
- * nothing set, the root is the lower layer as it is. */
-static void root_layers(struct oci_config *c)
+void oci_config_root_layers(struct oci_config *c)
 {
-	_cleanup_free_ char *real = realpath(c->rootfs, NULL), *line = NULL, *opts = NULL;
+	_cleanup_free_ char *line = NULL, *opts = NULL;
 	size_t cap = 0;
-	FILE *f = real ? fopen("/proc/self/mountinfo", "re") : NULL;
+	FILE *f = fopen("/proc/self/mountinfo", "re");
 
 	while (f && getline(&line, &cap, f) > 0) {
 		char *field[64];
 		size_t dash, n = text_mountinfo_fields(line, field, ARRAY_SIZE(field), &dash);
-		if (!dash || n != dash + 4 || strcmp(field[4], real))
+		if (!dash || n != dash + 4 || strcmp(field[4], c->rootfs))
 			continue;
 		/* The last mount there is the one seen: the whole of an overlay, or nothing
 		 * followed (a bind of a directory inside one, another file system). */
@@ -1055,12 +1056,8 @@ static void root_layers(struct oci_config *c)
 	}
 	if (f)
 		fclose(f);
-	if (opts && layers_of(c, opts) < 0) {
-		for (char **l = c->root_layers; l && *l; l++)
-			free(*l);
-		free(c->root_layers);
-		c->root_layers = NULL;
-	}
+	if (opts && layers_of(c, opts) < 0)
+		layers_clear(c);
 }
 
 int oci_config_load(const char *bundle, struct oci_config *c)
@@ -1076,8 +1073,5 @@ int oci_config_load(const char *bundle, struct oci_config *c)
 	_cleanup_free_ char *text = read_text(path, 4 << 20, &len);
 	if (!text)
 		return oci_error("%s: %s", path, strerror(errno));
-	if (oci_config_parse(text, len, dir, c) < 0)
-		return -1;
-	root_layers(c);
-	return 0;
+	return oci_config_parse(text, len, dir, c);
 }

@@ -63,7 +63,7 @@ struct oci_config {
 	char *bundle; /* absolute */
 	char *rootfs; /* absolute */
 	/* An overlayfs root's layers, top first, NULL-terminated (each malloc'd); or NULL:
-	 * @rootfs is the container's lower layer (oci_config_load). */
+	 * @rootfs is the container's lower layer (oci_config_root_layers). */
 	char **root_layers;
 	bool readonly;
 	const char *hostname;
@@ -88,6 +88,13 @@ int oci_config_load(const char *bundle, struct oci_config *ret);
  * is taken as it is (nothing on disk is touched). */
 int oci_config_parse(const char *text, size_t len, const char *bundle, struct oci_config *ret);
 void oci_config_clear(struct oci_config *c);
+/* A bundle root (c->rootfs, resolved) that is an overlayfs mount (containerd's snapshots
+ * are): its layers into c->root_layers, for the container's overlay to be made of them
+ * directly, not stacked on that mount (files mapped through an overlay over an overlay
+ * name a mount outside the container, which CRIU cannot dump). Any other root, or one
+ * whose options read otherwise to sbx's overlay: nothing set, the root is the lower layer
+ * as it is. Reads /proc/self/mountinfo: for create and restore only. */
+void oci_config_root_layers(struct oci_config *c);
 /* A "process" object (config.json's, or exec's --process file) into @p; @where names it
  * in errors. Strings point into @obj. */
 int oci_process_parse(json_t *obj, const char *where, struct oci_process *p);
@@ -113,7 +120,6 @@ struct oci_state {
 	json_t *annotations;
 	struct sandbox_limits limits; /* as applied */
 	char *seccomp;		      /* the profile its processes get, or NULL: sbx's default */
-	bool registered;	      /* sbxd knows it */
 };
 
 /* Its limits as its record (and sbxd's) says them: {"memory", "cpu_milli", "cpu_shares",
@@ -149,7 +155,7 @@ int cmd_restore(int argc, char **argv);
 
 /* Registration with the node's sbxd (register.c): best effort, never failing a
  * container. */
-void oci_register(struct oci_state *s);
+void oci_register(const struct oci_state *s);
 void oci_unregister(const struct oci_state *s);
 /* sbxd's cgroups, as it published them beside its socket (hybrid hosts place containers'
  * cgroups under its), or NULL. Caller frees. */

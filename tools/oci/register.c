@@ -137,7 +137,7 @@ char *oci_sbxd_cgroup(void)
 	return text;
 }
 
-void oci_register(struct oci_state *s)
+void oci_register(const struct oci_state *s)
 {
 	json_t *rec = record(s, NULL);
 
@@ -154,15 +154,13 @@ void oci_register(struct oci_state *s)
 				strerror(-r), s->id);
 		return;
 	}
-	s->registered = true;
-	(void)oci_state_save(s);
 }
 
 void oci_unregister(const struct oci_state *s)
 {
 	char path[PATH_MAX], target[128];
 	struct timespec now;
-	uint64_t cpu = 0, mem = 0;
+	uint64_t cpu = 0;
 
 	/* How it ended, while its cgroups still say. */
 	if (s->cg) {
@@ -171,7 +169,6 @@ void oci_unregister(const struct oci_state *s)
 			(void)usage_pread(fd, "usage_usec", &cpu);
 			close(fd);
 		}
-		(void)usage_memory_now(s->cg, &mem);
 	}
 	clock_gettime(CLOCK_REALTIME, &now);
 	json_t *ended =

@@ -173,6 +173,7 @@ static int create(const struct create_opts *o, struct oci_state *st)
 	oci_dir(o->id, dir);
 	if (oci_config_load(o->bundle, &c) < 0)
 		return -1;
+	oci_config_root_layers(&c);
 	if (c.proc.terminal && !o->console_socket) {
 		oci_error("create: process.terminal needs --console-socket");
 		goto out;

@@ -34,15 +34,15 @@ int oci_state_save(const struct oci_state *s)
 		json_array_append_new(v1, s->cg && s->cg->v1_path[c]
 						  ? json_string(s->cg->v1_path[c])
 						  : json_null());
-	json_t *j = json_pack(
-		"{s:s, s:s, s:s, s:s, s:i, s:I, s:I, s:b, s:b, s:{s:s, s:s?, s:o}, "
-		"s:O?, s:o, s:s?}",
-		"id", s->id, "sbx_id", s->sbx_id, "bundle", s->bundle, "rootfs", s->rootfs, "pid",
-		(int)s->pid, "start_time", (json_int_t)s->start_time, "created",
-		(json_int_t)s->created_ns, "started", s->started, "registered", s->registered,
-		"cgroup", "mode", s->cg ? cgroup_mode_name(s->cg->mode) : "", "v2",
-		s->cg ? s->cg->v2_path : NULL, "v1", v1, "annotations", s->annotations, "limits",
-		oci_limits_json(&s->limits), "seccomp", s->seccomp);
+	json_t *j =
+		json_pack("{s:s, s:s, s:s, s:s, s:i, s:I, s:I, s:b, s:{s:s, s:s?, s:o}, "
+			  "s:O?, s:o, s:s?}",
+			  "id", s->id, "sbx_id", s->sbx_id, "bundle", s->bundle, "rootfs",
+			  s->rootfs, "pid", (int)s->pid, "start_time", (json_int_t)s->start_time,
+			  "created", (json_int_t)s->created_ns, "started", s->started, "cgroup",
+			  "mode", s->cg ? cgroup_mode_name(s->cg->mode) : "", "v2",
+			  s->cg ? s->cg->v2_path : NULL, "v1", v1, "annotations", s->annotations,
+			  "limits", oci_limits_json(&s->limits), "seccomp", s->seccomp);
 	if (!j)
 		return oci_error("state of %s: out of memory", s->id);
 	_cleanup_free_ char *text = json_dumps(j, JSON_COMPACT);
@@ -101,7 +101,6 @@ int oci_state_load(const char *id, struct oci_state *s)
 	s->start_time = (uint64_t)json_integer_value(json_object_get(j, "start_time"));
 	s->created_ns = json_integer_value(json_object_get(j, "created"));
 	s->started = json_is_true(json_object_get(j, "started"));
-	s->registered = json_is_true(json_object_get(j, "registered"));
 	s->annotations = json_incref(json_object_get(j, "annotations"));
 	json_t *lim = json_object_get(j, "limits");
 	s->limits = (struct sandbox_limits){
