@@ -132,10 +132,11 @@ static int v1_apply(enum cgroup_v1_ctl ctl, const char *dir, const struct sandbo
 			return 0; /* accounting only */
 		snprintf(buf, sizeof(buf), "%" PRIu64, lim->memory_bytes);
 		r = write_file(dir, "memory.limit_in_bytes", buf);
-		/* Raised on a live sandbox: memory+swap first (it may not be below memory). */
+		/* With swap accounting, swap is capped at the same total. Raised on a live
+		 * sandbox, memory+swap goes first (it may not be below memory). */
 		if (r == -EINVAL && write_file(dir, "memory.memsw.limit_in_bytes", buf) == 0)
 			r = write_file(dir, "memory.limit_in_bytes", buf);
-		if (r == 0) /* with swap accounting, swap is capped at the same total */
+		else if (r == 0)
 			(void)write_file(dir, "memory.memsw.limit_in_bytes", buf);
 		return r;
 	case CG_V1_CPU:
