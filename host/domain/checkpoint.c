@@ -212,15 +212,7 @@ static int ckpt_argv(struct ckpt *k, struct dump_ctx *c)
 	strvcat(argv, n, max, "--log-file=%s", c->log);
 	strvcat(argv, n, max, "--freeze-cgroup=%s", k->cg->v2_path);
 	strvcat(argv, n, max, "--leave-running");
-	/* The network namespace holds only lo: a restore makes a fresh one, owned by the
-	 * restored user namespace, and sbx-init (CRIU's action script) brings its lo up
-	 * (faster than dumping and
-	 * restoring it, and nothing of it needs keeping). Loopback TCP stays consistent
-	 * without a lock: both ends are frozen. */
-	strvcat(argv, n, max, "--network-lock=skip");
-	strvcat(argv, n, max, "--empty-ns=net");
-	for (size_t i = 0; i < ARRAY_SIZE(criu_common); i++)
-		strvcat(argv, n, max, "%s", criu_common[i]);
+	criu_argv_common(argv, n, max, false);
 	strvcat(argv, n, max, "--external=%s", c->logkey);
 	strvcat(argv, n, max, "--external=%s", c->statuskey);
 	strvcat(argv, n, max, "--external=mnt[/dev/sbx-init]:init");

@@ -296,22 +296,16 @@ static int restore_argv(struct restore_ctx *c)
 	strvcat(argv, n, max, "--log-file=%s", c->log);
 	strvcat(argv, n, max, "--pidfile=%s", c->pidfile);
 	strvcat(argv, n, max, "--root=%s", c->root);
-	strvcat(argv, n, max, "--restore-detached");
-	strvcat(argv, n, max, "--restore-sibling");
-	/* Stopped: sbx-init executes itself again (launch_fn) before anything else of the
-	 * sandbox runs, and then lets it go on. */
-	strvcat(argv, n, max, "--leave-stopped");
-	/* A new network namespace: a sandbox of net "internet" gets its link pair there once
-	 * restored (its connections to the outside were reset at the checkpoint). */
-	strvcat(argv, n, max, "--empty-ns=net");
+	/* Stopped (criu_argv_common): sbx-init executes itself again (launch_fn). A sandbox
+	 * of net "internet" gets its link pair in its new network namespace once restored
+	 * (its connections to the outside were reset at the checkpoint). */
+	criu_argv_common(argv, n, max, true);
 	/* Its resolv.conf names its new gateway. */
 	char resolv[256];
 	if (json_is_true(json_object_get(c->s->meta, "resolv")))
 		strvcat(argv, n, max, "--external=mnt[resolv]:%s",
 			c->io->net_idx ? net_resolv_conf(c->io->net_idx, resolv) : "/dev/null");
 	strvcat(argv, n, max, "--action-script=%s", D.opt.init_path);
-	for (size_t i = 0; i < ARRAY_SIZE(criu_common); i++)
-		strvcat(argv, n, max, "%s", criu_common[i]);
 	strvcat(argv, n, max, "--inherit-fd=fd[10]:%s",
 		json_string_value(json_object_get(keys, "log")));
 	strvcat(argv, n, max, "--inherit-fd=fd[11]:%s",

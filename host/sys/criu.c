@@ -249,14 +249,11 @@ static _Noreturn void child_run(const struct criu_run *run, const struct criu_ch
 
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
-	if ((run->run_dir || run->bind_file || run->mount_at) &&
+	if ((run->run_dir || run->bind_file) &&
 	    (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0))
 		_exit(126);
 	if (run->run_dir)
 		use_run_dir(run->run_dir);
-	if (run->mount_at && syscall(SYS_move_mount, run->mount_fd, "", AT_FDCWD, run->mount_at,
-				     MOVE_MOUNT_F_EMPTY_PATH) < 0)
-		_exit(126);
 	if (run->bind_file && mount(run->bind_file, run->bind_over, NULL, MS_BIND, NULL) < 0)
 		_exit(126);
 	for (int i = 0; i < _CG_V1_MAX; i++) {
@@ -370,8 +367,27 @@ out:
 	return r;
 }
 
-const char *const criu_common[] = { "--tcp-established", "--manage-cgroups=ignore",
-				    "--display-stats", "-v2" };
+void criu_argv_common(char **argv, size_t *n, size_t max, bool restore)
+{
+	static const char *const both[] = { "--tcp-established", "--manage-cgroups=ignore",
+					    "--display-stats", "-v2",
+					    /* A sandbox's network namespace holds only lo:
+					     * a restore makes a new one (sbx-init, CRIU's
+					     * action script, brings lo up; sbxd gives it its
+					     * link), faster than dumping and restoring it.
+					     * Loopback TCP needs no lock: both ends are frozen. */
+					    "--empty-ns=net" };
+	static const char *const dump[] = { "--network-lock=skip" };
+	/* The restored tree's root becomes the caller's child, left stopped: sbx-init
+	 * executes itself again before anything of the sandbox runs, then lets it go on. */
+	static const char *const rest[] = { "--restore-detached", "--restore-sibling",
+					    "--leave-stopped" };
+
+	for (size_t i = 0; i < ARRAY_SIZE(both); i++)
+		strvcat(argv, n, max, "%s", both[i]);
+	for (size_t i = 0; i < (restore ? ARRAY_SIZE(rest) : ARRAY_SIZE(dump)); i++)
+		strvcat(argv, n, max, "%s", restore ? rest[i] : dump[i]);
+}
 
 static int rm_one(const char *path, const struct stat *st, int type, struct FTW *ftw)
 {
@@ -455,8 +471,6 @@ void strv_clear(char **argv, size_t n)
 		free(argv[i]);
 }
 
-/* The mounts of @pid's mount namespace that bind a node of the host's devtmpfs: [target
- * inside, source on the host] pairs. NULL if its mountinfo cannot be read. */
 bool criu_dev_node_known(const char *src)
 {
 	static const char *const nodes[] = { SANDBOX_DEV_NODES };

@@ -33,10 +33,6 @@ struct criu_run {
 	/* A directory on a tmpfs that stands in for /run (CRIU keeps its cache of kernel
 	 * features there only on a tmpfs; /run/sbx stays reachable), or NULL. */
 	const char *run_dir;
-	/* A detached mount (open_tree's) attached at @mount_at in the child's own mount
-	 * namespace, before @bind_file; or @mount_at NULL. */
-	int mount_fd;
-	const char *mount_at;
 	/* A file bound over another in the child's own mount namespace (a snapshot's image
 	 * rewritten for one restore), or NULL. */
 	const char *bind_file, *bind_over;
@@ -52,8 +48,11 @@ int criu_exec(const struct criu_run *run, const char *log_path, char **ret_err);
 int64_t criu_stat(const char *path, const char *name);
 
 #define CRIU_TIMEOUT_NS (120 * 1000000000LL)
-/* Options of every criu dump and restore (sbxd's and sbx-oci's). */
-extern const char *const criu_common[4];
+/* Appends the options every criu dump (@restore false) or restore of sbx takes, sbxd's
+ * and sbx-oci's: established TCP kept, cgroups left to sbx, figures shown, a new network
+ * namespace; a dump skips the network lock; a restore leaves the restored tree stopped,
+ * detached, as the caller's child (--restore-sibling). */
+void criu_argv_common(char **argv, size_t *n, size_t max, bool restore);
 
 /* CRIU's key of an open file of @pid (--external, --inherit-fd): "file[MNT_ID:INODE]". */
 int file_key(pid_t pid, int fd, char *buf, size_t size);

@@ -221,6 +221,15 @@ static int dump_stdio(struct dump *d)
 	return 0;
 }
 
+/* The CRIU options the caller asked for (runc's flags of both commands). */
+static void criu_argv_asked(const struct ckpt_opts *o, char **argv, size_t *n, size_t max)
+{
+	if (o->ext_unix)
+		strvcat(argv, n, max, "--ext-unix-sk");
+	if (o->file_locks)
+		strvcat(argv, n, max, "--file-locks");
+}
+
 /* criu dump's command line. */
 static int dump_argv(struct dump *d)
 {
@@ -234,18 +243,10 @@ static int dump_argv(struct dump *d)
 	strvcat(argv, n, max, "--work-dir=%s", d->work);
 	strvcat(argv, n, max, "--log-file=%s", d->log);
 	strvcat(argv, n, max, "--freeze-cgroup=%s", d->st.cg->v2_path);
-	/* Its network namespace holds only lo: a restore makes a new one (sbx-init, CRIU's
-	 * action script, brings lo up), and loopback connections need no lock. */
-	strvcat(argv, n, max, "--network-lock=skip");
-	strvcat(argv, n, max, "--empty-ns=net");
-	for (size_t i = 0; i < ARRAY_SIZE(criu_common); i++)
-		strvcat(argv, n, max, "%s", criu_common[i]);
+	criu_argv_common(argv, n, max, false);
 	if (d->o->leave_running)
 		strvcat(argv, n, max, "--leave-running");
-	if (d->o->ext_unix)
-		strvcat(argv, n, max, "--ext-unix-sk");
-	if (d->o->file_locks)
-		strvcat(argv, n, max, "--file-locks");
+	criu_argv_asked(d->o, argv, n, max);
 	strvcat(argv, n, max, "--external=mnt[/dev/sbx-init]:init");
 	json_t *binds = json_array();
 	json_object_set_new(d->meta, "binds", binds);
@@ -394,13 +395,13 @@ struct rest {
 	struct oci_config c;
 	struct oci_state st;
 	json_t *meta;
-	char dir[PATH_MAX], image[PATH_MAX], work[PATH_MAX + 16];
+	char dir[PATH_MAX], image[PATH_MAX], work[PATH_MAX], view[PATH_MAX + 16];
 	char layer[PATH_MAX + 16], root[PATH_MAX + 32], log[PATH_MAX + 48];
 	char userns_img[PATH_MAX + 16], userns_over[PATH_MAX + 80];
 	char *criu, *init_path, *init;
 	uid_t from, base;
 	int userns; /* a user namespace mapping @base (idmap_userns_fd), for idmapped mounts */
-	bool made, layered, mounted, own_work;
+	bool made, layered, mounted, viewed;
 	unsigned nbinds; /* rest_bind's */
 	char *argv[160];
 	size_t n;
@@ -535,7 +536,7 @@ static int rest_root(struct rest *t)
 	if (r < 0)
 		return oci_error("restore %s: the checkpoint's user namespace: %s", t->id,
 				 strerror(-r));
-	snprintf(t->userns_over, sizeof(t->userns_over), "%s/%s", t->image, name);
+	snprintf(t->userns_over, sizeof(t->userns_over), "%s/%s", t->view, name);
 	return 0;
 }
 
@@ -590,25 +591,16 @@ static int rest_argv(struct rest *t)
 
 	snprintf(t->log, sizeof(t->log), "%s/restore.log", t->work);
 	argv[(*n)++] = strdup("restore");
-	strvcat(argv, n, max, "--images-dir=%s", t->image);
+	strvcat(argv, n, max, "--images-dir=%s", t->view);
 	strvcat(argv, n, max, "--work-dir=%s", t->work);
 	strvcat(argv, n, max, "--log-file=%s", t->log);
 	strvcat(argv, n, max, "--pidfile=%s/criu.pid", t->dir);
 	strvcat(argv, n, max, "--root=%s", t->root);
-	/* Its processes become our children, then its caller's (the shim, a subreaper). */
-	strvcat(argv, n, max, "--restore-detached");
-	strvcat(argv, n, max, "--restore-sibling");
-	/* Stopped: sbx-init executes itself again (rest_resume) before anything else of the
-	 * container runs, and then lets it go on. */
-	strvcat(argv, n, max, "--leave-stopped");
-	strvcat(argv, n, max, "--empty-ns=net");
+	/* Its processes become our children, then its caller's (the shim, a subreaper),
+	 * stopped until sbx-init executed itself again (rest_resume). */
+	criu_argv_common(argv, n, max, true);
 	strvcat(argv, n, max, "--action-script=%s", t->init_path);
-	for (size_t k = 0; k < ARRAY_SIZE(criu_common); k++)
-		strvcat(argv, n, max, "%s", criu_common[k]);
-	if (t->o->ext_unix)
-		strvcat(argv, n, max, "--ext-unix-sk");
-	if (t->o->file_locks)
-		strvcat(argv, n, max, "--file-locks");
+	criu_argv_asked(t->o, argv, n, max);
 	strvcat(argv, n, max, "--external=mnt[init]:%s", t->init);
 	json_array_foreach (json_object_get(t->meta, "binds"), i, e) {
 		const struct sandbox_mount *m = NULL;
@@ -671,28 +663,48 @@ static void rest_resume(struct rest *t)
 	(void)cgroup_signal(t->st.cg, SIGCONT);
 }
 
-/* CRIU reads some images once it is in the restored user namespace, as the container's
- * root: it reads them through a read-only clone of the directory idmapped to the
- * container's ids (attached in CRIU's own mount namespace), whose owner that root then
- * is. The directory itself is not changed. */
-static int image_clone(struct rest *t)
+/* CRIU reads some images as host root and others as the container's root once its
+ * credentials are restored, some (timens) in between, as root of a user namespace that
+ * may not map an id yet. It reads them through a view of them: a directory of ours
+ * (a tmpfs, 0711, searchable by all of them) in which each image file is bound read-only
+ * from --image-path, keeping its owner and mode (root's, 0644, as CRIU writes them).
+ * The image directory itself is not changed. */
+static int rest_images_view(struct rest *t)
 {
-	int fd = (int)syscall(SYS_open_tree, AT_FDCWD, t->image,
-			      OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
-	struct mount_attr a = { .attr_set = MOUNT_ATTR_IDMAP | MOUNT_ATTR_RDONLY |
-					    MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV |
-					    MOUNT_ATTR_NOEXEC,
-				.userns_fd = (uint64_t)t->userns };
-	int e = errno;
-	if (fd >= 0 && syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH, &a, sizeof(a)) < 0) {
-		e = errno;
-		close(fd);
-		fd = -1;
+	snprintf(t->view, sizeof(t->view), "%s/images", t->dir);
+	if (mkdir(t->view, 0700) < 0 ||
+	    mount("sbx-images", t->view, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+		  "mode=0711,size=1m,nr_inodes=4096") < 0)
+		return oci_error("restore %s: %s: %s", t->id, t->view, strerror(errno));
+	t->viewed = true;
+	DIR *d = opendir(t->image);
+	if (!d)
+		return oci_error("restore %s: --image-path %s: %s", t->id, t->image,
+				 strerror(errno));
+	int r = 0;
+	for (struct dirent *e; r == 0 && (e = readdir(d));) {
+		char from[PATH_MAX + 264], to[PATH_MAX + 288];
+		if (e->d_type != DT_REG)
+			continue; /* CRIU's images are files: no links followed, no directories */
+		snprintf(from, sizeof(from), "%s/%s", t->image, e->d_name);
+		snprintf(to, sizeof(to), "%s/%s", t->view, e->d_name);
+		if (mknod(to, S_IFREG | 0600, 0) < 0 || mount(from, to, NULL, MS_BIND, NULL) < 0 ||
+		    mount(NULL, to, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV,
+			  NULL) < 0)
+			r = oci_error("restore %s: %s: %s", t->id, from, strerror(errno));
 	}
-	if (fd < 0)
-		return oci_error("restore %s: --image-path %s: an idmapped clone of it: %s", t->id,
-				 t->image, strerror(e));
-	return fd;
+	closedir(d);
+	return r;
+}
+
+/* The view of the images gone (its binds with it). */
+static void rest_view_drop(struct rest *t)
+{
+	if (!t->viewed)
+		return;
+	(void)umount2(t->view, MNT_DETACH);
+	(void)rmdir(t->view);
+	t->viewed = false;
 }
 
 /* The namespace @ns of @pid (or of "self"): its device and inode in *ret. */
@@ -795,12 +807,7 @@ static int rest_criu(struct rest *t)
 	_cleanup_free_ char *err = NULL;
 
 	snprintf(out, sizeof(out), "%s/restore.out", t->work);
-	_cleanup_close_ int images = image_clone(t);
-	if (images < 0)
-		return -1;
 	int r = criu_exec(&(struct criu_run){ .bin = t->criu,
-					      .mount_fd = images,
-					      .mount_at = t->image,
 					      .argv = (const char *const *)t->argv,
 					      .fds = t->fds,
 					      .nfds = t->nfds,
@@ -812,6 +819,7 @@ static int rest_criu(struct rest *t)
 			  t->log, &err);
 	(void)unlink(t->userns_img);
 	rest_binds_drop(t);
+	rest_view_drop(t);
 	if (r < 0)
 		return oci_error("restore %s: criu restore: %s", t->id, err ? err : strerror(-r));
 	snprintf(path, sizeof(path), "%s/criu.pid", t->dir);
@@ -883,8 +891,7 @@ static void rest_unwind(struct rest *t)
 		layer_unmount(t->layer);
 	(void)unlink(t->userns_img);
 	rest_binds_drop(t);
-	if (t->own_work)
-		rm_rf(t->work);
+	rest_view_drop(t);
 	if (t->made) {
 		snprintf(path, sizeof(path), "%s/state.json", t->dir);
 		(void)unlink(path);
@@ -922,18 +929,9 @@ static int restore(struct rest *t)
 		return oci_error(errno == EEXIST ? "container \"%s\" already exists" : "%s: %s",
 				 errno == EEXIST ? t->id : t->dir, strerror(errno));
 	t->made = true;
-	/* CRIU reads the images through a read-only clone (image_clone): its logs and work
-	 * go elsewhere, to the container's directory unless --work-path is outside them. */
-	if (t->o->work && dir_make("restore", "--work-path", t->o->work, t->work) < 0)
+	if (dir_make("restore", "--work-path", t->o->work ?: t->o->image, t->work) < 0 ||
+	    rest_images_view(t) < 0)
 		return -1;
-	size_t il = strlen(t->image);
-	if (!t->o->work ||
-	    (!strncmp(t->work, t->image, il) && (t->work[il] == '/' || !t->work[il]))) {
-		snprintf(t->work, sizeof(t->work), "%s/criu", t->dir);
-		if (mkdir(t->work, 0700) < 0)
-			return oci_error("restore %s: %s: %s", t->id, t->work, strerror(errno));
-		t->own_work = true;
-	}
 	if (rest_sandbox(t) < 0 || rest_root(t) < 0 || rest_argv(t) < 0 || rest_criu(t) < 0)
 		return -1;
 	return rest_state(t);
@@ -949,8 +947,7 @@ int cmd_restore(int argc, char **argv)
 	int r = restore(&t);
 	if (r < 0)
 		rest_unwind(&t);
-	else if (t.own_work)
-		rm_rf(t.work);
+
 	strv_clear(t.argv, t.n);
 	json_decref(t.meta);
 	free(t.criu);
