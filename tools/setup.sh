@@ -12,7 +12,7 @@ die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
 
 PKGS=(
 	build-essential pkg-config clang llvm clang-format-14 libclang-rt-14-dev
-	libseccomp-dev libcap-dev liburing-dev libbpf-dev bpftool linux-libc-dev
+	libseccomp-dev libcap-dev liburing-dev libbpf-dev bpftool linux-libc-dev musl-tools
 	libjansson-dev libsqlite3-dev sqlite3 libhttp-parser-dev libssl-dev check
 	busybox-static bubblewrap hyperfine iproute2 util-linux procps curl
 	ca-certificates python3 xz-utils dpkg-dev prometheus libnftables-dev nftables
