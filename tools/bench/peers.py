@@ -8,22 +8,29 @@ same busybox root (the base image's): Debian's bwrap, runc and crun. Rows:
              connection, as an SDK keeps) against runc's and crun's command lines
              (create, start, exec, delete --force)
   exec       `true` into a running sandbox: sbx's API against `runc exec`, `crun exec`
+  ckpt/restore idle   checkpoint a sandbox running `sleep`, which stops it, then restore
+             it: sbx's API against `runc checkpoint` and `runc restore -d` (crun has no
+             CRIU in Debian), both with their images on tmpfs
+  ckpt/restore 256M   the same with 256 MiB of touched anonymous memory: `dd` holding a
+             256 MiB buffer it cannot write to a pipe nobody reads
 
 Prints p50 and p99 of each and the ratio of sbx's p50 to the fastest peer's. Run by
 peers.sh, which starts the sbxd and gives crun a mount namespace where it accepts the
 hybrid host.
 
-usage: peers.py BUILD ROUNDS TMPDIR SOCKET"""
+usage: peers.py BUILD ROUNDS CK_ROUNDS TMPDIR SOCKET"""
 import http.client
 import json
 import os
 import socket
+import shutil
 import statistics
 import subprocess
 import sys
 import time
 
-B, ROUNDS, TMP, SOCK = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+B, ROUNDS, CK_ROUNDS, TMP, SOCK = (sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4],
+                                   sys.argv[5])
 ROOTFS = os.path.realpath(os.path.join(B, "images/base/rootfs"))
 SBX = os.path.join(B, "sbx")
 RUNC = {"runc": "/usr/bin/runc", "crun": "/usr/bin/crun"}
@@ -65,7 +72,9 @@ api = Api(SOCK)
 
 
 def bundle(name, args):
-    """An OCI bundle of runc's own default spec, on the same root, running @args."""
+    """An OCI bundle of runc's own default spec, on the same root, running @args. Without
+    iptables CRIU cannot lock the network: its configuration file, named by the
+    annotation runc reads, skips that (the container's netns holds only lo)."""
     d = os.path.join(TMP, name)
     os.makedirs(d, exist_ok=True)
     subprocess.run([RUNC["runc"], "spec", "--bundle", d], check=True)
@@ -74,6 +83,9 @@ def bundle(name, args):
     c["root"] = {"path": ROOTFS, "readonly": True}
     c["process"]["terminal"] = False
     c["process"]["args"] = args
+    with open(os.path.join(d, "criu.conf"), "w") as f:
+        f.write("network-lock skip\n")
+    c.setdefault("annotations", {})["org.criu.config"] = os.path.join(d, "criu.conf")
     json.dump(c, open(p, "w"))
     return d
 
@@ -81,12 +93,14 @@ def bundle(name, args):
 ERR = open(os.path.join(TMP, "stderr"), "w+")
 
 
-def run(argv):
+def run(argv, quiet=False):
     # Not a pipe: a created container keeps its stdio open, and a pipe's reader would
-    # wait for it to end.
+    # wait for it to end. @quiet: all three /dev/null, as a container to be checkpointed
+    # needs (CRIU cannot dump a host file it holds); runc's errors then go to its --log.
     ERR.seek(0)
     ERR.truncate()
-    r = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=ERR)
+    r = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL if quiet else ERR)
     if r.returncode:
         ERR.seek(0)
         raise RuntimeError(f"{' '.join(argv)}: exit {r.returncode}: {ERR.read()[-300:]}")
@@ -98,8 +112,11 @@ def timed(fn):
     return (time.perf_counter_ns() - t0) / 1e6
 
 
+IDLE = ["/bin/sleep", "3600"]
+MEM = ["/bin/sh", "-c", "dd if=/dev/zero bs=268435456 count=1 2>/dev/null | sleep 3600"]
 BTRUE = bundle("true", ["/bin/true"])
-BSLEEP = bundle("sleep", ["/bin/sleep", "3600"])
+BSLEEP = bundle("sleep", IDLE)
+BMEM = bundle("mem", MEM)
 ROOTS = {rt: os.path.join(TMP, rt + "-root") for rt in RUNC}
 BWRAP = ["/usr/bin/bwrap", "--unshare-all", "--die-with-parent", "--ro-bind", ROOTFS, "/",
          "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "/bin/true"]
@@ -111,8 +128,8 @@ def cid(prefix):
     return f"{prefix}{seq[0]}"
 
 
-def oci(rt, *args):
-    run([RUNC[rt], "--root", ROOTS[rt], *args])
+def oci(rt, *args, quiet=False):
+    run([RUNC[rt], "--root", ROOTS[rt], *(["--log", ERR.name] if quiet else []), *args], quiet)
 
 
 def launch(who):
@@ -139,11 +156,80 @@ def lifecycle(who):
     oci(who, "delete", "--force", c)
 
 
-def rows(name, peers, fn, samples):
-    for i in range(ROUNDS):
+def rows(name, peers, fn, samples, rounds=ROUNDS):
+    for i in range(rounds):
         for k in range(len(peers)):
             who = peers[(i + k) % len(peers)]
             samples.setdefault((name, who), []).append(timed(lambda: fn(who)))
+
+
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def dd_ready(pid):
+    """True once a dd among @pid's descendants holds its whole 256 MiB buffer."""
+    kids = {}
+    for e in os.listdir("/proc"):
+        if e.isdigit():
+            try:
+                st = open(f"/proc/{e}/stat").read()
+            except OSError:
+                continue
+            fields = st[st.rindex(")") + 2:].split()
+            kids.setdefault(int(fields[1]), []).append((int(e), st[st.index("(") + 1:st.rindex(")")]))
+    todo = [pid]
+    while todo:
+        for child, comm in kids.get(todo.pop(), []):
+            if comm == "dd":
+                try:
+                    rss = int(open(f"/proc/{child}/statm").read().split()[1]) * PAGE
+                except OSError:
+                    continue
+                if rss >= 256 << 20:
+                    return True
+            todo.append(child)
+    return False
+
+
+def wait_ready(pid, mem):
+    for _ in range(2000):
+        if not mem or dd_ready(pid):
+            return
+        time.sleep(0.005)
+    raise RuntimeError(f"pid {pid}: dd never held its 256 MiB")
+
+
+def ckpt_round(who, mem, out):
+    """Starts a sandbox (idle, or holding 256 MiB), then times its checkpoint (which
+    stops it) and its restore; deletes what it made."""
+    if who == "sbx":
+        box = api("POST", "/v1/sandboxes", {"image": "base", "cmd": MEM if mem else IDLE})
+        wait_ready(box["pid"], mem)
+        t0 = time.perf_counter_ns()
+        snap = api("POST", f"/v1/sandboxes/{box['id']}/checkpoint", {})
+        t1 = time.perf_counter_ns()
+        copy = api("POST", f"/v1/snapshots/{snap['id']}/restore", {})
+        t2 = time.perf_counter_ns()
+        api("DELETE", f"/v1/sandboxes/{copy['id']}")
+        api("DELETE", f"/v1/snapshots/{snap['id']}")
+    else:
+        c, img = cid("k"), os.path.join(TMP, "ckpt", who)
+        b = BMEM if mem else BSLEEP
+        oci(who, "create", "--bundle", b, c, quiet=True)
+        oci(who, "start", c)
+        state = subprocess.run([RUNC[who], "--root", ROOTS[who], "state", c], check=True,
+                               capture_output=True)
+        wait_ready(json.loads(state.stdout)["pid"], mem)
+        t0 = time.perf_counter_ns()
+        oci(who, "checkpoint", "--image-path", img, c)
+        t1 = time.perf_counter_ns()
+        oci(who, "restore", "--detach", "--image-path", img, "--bundle", b, c, quiet=True)
+        t2 = time.perf_counter_ns()
+        oci(who, "delete", "--force", c)
+        shutil.rmtree(img)
+    tag = "256M" if mem else "idle"
+    out.setdefault((f"ckpt-{tag}", who), []).append((t1 - t0) / 1e6)
+    out.setdefault((f"rest-{tag}", who), []).append((t2 - t1) / 1e6)
 
 
 def pct(v, p):
@@ -178,9 +264,17 @@ def main():
     api("DELETE", f"/v1/sandboxes/{box['id']}")
     for rt, c in held.items():
         oci(rt, "delete", "--force", c)
+    for mem in (False, True):
+        for who in ("sbx", "runc"):  # warm: CRIU, the images, the page cache
+            ckpt_round(who, mem, {})
+        for i in range(CK_ROUNDS):
+            for who in (("sbx", "runc") if i % 2 == 0 else ("runc", "sbx")):
+                ckpt_round(who, mem, samples)
 
-    print(f"peers bench: {ROUNDS} interleaved rounds, ms (bwrap, runc 1.1.5, crun 1.8.1: Debian's)")
-    for row in ("launch", "lifecycle", "exec"):
+    print(f"peers bench: {ROUNDS} interleaved rounds ({CK_ROUNDS} for checkpoints), ms "
+          "(bwrap, runc 1.1.5, crun 1.8.1: Debian's)")
+    for row in ("launch", "lifecycle", "exec", "ckpt-idle", "rest-idle", "ckpt-256M",
+                "rest-256M"):
         whos = [w for (r, w) in samples if r == row]
         p50 = {w: statistics.median(samples[(row, w)]) for w in whos}
         for w in whos:

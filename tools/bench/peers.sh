@@ -3,16 +3,19 @@
 # sbx beside bwrap, runc and crun (Debian's), interleaved on one machine: peers.py says
 # the rows. An sbxd of the bench's own serves the API rows; the runtimes run in a mount
 # namespace where the hybrid host's cgroup2 offers no controllers (crun refuses hybrid
-# hosts otherwise; the others are unaffected). ROUNDS=N (default 40).
+# hosts otherwise; the others are unaffected). ROUNDS=N (default 40), CK_ROUNDS=N for
+# the checkpoint rows (default ROUNDS). Everything lives on tmpfs (/dev/shm): sbxd's
+# state and snapshots, and runc's checkpoint images.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 B=${B:-build}
 ROUNDS=${ROUNDS:-40}
+CK_ROUNDS=${CK_ROUNDS:-$ROUNDS}
 export SBX_INSTANCE=${SBX_INSTANCE-peers}
 for t in bwrap runc crun; do
 	command -v "$t" >/dev/null || { echo "peers bench: $t is missing (tools/setup.sh installs it)" >&2; exit 1; }
 done
-tmp=$(mktemp -d /tmp/sbx-peers.XXXXXX)
+tmp=$(mktemp -d /dev/shm/sbx-peers.XXXXXX)
 export SBX_SOCKET=$tmp/sbxd.sock
 "$B/sbxd" --no-net --socket "$SBX_SOCKET" --state-dir "$tmp/state" --log-level warn &
 sbxd=$!
@@ -29,4 +32,4 @@ cleanup() {
 trap cleanup EXIT
 for _ in $(seq 200); do [ -S "$SBX_SOCKET" ] && break; sleep 0.05; done
 : >"$tmp/empty"
-unshare -m sh -c "mount --make-rprivate / && mount --bind $tmp/empty /sys/fs/cgroup/unified/cgroup.controllers 2>/dev/null; exec python3 tools/bench/peers.py $B $ROUNDS $tmp $SBX_SOCKET"
+unshare -m sh -c "mount --make-rprivate / && mount --bind $tmp/empty /sys/fs/cgroup/unified/cgroup.controllers 2>/dev/null; exec python3 tools/bench/peers.py $B $ROUNDS $CK_ROUNDS $tmp $SBX_SOCKET"
