@@ -93,7 +93,7 @@ BENCH := $(B)/bench-launch $(B)/bench-sbxd $(B)/bench-meter
 
 .PHONY: all run demo test check-build check-layers bench fuzz format format-check clean setup images
 .SECONDARY:
-all: $(B)/sbx $(B)/sbxd $(B)/sbx-init $(B)/sbx-oci $(IMAGES)
+all: $(B)/sbx $(B)/sbxd $(B)/sbx-init $(B)/sbx-tar $(B)/sbx-oci $(IMAGES)
 
 $(SETUP): tools/setup.sh
 	@mkdir -p $(B)
@@ -152,24 +152,24 @@ $(B)/sbxd: $(SBXD_SRCS:%.c=$(B)/%.o) $(LIBHOST) $(LIBSANDBOX)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(HOST_LIBS) $(SBXD_LIBS)
 
-# PID 1 of every sandbox: static, since images need not carry a libc, and against musl
-# (Debian's musl-tools): glibc's start-up probes the CPU's caches with cpuid, which costs
-# 0.7 ms per exec in a VM, and its static binary is nine times the size (page cache and
-# page tables of every sandbox). musl-gcc sees the kernel's headers through a directory of
-# links beside the build, not /usr/include (glibc's own headers).
+# PID 1 of every sandbox, and the tar CRIU runs: static, since images need not carry a
+# libc, and against musl (Debian's musl-tools): glibc's start-up probes the CPU's caches
+# with cpuid, which costs 0.7 ms per exec in a VM, and its static binary is nine times
+# the size (page cache and page tables of every sandbox). musl-gcc sees the kernel's
+# headers through a directory of links beside the build, not /usr/include (glibc's own).
 MUSL_INC := $(B)/musl-include
-$(MUSL_INC)/.stamp: | $(SETUP)
-	@mkdir -p $(MUSL_INC)
-	$(Q)ln -sfn /usr/include/linux $(MUSL_INC)/linux
-	$(Q)ln -sfn /usr/include/asm-generic $(MUSL_INC)/asm-generic
-	$(Q)ln -sfn /usr/include/$(shell gcc -print-multiarch)/asm $(MUSL_INC)/asm
-	@touch $@
+MUSL_CC = mkdir -p $(MUSL_INC) && ln -sfn /usr/include/linux /usr/include/asm-generic \
+	/usr/include/$(shell gcc -print-multiarch)/asm $(MUSL_INC)/ && \
+	musl-gcc -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-unused-parameter \
+	-Woverride-init -O2 -static -isystem $(MUSL_INC)
 $(B)/sbx-init: sandbox/init.c sandbox/ctl.h sandbox/nsutil.h sandbox/launch.h sandbox/spec.h \
-		sandbox/filepath.h $(MUSL_INC)/.stamp | $(SETUP)
+		sandbox/filepath.h | $(SETUP)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $@ (static, musl)")
-	$(Q)musl-gcc -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-unused-parameter \
-		-Woverride-init -O2 -static -isystem $(MUSL_INC) -o $@ $<
+	$(Q)$(MUSL_CC) -o $@ $<
+$(B)/sbx-tar: tools/tar/sbx-tar.c | $(SETUP)
+	@$(if $(Q),echo "  CC      $@ (static, musl)")
+	$(Q)$(MUSL_CC) -o $@ $<
 
 # An image is rebuilt when its builder or a file of its recipe (or of common/) changes.
 image_srcs = images/build.sh $(wildcard images/common/* images/common/etc/* images/$(1)/* \

@@ -282,8 +282,15 @@ int rootfs_copy(const char *from, int to_fd)
 	return n < 0 ? -errno : 0;
 }
 
-static int copy_file(const char *from, const char *to)
+static int copy_file(const char *from, const char *to, const char *leaf)
 {
+	char in_dir[600];
+	if (leaf) { /* a directory holding the copy, named @leaf */
+		if ((mkdir(to, 0755) < 0 && errno != EEXIST) || chmod(to, 0755) < 0)
+			return -errno;
+		snprintf(in_dir, sizeof(in_dir), "%s/%s", to, leaf);
+		to = in_dir;
+	}
 	_cleanup_close_ int out =
 		open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, RUNTIME_INIT_MODE);
 	int r;
@@ -294,6 +301,17 @@ static int copy_file(const char *from, const char *to)
 	if (r == 0 && fchmod(out, RUNTIME_INIT_MODE) < 0)
 		r = -errno;
 	return r;
+}
+
+/* A copy of ours: sbx-init's (a file), or sbx-tar's (a directory holding "tar"). */
+static const char *const runtime_kinds[] = { "sbx-init-", "sbx-tar-" };
+
+static bool runtime_ours(const char *name)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(runtime_kinds); i++)
+		if (!strncmp(name, runtime_kinds[i], strlen(runtime_kinds[i])))
+			return true;
+	return false;
 }
 
 /* Other builds' copies go once they are @age_s old (sandboxes that bound one keep it
@@ -311,15 +329,37 @@ static void runtime_prune(const char *keep, time_t age_s)
 		struct stat st;
 		/* Never another launcher's copy in the making ("NAME.PID"), nor one made in
 		 * the last minute (about to be bound). */
-		if (strncmp(e->d_name, "sbx-init-", 9) || !strcmp(e->d_name, keep) ||
+		if (!runtime_ours(e->d_name) || !strcmp(e->d_name, keep) ||
 		    strchr(e->d_name, '.') ||
 		    fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
 		    now.tv_sec - st.st_mtim.tv_sec < (age_s > 60 ? age_s : 60))
 			continue;
-		(void)unlinkat(dirfd(d), e->d_name, 0);
+		if (S_ISDIR(st.st_mode)) {
+			_cleanup_close_ int sub =
+				openat(dirfd(d), e->d_name,
+				       O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (sub >= 0)
+				(void)unlinkat(sub, "tar", 0);
+			(void)unlinkat(dirfd(d), e->d_name, AT_REMOVEDIR);
+		} else {
+			(void)unlinkat(dirfd(d), e->d_name, 0);
+		}
 	}
 	if (d)
 		closedir(d);
+}
+
+/* A copy in the making that failed: the file, or the directory and its file. */
+static void runtime_unmake(const char *tmp, const char *leaf)
+{
+	char file[400];
+	if (leaf) {
+		snprintf(file, sizeof(file), "%s/%s", tmp, leaf);
+		(void)unlink(file);
+		(void)rmdir(tmp);
+	} else {
+		(void)unlink(tmp);
+	}
 }
 
 /* Whether @path is a whole copy of @src, made by root, with the mode PID 1 runs from. */
@@ -330,22 +370,25 @@ static bool copy_current(const char *path, const struct stat *src)
 	       cp.st_uid == 0 && (cp.st_mode & 07777) == RUNTIME_INIT_MODE;
 }
 
-int rootfs_runtime_init(const char *init_path, char **ret_path)
+/* The copy of @src in the runtime tmpfs, named @kind (runtime_kinds) and @src's
+ * identity: the file itself, or with @leaf a directory holding it under that name. */
+static int runtime_copy(const char *src, const char *kind, const char *leaf, char **ret_path)
 {
-	char name[128], path[256], tmp[300];
+	char name[128], path[256], tmp[300], file[320];
 	_cleanup_close_ int lock = -1;
 	struct stat st;
 	int r;
 
-	if (stat(init_path, &st) < 0)
+	if (stat(src, &st) < 0)
 		return -errno;
 	if (!S_ISREG(st.st_mode))
 		return -ENOEXEC;
-	snprintf(name, sizeof(name), "sbx-init-%" PRIx64 "-%" PRIx64 "-%" PRIx64 "-%" PRIx64,
+	snprintf(name, sizeof(name), "%s%" PRIx64 "-%" PRIx64 "-%" PRIx64 "-%" PRIx64, kind,
 		 (uint64_t)st.st_dev, (uint64_t)st.st_ino, (uint64_t)st.st_size,
 		 (uint64_t)st.st_mtim.tv_sec * 1000000000 + (uint64_t)st.st_mtim.tv_nsec);
 	snprintf(path, sizeof(path), ROOTFS_RUNTIME_DIR "/%s", name);
-	if (copy_current(path, &st))
+	snprintf(file, sizeof(file), "%s%s%s", path, leaf ? "/" : "", leaf ? leaf : "");
+	if (copy_current(file, &st))
 		goto done;
 	if (mkdir("/run/sbx", 0711) < 0 && errno != EEXIST)
 		return -errno;
@@ -355,23 +398,38 @@ int rootfs_runtime_init(const char *init_path, char **ret_path)
 	r = runtime_mount();
 	if (r < 0)
 		return r;
-	if (copy_current(path, &st)) /* made by another launcher meanwhile */
+	if (copy_current(file, &st)) /* made by another launcher meanwhile */
 		goto done;
 	snprintf(tmp, sizeof(tmp), "%s.%d", path, (int)getpid());
-	r = copy_file(init_path, tmp);
+	r = copy_file(src, tmp, leaf);
 	if (r == -ENOSPC) { /* full of other builds' copies: room made, once */
-		(void)unlink(tmp);
+		runtime_unmake(tmp, leaf);
 		runtime_prune(name, 0);
-		r = copy_file(init_path, tmp);
+		r = copy_file(src, tmp, leaf);
 	}
-	if (r == 0 && rename(tmp, path) < 0)
+	if (r == 0 && rename(tmp, path) < 0) {
 		r = -errno;
+		if (leaf && (r == -ENOTEMPTY || r == -EEXIST)) { /* a damaged copy in the way */
+			runtime_unmake(path, leaf);
+			r = rename(tmp, path) < 0 ? -errno : 0;
+		}
+	}
 	if (r < 0) {
-		(void)unlink(tmp);
+		runtime_unmake(tmp, leaf);
 		return r;
 	}
 	runtime_prune(name, RUNTIME_PRUNE_AGE_S);
 done:
 	*ret_path = strdup(path);
 	return *ret_path ? 0 : -ENOMEM;
+}
+
+int rootfs_runtime_init(const char *init_path, char **ret_path)
+{
+	return runtime_copy(init_path, "sbx-init-", NULL, ret_path);
+}
+
+int rootfs_runtime_tar(const char *tar_path, char **ret_dir)
+{
+	return runtime_copy(tar_path, "sbx-tar-", "tar", ret_dir);
 }

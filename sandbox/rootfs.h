@@ -73,3 +73,6 @@ int rootfs_copy(const char *from, int to_fd);
  * of sbx-init, named by its identity, so sandboxes of other builds keep theirs until
  * they end). The path (malloc'd) in *ret_path. */
 int rootfs_runtime_init(const char *init_path, char **ret_path);
+/* sbx-tar's copy there, as "tar" in a directory of its own (CRIU runs the tar its PATH
+ * finds). The directory (malloc'd) in *ret_dir. */
+int rootfs_runtime_tar(const char *tar_path, char **ret_dir);

@@ -9,7 +9,9 @@
 #include <inttypes.h>
 #include <linux/mount.h>
 #include <linux/sched.h>
+#include <limits.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -194,10 +196,34 @@ static const char *bin_name(const char *bin)
 	return strrchr(bin, '/') ? strrchr(bin, '/') + 1 : bin;
 }
 
+/* The tar CRIU runs for a sandbox's tmpfs mounts: sbx-tar (tools/tar), found beside
+ * this program and copied once per process into the runtime tmpfs, where CRIU's
+ * unprivileged side can execute it; NULL leaves the system's tar to CRIU's PATH. */
+static pthread_once_t tar_once = PTHREAD_ONCE_INIT;
+static char *tar_dir;
+
+static void tar_find(void)
+{
+	char exe[PATH_MAX], path[PATH_MAX + 16];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+
+	if (n <= 0)
+		return;
+	exe[n] = '\0';
+	char *slash = strrchr(exe, '/');
+	if (!slash)
+		return;
+	*slash = '\0';
+	snprintf(path, sizeof(path), "%s/sbx-tar", exe);
+	if (access(path, X_OK) < 0 || rootfs_runtime_tar(path, &tar_dir) < 0)
+		tar_dir = NULL;
+}
+
 /* Everything the child needs, made before the fork: it runs async-signal-safe. */
 struct criu_child {
 	char **argv, **envp;
-	int high[CRIU_MAX_FDS]; /* run->fds, duplicated above the ones they are moved to */
+	char path_env[PATH_MAX + 64]; /* PATH=<tar_dir>:... */
+	int high[CRIU_MAX_FDS];	      /* run->fds, duplicated above the ones they are moved to */
 	int out_fd;
 	char v1_procs[_CG_V1_MAX][4200]; /* hybrid: the v1 cgroup.procs files it joins */
 };
@@ -216,15 +242,25 @@ static int child_prepare(const struct criu_run *run, struct criu_child *c)
 		return -ENOMEM;
 	c->argv[0] = (char *)bin_name(run->bin);
 	memcpy(c->argv + 1, run->argv, argc * sizeof(char *));
-	/* Its environment: sbxd's, and the caller's entry. */
+	/* Its environment: sbxd's, sbx-tar's directory first in PATH, and the caller's
+	 * entry. */
 	size_t envc = 0;
 	while (environ[envc])
 		envc++;
-	c->envp = calloc(envc + 2, sizeof(char *));
+	c->envp = calloc(envc + 3, sizeof(char *));
 	if (!c->envp)
 		return -ENOMEM;
-	memcpy(c->envp, environ, envc * sizeof(char *));
-	c->envp[envc] = (char *)run->env_add;
+	pthread_once(&tar_once, tar_find);
+	const char *path = getenv("PATH");
+	snprintf(c->path_env, sizeof(c->path_env), "PATH=%s:%s", tar_dir ? tar_dir : "",
+		 path ? path : "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+	size_t k = 0;
+	if (tar_dir)
+		c->envp[k++] = c->path_env;
+	for (size_t i = 0; i < envc; i++)
+		if (!tar_dir || strncmp(environ[i], "PATH=", 5))
+			c->envp[k++] = environ[i];
+	c->envp[k] = (char *)run->env_add;
 	for (unsigned i = 0; i < run->nfds; i++)
 		if ((c->high[i] = fcntl(run->fds[i], F_DUPFD_CLOEXEC, 100)) < 0)
 			return -errno;
