@@ -13,12 +13,15 @@ same busybox root (the base image's): Debian's bwrap, runc and crun. Rows:
              CRIU in Debian), both with their images on tmpfs
   ckpt/restore 256M   the same with 256 MiB of touched anonymous memory: `dd` holding a
              256 MiB buffer it cannot write to a pipe nobody reads
+  memory     what one more idle sandbox running `sleep` costs the host, kernel,
+             processes and daemon together: the rise of the host's used memory (page
+             cache aside, tmpfs counted) over MEM_N sandboxes of one runtime, per sandbox
 
 Prints p50 and p99 of each and the ratio of sbx's p50 to the fastest peer's. Run by
 peers.sh, which starts the sbxd and gives crun a mount namespace where it accepts the
 hybrid host.
 
-usage: peers.py BUILD ROUNDS CK_ROUNDS TMPDIR SOCKET"""
+usage: peers.py BUILD ROUNDS CK_ROUNDS MEM_N TMPDIR SOCKET"""
 import http.client
 import json
 import os
@@ -29,8 +32,8 @@ import subprocess
 import sys
 import time
 
-B, ROUNDS, CK_ROUNDS, TMP, SOCK = (sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4],
-                                   sys.argv[5])
+B, ROUNDS, CK_ROUNDS, MEM_N, TMP, SOCK = (sys.argv[1], int(sys.argv[2]), int(sys.argv[3]),
+                                          int(sys.argv[4]), sys.argv[5], sys.argv[6])
 ROOTFS = os.path.realpath(os.path.join(B, "images/base/rootfs"))
 SBX = os.path.join(B, "sbx")
 RUNC = {"runc": "/usr/bin/runc", "crun": "/usr/bin/crun"}
@@ -237,6 +240,58 @@ def pct(v, p):
     return v[min(len(v) - 1, int(round(p / 100 * (len(v) - 1))))]
 
 
+MEMINFO = ("AnonPages", "Shmem", "KernelStack", "PageTables", "SUnreclaim", "SReclaimable",
+           "Percpu", "VmallocUsed")
+
+
+def used_kib():
+    """What the host's processes and kernel hold, page cache aside (tmpfs and shared
+    memory kept in), caches dropped first: the sum of /proc/meminfo's accounts of it.
+    (MemFree moves by megabytes on its own in a VM: free page reporting.)"""
+    with open("/proc/sys/vm/drop_caches", "w") as f:
+        f.write("3\n")
+    m = {}
+    for line in open("/proc/meminfo"):
+        k, v = line.split(":")
+        m[k] = int(v.split()[0])
+    return sum(m[k] for k in MEMINFO)
+
+
+def settle():
+    """Until the used memory stops falling: the kernel frees namespaces and cgroups of
+    ended sandboxes in the background."""
+    last = used_kib()
+    for _ in range(40):
+        time.sleep(0.25)
+        now = used_kib()
+        if abs(now - last) < 256:
+            return now
+        last = now
+    return last
+
+
+def memory_round(who, out):
+    """MEM_N idle sandboxes of @who: the used memory they add, per sandbox, in KiB."""
+    before = settle()
+    made = []
+    for _ in range(MEM_N):
+        if who == "sbx":
+            made.append(api("POST", "/v1/sandboxes", {"image": "base", "cmd": IDLE})["id"])
+        else:
+            c = cid("m")
+            oci(who, "create", "--bundle", BSLEEP, c)
+            oci(who, "start", c)
+            made.append(c)
+    time.sleep(0.5)
+    after = settle()
+    for c in made:
+        if who == "sbx":
+            api("DELETE", f"/v1/sandboxes/{c}")
+        else:
+            oci(who, "delete", "--force", c)
+    out.setdefault(("memory", who), []).append((after - before) / MEM_N)
+
+
 def main():
     samples = {}
     everyone = ["sbx", "bwrap", "runc", "crun"]
@@ -271,11 +326,18 @@ def main():
             for who in (("sbx", "runc") if i % 2 == 0 else ("runc", "sbx")):
                 ckpt_round(who, mem, samples)
 
-    print(f"peers bench: {ROUNDS} interleaved rounds ({CK_ROUNDS} for checkpoints), ms "
+    for turn in range(2 if MEM_N else 0):
+        for who in (("sbx", "runc", "crun") if turn == 0 else ("crun", "runc", "sbx")):
+            memory_round(who, samples)
+
+    print(f"peers bench: {ROUNDS} interleaved rounds ({CK_ROUNDS} for checkpoints), ms; "
+          f"memory: KiB per idle sandbox, {MEM_N} at a time, two turns "
           "(bwrap, runc 1.1.5, crun 1.8.1: Debian's)")
     for row in ("launch", "lifecycle", "exec", "ckpt-idle", "rest-idle", "ckpt-256M",
-                "rest-256M"):
+                "rest-256M", "memory"):
         whos = [w for (r, w) in samples if r == row]
+        if not whos:
+            continue
         p50 = {w: statistics.median(samples[(row, w)]) for w in whos}
         for w in whos:
             print(f"  {row:9} {w:6} p50 {p50[w]:8.2f}  p99 {pct(samples[(row, w)], 99):8.2f}")

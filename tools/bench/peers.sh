@@ -4,32 +4,40 @@
 # the rows. An sbxd of the bench's own serves the API rows; the runtimes run in a mount
 # namespace where the hybrid host's cgroup2 offers no controllers (crun refuses hybrid
 # hosts otherwise; the others are unaffected). ROUNDS=N (default 40), CK_ROUNDS=N for
-# the checkpoint rows (default ROUNDS). Everything lives on tmpfs (/dev/shm): sbxd's
-# state and snapshots, and runc's checkpoint images.
+# the checkpoint rows (default ROUNDS), MEM_N idle sandboxes per memory turn (default
+# 100; 0 leaves the row out). Where each keeps its files by default: runc's and crun's
+# state on tmpfs (/run; here /dev/shm), sbxd's on disk (/var/lib/sbx; here /var/tmp);
+# the checkpoint images of both on tmpfs (sbxd's snapshots directory is one).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 B=${B:-build}
 ROUNDS=${ROUNDS:-40}
 CK_ROUNDS=${CK_ROUNDS:-$ROUNDS}
+MEM_N=${MEM_N:-100}
 export SBX_INSTANCE=${SBX_INSTANCE-peers}
 for t in bwrap runc crun; do
 	command -v "$t" >/dev/null || { echo "peers bench: $t is missing (tools/setup.sh installs it)" >&2; exit 1; }
 done
 tmp=$(mktemp -d /dev/shm/sbx-peers.XXXXXX)
-export SBX_SOCKET=$tmp/sbxd.sock
-"$B/sbxd" --no-net --socket "$SBX_SOCKET" --state-dir "$tmp/state" --log-level warn &
-sbxd=$!
+state=$(mktemp -d /var/tmp/sbx-peers.XXXXXX)
+sbxd=
 cleanup() {
 	for rt in runc crun; do
 		for c in $("$rt" --root "$tmp/$rt-root" list -q 2>/dev/null); do
 			"$rt" --root "$tmp/$rt-root" delete --force "$c" >/dev/null 2>&1 || true
 		done
 	done
-	kill -TERM "$sbxd" 2>/dev/null || true
+	[ -z "$sbxd" ] || kill -TERM "$sbxd" 2>/dev/null || true
 	wait "$sbxd" 2>/dev/null || true
-	rm -rf "$tmp"
+	umount "$state/snapshots" 2>/dev/null || true
+	rm -rf "$tmp" "$state"
 }
 trap cleanup EXIT
+mkdir -m 0700 "$state/snapshots"
+mount -t tmpfs -o mode=0700 sbx-peers "$state/snapshots"
+export SBX_SOCKET=$tmp/sbxd.sock
+"$B/sbxd" --no-net --socket "$SBX_SOCKET" --state-dir "$state" --log-level warn &
+sbxd=$!
 for _ in $(seq 200); do [ -S "$SBX_SOCKET" ] && break; sleep 0.05; done
 : >"$tmp/empty"
-unshare -m sh -c "mount --make-rprivate / && mount --bind $tmp/empty /sys/fs/cgroup/unified/cgroup.controllers 2>/dev/null; exec python3 tools/bench/peers.py $B $ROUNDS $CK_ROUNDS $tmp $SBX_SOCKET"
+unshare -m sh -c "mount --make-rprivate / && mount --bind $tmp/empty /sys/fs/cgroup/unified/cgroup.controllers 2>/dev/null; exec python3 tools/bench/peers.py $B $ROUNDS $CK_ROUNDS $MEM_N $tmp $SBX_SOCKET"
