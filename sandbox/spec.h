@@ -141,6 +141,11 @@ struct sandbox_spec {
 	/* Paths hidden (a file: /dev/null over it; a directory: an empty read-only tmpfs)
 	 * and made read-only, when they exist; NULL-terminated, or NULL. */
 	const char *const *masked, *const *readonly;
+	/* A mount namespace (a descriptor, > 2) the sandbox's is copied from instead of the
+	 * launcher's: one without the host's per-sandbox mounts (sandbox_mntns_template), so
+	 * that a launch does not copy one mount per sandbox already running; 0: the
+	 * launcher's. */
+	int mntns_fd;
 };
 
 /* "256M", "1G", "512k", "1048576": binary units, case-insensitive, optional "iB"/"B". */

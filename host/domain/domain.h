@@ -222,6 +222,9 @@ struct daemon {
 	struct store *store;
 	struct sysfilter *filter;
 	enum cgroup_mode cgmode;
+	/* The mount namespace sandboxes' are copied from: the host's without sbx's own
+	 * mounts (a writable layer per sandbox), or 0 (sandbox_mntns_template). */
+	int mntns_fd;
 	int devnull;
 	struct box *boxes, *boxes_tail;
 	struct box *hash[1024];

@@ -287,6 +287,7 @@ static void launch_spec(struct launch_ctx *c, const char **devices)
 		.net = req->net,
 		.control = true,
 		.filter = D.filter,
+		.mntns_fd = D.mntns_fd,
 		.stdio = { D.devnull, c->log_fd, c->log_fd },
 		.log_fd = c->log_fd,
 		.log_cap = D.opt.log_cap,
