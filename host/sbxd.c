@@ -297,6 +297,10 @@ static int start_host(void)
 	r = cgroup_detect(&D.cgmode);
 	if (r < 0)
 		return die("no usable cgroup hierarchy: %s", strerror(-r));
+	/* Launches rename a pooled v1 cgroup rather than make one (1 ms a memory cgroup). */
+	r = cgroup_pool_enable(4);
+	if (r < 0)
+		logmsg(1, "cgroup pool: %s; launches make their v1 cgroups", strerror(-r));
 	/* Launches move each sandbox into its v1 cgroups: without this, every move may
 	 * wait out an RCU grace period (--no-favordynmods keeps the mount as it is). */
 	if (D.cgmode == CGROUP_HYBRID && !D.opt.no_favordynmods) {
@@ -464,6 +468,7 @@ static int run_loop(void)
 	if (D.opt.kill_on_exit)
 		box_kill_all();
 	net_shutdown();
+	cgroup_pool_drain();
 	logmsg(2, "stopped");
 	store_close(D.store);
 	return 0;

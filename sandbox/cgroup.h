@@ -50,6 +50,13 @@ int cgroup_create_as(const char *id, const struct sandbox_limits *lim, const cha
  * at a small cost to fork and exit. Returns 1 when it remounted, 0 when there was
  * nothing to do, or -errno. */
 int cgroup_favor_dynmods(void);
+/* A daemon's pool of @size empty v1 cgroups per controller (hybrid hosts), which its
+ * launches rename instead of making theirs (1 ms a memory cgroup): enabled once, at the
+ * start (an earlier daemon's pool removed), topped up by cgroup_pool_fill() off the
+ * launches' path, removed by cgroup_pool_drain() at the end. No-ops elsewhere. */
+int cgroup_pool_enable(unsigned size);
+int cgroup_pool_fill(void);
+void cgroup_pool_drain(void);
 /* The v2 directory under which this process makes sandbox cgroups (created if needed),
  * and the cgroup level of a sandbox cgroup below it (the root is level 0). */
 int cgroup_sandbox_parent(char **ret_path, unsigned *ret_level);

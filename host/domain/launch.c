@@ -10,6 +10,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -400,6 +401,30 @@ static void launch_fn(struct work *w)
 	}
 }
 
+/* The pool of v1 cgroups, topped up by a worker once a launch has been answered. */
+static struct work pool_work;
+static atomic_bool pool_queued;
+
+static void pool_fill_fn(struct work *w)
+{
+	(void)w;
+	(void)cgroup_pool_fill();
+}
+
+static void pool_fill_done(struct work *w)
+{
+	(void)w;
+	atomic_store(&pool_queued, false);
+}
+
+static void launch_pool_refill(void)
+{
+	if (atomic_exchange(&pool_queued, true))
+		return;
+	pool_work = (struct work){ .fn = pool_fill_fn, .done = pool_fill_done };
+	loop_queue_work(&D.loop, &pool_work);
+}
+
 static void launch_done(struct work *w)
 {
 	struct launch_job *j = (struct launch_job *)w;
@@ -474,6 +499,7 @@ static void launch_done(struct work *w)
 		reply_done(rp, REPLY_CREATED, o);
 	}
 	reply_release(rp);
+	launch_pool_refill();
 }
 
 /* The operator's defaults where the request set no limit, and its maxima: the limits

@@ -10,7 +10,9 @@ INST_CG=sbx${SBX_INSTANCE:+-$SBX_INSTANCE}
 INST_PINS=/sys/fs/bpf/$INST_CG
 INST_RUN=/run/sbx${SBX_INSTANCE:+/instance/$SBX_INSTANCE}
 # inst_cgroups: this instance's sandbox cgroups, one directory a line.
-inst_cgroups() { find /sys/fs/cgroup -maxdepth 8 -path "*/$INST_CG/*" -type d 2>/dev/null; }
+# (Not the daemon's pool of empty cgroups, ".pool-*": test-cgroups checks it apart.)
+inst_cgroups() { find /sys/fs/cgroup -maxdepth 8 -path "*/$INST_CG/*" -type d ! -name '.pool-*' 2>/dev/null; }
+inst_pool() { find /sys/fs/cgroup -maxdepth 8 -path "*/$INST_CG/.pool-*" -type d 2>/dev/null; }
 TMPD=$(mktemp -d /tmp/sbx-integ.XXXXXX)
 trap 'rm -rf "$TMPD"' EXIT  # replaced below by cleanup(), which also stops sbxd
 

@@ -36,6 +36,30 @@ t_hybrid_limits_land_in_v1_and_identity_in_v2() {
 	[ ! -d "$mem" ] && [ ! -d "$v2" ] || fail "cgroups left after exit"
 }
 
+# sbxd keeps four empty v1 cgroups per controller, which launches rename instead of
+# making a memory cgroup (1 ms): a sandbox's cgroup from the pool holds its limit in
+# the kernel, the pool is topped up, a stop removes it, and a daemon killed with
+# SIGKILL has its pool replaced at the next start, not added to.
+t_cgroup_pool() {
+	[ -d /sys/fs/cgroup/unified ] || skip "not a hybrid host"
+	start_sbxd
+	assert_eq "$(inst_pool | wc -l)" 12 "four per controller (memory, cpu, pids)"
+	local id pid mem
+	id=$("$SBX" create --image base --memory 80M --pids 21) || fail create
+	pid=$(jget "$(curl -s --unix-socket "$SBX_SOCKET" "http://x/v1/sandboxes/$id")" 'j["pid"]')
+	mem=$(cgroup_of "$pid" /sys/fs/cgroup/memory ":memory:")
+	assert_eq "$(basename "$mem")" "$id" "the sandbox's memory cgroup is named by its id"
+	assert_eq "$(cat "$mem/memory.limit_in_bytes")" $((80 << 20)) "its memory limit"
+	assert_eq "$(cat "$(cgroup_of "$pid" /sys/fs/cgroup/pids ":pids:")/pids.max")" 21 "pids.max"
+	for _ in $(seq 100); do [ "$(inst_pool | wc -l)" = 12 ] && break; sleep 0.05; done
+	assert_eq "$(inst_pool | wc -l)" 12 "the pool topped up"
+	kill_sbxd
+	start_sbxd
+	assert_eq "$(inst_pool | wc -l)" 12 "a killed daemon's pool replaced, not added to"
+	stop_sbxd
+	assert_eq "$(inst_pool | wc -l)" 0 "a stopped daemon leaves no pool"
+}
+
 t_unified_backend() {
 	# A private mount namespace where /sys/fs/cgroup is the cgroup2 hierarchy: sbx sees a
 	# pure v2 host. Here it has no controllers, so limits must be refused clearly: the
