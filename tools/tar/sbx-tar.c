@@ -37,6 +37,7 @@
 #define NAME_MAX_TAR 100
 #define MAX_ENTRIES 200000
 #define MAX_DEPTH 64
+#define MAX_IN_MEMORY (64ll << 20)
 
 static const char *const real_tars[] = { "/usr/bin/tar", "/bin/tar" };
 
@@ -200,14 +201,23 @@ static bool collect(int dfd, const char *prefix, dev_t dev, int depth)
 			close(fd);
 		return false;
 	}
-	for (struct dirent *e; ok && (e = readdir(d));) {
+	for (;;) {
+		errno = 0;
+		struct dirent *e = ok ? readdir(d) : NULL;
+		if (!e) {
+			ok = ok && errno == 0; /* a failed read is not the end */
+			break;
+		}
 		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
 			continue;
 		struct entry *en = entry_add();
 		bool dir;
 		if (list.n > MAX_ENTRIES ||
 		    fstatat(dfd, e->d_name, &en->st, AT_SYMLINK_NOFOLLOW) < 0 ||
-		    !fits_ustar(&en->st)) {
+		    !fits_ustar(&en->st) || en->st.st_dev != dev ||
+		    (!S_ISDIR(en->st.st_mode) && en->st.st_nlink != 1)) {
+			/* Another file system's entry (--one-file-system), a hard link
+			 * (--check-links): GNU tar's. */
 			ok = false;
 			break;
 		}
@@ -218,12 +228,11 @@ static bool collect(int dfd, const char *prefix, dev_t dev, int depth)
 			break;
 		}
 		if (dir) {
-			/* --one-file-system: another file system's directory is GNU tar's. */
 			int sub = openat(dfd, e->d_name,
 					 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 			char name[NAME_MAX_TAR + 1];
 			snprintf(name, sizeof(name), "%s", en->name);
-			ok = en->st.st_dev == dev && sub >= 0 && collect(sub, name, dev, depth + 1);
+			ok = sub >= 0 && collect(sub, name, dev, depth + 1);
 			if (sub >= 0)
 				close(sub);
 		} else if (S_ISLNK(en->st.st_mode)) {
@@ -232,9 +241,8 @@ static bool collect(int dfd, const char *prefix, dev_t dev, int depth)
 			if (ok)
 				en->link[n] = '\0';
 		} else {
-			/* Hard links and sparse files (fewer blocks than bytes) are GNU tar's:
-			 * --check-links and --sparse. */
-			ok = S_ISREG(en->st.st_mode) && en->st.st_nlink == 1 &&
+			/* Sparse files (fewer blocks than bytes) are GNU tar's: --sparse. */
+			ok = S_ISREG(en->st.st_mode) &&
 			     (uint64_t)en->st.st_blocks * 512 >= (uint64_t)en->st.st_size;
 		}
 	}
@@ -591,8 +599,11 @@ static int do_extract(char **argv, const char *dir)
 	size_t n, len;
 
 	/* Restores run as root: anything else is GNU tar's (it would keep the owner). */
+	/* Unpacked from memory (the image mapped, the tar in a buffer): a large one goes to
+	 * GNU tar, which streams, so a restore does not hold its tmpfs twice against the
+	 * sandbox's memory limit. */
 	if (geteuid() != 0 || fstat(0, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size < 18 ||
-	    st.st_size > (1ll << 32))
+	    st.st_size > MAX_IN_MEMORY)
 		hand_over(argv);
 	void *img = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, 0, 0);
 	if (img == MAP_FAILED)
