@@ -11,7 +11,6 @@
 #include <linux/sched.h>
 #include <limits.h>
 #include <poll.h>
-#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -197,33 +196,32 @@ static const char *bin_name(const char *bin)
 }
 
 /* The tar CRIU runs for a sandbox's tmpfs mounts: sbx-tar (tools/tar), found beside
- * this program and copied once per process into the runtime tmpfs, where CRIU's
- * unprivileged side can execute it; NULL leaves the system's tar to CRIU's PATH. */
-static pthread_once_t tar_once = PTHREAD_ONCE_INIT;
-static char *tar_dir;
-
-static void tar_find(void)
+ * this program, in its copy in the runtime tmpfs (where CRIU's unprivileged side can
+ * execute it; made again if another build pruned it); NULL leaves the system's tar to
+ * CRIU's PATH. */
+static char *tar_dir(void)
 {
-	char exe[PATH_MAX], path[PATH_MAX + 16];
+	char exe[PATH_MAX], path[PATH_MAX + 16], *dir = NULL;
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 
 	if (n <= 0)
-		return;
+		return NULL;
 	exe[n] = '\0';
 	char *slash = strrchr(exe, '/');
 	if (!slash)
-		return;
+		return NULL;
 	*slash = '\0';
 	snprintf(path, sizeof(path), "%s/sbx-tar", exe);
-	if (access(path, X_OK) < 0 || rootfs_runtime_tar(path, &tar_dir) < 0)
-		tar_dir = NULL;
+	if (access(path, X_OK) < 0 || rootfs_runtime_tar(path, &dir) < 0)
+		return NULL;
+	return dir;
 }
 
 /* Everything the child needs, made before the fork: it runs async-signal-safe. */
 struct criu_child {
 	char **argv, **envp;
-	char path_env[PATH_MAX + 64]; /* PATH=<tar_dir>:... */
-	int high[CRIU_MAX_FDS];	      /* run->fds, duplicated above the ones they are moved to */
+	char *path_env;		/* PATH=<tar_dir>:..., or NULL */
+	int high[CRIU_MAX_FDS]; /* run->fds, duplicated above the ones they are moved to */
 	int out_fd;
 	char v1_procs[_CG_V1_MAX][4200]; /* hybrid: the v1 cgroup.procs files it joins */
 };
@@ -233,6 +231,7 @@ static int child_prepare(const struct criu_run *run, struct criu_child *c)
 	size_t argc = 0;
 
 	c->out_fd = -1;
+	c->path_env = NULL;
 	for (unsigned i = 0; i < run->nfds; i++)
 		c->high[i] = -1;
 	while (run->argv[argc])
@@ -250,15 +249,17 @@ static int child_prepare(const struct criu_run *run, struct criu_child *c)
 	c->envp = calloc(envc + 3, sizeof(char *));
 	if (!c->envp)
 		return -ENOMEM;
-	pthread_once(&tar_once, tar_find);
+	_cleanup_free_ char *tar = tar_dir();
 	const char *path = getenv("PATH");
-	snprintf(c->path_env, sizeof(c->path_env), "PATH=%s:%s", tar_dir ? tar_dir : "",
-		 path ? path : "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+	if (!path || !path[0])
+		path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+	if (tar && asprintf(&c->path_env, "PATH=%s:%s", tar, path) < 0)
+		c->path_env = NULL;
 	size_t k = 0;
-	if (tar_dir)
+	if (c->path_env)
 		c->envp[k++] = c->path_env;
 	for (size_t i = 0; i < envc; i++)
-		if (!tar_dir || strncmp(environ[i], "PATH=", 5))
+		if (!c->path_env || strncmp(environ[i], "PATH=", 5))
 			c->envp[k++] = environ[i];
 	c->envp[k] = (char *)run->env_add;
 	for (unsigned i = 0; i < run->nfds; i++)
@@ -365,7 +366,7 @@ static int child_reap(const struct criu_run *run, int pidfd, const char *log_pat
 
 int criu_exec(const struct criu_run *run, const char *log_path, char **ret_err)
 {
-	struct criu_child c;
+	struct criu_child c = { 0 };
 	int pidfd = -1, r;
 
 	*ret_err = NULL;
@@ -400,6 +401,7 @@ out:
 		close(pidfd);
 	free(c.argv);
 	free(c.envp);
+	free(c.path_env);
 	return r;
 }
 
