@@ -257,22 +257,12 @@ static int start_host(void)
 	if (geteuid() != 0)
 		return die("must run as root (it creates namespaces and cgroups)");
 	/* Room for every connection of every pool and every sandbox's descriptors (about
-	 * seven each: thousands of sandboxes pass a host's usual hard limit); their own soft
-	 * limit is set apart, at launch. Root may raise the hard limit to fs.nr_open. */
+	 * seven each: the hard limit sbxd is given bounds how many sandboxes it holds); their
+	 * own soft limit is set apart, at launch. */
 	struct rlimit nofile;
-	unsigned long nr_open = 0;
-	FILE *f = fopen("/proc/sys/fs/nr_open", "re");
-	if (f && fscanf(f, "%lu", &nr_open) != 1)
-		nr_open = 0;
-	if (f)
-		fclose(f);
-	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0) {
-		rlim_t want = nr_open > nofile.rlim_max ? (rlim_t)nr_open : nofile.rlim_max;
-		struct rlimit raised = { want, want };
-		if (nofile.rlim_cur < want && setrlimit(RLIMIT_NOFILE, &raised) < 0) {
-			nofile.rlim_cur = nofile.rlim_max;
-			(void)setrlimit(RLIMIT_NOFILE, &nofile);
-		}
+	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+		nofile.rlim_cur = nofile.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &nofile);
 	}
 	if (!D.opt.images_dir && !(D.opt.images_dir = image_beside_exe("images")))
 		return die("cannot locate the images directory");
@@ -284,9 +274,9 @@ static int start_host(void)
 	free(init_copy);
 	if (r < 0)
 		return die("%s: %s", ROOTFS_RUNTIME_DIR, strerror(-r));
-	/* Each launch copies a mount namespace: without the layers of the sandboxes already
-	 * running, its cost stays that of a host with none. */
-	r = sandbox_mntns_template("/run/sbx/");
+	/* Each launch copies a mount namespace: a small one of its own, not the host's with
+	 * the layers of the sandboxes already running. */
+	r = sandbox_mntns_template();
 	if (r < 0)
 		logmsg(1, "mount namespace template: %s; each launch copies every sandbox's mounts",
 		       strerror(-r));

@@ -32,7 +32,6 @@
 #include "macro.h"
 #include "nsutil.h"
 #include "rootfs.h"
-#include "text.h"
 
 #ifndef P_PIDFD
 #define P_PIDFD 3
@@ -390,7 +389,7 @@ int sandbox_start(const struct sandbox_spec *spec, const char *init_path, struct
 	struct child_plan plan = {
 		.sync_fd = -1, .log_fd = -1, .status_fd = -1, .stdio = { -1, -1, -1 }
 	};
-	_cleanup_close_ int parent_fd = -1, child_fd = -1, own_mntns = -1;
+	_cleanup_close_ int parent_fd = -1, child_fd = -1, own_mntns = -1, own_cwd = -1;
 	_cleanup_free_ char *init = NULL;
 	struct rootfs_mounts mounts = ROOTFS_MOUNTS_INIT;
 	struct child_report rep;
@@ -467,13 +466,16 @@ int sandbox_start(const struct sandbox_spec *spec, const char *init_path, struct
 	 * root and cwd), and the launcher's again right after. */
 	if (spec->mntns_fd > 2 &&
 	    ((own_mntns = open("/proc/thread-self/ns/mnt", O_RDONLY | O_CLOEXEC)) < 0 ||
-	     unshare(CLONE_FS) < 0 || setns(spec->mntns_fd, CLONE_NEWNS) < 0))
+	     (own_cwd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0 || unshare(CLONE_FS) < 0 ||
+	     setns(spec->mntns_fd, CLONE_NEWNS) < 0))
 		FAIL(STAGE_CLONE, -errno);
 	pid_t pid = (pid_t)syscall(SYS_clone3, &args, sizeof(args));
 	int clone_err = errno;
 	if (pid == 0)
 		child_main(&plan);
-	if (own_mntns >= 0 && setns(own_mntns, CLONE_NEWNS) < 0)
+	/* Back, with its working directory (setns leaves it at the root): relative paths
+	 * mean what they meant. */
+	if (own_mntns >= 0 && (setns(own_mntns, CLONE_NEWNS) < 0 || fchdir(own_cwd) < 0))
 		abort(); /* this thread would resolve every later path in the template */
 	if (pid < 0)
 		FAIL(STAGE_CLONE, -clone_err);
@@ -750,67 +752,54 @@ int sandbox_attach(const char *id, pid_t pid, struct cgroup *cg, struct sandbox 
 	return 0;
 }
 
-static int by_length_desc(const void *a, const void *b)
+int sandbox_mntns_template(void)
 {
-	size_t la = strlen(*(char *const *)a), lb = strlen(*(char *const *)b);
-	return la < lb ? 1 : la > lb ? -1 : 0;
-}
-
-int sandbox_mntns_template(const char *prefix)
-{
-	_cleanup_free_ char *line = NULL;
-	char **under = NULL, c, path[64];
-	size_t n = 0, cap = 0, len = 0;
 	int ready[2], r = 0;
+	char c, path[64], scratch[256];
 
-	/* The mount points under @prefix, deepest first, listed here: the child makes only
-	 * system calls (sbxd has threads; one may hold the allocator's lock at the fork). */
-	FILE *f = fopen("/proc/self/mountinfo", "re");
-	if (!f)
+	/* The scratch directory, where a child attaches its root, under the template's. */
+	if ((size_t)snprintf(scratch, sizeof(scratch), "/tmp%s", instance_scratch_dir()) >=
+	    sizeof(scratch))
+		return -ENAMETOOLONG;
+	if (pipe2(ready, O_CLOEXEC) < 0)
 		return -errno;
-	while (r == 0 && getline(&line, &len, f) > 0) {
-		char *field[64];
-		size_t dash, nf = text_mountinfo_fields(line, field, ARRAY_SIZE(field), &dash);
-		if (nf < 5 || strncmp(field[4], prefix, strlen(prefix)))
-			continue;
-		if (n == cap) {
-			char **v = realloc(under, (cap = cap ? 2 * cap : 64) * sizeof(*v));
-			if (!v) {
-				r = -ENOMEM;
-				break;
-			}
-			under = v;
-		}
-		if (!(under[n++] = strdup(field[4])))
-			r = -ENOMEM;
-	}
-	fclose(f);
-	if (r == 0 && n)
-		qsort(under, n, sizeof(*under), by_length_desc);
-	if (r == 0 && pipe2(ready, O_CLOEXEC) < 0)
-		r = -errno;
-	pid_t pid = r < 0 ? -1 : fork();
-	if (r == 0 && pid < 0) {
+	pid_t pid = fork();
+	if (pid < 0) {
 		r = -errno;
 		close(ready[0]);
 		close(ready[1]);
+		return r;
 	}
 	if (pid == 0) {
-		/* The copy, private (the host's later mounts stay out), without those. */
+		/* System calls only (sbxd has threads; one may hold the allocator's lock at the
+		 * fork). A private copy, then a root of its own on a small tmpfs (over /tmp,
+		 * in the copy) with the host's /proc and /dev bound in (not what is mounted
+		 * under them) and the scratch directory made, and the copy of the host's tree
+		 * detached: nothing else of it is kept alive. */
 		if (unshare(CLONE_NEWNS) < 0 ||
-		    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+		    mount("sbx-template", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+			  "size=16k,mode=0755") < 0 ||
+		    mkdir("/tmp/proc", 0555) < 0 || mkdir("/tmp/dev", 0755) < 0 ||
+		    mkdir("/tmp/old", 0700) < 0)
 			_exit(1);
-		for (size_t i = 0; i < n; i++)
-			(void)umount2(under[i], MNT_DETACH);
+		for (char *p = scratch + 5; (p = strchr(p, '/')); p++) {
+			*p = '\0';
+			if (mkdir(scratch, 0755) < 0 && errno != EEXIST)
+				_exit(1);
+			*p = '/';
+		}
+		if (mkdir(scratch, 0755) < 0)
+			_exit(1);
+		if (mount("/proc", "/tmp/proc", NULL, MS_BIND, NULL) < 0 ||
+		    mount("/dev", "/tmp/dev", NULL, MS_BIND, NULL) < 0 ||
+		    syscall(SYS_pivot_root, "/tmp", "/tmp/old") < 0 || chdir("/") < 0 ||
+		    umount2("/old", MNT_DETACH) < 0 || rmdir("/old") < 0)
+			_exit(1);
 		(void)!write(ready[1], "1", 1);
 		pause();
 		_exit(0);
 	}
-	for (size_t i = 0; i < n; i++)
-		free(under[i]);
-	free(under);
-	if (r < 0)
-		return r;
 	close(ready[1]);
 	if (read(ready[0], &c, 1) != 1)
 		r = -ECHILD;

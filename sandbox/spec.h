@@ -142,9 +142,8 @@ struct sandbox_spec {
 	 * and made read-only, when they exist; NULL-terminated, or NULL. */
 	const char *const *masked, *const *readonly;
 	/* A mount namespace (a descriptor, > 2) the sandbox's is copied from instead of the
-	 * launcher's: one without the host's per-sandbox mounts (sandbox_mntns_template), so
-	 * that a launch does not copy one mount per sandbox already running; 0: the
-	 * launcher's. */
+	 * launcher's (sandbox_mntns_template), so that a launch does not copy the host's
+	 * mounts, one per sandbox already running in a daemon's; 0: the launcher's. */
 	int mntns_fd;
 };
 
