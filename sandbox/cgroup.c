@@ -372,7 +372,8 @@ static struct {
 	pthread_mutex_t lock;
 	_Atomic unsigned want; /* 0: no pool (a one-shot launcher) */
 	char *parent[_CG_V1_MAX];
-	unsigned n[_CG_V1_MAX], seq;
+	unsigned n[_CG_V1_MAX];
+	_Atomic unsigned seq;
 	char names[_CG_V1_MAX][POOL_MAX][24];
 } pool = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
@@ -395,14 +396,17 @@ static int pool_take(int c, const char *parent, const char *path)
 	int r = -ENOENT;
 
 	pthread_mutex_lock(&pool.lock);
-	while (r < 0 && pool.n[c] > 0 && pool.parent[c] && !strcmp(pool.parent[c], parent)) {
-		snprintf(from, sizeof(from), "%s/%s", parent, pool.names[c][--pool.n[c]]);
+	/* An entry gone (removed by hand) is passed over; any other failure (the name taken)
+	 * leaves the pool as it is. Its time is made now first, as far as a sweep of stale
+	 * cgroups can tell (it spares young ones). */
+	while (r == -ENOENT && pool.n[c] > 0 && pool.parent[c] && !strcmp(pool.parent[c], parent)) {
+		snprintf(from, sizeof(from), "%s/%s", parent, pool.names[c][pool.n[c] - 1]);
+		(void)utimensat(AT_FDCWD, from, NULL, 0);
 		r = rename(from, path) < 0 ? -errno : 0;
+		if (r == 0 || r == -ENOENT)
+			pool.n[c]--;
 	}
 	pthread_mutex_unlock(&pool.lock);
-	/* Made now, as far as a sweep of stale cgroups can tell (it spares young ones). */
-	if (r == 0)
-		(void)utimensat(AT_FDCWD, path, NULL, 0);
 	return r;
 }
 
@@ -423,20 +427,36 @@ int cgroup_pool_fill(void)
 			continue;
 		pthread_mutex_lock(&pool.lock);
 		if (!pool.parent[c] || strcmp(pool.parent[c], parent)) {
+			/* This process moved: its pool under the old parent goes. */
+			for (unsigned i = 0; pool.parent[c] && i < pool.n[c]; i++) {
+				snprintf(path, sizeof(path), "%s/%s", pool.parent[c],
+					 pool.names[c][i]);
+				(void)rmdir(path);
+			}
 			free(pool.parent[c]);
 			pool.parent[c] = strdup(parent);
 			pool.n[c] = 0;
 		}
-		while (pool.parent[c] && pool.n[c] < pool.want) {
+		unsigned need = pool.parent[c] && pool.n[c] < pool.want ? pool.want - pool.n[c] : 0;
+		pthread_mutex_unlock(&pool.lock);
+		/* Made outside the lock (a memory cgroup takes a millisecond or more), then
+		 * published; a launch meanwhile takes what there is. */
+		for (unsigned i = 0; i < need; i++) {
 			char name[24];
-			snprintf(name, sizeof(name), ".pool-%u-%u", (unsigned)getpid(), pool.seq++);
+			snprintf(name, sizeof(name), ".pool-%u-%u", (unsigned)getpid(),
+				 atomic_fetch_add(&pool.seq, 1));
 			snprintf(path, sizeof(path), "%s/%s", parent, name);
-			/* Under the lock: a fill of a few cgroups, off any launch's path. */
 			if (mkdir(path, 0755) < 0)
 				break;
-			memcpy(pool.names[c][pool.n[c]++], name, sizeof(name));
+			pthread_mutex_lock(&pool.lock);
+			bool kept = pool.parent[c] && !strcmp(pool.parent[c], parent) &&
+				    pool.n[c] < POOL_MAX;
+			if (kept)
+				memcpy(pool.names[c][pool.n[c]++], name, sizeof(name));
+			pthread_mutex_unlock(&pool.lock);
+			if (!kept)
+				(void)rmdir(path);
 		}
-		pthread_mutex_unlock(&pool.lock);
 	}
 	return 0;
 }
