@@ -34,7 +34,11 @@ import time
 
 B, ROUNDS, CK_ROUNDS, MEM_N, TMP, SOCK = (sys.argv[1], int(sys.argv[2]), int(sys.argv[3]),
                                           int(sys.argv[4]), sys.argv[5], sys.argv[6])
-ROOTFS = os.path.realpath(os.path.join(B, "images/base/rootfs"))
+IMAGE_ROOT = os.path.realpath(os.path.join(B, "images/base/rootfs"))
+# The peers run on a copy of it: runc and crun make the mount points their spec lists
+# (/sys) in the root they are given, and the image must stay as built.
+ROOTFS = os.path.join(TMP, "rootfs")
+subprocess.run(["cp", "-a", IMAGE_ROOT, ROOTFS], check=True)
 SBX = os.path.join(B, "sbx")
 RUNC = {"runc": "/usr/bin/runc", "crun": "/usr/bin/crun"}
 
