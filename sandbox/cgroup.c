@@ -410,16 +410,24 @@ static int pool_take(int c, const char *parent, const char *path)
 	return r;
 }
 
+/* This process's cgroups (/proc/self/cgroup) into @self on a hybrid host: 1; 0 on
+ * another (no pool there), or -errno. */
+static int pool_self(char *self, size_t size)
+{
+	enum cgroup_mode mode;
+
+	if (cgroup_detect(&mode) < 0 || mode != CGROUP_HYBRID)
+		return 0;
+	int r = read_file("/proc/self", "cgroup", self, size);
+	return r < 0 ? r : 1;
+}
+
 int cgroup_pool_fill(void)
 {
 	char self[4096] = "", path[4200];
-	enum cgroup_mode mode;
-	int r;
+	int r = pool.want ? pool_self(self, sizeof(self)) : 0;
 
-	if (!pool.want || cgroup_detect(&mode) < 0 || mode != CGROUP_HYBRID)
-		return 0;
-	r = read_file("/proc/self", "cgroup", self, sizeof(self));
-	if (r < 0)
+	if (r <= 0)
 		return r;
 	for (int c = 0; c < CG_V1_CPUACCT; c++) {
 		_cleanup_free_ char *parent = pool_parent(self, c);
@@ -464,14 +472,10 @@ int cgroup_pool_fill(void)
 int cgroup_pool_enable(unsigned size)
 {
 	char self[4096] = "";
-	enum cgroup_mode mode;
-	int r;
 
 	pool.want = size < POOL_MAX ? size : POOL_MAX;
-	if (cgroup_detect(&mode) < 0 || mode != CGROUP_HYBRID)
-		return 0;
-	r = read_file("/proc/self", "cgroup", self, sizeof(self));
-	if (r < 0)
+	int r = pool_self(self, sizeof(self));
+	if (r <= 0)
 		return r;
 	/* An earlier daemon's pool (this instance's parents are its alone). */
 	for (int c = 0; c < CG_V1_CPUACCT; c++) {
