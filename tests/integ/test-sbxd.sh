@@ -536,11 +536,20 @@ err" "everything, in order, until the end"
 # The tests run as an instance of their own: another sbxd serving on the host (an instance
 # named apart, as a production one is by default) keeps its sandbox, cgroups, layer and
 # counters through test cases that start, sweep, kill and stop their own daemons.
+# The other sbxd of instances_apart, stopped (its sandboxes with it) when the case fails.
+OTHER_SBXD=
+case_cleanup() {
+	[ -n "$OTHER_SBXD" ] || return 0
+	kill -TERM "$OTHER_SBXD" 2>/dev/null
+	wait "$OTHER_SBXD" 2>/dev/null
+}
+
 t_instances_apart() {
 	local other=apart$$ osock=$TMPD/other.sock opid id cg u0= u1
 	SBX_INSTANCE=$other "$B/sbxd" --no-net --socket "$osock" --state-dir "$TMPD/other" --kill-on-exit \
 		>>"$TMPD/other.log" 2>&1 &
 	opid=$!
+	OTHER_SBXD=$opid
 	for _ in $(seq 200); do [ -S "$osock" ] && break; sleep 0.02; done
 	id=$(SBX_SOCKET=$osock "$SBX" create --image base -- sh -c 'while :; do sleep 0.01; done') ||
 		fail "the other sbxd: $(cat "$TMPD/other.log")"
@@ -569,6 +578,7 @@ assert b["cpu_ns"] > a["cpu_ns"], "cpu"
 PY
 	SBX_SOCKET=$osock "$SBX" rm "$id" >/dev/null
 	kill -TERM "$opid"
+	OTHER_SBXD=
 	wait "$opid" || fail "the other sbxd exited with $?"
 	rm -rf "/sys/fs/bpf/sbx-$other" "/run/sbx/instance/$other"
 	find /sys/fs/cgroup -maxdepth 6 -type d -name "sbx-$other" -exec rmdir {} + 2>/dev/null
