@@ -122,6 +122,20 @@ static int own_path(const char *self, const char *ctl, char **ret)
 	return -ENOENT;
 }
 
+/* The v1 cgroup under which this process makes sandbox cgroups of controller @c, for
+ * @self (/proc/self/cgroup's text), in *ret (malloc'd). */
+static int v1_parent(const char *self, int c, char **ret)
+{
+	_cleanup_free_ char *own = NULL;
+	int r = own_path(self, v1_names[c], &own);
+
+	if (r < 0)
+		return r;
+	return asprintf(ret, CG_ROOT "/%s%s/%s", v1_names[c], own, instance_cgroup_parent()) < 0
+		       ? -ENOMEM
+		       : 0;
+}
+
 static int v1_apply(enum cgroup_v1_ctl ctl, const char *dir, const struct sandbox_limits *lim)
 {
 	char buf[64];
@@ -377,18 +391,6 @@ static struct {
 	char names[_CG_V1_MAX][POOL_MAX][24];
 } pool = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
-/* The v1 parent of this process's sandboxes for @c (malloc'd), or NULL. */
-static char *pool_parent(const char *self, int c)
-{
-	_cleanup_free_ char *own = NULL;
-	char *parent = NULL;
-
-	if (own_path(self, v1_names[c], &own) < 0 ||
-	    asprintf(&parent, CG_ROOT "/%s%s/%s", v1_names[c], own, instance_cgroup_parent()) < 0)
-		return NULL;
-	return parent;
-}
-
 /* Takes a pooled cgroup of @c under @parent as @path: 0, or -errno (make one). */
 static int pool_take(int c, const char *parent, const char *path)
 {
@@ -430,8 +432,8 @@ int cgroup_pool_fill(void)
 	if (r <= 0)
 		return r;
 	for (int c = 0; c < CG_V1_CPUACCT; c++) {
-		_cleanup_free_ char *parent = pool_parent(self, c);
-		if (!parent || mkdir_p(parent) < 0)
+		_cleanup_free_ char *parent = NULL;
+		if (v1_parent(self, c, &parent) < 0 || mkdir_p(parent) < 0)
 			continue;
 		pthread_mutex_lock(&pool.lock);
 		if (!pool.parent[c] || strcmp(pool.parent[c], parent)) {
@@ -479,8 +481,8 @@ int cgroup_pool_enable(unsigned size)
 		return r;
 	/* An earlier daemon's pool (this instance's parents are its alone). */
 	for (int c = 0; c < CG_V1_CPUACCT; c++) {
-		_cleanup_free_ char *parent = pool_parent(self, c);
-		DIR *d = parent ? opendir(parent) : NULL;
+		_cleanup_free_ char *parent = NULL;
+		DIR *d = v1_parent(self, c, &parent) < 0 ? NULL : opendir(parent);
 		for (struct dirent *e; d && (e = readdir(d));)
 			if (!strncmp(e->d_name, ".pool-", 6))
 				(void)unlinkat(dirfd(d), e->d_name, AT_REMOVEDIR);
@@ -539,17 +541,12 @@ int cgroup_create_as(const char *id, const struct sandbox_limits *lim, const cha
 	if (r < 0)
 		goto fail;
 	for (int c = 0; cg->mode == CGROUP_HYBRID && c < _CG_V1_MAX; c++) {
-		_cleanup_free_ char *own = NULL, *parent = NULL;
+		_cleanup_free_ char *parent = NULL;
 		if (!v1_needed(c, lim))
 			continue;
-		r = own_path(self, v1_names[c], &own);
+		r = v1_parent(self, c, &parent);
 		if (r < 0)
 			goto fail;
-		if (asprintf(&parent, CG_ROOT "/%s%s/%s", v1_names[c], own,
-			     instance_cgroup_parent()) < 0) {
-			r = -ENOMEM;
-			goto fail;
-		}
 		r = mkdir_p(parent);
 		if (r < 0)
 			goto fail;
@@ -615,10 +612,8 @@ int cgroup_reclaim(const char *id)
 		return -ENOMEM;
 	found = access(v2, F_OK) == 0;
 	for (int c = 0; mode == CGROUP_HYBRID && c < _CG_V1_MAX; c++) {
-		_cleanup_free_ char *own = NULL;
-		if (own_path(self, v1_names[c], &own) < 0 ||
-		    asprintf(&v1[c], CG_ROOT "/%s%s/%s/%s", v1_names[c], own,
-			     instance_cgroup_parent(), id) < 0) {
+		_cleanup_free_ char *v1p = NULL;
+		if (v1_parent(self, c, &v1p) < 0 || asprintf(&v1[c], "%s/%s", v1p, id) < 0) {
 			v1[c] = NULL;
 			continue;
 		}
