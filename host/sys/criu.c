@@ -9,7 +9,6 @@
 #include <inttypes.h>
 #include <linux/mount.h>
 #include <linux/sched.h>
-#include <limits.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -24,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../../sandbox/image.h"
 #include "../../sandbox/macro.h"
 #include "../../sandbox/rootfs.h"
 #include "../../sandbox/sandbox.h"
@@ -201,18 +201,10 @@ static const char *bin_name(const char *bin)
  * CRIU's PATH. */
 static char *tar_dir(void)
 {
-	char exe[PATH_MAX], path[PATH_MAX + 16], *dir = NULL;
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	_cleanup_free_ char *path = image_beside_exe("sbx-tar");
+	char *dir = NULL;
 
-	if (n <= 0)
-		return NULL;
-	exe[n] = '\0';
-	char *slash = strrchr(exe, '/');
-	if (!slash)
-		return NULL;
-	*slash = '\0';
-	snprintf(path, sizeof(path), "%s/sbx-tar", exe);
-	if (access(path, X_OK) < 0 || rootfs_runtime_tar(path, &dir) < 0)
+	if (!path || access(path, X_OK) < 0 || rootfs_runtime_tar(path, &dir) < 0)
 		return NULL;
 	return dir;
 }
