@@ -14,7 +14,6 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdatomic.h>
-#include <stdlib.h>
 #include <sys/mount.h>
 #include <string.h>
 #include <sys/capability.h>
