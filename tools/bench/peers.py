@@ -173,28 +173,25 @@ def rows(name, peers, fn, samples, rounds=ROUNDS):
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
+def descendants(pid):
+    try:
+        kids = open(f"/proc/{pid}/task/{pid}/children").read().split()
+    except OSError:
+        return
+    for k in map(int, kids):
+        yield k
+        yield from descendants(k)
+
+
 def dd_ready(pid):
     """True once a dd among @pid's descendants holds its whole 256 MiB buffer."""
-    kids = {}
-    for e in os.listdir("/proc"):
-        if e.isdigit():
-            try:
-                st = open(f"/proc/{e}/stat").read()
-            except OSError:
-                continue
-            fields = st[st.rindex(")") + 2:].split()
-            kids.setdefault(int(fields[1]), []).append((int(e), st[st.index("(") + 1:st.rindex(")")]))
-    todo = [pid]
-    while todo:
-        for child, comm in kids.get(todo.pop(), []):
-            if comm == "dd":
-                try:
-                    rss = int(open(f"/proc/{child}/statm").read().split()[1]) * PAGE
-                except OSError:
-                    continue
-                if rss >= 256 << 20:
-                    return True
-            todo.append(child)
+    for p in descendants(pid):
+        try:
+            if (open(f"/proc/{p}/comm").read().strip() == "dd" and
+                    int(open(f"/proc/{p}/statm").read().split()[1]) * PAGE >= 256 << 20):
+                return True
+        except OSError:
+            pass
     return False
 
 
