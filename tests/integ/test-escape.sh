@@ -106,6 +106,8 @@ grep -c "" /proc/self/mountinfo >/dev/null; echo done')
 	assert_not_contains "$out" "$(cd "$B/.." && pwd)" "the source tree in mountinfo"
 	assert_not_contains "$out" "$TMPD" "the state directory in mountinfo"
 	assert_not_contains "$out" "/run/sbx" "/run/sbx in mountinfo"
+	# Nor the namespace sbxd's launches are copied from (its tmpfs root is detached).
+	assert_not_contains "$out" "sbx-template" "the launch template in mountinfo"
 	run_sbx run --writable-size 8M -- cat /proc/self/mountinfo
 	assert_not_contains "$OUT" "$(cd "$B/.." && pwd)" "sbx run: the source tree in mountinfo"
 	assert_not_contains "$OUT" "/run/sbx" "sbx run: /run/sbx in mountinfo"
