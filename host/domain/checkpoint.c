@@ -55,6 +55,7 @@ struct ckpt {
 	char sid[16];
 	/* inputs, copied for the worker */
 	pid_t pid;
+	int pidfd; /* the sandbox's (its own; criu dumps inside its network namespace) */
 	const struct cgroup *cg; /* b->sb's: the sandbox is not torn down while this runs */
 	bool internet;		 /* net "internet": its own links, reset at the dump */
 	bool resolv;		 /* sbxd's resolv.conf bound in */
@@ -256,9 +257,16 @@ static int ckpt_criu(struct ckpt *k, struct dump_ctx *c)
 					      .run_dir = criu_cache_dir,
 					      .argv = (const char *const *)c->argv,
 					      .out_path = c->out,
+					      .net_pidfd = k->pidfd,
 					      .timeout_ns = CRIU_TIMEOUT_NS },
 			  c->log, &err);
 	strv_clear(c->argv, c->n);
+	char images[4200];
+	snprintf(images, sizeof(images), "%s/images", k->tmp);
+	if (r == 0 && (r = criu_inventory_own_netns(images)) < 0) {
+		ckpt_fail(k, r, "criu dump: its inventory: %s", strerror(-r));
+		return k->r;
+	}
 	if (r < 0) {
 		ckpt_fail(k, r, "criu dump: %s", err ? err : strerror(-r));
 		free(err);
@@ -503,6 +511,7 @@ static int ckpt_start(struct reply *rp, struct box *b, bool leave_running, unsig
 	k->leave_running = leave_running;
 	k->fork_count = fork_count;
 	k->pid = b->sb->pid;
+	k->pidfd = b->sb->pidfd;
 	k->cg = b->sb->cg;
 	k->internet = b->req.net == NET_INTERNET;
 	k->image = strdup(b->req.image ? b->req.image : LAUNCH_DEFAULT_IMAGE);

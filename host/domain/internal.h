@@ -60,9 +60,10 @@ int net_policy_replace(int idx, const struct net_policy *old, const struct net_p
  * they were bound to, "A,B,..." in @ret_addrs (a restore lends them to lo). */
 #define NET_RESTORE_ADDRS 8
 int net_reset_outside(pid_t pid, char *ret_addrs, size_t size);
-/* A restored sandbox's namespace as a launch makes it again: what sbx-init set up for
- * CRIU's restore of its sockets bound to @old_addrs ("A,B,...", or NULL: none) undone. */
-int net_restored(pid_t pid, const char *old_addrs);
+/* A restored sandbox's namespace as a launch makes it again: lo put up (@lo_up: CRIU ran
+ * no action script to do it), what sbx-init set up for CRIU's restore of its sockets
+ * bound to @old_addrs ("A,B,...", or NULL: none) undone. */
+int net_restored(pid_t pid, const char *old_addrs, bool lo_up);
 /* Pair @idx's resolv.conf (naming its gateway, where sbxd answers), in @buf. */
 const char *net_resolv_conf(int idx, char buf[static 256]);
 /* Connections refused to pair @idx so far. */

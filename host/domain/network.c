@@ -983,10 +983,18 @@ static int restore_undo(int idx, uint64_t arg)
 	return r;
 }
 
-int net_restored(pid_t pid, const char *old_addrs)
+static int lo_up_inside(int idx, uint64_t arg)
 {
-	if (!old_addrs || !*old_addrs)
-		return 0;
+	(void)idx;
+	(void)arg;
+	return nsutil_lo_up();
+}
+
+int net_restored(pid_t pid, const char *old_addrs, bool lo_up)
+{
+	int r = lo_up ? net_in_pid(pid, lo_up_inside, 0, 0) : 0;
+	if (r < 0 || !old_addrs || !*old_addrs)
+		return r;
 	return net_in_pid(pid, restore_undo, 0, (uint64_t)(uintptr_t)old_addrs);
 }
 

@@ -108,6 +108,9 @@ struct restore_ctx {
 	uid_t from, base; /* the snapshot's sandbox's ids, the new one's (0: none yet) */
 	int userns;
 	char *init;
+	/* Its sockets' restore needs lo up early: CRIU's action script (sbx-init) does it.
+	 * Otherwise sbxd does, after the restore, and CRIU runs no script. */
+	bool lo_early;
 	char *argv[256];
 	size_t n;
 	/* The pipes of its kept processes (exec_carried): the restored ends, given to CRIU
@@ -305,7 +308,11 @@ static int restore_argv(struct restore_ctx *c)
 	if (json_is_true(json_object_get(c->s->meta, "resolv")))
 		strvcat(argv, n, max, "--external=mnt[resolv]:%s",
 			c->io->net_idx ? net_resolv_conf(c->io->net_idx, resolv) : "/dev/null");
-	strvcat(argv, n, max, "--action-script=%s", D.opt.init_path);
+	char images[4200];
+	snprintf(images, sizeof(images), "%s/images", c->s->dir);
+	c->lo_early = criu_files_need_net(images);
+	if (c->lo_early)
+		strvcat(argv, n, max, "--action-script=%s", D.opt.init_path);
 	strvcat(argv, n, max, "--inherit-fd=fd[10]:%s",
 		json_string_value(json_object_get(keys, "log")));
 	strvcat(argv, n, max, "--inherit-fd=fd[11]:%s",
@@ -448,10 +455,12 @@ int snap_restore(struct launch_io *io, const struct sandbox_spec *spec, const st
 		r = restore_argv(&c);
 	if (r == 0)
 		r = restore_criu(&c, &pid);
-	/* Before anything of it runs again (it is stopped): what sbx-init set up for the
-	 * restore of its sockets undone, then its own address. */
+	/* Before anything of it runs again (it is stopped): lo up, unless sbx-init put it
+	 * up for the restore of its sockets (then what it set up for them is undone), then
+	 * its own address. */
 	if (r == 0 &&
-	    (r = net_restored(pid, json_string_value(json_object_get(c.s->meta, "addresses")))) < 0)
+	    (r = net_restored(pid, json_string_value(json_object_get(c.s->meta, "addresses")),
+			      !c.lo_early)) < 0)
 		restore_fail(&c, r, "its network namespace: %s", strerror(-r));
 	if (r == 0 && io->net_idx &&
 	    (r = net_attach(io->net_idx, pid, io->req->netp.rate_bits)) < 0)

@@ -293,6 +293,8 @@ static _Noreturn void child_run(const struct criu_run *run, const struct criu_ch
 			_exit(126);
 		close(fd);
 	}
+	if (run->net_pidfd > 0 && setns(run->net_pidfd, CLONE_NEWNET) < 0)
+		_exit(126);
 	/* What CRIU forks sees its own cgroup as the root, as the original did. */
 	if (run->cg && unshare(CLONE_NEWCGROUP) < 0)
 		_exit(126);
@@ -578,4 +580,49 @@ int criu_userns_image(const char *images, uid_t from, uid_t to, const char *out,
 	if (ofd < 0 || write(ofd, buf, (size_t)m) != m)
 		return -errno;
 	return 0;
+}
+
+int criu_inventory_own_netns(const char *images)
+{
+	_cleanup_close_ int dir = open(images, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	uint8_t in[4096], out[4096];
+
+	if (dir < 0)
+		return -errno;
+	_cleanup_close_ int fd = openat(dir, "inventory.img", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	ssize_t n = fd < 0 ? -1 : read(fd, in, sizeof(in));
+	if (n < 0 || n == (ssize_t)sizeof(in))
+		return n < 0 ? -errno : -EFBIG;
+	ssize_t m = criuimg_inventory_own_netns(in, (size_t)n, out, sizeof(out));
+	if (m < 0)
+		return (int)m;
+	_cleanup_close_ int ofd =
+		openat(dir, "inventory.img.new", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (ofd < 0 || write(ofd, out, (size_t)m) != m ||
+	    renameat(dir, "inventory.img.new", dir, "inventory.img") < 0) {
+		int r = ofd < 0 || errno == 0 ? -EIO : -errno;
+		(void)unlinkat(dir, "inventory.img.new", 0);
+		return r;
+	}
+	return 0;
+}
+
+bool criu_files_need_net(const char *images)
+{
+	char path[4200];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/files.img", images);
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > (64 << 20))
+		return true;
+	_cleanup_free_ uint8_t *buf = malloc((size_t)st.st_size + 1);
+	size_t len = 0;
+	ssize_t n = 1;
+	while (buf && len <= (size_t)st.st_size &&
+	       (n = read(fd, buf + len, (size_t)st.st_size + 1 - len)) > 0)
+		len += (size_t)n;
+	if (!buf || n < 0 || len != (size_t)st.st_size)
+		return true;
+	return criuimg_files_need_net(buf, len) != 0;
 }

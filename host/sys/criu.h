@@ -38,12 +38,21 @@ struct criu_run {
 	const char *bind_file, *bind_over;
 	/* "NAME=VALUE" added to its environment (its action scripts see it), or NULL. */
 	const char *env_add;
+	/* A pidfd whose network namespace criu runs in (a dump's: CRIU then neither dumps
+	 * that namespace nor scans the host's sockets), or -1; 0 is taken as -1. */
+	int net_pidfd;
 	int64_t timeout_ns;
 };
 
 /* Runs criu to its end (killed at the deadline: -ETIMEDOUT). -EPROTO: it failed; then
  * *ret_err is one line from its log @log_path (the last error it reported). */
 int criu_exec(const struct criu_run *run, const char *log_path, char **ret_err);
+/* Rewrites the inventory in the images directory @images for a dump that ran inside the
+ * tree's network namespace (criuimg_inventory_own_netns). */
+int criu_inventory_own_netns(const char *images);
+/* Whether the restore of the dump in @images may need its network namespace's loopback
+ * up (criuimg_files_need_net); true also when that cannot be read. */
+bool criu_files_need_net(const char *images);
 /* A figure of --display-stats ("Frozen time: 1234 us") from @path, or -1. */
 int64_t criu_stat(const char *path, const char *name);
 

@@ -143,3 +143,147 @@ ssize_t criuimg_userns_remap(const uint8_t *in, size_t len, uint32_t from, uint3
 	}
 	return (ssize_t)o.len;
 }
+
+/* The end of the value of a field of wire type @wt starting at @p, or NULL. */
+static const uint8_t *value_end(const uint8_t *p, const uint8_t *end, unsigned wt)
+{
+	uint64_t v;
+
+	switch (wt) {
+	case 0:
+		return get_varint(&p, end, &v) < 0 ? NULL : p;
+	case 1:
+		return end - p < 8 ? NULL : p + 8;
+	case 2:
+		return get_varint(&p, end, &v) < 0 || v > (uint64_t)(end - p) ? NULL : p + v;
+	case 5:
+		return end - p < 4 ? NULL : p + 4;
+	default:
+		return NULL;
+	}
+}
+
+/* A TaskKobjIdsEntry with net_ns_id 0: its other fields as they are. */
+static int ids_without_net(const uint8_t *p, const uint8_t *end, struct buf *out)
+{
+	int r;
+	bool net = false;
+
+	while (p < end) {
+		const uint8_t *start = p;
+		uint64_t tag;
+		if ((r = get_varint(&p, end, &tag)) < 0)
+			return r;
+		const uint8_t *next = value_end(p, end, (unsigned)(tag & 7));
+		if (!next)
+			return -EINVAL;
+		if (tag >> 3 == 6) {
+			if ((tag & 7) != 0 || net)
+				return -EINVAL;
+			net = true;
+			r = put_varint(out, tag) < 0 ? -ENOSPC : put_varint(out, 0);
+		} else {
+			r = put(out, start, (size_t)(next - start));
+		}
+		if (r < 0)
+			return r;
+		p = next;
+	}
+	return net ? 0 : -EINVAL;
+}
+
+ssize_t criuimg_inventory_own_netns(const uint8_t *in, size_t len, uint8_t *out, size_t size)
+{
+	struct buf o = { .p = out, .size = size };
+	int r;
+
+	if (len < 8)
+		return -EINVAL;
+	const uint8_t *p = in + 8, *end = in + len;
+	uint32_t n = (uint32_t)in[4] | (uint32_t)in[5] << 8 | (uint32_t)in[6] << 16 |
+		     (uint32_t)in[7] << 24;
+	if (n != (size_t)(end - p))
+		return -EINVAL; /* one entry, all of the image */
+	uint8_t zero[4] = { 0 };
+	if ((r = put(&o, in, 4)) < 0 || (r = put(&o, zero, 4)) < 0)
+		return r;
+	bool ids = false;
+	while (p < end) {
+		const uint8_t *start = p;
+		uint64_t tag, sub;
+		if ((r = get_varint(&p, end, &tag)) < 0)
+			return r;
+		const uint8_t *next = value_end(p, end, (unsigned)(tag & 7));
+		if (!next)
+			return -EINVAL;
+		if (tag >> 3 != 3) {
+			if ((r = put(&o, start, (size_t)(next - start))) < 0)
+				return r;
+			p = next;
+			continue;
+		}
+		if ((tag & 7) != 2 || ids || get_varint(&p, end, &sub) < 0)
+			return -EINVAL;
+		ids = true;
+		uint8_t tmp[256];
+		struct buf t = { .p = tmp, .size = sizeof(tmp) };
+		if ((r = ids_without_net(p, next, &t)) < 0)
+			return r == -ENOSPC ? -EINVAL : r;
+		if ((r = put_varint(&o, tag)) < 0 || (r = put_varint(&o, t.len)) < 0 ||
+		    (r = put(&o, tmp, t.len)) < 0)
+			return r;
+		p = next;
+	}
+	if (!ids)
+		return -EINVAL;
+	size_t m = o.len - 8;
+	for (int i = 0; i < 4; i++)
+		o.p[4 + i] = (uint8_t)(m >> (8 * i));
+	return (ssize_t)o.len;
+}
+
+int criuimg_files_need_net(const uint8_t *in, size_t len)
+{
+	const uint8_t *p = in + 8, *end = in + len;
+
+	if (len < 8)
+		return -EINVAL;
+	while (p < end) {
+		if (end - p < 4)
+			return -EINVAL;
+		uint32_t n = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+			     (uint32_t)p[3] << 24;
+		p += 4;
+		if (n > (size_t)(end - p))
+			return -EINVAL;
+		const uint8_t *q = p, *e = p + n;
+		uint64_t tag, type;
+		/* type = 1 comes first, as CRIU writes it */
+		if (get_varint(&q, e, &tag) < 0 || tag != (1 << 3 | 0) ||
+		    get_varint(&q, e, &type) < 0)
+			return -EINVAL;
+		switch (type) {
+		case 1:	 /* REG */
+		case 2:	 /* PIPE */
+		case 3:	 /* FIFO */
+		case 5:	 /* UNIXSK */
+		case 6:	 /* EVENTFD */
+		case 7:	 /* EVENTPOLL */
+		case 8:	 /* INOTIFY */
+		case 9:	 /* SIGNALFD */
+		case 11: /* TTY */
+		case 12: /* FANOTIFY */
+		case 13: /* NETLINKSK */
+		case 14: /* NS */
+		case 17: /* TIMERFD */
+		case 18: /* MEMFD */
+		case 19: /* BPFMAP */
+		case 20: /* PIDFD */
+			break;
+		default: /* INETSK, PACKETSK, TUNF, EXT, or one this does not know */
+			return 1;
+		}
+		p = e;
+	}
+	return 0;
+}

@@ -15,3 +15,20 @@
 
 ssize_t criuimg_userns_remap(const uint8_t *in, size_t len, uint32_t from, uint32_t to,
 			     uint8_t *out, size_t size);
+
+/* CRIU's inventory (inventory.img: a 4-byte magic, then one entry of a 32-bit
+ * little-endian size and a protobuf InventoryEntry {..., TaskKobjIdsEntry root_ids = 3,
+ * ...}, TaskKobjIdsEntry {..., uint32 net_ns_id = 6, ...}) with root_ids' net_ns_id set
+ * to 0, which no namespace has. A dump run inside the tree's own network namespace (that
+ * namespace is then CRIU's, so not dumped) restores as one that had a namespace of its
+ * own: the restore makes a new one, which --empty-ns=net leaves empty. Everything else
+ * stays as it is. Returns the new image's size, -EINVAL for an image it does not
+ * understand, -ENOSPC if @out is too small. Pure: no I/O. */
+ssize_t criuimg_inventory_own_netns(const uint8_t *in, size_t len, uint8_t *out, size_t size);
+
+/* Whether CRIU's image of a tree's open files (files.img: an 8-byte magic, then entries
+ * of a 32-bit little-endian size and a protobuf FileEntry {fd_types type = 1, ...}) holds
+ * one whose restore may need the network namespace's loopback up: an inet or packet
+ * socket, a tun file, an external file, or a type this does not know (1); only others
+ * (0); -EINVAL for an image it does not understand. Pure: no I/O. */
+int criuimg_files_need_net(const uint8_t *in, size_t len);

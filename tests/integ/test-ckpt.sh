@@ -46,6 +46,18 @@ t_quickstart() {
 	assert_consecutive "$new"
 	assert_eq "$(jget "$("$SBX" inspect "$new")" 'j["restored_from"], j["hostname"]')" \
 		"('$snap', '$id')" "restored record"
+	# A network namespace of its own, owned by its user namespace, lo up: as a launch's,
+	# though CRIU dumped none (the dump ran inside it) and ran no action script (the
+	# sandbox held no inet socket).
+	local pid
+	pid=$(jget "$("$SBX" inspect "$new")" 'j["pid"]')
+	[ "$(readlink "/proc/$pid/ns/net")" != "$(readlink /proc/self/ns/net)" ] ||
+		fail "restored into the host's network namespace"
+	python3 -c 'import fcntl, os, sys
+owner = fcntl.ioctl(os.open(f"/proc/{sys.argv[1]}/ns/net", os.O_RDONLY), 0xb701)  # NS_GET_USERNS
+sys.exit(os.fstat(owner).st_ino != os.stat(f"/proc/{sys.argv[1]}/ns/user").st_ino)' "$pid" ||
+		fail "the restored network namespace is not its user namespace's"
+	assert_contains "$("$SBX" exec "$new" -- ip -o link show lo)" "UP," "lo up in the restored sandbox"
 	snap2=$("$SBX" checkpoint --leave-running "$new") || fail "checkpoint --leave-running"
 	run_sbx fork "$new" -n 3
 	assert_eq "$RC" 0 "fork: $ERR"

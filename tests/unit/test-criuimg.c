@@ -52,3 +52,97 @@ TEST(refuses_what_it_does_not_understand)
 	CHECK_EQ_INT(criuimg_userns_remap(dumped, sizeof(dumped), 100000, 1u << 30, out, 20),
 		     -ENOSPC);
 }
+
+/* CRIU 4.2's inventory of a dump run inside the tree's own network namespace: root_ids
+ * (field 3) says net_ns_id 2 (field 6), the tree's own. */
+static const uint8_t inventory[] = {
+	0x16, 0x31, 0x31, 0x58, 0x4e, 0x00, 0x00, 0x00, 0x08, 0x02, 0x10, 0x01, 0x1a, 0x18, 0x08,
+	0x01, 0x10, 0x01, 0x18, 0x01, 0x20, 0x01, 0x28, 0x01, 0x30, 0x02, 0x38, 0x03, 0x40, 0x04,
+	0x48, 0x06, 0x50, 0x07, 0x58, 0x08, 0x60, 0x05, 0x20, 0x01, 0x28, 0x01, 0x30, 0x00, 0x58,
+	0x02, 0x62, 0x00, 0x6a, 0x24, 0x35, 0x32, 0x38, 0x62, 0x35, 0x39, 0x34, 0x35, 0x2d, 0x37,
+	0x36, 0x62, 0x31, 0x2d, 0x34, 0x35, 0x39, 0x31, 0x2d, 0x39, 0x38, 0x65, 0x36, 0x2d, 0x61,
+	0x32, 0x39, 0x33, 0x62, 0x66, 0x62, 0x63, 0x62, 0x30, 0x33, 0x66
+};
+
+TEST(inventory_root_net_ns_zeroed)
+{
+	uint8_t out[256], img[sizeof(inventory) + 1];
+
+	CHECK_EQ_INT(criuimg_inventory_own_netns(inventory, sizeof(inventory), out, sizeof(out)),
+		     sizeof(inventory));
+	/* Only root_ids' net_ns_id differs; lsmtype (top-level field 6, also 0x30) stays. */
+	for (size_t i = 0; i < sizeof(inventory); i++)
+		CHECK(out[i] == (i == 25 ? 0 : inventory[i]));
+	/* A net_ns_id of two varint bytes (128): the message and the entry one byte shorter. */
+	memcpy(img, inventory, 25);
+	img[25] = 0x80;
+	img[26] = 0x01;
+	memcpy(img + 27, inventory + 26, sizeof(inventory) - 26);
+	img[4] = 0x4f;
+	img[13] = 0x19;
+	CHECK_EQ_INT(criuimg_inventory_own_netns(img, sizeof(img), out, sizeof(out)),
+		     sizeof(inventory));
+	CHECK(out[4] == 0x4e && out[13] == 0x18 && out[25] == 0);
+	CHECK(!memcmp(out + 26, inventory + 26, sizeof(inventory) - 26));
+}
+
+TEST(inventory_refused)
+{
+	uint8_t img[sizeof(inventory)], out[256];
+
+	for (size_t len = 0; len < sizeof(inventory); len++)
+		CHECK(criuimg_inventory_own_netns(inventory, len, out, sizeof(out)) == -EINVAL);
+	/* root_ids without net_ns_id (field 6 renamed 15). */
+	memcpy(img, inventory, sizeof(img));
+	img[24] = 0x78;
+	CHECK_EQ_INT(criuimg_inventory_own_netns(img, sizeof(img), out, sizeof(out)), -EINVAL);
+	/* No root_ids (field 3 renamed 7). */
+	memcpy(img, inventory, sizeof(img));
+	img[12] = 0x3a;
+	CHECK_EQ_INT(criuimg_inventory_own_netns(img, sizeof(img), out, sizeof(out)), -EINVAL);
+	/* A length past the end. */
+	memcpy(img, inventory, sizeof(img));
+	img[13] = 0x7f;
+	CHECK_EQ_INT(criuimg_inventory_own_netns(img, sizeof(img), out, sizeof(out)), -EINVAL);
+	CHECK_EQ_INT(criuimg_inventory_own_netns(inventory, sizeof(inventory), out, 40), -ENOSPC);
+}
+
+/* files.img: the magic, then entries of {type = 1, id = 2} alone. */
+static size_t files_img(uint8_t *buf, const uint8_t *types, size_t n)
+{
+	static const uint8_t magic[] = { 0x19, 0x43, 0x56, 0x54, 0x38, 0x31, 0x30, 0x56 };
+	size_t len = sizeof(magic);
+
+	memcpy(buf, magic, len);
+	for (size_t i = 0; i < n; i++) {
+		const uint8_t e[] = { 4, 0, 0, 0, 0x08, types[i], 0x10, (uint8_t)(i + 1) };
+		memcpy(buf + len, e, sizeof(e));
+		len += sizeof(e);
+	}
+	return len;
+}
+
+TEST(files_that_need_the_network)
+{
+	/* REG, PIPE, UNIXSK, SIGNALFD, EVENTPOLL, NETLINKSK, MEMFD, PIDFD: a sandbox's. */
+	static const uint8_t quiet[] = { 1, 2, 5, 9, 7, 13, 18, 20 };
+	uint8_t buf[256], types[16];
+
+	CHECK_EQ_INT(criuimg_files_need_net(buf, files_img(buf, quiet, sizeof(quiet))), 0);
+	CHECK_EQ_INT(criuimg_files_need_net(buf, files_img(buf, quiet, 0)), 0);
+	/* INETSK, PACKETSK, TUNF, EXT, one it does not know, UND: wherever they are. */
+	static const uint8_t loud[] = { 4, 10, 15, 16, 21, 0 };
+	for (size_t i = 0; i < sizeof(loud); i++) {
+		memcpy(types, quiet, sizeof(quiet));
+		types[i] = loud[i];
+		CHECK_EQ_INT(criuimg_files_need_net(buf, files_img(buf, types, sizeof(quiet))), 1);
+	}
+	size_t len = files_img(buf, quiet, sizeof(quiet));
+	/* Cut anywhere but between entries. */
+	for (size_t l = 0; l < len; l++)
+		CHECK_EQ_INT(criuimg_files_need_net(buf, l),
+			     l >= 8 && (l - 8) % 8 == 0 ? 0 : -EINVAL);
+	/* An entry whose first field is not its type. */
+	buf[8 + 4] = 0x10;
+	CHECK_EQ_INT(criuimg_files_need_net(buf, len), -EINVAL);
+}
