@@ -136,7 +136,7 @@ static int mode_of(const char *path)
 	return stat(path, &st) < 0 ? -1 : (int)st.st_mode;
 }
 
-static void setup_proc(const struct child_plan *p)
+static void setup_proc(const struct child_plan *p, int empty_fd)
 {
 	/* What a sandbox could otherwise change (the kernel's settings, its interrupts,
 	 * buses and file systems), read-only. */
@@ -174,17 +174,24 @@ static void setup_proc(const struct child_plan *p)
 		if (mode < 0 || mount("dev/null", hide_files[i], NULL, MS_BIND, NULL) < 0)
 			fail(STAGE_MASK, errno);
 	}
-	/* One empty read-only tmpfs over every hidden directory (one to checkpoint): a bind
-	 * of a read-only mount is read-only. */
+	/* Over every hidden directory, /dev's empty directory under its pts, read-only (a
+	 * bind of a read-only mount is read-only): no file system of its own, so nothing
+	 * more for a checkpoint to archive. */
+	const struct mount_attr ro_attr = { .attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID |
+							MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC };
 	const char *empty = NULL;
 	for (size_t i = 0; i < sizeof(hide_dirs) / sizeof(hide_dirs[0]); i++) {
 		int r = empty ? mount(empty, hide_dirs[i], NULL, MS_BIND, NULL)
-			      : mount("sbx", hide_dirs[i], "tmpfs", MS_RDONLY | pflags, "size=0");
+			      : attach(empty_fd, hide_dirs[i]);
 		if (r < 0 && errno != ENOENT)
 			fail(STAGE_MASK, errno);
-		if (r == 0 && !empty)
+		if (r == 0 && !empty) {
 			empty = hide_dirs[i];
+			TRY(STAGE_MASK, syscall(SYS_mount_setattr, AT_FDCWD, empty, 0, &ro_attr,
+						sizeof(ro_attr)));
+		}
 	}
+	close(empty_fd);
 }
 
 /* "/proc/self/fd/N" for @fd in @buf (a mount(2) target: the place @fd names, whatever
@@ -367,7 +374,9 @@ static void oci_masks(const struct child_plan *p)
 	}
 }
 
-static void setup_dev(const struct child_plan *p, const int *fds)
+/* Returns a detached bind of /dev's empty pts directory, taken before devpts covers it:
+ * what the hidden directories of /proc show (setup_proc). */
+static int setup_dev(const struct child_plan *p, const int *fds)
 {
 	/* The host's nodes, bound in: a user namespace cannot make device nodes. */
 	static const char *const nodes[] = { SANDBOX_DEV_NODES };
@@ -405,6 +414,10 @@ static void setup_dev(const struct child_plan *p, const int *fds)
 		TRY(STAGE_DEV, symlink(links[i][0], links[i][1]));
 	TRY(STAGE_DEV, mkdir("dev/pts", 0755));
 	TRY(STAGE_DEV, mkdir("dev/shm", 01777));
+	int empty = (int)syscall(SYS_open_tree, AT_FDCWD, "dev/pts",
+				 OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+	if (empty < 0)
+		fail(STAGE_DEV, errno);
 	TRY(STAGE_DEV, mount("devpts", "dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
 			     "newinstance,ptmxmode=0666,mode=0620"));
 	TRY(STAGE_DEV, mount("shm", "dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
@@ -413,6 +426,7 @@ static void setup_dev(const struct child_plan *p, const int *fds)
 	oci_mounts(p, fds);
 	TRY(STAGE_DEV, mount(NULL, "dev", NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NOEXEC,
 			     "size=64k,mode=0755"));
+	return empty;
 }
 
 static void pivot(const struct child_plan *p)
@@ -530,10 +544,10 @@ _Noreturn void child_main(const struct child_plan *p)
 
 	setup_root(p, mounts);
 	TRY(STAGE_TMP, mount("tmp", "tmp", "tmpfs", MS_NOSUID | MS_NODEV, p->tmp_opts));
-	setup_dev(p, mounts);
+	int empty = setup_dev(p, mounts);
 	for (unsigned i = 0; i < child_mnt_count(p); i++)
 		close(mounts[i]);
-	setup_proc(p);
+	setup_proc(p, empty);
 	pivot(p);
 	oci_masks(p);
 	if (!p->share_uts)
