@@ -58,6 +58,9 @@ owner = fcntl.ioctl(os.open(f"/proc/{sys.argv[1]}/ns/net", os.O_RDONLY), 0xb701)
 sys.exit(os.fstat(owner).st_ino != os.stat(f"/proc/{sys.argv[1]}/ns/user").st_ino)' "$pid" ||
 		fail "the restored network namespace is not its user namespace's"
 	assert_contains "$("$SBX" exec "$new" -- ip -o link show lo)" "UP," "lo up in the restored sandbox"
+	# /proc's hidden directories came back empty and read-only.
+	assert_eq "$("$SBX" exec "$new" -- sh -c 'touch /proc/tty/f 2>&1 | grep -c "Read-only file system";
+		ls -A /proc/tty | wc -l')" "$(printf '1\n0')" "/proc/tty in the restored sandbox"
 	snap2=$("$SBX" checkpoint --leave-running "$new") || fail "checkpoint --leave-running"
 	run_sbx fork "$new" -n 3
 	assert_eq "$RC" 0 "fork: $ERR"

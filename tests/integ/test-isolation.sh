@@ -127,6 +127,25 @@ t_proc_sys_readonly() {
 	assert_eq "$(echo "$OUT" | tail -n1)" 0 "masked /proc files are empty"
 }
 
+# /proc's directories of host details (acpi, tty, pressure, ...) show an empty directory
+# that nothing can be written to, made in, or run from.
+t_proc_dirs_hidden() {
+	local d dirs=()
+	for d in acpi scsi driver asound tty dynamic_debug pressure fb; do
+		[ -d "/proc/$d" ] && dirs+=("/proc/$d")
+	done
+	[ ${#dirs[@]} -gt 0 ] || fail "no /proc directory to hide on this host"
+	run_sbx run -- sh -c 'for d in "$@"; do
+		echo "$d holds $(ls -A "$d" | wc -l)"; mkdir "$d/x" 2>&1; touch "$d/f" 2>&1
+		grep " $d " /proc/self/mountinfo | cut -d" " -f6; done' sh "${dirs[@]}"
+	for d in "${dirs[@]}"; do
+		assert_contains "$OUT" "$d holds 0" "$d is empty"
+		assert_contains "$OUT" "mkdir: can't create directory '$d/x': Read-only file system" "mkdir in $d"
+		assert_contains "$OUT" "touch: $d/f: Read-only file system" "a file in $d"
+	done
+	assert_eq "$(echo "$OUT" | grep -c '^ro,nosuid,nodev,noexec')" "${#dirs[@]}" "mounted ro,nosuid,nodev,noexec: $OUT"
+}
+
 # Every sandbox has a user namespace: root inside is a host id of a range of its own,
 # never the host's root, and the image's files are still root's inside.
 t_user_namespace() {
