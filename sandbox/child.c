@@ -179,17 +179,16 @@ static void setup_proc(const struct child_plan *p, int empty_fd)
 	 * more for a checkpoint to archive. */
 	const struct mount_attr ro_attr = { .attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID |
 							MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC };
+	TRY(STAGE_MASK,
+	    syscall(SYS_mount_setattr, empty_fd, "", AT_EMPTY_PATH, &ro_attr, sizeof(ro_attr)));
 	const char *empty = NULL;
 	for (size_t i = 0; i < sizeof(hide_dirs) / sizeof(hide_dirs[0]); i++) {
 		int r = empty ? mount(empty, hide_dirs[i], NULL, MS_BIND, NULL)
 			      : attach(empty_fd, hide_dirs[i]);
 		if (r < 0 && errno != ENOENT)
 			fail(STAGE_MASK, errno);
-		if (r == 0 && !empty) {
+		if (r == 0 && !empty)
 			empty = hide_dirs[i];
-			TRY(STAGE_MASK, syscall(SYS_mount_setattr, AT_FDCWD, empty, 0, &ro_attr,
-						sizeof(ro_attr)));
-		}
 	}
 	close(empty_fd);
 }

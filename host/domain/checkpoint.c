@@ -55,7 +55,8 @@ struct ckpt {
 	char sid[16];
 	/* inputs, copied for the worker */
 	pid_t pid;
-	int pidfd; /* the sandbox's (its own; criu dumps inside its network namespace) */
+	int pidfd;		 /* the sandbox's when its network namespace is its own (criu dumps
+		    * inside it), else -1 */
 	const struct cgroup *cg; /* b->sb's: the sandbox is not torn down while this runs */
 	bool internet;		 /* net "internet": its own links, reset at the dump */
 	bool resolv;		 /* sbxd's resolv.conf bound in */
@@ -263,7 +264,7 @@ static int ckpt_criu(struct ckpt *k, struct dump_ctx *c)
 	strv_clear(c->argv, c->n);
 	char images[4200];
 	snprintf(images, sizeof(images), "%s/images", k->tmp);
-	if (r == 0 && (r = criu_inventory_own_netns(images)) < 0) {
+	if (r == 0 && k->pidfd >= 0 && (r = criu_inventory_own_netns(images)) < 0) {
 		ckpt_fail(k, r, "criu dump: its inventory: %s", strerror(-r));
 		return k->r;
 	}
@@ -487,6 +488,17 @@ static int ckpt_room(const struct box *b, unsigned fork_count, struct why *why)
 	return 0;
 }
 
+/* Whether @pid's network namespace is not sbxd's. */
+static bool own_netns(pid_t pid)
+{
+	char path[64];
+	struct stat a, b;
+
+	snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)pid);
+	return stat(path, &a) == 0 && stat("/proc/self/ns/net", &b) == 0 &&
+	       (a.st_ino != b.st_ino || a.st_dev != b.st_dev);
+}
+
 static int ckpt_start(struct reply *rp, struct box *b, bool leave_running, unsigned fork_count,
 		      struct why *why)
 {
@@ -511,7 +523,7 @@ static int ckpt_start(struct reply *rp, struct box *b, bool leave_running, unsig
 	k->leave_running = leave_running;
 	k->fork_count = fork_count;
 	k->pid = b->sb->pid;
-	k->pidfd = b->sb->pidfd;
+	k->pidfd = own_netns(k->pid) ? b->sb->pidfd : -1;
 	k->cg = b->sb->cg;
 	k->internet = b->req.net == NET_INTERNET;
 	k->image = strdup(b->req.image ? b->req.image : LAUNCH_DEFAULT_IMAGE);

@@ -459,8 +459,10 @@ int snap_restore(struct launch_io *io, const struct sandbox_spec *spec, const st
 	 * up for the restore of its sockets (then what it set up for them is undone), then
 	 * its own address. */
 	if (r == 0 &&
-	    (r = net_restored(pid, json_string_value(json_object_get(c.s->meta, "addresses")),
-			      !c.lo_early)) < 0)
+	    (r = net_restored(
+		     pid,
+		     c.lo_early ? json_string_value(json_object_get(c.s->meta, "addresses")) : NULL,
+		     !c.lo_early)) < 0)
 		restore_fail(&c, r, "its network namespace: %s", strerror(-r));
 	if (r == 0 && io->net_idx &&
 	    (r = net_attach(io->net_idx, pid, io->req->netp.rate_bits)) < 0)

@@ -33,7 +33,11 @@
 #define CRIU_FD_BASE 10
 #define CRIU_MAX_FDS 104 /* the log, the status, 3 pipes of 32 processes, some room */
 
-static int run_capture(const char *bin, char *const argv[], char *out, size_t size)
+static void use_run_dir(const char *dir);
+
+/* @bin's output (stdout and stderr) in @out; its exit status. @run_dir: as criu_run's. */
+static int run_capture(const char *bin, char *const argv[], char *out, size_t size,
+		       const char *run_dir)
 {
 	int p[2];
 	if (pipe2(p, O_CLOEXEC) < 0)
@@ -48,6 +52,9 @@ static int run_capture(const char *bin, char *const argv[], char *out, size_t si
 	if (pid == 0) {
 		dup2(p[1], 1);
 		dup2(p[1], 2);
+		if (run_dir && unshare(CLONE_NEWNS) == 0 &&
+		    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0)
+			use_run_dir(run_dir);
 		execv(bin, argv);
 		_exit(127);
 	}
@@ -85,7 +92,7 @@ int criu_find(const char *path, bool check, char **ret_path, char **ret_why)
 		return -ENOENT;
 	}
 	char *vargv[] = { "criu", "--version", NULL };
-	int r = run_capture(bin, vargv, out, sizeof(out));
+	int r = run_capture(bin, vargv, out, sizeof(out), NULL);
 	int major = 0, minor = 0;
 	const char *v = strstr(out, "Version: ");
 	if (r != 0 || !v || sscanf(v + 9, "%d.%d", &major, &minor) != 2) {
@@ -100,7 +107,10 @@ int criu_find(const char *path, bool check, char **ret_path, char **ret_why)
 		return -ENOTSUP;
 	}
 	char *cargv[] = { "criu", "check", NULL };
-	r = check ? run_capture(bin, cargv, out, sizeof(out)) : 0;
+	/* With the cache of kernel features that later runs use (criu_cache_dir_make):
+	 * probed here, in the host's namespaces, not by a first dump inside a sandbox's
+	 * network namespace. */
+	r = check ? run_capture(bin, cargv, out, sizeof(out), criu_cache_dir_make()) : 0;
 	if (r != 0) {
 		/* Its last line says what is missing. */
 		out[strcspn(out, "\0")] = '\0';
@@ -404,10 +414,11 @@ void criu_argv_common(char **argv, size_t *n, size_t max, bool restore)
 	static const char *const both[] = { "--tcp-established", "--manage-cgroups=ignore",
 					    "--display-stats", "-v2",
 					    /* A sandbox's network namespace holds only lo:
-					     * a restore makes a new one (sbx-init, CRIU's
-					     * action script, brings lo up; sbxd gives it its
-					     * link), faster than dumping and restoring it.
-					     * Loopback TCP needs no lock: both ends are frozen. */
+					     * a restore makes a new one (lo up by sbx-init,
+					     * CRIU's action script, or by sbxd; sbxd gives it
+					     * its link), faster than dumping and restoring
+					     * it. Loopback TCP needs no lock: both ends are
+					     * frozen. */
 					    "--empty-ns=net" };
 	static const char *const dump[] = { "--network-lock=skip" };
 	/* The restored tree's root becomes the caller's child, left stopped: sbx-init
@@ -542,6 +553,41 @@ json_t *criu_dev_binds(pid_t pid)
 	return arr;
 }
 
+/* A small image @name of the directory @dir, whole, into @buf: its size, -EFBIG if it
+ * does not fit. */
+static ssize_t read_small_image(int dir, const char *name, uint8_t *buf, size_t size)
+{
+	_cleanup_close_ int fd = openat(dir, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	size_t len = 0;
+	ssize_t n = 1;
+
+	if (fd < 0)
+		return -errno;
+	while (len < size && (n = read(fd, buf + len, size - len)) > 0)
+		len += (size_t)n;
+	if (n < 0)
+		return -errno;
+	return len == size ? -EFBIG : (ssize_t)len;
+}
+
+/* @len bytes of @buf into a new @name of @dir, in place of the old one at once. */
+static int replace_image(int dir, const char *name, const uint8_t *buf, size_t len)
+{
+	char tmp[256];
+
+	snprintf(tmp, sizeof(tmp), "%s.new", name);
+	_cleanup_close_ int fd = openat(dir, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	ssize_t n = write(fd, buf, len);
+	int r = n < 0 ? -errno : (size_t)n != len ? -ENOSPC : 0;
+	if (r == 0 && renameat(dir, tmp, dir, name) < 0)
+		r = -errno;
+	if (r < 0)
+		(void)unlinkat(dir, tmp, 0);
+	return r;
+}
+
 /* The snapshot's image of its user namespace (in @images; its name in @ret_name),
  * rewritten for a restore into the range starting at @to, into @out: the snapshot stays
  * as it is, for other restores, and CRIU sees the rewritten one bound over it. */
@@ -569,10 +615,9 @@ int criu_userns_image(const char *images, uid_t from, uid_t to, const char *out,
 	closedir(d);
 	if (r < 0)
 		return r;
-	_cleanup_close_ int fd = openat(src, ret_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	ssize_t n = fd < 0 ? -1 : read(fd, in, sizeof(in));
-	if (n < 0 || n == (ssize_t)sizeof(in))
-		return n < 0 ? -errno : -EFBIG;
+	ssize_t n = read_small_image(src, ret_name, in, sizeof(in));
+	if (n < 0)
+		return (int)n;
 	ssize_t m = criuimg_userns_remap(in, (size_t)n, from, to, buf, sizeof(buf));
 	if (m < 0)
 		return (int)m;
@@ -589,22 +634,11 @@ int criu_inventory_own_netns(const char *images)
 
 	if (dir < 0)
 		return -errno;
-	_cleanup_close_ int fd = openat(dir, "inventory.img", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	ssize_t n = fd < 0 ? -1 : read(fd, in, sizeof(in));
-	if (n < 0 || n == (ssize_t)sizeof(in))
-		return n < 0 ? -errno : -EFBIG;
+	ssize_t n = read_small_image(dir, "inventory.img", in, sizeof(in));
+	if (n < 0)
+		return (int)n;
 	ssize_t m = criuimg_inventory_own_netns(in, (size_t)n, out, sizeof(out));
-	if (m < 0)
-		return (int)m;
-	_cleanup_close_ int ofd =
-		openat(dir, "inventory.img.new", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (ofd < 0 || write(ofd, out, (size_t)m) != m ||
-	    renameat(dir, "inventory.img.new", dir, "inventory.img") < 0) {
-		int r = ofd < 0 || errno == 0 ? -EIO : -errno;
-		(void)unlinkat(dir, "inventory.img.new", 0);
-		return r;
-	}
-	return 0;
+	return m < 0 ? (int)m : replace_image(dir, "inventory.img", out, (size_t)m);
 }
 
 bool criu_files_need_net(const char *images)

@@ -30,6 +30,11 @@ static int get_varint(const uint8_t **p, const uint8_t *end, uint64_t *ret)
 	return -EINVAL;
 }
 
+static uint32_t le32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
 static int put(struct buf *b, const void *data, size_t n)
 {
 	if (b->len + n > b->size)
@@ -119,16 +124,17 @@ ssize_t criuimg_userns_remap(const uint8_t *in, size_t len, uint32_t from, uint3
 			     uint8_t *out, size_t size)
 {
 	struct buf o = { .p = out, .size = size };
-	const uint8_t *p = in + 8, *end = in + len;
 	int r;
 
-	if (len < 8 || (r = put(&o, in, 8)) < 0)
-		return len < 8 ? -EINVAL : r;
+	if (len < 8)
+		return -EINVAL;
+	if ((r = put(&o, in, 8)) < 0)
+		return r;
+	const uint8_t *p = in + 8, *end = in + len;
 	while (p < end) {
 		if (end - p < 4)
 			return -EINVAL;
-		uint32_t n = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-			     (uint32_t)p[3] << 24;
+		uint32_t n = le32(p);
 		p += 4;
 		if (n > (size_t)(end - p))
 			return -EINVAL;
@@ -200,8 +206,7 @@ ssize_t criuimg_inventory_own_netns(const uint8_t *in, size_t len, uint8_t *out,
 	if (len < 8)
 		return -EINVAL;
 	const uint8_t *p = in + 8, *end = in + len;
-	uint32_t n = (uint32_t)in[4] | (uint32_t)in[5] << 8 | (uint32_t)in[6] << 16 |
-		     (uint32_t)in[7] << 24;
+	uint32_t n = le32(in + 4);
 	if (n != (size_t)(end - p))
 		return -EINVAL; /* one entry, all of the image */
 	uint8_t zero[4] = { 0 };
@@ -244,15 +249,13 @@ ssize_t criuimg_inventory_own_netns(const uint8_t *in, size_t len, uint8_t *out,
 
 int criuimg_files_need_net(const uint8_t *in, size_t len)
 {
-	const uint8_t *p = in + 8, *end = in + len;
-
 	if (len < 8)
 		return -EINVAL;
+	const uint8_t *p = in + 8, *end = in + len;
 	while (p < end) {
 		if (end - p < 4)
 			return -EINVAL;
-		uint32_t n = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-			     (uint32_t)p[3] << 24;
+		uint32_t n = le32(p);
 		p += 4;
 		if (n > (size_t)(end - p))
 			return -EINVAL;

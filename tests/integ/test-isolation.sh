@@ -128,22 +128,28 @@ t_proc_sys_readonly() {
 }
 
 # /proc's directories of host details (acpi, tty, pressure, ...) show an empty directory
-# that nothing can be written to, made in, or run from.
+# that nothing can be written to, made in, or run from: /dev's pts directory, under
+# devpts (no file system of their own, for a checkpoint to archive).
 t_proc_dirs_hidden() {
 	local d dirs=()
 	for d in acpi scsi driver asound tty dynamic_debug pressure fb; do
 		[ -d "/proc/$d" ] && dirs+=("/proc/$d")
 	done
 	[ ${#dirs[@]} -gt 0 ] || fail "no /proc directory to hide on this host"
-	run_sbx run -- sh -c 'for d in "$@"; do
+	run_sbx run -- sh -c 'grep " /dev " /proc/self/mountinfo | cut -d" " -f3 | sed "s/^/dev is /"
+	for d in "$@"; do
 		echo "$d holds $(ls -A "$d" | wc -l)"; mkdir "$d/x" 2>&1; touch "$d/f" 2>&1
-		grep " $d " /proc/self/mountinfo | cut -d" " -f6; done' sh "${dirs[@]}"
+		grep " $d " /proc/self/mountinfo | cut -d" " -f3,4,6; done' sh "${dirs[@]}"
+	local dev
+	dev=$(echo "$OUT" | sed -n 's/^dev is //p')
+	[ -n "$dev" ] || fail "no /dev mount: $OUT"
 	for d in "${dirs[@]}"; do
 		assert_contains "$OUT" "$d holds 0" "$d is empty"
 		assert_contains "$OUT" "mkdir: can't create directory '$d/x': Read-only file system" "mkdir in $d"
 		assert_contains "$OUT" "touch: $d/f: Read-only file system" "a file in $d"
 	done
-	assert_eq "$(echo "$OUT" | grep -c '^ro,nosuid,nodev,noexec')" "${#dirs[@]}" "mounted ro,nosuid,nodev,noexec: $OUT"
+	assert_eq "$(echo "$OUT" | grep -c "^$dev /pts ro,nosuid,nodev,noexec")" "${#dirs[@]}" \
+		"each a bind of /dev's pts directory, ro,nosuid,nodev,noexec: $OUT"
 }
 
 # Every sandbox has a user namespace: root inside is a host id of a range of its own,

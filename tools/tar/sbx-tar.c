@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /* sbx-tar: the "tar" CRIU runs, through the PATH sbxd and sbx-oci give it, to archive
- * each tmpfs mount of a sandbox (/tmp, /dev, /dev/shm, the /proc mask) at a dump and to
+ * each tmpfs mount of a sandbox (/tmp, /dev, /dev/shm, an OCI bundle's masks) at a dump and to
  * unpack it at a restore. GNU tar runs a shell and gzip besides, three programs per mount
  * and direction; sbx-tar is one small static program that writes the same format, a
  * POSIX ustar archive in a gzip stream, with gzip's stored (uncompressed) blocks: any tar
