@@ -35,6 +35,17 @@ static uint32_t le32(const uint8_t *p)
 	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
+/* An image's next entry: its 32-bit little-endian size (in *ret_n), *p moved past it
+ * to the entry, which lies within @end. */
+static int next_entry(const uint8_t **p, const uint8_t *end, size_t *ret_n)
+{
+	if (end - *p < 4)
+		return -EINVAL;
+	*ret_n = le32(*p);
+	*p += 4;
+	return *ret_n > (size_t)(end - *p) ? -EINVAL : 0;
+}
+
 static int put(struct buf *b, const void *data, size_t n)
 {
 	if (b->len + n > b->size)
@@ -132,11 +143,8 @@ ssize_t criuimg_userns_remap(const uint8_t *in, size_t len, uint32_t from, uint3
 		return r;
 	const uint8_t *p = in + 8, *end = in + len;
 	while (p < end) {
-		if (end - p < 4)
-			return -EINVAL;
-		uint32_t n = le32(p);
-		p += 4;
-		if (n > (size_t)(end - p))
+		size_t n;
+		if (next_entry(&p, end, &n) < 0)
 			return -EINVAL;
 		size_t at = o.len;
 		uint8_t zero[4] = { 0 };
@@ -253,11 +261,8 @@ int criuimg_files_need_net(const uint8_t *in, size_t len)
 		return -EINVAL;
 	const uint8_t *p = in + 8, *end = in + len;
 	while (p < end) {
-		if (end - p < 4)
-			return -EINVAL;
-		uint32_t n = le32(p);
-		p += 4;
-		if (n > (size_t)(end - p))
+		size_t n;
+		if (next_entry(&p, end, &n) < 0)
 			return -EINVAL;
 		const uint8_t *q = p, *e = p + n;
 		uint64_t tag, type;
