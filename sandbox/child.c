@@ -136,7 +136,7 @@ static int mode_of(const char *path)
 	return stat(path, &st) < 0 ? -1 : (int)st.st_mode;
 }
 
-static void setup_proc(const struct child_plan *p, int empty_fd)
+static void setup_proc(const struct child_plan *p)
 {
 	/* What a sandbox could otherwise change (the kernel's settings, its interrupts,
 	 * buses and file systems), read-only. */
@@ -174,23 +174,20 @@ static void setup_proc(const struct child_plan *p, int empty_fd)
 		if (mode < 0 || mount("dev/null", hide_files[i], NULL, MS_BIND, NULL) < 0)
 			fail(STAGE_MASK, errno);
 	}
-	/* Over every hidden directory, /dev's empty directory under its pts, read-only (a
-	 * bind of a read-only mount is read-only): no file system of its own, so nothing
-	 * more for a checkpoint to archive. */
-	const struct mount_attr ro_attr = { .attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID |
-							MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC };
-	TRY(STAGE_MASK,
-	    syscall(SYS_mount_setattr, empty_fd, "", AT_EMPTY_PATH, &ro_attr, sizeof(ro_attr)));
+	/* Over every hidden directory, /dev's empty pts directory (devpts is mounted on it
+	 * later), read-only (a bind of a read-only mount is read-only): no file system of
+	 * its own, so nothing more for a checkpoint to archive. */
 	const char *empty = NULL;
 	for (size_t i = 0; i < sizeof(hide_dirs) / sizeof(hide_dirs[0]); i++) {
-		int r = empty ? mount(empty, hide_dirs[i], NULL, MS_BIND, NULL)
-			      : attach(empty_fd, hide_dirs[i]);
+		int r = mount(empty ? empty : "dev/pts", hide_dirs[i], NULL, MS_BIND, NULL);
 		if (r < 0 && errno != ENOENT)
 			fail(STAGE_MASK, errno);
-		if (r == 0 && !empty)
+		if (r == 0 && !empty) {
 			empty = hide_dirs[i];
+			TRY(STAGE_MASK, mount(NULL, empty, NULL,
+					      MS_REMOUNT | MS_BIND | MS_RDONLY | pflags, NULL));
+		}
 	}
-	close(empty_fd);
 }
 
 /* "/proc/self/fd/N" for @fd in @buf (a mount(2) target: the place @fd names, whatever
@@ -373,9 +370,10 @@ static void oci_masks(const struct child_plan *p)
 	}
 }
 
-/* Returns a detached bind of /dev's empty pts directory, taken before devpts covers it:
- * what the hidden directories of /proc show (setup_proc). */
-static int setup_dev(const struct child_plan *p, const int *fds)
+/* /dev, a tmpfs: the nodes, sbx-init, the links, the pts and shm directories (their
+ * mounts come in setup_dev_mounts, after setup_proc has bound the empty pts directory
+ * over /proc's hidden ones). */
+static void setup_dev(const struct child_plan *p, const int *fds)
 {
 	/* The host's nodes, bound in: a user namespace cannot make device nodes. */
 	static const char *const nodes[] = { SANDBOX_DEV_NODES };
@@ -413,10 +411,11 @@ static int setup_dev(const struct child_plan *p, const int *fds)
 		TRY(STAGE_DEV, symlink(links[i][0], links[i][1]));
 	TRY(STAGE_DEV, mkdir("dev/pts", 0755));
 	TRY(STAGE_DEV, mkdir("dev/shm", 01777));
-	int empty = (int)syscall(SYS_open_tree, AT_FDCWD, "dev/pts",
-				 OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
-	if (empty < 0)
-		fail(STAGE_DEV, errno);
+}
+
+/* /dev's own mounts (devpts, shm, a bundle's), then /dev read-only. */
+static void setup_dev_mounts(const struct child_plan *p, const int *fds)
+{
 	TRY(STAGE_DEV, mount("devpts", "dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
 			     "newinstance,ptmxmode=0666,mode=0620"));
 	TRY(STAGE_DEV, mount("shm", "dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
@@ -425,7 +424,6 @@ static int setup_dev(const struct child_plan *p, const int *fds)
 	oci_mounts(p, fds);
 	TRY(STAGE_DEV, mount(NULL, "dev", NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NOEXEC,
 			     "size=64k,mode=0755"));
-	return empty;
 }
 
 static void pivot(const struct child_plan *p)
@@ -543,10 +541,11 @@ _Noreturn void child_main(const struct child_plan *p)
 
 	setup_root(p, mounts);
 	TRY(STAGE_TMP, mount("tmp", "tmp", "tmpfs", MS_NOSUID | MS_NODEV, p->tmp_opts));
-	int empty = setup_dev(p, mounts);
+	setup_dev(p, mounts);
+	setup_proc(p);
+	setup_dev_mounts(p, mounts);
 	for (unsigned i = 0; i < child_mnt_count(p); i++)
 		close(mounts[i]);
-	setup_proc(p, empty);
 	pivot(p);
 	oci_masks(p);
 	if (!p->share_uts)
