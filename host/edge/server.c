@@ -86,6 +86,12 @@ void conn_close(struct conn *c)
 		io_uring_prep_cancel(loop_sqe(&D.loop, NULL), &c->recv_op, 0);
 	if (c->sending)
 		io_uring_prep_cancel(loop_sqe(&D.loop, NULL), &c->send_op, 0);
+	/* A read or write queued on the descriptor but not yet submitted would take the
+	 * file of whatever gets its number next: an accept completing meanwhile (the
+	 * kernel installs those on any syscall's return) handed a new client's request to
+	 * this closed connection. */
+	if (c->recv_armed || c->sending || c->body_writing)
+		loop_submit(&D.loop);
 	close(c->fd);
 	c->fd = -1;
 	conn_maybe_free(c);

@@ -161,6 +161,11 @@ struct io_uring_sqe *loop_sqe(struct loop *l, struct loop_op *op)
 	return sqe;
 }
 
+void loop_submit(struct loop *l)
+{
+	(void)io_uring_submit(&l->ring);
+}
+
 int loop_run_once(struct loop *l, int timeout_ms)
 {
 	struct __kernel_timespec ts = { .tv_sec = timeout_ms / 1000,

@@ -47,6 +47,10 @@ int loop_init(struct loop *l, unsigned entries, unsigned workers);
 void loop_fini(struct loop *l);
 /* An SQE for @op (submitting queued ones first when the ring is full). Never NULL. */
 struct io_uring_sqe *loop_sqe(struct loop *l, struct loop_op *op);
+/* Submits what is queued now: an operation on a descriptor takes its file at submission,
+ * so one queued on a descriptor about to be closed is submitted first (a queued one
+ * would otherwise act on whatever file gets that number next). */
+void loop_submit(struct loop *l);
 /* Submits, waits for at least one completion (or @timeout_ms), runs the callbacks. */
 int loop_run_once(struct loop *l, int timeout_ms);
 void loop_queue_work(struct loop *l, struct work *w);
