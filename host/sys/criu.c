@@ -643,20 +643,14 @@ int criu_inventory_own_netns(const char *images)
 
 bool criu_files_need_net(const char *images)
 {
-	char path[4200];
+	_cleanup_close_ int dir = open(images, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	struct stat st;
 
-	snprintf(path, sizeof(path), "%s/files.img", images);
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > (64 << 20))
+	if (dir < 0 || fstatat(dir, "files.img", &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+	    !S_ISREG(st.st_mode) || st.st_size > (64 << 20))
 		return true;
+	/* One byte more than its size: read_small_image says -EFBIG if it grew. */
 	_cleanup_free_ uint8_t *buf = malloc((size_t)st.st_size + 1);
-	size_t len = 0;
-	ssize_t n = 1;
-	while (buf && len <= (size_t)st.st_size &&
-	       (n = read(fd, buf + len, (size_t)st.st_size + 1 - len)) > 0)
-		len += (size_t)n;
-	if (!buf || n < 0 || len != (size_t)st.st_size)
-		return true;
-	return criuimg_files_need_net(buf, len) != 0;
+	ssize_t n = buf ? read_small_image(dir, "files.img", buf, (size_t)st.st_size + 1) : -ENOMEM;
+	return n < 0 || criuimg_files_need_net(buf, (size_t)n) != 0;
 }
