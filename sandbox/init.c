@@ -731,7 +731,10 @@ static int file_write(const char *path, uint64_t size, char **meta, int nmeta)
 		close(fd);
 		return S_ISDIR(st.st_mode) ? EISDIR : EPERM;
 	}
-	if (ftruncate(fd, 0) < 0 || fcntl(fd, F_SETFL, 0) < 0)
+	/* An empty file is not truncated: a truncation is a modification of its own (a
+	 * watcher's second write event, or one merged into the write's, as inotify's queue
+	 * happens to be read). */
+	if ((st.st_size && ftruncate(fd, 0) < 0) || fcntl(fd, F_SETFL, 0) < 0)
 		err = errno;
 	while (!err) {
 		ssize_t n = read(0, buf, sizeof(buf));
