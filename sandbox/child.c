@@ -124,7 +124,7 @@ static void setup_root(const struct child_plan *p, const int *fds)
 	TRY(STAGE_ROOT, chdir(p->scratch));
 	/* From here on paths are relative to the new root. */
 	for (unsigned i = 0; i < p->nbinds; i++)
-		TRY(STAGE_BINDS, attach(fds[CHILD_MNT_BINDS + i], p->binds[2 * i + 1] + 1));
+		TRY(STAGE_BINDS, attach(fds[child_mnt_binds(p) + i], p->binds[2 * i + 1] + 1));
 }
 
 /* The mode of @path, or -1 (errno set). /proc's own files belong to the host's root, to
@@ -383,6 +383,14 @@ static void setup_dev(const struct child_plan *p, const int *fds)
 		{ "/proc/self/fd/2", "dev/stderr" },
 	};
 
+	/* The shared one has every mount point (and is read-only already). */
+	if (p->dev_shared) {
+		TRY(STAGE_DEV, attach(fds[CHILD_MNT_DEV], "dev"));
+		for (size_t i = 0; i < sizeof(nodes) / sizeof(nodes[0]); i++)
+			TRY(STAGE_DEV, mount(nodes[i], nodes[i] + 1, NULL, MS_BIND, NULL));
+		TRY(STAGE_DEV, attach(fds[CHILD_MNT_INIT], "dev/sbx-init"));
+		return;
+	}
 	TRY(STAGE_DEV, mount("sbx", "dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "size=64k,mode=0755"));
 	for (size_t i = 0; i < sizeof(nodes) / sizeof(nodes[0]); i++) {
 		const char *ours = nodes[i] + 1; /* absolute: the host's; +1: ours */
@@ -422,8 +430,10 @@ static void setup_dev_mounts(const struct child_plan *p, const int *fds)
 			     "size=64m,mode=1777"));
 	/* Before /dev is read-only: a bundle's mounts may land in it. */
 	oci_mounts(p, fds);
-	TRY(STAGE_DEV, mount(NULL, "dev", NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NOEXEC,
-			     "size=64k,mode=0755"));
+	if (!p->dev_shared)
+		TRY(STAGE_DEV,
+		    mount(NULL, "dev", NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NOEXEC,
+			  "size=64k,mode=0755"));
 }
 
 static void pivot(const struct child_plan *p)

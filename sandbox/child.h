@@ -21,15 +21,16 @@
 #define SANDBOX_NOFILE_SOFT 1024
 #define CHILD_FD_FIRST 10
 /* Mounts the parent sends with the first "go", in this order: the root, sbx-init, the
- * image's binds, the granted devices. */
+ * shared /dev (with dev_shared), the image's binds, the granted devices. */
 enum {
 	CHILD_MNT_ROOT,
 	CHILD_MNT_INIT,
-	CHILD_MNT_BINDS
+	CHILD_MNT_DEV,
+	CHILD_MNT_BINDS_MAX
 };
 /* ... then the detached clones of the spec's bind mounts (struct sandbox_mount). */
 #define CHILD_MAX_MOUNTS                                                                           \
-	(CHILD_MNT_BINDS + ROOTFS_MAX_BINDS + ROOTFS_MAX_DEVICES + SANDBOX_MAX_MOUNTS)
+	(CHILD_MNT_BINDS_MAX + ROOTFS_MAX_BINDS + ROOTFS_MAX_DEVICES + SANDBOX_MAX_MOUNTS)
 
 struct child_plan {
 	int sync_fd;   /* SOCK_SEQPACKET: "go" (with the mounts) arrives here, failures leave */
@@ -43,7 +44,8 @@ struct child_plan {
 	char console_size[16];	  /* sbx-init's --console argument: "ROWSxCOLS" */
 	const char *const *binds; /* the spec's (source, target) pairs, in the order sent */
 	unsigned nbinds;
-	char **devices; /* "dev/NAME" of each granted device, NULL-terminated, or NULL */
+	bool dev_shared; /* /dev: the shared one (rootfs_runtime_dev), not a tmpfs */
+	char **devices;	 /* "dev/NAME" of each granted device, NULL-terminated, or NULL */
 	unsigned ndevices;
 	const char *hostname;
 	const char *workdir;
@@ -75,10 +77,15 @@ struct child_report {
 	int32_t err;   /* positive errno */
 };
 
-/* How many mounts the parent sends, and where the device ones start. */
+/* How many mounts the parent sends, and where the bind and device ones start. */
+static inline unsigned child_mnt_binds(const struct child_plan *p)
+{
+	return CHILD_MNT_DEV + p->dev_shared;
+}
+
 static inline unsigned child_mnt_devices(const struct child_plan *p)
 {
-	return CHILD_MNT_BINDS + p->nbinds;
+	return child_mnt_binds(p) + p->nbinds;
 }
 
 static inline unsigned child_mnt_bind_mounts(const struct child_plan *p)

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "macro.h"
+#include "spec.h"
 
 static int open_tree_clone(int dfd, const char *path, unsigned extra)
 {
@@ -194,6 +195,17 @@ int rootfs_prepare(const struct rootfs_plan *plan, int userns_fd, struct rootfs_
 		r = m.init;
 		goto fail;
 	}
+	/* Not idmapped: its entries stay the host's root's, which the sandbox's root may not
+	 * change, whatever it does to the mount. */
+	m.dev = plan->dev ? rootfs_clone_mount(plan->dev, false,
+					       MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID |
+						       MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC,
+					       -1)
+			  : -1;
+	if (plan->dev && m.dev < 0) {
+		r = m.dev;
+		goto fail;
+	}
 	for (const char *const *b = plan->binds; b && b[0]; b += 2) {
 		if (m.nbinds == ROOTFS_MAX_BINDS) {
 			r = -E2BIG;
@@ -229,6 +241,7 @@ void rootfs_mounts_close(struct rootfs_mounts *m)
 {
 	closep(&m->root);
 	closep(&m->init);
+	closep(&m->dev);
 	closep(&m->layers[0]);
 	closep(&m->layers[1]);
 	for (unsigned i = 0; i < m->nbinds; i++)
@@ -420,6 +433,99 @@ static int runtime_copy(const char *src, const char *kind, const char *leaf, cha
 	}
 	runtime_prune(name, RUNTIME_PRUNE_AGE_S);
 done:
+	*ret_path = strdup(path);
+	return *ret_path ? 0 : -ENOMEM;
+}
+
+/* The shared /dev's entries (struct below): the nodes' and sbx-init's mount points, the
+ * links, the pts and shm directories. */
+static int dev_template_fill(int dir)
+{
+	static const char *const nodes[] = { SANDBOX_DEV_NODES };
+	static const char *const links[][2] = {
+		{ "pts/ptmx", "ptmx" },		 { "/proc/self/fd", "fd" },
+		{ "/proc/self/fd/0", "stdin" },	 { "/proc/self/fd/1", "stdout" },
+		{ "/proc/self/fd/2", "stderr" },
+	};
+
+	for (size_t i = 0; i <= ARRAY_SIZE(nodes); i++) {
+		const char *name = i < ARRAY_SIZE(nodes) ? nodes[i] + strlen("/dev/") : "sbx-init";
+		int fd = openat(dir, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+				0444);
+		if (fd < 0)
+			return -errno;
+		close(fd);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(links); i++)
+		if (symlinkat(links[i][0], dir, links[i][1]) < 0)
+			return -errno;
+	/* shm last: its presence says the template is whole. Nothing in it is writable
+	 * but by the host's root (each sandbox's /dev/shm is a tmpfs of its own over it),
+	 * so that no sandbox reaches another through it, whatever it does to its mounts. */
+	if (mkdirat(dir, "pts", 0755) < 0 || mkdirat(dir, "shm", 0755) < 0)
+		return -errno;
+	return 0;
+}
+
+static void dev_template_unmake(const char *path)
+{
+	_cleanup_close_ int dir = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	DIR *d = dir < 0 ? NULL : fdopendir(dir);
+
+	if (d)
+		dir = -1;
+	for (struct dirent *e; d && (e = readdir(d));)
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+			(void)unlinkat(dirfd(d), e->d_name, e->d_type == DT_DIR ? AT_REMOVEDIR : 0);
+	if (d)
+		closedir(d);
+	(void)rmdir(path);
+}
+
+static bool dev_template_whole(void)
+{
+	struct stat st;
+	return stat(ROOTFS_RUNTIME_DIR "/" ROOTFS_DEV_TEMPLATE "/shm", &st) == 0 &&
+	       S_ISDIR(st.st_mode);
+}
+
+/* The shared /dev made, under the runtime lock. */
+static int dev_template_make(const char *path)
+{
+	char tmp[300];
+	int r;
+
+	if (mkdir("/run/sbx", 0711) < 0 && errno != EEXIST)
+		return -errno;
+	_cleanup_close_ int lock =
+		open("/run/sbx/runtime.lock", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (lock < 0 || flock(lock, LOCK_EX) < 0)
+		return -errno;
+	if ((r = runtime_mount()) < 0 || dev_template_whole()) /* or made meanwhile */
+		return r;
+	dev_template_unmake(path); /* a damaged one (cut short, or emptied by hand) */
+	snprintf(tmp, sizeof(tmp), "%s.%d", path, (int)getpid());
+	dev_template_unmake(tmp);
+	if (mkdir(tmp, 0755) < 0 || chmod(tmp, 0755) < 0)
+		return -errno;
+	_cleanup_close_ int dir = open(tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	r = dir < 0 ? -errno : dev_template_fill(dir);
+	if (r == 0 && rename(tmp, path) < 0)
+		r = -errno;
+	if (r < 0)
+		dev_template_unmake(tmp);
+	return r;
+}
+
+int rootfs_runtime_dev(char **ret_path)
+{
+	const char *path = ROOTFS_RUNTIME_DIR "/" ROOTFS_DEV_TEMPLATE;
+
+	if (!dev_template_whole()) {
+		int r = dev_template_make(path);
+		if (r < 0)
+			return r;
+	}
 	*ret_path = strdup(path);
 	return *ret_path ? 0 : -ENOMEM;
 }

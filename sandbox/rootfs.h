@@ -14,6 +14,9 @@
 #include <sys/types.h>
 
 #define ROOTFS_RUNTIME_DIR "/run/sbx/runtime"
+/* The shared /dev, a directory of the runtime tmpfs (rootfs_runtime_dev). Its name
+ * changes with what it holds: a snapshot names the one its sandbox had. */
+#define ROOTFS_DEV_TEMPLATE "sbx-dev-1"
 #define ROOTFS_MAX_BINDS 32
 #define ROOTFS_MAX_DEVICES 48
 #define ROOTFS_MAX_LOWERS 64
@@ -25,6 +28,7 @@ struct rootfs_plan {
 	const char *const *devices; /* host node, name in /dev pairs (granted GPUs), or NULL */
 	const char *init;	    /* sbx-init's copy in the runtime tmpfs (rootfs_runtime_init),
 				   * or NULL for none */
+	const char *dev;	    /* the shared /dev (rootfs_runtime_dev), or NULL */
 	uint64_t writable_bytes;    /* 0: read-only root */
 	/* With @writable_bytes: a directory holding empty upper/ and work/ (the daemon's
 	 * host-visible layer), or NULL for a private tmpfs of that size. */
@@ -33,7 +37,7 @@ struct rootfs_plan {
 };
 
 struct rootfs_mounts {
-	int root, init;
+	int root, init, dev;
 	int binds[ROOTFS_MAX_BINDS];
 	unsigned nbinds;
 	int devices[ROOTFS_MAX_DEVICES];
@@ -48,7 +52,7 @@ struct rootfs_mounts {
 
 #define ROOTFS_MOUNTS_INIT                                                                         \
 	{                                                                                          \
-		.root = -1, .init = -1, .layers = { -1, -1 }                                       \
+		.root = -1, .init = -1, .dev = -1, .layers = { -1, -1 }                            \
 	}
 
 /* The mounts for @plan, idmapped through @userns_fd (the sandbox's user namespace, or one
@@ -76,3 +80,10 @@ int rootfs_runtime_init(const char *init_path, char **ret_path);
 /* sbx-tar's copy there, as "tar" in a directory of its own (CRIU runs the tar its PATH
  * finds). The directory (malloc'd) in *ret_dir. */
 int rootfs_runtime_tar(const char *tar_path, char **ret_dir);
+/* The shared /dev in the runtime tmpfs, made unless it is there: owned by the host's
+ * root, read-only in every sandbox, holding the mount points of the host's nodes
+ * (SANDBOX_DEV_NODES) and of sbx-init, /dev's links, and empty pts and shm directories
+ * (each sandbox mounts its own over them). A sandbox without granted devices binds it
+ * as its /dev, in place of a tmpfs of its own: a checkpoint then keeps none of it. The
+ * path (malloc'd) in *ret_path. */
+int rootfs_runtime_dev(char **ret_path);

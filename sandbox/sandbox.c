@@ -176,6 +176,8 @@ static int plan_build(struct child_plan *p, const struct sandbox_spec *spec)
 		.nmounts = spec->nmounts,
 		.masked = spec->masked,
 		.readonly = spec->readonly,
+		.dev_shared =
+			spec->dev_shared && !(spec->devices && spec->devices[0]) && !spec->nmounts,
 	};
 	for (unsigned i = 0; i < spec->nmounts; i++)
 		p->nbind_mounts +=
@@ -299,7 +301,7 @@ static void sandbox_free(struct sandbox *sb)
 
 /* The first "go": the mounts of the sandbox's tree, made through its user namespace. */
 static int send_mounts(int sock, pid_t pid, const struct sandbox_spec *spec, const char *init,
-		       uid_t base, struct rootfs_mounts *m)
+		       const char *dev, uid_t base, struct rootfs_mounts *m)
 {
 	struct rootfs_plan plan = {
 		.image = spec->rootfs,
@@ -307,6 +309,7 @@ static int send_mounts(int sock, pid_t pid, const struct sandbox_spec *spec, con
 		.binds = spec->binds,
 		.devices = spec->devices,
 		.init = init,
+		.dev = dev,
 		.writable_bytes = spec->writable_bytes,
 		.layer_dir = spec->layer_dir,
 		.base = base,
@@ -324,9 +327,12 @@ static int send_mounts(int sock, pid_t pid, const struct sandbox_spec *spec, con
 	if (spec->on_root && (r = spec->on_root(m->root, spec->userdata)) < 0)
 		return r;
 	/* In the order the child takes them (child.h: CHILD_MNT_*). */
-	unsigned n = CHILD_MNT_BINDS;
+	unsigned n = CHILD_MNT_DEV;
 	fds[CHILD_MNT_ROOT] = m->root;
 	fds[CHILD_MNT_INIT] = m->init;
+	if (dev)
+		fds[n++] = m->dev;
+	unsigned first = n + m->nbinds + m->ndevices;
 	for (unsigned i = 0; i < m->nbinds; i++)
 		fds[n++] = m->binds[i];
 	for (unsigned i = 0; i < m->ndevices; i++)
@@ -340,14 +346,12 @@ static int send_mounts(int sock, pid_t pid, const struct sandbox_spec *spec, con
 			    ? rootfs_new_mount(o->type, o->attrs)
 			    : rootfs_clone_mount(o->source, o->recursive, o->attrs, userns);
 		if (r < 0) {
-			fds_close(fds + CHILD_MNT_BINDS + m->nbinds + m->ndevices,
-				  n - (CHILD_MNT_BINDS + m->nbinds + m->ndevices));
+			fds_close(fds + first, n - first);
 			return r;
 		}
 		fds[n++] = r;
 	}
 	_Static_assert(CHILD_MAX_MOUNTS <= CTL_MAX_FDS, "one message carries every mount");
-	unsigned first = CHILD_MNT_BINDS + m->nbinds + m->ndevices;
 	r = ctl_send_fds(sock, &(char){ 1 }, 1, fds, n);
 	fds_close(fds + first, n - first);
 	return r;
@@ -389,7 +393,7 @@ int sandbox_start(const struct sandbox_spec *spec, const char *init_path, struct
 		.sync_fd = -1, .log_fd = -1, .status_fd = -1, .stdio = { -1, -1, -1 }
 	};
 	_cleanup_close_ int parent_fd = -1, child_fd = -1, own_mntns = -1, own_cwd = -1;
-	_cleanup_free_ char *init = NULL;
+	_cleanup_free_ char *init = NULL, *dev = NULL;
 	struct rootfs_mounts mounts = ROOTFS_MOUNTS_INIT;
 	struct child_report rep;
 	int sv[2], pidfd = -1, r;
@@ -423,6 +427,8 @@ int sandbox_start(const struct sandbox_spec *spec, const char *init_path, struct
 	r = plan_build(&plan, spec);
 	if (r == 0)
 		r = rootfs_runtime_init(init_path, &init);
+	if (r == 0 && plan.dev_shared)
+		r = rootfs_runtime_dev(&dev);
 	if (r < 0)
 		FAIL(STAGE_INIT, r);
 	r = scratch_dir_make();
@@ -485,7 +491,7 @@ int sandbox_start(const struct sandbox_spec *spec, const char *init_path, struct
 	r = idmap_write_maps(pid, sb->uid_base, spec->ngroups > 0);
 	if (r < 0)
 		FAIL_AFTER_CLONE(STAGE_IDMAP, r);
-	r = send_mounts(parent_fd, pid, spec, init, sb->uid_base, &mounts);
+	r = send_mounts(parent_fd, pid, spec, init, dev, sb->uid_base, &mounts);
 	if (r == -EPIPE || r == -ECONNRESET)
 		goto report; /* it failed first */
 	if (r < 0)

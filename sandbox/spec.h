@@ -116,6 +116,9 @@ struct sandbox_spec {
 	/* Device nodes granted to the sandbox (GPUs): pairs of a host node and its name in
 	 * /dev; NULL-terminated, or NULL. */
 	const char *const *devices;
+	/* /dev: the shared read-only one (rootfs_runtime_dev) in place of a tmpfs of its
+	 * own, unless it has @devices or @mounts (whose mount points /dev may lack). */
+	bool dev_shared;
 	/* OCI containers (sbx-oci). @start_fd (> 2): sbx-init waits for a byte on it before
 	 * it starts the workload (EOF: it exits without). @console_fd (> 2): a unix socket
 	 * over which sbx-init sends the master of a terminal of the sandbox's own devpts,

@@ -298,6 +298,7 @@ static void launch_spec(struct launch_ctx *c, const char **devices)
 		.on_root = io->rec ? launch_on_root : NULL,
 		.userdata = io,
 		.devices = devices,
+		.dev_shared = true,
 	};
 	/* Metered even without a limit. (Set here, not in the initializer above: a second
 	 * designator for a member of .limits would reset the whole of it.) */

@@ -19,6 +19,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -514,14 +515,37 @@ void strv_clear(char **argv, size_t n)
 		free(argv[i]);
 }
 
+#define DEV_SHARED ROOTFS_RUNTIME_DIR "/" ROOTFS_DEV_TEMPLATE
+
+bool criu_dev_shared(const char *src)
+{
+	return src && !strncmp(src, DEV_SHARED, strlen(DEV_SHARED)) &&
+	       (!src[strlen(DEV_SHARED)] || src[strlen(DEV_SHARED)] == '/');
+}
+
 bool criu_dev_node_known(const char *src)
 {
-	static const char *const nodes[] = { SANDBOX_DEV_NODES };
+	static const char *const nodes[] = { SANDBOX_DEV_NODES, DEV_SHARED, DEV_SHARED "/pts" };
 
 	for (size_t i = 0; src && i < ARRAY_SIZE(nodes); i++)
 		if (!strcmp(src, nodes[i]))
 			return true;
 	return false;
+}
+
+/* Whether the mount of mountinfo @fields is the host's devtmpfs, or of the runtime
+ * tmpfs (device @runtime) and in the shared /dev: the source of its root in @src. */
+static bool dev_bind_source(char **field, size_t dash, dev_t runtime, char *src, size_t size)
+{
+	unsigned maj, min;
+	const char *root = field[3], *tmpl = "/" ROOTFS_DEV_TEMPLATE;
+
+	if (!strcmp(field[dash + 1], "devtmpfs"))
+		return (size_t)snprintf(src, size, "/dev%s", root) < size;
+	if (strcmp(field[dash + 1], "tmpfs") || sscanf(field[2], "%u:%u", &maj, &min) != 2 ||
+	    makedev(maj, min) != runtime || strncmp(root, tmpl, strlen(tmpl)) || root[strlen(tmpl)])
+		return false;
+	return (size_t)snprintf(src, size, ROOTFS_RUNTIME_DIR "%s", root) < size;
 }
 
 json_t *criu_dev_binds(pid_t pid)
@@ -532,16 +556,19 @@ json_t *criu_dev_binds(pid_t pid)
 	json_t *arr = json_array();
 	bool bad = !arr;
 
+	struct stat rt;
+	dev_t runtime = stat(ROOTFS_RUNTIME_DIR, &rt) == 0 ? rt.st_dev : 0;
 	snprintf(path, sizeof(path), "/proc/%d/mountinfo", (int)pid);
 	FILE *f = fopen(path, "re");
 	while (f && !bad && getline(&line, &cap, f) > 0) {
 		char *field[64], src[4200];
 		size_t dash, n = text_mountinfo_fields(line, field, ARRAY_SIZE(field), &dash);
-		if (!dash || dash + 1 >= n || strcmp(field[dash + 1], "devtmpfs"))
+		if (!dash || dash + 1 >= n || n < 5)
+			continue;
+		if (!dev_bind_source(field, dash, runtime, src, sizeof(src)))
 			continue;
 		/* CRIU's "mnt[PATH]" ends at "]"; mountinfo escapes what it does not print. */
 		bad = strpbrk(field[3], "]\\") || strpbrk(field[4], "]\\") ||
-		      (size_t)snprintf(src, sizeof(src), "/dev%s", field[3]) >= sizeof(src) ||
 		      json_array_append_new(arr, json_pack("[s,s]", field[4], src)) < 0;
 	}
 	if (!f || bad) {

@@ -61,6 +61,16 @@ sys.exit(os.fstat(owner).st_ino != os.stat(f"/proc/{sys.argv[1]}/ns/user").st_in
 	# /proc's hidden directories came back empty and read-only.
 	assert_eq "$("$SBX" exec "$new" -- sh -c 'touch /proc/tty/f 2>&1 | grep -c "Read-only file system";
 		ls -A /proc/tty | wc -l')" "$(printf '1\n0')" "/proc/tty in the restored sandbox"
+	# Its /dev is the shared one again, read-only, with its nodes, devpts and shm: the
+	# snapshot kept none of it.
+	assert_eq "$("$SBX" exec "$new" -- sh -c 'touch /dev/x 2>&1 | grep -c "Read-only file system"
+		awk "\$5 ~ /^\/dev(\/|\$)/ && \$5 != \"/dev/sbx-init\" {for (i = 7; \$i != \"-\"; i++); print \$4, \$5, substr(\$6, 1, 2), \$(i + 1)}" /proc/self/mountinfo | sort
+		echo x > /dev/null && head -c 3 /dev/zero | wc -c; ls -A /dev/shm | wc -l; test -c /dev/pts/ptmx && echo ptmx')" \
+		"$(printf '%s\n' 1 "/ /dev/pts rw devpts" "/ /dev/shm rw tmpfs" "/full /dev/full rw devtmpfs" \
+			"/null /dev/null rw devtmpfs" "/random /dev/random rw devtmpfs" "/sbx-dev-1 /dev ro tmpfs" \
+			"/tty /dev/tty rw devtmpfs" "/urandom /dev/urandom rw devtmpfs" "/zero /dev/zero rw devtmpfs" 3 0 ptmx)" \
+		"/dev in the restored sandbox"
+	[ -z "$(ls -A /run/sbx/runtime/sbx-dev-1/shm)" ] || fail "the shared /dev was written"
 	snap2=$("$SBX" checkpoint --leave-running "$new") || fail "checkpoint --leave-running"
 	run_sbx fork "$new" -n 3
 	assert_eq "$RC" 0 "fork: $ERR"

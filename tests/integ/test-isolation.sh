@@ -34,6 +34,20 @@ t_root_is_image_and_readonly() {
 	assert_contains "$OUT" "/work: No such file" "host /work"
 	# sbx-init, PID 1's binary, is the one addition: read-only, so a checkpoint finds it.
 	assert_eq "$(echo "$OUT" | tail -n +4 | tr '\n' ' ')" "fd full null ptmx pts random sbx-init shm stderr stdin stdout tty urandom zero " "/dev"
+	# /dev is shared by sandboxes (sbx's runtime tmpfs): read-only, and its entries are
+	# the host root's, which no sandbox's root may change, whatever it does to the mount.
+	run_sbx run -- sh -c 'touch /dev/x 2>&1; mkdir /dev/d 2>&1; rm /dev/fd 2>&1; chmod 777 /dev 2>&1
+	grep " /dev " /proc/self/mountinfo | cut -d" " -f4,6,8; stat -c "%u %a" /dev /proc/tty'
+	assert_contains "$OUT" "touch: /dev/x: Read-only file system" "a file in /dev"
+	assert_contains "$OUT" "mkdir: can't create directory '/dev/d': Read-only file system" "mkdir in /dev"
+	assert_contains "$OUT" "rm: can't remove '/dev/fd': Read-only file system" "rm in /dev"
+	assert_contains "$OUT" "/sbx-dev-1 ro,nosuid,nodev,noexec,relatime tmpfs" "/dev's mount"
+	assert_contains "$OUT" "chmod: /dev: Read-only file system" "chmod /dev"
+	assert_contains "$OUT" "65534 755"$'\n'"65534 755" "/dev and its pts directory (under /proc/tty): the host root's"
+	local t=/run/sbx/runtime/sbx-dev-1
+	assert_eq "$(stat -c '%u %a' "$t" "$t/pts" "$t/shm" | tr '\n' ' ')" "0 755 0 755 0 755 " "the shared /dev on the host"
+	assert_eq "$(find "$t" -perm /022 ! -type l | wc -l)" 0 "nothing in it writable but by root"
+	assert_eq "$(find "$t" ! -user 0 | wc -l)" 0 "everything in it the host root's"
 	run_sbx run -- sh -c 'echo x > /dev/sbx-init 2>&1; rm /dev/sbx-init 2>&1; cmp /proc/1/exe /dev/sbx-init && echo same'
 	assert_contains "$OUT" "Read-only file system" "sbx-init cannot be changed"
 	assert_not_contains "$OUT" "same" "PID 1's memory is not readable"
@@ -136,19 +150,20 @@ t_proc_dirs_hidden() {
 		[ -d "/proc/$d" ] && dirs+=("/proc/$d")
 	done
 	[ ${#dirs[@]} -gt 0 ] || fail "no /proc directory to hide on this host"
-	run_sbx run -- sh -c 'grep " /dev " /proc/self/mountinfo | cut -d" " -f3 | sed "s/^/dev is /"
+	run_sbx run -- sh -c 'grep " /dev " /proc/self/mountinfo | cut -d" " -f3,4 | sed "s/^/dev is /"
 	for d in "$@"; do
 		echo "$d holds $(ls -A "$d" | wc -l)"; mkdir "$d/x" 2>&1; touch "$d/f" 2>&1
 		grep " $d " /proc/self/mountinfo | cut -d" " -f3,4,6; done' sh "${dirs[@]}"
 	local dev
 	dev=$(echo "$OUT" | sed -n 's/^dev is //p')
 	[ -n "$dev" ] || fail "no /dev mount: $OUT"
+	dev="${dev% /}" # /dev's device, and its root: ".../pts" below it
 	for d in "${dirs[@]}"; do
 		assert_contains "$OUT" "$d holds 0" "$d is empty"
 		assert_contains "$OUT" "mkdir: can't create directory '$d/x': Read-only file system" "mkdir in $d"
 		assert_contains "$OUT" "touch: $d/f: Read-only file system" "a file in $d"
 	done
-	assert_eq "$(echo "$OUT" | grep -c "^$dev /pts ro,nosuid,nodev,noexec")" "${#dirs[@]}" \
+	assert_eq "$(echo "$OUT" | grep -c "^$dev/pts ro,nosuid,nodev,noexec")" "${#dirs[@]}" \
 		"each a bind of /dev's pts directory, ro,nosuid,nodev,noexec: $OUT"
 }
 

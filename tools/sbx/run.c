@@ -331,6 +331,7 @@ int cmd_run(int argc, char **argv)
 		.net = o->net,
 		.time_ns = true,
 		.die_with_parent = true,
+		.dev_shared = true,
 		.filter = run.filter,
 		.stdio = { -1, -1, -1 },
 	};
