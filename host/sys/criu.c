@@ -519,13 +519,12 @@ void strv_clear(char **argv, size_t n)
 
 bool criu_dev_shared(const char *src)
 {
-	return src && !strncmp(src, DEV_SHARED, strlen(DEV_SHARED)) &&
-	       (!src[strlen(DEV_SHARED)] || src[strlen(DEV_SHARED)] == '/');
+	return src && !strcmp(src, DEV_SHARED);
 }
 
 bool criu_dev_node_known(const char *src)
 {
-	static const char *const nodes[] = { SANDBOX_DEV_NODES, DEV_SHARED, DEV_SHARED "/pts" };
+	static const char *const nodes[] = { SANDBOX_DEV_NODES, DEV_SHARED };
 
 	for (size_t i = 0; src && i < ARRAY_SIZE(nodes); i++)
 		if (!strcmp(src, nodes[i]))
@@ -533,8 +532,8 @@ bool criu_dev_node_known(const char *src)
 	return false;
 }
 
-/* Whether the mount of mountinfo @fields is the host's devtmpfs, or of the runtime
- * tmpfs (device @runtime) and in the shared /dev: the source of its root in @src. */
+/* Whether the mount of mountinfo @fields is the host's devtmpfs, or the shared /dev (of
+ * the runtime tmpfs, device @runtime): the source of its root in @src. */
 static bool dev_bind_source(char **field, size_t dash, dev_t runtime, char *src, size_t size)
 {
 	unsigned maj, min;

@@ -66,14 +66,15 @@ void criu_argv_common(char **argv, size_t *n, size_t max, bool restore);
 /* CRIU's key of an open file of @pid (--external, --inherit-fd): "file[MNT_ID:INODE]". */
 int file_key(pid_t pid, int fd, char *buf, size_t size);
 /* The mounts of @pid's mount namespace that bind a node of the host's devtmpfs, or the
- * shared /dev (rootfs_runtime_dev) or a directory of it: [target inside, source on the
- * host] pairs (CRIU's externals). NULL if they cannot be read, or one cannot be named
- * to CRIU ("]" or an escaped character in its path). */
+ * shared /dev (rootfs_runtime_dev): [target inside, source on the host] pairs (CRIU's
+ * externals; binds of a directory of the shared /dev, the /proc masks, are restored as
+ * binds of it). NULL if they cannot be read, or one cannot be named to CRIU ("]" or an
+ * escaped character in its path). */
 json_t *criu_dev_binds(pid_t pid);
 /* Whether @src is one of the host's nodes a sandbox has (SANDBOX_DEV_NODES), or the
- * shared /dev or its pts directory: the only device binds a restore makes. */
+ * shared /dev: the only device binds a restore makes. */
 bool criu_dev_node_known(const char *src);
-/* Whether @src is the shared /dev or in it (made again, if it went, before a restore). */
+/* Whether @src is the shared /dev (made again, if it went, before a restore). */
 bool criu_dev_shared(const char *src);
 /* The image of the user namespace in @images (its name in @ret_name), rewritten from the
  * ids at @from to those at @to, into @out (bound over the original for one restore). */
