@@ -503,7 +503,11 @@ static int dev_template_make(const char *path)
 		return -errno;
 	if ((r = runtime_mount()) < 0 || dev_template_whole()) /* or made meanwhile */
 		return r;
-	dev_template_unmake(path); /* a damaged one (cut short, or emptied by hand) */
+	/* A damaged one (emptied by hand) is moved aside, not emptied: what is left of it
+	 * may be a mount point in a running sandbox, whose mount its removal would take. */
+	snprintf(tmp, sizeof(tmp), "%s.damaged.%d", path, (int)getpid());
+	if (rename(path, tmp) < 0 && errno != ENOENT)
+		return -errno;
 	snprintf(tmp, sizeof(tmp), "%s.%d", path, (int)getpid());
 	dev_template_unmake(tmp);
 	if (mkdir(tmp, 0755) < 0 || chmod(tmp, 0755) < 0)
