@@ -370,9 +370,9 @@ static void oci_masks(const struct child_plan *p)
 	}
 }
 
-/* /dev, a tmpfs: the nodes, sbx-init, the links, the pts and shm directories (their
- * mounts come in setup_dev_mounts, after setup_proc has bound the empty pts directory
- * over /proc's hidden ones). */
+/* /dev, the shared directory (rootfs_runtime_dev) or a tmpfs: the nodes, sbx-init, the
+ * links, the pts and shm directories (their mounts come in setup_dev_mounts, after
+ * setup_proc has bound the empty pts directory over /proc's hidden ones). */
 static void setup_dev(const struct child_plan *p, const int *fds)
 {
 	/* The host's nodes, bound in: a user namespace cannot make device nodes. */

@@ -22,11 +22,24 @@
 #include "macro.h"
 #include "spec.h"
 
+/* A detached clone, private: a clone of a shared mount (the host's /run on a systemd
+ * host) would be a peer of it, and what a sandbox mounts below the clone would appear in
+ * the host's tree and in every other sandbox's clone of it. */
 static int open_tree_clone(int dfd, const char *path, unsigned extra)
 {
+	struct mount_attr a = { .propagation = MS_PRIVATE };
 	int fd =
 		(int)syscall(SYS_open_tree, dfd, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | extra);
-	return fd < 0 ? -errno : fd;
+
+	if (fd < 0)
+		return -errno;
+	if (syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | (extra & AT_RECURSIVE), &a,
+		    sizeof(a)) < 0) {
+		int r = -errno;
+		close(fd);
+		return r;
+	}
+	return fd;
 }
 
 int rootfs_clone_mount(const char *path, bool recursive, uint64_t attrs, int userns_fd)
@@ -462,7 +475,8 @@ static int dev_template_fill(int dir)
 	/* shm last: its presence says the template is whole. Nothing in it is writable
 	 * but by the host's root (each sandbox's /dev/shm is a tmpfs of its own over it),
 	 * so that no sandbox reaches another through it, whatever it does to its mounts. */
-	if (mkdirat(dir, "pts", 0755) < 0 || mkdirat(dir, "shm", 0755) < 0)
+	if (mkdirat(dir, "pts", 0755) < 0 || fchmodat(dir, "pts", 0755, 0) < 0 ||
+	    mkdirat(dir, "shm", 0755) < 0 || fchmodat(dir, "shm", 0755, 0) < 0)
 		return -errno;
 	return 0;
 }
@@ -505,7 +519,10 @@ static int dev_template_make(const char *path)
 		return r;
 	/* A damaged one (emptied by hand) is moved aside, not emptied: what is left of it
 	 * may be a mount point in a running sandbox, whose mount its removal would take. */
-	snprintf(tmp, sizeof(tmp), "%s.damaged.%d", path, (int)getpid());
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	snprintf(tmp, sizeof(tmp), "%s.damaged.%lld.%d", path, (long long)now.tv_sec,
+		 (int)getpid());
 	if (rename(path, tmp) < 0 && errno != ENOENT)
 		return -errno;
 	snprintf(tmp, sizeof(tmp), "%s.%d", path, (int)getpid());

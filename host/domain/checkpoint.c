@@ -227,8 +227,10 @@ static int ckpt_argv(struct ckpt *k, struct dump_ctx *c)
 		strvcat(argv, n, max, "--external=mnt[%s]:b%zu", b[1], nb);
 		json_array_append_new(k->binds, json_string(b[1]));
 	}
-	/* The host's device nodes bound in (a user namespace cannot make its own), and the
-	 * /proc masks made of them: external, bound again from the host's /dev. */
+	/* The host's device nodes bound in (a user namespace cannot make its own), the
+	 * /proc masks made of them, and the shared /dev: external, bound again from the
+	 * host's. The masks made of the shared /dev's pts directory come back as binds of
+	 * it. */
 	k->devs = criu_dev_binds(k->pid);
 	if (!k->devs) {
 		strv_clear(argv, *n);

@@ -144,6 +144,28 @@ t_proc_sys_readonly() {
 # /proc's directories of host details (acpi, tty, pressure, ...) show an empty directory
 # that nothing can be written to, made in, or run from: /dev's pts directory, under
 # devpts (no file system of their own, for a checkpoint to archive).
+# What a sandbox mounts stays in it, on a host whose mounts are shared (systemd's): the
+# clones it is made of (the shared /dev, sbx-init, the image's binds) are private, or
+# its node binds, devpts and shm would appear in the host's tree and in every other
+# sandbox's /dev.
+t_mounts_stay_inside() {
+	local rt=/run/sbx/runtime before during
+	"$SBX" run -- true || fail "a first run"
+	mount --make-shared "$rt" || fail "making $rt shared"
+	before=$(wc -l </proc/self/mountinfo)
+	"$SBX" run --image host -- sh -c 'sleep 2' &
+	local other=$!
+	sleep 0.5
+	run_sbx run --image host -- sh -c 'sleep 0.5; awk "\$5 ~ /^\/dev(\/|\$)/" /proc/self/mountinfo | wc -l'
+	during=$(wc -l </proc/self/mountinfo)
+	wait "$other"
+	mount --make-private "$rt"
+	assert_eq "$RC" 0 "the second sandbox ($ERR)"
+	assert_eq "$OUT" 10 "/dev's mounts in a sandbox beside another: its own ten"
+	assert_eq "$during" "$before" "the host's mounts while two sandboxes run"
+	assert_eq "$(grep -c " $rt/" /proc/self/mountinfo)" 0 "mounts below $rt on the host"
+}
+
 t_proc_dirs_hidden() {
 	local d dirs=()
 	for d in acpi scsi driver asound tty dynamic_debug pressure fb; do
