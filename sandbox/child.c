@@ -377,48 +377,32 @@ static void setup_dev(const struct child_plan *p, const int *fds)
 {
 	/* The host's nodes, bound in: a user namespace cannot make device nodes. */
 	static const char *const nodes[] = { SANDBOX_DEV_NODES };
-	static const char *const links[][2] = {
-		{ "pts/ptmx", "dev/ptmx" },	     { "/proc/self/fd", "dev/fd" },
-		{ "/proc/self/fd/0", "dev/stdin" },  { "/proc/self/fd/1", "dev/stdout" },
-		{ "/proc/self/fd/2", "dev/stderr" },
-	};
 
-	/* The shared one has every mount point (and is read-only already). */
 	if (p->dev_shared) {
+		/* Every mount point there already, and read-only. */
 		TRY(STAGE_DEV, attach(fds[CHILD_MNT_DEV], "dev"));
-		for (size_t i = 0; i < sizeof(nodes) / sizeof(nodes[0]); i++)
-			TRY(STAGE_DEV, mount(nodes[i], nodes[i] + 1, NULL, MS_BIND, NULL));
-		TRY(STAGE_DEV, attach(fds[CHILD_MNT_INIT], "dev/sbx-init"));
-		return;
-	}
-	TRY(STAGE_DEV, mount("sbx", "dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "size=64k,mode=0755"));
-	for (size_t i = 0; i < sizeof(nodes) / sizeof(nodes[0]); i++) {
-		const char *ours = nodes[i] + 1; /* absolute: the host's; +1: ours */
-		int fd = open(ours, O_CREAT | O_WRONLY | O_CLOEXEC, 0666);
-		if (fd < 0)
+	} else {
+		TRY(STAGE_DEV,
+		    mount("sbx", "dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "size=64k,mode=0755"));
+		int dir = open("dev", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dir < 0)
 			fail(STAGE_DEV, errno);
-		close(fd);
-		TRY(STAGE_DEV, mount(nodes[i], ours, NULL, MS_BIND, NULL));
+		TRY(STAGE_DEV, rootfs_dev_fill(dir));
+		close(dir);
+		/* Granted devices: the host's nodes, cloned by the parent. */
+		for (unsigned i = 0; i < p->ndevices; i++) {
+			int fd = open(p->devices[i], O_CREAT | O_WRONLY | O_CLOEXEC, 0666);
+			if (fd < 0)
+				fail(STAGE_DEV, errno);
+			close(fd);
+			TRY(STAGE_DEV, attach(fds[child_mnt_devices(p) + i], p->devices[i]));
+		}
 	}
-	/* Granted devices: the host's nodes, cloned by the parent. */
-	for (unsigned i = 0; i < p->ndevices; i++) {
-		int fd = open(p->devices[i], O_CREAT | O_WRONLY | O_CLOEXEC, 0666);
-		if (fd < 0)
-			fail(STAGE_DEV, errno);
-		close(fd);
-		TRY(STAGE_DEV, attach(fds[child_mnt_devices(p) + i], p->devices[i]));
-	}
+	for (size_t i = 0; i < sizeof(nodes) / sizeof(nodes[0]); i++)
+		TRY(STAGE_DEV, mount(nodes[i], nodes[i] + 1, NULL, MS_BIND, NULL));
 	/* sbx-init itself, read-only: PID 1 runs from inside the sandbox's own tree, so a
 	 * checkpoint finds everything it maps under the sandbox's root. */
-	int fd = open("dev/sbx-init", O_CREAT | O_WRONLY | O_CLOEXEC, 0555);
-	if (fd < 0)
-		fail(STAGE_DEV, errno);
-	close(fd);
 	TRY(STAGE_DEV, attach(fds[CHILD_MNT_INIT], "dev/sbx-init"));
-	for (size_t i = 0; i < sizeof(links) / sizeof(links[0]); i++)
-		TRY(STAGE_DEV, symlink(links[i][0], links[i][1]));
-	TRY(STAGE_DEV, mkdir("dev/pts", 0755));
-	TRY(STAGE_DEV, mkdir("dev/shm", 01777));
 }
 
 /* /dev's own mounts (devpts, shm, a bundle's), then /dev read-only. */

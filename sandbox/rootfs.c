@@ -375,6 +375,20 @@ static void runtime_prune(const char *keep, time_t age_s)
 		closedir(d);
 }
 
+/* The runtime lock, held (the descriptor, closed to let go) with the runtime tmpfs
+ * mounted; -errno. */
+static int runtime_lock(void)
+{
+	if (mkdir("/run/sbx", 0711) < 0 && errno != EEXIST)
+		return -errno;
+	_cleanup_close_ int lock =
+		open("/run/sbx/runtime.lock", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (lock < 0 || flock(lock, LOCK_EX) < 0)
+		return -errno;
+	int r = runtime_mount();
+	return r < 0 ? r : TAKE_FD(lock);
+}
+
 /* A copy in the making that failed: the file, or the directory and its file. */
 static void runtime_unmake(const char *tmp, const char *leaf)
 {
@@ -416,14 +430,9 @@ static int runtime_copy(const char *src, const char *kind, const char *leaf, cha
 	snprintf(file, sizeof(file), "%s%s%s", path, leaf ? "/" : "", leaf ? leaf : "");
 	if (copy_current(file, &st))
 		goto done;
-	if (mkdir("/run/sbx", 0711) < 0 && errno != EEXIST)
-		return -errno;
-	lock = open("/run/sbx/runtime.lock", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (lock < 0 || flock(lock, LOCK_EX) < 0)
-		return -errno;
-	r = runtime_mount();
-	if (r < 0)
-		return r;
+	lock = runtime_lock();
+	if (lock < 0)
+		return lock;
 	if (copy_current(file, &st)) /* made by another launcher meanwhile */
 		goto done;
 	snprintf(tmp, sizeof(tmp), "%s.%d", path, (int)getpid());
@@ -450,9 +459,7 @@ done:
 	return *ret_path ? 0 : -ENOMEM;
 }
 
-/* The shared /dev's entries (struct below): the nodes' and sbx-init's mount points, the
- * links, the pts and shm directories. */
-static int dev_template_fill(int dir)
+int rootfs_dev_fill(int dir)
 {
 	static const char *const nodes[] = { SANDBOX_DEV_NODES };
 	static const char *const links[][2] = {
@@ -509,14 +516,11 @@ static int dev_template_make(const char *path)
 	char tmp[300];
 	int r;
 
-	if (mkdir("/run/sbx", 0711) < 0 && errno != EEXIST)
-		return -errno;
-	_cleanup_close_ int lock =
-		open("/run/sbx/runtime.lock", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (lock < 0 || flock(lock, LOCK_EX) < 0)
-		return -errno;
-	if ((r = runtime_mount()) < 0 || dev_template_whole()) /* or made meanwhile */
-		return r;
+	_cleanup_close_ int lock = runtime_lock();
+	if (lock < 0)
+		return lock;
+	if (dev_template_whole()) /* made by another launcher meanwhile */
+		return 0;
 	/* A damaged one (emptied by hand) is moved aside, not emptied: what is left of it
 	 * may be a mount point in a running sandbox, whose mount its removal would take. */
 	struct timespec now;
@@ -530,7 +534,7 @@ static int dev_template_make(const char *path)
 	if (mkdir(tmp, 0755) < 0 || chmod(tmp, 0755) < 0)
 		return -errno;
 	_cleanup_close_ int dir = open(tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	r = dir < 0 ? -errno : dev_template_fill(dir);
+	r = dir < 0 ? -errno : rootfs_dev_fill(dir);
 	if (r == 0 && rename(tmp, path) < 0)
 		r = -errno;
 	if (r < 0)
@@ -547,6 +551,8 @@ int rootfs_runtime_dev(char **ret_path)
 		if (r < 0)
 			return r;
 	}
+	if (!ret_path)
+		return 0;
 	*ret_path = strdup(path);
 	return *ret_path ? 0 : -ENOMEM;
 }

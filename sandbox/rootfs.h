@@ -81,9 +81,12 @@ int rootfs_runtime_init(const char *init_path, char **ret_path);
  * finds). The directory (malloc'd) in *ret_dir. */
 int rootfs_runtime_tar(const char *tar_path, char **ret_dir);
 /* The shared /dev in the runtime tmpfs, made unless it is there: owned by the host's
- * root, read-only in every sandbox, holding the mount points of the host's nodes
- * (SANDBOX_DEV_NODES) and of sbx-init, /dev's links, and empty pts and shm directories
- * (each sandbox mounts its own over them). A sandbox without granted devices binds it
- * as its /dev, in place of a tmpfs of its own: a checkpoint then keeps none of it. The
- * path (malloc'd) in *ret_path. */
+ * root, read-only in every sandbox, holding what rootfs_dev_fill makes. A sandbox
+ * without granted devices binds it as its /dev, in place of a tmpfs of its own: a
+ * checkpoint then keeps none of it. The path (malloc'd) in *ret_path, unless NULL. */
 int rootfs_runtime_dev(char **ret_path);
+/* /dev's entries in the empty directory @dir: the mount points of the host's nodes
+ * (SANDBOX_DEV_NODES) and of sbx-init, the links (fd, stdin, ptmx, ...), and empty pts
+ * and shm directories (a sandbox mounts its own over them), none writable but by their
+ * owner. Async-signal-safe (a launch's child fills its tmpfs /dev with it); -errno. */
+int rootfs_dev_fill(int dir);

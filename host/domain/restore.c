@@ -234,20 +234,15 @@ static int restore_argv_externals(struct restore_ctx *c)
 					    json_string_value(bt));
 		strvcat(c->argv, &c->n, ARRAY_SIZE(c->argv), "--external=mnt[b%zu]:%s", bi, src);
 	}
-	bool dev_made = false;
 	json_array_foreach (json_object_get(c->s->meta, "devs"), di, dv) {
 		const char *src = json_string_value(json_array_get(dv, 1));
+		int r;
 		if (!criu_dev_node_known(src))
 			return restore_fail(c, -EINVAL,
 					    "the snapshot's device binds are unreadable");
 		/* The shared /dev, made again if it went (a reboot since the checkpoint). */
-		_cleanup_free_ char *dev = NULL;
-		if (!dev_made && criu_dev_shared(src)) {
-			int r = rootfs_runtime_dev(&dev);
-			if (r < 0)
-				return restore_fail(c, r, "the shared /dev: %s", strerror(-r));
-			dev_made = true;
-		}
+		if (criu_dev_shared(src) && (r = rootfs_runtime_dev(NULL)) < 0)
+			return restore_fail(c, r, "the shared /dev: %s", strerror(-r));
 		strvcat(c->argv, &c->n, ARRAY_SIZE(c->argv), "--external=mnt[d%zu]:%s", di, src);
 	}
 	return 0;

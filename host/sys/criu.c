@@ -537,14 +537,13 @@ bool criu_dev_node_known(const char *src)
 static bool dev_bind_source(char **field, size_t dash, dev_t runtime, char *src, size_t size)
 {
 	unsigned maj, min;
-	const char *root = field[3], *tmpl = "/" ROOTFS_DEV_TEMPLATE;
 
 	if (!strcmp(field[dash + 1], "devtmpfs"))
-		return (size_t)snprintf(src, size, "/dev%s", root) < size;
-	if (strcmp(field[dash + 1], "tmpfs") || sscanf(field[2], "%u:%u", &maj, &min) != 2 ||
-	    makedev(maj, min) != runtime || strncmp(root, tmpl, strlen(tmpl)) || root[strlen(tmpl)])
+		return (size_t)snprintf(src, size, "/dev%s", field[3]) < size;
+	if (strcmp(field[dash + 1], "tmpfs") || strcmp(field[3], "/" ROOTFS_DEV_TEMPLATE) ||
+	    sscanf(field[2], "%u:%u", &maj, &min) != 2 || makedev(maj, min) != runtime)
 		return false;
-	return (size_t)snprintf(src, size, ROOTFS_RUNTIME_DIR "%s", root) < size;
+	return (size_t)snprintf(src, size, "%s", DEV_SHARED) < size;
 }
 
 json_t *criu_dev_binds(pid_t pid)
