@@ -62,7 +62,7 @@ HOST_LIBS := -lhttp_parser -lm
 SBXD_SRCS := host/sbxd.c host/options.c \
 	host/sys/log.c host/sys/loop.c host/sys/store.c host/sys/meter.c host/sys/usage.c host/sys/devices.c \
 	host/sys/nvml.c host/sys/layer.c host/sys/criu.c host/sys/netlink.c host/sys/nft.c \
-	host/sys/tree.c host/sys/unpack.c host/sys/recorder.c host/domain/images.c host/domain/templates.c \
+	host/sys/tree.c host/sys/unpack.c host/sys/recorder.c host/domain/images.c host/domain/templates.c host/domain/warm.c \
 	host/billing/ledger.c \
 	host/domain/reply.c host/domain/box.c host/domain/metering.c host/domain/launch.c host/domain/lifecycle.c host/domain/readopt.c host/domain/exec.c host/domain/watch.c host/domain/files.c host/domain/logs.c host/domain/bill.c host/domain/gpu.c host/domain/snap.c host/domain/checkpoint.c host/domain/fork.c host/domain/restore.c host/domain/network.c host/domain/netguard.c host/domain/oci.c \
 	host/edge/server.c host/edge/budget.c host/edge/reply.c host/edge/listen.c host/edge/api.c host/edge/metrics.c host/edge/export.c \

@@ -103,6 +103,9 @@ static void usage(FILE *f)
 		"PATH)\n"
 		"  --max-sandboxes N      sandboxes on this host (default 4096)\n"
 		"  --max-per-tenant N     sandboxes per tenant (default 1024)\n"
+		"  --warm N               keep N sandboxes of the plain request (image base,\n"
+		"                         the defaults) started ahead: a create that asks for\n"
+		"                         nothing else takes one at once (default 0, at most 16)\n"
 		"  --max-snapshots N      snapshots a tenant keeps (default 64)\n"
 		"  --default-timeout D    wall timeout of sandboxes that set none (default 5m)\n"
 		"  --default-memory SIZE  memory of sandboxes that set none (default 512M)\n"
@@ -256,6 +259,7 @@ enum {
 	O_DOMAIN,
 	O_E2B_BASE,
 	O_MAXIMAGE,
+	O_WARM,
 	O_HELP
 };
 
@@ -299,11 +303,12 @@ static const struct option sbxd_options[] = {
 	{ "net-max-conns", required_argument, NULL, O_NETCONNS },
 	{ "domain", required_argument, NULL, O_DOMAIN },
 	{ "e2b-base", required_argument, NULL, O_E2B_BASE },
+	{ "warm", required_argument, NULL, O_WARM },
 	{ "help", no_argument, NULL, O_HELP },
 	{ 0 },
 };
 
-/* --max-sandboxes, --max-per-tenant, --max-snapshots. */
+/* --max-sandboxes, --max-per-tenant, --max-snapshots, --warm. */
 static int parse_count_option(int c, const char *arg)
 {
 	if (c == O_MAXSB) {
@@ -313,6 +318,10 @@ static int parse_count_option(int c, const char *arg)
 	} else if (c == O_MAXTEN) {
 		if (parse_count(arg, &D.opt.max_per_tenant) < 0)
 			return -die("--max-per-tenant: \"%s\" is not a count from 1", arg);
+	} else if (c == O_WARM) {
+		if (strcmp(arg, "0") &&
+		    (parse_count(arg, &D.opt.warm) < 0 || D.opt.warm > WARM_MAX))
+			return -die("--warm: \"%s\" is not a count from 0 to %d", arg, WARM_MAX);
 	} else if (parse_count(arg, &D.opt.max_snapshots) < 0) {
 		return -die("--max-snapshots: \"%s\" is not a count from 1", arg);
 	}
@@ -487,6 +496,7 @@ static int parse_option(int c, char **argv, bool *socket_set)
 	case O_MAXSB:
 	case O_MAXTEN:
 	case O_MAXSNAP:
+	case O_WARM:
 		return parse_count_option(c, optarg);
 	case O_DEFTO:
 	case O_BILLWIN:

@@ -196,6 +196,7 @@ static void tick_done(struct loop_op *op, int res, uint32_t flags)
 		D.box_tick_last = mono;
 		box_tick(mono, real_ns());
 		templates_tick(mono);
+		warm_tick(mono);
 	}
 	bill_tick(real_ns());
 	if (mono - D.meter_tick_last >= (int64_t)D.opt.meter_tick_ns) {
@@ -452,9 +453,12 @@ static int run_loop(void)
 			logmsg(0, "io_uring: %s", strerror(-r));
 			break;
 		}
-		if (D.stopping && (server_idle() || mono_ns() >= D.stop_deadline))
+		/* Warm launches under way finish first: warm_drain() then removes them. */
+		if (D.stopping &&
+		    ((server_idle() && !warm_starting()) || mono_ns() >= D.stop_deadline))
 			break;
 	}
+	warm_drain();
 	if (D.opt.kill_on_exit)
 		box_kill_all();
 	net_shutdown();

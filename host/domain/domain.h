@@ -39,6 +39,8 @@ struct options {
 	bool kill_on_exit, no_favordynmods, no_metering;
 	int log_level; /* 0 error, 1 warn, 2 info, 3 debug */
 	unsigned max_sandboxes, max_per_tenant, max_snapshots;
+	unsigned warm; /* sandboxes of the plain request started ahead (warm.c) */
+#define WARM_MAX 16
 	/* Connections: TCP in all, unix socket (the host's admins, a pool of its own), TCP
 	 * not yet authenticated (in all, and per address), TCP per tenant. */
 	unsigned max_conns, max_unix_conns, max_unauth_conns, max_conns_per_peer,
@@ -321,6 +323,13 @@ void box_tick_soon(void);
 /* Samples memory for its time integral (every --meter-tick). */
 void box_meter_tick(int64_t mono);
 void box_kill_all(void);
+/* warm.c (sbxd --warm): the pool topped up and its ended members dropped (the tick);
+ * whether launches for it are under way; its members stopped and removed (sbxd exits);
+ * its figures for GET /v1/health. */
+void warm_tick(int64_t mono);
+bool warm_starting(void);
+void warm_drain(void);
+json_t *warm_json(void);
 unsigned box_count_live(const char *tenant);
 int box_set_timeout(struct box *b, uint64_t timeout_ns);
 json_t *box_usage_json(struct box *b);

@@ -27,6 +27,12 @@ void box_expire(struct box *b);
 /* A tenant keeps at most --max-per-tenant exited sandboxes: the oldest go. */
 void box_trim_exited(const char *tenant);
 
+/* warm.c: a waiting warm sandbox that a create of @spec (its record: limits and image
+ * filled in) may take, out of the pool; or NULL. Whether @tenant is the pool's own. */
+#define WARM_TENANT "sbx.warm" /* not a tenant's name: store_tenant_name_valid() */
+struct box *warm_take(const json_t *spec);
+bool warm_tenant(const char *tenant);
+
 /* metering.c */
 int slot_alloc(void);
 void slot_free(struct box *b);
@@ -79,6 +85,9 @@ char *cgroup_to_json(const struct cgroup *cg);
 void remove_state_dir(const char *dir);
 
 /* lifecycle.c */
+/* Ended here and now, as sbxd exits: what it used recorded, nothing of it left running;
+ * with @remove its record says removed and its state directory goes too. */
+void box_end_now(struct box *b, bool remove);
 /* It runs: its exit watch and control channel are armed, its meters opened. */
 void box_running(struct box *b);
 int ctl_open(struct box *b);

@@ -477,10 +477,12 @@ static void launch_done(struct work *w)
 	exec_restore_kept(b, procs, j->io.proc_fds, j->io.nproc_fds);
 	json_decref(procs);
 	b->started_ns = real_ns();
-	if (b->req.limits.timeout_ns)
+	/* A warm one waits untimed and unbilled until it is taken (box_take). */
+	if (b->req.limits.timeout_ns && !b->pooled)
 		b->deadline_ns = b->started_ns + (int64_t)b->req.limits.timeout_ns;
 	box_running(b);
-	bill_start(b);
+	if (!b->pooled)
+		bill_start(b);
 	free(j);
 	if (box_persist(b) < 0) {
 		/* Unrecorded, a restart would not find it: it does not stay. */
@@ -639,18 +641,53 @@ int box_create_as(struct reply *rp, const char *tenant, const char *body, size_t
 	return box_launch(rp, tenant, spec, &req, gpu_idx, ngpu, NULL, why);
 }
 
+/* A warm sandbox (warm.c) becomes the caller's, as a launch of @spec would have made it
+ * (warm_take compared them): the request's record, labels and timeouts, and from now on
+ * its clock, its memory integral and its bill. Takes @spec and @req; answers @rp. */
+static int box_take(struct box *b, struct reply *rp, const char *tenant, json_t *spec,
+		    struct api_create *req, struct why *why)
+{
+	char *owner = strdup(tenant ? tenant : ADMIN_TENANT);
+
+	if (!owner) {
+		box_kill(b, REASON_DELETED); /* out of the pool already */
+		api_create_clear(req);
+		json_decref(spec);
+		return why_set(why, -ENOMEM, "out of memory");
+	}
+	free(b->tenant);
+	b->tenant = owner;
+	json_decref(b->spec);
+	b->spec = spec;
+	api_create_clear(&b->req);
+	b->req = *req;
+	if (!b->req.limits.timeout_ns)
+		b->req.limits.timeout_ns = D.opt.default_timeout_ns;
+	b->pooled = false;
+	b->created_ns = b->started_ns = real_ns();
+	b->deadline_ns = b->started_ns + (int64_t)b->req.limits.timeout_ns;
+	b->last_active = mono_ns();
+	b->mem_byte_ns = 0;
+	b->mem_tick = 0;
+	free(b->labels_json);
+	b->labels_json = NULL;
+	box_tick_soon();
+	bill_start(b);
+	if (box_persist(b) < 0) {
+		box_kill(b, REASON_FAILED);
+		return why_set(why, -EAGAIN, "%s",
+			       D.store_error ? D.store_error : "state database");
+	}
+	logmsg(2, "sandbox %s running (tenant %s, pid %d, warm)", b->id, b->tenant, (int)b->pid);
+	reply_done(rp, REPLY_CREATED, box_json(b));
+	return 0;
+}
+
 /* The launch of a new box, answered on @rp: takes @spec and @req. 0, or -errno and why
  * (nothing was started). */
 static int box_launch(struct reply *rp, const char *tenant, json_t *spec, struct api_create *req,
 		      const int *gpu_idx, unsigned ngpu, struct snap *from, struct why *why)
 {
-	if (D.live >= D.opt.max_sandboxes) {
-		api_create_clear(req);
-		json_decref(spec);
-		return why_set(why, -EUSERS,
-			       "this host runs its maximum of %u sandboxes; delete some first",
-			       D.opt.max_sandboxes);
-	}
 	if (tenant && box_count_live(tenant) >= D.opt.max_per_tenant) {
 		api_create_clear(req);
 		json_decref(spec);
@@ -666,6 +703,16 @@ static int box_launch(struct reply *rp, const char *tenant, json_t *spec, struct
 	}
 	if (tenant)
 		box_trim_exited(tenant);
+	struct box *w = !from && !warm_tenant(tenant) ? warm_take(spec) : NULL;
+	if (w)
+		return box_take(w, rp, tenant, spec, req, why);
+	if (D.live >= D.opt.max_sandboxes) {
+		api_create_clear(req);
+		json_decref(spec);
+		return why_set(why, -EUSERS,
+			       "this host runs its maximum of %u sandboxes; delete some first",
+			       D.opt.max_sandboxes);
+	}
 	struct box *b = calloc(1, sizeof(*b));
 	struct launch_job *j = calloc(1, sizeof(*j));
 	if (b)
@@ -683,6 +730,7 @@ static int box_launch(struct reply *rp, const char *tenant, json_t *spec, struct
 	b->spec = spec;
 	b->req = *req;
 	b->exit_code = -1;
+	b->pooled = !from && warm_tenant(tenant);
 	if (b->req.record_files && !from) {
 		int rr = recorder_new(&b->rec);
 		if (rr < 0) {

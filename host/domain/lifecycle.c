@@ -367,22 +367,30 @@ void box_tick(int64_t mono, int64_t real)
 	}
 }
 
+void box_end_now(struct box *b, bool remove)
+{
+	usage_finalize(b);
+	b->reason = REASON_DELETED;
+	sandbox_destroy(b->sb);
+	b->sb = NULL;
+	layer_remove(b->id);
+	if (b->state == BOX_RUNNING) {
+		b->state = BOX_EXITED;
+		b->exit_code = 137;
+		b->ended_ns = real_ns();
+	}
+	if (remove) {
+		b->state = BOX_REMOVED;
+		remove_state_dir(b->dir);
+	}
+	box_persist(b);
+}
+
 void box_kill_all(void)
 {
 	for (struct box *b = D.boxes; b; b = b->next)
-		if (b->sb && !b->sb->borrowed) { /* containerd's are its own */
-			usage_finalize(b);
-			b->reason = REASON_DELETED;
-			sandbox_destroy(b->sb);
-			b->sb = NULL;
-			layer_remove(b->id);
-			if (b->state == BOX_RUNNING) {
-				b->state = BOX_EXITED;
-				b->exit_code = 137;
-				b->ended_ns = real_ns();
-			}
-			box_persist(b);
-		}
+		if (b->sb && !b->sb->borrowed) /* containerd's are its own */
+			box_end_now(b, false);
 }
 
 static void ctl_done(struct loop_op *op, int res, uint32_t flags)

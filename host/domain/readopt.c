@@ -218,12 +218,36 @@ static void readopt_lost(struct box *b, const struct store_sandbox *s)
 	logmsg(2, "sandbox %s ended while sbxd was down (%d)", b->id, b->exit_code);
 }
 
+/* A warm sandbox nobody took before sbxd stopped without removing it (warm.c): it
+ * goes, with its record. */
+static bool readopt_warm(struct box *b, const struct store_sandbox *s)
+{
+	if (!warm_tenant(b->tenant))
+		return false;
+	if (strcmp(s->state, "exited")) {
+		if (readopt_adopt(b, s) == 0)
+			sandbox_destroy(b->sb);
+		else
+			(void)cgroup_reclaim(b->id);
+		b->sb = NULL;
+		layer_remove(b->id);
+		remove_state_dir(b->dir);
+	}
+	b->state = BOX_REMOVED;
+	b->reason = REASON_DELETED;
+	b->ended_ns = b->ended_ns ? b->ended_ns : real_ns();
+	box_persist(b);
+	logmsg(2, "sandbox %s: a warm sandbox nobody took; removed", b->id);
+	box_free(b);
+	return true;
+}
+
 static void readopt_one(const struct store_sandbox *s, void *userdata)
 {
 	struct box *b = readopt_box(s);
 	int r;
 
-	if (!b)
+	if (!b || readopt_warm(b, s))
 		return;
 	if (!strcmp(s->state, "exited")) {
 		b->state = BOX_EXITED;

@@ -68,6 +68,8 @@ static void handle_health(struct conn *c)
 	if (!D.net_on)
 		json_object_set_new(j, "network_off",
 				    json_string(D.net_why ? D.net_why : "unknown"));
+	if (D.opt.warm)
+		json_object_set_new(j, "warm", warm_json());
 	json_object_set_new(j, "ledger", json_string(D.ledger_error ? D.ledger_error : "ok"));
 	json_object_set_new(j, "state_db", json_string(D.store_error ? D.store_error : "ok"));
 	json_object_set_new(j, "device_allowlist",

@@ -511,6 +511,108 @@ t_delete_cleans() {
 	assert_eq "$(sqlite3 "$TMPD/state/sbx.db" "select state from sandboxes where id='${ids[0]}'")" removed "db record"
 }
 
+# sbxd --warm N: sandboxes of the plain request started ahead, owned by no tenant, never
+# timed out or billed while they wait. A create that asks for nothing more takes one: it
+# becomes its tenant's, and its clock, timeout and bill start then. Any other request is
+# launched. Nothing of the pool outlives sbxd, stopped or killed.
+t_warm() {
+	local port=$((20000 + RANDOM % 20000)) ta tb
+	ta=$("$B/sbxd" tenant add alice --state-dir "$TMPD/state") || fail "tenant add"
+	tb=$("$B/sbxd" tenant add bob --state-dir "$TMPD/state") || fail "tenant add"
+	start_sbxd --listen "127.0.0.1:$port" --warm 2 --default-timeout 2s
+	local U="http://127.0.0.1:$port"
+	tcp() { BODY=$(curl -s -o "$TMPD/body" -w '%{http_code}' "$@"); CODE=$BODY; BODY=$(cat "$TMPD/body"); }
+	warm_ready() {
+		for _ in $(seq 200); do
+			api GET /v1/health
+			[ "$(jget "$BODY" 'j.get("warm", {}).get("ready")')" = "$1" ] && return 0
+			sleep 0.05
+		done
+		fail "the pool did not reach $1 ready: $BODY"
+	}
+	pool() {
+		api GET /v1/sandboxes
+		jget "$BODY" '" ".join(sorted(s["id"] for s in j["sandboxes"] if s.get("pooled") and s["tenant"] == "sbx.warm" and s["state"] == "running"))'
+	}
+	warm_ready 2
+	local pooled id cold pid
+	pooled=$(pool)
+	assert_eq "$(wc -w <<<"$pooled")" 2 "two pooled sandboxes: $BODY"
+	assert_eq "$(live_inits)" 2 "the pool's sbx-init processes"
+	for id in $pooled; do
+		inst_cgroups | grep -q "/$id\$" || fail "no cgroup of $id"
+	done
+	tcp -H "Authorization: Bearer $tb" "$U/v1/sandboxes"
+	assert_eq "$(jget "$BODY" 'len(j["sandboxes"])')" 0 "a tenant sees none of the pool"
+	sleep 2.5 # past --default-timeout: the waiting ones run on
+	assert_eq "$(pool)" "$pooled" "the pool after its sandboxes' default timeout"
+
+	# Alice's plain create takes one, with her labels and timeout; its clock starts then.
+	local t0 t1 wall
+	t0=$(date +%s%N)
+	tcp -H "Authorization: Bearer $ta" -X POST "$U/v1/sandboxes" -d '{"labels":{"app":"x"},"limits":{"timeout":"3s"}}'
+	assert_eq "$CODE" 201 "alice creates: $BODY"
+	id=$(jget "$BODY" 'j["id"]')
+	pid=$(jget "$BODY" 'j["pid"]')
+	[[ " $pooled " == *" $id "* ]] || fail "alice's $id is not one of the pool's ($pooled)"
+	assert_eq "$(jget "$BODY" 'j["tenant"], j["labels"], j.get("pooled"), j["limits"]["timeout_s"], j["created_at"] == j["started_at"]')" \
+		"('alice', {'app': 'x'}, None, 3, True)" "taken: its record"
+	wall=$(usage "$id" 'j["wall_ns"]')
+	t1=$(date +%s%N)
+	[ "$wall" -le $((t1 - t0)) ] || fail "wall time counted from before the take: $wall ns in $((t1 - t0)) ns"
+	[ "$(sqlite3 "$TMPD/state/sbx.db" "select created_ns from sandboxes where id='$id'")" -ge "$t0" ] ||
+		fail "created before the take"
+	tcp -H "Authorization: Bearer $ta" -X POST "$U/v1/sandboxes/$id/exec" -d '{"cmd":["hostname"]}'
+	assert_eq "$(jget "$BODY" 'j["stdout"]')" "$id" "alice execs in it"
+	tcp -H "Authorization: Bearer $tb" "$U/v1/sandboxes/$id"
+	assert_eq "$CODE" 404 "bob does not see alice's"
+	# Anything more than the plain request is launched.
+	tcp -H "Authorization: Bearer $ta" -X POST "$U/v1/sandboxes" -d '{"cmd":["sleep","100"],"limits":{"timeout":"1m"}}'
+	assert_eq "$CODE" 201 "a create with a cmd"
+	cold=$(jget "$BODY" 'j["id"]')
+	[[ " $pooled " == *" $cold "* ]] && fail "a create with a cmd took a warm sandbox"
+	# Her timeout runs from the take.
+	while [ $(($(date +%s%N) - t0)) -lt 3600000000 ]; do sleep 0.1; done
+	run_sbx inspect "$id"
+	assert_eq "$(jget "$OUT" 'j["state"], j["reason"]')" "('exited', 'timeout')" "the timeout of a taken one"
+	[ "$(ps -o stat= -p "$pid" | cut -c1)" = Z ] || ! kill -0 "$pid" 2>/dev/null || fail "timed out, still running"
+	# Billed to alice from the take; nothing to the pool.
+	local created first
+	created=$(sqlite3 "$TMPD/state/sbx.db" "select created_ns from sandboxes where id='$id'")
+	first=$(sqlite3 "$TMPD/state/sbx.db" "select min(start_ns) from ledger where sandbox='$id' and tenant='alice'")
+	[ -n "$first" ] && [ "$first" -ge "$created" ] || fail "alice's bill starts at $first, before the take ($created)"
+	assert_eq "$(sqlite3 "$TMPD/state/sbx.db" "select count(*) from ledger where tenant='sbx.warm'")" 0 "the pool billed"
+	# Topped up again.
+	warm_ready 2
+	assert_eq "$(live_inits)" 3 "the pool and the cmd's sandbox"
+
+	# A crash: the next sbxd removes the pool, process, cgroup and record.
+	pooled=$(pool)
+	kill_sbxd
+	start_sbxd
+	assert_eq "$(pool)" "" "the pool after a crash"
+	assert_eq "$(live_inits)" 1 "what runs after a crash: the cmd's sandbox"
+	for id in $pooled; do
+		inst_cgroups | grep -q "/$id\$" && fail "cgroup of $id left"
+		assert_eq "$(sqlite3 "$TMPD/state/sbx.db" "select state from sandboxes where id='$id'")" removed "record of $id"
+	done
+	# A stop: the pool goes with sbxd; the rest runs on.
+	stop_sbxd_keep() { kill -TERM "$SBXD_PID"; wait "$SBXD_PID"; assert_eq "$?" 0 "sbxd exit status"; SBXD_PID=; }
+	stop_sbxd_keep
+	start_sbxd --warm 1
+	warm_ready 1
+	assert_eq "$(live_inits)" 2 "the pool of one and the cmd's sandbox"
+	stop_sbxd_keep
+	assert_eq "$(live_inits)" 1 "what runs after sbxd stopped: the cmd's sandbox"
+	start_sbxd
+	assert_eq "$(pool)" "" "the pool after a stop"
+	run_sbx exec "$cold" -- true
+	assert_eq "$RC" 0 "the launched one served again"
+	run_sbx_d() { "$B/sbxd" "$@" >"$TMPD/out" 2>"$TMPD/err"; RC=$?; ERR=$(cat "$TMPD/err"); }
+	run_sbx_d --warm 17 --socket "$TMPD/x.sock" --state-dir "$TMPD/state2"
+	assert_eq "$RC:$ERR" "1:sbxd: --warm: \"17\" is not a count from 0 to 16" "--warm 17"
+}
+
 t_logs_follow() {
 	start_sbxd
 	local id t0 t1
