@@ -6,7 +6,12 @@ same busybox root (the base image's): Debian's bwrap, runc and crun. Rows:
   launch     a one-shot sandbox running `true`: `sbx run`, bwrap, `runc run`, `crun run`
   lifecycle  create a sandbox, exec `true` in it, delete it: sbx's API (one HTTP
              connection, as an SDK keeps) against runc's and crun's command lines
-             (create, start, exec, delete --force)
+             (create, start, exec, delete --force). "sbx" is the plain create, which
+             takes one of the sandboxes sbxd keeps started ahead (peers.sh starts it
+             with --warm 2); "sbx-cold" asks for a hostname of its own, which no warm
+             sandbox has, and so is launched. Every sample of the row starts with the
+             pool full again: its refill is not timed, and does not run under a peer's
+             sample either.
   exec       `true` into a running sandbox: sbx's API against `runc exec`, `crun exec`
   ckpt/restore idle   checkpoint a sandbox running `sleep`, which stops it, then restore
              it: sbx's API against `runc checkpoint` and `runc restore -d` (crun has no
@@ -113,6 +118,16 @@ def run(argv, quiet=False):
         raise RuntimeError(f"{' '.join(argv)}: exit {r.returncode}: {ERR.read()[-300:]}")
 
 
+def settle():
+    """Until sbxd's warm pool is full (its refill launches done)."""
+    for _ in range(1000):
+        w = api("GET", "/v1/health").get("warm")
+        if not w or w["ready"] == w["size"]:
+            return
+        time.sleep(0.005)
+    raise RuntimeError(f"the warm pool does not refill: {w}")
+
+
 def timed(fn):
     t0 = time.perf_counter_ns()
     fn()
@@ -149,8 +164,9 @@ def launch(who):
 
 
 def lifecycle(who):
-    if who == "sbx":
-        box = api("POST", "/v1/sandboxes", {"image": "base"})
+    if who.startswith("sbx"):
+        req = {"image": "base"} if who == "sbx" else {"image": "base", "hostname": "cold"}
+        box = api("POST", "/v1/sandboxes", req)
         r = api("POST", f"/v1/sandboxes/{box['id']}/exec", {"cmd": ["true"]})
         if r["exit_code"] != 0:
             raise RuntimeError(f"exec in {box['id']}: {r}")
@@ -167,6 +183,7 @@ def rows(name, peers, fn, samples, rounds=ROUNDS):
     for i in range(rounds):
         for k in range(len(peers)):
             who = peers[(i + k) % len(peers)]
+            settle()
             samples.setdefault((name, who), []).append(timed(lambda: fn(who)))
 
 
@@ -299,9 +316,9 @@ def main():
     for who in everyone:  # warm caches: the image, the runtimes, sbx-init's copy
         launch(who)
     rows("launch", everyone, launch, samples)
-    for who in ("sbx", "runc", "crun"):
+    for who in ("sbx", "sbx-cold", "runc", "crun"):
         lifecycle(who)
-    rows("lifecycle", ["sbx", "runc", "crun"], lifecycle, samples)
+    rows("lifecycle", ["sbx", "sbx-cold", "runc", "crun"], lifecycle, samples)
     # exec into one running sandbox of each
     box = api("POST", "/v1/sandboxes", {"image": "base"})
     held = {}
@@ -342,9 +359,13 @@ def main():
         p50 = {w: statistics.median(samples[(row, w)]) for w in whos}
         for w in whos:
             print(f"  {row:9} {w:6} p50 {p50[w]:8.2f}  p99 {pct(samples[(row, w)], 99):8.2f}")
-        peers = {w: v for w, v in p50.items() if w != "sbx"}
+        peers = {w: v for w, v in p50.items() if not w.startswith("sbx")}
         best = min(peers, key=peers.get)
-        print(f"  {row:9} sbx/{best} (fastest peer) {p50['sbx'] / peers[best]:.2f}x")
+        for w in (w for w in whos if w.startswith("sbx")):
+            print(f"  {row:9} {w}/{best} (fastest peer) {p50[w] / peers[best]:.2f}x")
+        if row == "lifecycle":
+            run = statistics.median(samples[("launch", "sbx")])
+            print(f"  {row:9} sbx/a cold `sbx run` (launch row) {p50['sbx'] / run:.2f}x")
 
 
 main()

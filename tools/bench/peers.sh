@@ -36,7 +36,7 @@ trap cleanup EXIT
 mkdir -m 0700 "$state/snapshots"
 mount -t tmpfs -o mode=0700 sbx-peers "$state/snapshots"
 export SBX_SOCKET=$tmp/sbxd.sock
-"$B/sbxd" --no-net --socket "$SBX_SOCKET" --state-dir "$state" --log-level warn &
+"$B/sbxd" --no-net --warm 2 --socket "$SBX_SOCKET" --state-dir "$state" --log-level warn &
 sbxd=$!
 for _ in $(seq 200); do [ -S "$SBX_SOCKET" ] && break; sleep 0.05; done
 : >"$tmp/empty"
