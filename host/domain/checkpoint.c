@@ -452,6 +452,8 @@ static const char *ckpt_refusal(const struct box *b, int *err)
 		return "it is not running";
 	if (b->ckpt)
 		return "a checkpoint of it is in progress";
+	if (b->pooled && warm_tenant(b->tenant))
+		return "it is a warm sandbox nobody has taken yet";
 	const char *why;
 	if (exec_blocks_checkpoint(b, &why))
 		return why;

@@ -653,6 +653,12 @@ static int apply_defaults(struct api_create *req, struct why *why)
 	return r < 0 ? why_set(why, r, "out of memory") : 0;
 }
 
+const char *images_pinned_id(const char *tenant, const char *name)
+{
+	const struct img_rec *r = rec_visible(tenant, name);
+	return r ? r->id : NULL;
+}
+
 int images_pin(const char *tenant, struct api_create *req, json_t *spec, struct why *why)
 {
 	if (!req->image_id) {

@@ -23,6 +23,8 @@ const char *images_store_dir(void);
 /* @req->image for @tenant (NULL: the host's admins) pinned to an id (req->image_id, and
  * "image_id" in @spec). A request already pinned (a restore's) keeps its id. */
 int images_pin(const char *tenant, struct api_create *req, json_t *spec, struct why *why);
+/* The id image @name pins for @tenant now, or NULL. */
+const char *images_pinned_id(const char *tenant, const char *name);
 /* The image a request runs: its pinned id, else its name among the built-ins. Any
  * thread. */
 int images_open(const struct api_create *req, struct image **ret, char **ret_error);

@@ -32,6 +32,9 @@ void box_trim_exited(const char *tenant);
 #define WARM_TENANT "sbx.warm" /* not a tenant's name: store_tenant_name_valid() */
 struct box *warm_take(const json_t *spec);
 bool warm_tenant(const char *tenant);
+/* The host is full: a waiting warm sandbox is stopped to make room for a launch (its
+ * place is free once it is reaped). Whether there was one. */
+bool warm_evict(void);
 
 /* metering.c */
 int slot_alloc(void);

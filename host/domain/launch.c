@@ -706,7 +706,7 @@ static int box_launch(struct reply *rp, const char *tenant, json_t *spec, struct
 	struct box *w = !from && !warm_tenant(tenant) ? warm_take(spec) : NULL;
 	if (w)
 		return box_take(w, rp, tenant, spec, req, why);
-	if (D.live >= D.opt.max_sandboxes) {
+	if (D.live >= D.opt.max_sandboxes && (warm_tenant(tenant) || !warm_evict())) {
 		api_create_clear(req);
 		json_decref(spec);
 		return why_set(why, -EUSERS,

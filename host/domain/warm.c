@@ -16,9 +16,11 @@
 
 #include "../sys/store.h"
 #include "domain.h"
+#include "images.h"
 #include "internal.h"
 
-#define WARM_RETRY_NS 5000000000LL /* after a failed launch */
+#define WARM_RETRY_NS 5000000000LL	/* after a failed launch, or one that ended */
+#define WARM_RETRY_CMD_NS 60000000000LL /* after one whose image runs a command */
 
 static const char warm_request[] = "{}";
 
@@ -61,10 +63,16 @@ static void warm_done(struct reply *r, enum reply_kind kind, json_t *body)
 	struct box *b = id ? box_find(id, NULL) : NULL;
 
 	W.filling--;
-	if (b && W.nready < D.opt.warm)
-		snprintf(W.ready[W.nready++], sizeof(W.ready[0]), "%s", id);
-	else if (b)
+	if (b && b->req.cmd && b->req.cmd[0]) {
+		/* Its workload would have started before anyone asked for it. */
+		logmsg(2, "image base runs a command: no warm sandboxes of it");
+		W.retry_at = mono_ns() + WARM_RETRY_CMD_NS;
 		box_kill(b, REASON_DELETED);
+	} else if (b && W.nready < D.opt.warm) {
+		snprintf(W.ready[W.nready++], sizeof(W.ready[0]), "%s", id);
+	} else if (b) {
+		box_kill(b, REASON_DELETED);
+	}
 	json_decref(body);
 }
 
@@ -88,10 +96,12 @@ bool warm_tenant(const char *tenant)
 	return tenant && !strcmp(tenant, WARM_TENANT);
 }
 
+/* Running as its launch left it: no command or transfer ever ran in it (an admin's),
+ * nothing watches it. */
 static bool usable(const struct box *b)
 {
 	return b && b->pooled && b->state == BOX_RUNNING && !b->killing && !b->removing &&
-	       !b->ckpt && b->ctl_fd >= 0;
+	       !b->ckpt && b->ctl_fd >= 0 && !b->next_exec_id && !b->watches && !b->jobs;
 }
 
 /* What of a create's spec (its record, limits and image filled in) a warm sandbox must
@@ -113,14 +123,30 @@ static json_t *shape(const json_t *spec)
 
 void warm_tick(int64_t mono)
 {
+	if (!D.opt.warm)
+		return;
+	const char *image = images_pinned_id(WARM_TENANT, "base");
 	unsigned k = 0;
 
-	/* Those that ended waiting (killed by an operator, say) leave the pool. */
-	for (unsigned i = 0; i < W.nready; i++)
-		if (usable(box_find(W.ready[i], NULL)))
+	/* Those that cannot be taken as they are leave the pool, and stop: what ended
+	 * waiting or was used, and what runs an image that "base" no longer names. One that
+	 * ended is not replaced at once: a pool whose sandboxes die fast does not launch in
+	 * a loop. */
+	for (unsigned i = 0; i < W.nready; i++) {
+		struct box *b = box_find(W.ready[i], NULL);
+		if (usable(b) && image && b->req.image_id && !strcmp(b->req.image_id, image)) {
 			memcpy(W.ready[k++], W.ready[i], sizeof(W.ready[i]));
+			continue;
+		}
+		if (!b || b->state != BOX_RUNNING)
+			W.retry_at = mono + WARM_RETRY_NS;
+		else if (b->pooled && !b->ckpt)
+			box_kill(b, REASON_DELETED);
+	}
 	W.nready = k;
-	while (!D.stopping && W.nready + W.filling < D.opt.warm && mono >= W.retry_at) {
+	/* One place is left for a launch of another request. */
+	while (!D.stopping && W.nready + W.filling < D.opt.warm && mono >= W.retry_at &&
+	       D.live + 1 < D.opt.max_sandboxes) {
 		struct warm_reply *p = calloc(1, sizeof(*p));
 		struct why why = { 0 };
 		if (!p)
@@ -162,6 +188,18 @@ struct box *warm_take(const json_t *spec)
 	}
 	json_decref(want);
 	return b;
+}
+
+bool warm_evict(void)
+{
+	while (W.nready) {
+		struct box *b = box_find(W.ready[--W.nready], NULL);
+		if (usable(b)) {
+			box_kill(b, REASON_DELETED);
+			return true;
+		}
+	}
+	return false;
 }
 
 bool warm_starting(void)

@@ -544,6 +544,19 @@ t_warm() {
 	done
 	tcp -H "Authorization: Bearer $tb" "$U/v1/sandboxes"
 	assert_eq "$(jget "$BODY" 'len(j["sandboxes"])')" 0 "a tenant sees none of the pool"
+	# One an admin ran a command in is not taken as it is: it stops and is replaced.
+	local used=${pooled%% *}
+	run_sbx exec "$used" -- true
+	assert_eq "$RC" 0 "an admin's command in a waiting one"
+	api POST "/v1/sandboxes/${pooled##* }/checkpoint" -d '{}'
+	assert_eq "$CODE" 409 "a checkpoint of a waiting one: $BODY"
+	for _ in $(seq 100); do [[ " $(pool) " == *" $used "* ]] || break; sleep 0.05; done
+	[[ " $(pool) " == *" $used "* ]] && fail "$used was used and is still in the pool"
+	run_sbx inspect "$used"
+	assert_eq "$(jget "$OUT" 'j["state"]')" exited "the used one stopped"
+	sleep 5 # a replacement waits a little after one ended
+	warm_ready 2
+	pooled=$(pool)
 	sleep 2.5 # past --default-timeout: the waiting ones run on
 	assert_eq "$(pool)" "$pooled" "the pool after its sandboxes' default timeout"
 
@@ -608,6 +621,17 @@ t_warm() {
 	assert_eq "$(pool)" "" "the pool after a stop"
 	run_sbx exec "$cold" -- true
 	assert_eq "$RC" 0 "the launched one served again"
+	# A full host: a launch takes the place of a waiting one, which stops.
+	stop_sbxd_keep
+	start_sbxd --warm 2 --max-sandboxes 4
+	warm_ready 2
+	api POST /v1/sandboxes -d '{"cmd":["sleep","100"]}'
+	assert_eq "$CODE" 201 "a launch with two waiting and one running: $BODY"
+	api POST /v1/sandboxes -d '{"cmd":["sleep","100"]}'
+	assert_eq "$CODE" 201 "a launch in a waiting one's place: $BODY"
+	sleep 0.5
+	assert_eq "$(wc -w <<<"$(pool)")" 1 "the pool of a full host"
+	assert_eq "$(live_inits)" 4 "sandboxes on the full host"
 	run_sbx_d() { "$B/sbxd" "$@" >"$TMPD/out" 2>"$TMPD/err"; RC=$?; ERR=$(cat "$TMPD/err"); }
 	run_sbx_d --warm 17 --socket "$TMPD/x.sock" --state-dir "$TMPD/state2"
 	assert_eq "$RC:$ERR" "1:sbxd: --warm: \"17\" is not a count from 0 to 16" "--warm 17"
