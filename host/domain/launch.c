@@ -426,6 +426,23 @@ static void launch_pool_refill(void)
 	loop_queue_work(&D.loop, &pool_work);
 }
 
+/* Its deadline and bill from its start, and its record: at its launch, or at its take for
+ * a warm one, which waits untimed and unbilled. -EAGAIN when the record cannot be
+ * written: it is killed (unrecorded, a restart would not find it). */
+static int box_begin(struct box *b)
+{
+	if (!b->pooled) {
+		if (b->req.limits.timeout_ns)
+			b->deadline_ns = b->started_ns + (int64_t)b->req.limits.timeout_ns;
+		bill_start(b);
+	}
+	box_tick_soon();
+	if (box_persist(b) == 0)
+		return 0;
+	box_kill(b, REASON_FAILED);
+	return -EAGAIN;
+}
+
 static void launch_done(struct work *w)
 {
 	struct launch_job *j = (struct launch_job *)w;
@@ -477,16 +494,9 @@ static void launch_done(struct work *w)
 	exec_restore_kept(b, procs, j->io.proc_fds, j->io.nproc_fds);
 	json_decref(procs);
 	b->started_ns = real_ns();
-	/* A warm one waits untimed and unbilled until it is taken (box_take). */
-	if (b->req.limits.timeout_ns && !b->pooled)
-		b->deadline_ns = b->started_ns + (int64_t)b->req.limits.timeout_ns;
 	box_running(b);
-	if (!b->pooled)
-		bill_start(b);
 	free(j);
-	if (box_persist(b) < 0) {
-		/* Unrecorded, a restart would not find it: it does not stay. */
-		box_kill(b, REASON_FAILED);
+	if (box_begin(b) < 0) {
 		reply_fail(rp, -EAGAIN, D.store_error ? D.store_error : "state database");
 		reply_release(rp);
 		return;
@@ -515,6 +525,8 @@ static int limits_apply(struct api_create *req, json_t *spec, struct why *why)
 	char cpus[32];
 
 	launch_limits_fill(l, def);
+	if (!l->timeout_ns)
+		l->timeout_ns = D.opt.default_timeout_ns;
 	if (l->memory_bytes > max->memory_bytes)
 		return why_set(why, -EINVAL,
 			       "limits.memory: at most %" PRIu64 " bytes on this host",
@@ -661,23 +673,16 @@ static int box_take(struct box *b, struct reply *rp, const char *tenant, json_t 
 	b->spec = spec;
 	api_create_clear(&b->req);
 	b->req = *req;
-	if (!b->req.limits.timeout_ns)
-		b->req.limits.timeout_ns = D.opt.default_timeout_ns;
 	b->pooled = false;
 	b->created_ns = b->started_ns = real_ns();
-	b->deadline_ns = b->started_ns + (int64_t)b->req.limits.timeout_ns;
 	b->last_active = mono_ns();
 	b->mem_byte_ns = 0;
 	b->mem_tick = 0;
 	free(b->labels_json);
 	b->labels_json = NULL;
-	box_tick_soon();
-	bill_start(b);
-	if (box_persist(b) < 0) {
-		box_kill(b, REASON_FAILED);
+	if (box_begin(b) < 0)
 		return why_set(why, -EAGAIN, "%s",
 			       D.store_error ? D.store_error : "state database");
-	}
 	logmsg(2, "sandbox %s running (tenant %s, pid %d, warm)", b->id, b->tenant, (int)b->pid);
 	reply_done(rp, REPLY_CREATED, box_json(b));
 	return 0;
@@ -753,8 +758,6 @@ static int box_launch(struct reply *rp, const char *tenant, json_t *spec, struct
 	}
 	b->ngpu = ngpu;
 	b->created_ns = real_ns();
-	if (!b->req.limits.timeout_ns)
-		b->req.limits.timeout_ns = D.opt.default_timeout_ns;
 	if (from) {
 		/* Its counters go on from the snapshot's. */
 		b->from = from;

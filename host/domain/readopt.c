@@ -224,19 +224,10 @@ static bool readopt_warm(struct box *b, const struct store_sandbox *s)
 {
 	if (!warm_tenant(b->tenant))
 		return false;
-	if (strcmp(s->state, "exited")) {
-		if (readopt_adopt(b, s) == 0)
-			sandbox_destroy(b->sb);
-		else
-			(void)cgroup_reclaim(b->id);
-		b->sb = NULL;
-		layer_remove(b->id);
-		remove_state_dir(b->dir);
-	}
-	b->state = BOX_REMOVED;
-	b->reason = REASON_DELETED;
+	if (strcmp(s->state, "exited") && readopt_adopt(b, s) < 0)
+		(void)cgroup_reclaim(b->id);
 	b->ended_ns = b->ended_ns ? b->ended_ns : real_ns();
-	box_persist(b);
+	box_end_now(b, true);
 	logmsg(2, "sandbox %s: a warm sandbox nobody took; removed", b->id);
 	box_free(b);
 	return true;

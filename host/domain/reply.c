@@ -68,7 +68,7 @@ json_t *reply_ev_json(const struct reply_ev *ev)
 			 ev->timed_out);
 }
 
-static void none_hold(struct reply *r)
+void reply_static_hold(struct reply *r)
 {
 	(void)r;
 }
@@ -94,8 +94,8 @@ static void none_fail(struct reply *r, int err, const char *msg)
 }
 
 static const struct reply_ops none_ops = {
-	.hold = none_hold,
-	.release = none_hold,
+	.hold = reply_static_hold,
+	.release = reply_static_hold,
 	.alive = none_alive,
 	.done = none_done,
 	.fail = none_fail,

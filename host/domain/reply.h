@@ -119,6 +119,8 @@ struct why {
 /* A reply nobody reads: for what the domain starts on its own (a checkpoint at a
  * timeout). No streams. */
 struct reply *reply_none(void);
+/* hold and release of a reply that lives as long as sbxd (a static one): nothing to do. */
+void reply_static_hold(struct reply *r);
 
 /* Writes the message (control bytes made '?') and returns @err (a -errno). */
 int why_set(struct why *w, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

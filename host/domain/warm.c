@@ -11,7 +11,6 @@
  * launch's do; its memory counts from when it is taken. Loop thread. */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "../sys/store.h"
@@ -29,28 +28,6 @@ static struct {
 	unsigned nready, filling; /* and launches under way */
 	int64_t retry_at;	  /* CLOCK_MONOTONIC: no launch before */
 } W;
-
-struct warm_reply {
-	struct reply reply;
-	unsigned refs;
-};
-
-static struct warm_reply *warm_of(const struct reply *r)
-{
-	return (struct warm_reply *)((char *)r - offsetof(struct warm_reply, reply));
-}
-
-static void warm_hold(struct reply *r)
-{
-	warm_of(r)->refs++;
-}
-
-static void warm_release(struct reply *r)
-{
-	struct warm_reply *p = warm_of(r);
-	if (--p->refs == 0)
-		free(p);
-}
 
 static bool warm_alive(const struct reply *r)
 {
@@ -83,13 +60,15 @@ static void warm_fail(struct reply *r, int err, const char *msg)
 	W.retry_at = mono_ns() + WARM_RETRY_NS;
 }
 
+/* The answer of every launch for the pool: what it needs is in W, not in the reply. */
 static const struct reply_ops warm_ops = {
-	.hold = warm_hold,
-	.release = warm_release,
+	.hold = reply_static_hold,
+	.release = reply_static_hold,
 	.alive = warm_alive,
 	.done = warm_done,
 	.fail = warm_fail,
 };
+static struct reply warm_reply = { .ops = &warm_ops };
 
 bool warm_tenant(const char *tenant)
 {
@@ -147,23 +126,16 @@ void warm_tick(int64_t mono)
 	/* One place is left for a launch of another request. */
 	while (!D.stopping && W.nready + W.filling < D.opt.warm && mono >= W.retry_at &&
 	       D.live + 1 < D.opt.max_sandboxes) {
-		struct warm_reply *p = calloc(1, sizeof(*p));
 		struct why why = { 0 };
-		if (!p)
-			return;
-		p->reply.ops = &warm_ops;
-		p->refs = 1;
-		int r = box_create(&p->reply, WARM_TENANT, warm_request, sizeof(warm_request) - 1,
+		int r = box_create(&warm_reply, WARM_TENANT, warm_request, sizeof(warm_request) - 1,
 				   &why);
 		if (r < 0) {
 			/* The host is full, say: not again at once. */
 			logmsg(r == -EUSERS ? 3 : 1, "no warm sandbox: %s", why.msg);
 			W.retry_at = mono + WARM_RETRY_NS;
-			warm_release(&p->reply);
 			return;
 		}
 		W.filling++;
-		warm_release(&p->reply); /* the launch holds it until it answers */
 	}
 }
 
