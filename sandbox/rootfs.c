@@ -506,8 +506,7 @@ static void dev_template_unmake(const char *path)
 static bool dev_template_whole(void)
 {
 	struct stat st;
-	return stat(ROOTFS_RUNTIME_DIR "/" ROOTFS_DEV_TEMPLATE "/shm", &st) == 0 &&
-	       S_ISDIR(st.st_mode);
+	return stat(ROOTFS_DEV_DIR "/shm", &st) == 0 && S_ISDIR(st.st_mode);
 }
 
 /* The shared /dev made, under the runtime lock. */
@@ -542,19 +541,9 @@ static int dev_template_make(const char *path)
 	return r;
 }
 
-int rootfs_runtime_dev(char **ret_path)
+int rootfs_runtime_dev(void)
 {
-	const char *path = ROOTFS_RUNTIME_DIR "/" ROOTFS_DEV_TEMPLATE;
-
-	if (!dev_template_whole()) {
-		int r = dev_template_make(path);
-		if (r < 0)
-			return r;
-	}
-	if (!ret_path)
-		return 0;
-	*ret_path = strdup(path);
-	return *ret_path ? 0 : -ENOMEM;
+	return dev_template_whole() ? 0 : dev_template_make(ROOTFS_DEV_DIR);
 }
 
 int rootfs_runtime_init(const char *init_path, char **ret_path)

@@ -17,6 +17,7 @@
 /* The shared /dev, a directory of the runtime tmpfs (rootfs_runtime_dev). Its name
  * changes with what it holds: a snapshot names the one its sandbox had. */
 #define ROOTFS_DEV_TEMPLATE "sbx-dev-1"
+#define ROOTFS_DEV_DIR ROOTFS_RUNTIME_DIR "/" ROOTFS_DEV_TEMPLATE
 #define ROOTFS_MAX_BINDS 32
 #define ROOTFS_MAX_DEVICES 48
 #define ROOTFS_MAX_LOWERS 64
@@ -83,8 +84,8 @@ int rootfs_runtime_tar(const char *tar_path, char **ret_dir);
 /* The shared /dev in the runtime tmpfs, made unless it is there: owned by the host's
  * root, read-only in every sandbox, holding what rootfs_dev_fill makes. A sandbox
  * without granted devices binds it as its /dev, in place of a tmpfs of its own: a
- * checkpoint then keeps none of it. The path (malloc'd) in *ret_path, unless NULL. */
-int rootfs_runtime_dev(char **ret_path);
+ * checkpoint then keeps none of it. It is ROOTFS_DEV_DIR. */
+int rootfs_runtime_dev(void);
 /* /dev's entries in the empty directory @dir: the mount points of the host's nodes
  * (SANDBOX_DEV_NODES) and of sbx-init, the links (fd, stdin, ptmx, ...), and empty pts
  * and shm directories (a sandbox mounts its own over them), none writable but by their

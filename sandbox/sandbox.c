@@ -393,7 +393,8 @@ int sandbox_start(const struct sandbox_spec *spec, const char *init_path, struct
 		.sync_fd = -1, .log_fd = -1, .status_fd = -1, .stdio = { -1, -1, -1 }
 	};
 	_cleanup_close_ int parent_fd = -1, child_fd = -1, own_mntns = -1, own_cwd = -1;
-	_cleanup_free_ char *init = NULL, *dev = NULL;
+	_cleanup_free_ char *init = NULL;
+	const char *dev = NULL;
 	struct rootfs_mounts mounts = ROOTFS_MOUNTS_INIT;
 	struct child_report rep;
 	int sv[2], pidfd = -1, r;
@@ -427,8 +428,10 @@ int sandbox_start(const struct sandbox_spec *spec, const char *init_path, struct
 	r = plan_build(&plan, spec);
 	if (r == 0)
 		r = rootfs_runtime_init(init_path, &init);
-	if (r == 0 && plan.dev_shared)
-		r = rootfs_runtime_dev(&dev);
+	if (r == 0 && plan.dev_shared) {
+		r = rootfs_runtime_dev();
+		dev = ROOTFS_DEV_DIR;
+	}
 	if (r < 0)
 		FAIL(STAGE_INIT, r);
 	r = scratch_dir_make();

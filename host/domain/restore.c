@@ -241,7 +241,7 @@ static int restore_argv_externals(struct restore_ctx *c)
 			return restore_fail(c, -EINVAL,
 					    "the snapshot's device binds are unreadable");
 		/* The shared /dev, made again if it went (a reboot since the checkpoint). */
-		if (criu_dev_shared(src) && (r = rootfs_runtime_dev(NULL)) < 0)
+		if (criu_dev_shared(src) && (r = rootfs_runtime_dev()) < 0)
 			return restore_fail(c, r, "the shared /dev: %s", strerror(-r));
 		strvcat(c->argv, &c->n, ARRAY_SIZE(c->argv), "--external=mnt[d%zu]:%s", di, src);
 	}

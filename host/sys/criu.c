@@ -515,16 +515,14 @@ void strv_clear(char **argv, size_t n)
 		free(argv[i]);
 }
 
-#define DEV_SHARED ROOTFS_RUNTIME_DIR "/" ROOTFS_DEV_TEMPLATE
-
 bool criu_dev_shared(const char *src)
 {
-	return src && !strcmp(src, DEV_SHARED);
+	return src && !strcmp(src, ROOTFS_DEV_DIR);
 }
 
 bool criu_dev_node_known(const char *src)
 {
-	static const char *const nodes[] = { SANDBOX_DEV_NODES, DEV_SHARED };
+	static const char *const nodes[] = { SANDBOX_DEV_NODES, ROOTFS_DEV_DIR };
 
 	for (size_t i = 0; src && i < ARRAY_SIZE(nodes); i++)
 		if (!strcmp(src, nodes[i]))
@@ -543,7 +541,7 @@ static bool dev_bind_source(char **field, size_t dash, dev_t runtime, char *src,
 	if (strcmp(field[dash + 1], "tmpfs") || strcmp(field[3], "/" ROOTFS_DEV_TEMPLATE) ||
 	    sscanf(field[2], "%u:%u", &maj, &min) != 2 || makedev(maj, min) != runtime)
 		return false;
-	return (size_t)snprintf(src, size, "%s", DEV_SHARED) < size;
+	return (size_t)snprintf(src, size, "%s", ROOTFS_DEV_DIR) < size;
 }
 
 json_t *criu_dev_binds(pid_t pid)
