@@ -563,18 +563,27 @@ t_warm() {
 	# Alice's plain create takes one, with her labels and timeout; its clock starts then.
 	local t0 t1 wall
 	t0=$(date +%s%N)
-	tcp -H "Authorization: Bearer $ta" -X POST "$U/v1/sandboxes" -d '{"labels":{"app":"x"},"limits":{"timeout":"3s"}}'
+	tcp -H "Authorization: Bearer $ta" -X POST "$U/v1/sandboxes" -d '{"labels":{"app":"x"},"limits":{"timeout":"6s"}}'
 	assert_eq "$CODE" 201 "alice creates: $BODY"
 	id=$(jget "$BODY" 'j["id"]')
 	pid=$(jget "$BODY" 'j["pid"]')
 	[[ " $pooled " == *" $id "* ]] || fail "alice's $id is not one of the pool's ($pooled)"
 	assert_eq "$(jget "$BODY" 'j["tenant"], j["labels"], j.get("pooled"), j["limits"]["timeout_s"], j["created_at"] == j["started_at"]')" \
-		"('alice', {'app': 'x'}, None, 3, True)" "taken: its record"
+		"('alice', {'app': 'x'}, None, 6, True)" "taken: its record"
 	wall=$(usage "$id" 'j["wall_ns"]')
 	t1=$(date +%s%N)
 	[ "$wall" -le $((t1 - t0)) ] || fail "wall time counted from before the take: $wall ns in $((t1 - t0)) ns"
 	[ "$(sqlite3 "$TMPD/state/sbx.db" "select created_ns from sandboxes where id='$id'")" -ge "$t0" ] ||
 		fail "created before the take"
+	# The limits it records are its cgroups' (the defaults, as a launch of it would have).
+	local d pids mem
+	for d in $(inst_cgroups | grep "/$id\$"); do
+		[ -f "$d/pids.max" ] && pids=$(cat "$d/pids.max")
+		[ -f "$d/memory.max" ] && mem=$(cat "$d/memory.max")
+		[ -f "$d/memory.limit_in_bytes" ] && mem=$(cat "$d/memory.limit_in_bytes")
+	done
+	run_sbx inspect "$id"
+	assert_eq "${pids:-}:${mem:-}" "$(jget "$OUT" '"%d:%d" % (j["limits"]["pids"], j["limits"]["memory_bytes"])')" "its cgroups' limits"
 	tcp -H "Authorization: Bearer $ta" -X POST "$U/v1/sandboxes/$id/exec" -d '{"cmd":["hostname"]}'
 	assert_eq "$(jget "$BODY" 'j["stdout"]')" "$id" "alice execs in it"
 	tcp -H "Authorization: Bearer $tb" "$U/v1/sandboxes/$id"
@@ -585,7 +594,7 @@ t_warm() {
 	cold=$(jget "$BODY" 'j["id"]')
 	[[ " $pooled " == *" $cold "* ]] && fail "a create with a cmd took a warm sandbox"
 	# Her timeout runs from the take.
-	while [ $(($(date +%s%N) - t0)) -lt 3600000000 ]; do sleep 0.1; done
+	while [ $(($(date +%s%N) - t0)) -lt 6600000000 ]; do sleep 0.1; done
 	run_sbx inspect "$id"
 	assert_eq "$(jget "$OUT" 'j["state"], j["reason"]')" "('exited', 'timeout')" "the timeout of a taken one"
 	[ "$(ps -o stat= -p "$pid" | cut -c1)" = Z ] || ! kill -0 "$pid" 2>/dev/null || fail "timed out, still running"
