@@ -113,7 +113,11 @@ void warm_tick(int64_t mono)
 	 * a loop. */
 	for (unsigned i = 0; i < W.nready; i++) {
 		struct box *b = box_find(W.ready[i], NULL);
-		if (usable(b) && image && b->req.image_id && !strcmp(b->req.image_id, image)) {
+		/* One a command runs in (an admin's) stays listed, never taken, until the
+		 * command has ended; then it stops. */
+		bool busy = b && b->pooled && b->state == BOX_RUNNING && b->execs;
+		if (busy ||
+		    (usable(b) && image && b->req.image_id && !strcmp(b->req.image_id, image))) {
 			memcpy(W.ready[k++], W.ready[i], sizeof(W.ready[i]));
 			continue;
 		}

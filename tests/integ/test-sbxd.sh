@@ -546,7 +546,7 @@ t_warm() {
 	assert_eq "$(jget "$BODY" 'len(j["sandboxes"])')" 0 "a tenant sees none of the pool"
 	# One an admin ran a command in is not taken as it is: it stops and is replaced.
 	local used=${pooled%% *}
-	run_sbx exec "$used" -- true
+	run_sbx exec "$used" -- sleep 0.3 # longer than a tick: it is not stopped under the command
 	assert_eq "$RC" 0 "an admin's command in a waiting one"
 	api POST "/v1/sandboxes/${pooled##* }/checkpoint" -d '{}'
 	assert_eq "$CODE" 409 "a checkpoint of a waiting one: $BODY"
