@@ -269,6 +269,7 @@ bench: all $(BENCH) $(E2B_SDK) $(B)/tests/helpers/getppid-loop $(B)/images/pytho
 	$(Q)bash tools/bench/e2b.sh
 	$(Q)bash tools/bench/oci.sh
 	$(Q)bash tools/bench/peers.sh
+	$(Q)bash tools/bench/scale.sh
 
 # sbxd in the foreground with its built-in defaults; `make demo` shows one-shot runs.
 run: all

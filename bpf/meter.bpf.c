@@ -17,8 +17,10 @@
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";
 
-/* Set by sbxd before load: the cgroup level of sandbox cgroups. */
+/* Set by sbxd before load: the cgroup level of sandbox cgroups, and the slots the maps
+ * hold (their sizes are set to match). */
 const volatile __u32 sandbox_level = 0;
+const volatile __u32 nslots = METER_SLOTS;
 
 /* cgroup-v2 id -> slot; written by sbxd. */
 struct {
@@ -159,7 +161,7 @@ SEC("tp_btf/sys_enter")
 int BPF_PROG(count_syscall, struct pt_regs *regs, long id)
 {
 	__s64 slot = slot_of_current();
-	if (slot < 0 || slot >= METER_SLOTS)
+	if (slot < 0 || slot >= nslots)
 		return 0;
 	__u32 nr = id >= 0 && id < METER_SYSCALLS - 1 ? (__u32)id : METER_SYSCALLS - 1;
 	__u32 key = (__u32)slot * METER_SYSCALLS + nr;
@@ -203,7 +205,7 @@ int BPF_PROG(gpu_sys_exit, struct pt_regs *regs, long ret)
 	if (nr != NR_OPENAT && nr != NR_OPEN)
 		return 0;
 	__s64 slot = slot_of_current();
-	if (slot < 0 || slot >= METER_SLOTS)
+	if (slot < 0 || slot >= nslots)
 		return 0;
 	__s64 idx = granted_index((__u32)slot, ret);
 	if (idx >= 0) {

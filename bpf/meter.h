@@ -2,8 +2,13 @@
 /* Shared by the meter's BPF programs and sbxd: map sizes and layouts. */
 #pragma once
 
-#define METER_SLOTS 4096   /* sandboxes metered at once (sbxd's --max-sandboxes cap) */
-#define METER_SYSCALLS 512 /* syscall numbers counted one by one; the last counts the rest */
+/* The slots of a meter for @n sandboxes: whole units of METER_SLOTS, so that a restart
+ * with a nearby count takes the same pinned maps. */
+#define METER_SLOTS_FOR(n) (((n) + METER_SLOTS - 1) / METER_SLOTS * METER_SLOTS)
+
+#define METER_SLOTS 4096      /* sandboxes a meter counts at once: the unit of its size */
+#define METER_SLOTS_MAX 32768 /* the most (sbxd's --max-sandboxes cap) */
+#define METER_SYSCALLS 512    /* syscall numbers counted one by one; the last counts the rest */
 
 #define METER_GPUS 8 /* granted devices counted per sandbox */
 

@@ -312,9 +312,10 @@ static const struct option sbxd_options[] = {
 static int parse_count_option(int c, const char *arg)
 {
 	if (c == O_MAXSB) {
-		if (parse_count(arg, &D.opt.max_sandboxes) < 0 || D.opt.max_sandboxes > METER_SLOTS)
+		if (parse_count(arg, &D.opt.max_sandboxes) < 0 ||
+		    D.opt.max_sandboxes > METER_SLOTS_MAX)
 			return -die("--max-sandboxes: \"%s\" is not a count from 1 to %d", arg,
-				    METER_SLOTS);
+				    METER_SLOTS_MAX);
 	} else if (c == O_MAXTEN) {
 		if (parse_count(arg, &D.opt.max_per_tenant) < 0)
 			return -die("--max-per-tenant: \"%s\" is not a count from 1", arg);

@@ -199,10 +199,7 @@ static void tick_done(struct loop_op *op, int res, uint32_t flags)
 		warm_tick(mono);
 	}
 	bill_tick(real_ns());
-	if (mono - D.meter_tick_last >= (int64_t)D.opt.meter_tick_ns) {
-		D.meter_tick_last = mono;
-		box_meter_tick(mono);
-	}
+	box_meter_tick(mono);
 	tick_arm();
 }
 
@@ -257,9 +254,12 @@ static int start_host(void)
 {
 	if (geteuid() != 0)
 		return die("must run as root (it creates namespaces and cgroups)");
-	/* Room for every connection of every pool and every sandbox's descriptors (about
-	 * seven each: the hard limit sbxd is given bounds how many sandboxes it holds); their
-	 * own soft limit is set apart, at launch. */
+	D.nslots = METER_SLOTS_FOR(D.opt.max_sandboxes);
+	if (!(D.slot_used = calloc(D.nslots, 1)))
+		return die("out of memory");
+	/* Room for every connection of every pool and every sandbox's descriptors: an idle
+	 * sandbox holds one (its pidfd), one in use a few more while it is (its control
+	 * channel, its commands' pipes). Their own soft limit is set apart, at launch. */
 	struct rlimit nofile;
 	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
 		nofile.rlim_cur = nofile.rlim_max;
@@ -374,7 +374,7 @@ static void start_metering(void)
 		D.meter_why = strdup("disabled by --no-metering");
 	else if (r < 0 && asprintf(&D.meter_why, "sandbox cgroup parent: %s", strerror(-r)) < 0)
 		D.meter_why = NULL;
-	if (r == 0 && meter_open(parent, level, true, &D.meter, &D.meter_why) < 0)
+	if (r == 0 && meter_open(parent, level, D.nslots, true, &D.meter, &D.meter_why) < 0)
 		D.meter = NULL;
 	if (!D.meter)
 		logmsg(1, "metering is off: %s", D.meter_why ? D.meter_why : "unknown");

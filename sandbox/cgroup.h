@@ -30,7 +30,8 @@ enum cgroup_v1_ctl {
 struct cgroup {
 	enum cgroup_mode mode;
 	char *v2_path;		   /* the sandbox's v2 cgroup directory */
-	int v2_fd;		   /* O_DIRECTORY fd of it, for CLONE_INTO_CGROUP */
+	int v2_fd;		   /* O_DIRECTORY fd of it, for CLONE_INTO_CGROUP; sbxd
+				    * closes it once the sandbox runs (-1) */
 	char *v1_path[_CG_V1_MAX]; /* hybrid: v1 cgroups holding limits; NULL when unused */
 };
 

@@ -285,6 +285,24 @@ static int spec_check(const struct sandbox_spec *spec)
 	return 0;
 }
 
+int *sandbox_take_layers(struct sandbox *sb, unsigned *n)
+{
+	int *fds = calloc(2 + sb->nlower_fds, sizeof(int));
+
+	*n = 0;
+	if (!fds)
+		return NULL;
+	for (int i = 0; i < 2; i++)
+		if (sb->layer_fds[i] >= 0)
+			fds[(*n)++] = TAKE_FD(sb->layer_fds[i]);
+	for (unsigned i = 0; i < sb->nlower_fds; i++)
+		if (sb->lower_fds[i] >= 0)
+			fds[(*n)++] = TAKE_FD(sb->lower_fds[i]);
+	if (!*n)
+		free(TAKE_PTR(fds));
+	return fds;
+}
+
 static void sandbox_free(struct sandbox *sb)
 {
 	if (!sb)

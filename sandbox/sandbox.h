@@ -72,6 +72,11 @@ const char *sandbox_stage_name(enum sandbox_stage s);
 /* @init_path: the sbx-init binary. */
 int sandbox_start(const struct sandbox_spec *spec, const char *init_path, struct sandbox **ret,
 		  struct sandbox_error *ret_err);
+/* Hands its root's layers (detached mounts, which nothing needs once it runs) to the
+ * caller, which closes them: each close waits for an RCU grace period, so a launcher does
+ * it off its hot path. A malloc'd array of *n descriptors; NULL and 0 when there are none
+ * (or no memory: they are then closed with the sandbox, as before). */
+int *sandbox_take_layers(struct sandbox *sb, unsigned *n);
 /* Sends @sig to sbx-init, which forwards it to the workload. */
 int sandbox_signal(struct sandbox *sb, int sig);
 /* Kills every process of the sandbox. */

@@ -15,7 +15,7 @@
 #include <string.h>
 
 #include "../../sandbox/sandbox.h"
-#include "domain.h"
+#include "internal.h"
 #include "../billing/ledger.h"
 #include "../sys/meter.h"
 #include "../billing/rates.h"
@@ -107,7 +107,7 @@ static void counters_now(struct box *b, struct window_counters *c)
 	 * read, cpu.stat flushes the kernel's per-CPU statistics): it stays where it was,
 	 * and bill_rates_changed() catches up when the policy changes. */
 	bool cpu = D.rates->cpu_policy != POLICY_ALLOCATED;
-	if (cpu && usage_pread(b->cpu_fd, "usage_usec", &v) == 0)
+	if (cpu && b->sb && usage_cpu_usec(b->sb->cg, &v) == 0)
 		c->cpu_ns = v * 1000 > b->cpu_offset_ns ? v * 1000 - b->cpu_offset_ns : 0;
 	/* The integral as of the last metering tick (at most a second old): no read. */
 	c->mem_kib_ms = usage_kib_ms(b->mem_byte_ns);
@@ -351,20 +351,31 @@ void bill_tick(int64_t real)
 	int64_t win = (int64_t)D.opt.bill_window_ns;
 	int64_t boundary = real / win * win;
 
-	if (boundary > D.bill_boundary) {
-		D.bill_boundary = boundary;
-		for (struct box *b = D.boxes; b; b = b->next) {
-			if (b->state != BOX_RUNNING || !b->bill.billed_until ||
-			    b->bill.billed_until >= boundary)
-				continue;
-			struct window_counters c;
-			counters_now(b, &c);
-			bill_window(b, boundary, &c, false);
-		}
-		for (struct snap *s = D.snaps; s; s = s->next)
-			if (!s->ephemeral && s->bill.billed_until &&
-			    s->bill.billed_until < boundary)
-				snapshot_window(s, boundary, false);
+	int64_t t0 = mono_ns();
+
+	/* Every window up to the boundary, over ticks on a host with many sandboxes: what
+	 * one sandbox used past the boundary before its turn goes in that window, and the
+	 * next one starts from there (nothing counted twice or lost). */
+	if (boundary > D.bill_boundary)
+		D.bill_boundary = boundary, D.bill_behind = true;
+	for (struct box *b = D.boxes; D.bill_behind && b; b = b->next) {
+		if (b->state != BOX_RUNNING || !b->bill.billed_until ||
+		    b->bill.billed_until >= D.bill_boundary)
+			continue;
+		if (mono_ns() - t0 > TICK_WORK_NS)
+			goto out;
+		struct window_counters c;
+		counters_now(b, &c);
+		bill_window(b, D.bill_boundary, &c, false);
 	}
+	for (struct snap *s = D.snaps; D.bill_behind && s; s = s->next)
+		if (!s->ephemeral && s->bill.billed_until &&
+		    s->bill.billed_until < D.bill_boundary) {
+			if (mono_ns() - t0 > TICK_WORK_NS)
+				goto out;
+			snapshot_window(s, D.bill_boundary, false);
+		}
+	D.bill_behind = false;
+out:
 	flush();
 }

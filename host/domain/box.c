@@ -125,8 +125,6 @@ void box_free(struct box *b)
 	json_decref(b->base);
 	json_decref(b->restore_stats);
 	closep(&b->ctl_fd);
-	closep(&b->cpu_fd);
-	closep(&b->mem_fd);
 	if (b->sb)
 		sandbox_destroy(b->sb);
 	free(b);

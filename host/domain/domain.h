@@ -130,9 +130,8 @@ struct box {
 	uint64_t cg_id;	   /* cgroup-v2 id, as eBPF sees it */
 	char *usage_final; /* JSON: the usage when it ended */
 	struct bill_state bill;
-	char *labels_json;  /* for ledger rows */
-	int cpu_fd, mem_fd; /* cgroup files read each tick, or -1 */
-	int gpu_idx[8];	    /* indices into D.gpus of the devices it holds */
+	char *labels_json; /* for ledger rows */
+	int gpu_idx[8];	   /* indices into D.gpus of the devices it holds */
 	struct {
 		uint64_t busy_ns, mem_bytes, mem_peak_bytes, last_ts;
 	} gpu_use[8];	  /* from NVML */
@@ -142,6 +141,10 @@ struct box {
 	usage_byte_ns mem_byte_ns; /* memory integrated over time, up to mem_tick */
 	int64_t mem_tick;	   /* CLOCK_MONOTONIC of the last sample; 0 = none yet */
 	int ctl_fd;
+	/* Its control channel closed while unused (CTL_IDLE_NS), connected again on demand
+	 * (parked); the receive of the closed one not yet ended (parking: none is armed on
+	 * the next connection until it has); a receive in flight (armed). */
+	bool ctl_parked, ctl_parking, ctl_armed;
 	int64_t ctl_retry_until; /* CLOCK_MONOTONIC: connecting again until then */
 	struct ctl_reply ctl_buf;
 	struct loop_op ctl_op, pid_op;
@@ -232,14 +235,15 @@ struct daemon {
 	struct box *hash[1024];
 	unsigned live; /* creating + running */
 	bool stopping;
-	int64_t meter_tick_last, box_tick_last;
+	int64_t box_tick_last;
 	int64_t stop_deadline, started_mono;
 	bool user_ns_ok;
 	struct meter *meter; /* NULL: metering is off, meter_why says why */
 	char *meter_why;
 	bool net_on; /* mode "internet" is available; else net_why says why not */
 	char *net_why;
-	unsigned char slot_used[4096];
+	unsigned char *slot_used; /* D.nslots: METER_SLOTS_FOR(--max-sandboxes) */
+	unsigned nslots;
 	struct gpu {
 		char *model, *bus;
 		char *nodes[6]; /* the GPU's own node first, then the companions it needs */
@@ -258,7 +262,8 @@ struct daemon {
 	char *ledger_error; /* why rows wait, or NULL */
 	char *store_error;  /* why the last sandbox record was not written, or NULL */
 	int64_t bill_boundary;
-	char *criu; /* the criu binary; NULL: checkpoints are off, criu_why says why */
+	bool bill_behind; /* windows up to bill_boundary not all billed yet */
+	char *criu;	  /* the criu binary; NULL: checkpoints are off, criu_why says why */
 	char *criu_why;
 	struct snap *snaps;
 };
@@ -269,6 +274,8 @@ extern struct daemon D;
 int bill_init(void);
 void bill_start(struct box *b);
 void bill_final(struct box *b);
+/* Bills the windows that ended: as many sandboxes as TICK_WORK_NS allows, the rest at
+ * the next ticks. */
 void bill_tick(int64_t real);
 void bill_metrics(FILE *f);
 /* The rate card was replaced (@old still readable). */
@@ -321,6 +328,8 @@ void box_tick(int64_t mono, int64_t real);
 /* Something may be due sooner than the timers thought: the next tick looks. */
 void box_tick_soon(void);
 /* Samples memory for its time integral (every --meter-tick). */
+/* Samples the memory of the sandboxes whose last sample is --meter-tick old, as many as
+ * TICK_WORK_NS allows (the rest at the next tick). */
 void box_meter_tick(int64_t mono);
 void box_kill_all(void);
 /* warm.c (sbxd --warm): the pool topped up and its ended members dropped (the tick);
@@ -344,6 +353,9 @@ void box_maybe_free(struct box *b);
  * tick for a while, never waiting (the caller makes the next tick look: box_tick_soon).
  * 0, or -errno when it cannot be served. */
 int box_ctl_connect(struct box *b);
+/* Connects its control channel again if it was closed while idle: 0 (b->ctl_fd may still
+ * be -1: a full backlog, retried by the tick), or -errno. */
+int box_ctl_ready(struct box *b);
 /* Its PID 1 exited: records it and tears it down. */
 void box_exited(struct box *b);
 

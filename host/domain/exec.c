@@ -495,13 +495,17 @@ void exec_tick(struct box *b, int64_t mono)
 	}
 }
 
-int exec_refused(const struct box *b, struct why *why)
+int exec_refused(struct box *b, struct why *why)
 {
 	if (b->state != BOX_RUNNING || b->killing || b->ckpt)
 		return why_set(why, -EBUSY, "sandbox %s is %s", b->id,
 			       b->ckpt			 ? "being checkpointed"
 			       : b->state == BOX_RUNNING ? "stopping"
 							 : box_state_name(b->state));
+	int r = box_ctl_ready(b);
+	if (r < 0)
+		return why_set(why, -EIO, "sandbox %s: its control channel: %s", b->id,
+			       strerror(-r));
 	if (b->ctl_fd < 0)
 		return why_set(why, -EAGAIN, "sandbox %s cannot be reached yet; retry", b->id);
 	return 0;

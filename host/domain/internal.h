@@ -8,6 +8,10 @@
 
 #define EXITED_KEEP_NS 3600000000000LL /* exited sandboxes stay listed this long */
 #define CTL_RETRY_NS 30000000000LL     /* a control channel that cannot be reached yet */
+#define CTL_IDLE_NS 5000000000LL       /* an unused control channel is closed after this */
+/* The most a tick spends on work that grows with the sandboxes (memory samples, the
+ * bill's windows): the loop answers requests in between, whatever their number. */
+#define TICK_WORK_NS 2000000LL
 
 struct cgroup;
 
@@ -121,7 +125,7 @@ void watch_all_stopped(struct box *b);
 /* Deadlines and ends of @b's commands, at the box tick. */
 void exec_tick(struct box *b, int64_t mono);
 /* Why nothing can run in @b now (-EBUSY, -EAGAIN), or 0. */
-int exec_refused(const struct box *b, struct why *why);
+int exec_refused(struct box *b, struct why *why);
 /* A started command or transfer joins its sandbox and its reply (held, watched). */
 void exec_link(struct exec *x, struct box *b, struct reply *rp);
 /* Its reply, no longer watched or written by it (the caller releases it), or NULL. */

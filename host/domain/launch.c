@@ -721,7 +721,7 @@ static int box_launch(struct reply *rp, const char *tenant, json_t *spec, struct
 	struct box *b = calloc(1, sizeof(*b));
 	struct launch_job *j = calloc(1, sizeof(*j));
 	if (b)
-		b->ctl_fd = b->cpu_fd = b->mem_fd = -1;
+		b->ctl_fd = -1;
 	if (!b || !j || box_new_id(b->id, sizeof(b->id)) < 0 ||
 	    !(b->tenant = strdup(tenant ? tenant : ADMIN_TENANT)) ||
 	    asprintf(&b->dir, "%s/sandboxes/%s", D.opt.state_dir, b->id) < 0) {

@@ -31,14 +31,14 @@
 #include "../sys/store.h"
 #include "../sys/usage.h"
 
-#define EXITED_KEEP_NS 3600000000000LL /* exited sandboxes stay listed this long */
-#define CTL_RETRY_NS 30000000000LL     /* a control channel that cannot be reached yet */
-
 static void pid_done(struct loop_op *op, int res, uint32_t flags);
 static void ctl_done(struct loop_op *op, int res, uint32_t flags);
 
 static void ctl_arm(struct box *b)
 {
+	if (b->ctl_parking || b->ctl_armed)
+		return; /* ctl_done arms it */
+	b->ctl_armed = true;
 	b->ctl_op.cb = ctl_done;
 	struct io_uring_sqe *sqe = loop_sqe(&D.loop, &b->ctl_op);
 	io_uring_prep_recv(sqe, b->ctl_fd, &b->ctl_buf, sizeof(b->ctl_buf), 0);
@@ -61,7 +61,28 @@ int ctl_open(struct box *b)
 		return fd;
 	b->ctl_retry_until = 0;
 	b->ctl_fd = fd;
+	b->ctl_parked = false;
 	return 0;
+}
+
+/* Closes the channel of an idle sandbox; the next command connects again. An idle
+ * sandbox then holds one descriptor in sbxd, its pidfd. */
+static void ctl_park(struct box *b)
+{
+	shutdown(b->ctl_fd, SHUT_RDWR); /* ends the receive in flight */
+	closep(&b->ctl_fd);
+	b->ctl_parked = true;
+	b->ctl_parking = b->ctl_armed;
+}
+
+int box_ctl_ready(struct box *b)
+{
+	if (b->ctl_fd >= 0 || !b->ctl_parked)
+		return 0;
+	int r = ctl_open(b);
+	if (r == 0 && b->ctl_fd >= 0)
+		ctl_arm(b);
+	return r;
 }
 
 int box_ctl_connect(struct box *b)
@@ -82,6 +103,46 @@ static void pid_arm(struct box *b)
 	b->ops++;
 }
 
+struct close_job {
+	struct work w;
+	int *fds;
+	unsigned n;
+};
+
+static void close_fn(struct work *w)
+{
+	struct close_job *j = (struct close_job *)w;
+	for (unsigned i = 0; i < j->n; i++)
+		close(j->fds[i]);
+}
+
+static void close_done(struct work *w)
+{
+	struct close_job *j = (struct close_job *)w;
+	free(j->fds);
+	free(j);
+}
+
+/* What its launch needed and it no longer does: its cgroup's directory and its layers'
+ * mounts. The descriptors sbxd holds bound how many sandboxes it can (RLIMIT_NOFILE);
+ * an idle one keeps only its pidfd, and its control channel while in use. */
+static void box_drop_launch_fds(struct box *b)
+{
+	unsigned n;
+	int *fds = sandbox_take_layers(b->sb, &n);
+	struct close_job *j = fds ? calloc(1, sizeof(*j)) : NULL;
+
+	closep(&b->sb->cg->v2_fd);
+	if (!j) {
+		for (unsigned i = 0; i < n; i++)
+			close(fds[i]);
+		free(fds);
+		return;
+	}
+	*j = (struct close_job){ .w = { .fn = close_fn, .done = close_done }, .fds = fds, .n = n };
+	loop_queue_work(&D.loop, &j->w);
+}
+
 /* The box now runs: watch its exit and its control channel. */
 void box_running(struct box *b)
 {
@@ -91,14 +152,11 @@ void box_running(struct box *b)
 	b->last_active = mono_ns();
 	free(b->cgroup_json);
 	b->cgroup_json = cgroup_to_json(b->sb->cg);
-	closep(&b->cpu_fd);
-	closep(&b->mem_fd);
 	free(b->cg_rel);
 	const char *v2 = b->sb->cg->v2_path;
 	b->cg_rel = strdup(v2 + strlen(b->sb->cg->mode == CGROUP_HYBRID ? "/sys/fs/cgroup/unified"
 									: "/sys/fs/cgroup"));
-	b->cpu_fd = usage_open_cpu(b->sb->cg);
-	b->mem_fd = usage_open_memory(b->sb->cg);
+	box_drop_launch_fds(b);
 	pid_arm(b);
 	if (b->ctl_fd >= 0) {
 		ctl_arm(b);
@@ -354,6 +412,13 @@ void box_tick(int64_t mono, int64_t real)
 			if (b->req.idle_timeout_ns)
 				due_at(&due_mono, b->last_active + (int64_t)b->req.idle_timeout_ns);
 		}
+		if (b->state == BOX_RUNNING && b->ctl_fd >= 0 && !b->removing && !b->killing &&
+		    !b->ckpt && !b->execs && !b->watches && !b->jobs) {
+			if (mono - b->last_active >= CTL_IDLE_NS)
+				ctl_park(b);
+			else
+				due_at(&due_mono, b->last_active + CTL_IDLE_NS);
+		}
 		/* Commands, checkpoints, teardowns and the like: look again at the next tick. */
 		if (b->execs || b->ckpt || b->jobs)
 			due_at(&due_mono, mono);
@@ -398,6 +463,14 @@ static void ctl_done(struct loop_op *op, int res, uint32_t flags)
 	struct box *b = (struct box *)((char *)op - offsetof(struct box, ctl_op));
 
 	b->ops--;
+	b->ctl_armed = false;
+	if (b->ctl_parking) { /* the end of a parked channel's receive */
+		b->ctl_parking = false;
+		if (b->ctl_fd >= 0 && !b->removing && b->state == BOX_RUNNING)
+			ctl_arm(b); /* connected again meanwhile */
+		box_maybe_free(b);
+		return;
+	}
 	if (b->removing || b->state != BOX_RUNNING || b->ctl_fd < 0) {
 		box_maybe_free(b);
 		return;

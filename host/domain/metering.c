@@ -32,7 +32,7 @@
 
 int slot_alloc(void)
 {
-	for (int i = 0; i < METER_SLOTS; i++)
+	for (int i = 0; i < (int)D.nslots; i++)
 		if (!D.slot_used[i]) {
 			D.slot_used[i] = 1;
 			return i;
@@ -101,9 +101,15 @@ int on_cgroup(const struct cgroup *cg, void *userdata)
 void box_meter_tick(int64_t mono)
 {
 	uint64_t cur;
+	int64_t every = (int64_t)D.opt.meter_tick_ns;
 
 	for (struct box *b = D.boxes; b; b = b->next) {
-		if (b->state != BOX_RUNNING || usage_pread(b->mem_fd, NULL, &cur) < 0)
+		if (b->state != BOX_RUNNING || !b->sb ||
+		    (b->mem_tick && mono - b->mem_tick < every))
+			continue;
+		if (mono_ns() - mono > TICK_WORK_NS)
+			break; /* the loop has other work; these are sampled at the next tick */
+		if (usage_memory_now(b->sb->cg, &cur) < 0)
 			continue;
 		if (b->mem_tick)
 			b->mem_byte_ns += (usage_byte_ns)cur * (uint64_t)(mono - b->mem_tick);
@@ -176,8 +182,6 @@ void usage_finalize(struct box *b)
 	b->usage_final = json_dumps(u, JSON_COMPACT);
 	json_decref(u);
 	bill_final(b); /* the last window, while its counters are there */
-	closep(&b->cpu_fd);
-	closep(&b->mem_fd);
 	gpus_release(b);
 	slot_free(b);
 	if (b->net_idx) {

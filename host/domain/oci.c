@@ -203,7 +203,7 @@ static struct box *box_new_oci(const struct record *r, json_t *skipped, struct w
 		why_set(why, -ENOMEM, "out of memory");
 		return NULL;
 	}
-	b->ctl_fd = b->cpu_fd = b->mem_fd = -1;
+	b->ctl_fd = -1;
 	b->slot = -1;
 	b->exit_code = -1;
 	memcpy(b->id, r->id, strlen(r->id));

@@ -61,7 +61,7 @@ static void readopt_fields(struct box *b, const struct store_sandbox *s)
 	json_error_t jerr;
 	int r;
 
-	b->ctl_fd = b->cpu_fd = b->mem_fd = -1;
+	b->ctl_fd = -1;
 	b->slot = -1;
 	b->usage_final = s->usage ? strdup(s->usage) : NULL;
 	memcpy(b->id, s->id, strnlen(s->id, sizeof(b->id) - 1));
@@ -179,7 +179,7 @@ static void readopt_resources(struct box *b, const struct store_sandbox *s)
 	}
 	if (b->sb)
 		(void)usage_cgroup_id(b->sb->cg->v2_path, &b->cg_id);
-	if (D.meter && s->slot >= 0 && s->slot < METER_SLOTS && !D.slot_used[s->slot]) {
+	if (D.meter && s->slot >= 0 && (unsigned)s->slot < D.nslots && !D.slot_used[s->slot]) {
 		b->slot = s->slot;
 		D.slot_used[b->slot] = 1;
 		if (b->sb && b->cg_id)
@@ -276,9 +276,11 @@ int box_readopt_all(void)
 		r = store_sandbox_each(D.store, "running", readopt_one, NULL);
 	/* Old exited records stay in the database only. */
 	box_tick(mono_ns(), real_ns());
-	uint64_t keep[METER_SLOTS];
-	size_t n = 0;
-	for (struct box *b = D.boxes; b && n < METER_SLOTS; b = b->next)
+	size_t n = 0, cap = 0;
+	for (struct box *b = D.boxes; b; b = b->next)
+		cap++;
+	_cleanup_free_ uint64_t *keep = calloc(cap ? cap : 1, sizeof(*keep));
+	for (struct box *b = D.boxes; keep && b; b = b->next)
 		if (b->state == BOX_RUNNING && b->cg_id)
 			keep[n++] = b->cg_id;
 	/* Layers of sandboxes no record keeps running (a crash mid-launch). */
@@ -290,9 +292,9 @@ int box_readopt_all(void)
 	}
 	if (d)
 		closedir(d);
-	if (D.meter)
+	if (D.meter && keep)
 		(void)meter_prune(D.meter, keep, n, D.slot_used);
-	if (D.devices)
+	if (D.devices && keep)
 		devices_prune(D.devices, keep, n);
 	return r;
 }

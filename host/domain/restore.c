@@ -406,11 +406,8 @@ static int restore_attach(struct restore_ctx *c, pid_t pid, struct sandbox **ret
 		}
 	}
 	uint64_t usec = 0;
-	int cfd = usage_open_cpu((*ret)->cg);
-	if (cfd >= 0 && usage_pread(cfd, "usage_usec", &usec) == 0)
+	if (usage_cpu_usec((*ret)->cg, &usec) == 0)
 		io->cpu_offset_ns = usec * 1000;
-	if (cfd >= 0)
-		close(cfd);
 	return 0;
 }
 

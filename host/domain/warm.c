@@ -80,7 +80,8 @@ bool warm_tenant(const char *tenant)
 static bool usable(const struct box *b)
 {
 	return b && b->pooled && b->state == BOX_RUNNING && !b->killing && !b->removing &&
-	       !b->ckpt && b->ctl_fd >= 0 && !b->next_exec_id && !b->watches && !b->jobs;
+	       !b->ckpt && (b->ctl_fd >= 0 || b->ctl_parked) && !b->next_exec_id && !b->watches &&
+	       !b->jobs;
 }
 
 /* What of a create's spec (its record, limits and image filled in) a warm sandbox must

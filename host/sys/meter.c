@@ -27,7 +27,7 @@ struct meter {
 	const volatile uint64_t *sys_mem; /* the syscalls map, mapped read-only */
 	const volatile struct meter_net *net_mem;
 	bool pinned;
-	unsigned level;
+	unsigned level, nslots;
 	uint32_t tag;
 	struct bpf_link *exit_link; /* private instance: the sys_exit program, when on */
 	struct bpf_link *links[3];  /* a private instance's; pinned ones live in bpffs */
@@ -52,12 +52,13 @@ static int ensure_bpffs(void)
 	return mount("bpf", "/sys/fs/bpf", "bpf", 0, "mode=0700") < 0 ? -errno : 0;
 }
 
-/* Links are pinned by name, level and program version: a daemon whose sandboxes sit at
- * another depth, or whose programs changed, replaces them. */
+/* Links are pinned by name, level, slots and program version: a daemon whose sandboxes
+ * sit at another depth, that counts more or fewer, or whose programs changed, replaces
+ * them. */
 static int pin_path(const struct meter *m, char *buf, size_t size, const char *name)
 {
-	return snprintf(buf, size, "%s/%s-L%u-%08x", instance_pin_dir(), name, m->level, m->tag) >=
-			       (int)size
+	return snprintf(buf, size, "%s/%s-L%u-S%u-%08x", instance_pin_dir(), name, m->level,
+			m->nslots, m->tag) >= (int)size
 		       ? -ENAMETOOLONG
 		       : 0;
 }
@@ -140,12 +141,21 @@ static void pin_maps(struct meter *m)
 			      instance_pin_path(pin, "ioctls_in_flight"));
 }
 
-static int skel_open(struct meter *m, unsigned level, bool pinned)
+static int skel_open(struct meter *m, unsigned level, unsigned nslots, bool pinned)
 {
 	m->skel = meter_bpf__open();
 	if (!m->skel)
 		return -errno ? -errno : -EINVAL;
 	m->skel->rodata->sandbox_level = level;
+	m->skel->rodata->nslots = m->nslots = nslots;
+	struct bpf_map *by_slot[] = { m->skel->maps.slots, m->skel->maps.net,
+				      m->skel->maps.slot_gen, m->skel->maps.gpu_devs };
+	for (size_t i = 0; i < ARRAY_SIZE(by_slot); i++)
+		if (bpf_map__set_max_entries(by_slot[i], nslots) < 0)
+			return -EINVAL;
+	if (bpf_map__set_max_entries(m->skel->maps.syscalls, nslots * METER_SYSCALLS) < 0 ||
+	    bpf_map__set_max_entries(m->skel->maps.gpu_stats, nslots * METER_GPUS) < 0)
+		return -EINVAL;
 	m->pinned = pinned;
 	m->level = level;
 	m->tag = program_tag();
@@ -176,10 +186,10 @@ static void unpin_maps(struct meter *m)
  * they cannot be: reads then look the counters up). */
 static void map_counters(struct meter *m)
 {
-	m->sys_mem = mmap(NULL, (size_t)METER_SLOTS * METER_SYSCALLS * sizeof(uint64_t), PROT_READ,
+	m->sys_mem = mmap(NULL, (size_t)m->nslots * METER_SYSCALLS * sizeof(uint64_t), PROT_READ,
 			  MAP_SHARED, bpf_map__fd(m->skel->maps.syscalls), 0);
-	m->net_mem = mmap(NULL, (size_t)METER_SLOTS * sizeof(struct meter_net), PROT_READ,
-			  MAP_SHARED, bpf_map__fd(m->skel->maps.net), 0);
+	m->net_mem = mmap(NULL, (size_t)m->nslots * sizeof(struct meter_net), PROT_READ, MAP_SHARED,
+			  bpf_map__fd(m->skel->maps.net), 0);
 	if (m->sys_mem == MAP_FAILED)
 		m->sys_mem = NULL;
 	if (m->net_mem == MAP_FAILED)
@@ -212,8 +222,8 @@ static int attach_pinned(struct meter *m, int cg_fd)
 
 /* @may_unpin: a failed load of pinned maps unpins them (an older layout) and tries once
  * more, never again. */
-static int meter_try(const char *parent_v2, unsigned level, bool pinned, bool may_unpin,
-		     struct meter **ret, char **ret_why)
+static int meter_try(const char *parent_v2, unsigned level, unsigned nslots, bool pinned,
+		     bool may_unpin, struct meter **ret, char **ret_why)
 {
 	struct meter *m = calloc(1, sizeof(*m));
 	_cleanup_close_ int cg_fd = -1;
@@ -228,14 +238,14 @@ static int meter_try(const char *parent_v2, unsigned level, bool pinned, bool ma
 	if (r < 0)
 		goto fail;
 	what = "open the meter programs";
-	r = skel_open(m, level, pinned);
+	r = skel_open(m, level, nslots, pinned);
 	if (r < 0)
 		goto fail;
 	what = "load the meter programs";
 	r = meter_bpf__load(m->skel);
 	if (r < 0 && pinned && may_unpin) {
 		unpin_maps(m);
-		return meter_try(parent_v2, level, pinned, false, ret, ret_why);
+		return meter_try(parent_v2, level, nslots, pinned, false, ret, ret_why);
 	}
 	if (r < 0)
 		goto fail;
@@ -269,9 +279,9 @@ void meter_close(struct meter *m)
 		bpf_link__destroy(m->links[i]);
 	bpf_link__destroy(m->exit_link);
 	if (m->sys_mem)
-		munmap((void *)m->sys_mem, (size_t)METER_SLOTS * METER_SYSCALLS * sizeof(uint64_t));
+		munmap((void *)m->sys_mem, (size_t)m->nslots * METER_SYSCALLS * sizeof(uint64_t));
 	if (m->net_mem)
-		munmap((void *)m->net_mem, (size_t)METER_SLOTS * sizeof(struct meter_net));
+		munmap((void *)m->net_mem, (size_t)m->nslots * sizeof(struct meter_net));
 	meter_bpf__destroy(m->skel);
 	free(m);
 }
@@ -289,7 +299,7 @@ static int slot_bump(struct meter *m, uint32_t slot)
 
 int meter_attach(struct meter *m, uint64_t cg_id, uint32_t slot, bool fresh)
 {
-	if (slot >= METER_SLOTS)
+	if (slot >= m->nslots)
 		return -ERANGE;
 	if (fresh) {
 		static const uint64_t zeros[METER_SYSCALLS];
@@ -334,7 +344,7 @@ static void net_copy(struct meter_net *d, const volatile struct meter_net *n)
 
 int meter_read(struct meter *m, uint32_t slot, struct meter_counts *ret)
 {
-	if (slot >= METER_SLOTS)
+	if (slot >= m->nslots)
 		return -ERANGE;
 	memset(ret, 0, sizeof(*ret));
 	/* In place: a 4 KiB row of the mapped array, no syscall. */
@@ -359,7 +369,7 @@ int meter_read(struct meter *m, uint32_t slot, struct meter_counts *ret)
 
 int meter_totals(struct meter *m, uint32_t slot, uint64_t *ret_syscalls, struct meter_net *ret_net)
 {
-	if (slot >= METER_SLOTS || !m->sys_mem || !m->net_mem) {
+	if (slot >= m->nslots || !m->sys_mem || !m->net_mem) {
 		static struct meter_counts c; /* the loop thread's */
 		int r = meter_read(m, slot, &c);
 		*ret_syscalls = c.syscalls_total;
@@ -389,7 +399,7 @@ int meter_gpu_grant(struct meter *m, uint32_t slot, uint32_t index, uint64_t rde
 	struct meter_gpu zero = { 0 };
 	uint32_t i = slot * METER_GPUS + index;
 
-	if (slot >= METER_SLOTS || index >= METER_GPUS)
+	if (slot >= m->nslots || index >= METER_GPUS)
 		return -ERANGE;
 	if ((fresh &&
 	     bpf_map_update_elem(bpf_map__fd(m->skel->maps.gpu_stats), &i, &zero, BPF_ANY) < 0) ||
@@ -409,7 +419,7 @@ int meter_gpu_revoke(struct meter *m, uint32_t slot, uint64_t rdev)
 int meter_gpu_read(struct meter *m, uint32_t slot, uint32_t index, struct meter_gpu *ret)
 {
 	uint32_t i = slot * METER_GPUS + index;
-	if (slot >= METER_SLOTS || index >= METER_GPUS)
+	if (slot >= m->nslots || index >= METER_GPUS)
 		return -ERANGE;
 	return bpf_map_lookup_elem(bpf_map__fd(m->skel->maps.gpu_stats), &i, ret) < 0 ? -errno : 0;
 }
@@ -469,29 +479,34 @@ struct keep {
 	const uint64_t *ids;
 	size_t n;
 	const unsigned char *slot_used;
+	unsigned nslots;
 };
+
+static int id_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
 
 static bool slot_gone(const void *key, void *ud)
 {
 	const struct keep *k = ud;
 	uint64_t id;
 	memcpy(&id, key, sizeof(id));
-	for (size_t i = 0; i < k->n; i++)
-		if (k->ids[i] == id)
-			return false;
-	return true;
+	return !bsearch(&id, k->ids, k->n, sizeof(id), id_cmp);
 }
 
 static bool dev_gone(const void *key, void *ud)
 {
 	const struct keep *k = ud;
 	const struct meter_dev_key *d = key;
-	return d->slot >= METER_SLOTS || !k->slot_used[d->slot];
+	return d->slot >= k->nslots || !k->slot_used[d->slot];
 }
 
-int meter_prune(struct meter *m, const uint64_t *keep, size_t n, const unsigned char *slot_used)
+int meter_prune(struct meter *m, uint64_t *keep, size_t n, const unsigned char *slot_used)
 {
-	struct keep k = { keep, n, slot_used };
+	qsort(keep, n, sizeof(*keep), id_cmp);
+	struct keep k = { keep, n, slot_used, m->nslots };
 	(void)bpf_hash_prune(m->slots_fd, sizeof(uint64_t), slot_gone, &k);
 	return bpf_hash_prune(bpf_map__fd(m->skel->maps.gpu_devs), sizeof(struct meter_dev_key),
 			      dev_gone, &k);
@@ -510,8 +525,11 @@ int meter_syscall_prog_stats(struct meter *m, uint64_t *ret_ns, uint64_t *ret_cn
 	return 0;
 }
 
-int meter_open(const char *parent_v2, unsigned level, bool pinned, struct meter **ret,
-	       char **ret_why)
+int meter_open(const char *parent_v2, unsigned level, unsigned nslots, bool pinned,
+	       struct meter **ret, char **ret_why)
 {
-	return meter_try(parent_v2, level, pinned, true, ret, ret_why);
+	nslots = METER_SLOTS_FOR(nslots ? nslots : 1);
+	if (nslots > METER_SLOTS_MAX)
+		return -ERANGE;
+	return meter_try(parent_v2, level, nslots, pinned, true, ret, ret_why);
 }

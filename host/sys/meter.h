@@ -21,11 +21,12 @@ struct meter_counts {
 
 /* Loads and attaches (or finds pinned) the programs. @parent_v2: the cgroup-v2
  * directory holding the sandbox cgroups (network programs attach there); @level: the
- * cgroup level of a sandbox cgroup. @pinned: sbxd's instance, in bpffs; else a private
+ * cgroup level of a sandbox cgroup; @nslots: the sandboxes it counts at once (slots 0 to
+ * METER_SLOTS_FOR(@nslots) - 1; at most METER_SLOTS_MAX). @pinned: sbxd's instance, in bpffs; else a private
  * one (a one-shot run) whose maps and links go with meter_close(). *ret_why says why on
  * failure (caller frees). */
-int meter_open(const char *parent_v2, unsigned level, bool pinned, struct meter **ret,
-	       char **ret_why);
+int meter_open(const char *parent_v2, unsigned level, unsigned nslots, bool pinned,
+	       struct meter **ret, char **ret_why);
 void meter_close(struct meter *m);
 
 /* Starts counting cgroup @cg_id in @slot; @fresh zeroes the slot's counters first (a new
@@ -37,8 +38,8 @@ int meter_read(struct meter *m, uint32_t slot, struct meter_counts *ret);
 int meter_totals(struct meter *m, uint32_t slot, uint64_t *ret_syscalls, struct meter_net *ret_net);
 /* Forgets the cgroups and devices of sandboxes that ended while nobody watched (a daemon
  * killed, then its sandboxes): all but the @n cgroup ids in @keep, and the devices of
- * slots not marked in @slot_used. */
-int meter_prune(struct meter *m, const uint64_t *keep, size_t n, const unsigned char *slot_used);
+ * slots not marked in @slot_used. Sorts @keep. */
+int meter_prune(struct meter *m, uint64_t *keep, size_t n, const unsigned char *slot_used);
 /* Deletes the keys of hash map @fd for which @drop says so. */
 int bpf_hash_prune(int fd, size_t key_size, bool (*drop)(const void *key, void *ud), void *ud);
 

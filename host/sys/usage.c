@@ -70,6 +70,11 @@ int usage_memory_now(const struct cgroup *cg, uint64_t *ret)
 	return dir ? read_key(dir, file, NULL, ret) : -ENOENT;
 }
 
+int usage_cpu_usec(const struct cgroup *cg, uint64_t *ret)
+{
+	return cg && cg->v2_path ? read_key(cg->v2_path, "cpu.stat", "usage_usec", ret) : -ENOENT;
+}
+
 static const char usage_gone[] = "off: the sandbox's cgroup is gone";
 
 /* cpu_ns, from cpu.stat. */
@@ -77,7 +82,7 @@ static void cpu_json(const struct usage_src *s, json_t *j, json_t *meters)
 {
 	uint64_t v;
 
-	if (s->cg && read_key(s->cg->v2_path, "cpu.stat", "usage_usec", &v) == 0) {
+	if (usage_cpu_usec(s->cg, &v) == 0) {
 		json_object_set_new(j, "cpu_ns", json_integer((json_int_t)(v * 1000)));
 		json_object_set_new(meters, "cpu", json_string("cgroup cpu.stat"));
 	} else {
@@ -238,30 +243,6 @@ json_t *usage_json(const struct usage_src *s)
 	gpus_json(s, j, meters);
 	json_object_set_new(j, "meters", meters);
 	return j;
-}
-
-int usage_open_memory(const struct cgroup *cg)
-{
-	const char *dir, *file;
-	char path[4096];
-
-	if (!cg)
-		return -1;
-	file = memory_file(cg, false, &dir);
-	if (!dir)
-		return -1;
-	snprintf(path, sizeof(path), "%s/%s", dir, file);
-	return open(path, O_RDONLY | O_CLOEXEC);
-}
-
-int usage_open_cpu(const struct cgroup *cg)
-{
-	char path[4096];
-
-	if (!cg || !cg->v2_path)
-		return -1;
-	snprintf(path, sizeof(path), "%s/cpu.stat", cg->v2_path);
-	return open(path, O_RDONLY | O_CLOEXEC);
 }
 
 int usage_pread(int fd, const char *key, uint64_t *ret)

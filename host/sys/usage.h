@@ -60,9 +60,9 @@ void usage_add_base(json_t *u, const json_t *base, uint64_t cpu_offset_ns);
 const json_t *usage_net_internet(const json_t *net);
 /* Memory charged to the sandbox now. */
 int usage_memory_now(const struct cgroup *cg, uint64_t *ret);
-/* The cgroup files read every tick, opened once: memory now and cpu.stat (-1 if absent). */
-int usage_open_memory(const struct cgroup *cg);
-int usage_open_cpu(const struct cgroup *cg);
+/* CPU time the sandbox has used (cpu.stat's usage_usec). Both open the file for the one
+ * read: sbxd holds no descriptor per sandbox for them. */
+int usage_cpu_usec(const struct cgroup *cg, uint64_t *ret);
 /* The first number of an open cgroup file, or the value of "KEY N" in it. */
 int usage_pread(int fd, const char *key, uint64_t *ret);
 /* The cgroup id eBPF sees for a cgroup-v2 directory. */

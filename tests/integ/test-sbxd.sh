@@ -646,6 +646,53 @@ t_warm() {
 	assert_eq "$RC:$ERR" "1:sbxd: --warm: \"17\" is not a count from 0 to 16" "--warm 17"
 }
 
+# An idle sandbox holds one descriptor in sbxd, its pidfd, so that RLIMIT_NOFILE does not
+# bound the sandboxes one sbxd holds: its cgroup files are opened per read, its launch's
+# descriptors closed once it runs, its control channel closed after 5 s unused and opened
+# again by the next command. The meter is sized by --max-sandboxes (past 4096).
+t_idle_descriptors() {
+	local other=fds$$ ids="" id i n0 pid0
+	SBX_INSTANCE=$other start_sbxd --max-sandboxes 5000 --kill-on-exit
+	fds() { find "/proc/$SBXD_PID/fd" -mindepth 1 | wc -l; }
+	pidfds() { find "/proc/$SBXD_PID/fd" -mindepth 1 -lname 'anon_inode:\[pidfd\]' | wc -l; }
+	n0=$(fds)
+	pid0=$(pidfds)
+	for i in 1 2 3 4 5 6; do
+		api POST /v1/sandboxes -d '{"cmd":["/bin/sleep","infinity"]}'
+		assert_eq "$CODE" 201 "create $i: $BODY"
+		ids="$ids $(jget "$BODY" 'j["id"]')"
+	done
+	[ $(($(fds) - n0)) -ge 12 ] || fail "fewer than two descriptors each while new: $(($(fds) - n0))"
+	for _ in $(seq 100); do [ $(($(fds) - n0)) -le 6 ] && break; sleep 0.1; done
+	assert_eq "$(($(fds) - n0)) $(($(pidfds) - pid0))" "6 6" "descriptors (all, pidfds) of six idle sandboxes"
+	for id in $ids; do
+		ls -l "/proc/$SBXD_PID/fd" | grep -q "$id" && fail "a descriptor of $id's cgroup or layer is open"
+	done
+	# A command connects again; the channel stays while in use, then closes.
+	id=${ids# }
+	id=${id%% *}
+	local u0 u1
+	u0=$(usage "$id" 'j["syscalls_total"], j["memory_kib_ms"]')
+	run_sbx exec "$id" -- sh -c 'echo hi; sleep 1'
+	assert_eq "$RC $OUT" "0 hi" "a command in an idle sandbox: $ERR"
+	assert_eq "$(($(fds) - n0))" 7 "its channel open after the command"
+	u1=$(usage "$id" 'j["syscalls_total"], j["memory_kib_ms"]')
+	python3 -c 'import sys; a, b = eval(sys.argv[1]), eval(sys.argv[2]); assert b[0] > a[0] and b[1] > a[1], (a, b)' \
+		"$u0" "$u1" || fail "its meters went on: $u0 then $u1"
+	for _ in $(seq 100); do [ $(($(fds) - n0)) -le 6 ] && break; sleep 0.1; done
+	assert_eq "$(($(fds) - n0))" 6 "its channel closed again once unused"
+	# The meter counts 5000 sandboxes: whole units of 4096.
+	ls "/sys/fs/bpf/sbx-$other" | grep -q '^sys_enter-L[0-9]*-S8192-' ||
+		fail "no meter sized for 8192: $(ls "/sys/fs/bpf/sbx-$other")"
+	stop_sbxd
+	rm -rf "/sys/fs/bpf/sbx-$other" "/run/sbx/instance/$other"
+	find /sys/fs/cgroup -maxdepth 6 -type d -name "sbx-$other" -exec rmdir {} + 2>/dev/null
+	"$B/sbxd" --max-sandboxes 32769 --socket "$TMPD/x.sock" --state-dir "$TMPD/x" >"$TMPD/out" 2>&1 &&
+		fail "--max-sandboxes 32769 accepted"
+	assert_eq "$(wc -l <"$TMPD/out")" 1 "one line: $(cat "$TMPD/out")"
+	grep -q 'max-sandboxes.*32768' "$TMPD/out" || fail "the error: $(cat "$TMPD/out")"
+}
+
 t_logs_follow() {
 	start_sbxd
 	local id t0 t1

@@ -198,7 +198,7 @@ static int bench_pass(const struct bench *bn, struct figures *f, int r, bool on)
 	struct meter *m = NULL;
 	char *why = NULL;
 
-	if (on && meter_open(bn->parent, bn->level, false, &m, &why) < 0) {
+	if (on && meter_open(bn->parent, bn->level, METER_SLOTS, false, &m, &why) < 0) {
 		fprintf(stderr, "bench: meter: %s\n", why);
 		return 1;
 	}

@@ -27,15 +27,15 @@ peers.sh, which starts the sbxd and gives crun a mount namespace where it accept
 hybrid host.
 
 usage: peers.py BUILD ROUNDS CK_ROUNDS MEM_N TMPDIR SOCKET"""
-import http.client
 import json
 import os
-import socket
 import shutil
 import statistics
 import subprocess
 import sys
 import time
+
+from sbxapi import Api
 
 B, ROUNDS, CK_ROUNDS, MEM_N, TMP, SOCK = (sys.argv[1], int(sys.argv[2]), int(sys.argv[3]),
                                           int(sys.argv[4]), sys.argv[5], sys.argv[6])
@@ -46,38 +46,6 @@ ROOTFS = os.path.join(TMP, "rootfs")
 subprocess.run(["cp", "-a", IMAGE_ROOT, ROOTFS], check=True)
 SBX = os.path.join(B, "sbx")
 RUNC = {"runc": "/usr/bin/runc", "crun": "/usr/bin/crun"}
-
-
-class Api:
-    """sbxd's API over its socket, on one kept connection."""
-
-    def __init__(self, path):
-        self.path, self.conn = path, None
-
-    def _connect(self):
-        conn = http.client.HTTPConnection("x")
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.connect(self.path)
-        conn.sock = s
-        return conn
-
-    def __call__(self, method, path, body=None):
-        for attempt in (0, 1):
-            if not self.conn:
-                self.conn = self._connect()
-            try:
-                data = json.dumps(body).encode() if body is not None else None
-                self.conn.request(method, path, body=data,
-                                  headers={"Content-Type": "application/json"} if data else {})
-                r = self.conn.getresponse()
-                text = r.read()
-                if r.status >= 300:
-                    raise RuntimeError(f"{method} {path}: {r.status} {text[:200]!r}")
-                return json.loads(text) if text else None
-            except (http.client.HTTPException, ConnectionError, BrokenPipeError):
-                self.conn = None
-                if attempt:
-                    raise
 
 
 api = Api(SOCK)

@@ -163,13 +163,7 @@ void oci_unregister(const struct oci_state *s)
 	uint64_t cpu = 0;
 
 	/* How it ended, while its cgroups still say. */
-	if (s->cg) {
-		int fd = usage_open_cpu(s->cg);
-		if (fd >= 0) {
-			(void)usage_pread(fd, "usage_usec", &cpu);
-			close(fd);
-		}
-	}
+	(void)usage_cpu_usec(s->cg, &cpu);
 	clock_gettime(CLOCK_REALTIME, &now);
 	json_t *ended =
 		json_pack("{s:I, s:I}", "at", (json_int_t)now.tv_sec * 1000000000 + now.tv_nsec,

@@ -189,7 +189,7 @@ static void run_meter(struct run *run, struct sandbox_spec *spec)
 
 	if (r < 0 && asprintf(&run->meter_why, "sandbox cgroup parent: %s", strerror(-r)) < 0)
 		run->meter_why = NULL;
-	if (r == 0 && meter_open(parent, level, false, &run->meter, &run->meter_why) < 0)
+	if (r == 0 && meter_open(parent, level, 1, false, &run->meter, &run->meter_why) < 0)
 		run->meter = NULL;
 	if (!run->meter)
 		fprintf(stderr, "%s: warning: --usage: no syscall or network meter: %s\n", sbx_prog,
