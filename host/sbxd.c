@@ -186,6 +186,37 @@ static void sig_arm(void)
 
 static void tick_arm(void);
 
+/* The database's log into the file, once a second, on a worker. */
+static struct wal_job {
+	struct work w;
+	char *path;
+	bool running;
+	int64_t last;
+} wal;
+
+static void wal_fn(struct work *w)
+{
+	int r = store_wal_checkpoint(((struct wal_job *)w)->path);
+	if (r < 0)
+		logmsg(3, "state database: checkpoint: %s", strerror(-r));
+}
+
+static void wal_done(struct work *w)
+{
+	((struct wal_job *)w)->running = false;
+}
+
+static void wal_tick(int64_t mono)
+{
+	if (wal.running || mono - wal.last < 1000000000 || !D.store ||
+	    (!wal.path && !(wal.path = strdup(store_path(D.store)))))
+		return;
+	wal.last = mono;
+	wal.running = true;
+	wal.w = (struct work){ .fn = wal_fn, .done = wal_done };
+	loop_queue_work(&D.loop, &wal.w);
+}
+
 static void tick_done(struct loop_op *op, int res, uint32_t flags)
 {
 	int64_t mono = mono_ns();
@@ -200,6 +231,7 @@ static void tick_done(struct loop_op *op, int res, uint32_t flags)
 	}
 	bill_tick(real_ns());
 	box_meter_tick(mono);
+	wal_tick(mono);
 	tick_arm();
 }
 
@@ -376,6 +408,13 @@ static void start_metering(void)
 		D.meter_why = NULL;
 	if (r == 0 && meter_open(parent, level, D.nslots, true, &D.meter, &D.meter_why) < 0)
 		D.meter = NULL;
+	unsigned n = D.meter ? meter_slots(D.meter) : 0;
+	unsigned char *used = n > D.nslots ? calloc(n, 1) : NULL;
+	if (used) { /* kept pinned maps of more slots: sandboxes may hold any of them */
+		free(D.slot_used);
+		D.slot_used = used;
+		D.nslots = n;
+	}
 	if (!D.meter)
 		logmsg(1, "metering is off: %s", D.meter_why ? D.meter_why : "unknown");
 }

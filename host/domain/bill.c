@@ -346,36 +346,67 @@ void bill_final(struct box *b)
 	flush();
 }
 
+/* What writing one row to the ledger costs, as the last writes took (ns, a running
+ * mean): a tick bills no more sandboxes than it can also write in its share. */
+static int64_t row_ns = 20000;
+
+/* Past the tick's share, counting the writes of the rows pending. */
+static bool tick_spent(int64_t t0)
+{
+	return mono_ns() - t0 + (int64_t)npend * row_ns > TICK_WORK_NS;
+}
+
 void bill_tick(int64_t real)
 {
 	int64_t win = (int64_t)D.opt.bill_window_ns;
 	int64_t boundary = real / win * win;
-
 	int64_t t0 = mono_ns();
 
 	/* Every window up to the boundary, over ticks on a host with many sandboxes: what
 	 * one sandbox used past the boundary before its turn goes in that window, and the
 	 * next one starts from there (nothing counted twice or lost). */
-	if (boundary > D.bill_boundary)
+	unsigned seen = 0, billed = 0;
+	static bool boxes_done, wrap;
+
+	if (boundary > D.bill_boundary) {
 		D.bill_boundary = boundary, D.bill_behind = true;
-	for (struct box *b = D.boxes; D.bill_behind && b; b = b->next) {
-		if (b->state != BOX_RUNNING || !b->bill.billed_until ||
-		    b->bill.billed_until >= D.bill_boundary)
-			continue;
-		if (mono_ns() - t0 > TICK_WORK_NS)
+		/* Still behind: on from where the walk is, then round from the start. */
+		wrap = D.bill_next != NULL, boxes_done = false;
+	}
+	struct box *b = D.bill_next ? D.bill_next : D.boxes;
+	for (; D.bill_behind && !boxes_done; b = b->next) {
+		if (!b && wrap) /* the rest of the list, from its start */
+			b = D.boxes, wrap = false;
+		if (!b)
+			break;
+		bool due = b->state == BOX_RUNNING && b->bill.billed_until &&
+			   b->bill.billed_until < D.bill_boundary;
+		/* A few each tick at least, whatever the writes cost. */
+		if ((due ? billed >= 4 : ++seen % 64 == 0) && tick_spent(t0)) {
+			D.bill_next = b; /* the rest at the next tick */
 			goto out;
+		}
+		if (!due)
+			continue;
 		struct window_counters c;
 		counters_now(b, &c);
 		bill_window(b, D.bill_boundary, &c, false);
+		billed++;
 	}
+	D.bill_next = NULL;
+	boxes_done = true;
 	for (struct snap *s = D.snaps; D.bill_behind && s; s = s->next)
 		if (!s->ephemeral && s->bill.billed_until &&
 		    s->bill.billed_until < D.bill_boundary) {
-			if (mono_ns() - t0 > TICK_WORK_NS)
+			if (tick_spent(t0))
 				goto out;
 			snapshot_window(s, D.bill_boundary, false);
 		}
 	D.bill_behind = false;
-out:
+out:;
+	size_t rows = npend;
+	int64_t t1 = mono_ns();
 	flush();
+	if (rows && !npend) /* written: a sample of what a row costs */
+		row_ns = (3 * row_ns + (mono_ns() - t1) / (int64_t)rows) / 4;
 }

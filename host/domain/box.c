@@ -92,6 +92,10 @@ void box_link(struct box *b)
 
 void box_unlink(struct box *b)
 {
+	struct box **walks[] = { &D.scan_next, &D.meter_next, &D.bill_next };
+	for (size_t i = 0; i < ARRAY_SIZE(walks); i++)
+		if (*walks[i] == b)
+			*walks[i] = b->next;
 	for (struct box **p = &D.hash[hash_id(b->id)]; *p; p = &(*p)->hnext)
 		if (*p == b) {
 			*p = b->hnext;

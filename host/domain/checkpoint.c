@@ -544,7 +544,10 @@ static int ckpt_start(struct reply *rp, struct box *b, bool leave_running, unsig
 	k->rp = rp;
 	reply_hold(rp);
 	b->ckpt = k;
-	/* Close the control channel first; its end arrives in ctl_done (lifecycle.c). */
+	/* Close the control channel first; its end arrives in ctl_done (lifecycle.c). A
+	 * parked one is connected for that: sbx-init is then past the close of the last
+	 * one, and holds no socket of the host's when it is dumped. */
+	(void)box_ctl_ready(b);
 	if (b->ctl_fd >= 0)
 		shutdown(b->ctl_fd, SHUT_WR);
 	else

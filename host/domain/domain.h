@@ -145,6 +145,7 @@ struct box {
 	 * (parked); the receive of the closed one not yet ended (parking: none is armed on
 	 * the next connection until it has); a receive in flight (armed). */
 	bool ctl_parked, ctl_parking, ctl_armed;
+	int64_t ctl_since;	 /* CLOCK_MONOTONIC: when it last connected */
 	int64_t ctl_retry_until; /* CLOCK_MONOTONIC: connecting again until then */
 	struct ctl_reply ctl_buf;
 	struct loop_op ctl_op, pid_op;
@@ -236,6 +237,9 @@ struct daemon {
 	unsigned live; /* creating + running */
 	bool stopping;
 	int64_t box_tick_last;
+	/* Walks over the sandboxes that span ticks, each where the next tick goes on
+	 * (box_unlink moves one off a sandbox that leaves the list). */
+	struct box *scan_next, *meter_next, *bill_next;
 	int64_t stop_deadline, started_mono;
 	bool user_ns_ok;
 	struct meter *meter; /* NULL: metering is off, meter_why says why */

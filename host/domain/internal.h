@@ -9,9 +9,10 @@
 #define EXITED_KEEP_NS 3600000000000LL /* exited sandboxes stay listed this long */
 #define CTL_RETRY_NS 30000000000LL     /* a control channel that cannot be reached yet */
 #define CTL_IDLE_NS 5000000000LL       /* an unused control channel is closed after this */
-/* The most a tick spends on work that grows with the sandboxes (memory samples, the
- * bill's windows): the loop answers requests in between, whatever their number. */
-#define TICK_WORK_NS 2000000LL
+/* The most a tick spends on each kind of work that grows with the sandboxes (memory
+ * samples; the bill's windows with their ledger writes): the loop answers requests in
+ * between, whatever their number. */
+#define TICK_WORK_NS 1500000LL
 
 struct cgroup;
 
@@ -98,6 +99,8 @@ void box_end_now(struct box *b, bool remove);
 /* It runs: its exit watch and control channel are armed, its meters opened. */
 void box_running(struct box *b);
 int ctl_open(struct box *b);
+/* Closes its control channel while unused; box_ctl_ready() connects it again. */
+void ctl_park(struct box *b);
 /* The exit code sbx-init wrote in @dir/status, or -1. */
 int read_status(const char *dir);
 

@@ -52,7 +52,8 @@ int ctl_open(struct box *b)
 {
 	int fd = ctl_connect(b->sb->pidfd, true);
 
-	if (fd == -EAGAIN) {
+	/* A full backlog, or no descriptor left in sbxd for now: again, for a while. */
+	if (fd == -EAGAIN || fd == -EMFILE || fd == -ENFILE) {
 		if (!b->ctl_retry_until)
 			b->ctl_retry_until = mono_ns() + CTL_RETRY_NS;
 		return 0;
@@ -62,13 +63,17 @@ int ctl_open(struct box *b)
 	b->ctl_retry_until = 0;
 	b->ctl_fd = fd;
 	b->ctl_parked = false;
+	b->ctl_since = mono_ns();
 	return 0;
 }
 
 /* Closes the channel of an idle sandbox; the next command connects again. An idle
  * sandbox then holds one descriptor in sbxd, its pidfd. */
-static void ctl_park(struct box *b)
+void ctl_park(struct box *b)
 {
+	/* A receive still queued takes its file now, not whatever file gets the number. */
+	if (b->ctl_armed)
+		loop_submit(&D.loop);
 	shutdown(b->ctl_fd, SHUT_RDWR); /* ends the receive in flight */
 	closep(&b->ctl_fd);
 	b->ctl_parked = true;
@@ -362,12 +367,16 @@ int box_delete(struct reply *rp, struct box *b, struct why *why)
 
 /* The next time the scan below has something to do: it is skipped until then (a
  * thousand idle sandboxes need no look ten times a second), and at least once a second.
- * Anything that may bring a due time closer calls box_tick_soon(). */
-static int64_t due_real, due_mono, last_scan;
+ * Anything that may bring a due time closer calls box_tick_soon(). A scan walks
+ * TICK_WORK_NS of sandboxes per tick (D.scan_next: where the next tick goes on), its
+ * due times gathered in pass_real and pass_mono until it ends. */
+static int64_t due_real, due_mono, last_scan, pass_real, pass_mono;
+static bool soon_in_pass;
 
 void box_tick_soon(void)
 {
 	due_real = due_mono = 0;
+	soon_in_pass = D.scan_next != NULL;
 }
 
 static void due_at(int64_t *due, int64_t t)
@@ -378,13 +387,25 @@ static void due_at(int64_t *due, int64_t t)
 
 void box_tick(int64_t mono, int64_t real)
 {
-	if (due_real && due_mono && real < due_real && mono < due_mono &&
-	    mono - last_scan < 1000000000)
-		return;
-	last_scan = mono;
-	due_real = real + 1000000000;
-	due_mono = mono + 1000000000;
-	for (struct box *b = D.boxes, *n; b; b = n) {
+	struct box *b = D.scan_next;
+	int64_t t0 = mono_ns();
+	unsigned seen = 0;
+
+	if (!b) {
+		if (due_real && due_mono && real < due_real && mono < due_mono &&
+		    mono - last_scan < 1000000000)
+			return;
+		last_scan = mono;
+		pass_real = real + 1000000000;
+		pass_mono = mono + 1000000000;
+		soon_in_pass = false;
+		b = D.boxes;
+	}
+	for (struct box *n; b; b = n) {
+		if (++seen % 64 == 0 && mono_ns() - t0 > TICK_WORK_NS) {
+			D.scan_next = b; /* the rest at the next tick */
+			return;
+		}
 		n = b->next;
 		if (b->state == BOX_RUNNING && !b->removing && !b->ckpt && b->ctl_retry_until &&
 		    b->ctl_fd < 0 && !b->killing) {
@@ -397,7 +418,7 @@ void box_tick(int64_t mono, int64_t real)
 			} else if (box_ctl_connect(b) < 0) {
 				box_kill(b, REASON_LOST);
 			} else {
-				due_at(&due_mono, mono + 100000000);
+				due_at(&pass_mono, mono + 100000000);
 			}
 		}
 		if (b->state == BOX_RUNNING && !b->removing && !b->ckpt) {
@@ -408,28 +429,35 @@ void box_tick(int64_t mono, int64_t real)
 				 mono - b->last_active >= (int64_t)b->req.idle_timeout_ns)
 				box_kill(b, REASON_IDLE_TIMEOUT);
 			if (b->deadline_ns)
-				due_at(&due_real, b->deadline_ns);
+				due_at(&pass_real, b->deadline_ns);
 			if (b->req.idle_timeout_ns)
-				due_at(&due_mono, b->last_active + (int64_t)b->req.idle_timeout_ns);
+				due_at(&pass_mono,
+				       b->last_active + (int64_t)b->req.idle_timeout_ns);
 		}
 		if (b->state == BOX_RUNNING && b->ctl_fd >= 0 && !b->removing && !b->killing &&
 		    !b->ckpt && !b->execs && !b->watches && !b->jobs) {
-			if (mono - b->last_active >= CTL_IDLE_NS)
+			int64_t used =
+				b->last_active > b->ctl_since ? b->last_active : b->ctl_since;
+			if (mono - used >= CTL_IDLE_NS)
 				ctl_park(b);
 			else
-				due_at(&due_mono, b->last_active + CTL_IDLE_NS);
+				due_at(&pass_mono, used + CTL_IDLE_NS);
 		}
 		/* Commands, checkpoints, teardowns and the like: look again at the next tick. */
 		if (b->execs || b->ckpt || b->jobs)
-			due_at(&due_mono, mono);
+			due_at(&pass_mono, mono);
 		if (b->state == BOX_EXITED && !b->removing)
-			due_at(&due_real, b->ended_ns + EXITED_KEEP_NS + 1);
+			due_at(&pass_real, b->ended_ns + EXITED_KEEP_NS + 1);
 		exec_tick(b, mono);
 		/* Exited sandboxes stay listed for a while; the database keeps them. */
 		if (b->state == BOX_EXITED && !b->removing && !b->jobs && !b->execs &&
 		    real - b->ended_ns > EXITED_KEEP_NS)
 			box_expire(b);
 	}
+	D.scan_next = NULL;
+	/* What became due during the pass, in a sandbox it had passed: another pass. */
+	due_real = soon_in_pass ? 0 : pass_real;
+	due_mono = soon_in_pass ? 0 : pass_mono;
 }
 
 void box_end_now(struct box *b, bool remove)

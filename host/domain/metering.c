@@ -101,15 +101,19 @@ int on_cgroup(const struct cgroup *cg, void *userdata)
 void box_meter_tick(int64_t mono)
 {
 	uint64_t cur;
-	int64_t every = (int64_t)D.opt.meter_tick_ns;
+	int64_t every = (int64_t)D.opt.meter_tick_ns, t0 = mono_ns();
+	unsigned seen = 0;
+	struct box *b = D.meter_next ? D.meter_next : D.boxes;
 
-	for (struct box *b = D.boxes; b; b = b->next) {
-		if (b->state != BOX_RUNNING || !b->sb ||
-		    (b->mem_tick && mono - b->mem_tick < every))
-			continue;
-		if (mono_ns() - mono > TICK_WORK_NS)
-			break; /* the loop has other work; these are sampled at the next tick */
-		if (usage_memory_now(b->sb->cg, &cur) < 0)
+	/* On from where the last tick stopped, to the end of the list at most. */
+	for (D.meter_next = NULL; b; b = b->next) {
+		bool due = b->state == BOX_RUNNING && b->sb &&
+			   (!b->mem_tick || mono - b->mem_tick >= every);
+		if ((due || ++seen % 64 == 0) && mono_ns() - t0 > TICK_WORK_NS) {
+			D.meter_next = b; /* the loop has other work: the rest at the next tick */
+			return;
+		}
+		if (!due || usage_memory_now(b->sb->cg, &cur) < 0)
 			continue;
 		if (b->mem_tick)
 			b->mem_byte_ns += (usage_byte_ns)cur * (uint64_t)(mono - b->mem_tick);

@@ -161,6 +161,10 @@ static int readopt_adopt(struct box *b, const struct store_sandbox *s)
 		sandbox_destroy(b->sb);
 		b->sb = NULL;
 		r = -EIO;
+	} else if (b->ctl_fd >= 0 && !b->execs) {
+		/* It answers; nothing needs the channel until a command does. A restart over
+		 * many sandboxes thus holds one descriptor each, as before it. */
+		ctl_park(b);
 	}
 	return r;
 }

@@ -271,6 +271,11 @@ fail:
 	return r;
 }
 
+unsigned meter_slots(const struct meter *m)
+{
+	return m->nslots;
+}
+
 void meter_close(struct meter *m)
 {
 	if (!m)
@@ -531,5 +536,16 @@ int meter_open(const char *parent_v2, unsigned level, unsigned nslots, bool pinn
 	nslots = METER_SLOTS_FOR(nslots ? nslots : 1);
 	if (nslots > METER_SLOTS_MAX)
 		return -ERANGE;
+	/* Pinned maps for more slots are kept, not shrunk: the counters of the sandboxes
+	 * an earlier sbxd left running go on, whatever slots they hold. */
+	char pin[256];
+	int fd = pinned ? bpf_obj_get(instance_pin_path(pin, "slots")) : -1;
+	struct bpf_map_info info = { 0 };
+	uint32_t len = sizeof(info);
+	if (fd >= 0 && bpf_obj_get_info_by_fd(fd, &info, &len) == 0 && info.max_entries > nslots &&
+	    info.max_entries <= METER_SLOTS_MAX && info.max_entries % METER_SLOTS == 0)
+		nslots = info.max_entries;
+	if (fd >= 0)
+		close(fd);
 	return meter_try(parent_v2, level, nslots, pinned, true, ret, ret_why);
 }

@@ -28,6 +28,8 @@ struct meter_counts {
 int meter_open(const char *parent_v2, unsigned level, unsigned nslots, bool pinned,
 	       struct meter **ret, char **ret_why);
 void meter_close(struct meter *m);
+/* The slots it counts: what meter_open() was asked for, or more where pinned maps had. */
+unsigned meter_slots(const struct meter *m);
 
 /* Starts counting cgroup @cg_id in @slot; @fresh zeroes the slot's counters first (a new
  * sandbox), else they continue (re-adoption). */

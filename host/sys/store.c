@@ -16,38 +16,41 @@
 
 struct store {
 	sqlite3 *db;
+	char *path;
 	sqlite3_stmt *put, *by_token;
 };
 
-static const char schema[] = "PRAGMA journal_mode=WAL;"
-			     "PRAGMA synchronous=NORMAL;"
-			     "CREATE TABLE IF NOT EXISTS tenants("
-			     " name TEXT PRIMARY KEY,"
-			     " token_sha256 TEXT NOT NULL UNIQUE,"
-			     " created_ns INTEGER NOT NULL);"
-			     "CREATE TABLE IF NOT EXISTS sandboxes("
-			     " id TEXT PRIMARY KEY,"
-			     " tenant TEXT NOT NULL,"
-			     " state TEXT NOT NULL,"
-			     " spec TEXT NOT NULL,"
-			     " cgroup TEXT,"
-			     " reason TEXT,"
-			     " created_ns INTEGER NOT NULL,"
-			     " ended_ns INTEGER,"
-			     " deadline_ns INTEGER,"
-			     " exit_code INTEGER,"
-			     " pid INTEGER,"
-			     " start_time INTEGER);"
-			     "CREATE INDEX IF NOT EXISTS sandboxes_state ON sandboxes(state);"
-			     "CREATE TABLE IF NOT EXISTS snapshots("
-			     " id TEXT PRIMARY KEY,"
-			     " tenant TEXT NOT NULL,"
-			     " parent TEXT NOT NULL,"
-			     " state TEXT NOT NULL,"
-			     " size_bytes INTEGER NOT NULL,"
-			     " created_ns INTEGER NOT NULL,"
-			     " deleted_ns INTEGER,"
-			     " meta TEXT NOT NULL);";
+static const char schema[] =
+	"PRAGMA journal_mode=WAL;"
+	"PRAGMA synchronous=NORMAL;"
+	"PRAGMA journal_size_limit=16777216;" /* a log past 16 MiB shrinks when reused */
+	"CREATE TABLE IF NOT EXISTS tenants("
+	" name TEXT PRIMARY KEY,"
+	" token_sha256 TEXT NOT NULL UNIQUE,"
+	" created_ns INTEGER NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS sandboxes("
+	" id TEXT PRIMARY KEY,"
+	" tenant TEXT NOT NULL,"
+	" state TEXT NOT NULL,"
+	" spec TEXT NOT NULL,"
+	" cgroup TEXT,"
+	" reason TEXT,"
+	" created_ns INTEGER NOT NULL,"
+	" ended_ns INTEGER,"
+	" deadline_ns INTEGER,"
+	" exit_code INTEGER,"
+	" pid INTEGER,"
+	" start_time INTEGER);"
+	"CREATE INDEX IF NOT EXISTS sandboxes_state ON sandboxes(state);"
+	"CREATE TABLE IF NOT EXISTS snapshots("
+	" id TEXT PRIMARY KEY,"
+	" tenant TEXT NOT NULL,"
+	" parent TEXT NOT NULL,"
+	" state TEXT NOT NULL,"
+	" size_bytes INTEGER NOT NULL,"
+	" created_ns INTEGER NOT NULL,"
+	" deleted_ns INTEGER,"
+	" meta TEXT NOT NULL);";
 
 /* Columns added after the first release of the table; "duplicate column" is fine. */
 static const char *const migrations[] = {
@@ -90,6 +93,13 @@ int store_open(const char *dir, struct store **ret)
 		goto fail;
 	}
 	sqlite3_busy_timeout(s->db, 5000);
+	/* Its log goes into the database on a worker (store_wal_checkpoint), not in the
+	 * commit that fills it: that writes and syncs megabytes. */
+	sqlite3_wal_autocheckpoint(s->db, 0);
+	if (!(s->path = strdup(path))) {
+		r = -ENOMEM;
+		goto fail;
+	}
 	if (sqlite3_exec(s->db, schema, NULL, NULL, NULL) != SQLITE_OK) {
 		r = store_errno(s->db);
 		goto fail;
@@ -121,7 +131,42 @@ void store_close(struct store *s)
 	sqlite3_finalize(s->put);
 	sqlite3_finalize(s->by_token);
 	sqlite3_close(s->db);
+	free(s->path);
 	free(s);
+}
+
+const char *store_path(const struct store *s)
+{
+	return s->path;
+}
+
+int store_wal_checkpoint(const char *path)
+{
+	sqlite3 *db = NULL;
+	int r = 0, log = -1;
+	char wal[4096];
+	struct stat st;
+
+	/* At SQLite's own threshold (1000 pages), not before: a log reused at once would
+	 * hide a full disk from the writes that should say so. */
+	if ((size_t)snprintf(wal, sizeof(wal), "%s-wal", path) >= sizeof(wal))
+		return -ENAMETOOLONG;
+	if (stat(wal, &st) < 0 || st.st_size < 1000 * 4096)
+		return 0;
+
+	/* A connection finds the log on its first read; before, a checkpoint has none. */
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
+	    SQLITE_OK)
+		r = -EIO;
+	else if (sqlite3_exec(db, "SELECT count(*) FROM sqlite_master", NULL, NULL, NULL) !=
+			 SQLITE_OK ||
+		 sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, NULL) !=
+			 SQLITE_OK)
+		r = store_errno(db);
+	else if (log < 0)
+		r = -ENOENT; /* no log found: nothing was done */
+	sqlite3_close(db);
+	return r;
 }
 
 bool store_tenant_name_valid(const char *name)

@@ -41,6 +41,12 @@ int store_open(const char *dir, struct store **ret);
 int store_errno(struct sqlite3 *db);
 /* The handle, for the ledger's tables in the same database. */
 struct sqlite3 *store_db(struct store *s);
+/* The database file. */
+const char *store_path(const struct store *s);
+/* Moves what the write-ahead log holds into the database file once it holds 1000 pages
+ * (4 MiB), on a connection of its own, without waiting for readers or writers (any
+ * thread; the store's connection never does it itself). */
+int store_wal_checkpoint(const char *path);
 void store_close(struct store *s);
 
 /* Adds tenant @name with a fresh token, returned in *ret_token (caller frees); only its

@@ -35,7 +35,7 @@ import subprocess
 import sys
 import time
 
-from sbxapi import Api
+from benchlib import Api, pct, used_kib
 
 B, ROUNDS, CK_ROUNDS, MEM_N, TMP, SOCK = (sys.argv[1], int(sys.argv[2]), int(sys.argv[3]),
                                           int(sys.argv[4]), sys.argv[5], sys.argv[6])
@@ -219,28 +219,6 @@ def ckpt_round(who, mem, out):
     tag = "256M" if mem else "idle"
     out.setdefault((f"ckpt-{tag}", who), []).append((t1 - t0) / 1e6)
     out.setdefault((f"rest-{tag}", who), []).append((t2 - t1) / 1e6)
-
-
-def pct(v, p):
-    v = sorted(v)
-    return v[min(len(v) - 1, int(round(p / 100 * (len(v) - 1))))]
-
-
-MEMINFO = ("AnonPages", "Shmem", "KernelStack", "PageTables", "SUnreclaim", "SReclaimable",
-           "Percpu", "VmallocUsed")
-
-
-def used_kib():
-    """What the host's processes and kernel hold, page cache aside (tmpfs and shared
-    memory kept in), caches dropped first: the sum of /proc/meminfo's accounts of it.
-    (MemFree moves by megabytes on its own in a VM: free page reporting.)"""
-    with open("/proc/sys/vm/drop_caches", "w") as f:
-        f.write("3\n")
-    m = {}
-    for line in open("/proc/meminfo"):
-        k, v = line.split(":")
-        m[k] = int(v.split()[0])
-    return sum(m[k] for k in MEMINFO)
 
 
 def settle():

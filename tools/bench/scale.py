@@ -3,8 +3,8 @@
 """sbxd holding many idle sandboxes. N sandboxes running `sleep` are made, four
 requests at a time; then sbxd's health is asked on a kept connection every 10 ms for
 PROBE seconds, as before the first one was made (the baseline, same length). The probes
-span sbxd's periodic work: memory sampling each second, the bill's windows (scale.sh
-makes them 10 s long), the timeout scan.
+span sbxd's periodic work: memory samples each second, a bill window's rows for every
+sandbox, the scan for timeouts.
 
 Prints the create latency (p50, p99) of the first and the last tenth of the sandboxes,
 the host memory each adds (as peers.py's memory row counts it), health's latency with N
@@ -12,33 +12,15 @@ sandboxes against the baseline (p50, p99, max, and the ratio of p99s), and the t
 delete them all.
 
 usage: scale.py N PROBE SOCKET"""
-import os
 import sys
 import threading
 import time
 
-from sbxapi import Api
+from benchlib import Api, pct, used_kib
 
 N, PROBE, SOCK = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
 THREADS = 4
 IDLE = ["/bin/sleep", "infinity"]
-MEMINFO = ("AnonPages", "Shmem", "KernelStack", "PageTables", "SUnreclaim", "SReclaimable",
-           "Percpu", "VmallocUsed")
-
-
-def pct(v, p):
-    v = sorted(v)
-    return v[min(len(v) - 1, int(round(p / 100 * (len(v) - 1))))]
-
-
-def used_kib():
-    with open("/proc/sys/vm/drop_caches", "w") as f:
-        f.write("3\n")
-    m = {}
-    for line in open("/proc/meminfo"):
-        k, v = line.split(":")
-        m[k] = int(v.split()[0])
-    return sum(m[k] for k in MEMINFO)
 
 
 def probe(secs):

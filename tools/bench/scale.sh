@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # sbxd holding N idle sandboxes (default 1000; scale.py says what is measured): an sbxd
-# of the bench's own, sized for them (--max-sandboxes), with 10 s bill windows so that
-# the probes span several, and a 2 h default timeout so that none ends while the last
-# are made. N=10000 is the figure to quote; it needs about 1 MiB of memory and two PIDs
+# of the bench's own, sized for them (--max-sandboxes), with its default 60 s bill
+# windows (PROBE, default 65 s, spans one: every sandbox billed, its rows written), and
+# a 2 h default timeout so that none ends while the last are made. N=10000 is the figure to quote; it needs about 1 MiB of memory and two PIDs
 # per sandbox (kernel.pid_max), and one descriptor of sbxd's (RLIMIT_NOFILE).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 B=${B:-build}
 N=${N:-1000}
-PROBE=${PROBE:-25}
+PROBE=${PROBE:-65}
 export SBX_INSTANCE=${SBX_INSTANCE-scale}
 state=$(mktemp -d /var/tmp/sbx-scale.XXXXXX)
 sock=$state/sbxd.sock
@@ -22,7 +22,7 @@ cleanup() {
 }
 trap cleanup EXIT
 "$B/sbxd" --no-net --kill-on-exit --max-sandboxes "$((N + 8))" --max-per-tenant "$N" \
-	--default-timeout 2h --bill-window 10s --socket "$sock" --state-dir "$state" --log-level warn &
+	--default-timeout 2h --socket "$sock" --state-dir "$state" --log-level warn &
 sbxd=$!
 for _ in $(seq 200); do [ -S "$sock" ] && break; sleep 0.05; done
 python3 tools/bench/scale.py "$N" "$PROBE" "$sock"

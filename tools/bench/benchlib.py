@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: MIT
-"""sbxd's API over its unix socket, on one kept connection, for the benchmarks."""
+"""What the Python benchmarks share: sbxd's API on one kept connection, percentiles, and
+the host memory in use."""
 import http.client
 import json
 import socket
@@ -35,3 +36,25 @@ class Api:
                 self.conn = None
                 if attempt:
                     raise
+
+
+def pct(v, p):
+    v = sorted(v)
+    return v[min(len(v) - 1, int(round(p / 100 * (len(v) - 1))))]
+
+
+MEMINFO = ("AnonPages", "Shmem", "KernelStack", "PageTables", "SUnreclaim", "SReclaimable",
+           "Percpu", "VmallocUsed")
+
+
+def used_kib():
+    """What the host's processes and kernel hold, page cache aside (tmpfs and shared
+    memory kept in), caches dropped first: the sum of /proc/meminfo's accounts of it.
+    (MemFree moves by megabytes on its own in a VM: free page reporting.)"""
+    with open("/proc/sys/vm/drop_caches", "w") as f:
+        f.write("3\n")
+    m = {}
+    for line in open("/proc/meminfo"):
+        k, v = line.split(":")
+        m[k] = int(v.split()[0])
+    return sum(m[k] for k in MEMINFO)
