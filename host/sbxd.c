@@ -186,12 +186,11 @@ static void sig_arm(void)
 
 static void tick_arm(void);
 
-/* The database's log into the file, once a second, on a worker. */
+/* The database's log into the file, on a worker, once it is due. */
 static struct wal_job {
 	struct work w;
 	char *path;
 	bool running;
-	int64_t last;
 } wal;
 
 static void wal_fn(struct work *w)
@@ -206,12 +205,11 @@ static void wal_done(struct work *w)
 	((struct wal_job *)w)->running = false;
 }
 
-static void wal_tick(int64_t mono)
+static void wal_tick(void)
 {
-	if (wal.running || mono - wal.last < 1000000000 || !D.store ||
+	if (wal.running || !D.store || !store_wal_due(D.store) ||
 	    (!wal.path && !(wal.path = strdup(store_path(D.store)))))
 		return;
-	wal.last = mono;
 	wal.running = true;
 	wal.w = (struct work){ .fn = wal_fn, .done = wal_done };
 	loop_queue_work(&D.loop, &wal.w);
@@ -231,7 +229,7 @@ static void tick_done(struct loop_op *op, int res, uint32_t flags)
 	}
 	bill_tick(real_ns());
 	box_meter_tick(mono);
-	wal_tick(mono);
+	wal_tick();
 	tick_arm();
 }
 
@@ -286,9 +284,6 @@ static int start_host(void)
 {
 	if (geteuid() != 0)
 		return die("must run as root (it creates namespaces and cgroups)");
-	D.nslots = METER_SLOTS_FOR(D.opt.max_sandboxes);
-	if (!(D.slot_used = calloc(D.nslots, 1)))
-		return die("out of memory");
 	/* Room for every connection of every pool and every sandbox's descriptors: an idle
 	 * sandbox holds one (its pidfd), one in use a few more while it is (its control
 	 * channel, its commands' pipes). Their own soft limit is set apart, at launch. */
@@ -396,7 +391,7 @@ static int start_devices(void)
 }
 
 /* The eBPF meter, pinned; without it usage says why (D.meter_why). */
-static void start_metering(void)
+static int start_metering(void)
 {
 	_cleanup_free_ char *parent = NULL;
 	unsigned level;
@@ -406,17 +401,16 @@ static void start_metering(void)
 		D.meter_why = strdup("disabled by --no-metering");
 	else if (r < 0 && asprintf(&D.meter_why, "sandbox cgroup parent: %s", strerror(-r)) < 0)
 		D.meter_why = NULL;
-	if (r == 0 && meter_open(parent, level, D.nslots, true, &D.meter, &D.meter_why) < 0)
+	if (r == 0 &&
+	    meter_open(parent, level, D.opt.max_sandboxes, true, &D.meter, &D.meter_why) < 0)
 		D.meter = NULL;
-	unsigned n = D.meter ? meter_slots(D.meter) : 0;
-	unsigned char *used = n > D.nslots ? calloc(n, 1) : NULL;
-	if (used) { /* kept pinned maps of more slots: sandboxes may hold any of them */
-		free(D.slot_used);
-		D.slot_used = used;
-		D.nslots = n;
-	}
+	/* As many slots as the meter counts (kept pinned maps may count more). */
+	D.nslots = D.meter ? meter_slots(D.meter) : METER_SLOTS_FOR(D.opt.max_sandboxes);
+	if (!(D.slot_used = calloc(D.nslots, 1)))
+		return die("out of memory");
 	if (!D.meter)
 		logmsg(1, "metering is off: %s", D.meter_why ? D.meter_why : "unknown");
+	return 0;
 }
 
 /* SIGTERM, SIGINT and SIGHUP arrive through a signalfd the ring reads. */
@@ -526,9 +520,9 @@ int main(int argc, char **argv)
 	r = options_check();
 	if (r < 0)
 		return 1;
-	if ((r = start_host()) || (r = start_state(&lock_fd)) || (r = start_devices()))
+	if ((r = start_host()) || (r = start_state(&lock_fd)) || (r = start_devices()) ||
+	    (r = start_metering()))
 		return r;
-	start_metering();
 	net_init();
 	D.user_ns_ok = access("/proc/self/ns/user", F_OK) == 0;
 	if ((r = start_signals()) || (r = start_listeners()) || (r = start_loop()))

@@ -246,7 +246,7 @@ struct daemon {
 	char *meter_why;
 	bool net_on; /* mode "internet" is available; else net_why says why not */
 	char *net_why;
-	unsigned char *slot_used; /* D.nslots: METER_SLOTS_FOR(--max-sandboxes) */
+	unsigned char *slot_used; /* D.nslots: as many as the meter counts */
 	unsigned nslots;
 	struct gpu {
 		char *model, *bus;

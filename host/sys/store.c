@@ -17,6 +17,7 @@
 struct store {
 	sqlite3 *db;
 	char *path;
+	bool wal_due; /* the log holds 1000 frames: a checkpoint is due */
 	sqlite3_stmt *put, *by_token;
 };
 
@@ -73,6 +74,13 @@ int store_errno(struct sqlite3 *db)
 	return -EIO;
 }
 
+static int wal_hook(void *ud, sqlite3 *db, const char *name, int frames)
+{
+	if (frames >= 1000)
+		((struct store *)ud)->wal_due = true;
+	return SQLITE_OK;
+}
+
 int store_open(const char *dir, struct store **ret)
 {
 	char path[4096];
@@ -94,8 +102,9 @@ int store_open(const char *dir, struct store **ret)
 	}
 	sqlite3_busy_timeout(s->db, 5000);
 	/* Its log goes into the database on a worker (store_wal_checkpoint), not in the
-	 * commit that fills it: that writes and syncs megabytes. */
-	sqlite3_wal_autocheckpoint(s->db, 0);
+	 * commit that fills it: that writes and syncs megabytes. The hook replaces SQLite's
+	 * own autocheckpoint and keeps its threshold. */
+	sqlite3_wal_hook(s->db, wal_hook, s);
 	if (!(s->path = strdup(path))) {
 		r = -ENOMEM;
 		goto fail;
@@ -140,19 +149,17 @@ const char *store_path(const struct store *s)
 	return s->path;
 }
 
+bool store_wal_due(struct store *s)
+{
+	bool due = s->wal_due;
+	s->wal_due = false;
+	return due;
+}
+
 int store_wal_checkpoint(const char *path)
 {
 	sqlite3 *db = NULL;
 	int r = 0, log = -1;
-	char wal[4096];
-	struct stat st;
-
-	/* At SQLite's own threshold (1000 pages), not before: a log reused at once would
-	 * hide a full disk from the writes that should say so. */
-	if ((size_t)snprintf(wal, sizeof(wal), "%s-wal", path) >= sizeof(wal))
-		return -ENAMETOOLONG;
-	if (stat(wal, &st) < 0 || st.st_size < 1000 * 4096)
-		return 0;
 
 	/* A connection finds the log on its first read; before, a checkpoint has none. */
 	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=

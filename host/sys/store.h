@@ -43,9 +43,12 @@ int store_errno(struct sqlite3 *db);
 struct sqlite3 *store_db(struct store *s);
 /* The database file. */
 const char *store_path(const struct store *s);
-/* Moves what the write-ahead log holds into the database file once it holds 1000 pages
- * (4 MiB), on a connection of its own, without waiting for readers or writers (any
- * thread; the store's connection never does it itself). */
+/* Whether the write-ahead log has reached 1000 frames (SQLite's own threshold; a log
+ * reused before would hide a full disk from the writes that should say so) since the
+ * last call. The store's connection never checkpoints it itself. */
+bool store_wal_due(struct store *s);
+/* Moves what the write-ahead log holds into the database file, on a connection of its
+ * own, without waiting for readers or writers (any thread). */
 int store_wal_checkpoint(const char *path);
 void store_close(struct store *s);
 
