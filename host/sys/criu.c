@@ -29,6 +29,7 @@
 #include "../../sandbox/rootfs.h"
 #include "../../sandbox/sandbox.h"
 #include "../../sandbox/text.h"
+#include "../../sandbox/vfork.h"
 #include "criuimg.h"
 
 #define CRIU_FD_BASE 10
@@ -287,8 +288,6 @@ static _Noreturn void child_run(const struct criu_run *run, const struct criu_ch
 {
 	sigset_t none;
 
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
 	if ((run->run_dir || run->bind_file) &&
 	    (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0))
 		_exit(126);
@@ -315,9 +314,24 @@ static _Noreturn void child_run(const struct criu_run *run, const struct criu_ch
 	for (unsigned i = 0; i < run->nfds; i++)
 		if (dup2(c->high[i], CRIU_FD_BASE + (int)i) < 0)
 			_exit(126);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
 	execve(run->bin, c->argv, c->envp);
 	_exit(127);
 }
+
+#ifdef VFORK_CLONE3
+struct child_args {
+	const struct criu_run *run;
+	const struct criu_child *c;
+};
+
+static _Noreturn void child_start(void *arg)
+{
+	const struct child_args *a = arg;
+	child_run(a->run, a->c);
+}
+#endif
 
 /* Waits for @pidfd to be readable until run->timeout_ns has passed; past it, kills and
  * reaps the child: -ETIMEDOUT with *ret_err. */
@@ -386,6 +400,19 @@ int criu_exec(const struct criu_run *run, const char *log_path, char **ret_err)
 		.exit_signal = SIGCHLD,
 		.cgroup = run->cg ? (uint64_t)run->cg->v2_fd : 0,
 	};
+#ifdef VFORK_CLONE3
+	/* The child shares our memory until its exec (vfork.h). */
+	char stack[32768] __attribute__((aligned(16)));
+	struct child_args ca = { run, &c };
+	args.flags |= CLONE_VM | CLONE_VFORK;
+	args.stack = (uint64_t)(uintptr_t)stack;
+	args.stack_size = sizeof(stack);
+	long pid = vfork_clone3(&args, child_start, &ca);
+	if (pid < 0) {
+		r = (int)pid;
+		goto out;
+	}
+#else
 	pid_t pid = (pid_t)syscall(SYS_clone3, &args, sizeof(args));
 	if (pid < 0) {
 		r = -errno;
@@ -393,6 +420,7 @@ int criu_exec(const struct criu_run *run, const char *log_path, char **ret_err)
 	}
 	if (pid == 0)
 		child_run(run, &c);
+#endif
 	r = child_wait_deadline(run, pidfd, ret_err);
 	if (r == 0)
 		r = child_reap(run, pidfd, log_path, ret_err);

@@ -182,18 +182,23 @@ static void unpin_maps(struct meter *m)
 	free(m);
 }
 
-/* The syscalls and net maps, mapped read-only for reads without a syscall (NULL where
- * they cannot be: reads then look the counters up). */
+/* A counter map, mapped read-only for reads without a syscall (NULL where it cannot be:
+ * reads then look the counters up). Not inherited: every process sbxd starts would
+ * otherwise copy the page table entries of all of it, and clear them again at its exec. */
+static void *map_counter(struct bpf_map *map, size_t size)
+{
+	void *p = mmap(NULL, size, PROT_READ, MAP_SHARED, bpf_map__fd(map), 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	(void)madvise(p, size, MADV_DONTFORK);
+	return p;
+}
+
 static void map_counters(struct meter *m)
 {
-	m->sys_mem = mmap(NULL, (size_t)m->nslots * METER_SYSCALLS * sizeof(uint64_t), PROT_READ,
-			  MAP_SHARED, bpf_map__fd(m->skel->maps.syscalls), 0);
-	m->net_mem = mmap(NULL, (size_t)m->nslots * sizeof(struct meter_net), PROT_READ, MAP_SHARED,
-			  bpf_map__fd(m->skel->maps.net), 0);
-	if (m->sys_mem == MAP_FAILED)
-		m->sys_mem = NULL;
-	if (m->net_mem == MAP_FAILED)
-		m->net_mem = NULL;
+	m->sys_mem = map_counter(m->skel->maps.syscalls,
+				 (size_t)m->nslots * METER_SYSCALLS * sizeof(uint64_t));
+	m->net_mem = map_counter(m->skel->maps.net, (size_t)m->nslots * sizeof(struct meter_net));
 }
 
 /* A private instance: links that live as long as @m. */
