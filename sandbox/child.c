@@ -410,8 +410,11 @@ static void setup_dev_mounts(const struct child_plan *p, const int *fds)
 {
 	TRY(STAGE_DEV, mount("devpts", "dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
 			     "newinstance,ptmxmode=0666,mode=0620"));
-	TRY(STAGE_DEV, mount("shm", "dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-			     "size=64m,mode=1777"));
+	if (p->scratch_layer)
+		TRY(STAGE_DEV, attach(fds[CHILD_MNT_DEV + p->dev_shared], "dev/shm"));
+	else
+		TRY(STAGE_DEV, mount("shm", "dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+				     "size=64m,mode=1777"));
 	/* Before /dev is read-only: a bundle's mounts may land in it. */
 	oci_mounts(p, fds);
 	if (!p->dev_shared)
@@ -520,6 +523,14 @@ static void reset_signals(void)
 	(void)sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
+/* Whether @path (in the new root) is a directory anyone may write and only owners
+ * remove from, as /tmp is. */
+static bool sticky_dir(const char *path)
+{
+	struct stat st;
+	return lstat(path, &st) == 0 && S_ISDIR(st.st_mode) && (st.st_mode & 07777) == 01777;
+}
+
 _Noreturn void child_main(const struct child_plan *p)
 {
 	static const struct rlimit no_core = { 0, 0 };
@@ -534,7 +545,8 @@ _Noreturn void child_main(const struct child_plan *p)
 	TRY(STAGE_USER, set_ids(NULL, 0, 0));
 
 	setup_root(p, mounts);
-	TRY(STAGE_TMP, mount("tmp", "tmp", "tmpfs", MS_NOSUID | MS_NODEV, p->tmp_opts));
+	if (!p->scratch_layer || !sticky_dir("tmp"))
+		TRY(STAGE_TMP, mount("tmp", "tmp", "tmpfs", MS_NOSUID | MS_NODEV, p->tmp_opts));
 	setup_dev(p, mounts);
 	setup_proc(p);
 	setup_dev_mounts(p, mounts);

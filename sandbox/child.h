@@ -21,7 +21,8 @@
 #define SANDBOX_NOFILE_SOFT 1024
 #define CHILD_FD_FIRST 10
 /* Mounts the parent sends with the first "go", in this order: the root, sbx-init, the
- * shared /dev (with dev_shared), the image's binds, the granted devices. */
+ * shared /dev (with dev_shared), the layer's shm/ (with scratch_layer), the image's binds,
+ * the granted devices. */
 enum {
 	CHILD_MNT_ROOT,
 	CHILD_MNT_INIT,
@@ -45,7 +46,10 @@ struct child_plan {
 	const char *const *binds; /* the spec's (source, target) pairs, in the order sent */
 	unsigned nbinds;
 	bool dev_shared; /* /dev: the shared one (rootfs_runtime_dev), not a tmpfs */
-	char **devices;	 /* "dev/NAME" of each granted device, NULL-terminated, or NULL */
+	/* spec.h scratch_in_layer: /dev/shm is the layer's (a mount sent), /tmp the root's
+	 * own directory where it is sticky and world-writable */
+	bool scratch_layer;
+	char **devices; /* "dev/NAME" of each granted device, NULL-terminated, or NULL */
 	unsigned ndevices;
 	const char *hostname;
 	const char *workdir;
@@ -80,7 +84,7 @@ struct child_report {
 /* How many mounts the parent sends, and where the bind and device ones start. */
 static inline unsigned child_mnt_binds(const struct child_plan *p)
 {
-	return CHILD_MNT_DEV + p->dev_shared;
+	return CHILD_MNT_DEV + p->dev_shared + p->scratch_layer;
 }
 
 static inline unsigned child_mnt_devices(const struct child_plan *p)

@@ -113,7 +113,7 @@ static int empty_lower(void)
 
 	if (fd >= 0)
 		return fd;
-	fd = open_tree_clone(AT_FDCWD, ROOTFS_RUNTIME_DIR "/empty", 0);
+	fd = open_tree_clone(AT_FDCWD, ROOTFS_RUNTIME_EMPTY, 0);
 	if (fd < 0)
 		return fd;
 	if (!__atomic_compare_exchange_n(&cached, &expected, fd, false, __ATOMIC_ACQ_REL,
@@ -143,6 +143,31 @@ static int private_layer(uint64_t bytes, uid_t base)
 	    fchownat(m, "upper", base, base, AT_SYMLINK_NOFOLLOW) < 0)
 		return -errno;
 	return TAKE_FD(m);
+}
+
+int rootfs_layer_shm(int layer_fd, uid_t base)
+{
+	if (mkdirat(layer_fd, ROOTFS_LAYER_SHM, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	_cleanup_close_ int fd =
+		openat(layer_fd, ROOTFS_LAYER_SHM, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 || fchown(fd, base, base) < 0 || fchmod(fd, 01777) < 0)
+		return -errno;
+	return 0;
+}
+
+/* /dev/shm: a clone of the caller's layer's shm/ (not idmapped: as the upper layer, its
+ * files are the sandbox's ids on the host). */
+static int layer_shm_mount(const struct rootfs_plan *plan, int layer_fd)
+{
+	char path[4200];
+	int r = rootfs_layer_shm(layer_fd, plan->base);
+
+	if (r < 0)
+		return r;
+	snprintf(path, sizeof(path), "%s/" ROOTFS_LAYER_SHM, plan->layer_dir);
+	return rootfs_clone_mount(path, false,
+				  MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, -1);
 }
 
 int rootfs_prepare(const struct rootfs_plan *plan, int userns_fd, struct rootfs_mounts *ret)
@@ -192,6 +217,9 @@ int rootfs_prepare(const struct rootfs_plan *plan, int userns_fd, struct rootfs_
 		}
 		if ((r = fsconfig_fd(fs, "upperdir", upper)) < 0 ||
 		    (r = fsconfig_fd(fs, "workdir", work)) < 0)
+			goto fail;
+		if (plan->shm_in_layer && plan->layer_dir &&
+		    (r = m.shm = layer_shm_mount(plan, m.layers[1])) < 0)
 			goto fail;
 	} else if (!m.nlowers) {
 		/* Without an upper layer overlayfs wants two lowers: an empty one below. */
@@ -255,6 +283,7 @@ void rootfs_mounts_close(struct rootfs_mounts *m)
 	closep(&m->root);
 	closep(&m->init);
 	closep(&m->dev);
+	closep(&m->shm);
 	closep(&m->layers[0]);
 	closep(&m->layers[1]);
 	for (unsigned i = 0; i < m->nbinds; i++)
@@ -280,7 +309,7 @@ static int runtime_mount(void)
 	if (mount("sbx-runtime", ROOTFS_RUNTIME_DIR, "tmpfs", MS_NOSUID | MS_NODEV,
 		  "size=64m,mode=0711") < 0)
 		return -errno;
-	if (mkdir(ROOTFS_RUNTIME_DIR "/empty", 0555) < 0 && errno != EEXIST)
+	if (mkdir(ROOTFS_RUNTIME_EMPTY, 0555) < 0 && errno != EEXIST)
 		return -errno;
 	return 0;
 }

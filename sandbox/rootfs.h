@@ -14,6 +14,9 @@
 #include <sys/types.h>
 
 #define ROOTFS_RUNTIME_DIR "/run/sbx/runtime"
+/* An empty read-only directory there: the lower layer of a read-only root, and where a
+ * restore's CRIU, in a mount namespace of its own, finds the layer's shm/ bound. */
+#define ROOTFS_RUNTIME_EMPTY ROOTFS_RUNTIME_DIR "/empty"
 /* The shared /dev, a directory of the runtime tmpfs (rootfs_runtime_dev). Its name
  * changes with what it holds: a snapshot names the one its sandbox had. */
 #define ROOTFS_DEV_TEMPLATE "sbx-dev-1"
@@ -34,11 +37,14 @@ struct rootfs_plan {
 	/* With @writable_bytes: a directory holding empty upper/ and work/ (the daemon's
 	 * host-visible layer), or NULL for a private tmpfs of that size. */
 	const char *layer_dir;
+	/* With @layer_dir: /dev/shm is its shm/ directory (made here, the sandbox root's,
+	 * sticky and world-writable), a detached clone in rootfs_mounts.shm. */
+	bool shm_in_layer;
 	uid_t base; /* host id of the sandbox's root: owner of the upper layer's root */
 };
 
 struct rootfs_mounts {
-	int root, init, dev;
+	int root, init, dev, shm;
 	int binds[ROOTFS_MAX_BINDS];
 	unsigned nbinds;
 	int devices[ROOTFS_MAX_DEVICES];
@@ -53,12 +59,16 @@ struct rootfs_mounts {
 
 #define ROOTFS_MOUNTS_INIT                                                                         \
 	{                                                                                          \
-		.root = -1, .init = -1, .dev = -1, .layers = { -1, -1 }                            \
+		.root = -1, .init = -1, .dev = -1, .shm = -1, .layers = { -1, -1 }                 \
 	}
 
 /* The mounts for @plan, idmapped through @userns_fd (the sandbox's user namespace, or one
  * with the same map). The caller closes them with rootfs_mounts_close(). */
 int rootfs_prepare(const struct rootfs_plan *plan, int userns_fd, struct rootfs_mounts *ret);
+/* The shm/ directory of the layer @layer_fd (a directory or mount of it): made unless it
+ * is there, owned by @base, sticky and world-writable. */
+int rootfs_layer_shm(int layer_fd, uid_t base);
+#define ROOTFS_LAYER_SHM "shm"
 void rootfs_mounts_close(struct rootfs_mounts *m);
 
 /* A detached clone of @path (with the mounts below it when @recursive) with @attrs

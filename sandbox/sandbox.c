@@ -142,6 +142,12 @@ static int caps_build(const struct sandbox_caps *c, struct child_plan *p)
 	return 0;
 }
 
+/* /tmp and /dev/shm in the layer the caller keeps on the host (spec.h). */
+static bool scratch_in_layer(const struct sandbox_spec *spec)
+{
+	return spec->scratch_in_layer && spec->layer_dir && spec->writable_bytes;
+}
+
 static int plan_build(struct child_plan *p, const struct sandbox_spec *spec)
 {
 	size_t argc = 0, nb = 0;
@@ -178,6 +184,7 @@ static int plan_build(struct child_plan *p, const struct sandbox_spec *spec)
 		.readonly = spec->readonly,
 		.dev_shared =
 			spec->dev_shared && !(spec->devices && spec->devices[0]) && !spec->nmounts,
+		.scratch_layer = scratch_in_layer(spec),
 	};
 	for (unsigned i = 0; i < spec->nmounts; i++)
 		p->nbind_mounts +=
@@ -330,6 +337,7 @@ static int send_mounts(int sock, pid_t pid, const struct sandbox_spec *spec, con
 		.dev = dev,
 		.writable_bytes = spec->writable_bytes,
 		.layer_dir = spec->layer_dir,
+		.shm_in_layer = scratch_in_layer(spec),
 		.base = base,
 	};
 	char path[64];
@@ -350,6 +358,8 @@ static int send_mounts(int sock, pid_t pid, const struct sandbox_spec *spec, con
 	fds[CHILD_MNT_INIT] = m->init;
 	if (dev)
 		fds[n++] = m->dev;
+	if (plan.shm_in_layer)
+		fds[n++] = m->shm;
 	unsigned first = n + m->nbinds + m->ndevices;
 	for (unsigned i = 0; i < m->nbinds; i++)
 		fds[n++] = m->binds[i];

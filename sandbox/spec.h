@@ -86,7 +86,13 @@ struct sandbox_spec {
 	 * and work/ (the layer stays reachable from the host, for checkpoints); NULL: a
 	 * private one. */
 	const char *layer_dir;
-	uint64_t tmp_bytes; /* size of /tmp */
+	/* With layer_dir: /tmp and /dev/shm are the layer's, as a container's root file
+	 * system holds them. /tmp is the root's own directory where the image's is sticky
+	 * and world-writable; /dev/shm binds the layer's shm/ (nosuid, nodev, noexec).
+	 * Neither is then a mount of its own that a checkpoint must archive, and what is
+	 * written there counts toward writable_bytes. Otherwise both are tmpfs mounts. */
+	bool scratch_in_layer;
+	uint64_t tmp_bytes; /* size of /tmp, where it is a tmpfs */
 	enum net_mode net;
 	/* Every sandbox has a user namespace: its root is a host id of a range of its own
 	 * (idmap.h), never the host's root. */

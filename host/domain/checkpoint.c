@@ -60,6 +60,7 @@ struct ckpt {
 	const struct cgroup *cg; /* b->sb's: the sandbox is not torn down while this runs */
 	bool internet;		 /* net "internet": its own links, reset at the dump */
 	bool resolv;		 /* sbxd's resolv.conf bound in */
+	bool shm;		 /* its /dev/shm is its layer's shm/ (criu_shm_in_layer) */
 	char addrs[NET_RESTORE_ADDRS * 16]; /* its sockets' own addresses, "A,B,..." */
 	char *image, *image_id, *tmp, *final, *box_dir;
 	/* outputs */
@@ -171,7 +172,7 @@ static int ckpt_open(struct ckpt *k, struct dump_ctx *c)
  * archived and the log copied into the snapshot. */
 static int ckpt_freeze(struct ckpt *k)
 {
-	char path[4200], dst[4200], upper[256];
+	char path[4200], dst[4200], upper[256], shm[256];
 	char *err = NULL;
 
 	int r = cgroup_freeze(k->cg, true);
@@ -186,6 +187,13 @@ static int ckpt_freeze(struct ckpt *k)
 	snprintf(path, sizeof(path), "%s/layer.tar", k->tmp);
 	snprintf(dst, sizeof(dst), "%s/tar.log", k->tmp);
 	r = layer_tar(true, path, upper, dst, NULL, &err);
+	/* Its /dev/shm, when the layer holds it: an archive of its own, none when empty. */
+	(void)layer_path(k->b->id, NULL, shm, sizeof(shm));
+	k->shm = criu_shm_in_layer(k->pid, shm);
+	(void)layer_path(k->b->id, ROOTFS_LAYER_SHM, shm, sizeof(shm));
+	snprintf(path, sizeof(path), "%s/shm.tar", k->tmp);
+	if (r == 0 && k->shm && !layer_dir_empty(shm))
+		r = layer_tar(true, path, shm, dst, NULL, &err);
 	if (r < 0) {
 		ckpt_fail(k, r, "archiving the writable layer: %s", err ? err : strerror(-r));
 		free(err);
@@ -218,6 +226,8 @@ static int ckpt_argv(struct ckpt *k, struct dump_ctx *c)
 	strvcat(argv, n, max, "--external=%s", c->logkey);
 	strvcat(argv, n, max, "--external=%s", c->statuskey);
 	strvcat(argv, n, max, "--external=mnt[/dev/sbx-init]:init");
+	if (k->shm)
+		strvcat(argv, n, max, "--external=mnt[/dev/shm]:shm");
 	/* Net "internet": sbxd's resolv.conf is bound in where its image has one. */
 	k->resolv = k->internet && image_has_resolv_conf(c->img);
 	if (k->resolv)
@@ -355,6 +365,8 @@ static void ckpt_done(struct work *w)
 		}
 		if (s && s->meta && k->resolv)
 			json_object_set_new(s->meta, "resolv", json_true());
+		if (s && s->meta && k->shm)
+			json_object_set_new(s->meta, "shm", json_true());
 		if (s && s->meta && json_array_size(k->procs))
 			json_object_set(s->meta, "procs", k->procs);
 		if (s && s->meta && k->addrs[0])

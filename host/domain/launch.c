@@ -284,6 +284,7 @@ static void launch_spec(struct launch_ctx *c, const char **devices)
 		.limits = req->limits,
 		.writable_bytes = c->wbytes,
 		.layer_dir = c->wbytes ? c->layer : NULL,
+		.scratch_in_layer = true,
 		.tmp_bytes = D.opt.tmp_bytes,
 		.net = req->net,
 		.control = true,

@@ -101,6 +101,7 @@ struct restore_ctx {
 	int log_fd, status_fd;
 	char **ret_err;
 	char layer[256], root[256], log[4200], out[4200], pidfile[4200];
+	char shm[256]; /* the layer's shm/, its /dev/shm (criu_shm_in_layer), or "" */
 	char userns_img[4200], userns_over[4300];
 	struct cgroup *cg;
 	struct rootfs_mounts m;
@@ -150,6 +151,33 @@ static int restore_cgroup(struct restore_ctx *c, const struct sandbox_spec *spec
 	return 0;
 }
 
+/* Its /dev/shm, the layer's shm/ (criu_shm_in_layer): made again, and filled from its own
+ * archive unless it was empty. */
+static int restore_shm(struct restore_ctx *c)
+{
+	char path[4200], out[4200], dir[256];
+	_cleanup_free_ char *err = NULL;
+
+	(void)layer_path(c->io->id, NULL, dir, sizeof(dir));
+	_cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	int r = fd < 0 ? -errno : rootfs_layer_shm(fd, c->base);
+	if (r < 0)
+		return restore_fail(c, r, "the layer's shm directory: %s", strerror(-r));
+	snprintf(path, sizeof(path), "%s/shm.tar", c->s->dir);
+	if (access(path, F_OK) < 0)
+		return 0;
+	(void)layer_path(c->io->id, ROOTFS_LAYER_SHM, dir, sizeof(dir));
+	snprintf(out, sizeof(out), "%s/restore-tar.log", c->io->dir);
+	r = layer_tar(false, path, dir, out, c->cg, &err);
+	(void)unlink(out);
+	if (r < 0)
+		return restore_fail(c, r, "restoring /dev/shm: %s", err ? err : strerror(-r));
+	r = layer_shift_owners(dir, c->from, c->base);
+	if (r < 0)
+		return restore_fail(c, r, "the owners in /dev/shm: %s", strerror(-r));
+	return 0;
+}
+
 /* The layer, back onto its fresh tmpfs, owned by the new ids. */
 static int restore_layer(struct restore_ctx *c)
 {
@@ -166,7 +194,7 @@ static int restore_layer(struct restore_ctx *c)
 	r = layer_shift_owners(c->layer, c->from, c->base);
 	if (r < 0)
 		return restore_fail(c, r, "the writable layer's owners: %s", strerror(-r));
-	return 0;
+	return json_is_true(json_object_get(c->s->meta, "shm")) ? restore_shm(c) : 0;
 }
 
 /* The root, as a launch makes it (the image idmapped to the new ids), where CRIU's
@@ -233,6 +261,13 @@ static int restore_argv_externals(struct restore_ctx *c)
 			return restore_fail(c, -ENOENT, "image %s no longer binds %s", c->img->name,
 					    json_string_value(bt));
 		strvcat(c->argv, &c->n, ARRAY_SIZE(c->argv), "--external=mnt[b%zu]:%s", bi, src);
+	}
+	/* The layer's shm/, where CRIU's unprivileged side reaches it (criu_run.binds): the
+	 * layers' directory is root's alone. */
+	if (json_is_true(json_object_get(c->s->meta, "shm"))) {
+		(void)layer_path(c->io->id, ROOTFS_LAYER_SHM, c->shm, sizeof(c->shm));
+		strvcat(c->argv, &c->n, ARRAY_SIZE(c->argv),
+			"--external=mnt[shm]:" ROOTFS_RUNTIME_EMPTY);
 	}
 	json_array_foreach (json_object_get(c->s->meta, "devs"), di, dv) {
 		const char *src = json_string_value(json_array_get(dv, 1));
@@ -358,8 +393,9 @@ static int restore_criu(struct restore_ctx *c, pid_t *ret_pid)
 					      .nfds = c->nfds,
 					      .out_path = c->out,
 					      .cg = c->cg,
-					      .bind_file = c->userns_img,
-					      .bind_over = c->userns_over,
+					      .binds = { { c->userns_img, c->userns_over },
+							 { c->shm[0] ? c->shm : NULL,
+							   ROOTFS_RUNTIME_EMPTY } },
 					      .env_add = env[0] ? env : NULL,
 					      .timeout_ns = restore_timeout(c->s) },
 			  c->log, &err);

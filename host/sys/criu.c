@@ -288,13 +288,14 @@ static _Noreturn void child_run(const struct criu_run *run, const struct criu_ch
 {
 	sigset_t none;
 
-	if ((run->run_dir || run->bind_file) &&
+	if ((run->run_dir || run->binds[0][0]) &&
 	    (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0))
 		_exit(126);
 	if (run->run_dir)
 		use_run_dir(run->run_dir);
-	if (run->bind_file && mount(run->bind_file, run->bind_over, NULL, MS_BIND, NULL) < 0)
-		_exit(126);
+	for (int i = 0; i < CRIU_BINDS && run->binds[i][0]; i++)
+		if (mount(run->binds[i][0], run->binds[i][1], NULL, MS_BIND, NULL) < 0)
+			_exit(126);
 	for (int i = 0; i < _CG_V1_MAX; i++) {
 		if (!c->v1_procs[i][0])
 			continue;
@@ -602,6 +603,35 @@ json_t *criu_dev_binds(pid_t pid)
 	if (f)
 		fclose(f);
 	return arr;
+}
+
+bool criu_shm_in_layer(pid_t pid, const char *layer_dir)
+{
+	char path[64];
+	_cleanup_free_ char *line = NULL;
+	size_t cap = 0;
+	struct stat st;
+	int found = 0;
+
+	if (stat(layer_dir, &st) < 0)
+		return false;
+	snprintf(path, sizeof(path), "/proc/%d/mountinfo", (int)pid);
+	FILE *f = fopen(path, "re");
+	while (f && getline(&line, &cap, f) > 0) {
+		char *field[64];
+		unsigned maj, min;
+		size_t dash, n = text_mountinfo_fields(line, field, ARRAY_SIZE(field), &dash);
+		if (!dash || n < 5 || strcmp(field[4], "/dev/shm"))
+			continue;
+		/* One mount there, and it is the layer's: nothing stacked over it. */
+		bool layer = !strcmp(field[3], "/" ROOTFS_LAYER_SHM) &&
+			     sscanf(field[2], "%u:%u", &maj, &min) == 2 &&
+			     makedev(maj, min) == st.st_dev;
+		found = found ? -1 : layer ? 1 : -1;
+	}
+	if (f)
+		fclose(f);
+	return found == 1;
 }
 
 /* A small image @name of the directory @dir, whole, into @buf: its size, -EFBIG if it

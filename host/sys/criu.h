@@ -23,6 +23,8 @@ int criu_find(const char *path, bool check, char **ret_path, char **ret_why);
  * that criu_run's run_dir takes, or NULL (then none). */
 const char *criu_cache_dir_make(void);
 
+#define CRIU_BINDS 2
+
 struct criu_run {
 	const char *bin;
 	const char *const *argv; /* arguments after the binary's name; NULL-terminated */
@@ -33,9 +35,10 @@ struct criu_run {
 	/* A directory on a tmpfs that stands in for /run (CRIU keeps its cache of kernel
 	 * features there only on a tmpfs; /run/sbx stays reachable), or NULL. */
 	const char *run_dir;
-	/* A file bound over another in the child's own mount namespace (a snapshot's image
-	 * rewritten for one restore), or NULL. */
-	const char *bind_file, *bind_over;
+	/* Source and target pairs bound in the child's own mount namespace: a snapshot's
+	 * image rewritten for one restore, a directory where CRIU's unprivileged side
+	 * reaches it; NULL sources for none. */
+	const char *binds[CRIU_BINDS][2];
 	/* "NAME=VALUE" added to its environment (its action scripts see it), or NULL. */
 	const char *env_add;
 	/* A pidfd whose network namespace criu runs in (a dump's: CRIU then neither dumps
@@ -71,6 +74,9 @@ int file_key(pid_t pid, int fd, char *buf, size_t size);
  * binds of it). NULL if they cannot be read, or one cannot be named to CRIU ("]" or an
  * escaped character in its path). */
 json_t *criu_dev_binds(pid_t pid);
+/* Whether the sandbox of @pid has its layer's shm/ (the tmpfs at @layer_dir) as its
+ * /dev/shm (sandbox.h scratch_in_layer): a checkpoint then keeps it with the layer. */
+bool criu_shm_in_layer(pid_t pid, const char *layer_dir);
 /* Whether @src is one of the host's nodes a sandbox has (SANDBOX_DEV_NODES), or the
  * shared /dev: the only device binds a restore makes. */
 bool criu_dev_node_known(const char *src);

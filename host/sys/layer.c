@@ -91,6 +91,18 @@ void layer_remove(const char *id)
 /* An empty archive, as tar ends one: a record of zeros. */
 #define EMPTY_ARCHIVE_BYTES 10240
 
+bool layer_dir_empty(const char *dir)
+{
+	DIR *d = opendir(dir);
+	bool empty = d != NULL;
+
+	for (struct dirent *e; empty && (e = readdir(d));)
+		empty = !strcmp(e->d_name, ".") || !strcmp(e->d_name, "..");
+	if (d)
+		closedir(d);
+	return empty;
+}
+
 /* Whether @dir (an upper directory) is as a launch made it: empty, 0755, owned by the
  * sandbox's root (the first id of a range) or host root, with no extended attribute but
  * the uuid overlayfs gives it at every mount (it marks a touched root with others). */
@@ -99,20 +111,13 @@ static bool layer_untouched(const char *dir)
 	static const char uuid[] = "trusted.overlay.uuid";
 	char names[sizeof(uuid) + 1];
 	struct stat st;
-	DIR *d;
-	bool empty = true;
 
 	if (lstat(dir, &st) < 0 || st.st_mode != (S_IFDIR | 0755) || st.st_uid != st.st_gid ||
 	    st.st_uid % IDMAP_SIZE)
 		return false;
 	ssize_t n = llistxattr(dir, names, sizeof(names));
-	if ((n != 0 && (n != (ssize_t)sizeof(uuid) || memcmp(names, uuid, sizeof(uuid)))) ||
-	    !(d = opendir(dir)))
-		return false;
-	for (struct dirent *e; empty && (e = readdir(d));)
-		empty = !strcmp(e->d_name, ".") || !strcmp(e->d_name, "..");
-	closedir(d);
-	return empty;
+	return (n == 0 || (n == (ssize_t)sizeof(uuid) && !memcmp(names, uuid, sizeof(uuid)))) &&
+	       layer_dir_empty(dir);
 }
 
 /* Whether @archive is an empty one (a record of zeros): nothing to unpack. */

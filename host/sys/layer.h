@@ -24,5 +24,7 @@ void layer_remove(const char *id);
  * @cg (NULL: the caller's). */
 int layer_tar(bool create, const char *archive, const char *dir, const char *log,
 	      const struct cgroup *cg, char **ret_err);
+/* Whether the directory @dir has no entries (false where it cannot be read). */
+bool layer_dir_empty(const char *dir);
 /* The ids of @dir's files within [@from, @from + 65536) moved to those at @to. */
 int layer_shift_owners(const char *dir, uid_t from, uid_t to);

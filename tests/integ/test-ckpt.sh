@@ -66,9 +66,9 @@ sys.exit(os.fstat(owner).st_ino != os.stat(f"/proc/{sys.argv[1]}/ns/user").st_in
 	assert_eq "$("$SBX" exec "$new" -- sh -c 'touch /dev/x 2>&1 | grep -c "Read-only file system"
 		awk "\$5 ~ /^\/dev(\/|\$)/ && \$5 != \"/dev/sbx-init\" {for (i = 7; \$i != \"-\"; i++); print \$4, \$5, substr(\$6, 1, 2), \$(i + 1)}" /proc/self/mountinfo | sort
 		echo x > /dev/null && head -c 3 /dev/zero | wc -c; ls -A /dev/shm | wc -l; test -c /dev/pts/ptmx && echo ptmx')" \
-		"$(printf '%s\n' 1 "/ /dev/pts rw devpts" "/ /dev/shm rw tmpfs" "/full /dev/full rw devtmpfs" \
+		"$(printf '%s\n' 1 "/ /dev/pts rw devpts" "/full /dev/full rw devtmpfs" \
 			"/null /dev/null rw devtmpfs" "/random /dev/random rw devtmpfs" "/sbx-dev-1 /dev ro tmpfs" \
-			"/tty /dev/tty rw devtmpfs" "/urandom /dev/urandom rw devtmpfs" "/zero /dev/zero rw devtmpfs" 3 0 ptmx)" \
+			"/shm /dev/shm rw tmpfs" "/tty /dev/tty rw devtmpfs" "/urandom /dev/urandom rw devtmpfs" "/zero /dev/zero rw devtmpfs" 3 0 ptmx)" \
 		"/dev in the restored sandbox"
 	[ -z "$(ls -A /run/sbx/runtime/sbx-dev-1/shm)" ] || fail "the shared /dev was written"
 	snap2=$("$SBX" checkpoint --leave-running "$new") || fail "checkpoint --leave-running"
@@ -182,41 +182,46 @@ t_zdtm_state() {
 	done
 }
 
-# A sandbox's tmpfs mounts come back whole: CRIU archives them with sbx-tar (stored
-# gzip blocks, which GNU tar reads), and with GNU tar for what sbx-tar leaves to it (a
-# fifo); files, modes, owners, links and times are the same after the restore.
+# A sandbox's /tmp and /dev/shm are its writable layer's (the root's /tmp, the layer's
+# shm/ bound at /dev/shm), so CRIU archives no tmpfs: the layer's archive holds /tmp,
+# one of its own holds /dev/shm (none when it is empty), and both come back whole:
+# files, modes, owners, links, times and a fifo, /dev/shm still nosuid, nodev, noexec.
 TMPFS_SETUP='mkdir -p /tmp/a/b /dev/shm/q && echo data >/tmp/a/f && chmod 4750 /tmp/a/f &&
 head -c 300000 /dev/urandom >/tmp/a/b/big && ln -s /tmp/a/f /tmp/l && : >/tmp/empty &&
-echo shm >/dev/shm/q/g && touch -d "2020-01-02 03:04:05" /tmp/a/f'
+echo shm >/dev/shm/q/g && touch -d "2020-01-02 03:04:05" /tmp/a/f && mkfifo /tmp/p'
 TMPFS_STATE='cd / && find /tmp /dev/shm -exec stat -c "%n %a %u %g %s %Y %N" {} + | sort &&
-md5sum /tmp/a/b/big /tmp/a/f /dev/shm/q/g'
-t_tmpfs_archives() {
+md5sum /tmp/a/b/big /tmp/a/f /dev/shm/q/g &&
+awk "\$5 == \"/tmp\" || \$5 == \"/dev/shm\" {print \$4, \$5, \$6}" /proc/self/mountinfo'
+t_scratch_archives() {
 	start_sbxd
 	need_criu
-	local id snap new before img fifo
-	for fifo in no yes; do
-		id=$("$SBX" create --image base -- sh -c "$TMPFS_SETUP && echo READY && exec sleep 600") ||
-			fail create
-		wait_log "$id" READY
-		[ $fifo = no ] || "$SBX" exec "$id" -- mkfifo /tmp/p || fail mkfifo
-		before=$("$SBX" exec "$id" -- sh -c "$TMPFS_STATE") || fail "state before"
-		snap=$("$SBX" checkpoint "$id") || fail checkpoint
-		for img in "$TMPD/state/snapshots/$snap/images"/tmpfs-dev-*.img; do
-			tar -tzf "$img" >/dev/null || fail "GNU tar reads $img"
-		done
-		# Which wrote the /tmp image: sbx-tar's stored blocks, or GNU tar's deflate.
-		img=$(for i in "$TMPD/state/snapshots/$snap/images"/tmpfs-dev-*.img; do
-			tar -tzf "$i" | grep -q '^\./a/b/big$' && echo "$i"; done)
-		[ -n "$img" ] || fail "no image holds /tmp"
-		python3 -c 'import sys; d = open(sys.argv[1], "rb").read(); sys.exit(d[10] & 6 != 0)' "$img"
-		assert_eq "$?" "$([ $fifo = no ] && echo 0 || echo 1)" \
-			"/tmp archived by $([ $fifo = no ] && echo sbx-tar || echo 'GNU tar (a fifo)')"
-		new=$("$SBX" restore "$snap") || fail restore
-		assert_eq "$("$SBX" exec "$new" -- sh -c "$TMPFS_STATE")" "$before" \
-			"/tmp and /dev/shm after the restore"
-		[ $fifo = no ] || "$SBX" exec "$new" -- test -p /tmp/p || fail "the fifo"
-		"$SBX" rm "$new" "$snap" >/dev/null || fail rm
-	done
+	local id snap new before dir
+	id=$("$SBX" create --image base -- sh -c "$TMPFS_SETUP && echo READY && exec sleep 600") ||
+		fail create
+	wait_log "$id" READY
+	before=$("$SBX" exec "$id" -- sh -c "$TMPFS_STATE") || fail "state before"
+	assert_contains "$before" "/shm /dev/shm rw,nosuid,nodev,noexec" "/dev/shm is the layer's shm/"
+	assert_not_contains "$before" " /tmp " "/tmp is no mount of its own"
+	snap=$("$SBX" checkpoint "$id") || fail checkpoint
+	dir=$TMPD/state/snapshots/$snap
+	[ -z "$(find "$dir/images" -name 'tmpfs-*')" ] || fail "CRIU archived a tmpfs"
+	tar -tf "$dir/layer.tar" | grep -qx './tmp/a/b/big' || fail "the layer's archive lacks /tmp"
+	tar -tf "$dir/shm.tar" | grep -qx './q/g' || fail "the shm archive lacks /dev/shm"
+	new=$("$SBX" restore "$snap") || fail restore
+	assert_eq "$("$SBX" exec "$new" -- sh -c "$TMPFS_STATE")" "$before" \
+		"/tmp and /dev/shm after the restore"
+	"$SBX" exec "$new" -- test -p /tmp/p || fail "the fifo"
+	"$SBX" exec "$new" -- sh -c 'echo more >/dev/shm/m && echo x >/tmp/x' || fail "writable after"
+	"$SBX" rm "$new" "$snap" >/dev/null || fail rm
+	# A sandbox that wrote nothing there: no archive for /dev/shm, and it comes back
+	# empty and writable by its users.
+	id=$("$SBX" create --image base -- sleep 600) || fail create
+	snap=$("$SBX" checkpoint "$id") || fail "checkpoint of an idle sandbox"
+	[ ! -e "$TMPD/state/snapshots/$snap/shm.tar" ] || fail "an empty /dev/shm was archived"
+	new=$("$SBX" restore "$snap") || fail "restore of an idle sandbox"
+	assert_eq "$("$SBX" exec "$new" -- sh -c 'ls -A /dev/shm | wc -l; stat -c %a /dev/shm /tmp')" \
+		"$(printf '0\n1777\n1777')" "/dev/shm and /tmp after an idle restore"
+	"$SBX" rm "$new" "$snap" >/dev/null || fail rm
 }
 
 # Across sbxd restarts: a re-adopted sandbox checkpoints, a restored one is re-adopted

@@ -813,8 +813,7 @@ static int rest_criu(struct rest *t)
 					      .nfds = t->nfds,
 					      .out_path = out,
 					      .cg = t->st.cg,
-					      .bind_file = t->userns_img,
-					      .bind_over = t->userns_over,
+					      .binds = { { t->userns_img, t->userns_over } },
 					      .timeout_ns = CRIU_TIMEOUT_NS },
 			  t->log, &err);
 	(void)unlink(t->userns_img);
