@@ -411,7 +411,7 @@ static void setup_dev_mounts(const struct child_plan *p, const int *fds)
 	TRY(STAGE_DEV, mount("devpts", "dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
 			     "newinstance,ptmxmode=0666,mode=0620"));
 	if (p->scratch_layer)
-		TRY(STAGE_DEV, attach(fds[CHILD_MNT_DEV + p->dev_shared], "dev/shm"));
+		TRY(STAGE_DEV, attach(fds[CHILD_MNT_SHM - !p->dev_shared], "dev/shm"));
 	else
 		TRY(STAGE_DEV, mount("shm", "dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
 				     "size=64m,mode=1777"));

@@ -26,8 +26,9 @@
 enum {
 	CHILD_MNT_ROOT,
 	CHILD_MNT_INIT,
-	CHILD_MNT_DEV,
-	CHILD_MNT_BINDS_MAX
+	CHILD_MNT_DEV,	    /* with dev_shared; the ones after it move up a place without */
+	CHILD_MNT_SHM,	    /* with scratch_layer */
+	CHILD_MNT_BINDS_MAX /* the most before the binds */
 };
 /* ... then the detached clones of the spec's bind mounts (struct sandbox_mount). */
 #define CHILD_MAX_MOUNTS                                                                           \

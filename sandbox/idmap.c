@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "macro.h"
+#include "vfork.h"
 
 int idmap_valid(uid_t base)
 {
@@ -171,30 +172,41 @@ int idmap_write_maps(pid_t pid, uid_t base, bool setgroups)
 }
 
 /* The child of idmap_userns_fd: in its new user namespace until the parent closes the
- * pipe's write end. It shares the parent's memory and descriptors: it only reads. */
+ * pipe's write end (@arg: the pipe), or dies. Raw syscalls only: with CLONE_VM it shares
+ * its parent's memory, errno included. */
 static int userns_hold(void *arg)
 {
+	const int *hold = arg;
 	char c;
-	(void)syscall(SYS_read, *(const int *)arg, &c, 1);
+
+	(void)syscall(SYS_close, hold[1]);
+	(void)syscall(SYS_read, hold[0], &c, 1);
 	return 0;
 }
 
 int idmap_userns_fd(uid_t base)
 {
-	/* The child's stack, in this frame, which outlives it (it is reaped below). */
-	char stack[4096] __attribute__((aligned(16)));
 	char path[64];
 	int hold[2], r, ns = -1;
 
 	if (pipe2(hold, O_CLOEXEC) < 0)
 		return -errno;
-	/* It shares our memory and descriptor table: nothing of a large caller (sbxd) is
-	 * copied for a process that only holds a namespace open. */
-	pid_t pid = clone(userns_hold, stack + sizeof(stack),
-			  CLONE_NEWUSER | CLONE_VM | CLONE_FILES | SIGCHLD, &hold[0]);
+#ifdef VFORK_SANITIZED
+	struct clone_args args = { .flags = CLONE_NEWUSER, .exit_signal = SIGCHLD };
+	pid_t pid = (pid_t)syscall(SYS_clone3, &args, sizeof(args));
+	if (pid == 0)
+		_exit(userns_hold(hold));
+#else
+	/* It shares our memory: nothing of a large caller (sbxd) is copied but its
+	 * descriptor table. Its stack is in this frame, which outlives it (it is reaped
+	 * below). */
+	char stack[4096] __attribute__((aligned(16)));
+	pid_t pid =
+		clone(userns_hold, stack + sizeof(stack), CLONE_NEWUSER | CLONE_VM | SIGCHLD, hold);
+#endif
+	close(hold[0]);
 	if (pid < 0) {
 		r = -errno;
-		close(hold[0]);
 		close(hold[1]);
 		return r;
 	}
@@ -207,7 +219,6 @@ int idmap_userns_fd(uid_t base)
 	close(hold[1]);
 	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
 		;
-	close(hold[0]);
 	return r < 0 ? r : ns;
 }
 

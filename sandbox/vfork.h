@@ -10,7 +10,17 @@
 #include <stddef.h>
 #include <sys/syscall.h>
 
-#if defined(__x86_64__) || defined(__aarch64__)
+/* Sanitizer runtimes intercept what such a child calls and keep per-thread state it
+ * would share with its parent: sanitized builds fork. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define VFORK_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define VFORK_SANITIZED 1
+#endif
+#endif
+
+#if !defined(VFORK_SANITIZED) && (defined(__x86_64__) || defined(__aarch64__))
 #define VFORK_CLONE3 1
 
 /* The child's pid, or -errno. args->stack and args->stack_size are the child's stack

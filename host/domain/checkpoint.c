@@ -61,6 +61,7 @@ struct ckpt {
 	bool internet;		 /* net "internet": its own links, reset at the dump */
 	bool resolv;		 /* sbxd's resolv.conf bound in */
 	bool shm;		 /* its /dev/shm is its layer's shm/ (criu_shm_in_layer) */
+	bool shm_archived;	 /* ... and not empty: in shm.tar */
 	char addrs[NET_RESTORE_ADDRS * 16]; /* its sockets' own addresses, "A,B,..." */
 	char *image, *image_id, *tmp, *final, *box_dir;
 	/* outputs */
@@ -192,7 +193,8 @@ static int ckpt_freeze(struct ckpt *k)
 	k->shm = criu_shm_in_layer(k->pid, shm);
 	(void)layer_path(k->b->id, ROOTFS_LAYER_SHM, shm, sizeof(shm));
 	snprintf(path, sizeof(path), "%s/shm.tar", k->tmp);
-	if (r == 0 && k->shm && !layer_dir_empty(shm))
+	k->shm_archived = k->shm && !layer_dir_empty(shm);
+	if (r == 0 && k->shm_archived)
 		r = layer_tar(true, path, shm, dst, NULL, &err);
 	if (r < 0) {
 		ckpt_fail(k, r, "archiving the writable layer: %s", err ? err : strerror(-r));
@@ -366,7 +368,8 @@ static void ckpt_done(struct work *w)
 		if (s && s->meta && k->resolv)
 			json_object_set_new(s->meta, "resolv", json_true());
 		if (s && s->meta && k->shm)
-			json_object_set_new(s->meta, "shm", json_true());
+			json_object_set_new(s->meta, "shm",
+					    json_string(k->shm_archived ? "archived" : "empty"));
 		if (s && s->meta && json_array_size(k->procs))
 			json_object_set(s->meta, "procs", k->procs);
 		if (s && s->meta && k->addrs[0])

@@ -151,8 +151,15 @@ static int restore_cgroup(struct restore_ctx *c, const struct sandbox_spec *spec
 	return 0;
 }
 
+/* Whether the snapshot's /dev/shm was its layer's shm/: "shm" is "empty" or "archived"
+ * (anything else is refused by restore_shm's archive read). */
+static bool snap_shm_in_layer(const struct snap *s)
+{
+	return json_is_string(json_object_get(s->meta, "shm"));
+}
+
 /* Its /dev/shm, the layer's shm/ (criu_shm_in_layer): made again, and filled from its own
- * archive unless it was empty. */
+ * archive unless the snapshot says it was empty. */
 static int restore_shm(struct restore_ctx *c)
 {
 	char path[4200], out[4200], dir[256];
@@ -163,9 +170,9 @@ static int restore_shm(struct restore_ctx *c)
 	int r = fd < 0 ? -errno : rootfs_layer_shm(fd, c->base);
 	if (r < 0)
 		return restore_fail(c, r, "the layer's shm directory: %s", strerror(-r));
-	snprintf(path, sizeof(path), "%s/shm.tar", c->s->dir);
-	if (access(path, F_OK) < 0)
+	if (!strcmp(json_string_value(json_object_get(c->s->meta, "shm")), "empty"))
 		return 0;
+	snprintf(path, sizeof(path), "%s/shm.tar", c->s->dir);
 	(void)layer_path(c->io->id, ROOTFS_LAYER_SHM, dir, sizeof(dir));
 	snprintf(out, sizeof(out), "%s/restore-tar.log", c->io->dir);
 	r = layer_tar(false, path, dir, out, c->cg, &err);
@@ -194,7 +201,7 @@ static int restore_layer(struct restore_ctx *c)
 	r = layer_shift_owners(c->layer, c->from, c->base);
 	if (r < 0)
 		return restore_fail(c, r, "the writable layer's owners: %s", strerror(-r));
-	return json_is_true(json_object_get(c->s->meta, "shm")) ? restore_shm(c) : 0;
+	return snap_shm_in_layer(c->s) ? restore_shm(c) : 0;
 }
 
 /* The root, as a launch makes it (the image idmapped to the new ids), where CRIU's
@@ -264,7 +271,7 @@ static int restore_argv_externals(struct restore_ctx *c)
 	}
 	/* The layer's shm/, where CRIU's unprivileged side reaches it (criu_run.binds): the
 	 * layers' directory is root's alone. */
-	if (json_is_true(json_object_get(c->s->meta, "shm"))) {
+	if (snap_shm_in_layer(c->s)) {
 		(void)layer_path(c->io->id, ROOTFS_LAYER_SHM, c->shm, sizeof(c->shm));
 		strvcat(c->argv, &c->n, ARRAY_SIZE(c->argv),
 			"--external=mnt[shm]:" ROOTFS_RUNTIME_EMPTY);

@@ -402,7 +402,9 @@ int criu_exec(const struct criu_run *run, const char *log_path, char **ret_err)
 		.cgroup = run->cg ? (uint64_t)run->cg->v2_fd : 0,
 	};
 #ifdef VFORK_CLONE3
-	/* The child shares our memory until its exec (vfork.h). */
+	/* The child shares our memory until its exec (vfork.h), and this thread waits for
+	 * that exec: its steps before it (mounts, cgroups, namespaces) are outside the
+	 * deadline, so none may wait on the sandbox (its cgroups are never frozen here). */
 	char stack[32768] __attribute__((aligned(16)));
 	struct child_args ca = { run, &c };
 	args.flags |= CLONE_VM | CLONE_VFORK;

@@ -38,6 +38,9 @@ static void take(struct recorder *r, int fd)
 	if (len <= 0 || path[0] != '/')
 		return;
 	path[len] = '\0';
+	/* /tmp is the sandbox's scratch (the writable layer's, never the image's). */
+	if (!strncmp(path, "/tmp/", 5))
+		return;
 	/* The last few are often the same file (a library read twice): skip repeats. */
 	for (size_t i = r->n > 8 ? r->n - 8 : 0; i < r->n; i++)
 		if (!strcmp(r->paths[i], path))
