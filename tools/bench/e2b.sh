@@ -21,7 +21,8 @@ tok=$("$B/sbxd" tenant add bench --state-dir "$tmp/state")
 "$B/sbxd" --no-net --socket "$SBX_SOCKET" --state-dir "$tmp/state" --log-level warn \
 	--kill-on-exit --listen 127.0.0.1:0 --max-sandboxes 400 --max-per-tenant 400 &
 pid=$!
-trap 'kill -TERM $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$tmp"' EXIT
+# The meter its sbxd pinned goes too: its programs would count every host syscall.
+trap 'kill -TERM $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$tmp" "/sys/fs/bpf/sbx-$SBX_INSTANCE"' EXIT
 port=
 for _ in $(seq 100); do
 	port=$(ss -ltnp 2>/dev/null | grep "pid=$pid," | grep -o '127.0.0.1:[0-9]*' | head -n1 | cut -d: -f2 || true)

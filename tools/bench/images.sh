@@ -25,7 +25,8 @@ export SBX_SOCKET=$tmp/sbxd.sock SBX_STATE_DIR=$tmp/state
 "$B/sbxd" --no-net --socket "$SBX_SOCKET" --state-dir "$SBX_STATE_DIR" --log-level warn \
 	--kill-on-exit --max-sandboxes $((SCALE + 64)) --max-per-tenant $((SCALE + 64)) &
 pid=$!
-trap 'kill -TERM $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$tmp"' EXIT
+# The meter its sbxd pinned goes too: its programs would count every host syscall.
+trap 'kill -TERM $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$tmp" "/sys/fs/bpf/sbx-$SBX_INSTANCE"' EXIT
 for _ in $(seq 100); do [ -S "$SBX_SOCKET" ] && break; sleep 0.05; done
 [ -f "$B/images/python/manifest.json" ] || { echo "images bench: build/images/python is missing (make $B/images/python/manifest.json)" >&2; exit 1; }
 

@@ -54,7 +54,8 @@ cleanup() {
 	done
 	awk -v d="$tmp/" 'index($5, d) == 1 { print $5 }' /proc/self/mountinfo | sort -r |
 		while read -r m; do umount -l "$m"; done
-	rm -rf "$tmp"
+	# The meter its sbxd pinned goes too: its programs would count every host syscall.
+	rm -rf "$tmp" "/sys/fs/bpf/sbx-$SBX_INSTANCE"
 }
 trap cleanup EXIT
 for _ in $(seq 200); do c version >/dev/null 2>&1 && break; sleep 0.05; done

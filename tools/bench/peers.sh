@@ -30,7 +30,8 @@ cleanup() {
 	[ -z "$sbxd" ] || kill -TERM "$sbxd" 2>/dev/null || true
 	wait "$sbxd" 2>/dev/null || true
 	umount "$state/snapshots" 2>/dev/null || true
-	rm -rf "$tmp" "$state"
+	# The meter its sbxd pinned goes too: its programs would count every host syscall.
+	rm -rf "$tmp" "$state" "/sys/fs/bpf/sbx-$SBX_INSTANCE"
 }
 trap cleanup EXIT
 mkdir -m 0700 "$state/snapshots"
