@@ -151,35 +151,32 @@ static int restore_cgroup(struct restore_ctx *c, const struct sandbox_spec *spec
 	return 0;
 }
 
-/* Whether the snapshot's /dev/shm was its layer's shm/: "shm" is "empty" or "archived"
- * (anything else is refused by restore_shm's archive read). */
-static bool snap_shm_in_layer(const struct snap *s)
-{
-	return json_is_string(json_object_get(s->meta, "shm"));
-}
-
-/* Its /dev/shm, the layer's shm/ (criu_shm_in_layer): made again, and filled from its own
- * archive unless the snapshot says it was empty. */
+/* Its /dev/shm, when the snapshot's was its layer's shm/ ("shm": "empty" or "archived",
+ * criu_shm_in_layer): made again in c->shm, and filled from its own archive unless it
+ * was empty. */
 static int restore_shm(struct restore_ctx *c)
 {
+	const char *how = json_string_value(json_object_get(c->s->meta, "shm"));
 	char path[4200], out[4200], dir[256];
 	_cleanup_free_ char *err = NULL;
 
+	if (!how)
+		return 0;
 	(void)layer_path(c->io->id, NULL, dir, sizeof(dir));
 	_cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	int r = fd < 0 ? -errno : rootfs_layer_shm(fd, c->base);
 	if (r < 0)
 		return restore_fail(c, r, "the layer's shm directory: %s", strerror(-r));
-	if (!strcmp(json_string_value(json_object_get(c->s->meta, "shm")), "empty"))
+	(void)layer_path(c->io->id, ROOTFS_LAYER_SHM, c->shm, sizeof(c->shm));
+	if (!strcmp(how, "empty"))
 		return 0;
 	snprintf(path, sizeof(path), "%s/shm.tar", c->s->dir);
-	(void)layer_path(c->io->id, ROOTFS_LAYER_SHM, dir, sizeof(dir));
 	snprintf(out, sizeof(out), "%s/restore-tar.log", c->io->dir);
-	r = layer_tar(false, path, dir, out, c->cg, &err);
+	r = layer_tar(false, path, c->shm, out, c->cg, &err);
 	(void)unlink(out);
 	if (r < 0)
 		return restore_fail(c, r, "restoring /dev/shm: %s", err ? err : strerror(-r));
-	r = layer_shift_owners(dir, c->from, c->base);
+	r = layer_shift_owners(c->shm, c->from, c->base);
 	if (r < 0)
 		return restore_fail(c, r, "the owners in /dev/shm: %s", strerror(-r));
 	return 0;
@@ -201,7 +198,7 @@ static int restore_layer(struct restore_ctx *c)
 	r = layer_shift_owners(c->layer, c->from, c->base);
 	if (r < 0)
 		return restore_fail(c, r, "the writable layer's owners: %s", strerror(-r));
-	return snap_shm_in_layer(c->s) ? restore_shm(c) : 0;
+	return restore_shm(c);
 }
 
 /* The root, as a launch makes it (the image idmapped to the new ids), where CRIU's
@@ -271,11 +268,9 @@ static int restore_argv_externals(struct restore_ctx *c)
 	}
 	/* The layer's shm/, where CRIU's unprivileged side reaches it (criu_run.binds): the
 	 * layers' directory is root's alone. */
-	if (snap_shm_in_layer(c->s)) {
-		(void)layer_path(c->io->id, ROOTFS_LAYER_SHM, c->shm, sizeof(c->shm));
+	if (c->shm[0])
 		strvcat(c->argv, &c->n, ARRAY_SIZE(c->argv),
 			"--external=mnt[shm]:" ROOTFS_RUNTIME_EMPTY);
-	}
 	json_array_foreach (json_object_get(c->s->meta, "devs"), di, dv) {
 		const char *src = json_string_value(json_array_get(dv, 1));
 		int r;

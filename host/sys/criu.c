@@ -561,79 +561,108 @@ bool criu_dev_node_known(const char *src)
 	return false;
 }
 
+/* Calls @fn with the fields of each mount of @pid's mount namespace (those with a
+ * separator and a file system type after it) until it returns nonzero. -errno where they
+ * cannot be read, else what @fn last returned. */
+static int mountinfo_each(pid_t pid, int (*fn)(char **field, size_t dash, void *ud), void *ud)
+{
+	char path[64];
+	_cleanup_free_ char *line = NULL;
+	size_t cap = 0;
+	int r = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/mountinfo", (int)pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	while (r == 0 && getline(&line, &cap, f) > 0) {
+		char *field[64];
+		size_t dash, n = text_mountinfo_fields(line, field, ARRAY_SIZE(field), &dash);
+		if (dash && dash + 1 < n && n >= 5)
+			r = fn(field, dash, ud);
+	}
+	fclose(f);
+	return r;
+}
+
+/* Whether the mount of mountinfo @field is of the file system on device @dev. */
+static bool mount_on(char **field, dev_t dev)
+{
+	unsigned maj, min;
+	return sscanf(field[2], "%u:%u", &maj, &min) == 2 && makedev(maj, min) == dev;
+}
+
 /* Whether the mount of mountinfo @fields is the host's devtmpfs, or the shared /dev (of
  * the runtime tmpfs, device @runtime): the source of its root in @src. */
 static bool dev_bind_source(char **field, size_t dash, dev_t runtime, char *src, size_t size)
 {
-	unsigned maj, min;
-
 	if (!strcmp(field[dash + 1], "devtmpfs"))
 		return (size_t)snprintf(src, size, "/dev%s", field[3]) < size;
 	if (strcmp(field[dash + 1], "tmpfs") || strcmp(field[3], "/" ROOTFS_DEV_TEMPLATE) ||
-	    sscanf(field[2], "%u:%u", &maj, &min) != 2 || makedev(maj, min) != runtime)
+	    !mount_on(field, runtime))
 		return false;
 	return (size_t)snprintf(src, size, "%s", ROOTFS_DEV_DIR) < size;
 }
 
+struct dev_binds {
+	dev_t runtime;
+	json_t *arr;
+};
+
+static int dev_bind_add(char **field, size_t dash, void *ud)
+{
+	struct dev_binds *d = ud;
+	char src[4200];
+
+	if (!dev_bind_source(field, dash, d->runtime, src, sizeof(src)))
+		return 0;
+	/* CRIU's "mnt[PATH]" ends at "]"; mountinfo escapes what it does not print. */
+	return strpbrk(field[3], "]\\") || strpbrk(field[4], "]\\") ||
+			       json_array_append_new(d->arr, json_pack("[s,s]", field[4], src)) < 0
+		       ? -EINVAL
+		       : 0;
+}
+
 json_t *criu_dev_binds(pid_t pid)
 {
-	char path[64];
-	_cleanup_free_ char *line = NULL;
-	size_t cap = 0;
-	json_t *arr = json_array();
-	bool bad = !arr;
-
 	struct stat rt;
-	dev_t runtime = stat(ROOTFS_RUNTIME_DIR, &rt) == 0 ? rt.st_dev : 0;
-	snprintf(path, sizeof(path), "/proc/%d/mountinfo", (int)pid);
-	FILE *f = fopen(path, "re");
-	while (f && !bad && getline(&line, &cap, f) > 0) {
-		char *field[64], src[4200];
-		size_t dash, n = text_mountinfo_fields(line, field, ARRAY_SIZE(field), &dash);
-		if (!dash || dash + 1 >= n || n < 5)
-			continue;
-		if (!dev_bind_source(field, dash, runtime, src, sizeof(src)))
-			continue;
-		/* CRIU's "mnt[PATH]" ends at "]"; mountinfo escapes what it does not print. */
-		bad = strpbrk(field[3], "]\\") || strpbrk(field[4], "]\\") ||
-		      json_array_append_new(arr, json_pack("[s,s]", field[4], src)) < 0;
+	struct dev_binds d = { .runtime = stat(ROOTFS_RUNTIME_DIR, &rt) == 0 ? rt.st_dev : 0,
+			       .arr = json_array() };
+
+	if (d.arr && mountinfo_each(pid, dev_bind_add, &d) < 0) {
+		json_decref(d.arr);
+		d.arr = NULL;
 	}
-	if (!f || bad) {
-		json_decref(arr);
-		arr = NULL;
-	}
-	if (f)
-		fclose(f);
-	return arr;
+	return d.arr;
+}
+
+struct shm_mounts {
+	dev_t layer;
+	int found; /* 1: one mount at /dev/shm, the layer's shm/; -1: anything else there */
+};
+
+static int shm_mount_see(char **field, size_t dash, void *ud)
+{
+	struct shm_mounts *m = ud;
+
+	(void)dash;
+	if (strcmp(field[4], "/dev/shm"))
+		return 0;
+	/* One mount there, and it is the layer's: nothing stacked over it. */
+	bool layer = !strcmp(field[3], "/" ROOTFS_LAYER_SHM) && mount_on(field, m->layer);
+	m->found = m->found || !layer ? -1 : 1;
+	return 0;
 }
 
 bool criu_shm_in_layer(pid_t pid, const char *layer_dir)
 {
-	char path[64];
-	_cleanup_free_ char *line = NULL;
-	size_t cap = 0;
 	struct stat st;
-	int found = 0;
+	struct shm_mounts m = { 0 };
 
 	if (stat(layer_dir, &st) < 0)
 		return false;
-	snprintf(path, sizeof(path), "/proc/%d/mountinfo", (int)pid);
-	FILE *f = fopen(path, "re");
-	while (f && getline(&line, &cap, f) > 0) {
-		char *field[64];
-		unsigned maj, min;
-		size_t dash, n = text_mountinfo_fields(line, field, ARRAY_SIZE(field), &dash);
-		if (!dash || n < 5 || strcmp(field[4], "/dev/shm"))
-			continue;
-		/* One mount there, and it is the layer's: nothing stacked over it. */
-		bool layer = !strcmp(field[3], "/" ROOTFS_LAYER_SHM) &&
-			     sscanf(field[2], "%u:%u", &maj, &min) == 2 &&
-			     makedev(maj, min) == st.st_dev;
-		found = found ? -1 : layer ? 1 : -1;
-	}
-	if (f)
-		fclose(f);
-	return found == 1;
+	m.layer = st.st_dev;
+	return mountinfo_each(pid, shm_mount_see, &m) == 0 && m.found == 1;
 }
 
 /* A small image @name of the directory @dir, whole, into @buf: its size, -EFBIG if it
