@@ -398,6 +398,28 @@ t_restore_charges_layer() {
 	[ "${held:-0}" -lt 64 ] || fail "$held MiB held under a 64M limit after a restore"
 }
 
+# /dev/shm and /tmp are the writable layer's (a bind of its shm/, the root's own /tmp):
+# the kernel executes nothing from /dev/shm, its ".." is /dev, never the layer's upper/
+# or work/, nothing links across to the root, and both stop at the layer's size.
+t_scratch_in_layer() {
+	start_sbxd
+	local id out
+	id=$("$SBX" create --image base --writable-size 4M) || fail create
+	out=$("$SBX" exec "$id" -- sh -c '
+		cp /bin/busybox /dev/shm/x && /dev/shm/x true 2>&1; echo "exec $?"
+		ls -a /dev/shm/.. | grep -cxE "upper|work"
+		[ "$(stat -c %d:%i /dev/shm/..)" = "$(stat -c %d:%i /dev)" ] && echo "parent /dev"
+		rm /dev/shm/x; echo a >/dev/shm/f; ln /dev/shm/f /tmp/f 2>&1; echo "ln $?"
+		dd if=/dev/zero of=/dev/shm/big bs=1k count=8192 2>&1 | grep -c "No space left"
+		rm -f /dev/shm/big; dd if=/dev/zero of=/tmp/big bs=1k count=8192 2>&1 | grep -c "No space left"')
+	assert_contains "$out" "Permission denied" "a program in /dev/shm runs"
+	assert_contains "$out" "exec 126" "a program in /dev/shm runs"
+	assert_contains "$out" "Invalid cross-device link" "a link from /dev/shm into the root"
+	assert_eq "$(echo "$out" | grep -vE "denied|link" | tr '\n' ' ')" "exec 126 0 parent /dev ln 1 1 1 " \
+		"/dev/shm and /tmp inside the layer"
+	"$SBX" rm "$id" >/dev/null || fail rm
+}
+
 # Slow work (checkpoints) leaves room for launches: a create does not wait behind them.
 t_slow_work_apart() {
 	start_sbxd
