@@ -221,7 +221,7 @@ def ckpt_round(who, mem, out):
     out.setdefault((f"rest-{tag}", who), []).append((t2 - t1) / 1e6)
 
 
-def settle():
+def memory_settled():
     """Until the used memory stops falling: the kernel frees namespaces and cgroups of
     ended sandboxes in the background."""
     last = used_kib()
@@ -236,7 +236,7 @@ def settle():
 
 def memory_round(who, out):
     """MEM_N idle sandboxes of @who: the used memory they add, per sandbox, in KiB."""
-    before = settle()
+    before = memory_settled()
     made = []
     for _ in range(MEM_N):
         if who == "sbx":
@@ -247,7 +247,7 @@ def memory_round(who, out):
             oci(who, "start", c)
             made.append(c)
     time.sleep(0.5)
-    after = settle()
+    after = memory_settled()
     for c in made:
         if who == "sbx":
             api("DELETE", f"/v1/sandboxes/{c}")
