@@ -230,6 +230,7 @@ static void cgroup_free(struct cgroup *cg)
 	free(cg->v2_path);
 	for (int i = 0; i < _CG_V1_MAX; i++)
 		free(cg->v1_path[i]);
+	free(cg->v1_self);
 	free(cg);
 }
 
@@ -513,8 +514,8 @@ int cgroup_create(const char *id, const struct sandbox_limits *lim, struct cgrou
 	return cgroup_create_as(id, lim, NULL, ret);
 }
 
-int cgroup_create_as(const char *id, const struct sandbox_limits *lim, const char *as,
-		     struct cgroup **ret)
+int cgroup_create_v2_as(const char *id, const struct sandbox_limits *lim, const char *as,
+			struct cgroup **ret)
 {
 	struct cgroup *cg = calloc(1, sizeof(*cg));
 	char self[4096] = "";
@@ -540,37 +541,72 @@ int cgroup_create_as(const char *id, const struct sandbox_limits *lim, const cha
 	r = create_v2(cg, self, id, lim);
 	if (r < 0)
 		goto fail;
-	for (int c = 0; cg->mode == CGROUP_HYBRID && c < _CG_V1_MAX; c++) {
-		_cleanup_free_ char *parent = NULL;
-		if (!v1_needed(c, lim))
-			continue;
-		r = v1_parent(self, c, &parent);
-		if (r < 0)
-			goto fail;
-		r = mkdir_p(parent);
-		if (r < 0)
-			goto fail;
-		sweep_stale(parent, 1 + (unsigned)c);
-		if (asprintf(&cg->v1_path[c], "%s/%s", parent, id) < 0) {
+	/* What the v1 half places its cgroups by; an @as copy keeps the pool out of them. */
+	if (cg->mode == CGROUP_HYBRID) {
+		cg->v1_self = strdup(self);
+		cg->v1_self_as = as != NULL;
+		if (!cg->v1_self) {
 			r = -ENOMEM;
 			goto fail;
 		}
-		if ((as || !pool.want || pool_take(c, parent, cg->v1_path[c]) < 0) &&
-		    mkdir(cg->v1_path[c], 0755) < 0) {
-			r = -errno;
-			free(cg->v1_path[c]);
-			cg->v1_path[c] = NULL;
-			goto fail;
-		}
-		r = v1_apply(c, cg->v1_path[c], lim);
-		if (r < 0)
-			goto fail;
 	}
 	*ret = cg;
 	return 0;
 fail:
 	cgroup_destroy(cg);
 	return r;
+}
+
+int cgroup_create_v1(struct cgroup *cg, const char *id, const struct sandbox_limits *lim)
+{
+	int r = 0;
+
+	for (int c = 0; cg->v1_self && c < _CG_V1_MAX; c++) {
+		_cleanup_free_ char *parent = NULL;
+		if (!v1_needed(c, lim))
+			continue;
+		r = v1_parent(cg->v1_self, c, &parent);
+		if (r < 0)
+			break;
+		r = mkdir_p(parent);
+		if (r < 0)
+			break;
+		sweep_stale(parent, 1 + (unsigned)c);
+		if (asprintf(&cg->v1_path[c], "%s/%s", parent, id) < 0) {
+			cg->v1_path[c] = NULL;
+			r = -ENOMEM;
+			break;
+		}
+		if ((cg->v1_self_as || !pool.want || pool_take(c, parent, cg->v1_path[c]) < 0) &&
+		    mkdir(cg->v1_path[c], 0755) < 0) {
+			r = -errno;
+			free(cg->v1_path[c]);
+			cg->v1_path[c] = NULL;
+			break;
+		}
+		r = v1_apply(c, cg->v1_path[c], lim);
+		if (r < 0)
+			break;
+	}
+	free(cg->v1_self);
+	cg->v1_self = NULL;
+	return r;
+}
+
+int cgroup_create_as(const char *id, const struct sandbox_limits *lim, const char *as,
+		     struct cgroup **ret)
+{
+	struct cgroup *cg = NULL;
+	int r = cgroup_create_v2_as(id, lim, as, &cg);
+
+	if (r == 0)
+		r = cgroup_create_v1(cg, id, lim);
+	if (r < 0) {
+		cgroup_destroy(cg);
+		return r;
+	}
+	*ret = cg;
+	return 0;
 }
 
 int cgroup_set_limits(const struct cgroup *cg, const struct sandbox_limits *lim)

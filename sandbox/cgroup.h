@@ -33,6 +33,9 @@ struct cgroup {
 	int v2_fd;		   /* O_DIRECTORY fd of it, for CLONE_INTO_CGROUP; sbxd
 				    * closes it once the sandbox runs (-1) */
 	char *v1_path[_CG_V1_MAX]; /* hybrid: v1 cgroups holding limits; NULL when unused */
+	char *v1_self;		   /* hybrid, until cgroup_create_v1: the /proc/PID/cgroup
+				    * text the v1 cgroups are placed by */
+	bool v1_self_as;	   /* ... which is another process's (no pool then) */
 };
 
 int cgroup_detect(enum cgroup_mode *ret);
@@ -45,6 +48,13 @@ int cgroup_create(const char *id, const struct sandbox_limits *lim, struct cgrou
  * /proc/PID/cgroup: sbx-oci's containers go where sbxd's sandboxes go); NULL: ours. */
 int cgroup_create_as(const char *id, const struct sandbox_limits *lim, const char *as,
 		     struct cgroup **ret);
+/* cgroup_create_as in two halves, for a launch that makes the v1 cgroups while its child
+ * sets itself up: first the v2 cgroup (where clone3 places the child); then, on a hybrid
+ * host, the v1 ones with the limits, which the child joins before its workload runs. A
+ * failed second half leaves @cg for cgroup_destroy. */
+int cgroup_create_v2_as(const char *id, const struct sandbox_limits *lim, const char *as,
+			struct cgroup **ret);
+int cgroup_create_v1(struct cgroup *cg, const char *id, const struct sandbox_limits *lim);
 /* Remounts the cgroup2 hierarchy with favordynmods (keeping its other options) unless it
  * has it: moving a process between cgroups, which a hybrid host's v1 limits need at
  * every launch, then no longer waits for an RCU grace period (p99 18 ms -> 8 ms here),

@@ -465,7 +465,9 @@ int sandbox_start(const struct sandbox_spec *spec, const char *init_path, struct
 	r = scratch_dir_make();
 	if (r < 0)
 		FAIL(STAGE_SCRATCH, r);
-	r = cgroup_create_as(spec->id, &spec->limits, spec->cgroup_as, &sb->cg);
+	/* The v2 cgroup, which clone3 places the child in; the v1 ones of a hybrid host
+	 * once it runs. */
+	r = cgroup_create_v2_as(spec->id, &spec->limits, spec->cgroup_as, &sb->cg);
 	if (r == 0 && spec->on_cgroup)
 		r = spec->on_cgroup(sb->cg, spec->userdata);
 	if (r < 0)
@@ -527,7 +529,11 @@ int sandbox_start(const struct sandbox_spec *spec, const char *init_path, struct
 		goto report; /* it failed first */
 	if (r < 0)
 		FAIL_AFTER_CLONE(STAGE_ROOT, r);
-	/* In parallel with the child's mounts. */
+	/* In parallel with the child's mounts, which take longer than a memory cgroup's
+	 * mkdir: the v1 cgroups, then lo. */
+	r = cgroup_create_v1(sb->cg, spec->id, &spec->limits);
+	if (r < 0)
+		FAIL_AFTER_CLONE(STAGE_CGROUP, r);
 	r = cgroup_attach_v1(sb->cg, pid);
 	if (r < 0)
 		FAIL_AFTER_CLONE(STAGE_ATTACH, r);

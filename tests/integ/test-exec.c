@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "../../sandbox/cgroup.h"
 #include "../../sandbox/ctl.h"
 #include "../../sandbox/sandbox.h"
 #include "../../sandbox/sysfilter.h"
@@ -23,20 +24,19 @@
 static char rootfs[PATH_MAX], init_path[PATH_MAX];
 static char *envp[] = { "PATH=/bin:/usr/bin", NULL };
 
-static struct sandbox *start(char *const *workload)
+/* sandbox_start's outcome for sandbox @id with @lim (NULL: none). */
+static int try_start(char *const *workload, const char *id, const struct sandbox_limits *lim,
+		     struct sandbox **sb, struct sandbox_error *err)
 {
 	const char *b = getenv("SBX_BUILD") ? getenv("SBX_BUILD") : "build";
 	static struct sysfilter *filter;
-	struct sandbox_error err;
-	struct sandbox *sb;
-	char id[32], rel[PATH_MAX];
+	char rel[PATH_MAX];
 
 	snprintf(rel, sizeof(rel), "%s/images/base/rootfs", b);
 	CHECK(realpath(rel, rootfs));
 	snprintf(init_path, sizeof(init_path), "%s/sbx-init", b);
 	if (!filter)
 		CHECK_EQ_INT(sysfilter_new_default(&filter), 0);
-	snprintf(id, sizeof(id), "exec-test-%d", (int)getpid());
 	struct sandbox_spec spec = {
 		.id = id,
 		.rootfs = rootfs,
@@ -50,7 +50,19 @@ static struct sandbox *start(char *const *workload)
 		.filter = filter,
 		.stdio = { -1, -1, -1 },
 	};
-	int r = sandbox_start(&spec, init_path, &sb, &err);
+	if (lim)
+		spec.limits = *lim;
+	return sandbox_start(&spec, init_path, sb, err);
+}
+
+static struct sandbox *start(char *const *workload)
+{
+	struct sandbox_error err;
+	struct sandbox *sb;
+	char id[32];
+
+	snprintf(id, sizeof(id), "exec-test-%d", (int)getpid());
+	int r = try_start(workload, id, NULL, &sb, &err);
 	if (r < 0)
 		fprintf(stderr, "start: %s: %s\n", sandbox_stage_name(err.stage),
 			strerror(err.err));
@@ -306,4 +318,45 @@ TEST(workload_exit_still_ends_the_sandbox)
 	struct sandbox *sb = start(workload);
 	CHECK_EQ_INT(sandbox_wait(sb), 5);
 	stop(sb);
+}
+
+/* A hybrid host's v1 cgroups are made while the child sets itself up: one that cannot be
+ * made then fails the launch with nothing left of it, neither the child (its v2 cgroup,
+ * which only an empty cgroup leaves, is gone) nor a cgroup it made. */
+TEST(v1_cgroup_failure_after_clone_leaves_nothing)
+{
+	struct sandbox_limits lim = { .memory_bytes = 64 << 20, .pids = 64 };
+	char *workload[] = { "sh", "-c", "exit 0", NULL };
+	enum cgroup_mode mode;
+	struct cgroup *cg;
+	struct sandbox_error err;
+	struct sandbox *sb = NULL;
+	char id[48], procs[PATH_MAX];
+
+	CHECK_EQ_INT(cgroup_detect(&mode), 0);
+	if (mode != CGROUP_HYBRID) {
+		printf("SKIP: not a hybrid cgroup host\n");
+		exit(77);
+	}
+	/* The v1 cgroups of the id exist already (its v2 one does not). */
+	snprintf(id, sizeof(id), "exec-v1-%d", (int)getpid());
+	CHECK_EQ_INT(cgroup_create(id, &lim, &cg), 0);
+	CHECK_EQ_INT(rmdir(cg->v2_path), 0);
+	int r = try_start(workload, id, &lim, &sb, &err);
+	CHECK_EQ_INT(r, -EEXIST);
+	CHECK_EQ_INT(err.stage, STAGE_CGROUP);
+	CHECK(sb == NULL);
+	CHECK(access(cg->v2_path, F_OK) < 0 && errno == ENOENT);
+	for (int c = 0; c < _CG_V1_MAX; c++) {
+		if (!cg->v1_path[c])
+			continue;
+		char buf[64] = "";
+		snprintf(procs, sizeof(procs), "%s/cgroup.procs", cg->v1_path[c]);
+		FILE *f = fopen(procs, "r");
+		CHECK(f);
+		CHECK(!fgets(buf, sizeof(buf), f)); /* empty: the child was never placed */
+		fclose(f);
+		CHECK_EQ_INT(rmdir(cg->v1_path[c]), 0);
+	}
+	cgroup_forget(cg);
 }
