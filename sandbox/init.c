@@ -32,6 +32,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,6 +73,9 @@ struct job {
 };
 
 static struct job jobs[MAX_JOBS];
+/* Slots from here on have never held a job: every scan stops here, and the table's
+ * untouched pages stay unallocated (some hosts allocate even a page only read). */
+static int njobs;
 static int conns[CTL_MAX_CONNS];
 static int nconns;
 static char msgbuf[CTL_MAX_MSG + 1];
@@ -137,49 +141,81 @@ static int open_in_root(const char *path, int flags)
 	return fd;
 }
 
+struct spawn_args {
+	char *const *argv, *const *envp;
+	const char *cwd;
+	const int *stdio;
+	bool own_group, tty;
+	int report; /* the pipe's write end */
+};
+
+/* The child's side of spawn(): never returns. */
+static _Noreturn int spawn_child(void *arg)
+{
+	const struct spawn_args *a = arg;
+	sigset_t none;
+	int err = 0;
+
+	if (a->own_group && !a->tty)
+		setpgid(0, 0);
+	for (int i = 0; a->stdio && i < 3 && !err; i++)
+		if (dup2(a->stdio[i], i) < 0)
+			err = errno;
+	/* A terminal's command leads a session of its own, the terminal its controlling
+	 * one (so ^C, job control and SIGWINCH reach it). */
+	if (!err && a->tty && (setsid() < 0 || ioctl(0, TIOCSCTTY, 0) < 0))
+		err = errno;
+	/* Nothing of ours is inherited (the report pipe goes at exec), and the directory is
+	 * entered inside our root. */
+	if (!err && (dup2(a->report, 3) < 0 || fcntl(3, F_SETFD, FD_CLOEXEC) < 0 ||
+		     syscall(SYS_close_range, 4, ~0U, 0) < 0))
+		err = errno;
+	if (!err && a->cwd) {
+		int dir = open_in_root(a->cwd, O_PATH | O_DIRECTORY);
+		if (dir < 0 || fchdir(dir) < 0)
+			err = CTL_ERR_CWD | (dir < 0 ? -dir : errno);
+	}
+	if (!err) {
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		exec_search(a->argv, a->envp);
+		err = errno;
+	}
+	(void)!write(3, &err, sizeof(err));
+	_exit(err == ENOENT ? 127 : 126);
+}
+
 /* Starts @argv in a child of ours. @stdio NULL keeps ours; @cwd NULL keeps ours. Returns
  * the pid (or -1 with errno); *ret_errfd is the read end of a pipe on which the child's
  * failure to start arrives as an errno (it then exits 126/127), or EOF once it has
- * executed. fork, not vfork: a child stopped before its exec must not stop PID 1. */
+ * executed. A command is forked: a child stopped before its exec must not stop PID 1.
+ * The workload (@first) shares our memory and we wait for its exec: nothing of the
+ * sandbox's runs yet that could stop it, and we copy no page tables. */
+#define SPAWN_STACK (32 * 1024)
 static pid_t spawn(char *const argv[], char *const envp[], const char *cwd, const int *stdio,
-		   bool own_group, bool tty, int *ret_errfd)
+		   bool own_group, bool tty, bool first, int *ret_errfd)
 {
-	sigset_t none;
+	struct spawn_args a = { argv, envp, cwd, stdio, own_group, tty, -1 };
 	int p[2];
 	pid_t pid;
 
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return -1;
-	sigemptyset(&none);
-	pid = fork();
-	if (pid == 0) {
-		int err = 0;
-		if (own_group && !tty)
-			setpgid(0, 0);
-		for (int i = 0; stdio && i < 3 && !err; i++)
-			if (dup2(stdio[i], i) < 0)
-				err = errno;
-		/* A terminal's command leads a session of its own, the terminal its
-		 * controlling one (so ^C, job control and SIGWINCH reach it). */
-		if (!err && tty && (setsid() < 0 || ioctl(0, TIOCSCTTY, 0) < 0))
-			err = errno;
-		/* Nothing of ours is inherited (the report pipe goes at exec), and the
-		 * directory is entered inside our root. */
-		if (!err && (dup2(p[1], 3) < 0 || fcntl(3, F_SETFD, FD_CLOEXEC) < 0 ||
-			     syscall(SYS_close_range, 4, ~0U, 0) < 0))
-			err = errno;
-		if (!err && cwd) {
-			int dir = open_in_root(cwd, O_PATH | O_DIRECTORY);
-			if (dir < 0 || fchdir(dir) < 0)
-				err = CTL_ERR_CWD | (dir < 0 ? -dir : errno);
-		}
-		if (!err) {
-			sigprocmask(SIG_SETMASK, &none, NULL);
-			exec_search(argv, envp);
-			err = errno;
-		}
-		(void)!write(3, &err, sizeof(err));
-		_exit(err == ENOENT ? 127 : 126);
+	a.report = p[1];
+	/* Its own stack, which it no longer needs once we resume. */
+	void *stack = first ? mmap(NULL, SPAWN_STACK, PROT_READ | PROT_WRITE,
+				   MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0)
+			    : MAP_FAILED;
+	if (stack != MAP_FAILED) {
+		pid = clone(spawn_child, (char *)stack + SPAWN_STACK,
+			    CLONE_VM | CLONE_VFORK | SIGCHLD, &a);
+		int e = errno;
+		munmap(stack, SPAWN_STACK);
+		errno = e;
+	} else {
+		pid = fork();
+		if (pid == 0)
+			spawn_child(&a);
 	}
 	int saved = errno;
 	close(p[1]);
@@ -275,7 +311,7 @@ static bool from_host(int conn)
 
 static struct job *job_find(pid_t pid)
 {
-	for (int i = 0; i < MAX_JOBS; i++)
+	for (int i = 0; i < njobs; i++)
 		if (jobs[i].pid == pid && pid > 0 && !jobs[i].done)
 			return &jobs[i];
 	return NULL;
@@ -291,7 +327,7 @@ static void adopt(int conn, uint32_t id, pid_t pid)
 		live->conn = conn;
 		return;
 	}
-	for (int i = 0; i < MAX_JOBS; i++)
+	for (int i = 0; i < njobs; i++)
 		if (jobs[i].done && jobs[i].pid == pid && pid > 0) {
 			reply(conn, CTL_EXITED, id, jobs[i].code);
 			jobs[i] = (struct job){ 0 };
@@ -333,11 +369,13 @@ static void handle_exec(int conn, size_t len, const int *fds, int nfds, bool tty
 	int errfd;
 
 	memcpy(&h, msgbuf, sizeof(h));
-	for (int i = 0; i < MAX_JOBS && !slot; i++)
+	for (int i = 0; i < njobs && !slot; i++)
 		if (!jobs[i].pid)
 			slot = &jobs[i];
+	if (!slot && njobs < MAX_JOBS)
+		slot = &jobs[njobs++];
 	/* Full: the oldest report nobody adopted gives way. */
-	for (int i = 0; i < MAX_JOBS && !slot; i++)
+	for (int i = 0; i < njobs && !slot; i++)
 		if (jobs[i].done)
 			slot = &jobs[i];
 	if (nfds != 3 || !parse_exec(len, &h, &cwd)) {
@@ -348,7 +386,7 @@ static void handle_exec(int conn, size_t len, const int *fds, int nfds, bool tty
 		reply(conn, CTL_FAILED, h.id, EAGAIN);
 		return;
 	}
-	pid_t pid = spawn(req_argv, req_envp, cwd, fds, true, tty, &errfd);
+	pid_t pid = spawn(req_argv, req_envp, cwd, fds, true, tty, false, &errfd);
 	if (pid < 0) {
 		reply(conn, CTL_FAILED, h.id, errno);
 		return;
@@ -384,7 +422,7 @@ static void workload_started(void)
 
 static void conn_close(int i)
 {
-	for (int j = 0; j < MAX_JOBS; j++)
+	for (int j = 0; j < njobs; j++)
 		if (jobs[j].pid && jobs[j].conn == conns[i])
 			jobs[j].conn = -1;
 	close(conns[i]);
@@ -408,6 +446,8 @@ struct resume_state {
 };
 
 static struct resume_state rs;
+#define RESUME_JOBS offsetof(struct resume_state, jobs)
+#define RESUME_NAME offsetof(struct resume_state, workload_name)
 
 /* Every descriptor the new image needs survives the exec; it marks them again. */
 static void keep_across_exec(int fd)
@@ -421,24 +461,31 @@ static void reexec(int conn, uint32_t id)
 	char arg[16];
 	int fd = memfd_create("sbx-init-state", 0);
 
-	rs = (struct resume_state){ .magic = RESUME_MAGIC,
-				    .size = sizeof(rs),
-				    .serve = serve,
-				    .status_file = status_file,
-				    .log_full = log_full,
-				    .workload = workload,
-				    .log_pipe = log_pipe,
-				    .workload_errfd = workload_errfd,
-				    .nconns = nconns,
-				    .req_conn = conn,
-				    .req_id = id,
-				    .log_cap = log_cap,
-				    .log_written = log_written };
+	/* The whole structure's size, written in three parts: the jobs beyond njobs are
+	 * a hole (zeros: free slots), which neither side reads into memory. */
+	memset(&rs, 0, RESUME_JOBS);
+	rs.magic = RESUME_MAGIC;
+	rs.size = sizeof(rs);
+	rs.serve = serve;
+	rs.status_file = status_file;
+	rs.log_full = log_full;
+	rs.workload = workload;
+	rs.log_pipe = log_pipe;
+	rs.workload_errfd = workload_errfd;
+	rs.nconns = nconns;
+	rs.req_conn = conn;
+	rs.req_id = id;
+	rs.log_cap = log_cap;
+	rs.log_written = log_written;
 	memcpy(rs.conns, conns, sizeof(conns));
-	memcpy(rs.jobs, jobs, sizeof(jobs));
 	snprintf(rs.workload_name, sizeof(rs.workload_name), "%s",
 		 workload_name ? workload_name : "");
-	if (fd < 0 || write(fd, &rs, sizeof(rs)) != (ssize_t)sizeof(rs)) {
+	size_t jn = (size_t)njobs * sizeof(struct job);
+	if (fd < 0 || ftruncate(fd, sizeof(rs)) < 0 ||
+	    pwrite(fd, &rs, RESUME_JOBS, 0) != (ssize_t)RESUME_JOBS ||
+	    pwrite(fd, jobs, jn, RESUME_JOBS) != (ssize_t)jn ||
+	    pwrite(fd, rs.workload_name, sizeof(rs.workload_name), RESUME_NAME) !=
+		    (ssize_t)sizeof(rs.workload_name)) {
 		reply(conn, CTL_FAILED, id, errno);
 		if (fd >= 0)
 			close(fd);
@@ -449,7 +496,7 @@ static void reexec(int conn, uint32_t id)
 		keep_across_exec(keep[i]);
 	for (int i = 0; i < nconns; i++)
 		keep_across_exec(conns[i]);
-	for (int i = 0; i < MAX_JOBS; i++)
+	for (int i = 0; i < njobs; i++)
 		if (jobs[i].pid)
 			keep_across_exec(jobs[i].errfd);
 	snprintf(arg, sizeof(arg), "%d", fd);
@@ -464,8 +511,24 @@ static void resume(const char *arg)
 {
 	int fd = atoi(arg);
 
-	if (pread(fd, &rs, sizeof(rs), 0) != (ssize_t)sizeof(rs) || rs.magic != RESUME_MAGIC ||
-	    rs.size != sizeof(rs)) {
+	struct job chunk[64];
+	bool ok = pread(fd, &rs, RESUME_JOBS, 0) == (ssize_t)RESUME_JOBS &&
+		  rs.magic == RESUME_MAGIC && rs.size == sizeof(rs) &&
+		  pread(fd, rs.workload_name, sizeof(rs.workload_name), RESUME_NAME) ==
+			  (ssize_t)sizeof(rs.workload_name);
+	/* The slots in use only, a few at a time (the rest of the table, all zeros, is
+	 * never written here). */
+	_Static_assert(MAX_JOBS % 64 == 0, "whole chunks");
+	for (int i = 0; ok && i < MAX_JOBS; i += 64) {
+		ok = pread(fd, chunk, sizeof(chunk), RESUME_JOBS + i * sizeof(struct job)) ==
+		     (ssize_t)sizeof(chunk);
+		for (int k = 0; ok && k < 64; k++)
+			if (chunk[k].pid) {
+				jobs[i + k] = chunk[k];
+				njobs = i + k + 1;
+			}
+	}
+	if (!ok) {
 		fprintf(stderr, "sbx-init: --resume: unreadable state\n");
 		exit(125);
 	}
@@ -480,7 +543,6 @@ static void resume(const char *arg)
 	log_cap = rs.log_cap;
 	log_written = rs.log_written;
 	memcpy(conns, rs.conns, sizeof(conns));
-	memcpy(jobs, rs.jobs, sizeof(jobs));
 	rs.workload_name[sizeof(rs.workload_name) - 1] = '\0';
 	workload_name = rs.workload_name;
 	int keep[] = { LOG_FD, STATUS_FD, log_pipe, workload_errfd };
@@ -490,7 +552,7 @@ static void resume(const char *arg)
 			(void)fcntl(keep[i], F_SETFD, FD_CLOEXEC);
 	for (int i = 0; i < nconns; i++)
 		(void)fcntl(conns[i], F_SETFD, FD_CLOEXEC);
-	for (int i = 0; i < MAX_JOBS; i++)
+	for (int i = 0; i < njobs; i++)
 		if (jobs[i].pid && jobs[i].errfd >= 0)
 			(void)fcntl(jobs[i].errfd, F_SETFD, FD_CLOEXEC);
 }
@@ -541,7 +603,7 @@ static void conn_read(int i)
 		} else if (type == CTL_SIGNAL && (size_t)n == sizeof(struct ctl_signal)) {
 			struct ctl_signal s;
 			memcpy(&s, msgbuf, sizeof(s));
-			for (int j = 0; j < MAX_JOBS; j++)
+			for (int j = 0; j < njobs; j++)
 				if (jobs[j].pid && jobs[j].id == s.id && jobs[j].conn == conns[i])
 					kill(-jobs[j].pid, s.sig);
 		} else {
@@ -1364,7 +1426,7 @@ int main(int argc, char **argv)
 		}
 		workload_name = argv[argi];
 		workload = spawn(argv + argi, environ, NULL, status_file || tty >= 0 ? stdio : NULL,
-				 false, tty >= 0, &workload_errfd);
+				 false, tty >= 0, true, &workload_errfd);
 		if (status_file)
 			close(pipefd[1]);
 		if (tty >= 0)
@@ -1392,7 +1454,7 @@ int main(int argc, char **argv)
 		pfd[log_at] = (struct pollfd){ .fd = log_pipe, .events = POLLIN };
 		pfd[start_at] = (struct pollfd){ .fd = workload_errfd, .events = POLLIN };
 		int jobs_at = n;
-		for (int i = 0; i < MAX_JOBS; i++)
+		for (int i = 0; i < njobs; i++)
 			if (jobs[i].pid && jobs[i].errfd >= 0) {
 				pending[np++] = &jobs[i];
 				pfd[n++] = (struct pollfd){ .fd = jobs[i].errfd, .events = POLLIN };
