@@ -490,7 +490,7 @@ static void drop_privileges(const struct child_plan *p)
 	for (unsigned c = 0; c <= p->cap_last; c++)
 		if (cap_drop_bound((cap_value_t)c) < 0 && errno != EINVAL)
 			fail(STAGE_CAPS, errno);
-	TRY(STAGE_CAPS, cap_reset_ambient());
+	TRY(STAGE_CAPS, prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0));
 	if (p->set_user)
 		TRY(STAGE_USER, set_ids(p, p->uid, p->gid));
 	TRY(STAGE_CAPS, cap_set_proc(p->no_caps));

@@ -40,7 +40,8 @@ int privs_become(uid_t uid, gid_t gid, const gid_t *groups, unsigned ngroups, ca
 		if ((c >= 64 || !(bounding & (1ULL << c))) && cap_drop_bound((cap_value_t)c) < 0 &&
 		    errno != EINVAL)
 			return -1;
-	if (cap_reset_ambient() < 0 || prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 ||
+	    prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
 		return -1;
 	/* By the raw system calls: glibc's wrappers signal each thread of the caller, which a
 	 * cloned child still believes it has. */
