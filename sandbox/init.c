@@ -189,8 +189,9 @@ static _Noreturn int spawn_child(void *arg)
  * the pid (or -1 with errno); *ret_errfd is the read end of a pipe on which the child's
  * failure to start arrives as an errno (it then exits 126/127), or EOF once it has
  * executed. A command is forked: a child stopped before its exec must not stop PID 1.
- * The workload (@first) shares our memory and we wait for its exec: nothing of the
- * sandbox's runs yet that could stop it, and we copy no page tables. */
+ * The workload (@first) shares our memory and we wait for its exec (we copy no page
+ * tables): nothing of the sandbox's runs yet that could stop it. Not after --start,
+ * whose container a runtime's exec may enter while we wait for the byte. */
 #define SPAWN_STACK (32 * 1024)
 static pid_t spawn(char *const argv[], char *const envp[], const char *cwd, const int *stdio,
 		   bool own_group, bool tty, bool first, int *ret_errfd)
@@ -478,8 +479,10 @@ static void reexec(int conn, uint32_t id)
 	rs.log_cap = log_cap;
 	rs.log_written = log_written;
 	memcpy(rs.conns, conns, sizeof(conns));
-	snprintf(rs.workload_name, sizeof(rs.workload_name), "%s",
-		 workload_name ? workload_name : "");
+	/* After a resume the name is already there (workload_name points at it). */
+	if (workload_name != rs.workload_name)
+		snprintf(rs.workload_name, sizeof(rs.workload_name), "%s",
+			 workload_name ? workload_name : "");
 	size_t jn = (size_t)njobs * sizeof(struct job);
 	if (fd < 0 || ftruncate(fd, sizeof(rs)) < 0 ||
 	    pwrite(fd, &rs, RESUME_JOBS, 0) != (ssize_t)RESUME_JOBS ||
@@ -1426,7 +1429,7 @@ int main(int argc, char **argv)
 		}
 		workload_name = argv[argi];
 		workload = spawn(argv + argi, environ, NULL, status_file || tty >= 0 ? stdio : NULL,
-				 false, tty >= 0, true, &workload_errfd);
+				 false, tty >= 0, !wait_start, &workload_errfd);
 		if (status_file)
 			close(pipefd[1]);
 		if (tty >= 0)

@@ -107,8 +107,9 @@ struct sandbox_spec {
 	int log_fd;
 	uint64_t log_cap;
 	int status_fd;
-	/* Called once the cgroups exist, before anything runs in them (a meter attaches
-	 * here); a negative return fails the launch at STAGE_CGROUP. */
+	/* Called once the v2 cgroup exists (a hybrid host's v1 ones are made later, while
+	 * the child mounts), before anything runs in it (a meter attaches here); a negative
+	 * return fails the launch at STAGE_CGROUP. */
 	int (*on_cgroup)(const struct cgroup *cg, void *userdata);
 	/* Called in the launching thread once the sandbox's network namespace exists (its
 	 * loopback up), while its root is being mounted: links of its own go in here; a

@@ -119,7 +119,6 @@ sys.exit(os.fstat(owner).st_ino != os.stat(f"/proc/{sys.argv[1]}/ns/user").st_in
 	assert_not_contains "$OUT" "$snap" "removed"
 }
 
-# Dumps run on workers: several at once, and the daemon answers meanwhile.
 # rss_anon PID: the anonymous memory the process holds, in KiB.
 rss_anon() { awk '/^RssAnon:/ { print $2 }' "/proc/$1/status"; }
 
@@ -159,6 +158,7 @@ t_init_memory() {
 	assert_eq "$(jget "$BODY" 'j["stdout"]')" back "exec after the restore: $BODY"
 }
 
+# Dumps run on workers: several at once, and the daemon answers meanwhile.
 t_concurrent() {
 	start_sbxd
 	need_criu
