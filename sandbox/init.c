@@ -203,7 +203,8 @@ static pid_t spawn(char *const argv[], char *const envp[], const char *cwd, cons
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return -1;
 	a.report = p[1];
-	/* Its own stack, which it no longer needs once we resume. */
+	/* Its own stack, unmapped once we resume: on PID 1's stack (as criu_exec keeps
+	 * CRIU's) its pages would stay allocated for the sandbox's life. */
 	void *stack = first ? mmap(NULL, SPAWN_STACK, PROT_READ | PROT_WRITE,
 				   MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0)
 			    : MAP_FAILED;

@@ -119,8 +119,14 @@ sys.exit(os.fstat(owner).st_ino != os.stat(f"/proc/{sys.argv[1]}/ns/user").st_in
 	assert_not_contains "$OUT" "$snap" "removed"
 }
 
-# rss_anon PID: the anonymous memory the process holds, in KiB.
-rss_anon() { awk '/^RssAnon:/ { print $2 }' "/proc/$1/status"; }
+# init_anon_at_most PID KIB WHEN: sbx-init, process PID, holds at most KIB KiB of
+# anonymous memory, WHEN.
+init_anon_at_most() {
+	local kb
+	kb=$(awk '/^RssAnon:/ { print $2 }' "/proc/$1/status")
+	echo "sbx-init, $3: $kb KiB anonymous"
+	[ "$kb" -le "$2" ] || fail "sbx-init holds $kb KiB anonymous, $3 (at most $2)"
+}
 
 # PID 1 of a sandbox is most of what an idle one costs beside the kernel: it holds a few
 # pages, fresh, after commands, and restored (sbx-init executes itself again then, with
@@ -129,21 +135,17 @@ rss_anon() { awk '/^RssAnon:/ { print $2 }' "/proc/$1/status"; }
 t_init_memory() {
 	start_sbxd
 	need_criu
-	local id pid kb sid copy
+	local id pid sid copy
 	api POST /v1/sandboxes -d '{"image": "base", "cmd": ["/bin/sleep", "3600"]}'
 	assert_eq "$CODE" 201 "create: $BODY"
 	id=$(jget "$BODY" 'j["id"]')
 	pid=$(jget "$BODY" 'j["pid"]')
-	kb=$(rss_anon "$pid")
-	echo "sbx-init, fresh: $kb KiB anonymous"
-	[ "$kb" -le 36 ] || fail "a fresh sandbox's sbx-init holds $kb KiB anonymous"
+	init_anon_at_most "$pid" 36 fresh
 	for _ in 1 2 3; do
 		api POST "/v1/sandboxes/$id/exec" -d '{"cmd": ["true"]}'
 		assert_eq "$(jget "$BODY" 'j["exit_code"]')" 0 "exec: $BODY"
 	done
-	kb=$(rss_anon "$pid")
-	echo "sbx-init, after three commands: $kb KiB anonymous"
-	[ "$kb" -le 48 ] || fail "sbx-init holds $kb KiB anonymous after three commands"
+	init_anon_at_most "$pid" 48 "after three commands"
 	api POST "/v1/sandboxes/$id/checkpoint"
 	assert_eq "$CODE" 201 "checkpoint: $BODY"
 	sid=$(jget "$BODY" 'j["id"]')
@@ -151,9 +153,7 @@ t_init_memory() {
 	assert_eq "$CODE" 201 "restore: $BODY"
 	copy=$(jget "$BODY" 'j["id"]')
 	pid=$(jget "$BODY" 'j["pid"]')
-	kb=$(rss_anon "$pid")
-	echo "sbx-init, restored: $kb KiB anonymous"
-	[ "$kb" -le 44 ] || fail "a restored sandbox's sbx-init holds $kb KiB anonymous"
+	init_anon_at_most "$pid" 44 restored
 	api POST "/v1/sandboxes/$copy/exec" -d '{"cmd": ["sh", "-c", "echo back"]}'
 	assert_eq "$(jget "$BODY" 'j["stdout"]')" back "exec after the restore: $BODY"
 }
