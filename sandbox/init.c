@@ -517,7 +517,8 @@ static void resume(const char *arg)
 
 	struct job chunk[64];
 	bool ok = pread(fd, &rs, RESUME_JOBS, 0) == (ssize_t)RESUME_JOBS &&
-		  rs.magic == RESUME_MAGIC && rs.size == sizeof(rs) &&
+		  rs.magic == RESUME_MAGIC && rs.size == sizeof(rs) && rs.nconns >= 0 &&
+		  rs.nconns <= CTL_MAX_CONNS &&
 		  pread(fd, rs.workload_name, sizeof(rs.workload_name), RESUME_NAME) ==
 			  (ssize_t)sizeof(rs.workload_name);
 	/* The slots in use only, a few at a time (the rest of the table, all zeros, is

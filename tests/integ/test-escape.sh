@@ -262,6 +262,33 @@ while True:
 	wait "${execs[@]}" || true # they end one way or another
 }
 
+# sbx-init --resume reads the state an exec of itself left in a memfd. A sandbox process
+# can run /dev/sbx-init --resume with a state of its own making: hostile counts are
+# refused ("unreadable state", 125) instead of read past its tables. (The layout is the
+# one every sbx-init reads: magic, size, then nconns at 24; 20856 bytes in all.)
+t_forged_resume_state() {
+	local forge='
+import os, struct, subprocess, sys
+for nconns in (100000, -5, 17):
+    fd = os.memfd_create("state", 0)
+    os.ftruncate(fd, 20856)
+    os.pwrite(fd, struct.pack("<II", 0x73627872, 20856), 0)
+    os.pwrite(fd, struct.pack("<i", nconns), 24)
+    try:
+        p = subprocess.run(["/dev/sbx-init", "--resume", str(fd)], pass_fds=[fd],
+                           capture_output=True, text=True, timeout=5)
+        print(nconns, p.returncode, p.stderr.strip())
+    except subprocess.TimeoutExpired:
+        print(nconns, "still running")
+    os.close(fd)
+'
+	run_sbx run --image host -- python3 -c "$forge"
+	assert_eq "$RC" 0 "the forger ($ERR)"
+	assert_eq "$OUT" "100000 125 sbx-init: --resume: unreadable state
+-5 125 sbx-init: --resume: unreadable state
+17 125 sbx-init: --resume: unreadable state" "forged connection counts"
+}
+
 # Its processes flood PID 1's log pipe and connect to its socket as fast as they can:
 # PID 1 still serves the host.
 t_pid1_floods() {
