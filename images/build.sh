@@ -36,10 +36,20 @@ rm -rf "$tmp"
 root="$tmp/rootfs"
 mkdir -p "$root"
 binds=() # host paths bound read-only at the same path, in manifest order
-# add_bind PATH: the host's PATH bound read-only at PATH, its mount point made.
+# add_bind PATH: the host's PATH bound read-only at PATH, its mount point made, then every
+# host mount below PATH (a driver tree mounted at /usr/local/nvidia, say), parents first:
+# a bind is not recursive, so without these the image would show empty directories there.
+# Mount points whose names need escaping are left out, as recipe paths would be. An image
+# holds at most 32 binds (sandbox/image.c).
 add_bind() {
+	local sub
 	mkdir -p "$root$1"
 	binds+=("$1")
+	while read -r sub; do
+		[[ "$sub" =~ ^/[A-Za-z0-9._+/-]+$ ]] && [[ "$sub" != *..* ]] && [ -e "$sub" ] || continue
+		binds+=("$sub")
+	done < <(awk -v p="${1%/}/" 'index($5, p) == 1 && !seen[$5]++ { print $5 }' /proc/self/mountinfo)
+	[ ${#binds[@]} -le 32 ] || die "$1: ${#binds[@]} binds with the host's mounts below it; an image takes 32"
 }
 
 # One recipe line: VERB PATH... (chmod: VERB MODE PATH...). $where names the line.

@@ -34,6 +34,38 @@ t_builtins_in_store() {
 	assert_eq "$after" "$before" "layers after a restart"
 }
 
+# What a case mounted below the host's /usr, taken down whatever the case's outcome.
+USR_MOUNTS=()
+case_cleanup() {
+	local m
+	for m in ${USR_MOUNTS[@]+"${USR_MOUNTS[@]}"}; do
+		umount "$m" 2>/dev/null
+		rm -rf "$m"
+	done
+}
+
+# The host image is the host's /usr as the host sees it: a file system mounted below it (a
+# driver tree such as /usr/local/nvidia) and a file bound there show in the sandbox,
+# read-only. A plain bind of /usr would show an empty directory and an empty file.
+t_host_image_keeps_mounts_below_usr() {
+	local d f
+	d=$(mktemp -d /usr/local/lib/sbx-test-tree.XXXXXX) || fail "mktemp"
+	USR_MOUNTS+=("$d")
+	mount -t tmpfs -o size=1m sbx-test "$d" || fail "mount a tmpfs at $d"
+	echo driver >"$d/lib.so"
+	f=$(mktemp /usr/local/lib/sbx-test-file.XXXXXX) || fail "mktemp"
+	USR_MOUNTS+=("$f")
+	echo bound >"$TMPD/src"
+	mount --bind "$TMPD/src" "$f" || fail "bind a file at $f"
+	bash "$(dirname "$0")/../../images/build.sh" host "$TMPD/host" || fail "build.sh host"
+	run_sbx run --image "$TMPD/host" -- sh -c "cat $d/lib.so $f; echo x >$d/new || echo refused"
+	assert_eq "$RC:$OUT" "0:driver
+bound
+refused" "the host's mounts below /usr, read-only"
+	[ -e "$d/new" ] && fail "the sandbox wrote into the host's $d"
+	return 0
+}
+
 t_import_docker_runs() {
 	start_sbxd
 	python3 "$MKIMAGE" docker "$TMPD/img.tar" || fail "mkimage"
