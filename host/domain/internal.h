@@ -45,7 +45,8 @@ bool warm_evict(void);
 int slot_alloc(void);
 void slot_free(struct box *b);
 /* Registers the GPUs (their nodes' rdevs) of meter slot @slot. */
-int gpus_meter(int slot, const uint64_t *rdevs, unsigned ngpu, bool fresh);
+int gpus_meter(int slot, const uint64_t *rdevs, unsigned ngpu, const uint64_t *nodes, size_t nnodes,
+	       bool fresh);
 void gpus_release(struct box *b);
 /* libsandbox's hook once the sandbox's cgroup exists: its meter slot and devices. */
 int on_cgroup(const struct cgroup *cg, void *userdata);

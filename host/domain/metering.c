@@ -51,11 +51,22 @@ void slot_free(struct box *b)
 	b->slot = -1;
 }
 
-/* Counting the devices a box holds, from zero (@fresh) or on (re-adoption). */
-int gpus_meter(int slot, const uint64_t *rdevs, unsigned ngpu, bool fresh)
+/* Counting the devices a box holds, from zero (@fresh) or on (re-adoption): each GPU's own
+ * node (@rdevs), then the driver's shared nodes among @nodes (nvidiactl, nvidia-uvm),
+ * counted with the box's first GPU. CUDA talks to those far more than to the GPU's node. */
+int gpus_meter(int slot, const uint64_t *rdevs, unsigned ngpu, const uint64_t *nodes, size_t nnodes,
+	       bool fresh)
 {
 	for (unsigned i = 0; i < ngpu; i++) {
 		int r = meter_gpu_grant(D.meter, (uint32_t)slot, i, rdevs[i], fresh);
+		if (r < 0)
+			return r;
+	}
+	for (size_t k = 0; ngpu && k < nnodes; k++) {
+		bool own = false;
+		for (unsigned i = 0; i < ngpu && !own; i++)
+			own = nodes[k] == rdevs[i];
+		int r = own ? 0 : meter_gpu_grant(D.meter, (uint32_t)slot, 0, nodes[k], false);
 		if (r < 0)
 			return r;
 	}
@@ -71,8 +82,8 @@ void gpus_release(struct box *b)
 			       gpu_nodes_of(b, NULL, rdevs, ARRAY_SIZE(rdevs)));
 	for (unsigned i = 0; i < b->ngpu; i++) {
 		struct gpu *g = &D.gpus[b->gpu_idx[i]];
-		if (D.meter && b->slot >= 0)
-			(void)meter_gpu_revoke(D.meter, (uint32_t)b->slot, g->node_rdev[0]);
+		for (unsigned k = 0; D.meter && b->slot >= 0 && k < g->nnodes; k++)
+			(void)meter_gpu_revoke(D.meter, (uint32_t)b->slot, g->node_rdev[k]);
 		if (g->holder == b) {
 			g->holder = NULL;
 			D.gpus_held--;
@@ -94,7 +105,7 @@ int on_cgroup(const struct cgroup *cg, void *userdata)
 		r = devices_attach(D.devices, cg->v2_fd, io->cg_id, io->node_rdevs, io->nnodes);
 	if (r < 0 || io->slot < 0 || io->from)
 		return r; /* a restore attaches its meter once CRIU is done */
-	r = gpus_meter(io->slot, io->gpu_rdevs, io->ngpu, true);
+	r = gpus_meter(io->slot, io->gpu_rdevs, io->ngpu, io->node_rdevs, io->nnodes, true);
 	return r < 0 ? r : meter_attach(D.meter, io->cg_id, (uint32_t)io->slot, true);
 }
 

@@ -188,9 +188,10 @@ static void readopt_resources(struct box *b, const struct store_sandbox *s)
 		D.slot_used[b->slot] = 1;
 		if (b->sb && b->cg_id)
 			(void)meter_attach(D.meter, b->cg_id, (uint32_t)b->slot, false);
-		uint64_t rdevs[ARRAY_SIZE(b->gpu_idx)];
+		uint64_t rdevs[ARRAY_SIZE(b->gpu_idx)], nodes[ROOTFS_MAX_DEVICES];
 		unsigned ngpu = gpu_rdevs_of(b, rdevs);
-		if (b->sb && ngpu && gpus_meter(b->slot, rdevs, ngpu, false) == 0)
+		size_t nnodes = gpu_nodes_of(b, NULL, nodes, ARRAY_SIZE(nodes));
+		if (b->sb && ngpu && gpus_meter(b->slot, rdevs, ngpu, nodes, nnodes, false) == 0)
 			(void)meter_gpu_timing(D.meter, true);
 	}
 }

@@ -273,4 +273,34 @@ poke("/dev/null", 30); poke("/dev/zero", 10)' || fail "device workload"
 	true
 }
 
+# CUDA talks to the driver's shared nodes (nvidiactl, nvidia-uvm) far more than to the GPU's
+# own node: on an H200, 37 of a CUDA start's ~480 driver ioctls went to /dev/nvidia0. Those
+# count with the sandbox's first GPU. Stand-ins that open without a driver: /dev/full's
+# numbers as nvidia0, /dev/random's as nvidiactl.
+t_gpu_driver_nodes() {
+	local r=$TMPD/nv id
+	mkdir -p "$r/dev" "$r/proc"
+	mknod "$r/dev/nvidia0" c 1 7
+	mknod "$r/dev/nvidiactl" c 1 8
+	start_sbxd --images "$(sbxd_images)" --nvidia-root "$r"
+	id=$("$SBX" create --image host --gpu 0) || fail "create --gpu 0"
+	"$SBX" exec "$id" -- python3 -c '
+import os, fcntl
+def poke(path, n):
+    fd = os.open(path, os.O_RDONLY)
+    for _ in range(n):
+        try: fcntl.ioctl(fd, 0x5401)
+        except OSError: pass
+    os.close(fd)
+poke("/dev/nvidia0", 10); poke("/dev/nvidiactl", 30); poke("/dev/null", 5)' || fail "device workload"
+	assert_eq "$(usage "$id" '[(g["device"].rsplit("/", 1)[1], g["opens"], g["ioctls"]) for g in j["gpus"]]')" \
+		"[('nvidia0', 2, 40)]" "the GPU's node and the driver's, not /dev/null"
+	[ "$(bpftool map dump pinned "$INST_PINS/gpu_devs" | grep -c '"dev":')" = 2 ] ||
+		fail "the meter's device map while held: $(bpftool map dump pinned "$INST_PINS/gpu_devs")"
+	"$SBX" rm "$id" >/dev/null || fail rm
+	# Given back: the meter forgets both nodes.
+	[ "$(bpftool map dump pinned "$INST_PINS/gpu_devs" | grep -c '"dev":')" = 0 ] ||
+		fail "the meter's device map after rm: $(bpftool map dump pinned "$INST_PINS/gpu_devs")"
+}
+
 source "$(dirname "$0")/lib.sh"
