@@ -384,12 +384,12 @@ static int child_reap(const struct criu_run *run, int pidfd, const char *log_pat
 	return -EPROTO;
 }
 
-int criu_exec(const struct criu_run *run, const char *log_path, char **ret_err)
+int criu_start(const struct criu_run *run, int *ret_pidfd)
 {
 	struct criu_child c = { 0 };
 	int pidfd = -1, r;
 
-	*ret_err = NULL;
+	*ret_pidfd = -1;
 	if (run->nfds > CRIU_MAX_FDS)
 		return -E2BIG;
 	r = child_prepare(run, &c);
@@ -424,21 +424,36 @@ int criu_exec(const struct criu_run *run, const char *log_path, char **ret_err)
 	if (pid == 0)
 		child_run(run, &c);
 #endif
-	r = child_wait_deadline(run, pidfd, ret_err);
-	if (r == 0)
-		r = child_reap(run, pidfd, log_path, ret_err);
+	*ret_pidfd = pidfd;
 out:
 	for (unsigned i = 0; i < run->nfds; i++)
 		if (c.high[i] >= 0)
 			close(c.high[i]);
 	if (c.out_fd >= 0)
 		close(c.out_fd);
-	if (pidfd >= 0)
-		close(pidfd);
 	free(c.argv);
 	free(c.envp);
 	free(c.path_env);
 	return r;
+}
+
+int criu_wait(const struct criu_run *run, int pidfd, const char *log_path, char **ret_err)
+{
+	*ret_err = NULL;
+	int r = child_wait_deadline(run, pidfd, ret_err);
+	if (r == 0)
+		r = child_reap(run, pidfd, log_path, ret_err);
+	close(pidfd);
+	return r;
+}
+
+int criu_exec(const struct criu_run *run, const char *log_path, char **ret_err)
+{
+	int pidfd;
+
+	*ret_err = NULL;
+	int r = criu_start(run, &pidfd);
+	return r < 0 ? r : criu_wait(run, pidfd, log_path, ret_err);
 }
 
 void criu_argv_common(char **argv, size_t *n, size_t max, bool restore)

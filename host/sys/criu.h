@@ -50,6 +50,10 @@ struct criu_run {
 /* Runs criu to its end (killed at the deadline: -ETIMEDOUT). -EPROTO: it failed; then
  * *ret_err is one line from its log @log_path (the last error it reported). */
 int criu_exec(const struct criu_run *run, const char *log_path, char **ret_err);
+/* criu_exec in two halves: criu started, its pidfd in *ret_pidfd; then waited for (its
+ * deadline counted from this call), reaped, and the pidfd closed. */
+int criu_start(const struct criu_run *run, int *ret_pidfd);
+int criu_wait(const struct criu_run *run, int pidfd, const char *log_path, char **ret_err);
 /* Rewrites the inventory in the images directory @images for a dump that ran inside the
  * tree's network namespace (criuimg_inventory_own_netns). */
 int criu_inventory_own_netns(const char *images);
