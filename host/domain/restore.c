@@ -377,6 +377,58 @@ static int restore_argv(struct restore_ctx *c)
 	return r;
 }
 
+/* Every pages image as long as its pagemap says: a short one (a damaged snapshot) would
+ * have CRIU fail, or spin until its deadline. Pagemaps are small (an entry a run of
+ * pages). */
+static int restore_check_pages(struct restore_ctx *c)
+{
+	char images[4200];
+	snprintf(images, sizeof(images), "%s/images", c->s->dir);
+	DIR *d = opendir(images);
+	struct dirent *e;
+	int r = d ? 0 : -errno;
+	long page = sysconf(_SC_PAGESIZE);
+
+	while (r == 0 && (e = readdir(d))) {
+		if (strncmp(e->d_name, "pagemap-", 8))
+			continue;
+		_cleanup_free_ uint8_t *buf = NULL;
+		size_t len = 0;
+		uint32_t id = 0;
+		int64_t pages = -EINVAL;
+		struct stat st;
+		char name[64];
+		_cleanup_close_ int fd =
+			openat(dirfd(d), e->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+		    st.st_size <= 64 << 20 && (buf = malloc((size_t)st.st_size + 1)) &&
+		    read(fd, buf, (size_t)st.st_size) == st.st_size) {
+			len = (size_t)st.st_size;
+			pages = criuimg_pagemap_pages(buf, len, &id);
+		}
+		if (pages < 0) {
+			r = restore_fail(
+				c, -EINVAL,
+				"cannot restore: the snapshot is damaged (%s is unreadable)",
+				e->d_name);
+			break;
+		}
+		snprintf(name, sizeof(name), "pages-%u.img", id);
+		if (pages > 0 && (fstatat(dirfd(d), name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+				  !S_ISREG(st.st_mode) || st.st_size / page < pages))
+			r = restore_fail(
+				c, -EINVAL,
+				"cannot restore: the snapshot is damaged (%s holds less than "
+				"the %" PRId64 " pages %s names)",
+				name, pages, e->d_name);
+	}
+	if (d)
+		closedir(d);
+	return r < 0 && !*c->ret_err
+		       ? restore_fail(c, r, "cannot restore: its images: %s", strerror(-r))
+		       : r;
+}
+
 /* criu restore, run in the new cgroups: the restored tree's root, stopped, in *ret_pid. */
 static int restore_criu(struct restore_ctx *c, pid_t *ret_pid)
 {
@@ -483,7 +535,9 @@ int snap_restore(struct launch_io *io, const struct sandbox_spec *spec, const st
 	(void)layer_path(io->id, "upper", c.layer, sizeof(c.layer));
 	(void)layer_path(io->id, "root", c.root, sizeof(c.root));
 	snprintf(c.userns_img, sizeof(c.userns_img), "%s/userns.img", io->dir);
-	r = restore_cgroup(&c, spec);
+	r = restore_check_pages(&c);
+	if (r == 0)
+		r = restore_cgroup(&c, spec);
 	if (r == 0)
 		r = restore_layer(&c);
 	if (r == 0)

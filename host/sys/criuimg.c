@@ -295,3 +295,75 @@ int criuimg_files_need_net(const uint8_t *in, size_t len)
 	}
 	return 0;
 }
+
+/* One field of a protobuf message: its number, wire type and varint value (wire type 0),
+ * @p moved past it. */
+static int next_field(const uint8_t **p, const uint8_t *end, unsigned *field, uint64_t *v)
+{
+	uint64_t tag;
+
+	*v = 0;
+	if (get_varint(p, end, &tag) < 0 || tag >> 3 > UINT32_MAX)
+		return -EINVAL;
+	*field = (unsigned)(tag >> 3);
+	if ((tag & 7) == 0)
+		return get_varint(p, end, v);
+	*p = value_end(*p, end, (unsigned)(tag & 7));
+	*field = 0; /* not a varint: of no interest here */
+	return *p ? 0 : -EINVAL;
+}
+
+int64_t criuimg_pagemap_pages(const uint8_t *in, size_t len, uint32_t *ret_pages_id)
+{
+	const uint8_t *p = in + 8, *end = in + len, *q, *e;
+	unsigned field;
+	uint64_t v, sum = 0;
+	size_t n;
+	bool id = false;
+
+	if (len < 8 || next_entry(&p, end, &n) < 0)
+		return -EINVAL;
+	for (q = p, e = p + n; q < e;) {
+		if (next_field(&q, e, &field, &v) < 0)
+			return -EINVAL;
+		if (field == 1 && v <= UINT32_MAX) {
+			*ret_pages_id = (uint32_t)v;
+			id = true;
+		}
+	}
+	if (!id)
+		return -EINVAL;
+	for (p = e; p < end; p = e) {
+		uint64_t compat = 0, nr = 0, parent = 0, flags = 0;
+		bool has_nr = false, has_flags = false;
+		if (next_entry(&p, end, &n) < 0)
+			return -EINVAL;
+		for (q = p, e = p + n; q < e;) {
+			if (next_field(&q, e, &field, &v) < 0)
+				return -EINVAL;
+			switch (field) {
+			case 2: /* compat_nr_pages */
+				compat = v;
+				break;
+			case 3: /* in_parent */
+				parent = v;
+				break;
+			case 4: /* flags: PE_PARENT 1, PE_LAZY 2, PE_PRESENT 4 */
+				flags = v;
+				has_flags = true;
+				break;
+			case 5: /* nr_pages */
+				nr = v;
+				has_nr = true;
+				break;
+			}
+		}
+		uint64_t pages = has_nr ? nr : compat;
+		if (!(has_flags ? flags & 4 : !parent))
+			continue;
+		if (pages > (uint64_t)INT64_MAX - sum)
+			return -EINVAL;
+		sum += pages;
+	}
+	return (int64_t)sum;
+}

@@ -32,3 +32,13 @@ ssize_t criuimg_inventory_own_netns(const uint8_t *in, size_t len, uint8_t *out,
  * socket, a tun file, an external file, or a type this does not know (1); only others
  * (0); -EINVAL for an image it does not understand. Pure: no I/O. */
 int criuimg_files_need_net(const uint8_t *in, size_t len);
+
+/* The pages that CRIU's pagemap image (pagemap-N.img: an 8-byte magic, then an entry of
+ * a protobuf PagemapHead {uint32 pages_id = 1}, then entries of a PagemapEntry {uint64
+ * vaddr = 1, uint32 compat_nr_pages = 2, bool in_parent = 3, uint32 flags = 4, uint64
+ * nr_pages = 5}) says are in its pages-ID.img, ID in *ret_pages_id: the sum of nr_pages
+ * (compat_nr_pages when absent) of the entries flagged present (PE_PRESENT; without
+ * flags, those not in the parent). -EINVAL for an image it does not understand. Pure: no
+ * I/O. A restore checks the pages images against it: a short one (a damaged snapshot)
+ * can leave CRIU spinning until its deadline. */
+int64_t criuimg_pagemap_pages(const uint8_t *in, size_t len, uint32_t *ret_pages_id);

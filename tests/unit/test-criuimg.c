@@ -146,3 +146,114 @@ TEST(files_that_need_the_network)
 	buf[8 + 4] = 0x10;
 	CHECK_EQ_INT(criuimg_files_need_net(buf, len), -EINVAL);
 }
+
+/* A pagemap in CRIU 4.2's framing (its magic, as in pagemap-1.img): pages_id 7, then
+ * entries of each kind a dump writes. */
+static const uint8_t pagemap[] = {
+	0x19,
+	0x43,
+	0x56,
+	0x54,
+	0x25,
+	0x40,
+	0x08,
+	0x56,
+	/* head: pages_id 7 */
+	0x02,
+	0x00,
+	0x00,
+	0x00,
+	0x08,
+	0x07,
+	/* present (flags 4), nr_pages 3 (field 5), compat_nr_pages 0: 3 */
+	0x09,
+	0x00,
+	0x00,
+	0x00,
+	0x08,
+	0x80,
+	0x20,
+	0x10,
+	0x00,
+	0x20,
+	0x04,
+	0x28,
+	0x03,
+	/* in the parent (flags 1), 5 pages: none here */
+	0x09,
+	0x00,
+	0x00,
+	0x00,
+	0x08,
+	0x80,
+	0x40,
+	0x10,
+	0x00,
+	0x20,
+	0x01,
+	0x28,
+	0x05,
+	/* lazy and present (flags 6), compat_nr_pages 7 only: 7 */
+	0x07,
+	0x00,
+	0x00,
+	0x00,
+	0x08,
+	0x80,
+	0x60,
+	0x10,
+	0x07,
+	0x20,
+	0x06,
+	/* no flags, in_parent: none here */
+	0x08,
+	0x00,
+	0x00,
+	0x00,
+	0x08,
+	0x80,
+	0x80,
+	0x01,
+	0x10,
+	0x02,
+	0x18,
+	0x01,
+	/* no flags, not in the parent, a field it does not know (a string): 4 */
+	0x0a,
+	0x00,
+	0x00,
+	0x00,
+	0x08,
+	0x80,
+	0xa0,
+	0x01,
+	0x10,
+	0x04,
+	0x32,
+	0x02,
+	0x61,
+	0x62,
+};
+
+TEST(pagemap_pages)
+{
+	uint32_t id = 0;
+	uint8_t img[sizeof(pagemap)];
+
+	CHECK_EQ_INT(criuimg_pagemap_pages(pagemap, sizeof(pagemap), &id), 14);
+	CHECK_EQ_INT(id, 7);
+	/* The head alone: no pages. */
+	CHECK_EQ_INT(criuimg_pagemap_pages(pagemap, 14, &id), 0);
+	/* Cut inside the head or an entry. */
+	static const size_t cuts[] = { 0, 7, 8, 11, 13, 15, 20, 26, 33, sizeof(pagemap) - 1 };
+	for (size_t i = 0; i < sizeof(cuts) / sizeof(cuts[0]); i++)
+		CHECK_EQ_INT(criuimg_pagemap_pages(pagemap, cuts[i], &id), -EINVAL);
+	/* A head without pages_id. */
+	memcpy(img, pagemap, sizeof(img));
+	img[12] = 0x10;
+	CHECK_EQ_INT(criuimg_pagemap_pages(img, sizeof(img), &id), -EINVAL);
+	/* A varint that never ends. */
+	memcpy(img, pagemap, sizeof(img));
+	memset(img + sizeof(img) - 8, 0xff, 8);
+	CHECK_EQ_INT(criuimg_pagemap_pages(img, sizeof(img), &id), -EINVAL);
+}
