@@ -16,6 +16,7 @@
 #include <pthread.h>
 #include <sys/syscall.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -118,6 +119,9 @@ struct restore_ctx {
 	 * for the old ones; the host's ends go out in io->proc_fds. */
 	int fds[2 + RESTORE_MAX_PIPES];
 	unsigned nfds;
+	/* `criu lazy-pages` (restore_lazy_start), or -1; its log. */
+	int lazy_pidfd;
+	char lazy_log[4200];
 };
 
 /* Says why in *ret_err (one line); returns @r. */
@@ -340,6 +344,10 @@ static int restore_argv(struct restore_ctx *c)
 	strvcat(argv, n, max, "--log-file=%s", c->log);
 	strvcat(argv, n, max, "--pidfile=%s", c->pidfile);
 	strvcat(argv, n, max, "--root=%s", c->root);
+	if (c->lazy_pidfd >= 0) {
+		strvcat(argv, n, max, "--lazy-pages");
+		strvcat(argv, n, max, "--work-dir=%s", c->io->dir);
+	}
 	/* Stopped (criu_argv_common): sbx-init executes itself again (launch_fn). A sandbox
 	 * of net "internet" gets its link pair in its new network namespace once restored
 	 * (its connections to the outside were reset at the checkpoint). */
@@ -429,6 +437,125 @@ static int restore_check_pages(struct restore_ctx *c)
 		       : r;
 }
 
+/* A snapshot with at least this much memory gets it back through userfaultfd: `criu
+ * lazy-pages` copies it into the stopped tree (UFFDIO_COPY, 1 MiB at a time) while CRIU's
+ * restorer fills the rest, and the restore is done when it has copied all of it. Where a
+ * page fault is dear (a guest with shadow paging: about 10 us), that is about ten times
+ * faster than the restorer reading the pages in one fault at a time. Below it, the second
+ * CRIU costs more than it saves. */
+#define RESTORE_LAZY_MIN (16ULL << 20)
+
+/* Whether this host lets the restored tasks, inside their user namespace, open the
+ * userfaultfd that `criu restore --lazy-pages` makes in each: vm.unprivileged_userfaultfd,
+ * the operator's to set (sandboxes never can: seccomp refuses it). */
+static bool lazy_allowed(void)
+{
+	char v[4] = "";
+	int fd = open("/proc/sys/vm/unprivileged_userfaultfd", O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd < 0 ? -1 : read(fd, v, sizeof(v) - 1);
+	if (fd >= 0)
+		close(fd);
+	return n > 0 && v[0] == '1';
+}
+
+/* The bytes of memory pages in the images directory @images. */
+static uint64_t images_pages_bytes(const char *images)
+{
+	DIR *d = opendir(images);
+	uint64_t sum = 0;
+	struct dirent *e;
+	struct stat st;
+
+	while (d && (e = readdir(d)))
+		if (!strncmp(e->d_name, "pages-", 6) &&
+		    fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISREG(st.st_mode))
+			sum += (uint64_t)st.st_size;
+	if (d)
+		closedir(d);
+	return sum;
+}
+
+static struct criu_run lazy_run(const struct restore_ctx *c, const char *const *argv)
+{
+	return (struct criu_run){ .bin = D.criu,
+				  .run_dir = criu_cache_dir,
+				  .argv = argv,
+				  .timeout_ns = restore_timeout(c->s) };
+}
+
+/* For a snapshot of RESTORE_LAZY_MIN or more: `criu lazy-pages` started, first of all,
+ * so that its start-up runs beside the restore's preparations. Its socket is in the
+ * restore's own directory (its work directory; the snapshot may be restored by several
+ * at once). */
+static int restore_lazy_start(struct restore_ctx *c)
+{
+	char images[4200], sock[4300];
+	snprintf(images, sizeof(images), "%s/images", c->s->dir);
+	if (!lazy_allowed() || images_pages_bytes(images) < RESTORE_LAZY_MIN)
+		return 0;
+	snprintf(c->lazy_log, sizeof(c->lazy_log), "%s/criu-lazy.log", c->io->dir);
+	snprintf(sock, sizeof(sock), "%s/lazy-pages.socket", c->io->dir);
+	(void)unlink(sock);
+	_cleanup_free_ char *a_img = NULL, *a_work = NULL, *a_log = NULL;
+	if (asprintf(&a_img, "--images-dir=%s", images) < 0 ||
+	    asprintf(&a_work, "--work-dir=%s", c->io->dir) < 0 ||
+	    asprintf(&a_log, "--log-file=%s", c->lazy_log) < 0)
+		return restore_fail(c, -ENOMEM, "out of memory");
+	const char *argv[] = { "lazy-pages", a_img, a_work, a_log, "-v2", NULL };
+	struct criu_run run = lazy_run(c, argv);
+	int r = criu_start(&run, &c->lazy_pidfd);
+	return r < 0 ? restore_fail(c, r, "criu lazy-pages: %s", strerror(-r)) : 0;
+}
+
+static void restore_lazy_unlink(const struct restore_ctx *c)
+{
+	char sock[4300];
+	snprintf(sock, sizeof(sock), "%s/lazy-pages.socket", c->io->dir);
+	(void)unlink(sock);
+}
+
+/* Its reason to have ended, from its log, as restore_fail's. */
+static int restore_lazy_failed(struct restore_ctx *c, int r, const char *err)
+{
+	return restore_fail(c, r, "criu lazy-pages: %s", err ? err : strerror(-r));
+}
+
+/* Before criu restore connects: the daemon's socket made (or the daemon gone). */
+static int restore_lazy_ready(struct restore_ctx *c)
+{
+	char sock[4300];
+	if (c->lazy_pidfd < 0)
+		return 0;
+	snprintf(sock, sizeof(sock), "%s/lazy-pages.socket", c->io->dir);
+	for (int ms = 0; ms < 10000; ms++) {
+		if (access(sock, F_OK) == 0)
+			return 0;
+		struct pollfd p = { .fd = c->lazy_pidfd, .events = POLLIN };
+		if (poll(&p, 1, 1) > 0)
+			break; /* it ended before listening */
+	}
+	_cleanup_free_ char *err = NULL;
+	struct criu_run run = lazy_run(c, NULL);
+	(void)syscall(SYS_pidfd_send_signal, c->lazy_pidfd, SIGKILL, NULL, 0);
+	int r = criu_wait(&run, TAKE_FD(c->lazy_pidfd), c->lazy_log, &err);
+	return restore_lazy_failed(c, r < 0 ? r : -ETIMEDOUT, err);
+}
+
+/* After criu restore: every page copied, the daemon ended well. */
+static int restore_lazy_finish(struct restore_ctx *c)
+{
+	if (c->lazy_pidfd < 0)
+		return 0;
+	_cleanup_free_ char *err = NULL;
+	int64_t t0 = mono_ns();
+	struct criu_run run = lazy_run(c, NULL);
+	int r = criu_wait(&run, TAKE_FD(c->lazy_pidfd), c->lazy_log, &err);
+	c->io->restore_ms += (double)(mono_ns() - t0) / 1e6;
+	restore_lazy_unlink(c);
+	return r < 0 ? restore_lazy_failed(c, r, err) : 0;
+}
+
 /* criu restore, run in the new cgroups: the restored tree's root, stopped, in *ret_pid. */
 static int restore_criu(struct restore_ctx *c, pid_t *ret_pid)
 {
@@ -504,6 +631,13 @@ static int restore_attach(struct restore_ctx *c, pid_t pid, struct sandbox **ret
 /* A failed restore: what it made goes, and the ids it took. */
 static void restore_unwind(struct restore_ctx *c)
 {
+	if (c->lazy_pidfd >= 0) {
+		_cleanup_free_ char *err = NULL;
+		struct criu_run run = lazy_run(c, NULL);
+		(void)syscall(SYS_pidfd_send_signal, c->lazy_pidfd, SIGKILL, NULL, 0);
+		(void)criu_wait(&run, TAKE_FD(c->lazy_pidfd), c->lazy_log, &err);
+		restore_lazy_unlink(c);
+	}
 	for (unsigned i = 0; i < c->io->nproc_fds; i++)
 		close(c->io->proc_fds[i]);
 	c->io->nproc_fds = 0;
@@ -527,7 +661,8 @@ int snap_restore(struct launch_io *io, const struct sandbox_spec *spec, const st
 				 .status_fd = status_fd,
 				 .ret_err = ret_err,
 				 .m = ROOTFS_MOUNTS_INIT,
-				 .userns = -1 };
+				 .userns = -1,
+				 .lazy_pidfd = -1 };
 	pid_t pid = 0;
 	int r;
 
@@ -536,6 +671,8 @@ int snap_restore(struct launch_io *io, const struct sandbox_spec *spec, const st
 	(void)layer_path(io->id, "root", c.root, sizeof(c.root));
 	snprintf(c.userns_img, sizeof(c.userns_img), "%s/userns.img", io->dir);
 	r = restore_check_pages(&c);
+	if (r == 0)
+		r = restore_lazy_start(&c);
 	if (r == 0)
 		r = restore_cgroup(&c, spec);
 	if (r == 0)
@@ -547,7 +684,11 @@ int snap_restore(struct launch_io *io, const struct sandbox_spec *spec, const st
 	if (r == 0)
 		r = restore_argv(&c);
 	if (r == 0)
+		r = restore_lazy_ready(&c);
+	if (r == 0)
 		r = restore_criu(&c, &pid);
+	if (r == 0)
+		r = restore_lazy_finish(&c);
 	/* Before anything of it runs again (it is stopped): lo up, unless sbx-init put it
 	 * up for the restore of its sockets (then what it set up for them is undone), then
 	 * its own address. */

@@ -482,6 +482,106 @@ t_corrupt_snapshot() {
 	assert_eq "$(jget "$BODY" 'len(j["sandboxes"])')" 0 "nothing running"
 }
 
+# A counter holding 64 MiB of touched memory and 32 MiB touched every other page, that
+# checks them all at each count, and once /tmp/go exists also reads the pages it never
+# touched (zeros: on a restored tree they fault in only after the restore).
+LAZY_COUNTER='import itertools, mmap, os, time
+big = bytearray(64 << 20); big[::4096] = b"x" * (len(big) // 4096)
+half = mmap.mmap(-1, 32 << 20); half[::8192] = b"y" * (len(half) // 8192)
+for i in itertools.count():
+    ok = big[::4096] == b"x" * (len(big) // 4096) and half[::8192] == b"y" * (len(half) // 8192)
+    if os.path.exists("/tmp/go"):
+        ok = ok and not any(half[4096::8192])
+        print("untouched", "zero" if ok else "BAD", flush=True)
+    print(i if ok else "BAD", flush=True); time.sleep(0.05)'
+UFFD_SYSCTL=/proc/sys/vm/unprivileged_userfaultfd
+UFFD_WAS=
+case_cleanup() { [ -z "$UFFD_WAS" ] || echo "$UFFD_WAS" >"$UFFD_SYSCTL"; }
+
+# Where the host lets restored tasks open a userfaultfd (vm.unprivileged_userfaultfd, the
+# operator's choice), a snapshot of 16 MiB or more gets its memory back through `criu
+# lazy-pages`, every page copied before the restore answers. Where it does not, the plain
+# restore. A lazy restore whose page source is damaged fails whole.
+t_lazy_restore() {
+	start_sbxd
+	need_criu
+	UFFD_WAS=$(cat "$UFFD_SYSCTL") || fail "no $UFFD_SYSCTL"
+	local id s1 s2 r before
+	id=$("$SBX" create --image host --memory 512M -- python3 -c "$LAZY_COUNTER") || fail create
+	wait_log "$id" 5
+	s1=$("$SBX" checkpoint --leave-running "$id") || fail "checkpoint"
+	s2=$("$SBX" checkpoint "$id") || fail "checkpoint"
+	for allowed in 1 0; do
+		echo "$allowed" >"$UFFD_SYSCTL"
+		r=$("$SBX" restore "$s1") || fail "restore with unprivileged_userfaultfd=$allowed"
+		if [ "$allowed" = 1 ]; then
+			[ -e "$TMPD/state/sandboxes/$r/criu-lazy.log" ] || fail "restored without lazy-pages"
+			# What the host allows CRIU's restore, the sandbox still may not do.
+			assert_eq "$("$SBX" exec "$r" -- python3 -c '
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+print(libc.syscall(323, 0), os.strerror(ctypes.get_errno()))')" "-1 Operation not permitted" \
+				"userfaultfd in the restored sandbox"
+		else
+			[ -e "$TMPD/state/sandboxes/$r/criu-lazy.log" ] && fail "lazy-pages where the host refuses it"
+		fi
+		wait_log "$r" 3
+		"$SBX" exec "$r" -- touch /tmp/go || fail "exec"
+		sleep 0.3
+		"$SBX" logs "$r" | grep -q BAD && fail "memory differs after the restore ($allowed): $("$SBX" logs "$r" | grep -c BAD) bad"
+		"$SBX" logs "$r" | grep -q "untouched zero" || fail "the untouched pages were not read ($allowed)"
+		assert_consecutive "$r"
+		"$SBX" rm "$r" >/dev/null
+	done
+	echo 1 >"$UFFD_SYSCTL"
+	before=$(leftover_count)
+	truncate -s 8192 "$(ls "$TMPD/state/snapshots/$s2"/images/pages-*.img | head -n 1)"
+	api POST "/v1/snapshots/$s2/restore"
+	assert_eq "$CODE" 500 "restore of truncated pages: $BODY"
+	assert_contains "$BODY" "the snapshot is damaged (pages-" "what failed"
+	assert_eq "$(echo "$BODY" | wc -l)" 1 "one line"
+	sleep 0.3
+	assert_eq "$(leftover_count)" "$before" "no half-restored sandbox (cgroups, layers, processes)"
+	pgrep -f "criu lazy-pages" >/dev/null && fail "criu lazy-pages left running"
+	return 0
+}
+
+# `criu lazy-pages` failing, before it listens and while it copies (a wrapper of the real
+# criu ends it): the restore fails whole, with nothing left of it.
+t_lazy_restore_daemon_fails() {
+	local real id s mode before
+	real=$(PATH=$PATH:/usr/local/sbin:/usr/sbin command -v criu) || skip "no criu"
+	printf '#!/bin/sh\nif [ "$1" = lazy-pages ]; then\n\tcase "$(cat %s/lazy-mode)" in\n\tdie) exit 3 ;;\n\tkill) %s "$@" & sleep 0.05; kill -9 $!; exit 137 ;;\n\tesac\nfi\nexec %s "$@"\n' \
+		"$TMPD" "$real" "$real" >"$TMPD/criu"
+	chmod +x "$TMPD/criu"
+	start_sbxd --criu "$TMPD/criu"
+	need_criu
+	UFFD_WAS=$(cat "$UFFD_SYSCTL") || fail "no $UFFD_SYSCTL"
+	echo 1 >"$UFFD_SYSCTL"
+	id=$("$SBX" create --image host --memory 1G -- python3 -c "$(counter_with 256)") || fail create
+	wait_log "$id" 5
+	s=$("$SBX" checkpoint "$id") || fail "checkpoint"
+	"$SBX" rm "$id" >/dev/null
+	sleep 0.3
+	before=$(leftover_count)
+	for mode in die kill; do
+		echo "$mode" >"$TMPD/lazy-mode"
+		api POST "/v1/snapshots/$s/restore"
+		assert_eq "$CODE" 500 "restore with lazy-pages ended ($mode): $BODY"
+		assert_contains "$BODY" "criu" "what failed ($mode)"
+		echo "$mode: $BODY"
+		assert_eq "$(echo "$BODY" | wc -l)" 1 "one line"
+		sleep 0.3
+		assert_eq "$(leftover_count)" "$before" "nothing left of the restore ($mode)"
+		pgrep -f "criu (lazy-pages|restore)" >/dev/null && fail "criu left running ($mode)"
+	done
+	# The snapshot is whole: with the real criu it restores.
+	echo real >"$TMPD/lazy-mode"
+	id=$("$SBX" restore "$s") || fail "restore"
+	wait_log "$id" 3
+	assert_consecutive "$id"
+}
+
 # A full disk during the dump: the checkpoint fails and the sandbox runs on.
 t_full_disk() {
 	mkdir -p "$TMPD/small"

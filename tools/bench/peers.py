@@ -17,7 +17,10 @@ same busybox root (the base image's): Debian's bwrap, runc and crun. Rows:
              it: sbx's API against `runc checkpoint` and `runc restore -d` (crun has no
              CRIU in Debian), both with their images on tmpfs
   ckpt/restore 256M   the same with 256 MiB of touched anonymous memory: `dd` holding a
-             256 MiB buffer it cannot write to a pipe nobody reads
+             256 MiB buffer it cannot write to a pipe nobody reads. "sbx-uffd" is sbx
+             with vm.unprivileged_userfaultfd set to 1 for its restore (then set back),
+             as an operator may: sbxd then has `criu lazy-pages` copy the memory in
+             (every page of it before the restore answers)
   memory     what one more idle sandbox running `sleep` costs the host, kernel,
              processes and daemon together: the rise of the host's used memory (page
              cache aside, tmpfs counted) over MEM_N sandboxes of one runtime, per sandbox
@@ -188,17 +191,33 @@ def wait_ready(pid, mem):
     raise RuntimeError(f"pid {pid}: dd never held its 256 MiB")
 
 
+UFFD = "/proc/sys/vm/unprivileged_userfaultfd"
+
+
+def uffd_set(value):
+    """Sets vm.unprivileged_userfaultfd; returns what it was."""
+    with open(UFFD) as f:
+        was = f.read().strip()
+    with open(UFFD, "w") as f:
+        f.write(value)
+    return was
+
+
 def ckpt_round(who, mem, out):
     """Starts a sandbox (idle, or holding 256 MiB), then times its checkpoint (which
     stops it) and its restore; deletes what it made."""
-    if who == "sbx":
+    if who.startswith("sbx"):
         box = api("POST", "/v1/sandboxes", {"image": "base", "cmd": MEM if mem else IDLE})
         wait_ready(box["pid"], mem)
         t0 = time.perf_counter_ns()
         snap = api("POST", f"/v1/sandboxes/{box['id']}/checkpoint", {})
-        t1 = time.perf_counter_ns()
-        copy = api("POST", f"/v1/snapshots/{snap['id']}/restore", {})
-        t2 = time.perf_counter_ns()
+        was = uffd_set("1" if who == "sbx-uffd" else "0")
+        try:
+            t1 = time.perf_counter_ns()
+            copy = api("POST", f"/v1/snapshots/{snap['id']}/restore", {})
+            t2 = time.perf_counter_ns()
+        finally:
+            uffd_set(was)
         api("DELETE", f"/v1/sandboxes/{copy['id']}")
         api("DELETE", f"/v1/snapshots/{snap['id']}")
     else:
@@ -284,10 +303,11 @@ def main():
     for rt, c in held.items():
         oci(rt, "delete", "--force", c)
     for mem in (False, True):
-        for who in ("sbx", "runc"):  # warm: CRIU, the images, the page cache
+        whos = ("sbx", "sbx-uffd", "runc") if mem else ("sbx", "runc")
+        for who in whos:  # warm: CRIU, the images, the page cache
             ckpt_round(who, mem, {})
         for i in range(CK_ROUNDS):
-            for who in (("sbx", "runc") if i % 2 == 0 else ("runc", "sbx")):
+            for who in (whos if i % 2 == 0 else whos[::-1]):
                 ckpt_round(who, mem, samples)
 
     for turn in range(2 if MEM_N else 0):
