@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -305,6 +306,8 @@ static _Noreturn void child_run(const struct criu_run *run, const struct criu_ch
 		close(fd);
 	}
 	if (run->net_pidfd > 0 && setns(run->net_pidfd, CLONE_NEWNET) < 0)
+		_exit(126);
+	if (run->die_with_parent && prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
 		_exit(126);
 	/* What CRIU forks sees its own cgroup as the root, as the original did. */
 	if (run->cg && unshare(CLONE_NEWCGROUP) < 0)

@@ -44,6 +44,9 @@ struct criu_run {
 	/* A pidfd whose network namespace criu runs in (a dump's: CRIU then neither dumps
 	 * that namespace nor scans the host's sockets), or -1; 0 is taken as -1. */
 	int net_pidfd;
+	/* Killed (SIGKILL) when the sbxd thread that started it ends: a daemon that would
+	 * otherwise wait on for a peer that never comes (criu lazy-pages). */
+	bool die_with_parent;
 	int64_t timeout_ns;
 };
 
