@@ -36,15 +36,17 @@ rm -rf "$tmp"
 root="$tmp/rootfs"
 mkdir -p "$root"
 binds=() # host paths bound read-only at the same path, in manifest order
-# add_bind PATH: the host's PATH bound read-only at PATH, its mount point made, then every
-# host mount below PATH (a driver tree mounted at /usr/local/nvidia, say), parents first:
-# a bind is not recursive, so without these the image would show empty directories there.
-# Mount points whose names need escaping are left out, as recipe paths would be. An image
-# holds at most 32 binds (sandbox/image.c).
+# add_bind PATH [below]: the host's PATH bound read-only at PATH, its mount point made;
+# with `below`, then every host mount below PATH (a driver tree mounted at
+# /usr/local/nvidia, say), in the order the host mounted them: a bind is not recursive, so
+# without these the image would show empty directories there. Mount points whose names
+# need escaping are left out, as recipe paths would be. An image holds at most 32 binds
+# (sandbox/image.c).
 add_bind() {
 	local sub
 	mkdir -p "$root$1"
 	binds+=("$1")
+	[ "${2:-}" = below ] || return 0
 	while read -r sub; do
 		[[ "$sub" =~ ^/[A-Za-z0-9._+/-]+$ ]] && [[ "$sub" != *..* ]] && [ -e "$sub" ] || continue
 		binds+=("$sub")
@@ -86,7 +88,7 @@ do_verb() {
 			install -m 0755 "$init" "$root$p"
 			;;
 		bind)
-			add_bind "$p"
+			add_bind "$p" below
 			;;
 		bind-if-dir)
 			if [ -d "$p" ]; then add_bind "$p"; fi
