@@ -13,6 +13,10 @@
 #   SBX_GPU_BUNDLE=DIR tools/gpu-check.sh   check with DIR's binaries; the host image is
 #                                     built on this host, from its own /usr
 set -u
+# DIR as the caller named it, before the cd below.
+abs() { case "$1" in /*) echo "$1" ;; *) echo "$PWD/$1" ;; esac; }
+[ "${1:-}" = --bundle ] && bundle_dir=$(abs "${2:?usage: gpu-check.sh --bundle DIR}")
+[ -n "${SBX_GPU_BUNDLE:-}" ] && SBX_GPU_BUNDLE=$(abs "$SBX_GPU_BUNDLE")
 cd "$(dirname "$0")/.." || exit 1
 B=${B:-build}
 fails=0
@@ -20,16 +24,23 @@ pass() { echo "PASS $*"; }
 bad() { echo "FAIL $*"; fails=$((fails + 1)); }
 info() { echo "INFO $*"; }
 
-if [ "${1:-}" = --bundle ]; then
-	dir=${2:?usage: gpu-check.sh --bundle DIR}
+if [ -n "${bundle_dir:-}" ]; then
+	dir=$bundle_dir
+	# Only an earlier bundle is replaced.
+	if [ -e "$dir" ] && [ -n "$(ls -A "$dir")" ] && [ ! -x "$dir/bin/sbxd" ]; then
+		echo "gpu-check.sh: $dir is not empty and not a bundle" >&2
+		exit 1
+	fi
 	make -s all >/dev/null || exit 1
 	rm -rf "$dir" && mkdir -p "$dir/bin/images" "$dir/lib" || exit 1
 	cp "$B/sbxd" "$B/sbx" "$B/sbx-init" "$B/sbx-tar" "$dir/bin/" && strip "$dir"/bin/sbx* || exit 1
 	cp -r "$B/images/base" "$dir/bin/images/" || exit 1
-	# glibc's own libraries come from the GPU host; everything else travels.
-	ldd "$B/sbxd" | awk '$2 == "=>" && $3 ~ /^\// { print $3 }' |
-		grep -vE '/(libc|libm|libdl|librt|libpthread|ld-linux[^/]*)\.so' |
-		while read -r l; do cp -L "$l" "$dir/lib/"; done
+	# glibc's own libraries come from the GPU host; everything else travels. (What sbxd
+	# runs, criu say, inherits LD_LIBRARY_PATH and sees them too.)
+	while read -r l; do
+		cp -L "$l" "$dir/lib/" || exit 1
+	done < <(ldd "$B/sbxd" | awk '$2 == "=>" && $3 ~ /^\// { print $3 }' |
+		grep -vE '/(libc|libm|libdl|librt|libpthread|libresolv|libutil|libanl|ld-linux[^/]*)\.so')
 	echo "bundle: $dir ($(du -sh "$dir" | cut -f1))"
 	exit 0
 fi
@@ -64,7 +75,8 @@ cudaenv=()
 if [ -z "$cudalib" ]; then
 	# Not in the linker cache: the host finds it through LD_LIBRARY_PATH, and so must
 	# the sandbox.
-	for d in ${LD_LIBRARY_PATH:+${LD_LIBRARY_PATH//:/ }} /usr/local/nvidia/lib64 /usr/lib64; do
+	IFS=: read -ra dirs <<<"${LD_LIBRARY_PATH:-}"
+	for d in ${dirs[@]+"${dirs[@]}"} /usr/local/nvidia/lib64 /usr/lib64; do
 		[ -e "$d/libcuda.so.1" ] && cudalib=$d/libcuda.so.1 && break
 	done
 	[ -n "$cudalib" ] && cudaenv=(--env "LD_LIBRARY_PATH=${cudalib%/*}")
@@ -86,7 +98,7 @@ if [ -n "${SBX_GPU_BUNDLE:-}" ]; then
 	images=(--images "$tmp/images")
 fi
 LD_LIBRARY_PATH=$libpath "$B/sbxd" --socket "$tmp/sbxd.sock" --state-dir "$tmp/state" \
-	--kill-on-exit --no-net --log-level info "${images[@]}" >"$tmp/sbxd.log" 2>&1 &
+	--kill-on-exit --no-net --log-level info ${images[@]+"${images[@]}"} >"$tmp/sbxd.log" 2>&1 &
 pid=$!
 # SBX_GPU_LOG=FILE keeps sbxd's log.
 trap 'kill -TERM $pid 2>/dev/null; wait $pid 2>/dev/null; [ -z "${SBX_GPU_LOG:-}" ] || cp "$tmp/sbxd.log" "$SBX_GPU_LOG"; rm -rf "$tmp"' EXIT
@@ -118,7 +130,7 @@ print(r, n.value, r2, r3)'
 
 # The same probe on the host, outside any sandbox: what the sandbox's result compares with.
 info "CUDA on the host: $("${py:-python3}" -c "$cuda_probe" 2>&1 | tail -1)"
-id=$("$B/sbx" create --image host --gpu 0 --memory 8G --timeout 10m "${cudaenv[@]}") &&
+id=$("$B/sbx" create --image host --gpu 0 --memory 8G --timeout 10m ${cudaenv[@]+"${cudaenv[@]}"}) &&
 	pass "create --gpu 0" || {
 	bad "create --gpu 0"
 	exit 1
@@ -189,7 +201,7 @@ ctx = ctypes.c_void_p(); dev = ctypes.c_int(); c.cuDeviceGet(ctypes.byref(dev), 
 c.cuCtxCreate_v2(ctypes.byref(ctx), 0, dev)
 print("%.0f" % ((time.perf_counter() - t) * 1000))'
 ms() { echo $((($(date +%s%N) - $1) / 1000000)); }
-id=$("$B/sbx" create --image host --gpu 0 --memory 8G --timeout 5m "${cudaenv[@]}") && {
+id=$("$B/sbx" create --image host --gpu 0 --memory 8G --timeout 5m ${cudaenv[@]+"${cudaenv[@]}"}) && {
 	h='' s=''
 	for _ in 1 2 3; do
 		h+=" $("${py:-python3}" -c "$cuda_time" 2>&1)"
