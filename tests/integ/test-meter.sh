@@ -234,6 +234,16 @@ t_metering_off() {
 	curl -s --unix-socket "$SBX_SOCKET" http://x/metrics | promtool check metrics || fail "metrics"
 }
 
+# Python that defines poke(PATH, N): N ioctls (TCGETS) on one open of PATH.
+POKE='import os, fcntl
+def poke(path, n):
+    fd = os.open(path, os.O_RDONLY)
+    for _ in range(n):
+        try: fcntl.ioctl(fd, 0x5401)
+        except OSError: pass
+    os.close(fd)
+'
+
 t_gpu_device() {
 	# A stand-in character device (1:7, what /dev/full is) granted as a GPU goes
 	# through allocation, the bind into /dev and the device meter.
@@ -251,14 +261,7 @@ t_gpu_device() {
 	api POST /v1/sandboxes -d '{"image":"host","gpus":["5"]}'
 	assert_eq "$CODE" 400 "no such GPU"
 	ls "$INST_PINS" | grep -q '^sys_exit-' || fail "the ioctl timer is not attached"
-	"$SBX" exec "$id" -- python3 -c '
-import os, fcntl
-def poke(path, n):
-    fd = os.open(path, os.O_RDONLY)
-    for _ in range(n):
-        try: fcntl.ioctl(fd, 0x5401)
-        except OSError: pass
-    os.close(fd)
+	"$SBX" exec "$id" -- python3 -c "$POKE"'
 for _ in range(4): poke("/dev/gpu0", 25)
 poke("/dev/null", 30); poke("/dev/zero", 10)' || fail "device workload"
 	assert_eq "$(usage "$id" '[(g["model"], g["opens"], g["ioctls"]) for g in j["gpus"]]')" \
@@ -284,14 +287,7 @@ t_gpu_driver_nodes() {
 	mknod "$r/dev/nvidiactl" c 1 8
 	start_sbxd --images "$(sbxd_images)" --nvidia-root "$r"
 	id=$("$SBX" create --image host --gpu 0) || fail "create --gpu 0"
-	"$SBX" exec "$id" -- python3 -c '
-import os, fcntl
-def poke(path, n):
-    fd = os.open(path, os.O_RDONLY)
-    for _ in range(n):
-        try: fcntl.ioctl(fd, 0x5401)
-        except OSError: pass
-    os.close(fd)
+	"$SBX" exec "$id" -- python3 -c "$POKE"'
 poke("/dev/nvidia0", 10); poke("/dev/nvidiactl", 30); poke("/dev/null", 5)' || fail "device workload"
 	assert_eq "$(usage "$id" '[(g["device"].rsplit("/", 1)[1], g["opens"], g["ioctls"]) for g in j["gpus"]]')" \
 		"[('nvidia0', 2, 40)]" "the GPU's node and the driver's, not /dev/null"
