@@ -123,6 +123,8 @@ struct restore_ctx {
 	 * listens (its --status-fd), or -1; its log. */
 	int lazy_pidfd, lazy_status;
 	char lazy_log[4200];
+	char images[4200];    /* the snapshot's CRIU images */
+	uint64_t pages_bytes; /* of memory in them (restore_check_pages) */
 };
 
 /* Says why in *ret_err (one line); returns @r. */
@@ -246,11 +248,10 @@ static int restore_files(struct restore_ctx *c)
 		return restore_fail(c, r, "snapshot log: %s", strerror(-r));
 	if (fchown(c->log_fd, c->base, c->base) < 0 || fchown(c->status_fd, c->base, c->base) < 0)
 		return restore_fail(c, -errno, "the sandbox's log: %s", strerror(errno));
-	snprintf(path, sizeof(path), "%s/images", c->s->dir);
-	r = criu_userns_image(path, c->from, c->base, c->userns_img, name, sizeof(name));
+	r = criu_userns_image(c->images, c->from, c->base, c->userns_img, name, sizeof(name));
 	if (r < 0)
 		return restore_fail(c, r, "the snapshot's user namespace: %s", strerror(-r));
-	snprintf(c->userns_over, sizeof(c->userns_over), "%s/%s", path, name);
+	snprintf(c->userns_over, sizeof(c->userns_over), "%s/%s", c->images, name);
 	return 0;
 }
 
@@ -341,7 +342,7 @@ static int restore_argv(struct restore_ctx *c)
 	snprintf(c->pidfile, sizeof(c->pidfile), "%s/criu.pid", c->io->dir);
 	(void)unlink(c->pidfile);
 	argv[(*n)++] = strdup("restore");
-	strvcat(argv, n, max, "--images-dir=%s/images", c->s->dir);
+	strvcat(argv, n, max, "--images-dir=%s", c->images);
 	strvcat(argv, n, max, "--log-file=%s", c->log);
 	strvcat(argv, n, max, "--pidfile=%s", c->pidfile);
 	strvcat(argv, n, max, "--root=%s", c->root);
@@ -358,9 +359,7 @@ static int restore_argv(struct restore_ctx *c)
 	if (json_is_true(json_object_get(c->s->meta, "resolv")))
 		strvcat(argv, n, max, "--external=mnt[resolv]:%s",
 			c->io->net_idx ? net_resolv_conf(c->io->net_idx, resolv) : "/dev/null");
-	char images[4200];
-	snprintf(images, sizeof(images), "%s/images", c->s->dir);
-	c->lo_early = criu_files_need_net(images);
+	c->lo_early = criu_files_need_net(c->images);
 	if (c->lo_early)
 		strvcat(argv, n, max, "--action-script=%s", D.opt.init_path);
 	strvcat(argv, n, max, "--inherit-fd=fd[10]:%s",
@@ -387,55 +386,15 @@ static int restore_argv(struct restore_ctx *c)
 }
 
 /* Every pages image as long as its pagemap says: a short one (a damaged snapshot) would
- * have CRIU fail, or spin until its deadline. Pagemaps are small (an entry a run of
- * pages). */
+ * have CRIU fail, or spin until its deadline. The bytes of pages go to c->pages_bytes. */
 static int restore_check_pages(struct restore_ctx *c)
 {
-	char images[4200];
-	snprintf(images, sizeof(images), "%s/images", c->s->dir);
-	DIR *d = opendir(images);
-	struct dirent *e;
-	int r = d ? 0 : -errno;
-	long page = sysconf(_SC_PAGESIZE);
-
-	while (r == 0 && (e = readdir(d))) {
-		if (strncmp(e->d_name, "pagemap-", 8))
-			continue;
-		_cleanup_free_ uint8_t *buf = NULL;
-		size_t len = 0;
-		uint32_t id = 0;
-		int64_t pages = -EINVAL;
-		struct stat st;
-		char name[64];
-		_cleanup_close_ int fd =
-			openat(dirfd(d), e->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-		if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
-		    st.st_size <= 64 << 20 && (buf = malloc((size_t)st.st_size + 1)) &&
-		    read(fd, buf, (size_t)st.st_size) == st.st_size) {
-			len = (size_t)st.st_size;
-			pages = criuimg_pagemap_pages(buf, len, &id);
-		}
-		if (pages < 0) {
-			r = restore_fail(
-				c, -EINVAL,
-				"cannot restore: the snapshot is damaged (%s is unreadable)",
-				e->d_name);
-			break;
-		}
-		snprintf(name, sizeof(name), "pages-%u.img", id);
-		if (pages > 0 && (fstatat(dirfd(d), name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
-				  !S_ISREG(st.st_mode) || st.st_size / page < pages))
-			r = restore_fail(
-				c, -EINVAL,
-				"cannot restore: the snapshot is damaged (%s holds less than "
-				"the %" PRId64 " pages %s names)",
-				name, pages, e->d_name);
-	}
-	if (d)
-		closedir(d);
-	return r < 0 && !*c->ret_err
-		       ? restore_fail(c, r, "cannot restore: its images: %s", strerror(-r))
-		       : r;
+	char why[256] = "";
+	int r = criu_pages_check(c->images, &c->pages_bytes, why, sizeof(why));
+	if (r == -EBADMSG)
+		return restore_fail(c, -EINVAL, "cannot restore: the snapshot is damaged (%s)",
+				    why);
+	return r < 0 ? restore_fail(c, r, "cannot restore: its images: %s", strerror(-r)) : 0;
 }
 
 /* A snapshot with at least this much memory gets it back through userfaultfd: `criu
@@ -451,30 +410,10 @@ static int restore_check_pages(struct restore_ctx *c)
  * the operator's to set (sandboxes never can: seccomp refuses it). */
 static bool lazy_allowed(void)
 {
-	char v[4] = "";
-	int fd = open("/proc/sys/vm/unprivileged_userfaultfd", O_RDONLY | O_CLOEXEC);
-	ssize_t n = fd < 0 ? -1 : read(fd, v, sizeof(v) - 1);
-	if (fd >= 0)
-		close(fd);
-	return n > 0 && v[0] == '1';
-}
-
-/* The bytes of memory pages in the images directory @images. */
-static uint64_t images_pages_bytes(const char *images)
-{
-	DIR *d = opendir(images);
-	uint64_t sum = 0;
-	struct dirent *e;
-	struct stat st;
-
-	while (d && (e = readdir(d)))
-		if (!strncmp(e->d_name, "pages-", 6) &&
-		    fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-		    S_ISREG(st.st_mode))
-			sum += (uint64_t)st.st_size;
-	if (d)
-		closedir(d);
-	return sum;
+	char v = 0;
+	_cleanup_close_ int fd =
+		open("/proc/sys/vm/unprivileged_userfaultfd", O_RDONLY | O_CLOEXEC);
+	return fd >= 0 && read(fd, &v, 1) == 1 && v == '1';
 }
 
 static struct criu_run lazy_run(const struct restore_ctx *c, const char *const *argv)
@@ -504,21 +443,17 @@ static int restore_lazy_end(struct restore_ctx *c, bool kill, char **ret_err)
 	return r;
 }
 
-/* For a snapshot of RESTORE_LAZY_MIN or more: `criu lazy-pages` started, first of all,
- * so that its start-up runs beside the restore's preparations. Its socket is in the
- * restore's own directory (its work directory; the snapshot may be restored by several
- * at once). */
+/* For a snapshot of RESTORE_LAZY_MIN or more: `criu lazy-pages` started before the
+ * restore's preparations, so that its start-up runs beside them. Its socket is in the
+ * restore's own new directory (its work directory; the snapshot may be restored by
+ * several at once). */
 static int restore_lazy_start(struct restore_ctx *c)
 {
-	char images[4200], sock[4300];
-	snprintf(images, sizeof(images), "%s/images", c->s->dir);
-	if (!lazy_allowed() || images_pages_bytes(images) < RESTORE_LAZY_MIN)
+	if (c->pages_bytes < RESTORE_LAZY_MIN || !lazy_allowed())
 		return 0;
 	snprintf(c->lazy_log, sizeof(c->lazy_log), "%s/criu-lazy.log", c->io->dir);
-	snprintf(sock, sizeof(sock), "%s/lazy-pages.socket", c->io->dir);
-	(void)unlink(sock);
 	_cleanup_free_ char *a_img = NULL, *a_work = NULL, *a_log = NULL;
-	if (asprintf(&a_img, "--images-dir=%s", images) < 0 ||
+	if (asprintf(&a_img, "--images-dir=%s", c->images) < 0 ||
 	    asprintf(&a_work, "--work-dir=%s", c->io->dir) < 0 ||
 	    asprintf(&a_log, "--log-file=%s", c->lazy_log) < 0)
 		return restore_fail(c, -ENOMEM, "out of memory");
@@ -682,6 +617,7 @@ int snap_restore(struct launch_io *io, const struct sandbox_spec *spec, const st
 	(void)layer_path(io->id, "upper", c.layer, sizeof(c.layer));
 	(void)layer_path(io->id, "root", c.root, sizeof(c.root));
 	snprintf(c.userns_img, sizeof(c.userns_img), "%s/userns.img", io->dir);
+	snprintf(c.images, sizeof(c.images), "%s/images", c.s->dir);
 	r = restore_check_pages(&c);
 	if (r == 0)
 		r = restore_lazy_start(&c);

@@ -771,16 +771,73 @@ int criu_inventory_own_netns(const char *images)
 	return m < 0 ? (int)m : replace_image(dir, "inventory.img", out, (size_t)m);
 }
 
+/* The image @name of @dir whole (a regular file of at most 64 MiB), in a new buffer, its
+ * length in *ret_len; NULL with errno set. */
+static uint8_t *read_image(int dir, const char *name, size_t *ret_len)
+{
+	struct stat st;
+
+	if (fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return NULL;
+	if (!S_ISREG(st.st_mode) || st.st_size > (64 << 20)) {
+		errno = EINVAL;
+		return NULL;
+	}
+	/* One byte more than its size: read_small_image says -EFBIG if it grew. */
+	uint8_t *buf = malloc((size_t)st.st_size + 1);
+	ssize_t n = buf ? read_small_image(dir, name, buf, (size_t)st.st_size + 1) : -ENOMEM;
+	if (n < 0) {
+		free(buf);
+		errno = (int)-n;
+		return NULL;
+	}
+	*ret_len = (size_t)n;
+	return buf;
+}
+
 bool criu_files_need_net(const char *images)
 {
 	_cleanup_close_ int dir = open(images, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	struct stat st;
+	size_t len = 0;
+	_cleanup_free_ uint8_t *buf = dir < 0 ? NULL : read_image(dir, "files.img", &len);
+	return !buf || criuimg_files_need_net(buf, len) != 0;
+}
 
-	if (dir < 0 || fstatat(dir, "files.img", &st, AT_SYMLINK_NOFOLLOW) < 0 ||
-	    !S_ISREG(st.st_mode) || st.st_size > (64 << 20))
-		return true;
-	/* One byte more than its size: read_small_image says -EFBIG if it grew. */
-	_cleanup_free_ uint8_t *buf = malloc((size_t)st.st_size + 1);
-	ssize_t n = buf ? read_small_image(dir, "files.img", buf, (size_t)st.st_size + 1) : -ENOMEM;
-	return n < 0 || criuimg_files_need_net(buf, (size_t)n) != 0;
+int criu_pages_check(const char *images, uint64_t *ret_bytes, char *why, size_t size)
+{
+	_cleanup_close_ int dir = open(images, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE), sum = 0;
+	int r = 0;
+
+	*ret_bytes = 0;
+	DIR *d = dir < 0 ? NULL : fdopendir(dup(dir));
+	if (!d)
+		return -errno;
+	for (struct dirent *e; r == 0 && (e = readdir(d));) {
+		if (strncmp(e->d_name, "pagemap-", 8))
+			continue;
+		size_t len = 0;
+		uint32_t id = 0;
+		_cleanup_free_ uint8_t *buf = read_image(dir, e->d_name, &len);
+		int64_t pages = buf ? criuimg_pagemap_pages(buf, len, &id) : -EINVAL;
+		char name[64];
+		struct stat st;
+		snprintf(name, sizeof(name), "pages-%u.img", id);
+		if (pages < 0) {
+			snprintf(why, size, "%s is unreadable", e->d_name);
+			r = -EBADMSG;
+		} else if (pages > 0 && (fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+					 !S_ISREG(st.st_mode) ||
+					 (uint64_t)st.st_size / page < (uint64_t)pages)) {
+			snprintf(why, size, "%s holds less than the %" PRId64 " pages %s names",
+				 name, pages, e->d_name);
+			r = -EBADMSG;
+		} else {
+			sum += (uint64_t)pages * page;
+		}
+	}
+	closedir(d);
+	if (r == 0)
+		*ret_bytes = sum;
+	return r;
 }

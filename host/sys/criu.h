@@ -63,6 +63,10 @@ int criu_inventory_own_netns(const char *images);
 /* Whether the restore of the dump in @images may need its network namespace's loopback
  * up (criuimg_files_need_net); true also when that cannot be read. */
 bool criu_files_need_net(const char *images);
+/* Each pages image in @images at least as long as its pagemap says (criuimg_pagemap_pages):
+ * 0 with the bytes of the pages they name in *ret_bytes; -EBADMSG with what is wrong, one
+ * phrase, in @why (a damaged snapshot); -errno if @images cannot be read. */
+int criu_pages_check(const char *images, uint64_t *ret_bytes, char *why, size_t size);
 /* A figure of --display-stats ("Frozen time: 1234 us") from @path, or -1. */
 int64_t criu_stat(const char *path, const char *name);
 
