@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: MIT
-"""What the Python benchmarks share: sbxd's API on one kept connection, percentiles, and
-the host memory in use."""
+"""What the Python benchmarks share: sbxd's API on one kept connection, percentiles, the
+host memory in use, and vm.unprivileged_userfaultfd."""
+import contextlib
 import http.client
 import json
 import socket
@@ -58,3 +59,21 @@ def used_kib():
         k, v = line.split(":")
         m[k] = int(v.split()[0])
     return sum(m[k] for k in MEMINFO)
+
+
+UFFD = "/proc/sys/vm/unprivileged_userfaultfd"
+
+
+@contextlib.contextmanager
+def uffd(allowed):
+    """vm.unprivileged_userfaultfd 1 (@allowed: sbxd then restores large snapshots through
+    userfaultfd) or 0 for the block's length, then what it was again."""
+    with open(UFFD) as f:
+        was = f.read().strip()
+    with open(UFFD, "w") as f:
+        f.write("1" if allowed else "0")
+    try:
+        yield
+    finally:
+        with open(UFFD, "w") as f:
+            f.write(was)

@@ -16,8 +16,9 @@ tmp=$(mktemp -d /tmp/sbx-bench.XXXXXX)
 pid=$!
 trap 'kill -TERM $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$tmp"' EXIT
 for _ in $(seq 100); do [ -S "$tmp/sbxd.sock" ] && break; sleep 0.05; done
-python3 - "$tmp/sbxd.sock" "${ROUNDS:-7}" <<'PY'
+PYTHONPATH=tools/bench python3 - "$tmp/sbxd.sock" "${ROUNDS:-7}" <<'PY'
 import http.client, json, socket, statistics, sys, time
+from benchlib import uffd
 
 SOCK, ROUNDS = sys.argv[1], int(sys.argv[2])
 
@@ -55,25 +56,10 @@ def spec(mb):
             "print('READY', flush=True)\n"
             "while True: time.sleep(1)"], "limits": {"memory": f"{mb + 256}M"}}
 
-UFFD = "/proc/sys/vm/unprivileged_userfaultfd"
-
-
-def uffd(value):
-    """Sets vm.unprivileged_userfaultfd; returns what it was."""
-    with open(UFFD) as f:
-        was = f.read().strip()
-    with open(UFFD, "w") as f:
-        f.write(value)
-    return was
-
-
 def with_uffd(lazy, method, path, body=None):
     """call() with vm.unprivileged_userfaultfd 1 (@lazy) or 0 for it alone."""
-    was = uffd("1" if lazy else "0")
-    try:
+    with uffd(lazy):
         return call(method, path, body)
-    finally:
-        uffd(was)
 
 
 def start(mb):

@@ -38,7 +38,7 @@ import subprocess
 import sys
 import time
 
-from benchlib import Api, pct, used_kib
+from benchlib import Api, pct, uffd, used_kib
 
 B, ROUNDS, CK_ROUNDS, MEM_N, TMP, SOCK = (sys.argv[1], int(sys.argv[2]), int(sys.argv[3]),
                                           int(sys.argv[4]), sys.argv[5], sys.argv[6])
@@ -191,18 +191,6 @@ def wait_ready(pid, mem):
     raise RuntimeError(f"pid {pid}: dd never held its 256 MiB")
 
 
-UFFD = "/proc/sys/vm/unprivileged_userfaultfd"
-
-
-def uffd_set(value):
-    """Sets vm.unprivileged_userfaultfd; returns what it was."""
-    with open(UFFD) as f:
-        was = f.read().strip()
-    with open(UFFD, "w") as f:
-        f.write(value)
-    return was
-
-
 def ckpt_round(who, mem, out):
     """Starts a sandbox (idle, or holding 256 MiB), then times its checkpoint (which
     stops it) and its restore; deletes what it made."""
@@ -211,13 +199,10 @@ def ckpt_round(who, mem, out):
         wait_ready(box["pid"], mem)
         t0 = time.perf_counter_ns()
         snap = api("POST", f"/v1/sandboxes/{box['id']}/checkpoint", {})
-        was = uffd_set("1" if who == "sbx-uffd" else "0")
-        try:
+        with uffd(who == "sbx-uffd"):
             t1 = time.perf_counter_ns()
             copy = api("POST", f"/v1/snapshots/{snap['id']}/restore", {})
             t2 = time.perf_counter_ns()
-        finally:
-            uffd_set(was)
         api("DELETE", f"/v1/sandboxes/{copy['id']}")
         api("DELETE", f"/v1/snapshots/{snap['id']}")
     else:
