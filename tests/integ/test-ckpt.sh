@@ -634,38 +634,6 @@ wait_parked() {
 	fail "no $1 reached CRIU"
 }
 
-# The same with lazy pages: the daemon that waits for the parked restore dies with sbxd,
-# which started it (it runs outside the sandbox's cgroups), and nothing is left.
-t_killed_mid_lazy_restore() {
-	start_sbxd --criu "$(park_criu)"
-	need_criu
-	UFFD_WAS=$(cat "$UFFD_SYSCTL") || fail "no $UFFD_SYSCTL"
-	echo 1 >"$UFFD_SYSCTL"
-	local id snap before
-	id=$("$SBX" create --image host --memory 512M -- python3 -c "$(counter_with 32)") || fail create
-	wait_log "$id" 3
-	touch "$TMPD/criu-go"
-	snap=$("$SBX" checkpoint "$id") || fail checkpoint
-	wait_exit "$id" >/dev/null
-	rm "$TMPD/criu-go"
-	sleep 0.3
-	before=$(leftover_count)
-	curl -s --unix-socket "$SBX_SOCKET" -X POST "http://x/v1/snapshots/$snap/restore" >/dev/null &
-	wait_parked restore
-	pgrep -f "criu lazy-pages" >/dev/null || fail "no lazy-pages daemon beside the restore"
-	kill_sbxd
-	sleep 0.2
-	pgrep -f "criu lazy-pages" >/dev/null && fail "the lazy-pages daemon outlived sbxd"
-	start_sbxd
-	pgrep -f "$TMPD/criu-park" >/dev/null && fail "the interrupted restore's CRIU lives on"
-	assert_eq "$(leftover_count)" "$before" "nothing of the interrupted restore is left"
-	touch "$TMPD/criu-go"
-	local new
-	new=$("$SBX" restore "$snap") || fail "the snapshot restores after all"
-	wait_log "$new" "$(($(last_count "$id") + 3))"
-	assert_consecutive "$new"
-}
-
 # sbxd killed in the middle of a dump (frozen, layer saved, CRIU started): after a restart
 # no snapshot and nothing unfinished is left, and the sandbox runs on, thawed.
 t_killed_mid_dump() {
@@ -694,11 +662,17 @@ t_killed_mid_dump() {
 # sbxd killed in the middle of a restore (launched, CRIU started): after a restart the copy
 # is recorded lost, nothing of it (cgroups, processes, layer) is left, and the snapshot
 # restores.
-t_killed_mid_restore() {
+killed_mid_restore() {
+	local lazy=$1 id snap before
 	start_sbxd --criu "$(park_criu)"
 	need_criu
-	local id snap before
-	id=$("$SBX" create --image host -- python3 -c "$COUNTER") || fail create
+	if [ "$lazy" = lazy ]; then
+		UFFD_WAS=$(cat "$UFFD_SYSCTL") || fail "no $UFFD_SYSCTL"
+		echo 1 >"$UFFD_SYSCTL"
+		id=$("$SBX" create --image host --memory 512M -- python3 -c "$(counter_with 32)") || fail create
+	else
+		id=$("$SBX" create --image host -- python3 -c "$COUNTER") || fail create
+	fi
 	wait_log "$id" 3
 	touch "$TMPD/criu-go"
 	snap=$("$SBX" checkpoint "$id") || fail checkpoint
@@ -708,7 +682,14 @@ t_killed_mid_restore() {
 	before=$(leftover_count)
 	curl -s --unix-socket "$SBX_SOCKET" -X POST "http://x/v1/snapshots/$snap/restore" >/dev/null &
 	wait_parked restore
+	if [ "$lazy" = lazy ]; then
+		pgrep -f "criu lazy-pages" >/dev/null || fail "no lazy-pages daemon beside the restore"
+	fi
 	kill_sbxd
+	if [ "$lazy" = lazy ]; then
+		sleep 0.2
+		pgrep -f "criu lazy-pages" >/dev/null && fail "the lazy-pages daemon outlived sbxd"
+	fi
 	start_sbxd
 	api GET /v1/sandboxes
 	assert_eq "$(jget "$BODY" '[s["reason"] for s in j["sandboxes"] if s["id"] != "'"$id"'"]')" \
@@ -720,6 +701,11 @@ t_killed_mid_restore() {
 	wait_log "$new" "$(($(last_count "$id") + 3))"
 	assert_consecutive "$new"
 }
+t_killed_mid_restore() { killed_mid_restore plain; }
+
+# The same with lazy pages: the daemon that waits for the parked restore dies with sbxd,
+# which started it (it runs outside the sandbox's cgroups), and nothing is left.
+t_killed_mid_lazy_restore() { killed_mid_restore lazy; }
 
 # A fork whose copies lose their slots while the dump runs: the copy refused is reported
 # (the answer does not wait for it), the other runs, and the fork's snapshot goes.
