@@ -132,6 +132,40 @@ init_anon_at_most() {
 # pages, fresh, after commands, and restored (sbx-init executes itself again then, with
 # its state carried over). Its tables of commands and state stay unallocated where
 # unused. (sbx-init of an older sbx: 48, 60 and 68 KiB here.)
+# Every mount of a sandbox: root, mount point, options, propagation, type, source and
+# the super block's options, sorted.
+MOUNTS_AWK='{o = ""; for (i = 7; $i != "-"; i++) o = o " " $i
+	print $4, $5, $6, $(i + 1), $(i + 2), $(i + 3), "tags:" o}'
+
+# A restore and a fork give back the launch's mounts exactly (CRIU's first mount engine
+# restores them): /proc's masks, read-only binds and /dev's nodes, all private. CRIU
+# leaves nothing mounted on the host.
+t_mounts_restored() {
+	start_sbxd
+	need_criu
+	local id snap new fork host0 before after
+	host0=$(awk '{print $5}' /proc/self/mountinfo | sort)
+	id=$("$SBX" create --image base -- sleep 3600) || fail create
+	before=$("$SBX" exec "$id" -- awk "$MOUNTS_AWK" /proc/self/mountinfo | sort)
+	[ "$(grep -c 'tags:$' <<<"$before")" = "$(wc -l <<<"$before")" ] ||
+		fail "a launch's mount is not private: $before"
+	grep -q '^/null /proc/kallsyms ' <<<"$before" || fail "no mask over /proc/kallsyms: $before"
+	snap=$("$SBX" checkpoint --leave-running "$id") || fail checkpoint
+	new=$("$SBX" restore "$snap") || fail restore
+	fork=$("$SBX" fork "$new" -n 1) || fail fork
+	for c in "$new" "$fork"; do
+		after=$("$SBX" exec "$c" -- awk "$MOUNTS_AWK" /proc/self/mountinfo | sort)
+		[ "$after" = "$before" ] ||
+			fail "$c's mounts differ from the launch's: $(diff <(echo "$before") <(echo "$after"))"
+		assert_eq "$("$SBX" exec "$c" -- sh -c 'wc -c < /proc/kallsyms
+			echo x 2>&1 > /proc/sys/kernel/domainname | grep -c "Read-only file system"')" \
+			"$(printf '0\n1')" "the masks in $c"
+	done
+	"$SBX" rm "$id" "$new" "$fork" >/dev/null || fail rm
+	[ "$(awk '{print $5}' /proc/self/mountinfo | sort)" = "$host0" ] ||
+		fail "mounts left on the host: $(diff <(echo "$host0") <(awk '{print $5}' /proc/self/mountinfo | sort))"
+}
+
 t_init_memory() {
 	start_sbxd
 	need_criu
