@@ -337,8 +337,8 @@ static _Noreturn void child_start(void *arg)
 }
 #endif
 
-/* Waits for @pidfd to be readable until run->timeout_ns has passed; past it, kills and
- * reaps the child: -ETIMEDOUT with *ret_err. */
+/* Waits for @pidfd to be readable until run->timeout_ns has passed; past it (or if poll
+ * fails), kills and reaps the child: -ETIMEDOUT (or poll's error) with *ret_err. */
 static int child_wait_deadline(const struct criu_run *run, int pidfd, char **ret_err)
 {
 	struct timespec t0;
@@ -353,16 +353,22 @@ static int child_wait_deadline(const struct criu_run *run, int pidfd, char **ret
 		int n = left > 0 ? poll(&p, 1, (int)(left / 1000000) + 1) : 0;
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n == 0) {
-			(void)syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
-			siginfo_t si;
-			(void)waitid((idtype_t)P_PIDFD, (id_t)pidfd, &si, WEXITED);
-			if (asprintf(ret_err, "%s did not finish in %lld s", bin_name(run->bin),
-				     (long long)(run->timeout_ns / 1000000000)) < 0)
-				*ret_err = NULL;
-			return -ETIMEDOUT;
-		}
-		return 0;
+		if (n > 0)
+			return 0;
+		/* Past the deadline, or no way left to wait for it: it goes, reaped. */
+		int err = n < 0 ? errno : ETIMEDOUT;
+		(void)syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
+		siginfo_t si;
+		while (waitid((idtype_t)P_PIDFD, (id_t)pidfd, &si, WEXITED) < 0 && errno == EINTR)
+			;
+		int r = err == ETIMEDOUT ? asprintf(ret_err, "%s did not finish in %lld s",
+						    bin_name(run->bin),
+						    (long long)(run->timeout_ns / 1000000000))
+					 : asprintf(ret_err, "waiting for %s: %s",
+						    bin_name(run->bin), strerror(err));
+		if (r < 0)
+			*ret_err = NULL;
+		return -err;
 	}
 }
 

@@ -617,6 +617,37 @@ t_lazy_restore_daemon_fails() {
 }
 
 # A full disk during the dump: the checkpoint fails and the sandbox runs on.
+# A criu that never finishes: the restore fails at its deadline (10 s) with one line, the
+# criu is killed and reaped, nothing of the restore is left, and sbxd answers meanwhile.
+t_criu_hangs() {
+	local real id s before t0 code
+	real=$(PATH=$PATH:/usr/local/sbin:/usr/sbin command -v criu) || skip "no criu"
+	printf '#!/bin/sh\n[ "$1" = restore ] && exec sleep 1000\nexec %s "$@"\n' "$real" >"$TMPD/criu"
+	chmod +x "$TMPD/criu"
+	start_sbxd --criu "$TMPD/criu"
+	need_criu
+	id=$("$SBX" create --image base -- sleep 3600) || fail create
+	s=$("$SBX" checkpoint "$id") || fail checkpoint
+	"$SBX" rm "$id" >/dev/null
+	sleep 0.3
+	before=$(leftover_count)
+	t0=$(date +%s%N)
+	curl -s -o "$TMPD/hang" -w '%{http_code}' --unix-socket "$SBX_SOCKET" \
+		-X POST "http://x/v1/snapshots/$s/restore" >"$TMPD/hang-code" &
+	local curl_pid=$!
+	sleep 1
+	code=$(curl -s -o /dev/null -w '%{http_code}' -m 2 --unix-socket "$SBX_SOCKET" http://x/v1/health)
+	assert_eq "$code" 200 "health while criu hangs"
+	wait "$curl_pid"
+	assert_eq "$(cat "$TMPD/hang-code")" 500 "the restore: $(cat "$TMPD/hang")"
+	assert_contains "$(cat "$TMPD/hang")" "criu did not finish in 10 s" "what failed"
+	assert_eq "$(wc -l <"$TMPD/hang")" 1 "one line"
+	[ $((($(date +%s%N) - t0) / 1000000000)) -lt 15 ] || fail "the restore outlived its deadline"
+	sleep 0.3
+	pgrep -f "sleep 1000" >/dev/null && fail "the hung criu was left running"
+	assert_eq "$(leftover_count)" "$before" "nothing left of the restore"
+}
+
 t_full_disk() {
 	mkdir -p "$TMPD/small"
 	mount -t tmpfs -o size=24m sbx-test "$TMPD/small" || skip "cannot mount a tmpfs"
