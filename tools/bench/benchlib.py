@@ -3,8 +3,10 @@
 host memory in use, and vm.unprivileged_userfaultfd."""
 import contextlib
 import functools
+import gzip
 import http.client
 import json
+import os
 import socket
 import subprocess
 
@@ -59,16 +61,26 @@ def _meminfo():
 
 
 @functools.cache
-def _stacks_in_vmalloc():
+def stacks_in_vmalloc():
     """Whether the kernel's thread stacks are vmalloc'd (CONFIG_VMAP_STACK, x86-64's
-    default): VmallocUsed then counts them too, beside KernelStack. 64 sleeping
-    children tell (16 KiB of stack each)."""
+    default): VmallocUsed then counts them too, beside KernelStack. The kernel's
+    configuration says, where it is published; else 64 sleeping children tell (16 KiB
+    of stack each), best on a quiet host: peers.py and scale.py ask before they start."""
+    for path, opener in (("/proc/config.gz", gzip.open), (f"/boot/config-{os.uname().release}", open)):
+        try:
+            with opener(path, "rt") as f:
+                return any(line.strip() == "CONFIG_VMAP_STACK=y" for line in f)
+        except OSError:
+            pass
     before = _meminfo()
-    kids = [subprocess.Popen(["sleep", "60"]) for _ in range(64)]
-    after = _meminfo()
-    for k in kids:
-        k.kill()
-        k.wait()
+    kids = []
+    try:
+        kids = [subprocess.Popen(["sleep", "60"]) for _ in range(64)]
+        after = _meminfo()
+    finally:
+        for k in kids:
+            k.kill()
+            k.wait()
     stacks = after["KernelStack"] - before["KernelStack"]
     return stacks > 0 and after["VmallocUsed"] - before["VmallocUsed"] >= stacks / 2
 
@@ -78,7 +90,7 @@ def used_kib():
     memory kept in), caches dropped first: the sum of /proc/meminfo's accounts of it,
     each page once (kernel stacks in VmallocUsed are not counted again).
     (MemFree moves by megabytes on its own in a VM: free page reporting.)"""
-    twice = _stacks_in_vmalloc()
+    twice = stacks_in_vmalloc()
     with open("/proc/sys/vm/drop_caches", "w") as f:
         f.write("3\n")
     m = _meminfo()

@@ -38,7 +38,7 @@ import subprocess
 import sys
 import time
 
-from benchlib import Api, pct, uffd, used_kib
+from benchlib import Api, pct, stacks_in_vmalloc, uffd, used_kib
 
 B, ROUNDS, CK_ROUNDS, MEM_N, TMP, SOCK = (sys.argv[1], int(sys.argv[2]), int(sys.argv[3]),
                                           int(sys.argv[4]), sys.argv[5], sys.argv[6])
@@ -261,6 +261,7 @@ def memory_round(who, out):
 
 
 def main():
+    stacks_in_vmalloc()  # asked on a quiet host, before any sandbox
     samples = {}
     everyone = ["sbx", "bwrap", "runc", "crun"]
     for who in everyone:  # warm caches: the image, the runtimes, sbx-init's copy

@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 
-from benchlib import Api, pct, used_kib
+from benchlib import Api, pct, stacks_in_vmalloc, used_kib
 
 N, PROBE, SOCK = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
 THREADS = 4
@@ -43,6 +43,7 @@ def in_parallel(fn, parts):
 
 
 def main():
+    stacks_in_vmalloc()  # asked on a quiet host, before any sandbox
     base = probe(PROBE)
     before = used_kib()
     made = []  # (index, id, ms)
