@@ -539,6 +539,15 @@ t_corrupt_snapshot() {
 	assert_eq "$(jget "$BODY" 'len(j["sandboxes"])')" 0 "nothing running"
 }
 
+# criu_wrapper PATH PRELUDE: a --criu for sbxd at PATH, a shell script that runs PRELUDE
+# (where $real names the real criu) and then the real criu with its arguments. Fails when
+# there is no criu.
+criu_wrapper() {
+	local real
+	real=$(PATH=$PATH:/usr/local/sbin:/usr/sbin command -v criu) || return 1
+	printf '#!/bin/sh\nreal=%s\n%s\nexec "$real" "$@"\n' "$real" "$2" >"$1" && chmod 755 "$1"
+}
+
 # A counter holding 64 MiB of touched memory and 32 MiB touched every other page, that
 # checks them all at each count, and once /tmp/go exists also reads the pages it never
 # touched (zeros: on a restored tree they fault in only after the restore).
@@ -606,11 +615,13 @@ print(libc.syscall(323, 0), os.strerror(ctypes.get_errno()))')" "-1 Operation no
 # `criu lazy-pages` failing, before it listens and while it copies (a wrapper of the real
 # criu ends it): the restore fails whole, with nothing left of it.
 t_lazy_restore_daemon_fails() {
-	local real id s mode before
-	real=$(PATH=$PATH:/usr/local/sbin:/usr/sbin command -v criu) || skip "no criu"
-	printf '#!/bin/sh\nif [ "$1" = lazy-pages ]; then\n\tcase "$(cat %s/lazy-mode)" in\n\tdie) exit 3 ;;\n\tkill) %s "$@" & sleep 0.05; kill -9 $!; exit 137 ;;\n\tesac\nfi\nexec %s "$@"\n' \
-		"$TMPD" "$real" "$real" >"$TMPD/criu"
-	chmod +x "$TMPD/criu"
+	local id s mode before
+	criu_wrapper "$TMPD/criu" "if [ \"\$1\" = lazy-pages ]; then
+	case \"\$(cat '$TMPD/lazy-mode')\" in
+	die) exit 3 ;;
+	kill) \"\$real\" \"\$@\" & sleep 0.05; kill -9 \$!; exit 137 ;;
+	esac
+fi" || skip "no criu"
 	start_sbxd --criu "$TMPD/criu"
 	need_criu
 	UFFD_WAS=$(cat "$UFFD_SYSCTL") || fail "no $UFFD_SYSCTL"
@@ -643,11 +654,9 @@ t_lazy_restore_daemon_fails() {
 # criu is killed and reaped (not even a zombie of it left), nothing of the restore is
 # left, and sbxd answers meanwhile.
 t_criu_hangs() {
-	local real id s before t0 code
-	real=$(PATH=$PATH:/usr/local/sbin:/usr/sbin command -v criu) || skip "no criu"
-	printf '#!/bin/sh\nif [ "$1" = restore ]; then echo $$ >%s/hung; exec sleep 1000; fi\nexec %s "$@"\n' \
-		"$TMPD" "$real" >"$TMPD/criu"
-	chmod +x "$TMPD/criu"
+	local id s before t0 code
+	criu_wrapper "$TMPD/criu" "if [ \"\$1\" = restore ]; then echo \$\$ >'$TMPD/hung'; exec sleep 1000; fi" ||
+		skip "no criu"
 	start_sbxd --criu "$TMPD/criu"
 	need_criu
 	id=$("$SBX" create --image base -- sleep 3600) || fail create
@@ -699,20 +708,13 @@ t_full_disk() {
 # $TMPD/criu-go exists; $TMPD/criu-parked-dump (-restore) says one is parked. Kills then
 # land in the middle of the operation, and races happen on purpose.
 park_criu() {
-	local real
-	real=$(command -v criu) || skip "criu is not installed (tools/setup.sh installs it)"
-	cat >"$TMPD/criu-park" <<EOF
-#!/bin/sh
-for a; do
+	criu_wrapper "$TMPD/criu-park" "for a; do
 	case \$a in dump | restore)
-		: >"$TMPD/criu-parked-\$a"
-		while [ ! -e "$TMPD/criu-go" ]; do sleep 0.01; done
+		: >\"$TMPD/criu-parked-\$a\"
+		while [ ! -e \"$TMPD/criu-go\" ]; do sleep 0.01; done
 		break ;;
 	esac
-done
-exec "$real" "\$@"
-EOF
-	chmod 755 "$TMPD/criu-park"
+done" || skip "criu is not installed (tools/setup.sh installs it)"
 	echo "$TMPD/criu-park"
 }
 
