@@ -816,9 +816,14 @@ int criu_pages_check(const char *images, uint64_t *ret_bytes, char *why, size_t 
 	int r = 0;
 
 	*ret_bytes = 0;
-	DIR *d = dir < 0 ? NULL : fdopendir(dup(dir));
-	if (!d)
-		return -errno;
+	int dfd = dir < 0 ? -1 : dup(dir);
+	DIR *d = dfd < 0 ? NULL : fdopendir(dfd);
+	if (!d) {
+		r = -errno;
+		if (dfd >= 0)
+			close(dfd);
+		return r;
+	}
 	for (struct dirent *e; r == 0 && (e = readdir(d));) {
 		if (strncmp(e->d_name, "pagemap-", 8))
 			continue;
