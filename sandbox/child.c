@@ -538,6 +538,16 @@ _Noreturn void child_main(const struct child_plan *p)
 	char go;
 
 	settle_fds(p);
+	/* Its own network namespace, the costliest to make (every network subsystem's
+	 * initialiser runs), is made here rather than by clone3: the parent writes the id
+	 * maps and detaches the mounts meanwhile, and waits for this word only before it
+	 * brings lo up. */
+	if (!p->share_net) {
+		static const char made = CHILD_NETNS_MADE;
+		TRY(STAGE_NETNS, unshare(CLONE_NEWNET));
+		if (write(CHILD_SYNC_FD, &made, 1) != 1)
+			_exit(125);
+	}
 	reset_signals();
 	/* Wait for the id maps and the mounts, then become the namespace's root (an
 	 * unprivileged host id) before mounting, so that what we mount is owned by it. */

@@ -17,6 +17,9 @@
  * is closed before it touches anything a caller named. The parent hands its copies over
  * at CHILD_FD_FIRST and above, where moving them into place clobbers none. */
 #define CHILD_SYNC_FD 6
+/* The one-byte message on that channel that says the child's network namespace exists
+ * (its other messages are a struct child_report, on failure). */
+#define CHILD_NETNS_MADE 'n'
 /* RLIMIT_NOFILE's soft limit in a sandbox (its hard limit is the launcher's). */
 #define SANDBOX_NOFILE_SOFT 1024
 #define CHILD_FD_FIRST 10

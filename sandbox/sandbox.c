@@ -66,6 +66,7 @@ static const char *const stage_names[_STAGE_MAX] = {
 	[STAGE_NNP] = "set no_new_privs",
 	[STAGE_SECCOMP] = "install seccomp filter",
 	[STAGE_EXEC] = "execute sbx-init",
+	[STAGE_NETNS] = "network namespace",
 };
 
 const char *sandbox_stage_name(enum sandbox_stage s)
@@ -406,12 +407,34 @@ static int scratch_dir_make(void)
 /* The child's report of its failure, if it sent one: the bytes read, 0 at EOF (it
  * reached exec), or -1 with errno. A child that failed with our "go" unread resets the
  * channel; its report is still queued behind that error. */
-static ssize_t read_report(int fd, int flags, struct child_report *rep)
+static ssize_t recv_report(int fd, int flags, struct child_report *rep)
 {
 	ssize_t n = recv(fd, rep, sizeof(*rep), flags);
 	if (n < 0 && errno == ECONNRESET)
 		n = recv(fd, rep, sizeof(*rep), flags);
 	return n;
+}
+
+/* The child's failure report, past the word that its network namespace was made (which
+ * it may have sent first); 0 at its exec, which closes the channel. */
+static ssize_t read_report(int fd, int flags, struct child_report *rep)
+{
+	ssize_t n = recv_report(fd, flags, rep);
+	if (n == 1 && *(const char *)rep == CHILD_NETNS_MADE)
+		n = recv_report(fd, flags, rep);
+	return n;
+}
+
+/* Until the child says that its network namespace exists; a report instead is its
+ * failure (STAGE_NETNS or earlier), returned in @rep with 1. */
+static int wait_netns(int fd, struct child_report *rep)
+{
+	ssize_t n = recv_report(fd, 0, rep);
+	if (n == 1 && *(const char *)rep == CHILD_NETNS_MADE)
+		return 0;
+	if (n == (ssize_t)sizeof(*rep))
+		return 1;
+	return n < 0 ? -errno : -EPIPE;
 }
 
 int sandbox_start(const struct sandbox_spec *spec, const char *init_path, struct sandbox **ret,
@@ -494,8 +517,7 @@ int sandbox_start(const struct sandbox_spec *spec, const char *init_path, struct
 		.flags = CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_PIDFD |
 			 CLONE_INTO_CGROUP | (spec->time_ns ? CLONE_NEWTIME : 0) |
 			 (spec->share_uts ? 0 : CLONE_NEWUTS) |
-			 (spec->share_ipc ? 0 : CLONE_NEWIPC) |
-			 (spec->share_net ? 0 : CLONE_NEWNET),
+			 (spec->share_ipc ? 0 : CLONE_NEWIPC),
 		.pidfd = (uint64_t)(uintptr_t)&pidfd,
 		.exit_signal = SIGCHLD,
 		.cgroup = (uint64_t)sb->cg->v2_fd,
@@ -537,6 +559,13 @@ int sandbox_start(const struct sandbox_spec *spec, const char *init_path, struct
 	r = cgroup_attach_v1(sb->cg, pid);
 	if (r < 0)
 		FAIL_AFTER_CLONE(STAGE_ATTACH, r);
+	if (!spec->share_net) {
+		r = wait_netns(parent_fd, &rep);
+		if (r == 1)
+			FAIL((enum sandbox_stage)rep.stage, -rep.err);
+		if (r < 0)
+			FAIL(STAGE_SYNC, r);
+	}
 	r = spec->share_net ? 0 : net_lo_up(pid);
 	if (r == 0 && spec->on_netns)
 		r = spec->on_netns(pid, spec->userdata);

@@ -43,6 +43,7 @@ enum sandbox_stage {
 	STAGE_NNP,
 	STAGE_SECCOMP,
 	STAGE_EXEC,
+	STAGE_NETNS,
 	_STAGE_MAX,
 };
 

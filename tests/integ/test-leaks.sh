@@ -51,4 +51,24 @@ t_failures_leave_nothing() {
 	assert_eq "$after" "$before" "host state after failed and killed runs"
 }
 
+# The sandbox's first process makes its network namespace: where the kernel refuses
+# it (unshare fails with ENOSPC, as past user.max_net_namespaces), the launch fails at
+# that step with one line naming it, and leaves nothing behind: no cgroup, process,
+# scratch mount or host id range.
+t_netns_refused_leaves_nothing() {
+	local before after ids_before
+	before=$(count_state)
+	ids_before=$(ls /run/sbx/runtime/ids | wc -l)
+	"$B/tests/helpers/refuse" unshare 28 "$SBX" run --memory 64M -- true \
+		>/dev/null 2>"$TMPD/err" </dev/null
+	RC=$?
+	ERR=$(cat "$TMPD/err")
+	assert_eq "$RC" 125 "exit status of a launch refused its network namespace"
+	assert_contains "$ERR" "network namespace: No space left on device" "its error"
+	assert_eq "$(printf '%s\n' "$ERR" | wc -l)" 1 "lines of its error"
+	assert_eq "$(ls /run/sbx/runtime/ids | wc -l)" "$ids_before" "host id ranges held"
+	after=$(count_state)
+	assert_eq "$after" "$before" "host state after the refused launch"
+}
+
 source "$(dirname "$0")/lib.sh"
