@@ -546,7 +546,7 @@ _Noreturn void child_main(const struct child_plan *p)
 		static const char made = CHILD_NETNS_MADE;
 		TRY(STAGE_NETNS, unshare(CLONE_NEWNET));
 		if (write(CHILD_SYNC_FD, &made, 1) != 1)
-			_exit(125);
+			fail(STAGE_SYNC, errno);
 	}
 	reset_signals();
 	/* Wait for the id maps and the mounts, then become the namespace's root (an

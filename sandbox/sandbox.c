@@ -76,18 +76,22 @@ const char *sandbox_stage_name(enum sandbox_stage s)
 
 /* Brings lo up in the network namespace of @pid, from the parent, while the child
  * mounts its root: the two run in parallel. The calling thread returns to its own
- * network namespace before this returns. */
+ * network namespace before this returns. The child makes that namespace after clone3:
+ * until it has (wait_netns), @pid is still in ours, which this refuses to touch. */
 static int net_lo_up(pid_t pid)
 {
 	_cleanup_close_ int self = -1, target = -1;
+	struct stat a, b;
 	char path[64];
 	int r;
 
 	snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)pid);
 	self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
 	target = open(path, O_RDONLY | O_CLOEXEC);
-	if (self < 0 || target < 0)
+	if (self < 0 || target < 0 || fstat(self, &a) < 0 || fstat(target, &b) < 0)
 		return -errno;
+	if (a.st_ino == b.st_ino && a.st_dev == b.st_dev)
+		return -EBUSY;
 	if (setns(target, CLONE_NEWNET) < 0)
 		return -errno;
 	r = nsutil_lo_up();
@@ -404,9 +408,9 @@ static int scratch_dir_make(void)
 	return r;
 }
 
-/* The child's report of its failure, if it sent one: the bytes read, 0 at EOF (it
- * reached exec), or -1 with errno. A child that failed with our "go" unread resets the
- * channel; its report is still queued behind that error. */
+/* The child's next message (a report of its failure, or CHILD_NETNS_MADE): the bytes
+ * read, 0 at EOF (it reached exec), or -1 with errno. A child that failed with our "go"
+ * unread resets the channel; its report is still queued behind that error. */
 static ssize_t recv_report(int fd, int flags, struct child_report *rep)
 {
 	ssize_t n = recv(fd, rep, sizeof(*rep), flags);
@@ -426,7 +430,8 @@ static ssize_t read_report(int fd, int flags, struct child_report *rep)
 }
 
 /* Until the child says that its network namespace exists; a report instead is its
- * failure (STAGE_NETNS or earlier), returned in @rep with 1. */
+ * failure (setting up its descriptors, or making the namespace), returned in @rep
+ * with 1. */
 static int wait_netns(int fd, struct child_report *rep)
 {
 	ssize_t n = recv_report(fd, 0, rep);
@@ -434,7 +439,9 @@ static int wait_netns(int fd, struct child_report *rep)
 		return 0;
 	if (n == (ssize_t)sizeof(*rep))
 		return 1;
-	return n < 0 ? -errno : -EPIPE;
+	if (n < 0)
+		return -errno;
+	return n == 0 ? -EPIPE : -EBADMSG;
 }
 
 int sandbox_start(const struct sandbox_spec *spec, const char *init_path, struct sandbox **ret,
@@ -556,9 +563,8 @@ int sandbox_start(const struct sandbox_spec *spec, const char *init_path, struct
 	r = cgroup_create_v1(sb->cg, spec->id, &spec->limits);
 	if (r < 0)
 		FAIL_AFTER_CLONE(STAGE_CGROUP, r);
-	r = cgroup_attach_v1(sb->cg, pid);
-	if (r < 0)
-		FAIL_AFTER_CLONE(STAGE_ATTACH, r);
+	/* The namespace's kernel memory is charged where the child is when it makes it:
+	 * its v2 cgroup (clone3 placed it there), not yet its v1 ones, whatever the timing. */
 	if (!spec->share_net) {
 		r = wait_netns(parent_fd, &rep);
 		if (r == 1)
@@ -566,6 +572,9 @@ int sandbox_start(const struct sandbox_spec *spec, const char *init_path, struct
 		if (r < 0)
 			FAIL(STAGE_SYNC, r);
 	}
+	r = cgroup_attach_v1(sb->cg, pid);
+	if (r < 0)
+		FAIL_AFTER_CLONE(STAGE_ATTACH, r);
 	r = spec->share_net ? 0 : net_lo_up(pid);
 	if (r == 0 && spec->on_netns)
 		r = spec->on_netns(pid, spec->userdata);

@@ -13,7 +13,7 @@ struct sysfilter {
 
 /* The built-in allowlist: runs busybox, python3, gcc and node; EPERM for the
  * dangerous calls, ENOSYS for anything unknown. On x86-64 the program is assembled
- * here, a search over runs of syscall numbers (a third of libseccomp's length). */
+ * here, a search over runs of syscall numbers, shorter than libseccomp's. */
 int sysfilter_new_default(struct sysfilter **ret);
 
 /* The same rules compiled by libseccomp: what the assembled default must decide like. */
@@ -22,8 +22,8 @@ int sysfilter_default_reference(struct sysfilter **ret);
 #define SYSFILTER_CACHE_DIR "/run/sbx/seccomp"
 
 /* The default, compiled once per (rules, libseccomp version) and cached in @cache_dir
- * (root-only): libseccomp takes 3.6 ms over it, and even assembling it takes 0.1 ms,
- * most of it looking up the names. NULL: no cache. */
+ * (root-only): compiling it takes milliseconds with libseccomp, and even assembling it
+ * looks up every name in libseccomp's tables. NULL: no cache. */
 int sysfilter_new_default_cached(const char *cache_dir, struct sysfilter **ret);
 
 /* A profile in the OCI seccomp JSON shape (defaultAction, defaultErrnoRet,
