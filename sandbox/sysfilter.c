@@ -742,8 +742,17 @@ static void emit_runs(struct bpf_asm *a, const unsigned *starts, const uint8_t *
 	emit_runs(a, starts, verdicts, lo, mid, blocks);
 }
 
-/* The rules on arguments, each comparing whole 64-bit registers as the reference does:
- * a value with its upper word set matches no listed one. */
+/* Argument @i's lower word into the accumulator, where its upper word is 0; to label
+ * @otherwise if not. The rules compare whole 64-bit registers, as the reference does: a
+ * value with its upper word set matches no listed one. */
+static void asm_load_arg(struct bpf_asm *a, unsigned i, int otherwise)
+{
+	asm_load(a, SD_ARG_HI(i));
+	asm_jump(a, BPF_JEQ, 0, -1, otherwise);
+	asm_load(a, SD_ARG_LO(i));
+}
+
+/* The rules on arguments. */
 static void emit_arg_blocks(struct bpf_asm *a, const int *blocks)
 {
 	int allow = asm_label(a), eperm = asm_label(a), enosys = asm_label(a),
@@ -756,29 +765,21 @@ static void emit_arg_blocks(struct bpf_asm *a, const int *blocks)
 
 	/* socket: the allowed families; netlink with NETLINK_ROUTE only. */
 	asm_place(a, blocks[NR_SOCKET]);
-	asm_load(a, SD_ARG_HI(0));
-	asm_jump(a, BPF_JEQ, 0, -1, eafnosupport);
-	asm_load(a, SD_ARG_LO(0));
+	asm_load_arg(a, 0, eafnosupport);
 	for (size_t i = 0; i < ARRAY_SIZE(sock_families); i++)
 		asm_jump(a, BPF_JEQ, sock_families[i], allow, -1);
 	asm_jump(a, BPF_JEQ, AF_NETLINK, -1, eafnosupport);
-	asm_load(a, SD_ARG_HI(2));
-	asm_jump(a, BPF_JEQ, 0, -1, eprotonosupport);
-	asm_load(a, SD_ARG_LO(2));
+	asm_load_arg(a, 2, eprotonosupport);
 	asm_jump(a, BPF_JEQ, NETLINK_ROUTE, allow, eprotonosupport);
 
 	/* socketpair: unix only. */
 	asm_place(a, blocks[NR_SOCKETPAIR]);
-	asm_load(a, SD_ARG_HI(0));
-	asm_jump(a, BPF_JEQ, 0, -1, eafnosupport);
-	asm_load(a, SD_ARG_LO(0));
+	asm_load_arg(a, 0, eafnosupport);
 	asm_jump(a, BPF_JEQ, AF_UNIX, allow, eafnosupport);
 
 	/* personality: the listed personas; anything else is the default's ENOSYS. */
 	asm_place(a, blocks[NR_PERSONALITY]);
-	asm_load(a, SD_ARG_HI(0));
-	asm_jump(a, BPF_JEQ, 0, -1, enosys);
-	asm_load(a, SD_ARG_LO(0));
+	asm_load_arg(a, 0, enosys);
 	for (size_t i = 0; i < ARRAY_SIZE(personas); i++)
 		asm_jump(a, BPF_JEQ, personas[i], allow, -1);
 
