@@ -540,8 +540,8 @@ _Noreturn void child_main(const struct child_plan *p)
 	settle_fds(p);
 	/* Its own network namespace, the costliest to make (every network subsystem's
 	 * initialiser runs), is made here rather than by clone3: the parent writes the id
-	 * maps and detaches the mounts meanwhile, and waits for this word only before it
-	 * brings lo up. */
+	 * maps, detaches the mounts and makes the v1 cgroups meanwhile, and waits for this
+	 * word only before it joins us to those and brings lo up. */
 	if (!p->share_net) {
 		static const char made = CHILD_NETNS_MADE;
 		TRY(STAGE_NETNS, unshare(CLONE_NEWNET));

@@ -419,14 +419,19 @@ static ssize_t recv_report(int fd, int flags, struct child_report *rep)
 	return n;
 }
 
+/* Whether the message of @n bytes in @rep is the word that the child's network
+ * namespace was made. */
+static bool netns_made(ssize_t n, const struct child_report *rep)
+{
+	return n == 1 && *(const char *)rep == CHILD_NETNS_MADE;
+}
+
 /* The child's failure report, past the word that its network namespace was made (which
  * it may have sent first); 0 at its exec, which closes the channel. */
 static ssize_t read_report(int fd, int flags, struct child_report *rep)
 {
 	ssize_t n = recv_report(fd, flags, rep);
-	if (n == 1 && *(const char *)rep == CHILD_NETNS_MADE)
-		n = recv_report(fd, flags, rep);
-	return n;
+	return netns_made(n, rep) ? recv_report(fd, flags, rep) : n;
 }
 
 /* Until the child says that its network namespace exists; a report instead is its
@@ -435,7 +440,7 @@ static ssize_t read_report(int fd, int flags, struct child_report *rep)
 static int wait_netns(int fd, struct child_report *rep)
 {
 	ssize_t n = recv_report(fd, 0, rep);
-	if (n == 1 && *(const char *)rep == CHILD_NETNS_MADE)
+	if (netns_made(n, rep))
 		return 0;
 	if (n == (ssize_t)sizeof(*rep))
 		return 1;

@@ -155,6 +155,8 @@ static const uint64_t edge_values[] = {
 	0xffffffff00000000ULL,
 };
 
+#define NEDGES (sizeof(edge_values) / sizeof(edge_values[0]))
+
 static void check_same(const struct sysfilter *a, const struct sysfilter *ref,
 		       const struct seccomp_data *d)
 {
@@ -178,6 +180,19 @@ TEST(default_assembled_decides_as_libseccomp)
 	struct sysfilter *a = NULL, *ref = NULL;
 	struct seccomp_data d;
 	unsigned long checked = 0;
+	uint32_t nrs[2048 + 1024 + 6];
+	size_t n = 0;
+
+	for (uint32_t nr = 0; nr < 2048; nr++)
+		nrs[n++] = nr;
+	for (uint32_t nr = 0x40000000; nr < 0x40000000 + 1024; nr++)
+		nrs[n++] = nr; /* x32 */
+	nrs[n++] = 0x3fffffff;
+	nrs[n++] = 0x7fffffff;
+	nrs[n++] = 0x80000000;
+	nrs[n++] = 0xfffffffe;
+	nrs[n++] = 0xffffffff; /* a call a tracer skipped */
+	nrs[n++] = 100000;
 
 	CHECK_EQ_INT(sysfilter_new_default(&a), 0);
 	CHECK_EQ_INT(sysfilter_default_reference(&ref), 0);
@@ -185,18 +200,6 @@ TEST(default_assembled_decides_as_libseccomp)
 	CHECK(a->prog.len * 2 < ref->prog.len); /* the point of assembling it */
 #endif
 	for (size_t ar = 0; ar < sizeof(arches) / sizeof(arches[0]); ar++) {
-		uint32_t nrs[2048 + 1024 + 6];
-		size_t n = 0;
-		for (uint32_t nr = 0; nr < 2048; nr++)
-			nrs[n++] = nr;
-		for (uint32_t nr = 0x40000000; nr < 0x40000000 + 1024; nr++)
-			nrs[n++] = nr; /* x32 */
-		nrs[n++] = 0x3fffffff;
-		nrs[n++] = 0x7fffffff;
-		nrs[n++] = 0x80000000;
-		nrs[n++] = 0xfffffffe;
-		nrs[n++] = 0xffffffff; /* a call a tracer skipped */
-		nrs[n++] = 100000;
 		for (size_t i = 0; i < n; i++) {
 			memset(&d, 0, sizeof(d));
 			d.arch = arches[ar];
@@ -206,13 +209,11 @@ TEST(default_assembled_decides_as_libseccomp)
 			/* Arguments matter only to a few calls; their edges for all of them. */
 			if (nrs[i] >= 512 || arches[ar] != AUDIT_ARCH_X86_64)
 				continue;
-			for (size_t x = 0; x < sizeof(edge_values) / sizeof(edge_values[0]); x++)
-				for (size_t y = 0; y < sizeof(edge_values) / sizeof(edge_values[0]);
-				     y++) {
+			for (size_t x = 0; x < NEDGES; x++)
+				for (size_t y = 0; y < NEDGES; y++) {
 					d.args[0] = edge_values[x];
+					d.args[1] = edge_values[(x + y) % NEDGES];
 					d.args[2] = edge_values[y];
-					d.args[1] = edge_values[(x + y) % (sizeof(edge_values) /
-									   sizeof(edge_values[0]))];
 					check_same(a, ref, &d);
 					checked++;
 				}
