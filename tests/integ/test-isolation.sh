@@ -77,8 +77,13 @@ s=socket.socket(); s.bind(("127.0.0.1",0)); s.listen(); print(s.getsockname()[1]
 	for _ in $(seq 50); do [ -s "$TMPD/port" ] && break; sleep 0.1; done
 	local port
 	port=$(cat "$TMPD/port")
+	# Its own network namespace (not the host's), owned by its own user namespace: asked
+	# of the kernel from inside (NS_GET_USERNS fails with EPERM for an owner above ours).
 	run_sbx run --image host -- python3 -c "
-import socket
+import fcntl, os, socket
+print(os.readlink('/proc/self/ns/net') != '$(readlink /proc/self/ns/net)')
+owner = fcntl.ioctl(os.open('/proc/self/ns/net', os.O_RDONLY), 0xb701)
+print(os.fstat(owner).st_ino == os.stat('/proc/self/ns/user').st_ino)
 print(open('/proc/net/dev').read().split()[-17])
 print(len(open('/proc/net/route').read().splitlines()))
 s=socket.socket()
@@ -90,7 +95,8 @@ l=socket.socket(); l.bind(('127.0.0.1', 0)); l.listen(); c=socket.create_connect
 "
 	kill $srv
 	assert_eq "$RC" 0 "exit code ($ERR)"
-	assert_eq "$OUT" $'lo:\n1\nrefused\nlo works' "interfaces, routes, host loopback, own loopback"
+	assert_eq "$OUT" $'True\nTrue\nlo:\n1\nrefused\nlo works' \
+		"own namespace, its owner, interfaces, routes, host loopback, own loopback"
 	run_sbx run --net loopback -- sh -c 'ls /sys/class/net 2>/dev/null; cat /proc/net/dev | tail -n +3 | cut -d: -f1 | tr -d " "'
 	assert_eq "$OUT" "lo" "--net loopback interfaces"
 }
