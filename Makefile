@@ -166,7 +166,7 @@ $(B)/sbx-init: sandbox/init.c sandbox/ctl.h sandbox/nsutil.h sandbox/launch.h sa
 		sandbox/filepath.h | $(SETUP)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $@ (static, musl)")
-	$(Q)$(MUSL_CC) -o $@ $<
+	$(Q)$(MUSL_CC) -Wl,--sort-section=name -o $@ $<
 $(B)/sbx-tar: tools/tar/sbx-tar.c | $(SETUP)
 	@$(if $(Q),echo "  CC      $@ (static, musl)")
 	$(Q)$(MUSL_CC) -o $@ $<

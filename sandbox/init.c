@@ -57,6 +57,12 @@
 
 #define MAX_JOBS 1024
 
+/* A large array used only on request, or only at its start. Its section sorts after
+ * every other part of .bss at the link (--sort-section=name), so that the small
+ * variables every sbx-init touches share the page that .data ends in: an idle sbx-init
+ * dirties two pages of its data (that one and the poll array's first), not five. */
+#define COLD __attribute__((section(".bss.~cold")))
+
 static const int forwarded[] = { SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 };
 
 struct job {
@@ -72,14 +78,14 @@ struct job {
 	uint8_t code;
 };
 
-static struct job jobs[MAX_JOBS];
+static struct job jobs[MAX_JOBS] COLD;
 /* Slots from here on have never held a job: every scan stops here, and the table's
  * untouched pages stay unallocated (some hosts allocate even a page only read). */
 static int njobs;
 static int conns[CTL_MAX_CONNS];
 static int nconns;
-static char msgbuf[CTL_MAX_MSG + 1];
-static char *req_argv[CTL_MAX_ARGS + 1], *req_envp[CTL_MAX_ARGS + 1];
+static char msgbuf[CTL_MAX_MSG + 1] COLD;
+static char *req_argv[CTL_MAX_ARGS + 1] COLD, *req_envp[CTL_MAX_ARGS + 1] COLD;
 static bool serve;		/* --ctl */
 static pid_t workload;		/* 0: none (a serving init) */
 static int log_pipe = -1;	/* read end of the workload's output, with --log */
@@ -196,6 +202,11 @@ static _Noreturn int spawn_child(void *arg)
 static pid_t spawn(char *const argv[], char *const envp[], const char *cwd, const int *stdio,
 		   bool own_group, bool tty, bool first, int *ret_errfd)
 {
+	/* The workload's stack until its exec, in our .bss and emptied once we resume: on
+	 * PID 1's stack (as criu_exec keeps CRIU's) its pages would stay allocated for the
+	 * sandbox's life, and a mapping of its own would leave three page-table pages
+	 * behind (beside the vDSO, which keeps them). Page-aligned within the array. */
+	static char spawn_stack[SPAWN_STACK + 4096] COLD;
 	struct spawn_args a = { argv, envp, cwd, stdio, own_group, tty, -1 };
 	int p[2];
 	pid_t pid;
@@ -203,16 +214,11 @@ static pid_t spawn(char *const argv[], char *const envp[], const char *cwd, cons
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return -1;
 	a.report = p[1];
-	/* Its own stack, unmapped once we resume: on PID 1's stack (as criu_exec keeps
-	 * CRIU's) its pages would stay allocated for the sandbox's life. */
-	void *stack = first ? mmap(NULL, SPAWN_STACK, PROT_READ | PROT_WRITE,
-				   MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0)
-			    : MAP_FAILED;
-	if (stack != MAP_FAILED) {
-		pid = clone(spawn_child, (char *)stack + SPAWN_STACK,
-			    CLONE_VM | CLONE_VFORK | SIGCHLD, &a);
+	if (first) {
+		char *stack = (char *)(((uintptr_t)spawn_stack + 4095) & ~(uintptr_t)4095);
+		pid = clone(spawn_child, stack + SPAWN_STACK, CLONE_VM | CLONE_VFORK | SIGCHLD, &a);
 		int e = errno;
-		munmap(stack, SPAWN_STACK);
+		(void)madvise(stack, SPAWN_STACK, MADV_DONTNEED);
 		errno = e;
 	} else {
 		pid = fork();
@@ -447,7 +453,7 @@ struct resume_state {
 	char workload_name[256];
 };
 
-static struct resume_state rs;
+static struct resume_state rs COLD;
 #define RESUME_JOBS offsetof(struct resume_state, jobs)
 #define RESUME_NAME offsetof(struct resume_state, workload_name)
 
@@ -637,7 +643,7 @@ static int check_fs(int fd)
 /* The directory holding @path (absolute) and its last component, a plain name. */
 static int open_parent(const char *path, const char **ret_base)
 {
-	static char dir[4096];
+	static char dir[4096] COLD;
 	const char *base;
 	int r = filepath_split(path, dir, sizeof(dir), &base);
 
@@ -673,7 +679,7 @@ static int write_all(int fd, const char *p, size_t n)
  * a file larger than @max. */
 static int file_get(const char *path, uint64_t max)
 {
-	static char buf[65536];
+	static char buf[65536] COLD;
 	struct stat st;
 	int fd = open_in_root(path, O_RDONLY | O_NOCTTY | O_NONBLOCK), err;
 
@@ -714,7 +720,7 @@ static int file_get(const char *path, uint64_t max)
  * limit, say), nothing is left of it. */
 static int file_put(const char *path, uint64_t size)
 {
-	static char buf[65536];
+	static char buf[65536] COLD;
 	char tmp[64], self[64];
 	const char *base;
 	int dfd = open_parent(path, &base), fd, err = 0;
@@ -780,7 +786,7 @@ static int file_put(const char *path, uint64_t size)
  * writing: a FIFO, a device or a symlink is refused, never waited on. */
 static int file_write(const char *path, uint64_t size, char **meta, int nmeta)
 {
-	static char buf[65536];
+	static char buf[65536] COLD;
 	const char *base;
 	struct stat st;
 	uint64_t got = 0;
@@ -850,7 +856,7 @@ static int file_rm(const char *path)
  * number. The files are read once; at most 64 KiB of each. */
 static const char *id_name(bool group, unsigned id)
 {
-	static char buf[2][65536], num[2][16];
+	static char buf[2][65536] COLD, num[2][16];
 	static bool loaded[2];
 	char *b = buf[group];
 
@@ -892,7 +898,7 @@ static const char *id_name(bool group, unsigned id)
  * keys and values, each "\0"-ended (values with a NUL are left out). */
 static int fs_emit_metadata(const struct stat *st, int dfd, const char *name)
 {
-	static char names[16384], value[4096];
+	static char names[16384] COLD, value[4096] COLD;
 	char path[4200], num[16];
 	ssize_t n = -1;
 	unsigned count = 0;
@@ -1443,8 +1449,8 @@ int main(int argc, char **argv)
 	}
 
 	for (;;) {
-		static struct pollfd pfd[4 + CTL_MAX_CONNS + MAX_JOBS];
-		static struct job *pending[MAX_JOBS];
+		static struct pollfd pfd[4 + CTL_MAX_CONNS + MAX_JOBS] COLD;
+		static struct job *pending[MAX_JOBS] COLD;
 		int n = 0, np = 0;
 
 		pfd[n++] = (struct pollfd){ .fd = sigfd, .events = POLLIN };
