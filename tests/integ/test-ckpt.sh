@@ -192,8 +192,10 @@ t_mounts_restored() {
 # its state carried over). Its tables of commands and state stay unallocated where
 # unused, its small variables share one page, and the workload's stack until its exec
 # leaves no page tables behind: two regions of page tables (its binary, its stack; one
-# more page where the stack straddles 2 MiB). (sbx-init of older sbx: 48, 60 and 68 KiB
-# anonymous here; then 28, 40 and 32 KiB, with 32, 32 and 24 KiB of page tables.)
+# more page where the stack straddles 2 MiB; it never reads the clock, so the vDSO's
+# pages stay unmapped). Fresh, its data is two pages and its stack one to three.
+# (sbx-init of older sbx: 48, 60 and 68 KiB anonymous here; then 28, 40 and 32 KiB,
+# with 32, 32 and 24 KiB of page tables.)
 t_init_memory() {
 	start_sbxd
 	need_criu
