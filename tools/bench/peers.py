@@ -23,8 +23,7 @@ same busybox root (the base image's): Debian's bwrap, runc and crun. Rows:
              (every page of it before the restore answers)
   memory     what one more idle sandbox running `sleep` costs the host, kernel,
              processes and daemon together: the rise of the host's used memory (page
-             cache aside, tmpfs counted) over MEM_N sandboxes of one runtime, per sandbox,
-             each batch made right after one of its own kind was made and deleted
+             cache aside, tmpfs counted) over MEM_N sandboxes of one runtime, per sandbox
 
 Prints p50 and p99 of each and the ratio of sbx's p50 to the fastest peer's. Run by
 peers.sh, which starts the sbxd and gives crun a mount namespace where it accepts the
@@ -240,8 +239,7 @@ def memory_settled():
 
 
 def memory_round(who, out):
-    """MEM_N idle sandboxes of @who: the used memory they add, per sandbox, in KiB (into
-    @out; None: a batch that only warms the kernel's caches)."""
+    """MEM_N idle sandboxes of @who: the used memory they add, per sandbox, in KiB."""
     before = memory_settled()
     made = []
     for _ in range(MEM_N):
@@ -259,8 +257,7 @@ def memory_round(who, out):
             api("DELETE", f"/v1/sandboxes/{c}")
         else:
             oci(who, "delete", "--force", c)
-    if out is not None:
-        out.setdefault(("memory", who), []).append((after - before) / MEM_N)
+    out.setdefault(("memory", who), []).append((after - before) / MEM_N)
 
 
 def main():
@@ -299,12 +296,8 @@ def main():
             for who in (whos if i % 2 == 0 else whos[::-1]):
                 ckpt_round(who, mem, samples)
 
-    # Each measured batch follows one of its own kind, made and deleted, not counted:
-    # a runtime's first batch read 25-40 KiB per sandbox more than its later ones (the
-    # kernel's slabs grow for it), and the row's first batch was always sbx's.
     for turn in range(2 if MEM_N else 0):
         for who in (("sbx", "runc", "crun") if turn == 0 else ("crun", "runc", "sbx")):
-            memory_round(who, None)
             memory_round(who, samples)
 
     print(f"peers bench: {ROUNDS} interleaved rounds ({CK_ROUNDS} for checkpoints), ms; "
