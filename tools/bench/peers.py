@@ -23,7 +23,10 @@ same busybox root (the base image's): Debian's bwrap, runc and crun. Rows:
              (every page of it before the restore answers)
   memory     what one more idle sandbox running `sleep` costs the host, kernel,
              processes and daemon together: the rise of the host's used memory (page
-             cache aside, tmpfs counted) over MEM_N sandboxes of one runtime, per sandbox
+             cache aside, tmpfs counted, slab objects rather than slab pages) over MEM_N
+             sandboxes of one runtime, per sandbox
+  mem-freed  the same batches: the fall of the host's used memory once they are deleted
+             (where the two rows disagree, something else was freed or kept meanwhile)
 
 Prints p50 and p99 of each and the ratio of sbx's p50 to the fastest peer's. Run by
 peers.sh, which starts the sbxd and gives crun a mount namespace where it accepts the
@@ -258,6 +261,7 @@ def memory_round(who, out):
         else:
             oci(who, "delete", "--force", c)
     out.setdefault(("memory", who), []).append((after - before) / MEM_N)
+    out.setdefault(("mem-freed", who), []).append((after - memory_settled()) / MEM_N)
 
 
 def main():
@@ -304,7 +308,7 @@ def main():
           f"memory: KiB per idle sandbox, {MEM_N} at a time, two turns "
           "(bwrap, runc 1.1.5, crun 1.8.1: Debian's)")
     for row in ("launch", "lifecycle", "exec", "ckpt-idle", "rest-idle", "ckpt-256M",
-                "rest-256M", "memory"):
+                "rest-256M", "memory", "mem-freed"):
         whos = [w for (r, w) in samples if r == row]
         if not whos:
             continue
