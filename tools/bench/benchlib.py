@@ -99,8 +99,9 @@ def slab_kib():
 
 def used_kib():
     """What the host's processes and kernel hold, page cache aside (tmpfs and shared
-    memory kept in), caches dropped first: the sum of /proc/meminfo's accounts of it,
-    each page once (kernel stacks in VmallocUsed are not counted again).
+    memory kept in), caches dropped first: the sum of /proc/meminfo's accounts of it and
+    of the slab objects in use (slab_kib), each page once (kernel stacks in VmallocUsed
+    are not counted again).
     (MemFree moves by megabytes on its own in a VM: free page reporting.)"""
     twice = stacks_in_vmalloc()
     with open("/proc/sys/vm/drop_caches", "w") as f:
