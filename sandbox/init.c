@@ -57,11 +57,13 @@
 
 #define MAX_JOBS 1024
 
-/* A large array used only on request, or only at its start. Its section sorts after
- * every other part of .bss at the link (--sort-section=name), so that the small
- * variables every sbx-init touches share the page that .data ends in: an idle sbx-init
- * dirties two pages of its data (that one and the poll array's first), not five. */
+/* A large array used only on request. Its section sorts after every other part of
+ * .bss at the link (--sort-section=name), so that the small variables every sbx-init
+ * touches share the page that .data ends in. COLD_TAIL is for one used only at its
+ * start, placed right after them (".bss.~a" sorts after the small variables' sections
+ * and before COLD's): an idle sbx-init dirties that one page of its data, not five. */
 #define COLD __attribute__((section(".bss.~cold")))
+#define COLD_TAIL __attribute__((section(".bss.~a")))
 
 static const int forwarded[] = { SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 };
 
@@ -1449,7 +1451,7 @@ int main(int argc, char **argv)
 	}
 
 	for (;;) {
-		static struct pollfd pfd[4 + CTL_MAX_CONNS + MAX_JOBS] COLD;
+		static struct pollfd pfd[4 + CTL_MAX_CONNS + MAX_JOBS] COLD_TAIL;
 		static struct job *pending[MAX_JOBS] COLD;
 		int n = 0, np = 0;
 

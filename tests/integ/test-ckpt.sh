@@ -193,7 +193,7 @@ t_mounts_restored() {
 # unused, its small variables share one page, and the workload's stack until its exec
 # leaves no page tables behind: two regions of page tables (its binary, its stack; one
 # more page where the stack straddles 2 MiB; it never reads the clock, so the vDSO's
-# pages stay unmapped). Fresh, its data is two pages and its stack one to three.
+# pages stay unmapped). Fresh, its data is one page and its stack one to three.
 # (sbx-init of older sbx: 48, 60 and 68 KiB anonymous here; then 28, 40 and 32 KiB,
 # with 32, 32 and 24 KiB of page tables.)
 t_init_memory() {
@@ -204,7 +204,7 @@ t_init_memory() {
 	assert_eq "$CODE" 201 "create: $BODY"
 	id=$(jget "$BODY" 'j["id"]')
 	pid=$(jget "$BODY" 'j["pid"]')
-	init_memory_at_most "$pid" 24 28 fresh
+	init_memory_at_most "$pid" 20 28 fresh
 	for _ in 1 2 3; do
 		api POST "/v1/sandboxes/$id/exec" -d '{"cmd": ["true"]}'
 		assert_eq "$(jget "$BODY" 'j["exit_code"]')" 0 "exec: $BODY"
