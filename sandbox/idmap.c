@@ -171,9 +171,10 @@ int idmap_write_maps(pid_t pid, uid_t base, bool setgroups)
 	return r;
 }
 
-/* The child of idmap_userns_fd: in its new user namespace until the parent closes the
- * pipe's write end (@arg: the pipe), or dies. Raw syscalls only: with CLONE_VM it shares
- * its parent's memory, errno included. */
+/* The child of idmap_userns_fd: in its new user namespace until the parent kills it,
+ * or, should the parent die first, until the pipe's write end (@arg: the pipe) is closed
+ * everywhere. Raw syscalls only: with CLONE_VM it shares its parent's memory, errno
+ * included. */
 static int userns_hold(void *arg)
 {
 	const int *hold = arg;
@@ -216,6 +217,11 @@ int idmap_userns_fd(uid_t base)
 		ns = open(path, O_RDONLY | O_CLOEXEC);
 		r = ns < 0 ? -errno : 0;
 	}
+	/* Killed, not told by the pipe's end: it holds a copy of every descriptor open when
+	 * it was cloned, and a call in another thread may have had its own pipe open then.
+	 * Two such children would each keep the other's write end, and their parents would
+	 * wait for them forever. */
+	(void)kill(pid, SIGKILL);
 	close(hold[1]);
 	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
 		;
