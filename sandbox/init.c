@@ -207,7 +207,8 @@ static pid_t spawn(char *const argv[], char *const envp[], const char *cwd, cons
 	/* The workload's stack until its exec, in our .bss and emptied once we resume: on
 	 * PID 1's stack (as criu_exec keeps CRIU's) its pages would stay allocated for the
 	 * sandbox's life, and a mapping of its own would leave three page-table pages
-	 * behind (beside the vDSO, which keeps them). Page-aligned within the array. */
+	 * behind (beside the vDSO, which keeps them). Page-aligned within the array: an
+	 * aligned attribute would align all of .bss, moving it off the page .data ends in. */
 	static char spawn_stack[SPAWN_STACK + 4096] COLD;
 	struct spawn_args a = { argv, envp, cwd, stdio, own_group, tty, -1 };
 	int p[2];
