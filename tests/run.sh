@@ -24,6 +24,34 @@ for p in "$B"/tests/test-* tests/integ/test-*.sh "$B"/tests/fuzz-*-replay; do
 	[ -e "$p" ] && progs+=("$p")
 done
 
+# After a case that failed or ran out of time: what it left of its sandboxes on the host
+# (a hung launch's copies, say) would fail every later case that counts them. Their
+# processes are killed through cgroup.kill and their cgroups (with the pool of empty
+# ones of a daemon killed with the case) and scratch mounts removed, so that one failure
+# stays one; the log says what was swept.
+inst_cg=sbx${SBX_INSTANCE:+-$SBX_INSTANCE}
+inst_run=/run/sbx${SBX_INSTANCE:+/instance/$SBX_INSTANCE}
+sweep() {
+	local cgs mnts d n
+	cgs=$(find /sys/fs/cgroup -maxdepth 8 -path "*/$inst_cg/*" -type d 2>/dev/null)
+	mnts=$(awk -v s="$inst_run/scratch/" -v l="$inst_run/layers/" \
+		'index($2, s) == 1 || index($2, l) == 1 { print $2 }' /proc/mounts)
+	[ -n "$cgs$mnts" ] || return 0
+	for d in $cgs; do [ -e "$d/cgroup.kill" ] && echo 1 >"$d/cgroup.kill" 2>/dev/null; done
+	for _ in $(seq 50); do
+		n=0
+		for d in $cgs; do [ -z "$(cat "$d/cgroup.procs" 2>/dev/null)" ] || n=$((n + 1)); done
+		[ $n -eq 0 ] && break
+		sleep 0.1
+	done
+	# Deepest first: a cgroup goes only once its children have.
+	printf '%s\n' $cgs | awk '{ print gsub("/", "/"), $0 }' | sort -rn | cut -d' ' -f2- |
+		while read -r d; do [ -n "$d" ] && rmdir "$d" 2>/dev/null; done
+	printf '%s\n' $mnts | sort -r | while read -r d; do [ -n "$d" ] && umount -l "$d" 2>/dev/null; done
+	printf '    swept what the case left: %d cgroups, %d mounts\n' \
+		"$(printf '%s' "$cgs" | grep -c .)" "$(printf '%s' "$mnts" | grep -c .)"
+}
+
 pass=0 fail=0 skip=0 failed=()
 start_all=$(date +%s)
 for p in "${progs[@]}"; do
@@ -55,6 +83,7 @@ for p in "${progs[@]}"; do
 			[ $rc -eq 124 ] && printf 'FAIL %s (timed out after %ss)\n' "$id" "$timeout_s" ||
 				printf 'FAIL %s (exit %d, %d ms)\n' "$id" "$rc" "$ms"
 			sed 's/^/    | /' "$out" | tail -n 25
+			sweep
 		fi
 	done
 done
