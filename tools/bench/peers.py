@@ -28,12 +28,21 @@ same busybox root (the base image's): Debian's bwrap, runc and crun. Rows:
   mem-freed  the same batches: the fall of the host's used memory once they are deleted
              (where the two rows disagree, something else was freed or kept meanwhile)
 
+  floor      where a row has one on this machine, what no runtime can beat, measured in
+             the same rounds: for exec, the image's /bin/true spawned and reaped with no
+             sandbox at all; for the 256M checkpoint, 256 MiB written to a file on
+             tmpfs; for the 256M restore, 256 MiB of fresh anonymous memory made
+             present in one call (MADV_POPULATE_WRITE, cheaper than a fault a page),
+             then the bytes copied in. Its ratio to the fastest peer says how far the
+             row's target can go; sbx's and the peer's distance above it, what each adds
+
 Prints p50 and p99 of each and the ratio of sbx's p50 to the fastest peer's. Run by
 peers.sh, which starts the sbxd and gives crun a mount namespace where it accepts the
 hybrid host.
 
 usage: peers.py BUILD ROUNDS CK_ROUNDS MEM_N TMPDIR SOCKET"""
 import json
+import mmap
 import os
 import shutil
 import statistics
@@ -194,9 +203,40 @@ def wait_ready(pid, mem):
     raise RuntimeError(f"pid {pid}: dd never held its 256 MiB")
 
 
+FLOOR_BYTES = 256 << 20
+floor_src = []  # 256 MiB already touched, while the checkpoint rows run
+
+
+def copy_floor(out):
+    """What a checkpoint and a restore of 256 MiB cannot avoid, with no CRIU and no
+    sandbox: the bytes written to a file on tmpfs; fresh anonymous memory made present
+    at once and the bytes copied in."""
+    if not floor_src:
+        floor_src.append(b"\x07" * FLOOR_BYTES)
+    path = os.path.join(TMP, "floor")
+    t0 = time.perf_counter_ns()
+    with open(path, "wb") as f:
+        f.write(floor_src[0])
+    t1 = time.perf_counter_ns()
+    m = mmap.mmap(-1, FLOOR_BYTES)
+    try:
+        m.madvise(getattr(mmap, "MADV_POPULATE_WRITE", 23))
+    except OSError:
+        pass  # before Linux 5.14: the copy takes the faults
+    m.write(floor_src[0])
+    t2 = time.perf_counter_ns()
+    m.close()
+    os.unlink(path)
+    out.setdefault(("ckpt-256M", "floor"), []).append((t1 - t0) / 1e6)
+    out.setdefault(("rest-256M", "floor"), []).append((t2 - t1) / 1e6)
+
+
 def ckpt_round(who, mem, out):
     """Starts a sandbox (idle, or holding 256 MiB), then times its checkpoint (which
     stops it) and its restore; deletes what it made."""
+    if who == "floor":
+        copy_floor(out)
+        return
     if who.startswith("sbx"):
         box = api("POST", "/v1/sandboxes", {"image": "base", "cmd": MEM if mem else IDLE})
         wait_ready(box["pid"], mem)
@@ -284,24 +324,29 @@ def main():
         oci(rt, "create", "--bundle", BSLEEP, held[rt])
         oci(rt, "start", held[rt])
 
+    true = os.path.join(ROOTFS, "bin/true")
+
     def exec_one(who):
         if who == "sbx":
             api("POST", f"/v1/sandboxes/{box['id']}/exec", {"cmd": ["true"]})
+        elif who == "floor":
+            os.waitpid(os.posix_spawn(true, [true], {}), 0)
         else:
             oci(who, "exec", held[who], "/bin/true")
     exec_one("sbx")
-    rows("exec", ["sbx", "runc", "crun"], exec_one, samples)
+    rows("exec", ["sbx", "runc", "crun", "floor"], exec_one, samples)
     api("DELETE", f"/v1/sandboxes/{box['id']}")
     for rt, c in held.items():
         oci(rt, "delete", "--force", c)
     for mem in (False, True):
-        whos = ("sbx", "sbx-uffd", "runc") if mem else ("sbx", "runc")
+        whos = ("sbx", "sbx-uffd", "runc", "floor") if mem else ("sbx", "runc")
         for who in whos:  # warm: CRIU, the images, the page cache
             ckpt_round(who, mem, {})
         for i in range(CK_ROUNDS):
             for who in (whos if i % 2 == 0 else whos[::-1]):
                 ckpt_round(who, mem, samples)
 
+    floor_src.clear()  # its 256 MiB would sit in the memory rows
     for turn in range(2 if MEM_N else 0):
         for who in (("sbx", "runc", "crun") if turn == 0 else ("crun", "runc", "sbx")):
             memory_round(who, samples)
@@ -317,10 +362,13 @@ def main():
         p50 = {w: statistics.median(samples[(row, w)]) for w in whos}
         for w in whos:
             print(f"  {row:9} {w:6} p50 {p50[w]:8.2f}  p99 {pct(samples[(row, w)], 99):8.2f}")
-        peers = {w: v for w, v in p50.items() if not w.startswith("sbx")}
+        peers = {w: v for w, v in p50.items() if not w.startswith("sbx") and w != "floor"}
         best = min(peers, key=peers.get)
         for w in (w for w in whos if w.startswith("sbx")):
             print(f"  {row:9} {w}/{best} (fastest peer) {p50[w] / peers[best]:.2f}x")
+        if "floor" in p50:
+            print(f"  {row:9} floor/{best} {p50['floor'] / peers[best]:.2f}x; above the floor: "
+                  f"sbx {p50['sbx'] - p50['floor']:.2f}, {best} {peers[best] - p50['floor']:.2f}")
         if row == "lifecycle":
             run = statistics.median(samples[("launch", "sbx")])
             print(f"  {row:9} sbx/a cold `sbx run` (launch row) {p50['sbx'] / run:.2f}x")
