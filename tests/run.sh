@@ -28,28 +28,40 @@ done
 # (a hung launch's copies, say) would fail every later case that counts them. Their
 # processes are killed through cgroup.kill and their cgroups (with the pool of empty
 # ones of a daemon killed with the case) and scratch mounts removed, so that one failure
-# stays one; the log says what was swept.
-inst_cg=sbx${SBX_INSTANCE:+-$SBX_INSTANCE}
-inst_run=/run/sbx${SBX_INSTANCE:+/instance/$SBX_INSTANCE}
+# stays one. Only for a named instance of the tests' own (tests run as the default one
+# may share the host with a daemon serving it); the case's log lists what was swept, the
+# runner's output what could not be.
+inst_cg=sbx-${SBX_INSTANCE:-}
+inst_run=/run/sbx/instance/${SBX_INSTANCE:-}
+swept_cgroups() { find /sys/fs/cgroup -maxdepth 8 -path "*/$inst_cg/*" -type d 2>/dev/null; }
+swept_mounts() {
+	awk -v s="$inst_run/scratch/" -v l="$inst_run/layers/" \
+		'index($2, s) == 1 || index($2, l) == 1 { print $2 }' /proc/mounts
+}
 sweep() {
-	local cgs mnts d n
-	cgs=$(find /sys/fs/cgroup -maxdepth 8 -path "*/$inst_cg/*" -type d 2>/dev/null)
-	mnts=$(awk -v s="$inst_run/scratch/" -v l="$inst_run/layers/" \
-		'index($2, s) == 1 || index($2, l) == 1 { print $2 }' /proc/mounts)
-	[ -n "$cgs$mnts" ] || return 0
-	for d in $cgs; do [ -e "$d/cgroup.kill" ] && echo 1 >"$d/cgroup.kill" 2>/dev/null; done
+	local log=$1 cgs mnts d busy left
+	[[ "${SBX_INSTANCE:-}" =~ ^[a-z0-9_-]{1,16}$ ]] || return 0
+	mapfile -t cgs < <(swept_cgroups)
+	mapfile -t mnts < <(swept_mounts)
+	[ ${#cgs[@]} -gt 0 ] || [ ${#mnts[@]} -gt 0 ] || return 0
+	for d in "${cgs[@]}"; do [ -e "$d/cgroup.kill" ] && echo 1 >"$d/cgroup.kill" 2>/dev/null; done
 	for _ in $(seq 50); do
-		n=0
-		for d in $cgs; do [ -z "$(cat "$d/cgroup.procs" 2>/dev/null)" ] || n=$((n + 1)); done
-		[ $n -eq 0 ] && break
+		busy=0
+		for d in "${cgs[@]}"; do [ -z "$(cat "$d/cgroup.procs" 2>/dev/null)" ] || busy=1; done
+		[ $busy -eq 0 ] && break
 		sleep 0.1
 	done
 	# Deepest first: a cgroup goes only once its children have.
-	printf '%s\n' $cgs | awk '{ print gsub("/", "/"), $0 }' | sort -rn | cut -d' ' -f2- |
-		while read -r d; do [ -n "$d" ] && rmdir "$d" 2>/dev/null; done
-	printf '%s\n' $mnts | sort -r | while read -r d; do [ -n "$d" ] && umount -l "$d" 2>/dev/null; done
-	printf '    swept what the case left: %d cgroups, %d mounts\n' \
-		"$(printf '%s' "$cgs" | grep -c .)" "$(printf '%s' "$mnts" | grep -c .)"
+	for d in "${cgs[@]}"; do printf '%s %s\n' "$(tr -cd / <<<"$d" | wc -c)" "$d"; done |
+		sort -rn | cut -d' ' -f2- | while read -r d; do rmdir "$d" 2>/dev/null; done
+	for d in "${mnts[@]}"; do echo "$d"; done | sort -r | while read -r d; do umount -l "$d" 2>/dev/null; done
+	{
+		echo "--- swept by tests/run.sh: ${#cgs[@]} cgroups, ${#mnts[@]} mounts"
+		printf '%s\n' "${cgs[@]}" "${mnts[@]}"
+	} >>"$log"
+	left=$(($(swept_cgroups | wc -l) + $(swept_mounts | wc -l)))
+	printf '    swept what the case left: %d cgroups, %d mounts (%d still there)\n' \
+		"${#cgs[@]}" "${#mnts[@]}" "$left"
 }
 
 pass=0 fail=0 skip=0 failed=()
@@ -83,7 +95,7 @@ for p in "${progs[@]}"; do
 			[ $rc -eq 124 ] && printf 'FAIL %s (timed out after %ss)\n' "$id" "$timeout_s" ||
 				printf 'FAIL %s (exit %d, %d ms)\n' "$id" "$rc" "$ms"
 			sed 's/^/    | /' "$out" | tail -n 25
-			sweep
+			sweep "$out"
 		fi
 	done
 done

@@ -28,12 +28,15 @@ same busybox root (the base image's): Debian's bwrap, runc and crun. Rows:
   mem-freed  the same batches: the fall of the host's used memory once they are deleted
              (where the two rows disagree, something else was freed or kept meanwhile)
 
-  floor      where a row has one on this machine, what no runtime can beat, measured in
-             the same rounds: for exec, the image's /bin/true spawned and reaped with no
-             sandbox at all; for the 256M checkpoint, 256 MiB written to a file on
-             tmpfs; for the 256M restore, 256 MiB of fresh anonymous memory made
+  floor      where a row has one on this machine, the same work with no runtime at all,
+             measured in the same rounds: for exec, the image's busybox spawned as `true`
+             and reaped, with no sandbox; for the 256M checkpoint, 256 MiB written to a
+             file on tmpfs; for the 256M restore, 256 MiB of fresh anonymous memory made
              present in one call (MADV_POPULATE_WRITE, cheaper than a fault a page),
-             then the bytes copied in. Its ratio to the fastest peer says how far the
+             then the bytes copied in: the floor of a restore that has every page in
+             before it answers (a lazy one, filling pages with UFFDIO_COPY, may go
+             under it; transparent huge pages, where the host enables them for all
+             memory, would lower it). Its ratio to the fastest peer says how far the
              row's target can go; sbx's and the peer's distance above it, what each adds
 
 Prints p50 and p99 of each and the ratio of sbx's p50 to the fastest peer's. Run by
@@ -324,13 +327,14 @@ def main():
         oci(rt, "create", "--bundle", BSLEEP, held[rt])
         oci(rt, "start", held[rt])
 
-    true = os.path.join(ROOTFS, "bin/true")
+    # The image's busybox itself: its bin/true links to /bin/busybox, the host's.
+    busybox = os.path.join(ROOTFS, "bin/busybox")
 
     def exec_one(who):
         if who == "sbx":
             api("POST", f"/v1/sandboxes/{box['id']}/exec", {"cmd": ["true"]})
         elif who == "floor":
-            os.waitpid(os.posix_spawn(true, [true], {}), 0)
+            os.waitpid(os.posix_spawn(busybox, ["true"], {}), 0)
         else:
             oci(who, "exec", held[who], "/bin/true")
     exec_one("sbx")
