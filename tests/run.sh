@@ -52,9 +52,9 @@ sweep() {
 		sleep 0.1
 	done
 	# Deepest first: a cgroup goes only once its children have.
-	for d in "${cgs[@]}"; do printf '%s %s\n' "$(tr -cd / <<<"$d" | wc -c)" "$d"; done |
-		sort -rn | cut -d' ' -f2- | while read -r d; do rmdir "$d" 2>/dev/null; done
-	for d in "${mnts[@]}"; do echo "$d"; done | sort -r | while read -r d; do umount -l "$d" 2>/dev/null; done
+	printf '%s\n' "${cgs[@]}" | awk -F/ '{ print NF, $0 }' | sort -rn | cut -d' ' -f2- |
+		while read -r d; do [ -z "$d" ] || rmdir "$d" 2>/dev/null; done
+	printf '%s\n' "${mnts[@]}" | sort -r | while read -r d; do [ -z "$d" ] || umount -l "$d" 2>/dev/null; done
 	{
 		echo "--- swept by tests/run.sh: ${#cgs[@]} cgroups, ${#mnts[@]} mounts"
 		printf '%s\n' "${cgs[@]}" "${mnts[@]}"
