@@ -36,7 +36,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/ioctl.h>
+#include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
@@ -1335,6 +1337,164 @@ static void start_wait(void)
 	close(START_FD);
 }
 
+/* ---- A serving init's stack, beside its binary ----
+ *
+ * The kernel gives a process its stack at the top of the address space, away from
+ * everything else sbx-init maps: in an idle sandbox, half of PID 1's page tables (three
+ * pages of six) and two pages of its memory were there. Once its workload has started, a
+ * serving init moves to a stack of its own that the kernel places beside its binary (a
+ * static PIE, in the randomized mmap area, so the stack keeps that randomization),
+ * takes its command line along (/proc/1/cmdline reads as before) and unmaps the
+ * kernel's. Where anything fails, it stays where it is. */
+
+/* Its deepest path, a relay of the workload's output (64 KiB of buffer), needs under
+ * 80 KiB; only the pages touched are allocated. */
+#define MOVED_STACK (256u << 10)
+
+struct moved {
+	int sigfd;
+	uintptr_t lo, hi; /* the kernel's stack */
+};
+
+static _Noreturn void serve_loop(int sigfd);
+
+/* /proc/self/@name into @buf (at most @size - 1 bytes), NUL-terminated; false if it
+ * could not be read or did not fit. */
+static bool read_self(const char *name, char *buf, size_t size)
+{
+	char path[32];
+	ssize_t r = 0;
+	size_t n = 0;
+
+	snprintf(path, sizeof(path), "/proc/self/%s", name);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	while (n < size - 1 && (r = read(fd, buf + n, size - 1 - n)) > 0)
+		n += (size_t)r;
+	close(fd);
+	buf[n] = '\0';
+	return r == 0 && n < size - 1;
+}
+
+/* What PR_SET_MM_MAP sets, as the kernel has it now (/proc/self/stat, fields 26-28 and
+ * 45-51, and the break), and the bounds of the kernel's stack (/proc/self/maps). */
+static bool mm_now(struct prctl_mm_map *m, uintptr_t *lo, uintptr_t *hi)
+{
+	char buf[4096];
+	uint64_t f[52];
+
+	if (!read_self("stat", buf, sizeof(buf)))
+		return false;
+	/* Field 2 is the name, in parentheses, which may hold anything. */
+	char *s = strrchr(buf, ')');
+	for (int i = 3; s && i < 52; i++) {
+		s = strchr(s, ' ');
+		if (s)
+			f[i] = strtoull(++s, NULL, 10);
+	}
+	if (!s)
+		return false;
+	*m = (struct prctl_mm_map){
+		.start_code = f[26],
+		.end_code = f[27],
+		.start_data = f[45],
+		.end_data = f[46],
+		.start_brk = f[47],
+		.brk = (uint64_t)syscall(SYS_brk, 0),
+		.start_stack = f[28],
+		.arg_start = f[48],
+		.arg_end = f[49],
+		.env_start = f[50],
+		.env_end = f[51],
+		.exe_fd = (uint32_t)-1,
+	};
+	if (!read_self("maps", buf, sizeof(buf)) || !(s = strstr(buf, " [stack]\n")))
+		return false;
+	while (s > buf && s[-1] != '\n')
+		s--;
+	unsigned long a, b;
+	if (sscanf(s, "%lx-%lx ", &a, &b) != 2)
+		return false;
+	*lo = a;
+	*hi = b;
+	return m->arg_start >= a && m->arg_start < m->arg_end && m->arg_end <= b;
+}
+
+/* On the new stack: the kernel's goes, and the loop begins. */
+static _Noreturn void moved(void *arg)
+{
+	const struct moved *mv = arg;
+
+	munmap((void *)mv->lo, mv->hi - mv->lo);
+	serve_loop(mv->sigfd);
+}
+
+/* Returns only if it did not move. @argv is main()'s. */
+static void move_stack(char **argv, int sigfd)
+{
+#ifdef __x86_64__
+	extern char **environ;
+	static char *no_env[] = { NULL };
+	const size_t page = (size_t)getpagesize(), len = MOVED_STACK + page;
+	struct prctl_mm_map m;
+	uintptr_t lo, hi;
+
+	/* The command line comes along (a workload's may be long: then it stays). */
+	if (!mm_now(&m, &lo, &hi) || m.arg_end - m.arg_start > MOVED_STACK / 4)
+		return;
+	/* Where the kernel places it: below the mappings it made last, the binary's and
+	 * the vDSO's (or above them, in the legacy layout). */
+	char *base = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (base == MAP_FAILED)
+		return;
+	size_t args = m.arg_end - m.arg_start;
+	char *at = base + len - ((args + 15) & ~(size_t)15);
+	struct moved *mv = (struct moved *)((uintptr_t)(at - sizeof(*mv)) & ~(uintptr_t)15);
+	memcpy(at, (const void *)(uintptr_t)m.arg_start, args);
+	uint64_t old_args = m.arg_start;
+	m.arg_start = (uintptr_t)at;
+	m.arg_end = (uintptr_t)at + args;
+	m.start_stack = (uintptr_t)mv;
+	/* A guard page below: an overflow faults rather than writes over a neighbour. */
+	if (mprotect(base, page, PROT_NONE) < 0 ||
+	    prctl(PR_SET_MM, PR_SET_MM_MAP, (unsigned long)&m, sizeof(m), 0) < 0) {
+		munmap(base, len);
+		return;
+	}
+	/* What pointed into the kernel's stack: the workload's name, the environment (the
+	 * workload's, passed on already) and the auxiliary vector. musl reads the vector
+	 * again only to find the vDSO, on its first clock call: that call is made now,
+	 * with the vDSO's entry hidden from it, so that its clocks are system calls from
+	 * here on (and the vDSO's pages are never touched). */
+	if ((uintptr_t)workload_name >= old_args && (uintptr_t)workload_name < old_args + args)
+		workload_name = at + ((uintptr_t)workload_name - old_args);
+	char **p = argv;
+	while (*p++)
+		;
+	while (*p++)
+		;
+	for (size_t *aux = (size_t *)p; aux[0] != AT_NULL; aux += 2)
+		if (aux[0] == AT_SYSINFO_EHDR)
+			aux[0] = AT_IGNORE;
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	environ = no_env;
+	program_invocation_name = program_invocation_short_name = (char *)"sbx-init";
+	*mv = (struct moved){ .sigfd = sigfd, .lo = lo, .hi = hi };
+	__asm__ volatile("mov %0, %%rsp\n\t"
+			 "call *%1\n\t"
+			 "ud2"
+			 :
+			 : "r"(mv), "r"(moved), "D"(mv)
+			 : "memory");
+	__builtin_unreachable();
+#else
+	(void)argv;
+	(void)sigfd;
+#endif
+}
+
 int main(int argc, char **argv)
 {
 	extern char **environ;
@@ -1450,7 +1610,15 @@ int main(int argc, char **argv)
 			finish(125);
 		}
 	}
+	if (serve)
+		move_stack(argv, sigfd); /* returns only if it could not */
+	serve_loop(sigfd);
+}
 
+/* Until the end: signals, the control channel, the workload's output and the outcome of
+ * each command's exec. */
+static _Noreturn void serve_loop(int sigfd)
+{
 	for (;;) {
 		static struct pollfd pfd[4 + CTL_MAX_CONNS + MAX_JOBS] COLD_TAIL;
 		static struct job *pending[MAX_JOBS] COLD;
