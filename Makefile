@@ -163,14 +163,14 @@ MUSL_CC = mkdir -p $(MUSL_INC) && ln -sfn /usr/include/linux /usr/include/asm-ge
 	musl-gcc -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-unused-parameter \
 	-Woverride-init -O2 -static -isystem $(MUSL_INC)
 # sbx-init is a static PIE, at a random address (and so is the stack it moves to beside
-# it, init.c). musl-gcc's specs know only the dynamic start files, so the link names
-# musl's own for a static PIE. Without RELRO, which nothing applies in a static binary
-# (there is no loader): the few addresses its start relocates then share one page with
-# its data, the one page of it an idle sbx-init writes.
+# it, init.c). musl-gcc's specs know only the dynamic start files, so the link names musl's own
+# for a static PIE. Without RELRO, which musl's static start never applies: the few
+# addresses it relocates then share one page with its data, the one page of it an idle
+# sbx-init writes.
 MUSL_LIB = /usr/lib/$(subst -linux-gnu,-linux-musl,$(shell gcc -print-multiarch))
 MUSL_PIE = -fPIE -nostartfiles -Wl,-pie,--no-dynamic-linker,-z,norelro
-MUSL_PIE_START = $(MUSL_LIB)/rcrt1.o $(MUSL_LIB)/crti.o $(shell gcc -print-file-name=crtbeginS.o)
-MUSL_PIE_END = $(shell gcc -print-file-name=crtendS.o) $(MUSL_LIB)/crtn.o
+MUSL_PIE_START = $(MUSL_LIB)/rcrt1.o $(MUSL_LIB)/crti.o $(shell musl-gcc -print-file-name=crtbeginS.o)
+MUSL_PIE_END = $(shell musl-gcc -print-file-name=crtendS.o) $(MUSL_LIB)/crtn.o
 $(B)/sbx-init: sandbox/init.c sandbox/ctl.h sandbox/nsutil.h sandbox/launch.h sandbox/spec.h \
 		sandbox/filepath.h | $(SETUP)
 	@mkdir -p $(dir $@)

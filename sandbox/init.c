@@ -36,7 +36,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <sys/ioctl.h>
 #include <sys/auxv.h>
 #include <sys/mman.h>
@@ -1341,22 +1340,39 @@ static void start_wait(void)
  *
  * The kernel gives a process its stack at the top of the address space, away from
  * everything else sbx-init maps: in an idle sandbox, half of PID 1's page tables (three
- * pages of six) and two pages of its memory were there. Once its workload has started, a
- * serving init moves to a stack of its own that the kernel places beside its binary (a
- * static PIE, in the randomized mmap area, so the stack keeps that randomization),
- * takes its command line along (/proc/1/cmdline reads as before) and unmaps the
- * kernel's. Where anything fails, it stays where it is. */
+ * pages of six) and two pages of its memory were there. Once its workload has started (at
+ * once, with none), a serving init moves to a stack of its own, mapped where the kernel
+ * places it: beside the mappings it made last, the binary's (a static PIE, in the
+ * randomized mmap area, whose randomization the stack shares at a fixed distance). It
+ * takes along what pointed into the kernel's stack: its command line (/proc/1/cmdline
+ * reads as before) and the auxiliary vector, which musl reads again lazily (its first
+ * allocation, its first clock call, getauxval), then unmaps the kernel's stack. The
+ * environment, the workload's, is passed on by then and stays behind. Where anything
+ * fails, or musl is not the one whose record of the vector we know, it stays where it
+ * is. */
+static _Noreturn void serve_loop(int sigfd);
+
+#if defined(__x86_64__) || defined(__aarch64__)
 
 /* Its deepest path, a relay of the workload's output (64 KiB of buffer), needs under
- * 80 KiB; only the pages touched are allocated. */
+ * 80 KiB; only the pages touched are allocated. Below it, a guard as large as the one the
+ * kernel keeps below a stack: no frame of ours (the largest is that relay's) steps over
+ * it, and it costs no memory. */
 #define MOVED_STACK (256u << 10)
+#define MOVED_GUARD (1u << 20)
+
+/* The start of musl's own state (struct __libc, hidden in its static library): four
+ * flags, the count of threads, the auxiliary vector. */
+extern struct {
+	char flags[4];
+	int threads_minus_1;
+	size_t *auxv;
+} __libc __attribute__((visibility("hidden")));
 
 struct moved {
 	int sigfd;
 	uintptr_t lo, hi; /* the kernel's stack */
 };
-
-static _Noreturn void serve_loop(int sigfd);
 
 /* /proc/self/@name into @buf (at most @size - 1 bytes), NUL-terminated; false if it
  * could not be read or did not fit. */
@@ -1418,7 +1434,7 @@ static bool mm_now(struct prctl_mm_map *m, uintptr_t *lo, uintptr_t *hi)
 		return false;
 	*lo = a;
 	*hi = b;
-	return m->arg_start >= a && m->arg_start < m->arg_end && m->arg_end <= b;
+	return true;
 }
 
 /* On the new stack: the kernel's goes, and the loop begins. */
@@ -1430,70 +1446,104 @@ static _Noreturn void moved(void *arg)
 	serve_loop(mv->sigfd);
 }
 
-/* Returns only if it did not move. @argv is main()'s. */
+/* Returns only if it did not move. @argv is main()'s, as the kernel laid it out. */
 static void move_stack(char **argv, int sigfd)
 {
-#ifdef __x86_64__
 	extern char **environ;
 	static char *no_env[] = { NULL };
-	const size_t page = (size_t)getpagesize(), len = MOVED_STACK + page;
+	const size_t len = MOVED_GUARD + MOVED_STACK;
 	struct prctl_mm_map m;
-	uintptr_t lo, hi;
+	uintptr_t lo, hi, here = (uintptr_t)&m;
 
-	/* The command line comes along (a workload's may be long: then it stays). */
-	if (!mm_now(&m, &lo, &hi) || m.arg_end - m.arg_start > MOVED_STACK / 4)
-		return;
-	/* Where the kernel places it: below the mappings it made last, the binary's and
-	 * the vDSO's (or above them, in the legacy layout). */
-	char *base = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (base == MAP_FAILED)
-		return;
-	size_t args = m.arg_end - m.arg_start;
-	char *at = base + len - ((args + 15) & ~(size_t)15);
-	struct moved *mv = (struct moved *)((uintptr_t)(at - sizeof(*mv)) & ~(uintptr_t)15);
-	memcpy(at, (const void *)(uintptr_t)m.arg_start, args);
-	uint64_t old_args = m.arg_start;
-	m.arg_start = (uintptr_t)at;
-	m.arg_end = (uintptr_t)at + args;
-	m.start_stack = (uintptr_t)mv;
-	/* A guard page below: an overflow faults rather than writes over a neighbour. */
-	if (mprotect(base, page, PROT_NONE) < 0 ||
-	    prctl(PR_SET_MM, PR_SET_MM_MAP, (unsigned long)&m, sizeof(m), 0) < 0) {
-		munmap(base, len);
-		return;
-	}
-	/* What pointed into the kernel's stack: the workload's name, the environment (the
-	 * workload's, passed on already) and the auxiliary vector. musl reads the vector
-	 * again only to find the vDSO, on its first clock call: that call is made now,
-	 * with the vDSO's entry hidden from it, so that its clocks are system calls from
-	 * here on (and the vDSO's pages are never touched). */
-	if ((uintptr_t)workload_name >= old_args && (uintptr_t)workload_name < old_args + args)
-		workload_name = at + ((uintptr_t)workload_name - old_args);
+	/* The vector follows the arguments' and the environment's pointers. */
 	char **p = argv;
 	while (*p++)
 		;
 	while (*p++)
 		;
-	for (size_t *aux = (size_t *)p; aux[0] != AT_NULL; aux += 2)
-		if (aux[0] == AT_SYSINFO_EHDR)
-			aux[0] = AT_IGNORE;
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	size_t *aux = (size_t *)p, naux = 0;
+	while (aux[naux] != AT_NULL)
+		naux += 2;
+	naux += 2;
+	/* What the kernel says, checked against what we see: the command line where
+	 * argv[0] is, and all of it, the vector and ourselves on the stack to unmap. */
+	if (__libc.auxv != aux || !mm_now(&m, &lo, &hi) || m.arg_start != (uintptr_t)argv[0] ||
+	    m.arg_end <= m.arg_start || m.arg_end - m.arg_start > MOVED_STACK / 4 ||
+	    m.arg_start < lo || m.arg_end > hi || (uintptr_t)aux < lo ||
+	    (uintptr_t)(aux + naux) > hi || here < lo || here >= hi)
+		return;
+	char *base = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (base == MAP_FAILED)
+		return;
+	/* At its top: the command line, the vector, its random bytes, then the loop's
+	 * frames. */
+	size_t args = m.arg_end - m.arg_start;
+	char *at = base + len - ((args + 15) & ~(size_t)15);
+	size_t *vec = (size_t *)at - naux;
+	unsigned char *rnd = (unsigned char *)vec - 16;
+	struct moved *mv =
+		(struct moved *)(((uintptr_t)rnd - sizeof(struct moved)) & ~(uintptr_t)15);
+	memcpy(at, (const void *)(uintptr_t)m.arg_start, args);
+	memcpy(vec, aux, naux * sizeof(*vec));
+	/* Entries that point into the kernel's stack (the random bytes musl's allocator
+	 * seeds from, the program's name and platform): the random bytes come along, the
+	 * rest is dropped. */
+	for (size_t i = 0; i < naux; i += 2) {
+		if (vec[i + 1] < lo || vec[i + 1] >= hi)
+			continue;
+		if (vec[i] == AT_RANDOM) {
+			memcpy(rnd, (const void *)vec[i + 1], 16);
+			vec[i + 1] = (uintptr_t)rnd;
+		} else {
+			vec[i] = AT_IGNORE;
+		}
+	}
+	uint64_t old_args = m.arg_start;
+	m.arg_start = (uintptr_t)at;
+	m.arg_end = m.env_start = m.env_end = (uintptr_t)at + args;
+	m.start_stack = (uintptr_t)mv;
+	/* An overflow faults rather than writes over a neighbour. */
+	if (mprotect(base, MOVED_GUARD, PROT_NONE) < 0 ||
+	    prctl(PR_SET_MM, PR_SET_MM_MAP, (unsigned long)&m, sizeof(m), 0) < 0) {
+		munmap(base, len);
+		return;
+	}
+	__libc.auxv = vec;
+	if ((uintptr_t)workload_name >= old_args && (uintptr_t)workload_name < old_args + args)
+		workload_name = at + ((uintptr_t)workload_name - old_args);
 	environ = no_env;
 	program_invocation_name = program_invocation_short_name = (char *)"sbx-init";
 	*mv = (struct moved){ .sigfd = sigfd, .lo = lo, .hi = hi };
-	__asm__ volatile("mov %0, %%rsp\n\t"
-			 "call *%1\n\t"
+#if defined(__x86_64__)
+	register struct moved *rdi __asm__("rdi") = mv;
+	register void (*r12)(void *) __asm__("r12") = moved;
+	__asm__ volatile("mov %%rdi, %%rsp\n\t"
+			 "xor %%ebp, %%ebp\n\t"
+			 "call *%%r12\n\t"
 			 "ud2"
 			 :
-			 : "r"(mv), "r"(moved), "D"(mv)
+			 : "r"(rdi), "r"(r12)
 			 : "memory");
-	__builtin_unreachable();
 #else
+	register struct moved *x0 __asm__("x0") = mv;
+	register void (*x19)(void *) __asm__("x19") = moved;
+	__asm__ volatile("mov sp, x0\n\t"
+			 "mov x29, xzr\n\t"
+			 "blr x19\n\t"
+			 "brk #0"
+			 :
+			 : "r"(x0), "r"(x19)
+			 : "memory");
+#endif
+	__builtin_unreachable();
+}
+#else
+static void move_stack(char **argv, int sigfd)
+{
 	(void)argv;
 	(void)sigfd;
-#endif
 }
+#endif
 
 int main(int argc, char **argv)
 {
