@@ -1466,15 +1466,22 @@ static void move_stack(char **argv, int sigfd)
 		naux += 2;
 	naux += 2;
 	/* What the kernel says, checked against what we see: the command line where
-	 * argv[0] is, and all of it, the vector and ourselves on the stack to unmap. */
+	 * argv[0] is, and all of it, the vector and ourselves on the stack to unmap, and
+	 * neither our code, nor our data, nor the new stack in it. */
+	uintptr_t code = (uintptr_t)move_stack, data = (uintptr_t)&__libc;
 	if (__libc.auxv != aux || !mm_now(&m, &lo, &hi) || m.arg_start != (uintptr_t)argv[0] ||
 	    m.arg_end <= m.arg_start || m.arg_end - m.arg_start > MOVED_STACK / 4 ||
 	    m.arg_start < lo || m.arg_end > hi || (uintptr_t)aux < lo ||
-	    (uintptr_t)(aux + naux) > hi || here < lo || here >= hi)
+	    (uintptr_t)(aux + naux) > hi || here < lo || here >= hi || (code >= lo && code < hi) ||
+	    (data >= lo && data < hi))
 		return;
 	char *base = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (base == MAP_FAILED)
 		return;
+	if ((uintptr_t)base < hi && (uintptr_t)base + len > lo) {
+		munmap(base, len);
+		return;
+	}
 	/* At its top: the command line, the vector, its random bytes, then the loop's
 	 * frames. */
 	size_t args = m.arg_end - m.arg_start;
