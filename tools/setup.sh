@@ -7,11 +7,13 @@ set -euo pipefail
 
 log() { printf 'setup: %s\n' "$*" >&2; }
 die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
+# shellcheck source=tools/debsrc.sh
+. "$(dirname "$0")/debsrc.sh"
 
 [ "$(id -u)" = 0 ] || die "must run as root (it installs packages)"
 
 PKGS=(
-	build-essential pkg-config clang llvm clang-format-14 libclang-rt-14-dev
+	build-essential pkg-config clang llvm clang-format-14 libclang-rt-14-dev cmake gperf
 	libseccomp-dev libcap-dev liburing-dev libbpf-dev bpftool linux-libc-dev musl-tools
 	libjansson-dev libsqlite3-dev sqlite3 libhttp-parser-dev libssl-dev check
 	busybox-static bubblewrap hyperfine iproute2 util-linux procps curl
@@ -75,17 +77,12 @@ if ! criu_ok; then
 	log "building CRIU >= 4.2 from Debian's source package"
 	work=$(mktemp -d /tmp/sbx-criu.XXXXXX)
 	trap 'rm -rf "$work"' EXIT
-	mkdir -p "$work/lists/partial" "$work/src"
-	chmod 755 "$work"
 	# The host's own Debian archive (its apt sources), for the newer source package.
 	archive=$(host_archive)
 	[ -n "$archive" ] || die "no Debian archive in the host's apt sources to fetch CRIU's source from"
 	printf 'deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] %s unstable main\n' \
 		"$archive" >"$work/sources.list"
-	aopt=(-o "Dir::Etc::SourceList=$work/sources.list" -o "Dir::Etc::SourceParts=-"
-		-o "Dir::State::Lists=$work/lists" -o "APT::Get::List-Cleanup=0")
-	apt-get "${aopt[@]}" update -qq
-	(cd "$work/src" && apt-get "${aopt[@]}" source --download-only criu >/dev/null 2>&1) || true
+	debsrc_fetch "$work" "$work/sources.list" "" criu
 	orig=$(ls "$work"/src/criu_*.orig.tar.* 2>/dev/null | head -n1)
 	[ -n "$orig" ] || die "could not download the criu source package"
 	mkdir -p "$work/build"
