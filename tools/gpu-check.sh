@@ -33,7 +33,7 @@ if [ -n "${bundle_dir:-}" ]; then
 	fi
 	make -s all >/dev/null || exit 1
 	rm -rf "$dir" && mkdir -p "$dir/bin/images" "$dir/lib" || exit 1
-	cp "$B/sbxd" "$B/sbx" "$B/sbx-init" "$B/sbx-tar" "$dir/bin/" && strip "$dir"/bin/sbx* || exit 1
+	cp "$B/sbxd" "$B/sbx" "$B/sbx-full" "$B/sbx-init" "$B/sbx-tar" "$dir/bin/" && strip "$dir"/bin/sbx* || exit 1
 	cp -r "$B/images/base" "$dir/bin/images/" || exit 1
 	# glibc's own libraries come from the GPU host; everything else travels. (What sbxd
 	# runs, criu say, inherits LD_LIBRARY_PATH and sees them too.)

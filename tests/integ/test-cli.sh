@@ -166,4 +166,49 @@ t_help_and_version() {
 	assert_eq "$RC" 125 "no arguments"
 }
 
+# sbx is the CLI against musl: a static PIE whose relocated data is sealed read-only once
+# it runs (musl's static start leaves it writable; lean.c seals it). A run that needs
+# SQLite or libbpf is sbx-full's: without it beside sbx, one clear line and nothing left.
+t_musl_cli() {
+	[ -x "$B/sbx-full" ] || skip "a sanitizer build, whose sbx is the glibc one"
+	local h
+	h=$(readelf -hlW "$SBX")
+	assert_contains "$h" "DYN (" "sbx's ELF type"
+	assert_not_contains "$h" "INTERP" "sbx's program headers"
+	"$SBX" run --image base -- sleep 30 >/dev/null 2>&1 &
+	local pid=$! i
+	for i in $(seq 100); do
+		[ -n "$(pgrep -P "$pid")" ] && break
+		sleep 0.05
+	done
+	python3 - "$pid" "$(readlink -f "$SBX")" "$h" <<'PY' || { kill "$pid"; wait "$pid"; fail "sbx's relocated data is writable"; }
+import re, sys
+pid, exe, hdr = sys.argv[1:]
+relro = [l.split() for l in hdr.splitlines() if l.split()[:1] == ["GNU_RELRO"]]
+assert relro, "no GNU_RELRO header"
+va, size = int(relro[0][2], 16), int(relro[0][5], 16)
+maps = [l.split() for l in open(f"/proc/{pid}/maps")]
+mine = [m for m in maps if len(m) > 5 and m[5] == exe]
+base = min(int(m[0].split("-")[0], 16) for m in mine if int(m[2], 16) == 0)
+lo, hi = (base + va) & ~4095, (base + va + size) & ~4095
+assert hi > lo, "an empty RELRO range"
+for m in mine:
+    a, b = (int(x, 16) for x in m[0].split("-"))
+    if a < hi and b > lo and "w" in m[1]:
+        sys.exit(f"{m[0]} {m[1]} overlaps RELRO {lo:x}-{hi:x}")
+PY
+	kill "$pid"
+	wait "$pid"
+	local d=$TMPD/alone before
+	mkdir -p "$d"
+	cp "$SBX" "$d/"
+	before=$(leftovers)
+	SBX="$d/sbx" SBX_IMAGES=$B/images SBX_INIT=$B/sbx-init \
+		bad "sbx run: --usage needs $d/sbx-full: No such file or directory" run --usage - -- true
+	SBX="$d/sbx" SBX_IMAGES=$B/images SBX_INIT=$B/sbx-init \
+		bad "sbx run: an image of sbxd's store needs $d/sbx-full: No such file or directory" \
+		run --image nosuch -- true
+	assert_eq "$(leftovers)" "$before" "leftovers after sbx without sbx-full"
+}
+
 source "$(dirname "$0")/lib.sh"

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: MIT
 /* Launch latency benchmark. Interleaves, round by round, whole-process launches of
- * `sbx run --image base -- /bin/true`, bwrap and unshare doing a similar job, and a
- * plain busybox true (the floor); then times libsandbox in-process from spawn to
- * reaped exit (the path sbxd uses), with and without limits, and a command's round
- * trip through sbx-init's control channel. Prints p50/p99 and ratios against bwrap
+ * `sbx run --image base -- /bin/true` (musl) and of the same through sbx-full (glibc),
+ * bwrap and unshare doing a similar job, and a plain busybox true (the floor); then
+ * times libsandbox in-process from spawn to reaped exit (the path sbxd uses), with and
+ * without limits, and a command's round trip through sbx-init's control channel. Prints p50/p99 and ratios against bwrap
  * from the same run.
  * Usage: bench-launch BUILD_DIR [ROUNDS] */
 #define _GNU_SOURCE
@@ -102,6 +102,7 @@ static int64_t run_inproc(struct sandbox_spec *spec, const char *init, int64_t *
 
 enum {
 	SBX,
+	SBX_FULL,
 	BWRAP,
 	UNSHARE,
 	FLOOR,
@@ -113,9 +114,9 @@ enum {
 };
 
 static const char *const names[NSERIES] = {
-	"sbx run (process)",	"bwrap (process)",	    "unshare (process)",
-	"busybox true (floor)", "libsandbox in-process",    "libsandbox + limits",
-	"  teardown (cgroups)", "exec via control channel",
+	"sbx run (process)",   "sbx-full run (glibc)", "bwrap (process)",
+	"unshare (process)",   "busybox true (floor)", "libsandbox in-process",
+	"libsandbox + limits", "  teardown (cgroups)", "exec via control channel",
 };
 
 /* Exec round trip through sbx-init's control channel, in one serving sandbox made from
@@ -173,9 +174,10 @@ int main(int argc, char **argv)
 {
 	const char *b = argc > 1 ? argv[1] : "build";
 	int rounds = argc > 2 ? atoi(argv[2]) : 200;
-	char sbx[512], init[512], rel[512], rootfs[PATH_MAX];
+	char sbx[512], full[512], init[512], rel[512], rootfs[PATH_MAX];
 
 	snprintf(sbx, sizeof(sbx), "%s/sbx", b);
+	snprintf(full, sizeof(full), "%s/sbx-full", b);
 	snprintf(init, sizeof(init), "%s/sbx-init", b);
 	snprintf(rel, sizeof(rel), "%s/images/base/rootfs", b);
 	if (!realpath(rel, rootfs)) {
@@ -183,6 +185,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	char *cmd_sbx[] = { sbx, "run", "--image", "base", "--", "/bin/true", NULL };
+	/* The same CLI on glibc (the Makefile's sbx-full), for what musl saves sbx. */
+	char *cmd_full[] = { full, "run", "--image", "base", "--", "/bin/true", NULL };
 	char *cmd_bwrap[] = { "/usr/bin/bwrap",
 			      "--unshare-all",
 			      "--die-with-parent",
@@ -241,12 +245,14 @@ int main(int argc, char **argv)
 	for (int i = 0; i < 5; i++) {
 		int64_t td;
 		run_process(cmd_sbx);
+		run_process(cmd_full);
 		run_process(cmd_bwrap);
 		run_inproc(&spec, init, &td);
 	}
 	for (int r = 0; r < rounds; r++) {
 		int64_t td;
 		s[SBX].ns[s[SBX].n++] = run_process(cmd_sbx);
+		s[SBX_FULL].ns[s[SBX_FULL].n++] = run_process(cmd_full);
 		s[BWRAP].ns[s[BWRAP].n++] = run_process(cmd_bwrap);
 		s[UNSHARE].ns[s[UNSHARE].n++] = run_process(cmd_unshare);
 		s[FLOOR].ns[s[FLOOR].n++] = run_process(cmd_floor);

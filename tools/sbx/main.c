@@ -163,8 +163,11 @@ static void usage(FILE *f)
 		   "  sbx --version | --help\n");
 }
 
+char **sbx_argv;
+
 int main(int argc, char **argv)
 {
+	sbx_argv = argv;
 	if (argc < 2) {
 		usage(stderr);
 		return EXIT_SBX;

@@ -4,7 +4,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <limits.h>
-#include <sqlite3.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
@@ -18,8 +17,6 @@
 #include "../../sandbox/launch.h"
 #include "../../sandbox/macro.h"
 #include "../../sandbox/sysfilter.h"
-#include "../../host/sys/meter.h"
-#include "../../host/sys/usage.h"
 #include "sbx.h"
 
 /* What a run holds from its options to its end. */
@@ -31,14 +28,12 @@ struct run {
 	char **env;
 	char id[16];
 	int sigfd;
-	struct meter *meter; /* --usage only */
-	char *meter_why;     /* why there is no meter */
+	struct run_usage *usage; /* --usage only */
 };
 
 static void run_clear(struct run *run)
 {
-	meter_close(run->meter);
-	free(run->meter_why);
+	run_usage_free(run->usage);
 	closep(&run->sigfd);
 	launch_env_free(run->env);
 	free(run->init);
@@ -70,35 +65,6 @@ static int run_limits(struct run_opts *o)
 	return 0;
 }
 
-/* A name that is no built-in image: the one of sbxd's store (public, or the host's
- * admins'), read from its database ($SBX_STATE_DIR, else /var/lib/sbx). */
-static int store_image(const char *name, struct image **ret, char **ret_error)
-{
-	const char *state = getenv("SBX_STATE_DIR");
-	char db[PATH_MAX], store[PATH_MAX], id[IMAGE_ID_LEN + 1] = "";
-	sqlite3 *h = NULL;
-	sqlite3_stmt *st = NULL;
-
-	if (!state || !state[0])
-		state = "/var/lib/sbx";
-	snprintf(db, sizeof(db), "%s/sbx.db", state);
-	snprintf(store, sizeof(store), "%s/images", state);
-	if (sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
-	    sqlite3_prepare_v2(h,
-			       "SELECT id FROM images WHERE name = ? AND tenant IN ('admin', '') "
-			       "ORDER BY tenant DESC LIMIT 1",
-			       -1, &st, NULL) == SQLITE_OK) {
-		sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-		if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
-			snprintf(id, sizeof(id), "%s", (const char *)sqlite3_column_text(st, 0));
-	}
-	sqlite3_finalize(st);
-	sqlite3_close(h);
-	if (!id[0])
-		return -ENOENT;
-	return image_open_store(store, id, name, ret, ret_error);
-}
-
 /* sbx-init, the image, the seccomp filter and an id: 0 or EXIT_SBX. */
 static int run_prepare(struct run *run)
 {
@@ -114,7 +80,7 @@ static int run_prepare(struct run *run)
 	r = image_open(run->o.image, run->images, &run->img, &img_err);
 	if (r == -ENOENT && !strchr(run->o.image, '/')) {
 		char *serr = NULL;
-		int s = store_image(run->o.image, &run->img, &serr);
+		int s = run_store_image(run->o.image, &run->img, &serr);
 		if (s != -ENOENT) {
 			free(img_err);
 			img_err = serr;
@@ -173,32 +139,6 @@ static int run_signals(struct run *run)
 	return 0;
 }
 
-static int run_meter_attach(const struct cgroup *cg, void *userdata)
-{
-	uint64_t id;
-	int r = usage_cgroup_id(cg->v2_path, &id);
-	return r < 0 ? r : meter_attach(userdata, id, 0, true);
-}
-
-/* --usage: a private instance of sbxd's meter, for this run's cgroup alone. */
-static void run_meter(struct run *run, struct sandbox_spec *spec)
-{
-	_cleanup_free_ char *parent = NULL;
-	unsigned level;
-	int r = cgroup_sandbox_parent(&parent, &level);
-
-	if (r < 0 && asprintf(&run->meter_why, "sandbox cgroup parent: %s", strerror(-r)) < 0)
-		run->meter_why = NULL;
-	if (r == 0 && meter_open(parent, level, 1, false, &run->meter, &run->meter_why) < 0)
-		run->meter = NULL;
-	if (!run->meter)
-		fprintf(stderr, "%s: warning: --usage: no syscall or network meter: %s\n", sbx_prog,
-			run->meter_why ? run->meter_why : "eBPF unavailable");
-	spec->limits.memory_account = true;
-	spec->on_cgroup = run->meter ? run_meter_attach : NULL;
-	spec->userdata = run->meter;
-}
-
 /* Waits for the sandbox, forwarding signals and enforcing the timeout. */
 static int supervise(struct sandbox *sb, int sigfd, const struct run_opts *o)
 {
@@ -231,35 +171,6 @@ static int supervise(struct sandbox *sb, int sigfd, const struct run_opts *o)
 	}
 }
 
-/* The run's usage record, as sbxd's GET .../usage gives it, plus the exit code. */
-static void write_usage(const struct run *run, struct sandbox *sb, const struct sandbox_limits *lim,
-			int64_t wall_ns, int code)
-{
-	const char *out = run->o.usage_out;
-	struct usage_src src = {
-		.id = run->id,
-		.tenant = "local",
-		.state = "exited",
-		.wall_ns = wall_ns,
-		.cg = sb->cg,
-		.no_integral = true,
-		.limits = lim,
-		.meter = run->meter,
-		.slot = run->meter ? 0 : -1,
-		.meter_off = run->meter_why,
-	};
-	json_t *j = usage_json(&src);
-	json_object_set_new(j, "exit_code", json_integer(code));
-	char *s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
-	json_decref(j);
-	FILE *f = strcmp(out, "-") ? fopen(out, "we") : stdout;
-	if (!f || !s || fprintf(f, "%s\n", s) < 0 || (f != stdout && fclose(f) != 0))
-		fprintf(stderr, "%s: --usage %s: %s\n", sbx_prog, out, strerror(errno));
-	else if (f == stdout)
-		fflush(stdout);
-	free(s);
-}
-
 /* Starts the sandbox, waits for it, writes --usage and tears it down: its exit status. */
 static int run_sandbox(struct run *run, const struct sandbox_spec *spec)
 {
@@ -280,8 +191,8 @@ static int run_sandbox(struct run *run, const struct sandbox_spec *spec)
 			       strerror(serr.err));
 	}
 	int code = supervise(sb, run->sigfd, &run->o);
-	if (run->o.usage_out)
-		write_usage(run, sb, &spec->limits, sbx_now_ns() - t0, code);
+	if (run->usage)
+		run_usage_write(run->usage, sb, &spec->limits, sbx_now_ns() - t0, code);
 	r = sandbox_destroy(sb);
 	if (r < 0)
 		fprintf(stderr, "%s: warning: cgroup teardown: %s\n", sbx_prog, strerror(-r));
@@ -338,7 +249,10 @@ int cmd_run(int argc, char **argv)
 	r = run_signals(&run);
 	if (r)
 		return r;
-	if (o->usage_out)
-		run_meter(&run, &spec);
+	if (o->usage_out) {
+		run.usage = run_usage_start(run.id, o->usage_out, &spec);
+		if (!run.usage)
+			return EXIT_SBX;
+	}
 	return run_sandbox(&run, &spec);
 }

@@ -150,6 +150,20 @@ int runopts_parse(int argc, char **argv, struct run_opts *o);
 
 /* The verbs: argv[0] is the verb's name. */
 int cmd_run(int argc, char **argv);
+/* What `sbx run` needs SQLite or libbpf for, in runfull.c: sbx-full, the CLI on glibc,
+ * links it. sbx itself is built against musl without those libraries; lean.c runs
+ * sbx-full with the same command line in its place, so these do not return there. */
+struct image;
+struct run_usage;
+/* An image of sbxd's store by @name: 0, -ENOENT or -errno (*ret_error, caller frees). */
+int run_store_image(const char *name, struct image **ret, char **ret_error);
+/* --usage @out for the run @id: meters @spec's cgroup; NULL (said) on failure. */
+struct run_usage *run_usage_start(const char *id, const char *out, struct sandbox_spec *spec);
+void run_usage_write(const struct run_usage *u, struct sandbox *sb,
+		     const struct sandbox_limits *lim, int64_t wall_ns, int code);
+void run_usage_free(struct run_usage *u);
+/* The command line sbx was started with (main.c). */
+extern char **sbx_argv;
 int cmd_create(int argc, char **argv);
 int cmd_exec(int argc, char **argv);
 int cmd_cp(int argc, char **argv);
