@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: MIT
 # Sourced by setup.sh and musl-libs.sh: Debian source packages, fetched with apt through a
-# private state directory, so that the host's apt configuration and lists stay untouched.
+# private state directory and cache, so that the host's apt lists and caches stay as they
+# were.
 
 # debsrc_host_parts DIR: the host's own apt sources (deb822 .sources, one-line .list)
 # rewritten as deb-src entries, into DIR.
@@ -17,18 +18,32 @@ debsrc_host_parts() {
 	done
 }
 
-# debsrc_fetch WORK LIST PARTS PKG...: downloads the source packages PKG (the newest each
-# source of LIST, a one-line file, and of the directory PARTS offers; either may be
-# empty) into WORK/src. The download is checked against the signed index apt fetched.
-debsrc_fetch() {
-	local work=$1 list=$2 parts=$3
-	shift 3
-	mkdir -p "$work/lists/partial" "$work/src"
-	chmod 755 "$work"
-	[ -n "$list" ] || { list=$work/none.list && : >"$list"; }
+# debsrc_init WORK LIST PARTS: apt state in WORK for the sources of LIST, a one-line file,
+# and of the directory PARTS (either may be empty), updated. A source that cannot be
+# updated (a third-party repository's expired key, say) is passed over: what matters is
+# whether a package arrives, which debsrc_get says. apt's output is in WORK/apt.log.
+debsrc_init() {
+	DEBSRC_WORK=$1
+	local list=$2 parts=$3
+	mkdir -p "$DEBSRC_WORK/lists/partial" "$DEBSRC_WORK/cache/archives/partial" "$DEBSRC_WORK/src"
+	chmod 755 "$DEBSRC_WORK"
+	[ -n "$list" ] || { list=$DEBSRC_WORK/none.list && : >"$list"; }
 	[ -n "$parts" ] || parts=-
-	local aopt=(-o "Dir::Etc::SourceList=$list" -o "Dir::Etc::SourceParts=$parts"
-		-o "Dir::State::Lists=$work/lists" -o "APT::Get::List-Cleanup=0")
-	apt-get "${aopt[@]}" update -qq
-	(cd "$work/src" && apt-get "${aopt[@]}" source --download-only "$@" >/dev/null 2>&1) || true
+	DEBSRC_OPT=(-o "Dir::Etc::SourceList=$list" -o "Dir::Etc::SourceParts=$parts"
+		-o "Dir::State::Lists=$DEBSRC_WORK/lists" -o "Dir::Cache=$DEBSRC_WORK/cache"
+		-o "APT::Get::List-Cleanup=0")
+	apt-get "${DEBSRC_OPT[@]}" update -qq >>"$DEBSRC_WORK/apt.log" 2>&1 || true
+}
+
+# debsrc_get PKG[=VERSION]: downloads the source package (the newest the sources offer,
+# without a version) into WORK/src, checked against the signed index apt fetched, and
+# prints the path of its .dsc; fails, printing nothing, when it is not to be had.
+debsrc_get() {
+	local f
+	(cd "$DEBSRC_WORK/src" && apt-get "${DEBSRC_OPT[@]}" source --download-only "$1") \
+		>>"$DEBSRC_WORK/apt.log" 2>&1 || return 1
+	for f in "$DEBSRC_WORK/src/${1%%=*}"_*.dsc; do
+		[ -e "$f" ] && echo "$f" && return 0
+	done
+	return 1
 }

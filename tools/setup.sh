@@ -11,6 +11,8 @@ die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
 . "$(dirname "$0")/debsrc.sh"
 
 [ "$(id -u)" = 0 ] || die "must run as root (it installs packages)"
+# Called by make, whose command line (MAKEFLAGS: `make CC=clang`, say) is not CRIU's build's.
+unset MAKEFLAGS MFLAGS MAKEOVERRIDES MAKELEVEL
 
 PKGS=(
 	build-essential pkg-config clang llvm clang-format-14 libclang-rt-14-dev cmake gperf
@@ -82,9 +84,12 @@ if ! criu_ok; then
 	[ -n "$archive" ] || die "no Debian archive in the host's apt sources to fetch CRIU's source from"
 	printf 'deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] %s unstable main\n' \
 		"$archive" >"$work/sources.list"
-	debsrc_fetch "$work" "$work/sources.list" "" criu
-	orig=$(ls "$work"/src/criu_*.orig.tar.* 2>/dev/null | head -n1)
-	[ -n "$orig" ] || die "could not download the criu source package"
+	debsrc_init "$work" "$work/sources.list" ""
+	debsrc_get criu >/dev/null ||
+		{ tail -n 5 "$work/apt.log" >&2; die "could not download the criu source package"; }
+	origs=("$work"/src/criu_*.orig.tar.*)
+	orig=${origs[0]}
+	[ -e "$orig" ] || die "the criu source package has no upstream tarball"
 	mkdir -p "$work/build"
 	tar -xf "$orig" -C "$work/build" --strip-components=1
 	# Without GnuTLS and libnftables: the TLS page server and nft network locking are
