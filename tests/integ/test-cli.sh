@@ -166,29 +166,35 @@ t_help_and_version() {
 	assert_eq "$RC" 125 "no arguments"
 }
 
-# sbx is the CLI against musl: a static PIE whose relocated data is sealed read-only once
-# it runs (musl's static start leaves it writable; lean.c seals it). A run that needs
-# SQLite or libbpf is sbx-full's: without it beside sbx, one clear line and nothing left.
+# sbx is the CLI against musl: a static PIE (musl's start, not glibc's) whose relocated
+# data is sealed read-only once it runs (musl's static start leaves it writable; lean.c
+# seals it). A run that needs SQLite or libbpf is sbx-full's: without it beside sbx, one
+# clear line and nothing left.
 t_musl_cli() {
-	[ -x "$B/sbx-full" ] || skip "a sanitizer build, whose sbx is the glibc one"
-	local h
+	local syms h
+	syms=$(readelf -sW "$SBX")
+	[[ "$syms" != *__asan_init* && "$syms" != *__tsan_init* && "$syms" != *__ubsan_handle* ]] ||
+		skip "a sanitizer build, whose sbx is the glibc one"
 	h=$(readelf -hlW "$SBX")
 	assert_contains "$h" "DYN (" "sbx's ELF type"
 	assert_not_contains "$h" "INTERP" "sbx's program headers"
+	grep -qE '[[:space:]]_start_c$' <<<"$syms" || fail "sbx does not start with musl's static PIE start"
+	assert_not_contains "$syms" "_dl_relocate_static_pie" "sbx's symbols (glibc's static start)"
 	"$SBX" run --image base -- sleep 30 >/dev/null 2>&1 &
 	local pid=$! i
 	for i in $(seq 100); do
 		[ -n "$(pgrep -P "$pid")" ] && break
 		sleep 0.05
 	done
+	kill -0 "$pid" 2>/dev/null && [ -n "$(pgrep -P "$pid")" ] || fail "sbx run did not start"
 	python3 - "$pid" "$(readlink -f "$SBX")" "$h" <<'PY' || { kill "$pid"; wait "$pid"; fail "sbx's relocated data is writable"; }
-import re, sys
+import sys
 pid, exe, hdr = sys.argv[1:]
 relro = [l.split() for l in hdr.splitlines() if l.split()[:1] == ["GNU_RELRO"]]
 assert relro, "no GNU_RELRO header"
 va, size = int(relro[0][2], 16), int(relro[0][5], 16)
-maps = [l.split() for l in open(f"/proc/{pid}/maps")]
-mine = [m for m in maps if len(m) > 5 and m[5] == exe]
+mine = [m for m in (l.split() for l in open(f"/proc/{pid}/maps")) if len(m) > 5 and m[5] == exe]
+assert mine, f"no mapping of {exe}"
 base = min(int(m[0].split("-")[0], 16) for m in mine if int(m[2], 16) == 0)
 lo, hi = (base + va) & ~4095, (base + va + size) & ~4095
 assert hi > lo, "an empty RELRO range"
@@ -199,16 +205,22 @@ for m in mine:
 PY
 	kill "$pid"
 	wait "$pid"
-	local d=$TMPD/alone before
-	mkdir -p "$d"
+	local d=$TMPD/alone
+	mkdir -p "$d" "$TMPD/state"
 	cp "$SBX" "$d/"
-	before=$(leftovers)
-	SBX="$d/sbx" SBX_IMAGES=$B/images SBX_INIT=$B/sbx-init \
-		bad "sbx run: --usage needs $d/sbx-full: No such file or directory" run --usage - -- true
-	SBX="$d/sbx" SBX_IMAGES=$B/images SBX_INIT=$B/sbx-init \
-		bad "sbx run: an image of sbxd's store needs $d/sbx-full: No such file or directory" \
+	: >"$TMPD/state/sbx.db"
+	export SBX_IMAGES=$B/images SBX_INIT=$B/sbx-init SBX_STATE_DIR=$TMPD/state
+	SBX="$d/sbx" bad "sbx run: --usage needs $d/sbx-full: No such file or directory" \
+		run --usage - -- true
+	SBX="$d/sbx" bad "sbx run: an image of sbxd's store needs $d/sbx-full: No such file or directory" \
 		run --image nosuch -- true
-	assert_eq "$(leftovers)" "$before" "leftovers after sbx without sbx-full"
+	# With no store at all, the image is simply not there.
+	rm "$TMPD/state/sbx.db"
+	SBX="$d/sbx" bad "sbx run: image nosuch not found in $B/images" run --image nosuch -- true
+	# sbx-full that is sbx itself would become itself again.
+	ln "$d/sbx" "$d/sbx-full"
+	SBX="$d/sbx" bad "sbx run: --usage needs $d/sbx-full: it is this sbx, not the glibc build" \
+		run --usage - -- true
 }
 
 source "$(dirname "$0")/lib.sh"

@@ -3,8 +3,8 @@
  * `sbx run --image base -- /bin/true` (musl) and of the same through sbx-full (glibc),
  * bwrap and unshare doing a similar job, and a plain busybox true (the floor); then
  * times libsandbox in-process from spawn to reaped exit (the path sbxd uses), with and
- * without limits, and a command's round trip through sbx-init's control channel. Prints p50/p99 and ratios against bwrap
- * from the same run.
+ * without limits, and a command's round trip through sbx-init's control channel. Prints
+ * p50/p99 and ratios against bwrap from the same run.
  * Usage: bench-launch BUILD_DIR [ROUNDS] */
 #define _GNU_SOURCE
 #include <fcntl.h>

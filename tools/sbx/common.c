@@ -122,6 +122,12 @@ const char *sbx_socket_path(const char *opt)
 	return opt ? opt : e && e[0] ? e : CLIENT_DEFAULT_SOCKET;
 }
 
+const char *sbx_state_dir(void)
+{
+	const char *e = getenv("SBX_STATE_DIR");
+	return e && e[0] ? e : "/var/lib/sbx";
+}
+
 int sbx_api(const char *sock, const char *method, const char *target, const char *ctype,
 	    const char *body, size_t len, struct client_resp *resp, client_body_cb cb, void *ud)
 {

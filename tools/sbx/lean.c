@@ -5,11 +5,13 @@
 #define _GNU_SOURCE
 #include <elf.h>
 #include <errno.h>
+#include <limits.h>
 #include <link.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "../../sandbox/image.h"
@@ -40,24 +42,36 @@ __attribute__((constructor)) static void relro_seal(void)
 }
 
 /* Becomes sbx-full with this command line, for @what; returns only on failure, with the
- * line that says so in *ret_error (caller frees). */
+ * line that says so in *ret_error (caller frees). Called before a run blocks any signal. */
 static void exec_full(const char *what, char **ret_error)
 {
 	char *full = image_beside_exe("sbx-full");
-	int err = ENOENT;
+	struct stat self, st;
+	const char *why = strerror(ENOENT);
 
-	if (full) {
+	/* A copy of this program there would become itself again, for ever. */
+	if (full && stat("/proc/self/exe", &self) == 0 && stat(full, &st) == 0 &&
+	    self.st_dev == st.st_dev && self.st_ino == st.st_ino)
+		why = "it is this sbx, not the glibc build";
+	else if (full) {
 		execv(full, sbx_argv);
-		err = errno;
+		why = strerror(errno);
 	}
-	if (asprintf(ret_error, "%s needs %s: %s", what, full ? full : "sbx-full beside sbx",
-		     strerror(err)) < 0)
+	if (asprintf(ret_error, "%s needs %s: %s", what, full ? full : "sbx-full beside sbx", why) <
+	    0)
 		*ret_error = NULL;
 	free(full);
 }
 
+/* Without sbxd's database there is no store, and so no such image: sbx-full is not needed
+ * to say so. */
 int run_store_image(const char *name, struct image **ret, char **ret_error)
 {
+	char db[PATH_MAX];
+
+	snprintf(db, sizeof(db), "%s/sbx.db", sbx_state_dir());
+	if (access(db, F_OK) < 0 && errno == ENOENT)
+		return -ENOENT;
 	exec_full("an image of sbxd's store", ret_error);
 	return -ENOEXEC;
 }

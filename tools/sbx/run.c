@@ -246,13 +246,14 @@ int cmd_run(int argc, char **argv)
 		.filter = run.filter,
 		.stdio = { -1, -1, -1 },
 	};
-	r = run_signals(&run);
-	if (r)
-		return r;
+	/* Before the signals are blocked: the musl sbx becomes sbx-full here (lean.c). */
 	if (o->usage_out) {
 		run.usage = run_usage_start(run.id, o->usage_out, &spec);
 		if (!run.usage)
 			return EXIT_SBX;
 	}
+	r = run_signals(&run);
+	if (r)
+		return r;
 	return run_sandbox(&run, &spec);
 }

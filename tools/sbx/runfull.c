@@ -18,13 +18,11 @@
 
 int run_store_image(const char *name, struct image **ret, char **ret_error)
 {
-	const char *state = getenv("SBX_STATE_DIR");
+	const char *state = sbx_state_dir();
 	char db[PATH_MAX], store[PATH_MAX], id[IMAGE_ID_LEN + 1] = "";
 	sqlite3 *h = NULL;
 	sqlite3_stmt *st = NULL;
 
-	if (!state || !state[0])
-		state = "/var/lib/sbx";
 	snprintf(db, sizeof(db), "%s/sbx.db", state);
 	snprintf(store, sizeof(store), "%s/images", state);
 	if (sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&

@@ -63,6 +63,8 @@ int sbx_args_parse(int argc, char **argv, struct sbx_args *a);
 
 /* --socket's value, else $SBX_SOCKET, else the default. */
 const char *sbx_socket_path(const char *opt);
+/* sbxd's state directory, where its image store is: $SBX_STATE_DIR, else /var/lib/sbx. */
+const char *sbx_state_dir(void);
 /* One call; prints why and returns EXIT_SBX when sbxd cannot be reached (then *resp is
  * empty). */
 int sbx_api(const char *sock, const char *method, const char *target, const char *ctype,
@@ -151,8 +153,8 @@ int runopts_parse(int argc, char **argv, struct run_opts *o);
 /* The verbs: argv[0] is the verb's name. */
 int cmd_run(int argc, char **argv);
 /* What `sbx run` needs SQLite or libbpf for, in runfull.c: sbx-full, the CLI on glibc,
- * links it. sbx itself is built against musl without those libraries; lean.c runs
- * sbx-full with the same command line in its place, so these do not return there. */
+ * links it. sbx itself is built against musl without those libraries; there, lean.c's
+ * become sbx-full with the same command line, and return only when that fails. */
 struct image;
 struct run_usage;
 /* An image of sbxd's store by @name: 0, -ENOENT or -errno (*ret_error, caller frees). */
