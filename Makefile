@@ -117,7 +117,8 @@ $(LIBSANDBOX): $(SANDBOX_OBJS)
 # which sbx never reaches.
 CLI_LDFLAGS = $(if $(SANITIZE),-pie,-static-pie -Wl,--no-warnings) -Wl,-z,relro,-z,now \
 	$(SAN_LDFLAGS) $(LDFLAGS)
-CLI_LIBS = -Wl,-Bstatic $(PKG_LIBS) -lhttp_parser -lbpf -lelf -lz $(if $(SANITIZE),-Wl,-Bdynamic)
+comma := ,
+CLI_LIBS = -Wl,-Bstatic $(PKG_LIBS) -lhttp_parser -lbpf -lelf -lz $(if $(SANITIZE),-Wl$(comma)-Bdynamic)
 
 $(LIBHOST): $(HOST_PURE_SRCS:%.c=$(B)/%.o)
 	$(Q)rm -f $@ && ar rcs $@ $^
