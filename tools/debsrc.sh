@@ -27,6 +27,11 @@ debsrc_init() {
 	local list=$2 parts=$3
 	mkdir -p "$DEBSRC_WORK/lists/partial" "$DEBSRC_WORK/cache/archives/partial" "$DEBSRC_WORK/src"
 	chmod 755 "$DEBSRC_WORK"
+	# apt downloads as its own user where that user may write (else as root, with a warning).
+	if id _apt >/dev/null 2>&1; then
+		chown _apt "$DEBSRC_WORK/lists/partial" "$DEBSRC_WORK/cache/archives/partial" \
+			"$DEBSRC_WORK/src"
+	fi
 	[ -n "$list" ] || { list=$DEBSRC_WORK/none.list && : >"$list"; }
 	[ -n "$parts" ] || parts=-
 	DEBSRC_OPT=(-o "Dir::Etc::SourceList=$list" -o "Dir::Etc::SourceParts=$parts"
@@ -39,11 +44,18 @@ debsrc_init() {
 # without a version) into WORK/src, checked against the signed index apt fetched, and
 # prints the path of its .dsc; fails, printing nothing, when it is not to be had.
 debsrc_get() {
-	local f
+	local f pkg=${1%%=*} ver=
+	[ "$pkg" = "$1" ] || ver=${1#*=}
 	(cd "$DEBSRC_WORK/src" && apt-get "${DEBSRC_OPT[@]}" source --download-only "$1") \
 		>>"$DEBSRC_WORK/apt.log" 2>&1 || return 1
-	for f in "$DEBSRC_WORK/src/${1%%=*}"_*.dsc; do
+	# The one asked for, not another an earlier attempt left (file names carry no epoch).
+	for f in "$DEBSRC_WORK/src/${pkg}_${ver:+${ver#*:}}"*.dsc; do
 		[ -e "$f" ] && echo "$f" && return 0
 	done
 	return 1
+}
+
+# debsrc_why: apt's errors and warnings so far, the last few (for a failed download).
+debsrc_why() {
+	grep -E '^(E|W|Err):' "$DEBSRC_WORK/apt.log" | tail -n 5 >&2 || true
 }

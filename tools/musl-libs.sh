@@ -19,12 +19,14 @@ dest=$(realpath -m "$1")
 inc=$(realpath "$2")
 cflags="-O2 -fPIE $3"
 jobs=$(nproc)
-# The make that runs this passes its command line on (MAKEFLAGS): `make CC=clang` would
-# reach the libraries' own makes, and build them with clang against glibc's headers.
-unset MAKEFLAGS MFLAGS MAKEOVERRIDES MAKELEVEL
+# The make that runs this passes its command line on (MAKEFLAGS, and the variables in
+# the environment): `make CC=clang` would reach the libraries' own makes and build them
+# with clang against glibc's headers, and `make CFLAGS=...` drop the hardening.
+unset MAKEFLAGS MFLAGS MAKEOVERRIDES MAKELEVEL CC CFLAGS CPPFLAGS LDFLAGS LIBS
 
 work=$(mktemp -d /tmp/sbx-musl.XXXXXX)
 trap 'rm -rf "$work" "$dest.new"' EXIT
+chmod 755 "$work" # apt downloads as _apt, below it
 debsrc_host_parts "$work/parts"
 debsrc_init "$work/apt" "" "$work/parts"
 
@@ -38,9 +40,12 @@ step() {
 # the sources have it, Debian's patches applied, in WORK/SOURCE.
 unpack() {
 	local v dsc
-	v=$(dpkg-query -W -f='${source:Version}' "$2" 2>/dev/null) || v=
-	dsc=$( ([ -n "$v" ] && debsrc_get "$1=$v") || debsrc_get "$1") ||
-		{ tail -n 5 "$work/apt/apt.log" >&2; die "could not download the $1 source package"; }
+	v=$(dpkg-query -W -f='${source:Version}\n' "$2" 2>/dev/null | head -n1) || v=
+	if [ -z "$v" ] || ! dsc=$(debsrc_get "$1=$v"); then
+		log "$1${v:+ $v}: not in the host's sources (or $2 not installed); the newest"
+		rm -f "$DEBSRC_WORK/src/$1_"* # what a failed attempt left
+		dsc=$(debsrc_get "$1") || { debsrc_why; die "could not download the $1 source package"; }
+	fi
 	dpkg-source --no-check -x "$dsc" "$work/$1" >/dev/null
 	basename "$dsc" .dsc >>"$dest.new/versions.tmp"
 }

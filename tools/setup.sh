@@ -11,8 +11,9 @@ die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
 . "$(dirname "$0")/debsrc.sh"
 
 [ "$(id -u)" = 0 ] || die "must run as root (it installs packages)"
-# Called by make, whose command line (MAKEFLAGS: `make CC=clang`, say) is not CRIU's build's.
-unset MAKEFLAGS MFLAGS MAKEOVERRIDES MAKELEVEL
+# Called by make, whose command line (`make CC=clang`, say: in MAKEFLAGS and the
+# environment) is not CRIU's build's.
+unset MAKEFLAGS MFLAGS MAKEOVERRIDES MAKELEVEL CC CFLAGS CPPFLAGS LDFLAGS LIBS
 
 PKGS=(
 	build-essential pkg-config clang llvm clang-format-14 libclang-rt-14-dev cmake gperf
@@ -85,8 +86,7 @@ if ! criu_ok; then
 	printf 'deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] %s unstable main\n' \
 		"$archive" >"$work/sources.list"
 	debsrc_init "$work" "$work/sources.list" ""
-	debsrc_get criu >/dev/null ||
-		{ tail -n 5 "$work/apt.log" >&2; die "could not download the criu source package"; }
+	debsrc_get criu >/dev/null || { debsrc_why; die "could not download the criu source package"; }
 	origs=("$work"/src/criu_*.orig.tar.*)
 	orig=${origs[0]}
 	[ -e "$orig" ] || die "the criu source package has no upstream tarball"
