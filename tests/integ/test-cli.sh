@@ -173,7 +173,8 @@ t_help_and_version() {
 t_musl_cli() {
 	local syms h
 	syms=$(readelf -sW "$SBX")
-	[[ "$syms" != *__asan_init* && "$syms" != *__tsan_init* && "$syms" != *__ubsan_handle* ]] ||
+	[[ "$syms" != *__asan_init* && "$syms" != *__tsan_init* && "$syms" != *__ubsan_handle* &&
+		"$syms" != *__lsan_* ]] ||
 		skip "a sanitizer build, whose sbx is the glibc one"
 	h=$(readelf -hlW "$SBX")
 	assert_contains "$h" "DYN (" "sbx's ELF type"
@@ -186,7 +187,8 @@ t_musl_cli() {
 		[ -n "$(pgrep -P "$pid")" ] && break
 		sleep 0.05
 	done
-	kill -0 "$pid" 2>/dev/null && [ -n "$(pgrep -P "$pid")" ] || fail "sbx run did not start"
+	kill -0 "$pid" 2>/dev/null && [ -n "$(pgrep -P "$pid")" ] ||
+		{ kill "$pid" 2>/dev/null; wait "$pid"; fail "sbx run did not start"; }
 	python3 - "$pid" "$(readlink -f "$SBX")" "$h" <<'PY' || { kill "$pid"; wait "$pid"; fail "sbx's relocated data is writable"; }
 import sys
 pid, exe, hdr = sys.argv[1:]
@@ -206,16 +208,17 @@ PY
 	kill "$pid"
 	wait "$pid"
 	local d=$TMPD/alone
-	mkdir -p "$d" "$TMPD/state"
+	# A store of its own: not $TMPD/state, whose database the cleanup would start an sbxd on.
+	mkdir -p "$d" "$TMPD/store"
 	cp "$SBX" "$d/"
-	: >"$TMPD/state/sbx.db"
-	export SBX_IMAGES=$B/images SBX_INIT=$B/sbx-init SBX_STATE_DIR=$TMPD/state
+	: >"$TMPD/store/sbx.db"
+	export SBX_IMAGES=$B/images SBX_INIT=$B/sbx-init SBX_STATE_DIR=$TMPD/store
 	SBX="$d/sbx" bad "sbx run: --usage needs $d/sbx-full: No such file or directory" \
 		run --usage - -- true
 	SBX="$d/sbx" bad "sbx run: an image of sbxd's store needs $d/sbx-full: No such file or directory" \
 		run --image nosuch -- true
 	# With no store at all, the image is simply not there.
-	rm "$TMPD/state/sbx.db"
+	rm "$TMPD/store/sbx.db"
 	SBX="$d/sbx" bad "sbx run: image nosuch not found in $B/images" run --image nosuch -- true
 	# sbx-full that is sbx itself would become itself again.
 	ln "$d/sbx" "$d/sbx-full"
