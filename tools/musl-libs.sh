@@ -47,7 +47,7 @@ unpack() {
 		dsc=$(debsrc_get "$1") || { debsrc_why; die "could not download the $1 source package"; }
 	fi
 	dpkg-source --no-check -x "$dsc" "$work/$1" >/dev/null
-	basename "$dsc" .dsc >>"$dest.new/versions.tmp"
+	basename "$dsc" .dsc >>"$dest.new/versions"
 }
 
 rm -rf "$dest.new"
@@ -81,8 +81,7 @@ step http-parser musl-gcc $cflags -c -o "$work/http_parser.o" "$work/http-parser
 ar rcs "$dest.new/lib/libhttp_parser.a" "$work/http_parser.o"
 cp "$work/http-parser/http_parser.h" "$dest.new/include/"
 
-# In place at once, the list of versions last: a failed build leaves the last good one.
-mv "$dest.new/versions.tmp" "$dest.new/versions"
+# In place at once: a failed build leaves the last good one (the trap removes the new).
 rm -rf "$dest"
 mv "$dest.new" "$dest"
 log "ok: $(paste -sd' ' "$dest/versions")"

@@ -3,7 +3,6 @@
  * waits for it, forwards signals, enforces --timeout and exits with its status. */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <limits.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
