@@ -15,7 +15,7 @@ same busybox root (the base image's): Debian's bwrap, runc and crun. Rows:
   exec       `true` into a running sandbox: sbx's API against `runc exec`, `crun exec`
   ckpt/restore idle   checkpoint a sandbox running `sleep`, which stops it, then restore
              it: sbx's API against `runc checkpoint` and `runc restore -d` (crun has no
-             CRIU in Debian), both with their images on tmpfs
+             CRIU in Debian), both with their images on tmpfs of one kind (peers.sh says which)
   ckpt/restore 256M   the same with 256 MiB of touched anonymous memory: `dd` holding a
              256 MiB buffer it cannot write to a pipe nobody reads. "sbx-uffd" is sbx
              with vm.unprivileged_userfaultfd set to 1 for its restore (then set back),
@@ -31,7 +31,7 @@ same busybox root (the base image's): Debian's bwrap, runc and crun. Rows:
   floor      where a row has one on this machine, the same work with no runtime at all,
              measured in the same rounds: for exec, the image's busybox spawned as `true`
              and reaped, with no sandbox; for the 256M checkpoint, 256 MiB written to a
-             file on tmpfs; for the 256M restore, 256 MiB of fresh anonymous memory made
+             file on the tmpfs that holds the checkpoint images; for the 256M restore, 256 MiB of fresh anonymous memory made
              present in one call (MADV_POPULATE_WRITE, cheaper than a fault a page),
              then the bytes copied in: the floor of a restore that has every page in
              before it answers (a lazy one, filling pages with UFFDIO_COPY, may go
@@ -212,11 +212,11 @@ floor_src = []  # 256 MiB already touched, while the checkpoint rows run
 
 def copy_floor(out):
     """What a checkpoint and a restore of 256 MiB cannot avoid, with no CRIU and no
-    sandbox: the bytes written to a file on tmpfs; fresh anonymous memory made present
+    sandbox: the bytes written to a file where the checkpoints write theirs; fresh anonymous memory made present
     at once and the bytes copied in."""
     if not floor_src:
         floor_src.append(b"\x07" * FLOOR_BYTES)
-    path = os.path.join(TMP, "floor")
+    path = os.path.join(TMP, "ckpt", "floor")
     t0 = time.perf_counter_ns()
     with open(path, "wb") as f:
         f.write(floor_src[0])
